@@ -1,0 +1,133 @@
+//! Layered settings for `atelier serve`: flags, then `ATELIER_*`
+//! environment variables (both through clap), then a TOML file, then
+//! defaults. Validated once at start-up.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+pub const DEFAULT_DATA_DIR: &str = "atelier-data";
+pub const DEFAULT_PORT: u16 = 5000;
+
+#[derive(clap::Args, Debug, Default)]
+pub struct ServeArgs {
+    /// Address to bind. Loopback by default; any other address requires API tokens.
+    #[arg(long, env = "ATELIER_HOST")]
+    pub host: Option<String>,
+    /// Port to listen on (0 picks a free one) [default: 5000].
+    #[arg(long, env = "ATELIER_PORT")]
+    pub port: Option<u16>,
+    /// Folder for metadata (SQLite) and artifacts [default: ./atelier-data].
+    #[arg(long, env = "ATELIER_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Require an API token even on loopback.
+    #[arg(long, env = "ATELIER_REQUIRE_AUTH")]
+    pub require_auth: bool,
+    /// Largest artifact upload accepted, in bytes [default: 5 GiB].
+    #[arg(long, env = "ATELIER_MAX_ARTIFACT_BYTES")]
+    pub max_artifact_bytes: Option<u64>,
+    /// Log filter (tracing syntax, e.g. "info" or "server=debug") [default: info].
+    #[arg(long, env = "ATELIER_LOG")]
+    pub log: Option<String>,
+    /// A TOML file with any of: host, port, data_dir, require_auth, max_artifact_bytes, log.
+    #[arg(long, env = "ATELIER_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    host: Option<String>,
+    port: Option<u16>,
+    data_dir: Option<PathBuf>,
+    require_auth: Option<bool>,
+    max_artifact_bytes: Option<u64>,
+    log: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub host: String,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub require_auth: bool,
+    pub max_artifact_bytes: u64,
+    pub log: String,
+}
+
+impl Settings {
+    pub fn resolve(a: ServeArgs) -> anyhow::Result<Settings> {
+        let file = match &a.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading the config file {}", p.display()))?;
+                toml::from_str::<FileSettings>(&text)
+                    .with_context(|| format!("in the config file {}", p.display()))?
+            }
+            None => FileSettings::default(),
+        };
+        let s = Settings {
+            host: a.host.or(file.host).unwrap_or_else(|| "127.0.0.1".into()),
+            port: a.port.or(file.port).unwrap_or(DEFAULT_PORT),
+            data_dir: a
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+            require_auth: a.require_auth || file.require_auth.unwrap_or(false),
+            max_artifact_bytes: a
+                .max_artifact_bytes
+                .or(file.max_artifact_bytes)
+                .unwrap_or(5 << 30),
+            log: a.log.or(file.log).unwrap_or_else(|| "info".into()),
+        };
+        if s.host.trim().is_empty() {
+            anyhow::bail!("--host must not be empty");
+        }
+        if s.max_artifact_bytes == 0 {
+            anyhow::bail!("--max-artifact-bytes must be positive");
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_file_beats_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.toml");
+        std::fs::write(
+            &f,
+            "port = 7000\nhost = \"127.0.0.2\"\nrequire_auth = true\n",
+        )
+        .unwrap();
+        let s = Settings::resolve(ServeArgs {
+            port: Some(9000),
+            config: Some(f.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.port, 9000);
+        assert_eq!(s.host, "127.0.0.2");
+        assert!(s.require_auth);
+        assert_eq!(s.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        let d = Settings::resolve(ServeArgs::default()).unwrap();
+        assert_eq!((d.host.as_str(), d.port), ("127.0.0.1", DEFAULT_PORT));
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.toml");
+        std::fs::write(&f, "prot = 7000\n").unwrap();
+        let e = Settings::resolve(ServeArgs {
+            config: Some(f),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("prot"), "{e:#}");
+    }
+}

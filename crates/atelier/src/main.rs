@@ -1,0 +1,231 @@
+//! The `atelier` binary: command line, configuration, tracing set-up and
+//! wiring of the store, artifact store and HTTP server. Errors are printed
+//! once, here, and decide the exit code.
+
+mod config;
+
+use std::net::IpAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use store::MetadataStore;
+
+use config::{ServeArgs, Settings};
+
+#[derive(Parser)]
+#[command(
+    name = "atelier",
+    version,
+    about = "A self-hosted machine-learning studio: experiments, models and more, in one binary",
+    after_help = "Examples:
+  atelier serve                               # Studio and MLflow-compatible API on http://127.0.0.1:5000
+  atelier serve --port 8080 --data-dir /srv/atelier
+  atelier token create alice --role editor    # print a new API token (shown once)
+  MLFLOW_TRACKING_URI=http://127.0.0.1:5000 python train.py"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: the Studio web UI and the MLflow-compatible tracking API.
+    #[command(
+        after_help = "Settings come from flags, then ATELIER_* environment variables, then the --config file, then defaults.
+Bound to a non-loopback address, the server refuses to start unless API tokens exist (see `atelier token create`).
+
+Examples:
+  atelier serve
+  atelier serve --host 0.0.0.0 --port 5000 --data-dir /srv/atelier
+  atelier serve --config atelier.toml"
+    )]
+    Serve(ServeArgs),
+    /// Manage API tokens (sent as `Authorization: Bearer <token>`, e.g. via MLFLOW_TRACKING_TOKEN).
+    Token {
+        #[command(subcommand)]
+        action: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it (it is stored hashed and shown only once).
+    #[command(
+        after_help = "Example:\n  atelier token create ci-bot --role editor --data-dir /srv/atelier"
+    )]
+    Create {
+        /// A unique name for the token (who or what uses it).
+        name: String,
+        /// viewer (read only), editor (read and write) or admin.
+        #[arg(long, default_value = "admin")]
+        role: String,
+        #[arg(long, env = "ATELIER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: std::path::PathBuf,
+    },
+    /// List token names and roles.
+    List {
+        #[arg(long, env = "ATELIER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: std::path::PathBuf,
+    },
+    /// Revoke a token by name.
+    Revoke {
+        name: String,
+        #[arg(long, env = "ATELIER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: std::path::PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn open_store(data_dir: &std::path::Path) -> anyhow::Result<store::SqliteStore> {
+    store::SqliteStore::open(data_dir.join("metadata.db"))
+        .with_context(|| format!("opening the metadata store in {}", data_dir.display()))
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => {
+            let settings = Settings::resolve(args)?;
+            init_tracing(&settings.log);
+            serve(settings)?;
+        }
+        Command::Token { action } => {
+            init_tracing("warn");
+            match action {
+                TokenCommand::Create {
+                    name,
+                    role,
+                    data_dir,
+                } => {
+                    if server::Role::parse(&role).is_none() {
+                        bail!("unknown role '{role}': use viewer, editor or admin");
+                    }
+                    let store = open_store(&data_dir)?;
+                    let token = server::new_token();
+                    store.create_token(&name, &role, &server::hash_token(&token))?;
+                    println!("{token}");
+                    eprintln!(
+                        "Token '{name}' ({role}) created. Keep it safe: it is not shown again."
+                    );
+                }
+                TokenCommand::List { data_dir } => {
+                    let store = open_store(&data_dir)?;
+                    for (name, role, created) in store.list_tokens()? {
+                        println!("{name}\t{role}\tcreated {created}");
+                    }
+                }
+                TokenCommand::Revoke { name, data_dir } => {
+                    open_store(&data_dir)?.revoke_token(&name)?;
+                    eprintln!("Token '{name}' revoked.");
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn serve(s: Settings) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    std::fs::create_dir_all(&s.data_dir)
+        .with_context(|| format!("creating the data directory {}", s.data_dir.display()))?;
+    let store = open_store(&s.data_dir)?;
+    let has_tokens = !store.list_tokens()?.is_empty();
+    let auth = if s.require_auth || !is_loopback(&s.host) {
+        if !has_tokens {
+            bail!(
+                "refusing to serve on {} without authentication: create an API token first with\n  atelier token create admin --data-dir {}\n(on a loopback address the server may run open, as MLflow does)",
+                s.host,
+                s.data_dir.display()
+            );
+        }
+        server::AuthMode::Required
+    } else {
+        server::AuthMode::Open
+    };
+    let artifacts = artifacts::ArtifactStore::local(s.data_dir.join("artifacts"))?;
+    let state = server::AppState {
+        store: Arc::new(store),
+        artifacts,
+        auth,
+        max_artifact_bytes: s.max_artifact_bytes,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind((s.host.as_str(), s.port))
+            .await
+            .with_context(|| {
+                format!(
+                    "binding {}:{} (is another server using the port? try --port)",
+                    s.host, s.port
+                )
+            })?;
+        let addr = listener.local_addr()?;
+        let shown_host = if addr.ip().is_ipv6() {
+            format!("[{}]", addr.ip())
+        } else {
+            addr.ip().to_string()
+        };
+        println!(
+            "Atelier {} — Studio at http://{shown_host}:{}/  (data in {}, auth {}, ready in {} ms)",
+            env!("CARGO_PKG_VERSION"),
+            addr.port(),
+            s.data_dir.display(),
+            if auth == server::AuthMode::Required {
+                "required"
+            } else {
+                "open on loopback"
+            },
+            started.elapsed().as_millis()
+        );
+        tracing::info!(%addr, "serving");
+        server::serve(listener, state, shutdown_signal()).await?;
+        tracing::info!("stopped");
+        Ok::<_, anyhow::Error>(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

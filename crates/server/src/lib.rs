@@ -1,0 +1,109 @@
+//! # server — Atelier's HTTP edge
+//!
+//! Brief overview: an axum router that speaks MLflow's REST protocol
+//! (tracking, registry, logged models, proxied artifacts) under
+//! `/api/2.0/mlflow` (and the `/ajax-api` mirror the web UI uses), serves
+//! the Studio pages and their live-update stream, and authenticates
+//! requests. One module per resource under `mlflow/`; [`error`] is the one
+//! table from failures to HTTP status; [`wire`] is the only code that knows
+//! MLflow's JSON shapes.
+//!
+//! Handlers never block the async runtime: store calls run on the blocking
+//! pool through [`AppState::db`].
+
+pub mod auth;
+pub mod error;
+mod mlflow;
+pub mod req;
+mod studio_routes;
+pub mod validate;
+pub mod wire;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use artifacts::ArtifactStore;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use store::MetadataStore;
+
+pub use auth::{AuthMode, Identity, Role, hash_token, new_token};
+use error::{ApiError, ApiResult};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn MetadataStore>,
+    pub artifacts: ArtifactStore,
+    pub auth: AuthMode,
+    /// Largest artifact upload accepted, in bytes.
+    pub max_artifact_bytes: u64,
+}
+
+impl AppState {
+    /// Run a store operation on the blocking thread pool.
+    pub async fn db<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        F: FnOnce(&dyn MetadataStore) -> store::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    error::ErrorCode::InternalError,
+                    format!("store task failed: {e}"),
+                )
+            })?
+            .map_err(ApiError::from)
+    }
+}
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    let api = mlflow::routes();
+    Router::new()
+        .nest("/api/2.0/mlflow", api.clone())
+        .nest("/ajax-api/2.0/mlflow", api.clone())
+        .nest("/api/3.0/mlflow", api.clone())
+        .nest("/ajax-api/3.0/mlflow", api)
+        .nest(
+            "/api/2.0/mlflow-artifacts",
+            mlflow::artifacts::proxy_routes(),
+        )
+        .nest(
+            "/ajax-api/2.0/mlflow-artifacts",
+            mlflow::artifacts::proxy_routes(),
+        )
+        .route("/health", get(|| async { "OK" }))
+        .route("/version", get(|| async { env!("CARGO_PKG_VERSION") }))
+        .merge(studio_routes::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::middleware,
+        ))
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+/// Serve until `shutdown` resolves. Sockets get TCP_NODELAY: MLflow's server
+/// loses ~44 ms per keep-alive request to Nagle + delayed ACK without it.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!("could not set TCP_NODELAY: {e}");
+        }
+    });
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -1,0 +1,119 @@
+use axum::Json;
+use axum::extract::State;
+use serde_json::json;
+use store::{SearchExperiments, ViewType};
+
+use super::{JsonResult, empty};
+use crate::error::ApiError;
+use crate::req::Req;
+use crate::{AppState, validate, wire};
+
+pub fn view_type(req: &Req, key: &str) -> Result<ViewType, ApiError> {
+    Ok(match req.opt_str(key)?.as_deref() {
+        None | Some("") | Some("ACTIVE_ONLY") | Some("1") => ViewType::ActiveOnly,
+        Some("DELETED_ONLY") | Some("2") => ViewType::DeletedOnly,
+        Some("ALL") | Some("3") => ViewType::All,
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "Invalid view type '{other}': use ACTIVE_ONLY, DELETED_ONLY or ALL"
+            )));
+        }
+    })
+}
+
+pub async fn create(State(s): State<AppState>, req: Req) -> JsonResult {
+    let name = req.str("name")?;
+    validate::experiment_name(&name)?;
+    let loc = req.opt_str("artifact_location")?;
+    let tags = req.tags("tags")?;
+    for t in &tags {
+        validate::key("tag", &t.key)?;
+        validate::value_length(
+            "Experiment tag",
+            &t.key,
+            &t.value,
+            validate::MAX_EXPERIMENT_TAG_VAL_LENGTH,
+        )?;
+    }
+    let id = s
+        .db(move |st| st.create_experiment(&name, loc.as_deref(), &tags))
+        .await?;
+    Ok(Json(json!({"experiment_id": id.to_string()})))
+}
+
+pub async fn get_one(State(s): State<AppState>, req: Req) -> JsonResult {
+    let id = req.experiment_id("experiment_id")?;
+    let e = s.db(move |st| st.get_experiment(id)).await?;
+    Ok(Json(json!({"experiment": wire::experiment(&e)})))
+}
+
+pub async fn get_by_name(State(s): State<AppState>, req: Req) -> JsonResult {
+    let name = req.str("experiment_name")?;
+    let e = s.db(move |st| st.get_experiment_by_name(&name)).await?;
+    Ok(Json(json!({"experiment": wire::experiment(&e)})))
+}
+
+pub async fn search(State(s): State<AppState>, req: Req) -> JsonResult {
+    let q = SearchExperiments {
+        filter: req.opt_str("filter")?.unwrap_or_default(),
+        view_type: view_type(&req, "view_type")?,
+        max_results: req.max_results("max_results", 1000, 50000)?,
+        order_by: req.str_list("order_by")?,
+        page_token: req.opt_str("page_token")?,
+    };
+    let page = s.db(move |st| st.search_experiments(&q)).await?;
+    let mut out = wire::Obj::new().v(
+        "experiments",
+        serde_json::Value::Array(page.items.iter().map(wire::experiment).collect()),
+    );
+    if let Some(t) = page.next_page_token {
+        out = out.s("next_page_token", &t);
+    }
+    Ok(Json(out.done()))
+}
+
+pub async fn update(State(s): State<AppState>, req: Req) -> JsonResult {
+    let id = req.experiment_id("experiment_id")?;
+    if let Some(name) = req.opt_str("new_name")? {
+        validate::experiment_name(&name)?;
+        s.db(move |st| st.rename_experiment(id, &name)).await?;
+    } else {
+        s.db(move |st| st.get_experiment(id)).await?;
+    }
+    empty()
+}
+
+pub async fn delete(State(s): State<AppState>, req: Req) -> JsonResult {
+    let id = req.experiment_id("experiment_id")?;
+    s.db(move |st| st.delete_experiment(id)).await?;
+    empty()
+}
+
+pub async fn restore(State(s): State<AppState>, req: Req) -> JsonResult {
+    let id = req.experiment_id("experiment_id")?;
+    s.db(move |st| st.restore_experiment(id)).await?;
+    empty()
+}
+
+pub async fn set_tag(State(s): State<AppState>, req: Req) -> JsonResult {
+    let id = req.experiment_id("experiment_id")?;
+    let key = req.str("key")?;
+    validate::key("tag", &key)?;
+    let value = req.opt_str("value")?.unwrap_or_default();
+    validate::value_length(
+        "Experiment tag",
+        &key,
+        &value,
+        validate::MAX_EXPERIMENT_TAG_VAL_LENGTH,
+    )?;
+    s.db(move |st| st.set_experiment_tag(id, &key, &value))
+        .await?;
+    empty()
+}
+
+pub async fn delete_tag(State(s): State<AppState>, req: Req) -> JsonResult {
+    let id = req.experiment_id("experiment_id")?;
+    let key = req.str("key")?;
+    s.db(move |st| st.delete_experiment_tag(id, &key)).await?;
+    empty()
+}

@@ -1,0 +1,310 @@
+use axum::Json;
+use axum::extract::{Extension, State};
+use serde_json::{Value, json};
+use store::{CreateModelVersion, SearchRegistry};
+
+use super::{JsonResult, empty};
+use crate::auth::Identity;
+use crate::error::ApiError;
+use crate::req::Req;
+use crate::{AppState, validate, wire};
+
+fn version(req: &Req) -> Result<i64, ApiError> {
+    let v = req.str("version")?;
+    v.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            ApiError::invalid(format!(
+                "Model version must be a positive integer, got '{v}'"
+            ))
+        })
+}
+
+fn name(req: &Req) -> Result<String, ApiError> {
+    let n = req.nonempty("name")?;
+    if n.chars().count() > 256 {
+        return Err(ApiError::invalid(
+            "Registered model name must be at most 256 characters",
+        ));
+    }
+    Ok(n)
+}
+
+fn registry_tags(req: &Req) -> Result<Vec<store::Tag>, ApiError> {
+    let tags = req.tags("tags")?;
+    for t in &tags {
+        validate::key("tag", &t.key)?;
+        validate::value_length(
+            "Registry tag",
+            &t.key,
+            &t.value,
+            validate::MAX_REGISTRY_TAG_VAL_LENGTH,
+        )?;
+    }
+    Ok(tags)
+}
+
+pub async fn create_model(
+    State(s): State<AppState>,
+    Extension(who): Extension<Identity>,
+    req: Req,
+) -> JsonResult {
+    let n = name(&req)?;
+    let tags = registry_tags(&req)?;
+    let desc = req.opt_str("description")?.unwrap_or_default();
+    let m = s
+        .db(move |st| st.create_registered_model(&n, &tags, &desc, &who.name))
+        .await?;
+    Ok(Json(
+        json!({"registered_model": wire::registered_model(&m)}),
+    ))
+}
+
+pub async fn get_model(State(s): State<AppState>, req: Req) -> JsonResult {
+    let n = name(&req)?;
+    let m = s.db(move |st| st.get_registered_model(&n)).await?;
+    Ok(Json(
+        json!({"registered_model": wire::registered_model(&m)}),
+    ))
+}
+
+pub async fn rename_model(State(s): State<AppState>, req: Req) -> JsonResult {
+    let n = name(&req)?;
+    let new = req.nonempty("new_name")?;
+    let m = s.db(move |st| st.rename_registered_model(&n, &new)).await?;
+    Ok(Json(
+        json!({"registered_model": wire::registered_model(&m)}),
+    ))
+}
+
+pub async fn update_model(State(s): State<AppState>, req: Req) -> JsonResult {
+    let n = name(&req)?;
+    let desc = req.opt_str("description")?.unwrap_or_default();
+    let m = s
+        .db(move |st| st.update_registered_model(&n, &desc))
+        .await?;
+    Ok(Json(
+        json!({"registered_model": wire::registered_model(&m)}),
+    ))
+}
+
+pub async fn delete_model(State(s): State<AppState>, req: Req) -> JsonResult {
+    let n = name(&req)?;
+    s.db(move |st| st.delete_registered_model(&n)).await?;
+    empty()
+}
+
+fn search_query(req: &Req, default_max: usize) -> Result<SearchRegistry, ApiError> {
+    Ok(SearchRegistry {
+        filter: req.opt_str("filter")?.unwrap_or_default(),
+        max_results: req.max_results("max_results", default_max, 200_000)?,
+        order_by: req.str_list("order_by")?,
+        page_token: req.opt_str("page_token")?,
+    })
+}
+
+pub async fn search_models(State(s): State<AppState>, req: Req) -> JsonResult {
+    let q = search_query(&req, 100)?;
+    let page = s.db(move |st| st.search_registered_models(&q)).await?;
+    let mut out = wire::Obj::new().v(
+        "registered_models",
+        Value::Array(page.items.iter().map(wire::registered_model).collect()),
+    );
+    if let Some(t) = page.next_page_token {
+        out = out.s("next_page_token", &t);
+    }
+    Ok(Json(out.done()))
+}
+
+pub async fn latest_versions(State(s): State<AppState>, req: Req) -> JsonResult {
+    let n = name(&req)?;
+    let stages = req.str_list("stages")?;
+    let vs = s.db(move |st| st.latest_versions(&n, &stages)).await?;
+    Ok(Json(
+        wire::Obj::new()
+            .v(
+                "model_versions",
+                Value::Array(vs.iter().map(wire::model_version).collect()),
+            )
+            .done(),
+    ))
+}
+
+pub async fn set_model_tag(State(s): State<AppState>, req: Req) -> JsonResult {
+    let n = name(&req)?;
+    let key = req.str("key")?;
+    validate::key("tag", &key)?;
+    let value = req.opt_str("value")?.unwrap_or_default();
+    validate::value_length(
+        "Registry tag",
+        &key,
+        &value,
+        validate::MAX_REGISTRY_TAG_VAL_LENGTH,
+    )?;
+    s.db(move |st| st.set_registered_model_tag(&n, &key, &value))
+        .await?;
+    empty()
+}
+
+pub async fn delete_model_tag(State(s): State<AppState>, req: Req) -> JsonResult {
+    let n = name(&req)?;
+    let key = req.str("key")?;
+    s.db(move |st| st.delete_registered_model_tag(&n, &key))
+        .await?;
+    empty()
+}
+
+fn alias(req: &Req) -> Result<String, ApiError> {
+    let a = req.nonempty("alias")?;
+    if a.chars().count() > 255 {
+        return Err(ApiError::invalid("Alias must be at most 255 characters"));
+    }
+    if a.eq_ignore_ascii_case("latest") || (a.starts_with('v') && a[1..].parse::<u64>().is_ok()) {
+        return Err(ApiError::invalid(format!(
+            "'{a}' is reserved (it would be confused with a version reference); choose another alias"
+        )));
+    }
+    Ok(a)
+}
+
+pub async fn set_alias(State(s): State<AppState>, req: Req) -> JsonResult {
+    let n = name(&req)?;
+    let a = alias(&req)?;
+    let v = version(&req)?;
+    s.db(move |st| st.set_alias(&n, &a, v)).await?;
+    empty()
+}
+
+pub async fn delete_alias(State(s): State<AppState>, req: Req) -> JsonResult {
+    let n = name(&req)?;
+    let a = req.nonempty("alias")?;
+    s.db(move |st| st.delete_alias(&n, &a)).await?;
+    empty()
+}
+
+pub async fn get_by_alias(State(s): State<AppState>, req: Req) -> JsonResult {
+    let n = name(&req)?;
+    let a = req.nonempty("alias")?;
+    let mv = s.db(move |st| st.get_version_by_alias(&n, &a)).await?;
+    Ok(Json(json!({"model_version": wire::model_version(&mv)})))
+}
+
+pub async fn create_version(
+    State(s): State<AppState>,
+    Extension(who): Extension<Identity>,
+    req: Req,
+) -> JsonResult {
+    let c = CreateModelVersion {
+        name: name(&req)?,
+        source: req.nonempty("source")?,
+        run_id: req.opt_str("run_id")?.unwrap_or_default(),
+        tags: registry_tags(&req)?,
+        run_link: req.opt_str("run_link")?.unwrap_or_default(),
+        description: req.opt_str("description")?.unwrap_or_default(),
+        model_id: req.opt_str("model_id")?.unwrap_or_default(),
+        user_id: who.name,
+    };
+    if !c.run_id.is_empty() {
+        let rid = c.run_id.clone();
+        s.db(move |st| st.get_run(&rid)).await?;
+    }
+    let mv = s.db(move |st| st.create_model_version(c)).await?;
+    Ok(Json(json!({"model_version": wire::model_version(&mv)})))
+}
+
+pub async fn get_version(State(s): State<AppState>, req: Req) -> JsonResult {
+    let n = name(&req)?;
+    let v = version(&req)?;
+    let mv = s.db(move |st| st.get_model_version(&n, v)).await?;
+    Ok(Json(json!({"model_version": wire::model_version(&mv)})))
+}
+
+pub async fn update_version(State(s): State<AppState>, req: Req) -> JsonResult {
+    let n = name(&req)?;
+    let v = version(&req)?;
+    let desc = req.opt_str("description")?.unwrap_or_default();
+    let mv = s
+        .db(move |st| st.update_model_version(&n, v, &desc))
+        .await?;
+    Ok(Json(json!({"model_version": wire::model_version(&mv)})))
+}
+
+pub async fn delete_version(State(s): State<AppState>, req: Req) -> JsonResult {
+    let n = name(&req)?;
+    let v = version(&req)?;
+    s.db(move |st| st.delete_model_version(&n, v)).await?;
+    empty()
+}
+
+pub async fn search_versions(State(s): State<AppState>, req: Req) -> JsonResult {
+    let q = search_query(&req, 10_000)?;
+    let page = s.db(move |st| st.search_model_versions(&q)).await?;
+    let mut out = wire::Obj::new().v(
+        "model_versions",
+        Value::Array(page.items.iter().map(wire::model_version).collect()),
+    );
+    if let Some(t) = page.next_page_token {
+        out = out.s("next_page_token", &t);
+    }
+    Ok(Json(out.done()))
+}
+
+pub async fn download_uri(State(s): State<AppState>, req: Req) -> JsonResult {
+    let n = name(&req)?;
+    let v = version(&req)?;
+    let mv = s.db(move |st| st.get_model_version(&n, v)).await?;
+    // A version registered from a logged model points at its artifacts.
+    let uri = if let Some(id) = mv
+        .source
+        .strip_prefix("models:/")
+        .filter(|id| id.starts_with("m-"))
+    {
+        let id = id.to_string();
+        s.db(move |st| st.get_logged_model(&id))
+            .await
+            .map(|m| m.artifact_uri)
+            .unwrap_or(mv.source)
+    } else {
+        mv.source
+    };
+    Ok(Json(json!({"artifact_uri": uri})))
+}
+
+pub async fn transition_stage(State(s): State<AppState>, req: Req) -> JsonResult {
+    let n = name(&req)?;
+    let v = version(&req)?;
+    let stage = req.nonempty("stage")?;
+    let archive = req.opt_bool("archive_existing_versions")?.unwrap_or(false);
+    let mv = s
+        .db(move |st| st.transition_stage(&n, v, &stage, archive))
+        .await?;
+    Ok(Json(json!({"model_version": wire::model_version(&mv)})))
+}
+
+pub async fn set_version_tag(State(s): State<AppState>, req: Req) -> JsonResult {
+    let n = name(&req)?;
+    let v = version(&req)?;
+    let key = req.str("key")?;
+    validate::key("tag", &key)?;
+    let value = req.opt_str("value")?.unwrap_or_default();
+    validate::value_length(
+        "Registry tag",
+        &key,
+        &value,
+        validate::MAX_REGISTRY_TAG_VAL_LENGTH,
+    )?;
+    s.db(move |st| st.set_model_version_tag(&n, v, &key, &value))
+        .await?;
+    empty()
+}
+
+pub async fn delete_version_tag(State(s): State<AppState>, req: Req) -> JsonResult {
+    let n = name(&req)?;
+    let v = version(&req)?;
+    let key = req.str("key")?;
+    s.db(move |st| st.delete_model_version_tag(&n, v, &key))
+        .await?;
+    empty()
+}

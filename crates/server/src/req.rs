@@ -1,0 +1,293 @@
+//! Request fields, read the way MLflow's server reads them: GET takes query
+//! parameters (repeated keys for lists), other methods a JSON body. Every
+//! accessor turns a missing or mistyped field into a 400 that names it, so
+//! handlers never see raw user input they could `unwrap()`.
+
+use axum::body::Body;
+use axum::extract::{FromRequest, Request};
+use axum::http::Method;
+use serde_json::{Map, Value};
+
+use crate::error::{ApiError, ErrorCode};
+
+/// The largest JSON body an API call may send.
+pub const MAX_JSON_BODY: usize = 16 << 20;
+
+pub struct Req(pub Map<String, Value>);
+
+fn parse_query(q: &str, out: &mut Map<String, Value>) {
+    for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
+        let v = Value::String(v.into_owned());
+        match out.get_mut(k.as_ref()) {
+            Some(Value::Array(a)) => a.push(v),
+            Some(existing) => {
+                let first = existing.take();
+                *existing = Value::Array(vec![first, v]);
+            }
+            None => {
+                out.insert(k.into_owned(), v);
+            }
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for Req {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let mut map = Map::new();
+        if let Some(q) = req.uri().query() {
+            parse_query(q, &mut map);
+        }
+        if req.method() == Method::GET {
+            return Ok(Req(map));
+        }
+        let body = axum::body::to_bytes(Body::new(req.into_body()), MAX_JSON_BODY)
+            .await
+            .map_err(|e| {
+                let too_big = std::error::Error::source(&e)
+                    .is_some_and(|s| s.to_string().contains("length limit"))
+                    || e.to_string().contains("length limit");
+                if too_big {
+                    ApiError::new(
+                        ErrorCode::PayloadTooLarge,
+                        format!(
+                            "Request body exceeds the limit of {} MiB",
+                            MAX_JSON_BODY >> 20
+                        ),
+                    )
+                } else {
+                    ApiError::new(
+                        ErrorCode::MalformedRequest,
+                        format!("Could not read the request body: {e}"),
+                    )
+                }
+            })?;
+        if body.iter().all(|b| b.is_ascii_whitespace()) {
+            return Ok(Req(map));
+        }
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Object(obj)) => {
+                map.extend(obj);
+                Ok(Req(map))
+            }
+            Ok(_) => Err(ApiError::new(
+                ErrorCode::MalformedRequest,
+                "The request body must be a JSON object",
+            )),
+            Err(e) => Err(ApiError::new(
+                ErrorCode::MalformedRequest,
+                format!("Malformed JSON in the request body: {e}"),
+            )),
+        }
+    }
+}
+
+fn missing(key: &str) -> ApiError {
+    ApiError::invalid(format!(
+        "Missing value for required parameter '{key}'. See the API docs for more information about request parameters."
+    ))
+}
+
+fn wrong(key: &str, want: &str, got: &Value) -> ApiError {
+    let shown = match got {
+        Value::String(s) => format!("'{}'", s.chars().take(100).collect::<String>()),
+        other => {
+            let s = other.to_string();
+            s.chars().take(100).collect()
+        }
+    };
+    ApiError::invalid(format!(
+        "Invalid value {shown} for parameter '{key}' supplied: expected {want}"
+    ))
+}
+
+impl Req {
+    fn get(&self, key: &str) -> Option<&Value> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v),
+        }
+    }
+
+    pub fn opt_str(&self, key: &str) -> Result<Option<String>, ApiError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            // query strings can repeat a key; take the last
+            Some(Value::Array(a)) => match a.last() {
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                _ => Err(wrong(key, "a string", &Value::Array(a.clone()))),
+            },
+            Some(v @ Value::Number(_)) | Some(v @ Value::Bool(_)) => Ok(Some(v.to_string())),
+            Some(v) => Err(wrong(key, "a string", v)),
+        }
+    }
+
+    pub fn str(&self, key: &str) -> Result<String, ApiError> {
+        self.opt_str(key)?.ok_or_else(|| missing(key))
+    }
+
+    /// A required string that must not be empty.
+    pub fn nonempty(&self, key: &str) -> Result<String, ApiError> {
+        let s = self.str(key)?;
+        if s.is_empty() {
+            return Err(missing(key));
+        }
+        Ok(s)
+    }
+
+    /// The run id, accepting MLflow's legacy `run_uuid` too.
+    pub fn run_id(&self) -> Result<String, ApiError> {
+        match self.opt_str("run_id")?.filter(|s| !s.is_empty()) {
+            Some(s) => Ok(s),
+            None => self
+                .opt_str("run_uuid")?
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| missing("run_id")),
+        }
+    }
+
+    pub fn opt_i64(&self, key: &str) -> Result<Option<i64>, ApiError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18)
+                        .map(|f| f as i64)
+                })
+                .map(Some)
+                .ok_or_else(|| wrong(key, "an integer", &Value::Number(n.clone()))),
+            Some(Value::String(s)) => s
+                .trim()
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| wrong(key, "an integer", &Value::String(s.clone()))),
+            Some(Value::Array(a)) if a.len() == 1 => {
+                Req(Map::from_iter([(key.to_string(), a[0].clone())])).opt_i64(key)
+            }
+            Some(v) => Err(wrong(key, "an integer", v)),
+        }
+    }
+
+    pub fn i64(&self, key: &str) -> Result<i64, ApiError> {
+        self.opt_i64(key)?.ok_or_else(|| missing(key))
+    }
+
+    pub fn opt_bool(&self, key: &str) -> Result<Option<bool>, ApiError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
+            Some(v) => Err(wrong(key, "true or false", v)),
+        }
+    }
+
+    /// A list of strings: a JSON array, a repeated query key, or one value.
+    pub fn str_list(&self, key: &str) -> Result<Vec<String>, ApiError> {
+        match self.get(key) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s.clone()),
+                    Value::Number(n) => Ok(n.to_string()),
+                    other => Err(wrong(key, "a list of strings", other)),
+                })
+                .collect(),
+            Some(Value::String(s)) => Ok(vec![s.clone()]),
+            Some(Value::Number(n)) => Ok(vec![n.to_string()]),
+            Some(v) => Err(wrong(key, "a list of strings", v)),
+        }
+    }
+
+    /// A list of JSON objects (e.g. tags, metrics).
+    pub fn objects(&self, key: &str) -> Result<Vec<Req>, ApiError> {
+        match self.get(key) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|v| match v {
+                    Value::Object(o) => Ok(Req(o.clone())),
+                    other => Err(wrong(key, "a list of objects", other)),
+                })
+                .collect(),
+            Some(v) => Err(wrong(key, "a list of objects", v)),
+        }
+    }
+
+    pub fn object(&self, key: &str) -> Result<Option<Req>, ApiError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Object(o)) => Ok(Some(Req(o.clone()))),
+            Some(v) => Err(wrong(key, "an object", v)),
+        }
+    }
+
+    /// A metric value: a JSON number, or "NaN" / "Infinity" / "-Infinity" /
+    /// a numeric string.
+    pub fn f64(&self, key: &str) -> Result<f64, ApiError> {
+        match self.get(key) {
+            None => Err(missing(key)),
+            Some(Value::Number(n)) => n
+                .as_f64()
+                .ok_or_else(|| wrong(key, "a number", &Value::Number(n.clone()))),
+            Some(Value::String(s)) => {
+                parse_float(s).ok_or_else(|| wrong(key, "a number", &Value::String(s.clone())))
+            }
+            Some(v) => Err(wrong(key, "a number", v)),
+        }
+    }
+
+    /// An experiment id: a decimal string (or number).
+    pub fn experiment_id(&self, key: &str) -> Result<i64, ApiError> {
+        let s = self.str(key)?;
+        parse_experiment_id(&s)
+    }
+
+    pub fn max_results(&self, key: &str, default: usize, max: usize) -> Result<usize, ApiError> {
+        match self.opt_i64(key)? {
+            None => Ok(default),
+            Some(n) if n <= 0 => Err(ApiError::invalid(format!(
+                "Invalid value {n} for parameter '{key}': it must be at least 1"
+            ))),
+            Some(n) if n as u64 > max as u64 => Err(ApiError::invalid(format!(
+                "Invalid value {n} for parameter '{key}' supplied. It must be at most {max}"
+            ))),
+            Some(n) => Ok(n as usize),
+        }
+    }
+
+    /// `[{key, value}]` pairs.
+    pub fn tags(&self, key: &str) -> Result<Vec<store::Tag>, ApiError> {
+        self.objects(key)?
+            .into_iter()
+            .map(|t| {
+                Ok(store::Tag::new(
+                    t.str("key")?,
+                    t.opt_str("value")?.unwrap_or_default(),
+                ))
+            })
+            .collect()
+    }
+}
+
+pub fn parse_float(s: &str) -> Option<f64> {
+    match s.trim() {
+        "NaN" | "nan" => Some(f64::NAN),
+        "Infinity" | "inf" | "+Infinity" => Some(f64::INFINITY),
+        "-Infinity" | "-inf" => Some(f64::NEG_INFINITY),
+        t => t.parse::<f64>().ok(),
+    }
+}
+
+pub fn parse_experiment_id(s: &str) -> Result<i64, ApiError> {
+    s.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| ApiError::not_found(format!("No Experiment with id={s} exists")))
+}

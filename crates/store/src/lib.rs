@@ -1,0 +1,193 @@
+//! # store — Atelier's metadata store
+//!
+//! Brief overview: experiments, runs (params, tags, metric histories, inputs
+//! and outputs), the model registry and MLflow 3.x logged models live behind
+//! one trait, [`MetadataStore`]. [`SqliteStore`] is the embedded default
+//! (SQLite in WAL mode, versioned migrations, one writer connection and a
+//! pool of readers); a PostgreSQL implementation can sit behind the same
+//! trait without touching callers.
+//!
+//! This is the only crate that knows SQL. It knows nothing of HTTP or JSON
+//! wire shapes: the `server` crate converts these types to MLflow's JSON.
+//!
+//! ```
+//! use store::{MetadataStore, SqliteStore, CreateRun, Metric};
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = SqliteStore::open(dir.path().join("meta.db")).unwrap();
+//! let exp = store.create_experiment("demo", None, &[]).unwrap();
+//! let run = store
+//!     .create_run(CreateRun { experiment_id: exp, user_id: "me".into(), ..Default::default() })
+//!     .unwrap();
+//! store
+//!     .log_batch(&run.run_id, &[Metric::new("loss", 0.5, 1, 0)], &[], &[])
+//!     .unwrap();
+//! assert_eq!(store.get_run(&run.run_id).unwrap().metrics[0].value, 0.5);
+//! ```
+
+pub mod filter;
+mod model;
+mod sqlite;
+
+pub use model::*;
+pub use sqlite::SqliteStore;
+
+/// What went wrong, named by what the caller should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The named entity does not exist (or is not visible).
+    #[error("{0}")]
+    NotFound(String),
+    /// An entity with that identity exists already.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The request is malformed or breaks a rule (limits, immutable params, filter syntax).
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// The operation is not allowed in the entity's current state (e.g. a deleted run).
+    #[error("{0}")]
+    InvalidState(String),
+    /// A database failure: not the caller's fault.
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// Anything else that is not the caller's fault.
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Current time as epoch milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Metadata operations. Every method is synchronous and may block on IO;
+/// async callers run them on a blocking thread pool. A method that returns
+/// `Ok` has committed its writes durably enough to survive a crash of the
+/// process.
+pub trait MetadataStore: Send + Sync + 'static {
+    // ---- experiments ----
+    fn create_experiment(
+        &self,
+        name: &str,
+        artifact_location: Option<&str>,
+        tags: &[Tag],
+    ) -> Result<i64>;
+    fn get_experiment(&self, id: i64) -> Result<Experiment>;
+    /// The active experiment with that name, else a deleted one.
+    fn get_experiment_by_name(&self, name: &str) -> Result<Experiment>;
+    fn search_experiments(&self, q: &SearchExperiments) -> Result<Page<Experiment>>;
+    fn rename_experiment(&self, id: i64, new_name: &str) -> Result<()>;
+    fn delete_experiment(&self, id: i64) -> Result<()>;
+    fn restore_experiment(&self, id: i64) -> Result<()>;
+    fn set_experiment_tag(&self, id: i64, key: &str, value: &str) -> Result<()>;
+    fn delete_experiment_tag(&self, id: i64, key: &str) -> Result<()>;
+
+    // ---- runs ----
+    fn create_run(&self, req: CreateRun) -> Result<RunInfo>;
+    fn get_run(&self, run_id: &str) -> Result<Run>;
+    fn update_run(&self, run_id: &str, upd: UpdateRun) -> Result<RunInfo>;
+    fn delete_run(&self, run_id: &str) -> Result<()>;
+    fn restore_run(&self, run_id: &str) -> Result<()>;
+    /// Metrics, params and tags in one transaction. Re-logging a param with a
+    /// different value is `InvalidParameter`.
+    fn log_batch(
+        &self,
+        run_id: &str,
+        metrics: &[Metric],
+        params: &[Param],
+        tags: &[Tag],
+    ) -> Result<()>;
+    fn delete_tag(&self, run_id: &str, key: &str) -> Result<()>;
+    fn log_inputs(
+        &self,
+        run_id: &str,
+        datasets: &[DatasetInput],
+        model_inputs: &[String],
+    ) -> Result<()>;
+    fn log_outputs(&self, run_id: &str, outputs: &[ModelOutput]) -> Result<()>;
+    fn search_runs(&self, q: &SearchRuns) -> Result<Page<Run>>;
+    /// All points of one metric of one run, ordered by step then timestamp.
+    fn metric_history(
+        &self,
+        run_id: &str,
+        key: &str,
+        max_results: usize,
+        page_token: Option<&str>,
+    ) -> Result<Page<Metric>>;
+    /// Down-sampled history for several runs: at most `max_results` points per
+    /// run, always keeping the first and last step in the range.
+    fn metric_history_bulk_interval(
+        &self,
+        run_ids: &[String],
+        key: &str,
+        start_step: Option<i64>,
+        end_step: Option<i64>,
+        max_results: usize,
+    ) -> Result<Vec<RunMetric>>;
+    /// Distinct metric keys logged in the given experiments (Studio column chooser).
+    fn metric_keys(&self, experiment_ids: &[i64]) -> Result<Vec<String>>;
+
+    // ---- model registry ----
+    fn create_registered_model(
+        &self,
+        name: &str,
+        tags: &[Tag],
+        description: &str,
+        user_id: &str,
+    ) -> Result<RegisteredModel>;
+    fn get_registered_model(&self, name: &str) -> Result<RegisteredModel>;
+    fn rename_registered_model(&self, name: &str, new_name: &str) -> Result<RegisteredModel>;
+    fn update_registered_model(&self, name: &str, description: &str) -> Result<RegisteredModel>;
+    fn delete_registered_model(&self, name: &str) -> Result<()>;
+    fn search_registered_models(&self, q: &SearchRegistry) -> Result<Page<RegisteredModel>>;
+    fn set_registered_model_tag(&self, name: &str, key: &str, value: &str) -> Result<()>;
+    fn delete_registered_model_tag(&self, name: &str, key: &str) -> Result<()>;
+    fn set_alias(&self, name: &str, alias: &str, version: i64) -> Result<()>;
+    fn delete_alias(&self, name: &str, alias: &str) -> Result<()>;
+    fn get_version_by_alias(&self, name: &str, alias: &str) -> Result<ModelVersion>;
+    fn create_model_version(&self, req: CreateModelVersion) -> Result<ModelVersion>;
+    fn get_model_version(&self, name: &str, version: i64) -> Result<ModelVersion>;
+    fn update_model_version(
+        &self,
+        name: &str,
+        version: i64,
+        description: &str,
+    ) -> Result<ModelVersion>;
+    fn delete_model_version(&self, name: &str, version: i64) -> Result<()>;
+    fn search_model_versions(&self, q: &SearchRegistry) -> Result<Page<ModelVersion>>;
+    fn latest_versions(&self, name: &str, stages: &[String]) -> Result<Vec<ModelVersion>>;
+    fn transition_stage(
+        &self,
+        name: &str,
+        version: i64,
+        stage: &str,
+        archive_existing: bool,
+    ) -> Result<ModelVersion>;
+    fn set_model_version_tag(&self, name: &str, version: i64, key: &str, value: &str)
+    -> Result<()>;
+    fn delete_model_version_tag(&self, name: &str, version: i64, key: &str) -> Result<()>;
+
+    // ---- logged models ----
+    fn create_logged_model(&self, req: CreateLoggedModel) -> Result<LoggedModel>;
+    fn get_logged_model(&self, model_id: &str) -> Result<LoggedModel>;
+    fn delete_logged_model(&self, model_id: &str) -> Result<()>;
+    fn finalize_logged_model(&self, model_id: &str, status: &str) -> Result<LoggedModel>;
+    fn set_logged_model_tags(&self, model_id: &str, tags: &[Tag]) -> Result<()>;
+    fn delete_logged_model_tag(&self, model_id: &str, key: &str) -> Result<()>;
+    fn log_logged_model_params(&self, model_id: &str, params: &[Param]) -> Result<()>;
+    fn search_logged_models(&self, q: &SearchLoggedModels) -> Result<Page<LoggedModel>>;
+
+    // ---- access tokens (hashes only; the secret is never stored) ----
+    fn create_token(&self, name: &str, role: &str, token_hash: &str) -> Result<()>;
+    /// The (name, role) a token hash belongs to, if any.
+    fn lookup_token(&self, token_hash: &str) -> Result<Option<(String, String)>>;
+    fn revoke_token(&self, name: &str) -> Result<()>;
+    fn list_tokens(&self) -> Result<Vec<(String, String, i64)>>;
+
+    /// A counter that grows with every committed write (drives live pages).
+    fn write_generation(&self) -> u64;
+}

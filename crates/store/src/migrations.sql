@@ -1,0 +1,177 @@
+-- migration 1: the initial schema. Each migration is separated by a line
+-- '-- migration N' and runs once, in order, recorded in PRAGMA user_version.
+CREATE TABLE experiments (
+    experiment_id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    artifact_location TEXT NOT NULL,
+    lifecycle_stage TEXT NOT NULL DEFAULT 'active',
+    creation_time INTEGER NOT NULL,
+    last_update_time INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX experiments_name ON experiments(name);
+CREATE TABLE experiment_tags (
+    experiment_id INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (experiment_id, key)
+) WITHOUT ROWID;
+
+CREATE TABLE runs (
+    run_uuid TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    experiment_id INTEGER NOT NULL,
+    user_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    start_time INTEGER,
+    end_time INTEGER,
+    artifact_uri TEXT NOT NULL,
+    lifecycle_stage TEXT NOT NULL DEFAULT 'active',
+    deleted_time INTEGER
+);
+CREATE INDEX runs_experiment ON runs(experiment_id, start_time DESC, run_uuid);
+CREATE TABLE params (
+    run_uuid TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (run_uuid, key)
+) WITHOUT ROWID;
+CREATE INDEX params_key ON params(key, value);
+CREATE TABLE tags (
+    run_uuid TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (run_uuid, key)
+) WITHOUT ROWID;
+CREATE INDEX tags_key ON tags(key, value);
+
+-- A metric series is one (run, key); points refer to it by integer id so
+-- that the append-only point table stays narrow.
+CREATE TABLE metric_series (
+    series_id INTEGER PRIMARY KEY,
+    run_uuid TEXT NOT NULL,
+    key TEXT NOT NULL
+);
+CREATE UNIQUE INDEX metric_series_run_key ON metric_series(run_uuid, key);
+CREATE TABLE metric_points (
+    series_id INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    timestamp INTEGER NOT NULL,
+    value REAL,           -- NULL when is_nan
+    is_nan INTEGER NOT NULL DEFAULT 0,
+    dataset_name TEXT,
+    dataset_digest TEXT,
+    model_id TEXT
+);
+CREATE INDEX metric_points_series_step ON metric_points(series_id, step, timestamp);
+CREATE TABLE latest_metrics (
+    run_uuid TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value REAL,
+    is_nan INTEGER NOT NULL DEFAULT 0,
+    timestamp INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    PRIMARY KEY (run_uuid, key)
+) WITHOUT ROWID;
+CREATE INDEX latest_metrics_key_value ON latest_metrics(key, value);
+
+CREATE TABLE datasets (
+    dataset_id INTEGER PRIMARY KEY,
+    experiment_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    source_type TEXT NOT NULL,
+    source TEXT NOT NULL,
+    schema TEXT,
+    profile TEXT
+);
+CREATE UNIQUE INDEX datasets_identity ON datasets(experiment_id, name, digest);
+CREATE TABLE run_inputs (
+    run_uuid TEXT NOT NULL,
+    dataset_id INTEGER NOT NULL,
+    tags TEXT NOT NULL,   -- JSON array of [key, value]
+    PRIMARY KEY (run_uuid, dataset_id)
+) WITHOUT ROWID;
+CREATE TABLE run_models (
+    run_uuid TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    direction TEXT NOT NULL, -- 'input' | 'output'
+    step INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (run_uuid, direction, model_id)
+) WITHOUT ROWID;
+
+CREATE TABLE registered_models (
+    name TEXT PRIMARY KEY,
+    creation_timestamp INTEGER NOT NULL,
+    last_updated_timestamp INTEGER NOT NULL,
+    user_id TEXT NOT NULL DEFAULT '',
+    description TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE registered_model_tags (
+    name TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (name, key)
+) WITHOUT ROWID;
+CREATE TABLE registered_model_aliases (
+    name TEXT NOT NULL,
+    alias TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (name, alias)
+) WITHOUT ROWID;
+CREATE TABLE model_versions (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    creation_timestamp INTEGER NOT NULL,
+    last_updated_timestamp INTEGER NOT NULL,
+    user_id TEXT NOT NULL DEFAULT '',
+    current_stage TEXT NOT NULL DEFAULT 'None',
+    description TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL,
+    run_id TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL DEFAULT 'READY',
+    status_message TEXT NOT NULL DEFAULT '',
+    run_link TEXT NOT NULL DEFAULT '',
+    model_id TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (name, version)
+);
+CREATE INDEX model_versions_run ON model_versions(run_id);
+CREATE TABLE model_version_tags (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (name, version, key)
+) WITHOUT ROWID;
+
+CREATE TABLE logged_models (
+    model_id TEXT PRIMARY KEY,
+    experiment_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    artifact_uri TEXT NOT NULL,
+    status TEXT NOT NULL,
+    model_type TEXT NOT NULL DEFAULT '',
+    source_run_id TEXT NOT NULL DEFAULT '',
+    creation_timestamp_ms INTEGER NOT NULL,
+    last_updated_timestamp_ms INTEGER NOT NULL,
+    lifecycle_stage TEXT NOT NULL DEFAULT 'active'
+);
+CREATE INDEX logged_models_experiment ON logged_models(experiment_id, creation_timestamp_ms DESC);
+CREATE TABLE logged_model_tags (
+    model_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (model_id, key)
+) WITHOUT ROWID;
+CREATE TABLE logged_model_params (
+    model_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (model_id, key)
+) WITHOUT ROWID;
+
+CREATE TABLE access_tokens (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    created INTEGER NOT NULL
+);

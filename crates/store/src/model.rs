@@ -1,0 +1,313 @@
+//! Domain types of the metadata store. They are plain data: no wire format
+//! (JSON field names, enum spellings) lives here; `server` converts.
+
+/// `active` or `deleted` (soft delete), as MLflow's lifecycle stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    Active,
+    Deleted,
+}
+
+impl Lifecycle {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lifecycle::Active => "active",
+            Lifecycle::Deleted => "deleted",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(Lifecycle::Active),
+            "deleted" => Some(Lifecycle::Deleted),
+            _ => None,
+        }
+    }
+}
+
+/// Which lifecycle stages a search returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ViewType {
+    #[default]
+    ActiveOnly,
+    DeletedOnly,
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    Running,
+    Scheduled,
+    Finished,
+    Failed,
+    Killed,
+}
+
+impl RunStatus {
+    pub const ALL: [RunStatus; 5] = [
+        RunStatus::Running,
+        RunStatus::Scheduled,
+        RunStatus::Finished,
+        RunStatus::Failed,
+        RunStatus::Killed,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "RUNNING",
+            RunStatus::Scheduled => "SCHEDULED",
+            RunStatus::Finished => "FINISHED",
+            RunStatus::Failed => "FAILED",
+            RunStatus::Killed => "KILLED",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+impl Tag {
+    pub fn new(key: impl Into<String>, value: impl Into<String>) -> Self {
+        Tag {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+}
+
+pub type Param = Tag;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Experiment {
+    pub experiment_id: i64,
+    pub name: String,
+    pub artifact_location: String,
+    pub lifecycle_stage: Lifecycle,
+    pub creation_time: i64,
+    pub last_update_time: i64,
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    pub key: String,
+    /// NaN and ±inf are kept as such.
+    pub value: f64,
+    pub timestamp: i64,
+    pub step: i64,
+    pub dataset_name: Option<String>,
+    pub dataset_digest: Option<String>,
+    pub model_id: Option<String>,
+}
+
+impl Metric {
+    pub fn new(key: impl Into<String>, value: f64, timestamp: i64, step: i64) -> Self {
+        Metric {
+            key: key.into(),
+            value,
+            timestamp,
+            step,
+            dataset_name: None,
+            dataset_digest: None,
+            model_id: None,
+        }
+    }
+}
+
+/// A metric point together with the run it belongs to (bulk history reads).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunMetric {
+    pub run_id: String,
+    pub metric: Metric,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunInfo {
+    pub run_id: String,
+    pub run_name: String,
+    pub experiment_id: i64,
+    pub user_id: String,
+    pub status: RunStatus,
+    pub start_time: Option<i64>,
+    pub end_time: Option<i64>,
+    pub artifact_uri: String,
+    pub lifecycle_stage: Lifecycle,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dataset {
+    pub name: String,
+    pub digest: String,
+    pub source_type: String,
+    pub source: String,
+    pub schema: Option<String>,
+    pub profile: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetInput {
+    pub tags: Vec<Tag>,
+    pub dataset: Dataset,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelOutput {
+    pub model_id: String,
+    pub step: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    pub info: RunInfo,
+    /// The latest value of every metric (highest step, then timestamp, then value).
+    pub metrics: Vec<Metric>,
+    pub params: Vec<Param>,
+    pub tags: Vec<Tag>,
+    pub dataset_inputs: Vec<DatasetInput>,
+    pub model_inputs: Vec<String>,
+    pub model_outputs: Vec<ModelOutput>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateRun {
+    pub experiment_id: i64,
+    pub user_id: String,
+    pub run_name: Option<String>,
+    pub start_time: Option<i64>,
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UpdateRun {
+    pub status: Option<RunStatus>,
+    pub end_time: Option<i64>,
+    pub run_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SearchRuns {
+    pub experiment_ids: Vec<i64>,
+    pub filter: String,
+    pub view_type: ViewType,
+    pub max_results: usize,
+    pub order_by: Vec<String>,
+    pub page_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SearchExperiments {
+    pub filter: String,
+    pub view_type: ViewType,
+    pub max_results: usize,
+    pub order_by: Vec<String>,
+    pub page_token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_page_token: Option<String>,
+}
+
+// ---- model registry ----
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alias {
+    pub alias: String,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegisteredModel {
+    pub name: String,
+    pub creation_timestamp: i64,
+    pub last_updated_timestamp: i64,
+    pub user_id: String,
+    pub description: String,
+    pub tags: Vec<Tag>,
+    pub aliases: Vec<Alias>,
+    /// The latest version in each stage (MLflow's `latest_versions`).
+    pub latest_versions: Vec<ModelVersion>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelVersion {
+    pub name: String,
+    pub version: i64,
+    pub creation_timestamp: i64,
+    pub last_updated_timestamp: i64,
+    pub user_id: String,
+    pub current_stage: String,
+    pub description: String,
+    pub source: String,
+    pub run_id: String,
+    pub status: String,
+    pub status_message: String,
+    pub tags: Vec<Tag>,
+    pub run_link: String,
+    pub aliases: Vec<String>,
+    pub model_id: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateModelVersion {
+    pub name: String,
+    pub source: String,
+    pub run_id: String,
+    pub tags: Vec<Tag>,
+    pub run_link: String,
+    pub description: String,
+    pub model_id: String,
+    pub user_id: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SearchRegistry {
+    pub filter: String,
+    pub max_results: usize,
+    pub order_by: Vec<String>,
+    pub page_token: Option<String>,
+}
+
+/// Stages of MLflow's (deprecated but used) stage API, spelled as on the wire.
+pub const STAGES: [&str; 4] = ["None", "Staging", "Production", "Archived"];
+
+// ---- logged models (MLflow 3.x) ----
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedModel {
+    pub model_id: String,
+    pub experiment_id: i64,
+    pub name: String,
+    pub artifact_uri: String,
+    pub status: String,
+    pub model_type: String,
+    pub source_run_id: String,
+    pub creation_timestamp_ms: i64,
+    pub last_updated_timestamp_ms: i64,
+    pub lifecycle_stage: Lifecycle,
+    pub tags: Vec<Tag>,
+    pub params: Vec<Param>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateLoggedModel {
+    pub experiment_id: i64,
+    pub name: String,
+    pub model_type: String,
+    pub source_run_id: String,
+    pub tags: Vec<Tag>,
+    pub params: Vec<Param>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SearchLoggedModels {
+    pub experiment_ids: Vec<i64>,
+    pub filter: String,
+    pub max_results: usize,
+    pub page_token: Option<String>,
+}

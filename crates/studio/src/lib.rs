@@ -1,0 +1,477 @@
+//! Atelier Studio: the web UI, embedded in the binary.
+//!
+//! The Studio is plain HTML, CSS and JavaScript (no build step, no third-party code). Every page is
+//! the same server-rendered shell (navigation + a `<main>` element carrying the page kind and the ids
+//! taken from the URL as `data-*` attributes); `studio.js` then fetches the data from the MLflow JSON
+//! API under `/ajax-api/2.0/mlflow/...` and keeps it live through the `/studio/api/events` SSE stream.
+
+/// One embedded static file, served under `/static/<path>`.
+pub struct Asset {
+    /// Path relative to `/static/`, e.g. `"studio.js"`.
+    pub path: &'static str,
+    /// The `Content-Type` header value to answer with.
+    pub content_type: &'static str,
+    /// The file's bytes.
+    pub body: &'static [u8],
+}
+
+const ASSETS: &[Asset] = &[
+    Asset {
+        path: "studio.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../assets/studio.css"),
+    },
+    Asset {
+        path: "studio.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/studio.js"),
+    },
+    Asset {
+        path: "charts.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/charts.js"),
+    },
+    Asset {
+        path: "favicon.svg",
+        content_type: "image/svg+xml",
+        body: include_bytes!("../assets/favicon.svg"),
+    },
+];
+
+/// Every embedded static asset; `path` is relative to `/static/` (e.g. `"studio.js"`).
+pub fn assets() -> &'static [Asset] {
+    ASSETS
+}
+
+/// The asset at that path (relative to `/static/`), if any.
+pub fn asset(path: &str) -> Option<&'static Asset> {
+    let path = path.strip_prefix('/').unwrap_or(path);
+    ASSETS.iter().find(|a| a.path == path)
+}
+
+/// A lifecycle stage shown in the left navigation.
+struct Stage {
+    key: &'static str,
+    label: &'static str,
+    href: &'static str,
+    /// What the stage will do, shown while it is not available yet.
+    blurb: &'static str,
+    icon: &'static str,
+}
+
+const STAGES: &[Stage] = &[
+    Stage {
+        key: "experiments",
+        label: "Experiments",
+        href: "/experiments",
+        blurb: "Track runs, their parameters, metrics and artifacts, and compare them.",
+        icon: "M3 3h4v4H3zM9 3h4v4H9zM3 9h4v4H3zM9 9h4v4H9z",
+    },
+    Stage {
+        key: "models",
+        label: "Models",
+        href: "/models",
+        blurb: "Register model versions, give them aliases and follow their lineage back to the run.",
+        icon: "M8 1.5l6 3.2v6.6l-6 3.2-6-3.2V4.7zM2 4.7l6 3.2 6-3.2M8 7.9v6.6",
+    },
+    Stage {
+        key: "autopilot",
+        label: "Autopilot",
+        href: "/autopilot",
+        blurb: "Train and tune candidate models on a CSV or Parquet file within a time budget, with a leaderboard and reports.",
+        icon: "M8 1v3M8 12v3M1 8h3M12 8h3M3 3l2 2M11 11l2 2M3 13l2-2M11 5l2-2",
+    },
+    Stage {
+        key: "jobs",
+        label: "Jobs",
+        href: "/jobs",
+        blurb: "Run processing and training commands as jobs with logs, status, retries and cancellation.",
+        icon: "M2 4h12M2 8h12M2 12h8",
+    },
+    Stage {
+        key: "endpoints",
+        label: "Endpoints",
+        href: "/endpoints",
+        blurb: "Serve registered models over HTTP with weighted variants, data capture and metrics.",
+        icon: "M2 8h4l2-5 2 10 2-5h2",
+    },
+    Stage {
+        key: "monitor",
+        label: "Monitor",
+        href: "/monitor",
+        blurb: "Compare captured traffic with a baseline, detect drift and model-quality decay, and alert.",
+        icon: "M1.5 8s2.5-5 6.5-5 6.5 5 6.5 5-2.5 5-6.5 5-6.5-5-6.5-5zM8 6a2 2 0 100 4 2 2 0 000-4z",
+    },
+    Stage {
+        key: "notebooks",
+        label: "Notebooks",
+        href: "/notebooks",
+        blurb: "Open JupyterLab inside the Studio and run notebooks headless as parameterised jobs.",
+        icon: "M3 1.5h9a1 1 0 011 1v11a1 1 0 01-1 1H3zM5.5 1.5v13M8 5h3M8 7.5h3",
+    },
+];
+
+/// Escapes text for use in HTML element content and in double-quoted attribute values.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Decodes `%XX` escapes (and `+` as space when `plus_is_space`); invalid escapes are kept as is.
+fn percent_decode(s: &str, plus_is_space: bool) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = |b: u8| (b as char).to_digit(16);
+                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 3;
+                    }
+                    _ => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The value of the first `key=` parameter in a raw query string, percent-decoded.
+fn query_param(query: &str, key: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(k, true) == key).then(|| percent_decode(v, true))
+    })
+}
+
+/// What a Studio URL resolves to.
+enum Route {
+    Experiments,
+    Experiment(String),
+    Run(String),
+    Compare(Vec<String>),
+    Models,
+    Stage(&'static Stage),
+}
+
+fn route(path: &str, query: &str) -> Option<Route> {
+    let trimmed = path.trim_end_matches('/');
+    let segments: Vec<String> = trimmed
+        .split('/')
+        .skip(1)
+        .map(|s| percent_decode(s, false))
+        .collect();
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    match segs.as_slice() {
+        [] | ["experiments"] => Some(Route::Experiments),
+        ["experiments", id] if !id.is_empty() => Some(Route::Experiment((*id).to_string())),
+        ["runs", id] if !id.is_empty() => Some(Route::Run((*id).to_string())),
+        ["compare"] => {
+            let runs = query_param(query, "runs").unwrap_or_default();
+            let ids = runs
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
+            Some(Route::Compare(ids))
+        }
+        ["models"] => Some(Route::Models),
+        [name] => STAGES
+            .iter()
+            .find(|s| s.key == *name && s.key != "experiments" && s.key != "models")
+            .map(Route::Stage),
+        _ => None,
+    }
+}
+
+fn nav(active: &str) -> String {
+    let mut out = String::new();
+    for s in STAGES {
+        let current = if s.key == active {
+            " class=\"active\" aria-current=\"page\""
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "<a href=\"{href}\"{current} data-testid=\"nav-{key}\"><svg viewBox=\"0 0 16 16\" aria-hidden=\"true\"><path d=\"{icon}\"/></svg><span>{label}</span></a>\n",
+            href = s.href,
+            key = s.key,
+            icon = s.icon,
+            label = s.label,
+        ));
+    }
+    out
+}
+
+fn document(title: &str, active: &str, main_attrs: &str, body: &str) -> String {
+    format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · Atelier Studio</title>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/static/studio.css">
+<script src="/static/charts.js" defer></script>
+<script src="/static/studio.js" defer></script>
+</head>
+<body>
+<div class="layout">
+<nav class="sidebar" data-testid="nav"><div class="sidebar-inner">
+<a class="brand" href="/"><img src="/static/favicon.svg" alt="" width="22" height="22"><span>Atelier <b>Studio</b></span></a>
+{nav}</div></nav>
+<main id="main" {main_attrs}>
+{body}
+</main>
+</div>
+<div id="live-indicator" class="live" data-testid="live-indicator" title="Live updates"></div>
+</body>
+</html>
+"#,
+        title = escape_html(title),
+        nav = nav(active),
+    )
+}
+
+fn loading() -> &'static str {
+    "<div class=\"loading\" data-testid=\"loading\">Loading…</div>"
+}
+
+/// Full HTML document for a Studio URL path (e.g. `"/"`, `"/experiments/3"`, `"/runs/<run_id>"`,
+/// `"/compare"`, `"/models"`, `"/autopilot"`); `query` is the raw query string without `?`.
+/// `None` when the path is not a Studio page.
+pub fn page(path: &str, query: &str) -> Option<String> {
+    let html = match route(path, query)? {
+        Route::Experiments => document(
+            "Experiments",
+            "experiments",
+            "data-page=\"experiments\"",
+            loading(),
+        ),
+        Route::Experiment(id) => document(
+            &format!("Experiment {id}"),
+            "experiments",
+            &format!(
+                "data-page=\"experiment\" data-experiment-id=\"{}\"",
+                escape_html(&id)
+            ),
+            loading(),
+        ),
+        Route::Run(id) => document(
+            &format!("Run {id}"),
+            "experiments",
+            &format!("data-page=\"run\" data-run-id=\"{}\"", escape_html(&id)),
+            loading(),
+        ),
+        Route::Compare(ids) => document(
+            "Compare runs",
+            "experiments",
+            &format!(
+                "data-page=\"compare\" data-run-ids=\"{}\"",
+                escape_html(&ids.join(","))
+            ),
+            loading(),
+        ),
+        Route::Models => document("Models", "models", "data-page=\"models\"", loading()),
+        Route::Stage(stage) => document(
+            stage.label,
+            stage.key,
+            &format!("data-page=\"stage\" data-stage=\"{}\"", stage.key),
+            &format!(
+                "<header class=\"page-head\"><h1>{label}</h1></header>\n<section class=\"card unavailable\" data-testid=\"not-available\"><h2>{label} is not available yet</h2><p>{blurb}</p></section>",
+                label = stage.label,
+                blurb = stage.blurb,
+            ),
+        ),
+    };
+    Some(html)
+}
+
+/// The login page (shown when the server requires authentication). The form POSTs
+/// `token=<api token>` (`application/x-www-form-urlencoded`) to `/login`.
+pub fn login_page(error: Option<&str>) -> String {
+    let error_html = error
+        .map(|e| {
+            format!(
+                "<p class=\"form-error\" role=\"alert\" data-testid=\"login-error\">{}</p>",
+                escape_html(e)
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in · Atelier Studio</title>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/static/studio.css">
+</head>
+<body class="login-body">
+<form class="card login" method="post" action="/login" data-testid="login-form">
+<div class="brand"><img src="/static/favicon.svg" alt="" width="28" height="28"><span>Atelier <b>Studio</b></span></div>
+<h1>Sign in</h1>
+<p class="muted">This server requires an API token.</p>
+{error_html}
+<label for="token">API token</label>
+<input id="token" name="token" type="password" autocomplete="current-password" required autofocus data-testid="login-token">
+<button type="submit" class="btn primary" data-testid="login-submit">Sign in</button>
+</form>
+</body>
+</html>
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `/static/...` reference in `html` (from `src="..."` and `href="..."`).
+    fn static_refs(html: &str) -> Vec<String> {
+        let mut refs = Vec::new();
+        for marker in ["src=\"/static/", "href=\"/static/"] {
+            let mut rest = html;
+            while let Some(pos) = rest.find(marker) {
+                rest = &rest[pos + marker.len()..];
+                let end = rest.find('"').unwrap_or(rest.len());
+                refs.push(rest[..end].to_string());
+            }
+        }
+        refs
+    }
+
+    const PAGES: &[(&str, &str)] = &[
+        ("/", ""),
+        ("/experiments", ""),
+        ("/experiments/", ""),
+        ("/experiments/3", ""),
+        ("/runs/0123456789abcdef0123456789abcdef", ""),
+        ("/compare", "runs=a,b"),
+        ("/models", ""),
+        ("/autopilot", ""),
+        ("/jobs", ""),
+        ("/endpoints", ""),
+        ("/monitor", ""),
+        ("/notebooks", ""),
+    ];
+
+    #[test]
+    fn every_referenced_asset_exists() {
+        let mut docs: Vec<String> = Vec::new();
+        for (path, query) in PAGES {
+            match page(path, query) {
+                Some(html) => docs.push(html),
+                None => panic!("{path} should be a Studio page"),
+            }
+        }
+        docs.push(login_page(None));
+        docs.push(login_page(Some("bad token")));
+        for html in &docs {
+            let refs = static_refs(html);
+            assert!(refs.len() >= 2, "a page references its CSS and JS");
+            for r in refs {
+                assert!(asset(&r).is_some(), "missing asset {r}");
+                assert!(assets().iter().any(|a| a.path == r));
+            }
+        }
+        // Assets referenced from other assets (none besides these today) and content types.
+        for a in assets() {
+            assert!(!a.body.is_empty(), "{} is empty", a.path);
+            assert!(!a.content_type.is_empty());
+        }
+    }
+
+    #[test]
+    fn unknown_paths_are_not_pages() {
+        for p in [
+            "/nope",
+            "/experiments/1/extra",
+            "/runs",
+            "/runs/",
+            "/api/2.0/mlflow/runs/get",
+            "/static/studio.js",
+            "/compare/x",
+            "/health",
+        ] {
+            assert!(page(p, "").is_none(), "{p} should not be a page");
+        }
+        assert!(asset("nope.js").is_none());
+        assert!(asset("studio.js").is_some());
+        assert!(asset("/studio.css").is_some());
+    }
+
+    #[test]
+    fn ids_from_the_url_are_escaped() {
+        let html =
+            page("/experiments/%22%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E", "").unwrap_or_default();
+        assert!(!html.contains("<script>alert"));
+        assert!(html.contains("&quot;&gt;&lt;script&gt;"));
+        let html = page("/runs/<b>x</b>", "").unwrap_or_default();
+        assert!(!html.contains("<b>x</b>"));
+        let html = page("/compare", "runs=a,%22%3E%3Cimg%20src%3Dx%3E").unwrap_or_default();
+        assert!(!html.contains("<img src=x>"));
+        assert!(html.contains("data-run-ids=\"a,&quot;&gt;&lt;img src=x&gt;\""));
+        let login = login_page(Some("<i>bad</i>"));
+        assert!(login.contains("&lt;i&gt;bad&lt;/i&gt;"));
+        assert!(login.contains("action=\"/login\""));
+        assert!(login.contains("name=\"token\""));
+    }
+
+    #[test]
+    fn stages_say_not_available_yet() {
+        for p in [
+            "/autopilot",
+            "/jobs",
+            "/endpoints",
+            "/monitor",
+            "/notebooks",
+        ] {
+            let html = page(p, "").unwrap_or_default();
+            assert!(html.contains("not available yet"), "{p}");
+            assert!(html.contains("data-testid=\"not-available\""), "{p}");
+        }
+        let html = page("/experiments/7", "").unwrap_or_default();
+        for s in STAGES {
+            assert!(html.contains(&format!("href=\"{}\"", s.href)));
+        }
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%2Cb+c", true), "a,b c");
+        assert_eq!(percent_decode("100%", false), "100%");
+        assert_eq!(percent_decode("%zz%4", false), "%zz%4");
+        assert_eq!(
+            query_param("x=1&runs=a%2Cb", "runs").as_deref(),
+            Some("a,b")
+        );
+    }
+}
