@@ -1,1 +1,32 @@
-fn main() {}
+//! Project automation, in Rust rather than shell.
+//!
+//! - `cargo xtask test` — the whole test suite on a fresh machine: installs
+//!   what the tests need (a Python venv with the real `mlflow` client,
+//!   Debian's Chromium, playwright-core from npm), builds the binary, then
+//!   runs the Rust tests, the MLflow-client tests and the browser tests.
+//! - `cargo xtask bench tracking` — tracking-server benchmark against a real
+//!   MLflow server, printed as ratios.
+
+mod bench_tracking;
+mod test;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test::run(&args[1..]),
+        Some("bench") => match args.get(1).map(String::as_str) {
+            Some("tracking") => bench_tracking::run(&args[2..]),
+            _ => Err("usage: cargo xtask bench tracking [options]".into()),
+        },
+        _ => Err("usage: cargo xtask <test|bench tracking> [options]\n\n  test [--skip-setup] [--only rust|python|browser]   run the whole suite\n  bench tracking [--help]                            tracking benchmark vs MLflow".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

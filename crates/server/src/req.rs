@@ -15,6 +15,10 @@ pub const MAX_JSON_BODY: usize = 16 << 20;
 
 pub struct Req(pub Map<String, Value>);
 
+/// Marks a list built from a repeated query key, where a singular field
+/// takes the last value (a JSON body must send a plain string).
+const QUERY_LIST: &str = "\u{0}query-list";
+
 fn parse_query(q: &str, out: &mut Map<String, Value>) {
     for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
         let v = Value::String(v.into_owned());
@@ -23,6 +27,7 @@ fn parse_query(q: &str, out: &mut Map<String, Value>) {
             Some(existing) => {
                 let first = existing.take();
                 *existing = Value::Array(vec![first, v]);
+                out.insert(format!("{QUERY_LIST}{k}"), Value::Bool(true));
             }
             None => {
                 out.insert(k.into_owned(), v);
@@ -115,10 +120,12 @@ impl Req {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
             // query strings can repeat a key; take the last
-            Some(Value::Array(a)) => match a.last() {
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                _ => Err(wrong(key, "a string", &Value::Array(a.clone()))),
-            },
+            Some(Value::Array(a)) if self.0.contains_key(&format!("{QUERY_LIST}{key}")) => {
+                match a.last() {
+                    Some(Value::String(s)) => Ok(Some(s.clone())),
+                    _ => Err(wrong(key, "a string", &Value::Array(a.clone()))),
+                }
+            }
             Some(v @ Value::Number(_)) | Some(v @ Value::Bool(_)) => Ok(Some(v.to_string())),
             Some(v) => Err(wrong(key, "a string", v)),
         }

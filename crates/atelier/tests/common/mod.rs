@@ -1,0 +1,157 @@
+//! A real `atelier serve` process on a loopback port, and small HTTP helpers.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    pub data_dir: PathBuf,
+}
+
+impl Server {
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        Self::try_start(data_dir, extra, 0).unwrap_or_else(|e| panic!("server did not start: {e}"))
+    }
+
+    /// Start on `port` (0 = any free port); returns the error output if the
+    /// process exits instead of becoming ready.
+    pub fn try_start(data_dir: &Path, extra: &[&str], port: u16) -> Result<Server, String> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_atelier"))
+            .arg("serve")
+            .args(["--port", &port.to_string(), "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env("ATELIER_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        match lines.next() {
+            Some(Ok(line)) if line.contains("Studio at http://") => {
+                let port = line
+                    .split("Studio at http://")
+                    .nth(1)
+                    .and_then(|r| r.split('/').next())
+                    .and_then(|hp| hp.rsplit(':').next())
+                    .and_then(|p| p.parse().ok())
+                    .ok_or_else(|| format!("no port in {line:?}"))?;
+                // keep draining stdout so the server never blocks on it
+                std::thread::spawn(move || for _ in lines {});
+                Ok(Server {
+                    child,
+                    port,
+                    data_dir: data_dir.to_path_buf(),
+                })
+            }
+            _ => {
+                let _ = child.wait();
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                Err(err)
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// SIGKILL: no chance to flush or clean up.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// (status, parsed JSON body or Null)
+pub fn post(a: &ureq::Agent, url: &str, body: &Value) -> Result<(u16, Value), String> {
+    let mut r = a.post(url).send_json(body).map_err(|e| e.to_string())?;
+    let status = r.status().as_u16();
+    let text = r.body_mut().read_to_string().unwrap_or_default();
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+}
+
+pub fn get(a: &ureq::Agent, url: &str) -> Result<(u16, Value), String> {
+    let mut r = a.get(url).call().map_err(|e| e.to_string())?;
+    let status = r.status().as_u16();
+    let text = r.body_mut().read_to_string().unwrap_or_default();
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+}
+
+/// Send bytes as-is (no client-side path normalisation) and return the
+/// status code and body.
+pub fn raw(port: u16, request: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    s.write_all(request).expect("write");
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+pub fn wait_healthy(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let (code, _) = raw(
+            port,
+            b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        if code == 200 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("server on {port} never became healthy");
+}
+
+pub fn create_run(a: &ureq::Agent, s: &Server, experiment: &str) -> String {
+    let (c, e) = post(
+        a,
+        &s.url("/api/2.0/mlflow/experiments/create"),
+        &serde_json::json!({"name": experiment}),
+    )
+    .unwrap();
+    assert_eq!(c, 200, "{e}");
+    let exp = e["experiment_id"].as_str().unwrap().to_string();
+    let (c, r) = post(
+        a,
+        &s.url("/api/2.0/mlflow/runs/create"),
+        &serde_json::json!({"experiment_id": exp}),
+    )
+    .unwrap();
+    assert_eq!(c, 200, "{r}");
+    r["run"]["info"]["run_id"].as_str().unwrap().to_string()
+}

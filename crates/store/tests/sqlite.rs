@@ -1,0 +1,296 @@
+//! Behaviour of the SQLite store that users of MLflow depend on.
+
+use store::*;
+
+fn fresh() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(dir.path().join("m.db")).unwrap();
+    (dir, s)
+}
+
+fn run_in(s: &SqliteStore, exp: i64, name: &str) -> String {
+    s.create_run(CreateRun {
+        experiment_id: exp,
+        user_id: "u".into(),
+        run_name: Some(name.into()),
+        ..Default::default()
+    })
+    .unwrap()
+    .run_id
+}
+
+#[test]
+fn latest_metric_is_the_highest_step_then_timestamp() {
+    let (_d, s) = fresh();
+    let r = run_in(&s, 0, "a");
+    s.log_batch(
+        &r,
+        &[Metric::new("m", 5.0, 100, 3), Metric::new("m", 1.0, 999, 1)],
+        &[],
+        &[],
+    )
+    .unwrap();
+    s.log_batch(&r, &[Metric::new("m", 7.0, 50, 2)], &[], &[])
+        .unwrap();
+    assert_eq!(s.get_run(&r).unwrap().metrics[0].value, 5.0);
+    s.log_batch(&r, &[Metric::new("m", 2.0, 101, 3)], &[], &[])
+        .unwrap();
+    assert_eq!(
+        s.get_run(&r).unwrap().metrics[0].value,
+        2.0,
+        "same step, later timestamp wins"
+    );
+    s.log_batch(
+        &r,
+        &[
+            Metric::new("m", f64::NAN, 102, 3),
+            Metric::new("inf", f64::INFINITY, 1, 0),
+        ],
+        &[],
+        &[],
+    )
+    .unwrap();
+    let run = s.get_run(&r).unwrap();
+    assert!(
+        run.metrics
+            .iter()
+            .find(|m| m.key == "m")
+            .unwrap()
+            .value
+            .is_nan()
+    );
+    assert_eq!(
+        run.metrics.iter().find(|m| m.key == "inf").unwrap().value,
+        f64::INFINITY
+    );
+    let h = s.metric_history(&r, "m", 100, None).unwrap();
+    assert_eq!(
+        h.items.iter().map(|m| m.step).collect::<Vec<_>>(),
+        vec![1, 2, 3, 3, 3]
+    );
+}
+
+#[test]
+fn params_are_immutable_but_relogging_the_same_value_is_fine() {
+    let (_d, s) = fresh();
+    let r = run_in(&s, 0, "a");
+    s.log_batch(&r, &[], &[Tag::new("lr", "0.1")], &[]).unwrap();
+    s.log_batch(&r, &[], &[Tag::new("lr", "0.1")], &[]).unwrap();
+    let e = s
+        .log_batch(&r, &[], &[Tag::new("lr", "0.2")], &[])
+        .unwrap_err();
+    assert!(matches!(e, StoreError::InvalidParameter(_)), "{e}");
+    assert!(
+        e.to_string()
+            .contains("Changing param values is not allowed")
+    );
+    s.delete_run(&r).unwrap();
+    assert!(matches!(
+        s.log_batch(&r, &[Metric::new("m", 1.0, 1, 0)], &[], &[]),
+        Err(StoreError::InvalidParameter(_))
+    ));
+}
+
+#[test]
+fn bulk_interval_keeps_first_and_last_steps() {
+    let (_d, s) = fresh();
+    let r = run_in(&s, 0, "a");
+    let pts: Vec<Metric> = (0..1000)
+        .map(|i| Metric::new("m", i as f64, i, i))
+        .collect();
+    s.log_batch(&r, &pts, &[], &[]).unwrap();
+    let got = s
+        .metric_history_bulk_interval(std::slice::from_ref(&r), "m", None, None, 10)
+        .unwrap();
+    let steps: Vec<i64> = got.iter().map(|m| m.metric.step).collect();
+    assert_eq!(steps.len(), 10);
+    assert_eq!((steps[0], steps[9]), (0, 999));
+    assert!(steps.windows(2).all(|w| w[0] < w[1]));
+    let got = s
+        .metric_history_bulk_interval(&[r], "m", Some(100), Some(199), 2500)
+        .unwrap();
+    assert_eq!(got.len(), 100);
+    assert_eq!(got[0].metric.step, 100);
+}
+
+#[test]
+fn search_filters_orders_with_missing_last_and_pages() {
+    let (_d, s) = fresh();
+    let exp = s.create_experiment("e", None, &[]).unwrap();
+    for i in 0..25 {
+        let r = run_in(&s, exp, &format!("run-{i}"));
+        let mut metrics = vec![Metric::new("acc", i as f64 / 100.0, 1, 0)];
+        if i == 7 {
+            metrics.clear();
+        }
+        let model = if i % 2 == 0 { "gbm" } else { "linear" };
+        s.log_batch(
+            &r,
+            &metrics,
+            &[Tag::new("model", model)],
+            &[Tag::new("group", format!("g{}", i % 3))],
+        )
+        .unwrap();
+    }
+    let q = |filter: &str, order: &[&str], max: usize, token: Option<String>| SearchRuns {
+        experiment_ids: vec![exp],
+        filter: filter.into(),
+        max_results: max,
+        order_by: order.iter().map(|s| s.to_string()).collect(),
+        page_token: token,
+        ..Default::default()
+    };
+    let p = s
+        .search_runs(&q(
+            "metrics.acc >= 0.2 and params.model = 'gbm'",
+            &["metrics.acc DESC"],
+            100,
+            None,
+        ))
+        .unwrap();
+    let names: Vec<&str> = p.items.iter().map(|r| r.info.run_name.as_str()).collect();
+    assert_eq!(names, vec!["run-24", "run-22", "run-20"]);
+    let p = s
+        .search_runs(&q("", &["metrics.acc ASC"], 100, None))
+        .unwrap();
+    assert_eq!(p.items.len(), 25);
+    assert_eq!(
+        p.items.last().unwrap().info.run_name,
+        "run-7",
+        "runs without the metric sort last"
+    );
+    let p = s
+        .search_runs(&q(
+            "tags.group ILIKE 'G1%' and attributes.run_name LIKE 'run-1%'",
+            &[],
+            100,
+            None,
+        ))
+        .unwrap();
+    let mut names: Vec<String> = p.items.iter().map(|r| r.info.run_name.clone()).collect();
+    names.sort();
+    assert_eq!(names, vec!["run-1", "run-10", "run-13", "run-16", "run-19"]);
+    // IN / NOT IN and IS NULL
+    let ids: Vec<String> = p
+        .items
+        .iter()
+        .take(2)
+        .map(|r| format!("'{}'", r.info.run_id))
+        .collect();
+    let p2 = s
+        .search_runs(&q(
+            &format!("attributes.run_id IN ({})", ids.join(",")),
+            &[],
+            100,
+            None,
+        ))
+        .unwrap();
+    assert_eq!(p2.items.len(), 2);
+    let p2 = s
+        .search_runs(&q(
+            &format!("attributes.run_id NOT IN ({})", ids.join(",")),
+            &[],
+            100,
+            None,
+        ))
+        .unwrap();
+    assert_eq!(p2.items.len(), 23);
+    assert_eq!(
+        s.search_runs(&q("params.nope IS NULL", &[], 100, None))
+            .unwrap()
+            .items
+            .len(),
+        25
+    );
+    assert_eq!(
+        s.search_runs(&q("params.model IS NOT NULL", &[], 100, None))
+            .unwrap()
+            .items
+            .len(),
+        25
+    );
+    // paging: no duplicates, no gaps
+    let mut seen = std::collections::HashSet::new();
+    let mut token = None;
+    loop {
+        let p = s
+            .search_runs(&q("", &["attributes.run_name ASC"], 10, token))
+            .unwrap();
+        for r in &p.items {
+            assert!(seen.insert(r.info.run_id.clone()));
+        }
+        token = p.next_page_token;
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 25);
+}
+
+#[test]
+fn registry_aliases_stages_and_rename() {
+    let (_d, s) = fresh();
+    s.create_registered_model("m", &[], "", "u").unwrap();
+    assert!(matches!(
+        s.create_registered_model("m", &[], "", "u"),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    for i in 0..3 {
+        s.create_model_version(CreateModelVersion {
+            name: "m".into(),
+            source: format!("runs:/r{i}/model"),
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    s.set_alias("m", "champion", 2).unwrap();
+    assert_eq!(s.get_version_by_alias("m", "champion").unwrap().version, 2);
+    s.transition_stage("m", 1, "production", false).unwrap();
+    s.transition_stage("m", 3, "Production", true).unwrap();
+    assert_eq!(
+        s.get_model_version("m", 1).unwrap().current_stage,
+        "Archived"
+    );
+    let latest = s.latest_versions("m", &["Production".into()]).unwrap();
+    assert_eq!(
+        latest.iter().map(|v| v.version).collect::<Vec<_>>(),
+        vec![3]
+    );
+    s.rename_registered_model("m", "n").unwrap();
+    assert_eq!(s.get_version_by_alias("n", "champion").unwrap().name, "n");
+    let found = s
+        .search_registered_models(&SearchRegistry {
+            filter: "name LIKE 'n%' AND tags.`mlflow.prompt.is_prompt` != 'true'".into(),
+            max_results: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        found.items.len(),
+        1,
+        "models without the prompt tag match the client's != filter"
+    );
+    s.delete_model_version("n", 2).unwrap();
+    assert!(matches!(
+        s.get_version_by_alias("n", "champion"),
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+#[test]
+fn refuses_a_database_from_a_newer_atelier() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let c = rusqlite_version_bump(&path);
+    assert!(c.is_ok());
+    let e = SqliteStore::open(&path).err().expect("must refuse");
+    assert!(e.to_string().contains("newer"), "{e}");
+}
+
+fn rusqlite_version_bump(path: &std::path::Path) -> Result<(), String> {
+    // bump PRAGMA user_version with the sqlite3 file format: bytes 60..64
+    let mut b = std::fs::read(path).map_err(|e| e.to_string())?;
+    b[60..64].copy_from_slice(&999u32.to_be_bytes());
+    std::fs::write(path, b).map_err(|e| e.to_string())
+}
