@@ -349,11 +349,11 @@ fn bad_requests_get_4xx_not_5xx() {
     assert_eq!(code, 413);
     // unknown ids on GET endpoints
     for path in [
-        format!("runs/get?run_id=deadbeef"),
+        "runs/get?run_id=deadbeef".to_string(),
         "experiments/get?experiment_id=12345".to_string(),
         "experiments/get?experiment_id=abc".to_string(),
         "registered-models/get?name=nope".to_string(),
-        format!("metrics/get-history?run_id=nope&metric_key=m"),
+        "metrics/get-history?run_id=nope&metric_key=m".to_string(),
     ] {
         let (code, resp) = get(&a, &api(&path)).unwrap();
         assert_eq!(code, 404, "{path}: {resp}");
