@@ -226,6 +226,22 @@ impl Req {
         }
     }
 
+    /// Like [`Req::objects`], but moves the objects out instead of cloning
+    /// them (the log-batch hot path).
+    pub fn take_objects(&mut self, key: &str) -> Result<Vec<Req>, ApiError> {
+        match self.0.remove(key) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(a)) => a
+                .into_iter()
+                .map(|v| match v {
+                    Value::Object(o) => Ok(Req(o)),
+                    other => Err(wrong(key, "a list of objects", &other)),
+                })
+                .collect(),
+            Some(v) => Err(wrong(key, "a list of objects", &v)),
+        }
+    }
+
     pub fn object(&self, key: &str) -> Result<Option<Req>, ApiError> {
         match self.get(key) {
             None => Ok(None),

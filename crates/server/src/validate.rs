@@ -55,7 +55,9 @@ pub fn key(kind: &str, k: &str) -> Result<(), ApiError> {
             "Invalid {kind} name: '{k}'. Names may only contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ), colon(:) and slashes (/)."
         )));
     }
-    let n = normpath(k);
+    // Only keys with '/' or a leading '.' can fail the path rules.
+    let pathlike = k.is_empty() || k.contains('/') || k.starts_with('.');
+    let n = if pathlike { normpath(k) } else { k.to_string() };
     if n != k || n == "." || n.starts_with("..") || n.starts_with('/') {
         return Err(ApiError::invalid(format!(
             "Invalid {kind} name: '{k}'. Names cannot be empty and cannot contain '..', start with '/' or resolve to a different path."

@@ -144,11 +144,11 @@ pub async fn delete_tag(State(s): State<AppState>, req: Req) -> JsonResult {
     empty()
 }
 
-pub async fn log_batch(State(s): State<AppState>, req: Req) -> JsonResult {
+pub async fn log_batch(State(s): State<AppState>, mut req: Req) -> JsonResult {
     let id = req.run_id()?;
-    let metrics = req.objects("metrics")?;
-    let params = req.objects("params")?;
-    let tags = req.objects("tags")?;
+    let metrics = req.take_objects("metrics")?;
+    let params = req.take_objects("params")?;
+    let tags = req.take_objects("tags")?;
     validate::batch(metrics.len(), params.len(), tags.len())?;
     let metrics = metrics
         .iter()
