@@ -1,0 +1,62 @@
+//! # tabular — data in
+//!
+//! Brief overview: [`read_path`] loads a CSV or Parquet file into a
+//! [`Table`] of Arrow arrays, one [`Column`] per field, each with an
+//! inferred [`Kind`] (numeric, boolean, categorical, datetime, free text,
+//! id-like). A malformed file is a [`DataError`] naming the file, line and
+//! column and what to fix; a bad cell in an otherwise good column becomes a
+//! missing value and a [`Warning`] with a count.
+//!
+//! [`Profile`] summarises a table per column (counts, missing, distinct via
+//! HyperLogLog, moments, KLL quantiles and histogram, top categories);
+//! profiles of two halves merge into the profile of the whole within sketch
+//! error, and serialise to versioned JSON (Model Monitor stores them as
+//! baselines). [`split`] reproduces the shared datasets' train/test split.
+//!
+//! Pure compute: no network, no database.
+//!
+//! ```no_run
+//! let table = tabular::read_path("data/adult.csv".as_ref()).unwrap();
+//! for c in &table.columns {
+//!     println!("{} {:?}", c.name, c.kind);
+//! }
+//! let profile = tabular::Profile::of(&table);
+//! println!("{}", serde_json::to_string_pretty(&profile).unwrap());
+//! ```
+
+mod csv_reader;
+mod error;
+mod infer;
+mod parquet_reader;
+pub mod profile;
+pub mod sketch;
+pub mod split;
+mod table;
+
+pub use csv_reader::{CsvOptions, read_csv};
+pub use error::DataError;
+pub use infer::MISSING_MARKERS;
+pub use parquet_reader::{read_parquet, write_parquet};
+pub use profile::Profile;
+pub use table::{Column, Kind, Table, Warning};
+
+/// Read a CSV or Parquet file, choosing by content (Parquet's `PAR1` magic)
+/// and extension.
+pub fn read_path(path: &std::path::Path) -> Result<Table, DataError> {
+    let mut head = [0u8; 4];
+    let is_parquet = {
+        use std::io::Read;
+        let mut f = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+        f.read(&mut head).map_err(|e| DataError::io(path, e))? == 4 && &head == b"PAR1"
+    };
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if is_parquet || ext == "parquet" || ext == "pq" {
+        read_parquet(path)
+    } else {
+        read_csv(path, &CsvOptions::default())
+    }
+}
