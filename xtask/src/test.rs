@@ -117,17 +117,20 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-fn setup_python(root: &Path) -> R<PathBuf> {
-    let venv = root.join(".venv");
+fn setup_python(root: &Path, venv: &str, requirements: &str) -> R<PathBuf> {
+    let venv = root.join(venv);
     let py = venv.join("bin/python");
-    let req = root.join("tests/python/requirements.txt");
+    let req = root.join(requirements);
     let stamp = venv.join(".requirements.installed");
     let wanted =
         std::fs::read_to_string(&req).map_err(|e| format!("reading {}: {e}", req.display()))?;
     if py.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
         return Ok(py);
     }
-    step("Python venv with the real mlflow client (.venv)");
+    step(&format!(
+        "Python venv {} from {requirements}",
+        venv.display()
+    ));
     if !py.exists() {
         sh(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     }
@@ -197,9 +200,17 @@ pub fn run(args: &[String]) -> R {
     let started = std::time::Instant::now();
 
     let mut python = root.join(".venv/bin/python");
+    let mut skinny = root.join(".venv-skinny/bin/python");
     if !skip_setup {
         if want("python") || want("browser") {
-            python = setup_python(&root)?;
+            python = setup_python(&root, ".venv", "tests/python/requirements.txt")?;
+        }
+        if want("python") {
+            skinny = setup_python(
+                &root,
+                ".venv-skinny",
+                "tests/python/requirements-skinny.txt",
+            )?;
         }
         if want("browser") {
             setup_chromium()?;
@@ -249,6 +260,7 @@ pub fn run(args: &[String]) -> R {
                 ])
                 .current_dir(&root)
                 .env("ATELIER_BIN", &bin)
+                .env("ATELIER_SKINNY_PYTHON", &skinny)
                 .env("MLFLOW_DISABLE_TELEMETRY", "true"),
             parse_pytest,
         )?;
@@ -258,7 +270,7 @@ pub fn run(args: &[String]) -> R {
         let r = run_suite(
             "Studio in Chromium (node --test)",
             Command::new("node")
-                .args(["--test", "--test-reporter=tap"])
+                .args(["--test", "--test-concurrency=1", "--test-reporter=tap"])
                 .arg("e2e/")
                 .current_dir(&root)
                 .env("ATELIER_BIN", &bin)

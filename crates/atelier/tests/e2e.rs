@@ -276,7 +276,25 @@ fn bad_requests_get_4xx_not_5xx() {
             400,
             "INVALID_PARAMETER_VALUE",
         ),
-        ("experiments/create", json!({"name": 42}), 200, ""),
+        ("experiments/create", json!({"name": 42}), 400, "name"),
+        (
+            "runs/search",
+            json!({"experiment_ids": "0"}),
+            400,
+            "experiment_ids",
+        ),
+        (
+            "runs/search",
+            json!({"experiment_ids": ["0"], "filter": "metrics.m < '0.5'"}),
+            400,
+            "numeric",
+        ),
+        (
+            "runs/search",
+            json!({"experiment_ids": ["0"], "filter": "params.p IN ('1')"}),
+            400,
+            "IN",
+        ),
         ("experiments/create", json!({"name": ["a"]}), 400, "name"),
         ("experiments/get-by-name", json!({}), 405, ""),
         (

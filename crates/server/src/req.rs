@@ -18,10 +18,13 @@ pub struct Req(pub Map<String, Value>);
 /// Marks a list built from a repeated query key, where a singular field
 /// takes the last value (a JSON body must send a plain string).
 const QUERY_LIST: &str = "\u{0}query-list";
+/// Marks a key that came from the query string (where every value is text).
+const QUERY_KEY: &str = "\u{0}query-key";
 
 fn parse_query(q: &str, out: &mut Map<String, Value>) {
     for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
         let v = Value::String(v.into_owned());
+        out.insert(format!("{QUERY_KEY}{k}"), Value::Bool(true));
         match out.get_mut(k.as_ref()) {
             Some(Value::Array(a)) => a.push(v),
             Some(existing) => {
@@ -107,7 +110,14 @@ fn wrong(key: &str, want: &str, got: &Value) -> ApiError {
     ))
 }
 
+/// String fields that also accept a JSON number (ids people type as numbers).
+const NUMERIC_IDS: [&str; 3] = ["experiment_id", "version", "step"];
+
 impl Req {
+    fn came_from_query(&self, key: &str) -> bool {
+        self.0.contains_key(&format!("{QUERY_KEY}{key}"))
+    }
+
     fn get(&self, key: &str) -> Option<&Value> {
         match self.0.get(key) {
             None | Some(Value::Null) => None,
@@ -126,7 +136,7 @@ impl Req {
                     _ => Err(wrong(key, "a string", &Value::Array(a.clone()))),
                 }
             }
-            Some(v @ Value::Number(_)) | Some(v @ Value::Bool(_)) => Ok(Some(v.to_string())),
+            Some(v @ Value::Number(_)) if NUMERIC_IDS.contains(&key) => Ok(Some(v.to_string())),
             Some(v) => Err(wrong(key, "a string", v)),
         }
     }
@@ -205,8 +215,8 @@ impl Req {
                     other => Err(wrong(key, "a list of strings", other)),
                 })
                 .collect(),
-            Some(Value::String(s)) => Ok(vec![s.clone()]),
-            Some(Value::Number(n)) => Ok(vec![n.to_string()]),
+            // a single query parameter is a one-element list
+            Some(Value::String(s)) if self.came_from_query(key) => Ok(vec![s.clone()]),
             Some(v) => Err(wrong(key, "a list of strings", v)),
         }
     }

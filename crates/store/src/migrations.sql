@@ -175,3 +175,8 @@ CREATE TABLE access_tokens (
     token_hash TEXT NOT NULL UNIQUE,
     created INTEGER NOT NULL
 );
+
+-- migration 2: version numbers are never reused after a delete (as MLflow).
+ALTER TABLE registered_models ADD COLUMN last_version INTEGER NOT NULL DEFAULT 0;
+UPDATE registered_models SET last_version =
+    COALESCE((SELECT MAX(version) FROM model_versions v WHERE v.name = registered_models.name), 0);

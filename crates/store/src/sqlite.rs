@@ -1301,9 +1301,15 @@ impl MetadataStore for SqliteStore {
             q.experiment_ids.iter().map(|i| SqlValue::Integer(*i)),
         );
         w.push(view_clause("r.lifecycle_stage", q.view_type), []);
-        for c in filter::parse_filter(&q.filter, false)? {
+        for c in filter::parse_filter(&q.filter, true)? {
             match c.entity {
                 Entity::Metric => {
+                    if !matches!(c.value, Value::Number(_)) {
+                        return Err(invalid(format!(
+                            "Expected a numeric value for metric '{}' (write it without quotes)",
+                            c.key
+                        )));
+                    }
                     let mut inner = Where::default();
                     numeric_cmp("m.value", &c, &mut inner)?;
                     let cond = inner.sql();
@@ -1315,6 +1321,13 @@ impl MetadataStore for SqliteStore {
                         ),
                         args,
                     );
+                }
+                Entity::Param | Entity::Tag if matches!(c.op, Op::In | Op::NotIn) => {
+                    return Err(invalid(format!(
+                        "Invalid comparator '{}' for '{}': params and tags support =, !=, LIKE, ILIKE, IS NULL and IS NOT NULL",
+                        c.op.name(),
+                        c.key
+                    )));
                 }
                 Entity::Param => {
                     kv_clause("params", "kv.run_uuid = r.run_uuid", &c, &mut w, false)?
@@ -1378,7 +1391,7 @@ impl MetadataStore for SqliteStore {
         let mut order = Vec::new();
         let mut order_args: Vec<SqlValue> = Vec::new();
         for item in &q.order_by {
-            let o = filter::parse_order_by(item, false)?;
+            let o = filter::parse_order_by(item, true)?;
             let dir = if o.ascending { "ASC" } else { "DESC" };
             let expr = match o.entity {
                 Entity::Metric => {
@@ -1783,7 +1796,8 @@ impl MetadataStore for SqliteStore {
         self.write(|tx| {
             touch_model(tx, &req.name)?;
             let version: i64 = tx.query_row(
-                "SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE name = ?",
+                "UPDATE registered_models SET last_version = MAX(last_version, (SELECT COALESCE(MAX(version), 0) FROM model_versions WHERE name = ?1)) + 1
+                 WHERE name = ?1 RETURNING last_version",
                 [&req.name],
                 |r| r.get(0),
             )?;

@@ -206,6 +206,14 @@ pub async fn create_version(
         model_id: req.opt_str("model_id")?.unwrap_or_default(),
         user_id: who.name,
     };
+    let mut c = c;
+    if c.run_id.is_empty() && !c.model_id.is_empty() {
+        // log_model registers with only the logged model: link its run, as MLflow does
+        let id = c.model_id.clone();
+        if let Ok(m) = s.db(move |st| st.get_logged_model(&id)).await {
+            c.run_id = m.source_run_id;
+        }
+    }
     if !c.run_id.is_empty() {
         let rid = c.run_id.clone();
         s.db(move |st| st.get_run(&rid)).await?;

@@ -1,0 +1,40 @@
+//! # gbm — gradient-boosted decision trees in pure Rust
+//!
+//! A histogram-based, leaf-wise GBDT learner in the style of LightGBM: quantile binning,
+//! best-first growth, histogram subtraction, native missing-value directions and native
+//! categorical splits, L2/L1/Huber regression, binary and multiclass (softmax) objectives,
+//! early stopping, feature importance and exact TreeSHAP. Results are deterministic for a
+//! given seed whatever the thread count.
+//!
+//! ```
+//! use gbm::{train, Column, Dataset, GbmParams, Objective};
+//! let x: Vec<f64> = (0..200).map(|i| i as f64).collect();
+//! let y: Vec<f64> = x.iter().map(|v| if *v < 100.0 { 0.0 } else { 1.0 }).collect();
+//! let data = Dataset::new(vec![Column::Numeric(x)]).unwrap();
+//! let params = GbmParams { objective: Objective::Binary, n_estimators: 20, num_threads: 1, ..Default::default() };
+//! let model = train(&params, &data, &y, None, None).unwrap();
+//! let p = model.predict_one(&[150.0]).unwrap();
+//! assert!(p > 0.9);
+//! ```
+
+mod binning;
+mod data;
+mod error;
+mod learner;
+mod model;
+mod objective;
+mod params;
+mod split;
+mod train;
+mod tree;
+
+#[cfg(test)]
+mod tests;
+
+pub use data::{Column, Dataset, FeatureKind, MAX_CATEGORY_CODE};
+pub use error::GbmError;
+pub use model::{GbmModel, ImportanceType};
+pub use objective::{Objective, softmax};
+pub use params::GbmParams;
+pub use train::{Validation, train};
+pub use tree::Tree;
