@@ -5,6 +5,7 @@
 mod config;
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -43,6 +44,52 @@ Examples:
   atelier serve --config atelier.toml"
     )]
     Serve(ServeArgs),
+    /// Train a model pipeline from a CSV or Parquet file (no server needed).
+    #[command(
+        after_help = "The output is one pipeline file (preprocessing + model + label decoding) that
+`atelier predict` and endpoints load.
+
+Examples:
+  atelier train adult.csv --target income --output adult.model
+  atelier train housing.parquet --target price --param learning_rate=0.1 --param num_leaves=63 -o price.model
+  atelier train ratings.csv --target stars --problem-type regression -o stars.model"
+    )]
+    Train {
+        /// Training data (.csv or .parquet).
+        train: PathBuf,
+        /// The column to predict.
+        #[arg(long)]
+        target: String,
+        /// Learner: gbm (rf, extra-trees, linear and mlp are planned).
+        #[arg(long, default_value = "gbm")]
+        algorithm: String,
+        /// A learner parameter, e.g. --param learning_rate=0.1 (repeatable).
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// binary, multiclass or regression (inferred from the target when omitted).
+        #[arg(long)]
+        problem_type: Option<String>,
+        /// Where to write the pipeline file.
+        #[arg(long, short)]
+        output: PathBuf,
+    },
+    /// Predict with a pipeline file: one output row per input row.
+    #[command(
+        after_help = "The output CSV has `predicted_label` and, for classification, one
+`probability_<class>` column per class.
+
+Example:
+  atelier predict adult.model new_people.csv --output predictions.csv"
+    )]
+    Predict {
+        /// A pipeline written by `atelier train`.
+        model: PathBuf,
+        /// Rows to predict (.csv or .parquet), with the training columns (the target may be absent).
+        input: PathBuf,
+        /// Where to write the predictions CSV.
+        #[arg(long, short)]
+        output: PathBuf,
+    },
     /// Manage API tokens (sent as `Authorization: Bearer <token>`, e.g. via MLFLOW_TRACKING_TOKEN).
     Token {
         #[command(subcommand)]
@@ -109,6 +156,79 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let settings = Settings::resolve(args)?;
             init_tracing(&settings.log);
             serve(settings)?;
+        }
+        Command::Train {
+            train,
+            target,
+            algorithm,
+            params,
+            problem_type,
+            output,
+        } => {
+            init_tracing("warn");
+            let started = std::time::Instant::now();
+            let mut kv = Vec::new();
+            for p in &params {
+                let (k, v) = p.split_once('=').ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--param {p}: write it as KEY=VALUE, e.g. --param learning_rate=0.1"
+                    )
+                })?;
+                kv.push((k.trim().to_string(), v.trim().to_string()));
+            }
+            let problem = match problem_type.as_deref() {
+                None => None,
+                Some(p) => Some(learn::ProblemType::parse(p).ok_or_else(|| {
+                    anyhow::anyhow!("--problem-type {p}: use binary, multiclass or regression")
+                })?),
+            };
+            let opts = learn::TrainOptions {
+                algorithm: learn::Algorithm::parse(&algorithm)?,
+                params: kv,
+                problem,
+            };
+            eprintln!("reading {}", train.display());
+            let table = tabular::read_path(&train)?;
+            for w in &table.warnings {
+                eprintln!("warning: {w}");
+            }
+            eprintln!("{} rows, {} columns", table.rows(), table.columns.len());
+            let pipeline = learn::train(&table, &target, &opts, &mut |msg| eprintln!("{msg}"))?;
+            pipeline.save(&output)?;
+            let metrics: Vec<String> = pipeline
+                .metadata
+                .metrics
+                .iter()
+                .map(|(k, v)| format!("{k}={v:.4}"))
+                .collect();
+            if !metrics.is_empty() {
+                eprintln!("holdout metrics: {}", metrics.join(" "));
+            }
+            eprintln!(
+                "wrote {} in {:.1} s",
+                output.display(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        Command::Predict {
+            model,
+            input,
+            output,
+        } => {
+            init_tracing("warn");
+            let pipeline = learn::Pipeline::load(&model)?;
+            let table = tabular::read_path(&input)?;
+            for w in &table.warnings {
+                eprintln!("warning: {w}");
+            }
+            let pred = pipeline.predict(&table)?;
+            std::fs::write(&output, pred.to_csv())
+                .with_context(|| format!("writing {}", output.display()))?;
+            eprintln!(
+                "wrote {} predictions to {}",
+                pred.labels.len(),
+                output.display()
+            );
         }
         Command::Token { action } => {
             init_tracing("warn");

@@ -24,6 +24,7 @@ mod learner;
 mod model;
 mod objective;
 mod params;
+mod serde_floats;
 mod split;
 mod train;
 mod tree;

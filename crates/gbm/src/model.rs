@@ -22,12 +22,14 @@ pub struct GbmModel {
     /// Kinds of the input features, in order.
     pub feature_kinds: Vec<FeatureKind>,
     /// Initial raw score per output.
+    #[serde(with = "crate::serde_floats")]
     pub init_score: Vec<f64>,
     /// Trees, iteration-major: tree `i * k + c` is iteration `i`'s tree for output `c`.
     pub trees: Vec<Tree>,
     /// With early stopping: the kept (best) number of iterations.
     pub best_iteration: Option<usize>,
     /// Validation loss after each iteration (empty without a validation set).
+    #[serde(with = "crate::serde_floats")]
     pub valid_history: Vec<f64>,
     /// Parameters used for training.
     pub params: GbmParams,

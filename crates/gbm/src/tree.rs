@@ -14,14 +14,18 @@ pub struct Tree {
     // internal nodes
     split_feature: Vec<u32>,
     /// numeric: go left when `x <= threshold`
+    #[serde(with = "crate::serde_floats")]
     threshold: Vec<f64>,
     /// numeric: bin threshold; categorical: index into `cat_bounds`
     threshold_bin: Vec<u32>,
     decision: Vec<u8>,
     left_child: Vec<i32>,
     right_child: Vec<i32>,
+    #[serde(with = "crate::serde_floats")]
     split_gain: Vec<f64>,
+    #[serde(with = "crate::serde_floats")]
     internal_value: Vec<f64>,
+    #[serde(with = "crate::serde_floats")]
     internal_count: Vec<f64>,
     // categorical bitsets over raw codes and over bins
     cat_bounds: Vec<u32>,
@@ -29,7 +33,9 @@ pub struct Tree {
     cat_bin_bounds: Vec<u32>,
     cat_bin_words: Vec<u32>,
     // leaves
+    #[serde(with = "crate::serde_floats")]
     leaf_value: Vec<f64>,
+    #[serde(with = "crate::serde_floats")]
     leaf_count: Vec<f64>,
     leaf_parent: Vec<i32>,
     leaf_depth: Vec<u32>,

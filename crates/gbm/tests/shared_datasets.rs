@@ -15,7 +15,9 @@ fn splitmix64(i: u64) -> u64 {
 
 fn datasets_dir() -> Option<PathBuf> {
     let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets");
-    d.is_dir().then_some(d)
+    // a missing ../shared is a broken checkout, not a reason to pass
+    assert!(d.is_dir(), "shared datasets not found at {}", d.display());
+    Some(d)
 }
 
 struct Split {

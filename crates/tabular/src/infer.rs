@@ -2,7 +2,8 @@
 //! non-missing cells of a column:
 //!
 //! 1. **Missing**: an empty cell or one of [`MISSING_MARKERS`].
-//! 2. **Boolean**: every cell is one of true/false, yes/no, t/f, y/n (any case).
+//! 2. **Boolean**: every cell is true or false (any case); yes/no stays
+//!    categorical so labels keep their spelling.
 //! 3. **Numeric**: at least 95 % of cells parse as numbers; the rest become
 //!    missing with a warning. Then, if the numbers are all integers, unique
 //!    per row, there are at least 20 rows and the column is named like an id
@@ -29,10 +30,12 @@ pub fn is_missing(cell: &str) -> bool {
     MISSING_MARKERS.contains(&cell.trim())
 }
 
+/// true/false (any case). yes/no columns stay categorical, so their labels
+/// come back as written.
 pub fn parse_bool(s: &str) -> Option<bool> {
     match s.trim().to_ascii_lowercase().as_str() {
-        "true" | "yes" | "t" | "y" => Some(true),
-        "false" | "no" | "f" | "n" => Some(false),
+        "true" => Some(true),
+        "false" => Some(false),
         _ => None,
     }
 }
@@ -64,7 +67,8 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146097 + doe - 719468
 }
 
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
+/// (year, month, day) of a day count since 1970-01-01.
+pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719468;
     let era = if z >= 0 { z } else { z - 146096 } / 146097;
     let doe = z - era * 146097;
@@ -309,7 +313,8 @@ mod tests {
     fn kinds() {
         let k = |name: &str, cells: &[&str]| infer(name, cells).kind;
         assert_eq!(k("x", &["1", "2.5", "", "NA", "-3e2"]), Kind::Numeric);
-        assert_eq!(k("flag", &["yes", "no", "Yes", ""]), Kind::Boolean);
+        assert_eq!(k("flag", &["true", "FALSE", "True", ""]), Kind::Boolean);
+        assert_eq!(k("answer", &["yes", "no", "yes", ""]), Kind::Categorical);
         assert_eq!(k("d", &["2024-01-01", "2024-02-01", "?"]), Kind::Datetime);
         assert_eq!(k("c", &["a", "b", "a", "c"]), Kind::Categorical);
         let ids: Vec<String> = (1..=30).map(|i| i.to_string()).collect();

@@ -35,7 +35,10 @@ mod table;
 
 pub use csv_reader::{CsvOptions, read_csv};
 pub use error::DataError;
-pub use infer::MISSING_MARKERS;
+pub use infer::{
+    MISSING_MARKERS, civil_from_days, format_datetime_ms, format_number, is_missing, parse_bool,
+    parse_datetime, parse_number,
+};
 pub use parquet_reader::{read_parquet, write_parquet};
 pub use profile::Profile;
 pub use table::{Column, Kind, Table, Warning};

@@ -52,7 +52,11 @@ fn every_shared_dataset_loads_with_the_right_kinds() {
     assert_eq!(kind_of(&a, "income").0, Kind::Categorical);
 
     let b = kinds("bank_marketing.csv");
-    assert_eq!(kind_of(&b, "y").0, Kind::Boolean);
+    assert_eq!(
+        kind_of(&b, "y").0,
+        Kind::Categorical,
+        "yes/no keeps its labels"
+    );
     assert_eq!(kind_of(&b, "job").0, Kind::Categorical);
     assert_eq!(kind_of(&b, "balance").0, Kind::Numeric);
 

@@ -1,0 +1,286 @@
+//! `atelier train` and `atelier predict` from the command line, on every
+//! shared dataset and on bad inputs.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn shared() -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    assert!(
+        p.join("datasets").exists(),
+        "expected ../shared beside the checkout at {}",
+        p.display()
+    );
+    p
+}
+
+fn atelier(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_atelier"))
+        .args(args)
+        .output()
+        .expect("run atelier");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Split a dataset file into train and test CSVs with the README's rule.
+fn split(
+    name: &str,
+    target: &str,
+    classification: bool,
+    dir: &Path,
+) -> (PathBuf, PathBuf, Vec<String>) {
+    let src = shared().join("datasets").join(format!("{name}.csv"));
+    let text = std::fs::read_to_string(&src).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let rows: Vec<&str> = lines.collect();
+    let table = tabular::read_path(&src).unwrap();
+    assert_eq!(
+        table.rows(),
+        rows.len(),
+        "{name}: a quoted field spans lines"
+    );
+    let col = table.column(target).unwrap();
+    let labels: Vec<String> = (0..table.rows())
+        .map(|i| col.str_at(i).unwrap_or_default())
+        .collect();
+    let (train, test) =
+        tabular::split::train_test(rows.len(), classification.then_some(&labels[..]));
+    let write = |idx: &[usize], file: &str| {
+        let p = dir.join(file);
+        let mut s = String::from(header);
+        s.push('\n');
+        for &i in idx {
+            s.push_str(rows[i]);
+            s.push('\n');
+        }
+        std::fs::write(&p, s).unwrap();
+        p
+    };
+    let truth = test.iter().map(|&i| labels[i].clone()).collect();
+    (write(&train, "train.csv"), write(&test, "test.csv"), truth)
+}
+
+fn anchor(dataset: &str, metric: &str) -> f64 {
+    let a: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(shared().join("anchors/automl.json")).unwrap(),
+    )
+    .unwrap();
+    a["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["dataset"] == dataset && r["method"] == "lgbm")
+        .and_then(|r| r[metric].as_f64())
+        .unwrap_or_else(|| panic!("no lgbm {metric} anchor for {dataset}"))
+}
+
+/// With default settings, every shared dataset scores at least LightGBM's
+/// default level on its test part (within 0.002: the anchors were measured
+/// once, on a busy machine).
+#[test]
+fn train_and_predict_reach_lightgbm_default_on_every_dataset() {
+    let cases = [
+        ("penguins", "species", "multiclass"),
+        ("titanic", "Survived", "binary"),
+        ("wine_quality", "quality", "multiclass"),
+        ("california_housing", "median_house_value", "regression"),
+        ("adult", "income", "binary"),
+        ("bank_marketing", "y", "binary"),
+        ("diamonds", "price", "regression"),
+    ];
+    let mut report = Vec::new();
+    for (name, target, task) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let (train, test, truth) = split(name, target, task != "regression", dir.path());
+        let model = dir.path().join("m.model");
+        let pred = dir.path().join("pred.csv");
+        let (ok, out) = atelier(&[
+            "train",
+            train.to_str().unwrap(),
+            "--target",
+            target,
+            "--output",
+            model.to_str().unwrap(),
+        ]);
+        assert!(ok, "{name}: train failed:\n{out}");
+        let (ok, out) = atelier(&[
+            "predict",
+            model.to_str().unwrap(),
+            test.to_str().unwrap(),
+            "--output",
+            pred.to_str().unwrap(),
+        ]);
+        assert!(ok, "{name}: predict failed:\n{out}");
+        let p = tabular::read_path(&pred).unwrap();
+        assert_eq!(p.rows(), truth.len(), "{name}: one prediction per test row");
+        let predicted = p.column("predicted_label").unwrap();
+        let (score, metric) = match task {
+            "regression" => {
+                let y: Vec<f64> = truth.iter().map(|v| v.parse().unwrap()).collect();
+                let yhat: Vec<f64> = (0..p.rows())
+                    .map(|i| predicted.f64_at(i).unwrap())
+                    .collect();
+                (learn::metrics::r2(&y, &yhat), "r2")
+            }
+            "binary" => {
+                let classes: Vec<&str> = p
+                    .columns
+                    .iter()
+                    .filter_map(|c| c.name.strip_prefix("probability_"))
+                    .collect();
+                assert_eq!(classes.len(), 2, "{name}: {classes:?}");
+                let pos = p.column(&format!("probability_{}", classes[1])).unwrap();
+                let y: Vec<usize> = truth.iter().map(|t| usize::from(t == classes[1])).collect();
+                let s: Vec<f64> = (0..p.rows()).map(|i| pos.f64_at(i).unwrap()).collect();
+                (learn::metrics::roc_auc(&y, &s), "roc_auc")
+            }
+            _ => {
+                let right = (0..p.rows())
+                    .filter(|&i| predicted.str_at(i).as_deref() == Some(truth[i].as_str()))
+                    .count();
+                (right as f64 / truth.len() as f64, "accuracy")
+            }
+        };
+        let floor = anchor(name, metric);
+        report.push(format!(
+            "{name}: {metric} {score:.4} (LightGBM default {floor:.4})"
+        ));
+        assert!(
+            score >= floor - 0.002,
+            "{name}: {metric} {score:.4} is below LightGBM default {floor:.4}\n{}",
+            report.join("\n")
+        );
+    }
+    eprintln!("{}", report.join("\n"));
+}
+
+#[test]
+fn bad_inputs_get_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let file = |name: &str, content: &[u8]| {
+        let p = d.join(name);
+        std::fs::write(&p, content).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let model = d.join("m.model");
+    let m = model.to_str().unwrap();
+    let mut good = String::from("x,y,label\n");
+    for i in 0..60 {
+        good.push_str(&format!(
+            "{i},{},{}\n",
+            i % 7,
+            if i % 3 == 0 { "a" } else { "b" }
+        ));
+    }
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec![file("empty.csv", b"")], "empty"),
+        (
+            vec![
+                file("good.csv", good.as_bytes()),
+                "--target".into(),
+                "nope".into(),
+            ],
+            "no column 'nope'",
+        ),
+        (
+            vec![file("allmissing.csv", b"x,t\n1,\n2,\n3,NA\n")],
+            "has no values",
+        ),
+        (
+            vec![file("oneclass.csv", b"x,t\n1,a\n2,a\n3,a\n")],
+            "single class",
+        ),
+        (vec![file("ragged.csv", b"x,t\n1,a\n2,b,3\n")], "line 3"),
+        (
+            vec![file("garbage.csv", b"\x7fELF\x02\x01\x01\0\0\0\0binary")],
+            "binary",
+        ),
+        (
+            vec![
+                file("good2.csv", good.as_bytes()),
+                "--algorithm".into(),
+                "svm".into(),
+            ],
+            "unknown algorithm",
+        ),
+        (
+            vec![
+                file("good3.csv", good.as_bytes()),
+                "--param".into(),
+                "num_leaves=lots".into(),
+            ],
+            "num_leaves",
+        ),
+        (
+            vec![
+                file("good4.csv", good.as_bytes()),
+                "--param".into(),
+                "bogus=1".into(),
+            ],
+            "unknown parameter",
+        ),
+        (
+            vec![file("lonely.csv", b"x,t\n1,a\n2,a\n3,b\n4,c\n5,c\n")],
+            "single row",
+        ),
+    ];
+    for (args, expect) in cases {
+        let mut full = vec!["train".to_string(), args[0].clone()];
+        if !args.iter().any(|a| a == "--target") {
+            full.extend([
+                "--target".into(),
+                if args[0].contains("good") {
+                    "label".into()
+                } else {
+                    "t".into()
+                },
+            ]);
+        }
+        full.extend(args[1..].iter().cloned());
+        full.extend(["--output".into(), m.into()]);
+        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+        let (ok, out) = atelier(&refs);
+        assert!(!ok, "{args:?} should fail");
+        assert!(
+            out.contains(expect),
+            "{args:?}: expected {expect:?} in:\n{out}"
+        );
+    }
+    // a good model, then prediction inputs and model files that do not fit
+    let train = file("train.csv", good.as_bytes());
+    let (ok, out) = atelier(&["train", &train, "--target", "label", "--output", m]);
+    assert!(ok, "{out}");
+    let pred = d.join("p.csv");
+    let p = pred.to_str().unwrap();
+    let input = file("noy.csv", b"x\n1\n");
+    let (ok, out) = atelier(&["predict", m, &input, "--output", p]);
+    assert!(!ok && out.contains("no column 'y'"), "{out}");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&model).unwrap()).unwrap();
+    v["version"] = serde_json::json!(99);
+    let future = file("future.model", v.to_string().as_bytes());
+    let (ok, out) = atelier(&["predict", &future, &train, "--output", p]);
+    assert!(!ok && out.contains("format version 99"), "{out}");
+    let corrupt = file("corrupt.model", &std::fs::read(&model).unwrap()[..200]);
+    let (ok, out) = atelier(&["predict", &corrupt, &train, "--output", p]);
+    assert!(!ok && out.contains("not an Atelier pipeline"), "{out}");
+    let other = file("other.model", b"{\"format\": \"something-else\"}");
+    let (ok, out) = atelier(&["predict", &other, &train, "--output", p]);
+    assert!(!ok && out.contains("not an Atelier pipeline"), "{out}");
+    // unseen categories and missing values are handled as in training
+    let input = file("odd.csv", b"x,y,label\n1,3,zzz\n,,\n");
+    let (ok, out) = atelier(&["predict", m, &input, "--output", p]);
+    assert!(ok, "{out}");
+    let rows = std::fs::read_to_string(&pred).unwrap();
+    assert_eq!(rows.lines().count(), 3, "{rows}");
+    assert!(
+        rows.starts_with("predicted_label,probability_a,probability_b"),
+        "{rows}"
+    );
+}

@@ -1,0 +1,573 @@
+//! The inference pipeline: one versioned, self-describing file holding the
+//! input schema, the fitted preprocessing, the model, the label decoding
+//! and training metadata. `atelier predict`, endpoints and batch transform
+//! load it; loading checks format and version and rejects anything else
+//! with a clear error.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use tabular::Table;
+
+use crate::LearnError;
+use crate::metrics;
+use crate::preprocess::{Cell, Preprocessor};
+use crate::problem::{ProblemType, Target, encode_target};
+
+pub const PIPELINE_FORMAT: &str = "atelier-pipeline";
+pub const PIPELINE_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Algorithm {
+    Gbm,
+}
+
+impl Algorithm {
+    pub fn parse(s: &str) -> Result<Algorithm, LearnError> {
+        match s {
+            "gbm" => Ok(Algorithm::Gbm),
+            "rf" | "random-forest" | "extra-trees" | "linear" | "mlp" => {
+                Err(LearnError::Param(format!(
+                    "the '{s}' learner is not available yet in this build; use --algorithm gbm"
+                )))
+            }
+            other => Err(LearnError::Param(format!(
+                "unknown algorithm '{other}': use gbm (rf, extra-trees, linear and mlp are planned)"
+            ))),
+        }
+    }
+}
+
+/// A trained model, behind one enum so the file format can name it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Model {
+    Gbm(gbm::GbmModel),
+}
+
+impl Model {
+    fn n_outputs(&self) -> usize {
+        match self {
+            Model::Gbm(m) => m.n_outputs(),
+        }
+    }
+    fn predict_row(&self, row: &[f64], out: &mut [f64]) -> Result<(), LearnError> {
+        match self {
+            Model::Gbm(m) => m
+                .predict_row(row, out)
+                .map_err(|e| LearnError::Model(e.to_string())),
+        }
+    }
+    fn predict(&self, data: &gbm::Dataset) -> Result<Vec<f64>, LearnError> {
+        match self {
+            Model::Gbm(m) => m
+                .predict(data)
+                .map_err(|e| LearnError::Model(e.to_string())),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Metadata {
+    pub created_ms: i64,
+    pub atelier_version: String,
+    pub algorithm: String,
+    pub rows: usize,
+    pub params: BTreeMap<String, String>,
+    /// Holdout metrics measured before the final refit.
+    pub metrics: BTreeMap<String, f64>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pipeline {
+    pub format: String,
+    pub version: u32,
+    pub problem: ProblemType,
+    pub target: String,
+    /// Class labels by index (empty for regression).
+    pub labels: Vec<String>,
+    pub preprocessor: Preprocessor,
+    pub model: Model,
+    pub metadata: Metadata,
+}
+
+/// Predictions for a table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Predictions {
+    /// The predicted class label, or the value as text for regression.
+    pub labels: Vec<String>,
+    /// Regression values (empty for classification).
+    pub values: Vec<f64>,
+    /// Row-major probabilities, one per class (empty for regression).
+    pub probabilities: Vec<f64>,
+    pub classes: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    pub algorithm: Algorithm,
+    pub params: Vec<(String, String)>,
+    pub problem: Option<ProblemType>,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            algorithm: Algorithm::Gbm,
+            params: Vec::new(),
+            problem: None,
+        }
+    }
+}
+
+fn parse_param<T: std::str::FromStr>(k: &str, v: &str) -> Result<T, LearnError> {
+    v.parse().map_err(|_| {
+        LearnError::Param(format!(
+            "--param {k}={v}: '{v}' is not a valid value for {k}"
+        ))
+    })
+}
+
+/// Defaults tuned for `atelier train`: learning rate 0.05; for binary and
+/// regression, early stopping on a 10 % holdout then a refit on all rows
+/// with 10 % more trees; for multiclass, 500 trees.
+fn gbm_params(
+    problem: &Target,
+    overrides: &[(String, String)],
+) -> Result<(gbm::GbmParams, bool), LearnError> {
+    let mut p = gbm::GbmParams {
+        n_estimators: 2000,
+        learning_rate: 0.05,
+        early_stopping_rounds: Some(50),
+        ..Default::default()
+    };
+    p.objective = match problem.problem {
+        ProblemType::Regression => gbm::Objective::L2,
+        ProblemType::Binary => gbm::Objective::Binary,
+        ProblemType::Multiclass => gbm::Objective::Multiclass {
+            num_class: problem.labels.len(),
+        },
+    };
+    // Early stopping watches log loss, which for several classes turns up
+    // long before accuracy peaks: multiclass trains a fixed number of trees.
+    let mut early = problem.problem != ProblemType::Multiclass;
+    if !early {
+        p.n_estimators = 500;
+        p.early_stopping_rounds = None;
+    }
+    for (k, v) in overrides {
+        match k.as_str() {
+            "n_estimators" | "num_iterations" | "num_trees" => p.n_estimators = parse_param(k, v)?,
+            "learning_rate" | "eta" => p.learning_rate = parse_param(k, v)?,
+            "num_leaves" => p.num_leaves = parse_param(k, v)?,
+            "max_depth" => p.max_depth = parse_param(k, v)?,
+            "max_bin" => p.max_bin = parse_param(k, v)?,
+            "min_data_in_leaf" | "min_child_samples" => p.min_data_in_leaf = parse_param(k, v)?,
+            "min_child_weight" | "min_sum_hessian_in_leaf" => {
+                p.min_child_weight = parse_param(k, v)?
+            }
+            "lambda_l1" | "reg_alpha" => p.lambda_l1 = parse_param(k, v)?,
+            "lambda_l2" | "reg_lambda" => p.lambda_l2 = parse_param(k, v)?,
+            "min_split_gain" => p.min_split_gain = parse_param(k, v)?,
+            "bagging_fraction" | "subsample" => p.bagging_fraction = parse_param(k, v)?,
+            "bagging_freq" | "subsample_freq" => p.bagging_freq = parse_param(k, v)?,
+            "feature_fraction" | "colsample_bytree" => p.feature_fraction = parse_param(k, v)?,
+            "seed" => p.seed = parse_param(k, v)?,
+            "num_threads" | "threads" => p.num_threads = parse_param(k, v)?,
+            "objective" => {
+                p.objective = match (v.as_str(), problem.problem) {
+                    ("l2" | "regression", ProblemType::Regression) => gbm::Objective::L2,
+                    ("l1" | "mae", ProblemType::Regression) => gbm::Objective::L1,
+                    ("huber", ProblemType::Regression) => gbm::Objective::Huber { delta: 1.0 },
+                    _ => {
+                        return Err(LearnError::Param(format!(
+                            "--param objective={v} does not fit a {} problem",
+                            problem.problem.as_str()
+                        )));
+                    }
+                }
+            }
+            "early_stopping_rounds" => {
+                let r: usize = parse_param(k, v)?;
+                early = r > 0;
+                p.early_stopping_rounds = (r > 0).then_some(r);
+            }
+            other => {
+                return Err(LearnError::Param(format!(
+                    "unknown parameter '{other}'; known: n_estimators, learning_rate, num_leaves, max_depth, max_bin, min_data_in_leaf, min_child_weight, lambda_l1, lambda_l2, min_split_gain, bagging_fraction, bagging_freq, feature_fraction, objective, early_stopping_rounds, seed, num_threads"
+                )));
+            }
+        }
+    }
+    if !early {
+        p.early_stopping_rounds = None;
+    }
+    Ok((p, early))
+}
+
+/// A seeded, stratified (classification) 10 % holdout of `n` rows.
+fn holdout(target: &Target) -> (Vec<usize>, Vec<usize>) {
+    let n = target.values.len();
+    let labels: Option<Vec<String>> = target.problem.is_classification().then(|| {
+        target
+            .values
+            .iter()
+            .map(|v| (*v as usize).to_string())
+            .collect()
+    });
+    let mut fit = Vec::new();
+    let mut valid = Vec::new();
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for i in 0..n {
+        let g = labels.as_ref().map(|l| l[i].clone()).unwrap_or_default();
+        groups.entry(g).or_default().push(i);
+    }
+    for rows in groups.values_mut() {
+        rows.sort_by_key(|&i| tabular::split::key(i as u64 ^ 0xA7E1));
+        let k = (rows.len() / 10).max(1).min(rows.len() - 1);
+        valid.extend_from_slice(&rows[..k]);
+        fit.extend_from_slice(&rows[k..]);
+    }
+    fit.sort_unstable();
+    valid.sort_unstable();
+    (fit, valid)
+}
+
+/// Metrics of predictions `pred` (as `Model::predict` returns them) against
+/// encoded targets.
+pub fn evaluate(problem: ProblemType, k: usize, y: &[f64], pred: &[f64]) -> BTreeMap<String, f64> {
+    let mut m = BTreeMap::new();
+    match problem {
+        ProblemType::Regression => {
+            m.insert("rmse".into(), metrics::rmse(y, pred));
+            m.insert("mse".into(), metrics::mse(y, pred));
+            m.insert("mae".into(), metrics::mae(y, pred));
+            m.insert("r2".into(), metrics::r2(y, pred));
+        }
+        ProblemType::Binary => {
+            let yc: Vec<usize> = y.iter().map(|v| *v as usize).collect();
+            let pc: Vec<usize> = pred.iter().map(|p| usize::from(*p >= 0.5)).collect();
+            let proba: Vec<f64> = pred.iter().flat_map(|p| [1.0 - p, *p]).collect();
+            m.insert("accuracy".into(), metrics::accuracy(&yc, &pc));
+            m.insert(
+                "balanced_accuracy".into(),
+                metrics::balanced_accuracy(&yc, &pc, 2),
+            );
+            m.insert("precision".into(), metrics::precision(&yc, &pc));
+            m.insert("recall".into(), metrics::recall(&yc, &pc));
+            m.insert("f1".into(), metrics::f1(&yc, &pc));
+            m.insert("auc".into(), metrics::roc_auc(&yc, pred));
+            m.insert("log_loss".into(), metrics::log_loss(&yc, &proba, 2));
+        }
+        ProblemType::Multiclass => {
+            let yc: Vec<usize> = y.iter().map(|v| *v as usize).collect();
+            let pc: Vec<usize> = pred
+                .chunks(k)
+                .map(|r| {
+                    r.iter()
+                        .enumerate()
+                        .max_by(|a, b| a.1.total_cmp(b.1))
+                        .map_or(0, |x| x.0)
+                })
+                .collect();
+            m.insert("accuracy".into(), metrics::accuracy(&yc, &pc));
+            m.insert(
+                "balanced_accuracy".into(),
+                metrics::balanced_accuracy(&yc, &pc, k),
+            );
+            m.insert("f1_macro".into(), metrics::f1_macro(&yc, &pc, k));
+            m.insert("auc".into(), metrics::roc_auc_ovr(&yc, pred, k));
+            m.insert("log_loss".into(), metrics::log_loss(&yc, pred, k));
+        }
+    }
+    m
+}
+
+/// Train a pipeline on `table` to predict `target`. `progress` receives
+/// short status lines.
+pub fn train(
+    table: &Table,
+    target: &str,
+    opts: &TrainOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Pipeline, LearnError> {
+    let col = table.column(target).ok_or_else(|| {
+        let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
+        LearnError::Input(format!(
+            "there is no column '{target}' in the training data; its columns are: {}",
+            names.join(", ")
+        ))
+    })?;
+    let t = encode_target(col, opts.problem)?;
+    progress(&format!("problem: {} ({})", t.problem.as_str(), t.reason));
+    let data = table.take(&t.rows);
+    let pre = Preprocessor::fit(&data, target);
+    if pre.n_features() == 0 {
+        return Err(LearnError::Input(
+            "no usable feature columns (all are the target, text or id-like)".into(),
+        ));
+    }
+    for n in pre.notes() {
+        progress(&format!("note: {n}"));
+    }
+    let all: Vec<usize> = (0..t.values.len()).collect();
+    let features = pre.transform(&data, &all)?;
+    let (mut params, early) = gbm_params(&t, &opts.params)?;
+    let k = if t.problem == ProblemType::Multiclass {
+        t.labels.len()
+    } else {
+        1
+    };
+    let mut meta = Metadata {
+        created_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
+        atelier_version: env!("CARGO_PKG_VERSION").into(),
+        algorithm: "gbm".into(),
+        rows: t.values.len(),
+        params: opts.params.iter().cloned().collect(),
+        metrics: BTreeMap::new(),
+        notes: pre.notes(),
+    };
+    let model = if early && t.values.len() >= 50 {
+        let (fit, valid) = holdout(&t);
+        let fit_x = features
+            .select_rows(&fit)
+            .map_err(|e| LearnError::Model(e.to_string()))?;
+        let valid_x = features
+            .select_rows(&valid)
+            .map_err(|e| LearnError::Model(e.to_string()))?;
+        let fit_y: Vec<f64> = fit.iter().map(|&i| t.values[i]).collect();
+        let valid_y: Vec<f64> = valid.iter().map(|&i| t.values[i]).collect();
+        progress(&format!(
+            "training on {} rows, early stopping on a {}-row holdout",
+            fit.len(),
+            valid.len()
+        ));
+        let m = gbm::train(
+            &params,
+            &fit_x,
+            &fit_y,
+            None,
+            Some(gbm::Validation {
+                data: &valid_x,
+                target: &valid_y,
+                weights: None,
+            }),
+        )
+        .map_err(|e| LearnError::Model(e.to_string()))?;
+        let best = m.best_iteration.unwrap_or_else(|| m.n_iterations()).max(1);
+        let pred = m
+            .predict(&valid_x)
+            .map_err(|e| LearnError::Model(e.to_string()))?;
+        meta.metrics = evaluate(t.problem, k, &valid_y, &pred);
+        meta.params
+            .insert("best_iteration".into(), best.to_string());
+        params.early_stopping_rounds = None;
+        params.n_estimators = ((best as f64) * 1.1).ceil() as usize;
+        progress(&format!(
+            "best iteration {best}; refitting {} trees on all {} rows",
+            params.n_estimators,
+            t.values.len()
+        ));
+        gbm::train(&params, &features, &t.values, None, None)
+            .map_err(|e| LearnError::Model(e.to_string()))?
+    } else {
+        params.early_stopping_rounds = None;
+        progress(&format!(
+            "training {} trees on {} rows",
+            params.n_estimators,
+            t.values.len()
+        ));
+        gbm::train(&params, &features, &t.values, None, None)
+            .map_err(|e| LearnError::Model(e.to_string()))?
+    };
+    Ok(Pipeline {
+        format: PIPELINE_FORMAT.into(),
+        version: PIPELINE_VERSION,
+        problem: t.problem,
+        target: target.into(),
+        labels: t.labels,
+        preprocessor: pre,
+        model: Model::Gbm(model),
+        metadata: meta,
+    })
+}
+
+/// Scratch space for allocation-free single-row prediction.
+pub struct RowScratch {
+    features: Vec<f64>,
+    pub out: Vec<f64>,
+}
+
+impl Pipeline {
+    pub fn save(&self, path: &Path) -> Result<(), LearnError> {
+        let file_err = |e: std::io::Error| LearnError::File {
+            path: path.into(),
+            message: e.to_string(),
+        };
+        let json = serde_json::to_vec(self).map_err(|e| LearnError::Model(e.to_string()))?;
+        let tmp = path.with_extension("partial");
+        std::fs::write(&tmp, json).map_err(file_err)?;
+        std::fs::rename(&tmp, path).map_err(file_err)
+    }
+
+    pub fn load(path: &Path) -> Result<Pipeline, LearnError> {
+        let bytes = std::fs::read(path).map_err(|e| LearnError::File {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        Self::from_bytes(&bytes).map_err(|message| LearnError::File {
+            path: path.into(),
+            message,
+        })
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Pipeline, String> {
+        let v: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| format!("not an Atelier pipeline file (it is not valid JSON: {e}); train one with `atelier train`"))?;
+        if v.get("format").and_then(|f| f.as_str()) != Some(PIPELINE_FORMAT) {
+            return Err("not an Atelier pipeline file (no \"format\": \"atelier-pipeline\"); train one with `atelier train`".into());
+        }
+        let version = v.get("version").and_then(|x| x.as_u64()).unwrap_or(0);
+        if version != PIPELINE_VERSION as u64 {
+            return Err(format!(
+                "this pipeline has format version {version}, but this Atelier reads version {PIPELINE_VERSION}; use a matching Atelier or retrain"
+            ));
+        }
+        let mut p: Pipeline =
+            serde_json::from_value(v).map_err(|e| format!("the pipeline file is corrupt: {e}"))?;
+        p.preprocessor.rebuild_index();
+        let want = if p.problem == ProblemType::Multiclass {
+            p.labels.len()
+        } else {
+            1
+        };
+        if p.model.n_outputs() != want {
+            return Err(format!(
+                "the pipeline file is corrupt: the model has {} outputs for {want} expected",
+                p.model.n_outputs()
+            ));
+        }
+        Ok(p)
+    }
+
+    pub fn n_classes(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn scratch(&self) -> RowScratch {
+        RowScratch {
+            features: vec![0.0; self.preprocessor.n_features()],
+            out: vec![0.0; self.model.n_outputs()],
+        }
+    }
+
+    /// Predict one row of cells aligned with `preprocessor.columns`. The
+    /// result is in `scratch.out`: the value, P(class 1), or class
+    /// probabilities. No allocation.
+    pub fn predict_row(
+        &self,
+        cells: &[Cell<'_>],
+        scratch: &mut RowScratch,
+    ) -> Result<(), LearnError> {
+        self.preprocessor
+            .transform_row(cells, &mut scratch.features)?;
+        self.model.predict_row(&scratch.features, &mut scratch.out)
+    }
+
+    /// Predict every row of a table. Columns are found by name; a missing
+    /// column is an error naming it; extra columns are ignored.
+    pub fn predict(&self, table: &Table) -> Result<Predictions, LearnError> {
+        let rows: Vec<usize> = (0..table.rows()).collect();
+        let x = self.preprocessor.transform(table, &rows)?;
+        let raw = self.model.predict(&x)?;
+        Ok(self.decode(raw))
+    }
+
+    fn decode(&self, raw: Vec<f64>) -> Predictions {
+        match self.problem {
+            ProblemType::Regression => Predictions {
+                labels: raw.iter().map(|v| format!("{v}")).collect(),
+                values: raw,
+                probabilities: Vec::new(),
+                classes: Vec::new(),
+            },
+            ProblemType::Binary => {
+                let probabilities: Vec<f64> = raw.iter().flat_map(|p| [1.0 - p, *p]).collect();
+                let labels = raw
+                    .iter()
+                    .map(|p| self.labels[usize::from(*p >= 0.5)].clone())
+                    .collect();
+                Predictions {
+                    labels,
+                    values: Vec::new(),
+                    probabilities,
+                    classes: self.labels.clone(),
+                }
+            }
+            ProblemType::Multiclass => {
+                let k = self.labels.len();
+                let labels = raw
+                    .chunks(k)
+                    .map(|r| {
+                        let best = r
+                            .iter()
+                            .enumerate()
+                            .max_by(|a, b| a.1.total_cmp(b.1))
+                            .map_or(0, |x| x.0);
+                        self.labels[best].clone()
+                    })
+                    .collect();
+                Predictions {
+                    labels,
+                    values: Vec::new(),
+                    probabilities: raw,
+                    classes: self.labels.clone(),
+                }
+            }
+        }
+    }
+}
+
+impl Predictions {
+    /// CSV: `predicted_label`, then `probability_<label>` per class.
+    pub fn to_csv(&self) -> String {
+        let mut w = csv_writer();
+        let mut header = vec!["predicted_label".to_string()];
+        header.extend(self.classes.iter().map(|c| format!("probability_{c}")));
+        w.push(header);
+        let k = self.classes.len();
+        for (i, l) in self.labels.iter().enumerate() {
+            let mut row = vec![l.clone()];
+            if k > 0 {
+                row.extend(
+                    self.probabilities[i * k..(i + 1) * k]
+                        .iter()
+                        .map(|p| format!("{p}")),
+                );
+            }
+            w.push(row);
+        }
+        w.iter()
+            .map(|r| r.iter().map(|c| quote(c)).collect::<Vec<_>>().join(","))
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n"
+    }
+}
+
+fn csv_writer() -> Vec<Vec<String>> {
+    Vec::new()
+}
+
+fn quote(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}

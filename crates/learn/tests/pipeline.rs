@@ -1,0 +1,124 @@
+use learn::{Cell, Pipeline, ProblemType, TrainOptions, train};
+
+fn table(csv: &str) -> tabular::Table {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("t.csv");
+    std::fs::write(&p, csv).unwrap();
+    tabular::read_path(&p).unwrap()
+}
+
+fn data(n: usize) -> String {
+    let mut s = String::from("num,color,when,flag,label\n");
+    for i in 0..n {
+        let color = ["red", "green", "blue"][i % 3];
+        let label = if (i % 3 == 0) ^ (i % 10 < 3) {
+            "yes"
+        } else {
+            "no"
+        };
+        let num = if i % 17 == 0 {
+            String::new()
+        } else {
+            format!("{}", (i * 37 % 101) as f64 / 10.0)
+        };
+        s.push_str(&format!(
+            "{num},{color},2024-01-{:02},{},{label}\n",
+            1 + i % 28,
+            i % 2 == 0
+        ));
+    }
+    s
+}
+
+#[test]
+fn save_load_round_trip_and_row_equals_batch() {
+    let t = table(&data(300));
+    let p = train(&t, "label", &TrainOptions::default(), &mut |_| {}).unwrap();
+    assert_eq!(p.problem, ProblemType::Binary);
+    assert_eq!(p.labels, vec!["no", "yes"]);
+    assert_eq!(
+        p.preprocessor.n_features(),
+        1 + 1 + 6 + 1,
+        "num, color, six datetime parts, flag"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("m.model");
+    p.save(&f).unwrap();
+    let q = Pipeline::load(&f).unwrap();
+    assert_eq!(p, q);
+    let batch = q.predict(&t).unwrap();
+    let mut scratch = q.scratch();
+    for i in [0usize, 1, 17, 150, 299] {
+        let cells: Vec<String> = t
+            .columns
+            .iter()
+            .map(|c| c.str_at(i).unwrap_or_default())
+            .collect();
+        let row: Vec<Cell> = q
+            .preprocessor
+            .columns
+            .iter()
+            .map(|c| {
+                let j = t.column_index(&c.name).unwrap();
+                if cells[j].is_empty() {
+                    Cell::Missing
+                } else {
+                    Cell::Text(&cells[j])
+                }
+            })
+            .collect();
+        q.predict_row(&row, &mut scratch).unwrap();
+        assert!(
+            (scratch.out[0] - batch.probabilities[2 * i + 1]).abs() < 1e-12,
+            "row {i}"
+        );
+    }
+    // an unseen category and missing values predict like missing in training
+    let odd = table("num,color,when,flag\n,purple,,\n");
+    let pr = q.predict(&odd).unwrap();
+    let missing = table("num,color,when,flag\n,,,\n");
+    assert_eq!(pr.probabilities, q.predict(&missing).unwrap().probabilities);
+    // a column the model needs is named when absent
+    let e = q
+        .predict(&table("num,when,flag\n1,2024-01-01,true\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("'color'"), "{e}");
+}
+
+#[test]
+fn problem_types_are_inferred_and_can_be_forced() {
+    let mut s = String::from("x,stars,price\n");
+    for i in 0..100 {
+        s.push_str(&format!("{i},{},{}\n", 1 + i % 5, 10.5 + i as f64 * 1.25));
+    }
+    let t = table(&s);
+    let p = train(&t, "stars", &TrainOptions::default(), &mut |_| {}).unwrap();
+    assert_eq!((p.problem, p.labels.len()), (ProblemType::Multiclass, 5));
+    let forced = TrainOptions {
+        problem: Some(ProblemType::Regression),
+        ..Default::default()
+    };
+    assert_eq!(
+        train(&t, "stars", &forced, &mut |_| {}).unwrap().problem,
+        ProblemType::Regression
+    );
+    assert_eq!(
+        train(&t, "price", &TrainOptions::default(), &mut |_| {})
+            .unwrap()
+            .problem,
+        ProblemType::Regression
+    );
+    let e = train(
+        &t,
+        "price",
+        &TrainOptions {
+            problem: Some(ProblemType::Binary),
+            ..Default::default()
+        },
+        &mut |_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("not 2"), "{e}");
+}
