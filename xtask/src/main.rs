@@ -7,6 +7,7 @@
 //! - `cargo xtask bench tracking` — tracking-server benchmark against a real
 //!   MLflow server, printed as ratios.
 
+mod bench_learners;
 mod bench_tracking;
 mod test;
 
@@ -18,9 +19,11 @@ fn main() -> ExitCode {
         Some("test") => test::run(&args[1..]),
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("tracking") => bench_tracking::run(&args[2..]),
-            _ => Err("usage: cargo xtask bench tracking [options]".into()),
+            Some("learners") => bench_learners::run(&args[2..]),
+            _ => Err("usage: cargo xtask bench <tracking|learners> [options]".into()),
         },
-        _ => Err("usage: cargo xtask <test|bench tracking> [options]\n\n  test [--skip-setup] [--only rust|python|browser]   run the whole suite\n  bench tracking [--help]                            tracking benchmark vs MLflow".into()),
+        _ => Err("usage: cargo xtask <test|bench tracking> [options]\n\n  test [--skip-setup] [--only rust|python|browser]   run the whole suite\n  bench tracking [--help]                            tracking benchmark vs MLflow
+  bench learners [--help]                            GBM learner benchmark vs LightGBM".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
