@@ -89,6 +89,10 @@ Example:
         /// Where to write the predictions CSV.
         #[arg(long, short)]
         output: PathBuf,
+        /// Also write each input column's contribution to the score (TreeSHAP;
+        /// log-odds for binary, the predicted class's score for multiclass).
+        #[arg(long)]
+        contributions: bool,
     },
     /// Manage API tokens (sent as `Authorization: Bearer <token>`, e.g. via MLFLOW_TRACKING_TOKEN).
     Token {
@@ -195,6 +199,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("{} rows, {} columns", table.rows(), table.columns.len());
             let pipeline = learn::train(&table, &target, &opts, &mut |msg| eprintln!("{msg}"))?;
             pipeline.save(&output)?;
+            let top: Vec<String> = pipeline
+                .importance()
+                .iter()
+                .take(5)
+                .map(|(c, g)| format!("{c} {:.0}%", g * 100.0))
+                .collect();
+            eprintln!("most important: {}", top.join(", "));
             let metrics: Vec<String> = pipeline
                 .metadata
                 .metrics
@@ -214,6 +225,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             model,
             input,
             output,
+            contributions,
         } => {
             init_tracing("warn");
             let pipeline = learn::Pipeline::load(&model)?;
@@ -222,7 +234,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("warning: {w}");
             }
             let pred = pipeline.predict(&table)?;
-            std::fs::write(&output, pred.to_csv())
+            let mut csv = pred.to_csv();
+            if contributions {
+                csv = with_contributions(&pipeline, &table, &pred, &csv)?;
+            }
+            std::fs::write(&output, csv)
                 .with_context(|| format!("writing {}", output.display()))?;
             eprintln!(
                 "wrote {} predictions to {}",
@@ -263,6 +279,42 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Append `contribution_<column>` and `contribution_base` to prediction CSV rows.
+fn with_contributions(
+    p: &learn::Pipeline,
+    table: &tabular::Table,
+    pred: &learn::Predictions,
+    csv: &str,
+) -> anyhow::Result<String> {
+    let c = p.contributions(table)?;
+    let mut out = String::with_capacity(csv.len() * 2);
+    for (i, line) in csv.lines().enumerate() {
+        out.push_str(line);
+        if i == 0 {
+            for name in &c.columns {
+                out.push_str(&format!(",contribution_{name}"));
+            }
+            out.push_str(",contribution_base");
+        } else {
+            let row = i - 1;
+            // multiclass: explain the predicted class
+            let k = if c.outputs > 1 {
+                pred.classes
+                    .iter()
+                    .position(|l| *l == pred.labels[row])
+                    .unwrap_or(0)
+            } else {
+                0
+            };
+            for v in c.row(row, k) {
+                out.push_str(&format!(",{v}"));
+            }
+        }
+        out.push('\n');
+    }
+    Ok(out)
 }
 
 fn is_loopback(host: &str) -> bool {

@@ -273,6 +273,20 @@ fn bad_inputs_get_clear_errors() {
     let other = file("other.model", b"{\"format\": \"something-else\"}");
     let (ok, out) = atelier(&["predict", &other, &train, "--output", p]);
     assert!(!ok && out.contains("not an Atelier pipeline"), "{out}");
+    // explanations: one contribution per used input column, plus the base
+    // (x counts 0, 1, 2, ... so it is id-like and not used)
+    let (ok, out) = atelier(&["predict", m, &train, "--output", p, "--contributions"]);
+    assert!(ok, "{out}");
+    let header = std::fs::read_to_string(&pred)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        header,
+        "predicted_label,probability_a,probability_b,contribution_y,contribution_base"
+    );
     // unseen categories and missing values are handled as in training
     let input = file("odd.csv", b"x,y,label\n1,3,zzz\n,,\n");
     let (ok, out) = atelier(&["predict", m, &input, "--output", p]);

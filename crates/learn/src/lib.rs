@@ -10,14 +10,15 @@
 //!
 //! Pure compute: no network, no database.
 
+pub mod dense;
 pub mod metrics;
 mod pipeline;
 pub mod preprocess;
 pub mod problem;
 
 pub use pipeline::{
-    Algorithm, Metadata, Model, PIPELINE_FORMAT, PIPELINE_VERSION, Pipeline, Predictions,
-    RowScratch, TrainOptions, evaluate, train,
+    Algorithm, Contributions, Metadata, Model, PIPELINE_FORMAT, PIPELINE_VERSION, Pipeline,
+    Predictions, RowScratch, TrainOptions, evaluate, train,
 };
 pub use preprocess::{Cell, Preprocessor};
 pub use problem::ProblemType;

@@ -397,6 +397,26 @@ pub fn train(
     })
 }
 
+/// Per-row explanations: TreeSHAP contributions by input column, in raw
+/// score units (log-odds for binary, per-class scores for multiclass, the
+/// target's units for regression). For each row and output, `columns.len()`
+/// contributions and then the base value; they sum to the raw score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contributions {
+    pub columns: Vec<String>,
+    pub outputs: usize,
+    pub values: Vec<f64>,
+}
+
+impl Contributions {
+    /// Contributions of row `i` to output `k`, then the base value.
+    pub fn row(&self, i: usize, k: usize) -> &[f64] {
+        let w = self.columns.len() + 1;
+        let start = (i * self.outputs + k) * w;
+        &self.values[start..start + w]
+    }
+}
+
 /// Scratch space for allocation-free single-row prediction.
 pub struct RowScratch {
     features: Vec<f64>,
@@ -486,6 +506,73 @@ impl Pipeline {
         let x = self.preprocessor.transform(table, &rows)?;
         let raw = self.model.predict(&x)?;
         Ok(self.decode(raw))
+    }
+
+    /// Input columns the model uses, and for each feature its column index.
+    fn feature_columns(&self) -> (Vec<String>, Vec<usize>) {
+        let mut names = Vec::new();
+        let mut map = Vec::new();
+        for c in self.preprocessor.required() {
+            let parts = if matches!(c.encoding, crate::preprocess::Encoding::Datetime) {
+                6
+            } else {
+                1
+            };
+            map.extend(std::iter::repeat_n(names.len(), parts));
+            names.push(c.name.clone());
+        }
+        (names, map)
+    }
+
+    /// Global importance per input column (total split gain, normalised to
+    /// sum to 1), most important first.
+    pub fn importance(&self) -> Vec<(String, f64)> {
+        let (names, map) = self.feature_columns();
+        let per_feature = match &self.model {
+            Model::Gbm(m) => m.feature_importance(gbm::ImportanceType::Gain),
+        };
+        let mut per_col = vec![0.0; names.len()];
+        for (f, g) in per_feature.iter().enumerate() {
+            if let Some(&c) = map.get(f) {
+                per_col[c] += g;
+            }
+        }
+        let total: f64 = per_col.iter().sum();
+        let mut out: Vec<(String, f64)> = names
+            .into_iter()
+            .zip(per_col)
+            .map(|(n, g)| (n, if total > 0.0 { g / total } else { 0.0 }))
+            .collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        out
+    }
+
+    /// TreeSHAP contributions of every row, summed per input column.
+    pub fn contributions(&self, table: &Table) -> Result<Contributions, LearnError> {
+        let rows: Vec<usize> = (0..table.rows()).collect();
+        let x = self.preprocessor.transform(table, &rows)?;
+        let (names, map) = self.feature_columns();
+        let (raw, k, nf) = match &self.model {
+            Model::Gbm(m) => (
+                m.predict_contrib(&x)
+                    .map_err(|e| LearnError::Model(e.to_string()))?,
+                m.n_outputs(),
+                m.n_features(),
+            ),
+        };
+        let w = names.len() + 1;
+        let mut values = vec![0.0; rows.len() * k * w];
+        for (block, out) in raw.chunks(nf + 1).zip(values.chunks_mut(w)) {
+            for (f, v) in block[..nf].iter().enumerate() {
+                out[map[f]] += v;
+            }
+            out[w - 1] = block[nf];
+        }
+        Ok(Contributions {
+            columns: names,
+            outputs: k,
+            values,
+        })
     }
 
     fn decode(&self, raw: Vec<f64>) -> Predictions {

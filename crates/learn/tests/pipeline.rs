@@ -122,3 +122,24 @@ fn problem_types_are_inferred_and_can_be_forced() {
     .to_string();
     assert!(e.contains("not 2"), "{e}");
 }
+
+#[test]
+fn explanations_add_up_and_rank_the_signal_first() {
+    let t = table(&data(300));
+    let p = train(&t, "label", &TrainOptions::default(), &mut |_| {}).unwrap();
+    let imp = p.importance();
+    assert_eq!(imp.len(), 4, "num, color, when, flag: {imp:?}");
+    assert!((imp.iter().map(|x| x.1).sum::<f64>() - 1.0).abs() < 1e-9);
+    assert_eq!(imp[0].0, "color", "the label depends on color: {imp:?}");
+    let c = p.contributions(&t).unwrap();
+    assert_eq!(c.columns.len(), 4);
+    let pred = p.predict(&t).unwrap();
+    for i in [0usize, 7, 123] {
+        let raw: f64 = c.row(i, 0).iter().sum();
+        let prob = 1.0 / (1.0 + (-raw).exp());
+        assert!(
+            (prob - pred.probabilities[2 * i + 1]).abs() < 1e-9,
+            "row {i}: contributions sum to the score"
+        );
+    }
+}
