@@ -309,6 +309,11 @@ test('navigation, other stages and unknown pages', async () => {
   await page.waitForURL('**/models');
   await page.locator('[data-testid=models-table], [data-testid=models-empty], [data-testid=models-error]').first().waitFor();
   await shot('models');
+  // the links the MLflow client prints (MLflow UI hash routes) lead to our pages
+  await page.goto(server.url + '/#/experiments/' + seeded.experiment_id + '/runs/' + seeded.runs.beta);
+  await page.waitForURL('**/runs/' + seeded.runs.beta);
+  await page.goto(server.url + '/#/experiments/' + seeded.experiment_id);
+  await page.waitForURL('**/experiments/' + seeded.experiment_id);
   const res = await fetch(server.url + '/definitely-not-a-page');
   assert.equal(res.status, 404);
   const js = await fetch(server.url + '/static/studio.js');

@@ -980,6 +980,14 @@
 
   pages.stage = function () { /* static page rendered by the server */ };
 
+  // Links the MLflow client prints use the MLflow UI's hash routes
+  // ("View run at http://host/#/experiments/1/runs/<id>"): follow them.
+  const legacy = /^#\/experiments\/(\d+)(?:\/runs\/([0-9a-f]+))?/.exec(location.hash || '');
+  if (legacy) {
+    location.replace(legacy[2] ? '/runs/' + legacy[2] : '/experiments/' + legacy[1]);
+    return;
+  }
+
   const kind = main && main.dataset.page;
   if (kind && pages[kind]) pages[kind]();
 })();
