@@ -94,6 +94,47 @@ Example:
         #[arg(long)]
         contributions: bool,
     },
+    /// AutoML: train and tune many candidates within a budget, keep the best (or an ensemble).
+    #[command(
+        after_help = "Metrics (--metric): binary auc (default), accuracy, balanced_accuracy, f1, f1_macro,
+precision, recall, log_loss; multiclass accuracy (default), balanced_accuracy, f1_macro, auc,
+log_loss; regression mse (default), rmse, mae, r2. AUC is the binary default because it ranks
+models by how well they separate the classes, not by one cut-off.
+
+Validation: 5-fold cross-validation up to 10,000 rows, a 20 % holdout beyond, or --validation FILE.
+
+Examples:
+  atelier automl adult.csv --target income --time-budget 60 --output adult.model
+  atelier automl houses.parquet --target price --metric rmse --max-candidates 20 -o price.model"
+    )]
+    Automl {
+        /// Training data (.csv or .parquet).
+        train: PathBuf,
+        /// The column to predict.
+        #[arg(long)]
+        target: String,
+        /// Seconds to spend, refit included [default: 3600].
+        #[arg(long, default_value_t = 3600.0)]
+        time_budget: f64,
+        /// Stop after this many candidates.
+        #[arg(long, default_value_t = 50)]
+        max_candidates: usize,
+        /// The metric to optimise (see below).
+        #[arg(long)]
+        metric: Option<String>,
+        /// binary, multiclass or regression (inferred when omitted).
+        #[arg(long)]
+        problem_type: Option<String>,
+        /// A separate validation file instead of cross-validation.
+        #[arg(long)]
+        validation: Option<PathBuf>,
+        /// Seed for fold assignment and the search.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Where to write the best pipeline.
+        #[arg(long, short)]
+        output: PathBuf,
+    },
     /// Manage API tokens (sent as `Authorization: Bearer <token>`, e.g. via MLFLOW_TRACKING_TOKEN).
     Token {
         #[command(subcommand)]
@@ -246,6 +287,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 output.display()
             );
         }
+        Command::Automl {
+            train,
+            target,
+            time_budget,
+            max_candidates,
+            metric,
+            problem_type,
+            validation,
+            seed,
+            output,
+        } => {
+            init_tracing("warn");
+            automl_cli(
+                &train,
+                &target,
+                time_budget,
+                max_candidates,
+                metric,
+                problem_type,
+                validation,
+                seed,
+                &output,
+            )?;
+        }
         Command::Token { action } => {
             init_tracing("warn");
             match action {
@@ -279,6 +344,149 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn automl_cli(
+    train: &std::path::Path,
+    target: &str,
+    time_budget: f64,
+    max_candidates: usize,
+    metric: Option<String>,
+    problem_type: Option<String>,
+    validation: Option<PathBuf>,
+    seed: u64,
+    output: &std::path::Path,
+) -> anyhow::Result<()> {
+    use std::io::{IsTerminal, Write};
+    if !(time_budget.is_finite() && time_budget > 0.0) {
+        bail!("--time-budget must be a positive number of seconds");
+    }
+    let problem = match problem_type.as_deref() {
+        None => None,
+        Some(p) => Some(learn::ProblemType::parse(p).ok_or_else(|| {
+            anyhow::anyhow!("--problem-type {p}: use binary, multiclass or regression")
+        })?),
+    };
+    let started = std::time::Instant::now();
+    let table = tabular::read_path(train)?;
+    for w in &table.warnings {
+        eprintln!("warning: {w}");
+    }
+    let validation = match validation {
+        Some(v) => Some(tabular::read_path(&v)?),
+        None => None,
+    };
+    let opts = automl::Options {
+        time_budget: std::time::Duration::from_secs_f64(time_budget),
+        max_candidates,
+        metric,
+        problem,
+        seed,
+        validation,
+    };
+    let tty = std::io::stderr().is_terminal();
+    let mut best: Option<(f64, String)> = None;
+    let mut n = 0usize;
+    let mut metric_name = String::new();
+    let mut higher = true;
+    let outcome = automl::run(&table, target, &opts, &mut |ev| match ev {
+        automl::Event::Started {
+            problem,
+            metric,
+            rows,
+            validation,
+            reason,
+        } => {
+            metric_name = metric.name().to_string();
+            higher = metric.higher_is_better();
+            eprintln!(
+                "{} problem ({reason}); optimising {} over {validation}; {rows} rows",
+                problem.as_str(),
+                metric.name()
+            );
+        }
+        automl::Event::Candidate(c) => {
+            n += 1;
+            if c.status == automl::CandidateStatus::Done
+                && best
+                    .as_ref()
+                    .is_none_or(|(b, _)| if higher { c.score > *b } else { c.score < *b })
+            {
+                best = Some((c.score, c.name.clone()));
+            }
+            let elapsed = started.elapsed().as_secs_f64();
+            let width = 30usize;
+            let filled = ((elapsed / time_budget).min(1.0) * width as f64) as usize;
+            let bar: String = "#".repeat(filled) + &"-".repeat(width - filled);
+            let best_txt = best
+                .as_ref()
+                .map_or("-".into(), |(s, name)| format!("{s:.4} ({name})"));
+            let line = format!(
+                "[{bar}] {elapsed:>5.0}/{time_budget:.0} s  {n:>3}/{max_candidates} candidates  best {metric_name} {best_txt}"
+            );
+            if tty {
+                eprint!("\r{line}\x1b[K");
+                let _ = std::io::stderr().flush();
+            } else {
+                eprintln!("{line}");
+            }
+        }
+        automl::Event::Ensemble {
+            members,
+            score,
+            best_single,
+        } => {
+            if tty {
+                eprintln!();
+            }
+            eprintln!(
+                "ensemble of {} candidates: {score:.4} (best single {best_single:.4})",
+                members.len()
+            );
+        }
+        automl::Event::Refitting { members } => {
+            if tty {
+                eprintln!();
+            }
+            eprintln!("refitting {members} model(s) on all rows");
+        }
+    })?;
+    eprintln!("\nleaderboard ({}):", outcome.metric.name());
+    eprintln!(
+        "{:>4}  {:<20} {:>10} {:>8} {:>6}  params",
+        "rank",
+        "candidate",
+        outcome.metric.name(),
+        "fit s",
+        "trees"
+    );
+    for (i, c) in outcome.leaderboard.iter().enumerate().take(15) {
+        let status = match &c.status {
+            automl::CandidateStatus::Done => format!("{:>10.4}", c.score),
+            automl::CandidateStatus::Stopped => format!("{:>10}", "stopped"),
+            automl::CandidateStatus::Failed(_) => format!("{:>10}", "failed"),
+        };
+        let params: Vec<String> = c.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        eprintln!(
+            "{:>4}  {:<20} {status} {:>8.1} {:>6}  {}",
+            i + 1,
+            c.name,
+            c.fit_seconds,
+            c.iterations,
+            params.join(" ")
+        );
+    }
+    outcome.pipeline.save(output)?;
+    eprintln!(
+        "wrote {} ({}, validation {} {:.4}) in {:.1} s",
+        output.display(),
+        outcome.pipeline.metadata.algorithm,
+        outcome.metric.name(),
+        outcome.score,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// Append `contribution_<column>` and `contribution_base` to prediction CSV rows.

@@ -17,8 +17,8 @@ pub mod preprocess;
 pub mod problem;
 
 pub use pipeline::{
-    Algorithm, Contributions, Metadata, Model, PIPELINE_FORMAT, PIPELINE_VERSION, Pipeline,
-    Predictions, RowScratch, TrainOptions, evaluate, train,
+    Algorithm, Contributions, Member, Metadata, Model, PIPELINE_FORMAT, PIPELINE_VERSION, Pipeline,
+    Predictions, Prepared, RowScratch, TrainOptions, evaluate, gbm_params, holdout, prepare, train,
 };
 pub use preprocess::{Cell, Preprocessor};
 pub use problem::ProblemType;

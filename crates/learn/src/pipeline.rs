@@ -44,29 +44,138 @@ impl Algorithm {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Model {
-    Gbm(gbm::GbmModel),
+    Gbm(Box<gbm::GbmModel>),
+    /// A weighted average of members' predictions (probabilities or
+    /// values); weights sum to 1.
+    Ensemble {
+        members: Vec<Member>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    pub weight: f64,
+    pub model: Model,
+}
+
+fn model_err(e: impl std::fmt::Display) -> LearnError {
+    LearnError::Model(e.to_string())
 }
 
 impl Model {
-    fn n_outputs(&self) -> usize {
+    pub fn n_outputs(&self) -> usize {
         match self {
             Model::Gbm(m) => m.n_outputs(),
+            Model::Ensemble { members } => members.first().map_or(1, |m| m.model.n_outputs()),
         }
     }
-    fn predict_row(&self, row: &[f64], out: &mut [f64]) -> Result<(), LearnError> {
+    /// `tmp` must be at least `n_outputs()` long (ensembles use it).
+    fn predict_row(&self, row: &[f64], out: &mut [f64], tmp: &mut [f64]) -> Result<(), LearnError> {
         match self {
-            Model::Gbm(m) => m
-                .predict_row(row, out)
-                .map_err(|e| LearnError::Model(e.to_string())),
+            Model::Gbm(m) => m.predict_row(row, out).map_err(model_err),
+            Model::Ensemble { members } => {
+                out.iter_mut().for_each(|o| *o = 0.0);
+                let k = out.len();
+                for m in members {
+                    m.model.predict_row(row, &mut tmp[..k], &mut [])?;
+                    for (o, t) in out.iter_mut().zip(&tmp[..k]) {
+                        *o += m.weight * t;
+                    }
+                }
+                Ok(())
+            }
         }
     }
-    fn predict(&self, data: &gbm::Dataset) -> Result<Vec<f64>, LearnError> {
+    /// Predictions for every row, row-major: values, P(class 1) or class
+    /// probabilities.
+    pub fn predict(&self, data: &gbm::Dataset) -> Result<Vec<f64>, LearnError> {
         match self {
-            Model::Gbm(m) => m
-                .predict(data)
-                .map_err(|e| LearnError::Model(e.to_string())),
+            Model::Gbm(m) => m.predict(data).map_err(model_err),
+            Model::Ensemble { members } => {
+                let mut acc: Vec<f64> = Vec::new();
+                for m in members {
+                    let p = m.model.predict(data)?;
+                    if acc.is_empty() {
+                        acc = vec![0.0; p.len()];
+                    }
+                    for (a, v) in acc.iter_mut().zip(&p) {
+                        *a += m.weight * v;
+                    }
+                }
+                Ok(acc)
+            }
         }
     }
+    fn importance(&self, n_features: usize) -> Vec<f64> {
+        match self {
+            Model::Gbm(m) => {
+                let g = m.feature_importance(gbm::ImportanceType::Gain);
+                let total: f64 = g.iter().sum();
+                g.iter()
+                    .map(|x| if total > 0.0 { x / total } else { 0.0 })
+                    .collect()
+            }
+            Model::Ensemble { members } => {
+                let mut acc = vec![0.0; n_features];
+                for m in members {
+                    for (a, v) in acc.iter_mut().zip(m.model.importance(n_features)) {
+                        *a += m.weight * v;
+                    }
+                }
+                acc
+            }
+        }
+    }
+}
+
+/// Training data made ready for learners: the encoded target, the fitted
+/// preprocessing and the feature matrix of the rows that have a target.
+pub struct Prepared {
+    pub target: Target,
+    pub preprocessor: Preprocessor,
+    pub features: gbm::Dataset,
+    pub target_name: String,
+}
+
+impl Prepared {
+    pub fn n_outputs(&self) -> usize {
+        if self.target.problem == ProblemType::Multiclass {
+            self.target.labels.len()
+        } else {
+            1
+        }
+    }
+}
+
+/// Encode the target, fit the preprocessing and build the feature matrix.
+pub fn prepare(
+    table: &Table,
+    target: &str,
+    problem: Option<ProblemType>,
+) -> Result<Prepared, LearnError> {
+    let col = table.column(target).ok_or_else(|| {
+        let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
+        LearnError::Input(format!(
+            "there is no column '{target}' in the training data; its columns are: {}",
+            names.join(", ")
+        ))
+    })?;
+    let t = encode_target(col, problem)?;
+    let data = table.take(&t.rows);
+    let pre = Preprocessor::fit(&data, target);
+    if pre.n_features() == 0 {
+        return Err(LearnError::Input(
+            "no usable feature columns (all are the target, text or id-like)".into(),
+        ));
+    }
+    let all: Vec<usize> = (0..t.values.len()).collect();
+    let features = pre.transform(&data, &all)?;
+    Ok(Prepared {
+        target: t,
+        preprocessor: pre,
+        features,
+        target_name: target.into(),
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -134,7 +243,7 @@ fn parse_param<T: std::str::FromStr>(k: &str, v: &str) -> Result<T, LearnError> 
 /// Defaults tuned for `atelier train`: learning rate 0.05; for binary and
 /// regression, early stopping on a 10 % holdout then a refit on all rows
 /// with 10 % more trees; for multiclass, 500 trees.
-fn gbm_params(
+pub fn gbm_params(
     problem: &Target,
     overrides: &[(String, String)],
 ) -> Result<(gbm::GbmParams, bool), LearnError> {
@@ -209,7 +318,7 @@ fn gbm_params(
 }
 
 /// A seeded, stratified (classification) 10 % holdout of `n` rows.
-fn holdout(target: &Target) -> (Vec<usize>, Vec<usize>) {
+pub fn holdout(target: &Target) -> (Vec<usize>, Vec<usize>) {
     let n = target.values.len();
     let labels: Option<Vec<String>> = target.problem.is_classification().then(|| {
         target
@@ -294,27 +403,17 @@ pub fn train(
     opts: &TrainOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Pipeline, LearnError> {
-    let col = table.column(target).ok_or_else(|| {
-        let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
-        LearnError::Input(format!(
-            "there is no column '{target}' in the training data; its columns are: {}",
-            names.join(", ")
-        ))
-    })?;
-    let t = encode_target(col, opts.problem)?;
+    let prepared = prepare(table, target, opts.problem)?;
+    let Prepared {
+        target: t,
+        preprocessor: pre,
+        features,
+        ..
+    } = prepared;
     progress(&format!("problem: {} ({})", t.problem.as_str(), t.reason));
-    let data = table.take(&t.rows);
-    let pre = Preprocessor::fit(&data, target);
-    if pre.n_features() == 0 {
-        return Err(LearnError::Input(
-            "no usable feature columns (all are the target, text or id-like)".into(),
-        ));
-    }
     for n in pre.notes() {
         progress(&format!("note: {n}"));
     }
-    let all: Vec<usize> = (0..t.values.len()).collect();
-    let features = pre.transform(&data, &all)?;
     let (mut params, early) = gbm_params(&t, &opts.params)?;
     let k = if t.problem == ProblemType::Multiclass {
         t.labels.len()
@@ -392,7 +491,7 @@ pub fn train(
         target: target.into(),
         labels: t.labels,
         preprocessor: pre,
-        model: Model::Gbm(model),
+        model: Model::Gbm(Box::new(model)),
         metadata: meta,
     })
 }
@@ -420,10 +519,25 @@ impl Contributions {
 /// Scratch space for allocation-free single-row prediction.
 pub struct RowScratch {
     features: Vec<f64>,
+    tmp: Vec<f64>,
     pub out: Vec<f64>,
 }
 
 impl Pipeline {
+    /// A pipeline from prepared data and a trained model.
+    pub fn assemble(p: Prepared, model: Model, metadata: Metadata) -> Pipeline {
+        Pipeline {
+            format: PIPELINE_FORMAT.into(),
+            version: PIPELINE_VERSION,
+            problem: p.target.problem,
+            target: p.target_name,
+            labels: p.target.labels,
+            preprocessor: p.preprocessor,
+            model,
+            metadata,
+        }
+    }
+
     pub fn save(&self, path: &Path) -> Result<(), LearnError> {
         let file_err = |e: std::io::Error| LearnError::File {
             path: path.into(),
@@ -482,6 +596,7 @@ impl Pipeline {
     pub fn scratch(&self) -> RowScratch {
         RowScratch {
             features: vec![0.0; self.preprocessor.n_features()],
+            tmp: vec![0.0; self.model.n_outputs()],
             out: vec![0.0; self.model.n_outputs()],
         }
     }
@@ -496,7 +611,8 @@ impl Pipeline {
     ) -> Result<(), LearnError> {
         self.preprocessor
             .transform_row(cells, &mut scratch.features)?;
-        self.model.predict_row(&scratch.features, &mut scratch.out)
+        self.model
+            .predict_row(&scratch.features, &mut scratch.out, &mut scratch.tmp)
     }
 
     /// Predict every row of a table. Columns are found by name; a missing
@@ -528,9 +644,7 @@ impl Pipeline {
     /// sum to 1), most important first.
     pub fn importance(&self) -> Vec<(String, f64)> {
         let (names, map) = self.feature_columns();
-        let per_feature = match &self.model {
-            Model::Gbm(m) => m.feature_importance(gbm::ImportanceType::Gain),
-        };
+        let per_feature = self.model.importance(self.preprocessor.n_features());
         let mut per_col = vec![0.0; names.len()];
         for (f, g) in per_feature.iter().enumerate() {
             if let Some(&c) = map.get(f) {
@@ -554,11 +668,16 @@ impl Pipeline {
         let (names, map) = self.feature_columns();
         let (raw, k, nf) = match &self.model {
             Model::Gbm(m) => (
-                m.predict_contrib(&x)
-                    .map_err(|e| LearnError::Model(e.to_string()))?,
+                m.predict_contrib(&x).map_err(model_err)?,
                 m.n_outputs(),
                 m.n_features(),
             ),
+            Model::Ensemble { .. } => {
+                return Err(LearnError::Model(
+                    "per-row contributions are available for single tree models, not ensembles"
+                        .into(),
+                ));
+            }
         };
         let w = names.len() + 1;
         let mut values = vec![0.0; rows.len() * k * w];

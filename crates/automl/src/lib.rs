@@ -1,0 +1,32 @@
+//! # automl — from a table and a target to the best deployable pipeline
+//!
+//! Brief overview: [`run`] infers the problem, chooses the validation
+//! (5-fold cross-validation up to [`CV_MAX_ROWS`] rows, a 20 % holdout
+//! beyond, or a validation file), evaluates a portfolio of learner
+//! configurations known to be strong across datasets, spends the rest of
+//! the time budget on a seeded local search around the best ones, builds a
+//! greedy ensemble (Caruana et al. 2004) over the out-of-fold predictions
+//! when it beats the best single candidate, and refits the winner on all
+//! rows into one [`learn::Pipeline`]. Every candidate is reported through
+//! [`Event`]s as it finishes, so a CLI progress bar or a live page can
+//! follow.
+//!
+//! Pure compute: no network, no database.
+
+mod metric;
+mod search;
+
+pub use metric::Metric;
+pub use search::{CV_MAX_ROWS, Candidate, CandidateStatus, Event, Options, Outcome, run};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AutomlError {
+    #[error("{0}")]
+    Learn(#[from] learn::LearnError),
+    #[error("{0}")]
+    Options(String),
+    #[error(
+        "the time budget ran out before any candidate finished; give a larger --time-budget (the first candidate needs about {0:.0} s)"
+    )]
+    NoCandidate(f64),
+}

@@ -1,0 +1,133 @@
+use std::time::{Duration, Instant};
+
+use automl::{CandidateStatus, Event, Options, run};
+
+fn table(csv: &str) -> tabular::Table {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("t.csv");
+    std::fs::write(&p, csv).unwrap();
+    tabular::read_path(&p).unwrap()
+}
+
+fn dataset(name: &str) -> tabular::Table {
+    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/datasets")
+        .join(name);
+    assert!(p.exists(), "shared dataset missing: {}", p.display());
+    tabular::read_path(&p).unwrap()
+}
+
+#[test]
+fn finds_a_model_reports_every_candidate_and_ranks_them() {
+    let t = dataset("penguins.csv");
+    let mut seen = Vec::new();
+    let opts = Options {
+        max_candidates: 6,
+        time_budget: Duration::from_secs(60),
+        ..Default::default()
+    };
+    let out = run(&t, "species", &opts, &mut |e| {
+        if let Event::Candidate(c) = e {
+            seen.push(c.id)
+        }
+    })
+    .unwrap();
+    assert_eq!(seen.len(), 6, "every candidate is reported");
+    assert_eq!(out.leaderboard.len(), 6);
+    let done: Vec<f64> = out
+        .leaderboard
+        .iter()
+        .filter(|c| c.status == CandidateStatus::Done)
+        .map(|c| c.score)
+        .collect();
+    assert!(
+        done.windows(2).all(|w| w[0] >= w[1]),
+        "ranked best first: {done:?}"
+    );
+    assert!(out.score >= 0.95, "penguins accuracy {}", out.score);
+    let pred = out.pipeline.predict(&t).unwrap();
+    assert_eq!(pred.classes, vec!["Adelie", "Chinstrap", "Gentoo"]);
+}
+
+#[test]
+fn stays_within_the_time_budget() {
+    let t = dataset("adult.csv");
+    let budget = Duration::from_secs(8);
+    let start = Instant::now();
+    let out = run(
+        &t,
+        "income",
+        &Options {
+            time_budget: budget,
+            ..Default::default()
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    let took = start.elapsed();
+    // the budget includes the refit; allow 10 % plus one second of slack for a loaded CI box
+    assert!(
+        took <= budget.mul_f64(1.1) + Duration::from_secs(1),
+        "took {took:?} for a {budget:?} budget"
+    );
+    assert!(!out.leaderboard.is_empty());
+    assert!(out.score > 0.9, "adult AUC {}", out.score);
+}
+
+#[test]
+fn bad_options_get_clear_errors() {
+    let mut csv = String::from("x,y\n");
+    for i in 0..50 {
+        csv.push_str(&format!(
+            "{},{}\n",
+            i % 7,
+            if i % 2 == 0 { "a" } else { "b" }
+        ));
+    }
+    let t = table(&csv);
+    let err = |o: Options| {
+        run(&t, "y", &o, &mut |_| {})
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    assert!(
+        err(Options {
+            time_budget: Duration::ZERO,
+            ..Default::default()
+        })
+        .contains("time budget")
+    );
+    assert!(
+        err(Options {
+            metric: Some("rmse".into()),
+            ..Default::default()
+        })
+        .contains("does not fit a binary")
+    );
+    assert!(
+        err(Options {
+            metric: Some("speed".into()),
+            ..Default::default()
+        })
+        .contains("unknown metric")
+    );
+    assert!(
+        err(Options {
+            max_candidates: 0,
+            ..Default::default()
+        })
+        .contains("max-candidates")
+    );
+    let e = run(&t, "nope", &Options::default(), &mut |_| {})
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(e.contains("no column 'nope'"), "{e}");
+    let small = table("x,y\n1,a\n2,b\n3,a\n4,b\n");
+    let e = run(&small, "y", &Options::default(), &mut |_| {})
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(e.contains("at least 20"), "{e}");
+}
