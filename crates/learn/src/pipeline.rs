@@ -368,6 +368,7 @@ pub fn evaluate(problem: ProblemType, k: usize, y: &[f64], pred: &[f64]) -> BTre
             m.insert("precision".into(), metrics::precision(&yc, &pc));
             m.insert("recall".into(), metrics::recall(&yc, &pc));
             m.insert("f1".into(), metrics::f1(&yc, &pc));
+            m.insert("f1_macro".into(), metrics::f1_macro(&yc, &pc, 2));
             m.insert("auc".into(), metrics::roc_auc(&yc, pred));
             m.insert("log_loss".into(), metrics::log_loss(&yc, &proba, 2));
         }
