@@ -2,6 +2,7 @@
 //! wiring of the store, artifact store and HTTP server. Errors are printed
 //! once, here, and decide the exit code.
 
+mod bench;
 mod config;
 
 use std::net::IpAddr;
@@ -135,10 +136,37 @@ Examples:
         #[arg(long, short)]
         output: PathBuf,
     },
+    /// Benchmarks that print Atelier's figures beside its peers'.
+    Bench {
+        #[command(subcommand)]
+        which: BenchCommand,
+    },
     /// Manage API tokens (sent as `Authorization: Bearer <token>`, e.g. via MLFLOW_TRACKING_TOKEN).
     Token {
         #[command(subcommand)]
         action: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// AutoML on every shared dataset at a fixed budget, beside LightGBM, FLAML and AutoGluon.
+    #[command(
+        after_help = "Example:\n  atelier bench automl --time-budget 60 --shared ../shared --json target/bench-automl.json"
+    )]
+    Automl {
+        /// The shared folder with datasets/ and anchors/automl.json.
+        #[arg(long, default_value = "../shared")]
+        shared: PathBuf,
+        /// Seconds per dataset.
+        #[arg(long, default_value_t = 60.0)]
+        time_budget: f64,
+        /// Only these datasets (comma-separated names).
+        #[arg(long, value_delimiter = ',')]
+        datasets: Vec<String>,
+        /// Also write the results as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
 }
 
@@ -310,6 +338,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 seed,
                 &output,
             )?;
+        }
+        Command::Bench {
+            which:
+                BenchCommand::Automl {
+                    shared,
+                    time_budget,
+                    datasets,
+                    json,
+                },
+        } => {
+            init_tracing("warn");
+            bench::automl(&bench::AutomlBench {
+                shared,
+                time_budget,
+                datasets,
+                json_out: json,
+            })?;
         }
         Command::Token { action } => {
             init_tracing("warn");

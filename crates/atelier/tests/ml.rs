@@ -298,3 +298,82 @@ fn bad_inputs_get_clear_errors() {
         "{rows}"
     );
 }
+
+#[test]
+fn automl_cli_and_its_benchmark_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train, test, _) = split("titanic", "Survived", true, dir.path());
+    let model = dir.path().join("auto.model");
+    let (ok, out) = atelier(&[
+        "automl",
+        train.to_str().unwrap(),
+        "--target",
+        "Survived",
+        "--time-budget",
+        "5",
+        "--max-candidates",
+        "6",
+        "--output",
+        model.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("leaderboard (auc)") && out.contains("gbm-default"),
+        "{out}"
+    );
+    let pred = dir.path().join("p.csv");
+    let (ok, out) = atelier(&[
+        "predict",
+        model.to_str().unwrap(),
+        test.to_str().unwrap(),
+        "-o",
+        pred.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    let (ok, out) = atelier(&[
+        "automl",
+        train.to_str().unwrap(),
+        "--target",
+        "Survived",
+        "--time-budget",
+        "0",
+        "-o",
+        "x",
+    ]);
+    assert!(
+        !ok && out.contains("--time-budget must be a positive"),
+        "{out}"
+    );
+    let (ok, out) = atelier(&[
+        "automl",
+        train.to_str().unwrap(),
+        "--target",
+        "Survived",
+        "--metric",
+        "r2",
+        "-o",
+        "x",
+    ]);
+    assert!(!ok && out.contains("does not fit a binary"), "{out}");
+    let json = dir.path().join("b.json");
+    let shared = shared();
+    let (ok, out) = atelier(&[
+        "bench",
+        "automl",
+        "--shared",
+        shared.to_str().unwrap(),
+        "--time-budget",
+        "2",
+        "--datasets",
+        "penguins",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("penguins") && out.contains("0.9714"),
+        "the LightGBM anchor is printed beside ours:\n{out}"
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert!(rows[0]["atelier"].as_f64().unwrap() > 0.9);
+}
