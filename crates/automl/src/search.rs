@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use learn::{Member, Metadata, Model, Pipeline, Prepared, ProblemType};
+use learn::{Algorithm, Member, Metadata, Model, Pipeline, Prepared, ProblemType};
 use tabular::Table;
 
 use crate::{AutomlError, Metric};
@@ -52,7 +52,7 @@ pub enum CandidateStatus {
 pub struct Candidate {
     pub id: usize,
     pub name: String,
-    pub family: String,
+    pub algorithm: Algorithm,
     pub params: Vec<(String, String)>,
     /// The search metric on out-of-fold (or holdout) predictions.
     pub score: f64,
@@ -170,7 +170,10 @@ fn kv(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 
 /// Configurations known to do well across tabular datasets, cheapest and
 /// most robust first.
-fn portfolio(problem: ProblemType) -> Vec<(String, Vec<(String, String)>)> {
+/// A candidate to try: name, learner, parameters.
+type Proposal = (String, Algorithm, Vec<(String, String)>);
+
+fn portfolio(problem: ProblemType) -> Vec<Proposal> {
     let mut out = vec![
         (
             "gbm-default",
@@ -256,7 +259,58 @@ fn portfolio(problem: ProblemType) -> Vec<(String, Vec<(String, String)>)> {
             params.push(("n_estimators".into(), "400".into()));
         }
     }
-    out.into_iter().map(|(n, p)| (n.to_string(), p)).collect()
+    let mut all: Vec<Proposal> = out
+        .into_iter()
+        .map(|(n, p)| (n.to_string(), Algorithm::Gbm, p))
+        .collect();
+    // other families, cheap ones early: they win on some datasets and add
+    // diversity to the ensemble
+    all.insert(
+        1,
+        ("linear".into(), Algorithm::Linear, kv(&[("alpha", "1")])),
+    );
+    all.insert(
+        4,
+        (
+            "mlp".into(),
+            Algorithm::Mlp,
+            kv(&[("hidden_layers", "64,32"), ("max_epochs", "100")]),
+        ),
+    );
+    all.insert(
+        7,
+        (
+            "linear-weak-reg".into(),
+            Algorithm::Linear,
+            kv(&[("alpha", "0.01")]),
+        ),
+    );
+    all.insert(
+        3,
+        (
+            "random-forest".into(),
+            Algorithm::RandomForest,
+            kv(&[("n_estimators", "100"), ("min_data_in_leaf", "3")]),
+        ),
+    );
+    all.insert(
+        6,
+        (
+            "extra-trees".into(),
+            Algorithm::ExtraTrees,
+            kv(&[("n_estimators", "100"), ("min_data_in_leaf", "3")]),
+        ),
+    );
+    all.push((
+        "mlp-wide".into(),
+        Algorithm::Mlp,
+        kv(&[
+            ("hidden_layers", "128,64"),
+            ("dropout", "0.1"),
+            ("max_epochs", "100"),
+        ]),
+    ));
+    all
 }
 
 /// A seeded xorshift for the local search.
@@ -327,9 +381,11 @@ struct Evaluated {
     oof: Vec<f64>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn evaluate(
     id: usize,
     name: &str,
+    alg: Algorithm,
     params: &[(String, String)],
     p: &Prepared,
     plan: &Plan,
@@ -343,7 +399,6 @@ fn evaluate(
     let mut iterations = Vec::new();
     let mut status = CandidateStatus::Done;
     let result = (|| -> Result<(), learn::LearnError> {
-        let (params_g, early) = learn::gbm_params(&p.target, params)?;
         for (fi, (train, valid)) in plan.folds.iter().enumerate() {
             if fi > 0 && Instant::now() > deadline {
                 status = CandidateStatus::Stopped;
@@ -359,17 +414,9 @@ fn evaluate(
                 .map_err(|e| learn::LearnError::Model(e.to_string()))?;
             let y: Vec<f64> = train.iter().map(|&i| p.target.values[i]).collect();
             let yv: Vec<f64> = valid.iter().map(|&i| p.target.values[i]).collect();
-            let v = early.then_some(gbm::Validation {
-                data: &xv,
-                target: &yv,
-                weights: None,
-            });
-            let m = gbm::train(&params_g, &x, &y, None, v)
-                .map_err(|e| learn::LearnError::Model(e.to_string()))?;
-            iterations.push(m.best_iteration.unwrap_or_else(|| m.n_iterations()));
-            let pred = m
-                .predict(&xv)
-                .map_err(|e| learn::LearnError::Model(e.to_string()))?;
+            let f = learn::fit_learner(alg, &p.target, params, &x, &y, Some((&xv, &yv)))?;
+            iterations.push(f.iterations);
+            let pred = f.model.predict(&xv)?;
             for (j, &row) in valid.iter().enumerate() {
                 oof_full[row * k..(row + 1) * k].copy_from_slice(&pred[j * k..(j + 1) * k]);
             }
@@ -400,7 +447,7 @@ fn evaluate(
         candidate: Candidate {
             id,
             name: name.to_string(),
-            family: "gbm".into(),
+            algorithm: alg,
             params: params.to_vec(),
             score,
             metrics,
@@ -471,14 +518,23 @@ fn ensemble(
     Some((weights, metric.score(p.target.problem, k, &y, &avg)))
 }
 
-fn refit(p: &Prepared, c: &Candidate) -> Result<gbm::GbmModel, AutomlError> {
-    let (mut params, early) = learn::gbm_params(&p.target, &c.params)?;
-    params.early_stopping_rounds = None;
-    if early {
-        params.n_estimators = ((c.iterations.max(1) as f64) * 1.1).ceil() as usize;
+fn refit(p: &Prepared, c: &Candidate) -> Result<Model, AutomlError> {
+    let mut params = c.params.clone();
+    if c.algorithm == Algorithm::Gbm && learn::gbm_params(&p.target, &params)?.1 {
+        let trees = ((c.iterations.max(1) as f64) * 1.1).ceil() as usize;
+        params.retain(|(k, _)| k != "n_estimators" && k != "early_stopping_rounds");
+        params.push(("n_estimators".into(), trees.to_string()));
+        params.push(("early_stopping_rounds".into(), "0".into()));
     }
-    gbm::train(&params, &p.features, &p.target.values, None, None)
-        .map_err(|e| AutomlError::Learn(learn::LearnError::Model(e.to_string())))
+    Ok(learn::fit_learner(
+        c.algorithm,
+        &p.target,
+        &params,
+        &p.features,
+        &p.target.values,
+        None,
+    )?
+    .model)
 }
 
 pub fn run(
@@ -562,7 +618,7 @@ pub fn run(
         reason: p.target.reason.clone(),
     });
     let mut done: Vec<Evaluated> = Vec::new();
-    let mut queue: Vec<(String, Vec<(String, String)>)> = portfolio(problem);
+    let mut queue: Vec<Proposal> = portfolio(problem);
     queue.reverse();
     let mut rng = Rng(opts.seed ^ 0xA70);
     let mut longest = 0.0f64;
@@ -577,7 +633,7 @@ pub fn run(
         {
             break;
         }
-        let (name, params) = match queue.pop() {
+        let (name, alg, params) = match queue.pop() {
             Some(c) => c,
             None => {
                 // local search around one of the three best so far
@@ -603,14 +659,33 @@ pub fn run(
                     params.push(("early_stopping_rounds".into(), "0".into()));
                     params.push(("n_estimators".into(), "400".into()));
                 }
-                (format!("gbm-search-{}", done.len() + 1), params)
+                (
+                    format!("gbm-search-{}", done.len() + 1),
+                    Algorithm::Gbm,
+                    params,
+                )
             }
         };
-        if !seen.insert(params.clone()) {
+        if !seen.insert(
+            [
+                vec![("algorithm".to_string(), alg.name().to_string())],
+                params.clone(),
+            ]
+            .concat(),
+        ) {
             continue;
         }
         let deadline = budget_end - reserve.min(opts.time_budget / 4);
-        let e = evaluate(done.len() + 1, &name, &params, &p, &plan, metric, deadline);
+        let e = evaluate(
+            done.len() + 1,
+            &name,
+            alg,
+            &params,
+            &p,
+            &plan,
+            metric,
+            deadline,
+        );
         longest = longest.max(e.candidate.fit_seconds);
         on(&Event::Candidate(e.candidate.clone()));
         done.push(e);
@@ -660,7 +735,7 @@ pub fn run(
     for (c, w) in &members {
         fitted.push(Member {
             weight: *w,
-            model: Model::Gbm(Box::new(refit(&p, c)?)),
+            model: refit(&p, c)?,
         });
     }
     let model = if fitted.len() == 1 {

@@ -2,8 +2,12 @@
 //! metric and training time.
 //!
 //! `cargo run --release -p gbm --example compare -- PATH.csv [--threads N] [--trees N]
-//!  [--leaves N] [--lr X] [--repeat N] [--bagging F] [--feature-fraction F]
-//!  [--regression l2|l1|huber]`
+//!  [--leaves N] [--lr X] [--bins N] [--repeat N] [--bagging F] [--feature-fraction F]
+//!  [--regression l2|l1|huber] [--bench]`
+//!
+//! `--bench` (used by `cargo xtask bench learners`) prints `key=value` lines instead of
+//! the one-line summary, with batch prediction bounded to `--threads` threads and the
+//! single-row latency as the median of individually timed `predict_row` calls.
 
 use gbm::{Column, Dataset, GbmParams, Objective};
 use std::collections::BTreeMap;
@@ -73,14 +77,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut repeat = 1usize;
     let mut regression: Option<String> = None;
+    let mut bench = false;
     let mut i = 2;
-    while i + 1 < args.len() {
-        let v = &args[i + 1];
+    while i < args.len() {
+        if args[i] == "--bench" {
+            bench = true;
+            i += 1;
+            continue;
+        }
+        let v = args
+            .get(i + 1)
+            .ok_or_else(|| format!("{} needs a value", args[i]))?;
         match args[i].as_str() {
             "--threads" => params.num_threads = v.parse()?,
             "--trees" => params.n_estimators = v.parse()?,
             "--leaves" => params.num_leaves = v.parse()?,
             "--lr" => params.learning_rate = v.parse()?,
+            "--bins" => params.max_bin = v.parse()?,
             "--repeat" => repeat = v.parse()?,
             "--bagging" => {
                 params.bagging_fraction = v.parse()?;
@@ -244,8 +257,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t0 = Instant::now();
     let pred = model.predict(&xte)?;
     let batch_s = t0.elapsed().as_secs_f64();
-    let (metric_name, metric) = match task {
-        Task::Binary => ("auc", auc(&yte, &pred)),
+    let metric_name = match task {
+        Task::Binary => "auc",
+        Task::Multiclass => "accuracy",
+        Task::Regression => "r2",
+    };
+    let metric = match task {
+        Task::Binary => auc(&yte, &pred),
         Task::Multiclass => {
             let k = classes.len();
             let correct = (0..yte.len())
@@ -255,13 +273,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     am as f64 == yte[i]
                 })
                 .count();
-            ("accuracy", correct as f64 / yte.len() as f64)
+            correct as f64 / yte.len() as f64
         }
         Task::Regression => {
             let mean = yte.iter().sum::<f64>() / yte.len() as f64;
             let ss_tot: f64 = yte.iter().map(|v| (v - mean).powi(2)).sum();
             let ss_res: f64 = yte.iter().zip(&pred).map(|(a, b)| (a - b).powi(2)).sum();
-            ("r2", 1.0 - ss_res / ss_tot)
+            1.0 - ss_res / ss_tot
         }
     };
     let logloss = match task {
@@ -287,6 +305,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 / yte.len() as f64
         }
     };
+    if bench {
+        let stats = bench_predict(&model, &xte, params.num_threads)?;
+        let model_bytes = serde_json::to_string(&model)?.len();
+        let task_name = match task {
+            Task::Binary => "binary",
+            Task::Multiclass => "multiclass",
+            Task::Regression => "regression",
+        };
+        println!("dataset={name}");
+        println!("task={task_name}");
+        println!("library=gbm");
+        println!("threads={}", params.num_threads);
+        println!("n_train={}", xtr.n_rows());
+        println!("n_test={}", xte.n_rows());
+        println!("n_features={}", xte.n_features());
+        println!("trees={}", model.trees.len());
+        println!("metric_name={metric_name}");
+        println!("metric={metric:.6}");
+        println!("logloss={logloss:.6}");
+        println!("train_s={best_time:.6}");
+        println!("predict_rows_per_s={:.1}", stats.batch_rows_per_s);
+        println!("single_row_us={:.3}", stats.single_median_us);
+        println!("single_row_calls={}", stats.single_calls);
+        println!("model_bytes={model_bytes}");
+        return Ok(());
+    }
     // single-row latency
     let mut row = vec![0.0; xte.n_features()];
     let mut out = vec![0.0; model.n_outputs()];
@@ -307,4 +351,58 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         xte.n_rows() as f64 / batch_s,
     );
     Ok(())
+}
+
+struct PredictStats {
+    batch_rows_per_s: f64,
+    single_median_us: f64,
+    single_calls: usize,
+}
+
+/// Batch prediction of the test set inside a pool of `threads` threads (0 = all cores),
+/// best of several runs; then the median of individually timed single-row calls over the
+/// test rows (extracted beforehand, cycled, after a warm-up).
+fn bench_predict(
+    model: &gbm::GbmModel,
+    xte: &Dataset,
+    threads: usize,
+) -> Result<PredictStats, Box<dyn std::error::Error>> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
+    let n = xte.n_rows();
+    let mut best = f64::INFINITY;
+    let mut runs = 0;
+    let start = Instant::now();
+    while runs < 3 || (start.elapsed().as_secs_f64() < 0.3 && runs < 1000) {
+        let t0 = Instant::now();
+        let p = pool.install(|| model.predict(xte))?;
+        best = best.min(t0.elapsed().as_secs_f64());
+        std::hint::black_box(p);
+        runs += 1;
+    }
+    let rows: Vec<Vec<f64>> = (0..n.min(5000))
+        .map(|r| {
+            let mut row = vec![0.0; xte.n_features()];
+            xte.row_into(r, &mut row).map(|()| row)
+        })
+        .collect::<Result<_, _>>()?;
+    let mut out = vec![0.0; model.n_outputs()];
+    for row in rows.iter().take(100) {
+        model.predict_row(row, &mut out)?;
+    }
+    let calls = 5000;
+    let mut times = Vec::with_capacity(calls);
+    for row in rows.iter().cycle().take(calls) {
+        let t0 = Instant::now();
+        model.predict_row(std::hint::black_box(row), &mut out)?;
+        times.push(t0.elapsed().as_secs_f64());
+        std::hint::black_box(&out);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(PredictStats {
+        batch_rows_per_s: n as f64 / best,
+        single_median_us: times[calls / 2] * 1e6,
+        single_calls: calls,
+    })
 }

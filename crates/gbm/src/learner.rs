@@ -2,6 +2,7 @@
 
 use crate::binning::{BinCol, BinMapper};
 use crate::split::{FeatureSplit, HistEntry, SplitConfig, Sums, leaf_output};
+use crate::train::Rng;
 use crate::tree::{SplitSpec, Tree};
 use rayon::prelude::*;
 
@@ -12,6 +13,30 @@ const PAR_MIN_WORK: usize = 128 * 1024;
 const PAR_MIN_PARTITION: usize = 16 * 1024;
 /// Bins (summed over features) below which split finding stays on one thread.
 const PAR_MIN_BINS: usize = 16 * 1024;
+
+/// Per-node randomisation for random forests / extra trees.
+#[derive(Debug, Clone)]
+pub(crate) struct NodeSampling {
+    /// Features (with at least two non-empty bins in the node) evaluated per split.
+    pub max_features: usize,
+    /// Extra trees: one random threshold (or category subset) per candidate feature.
+    pub extra_trees: bool,
+    /// Seed of the root; children derive theirs from the parent's, so the tree does not
+    /// depend on the order in which leaves are expanded.
+    pub seed: u64,
+    /// Classification indicator targets (`g = -h` or `g = 0` per row): a leaf whose sums
+    /// satisfy `G == 0` or `G == -H` is pure and is not split further.
+    pub indicator_target: bool,
+    /// Expand leaves depth-first (bounded histogram memory) instead of best-first; only
+    /// differs from best-first when `num_leaves` binds.
+    pub depth_first: bool,
+}
+
+#[inline]
+fn child_seed(parent: u64, side: u64) -> u64 {
+    let mut r = Rng::new(parent ^ side.wrapping_mul(0xD1B5_4A32_D192_ED03));
+    r.next_u64()
+}
 
 #[derive(Debug, Clone)]
 struct FeatureInfo {
@@ -34,7 +59,11 @@ pub(crate) struct TreeLearner<'a> {
     tmp: Vec<u32>,
     leaf_begin: Vec<usize>,
     leaf_cnt: Vec<usize>,
+    /// Histogram of each open leaf (empty when the leaf has none); buffers of leaves that
+    /// can no longer split go back to `pool`, so memory follows the open leaves.
     hists: Vec<Vec<HistEntry>>,
+    pool: Vec<Vec<HistEntry>>,
+    total_bins: usize,
     ordered: Vec<[f32; 2]>,
     identity: bool,
 }
@@ -188,11 +217,30 @@ impl<'a> TreeLearner<'a> {
             tmp: vec![0; n_rows],
             leaf_begin: Vec::with_capacity(num_leaves),
             leaf_cnt: Vec::with_capacity(num_leaves),
-            hists: (0..num_leaves)
-                .map(|_| vec![[0.0; 2]; total_bins])
-                .collect(),
+            hists: Vec::new(),
+            pool: Vec::new(),
+            total_bins,
             ordered: vec![[0.0; 2]; n_rows],
             identity: false,
+        }
+    }
+
+    fn alloc_hist(&mut self, leaf: usize) {
+        if self.hists.len() <= leaf {
+            self.hists.resize_with(leaf + 1, Vec::new);
+        }
+        if self.hists[leaf].is_empty() {
+            let total = self.total_bins;
+            self.hists[leaf] = self.pool.pop().unwrap_or_else(|| vec![[0.0; 2]; total]);
+        }
+    }
+
+    fn release_hist(&mut self, leaf: usize) {
+        if let Some(h) = self.hists.get_mut(leaf) {
+            let b = std::mem::take(h);
+            if !b.is_empty() {
+                self.pool.push(b);
+            }
         }
     }
 
@@ -271,6 +319,7 @@ impl<'a> TreeLearner<'a> {
         sums: Sums,
         depth: u32,
         features: &[usize],
+        sampling: Option<(&NodeSampling, u64)>,
     ) -> Option<LeafSplit> {
         if self.max_depth.is_some_and(|d| depth >= d)
             || sums.n < 2 * self.cfg.min_data_in_leaf.max(1)
@@ -278,25 +327,66 @@ impl<'a> TreeLearner<'a> {
         {
             return None;
         }
+        if let Some((s, _)) = sampling
+            && s.indicator_target
+            && (sums.g == 0.0 || sums.g == -sums.h)
+        {
+            return None;
+        }
         let hist = &self.hists[leaf];
-        let eval = |f: usize| -> Option<LeafSplit> {
+        let feat_hist = |f: usize| {
+            let fi = &self.feats[f];
+            &hist[fi.offset..fi.offset + fi.num_bin]
+        };
+        // (feature, random draw for extra trees)
+        let chosen: Vec<(usize, u64)> = match sampling {
+            None => features.iter().map(|&f| (f, 0)).collect(),
+            Some((s, seed)) => {
+                // Draw features without replacement until `max_features` of them that are
+                // not constant in this node have been found (as scikit-learn does).
+                let mut rng = Rng::new(seed);
+                let mut order = features.to_vec();
+                let mut chosen = Vec::with_capacity(s.max_features.min(order.len()));
+                let mut i = 0;
+                while i < order.len() && chosen.len() < s.max_features {
+                    let j = i + rng.below(order.len() - i);
+                    order.swap(i, j);
+                    let f = order[i];
+                    i += 1;
+                    let draw = rng.next_u64();
+                    let nonempty = feat_hist(f)
+                        .iter()
+                        .filter(|e| e[1] > 0.0 || e[0] != 0.0)
+                        .take(2)
+                        .count();
+                    if nonempty >= 2 {
+                        chosen.push((f, draw));
+                    }
+                }
+                chosen.sort_unstable_by_key(|c| c.0);
+                chosen
+            }
+        };
+        let extra = sampling.is_some_and(|(s, _)| s.extra_trees);
+        let eval = |&(f, draw): &(usize, u64)| -> Option<LeafSplit> {
             let fi = &self.feats[f];
             if fi.num_bin < 2 {
                 return None;
             }
-            let h = &hist[fi.offset..fi.offset + fi.num_bin];
-            let split = if fi.is_cat {
-                self.cfg.best_categorical(h, sums)
-            } else {
-                self.cfg.best_numeric(h, sums)
+            let h = feat_hist(f);
+            let split = match (fi.is_cat, extra) {
+                (true, false) => self.cfg.best_categorical(h, sums),
+                (false, false) => self.cfg.best_numeric(h, sums),
+                (true, true) => self.cfg.random_categorical(h, sums, draw),
+                (false, true) => self.cfg.random_numeric(h, sums, draw),
             }?;
             Some(LeafSplit { feature: f, split })
         };
-        let bins: usize = features.iter().map(|&f| self.feats[f].num_bin).sum();
+        let bins: usize = chosen.iter().map(|&(f, _)| self.feats[f].num_bin).sum();
         let cands: Vec<Option<LeafSplit>> = if self.threads > 1 && bins >= PAR_MIN_BINS {
-            features.par_iter().map(|&f| eval(f)).collect()
+            chosen.par_iter().map(eval).collect()
         } else {
-            features.iter().map(|&f| eval(f)).collect()
+            chosen.iter().map(eval).collect()
         };
         let mut best: Option<LeafSplit> = None;
         for c in cands.into_iter().flatten() {
@@ -403,6 +493,21 @@ impl<'a> TreeLearner<'a> {
     /// Grows one tree on gradients `gh` (indexed by row) over `bag` (None = all rows)
     /// using the given (ascending) features. Leaf values are not shrunk.
     pub fn grow(&mut self, gh: &[[f32; 2]], bag: Option<&[u32]>, features: &[usize]) -> Tree {
+        self.grow_with(gh, bag, features, None)
+    }
+
+    /// As [`grow`](Self::grow), optionally with per-node feature sampling / random
+    /// thresholds (random forests, extra trees). `bag` rows must be distinct.
+    pub fn grow_with(
+        &mut self,
+        gh: &[[f32; 2]],
+        bag: Option<&[u32]>,
+        features: &[usize],
+        sampling: Option<&NodeSampling>,
+    ) -> Tree {
+        for l in 0..self.hists.len() {
+            self.release_hist(l);
+        }
         self.indices.clear();
         match bag {
             None => {
@@ -435,12 +540,28 @@ impl<'a> TreeLearner<'a> {
         }
         let mut sums = vec![root];
         let mut best: Vec<Option<LeafSplit>> = vec![None];
+        let mut seeds: Vec<u64> = vec![sampling.map_or(0, |s| s.seed)];
+        let samp = |seeds: &[u64], l: usize| sampling.map(|s| (s, seeds[l]));
+        let depth_first = sampling.is_some_and(|s| s.depth_first);
+        let mut stack: Vec<usize> = Vec::new();
+        self.alloc_hist(0);
         self.build_hist(0, gh, features);
-        best[0] = self.find_best(0, root, 0, features);
+        best[0] = self.find_best(0, root, 0, features, samp(&seeds, 0));
+        if best[0].is_some() {
+            stack.push(0);
+        }
 
         while tree.num_leaves() < self.num_leaves {
             let mut pick: Option<usize> = None;
-            for (l, b) in best.iter().enumerate() {
+            if depth_first {
+                while let Some(l) = stack.pop() {
+                    if best[l].is_some() {
+                        pick = Some(l);
+                        break;
+                    }
+                }
+            }
+            for (l, b) in best.iter().enumerate().filter(|_| !depth_first) {
                 if let Some(b) = b
                     && pick.is_none_or(|p| {
                         best[p]
@@ -495,6 +616,9 @@ impl<'a> TreeLearner<'a> {
             };
             let r = tree.split(l, &spec);
             debug_assert_eq!(r, self.leaf_begin.len());
+            let parent_seed = seeds[l];
+            seeds[l] = child_seed(parent_seed, 1);
+            seeds.push(child_seed(parent_seed, 2));
             self.leaf_cnt[l] = nl;
             self.leaf_begin.push(begin + nl);
             self.leaf_cnt.push(nr);
@@ -511,12 +635,19 @@ impl<'a> TreeLearner<'a> {
             best.push(None);
             let depth = tree.leaf_depth(l);
             let min2 = 2 * self.cfg.min_data_in_leaf.max(1);
-            if self.max_depth.is_some_and(|d| depth >= d) || (nl < min2 && nr < min2) {
+            let pure = |s: &Sums| {
+                sampling.is_some_and(|x| x.indicator_target) && (s.g == 0.0 || s.g == -s.h)
+            };
+            if self.max_depth.is_some_and(|d| depth >= d)
+                || ((nl < min2 || pure(&sums[l])) && (nr < min2 || pure(&sums[r])))
+            {
+                self.release_hist(l);
                 continue;
             }
             if tree.num_leaves() >= self.num_leaves {
                 break;
             }
+            self.alloc_hist(r);
             if nl < nr {
                 self.hists.swap(l, r);
                 self.build_hist(l, gh, features);
@@ -525,8 +656,15 @@ impl<'a> TreeLearner<'a> {
                 self.build_hist(r, gh, features);
                 self.subtract(l, r, features);
             }
-            best[l] = self.find_best(l, sums[l], depth, features);
-            best[r] = self.find_best(r, sums[r], depth, features);
+            best[l] = self.find_best(l, sums[l], depth, features, samp(&seeds, l));
+            best[r] = self.find_best(r, sums[r], depth, features, samp(&seeds, r));
+            for c in [l, r] {
+                if best[c].is_none() {
+                    self.release_hist(c);
+                } else if depth_first {
+                    stack.push(c);
+                }
+            }
         }
         tree
     }

@@ -283,4 +283,172 @@ impl SplitConfig {
             right_output: leaf_output(right.g, right.h, l1, l2),
         })
     }
+
+    /// Extra trees: one random split of a numeric feature. The threshold bin is drawn
+    /// uniformly (from `draw`) between the node's smallest and largest non-empty value
+    /// bins; missing values go to the better side. `None` when the feature is constant in
+    /// the node or the split violates a constraint or has no positive gain.
+    pub fn random_numeric(
+        &self,
+        hist: &[HistEntry],
+        total: Sums,
+        draw: u64,
+    ) -> Option<FeatureSplit> {
+        let nb = hist.len();
+        if nb < 2 {
+            return None;
+        }
+        let nonempty = |e: &HistEntry| e[1] > 0.0 || e[0] != 0.0;
+        let lo = (1..nb).find(|&b| nonempty(&hist[b]))?;
+        let hi = (1..nb).rev().find(|&b| nonempty(&hist[b]))?;
+        let miss = hist[0];
+        let has_missing = nonempty(&miss);
+        let t = if lo < hi {
+            lo + (draw % (hi - lo) as u64) as usize
+        } else if has_missing {
+            // a single present bin: split present vs missing
+            hi
+        } else {
+            return None;
+        };
+        let (l1, l2) = (self.lambda_l1, self.lambda_l2);
+        let cnt_factor = if total.h > 0.0 {
+            total.n as f64 / total.h
+        } else {
+            0.0
+        };
+        let cnt = |e: &HistEntry| (e[1] * cnt_factor + 0.5) as usize;
+        let min_gain_shift = leaf_gain(total.g, total.h, l1, l2) + self.min_split_gain;
+        let mut present = Sums::default();
+        for e in &hist[1..=t] {
+            present.g += e[0];
+            present.h += e[1];
+            present.n += cnt(e);
+        }
+        let mut best: Option<(f64, bool, Sums)> = None;
+        for missing_left in [false, true] {
+            if missing_left && !has_missing {
+                break;
+            }
+            let left = if missing_left {
+                Sums {
+                    g: present.g + miss[0],
+                    h: present.h + miss[1],
+                    n: present.n + cnt(&miss),
+                }
+            } else {
+                present
+            };
+            let right = Sums {
+                g: total.g - left.g,
+                h: total.h - left.h,
+                n: total.n.saturating_sub(left.n),
+            };
+            if !self.ok(&left) || !self.ok(&right) {
+                continue;
+            }
+            let gain = leaf_gain(left.g, left.h, l1, l2) + leaf_gain(right.g, right.h, l1, l2);
+            if gain > min_gain_shift && best.as_ref().is_none_or(|b| gain > b.0) {
+                best = Some((gain, missing_left, left));
+            }
+        }
+        let (gain, missing_left, left) = best?;
+        let right = Sums {
+            g: total.g - left.g,
+            h: total.h - left.h,
+            n: total.n.saturating_sub(left.n),
+        };
+        let default_left = if has_missing {
+            missing_left
+        } else {
+            left.n >= right.n
+        };
+        Some(FeatureSplit {
+            gain: gain - min_gain_shift,
+            threshold_bin: t as u32,
+            default_left,
+            cat_bins: Vec::new(),
+            left,
+            right,
+            left_output: leaf_output(left.g, left.h, l1, l2),
+            right_output: leaf_output(right.g, right.h, l1, l2),
+        })
+    }
+
+    /// Extra trees: one random split of a categorical feature: a uniformly drawn non-empty
+    /// proper subset of the categories present in the node goes left (with a single present
+    /// category and missing values: that category vs missing). Missing/other always right.
+    pub fn random_categorical(
+        &self,
+        hist: &[HistEntry],
+        total: Sums,
+        draw: u64,
+    ) -> Option<FeatureSplit> {
+        let nonempty = |e: &HistEntry| e[1] > 0.0 || e[0] != 0.0;
+        let present: Vec<u32> = (1..hist.len() as u32)
+            .filter(|&b| nonempty(&hist[b as usize]))
+            .collect();
+        let k = present.len();
+        let bins: Vec<u32> = match k {
+            0 => return None,
+            1 if nonempty(hist.first()?) => present,
+            1 => return None,
+            2..=63 => {
+                // mask in 1..=2^k-2: every non-empty proper subset equally likely
+                let mask = 1 + draw % ((1u64 << k) - 2);
+                (0..k)
+                    .filter(|&i| mask >> i & 1 == 1)
+                    .map(|i| present[i])
+                    .collect()
+            }
+            _ => {
+                let mut rng = crate::train::Rng::new(draw);
+                let mut sel: Vec<u32> = present
+                    .iter()
+                    .copied()
+                    .filter(|_| rng.next_u64() >> 63 == 1)
+                    .collect();
+                if sel.is_empty() || sel.len() == k {
+                    sel = vec![present[rng.below(k)]];
+                }
+                sel
+            }
+        };
+        let (l1, l2) = (self.lambda_l1, self.lambda_l2);
+        let cnt_factor = if total.h > 0.0 {
+            total.n as f64 / total.h
+        } else {
+            0.0
+        };
+        let mut left = Sums::default();
+        for &b in &bins {
+            let e = hist[b as usize];
+            left.g += e[0];
+            left.h += e[1];
+            left.n += (e[1] * cnt_factor + 0.5) as usize;
+        }
+        let right = Sums {
+            g: total.g - left.g,
+            h: total.h - left.h,
+            n: total.n.saturating_sub(left.n),
+        };
+        if !self.ok(&left) || !self.ok(&right) {
+            return None;
+        }
+        let min_gain_shift = leaf_gain(total.g, total.h, l1, l2) + self.min_split_gain;
+        let gain = leaf_gain(left.g, left.h, l1, l2) + leaf_gain(right.g, right.h, l1, l2);
+        if gain <= min_gain_shift {
+            return None;
+        }
+        Some(FeatureSplit {
+            gain: gain - min_gain_shift,
+            threshold_bin: 0,
+            default_left: false,
+            cat_bins: bins,
+            left,
+            right,
+            left_output: leaf_output(left.g, left.h, l1, l2),
+            right_output: leaf_output(right.g, right.h, l1, l2),
+        })
+    }
 }

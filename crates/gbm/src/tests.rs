@@ -333,7 +333,7 @@ fn one_split_tree_hand_computed() {
     assert_eq!(m.feature_importance(ImportanceType::Split), vec![1.0]);
 }
 
-fn synthetic(n: usize, seed: u64) -> (Dataset, Vec<f64>) {
+pub(crate) fn synthetic(n: usize, seed: u64) -> (Dataset, Vec<f64>) {
     let mut rng = Rng::new(seed);
     let mut x0 = Vec::new();
     let mut x1 = Vec::new();
@@ -367,7 +367,7 @@ fn synthetic(n: usize, seed: u64) -> (Dataset, Vec<f64>) {
     (data, y)
 }
 
-fn r2(y: &[f64], p: &[f64]) -> f64 {
+pub(crate) fn r2(y: &[f64], p: &[f64]) -> f64 {
     let m = y.iter().sum::<f64>() / y.len() as f64;
     let tot: f64 = y.iter().map(|v| (v - m).powi(2)).sum();
     let res: f64 = y.iter().zip(p).map(|(a, b)| (a - b).powi(2)).sum();
@@ -477,7 +477,7 @@ fn leaves_and_depth_limits() {
     }
 }
 
-fn classification(n: usize, k: usize, seed: u64) -> (Dataset, Vec<f64>) {
+pub(crate) fn classification(n: usize, k: usize, seed: u64) -> (Dataset, Vec<f64>) {
     let mut rng = Rng::new(seed);
     let mut x0 = Vec::new();
     let mut x1 = Vec::new();

@@ -42,7 +42,7 @@ impl Rng {
     }
 }
 
-fn check_weights(w: Option<&[f64]>, n: usize) -> Result<(), GbmError> {
+pub(crate) fn check_weights(w: Option<&[f64]>, n: usize) -> Result<(), GbmError> {
     if let Some(w) = w {
         if w.len() != n {
             return Err(GbmError::WeightLength {

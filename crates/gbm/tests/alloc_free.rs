@@ -1,6 +1,6 @@
 //! Single-row prediction must not allocate.
 
-use gbm::{Column, Dataset, GbmParams, Objective, train};
+use gbm::{Column, Dataset, ForestParams, ForestTask, GbmParams, Objective, train, train_forest};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -52,4 +52,25 @@ fn predict_row_does_not_allocate() {
     }
     let after = ALLOCS.load(Ordering::SeqCst);
     assert_eq!(after, before, "predict_row allocated");
+
+    for extra in [false, true] {
+        let p = ForestParams {
+            n_estimators: 10,
+            num_threads: 1,
+            ..if extra {
+                ForestParams::extra_trees(ForestTask::Multiclass { num_class: 3 })
+            } else {
+                ForestParams::random_forest(ForestTask::Multiclass { num_class: 3 })
+            }
+        };
+        let forest = train_forest(&p, &data, &y, None).unwrap();
+        let before = ALLOCS.load(Ordering::SeqCst);
+        for _ in 0..100 {
+            for r in &rows {
+                forest.predict_row(r, &mut out).unwrap();
+            }
+        }
+        let after = ALLOCS.load(Ordering::SeqCst);
+        assert_eq!(after, before, "ForestModel::predict_row allocated");
+    }
 }

@@ -1,8 +1,9 @@
-//! End-to-end check on the project's shared datasets (skipped when they are absent):
-//! with default parameters the test metric must reach LightGBM-default level
-//! (`shared/anchors/automl.json`, method `lgbm`) minus 0.002.
+//! End-to-end check on the project's shared datasets (a missing `../shared` fails the
+//! tests): with default parameters the GBM's test metric must reach LightGBM-default level
+//! (`shared/anchors/automl.json`, method `lgbm`) minus 0.002, and a default random forest
+//! (few trees, to keep the run short) scikit-learn `RandomForest` level.
 
-use gbm::{Column, Dataset, GbmParams, Objective, train};
+use gbm::{Column, Dataset, ForestParams, ForestTask, GbmParams, Objective, train, train_forest};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -164,4 +165,75 @@ fn titanic_binary_reaches_lightgbm_default() {
     let pred = m.predict(&s.xte).unwrap();
     let a = auc(&s.yte, &pred);
     assert!(a >= 0.8648 - 0.002, "titanic auc {a}");
+}
+
+fn accuracy(y: &[f64], pred: &[f64], k: usize) -> f64 {
+    let correct = (0..y.len())
+        .filter(|&i| {
+            let r = &pred[i * k..(i + 1) * k];
+            (0..k).fold(0, |b, c| if r[c] > r[b] { c } else { b }) as f64 == y[i]
+        })
+        .count();
+    correct as f64 / y.len() as f64
+}
+
+fn forest(task: ForestTask, n_estimators: usize) -> ForestParams {
+    ForestParams {
+        n_estimators,
+        num_threads: 2,
+        ..ForestParams::random_forest(task)
+    }
+}
+
+#[test]
+fn penguins_random_forest_reaches_sklearn_level() {
+    let Some(dir) = datasets_dir() else { return };
+    let s = load(&dir.join("penguins.csv"), "species", true);
+    let k = s.n_classes;
+    let m = train_forest(
+        &forest(ForestTask::Multiclass { num_class: k }, 50),
+        &s.xtr,
+        &s.ytr,
+        None,
+    )
+    .unwrap();
+    let acc = accuracy(&s.yte, &m.predict(&s.xte).unwrap(), k);
+    // scikit-learn RandomForestClassifier (100 trees): 1.0
+    assert!(acc >= 0.95, "penguins random forest accuracy {acc}");
+    let et = ForestParams {
+        n_estimators: 50,
+        num_threads: 2,
+        ..ForestParams::extra_trees(ForestTask::Multiclass { num_class: k })
+    };
+    let m = train_forest(&et, &s.xtr, &s.ytr, None).unwrap();
+    let acc = accuracy(&s.yte, &m.predict(&s.xte).unwrap(), k);
+    assert!(acc >= 0.95, "penguins extra trees accuracy {acc}");
+}
+
+#[test]
+fn titanic_random_forest_reaches_sklearn_level() {
+    let Some(dir) = datasets_dir() else { return };
+    let s = load(&dir.join("titanic.csv"), "Survived", true);
+    let m = train_forest(&forest(ForestTask::Binary, 50), &s.xtr, &s.ytr, None).unwrap();
+    let a = auc(&s.yte, &m.predict(&s.xte).unwrap());
+    // scikit-learn RandomForestClassifier (100 trees): 0.894
+    assert!(a >= 0.85, "titanic random forest auc {a}");
+}
+
+#[test]
+fn california_random_forest_reaches_sklearn_level() {
+    let Some(dir) = datasets_dir() else { return };
+    let s = load(
+        &dir.join("california_housing.csv"),
+        "median_house_value",
+        false,
+    );
+    let m = train_forest(&forest(ForestTask::Regression, 20), &s.xtr, &s.ytr, None).unwrap();
+    let pred = m.predict(&s.xte).unwrap();
+    let mean = s.yte.iter().sum::<f64>() / s.yte.len() as f64;
+    let tot: f64 = s.yte.iter().map(|v| (v - mean).powi(2)).sum();
+    let res: f64 = s.yte.iter().zip(&pred).map(|(a, b)| (a - b).powi(2)).sum();
+    let r2 = 1.0 - res / tot;
+    // scikit-learn RandomForestRegressor (100 trees): 0.810; 20 trees: 0.80
+    assert!(r2 >= 0.78, "california random forest r2 {r2}");
 }

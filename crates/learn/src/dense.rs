@@ -92,6 +92,19 @@ impl DenseEncoder {
         DenseEncoder { features, width }
     }
 
+    /// For each dense column, the index of the feature it comes from.
+    pub fn column_owners(&self) -> Vec<usize> {
+        let mut out = Vec::with_capacity(self.width);
+        for (f, feat) in self.features.iter().enumerate() {
+            let w = match feat {
+                DenseFeature::Numeric { indicator, .. } => 1 + usize::from(*indicator),
+                DenseFeature::OneHot { codes } => codes.len(),
+            };
+            out.extend(std::iter::repeat_n(f, w));
+        }
+        out
+    }
+
     /// Encode one row (tree-learner convention) into `out` (len = width).
     pub fn encode_row(&self, row: &[f64], out: &mut [f64]) {
         let mut j = 0;

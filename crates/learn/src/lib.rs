@@ -11,11 +11,13 @@
 //! Pure compute: no network, no database.
 
 pub mod dense;
+mod learners;
 pub mod metrics;
 mod pipeline;
 pub mod preprocess;
 pub mod problem;
 
+pub use learners::{Fitted, fit_learner, task};
 pub use pipeline::{
     Algorithm, Contributions, Member, Metadata, Model, PIPELINE_FORMAT, PIPELINE_VERSION, Pipeline,
     Predictions, Prepared, RowScratch, TrainOptions, evaluate, gbm_params, holdout, prepare, train,

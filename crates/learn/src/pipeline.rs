@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use tabular::Table;
 
 use crate::LearnError;
+use crate::dense::DenseEncoder;
 use crate::metrics;
 use crate::preprocess::{Cell, Preprocessor};
 use crate::problem::{ProblemType, Target, encode_target};
@@ -22,20 +23,32 @@ pub const PIPELINE_VERSION: u32 = 1;
 #[serde(rename_all = "kebab-case")]
 pub enum Algorithm {
     Gbm,
+    RandomForest,
+    ExtraTrees,
+    Linear,
+    Mlp,
 }
 
 impl Algorithm {
     pub fn parse(s: &str) -> Result<Algorithm, LearnError> {
         match s {
             "gbm" => Ok(Algorithm::Gbm),
-            "rf" | "random-forest" | "extra-trees" | "linear" | "mlp" => {
-                Err(LearnError::Param(format!(
-                    "the '{s}' learner is not available yet in this build; use --algorithm gbm"
-                )))
-            }
+            "rf" | "random-forest" => Ok(Algorithm::RandomForest),
+            "extra-trees" | "et" => Ok(Algorithm::ExtraTrees),
+            "linear" => Ok(Algorithm::Linear),
+            "mlp" => Ok(Algorithm::Mlp),
             other => Err(LearnError::Param(format!(
-                "unknown algorithm '{other}': use gbm (rf, extra-trees, linear and mlp are planned)"
+                "unknown algorithm '{other}': use gbm, rf, extra-trees, linear or mlp"
             ))),
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Gbm => "gbm",
+            Algorithm::RandomForest => "rf",
+            Algorithm::ExtraTrees => "extra-trees",
+            Algorithm::Linear => "linear",
+            Algorithm::Mlp => "mlp",
         }
     }
 }
@@ -45,6 +58,18 @@ impl Algorithm {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Model {
     Gbm(Box<gbm::GbmModel>),
+    /// A random forest or extra trees.
+    Forest(Box<gbm::ForestModel>),
+    /// Linear or logistic regression on densely encoded features.
+    Linear {
+        encoder: DenseEncoder,
+        model: Box<linear::LinearModel>,
+    },
+    /// A small multilayer perceptron on densely encoded features.
+    Mlp {
+        encoder: DenseEncoder,
+        model: Box<mlp::MlpModel>,
+    },
     /// A weighted average of members' predictions (probabilities or
     /// values); weights sum to 1.
     Ensemble {
@@ -62,10 +87,30 @@ fn model_err(e: impl std::fmt::Display) -> LearnError {
     LearnError::Model(e.to_string())
 }
 
+thread_local! {
+    static DENSE: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Encode a row into a per-thread buffer (allocated once per thread) and
+/// hand it to `f`.
+fn with_dense<T>(enc: &DenseEncoder, row: &[f64], f: impl FnOnce(&[f64]) -> T) -> T {
+    DENSE.with(|b| {
+        let mut b = b.borrow_mut();
+        if b.len() < enc.width {
+            b.resize(enc.width, 0.0);
+        }
+        enc.encode_row(row, &mut b[..enc.width]);
+        f(&b[..enc.width])
+    })
+}
+
 impl Model {
     pub fn n_outputs(&self) -> usize {
         match self {
             Model::Gbm(m) => m.n_outputs(),
+            Model::Forest(m) => m.n_outputs(),
+            Model::Linear { model, .. } => model.n_outputs(),
+            Model::Mlp { model, .. } => model.n_outputs(),
             Model::Ensemble { members } => members.first().map_or(1, |m| m.model.n_outputs()),
         }
     }
@@ -73,6 +118,13 @@ impl Model {
     fn predict_row(&self, row: &[f64], out: &mut [f64], tmp: &mut [f64]) -> Result<(), LearnError> {
         match self {
             Model::Gbm(m) => m.predict_row(row, out).map_err(model_err),
+            Model::Forest(m) => m.predict_row(row, out).map_err(model_err),
+            Model::Linear { encoder, model } => with_dense(encoder, row, |d| {
+                model.predict_row(d, out).map_err(model_err)
+            }),
+            Model::Mlp { encoder, model } => with_dense(encoder, row, |d| {
+                model.predict_row(d, out).map_err(model_err)
+            }),
             Model::Ensemble { members } => {
                 out.iter_mut().for_each(|o| *o = 0.0);
                 let k = out.len();
@@ -91,6 +143,13 @@ impl Model {
     pub fn predict(&self, data: &gbm::Dataset) -> Result<Vec<f64>, LearnError> {
         match self {
             Model::Gbm(m) => m.predict(data).map_err(model_err),
+            Model::Forest(m) => m.predict(data).map_err(model_err),
+            Model::Linear { encoder, model } => model
+                .predict(&encoder.encode(data), data.n_rows())
+                .map_err(model_err),
+            Model::Mlp { encoder, model } => model
+                .predict(&encoder.encode(data), data.n_rows())
+                .map_err(model_err),
             Model::Ensemble { members } => {
                 let mut acc: Vec<f64> = Vec::new();
                 for m in members {
@@ -108,6 +167,13 @@ impl Model {
     }
     fn importance(&self, n_features: usize) -> Vec<f64> {
         match self {
+            Model::Forest(m) => {
+                let g = m.feature_importance(gbm::ImportanceType::Gain);
+                let total: f64 = g.iter().sum();
+                g.iter()
+                    .map(|x| if total > 0.0 { x / total } else { 0.0 })
+                    .collect()
+            }
             Model::Gbm(m) => {
                 let g = m.feature_importance(gbm::ImportanceType::Gain);
                 let total: f64 = g.iter().sum();
@@ -115,6 +181,26 @@ impl Model {
                     .map(|x| if total > 0.0 { x / total } else { 0.0 })
                     .collect()
             }
+            Model::Linear { encoder, model } => {
+                // |coefficient| on standardised inputs, summed per feature
+                let owner = encoder.column_owners();
+                let mut acc = vec![0.0; n_features];
+                for o in 0..model.n_outputs() {
+                    if let Some(row) = model.coef_row(o) {
+                        for (c, w) in row.iter().enumerate() {
+                            if let Some(&f) = owner.get(c) {
+                                acc[f] += w.abs();
+                            }
+                        }
+                    }
+                }
+                let total: f64 = acc.iter().sum();
+                acc.iter()
+                    .map(|x| if total > 0.0 { x / total } else { 0.0 })
+                    .collect()
+            }
+            // no cheap, faithful importance for the MLP: report none
+            Model::Mlp { .. } => vec![0.0; n_features],
             Model::Ensemble { members } => {
                 let mut acc = vec![0.0; n_features];
                 for m in members {
@@ -415,7 +501,7 @@ pub fn train(
     for n in pre.notes() {
         progress(&format!("note: {n}"));
     }
-    let (mut params, early) = gbm_params(&t, &opts.params)?;
+    let alg = opts.algorithm;
     let k = if t.problem == ProblemType::Multiclass {
         t.labels.len()
     } else {
@@ -426,65 +512,60 @@ pub fn train(
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64),
         atelier_version: env!("CARGO_PKG_VERSION").into(),
-        algorithm: "gbm".into(),
+        algorithm: alg.name().into(),
         rows: t.values.len(),
         params: opts.params.iter().cloned().collect(),
         metrics: BTreeMap::new(),
         notes: pre.notes(),
     };
-    let model = if early && t.values.len() >= 50 {
+    let mut final_params = opts.params.clone();
+    if t.values.len() >= 50 {
+        // measure on a holdout (early stopping for gbm), then refit on all rows
         let (fit, valid) = holdout(&t);
-        let fit_x = features
-            .select_rows(&fit)
-            .map_err(|e| LearnError::Model(e.to_string()))?;
-        let valid_x = features
-            .select_rows(&valid)
-            .map_err(|e| LearnError::Model(e.to_string()))?;
+        let fit_x = features.select_rows(&fit).map_err(model_err)?;
+        let valid_x = features.select_rows(&valid).map_err(model_err)?;
         let fit_y: Vec<f64> = fit.iter().map(|&i| t.values[i]).collect();
         let valid_y: Vec<f64> = valid.iter().map(|&i| t.values[i]).collect();
         progress(&format!(
-            "training on {} rows, early stopping on a {}-row holdout",
+            "{}: training on {} rows, measuring on a {}-row holdout",
+            alg.name(),
             fit.len(),
             valid.len()
         ));
-        let m = gbm::train(
-            &params,
+        let f = crate::learners::fit_learner(
+            alg,
+            &t,
+            &opts.params,
             &fit_x,
             &fit_y,
-            None,
-            Some(gbm::Validation {
-                data: &valid_x,
-                target: &valid_y,
-                weights: None,
-            }),
-        )
-        .map_err(|e| LearnError::Model(e.to_string()))?;
-        let best = m.best_iteration.unwrap_or_else(|| m.n_iterations()).max(1);
-        let pred = m
-            .predict(&valid_x)
-            .map_err(|e| LearnError::Model(e.to_string()))?;
+            Some((&valid_x, &valid_y)),
+        )?;
+        let pred = f.model.predict(&valid_x)?;
         meta.metrics = evaluate(t.problem, k, &valid_y, &pred);
-        meta.params
-            .insert("best_iteration".into(), best.to_string());
-        params.early_stopping_rounds = None;
-        params.n_estimators = ((best as f64) * 1.1).ceil() as usize;
-        progress(&format!(
-            "best iteration {best}; refitting {} trees on all {} rows",
-            params.n_estimators,
-            t.values.len()
-        ));
-        gbm::train(&params, &features, &t.values, None, None)
-            .map_err(|e| LearnError::Model(e.to_string()))?
+        if alg == Algorithm::Gbm && gbm_params(&t, &opts.params)?.1 {
+            let best = f.iterations.max(1);
+            let trees = ((best as f64) * 1.1).ceil() as usize;
+            meta.params
+                .insert("best_iteration".into(), best.to_string());
+            final_params.retain(|(k, _)| k != "n_estimators" && k != "early_stopping_rounds");
+            final_params.push(("n_estimators".into(), trees.to_string()));
+            final_params.push(("early_stopping_rounds".into(), "0".into()));
+            progress(&format!(
+                "best iteration {best}; refitting {trees} trees on all {} rows",
+                t.values.len()
+            ));
+        } else {
+            progress(&format!("refitting on all {} rows", t.values.len()));
+        }
     } else {
-        params.early_stopping_rounds = None;
         progress(&format!(
-            "training {} trees on {} rows",
-            params.n_estimators,
+            "{}: training on {} rows",
+            alg.name(),
             t.values.len()
         ));
-        gbm::train(&params, &features, &t.values, None, None)
-            .map_err(|e| LearnError::Model(e.to_string()))?
-    };
+    }
+    let model =
+        crate::learners::fit_learner(alg, &t, &final_params, &features, &t.values, None)?.model;
     Ok(Pipeline {
         format: PIPELINE_FORMAT.into(),
         version: PIPELINE_VERSION,
@@ -492,7 +573,7 @@ pub fn train(
         target: target.into(),
         labels: t.labels,
         preprocessor: pre,
-        model: Model::Gbm(Box::new(model)),
+        model,
         metadata: meta,
     })
 }
@@ -673,10 +754,9 @@ impl Pipeline {
                 m.n_outputs(),
                 m.n_features(),
             ),
-            Model::Ensemble { .. } => {
+            _ => {
                 return Err(LearnError::Model(
-                    "per-row contributions are available for single tree models, not ensembles"
-                        .into(),
+                    "per-row contributions are available for gbm models, not for this model".into(),
                 ));
             }
         };

@@ -11,7 +11,7 @@ fn data(n: usize) -> String {
     let mut s = String::from("num,color,when,flag,label\n");
     for i in 0..n {
         let color = ["red", "green", "blue"][i % 3];
-        let label = if (i % 3 == 0) ^ (i % 10 < 3) {
+        let label = if (i % 3 == 0) ^ (i % 10 == 0) {
             "yes"
         } else {
             "no"

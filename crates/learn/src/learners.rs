@@ -1,0 +1,199 @@
+//! One entry point for every learner: [`fit_learner`] trains the chosen
+//! algorithm on the tree-learner feature matrix (dense learners encode it
+//! with a [`DenseEncoder`] fitted on the same rows) and returns a
+//! [`Model`]. `atelier train --algorithm` and AutoML both go through it.
+
+use crate::LearnError;
+use crate::dense::DenseEncoder;
+use crate::pipeline::{Algorithm, Model};
+use crate::problem::{ProblemType, Target};
+
+pub struct Fitted {
+    pub model: Model,
+    /// Boosting iterations kept (early stopping), 0 for other learners.
+    pub iterations: usize,
+}
+
+pub fn task(t: &Target) -> linear::Task {
+    match t.problem {
+        ProblemType::Regression => linear::Task::Regression,
+        ProblemType::Binary => linear::Task::Binary,
+        ProblemType::Multiclass => linear::Task::Multiclass {
+            num_class: t.labels.len(),
+        },
+    }
+}
+
+fn num<T: std::str::FromStr>(k: &str, v: &str) -> Result<T, LearnError> {
+    v.parse().map_err(|_| {
+        LearnError::Param(format!(
+            "--param {k}={v}: '{v}' is not a valid value for {k}"
+        ))
+    })
+}
+
+fn linear_params(params: &[(String, String)]) -> Result<linear::LinearParams, LearnError> {
+    let mut p = linear::LinearParams::default();
+    for (k, v) in params {
+        match k.as_str() {
+            "alpha" => p.alpha = num(k, v)?,
+            "C" => p.alpha = 1.0 / num::<f64>(k, v)?,
+            "l1_ratio" => p.l1_ratio = num(k, v)?,
+            "max_iter" => p.max_iter = num(k, v)?,
+            "tol" => p.tol = num(k, v)?,
+            "fit_intercept" => p.fit_intercept = num(k, v)?,
+            other => {
+                return Err(LearnError::Param(format!(
+                    "unknown parameter '{other}' for the linear learner; known: alpha, C, l1_ratio, max_iter, tol, fit_intercept"
+                )));
+            }
+        }
+    }
+    p.validate().map_err(|e| LearnError::Param(e.to_string()))?;
+    Ok(p)
+}
+
+fn forest_params(
+    alg: Algorithm,
+    t: &Target,
+    params: &[(String, String)],
+) -> Result<gbm::ForestParams, LearnError> {
+    let task = match t.problem {
+        ProblemType::Regression => gbm::ForestTask::Regression,
+        ProblemType::Binary => gbm::ForestTask::Binary,
+        ProblemType::Multiclass => gbm::ForestTask::Multiclass {
+            num_class: t.labels.len(),
+        },
+    };
+    let mut p = if alg == Algorithm::ExtraTrees {
+        gbm::ForestParams::extra_trees(task)
+    } else {
+        gbm::ForestParams::random_forest(task)
+    };
+    // Fully grown trees make very large pipeline files (~1 MB per tree on
+    // 20k rows); a few rows per leaf costs little accuracy.
+    p.n_estimators = 100;
+    p.min_data_in_leaf = 3;
+    for (k, v) in params {
+        match k.as_str() {
+            "n_estimators" => p.n_estimators = num(k, v)?,
+            "max_features" => p.max_features = Some(num(k, v)?),
+            "min_data_in_leaf" | "min_samples_leaf" => p.min_data_in_leaf = num(k, v)?,
+            "max_depth" => p.max_depth = num(k, v)?,
+            "num_leaves" => p.num_leaves = num(k, v)?,
+            "bootstrap" => p.bootstrap = num(k, v)?,
+            "max_bin" => p.max_bin = num(k, v)?,
+            "seed" => p.seed = num(k, v)?,
+            "num_threads" => p.num_threads = num(k, v)?,
+            other => {
+                return Err(LearnError::Param(format!(
+                    "unknown parameter '{other}' for {}; known: n_estimators, max_features, min_data_in_leaf, max_depth, num_leaves, bootstrap, max_bin, seed, num_threads",
+                    alg.name()
+                )));
+            }
+        }
+    }
+    p.validate().map_err(|e| LearnError::Param(e.to_string()))?;
+    Ok(p)
+}
+
+fn mlp_params(params: &[(String, String)]) -> Result<mlp::MlpParams, LearnError> {
+    let mut p = mlp::MlpParams::default();
+    for (k, v) in params {
+        match k.as_str() {
+            "hidden_layers" => {
+                p.hidden_layers = v
+                    .split([',', ' ', ':'])
+                    .filter(|s| !s.is_empty())
+                    .map(|s| num::<usize>(k, s))
+                    .collect::<Result<_, _>>()?
+            }
+            "dropout" => p.dropout = num(k, v)?,
+            "learning_rate" => p.learning_rate = num(k, v)?,
+            "batch_size" => p.batch_size = num(k, v)?,
+            "max_epochs" | "epochs" => p.max_epochs = num(k, v)?,
+            "validation_fraction" => p.validation_fraction = num(k, v)?,
+            "patience" => p.patience = num(k, v)?,
+            "weight_decay" => p.weight_decay = num(k, v)?,
+            "seed" => p.seed = num(k, v)?,
+            other => {
+                return Err(LearnError::Param(format!(
+                    "unknown parameter '{other}' for the mlp learner; known: hidden_layers (e.g. 64,32), dropout, learning_rate, batch_size, max_epochs, validation_fraction, patience, weight_decay, seed"
+                )));
+            }
+        }
+    }
+    p.validate().map_err(|e| LearnError::Param(e.to_string()))?;
+    Ok(p)
+}
+
+/// Train `alg` on `x`/`y`. `valid` enables early stopping where the learner
+/// supports it (GBM; the MLP holds out its own validation fraction).
+pub fn fit_learner(
+    alg: Algorithm,
+    target: &Target,
+    params: &[(String, String)],
+    x: &gbm::Dataset,
+    y: &[f64],
+    valid: Option<(&gbm::Dataset, &[f64])>,
+) -> Result<Fitted, LearnError> {
+    let err = |e: &dyn std::fmt::Display| LearnError::Model(e.to_string());
+    match alg {
+        Algorithm::Gbm => {
+            let (mut p, early) = crate::pipeline::gbm_params(target, params)?;
+            let v = match valid {
+                Some((xv, yv)) if early => Some(gbm::Validation {
+                    data: xv,
+                    target: yv,
+                    weights: None,
+                }),
+                _ => {
+                    p.early_stopping_rounds = None;
+                    None
+                }
+            };
+            let m = gbm::train(&p, x, y, None, v).map_err(|e| err(&e))?;
+            let iterations = m.best_iteration.unwrap_or_else(|| m.n_iterations());
+            Ok(Fitted {
+                model: Model::Gbm(Box::new(m)),
+                iterations,
+            })
+        }
+        Algorithm::RandomForest | Algorithm::ExtraTrees => {
+            let fp = forest_params(alg, target, params)?;
+            let m = gbm::train_forest(&fp, x, y, None).map_err(|e| err(&e))?;
+            Ok(Fitted {
+                model: Model::Forest(Box::new(m)),
+                iterations: 0,
+            })
+        }
+        Algorithm::Linear => {
+            let lp = linear_params(params)?;
+            let enc = DenseEncoder::fit(x);
+            let dense = enc.encode(x);
+            let m = linear::fit(&lp, task(target), &dense, x.n_rows(), enc.width, y)
+                .map_err(|e| err(&e))?;
+            Ok(Fitted {
+                model: Model::Linear {
+                    encoder: enc,
+                    model: Box::new(m),
+                },
+                iterations: 0,
+            })
+        }
+        Algorithm::Mlp => {
+            let mp = mlp_params(params)?;
+            let enc = DenseEncoder::fit(x);
+            let dense = enc.encode(x);
+            let m = mlp::fit(&mp, task(target), &dense, x.n_rows(), enc.width, y)
+                .map_err(|e| err(&e))?;
+            Ok(Fitted {
+                model: Model::Mlp {
+                    encoder: enc,
+                    model: Box::new(m),
+                },
+                iterations: 0,
+            })
+        }
+    }
+}
