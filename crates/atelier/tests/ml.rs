@@ -377,3 +377,53 @@ fn automl_cli_and_its_benchmark_run() {
     let rows: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert!(rows[0]["atelier"].as_f64().unwrap() > 0.9);
 }
+
+/// Every learner trains and predicts through the CLI, on a small
+/// multiclass and a binary dataset.
+#[test]
+fn every_algorithm_trains_and_predicts() {
+    for (name, target, task, floor) in [
+        ("penguins", "species", "multiclass", 0.95),
+        ("titanic", "Survived", "binary", 0.82),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let (train, test, truth) = split(name, target, true, dir.path());
+        for alg in ["gbm", "rf", "extra-trees", "linear", "mlp"] {
+            let model = dir.path().join(format!("{alg}.model"));
+            let pred = dir.path().join(format!("{alg}.csv"));
+            let (ok, out) = atelier(&[
+                "train",
+                train.to_str().unwrap(),
+                "--target",
+                target,
+                "--algorithm",
+                alg,
+                "-o",
+                model.to_str().unwrap(),
+            ]);
+            assert!(ok, "{name} {alg}: {out}");
+            let (ok, out) = atelier(&[
+                "predict",
+                model.to_str().unwrap(),
+                test.to_str().unwrap(),
+                "-o",
+                pred.to_str().unwrap(),
+            ]);
+            assert!(ok, "{name} {alg}: {out}");
+            let p = tabular::read_path(&pred).unwrap();
+            let score = if task == "binary" {
+                let pos = p.column("probability_1").unwrap();
+                let y: Vec<usize> = truth.iter().map(|t| usize::from(t == "1")).collect();
+                let s: Vec<f64> = (0..p.rows()).map(|i| pos.f64_at(i).unwrap()).collect();
+                learn::metrics::roc_auc(&y, &s)
+            } else {
+                let l = p.column("predicted_label").unwrap();
+                (0..p.rows())
+                    .filter(|&i| l.str_at(i).as_deref() == Some(truth[i].as_str()))
+                    .count() as f64
+                    / truth.len() as f64
+            };
+            assert!(score >= floor, "{name} {alg}: {score:.4} < {floor}");
+        }
+    }
+}
