@@ -7,7 +7,7 @@
 //! Prints test R² of the MLP and of ridge on california_housing (8 numeric columns) and test
 //! accuracy on penguins (5 numeric columns), with training times.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../../linear/tests/common/mod.rs"]
 mod common;
 
 use std::time::Instant;

@@ -2,6 +2,7 @@
 //! so the tests stay fast in an unoptimised build; `examples/california.rs` runs the
 //! defaults on the full training part.
 
+#[path = "../../linear/tests/common/mod.rs"]
 mod common;
 
 use linear::LinearParams;

@@ -26,13 +26,6 @@ impl Prepared {
     }
 }
 
-fn key(i: u64) -> u64 {
-    let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 pub fn datasets_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets")
 }
@@ -62,23 +55,16 @@ pub fn prepare(file: &str, target: &str, features: &[&str], classify: bool) -> P
         .collect();
     let n = rows.len();
 
-    // README split.
+    // The README split, as the tabular crate implements it.
+    let labels: Vec<String> = rows.iter().map(|r| r[t_idx].to_string()).collect();
+    let (_, test_rows) = tabular::split::train_test(n, classify.then_some(&labels[..]));
     let mut test = vec![false; n];
-    let mut groups: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
-    for (i, r) in rows.iter().enumerate() {
-        groups
-            .entry(if classify { r[t_idx] } else { "" })
-            .or_default()
-            .push(i);
-    }
-    for g in groups.values_mut() {
-        g.sort_by_key(|&i| key(i as u64));
-        for &i in &g[..g.len().div_ceil(5)] {
-            test[i] = true;
-        }
+    for i in test_rows {
+        test[i] = true;
     }
     let classes: Vec<String> = if classify {
-        groups.keys().map(|s| s.to_string()).collect()
+        let set: std::collections::BTreeSet<&str> = labels.iter().map(String::as_str).collect();
+        set.into_iter().map(str::to_string).collect()
     } else {
         vec![]
     };
