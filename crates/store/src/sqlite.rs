@@ -30,12 +30,21 @@ pub struct SqliteStore {
     generation: AtomicU64,
 }
 
-fn configure(conn: &Connection) -> rusqlite::Result<()> {
+/// Page cache per connection, in KiB: the writer keeps the hot indexes,
+/// readers (up to `MAX_READERS`, kept open) stay small so idle memory stays
+/// low after heavy searches.
+const WRITER_CACHE_KIB: i64 = 32_000;
+const READER_CACHE_KIB: i64 = 8_000;
+const MAX_READERS: usize = 4;
+/// Metric points are inserted this many rows per statement.
+const POINTS_PER_INSERT: usize = 64;
+
+fn configure(conn: &Connection, cache_kib: i64) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "case_sensitive_like", "ON")?;
-    conn.pragma_update(None, "cache_size", -32000)?;
+    conn.pragma_update(None, "cache_size", -cache_kib)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(())
 }
@@ -74,7 +83,7 @@ impl SqliteStore {
             })?;
         }
         let mut conn = Connection::open(&path)?;
-        configure(&conn)?;
+        configure(&conn, WRITER_CACHE_KIB)?;
         let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         let known = schema_version();
         if current > known {
@@ -141,13 +150,13 @@ impl SqliteStore {
             Some(c) => c,
             None => {
                 let c = Connection::open(&self.path)?;
-                configure(&c)?;
+                configure(&c, READER_CACHE_KIB)?;
                 c
             }
         };
         let out = f(&conn);
         let mut pool = self.readers.lock().unwrap_or_else(|e| e.into_inner());
-        if pool.len() < 8 {
+        if pool.len() < MAX_READERS {
             pool.push(conn);
         }
         out
@@ -1177,23 +1186,32 @@ impl MetadataStore for SqliteStore {
             if !metrics.is_empty() {
                 let mut cache = HashMap::new();
                 let mut latest: HashMap<&str, &Metric> = HashMap::new();
-                let mut insert = tx.prepare_cached(
-                    "INSERT INTO metric_points (series_id, step, timestamp, value, is_nan, dataset_name, dataset_digest, model_id)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                )?;
+                let sids = metrics
+                    .iter()
+                    .map(|m| series_id(tx, &mut cache, run_id, &m.key))
+                    .collect::<Result<Vec<i64>>>()?;
+                for (chunk, sid_chunk) in metrics.chunks(POINTS_PER_INSERT).zip(sids.chunks(POINTS_PER_INSERT)) {
+                    let mut sql = String::from(
+                        "INSERT INTO metric_points (series_id, step, timestamp, value, is_nan, dataset_name, dataset_digest, model_id) VALUES ",
+                    );
+                    for i in 0..chunk.len() {
+                        sql.push_str(if i == 0 { "(?,?,?,?,?,?,?,?)" } else { ",(?,?,?,?,?,?,?,?)" });
+                    }
+                    let mut args: Vec<rusqlite::types::Value> = Vec::with_capacity(chunk.len() * 8);
+                    for (m, sid) in chunk.iter().zip(sid_chunk) {
+                        let (v, nan) = if m.value.is_nan() { (None, 1) } else { (Some(m.value), 0) };
+                        args.push(SqlValue::Integer(*sid));
+                        args.push(SqlValue::Integer(m.step));
+                        args.push(SqlValue::Integer(m.timestamp));
+                        args.push(v.map_or(SqlValue::Null, SqlValue::Real));
+                        args.push(SqlValue::Integer(nan));
+                        for t in [&m.dataset_name, &m.dataset_digest, &m.model_id] {
+                            args.push(t.as_ref().map_or(SqlValue::Null, |s| SqlValue::Text(s.clone())));
+                        }
+                    }
+                    tx.prepare_cached(&sql)?.execute(params_from_iter(args))?;
+                }
                 for m in metrics {
-                    let sid = series_id(tx, &mut cache, run_id, &m.key)?;
-                    let (v, nan) = if m.value.is_nan() { (None, 1) } else { (Some(m.value), 0) };
-                    insert.execute(params![
-                        sid,
-                        m.step,
-                        m.timestamp,
-                        v,
-                        nan,
-                        m.dataset_name,
-                        m.dataset_digest,
-                        m.model_id
-                    ])?;
                     let e = latest.entry(m.key.as_str()).or_insert(m);
                     if metric_point_newer(m, e) {
                         *e = m;
