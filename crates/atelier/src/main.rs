@@ -74,6 +74,17 @@ Examples:
         #[arg(long, short)]
         output: PathBuf,
     },
+    /// Profile a dataset: per column kind, counts, missing, distinct, statistics, top values.
+    #[command(
+        after_help = "Examples:\n  atelier profile adult.csv\n  atelier profile adult.parquet --json > adult.profile.json"
+    )]
+    Profile {
+        /// Data (.csv or .parquet).
+        data: PathBuf,
+        /// Print the full, versioned profile as JSON (mergeable sketches included).
+        #[arg(long)]
+        json: bool,
+    },
     /// Predict with a pipeline file: one output row per input row.
     #[command(
         after_help = "The output CSV has `predicted_label` and, for classification, one
@@ -339,6 +350,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &output,
             )?;
         }
+        Command::Profile { data, json } => {
+            init_tracing("warn");
+            let table = tabular::read_path(&data)?;
+            for w in &table.warnings {
+                eprintln!("warning: {w}");
+            }
+            let profile = tabular::Profile::of(&table);
+            if json {
+                println!("{}", profile.to_json());
+            } else {
+                print!("{}", profile_text(&profile));
+            }
+        }
         Command::Bench {
             which:
                 BenchCommand::Automl {
@@ -532,6 +556,45 @@ fn automl_cli(
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// The profile as a table people read.
+fn profile_text(p: &tabular::Profile) -> String {
+    let mut out = format!("{} rows, {} columns\n\n", p.rows, p.columns.len());
+    out.push_str(&format!(
+        "{:<24} {:<12} {:>8} {:>9} {:>12} {:>12} {:>12} {:>12} {:>12}  top values\n",
+        "column", "kind", "missing", "distinct", "min", "mean", "median", "max", "std"
+    ));
+    let f = |v: Option<f64>| v.map_or("".to_string(), |v| format!("{v:.4}"));
+    for c in &p.columns {
+        let kind = format!("{:?}", c.kind).to_lowercase();
+        let (min, mean, med, max, std) = match &c.numeric {
+            Some(n) if n.moments.count > 0 => (
+                f(Some(n.moments.min)),
+                f(Some(n.moments.mean)),
+                f(c.quantile(0.5)),
+                f(Some(n.moments.max)),
+                f(Some(n.moments.std())),
+            ),
+            _ => Default::default(),
+        };
+        let top = c.categories.as_ref().map_or(String::new(), |t| {
+            t.top(3)
+                .iter()
+                .map(|(v, n)| format!("{v} ({n})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
+        let approx = if c.distinct.is_exact() { "" } else { "~" };
+        out.push_str(&format!(
+            "{:<24} {:<12} {:>8} {:>9} {min:>12} {mean:>12} {med:>12} {max:>12} {std:>12}  {top}\n",
+            c.name,
+            kind,
+            c.missing,
+            format!("{approx}{:.0}", c.distinct_estimate()),
+        ));
+    }
+    out
 }
 
 /// Append `contribution_<column>` and `contribution_base` to prediction CSV rows.

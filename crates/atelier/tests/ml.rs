@@ -427,3 +427,23 @@ fn every_algorithm_trains_and_predicts() {
         }
     }
 }
+
+#[test]
+fn profile_prints_a_table_and_versioned_json() {
+    let adult = shared().join("datasets/adult.csv");
+    let (ok, out) = atelier(&["profile", adult.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    assert!(out.starts_with("32561 rows, 15 columns"), "{out}");
+    let workclass = out.lines().find(|l| l.starts_with("workclass")).unwrap();
+    assert!(
+        workclass.contains("categorical")
+            && workclass.contains("1836")
+            && workclass.contains("Private"),
+        "{workclass}"
+    );
+    let (ok, out) = atelier(&["profile", adult.to_str().unwrap(), "--json"]);
+    assert!(ok, "{out}");
+    let p = tabular::Profile::from_json(out.trim()).unwrap();
+    assert_eq!(p.rows, 32561);
+    assert_eq!(p.column("age").unwrap().missing, 0);
+}
