@@ -277,7 +277,45 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("warning: {w}");
             }
             eprintln!("{} rows, {} columns", table.rows(), table.columns.len());
-            let pipeline = learn::train(&table, &target, &opts, &mut |msg| eprintln!("{msg}"))?;
+            let tty = {
+                use std::io::IsTerminal;
+                std::io::stderr().is_terminal()
+            };
+            let mut bar_open = false;
+            let pipeline = learn::train_with_events(&table, &target, &opts, &mut |e| match e {
+                learn::TrainEvent::Message(msg) => {
+                    if bar_open {
+                        eprintln!();
+                        bar_open = false;
+                    }
+                    eprintln!("{msg}");
+                }
+                learn::TrainEvent::Iteration(p) => {
+                    let loss = p
+                        .valid_loss
+                        .map_or(String::new(), |l| format!("  validation loss {l:.5}"));
+                    if tty {
+                        use std::io::Write;
+                        let width = 30usize;
+                        let filled = (p.iteration * width / p.total.max(1)).min(width);
+                        eprint!(
+                            "\r[{}{}] iteration {}/{}{loss}\x1b[K",
+                            "#".repeat(filled),
+                            "-".repeat(width - filled),
+                            p.iteration,
+                            p.total
+                        );
+                        let _ = std::io::stderr().flush();
+                        bar_open = true;
+                    } else if p.iteration % 50 == 0 || p.iteration == 1 {
+                        // per-iteration metrics, thinned for logs
+                        eprintln!("iteration {}/{}{loss}", p.iteration, p.total);
+                    }
+                }
+            })?;
+            if bar_open {
+                eprintln!();
+            }
             pipeline.save(&output)?;
             let top: Vec<String> = pipeline
                 .importance()

@@ -447,3 +447,28 @@ fn profile_prints_a_table_and_versioned_json() {
     assert_eq!(p.rows, 32561);
     assert_eq!(p.column("age").unwrap().missing, 0);
 }
+
+#[test]
+fn training_logs_per_iteration_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train, _, _) = split("titanic", "Survived", true, dir.path());
+    let model = dir.path().join("m.model");
+    let (ok, out) = atelier(&[
+        "train",
+        train.to_str().unwrap(),
+        "--target",
+        "Survived",
+        "-o",
+        model.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    // not a terminal here, so the progress bar becomes thinned log lines
+    assert!(
+        out.contains("iteration 1/2000  validation loss 0."),
+        "{out}"
+    );
+    assert!(
+        out.contains("iteration 50/2000  validation loss 0."),
+        "{out}"
+    );
+}

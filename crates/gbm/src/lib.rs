@@ -48,5 +48,5 @@ pub use forest::{ForestModel, ForestParams, ForestTask, train_forest};
 pub use model::{GbmModel, ImportanceType};
 pub use objective::{Objective, softmax};
 pub use params::GbmParams;
-pub use train::{Validation, train};
+pub use train::{Progress, Validation, train, train_with_progress};
 pub use tree::Tree;

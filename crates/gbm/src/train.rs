@@ -71,6 +71,30 @@ pub fn train(
     weights: Option<&[f64]>,
     valid: Option<Validation<'_>>,
 ) -> Result<GbmModel, GbmError> {
+    train_with_progress(params, data, target, weights, valid, &mut |_| {})
+}
+
+/// One finished boosting iteration, reported to [`train_with_progress`]'s callback.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    /// 1-based iteration just finished.
+    pub iteration: usize,
+    /// The iteration budget (`n_estimators`); early stopping may end sooner.
+    pub total: usize,
+    /// The validation loss after this iteration, with a validation set.
+    pub valid_loss: Option<f64>,
+}
+
+/// [`train`], calling `on_iteration` after every boosting iteration (for
+/// progress bars and per-iteration metric logs).
+pub fn train_with_progress(
+    params: &GbmParams,
+    data: &Dataset,
+    target: &[f64],
+    weights: Option<&[f64]>,
+    valid: Option<Validation<'_>>,
+    on_iteration: &mut (dyn FnMut(Progress) + Send),
+) -> Result<GbmModel, GbmError> {
     params.validate()?;
     let n = data.n_rows();
     if n == 0 {
@@ -137,13 +161,13 @@ pub fn train(
         params.num_threads
     };
     if threads == 1 {
-        train_inner(params, data, target, weights, valid, 1)
+        train_inner(params, data, target, weights, valid, 1, on_iteration)
     } else {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
             .map_err(|e| GbmError::ThreadPool(e.to_string()))?;
-        pool.install(|| train_inner(params, data, target, weights, valid, threads))
+        pool.install(|| train_inner(params, data, target, weights, valid, threads, on_iteration))
     }
 }
 
@@ -242,6 +266,7 @@ fn train_inner(
     w: Option<&[f64]>,
     valid: Option<Validation<'_>>,
     threads: usize,
+    on_iteration: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<GbmModel, GbmError> {
     let n = data.n_rows();
     let nf = data.n_features();
@@ -419,8 +444,10 @@ fn train_inner(
         };
         let all_single = new_trees.iter().all(|t| t.num_leaves() == 1);
         trees.extend(new_trees);
+        let mut valid_loss = None;
         if let Some(v) = &valid {
             let loss = obj.eval(v.target, v.weights, &vscores);
+            valid_loss = Some(loss);
             history.push(loss);
             if loss < best_loss {
                 best_loss = loss;
@@ -428,9 +455,19 @@ fn train_inner(
             } else if let Some(rounds) = params.early_stopping_rounds
                 && iter - best_iter >= rounds
             {
+                on_iteration(Progress {
+                    iteration: iter + 1,
+                    total: params.n_estimators,
+                    valid_loss,
+                });
                 break;
             }
         }
+        on_iteration(Progress {
+            iteration: iter + 1,
+            total: params.n_estimators,
+            valid_loss,
+        });
         if all_single {
             break;
         }

@@ -137,6 +137,19 @@ pub fn fit_learner(
     y: &[f64],
     valid: Option<(&gbm::Dataset, &[f64])>,
 ) -> Result<Fitted, LearnError> {
+    fit_learner_with_progress(alg, target, params, x, y, valid, &mut |_| {})
+}
+
+/// [`fit_learner`], reporting each boosting iteration (gbm only).
+pub fn fit_learner_with_progress(
+    alg: Algorithm,
+    target: &Target,
+    params: &[(String, String)],
+    x: &gbm::Dataset,
+    y: &[f64],
+    valid: Option<(&gbm::Dataset, &[f64])>,
+    on_iteration: &mut (dyn FnMut(gbm::Progress) + Send),
+) -> Result<Fitted, LearnError> {
     let err = |e: &dyn std::fmt::Display| LearnError::Model(e.to_string());
     match alg {
         Algorithm::Gbm => {
@@ -152,7 +165,8 @@ pub fn fit_learner(
                     None
                 }
             };
-            let m = gbm::train(&p, x, y, None, v).map_err(|e| err(&e))?;
+            let m =
+                gbm::train_with_progress(&p, x, y, None, v, on_iteration).map_err(|e| err(&e))?;
             let iterations = m.best_iteration.unwrap_or_else(|| m.n_iterations());
             Ok(Fitted {
                 model: Model::Gbm(Box::new(m)),

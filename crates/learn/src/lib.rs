@@ -17,10 +17,11 @@ mod pipeline;
 pub mod preprocess;
 pub mod problem;
 
-pub use learners::{Fitted, fit_learner, task};
+pub use learners::{Fitted, fit_learner, fit_learner_with_progress, task};
 pub use pipeline::{
     Algorithm, Contributions, Member, Metadata, Model, PIPELINE_FORMAT, PIPELINE_VERSION, Pipeline,
-    Predictions, Prepared, RowScratch, TrainOptions, evaluate, gbm_params, holdout, prepare, train,
+    Predictions, Prepared, RowScratch, TrainEvent, TrainOptions, evaluate, gbm_params, holdout,
+    prepare, train, train_with_events,
 };
 pub use preprocess::{Cell, Preprocessor};
 pub use problem::ProblemType;

@@ -482,13 +482,36 @@ pub fn evaluate(problem: ProblemType, k: usize, y: &[f64], pred: &[f64]) -> BTre
     m
 }
 
+/// What training reports as it goes.
+#[derive(Debug, Clone, Copy)]
+pub enum TrainEvent<'a> {
+    Message(&'a str),
+    /// A boosting iteration finished (gbm only): for progress bars and
+    /// per-iteration metric logs.
+    Iteration(gbm::Progress),
+}
+
 /// Train a pipeline on `table` to predict `target`. `progress` receives
 /// short status lines.
 pub fn train(
     table: &Table,
     target: &str,
     opts: &TrainOptions,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<Pipeline, LearnError> {
+    train_with_events(table, target, opts, &mut |e| {
+        if let TrainEvent::Message(m) = e {
+            progress(m)
+        }
+    })
+}
+
+/// [`train`], reporting status lines and every boosting iteration.
+pub fn train_with_events(
+    table: &Table,
+    target: &str,
+    opts: &TrainOptions,
+    on: &mut (dyn FnMut(TrainEvent<'_>) + Send),
 ) -> Result<Pipeline, LearnError> {
     let prepared = prepare(table, target, opts.problem)?;
     let Prepared {
@@ -497,9 +520,13 @@ pub fn train(
         features,
         ..
     } = prepared;
-    progress(&format!("problem: {} ({})", t.problem.as_str(), t.reason));
+    on(TrainEvent::Message(&format!(
+        "problem: {} ({})",
+        t.problem.as_str(),
+        t.reason
+    )));
     for n in pre.notes() {
-        progress(&format!("note: {n}"));
+        on(TrainEvent::Message(&format!("note: {n}")));
     }
     let alg = opts.algorithm;
     let k = if t.problem == ProblemType::Multiclass {
@@ -526,19 +553,20 @@ pub fn train(
         let valid_x = features.select_rows(&valid).map_err(model_err)?;
         let fit_y: Vec<f64> = fit.iter().map(|&i| t.values[i]).collect();
         let valid_y: Vec<f64> = valid.iter().map(|&i| t.values[i]).collect();
-        progress(&format!(
+        on(TrainEvent::Message(&format!(
             "{}: training on {} rows, measuring on a {}-row holdout",
             alg.name(),
             fit.len(),
             valid.len()
-        ));
-        let f = crate::learners::fit_learner(
+        )));
+        let f = crate::learners::fit_learner_with_progress(
             alg,
             &t,
             &opts.params,
             &fit_x,
             &fit_y,
             Some((&valid_x, &valid_y)),
+            &mut |p| on(TrainEvent::Iteration(p)),
         )?;
         let pred = f.model.predict(&valid_x)?;
         meta.metrics = evaluate(t.problem, k, &valid_y, &pred);
@@ -550,22 +578,33 @@ pub fn train(
             final_params.retain(|(k, _)| k != "n_estimators" && k != "early_stopping_rounds");
             final_params.push(("n_estimators".into(), trees.to_string()));
             final_params.push(("early_stopping_rounds".into(), "0".into()));
-            progress(&format!(
+            on(TrainEvent::Message(&format!(
                 "best iteration {best}; refitting {trees} trees on all {} rows",
                 t.values.len()
-            ));
+            )));
         } else {
-            progress(&format!("refitting on all {} rows", t.values.len()));
+            on(TrainEvent::Message(&format!(
+                "refitting on all {} rows",
+                t.values.len()
+            )));
         }
     } else {
-        progress(&format!(
+        on(TrainEvent::Message(&format!(
             "{}: training on {} rows",
             alg.name(),
             t.values.len()
-        ));
+        )));
     }
-    let model =
-        crate::learners::fit_learner(alg, &t, &final_params, &features, &t.values, None)?.model;
+    let model = crate::learners::fit_learner_with_progress(
+        alg,
+        &t,
+        &final_params,
+        &features,
+        &t.values,
+        None,
+        &mut |p| on(TrainEvent::Iteration(p)),
+    )?
+    .model;
     Ok(Pipeline {
         format: PIPELINE_FORMAT.into(),
         version: PIPELINE_VERSION,
