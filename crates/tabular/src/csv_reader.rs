@@ -159,72 +159,31 @@ fn kind_noun(k: Kind) -> &'static str {
 
 /// Cells as the Arrow array for their kind (missing and unparsable → null).
 pub(crate) fn typed(cells: &[&str], inf: &Inferred) -> ArrayRef {
-    let present = |c: &&str| !infer::is_missing(c);
+    /// Each present cell through `parse`; missing cells are None.
+    fn each<'a, T>(cells: &[&'a str], parse: impl Fn(&'a str) -> Option<T>) -> Vec<Option<T>> {
+        cells
+            .iter()
+            .map(|c| if infer::is_missing(c) { None } else { parse(c) })
+            .collect()
+    }
+    let numeric_ids = inf.kind == Kind::IdLike
+        && cells
+            .iter()
+            .filter(|c| !infer::is_missing(c))
+            .all(|c| infer::parse_number(c).is_some());
     match inf.kind {
-        Kind::Numeric => Arc::new(Float64Array::from(
-            cells
-                .iter()
-                .map(|c| {
-                    if present(c) {
-                        infer::parse_number(c)
-                    } else {
-                        None
-                    }
-                })
-                .collect::<Vec<_>>(),
-        )),
-        Kind::IdLike
-            if cells
-                .iter()
-                .filter(|c| present(c))
-                .all(|c| infer::parse_number(c).is_some()) =>
-        {
-            Arc::new(Float64Array::from(
-                cells
-                    .iter()
-                    .map(|c| {
-                        if present(c) {
-                            infer::parse_number(c)
-                        } else {
-                            None
-                        }
-                    })
-                    .collect::<Vec<_>>(),
-            ))
+        Kind::Numeric => Arc::new(Float64Array::from(each(cells, infer::parse_number))),
+        Kind::IdLike if numeric_ids => {
+            Arc::new(Float64Array::from(each(cells, infer::parse_number)))
         }
-        Kind::Boolean => Arc::new(BooleanArray::from(
-            cells
-                .iter()
-                .map(|c| {
-                    if present(c) {
-                        infer::parse_bool(c)
-                    } else {
-                        None
-                    }
-                })
-                .collect::<Vec<_>>(),
-        )),
+        Kind::Boolean => Arc::new(BooleanArray::from(each(cells, infer::parse_bool))),
         Kind::Datetime => Arc::new(
-            TimestampMillisecondArray::from(
-                cells
-                    .iter()
-                    .map(|c| {
-                        if present(c) {
-                            infer::parse_datetime(c)
-                        } else {
-                            None
-                        }
-                    })
-                    .collect::<Vec<_>>(),
-            )
-            .with_timezone("UTC"),
+            TimestampMillisecondArray::from(each(cells, infer::parse_datetime))
+                .with_timezone("UTC"),
         ),
-        Kind::Categorical | Kind::Text | Kind::IdLike => Arc::new(StringArray::from(
-            cells
-                .iter()
-                .map(|c| if present(c) { Some(c.trim()) } else { None })
-                .collect::<Vec<_>>(),
-        )),
+        Kind::Categorical | Kind::Text | Kind::IdLike => {
+            Arc::new(StringArray::from(each(cells, |c| Some(c.trim()))))
+        }
     }
 }
 
