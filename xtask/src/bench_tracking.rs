@@ -7,6 +7,7 @@
 //! for concurrency, `/proc` for memory. The Python helpers live in
 //! `bench/tracking/`.
 
+use crate::common::{cpu_model, ensure_venv, loadavg, nproc, root, run_checked, say, tail_str};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -1144,60 +1145,6 @@ fn write_json(rep: &Report, path: &Path, meta: &[(&str, String)]) -> Result<(), 
 
 // ---------------------------------------------------------------- set-up
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
-}
-
-fn run_checked(cmd: &mut Command, what: &str) -> Result<(), String> {
-    let st = cmd
-        .status()
-        .map_err(|e| format!("{what}: could not start {:?}: {e}", cmd.get_program()))?;
-    if st.success() {
-        Ok(())
-    } else {
-        Err(format!("{what} failed ({st})"))
-    }
-}
-
-/// The venv's python, created and filled from requirements.txt if needed.
-fn ensure_venv(root: &Path) -> Result<PathBuf, String> {
-    let venv = root.join("target/bench-venv");
-    let python = venv.join("bin/python");
-    let req_path = root.join("bench/tracking/requirements.txt");
-    let req = std::fs::read_to_string(&req_path)
-        .map_err(|e| format!("reading {}: {e}", req_path.display()))?;
-    let marker = venv.join(".bench-requirements");
-    if python.exists() && std::fs::read_to_string(&marker).ok().as_deref() == Some(req.as_str()) {
-        return Ok(python);
-    }
-    if !python.exists() {
-        eprintln!("bench: creating {}", venv.display());
-        run_checked(
-            Command::new("python3").arg("-m").arg("venv").arg(&venv),
-            "python3 -m venv (install python3-venv, or pass --python)",
-        )?;
-    }
-    eprintln!("bench: pip install -r {}", req_path.display());
-    run_checked(
-        Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-            ])
-            .arg(&req_path),
-        "pip install",
-    )?;
-    std::fs::write(&marker, req).map_err(|e| e.to_string())?;
-    Ok(python)
-}
-
 const TMP_PREFIX: &str = "atelier-bench-tracking-";
 
 /// Remove temporary directories left by earlier runs that were interrupted
@@ -1249,11 +1196,6 @@ fn run_python(python: &Path, script: &Path, args: &[String]) -> Result<String, S
     }
 }
 
-fn tail_str(s: &str) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(15)..].join("\n")
-}
-
 fn json_f64(body: &str, key: &str) -> Option<f64> {
     let pat = format!("\"{key}\":");
     let i = body.find(&pat)? + pat.len();
@@ -1262,36 +1204,6 @@ fn json_f64(body: &str, key: &str) -> Option<f64> {
         .find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c)))
         .unwrap_or(rest.len());
     rest[..end].parse().ok()
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| {
-            let f: Vec<&str> = s.split_whitespace().take(3).collect();
-            (f.len() == 3).then(|| f.join(" "))
-        })
-        .unwrap_or_else(|| "?".into())
-}
-
-fn nproc() -> usize {
-    std::thread::available_parallelism().map_or(0, |n| n.get())
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
-}
-
-fn say(msg: &str) {
-    eprintln!("bench: {msg}");
 }
 
 // ---------------------------------------------------------------- the benchmark
@@ -1320,7 +1232,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     let python = match &opts.python {
         Some(p) => p.clone(),
-        None => ensure_venv(&root)?,
+        None => ensure_venv(
+            &root.join("target/bench-venv"),
+            &root.join("bench/tracking/requirements.txt"),
+        )?,
     };
     let mlflow_cmd = |args: &[&str]| {
         let bin = python.parent().map(|d| d.join("mlflow"));

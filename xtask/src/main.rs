@@ -9,6 +9,7 @@
 
 mod bench_learners;
 mod bench_tracking;
+mod common;
 mod test;
 
 use std::process::ExitCode;
