@@ -5,7 +5,7 @@
 //! `1..num_bin`, bin `b` holding values in `(upper[b-2], upper[b-1]]`.
 
 use crate::GbmError;
-use crate::data::{Column, MAX_CATEGORY_CODE};
+use crate::data::{Column, Dataset, MAX_CATEGORY_CODE};
 
 const ZERO_THRESHOLD: f64 = 1e-35;
 
@@ -354,4 +354,52 @@ pub(crate) fn find_bin_with_zero_as_one_bin(
         bounds.push(f64::INFINITY);
     }
     bounds
+}
+
+/// Every feature binned, and which features can split.
+pub(crate) struct Binned {
+    pub mappers: Vec<BinMapper>,
+    pub cols: Vec<BinCol>,
+    pub usable: Vec<usize>,
+}
+
+/// Bin every feature of `data` (in parallel when `threads > 1`) and list
+/// the usable ones: a feature whose training values all fall into one bin
+/// can never split.
+pub(crate) fn bin_features(
+    data: &Dataset,
+    max_bin: usize,
+    min_data_in_bin: usize,
+    threads: usize,
+) -> Result<Binned, GbmError> {
+    use rayon::prelude::*;
+    let n = data.n_rows();
+    let nf = data.n_features();
+    let fit_one = |f: usize| -> Result<(BinMapper, BinCol), GbmError> {
+        let col = &data.columns()[f];
+        let m = BinMapper::fit(col, f, max_bin, min_data_in_bin)?;
+        let b = m.bin_column(col);
+        Ok((m, b))
+    };
+    let fitted: Vec<(BinMapper, BinCol)> = if threads > 1 {
+        (0..nf)
+            .into_par_iter()
+            .map(fit_one)
+            .collect::<Result<_, _>>()?
+    } else {
+        (0..nf).map(fit_one).collect::<Result<_, _>>()?
+    };
+    let (mappers, cols): (Vec<BinMapper>, Vec<BinCol>) = fitted.into_iter().unzip();
+    let usable = (0..nf)
+        .filter(|&f| {
+            let c = &cols[f];
+            let first = c.get(0);
+            (1..n).any(|r| c.get(r) != first)
+        })
+        .collect();
+    Ok(Binned {
+        mappers,
+        cols,
+        usable,
+    })
 }

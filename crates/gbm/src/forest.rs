@@ -356,28 +356,11 @@ fn train_inner(
 ) -> Result<ForestModel, GbmError> {
     let n = data.n_rows();
     let nf = data.n_features();
-    let fit_one = |f: usize| -> Result<(BinMapper, BinCol), GbmError> {
-        let col = &data.columns()[f];
-        let m = BinMapper::fit(col, f, params.max_bin, params.min_data_in_bin)?;
-        let b = m.bin_column(col);
-        Ok((m, b))
-    };
-    let fitted: Vec<(BinMapper, BinCol)> = if threads > 1 {
-        (0..nf)
-            .into_par_iter()
-            .map(fit_one)
-            .collect::<Result<_, _>>()?
-    } else {
-        (0..nf).map(fit_one).collect::<Result<_, _>>()?
-    };
-    let (mappers, cols): (Vec<BinMapper>, Vec<BinCol>) = fitted.into_iter().unzip();
-    let usable: Vec<usize> = (0..nf)
-        .filter(|&f| {
-            let c = &cols[f];
-            let first = c.get(0);
-            (1..n).any(|r| c.get(r) != first)
-        })
-        .collect();
+    let crate::binning::Binned {
+        mappers,
+        cols,
+        usable,
+    } = crate::binning::bin_features(data, params.max_bin, params.min_data_in_bin, threads)?;
     let sw: f64 = w.map_or(n as f64, |w| w.iter().sum());
     let mean_y = match params.task {
         ForestTask::Regression => (0..n).map(|i| y[i] * w.map_or(1.0, |w| w[i])).sum::<f64>() / sw,

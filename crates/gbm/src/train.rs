@@ -1,6 +1,6 @@
 //! The boosting loop.
 
-use crate::binning::{BinCol, BinMapper};
+use crate::binning::BinCol;
 use crate::learner::TreeLearner;
 use crate::objective::weighted_median;
 use crate::split::SplitConfig;
@@ -269,31 +269,12 @@ fn train_inner(
     on_iteration: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<GbmModel, GbmError> {
     let n = data.n_rows();
-    let nf = data.n_features();
     let obj = params.objective;
-    let fit_one = |f: usize| -> Result<(BinMapper, BinCol), GbmError> {
-        let col = &data.columns()[f];
-        let m = BinMapper::fit(col, f, params.max_bin, params.min_data_in_bin)?;
-        let b = m.bin_column(col);
-        Ok((m, b))
-    };
-    let fitted: Vec<(BinMapper, BinCol)> = if threads > 1 {
-        (0..nf)
-            .into_par_iter()
-            .map(fit_one)
-            .collect::<Result<_, _>>()?
-    } else {
-        (0..nf).map(fit_one).collect::<Result<_, _>>()?
-    };
-    let (mappers, cols): (Vec<BinMapper>, Vec<BinCol>) = fitted.into_iter().unzip();
-    // features whose training values all fall into one bin can never split
-    let usable: Vec<usize> = (0..nf)
-        .filter(|&f| {
-            let c = &cols[f];
-            let first = c.get(0);
-            (1..n).any(|r| c.get(r) != first)
-        })
-        .collect();
+    let crate::binning::Binned {
+        mappers,
+        cols,
+        usable,
+    } = crate::binning::bin_features(data, params.max_bin, params.min_data_in_bin, threads)?;
     let vbins: Option<Vec<BinCol>> = valid.map(|v| {
         mappers
             .iter()
