@@ -82,7 +82,7 @@ mod model;
 mod solver;
 
 pub use error::LinearError;
-pub use model::{LinearModel, fit};
+pub use model::{LinearModel, fit, sigmoid, softmax};
 
 use serde::{Deserialize, Serialize};
 

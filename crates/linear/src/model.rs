@@ -192,7 +192,7 @@ fn transform(task: Task, out: &mut [f64]) {
 }
 
 #[inline]
-pub(crate) fn sigmoid(z: f64) -> f64 {
+pub fn sigmoid(z: f64) -> f64 {
     if z >= 0.0 {
         1.0 / (1.0 + (-z).exp())
     } else {
@@ -203,7 +203,7 @@ pub(crate) fn sigmoid(z: f64) -> f64 {
 
 /// In-place numerically stable softmax.
 #[inline]
-pub(crate) fn softmax(v: &mut [f64]) {
+pub fn softmax(v: &mut [f64]) {
     let m = v.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(x));
     let mut s = 0.0;
     for x in v.iter_mut() {

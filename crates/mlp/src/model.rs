@@ -1,3 +1,4 @@
+use linear::{sigmoid, softmax};
 use std::cell::RefCell;
 
 use serde::{Deserialize, Serialize};
@@ -252,29 +253,5 @@ impl MlpModel {
             })?;
         }
         Ok(out)
-    }
-}
-
-#[inline]
-pub(crate) fn sigmoid(z: f64) -> f64 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
-    }
-}
-
-/// In-place numerically stable softmax.
-#[inline]
-pub(crate) fn softmax(v: &mut [f64]) {
-    let m = v.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(x));
-    let mut s = 0.0;
-    for x in v.iter_mut() {
-        *x = (*x - m).exp();
-        s += *x;
-    }
-    for x in v.iter_mut() {
-        *x /= s;
     }
 }

@@ -1,7 +1,8 @@
-use crate::model::{EpochStats, MlpModel, sigmoid};
+use crate::model::{EpochStats, MlpModel};
 use crate::net::{Dense, accumulate_grads, backprop_delta};
 use crate::rng::SplitMix64;
 use crate::{MlpError, MlpParams, Task};
+use linear::sigmoid;
 
 const BETA1: f64 = 0.9;
 const BETA2: f64 = 0.999;
