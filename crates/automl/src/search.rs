@@ -519,13 +519,7 @@ fn ensemble(
 }
 
 fn refit(p: &Prepared, c: &Candidate) -> Result<Model, AutomlError> {
-    let mut params = c.params.clone();
-    if c.algorithm == Algorithm::Gbm && learn::gbm_params(&p.target, &params)?.1 {
-        let trees = ((c.iterations.max(1) as f64) * 1.1).ceil() as usize;
-        params.retain(|(k, _)| k != "n_estimators" && k != "early_stopping_rounds");
-        params.push(("n_estimators".into(), trees.to_string()));
-        params.push(("early_stopping_rounds".into(), "0".into()));
-    }
+    let params = learn::refit_params(c.algorithm, &p.target, &c.params, c.iterations)?;
     Ok(learn::fit_learner(
         c.algorithm,
         &p.target,

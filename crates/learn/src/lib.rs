@@ -21,7 +21,7 @@ pub use learners::{Fitted, fit_learner, fit_learner_with_progress, task};
 pub use pipeline::{
     Algorithm, Contributions, Member, Metadata, Model, PIPELINE_FORMAT, PIPELINE_VERSION, Pipeline,
     Predictions, Prepared, RowScratch, TrainEvent, TrainOptions, evaluate, gbm_params, holdout,
-    prepare, train, train_with_events,
+    prepare, refit_params, train, train_with_events,
 };
 pub use preprocess::{Cell, Preprocessor};
 pub use problem::ProblemType;

@@ -165,22 +165,11 @@ impl Model {
             }
         }
     }
+    /// Importance per feature, summing to 1 (all zeros when unknown).
     fn importance(&self, n_features: usize) -> Vec<f64> {
-        match self {
-            Model::Forest(m) => {
-                let g = m.feature_importance(gbm::ImportanceType::Gain);
-                let total: f64 = g.iter().sum();
-                g.iter()
-                    .map(|x| if total > 0.0 { x / total } else { 0.0 })
-                    .collect()
-            }
-            Model::Gbm(m) => {
-                let g = m.feature_importance(gbm::ImportanceType::Gain);
-                let total: f64 = g.iter().sum();
-                g.iter()
-                    .map(|x| if total > 0.0 { x / total } else { 0.0 })
-                    .collect()
-            }
+        let raw = match self {
+            Model::Forest(m) => m.feature_importance(gbm::ImportanceType::Gain),
+            Model::Gbm(m) => m.feature_importance(gbm::ImportanceType::Gain),
             Model::Linear { encoder, model } => {
                 // |coefficient| on standardised inputs, summed per feature
                 let owner = encoder.column_owners();
@@ -194,10 +183,7 @@ impl Model {
                         }
                     }
                 }
-                let total: f64 = acc.iter().sum();
-                acc.iter()
-                    .map(|x| if total > 0.0 { x / total } else { 0.0 })
-                    .collect()
+                acc
             }
             // no cheap, faithful importance for the MLP: report none
             Model::Mlp { .. } => vec![0.0; n_features],
@@ -210,7 +196,11 @@ impl Model {
                 }
                 acc
             }
-        }
+        };
+        let total: f64 = raw.iter().sum();
+        raw.iter()
+            .map(|x| if total > 0.0 { x / total } else { 0.0 })
+            .collect()
     }
 }
 
@@ -403,6 +393,28 @@ pub fn gbm_params(
     Ok((p, early))
 }
 
+fn refit_trees(best_iteration: usize) -> usize {
+    ((best_iteration.max(1) as f64) * 1.1).ceil() as usize
+}
+
+/// Parameters to refit on all rows after a run that early-stopped at
+/// `iterations`: for gbm with early stopping, 10 % more trees than the best
+/// iteration and no early stopping; otherwise `params` unchanged.
+pub fn refit_params(
+    alg: Algorithm,
+    target: &Target,
+    params: &[(String, String)],
+    iterations: usize,
+) -> Result<Vec<(String, String)>, LearnError> {
+    let mut out = params.to_vec();
+    if alg == Algorithm::Gbm && gbm_params(target, params)?.1 {
+        out.retain(|(k, _)| k != "n_estimators" && k != "early_stopping_rounds");
+        out.push(("n_estimators".into(), refit_trees(iterations).to_string()));
+        out.push(("early_stopping_rounds".into(), "0".into()));
+    }
+    Ok(out)
+}
+
 /// A seeded, stratified (classification) 10 % holdout of `n` rows.
 pub fn holdout(target: &Target) -> (Vec<usize>, Vec<usize>) {
     let n = target.values.len();
@@ -570,16 +582,14 @@ pub fn train_with_events(
         )?;
         let pred = f.model.predict(&valid_x)?;
         meta.metrics = evaluate(t.problem, k, &valid_y, &pred);
-        if alg == Algorithm::Gbm && gbm_params(&t, &opts.params)?.1 {
+        final_params = refit_params(alg, &t, &opts.params, f.iterations)?;
+        if final_params != opts.params {
             let best = f.iterations.max(1);
-            let trees = ((best as f64) * 1.1).ceil() as usize;
             meta.params
                 .insert("best_iteration".into(), best.to_string());
-            final_params.retain(|(k, _)| k != "n_estimators" && k != "early_stopping_rounds");
-            final_params.push(("n_estimators".into(), trees.to_string()));
-            final_params.push(("early_stopping_rounds".into(), "0".into()));
             on(TrainEvent::Message(&format!(
-                "best iteration {best}; refitting {trees} trees on all {} rows",
+                "best iteration {best}; refitting {} trees on all {} rows",
+                refit_trees(best),
                 t.values.len()
             )));
         } else {
