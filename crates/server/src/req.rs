@@ -3,6 +3,8 @@
 //! accessor turns a missing or mistyped field into a 400 that names it, so
 //! handlers never see raw user input they could `unwrap()`.
 
+use std::collections::HashSet;
+
 use axum::body::Body;
 use axum::extract::{FromRequest, Request};
 use axum::http::Method;
@@ -13,24 +15,21 @@ use crate::error::{ApiError, ErrorCode};
 /// The largest JSON body an API call may send.
 pub const MAX_JSON_BODY: usize = 16 << 20;
 
-pub struct Req(pub Map<String, Value>);
-
-/// Marks a list built from a repeated query key, where a singular field
-/// takes the last value (a JSON body must send a plain string).
-const QUERY_LIST: &str = "\u{0}query-list";
-/// Marks a key that came from the query string (where every value is text).
-const QUERY_KEY: &str = "\u{0}query-key";
+pub struct Req {
+    map: Map<String, Value>,
+    /// Keys that came from the query string (where every value is text and
+    /// a repeated key makes a list), not from a JSON body.
+    query: HashSet<String>,
+}
 
 fn parse_query(q: &str, out: &mut Map<String, Value>) {
     for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
         let v = Value::String(v.into_owned());
-        out.insert(format!("{QUERY_KEY}{k}"), Value::Bool(true));
         match out.get_mut(k.as_ref()) {
             Some(Value::Array(a)) => a.push(v),
             Some(existing) => {
                 let first = existing.take();
                 *existing = Value::Array(vec![first, v]);
-                out.insert(format!("{QUERY_LIST}{k}"), Value::Bool(true));
             }
             None => {
                 out.insert(k.into_owned(), v);
@@ -47,8 +46,9 @@ impl<S: Send + Sync> FromRequest<S> for Req {
         if let Some(q) = req.uri().query() {
             parse_query(q, &mut map);
         }
+        let mut query: HashSet<String> = map.keys().cloned().collect();
         if req.method() == Method::GET {
-            return Ok(Req(map));
+            return Ok(Req { map, query });
         }
         let body = axum::body::to_bytes(Body::new(req.into_body()), MAX_JSON_BODY)
             .await
@@ -72,12 +72,16 @@ impl<S: Send + Sync> FromRequest<S> for Req {
                 }
             })?;
         if body.iter().all(|b| b.is_ascii_whitespace()) {
-            return Ok(Req(map));
+            return Ok(Req { map, query });
         }
         match serde_json::from_slice::<Value>(&body) {
             Ok(Value::Object(obj)) => {
+                // a key the body sends is the body's, not the query's
+                for k in obj.keys() {
+                    query.remove(k);
+                }
                 map.extend(obj);
-                Ok(Req(map))
+                Ok(Req { map, query })
             }
             Ok(_) => Err(ApiError::new(
                 ErrorCode::MalformedRequest,
@@ -114,12 +118,20 @@ fn wrong(key: &str, want: &str, got: &Value) -> ApiError {
 const NUMERIC_IDS: [&str; 3] = ["experiment_id", "version", "step"];
 
 impl Req {
+    /// Fields of a JSON object (an entry of a list in the body).
+    pub fn object_fields(map: Map<String, Value>) -> Req {
+        Req {
+            map,
+            query: HashSet::new(),
+        }
+    }
+
     fn came_from_query(&self, key: &str) -> bool {
-        self.0.contains_key(&format!("{QUERY_KEY}{key}"))
+        self.query.contains(key)
     }
 
     fn get(&self, key: &str) -> Option<&Value> {
-        match self.0.get(key) {
+        match self.map.get(key) {
             None | Some(Value::Null) => None,
             Some(v) => Some(v),
         }
@@ -130,12 +142,10 @@ impl Req {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
             // query strings can repeat a key; take the last
-            Some(Value::Array(a)) if self.0.contains_key(&format!("{QUERY_LIST}{key}")) => {
-                match a.last() {
-                    Some(Value::String(s)) => Ok(Some(s.clone())),
-                    _ => Err(wrong(key, "a string", &Value::Array(a.clone()))),
-                }
-            }
+            Some(Value::Array(a)) if self.came_from_query(key) => match a.last() {
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                _ => Err(wrong(key, "a string", &Value::Array(a.clone()))),
+            },
             Some(v @ Value::Number(_)) if NUMERIC_IDS.contains(&key) => Ok(Some(v.to_string())),
             Some(v) => Err(wrong(key, "a string", v)),
         }
@@ -183,7 +193,7 @@ impl Req {
                 .map(Some)
                 .map_err(|_| wrong(key, "an integer", &Value::String(s.clone()))),
             Some(Value::Array(a)) if a.len() == 1 => {
-                Req(Map::from_iter([(key.to_string(), a[0].clone())])).opt_i64(key)
+                Req::object_fields(Map::from_iter([(key.to_string(), a[0].clone())])).opt_i64(key)
             }
             Some(v) => Err(wrong(key, "an integer", v)),
         }
@@ -228,7 +238,7 @@ impl Req {
             Some(Value::Array(a)) => a
                 .iter()
                 .map(|v| match v {
-                    Value::Object(o) => Ok(Req(o.clone())),
+                    Value::Object(o) => Ok(Req::object_fields(o.clone())),
                     other => Err(wrong(key, "a list of objects", other)),
                 })
                 .collect(),
@@ -239,12 +249,12 @@ impl Req {
     /// Like [`Req::objects`], but moves the objects out instead of cloning
     /// them (the log-batch hot path).
     pub fn take_objects(&mut self, key: &str) -> Result<Vec<Req>, ApiError> {
-        match self.0.remove(key) {
+        match self.map.remove(key) {
             None | Some(Value::Null) => Ok(Vec::new()),
             Some(Value::Array(a)) => a
                 .into_iter()
                 .map(|v| match v {
-                    Value::Object(o) => Ok(Req(o)),
+                    Value::Object(o) => Ok(Req::object_fields(o)),
                     other => Err(wrong(key, "a list of objects", &other)),
                 })
                 .collect(),
@@ -255,7 +265,7 @@ impl Req {
     pub fn object(&self, key: &str) -> Result<Option<Req>, ApiError> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::Object(o)) => Ok(Some(Req(o.clone()))),
+            Some(Value::Object(o)) => Ok(Some(Req::object_fields(o.clone()))),
             Some(v) => Err(wrong(key, "an object", v)),
         }
     }
