@@ -188,6 +188,29 @@ pub trait MetadataStore: Send + Sync + 'static {
     fn revoke_token(&self, name: &str) -> Result<()>;
     fn list_tokens(&self) -> Result<Vec<(String, String, i64)>>;
 
+    // ---- jobs ----
+    /// Queue a job; its id is a fresh 32-hex-digit string.
+    fn create_job(&self, kind: &str, name: &str, spec: &str) -> Result<Job>;
+    fn get_job(&self, id: &str) -> Result<Job>;
+    /// Newest first; `kind` narrows to one kind of job.
+    fn list_jobs(&self, kind: Option<&str>, limit: usize) -> Result<Vec<Job>>;
+    /// A terminal job is never changed again (`InvalidState`).
+    fn update_job(&self, id: &str, upd: &JobUpdate) -> Result<Job>;
+    /// Ask a job to stop. A queued job is cancelled at once; a running one
+    /// sees `cancel_requested` and stops at its next check; a finished
+    /// one is left as it is (`InvalidState`).
+    fn request_job_cancel(&self, id: &str) -> Result<Job>;
+    /// Fail every job a previous process left queued or running (called once
+    /// at start-up, before the queue runs); returns how many.
+    fn fail_interrupted_jobs(&self, reason: &str) -> Result<usize>;
+
+    // ---- endpoints ----
+    /// Create or replace an endpoint's configuration.
+    fn put_endpoint(&self, name: &str, config: &str) -> Result<Endpoint>;
+    fn get_endpoint(&self, name: &str) -> Result<Endpoint>;
+    fn list_endpoints(&self) -> Result<Vec<Endpoint>>;
+    fn delete_endpoint(&self, name: &str) -> Result<()>;
+
     /// A counter that grows with every committed write (drives live pages).
     fn write_generation(&self) -> u64;
 }

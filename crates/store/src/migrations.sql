@@ -180,3 +180,29 @@ CREATE TABLE access_tokens (
 ALTER TABLE registered_models ADD COLUMN last_version INTEGER NOT NULL DEFAULT 0;
 UPDATE registered_models SET last_version =
     COALESCE((SELECT MAX(version) FROM model_versions v WHERE v.name = registered_models.name), 0);
+
+-- migration 3: the job queue (AutoML, batch transform, monitoring, …) and
+-- real-time endpoints. Specs, progress, results and endpoint configurations
+-- are JSON owned by the crate that runs them; this crate only keeps them.
+CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    progress TEXT NOT NULL DEFAULT '{}',
+    result TEXT NOT NULL DEFAULT '{}',
+    error TEXT,
+    created INTEGER NOT NULL,
+    started INTEGER,
+    ended INTEGER,
+    cancel_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX jobs_by_created ON jobs (created DESC);
+
+CREATE TABLE endpoints (
+    name TEXT PRIMARY KEY,
+    config TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    updated INTEGER NOT NULL
+);

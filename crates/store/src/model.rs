@@ -311,3 +311,84 @@ pub struct SearchLoggedModels {
     pub max_results: usize,
     pub page_token: Option<String>,
 }
+
+// ---- jobs ----
+
+/// Where a job is in its life. `Queued → Running → Succeeded | Failed |
+/// Cancelled`; a job left `Running` by a crash is failed at the next start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+    pub fn parse(s: &str) -> Option<JobStatus> {
+        Some(match s {
+            "queued" => JobStatus::Queued,
+            "running" => JobStatus::Running,
+            "succeeded" => JobStatus::Succeeded,
+            "failed" => JobStatus::Failed,
+            "cancelled" => JobStatus::Cancelled,
+            _ => return None,
+        })
+    }
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            JobStatus::Succeeded | JobStatus::Failed | JobStatus::Cancelled
+        )
+    }
+}
+
+/// A unit of background work. `spec`, `progress` and `result` are JSON
+/// documents owned by the code that runs jobs of that `kind`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    pub status: JobStatus,
+    pub spec: String,
+    pub progress: String,
+    pub result: String,
+    pub error: Option<String>,
+    pub created_ms: i64,
+    pub started_ms: Option<i64>,
+    pub ended_ms: Option<i64>,
+    pub cancel_requested: bool,
+}
+
+/// Fields to change on a job; `None` leaves a field alone. Moving to
+/// `Running` stamps `started_ms`, to a terminal status `ended_ms`.
+#[derive(Debug, Clone, Default)]
+pub struct JobUpdate {
+    pub status: Option<JobStatus>,
+    pub progress: Option<String>,
+    pub result: Option<String>,
+    pub error: Option<String>,
+}
+
+// ---- endpoints ----
+
+/// A real-time endpoint's stored configuration (JSON owned by the serving
+/// crate: variants, capture, limits).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    pub name: String,
+    pub config: String,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}

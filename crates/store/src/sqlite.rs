@@ -19,6 +19,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_i
 use crate::filter::{self, Clause, Entity, Op, Value};
 use crate::*;
 
+mod jobs;
+
 const MIGRATIONS: &str = include_str!("migrations.sql");
 /// IN-lists are sent in chunks of this many ids.
 const CHUNK: usize = 500;
@@ -2219,6 +2221,37 @@ impl MetadataStore for SqliteStore {
                     .collect::<rusqlite::Result<_>>()?,
             )
         })
+    }
+
+    fn create_job(&self, kind: &str, name: &str, spec: &str) -> Result<Job> {
+        jobs::create(self, kind, name, spec)
+    }
+    fn get_job(&self, id: &str) -> Result<Job> {
+        self.read(|c| jobs::get(c, id))
+    }
+    fn list_jobs(&self, kind: Option<&str>, limit: usize) -> Result<Vec<Job>> {
+        self.read(|c| jobs::list(c, kind, limit))
+    }
+    fn update_job(&self, id: &str, upd: &JobUpdate) -> Result<Job> {
+        self.write(|tx| jobs::update(tx, id, upd))
+    }
+    fn request_job_cancel(&self, id: &str) -> Result<Job> {
+        self.write(|tx| jobs::request_cancel(tx, id))
+    }
+    fn fail_interrupted_jobs(&self, reason: &str) -> Result<usize> {
+        self.write(|tx| jobs::fail_interrupted(tx, reason))
+    }
+    fn put_endpoint(&self, name: &str, config: &str) -> Result<Endpoint> {
+        self.write(|tx| jobs::put_endpoint(tx, name, config))
+    }
+    fn get_endpoint(&self, name: &str) -> Result<Endpoint> {
+        self.read(|c| jobs::get_endpoint(c, name))
+    }
+    fn list_endpoints(&self) -> Result<Vec<Endpoint>> {
+        self.read(jobs::list_endpoints)
+    }
+    fn delete_endpoint(&self, name: &str) -> Result<()> {
+        self.write(|tx| jobs::delete_endpoint(tx, name))
     }
 
     fn write_generation(&self) -> u64 {
