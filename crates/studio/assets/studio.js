@@ -988,6 +988,17 @@
     return;
   }
 
-  const kind = main && main.dataset.page;
-  if (kind && pages[kind]) pages[kind]();
+  // The other stages' pages live in their own files (autopilot.js, serving.js, …), loaded after
+  // this one with `defer`; they register into `pages` through this object before DOMContentLoaded.
+  window.AtelierStudio = {
+    C, API, ARTIFACTS, h, append, clear, replace, request, qs, api, num, fmtDate, fmtAgo, fmtDur, fmtBytes, fmtNum,
+    errorBox, statusBadge, runName, kvMap, tagsOf, paramsOf, metricsOf, runId, artifactRoot, encodePath, live,
+    chartControls, parseCsv, main, pages,
+  };
+  function dispatch() {
+    const kind = main && main.dataset.page;
+    if (kind && pages[kind]) pages[kind]();
+  }
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', dispatch);
+  else dispatch();
 })();

@@ -32,6 +32,16 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../assets/charts.js"),
     },
     Asset {
+        path: "autopilot.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/autopilot.js"),
+    },
+    Asset {
+        path: "serving.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/serving.js"),
+    },
+    Asset {
         path: "favicon.svg",
         content_type: "image/svg+xml",
         body: include_bytes!("../assets/favicon.svg"),
@@ -57,6 +67,9 @@ struct Stage {
     /// What the stage will do, shown while it is not available yet.
     blurb: &'static str,
     icon: &'static str,
+    /// Rendered by a page script (`pages.<key>`, `pages['<key>-item']`, …); otherwise the
+    /// server shows "not available yet".
+    live: bool,
 }
 
 const STAGES: &[Stage] = &[
@@ -66,6 +79,7 @@ const STAGES: &[Stage] = &[
         href: "/experiments",
         blurb: "Track runs, their parameters, metrics and artifacts, and compare them.",
         icon: "M3 3h4v4H3zM9 3h4v4H9zM3 9h4v4H3zM9 9h4v4H9z",
+        live: true,
     },
     Stage {
         key: "models",
@@ -73,6 +87,7 @@ const STAGES: &[Stage] = &[
         href: "/models",
         blurb: "Register model versions, give them aliases and follow their lineage back to the run.",
         icon: "M8 1.5l6 3.2v6.6l-6 3.2-6-3.2V4.7zM2 4.7l6 3.2 6-3.2M8 7.9v6.6",
+        live: true,
     },
     Stage {
         key: "autopilot",
@@ -80,6 +95,7 @@ const STAGES: &[Stage] = &[
         href: "/autopilot",
         blurb: "Train and tune candidate models on a CSV or Parquet file within a time budget, with a leaderboard and reports.",
         icon: "M8 1v3M8 12v3M1 8h3M12 8h3M3 3l2 2M11 11l2 2M3 13l2-2M11 5l2-2",
+        live: true,
     },
     Stage {
         key: "jobs",
@@ -87,6 +103,7 @@ const STAGES: &[Stage] = &[
         href: "/jobs",
         blurb: "Run processing and training commands as jobs with logs, status, retries and cancellation.",
         icon: "M2 4h12M2 8h12M2 12h8",
+        live: true,
     },
     Stage {
         key: "endpoints",
@@ -94,6 +111,7 @@ const STAGES: &[Stage] = &[
         href: "/endpoints",
         blurb: "Serve registered models over HTTP with weighted variants, data capture and metrics.",
         icon: "M2 8h4l2-5 2 10 2-5h2",
+        live: true,
     },
     Stage {
         key: "monitor",
@@ -101,6 +119,7 @@ const STAGES: &[Stage] = &[
         href: "/monitor",
         blurb: "Compare captured traffic with a baseline, detect drift and model-quality decay, and alert.",
         icon: "M1.5 8s2.5-5 6.5-5 6.5 5 6.5 5-2.5 5-6.5 5-6.5-5-6.5-5zM8 6a2 2 0 100 4 2 2 0 000-4z",
+        live: false,
     },
     Stage {
         key: "notebooks",
@@ -108,6 +127,7 @@ const STAGES: &[Stage] = &[
         href: "/notebooks",
         blurb: "Open JupyterLab inside the Studio and run notebooks headless as parameterised jobs.",
         icon: "M3 1.5h9a1 1 0 011 1v11a1 1 0 01-1 1H3zM5.5 1.5v13M8 5h3M8 7.5h3",
+        live: false,
     },
 ];
 
@@ -176,6 +196,15 @@ enum Route {
     Compare(Vec<String>),
     Models,
     Stage(&'static Stage),
+    /// A page of a stage rendered by its script: `/<stage>` → `data-page="<stage>"`,
+    /// `/<stage>/<id>` → `"<stage>-item"` with `data-id`, `/<stage>/<id>/<sub>/<sub_id>` →
+    /// `"<stage>-<sub>"` with `data-id` and `data-sub-id` (e.g. `/models/churn/versions/3`).
+    Live {
+        stage: &'static Stage,
+        page: String,
+        id: Option<String>,
+        sub_id: Option<String>,
+    },
 }
 
 fn route(path: &str, query: &str) -> Option<Route> {
@@ -201,10 +230,33 @@ fn route(path: &str, query: &str) -> Option<Route> {
             Some(Route::Compare(ids))
         }
         ["models"] => Some(Route::Models),
-        [name] => STAGES
-            .iter()
-            .find(|s| s.key == *name && s.key != "experiments" && s.key != "models")
-            .map(Route::Stage),
+        [name, rest @ ..] => {
+            let stage = STAGES
+                .iter()
+                .find(|s| s.key == *name && s.key != "experiments")?;
+            let live = |page: String, id: Option<&str>, sub_id: Option<&str>| Route::Live {
+                stage,
+                page,
+                id: id.map(str::to_string),
+                sub_id: sub_id.map(str::to_string),
+            };
+            match rest {
+                [] if stage.live => Some(live(stage.key.to_string(), None, None)),
+                [] => Some(Route::Stage(stage)),
+                [id] if stage.live && !id.is_empty() => {
+                    Some(live(format!("{}-item", stage.key), Some(id), None))
+                }
+                [id, sub, sub_id]
+                    if stage.live
+                        && !id.is_empty()
+                        && !sub_id.is_empty()
+                        && sub.chars().all(|c| c.is_ascii_lowercase()) =>
+                {
+                    Some(live(format!("{}-{sub}", stage.key), Some(id), Some(sub_id)))
+                }
+                _ => None,
+            }
+        }
         _ => None,
     }
 }
@@ -240,6 +292,8 @@ fn document(title: &str, active: &str, main_attrs: &str, body: &str) -> String {
 <link rel="stylesheet" href="/static/studio.css">
 <script src="/static/charts.js" defer></script>
 <script src="/static/studio.js" defer></script>
+<script src="/static/autopilot.js" defer></script>
+<script src="/static/serving.js" defer></script>
 </head>
 <body>
 <div class="layout">
@@ -299,6 +353,25 @@ pub fn page(path: &str, query: &str) -> Option<String> {
             loading(),
         ),
         Route::Models => document("Models", "models", "data-page=\"models\"", loading()),
+        Route::Live {
+            stage,
+            page,
+            id,
+            sub_id,
+        } => {
+            let mut attrs = format!("data-page=\"{}\"", escape_html(&page));
+            if let Some(id) = &id {
+                attrs.push_str(&format!(" data-id=\"{}\"", escape_html(id)));
+            }
+            if let Some(sub) = &sub_id {
+                attrs.push_str(&format!(" data-sub-id=\"{}\"", escape_html(sub)));
+            }
+            let title = match &id {
+                Some(id) => format!("{} · {}", stage.label, id),
+                None => stage.label.to_string(),
+            };
+            document(&title, stage.key, &attrs, loading())
+        }
         Route::Stage(stage) => document(
             stage.label,
             stage.key,
@@ -447,13 +520,7 @@ mod tests {
 
     #[test]
     fn stages_say_not_available_yet() {
-        for p in [
-            "/autopilot",
-            "/jobs",
-            "/endpoints",
-            "/monitor",
-            "/notebooks",
-        ] {
+        for p in ["/monitor", "/notebooks"] {
             let html = page(p, "").unwrap_or_default();
             assert!(html.contains("not available yet"), "{p}");
             assert!(html.contains("data-testid=\"not-available\""), "{p}");
@@ -461,6 +528,39 @@ mod tests {
         let html = page("/experiments/7", "").unwrap_or_default();
         for s in STAGES {
             assert!(html.contains(&format!("href=\"{}\"", s.href)));
+        }
+    }
+
+    #[test]
+    fn live_stages_route_to_their_page_scripts() {
+        let cases = [
+            ("/autopilot", "data-page=\"autopilot\""),
+            (
+                "/autopilot/abc",
+                "data-page=\"autopilot-item\" data-id=\"abc\"",
+            ),
+            ("/jobs/j1", "data-page=\"jobs-item\" data-id=\"j1\""),
+            ("/endpoints", "data-page=\"endpoints\""),
+            (
+                "/models/churn%20model/versions/3",
+                "data-page=\"models-versions\" data-id=\"churn model\" data-sub-id=\"3\"",
+            ),
+            (
+                "/models/%3Cx%3E",
+                "data-page=\"models-item\" data-id=\"&lt;x&gt;\"",
+            ),
+        ];
+        for (p, want) in cases {
+            let html = page(p, "").unwrap_or_default();
+            assert!(html.contains(want), "{p}: {html}");
+        }
+        for p in [
+            "/autopilot/a/b",
+            "/models/a/Versions/1",
+            "/monitor/x",
+            "/jobs/a/b/",
+        ] {
+            assert!(page(p, "").is_none(), "{p}");
         }
     }
 

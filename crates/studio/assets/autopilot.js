@@ -1,0 +1,4 @@
+// Atelier Studio: the Autopilot pages (registered into window.AtelierStudio.pages).
+(function () {
+  'use strict';
+})();
