@@ -257,7 +257,6 @@ fn route(path: &str, query: &str) -> Option<Route> {
                 _ => None,
             }
         }
-        _ => None,
     }
 }
 
