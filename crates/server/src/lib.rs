@@ -62,8 +62,16 @@ impl AppState {
 
 /// The whole application.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The whole application plus routes owned by other crates (e.g. endpoints
+/// from `serving`), which must carry their own state already. They sit
+/// behind the same authentication as everything else.
+pub fn router_with(state: AppState, extra: Router) -> Router {
     let api = mlflow::routes();
     Router::new()
+        .merge(extra.with_state::<AppState>(()))
         .nest("/api/2.0/mlflow", api.clone())
         .nest("/ajax-api/2.0/mlflow", api.clone())
         .nest("/api/3.0/mlflow", api.clone())
@@ -94,6 +102,16 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, state, Router::new(), shutdown).await
+}
+
+/// [`serve`] with extra routes (see [`router_with`]).
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    extra: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
@@ -102,7 +120,7 @@ pub async fn serve(
     });
     axum::serve(
         listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        router_with(state, extra).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await
