@@ -491,6 +491,7 @@ fn automl_cli(
         problem,
         seed,
         validation,
+        cancel: None,
     };
     let tty = std::io::stderr().is_terminal();
     let mut best: Option<(f64, String)> = None;

@@ -17,7 +17,9 @@ mod metric;
 mod search;
 
 pub use metric::Metric;
-pub use search::{CV_MAX_ROWS, Candidate, CandidateStatus, Event, Options, Outcome, run};
+pub use search::{
+    CV_MAX_ROWS, Candidate, CandidateStatus, Event, Options, Outcome, Validation, run,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AutomlError {
@@ -29,4 +31,6 @@ pub enum AutomlError {
         "the time budget ran out before any candidate finished; give a larger --time-budget (the first candidate needs about {0:.0} s)"
     )]
     NoCandidate(f64),
+    #[error("the AutoML run was cancelled")]
+    Cancelled,
 }

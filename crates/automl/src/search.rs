@@ -1,6 +1,8 @@
 //! The search: validation plan, portfolio, local search, ensemble, refit.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use learn::{Algorithm, Member, Metadata, Model, Pipeline, Prepared, ProblemType};
@@ -25,6 +27,9 @@ pub struct Options {
     pub seed: u64,
     /// A separate validation table (instead of cross-validation).
     pub validation: Option<Table>,
+    /// Set from another thread to stop the search: the run ends with
+    /// [`AutomlError::Cancelled`] after the fold in progress.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Default for Options {
@@ -36,6 +41,7 @@ impl Default for Options {
             problem: None,
             seed: 0,
             validation: None,
+            cancel: None,
         }
     }
 }
@@ -60,6 +66,8 @@ pub struct Candidate {
     pub fit_seconds: f64,
     /// Mean best boosting iteration over folds (what the refit uses).
     pub iterations: usize,
+    /// Size of the first fold's model as a pipeline stores it (JSON bytes).
+    pub model_bytes: usize,
     pub status: CandidateStatus,
 }
 
@@ -93,6 +101,21 @@ pub struct Outcome {
     pub score: f64,
     /// (candidate id, weight) when an ensemble won.
     pub ensemble: Option<Vec<(usize, f64)>>,
+    /// The chosen solution's out-of-fold (or holdout) predictions, for
+    /// reports.
+    pub validation: Validation,
+}
+
+/// Out-of-fold (or holdout) predictions of the chosen solution.
+#[derive(Debug, Clone)]
+pub struct Validation {
+    /// How the scores were measured, e.g. "5-fold cross-validation on 891 rows".
+    pub describe: String,
+    /// Target per scored row: class index or value.
+    pub y: Vec<f64>,
+    /// Row-major predictions, `outputs` per row (class probabilities or the value).
+    pub pred: Vec<f64>,
+    pub outputs: usize,
 }
 
 /// Row indices of the validation parts: k folds (CV) or one holdout.
@@ -391,6 +414,7 @@ fn evaluate(
     plan: &Plan,
     metric: Metric,
     deadline: Instant,
+    cancel: &dyn Fn() -> bool,
 ) -> Evaluated {
     let started = Instant::now();
     let k = p.n_outputs();
@@ -398,9 +422,10 @@ fn evaluate(
     let mut oof_full = vec![f64::NAN; n * k];
     let mut iterations = Vec::new();
     let mut status = CandidateStatus::Done;
+    let mut model_bytes = 0;
     let result = (|| -> Result<(), learn::LearnError> {
         for (fi, (train, valid)) in plan.folds.iter().enumerate() {
-            if fi > 0 && Instant::now() > deadline {
+            if fi > 0 && (Instant::now() > deadline || cancel()) {
                 status = CandidateStatus::Stopped;
                 return Ok(());
             }
@@ -416,6 +441,9 @@ fn evaluate(
             let yv: Vec<f64> = valid.iter().map(|&i| p.target.values[i]).collect();
             let f = learn::fit_learner(alg, &p.target, params, &x, &y, Some((&xv, &yv)))?;
             iterations.push(f.iterations);
+            if fi == 0 {
+                model_bytes = serialized_size(&f.model);
+            }
             let pred = f.model.predict(&xv)?;
             for (j, &row) in valid.iter().enumerate() {
                 oof_full[row * k..(row + 1) * k].copy_from_slice(&pred[j * k..(j + 1) * k]);
@@ -453,9 +481,29 @@ fn evaluate(
             metrics,
             fit_seconds: started.elapsed().as_secs_f64(),
             iterations,
+            model_bytes,
             status,
         },
         oof,
+    }
+}
+
+/// Bytes of JSON `value` takes, without keeping them.
+fn serialized_size(value: &impl serde::Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    match serde_json::to_writer(&mut c, value) {
+        Ok(()) => c.0,
+        Err(_) => 0,
     }
 }
 
@@ -618,7 +666,15 @@ pub fn run(
     let mut longest = 0.0f64;
     let mut seen: std::collections::HashSet<Vec<(String, String)>> =
         std::collections::HashSet::new();
+    let cancelled = || {
+        opts.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+    };
     while done.len() < opts.max_candidates {
+        if cancelled() {
+            return Err(AutomlError::Cancelled);
+        }
         let now = Instant::now();
         // keep room for the final refit (about one candidate's single fit)
         let reserve = Duration::from_secs_f64(longest / plan.folds.len().max(1) as f64 * 1.5);
@@ -679,7 +735,11 @@ pub fn run(
             &plan,
             metric,
             deadline,
+            &cancelled,
         );
+        if cancelled() {
+            return Err(AutomlError::Cancelled);
+        }
         longest = longest.max(e.candidate.fit_seconds);
         on(&Event::Candidate(e.candidate.clone()));
         done.push(e);
@@ -722,6 +782,26 @@ pub fn run(
             .collect(),
         None => vec![(best.candidate.clone(), 1.0)],
     };
+    if cancelled() {
+        return Err(AutomlError::Cancelled);
+    }
+    let k = p.n_outputs();
+    let validation = Validation {
+        describe: plan.describe.clone(),
+        y: plan.scored.iter().map(|&r| p.target.values[r]).collect(),
+        pred: {
+            let mut avg = vec![0.0; best.oof.len()];
+            for (c, w) in &members {
+                if let Some(e) = done.iter().find(|e| e.candidate.id == c.id) {
+                    for (a, v) in avg.iter_mut().zip(&e.oof) {
+                        *a += w * v;
+                    }
+                }
+            }
+            avg
+        },
+        outputs: k,
+    };
     on(&Event::Refitting {
         members: members.len(),
     });
@@ -755,9 +835,16 @@ pub fn run(
             .map_or(0, |d| d.as_millis() as i64),
         atelier_version: env!("CARGO_PKG_VERSION").into(),
         algorithm: if members.len() > 1 {
-            format!("ensemble of {} gbm candidates", members.len())
+            format!(
+                "ensemble of {}",
+                members
+                    .iter()
+                    .map(|(c, w)| format!("{} ({:.0} %)", c.name, w * 100.0))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         } else {
-            format!("gbm ({})", members[0].0.name)
+            format!("{} ({})", members[0].0.algorithm.name(), members[0].0.name)
         },
         rows: plan.scored.len().max(p.target.values.len()),
         params: members[0].0.params.iter().cloned().collect(),
@@ -774,6 +861,7 @@ pub fn run(
         problem,
         score,
         ensemble: chosen_ensemble.map(|e| e.0),
+        validation,
     })
 }
 

@@ -47,6 +47,50 @@ fn finds_a_model_reports_every_candidate_and_ranks_them() {
     assert!(out.score >= 0.95, "penguins accuracy {}", out.score);
     let pred = out.pipeline.predict(&t).unwrap();
     assert_eq!(pred.classes, vec!["Adelie", "Chinstrap", "Gentoo"]);
+    assert!(out.leaderboard.iter().all(|c| c.model_bytes > 100));
+    // the reports' validation predictions: one probability row per scored row,
+    // scoring what the leaderboard says
+    let v = &out.validation;
+    assert_eq!(v.outputs, 3);
+    assert_eq!(v.pred.len(), v.y.len() * 3);
+    let correct =
+        v.y.iter()
+            .zip(v.pred.chunks(3))
+            .filter(|(y, p)| {
+                let arg = (0..3).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0);
+                arg as f64 == **y
+            })
+            .count();
+    let acc = correct as f64 / v.y.len() as f64;
+    assert!((acc - out.score).abs() < 1e-9, "{acc} vs {}", out.score);
+}
+
+#[test]
+fn a_cancelled_run_stops_after_the_candidate_in_progress() {
+    let t = dataset("penguins.csv");
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let opts = Options {
+        max_candidates: 50,
+        time_budget: Duration::from_secs(600),
+        cancel: Some(flag.clone()),
+        ..Default::default()
+    };
+    let mut seen = 0;
+    let started = Instant::now();
+    let r = run(&t, "species", &opts, &mut |e| {
+        if let Event::Candidate(_) = e {
+            seen += 1;
+            if seen == 2 {
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    });
+    assert!(
+        matches!(r, Err(automl::AutomlError::Cancelled)),
+        "cancelled"
+    );
+    assert_eq!(seen, 2, "no candidate starts after the cancel");
+    assert!(started.elapsed() < Duration::from_secs(120));
 }
 
 #[test]
