@@ -277,6 +277,34 @@ impl ArtifactStore {
         Ok(Download { size, stream })
     }
 
+    /// The file's path on this machine when the backend is a local folder
+    /// (after the same checks as every other access); `None` otherwise.
+    pub fn local_file(&self, path: &ArtifactPath) -> Result<Option<PathBuf>> {
+        let Some(root) = &self.local_root else {
+            return Ok(None);
+        };
+        self.check_links(path)?;
+        let mut p = root.clone();
+        p.extend(path.as_str().split('/').filter(|s| !s.is_empty()));
+        Ok(Some(p))
+    }
+
+    /// Copy a file to `dest` on this machine, streaming; returns its size.
+    pub async fn download_to(&self, path: &ArtifactPath, dest: &std::path::Path) -> Result<u64> {
+        use tokio::io::AsyncWriteExt;
+        let mut d = self.get(path).await?;
+        let io = |e: std::io::Error| ArtifactError::Storage(format!("{}: {e}", dest.display()));
+        let mut f = tokio::fs::File::create(dest).await.map_err(io)?;
+        let mut n = 0u64;
+        while let Some(chunk) = d.stream.next().await {
+            let chunk = chunk?;
+            n += chunk.len() as u64;
+            f.write_all(&chunk).await.map_err(io)?;
+        }
+        f.flush().await.map_err(io)?;
+        Ok(n)
+    }
+
     /// Read a whole (small) file.
     pub async fn read_all(&self, path: &ArtifactPath) -> Result<Bytes> {
         let d = self.get(path).await?;
@@ -464,6 +492,17 @@ mod tests {
                 },
             ]
         );
+        // a local copy, and the local path, hold the same bytes
+        let out = dir.path().join("copy.txt");
+        assert_eq!(
+            s.download_to(&p("1/r/artifacts/a.txt"), &out)
+                .await
+                .unwrap(),
+            5
+        );
+        assert_eq!(std::fs::read(&out).unwrap(), b"hello");
+        let local = s.local_file(&p("1/r/artifacts/a.txt")).unwrap().unwrap();
+        assert_eq!(std::fs::read(local).unwrap(), b"hello");
         s.delete(&p("1/r/artifacts/sub")).await.unwrap();
         assert_eq!(s.list(&p("1/r/artifacts")).await.unwrap().len(), 1);
         assert!(matches!(
