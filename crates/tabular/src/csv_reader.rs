@@ -21,7 +21,7 @@ const CANDIDATES: [u8; 4] = [b',', b';', b'\t', b'|'];
 
 /// Pick the delimiter that splits the first lines into the same number
 /// (more than one) of fields most consistently; `,` when nothing does.
-fn sniff(sample: &[u8]) -> u8 {
+pub(crate) fn sniff(sample: &[u8]) -> u8 {
     let mut best = (b',', 0usize, 0usize);
     for &d in &CANDIDATES {
         let mut rdr = csv::ReaderBuilder::new()

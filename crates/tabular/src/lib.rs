@@ -24,6 +24,7 @@
 //! println!("{}", serde_json::to_string_pretty(&profile).unwrap());
 //! ```
 
+pub mod chunked;
 mod csv_reader;
 mod error;
 mod infer;
@@ -33,6 +34,7 @@ pub mod sketch;
 pub mod split;
 mod table;
 
+pub use chunked::{ChunkOptions, Chunks, read_chunks};
 pub use csv_reader::{CsvOptions, read_csv};
 pub use error::DataError;
 pub use infer::{
