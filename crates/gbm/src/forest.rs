@@ -10,6 +10,7 @@ use crate::binning::{BinCol, BinMapper};
 use crate::learner::{NodeSampling, TreeLearner};
 use crate::split::SplitConfig;
 use crate::train::{Rng, check_weights};
+use crate::tree::ShapScratch;
 use crate::{Dataset, FeatureKind, GbmError, ImportanceType, Objective, Tree};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -549,6 +550,99 @@ impl ForestModel {
             out.par_chunks_mut(CHUNK * k).enumerate().for_each(work);
         } else {
             out.chunks_mut(CHUNK * k).enumerate().for_each(work);
+        }
+        Ok(out)
+    }
+
+    /// Exact (path-dependent) TreeSHAP contributions of one row in the forest's output
+    /// space: for each output, `n_features() + 1` values, the last being the base value.
+    /// `out` must be `n_outputs() * (n_features() + 1)` long.
+    ///
+    /// Regression and binary: the mean over trees of each tree's TreeSHAP values (the
+    /// same code as the booster's), so the base value is the mean of the trees' expected
+    /// values and contributions plus base equal [`predict_row`](Self::predict_row)
+    /// (the value, or P(class 1)) exactly.
+    ///
+    /// Multiclass: each class's mean frequency is explained by TreeSHAP over its trees,
+    /// then the class's contributions and base value are divided by this row's total
+    /// frequency over all classes (the per-row normalisation `predict_row` applies, as
+    /// the classes' trees are grown separately and need not sum to 1). They therefore
+    /// add up to the predicted probability exactly, and the base value varies slightly
+    /// from row to row (expected frequency / the row's total, close to the expected
+    /// frequency). A row whose total is 0 predicts 1/k: base 1/k, contributions 0.
+    pub fn predict_contrib_row(&self, row: &[f64], out: &mut [f64]) -> Result<(), GbmError> {
+        let mut scratch = ShapScratch::default();
+        self.contrib_row_with(row, out, &mut scratch)
+    }
+
+    fn contrib_row_with(
+        &self,
+        row: &[f64],
+        out: &mut [f64],
+        scratch: &mut ShapScratch,
+    ) -> Result<(), GbmError> {
+        let nf = self.n_features();
+        let k = self.n_outputs();
+        if row.len() < nf {
+            return Err(GbmError::FeatureCountMismatch {
+                expected: nf,
+                got: row.len(),
+            });
+        }
+        let w = nf + 1;
+        if out.len() != k * w {
+            return Err(GbmError::OutputLength {
+                expected: k * w,
+                got: out.len(),
+            });
+        }
+        out.fill(0.0);
+        for (i, t) in self.trees.iter().enumerate() {
+            let c = i % k;
+            t.shap_into(row, &mut out[c * w..(c + 1) * w], scratch);
+        }
+        let ne = self.n_estimators().max(1) as f64;
+        if k == 1 {
+            out.iter_mut().for_each(|v| *v /= ne);
+            return Ok(());
+        }
+        // each class block sums to that class's total frequency over its trees; the
+        // total is taken from the trees' predictions, as `predict_row` does
+        let total: f64 = self.trees.iter().map(|t| t.predict_row(row)).sum();
+        if total > 0.0 {
+            out.iter_mut().for_each(|v| *v /= total);
+        } else {
+            out.fill(0.0);
+            for c in 0..k {
+                out[c * w + nf] = 1.0 / k as f64;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`predict_contrib_row`](Self::predict_contrib_row) for every row: row-major,
+    /// `n_outputs() * (n_features() + 1)` values per row. Rows are split over the ambient
+    /// rayon pool.
+    pub fn predict_contrib(&self, data: &Dataset) -> Result<Vec<f64>, GbmError> {
+        self.check_data(data)?;
+        let n = data.n_rows();
+        let nf = self.n_features();
+        let width = self.n_outputs() * (nf + 1);
+        let mut out = vec![0.0; n * width];
+        const CHUNK: usize = 64;
+        let work = |(ci, chunk): (usize, &mut [f64])| {
+            let mut row = vec![0.0; nf];
+            let mut scratch = ShapScratch::default();
+            for (j, o) in chunk.chunks_mut(width).enumerate() {
+                data.row_into_unchecked(ci * CHUNK + j, &mut row);
+                // lengths are right by construction
+                let _ = self.contrib_row_with(&row, o, &mut scratch);
+            }
+        };
+        if n > CHUNK && rayon::current_num_threads() > 1 {
+            out.par_chunks_mut(CHUNK * width).enumerate().for_each(work);
+        } else {
+            out.chunks_mut(CHUNK * width).enumerate().for_each(work);
         }
         Ok(out)
     }

@@ -590,3 +590,252 @@ fn random_categorical_picks_a_proper_subset_of_present_categories() {
         .unwrap();
     assert_eq!(s.cat_bins, vec![3]);
 }
+
+/// A tree's structure read back from its serialised form (the brute force below must
+/// not share code with the TreeSHAP it checks).
+struct Arrays {
+    feature: Vec<usize>,
+    left: Vec<i32>,
+    right: Vec<i32>,
+    internal_count: Vec<f64>,
+    leaf_count: Vec<f64>,
+    leaf_value: Vec<f64>,
+}
+
+fn arrays(t: &Tree) -> Arrays {
+    let v = serde_json::to_value(t).unwrap();
+    let floats = |k: &str| -> Vec<f64> {
+        v[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().expect("finite"))
+            .collect()
+    };
+    let ints = |k: &str| -> Vec<i64> {
+        v[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_i64().unwrap())
+            .collect()
+    };
+    Arrays {
+        feature: ints("split_feature").iter().map(|&f| f as usize).collect(),
+        left: ints("left_child").iter().map(|&c| c as i32).collect(),
+        right: ints("right_child").iter().map(|&c| c as i32).collect(),
+        internal_count: floats("internal_count"),
+        leaf_count: floats("leaf_count"),
+        leaf_value: floats("leaf_value"),
+    }
+}
+
+/// The tree's path-dependent value of coalition `s`: features in `s` follow `x`, the
+/// others average their children weighted by training cover.
+fn coalition_value(t: &Tree, a: &Arrays, node: i32, x: &[f64], s: &[bool]) -> f64 {
+    if node < 0 {
+        return a.leaf_value[!node as usize];
+    }
+    let n = node as usize;
+    let f = a.feature[n];
+    if s[f] {
+        return coalition_value(t, a, t.next(n, x[f]), x, s);
+    }
+    let cover = |c: i32| {
+        if c >= 0 {
+            a.internal_count[c as usize]
+        } else {
+            a.leaf_count[!c as usize]
+        }
+    };
+    (cover(a.left[n]) * coalition_value(t, a, a.left[n], x, s)
+        + cover(a.right[n]) * coalition_value(t, a, a.right[n], x, s))
+        / a.internal_count[n]
+}
+
+/// Shapley values of one tree by enumerating every coalition (2^nf of them), then the
+/// value of the empty coalition.
+fn brute_force_shapley(t: &Tree, x: &[f64], nf: usize) -> Vec<f64> {
+    let a = arrays(t);
+    let root = if t.num_leaves() == 1 { -1 } else { 0 };
+    let v = |mask: usize| {
+        let s: Vec<bool> = (0..nf).map(|f| mask >> f & 1 == 1).collect();
+        coalition_value(t, &a, root, x, &s)
+    };
+    let fact = |n: usize| (1..=n).map(|i| i as f64).product::<f64>();
+    let mut phi = vec![0.0; nf + 1];
+    for (i, p) in phi.iter_mut().enumerate().take(nf) {
+        for mask in 0..1usize << nf {
+            if mask >> i & 1 == 1 {
+                continue;
+            }
+            let size = mask.count_ones() as usize;
+            let weight = fact(size) * fact(nf - size - 1) / fact(nf);
+            *p += weight * (v(mask | 1 << i) - v(mask));
+        }
+    }
+    phi[nf] = v(0);
+    phi
+}
+
+fn close(a: &[f64], b: &[f64], tol: f64) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= tol)
+}
+
+#[test]
+fn forest_tree_shap_equals_brute_force_shapley_values() {
+    // 4 features: numeric, numeric with missing values, categorical with a missing code,
+    // numeric noise; small trees so the enumeration stays readable
+    let (data, y) = synthetic(400, 21);
+    let nf = data.n_features();
+    let all = rows(&data);
+    let mut picked: Vec<&Vec<f64>> = all.iter().take(12).collect();
+    // rows with a missing numeric value and with a missing category go down the
+    // default direction / the "not in the set" side
+    picked.extend(all.iter().filter(|r| r[1].is_nan()).take(2));
+    picked.extend(all.iter().filter(|r| r[2].is_nan()).take(2));
+    assert_eq!(picked.len(), 16);
+    for extra in [false, true] {
+        let p = ForestParams {
+            num_leaves: 10,
+            max_features: Some(1.0),
+            extra_trees: extra,
+            bootstrap: !extra,
+            ..small(ForestTask::Regression, 5)
+        };
+        let m = train_forest(&p, &data, &y, None).unwrap();
+        assert!(m.trees.iter().all(|t| t.num_leaves() > 4));
+        let mut out = vec![0.0; nf + 1];
+        for x in &picked {
+            let mut want = vec![0.0; nf + 1];
+            for t in &m.trees {
+                for (w, b) in want.iter_mut().zip(brute_force_shapley(t, x, nf)) {
+                    *w += b / m.trees.len() as f64;
+                }
+            }
+            m.predict_contrib_row(x, &mut out).unwrap();
+            assert!(
+                close(&out, &want, 1e-9),
+                "extra={extra} {x:?}: {out:?} vs {want:?}"
+            );
+        }
+    }
+    // multiclass: brute force of each class's mean frequency over its trees, divided by
+    // the row's total frequency
+    let k = 3;
+    let (data, y) = classification(300, k, 8);
+    let nf = data.n_features();
+    let p = ForestParams {
+        num_leaves: 8,
+        ..small(ForestTask::Multiclass { num_class: k }, 4)
+    };
+    let m = train_forest(&p, &data, &y, None).unwrap();
+    let w = nf + 1;
+    let mut out = vec![0.0; k * w];
+    for x in rows(&data).iter().take(10) {
+        let mut want = vec![0.0; k * w];
+        let mut total = 0.0;
+        for (i, t) in m.trees.iter().enumerate() {
+            let c = i % k;
+            for (o, b) in want[c * w..(c + 1) * w]
+                .iter_mut()
+                .zip(brute_force_shapley(t, x, nf))
+            {
+                *o += b;
+            }
+            total += t.predict_row(x);
+        }
+        want.iter_mut().for_each(|v| *v /= total);
+        m.predict_contrib_row(x, &mut out).unwrap();
+        assert!(close(&out, &want, 1e-9), "{x:?}: {out:?} vs {want:?}");
+    }
+}
+
+#[test]
+fn forest_contributions_add_up_to_predictions_for_every_task() {
+    let cases: Vec<(ForestParams, Dataset, Vec<f64>)> = {
+        let (d1, y1) = synthetic(500, 4);
+        let (d2, y2) = classification(500, 2, 6);
+        let (d3, y3) = classification(500, 4, 9);
+        vec![
+            (small(ForestTask::Regression, 20), d1.clone(), y1.clone()),
+            (
+                ForestParams {
+                    num_threads: 1,
+                    ..ForestParams::extra_trees(ForestTask::Regression)
+                },
+                d1,
+                y1,
+            ),
+            (small(ForestTask::Binary, 20), d2, y2),
+            (small(ForestTask::Multiclass { num_class: 4 }, 15), d3, y3),
+        ]
+    };
+    for (p, data, y) in cases {
+        let m = train_forest(&p, &data, &y, None).unwrap();
+        let k = m.n_outputs();
+        let w = data.n_features() + 1;
+        let pred = m.predict(&data).unwrap();
+        let contrib = m.predict_contrib(&data).unwrap();
+        assert_eq!(contrib.len(), data.n_rows() * k * w);
+        let all = rows(&data);
+        let mut one = vec![0.0; k * w];
+        for i in 0..data.n_rows() {
+            for c in 0..k {
+                let s: f64 = contrib[(i * k + c) * w..(i * k + c + 1) * w].iter().sum();
+                assert!(
+                    (s - pred[i * k + c]).abs() < 1e-9,
+                    "{:?} row {i} output {c}: {s} vs {}",
+                    p.task,
+                    pred[i * k + c]
+                );
+            }
+            if i % 50 == 0 {
+                m.predict_contrib_row(&all[i], &mut one).unwrap();
+                assert_eq!(one, contrib[i * k * w..(i + 1) * k * w], "row = batch");
+            }
+        }
+        if k == 1 {
+            // one base value for every row: the mean of the trees' expected values
+            let base = contrib[w - 1];
+            let want =
+                m.trees.iter().map(|t| t.expected_value()).sum::<f64>() / m.trees.len() as f64;
+            assert!((base - want).abs() < 1e-12);
+            assert!((0..data.n_rows()).all(|i| contrib[i * w + w - 1] == base));
+        }
+        // the signal's features carry most of the attribution, on average
+        let mean_abs = |f: usize| {
+            (0..data.n_rows())
+                .map(|i| contrib[i * k * w + f].abs())
+                .sum::<f64>()
+        };
+        assert!(mean_abs(0) > mean_abs(w - 2), "{:?}", p.task);
+    }
+}
+
+#[test]
+fn forest_contributions_are_checked_and_thread_independent() {
+    let (data, y) = classification(300, 2, 3);
+    let m = train_forest(&small(ForestTask::Binary, 10), &data, &y, None).unwrap();
+    let mut out = vec![0.0; 3];
+    assert!(matches!(
+        m.predict_contrib_row(&[0.5, 0.5, 1.0], &mut out),
+        Err(GbmError::OutputLength { expected: 4, .. })
+    ));
+    let mut out = vec![0.0; 4];
+    assert!(matches!(
+        m.predict_contrib_row(&[0.5], &mut out),
+        Err(GbmError::FeatureCountMismatch { .. })
+    ));
+    let wrong = Dataset::new(vec![Column::Numeric(vec![1.0])]).unwrap();
+    assert!(m.predict_contrib(&wrong).is_err());
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(|| m.predict_contrib(&data).unwrap());
+    let two = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap()
+        .install(|| m.predict_contrib(&data).unwrap());
+    assert_eq!(one, two);
+}
