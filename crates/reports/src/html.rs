@@ -1,0 +1,272 @@
+//! The page shell (inline CSS), HTML escaping and number formatting shared
+//! by both reports.
+
+use std::fmt::Write;
+
+/// Escape text for HTML element content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() && c != '\n' && c != '\t' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Shorten a label to `max` characters (an ellipsis marks the cut).
+pub fn short(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// An integer with thin thousands separators: 32,561.
+pub fn int(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A value for tables: integers with separators, otherwise 4 significant
+/// digits (scientific for very large or small magnitudes).
+pub fn num(v: f64) -> String {
+    if !v.is_finite() {
+        return if v.is_nan() {
+            "–".into()
+        } else if v > 0.0 {
+            "∞".into()
+        } else {
+            "−∞".into()
+        };
+    }
+    let a = v.abs();
+    if (v.fract() == 0.0 || (1e3..1e6).contains(&a)) && a < 1e15 {
+        let a = a.round();
+        let s = int(a as u64);
+        return if v < 0.0 && a > 0.0 {
+            format!("−{s}")
+        } else {
+            s
+        };
+    }
+    let s = if !(1e-3..1e6).contains(&a) {
+        format!("{v:.3e}")
+    } else {
+        let digits = (4 - (a.log10().floor() as i32) - 1).clamp(0, 6) as usize;
+        let t = format!("{v:.digits$}");
+        if t.contains('.') {
+            t.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            t
+        }
+    };
+    s.replacen('-', "−", 1)
+}
+
+/// A score with 4 decimals (metrics); large values (MSE, RMSE in big
+/// units) as rounded integers with separators.
+pub fn score(v: f64) -> String {
+    if v.abs() >= 1000.0 {
+        num(v)
+    } else if v.is_finite() {
+        format!("{v:.4}").replacen('-', "−", 1)
+    } else {
+        "–".into()
+    }
+}
+
+/// A share as a percentage: "63.2 %".
+pub fn pct(share: f64) -> String {
+    if !share.is_finite() {
+        return "–".into();
+    }
+    let p = share * 100.0;
+    if p == 0.0 || p == 100.0 {
+        format!("{p:.0} %")
+    } else if p < 0.1 {
+        "<0.1 %".into()
+    } else {
+        format!("{p:.1} %")
+    }
+}
+
+/// One section of a report: an anchor id (for the table of contents), a
+/// title and its body.
+pub struct Section {
+    pub id: &'static str,
+    pub title: String,
+    pub body: String,
+}
+
+/// The whole document: header, contents, sections, footer.
+pub fn page(
+    title: &str,
+    subtitle: &str,
+    kpis: &[(String, String)],
+    sections: &[Section],
+) -> String {
+    let mut s = String::with_capacity(64 * 1024);
+    s.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    s.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+    s.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\n");
+    let _ = writeln!(s, "<title>{}</title>", esc(title));
+    s.push_str("<style>\n");
+    s.push_str(CSS);
+    s.push_str("</style>\n</head>\n<body>\n<header class=\"top\"><div class=\"wrap\">");
+    let _ = write!(
+        s,
+        "<div class=\"brand\">Atelier · Autopilot</div><h1>{}</h1><p class=\"sub\">{}</p>",
+        esc(title),
+        esc(subtitle)
+    );
+    if !kpis.is_empty() {
+        s.push_str("<div class=\"kpis\">");
+        for (k, v) in kpis {
+            let _ = write!(
+                s,
+                "<div class=\"kpi\"><div class=\"kv\">{}</div><div class=\"kl\">{}</div></div>",
+                esc(v),
+                esc(k)
+            );
+        }
+        s.push_str("</div>");
+    }
+    s.push_str("</div></header>\n<nav class=\"toc\"><div class=\"wrap\">");
+    for sec in sections {
+        let _ = write!(s, "<a href=\"#{}\">{}</a>", sec.id, esc(&sec.title));
+    }
+    s.push_str("</div></nav>\n<main class=\"wrap\">\n");
+    for sec in sections {
+        let _ = write!(
+            s,
+            "<section id=\"{}\">\n<h2>{}</h2>\n{}\n</section>\n",
+            sec.id,
+            esc(&sec.title),
+            sec.body
+        );
+    }
+    s.push_str("</main>\n<footer class=\"wrap\">Generated by Atelier ");
+    s.push_str(env!("CARGO_PKG_VERSION"));
+    s.push_str(". Self-contained: no scripts, no external resources.</footer>\n</body>\n</html>\n");
+    s
+}
+
+/// A figure: the chart and a caption.
+pub fn figure(svg: &str, caption: &str) -> String {
+    format!(
+        "<figure>{svg}<figcaption>{}</figcaption></figure>",
+        esc(caption)
+    )
+}
+
+/// A note paragraph (escaped).
+pub fn note(text: &str) -> String {
+    format!("<p class=\"note\">{}</p>", esc(text))
+}
+
+const CSS: &str = r#"
+:root{--ink:#0f172a;--muted:#64748b;--line:#e2e8f0;--soft:#f8fafc;--accent:#2563eb;--warn:#b45309;--bad:#b91c1c;--good:#15803d}
+*{box-sizing:border-box}
+html{-webkit-text-size-adjust:100%}
+body{margin:0;font:14px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--ink);background:#fff}
+.wrap{max-width:1120px;margin:0 auto;padding:0 24px}
+header.top{background:linear-gradient(135deg,#0f172a 0%,#1e3a8a 100%);color:#fff;padding:28px 0 22px}
+header.top .brand{font-size:12px;letter-spacing:.08em;text-transform:uppercase;color:#93c5fd;font-weight:600}
+header.top h1{margin:4px 0 2px;font-size:26px;font-weight:650;letter-spacing:-.01em}
+header.top .sub{margin:0;color:#cbd5e1}
+.kpis{display:flex;flex-wrap:wrap;gap:12px;margin-top:18px}
+.kpi{background:rgba(255,255,255,.08);border:1px solid rgba(255,255,255,.16);border-radius:10px;padding:10px 16px;min-width:120px}
+.kpi .kv{font-size:20px;font-weight:650;font-variant-numeric:tabular-nums}
+.kpi .kl{font-size:12px;color:#cbd5e1}
+nav.toc{position:sticky;top:0;z-index:5;background:rgba(255,255,255,.96);border-bottom:1px solid var(--line)}
+nav.toc .wrap{display:flex;flex-wrap:wrap;gap:4px 18px;padding-top:9px;padding-bottom:9px}
+nav.toc a{color:var(--muted);text-decoration:none;font-size:13px;font-weight:500}
+nav.toc a:hover{color:var(--accent)}
+section{padding:26px 0 8px;border-bottom:1px solid var(--line)}
+section:last-of-type{border-bottom:0}
+h2{font-size:19px;margin:0 0 12px;font-weight:650;letter-spacing:-.01em}
+h3{font-size:15px;margin:18px 0 8px;font-weight:600}
+p{margin:6px 0 10px}
+.note{color:var(--muted);font-size:13px}
+figure{margin:8px 0 18px}
+figcaption{color:var(--muted);font-size:12.5px;margin-top:4px}
+.grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(460px,1fr));gap:8px 28px}
+table{border-collapse:collapse;width:100%;font-size:13px;font-variant-numeric:tabular-nums}
+th,td{padding:6px 10px;border-bottom:1px solid var(--line);text-align:left;vertical-align:middle}
+th{background:var(--soft);font-weight:600;color:#334155;font-size:12px;text-transform:uppercase;letter-spacing:.03em;white-space:nowrap}
+td.n,th.n{text-align:right}
+tr.best td{background:#eff6ff}
+.scroll{overflow-x:auto}
+.tag{display:inline-block;padding:1px 8px;border-radius:999px;font-size:11.5px;font-weight:600;background:#e2e8f0;color:#334155;white-space:nowrap}
+.tag.numeric{background:#dbeafe;color:#1e40af}.tag.categorical{background:#fef3c7;color:#92400e}
+.tag.boolean{background:#dcfce7;color:#166534}.tag.datetime{background:#ede9fe;color:#5b21b6}
+.tag.text{background:#fce7f3;color:#9d174d}.tag.id_like{background:#f1f5f9;color:#475569}
+.tag.target{background:#0f172a;color:#fff}
+.cname{font-weight:600;word-break:break-word}
+.muted{color:var(--muted)}
+ul.insights{list-style:none;padding:0;margin:0}
+ul.insights li{display:flex;gap:10px;align-items:flex-start;padding:9px 12px;border:1px solid var(--line);border-left-width:4px;border-radius:8px;margin:0 0 8px;background:#fff}
+ul.insights li.warn{border-left-color:#f59e0b;background:#fffbeb}
+ul.insights li.bad{border-left-color:#dc2626;background:#fef2f2}
+ul.insights li.info{border-left-color:#3b82f6;background:#f8fafc}
+ul.insights li.good{border-left-color:#16a34a;background:#f0fdf4}
+ul.insights .lvl{font-size:11px;font-weight:700;text-transform:uppercase;letter-spacing:.05em;min-width:64px;padding-top:1px}
+li.warn .lvl{color:var(--warn)}li.bad .lvl{color:var(--bad)}li.info .lvl{color:var(--accent)}li.good .lvl{color:var(--good)}
+code{font:12.5px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f1f5f9;padding:1px 5px;border-radius:4px}
+svg.chart{display:block;width:100%;height:auto;max-width:100%}
+svg.spark{display:block}
+svg text{font-family:inherit}
+.ax text{font-size:11px;fill:#64748b}
+.ax line.grid{stroke:#eef2f7}
+.ax line.base{stroke:#94a3b8}
+.lab{font-size:12px;fill:#334155}
+.title{font-size:13px;font-weight:600;fill:#0f172a}
+.val{font-size:11px;fill:#334155}
+footer{color:var(--muted);font-size:12px;padding:22px 24px 40px}
+@media print{nav.toc{position:static}}
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_quotes() {
+        assert_eq!(
+            esc("<script>\"a\"&'b'</script>"),
+            "&lt;script&gt;&quot;a&quot;&amp;&#39;b&#39;&lt;/script&gt;"
+        );
+    }
+
+    #[test]
+    fn formats_numbers_readably() {
+        assert_eq!(int(32561), "32,561");
+        assert_eq!(int(100), "100");
+        assert_eq!(num(1234567.0), "1,234,567");
+        assert_eq!(num(0.123456), "0.1235");
+        assert_eq!(num(-2.5), "−2.5");
+        assert_eq!(num(12.3456), "12.35");
+        assert_eq!(num(206855.8), "206,856");
+        assert_eq!(score(45497.0267), "45,497");
+        assert_eq!(score(0.91234), "0.9123");
+        assert_eq!(pct(0.632), "63.2 %");
+        assert_eq!(pct(1.0), "100 %");
+    }
+}
