@@ -1,0 +1,390 @@
+//! HTTP: invocations, ping, `/metrics`, and the endpoint management API
+//! under `/api/2.0/atelier/endpoints` (the Studio and `atelier deploy` use
+//! it).
+//!
+//! | method | path | |
+//! |---|---|---|
+//! | POST | `/endpoints/<name>/invocations` | predict |
+//! | GET | `/endpoints/<name>/ping` | 200 when the endpoint is up |
+//! | GET | `/metrics` | Prometheus text |
+//! | GET, POST | `/api/2.0/atelier/endpoints` | list, create (`{"name", "model"}` or `{"name", "variants": [{"name", "model", "weight"}]}`, `data_capture`, `max_concurrency`, `max_payload_bytes`) |
+//! | GET, PUT, DELETE | `/api/2.0/atelier/endpoints/<name>` | describe, update, delete |
+//! | GET | `/api/2.0/atelier/endpoints/<name>/metrics` | totals and 5-s history per variant |
+//! | GET | `/api/2.0/atelier/endpoints/<name>/capture?from_ms=&to_ms=&max_results=` | captured records |
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::codec::{self, Format};
+use crate::endpoint::{EndpointRequest, Live};
+use crate::error::{Result, ServingError};
+use crate::{Serving, capture};
+
+pub const TARGET_VARIANT: &str = "x-atelier-target-variant";
+pub const INVOKED_VARIANT: &str = "x-atelier-invoked-variant";
+pub const INFERENCE_ID: &str = "x-atelier-inference-id";
+/// Bodies above this are predicted on the blocking pool.
+const INLINE_BYTES: usize = 256 * 1024;
+
+/// The endpoint routes, with their state applied (for `server::router_with`).
+pub fn router(s: Serving) -> Router {
+    Router::new()
+        .route("/endpoints/{name}/invocations", post(invoke))
+        .route("/endpoints/{name}/ping", get(ping))
+        .route("/metrics", get(prometheus))
+        .route("/api/2.0/atelier/endpoints", get(list).post(create))
+        .route(
+            "/api/2.0/atelier/endpoints/{name}",
+            get(describe).put(update).delete(delete),
+        )
+        .route("/api/2.0/atelier/endpoints/{name}/metrics", get(stats))
+        .route("/api/2.0/atelier/endpoints/{name}/capture", get(captured))
+        .with_state(s)
+}
+
+fn header_str<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn invoke(
+    State(s): State<Serving>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let Some(slot) = s.slot(&name) else {
+        return ServingError::NotFound(format!(
+            "no endpoint named '{name}'; create it with `atelier deploy` or POST /api/2.0/atelier/endpoints"
+        ))
+        .into_response();
+    };
+    let live = slot.current();
+    let Ok(_permit) = live.limiter.clone().try_acquire_owned() else {
+        slot.metrics.overloaded.fetch_add(1, Relaxed);
+        return ServingError::Overloaded(format!(
+            "endpoint '{name}' is at its limit of {} invocations in flight; retry shortly",
+            live.config.max_concurrency
+        ))
+        .into_response();
+    };
+    let reject = |e: ServingError| {
+        slot.metrics.rejected.fetch_add(1, Relaxed);
+        e.into_response()
+    };
+    // the variant first: a bad target header needs no body
+    let variant = match header_str(&headers, TARGET_VARIANT) {
+        Some(t) => match live.variant(t) {
+            Some(v) => v,
+            None => {
+                let names: Vec<&str> = live.variants.iter().map(|v| &*v.name).collect();
+                return reject(ServingError::BadRequest(format!(
+                    "endpoint '{name}' has no variant '{t}'; its variants are: {}",
+                    names.join(", ")
+                )));
+            }
+        },
+        None => live.pick(rand::random::<f64>()),
+    };
+    let limit = live.config.max_payload_bytes;
+    let too_large = |n: Option<usize>| {
+        ServingError::PayloadTooLarge(format!(
+            "the payload{} is larger than endpoint '{name}' accepts ({limit} bytes, max_payload_bytes); send fewer rows per request",
+            n.map_or(String::new(), |n| format!(" ({n} bytes)"))
+        ))
+    };
+    if let Some(n) =
+        header_str(&headers, header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<usize>().ok())
+        && n > limit
+    {
+        return reject(too_large(Some(n)));
+    }
+    let body = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => return reject(too_large(None)),
+    };
+    let inference_id = header_str(&headers, INFERENCE_ID).map(str::to_string);
+    let result = answer(
+        &live,
+        variant,
+        &headers,
+        body.clone(),
+        inference_id.as_deref(),
+    )
+    .await;
+    let elapsed = started.elapsed().as_secs_f64();
+    match result {
+        Ok((fmt, input_fmt, out, rows)) => {
+            variant.metrics.observe(elapsed, rows, 200);
+            let c = &live.config.data_capture;
+            if c.enabled
+                && (c.capture_input || c.capture_output)
+                && rand::random::<f64>() * 100.0 < c.sampling_percentage
+            {
+                let ct = header_str(&headers, header::CONTENT_TYPE.as_str())
+                    .map_or_else(|| input_fmt.content_type().to_string(), str::to_string);
+                s.capture().offer(capture::Pending {
+                    endpoint: Arc::from(name.as_str()),
+                    variant: variant.name.clone(),
+                    time_ms: store::now_ms(),
+                    inference_id,
+                    input: c.capture_input.then_some((ct, body)),
+                    output: c
+                        .capture_output
+                        .then(|| (fmt.content_type().to_string(), out.clone())),
+                    metrics: slot.metrics.clone(),
+                });
+            }
+            let mut r = Response::new(Body::from(out));
+            let h = r.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(fmt.content_type()),
+            );
+            if let Ok(v) = HeaderValue::from_str(&variant.name) {
+                h.insert(INVOKED_VARIANT, v);
+            }
+            r
+        }
+        Err(e) => {
+            variant.metrics.observe(elapsed, 0, e.status().as_u16());
+            let mut r = e.into_response();
+            if let Ok(v) = HeaderValue::from_str(&variant.name) {
+                r.headers_mut().insert(INVOKED_VARIANT, v);
+            }
+            r
+        }
+    }
+}
+
+async fn answer(
+    _live: &Live,
+    variant: &crate::endpoint::LiveVariant,
+    headers: &HeaderMap,
+    body: Bytes,
+    inference_id: Option<&str>,
+) -> Result<(Format, Format, Bytes, usize)> {
+    if let Some(id) = inference_id
+        && (id.is_empty() || id.len() > 64)
+    {
+        return Err(ServingError::BadRequest(
+            "X-Atelier-Inference-Id must be 1 to 64 characters".into(),
+        ));
+    }
+    let input =
+        Format::from_content_type(header_str(headers, header::CONTENT_TYPE.as_str()), &body)?;
+    let output = Format::from_accept(header_str(headers, header::ACCEPT.as_str()), input)?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ServingError::BadRequest(
+            "the payload is empty: send at least one row".into(),
+        ));
+    }
+    let model = variant.model.clone();
+    let a = if body.len() <= INLINE_BYTES {
+        codec::invoke(&model, &body, input, output)?
+    } else {
+        tokio::task::spawn_blocking(move || codec::invoke(&model, &body, input, output))
+            .await
+            .map_err(|e| ServingError::Internal(format!("prediction task failed: {e}")))??
+    };
+    Ok((output, input, Bytes::from(a.body), a.rows))
+}
+
+async fn ping(State(s): State<Serving>, Path(name): Path<String>) -> Response {
+    match s.slot(&name) {
+        Some(_) => (StatusCode::OK, "").into_response(),
+        None => ServingError::NotFound(format!("no endpoint named '{name}'")).into_response(),
+    }
+}
+
+async fn prometheus(State(s): State<Serving>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        s.prometheus(),
+    )
+        .into_response()
+}
+
+/// The JSON view of an endpoint.
+pub fn view(live: &Live, slot: &crate::Slot) -> Value {
+    let variants: Vec<Value> = live
+        .config
+        .variants
+        .iter()
+        .zip(&live.variants)
+        .map(|(c, v)| {
+            let p = &v.model.pipeline;
+            json!({
+                "name": c.name,
+                "model": c.model,
+                "weight": c.weight,
+                "artifact_path": c.artifact_path,
+                "registered_model": c.registered_model,
+                "version": c.version,
+                "problem": p.problem.as_str(),
+                "algorithm": p.metadata.algorithm,
+                "target": p.target,
+                "labels": p.labels,
+                "input_columns": v.model.columns,
+                "totals": v.metrics.totals(),
+            })
+        })
+        .collect();
+    json!({
+        "name": live.config.name,
+        "status": "InService",
+        "invocations_path": format!("/endpoints/{}/invocations", live.config.name),
+        "variants": variants,
+        "data_capture": live.config.data_capture,
+        "max_concurrency": live.config.max_concurrency,
+        "max_payload_bytes": live.config.max_payload_bytes,
+        "created_ms": live.created_ms,
+        "updated_ms": live.updated_ms,
+        "in_flight": live.config.max_concurrency - live.limiter.available_permits().min(live.config.max_concurrency),
+        "overloaded": slot.metrics.overloaded.load(Relaxed),
+        "rejected": slot.metrics.rejected.load(Relaxed),
+        "capture_written": slot.metrics.capture_written.load(Relaxed),
+        "capture_dropped": slot.metrics.capture_dropped.load(Relaxed),
+    })
+}
+
+fn slot_or_404(s: &Serving, name: &str) -> Result<Arc<crate::Slot>> {
+    s.slot(name)
+        .ok_or_else(|| ServingError::NotFound(format!("no endpoint named '{name}'")))
+}
+
+async fn list(State(s): State<Serving>) -> Response {
+    let all: Vec<Value> = s
+        .names()
+        .iter()
+        .filter_map(|n| s.slot(n))
+        .map(|slot| view(&slot.current(), &slot))
+        .collect();
+    axum::Json(json!({ "endpoints": all })).into_response()
+}
+
+fn parse_request(body: &Bytes) -> Result<EndpointRequest> {
+    serde_json::from_slice(body).map_err(|e| {
+        ServingError::BadRequest(format!(
+            "the endpoint definition is not valid ({e}); send {{\"name\": \"…\", \"model\": \"models:/<name>/<version>\"}} or \"variants\": [{{\"name\", \"model\", \"weight\"}}]"
+        ))
+    })
+}
+
+async fn create(State(s): State<Serving>, body: Bytes) -> Response {
+    let run = async {
+        let req = parse_request(&body)?;
+        let name = req
+            .name
+            .clone()
+            .ok_or_else(|| ServingError::BadRequest("give the endpoint a \"name\"".into()))?;
+        s.create(&name, req).await?;
+        let slot = slot_or_404(&s, &name)?;
+        Ok::<_, ServingError>(axum::Json(
+            json!({"endpoint": view(&slot.current(), &slot)}),
+        ))
+    };
+    run.await.into_response()
+}
+
+async fn update(State(s): State<Serving>, Path(name): Path<String>, body: Bytes) -> Response {
+    let run = async {
+        let req = parse_request(&body)?;
+        s.update(&name, req).await?;
+        let slot = slot_or_404(&s, &name)?;
+        Ok::<_, ServingError>(axum::Json(
+            json!({"endpoint": view(&slot.current(), &slot)}),
+        ))
+    };
+    run.await.into_response()
+}
+
+async fn describe(State(s): State<Serving>, Path(name): Path<String>) -> Response {
+    match slot_or_404(&s, &name) {
+        Ok(slot) => axum::Json(json!({"endpoint": view(&slot.current(), &slot)})).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn delete(State(s): State<Serving>, Path(name): Path<String>) -> Response {
+    match s.delete(&name).await {
+        Ok(()) => axum::Json(json!({})).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn stats(State(s): State<Serving>, Path(name): Path<String>) -> Response {
+    let slot = match slot_or_404(&s, &name) {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let live = slot.current();
+    let variants: Vec<Value> = live
+        .variants
+        .iter()
+        .map(|v| {
+            json!({
+                "name": &*v.name,
+                "totals": v.metrics.totals(),
+                "history": v.metrics.history(),
+            })
+        })
+        .collect();
+    axum::Json(json!({
+        "tick_seconds": crate::metrics::TICK_SECONDS,
+        "variants": variants,
+        "overloaded": slot.metrics.overloaded.load(Relaxed),
+        "rejected": slot.metrics.rejected.load(Relaxed),
+        "capture_written": slot.metrics.capture_written.load(Relaxed),
+        "capture_dropped": slot.metrics.capture_dropped.load(Relaxed),
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct CaptureQuery {
+    from_ms: Option<i64>,
+    to_ms: Option<i64>,
+    max_results: Option<usize>,
+}
+
+async fn captured(
+    State(s): State<Serving>,
+    Path(name): Path<String>,
+    q: std::result::Result<Query<CaptureQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let run = async {
+        let Query(q) = q.map_err(|e| ServingError::BadRequest(format!("bad query: {e}")))?;
+        crate::endpoint::check_name("endpoint", &name)?;
+        let to = q.to_ms.unwrap_or(store::now_ms() + 3_600_000);
+        let from = q.from_ms.unwrap_or(store::now_ms() - 3_600_000);
+        let max = q.max_results.unwrap_or(50).clamp(1, 1000);
+        let recs = capture::read_capture(s.artifacts(), &name, from, to).await?;
+        let skip = recs.len().saturating_sub(max);
+        let out: Vec<Value> = recs
+            .into_iter()
+            .skip(skip)
+            .map(|r| {
+                let mut v = serde_json::to_value(&r).unwrap_or(Value::Null);
+                v["variant"] = Value::String(r.variant);
+                v
+            })
+            .collect();
+        Ok::<_, ServingError>(axum::Json(json!({ "records": out })))
+    };
+    run.await.into_response()
+}

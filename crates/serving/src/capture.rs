@@ -1,0 +1,301 @@
+//! Data capture: sampled requests and responses written as JSON Lines in
+//! SageMaker's capture record shape, off the request path.
+//!
+//! The request handler only puts a small record (reference-counted bodies)
+//! on a bounded channel with `try_send`; when the channel is full the
+//! record is dropped and counted (`atelier_endpoint_capture_dropped_total`),
+//! never the request. A writer task groups records by endpoint, variant and
+//! hour and writes one new file per group about every second.
+//!
+//! Layout under the artifact store (see the crate docs):
+//! `capture/<endpoint>/<variant>/YYYY/MM/DD/HH/<epoch-ms>-<random>.jsonl`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use artifacts::{ArtifactPath, ArtifactStore};
+use base64::Engine;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::error::Result;
+use crate::metrics::EndpointMetrics;
+
+/// Capture records waiting to be written, at most.
+pub const BUFFER: usize = 4096;
+
+/// One side of an invocation, as SageMaker writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CaptureData {
+    pub observed_content_type: String,
+    /// `INPUT` or `OUTPUT`.
+    pub mode: String,
+    pub data: String,
+    /// `CSV`, `JSON` (data is the text as sent) or `BASE64`.
+    pub encoding: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Captured {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_input: Option<CaptureData>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_output: Option<CaptureData>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventMetadata {
+    pub event_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inference_id: Option<String>,
+    /// ISO 8601 UTC with milliseconds, e.g. `2026-11-27T02:15:18.123Z`.
+    pub inference_time: String,
+}
+
+/// One line of a capture file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CaptureRecord {
+    pub capture_data: Captured,
+    pub event_metadata: EventMetadata,
+    pub event_version: String,
+    /// The variant that answered (from the file's path; not in the line).
+    #[serde(skip)]
+    pub variant: String,
+}
+
+/// What the request path hands to the writer.
+pub struct Pending {
+    pub endpoint: Arc<str>,
+    pub variant: Arc<str>,
+    pub time_ms: i64,
+    pub inference_id: Option<String>,
+    pub input: Option<(String, Bytes)>,
+    pub output: Option<(String, Bytes)>,
+    pub metrics: Arc<EndpointMetrics>,
+}
+
+fn encoding_of(content_type: &str) -> &'static str {
+    if content_type.contains("csv") {
+        "CSV"
+    } else {
+        "JSON"
+    }
+}
+
+fn side(mode: &str, (ct, body): &(String, Bytes)) -> CaptureData {
+    let (data, encoding) = match std::str::from_utf8(body) {
+        Ok(s) => (s.to_string(), encoding_of(ct)),
+        Err(_) => (
+            base64::engine::general_purpose::STANDARD.encode(body),
+            "BASE64",
+        ),
+    };
+    CaptureData {
+        observed_content_type: ct.clone(),
+        mode: mode.into(),
+        data,
+        encoding: encoding.into(),
+    }
+}
+
+/// `2026-11-27T02:15:18.123Z`.
+pub fn iso_time(ms: i64) -> String {
+    let (y, mo, d, h, mi, s) = civil(ms);
+    format!(
+        "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:03}Z",
+        ms.rem_euclid(1000)
+    )
+}
+
+fn civil(ms: i64) -> (i64, i64, i64, i64, i64, i64) {
+    let days = ms.div_euclid(86_400_000);
+    let (y, mo, d) = tabular::civil_from_days(days);
+    let secs = ms.rem_euclid(86_400_000) / 1000;
+    (y, mo, d, secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+/// `YYYY/MM/DD/HH` of a time.
+pub fn hour_partition(ms: i64) -> String {
+    let (y, mo, d, h, _, _) = civil(ms);
+    format!("{y:04}/{mo:02}/{d:02}/{h:02}")
+}
+
+impl Pending {
+    pub fn record(&self) -> CaptureRecord {
+        CaptureRecord {
+            capture_data: Captured {
+                endpoint_input: self.input.as_ref().map(|i| side("INPUT", i)),
+                endpoint_output: self.output.as_ref().map(|o| side("OUTPUT", o)),
+            },
+            event_metadata: EventMetadata {
+                event_id: uuid::Uuid::new_v4().to_string(),
+                inference_id: self.inference_id.clone(),
+                inference_time: iso_time(self.time_ms),
+            },
+            event_version: "0".into(),
+            variant: self.variant.to_string(),
+        }
+    }
+}
+
+/// The sending half, cloned into every endpoint.
+#[derive(Clone)]
+pub struct CaptureSender(mpsc::Sender<Pending>);
+
+impl CaptureSender {
+    /// Queue a record without waiting; a full buffer drops it (counted).
+    pub fn offer(&self, p: Pending) {
+        let metrics = p.metrics.clone();
+        if self.0.try_send(p).is_err() {
+            metrics.capture_dropped.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+/// Start the writer task (on the current runtime).
+pub fn start(artifacts: ArtifactStore) -> CaptureSender {
+    start_with(artifacts, BUFFER, Duration::from_secs(1))
+}
+
+pub fn start_with(artifacts: ArtifactStore, buffer: usize, every: Duration) -> CaptureSender {
+    let (tx, rx) = mpsc::channel(buffer);
+    tokio::spawn(writer(artifacts, rx, every));
+    CaptureSender(tx)
+}
+
+type Group = (Arc<str>, Arc<str>, String);
+
+async fn writer(artifacts: ArtifactStore, mut rx: mpsc::Receiver<Pending>, every: Duration) {
+    let mut groups: HashMap<Group, (Vec<u8>, u64, Arc<EndpointMetrics>)> = HashMap::new();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(p) => {
+                    let key = (p.endpoint.clone(), p.variant.clone(), hour_partition(p.time_ms));
+                    let rec = p.record();
+                    let g = groups
+                        .entry(key)
+                        .or_insert_with(|| (Vec::new(), 0, p.metrics.clone()));
+                    if serde_json::to_writer(&mut g.0, &rec).is_ok() {
+                        g.0.push(b'\n');
+                        g.1 += 1;
+                    }
+                    if g.0.len() > (4 << 20) {
+                        flush(&artifacts, &mut groups).await;
+                    }
+                }
+                None => {
+                    flush(&artifacts, &mut groups).await;
+                    return;
+                }
+            },
+            _ = tick.tick() => flush(&artifacts, &mut groups).await,
+        }
+    }
+}
+
+async fn flush(
+    artifacts: &ArtifactStore,
+    groups: &mut HashMap<Group, (Vec<u8>, u64, Arc<EndpointMetrics>)>,
+) {
+    for ((endpoint, variant, hour), (buf, n, metrics)) in groups.drain() {
+        if buf.is_empty() {
+            continue;
+        }
+        let file = format!(
+            "capture/{endpoint}/{variant}/{hour}/{}-{}.jsonl",
+            store::now_ms(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let res = match ArtifactPath::parse(&file) {
+            Ok(p) => artifacts.put_bytes(&p, Bytes::from(buf)).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        match res {
+            Ok(()) => {
+                metrics.capture_written.fetch_add(n, Relaxed);
+            }
+            Err(e) => {
+                metrics.capture_dropped.fetch_add(n, Relaxed);
+                tracing::warn!(
+                    "data capture for {endpoint}/{variant}: could not write {file}: {e}"
+                );
+            }
+        }
+    }
+}
+
+/// Every capture record of `endpoint` whose inference time is in
+/// `[from_ms, to_ms)`, oldest first, across variants. Unreadable lines are
+/// skipped with a warning.
+pub async fn read_capture(
+    artifacts: &ArtifactStore,
+    endpoint: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<CaptureRecord>> {
+    // beyond year 9999 the partition names stop being comparable
+    let to_ms = to_ms.min(253_402_300_799_999);
+    let dir = ArtifactPath::parse(&format!("capture/{endpoint}"))?;
+    let mut files = artifacts.list_recursive(&dir).await?;
+    files.sort();
+    let first_hour = hour_partition(from_ms.max(0) - from_ms.max(0).rem_euclid(3_600_000));
+    let last_hour = hour_partition(to_ms.max(0));
+    let mut out: Vec<(i64, CaptureRecord)> = Vec::new();
+    let prefix = format!("capture/{endpoint}/");
+    for (path, _) in files {
+        let Some(rest) = path.strip_prefix(&prefix) else {
+            continue;
+        };
+        // <variant>/YYYY/MM/DD/HH/<file>
+        let parts: Vec<&str> = rest.split('/').collect();
+        if parts.len() != 6 || !parts[5].ends_with(".jsonl") {
+            continue;
+        }
+        let hour = parts[1..5].join("/");
+        if hour < first_hour || hour > last_hour {
+            continue;
+        }
+        let bytes = artifacts.read_all(&ArtifactPath::parse(&path)?).await?;
+        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            match serde_json::from_slice::<CaptureRecord>(line) {
+                Ok(mut r) => {
+                    let t = tabular::parse_datetime(&r.event_metadata.inference_time)
+                        .unwrap_or(i64::MIN);
+                    if t >= from_ms && t < to_ms {
+                        r.variant = parts[0].to_string();
+                        out.push((t, r));
+                    }
+                }
+                Err(e) => tracing::warn!("skipping a bad capture line in {path}: {e}"),
+            }
+        }
+    }
+    out.sort_by_key(|(t, _)| *t);
+    Ok(out.into_iter().map(|(_, r)| r).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_partitions() {
+        assert_eq!(iso_time(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso_time(1_795_400_118_123), "2026-11-23T02:15:18.123Z");
+        assert_eq!(hour_partition(1_795_400_118_123), "2026/11/23/02");
+        assert_eq!(
+            tabular::parse_datetime(&iso_time(1_795_400_118_123)),
+            Some(1_795_400_118_123)
+        );
+    }
+}

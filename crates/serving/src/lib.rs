@@ -1,0 +1,409 @@
+//! # serving — models in production
+//!
+//! Brief overview: real-time endpoints over Atelier pipelines, SageMaker
+//! style. An endpoint holds one or more production variants (a model and a
+//! weight); `POST /endpoints/<name>/invocations` draws a variant by weight
+//! (or takes `X-Atelier-Target-Variant`), predicts every row of a CSV,
+//! JSON or JSON Lines payload ([`codec`]) and answers in the format asked
+//! by `Accept`. Configurations live in the metadata store's `endpoints`
+//! table (JSON of [`EndpointConfig`]) and come back up at start-up
+//! ([`Serving::restore`]); the live form ([`endpoint::Live`]) is swapped
+//! whole when a configuration changes, so no request in flight is dropped.
+//!
+//! - **Overload**: at most `max_concurrency` invocations in flight per
+//!   endpoint; more get `503` with `Retry-After: 1`, never a queue.
+//! - **Bad input**: every client mistake is a 4xx naming the problem (line
+//!   or record, column, expected type); payloads above
+//!   `max_payload_bytes` (default 6 MiB) get `413`.
+//! - **Metrics**: [`metrics`] — counters and latency histograms per
+//!   endpoint and variant, `GET /metrics` in Prometheus text format, and a
+//!   5-second history for the Studio's charts.
+//! - **Batch transform**: [`batch::batch_transform`] predicts files or
+//!   folders (CSV, Parquet) to `<file>.out` CSVs, row failures reported
+//!   with their line numbers.
+//!
+//! ## Data capture layout (read by Model Monitor)
+//!
+//! Sampled invocations (`data_capture.sampling_percentage`, default 20 %)
+//! are written under the artifact store as JSON Lines:
+//!
+//! ```text
+//! capture/<endpoint>/<variant>/YYYY/MM/DD/HH/<epoch-ms>-<8 hex>.jsonl
+//! ```
+//!
+//! partitioned by the UTC hour of the inference; one file per endpoint,
+//! variant and hour about every second while traffic flows. Each line is a
+//! SageMaker capture record:
+//!
+//! ```json
+//! {"captureData": {
+//!    "endpointInput":  {"observedContentType": "text/csv", "mode": "INPUT",
+//!                       "data": "39,State-gov,…", "encoding": "CSV"},
+//!    "endpointOutput": {"observedContentType": "application/json", "mode": "OUTPUT",
+//!                       "data": "{\"predictions\":[…]}", "encoding": "JSON"}},
+//!  "eventMetadata": {"eventId": "<uuid>", "inferenceId": "<X-Atelier-Inference-Id>",
+//!                    "inferenceTime": "2026-11-27T02:15:18.123Z"},
+//!  "eventVersion": "0"}
+//! ```
+//!
+//! `encoding` is `CSV` or `JSON` (data is the payload text as sent) or
+//! `BASE64` (payload not UTF-8). `inferenceId` is present when the client
+//! sent `X-Atelier-Inference-Id`. Only successful invocations are
+//! captured. Capture never slows or fails an invocation: records go
+//! through a bounded buffer to a writer task; when the buffer is full they
+//! are dropped and counted (`atelier_endpoint_capture_dropped_total`). Up
+//! to a second of records may be lost when the server is killed.
+//! [`read_capture`] reads the records of a time range back.
+
+pub mod api;
+pub mod batch;
+pub mod capture;
+pub mod codec;
+pub mod endpoint;
+pub mod error;
+pub mod metrics;
+pub mod model;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock, Weak};
+
+use artifacts::ArtifactStore;
+use store::MetadataStore;
+
+pub use batch::{BatchOptions, BatchProgress, BatchSummary, batch_transform};
+pub use capture::{CaptureRecord, read_capture};
+pub use codec::Format;
+pub use endpoint::{CaptureConfig, EndpointConfig, EndpointRequest, VariantConfig};
+pub use error::{Result, ServingError};
+pub use model::{LoadedModel, PIPELINE_FILE, Resolved, resolve};
+
+use endpoint::{Live, LiveVariant};
+use metrics::{EndpointMetrics, VariantMetrics};
+
+/// One endpoint: the live configuration (swapped on update) and its
+/// endpoint-wide counters.
+pub struct Slot {
+    pub live: RwLock<Arc<Live>>,
+    pub metrics: Arc<EndpointMetrics>,
+}
+
+impl Slot {
+    pub fn current(&self) -> Arc<Live> {
+        match self.live.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+}
+
+struct Inner {
+    store: Arc<dyn MetadataStore>,
+    artifacts: ArtifactStore,
+    endpoints: RwLock<HashMap<String, Arc<Slot>>>,
+    capture: capture::CaptureSender,
+    /// Loaded pipelines by artifact path, shared between variants.
+    models: Mutex<HashMap<String, Weak<LoadedModel>>>,
+    variant_metrics: Mutex<HashMap<(String, String), Arc<VariantMetrics>>>,
+    /// Serialises configuration changes.
+    admin: tokio::sync::Mutex<()>,
+}
+
+/// The endpoints of one server. Cheap to clone.
+#[derive(Clone)]
+pub struct Serving {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Serving {
+    /// Start the capture writer and the metrics ticker on the current Tokio
+    /// runtime.
+    pub fn new(store: Arc<dyn MetadataStore>, artifacts: ArtifactStore) -> Serving {
+        let capture = capture::start(artifacts.clone());
+        let s = Serving {
+            inner: Arc::new(Inner {
+                store,
+                artifacts,
+                endpoints: RwLock::new(HashMap::new()),
+                capture,
+                models: Mutex::new(HashMap::new()),
+                variant_metrics: Mutex::new(HashMap::new()),
+                admin: tokio::sync::Mutex::new(()),
+            }),
+        };
+        let weak = Arc::downgrade(&s.inner);
+        tokio::spawn(async move {
+            let mut t =
+                tokio::time::interval(std::time::Duration::from_secs(metrics::TICK_SECONDS));
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                t.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                let now = store::now_ms();
+                let all: Vec<Arc<VariantMetrics>> =
+                    lock(&inner.variant_metrics).values().cloned().collect();
+                for m in all {
+                    m.tick(now);
+                }
+            }
+        });
+        s
+    }
+
+    pub fn artifacts(&self) -> &ArtifactStore {
+        &self.inner.artifacts
+    }
+
+    pub fn store(&self) -> &Arc<dyn MetadataStore> {
+        &self.inner.store
+    }
+
+    pub fn slot(&self, name: &str) -> Option<Arc<Slot>> {
+        self.inner
+            .endpoints
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .inner
+            .endpoints
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    }
+
+    async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn MetadataStore) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let store = self.inner.store.clone();
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .map_err(|e| ServingError::Internal(format!("store task failed: {e}")))?
+    }
+
+    async fn model(&self, path: &str) -> Result<(String, Arc<LoadedModel>)> {
+        if let Some(m) = lock(&self.inner.models).get(path).and_then(Weak::upgrade) {
+            return Ok((path.to_string(), m));
+        }
+        let (real, m) = model::load(&self.inner.artifacts, path).await?;
+        let mut cache = lock(&self.inner.models);
+        cache.retain(|_, w| w.strong_count() > 0);
+        cache.insert(real.clone(), Arc::downgrade(&m));
+        Ok((real, m))
+    }
+
+    fn variant_metrics(&self, endpoint: &str, variant: &str) -> Arc<VariantMetrics> {
+        lock(&self.inner.variant_metrics)
+            .entry((endpoint.to_string(), variant.to_string()))
+            .or_default()
+            .clone()
+    }
+
+    /// Resolve and load every variant of `cfg` (filling in the resolved
+    /// paths of variants that have none).
+    async fn build(&self, mut cfg: EndpointConfig) -> Result<(EndpointConfig, Vec<LiveVariant>)> {
+        let mut live = Vec::with_capacity(cfg.variants.len());
+        for v in &mut cfg.variants {
+            if v.artifact_path.is_empty() {
+                let uri = v.model.clone();
+                let r = self
+                    .db(move |s| resolve(s, &uri))
+                    .await
+                    .map_err(|e| match e {
+                        ServingError::NotFound(m) => {
+                            ServingError::BadRequest(format!("variant '{}': {m}", v.name))
+                        }
+                        ServingError::BadRequest(m) => {
+                            ServingError::BadRequest(format!("variant '{}': {m}", v.name))
+                        }
+                        other => other,
+                    })?;
+                v.artifact_path = r.artifact_path;
+                v.registered_model = r.registered_model;
+                v.version = r.version;
+            }
+            let (real, m) = self.model(&v.artifact_path).await.map_err(|e| match e {
+                ServingError::BadRequest(m) | ServingError::NotFound(m) => {
+                    ServingError::BadRequest(format!("variant '{}': {m}", v.name))
+                }
+                other => other,
+            })?;
+            v.artifact_path = real;
+            live.push(LiveVariant {
+                name: Arc::from(v.name.as_str()),
+                model: m,
+                weight: v.weight,
+                metrics: self.variant_metrics(&cfg.name, &v.name),
+            });
+        }
+        Ok((cfg, live))
+    }
+
+    fn install(&self, live: Live) {
+        let name = live.config.name.clone();
+        let live = Arc::new(live);
+        let mut map = self
+            .inner
+            .endpoints
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        match map.get(&name) {
+            Some(slot) => {
+                *slot.live.write().unwrap_or_else(|p| p.into_inner()) = live;
+            }
+            None => {
+                map.insert(
+                    name,
+                    Arc::new(Slot {
+                        live: RwLock::new(live),
+                        metrics: Arc::new(EndpointMetrics::default()),
+                    }),
+                );
+            }
+        }
+    }
+
+    /// Create an endpoint (`AlreadyExists` if the name is taken).
+    pub async fn create(&self, name: &str, req: EndpointRequest) -> Result<Arc<Live>> {
+        endpoint::check_name("endpoint", name)?;
+        let _g = self.inner.admin.lock().await;
+        if self.slot(name).is_some() {
+            return Err(ServingError::AlreadyExists(format!(
+                "an endpoint named '{name}' exists already; update it (PUT) or pick another name"
+            )));
+        }
+        let cfg = EndpointConfig::from_request(name, req, None)?;
+        self.apply(cfg, None).await
+    }
+
+    /// Replace an endpoint's configuration; in-flight requests finish on
+    /// the old one.
+    pub async fn update(&self, name: &str, req: EndpointRequest) -> Result<Arc<Live>> {
+        let _g = self.inner.admin.lock().await;
+        let slot = self
+            .slot(name)
+            .ok_or_else(|| ServingError::NotFound(format!("no endpoint named '{name}'")))?;
+        let old = slot.current();
+        let cfg = EndpointConfig::from_request(name, req, Some(&old.config))?;
+        self.apply(cfg, Some(old.created_ms)).await
+    }
+
+    async fn apply(&self, cfg: EndpointConfig, created: Option<i64>) -> Result<Arc<Live>> {
+        let (cfg, variants) = self.build(cfg).await?;
+        let json = serde_json::to_string(&cfg)
+            .map_err(|e| ServingError::Internal(format!("encoding the configuration: {e}")))?;
+        let name = cfg.name.clone();
+        let row = self
+            .db(move |s| s.put_endpoint(&name, &json).map_err(Into::into))
+            .await?;
+        let live = Live::new(
+            cfg,
+            variants,
+            created.unwrap_or(row.created_ms),
+            row.updated_ms,
+        );
+        let name = live.config.name.clone();
+        self.install(live);
+        self.slot(&name)
+            .map(|s| s.current())
+            .ok_or_else(|| ServingError::Internal("endpoint vanished".into()))
+    }
+
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        let _g = self.inner.admin.lock().await;
+        if self.slot(name).is_none() {
+            return Err(ServingError::NotFound(format!(
+                "no endpoint named '{name}'"
+            )));
+        }
+        let n = name.to_string();
+        self.db(move |s| s.delete_endpoint(&n).map_err(Into::into))
+            .await?;
+        self.inner
+            .endpoints
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        lock(&self.inner.variant_metrics).retain(|(e, _), _| e != name);
+        Ok(())
+    }
+
+    /// Bring up every stored endpoint (at start-up). An endpoint that
+    /// cannot load is logged and skipped; returns how many came up.
+    pub async fn restore(&self) -> Result<usize> {
+        let rows = self.db(|s| s.list_endpoints().map_err(Into::into)).await?;
+        let mut up = 0;
+        for row in rows {
+            let cfg: EndpointConfig = match serde_json::from_str(&row.config) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!("endpoint '{}': unreadable configuration: {e}", row.name);
+                    continue;
+                }
+            };
+            match self.build(cfg).await {
+                Ok((cfg, variants)) => {
+                    self.install(Live::new(cfg, variants, row.created_ms, row.updated_ms));
+                    up += 1;
+                }
+                Err(e) => tracing::error!("endpoint '{}' could not start: {e}", row.name),
+            }
+        }
+        Ok(up)
+    }
+
+    /// Prometheus text for every endpoint.
+    pub fn prometheus(&self) -> String {
+        use std::fmt::Write;
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut out = String::from(metrics::HELP);
+        for name in self.names() {
+            let Some(slot) = self.slot(&name) else {
+                continue;
+            };
+            let live = slot.current();
+            for v in &live.variants {
+                v.metrics.expose(&mut out, &name, &v.name);
+            }
+            let m = &slot.metrics;
+            let l = format!("endpoint=\"{name}\"");
+            let _ = writeln!(
+                out,
+                "atelier_endpoint_overloaded_total{{{l}}} {}",
+                m.overloaded.load(Relaxed)
+            );
+            let _ = writeln!(
+                out,
+                "atelier_endpoint_rejected_total{{{l}}} {}",
+                m.rejected.load(Relaxed)
+            );
+            let _ = writeln!(
+                out,
+                "atelier_endpoint_capture_records_total{{{l}}} {}",
+                m.capture_written.load(Relaxed)
+            );
+            let _ = writeln!(
+                out,
+                "atelier_endpoint_capture_dropped_total{{{l}}} {}",
+                m.capture_dropped.load(Relaxed)
+            );
+        }
+        out
+    }
+
+    pub(crate) fn capture(&self) -> &capture::CaptureSender {
+        &self.inner.capture
+    }
+}
