@@ -12,6 +12,8 @@
 //! The crate knows nothing about runs or HTTP: callers decide which prefix a
 //! request may touch.
 
+pub mod datasets;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

@@ -695,17 +695,22 @@ fn serve(s: Settings) -> anyhow::Result<()> {
         server::AuthMode::Open
     };
     let artifacts = artifacts::ArtifactStore::local(s.data_dir.join("artifacts"))?;
-    let state = server::AppState {
+    let mut state = server::AppState {
         store: Arc::new(store),
         artifacts,
         auth,
         max_artifact_bytes: s.max_artifact_bytes,
+        jobs: None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async move {
+        // Two workers: a long AutoML job does not hold up a batch transform.
+        let runners: Vec<Arc<dyn jobs::Runner>> = vec![Arc::new(autopilot::AutomlRunner)];
+        let queue = jobs::Queue::start(state.store.clone(), state.artifacts.clone(), runners, 2)?;
+        state.jobs = Some(queue.clone());
         let listener = tokio::net::TcpListener::bind((s.host.as_str(), s.port))
             .await
             .with_context(|| {
@@ -734,6 +739,8 @@ fn serve(s: Settings) -> anyhow::Result<()> {
         );
         tracing::info!(%addr, "serving");
         server::serve(listener, state, shutdown_signal()).await?;
+        // running jobs end as cancelled rather than being cut off mid-write
+        let _ = tokio::task::spawn_blocking(move || queue.shutdown()).await;
         tracing::info!("stopped");
         Ok::<_, anyhow::Error>(())
     })

@@ -11,6 +11,7 @@
 //! Handlers never block the async runtime: store calls run on the blocking
 //! pool through [`AppState::db`].
 
+pub mod atelier_api;
 pub mod auth;
 pub mod error;
 mod mlflow;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub auth: AuthMode,
     /// Largest artifact upload accepted, in bytes.
     pub max_artifact_bytes: u64,
+    /// The background job queue (AutoML, batch transform, …), when running.
+    pub jobs: Option<Arc<jobs::Queue>>,
 }
 
 impl AppState {
@@ -84,6 +87,7 @@ pub fn router_with(state: AppState, extra: Router) -> Router {
             "/ajax-api/2.0/mlflow-artifacts",
             mlflow::artifacts::proxy_routes(),
         )
+        .nest("/api/atelier", atelier_api::routes())
         .route("/health", get(|| async { "OK" }))
         .route("/version", get(|| async { env!("CARGO_PKG_VERSION") }))
         .merge(studio_routes::routes())

@@ -1,0 +1,45 @@
+//! # autopilot — AutoML as a server job
+//!
+//! Brief overview: [`AutomlRunner`] is the `"automl"` kind of the [`jobs`]
+//! queue. Its spec names a dataset kept in the artifact store (under
+//! [`DATASETS`], uploaded through the server's dataset API) and a target
+//! column. The job:
+//!
+//! 1. reads the dataset and runs [`automl::run`] with the job's cancel flag;
+//! 2. logs a parent run in an experiment (default `Autopilot`) and one child
+//!    run per candidate as it finishes (parameters, every validation metric,
+//!    training time, model size), so the MLflow API and the Studio see the
+//!    leaderboard fill in;
+//! 3. keeps the job's progress document current (phase, elapsed time, the
+//!    leaderboard) for the live Studio page;
+//! 4. stores the best pipeline as the parent run's `model/pipeline.atelier`,
+//!    the leaderboard as `leaderboard.json`, and registers the pipeline as a
+//!    new version of a registered model whose `source` is that `model`
+//!    folder, tagged `atelier.job_id` and `atelier.dataset` (lineage).
+//!
+//! A cancelled job ends its runs as `KILLED` and registers nothing.
+
+mod runner;
+mod spec;
+
+pub use runner::AutomlRunner;
+pub use spec::{DATASETS, Spec, dataset_path};
+
+/// Failures inside an Autopilot job, turned into the job's error message.
+#[derive(Debug, thiserror::Error)]
+pub enum AutopilotError {
+    #[error("{0}")]
+    Spec(String),
+    #[error("{0}")]
+    Data(#[from] tabular::DataError),
+    #[error("{0}")]
+    Automl(#[from] automl::AutomlError),
+    #[error("{0}")]
+    Store(#[from] store::StoreError),
+    #[error("{0}")]
+    Artifacts(#[from] artifacts::ArtifactError),
+    #[error("{0}")]
+    Learn(#[from] learn::LearnError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,547 @@
+//! The `"automl"` job runner.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use artifacts::{ArtifactPath, ArtifactStore};
+use automl::{Candidate, CandidateStatus, Event};
+use bytes::Bytes;
+use jobs::{CheckContext, JobContext, JobFailure, Runner};
+use serde_json::{Value, json};
+use store::{
+    CreateModelVersion, CreateRun, MetadataStore, Metric, Param, RunStatus, Tag, UpdateRun,
+};
+
+use crate::AutopilotError;
+use crate::spec::{Spec, check_against, dataset_path};
+
+/// Files above this size are not read when a job is submitted (the job
+/// itself reports any problem with them).
+const CHECK_MAX_BYTES: u64 = 64 << 20;
+
+/// Runs Autopilot jobs (kind `"automl"`).
+pub struct AutomlRunner;
+
+impl Runner for AutomlRunner {
+    fn kind(&self) -> &'static str {
+        "automl"
+    }
+
+    fn check(&self, spec: &Value, ctx: &CheckContext) -> Result<String, String> {
+        let s = Spec::parse(spec)?;
+        for name in std::iter::once(&s.dataset).chain(s.validation_dataset.as_ref()) {
+            let path = dataset_path(name)?;
+            let local = ctx.artifacts.local_file(&path).map_err(|e| e.to_string())?;
+            match local {
+                Some(p) => {
+                    let meta = std::fs::metadata(&p).map_err(|_| {
+                        format!("no dataset named '{name}'; upload it first (PUT /api/atelier/datasets/{name})")
+                    })?;
+                    if name == &s.dataset && meta.len() <= CHECK_MAX_BYTES {
+                        let t = tabular::read_path(&p).map_err(|e| e.to_string())?;
+                        check_against(&s, &t)?;
+                    }
+                }
+                None => {
+                    let exists = ctx
+                        .rt
+                        .block_on(ctx.artifacts.list(&path))
+                        .map(|_| true)
+                        .unwrap_or(false);
+                    if !exists {
+                        return Err(format!("no dataset named '{name}'"));
+                    }
+                }
+            }
+        }
+        Ok(s.display_name())
+    }
+
+    fn run(&self, ctx: &JobContext) -> Result<Value, JobFailure> {
+        let spec = Spec::parse(&ctx.spec).map_err(JobFailure::Failed)?;
+        let mut job = Job::new(ctx, spec);
+        match job.run() {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                let cancelled = matches!(e, AutopilotError::Automl(automl::AutomlError::Cancelled));
+                job.end_runs(if cancelled {
+                    RunStatus::Killed
+                } else {
+                    RunStatus::Failed
+                });
+                if cancelled {
+                    Err(JobFailure::Cancelled)
+                } else {
+                    Err(JobFailure::Failed(e.to_string()))
+                }
+            }
+        }
+    }
+}
+
+struct Job<'a> {
+    ctx: &'a JobContext,
+    spec: Spec,
+    started: Instant,
+    progress: Value,
+    last_progress: Option<Instant>,
+    experiment_id: i64,
+    parent: Option<String>,
+    /// Candidate id → run id.
+    runs: BTreeMap<usize, String>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+fn now() -> i64 {
+    store::now_ms()
+}
+
+/// `mlflow-artifacts:/a/b` → `a/b`.
+fn artifact_path_of(uri: &str) -> Result<ArtifactPath, AutopilotError> {
+    let rest = uri.strip_prefix("mlflow-artifacts:/").ok_or_else(|| {
+        AutopilotError::Spec(format!(
+            "the run's artifact location '{uri}' is not in Atelier's artifact store"
+        ))
+    })?;
+    Ok(ArtifactPath::parse(rest.trim_start_matches('/'))?)
+}
+
+impl<'a> Job<'a> {
+    fn new(ctx: &'a JobContext, spec: Spec) -> Self {
+        Job {
+            ctx,
+            progress: json!({
+                "phase": "reading",
+                "budget_s": spec.time_budget,
+                "elapsed_s": 0.0,
+                "started_ms": now(),
+                "dataset": spec.dataset,
+                "target": spec.target,
+                "candidates": [],
+            }),
+            spec,
+            started: Instant::now(),
+            last_progress: None,
+            experiment_id: 0,
+            parent: None,
+            runs: BTreeMap::new(),
+            _tmp: None,
+        }
+    }
+
+    fn store(&self) -> &dyn MetadataStore {
+        self.ctx.store.as_ref()
+    }
+    fn artifacts(&self) -> &ArtifactStore {
+        &self.ctx.artifacts
+    }
+
+    /// Publish progress; `force` skips the rate limit (phase changes).
+    fn publish(&mut self, force: bool) {
+        let due = self
+            .last_progress
+            .is_none_or(|t| t.elapsed() >= Duration::from_millis(250));
+        if force || due {
+            self.progress["elapsed_s"] = json!(self.started.elapsed().as_secs_f64());
+            self.ctx.progress(&self.progress);
+            self.last_progress = Some(Instant::now());
+        }
+    }
+
+    fn local_dataset(&mut self, name: &str) -> Result<PathBuf, AutopilotError> {
+        let path = dataset_path(name).map_err(AutopilotError::Spec)?;
+        if let Some(p) = self.artifacts().local_file(&path)? {
+            if p.exists() {
+                return Ok(p);
+            }
+            return Err(AutopilotError::Spec(format!("no dataset named '{name}'")));
+        }
+        if self._tmp.is_none() {
+            self._tmp = Some(tempfile::tempdir()?);
+        }
+        let dir = self
+            ._tmp
+            .as_ref()
+            .map(|t| t.path().to_path_buf())
+            .unwrap_or_default();
+        let dest = dir.join(name);
+        self.ctx
+            .block_on(self.artifacts().download_to(&path, &dest))?;
+        Ok(dest)
+    }
+
+    fn experiment(&self) -> Result<i64, AutopilotError> {
+        let name = &self.spec.experiment_name;
+        match self.store().get_experiment_by_name(name) {
+            Ok(e) => Ok(e.experiment_id),
+            Err(store::StoreError::NotFound(_)) => {
+                match self.store().create_experiment(name, None, &[]) {
+                    Ok(id) => Ok(id),
+                    // created meanwhile by another job
+                    Err(store::StoreError::AlreadyExists(_)) => {
+                        Ok(self.store().get_experiment_by_name(name)?.experiment_id)
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn run(&mut self) -> Result<Value, AutopilotError> {
+        let data = self.local_dataset(&self.spec.dataset.clone())?;
+        let table = tabular::read_path(&data)?;
+        let validation = match self.spec.validation_dataset.clone() {
+            Some(v) => Some(tabular::read_path(&self.local_dataset(&v)?)?),
+            None => None,
+        };
+        check_against(&self.spec, &table).map_err(AutopilotError::Spec)?;
+        self.experiment_id = self.experiment()?;
+        let job_id = self.ctx.job.id.clone();
+        let parent = self.store().create_run(CreateRun {
+            experiment_id: self.experiment_id,
+            user_id: "autopilot".into(),
+            run_name: Some(format!("autopilot-{}", &job_id[..8.min(job_id.len())])),
+            start_time: None,
+            tags: vec![
+                Tag::new("atelier.job_id", &job_id),
+                Tag::new("atelier.dataset", &self.spec.dataset),
+                Tag::new("atelier.autopilot", "parent"),
+                Tag::new("mlflow.source.type", "JOB"),
+                Tag::new("mlflow.source.name", "atelier autopilot"),
+            ],
+        })?;
+        let s = &self.spec;
+        let mut params = vec![
+            Param::new("dataset", &s.dataset),
+            Param::new("target", &s.target),
+            Param::new("time_budget", s.time_budget.to_string()),
+            Param::new("max_candidates", s.max_candidates.to_string()),
+            Param::new("seed", s.seed.to_string()),
+        ];
+        if let Some(m) = &s.metric {
+            params.push(Param::new("metric", m));
+        }
+        if let Some(p) = &s.problem_type {
+            params.push(Param::new("problem_type", p));
+        }
+        self.store().log_batch(&parent.run_id, &[], &params, &[])?;
+        self.parent = Some(parent.run_id.clone());
+        self.progress["experiment_id"] = json!(self.experiment_id.to_string());
+        self.progress["run_id"] = json!(parent.run_id);
+        self.progress["phase"] = json!("searching");
+        self.publish(true);
+
+        let opts = automl::Options {
+            time_budget: Duration::from_secs_f64(self.spec.time_budget),
+            max_candidates: self.spec.max_candidates,
+            metric: self.spec.metric.clone(),
+            problem: self.spec.problem().map_err(AutopilotError::Spec)?,
+            seed: self.spec.seed,
+            validation,
+            cancel: Some(self.ctx.cancel_flag()),
+        };
+        let target = self.spec.target.clone();
+        let mut failure: Option<AutopilotError> = None;
+        let outcome = automl::run(&table, &target, &opts, &mut |ev| {
+            if failure.is_some() {
+                return;
+            }
+            if let Err(e) = self.on_event(ev) {
+                failure = Some(e);
+            }
+        });
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let outcome = outcome?;
+        self.progress["phase"] = json!("saving");
+        self.publish(true);
+        self.finish(&outcome, &table)
+    }
+
+    fn on_event(&mut self, ev: &Event) -> Result<(), AutopilotError> {
+        match ev {
+            Event::Started {
+                problem,
+                metric,
+                rows,
+                validation,
+                reason,
+            } => {
+                self.progress["problem"] = json!(problem.as_str());
+                self.progress["metric"] = json!(metric.name());
+                self.progress["higher_is_better"] = json!(metric.higher_is_better());
+                self.progress["rows"] = json!(rows);
+                self.progress["validation"] = json!(validation);
+                self.progress["reason"] = json!(reason);
+                self.publish(true);
+            }
+            Event::Candidate(c) => {
+                let run_id = self.log_candidate(c)?;
+                self.runs.insert(c.id, run_id.clone());
+                let entry = candidate_json(c, Some(&run_id));
+                if let Some(list) = self.progress["candidates"].as_array_mut() {
+                    list.push(entry);
+                }
+                let higher = self.progress["higher_is_better"].as_bool().unwrap_or(true);
+                if c.status == CandidateStatus::Done {
+                    let best = self.progress["best"]["score"].as_f64();
+                    let better =
+                        best.is_none_or(|b| if higher { c.score > b } else { c.score < b });
+                    if better {
+                        self.progress["best"] =
+                            json!({"id": c.id, "name": c.name, "score": c.score, "run_id": run_id});
+                    }
+                }
+                self.publish(true);
+            }
+            Event::Ensemble {
+                members,
+                score,
+                best_single,
+            } => {
+                self.progress["phase"] = json!("ensembling");
+                self.progress["ensemble"] = json!({
+                    "members": members.iter().map(|(id, w)| json!({"id": id, "weight": w})).collect::<Vec<_>>(),
+                    "score": score,
+                    "best_single": best_single,
+                });
+                self.publish(true);
+            }
+            Event::Refitting { members } => {
+                self.progress["phase"] = json!("refitting");
+                self.progress["refit_members"] = json!(members);
+                self.publish(true);
+            }
+        }
+        Ok(())
+    }
+
+    fn log_candidate(&self, c: &Candidate) -> Result<String, AutopilotError> {
+        let parent = self.parent.clone().unwrap_or_default();
+        let run = self.store().create_run(CreateRun {
+            experiment_id: self.experiment_id,
+            user_id: "autopilot".into(),
+            run_name: Some(format!("{:02}-{}", c.id, c.name)),
+            start_time: Some(now() - (c.fit_seconds * 1000.0) as i64),
+            tags: vec![
+                Tag::new("mlflow.parentRunId", &parent),
+                Tag::new("atelier.job_id", &self.ctx.job.id),
+                Tag::new("atelier.autopilot", "candidate"),
+                Tag::new("atelier.candidate_id", c.id.to_string()),
+                Tag::new("atelier.algorithm", c.algorithm.name()),
+            ],
+        })?;
+        let t = now();
+        let mut metrics = vec![
+            Metric::new("fit_seconds", c.fit_seconds, t, 0),
+            Metric::new("model_bytes", c.model_bytes as f64, t, 0),
+            Metric::new("iterations", c.iterations as f64, t, 0),
+        ];
+        if c.status == CandidateStatus::Done {
+            let metric = self.progress["metric"].as_str().unwrap_or("score");
+            metrics.push(Metric::new(format!("validation_{metric}"), c.score, t, 0));
+            for (k, v) in &c.metrics {
+                if v.is_finite() {
+                    metrics.push(Metric::new(k.clone(), *v, t, 0));
+                }
+            }
+        }
+        let mut params = vec![Param::new("algorithm", c.algorithm.name())];
+        params.extend(c.params.iter().map(|(k, v)| Param::new(k, v)));
+        let tags = match &c.status {
+            CandidateStatus::Failed(m) => vec![Tag::new(
+                "atelier.error",
+                m.chars().take(5000).collect::<String>(),
+            )],
+            _ => vec![],
+        };
+        self.store()
+            .log_batch(&run.run_id, &metrics, &params, &tags)?;
+        let status = match c.status {
+            CandidateStatus::Done => RunStatus::Finished,
+            CandidateStatus::Stopped => RunStatus::Killed,
+            CandidateStatus::Failed(_) => RunStatus::Failed,
+        };
+        self.store().update_run(
+            &run.run_id,
+            UpdateRun {
+                status: Some(status),
+                end_time: Some(now()),
+                run_name: None,
+            },
+        )?;
+        Ok(run.run_id)
+    }
+
+    /// End the parent run (after a failure or cancel).
+    fn end_runs(&self, status: RunStatus) {
+        if let Some(p) = &self.parent {
+            let r = self.store().update_run(
+                p,
+                UpdateRun {
+                    status: Some(status),
+                    end_time: Some(now()),
+                    run_name: None,
+                },
+            );
+            if let Err(e) = r {
+                tracing::warn!("could not end the Autopilot run {p}: {e}");
+            }
+        }
+    }
+
+    fn put(&self, base: &ArtifactPath, rel: &str, data: Vec<u8>) -> Result<String, AutopilotError> {
+        let path = base.join(rel)?;
+        self.ctx
+            .block_on(self.artifacts().put_bytes(&path, Bytes::from(data)))?;
+        Ok(path.as_str().to_string())
+    }
+
+    fn finish(
+        &mut self,
+        out: &automl::Outcome,
+        _table: &tabular::Table,
+    ) -> Result<Value, AutopilotError> {
+        let parent = self.parent.clone().unwrap_or_default();
+        let run = self.store().get_run(&parent)?;
+        let base = artifact_path_of(&run.info.artifact_uri)?;
+        let pipeline = serde_json::to_vec(&out.pipeline)
+            .map_err(|e| AutopilotError::Spec(format!("could not serialise the pipeline: {e}")))?;
+        let model_path = self.put(&base, "model/pipeline.atelier", pipeline)?;
+        let leaderboard: Vec<Value> = out
+            .leaderboard
+            .iter()
+            .enumerate()
+            .map(|(rank, c)| {
+                let mut j = candidate_json(c, self.runs.get(&c.id).map(String::as_str));
+                j["rank"] = json!(rank + 1);
+                j
+            })
+            .collect();
+        let summary = json!({
+            "problem": out.problem.as_str(),
+            "metric": out.metric.name(),
+            "higher_is_better": out.metric.higher_is_better(),
+            "score": out.score,
+            "validation": out.validation.describe,
+            "ensemble": out.ensemble.as_ref().map(|m| m.iter().map(|(id, w)| json!({"id": id, "weight": w})).collect::<Vec<_>>()),
+            "leaderboard": leaderboard,
+        });
+        let lb_path = self.put(
+            &base,
+            "leaderboard.json",
+            serde_json::to_vec_pretty(&summary).unwrap_or_default(),
+        )?;
+        let t = now();
+        let mut metrics = vec![Metric::new(
+            format!("validation_{}", out.metric.name()),
+            out.score,
+            t,
+            0,
+        )];
+        metrics.push(Metric::new(
+            "candidates",
+            out.leaderboard.len() as f64,
+            t,
+            0,
+        ));
+        let best = out.leaderboard.first();
+        let mut tags = vec![Tag::new("atelier.metric", out.metric.name())];
+        if let Some(b) = best {
+            tags.push(Tag::new("atelier.best_candidate", &b.name));
+        }
+        self.store().log_batch(&parent, &metrics, &[], &tags)?;
+
+        // register the pipeline
+        let model_name = self.spec.model_name();
+        match self.store().create_registered_model(
+            &model_name,
+            &[],
+            &format!(
+                "Autopilot models for '{}' from {}",
+                self.spec.target, self.spec.dataset
+            ),
+            "autopilot",
+        ) {
+            Ok(_) | Err(store::StoreError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let version = self.store().create_model_version(CreateModelVersion {
+            name: model_name.clone(),
+            source: format!("mlflow-artifacts:/{}/model", base.as_str()),
+            run_id: parent.clone(),
+            tags: vec![
+                Tag::new("atelier.job_id", &self.ctx.job.id),
+                Tag::new("atelier.dataset", &self.spec.dataset),
+                Tag::new("atelier.metric", out.metric.name()),
+                Tag::new(
+                    format!("validation_{}", out.metric.name()),
+                    out.score.to_string(),
+                ),
+            ],
+            run_link: String::new(),
+            description: format!(
+                "{} — validation {} {:.4} ({})",
+                out.pipeline.metadata.algorithm,
+                out.metric.name(),
+                out.score,
+                out.validation.describe
+            ),
+            model_id: String::new(),
+            user_id: "autopilot".into(),
+        })?;
+        self.store().update_run(
+            &parent,
+            UpdateRun {
+                status: Some(RunStatus::Finished),
+                end_time: Some(now()),
+                run_name: None,
+            },
+        )?;
+        self.progress["phase"] = json!("done");
+        self.publish(true);
+        Ok(json!({
+            "experiment_id": self.experiment_id.to_string(),
+            "run_id": parent,
+            "model_name": model_name,
+            "model_version": version.version.to_string(),
+            "problem": out.problem.as_str(),
+            "metric": out.metric.name(),
+            "higher_is_better": out.metric.higher_is_better(),
+            "score": out.score,
+            "validation": out.validation.describe,
+            "algorithm": out.pipeline.metadata.algorithm,
+            "leaderboard": summary["leaderboard"],
+            "ensemble": summary["ensemble"],
+            "artifacts": {
+                "model": model_path,
+                "leaderboard": lb_path,
+            },
+        }))
+    }
+}
+
+fn candidate_json(c: &Candidate, run_id: Option<&str>) -> Value {
+    let (status, error) = match &c.status {
+        CandidateStatus::Done => ("done", None),
+        CandidateStatus::Stopped => ("stopped", None),
+        CandidateStatus::Failed(m) => ("failed", Some(m.clone())),
+    };
+    json!({
+        "id": c.id,
+        "name": c.name,
+        "algorithm": c.algorithm.name(),
+        "params": c.params.iter().cloned().collect::<BTreeMap<String, String>>(),
+        "score": if c.score.is_finite() { json!(c.score) } else { Value::Null },
+        "metrics": c.metrics.iter().filter(|(_, v)| v.is_finite()).map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "fit_seconds": c.fit_seconds,
+        "model_bytes": c.model_bytes,
+        "iterations": c.iterations,
+        "status": status,
+        "error": error,
+        "run_id": run_id,
+    })
+}

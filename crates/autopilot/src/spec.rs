@@ -1,0 +1,194 @@
+//! What an Autopilot job is asked to do, and its checks.
+
+pub use artifacts::datasets::{DATASETS, dataset_path};
+use learn::ProblemType;
+use serde::Deserialize;
+
+fn default_budget() -> f64 {
+    3600.0
+}
+fn default_candidates() -> usize {
+    50
+}
+fn default_experiment() -> String {
+    "Autopilot".into()
+}
+
+/// An Autopilot job's spec (the JSON body of `POST /api/atelier/automl`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// A dataset name (see [`dataset_path`]).
+    pub dataset: String,
+    pub target: String,
+    /// Seconds, including the final refit (default one hour).
+    #[serde(default = "default_budget")]
+    pub time_budget: f64,
+    #[serde(default = "default_candidates")]
+    pub max_candidates: usize,
+    #[serde(default)]
+    pub metric: Option<String>,
+    /// `binary`, `multiclass` or `regression`; inferred when absent.
+    #[serde(default)]
+    pub problem_type: Option<String>,
+    /// A second dataset scored as the holdout instead of cross-validation.
+    #[serde(default)]
+    pub validation_dataset: Option<String>,
+    #[serde(default = "default_experiment")]
+    pub experiment_name: String,
+    /// Registered model to add a version to (default `<dataset stem>-<target>`).
+    #[serde(default)]
+    pub model_name: Option<String>,
+    #[serde(default)]
+    pub seed: u64,
+}
+
+impl Spec {
+    /// Parse and check everything that needs no data.
+    pub fn parse(v: &serde_json::Value) -> Result<Spec, String> {
+        let s: Spec = serde_json::from_value(v.clone()).map_err(|e| {
+            format!("invalid Autopilot spec: {e}; give at least {{\"dataset\": \"<name>\", \"target\": \"<column>\"}}")
+        })?;
+        dataset_path(&s.dataset)?;
+        if let Some(v) = &s.validation_dataset {
+            dataset_path(v)?;
+        }
+        if s.target.trim().is_empty() {
+            return Err("give the target column to predict ('target')".into());
+        }
+        if !(s.time_budget.is_finite() && s.time_budget > 0.0) {
+            return Err(format!(
+                "time_budget must be a positive number of seconds, not {}",
+                s.time_budget
+            ));
+        }
+        if s.time_budget > 7.0 * 86400.0 {
+            return Err("time_budget is at most a week (604800 seconds)".into());
+        }
+        if s.max_candidates == 0 {
+            return Err("max_candidates must be at least 1".into());
+        }
+        s.problem()?;
+        if let Some(m) = &s.metric {
+            // the name must exist for some problem; the fit is checked on the data
+            let known = [
+                ProblemType::Binary,
+                ProblemType::Multiclass,
+                ProblemType::Regression,
+            ]
+            .iter()
+            .any(|p| automl::Metric::parse(m, *p).is_ok());
+            if !known && let Err(e) = automl::Metric::parse(m, ProblemType::Binary) {
+                return Err(e.to_string());
+            }
+        }
+        if s.experiment_name.trim().is_empty() {
+            return Err("experiment_name cannot be empty".into());
+        }
+        if let Some(n) = &s.model_name
+            && (n.trim().is_empty() || n.len() > 256)
+        {
+            return Err("model_name is 1 to 256 characters".into());
+        }
+        Ok(s)
+    }
+
+    pub fn problem(&self) -> Result<Option<ProblemType>, String> {
+        match &self.problem_type {
+            None => Ok(None),
+            Some(p) => ProblemType::parse(p).map(Some).ok_or_else(|| {
+                format!("problem_type '{p}' is not one of binary, multiclass, regression")
+            }),
+        }
+    }
+
+    /// The registered model the best pipeline becomes a version of.
+    pub fn model_name(&self) -> String {
+        if let Some(n) = &self.model_name {
+            return n.clone();
+        }
+        let stem = self
+            .dataset
+            .rsplit_once('.')
+            .map_or(self.dataset.as_str(), |(s, _)| s);
+        let clean = |s: &str| -> String {
+            s.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '-'
+                    }
+                })
+                .collect()
+        };
+        format!("{}-{}", clean(stem), clean(&self.target))
+    }
+
+    /// A short name for the job list.
+    pub fn display_name(&self) -> String {
+        format!("{} → {}", self.dataset, self.target)
+    }
+}
+
+/// Check the target and metric against the data (a cheap look at the table).
+pub(crate) fn check_against(spec: &Spec, table: &tabular::Table) -> Result<(), String> {
+    let Some(col) = table.columns.iter().find(|c| c.name == spec.target) else {
+        let names: Vec<&str> = table
+            .columns
+            .iter()
+            .take(30)
+            .map(|c| c.name.as_str())
+            .collect();
+        return Err(format!(
+            "the dataset has no column '{}'; its columns are: {}",
+            spec.target,
+            names.join(", ")
+        ));
+    };
+    let target = learn::problem::encode_target(col, spec.problem()?).map_err(|e| e.to_string())?;
+    if let Some(m) = &spec.metric {
+        automl::Metric::parse(m, target.problem).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn specs_are_checked_with_messages_that_say_what_to_fix() {
+        let ok = Spec::parse(&json!({"dataset": "titanic.csv", "target": "Survived"})).unwrap();
+        assert_eq!(ok.time_budget, 3600.0);
+        assert_eq!(ok.max_candidates, 50);
+        assert_eq!(ok.model_name(), "titanic-Survived");
+        let err = |v: serde_json::Value| Spec::parse(&v).unwrap_err();
+        assert!(err(json!({"target": "y"})).contains("missing field `dataset`"));
+        assert!(err(json!({"dataset": "d.csv", "target": ""})).contains("target column"));
+        assert!(
+            err(json!({"dataset": "d.csv", "target": "y", "time_budget": 0}))
+                .contains("time_budget must be a positive")
+        );
+        assert!(
+            err(json!({"dataset": "d.csv", "target": "y", "time_budget": -5})).contains("positive")
+        );
+        assert!(
+            err(json!({"dataset": "d.csv", "target": "y", "max_candidates": 0}))
+                .contains("at least 1")
+        );
+        assert!(
+            err(json!({"dataset": "d.csv", "target": "y", "metric": "bogus"}))
+                .contains("unknown metric 'bogus'")
+        );
+        assert!(
+            err(json!({"dataset": "d.csv", "target": "y", "problem_type": "ranking"}))
+                .contains("not one of binary")
+        );
+        assert!(
+            err(json!({"dataset": "d.csv", "target": "y", "budget": 5})).contains("unknown field")
+        );
+        assert!(err(json!({"dataset": "d.xlsx", "target": "y"})).contains("not a supported file"));
+    }
+}

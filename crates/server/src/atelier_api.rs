@@ -1,0 +1,369 @@
+//! Atelier's own API (beyond MLflow's), under `/api/atelier`:
+//!
+//! - jobs: `GET /jobs[?kind=&limit=]`, `POST /jobs` `{"kind", "spec"}` → 202,
+//!   `GET /jobs/{id}`, `POST /jobs/{id}/cancel` → 202, `POST /automl` (a job of
+//!   kind `automl`, the body is its spec) → 202, and
+//!   `GET /jobs/{id}/reports/{name}`: an HTML report a job produced, served in
+//!   a CSP sandbox (no scripts, no requests);
+//! - datasets (files for Autopilot and batch jobs, kept in the artifact store):
+//!   `GET /datasets`, `PUT /datasets/{name}` (the body is the file),
+//!   `GET /datasets/{name}/preview` (columns with inferred kinds, missing
+//!   counts and the first rows), `DELETE /datasets/{name}`.
+//!
+//! Errors use MLflow's error body, like the rest of the API.
+
+use std::sync::Arc;
+
+use artifacts::datasets::{DATASETS, dataset_path};
+use artifacts::{ArtifactPath, ArtifactStore};
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures::StreamExt;
+use serde_json::{Value, json};
+use store::Job;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/jobs", get(list_jobs).post(submit))
+        .route("/jobs/{id}", get(get_job))
+        .route("/jobs/{id}/cancel", post(cancel))
+        .route("/jobs/{id}/reports/{name}", get(report))
+        .route("/automl", post(submit_automl))
+        .route("/datasets", get(list_datasets))
+        .route(
+            "/datasets/{name}",
+            axum::routing::put(upload_dataset).delete(delete_dataset),
+        )
+        .route("/datasets/{name}/preview", get(preview))
+}
+
+/// A job as JSON: the stored JSON documents are inlined, not strings.
+pub fn job_json(j: &Job) -> Value {
+    let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
+    json!({
+        "id": j.id,
+        "kind": j.kind,
+        "name": j.name,
+        "status": j.status.as_str(),
+        "spec": parse(&j.spec),
+        "progress": parse(&j.progress),
+        "result": parse(&j.result),
+        "error": j.error,
+        "created_ms": j.created_ms,
+        "started_ms": j.started_ms,
+        "ended_ms": j.ended_ms,
+        "cancel_requested": j.cancel_requested,
+    })
+}
+
+fn queue(s: &AppState) -> ApiResult<Arc<jobs::Queue>> {
+    s.jobs
+        .clone()
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidState, "this server runs no job queue"))
+}
+
+fn jobs_error(e: jobs::JobsError) -> ApiError {
+    match e {
+        jobs::JobsError::UnknownKind(..) | jobs::JobsError::InvalidSpec(_) => {
+            ApiError::invalid(e.to_string())
+        }
+        jobs::JobsError::Store(s) => s.into(),
+        jobs::JobsError::ShuttingDown => ApiError::new(ErrorCode::InvalidState, e.to_string()),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::InternalError, format!("task failed: {e}")))?
+}
+
+fn body_json(bytes: &[u8]) -> ApiResult<Value> {
+    if bytes.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::MalformedRequest,
+            "the request needs a JSON body",
+        ));
+    }
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            ErrorCode::MalformedRequest,
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
+    if !v.is_object() {
+        return Err(ApiError::new(
+            ErrorCode::MalformedRequest,
+            "the body must be a JSON object",
+        ));
+    }
+    Ok(v)
+}
+
+async fn submit_kind(s: AppState, kind: String, spec: Value) -> ApiResult<Response> {
+    let q = queue(&s)?;
+    let job = blocking(move || q.submit(&kind, spec).map_err(jobs_error)).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "job": job_json(&job) }))).into_response())
+}
+
+async fn submit(State(s): State<AppState>, body: axum::body::Bytes) -> ApiResult<Response> {
+    let v = body_json(&body)?;
+    let kind = v
+        .get("kind")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::invalid("give the job's 'kind' (e.g. \"automl\")"))?
+        .to_string();
+    let spec = v.get("spec").cloned().unwrap_or_else(|| json!({}));
+    submit_kind(s, kind, spec).await
+}
+
+async fn submit_automl(State(s): State<AppState>, body: axum::body::Bytes) -> ApiResult<Response> {
+    let spec = body_json(&body)?;
+    submit_kind(s, "automl".into(), spec).await
+}
+
+#[derive(serde::Deserialize)]
+struct ListQuery {
+    kind: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn list_jobs(
+    State(s): State<AppState>,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(q) = q.map_err(|e| ApiError::invalid(format!("bad query: {e}")))?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let list = s
+        .db(move |st| st.list_jobs(q.kind.as_deref(), limit))
+        .await?;
+    Ok(Json(json!({
+        "jobs": list.iter().map(job_json).collect::<Vec<_>>(),
+    })))
+}
+
+fn id_of(p: Result<Path<String>, PathRejection>) -> ApiResult<String> {
+    let Path(id) = p.map_err(|e| ApiError::invalid(format!("bad path: {e}")))?;
+    Ok(id)
+}
+
+async fn get_job(
+    State(s): State<AppState>,
+    p: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<Value>> {
+    let id = id_of(p)?;
+    let job = s.db(move |st| st.get_job(&id)).await?;
+    Ok(Json(json!({ "job": job_json(&job) })))
+}
+
+async fn cancel(
+    State(s): State<AppState>,
+    p: Result<Path<String>, PathRejection>,
+) -> ApiResult<Response> {
+    let id = id_of(p)?;
+    let q = queue(&s)?;
+    let job = blocking(move || q.cancel(&id).map_err(jobs_error)).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "job": job_json(&job) }))).into_response())
+}
+
+/// Reports are our own HTML; they are still served in a sandbox with no
+/// script or network access, so a report can never act on the Studio's origin.
+async fn report(
+    State(s): State<AppState>,
+    p: Result<Path<(String, String)>, PathRejection>,
+) -> ApiResult<Response> {
+    let Path((id, name)) = p.map_err(|e| ApiError::invalid(format!("bad path: {e}")))?;
+    let job = s.db(move |st| st.get_job(&id)).await?;
+    let result: Value = serde_json::from_str(&job.result).unwrap_or(Value::Null);
+    let Some(path) = result["reports"][&name].as_str() else {
+        let known: Vec<String> = result["reports"]
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        return Err(ApiError::not_found(if known.is_empty() {
+            format!("job '{}' has no reports (yet)", job.id)
+        } else {
+            format!("no report '{name}'; this job has: {}", known.join(", "))
+        }));
+    };
+    let path = ArtifactPath::parse(path)?;
+    let d = s.artifacts.get(&path).await?;
+    let ct = if path.as_str().ends_with(".html") {
+        "text/html; charset=utf-8"
+    } else if path.as_str().ends_with(".ipynb") || path.as_str().ends_with(".json") {
+        "application/json"
+    } else {
+        "application/octet-stream"
+    };
+    let stream = d.stream.map(|r| r.map_err(std::io::Error::other));
+    let mut resp = Body::from_stream(stream).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(d.size));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'",
+        ),
+    );
+    Ok(resp)
+}
+
+// ---------------------------------------------------------------- datasets
+
+fn dataset(p: Result<Path<String>, PathRejection>) -> ApiResult<(String, ArtifactPath)> {
+    let name = id_of(p)?;
+    let path = dataset_path(&name).map_err(ApiError::invalid)?;
+    Ok((name, path))
+}
+
+async fn list_datasets(State(s): State<AppState>) -> ApiResult<Json<Value>> {
+    let dir = ArtifactPath::parse(DATASETS)?;
+    let entries = s.artifacts.list(&dir).await?;
+    let list: Vec<Value> = entries
+        .into_iter()
+        .filter(|e| !e.is_dir && dataset_path(&e.name).is_ok())
+        .map(|e| json!({"name": e.name, "size": e.size}))
+        .collect();
+    Ok(Json(json!({ "datasets": list })))
+}
+
+async fn upload_dataset(
+    State(s): State<AppState>,
+    p: Result<Path<String>, PathRejection>,
+    req: Request,
+) -> ApiResult<Response> {
+    let (name, path) = dataset(p)?;
+    let max = s.max_artifact_bytes;
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > max
+    {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "a dataset of {len} bytes exceeds the upload limit of {max} bytes (--max-artifact-bytes)"
+            ),
+        ));
+    }
+    let mut seen = 0u64;
+    let stream = req.into_body().into_data_stream().map(move |chunk| {
+        let chunk = chunk.map_err(|e| e.to_string())?;
+        seen += chunk.len() as u64;
+        if seen > max {
+            return Err(format!("the upload exceeds the limit of {max} bytes"));
+        }
+        Ok(chunk)
+    });
+    let size = s.artifacts.put_stream(&path, Box::pin(stream)).await?;
+    if size == 0 {
+        let _ = s.artifacts.delete(&path).await;
+        return Err(ApiError::invalid(format!(
+            "the dataset '{name}' is empty; upload the file's contents as the request body"
+        )));
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"dataset": {"name": name, "size": size}})),
+    )
+        .into_response())
+}
+
+async fn delete_dataset(
+    State(s): State<AppState>,
+    p: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<Value>> {
+    let (_, path) = dataset(p)?;
+    s.artifacts.get(&path).await?;
+    s.artifacts.delete(&path).await?;
+    Ok(Json(json!({})))
+}
+
+fn kind_name(k: tabular::Kind) -> &'static str {
+    match k {
+        tabular::Kind::Numeric => "numeric",
+        tabular::Kind::Boolean => "boolean",
+        tabular::Kind::Categorical => "categorical",
+        tabular::Kind::Datetime => "datetime",
+        tabular::Kind::Text => "text",
+        tabular::Kind::IdLike => "id",
+    }
+}
+
+/// Rows shown in a preview.
+const PREVIEW_ROWS: usize = 20;
+
+async fn local_copy(
+    arts: &ArtifactStore,
+    path: &ArtifactPath,
+) -> ApiResult<(std::path::PathBuf, Option<tempfile::TempDir>)> {
+    if let Some(p) = arts.local_file(path)? {
+        if !p.exists() {
+            return Err(ApiError::not_found(format!(
+                "No dataset at '{}'",
+                path.as_str()
+            )));
+        }
+        return Ok((p, None));
+    }
+    let dir =
+        tempfile::tempdir().map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))?;
+    let name = path.as_str().rsplit('/').next().unwrap_or("data");
+    let dest = dir.path().join(name);
+    arts.download_to(path, &dest).await?;
+    Ok((dest, Some(dir)))
+}
+
+async fn preview(
+    State(s): State<AppState>,
+    p: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<Value>> {
+    let (name, path) = dataset(p)?;
+    let (file, tmp) = local_copy(&s.artifacts, &path).await?;
+    let out = blocking(move || {
+        let _keep = tmp;
+        let t = tabular::read_path(&file).map_err(|e| ApiError::invalid(e.to_string()))?;
+        let n = t.rows();
+        let columns: Vec<Value> = t
+            .columns
+            .iter()
+            .map(|c| {
+                json!({
+                    "name": c.name,
+                    "kind": kind_name(c.kind),
+                    "missing": c.missing(),
+                })
+            })
+            .collect();
+        let head: Vec<Vec<Option<String>>> = (0..n.min(PREVIEW_ROWS))
+            .map(|i| t.columns.iter().map(|c| c.str_at(i)).collect())
+            .collect();
+        Ok(json!({
+            "name": name,
+            "rows": n,
+            "columns": columns,
+            "head": head,
+            "warnings": t.warnings.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
+        }))
+    })
+    .await?;
+    Ok(Json(out))
+}
