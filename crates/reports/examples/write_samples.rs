@@ -20,6 +20,7 @@ use reports::{
 };
 
 type Error = Box<dyn std::error::Error>;
+type Params = Vec<(String, String)>;
 
 struct Dataset {
     name: &'static str,
@@ -123,7 +124,7 @@ fn sample(
     let test = tabular::read_path(&test_path)?;
 
     // three real candidates, scored on the test part
-    let candidates: Vec<(&str, Algorithm, Vec<(String, String)>)> = vec![
+    let candidates: Vec<(&str, Algorithm, Params)> = vec![
         (
             "gbm-default",
             Algorithm::Gbm,

@@ -431,6 +431,7 @@ pub fn notebook(spec: &NotebookSpec) -> Value {
                 "target": spec.target,
                 "metric": spec.metric,
                 "candidate": spec.candidate.name,
+                "candidate_score": spec.candidate.score,
             }
         },
         "nbformat": 4,
