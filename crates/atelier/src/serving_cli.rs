@@ -1,0 +1,405 @@
+//! `atelier deploy` and `atelier batch-transform`: the command-line side of
+//! the `serving` crate. Deploy always talks to a server (the endpoint lives
+//! there); batch transform runs locally on a pipeline file, or as a job on
+//! the server for registry models.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+pub struct DeployArgs {
+    pub model: String,
+    pub name: String,
+    pub server: String,
+    pub variant: String,
+    pub weight: f64,
+    pub sampling_percentage: Option<f64>,
+    pub no_capture: bool,
+    pub max_concurrency: Option<usize>,
+}
+
+fn is_uri(model: &str) -> bool {
+    ["models:/", "runs:/", "mlflow-artifacts:/"]
+        .iter()
+        .any(|p| model.starts_with(p))
+}
+
+struct Client {
+    base: String,
+    agent: ureq::Agent,
+    token: Option<String>,
+}
+
+impl Client {
+    fn new(server: &str) -> Client {
+        let token = std::env::var("ATELIER_TOKEN")
+            .ok()
+            .or_else(|| std::env::var("MLFLOW_TRACKING_TOKEN").ok())
+            .filter(|t| !t.is_empty());
+        Client {
+            base: server.trim_end_matches('/').to_string(),
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(300)))
+                .build()
+                .into(),
+            token,
+        }
+    }
+
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        ct: &str,
+    ) -> anyhow::Result<(u16, Value)> {
+        let url = format!("{}{path}", self.base);
+        let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let res = match (method, body) {
+            ("GET", _) => {
+                let mut r = self.agent.get(&url);
+                if let Some(a) = &auth {
+                    r = r.header("Authorization", a);
+                }
+                r.call()
+            }
+            ("DELETE", _) => {
+                let mut r = self.agent.delete(&url);
+                if let Some(a) = &auth {
+                    r = r.header("Authorization", a);
+                }
+                r.call()
+            }
+            (m, b) => {
+                let mut r = if m == "PUT" {
+                    self.agent.put(&url)
+                } else {
+                    self.agent.post(&url)
+                };
+                r = r.header("Content-Type", ct);
+                if let Some(a) = &auth {
+                    r = r.header("Authorization", a);
+                }
+                r.send(b.unwrap_or_default())
+            }
+        };
+        let mut res = res.with_context(|| {
+            format!(
+                "cannot reach the Atelier server at {} (is `atelier serve` running? pass --server URL)",
+                self.base
+            )
+        })?;
+        let status = res.status().as_u16();
+        let text = res.body_mut().read_to_string().unwrap_or_default();
+        if status == 401 {
+            bail!(
+                "the server at {} needs an API token: set ATELIER_TOKEN (or MLFLOW_TRACKING_TOKEN)",
+                self.base
+            );
+        }
+        let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok((status, v))
+    }
+
+    fn json(&self, method: &str, path: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
+        self.call(
+            method,
+            path,
+            Some(body.to_string().into_bytes()),
+            "application/json",
+        )
+    }
+}
+
+fn message(v: &Value) -> String {
+    v.get("message")
+        .and_then(Value::as_str)
+        .map_or_else(|| v.to_string(), str::to_string)
+}
+
+pub fn deploy(a: DeployArgs) -> anyhow::Result<()> {
+    serving::endpoint::check_name("endpoint", &a.name)
+        .map_err(|e| anyhow::anyhow!("--name: {e}"))?;
+    serving::endpoint::check_name("variant", &a.variant)
+        .map_err(|e| anyhow::anyhow!("--variant: {e}"))?;
+    let c = Client::new(&a.server);
+    let model = if is_uri(&a.model) {
+        a.model.clone()
+    } else {
+        // a local pipeline file: check it, then upload it so the endpoint
+        // survives restarts
+        let path = Path::new(&a.model);
+        let bytes = std::fs::read(path).with_context(|| {
+            format!(
+                "reading {} (MODEL is a pipeline file or models:/<name>/<version>, models:/<name>@<alias>)",
+                path.display()
+            )
+        })?;
+        learn::Pipeline::from_bytes(&bytes)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let dest = format!(
+            "endpoints/{}/{}/{}/{}",
+            a.name,
+            a.variant,
+            store::now_ms(),
+            serving::PIPELINE_FILE
+        );
+        let (s, v) = c.call(
+            "PUT",
+            &format!("/api/2.0/mlflow-artifacts/artifacts/{dest}"),
+            Some(bytes),
+            "application/octet-stream",
+        )?;
+        if s != 200 {
+            bail!("uploading the pipeline failed ({s}): {}", message(&v));
+        }
+        eprintln!(
+            "uploaded {} to the artifact store as {dest}",
+            path.display()
+        );
+        format!("mlflow-artifacts:/{dest}")
+    };
+    let (s, existing) = c.call(
+        "GET",
+        &format!("/api/atelier/endpoints/{}", a.name),
+        None,
+        "",
+    )?;
+    let mut body = json!({});
+    if a.no_capture || a.sampling_percentage.is_some() {
+        body["data_capture"] = json!({
+            "enabled": !a.no_capture,
+            "sampling_percentage": a.sampling_percentage.unwrap_or(serving::endpoint::DEFAULT_SAMPLING_PERCENTAGE),
+        });
+    }
+    if let Some(m) = a.max_concurrency {
+        body["max_concurrency"] = json!(m);
+    }
+    let this = json!({"name": a.variant, "model": model, "weight": a.weight});
+    let (status, v) = if s == 200 {
+        // replace or add this variant, keep the others
+        let mut variants: Vec<Value> = existing["endpoint"]["variants"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|v| v["name"] != a.variant.as_str())
+            .map(|v| json!({"name": v["name"], "model": v["model"], "weight": v["weight"]}))
+            .collect();
+        variants.push(this);
+        body["variants"] = Value::Array(variants);
+        c.json("PUT", &format!("/api/atelier/endpoints/{}", a.name), &body)?
+    } else if s == 404 {
+        body["name"] = json!(a.name);
+        body["variants"] = json!([this]);
+        c.json("POST", "/api/atelier/endpoints", &body)?
+    } else {
+        bail!("the server answered {s}: {}", message(&existing));
+    };
+    if status != 200 {
+        bail!("deploy failed ({status}): {}", message(&v));
+    }
+    let ep = &v["endpoint"];
+    for var in ep["variants"].as_array().into_iter().flatten() {
+        eprintln!(
+            "  variant {}: {} (weight {}, {} {})",
+            var["name"].as_str().unwrap_or(""),
+            var["model"].as_str().unwrap_or(""),
+            var["weight"],
+            var["problem"].as_str().unwrap_or(""),
+            var["algorithm"].as_str().unwrap_or("")
+        );
+    }
+    println!("{}/endpoints/{}/invocations", c.base, a.name);
+    eprintln!(
+        "endpoint '{}' is in service: POST CSV or JSON rows to the URL above",
+        a.name
+    );
+    Ok(())
+}
+
+pub struct BatchArgs {
+    pub model: String,
+    pub input: PathBuf,
+    pub output: PathBuf,
+    pub server: Option<String>,
+    pub join_input: bool,
+}
+
+fn bar(fraction: f64, text: &str, tty: bool) {
+    let width = 30usize;
+    let filled = ((fraction * width as f64) as usize).min(width);
+    let line = format!(
+        "[{}{}] {:>3.0}% {text}",
+        "#".repeat(filled),
+        "-".repeat(width - filled),
+        fraction * 100.0
+    );
+    if tty {
+        eprint!("\r{line}\x1b[K");
+        let _ = std::io::stderr().flush();
+    } else {
+        eprintln!("{line}");
+    }
+}
+
+pub fn batch_transform(a: BatchArgs) -> anyhow::Result<()> {
+    if is_uri(&a.model) || a.server.is_some() {
+        return batch_on_server(a);
+    }
+    let started = std::time::Instant::now();
+    let pipeline = learn::Pipeline::load(Path::new(&a.model))?;
+    let tty = std::io::stderr().is_terminal();
+    let mut last = std::time::Instant::now() - Duration::from_secs(1);
+    let cancel = AtomicBool::new(false);
+    let summary = serving::batch_transform(
+        &pipeline,
+        &a.input,
+        &a.output,
+        &serving::BatchOptions {
+            join_input: a.join_input,
+        },
+        &mut |p| {
+            let every = if tty { 100 } else { 2000 };
+            if last.elapsed() >= Duration::from_millis(every) {
+                last = std::time::Instant::now();
+                bar(
+                    p.fraction(),
+                    &format!(
+                        "{} rows, {} failed  file {}/{} {}",
+                        p.rows,
+                        p.failed,
+                        (p.files_done + 1).min(p.files_total),
+                        p.files_total,
+                        p.current
+                    ),
+                    tty,
+                );
+            }
+        },
+        &cancel,
+    )?;
+    bar(
+        1.0,
+        &format!("{} rows, {} failed", summary.rows, summary.failed),
+        tty,
+    );
+    if tty {
+        eprintln!();
+    }
+    for e in summary.errors.iter().take(20) {
+        eprintln!("  {} line {}: {}", e.file.display(), e.line, e.message);
+    }
+    if summary.failed > 20 {
+        eprintln!(
+            "  … {} failures in all, listed in the .errors files beside the outputs",
+            summary.failed
+        );
+    }
+    for (i, o) in &summary.outputs {
+        eprintln!("{} -> {}", i.display(), o.display());
+    }
+    eprintln!(
+        "predicted {} rows in {:.1} s",
+        summary.rows,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn batch_on_server(a: BatchArgs) -> anyhow::Result<()> {
+    let server = a
+        .server
+        .clone()
+        .unwrap_or_else(|| "http://127.0.0.1:5000".to_string());
+    let c = Client::new(&server);
+    let model = if is_uri(&a.model) {
+        a.model.clone()
+    } else {
+        bail!(
+            "with --server, MODEL is a registry URI (models:/<name>/<version>); run a local pipeline file without --server"
+        );
+    };
+    let input = std::fs::canonicalize(&a.input).with_context(|| {
+        format!(
+            "{} (the input must exist on this machine, which the server shares)",
+            a.input.display()
+        )
+    })?;
+    std::fs::create_dir_all(&a.output)
+        .with_context(|| format!("creating {}", a.output.display()))?;
+    let output = std::fs::canonicalize(&a.output)?;
+    let spec = json!({
+        "model": model,
+        "input": input,
+        "output": output,
+        "join_input": a.join_input,
+    });
+    let (s, v) = c.json(
+        "POST",
+        "/api/atelier/jobs",
+        &json!({"kind": "batch-transform", "spec": spec}),
+    )?;
+    if s != 202 && s != 200 {
+        bail!("submitting the job failed ({s}): {}", message(&v));
+    }
+    let id = v["job"]["id"].as_str().unwrap_or_default().to_string();
+    eprintln!("job {id} queued on {server}");
+    let tty = std::io::stderr().is_terminal();
+    loop {
+        std::thread::sleep(Duration::from_millis(if tty { 300 } else { 2000 }));
+        let (s, v) = c.call("GET", &format!("/api/atelier/jobs/{id}"), None, "")?;
+        if s != 200 {
+            bail!("reading job {id} failed ({s}): {}", message(&v));
+        }
+        let job = &v["job"];
+        let p = &job["progress"];
+        let frac = p["fraction"].as_f64().unwrap_or(0.0);
+        bar(
+            frac,
+            &format!(
+                "{} rows, {} failed",
+                p["rows"].as_u64().unwrap_or(0),
+                p["failed"].as_u64().unwrap_or(0)
+            ),
+            tty,
+        );
+        match job["status"].as_str().unwrap_or("") {
+            "succeeded" => {
+                if tty {
+                    eprintln!();
+                }
+                let r = &job["result"];
+                for o in r["outputs"].as_array().into_iter().flatten() {
+                    eprintln!("-> {}", o.as_str().unwrap_or(""));
+                }
+                for e in r["errors"].as_array().into_iter().flatten().take(20) {
+                    eprintln!(
+                        "  {} line {}: {}",
+                        e["file"].as_str().unwrap_or(""),
+                        e["line"],
+                        e["message"].as_str().unwrap_or("")
+                    );
+                }
+                eprintln!("predicted {} rows, {} failed", r["rows"], r["failed"]);
+                return Ok(());
+            }
+            "failed" | "cancelled" => {
+                if tty {
+                    eprintln!();
+                }
+                bail!(
+                    "job {id} {}: {}",
+                    job["status"].as_str().unwrap_or(""),
+                    job["error"].as_str().unwrap_or("")
+                );
+            }
+            _ => {}
+        }
+    }
+}
