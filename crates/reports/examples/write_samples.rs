@@ -295,11 +295,13 @@ fn sample(
         http: Some(HttpCall {
             server_url: "http://127.0.0.1:5000".into(),
             method: "POST".into(),
-            path: "/api/automl/jobs".into(),
+            path: "/api/atelier/automl".into(),
             body: serde_json::json!({
-                "data": train_path.display().to_string(),
+                "dataset": train_path.file_name().map(|f| f.to_string_lossy().to_string()),
                 "target": d.target,
                 "metric": d.metric,
+                "time_budget": 10.0,
+                "max_candidates": 3,
             }),
         }),
     };

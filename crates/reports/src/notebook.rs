@@ -400,11 +400,23 @@ pub fn notebook(spec: &NotebookSpec) -> Value {
     }
     if let Some(h) = &spec.http {
         let body = serde_json::to_string(&h.body).unwrap_or_else(|_| "{}".into());
-        c.markdown(&format!(
-            "## 5. The same through the HTTP API (optional)\n\n`{} {}` on the Atelier server; set `ATELIER_TOKEN` in the environment when the server requires a token.",
+        let mut text = format!(
+            "## 5. The same on a server (optional)\n\n`{} {}` on the Atelier server at {} starts the search as a job (the body names a dataset already uploaded to the server); set `ATELIER_TOKEN` in the environment when the server requires a token.",
             md(&h.method),
-            md(&h.path)
-        ));
+            md(&h.path),
+            md(&h.server_url)
+        );
+        if let Some(call) = &spec.automl {
+            let mut args = automl_args(spec, call);
+            args.truncate(args.len() - 2); // no local --output
+            args.push("--server".into());
+            args.push(h.server_url.clone());
+            text.push_str(&format!(
+                " The command line uploads the data and follows the job for you:\n\n{}",
+                fenced("sh", &shell_line("atelier", &args))
+            ));
+        }
+        c.markdown(&text);
         c.code(&format!(
             "import json\nimport os\nimport urllib.request\n\nRUN_HTTP = False\nSERVER = {}\nbody = json.loads({})\nif RUN_HTTP:\n    headers = {{\"Content-Type\": \"application/json\"}}\n    if os.environ.get(\"ATELIER_TOKEN\"):\n        headers[\"Authorization\"] = \"Bearer \" + os.environ[\"ATELIER_TOKEN\"]\n    req = urllib.request.Request(\n        SERVER.rstrip(\"/\") + {},\n        data=json.dumps(body).encode(),\n        headers=headers,\n        method={},\n    )\n    with urllib.request.urlopen(req) as resp:\n        print(json.dumps(json.load(resp), indent=2))",
             py(&h.server_url),

@@ -142,6 +142,7 @@ fn commands_quote_paths_and_use_the_cli_flags() {
     let first = all_md.find("| 1 | gbm").unwrap();
     let second = all_md.find("| 2 | rf").unwrap();
     assert!(first < second);
+    assert!(all_md.contains("--seed 7 --server http://127.0.0.1:5000"));
     // optional runs are off by default
     assert!(all_code.contains("RUN_AUTOML = False"));
     assert!(all_code.contains("RUN_HTTP = False"));
