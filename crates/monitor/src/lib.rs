@@ -1,0 +1,153 @@
+//! # monitor — Model Monitor's statistical core
+//!
+//! A **baseline** is what a dataset looked like: [`Baseline::suggest`]
+//! turns streamed statistics ([`profile`]) into SageMaker Model Monitor's
+//! `statistics.json` and suggested `constraints.json` (users may edit the
+//! latter: types, completeness, non-negativity, categorical domains,
+//! thresholds and per-feature methods), plus `reference_sample.parquet`.
+//! A **check** ([`check()`]) compares current data with it and produces
+//! `constraint_violations.json` (SageMaker's check types) and
+//! `drift_report.json` (every statistic per feature and the verdict).
+//!
+//! ```no_run
+//! use std::collections::HashMap;
+//! let base = monitor::profile_path("train.csv".as_ref(), &HashMap::new(), 100_000, 65_536)?;
+//! let baseline = monitor::Baseline::suggest(&base)?;
+//! baseline.write("baseline".as_ref())?;
+//! let current = monitor::profile_path("today.csv".as_ref(), &baseline.kinds(), 100_000, 65_536)?;
+//! let report = monitor::check(&baseline, &current)?;
+//! report.write("check".as_ref())?;
+//! # Ok::<(), monitor::MonitorError>(())
+//! ```
+//!
+//! A scheduler that already holds rows does not go through files: feed
+//! [`Profiler::add`] with `tabular::Table` chunks (e.g. from
+//! [`table_from_records`] over captured JSON rows, with
+//! [`Baseline::kinds`]) and call [`check()`] on [`Profiler::finish`].
+//!
+//! ## Streaming and memory
+//! Data is read in chunks (`tabular::read_chunks`, 65,536 rows by default)
+//! and each chunk's columns are profiled in parallel (rayon). Memory per
+//! column is bounded: a HyperLogLog (4 KiB), a KLL sketch (k = 200), moments,
+//! exact category counts (up to 10,000 distinct values, then the most
+//! frequent) and a uniform **sample of at most `sample_size` values**
+//! (default 100,000) for numeric columns. A file larger than memory can be
+//! baselined and checked.
+//!
+//! ## Exact and approximate statistics
+//! Up to `sample_size` values per column the sample *is* the data, and KS,
+//! Wasserstein, PSI and Jensen–Shannon are exact (equal to scipy; tested
+//! against committed scipy fixtures). Beyond it both sides are uniform
+//! samples of `s` values (reservoir sampling) and the statistics are
+//! estimates: by the Dvoretzky–Kiefer–Wolfowitz inequality each sample's
+//! ECDF is within ε = √(ln(2/α) / 2s) of its column's ECDF with
+//! probability 1 − α, so the KS statistic is within 2ε of the full-data one
+//! (s = 100,000, α = 0.001: ε ≈ 0.0062, bound ≈ 0.012). KS p-values are
+//! then computed at the sample sizes (which, on huge windows, keeps them
+//! from flagging trivia quite as readily; the drift report marks
+//! `sample_exact: false`). Categorical statistics use exact counts.
+//!
+//! ## The statistics (`stats`)
+//! - **KS**: `scipy.stats.ks_2samp(a, b)` with its default method 'auto':
+//!   the exact two-sided p-value when both samples have ≤ 10,000 values,
+//!   else `kstwo.sf(D, round(n·m/(n+m)))`.
+//! - **χ²**: `scipy.stats.chi2_contingency` on the 2×K table of baseline
+//!   and current category counts (categories seen in either), Yates'
+//!   correction when dof = 1.
+//! - **Wasserstein**: `scipy.stats.wasserstein_distance(a, b)`; the verdict
+//!   uses it divided by the baseline's population standard deviation
+//!   (0.001 if that is 0), "normed Wasserstein" as Evidently does.
+//! - **PSI** = Σ (q_i − p_i) ln(q_i / p_i) and **Jensen–Shannon distance**
+//!   = √(½ KL(p‖m) + ½ KL(q‖m)), m = (p+q)/2, natural log (as
+//!   `scipy.spatial.distance.jensenshannon`), over bins: for labels, the
+//!   categories seen in either dataset (missing values excluded); for
+//!   numbers, ten bins cut at the reference deciles (the values at ranks
+//!   ⌊k·n/10⌋, k = 1..9, of the sorted baseline sample, duplicates merged;
+//!   bins are [e_i, e_{i+1}) with open ends). PSI replaces an empty bin's
+//!   share by 1e-4.
+//! - **CDF distance**: the largest difference between the two ECDFs (the
+//!   KS statistic) for numbers, between category shares for labels —
+//!   SageMaker's baseline drift distance.
+//!
+//! ## Verdicts and defaults
+//! A feature drifts when its chosen statistic crosses its threshold:
+//! distances above it, p-values (KS, χ²) below it. Defaults (written into
+//! `constraints.json` under `monitoring_config.distribution_constraints`):
+//! numbers by normed Wasserstein, labels by Jensen–Shannon, both at
+//! `comparison_threshold` 0.1 (Evidently's defaults; SageMaker's is 0.1 on
+//! its CDF distance). p-values are reported beside them but are not the
+//! default: on large windows they flag trivial differences. Per feature,
+//! `monitoringConfigOverrides` may set `comparison_method` (`wasserstein`,
+//! `jensen_shannon`, `psi`, `ks`, `chi2`, `cdf_distance`; SageMaker's
+//! `Robust`/`Simple` mean `cdf_distance`), `comparison_threshold`
+//! (default per method when the method is overridden: 0.1, 0.1, 0.2,
+//! 0.05, 0.05, 0.1) and `perform_comparison: "Disabled"`. Free text,
+//! identifiers and dates are profiled but not compared by default.
+//!
+//! ## Constraint checks
+//! `missing_column_check` / `extra_column_check` (columns by name),
+//! `data_type_check` (share of present values of the baseline type
+//! — numbers parse, Integral values are whole — must be at least
+//! `datatype_check_threshold`, default 1.0; a negative value in an
+//! `is_non_negative` feature is reported here too), `completeness_check`
+//! (completeness below the feature's `completeness` × `completeness_threshold`,
+//! default 0.95), `categorical_values_check` (share of values inside
+//! `string_constraints.domains` below `domain_content_threshold`, default
+//! 1.0), `baseline_drift_check` (the verdicts above).
+
+pub mod baseline;
+pub mod check;
+pub mod profile;
+pub mod stats;
+
+use std::path::{Path, PathBuf};
+
+pub use baseline::Baseline;
+pub use check::{DriftReport, Method, Report, Violation, Violations, check, summary_table};
+pub use profile::{DatasetStats, Profiler, profile_path, table_from_records};
+
+/// File names a check writes.
+pub const VIOLATIONS_FILE: &str = "constraint_violations.json";
+pub const DRIFT_FILE: &str = "drift_report.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error(transparent)]
+    Read(#[from] tabular::DataError),
+    #[error("{0}")]
+    Data(String),
+    #[error("baseline: {0}")]
+    Baseline(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl MonitorError {
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        MonitorError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+impl Report {
+    /// Write `constraint_violations.json` and `drift_report.json` into `dir`.
+    pub fn write(&self, dir: &Path) -> Result<(), MonitorError> {
+        std::fs::create_dir_all(dir).map_err(|e| MonitorError::io(dir, e))?;
+        for (file, v) in [
+            (VIOLATIONS_FILE, serde_json::to_value(&self.violations)),
+            (DRIFT_FILE, serde_json::to_value(&self.drift)),
+        ] {
+            let path = dir.join(file);
+            let text = v
+                .and_then(|v| serde_json::to_string_pretty(&v))
+                .map_err(|e| MonitorError::Data(format!("serialising {file}: {e}")))?;
+            std::fs::write(&path, text + "\n").map_err(|e| MonitorError::io(&path, e))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,522 @@
+//! Streaming per-column statistics: fed [`Table`] chunks one after
+//! another, memory bounded by the sketches and the sample size, whatever
+//! the number of rows. Columns of a chunk are processed in parallel.
+//!
+//! Per column: counts (rows, missing, values that did not fit the kind),
+//! HyperLogLog distinct count, and either moments + KLL quantiles + a
+//! uniform sample of at most `sample_size` values (numbers, dates as epoch
+//! ms) or exact category counts (labels; [`TopK`], exact up to 10,000
+//! distinct values).
+
+use std::collections::HashMap;
+
+use arrow_array::{Array, BooleanArray, StringArray};
+use rayon::prelude::*;
+use tabular::sketch::{Hll, HllBuilder, Kll, Moments, TopK, hash64, mix};
+use tabular::{Kind, Table};
+
+use crate::MonitorError;
+
+/// Default bound on the per-column sample kept for KS and Wasserstein.
+pub const DEFAULT_SAMPLE_SIZE: usize = 100_000;
+
+/// A uniform sample of at most `cap` values (Vitter's algorithm R with a
+/// deterministic generator): every value while there are at most `cap`.
+#[derive(Debug, Clone)]
+pub struct Reservoir {
+    cap: usize,
+    seen: u64,
+    values: Vec<f64>,
+    state: u64,
+}
+
+impl Reservoir {
+    pub fn new(cap: usize, seed: u64) -> Self {
+        Reservoir {
+            cap: cap.max(1),
+            seen: 0,
+            values: Vec::new(),
+            state: seed,
+        }
+    }
+    #[inline]
+    pub fn add(&mut self, x: f64) {
+        self.seen += 1;
+        if self.values.len() < self.cap {
+            self.values.push(x);
+        } else {
+            self.state = self.state.wrapping_add(0x9E3779B97F4A7C15);
+            let r = mix(self.state) % self.seen;
+            if (r as usize) < self.cap {
+                self.values[r as usize] = x;
+            }
+        }
+    }
+    /// True while the sample holds every value seen.
+    pub fn is_exact(&self) -> bool {
+        self.seen as usize <= self.cap
+    }
+    /// The sample, sorted.
+    pub fn into_sorted(mut self) -> Vec<f64> {
+        self.values.sort_unstable_by(|a, b| a.total_cmp(b));
+        self.values
+    }
+}
+
+/// What is known about one numeric column.
+#[derive(Debug, Clone)]
+pub struct NumericStats {
+    pub moments: Moments,
+    pub kll: Kll,
+    /// Sorted sample (every value when `exact`).
+    pub sample: Vec<f64>,
+    pub exact: bool,
+    /// Every value is a whole number.
+    pub integral: bool,
+}
+
+/// What is known about one column after the stream.
+#[derive(Debug, Clone)]
+pub struct ColumnStats {
+    pub name: String,
+    pub kind: Kind,
+    /// Rows, missing or not.
+    pub count: u64,
+    /// Missing cells (including those that did not fit the kind).
+    pub missing: u64,
+    /// Present cells that did not fit the kind (read as missing).
+    pub mismatched: u64,
+    pub distinct: Hll,
+    pub numeric: Option<NumericStats>,
+    pub categories: Option<TopK>,
+}
+
+impl ColumnStats {
+    pub fn present(&self) -> u64 {
+        self.count - self.missing
+    }
+    /// Share of rows with a value, 1 for an empty column.
+    pub fn completeness(&self) -> f64 {
+        if self.count == 0 {
+            1.0
+        } else {
+            self.present() as f64 / self.count as f64
+        }
+    }
+}
+
+/// Per-column statistics of a whole dataset.
+#[derive(Debug, Clone)]
+pub struct DatasetStats {
+    pub rows: u64,
+    pub columns: Vec<ColumnStats>,
+}
+
+impl DatasetStats {
+    pub fn column(&self, name: &str) -> Option<&ColumnStats> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+/// Whether a kind is summarised as numbers (else as labels).
+pub fn is_numeric_kind(kind: Kind) -> bool {
+    matches!(kind, Kind::Numeric | Kind::Datetime)
+}
+
+struct Acc {
+    name: String,
+    kind: Kind,
+    count: u64,
+    missing: u64,
+    mismatched: u64,
+    hll: HllBuilder,
+    num: Option<(Moments, Kll, Reservoir, bool)>,
+    cats: Option<TopK>,
+}
+
+impl Acc {
+    fn new(name: &str, kind: Kind, sample_size: usize) -> Self {
+        let numeric = is_numeric_kind(kind);
+        Acc {
+            name: name.to_string(),
+            kind,
+            count: 0,
+            missing: 0,
+            mismatched: 0,
+            hll: HllBuilder::new(),
+            num: numeric.then(|| {
+                (
+                    Moments::default(),
+                    Kll::default(),
+                    Reservoir::new(sample_size, hash64(name.as_bytes())),
+                    true,
+                )
+            }),
+            cats: (!numeric).then(TopK::default),
+        }
+    }
+
+    fn add(&mut self, col: &tabular::Column) {
+        self.count += col.len() as u64;
+        self.missing += col.missing() as u64;
+        if let Some((mom, kll, res, integral)) = &mut self.num {
+            let mut push = |x: f64| {
+                mom.add(x);
+                kll.add(x);
+                res.add(x);
+                *integral &= x.fract() == 0.0;
+            };
+            let mut last_bits = None;
+            let mut add_hash = |x: f64, hll: &mut HllBuilder| {
+                // runs of one value hash once (HLL ignores repeats anyway)
+                let bits = x.to_bits();
+                if last_bits != Some(bits) {
+                    hll.add_hash(hash64(&bits.to_le_bytes()));
+                    last_bits = Some(bits);
+                }
+            };
+            if let Some(a) = col.numbers() {
+                if a.null_count() == 0 {
+                    for &x in a.values().iter() {
+                        push(x);
+                        add_hash(x, &mut self.hll);
+                    }
+                } else {
+                    for x in a.iter().flatten() {
+                        push(x);
+                        add_hash(x, &mut self.hll);
+                    }
+                }
+            } else {
+                for i in 0..col.len() {
+                    if let Some(x) = col.f64_at(i) {
+                        push(x);
+                        add_hash(x, &mut self.hll);
+                    }
+                }
+            }
+        } else if let Some(t) = &mut self.cats {
+            let mut counts: HashMap<&str, u64> = HashMap::new();
+            let owned: Vec<Option<String>>;
+            if let Some(s) = col.data.as_any().downcast_ref::<StringArray>() {
+                for v in s.iter().flatten() {
+                    *counts.entry(v).or_insert(0) += 1;
+                }
+            } else if let Some(b) = col.data.as_any().downcast_ref::<BooleanArray>() {
+                for v in b.iter().flatten() {
+                    *counts.entry(if v { "true" } else { "false" }).or_insert(0) += 1;
+                }
+            } else {
+                owned = (0..col.len()).map(|i| col.str_at(i)).collect();
+                for v in owned.iter().flatten() {
+                    *counts.entry(v.as_str()).or_insert(0) += 1;
+                }
+            }
+            for v in counts.keys() {
+                self.hll.add_hash(hash64(v.as_bytes()));
+            }
+            t.merge(&topk_from(counts));
+        }
+    }
+
+    fn finish(self) -> ColumnStats {
+        ColumnStats {
+            name: self.name,
+            kind: self.kind,
+            count: self.count,
+            missing: self.missing,
+            mismatched: self.mismatched,
+            distinct: self.hll.finish(),
+            numeric: self.num.map(|(moments, kll, res, integral)| {
+                let exact = res.is_exact();
+                NumericStats {
+                    moments,
+                    kll,
+                    sample: res.into_sorted(),
+                    exact,
+                    integral: integral && moments.count > 0,
+                }
+            }),
+            categories: self.cats,
+        }
+    }
+}
+
+/// A [`TopK`] holding exactly these counts.
+pub(crate) fn topk_from<S: AsRef<str>>(counts: impl IntoIterator<Item = (S, u64)>) -> TopK {
+    let map: serde_json::Map<String, serde_json::Value> = counts
+        .into_iter()
+        .map(|(k, v)| (k.as_ref().to_string(), serde_json::Value::from(v)))
+        .collect();
+    serde_json::from_value(serde_json::json!({ "counts": map, "truncated": false }))
+        .unwrap_or_default()
+}
+
+/// Accumulates chunks of one dataset (see the module docs).
+pub struct Profiler {
+    accs: Vec<Acc>,
+    rows: u64,
+    sample_size: usize,
+}
+
+impl Profiler {
+    /// A profiler for these columns and kinds (the first chunk's, or the
+    /// baseline's). `sample_size` bounds the per-column sample.
+    pub fn new(columns: &[(String, Kind)], sample_size: usize) -> Self {
+        Profiler {
+            accs: columns
+                .iter()
+                .map(|(n, k)| Acc::new(n, *k, sample_size))
+                .collect(),
+            rows: 0,
+            sample_size,
+        }
+    }
+
+    /// A profiler whose columns are those of `table`.
+    pub fn for_table(table: &Table, sample_size: usize) -> Self {
+        let cols: Vec<(String, Kind)> = table
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), c.kind))
+            .collect();
+        Profiler::new(&cols, sample_size)
+    }
+
+    pub fn sample_size(&self) -> usize {
+        self.sample_size
+    }
+
+    /// Fold in one chunk. Its columns are matched by name; a chunk missing
+    /// one of the profiler's columns, or with another kind for it, is an
+    /// error (columns the profiler does not know are ignored).
+    pub fn add(&mut self, chunk: &Table) -> Result<(), MonitorError> {
+        let mut cols = Vec::with_capacity(self.accs.len());
+        for a in &self.accs {
+            let c = chunk
+                .column(&a.name)
+                .ok_or_else(|| MonitorError::Data(format!("a chunk has no column '{}'", a.name)))?;
+            if c.kind != a.kind {
+                return Err(MonitorError::Data(format!(
+                    "column '{}' is {:?} in this chunk but {:?} before",
+                    a.name, c.kind, a.kind
+                )));
+            }
+            cols.push(c);
+        }
+        let mismatched: HashMap<&str, usize> = chunk
+            .warnings
+            .iter()
+            .map(|w| (w.column.as_str(), w.count))
+            .collect();
+        self.accs
+            .par_iter_mut()
+            .zip(cols.par_iter())
+            .for_each(|(a, c)| {
+                a.add(c);
+                a.mismatched += mismatched.get(a.name.as_str()).copied().unwrap_or(0) as u64;
+            });
+        self.rows += chunk.rows() as u64;
+        Ok(())
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    pub fn finish(self) -> DatasetStats {
+        DatasetStats {
+            rows: self.rows,
+            columns: self.accs.into_par_iter().map(Acc::finish).collect(),
+        }
+    }
+}
+
+/// Profile a CSV or Parquet file by streaming it in chunks of `chunk_rows`
+/// rows. `kinds` forces column kinds (a check reads current data with the
+/// baseline's kinds); other columns' kinds come from the first chunk.
+pub fn profile_path(
+    path: &std::path::Path,
+    kinds: &HashMap<String, Kind>,
+    sample_size: usize,
+    chunk_rows: usize,
+) -> Result<DatasetStats, MonitorError> {
+    let opts = tabular::ChunkOptions {
+        rows: chunk_rows,
+        kinds: kinds.clone(),
+    };
+    let mut chunks = tabular::read_chunks(path, &opts)?;
+    // read the next chunk on another thread while this one is profiled
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Table, tabular::DataError>>(1);
+    let reader = std::thread::spawn(move || {
+        for c in chunks.by_ref() {
+            let stop = c.is_err();
+            if tx.send(c).is_err() || stop {
+                break;
+            }
+        }
+    });
+    let mut profiler: Option<Profiler> = None;
+    let mut result = Ok(());
+    for chunk in rx {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                result = Err(e.into());
+                break;
+            }
+        };
+        let p = profiler.get_or_insert_with(|| Profiler::for_table(&chunk, sample_size));
+        if let Err(e) = p.add(&chunk) {
+            result = Err(e);
+            break;
+        }
+    }
+    let _ = reader.join();
+    result?;
+    profiler
+        .map(Profiler::finish)
+        .ok_or_else(|| MonitorError::Data(format!("{}: no data rows", path.display())))
+}
+
+/// Profile rows given as JSON objects (e.g. captured endpoint requests),
+/// with the kinds given per column; values that do not fit the kind count
+/// as mismatched, absent keys and nulls as missing. Keys not in `columns`
+/// are ignored.
+pub fn table_from_records(
+    records: &[serde_json::Map<String, serde_json::Value>],
+    columns: &[(String, Kind)],
+) -> Table {
+    let mut table = Table::default();
+    for (name, kind) in columns {
+        let mut bad = 0usize;
+        let col = if is_numeric_kind(*kind) {
+            let vals: Vec<Option<f64>> = records
+                .iter()
+                .map(|r| match r.get(name) {
+                    None | Some(serde_json::Value::Null) => None,
+                    Some(serde_json::Value::Number(n)) => n.as_f64(),
+                    Some(serde_json::Value::String(s)) if tabular::is_missing(s) => None,
+                    Some(serde_json::Value::String(s)) => {
+                        let v = if *kind == Kind::Datetime {
+                            tabular::parse_datetime(s).map(|ms| ms as f64)
+                        } else {
+                            tabular::parse_number(s)
+                        };
+                        bad += v.is_none() as usize;
+                        v
+                    }
+                    Some(_) => {
+                        bad += 1;
+                        None
+                    }
+                })
+                .collect();
+            tabular::Column::from_f64(name, *kind, vals)
+        } else {
+            let vals: Vec<Option<String>> = records
+                .iter()
+                .map(|r| match r.get(name) {
+                    None | Some(serde_json::Value::Null) => None,
+                    Some(serde_json::Value::String(s)) if tabular::is_missing(s) => None,
+                    Some(serde_json::Value::String(s)) => Some(s.trim().to_string()),
+                    Some(serde_json::Value::Number(n)) => {
+                        Some(n.as_f64().map_or(n.to_string(), tabular::format_number))
+                    }
+                    Some(serde_json::Value::Bool(b)) => Some(b.to_string()),
+                    Some(_) => {
+                        bad += 1;
+                        None
+                    }
+                })
+                .collect();
+            tabular::Column::from_strings(name, *kind, vals)
+        };
+        if bad > 0 {
+            table.warnings.push(tabular::Warning {
+                column: name.clone(),
+                count: bad,
+                example: String::new(),
+                line: 0,
+                message: "values did not fit the column's kind".into(),
+            });
+        }
+        table.columns.push(col);
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reservoir_is_exact_then_bounded() {
+        let mut r = Reservoir::new(10, 1);
+        (0..10).for_each(|i| r.add(i as f64));
+        assert!(r.is_exact());
+        let mut r2 = r.clone();
+        r2.add(99.0);
+        assert!(!r2.is_exact());
+        assert_eq!(r2.clone().into_sorted().len(), 10);
+        assert_eq!(
+            r.into_sorted(),
+            (0..10).map(|i| i as f64).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn chunks_add_up_to_the_whole() {
+        let t = Table {
+            columns: vec![
+                tabular::Column::from_f64(
+                    "x",
+                    Kind::Numeric,
+                    vec![Some(1.0), None, Some(2.5), Some(-1.0)],
+                ),
+                tabular::Column::from_strings(
+                    "c",
+                    Kind::Categorical,
+                    vec![Some("a".into()), Some("b".into()), Some("a".into()), None],
+                ),
+            ],
+            warnings: vec![],
+        };
+        let mut p = Profiler::for_table(&t, 3);
+        p.add(&t.take(&[0, 1])).unwrap();
+        p.add(&t.take(&[2, 3])).unwrap();
+        let s = p.finish();
+        assert_eq!(s.rows, 4);
+        let x = s.column("x").unwrap();
+        assert_eq!((x.count, x.missing), (4, 1));
+        let n = x.numeric.as_ref().unwrap();
+        assert_eq!(n.sample, [-1.0, 1.0, 2.5]);
+        assert!(n.exact && !n.integral);
+        let c = s.column("c").unwrap();
+        assert_eq!(
+            c.categories.as_ref().unwrap().top(5),
+            [("a".to_string(), 2), ("b".to_string(), 1)]
+        );
+        assert_eq!(c.distinct.estimate(), 2.0);
+        let bad = t.take(&[0]);
+        let mut q = Profiler::new(&[("y".into(), Kind::Numeric)], 3);
+        assert!(q.add(&bad).unwrap_err().to_string().contains("'y'"));
+    }
+
+    #[test]
+    fn json_records_become_a_table() {
+        let recs: Vec<serde_json::Map<String, serde_json::Value>> = serde_json::from_str(
+            r#"[{"x": 1.5, "c": "a"}, {"x": "2", "c": 3}, {"x": "oops"}, {"x": null, "c": true}]"#,
+        )
+        .unwrap();
+        let t = table_from_records(
+            &recs,
+            &[("x".into(), Kind::Numeric), ("c".into(), Kind::Categorical)],
+        );
+        assert_eq!(t.columns[0].f64_at(1), Some(2.0));
+        assert_eq!(t.columns[0].missing(), 2);
+        assert_eq!(t.warnings[0].count, 1);
+        assert_eq!(t.columns[1].str_at(1).as_deref(), Some("3"));
+        assert_eq!(t.columns[1].str_at(3).as_deref(), Some("true"));
+    }
+}
