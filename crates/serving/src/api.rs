@@ -1,5 +1,5 @@
 //! HTTP: invocations, ping, `/metrics`, and the endpoint management API
-//! under `/api/2.0/atelier/endpoints` (the Studio and `atelier deploy` use
+//! under `/api/atelier/endpoints` (the Studio and `atelier deploy` use
 //! it).
 //!
 //! | method | path | |
@@ -7,10 +7,10 @@
 //! | POST | `/endpoints/<name>/invocations` | predict |
 //! | GET | `/endpoints/<name>/ping` | 200 when the endpoint is up |
 //! | GET | `/metrics` | Prometheus text |
-//! | GET, POST | `/api/2.0/atelier/endpoints` | list, create (`{"name", "model"}` or `{"name", "variants": [{"name", "model", "weight"}]}`, `data_capture`, `max_concurrency`, `max_payload_bytes`) |
-//! | GET, PUT, DELETE | `/api/2.0/atelier/endpoints/<name>` | describe, update, delete |
-//! | GET | `/api/2.0/atelier/endpoints/<name>/metrics` | totals and 5-s history per variant |
-//! | GET | `/api/2.0/atelier/endpoints/<name>/capture?from_ms=&to_ms=&max_results=` | captured records |
+//! | GET, POST | `/api/atelier/endpoints` | list, create (`{"name", "model"}` or `{"name", "variants": [{"name", "model", "weight"}]}`, `data_capture`, `max_concurrency`, `max_payload_bytes`) |
+//! | GET, PUT, DELETE | `/api/atelier/endpoints/<name>` | describe, update, delete |
+//! | GET | `/api/atelier/endpoints/<name>/metrics` | totals and 5-s history per variant |
+//! | GET | `/api/atelier/endpoints/<name>/capture?from_ms=&to_ms=&max_results=` | captured records |
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -43,13 +43,13 @@ pub fn router(s: Serving) -> Router {
         .route("/endpoints/{name}/invocations", post(invoke))
         .route("/endpoints/{name}/ping", get(ping))
         .route("/metrics", get(prometheus))
-        .route("/api/2.0/atelier/endpoints", get(list).post(create))
+        .route("/api/atelier/endpoints", get(list).post(create))
         .route(
-            "/api/2.0/atelier/endpoints/{name}",
+            "/api/atelier/endpoints/{name}",
             get(describe).put(update).delete(delete),
         )
-        .route("/api/2.0/atelier/endpoints/{name}/metrics", get(stats))
-        .route("/api/2.0/atelier/endpoints/{name}/capture", get(captured))
+        .route("/api/atelier/endpoints/{name}/metrics", get(stats))
+        .route("/api/atelier/endpoints/{name}/capture", get(captured))
         .with_state(s)
 }
 
@@ -66,7 +66,7 @@ async fn invoke(
     let started = Instant::now();
     let Some(slot) = s.slot(&name) else {
         return ServingError::NotFound(format!(
-            "no endpoint named '{name}'; create it with `atelier deploy` or POST /api/2.0/atelier/endpoints"
+            "no endpoint named '{name}'; create it with `atelier deploy` or POST /api/atelier/endpoints"
         ))
         .into_response();
     };

@@ -291,7 +291,9 @@ pub fn predict_payload(
                     None => std::slice::from_ref(&v),
                 },
                 // a list of plain values is one record in column order
-                Value::Array(a) if a.iter().all(|x| !x.is_array() && !x.is_object()) => {
+                Value::Array(a)
+                    if !a.is_empty() && a.iter().all(|x| !x.is_array() && !x.is_object()) =>
+                {
                     std::slice::from_ref(&v)
                 }
                 Value::Array(a) => a,
@@ -414,6 +416,7 @@ fn csv_rows(
     // for each input column, the CSV field holding it
     let mut map: Vec<Option<usize>> = (0..n).map(Some).collect();
     let mut width = n;
+    let mut has_header = false;
     let mut first = true;
     let mut rows = 0usize;
     let mut cells: Vec<Cell<'static>> = Vec::with_capacity(n);
@@ -439,11 +442,12 @@ fn csv_rows(
             if let Some(h) = header_map(m, &rec)? {
                 map = h;
                 width = rec.len();
+                has_header = true;
                 continue;
             }
         }
         if rec.len() != width {
-            return Err(ServingError::BadRequest(if width == n {
+            return Err(ServingError::BadRequest(if !has_header {
                 format!(
                     "line {line}: {} values for {n} columns; without a header row, send the columns in this order: {}",
                     rec.len(),
