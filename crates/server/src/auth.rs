@@ -80,7 +80,18 @@ fn is_public(path: &str) -> bool {
 }
 
 fn is_api(path: &str) -> bool {
-    path.starts_with("/api/") || path.starts_with("/ajax-api/") || path.starts_with("/studio/api/")
+    path.starts_with("/api/")
+        || path.starts_with("/ajax-api/")
+        || path.starts_with("/studio/api/")
+        || path == "/metrics"
+        || is_invocation(path)
+        || (path.starts_with("/endpoints/") && path.ends_with("/ping"))
+}
+
+/// Invoking an endpoint (SageMaker's separate InvokeEndpoint permission):
+/// any authenticated identity, viewers included, may call a model.
+fn is_invocation(path: &str) -> bool {
+    path.starts_with("/endpoints/") && path.ends_with("/invocations")
 }
 
 /// POSTs that only read (searches), which viewers may make.
@@ -88,7 +99,9 @@ fn is_read(method: &Method, path: &str) -> bool {
     method == Method::GET
         || method == Method::HEAD
         || (method == Method::POST
-            && (path.ends_with("/search") || path.ends_with("/get-latest-versions")))
+            && (path.ends_with("/search")
+                || path.ends_with("/get-latest-versions")
+                || is_invocation(path)))
 }
 
 fn token_from(req: &Request) -> Option<String> {
@@ -198,5 +211,7 @@ mod tests {
         assert!(is_read(&Method::POST, "/api/2.0/mlflow/runs/search"));
         assert!(!is_read(&Method::POST, "/api/2.0/mlflow/runs/create"));
         assert!(is_read(&Method::GET, "/api/2.0/mlflow/runs/get"));
+        assert!(is_read(&Method::POST, "/endpoints/churn/invocations"));
+        assert!(!is_read(&Method::POST, "/api/atelier/endpoints"));
     }
 }
