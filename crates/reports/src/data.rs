@@ -53,6 +53,8 @@ const IMBALANCE_RATIO: f64 = 3.0;
 const HIGH_CARDINALITY: f64 = 100.0;
 const STRONG_CORRELATION: f64 = 0.9;
 const LEAKAGE: f64 = 0.97;
+/// Classes drawn one by one in the target chart (the rest as one bar).
+const MAX_CLASS_BARS: usize = 30;
 /// Numeric columns with fewer distinct values (counts, codes, ratings) are
 /// not checked for outliers: Tukey's rule flags their ordinary values.
 const MIN_OUTLIER_DISTINCT: f64 = 10.0;
@@ -738,12 +740,20 @@ fn target_body(target: &learn::problem::Target, p: &ColumnProfile, c: &Column) -
                 *c += 1.0;
             }
         }
-        let items: Vec<(String, f64)> = target
+        let mut items: Vec<(String, f64)> = target
             .labels
             .iter()
             .cloned()
             .zip(counts.iter().copied())
             .collect();
+        if items.len() > MAX_CLASS_BARS {
+            // the most frequent classes, the rest as one bar
+            items.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            let rest: f64 = items[MAX_CLASS_BARS - 1..].iter().map(|i| i.1).sum();
+            let others = items.len() - (MAX_CLASS_BARS - 1);
+            items.truncate(MAX_CLASS_BARS - 1);
+            items.push((format!("{others} other classes"), rest));
+        }
         let total: f64 = counts.iter().sum();
         let chart = svg::column_bars(&format!("Rows per class of '{}'", c.name), &items, "rows");
         let mut t = String::from(
@@ -1014,7 +1024,7 @@ fn correlation_body(
         .map(|&i| table.columns[i].name.clone())
         .collect();
     let k = chosen.len();
-    let cell_px = (600.0 / k as f64).clamp(24.0, 52.0);
+    let cell_px = (640.0 / k as f64).clamp(26.0, 64.0);
     let mut cells = Vec::with_capacity(k * k);
     for &a in &chosen {
         for &b in &chosen {
@@ -1048,6 +1058,15 @@ fn correlation_body(
         "",
         "",
         cell_px,
+        &svg::ColourScale {
+            title: "Pearson r".into(),
+            stops: vec![
+                (0.0, svg::diverging(-1.0)),
+                (0.5, svg::diverging(0.0)),
+                (1.0, svg::diverging(1.0)),
+            ],
+            labels: vec![(0.0, "−1".into()), (0.5, "0".into()), (1.0, "+1".into())],
+        },
     );
     let mut s = figure(
         &chart,

@@ -76,6 +76,8 @@ const MAX_SCATTER: usize = 2000;
 /// Most rows drawn per feature in the SHAP beeswarm.
 const MAX_SWARM_ROWS: usize = 700;
 const MAX_CURVE_CLASSES: usize = 10;
+/// Classes drawn in the confusion matrix (the most frequent).
+const MAX_MATRIX_CLASSES: usize = 20;
 
 /// The model-quality report: one self-contained HTML page.
 pub fn quality_report(input: &QualityInput) -> Result<String, ReportError> {
@@ -348,11 +350,28 @@ fn leaderboard(input: &QualityInput) -> Section {
 
 fn confusion(input: &QualityInput, y: &[usize], pred: &[usize], k: usize) -> Section {
     let m = metrics::confusion_matrix(y, pred, k);
-    let labels = &input.labels;
-    let mut cells = Vec::with_capacity(k * k);
-    for (t, row) in m.iter().enumerate() {
+    // beyond MAX_MATRIX_CLASSES, the most frequent true classes (rows keep
+    // their full totals, so shares stay shares of the whole class)
+    let shown: Vec<usize> = if k > MAX_MATRIX_CLASSES {
+        let mut order: Vec<usize> = (0..k).collect();
+        order.sort_by(|a, b| {
+            let (sa, sb): (u64, u64) = (m[*a].iter().sum(), m[*b].iter().sum());
+            sb.cmp(&sa).then(a.cmp(b))
+        });
+        order.truncate(MAX_MATRIX_CLASSES);
+        order.sort_unstable();
+        order
+    } else {
+        (0..k).collect()
+    };
+    let labels: Vec<String> = shown.iter().map(|&c| input.labels[c].clone()).collect();
+    let ks = shown.len();
+    let mut cells = Vec::with_capacity(ks * ks);
+    for &t in &shown {
+        let row = &m[t];
         let total: u64 = row.iter().sum();
-        for (p, &c) in row.iter().enumerate() {
+        for &p in &shown {
+            let c = row[p];
             let share = if total > 0 {
                 c as f64 / total as f64
             } else {
@@ -365,15 +384,15 @@ fn confusion(input: &QualityInput, y: &[usize], pred: &[usize], k: usize) -> Sec
             };
             cells.push(Cell {
                 fill,
-                text: if k <= 12 {
+                text: if ks <= 12 {
                     format!("{}\n{}", int(c), pct(share))
                 } else {
                     String::new()
                 },
                 tip: format!(
                     "true {} → predicted {}: {} rows ({} of the true class)",
-                    labels[t],
-                    labels[p],
+                    input.labels[t],
+                    input.labels[p],
                     int(c),
                     pct(share)
                 ),
@@ -381,27 +400,43 @@ fn confusion(input: &QualityInput, y: &[usize], pred: &[usize], k: usize) -> Sec
             });
         }
     }
-    let cell_px = (560.0 / k as f64).clamp(34.0, 110.0);
+    let cell_px = (560.0 / ks as f64).clamp(30.0, 110.0);
     let chart = svg::heatmap(
         "Confusion matrix",
-        labels,
-        labels,
+        &labels,
+        &labels,
         &cells,
         "true class",
         "predicted class",
         cell_px,
+        &svg::ColourScale {
+            title: "share of the true class".into(),
+            stops: vec![(0.0, "#f8fafc".into()), (1.0, "#1d4ed8".into())],
+            labels: vec![
+                (0.0, "0 %".into()),
+                (0.5, "50 %".into()),
+                (1.0, "100 %".into()),
+            ],
+        },
     );
     let mut s = String::from("<div class=\"grid2\"><div>");
     s.push_str(&figure(
         &chart,
-        "Counts and row-normalised shares (each row sums to 100 %): the diagonal is recall per class. Blue: correct, red: confusions.",
+        &format!(
+            "{}Counts and row-normalised shares (each row sums to 100 %): the diagonal is recall per class. Blue: correct, red: confusions. Hover a cell for its count.",
+            if ks < k {
+                format!("The {ks} most frequent of {k} classes. ")
+            } else {
+                String::new()
+            }
+        ),
     ));
     s.push_str("</div><div><table><thead><tr><th>Class</th><th class=\"n\">Precision</th><th class=\"n\">Recall</th><th class=\"n\">F1</th><th class=\"n\">Support</th></tr></thead><tbody>");
     for (c, (p, r, f, sup)) in metrics::per_class(y, pred, k).into_iter().enumerate() {
         let _ = write!(
             s,
             "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-            esc(&labels[c]),
+            esc(&input.labels[c]),
             score(p),
             score(r),
             score(f),

@@ -676,7 +676,17 @@ pub struct Cell {
     pub dark: bool,
 }
 
-/// A labelled grid of cells (row-major), with a y and x axis title.
+/// A colour legend: gradient stops (offset 0 = bottom) and tick labels
+/// (position in [0, 1], text), with a title.
+pub struct ColourScale {
+    pub title: String,
+    pub stops: Vec<(f64, String)>,
+    pub labels: Vec<(f64, String)>,
+}
+
+/// A labelled grid of cells (row-major), with a y and x axis title and a
+/// colour legend on the right.
+#[allow(clippy::too_many_arguments)]
 pub fn heatmap(
     chart_title: &str,
     rows: &[String],
@@ -685,6 +695,7 @@ pub fn heatmap(
     ylabel: &str,
     xlabel: &str,
     cell_px: f64,
+    scale: &ColourScale,
 ) -> String {
     let label_chars = rows
         .iter()
@@ -703,11 +714,51 @@ pub fn heatmap(
         .min(22) as f64;
     let rotate = col_chars * 6.8 > cell_px - 4.0;
     let bottom = if rotate { 30.0 + 5.2 * col_chars } else { 40.0 };
-    let w = left + cell_px * cols.len() as f64 + 16.0;
+    let grid_right = left + cell_px * cols.len() as f64;
+    let w = grid_right + 100.0;
     let h = top + cell_px * rows.len() as f64 + bottom;
     let mut s = String::new();
     open(&mut s, w.max(300.0), h, chart_title);
     title(&mut s, left, chart_title);
+    {
+        let id: String = chart_title
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect();
+        let id = format!("grad-{id}");
+        let bar_h = (cell_px * rows.len() as f64).clamp(80.0, 260.0);
+        let (bx, by) = (grid_right + 22.0, top);
+        let _ = write!(
+            s,
+            "<defs><linearGradient id=\"{id}\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">"
+        );
+        for (o, c) in &scale.stops {
+            let _ = write!(s, "<stop offset=\"{o:.3}\" stop-color=\"{c}\"/>");
+        }
+        let _ = write!(
+            s,
+            "</linearGradient></defs><rect x=\"{bx:.1}\" y=\"{by:.1}\" width=\"12\" height=\"{bar_h:.1}\" fill=\"url(#{id})\" stroke=\"#e2e8f0\"/>"
+        );
+        for (pos, text) in &scale.labels {
+            let ty = by + bar_h * (1.0 - pos);
+            let _ = write!(
+                s,
+                "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{ty:.1}\" y2=\"{ty:.1}\" stroke=\"#64748b\"/><text class=\"val\" x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+                bx + 12.0,
+                bx + 16.0,
+                bx + 19.0,
+                ty + 3.5,
+                esc(text)
+            );
+        }
+        let _ = write!(
+            s,
+            "<text class=\"val\" transform=\"translate({:.1},{:.1}) rotate(-90)\" text-anchor=\"middle\">{}</text>",
+            bx - 6.0,
+            by + bar_h / 2.0,
+            esc(&scale.title)
+        );
+    }
     let font = (cell_px * 0.3).clamp(8.0, 13.0);
     for (r, rl) in rows.iter().enumerate() {
         let _ = write!(

@@ -390,3 +390,73 @@ fn a_large_table_renders_from_a_sample() {
         html.contains("Strong correlation between <code>num_00</code> and <code>num_01</code>")
     );
 }
+
+#[test]
+fn odd_tables_still_render() {
+    let n = 40;
+    // only the target
+    let only = Table {
+        columns: vec![Column::from_f64(
+            "y",
+            Kind::Numeric,
+            (0..n).map(|i| Some(i as f64 * 1.5)).collect(),
+        )],
+        warnings: Vec::new(),
+    };
+    let html = data_report(&only, "y", &DataReportOptions::default()).unwrap();
+    assert_well_formed(&html);
+    assert!(html.contains("Fewer than two numeric feature columns"));
+    // an all-missing numeric column, a datetime column, a boolean target
+    let odd = Table {
+        columns: vec![
+            Column::from_f64("empty", Kind::Numeric, vec![None; n]),
+            Column::from_f64(
+                "when",
+                Kind::Datetime,
+                (0..n)
+                    .map(|i| Some(1.7e12 + i as f64 * 86_400_000.0))
+                    .collect(),
+            ),
+            Column::from_strings(
+                "flag",
+                Kind::Categorical,
+                (0..n)
+                    .map(|i| Some(if i % 2 == 0 { "true" } else { "false" }.to_string()))
+                    .collect(),
+            ),
+        ],
+        warnings: Vec::new(),
+    };
+    let html = data_report(&odd, "flag", &DataReportOptions::default()).unwrap();
+    assert_well_formed(&html);
+    assert!(html.contains("Column <code>empty</code> is empty (every value is missing)"));
+    assert!(
+        html.contains("2023-11-14"),
+        "datetime minimum shown as a date"
+    );
+}
+
+#[test]
+fn many_classes_are_summarised_not_drawn_one_by_one() {
+    let n = 3000;
+    let table = Table {
+        columns: vec![
+            Column::from_f64("x", Kind::Numeric, (0..n).map(|i| Some(i as f64)).collect()),
+            Column::from_strings(
+                "code",
+                Kind::Categorical,
+                (0..n).map(|i| Some(format!("k{}", i % 300))).collect(),
+            ),
+        ],
+        warnings: Vec::new(),
+    };
+    let html = data_report(&table, "code", &DataReportOptions::default()).unwrap();
+    assert_well_formed(&html);
+    assert!(
+        html.contains("271 other classes"),
+        "the class chart is capped"
+    );
+    let start = html.find("<section id=\"target\">").unwrap();
+    let end = html[start..].find("</section>").unwrap() + start;
+    assert!(html[start..end].matches("<rect").count() <= 30);
+}

@@ -302,3 +302,48 @@ fn inconsistent_inputs_are_errors_that_say_what_is_wrong() {
             .contains("one prediction per row")
     );
 }
+
+#[test]
+fn many_classes_keep_the_matrix_and_curves_readable() {
+    let n = 2000;
+    let k = 40;
+    // classes 0..9 twice as frequent as the rest
+    let y: Vec<f64> = (0..n)
+        .map(|i| if i % 2 == 0 { (i / 2) % 10 } else { (i / 2) % k } as f64)
+        .collect();
+    let mut proba = Vec::with_capacity(n * k);
+    for (i, t) in y.iter().enumerate() {
+        let mut row: Vec<f64> = (0..k)
+            .map(|c| u(i * k + c, 9) + if c == *t as usize { 2.0 } else { 0.0 })
+            .collect();
+        let s: f64 = row.iter().sum();
+        row.iter_mut().for_each(|v| *v /= s);
+        proba.extend(row);
+    }
+    let input = QualityInput {
+        title: "codes".into(),
+        problem: ProblemType::Multiclass,
+        target: "code".into(),
+        labels: (0..k).map(|c| format!("class {c}")).collect(),
+        metric: "accuracy".into(),
+        higher_is_better: true,
+        best_score: 0.5,
+        validation: "holdout".into(),
+        leaderboard: leaderboard(&[0.5]),
+        y_true: y,
+        predictions: proba,
+        feature_importance: vec![("x".into(), 1.0)],
+        shap: None,
+    };
+    let html = quality_report(&input).unwrap();
+    balanced(&html);
+    let start = html.find("aria-label=\"Confusion matrix\"").unwrap();
+    let end = html[start..].find("</svg>").unwrap() + start;
+    // 20 × 20 cells and the legend bar
+    assert_eq!(html[start..end].matches("<rect").count(), 20 * 20 + 1);
+    assert!(html.contains("most frequent of 40 classes"));
+    // at most 10 one-vs-rest curves (each named in its tooltip and the legend),
+    // those of the most frequent classes
+    assert_eq!(html.matches(" vs rest (AUC").count(), 2 * 10);
+    assert!(html.contains("class 9 vs rest") && !html.contains("class 10 vs rest"));
+}
