@@ -187,10 +187,12 @@ pub fn fit_learner_with_progress(
             let dense = enc.encode(x);
             let m = linear::fit(&lp, task(target), &dense, x.n_rows(), enc.width, y)
                 .map_err(|e| err(&e))?;
+            let means = crate::explain::column_means(&dense, enc.width);
             Ok(Fitted {
                 model: Model::Linear {
                     encoder: enc,
                     model: Box::new(m),
+                    means,
                 },
                 iterations: 0,
             })

@@ -11,12 +11,14 @@
 //! Pure compute: no network, no database.
 
 pub mod dense;
+pub mod explain;
 mod learners;
 pub mod metrics;
 mod pipeline;
 pub mod preprocess;
 pub mod problem;
 
+pub use explain::{Background, ExplainOptions, Method, Space};
 pub use learners::{Fitted, fit_learner, fit_learner_with_progress, task};
 pub use pipeline::{
     Algorithm, Contributions, Member, Metadata, Model, PIPELINE_FORMAT, PIPELINE_VERSION, Pipeline,

@@ -12,6 +12,7 @@ use tabular::Table;
 
 use crate::LearnError;
 use crate::dense::DenseEncoder;
+use crate::explain::{Background, ExplainOptions, Method, Space};
 use crate::metrics;
 use crate::preprocess::{Cell, Preprocessor};
 use crate::problem::{ProblemType, Target, encode_target};
@@ -64,6 +65,11 @@ pub enum Model {
     Linear {
         encoder: DenseEncoder,
         model: Box<linear::LinearModel>,
+        /// Column means of the dense design matrix the model was fitted on (linear
+        /// SHAP's reference point). Empty in files written before they were stored:
+        /// explanations then use the encoder's centre (see `explain`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        means: Vec<f64>,
     },
     /// A small multilayer perceptron on densely encoded features.
     Mlp {
@@ -119,7 +125,7 @@ impl Model {
         match self {
             Model::Gbm(m) => m.predict_row(row, out).map_err(model_err),
             Model::Forest(m) => m.predict_row(row, out).map_err(model_err),
-            Model::Linear { encoder, model } => with_dense(encoder, row, |d| {
+            Model::Linear { encoder, model, .. } => with_dense(encoder, row, |d| {
                 model.predict_row(d, out).map_err(model_err)
             }),
             Model::Mlp { encoder, model } => with_dense(encoder, row, |d| {
@@ -144,7 +150,7 @@ impl Model {
         match self {
             Model::Gbm(m) => m.predict(data).map_err(model_err),
             Model::Forest(m) => m.predict(data).map_err(model_err),
-            Model::Linear { encoder, model } => model
+            Model::Linear { encoder, model, .. } => model
                 .predict(&encoder.encode(data), data.n_rows())
                 .map_err(model_err),
             Model::Mlp { encoder, model } => model
@@ -170,7 +176,7 @@ impl Model {
         let raw = match self {
             Model::Forest(m) => m.feature_importance(gbm::ImportanceType::Gain),
             Model::Gbm(m) => m.feature_importance(gbm::ImportanceType::Gain),
-            Model::Linear { encoder, model } => {
+            Model::Linear { encoder, model, .. } => {
                 // |coefficient| on standardised inputs, summed per feature
                 let owner = encoder.column_owners();
                 let mut acc = vec![0.0; n_features];
@@ -277,6 +283,10 @@ pub struct Pipeline {
     pub preprocessor: Preprocessor,
     pub model: Model,
     pub metadata: Metadata,
+    /// A few preprocessed training rows for model-agnostic explanations (see
+    /// `explain`); empty in files written before it was kept.
+    #[serde(default, skip_serializing_if = "Background::is_empty")]
+    pub background: Background,
 }
 
 /// Predictions for a table.
@@ -624,18 +634,23 @@ pub fn train_with_events(
         preprocessor: pre,
         model,
         metadata: meta,
+        background: Background::sample(&features, Background::MAX_ROWS, 0),
     })
 }
 
-/// Per-row explanations: TreeSHAP contributions by input column, in raw
-/// score units (log-odds for binary, per-class scores for multiclass, the
-/// target's units for regression). For each row and output, `columns.len()`
-/// contributions and then the base value; they sum to the raw score.
+/// Per-row explanations (SHAP values) by input column. For each row and output,
+/// `columns.len()` contributions and then the base value; they sum to the model's
+/// output in `space`: the raw score for gbm (log-odds for binary, per-class logits
+/// for multiclass, the target's units for regression), the margin for linear models,
+/// the probability or value for forests, MLPs and ensembles. `method` says how they
+/// were computed (see the `explain` module).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Contributions {
     pub columns: Vec<String>,
     pub outputs: usize,
     pub values: Vec<f64>,
+    pub space: Space,
+    pub method: Method,
 }
 
 impl Contributions {
@@ -657,6 +672,7 @@ pub struct RowScratch {
 impl Pipeline {
     /// A pipeline from prepared data and a trained model.
     pub fn assemble(p: Prepared, model: Model, metadata: Metadata) -> Pipeline {
+        let background = Background::sample(&p.features, Background::MAX_ROWS, 0);
         Pipeline {
             format: PIPELINE_FORMAT.into(),
             version: PIPELINE_VERSION,
@@ -666,6 +682,7 @@ impl Pipeline {
             preprocessor: p.preprocessor,
             model,
             metadata,
+            background,
         }
     }
 
@@ -792,35 +809,41 @@ impl Pipeline {
         out
     }
 
-    /// TreeSHAP contributions of every row, summed per input column.
+    /// Contributions of every row by input column, with default options (see
+    /// [`contributions_with`](Self::contributions_with)).
     pub fn contributions(&self, table: &Table) -> Result<Contributions, LearnError> {
+        self.contributions_with(table, &ExplainOptions::default())
+    }
+
+    /// Contributions of every row by input column: exact TreeSHAP for gbm and
+    /// forests, exact linear SHAP for linear models, permutation SHAP against the
+    /// stored background rows for MLPs and mixed ensembles (`opts` bounds its work).
+    pub fn contributions_with(
+        &self,
+        table: &Table,
+        opts: &ExplainOptions,
+    ) -> Result<Contributions, LearnError> {
         let rows: Vec<usize> = (0..table.rows()).collect();
         let x = self.preprocessor.transform(table, &rows)?;
         let (names, map) = self.feature_columns();
-        let (raw, k, nf) = match &self.model {
-            Model::Gbm(m) => (
-                m.predict_contrib(&x).map_err(model_err)?,
-                m.n_outputs(),
-                m.n_features(),
-            ),
-            _ => {
-                return Err(LearnError::Model(
-                    "per-row contributions are available for gbm models, not for this model".into(),
-                ));
-            }
+        let groups = crate::explain::Groups {
+            of_feature: &map,
+            n: names.len(),
         };
-        let w = names.len() + 1;
-        let mut values = vec![0.0; rows.len() * k * w];
-        for (block, out) in raw.chunks(nf + 1).zip(values.chunks_mut(w)) {
-            for (f, v) in block[..nf].iter().enumerate() {
-                out[map[f]] += v;
-            }
-            out[w - 1] = block[nf];
-        }
+        let (values, method, space) = crate::explain::explain(
+            &self.model,
+            self.problem,
+            &x,
+            &groups,
+            &self.background,
+            opts,
+        )?;
         Ok(Contributions {
             columns: names,
-            outputs: k,
+            outputs: self.model.n_outputs(),
             values,
+            space,
+            method,
         })
     }
 
