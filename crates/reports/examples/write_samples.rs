@@ -216,30 +216,24 @@ fn sample(
         .ok_or("no gbm candidate")?;
     let kept = test.take(keep);
     let contrib = best.contributions(&kept)?;
-    let nf = contrib.columns.len();
     let k = best.labels.len();
-    let mut values = Vec::with_capacity(kept.rows() * nf);
-    let mut feature_values = Vec::with_capacity(kept.rows() * nf);
-    for i in 0..kept.rows() {
-        // multiclass: the contributions to the predicted class's score
-        let out_k = if contrib.outputs > 1 {
-            let row = &predictions[i * k..(i + 1) * k];
-            row.iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map_or(0, |x| x.0)
-        } else {
-            0
-        };
-        values.extend_from_slice(&contrib.row(i, out_k)[..nf]);
-        for name in &contrib.columns {
-            feature_values.push(
-                kept.column(name)
-                    .and_then(|c| c.f64_at(i))
-                    .unwrap_or(f64::NAN),
-            );
-        }
-    }
+    // multiclass: the contributions to the predicted class's score
+    let shap = ShapInput::from_contributions(
+        &contrib,
+        &kept,
+        |i| {
+            if contrib.outputs > 1 {
+                predictions[i * k..(i + 1) * k]
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map_or(0, |x| x.0)
+            } else {
+                0
+            }
+        },
+        5000,
+    )?;
     let input = QualityInput {
         title: format!("{}.csv", d.name),
         problem: best.problem,
@@ -253,11 +247,7 @@ fn sample(
         y_true: y.clone(),
         predictions: predictions.clone(),
         feature_importance: best.importance(),
-        shap: Some(ShapInput {
-            features: contrib.columns.clone(),
-            values,
-            feature_values,
-        }),
+        shap: Some(shap),
     };
     let t0 = Instant::now();
     let html = reports::quality_report(&input)?;

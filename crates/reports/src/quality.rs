@@ -43,6 +43,55 @@ pub struct ShapInput {
     pub feature_values: Vec<f64>,
 }
 
+impl ShapInput {
+    /// From `Pipeline::contributions(table)`: each row's contributions to
+    /// output `output_of_row(i)` (0 for binary and regression; e.g. the
+    /// predicted class for multiclass), coloured by the table's values of
+    /// each input column (numbers, booleans as 0/1, dates; NaN otherwise).
+    /// Rows beyond `max_rows` are left out (a seeded sample is kept).
+    pub fn from_contributions(
+        c: &learn::Contributions,
+        table: &tabular::Table,
+        output_of_row: impl Fn(usize) -> usize,
+        max_rows: usize,
+    ) -> Result<ShapInput, ReportError> {
+        let f = c.columns.len();
+        let w = f + 1;
+        let outputs = c.outputs.max(1);
+        let rows = c.values.len() / (w * outputs);
+        if rows != table.rows() || c.values.len() != rows * w * outputs {
+            return Err(ReportError::Input(format!(
+                "contributions hold {} values, not {} rows × {outputs} outputs × ({f} columns + base)",
+                c.values.len(),
+                table.rows()
+            )));
+        }
+        let cols: Vec<Option<&tabular::Column>> =
+            c.columns.iter().map(|n| table.column(n)).collect();
+        let keep = stats::sample_rows(rows, max_rows.max(1));
+        let mut values = Vec::with_capacity(keep.len() * f);
+        let mut feature_values = Vec::with_capacity(keep.len() * f);
+        for &i in &keep {
+            let k = output_of_row(i);
+            if k >= outputs {
+                return Err(ReportError::Input(format!(
+                    "row {i}: output {k} does not exist (the model has {outputs})"
+                )));
+            }
+            values.extend_from_slice(&c.row(i, k)[..f]);
+            feature_values.extend(
+                cols.iter()
+                    .map(|col| col.and_then(|col| col.f64_at(i)).unwrap_or(f64::NAN)),
+            );
+        }
+        Ok(ShapInput {
+            features: c.columns.clone(),
+            values,
+            feature_values,
+        })
+    }
+}
+
 /// Everything the model-quality report shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QualityInput {

@@ -347,3 +347,47 @@ fn many_classes_keep_the_matrix_and_curves_readable() {
     assert_eq!(html.matches(" vs rest (AUC").count(), 2 * 10);
     assert!(html.contains("class 9 vs rest") && !html.contains("class 10 vs rest"));
 }
+
+#[test]
+fn shap_input_from_a_real_pipeline_follows_the_chosen_output() {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/datasets/penguins.csv");
+    let table = tabular::read_path(&path).unwrap();
+    let pipeline = learn::train(
+        &table,
+        "species",
+        &learn::TrainOptions {
+            algorithm: learn::Algorithm::Gbm,
+            params: vec![("n_estimators".into(), "20".into())],
+            problem: None,
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    let rows = table.take(&(0..50).collect::<Vec<_>>());
+    let c = pipeline.contributions(&rows).unwrap();
+    assert_eq!(c.outputs, 3);
+    let shap = ShapInput::from_contributions(&c, &rows, |i| i % 3, 1000).unwrap();
+    let f = c.columns.len();
+    assert_eq!(shap.values.len(), 50 * f);
+    assert_eq!(shap.feature_values.len(), 50 * f);
+    for i in [0, 1, 2, 49] {
+        assert_eq!(&shap.values[i * f..(i + 1) * f], &c.row(i, i % 3)[..f]);
+    }
+    // colours come from the table: bill_length_mm of row 0
+    let j = c
+        .columns
+        .iter()
+        .position(|n| n == "bill_length_mm")
+        .unwrap();
+    assert_eq!(
+        shap.feature_values[j],
+        rows.column("bill_length_mm").unwrap().f64_at(0).unwrap()
+    );
+    // a sample when asked for fewer rows; an output that does not exist is an error
+    let few = ShapInput::from_contributions(&c, &rows, |_| 0, 10).unwrap();
+    assert_eq!(few.values.len(), 10 * f);
+    assert!(ShapInput::from_contributions(&c, &rows, |_| 3, 100).is_err());
+    let other = table.take(&[0, 1]);
+    assert!(ShapInput::from_contributions(&c, &other, |_| 0, 100).is_err());
+}
