@@ -4,6 +4,9 @@
 
 mod bench;
 mod config;
+mod monitor_cli;
+mod remote;
+mod serving_cli;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -101,10 +104,17 @@ Example:
         /// Where to write the predictions CSV.
         #[arg(long, short)]
         output: PathBuf,
-        /// Also write each input column's contribution to the score (TreeSHAP;
-        /// log-odds for binary, the predicted class's score for multiclass).
+        /// Also write each input column's contribution (SHAP value) and the base value;
+        /// they add up to the prediction in the space printed on stderr: exact TreeSHAP
+        /// for gbm (log-odds / the predicted class's logit / value) and forests
+        /// (probability / value), exact linear SHAP for linear models (margin), permutation
+        /// SHAP for MLPs and mixed ensembles (probability / value).
         #[arg(long)]
         contributions: bool,
+        /// Model evaluations per row for permutation SHAP (MLPs, mixed ensembles): more is
+        /// more precise and slower.
+        #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..))]
+        explain_evals: u64,
     },
     /// AutoML: train and tune many candidates within a budget, keep the best (or an ensemble).
     #[command(
@@ -115,9 +125,15 @@ models by how well they separate the classes, not by one cut-off.
 
 Validation: 5-fold cross-validation up to 10,000 rows, a 20 % holdout beyond, or --validation FILE.
 
+With --server URL the data is uploaded and the search runs as a job on that server: every
+candidate is logged as a run of the experiment (--experiment, default Autopilot), the best
+pipeline is registered as a model version (--model-name, default <file>-<target>), and the
+Studio shows the leaderboard live at /autopilot/<job id>. --detach prints the job id and returns.
+
 Examples:
   atelier automl adult.csv --target income --time-budget 60 --output adult.model
-  atelier automl houses.parquet --target price --metric rmse --max-candidates 20 -o price.model"
+  atelier automl houses.parquet --target price --metric rmse --max-candidates 20 -o price.model
+  atelier automl churn.csv --target churned --server http://127.0.0.1:5000 --time-budget 600"
     )]
     Automl {
         /// Training data (.csv or .parquet).
@@ -143,9 +159,96 @@ Examples:
         /// Seed for fold assignment and the search.
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Where to write the best pipeline.
+        /// Where to write the best pipeline (required without --server).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Run as a job on this Atelier server instead of here.
+        #[arg(long, env = "ATELIER_SERVER")]
+        server: Option<String>,
+        /// With --server: the experiment that receives the candidate runs.
+        #[arg(long, default_value = "Autopilot")]
+        experiment: String,
+        /// With --server: the registered model that receives the best pipeline.
+        #[arg(long)]
+        model_name: Option<String>,
+        /// With --server: print the job id and return instead of following the job.
+        #[arg(long)]
+        detach: bool,
+    },
+    /// Background jobs on a server (Autopilot, batch transform, …).
+    Jobs {
+        #[command(subcommand)]
+        action: JobsCommand,
+    },
+    /// Deploy a model to a real-time endpoint on a running server.
+    #[command(
+        after_help = "MODEL is models:/<name>/<version>, models:/<name>@<alias> (the registry), or a pipeline
+file written by `atelier train` (uploaded to the server's artifact store). Deploying to an existing
+endpoint replaces the variant of that name (default AllTraffic) and keeps the others, so
+--variant and --weight build A/B splits. Set ATELIER_TOKEN (or MLFLOW_TRACKING_TOKEN) when the
+server requires authentication.
+
+Examples:
+  atelier deploy adult.model --name adult
+  atelier deploy models:/adult/2 --name adult --variant challenger --weight 0.1
+  curl -H 'Content-Type: text/csv' --data-binary @rows.csv http://127.0.0.1:5000/endpoints/adult/invocations"
+    )]
+    Deploy {
+        /// models:/<name>/<version>, models:/<name>@<alias>, or a pipeline file.
+        model: String,
+        /// The endpoint's name (letters, digits, '-', '_', '.').
+        #[arg(long)]
+        name: String,
+        /// The server to deploy to.
+        #[arg(long, default_value = "http://127.0.0.1:5000")]
+        server: String,
+        /// The production variant to create or replace.
+        #[arg(long, default_value = "AllTraffic")]
+        variant: String,
+        /// The variant's share of traffic, relative to the others' weights.
+        #[arg(long, default_value_t = 1.0)]
+        weight: f64,
+        /// Percentage of invocations captured (request and response) [default: 20].
+        #[arg(long)]
+        sampling_percentage: Option<f64>,
+        /// Turn data capture off.
+        #[arg(long)]
+        no_capture: bool,
+        /// Invocations in flight at most; more get 503 [default: 128].
+        #[arg(long)]
+        max_concurrency: Option<usize>,
+    },
+    /// Predict files or folders in bulk (CSV or Parquet in, CSV `<file>.out` out).
+    #[command(
+        after_help = "With a pipeline file, runs here. With a registry model (models:/...) or --server,
+runs as a job on the server (which must see the same paths); progress is shown either way.
+A row that cannot be predicted is reported with its line number (in <file>.out.errors too)
+and its prediction fields are left empty; the other rows are kept.
+
+Examples:
+  atelier batch-transform adult.model new_people.csv --output predictions/
+  atelier batch-transform adult.model incoming/ --output scored/ --join-input
+  atelier batch-transform models:/adult@champion incoming/ --output scored/"
+    )]
+    BatchTransform {
+        /// A pipeline file, or models:/<name>/<version> / models:/<name>@<alias>.
+        model: String,
+        /// A .csv or .parquet file, or a folder of them.
+        input: PathBuf,
+        /// The folder to write `<file>.out` into.
         #[arg(long, short)]
         output: PathBuf,
+        /// Run on this server as a job.
+        #[arg(long)]
+        server: Option<String>,
+        /// Write the input columns before the predictions.
+        #[arg(long)]
+        join_input: bool,
+    },
+    /// Model Monitor: baseline a dataset, then check new data for drift and constraint violations.
+    Monitor {
+        #[command(subcommand)]
+        action: monitor_cli::MonitorCommand,
     },
     /// Benchmarks that print Atelier's figures beside its peers'.
     Bench {
@@ -156,6 +259,30 @@ Examples:
     Token {
         #[command(subcommand)]
         action: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// Newest first.
+    List {
+        #[arg(long, env = "ATELIER_SERVER", default_value = remote::DEFAULT_SERVER)]
+        server: String,
+        /// Only jobs of this kind (e.g. automl).
+        #[arg(long)]
+        kind: Option<String>,
+    },
+    /// One job as JSON (spec, progress, result, error).
+    Show {
+        id: String,
+        #[arg(long, env = "ATELIER_SERVER", default_value = remote::DEFAULT_SERVER)]
+        server: String,
+    },
+    /// Ask a job to stop; a running job stops after the step in progress.
+    Cancel {
+        id: String,
+        #[arg(long, env = "ATELIER_SERVER", default_value = remote::DEFAULT_SERVER)]
+        server: String,
     },
 }
 
@@ -344,6 +471,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             input,
             output,
             contributions,
+            explain_evals,
         } => {
             init_tracing("warn");
             let pipeline = learn::Pipeline::load(&model)?;
@@ -354,7 +482,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let pred = pipeline.predict(&table)?;
             let mut csv = pred.to_csv();
             if contributions {
-                csv = with_contributions(&pipeline, &table, &pred, &csv)?;
+                let opts = learn::ExplainOptions {
+                    max_evals: usize::try_from(explain_evals).unwrap_or(usize::MAX),
+                    ..Default::default()
+                };
+                csv = with_contributions(&pipeline, &table, &pred, &csv, &opts)?;
             }
             std::fs::write(&output, csv)
                 .with_context(|| format!("writing {}", output.display()))?;
@@ -374,19 +506,104 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             validation,
             seed,
             output,
+            server,
+            experiment,
+            model_name,
+            detach,
         } => {
             init_tracing("warn");
-            automl_cli(
-                &train,
-                &target,
-                time_budget,
-                max_candidates,
-                metric,
-                problem_type,
-                validation,
-                seed,
-                &output,
-            )?;
+            match server {
+                Some(server) => {
+                    let mut spec = serde_json::json!({
+                        "target": target,
+                        "time_budget": time_budget,
+                        "max_candidates": max_candidates,
+                        "seed": seed,
+                        "experiment_name": experiment,
+                    });
+                    if let Some(m) = metric {
+                        spec["metric"] = m.into();
+                    }
+                    if let Some(p) = problem_type {
+                        spec["problem_type"] = p.into();
+                    }
+                    if let Some(n) = model_name {
+                        spec["model_name"] = n.into();
+                    }
+                    remote::automl(remote::RemoteAutoml {
+                        server: &server,
+                        train: &train,
+                        validation: validation.as_deref(),
+                        spec,
+                        output: output.as_deref(),
+                        detach,
+                    })?;
+                }
+                None => {
+                    let Some(output) = output else {
+                        bail!(
+                            "give --output FILE for the best pipeline (or --server URL to run on a server)"
+                        );
+                    };
+                    automl_cli(
+                        &train,
+                        &target,
+                        time_budget,
+                        max_candidates,
+                        metric,
+                        problem_type,
+                        validation,
+                        seed,
+                        &output,
+                    )?;
+                }
+            }
+        }
+        Command::Jobs { action } => {
+            init_tracing("warn");
+            match action {
+                JobsCommand::List { server, kind } => remote::list_jobs(&server, kind.as_deref())?,
+                JobsCommand::Show { id, server } => remote::show_job(&server, &id)?,
+                JobsCommand::Cancel { id, server } => remote::cancel_job(&server, &id)?,
+            }
+        }
+        Command::Deploy {
+            model,
+            name,
+            server,
+            variant,
+            weight,
+            sampling_percentage,
+            no_capture,
+            max_concurrency,
+        } => {
+            init_tracing("warn");
+            serving_cli::deploy(serving_cli::DeployArgs {
+                model,
+                name,
+                server,
+                variant,
+                weight,
+                sampling_percentage,
+                no_capture,
+                max_concurrency,
+            })?;
+        }
+        Command::BatchTransform {
+            model,
+            input,
+            output,
+            server,
+            join_input,
+        } => {
+            init_tracing("warn");
+            serving_cli::batch_transform(serving_cli::BatchArgs {
+                model,
+                input,
+                output,
+                server,
+                join_input,
+            })?;
         }
         Command::Profile { data, json } => {
             init_tracing("warn");
@@ -400,6 +617,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 print!("{}", profile_text(&profile));
             }
+        }
+        Command::Monitor { action } => {
+            init_tracing("warn");
+            monitor_cli::run(action)?;
         }
         Command::Bench {
             which:
@@ -642,8 +863,21 @@ fn with_contributions(
     table: &tabular::Table,
     pred: &learn::Predictions,
     csv: &str,
+    opts: &learn::ExplainOptions,
 ) -> anyhow::Result<String> {
-    let c = p.contributions(table)?;
+    let c = p.contributions_with(table, opts)?;
+    eprintln!(
+        "contributions: {} in {} space (each row's contributions + base = its {})",
+        c.method.as_str(),
+        c.space.as_str(),
+        match (c.space, c.outputs) {
+            (learn::Space::Value, _) => "predicted value",
+            (learn::Space::Probability, 1) => "probability of the positive class",
+            (learn::Space::Probability, _) => "predicted class's probability",
+            (learn::Space::LogOdds, _) => "log-odds of the positive class",
+            (learn::Space::Logits, _) => "predicted class's softmax logit",
+        }
+    );
     let mut out = String::with_capacity(csv.len() * 2);
     for (i, line) in csv.lines().enumerate() {
         out.push_str(line);
@@ -707,8 +941,17 @@ fn serve(s: Settings) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async move {
+        // endpoints come back before the server reports ready
+        let endpoints = serving::Serving::new(state.store.clone(), state.artifacts.clone());
+        let up = endpoints.restore().await?;
+        if up > 0 {
+            tracing::info!("{up} endpoint(s) back in service");
+        }
         // Two workers: a long AutoML job does not hold up a batch transform.
-        let runners: Vec<Arc<dyn jobs::Runner>> = vec![Arc::new(autopilot::AutomlRunner)];
+        let runners: Vec<Arc<dyn jobs::Runner>> = vec![
+            Arc::new(autopilot::AutomlRunner),
+            Arc::new(serving::job::BatchTransformRunner),
+        ];
         let queue = jobs::Queue::start(state.store.clone(), state.artifacts.clone(), runners, 2)?;
         state.jobs = Some(queue.clone());
         let listener = tokio::net::TcpListener::bind((s.host.as_str(), s.port))
@@ -738,7 +981,13 @@ fn serve(s: Settings) -> anyhow::Result<()> {
             started.elapsed().as_millis()
         );
         tracing::info!(%addr, "serving");
-        server::serve(listener, state, shutdown_signal()).await?;
+        server::serve_with(
+            listener,
+            state,
+            serving::api::router(endpoints),
+            shutdown_signal(),
+        )
+        .await?;
         // running jobs end as cancelled rather than being cut off mid-write
         let _ = tokio::task::spawn_blocking(move || queue.shutdown()).await;
         tracing::info!("stopped");

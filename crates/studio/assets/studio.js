@@ -999,6 +999,7 @@
     const kind = main && main.dataset.page;
     if (kind && pages[kind]) pages[kind]();
   }
-  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', dispatch);
-  else dispatch();
+  // Deferred scripts run before DOMContentLoaded, in order: by then every page script has registered.
+  if (document.readyState === 'complete') dispatch();
+  else document.addEventListener('DOMContentLoaded', dispatch);
 })();

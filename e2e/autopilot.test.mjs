@@ -1,0 +1,121 @@
+// Autopilot in the Studio: upload a dataset, pick the target from its preview, start a job, watch the
+// leaderboard fill in live, open the result and its reports; cancel a running job; bad input.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { startServer, launchBrowser, newPage, ROOT } from './harness.mjs';
+
+const DATASETS = join(ROOT, '..', 'shared', 'datasets');
+let server, browser, page;
+const errors = [];
+
+async function until(fn, what, timeoutMs = 30000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    last = await fn();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new Error(`timed out waiting for ${what} (last value: ${JSON.stringify(last)})`);
+}
+async function shot(name) {
+  const height = await page.evaluate(() => document.documentElement.scrollHeight);
+  await page.setViewportSize({ width: 1360, height: Math.min(5000, Math.max(900, height)) });
+  await page.screenshot({ path: `/tmp/studio-${name}.png` });
+  await page.setViewportSize({ width: 1360, height: 900 });
+}
+async function api(method, path, body) {
+  const res = await fetch(server.url + path, {
+    method, headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : (typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body)),
+  });
+  return { status: res.status, body: await res.json().catch(() => null) };
+}
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+  page = await newPage(browser, errors);
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (server) await server.stop();
+  assert.deepEqual(errors, [], 'no page errors');
+});
+
+test('upload, choose the target, run Autopilot and watch the leaderboard live', async () => {
+  await page.goto(server.url + '/autopilot');
+  await page.locator('[data-testid=automl-jobs-empty]').waitFor();
+  await page.setInputFiles('[data-testid=dataset-upload]', join(DATASETS, 'penguins.csv'));
+  await until(async () => (await page.inputValue('[data-testid=dataset-select]')) === 'penguins.csv', 'the uploaded dataset is selected');
+  // the preview lists every column with its inferred kind
+  await page.locator('[data-testid=preview-column]').first().waitFor();
+  assert.equal(await page.locator('[data-testid=preview-column]').count(), 8);
+  assert.match(await page.locator('[data-testid=columns-preview]').textContent(), /344 rows, 8 columns/);
+  assert.equal(await page.isDisabled('[data-testid=start-automl]'), true, 'no start before a target is chosen');
+  await page.selectOption('[data-testid=target-select]', 'species');
+  await page.fill('[data-testid=budget-input]', '40');
+  await page.fill('[data-testid=max-candidates-input]', '6');
+  await shot('autopilot-form');
+  await page.click('[data-testid=start-automl]');
+  await page.waitForURL(/\/autopilot\/[0-9a-f]{32}$/);
+  // live: rows appear while the job runs, without reloading
+  await until(async () => (await page.locator('[data-testid=leaderboard-row]').count()) >= 1, 'a first leaderboard row', 60000);
+  await until(async () => (await page.getAttribute('[data-testid=job-status]', 'data-status')) === 'succeeded', 'the job to succeed', 90000);
+  assert.equal(await page.locator('[data-testid=leaderboard-row]').count(), 6);
+  assert.match(await page.textContent('[data-testid=best-model-link]'), /penguins-species v1/);
+  const best = Number(await page.textContent('[data-testid=best-score]'));
+  assert.ok(best > 0.9, `penguins accuracy ${best}`);
+  assert.ok(Number(await page.getAttribute('[data-testid=score-chart]', 'data-candidates')) >= 5, 'every finished candidate is plotted');
+  await shot('autopilot-job');
+  // the registered model version links back here
+  await page.click('[data-testid=best-model-link]');
+  await page.waitForURL(/\/models\/penguins-species\/versions\/1$/);
+  await page.goBack();
+  // the jobs page lists it
+  await page.goto(server.url + '/jobs');
+  await page.locator('[data-testid=jobs-table]').waitFor();
+  assert.match(await page.textContent('[data-testid=jobs-table]'), /penguins\.csv → species/);
+});
+
+test('bad input gets a clear message in the form', async () => {
+  await page.goto(server.url + '/autopilot');
+  await until(async () => (await page.locator('[data-testid=dataset-select] option').count()) > 1, 'the dataset list');
+  await page.selectOption('[data-testid=dataset-select]', 'penguins.csv');
+  await page.locator('[data-testid=preview-column]').first().waitFor();
+  await page.selectOption('[data-testid=target-select]', 'species');
+  await page.fill('[data-testid=budget-input]', '0');
+  await page.click('[data-testid=start-automl]');
+  await page.locator('[data-testid=automl-error]').waitFor();
+  assert.match(await page.textContent('[data-testid=automl-error]'), /time_budget must be a positive/);
+  await page.fill('[data-testid=budget-input]', '30');
+  await page.selectOption('[data-testid=metric-select]', 'rmse');
+  await page.click('[data-testid=start-automl]');
+  await until(async () => /does not fit a multiclass problem/.test(await page.textContent('[data-testid=automl-error]')), 'the metric error');
+  // the two refusals above are 400s in the console, as they should be
+  const expected = errors.filter((e) => /status of 400/.test(e));
+  assert.equal(expected.length, 2);
+  errors.splice(0, errors.length, ...errors.filter((e) => !/status of 400/.test(e)));
+  // an unsupported file is refused at upload
+  const r = await api('PUT', '/api/atelier/datasets/report.xlsx', 'a,b\n1,2\n');
+  assert.equal(r.status, 400);
+  assert.match(r.body.message, /not a supported file/);
+});
+
+test('a running job can be cancelled from its page', async () => {
+  const csv = readFileSync(join(DATASETS, 'adult.csv'));
+  assert.equal((await api('PUT', '/api/atelier/datasets/adult.csv', new Uint8Array(csv))).status, 201);
+  const r = await api('POST', '/api/atelier/automl', { dataset: 'adult.csv', target: 'income', time_budget: 600, max_candidates: 200 });
+  assert.equal(r.status, 202);
+  const id = r.body.job.id;
+  await page.goto(server.url + '/autopilot/' + id);
+  await until(async () => (await page.getAttribute('[data-testid=job-status]', 'data-status')) === 'running', 'the job to run', 60000);
+  await page.click('[data-testid=cancel-job]');
+  await until(async () => (await page.getAttribute('[data-testid=job-status]', 'data-status')) === 'cancelled', 'the job to be cancelled', 60000);
+  const job = (await api('GET', '/api/atelier/jobs/' + id)).body.job;
+  assert.equal(job.status, 'cancelled');
+  assert.equal(job.result && job.result.model_version, undefined, 'a cancelled job registers nothing');
+});
