@@ -219,10 +219,10 @@ pub struct DistributionConstraints {
 }
 
 fn default_numerical() -> String {
-    "wasserstein".into()
+    "auto".into()
 }
 fn default_categorical() -> String {
-    "jensen_shannon".into()
+    "auto".into()
 }
 
 impl Default for MonitoringConfig {

@@ -16,6 +16,12 @@ use crate::stats;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
+    /// The default: a p-value test while either side has at most
+    /// [`SMALL_SAMPLE`] values (KS for numbers, χ² for labels, at 0.05),
+    /// a distance beyond (normed Wasserstein for numbers, Jensen–Shannon
+    /// for labels, at the configured threshold) — small samples make
+    /// distances noisy, large ones make p-values flag trivia.
+    Auto,
     /// Wasserstein distance divided by the reference's (population)
     /// standard deviation (Evidently's "normed Wasserstein"); numbers only.
     Wasserstein,
@@ -38,6 +44,7 @@ impl Method {
     pub fn parse(s: &str) -> Result<Method, String> {
         Ok(
             match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+                "auto" => Method::Auto,
                 "wasserstein" | "normed_wasserstein" => Method::Wasserstein,
                 "jensen_shannon" | "jensenshannon" | "js" => Method::JensenShannon,
                 "psi" => Method::Psi,
@@ -46,7 +53,7 @@ impl Method {
                 "cdf_distance" | "robust" | "simple" | "linf" => Method::CdfDistance,
                 other => {
                     return Err(format!(
-                        "unknown method '{other}': use wasserstein, jensen_shannon, psi, ks, chi2 or cdf_distance (SageMaker's Robust/Simple)"
+                        "unknown method '{other}': use auto, wasserstein, jensen_shannon, psi, ks, chi2 or cdf_distance (SageMaker's Robust/Simple)"
                     ));
                 }
             },
@@ -60,7 +67,7 @@ impl Method {
         match self {
             Method::Ks | Method::Chi2 => 0.05,
             Method::Psi => 0.2,
-            Method::Wasserstein | Method::JensenShannon | Method::CdfDistance => 0.1,
+            Method::Auto | Method::Wasserstein | Method::JensenShannon | Method::CdfDistance => 0.1,
         }
     }
     fn applies_to(self, numeric: bool) -> bool {
@@ -71,6 +78,10 @@ impl Method {
         }
     }
 }
+
+/// Samples up to this size are judged by p-values under [`Method::Auto`]
+/// (Evidently's cut-off between its small- and large-data defaults).
+pub const SMALL_SAMPLE: usize = 1000;
 
 /// One line of `constraint_violations.json`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -269,6 +280,7 @@ fn method_label(m: Option<Method>) -> &'static str {
         Some(Method::Ks) => "KS p-value",
         Some(Method::Chi2) => "chi-square p-value",
         Some(Method::CdfDistance) => "CDF distance",
+        Some(Method::Auto) => "auto",
         None => "-",
     }
 }
@@ -401,7 +413,7 @@ fn drift_for(
         || overrides
             .and_then(|o| o.perform_comparison.as_deref())
             .is_some_and(|p| p.eq_ignore_ascii_case("disabled"));
-    let (method, threshold) = match overrides.and_then(|o| o.comparison_method.as_deref()) {
+    let (mut method, mut threshold) = match overrides.and_then(|o| o.comparison_method.as_deref()) {
         Some(m) => {
             let m = Method::parse(m).map_err(MonitorError::Baseline)?;
             let t = overrides
@@ -542,6 +554,22 @@ fn drift_for(
             statistics.cdf_distance = stats::linf(&p, &q);
         }
     }
+    if method == Method::Auto {
+        let small = baseline_side.sample_size.min(current_side.sample_size) <= SMALL_SAMPLE as u64;
+        // for labels the sizes are value counts, not category counts
+        let small = if numeric {
+            small
+        } else {
+            let n = |s: &SideSummary| s.count - s.missing;
+            n(&baseline_side).min(n(&current_side)) <= SMALL_SAMPLE as u64
+        };
+        (method, threshold) = match (small, numeric) {
+            (true, true) => (Method::Ks, Method::Ks.default_threshold()),
+            (true, false) => (Method::Chi2, Method::Chi2.default_threshold()),
+            (false, true) => (Method::Wasserstein, threshold),
+            (false, false) => (Method::JensenShannon, threshold),
+        };
+    }
     let value = if note.is_some() || disabled {
         None
     } else {
@@ -552,6 +580,7 @@ fn drift_for(
             Method::Ks => statistics.ks.as_ref().map(|k| k.pvalue),
             Method::Chi2 => statistics.chi2.as_ref().map(|c| c.pvalue),
             Method::CdfDistance => Some(statistics.cdf_distance),
+            Method::Auto => None, // resolved above
         }
     };
     if disabled && note.is_none() {
