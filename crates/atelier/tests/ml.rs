@@ -378,8 +378,61 @@ fn automl_cli_and_its_benchmark_run() {
     assert!(rows[0]["atelier"].as_f64().unwrap() > 0.9);
 }
 
+/// The `--contributions` columns of a predictions CSV add up, row by row, to the
+/// prediction in the space `atelier predict` reports on stderr (multiclass: the
+/// predicted class).
+fn check_contributions(pred: &Path, stderr: &str, what: &str) {
+    let text = std::fs::read_to_string(pred).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(header.last(), Some(&"contribution_base"), "{what}");
+    let first = header
+        .iter()
+        .position(|h| h.starts_with("contribution_"))
+        .unwrap();
+    assert!(header.len() - first >= 3, "{what}: {header:?}");
+    let space = ["log-odds", "logits", "probability", "value"]
+        .into_iter()
+        .find(|s| stderr.contains(&format!(" in {s} space")))
+        .unwrap_or_else(|| panic!("{what}: no space named in {stderr}"));
+    let mut rows = 0;
+    for line in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        let sum: f64 = cells[first..]
+            .iter()
+            .map(|c| c.parse::<f64>().unwrap())
+            .sum();
+        let prob = |col: usize| -> f64 { cells[col].parse().unwrap() };
+        // columns: predicted_label, one probability per class, the contributions
+        let binary = first == 3;
+        let predicted = || {
+            1 + header[1..first]
+                .iter()
+                .position(|h| *h == format!("probability_{}", cells[0]))
+                .unwrap()
+        };
+        let (got, want) = match space {
+            "value" => (sum, cells[0].parse::<f64>().unwrap()),
+            "log-odds" => (1.0 / (1.0 + (-sum).exp()), prob(2)),
+            "probability" if binary => (sum, prob(2)),
+            "probability" => (sum, prob(predicted())),
+            // one class's logit does not give its probability without the others
+            _ => {
+                assert!(sum.is_finite(), "{what}: {line}");
+                (sum, sum)
+            }
+        };
+        assert!(
+            (got - want).abs() < 1e-9 * want.abs().max(1.0),
+            "{what}: contributions add up to {got}, the prediction is {want}: {line}"
+        );
+        rows += 1;
+    }
+    assert!(rows > 0, "{what}");
+}
+
 /// Every learner trains and predicts through the CLI, on a small
-/// multiclass and a binary dataset.
+/// multiclass and a binary dataset, with per-row contributions.
 #[test]
 fn every_algorithm_trains_and_predicts() {
     for (name, target, task, floor) in [
@@ -408,8 +461,10 @@ fn every_algorithm_trains_and_predicts() {
                 test.to_str().unwrap(),
                 "-o",
                 pred.to_str().unwrap(),
+                "--contributions",
             ]);
             assert!(ok, "{name} {alg}: {out}");
+            check_contributions(&pred, &out, &format!("{name} {alg}"));
             let p = tabular::read_path(&pred).unwrap();
             let score = if task == "binary" {
                 let pos = p.column("probability_1").unwrap();
