@@ -70,7 +70,26 @@ test('upload, choose the target, run Autopilot and watch the leaderboard live', 
   const best = Number(await page.textContent('[data-testid=best-score]'));
   assert.ok(best > 0.9, `penguins accuracy ${best}`);
   assert.ok(Number(await page.getAttribute('[data-testid=score-chart]', 'data-candidates')) >= 5, 'every finished candidate is plotted');
+  // the reports render in the page, with their plots, sandboxed
+  await page.locator('[data-testid=report-frame]').waitFor();
+  assert.equal(await page.getAttribute('[data-testid=report-frame]', 'sandbox'), '');
+  const tabs = await page.$$eval('[data-testid=report-tab]', (bs) => bs.map((b) => b.dataset.report));
+  assert.deepEqual(tabs.sort(), ['data_exploration', 'model_quality']);
+  const frame = page.frameLocator('[data-testid=report-frame]');
+  await frame.locator('svg').first().waitFor();
+  assert.match(await frame.locator('body').textContent(), /Confusion matrix/i);
+  assert.ok((await frame.locator('svg').count()) >= 4, 'model-quality plots');
+  await page.click('[data-testid=report-tab][data-report=data_exploration]');
+  await until(async () => /Insights/i.test(await frame.locator('body').textContent().catch(() => '')), 'the data report');
+  assert.match(await frame.locator('body').textContent(), /344/);
+  // the notebook downloads as valid nbformat 4 JSON
+  const nbHref = await page.getAttribute('[data-testid=download-notebook]', 'href');
+  const nb = await (await fetch(server.url + nbHref)).json();
+  assert.equal(nb.nbformat, 4);
+  assert.ok(nb.cells.some((c) => c.cell_type === 'code' && /atelier/.test([].concat(c.source).join(''))));
   await shot('autopilot-job');
+  await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+  await page.screenshot({ path: '/tmp/studio-autopilot-reports.png', fullPage: false });
   // the registered model version links back here
   await page.click('[data-testid=best-model-link]');
   await page.waitForURL(/\/models\/penguins-species\/versions\/1$/);
