@@ -16,6 +16,10 @@ use store::{
 use crate::AutopilotError;
 use crate::spec::{Spec, check_against, dataset_path};
 
+/// A report: its name, its artifact path below the run, and its bytes or
+/// why it could not be made.
+type Report = (&'static str, &'static str, Result<Vec<u8>, String>);
+
 /// Rows explained for the SHAP summary of the model-quality report.
 const SHAP_ROWS: usize = 300;
 
@@ -546,7 +550,7 @@ impl<'a> Job<'a> {
         &self,
         out: &automl::Outcome,
         table: &tabular::Table,
-    ) -> Vec<(&'static str, &'static str, Result<Vec<u8>, String>)> {
+    ) -> Vec<Report> {
         let spec = &self.spec;
         let leaderboard: Vec<reports::LeaderboardRow> = out
             .leaderboard
