@@ -20,7 +20,8 @@
 //!   5-second history for the Studio's charts.
 //! - **Batch transform**: [`batch::batch_transform`] predicts files or
 //!   folders (CSV, Parquet) to `<file>.out` CSVs, row failures reported
-//!   with their line numbers.
+//!   with their line numbers; [`job::BatchTransformRunner`] runs it on the
+//!   server's job queue (kind `batch-transform`).
 //!
 //! ## Data capture layout (read by Model Monitor)
 //!
@@ -61,6 +62,7 @@ pub mod capture;
 pub mod codec;
 pub mod endpoint;
 pub mod error;
+pub mod job;
 pub mod metrics;
 pub mod model;
 

@@ -1,0 +1,224 @@
+//! The `"batch-transform"` job (on the `jobs` queue): [`batch_transform`]
+//! run on the server, for `atelier batch-transform --server` and the
+//! Studio.
+//!
+//! Spec (JSON):
+//! - `model`: `models:/<name>/<version>`, `models:/<name>@<alias>`,
+//!   `runs:/…` or `mlflow-artifacts:/…`;
+//! - the input, one of `dataset` (a dataset uploaded to the server, see
+//!   `/api/atelier/datasets`) or `input` (a file or folder path on the
+//!   server's machine);
+//! - `output` (optional): a folder on the server's machine; without it the
+//!   outputs go to the artifact store under `batch-transform/<job id>/`;
+//! - `join_input` (optional, default false).
+//!
+//! Progress: `{"fraction", "rows", "failed", "files_done", "files_total",
+//! "current"}`; result: `{"outputs": [...], "rows", "failed", "errors":
+//! [{"file", "line", "message"}] (first 100), "model", "artifact_path"}`.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use artifacts::{ArtifactPath, ArtifactStore};
+use jobs::{CheckContext, JobContext, JobFailure, Runner};
+use serde_json::{Value, json};
+
+use crate::batch::{BatchOptions, batch_transform};
+
+pub const KIND: &str = "batch-transform";
+
+/// Runs batch transform jobs.
+pub struct BatchTransformRunner;
+
+struct Spec {
+    model: String,
+    dataset: Option<String>,
+    input: Option<PathBuf>,
+    output: Option<PathBuf>,
+    join_input: bool,
+}
+
+fn parse(spec: &Value) -> Result<Spec, String> {
+    let s = |k: &str| spec.get(k).and_then(Value::as_str).map(str::to_string);
+    let model = s("model").ok_or("give the 'model' to use, e.g. models:/churn/3")?;
+    let dataset = s("dataset");
+    let input = s("input").map(PathBuf::from);
+    if dataset.is_some() == input.is_some() {
+        return Err(
+            "give one of 'dataset' (an uploaded dataset) or 'input' (a path on the server)".into(),
+        );
+    }
+    if let Some(obj) = spec.as_object() {
+        for k in obj.keys() {
+            if !["model", "dataset", "input", "output", "join_input"].contains(&k.as_str()) {
+                return Err(format!(
+                    "unknown field '{k}'; a batch transform takes model, dataset or input, output, join_input"
+                ));
+            }
+        }
+    }
+    Ok(Spec {
+        model,
+        dataset,
+        input,
+        output: s("output").map(PathBuf::from),
+        join_input: spec
+            .get("join_input")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    })
+}
+
+fn dataset_path(name: &str) -> Result<ArtifactPath, String> {
+    artifacts::datasets::dataset_path(name)
+}
+
+impl Runner for BatchTransformRunner {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn check(&self, spec: &Value, ctx: &CheckContext) -> Result<String, String> {
+        let s = parse(spec)?;
+        crate::model::resolve(ctx.store.as_ref(), &s.model).map_err(|e| e.to_string())?;
+        let what = match (&s.dataset, &s.input) {
+            (Some(d), _) => {
+                let p = dataset_path(d)?;
+                let exists = ctx
+                    .rt
+                    .block_on(ctx.artifacts.get(&p))
+                    .map(|_| true)
+                    .unwrap_or(false);
+                if !exists {
+                    return Err(format!("no dataset named '{d}'; upload it first"));
+                }
+                d.clone()
+            }
+            (None, Some(i)) => {
+                if !i.exists() {
+                    return Err(format!(
+                        "{}: no such file or folder on the server",
+                        i.display()
+                    ));
+                }
+                i.display().to_string()
+            }
+            (None, None) => unreachable!("parse checks one is given"),
+        };
+        Ok(format!("batch transform {what} with {}", s.model))
+    }
+
+    fn run(&self, ctx: &JobContext) -> Result<Value, JobFailure> {
+        let s = parse(&ctx.spec).map_err(JobFailure::Failed)?;
+        let resolved =
+            crate::model::resolve(ctx.store.as_ref(), &s.model).map_err(JobFailure::msg)?;
+        let (real_path, model) = ctx
+            .block_on(crate::model::load(&ctx.artifacts, &resolved.artifact_path))
+            .map_err(JobFailure::msg)?;
+        let tmp = tempfile::tempdir().map_err(JobFailure::msg)?;
+        let input = match (&s.dataset, &s.input) {
+            (Some(d), _) => {
+                let p = dataset_path(d).map_err(JobFailure::Failed)?;
+                match ctx.artifacts.local_file(&p).map_err(JobFailure::msg)? {
+                    Some(local) => local,
+                    None => {
+                        let dest = tmp.path().join("in").join(d);
+                        std::fs::create_dir_all(tmp.path().join("in")).map_err(JobFailure::msg)?;
+                        ctx.block_on(ctx.artifacts.download_to(&p, &dest))
+                            .map_err(JobFailure::msg)?;
+                        dest
+                    }
+                }
+            }
+            (None, Some(i)) => i.clone(),
+            (None, None) => return Err(JobFailure::msg("no input")),
+        };
+        let out_dir = s.output.clone().unwrap_or_else(|| tmp.path().join("out"));
+        let mut last = Instant::now() - Duration::from_secs(1);
+        let cancel = ctx.cancel_flag();
+        let summary = batch_transform(
+            &model.pipeline,
+            &input,
+            &out_dir,
+            &BatchOptions {
+                join_input: s.join_input,
+            },
+            &mut |p| {
+                if last.elapsed() >= Duration::from_millis(500) {
+                    last = Instant::now();
+                    ctx.progress(&json!({
+                        "fraction": p.fraction(),
+                        "rows": p.rows,
+                        "failed": p.failed,
+                        "files_done": p.files_done,
+                        "files_total": p.files_total,
+                        "current": p.current,
+                    }));
+                }
+            },
+            &cancel,
+        )
+        .map_err(JobFailure::msg)?;
+        if summary.cancelled {
+            return Err(JobFailure::Cancelled);
+        }
+        let mut outputs = Vec::new();
+        for (_, out) in &summary.outputs {
+            match &s.output {
+                Some(_) => outputs.push(out.display().to_string()),
+                None => {
+                    // into the artifact store, with the .errors file beside
+                    let rel = out.strip_prefix(&out_dir).unwrap_or(out);
+                    let mut files = vec![(out.clone(), rel.display().to_string())];
+                    let mut errs = out.as_os_str().to_os_string();
+                    errs.push(".errors");
+                    let errs = PathBuf::from(errs);
+                    if errs.exists() {
+                        files.push((errs, format!("{}.errors", rel.display())));
+                    }
+                    for (local, rel) in files {
+                        let dest = format!("batch-transform/{}/{rel}", ctx.job.id);
+                        upload(ctx, &ctx.artifacts, &local, &dest)?;
+                        if !rel.ends_with(".errors") {
+                            outputs.push(format!("mlflow-artifacts:/{dest}"));
+                        }
+                    }
+                }
+            }
+        }
+        let errors: Vec<Value> = summary
+            .errors
+            .iter()
+            .take(100)
+            .map(|e| {
+                json!({
+                    "file": e.file.file_name().map_or_else(String::new, |f| f.to_string_lossy().to_string()),
+                    "line": e.line,
+                    "message": e.message,
+                })
+            })
+            .collect();
+        ctx.progress(&json!({"fraction": 1.0, "rows": summary.rows, "failed": summary.failed}));
+        Ok(json!({
+            "outputs": outputs,
+            "rows": summary.rows,
+            "failed": summary.failed,
+            "errors": errors,
+            "model": s.model,
+            "artifact_path": real_path,
+        }))
+    }
+}
+
+fn upload(
+    ctx: &JobContext,
+    artifacts: &ArtifactStore,
+    local: &std::path::Path,
+    dest: &str,
+) -> Result<(), JobFailure> {
+    let p = ArtifactPath::parse(dest).map_err(JobFailure::msg)?;
+    let bytes = std::fs::read(local).map_err(JobFailure::msg)?;
+    ctx.block_on(artifacts.put_bytes(&p, bytes.into()))
+        .map_err(JobFailure::msg)?;
+    Ok(())
+}
