@@ -72,7 +72,7 @@ def main():
     features = [c for c in df.columns if c != TARGET]
     test[features].to_csv(os.path.join(out, "test.csv"), index=False)
     cats = {c: sorted(train[c].dropna().astype(str).unique().tolist())
-            for c in features if train[c].dtype == object}
+            for c in features if not pd.api.types.is_numeric_dtype(train[c])}
     x = train[features].copy()
     for c, levels in cats.items():
         x[c] = pd.Categorical(x[c].astype("string"), categories=levels)

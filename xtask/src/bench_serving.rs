@@ -449,6 +449,16 @@ pub fn run(args: &[String]) -> Result<(), String> {
             .env(
                 "MLFLOW_TRACKING_URI",
                 work.join("mlruns").display().to_string(),
+            )
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    mlflow
+                        .parent()
+                        .map_or(String::new(), |p| p.display().to_string()),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
             );
         let mut p = Proc::spawn(c, work.join("mlflow.log"))?;
         let t0 = Instant::now();
