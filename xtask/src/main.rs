@@ -8,6 +8,7 @@
 //!   MLflow server, printed as ratios.
 
 mod bench_learners;
+mod bench_monitor;
 mod bench_serving;
 mod bench_tracking;
 mod common;
@@ -22,12 +23,14 @@ fn main() -> ExitCode {
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("tracking") => bench_tracking::run(&args[2..]),
             Some("learners") => bench_learners::run(&args[2..]),
+            Some("monitor") => bench_monitor::run(&args[2..]),
             Some("serving") => bench_serving::run(&args[2..]),
-            _ => Err("usage: cargo xtask bench <tracking|learners|serving> [options]".into()),
+            _ => Err("usage: cargo xtask bench <tracking|learners|serving|monitor> [options]".into()),
         },
         _ => Err("usage: cargo xtask <test|bench tracking> [options]\n\n  test [--skip-setup] [--only rust|python|browser]   run the whole suite\n  bench tracking [--help]                            tracking benchmark vs MLflow
   bench learners [--help]                            GBM learner benchmark vs LightGBM
-  bench serving [--help]                             endpoint load benchmark vs mlflow models serve".into()),
+  bench serving [--help]                             endpoint load benchmark vs mlflow models serve
+  bench monitor [--help]                             Model Monitor vs Evidently and whylogs".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
