@@ -643,8 +643,9 @@ pub fn train_with_events(
 /// output in `space`: the raw score for gbm (log-odds for binary, per-class logits
 /// for multiclass, the target's units for regression), the margin for linear models,
 /// the probability or value for forests, MLPs and ensembles. `method` says how they
-/// were computed (see the `explain` module).
-#[derive(Debug, Clone, PartialEq)]
+/// were computed (see the `explain` module). Serialises to JSON with `space` and
+/// `method` as strings (e.g. `"log-odds"`, `"tree-shap"`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Contributions {
     pub columns: Vec<String>,
     pub outputs: usize,

@@ -136,6 +136,13 @@ fn every_algorithm_adds_up_to_its_prediction_on_real_data() {
                 ),
             };
             assert_eq!((c.method, c.space), (method, space), "{what}");
+            let json = serde_json::to_value(&c).unwrap();
+            assert_eq!(
+                json["space"],
+                space.as_str(),
+                "{what}: JSON names the space"
+            );
+            assert_eq!(json["method"], method.as_str(), "{what}");
             assert_local_accuracy(&p, &t, &c, &what);
             // something is explained: not every contribution is zero
             assert!(
