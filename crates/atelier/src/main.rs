@@ -794,6 +794,7 @@ fn automl_cli(
         let status = match &c.status {
             automl::CandidateStatus::Done => format!("{:>10.4}", c.score),
             automl::CandidateStatus::Stopped => format!("{:>10}", "stopped"),
+            automl::CandidateStatus::Pruned => format!("{:>10}", "pruned"),
             automl::CandidateStatus::Failed(_) => format!("{:>10}", "failed"),
         };
         let params: Vec<String> = c.params.iter().map(|(k, v)| format!("{k}={v}")).collect();

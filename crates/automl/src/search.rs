@@ -51,6 +51,9 @@ pub enum CandidateStatus {
     Done,
     /// Stopped when the budget ran out mid-way (not ranked).
     Stopped,
+    /// Stopped after its first cross-validation fold scored far below the
+    /// best candidates' first folds (not ranked; the time went to others).
+    Pruned,
     Failed(String),
 }
 
@@ -402,7 +405,24 @@ struct Evaluated {
     candidate: Candidate,
     /// Predictions for `plan.scored` rows, row-major by outputs.
     oof: Vec<f64>,
+    /// The search metric on the first fold alone (NaN when not measured).
+    first_fold: f64,
 }
+
+/// Candidates whose first fold scores worse than this need not finish: an
+/// absolute margin for bounded metrics where higher is better (AUC,
+/// accuracy, F1, R²), a relative one for losses (MSE, log loss).
+fn hopeless(metric: Metric, best_first_fold: f64) -> f64 {
+    if metric.higher_is_better() {
+        best_first_fold - PRUNE_MARGIN
+    } else {
+        best_first_fold * (1.0 + PRUNE_RELATIVE)
+    }
+}
+const PRUNE_MARGIN: f64 = 0.05;
+const PRUNE_RELATIVE: f64 = 0.3;
+/// Finished candidates needed before any is pruned.
+const PRUNE_AFTER: usize = 4;
 
 #[allow(clippy::too_many_arguments)]
 fn evaluate(
@@ -415,6 +435,7 @@ fn evaluate(
     metric: Metric,
     deadline: Instant,
     cancel: &dyn Fn() -> bool,
+    prune_below: Option<f64>,
 ) -> Evaluated {
     let started = Instant::now();
     let k = p.n_outputs();
@@ -423,6 +444,7 @@ fn evaluate(
     let mut iterations = Vec::new();
     let mut status = CandidateStatus::Done;
     let mut model_bytes = 0;
+    let mut first_fold = f64::NAN;
     let result = (|| -> Result<(), learn::LearnError> {
         for (fi, (train, valid)) in plan.folds.iter().enumerate() {
             if fi > 0 && (Instant::now() > deadline || cancel()) {
@@ -447,6 +469,16 @@ fn evaluate(
             let pred = f.model.predict(&xv)?;
             for (j, &row) in valid.iter().enumerate() {
                 oof_full[row * k..(row + 1) * k].copy_from_slice(&pred[j * k..(j + 1) * k]);
+            }
+            if fi == 0 && plan.folds.len() > 1 {
+                first_fold = metric.score(p.target.problem, k, &yv, &pred);
+                if let Some(t) = prune_below
+                    && first_fold.is_finite()
+                    && metric.better(t, first_fold)
+                {
+                    status = CandidateStatus::Pruned;
+                    return Ok(());
+                }
             }
         }
         Ok(())
@@ -485,6 +517,7 @@ fn evaluate(
             status,
         },
         oof,
+        first_fold,
     }
 }
 
@@ -726,6 +759,19 @@ pub fn run(
             continue;
         }
         let deadline = budget_end - reserve.min(opts.time_budget / 4);
+        let finished: Vec<f64> = done
+            .iter()
+            .filter(|e| e.candidate.status == CandidateStatus::Done && e.first_fold.is_finite())
+            .map(|e| e.first_fold)
+            .collect();
+        let prune_below = (finished.len() >= PRUNE_AFTER).then(|| {
+            let best = finished
+                .iter()
+                .copied()
+                .reduce(|a, b| if metric.better(a, b) { a } else { b })
+                .unwrap_or(f64::NAN);
+            hopeless(metric, best)
+        });
         let e = evaluate(
             done.len() + 1,
             &name,
@@ -736,6 +782,7 @@ pub fn run(
             metric,
             deadline,
             &cancelled,
+            prune_below,
         );
         if cancelled() {
             return Err(AutomlError::Cancelled);

@@ -175,3 +175,43 @@ fn bad_options_get_clear_errors() {
         .unwrap_or_default();
     assert!(e.contains("at least 20"), "{e}");
 }
+
+#[test]
+fn hopeless_candidates_stop_after_their_first_fold() {
+    // 2,000 rows: cross-validated; the linear models' MSE is about twice the
+    // boosted trees' on housing prices, so once four candidates are in, the
+    // second linear one is stopped after one fold instead of five
+    let t = dataset("california_housing.csv");
+    let t = t.take(&(0..2000).collect::<Vec<_>>());
+    let opts = Options {
+        max_candidates: 10,
+        time_budget: Duration::from_secs(300),
+        ..Default::default()
+    };
+    let out = run(&t, "median_house_value", &opts, &mut |_| {}).unwrap();
+    let by_name = |n: &str| {
+        out.leaderboard
+            .iter()
+            .find(|c| c.name == n)
+            .unwrap_or_else(|| panic!("{n} missing"))
+    };
+    assert_eq!(
+        by_name("linear").status,
+        CandidateStatus::Done,
+        "too early to prune"
+    );
+    let weak = by_name("linear-weak-reg");
+    assert_eq!(weak.status, CandidateStatus::Pruned);
+    assert!(weak.score.is_nan(), "a pruned candidate is not ranked");
+    // pruned candidates sit after every ranked one
+    let first_unranked = out
+        .leaderboard
+        .iter()
+        .position(|c| c.status != CandidateStatus::Done)
+        .unwrap();
+    assert!(
+        out.leaderboard[first_unranked..]
+            .iter()
+            .all(|c| c.status != CandidateStatus::Done)
+    );
+}

@@ -369,7 +369,7 @@ impl<'a> Job<'a> {
             .log_batch(&run.run_id, &metrics, &params, &tags)?;
         let status = match c.status {
             CandidateStatus::Done => RunStatus::Finished,
-            CandidateStatus::Stopped => RunStatus::Killed,
+            CandidateStatus::Stopped | CandidateStatus::Pruned => RunStatus::Killed,
             CandidateStatus::Failed(_) => RunStatus::Failed,
         };
         self.store().update_run(
@@ -546,11 +546,7 @@ impl<'a> Job<'a> {
 
     /// The data-exploration and model-quality reports and the candidate
     /// notebook: (name, artifact path below the run, bytes or what failed).
-    fn reports(
-        &self,
-        out: &automl::Outcome,
-        table: &tabular::Table,
-    ) -> Vec<Report> {
+    fn reports(&self, out: &automl::Outcome, table: &tabular::Table) -> Vec<Report> {
         let spec = &self.spec;
         let leaderboard: Vec<reports::LeaderboardRow> = out
             .leaderboard
@@ -686,6 +682,7 @@ fn candidate_json(c: &Candidate, run_id: Option<&str>) -> Value {
     let (status, error) = match &c.status {
         CandidateStatus::Done => ("done", None),
         CandidateStatus::Stopped => ("stopped", None),
+        CandidateStatus::Pruned => ("pruned", None),
         CandidateStatus::Failed(m) => ("failed", Some(m.clone())),
     };
     json!({
