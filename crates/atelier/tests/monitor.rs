@@ -546,3 +546,62 @@ fn broken_baselines_and_empty_data_give_clear_errors() {
         "{v:?}"
     );
 }
+
+#[test]
+fn a_bounded_sample_still_finds_the_drift() {
+    // 36,168 baseline rows kept as a 2,000-value sample per numeric column
+    let dir = tempfile::tempdir().unwrap();
+    let (train, test) = split("bank_marketing", Some("y"), dir.path());
+    let base = dir.path().join("base");
+    let (ok, text) = atelier(&[
+        "monitor",
+        "baseline",
+        s(&train),
+        "--output",
+        s(&base),
+        "--sample-size",
+        "2000",
+        "--chunk-rows",
+        "5000",
+    ]);
+    assert!(ok, "{text}");
+    let st = read_json(&base.join("statistics.json"));
+    let age = st["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "age")
+        .unwrap()
+        .clone();
+    assert_eq!(age["atelier"]["sample_size"], 2000);
+    assert_eq!(age["atelier"]["sample_exact"], false);
+    // counts and moments still cover every row
+    assert_eq!(age["numerical_statistics"]["common"]["num_present"], 36168);
+    for (data, want) in [
+        (test.clone(), vec![]),
+        (dir.path().join("shifted.parquet"), vec!["age", "job"]),
+    ] {
+        if want.len() == 2 {
+            shifted_copy(&test, &data);
+        }
+        let out = dir.path().join("check");
+        let (ok, text) = atelier(&[
+            "monitor",
+            "check",
+            "--baseline",
+            s(&base),
+            s(&data),
+            "--output",
+            s(&out),
+            "--sample-size",
+            "2000",
+        ]);
+        assert!(ok, "{text}");
+        assert_eq!(drifted(&out), want, "{text}");
+        let report = read_json(&out.join("drift_report.json"));
+        let f = &report["features"][0];
+        assert_eq!(f["name"], "age");
+        assert_eq!(f["current"]["sample_size"], 2000);
+        assert_eq!(f["current"]["sample_exact"], false);
+    }
+}
