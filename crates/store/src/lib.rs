@@ -211,6 +211,14 @@ pub trait MetadataStore: Send + Sync + 'static {
     fn list_endpoints(&self) -> Result<Vec<Endpoint>>;
     fn delete_endpoint(&self, name: &str) -> Result<()>;
 
+    // ---- monitoring schedules (same shape as endpoints) ----
+    fn put_schedule(&self, name: &str, config: &str) -> Result<Endpoint>;
+    fn get_schedule(&self, name: &str) -> Result<Endpoint>;
+    fn list_schedules(&self) -> Result<Vec<Endpoint>>;
+    fn delete_schedule(&self, name: &str) -> Result<()>;
+    /// Jobs of one kind and name (e.g. a schedule's executions), newest first.
+    fn list_jobs_named(&self, kind: &str, name: &str, limit: usize) -> Result<Vec<Job>>;
+
     /// A counter that grows with every committed write (drives live pages).
     fn write_generation(&self) -> u64;
 }

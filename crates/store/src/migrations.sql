@@ -206,3 +206,14 @@ CREATE TABLE endpoints (
     created INTEGER NOT NULL,
     updated INTEGER NOT NULL
 );
+
+-- migration 4: Model Monitor's schedules (JSON owned by the monitoring
+-- crate: endpoint, cron, baseline, thresholds, webhooks, alert state).
+-- Executions are jobs named after their schedule.
+CREATE TABLE monitoring_schedules (
+    name TEXT PRIMARY KEY,
+    config TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    updated INTEGER NOT NULL
+);
+CREATE INDEX jobs_by_kind_name ON jobs (kind, name, created DESC);

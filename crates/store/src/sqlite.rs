@@ -2253,6 +2253,21 @@ impl MetadataStore for SqliteStore {
     fn delete_endpoint(&self, name: &str) -> Result<()> {
         self.write(|tx| jobs::delete_endpoint(tx, name))
     }
+    fn put_schedule(&self, name: &str, config: &str) -> Result<Endpoint> {
+        self.write(|tx| jobs::put_doc(tx, jobs::SCHEDULES, name, config))
+    }
+    fn get_schedule(&self, name: &str) -> Result<Endpoint> {
+        self.read(|c| jobs::get_doc(c, jobs::SCHEDULES, name))
+    }
+    fn list_schedules(&self) -> Result<Vec<Endpoint>> {
+        self.read(|c| jobs::list_docs(c, jobs::SCHEDULES))
+    }
+    fn delete_schedule(&self, name: &str) -> Result<()> {
+        self.write(|tx| jobs::delete_doc(tx, jobs::SCHEDULES, name))
+    }
+    fn list_jobs_named(&self, kind: &str, name: &str, limit: usize) -> Result<Vec<Job>> {
+        self.read(|c| jobs::list_named(c, kind, name, limit))
+    }
 
     fn write_generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)

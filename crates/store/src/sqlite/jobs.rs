@@ -137,39 +137,75 @@ fn endpoint_row(r: &Row) -> rusqlite::Result<Endpoint> {
     })
 }
 
-pub(super) fn put_endpoint(tx: &Transaction, name: &str, config: &str) -> Result<Endpoint> {
+/// A table of named JSON documents: (table name, what one is called).
+pub(super) type Docs = (&'static str, &'static str);
+pub(super) const ENDPOINTS: Docs = ("endpoints", "endpoint");
+pub(super) const SCHEDULES: Docs = ("monitoring_schedules", "monitoring schedule");
+
+pub(super) fn put_doc(
+    tx: &Transaction,
+    (table, what): Docs,
+    name: &str,
+    config: &str,
+) -> Result<Endpoint> {
     if name.is_empty() {
-        return Err(invalid("An endpoint needs a name"));
+        return Err(invalid(format!("A {what} needs a name")));
     }
     let now = now_ms();
     tx.execute(
-        "INSERT INTO endpoints (name, config, created, updated) VALUES (?1, ?2, ?3, ?3)
-         ON CONFLICT (name) DO UPDATE SET config = excluded.config, updated = excluded.updated",
+        &format!(
+            "INSERT INTO {table} (name, config, created, updated) VALUES (?1, ?2, ?3, ?3)
+             ON CONFLICT (name) DO UPDATE SET config = excluded.config, updated = excluded.updated"
+        ),
         params![name, config, now],
     )?;
-    get_endpoint(tx, name)
+    get_doc(tx, (table, what), name)
 }
 
-pub(super) fn get_endpoint(c: &Connection, name: &str) -> Result<Endpoint> {
-    c.prepare_cached("SELECT name, config, created, updated FROM endpoints WHERE name = ?")?
-        .query_row([name], endpoint_row)
-        .optional()?
-        .ok_or_else(|| not_found(format!("No endpoint named '{name}'")))
+pub(super) fn get_doc(c: &Connection, (table, what): Docs, name: &str) -> Result<Endpoint> {
+    c.prepare_cached(&format!(
+        "SELECT name, config, created, updated FROM {table} WHERE name = ?"
+    ))?
+    .query_row([name], endpoint_row)
+    .optional()?
+    .ok_or_else(|| not_found(format!("No {what} named '{name}'")))
 }
 
-pub(super) fn list_endpoints(c: &Connection) -> Result<Vec<Endpoint>> {
-    Ok(
-        c.prepare_cached("SELECT name, config, created, updated FROM endpoints ORDER BY name")?
-            .query_map([], endpoint_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?,
-    )
+pub(super) fn list_docs(c: &Connection, (table, _): Docs) -> Result<Vec<Endpoint>> {
+    Ok(c.prepare_cached(&format!(
+        "SELECT name, config, created, updated FROM {table} ORDER BY name"
+    ))?
+    .query_map([], endpoint_row)?
+    .collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-pub(super) fn delete_endpoint(tx: &Transaction, name: &str) -> Result<()> {
-    if tx.execute("DELETE FROM endpoints WHERE name = ?", [name])? == 0 {
-        return Err(not_found(format!("No endpoint named '{name}'")));
+pub(super) fn delete_doc(tx: &Transaction, (table, what): Docs, name: &str) -> Result<()> {
+    if tx.execute(&format!("DELETE FROM {table} WHERE name = ?"), [name])? == 0 {
+        return Err(not_found(format!("No {what} named '{name}'")));
     }
     Ok(())
+}
+
+pub(super) fn put_endpoint(tx: &Transaction, name: &str, config: &str) -> Result<Endpoint> {
+    put_doc(tx, ENDPOINTS, name, config)
+}
+pub(super) fn get_endpoint(c: &Connection, name: &str) -> Result<Endpoint> {
+    get_doc(c, ENDPOINTS, name)
+}
+pub(super) fn list_endpoints(c: &Connection) -> Result<Vec<Endpoint>> {
+    list_docs(c, ENDPOINTS)
+}
+pub(super) fn delete_endpoint(tx: &Transaction, name: &str) -> Result<()> {
+    delete_doc(tx, ENDPOINTS, name)
+}
+
+pub(super) fn list_named(c: &Connection, kind: &str, name: &str, limit: usize) -> Result<Vec<Job>> {
+    let limit = limit.clamp(1, 10_000) as i64;
+    Ok(c.prepare_cached(&format!(
+        "SELECT {JOB_COLS} FROM jobs WHERE kind = ? AND name = ? ORDER BY created DESC, id LIMIT ?"
+    ))?
+    .query_map(params![kind, name, limit], job_row)?
+    .collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
 #[cfg(test)]
