@@ -20,14 +20,20 @@ use crate::MonitorError;
 /// Default bound on the per-column sample kept for KS and Wasserstein.
 pub const DEFAULT_SAMPLE_SIZE: usize = 100_000;
 
-/// A uniform sample of at most `cap` values (Vitter's algorithm R with a
-/// deterministic generator): every value while there are at most `cap`.
+/// A uniform sample of at most `cap` values: every value while there are
+/// at most `cap`, then Li's "Algorithm L" (1994), which draws how many
+/// values to skip before the next replacement, so a full reservoir costs a
+/// counter decrement per value. Deterministic given its seed.
 #[derive(Debug, Clone)]
 pub struct Reservoir {
     cap: usize,
     seen: u64,
     values: Vec<f64>,
     state: u64,
+    /// ln of Algorithm L's running weight W.
+    log_w: f64,
+    /// Values still to skip before the next replacement.
+    skip: u64,
 }
 
 impl Reservoir {
@@ -37,19 +43,43 @@ impl Reservoir {
             seen: 0,
             values: Vec::new(),
             state: seed,
+            log_w: 0.0,
+            skip: 0,
         }
+    }
+    /// A uniform number in (0, 1).
+    fn uniform(&mut self) -> f64 {
+        self.state = self.state.wrapping_add(0x9E3779B97F4A7C15);
+        ((mix(self.state) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+    fn draw_skip(&mut self) {
+        let u = self.uniform();
+        self.log_w += u.ln() / self.cap as f64;
+        let w = self.log_w.exp();
+        let u = self.uniform();
+        // floor(ln u / ln(1 − W)); ln_1p keeps precision when W is tiny
+        let s = (u.ln() / (-w).ln_1p()).floor();
+        self.skip = if s.is_finite() && s < 1e18 {
+            s as u64
+        } else {
+            u64::MAX
+        };
     }
     #[inline]
     pub fn add(&mut self, x: f64) {
         self.seen += 1;
         if self.values.len() < self.cap {
             self.values.push(x);
+            if self.values.len() == self.cap {
+                self.draw_skip();
+            }
+        } else if self.skip > 0 {
+            self.skip -= 1;
         } else {
             self.state = self.state.wrapping_add(0x9E3779B97F4A7C15);
-            let r = mix(self.state) % self.seen;
-            if (r as usize) < self.cap {
-                self.values[r as usize] = x;
-            }
+            let slot = (mix(self.state) % self.cap as u64) as usize;
+            self.values[slot] = x;
+            self.draw_skip();
         }
     }
     /// True while the sample holds every value seen.
@@ -463,6 +493,27 @@ mod tests {
             r.into_sorted(),
             (0..10).map(|i| i as f64).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn the_reservoir_is_uniform_over_the_stream() {
+        let n = 200_000u64;
+        let mut r = Reservoir::new(2000, 7);
+        (0..n).for_each(|i| r.add(i as f64));
+        let v = r.into_sorted();
+        assert_eq!(v.len(), 2000);
+        v.windows(2)
+            .for_each(|w| assert!(w[0] < w[1], "no value twice"));
+        // the share in each tenth of the stream is 0.1 (± 4 standard errors)
+        for k in 0..10 {
+            let lo = (k * n / 10) as f64;
+            let hi = ((k + 1) * n / 10) as f64;
+            let share = v.iter().filter(|&&x| x >= lo && x < hi).count() as f64 / 2000.0;
+            assert!(
+                (share - 0.1).abs() < 4.0 * (0.09f64 / 2000.0).sqrt(),
+                "tenth {k}: {share}"
+            );
+        }
     }
 
     #[test]
