@@ -865,6 +865,27 @@ fn registry_models_deploy_by_version_and_alias_and_viewers_may_invoke() {
     assert_eq!(st, 200, "{body}");
     let (st, _, _, _) = invoke(&s, "p1", "text/csv", None, row.as_bytes(), &[]);
     assert_eq!(st, 401);
+    // batch transform of a registry model runs as a job on the server
+    let out = dir.path().join("batch-out");
+    let (ok, _, err) = atelier(
+        &[
+            "batch-transform",
+            "models:/penguins@champion",
+            m.penguins_rows.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--server",
+            &url,
+        ],
+        &[("ATELIER_TOKEN", &token)],
+    );
+    assert!(ok, "{err}");
+    assert!(err.contains("100%"), "{err}");
+    let want = predict_cli(&m.penguins, &m.penguins_rows, dir.path());
+    assert_eq!(
+        std::fs::read_to_string(out.join("penguins_rows.csv.out")).unwrap(),
+        want
+    );
 }
 
 #[test]

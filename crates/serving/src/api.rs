@@ -73,6 +73,8 @@ async fn invoke(
     let live = slot.current();
     let Ok(_permit) = live.limiter.clone().try_acquire_owned() else {
         slot.metrics.overloaded.fetch_add(1, Relaxed);
+        // read (and drop) the payload so the client gets the 503, not a reset
+        drain(body, live.config.max_payload_bytes).await;
         return ServingError::Overloaded(format!(
             "endpoint '{name}' is at its limit of {} invocations in flight; retry shortly",
             live.config.max_concurrency
@@ -108,11 +110,12 @@ async fn invoke(
         header_str(&headers, header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<usize>().ok())
         && n > limit
     {
+        drain(body, DRAIN_BYTES).await;
         return reject(too_large(Some(n)));
     }
-    let body = match axum::body::to_bytes(body, limit).await {
-        Ok(b) => b,
-        Err(_) => return reject(too_large(None)),
+    let body = match read_body(body, limit).await {
+        Some(b) => b,
+        None => return reject(too_large(None)),
     };
     let inference_id = header_str(&headers, INFERENCE_ID).map(str::to_string);
     let result = answer(
@@ -166,6 +169,59 @@ async fn invoke(
             r
         }
     }
+}
+
+/// Refused payloads are read and dropped up to this size, so that the
+/// client sees the answer rather than a reset connection; beyond it the
+/// connection is closed.
+const DRAIN_BYTES: usize = 64 << 20;
+
+/// Read and discard a body (at most `max` bytes).
+async fn drain(body: Body, max: usize) {
+    use futures::StreamExt;
+    let mut s = body.into_data_stream();
+    let mut seen = 0usize;
+    while let Some(Ok(chunk)) = s.next().await {
+        seen += chunk.len();
+        if seen > max {
+            break;
+        }
+    }
+}
+
+/// The whole body, or `None` when it is larger than `limit` (the rest is
+/// drained).
+async fn read_body(body: Body, limit: usize) -> Option<Bytes> {
+    use futures::StreamExt;
+    let mut s = body.into_data_stream();
+    let mut parts: Vec<Bytes> = Vec::new();
+    let mut total = 0usize;
+    while let Some(chunk) = s.next().await {
+        let chunk = chunk.ok()?;
+        total += chunk.len();
+        if total > limit {
+            let mut seen = total;
+            while let Some(Ok(c)) = s.next().await {
+                seen += c.len();
+                if seen > DRAIN_BYTES {
+                    break;
+                }
+            }
+            return None;
+        }
+        parts.push(chunk);
+    }
+    Some(match parts.len() {
+        0 => Bytes::new(),
+        1 => parts.pop().unwrap_or_default(),
+        _ => {
+            let mut v = Vec::with_capacity(total);
+            for p in &parts {
+                v.extend_from_slice(p);
+            }
+            Bytes::from(v)
+        }
+    })
 }
 
 async fn answer(

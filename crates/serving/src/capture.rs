@@ -288,6 +288,84 @@ pub async fn read_capture(
 mod tests {
     use super::*;
 
+    fn pending(m: &Arc<EndpointMetrics>, i: usize) -> Pending {
+        Pending {
+            endpoint: Arc::from("ep"),
+            variant: Arc::from("v1"),
+            time_ms: 1_795_400_118_123 + i as i64,
+            inference_id: Some(format!("id-{i}")),
+            input: Some(("text/csv".into(), Bytes::from_static(b"1,2,3"))),
+            output: Some(("application/json".into(), Bytes::from_static(b"{}"))),
+            metrics: m.clone(),
+        }
+    }
+
+    // one thread: the writer cannot drain while the offers run, so exactly the buffer is kept
+    #[tokio::test]
+    async fn a_full_buffer_drops_records_never_waits_and_the_rest_are_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let arts = ArtifactStore::local(dir.path()).unwrap();
+        let m = Arc::new(EndpointMetrics::default());
+        // a buffer of 4 and a writer that flushes once a minute: offers beyond 4 are dropped
+        let tx = start_with(arts.clone(), 4, Duration::from_secs(60));
+        let t = std::time::Instant::now();
+        for i in 0..1000 {
+            tx.offer(pending(&m, i));
+        }
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "offering never waits"
+        );
+        let dropped = m.capture_dropped.load(Relaxed);
+        assert_eq!(dropped, 996);
+        // closing the channel flushes what was accepted
+        drop(tx);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while m.capture_written.load(Relaxed) + dropped < 1000
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let written = m.capture_written.load(Relaxed);
+        assert_eq!(written + dropped, 1000);
+        let recs = read_capture(&arts, "ep", 1_795_400_118_000, 1_795_400_120_000)
+            .await
+            .unwrap();
+        assert_eq!(recs.len() as u64, written);
+        let r = &recs[0];
+        assert_eq!(r.variant, "v1");
+        assert_eq!(
+            r.capture_data.endpoint_input.as_ref().unwrap().encoding,
+            "CSV"
+        );
+        assert_eq!(
+            r.capture_data.endpoint_input.as_ref().unwrap().data,
+            "1,2,3"
+        );
+        assert!(
+            r.event_metadata
+                .inference_id
+                .as_deref()
+                .unwrap()
+                .starts_with("id-")
+        );
+        // outside the time range: nothing
+        assert!(read_capture(&arts, "ep", 0, 1000).await.unwrap().is_empty());
+    }
+
+    #[test]
+    fn binary_payloads_are_base64() {
+        let d = side(
+            "INPUT",
+            &(
+                "application/octet-stream".into(),
+                Bytes::from_static(&[0xff, 0xfe]),
+            ),
+        );
+        assert_eq!(d.encoding, "BASE64");
+        assert_eq!(d.data, "//4=");
+    }
+
     #[test]
     fn times_and_partitions() {
         assert_eq!(iso_time(0), "1970-01-01T00:00:00.000Z");

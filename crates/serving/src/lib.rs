@@ -108,7 +108,12 @@ struct Inner {
     variant_metrics: Mutex<HashMap<(String, String), Arc<VariantMetrics>>>,
     /// Serialises configuration changes.
     admin: tokio::sync::Mutex<()>,
+    /// More Prometheus text for `/metrics` (e.g. Model Monitor's gauges).
+    extra_metrics: RwLock<Vec<MetricsSource>>,
 }
+
+/// A function that renders more Prometheus text for `/metrics`.
+pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
 
 /// The endpoints of one server. Cheap to clone.
 #[derive(Clone)]
@@ -134,6 +139,7 @@ impl Serving {
                 models: Mutex::new(HashMap::new()),
                 variant_metrics: Mutex::new(HashMap::new()),
                 admin: tokio::sync::Mutex::new(()),
+                extra_metrics: RwLock::new(Vec::new()),
             }),
         };
         let weak = Arc::downgrade(&s.inner);
@@ -402,7 +408,25 @@ impl Serving {
                 m.capture_dropped.load(Relaxed)
             );
         }
+        let extra = self
+            .inner
+            .extra_metrics
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for f in extra {
+            out.push_str(&f());
+        }
         out
+    }
+
+    /// Append another source's text to `/metrics`.
+    pub fn add_metrics(&self, f: MetricsSource) {
+        self.inner
+            .extra_metrics
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(f);
     }
 
     pub(crate) fn capture(&self) -> &capture::CaptureSender {
