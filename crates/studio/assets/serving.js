@@ -1,4 +1,378 @@
 // Atelier Studio: model registry and endpoint pages (registered into window.AtelierStudio.pages).
+// Registry data comes from the MLflow JSON API; endpoints from /api/atelier/endpoints (the serving crate).
 (function () {
   'use strict';
+  const S = window.AtelierStudio;
+  if (!S) return;
+  const { h, replace, api, request, errorBox, fmtAgo, fmtDate, C, main, pages, live } = S;
+  const EP = '/api/atelier/endpoints';
+  const enc = encodeURIComponent;
+
+  function kv(list) { const m = {}; for (const t of list || []) m[t.key] = t.value; return m; }
+  function fact(label, value, testid) { return h('div', { 'data-testid': testid }, h('span', null, label), h('b', null, value === undefined || value === null || value === '' ? '—' : value)); }
+  function modelLink(name) { return h('a', { href: '/models/' + enc(name) }, name); }
+  function versionLink(name, v) { return h('a', { href: '/models/' + enc(name) + '/versions/' + enc(v), 'data-testid': 'version-link' }, 'v' + v); }
+  function ms(v) { return v === null || v === undefined ? '—' : C.fmtNum(v, 3) + ' ms'; }
+  async function endpoints() { return (await request('GET', EP)).endpoints || []; }
+  /** Poll `load` every `every` ms while the page is shown (endpoint metrics are not store writes). */
+  function poll(load, every) {
+    let t = null;
+    const tick = async () => { try { await load(); } catch (e) { console.warn(e); } t = setTimeout(tick, every); };
+    t = setTimeout(tick, every);
+    return () => clearTimeout(t);
+  }
+
+  /** Deploy `model` as variant `variant` of endpoint `name`: create it, or replace that variant and keep the others. */
+  async function deploy(name, model, variant, weight) {
+    let existing = null;
+    try { existing = (await request('GET', EP + '/' + enc(name))).endpoint; } catch (e) { if (e.status !== 404) throw e; }
+    const mine = { name: variant, model, weight };
+    if (!existing) return request('POST', EP, { name, variants: [mine] });
+    const variants = existing.variants.filter((v) => v.name !== variant).map((v) => ({ name: v.name, model: v.model, weight: v.weight }));
+    variants.push(mine);
+    return request('PUT', EP + '/' + enc(name), { variants });
+  }
+
+  // ---------------------------------------------------------------- registry
+
+  pages.models = function () {
+    const body = h('div', { class: 'card flush' });
+    replace(main, h('header', { class: 'page-head' }, h('h1', null, 'Models'), h('span', { class: 'sub' }, 'Registered models')), body);
+    async function load() {
+      let list = [];
+      try {
+        let token;
+        for (let i = 0; i < 20; i++) {
+          const res = await api.get('registered-models/search', { max_results: 1000, page_token: token });
+          list = list.concat(res.registered_models || []);
+          token = res.next_page_token;
+          if (!token) break;
+        }
+      } catch (e) { return replace(body, errorBox(e, 'models-error')); }
+      if (!list.length) return replace(body, h('div', { class: 'empty', 'data-testid': 'models-empty' }, 'No registered models yet. Autopilot registers its best model; or use mlflow.register_model.'));
+      replace(body, h('div', { class: 'table-wrap' }, h('table', { class: 'data', 'data-testid': 'models-table' },
+        h('thead', null, h('tr', null, h('th', null, 'Name'), h('th', null, 'Latest versions'), h('th', null, 'Aliases'), h('th', null, 'Last modified'), h('th', null, 'Description'))),
+        h('tbody', null, list.map((m) => h('tr', { 'data-testid': 'model-row', 'data-name': m.name },
+          h('td', null, h('b', null, modelLink(m.name))),
+          h('td', null, (m.latest_versions || []).map((v) => h('span', { class: 'badge', style: 'margin-right:4px' }, versionLink(m.name, v.version), v.current_stage && v.current_stage !== 'None' ? ' · ' + v.current_stage : ''))),
+          h('td', null, (m.aliases || []).map((a) => h('span', { class: 'badge', style: 'margin-right:4px' }, '@' + a.alias + ' → v' + a.version))),
+          h('td', { title: fmtDate(m.last_updated_timestamp) }, fmtAgo(m.last_updated_timestamp)),
+          h('td', { class: 'wrap muted' }, m.description || '')))))));
+    }
+    replace(body, h('div', { class: 'empty' }, 'Loading…'));
+    load().then(() => live(load));
+  };
+
+  pages['models-item'] = function () {
+    const name = main.dataset.id;
+    const head = h('div');
+    const versions = h('div', { class: 'card flush' });
+    replace(main, h('div', { class: 'crumbs' }, h('a', { href: '/models' }, 'Models'), ' / ', name), head,
+      h('h2', null, 'Versions'), versions);
+    async function load() {
+      let m, vs;
+      try {
+        m = (await api.get('registered-models/get', { name })).registered_model;
+        vs = (await api.get('model-versions/search', { filter: "name='" + name.replace(/'/g, "\\'") + "'", max_results: 1000 })).model_versions || [];
+      } catch (e) { replace(head, errorBox(e, 'model-error')); replace(versions); return; }
+      const eps = await endpoints().catch(() => []);
+      const aliasesOf = {};
+      for (const a of m.aliases || []) (aliasesOf[a.version] = aliasesOf[a.version] || []).push(a.alias);
+      const tags = kv(m.tags);
+      replace(head, h('header', { class: 'page-head' }, h('h1', { 'data-testid': 'model-name' }, name), h('span', { class: 'sub' }, (vs.length) + ' version(s)')),
+        h('div', { class: 'card' }, h('div', { class: 'facts' },
+          fact('Description', m.description, 'model-description'),
+          fact('Created', fmtDate(m.creation_timestamp)),
+          fact('Last modified', fmtDate(m.last_updated_timestamp)),
+          fact('Aliases', (m.aliases || []).map((a) => '@' + a.alias + ' → v' + a.version).join(', '), 'model-aliases'),
+          fact('Tags', Object.entries(tags).map(([k, v]) => k + '=' + v).join(', '), 'model-tags'))));
+      vs.sort((a, b) => Number(b.version) - Number(a.version));
+      if (!vs.length) return replace(versions, h('div', { class: 'empty' }, 'No versions yet.'));
+      replace(versions, h('div', { class: 'table-wrap' }, h('table', { class: 'data', 'data-testid': 'versions-table' },
+        h('thead', null, h('tr', null, h('th', null, 'Version'), h('th', null, 'Stage'), h('th', null, 'Aliases'), h('th', null, 'Run'), h('th', null, 'Endpoints'), h('th', null, 'Created'), h('th', null, 'Description'))),
+        h('tbody', null, vs.map((v) => h('tr', { 'data-testid': 'version-row', 'data-version': v.version },
+          h('td', null, versionLink(name, v.version)),
+          h('td', null, v.current_stage || 'None'),
+          h('td', null, (aliasesOf[v.version] || []).map((a) => h('span', { class: 'badge', style: 'margin-right:4px' }, '@' + a))),
+          h('td', null, v.run_id ? h('a', { href: '/runs/' + enc(v.run_id) }, v.run_id.slice(0, 8)) : '—'),
+          h('td', null, servingEndpoints(eps, name, v.version).map((e) => h('a', { href: '/endpoints/' + enc(e), style: 'margin-right:6px' }, e))),
+          h('td', { title: fmtDate(v.creation_timestamp) }, fmtAgo(v.creation_timestamp)),
+          h('td', { class: 'wrap muted' }, v.description || '')))))));
+    }
+    replace(head, h('div', { class: 'loading' }, 'Loading…'));
+    load().then(() => live(load));
+  };
+
+  function servingEndpoints(eps, name, version) {
+    return eps.filter((e) => e.variants.some((v) => v.registered_model === name && String(v.version) === String(version))).map((e) => e.name);
+  }
+
+  pages['models-versions'] = function () {
+    const name = main.dataset.id, version = main.dataset.subId;
+    const head = h('div');
+    const lineage = h('div', { class: 'card' });
+    const deployBox = h('div', { class: 'card' });
+    const batchBox = h('div', { class: 'card' });
+    replace(main, h('div', { class: 'crumbs' }, h('a', { href: '/models' }, 'Models'), ' / ', modelLink(name), ' / v' + version), head,
+      h('h2', null, 'Lineage'), lineage, h('h2', null, 'Deploy'), deployBox, h('h2', null, 'Batch transform'), batchBox);
+    const uri = 'models:/' + name + '/' + version;
+    // deploy form
+    const epName = h('input', { type: 'text', value: name.replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63) || 'endpoint', 'data-testid': 'deploy-name', 'aria-label': 'Endpoint name' });
+    const varName = h('input', { type: 'text', value: 'AllTraffic', 'data-testid': 'deploy-variant', 'aria-label': 'Variant name', size: 12 });
+    const weight = h('input', { type: 'number', value: '1', min: '0', step: 'any', 'data-testid': 'deploy-weight', 'aria-label': 'Weight', style: 'width:6em' });
+    const deployMsg = h('div');
+    const deployBtn = h('button', { class: 'btn primary', type: 'button', 'data-testid': 'deploy-button', onclick: async () => {
+      deployBtn.disabled = true;
+      replace(deployMsg, h('span', { class: 'muted' }, 'Deploying…'));
+      try {
+        const res = await deploy(epName.value.trim(), uri, varName.value.trim() || 'AllTraffic', Number(weight.value));
+        const n = res.endpoint.name;
+        replace(deployMsg, h('div', { 'data-testid': 'deploy-done' }, 'In service: ', h('a', { href: '/endpoints/' + enc(n) }, n), ' — ', h('code', null, 'POST ' + location.origin + '/endpoints/' + n + '/invocations')));
+        load();
+      } catch (e) { replace(deployMsg, errorBox(e, 'deploy-error')); }
+      deployBtn.disabled = false;
+    } }, 'Deploy');
+    replace(deployBox, h('div', { class: 'serving-form' },
+      h('label', null, 'Endpoint ', epName), h('label', null, 'Variant ', varName), h('label', null, 'Weight ', weight), deployBtn),
+      h('p', { class: 'muted' }, 'Creates the endpoint, or adds this version as a variant of an existing one (a variant of the same name is replaced).'), deployMsg);
+    // batch transform form
+    const dsSelect = h('select', { 'data-testid': 'batch-dataset', 'aria-label': 'Dataset' });
+    const joinBox = h('input', { type: 'checkbox', 'data-testid': 'batch-join' });
+    const batchMsg = h('div');
+    const batchBtn = h('button', { class: 'btn', type: 'button', 'data-testid': 'batch-button', onclick: async () => {
+      if (!dsSelect.value) return replace(batchMsg, errorBox(new Error('Upload a dataset first (Autopilot page or PUT /api/atelier/datasets/<name>).'), 'batch-error'));
+      batchBtn.disabled = true;
+      try {
+        const res = await request('POST', '/api/atelier/jobs', { kind: 'batch-transform', spec: { model: uri, dataset: dsSelect.value, join_input: joinBox.checked } });
+        followJob(res.job.id, batchMsg);
+      } catch (e) { replace(batchMsg, errorBox(e, 'batch-error')); }
+      batchBtn.disabled = false;
+    } }, 'Run batch transform');
+    replace(batchBox, h('div', { class: 'serving-form' }, h('label', null, 'Dataset ', dsSelect), h('label', null, joinBox, ' join input columns'), batchBtn),
+      h('p', { class: 'muted' }, 'Predicts every row as a background job; the output CSV lands in the artifact store.'), batchMsg);
+    request('GET', '/api/atelier/datasets').then((r) => {
+      const list = r.datasets || [];
+      replace(dsSelect, list.map((d) => h('option', { value: d.name }, d.name)));
+      if (!list.length) replace(dsSelect, h('option', { value: '' }, 'no datasets uploaded'));
+    }).catch(() => replace(dsSelect, h('option', { value: '' }, 'datasets unavailable')));
+
+    async function load() {
+      let v;
+      try { v = (await api.get('model-versions/get', { name, version })).model_version; } catch (e) { replace(head, errorBox(e, 'version-error')); return; }
+      const tags = kv(v.tags);
+      replace(head, h('header', { class: 'page-head' }, h('h1', { 'data-testid': 'version-title' }, name + ' v' + version),
+        h('span', { class: 'badge' }, v.current_stage || 'None'), (v.aliases || []).map((a) => h('span', { class: 'badge', 'data-testid': 'version-alias' }, '@' + a))),
+        h('div', { class: 'card' }, h('div', { class: 'facts' },
+          fact('Description', v.description, 'version-description'),
+          fact('Source', v.source, 'version-source'),
+          fact('Status', v.status),
+          fact('Created', fmtDate(v.creation_timestamp)),
+          fact('Tags', Object.entries(tags).map(([k, x]) => k + '=' + x).join(', '), 'version-tags'))));
+      const eps = await endpoints().catch(() => []);
+      const serving = servingEndpoints(eps, name, version);
+      replace(lineage, h('div', { class: 'facts' },
+        h('div', { 'data-testid': 'lineage-run' }, h('span', null, 'Run'), v.run_id ? h('a', { href: '/runs/' + enc(v.run_id) }, v.run_id) : h('b', null, '—')),
+        h('div', { 'data-testid': 'lineage-dataset' }, h('span', null, 'Dataset'), h('b', null, tags['atelier.dataset'] || '—')),
+        h('div', { 'data-testid': 'lineage-job' }, h('span', null, 'Job'), tags['atelier.job_id'] ? h('a', { href: '/autopilot/' + enc(tags['atelier.job_id']) }, tags['atelier.job_id']) : h('b', null, '—')),
+        h('div', { 'data-testid': 'lineage-endpoints' }, h('span', null, 'Serving endpoints'), serving.length ? serving.map((e) => h('a', { href: '/endpoints/' + enc(e), style: 'margin-right:6px', 'data-testid': 'serving-endpoint' }, e)) : h('b', null, 'none'))));
+    }
+    replace(head, h('div', { class: 'loading' }, 'Loading…'));
+    load().then(() => live(load));
+  }
+
+  function followJob(id, box) {
+    const bar = h('div', { class: 'serving-bar' }, h('div', { class: 'serving-bar-fill', style: 'width:0%' }));
+    const text = h('span', { class: 'muted', 'data-testid': 'batch-status' }, 'queued');
+    replace(box, h('div', { 'data-testid': 'batch-job', 'data-job-id': id }, bar, text));
+    const tick = async () => {
+      let j;
+      try { j = (await request('GET', '/api/atelier/jobs/' + enc(id))).job; } catch (e) { replace(box, errorBox(e, 'batch-error')); return; }
+      const p = j.progress || {};
+      const frac = j.status === 'succeeded' ? 1 : (p.fraction || 0);
+      bar.firstChild.style.width = Math.round(frac * 100) + '%';
+      text.dataset.status = j.status;
+      if (j.status === 'succeeded') {
+        const r = j.result || {};
+        replace(text, `succeeded: ${r.rows} rows, ${r.failed} failed `, (r.outputs || []).map((o) => {
+          const path = S.artifactRoot(o);
+          return path ? h('a', { href: S.ARTIFACTS + '/' + S.encodePath(path), 'data-testid': 'batch-output', style: 'margin-left:6px' }, path.split('/').pop()) : o;
+        }), (r.errors || []).slice(0, 5).map((e) => h('div', { class: 'muted' }, `${e.file} line ${e.line}: ${e.message}`)));
+        return;
+      }
+      if (j.status === 'failed' || j.status === 'cancelled') { replace(text, j.status + ': ' + (j.error || '')); return; }
+      replace(text, `${j.status}: ${p.rows || 0} rows, ${p.failed || 0} failed`);
+      setTimeout(tick, 500);
+    };
+    tick();
+  }
+
+  // ---------------------------------------------------------------- endpoints
+
+  pages.endpoints = function () {
+    const body = h('div', { class: 'card flush' });
+    const nameIn = h('input', { type: 'text', placeholder: 'name', 'data-testid': 'new-endpoint-name', 'aria-label': 'Endpoint name' });
+    const modelIn = h('input', { type: 'text', placeholder: 'models:/<name>/<version> or models:/<name>@<alias>', size: 40, 'data-testid': 'new-endpoint-model', 'aria-label': 'Model' });
+    const msg = h('div');
+    const create = h('button', { class: 'btn primary', type: 'button', 'data-testid': 'create-endpoint', onclick: async () => {
+      try {
+        await request('POST', EP, { name: nameIn.value.trim(), model: modelIn.value.trim() });
+        location.href = '/endpoints/' + enc(nameIn.value.trim());
+      } catch (e) { replace(msg, errorBox(e, 'create-error')); }
+    } }, 'Create endpoint');
+    replace(main, h('header', { class: 'page-head' }, h('h1', null, 'Endpoints'), h('span', { class: 'sub' }, 'Real-time inference')), body,
+      h('div', { class: 'card' }, h('div', { class: 'serving-form' }, nameIn, modelIn, create), msg,
+        h('p', { class: 'muted' }, 'Or from a model version page, or: atelier deploy models:/<name>/<version> --name <endpoint>')));
+    async function load() {
+      let list;
+      try { list = await endpoints(); } catch (e) { return replace(body, errorBox(e, 'endpoints-error')); }
+      if (!list.length) return replace(body, h('div', { class: 'empty', 'data-testid': 'endpoints-empty' }, 'No endpoints yet. Deploy a model version to create one.'));
+      replace(body, h('div', { class: 'table-wrap' }, h('table', { class: 'data', 'data-testid': 'endpoints-table' },
+        h('thead', null, h('tr', null, h('th', null, 'Name'), h('th', null, 'Status'), h('th', null, 'Variants'), h('th', null, 'Requests'), h('th', null, 'p99'), h('th', null, 'Updated'))),
+        h('tbody', null, list.map((e) => {
+          const req = e.variants.reduce((a, v) => a + v.totals.requests, 0);
+          const p99 = Math.max(...e.variants.map((v) => v.totals.p99_ms || 0));
+          return h('tr', { 'data-testid': 'endpoint-row', 'data-name': e.name },
+            h('td', null, h('a', { href: '/endpoints/' + enc(e.name) }, h('b', null, e.name))),
+            h('td', null, h('span', { class: 'badge FINISHED' }, e.status)),
+            h('td', null, e.variants.map((v) => h('div', null, v.name + ' · ', v.registered_model ? versionLink(v.registered_model, v.version) : v.model, ' · weight ' + v.weight))),
+            h('td', { 'data-testid': 'endpoint-requests' }, String(req)),
+            h('td', null, req ? ms(p99) : '—'),
+            h('td', { title: fmtDate(e.updated_ms) }, fmtAgo(e.updated_ms)));
+        })))));
+    }
+    replace(body, h('div', { class: 'empty' }, 'Loading…'));
+    load().then(() => { live(load); poll(load, 5000); });
+  };
+
+  pages['endpoints-item'] = function () {
+    const name = main.dataset.id;
+    const head = h('div');
+    const variantsBox = h('div', { class: 'card flush' });
+    const charts = h('div', { class: 'charts' });
+    const legend = h('div', { class: 'serving-legend', 'data-testid': 'chart-legend' });
+    const tryBox = h('div', { class: 'card' });
+    const captureBox = h('div', { class: 'card flush' });
+    replace(main, h('div', { class: 'crumbs' }, h('a', { href: '/endpoints' }, 'Endpoints'), ' / ', name), head,
+      h('h2', null, 'Variants'), variantsBox, h('h2', null, 'Traffic'), legend, charts, h('h2', null, 'Invoke'), tryBox, h('h2', null, 'Captured data'), captureBox);
+    const chartDefs = [
+      ['requests', 'Requests / 5 s', (p) => p.requests],
+      ['p99', 'p99 latency (ms)', (p) => p.p99_ms],
+      ['p50', 'p50 latency (ms)', (p) => p.p50_ms],
+      ['errors', 'Errors / 5 s', (p) => p.errors],
+    ];
+    const chartObjs = {};
+    for (const [key, title] of chartDefs) {
+      const box = h('div');
+      charts.appendChild(h('div', { class: 'chart-card', 'data-testid': 'endpoint-chart', 'data-chart': key }, h('h3', null, h('span', null, title)), box));
+      chartObjs[key] = C.lineChart(box, { series: [], xKind: 'time', empty: 'No traffic yet' });
+    }
+    let current = null;
+    const weightInputs = {};
+    const saveMsg = h('div');
+
+    // invoke box
+    const ctSel = h('select', { 'data-testid': 'try-content-type', 'aria-label': 'Content type' }, ['text/csv', 'application/json', 'application/jsonlines'].map((c) => h('option', { value: c }, c)));
+    const payload = h('textarea', { rows: 4, class: 'serving-payload', 'data-testid': 'try-payload', 'aria-label': 'Payload' });
+    const answer = h('pre', { class: 'serving-answer', 'data-testid': 'try-answer' });
+    const tryBtn = h('button', { class: 'btn primary', type: 'button', 'data-testid': 'try-button', onclick: async () => {
+      try {
+        const res = await fetch('/endpoints/' + enc(name) + '/invocations', { method: 'POST', headers: { 'Content-Type': ctSel.value, Accept: 'application/json' }, body: payload.value, credentials: 'same-origin' });
+        const text = await res.text();
+        answer.dataset.status = res.status;
+        let shown = text;
+        try { shown = JSON.stringify(JSON.parse(text), null, 1); } catch (_) { /* as is */ }
+        answer.textContent = res.status + ' ' + (res.headers.get('x-atelier-invoked-variant') || '') + '\n' + shown;
+      } catch (e) { answer.textContent = String(e); }
+      loadStats();
+    } }, 'Invoke');
+    replace(tryBox, h('div', { class: 'serving-form' }, ctSel, tryBtn), payload, answer);
+
+    async function saveWeights() {
+      const variants = current.variants.map((v) => ({ name: v.name, model: v.model, weight: Number(weightInputs[v.name].value) }));
+      try {
+        const res = await request('PUT', EP + '/' + enc(name), { variants });
+        replace(saveMsg, h('span', { class: 'muted', 'data-testid': 'weights-saved' }, 'Saved: traffic now splits ' + res.endpoint.variants.map((v) => v.name + ' ' + v.weight).join(', ')));
+        load();
+      } catch (e) { replace(saveMsg, errorBox(e, 'weights-error')); }
+    }
+
+    async function load() {
+      let e;
+      try { e = (await request('GET', EP + '/' + enc(name))).endpoint; } catch (err) { replace(head, errorBox(err, 'endpoint-error')); return; }
+      current = e;
+      const c = e.data_capture;
+      replace(head, h('header', { class: 'page-head' }, h('h1', { 'data-testid': 'endpoint-name' }, name), h('span', { class: 'badge FINISHED', 'data-testid': 'endpoint-status' }, e.status),
+        h('span', { class: 'spacer', style: 'flex:1' }),
+        h('button', { class: 'btn', type: 'button', 'data-testid': 'delete-endpoint', onclick: async () => {
+          if (!confirm('Delete endpoint ' + name + '?')) return;
+          try { await request('DELETE', EP + '/' + enc(name)); location.href = '/endpoints'; } catch (err) { replace(saveMsg, errorBox(err, 'delete-error')); }
+        } }, 'Delete')),
+        h('div', { class: 'card' }, h('div', { class: 'facts' },
+          fact('Invocations', 'POST ' + location.origin + e.invocations_path, 'endpoint-url'),
+          fact('Data capture', c.enabled ? c.sampling_percentage + ' % of requests' : 'off', 'endpoint-capture'),
+          fact('Captured / dropped', e.capture_written + ' / ' + e.capture_dropped, 'endpoint-captured'),
+          fact('Concurrency limit', e.max_concurrency + ' (503 beyond; ' + e.overloaded + ' refused)'),
+          fact('Payload limit', (e.max_payload_bytes / 1048576).toFixed(1) + ' MiB'),
+          fact('Updated', fmtDate(e.updated_ms)))));
+      const total = e.variants.reduce((a, v) => a + v.weight, 0) || 1;
+      if (!payload.value && e.variants[0]) payload.value = e.variants[0].input_columns.join(',') + '\n';
+      const focused = document.activeElement && document.activeElement.dataset && document.activeElement.dataset.variant;
+      if (focused) return; // do not replace a weight being typed
+      replace(variantsBox, h('div', { class: 'table-wrap' }, h('table', { class: 'data', 'data-testid': 'variants-table' },
+        h('thead', null, h('tr', null, h('th', null, 'Variant'), h('th', null, 'Model'), h('th', null, 'Problem'), h('th', null, 'Weight'), h('th', null, 'Share'), h('th', null, 'Requests'), h('th', null, 'Errors'), h('th', null, 'p50'), h('th', null, 'p99'))),
+        h('tbody', null, e.variants.map((v) => {
+          const w = h('input', { type: 'number', min: '0', step: 'any', value: String(v.weight), style: 'width:6em', 'data-variant': v.name, 'data-testid': 'weight-input', 'aria-label': 'Weight of ' + v.name });
+          weightInputs[v.name] = w;
+          return h('tr', { 'data-testid': 'variant-row', 'data-name': v.name },
+            h('td', null, h('b', null, v.name)),
+            h('td', null, v.registered_model ? h('span', null, modelLink(v.registered_model), ' ', versionLink(v.registered_model, v.version)) : h('code', null, v.model)),
+            h('td', null, v.problem + ' · ' + v.algorithm),
+            h('td', null, w),
+            h('td', { 'data-testid': 'variant-share' }, Math.round((v.weight / total) * 100) + ' %'),
+            h('td', { 'data-testid': 'variant-requests' }, String(v.totals.requests)),
+            h('td', null, String(v.totals.client_errors + v.totals.server_errors)),
+            h('td', null, ms(v.totals.p50_ms)),
+            h('td', null, ms(v.totals.p99_ms)));
+        })))),
+      h('div', { class: 'serving-form', style: 'padding:10px 14px' }, h('button', { class: 'btn', type: 'button', 'data-testid': 'save-weights', onclick: saveWeights }, 'Save weights'), saveMsg));
+    }
+
+    async function loadStats() {
+      let st;
+      try { st = await request('GET', EP + '/' + enc(name) + '/metrics'); } catch (_) { return; }
+      replace(legend, st.variants.map((v, i) => h('span', null, h('i', { style: 'background:' + C.PALETTE[i % C.PALETTE.length] }), v.name)),
+        h('span', { class: 'muted' }, 'points every ' + st.tick_seconds + ' s'));
+      for (const [key, , f] of chartDefs) {
+        const series = st.variants.map((v, i) => ({
+          label: v.name, color: C.PALETTE[i % C.PALETTE.length], id: v.name,
+          points: v.history.filter((p) => f(p) !== null && f(p) !== undefined).map((p) => ({ x: p.t_ms, y: f(p), ts: p.t_ms })),
+        }));
+        chartObjs[key].update({ series, xKind: 'time', empty: 'No traffic yet' });
+      }
+    }
+
+    async function loadCapture() {
+      let recs;
+      try { recs = (await request('GET', EP + '/' + enc(name) + '/capture?max_results=10')).records || []; } catch (e) { replace(captureBox, errorBox(e, 'capture-error')); return; }
+      if (!recs.length) return replace(captureBox, h('div', { class: 'empty', 'data-testid': 'capture-empty' }, 'Nothing captured in the last hour.'));
+      replace(captureBox, h('div', { class: 'table-wrap' }, h('table', { class: 'data', 'data-testid': 'capture-table' },
+        h('thead', null, h('tr', null, h('th', null, 'Time'), h('th', null, 'Variant'), h('th', null, 'Inference id'), h('th', null, 'Input'), h('th', null, 'Output'))),
+        h('tbody', null, recs.slice().reverse().map((r) => {
+          const cd = r.captureData || {};
+          const cut = (d) => (d ? (d.data.length > 120 ? d.data.slice(0, 120) + '…' : d.data) : '—');
+          return h('tr', { 'data-testid': 'capture-row' },
+            h('td', null, r.eventMetadata.inferenceTime),
+            h('td', null, r.variant),
+            h('td', null, r.eventMetadata.inferenceId || '—'),
+            h('td', { class: 'wrap' }, h('code', null, cut(cd.endpointInput))),
+            h('td', { class: 'wrap' }, h('code', null, cut(cd.endpointOutput))));
+        })))));
+    }
+
+    replace(head, h('div', { class: 'loading' }, 'Loading…'));
+    Promise.all([load(), loadStats(), loadCapture()]).then(() => {
+      live(load);
+      poll(() => Promise.all([load(), loadStats(), loadCapture()]), 5000);
+    });
+  };
 })();
