@@ -218,7 +218,7 @@ Examples:
         #[arg(long)]
         max_concurrency: Option<usize>,
     },
-    /// Predict files or folders in bulk (CSV or Parquet in, CSV `<file>.out` out).
+    /// Predict files or folders in bulk (CSV in, `<file>.out` CSV out; Parquet in, `<stem>.out.parquet` out).
     #[command(
         after_help = "With a pipeline file, runs here. With a registry model (models:/...) or --server,
 runs as a job on the server (which must see the same paths); progress is shown either way.
@@ -952,9 +952,22 @@ fn serve(s: Settings) -> anyhow::Result<()> {
         let runners: Vec<Arc<dyn jobs::Runner>> = vec![
             Arc::new(autopilot::AutomlRunner),
             Arc::new(serving::job::BatchTransformRunner),
+            Arc::new(monitoring::ExecutionRunner),
+            Arc::new(monitoring::BaselineRunner),
         ];
         let queue = jobs::Queue::start(state.store.clone(), state.artifacts.clone(), runners, 2)?;
         state.jobs = Some(queue.clone());
+        // Model Monitor: schedules fire on their cron; their gauges join /metrics
+        monitoring::scheduler::spawn(state.store.clone(), queue.clone());
+        let monitor_store = state.store.clone();
+        endpoints.add_metrics(Arc::new(move || {
+            monitoring::prometheus(monitor_store.as_ref())
+        }));
+        let monitor_routes = monitoring::router(monitoring::Monitoring {
+            store: state.store.clone(),
+            artifacts: state.artifacts.clone(),
+            queue: queue.clone(),
+        });
         let listener = tokio::net::TcpListener::bind((s.host.as_str(), s.port))
             .await
             .with_context(|| {
@@ -985,7 +998,7 @@ fn serve(s: Settings) -> anyhow::Result<()> {
         server::serve_with(
             listener,
             state,
-            serving::api::router(endpoints),
+            serving::api::router(endpoints).merge(monitor_routes),
             shutdown_signal(),
         )
         .await?;

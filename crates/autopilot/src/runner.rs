@@ -489,6 +489,23 @@ impl<'a> Job<'a> {
             Ok(_) | Err(store::StoreError::AlreadyExists(_)) => {}
             Err(e) => return Err(e.into()),
         }
+        // Model Monitor's baseline: the training data's inputs, profiled
+        let baseline = match self.baseline(table) {
+            Ok(files) => {
+                for (name, bytes) in files {
+                    self.put(&base, &format!("baseline/{name}"), bytes)?;
+                }
+                Some(base.join("baseline")?.as_str().to_string())
+            }
+            Err(e) => {
+                tracing::warn!(job = %self.ctx.job.id, "no monitoring baseline: {e}");
+                None
+            }
+        };
+        let mut version_tags = Vec::new();
+        if let Some(b) = &baseline {
+            version_tags.push(Tag::new("atelier.baseline", b));
+        }
         let version = self.store().create_model_version(CreateModelVersion {
             name: model_name.clone(),
             source: format!("mlflow-artifacts:/{}/model", base.as_str()),
@@ -501,7 +518,10 @@ impl<'a> Job<'a> {
                     format!("validation_{}", out.metric.name()),
                     out.score.to_string(),
                 ),
-            ],
+            ]
+            .into_iter()
+            .chain(version_tags)
+            .collect(),
             run_link: String::new(),
             description: format!(
                 "{} — validation {} {:.4} ({})",
@@ -541,7 +561,36 @@ impl<'a> Job<'a> {
                 "leaderboard": lb_path,
             },
             "reports": reports_out,
+            "baseline": baseline,
         }))
+    }
+
+    /// `statistics.json`, `constraints.json` and the reference sample of the
+    /// training inputs (the target left out: endpoints do not receive it).
+    fn baseline(&self, table: &tabular::Table) -> Result<Vec<(String, Vec<u8>)>, String> {
+        let inputs = tabular::Table {
+            columns: table
+                .columns
+                .iter()
+                .filter(|c| c.name != self.spec.target)
+                .cloned()
+                .collect(),
+            warnings: vec![],
+        };
+        let mut prof = monitor::Profiler::for_table(&inputs, 100_000);
+        prof.add(&inputs).map_err(|e| e.to_string())?;
+        let b = monitor::Baseline::suggest(&prof.finish()).map_err(|e| e.to_string())?;
+        let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+        b.write(tmp.path()).map_err(|e| e.to_string())?;
+        let mut files = Vec::new();
+        for e in std::fs::read_dir(tmp.path())
+            .map_err(|e| e.to_string())?
+            .flatten()
+        {
+            let bytes = std::fs::read(e.path()).map_err(|e| e.to_string())?;
+            files.push((e.file_name().to_string_lossy().to_string(), bytes));
+        }
+        Ok(files)
     }
 
     /// The data-exploration and model-quality reports and the candidate

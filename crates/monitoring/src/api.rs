@@ -1,0 +1,498 @@
+//! HTTP, under `/api/atelier`:
+//!
+//! | method | path | |
+//! |---|---|---|
+//! | GET/POST | `/monitoring-schedules` | list (with each one's latest execution) / create or replace |
+//! | GET/DELETE | `/monitoring-schedules/{name}` | one, with its recent executions / remove |
+//! | POST | `/monitoring-schedules/{name}/run` | an execution now (window from the body or the last cron period) → 202 |
+//! | POST | `/monitoring-schedules/{name}/retrain` | an Autopilot job on captured inputs joined with their labels (or a given dataset) → 202 |
+//! | POST | `/ground-truth/{endpoint}` | upload labels (JSON Lines or CSV) → how many match captured predictions |
+//! | POST | `/baselines` | a baseline from a stored dataset, as a job → 202 |
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use artifacts::{ArtifactPath, ArtifactStore};
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Map, Value, json};
+use server::error::{ApiError, ApiResult, ErrorCode};
+use store::{Job, JobStatus, MetadataStore};
+
+use crate::execute::{BASELINE_KIND, EXECUTION_KIND, load_endpoint, read_labels};
+use crate::quality::parse_labels;
+use crate::schedule::{CheckKind, Schedule};
+
+#[derive(Clone)]
+pub struct Monitoring {
+    pub store: Arc<dyn MetadataStore>,
+    pub artifacts: ArtifactStore,
+    pub queue: Arc<jobs::Queue>,
+}
+
+pub fn router(m: Monitoring) -> Router {
+    Router::new()
+        .route("/api/atelier/monitoring-schedules", get(list).post(create))
+        .route(
+            "/api/atelier/monitoring-schedules/{name}",
+            get(one).delete(remove),
+        )
+        .route(
+            "/api/atelier/monitoring-schedules/{name}/run",
+            post(run_now),
+        )
+        .route(
+            "/api/atelier/monitoring-schedules/{name}/retrain",
+            post(retrain),
+        )
+        .route("/api/atelier/ground-truth/{endpoint}", post(ground_truth))
+        .route("/api/atelier/baselines", post(baseline))
+        .with_state(m)
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::InternalError, format!("task failed: {e}")))?
+}
+
+fn body_json(b: &[u8]) -> ApiResult<Value> {
+    if b.is_empty() {
+        return Ok(json!({}));
+    }
+    let v: Value = serde_json::from_slice(b).map_err(|e| {
+        ApiError::new(
+            ErrorCode::MalformedRequest,
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
+    if !v.is_object() {
+        return Err(ApiError::new(
+            ErrorCode::MalformedRequest,
+            "the body must be a JSON object",
+        ));
+    }
+    Ok(v)
+}
+
+fn name_of(p: Result<Path<String>, PathRejection>) -> ApiResult<String> {
+    let Path(n) = p.map_err(|e| ApiError::invalid(format!("bad path: {e}")))?;
+    Ok(n)
+}
+
+fn jobs_err(e: jobs::JobsError) -> ApiError {
+    match e {
+        jobs::JobsError::Store(s) => s.into(),
+        other => ApiError::invalid(other.to_string()),
+    }
+}
+
+/// A short view of an execution for lists and charts.
+fn execution_json(j: &Job) -> Value {
+    let spec: Value = serde_json::from_str(&j.spec).unwrap_or(Value::Null);
+    let result: Value = serde_json::from_str(&j.result).unwrap_or(Value::Null);
+    json!({
+        "id": j.id,
+        "status": j.status.as_str(),
+        "error": j.error,
+        "created_ms": j.created_ms,
+        "ended_ms": j.ended_ms,
+        "window_start_ms": spec["window_start_ms"],
+        "window_end_ms": spec["window_end_ms"],
+        "trigger": spec["trigger"],
+        "result": result,
+    })
+}
+
+/// `execs` newest first. A schedule alerts while its latest execution that
+/// saw data found violations (an empty window does not clear an alert).
+fn schedule_json(s: &Schedule, created: i64, updated: i64, execs: &[Job]) -> Value {
+    let latest = execs.first();
+    let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
+    v["created_ms"] = json!(created);
+    v["updated_ms"] = json!(updated);
+    v["next_run_ms"] = json!(
+        s.enabled
+            .then(|| s
+                .cron()
+                .next_after(s.last_fired_ms.unwrap_or(created).max(store::now_ms())))
+            .flatten()
+    );
+    if let Some(j) = latest {
+        v["latest"] = execution_json(j);
+    }
+    let with_data = execs.iter().find_map(|j| {
+        let r: Value = serde_json::from_str(&j.result).ok()?;
+        (j.status == JobStatus::Succeeded
+            && matches!(r["status"].as_str(), Some("ok" | "violations")))
+        .then_some(r)
+    });
+    v["alerting"] =
+        json!(with_data.is_some_and(|r| r["violation_count"].as_u64().unwrap_or(0) > 0));
+    v
+}
+
+async fn list(State(m): State<Monitoring>) -> ApiResult<Json<Value>> {
+    let out = blocking(move || {
+        let rows = m.store.list_schedules()?;
+        let mut list = Vec::new();
+        for r in rows {
+            let Ok(s) = serde_json::from_str::<Schedule>(&r.config) else {
+                continue;
+            };
+            let recent = m.store.list_jobs_named(EXECUTION_KIND, &s.name, 50)?;
+            list.push(schedule_json(&s, r.created_ms, r.updated_ms, &recent));
+        }
+        Ok(json!({ "schedules": list }))
+    })
+    .await?;
+    Ok(Json(out))
+}
+
+async fn create(State(m): State<Monitoring>, body: Bytes) -> ApiResult<Response> {
+    let v = body_json(&body)?;
+    let mut s = Schedule::parse(&v).map_err(ApiError::invalid)?;
+    let out = blocking(move || {
+        let ep = load_endpoint(m.store.as_ref(), &s.endpoint).map_err(|e| {
+            ApiError::new(
+                ErrorCode::ResourceDoesNotExist,
+                format!("{e}; deploy it first (atelier deploy)"),
+            )
+        })?;
+        if s.kind == CheckKind::DataQuality {
+            crate::execute::baseline_path(m.store.as_ref(), &s, &ep).map_err(ApiError::invalid)?;
+        }
+        // replacing a schedule keeps its bookmark
+        if let Ok(old) = m.store.get_schedule(&s.name)
+            && let Ok(old) = serde_json::from_str::<Schedule>(&old.config)
+        {
+            s.last_fired_ms = old.last_fired_ms;
+        }
+        let text = serde_json::to_string(&s)
+            .map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))?;
+        let row = m.store.put_schedule(&s.name, &text)?;
+        Ok(schedule_json(&s, row.created_ms, row.updated_ms, &[]))
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "schedule": out }))).into_response())
+}
+
+async fn one(
+    State(m): State<Monitoring>,
+    p: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<Value>> {
+    let name = name_of(p)?;
+    let out = blocking(move || {
+        let row = m.store.get_schedule(&name)?;
+        let s: Schedule = serde_json::from_str(&row.config).map_err(|e| {
+            ApiError::new(
+                ErrorCode::InternalError,
+                format!("unreadable schedule: {e}"),
+            )
+        })?;
+        let execs = m.store.list_jobs_named(EXECUTION_KIND, &name, 200)?;
+        Ok(json!({
+            "schedule": schedule_json(&s, row.created_ms, row.updated_ms, &execs),
+            "executions": execs.iter().map(execution_json).collect::<Vec<_>>(),
+        }))
+    })
+    .await?;
+    Ok(Json(out))
+}
+
+async fn remove(
+    State(m): State<Monitoring>,
+    p: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<Value>> {
+    let name = name_of(p)?;
+    blocking(move || Ok(m.store.delete_schedule(&name)?)).await?;
+    Ok(Json(json!({})))
+}
+
+async fn run_now(
+    State(m): State<Monitoring>,
+    p: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let name = name_of(p)?;
+    let v = body_json(&body)?;
+    let job = blocking(move || {
+        let row = m.store.get_schedule(&name)?;
+        let s: Schedule = serde_json::from_str(&row.config)
+            .map_err(|e| ApiError::new(ErrorCode::InternalError, format!("unreadable schedule: {e}")))?;
+        let now = store::now_ms();
+        let end = v["window_end_ms"].as_i64().unwrap_or(now);
+        let start = match v["window_start_ms"].as_i64() {
+            Some(s) => s,
+            None => {
+                // the cron period that ends at `end`
+                let cron = s.cron();
+                let prev = cron.previous(end - 1, 31 * 86_400_000).unwrap_or(end - 3_600_000);
+                let period = cron.next_after(prev).map_or(3_600_000, |n| (n - prev).max(1000));
+                end - period
+            }
+        };
+        let spec = json!({"schedule": name, "window_start_ms": start, "window_end_ms": end, "trigger": "manual"});
+        m.queue.submit(EXECUTION_KIND, spec).map_err(jobs_err)
+    })
+    .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "job": server::atelier_api::job_json(&job) })),
+    )
+        .into_response())
+}
+
+fn hour_dir(ms: i64) -> String {
+    let s = tabular::format_datetime_ms(ms); // 2026-11-27T02:15:18.123Z
+    s.get(..13)
+        .unwrap_or("1970-01-01T00")
+        .replace(['-', 'T'], "/")
+}
+
+async fn ground_truth(
+    State(m): State<Monitoring>,
+    p: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let endpoint = name_of(p)?;
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let labels = parse_labels(&body, &ct).map_err(ApiError::invalid)?;
+    {
+        let st = m.store.clone();
+        let e = endpoint.clone();
+        blocking(move || Ok(st.get_endpoint(&e)?)).await?;
+    }
+    // how many of them match a captured prediction (all time)
+    let records = serving::read_capture(&m.artifacts, &endpoint, 0, i64::MAX)
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))?;
+    let mut events = std::collections::HashSet::new();
+    let mut inferences = std::collections::HashSet::new();
+    for r in &records {
+        events.insert(r.event_metadata.event_id.clone());
+        if let Some(i) = &r.event_metadata.inference_id {
+            inferences.insert(i.clone());
+        }
+    }
+    let unknown: Vec<&str> = labels
+        .iter()
+        .filter(|l| {
+            if l.by_inference_id {
+                !inferences.contains(&l.id)
+            } else {
+                !events.contains(&l.id)
+            }
+        })
+        .map(|l| l.id.as_str())
+        .collect();
+    let now = store::now_ms();
+    let path = ArtifactPath::parse(&format!(
+        "ground-truth/{endpoint}/{}/{now}-{:08x}.jsonl",
+        hour_dir(now),
+        (now as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32
+    ))?;
+    let mut text = String::new();
+    for l in &labels {
+        text.push_str(&l.to_record().to_string());
+        text.push('\n');
+    }
+    m.artifacts.put_bytes(&path, Bytes::from(text)).await?;
+    let mut out = json!({
+        "labels": labels.len(),
+        "matched": labels.len() - unknown.len(),
+        "unknown": unknown.len(),
+        "path": path.as_str(),
+    });
+    if !unknown.is_empty() {
+        out["unknown_ids"] = json!(unknown.iter().take(20).collect::<Vec<_>>());
+        out["message"] = json!(format!(
+            "{} of {} labels match no captured prediction of '{endpoint}' (yet); they are kept and join if that traffic is captured, but check the ids (inferenceId is the X-Atelier-Inference-Id header, eventId the capture record's)",
+            unknown.len(),
+            labels.len()
+        ));
+    }
+    Ok((StatusCode::CREATED, Json(out)).into_response())
+}
+
+async fn baseline(State(m): State<Monitoring>, body: Bytes) -> ApiResult<Response> {
+    let v = body_json(&body)?;
+    let job = blocking(move || m.queue.submit(BASELINE_KIND, v).map_err(jobs_err)).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "job": server::atelier_api::job_json(&job) })),
+    )
+        .into_response())
+}
+
+/// A CSV field, quoted when needed.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn cell_text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+async fn retrain(
+    State(m): State<Monitoring>,
+    p: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let name = name_of(p)?;
+    let v = body_json(&body)?;
+    let (s, ep) = {
+        let st = m.store.clone();
+        let n = name.clone();
+        blocking(move || {
+            let row = st.get_schedule(&n)?;
+            let s: Schedule = serde_json::from_str(&row.config).map_err(|e| {
+                ApiError::new(
+                    ErrorCode::InternalError,
+                    format!("unreadable schedule: {e}"),
+                )
+            })?;
+            let ep = load_endpoint(st.as_ref(), &s.endpoint).map_err(ApiError::not_found)?;
+            Ok((s, ep))
+        })
+        .await?
+    };
+    let variant = ep
+        .variants
+        .first()
+        .ok_or_else(|| ApiError::invalid("the endpoint has no variant"))?;
+    let bytes = m
+        .artifacts
+        .read_all(&ArtifactPath::parse(&variant.artifact_path)?)
+        .await?;
+    let pipeline = learn::Pipeline::from_bytes(&bytes).map_err(ApiError::invalid)?;
+    let dataset = match v["dataset"].as_str() {
+        Some(d) => d.to_string(),
+        None => {
+            // captured inputs joined with their labels, over the last `days` days
+            let days = v["days"].as_f64().unwrap_or(7.0).clamp(0.01, 365.0);
+            let now = store::now_ms();
+            let records = serving::read_capture(
+                &m.artifacts,
+                &s.endpoint,
+                now - (days * 86_400_000.0) as i64,
+                now,
+            )
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))?;
+            let labels = read_labels(&m.artifacts, &s.endpoint)
+                .await
+                .map_err(|e| ApiError::new(ErrorCode::InternalError, e))?;
+            let columns = serving::LoadedModel::new(pipeline.clone()).columns;
+            let mut csv = columns
+                .iter()
+                .map(|c| csv_field(c))
+                .collect::<Vec<_>>()
+                .join(",");
+            csv.push(',');
+            csv.push_str(&csv_field(&pipeline.target));
+            csv.push('\n');
+            let mut rows = 0usize;
+            for r in &records {
+                let Some(input) = &r.capture_data.endpoint_input else {
+                    continue;
+                };
+                let meta = &r.event_metadata;
+                let Some(truth) = meta
+                    .inference_id
+                    .as_ref()
+                    .and_then(|i| labels.by_inference.get(i))
+                    .or_else(|| labels.by_event.get(&meta.event_id))
+                else {
+                    continue;
+                };
+                let Ok(recs) = crate::rows::input_records(input, &columns) else {
+                    continue;
+                };
+                if recs.len() != truth.len() {
+                    continue;
+                }
+                for (rec, t) in recs.iter().zip(truth) {
+                    let mut line: Vec<String> = columns
+                        .iter()
+                        .map(|c| csv_field(&rec.get(c).map(cell_text).unwrap_or_default()))
+                        .collect();
+                    line.push(csv_field(t));
+                    csv.push_str(&line.join(","));
+                    csv.push('\n');
+                    rows += 1;
+                }
+            }
+            if rows < 20 {
+                return Err(ApiError::invalid(format!(
+                    "only {rows} captured rows of '{}' have labels in the last {days} days; upload more ground truth, or give a \"dataset\" to retrain on",
+                    s.endpoint
+                )));
+            }
+            let name = format!(
+                "{}-retrain-{}.csv",
+                s.endpoint,
+                tabular::format_datetime_ms(now).replace([':', '.'], "-")
+            );
+            let path = artifacts::datasets::dataset_path(&name).map_err(ApiError::invalid)?;
+            m.artifacts.put_bytes(&path, Bytes::from(csv)).await?;
+            name
+        }
+    };
+    let mut spec = Map::new();
+    spec.insert("dataset".into(), json!(dataset));
+    spec.insert("target".into(), json!(pipeline.target));
+    spec.insert(
+        "time_budget".into(),
+        json!(v["time_budget"].as_f64().unwrap_or(600.0)),
+    );
+    spec.insert(
+        "model_name".into(),
+        json!(
+            variant
+                .registered_model
+                .clone()
+                .unwrap_or_else(|| format!("{}-model", s.endpoint))
+        ),
+    );
+    let spec = Value::Object(spec);
+    let q = m.queue.clone();
+    let job = blocking(move || q.submit("automl", spec).map_err(jobs_err)).await?;
+    let serving_version: HashMap<&str, Value> = [
+        ("registered_model", json!(variant.registered_model)),
+        ("version", json!(variant.version)),
+        ("metrics", json!(pipeline.metadata.metrics)),
+    ]
+    .into_iter()
+    .collect();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "job": server::atelier_api::job_json(&job),
+            "dataset": dataset,
+            "serving": serving_version,
+        })),
+    )
+        .into_response())
+}

@@ -1,0 +1,98 @@
+//! # monitoring — Model Monitor on a live endpoint
+//!
+//! Brief overview: a **schedule** ([`schedule::Schedule`], stored in the
+//! metadata store) attaches a check to an endpoint with a cron expression
+//! ([`cron::Cron`], UTC, hourly by default). The [`scheduler`] fires due
+//! schedules once a second: each firing is a job of kind
+//! `monitoring-execution` on the job queue over the window since the
+//! previous firing. An execution ([`execute::ExecutionRunner`]) reads the
+//! endpoint's captured traffic of its window (`serving::read_capture`) and
+//!
+//! - **data quality**: turns the captured requests back into rows
+//!   ([`rows`]), profiles them and runs `monitor::check` against the
+//!   endpoint's baseline (the schedule's, else the served model version's
+//!   `atelier.baseline` tag, which Autopilot sets), stores
+//!   `constraint_violations.json` and `drift_report.json` under
+//!   `monitoring/<schedule>/<execution id>/`, and keeps per-feature drift
+//!   values and baseline-vs-current histograms in the job's result for the
+//!   Studio;
+//! - **model quality**: joins the captured predictions with uploaded ground
+//!   truth ([`quality`], by `inferenceId` or `eventId`), computes the
+//!   problem's metrics and compares the chosen one with the model's
+//!   validation score; before labels arrive it estimates accuracy (and AUC)
+//!   from the predicted probabilities (CBPE).
+//!
+//! An execution that finds violations posts them to the schedule's webhooks
+//! ([`alerts`], retried with backoff, every attempt logged in the result);
+//! the Studio marks the schedule; `/metrics` exports the latest count
+//! ([`prometheus`]). From an alert, `POST …/retrain` starts an Autopilot job
+//! on captured inputs joined with their labels, whose model becomes a new
+//! version beside the serving one. An empty window is a `no_data` result,
+//! not a failure.
+
+pub mod alerts;
+pub mod api;
+pub mod cron;
+pub mod execute;
+pub mod quality;
+pub mod rows;
+pub mod schedule;
+pub mod scheduler;
+
+pub use api::{Monitoring, router};
+pub use execute::{BaselineRunner, ExecutionRunner};
+
+use store::MetadataStore;
+
+/// Prometheus text for every schedule: the violations found by its latest
+/// execution that saw data, and when that execution ended.
+pub fn prometheus(store: &dyn MetadataStore) -> String {
+    let mut out = String::from(
+        "# HELP atelier_monitoring_violations Violations found by the latest execution of a monitoring schedule.\n# TYPE atelier_monitoring_violations gauge\n",
+    );
+    let mut last = String::from(
+        "# HELP atelier_monitoring_last_execution_timestamp_seconds When the latest execution of a schedule ended.\n# TYPE atelier_monitoring_last_execution_timestamp_seconds gauge\n",
+    );
+    let esc = |s: &str| {
+        s.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+    };
+    if let Ok(rows) = store.list_schedules() {
+        for r in rows {
+            let Ok(s) = serde_json::from_str::<schedule::Schedule>(&r.config) else {
+                continue;
+            };
+            let Ok(recent) = store.list_jobs_named(execute::EXECUTION_KIND, &s.name, 50) else {
+                continue;
+            };
+            // the latest execution that saw data (an empty window keeps the last verdict)
+            let Some((j, result)) = recent.iter().find_map(|j| {
+                let r: serde_json::Value = serde_json::from_str(&j.result).ok()?;
+                (j.status == store::JobStatus::Succeeded
+                    && matches!(r["status"].as_str(), Some("ok" | "violations")))
+                .then_some((j, r))
+            }) else {
+                continue;
+            };
+            let labels = format!(
+                "schedule=\"{}\",endpoint=\"{}\",kind=\"{}\"",
+                esc(&s.name),
+                esc(&s.endpoint),
+                match s.kind {
+                    schedule::CheckKind::DataQuality => "data_quality",
+                    schedule::CheckKind::ModelQuality => "model_quality",
+                }
+            );
+            out.push_str(&format!(
+                "atelier_monitoring_violations{{{labels}}} {}\n",
+                result["violation_count"].as_u64().unwrap_or(0)
+            ));
+            last.push_str(&format!(
+                "atelier_monitoring_last_execution_timestamp_seconds{{{labels}}} {:.3}\n",
+                j.ended_ms.unwrap_or(j.created_ms) as f64 / 1000.0
+            ));
+        }
+    }
+    out + &last
+}
