@@ -167,6 +167,45 @@ fn a_schedule_on_a_live_endpoint_catches_drift_alerts_and_leads_to_retraining() 
     assert_eq!(code, 400, "{b}");
     assert!(b["message"].as_str().unwrap().contains("minute"));
 
+    // a baseline that is missing or malformed is refused with the file named
+    let (code, b) = post(
+        &a,
+        &s.url("/api/atelier/monitoring-schedules"),
+        &json!({"name": "x", "endpoint": "penguins", "baseline": "baselines/none"}),
+    )
+    .unwrap();
+    assert_eq!(code, 400, "{b}");
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap()
+            .contains("no baseline at 'baselines/none'"),
+        "{b}"
+    );
+    assert_eq!(
+        put(
+            &a,
+            &s.url("/api/2.0/mlflow-artifacts/artifacts/baselines/bad/statistics.json"),
+            b"{\"version\": 1}"
+        )
+        .0,
+        200
+    );
+    let (code, b) = post(
+        &a,
+        &s.url("/api/atelier/monitoring-schedules"),
+        &json!({"name": "x", "endpoint": "penguins", "baseline": "baselines/bad"}),
+    )
+    .unwrap();
+    assert_eq!(code, 400, "{b}");
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap()
+            .contains("is malformed: statistics.json"),
+        "{b}"
+    );
+
     let (hook, deliveries) = receiver();
     let (code, b) = post(&a, &s.url("/api/atelier/monitoring-schedules"), &json!({"name": "penguins-drift", "endpoint": "penguins", "cron": "*/2 * * * * *", "webhooks": [hook]})).unwrap();
     assert_eq!(code, 201, "{b}");

@@ -160,16 +160,41 @@ async fn list(State(m): State<Monitoring>) -> ApiResult<Json<Value>> {
 async fn create(State(m): State<Monitoring>, body: Bytes) -> ApiResult<Response> {
     let v = body_json(&body)?;
     let mut s = Schedule::parse(&v).map_err(ApiError::invalid)?;
-    let out = blocking(move || {
-        let ep = load_endpoint(m.store.as_ref(), &s.endpoint).map_err(|e| {
+    // the endpoint must exist, and a data-quality check needs a readable baseline
+    let (st, sc) = (m.store.clone(), s.clone());
+    let baseline = blocking(move || {
+        let ep = load_endpoint(st.as_ref(), &sc.endpoint).map_err(|e| {
             ApiError::new(
                 ErrorCode::ResourceDoesNotExist,
                 format!("{e}; deploy it first (atelier deploy)"),
             )
         })?;
-        if s.kind == CheckKind::DataQuality {
-            crate::execute::baseline_path(m.store.as_ref(), &s, &ep).map_err(ApiError::invalid)?;
-        }
+        Ok(match sc.kind {
+            CheckKind::DataQuality => Some(
+                crate::execute::baseline_path(st.as_ref(), &sc, &ep).map_err(ApiError::invalid)?,
+            ),
+            CheckKind::ModelQuality => None,
+        })
+    })
+    .await?;
+    if let Some(b) = baseline {
+        let stats = ArtifactPath::parse(&b)
+            .and_then(|p| p.join(monitor::baseline::STATISTICS_FILE))
+            .map_err(|e| ApiError::invalid(format!("baseline '{b}': {e}")))?;
+        let bytes = m.artifacts.read_all(&stats).await.map_err(|_| {
+            ApiError::invalid(format!(
+                "no baseline at '{b}' (no {}); make one with POST /api/atelier/baselines or `atelier monitor baseline`",
+                monitor::baseline::STATISTICS_FILE
+            ))
+        })?;
+        serde_json::from_slice::<monitor::baseline::Statistics>(&bytes).map_err(|e| {
+            ApiError::invalid(format!(
+                "the baseline at '{b}' is malformed: {} ({e})",
+                monitor::baseline::STATISTICS_FILE
+            ))
+        })?;
+    }
+    let out = blocking(move || {
         // replacing a schedule keeps its bookmark
         if let Ok(old) = m.store.get_schedule(&s.name)
             && let Ok(old) = serde_json::from_str::<Schedule>(&old.config)
