@@ -159,6 +159,9 @@ Examples:
         /// Seed for fold assignment and the search.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Refuse data with fewer rows (with a target value) than this.
+        #[arg(long, default_value_t = automl::MIN_ROWS)]
+        min_rows: usize,
         /// Where to write the best pipeline (required without --server).
         #[arg(long, short)]
         output: Option<PathBuf>,
@@ -505,6 +508,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             problem_type,
             validation,
             seed,
+            min_rows,
             output,
             server,
             experiment,
@@ -519,6 +523,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         "time_budget": time_budget,
                         "max_candidates": max_candidates,
                         "seed": seed,
+                        "min_rows": min_rows,
                         "experiment_name": experiment,
                     });
                     if let Some(m) = metric {
@@ -554,6 +559,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         problem_type,
                         validation,
                         seed,
+                        min_rows,
                         &output,
                     )?;
                 }
@@ -684,6 +690,7 @@ fn automl_cli(
     problem_type: Option<String>,
     validation: Option<PathBuf>,
     seed: u64,
+    min_rows: usize,
     output: &std::path::Path,
 ) -> anyhow::Result<()> {
     use std::io::{IsTerminal, Write};
@@ -713,6 +720,7 @@ fn automl_cli(
         seed,
         validation,
         cancel: None,
+        min_rows,
     };
     let tty = std::io::stderr().is_terminal();
     let mut best: Option<(f64, String)> = None;

@@ -355,6 +355,49 @@ fn automl_cli_and_its_benchmark_run() {
         "x",
     ]);
     assert!(!ok && out.contains("does not fit a binary"), "{out}");
+    // tiny, constant and single-row-class targets: one clear message each
+    let tiny = dir.path().join("tiny.csv");
+    let mut text = String::from("a,b,y\n");
+    for i in 0..12 {
+        text.push_str(&format!(
+            "{i},{},{}\n",
+            i % 3,
+            if i % 2 == 0 { "p" } else { "q" }
+        ));
+    }
+    std::fs::write(&tiny, &text).unwrap();
+    let t = tiny.to_str().unwrap();
+    let (ok, out) = atelier(&["automl", t, "--target", "y", "-o", "x"]);
+    assert!(
+        !ok && out.contains("only 12 rows have a target value; AutoML needs at least 20"),
+        "{out}"
+    );
+    let m = dir.path().join("tiny.model");
+    let (ok, out) = atelier(&[
+        "automl",
+        t,
+        "--target",
+        "y",
+        "--min-rows",
+        "10",
+        "--time-budget",
+        "5",
+        "--max-candidates",
+        "2",
+        "-o",
+        m.to_str().unwrap(),
+    ]);
+    assert!(ok, "--min-rows lowers the floor: {out}");
+    std::fs::write(&tiny, text.replace(",p\n", ",q\n")).unwrap();
+    let (ok, out) = atelier(&["automl", t, "--target", "y", "--min-rows", "10", "-o", "x"]);
+    assert!(!ok && out.contains("has a single class (q)"), "{out}");
+    assert_eq!(out.matches("single class").count(), 1, "said once: {out}");
+    std::fs::write(&tiny, format!("{text}99,1,r\n")).unwrap();
+    let (ok, out) = atelier(&["automl", t, "--target", "y", "--min-rows", "10", "-o", "x"]);
+    assert!(
+        !ok && out.contains("class 'r' of the target column 'y' has a single row"),
+        "{out}"
+    );
     let json = dir.path().join("b.json");
     let shared = shared();
     let (ok, out) = atelier(&[

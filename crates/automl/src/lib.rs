@@ -18,12 +18,12 @@ mod search;
 
 pub use metric::Metric;
 pub use search::{
-    CV_MAX_ROWS, Candidate, CandidateStatus, Event, Options, Outcome, Validation, run,
+    CV_MAX_ROWS, Candidate, CandidateStatus, Event, MIN_ROWS, Options, Outcome, Validation, run,
 };
 
 #[derive(Debug, thiserror::Error)]
 pub enum AutomlError {
-    #[error("{0}")]
+    #[error(transparent)]
     Learn(#[from] learn::LearnError),
     #[error("{0}")]
     Options(String),

@@ -30,7 +30,12 @@ pub struct Options {
     /// Set from another thread to stop the search: the run ends with
     /// [`AutomlError::Cancelled`] after the fold in progress.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Fewest rows with a target value AutoML accepts (default 20).
+    pub min_rows: usize,
 }
+
+/// The default of [`Options::min_rows`].
+pub const MIN_ROWS: usize = 20;
 
 impl Default for Options {
     fn default() -> Self {
@@ -42,6 +47,7 @@ impl Default for Options {
             seed: 0,
             validation: None,
             cancel: None,
+            min_rows: MIN_ROWS,
         }
     }
 }
@@ -636,10 +642,10 @@ pub fn run(
         Some(m) => Metric::parse(m, problem)?,
         None => Metric::default_for(problem),
     };
-    const MIN_ROWS: usize = 20;
-    if p.target.values.len() < MIN_ROWS {
+    let min_rows = opts.min_rows.max(2);
+    if p.target.values.len() < min_rows {
         return Err(AutomlError::Options(format!(
-            "only {} rows have a target value; AutoML needs at least {MIN_ROWS}",
+            "only {} rows have a target value; AutoML needs at least {min_rows} (lower --min-rows to try anyway)",
             p.target.values.len()
         )));
     }

@@ -30,16 +30,16 @@ pub use spec::{DATASETS, Spec, dataset_path};
 pub enum AutopilotError {
     #[error("{0}")]
     Spec(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Data(#[from] tabular::DataError),
-    #[error("{0}")]
+    #[error(transparent)]
     Automl(#[from] automl::AutomlError),
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] store::StoreError),
-    #[error("{0}")]
+    #[error(transparent)]
     Artifacts(#[from] artifacts::ArtifactError),
-    #[error("{0}")]
+    #[error(transparent)]
     Learn(#[from] learn::LearnError),
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }

@@ -248,6 +248,7 @@ impl<'a> Job<'a> {
             seed: self.spec.seed,
             validation,
             cancel: Some(self.ctx.cancel_flag()),
+            min_rows: self.spec.min_rows,
         };
         let target = self.spec.target.clone();
         let mut failure: Option<AutopilotError> = None;

@@ -41,6 +41,13 @@ pub struct Spec {
     pub model_name: Option<String>,
     #[serde(default)]
     pub seed: u64,
+    /// Fewest rows with a target value accepted.
+    #[serde(default = "default_min_rows")]
+    pub min_rows: usize,
+}
+
+fn default_min_rows() -> usize {
+    automl::MIN_ROWS
 }
 
 impl Spec {
