@@ -108,7 +108,8 @@ pub fn run(cmd: MonitorCommand) -> anyhow::Result<()> {
             positive("chunk-rows", chunk_rows)?;
             let started = std::time::Instant::now();
             let base = monitor::Baseline::load(&baseline)?;
-            let current = monitor::profile_path(&data, &base.kinds(), sample_size, chunk_rows)?;
+            let current =
+                monitor::profile_path_with(&data, &base.kinds(), sample_size, chunk_rows, false)?;
             let report = monitor::check(&base, &current)?;
             report
                 .write(&output)

@@ -14,7 +14,9 @@
 //! let base = monitor::profile_path("train.csv".as_ref(), &HashMap::new(), 100_000, 65_536)?;
 //! let baseline = monitor::Baseline::suggest(&base)?;
 //! baseline.write("baseline".as_ref())?;
-//! let current = monitor::profile_path("today.csv".as_ref(), &baseline.kinds(), 100_000, 65_536)?;
+//! // the current data needs no quantile sketch (false)
+//! let current =
+//!     monitor::profile_path_with("today.csv".as_ref(), &baseline.kinds(), 100_000, 65_536, false)?;
 //! let report = monitor::check(&baseline, &current)?;
 //! report.write("check".as_ref())?;
 //! # Ok::<(), monitor::MonitorError>(())
@@ -104,7 +106,7 @@ use std::path::{Path, PathBuf};
 
 pub use baseline::Baseline;
 pub use check::{DriftReport, Method, Report, Violation, Violations, check, summary_table};
-pub use profile::{DatasetStats, Profiler, profile_path, table_from_records};
+pub use profile::{DatasetStats, Profiler, profile_path, profile_path_with, table_from_records};
 
 /// File names a check writes.
 pub const VIOLATIONS_FILE: &str = "constraint_violations.json";

@@ -162,10 +162,42 @@ struct Acc {
     hll: HllBuilder,
     num: Option<(Moments, Kll, Reservoir, bool)>,
     cats: Option<TopK>,
+    /// Whether to keep the KLL quantile sketch (baselines do, checks need not).
+    sketch: bool,
+    /// The chunk's values, sorted into a KLL sketch of their own.
+    buf: Vec<f64>,
+    seed: u64,
+}
+
+/// A KLL sketch (k = 200, as `Kll::default()`) of one chunk's values:
+/// sorted, then halved with a random offset (KLL's compaction) until a
+/// level fits in k items, an odd item out staying at its level. Merging
+/// it costs one compaction pass instead of one per value.
+fn chunk_kll(values: &mut [f64], seed: &mut u64) -> Kll {
+    const K: usize = 200;
+    values.sort_unstable_by(f64::total_cmp);
+    let n = values.len();
+    let mut levels: Vec<Vec<f64>> = Vec::new();
+    let mut items: Vec<f64> = values.to_vec();
+    while items.len() > K {
+        let mut here = Vec::new();
+        if items.len() % 2 == 1 {
+            here.push(items.pop().unwrap_or(0.0));
+        }
+        *seed = mix(seed.wrapping_add(0x9E3779B97F4A7C15));
+        let off = (*seed & 1) as usize;
+        items = items.iter().skip(off).step_by(2).copied().collect();
+        levels.push(here);
+    }
+    levels.push(items);
+    serde_json::from_value(serde_json::json!({
+        "k": K, "n": n, "levels": levels, "seed": *seed,
+    }))
+    .unwrap_or_default()
 }
 
 impl Acc {
-    fn new(name: &str, kind: Kind, sample_size: usize) -> Self {
+    fn new(name: &str, kind: Kind, sample_size: usize, sketch: bool) -> Self {
         let numeric = is_numeric_kind(kind);
         Acc {
             name: name.to_string(),
@@ -183,6 +215,9 @@ impl Acc {
                 )
             }),
             cats: (!numeric).then(TopK::default),
+            sketch,
+            buf: Vec::new(),
+            seed: hash64(name.as_bytes()) ^ 0x5851F42D4C957F2D,
         }
     }
 
@@ -190,9 +225,14 @@ impl Acc {
         self.count += col.len() as u64;
         self.missing += col.missing() as u64;
         if let Some((mom, kll, res, integral)) = &mut self.num {
+            let buf = &mut self.buf;
+            buf.clear();
+            let sketch = self.sketch;
             let mut push = |x: f64| {
                 mom.add(x);
-                kll.add(x);
+                if sketch {
+                    buf.push(x);
+                }
                 res.add(x);
                 *integral &= x.fract() == 0.0;
             };
@@ -224,6 +264,9 @@ impl Acc {
                         add_hash(x, &mut self.hll);
                     }
                 }
+            }
+            if !self.buf.is_empty() {
+                kll.merge(&chunk_kll(&mut self.buf, &mut self.seed));
             }
         } else if let Some(t) = &mut self.cats {
             let mut counts: HashMap<&str, u64> = HashMap::new();
@@ -296,7 +339,7 @@ impl Profiler {
         Profiler {
             accs: columns
                 .iter()
-                .map(|(n, k)| Acc::new(n, *k, sample_size))
+                .map(|(n, k)| Acc::new(n, *k, sample_size, true))
                 .collect(),
             rows: 0,
             sample_size,
@@ -311,6 +354,13 @@ impl Profiler {
             .map(|c| (c.name.clone(), c.kind))
             .collect();
         Profiler::new(&cols, sample_size)
+    }
+
+    /// Skip the KLL quantile sketch (a check's current data needs only
+    /// the sample; baselines keep the sketch for statistics.json).
+    pub fn without_quantile_sketch(mut self) -> Self {
+        self.accs.iter_mut().for_each(|a| a.sketch = false);
+        self
     }
 
     pub fn sample_size(&self) -> usize {
@@ -371,6 +421,17 @@ pub fn profile_path(
     sample_size: usize,
     chunk_rows: usize,
 ) -> Result<DatasetStats, MonitorError> {
+    profile_path_with(path, kinds, sample_size, chunk_rows, true)
+}
+
+/// [`profile_path`], choosing whether to keep the KLL quantile sketch.
+pub fn profile_path_with(
+    path: &std::path::Path,
+    kinds: &HashMap<String, Kind>,
+    sample_size: usize,
+    chunk_rows: usize,
+    quantile_sketch: bool,
+) -> Result<DatasetStats, MonitorError> {
     let opts = tabular::ChunkOptions {
         rows: chunk_rows,
         kinds: kinds.clone(),
@@ -396,7 +457,14 @@ pub fn profile_path(
                 break;
             }
         };
-        let p = profiler.get_or_insert_with(|| Profiler::for_table(&chunk, sample_size));
+        let p = profiler.get_or_insert_with(|| {
+            let p = Profiler::for_table(&chunk, sample_size);
+            if quantile_sketch {
+                p
+            } else {
+                p.without_quantile_sketch()
+            }
+        });
         if let Err(e) = p.add(&chunk) {
             result = Err(e);
             break;
@@ -514,6 +582,49 @@ mod tests {
                 "tenth {k}: {share}"
             );
         }
+    }
+
+    #[test]
+    fn chunk_sketches_keep_quantiles_within_rank_error() {
+        // 16 chunks of 6,250 shuffled values, merged
+        let n = 100_000usize;
+        let mut p = Profiler::new(&[("x".into(), Kind::Numeric)], 10);
+        for c in 0..16 {
+            let vals: Vec<Option<f64>> = (c * n / 16..(c + 1) * n / 16)
+                .map(|i| Some(((i * 7919) % n) as f64))
+                .collect();
+            let t = Table {
+                columns: vec![tabular::Column::from_f64("x", Kind::Numeric, vals)],
+                warnings: vec![],
+            };
+            p.add(&t).unwrap();
+        }
+        let s = p.finish();
+        let kll = &s.columns[0].numeric.as_ref().unwrap().kll;
+        assert_eq!(kll.count(), n as u64);
+        for q in [0.01, 0.1, 0.5, 0.9, 0.99] {
+            let v = kll.quantile(q).unwrap();
+            assert!((v / n as f64 - q).abs() < 0.02, "q={q}: {v}");
+        }
+        let mut off = Profiler::new(&[("x".into(), Kind::Numeric)], 10).without_quantile_sketch();
+        off.add(&Table {
+            columns: vec![tabular::Column::from_f64(
+                "x",
+                Kind::Numeric,
+                vec![Some(1.0)],
+            )],
+            warnings: vec![],
+        })
+        .unwrap();
+        assert_eq!(
+            off.finish().columns[0]
+                .numeric
+                .as_ref()
+                .unwrap()
+                .kll
+                .count(),
+            0
+        );
     }
 
     #[test]
