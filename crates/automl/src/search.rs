@@ -815,8 +815,20 @@ pub fn run(
     };
     let best_single = best.candidate.score;
     let pool: Vec<&Evaluated> = ranked.iter().take(ENSEMBLE_POOL).copied().collect();
+    // Refitting costs about one fold's fit per member on 1/0.8 as many rows:
+    // an ensemble whose refit would overrun the budget gives way to the best
+    // single candidate.
+    let refit_cost = |id: usize| {
+        done.iter().find(|e| e.candidate.id == id).map_or(0.0, |e| {
+            e.candidate.fit_seconds / plan.folds.len().max(1) as f64 * 1.3
+        })
+    };
+    let remaining = budget_end
+        .saturating_duration_since(Instant::now())
+        .as_secs_f64();
     let chosen_ensemble = ensemble(&pool, &p, &plan, metric)
-        .filter(|(w, s)| w.len() > 1 && metric.better(*s, best_single));
+        .filter(|(w, s)| w.len() > 1 && metric.better(*s, best_single))
+        .filter(|(w, _)| w.iter().map(|(id, _)| refit_cost(*id)).sum::<f64>() <= remaining);
     if let Some((w, s)) = &chosen_ensemble {
         on(&Event::Ensemble {
             members: w.clone(),
