@@ -304,19 +304,23 @@ pub fn run(args: &[String]) -> Result<(), String> {
         return Err(format!("{} not found (pass --data DIR)", adult.display()));
     }
     if !o.skip_build {
-        say("cargo build --release -p atelier, loadgen example");
+        say("cargo build --release -p atelier, and the loadgen example");
+        run_checked(
+            Command::new("cargo")
+                .current_dir(&root)
+                .args(["build", "--release", "-p", "atelier"]),
+            "cargo build --release -p atelier",
+        )?;
         run_checked(
             Command::new("cargo").current_dir(&root).args([
                 "build",
                 "--release",
                 "-p",
-                "atelier",
-                "-p",
                 "serving",
                 "--example",
                 "loadgen",
             ]),
-            "cargo build --release",
+            "cargo build --release --example loadgen",
         )?;
     }
     let target = std::env::var_os("CARGO_TARGET_DIR")
