@@ -563,13 +563,16 @@ impl ForestModel {
     /// values and contributions plus base equal [`predict_row`](Self::predict_row)
     /// (the value, or P(class 1)) exactly.
     ///
-    /// Multiclass: each class's mean frequency is explained by TreeSHAP over its trees,
-    /// then the class's contributions and base value are divided by this row's total
-    /// frequency over all classes (the per-row normalisation `predict_row` applies, as
-    /// the classes' trees are grown separately and need not sum to 1). They therefore
-    /// add up to the predicted probability exactly, and the base value varies slightly
-    /// from row to row (expected frequency / the row's total, close to the expected
-    /// frequency). A row whose total is 0 predicts 1/k: base 1/k, contributions 0.
+    /// Multiclass: the classes' trees are grown separately, so their frequencies `m_c`
+    /// need not sum to 1 and `predict_row` divides by the row's total `S = Σ m_c`
+    /// (which varies a lot from row to row). With `b_c = E[m_c] / E[S]` (the expected
+    /// frequencies' share, constant, summing to 1 over classes) the probability is
+    /// `p_c − b_c = (m_c − b_c·S) / S`; the numerator is a sum of trees, explained
+    /// exactly by TreeSHAP, and is divided by this row's `S`. So contribution `j` is
+    /// `(φ_j(m_c) − b_c·φ_j(S)) / S`, the base value is `b_c` for every row, they add up
+    /// to the probability exactly, a feature no tree uses gets 0, and each feature's
+    /// contributions sum to 0 over the classes (as the probabilities sum to 1). A row
+    /// whose total is 0 predicts 1/k: base 1/k, contributions 0.
     pub fn predict_contrib_row(&self, row: &[f64], out: &mut [f64]) -> Result<(), GbmError> {
         let mut scratch = ShapScratch::default();
         self.contrib_row_with(row, out, &mut scratch)
@@ -606,11 +609,23 @@ impl ForestModel {
             out.iter_mut().for_each(|v| *v /= ne);
             return Ok(());
         }
-        // each class block sums to that class's total frequency over its trees; the
-        // total is taken from the trees' predictions, as `predict_row` does
+        // each class block now holds the TreeSHAP values of m_c (the class's summed
+        // frequencies) and E[m_c]; the row's total is taken from the trees'
+        // predictions, as `predict_row` does
         let total: f64 = self.trees.iter().map(|t| t.predict_row(row)).sum();
-        if total > 0.0 {
-            out.iter_mut().for_each(|v| *v /= total);
+        let expected: f64 = (0..k).map(|c| out[c * w + nf]).sum();
+        if total > 0.0 && expected > 0.0 {
+            for c in 0..k {
+                out[c * w + nf] /= expected;
+            }
+            for j in 0..nf {
+                // φ_j(S): the feature's values summed over the classes
+                let phi_s: f64 = (0..k).map(|c| out[c * w + j]).sum();
+                for c in 0..k {
+                    let b = out[c * w + nf];
+                    out[c * w + j] = (out[c * w + j] - b * phi_s) / total;
+                }
+            }
         } else {
             out.fill(0.0);
             for c in 0..k {

@@ -718,8 +718,9 @@ fn forest_tree_shap_equals_brute_force_shapley_values() {
             );
         }
     }
-    // multiclass: brute force of each class's mean frequency over its trees, divided by
-    // the row's total frequency
+    // multiclass: with m_c a class's summed tree frequencies, S their total and
+    // b_c = E[m_c] / E[S], contribution j is (φ_j(m_c) − b_c·φ_j(S)) / S(x), base b_c,
+    // each φ by brute force
     let k = 3;
     let (data, y) = classification(300, k, 8);
     let nf = data.n_features();
@@ -730,12 +731,13 @@ fn forest_tree_shap_equals_brute_force_shapley_values() {
     let m = train_forest(&p, &data, &y, None).unwrap();
     let w = nf + 1;
     let mut out = vec![0.0; k * w];
+    let mut totals = Vec::new();
     for x in rows(&data).iter().take(10) {
-        let mut want = vec![0.0; k * w];
+        let mut class = vec![0.0; k * w];
         let mut total = 0.0;
         for (i, t) in m.trees.iter().enumerate() {
             let c = i % k;
-            for (o, b) in want[c * w..(c + 1) * w]
+            for (o, b) in class[c * w..(c + 1) * w]
                 .iter_mut()
                 .zip(brute_force_shapley(t, x, nf))
             {
@@ -743,10 +745,30 @@ fn forest_tree_shap_equals_brute_force_shapley_values() {
             }
             total += t.predict_row(x);
         }
-        want.iter_mut().for_each(|v| *v /= total);
+        totals.push(total);
+        let expected: f64 = (0..k).map(|c| class[c * w + nf]).sum();
+        let mut want = vec![0.0; k * w];
+        for c in 0..k {
+            let b = class[c * w + nf] / expected;
+            for j in 0..nf {
+                let phi_s: f64 = (0..k).map(|c2| class[c2 * w + j]).sum();
+                want[c * w + j] = (class[c * w + j] - b * phi_s) / total;
+            }
+            want[c * w + nf] = b;
+        }
         m.predict_contrib_row(x, &mut out).unwrap();
         assert!(close(&out, &want, 1e-9), "{x:?}: {out:?} vs {want:?}");
+        // the base is the same for every row; a feature's values cancel over classes
+        for j in 0..nf {
+            let s: f64 = (0..k).map(|c| out[c * w + j]).sum();
+            assert!(s.abs() < 1e-12, "feature {j}: {s}");
+        }
     }
+    // the class trees' totals really do vary by row, so the normalisation matters
+    let (lo, hi) = totals
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), &t| (a.min(t), b.max(t)));
+    assert!(hi - lo > 0.01, "{totals:?}");
 }
 
 #[test]
@@ -793,8 +815,17 @@ fn forest_contributions_add_up_to_predictions_for_every_task() {
                 assert_eq!(one, contrib[i * k * w..(i + 1) * k * w], "row = batch");
             }
         }
+        // one base value per output for every row
+        for c in 0..k {
+            let base = contrib[c * w + w - 1];
+            assert!(
+                (0..data.n_rows()).all(|i| contrib[(i * k + c) * w + w - 1] == base),
+                "{:?}",
+                p.task
+            );
+        }
         if k == 1 {
-            // one base value for every row: the mean of the trees' expected values
+            // the mean of the trees' expected values
             let base = contrib[w - 1];
             let want =
                 m.trees.iter().map(|t| t.expected_value()).sum::<f64>() / m.trees.len() as f64;
