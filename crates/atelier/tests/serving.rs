@@ -950,6 +950,32 @@ fn batch_transform_predicts_files_and_reports_bad_rows_by_line() {
         &[],
     );
     assert!(ok, "{err}");
+    // Parquet in, Parquet out, same predictions
+    let pq_in = dir.path().join("pq");
+    std::fs::create_dir_all(&pq_in).unwrap();
+    let t = tabular::read_path(&m.adult_rows).unwrap();
+    tabular::write_parquet(&t, &pq_in.join("rows.parquet")).unwrap();
+    let out3 = dir.path().join("out3");
+    let (ok, _, err) = atelier(
+        &[
+            "batch-transform",
+            m.adult.to_str().unwrap(),
+            pq_in.to_str().unwrap(),
+            "--output",
+            out3.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(ok, "{err}");
+    let p = tabular::read_path(&out3.join("rows.out.parquet")).unwrap();
+    let labels = p.column("predicted_label").unwrap();
+    let pred = parse_pred(&predict_cli(&m.adult, &m.adult_rows, dir.path()));
+    assert_eq!(p.rows(), pred.len());
+    let prob = p.column("probability_>50K").unwrap();
+    for (i, (l, probs)) in pred.iter().enumerate() {
+        assert_eq!(labels.str_at(i).as_deref(), Some(l.as_str()));
+        assert_eq!(prob.f64_at(i), Some(probs[1]));
+    }
     let joined = std::fs::read_to_string(out2.join("b.csv.out")).unwrap();
     let first = joined.lines().nth(1).unwrap();
     assert!(first.starts_with(csv.lines().nth(1).unwrap()), "{first}");

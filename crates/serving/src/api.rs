@@ -265,12 +265,19 @@ async fn ping(State(s): State<Serving>, Path(name): Path<String>) -> Response {
 }
 
 async fn prometheus(State(s): State<Serving>) -> Response {
+    // other sources added with `add_metrics` may read the store: off the runtime
+    let text = match tokio::task::spawn_blocking(move || s.prometheus()).await {
+        Ok(t) => t,
+        Err(e) => {
+            return ServingError::Internal(format!("metrics task failed: {e}")).into_response();
+        }
+    };
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         )],
-        s.prometheus(),
+        text,
     )
         .into_response()
 }

@@ -1,13 +1,14 @@
 //! Batch transform: predict every row of a CSV or Parquet file, or of every
-//! such file in a folder, into `<output>/<file>.out` (CSV: `predicted_label`
-//! and `probability_<class>` columns as `atelier predict` writes them,
-//! optionally after the input columns).
+//! such file in a folder: a CSV becomes `<output>/<file>.out` (CSV:
+//! `predicted_label` and `probability_<class>` columns as `atelier predict`
+//! writes them, optionally after the input columns), a Parquet file
+//! `<output>/<stem>.out.parquet` with the same columns.
 //!
 //! CSV files are streamed row by row: a row that cannot be predicted (a
 //! wrong type, a wrong number of fields) is reported with its line number
 //! in `<file>.out.errors` and its prediction fields are left empty, so the
 //! output stays aligned with the input and the other rows are kept.
-//! Parquet files are predicted in chunks of 10,000 rows.
+//! Parquet files are read whole and predicted in chunks of 10,000 rows.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -139,16 +140,6 @@ pub fn batch_transform(
     let mut summary = BatchSummary::default();
     for file in &files {
         let rel = file.strip_prefix(&base).unwrap_or(file);
-        let mut out_path = output.join(rel);
-        let mut name = out_path.file_name().unwrap_or_default().to_os_string();
-        name.push(".out");
-        out_path.set_file_name(name);
-        if let Some(parent) = out_path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| io_err(parent, e))?;
-        }
-        progress.current = rel.display().to_string();
-        on_progress(&progress);
-        let before = progress.bytes_done;
         let is_parquet = matches!(
             file.extension()
                 .and_then(|x| x.to_str())
@@ -156,6 +147,23 @@ pub fn batch_transform(
                 .as_deref(),
             Some("parquet" | "pq")
         );
+        let mut out_path = output.join(rel);
+        if is_parquet {
+            // Parquet in, Parquet out: a.parquet → a.out.parquet
+            let mut name = out_path.file_stem().unwrap_or_default().to_os_string();
+            name.push(".out.parquet");
+            out_path.set_file_name(name);
+        } else {
+            let mut name = out_path.file_name().unwrap_or_default().to_os_string();
+            name.push(".out");
+            out_path.set_file_name(name);
+        }
+        if let Some(parent) = out_path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| io_err(parent, e))?;
+        }
+        progress.current = rel.display().to_string();
+        on_progress(&progress);
+        let before = progress.bytes_done;
         let res = if is_parquet {
             parquet_file(
                 &model,
@@ -408,22 +416,14 @@ fn parquet_file(
     on_progress: &mut dyn FnMut(&BatchProgress),
     cancel: &AtomicBool,
 ) -> Result<()> {
+    use tabular::{Column, Kind, Table};
     let table = tabular::read_path(file).map_err(|e| ServingError::BadRequest(e.to_string()))?;
-    let out = std::fs::File::create(out_path).map_err(|e| io_err(out_path, e))?;
-    let mut w = std::io::BufWriter::new(out);
-    let mut buf: Vec<u8> = Vec::new();
-    if opts.join_input {
-        for (i, c) in table.columns.iter().enumerate() {
-            if i > 0 {
-                buf.push(b',');
-            }
-            push_field(&mut buf, &c.name);
-        }
-        buf.push(b',');
-    }
-    buf.extend_from_slice(m.csv_header.as_bytes());
-    buf.push(b'\n');
     let n = table.rows();
+    let classes = m.pipeline.labels.clone();
+    let regression = !m.is_classification();
+    let mut labels: Vec<Option<String>> = Vec::with_capacity(n);
+    let mut values: Vec<Option<f64>> = Vec::new();
+    let mut probs: Vec<Vec<Option<f64>>> = vec![Vec::with_capacity(n); classes.len()];
     let mut start = 0;
     while start < n {
         let end = (start + 10_000).min(n);
@@ -431,30 +431,47 @@ fn parquet_file(
         let chunk = table.take(&idx);
         let pred = m.pipeline.predict(&chunk).map_err(|e| io_err(file, e))?;
         let k = pred.classes.len();
-        for r in 0..chunk.rows() {
-            if opts.join_input {
-                for (i, c) in chunk.columns.iter().enumerate() {
-                    if i > 0 {
-                        buf.push(b',');
-                    }
-                    push_field(&mut buf, &c.str_at(r).unwrap_or_default());
+        if regression {
+            values.extend(pred.values.iter().map(|v| Some(*v)));
+        } else {
+            labels.extend(pred.labels.into_iter().map(Some));
+            for r in 0..chunk.rows() {
+                for (c, col) in probs.iter_mut().enumerate() {
+                    col.push(pred.probabilities.get(r * k + c).copied());
                 }
-                buf.push(b',');
             }
-            push_field(&mut buf, &pred.labels[r]);
-            for p in pred.probabilities.get(r * k..(r + 1) * k).unwrap_or(&[]) {
-                let _ = write!(buf, ",{p}");
-            }
-            buf.push(b'\n');
         }
-        w.write_all(&buf).map_err(|e| io_err(out_path, e))?;
-        buf.clear();
         progress.rows += (end - start) as u64;
         on_progress(progress);
         start = end;
         if cancel.load(Ordering::Relaxed) {
-            break;
+            return Ok(());
         }
     }
-    w.flush().map_err(|e| io_err(out_path, e))
+    let mut columns: Vec<Column> = if opts.join_input {
+        table.columns.clone()
+    } else {
+        Vec::new()
+    };
+    if regression {
+        columns.push(Column::from_f64("predicted_label", Kind::Numeric, values));
+    } else {
+        columns.push(Column::from_strings(
+            "predicted_label",
+            Kind::Categorical,
+            labels,
+        ));
+        for (c, col) in classes.iter().zip(probs) {
+            columns.push(Column::from_f64(
+                &format!("probability_{c}"),
+                Kind::Numeric,
+                col,
+            ));
+        }
+    }
+    let out = Table {
+        columns,
+        warnings: Vec::new(),
+    };
+    tabular::write_parquet(&out, out_path).map_err(|e| io_err(out_path, e))
 }
