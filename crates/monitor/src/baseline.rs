@@ -477,20 +477,36 @@ impl Baseline {
             .collect();
         if !numeric.is_empty() {
             let path = dir.join(SAMPLE_FILE);
-            let table = tabular::read_parquet(&path).map_err(|e| {
+            let unreadable = |e: tabular::DataError| {
                 MonitorError::Baseline(format!(
                     "{e} (the numeric features' reference sample; re-create the baseline with `atelier monitor baseline`)"
                 ))
-            })?;
+            };
+            // every column is numbers: no kind inference needed
+            let opts = tabular::ChunkOptions {
+                rows: 1 << 20,
+                kinds: numeric
+                    .iter()
+                    .map(|f| (f.name.clone(), Kind::Numeric))
+                    .collect(),
+            };
+            let mut cols: HashMap<String, Vec<f64>> = HashMap::new();
+            for chunk in tabular::read_chunks(&path, &opts).map_err(unreadable)? {
+                for c in chunk.map_err(unreadable)?.columns {
+                    let v = cols.entry(c.name.clone()).or_default();
+                    if let Some(a) = c.numbers() {
+                        v.extend(a.iter().flatten());
+                    }
+                }
+            }
             for f in numeric {
-                let col = table.column(&f.name).ok_or_else(|| {
+                let mut v = cols.remove(&f.name).ok_or_else(|| {
                     MonitorError::Baseline(format!(
                         "{}: no sample for feature '{}'; re-create the baseline",
                         path.display(),
                         f.name
                     ))
                 })?;
-                let mut v: Vec<f64> = (0..col.len()).filter_map(|i| col.f64_at(i)).collect();
                 if v.len() as u64 != f.atelier.sample_size {
                     return Err(MonitorError::Baseline(format!(
                         "{}: feature '{}' has {} sample values but statistics.json says {}; re-create the baseline",
