@@ -1006,10 +1006,12 @@ fn serve(s: Settings) -> anyhow::Result<()> {
         server::serve_with(
             listener,
             state,
-            serving::api::router(endpoints).merge(monitor_routes),
+            serving::api::router(endpoints.clone()).merge(monitor_routes),
             shutdown_signal(),
         )
         .await?;
+        // captured requests still queued reach the artifact store
+        endpoints.flush_capture().await;
         // running jobs end as cancelled rather than being cut off mid-write
         let _ = tokio::task::spawn_blocking(move || queue.shutdown()).await;
         tracing::info!("stopped");

@@ -585,7 +585,47 @@ fn capture_files_metrics_and_restart() {
         "atelier_endpoint_latency_seconds_count{endpoint=\"sampled\",variant=\"AllTraffic\"} 500"
     ));
     assert!(text.contains("atelier_endpoint_capture_records_total{endpoint=\"cap\"} 20"));
-    // the endpoint comes back after a crash
+    // a graceful stop writes the capture records still queued
+    for i in 0..5 {
+        let id = format!("term-{i}");
+        let (st, _, _, _) = invoke(
+            &s,
+            "cap",
+            "text/csv",
+            None,
+            row.as_bytes(),
+            &[("X-Atelier-Inference-Id", &id)],
+        );
+        assert_eq!(st, 200);
+    }
+    let t = std::time::Instant::now();
+    let ok = Command::new("kill")
+        .args(["-TERM", &s.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let _ = s.child.wait();
+    assert!(t.elapsed() < Duration::from_secs(10));
+    let recs = rt
+        .block_on(serving::read_capture(
+            &arts,
+            "cap",
+            start - 1000,
+            store::now_ms() + 1000,
+        ))
+        .unwrap();
+    let term = recs
+        .iter()
+        .filter(|r| {
+            r.event_metadata
+                .inference_id
+                .as_deref()
+                .is_some_and(|i| i.starts_with("term-"))
+        })
+        .count();
+    assert_eq!(term, 5, "records queued at SIGTERM are written");
+    // the endpoint comes back after a stop (and after a crash)
     s.kill9();
     let s = Server::start(dir.path(), &[]);
     let (st, _, _, body) = invoke(&s, "cap", "text/csv", None, row.as_bytes(), &[]);

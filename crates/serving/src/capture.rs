@@ -147,14 +147,25 @@ impl Pending {
 
 /// The sending half, cloned into every endpoint.
 #[derive(Clone)]
-pub struct CaptureSender(mpsc::Sender<Pending>);
+pub struct CaptureSender {
+    records: mpsc::Sender<Pending>,
+    flushes: mpsc::UnboundedSender<tokio::sync::oneshot::Sender<()>>,
+}
 
 impl CaptureSender {
     /// Queue a record without waiting; a full buffer drops it (counted).
     pub fn offer(&self, p: Pending) {
         let metrics = p.metrics.clone();
-        if self.0.try_send(p).is_err() {
+        if self.records.try_send(p).is_err() {
             metrics.capture_dropped.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Write everything queued so far (at shutdown); waits at most 10 s.
+    pub async fn flush(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.flushes.send(tx).is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), rx).await;
         }
     }
 }
@@ -166,30 +177,50 @@ pub fn start(artifacts: ArtifactStore) -> CaptureSender {
 
 pub fn start_with(artifacts: ArtifactStore, buffer: usize, every: Duration) -> CaptureSender {
     let (tx, rx) = mpsc::channel(buffer);
-    tokio::spawn(writer(artifacts, rx, every));
-    CaptureSender(tx)
+    let (ftx, frx) = mpsc::unbounded_channel();
+    tokio::spawn(writer(artifacts, rx, frx, every));
+    CaptureSender {
+        records: tx,
+        flushes: ftx,
+    }
+}
+
+type Groups = HashMap<Group, (Vec<u8>, u64, Arc<EndpointMetrics>)>;
+
+/// Add a record to its group; returns the group's buffered size.
+fn add(groups: &mut Groups, p: Pending) -> usize {
+    let key = (
+        p.endpoint.clone(),
+        p.variant.clone(),
+        hour_partition(p.time_ms),
+    );
+    let rec = p.record();
+    let g = groups
+        .entry(key)
+        .or_insert_with(|| (Vec::new(), 0, p.metrics.clone()));
+    if serde_json::to_writer(&mut g.0, &rec).is_ok() {
+        g.0.push(b'\n');
+        g.1 += 1;
+    }
+    g.0.len()
 }
 
 type Group = (Arc<str>, Arc<str>, String);
 
-async fn writer(artifacts: ArtifactStore, mut rx: mpsc::Receiver<Pending>, every: Duration) {
-    let mut groups: HashMap<Group, (Vec<u8>, u64, Arc<EndpointMetrics>)> = HashMap::new();
+async fn writer(
+    artifacts: ArtifactStore,
+    mut rx: mpsc::Receiver<Pending>,
+    mut flushes: mpsc::UnboundedReceiver<tokio::sync::oneshot::Sender<()>>,
+    every: Duration,
+) {
+    let mut groups: Groups = HashMap::new();
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             msg = rx.recv() => match msg {
                 Some(p) => {
-                    let key = (p.endpoint.clone(), p.variant.clone(), hour_partition(p.time_ms));
-                    let rec = p.record();
-                    let g = groups
-                        .entry(key)
-                        .or_insert_with(|| (Vec::new(), 0, p.metrics.clone()));
-                    if serde_json::to_writer(&mut g.0, &rec).is_ok() {
-                        g.0.push(b'\n');
-                        g.1 += 1;
-                    }
-                    if g.0.len() > (4 << 20) {
+                    if add(&mut groups, p) > (4 << 20) {
                         flush(&artifacts, &mut groups).await;
                     }
                 }
@@ -198,15 +229,19 @@ async fn writer(artifacts: ArtifactStore, mut rx: mpsc::Receiver<Pending>, every
                     return;
                 }
             },
+            Some(done) = flushes.recv() => {
+                while let Ok(p) = rx.try_recv() {
+                    add(&mut groups, p);
+                }
+                flush(&artifacts, &mut groups).await;
+                let _ = done.send(());
+            }
             _ = tick.tick() => flush(&artifacts, &mut groups).await,
         }
     }
 }
 
-async fn flush(
-    artifacts: &ArtifactStore,
-    groups: &mut HashMap<Group, (Vec<u8>, u64, Arc<EndpointMetrics>)>,
-) {
+async fn flush(artifacts: &ArtifactStore, groups: &mut Groups) {
     for ((endpoint, variant, hour), (buf, n, metrics)) in groups.drain() {
         if buf.is_empty() {
             continue;
@@ -318,7 +353,9 @@ mod tests {
         );
         let dropped = m.capture_dropped.load(Relaxed);
         assert_eq!(dropped, 996);
-        // closing the channel flushes what was accepted
+        // an explicit flush writes what was accepted, at once
+        tx.flush().await;
+        assert_eq!(m.capture_written.load(Relaxed), 4);
         drop(tx);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while m.capture_written.load(Relaxed) + dropped < 1000

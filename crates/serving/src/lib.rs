@@ -52,8 +52,10 @@
 //! sent `X-Atelier-Inference-Id`. Only successful invocations are
 //! captured. Capture never slows or fails an invocation: records go
 //! through a bounded buffer to a writer task; when the buffer is full they
-//! are dropped and counted (`atelier_endpoint_capture_dropped_total`). Up
-//! to a second of records may be lost when the server is killed.
+//! are dropped and counted (`atelier_endpoint_capture_dropped_total`). A
+//! graceful stop (SIGTERM, Ctrl-C) writes what is queued
+//! ([`Serving::flush_capture`]); up to a second of records may be lost
+//! when the server is killed.
 //! [`read_capture`] reads the records of a time range back.
 
 pub mod api;
@@ -427,6 +429,12 @@ impl Serving {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .push(f);
+    }
+
+    /// Write every queued capture record now (call at shutdown, after the
+    /// server stopped taking requests).
+    pub async fn flush_capture(&self) {
+        self.inner.capture.flush().await;
     }
 
     pub(crate) fn capture(&self) -> &capture::CaptureSender {
