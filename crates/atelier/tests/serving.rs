@@ -239,6 +239,21 @@ fn every_content_type_answers_what_atelier_predict_writes() {
             body, want_csv,
             "{name}: CSV answer differs from atelier predict"
         );
+        // extra columns (here an id in front) are ignored, as by atelier predict
+        let with_id: String = csv
+            .lines()
+            .enumerate()
+            .map(|(i, l)| {
+                if i == 0 {
+                    format!("row_id,{l}\n")
+                } else {
+                    format!("r{i},{l}\n")
+                }
+            })
+            .collect();
+        let (st, _, _, body) = invoke(&s, name, "text/csv", None, with_id.as_bytes(), &[]);
+        assert_eq!(st, 200, "{body}");
+        assert_eq!(body, want_csv);
         // CSV without a header, answered in JSON
         let no_header: String = csv.lines().skip(1).collect::<Vec<_>>().join("\n");
         let (st, _, _, body) = invoke(

@@ -477,18 +477,26 @@ fn csv_rows(
     Ok(())
 }
 
-/// When the first record is a header (every field names an input column or
-/// the target, and it names at least one column the model needs), the
-/// field of each input column.
+/// When the first record is a header, the field of each input column. It
+/// is a header when it names every column the model needs (other fields
+/// are ignored, as `atelier predict` ignores extra columns), or when every
+/// field names an input column or the target and at least one is needed
+/// (then a missing one is an error naming it).
 fn header_map(m: &LoadedModel, rec: &csv::StringRecord) -> Result<Option<Vec<Option<usize>>>> {
     let target = m.pipeline.target.as_str();
+    let named = |name: &str| rec.iter().any(|f| f.trim() == name);
+    let all_required = m
+        .columns
+        .iter()
+        .zip(&m.required)
+        .all(|(c, r)| !r || named(c));
     let all_names = rec
         .iter()
         .all(|f| m.column(f.trim()).is_some() || f.trim() == target);
     let any_required = rec
         .iter()
         .any(|f| m.column(f.trim()).is_some_and(|c| m.required[c]));
-    if !(all_names && any_required) {
+    if !(all_required || all_names && any_required) {
         return Ok(None);
     }
     let mut map = vec![None; m.columns.len()];
