@@ -600,6 +600,7 @@ fn capture_files_metrics_and_restart() {
         "atelier_endpoint_latency_seconds_count{endpoint=\"sampled\",variant=\"AllTraffic\"} 500"
     ));
     assert!(text.contains("atelier_endpoint_capture_records_total{endpoint=\"cap\"} 20"));
+    deploy(&s, &m.penguins, "fragile", &[]);
     // a graceful stop writes the capture records still queued
     for i in 0..5 {
         let id = format!("term-{i}");
@@ -642,11 +643,32 @@ fn capture_files_metrics_and_restart() {
     assert_eq!(term, 5, "records queued at SIGTERM are written");
     // the endpoint comes back after a stop (and after a crash)
     s.kill9();
+    // one whose pipeline vanished meanwhile comes back as Failed, saying why
+    std::fs::remove_dir_all(dir.path().join("artifacts/endpoints/fragile")).unwrap();
     let s = Server::start(dir.path(), &[]);
     let (st, _, _, body) = invoke(&s, "cap", "text/csv", None, row.as_bytes(), &[]);
     assert_eq!(st, 200, "{body}");
     let (st, _) = api(&s, "GET", "/endpoints/cap/ping", None);
     assert_eq!(st, 200);
+    let (st, v) = api(&s, "GET", "/api/atelier/endpoints/fragile", None);
+    assert_eq!(st, 200);
+    assert_eq!(v["endpoint"]["status"], "Failed");
+    assert!(
+        v["endpoint"]["failure_reason"]
+            .as_str()
+            .unwrap()
+            .contains("no pipeline file"),
+        "{v}"
+    );
+    let (st, _, _, body) = invoke(&s, "fragile", "text/csv", None, row.as_bytes(), &[]);
+    assert_eq!(st, 500);
+    assert!(body.contains("not in service"), "{body}");
+    let (_, list) = api(&s, "GET", "/api/atelier/endpoints", None);
+    assert_eq!(list["endpoints"].as_array().unwrap().len(), 3);
+    // deploying again brings it back
+    deploy(&s, &m.penguins, "fragile", &[]);
+    let (st, _, _, body) = invoke(&s, "fragile", "text/csv", None, row.as_bytes(), &[]);
+    assert_eq!(st, 200, "{body}");
 }
 
 #[test]

@@ -65,6 +65,12 @@ async fn invoke(
 ) -> Response {
     let started = Instant::now();
     let Some(slot) = s.slot(&name) else {
+        if let Some(why) = s.failure(&name) {
+            return ServingError::Internal(format!(
+                "endpoint '{name}' is not in service: {why}; deploy it again"
+            ))
+            .into_response();
+        }
         return ServingError::NotFound(format!(
             "no endpoint named '{name}'; create it with `atelier deploy` or POST /api/atelier/endpoints"
         ))
@@ -325,18 +331,30 @@ pub fn view(live: &Live, slot: &crate::Slot) -> Value {
     })
 }
 
+/// The view of a stored endpoint that failed to come up.
+fn failed_view(name: &str, why: &str) -> Value {
+    json!({
+        "name": name,
+        "status": "Failed",
+        "failure_reason": why,
+        "invocations_path": format!("/endpoints/{name}/invocations"),
+        "variants": [],
+    })
+}
+
 fn slot_or_404(s: &Serving, name: &str) -> Result<Arc<crate::Slot>> {
     s.slot(name)
         .ok_or_else(|| ServingError::NotFound(format!("no endpoint named '{name}'")))
 }
 
 async fn list(State(s): State<Serving>) -> Response {
-    let all: Vec<Value> = s
+    let mut all: Vec<Value> = s
         .names()
         .iter()
         .filter_map(|n| s.slot(n))
         .map(|slot| view(&slot.current(), &slot))
         .collect();
+    all.extend(s.failures().iter().map(|(n, why)| failed_view(n, why)));
     axum::Json(json!({ "endpoints": all })).into_response()
 }
 
@@ -379,7 +397,10 @@ async fn update(State(s): State<Serving>, Path(name): Path<String>, body: Bytes)
 async fn describe(State(s): State<Serving>, Path(name): Path<String>) -> Response {
     match slot_or_404(&s, &name) {
         Ok(slot) => axum::Json(json!({"endpoint": view(&slot.current(), &slot)})).into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => match s.failure(&name) {
+            Some(why) => axum::Json(json!({"endpoint": failed_view(&name, &why)})).into_response(),
+            None => e.into_response(),
+        },
     }
 }
 

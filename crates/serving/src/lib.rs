@@ -108,6 +108,8 @@ struct Inner {
     /// Loaded pipelines by artifact path, shared between variants.
     models: Mutex<HashMap<String, Weak<LoadedModel>>>,
     variant_metrics: Mutex<HashMap<(String, String), Arc<VariantMetrics>>>,
+    /// Stored endpoints that could not come up at start-up, with why.
+    failed: Mutex<HashMap<String, String>>,
     /// Serialises configuration changes.
     admin: tokio::sync::Mutex<()>,
     /// More Prometheus text for `/metrics` (e.g. Model Monitor's gauges).
@@ -140,6 +142,7 @@ impl Serving {
                 capture,
                 models: Mutex::new(HashMap::new()),
                 variant_metrics: Mutex::new(HashMap::new()),
+                failed: Mutex::new(HashMap::new()),
                 admin: tokio::sync::Mutex::new(()),
                 extra_metrics: RwLock::new(Vec::new()),
             }),
@@ -302,9 +305,16 @@ impl Serving {
     /// the old one.
     pub async fn update(&self, name: &str, req: EndpointRequest) -> Result<Arc<Live>> {
         let _g = self.inner.admin.lock().await;
-        let slot = self
-            .slot(name)
-            .ok_or_else(|| ServingError::NotFound(format!("no endpoint named '{name}'")))?;
+        let Some(slot) = self.slot(name) else {
+            if self.failure(name).is_some() {
+                // not in service: a full new definition brings it back
+                let cfg = EndpointConfig::from_request(name, req, None)?;
+                return self.apply(cfg, None).await;
+            }
+            return Err(ServingError::NotFound(format!(
+                "no endpoint named '{name}'"
+            )));
+        };
         let old = slot.current();
         let cfg = EndpointConfig::from_request(name, req, Some(&old.config))?;
         self.apply(cfg, Some(old.created_ms)).await
@@ -312,6 +322,7 @@ impl Serving {
 
     async fn apply(&self, cfg: EndpointConfig, created: Option<i64>) -> Result<Arc<Live>> {
         let (cfg, variants) = self.build(cfg).await?;
+        lock(&self.inner.failed).remove(&cfg.name);
         let json = serde_json::to_string(&cfg)
             .map_err(|e| ServingError::Internal(format!("encoding the configuration: {e}")))?;
         let name = cfg.name.clone();
@@ -333,7 +344,7 @@ impl Serving {
 
     pub async fn delete(&self, name: &str) -> Result<()> {
         let _g = self.inner.admin.lock().await;
-        if self.slot(name).is_none() {
+        if self.slot(name).is_none() && self.failure(name).is_none() {
             return Err(ServingError::NotFound(format!(
                 "no endpoint named '{name}'"
             )));
@@ -347,7 +358,24 @@ impl Serving {
             .unwrap_or_else(|p| p.into_inner())
             .remove(name);
         lock(&self.inner.variant_metrics).retain(|(e, _), _| e != name);
+        lock(&self.inner.failed).remove(name);
         Ok(())
+    }
+
+    /// Why a stored endpoint is not in service (it failed to come up at
+    /// start-up, e.g. its pipeline was deleted); fix it by deploying again.
+    pub fn failure(&self, name: &str) -> Option<String> {
+        lock(&self.inner.failed).get(name).cloned()
+    }
+
+    /// Stored endpoints that are not in service, with why, by name.
+    pub fn failures(&self) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = lock(&self.inner.failed)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        v.sort();
+        v
     }
 
     /// Bring up every stored endpoint (at start-up). An endpoint that
@@ -368,7 +396,10 @@ impl Serving {
                     self.install(Live::new(cfg, variants, row.created_ms, row.updated_ms));
                     up += 1;
                 }
-                Err(e) => tracing::error!("endpoint '{}' could not start: {e}", row.name),
+                Err(e) => {
+                    tracing::error!("endpoint '{}' could not start: {e}", row.name);
+                    lock(&self.inner.failed).insert(row.name.clone(), e.to_string());
+                }
             }
         }
         Ok(up)

@@ -233,7 +233,7 @@
           const p99 = Math.max(...e.variants.map((v) => v.totals.p99_ms || 0));
           return h('tr', { 'data-testid': 'endpoint-row', 'data-name': e.name },
             h('td', null, h('a', { href: '/endpoints/' + enc(e.name) }, h('b', null, e.name))),
-            h('td', null, h('span', { class: 'badge FINISHED' }, e.status)),
+            h('td', null, h('span', { class: 'badge ' + (e.status === 'InService' ? 'FINISHED' : 'FAILED'), title: e.failure_reason || '' }, e.status)),
             h('td', null, e.variants.map((v) => h('div', null, v.name + ' · ', v.registered_model ? versionLink(v.registered_model, v.version) : v.model, ' · weight ' + v.weight))),
             h('td', { 'data-testid': 'endpoint-requests' }, String(req)),
             h('td', null, req ? ms(p99) : '—'),
@@ -300,6 +300,16 @@
       let e;
       try { e = (await request('GET', EP + '/' + enc(name))).endpoint; } catch (err) { replace(head, errorBox(err, 'endpoint-error')); return; }
       current = e;
+      if (e.status !== 'InService') {
+        replace(head, h('header', { class: 'page-head' }, h('h1', { 'data-testid': 'endpoint-name' }, name), h('span', { class: 'badge FAILED', 'data-testid': 'endpoint-status' }, e.status)),
+          errorBox(new Error('Not in service: ' + (e.failure_reason || 'unknown reason') + '. Deploy a model to it again, or delete it.'), 'endpoint-failure'),
+          h('button', { class: 'btn', type: 'button', 'data-testid': 'delete-endpoint', onclick: async () => {
+            if (!confirm('Delete endpoint ' + name + '?')) return;
+            try { await request('DELETE', EP + '/' + enc(name)); location.href = '/endpoints'; } catch (err) { replace(saveMsg, errorBox(err, 'delete-error')); }
+          } }, 'Delete'));
+        replace(variantsBox);
+        return;
+      }
       const c = e.data_capture;
       replace(head, h('header', { class: 'page-head' }, h('h1', { 'data-testid': 'endpoint-name' }, name), h('span', { class: 'badge FINISHED', 'data-testid': 'endpoint-status' }, e.status),
         h('span', { class: 'spacer', style: 'flex:1' }),
