@@ -124,14 +124,7 @@ async fn invoke(
         None => return reject(too_large(None)),
     };
     let inference_id = header_str(&headers, INFERENCE_ID).map(str::to_string);
-    let result = answer(
-        &live,
-        variant,
-        &headers,
-        body.clone(),
-        inference_id.as_deref(),
-    )
-    .await;
+    let result = answer(variant, &headers, body.clone(), inference_id.as_deref()).await;
     let elapsed = started.elapsed().as_secs_f64();
     match result {
         Ok((fmt, input_fmt, out, rows)) => {
@@ -231,7 +224,6 @@ async fn read_body(body: Body, limit: usize) -> Option<Bytes> {
 }
 
 async fn answer(
-    _live: &Live,
     variant: &crate::endpoint::LiveVariant,
     headers: &HeaderMap,
     body: Bytes,
