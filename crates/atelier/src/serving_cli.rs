@@ -122,6 +122,33 @@ fn message(v: &Value) -> String {
         .map_or_else(|| v.to_string(), str::to_string)
 }
 
+/// Check a local pipeline file and upload it to the server's artifact store
+/// as `<dir>/pipeline.atelier`; returns its `mlflow-artifacts:/` URI.
+fn upload_pipeline(c: &Client, path: &Path, dir: &str) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path).with_context(|| {
+        format!(
+            "reading {} (MODEL is a pipeline file or models:/<name>/<version>, models:/<name>@<alias>)",
+            path.display()
+        )
+    })?;
+    learn::Pipeline::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let dest = format!("{dir}/{}", serving::PIPELINE_FILE);
+    let (s, v) = c.call(
+        "PUT",
+        &format!("/api/2.0/mlflow-artifacts/artifacts/{dest}"),
+        Some(bytes),
+        "application/octet-stream",
+    )?;
+    if s != 200 {
+        bail!("uploading the pipeline failed ({s}): {}", message(&v));
+    }
+    eprintln!(
+        "uploaded {} to the artifact store as {dest}",
+        path.display()
+    );
+    Ok(format!("mlflow-artifacts:/{dest}"))
+}
+
 pub fn deploy(a: DeployArgs) -> anyhow::Result<()> {
     serving::endpoint::check_name("endpoint", &a.name)
         .map_err(|e| anyhow::anyhow!("--name: {e}"))?;
@@ -131,38 +158,9 @@ pub fn deploy(a: DeployArgs) -> anyhow::Result<()> {
     let model = if is_uri(&a.model) {
         a.model.clone()
     } else {
-        // a local pipeline file: check it, then upload it so the endpoint
-        // survives restarts
-        let path = Path::new(&a.model);
-        let bytes = std::fs::read(path).with_context(|| {
-            format!(
-                "reading {} (MODEL is a pipeline file or models:/<name>/<version>, models:/<name>@<alias>)",
-                path.display()
-            )
-        })?;
-        learn::Pipeline::from_bytes(&bytes)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        let dest = format!(
-            "endpoints/{}/{}/{}/{}",
-            a.name,
-            a.variant,
-            store::now_ms(),
-            serving::PIPELINE_FILE
-        );
-        let (s, v) = c.call(
-            "PUT",
-            &format!("/api/2.0/mlflow-artifacts/artifacts/{dest}"),
-            Some(bytes),
-            "application/octet-stream",
-        )?;
-        if s != 200 {
-            bail!("uploading the pipeline failed ({s}): {}", message(&v));
-        }
-        eprintln!(
-            "uploaded {} to the artifact store as {dest}",
-            path.display()
-        );
-        format!("mlflow-artifacts:/{dest}")
+        // a local pipeline file: uploaded so the endpoint survives restarts
+        let dest = format!("endpoints/{}/{}/{}", a.name, a.variant, store::now_ms());
+        upload_pipeline(&c, Path::new(&a.model), &dest)?
     };
     let (s, existing) = c.call(
         "GET",
@@ -321,9 +319,11 @@ fn batch_on_server(a: BatchArgs) -> anyhow::Result<()> {
     let model = if is_uri(&a.model) {
         a.model.clone()
     } else {
-        bail!(
-            "with --server, MODEL is a registry URI (models:/<name>/<version>); run a local pipeline file without --server"
-        );
+        upload_pipeline(
+            &c,
+            Path::new(&a.model),
+            &format!("batch-transform/models/{}", store::now_ms()),
+        )?
     };
     let input = std::fs::canonicalize(&a.input).with_context(|| {
         format!(

@@ -963,6 +963,25 @@ fn registry_models_deploy_by_version_and_alias_and_viewers_may_invoke() {
         std::fs::read_to_string(out.join("penguins_rows.csv.out")).unwrap(),
         want
     );
+    // a local pipeline file with --server is uploaded first
+    let out = dir.path().join("batch-out-file");
+    let (ok, _, err) = atelier(
+        &[
+            "batch-transform",
+            m.penguins.to_str().unwrap(),
+            m.penguins_rows.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--server",
+            &url,
+        ],
+        &[("ATELIER_TOKEN", &token)],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("penguins_rows.csv.out")).unwrap(),
+        want
+    );
 }
 
 #[test]
