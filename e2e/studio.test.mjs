@@ -302,8 +302,8 @@ test('navigation, other stages and unknown pages', async () => {
   for (const stage of ['experiments', 'models', 'autopilot', 'jobs', 'endpoints', 'monitor', 'notebooks']) {
     assert.equal(await page.locator(`[data-testid=nav-${stage}]`).count(), 1, stage);
   }
-  await page.click('[data-testid=nav-monitor]');
-  await page.waitForURL('**/monitor');
+  await page.click('[data-testid=nav-notebooks]');
+  await page.waitForURL('**/notebooks');
   assert.match(await page.locator('[data-testid=not-available]').textContent(), /not available yet/);
   await page.click('[data-testid=nav-models]');
   await page.waitForURL('**/models');

@@ -42,6 +42,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../assets/serving.js"),
     },
     Asset {
+        path: "monitor.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/monitor.js"),
+    },
+    Asset {
         path: "favicon.svg",
         content_type: "image/svg+xml",
         body: include_bytes!("../assets/favicon.svg"),
@@ -119,7 +124,7 @@ const STAGES: &[Stage] = &[
         href: "/monitor",
         blurb: "Compare captured traffic with a baseline, detect drift and model-quality decay, and alert.",
         icon: "M1.5 8s2.5-5 6.5-5 6.5 5 6.5 5-2.5 5-6.5 5-6.5-5-6.5-5zM8 6a2 2 0 100 4 2 2 0 000-4z",
-        live: false,
+        live: true,
     },
     Stage {
         key: "notebooks",
@@ -293,6 +298,7 @@ fn document(title: &str, active: &str, main_attrs: &str, body: &str) -> String {
 <script src="/static/studio.js" defer></script>
 <script src="/static/autopilot.js" defer></script>
 <script src="/static/serving.js" defer></script>
+<script src="/static/monitor.js" defer></script>
 </head>
 <body>
 <div class="layout">
@@ -519,11 +525,11 @@ mod tests {
 
     #[test]
     fn stages_say_not_available_yet() {
-        for p in ["/monitor", "/notebooks"] {
-            let html = page(p, "").unwrap_or_default();
-            assert!(html.contains("not available yet"), "{p}");
-            assert!(html.contains("data-testid=\"not-available\""), "{p}");
-        }
+        let html = page("/notebooks", "").unwrap_or_default();
+        assert!(html.contains("not available yet"));
+        assert!(html.contains("data-testid=\"not-available\""));
+        let html = page("/monitor", "").unwrap_or_default();
+        assert!(!html.contains("not available yet"), "Monitor is live");
         let html = page("/experiments/7", "").unwrap_or_default();
         for s in STAGES {
             assert!(html.contains(&format!("href=\"{}\"", s.href)));
@@ -548,6 +554,11 @@ mod tests {
                 "/models/%3Cx%3E",
                 "data-page=\"models-item\" data-id=\"&lt;x&gt;\"",
             ),
+            ("/monitor", "data-page=\"monitor\""),
+            (
+                "/monitor/penguins-drift",
+                "data-page=\"monitor-item\" data-id=\"penguins-drift\"",
+            ),
         ];
         for (p, want) in cases {
             let html = page(p, "").unwrap_or_default();
@@ -556,7 +567,7 @@ mod tests {
         for p in [
             "/autopilot/a/b",
             "/models/a/Versions/1",
-            "/monitor/x",
+            "/notebooks/x",
             "/jobs/a/b/",
         ] {
             assert!(page(p, "").is_none(), "{p}");
