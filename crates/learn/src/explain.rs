@@ -3,7 +3,7 @@
 //! | model | method | space |
 //! |---|---|---|
 //! | gbm | exact TreeSHAP (`gbm`) | raw score: log-odds (binary), logits (multiclass), value |
-//! | random forest / extra trees | exact TreeSHAP averaged over trees (`gbm`) | probability (classifiers), value |
+//! | random forest / extra trees | exact TreeSHAP averaged over trees (`gbm`; multiclass also attributes the per-row normalisation, see `ForestModel::predict_contrib_row`) | probability (classifiers), value |
 //! | linear | exact linear SHAP under feature independence | margin: log-odds, logits (softmax), value |
 //! | mlp | sampling permutation SHAP | probability, value |
 //! | ensemble | the members' exact values, weighted, when they all explain in the ensemble's own output space (regression ensembles of gbm/forest/linear; classifier ensembles of forests only); otherwise permutation SHAP of the whole ensemble | probability, value |
