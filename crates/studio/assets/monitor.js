@@ -104,7 +104,7 @@
   /** Fills the tooltip with a head line and [colour, label, value] rows, placed beside (px, py). */
   function showTip(container, tip, head, rows, px, py) {
     replace(tip, h('div', { class: 'head' }, head), rows.map(([color, label, value]) =>
-      h('div', { class: 'row' }, h('span', { class: 'sw', style: color ? 'background:' + color : 'display:none' }), h('span', null, label), h('span', { class: 'val' }, value))));
+      h('div', { class: 'row' }, h('span', { class: 'sw', style: color ? 'background:' + color : 'visibility:hidden' }), h('span', null, label), h('span', { class: 'val' }, value))));
     tip.hidden = false;
     const w = container.clientWidth, tw = tip.offsetWidth, th = tip.offsetHeight;
     let left = px + 14;
@@ -860,7 +860,8 @@
       const he = withHist(sel) ? sel : st.execs.find(withHist);
       if (he) {
         histChart.update(Object.assign({ empty: '' }, histogramOpts(he.result.histograms[f])));
-        replace(histTitle, h('b', { class: 'mono' }, f), ' · window ending ', fmtDate(he.window_end_ms));
+        const today = new Date(he.window_end_ms).toDateString() === new Date().toDateString();
+        replace(histTitle, h('b', { class: 'mono' }, f), ' · window ending ', h('span', { title: fmtDate(he.window_end_ms) }, today ? hms(he.window_end_ms) : fmtDate(he.window_end_ms)));
         histBox.dataset.feature = f;
         histBox.dataset.execution = he.id;
       } else {
@@ -1028,7 +1029,7 @@
       renderExecutions(sel);
     }
 
-    let ep = null;
+    let ep = null, navAt = 0;
     async function load() {
       let res;
       try { res = await request('GET', API + '/' + enc(name)); } catch (e) {
@@ -1040,7 +1041,10 @@
       replace(err);
       st.sched = res.schedule;
       st.execs = res.executions || [];
-      request('GET', API).then((r) => markNav((r.schedules || []).filter((s) => s.alerting).length), () => { /* optional */ });
+      if (Date.now() - navAt > 15000) {
+        navAt = Date.now();
+        request('GET', API).then((r) => markNav((r.schedules || []).filter((s) => s.alerting).length), () => { /* optional */ });
+      }
       if (!ep) { try { ep = (await request('GET', '/api/atelier/endpoints/' + enc(st.sched.endpoint))).endpoint; } catch (_) { ep = null; } }
       if (!st.built) build(st.sched);
       renderHead(st.sched, ep);
