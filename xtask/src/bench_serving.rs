@@ -595,7 +595,7 @@ fn report(o: &Opts, ours: &Side, theirs: Option<&Side>, target: &Path) -> Result
         if let (Some(a), Some(m)) = (find(ours, "1-row JSON", 32), find(t, "1-row JSON", 32)) {
             let r = a.rps / m.rps;
             verdict.push(format!(
-                "single-row at 32 connections: {r:.0}× MLflow (target ≥ 100×) {}, p99 {:.2} ms (target < 5 ms) {}",
+                "single-row at 32 connections: {r:.1}× MLflow (target ≥ 100×) {}, p99 {:.2} ms (target < 5 ms) {}",
                 if r >= 100.0 { "✓" } else { "✗" },
                 a.p99,
                 if a.p99 < 5.0 { "✓" } else { "✗" }
@@ -610,7 +610,7 @@ fn report(o: &Opts, ours: &Side, theirs: Option<&Side>, target: &Path) -> Result
         };
         let r = best(ours) / best(t);
         verdict.push(format!(
-            "100-row rows/s (best of the connection counts): {r:.0}× MLflow (target ≥ 50×) {}",
+            "100-row rows/s (best of the connection counts): {r:.1}× MLflow (target ≥ 50×) {}",
             if r >= 50.0 { "✓" } else { "✗" }
         ));
         verdict.push(format!(
