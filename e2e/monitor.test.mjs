@@ -274,11 +274,21 @@ test('from the alert, Retrain starts an Autopilot job and compares its model wit
 });
 
 test('a model-quality schedule plots its score against the limit and the CBPE estimate', async () => {
-  const c = await api('POST', '/api/atelier/monitoring-schedules', { name: 'penguins-quality', endpoint: 'penguins', kind: 'model_quality', cron: '0 0 1 1 *', baseline_score: 0.99, threshold: 0.02 });
-  assert.equal(c.status, 201, JSON.stringify(c.body));
+  await page.goto(server.url + '/monitor');
+  await page.locator('[data-testid=schedule-row]').first().waitFor();
+  await until(async () => (await page.inputValue('[data-testid=new-schedule-endpoint]')) === 'penguins', 'the endpoint choice');
+  await page.selectOption('[data-testid=new-schedule-kind]', 'model_quality');
+  assert.equal(await page.inputValue('[data-testid=new-schedule-name]'), 'penguins-quality');
+  await page.fill('[data-testid=new-schedule-cron]', '0 0 1 1 *');
+  await page.selectOption('[data-testid=new-schedule-metric]', 'accuracy');
+  await page.fill('[data-testid=new-schedule-threshold]', '0.02');
+  await page.fill('[data-testid=new-schedule-baseline-score]', '0.99');
+  await page.click('[data-testid=create-schedule]');
+  await page.waitForURL(/\/monitor\/penguins-quality$/);
+  const stored = (await api('GET', '/api/atelier/monitoring-schedules/penguins-quality')).body.schedule;
+  assert.deepEqual([stored.kind, stored.metric, stored.threshold, stored.baseline_score], ['model_quality', 'accuracy', 0.02, 0.99]);
   const all = await run('penguins-quality', Date.now() - 3600e3, Date.now());
   assert.equal(all.result.labelled, scene.rows.length);
-  await page.goto(server.url + '/monitor/penguins-quality');
   const sc = '[data-testid=score-chart]';
   await until(async () => (await attr(sc, 'data-points-value')) === '1', 'the measured score');
   assert.equal(await attr(sc, 'data-threshold-points'), '1', 'the limit');
@@ -287,6 +297,12 @@ test('a model-quality schedule plots its score against the limit and the CBPE es
   const acc = Number(await page.textContent('[data-testid=quality-metric][data-metric=accuracy] b'));
   assert.ok(acc > 0.9 && acc <= 1, `accuracy on labelled traffic ${acc}`);
   await shot('quality');
+  // deleting it (after the confirmation) leads back to the list, without it
+  page.once('dialog', (d) => d.accept());
+  await page.click('[data-testid=delete-schedule]');
+  await page.waitForURL(/\/monitor$/);
+  await page.locator('[data-testid=schedule-row][data-name=penguins-drift]').waitFor();
+  assert.equal(await page.locator('[data-testid=schedule-row][data-name=penguins-quality]').count(), 0);
 });
 
 test('an unknown schedule says so', async () => {

@@ -629,10 +629,12 @@
       } catch (e) { replace(err, errorBox(e, 'run-error')); }
       runBtn.disabled = false;
     });
+    let leaving = false;
     const delBtn = h('button', { class: 'btn', type: 'button', 'data-testid': 'delete-schedule' }, 'Delete');
     delBtn.addEventListener('click', async () => {
       if (!confirm('Delete the schedule ' + name + '? Its executions stay listed under Jobs.')) return;
-      try { await request('DELETE', API + '/' + enc(name)); location.href = '/monitor'; } catch (e) { replace(err, errorBox(e, 'delete-error')); }
+      leaving = true; // no reload of a schedule that is going away
+      try { await request('DELETE', API + '/' + enc(name)); location.href = '/monitor'; } catch (e) { leaving = false; replace(err, errorBox(e, 'delete-error')); }
     });
     const retrainBtn = h('button', { class: 'btn danger', type: 'button', 'data-testid': 'retrain' }, 'Retrain');
     const budgetIn = h('input', { type: 'number', min: '1', step: '1', value: '300', 'data-testid': 'retrain-budget', 'aria-label': 'Time budget in seconds', style: 'width:90px' });
@@ -1031,6 +1033,7 @@
 
     let ep = null, navAt = 0;
     async function load() {
+      if (leaving) return true;
       let res;
       try { res = await request('GET', API + '/' + enc(name)); } catch (e) {
         replace(head, h('header', { class: 'page-head' }, h('h1', null, name)));
