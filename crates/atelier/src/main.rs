@@ -959,7 +959,10 @@ fn serve(s: Settings) -> anyhow::Result<()> {
         // Two workers: a long AutoML job does not hold up a batch transform.
         let runners: Vec<Arc<dyn jobs::Runner>> = vec![
             Arc::new(autopilot::AutomlRunner),
-            Arc::new(serving::job::BatchTransformRunner),
+            // local paths only when the server is open on loopback
+            Arc::new(serving::job::BatchTransformRunner::new(
+                auth == server::AuthMode::Open,
+            )),
             Arc::new(monitoring::ExecutionRunner),
             Arc::new(monitoring::BaselineRunner),
         ];

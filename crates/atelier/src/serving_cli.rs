@@ -106,6 +106,20 @@ impl Client {
         Ok((status, v))
     }
 
+    /// The bytes of an artifact.
+    fn download(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+        let url = format!("{}/api/2.0/mlflow-artifacts/artifacts/{path}", self.base);
+        let mut r = self.agent.get(&url);
+        if let Some(t) = &self.token {
+            r = r.header("Authorization", format!("Bearer {t}"));
+        }
+        let mut res = r.call().with_context(|| format!("downloading {path}"))?;
+        if res.status().as_u16() != 200 {
+            bail!("downloading {path}: HTTP {}", res.status().as_u16());
+        }
+        Ok(res.body_mut().with_config().limit(u64::MAX).read_to_vec()?)
+    }
+
     fn json(&self, method: &str, path: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
         self.call(
             method,
@@ -310,6 +324,45 @@ pub fn batch_transform(a: BatchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The files a batch transform reads: `input`, or the CSV and Parquet files
+/// below it.
+fn batch_inputs(input: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let meta = std::fs::metadata(input).with_context(|| format!("reading {}", input.display()))?;
+    if meta.is_file() {
+        return Ok(vec![input.to_path_buf()]);
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![input.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if matches!(
+                p.extension()
+                    .and_then(|x| x.to_str())
+                    .map(str::to_ascii_lowercase)
+                    .as_deref(),
+                Some("csv" | "parquet" | "pq")
+            ) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    if out.is_empty() {
+        bail!(
+            "{}: no .csv or .parquet files in this folder",
+            input.display()
+        );
+    }
+    Ok(out)
+}
+
+/// Run on the server as jobs: each input file is uploaded as a temporary
+/// dataset, transformed by a `batch-transform` job, and its output
+/// downloaded into `--output` (the server never reads or writes this
+/// machine's paths).
 fn batch_on_server(a: BatchArgs) -> anyhow::Result<()> {
     let server = a
         .server
@@ -325,21 +378,102 @@ fn batch_on_server(a: BatchArgs) -> anyhow::Result<()> {
             &format!("batch-transform/models/{}", store::now_ms()),
         )?
     };
-    let input = std::fs::canonicalize(&a.input).with_context(|| {
-        format!(
-            "{} (the input must exist on this machine, which the server shares)",
-            a.input.display()
-        )
-    })?;
+    let files = batch_inputs(&a.input)?;
     std::fs::create_dir_all(&a.output)
         .with_context(|| format!("creating {}", a.output.display()))?;
-    let output = std::fs::canonicalize(&a.output)?;
-    let spec = json!({
-        "model": model,
-        "input": input,
-        "output": output,
-        "join_input": a.join_input,
-    });
+    let base = if a.input.is_dir() {
+        a.input.clone()
+    } else {
+        a.input.parent().map(Path::to_path_buf).unwrap_or_default()
+    };
+    let tty = std::io::stderr().is_terminal();
+    let (mut rows, mut failed) = (0u64, 0u64);
+    let stamp = store::now_ms();
+    for (i, file) in files.iter().enumerate() {
+        let fname = file
+            .file_name()
+            .map(|f| f.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let parquet = fname.to_ascii_lowercase().ends_with(".parquet")
+            || fname.to_ascii_lowercase().ends_with(".pq");
+        let ext = if parquet { "parquet" } else { "csv" };
+        let dataset = format!("batch-{stamp}-{i}.{ext}");
+        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let (s, v) = c.call(
+            "PUT",
+            &format!("/api/atelier/datasets/{dataset}"),
+            Some(bytes),
+            "application/octet-stream",
+        )?;
+        if s != 200 && s != 201 {
+            bail!("uploading {} failed ({s}): {}", file.display(), message(&v));
+        }
+        let job = run_job(&c, &model, &dataset, a.join_input, tty, i, files.len());
+        let _ = c.call(
+            "DELETE",
+            &format!("/api/atelier/datasets/{dataset}"),
+            None,
+            "",
+        );
+        let r = job?;
+        rows += r["rows"].as_u64().unwrap_or(0);
+        failed += r["failed"].as_u64().unwrap_or(0);
+        // the job names its output after the dataset; here it is named after the file
+        let rel = file.strip_prefix(&base).unwrap_or(file);
+        let mut local = a.output.join(rel);
+        if parquet {
+            let stem = local.file_stem().unwrap_or_default().to_os_string();
+            let mut n = stem;
+            n.push(".out.parquet");
+            local.set_file_name(n);
+        } else {
+            let mut n = local.file_name().unwrap_or_default().to_os_string();
+            n.push(".out");
+            local.set_file_name(n);
+        }
+        if let Some(parent) = local.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        for o in r["outputs"].as_array().into_iter().flatten() {
+            let path = o
+                .as_str()
+                .and_then(|u| u.strip_prefix("mlflow-artifacts:/"))
+                .unwrap_or_default()
+                .to_string();
+            let body = c.download(&path)?;
+            std::fs::write(&local, body).with_context(|| format!("writing {}", local.display()))?;
+            eprintln!("{} -> {}", file.display(), local.display());
+            if let Ok(errs) = c.download(&format!("{path}.errors")) {
+                let mut e = local.as_os_str().to_os_string();
+                e.push(".errors");
+                std::fs::write(PathBuf::from(e), errs)?;
+            }
+        }
+        for e in r["errors"].as_array().into_iter().flatten().take(20) {
+            eprintln!(
+                "  {} line {}: {}",
+                file.display(),
+                e["line"],
+                e["message"].as_str().unwrap_or("")
+            );
+        }
+    }
+    eprintln!("predicted {rows} rows, {failed} failed");
+    Ok(())
+}
+
+/// Submit one batch-transform job on a dataset and follow it to the end;
+/// returns its result.
+fn run_job(
+    c: &Client,
+    model: &str,
+    dataset: &str,
+    join_input: bool,
+    tty: bool,
+    i: usize,
+    n: usize,
+) -> anyhow::Result<Value> {
+    let spec = json!({"model": model, "dataset": dataset, "join_input": join_input});
     let (s, v) = c.json(
         "POST",
         "/api/atelier/jobs",
@@ -349,55 +483,42 @@ fn batch_on_server(a: BatchArgs) -> anyhow::Result<()> {
         bail!("submitting the job failed ({s}): {}", message(&v));
     }
     let id = v["job"]["id"].as_str().unwrap_or_default().to_string();
-    eprintln!("job {id} queued on {server}");
-    let tty = std::io::stderr().is_terminal();
     loop {
-        std::thread::sleep(Duration::from_millis(if tty { 300 } else { 2000 }));
+        std::thread::sleep(Duration::from_millis(if tty { 300 } else { 1000 }));
         let (s, v) = c.call("GET", &format!("/api/atelier/jobs/{id}"), None, "")?;
         if s != 200 {
             bail!("reading job {id} failed ({s}): {}", message(&v));
         }
         let job = &v["job"];
         let p = &job["progress"];
-        let frac = p["fraction"].as_f64().unwrap_or(0.0);
+        let status = job["status"].as_str().unwrap_or("");
+        let frac = if status == "succeeded" {
+            1.0
+        } else {
+            p["fraction"].as_f64().unwrap_or(0.0)
+        };
         bar(
-            frac,
+            (i as f64 + frac) / n as f64,
             &format!(
-                "{} rows, {} failed",
+                "file {}/{n}, job {id}: {} rows, {} failed",
+                i + 1,
                 p["rows"].as_u64().unwrap_or(0),
                 p["failed"].as_u64().unwrap_or(0)
             ),
             tty,
         );
-        match job["status"].as_str().unwrap_or("") {
+        match status {
             "succeeded" => {
                 if tty {
                     eprintln!();
                 }
-                let r = &job["result"];
-                for o in r["outputs"].as_array().into_iter().flatten() {
-                    eprintln!("-> {}", o.as_str().unwrap_or(""));
-                }
-                for e in r["errors"].as_array().into_iter().flatten().take(20) {
-                    eprintln!(
-                        "  {} line {}: {}",
-                        e["file"].as_str().unwrap_or(""),
-                        e["line"],
-                        e["message"].as_str().unwrap_or("")
-                    );
-                }
-                eprintln!("predicted {} rows, {} failed", r["rows"], r["failed"]);
-                return Ok(());
+                return Ok(job["result"].clone());
             }
             "failed" | "cancelled" => {
                 if tty {
                     eprintln!();
                 }
-                bail!(
-                    "job {id} {}: {}",
-                    job["status"].as_str().unwrap_or(""),
-                    job["error"].as_str().unwrap_or("")
-                );
+                bail!("job {id} {status}: {}", job["error"].as_str().unwrap_or(""));
             }
             _ => {}
         }

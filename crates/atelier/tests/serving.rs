@@ -963,6 +963,20 @@ fn registry_models_deploy_by_version_and_alias_and_viewers_may_invoke() {
         std::fs::read_to_string(out.join("penguins_rows.csv.out")).unwrap(),
         want
     );
+    // with authentication on, a job may not name the server's own files
+    let mut r = a
+        .post(&s.url("/api/atelier/jobs"))
+        .header("Authorization", &auth)
+        .send_json(&json!({"kind": "batch-transform", "spec": {
+            "model": "models:/penguins/1", "input": "/etc", "output": "/tmp/x"}}))
+        .unwrap();
+    let st = r.status().as_u16();
+    let body = r.body_mut().read_to_string().unwrap();
+    assert_eq!(st, 400, "{body}");
+    assert!(
+        body.contains("does not read or write its own files"),
+        "{body}"
+    );
     // a local pipeline file with --server is uploaded first
     let out = dir.path().join("batch-out-file");
     let (ok, _, err) = atelier(

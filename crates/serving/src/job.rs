@@ -7,9 +7,11 @@
 //!   `runs:/…` or `mlflow-artifacts:/…`;
 //! - the input, one of `dataset` (a dataset uploaded to the server, see
 //!   `/api/atelier/datasets`) or `input` (a file or folder path on the
-//!   server's machine);
-//! - `output` (optional): a folder on the server's machine; without it the
-//!   outputs go to the artifact store under `batch-transform/<job id>/`;
+//!   server's machine — only when the server runs open on loopback);
+//! - `output` (optional, same restriction): a folder on the server's
+//!   machine; without it the outputs go to the artifact store under
+//!   `batch-transform/<job id>/` (`<file>.out`, and `<file>.out.errors`
+//!   when rows failed);
 //! - `join_input` (optional, default false).
 //!
 //! Progress: `{"fraction", "rows", "failed", "files_done", "files_total",
@@ -28,7 +30,18 @@ use crate::batch::{BatchOptions, batch_transform};
 pub const KIND: &str = "batch-transform";
 
 /// Runs batch transform jobs.
-pub struct BatchTransformRunner;
+pub struct BatchTransformRunner {
+    /// Whether specs may name paths on the server's own machine (`input`,
+    /// `output`). Only for a server open on loopback: with authentication
+    /// on, an editor's token must not read or write the server's files.
+    pub allow_local_paths: bool,
+}
+
+impl BatchTransformRunner {
+    pub fn new(allow_local_paths: bool) -> Self {
+        BatchTransformRunner { allow_local_paths }
+    }
+}
 
 struct Spec {
     model: String,
@@ -80,6 +93,9 @@ impl Runner for BatchTransformRunner {
 
     fn check(&self, spec: &Value, ctx: &CheckContext) -> Result<String, String> {
         let s = parse(spec)?;
+        if !self.allow_local_paths && (s.input.is_some() || s.output.is_some()) {
+            return Err("this server does not read or write its own files for a batch transform (authentication is on): give an uploaded 'dataset' instead — `atelier batch-transform --server` uploads for you".into());
+        }
         crate::model::resolve(ctx.store.as_ref(), &s.model).map_err(|e| e.to_string())?;
         let what = match (&s.dataset, &s.input) {
             (Some(d), _) => {
@@ -110,6 +126,11 @@ impl Runner for BatchTransformRunner {
 
     fn run(&self, ctx: &JobContext) -> Result<Value, JobFailure> {
         let s = parse(&ctx.spec).map_err(JobFailure::Failed)?;
+        if !self.allow_local_paths && (s.input.is_some() || s.output.is_some()) {
+            return Err(JobFailure::msg(
+                "local paths are not allowed on this server",
+            ));
+        }
         let resolved =
             crate::model::resolve(ctx.store.as_ref(), &s.model).map_err(JobFailure::msg)?;
         let (real_path, model) = ctx
