@@ -224,7 +224,7 @@ Examples:
     /// Predict files or folders in bulk (CSV in, `<file>.out` CSV out; Parquet in, `<stem>.out.parquet` out).
     #[command(
         after_help = "With a pipeline file, runs here. With a registry model (models:/...) or --server,
-runs as a job on the server (which must see the same paths); progress is shown either way.
+runs as a job on the server (inputs uploaded, outputs downloaded); progress is shown either way.
 A row that cannot be predicted is reported with its line number (in <file>.out.errors too)
 and its prediction fields are left empty; the other rows are kept.
 
