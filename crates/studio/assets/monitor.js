@@ -808,6 +808,8 @@
           ? fact('Metric', (s.metric || 'default') + (isNum(s.threshold) ? ' · allowed drop ' + s.threshold : ''), 'fact-metric')
           : fact('Baseline', baselineView(s.baseline || ((selected() || {}).result || {}).baseline), 'fact-baseline'),
         fact('Webhooks', s.webhooks && s.webhooks.length ? s.webhooks.join(', ') : 'none', 'fact-webhooks')));
+      const hooks = factsBox.querySelector('[data-testid=fact-webhooks]');
+      if (hooks) hooks.classList.add('mon-wide');
     }
 
     // --- data quality
@@ -1031,7 +1033,7 @@
       renderExecutions(sel);
     }
 
-    let ep = null, navAt = 0;
+    let ep = null, navAt = 0, wasAlerting = null;
     async function load() {
       if (leaving) return true;
       let res;
@@ -1044,7 +1046,8 @@
       replace(err);
       st.sched = res.schedule;
       st.execs = res.executions || [];
-      if (Date.now() - navAt > 15000) {
+      if (Date.now() - navAt > 15000 || res.schedule.alerting !== wasAlerting) {
+        wasAlerting = res.schedule.alerting;
         navAt = Date.now();
         request('GET', API).then((r) => markNav((r.schedules || []).filter((s) => s.alerting).length), () => { /* optional */ });
       }
