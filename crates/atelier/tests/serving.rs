@@ -967,7 +967,7 @@ fn registry_models_deploy_by_version_and_alias_and_viewers_may_invoke() {
     let mut r = a
         .post(&s.url("/api/atelier/jobs"))
         .header("Authorization", &auth)
-        .send_json(&json!({"kind": "batch-transform", "spec": {
+        .send_json(json!({"kind": "batch-transform", "spec": {
             "model": "models:/penguins/1", "input": "/etc", "output": "/tmp/x"}}))
         .unwrap();
     let st = r.status().as_u16();
