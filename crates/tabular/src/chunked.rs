@@ -244,11 +244,13 @@ impl Chunks {
         if records.is_empty() {
             return Ok(None);
         }
-        let mut table = Table::default();
-        let mut kinds = Vec::with_capacity(width);
-        for (c, name) in self.names.iter().enumerate() {
+        // columns are typed independently: spread them over the cores
+        let fixed: Vec<Option<Kind>> = (0..width).map(|c| self.kind_for(c)).collect();
+        let names = &self.names;
+        let convert = |c: usize| -> (Kind, ArrayRef, Option<Warning>) {
+            let name = &names[c];
             let refs: Vec<&str> = records.iter().map(|r| r.get(c).unwrap_or("")).collect();
-            let inf = match self.kind_for(c) {
+            let inf = match fixed[c] {
                 Some(kind) => Inferred {
                     kind,
                     bad: 0,
@@ -257,24 +259,76 @@ impl Chunks {
                 None => infer::infer(name, &refs),
             };
             let data = crate::csv_reader::typed(&refs, &inf);
-            let present = refs.iter().filter(|r| !infer::is_missing(r)).count();
-            let bad = present.saturating_sub(data.len() - data.null_count());
-            if bad > 0 {
+            // cells that did not fit are nulls that were not missing markers
+            // (no scan when the column has no nulls at all)
+            let bad = if data.null_count() == 0 {
+                0
+            } else {
+                let present = refs.iter().filter(|r| !infer::is_missing(r)).count();
+                present.saturating_sub(data.len() - data.null_count())
+            };
+            let warning = (bad > 0).then(|| {
                 let i = (0..refs.len())
                     .find(|&i| data.is_null(i) && !infer::is_missing(refs[i]))
                     .unwrap_or(0);
-                table.warnings.push(Warning {
+                Warning {
                     column: name.clone(),
                     count: bad,
                     example: refs.get(i).copied().unwrap_or("").to_string(),
                     line: lines.get(i).copied().unwrap_or(0),
-                    message: format!("cells did not fit the column's kind ({:?}); they were read as missing values", inf.kind),
-                });
+                    message: format!(
+                        "cells did not fit the column's kind ({:?}); they were read as missing values",
+                        inf.kind
+                    ),
+                }
+            });
+            (inf.kind, data, warning)
+        };
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(width)
+            .max(1);
+        let mut converted: Vec<Option<(Kind, ArrayRef, Option<Warning>)>> = vec![None; width];
+        if threads == 1 {
+            for (c, slot) in converted.iter_mut().enumerate() {
+                *slot = Some(convert(c));
             }
-            kinds.push(inf.kind);
+        } else {
+            std::thread::scope(|scope| {
+                let convert = &convert;
+                let handles: Vec<_> = (0..threads)
+                    .map(|t| {
+                        scope.spawn(move || {
+                            (t..width)
+                                .step_by(threads)
+                                .map(|c| (c, convert(c)))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                for h in handles {
+                    if let Ok(done) = h.join() {
+                        for (c, r) in done {
+                            converted[c] = Some(r);
+                        }
+                    }
+                }
+            });
+        }
+        let mut table = Table::default();
+        let mut kinds = Vec::with_capacity(width);
+        for (c, slot) in converted.into_iter().enumerate() {
+            let (kind, data, warning) = match slot {
+                Some(x) => x,
+                None => convert(c), // a conversion thread panicked: redo it here
+            };
+            if let Some(w) = warning {
+                table.warnings.push(w);
+            }
+            kinds.push(kind);
             table
                 .columns
-                .push(Column::new(name.clone(), inf.kind, data));
+                .push(Column::new(names[c].clone(), kind, data));
         }
         if self.kinds.is_none() {
             self.kinds = Some(kinds);
