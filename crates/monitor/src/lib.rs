@@ -73,18 +73,31 @@
 //!
 //! ## Verdicts and defaults
 //! A feature drifts when its chosen statistic crosses its threshold:
-//! distances above it, p-values (KS, χ²) below it. Defaults (written into
-//! `constraints.json` under `monitoring_config.distribution_constraints`):
-//! numbers by normed Wasserstein, labels by Jensen–Shannon, both at
-//! `comparison_threshold` 0.1 (Evidently's defaults; SageMaker's is 0.1 on
-//! its CDF distance). p-values are reported beside them but are not the
-//! default: on large windows they flag trivial differences. Per feature,
-//! `monitoringConfigOverrides` may set `comparison_method` (`wasserstein`,
-//! `jensen_shannon`, `psi`, `ks`, `chi2`, `cdf_distance`; SageMaker's
-//! `Robust`/`Simple` mean `cdf_distance`), `comparison_threshold`
-//! (default per method when the method is overridden: 0.1, 0.1, 0.2,
-//! 0.05, 0.05, 0.1) and `perform_comparison: "Disabled"`. Free text,
-//! identifiers and dates are profiled but not compared by default.
+//! distances above it, p-values (KS, χ²) below it. The default method,
+//! `auto` (`numerical_method` / `categorical_method` under
+//! `monitoring_config.distribution_constraints` in `constraints.json`), is
+//! Evidently's rule: while either side has at most 1,000 values, a p-value
+//! test at 0.05 (KS for numbers, χ² for labels), since distances between
+//! small samples are noisy; beyond that a distance at
+//! `comparison_threshold` 0.1 — normed Wasserstein for numbers,
+//! Jensen–Shannon for labels (Evidently's large-data defaults; SageMaker's
+//! threshold is also 0.1, on its CDF distance) — since on large windows
+//! p-values flag trivial differences (scipy's KS at p < 0.05 flags an
+//! unshifted column of the 1M-row benchmark). Every statistic is reported
+//! whatever decided. Per feature, `monitoringConfigOverrides` may set
+//! `comparison_method` (`auto`, `wasserstein`, `jensen_shannon`, `psi`,
+//! `ks`, `chi2`, `cdf_distance`; SageMaker's `Robust`/`Simple` mean
+//! `cdf_distance`), `comparison_threshold` (default per method when the
+//! method is overridden: 0.1, 0.1, 0.2, 0.05, 0.05, 0.1) and
+//! `perform_comparison: "Disabled"`. Free text, identifiers and dates are
+//! profiled but not compared by default (their suggested constraints say
+//! `"perform_comparison": "Disabled"`).
+//!
+//! Baselines carry `atelier_monitor_version` (1) beside SageMaker's
+//! `version` (0); other versions, malformed JSON, missing fields or a
+//! missing reference sample are refused with the file and the fix named.
+//! A `statistics.json` written by SageMaker itself has no reference sample
+//! and cannot be checked against; baseline the same data with Atelier.
 //!
 //! ## Constraint checks
 //! `missing_column_check` / `extra_column_check` (columns by name),
