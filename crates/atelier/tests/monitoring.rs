@@ -306,17 +306,25 @@ fn a_schedule_on_a_live_endpoint_catches_drift_alerts_and_leads_to_retraining() 
     // the webhook got it; the receiver's first answer (a 500) was retried
     // (by whichever execution alerted first: the cron runs beside the manual runs)
     assert_eq!(r["deliveries"][0]["delivered"], true, "{r}");
-    let (_, one) = get(
-        &a,
-        &s.url("/api/atelier/monitoring-schedules/penguins-drift"),
-    )
-    .unwrap();
-    let retried = one["executions"].as_array().unwrap().iter().any(|e| {
-        let d = &e["result"]["deliveries"][0];
-        d["delivered"] == true
-            && d["attempts"][0]["status"] == 500
-            && d["attempts"].as_array().map_or(0, Vec::len) == 2
-    });
+    // the retrying execution may still be in its backoff: wait for it
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (one, retried) = loop {
+        let (_, one) = get(
+            &a,
+            &s.url("/api/atelier/monitoring-schedules/penguins-drift"),
+        )
+        .unwrap();
+        let retried = one["executions"].as_array().unwrap().iter().any(|e| {
+            let d = &e["result"]["deliveries"][0];
+            d["delivered"] == true
+                && d["attempts"][0]["status"] == 500
+                && d["attempts"].as_array().map_or(0, Vec::len) == 2
+        });
+        if retried || Instant::now() > deadline {
+            break (one, retried);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     assert!(retried, "a delivery retried after the 500: {one}");
     assert_eq!(one["schedule"]["alerting"], true);
     let got = deliveries.lock().unwrap().clone();
@@ -392,6 +400,16 @@ fn a_schedule_on_a_live_endpoint_catches_drift_alerts_and_leads_to_retraining() 
     assert_eq!(rj["status"], "succeeded", "{rj}");
     assert_eq!(rj["result"]["model_name"], "penguins-species");
     assert_eq!(rj["result"]["model_version"], "2");
+    let (_, one) = get(
+        &a,
+        &s.url("/api/atelier/monitoring-schedules/penguins-drift"),
+    )
+    .unwrap();
+    assert_eq!(
+        one["schedule"]["retrain"]["job_id"], rj["id"],
+        "the schedule remembers its retraining"
+    );
+    assert_eq!(one["schedule"]["retrain"]["serving"]["version"], 1);
 }
 
 fn store_now() -> i64 {

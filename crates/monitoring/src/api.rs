@@ -200,6 +200,7 @@ async fn create(State(m): State<Monitoring>, body: Bytes) -> ApiResult<Response>
             && let Ok(old) = serde_json::from_str::<Schedule>(&old.config)
         {
             s.last_fired_ms = old.last_fired_ms;
+            s.retrain = old.retrain;
         }
         let text = serde_json::to_string(&s)
             .map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))?;
@@ -504,6 +505,16 @@ async fn retrain(
     let spec = Value::Object(spec);
     let q = m.queue.clone();
     let job = blocking(move || q.submit("automl", spec).map_err(jobs_err)).await?;
+    let record = json!({
+        "job_id": job.id,
+        "dataset": dataset,
+        "serving": {
+            "registered_model": variant.registered_model,
+            "version": variant.version,
+            "metrics": pipeline.metadata.metrics,
+        },
+        "started_ms": store::now_ms(),
+    });
     let serving_version: HashMap<&str, Value> = [
         ("registered_model", json!(variant.registered_model)),
         ("version", json!(variant.version)),
@@ -511,6 +522,23 @@ async fn retrain(
     ]
     .into_iter()
     .collect();
+    // remembered on the schedule, so every Studio shows the comparison
+    let (st, n) = (m.store.clone(), name.clone());
+    blocking(move || {
+        let row = st.get_schedule(&n)?;
+        let mut s: Schedule = serde_json::from_str(&row.config).map_err(|e| {
+            ApiError::new(
+                ErrorCode::InternalError,
+                format!("unreadable schedule: {e}"),
+            )
+        })?;
+        s.retrain = Some(record);
+        let text = serde_json::to_string(&s)
+            .map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))?;
+        st.put_schedule(&n, &text)?;
+        Ok(())
+    })
+    .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({

@@ -62,6 +62,10 @@ pub struct Schedule {
     /// bookmark, so a restart neither skips nor repeats a window).
     #[serde(default)]
     pub last_fired_ms: Option<i64>,
+    /// The latest retraining started from this schedule: `{job_id, dataset,
+    /// serving: {registered_model, version, metrics}, started_ms}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrain: Option<serde_json::Value>,
 }
 
 impl Schedule {

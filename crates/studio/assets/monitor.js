@@ -665,7 +665,8 @@
 
     async function renderRetrain() {
       const s = st.sched;
-      const mem = remembered();
+      // the server remembers the latest retraining; this browser's memory is the fallback
+      const mem = (s && s.retrain) || remembered();
       if (!s || (!s.alerting && !mem)) { replace(retrainBox); return; }
       loadDatasets();
       const latest = st.execs.find(hasData);
