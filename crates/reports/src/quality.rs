@@ -36,11 +36,15 @@ pub struct LeaderboardRow {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShapInput {
     pub features: Vec<String>,
-    /// Row-major `rows × features.len()` contributions (raw score units).
+    /// Row-major `rows × features.len()` contributions, in `space`.
     pub values: Vec<f64>,
     /// Row-major `rows × features.len()` feature values used to colour the
     /// dots (NaN for missing or non-numeric); may be empty (no colouring).
     pub feature_values: Vec<f64>,
+    /// What the contributions add up to: "log-odds", "logits",
+    /// "probability" or "value" (empty: the model's raw output).
+    #[serde(default)]
+    pub space: String,
 }
 
 impl ShapInput {
@@ -88,6 +92,7 @@ impl ShapInput {
             features: c.columns.clone(),
             values,
             feature_values,
+            space: c.space.as_str().to_string(),
         })
     }
 }
@@ -875,10 +880,15 @@ fn shap_section(shap: &ShapInput) -> Result<Section, ReportError> {
         .iter()
         .map(|&(j, v)| Bar::new(shap.features[j].clone(), v).colour("#7c3aed"))
         .collect();
+    let unit = if shap.space.is_empty() {
+        "the model's raw output".to_string()
+    } else {
+        shap.space.clone()
+    };
     let bar_chart = svg::hbars(
         "Mean |SHAP value| per feature",
         &bars,
-        "mean |SHAP value|",
+        &format!("mean |SHAP value| ({unit})"),
         true,
     );
 
@@ -924,7 +934,12 @@ fn shap_section(shap: &ShapInput) -> Result<Section, ReportError> {
         .iter()
         .map(|&j| shap.features[j].clone())
         .collect();
-    let swarm = svg::beeswarm("SHAP summary (one dot per row)", &names, &per_feature);
+    let swarm = svg::beeswarm(
+        "SHAP summary (one dot per row)",
+        &names,
+        &per_feature,
+        &format!("SHAP value (impact on the prediction, in {unit})"),
+    );
     let mut s = figure(
         &bar_chart,
         "Average magnitude of each feature's contribution to the model's raw output (TreeSHAP).",

@@ -843,7 +843,12 @@ pub fn heatmap(
 /// A SHAP beeswarm: one band per feature, a dot per row at its SHAP value,
 /// coloured by the feature's value (blue low → red high, grey missing).
 /// `rows[f]` holds (shap, colour position in [0, 1] or NaN).
-pub fn beeswarm(chart_title: &str, features: &[String], rows: &[Vec<(f64, f64)>]) -> String {
+pub fn beeswarm(
+    chart_title: &str,
+    features: &[String],
+    rows: &[Vec<(f64, f64)>],
+    x_label: &str,
+) -> String {
     let band = 30.0;
     let label_chars = features
         .iter()
@@ -886,15 +891,7 @@ pub fn beeswarm(chart_title: &str, features: &[String], rows: &[Vec<(f64, f64)>]
     let mut s = String::new();
     open(&mut s, w, h, chart_title);
     title(&mut s, left, chart_title);
-    axes(
-        &mut s,
-        &x,
-        &y,
-        &xt,
-        &[],
-        "SHAP value (impact on the model's raw output)",
-        "",
-    );
+    axes(&mut s, &x, &y, &xt, &[], x_label, "");
     let _ = write!(
         s,
         "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{top:.1}\" y2=\"{:.1}\" stroke=\"#94a3b8\"/>",

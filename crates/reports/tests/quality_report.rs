@@ -200,6 +200,7 @@ fn regression_report_subsamples_scatter_plots_and_shows_residuals() {
         feature_values: (0..shap_rows * 3)
             .map(|i| if i % 3 == 2 { f64::NAN } else { u(i, 7) })
             .collect(),
+        space: "value".into(),
     };
     let input = QualityInput {
         title: "houses".into(),
@@ -220,6 +221,10 @@ fn regression_report_subsamples_scatter_plots_and_shows_residuals() {
     balanced(&html);
     assert!(html.contains("<section id=\"residuals\">"));
     assert!(html.contains("<section id=\"shap\">"));
+    assert!(
+        html.contains("mean |SHAP value| (value)"),
+        "the SHAP axis names its space"
+    );
     assert!(!html.contains("<section id=\"confusion\">"));
     // the scatter plots hold at most 2000 points each
     let scatter = |title: &str| -> usize {
@@ -288,6 +293,7 @@ fn inconsistent_inputs_are_errors_that_say_what_is_wrong() {
         features: vec!["a".into(), "b".into()],
         values: vec![0.1, 0.2, 0.3],
         feature_values: vec![],
+        space: String::new(),
     });
     let e = quality_report(&bad).unwrap_err().to_string();
     assert!(e.contains("shap.values has 3 values"), "{e}");
