@@ -4,35 +4,14 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { startServer, launchBrowser, newPage, ROOT } from './harness.mjs';
+import { startServer, launchBrowser, newPage, ROOT, until, fullShot, call } from './harness.mjs';
+const shot = (name) => fullShot(page, `/tmp/studio-${name}.png`, 5000);
+const api = (method, path, body, headers) => call(server.url, method, path, body, headers);
 
 const DATASETS = join(ROOT, '..', 'shared', 'datasets');
 let server, browser, page;
 const errors = [];
 
-async function until(fn, what, timeoutMs = 30000) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < deadline) {
-    last = await fn();
-    if (last) return last;
-    await new Promise((r) => setTimeout(r, 150));
-  }
-  throw new Error(`timed out waiting for ${what} (last value: ${JSON.stringify(last)})`);
-}
-async function shot(name) {
-  const height = await page.evaluate(() => document.documentElement.scrollHeight);
-  await page.setViewportSize({ width: 1360, height: Math.min(5000, Math.max(900, height)) });
-  await page.screenshot({ path: `/tmp/studio-${name}.png` });
-  await page.setViewportSize({ width: 1360, height: 900 });
-}
-async function api(method, path, body) {
-  const res = await fetch(server.url + path, {
-    method, headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : (typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body)),
-  });
-  return { status: res.status, body: await res.json().catch(() => null) };
-}
 
 before(async () => {
   server = await startServer();

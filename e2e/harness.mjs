@@ -107,3 +107,35 @@ export async function newPage(browser, errors) {
   page.on('console', (m) => { if (m.type() === 'error') errors.push('console: ' + m.text()); });
   return page;
 }
+
+/** Polls fn until it returns a truthy value (or throws after timeoutMs with the last value). */
+export async function until(fn, what, timeoutMs = 30000, everyMs = 150) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    last = await fn();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out waiting for ${what} (last value: ${JSON.stringify(last)})`);
+}
+
+/** Screenshot of the whole page, rendered in a viewport as tall as the document (so that sticky and
+ * fixed elements sit where a user sees them), then back to the normal viewport. */
+export async function fullShot(page, path, maxHeight = 5000) {
+  const height = await page.evaluate(() => document.documentElement.scrollHeight);
+  await page.setViewportSize({ width: 1360, height: Math.min(maxHeight, Math.max(900, height)) });
+  await page.screenshot({ path });
+  await page.setViewportSize({ width: 1360, height: 900 });
+}
+
+/** A request to the server's API: JSON bodies (or raw strings / bytes) in, `{status, body}` out. */
+export async function call(baseUrl, method, path, body, headers) {
+  const raw = typeof body === 'string' || body instanceof Uint8Array;
+  const res = await fetch(baseUrl + path, {
+    method,
+    headers: headers || (body === undefined ? {} : { 'Content-Type': 'application/json' }),
+    body: body === undefined ? undefined : (raw ? body : JSON.stringify(body)),
+  });
+  return { status: res.status, body: await res.json().catch(() => null) };
+}

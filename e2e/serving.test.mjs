@@ -7,36 +7,15 @@ import { join, resolve } from 'node:path';
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
-import { startServer, launchBrowser, newPage, ROOT } from './harness.mjs';
+import { startServer, launchBrowser, newPage, ROOT, until, fullShot, call } from './harness.mjs';
+const shot = (name) => fullShot(page, `/tmp/studio-${name}.png`, 5000);
+const api = (method, path, body, headers) => call(server.url, method, path, body, headers);
 
 const DATASETS = join(ROOT, '..', 'shared', 'datasets');
 const BIN = resolve(ROOT, process.env.ATELIER_BIN || 'target/debug/atelier');
 let server, browser, page, tmp;
 const errors = [];
 
-async function until(fn, what, timeoutMs = 20000) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < deadline) {
-    last = await fn();
-    if (last) return last;
-    await new Promise((r) => setTimeout(r, 150));
-  }
-  throw new Error(`timed out waiting for ${what} (last value: ${JSON.stringify(last)})`);
-}
-async function shot(name) {
-  const height = await page.evaluate(() => document.documentElement.scrollHeight);
-  await page.setViewportSize({ width: 1360, height: Math.min(5000, Math.max(900, height)) });
-  await page.screenshot({ path: `/tmp/studio-${name}.png` });
-  await page.setViewportSize({ width: 1360, height: 900 });
-}
-async function api(method, path, body) {
-  const res = await fetch(server.url + path, {
-    method, headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : (typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body)),
-  });
-  return { status: res.status, body: await res.json().catch(() => null) };
-}
 const ROW = 'Biscoe,50.0,15.0,220.0,5000.0,male,2008';
 
 before(async () => {

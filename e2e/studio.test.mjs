@@ -2,32 +2,14 @@
 //   cd e2e && npm ci && ATELIER_PYTHON=/path/to/python-with-mlflow npm test
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, mlflow, launchBrowser, newPage } from './harness.mjs';
+import { startServer, mlflow, launchBrowser, newPage, until, fullShot, call } from './harness.mjs';
+const shot = (name) => fullShot(page, `/tmp/studio-${name}.png`, 4000);
 
 const EXP = 'studio-e2e-' + Date.now().toString(36);
 let server, browser, page, seeded;
 const errors = [];
 
-/** Screenshot of the whole page, rendered in a viewport as tall as the document (so that sticky and
- * fixed elements sit where a user sees them), then back to the normal viewport. */
-async function shot(name) {
-  const height = await page.evaluate(() => document.documentElement.scrollHeight);
-  await page.setViewportSize({ width: 1360, height: Math.min(4000, Math.max(900, height)) });
-  await page.screenshot({ path: `/tmp/studio-${name}.png` });
-  await page.setViewportSize({ width: 1360, height: 900 });
-}
 const rowNames = () => page.$$eval('[data-testid=run-row] [data-testid=run-link]', (as) => as.map((a) => a.textContent));
-/** Polls fn until it returns a truthy value (or throws after timeoutMs with the last value). */
-async function until(fn, what, timeoutMs = 15000) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < deadline) {
-    last = await fn();
-    if (last) return last;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what} (last value: ${JSON.stringify(last)})`);
-}
 
 before(async () => {
   server = await startServer();
