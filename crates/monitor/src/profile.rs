@@ -169,31 +169,59 @@ struct Acc {
     seed: u64,
 }
 
-/// A KLL sketch (k = 200, as `Kll::default()`) of one chunk's values:
-/// sorted, then halved with a random offset (KLL's compaction) until a
-/// level fits in k items, an odd item out staying at its level. Merging
-/// it costs one compaction pass instead of one per value.
+/// A KLL sketch (k = 200, as `Kll::default()`) of one chunk's values,
+/// without sorting them: with w = 2^h the smallest power of two that
+/// leaves at most k blocks, the values at ranks o, o + w, o + 2w, … (o
+/// random in [0, w)) of the first m·w are kept with weight w, each standing
+/// for its block of w ranks (rank error below w, as a chain of h KLL
+/// compactions), and the r = n − m·w largest values with weight 1. The
+/// order statistics come from a recursive `select_nth_unstable` (about
+/// log2(k) passes over the data instead of a full sort). Merging the result
+/// costs one compaction pass instead of one per value.
 fn chunk_kll(values: &mut [f64], seed: &mut u64) -> Kll {
     const K: usize = 200;
-    values.sort_unstable_by(f64::total_cmp);
     let n = values.len();
-    let mut levels: Vec<Vec<f64>> = Vec::new();
-    let mut items: Vec<f64> = values.to_vec();
-    while items.len() > K {
-        let mut here = Vec::new();
-        if items.len() % 2 == 1 {
-            here.push(items.pop().unwrap_or(0.0));
-        }
-        *seed = mix(seed.wrapping_add(0x9E3779B97F4A7C15));
-        let off = (*seed & 1) as usize;
-        items = items.iter().skip(off).step_by(2).copied().collect();
-        levels.push(here);
+    let mut h = 0u32;
+    while (n >> h) > K {
+        h += 1;
     }
-    levels.push(items);
+    let w = 1usize << h;
+    let m = n / w;
+    *seed = mix(seed.wrapping_add(0x9E3779B97F4A7C15));
+    let off = if w > 1 {
+        (*seed % w as u64) as usize
+    } else {
+        0
+    };
+    let mut ranks: Vec<usize> = (0..m).map(|j| j * w + off).collect();
+    if m * w < n {
+        ranks.push(m * w); // splits off the r largest values
+    }
+    select_ranks(values, &ranks, 0);
+    let mut levels: Vec<Vec<f64>> = vec![Vec::new(); h as usize + 1];
+    levels[h as usize] = (0..m).map(|j| values[j * w + off]).collect();
+    levels[0].extend_from_slice(&values[m * w..]);
     serde_json::from_value(serde_json::json!({
         "k": K, "n": n, "levels": levels, "seed": *seed,
     }))
     .unwrap_or_default()
+}
+
+/// Rearrange `v` so that each rank in `ranks` (sorted, relative to `base`
+/// + the slice start) holds the value a sort would put there.
+fn select_ranks(v: &mut [f64], ranks: &[usize], base: usize) {
+    if ranks.is_empty() || v.is_empty() {
+        return;
+    }
+    let mid = ranks.len() / 2;
+    let r = ranks[mid] - base;
+    if r >= v.len() {
+        return;
+    }
+    v.select_nth_unstable_by(r, f64::total_cmp);
+    let (left, rest) = v.split_at_mut(r);
+    select_ranks(left, &ranks[..mid], base);
+    select_ranks(&mut rest[1..], &ranks[mid + 1..], base + r + 1);
 }
 
 impl Acc {
@@ -625,6 +653,21 @@ mod tests {
                 .count(),
             0
         );
+    }
+
+    #[test]
+    fn selected_ranks_are_the_sorted_values() {
+        let mut v: Vec<f64> = (0..1000).map(|i| ((i * 7919) % 1000) as f64).collect();
+        let ranks = [0, 3, 250, 251, 500, 999];
+        select_ranks(&mut v, &ranks, 0);
+        for r in ranks {
+            assert_eq!(v[r], r as f64);
+        }
+        let mut seed = 1;
+        let mut vals: Vec<f64> = (0..1234).map(|i| ((i * 31) % 1234) as f64).collect();
+        let k = chunk_kll(&mut vals, &mut seed);
+        assert_eq!(k.count(), 1234);
+        assert!((k.quantile(0.5).unwrap() - 617.0).abs() <= 8.0);
     }
 
     #[test]
