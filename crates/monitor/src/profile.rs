@@ -3,10 +3,12 @@
 //! the number of rows. Columns of a chunk are processed in parallel.
 //!
 //! Per column: counts (rows, missing, values that did not fit the kind),
-//! HyperLogLog distinct count, and either moments + KLL quantiles + a
-//! uniform sample of at most `sample_size` values (numbers, dates as epoch
-//! ms) or exact category counts (labels; [`TopK`], exact up to 10,000
-//! distinct values).
+//! HyperLogLog distinct count, and either moments + KLL quantiles + the
+//! values in a uniform sample of at most `sample_size` rows (numbers, dates
+//! as epoch ms; one row sampler for all columns, so the samples are
+//! row-aligned and every value is kept while there are at most
+//! `sample_size` rows) or exact category counts (labels; [`TopK`], exact up
+//! to 10,000 distinct values).
 
 use std::collections::HashMap;
 
@@ -20,28 +22,30 @@ use crate::MonitorError;
 /// Default bound on the per-column sample kept for KS and Wasserstein.
 pub const DEFAULT_SAMPLE_SIZE: usize = 100_000;
 
-/// A uniform sample of at most `cap` values: every value while there are
-/// at most `cap`, then Li's "Algorithm L" (1994), which draws how many
-/// values to skip before the next replacement, so a full reservoir costs a
-/// counter decrement per value. Deterministic given its seed.
+/// Which items of a stream to keep for a uniform sample of at most `cap`:
+/// every item while there are at most `cap`, then Li's "Algorithm L"
+/// (1994), which draws how many items to skip before the next replacement,
+/// so a full sample costs a counter decrement per item. Deterministic given
+/// its seed. The profiler samples *rows* with one sampler, so its
+/// logarithms are paid once for all numeric columns.
 #[derive(Debug, Clone)]
-pub struct Reservoir {
+pub struct Sampler {
     cap: usize,
     seen: u64,
-    values: Vec<f64>,
+    filled: usize,
     state: u64,
     /// ln of Algorithm L's running weight W.
     log_w: f64,
-    /// Values still to skip before the next replacement.
+    /// Items still to skip before the next replacement.
     skip: u64,
 }
 
-impl Reservoir {
+impl Sampler {
     pub fn new(cap: usize, seed: u64) -> Self {
-        Reservoir {
+        Sampler {
             cap: cap.max(1),
             seen: 0,
-            values: Vec::new(),
+            filled: 0,
             state: seed,
             log_w: 0.0,
             skip: 0,
@@ -65,26 +69,61 @@ impl Reservoir {
             u64::MAX
         };
     }
+    /// The slot the next item goes to (the next free one while filling),
+    /// or None when it is not sampled.
     #[inline]
-    pub fn add(&mut self, x: f64) {
+    pub fn offer(&mut self) -> Option<usize> {
         self.seen += 1;
-        if self.values.len() < self.cap {
-            self.values.push(x);
-            if self.values.len() == self.cap {
+        if self.filled < self.cap {
+            let slot = self.filled;
+            self.filled += 1;
+            if self.filled == self.cap {
                 self.draw_skip();
             }
+            Some(slot)
         } else if self.skip > 0 {
             self.skip -= 1;
+            None
         } else {
             self.state = self.state.wrapping_add(0x9E3779B97F4A7C15);
             let slot = (mix(self.state) % self.cap as u64) as usize;
-            self.values[slot] = x;
             self.draw_skip();
+            Some(slot)
+        }
+    }
+    /// True while every item offered was kept.
+    pub fn is_exact(&self) -> bool {
+        self.seen as usize <= self.cap
+    }
+}
+
+/// A uniform sample of at most `cap` values (see [`Sampler`]).
+#[derive(Debug, Clone)]
+pub struct Reservoir {
+    sampler: Sampler,
+    values: Vec<f64>,
+}
+
+impl Reservoir {
+    pub fn new(cap: usize, seed: u64) -> Self {
+        Reservoir {
+            sampler: Sampler::new(cap, seed),
+            values: Vec::new(),
+        }
+    }
+    #[inline]
+    pub fn add(&mut self, x: f64) {
+        if let Some(slot) = self.sampler.offer() {
+            if slot == self.values.len() {
+                self.values.push(x);
+            } else {
+                self.values[slot] = x;
+            }
         }
     }
     /// True while the sample holds every value seen.
     pub fn is_exact(&self) -> bool {
-        self.seen as usize <= self.cap
+        self.sampler.is_exact()
     }
     /// The sample, sorted.
     pub fn into_sorted(mut self) -> Vec<f64> {
@@ -160,7 +199,9 @@ struct Acc {
     missing: u64,
     mismatched: u64,
     hll: HllBuilder,
-    num: Option<(Moments, Kll, Reservoir, bool)>,
+    /// Moments, quantile sketch, the values of the sampled rows (NaN where
+    /// missing), all values whole.
+    num: Option<(Moments, Kll, Vec<f64>, bool)>,
     cats: Option<TopK>,
     /// Whether to keep the KLL quantile sketch (baselines do, checks need not).
     sketch: bool,
@@ -238,7 +279,7 @@ impl Acc {
                 (
                     Moments::default(),
                     Kll::default(),
-                    Reservoir::new(sample_size, hash64(name.as_bytes())),
+                    Vec::with_capacity(sample_size.min(1 << 16)),
                     true,
                 )
             }),
@@ -249,7 +290,9 @@ impl Acc {
         }
     }
 
-    fn add(&mut self, col: &tabular::Column) {
+    /// Fold in a chunk's column; `picks` are the (sample slot, row) pairs
+    /// the row sampler chose in this chunk.
+    fn add(&mut self, col: &tabular::Column, picks: &[(usize, usize)]) {
         self.count += col.len() as u64;
         self.missing += col.missing() as u64;
         if let Some((mom, kll, res, integral)) = &mut self.num {
@@ -261,7 +304,6 @@ impl Acc {
                 if sketch {
                     buf.push(x);
                 }
-                res.add(x);
                 *integral &= x.fract() == 0.0;
             };
             let mut last_bits = None;
@@ -296,6 +338,19 @@ impl Acc {
             if !self.buf.is_empty() {
                 kll.merge(&chunk_kll(&mut self.buf, &mut self.seed));
             }
+            let nums = col.numbers();
+            for &(slot, row) in picks {
+                let x = match nums {
+                    Some(a) if a.is_valid(row) => a.value(row),
+                    Some(_) => f64::NAN,
+                    None => col.f64_at(row).unwrap_or(f64::NAN),
+                };
+                if slot == res.len() {
+                    res.push(x);
+                } else if let Some(v) = res.get_mut(slot) {
+                    *v = x;
+                }
+            }
         } else if let Some(t) = &mut self.cats {
             let mut counts: HashMap<&str, u64> = HashMap::new();
             let owned: Vec<Option<String>>;
@@ -320,7 +375,7 @@ impl Acc {
         }
     }
 
-    fn finish(self) -> ColumnStats {
+    fn finish(self, exact: bool) -> ColumnStats {
         ColumnStats {
             name: self.name,
             kind: self.kind,
@@ -329,11 +384,12 @@ impl Acc {
             mismatched: self.mismatched,
             distinct: self.hll.finish(),
             numeric: self.num.map(|(moments, kll, res, integral)| {
-                let exact = res.is_exact();
+                let mut sample: Vec<f64> = res.into_iter().filter(|x| !x.is_nan()).collect();
+                sample.sort_unstable_by(f64::total_cmp);
                 NumericStats {
                     moments,
                     kll,
-                    sample: res.into_sorted(),
+                    sample,
                     exact,
                     integral: integral && moments.count > 0,
                 }
@@ -356,6 +412,7 @@ pub(crate) fn topk_from<S: AsRef<str>>(counts: impl IntoIterator<Item = (S, u64)
 /// Accumulates chunks of one dataset (see the module docs).
 pub struct Profiler {
     accs: Vec<Acc>,
+    rows_sampler: Sampler,
     rows: u64,
     sample_size: usize,
 }
@@ -369,6 +426,7 @@ impl Profiler {
                 .iter()
                 .map(|(n, k)| Acc::new(n, *k, sample_size, true))
                 .collect(),
+            rows_sampler: Sampler::new(sample_size, 0x243F6A8885A308D3),
             rows: 0,
             sample_size,
         }
@@ -417,11 +475,15 @@ impl Profiler {
             .iter()
             .map(|w| (w.column.as_str(), w.count))
             .collect();
+        let sampler = &mut self.rows_sampler;
+        let picks: Vec<(usize, usize)> = (0..chunk.rows())
+            .filter_map(|r| sampler.offer().map(|slot| (slot, r)))
+            .collect();
         self.accs
             .par_iter_mut()
             .zip(cols.par_iter())
             .for_each(|(a, c)| {
-                a.add(c);
+                a.add(c, &picks);
                 a.mismatched += mismatched.get(a.name.as_str()).copied().unwrap_or(0) as u64;
             });
         self.rows += chunk.rows() as u64;
@@ -435,7 +497,10 @@ impl Profiler {
     pub fn finish(self) -> DatasetStats {
         DatasetStats {
             rows: self.rows,
-            columns: self.accs.into_par_iter().map(Acc::finish).collect(),
+            columns: {
+                let exact = self.rows_sampler.is_exact();
+                self.accs.into_par_iter().map(|a| a.finish(exact)).collect()
+            },
         }
     }
 }
@@ -687,7 +752,8 @@ mod tests {
             ],
             warnings: vec![],
         };
-        let mut p = Profiler::for_table(&t, 3);
+        // the sample holds rows: all 4 fit
+        let mut p = Profiler::for_table(&t, 4);
         p.add(&t.take(&[0, 1])).unwrap();
         p.add(&t.take(&[2, 3])).unwrap();
         let s = p.finish();
@@ -703,6 +769,12 @@ mod tests {
             [("a".to_string(), 2), ("b".to_string(), 1)]
         );
         assert_eq!(c.distinct.estimate(), 2.0);
+        // three sampled rows of four: a uniform pick, no longer exact
+        let mut p3 = Profiler::for_table(&t, 3);
+        p3.add(&t).unwrap();
+        let s3 = p3.finish();
+        let n3 = s3.column("x").unwrap().numeric.as_ref().unwrap();
+        assert!(!n3.exact && (2..=3).contains(&n3.sample.len()));
         let bad = t.take(&[0]);
         let mut q = Profiler::new(&[("y".into(), Kind::Numeric)], 3);
         assert!(q.add(&bad).unwrap_err().to_string().contains("'y'"));
