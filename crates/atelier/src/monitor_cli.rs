@@ -25,7 +25,7 @@ Example:
         /// Directory for statistics.json, constraints.json and reference_sample.parquet.
         #[arg(long, short)]
         output: PathBuf,
-        /// Values per numeric column kept for KS and Wasserstein (exact up to this many rows).
+        /// Rows sampled for KS and Wasserstein (every row up to this many).
         #[arg(long, default_value_t = monitor::profile::DEFAULT_SAMPLE_SIZE)]
         sample_size: usize,
         /// Rows read per chunk.
@@ -49,7 +49,7 @@ Example:
         /// Directory for constraint_violations.json and drift_report.json.
         #[arg(long, short)]
         output: PathBuf,
-        /// Values per numeric column kept for KS and Wasserstein.
+        /// Rows sampled for KS and Wasserstein (every row up to this many).
         #[arg(long, default_value_t = monitor::profile::DEFAULT_SAMPLE_SIZE)]
         sample_size: usize,
         /// Rows read per chunk.

@@ -32,12 +32,12 @@
 //! and each chunk's columns are profiled in parallel (rayon). Memory per
 //! column is bounded: a HyperLogLog (4 KiB), a KLL sketch (k = 200), moments,
 //! exact category counts (up to 10,000 distinct values, then the most
-//! frequent) and a uniform **sample of at most `sample_size` values**
-//! (default 100,000) for numeric columns. A file larger than memory can be
-//! baselined and checked.
+//! frequent) and, for numeric columns, their values in a uniform **sample
+//! of at most `sample_size` rows** (default 100,000; one row sampler for
+//! all columns). A file larger than memory can be baselined and checked.
 //!
 //! ## Exact and approximate statistics
-//! Up to `sample_size` values per column the sample *is* the data, and KS,
+//! Up to `sample_size` rows the sample *is* the data, and KS,
 //! Wasserstein, PSI and Jensen–Shannon are exact (equal to scipy; tested
 //! against committed scipy fixtures). Beyond it both sides are uniform
 //! samples of `s` values (reservoir sampling) and the statistics are
