@@ -11,6 +11,7 @@ use anyhow::{Context, bail};
 pub struct AutomlBench {
     pub shared: PathBuf,
     pub time_budget: f64,
+    pub max_candidates: usize,
     pub datasets: Vec<String>,
     pub json_out: Option<PathBuf>,
 }
@@ -111,6 +112,7 @@ pub fn automl(b: &AutomlBench) -> anyhow::Result<()> {
         let (train, test) = (table.take(&train_idx), table.take(&test_idx));
         let opts = automl::Options {
             time_budget: Duration::from_secs_f64(b.time_budget),
+            max_candidates: b.max_candidates,
             ..Default::default()
         };
         let started = Instant::now();

@@ -302,6 +302,9 @@ enum BenchCommand {
         /// Seconds per dataset.
         #[arg(long, default_value_t = 60.0)]
         time_budget: f64,
+        /// Candidates per dataset at most (as `atelier automl --max-candidates`).
+        #[arg(long, default_value_t = 50)]
+        max_candidates: usize,
         /// Only these datasets (comma-separated names).
         #[arg(long, value_delimiter = ',')]
         datasets: Vec<String>,
@@ -633,6 +636,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 BenchCommand::Automl {
                     shared,
                     time_budget,
+                    max_candidates,
                     datasets,
                     json,
                 },
@@ -641,6 +645,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bench::automl(&bench::AutomlBench {
                 shared,
                 time_budget,
+                max_candidates,
                 datasets,
                 json_out: json,
             })?;

@@ -59,7 +59,11 @@ fn cast(path: &Path, a: &ArrayRef, to: &DataType) -> Result<ArrayRef, DataError>
     arrow_cast::cast(a, to).map_err(|e| perr(path, e))
 }
 
-pub(crate) fn convert(path: &Path, name: &str, a: ArrayRef) -> Result<(Kind, ArrayRef, usize), DataError> {
+pub(crate) fn convert(
+    path: &Path,
+    name: &str,
+    a: ArrayRef,
+) -> Result<(Kind, ArrayRef, usize), DataError> {
     let dt = a.data_type().clone();
     Ok(match dt {
         DataType::Boolean => (Kind::Boolean, a, 0),
