@@ -355,6 +355,23 @@ fn automl_cli_and_its_benchmark_run() {
         "x",
     ]);
     assert!(!ok && out.contains("does not fit a binary"), "{out}");
+    // files that are not tables, and files that are not there: said once, with the fix
+    let xlsx = dir.path().join("data.xlsx");
+    std::fs::write(&xlsx, b"PK\x03\x04 a zip container").unwrap();
+    let (ok, out) = atelier(&["automl", xlsx.to_str().unwrap(), "--target", "y", "-o", "x"]);
+    assert!(
+        !ok && out.contains("this is a spreadsheet (.xlsx), not CSV or Parquet"),
+        "{out}"
+    );
+    let (ok, out) = atelier(&[
+        "automl",
+        "/nonexistent/data.csv",
+        "--target",
+        "y",
+        "-o",
+        "x",
+    ]);
+    assert!(!ok && out.matches("No such file").count() == 1, "{out}");
     // tiny, constant and single-row-class targets: one clear message each
     let tiny = dir.path().join("tiny.csv");
     let mut text = String::from("a,b,y\n");

@@ -133,10 +133,10 @@ pub enum MonitorError {
     Data(String),
     #[error("baseline: {0}")]
     Baseline(String),
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -144,7 +144,7 @@ impl MonitorError {
     pub fn io(path: &Path, source: std::io::Error) -> Self {
         MonitorError::Io {
             path: path.to_path_buf(),
-            source,
+            error: source,
         }
     }
 }

@@ -4,10 +4,12 @@ use std::path::{Path, PathBuf};
 /// to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("{path}: {source}")]
+    /// (The IO error is part of the message, not a `source`, so that error
+    /// chains do not print it twice.)
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}: the file is empty; give a CSV with a header row and at least one data row")]
     Empty { path: PathBuf },
@@ -41,7 +43,7 @@ impl DataError {
     pub fn io(path: &Path, source: std::io::Error) -> Self {
         DataError::Io {
             path: path.to_path_buf(),
-            source,
+            error: source,
         }
     }
 }

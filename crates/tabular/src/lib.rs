@@ -59,6 +59,22 @@ pub fn read_path(path: &std::path::Path) -> Result<Table, DataError> {
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
+    if !is_parquet
+        && let Some(kind) = match ext.as_str() {
+            "xlsx" | "xlsm" | "xls" | "ods" => Some("a spreadsheet"),
+            "json" | "jsonl" | "ndjson" => Some("JSON"),
+            "zip" | "gz" | "bz2" | "xz" | "zst" | "7z" => Some("a compressed archive"),
+            "feather" | "arrow" | "orc" | "avro" => Some("a columnar format Atelier does not read"),
+            _ => None,
+        }
+    {
+        return Err(DataError::Unsupported {
+            path: path.to_path_buf(),
+            message: format!(
+                "this is {kind} (.{ext}), not CSV or Parquet; export the data as CSV or Parquet"
+            ),
+        });
+    }
     if is_parquet || ext == "parquet" || ext == "pq" {
         read_parquet(path)
     } else {
