@@ -381,6 +381,13 @@ fn a_schedule_on_a_live_endpoint_catches_drift_alerts_and_leads_to_retraining() 
     let acc = r["score"].as_f64().unwrap();
     assert!(acc > 0.9, "accuracy on its own training rows {acc}");
     let est = r["estimated"]["accuracy"]["estimate"].as_f64().unwrap();
+    assert!(
+        r["estimated"]["calibrated"]
+            .as_str()
+            .unwrap_or("")
+            .contains("out-of-fold"),
+        "CBPE uses the calibration Autopilot stored beside the baseline: {r}"
+    );
     assert!(est > 0.5 && est <= 1.0, "{r}");
 
     // /metrics carries the monitor's gauge

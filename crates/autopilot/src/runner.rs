@@ -491,7 +491,7 @@ impl<'a> Job<'a> {
             Err(e) => return Err(e.into()),
         }
         // Model Monitor's baseline: the training data's inputs, profiled
-        let baseline = match self.baseline(table) {
+        let baseline = match self.baseline(table, out) {
             Ok(files) => {
                 for (name, bytes) in files {
                     self.put(&base, &format!("baseline/{name}"), bytes)?;
@@ -568,7 +568,11 @@ impl<'a> Job<'a> {
 
     /// `statistics.json`, `constraints.json` and the reference sample of the
     /// training inputs (the target left out: endpoints do not receive it).
-    fn baseline(&self, table: &tabular::Table) -> Result<Vec<(String, Vec<u8>)>, String> {
+    fn baseline(
+        &self,
+        table: &tabular::Table,
+        out: &automl::Outcome,
+    ) -> Result<Vec<(String, Vec<u8>)>, String> {
         let inputs = tabular::Table {
             columns: table
                 .columns
@@ -590,6 +594,15 @@ impl<'a> Job<'a> {
         {
             let bytes = std::fs::read(e.path()).map_err(|e| e.to_string())?;
             files.push((e.file_name().to_string_lossy().to_string(), bytes));
+        }
+        // how far the model's probabilities are to be trusted, from its
+        // out-of-fold predictions (Model Monitor's estimates without labels)
+        if out.problem != learn::ProblemType::Regression {
+            let v = &out.validation;
+            if let Some(c) = monitor::calibration::Calibration::fit(&v.pred, v.outputs, &v.y) {
+                let bytes = serde_json::to_vec_pretty(&c).map_err(|e| e.to_string())?;
+                files.push((monitor::calibration::CALIBRATION_FILE.to_string(), bytes));
+            }
         }
         Ok(files)
     }

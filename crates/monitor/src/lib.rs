@@ -111,6 +111,7 @@
 //! 1.0), `baseline_drift_check` (the verdicts above).
 
 pub mod baseline;
+pub mod calibration;
 pub mod check;
 pub mod profile;
 pub mod stats;

@@ -488,7 +488,8 @@ fn model_quality(
     result["labels_with_unknown_class"] = json!(unknown_class);
     result["labels_with_wrong_row_count"] = json!(count_mismatch);
     if problem != ProblemType::Regression {
-        result["estimated"] = cbpe(&probs_all).unwrap_or(Value::Null);
+        let calibration = calibration_of(ctx, sched, ep);
+        result["estimated"] = cbpe(&probs_all, calibration.as_ref()).unwrap_or(Value::Null);
     }
     let baseline = sched.baseline_score.or_else(|| {
         let m = &pipeline.metadata.metrics;
@@ -542,6 +543,21 @@ fn model_quality(
         ));
     }
     Ok(())
+}
+
+/// The served model's calibration (`calibration.json` beside its baseline), if any.
+fn calibration_of(
+    ctx: &JobContext,
+    sched: &Schedule,
+    ep: &EndpointConfig,
+) -> Option<monitor::calibration::Calibration> {
+    let b = baseline_path(ctx.store.as_ref(), sched, ep).ok()?;
+    let path = ArtifactPath::parse(&b)
+        .ok()?
+        .join(monitor::calibration::CALIBRATION_FILE)
+        .ok()?;
+    let bytes = ctx.block_on(ctx.artifacts.read_all(&path)).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 fn iso(ms: i64) -> String {

@@ -181,11 +181,52 @@ impl LabelIndex {
 /// Confidence-based performance estimation from probabilities alone:
 /// expected accuracy (and ROC AUC for binary problems) if the predicted
 /// probabilities are calibrated, with a standard error.
-pub fn cbpe(probabilities: &[Vec<f64>]) -> Option<Value> {
+pub fn cbpe(
+    probabilities: &[Vec<f64>],
+    calibration: Option<&monitor::calibration::Calibration>,
+) -> Option<Value> {
     let n = probabilities.len();
     if n == 0 {
         return None;
     }
+    // calibrate first: binary P(class 1), or the top probability
+    let calibrated: Vec<Vec<f64>>;
+    let probabilities = match calibration {
+        Some(c) if c.kind == "binary" => {
+            calibrated = probabilities
+                .iter()
+                .map(|p| {
+                    let q = c.apply(*p.last().unwrap_or(&0.5)).clamp(0.0, 1.0);
+                    vec![1.0 - q, q]
+                })
+                .collect();
+            &calibrated[..]
+        }
+        Some(c) => {
+            calibrated = probabilities
+                .iter()
+                .map(|p| {
+                    let top = p.iter().copied().fold(f64::MIN, f64::max);
+                    // the rest share what the calibrated top leaves
+                    let q = c.apply(top).clamp(0.0, 1.0);
+                    let k = p.len().max(2) as f64;
+                    let mut done = false;
+                    p.iter()
+                        .map(|&x| {
+                            if !done && x == top {
+                                done = true;
+                                q
+                            } else {
+                                (1.0 - q) / (k - 1.0)
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
+            &calibrated[..]
+        }
+        None => probabilities,
+    };
     // expected accuracy: each row is right with the probability of its predicted class
     let conf: Vec<f64> = probabilities
         .iter()
@@ -197,6 +238,7 @@ pub fn cbpe(probabilities: &[Vec<f64>]) -> Option<Value> {
         "rows": n,
         "accuracy": {"estimate": acc, "std_error": se, "low": (acc - 1.96 * se).max(0.0), "high": (acc + 1.96 * se).min(1.0)},
         "assumption": "the model's probabilities are calibrated (each prediction is right with its stated probability)",
+        "calibrated": calibration.map(|c| format!("isotonic on {} out-of-fold predictions", c.rows)),
     });
     if probabilities.iter().all(|p| p.len() == 2) {
         // expected ROC: each row counts p as a positive and 1 - p as a negative
@@ -265,10 +307,10 @@ mod tests {
     #[test]
     fn cbpe_is_the_expected_accuracy_and_auc_of_calibrated_probabilities() {
         // perfectly confident → accuracy 1; all 0.5 → 0.5
-        let sure = cbpe(&[vec![0.0, 1.0], vec![1.0, 0.0]]).unwrap();
+        let sure = cbpe(&[vec![0.0, 1.0], vec![1.0, 0.0]], None).unwrap();
         assert!((sure["accuracy"]["estimate"].as_f64().unwrap() - 1.0).abs() < 1e-12);
         assert!((sure["auc"]["estimate"].as_f64().unwrap() - 1.0).abs() < 1e-12);
-        let coin = cbpe(&vec![vec![0.5, 0.5]; 10]).unwrap();
+        let coin = cbpe(&vec![vec![0.5, 0.5]; 10], None).unwrap();
         assert!((coin["accuracy"]["estimate"].as_f64().unwrap() - 0.5).abs() < 1e-12);
         // simulate: labels drawn from calibrated probabilities → the realised
         // accuracy lands within the interval most of the time
@@ -285,7 +327,7 @@ mod tests {
                 vec![1.0 - p, p]
             })
             .collect();
-        let est = cbpe(&probs).unwrap();
+        let est = cbpe(&probs, None).unwrap();
         let right = probs
             .iter()
             .filter(|p| {
@@ -300,6 +342,21 @@ mod tests {
                 && right <= a["high"].as_f64().unwrap() + 0.01,
             "{right} vs {a}"
         );
-        assert!(cbpe(&[]).is_none());
+        assert!(cbpe(&[], None).is_none());
+        // an overconfident model's estimate comes down once calibrated
+        let c = monitor::calibration::Calibration {
+            kind: "binary".into(),
+            x: vec![0.0, 1.0],
+            y: vec![0.3, 0.7],
+            rows: 100,
+        };
+        let sure = cbpe(&[vec![0.0, 1.0], vec![1.0, 0.0]], Some(&c)).unwrap();
+        assert!((sure["accuracy"]["estimate"].as_f64().unwrap() - 0.7).abs() < 1e-12);
+        assert!(
+            sure["calibrated"]
+                .as_str()
+                .unwrap()
+                .contains("100 out-of-fold")
+        );
     }
 }
