@@ -291,6 +291,24 @@ impl ArtifactStore {
         Ok(Some(p))
     }
 
+    /// A file's path on this machine: the file itself when the backend is a
+    /// local folder, else a copy downloaded into the folder `tmp`.
+    pub async fn fetch_local(&self, path: &ArtifactPath, tmp: &std::path::Path) -> Result<PathBuf> {
+        if let Some(p) = self.local_file(path)? {
+            if !p.exists() {
+                return Err(ArtifactError::NotFound(format!(
+                    "No artifact file at '{}'",
+                    path.as_str()
+                )));
+            }
+            return Ok(p);
+        }
+        let name = path.as_str().rsplit('/').next().unwrap_or("data");
+        let dest = tmp.join(name);
+        self.download_to(path, &dest).await?;
+        Ok(dest)
+    }
+
     /// Copy a file to `dest` on this machine, streaming; returns its size.
     pub async fn download_to(&self, path: &ArtifactPath, dest: &std::path::Path) -> Result<u64> {
         use tokio::io::AsyncWriteExt;
@@ -505,6 +523,16 @@ mod tests {
         assert_eq!(std::fs::read(&out).unwrap(), b"hello");
         let local = s.local_file(&p("1/r/artifacts/a.txt")).unwrap().unwrap();
         assert_eq!(std::fs::read(local).unwrap(), b"hello");
+        let fetched = s
+            .fetch_local(&p("1/r/artifacts/a.txt"), dir.path())
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(fetched).unwrap(), b"hello");
+        assert!(matches!(
+            s.fetch_local(&p("1/r/artifacts/none.txt"), dir.path())
+                .await,
+            Err(ArtifactError::NotFound(_))
+        ));
         s.delete(&p("1/r/artifacts/sub")).await.unwrap();
         assert_eq!(s.list(&p("1/r/artifacts")).await.unwrap().len(), 1);
         assert!(matches!(

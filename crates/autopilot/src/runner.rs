@@ -158,12 +158,6 @@ impl<'a> Job<'a> {
 
     fn local_dataset(&mut self, name: &str) -> Result<PathBuf, AutopilotError> {
         let path = dataset_path(name).map_err(AutopilotError::Spec)?;
-        if let Some(p) = self.artifacts().local_file(&path)? {
-            if p.exists() {
-                return Ok(p);
-            }
-            return Err(AutopilotError::Spec(format!("no dataset named '{name}'")));
-        }
         if self._tmp.is_none() {
             self._tmp = Some(tempfile::tempdir()?);
         }
@@ -172,10 +166,14 @@ impl<'a> Job<'a> {
             .as_ref()
             .map(|t| t.path().to_path_buf())
             .unwrap_or_default();
-        let dest = dir.join(name);
         self.ctx
-            .block_on(self.artifacts().download_to(&path, &dest))?;
-        Ok(dest)
+            .block_on(self.artifacts().fetch_local(&path, &dir))
+            .map_err(|e| match e {
+                artifacts::ArtifactError::NotFound(_) => {
+                    AutopilotError::Spec(format!("no dataset named '{name}'"))
+                }
+                other => other.into(),
+            })
     }
 
     fn experiment(&self) -> Result<i64, AutopilotError> {

@@ -22,6 +22,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
+use server::atelier_api::{blocking, jobs_error};
 use server::error::{ApiError, ApiResult, ErrorCode};
 use store::{Job, JobStatus, MetadataStore};
 
@@ -56,14 +57,6 @@ pub fn router(m: Monitoring) -> Router {
         .with_state(m)
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
-) -> ApiResult<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::new(ErrorCode::InternalError, format!("task failed: {e}")))?
-}
-
 fn body_json(b: &[u8]) -> ApiResult<Value> {
     if b.is_empty() {
         return Ok(json!({}));
@@ -86,13 +79,6 @@ fn body_json(b: &[u8]) -> ApiResult<Value> {
 fn name_of(p: Result<Path<String>, PathRejection>) -> ApiResult<String> {
     let Path(n) = p.map_err(|e| ApiError::invalid(format!("bad path: {e}")))?;
     Ok(n)
-}
-
-fn jobs_err(e: jobs::JobsError) -> ApiError {
-    match e {
-        jobs::JobsError::Store(s) => s.into(),
-        other => ApiError::invalid(other.to_string()),
-    }
 }
 
 /// A short view of an execution for lists and charts.
@@ -267,7 +253,7 @@ async fn run_now(
             }
         };
         let spec = json!({"schedule": name, "window_start_ms": start, "window_end_ms": end, "trigger": "manual"});
-        m.queue.submit(EXECUTION_KIND, spec).map_err(jobs_err)
+        m.queue.submit(EXECUTION_KIND, spec).map_err(jobs_error)
     })
     .await?;
     Ok((
@@ -356,7 +342,7 @@ async fn ground_truth(
 
 async fn baseline(State(m): State<Monitoring>, body: Bytes) -> ApiResult<Response> {
     let v = body_json(&body)?;
-    let job = blocking(move || m.queue.submit(BASELINE_KIND, v).map_err(jobs_err)).await?;
+    let job = blocking(move || m.queue.submit(BASELINE_KIND, v).map_err(jobs_error)).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "job": server::atelier_api::job_json(&job) })),
@@ -444,13 +430,7 @@ async fn retrain(
                 let Some(input) = &r.capture_data.endpoint_input else {
                     continue;
                 };
-                let meta = &r.event_metadata;
-                let Some(truth) = meta
-                    .inference_id
-                    .as_ref()
-                    .and_then(|i| labels.by_inference.get(i))
-                    .or_else(|| labels.by_event.get(&meta.event_id))
-                else {
+                let Some(truth) = labels.of(&r.event_metadata) else {
                     continue;
                 };
                 let Ok(recs) = crate::rows::input_records(input, &columns) else {
@@ -504,7 +484,7 @@ async fn retrain(
     );
     let spec = Value::Object(spec);
     let q = m.queue.clone();
-    let job = blocking(move || q.submit("automl", spec).map_err(jobs_err)).await?;
+    let job = blocking(move || q.submit("automl", spec).map_err(jobs_error)).await?;
     let record = json!({
         "job_id": job.id,
         "dataset": dataset,

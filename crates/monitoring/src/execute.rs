@@ -439,13 +439,7 @@ fn model_quality(
                     .cloned(),
             );
         }
-        let meta = &r.event_metadata;
-        let found = meta
-            .inference_id
-            .as_ref()
-            .and_then(|i| labels.by_inference.get(i))
-            .or_else(|| labels.by_event.get(&meta.event_id));
-        let Some(truth) = found else {
+        let Some(truth) = labels.of(&r.event_metadata) else {
             unlabelled += preds.len();
             continue;
         };
@@ -600,15 +594,9 @@ impl Runner for BaselineRunner {
             .unwrap_or_default();
         let path = artifacts::datasets::dataset_path(dataset).map_err(fail)?;
         let tmp = tempfile::tempdir().map_err(fail)?;
-        let file = match ctx.artifacts.local_file(&path).map_err(fail)? {
-            Some(p) => p,
-            None => {
-                let dest = tmp.path().join(dataset);
-                ctx.block_on(ctx.artifacts.download_to(&path, &dest))
-                    .map_err(fail)?;
-                dest
-            }
-        };
+        let file = ctx
+            .block_on(ctx.artifacts.fetch_local(&path, tmp.path()))
+            .map_err(fail)?;
         let dir = ArtifactPath::parse(&format!("baselines/{}", ctx.job.name)).map_err(fail)?;
         let files = make_baseline(ctx, &file, &exclude, &dir, tmp.path())?;
         Ok(json!({"baseline": dir.as_str(), "files": files}))

@@ -173,6 +173,13 @@ impl LabelIndex {
     pub fn len(&self) -> usize {
         self.by_event.len() + self.by_inference.len()
     }
+    /// The labels of a captured invocation: by its inference id, else its event id.
+    pub fn of(&self, meta: &serving::capture::EventMetadata) -> Option<&Vec<String>> {
+        meta.inference_id
+            .as_ref()
+            .and_then(|i| self.by_inference.get(i))
+            .or_else(|| self.by_event.get(&meta.event_id))
+    }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

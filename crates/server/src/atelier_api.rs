@@ -71,7 +71,8 @@ fn queue(s: &AppState) -> ApiResult<Arc<jobs::Queue>> {
         .ok_or_else(|| ApiError::new(ErrorCode::InvalidState, "this server runs no job queue"))
 }
 
-fn jobs_error(e: jobs::JobsError) -> ApiError {
+/// A job-queue failure as an HTTP answer.
+pub fn jobs_error(e: jobs::JobsError) -> ApiError {
     match e {
         jobs::JobsError::UnknownKind(..) | jobs::JobsError::InvalidSpec(_) => {
             ApiError::invalid(e.to_string())
@@ -81,7 +82,8 @@ fn jobs_error(e: jobs::JobsError) -> ApiError {
     }
 }
 
-async fn blocking<T: Send + 'static>(
+/// Run blocking work (store calls, the queue) off the async runtime.
+pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> ApiResult<T> + Send + 'static,
 ) -> ApiResult<T> {
     tokio::task::spawn_blocking(f)
@@ -314,22 +316,19 @@ const PREVIEW_ROWS: usize = 20;
 async fn local_copy(
     arts: &ArtifactStore,
     path: &ArtifactPath,
-) -> ApiResult<(std::path::PathBuf, Option<tempfile::TempDir>)> {
-    if let Some(p) = arts.local_file(path)? {
-        if !p.exists() {
-            return Err(ApiError::not_found(format!(
-                "No dataset at '{}'",
-                path.as_str()
-            )));
-        }
-        return Ok((p, None));
-    }
+) -> ApiResult<(std::path::PathBuf, tempfile::TempDir)> {
     let dir =
         tempfile::tempdir().map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))?;
-    let name = path.as_str().rsplit('/').next().unwrap_or("data");
-    let dest = dir.path().join(name);
-    arts.download_to(path, &dest).await?;
-    Ok((dest, Some(dir)))
+    let file = arts
+        .fetch_local(path, dir.path())
+        .await
+        .map_err(|e| match e {
+            artifacts::ArtifactError::NotFound(_) => {
+                ApiError::not_found(format!("No dataset at '{}'", path.as_str()))
+            }
+            other => other.into(),
+        })?;
+    Ok((file, dir))
 }
 
 async fn preview(
