@@ -174,6 +174,9 @@ pub struct ForestModel {
     pub trees: Vec<Tree>,
     /// Parameters used for training.
     pub params: ForestParams,
+    /// The trees packed for prediction, built on first use.
+    #[serde(skip)]
+    pub(crate) flat: crate::flat::FlatCache,
 }
 
 fn trees_per_estimator(task: ForestTask) -> usize {
@@ -433,6 +436,7 @@ fn train_inner(
         feature_kinds: data.kinds(),
         trees,
         params: params.clone(),
+        flat: Default::default(),
     })
 }
 
@@ -459,7 +463,8 @@ impl ForestModel {
     }
 
     /// Prediction of one row (`row` in the single-row convention: NaN = missing,
-    /// categorical codes as f64) into `out` (`n_outputs()` long). Allocation-free.
+    /// categorical codes as f64) into `out` (`n_outputs()` long). Allocation-free once the first
+    /// prediction has packed the trees for prediction.
     ///
     /// Regression: the mean of the trees; binary: the mean class-1 frequency; multiclass:
     /// each class's mean frequency over its trees, normalised to sum to 1.
@@ -480,17 +485,14 @@ impl ForestModel {
             });
         }
         let ne = self.n_estimators().max(1) as f64;
+        let flat = self.flat.get(&self.trees);
         if k == 1 {
             let mut s = 0.0;
-            for t in &self.trees {
-                s += t.predict_row(row);
-            }
+            flat.for_each_tree(row, |_, v| s += v);
             out[0] = s / ne;
         } else {
             out.fill(0.0);
-            for (i, t) in self.trees.iter().enumerate() {
-                out[i % k] += t.predict_row(row);
-            }
+            flat.for_each_tree(row, |i, v| out[i % k] += v);
             let total: f64 = out.iter().sum();
             if total > 0.0 {
                 for o in out.iter_mut() {

@@ -27,6 +27,7 @@
 mod binning;
 mod data;
 mod error;
+mod flat;
 pub mod forest;
 mod learner;
 mod model;

@@ -1,5 +1,6 @@
 //! The trained model: prediction, feature importance, TreeSHAP.
 
+use crate::flat::FlatCache;
 use crate::tree::ShapScratch;
 use crate::{Dataset, FeatureKind, GbmError, GbmParams, Objective, Tree};
 use rayon::prelude::*;
@@ -33,6 +34,9 @@ pub struct GbmModel {
     pub valid_history: Vec<f64>,
     /// Parameters used for training.
     pub params: GbmParams,
+    /// The trees packed for prediction, built on first use.
+    #[serde(skip)]
+    pub(crate) flat: FlatCache,
 }
 
 impl GbmModel {
@@ -52,7 +56,8 @@ impl GbmModel {
     }
 
     /// Raw scores of one row (`row` in the single-row convention: NaN = missing,
-    /// categorical codes as f64) into `out` (`n_outputs()` long). Allocation-free.
+    /// categorical codes as f64) into `out` (`n_outputs()` long). Allocation-free once the first
+    /// prediction has packed the trees for prediction.
     /// Extra trailing values in `row` are ignored; a short row is an error.
     #[inline]
     pub fn predict_raw_row(&self, row: &[f64], out: &mut [f64]) -> Result<(), GbmError> {
@@ -70,22 +75,19 @@ impl GbmModel {
             });
         }
         out.copy_from_slice(&self.init_score);
+        let flat = self.flat.get(&self.trees);
         if k == 1 {
             let mut s = 0.0;
-            for t in &self.trees {
-                s += t.predict_row(row);
-            }
+            flat.for_each_tree(row, |_, v| s += v);
             out[0] += s;
         } else {
-            for (i, t) in self.trees.iter().enumerate() {
-                out[i % k] += t.predict_row(row);
-            }
+            flat.for_each_tree(row, |i, v| out[i % k] += v);
         }
         Ok(())
     }
 
     /// Predictions of one row into `out`: the value (regression), P(class 1) (binary) or
-    /// class probabilities (multiclass). Allocation-free.
+    /// class probabilities (multiclass). Allocation-free after the first call.
     #[inline]
     pub fn predict_row(&self, row: &[f64], out: &mut [f64]) -> Result<(), GbmError> {
         self.predict_raw_row(row, out)?;

@@ -466,5 +466,6 @@ fn train_inner(
         best_iteration,
         valid_history: history,
         params: params.clone(),
+        flat: Default::default(),
     })
 }

@@ -12,15 +12,15 @@ pub(crate) const DT_DEFAULT_LEFT: u8 = 2;
 pub struct Tree {
     num_leaves: usize,
     // internal nodes
-    split_feature: Vec<u32>,
+    pub(crate) split_feature: Vec<u32>,
     /// numeric: go left when `x <= threshold`
     #[serde(with = "crate::serde_floats")]
-    threshold: Vec<f64>,
+    pub(crate) threshold: Vec<f64>,
     /// numeric: bin threshold; categorical: index into `cat_bounds`
-    threshold_bin: Vec<u32>,
-    decision: Vec<u8>,
-    left_child: Vec<i32>,
-    right_child: Vec<i32>,
+    pub(crate) threshold_bin: Vec<u32>,
+    pub(crate) decision: Vec<u8>,
+    pub(crate) left_child: Vec<i32>,
+    pub(crate) right_child: Vec<i32>,
     #[serde(with = "crate::serde_floats")]
     split_gain: Vec<f64>,
     #[serde(with = "crate::serde_floats")]
@@ -28,8 +28,8 @@ pub struct Tree {
     #[serde(with = "crate::serde_floats")]
     internal_count: Vec<f64>,
     // categorical bitsets over raw codes and over bins
-    cat_bounds: Vec<u32>,
-    cat_words: Vec<u32>,
+    pub(crate) cat_bounds: Vec<u32>,
+    pub(crate) cat_words: Vec<u32>,
     cat_bin_bounds: Vec<u32>,
     cat_bin_words: Vec<u32>,
     // leaves
