@@ -46,7 +46,9 @@ pub struct Preprocessor {
     pub features: Vec<String>,
     /// For each categorical level: its code (rebuilt after loading).
     #[serde(skip)]
-    index: Vec<HashMap<String, u32>>,
+    /// per categorical column, level → code (foldhash: a served request looks up
+    /// every categorical cell, and SipHash was a visible share of its time)
+    index: Vec<foldhash::HashMap<String, u32>>,
 }
 
 /// One raw input cell for single-row prediction.
@@ -140,7 +142,7 @@ impl Preprocessor {
                     .enumerate()
                     .map(|(i, l)| (l.clone(), i as u32))
                     .collect(),
-                _ => HashMap::new(),
+                _ => foldhash::HashMap::default(),
             })
             .collect();
     }

@@ -401,17 +401,127 @@ fn json_cells<'a>(m: &LoadedModel, r: &'a Value, at: At, cells: &mut Vec<Cell<'a
     }
 }
 
+thread_local! {
+    /// A built CSV parser, lent to one [`CsvRecords`] at a time.
+    static CSV_PARSER: std::cell::Cell<Option<csv_core::Reader>> = const { std::cell::Cell::new(None) };
+}
+
+/// Records of an in-memory CSV body (RFC 4180 quoting, any line ending), parsed
+/// with `csv-core` straight from the body: no reader buffer, and the parser's state
+/// machine is built once per thread and reset for each payload, since building it
+/// took a visible share of a small request's time. (It is kept, not cloned:
+/// `csv_core::Reader::clone` copies only part of the state machine, and the copy
+/// misparses.)
+struct CsvRecords<'a> {
+    core: csv_core::Reader,
+    input: &'a [u8],
+    /// the current record's fields, back to back, and where each ends
+    out: Vec<u8>,
+    ends: Vec<usize>,
+    len: usize,
+    done: bool,
+}
+
+impl<'a> CsvRecords<'a> {
+    fn new(input: &'a [u8]) -> CsvRecords<'a> {
+        // `Reader::default()` is not a built parser (it misparses); `new` builds one
+        #[allow(clippy::unwrap_or_default)]
+        let mut core = CSV_PARSER.take().unwrap_or_else(csv_core::Reader::new);
+        core.reset();
+        CsvRecords {
+            core,
+            input,
+            out: vec![0; input.len().clamp(64, 1 << 16)],
+            ends: vec![0; 64],
+            len: 0,
+            done: false,
+        }
+    }
+
+    /// Moves to the next record and returns the line it starts on, or `None` at the
+    /// end of the body. Blank lines are skipped.
+    fn next_record(&mut self) -> Option<u64> {
+        use csv_core::ReadRecordResult::*;
+        if self.done {
+            return None;
+        }
+        // the parser counts the newlines it has consumed; the record starts after the
+        // empty lines (and a CRLF's pending LF) it is about to skip
+        let skipped = self.input.iter().take_while(|&&b| b == b'\n' || b == b'\r');
+        let line = self.core.line() + skipped.filter(|&&b| b == b'\n').count() as u64;
+        let (mut outlen, mut endlen) = (0, 0);
+        loop {
+            let (res, nin, nout, nend) = self.core.read_record(
+                self.input,
+                &mut self.out[outlen..],
+                &mut self.ends[endlen..],
+            );
+            self.input = &self.input[nin..];
+            outlen += nout;
+            endlen += nend;
+            match res {
+                // an empty input on the next call tells the parser the body ended
+                InputEmpty => {}
+                OutputFull => self.out.resize(self.out.len() * 2, 0),
+                OutputEndsFull => self.ends.resize(self.ends.len() * 2, 0),
+                Record => {
+                    self.len = endlen;
+                    return Some(line);
+                }
+                End => {
+                    self.done = true;
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Number of fields in the current record.
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The current record's fields back to back, or `None` when they are not UTF-8
+    /// (checked once per record rather than per field).
+    fn text(&self) -> Option<&str> {
+        let end = self.len.checked_sub(1).map_or(0, |l| self.ends[l]);
+        std::str::from_utf8(&self.out[..end]).ok()
+    }
+
+    /// Field `i` (`i < len()`) of the current record, out of its [`text`](Self::text).
+    /// Fields split at ASCII delimiters, so each holds whole characters; `None` only
+    /// when an invalid byte sequence straddled a delimiter.
+    fn field<'t>(&self, text: &'t str, i: usize) -> Option<&'t str> {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        text.get(start..self.ends[i])
+    }
+
+    /// Every field of the current record, which starts on `line`.
+    fn fields(&self, line: u64) -> Result<Vec<&str>> {
+        let text = self.text().ok_or_else(|| not_utf8(line))?;
+        (0..self.len)
+            .map(|i| self.field(text, i).ok_or_else(|| not_utf8(line)))
+            .collect()
+    }
+}
+
+impl Drop for CsvRecords<'_> {
+    fn drop(&mut self) {
+        CSV_PARSER.set(Some(std::mem::take(&mut self.core)));
+    }
+}
+
+fn not_utf8(line: u64) -> ServingError {
+    ServingError::BadRequest(format!("line {line}: the CSV is not valid UTF-8"))
+}
+
 fn csv_rows(
     m: &LoadedModel,
     body: &[u8],
     predict: &mut dyn FnMut(&[Cell<'_>], At) -> Result<()>,
 ) -> Result<()> {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(body);
-    let mut rec = csv::StringRecord::new();
+    let mut rec = CsvRecords::new(body);
     let n = m.columns.len();
     // for each input column, the CSV field holding it
     let mut map: Vec<Option<usize>> = (0..n).map(Some).collect();
@@ -420,26 +530,14 @@ fn csv_rows(
     let mut first = true;
     let mut rows = 0usize;
     let mut cells: Vec<Cell<'static>> = Vec::with_capacity(n);
-    loop {
-        let more = rdr.read_record(&mut rec).map_err(|e| {
-            ServingError::BadRequest(match e.kind() {
-                csv::ErrorKind::Utf8 { pos, .. } => format!(
-                    "line {}: the CSV is not valid UTF-8",
-                    pos.as_ref().map_or(0, |p| p.line())
-                ),
-                _ => format!("malformed CSV: {e}"),
-            })
-        })?;
-        if !more {
-            break;
-        }
-        let line = rec.position().map_or(0, |p| p.line());
-        if rec.len() == 1 && rec[0].trim().is_empty() {
+    while let Some(line) = rec.next_record() {
+        let text = rec.text().ok_or_else(|| not_utf8(line))?;
+        if rec.len() == 1 && text.trim().is_empty() {
             continue; // blank line
         }
         if first {
             first = false;
-            if let Some(h) = header_map(m, &rec)? {
+            if let Some(h) = header_map(m, &rec.fields(line)?)? {
                 map = h;
                 width = rec.len();
                 has_header = true;
@@ -463,7 +561,7 @@ fn csv_rows(
         let mut c = recycle(std::mem::take(&mut cells));
         for f in &map {
             c.push(match f {
-                Some(i) => Cell::Text(&rec[*i]),
+                Some(i) => Cell::Text(rec.field(text, *i).ok_or_else(|| not_utf8(line))?),
                 None => Cell::Missing,
             });
         }
@@ -482,7 +580,7 @@ fn csv_rows(
 /// are ignored, as `atelier predict` ignores extra columns), or when every
 /// field names an input column or the target and at least one is needed
 /// (then a missing one is an error naming it).
-fn header_map(m: &LoadedModel, rec: &csv::StringRecord) -> Result<Option<Vec<Option<usize>>>> {
+fn header_map(m: &LoadedModel, rec: &[&str]) -> Result<Option<Vec<Option<usize>>>> {
     let target = m.pipeline.target.as_str();
     let named = |name: &str| rec.iter().any(|f| f.trim() == name);
     let all_required = m
@@ -520,4 +618,84 @@ pub fn invoke(m: &LoadedModel, body: &[u8], input: Format, output: Format) -> Re
     let mut w = Writer::new(m, output, 64 + body.len() / 2);
     predict_payload(m, body, input, &mut w)?;
     Ok(w.finish())
+}
+
+#[cfg(test)]
+mod csv_tests {
+    use super::CsvRecords;
+
+    fn records(body: &str) -> Vec<(u64, Vec<String>)> {
+        let mut r = CsvRecords::new(body.as_bytes());
+        let mut out = vec![];
+        while let Some(line) = r.next_record() {
+            out.push((
+                line,
+                r.fields(line)
+                    .unwrap()
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+            ));
+            assert!(out.len() < 100, "runaway: {out:?}");
+        }
+        out
+    }
+
+    fn rec(fields: &[&str]) -> Vec<String> {
+        fields.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn csv_records_quoting_line_endings_and_lines() {
+        // twice: the second parse reuses the first one's parser
+        for _ in 0..2 {
+            assert_eq!(
+                records("a,b\n1,2\n"),
+                vec![(1, rec(&["a", "b"])), (2, rec(&["1", "2"]))]
+            );
+        }
+        // CRLF, a last line without a newline, quoted commas, quotes and newlines
+        assert_eq!(
+            records("x,y\r\n\"a,b\",\"say \"\"hi\"\"\"\r\n\"two\nlines\",3"),
+            vec![
+                (1, rec(&["x", "y"])),
+                (2, rec(&["a,b", "say \"hi\""])),
+                (3, rec(&["two\nlines", "3"])),
+            ]
+        );
+        // a record's line is where it starts; empty lines are skipped
+        assert_eq!(
+            records("\n\n1,2\n\n3,4"),
+            vec![(3, rec(&["1", "2"])), (5, rec(&["3", "4"]))]
+        );
+        assert_eq!(
+            records("1,2\r\n\r\n3,4\r\n"),
+            vec![(1, rec(&["1", "2"])), (3, rec(&["3", "4"]))]
+        );
+        // ragged rows keep their own field counts; a record longer than the buffers grows them
+        let wide = vec!["v"; 300].join(",");
+        let long = "z".repeat(100_000);
+        let got = records(&format!("1\n{wide}\n{long},1\n"));
+        assert_eq!(got[0].1.len(), 1);
+        assert_eq!(got[1].1.len(), 300);
+        assert_eq!(got[2].1, rec(&[&long, "1"]));
+        assert!(records("").is_empty());
+    }
+
+    #[test]
+    fn csv_records_refuse_invalid_utf8_by_line() {
+        let body = b"a,b\n1,\xff\n";
+        let mut r = CsvRecords::new(body);
+        assert_eq!(r.next_record(), Some(1));
+        assert!(r.fields(1).is_ok());
+        assert_eq!(r.next_record(), Some(2));
+        assert_eq!(r.text(), None);
+        let e = r.fields(2).unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("UTF-8"), "{e}");
+        // valid once the delimiter is gone, invalid as two fields
+        let mut r = CsvRecords::new(b"\xc3,\xa9\n");
+        assert_eq!(r.next_record(), Some(1));
+        assert_eq!(r.text(), Some("\u{e9}"));
+        assert!(r.fields(1).is_err());
+    }
 }
