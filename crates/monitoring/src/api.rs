@@ -143,6 +143,45 @@ async fn list(State(m): State<Monitoring>) -> ApiResult<Json<Value>> {
     Ok(Json(out))
 }
 
+/// Writes the schedule `edit` makes of the stored one (`None` when there is none)
+/// without losing a concurrent write: the result replaces the stored version only if
+/// it is still the one `edit` saw (the scheduler may bookmark a firing meanwhile);
+/// otherwise the schedule is read again and `edit` runs again.
+fn write_schedule(
+    st: &dyn MetadataStore,
+    name: &str,
+    mut edit: impl FnMut(Option<Schedule>) -> ApiResult<Schedule>,
+) -> ApiResult<store::Endpoint> {
+    let internal = |e: String| ApiError::new(ErrorCode::InternalError, e);
+    for _ in 0..20 {
+        let old = match st.get_schedule(name) {
+            Ok(row) => Some(row),
+            Err(store::StoreError::NotFound(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let parsed = match &old {
+            Some(row) => Some(
+                serde_json::from_str::<Schedule>(&row.config)
+                    .map_err(|e| internal(format!("unreadable schedule '{name}': {e}")))?,
+            ),
+            None => None,
+        };
+        let text = serde_json::to_string(&edit(parsed)?).map_err(|e| internal(e.to_string()))?;
+        match old {
+            None => return Ok(st.put_schedule(name, &text)?),
+            Some(row) => {
+                if st.replace_schedule(name, &row.config, &text)? {
+                    return st.get_schedule(name).map_err(Into::into);
+                }
+            }
+        }
+    }
+    Err(ApiError::new(
+        ErrorCode::InternalError,
+        format!("the schedule '{name}' kept changing while it was being saved; try again"),
+    ))
+}
+
 async fn create(State(m): State<Monitoring>, body: Bytes) -> ApiResult<Response> {
     let v = body_json(&body)?;
     let mut s = Schedule::parse(&v).map_err(ApiError::invalid)?;
@@ -181,16 +220,15 @@ async fn create(State(m): State<Monitoring>, body: Bytes) -> ApiResult<Response>
         })?;
     }
     let out = blocking(move || {
-        // replacing a schedule keeps its bookmark
-        if let Ok(old) = m.store.get_schedule(&s.name)
-            && let Ok(old) = serde_json::from_str::<Schedule>(&old.config)
-        {
-            s.last_fired_ms = old.last_fired_ms;
-            s.retrain = old.retrain;
-        }
-        let text = serde_json::to_string(&s)
-            .map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))?;
-        let row = m.store.put_schedule(&s.name, &text)?;
+        let name = s.name.clone();
+        // replacing a schedule keeps its bookmark and its last retraining
+        let row = write_schedule(m.store.as_ref(), &name, |old| {
+            if let Some(old) = old {
+                s.last_fired_ms = old.last_fired_ms;
+                s.retrain = old.retrain.clone();
+            }
+            Ok(s.clone())
+        })?;
         Ok(schedule_json(&s, row.created_ms, row.updated_ms, &[]))
     })
     .await?;
@@ -505,17 +543,16 @@ async fn retrain(
     // remembered on the schedule, so every Studio shows the comparison
     let (st, n) = (m.store.clone(), name.clone());
     blocking(move || {
-        let row = st.get_schedule(&n)?;
-        let mut s: Schedule = serde_json::from_str(&row.config).map_err(|e| {
-            ApiError::new(
-                ErrorCode::InternalError,
-                format!("unreadable schedule: {e}"),
-            )
+        write_schedule(st.as_ref(), &n, |old| {
+            let mut s = old.ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::ResourceDoesNotExist,
+                    format!("No monitoring schedule named '{n}'"),
+                )
+            })?;
+            s.retrain = Some(record.clone());
+            Ok(s)
         })?;
-        s.retrain = Some(record);
-        let text = serde_json::to_string(&s)
-            .map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))?;
-        st.put_schedule(&n, &text)?;
         Ok(())
     })
     .await?;

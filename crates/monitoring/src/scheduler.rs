@@ -3,7 +3,9 @@
 //! job over the window from the previous firing to this one. The bookmark
 //! (`last_fired_ms`) is stored before the job is queued, so a restart
 //! neither repeats nor (within a day) skips a window; missed firings while
-//! the server was down are caught up by one execution covering them.
+//! the server was down are caught up by one execution covering them. The
+//! bookmark is a compare-and-swap on the schedule as read, so it never
+//! overwrites a user's concurrent change (nor the user's write the bookmark).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,9 +59,15 @@ pub fn tick(store: &dyn MetadataStore, queue: &jobs::Queue, now_ms: i64) -> Vec<
         let Ok(text) = serde_json::to_string(&s) else {
             continue;
         };
-        if let Err(e) = store.put_schedule(&s.name, &text) {
-            tracing::warn!(schedule = %s.name, "could not bookmark the schedule: {e}");
-            continue;
+        // only over the version read above: a schedule replaced or deleted meanwhile
+        // keeps the user's change and is looked at again on the next tick
+        match store.replace_schedule(&row.name, &row.config, &text) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::warn!(schedule = %s.name, "could not bookmark the schedule: {e}");
+                continue;
+            }
         }
         let spec = json!({
             "schedule": s.name,

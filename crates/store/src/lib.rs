@@ -213,6 +213,11 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     // ---- monitoring schedules (same shape as endpoints) ----
     fn put_schedule(&self, name: &str, config: &str) -> Result<Endpoint>;
+    /// Replaces a schedule's configuration only while it still reads `expected` (what
+    /// the caller read before editing it). `false`, and nothing written, when another
+    /// writer changed or deleted it in between: the scheduler bookmarking a firing and
+    /// a user replacing the schedule must not overwrite each other.
+    fn replace_schedule(&self, name: &str, expected: &str, config: &str) -> Result<bool>;
     fn get_schedule(&self, name: &str) -> Result<Endpoint>;
     fn list_schedules(&self) -> Result<Vec<Endpoint>>;
     fn delete_schedule(&self, name: &str) -> Result<()>;

@@ -2256,6 +2256,9 @@ impl MetadataStore for SqliteStore {
     fn put_schedule(&self, name: &str, config: &str) -> Result<Endpoint> {
         self.write(|tx| jobs::put_doc(tx, jobs::SCHEDULES, name, config))
     }
+    fn replace_schedule(&self, name: &str, expected: &str, config: &str) -> Result<bool> {
+        self.write(|tx| jobs::replace_doc(tx, jobs::SCHEDULES, name, expected, config))
+    }
     fn get_schedule(&self, name: &str) -> Result<Endpoint> {
         self.read(|c| jobs::get_doc(c, jobs::SCHEDULES, name))
     }

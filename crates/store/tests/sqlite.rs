@@ -294,3 +294,39 @@ fn rusqlite_version_bump(path: &std::path::Path) -> Result<(), String> {
     b[60..64].copy_from_slice(&999u32.to_be_bytes());
     std::fs::write(path, b).map_err(|e| e.to_string())
 }
+
+#[test]
+fn replacing_a_schedule_is_a_compare_and_swap_on_what_was_read() {
+    let (_d, s) = fresh();
+    s.put_schedule("nightly", r#"{"v":1}"#).unwrap();
+    let read = s.get_schedule("nightly").unwrap();
+    // a user replaces the schedule after the scheduler read it…
+    s.put_schedule("nightly", r#"{"v":2,"enabled":false}"#)
+        .unwrap();
+    // …so the scheduler's bookmark over the old version is refused, and the user's change stays
+    assert!(
+        !s.replace_schedule("nightly", &read.config, r#"{"v":1,"bookmark":5}"#)
+            .unwrap()
+    );
+    assert_eq!(
+        s.get_schedule("nightly").unwrap().config,
+        r#"{"v":2,"enabled":false}"#
+    );
+    // over the current version it is written
+    let now = s.get_schedule("nightly").unwrap();
+    assert!(
+        s.replace_schedule("nightly", &now.config, r#"{"v":2,"bookmark":6}"#)
+            .unwrap()
+    );
+    assert_eq!(
+        s.get_schedule("nightly").unwrap().config,
+        r#"{"v":2,"bookmark":6}"#
+    );
+    // a deleted schedule is not brought back
+    s.delete_schedule("nightly").unwrap();
+    assert!(
+        !s.replace_schedule("nightly", r#"{"v":2,"bookmark":6}"#, "{}")
+            .unwrap()
+    );
+    assert!(s.get_schedule("nightly").is_err());
+}

@@ -162,6 +162,22 @@ pub(super) fn put_doc(
     get_doc(tx, (table, what), name)
 }
 
+/// Compare-and-swap on a document's configuration: written only while it is still
+/// `expected`; returns whether it was.
+pub(super) fn replace_doc(
+    tx: &Transaction,
+    (table, _): Docs,
+    name: &str,
+    expected: &str,
+    config: &str,
+) -> Result<bool> {
+    let n = tx.execute(
+        &format!("UPDATE {table} SET config = ?3, updated = ?4 WHERE name = ?1 AND config = ?2"),
+        params![name, expected, config, now_ms()],
+    )?;
+    Ok(n == 1)
+}
+
 pub(super) fn get_doc(c: &Connection, (table, what): Docs, name: &str) -> Result<Endpoint> {
     c.prepare_cached(&format!(
         "SELECT name, config, created, updated FROM {table} WHERE name = ?"
