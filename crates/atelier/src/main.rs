@@ -177,6 +177,15 @@ Examples:
         /// With --server: print the job id and return instead of following the job.
         #[arg(long)]
         detach: bool,
+        /// Where to write the data-exploration and model-quality reports and the
+        /// candidate notebook [default: <output>.reports beside the pipeline]. With
+        /// --server they are stored with the job's run instead.
+        #[arg(long, conflicts_with = "no_reports")]
+        reports: Option<PathBuf>,
+        /// Write no reports (they explain up to 300 rows with SHAP, which takes a
+        /// while for ensembles of non-tree models).
+        #[arg(long)]
+        no_reports: bool,
     },
     /// Background jobs on a server (Autopilot, batch transform, …).
     Jobs {
@@ -517,6 +526,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             experiment,
             model_name,
             detach,
+            reports,
+            no_reports,
         } => {
             init_tracing("warn");
             match server {
@@ -553,6 +564,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             "give --output FILE for the best pipeline (or --server URL to run on a server)"
                         );
                     };
+                    let reports = (!no_reports).then(|| {
+                        reports.unwrap_or_else(|| {
+                            let mut dir = output.clone().into_os_string();
+                            dir.push(".reports");
+                            PathBuf::from(dir)
+                        })
+                    });
                     automl_cli(
                         &train,
                         &target,
@@ -564,6 +582,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         seed,
                         min_rows,
                         &output,
+                        reports.as_deref(),
                     )?;
                 }
             }
@@ -697,6 +716,7 @@ fn automl_cli(
     seed: u64,
     min_rows: usize,
     output: &std::path::Path,
+    reports: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
     use std::io::{IsTerminal, Write};
     if !(time_budget.is_finite() && time_budget > 0.0) {
@@ -713,6 +733,7 @@ fn automl_cli(
     for w in &table.warnings {
         eprintln!("warning: {w}");
     }
+    let validation_path = validation.as_ref().map(|v| v.display().to_string());
     let validation = match validation {
         Some(v) => Some(tabular::read_path(&v)?),
         None => None,
@@ -829,6 +850,36 @@ fn automl_cli(
         outcome.score,
         started.elapsed().as_secs_f64()
     );
+    if let Some(dir) = reports {
+        eprintln!("writing the reports (SHAP on up to 300 rows)…");
+        let about = autopilot::outputs::About {
+            dataset: train.display().to_string(),
+            target: target.to_string(),
+            title: format!("{} → {target}", train.display()),
+            automl: autopilot::outputs::AutomlCall {
+                time_budget,
+                max_candidates,
+                seed,
+                validation_path,
+            },
+            http: None,
+        };
+        for (name, rel, made) in autopilot::outputs::outcome_files(&outcome, &table, &about) {
+            match made {
+                Ok(bytes) => {
+                    let path = dir.join(rel);
+                    if let Some(parent) = path.parent() {
+                        std::fs::create_dir_all(parent)
+                            .with_context(|| format!("creating {}", parent.display()))?;
+                    }
+                    std::fs::write(&path, bytes)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    eprintln!("wrote {}", path.display());
+                }
+                Err(e) => eprintln!("warning: the {name} report could not be made: {e}"),
+            }
+        }
+    }
     Ok(())
 }
 

@@ -321,6 +321,53 @@ fn automl_cli_and_its_benchmark_run() {
         out.contains("leaderboard (auc)") && out.contains("gbm-default"),
         "{out}"
     );
+    // the reports and the notebook land beside the pipeline, as on a server
+    let reports = dir.path().join("auto.model.reports");
+    let data = std::fs::read_to_string(reports.join("reports/data_exploration.html")).unwrap();
+    assert!(
+        data.contains("<svg") && data.contains("Survived"),
+        "{data:.300}"
+    );
+    let quality = std::fs::read_to_string(reports.join("reports/model_quality.html")).unwrap();
+    assert!(
+        quality.contains("<svg") && quality.contains("ROC") && quality.contains("gbm-default"),
+        "{quality:.300}"
+    );
+    let nb: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(reports.join("notebooks/autopilot_candidate.ipynb")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(nb["nbformat"], 4);
+    assert!(nb.to_string().contains("atelier automl"), "{nb}");
+    assert!(out.contains("model_quality.html"), "{out}");
+    let quick = dir.path().join("quick.model");
+    let (ok, out) = atelier(&[
+        "automl",
+        train.to_str().unwrap(),
+        "--target",
+        "Survived",
+        "--time-budget",
+        "3",
+        "--max-candidates",
+        "2",
+        "--no-reports",
+        "-o",
+        quick.to_str().unwrap(),
+    ]);
+    assert!(ok && quick.exists(), "{out}");
+    assert!(!dir.path().join("quick.model.reports").exists(), "{out}");
+    let (ok, out) = atelier(&[
+        "automl",
+        train.to_str().unwrap(),
+        "--target",
+        "Survived",
+        "--reports",
+        "r",
+        "--no-reports",
+        "-o",
+        "x",
+    ]);
+    assert!(!ok && out.contains("cannot be used with"), "{out}");
     let pred = dir.path().join("p.csv");
     let (ok, out) = atelier(&[
         "predict",

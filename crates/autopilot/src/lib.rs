@@ -19,6 +19,7 @@
 //!
 //! A cancelled job ends its runs as `KILLED` and registers nothing.
 
+pub mod outputs;
 mod runner;
 mod spec;
 

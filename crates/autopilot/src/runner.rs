@@ -16,12 +16,7 @@ use store::{
 use crate::AutopilotError;
 use crate::spec::{Spec, check_against, dataset_path};
 
-/// A report: its name, its artifact path below the run, and its bytes or
-/// why it could not be made.
-type Report = (&'static str, &'static str, Result<Vec<u8>, String>);
-
-/// Rows explained for the SHAP summary of the model-quality report.
-const SHAP_ROWS: usize = 300;
+use crate::outputs::Report;
 
 /// Files above this size are not read when a job is submitted (the job
 /// itself reports any problem with them).
@@ -609,133 +604,29 @@ impl<'a> Job<'a> {
     /// notebook: (name, artifact path below the run, bytes or what failed).
     fn reports(&self, out: &automl::Outcome, table: &tabular::Table) -> Vec<Report> {
         let spec = &self.spec;
-        let leaderboard: Vec<reports::LeaderboardRow> = out
-            .leaderboard
-            .iter()
-            .filter(|c| c.status == CandidateStatus::Done)
-            .enumerate()
-            .map(|(i, c)| reports::LeaderboardRow {
-                rank: i + 1,
-                name: c.name.clone(),
-                algorithm: c.algorithm.name().to_string(),
-                score: c.score,
-                fit_seconds: c.fit_seconds,
-                params: c.params.clone(),
-            })
-            .collect();
-        let data = reports::data_report(
+        let mut body = self.ctx.spec.clone();
+        body["dataset"] = json!(spec.dataset);
+        crate::outputs::outcome_files(
+            out,
             table,
-            &spec.target,
-            &reports::DataReportOptions {
-                title: Some(spec.dataset.clone()),
-                problem: Some(out.problem),
-                ..Default::default()
-            },
-        )
-        .map(String::into_bytes)
-        .map_err(|e| e.to_string());
-        let quality = self.quality_report(out, table, &leaderboard);
-        let notebook = (|| -> Result<Vec<u8>, String> {
-            let best_single = leaderboard
-                .first()
-                .cloned()
-                .ok_or("no finished candidate")?;
-            let mut body = self.ctx.spec.clone();
-            body["dataset"] = json!(spec.dataset);
-            let nb = reports::notebook(&reports::NotebookSpec {
-                title: format!("Autopilot candidate: {}", best_single.name),
-                data_path: spec.dataset.clone(),
+            &crate::outputs::About {
+                dataset: spec.dataset.clone(),
                 target: spec.target.clone(),
-                problem: out.problem,
-                labels: out.pipeline.labels.clone(),
-                metric: out.metric.name().to_string(),
-                validation: out.validation.describe.clone(),
-                leaderboard: leaderboard.clone(),
-                candidate: best_single,
-                test_path: None,
-                atelier: "atelier".into(),
-                automl: Some(reports::AutomlCall {
+                title: spec.display_name(),
+                automl: reports::AutomlCall {
                     time_budget: spec.time_budget,
                     max_candidates: spec.max_candidates,
                     seed: spec.seed,
                     validation_path: spec.validation_dataset.clone(),
-                }),
+                },
                 http: Some(reports::HttpCall {
                     server_url: "http://127.0.0.1:5000".into(),
                     method: "POST".into(),
                     path: "/api/atelier/automl".into(),
                     body,
                 }),
-            });
-            serde_json::to_vec_pretty(&nb).map_err(|e| e.to_string())
-        })();
-        vec![
-            ("data_exploration", "reports/data_exploration.html", data),
-            ("model_quality", "reports/model_quality.html", quality),
-            ("notebook", "notebooks/autopilot_candidate.ipynb", notebook),
-        ]
-    }
-
-    fn quality_report(
-        &self,
-        out: &automl::Outcome,
-        table: &tabular::Table,
-        leaderboard: &[reports::LeaderboardRow],
-    ) -> Result<Vec<u8>, String> {
-        let p = &out.pipeline;
-        // SHAP on a sample of rows: exact for trees and linear models,
-        // sampled permutations (bounded work) for MLPs and mixed ensembles
-        let n = table.rows();
-        let step = (n / SHAP_ROWS).max(1);
-        let rows: Vec<usize> = (0..n).step_by(step).take(SHAP_ROWS).collect();
-        let sample = table.take(&rows);
-        let opts = learn::ExplainOptions {
-            max_evals: 256,
-            ..Default::default()
-        };
-        let shap = match p.contributions_with(&sample, &opts) {
-            Ok(c) => {
-                let classes: Vec<usize> = if out.problem == learn::ProblemType::Multiclass {
-                    let pred = p.predict(&sample).map_err(|e| e.to_string())?;
-                    let k = pred.classes.len().max(1);
-                    pred.probabilities
-                        .chunks(k)
-                        .map(|r| (0..k).max_by(|&a, &b| r[a].total_cmp(&r[b])).unwrap_or(0))
-                        .collect()
-                } else {
-                    vec![0; sample.rows()]
-                };
-                reports::ShapInput::from_contributions(
-                    &c,
-                    &sample,
-                    |i| classes.get(i).copied().unwrap_or(0),
-                    SHAP_ROWS,
-                )
-                .ok()
-            }
-            Err(e) => {
-                tracing::warn!("no SHAP summary: {e}");
-                None
-            }
-        };
-        let input = reports::QualityInput {
-            title: self.spec.display_name(),
-            problem: out.problem,
-            target: self.spec.target.clone(),
-            labels: p.labels.clone(),
-            metric: out.metric.name().to_string(),
-            higher_is_better: out.metric.higher_is_better(),
-            best_score: out.score,
-            validation: format!("out-of-fold predictions of {}", out.validation.describe),
-            leaderboard: leaderboard.to_vec(),
-            y_true: out.validation.y.clone(),
-            predictions: out.validation.pred.clone(),
-            feature_importance: p.importance(),
-            shap,
-        };
-        reports::quality_report(&input)
-            .map(String::into_bytes)
-            .map_err(|e| e.to_string())
+            },
+        )
     }
 }
 
