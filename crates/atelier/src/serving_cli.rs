@@ -324,41 +324,6 @@ pub fn batch_transform(a: BatchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The files a batch transform reads: `input`, or the CSV and Parquet files
-/// below it.
-fn batch_inputs(input: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let meta = std::fs::metadata(input).with_context(|| format!("reading {}", input.display()))?;
-    if meta.is_file() {
-        return Ok(vec![input.to_path_buf()]);
-    }
-    let mut out = Vec::new();
-    let mut stack = vec![input.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
-            let p = e?.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if matches!(
-                p.extension()
-                    .and_then(|x| x.to_str())
-                    .map(str::to_ascii_lowercase)
-                    .as_deref(),
-                Some("csv" | "parquet" | "pq")
-            ) {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    if out.is_empty() {
-        bail!(
-            "{}: no .csv or .parquet files in this folder",
-            input.display()
-        );
-    }
-    Ok(out)
-}
-
 /// Run on the server as jobs: each input file is uploaded as a temporary
 /// dataset, transformed by a `batch-transform` job, and its output
 /// downloaded into `--output` (the server never reads or writes this
@@ -378,7 +343,7 @@ fn batch_on_server(a: BatchArgs) -> anyhow::Result<()> {
             &format!("batch-transform/models/{}", store::now_ms()),
         )?
     };
-    let files = batch_inputs(&a.input)?;
+    let files = serving::batch::input_files(&a.input)?;
     std::fs::create_dir_all(&a.output)
         .with_context(|| format!("creating {}", a.output.display()))?;
     let base = if a.input.is_dir() {

@@ -76,8 +76,9 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> ServingError {
     ServingError::BadRequest(format!("{}: {e}", path.display()))
 }
 
-/// The input files: `input` itself, or every `.csv` / `.parquet` below it.
-fn inputs(input: &Path) -> Result<Vec<PathBuf>> {
+/// The input files of a batch transform: `input` itself, or every `.csv` /
+/// `.parquet` below it, sorted (also what `atelier batch-transform --server` uploads).
+pub fn input_files(input: &Path) -> Result<Vec<PathBuf>> {
     let meta = std::fs::metadata(input).map_err(|e| io_err(input, e))?;
     if meta.is_file() {
         return Ok(vec![input.to_path_buf()]);
@@ -122,7 +123,7 @@ pub fn batch_transform(
     cancel: &AtomicBool,
 ) -> Result<BatchSummary> {
     let model = LoadedModel::new(pipeline.clone());
-    let files = inputs(input)?;
+    let files = input_files(input)?;
     std::fs::create_dir_all(output).map_err(|e| io_err(output, e))?;
     let base = if input.is_dir() {
         input.to_path_buf()
