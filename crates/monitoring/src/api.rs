@@ -57,23 +57,12 @@ pub fn router(m: Monitoring) -> Router {
         .with_state(m)
 }
 
+/// A JSON-object body; an empty one stands for `{}` (every field has a default).
 fn body_json(b: &[u8]) -> ApiResult<Value> {
     if b.is_empty() {
         return Ok(json!({}));
     }
-    let v: Value = serde_json::from_slice(b).map_err(|e| {
-        ApiError::new(
-            ErrorCode::MalformedRequest,
-            format!("the body is not valid JSON: {e}"),
-        )
-    })?;
-    if !v.is_object() {
-        return Err(ApiError::new(
-            ErrorCode::MalformedRequest,
-            "the body must be a JSON object",
-        ));
-    }
-    Ok(v)
+    server::atelier_api::body_json(b)
 }
 
 fn name_of(p: Result<Path<String>, PathRejection>) -> ApiResult<String> {
@@ -143,6 +132,16 @@ async fn list(State(m): State<Monitoring>) -> ApiResult<Json<Value>> {
     Ok(Json(out))
 }
 
+/// A stored schedule, parsed (a corrupt one is a server-side error).
+fn parse_schedule(row: &store::Endpoint) -> ApiResult<Schedule> {
+    serde_json::from_str(&row.config).map_err(|e| {
+        ApiError::new(
+            ErrorCode::InternalError,
+            format!("the schedule '{}' is unreadable: {e}", row.name),
+        )
+    })
+}
+
 /// Writes the schedule `edit` makes of the stored one (`None` when there is none)
 /// without losing a concurrent write: the result replaces the stored version only if
 /// it is still the one `edit` saw (the scheduler may bookmark a firing meanwhile);
@@ -159,13 +158,7 @@ fn write_schedule(
             Err(store::StoreError::NotFound(_)) => None,
             Err(e) => return Err(e.into()),
         };
-        let parsed = match &old {
-            Some(row) => Some(
-                serde_json::from_str::<Schedule>(&row.config)
-                    .map_err(|e| internal(format!("unreadable schedule '{name}': {e}")))?,
-            ),
-            None => None,
-        };
+        let parsed = old.as_ref().map(parse_schedule).transpose()?;
         let text = serde_json::to_string(&edit(parsed)?).map_err(|e| internal(e.to_string()))?;
         match old {
             None => return Ok(st.put_schedule(name, &text)?),
@@ -242,12 +235,7 @@ async fn one(
     let name = name_of(p)?;
     let out = blocking(move || {
         let row = m.store.get_schedule(&name)?;
-        let s: Schedule = serde_json::from_str(&row.config).map_err(|e| {
-            ApiError::new(
-                ErrorCode::InternalError,
-                format!("unreadable schedule: {e}"),
-            )
-        })?;
+        let s = parse_schedule(&row)?;
         let execs = m.store.list_jobs_named(EXECUTION_KIND, &name, 200)?;
         Ok(json!({
             "schedule": schedule_json(&s, row.created_ms, row.updated_ms, &execs),
@@ -275,9 +263,7 @@ async fn run_now(
     let name = name_of(p)?;
     let v = body_json(&body)?;
     let job = blocking(move || {
-        let row = m.store.get_schedule(&name)?;
-        let s: Schedule = serde_json::from_str(&row.config)
-            .map_err(|e| ApiError::new(ErrorCode::InternalError, format!("unreadable schedule: {e}")))?;
+        let s = parse_schedule(&m.store.get_schedule(&name)?)?;
         let now = store::now_ms();
         let end = v["window_end_ms"].as_i64().unwrap_or(now);
         let start = match v["window_start_ms"].as_i64() {
@@ -416,13 +402,7 @@ async fn retrain(
         let st = m.store.clone();
         let n = name.clone();
         blocking(move || {
-            let row = st.get_schedule(&n)?;
-            let s: Schedule = serde_json::from_str(&row.config).map_err(|e| {
-                ApiError::new(
-                    ErrorCode::InternalError,
-                    format!("unreadable schedule: {e}"),
-                )
-            })?;
+            let s = parse_schedule(&st.get_schedule(&n)?)?;
             let ep = load_endpoint(st.as_ref(), &s.endpoint).map_err(ApiError::not_found)?;
             Ok((s, ep))
         })

@@ -91,7 +91,8 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::new(ErrorCode::InternalError, format!("task failed: {e}")))?
 }
 
-fn body_json(bytes: &[u8]) -> ApiResult<Value> {
+/// A request body that must be a JSON object (an empty body is refused).
+pub fn body_json(bytes: &[u8]) -> ApiResult<Value> {
     if bytes.is_empty() {
         return Err(ApiError::new(
             ErrorCode::MalformedRequest,
