@@ -1,5 +1,6 @@
 // Atelier Studio charts: small hand-written SVG line and scatter charts with hover tooltips.
-// Exposes window.AtelierCharts = { lineChart, scatterChart, ema, fmtNum, PALETTE }.
+// Exposes window.AtelierCharts = { lineChart, scatterChart, ema, fmtNum, fmtDuration, PALETTE,
+// svgEl, niceStep } (the last two for other pages' own charts).
 (function () {
   'use strict';
   const SVG = 'http://www.w3.org/2000/svg';
@@ -396,5 +397,5 @@
     };
   }
 
-  window.AtelierCharts = { lineChart, scatterChart, ema, fmtNum, fmtDuration, PALETTE };
+  window.AtelierCharts = { lineChart, scatterChart, ema, fmtNum, fmtDuration, PALETTE, svgEl: el, niceStep };
 })();

@@ -9,7 +9,7 @@
   const { h, replace, append, request, errorBox, fmtAgo, fmtDate, fmtNum, live, main, pages, C } = S;
   const API = '/api/atelier/monitoring-schedules';
   const enc = encodeURIComponent;
-  const SVG = 'http://www.w3.org/2000/svg';
+  const { svgEl, niceStep } = window.AtelierCharts;
   const COL = { value: C.PALETTE[0], threshold: '#c92a2a', baseline: '#8a99c7', current: '#e8590c', estimate: '#0c8599', ok: '#2b8a3e', bad: '#c92a2a', none: '#98a2b3', run: '#3b5bdb' };
   /** p-values below this are drawn at it on the (log) drift chart. */
   const P_FLOOR = 1e-16;
@@ -84,18 +84,6 @@
 
   // ---------------------------------------------------------------- SVG charts
 
-  function svgEl(tag, attrs, parent) {
-    const e = document.createElementNS(SVG, tag);
-    for (const k in attrs || {}) e.setAttribute(k, attrs[k]);
-    if (parent) parent.appendChild(e);
-    return e;
-  }
-  function niceStep(range, count) {
-    const raw = range / Math.max(1, count);
-    const mag = Math.pow(10, Math.floor(Math.log10(raw)));
-    const n = raw / mag;
-    return (n < 1.5 ? 1 : n < 3 ? 2 : n < 7 ? 5 : 10) * mag;
-  }
   function tooltip(container) {
     let tip = container.querySelector(':scope > .tooltip');
     if (!tip) { tip = h('div', { class: 'tooltip', 'data-testid': 'chart-tooltip' }); tip.hidden = true; container.appendChild(tip); }

@@ -945,39 +945,6 @@
     load().then(() => live(load));
   };
 
-  // ----- models (registry list)
-  pages.models = function () {
-    const body = h('div', { class: 'card flush' });
-    replace(main, h('header', { class: 'page-head' }, h('h1', null, 'Models'), h('span', { class: 'sub' }, 'Registered models')), body,
-      h('p', { class: 'muted' }, 'Version pages, aliases and lineage are not available yet in the Studio; use the MLflow client meanwhile.'));
-    async function load() {
-      let list;
-      try {
-        list = [];
-        let token;
-        for (let i = 0; i < 20; i++) {
-          const res = await api.get('registered-models/search', { max_results: 1000, page_token: token });
-          list = list.concat(res.registered_models || []);
-          token = res.next_page_token;
-          if (!token) break;
-        }
-      } catch (e) {
-        return replace(body, errorBox(e.status === 404 || e.status === 501 ? new Error('The model registry is not available yet on this server.') : e, 'models-error'));
-      }
-      if (!list.length) return replace(body, h('div', { class: 'empty', 'data-testid': 'models-empty' }, 'No registered models yet. Register one with mlflow.register_model or MlflowClient.create_model_version.'));
-      replace(body, h('div', { class: 'table-wrap' }, h('table', { class: 'data', 'data-testid': 'models-table' },
-        h('thead', null, h('tr', null, h('th', null, 'Name'), h('th', null, 'Latest versions'), h('th', null, 'Aliases'), h('th', null, 'Last modified'), h('th', null, 'Description'))),
-        h('tbody', null, list.map((m) => h('tr', { 'data-testid': 'model-row', 'data-name': m.name },
-          h('td', null, h('b', null, m.name)),
-          h('td', null, (m.latest_versions || []).map((v) => h('span', { class: 'badge', style: 'margin-right:4px', title: v.current_stage || '' }, 'v' + v.version + (v.current_stage && v.current_stage !== 'None' ? ' · ' + v.current_stage : '')))),
-          h('td', null, (m.aliases || []).map((a) => h('span', { class: 'badge', style: 'margin-right:4px' }, '@' + a.alias + ' → v' + a.version))),
-          h('td', { title: fmtDate(m.last_updated_timestamp) }, fmtAgo(m.last_updated_timestamp)),
-          h('td', { class: 'wrap muted' }, m.description || '')))))));
-    }
-    replace(body, h('div', { class: 'empty' }, 'Loading…'));
-    load().then(() => live(load));
-  };
-
   pages.stage = function () { /* static page rendered by the server */ };
 
   // Links the MLflow client prints use the MLflow UI's hash routes
