@@ -14,9 +14,8 @@ use store::{
 };
 
 use crate::AutopilotError;
-use crate::spec::{Spec, check_against, dataset_path};
-
 use crate::outputs::Report;
+use crate::spec::{Spec, check_against, dataset_path};
 
 /// Files above this size are not read when a job is submitted (the job
 /// itself reports any problem with them).

@@ -44,10 +44,10 @@ pub struct Preprocessor {
     pub columns: Vec<InputColumn>,
     /// Feature names, in model order.
     pub features: Vec<String>,
-    /// For each categorical level: its code (rebuilt after loading).
+    /// Per categorical column, each level's code (rebuilt after loading). foldhash: a
+    /// served request looks up every categorical cell, and SipHash was a visible share
+    /// of its time.
     #[serde(skip)]
-    /// per categorical column, level → code (foldhash: a served request looks up
-    /// every categorical cell, and SipHash was a visible share of its time)
     index: Vec<foldhash::HashMap<String, u32>>,
 }
 
