@@ -224,6 +224,41 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Jobs of one kind and name (e.g. a schedule's executions), newest first.
     fn list_jobs_named(&self, kind: &str, name: &str, limit: usize) -> Result<Vec<Job>>;
 
+    // ---- webhook outbox (deliveries are sent by a loop off the job workers) ----
+    /// Queue one delivery of `body` to each URL for the job `job_id` (an
+    /// execution of `schedule`), due at once; returns how many were queued.
+    fn enqueue_webhook_deliveries(
+        &self,
+        job_id: &str,
+        schedule: &str,
+        urls: &[String],
+        body: &str,
+    ) -> Result<usize>;
+    /// Atomically claims up to `limit` pending deliveries that are due at `now_ms`
+    /// and not leased by anyone: each gets the lease `claimed_until_ms = now_ms +
+    /// lease_ms`, so no other caller (thread or process on the same database)
+    /// claims it before then; a claimer that dies lets it come back when its lease
+    /// expires. Oldest due first.
+    fn claim_webhook_deliveries(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<WebhookDelivery>>;
+    /// Appends `attempt` to a claimed delivery and applies `outcome`, only while
+    /// the claim `claimed_until_ms` (as returned by the claim) still holds; the
+    /// lease is released. `false`, and nothing written, when the lease was lost
+    /// (it expired and someone else claimed the delivery) or it is no longer pending.
+    fn record_webhook_attempt(
+        &self,
+        id: i64,
+        claimed_until_ms: i64,
+        attempt: &WebhookAttempt,
+        outcome: DeliveryOutcome,
+    ) -> Result<bool>;
+    /// Every delivery of these jobs, in the order they were queued.
+    fn list_webhook_deliveries(&self, job_ids: &[String]) -> Result<Vec<WebhookDelivery>>;
+
     /// A counter that grows with every committed write (drives live pages).
     fn write_generation(&self) -> u64;
 }

@@ -217,3 +217,23 @@ CREATE TABLE monitoring_schedules (
     updated INTEGER NOT NULL
 );
 CREATE INDEX jobs_by_kind_name ON jobs (kind, name, created DESC);
+
+-- migration 5: the webhook outbox. An execution queues one row per webhook
+-- URL; a delivery loop (any server process on this database) claims due rows
+-- with a lease, makes one attempt per claim and records it. `body` is JSON
+-- owned by the monitoring crate; `attempts` a JSON array of
+-- {at_ms, status?, error?}; `state` pending | delivered | failed.
+CREATE TABLE webhook_deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    schedule TEXT NOT NULL,
+    url TEXT NOT NULL,
+    body TEXT NOT NULL,
+    attempts TEXT NOT NULL DEFAULT '[]',
+    state TEXT NOT NULL DEFAULT 'pending',
+    next_attempt_ms INTEGER NOT NULL,
+    claimed_until_ms INTEGER NOT NULL DEFAULT 0,
+    created_ms INTEGER NOT NULL
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_ms);
+CREATE INDEX webhook_deliveries_by_job ON webhook_deliveries (job_id, id);

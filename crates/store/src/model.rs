@@ -392,3 +392,73 @@ pub struct Endpoint {
     pub created_ms: i64,
     pub updated_ms: i64,
 }
+
+// ---- webhook outbox ----
+
+/// Where a webhook delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Waiting for its next attempt (or in one).
+    Pending,
+    /// A 2xx answer came back.
+    Delivered,
+    /// Given up: attempts used up, or the receiver (or the policy) refused it.
+    Failed,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<DeliveryState> {
+        Some(match s {
+            "pending" => DeliveryState::Pending,
+            "delivered" => DeliveryState::Delivered,
+            "failed" => DeliveryState::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// One POST of a delivery: when it started, and the answer's status or
+/// why there was none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookAttempt {
+    pub at_ms: i64,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+}
+
+/// One webhook POST in the outbox: a job's (an execution's) `body`, JSON
+/// owned by the code that queued it, to one `url`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookDelivery {
+    pub id: i64,
+    pub job_id: String,
+    pub schedule: String,
+    pub url: String,
+    pub body: String,
+    /// Oldest first.
+    pub attempts: Vec<WebhookAttempt>,
+    pub state: DeliveryState,
+    /// When a pending delivery is due.
+    pub next_attempt_ms: i64,
+    /// The lease of whoever claimed it: nobody else claims it before then.
+    /// Also the claim's token for [`crate::MetadataStore::record_webhook_attempt`].
+    pub claimed_until_ms: i64,
+    pub created_ms: i64,
+}
+
+/// What an attempt leaves a delivery as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Delivered,
+    /// Failed for good: not tried again.
+    Failed,
+    /// Pending again, due at this time (epoch ms); the lease is released.
+    RetryAt(i64),
+}

@@ -20,6 +20,7 @@ use crate::filter::{self, Clause, Entity, Op, Value};
 use crate::*;
 
 mod jobs;
+mod webhooks;
 
 const MIGRATIONS: &str = include_str!("migrations.sql");
 /// IN-lists are sent in chunks of this many ids.
@@ -2270,6 +2271,46 @@ impl MetadataStore for SqliteStore {
     }
     fn list_jobs_named(&self, kind: &str, name: &str, limit: usize) -> Result<Vec<Job>> {
         self.read(|c| jobs::list_named(c, kind, name, limit))
+    }
+
+    fn enqueue_webhook_deliveries(
+        &self,
+        job_id: &str,
+        schedule: &str,
+        urls: &[String],
+        body: &str,
+    ) -> Result<usize> {
+        if urls.is_empty() {
+            return Ok(0);
+        }
+        self.write(|tx| webhooks::enqueue(tx, job_id, schedule, urls, body))
+    }
+    fn claim_webhook_deliveries(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<WebhookDelivery>> {
+        // an idle poll only reads: no write transaction, no new write generation
+        if limit == 0 || !self.read(|c| webhooks::any_due(c, now_ms))? {
+            return Ok(Vec::new());
+        }
+        self.write(|tx| webhooks::claim(tx, now_ms, lease_ms, limit))
+    }
+    fn record_webhook_attempt(
+        &self,
+        id: i64,
+        claimed_until_ms: i64,
+        attempt: &WebhookAttempt,
+        outcome: DeliveryOutcome,
+    ) -> Result<bool> {
+        self.write(|tx| webhooks::record(tx, id, claimed_until_ms, attempt, outcome))
+    }
+    fn list_webhook_deliveries(&self, job_ids: &[String]) -> Result<Vec<WebhookDelivery>> {
+        if job_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read(|c| webhooks::list(c, job_ids))
     }
 
     fn write_generation(&self) -> u64 {

@@ -1,0 +1,330 @@
+//! The webhook outbox: deliveries queued by executions, claimed with a lease
+//! by a delivery loop (in any process on this database), one attempt per
+//! claim. A claim is one `UPDATE … RETURNING` inside the writer's immediate
+//! transaction, so two claimers never hold the same delivery at once; the
+//! lease (`claimed_until_ms`) is also the claim's token: an attempt is
+//! recorded only while it still holds.
+
+use rusqlite::{Connection, Row, Transaction, params, params_from_iter};
+use serde_json::json;
+
+use super::CHUNK;
+use crate::*;
+
+const COLS: &str = "id, job_id, schedule, url, body, attempts, state, next_attempt_ms, claimed_until_ms, created_ms";
+
+fn attempts_of(text: &str) -> Vec<WebhookAttempt> {
+    let Ok(serde_json::Value::Array(items)) = serde_json::from_str(text) else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .map(|a| WebhookAttempt {
+            at_ms: a["at_ms"].as_i64().unwrap_or(0),
+            status: a["status"].as_u64().and_then(|s| u16::try_from(s).ok()),
+            error: a["error"].as_str().map(str::to_string),
+        })
+        .collect()
+}
+
+fn row(r: &Row) -> rusqlite::Result<WebhookDelivery> {
+    let attempts: String = r.get(5)?;
+    let state: String = r.get(6)?;
+    Ok(WebhookDelivery {
+        id: r.get(0)?,
+        job_id: r.get(1)?,
+        schedule: r.get(2)?,
+        url: r.get(3)?,
+        body: r.get(4)?,
+        attempts: attempts_of(&attempts),
+        // Only this module writes the column, always through `as_str`.
+        state: DeliveryState::parse(&state).unwrap_or(DeliveryState::Failed),
+        next_attempt_ms: r.get(7)?,
+        claimed_until_ms: r.get(8)?,
+        created_ms: r.get(9)?,
+    })
+}
+
+pub(super) fn enqueue(
+    tx: &Transaction,
+    job_id: &str,
+    schedule: &str,
+    urls: &[String],
+    body: &str,
+) -> Result<usize> {
+    let now = now_ms();
+    let mut st = tx.prepare_cached(
+        "INSERT INTO webhook_deliveries (job_id, schedule, url, body, state, next_attempt_ms, created_ms)
+         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
+    )?;
+    for url in urls {
+        st.execute(params![job_id, schedule, url, body, now])?;
+    }
+    Ok(urls.len())
+}
+
+/// Whether anything is claimable at `now_ms` (a read, so an idle poll writes nothing).
+pub(super) fn any_due(c: &Connection, now_ms: i64) -> Result<bool> {
+    Ok(c.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM webhook_deliveries
+             WHERE state = 'pending' AND next_attempt_ms <= ?1 AND claimed_until_ms <= ?1)",
+    )?
+    .query_row([now_ms], |r| r.get(0))?)
+}
+
+pub(super) fn claim(
+    tx: &Transaction,
+    now_ms: i64,
+    lease_ms: i64,
+    limit: usize,
+) -> Result<Vec<WebhookDelivery>> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let limit = limit.min(10_000) as i64;
+    let until = now_ms.saturating_add(lease_ms.max(1));
+    let mut out = tx
+        .prepare_cached(&format!(
+            "UPDATE webhook_deliveries SET claimed_until_ms = ?2
+             WHERE id IN (SELECT id FROM webhook_deliveries
+                          WHERE state = 'pending' AND next_attempt_ms <= ?1 AND claimed_until_ms <= ?1
+                          ORDER BY next_attempt_ms, id LIMIT ?3)
+             RETURNING {COLS}"
+        ))?
+        .query_map(params![now_ms, until, limit], row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    out.sort_by_key(|d| (d.next_attempt_ms, d.id));
+    Ok(out)
+}
+
+pub(super) fn record(
+    tx: &Transaction,
+    id: i64,
+    claimed_until_ms: i64,
+    attempt: &WebhookAttempt,
+    outcome: DeliveryOutcome,
+) -> Result<bool> {
+    let mut a = json!({ "at_ms": attempt.at_ms });
+    if let Some(s) = attempt.status {
+        a["status"] = json!(s);
+    }
+    if let Some(e) = &attempt.error {
+        a["error"] = json!(e);
+    }
+    let (state, next) = match outcome {
+        DeliveryOutcome::Delivered => (DeliveryState::Delivered, None),
+        DeliveryOutcome::Failed => (DeliveryState::Failed, None),
+        DeliveryOutcome::RetryAt(at) => (DeliveryState::Pending, Some(at)),
+    };
+    let n = tx.execute(
+        "UPDATE webhook_deliveries
+         SET attempts = json_insert(attempts, '$[#]', json(?3)),
+             state = ?4,
+             next_attempt_ms = COALESCE(?5, next_attempt_ms),
+             claimed_until_ms = 0
+         WHERE id = ?1 AND claimed_until_ms = ?2 AND state = 'pending'",
+        params![id, claimed_until_ms, a.to_string(), state.as_str(), next],
+    )?;
+    Ok(n == 1)
+}
+
+pub(super) fn list(c: &Connection, job_ids: &[String]) -> Result<Vec<WebhookDelivery>> {
+    let mut out = Vec::new();
+    for chunk in job_ids.chunks(CHUNK) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let mut st = c.prepare(&format!(
+            "SELECT {COLS} FROM webhook_deliveries WHERE job_id IN ({marks}) ORDER BY id"
+        ))?;
+        let rows = st
+            .query_map(params_from_iter(chunk.iter()), row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        out.extend(rows);
+    }
+    out.sort_by_key(|d| d.id);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::*;
+
+    fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = SqliteStore::open(dir.path().join("m.db")).expect("open");
+        (dir, s)
+    }
+
+    fn attempt(at_ms: i64, status: Option<u16>, error: Option<&str>) -> WebhookAttempt {
+        WebhookAttempt {
+            at_ms,
+            status,
+            error: error.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn an_attempt_is_recorded_only_under_the_claim_that_made_it() {
+        let (_d, s) = store();
+        let urls = ["http://a.example/".to_string(), "http://b.example/".into()];
+        assert_eq!(
+            s.enqueue_webhook_deliveries("job1", "drift", &urls, r#"{"x":1}"#)
+                .unwrap(),
+            2
+        );
+        let now = now_ms() + 10;
+        let got = s.claim_webhook_deliveries(now, 30_000, 1).unwrap();
+        assert_eq!(got.len(), 1);
+        let d = &got[0];
+        assert_eq!(
+            (d.url.as_str(), d.state, d.claimed_until_ms),
+            ("http://a.example/", DeliveryState::Pending, now + 30_000)
+        );
+        assert!(d.attempts.is_empty());
+        // a retry: pending again, due later, lease released
+        assert!(
+            s.record_webhook_attempt(
+                d.id,
+                d.claimed_until_ms,
+                &attempt(now, Some(500), None),
+                DeliveryOutcome::RetryAt(now + 500)
+            )
+            .unwrap()
+        );
+        // the same claim cannot record twice
+        assert!(
+            !s.record_webhook_attempt(
+                d.id,
+                d.claimed_until_ms,
+                &attempt(now, Some(200), None),
+                DeliveryOutcome::Delivered
+            )
+            .unwrap()
+        );
+        // not due yet: only the other one is claimed
+        let got = s.claim_webhook_deliveries(now + 1, 30_000, 10).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].url, "http://b.example/");
+        assert!(
+            s.record_webhook_attempt(
+                got[0].id,
+                got[0].claimed_until_ms,
+                &attempt(now + 1, None, Some("connection refused")),
+                DeliveryOutcome::Failed
+            )
+            .unwrap()
+        );
+        let got = s.claim_webhook_deliveries(now + 600, 30_000, 10).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].attempts, [attempt(now, Some(500), None)]);
+        assert!(
+            s.record_webhook_attempt(
+                got[0].id,
+                got[0].claimed_until_ms,
+                &attempt(now + 600, Some(200), None),
+                DeliveryOutcome::Delivered
+            )
+            .unwrap()
+        );
+        // nothing left to claim, ever
+        assert!(
+            s.claim_webhook_deliveries(now + 10_000_000, 30_000, 10)
+                .unwrap()
+                .is_empty()
+        );
+        let all = s
+            .list_webhook_deliveries(&["job1".into(), "other".into()])
+            .unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].state, DeliveryState::Delivered);
+        assert_eq!(
+            all[0].attempts,
+            [
+                attempt(now, Some(500), None),
+                attempt(now + 600, Some(200), None)
+            ]
+        );
+        assert_eq!(all[0].body, r#"{"x":1}"#);
+        assert_eq!(all[0].claimed_until_ms, 0);
+        assert_eq!(all[1].state, DeliveryState::Failed);
+        assert_eq!(
+            all[1].attempts,
+            [attempt(now + 1, None, Some("connection refused"))]
+        );
+        assert!(s.list_webhook_deliveries(&[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_lease_keeps_others_off_until_it_expires() {
+        let (_d, s) = store();
+        s.enqueue_webhook_deliveries("job1", "drift", &["http://a.example/".into()], "{}")
+            .unwrap();
+        let now = now_ms() + 10;
+        let first = s.claim_webhook_deliveries(now, 30_000, 5).unwrap();
+        assert_eq!(first.len(), 1);
+        // leased: nobody else gets it, even once it is due
+        assert!(
+            s.claim_webhook_deliveries(now + 29_999, 30_000, 5)
+                .unwrap()
+                .is_empty()
+        );
+        // the claimer died: after the lease it comes back
+        let second = s.claim_webhook_deliveries(now + 30_000, 30_000, 5).unwrap();
+        assert_eq!(second.len(), 1);
+        assert_eq!(second[0].id, first[0].id);
+        // the first claimer woke up late: its attempt is not recorded
+        assert!(
+            !s.record_webhook_attempt(
+                first[0].id,
+                first[0].claimed_until_ms,
+                &attempt(now, Some(200), None),
+                DeliveryOutcome::Delivered
+            )
+            .unwrap()
+        );
+        assert!(
+            s.record_webhook_attempt(
+                second[0].id,
+                second[0].claimed_until_ms,
+                &attempt(now + 30_000, Some(200), None),
+                DeliveryOutcome::Delivered
+            )
+            .unwrap()
+        );
+        let all = s.list_webhook_deliveries(&["job1".into()]).unwrap();
+        assert_eq!(all[0].attempts.len(), 1);
+        assert_eq!(all[0].state, DeliveryState::Delivered);
+    }
+
+    #[test]
+    fn two_processes_never_claim_the_same_delivery() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m.db");
+        // two stores on one file: two writer connections, as two server processes
+        let a = std::sync::Arc::new(SqliteStore::open(&path).unwrap());
+        let b = std::sync::Arc::new(SqliteStore::open(&path).unwrap());
+        let urls: Vec<String> = (0..200).map(|i| format!("http://h{i}.example/")).collect();
+        a.enqueue_webhook_deliveries("job1", "drift", &urls, "{}")
+            .unwrap();
+        let now = now_ms() + 10;
+        let take = |s: std::sync::Arc<SqliteStore>| {
+            std::thread::spawn(move || {
+                let mut mine = Vec::new();
+                loop {
+                    let got = s.claim_webhook_deliveries(now, 30_000, 3).unwrap();
+                    if got.is_empty() {
+                        break mine;
+                    }
+                    mine.extend(got.into_iter().map(|d| d.id));
+                }
+            })
+        };
+        let (ta, tb) = (take(a.clone()), take(b.clone()));
+        let (ma, mb) = (ta.join().unwrap(), tb.join().unwrap());
+        let mut all: Vec<i64> = ma.iter().chain(&mb).copied().collect();
+        all.sort();
+        let n = all.len();
+        all.dedup();
+        assert_eq!(n, all.len(), "a delivery was claimed twice");
+        assert_eq!(n, 200);
+    }
+}
