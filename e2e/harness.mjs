@@ -37,9 +37,10 @@ async function waitHealthy(url, proc, timeoutMs) {
 
 /**
  * Starts `atelier serve` (ATELIER_BIN, default target/debug/atelier) on a free port with a fresh
- * data dir. ATELIER_URL points the tests at an already running server instead (for development).
+ * data dir, with `extraArgs` after the others (e.g. ['--webhook-allowed-hosts', '127.0.0.1']).
+ * ATELIER_URL points the tests at an already running server instead (for development).
  */
-export async function startServer() {
+export async function startServer(extraArgs = []) {
   if (process.env.ATELIER_URL) {
     const url = process.env.ATELIER_URL.replace(/\/$/, '');
     await waitHealthy(url, null, 10000);
@@ -49,7 +50,7 @@ export async function startServer() {
   if (!existsSync(bin)) throw new Error(`no server binary at ${bin}: run cargo build -p atelier (or set ATELIER_BIN)`);
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'atelier-e2e-'));
-  const proc = spawn(bin, ['serve', '--port', String(port), '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(bin, ['serve', '--port', String(port), '--data-dir', dataDir, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   proc.stdout.on('data', (d) => { output += d; });
   proc.stderr.on('data', (d) => { output += d; });

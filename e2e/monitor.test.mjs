@@ -46,7 +46,8 @@ async function run(name, start, end) {
 }
 
 before(async () => {
-  server = await startServer();
+  // the webhook receiver below listens on loopback, which webhooks reach only when allowed
+  server = await startServer(['--webhook-allowed-hosts', '127.0.0.1']);
   browser = await launchBrowser();
   page = await newPage(browser, errors);
   // a webhook receiver that fails the first delivery, so the retry shows
@@ -190,7 +191,12 @@ test('a clean and a drifted window: alert, drift series, histograms, violations,
   assert.equal(await page.textContent('[data-testid=feature-row][data-name=bill_length_mm] [data-testid=drift-badge]'), 'drift');
   assert.equal(await page.textContent('[data-testid=feature-row][data-name=island] [data-testid=drift-badge]'), 'drift');
   assert.equal(await page.textContent('[data-testid=feature-row][data-name=bill_depth_mm] [data-testid=drift-badge]'), 'ok');
-  // the webhook got the alert on its second attempt, and the page shows both
+  // the webhook got the alert on its second attempt (the outbox retries after a backoff, off the
+  // job workers), and the page shows both as they happen
+  await until(async () => {
+    const row = await page.$('[data-testid=delivery-row]');
+    return row && /delivered.*500 → 200/.test(await row.textContent());
+  }, 'the delivered webhook', 20000);
   assert.match(await page.textContent('[data-testid=delivery-row]'), /delivered.*500 → 200/);
   assert.ok(hookCalls.length >= 2 && JSON.parse(hookCalls[hookCalls.length - 1]).execution_id === drifted.id);
   await shot('schedule');

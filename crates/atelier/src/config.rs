@@ -27,10 +27,31 @@ pub struct ServeArgs {
     /// Largest artifact upload accepted, in bytes [default: 5 GiB].
     #[arg(long, env = "ATELIER_MAX_ARTIFACT_BYTES")]
     pub max_artifact_bytes: Option<u64>,
+    /// Largest request body other than a streamed upload, in bytes [default: 16 MiB].
+    #[arg(long, env = "ATELIER_MAX_REQUEST_BYTES")]
+    pub max_request_bytes: Option<u64>,
+    /// Host names the server answers to, besides localhost and IP addresses
+    /// (comma-separated; `*.example.com` matches subdomains; `*` turns the check off).
+    #[arg(long, env = "ATELIER_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+    /// Web origins (e.g. https://notebooks.example.com) allowed to call the API
+    /// from a browser (comma-separated; `*` allows any) [default: none but the Studio's own].
+    #[arg(long, env = "ATELIER_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<String>,
+    /// Let jobs read and write this machine's files by path (batch transform
+    /// `input`/`output`); off by default, and refused when authentication is on.
+    #[arg(long, env = "ATELIER_ALLOW_LOCAL_PATHS")]
+    pub allow_local_paths: bool,
+    /// Webhook targets allowed on loopback, private or link-local addresses:
+    /// host names, IP addresses or CIDR ranges (comma-separated, e.g. 10.0.0.0/8,hooks.internal).
+    #[arg(long, env = "ATELIER_WEBHOOK_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub webhook_allowed_hosts: Vec<String>,
     /// Log filter (tracing syntax, e.g. "info" or "server=debug") [default: info].
     #[arg(long, env = "ATELIER_LOG")]
     pub log: Option<String>,
-    /// A TOML file with any of: host, port, data_dir, require_auth, max_artifact_bytes, log.
+    /// A TOML file with any of: host, port, data_dir, require_auth, max_artifact_bytes,
+    /// max_request_bytes, allowed_hosts, cors_allowed_origins, allow_local_paths,
+    /// webhook_allowed_hosts, log.
     #[arg(long, env = "ATELIER_CONFIG")]
     pub config: Option<PathBuf>,
 }
@@ -43,6 +64,11 @@ struct FileSettings {
     data_dir: Option<PathBuf>,
     require_auth: Option<bool>,
     max_artifact_bytes: Option<u64>,
+    max_request_bytes: Option<u64>,
+    allowed_hosts: Option<Vec<String>>,
+    cors_allowed_origins: Option<Vec<String>>,
+    allow_local_paths: Option<bool>,
+    webhook_allowed_hosts: Option<Vec<String>>,
     log: Option<String>,
 }
 
@@ -53,7 +79,25 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub require_auth: bool,
     pub max_artifact_bytes: u64,
+    pub max_request_bytes: u64,
+    pub allowed_hosts: Vec<String>,
+    pub cors_allowed_origins: Vec<String>,
+    pub allow_local_paths: bool,
+    pub webhook_allowed_hosts: Vec<String>,
     pub log: String,
+}
+
+/// A list flag, else the file's list; entries trimmed, empty ones dropped.
+fn list(flag: Vec<String>, file: Option<Vec<String>>) -> Vec<String> {
+    let l = if flag.is_empty() {
+        file.unwrap_or_default()
+    } else {
+        flag
+    };
+    l.into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 impl Settings {
@@ -79,6 +123,14 @@ impl Settings {
                 .max_artifact_bytes
                 .or(file.max_artifact_bytes)
                 .unwrap_or(5 << 30),
+            max_request_bytes: a
+                .max_request_bytes
+                .or(file.max_request_bytes)
+                .unwrap_or(16 << 20),
+            allowed_hosts: list(a.allowed_hosts, file.allowed_hosts),
+            cors_allowed_origins: list(a.cors_allowed_origins, file.cors_allowed_origins),
+            allow_local_paths: a.allow_local_paths || file.allow_local_paths.unwrap_or(false),
+            webhook_allowed_hosts: list(a.webhook_allowed_hosts, file.webhook_allowed_hosts),
             log: a.log.or(file.log).unwrap_or_else(|| "info".into()),
         };
         if s.host.trim().is_empty() {
@@ -86,6 +138,9 @@ impl Settings {
         }
         if s.max_artifact_bytes == 0 {
             anyhow::bail!("--max-artifact-bytes must be positive");
+        }
+        if s.max_request_bytes < 64 << 10 {
+            anyhow::bail!("--max-request-bytes must be at least 65536 (64 KiB)");
         }
         Ok(s)
     }

@@ -993,12 +993,22 @@ fn serve(s: Settings) -> anyhow::Result<()> {
     } else {
         server::AuthMode::Open
     };
+    let site = server::SitePolicy::new(&s.allowed_hosts, &s.cors_allowed_origins)
+        .map_err(anyhow::Error::msg)?;
+    let local_paths = s.allow_local_paths && auth == server::AuthMode::Open;
+    if s.allow_local_paths && !local_paths {
+        tracing::warn!(
+            "--allow-local-paths is ignored: with authentication on, jobs never read or write this machine's files by path"
+        );
+    }
     let artifacts = artifacts::ArtifactStore::local(s.data_dir.join("artifacts"))?;
     let mut state = server::AppState {
         store: Arc::new(store),
         artifacts,
         auth,
         max_artifact_bytes: s.max_artifact_bytes,
+        max_request_bytes: usize::try_from(s.max_request_bytes).unwrap_or(usize::MAX),
+        site: Arc::new(site),
         jobs: None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -1015,17 +1025,20 @@ fn serve(s: Settings) -> anyhow::Result<()> {
         // Two workers: a long AutoML job does not hold up a batch transform.
         let runners: Vec<Arc<dyn jobs::Runner>> = vec![
             Arc::new(autopilot::AutomlRunner),
-            // local paths only when the server is open on loopback
-            Arc::new(serving::job::BatchTransformRunner::new(
-                auth == server::AuthMode::Open,
-            )),
+            // this machine's files by path only when asked for, and never with auth
+            Arc::new(serving::job::BatchTransformRunner::new(local_paths)),
             Arc::new(monitoring::ExecutionRunner),
             Arc::new(monitoring::BaselineRunner),
         ];
         let queue = jobs::Queue::start(state.store.clone(), state.artifacts.clone(), runners, 2)?;
         state.jobs = Some(queue.clone());
-        // Model Monitor: schedules fire on their cron; their gauges join /metrics
+        // Model Monitor: schedules fire on their cron; their gauges join /metrics;
+        // webhooks go out from the store's outbox, only to targets the policy allows
+        let webhooks = monitoring::alerts::WebhookPolicy::parse(&s.webhook_allowed_hosts)
+            .map_err(anyhow::Error::msg)?;
         monitoring::scheduler::spawn(state.store.clone(), queue.clone());
+        monitoring::alerts::spawn_delivery(state.store.clone(), webhooks.clone())
+            .context("starting the webhook delivery loop")?;
         let monitor_store = state.store.clone();
         endpoints.add_metrics(Arc::new(move || {
             monitoring::prometheus(monitor_store.as_ref())
@@ -1034,6 +1047,7 @@ fn serve(s: Settings) -> anyhow::Result<()> {
             store: state.store.clone(),
             artifacts: state.artifacts.clone(),
             queue: queue.clone(),
+            webhooks,
         });
         let listener = tokio::net::TcpListener::bind((s.host.as_str(), s.port))
             .await

@@ -110,8 +110,14 @@ fn acknowledged_writes_survive_kill_9() {
     );
 }
 
+/// A request with a one-byte body for PUT (an upload), none otherwise.
 fn request(method: &str, path: &str) -> Vec<u8> {
-    format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx").into_bytes()
+    let body = if method == "PUT" { "x" } else { "" };
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 /// Every traversal form gets a 400 and touches nothing outside the root.
@@ -347,7 +353,7 @@ fn bad_requests_get_4xx_not_5xx() {
     // raw malformed bodies
     for body in ["{not json", "[1,2]", "\"str\"", "\u{0}\u{1}garbage"] {
         let req = format!(
-            "POST /api/2.0/mlflow/runs/log-metric HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST /api/2.0/mlflow/runs/log-metric HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
         let (code, resp) = raw(server.port, req.as_bytes());
@@ -360,7 +366,7 @@ fn bad_requests_get_4xx_not_5xx() {
         "x".repeat(17 << 20)
     );
     let req = format!(
-        "POST /api/2.0/mlflow/runs/log-batch HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{big}",
+        "POST /api/2.0/mlflow/runs/log-batch HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{big}",
         big.len()
     );
     let (code, _) = raw(server.port, req.as_bytes());
@@ -410,19 +416,7 @@ fn tokens_are_required_off_loopback_and_when_asked() {
         .expect("must refuse");
     assert!(err.contains("without authentication"), "{err}");
     // create tokens with the CLI
-    let token = |name: &str, role: &str| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_atelier"))
-            .args(["token", "create", name, "--role", role, "--data-dir"])
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    };
+    let token = |name: &str, role: &str| token(dir.path(), name, role);
     let admin = token("admin", "admin");
     let viewer = token("viewer", "viewer");
     let db = std::fs::read(dir.path().join("metadata.db")).unwrap();

@@ -4,7 +4,8 @@
 //! passes, shifted traffic reports exactly the shifted columns, fires the
 //! webhook (retried after a 500) and shows on /metrics; ground truth joins
 //! by inference id for model quality, with CBPE before labels; retraining
-//! from the alert registers a new version.
+//! from the alert registers a new version. Webhooks go only to targets the
+//! server allows, and are delivered off the job workers.
 
 mod common;
 
@@ -124,7 +125,8 @@ fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
 #[test]
 fn a_schedule_on_a_live_endpoint_catches_drift_alerts_and_leads_to_retraining() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(dir.path(), &[]);
+    // the test's webhook receivers listen on loopback, which the server must allow
+    let s = Server::start(dir.path(), &["--webhook-allowed-hosts", "127.0.0.1"]);
     let a = agent();
     let csv = std::fs::read(
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/penguins.csv"),
@@ -203,6 +205,22 @@ fn a_schedule_on_a_live_endpoint_catches_drift_alerts_and_leads_to_retraining() 
             .as_str()
             .unwrap()
             .contains("is malformed: statistics.json"),
+        "{b}"
+    );
+
+    // allowing 127.0.0.1 allows nothing else that is not public
+    let (code, b) = post(
+        &a,
+        &s.url("/api/atelier/monitoring-schedules"),
+        &json!({"name": "x", "endpoint": "penguins", "webhooks": ["http://10.1.2.3/"]}),
+    )
+    .unwrap();
+    assert_eq!(code, 400, "{b}");
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap()
+            .contains("--webhook-allowed-hosts"),
         "{b}"
     );
 
@@ -303,29 +321,53 @@ fn a_schedule_on_a_live_endpoint_catches_drift_alerts_and_leads_to_retraining() 
     cols.sort();
     assert_eq!(cols, ["bill_length_mm", "island"], "{r}");
     assert!(r["histograms"]["bill_length_mm"]["baseline"].is_array());
-    // the webhook got it; the receiver's first answer (a 500) was retried
-    // (by whichever execution alerted first: the cron runs beside the manual runs)
-    assert_eq!(r["deliveries"][0]["delivered"], true, "{r}");
-    // the retrying execution may still be in its backoff: wait for it
+    // the execution queued the webhook and ended; the outbox delivers it
+    assert_eq!(r["webhooks_queued"], 1, "{r}");
+    assert!(
+        r.get("deliveries").is_none(),
+        "a finished job never changes: {r}"
+    );
+    // the receiver's first answer (a 500) was retried (by whichever execution
+    // alerted first: the cron runs beside the manual runs); wait for both
     let deadline = Instant::now() + Duration::from_secs(20);
-    let (one, retried) = loop {
+    let (one, retried, this_one) = loop {
         let (_, one) = get(
             &a,
             &s.url("/api/atelier/monitoring-schedules/penguins-drift"),
         )
         .unwrap();
-        let retried = one["executions"].as_array().unwrap().iter().any(|e| {
-            let d = &e["result"]["deliveries"][0];
+        let execs = one["executions"].as_array().unwrap();
+        let retried = execs.iter().any(|e| {
+            let d = &e["deliveries"][0];
             d["delivered"] == true
+                && d["pending"] == false
                 && d["attempts"][0]["status"] == 500
+                && d["attempts"][1]["status"] == 200
                 && d["attempts"].as_array().map_or(0, Vec::len) == 2
         });
-        if retried || Instant::now() > deadline {
-            break (one, retried);
+        let this_one = execs
+            .iter()
+            .any(|e| e["id"] == drifted["id"] && e["deliveries"][0]["delivered"] == true);
+        if (retried && this_one) || Instant::now() > deadline {
+            break (one, retried, this_one);
         }
         std::thread::sleep(Duration::from_millis(200));
     };
     assert!(retried, "a delivery retried after the 500: {one}");
+    assert!(
+        this_one,
+        "the drifted execution's webhook is delivered: {one}"
+    );
+    let mine = one["executions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == drifted["id"])
+        .unwrap();
+    assert_eq!(
+        mine["deliveries"][0]["url"], hook,
+        "deliveries name their URL: {mine}"
+    );
     assert_eq!(one["schedule"]["alerting"], true);
     let got = deliveries.lock().unwrap().clone();
     assert!(
@@ -342,6 +384,55 @@ fn a_schedule_on_a_live_endpoint_catches_drift_alerts_and_leads_to_retraining() 
     .unwrap();
     assert_eq!(code, 200);
     assert!(report["drifted"].as_array().unwrap().len() >= 2);
+
+    // a webhook that never answers holds no job worker: two executions queued
+    // back to back both end at once while their deliveries wait (each delivery
+    // alone would take 4 attempts × 5 s, and there are two workers)
+    let dead = TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}/never", dead.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in dead.incoming() {
+            held.push(stream);
+        }
+    });
+    let (code, b) = post(&a, &s.url("/api/atelier/monitoring-schedules"), &json!({"name": "penguins-dead-hook", "endpoint": "penguins", "cron": "0 0 1 1 *", "webhooks": [dead_url]})).unwrap();
+    assert_eq!(code, 201, "{b}");
+    let started = Instant::now();
+    let ids: Vec<String> = (0..2)
+        .map(|_| {
+            let (code, b) = post(
+                &a,
+                &s.url("/api/atelier/monitoring-schedules/penguins-dead-hook/run"),
+                &json!({"window_start_ms": t2, "window_end_ms": t3}),
+            )
+            .unwrap();
+            assert_eq!(code, 202, "{b}");
+            b["job"]["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    for id in &ids {
+        let j = wait_job(&a, &s, id, 30);
+        assert_eq!(j["status"], "succeeded", "{j}");
+        assert_eq!(j["result"]["status"], "violations");
+        assert_eq!(j["result"]["webhooks_queued"], 1);
+    }
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "executions waited for a dead webhook: {took:?}"
+    );
+    let (_, one) = get(
+        &a,
+        &s.url("/api/atelier/monitoring-schedules/penguins-dead-hook"),
+    )
+    .unwrap();
+    for e in one["executions"].as_array().unwrap() {
+        let d = &e["deliveries"][0];
+        assert_eq!(d["url"], dead_url.as_str(), "{one}");
+        assert_eq!(d["pending"], true, "still trying: {one}");
+        assert_eq!(d["delivered"], false, "{one}");
+    }
 
     // model quality: labels by inference id; unknown ids are reported at upload
     let mut labels: String = truth
@@ -417,6 +508,77 @@ fn a_schedule_on_a_live_endpoint_catches_drift_alerts_and_leads_to_retraining() 
         "the schedule remembers its retraining"
     );
     assert_eq!(one["schedule"]["retrain"]["serving"]["version"], 1);
+}
+
+/// Webhooks to loopback, private, link-local (cloud metadata) and other
+/// non-public targets are refused when a schedule is saved, with the setting
+/// that allows them named; the allow-list lets the named ones through; a bad
+/// allow-list stops the server.
+#[test]
+fn webhooks_to_private_targets_are_refused_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = agent();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let local = format!("http://127.0.0.1:{}/", l.local_addr().unwrap().port());
+    let schedule = |hook: &str| json!({"name": "x", "endpoint": "nope", "webhooks": [hook]});
+    {
+        let s = Server::start(dir.path(), &[]);
+        for hook in [
+            local.as_str(),
+            "http://localhost:9/",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://10.1.2.3/",
+            "http://[::1]:80/",
+        ] {
+            let (code, b) = post(
+                &a,
+                &s.url("/api/atelier/monitoring-schedules"),
+                &schedule(hook),
+            )
+            .unwrap();
+            assert_eq!(code, 400, "{hook}: {b}");
+            let m = b["message"].as_str().unwrap_or_default();
+            assert!(
+                m.contains(hook)
+                    && m.contains("--webhook-allowed-hosts")
+                    && m.contains("ATELIER_WEBHOOK_ALLOWED_HOSTS"),
+                "{hook}: {m}"
+            );
+        }
+        let (_, b) = post(
+            &a,
+            &s.url("/api/atelier/monitoring-schedules"),
+            &schedule("http://169.254.169.254/latest/meta-data/"),
+        )
+        .unwrap();
+        assert!(b["message"].as_str().unwrap().contains("metadata"), "{b}");
+    }
+    {
+        // allowed: the webhook passes, and the schedule goes on to its next check
+        let s = Server::start(dir.path(), &["--webhook-allowed-hosts", "127.0.0.1"]);
+        let (code, b) = post(
+            &a,
+            &s.url("/api/atelier/monitoring-schedules"),
+            &schedule(&local),
+        )
+        .unwrap();
+        assert_eq!(code, 404, "{b}");
+        assert!(
+            b["message"].as_str().unwrap().contains("deploy it first"),
+            "{b}"
+        );
+        let (code, b) = post(
+            &a,
+            &s.url("/api/atelier/monitoring-schedules"),
+            &schedule("http://[::1]:80/"),
+        )
+        .unwrap();
+        assert_eq!(code, 400, "only what is named is allowed: {b}");
+    }
+    let err = Server::try_start(dir.path(), &["--webhook-allowed-hosts", "10.0.0.0/33"], 0)
+        .err()
+        .expect("a bad allow-list stops the server");
+    assert!(err.contains("10.0.0.0/33"), "{err}");
 }
 
 fn store_now() -> i64 {

@@ -14,18 +14,18 @@ use std::sync::Arc;
 
 use artifacts::{ArtifactPath, ArtifactStore};
 use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 use server::atelier_api::{blocking, jobs_error};
 use server::error::{ApiError, ApiResult, ErrorCode};
+use server::routes::{Access, BodyKind, Routes};
 use store::{Job, JobStatus, MetadataStore};
 
+use crate::alerts::WebhookPolicy;
 use crate::execute::{BASELINE_KIND, EXECUTION_KIND, load_endpoint, read_labels};
 use crate::quality::parse_labels;
 use crate::schedule::{CheckKind, Schedule};
@@ -35,25 +35,30 @@ pub struct Monitoring {
     pub store: Arc<dyn MetadataStore>,
     pub artifacts: ArtifactStore,
     pub queue: Arc<jobs::Queue>,
+    /// Which webhook targets a schedule may name (checked on create/replace).
+    pub webhooks: WebhookPolicy,
 }
 
-pub fn router(m: Monitoring) -> Router {
-    Router::new()
-        .route("/api/atelier/monitoring-schedules", get(list).post(create))
-        .route(
-            "/api/atelier/monitoring-schedules/{name}",
-            get(one).delete(remove),
+/// Reading schedules needs a signed-in identity; everything else (ground
+/// truth included) the editor role.
+pub fn router(m: Monitoring) -> Routes {
+    use Access::{Read, Write};
+    const S: &str = "/api/atelier/monitoring-schedules";
+    Routes::new()
+        .get(S, Read, list)
+        .post(S, Write, create)
+        .get(&format!("{S}/{{name}}"), Read, one)
+        .delete(&format!("{S}/{{name}}"), Write, remove)
+        .post(&format!("{S}/{{name}}/run"), Write, run_now)
+        .post(&format!("{S}/{{name}}/retrain"), Write, retrain)
+        .add(
+            Method::POST,
+            "/api/atelier/ground-truth/{endpoint}",
+            Write,
+            BodyKind::Raw,
+            ground_truth,
         )
-        .route(
-            "/api/atelier/monitoring-schedules/{name}/run",
-            post(run_now),
-        )
-        .route(
-            "/api/atelier/monitoring-schedules/{name}/retrain",
-            post(retrain),
-        )
-        .route("/api/atelier/ground-truth/{endpoint}", post(ground_truth))
-        .route("/api/atelier/baselines", post(baseline))
+        .post("/api/atelier/baselines", Write, baseline)
         .with_state(m)
 }
 
@@ -70,10 +75,65 @@ fn name_of(p: Result<Path<String>, PathRejection>) -> ApiResult<String> {
     Ok(n)
 }
 
-/// A short view of an execution for lists and charts.
-fn execution_json(j: &Job) -> Value {
+/// Executions' webhook deliveries from the outbox, by execution id, in the
+/// shape the Studio reads: `{"url", "delivered", "pending", "attempts":
+/// [{"at_ms", "status"?, "error"?}]}` (plus `next_attempt_ms` while pending).
+type Deliveries = HashMap<String, Vec<Value>>;
+
+fn deliveries_of(st: &dyn MetadataStore, execs: &[&Job]) -> ApiResult<Deliveries> {
+    let ids: Vec<String> = execs.iter().map(|j| j.id.clone()).collect();
+    let mut out = Deliveries::new();
+    for d in st.list_webhook_deliveries(&ids)? {
+        let attempts: Vec<Value> = d
+            .attempts
+            .iter()
+            .map(|a| {
+                let mut v = json!({ "at_ms": a.at_ms });
+                if let Some(s) = a.status {
+                    v["status"] = json!(s);
+                }
+                if let Some(e) = &a.error {
+                    v["error"] = json!(e);
+                }
+                v
+            })
+            .collect();
+        let pending = d.state == store::DeliveryState::Pending;
+        let mut v = json!({
+            "url": d.url,
+            "delivered": d.state == store::DeliveryState::Delivered,
+            "pending": pending,
+            "attempts": attempts,
+        });
+        if pending {
+            v["next_attempt_ms"] = json!(d.next_attempt_ms);
+        }
+        out.entry(d.job_id).or_default().push(v);
+    }
+    Ok(out)
+}
+
+/// A short view of an execution for lists and charts, with its webhook
+/// deliveries (from the outbox; an execution from before the outbox kept
+/// them in its result).
+fn execution_json(j: &Job, deliveries: &Deliveries) -> Value {
     let spec: Value = serde_json::from_str(&j.spec).unwrap_or(Value::Null);
     let result: Value = serde_json::from_str(&j.result).unwrap_or(Value::Null);
+    let sent = match deliveries.get(&j.id) {
+        Some(d) => json!(d),
+        None => match result["deliveries"].as_array() {
+            Some(old) => Value::Array(
+                old.iter()
+                    .map(|d| {
+                        let mut d = d.clone();
+                        d["pending"] = json!(false);
+                        d
+                    })
+                    .collect(),
+            ),
+            None => json!([]),
+        },
+    };
     json!({
         "id": j.id,
         "status": j.status.as_str(),
@@ -84,12 +144,19 @@ fn execution_json(j: &Job) -> Value {
         "window_end_ms": spec["window_end_ms"],
         "trigger": spec["trigger"],
         "result": result,
+        "deliveries": sent,
     })
 }
 
 /// `execs` newest first. A schedule alerts while its latest execution that
 /// saw data found violations (an empty window does not clear an alert).
-fn schedule_json(s: &Schedule, created: i64, updated: i64, execs: &[Job]) -> Value {
+fn schedule_json(
+    s: &Schedule,
+    created: i64,
+    updated: i64,
+    execs: &[Job],
+    deliveries: &Deliveries,
+) -> Value {
     let latest = execs.first();
     let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
     v["created_ms"] = json!(created);
@@ -102,7 +169,7 @@ fn schedule_json(s: &Schedule, created: i64, updated: i64, execs: &[Job]) -> Val
             .flatten()
     );
     if let Some(j) = latest {
-        v["latest"] = execution_json(j);
+        v["latest"] = execution_json(j, deliveries);
     }
     let with_data = execs.iter().find_map(|j| {
         let r: Value = serde_json::from_str(&j.result).ok()?;
@@ -118,14 +185,21 @@ fn schedule_json(s: &Schedule, created: i64, updated: i64, execs: &[Job]) -> Val
 async fn list(State(m): State<Monitoring>) -> ApiResult<Json<Value>> {
     let out = blocking(move || {
         let rows = m.store.list_schedules()?;
-        let mut list = Vec::new();
+        let mut found = Vec::new();
         for r in rows {
             let Ok(s) = serde_json::from_str::<Schedule>(&r.config) else {
                 continue;
             };
             let recent = m.store.list_jobs_named(EXECUTION_KIND, &s.name, 50)?;
-            list.push(schedule_json(&s, r.created_ms, r.updated_ms, &recent));
+            found.push((r, s, recent));
         }
+        // the latest executions' deliveries, in one query
+        let latest: Vec<&Job> = found.iter().filter_map(|f| f.2.first()).collect();
+        let deliveries = deliveries_of(m.store.as_ref(), &latest)?;
+        let list: Vec<Value> = found
+            .iter()
+            .map(|(r, s, recent)| schedule_json(s, r.created_ms, r.updated_ms, recent, &deliveries))
+            .collect();
         Ok(json!({ "schedules": list }))
     })
     .await?;
@@ -178,6 +252,15 @@ fn write_schedule(
 async fn create(State(m): State<Monitoring>, body: Bytes) -> ApiResult<Response> {
     let v = body_json(&body)?;
     let mut s = Schedule::parse(&v).map_err(ApiError::invalid)?;
+    // webhooks only to targets the server allows (names are looked up: blocking)
+    let (policy, urls) = (m.webhooks.clone(), s.webhooks.clone());
+    blocking(move || {
+        for u in &urls {
+            policy.check_url(u).map_err(ApiError::invalid)?;
+        }
+        Ok(())
+    })
+    .await?;
     // the endpoint must exist, and a data-quality check needs a readable baseline
     let (st, sc) = (m.store.clone(), s.clone());
     let baseline = blocking(move || {
@@ -222,7 +305,13 @@ async fn create(State(m): State<Monitoring>, body: Bytes) -> ApiResult<Response>
             }
             Ok(s.clone())
         })?;
-        Ok(schedule_json(&s, row.created_ms, row.updated_ms, &[]))
+        Ok(schedule_json(
+            &s,
+            row.created_ms,
+            row.updated_ms,
+            &[],
+            &Deliveries::new(),
+        ))
     })
     .await?;
     Ok((StatusCode::CREATED, Json(json!({ "schedule": out }))).into_response())
@@ -237,9 +326,13 @@ async fn one(
         let row = m.store.get_schedule(&name)?;
         let s = parse_schedule(&row)?;
         let execs = m.store.list_jobs_named(EXECUTION_KIND, &name, 200)?;
+        let deliveries = deliveries_of(m.store.as_ref(), &execs.iter().collect::<Vec<_>>())?;
         Ok(json!({
-            "schedule": schedule_json(&s, row.created_ms, row.updated_ms, &execs),
-            "executions": execs.iter().map(execution_json).collect::<Vec<_>>(),
+            "schedule": schedule_json(&s, row.created_ms, row.updated_ms, &execs, &deliveries),
+            "executions": execs
+                .iter()
+                .map(|j| execution_json(j, &deliveries))
+                .collect::<Vec<_>>(),
         }))
     })
     .await?;

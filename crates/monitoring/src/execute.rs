@@ -190,7 +190,21 @@ impl Runner for ExecutionRunner {
                 "violations": result["violations"],
                 "studio_path": format!("/monitor/{name}"),
             });
-            result["deliveries"] = json!(crate::alerts::deliver(&sched.webhooks, &body));
+            // queued in the outbox: the delivery loop sends them off the job workers,
+            // and their state lives there (a finished job never changes again)
+            match ctx.store.enqueue_webhook_deliveries(
+                &ctx.job.id,
+                &name,
+                &sched.webhooks,
+                &body.to_string(),
+            ) {
+                Ok(n) => result["webhooks_queued"] = json!(n),
+                Err(e) => {
+                    tracing::warn!(schedule = %name, "could not queue the webhooks: {e}");
+                    result["webhooks_queued"] = json!(0);
+                    result["webhook_error"] = json!(format!("could not queue the webhooks: {e}"));
+                }
+            }
         }
         Ok(result)
     }

@@ -22,9 +22,15 @@
 //!   validation score; before labels arrive it estimates accuracy (and AUC)
 //!   from the predicted probabilities (CBPE).
 //!
-//! An execution that finds violations posts them to the schedule's webhooks
-//! ([`alerts`], retried with backoff, every attempt logged in the result);
-//! the Studio marks the schedule; `/metrics` exports the latest count
+//! An execution that finds violations queues a POST to each of the
+//! schedule's webhooks in the store's outbox and ends; a delivery loop
+//! ([`alerts::spawn_delivery`], off the job workers, safe with several
+//! processes on one database) sends them, one attempt per lease, retried
+//! with backoff, every attempt kept in the outbox and shown with the
+//! execution. Webhooks reach only public addresses unless the server's
+//! `--webhook-allowed-hosts` names the target ([`alerts::WebhookPolicy`],
+//! checked when a schedule is saved and at every connection). The Studio
+//! marks the schedule; `/metrics` exports the latest count
 //! ([`prometheus`]). From an alert, `POST …/retrain` starts an Autopilot job
 //! on captured inputs joined with their labels, whose model becomes a new
 //! version beside the serving one. An empty window is a `no_data` result,

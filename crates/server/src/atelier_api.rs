@@ -17,33 +17,38 @@ use std::sync::Arc;
 use artifacts::datasets::{DATASETS, dataset_path};
 use artifacts::{ArtifactPath, ArtifactStore};
 use axum::Json;
-use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use store::Job;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::routes::{Access, BodyKind, Routes};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/jobs", get(list_jobs).post(submit))
-        .route("/jobs/{id}", get(get_job))
-        .route("/jobs/{id}/cancel", post(cancel))
-        .route("/jobs/{id}/reports/{name}", get(report))
-        .route("/automl", post(submit_automl))
-        .route("/datasets", get(list_datasets))
-        .route(
+pub fn routes() -> Routes<AppState> {
+    use Access::{Read, Write};
+    Routes::new()
+        .get("/jobs", Read, list_jobs)
+        .post("/jobs", Write, submit)
+        .get("/jobs/{id}", Read, get_job)
+        .post("/jobs/{id}/cancel", Write, cancel)
+        .get("/jobs/{id}/reports/{name}", Read, report)
+        .post("/automl", Write, submit_automl)
+        .get("/datasets", Read, list_datasets)
+        .add(
+            Method::PUT,
             "/datasets/{name}",
-            axum::routing::put(upload_dataset).delete(delete_dataset),
+            Write,
+            BodyKind::Upload,
+            upload_dataset,
         )
-        .route("/datasets/{name}/preview", get(preview))
+        .delete("/datasets/{name}", Write, delete_dataset)
+        .get("/datasets/{name}/preview", Read, preview)
 }
 
 /// A job as JSON: the stored JSON documents are inlined, not strings.

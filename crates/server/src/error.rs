@@ -16,6 +16,7 @@ pub enum ErrorCode {
     Unauthenticated,
     PermissionDenied,
     PayloadTooLarge,
+    UnsupportedMediaType,
     InvalidState,
     InternalError,
 }
@@ -31,6 +32,7 @@ impl ErrorCode {
             ErrorCode::Unauthenticated => "UNAUTHENTICATED",
             ErrorCode::PermissionDenied => "PERMISSION_DENIED",
             ErrorCode::PayloadTooLarge => "INVALID_PARAMETER_VALUE",
+            ErrorCode::UnsupportedMediaType => "INVALID_PARAMETER_VALUE",
             ErrorCode::InvalidState => "INVALID_STATE",
             ErrorCode::InternalError => "INTERNAL_ERROR",
         }
@@ -47,6 +49,7 @@ impl ErrorCode {
             ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
             ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::InvalidState => StatusCode::BAD_REQUEST,
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
         }

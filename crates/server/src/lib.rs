@@ -16,6 +16,8 @@ pub mod auth;
 pub mod error;
 mod mlflow;
 pub mod req;
+pub mod routes;
+pub mod site;
 mod studio_routes;
 pub mod validate;
 pub mod wire;
@@ -26,11 +28,12 @@ use std::sync::Arc;
 use artifacts::ArtifactStore;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
 use store::MetadataStore;
 
 pub use auth::{AuthMode, Identity, Role, hash_token, new_token};
 use error::{ApiError, ApiResult};
+pub use routes::{Access, BodyKind, Declared, Routes};
+pub use site::SitePolicy;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -39,6 +42,10 @@ pub struct AppState {
     pub auth: AuthMode,
     /// Largest artifact upload accepted, in bytes.
     pub max_artifact_bytes: u64,
+    /// Largest request body other than a streamed upload, in bytes.
+    pub max_request_bytes: usize,
+    /// Host names and web origins allowed to reach the server.
+    pub site: Arc<SitePolicy>,
     /// The background job queue (AutoML, batch transform, …), when running.
     pub jobs: Option<Arc<jobs::Queue>>,
 }
@@ -65,20 +72,17 @@ impl AppState {
 
 /// The whole application.
 pub fn router(state: AppState) -> Router {
-    router_with(state, Router::new())
+    router_with(state, Routes::new())
 }
 
-/// The whole application plus routes owned by other crates (e.g. endpoints
-/// from `serving`), which must carry their own state already. They sit
-/// behind the same authentication as everything else.
-pub fn router_with(state: AppState, extra: Router) -> Router {
-    let api = mlflow::routes();
-    Router::new()
-        .merge(extra.with_state::<AppState>(()))
-        .nest("/api/2.0/mlflow", api.clone())
-        .nest("/ajax-api/2.0/mlflow", api.clone())
-        .nest("/api/3.0/mlflow", api.clone())
-        .nest("/ajax-api/3.0/mlflow", api)
+/// Atelier's own routes, each with its declared permission (see [`routes`]).
+pub fn own_routes() -> Routes<AppState> {
+    let api = mlflow::routes;
+    Routes::new()
+        .nest("/api/2.0/mlflow", api())
+        .nest("/ajax-api/2.0/mlflow", api())
+        .nest("/api/3.0/mlflow", api())
+        .nest("/ajax-api/3.0/mlflow", api())
         .nest(
             "/api/2.0/mlflow-artifacts",
             mlflow::artifacts::proxy_routes(),
@@ -88,14 +92,37 @@ pub fn router_with(state: AppState, extra: Router) -> Router {
             mlflow::artifacts::proxy_routes(),
         )
         .nest("/api/atelier", atelier_api::routes())
-        .route("/health", get(|| async { "OK" }))
-        .route("/version", get(|| async { env!("CARGO_PKG_VERSION") }))
+        .get("/health", Access::Public, || async { "OK" })
+        .get("/version", Access::Public, || async {
+            env!("CARGO_PKG_VERSION")
+        })
+        .get("/api/atelier/routes", Access::Read, routes::listing)
         .merge(studio_routes::routes())
+}
+
+/// The whole application plus routes owned by other crates (e.g. endpoints
+/// from `serving`), which must carry their own state already. Every route
+/// declares its permission; the guard (`auth::middleware`) enforces it along
+/// with the Host, Origin, content-type and body-size rules.
+pub fn router_with(state: AppState, extra: Routes) -> Router {
+    let (own, mut table) = own_routes().into_parts();
+    let (extra, extra_table) = extra.into_parts();
+    table.extend(extra_table);
+    let table = Arc::new(routes::Table::new(table));
+    let guard = auth::Guard {
+        state: state.clone(),
+        table: table.clone(),
+    };
+    Router::new()
+        .merge(extra.with_state::<AppState>(()))
+        .merge(own)
+        .fallback(studio_routes::page)
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            guard,
             auth::middleware,
         ))
-        .layer(DefaultBodyLimit::disable())
+        .layer(axum::Extension(table))
+        .layer(DefaultBodyLimit::max(state.max_request_bytes))
         .with_state(state)
 }
 
@@ -106,14 +133,14 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_with(listener, state, Router::new(), shutdown).await
+    serve_with(listener, state, Routes::new(), shutdown).await
 }
 
 /// [`serve`] with extra routes (see [`router_with`]).
 pub async fn serve_with(
     listener: tokio::net::TcpListener,
     state: AppState,
-    extra: Router,
+    extra: Routes,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use axum::serve::ListenerExt;

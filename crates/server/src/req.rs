@@ -5,15 +5,11 @@
 
 use std::collections::HashSet;
 
-use axum::body::Body;
 use axum::extract::{FromRequest, Request};
 use axum::http::Method;
 use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ErrorCode};
-
-/// The largest JSON body an API call may send.
-pub const MAX_JSON_BODY: usize = 16 << 20;
 
 pub struct Req {
     map: Map<String, Value>,
@@ -41,7 +37,7 @@ fn parse_query(q: &str, out: &mut Map<String, Value>) {
 impl<S: Send + Sync> FromRequest<S> for Req {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let mut map = Map::new();
         if let Some(q) = req.uri().query() {
             parse_query(q, &mut map);
@@ -50,19 +46,14 @@ impl<S: Send + Sync> FromRequest<S> for Req {
         if req.method() == Method::GET {
             return Ok(Req { map, query });
         }
-        let body = axum::body::to_bytes(Body::new(req.into_body()), MAX_JSON_BODY)
+        // the server's body limit (--max-request-bytes) applies here
+        let body = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|e| {
-                let too_big = std::error::Error::source(&e)
-                    .is_some_and(|s| s.to_string().contains("length limit"))
-                    || e.to_string().contains("length limit");
-                if too_big {
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::new(
                         ErrorCode::PayloadTooLarge,
-                        format!(
-                            "Request body exceeds the limit of {} MiB",
-                            MAX_JSON_BODY >> 20
-                        ),
+                        "The request body exceeds the server's limit (--max-request-bytes)",
                     )
                 } else {
                     ApiError::new(

@@ -4,24 +4,25 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
 use futures::Stream;
 
 use crate::AppState;
 use crate::auth::{AuthMode, COOKIE, hash_token};
+use crate::routes::{Access, BodyKind, Routes};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/static/{*path}", get(asset))
-        .route("/studio/api/events", get(events))
-        .route("/login", get(login_form).post(login))
-        .route("/logout", get(logout))
-        .fallback(page)
+/// The Studio's own routes; its pages are the application's fallback
+/// ([`page`]), which needs a signed-in identity like any read.
+pub fn routes() -> Routes<AppState> {
+    Routes::new()
+        .get("/static/{*path}", Access::Public, asset)
+        .get("/studio/api/events", Access::Read, events)
+        .get("/login", Access::Public, login_form)
+        .add(Method::POST, "/login", Access::Public, BodyKind::Raw, login)
+        .get("/logout", Access::Public, logout)
 }
 
 async fn asset(Path(path): Path<String>) -> Response {
@@ -40,7 +41,7 @@ async fn asset(Path(path): Path<String>) -> Response {
     }
 }
 
-async fn page(uri: Uri) -> Response {
+pub async fn page(uri: Uri) -> Response {
     let path = uri.path();
     if path.starts_with("/api/") || path.starts_with("/ajax-api/") {
         return crate::error::ApiError::new(
@@ -52,10 +53,7 @@ async fn page(uri: Uri) -> Response {
     match studio::page(path, uri.query().unwrap_or("")) {
         Some(html) => {
             let mut r = Html(html).into_response();
-            r.headers_mut().insert(
-                header::X_FRAME_OPTIONS,
-                HeaderValue::from_static("SAMEORIGIN"),
-            );
+            page_headers(&mut r);
             r
         }
         None => (
@@ -64,6 +62,28 @@ async fn page(uri: Uri) -> Response {
         )
             .into_response(),
     }
+}
+
+/// Headers on every Studio document: its Content-Security-Policy, no
+/// framing by other sites, no MIME sniffing, no referrer to other sites.
+fn page_headers(r: &mut Response) {
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(crate::site::STUDIO_CSP),
+    );
+    h.insert(
+        header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("SAMEORIGIN"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
 }
 
 /// `event: change` with the store's write counter whenever it moves.
@@ -86,22 +106,37 @@ async fn login_form(State(s): State<AppState>) -> Response {
     if s.auth == AuthMode::Open {
         return Redirect::to("/").into_response();
     }
-    Html(studio::login_page(None)).into_response()
+    let mut r = Html(studio::login_page(None)).into_response();
+    page_headers(&mut r);
+    r
 }
 
-async fn login(State(s): State<AppState>, body: String) -> Response {
-    let token = url::form_urlencoded::parse(body.as_bytes())
+/// The login form's body: `token=` and a 68-character token fit many times over.
+const MAX_LOGIN_BODY: usize = 8 << 10;
+
+async fn login(State(s): State<AppState>, body: axum::body::Body) -> Response {
+    // read no more than a login form can be, signed in or not
+    let Ok(body) = axum::body::to_bytes(body, MAX_LOGIN_BODY).await else {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the login form is at most {MAX_LOGIN_BODY} bytes"),
+        )
+            .into_response();
+    };
+    let token = url::form_urlencoded::parse(&body)
         .find(|(k, _)| k == "token")
         .map(|(_, v)| v.trim().to_string())
         .unwrap_or_default();
     let h = hash_token(&token);
     let ok = !token.is_empty() && matches!(s.db(move |st| st.lookup_token(&h)).await, Ok(Some(_)));
     if !ok {
-        return (
+        let mut r = (
             StatusCode::UNAUTHORIZED,
             Html(studio::login_page(Some("That token is not valid."))),
         )
             .into_response();
+        page_headers(&mut r);
+        return r;
     }
     let mut r = Redirect::to("/").into_response();
     if let Ok(v) = HeaderValue::from_str(&format!(

@@ -16,15 +16,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use server::routes::{Access, BodyKind, Routes};
 
 use crate::codec::{self, Format};
 use crate::endpoint::{EndpointRequest, Live};
@@ -38,18 +37,28 @@ pub const INFERENCE_ID: &str = "x-atelier-inference-id";
 const INLINE_BYTES: usize = 256 * 1024;
 
 /// The endpoint routes, with their state applied (for `server::router_with`).
-pub fn router(s: Serving) -> Router {
-    Router::new()
-        .route("/endpoints/{name}/invocations", post(invoke))
-        .route("/endpoints/{name}/ping", get(ping))
-        .route("/metrics", get(prometheus))
-        .route("/api/atelier/endpoints", get(list).post(create))
-        .route(
-            "/api/atelier/endpoints/{name}",
-            get(describe).put(update).delete(delete),
+/// Invoking a model needs a signed-in identity (viewers included, as
+/// SageMaker's separate InvokeEndpoint right); managing endpoints needs the
+/// editor role.
+pub fn router(s: Serving) -> Routes {
+    use Access::{Read, Write};
+    Routes::new()
+        .add(
+            Method::POST,
+            "/endpoints/{name}/invocations",
+            Read,
+            BodyKind::Raw,
+            invoke,
         )
-        .route("/api/atelier/endpoints/{name}/metrics", get(stats))
-        .route("/api/atelier/endpoints/{name}/capture", get(captured))
+        .get("/endpoints/{name}/ping", Read, ping)
+        .get("/metrics", Read, prometheus)
+        .get("/api/atelier/endpoints", Read, list)
+        .post("/api/atelier/endpoints", Write, create)
+        .get("/api/atelier/endpoints/{name}", Read, describe)
+        .put("/api/atelier/endpoints/{name}", Write, update)
+        .delete("/api/atelier/endpoints/{name}", Write, delete)
+        .get("/api/atelier/endpoints/{name}/metrics", Read, stats)
+        .get("/api/atelier/endpoints/{name}/capture", Read, captured)
         .with_state(s)
 }
 

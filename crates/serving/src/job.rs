@@ -94,7 +94,7 @@ impl Runner for BatchTransformRunner {
     fn check(&self, spec: &Value, ctx: &CheckContext) -> Result<String, String> {
         let s = parse(spec)?;
         if !self.allow_local_paths && (s.input.is_some() || s.output.is_some()) {
-            return Err("this server does not read or write its own files for a batch transform (authentication is on): give an uploaded 'dataset' instead — `atelier batch-transform --server` uploads for you".into());
+            return Err("this server does not read or write its own files by path ('input'/'output'): give an uploaded 'dataset' instead — `atelier batch-transform --server` uploads for you — or, on a server open on loopback, start it with --allow-local-paths".into());
         }
         crate::model::resolve(ctx.store.as_ref(), &s.model).map_err(|e| e.to_string())?;
         let what = match (&s.dataset, &s.input) {

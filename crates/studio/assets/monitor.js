@@ -959,7 +959,8 @@
 
     function renderDeliveries(e) {
       const s = st.sched;
-      const d = ((e || {}).result || {}).deliveries || [];
+      // from the webhook outbox: delivered, failed for good, or pending (queued or between retries)
+      const d = (e || {}).deliveries || [];
       if (!d.length) {
         return replace(delivBox, h('div', { class: 'empty', 'data-testid': 'deliveries-empty' },
           !(s.webhooks || []).length ? 'No webhooks: recreate the schedule with a webhook URL to be told of violations.' : violationsOf(e).length ? 'Not delivered yet.' : 'Nothing to deliver: this window has no violations.'));
@@ -968,7 +969,8 @@
         h('thead', null, h('tr', null, h('th', null, 'Webhook'), h('th', null, 'Delivered'), h('th', null, 'Attempts'))),
         h('tbody', null, d.map((x) => h('tr', { 'data-testid': 'delivery-row' },
           h('td', { class: 'wrap mono' }, x.url),
-          h('td', null, h('span', { class: 'badge ' + (x.delivered ? 'FINISHED' : 'FAILED') }, x.delivered ? 'delivered' : 'failed')),
+          h('td', null, h('span', { class: 'badge ' + (x.delivered ? 'FINISHED' : x.pending ? 'RUNNING' : 'FAILED'), 'data-state': x.delivered ? 'delivered' : x.pending ? 'pending' : 'failed',
+            title: x.pending && x.next_attempt_ms ? 'next attempt ' + fmtDate(x.next_attempt_ms) : null }, x.delivered ? 'delivered' : x.pending ? 'pending' : 'failed')),
           h('td', { class: 'wrap' }, (x.attempts || []).map((a, i) => h('span', { class: 'mon-attempt', title: fmtDate(a.at_ms) + (a.error ? ': ' + a.error : '') },
             i ? ' → ' : '', a.status !== undefined && a.status !== null ? String(a.status) : h('span', { class: 'mon-warn' }, a.error ? a.error.replace(/^io: /, '').replace(/ \(os error \d+\)$/, '') : 'error'))))))))));
     }

@@ -105,21 +105,41 @@ pub fn get(a: &ureq::Agent, url: &str) -> Result<(u16, Value), String> {
 }
 
 /// Send bytes as-is (no client-side path normalisation) and return the
-/// status code and body.
+/// status code and body. The request is written from another thread while
+/// the answer is read: a server that refuses a large body answers before
+/// reading it, and its answer must be read before the connection resets.
 pub fn raw(port: u16, request: &[u8]) -> (u16, String) {
+    let (status, _, body) = exchange(port, request);
+    (status, body)
+}
+
+/// [`raw`], with the answer's head too (lower-cased): (status, head, body).
+pub fn exchange(port: u16, request: &[u8]) -> (u16, String, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-    s.write_all(request).expect("write");
+    let mut w = s.try_clone().expect("clone the socket");
+    let request = request.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = w.write_all(&request);
+    });
     let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
+    let mut chunk = [0u8; 8192];
+    loop {
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let _ = s.shutdown(std::net::Shutdown::Both);
+    let _ = writer.join();
     let text = String::from_utf8_lossy(&buf).to_string();
     let status = text
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-    (status, body)
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (status, head.to_ascii_lowercase(), body.to_string())
 }
 
 pub fn wait_healthy(port: u16) {
@@ -127,7 +147,7 @@ pub fn wait_healthy(port: u16) {
     while Instant::now() < deadline {
         let (code, _) = raw(
             port,
-            b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
         );
         if code == 200 {
             return;
@@ -154,4 +174,19 @@ pub fn create_run(a: &ureq::Agent, s: &Server, experiment: &str) -> String {
     .unwrap();
     assert_eq!(c, 200, "{r}");
     r["run"]["info"]["run_id"].as_str().unwrap().to_string()
+}
+
+/// A new API token from `atelier token create` (printed once).
+pub fn token(dir: &Path, name: &str, role: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_atelier"))
+        .args(["token", "create", name, "--role", role, "--data-dir"])
+        .arg(dir)
+        .output()
+        .expect("run atelier token create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }

@@ -4,13 +4,11 @@
 
 use artifacts::ArtifactPath;
 use axum::Json;
-use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
@@ -18,17 +16,23 @@ use super::JsonResult;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::req::Req;
+use crate::routes::{Access, BodyKind, Routes};
 
 pub const URI_SCHEME: &str = "mlflow-artifacts:/";
 
-pub fn proxy_routes() -> Router<AppState> {
-    Router::new()
-        .route("/artifacts", get(list))
-        .route("/artifacts/", get(list))
-        .route(
+pub fn proxy_routes() -> Routes<AppState> {
+    Routes::new()
+        .get("/artifacts", Access::Read, list)
+        .get("/artifacts/", Access::Read, list)
+        .get("/artifacts/{*path}", Access::Read, download)
+        .add(
+            Method::PUT,
             "/artifacts/{*path}",
-            get(download).put(upload).delete(remove),
+            Access::Write,
+            BodyKind::Upload,
+            upload,
         )
+        .delete("/artifacts/{*path}", Access::Write, remove)
 }
 
 fn path_of(p: Result<Path<String>, PathRejection>) -> ApiResult<ArtifactPath> {

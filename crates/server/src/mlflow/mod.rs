@@ -9,12 +9,11 @@ mod registry;
 mod runs;
 
 use axum::Json;
-use axum::Router;
-use axum::routing::{delete, get, patch, post};
 use serde_json::Value;
 
 use crate::AppState;
 use crate::error::ApiResult;
+use crate::routes::{Access, Routes};
 
 pub type JsonResult = ApiResult<Json<Value>>;
 
@@ -22,125 +21,125 @@ pub fn empty() -> JsonResult {
     Ok(Json(serde_json::json!({})))
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+/// MLflow's routes. Reads (GETs, and the POSTs that only search) need a
+/// signed-in identity; everything else needs the editor role.
+pub fn routes() -> Routes<AppState> {
+    use Access::{Read, Write};
+    Routes::new()
         // experiments
-        .route("/experiments/create", post(experiments::create))
-        .route("/experiments/get", get(experiments::get_one))
-        .route("/experiments/get-by-name", get(experiments::get_by_name))
-        .route(
-            "/experiments/search",
-            get(experiments::search).post(experiments::search),
-        )
-        .route("/experiments/list", get(experiments::search))
-        .route("/experiments/update", post(experiments::update))
-        .route("/experiments/delete", post(experiments::delete))
-        .route("/experiments/restore", post(experiments::restore))
-        .route(
+        .post("/experiments/create", Write, experiments::create)
+        .get("/experiments/get", Read, experiments::get_one)
+        .get("/experiments/get-by-name", Read, experiments::get_by_name)
+        .get("/experiments/search", Read, experiments::search)
+        .post("/experiments/search", Read, experiments::search)
+        .get("/experiments/list", Read, experiments::search)
+        .post("/experiments/update", Write, experiments::update)
+        .post("/experiments/delete", Write, experiments::delete)
+        .post("/experiments/restore", Write, experiments::restore)
+        .post(
             "/experiments/set-experiment-tag",
-            post(experiments::set_tag),
+            Write,
+            experiments::set_tag,
         )
-        .route(
+        .post(
             "/experiments/delete-experiment-tag",
-            post(experiments::delete_tag),
+            Write,
+            experiments::delete_tag,
         )
         // runs
-        .route("/runs/create", post(runs::create))
-        .route("/runs/get", get(runs::get_one))
-        .route("/runs/update", post(runs::update))
-        .route("/runs/delete", post(runs::delete))
-        .route("/runs/restore", post(runs::restore))
-        .route("/runs/log-metric", post(runs::log_metric))
-        .route("/runs/log-parameter", post(runs::log_param))
-        .route("/runs/set-tag", post(runs::set_tag))
-        .route("/runs/delete-tag", post(runs::delete_tag))
-        .route("/runs/log-batch", post(runs::log_batch))
-        .route("/runs/log-inputs", post(runs::log_inputs))
-        .route("/runs/outputs", post(runs::log_outputs))
-        .route("/runs/log-model", post(runs::log_model))
-        .route("/runs/search", post(runs::search).get(runs::search))
-        .route("/metrics/get-history", get(runs::history))
-        .route("/metrics/get-history-bulk", get(runs::history_bulk))
-        .route(
+        .post("/runs/create", Write, runs::create)
+        .get("/runs/get", Read, runs::get_one)
+        .post("/runs/update", Write, runs::update)
+        .post("/runs/delete", Write, runs::delete)
+        .post("/runs/restore", Write, runs::restore)
+        .post("/runs/log-metric", Write, runs::log_metric)
+        .post("/runs/log-parameter", Write, runs::log_param)
+        .post("/runs/set-tag", Write, runs::set_tag)
+        .post("/runs/delete-tag", Write, runs::delete_tag)
+        .post("/runs/log-batch", Write, runs::log_batch)
+        .post("/runs/log-inputs", Write, runs::log_inputs)
+        .post("/runs/outputs", Write, runs::log_outputs)
+        .post("/runs/log-model", Write, runs::log_model)
+        .post("/runs/search", Read, runs::search)
+        .get("/runs/search", Read, runs::search)
+        .get("/metrics/get-history", Read, runs::history)
+        .get("/metrics/get-history-bulk", Read, runs::history_bulk)
+        .get(
             "/metrics/get-history-bulk-interval",
-            get(runs::history_bulk_interval),
+            Read,
+            runs::history_bulk_interval,
         )
-        .route("/artifacts/list", get(artifacts::list_for_run))
-        .route("/server-info", get(artifacts::server_info))
+        .get("/artifacts/list", Read, artifacts::list_for_run)
+        .get("/server-info", Read, artifacts::server_info)
         // registry
-        .route("/registered-models/create", post(registry::create_model))
-        .route("/registered-models/get", get(registry::get_model))
-        .route("/registered-models/rename", post(registry::rename_model))
-        .route("/registered-models/update", patch(registry::update_model))
-        .route("/registered-models/delete", delete(registry::delete_model))
-        .route(
-            "/registered-models/search",
-            get(registry::search_models).post(registry::search_models),
-        )
-        .route("/registered-models/list", get(registry::search_models))
-        .route(
+        .post("/registered-models/create", Write, registry::create_model)
+        .get("/registered-models/get", Read, registry::get_model)
+        .post("/registered-models/rename", Write, registry::rename_model)
+        .patch("/registered-models/update", Write, registry::update_model)
+        .delete("/registered-models/delete", Write, registry::delete_model)
+        .get("/registered-models/search", Read, registry::search_models)
+        .post("/registered-models/search", Read, registry::search_models)
+        .get("/registered-models/list", Read, registry::search_models)
+        .post(
             "/registered-models/get-latest-versions",
-            post(registry::latest_versions).get(registry::latest_versions),
+            Read,
+            registry::latest_versions,
         )
-        .route("/registered-models/set-tag", post(registry::set_model_tag))
-        .route(
+        .get(
+            "/registered-models/get-latest-versions",
+            Read,
+            registry::latest_versions,
+        )
+        .post("/registered-models/set-tag", Write, registry::set_model_tag)
+        .delete(
             "/registered-models/delete-tag",
-            delete(registry::delete_model_tag),
+            Write,
+            registry::delete_model_tag,
         )
-        .route(
-            "/registered-models/alias",
-            post(registry::set_alias)
-                .delete(registry::delete_alias)
-                .get(registry::get_by_alias),
-        )
-        .route("/model-versions/create", post(registry::create_version))
-        .route("/model-versions/get", get(registry::get_version))
-        .route("/model-versions/update", patch(registry::update_version))
-        .route("/model-versions/delete", delete(registry::delete_version))
-        .route(
-            "/model-versions/search",
-            get(registry::search_versions).post(registry::search_versions),
-        )
-        .route(
+        .post("/registered-models/alias", Write, registry::set_alias)
+        .delete("/registered-models/alias", Write, registry::delete_alias)
+        .get("/registered-models/alias", Read, registry::get_by_alias)
+        .post("/model-versions/create", Write, registry::create_version)
+        .get("/model-versions/get", Read, registry::get_version)
+        .patch("/model-versions/update", Write, registry::update_version)
+        .delete("/model-versions/delete", Write, registry::delete_version)
+        .get("/model-versions/search", Read, registry::search_versions)
+        .post("/model-versions/search", Read, registry::search_versions)
+        .get(
             "/model-versions/get-download-uri",
-            get(registry::download_uri),
+            Read,
+            registry::download_uri,
         )
-        .route(
+        .post(
             "/model-versions/transition-stage",
-            post(registry::transition_stage),
+            Write,
+            registry::transition_stage,
         )
-        .route("/model-versions/set-tag", post(registry::set_version_tag))
-        .route(
+        .post("/model-versions/set-tag", Write, registry::set_version_tag)
+        .delete(
             "/model-versions/delete-tag",
-            delete(registry::delete_version_tag),
+            Write,
+            registry::delete_version_tag,
         )
         // logged models (MLflow 3.x)
-        .route("/logged-models", post(logged_models::create))
-        .route("/logged-models/search", post(logged_models::search))
-        .route(
-            "/logged-models/{model_id}",
-            get(logged_models::get_one)
-                .delete(logged_models::delete)
-                .patch(logged_models::finalize),
-        )
-        .route(
+        .post("/logged-models", Write, logged_models::create)
+        .post("/logged-models/search", Read, logged_models::search)
+        .get("/logged-models/{model_id}", Read, logged_models::get_one)
+        .delete("/logged-models/{model_id}", Write, logged_models::delete)
+        .patch("/logged-models/{model_id}", Write, logged_models::finalize)
+        .patch(
             "/logged-models/{model_id}/tags",
-            patch(logged_models::set_tags),
+            Write,
+            logged_models::set_tags,
         )
-        .route(
+        .delete(
             "/logged-models/{model_id}/tags/{key}",
-            delete(logged_models::delete_tag),
+            Write,
+            logged_models::delete_tag,
         )
-        .route(
+        .post(
             "/logged-models/{model_id}/params",
-            post(logged_models::log_params),
+            Write,
+            logged_models::log_params,
         )
-        .fallback(not_found)
-}
-
-async fn not_found(uri: axum::http::Uri) -> crate::error::ApiError {
-    crate::error::ApiError::new(
-        crate::error::ErrorCode::EndpointNotFound,
-        format!("No MLflow endpoint at {}", uri.path()),
-    )
 }

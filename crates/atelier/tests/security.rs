@@ -1,0 +1,572 @@
+//! Safe by default: the attacks a web page, a foreign host name, a large
+//! body or a viewer's token could make on a running server, each against
+//! the real binary over HTTP.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+/// One raw HTTP/1.1 request: (status, headers, body).
+fn send(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, String) {
+    let mut req = format!("{method} {path} HTTP/1.1\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    ));
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    exchange(port, &bytes)
+}
+
+/// A chunked request (no length declared up front): (status, body).
+fn chunked(port: u16, path: &str, content_type: &str, body: &[u8]) -> (u16, String) {
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    let mut b = Vec::new();
+    for c in body.chunks(64 << 10) {
+        b.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+        b.extend_from_slice(c);
+        b.extend_from_slice(b"\r\n");
+    }
+    b.extend_from_slice(b"0\r\n\r\n");
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(&b);
+    let (c, _, body) = exchange(port, &bytes);
+    (c, body)
+}
+
+fn run_status(a: &ureq::Agent, s: &Server, run: &str) -> String {
+    let (c, r) = get(a, &s.url(&format!("/api/2.0/mlflow/runs/get?run_id={run}"))).unwrap();
+    assert_eq!(c, 200, "{r}");
+    r["run"]["info"]["lifecycle_stage"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A page on another site can post `text/plain` without a preflight, and
+/// with DNS rebinding it can even be same-origin; neither may delete a run.
+#[test]
+fn a_web_page_cannot_drive_an_open_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[]);
+    let a = agent();
+    let run = create_run(&a, &s, "cross-site");
+    let body = format!("{{\"run_id\": \"{run}\"}}");
+    let p = "/api/2.0/mlflow/runs/delete";
+    // the classic cross-site form post: text/plain "JSON", no preflight
+    let (c, _, msg) = send(
+        s.port,
+        "POST",
+        p,
+        &[
+            ("Content-Type", "text/plain"),
+            ("Origin", "https://evil.example"),
+        ],
+        body.as_bytes(),
+    );
+    assert_eq!(c, 403, "{msg}");
+    assert!(msg.contains("--cors-allowed-origins"), "{msg}");
+    // the same without an Origin (a client stripping it): still not JSON
+    let (c, _, msg) = send(
+        s.port,
+        "POST",
+        p,
+        &[("Content-Type", "text/plain")],
+        body.as_bytes(),
+    );
+    assert_eq!(c, 415, "{msg}");
+    assert!(msg.contains("Content-Type: application/json"), "{msg}");
+    // a form's urlencoded body, and a body with no type at all
+    let (c, _, _) = send(
+        s.port,
+        "POST",
+        p,
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        body.as_bytes(),
+    );
+    assert_eq!(c, 415);
+    let (c, _, _) = send(s.port, "POST", p, &[], body.as_bytes());
+    assert_eq!(c, 415);
+    // a cross-origin JSON call (what a preflighted fetch would send)
+    let (c, _, _) = send(
+        s.port,
+        "POST",
+        p,
+        &[
+            ("Content-Type", "application/json"),
+            ("Origin", "http://127.0.0.1:8888"),
+        ],
+        body.as_bytes(),
+    );
+    assert_eq!(c, 403, "another port is another origin");
+    let (c, _, _) = send(
+        s.port,
+        "POST",
+        p,
+        &[("Content-Type", "application/json"), ("Origin", "null")],
+        body.as_bytes(),
+    );
+    assert_eq!(c, 403, "sandboxed frames and files send Origin: null");
+    // a browser without Origin but with Fetch Metadata saying cross-site
+    let (c, _, _) = send(
+        s.port,
+        "POST",
+        p,
+        &[
+            ("Content-Type", "application/json"),
+            ("Sec-Fetch-Site", "cross-site"),
+        ],
+        body.as_bytes(),
+    );
+    assert_eq!(c, 403);
+    // DNS rebinding: the attacker's name resolves to 127.0.0.1
+    let (c, _, msg) = send(
+        s.port,
+        "POST",
+        p,
+        &[
+            ("Host", "rebind.evil.example:5000"),
+            ("Origin", "http://rebind.evil.example:5000"),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    );
+    assert_eq!(c, 403, "{msg}");
+    assert!(msg.contains("--allowed-hosts"), "{msg}");
+    // ... and it cannot read answers either
+    let (c, _, _) = send(
+        s.port,
+        "GET",
+        &format!("/api/2.0/mlflow/runs/get?run_id={run}"),
+        &[("Host", "rebind.evil.example:5000")],
+        b"",
+    );
+    assert_eq!(c, 403);
+    assert_eq!(run_status(&a, &s, &run), "active", "nothing was deleted");
+    // the Studio itself (same origin, JSON) and plain clients still work
+    let origin = format!("http://127.0.0.1:{}", s.port);
+    let (c, _, msg) = send(
+        s.port,
+        "POST",
+        p,
+        &[("Content-Type", "application/json"), ("Origin", &origin)],
+        body.as_bytes(),
+    );
+    assert_eq!(c, 200, "{msg}");
+    assert_eq!(run_status(&a, &s, &run), "deleted");
+    let (c, _, _) = send(
+        s.port,
+        "POST",
+        "/api/2.0/mlflow/runs/restore",
+        &[
+            ("Host", &format!("localhost:{}", s.port)),
+            ("Content-Type", "application/json; charset=utf-8"),
+        ],
+        body.as_bytes(),
+    );
+    assert_eq!(c, 200, "localhost is this machine");
+    // an empty POST (curl -X POST) needs no content type
+    let (c, r) = post(&a, &s.url("/api/atelier/datasets"), &json!({})).unwrap();
+    assert_eq!(c, 405, "{r}");
+    let (c, _, msg) = send(s.port, "POST", "/api/atelier/jobs/nope/cancel", &[], b"");
+    assert_eq!(c, 404, "{msg}");
+}
+
+/// Pages carry a Content-Security-Policy that allows no inline or foreign
+/// script and no framing by other sites.
+#[test]
+fn studio_pages_send_a_content_security_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[]);
+    for path in ["/", "/experiments", "/monitor", "/no-such-page-really"] {
+        let (c, head, _) = send(s.port, "GET", path, &[], b"");
+        if path.starts_with("/no-such") {
+            assert_eq!(c, 404);
+            continue;
+        }
+        assert_eq!(c, 200, "{path}");
+        let csp = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-security-policy: "))
+            .unwrap_or_else(|| panic!("{path}: no CSP in {head}"));
+        assert!(csp.contains("script-src 'self'"), "{csp}");
+        assert!(!csp.contains("unsafe-eval"), "{csp}");
+        assert!(csp.contains("frame-ancestors 'self'"), "{csp}");
+        assert!(csp.contains("object-src 'none'"), "{csp}");
+        assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+    }
+}
+
+/// Other host names and origins are refused until configured, and then
+/// work from a browser (CORS answers, preflights included).
+#[test]
+fn hosts_and_origins_are_allowed_only_when_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = Server::start(dir.path(), &[]);
+    let (c, _, msg) = send(
+        plain.port,
+        "GET",
+        "/health",
+        &[("Host", "studio.example.com")],
+        b"",
+    );
+    assert_eq!(c, 403, "{msg}");
+    let (c, _, _) = send(
+        plain.port,
+        "OPTIONS",
+        "/api/2.0/mlflow/experiments/create",
+        &[
+            ("Origin", "https://notebooks.example.com"),
+            ("Access-Control-Request-Method", "POST"),
+            ("Access-Control-Request-Headers", "content-type"),
+        ],
+        b"",
+    );
+    assert_eq!(c, 403, "an unknown origin's preflight is refused");
+    drop(plain);
+
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        dir.path(),
+        &[
+            "--allowed-hosts",
+            "studio.example.com,*.corp.internal",
+            "--cors-allowed-origins",
+            "https://notebooks.example.com",
+        ],
+    );
+    for host in ["studio.example.com", "ml.corp.internal:5000"] {
+        let (c, _, body) = send(s.port, "GET", "/health", &[("Host", host)], b"");
+        assert_eq!((c, body.as_str()), (200, "OK"), "{host}");
+    }
+    let (c, _, _) = send(
+        s.port,
+        "GET",
+        "/health",
+        &[("Host", "other.example.com")],
+        b"",
+    );
+    assert_eq!(c, 403);
+    let create = "/api/2.0/mlflow/experiments/create";
+    let (c, head, _) = send(
+        s.port,
+        "OPTIONS",
+        create,
+        &[
+            ("Origin", "https://notebooks.example.com"),
+            ("Access-Control-Request-Method", "POST"),
+            (
+                "Access-Control-Request-Headers",
+                "authorization, content-type",
+            ),
+        ],
+        b"",
+    );
+    assert_eq!(c, 204);
+    assert!(
+        head.contains("access-control-allow-origin: https://notebooks.example.com"),
+        "{head}"
+    );
+    assert!(head.contains("access-control-allow-methods:"), "{head}");
+    assert!(
+        head.contains("access-control-allow-headers: authorization, content-type"),
+        "{head}"
+    );
+    let (c, head, body) = send(
+        s.port,
+        "POST",
+        create,
+        &[
+            ("Origin", "https://notebooks.example.com"),
+            ("Content-Type", "application/json"),
+        ],
+        br#"{"name": "from-notebooks"}"#,
+    );
+    assert_eq!(c, 200, "{body}");
+    assert!(
+        head.contains("access-control-allow-origin: https://notebooks.example.com"),
+        "{head}"
+    );
+    let (c, _, _) = send(
+        s.port,
+        "POST",
+        create,
+        &[
+            ("Origin", "https://evil.example"),
+            ("Content-Type", "application/json"),
+        ],
+        br#"{"name": "from-evil"}"#,
+    );
+    assert_eq!(c, 403);
+    let a = agent();
+    let (_, r) = get(
+        &a,
+        &s.url("/api/2.0/mlflow/experiments/get-by-name?experiment_name=from-evil"),
+    )
+    .unwrap();
+    assert_eq!(r["error_code"], "RESOURCE_DOES_NOT_EXIST", "{r}");
+}
+
+/// Bodies are bounded: the unauthenticated login form reads a few KiB, an
+/// API call the request limit; the server stays up.
+#[test]
+fn oversized_bodies_are_refused_and_the_server_stays_up() {
+    let dir = tempfile::tempdir().unwrap();
+    token(dir.path(), "admin", "admin");
+    let s = Server::start(
+        dir.path(),
+        &["--require-auth", "--max-request-bytes", "1048576"],
+    );
+    // the login form, unauthenticated, 4 MiB
+    let big = vec![b'a'; 4 << 20];
+    let (c, _, body) = send(
+        s.port,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &big,
+    );
+    assert_eq!(c, 413, "{body}");
+    // the same sent chunked, so no length is declared up front
+    let (c, body) = chunked(s.port, "/login", "application/x-www-form-urlencoded", &big);
+    assert_eq!(c, 413, "{body}");
+    drop(s);
+
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &["--max-request-bytes", "1048576"]);
+    let a = agent();
+    let run = create_run(&a, &s, "big");
+    let big = format!(
+        "{{\"run_id\": \"{run}\", \"tags\": [{{\"key\": \"k\", \"value\": \"{}\"}}]}}",
+        "x".repeat(2 << 20)
+    );
+    for path in [
+        "/api/2.0/mlflow/runs/log-batch",
+        "/api/atelier/jobs",
+        "/api/atelier/monitoring-schedules",
+    ] {
+        let (c, _, body) = send(
+            s.port,
+            "POST",
+            path,
+            &[("Content-Type", "application/json")],
+            big.as_bytes(),
+        );
+        assert_eq!(c, 413, "{path}: {body}");
+        assert!(body.contains("--max-request-bytes"), "{path}: {body}");
+    }
+    // chunked: the limit applies while reading
+    let (c, body) = chunked(
+        s.port,
+        "/api/2.0/mlflow/runs/log-batch",
+        "application/json",
+        big.as_bytes(),
+    );
+    assert_eq!(c, 413, "{body}");
+    // streamed uploads are not bound by the request limit
+    let mut r = a
+        .put(&s.url(&format!(
+            "/api/2.0/mlflow-artifacts/artifacts/{run}/big.bin"
+        )))
+        .send(vec![7u8; 3 << 20])
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        200,
+        "{}",
+        r.body_mut().read_to_string().unwrap_or_default()
+    );
+    let mut r = a.get(&s.url("/health")).call().unwrap();
+    assert_eq!(r.body_mut().read_to_string().unwrap(), "OK");
+}
+
+/// A job cannot read or write the server's own files by path unless the
+/// server was started with --allow-local-paths (and open on loopback).
+#[test]
+fn jobs_name_no_local_paths_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[]);
+    let a = agent();
+    let (c, r) = post(
+        &a,
+        &s.url("/api/atelier/jobs"),
+        &json!({"kind": "batch-transform", "spec": {
+            "model": "models:/nope/1", "input": "/etc/passwd", "output": "/tmp/atelier-out"}}),
+    )
+    .unwrap();
+    assert_eq!(c, 400, "{r}");
+    let msg = r["message"].as_str().unwrap();
+    assert!(msg.contains("--allow-local-paths"), "{msg}");
+    let (c, r) = get(&a, &s.url("/api/atelier/jobs")).unwrap();
+    assert_eq!(c, 200);
+    assert_eq!(r["jobs"].as_array().unwrap().len(), 0, "nothing was queued");
+    drop(s);
+    // allowed: the spec now gets as far as the model
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &["--allow-local-paths"]);
+    let (c, r) = post(
+        &a,
+        &s.url("/api/atelier/jobs"),
+        &json!({"kind": "batch-transform", "spec": {
+            "model": "models:/nope/1", "input": "/etc/passwd", "output": "/tmp/atelier-out"}}),
+    )
+    .unwrap();
+    assert_eq!(c, 400, "{r}");
+    let msg = r["message"].as_str().unwrap();
+    assert!(!msg.contains("--allow-local-paths"), "{msg}");
+    assert!(msg.contains("nope"), "{msg}");
+}
+
+/// Fill an axum path pattern with sample values.
+fn concrete(pattern: &str) -> String {
+    pattern
+        .split('/')
+        .map(|seg| {
+            if seg.starts_with("{*") {
+                "a/b.txt".to_string()
+            } else if seg.starts_with('{') {
+                "sample".to_string()
+            } else {
+                seg.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Built from the routers' own declarations: every route declares a
+/// permission, and the server enforces exactly that one — a viewer is
+/// refused every write (a path ending in `/search` included) and allowed
+/// every read; public routes need no token.
+#[test]
+fn every_declared_route_enforces_its_permission() {
+    let dir = tempfile::tempdir().unwrap();
+    let viewer = token(dir.path(), "vera", "viewer");
+    let editor = token(dir.path(), "ed", "editor");
+    let s = Server::start(dir.path(), &["--require-auth"]);
+    let a = agent();
+    let (c, list) = {
+        let mut r = a
+            .get(&s.url("/api/atelier/routes"))
+            .header("Authorization", &format!("Bearer {viewer}"))
+            .call()
+            .unwrap();
+        let c = r.status().as_u16();
+        let v: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+        (c, v)
+    };
+    assert_eq!(c, 200, "{list}");
+    let routes = list["routes"].as_array().unwrap();
+    assert!(routes.len() > 100, "{}", routes.len());
+    let find = |m: &str, p: &str| {
+        routes
+            .iter()
+            .find(|r| r["method"] == m && r["path"] == p)
+            .unwrap_or_else(|| panic!("{m} {p} is not declared"))
+    };
+    assert_eq!(
+        find("POST", "/api/atelier/ground-truth/{endpoint}")["access"],
+        "write"
+    );
+    assert_eq!(
+        find("POST", "/api/2.0/mlflow/runs/search")["access"],
+        "read"
+    );
+    assert_eq!(
+        find("POST", "/endpoints/{name}/invocations")["access"],
+        "read"
+    );
+    assert_eq!(find("GET", "/health")["access"], "public");
+    let mut writes = 0;
+    for r in routes {
+        let method = r["method"].as_str().unwrap();
+        let path = concrete(r["path"].as_str().unwrap());
+        if path == "/studio/api/events" {
+            continue; // an endless stream; the Studio tests follow it
+        }
+        let access = r["access"].as_str().unwrap();
+        assert!(
+            ["public", "read", "write", "admin"].contains(&access),
+            "{method} {path}: {access}"
+        );
+        let bearer = format!("Bearer {viewer}");
+        let (c, _, body) = send(
+            s.port,
+            method,
+            &path,
+            &[
+                ("Authorization", &bearer),
+                ("Content-Type", "application/json"),
+            ],
+            b"{}",
+        );
+        match access {
+            "write" | "admin" => {
+                writes += 1;
+                assert_eq!(c, 403, "a viewer got {c} from {method} {path}: {body}");
+                assert!(body.contains("viewer role"), "{method} {path}: {body}");
+            }
+            // (POST /login answers 401 to a form without a valid token)
+            _ => assert!(
+                c != 403 && c != 405 && !body.contains("UNAUTHENTICATED"),
+                "a viewer got {c} from {method} {path}: {body}"
+            ),
+        }
+        if access == "public" {
+            let (c, _, body) = send(s.port, method, &path, &[], b"");
+            assert!(
+                c != 403 && !body.contains("Authentication required"),
+                "no token: {c} from {method} {path}: {body}"
+            );
+        } else if method == "GET" {
+            let (c, _, _) = send(s.port, method, &path, &[], b"");
+            assert_eq!(c, 401, "no token: {method} {path}");
+        }
+        if access == "write" {
+            // an editor passes the guard (the handler may still say 4xx)
+            let bearer = format!("Bearer {editor}");
+            let (c, _, body) = send(
+                s.port,
+                method,
+                &path,
+                &[
+                    ("Authorization", &bearer),
+                    ("Content-Type", "application/json"),
+                ],
+                b"{}",
+            );
+            assert!(
+                c != 401 && c != 403 && c != 405,
+                "an editor got {c} from {method} {path}: {body}"
+            );
+        }
+    }
+    assert!(writes > 50, "{writes}");
+    // the ground truth of an endpoint named "search" is a write
+    let (c, _, body) = send(
+        s.port,
+        "POST",
+        "/api/atelier/ground-truth/search",
+        &[
+            ("Authorization", &format!("Bearer {viewer}")),
+            ("Content-Type", "application/jsonlines"),
+        ],
+        br#"{"eventId": "1", "groundTruthData": {"data": "1", "encoding": "CSV"}}"#,
+    );
+    assert_eq!(c, 403, "{body}");
+}
