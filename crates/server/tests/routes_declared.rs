@@ -49,6 +49,10 @@ fn no_crate_adds_a_route_that_declares_no_permission() {
             continue;
         }
         let text = std::fs::read_to_string(f).expect("read source");
+        // only code that can reach axum's router can add a route
+        if !text.contains("axum") {
+            continue;
+        }
         // unit tests may build deliberately undeclared routes
         let code = text.split("#[cfg(test)]").next().unwrap_or("");
         for (i, line) in code.lines().enumerate() {
