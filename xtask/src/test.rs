@@ -134,6 +134,7 @@ fn setup_python(root: &Path, venv: &str, requirements: &str) -> R<PathBuf> {
     if !py.exists() {
         sh(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     }
+    // from the repository root: requirement files name local packages by relative path
     sh(Command::new(&py)
         .args([
             "-m",
@@ -143,7 +144,8 @@ fn setup_python(root: &Path, venv: &str, requirements: &str) -> R<PathBuf> {
             "--disable-pip-version-check",
             "-r",
         ])
-        .arg(&req))?;
+        .arg(&req)
+        .current_dir(root))?;
     std::fs::write(&stamp, wanted).map_err(|e| e.to_string())?;
     Ok(py)
 }
