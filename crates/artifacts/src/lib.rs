@@ -256,6 +256,27 @@ impl ArtifactStore {
         Ok(total)
     }
 
+    /// Store a local file, read in 1 MiB chunks (never whole in memory).
+    pub async fn put_file(&self, path: &ArtifactPath, local: &std::path::Path) -> Result<u64> {
+        use tokio::io::AsyncReadExt;
+        let file = tokio::fs::File::open(local)
+            .await
+            .map_err(|e| ArtifactError::Storage(format!("cannot read {}: {e}", local.display())))?;
+        let chunks = futures::stream::unfold(Some(file), |f| async move {
+            let mut f = f?;
+            let mut buf = vec![0u8; 1 << 20];
+            match f.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((Ok::<_, std::io::Error>(Bytes::from(buf)), Some(f)))
+                }
+                Err(e) => Some((Err(e), None)),
+            }
+        });
+        self.put_stream(path, Box::pin(chunks)).await
+    }
+
     pub async fn put_bytes(&self, path: &ArtifactPath, data: Bytes) -> Result<u64> {
         let s = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(data) });
         self.put_stream(path, Box::pin(s)).await

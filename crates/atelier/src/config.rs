@@ -46,12 +46,19 @@ pub struct ServeArgs {
     /// host names, IP addresses or CIDR ranges (comma-separated, e.g. 10.0.0.0/8,hooks.internal).
     #[arg(long, env = "ATELIER_WEBHOOK_ALLOWED_HOSTS", value_delimiter = ',')]
     pub webhook_allowed_hosts: Vec<String>,
+    /// Jobs this server runs at once [default: 2].
+    #[arg(long, env = "ATELIER_JOB_WORKERS")]
+    pub job_workers: Option<usize>,
+    /// Seconds a job's claim holds without renewal: another server on the same
+    /// database takes over a killed server's jobs after this long [default: 30].
+    #[arg(long, env = "ATELIER_JOB_LEASE_SECONDS")]
+    pub job_lease_seconds: Option<u64>,
     /// Log filter (tracing syntax, e.g. "info" or "server=debug") [default: info].
     #[arg(long, env = "ATELIER_LOG")]
     pub log: Option<String>,
     /// A TOML file with any of: host, port, data_dir, require_auth, max_artifact_bytes,
     /// max_request_bytes, allowed_hosts, cors_allowed_origins, allow_local_paths,
-    /// webhook_allowed_hosts, log.
+    /// webhook_allowed_hosts, job_workers, job_lease_seconds, log.
     #[arg(long, env = "ATELIER_CONFIG")]
     pub config: Option<PathBuf>,
 }
@@ -69,6 +76,8 @@ struct FileSettings {
     cors_allowed_origins: Option<Vec<String>>,
     allow_local_paths: Option<bool>,
     webhook_allowed_hosts: Option<Vec<String>>,
+    job_workers: Option<usize>,
+    job_lease_seconds: Option<u64>,
     log: Option<String>,
 }
 
@@ -84,6 +93,8 @@ pub struct Settings {
     pub cors_allowed_origins: Vec<String>,
     pub allow_local_paths: bool,
     pub webhook_allowed_hosts: Vec<String>,
+    pub job_workers: usize,
+    pub job_lease_seconds: u64,
     pub log: String,
 }
 
@@ -131,6 +142,8 @@ impl Settings {
             cors_allowed_origins: list(a.cors_allowed_origins, file.cors_allowed_origins),
             allow_local_paths: a.allow_local_paths || file.allow_local_paths.unwrap_or(false),
             webhook_allowed_hosts: list(a.webhook_allowed_hosts, file.webhook_allowed_hosts),
+            job_workers: a.job_workers.or(file.job_workers).unwrap_or(2),
+            job_lease_seconds: a.job_lease_seconds.or(file.job_lease_seconds).unwrap_or(30),
             log: a.log.or(file.log).unwrap_or_else(|| "info".into()),
         };
         if s.host.trim().is_empty() {
@@ -138,6 +151,12 @@ impl Settings {
         }
         if s.max_artifact_bytes == 0 {
             anyhow::bail!("--max-artifact-bytes must be positive");
+        }
+        if !(1..=64).contains(&s.job_workers) {
+            anyhow::bail!("--job-workers must be between 1 and 64");
+        }
+        if !(2..=3600).contains(&s.job_lease_seconds) {
+            anyhow::bail!("--job-lease-seconds must be between 2 and 3600");
         }
         if s.max_request_bytes < 64 << 10 {
             anyhow::bail!("--max-request-bytes must be at least 65536 (64 KiB)");

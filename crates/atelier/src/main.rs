@@ -37,6 +37,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// (internal) Supervise one job's command for the local executor.
+    #[command(hide = true, name = "__supervise")]
+    Supervise {
+        /// The launch file the executor wrote.
+        launch_file: PathBuf,
+    },
     /// Run the server: the Studio web UI and the MLflow-compatible tracking API.
     #[command(
         after_help = "Settings come from flags, then ATELIER_* environment variables, then the --config file, then defaults.
@@ -378,6 +384,15 @@ fn open_store(data_dir: &std::path::Path) -> anyhow::Result<store::SqliteStore> 
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Supervise { launch_file } => {
+            // Its stderr is the job's supervisor.log: plain text.
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+                .with_writer(std::io::stderr)
+                .with_ansi(false)
+                .try_init();
+            return Ok(jobs::local::supervise(&launch_file));
+        }
         Command::Serve(args) => {
             let settings = Settings::resolve(args)?;
             init_tracing(&settings.log);
@@ -1022,15 +1037,51 @@ fn serve(s: Settings) -> anyhow::Result<()> {
         if up > 0 {
             tracing::info!("{up} endpoint(s) back in service");
         }
-        // Two workers: a long AutoML job does not hold up a batch transform.
+        let listener = tokio::net::TcpListener::bind((s.host.as_str(), s.port))
+            .await
+            .with_context(|| {
+                format!(
+                    "binding {}:{} (is another server using the port? try --port)",
+                    s.host, s.port
+                )
+            })?;
+        let addr = listener.local_addr()?;
+        // users' own code runs under a supervisor process that outlives this
+        // one, so another server (or this one restarted) re-attaches to it
+        let executor: Arc<dyn jobs::executor::Executor> = Arc::new(
+            jobs::local::LocalExecutor::for_current_exe()
+                .map_err(|e| anyhow::anyhow!("the local job executor: {e}"))?,
+        );
+        let jobs_dir = s.data_dir.join("jobs");
+        let tracking_uri = format!("http://{addr}");
+        let user_job = |kind| {
+            Arc::new(userjobs::UserJobRunner::new(
+                kind,
+                executor.clone(),
+                jobs_dir.clone(),
+                tracking_uri.clone(),
+            )) as Arc<dyn jobs::Runner>
+        };
+        // Two workers by default: a long AutoML job does not hold up a batch transform.
         let runners: Vec<Arc<dyn jobs::Runner>> = vec![
+            user_job(userjobs::JobKind::Processing),
+            user_job(userjobs::JobKind::Training),
             Arc::new(autopilot::AutomlRunner),
             // this machine's files by path only when asked for, and never with auth
             Arc::new(serving::job::BatchTransformRunner::new(local_paths)),
             Arc::new(monitoring::ExecutionRunner),
             Arc::new(monitoring::BaselineRunner),
         ];
-        let queue = jobs::Queue::start(state.store.clone(), state.artifacts.clone(), runners, 2)?;
+        let queue = jobs::Queue::start(
+            state.store.clone(),
+            state.artifacts.clone(),
+            runners,
+            jobs::QueueOptions {
+                workers: s.job_workers,
+                lease: std::time::Duration::from_secs(s.job_lease_seconds),
+                ..Default::default()
+            },
+        )?;
         state.jobs = Some(queue.clone());
         // Model Monitor: schedules fire on their cron; their gauges join /metrics;
         // webhooks go out from the store's outbox, only to targets the policy allows
@@ -1049,15 +1100,6 @@ fn serve(s: Settings) -> anyhow::Result<()> {
             queue: queue.clone(),
             webhooks,
         });
-        let listener = tokio::net::TcpListener::bind((s.host.as_str(), s.port))
-            .await
-            .with_context(|| {
-                format!(
-                    "binding {}:{} (is another server using the port? try --port)",
-                    s.host, s.port
-                )
-            })?;
-        let addr = listener.local_addr()?;
         let shown_host = if addr.ip().is_ipv6() {
             format!("[{}]", addr.ip())
         } else {
@@ -1076,10 +1118,17 @@ fn serve(s: Settings) -> anyhow::Result<()> {
             started.elapsed().as_millis()
         );
         tracing::info!(%addr, "serving");
+        let (state_store, state_artifacts) = (state.store.clone(), state.artifacts.clone());
         server::serve_with(
             listener,
             state,
-            serving::api::router(endpoints.clone()).merge(monitor_routes),
+            serving::api::router(endpoints.clone())
+                .merge(monitor_routes)
+                .merge(userjobs::api::router(userjobs::api::UserJobs {
+                    store: state_store,
+                    artifacts: state_artifacts,
+                    executor,
+                })),
             shutdown_signal(),
         )
         .await?;

@@ -1,32 +1,43 @@
-//! # jobs — background work with progress, cancellation and crash recovery
+//! # jobs — background work shared by every server process on a database
 //!
 //! Brief overview: a [`Queue`] owns a few worker threads and a table of
 //! [`Runner`]s, one per job kind (`"automl"`, `"batch-transform"`, …).
 //! [`Queue::submit`] checks the spec with the runner ([`Runner::check`], fast:
-//! the HTTP call that submits answers `202 Accepted` at once), records the job
-//! in the metadata store as `queued` and hands it to a worker. The worker marks
-//! it `running`, calls [`Runner::run`] with a [`JobContext`] (progress
-//! reports, the cancel flag, the stores) and records the outcome:
-//! `succeeded` with the runner's result JSON, `failed` with its message, or
-//! `cancelled`.
+//! the HTTP call that submits answers `202 Accepted` at once) and records the
+//! job in the metadata store as `queued`. Nothing else is handed over in
+//! memory: every worker, in this process or another on the same database,
+//! **claims** work through the store (one atomic write: the job, a lease, an
+//! attempt number) and keeps the lease alive while the runner works.
 //!
-//! Every state change is a committed store write, so the Studio's live pages
-//! follow a job through the store's write generation, and a job survives as a
-//! record when the process does not: at start the queue fails every job a
-//! previous process left `queued` or `running` ("interrupted by a restart").
+//! - **Cancel** is a stored request ([`MetadataStore::request_job_cancel`]);
+//!   the process holding the claim reads it within [`QueueOptions::tick`]
+//!   and the runner sees [`JobContext::cancelled`].
+//! - **A worker that dies** (the process killed) stops renewing its lease.
+//!   Any process then re-queues its job while `attempt < max_attempts`, or
+//!   fails it with the reason. Work that runs on an [`executor::Executor`]
+//!   (its handle recorded with [`JobContext::set_handle`]) is instead
+//!   **adopted**: another worker claims it as it is and its runner
+//!   re-attaches to the work (`ctx.job.handle` is set).
+//! - **Shutdown** asks in-process work to stop (it ends `cancelled`) and
+//!   releases work on executors for adoption instead of stopping it.
 //!
-//! Runners are synchronous code on the worker's own thread (AutoML keeps a
-//! core busy for minutes; it must not sit on the async runtime); they reach the
-//! async artifact store through [`JobContext::block_on`].
+//! Every state change is a committed store write, so the Studio follows a job
+//! through the store; lease renewals are not visible writes. Runners are
+//! synchronous code on the worker's own thread (AutoML keeps a core busy for
+//! minutes; it must not sit on the async runtime); they reach the async
+//! artifact store through [`JobContext::block_on`].
+
+pub mod executor;
+pub mod local;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use artifacts::ArtifactStore;
 use serde_json::Value;
-use store::{Job, JobStatus, JobUpdate, MetadataStore, StoreError};
+use store::{Job, JobStatus, JobUpdate, Lease, MetadataStore, StoreError};
 
 /// Why a job could not be submitted or cancelled.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +61,11 @@ pub enum JobFailure {
     /// The job saw its cancel flag and stopped.
     #[error("cancelled")]
     Cancelled,
+    /// The work goes on outside this process (on an executor, its handle
+    /// recorded): leave it for another worker to adopt. Return it when
+    /// [`JobContext::stop_reason`] is [`StopReason::Shutdown`].
+    #[error("left running for another worker")]
+    Detached,
     /// Anything else; the message is shown to the user as is.
     #[error("{0}")]
     Failed(String),
@@ -81,35 +97,133 @@ pub struct CheckContext {
     pub rt: tokio::runtime::Handle,
 }
 
+/// Why a running job is asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// Someone asked (the API's cancel, `atelier jobs stop`).
+    Requested,
+    /// This server process is shutting down.
+    Shutdown,
+    /// Another worker took the job over (this one's lease expired).
+    LeaseLost,
+}
+
+const NOT_STOPPING: u8 = 0;
+
+impl StopReason {
+    fn code(self) -> u8 {
+        match self {
+            StopReason::Requested => 1,
+            StopReason::Shutdown => 2,
+            StopReason::LeaseLost => 3,
+        }
+    }
+    fn from_code(c: u8) -> Option<StopReason> {
+        match c {
+            1 => Some(StopReason::Requested),
+            2 => Some(StopReason::Shutdown),
+            3 => Some(StopReason::LeaseLost),
+            _ => None,
+        }
+    }
+}
+
+/// The stop signal of one running job, set by the queue's keeper thread.
+#[derive(Debug, Default)]
+struct Stop {
+    reason: AtomicU8,
+    /// Mirrors "any reason", for code that polls a plain flag.
+    flag: Arc<AtomicBool>,
+}
+
+impl Stop {
+    fn set(&self, r: StopReason) {
+        // the first reason wins, except that a request beats a shutdown
+        let _ = self.reason.compare_exchange(
+            NOT_STOPPING,
+            r.code(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        if r == StopReason::Requested {
+            let _ = self.reason.compare_exchange(
+                StopReason::Shutdown.code(),
+                r.code(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
+        self.flag.store(true, Ordering::Release);
+    }
+    fn reason(&self) -> Option<StopReason> {
+        StopReason::from_code(self.reason.load(Ordering::Acquire))
+    }
+}
+
 /// What a running job sees.
 pub struct JobContext {
     pub job: Job,
     pub spec: Value,
     pub store: Arc<dyn MetadataStore>,
     pub artifacts: ArtifactStore,
+    /// The worker holding the job's claim.
+    pub worker: String,
     rt: tokio::runtime::Handle,
-    cancel: Arc<AtomicBool>,
+    stop: Arc<Stop>,
 }
 
 impl JobContext {
+    fn update(&self, upd: JobUpdate) {
+        let upd = JobUpdate {
+            worker: Some(self.worker.clone()),
+            ..upd
+        };
+        if let Err(e) = self.store.update_job(&self.job.id, &upd) {
+            tracing::warn!(job = %self.job.id, "could not record the job's state: {e}");
+        }
+    }
     /// Replace the job's progress document (a committed write; keep it to a
     /// few per second).
     pub fn progress(&self, progress: &Value) {
-        let upd = JobUpdate {
+        self.update(JobUpdate {
             progress: Some(progress.to_string()),
             ..Default::default()
-        };
-        if let Err(e) = self.store.update_job(&self.job.id, &upd) {
-            tracing::warn!(job = %self.job.id, "could not record progress: {e}");
-        }
+        });
     }
-    /// True once someone asked the job to stop.
+    /// Record a secondary status (SageMaker's `Downloading`, `Training`,
+    /// `Uploading`, …) with a message, timestamped.
+    pub fn event(&self, status: &str, message: &str) {
+        self.update(JobUpdate {
+            event: Some((status.to_string(), message.to_string())),
+            ..Default::default()
+        });
+    }
+    /// Record the executor's handle to the work, so that another worker can
+    /// re-attach to it if this one stops.
+    pub fn set_handle(&self, handle: &str) -> Result<(), JobFailure> {
+        self.store
+            .update_job(
+                &self.job.id,
+                &JobUpdate {
+                    handle: Some(handle.to_string()),
+                    worker: Some(self.worker.clone()),
+                    ..Default::default()
+                },
+            )
+            .map(|_| ())
+            .map_err(|e| JobFailure::msg(format!("could not record the job's handle: {e}")))
+    }
+    /// True once the job should stop (see [`JobContext::stop_reason`]).
     pub fn cancelled(&self) -> bool {
-        self.cancel.load(Ordering::Relaxed)
+        self.stop.flag.load(Ordering::Acquire)
+    }
+    /// Why the job should stop, if it should.
+    pub fn stop_reason(&self) -> Option<StopReason> {
+        self.stop.reason()
     }
     /// The flag itself, for code that polls it (e.g. `automl::Options::cancel`).
     pub fn cancel_flag(&self) -> Arc<AtomicBool> {
-        self.cancel.clone()
+        self.stop.flag.clone()
     }
     /// Run async work (artifact IO) from the job's thread.
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
@@ -117,69 +231,117 @@ impl JobContext {
     }
 }
 
+/// How the queue shares work with other processes.
+#[derive(Debug, Clone)]
+pub struct QueueOptions {
+    /// Worker threads in this process (at least one).
+    pub workers: usize,
+    /// How long a claim holds without renewal; renewed every third of it.
+    /// A killed worker's job is taken over after at most this long.
+    pub lease: Duration,
+    /// How often the keeper reads stop requests and idle workers look for
+    /// work queued by other processes (work queued here wakes them at once).
+    pub tick: Duration,
+    /// This process's name in claims; unique per process.
+    pub worker_id: String,
+}
+
+impl Default for QueueOptions {
+    fn default() -> Self {
+        QueueOptions {
+            workers: 2,
+            lease: Duration::from_secs(30),
+            tick: Duration::from_millis(250),
+            worker_id: default_worker_id(),
+        }
+    }
+}
+
+/// `<host>:<pid>:<random>`: unique per process, readable in the Studio.
+pub fn default_worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    let salt = uuid_like();
+    format!("{host}:{}:{salt}", std::process::id())
+}
+
+fn uuid_like() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    format!("{:06x}", h.finish() & 0xff_ffff)
+}
+
 struct Shared {
     store: Arc<dyn MetadataStore>,
     artifacts: ArtifactStore,
     rt: tokio::runtime::Handle,
     runners: HashMap<&'static str, Arc<dyn Runner>>,
-    /// Cancel flags of queued and running jobs.
-    flags: Mutex<HashMap<String, Arc<AtomicBool>>>,
+    opts: QueueOptions,
+    /// Jobs this process runs now: their stop signals.
+    running: Mutex<HashMap<String, Arc<Stop>>>,
+    stopping: AtomicBool,
+    /// Wakes idle workers when this process queues work.
+    wake: (Mutex<u64>, Condvar),
 }
 
 /// The queue. Cheap to share behind an `Arc`.
 pub struct Queue {
     shared: Arc<Shared>,
-    tx: Mutex<Option<mpsc::Sender<String>>>,
-    workers: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 impl Queue {
-    /// Fail jobs a previous process left unfinished, then start `workers`
-    /// threads (at least one). Must be called inside a tokio runtime (its
-    /// handle serves [`JobContext::block_on`]).
+    /// Start `opts.workers` worker threads and the keeper (leases, stop
+    /// requests, other processes' dead workers). Must be called inside a
+    /// tokio runtime (its handle serves [`JobContext::block_on`]).
     pub fn start(
         store: Arc<dyn MetadataStore>,
         artifacts: ArtifactStore,
         runners: Vec<Arc<dyn Runner>>,
-        workers: usize,
+        opts: QueueOptions,
     ) -> Result<Arc<Queue>, JobsError> {
-        let n = store.fail_interrupted_jobs(
-            "interrupted: the server stopped while this job was queued or running; submit it again",
-        )?;
-        if n > 0 {
-            tracing::warn!("{n} job(s) were interrupted by a restart and are marked failed");
-        }
         let shared = Arc::new(Shared {
             store,
             artifacts,
             rt: tokio::runtime::Handle::current(),
             runners: runners.into_iter().map(|r| (r.kind(), r)).collect(),
-            flags: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashMap::new()),
+            stopping: AtomicBool::new(false),
+            wake: (Mutex::new(0), Condvar::new()),
+            opts,
         });
-        let (tx, rx) = mpsc::channel::<String>();
-        let rx = Arc::new(Mutex::new(rx));
+        let spawn = |name: String, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name)
+                .spawn(f)
+                .map_err(|e| JobsError::Store(StoreError::Internal(e.to_string())))
+        };
         let mut handles = Vec::new();
-        for i in 0..workers.max(1) {
-            let rx = rx.clone();
+        {
             let shared = shared.clone();
-            let h = std::thread::Builder::new()
-                .name(format!("job-worker-{i}"))
-                .spawn(move || {
-                    loop {
-                        let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                        match next {
-                            Ok(id) => work(&shared, &id),
-                            Err(_) => return,
-                        }
-                    }
-                })
-                .map_err(|e| JobsError::Store(StoreError::Internal(e.to_string())))?;
-            handles.push(h);
+            handles.push(spawn(
+                "job-keeper".into(),
+                Box::new(move || keeper(&shared)),
+            )?);
         }
+        for i in 0..shared.opts.workers.max(1) {
+            let shared = shared.clone();
+            handles.push(spawn(
+                format!("job-worker-{i}"),
+                Box::new(move || worker_loop(&shared, i)),
+            )?);
+        }
+        tracing::info!(worker = %shared.opts.worker_id, "job queue started");
         Ok(Arc::new(Queue {
             shared,
-            tx: Mutex::new(Some(tx)),
-            workers: Mutex::new(handles),
+            threads: Mutex::new(handles),
         }))
     }
 
@@ -190,9 +352,24 @@ impl Queue {
         k
     }
 
-    /// Check and queue a job. Blocking (store write, the runner's check):
-    /// call from a blocking context.
+    /// Check and queue a job (no owner, one attempt). Blocking (store write,
+    /// the runner's check): call from a blocking context.
     pub fn submit(&self, kind: &str, spec: Value) -> Result<Job, JobsError> {
+        self.submit_as(kind, spec, "", 1)
+    }
+
+    /// [`Queue::submit`] for `owner`, allowing `max_attempts` claims when a
+    /// worker dies under the job.
+    pub fn submit_as(
+        &self,
+        kind: &str,
+        spec: Value,
+        owner: &str,
+        max_attempts: i64,
+    ) -> Result<Job, JobsError> {
+        if self.shared.stopping.load(Ordering::Acquire) {
+            return Err(JobsError::ShuttingDown);
+        }
         let runner = self
             .shared
             .runners
@@ -204,160 +381,244 @@ impl Queue {
             rt: self.shared.rt.clone(),
         };
         let name = runner.check(&spec, &ctx).map_err(JobsError::InvalidSpec)?;
-        let job = self
-            .shared
-            .store
-            .create_job(kind, &name, &spec.to_string())?;
-        self.shared
-            .flags
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(job.id.clone(), Arc::new(AtomicBool::new(false)));
-        let sent = self
-            .tx
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|tx| tx.send(job.id.clone()).is_ok())
-            .unwrap_or(false);
-        if !sent {
-            let _ = self.shared.store.update_job(
-                &job.id,
-                &JobUpdate {
-                    status: Some(JobStatus::Failed),
-                    error: Some("the job queue is shutting down".into()),
-                    ..Default::default()
-                },
-            );
-            return Err(JobsError::ShuttingDown);
-        }
+        let job = self.shared.store.queue_job(&store::NewJob {
+            kind,
+            name: &name,
+            spec: &spec.to_string(),
+            owner,
+            max_attempts: max_attempts.max(1),
+        })?;
+        let (m, cv) = &self.shared.wake;
+        *m.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        cv.notify_one();
         tracing::info!(job = %job.id, kind, name = %job.name, "job queued");
         Ok(job)
     }
 
-    /// Ask a job to stop (see [`MetadataStore::request_job_cancel`]).
+    /// Ask a job to stop (a stored request: whichever process runs it acts
+    /// on it within a tick). A queued job is cancelled at once.
     pub fn cancel(&self, id: &str) -> Result<Job, JobsError> {
         let job = self.shared.store.request_job_cancel(id)?;
-        if let Some(f) = self
+        if let Some(s) = self
             .shared
-            .flags
+            .running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(id)
         {
-            f.store(true, Ordering::Relaxed);
+            s.set(StopReason::Requested);
         }
-        tracing::info!(job = %id, "cancel requested");
+        tracing::info!(job = %id, "stop requested");
         Ok(job)
     }
 
-    /// Stop taking jobs, ask running ones to cancel and wait for the workers.
+    /// Stop claiming, ask this process's running jobs to stop (work on
+    /// executors is released for another process to adopt) and wait.
     pub fn shutdown(&self) {
-        self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
-        for f in self
+        self.shared.stopping.store(true, Ordering::Release);
+        for s in self
             .shared
-            .flags
+            .running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .values()
         {
-            f.store(true, Ordering::Relaxed);
+            s.set(StopReason::Shutdown);
         }
-        let handles = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|e| e.into_inner()));
+        self.shared.wake.1.notify_all();
+        let handles = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
         for h in handles {
             let _ = h.join();
         }
     }
 }
 
-fn set(shared: &Shared, id: &str, upd: JobUpdate) {
-    if let Err(e) = shared.store.update_job(id, &upd) {
-        tracing::warn!(job = %id, "could not record the job's state: {e}");
+/// Renew this process's leases, pass stop requests on, and put back or fail
+/// jobs whose workers (in any process) died.
+fn keeper(shared: &Shared) {
+    let tick = shared.opts.tick;
+    let lease_ms = shared.opts.lease.as_millis() as i64;
+    let renew_every = (shared.opts.lease / 3).max(tick);
+    let mut last_renew = std::time::Instant::now();
+    let mut last_reap = std::time::Instant::now() - shared.opts.lease;
+    while !shared.stopping.load(Ordering::Acquire) {
+        std::thread::sleep(tick);
+        let running: Vec<(String, Arc<Stop>)> = shared
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if !running.is_empty() {
+            let ids: Vec<String> = running.iter().map(|(k, _)| k.clone()).collect();
+            match shared.store.jobs_cancel_requested(&ids) {
+                Ok(asked) => {
+                    for (id, s) in &running {
+                        if asked.contains(id) {
+                            s.set(StopReason::Requested);
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!("could not read stop requests: {e}"),
+            }
+        }
+        if last_renew.elapsed() >= renew_every {
+            last_renew = std::time::Instant::now();
+            for (id, s) in &running {
+                match shared
+                    .store
+                    .renew_job_lease(id, &shared.opts.worker_id, lease_ms)
+                {
+                    Ok(Lease::Held { cancel_requested }) => {
+                        if cancel_requested {
+                            s.set(StopReason::Requested);
+                        }
+                    }
+                    Ok(Lease::Lost) => {
+                        tracing::warn!(job = %id, "lost the job's lease; stopping work on it");
+                        s.set(StopReason::LeaseLost);
+                    }
+                    Err(e) => tracing::warn!(job = %id, "could not renew the lease: {e}"),
+                }
+            }
+        }
+        if last_reap.elapsed() >= shared.opts.lease / 2 {
+            last_reap = std::time::Instant::now();
+            match shared.store.reap_expired_jobs(
+                "interrupted: the worker running this job stopped (its server was killed or lost the database)",
+            ) {
+                Ok(jobs) => {
+                    for j in jobs {
+                        tracing::warn!(job = %j.id, status = j.status.as_str(), "a worker stopped under this job");
+                    }
+                    shared.wake.1.notify_all();
+                }
+                Err(e) => tracing::warn!("could not check for stopped workers: {e}"),
+            }
+        }
     }
 }
 
-fn work(shared: &Shared, id: &str) {
-    let flag = shared
-        .flags
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(id)
-        .cloned()
-        .unwrap_or_default();
-    let finish = || {
-        shared
-            .flags
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(id);
-    };
-    let job = match shared.store.get_job(id) {
-        Ok(j) => j,
-        Err(e) => {
-            tracing::warn!(job = %id, "queued job vanished: {e}");
-            return finish();
+fn worker_loop(shared: &Shared, _i: usize) {
+    let kinds: Vec<&str> = shared.runners.keys().copied().collect();
+    let lease_ms = shared.opts.lease.as_millis() as i64;
+    loop {
+        if shared.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        let seen = *shared.wake.0.lock().unwrap_or_else(|e| e.into_inner());
+        match shared
+            .store
+            .claim_job(&shared.opts.worker_id, &kinds, lease_ms)
+        {
+            Ok(Some(job)) => {
+                work(shared, job);
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!("could not claim a job: {e}"),
+        }
+        let (m, cv) = &shared.wake;
+        let g = m.lock().unwrap_or_else(|e| e.into_inner());
+        if *g == seen && !shared.stopping.load(Ordering::Acquire) {
+            let _ = cv.wait_timeout(g, shared.opts.tick);
+        }
+    }
+}
+
+fn work(shared: &Shared, job: Job) {
+    let id = job.id.clone();
+    let worker = shared.opts.worker_id.clone();
+    let set = |upd: JobUpdate| {
+        let upd = JobUpdate {
+            worker: Some(worker.clone()),
+            ..upd
+        };
+        if let Err(e) = shared.store.update_job(&id, &upd) {
+            tracing::warn!(job = %id, "could not record the job's state: {e}");
         }
     };
-    // cancelled while queued (the store made it terminal already)
-    if job.status.is_terminal() || flag.load(Ordering::Relaxed) {
-        return finish();
-    }
     let Some(runner) = shared.runners.get(job.kind.as_str()).cloned() else {
-        set(
-            shared,
-            id,
-            JobUpdate {
-                status: Some(JobStatus::Failed),
-                error: Some(format!("no runner for job kind '{}'", job.kind)),
-                ..Default::default()
-            },
-        );
-        return finish();
-    };
-    let spec: Value = serde_json::from_str(&job.spec).unwrap_or(Value::Null);
-    set(
-        shared,
-        id,
-        JobUpdate {
-            status: Some(JobStatus::Running),
+        set(JobUpdate {
+            status: Some(JobStatus::Failed),
+            error: Some(format!("no runner for job kind '{}'", job.kind)),
             ..Default::default()
-        },
-    );
+        });
+        return;
+    };
+    let stop = Arc::new(Stop::default());
+    if job.cancel_requested {
+        stop.set(StopReason::Requested);
+    }
+    shared
+        .running
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(id.clone(), stop.clone());
+    let spec: Value = serde_json::from_str(&job.spec).unwrap_or(Value::Null);
     let ctx = JobContext {
         job: job.clone(),
         spec,
         store: shared.store.clone(),
         artifacts: shared.artifacts.clone(),
+        worker: worker.clone(),
         rt: shared.rt.clone(),
-        cancel: flag.clone(),
+        stop: stop.clone(),
     };
-    tracing::info!(job = %id, kind = %job.kind, "job started");
+    tracing::info!(job = %id, kind = %job.kind, attempt = job.attempt, "job started");
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner.run(&ctx)))
         .unwrap_or_else(|_| {
             Err(JobFailure::msg(
                 "the job crashed (a bug in Atelier; see the server log)",
             ))
         });
+    shared
+        .running
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&id);
     let upd = match outcome {
         Ok(result) => JobUpdate {
             status: Some(JobStatus::Succeeded),
             result: Some(result.to_string()),
+            event: Some(("Completed".into(), "completed".into())),
             ..Default::default()
         },
-        Err(JobFailure::Cancelled) => JobUpdate {
-            status: Some(JobStatus::Cancelled),
-            error: Some("cancelled by request".into()),
-            ..Default::default()
-        },
+        Err(JobFailure::Detached) => {
+            if let Err(e) = shared.store.release_job(&id, &worker) {
+                tracing::warn!(job = %id, "could not release the job: {e}");
+            }
+            tracing::info!(job = %id, "left running for another worker to adopt");
+            return;
+        }
+        Err(_) if stop.reason() == Some(StopReason::LeaseLost) => {
+            tracing::info!(job = %id, "another worker has this job now");
+            return;
+        }
+        Err(JobFailure::Cancelled) => {
+            let why = match stop.reason() {
+                Some(StopReason::Shutdown) => {
+                    "stopped: the server shut down while it ran; submit it again"
+                }
+                _ => "cancelled by request",
+            };
+            JobUpdate {
+                status: Some(JobStatus::Cancelled),
+                error: Some(why.into()),
+                event: Some(("Stopped".into(), why.into())),
+                ..Default::default()
+            }
+        }
         Err(JobFailure::Failed(m)) => JobUpdate {
             status: Some(JobStatus::Failed),
+            event: Some(("Failed".into(), m.clone())),
             error: Some(m),
             ..Default::default()
         },
     };
     tracing::info!(job = %id, status = ?upd.status, "job ended");
-    set(shared, id, upd);
-    finish();
+    set(upd);
 }
 
 #[cfg(test)]

@@ -16,17 +16,18 @@ use std::sync::Arc;
 
 use artifacts::datasets::{DATASETS, dataset_path};
 use artifacts::{ArtifactPath, ArtifactStore};
-use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use store::Job;
 
 use crate::AppState;
+use crate::auth::Identity;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::routes::{Access, BodyKind, Routes};
 
@@ -51,10 +52,29 @@ pub fn routes() -> Routes<AppState> {
         .get("/datasets/{name}/preview", Read, preview)
 }
 
+/// SageMaker's primary status for a job: InProgress, Completed, Failed,
+/// Stopping or Stopped.
+pub fn primary_status(j: &Job) -> &'static str {
+    match j.status {
+        store::JobStatus::Queued => "InProgress",
+        store::JobStatus::Running if j.cancel_requested => "Stopping",
+        store::JobStatus::Running => "InProgress",
+        store::JobStatus::Succeeded => "Completed",
+        store::JobStatus::Failed => "Failed",
+        store::JobStatus::Cancelled => "Stopped",
+    }
+}
+
 /// A job as JSON: the stored JSON documents are inlined, not strings.
 pub fn job_json(j: &Job) -> Value {
     let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
     json!({
+        "primary_status": primary_status(j),
+        "secondary_statuses": parse(&j.events),
+        "owner": j.owner,
+        "attempt": j.attempt,
+        "max_attempts": j.max_attempts,
+        "worker": j.worker,
         "id": j.id,
         "kind": j.kind,
         "name": j.name,
@@ -119,13 +139,30 @@ pub fn body_json(bytes: &[u8]) -> ApiResult<Value> {
     Ok(v)
 }
 
-async fn submit_kind(s: AppState, kind: String, spec: Value) -> ApiResult<Response> {
+async fn submit_kind(
+    s: AppState,
+    who: Identity,
+    kind: String,
+    spec: Value,
+    max_attempts: i64,
+) -> ApiResult<Response> {
     let q = queue(&s)?;
-    let job = blocking(move || q.submit(&kind, spec).map_err(jobs_error)).await?;
+    let job = blocking(move || {
+        q.submit_as(&kind, spec, &who.name, max_attempts)
+            .map_err(jobs_error)
+    })
+    .await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "job": job_json(&job) }))).into_response())
 }
 
-async fn submit(State(s): State<AppState>, body: axum::body::Bytes) -> ApiResult<Response> {
+/// Most claims a job may take when its worker dies under it.
+const MAX_ATTEMPTS: i64 = 30;
+
+async fn submit(
+    State(s): State<AppState>,
+    Extension(who): Extension<Identity>,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
     let v = body_json(&body)?;
     let kind = v
         .get("kind")
@@ -133,12 +170,27 @@ async fn submit(State(s): State<AppState>, body: axum::body::Bytes) -> ApiResult
         .ok_or_else(|| ApiError::invalid("give the job's 'kind' (e.g. \"automl\")"))?
         .to_string();
     let spec = v.get("spec").cloned().unwrap_or_else(|| json!({}));
-    submit_kind(s, kind, spec).await
+    let max_attempts = match v.get("max_attempts") {
+        None | Some(Value::Null) => 1,
+        Some(m) => m
+            .as_i64()
+            .filter(|n| (1..=MAX_ATTEMPTS).contains(n))
+            .ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "'max_attempts' must be a whole number from 1 to {MAX_ATTEMPTS} (claims allowed when a server dies under the job)"
+                ))
+            })?,
+    };
+    submit_kind(s, who, kind, spec, max_attempts).await
 }
 
-async fn submit_automl(State(s): State<AppState>, body: axum::body::Bytes) -> ApiResult<Response> {
+async fn submit_automl(
+    State(s): State<AppState>,
+    Extension(who): Extension<Identity>,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
     let spec = body_json(&body)?;
-    submit_kind(s, "automl".into(), spec).await
+    submit_kind(s, who, "automl".into(), spec, 1).await
 }
 
 #[derive(serde::Deserialize)]

@@ -189,8 +189,18 @@ pub trait MetadataStore: Send + Sync + 'static {
     fn list_tokens(&self) -> Result<Vec<(String, String, i64)>>;
 
     // ---- jobs ----
-    /// Queue a job; its id is a fresh 32-hex-digit string.
-    fn create_job(&self, kind: &str, name: &str, spec: &str) -> Result<Job>;
+    /// Queue a job (no owner, one attempt); its id is a fresh 32-hex-digit string.
+    fn create_job(&self, kind: &str, name: &str, spec: &str) -> Result<Job> {
+        self.queue_job(&NewJob {
+            kind,
+            name,
+            spec,
+            owner: "",
+            max_attempts: 1,
+        })
+    }
+    /// Queue a job.
+    fn queue_job(&self, job: &NewJob) -> Result<Job>;
     fn get_job(&self, id: &str) -> Result<Job>;
     /// Newest first; `kind` narrows to one kind of job.
     fn list_jobs(&self, kind: Option<&str>, limit: usize) -> Result<Vec<Job>>;
@@ -200,9 +210,24 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// sees `cancel_requested` and stops at its next check; a finished
     /// one is left as it is (`InvalidState`).
     fn request_job_cancel(&self, id: &str) -> Result<Job>;
-    /// Fail every job a previous process left queued or running (called once
-    /// at start-up, before the queue runs); returns how many.
-    fn fail_interrupted_jobs(&self, reason: &str) -> Result<usize>;
+    /// Claim work for `worker`, atomically (no two workers, in any process,
+    /// get the same job): first a running job of one of `kinds` whose lease
+    /// expired and that has an executor `handle` (adopted as it is, to
+    /// re-attach to its work), else the oldest queued job of those kinds
+    /// (started: `attempt` + 1). The claim holds for `lease_ms`.
+    fn claim_job(&self, worker: &str, kinds: &[&str], lease_ms: i64) -> Result<Option<Job>>;
+    /// Extend `worker`'s claim on a running job by `lease_ms` from now. Not a
+    /// visible change: it does not count as a write for live updates.
+    fn renew_job_lease(&self, id: &str, worker: &str, lease_ms: i64) -> Result<Lease>;
+    /// Which of these jobs have a stop requested (a read).
+    fn jobs_cancel_requested(&self, ids: &[String]) -> Result<Vec<String>>;
+    /// Give up `worker`'s claim on a running job so that another worker
+    /// adopts it at once (a server shutting down, leaving its work running).
+    fn release_job(&self, id: &str, worker: &str) -> Result<()>;
+    /// Running jobs without an executor handle whose lease expired lost
+    /// their worker with the work: each goes back to the queue while
+    /// `attempt < max_attempts`, else fails with `reason`. Returns them.
+    fn reap_expired_jobs(&self, reason: &str) -> Result<Vec<Job>>;
 
     // ---- endpoints ----
     /// Create or replace an endpoint's configuration.

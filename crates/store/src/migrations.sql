@@ -237,3 +237,20 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_ms);
 CREATE INDEX webhook_deliveries_by_job ON webhook_deliveries (job_id, id);
+
+-- migration 6: jobs are claimed through the store, so several server
+-- processes on one database share the work. A worker claims a queued job in
+-- one write (`worker`, a lease until `lease_until` ms, `attempt` + 1) and
+-- renews the lease while it runs; a job whose lease expired lost its worker:
+-- it is retried while `attempt < max_attempts`, else failed — or, when it
+-- runs on an executor (`handle`, JSON owned by the jobs crate), adopted by
+-- another worker that re-attaches to it. `events` is the timestamped
+-- secondary status history (JSON array of {at_ms, status, message}).
+ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN worker TEXT;
+ALTER TABLE jobs ADD COLUMN lease_until INTEGER;
+ALTER TABLE jobs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN max_attempts INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE jobs ADD COLUMN handle TEXT;
+ALTER TABLE jobs ADD COLUMN events TEXT NOT NULL DEFAULT '[]';
+CREATE INDEX jobs_by_status ON jobs (status, created);

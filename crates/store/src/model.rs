@@ -315,7 +315,8 @@ pub struct SearchLoggedModels {
 // ---- jobs ----
 
 /// Where a job is in its life. `Queued → Running → Succeeded | Failed |
-/// Cancelled`; a job left `Running` by a crash is failed at the next start.
+/// Cancelled`; a running job whose worker stopped renewing its lease is
+/// retried (back to `Queued`), adopted by another worker, or failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobStatus {
     Queued,
@@ -369,6 +370,32 @@ pub struct Job {
     pub started_ms: Option<i64>,
     pub ended_ms: Option<i64>,
     pub cancel_requested: bool,
+    /// Who submitted it (an identity's name; empty when unknown).
+    pub owner: String,
+    /// The worker holding its claim, while running.
+    pub worker: Option<String>,
+    /// Until when the claim holds (ms since the epoch), while running.
+    pub lease_until_ms: Option<i64>,
+    /// Claims so far (1 on its first run).
+    pub attempt: i64,
+    /// Claims allowed before a lost worker fails the job.
+    pub max_attempts: i64,
+    /// The executor's reference to the running work (JSON), when the work
+    /// runs outside the worker's process and can be re-attached to.
+    pub handle: Option<String>,
+    /// Secondary statuses, a JSON array of `{at_ms, status, message}`.
+    pub events: String,
+}
+
+/// A job to queue.
+#[derive(Debug, Clone, Default)]
+pub struct NewJob<'a> {
+    pub kind: &'a str,
+    pub name: &'a str,
+    pub spec: &'a str,
+    pub owner: &'a str,
+    /// At least 1.
+    pub max_attempts: i64,
 }
 
 /// Fields to change on a job; `None` leaves a field alone. Moving to
@@ -379,6 +406,23 @@ pub struct JobUpdate {
     pub progress: Option<String>,
     pub result: Option<String>,
     pub error: Option<String>,
+    /// Record the executor's handle.
+    pub handle: Option<String>,
+    /// Append a secondary status: (status, message).
+    pub event: Option<(String, String)>,
+    /// Apply only while this worker holds the job's claim (else
+    /// `InvalidState`): a worker that lost its lease must not overwrite the
+    /// job another worker took over.
+    pub worker: Option<String>,
+}
+
+/// What renewing a claim found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lease {
+    /// Still ours, renewed; whether a stop was requested.
+    Held { cancel_requested: bool },
+    /// Another worker has it, or it ended: stop working on it.
+    Lost,
 }
 
 // ---- endpoints ----

@@ -139,11 +139,18 @@ impl SqliteStore {
     }
 
     fn write<T>(&self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+        let out = self.write_quiet(f)?;
+        self.generation.fetch_add(1, Ordering::Release);
+        Ok(out)
+    }
+
+    /// A write that changes nothing a page shows (a lease renewal): no new
+    /// write generation, so live pages do not reload for it.
+    fn write_quiet<T>(&self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
         let mut conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit()?;
-        self.generation.fetch_add(1, Ordering::Release);
         Ok(out)
     }
 
@@ -2224,8 +2231,8 @@ impl MetadataStore for SqliteStore {
         })
     }
 
-    fn create_job(&self, kind: &str, name: &str, spec: &str) -> Result<Job> {
-        jobs::create(self, kind, name, spec)
+    fn queue_job(&self, job: &NewJob) -> Result<Job> {
+        jobs::create(self, job)
     }
     fn get_job(&self, id: &str) -> Result<Job> {
         self.read(|c| jobs::get(c, id))
@@ -2239,8 +2246,21 @@ impl MetadataStore for SqliteStore {
     fn request_job_cancel(&self, id: &str) -> Result<Job> {
         self.write(|tx| jobs::request_cancel(tx, id))
     }
-    fn fail_interrupted_jobs(&self, reason: &str) -> Result<usize> {
-        self.write(|tx| jobs::fail_interrupted(tx, reason))
+    fn claim_job(&self, worker: &str, kinds: &[&str], lease_ms: i64) -> Result<Option<Job>> {
+        self.write(|tx| jobs::claim(tx, worker, kinds, lease_ms))
+    }
+    fn renew_job_lease(&self, id: &str, worker: &str, lease_ms: i64) -> Result<Lease> {
+        // invisible to live updates: nothing a page shows changed
+        self.write_quiet(|tx| jobs::renew(tx, id, worker, lease_ms))
+    }
+    fn jobs_cancel_requested(&self, ids: &[String]) -> Result<Vec<String>> {
+        self.read(|c| jobs::cancel_requested(c, ids))
+    }
+    fn release_job(&self, id: &str, worker: &str) -> Result<()> {
+        self.write(|tx| jobs::release(tx, id, worker))
+    }
+    fn reap_expired_jobs(&self, reason: &str) -> Result<Vec<Job>> {
+        self.write(|tx| jobs::reap_expired(tx, reason))
     }
     fn put_endpoint(&self, name: &str, config: &str) -> Result<Endpoint> {
         self.write(|tx| jobs::put_endpoint(tx, name, config))

@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use super::{SqliteStore, invalid, not_found};
 use crate::*;
 
-const JOB_COLS: &str = "id, kind, name, status, spec, progress, result, error, created, started, ended, cancel_requested";
+const JOB_COLS: &str = "id, kind, name, status, spec, progress, result, error, created, started, ended, cancel_requested, owner, worker, lease_until, attempt, max_attempts, handle, events";
 
 fn job_row(r: &Row) -> rusqlite::Result<Job> {
     let status: String = r.get(3)?;
@@ -24,18 +24,205 @@ fn job_row(r: &Row) -> rusqlite::Result<Job> {
         started_ms: r.get(9)?,
         ended_ms: r.get(10)?,
         cancel_requested: r.get::<_, i64>(11)? != 0,
+        owner: r.get(12)?,
+        worker: r.get(13)?,
+        lease_until_ms: r.get(14)?,
+        attempt: r.get(15)?,
+        max_attempts: r.get(16)?,
+        handle: r.get(17)?,
+        events: r.get(18)?,
     })
 }
 
-pub(super) fn create(s: &SqliteStore, kind: &str, name: &str, spec: &str) -> Result<Job> {
+pub(super) fn create(s: &SqliteStore, j: &NewJob) -> Result<Job> {
     let id = uuid::Uuid::new_v4().simple().to_string();
+    let now = now_ms();
+    let events =
+        serde_json::json!([{"at_ms": now, "status": "Queued", "message": "queued"}]).to_string();
     s.write(|tx| {
         tx.execute(
-            "INSERT INTO jobs (id, kind, name, status, spec, created) VALUES (?, ?, ?, ?, ?, ?)",
-            params![id, kind, name, JobStatus::Queued.as_str(), spec, now_ms()],
+            "INSERT INTO jobs (id, kind, name, status, spec, created, owner, max_attempts, events) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            params![
+                id,
+                j.kind,
+                j.name,
+                JobStatus::Queued.as_str(),
+                j.spec,
+                now,
+                j.owner,
+                j.max_attempts.max(1),
+                events
+            ],
         )?;
         get(tx, &id)
     })
+}
+
+/// `events` with one more `{at_ms, status, message}`.
+fn push_event(events: &str, at_ms: i64, status: &str, message: &str) -> String {
+    let mut v: Vec<serde_json::Value> = serde_json::from_str(events).unwrap_or_default();
+    v.push(serde_json::json!({"at_ms": at_ms, "status": status, "message": message}));
+    serde_json::Value::Array(v).to_string()
+}
+
+/// Placeholders `?, ?, …` for `n` values.
+fn marks(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+pub(super) fn claim(
+    tx: &Transaction,
+    worker: &str,
+    kinds: &[&str],
+    lease_ms: i64,
+) -> Result<Option<Job>> {
+    if kinds.is_empty() {
+        return Ok(None);
+    }
+    let now = now_ms();
+    let k = marks(kinds.len());
+    let mut args: Vec<&dyn rusqlite::ToSql> = vec![&now];
+    for kind in kinds {
+        args.push(kind);
+    }
+    // an orphan: running on an executor, its worker gone
+    let orphan: Option<String> = tx
+        .prepare_cached(&format!(
+            "SELECT id FROM jobs WHERE status = 'running' AND handle IS NOT NULL AND COALESCE(lease_until, 0) < ? AND kind IN ({k}) ORDER BY created, rowid LIMIT 1"
+        ))?
+        .query_row(args.as_slice(), |r| r.get(0))
+        .optional()?;
+    if let Some(id) = orphan {
+        let job = get(tx, &id)?;
+        let events = push_event(
+            &job.events,
+            now,
+            "Reattaching",
+            &format!(
+                "worker {worker} took over from {}",
+                job.worker.as_deref().unwrap_or("a stopped worker")
+            ),
+        );
+        tx.execute(
+            "UPDATE jobs SET worker = ?, lease_until = ?, events = ? WHERE id = ?",
+            params![worker, now + lease_ms, events, id],
+        )?;
+        return Ok(Some(get(tx, &id)?));
+    }
+    let mut args: Vec<&dyn rusqlite::ToSql> = Vec::new();
+    for kind in kinds {
+        args.push(kind);
+    }
+    let queued: Option<String> = tx
+        .prepare_cached(&format!(
+            "SELECT id FROM jobs WHERE status = 'queued' AND kind IN ({k}) ORDER BY created, rowid LIMIT 1"
+        ))?
+        .query_row(args.as_slice(), |r| r.get(0))
+        .optional()?;
+    let Some(id) = queued else {
+        return Ok(None);
+    };
+    let job = get(tx, &id)?;
+    let attempt = job.attempt + 1;
+    let events = push_event(
+        &job.events,
+        now,
+        "Starting",
+        &if attempt > 1 {
+            format!("attempt {attempt} of {} on {worker}", job.max_attempts)
+        } else {
+            format!("claimed by {worker}")
+        },
+    );
+    tx.execute(
+        "UPDATE jobs SET status = 'running', worker = ?, lease_until = ?, attempt = ?, started = COALESCE(started, ?), events = ?, handle = NULL WHERE id = ?",
+        params![worker, now + lease_ms, attempt, now, events, id],
+    )?;
+    Ok(Some(get(tx, &id)?))
+}
+
+pub(super) fn renew(tx: &Transaction, id: &str, worker: &str, lease_ms: i64) -> Result<Lease> {
+    let n = tx.execute(
+        "UPDATE jobs SET lease_until = ? WHERE id = ? AND worker = ? AND status = 'running'",
+        params![now_ms() + lease_ms, id, worker],
+    )?;
+    if n == 0 {
+        return Ok(Lease::Lost);
+    }
+    let cancel: i64 = tx.query_row(
+        "SELECT cancel_requested FROM jobs WHERE id = ?",
+        [id],
+        |r| r.get(0),
+    )?;
+    Ok(Lease::Held {
+        cancel_requested: cancel != 0,
+    })
+}
+
+pub(super) fn cancel_requested(c: &Connection, ids: &[String]) -> Result<Vec<String>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let args: Vec<&dyn rusqlite::ToSql> = ids.iter().map(|i| i as &dyn rusqlite::ToSql).collect();
+    let rows = c
+        .prepare(&format!(
+            "SELECT id FROM jobs WHERE cancel_requested = 1 AND id IN ({})",
+            marks(ids.len())
+        ))?
+        .query_map(args.as_slice(), |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(rows)
+}
+
+pub(super) fn release(tx: &Transaction, id: &str, worker: &str) -> Result<()> {
+    tx.execute(
+        "UPDATE jobs SET lease_until = 0 WHERE id = ? AND worker = ? AND status = 'running'",
+        params![id, worker],
+    )?;
+    Ok(())
+}
+
+pub(super) fn reap_expired(tx: &Transaction, reason: &str) -> Result<Vec<Job>> {
+    let now = now_ms();
+    let ids: Vec<String> = tx
+        .prepare_cached(
+            "SELECT id FROM jobs WHERE status = 'running' AND handle IS NULL AND COALESCE(lease_until, 0) < ? ORDER BY created, id",
+        )?
+        .query_map([now], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out = Vec::new();
+    for id in ids {
+        let job = get(tx, &id)?;
+        let who = job.worker.as_deref().unwrap_or("its worker");
+        if job.attempt < job.max_attempts && !job.cancel_requested {
+            let events = push_event(
+                &job.events,
+                now,
+                "Retrying",
+                &format!(
+                    "{who} stopped renewing its lease; queued for attempt {} of {}",
+                    job.attempt + 1,
+                    job.max_attempts
+                ),
+            );
+            tx.execute(
+                "UPDATE jobs SET status = 'queued', worker = NULL, lease_until = NULL, events = ? WHERE id = ?",
+                params![events, id],
+            )?;
+        } else {
+            let msg = format!(
+                "{reason} (worker {who}, attempt {} of {})",
+                job.attempt, job.max_attempts
+            );
+            let events = push_event(&job.events, now, "Failed", &msg);
+            tx.execute(
+                "UPDATE jobs SET status = 'failed', error = ?, ended = ?, worker = NULL, lease_until = NULL, events = ? WHERE id = ?",
+                params![msg, now, events, id],
+            )?;
+        }
+        out.push(get(tx, &id)?);
+    }
+    Ok(out)
 }
 
 pub(super) fn get(c: &Connection, id: &str) -> Result<Job> {
@@ -72,6 +259,13 @@ pub(super) fn update(tx: &Transaction, id: &str, upd: &JobUpdate) -> Result<Job>
             job.status.as_str()
         )));
     }
+    if let Some(w) = &upd.worker
+        && job.worker.as_deref() != Some(w.as_str())
+    {
+        return Err(StoreError::InvalidState(format!(
+            "Job '{id}' is no longer claimed by {w}"
+        )));
+    }
     let now = now_ms();
     let status = upd.status.unwrap_or(job.status);
     let started = match (job.started_ms, status) {
@@ -79,8 +273,17 @@ pub(super) fn update(tx: &Transaction, id: &str, upd: &JobUpdate) -> Result<Job>
         (s, _) => s,
     };
     let ended = status.is_terminal().then_some(now);
+    let events = match &upd.event {
+        Some((st, msg)) => push_event(&job.events, now, st, msg),
+        None => job.events.clone(),
+    };
+    let (worker, lease) = if status.is_terminal() {
+        (None, None)
+    } else {
+        (job.worker.clone(), job.lease_until_ms)
+    };
     tx.execute(
-        "UPDATE jobs SET status = ?, progress = ?, result = ?, error = ?, started = ?, ended = ? WHERE id = ?",
+        "UPDATE jobs SET status = ?, progress = ?, result = ?, error = ?, started = ?, ended = ?, handle = ?, events = ?, worker = ?, lease_until = ? WHERE id = ?",
         params![
             status.as_str(),
             upd.progress.as_deref().unwrap_or(&job.progress),
@@ -88,6 +291,10 @@ pub(super) fn update(tx: &Transaction, id: &str, upd: &JobUpdate) -> Result<Job>
             upd.error.as_deref().or(job.error.as_deref()),
             started,
             ended,
+            upd.handle.as_deref().or(job.handle.as_deref()),
+            events,
+            worker,
+            lease,
             id
         ],
     )?;
@@ -98,19 +305,28 @@ pub(super) fn request_cancel(tx: &Transaction, id: &str) -> Result<Job> {
     let job = get(tx, id)?;
     match job.status {
         JobStatus::Queued => {
+            let now = now_ms();
             tx.execute(
-                "UPDATE jobs SET status = ?, cancel_requested = 1, ended = ?, error = ? WHERE id = ?",
+                "UPDATE jobs SET status = ?, cancel_requested = 1, ended = ?, error = ?, events = ? WHERE id = ?",
                 params![
                     JobStatus::Cancelled.as_str(),
-                    now_ms(),
+                    now,
                     "cancelled before it started",
+                    push_event(&job.events, now, "Stopped", "cancelled before it started"),
                     id
                 ],
             )?;
         }
-        JobStatus::Running => {
-            tx.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", [id])?;
+        JobStatus::Running if !job.cancel_requested => {
+            tx.execute(
+                "UPDATE jobs SET cancel_requested = 1, events = ? WHERE id = ?",
+                params![
+                    push_event(&job.events, now_ms(), "Stopping", "stop requested"),
+                    id
+                ],
+            )?;
         }
+        JobStatus::Running => {}
         s => {
             return Err(StoreError::InvalidState(format!(
                 "Job '{id}' has finished ({}); there is nothing to cancel",
@@ -119,13 +335,6 @@ pub(super) fn request_cancel(tx: &Transaction, id: &str) -> Result<Job> {
         }
     }
     get(tx, id)
-}
-
-pub(super) fn fail_interrupted(tx: &Transaction, reason: &str) -> Result<usize> {
-    Ok(tx.execute(
-        "UPDATE jobs SET status = 'failed', error = ?, ended = ? WHERE status IN ('queued', 'running')",
-        params![reason, now_ms()],
-    )?)
 }
 
 fn endpoint_row(r: &Row) -> rusqlite::Result<Endpoint> {
@@ -311,26 +520,195 @@ mod tests {
     }
 
     #[test]
-    fn interrupted_jobs_fail_at_restart_and_lists_filter_by_kind() {
-        let (dir, s) = store();
+    fn lists_filter_by_kind_and_claims_take_only_known_kinds() {
+        let (_dir, s) = store();
         let a = s.create_job("automl", "a", "{}").unwrap();
-        let b = s.create_job("batch-transform", "b", "{}").unwrap();
-        s.update_job(
-            &b.id,
+        s.create_job("batch-transform", "b", "{}").unwrap();
+        assert_eq!(s.list_jobs(Some("automl"), 10).unwrap().len(), 1);
+        assert_eq!(s.list_jobs(None, 10).unwrap().len(), 2);
+        assert!(s.claim_job("w1", &["nope"], 1000).unwrap().is_none());
+        assert!(s.claim_job("w1", &[], 1000).unwrap().is_none());
+        let c = s.claim_job("w1", &["automl"], 1000).unwrap().unwrap();
+        assert_eq!(c.id, a.id);
+        assert_eq!(c.status, JobStatus::Running);
+        assert_eq!((c.worker.as_deref(), c.attempt), (Some("w1"), 1));
+        assert!(c.started_ms.is_some());
+        assert!(s.claim_job("w2", &["automl"], 1000).unwrap().is_none());
+    }
+
+    /// Two stores on one file (two server processes): every job is claimed
+    /// exactly once, whoever asks.
+    #[test]
+    fn concurrent_claims_from_two_stores_never_share_a_job() {
+        let (dir, s) = store();
+        for i in 0..200 {
+            s.create_job("k", &format!("j{i}"), "{}").unwrap();
+        }
+        let path = dir.path().join("m.db");
+        let both_open = std::sync::Barrier::new(2);
+        let claimed: Vec<Vec<String>> = std::thread::scope(|sc| {
+            let hs: Vec<_> = (0..2)
+                .map(|w| {
+                    let path = path.clone();
+                    let both_open = &both_open;
+                    sc.spawn(move || {
+                        let st = SqliteStore::open(&path).unwrap();
+                        both_open.wait();
+                        let mut got = Vec::new();
+                        while let Some(j) = st.claim_job(&format!("w{w}"), &["k"], 60_000).unwrap()
+                        {
+                            got.push(j.id);
+                            // a moment of "work", as a worker has, between claims
+                            std::thread::sleep(std::time::Duration::from_millis(2));
+                        }
+                        got
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut all: Vec<&String> = claimed.iter().flatten().collect();
+        let n = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!((n, all.len()), (200, 200), "each job claimed exactly once");
+        assert!(
+            claimed.iter().all(|c| !c.is_empty()),
+            "both stores got work"
+        );
+    }
+
+    #[test]
+    fn a_lost_lease_is_retried_then_failed_and_only_the_holder_writes() {
+        let (_dir, s) = store();
+        let j = s
+            .queue_job(&NewJob {
+                kind: "k",
+                name: "n",
+                spec: "{}",
+                owner: "ada",
+                max_attempts: 2,
+            })
+            .unwrap();
+        assert_eq!(j.owner, "ada");
+        let c = s.claim_job("w1", &["k"], 60_000).unwrap().unwrap();
+        assert_eq!(
+            s.renew_job_lease(&c.id, "w1", 60_000).unwrap(),
+            Lease::Held {
+                cancel_requested: false
+            }
+        );
+        assert_eq!(s.renew_job_lease(&c.id, "w2", 60_000).unwrap(), Lease::Lost);
+        // a live lease is not reaped
+        assert!(s.reap_expired_jobs("gone").unwrap().is_empty());
+        // expire it: the job is queued again for its second attempt
+        s.renew_job_lease(&c.id, "w1", -1).unwrap();
+        let r = s.reap_expired_jobs("gone").unwrap();
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].status, JobStatus::Queued);
+        // the old worker cannot write any more
+        let e = s.update_job(
+            &c.id,
             &JobUpdate {
-                status: Some(JobStatus::Running),
+                status: Some(JobStatus::Succeeded),
+                worker: Some("w1".into()),
+                ..Default::default()
+            },
+        );
+        assert!(matches!(e, Err(StoreError::InvalidState(_))), "{e:?}");
+        let c2 = s.claim_job("w2", &["k"], 60_000).unwrap().unwrap();
+        assert_eq!((c2.attempt, c2.worker.as_deref()), (2, Some("w2")));
+        assert_eq!(
+            s.renew_job_lease(&c2.id, "w1", 60_000).unwrap(),
+            Lease::Lost,
+            "the old worker learns it lost the job"
+        );
+        // the second loss fails it, with the reason and who lost it
+        s.renew_job_lease(&c2.id, "w2", -1).unwrap();
+        let r = s.reap_expired_jobs("its worker stopped").unwrap();
+        assert_eq!(r[0].status, JobStatus::Failed);
+        let err = r[0].error.clone().unwrap();
+        assert!(
+            err.contains("its worker stopped") && err.contains("w2"),
+            "{err}"
+        );
+        let events: serde_json::Value = serde_json::from_str(&r[0].events).unwrap();
+        let names: Vec<&str> = events
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["Queued", "Starting", "Retrying", "Starting", "Failed"]
+        );
+    }
+
+    #[test]
+    fn work_on_an_executor_is_adopted_not_retried() {
+        let (_dir, s) = store();
+        let j = s.create_job("k", "n", "{}").unwrap();
+        let c = s.claim_job("w1", &["k"], 60_000).unwrap().unwrap();
+        s.update_job(
+            &c.id,
+            &JobUpdate {
+                handle: Some("{\"pid\": 1}".into()),
+                worker: Some("w1".into()),
                 ..Default::default()
             },
         )
         .unwrap();
-        drop(s);
-        let s = SqliteStore::open(dir.path().join("m.db")).unwrap();
-        assert_eq!(s.fail_interrupted_jobs("the server restarted").unwrap(), 2);
-        let a = s.get_job(&a.id).unwrap();
-        assert_eq!(a.status, JobStatus::Failed);
-        assert_eq!(a.error.as_deref(), Some("the server restarted"));
-        assert_eq!(s.list_jobs(Some("automl"), 10).unwrap().len(), 1);
-        assert_eq!(s.list_jobs(None, 10).unwrap().len(), 2);
+        // a live claim is not adopted
+        assert!(s.claim_job("w2", &["k"], 60_000).unwrap().is_none());
+        // released at shutdown: adopted at once, same attempt, handle kept
+        s.release_job(&j.id, "w1").unwrap();
+        assert!(
+            s.reap_expired_jobs("gone").unwrap().is_empty(),
+            "not reaped"
+        );
+        let a = s.claim_job("w2", &["k"], 60_000).unwrap().unwrap();
+        assert_eq!(a.id, j.id);
+        assert_eq!((a.attempt, a.status), (1, JobStatus::Running));
+        assert_eq!(a.handle.as_deref(), Some("{\"pid\": 1}"));
+        assert_eq!(a.worker.as_deref(), Some("w2"));
+        // a stop request reaches the holder through its renewal and a read
+        s.request_job_cancel(&j.id).unwrap();
+        assert_eq!(
+            s.renew_job_lease(&j.id, "w2", 60_000).unwrap(),
+            Lease::Held {
+                cancel_requested: true
+            }
+        );
+        assert_eq!(
+            s.jobs_cancel_requested(&[j.id.clone(), "other".into()])
+                .unwrap(),
+            vec![j.id.clone()]
+        );
+        // finishing clears the claim
+        let done = s
+            .update_job(
+                &j.id,
+                &JobUpdate {
+                    status: Some(JobStatus::Cancelled),
+                    worker: Some("w2".into()),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!((done.worker, done.lease_until_ms), (None, None));
+    }
+
+    #[test]
+    fn lease_renewals_are_not_visible_writes() {
+        let (_dir, s) = store();
+        let j = s.create_job("k", "n", "{}").unwrap();
+        s.claim_job("w", &["k"], 60_000).unwrap();
+        let g = s.write_generation();
+        s.renew_job_lease(&j.id, "w", 60_000).unwrap();
+        assert_eq!(s.write_generation(), g);
+        s.request_job_cancel(&j.id).unwrap();
+        assert!(s.write_generation() > g);
     }
 
     #[test]

@@ -1,0 +1,165 @@
+//! The job system across server processes: two `atelier serve` on one
+//! database share the queue (every job runs exactly once), and a server
+//! killed with `kill -9` mid-job has its job taken over by the other once
+//! the lease expires — the command, running under its own supervisor, is
+//! re-attached to rather than run again.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+fn submit(a: &ureq::Agent, s: &Server, spec: Value) -> String {
+    let (c, r) = post(
+        a,
+        &s.url("/api/atelier/jobs"),
+        &json!({"kind": "processing", "spec": spec}),
+    )
+    .unwrap();
+    assert_eq!(c, 202, "{r}");
+    r["job"]["id"].as_str().unwrap().to_string()
+}
+
+fn job(a: &ureq::Agent, s: &Server, id: &str) -> Value {
+    let (c, r) = get(a, &s.url(&format!("/api/atelier/jobs/{id}"))).unwrap();
+    assert_eq!(c, 200, "{r}");
+    r["job"].clone()
+}
+
+fn wait_all(a: &ureq::Agent, s: &Server, ids: &[String], limit: Duration) -> Vec<Value> {
+    let t = Instant::now();
+    ids.iter()
+        .map(|id| {
+            loop {
+                let j = job(a, s, id);
+                if ["succeeded", "failed", "cancelled"]
+                    .contains(&j["status"].as_str().unwrap_or(""))
+                {
+                    break j;
+                }
+                assert!(t.elapsed() < limit, "job {id} did not end: {j}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn two_servers_on_one_database_run_every_job_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--job-workers", "3", "--job-lease-seconds", "5"];
+    let s1 = Server::start(dir.path(), &args);
+    let s2 = Server::start(dir.path(), &args);
+    let a = agent();
+    let ledger = dir.path().join("ledger.txt");
+    let cmd = format!("echo \"$ATELIER_JOB_ID\" >> '{}'", ledger.display());
+    let ids: Vec<String> = (0..200)
+        .map(|i| {
+            let s = if i % 2 == 0 { &s1 } else { &s2 };
+            submit(
+                &a,
+                s,
+                json!({"command": ["sh", "-c", cmd], "experiment": "ledger"}),
+            )
+        })
+        .collect();
+    let jobs = wait_all(&a, &s1, &ids, Duration::from_secs(240));
+    for j in &jobs {
+        assert_eq!(j["status"], "succeeded", "{j}");
+        assert_eq!(j["attempt"], 1, "{j}");
+    }
+    let text = std::fs::read_to_string(&ledger).unwrap();
+    let mut runs: HashMap<&str, usize> = HashMap::new();
+    for l in text.lines() {
+        *runs.entry(l.trim()).or_default() += 1;
+    }
+    assert_eq!(runs.len(), 200, "every job ran");
+    assert!(runs.values().all(|n| *n == 1), "no job ran twice: {runs:?}");
+    // both processes took work (worker ids carry the pid)
+    let pids: std::collections::HashSet<String> = jobs
+        .iter()
+        .map(|j| {
+            let ev = j["secondary_statuses"].as_array().unwrap();
+            let starting = ev.iter().find(|e| e["status"] == "Starting").unwrap();
+            starting["message"]
+                .as_str()
+                .unwrap()
+                .split(':')
+                .nth(1)
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(pids.len(), 2, "{pids:?}");
+}
+
+#[test]
+fn a_killed_servers_job_is_taken_over_after_its_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--job-workers", "1", "--job-lease-seconds", "3"];
+    let mut s1 = Server::start(dir.path(), &args);
+    let mut s2 = Server::start(dir.path(), &args);
+    let a = agent();
+    let ledger = dir.path().join("ledger.txt");
+    let cmd = format!(
+        "echo started; sleep 4; echo \"$ATELIER_JOB_ID\" >> '{}'; echo finished",
+        ledger.display()
+    );
+    let id = submit(&a, &s1, json!({"command": ["sh", "-c", cmd]}));
+    // wait until it runs, and find which server holds it
+    let t = Instant::now();
+    let holder = loop {
+        let j = job(&a, &s1, &id);
+        if let Some(w) = j["worker"].as_str()
+            && j["status"] == "running"
+        {
+            break w.split(':').nth(1).unwrap().parse::<u32>().unwrap();
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "never ran: {j}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let (victim, survivor) = if s1.child.id() == holder {
+        (&mut s1, &s2)
+    } else {
+        assert_eq!(s2.child.id(), holder);
+        (&mut s2, &s1)
+    };
+    victim.kill9();
+    let killed_at = Instant::now();
+    let j = wait_all(
+        &a,
+        survivor,
+        std::slice::from_ref(&id),
+        Duration::from_secs(60),
+    )
+    .remove(0);
+    assert_eq!(j["status"], "succeeded", "{j}");
+    assert!(
+        killed_at.elapsed() >= Duration::from_secs(2),
+        "taken over only once the lease ran out"
+    );
+    let steps: Vec<&str> = j["secondary_statuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert!(steps.contains(&"Reattaching"), "{steps:?}");
+    assert_eq!(j["attempt"], 1, "re-attached, not run again");
+    let text = std::fs::read_to_string(&ledger).unwrap();
+    assert_eq!(text.lines().count(), 1, "the command ran once: {text}");
+    // the log has every line, from before and after the take-over
+    let (c, logs) = get(&a, &survivor.url(&format!("/api/atelier/jobs/{id}/logs"))).unwrap();
+    assert_eq!(c, 200);
+    let lines: Vec<&str> = logs["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(lines, ["started", "finished"]);
+}

@@ -1,0 +1,163 @@
+//! Where user code runs. An [`Executor`] starts a command and can later —
+//! from any server process on the same database, after a restart too — ask
+//! how it is doing, read its logs and stop it, given only the [`Handle`] it
+//! returned (stored with the job as JSON). Nothing assumes the process is a
+//! child of the server: the local executor runs it under a small supervisor
+//! that records what a later process needs on disk, and a remote executor
+//! (Ray's Jobs API, later) keeps it on the cluster.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Launch {
+    /// The job's id (names the work on the executor; one launch per attempt).
+    pub job_id: String,
+    /// Program and arguments (no shell).
+    pub argv: Vec<String>,
+    /// Environment added to the executor's own.
+    pub env: Vec<(String, String)>,
+    /// Working directory.
+    pub cwd: PathBuf,
+    /// The folder the executor keeps its own files in (logs, exit status).
+    pub state_dir: PathBuf,
+}
+
+/// An executor's reference to one launched command, stored with the job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handle {
+    /// The executor that made it (`"local"`, `"ray"`).
+    pub executor: String,
+    /// Executor-specific, e.g. `{"pid": 123, "start_ticks": 456, "state_dir": "…"}`.
+    pub data: serde_json::Value,
+}
+
+/// How a launched command is doing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ExecStatus {
+    /// Still running.
+    Running,
+    /// Ended on its own or was stopped.
+    Exited(Exit),
+    /// Nobody can tell any more (the supervisor vanished without a record):
+    /// the reason, in words.
+    Lost { reason: String },
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exit {
+    /// The exit code, when it exited.
+    pub code: Option<i32>,
+    /// The signal that killed it, when one did.
+    pub signal: Option<i32>,
+    /// The kernel's out-of-memory killer ended it.
+    pub oom_killed: bool,
+    /// It was stopped on request ([`Executor::stop`]).
+    pub stopped: bool,
+    /// It could not start at all: the OS error, in words (e.g. "No such file
+    /// or directory (os error 2)" for a missing program).
+    pub start_error: Option<String>,
+    pub ended_ms: i64,
+}
+
+impl Exit {
+    pub fn success(&self) -> bool {
+        self.code == Some(0) && self.start_error.is_none()
+    }
+
+    /// Why it failed, in words (`None` on success).
+    pub fn reason(&self) -> Option<String> {
+        if let Some(e) = &self.start_error {
+            return Some(format!("the command could not start: {e}"));
+        }
+        if self.oom_killed {
+            return Some(
+                "killed by the kernel's out-of-memory killer: the job used more memory than the machine could give it".into(),
+            );
+        }
+        match (self.code, self.signal) {
+            (Some(0), _) => None,
+            (Some(127), _) => Some(
+                "the command exited with status 127: command not found (is the program installed and on PATH?)".into(),
+            ),
+            (Some(126), _) => Some(
+                "the command exited with status 126: found but not executable (check its permissions)".into(),
+            ),
+            (Some(c), _) => Some(format!("the command exited with status {c}")),
+            (None, Some(s)) => Some(format!(
+                "the command was killed by signal {s} ({})",
+                signal_name(s)
+            )),
+            (None, None) => Some("the command ended without an exit status".into()),
+        }
+    }
+}
+
+/// A few signal names people recognise.
+pub fn signal_name(s: i32) -> &'static str {
+    match s {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        4 => "SIGILL",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        15 => "SIGTERM",
+        24 => "SIGXCPU",
+        25 => "SIGXFSZ",
+        _ => "unknown signal",
+    }
+}
+
+/// One stream line of a command's output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// When the line was read, in ms since the epoch.
+    pub at_ms: i64,
+    /// `"stdout"` or `"stderr"`.
+    pub stream: String,
+    pub text: String,
+}
+
+/// Lines from a byte offset on, and where to continue.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LogChunk {
+    pub lines: Vec<LogLine>,
+    /// Pass this as `from` next time.
+    pub next: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// The handle was made by another executor or is malformed.
+    #[error("this executor cannot use that handle: {0}")]
+    BadHandle(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Runs commands somewhere.
+pub trait Executor: Send + Sync + 'static {
+    /// `"local"`, `"ray"`, …
+    fn name(&self) -> &'static str;
+    /// Start `launch`; returns at once. A command that cannot start (a
+    /// missing program) is not an error here: its status is an [`Exit`] with
+    /// `start_error`.
+    fn submit(&self, launch: &Launch) -> Result<Handle, ExecError>;
+    fn status(&self, h: &Handle) -> Result<ExecStatus, ExecError>;
+    /// Output lines from byte offset `from`, at most `max_bytes` of them.
+    fn logs(&self, h: &Handle, from: u64, max_bytes: usize) -> Result<LogChunk, ExecError>;
+    /// Ask the command to stop: SIGTERM (or the executor's equivalent) to the
+    /// whole process group now, SIGKILL after `grace` if it is still running.
+    /// Returns at once.
+    fn stop(&self, h: &Handle, grace: Duration) -> Result<(), ExecError>;
+}

@@ -1,0 +1,644 @@
+//! The `processing` and `training` job kinds. A job: its run is created
+//! (parameters = hyperparameters, tags = job id and kind), its inputs and
+//! code are downloaded into its folder (`Downloading`), the command runs on
+//! the executor (`Training` / `Processing`) with SageMaker's layout and
+//! variables, its output lines are kept as they come, a stop request or the
+//! maximum runtime sends SIGTERM and, after the grace period, SIGKILL to the
+//! whole process group, and when it ends its outputs (training: `model/`
+//! and `output/data/`) and its log are uploaded to the run (`Uploading`),
+//! also on failure. A shutting-down server leaves the command running and
+//! another worker re-attaches to it through the stored handle.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use artifacts::{ArtifactPath, ArtifactStore};
+use jobs::executor::{ExecStatus, Executor, Exit, Handle, Launch};
+use jobs::{CheckContext, JobContext, JobFailure, Runner, StopReason};
+use serde_json::{Value, json};
+use store::{CreateModelVersion, CreateRun, MetadataStore, Param, RunStatus, Tag, UpdateRun};
+
+use crate::layout::{JobEnv, Layout, failure_reason};
+use crate::spec::{JobKind, UserJobSpec, resolve_input};
+
+/// The run artifact that keeps the job's output lines (JSON Lines of
+/// `{at_ms, stream, text}`), also read by the logs API after the job ended.
+pub const LOG_ARTIFACT: &str = "logs/output.jsonl";
+
+/// How often the command's process tree is sampled (SageMaker's and
+/// MLflow's default).
+pub const SAMPLE_EVERY: Duration = Duration::from_millis(500);
+
+/// Runs one kind of user job.
+pub struct UserJobRunner {
+    kind: JobKind,
+    executor: Arc<dyn Executor>,
+    jobs_dir: PathBuf,
+    tracking_uri: String,
+    poll: Duration,
+}
+
+impl UserJobRunner {
+    /// `jobs_dir` holds one folder per job (shared by every server process
+    /// on this machine); `tracking_uri` is what the job's MLflow client
+    /// talks to (this server).
+    pub fn new(
+        kind: JobKind,
+        executor: Arc<dyn Executor>,
+        jobs_dir: PathBuf,
+        tracking_uri: String,
+    ) -> UserJobRunner {
+        UserJobRunner {
+            kind,
+            executor,
+            jobs_dir,
+            tracking_uri,
+            poll: Duration::from_millis(100),
+        }
+    }
+
+    fn layout(&self, job_id: &str) -> Layout {
+        Layout::new(self.kind, self.jobs_dir.join(job_id))
+    }
+}
+
+fn fail(m: impl std::fmt::Display) -> JobFailure {
+    JobFailure::Failed(m.to_string())
+}
+
+/// Whether something exists at `path` (a file, or a folder with files).
+fn exists(ctx_rt: &tokio::runtime::Handle, arts: &ArtifactStore, path: &ArtifactPath) -> bool {
+    ctx_rt.block_on(async {
+        arts.get(path).await.is_ok() || arts.list_recursive(path).await.is_ok_and(|l| !l.is_empty())
+    })
+}
+
+impl Runner for UserJobRunner {
+    fn kind(&self) -> &'static str {
+        self.kind.as_str()
+    }
+
+    fn check(&self, spec: &Value, ctx: &CheckContext) -> Result<String, String> {
+        let s = UserJobSpec::parse(self.kind, spec)?;
+        for (name, source) in &s.inputs {
+            let r = resolve_input(ctx.store.as_ref(), name, source)?;
+            if !exists(&ctx.rt, &ctx.artifacts, &r.path) {
+                return Err(format!(
+                    "input '{name}': nothing at '{source}' (artifact path '{}'); upload it first",
+                    r.path.as_str()
+                ));
+            }
+        }
+        if let Some(code) = &s.code {
+            let p = ArtifactPath::parse(code).map_err(|e| format!("'code': {e}"))?;
+            if !exists(&ctx.rt, &ctx.artifacts, &p) {
+                return Err(format!("'code': nothing uploaded at '{code}'"));
+            }
+        }
+        Ok(s.display_name(self.kind))
+    }
+
+    fn run(&self, ctx: &JobContext) -> Result<Value, JobFailure> {
+        let spec = UserJobSpec::parse(self.kind, &ctx.spec).map_err(fail)?;
+        let layout = self.layout(&ctx.job.id);
+        let progress: Value = serde_json::from_str(&ctx.job.progress).unwrap_or(json!({}));
+        // adopted from a worker that stopped: re-attach to the running command
+        if let Some(h) = &ctx.job.handle {
+            let handle: Handle = serde_json::from_str(h)
+                .map_err(|e| fail(format!("the job's stored handle is unreadable: {e}")))?;
+            let run_id = progress["run_id"].as_str().unwrap_or_default().to_string();
+            ctx.event("Reattached", "a new worker follows the running command");
+            let mut w = Watch::new(self, ctx, &spec, layout, run_id, progress, handle.clone());
+            return w.follow(handle);
+        }
+        let (run_id, experiment_id) = self.create_run(ctx, &spec).map_err(fail)?;
+        let mut progress = json!({"run_id": run_id, "experiment_id": experiment_id.to_string(), "log_offset": 0, "log_lines": 0});
+        ctx.progress(&progress);
+        ctx.event("Downloading", "downloading inputs");
+        let started = Instant::now();
+        if let Err(e) = self.download(ctx, &spec, &layout) {
+            end_run(ctx.store.as_ref(), &run_id, RunStatus::Failed);
+            return Err(fail(e));
+        }
+        progress["download_seconds"] = json!(started.elapsed().as_secs_f64());
+        let env = JobEnv {
+            job_id: ctx.job.id.clone(),
+            job_name: ctx.job.name.clone(),
+            tracking_uri: self.tracking_uri.clone(),
+            run_id: run_id.clone(),
+            experiment_id: experiment_id.to_string(),
+            token: None,
+            gpus: 0,
+        };
+        let vars = layout.prepare(&spec, &env).map_err(|e| {
+            end_run(ctx.store.as_ref(), &run_id, RunStatus::Failed);
+            fail(format!("could not lay out the job's folder: {e}"))
+        })?;
+        let phase = match self.kind {
+            JobKind::Training => "Training",
+            JobKind::Processing => "Processing",
+        };
+        ctx.event(phase, &format!("running {}", spec.command.join(" ")));
+        let launch = Launch {
+            job_id: ctx.job.id.clone(),
+            argv: spec.command.clone(),
+            env: vars,
+            cwd: layout.code(),
+            state_dir: layout.state_dir(ctx.job.attempt),
+        };
+        let handle = self.executor.submit(&launch).map_err(|e| {
+            end_run(ctx.store.as_ref(), &run_id, RunStatus::Failed);
+            fail(format!("could not start the command: {e}"))
+        })?;
+        let h = serde_json::to_string(&handle).map_err(fail)?;
+        ctx.set_handle(&h)?;
+        progress["started_ms"] = json!(store::now_ms());
+        ctx.progress(&progress);
+        let mut w = Watch::new(self, ctx, &spec, layout, run_id, progress, handle.clone());
+        w.follow(handle)
+    }
+}
+
+impl UserJobRunner {
+    fn create_run(&self, ctx: &JobContext, spec: &UserJobSpec) -> Result<(String, i64), String> {
+        let st = ctx.store.as_ref();
+        let exp_name = spec.experiment.clone().unwrap_or_else(|| "jobs".into());
+        let experiment_id = match st.get_experiment_by_name(&exp_name) {
+            Ok(e) => e.experiment_id,
+            Err(store::StoreError::NotFound(_)) => match st.create_experiment(&exp_name, None, &[])
+            {
+                Ok(id) => id,
+                Err(store::StoreError::AlreadyExists(_)) => {
+                    st.get_experiment_by_name(&exp_name)
+                        .map_err(|e| e.to_string())?
+                        .experiment_id
+                }
+                Err(e) => return Err(e.to_string()),
+            },
+            Err(e) => return Err(e.to_string()),
+        };
+        let job = &ctx.job;
+        let mut tags = vec![
+            Tag::new("atelier.job_id", &job.id),
+            Tag::new("atelier.job_kind", self.kind.as_str()),
+            Tag::new("mlflow.source.type", "JOB"),
+            Tag::new("mlflow.source.name", spec.command.join(" ")),
+        ];
+        for (name, source) in &spec.inputs {
+            tags.push(Tag::new(format!("atelier.input.{name}"), source));
+        }
+        let user = if job.owner.is_empty() {
+            "atelier"
+        } else {
+            job.owner.as_str()
+        };
+        let run = st
+            .create_run(CreateRun {
+                experiment_id,
+                user_id: user.to_string(),
+                run_name: Some(job.name.replace(' ', "-")),
+                start_time: None,
+                tags,
+            })
+            .map_err(|e| e.to_string())?;
+        let params: Vec<Param> = spec
+            .hyperparameters
+            .iter()
+            .map(|(k, v)| Param::new(k, v))
+            .collect();
+        for chunk in params.chunks(100) {
+            st.log_batch(&run.run_id, &[], chunk, &[])
+                .map_err(|e| e.to_string())?;
+        }
+        Ok((run.run_id, experiment_id))
+    }
+
+    /// Inputs into their folders, the code into `code/`.
+    fn download(
+        &self,
+        ctx: &JobContext,
+        spec: &UserJobSpec,
+        layout: &Layout,
+    ) -> Result<(), String> {
+        let arts = &ctx.artifacts;
+        let mut wanted: Vec<(ArtifactPath, PathBuf)> = Vec::new();
+        for (name, source) in &spec.inputs {
+            let r = resolve_input(ctx.store.as_ref(), name, source)?;
+            wanted.push((r.path, layout.input(name)));
+        }
+        if let Some(code) = &spec.code {
+            let p = ArtifactPath::parse(code).map_err(|e| e.to_string())?;
+            wanted.push((p, layout.code()));
+        }
+        for (path, dest) in wanted {
+            std::fs::create_dir_all(&dest).map_err(|e| e.to_string())?;
+            // a file lands inside the folder under its own name
+            let file_name = path
+                .as_str()
+                .rsplit('/')
+                .next()
+                .unwrap_or("data")
+                .to_string();
+            let single = ctx.block_on(arts.download_to(&path, &dest.join(&file_name)));
+            match single {
+                Ok(_) => continue,
+                Err(artifacts::ArtifactError::NotFound(_))
+                | Err(artifacts::ArtifactError::Storage(_)) => {
+                    let _ = std::fs::remove_file(dest.join(&file_name));
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+            let files = ctx
+                .block_on(arts.list_recursive(&path))
+                .map_err(|e| e.to_string())?;
+            if files.is_empty() {
+                return Err(format!("nothing at '{}' any more", path.as_str()));
+            }
+            let prefix = format!("{}/", path.as_str().trim_end_matches('/'));
+            for (full, _) in files {
+                let rel = full.strip_prefix(&prefix).unwrap_or(&full);
+                let src = ArtifactPath::parse(&full).map_err(|e| e.to_string())?;
+                let to = dest.join(rel);
+                if let Some(parent) = to.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+                }
+                ctx.block_on(arts.download_to(&src, &to))
+                    .map_err(|e| format!("downloading '{full}': {e}"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn end_run(st: &dyn MetadataStore, run_id: &str, status: RunStatus) {
+    if run_id.is_empty() {
+        return;
+    }
+    if let Err(e) = st.update_run(
+        run_id,
+        UpdateRun {
+            status: Some(status),
+            end_time: Some(store::now_ms()),
+            run_name: None,
+        },
+    ) {
+        tracing::warn!(run = %run_id, "could not end the job's run: {e}");
+    }
+}
+
+/// Following a launched command until it ends.
+struct Watch<'a> {
+    runner: &'a UserJobRunner,
+    ctx: &'a JobContext,
+    spec: &'a UserJobSpec,
+    layout: Layout,
+    run_id: String,
+    progress: Value,
+    handle: Handle,
+}
+
+/// The executor's folder of a local handle (where its log file is).
+fn handle_dir(h: &Handle) -> PathBuf {
+    PathBuf::from(h.data["state_dir"].as_str().unwrap_or_default())
+}
+
+/// How following ended.
+enum Ending {
+    Exited(Exit),
+    Lost(String),
+}
+
+impl<'a> Watch<'a> {
+    fn new(
+        runner: &'a UserJobRunner,
+        ctx: &'a JobContext,
+        spec: &'a UserJobSpec,
+        layout: Layout,
+        run_id: String,
+        progress: Value,
+        handle: Handle,
+    ) -> Self {
+        Watch {
+            runner,
+            ctx,
+            spec,
+            layout,
+            run_id,
+            progress,
+            handle,
+        }
+    }
+
+    /// Copy new output lines to the job's log file; true when any came.
+    fn pump_logs(&mut self, handle: &Handle) -> bool {
+        let from = self.progress["log_offset"].as_u64().unwrap_or(0);
+        let Ok(chunk) = self.runner.executor.logs(handle, from, 1 << 20) else {
+            return false;
+        };
+        if chunk.lines.is_empty() {
+            return false;
+        }
+        self.progress["log_offset"] = json!(chunk.next);
+        let n = self.progress["log_lines"].as_u64().unwrap_or(0) + chunk.lines.len() as u64;
+        self.progress["log_lines"] = json!(n);
+        if let Some(last) = chunk.lines.last() {
+            self.progress["last_line"] = json!(last.text.chars().take(300).collect::<String>());
+        }
+        true
+    }
+
+    fn follow(&mut self, handle: Handle) -> Result<Value, JobFailure> {
+        let started_ms = self.progress["started_ms"]
+            .as_i64()
+            .unwrap_or_else(store::now_ms);
+        let deadline_ms = started_ms + (self.spec.max_runtime_seconds as i64) * 1000;
+        let grace = Duration::from_secs(self.spec.stop_grace_seconds);
+        let mut stop_sent = false;
+        let mut timed_out = false;
+        let mut last_progress = Instant::now();
+        // system metrics of the command's process tree (the supervisor's),
+        // as MLflow's system-metrics logging names them
+        let mut sampler = handle.data["pid"].as_u64().and_then(|pid| {
+            sysmetrics::Sampler::new(pid as u32, sysmetrics::SamplerOptions::default()).ok()
+        });
+        let mut last_sample = Instant::now();
+        let ending = loop {
+            if last_sample.elapsed() >= SAMPLE_EVERY
+                && let Some(s) = sampler.as_mut()
+            {
+                last_sample = Instant::now();
+                self.log_system_metrics(s);
+            }
+            let fresh = self.pump_logs(&handle);
+            if fresh && last_progress.elapsed() >= Duration::from_millis(500) {
+                self.ctx.progress(&self.progress);
+                last_progress = Instant::now();
+            }
+            match self.runner.executor.status(&handle) {
+                Ok(ExecStatus::Exited(exit)) => {
+                    while self.pump_logs(&handle) {}
+                    break Ending::Exited(exit);
+                }
+                Ok(ExecStatus::Lost { reason }) => {
+                    while self.pump_logs(&handle) {}
+                    // end whatever of the command outlived its supervisor
+                    if let Err(e) = self.runner.executor.stop(&handle, grace) {
+                        tracing::warn!(job = %self.ctx.job.id, "could not stop what is left of the command: {e}");
+                    }
+                    break Ending::Lost(reason);
+                }
+                Ok(ExecStatus::Running) => {}
+                Err(e) => {
+                    tracing::warn!(job = %self.ctx.job.id, "could not read the command's status: {e}")
+                }
+            }
+            match self.ctx.stop_reason() {
+                Some(StopReason::Shutdown) => {
+                    self.ctx.progress(&self.progress);
+                    return Err(JobFailure::Detached);
+                }
+                Some(StopReason::LeaseLost) => return Err(JobFailure::Cancelled),
+                Some(StopReason::Requested) if !stop_sent => {
+                    stop_sent = true;
+                    self.ctx.event(
+                        "Stopping",
+                        &format!(
+                            "SIGTERM sent; SIGKILL in {} s if still running",
+                            grace.as_secs()
+                        ),
+                    );
+                    if let Err(e) = self.runner.executor.stop(&handle, grace) {
+                        tracing::warn!(job = %self.ctx.job.id, "could not stop the command: {e}");
+                    }
+                }
+                _ => {}
+            }
+            if !stop_sent && store::now_ms() > deadline_ms {
+                stop_sent = true;
+                timed_out = true;
+                self.ctx.event(
+                    "MaxRuntimeExceeded",
+                    &format!(
+                        "the job ran past its maximum runtime of {} s",
+                        self.spec.max_runtime_seconds
+                    ),
+                );
+                if let Err(e) = self.runner.executor.stop(&handle, grace) {
+                    tracing::warn!(job = %self.ctx.job.id, "could not stop the command: {e}");
+                }
+            }
+            std::thread::sleep(self.runner.poll);
+        };
+        self.ctx.progress(&self.progress);
+        self.finish(ending, timed_out)
+    }
+
+    /// One sample of the process tree as metrics of the job's run.
+    fn log_system_metrics(&mut self, s: &mut sysmetrics::Sampler) {
+        let Ok(sample) = s.sample() else {
+            return;
+        };
+        // steps go on across re-attachments
+        let step = self.progress["metrics_step"].as_i64().unwrap_or(0);
+        self.progress["metrics_step"] = json!(step + 1);
+        let metrics: Vec<store::Metric> = sample
+            .metrics
+            .iter()
+            .filter(|(_, v)| v.is_finite())
+            .map(|(k, v)| store::Metric::new(k.as_ref(), *v, sample.timestamp_ms, step))
+            .collect();
+        if let Err(e) = self.ctx.store.log_batch(&self.run_id, &metrics, &[], &[]) {
+            tracing::warn!(job = %self.ctx.job.id, "could not log system metrics: {e}");
+        }
+    }
+
+    fn finish(&mut self, ending: Ending, timed_out: bool) -> Result<Value, JobFailure> {
+        let ctx = self.ctx;
+        ctx.event("Uploading", "uploading outputs and the log");
+        let uploaded = self.upload();
+        let (exit, lost) = match &ending {
+            Ending::Exited(e) => (Some(e.clone()), None),
+            Ending::Lost(r) => (None, Some(r.clone())),
+        };
+        let script_reason = failure_reason(&self.layout);
+        let mut result = json!({
+            "run_id": self.run_id,
+            "experiment_id": self.progress["experiment_id"],
+            "exit": exit,
+            "log_lines": self.progress["log_lines"],
+        });
+        let outcome: Result<(), JobFailure> = match (&uploaded, &exit, &lost) {
+            (_, _, Some(reason)) => Err(fail(reason)),
+            (_, Some(e), _) if timed_out => Err(fail(format!(
+                "MaxRuntimeExceeded: stopped after the maximum runtime of {} s{}",
+                self.spec.max_runtime_seconds,
+                e.code
+                    .map(|c| format!(" (exit status {c})"))
+                    .unwrap_or_default()
+            ))),
+            (_, Some(e), _) if e.stopped => Err(JobFailure::Cancelled),
+            (_, Some(e), _) if !e.success() => {
+                let base = e.reason().unwrap_or_else(|| "the command failed".into());
+                Err(fail(match &script_reason {
+                    Some(r) => format!("{r} ({base})"),
+                    None => base,
+                }))
+            }
+            (Err(e), _, _) => Err(fail(e)),
+            _ => Ok(()),
+        };
+        if let Ok(outputs) = &uploaded {
+            result["outputs"] = json!(outputs);
+        }
+        match outcome {
+            Ok(()) => {
+                if self.runner.kind == JobKind::Training {
+                    result["model_uri"] = json!(format!("runs:/{}/model", self.run_id));
+                    if let Some(name) = &self.spec.register_model {
+                        match self.register(name) {
+                            Ok(v) => result["model_version"] = json!({"name": name, "version": v}),
+                            Err(e) => {
+                                end_run(ctx.store.as_ref(), &self.run_id, RunStatus::Failed);
+                                return Err(fail(format!(
+                                    "the job ran, but registering its model as '{name}' failed: {e}"
+                                )));
+                            }
+                        }
+                    }
+                }
+                end_run(ctx.store.as_ref(), &self.run_id, RunStatus::Finished);
+                Ok(result)
+            }
+            Err(JobFailure::Cancelled) => {
+                end_run(ctx.store.as_ref(), &self.run_id, RunStatus::Killed);
+                Err(JobFailure::Cancelled)
+            }
+            Err(e) => {
+                end_run(ctx.store.as_ref(), &self.run_id, RunStatus::Failed);
+                Err(e)
+            }
+        }
+    }
+
+    /// The run's artifact folder.
+    fn run_root(&self) -> Result<ArtifactPath, String> {
+        let run = self
+            .ctx
+            .store
+            .get_run(&self.run_id)
+            .map_err(|e| e.to_string())?;
+        crate::spec::artifact_of_uri(self.ctx.store.as_ref(), &run.info.artifact_uri, 0)
+    }
+
+    /// Upload the log, then the outputs (all or nothing per output: an
+    /// output over the size limit is not uploaded at all). Returns the
+    /// outputs' artifact URIs by name.
+    fn upload(&mut self) -> Result<serde_json::Map<String, Value>, String> {
+        let root = self.run_root()?;
+        let arts = self.ctx.artifacts.clone();
+        let log_file = handle_dir(&self.handle).join("output.jsonl");
+        if log_file.exists() {
+            let dest = root.join(LOG_ARTIFACT).map_err(|e| e.to_string())?;
+            if let Err(e) = self.ctx.block_on(arts.put_file(&dest, &log_file)) {
+                tracing::warn!(job = %self.ctx.job.id, "could not keep the log: {e}");
+            }
+        }
+        let dirs: Vec<(String, String, PathBuf)> = match self.runner.kind {
+            JobKind::Processing => self
+                .spec
+                .outputs
+                .iter()
+                .map(|n| (n.clone(), format!("output/{n}"), self.layout.output(n)))
+                .collect(),
+            JobKind::Training => vec![
+                ("model".into(), "model".into(), self.layout.model()),
+                (
+                    "data".into(),
+                    "output/data".into(),
+                    self.layout.output_data(),
+                ),
+            ],
+        };
+        let mut sizes = Vec::new();
+        let mut total = 0u64;
+        for (name, _, dir) in &dirs {
+            let files = files_under(dir).map_err(|e| format!("output '{name}': {e}"))?;
+            let size: u64 = files.iter().map(|(_, s)| s).sum();
+            total += size;
+            if total > self.spec.max_output_bytes {
+                return Err(format!(
+                    "output '{name}' brings the outputs to {total} bytes, over the limit of {} bytes (max_output_bytes); nothing of it was uploaded",
+                    self.spec.max_output_bytes
+                ));
+            }
+            sizes.push(files);
+        }
+        let mut out = serde_json::Map::new();
+        for ((name, rel, dir), files) in dirs.iter().zip(sizes) {
+            let base = root.join(rel).map_err(|e| e.to_string())?;
+            for (file, _) in &files {
+                let r = file
+                    .strip_prefix(dir)
+                    .map_err(|e| e.to_string())?
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                let dest = base.join(&r).map_err(|e| format!("output '{name}': {e}"))?;
+                self.ctx
+                    .block_on(arts.put_file(&dest, file))
+                    .map_err(|e| format!("uploading output '{name}' ({r}): {e}"))?;
+            }
+            out.insert(
+                name.clone(),
+                json!({"uri": format!("runs:/{}/{rel}", self.run_id), "files": files.len()}),
+            );
+        }
+        Ok(out)
+    }
+
+    fn register(&self, name: &str) -> Result<i64, String> {
+        let st = self.ctx.store.as_ref();
+        if let Err(store::StoreError::NotFound(_)) = st.get_registered_model(name) {
+            match st.create_registered_model(name, &[], "", "atelier") {
+                Ok(_) | Err(store::StoreError::AlreadyExists(_)) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        let mv = st
+            .create_model_version(CreateModelVersion {
+                name: name.to_string(),
+                source: format!("runs:/{}/model", self.run_id),
+                run_id: self.run_id.clone(),
+                tags: vec![Tag::new("atelier.job_id", &self.ctx.job.id)],
+                run_link: String::new(),
+                description: format!("trained by job {}", self.ctx.job.name),
+                model_id: String::new(),
+                user_id: "atelier".into(),
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(mv.version)
+    }
+}
+
+/// Regular files below `dir` (symlinks are not followed, as SageMaker does
+/// not upload them), with sizes.
+fn files_under(dir: &Path) -> std::io::Result<Vec<(PathBuf, u64)>> {
+    let mut out = Vec::new();
+    if !dir.exists() {
+        return Ok(out);
+    }
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let e = e?;
+            let t = e.file_type()?;
+            if t.is_dir() {
+                stack.push(e.path());
+            } else if t.is_file() {
+                out.push((e.path(), e.metadata()?.len()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
