@@ -191,3 +191,66 @@ def test_stop_and_the_maximum_runtime_end_the_whole_process_group(server):
     j = wait(server, r.json()["job"]["id"], timeout=30)
     assert j["status"] == "failed" and "MaxRuntimeExceeded" in j["error"], j
     assert time.time() - t < 15
+
+
+CURVES = """
+import math, os, sys, time
+import mlflow
+kind = sys.argv[1]
+with mlflow.start_run():
+    for step in range(200):
+        if kind == "stall":
+            m = {"loss": 1.0 + 0.001 * (step % 2)}
+        elif kind == "overfit":
+            m = {"loss": 1.0 / (step + 1), "val_loss": 0.5 + 0.05 * step}
+        else:  # explode
+            m = {"loss": float("nan") if step >= 5 else 1.0 / (step + 1)}
+        mlflow.log_metrics(m, step=step)
+        print("step", step, m, flush=True)
+        time.sleep(0.02 if kind == "stall" else 0.1)
+        if kind != "overfit" and step >= 30:
+            break
+"""
+
+
+def rule(job, label):
+    rules = job["progress"].get("rules") or []
+    found = [r for r in rules if r["label"] == label]
+    assert found, rules
+    return found[0]
+
+
+def test_debugger_rules_watch_the_training_live(server):
+    def run(kind, rules):
+        r = submit(server, "training", {"command": [sys.executable, "-c", CURVES, kind], "rules": rules, "stop_grace_seconds": 5})
+        assert r.status_code == 202, r.text
+        return wait(server, r.json()["job"]["id"], timeout=90)
+
+    stall = run("stall", ["LossNotDecreasing"])
+    assert stall["status"] == "succeeded", stall["error"]
+    r = rule(stall, "LossNotDecreasing")
+    assert r["status"] == "IssuesFound" and r["actions"] == ["alert"], r
+    assert r["trigger"]["step"] >= 10
+    assert "RuleIssuesFound" in [e["status"] for e in stall["secondary_statuses"]]
+
+    overfit = run("overfit", ["Overfit:patience=3,stop_training=true", "ExplodingTensor"])
+    assert overfit["status"] == "cancelled" and overfit["primary_status"] == "Stopped", overfit
+    assert "Overfit" in overfit["error"] and "StopTraining" in overfit["error"], overfit["error"]
+    r = rule(overfit, "Overfit")
+    assert r["status"] == "IssuesFound" and "StopTraining" in r["actions"], r
+    assert rule(overfit, "ExplodingTensor")["status"] == "NoIssuesFound"
+    steps = MlflowClient(server.url).get_metric_history(overfit["progress"]["run_id"], "val_loss")
+    assert len(steps) < 100, "stopped long before its 200 steps"
+
+    explode = run("explode", ["ExplodingTensor"])
+    r = rule(explode, "ExplodingTensor")
+    assert r["status"] == "IssuesFound" and r["trigger"]["step"] == 5, r
+
+
+def test_unknown_rules_are_refused_with_the_known_ones(server):
+    r = submit(server, "training", {"command": ["true"], "rules": ["LossNotDecreasingg"]})
+    assert r.status_code == 400
+    msg = r.json()["message"]
+    assert "LossNotDecreasing" in msg and "Overfit" in msg, msg
+    r = submit(server, "training", {"command": ["true"], "rules": ["Overfit:patienc=2"]})
+    assert r.status_code == 400 and "patience" in r.json()["message"], r.text

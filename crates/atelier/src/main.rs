@@ -4,6 +4,7 @@
 
 mod bench;
 mod config;
+mod jobs_cli;
 mod monitor_cli;
 mod remote;
 mod serving_cli;
@@ -282,6 +283,35 @@ Examples:
 
 #[derive(Subcommand)]
 enum JobsCommand {
+    /// Run your own command as a processing or training job and follow its output.
+    #[command(
+        after_help = "Inputs are datasets/<file>, runs:/<run>/<path>, models:/<name>@<alias> or /<version>,
+or local files and folders (uploaded first). The code is --code DIR, else the files the
+command names that exist here (e.g. prep.py). The job's folder stands in for /opt/ml; see
+`crates/userjobs/src/layout.rs` for SageMaker's and MLflow's variables the command gets.
+
+Examples:
+  atelier jobs run --kind processing --name prep --input raw=data/raw.csv --output clean \\
+      -- python prep.py --min-rows 100
+  atelier jobs run --kind training --input train=runs:/<run>/output/clean \\
+      --hyperparameter lr=0.1 --rule LossNotDecreasing --rule Overfit:patience=3 \\
+      --max-runtime 3600 -- python train.py"
+    )]
+    Run(Box<jobs_cli::RunArgs>),
+    /// A processing or training job's output; -f follows it until the job ends.
+    Logs {
+        id: String,
+        #[arg(short, long)]
+        follow: bool,
+        #[arg(long, env = "ATELIER_SERVER", default_value = remote::DEFAULT_SERVER)]
+        server: String,
+    },
+    /// Stop a job: SIGTERM to its command, SIGKILL after the grace period.
+    Stop {
+        id: String,
+        #[arg(long, env = "ATELIER_SERVER", default_value = remote::DEFAULT_SERVER)]
+        server: String,
+    },
     /// Newest first.
     List {
         #[arg(long, env = "ATELIER_SERVER", default_value = remote::DEFAULT_SERVER)]
@@ -607,7 +637,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             match action {
                 JobsCommand::List { server, kind } => remote::list_jobs(&server, kind.as_deref())?,
                 JobsCommand::Show { id, server } => remote::show_job(&server, &id)?,
-                JobsCommand::Cancel { id, server } => remote::cancel_job(&server, &id)?,
+                JobsCommand::Cancel { id, server } | JobsCommand::Stop { id, server } => {
+                    remote::cancel_job(&server, &id)?
+                }
+                JobsCommand::Logs { id, follow, server } => {
+                    return jobs_cli::logs(&server, &id, follow);
+                }
+                JobsCommand::Run(args) => return jobs_cli::run(*args),
             }
         }
         Command::Deploy {

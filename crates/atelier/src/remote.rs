@@ -98,6 +98,21 @@ impl Client {
         Ok(name)
     }
 
+    /// Upload a local file to a path under the artifact root.
+    pub fn upload_artifact(&self, file: &Path, dest: &str) -> anyhow::Result<()> {
+        let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+        let url = self.url(&format!(
+            "/api/2.0/mlflow-artifacts/artifacts/{}",
+            dest.split('/').map(encode).collect::<Vec<_>>().join("/")
+        ));
+        let r = self
+            .auth(self.agent.put(&url))
+            .header("Content-Type", "application/octet-stream")
+            .send(ureq::SendBody::from_reader(&mut &f));
+        self.answer(&format!("uploading {}", file.display()), r)?;
+        Ok(())
+    }
+
     /// Download an artifact (a path under the artifact root) to a file.
     pub fn download_artifact(&self, path: &str, dest: &Path) -> anyhow::Result<u64> {
         let url = self.url(&format!(

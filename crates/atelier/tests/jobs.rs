@@ -163,3 +163,119 @@ fn a_killed_servers_job_is_taken_over_after_its_lease() {
         .collect();
     assert_eq!(lines, ["started", "finished"]);
 }
+
+fn cli(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_atelier"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// `atelier jobs run` uploads the local input and the script, follows the
+/// output, and says how the job ended in its exit code.
+#[test]
+fn the_cli_runs_a_local_script_as_a_job_and_follows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&dir.path().join("data"), &[]);
+    let url = s.url("");
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("raw.csv"), "a,b\n1,2\n3,4\n").unwrap();
+    std::fs::write(
+        work.join("prep.sh"),
+        "set -e\nin=\"$ATELIER_JOB_DIR/processing/input/raw\"\nout=\"$ATELIER_OUTPUT_CLEAN\"\nwc -l < \"$in/raw.csv\" | tr -d ' ' | sed 's/^/lines: /'\ncp \"$in/raw.csv\" \"$out/clean.csv\"\necho \"min rows $1\"\n",
+    )
+    .unwrap();
+    let (ok, out, err) = cli(
+        &work,
+        &[
+            "jobs",
+            "run",
+            "--server",
+            &url,
+            "--kind",
+            "processing",
+            "--name",
+            "prep",
+            "--input",
+            "raw=raw.csv",
+            "--output",
+            "clean",
+            "--",
+            "sh",
+            "prep.sh",
+            "100",
+        ],
+    );
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(out, "lines: 3\nmin rows 100\n", "{err}");
+    assert!(
+        err.contains("uploaded raw.csv") && err.contains("Completed: run "),
+        "{err}"
+    );
+    // a failing command: exit code 1 and the reason
+    let (ok, _, err) = cli(
+        &work,
+        &[
+            "jobs",
+            "run",
+            "--server",
+            &url,
+            "--kind",
+            "processing",
+            "--",
+            "sh",
+            "-c",
+            "echo bad >&2; exit 4",
+        ],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("bad") && err.contains("Failed: the command exited with status 4"),
+        "{err}"
+    );
+    // detached, then logs and stop
+    let (ok, id, err) = cli(
+        &work,
+        &[
+            "jobs",
+            "run",
+            "--server",
+            &url,
+            "--detach",
+            "--stop-grace",
+            "1",
+            "--",
+            "sh",
+            "-c",
+            "echo up; sleep 60",
+        ],
+    );
+    assert!(ok, "{err}");
+    let id = id.trim().to_string();
+    let a = agent();
+    let t = Instant::now();
+    while job(&a, &s, &id)["progress"]["log_lines"]
+        .as_u64()
+        .unwrap_or(0)
+        < 1
+    {
+        assert!(t.elapsed() < Duration::from_secs(20), "no output");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (ok, out, _) = cli(&work, &["jobs", "logs", "--server", &url, &id]);
+    assert!(ok);
+    assert_eq!(out, "up\n");
+    let (ok, _, err) = cli(&work, &["jobs", "stop", "--server", &url, &id]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = cli(&work, &["jobs", "logs", "-f", "--server", &url, &id]);
+    assert!(!ok, "a stopped job is not a success");
+    assert_eq!(out, "up\n");
+    assert!(err.contains("Stopped"), "{err}");
+}

@@ -61,6 +61,10 @@ pub enum JobFailure {
     /// The job saw its cancel flag and stopped.
     #[error("cancelled")]
     Cancelled,
+    /// The job stopped itself for the reason given (e.g. a Debugger rule's
+    /// StopTraining): it ends `cancelled` (SageMaker's Stopped) with it.
+    #[error("stopped: {0}")]
+    Stopped(String),
     /// The work goes on outside this process (on an executor, its handle
     /// recorded): leave it for another worker to adopt. Return it when
     /// [`JobContext::stop_reason`] is [`StopReason::Shutdown`].
@@ -596,6 +600,12 @@ fn work(shared: &Shared, job: Job) {
             tracing::info!(job = %id, "another worker has this job now");
             return;
         }
+        Err(JobFailure::Stopped(why)) => JobUpdate {
+            status: Some(JobStatus::Cancelled),
+            error: Some(why.clone()),
+            event: Some(("Stopped".into(), why)),
+            ..Default::default()
+        },
         Err(JobFailure::Cancelled) => {
             let why = match stop.reason() {
                 Some(StopReason::Shutdown) => {

@@ -110,6 +110,15 @@ pub trait MetadataStore: Send + Sync + 'static {
     ) -> Result<()>;
     fn log_outputs(&self, run_id: &str, outputs: &[ModelOutput]) -> Result<()>;
     fn search_runs(&self, q: &SearchRuns) -> Result<Page<Run>>;
+    /// Every metric point of a run logged after `cursor` (0 at first), in the
+    /// order they were written, at most `limit`; with the cursor to pass
+    /// next time. For watchers that follow a run as it logs (the Debugger).
+    fn metric_points_after(
+        &self,
+        run_id: &str,
+        cursor: i64,
+        limit: usize,
+    ) -> Result<(Vec<Metric>, i64)>;
     /// All points of one metric of one run, ordered by step then timestamp.
     fn metric_history(
         &self,

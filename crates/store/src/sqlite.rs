@@ -1526,6 +1526,45 @@ impl MetadataStore for SqliteStore {
         })
     }
 
+    fn metric_points_after(
+        &self,
+        run_id: &str,
+        cursor: i64,
+        limit: usize,
+    ) -> Result<(Vec<Metric>, i64)> {
+        let limit = limit.clamp(1, 100_000) as i64;
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT p.rowid, s.key, p.step, p.timestamp, p.value, p.is_nan
+                 FROM metric_points p JOIN metric_series s ON s.series_id = p.series_id
+                 WHERE s.run_uuid = ? AND p.rowid > ?
+                 ORDER BY p.rowid LIMIT ?",
+            )?;
+            let mut next = cursor;
+            let items = st
+                .query_map(params![run_id, cursor, limit], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        Metric::new(
+                            r.get::<_, String>(1)?,
+                            read_value(r.get(4)?, r.get(5)?),
+                            r.get(3)?,
+                            r.get(2)?,
+                        ),
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let items = items
+                .into_iter()
+                .map(|(rowid, m)| {
+                    next = next.max(rowid);
+                    m
+                })
+                .collect();
+            Ok((items, next))
+        })
+    }
+
     fn metric_history_bulk_interval(
         &self,
         run_ids: &[String],

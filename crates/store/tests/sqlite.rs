@@ -330,3 +330,31 @@ fn replacing_a_schedule_is_a_compare_and_swap_on_what_was_read() {
     );
     assert!(s.get_schedule("nightly").is_err());
 }
+
+#[test]
+fn metric_points_after_a_cursor_come_in_write_order_for_one_run_only() {
+    let (_d, s) = fresh();
+    let a = run_in(&s, 0, "a");
+    let b = run_in(&s, 0, "b");
+    let m = |k: &str, v: f64, step: i64| Metric::new(k, v, 1000 + step, step);
+    s.log_batch(
+        &a,
+        &[m("loss", 1.0, 0), m("val_loss", f64::NAN, 0)],
+        &[],
+        &[],
+    )
+    .unwrap();
+    s.log_batch(&b, &[m("loss", 9.0, 0)], &[], &[]).unwrap();
+    let (first, cursor) = s.metric_points_after(&a, 0, 1).unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!((first[0].key.as_str(), first[0].value), ("loss", 1.0));
+    let (rest, cursor) = s.metric_points_after(&a, cursor, 100).unwrap();
+    assert_eq!(rest.len(), 1);
+    assert!(rest[0].value.is_nan(), "NaN comes back as NaN");
+    let (none, same) = s.metric_points_after(&a, cursor, 100).unwrap();
+    assert!(none.is_empty());
+    assert_eq!(same, cursor, "nothing new leaves the cursor where it was");
+    s.log_batch(&a, &[m("loss", 0.5, 1)], &[], &[]).unwrap();
+    let (new, _) = s.metric_points_after(&a, cursor, 100).unwrap();
+    assert_eq!((new.len(), new[0].step, new[0].value), (1, 1, 0.5));
+}

@@ -296,7 +296,14 @@ struct Watch<'a> {
     run_id: String,
     progress: Value,
     handle: Handle,
+    /// The Debugger's rules over the run's metrics, with the read cursor.
+    rules: Option<(debugger::Watch, i64)>,
+    /// The rule that stopped the job, if one did.
+    stopped_by_rule: Option<String>,
 }
+
+/// How often the run's new metric points are read for the Debugger.
+pub const RULES_EVERY: Duration = Duration::from_secs(1);
 
 /// The executor's folder of a local handle (where its log file is).
 fn handle_dir(h: &Handle) -> PathBuf {
@@ -319,6 +326,15 @@ impl<'a> Watch<'a> {
         progress: Value,
         handle: Handle,
     ) -> Self {
+        // rebuilt from the run's whole history on a re-attachment
+        let rules = spec
+            .rule_specs()
+            .ok()
+            .filter(|r| !r.is_empty())
+            .and_then(|r| {
+                debugger::Watch::new(r, ctx.job.started_ms.unwrap_or_else(store::now_ms)).ok()
+            })
+            .map(|w| (w, 0));
         Watch {
             runner,
             ctx,
@@ -327,7 +343,61 @@ impl<'a> Watch<'a> {
             run_id,
             progress,
             handle,
+            rules,
+            stopped_by_rule: None,
         }
+    }
+
+    /// Feed the run's new metric points to the rules; record what fired;
+    /// true when a rule asks to stop the training.
+    fn check_rules(&mut self, finished: bool) -> bool {
+        let Some((watch, cursor)) = self.rules.as_mut() else {
+            return false;
+        };
+        let now = store::now_ms();
+        let mut fired = Vec::new();
+        loop {
+            let Ok((points, next)) =
+                self.ctx
+                    .store
+                    .metric_points_after(&self.run_id, *cursor, 10_000)
+            else {
+                break;
+            };
+            if points.is_empty() {
+                break;
+            }
+            *cursor = next;
+            let pts: Vec<debugger::Point> = points
+                .into_iter()
+                .map(|m| debugger::Point::new(m.key, m.value, m.step, m.timestamp))
+                .collect();
+            fired.extend(watch.observe(&pts, now));
+        }
+        fired.extend(if finished {
+            watch.finish(now)
+        } else {
+            watch.tick(now)
+        });
+        let results = watch.results();
+        self.progress["rules"] = serde_json::to_value(&results).unwrap_or(Value::Null);
+        let mut stop = false;
+        for r in fired
+            .iter()
+            .filter(|r| r.status == debugger::Status::IssuesFound)
+        {
+            self.ctx
+                .event("RuleIssuesFound", &format!("{}: {}", r.label, r.message));
+            if r.stop_training() && !finished {
+                stop = true;
+                self.stopped_by_rule
+                    .get_or_insert_with(|| format!("{}: {}", r.label, r.message));
+            }
+        }
+        if !fired.is_empty() {
+            self.ctx.progress(&self.progress);
+        }
+        stop
     }
 
     /// Copy new output lines to the job's log file; true when any came.
@@ -357,8 +427,10 @@ impl<'a> Watch<'a> {
         let mut stop_sent = false;
         let mut timed_out = false;
         let mut last_progress = Instant::now();
+        let mut dirty = false;
         // system metrics of the command's process tree (the supervisor's),
         // as MLflow's system-metrics logging names them
+        let mut last_rules = Instant::now();
         let mut sampler = handle.data["pid"].as_u64().and_then(|pid| {
             sysmetrics::Sampler::new(pid as u32, sysmetrics::SamplerOptions::default()).ok()
         });
@@ -370,10 +442,12 @@ impl<'a> Watch<'a> {
                 last_sample = Instant::now();
                 self.log_system_metrics(s);
             }
-            let fresh = self.pump_logs(&handle);
-            if fresh && last_progress.elapsed() >= Duration::from_millis(500) {
+            // new lines reach the job's progress at most twice a second
+            dirty |= self.pump_logs(&handle);
+            if dirty && last_progress.elapsed() >= Duration::from_millis(500) {
                 self.ctx.progress(&self.progress);
                 last_progress = Instant::now();
+                dirty = false;
             }
             match self.runner.executor.status(&handle) {
                 Ok(ExecStatus::Exited(exit)) => {
@@ -391,6 +465,20 @@ impl<'a> Watch<'a> {
                 Ok(ExecStatus::Running) => {}
                 Err(e) => {
                     tracing::warn!(job = %self.ctx.job.id, "could not read the command's status: {e}")
+                }
+            }
+            if last_rules.elapsed() >= RULES_EVERY {
+                last_rules = Instant::now();
+                if self.check_rules(false) && !stop_sent {
+                    stop_sent = true;
+                    let why = self.stopped_by_rule.clone().unwrap_or_default();
+                    self.ctx.event(
+                        "Stopping",
+                        &format!("StopTraining by the Debugger rule {why}"),
+                    );
+                    if let Err(e) = self.runner.executor.stop(&handle, grace) {
+                        tracing::warn!(job = %self.ctx.job.id, "could not stop the command: {e}");
+                    }
                 }
             }
             match self.ctx.stop_reason() {
@@ -430,6 +518,7 @@ impl<'a> Watch<'a> {
             }
             std::thread::sleep(self.runner.poll);
         };
+        self.check_rules(true);
         self.ctx.progress(&self.progress);
         self.finish(ending, timed_out)
     }
@@ -467,6 +556,7 @@ impl<'a> Watch<'a> {
             "experiment_id": self.progress["experiment_id"],
             "exit": exit,
             "log_lines": self.progress["log_lines"],
+            "rules": self.progress["rules"],
         });
         let outcome: Result<(), JobFailure> = match (&uploaded, &exit, &lost) {
             (_, _, Some(reason)) => Err(fail(reason)),
@@ -476,6 +566,10 @@ impl<'a> Watch<'a> {
                 e.code
                     .map(|c| format!(" (exit status {c})"))
                     .unwrap_or_default()
+            ))),
+            (_, Some(_), _) if self.stopped_by_rule.is_some() => Err(JobFailure::Stopped(format!(
+                "stopped by the Debugger (StopTraining): {}",
+                self.stopped_by_rule.clone().unwrap_or_default()
             ))),
             (_, Some(e), _) if e.stopped => Err(JobFailure::Cancelled),
             (_, Some(e), _) if !e.success() => {
@@ -510,9 +604,9 @@ impl<'a> Watch<'a> {
                 end_run(ctx.store.as_ref(), &self.run_id, RunStatus::Finished);
                 Ok(result)
             }
-            Err(JobFailure::Cancelled) => {
+            Err(e @ (JobFailure::Cancelled | JobFailure::Stopped(_))) => {
                 end_run(ctx.store.as_ref(), &self.run_id, RunStatus::Killed);
-                Err(JobFailure::Cancelled)
+                Err(e)
             }
             Err(e) => {
                 end_run(ctx.store.as_ref(), &self.run_id, RunStatus::Failed);

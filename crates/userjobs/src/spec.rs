@@ -78,6 +78,10 @@ pub struct UserJobSpec {
     pub max_output_bytes: u64,
     #[serde(default)]
     pub register_model: Option<String>,
+    /// Debugger rules watching the job's metrics: `"Overfit:patience=3"` or
+    /// `{"name": "Overfit", "parameters": {"patience": 3}}`.
+    #[serde(default)]
+    pub rules: Vec<Value>,
 }
 
 fn default_runtime() -> u64 {
@@ -90,7 +94,7 @@ fn default_max_output() -> u64 {
     DEFAULT_MAX_OUTPUT_BYTES
 }
 
-const FIELDS: &str = "name, command, code, inputs, outputs, hyperparameters, environment, experiment, max_runtime_seconds, stop_grace_seconds, max_output_bytes, register_model";
+const FIELDS: &str = "name, command, code, inputs, outputs, hyperparameters, environment, experiment, max_runtime_seconds, stop_grace_seconds, max_output_bytes, register_model, rules";
 
 /// A channel, input or output name: what SageMaker allows in a channel name
 /// and what fits an environment variable's suffix.
@@ -177,7 +181,24 @@ impl UserJobSpec {
         {
             return Err("'experiment' must not be empty".into());
         }
+        s.rule_specs()?;
         Ok(s)
+    }
+
+    /// The Debugger rules, parsed; an unknown rule or parameter is an error
+    /// listing the known ones.
+    pub fn rule_specs(&self) -> Result<Vec<debugger::RuleSpec>, String> {
+        let specs = self
+            .rules
+            .iter()
+            .map(|r| match r {
+                Value::String(t) => debugger::RuleSpec::parse(t),
+                other => debugger::RuleSpec::from_json(other),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("rules: {e}"))?;
+        debugger::Watch::new(specs.clone(), 0).map_err(|e| format!("rules: {e}"))?;
+        Ok(specs)
     }
 
     /// The job's display name: the given one, else the program's file name.
