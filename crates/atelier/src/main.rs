@@ -1091,12 +1091,15 @@ fn serve(s: Settings) -> anyhow::Result<()> {
         let jobs_dir = s.data_dir.join("jobs");
         let tracking_uri = format!("http://{addr}");
         let user_job = |kind| {
-            Arc::new(userjobs::UserJobRunner::new(
-                kind,
-                executor.clone(),
-                jobs_dir.clone(),
-                tracking_uri.clone(),
-            )) as Arc<dyn jobs::Runner>
+            Arc::new(
+                userjobs::UserJobRunner::new(
+                    kind,
+                    executor.clone(),
+                    jobs_dir.clone(),
+                    tracking_uri.clone(),
+                )
+                .with_job_tokens(auth == server::AuthMode::Required),
+            ) as Arc<dyn jobs::Runner>
         };
         // Two workers by default: a long AutoML job does not hold up a batch transform.
         let runners: Vec<Arc<dyn jobs::Runner>> = vec![

@@ -279,3 +279,68 @@ fn the_cli_runs_a_local_script_as_a_job_and_follows_it() {
     assert_eq!(out, "up\n");
     assert!(err.contains("Stopped"), "{err}");
 }
+
+/// With authentication on, a job's MLflow client gets a token of its own
+/// (the script logs with it), revoked when the job ends.
+#[test]
+fn with_authentication_each_job_logs_with_its_own_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = token(dir.path(), "admin", "admin");
+    let s = Server::start(dir.path(), &["--require-auth"]);
+    let log = r#"
+import json, os, urllib.request
+body = json.dumps({"run_id": os.environ["MLFLOW_RUN_ID"], "key": "acc", "value": 0.9, "timestamp": 0, "step": 0}).encode()
+req = urllib.request.Request(os.environ["MLFLOW_TRACKING_URI"] + "/api/2.0/mlflow/runs/log-metric", data=body,
+    headers={"Content-Type": "application/json", "Authorization": "Bearer " + os.environ["MLFLOW_TRACKING_TOKEN"]})
+print(urllib.request.urlopen(req).status)
+"#;
+    let a = agent();
+    let bearer = format!("Bearer {admin}");
+    let call = |method: &str, path: &str, body: Option<Value>| -> Value {
+        let url = s.url(path);
+        let mut r = match (method, body) {
+            ("POST", Some(b)) => a
+                .post(&url)
+                .header("Authorization", &bearer)
+                .send_json(b)
+                .unwrap(),
+            _ => a.get(&url).header("Authorization", &bearer).call().unwrap(),
+        };
+        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
+    };
+    let r = call(
+        "POST",
+        "/api/atelier/jobs",
+        Some(json!({"kind": "training", "spec": {"command": ["python3", "-c", log]}})),
+    );
+    let id = r["job"]["id"].as_str().unwrap().to_string();
+    let t = Instant::now();
+    let j = loop {
+        let j = call("GET", &format!("/api/atelier/jobs/{id}"), None)["job"].clone();
+        if j["status"] != "running" && j["status"] != "queued" {
+            break j;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(j["status"], "succeeded", "{j}");
+    assert_eq!(j["owner"], "admin");
+    let run = j["result"]["run_id"].as_str().unwrap();
+    let got = call(
+        "GET",
+        &format!("/api/2.0/mlflow/runs/get?run_id={run}"),
+        None,
+    );
+    let metrics = got["run"]["data"]["metrics"].as_array().unwrap();
+    assert!(metrics.iter().any(|m| m["key"] == "acc"), "{got}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_atelier"))
+        .args(["token", "list", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listed.contains("admin") && !listed.contains("job:"),
+        "{listed}"
+    );
+}

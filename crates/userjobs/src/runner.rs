@@ -37,6 +37,20 @@ pub struct UserJobRunner {
     jobs_dir: PathBuf,
     tracking_uri: String,
     poll: Duration,
+    /// Whether the server wants tokens: each job then gets its own.
+    auth_required: bool,
+}
+
+/// The name of a job's own API token (editor role, revoked when it ends).
+pub fn job_token_name(job_id: &str) -> String {
+    format!("job:{job_id}")
+}
+
+fn revoke_job_token(st: &dyn MetadataStore, job_id: &str) {
+    match st.revoke_token(&job_token_name(job_id)) {
+        Ok(()) | Err(store::StoreError::NotFound(_)) => {}
+        Err(e) => tracing::warn!(job = %job_id, "could not revoke the job's token: {e}"),
+    }
 }
 
 impl UserJobRunner {
@@ -55,7 +69,15 @@ impl UserJobRunner {
             jobs_dir,
             tracking_uri,
             poll: Duration::from_millis(100),
+            auth_required: false,
         }
+    }
+
+    /// With authentication on, give each job a token of its own for its
+    /// MLflow client (`MLFLOW_TRACKING_TOKEN`), revoked when the job ends.
+    pub fn with_job_tokens(mut self, on: bool) -> Self {
+        self.auth_required = on;
+        self
     }
 
     fn layout(&self, job_id: &str) -> Layout {
@@ -121,6 +143,23 @@ impl Runner for UserJobRunner {
             end_run(ctx.store.as_ref(), &run_id, RunStatus::Failed);
             return Err(fail(e));
         }
+        let token = if self.auth_required {
+            let st = ctx.store.as_ref();
+            revoke_job_token(st, &ctx.job.id);
+            let t = server::new_token();
+            st.create_token(
+                &job_token_name(&ctx.job.id),
+                "editor",
+                &server::hash_token(&t),
+            )
+            .map_err(|e| {
+                end_run(st, &run_id, RunStatus::Failed);
+                fail(format!("could not make the job's token: {e}"))
+            })?;
+            Some(t)
+        } else {
+            None
+        };
         progress["download_seconds"] = json!(started.elapsed().as_secs_f64());
         let env = JobEnv {
             job_id: ctx.job.id.clone(),
@@ -128,7 +167,7 @@ impl Runner for UserJobRunner {
             tracking_uri: self.tracking_uri.clone(),
             run_id: run_id.clone(),
             experiment_id: experiment_id.to_string(),
-            token: None,
+            token,
             gpus: 0,
         };
         let vars = layout.prepare(&spec, &env).map_err(|e| {
@@ -149,6 +188,7 @@ impl Runner for UserJobRunner {
         };
         let handle = self.executor.submit(&launch).map_err(|e| {
             end_run(ctx.store.as_ref(), &run_id, RunStatus::Failed);
+            revoke_job_token(ctx.store.as_ref(), &ctx.job.id);
             fail(format!("could not start the command: {e}"))
         })?;
         let h = serde_json::to_string(&handle).map_err(fail)?;
@@ -544,6 +584,7 @@ impl<'a> Watch<'a> {
 
     fn finish(&mut self, ending: Ending, timed_out: bool) -> Result<Value, JobFailure> {
         let ctx = self.ctx;
+        revoke_job_token(ctx.store.as_ref(), &ctx.job.id);
         ctx.event("Uploading", "uploading outputs and the log");
         let uploaded = self.upload();
         let (exit, lost) = match &ending {
