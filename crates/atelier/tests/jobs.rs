@@ -344,3 +344,77 @@ print(urllib.request.urlopen(req).status)
         "{listed}"
     );
 }
+
+/// A training job's model/ registers as a model version and deploys as an
+/// endpoint: `examples/jobs/train_gbm.sh` trains Atelier's own learner on
+/// the SageMaker channel and writes a pipeline into SM_MODEL_DIR.
+#[test]
+fn a_training_jobs_model_registers_and_serves_from_an_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[]);
+    let a = agent();
+    // data: label = a + b > 0, with a category
+    let mut csv = String::from("a,b,colour,label\n");
+    for i in 0..300 {
+        let x = ((i * 37) % 101) as f64 / 50.0 - 1.0;
+        let y = ((i * 53) % 97) as f64 / 48.0 - 1.0;
+        let c = ["red", "green", "blue"][i % 3];
+        csv.push_str(&format!("{x},{y},{c},{}\n", u8::from(x + y > 0.0)));
+    }
+    let put = |path: &str, body: &[u8]| {
+        let r = a.put(&s.url(path)).send(body).unwrap();
+        assert!(r.status().as_u16() < 300, "{path}: {}", r.status());
+    };
+    put("/api/atelier/datasets/points.csv", csv.as_bytes());
+    let script = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/jobs/train_gbm.sh"),
+    )
+    .unwrap();
+    put(
+        "/api/2.0/mlflow-artifacts/artifacts/jobs-code/gbm/train_gbm.sh",
+        &script,
+    );
+    let (c, r) = post(
+        &a,
+        &s.url("/api/atelier/jobs"),
+        &json!({"kind": "training", "spec": {
+            "command": ["sh", "train_gbm.sh", "label"], "code": "jobs-code/gbm",
+            "inputs": {"train": "datasets/points.csv"},
+            "hyperparameters": {"learning_rate": "0.2"},
+            "register_model": "points"}}),
+    )
+    .unwrap();
+    assert_eq!(c, 202, "{r}");
+    let id = r["job"]["id"].as_str().unwrap().to_string();
+    let j = wait_all(&a, &s, &[id], Duration::from_secs(120)).remove(0);
+    assert_eq!(j["status"], "succeeded", "{j}");
+    assert_eq!(j["result"]["model_version"]["version"], 1, "{j}");
+    let (c, r) = post(
+        &a,
+        &s.url("/api/atelier/endpoints"),
+        &json!({"name": "points", "model": "models:/points/1"}),
+    )
+    .unwrap();
+    assert!(c < 300, "{r}");
+    let mut res = a
+        .post(&s.url("/endpoints/points/invocations"))
+        .header("Content-Type", "text/csv")
+        .header("Accept", "application/json")
+        .send("a,b,colour\n0.9,0.8,red\n-0.9,-0.7,blue\n")
+        .unwrap();
+    let body = res.body_mut().read_to_string().unwrap();
+    assert_eq!(res.status().as_u16(), 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let labels: Vec<String> = v["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            p["predicted_label"]
+                .to_string()
+                .trim_matches('"')
+                .to_string()
+        })
+        .collect();
+    assert_eq!(labels, ["1", "0"], "{body}");
+}

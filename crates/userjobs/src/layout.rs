@@ -30,7 +30,7 @@
 //! | `TRAINING_JOB_NAME`, `TRAINING_JOB_ARN` | the job's name, `atelier:training-job/<id>` |
 //!
 //! Both kinds also get `ATELIER_JOB_ID`, `ATELIER_JOB_DIR` (the `/opt/ml`
-//! stand-in), processing jobs `ATELIER_INPUT_<NAME>` / `ATELIER_OUTPUT_<NAME>`
+//! stand-in), `ATELIER_BIN` (this Atelier, for `"$ATELIER_BIN" train …`), processing jobs `ATELIER_INPUT_<NAME>` / `ATELIER_OUTPUT_<NAME>`
 //! and `PROCESSING_JOB_NAME`, and MLflow's `MLFLOW_TRACKING_URI`,
 //! `MLFLOW_RUN_ID`, `MLFLOW_EXPERIMENT_ID` (and `MLFLOW_TRACKING_TOKEN` when
 //! the server gives one), so `mlflow.start_run()` logs into the job's run.
@@ -245,6 +245,9 @@ impl Layout {
         if let Some(t) = &env.token {
             out.insert("MLFLOW_TRACKING_TOKEN".into(), t.clone());
         }
+        if let Some(b) = &env.atelier_bin {
+            out.insert("ATELIER_BIN".into(), b.clone());
+        }
         out.insert("PYTHONUNBUFFERED".into(), "1".into());
         // the user's own variables last: they win
         for (k, v) in &spec.environment {
@@ -264,6 +267,8 @@ pub struct JobEnv {
     pub experiment_id: String,
     pub token: Option<String>,
     pub gpus: usize,
+    /// This Atelier's own program, for scripts that call `atelier train`.
+    pub atelier_bin: Option<String>,
 }
 
 /// The failure reason a script left, first 1,024 characters, if any.
@@ -288,6 +293,7 @@ mod tests {
             experiment_id: "3".into(),
             token: None,
             gpus: 0,
+            atelier_bin: None,
         }
     }
 

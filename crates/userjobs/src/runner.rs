@@ -169,6 +169,9 @@ impl Runner for UserJobRunner {
             experiment_id: experiment_id.to_string(),
             token,
             gpus: 0,
+            atelier_bin: std::env::current_exe()
+                .ok()
+                .map(|p| p.display().to_string()),
         };
         let vars = layout.prepare(&spec, &env).map_err(|e| {
             end_run(ctx.store.as_ref(), &run_id, RunStatus::Failed);
