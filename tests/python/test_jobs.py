@@ -254,3 +254,35 @@ def test_unknown_rules_are_refused_with_the_known_ones(server):
     assert "LossNotDecreasing" in msg and "Overfit" in msg, msg
     r = submit(server, "training", {"command": ["true"], "rules": ["Overfit:patienc=2"]})
     assert r.status_code == 400 and "patience" in r.json()["message"], r.text
+
+
+def test_rules_on_an_experiment_watch_runs_logged_from_outside(server):
+    """The plain mlflow client, no Atelier job: the experiment's rules still watch the run."""
+    import json
+
+    import mlflow
+
+    mlflow.set_tracking_uri(server.url)
+    exp = mlflow.set_experiment("watched-from-outside")
+    MlflowClient(server.url).set_experiment_tag(
+        exp.experiment_id, "atelier.debugger.rules", json.dumps(["LossNotDecreasing", "ExplodingTensor"]))
+    with mlflow.start_run() as run:
+        for step in range(20):
+            mlflow.log_metric("loss", 1.0, step=step)  # stalls
+        deadline = time.time() + 30
+        while True:
+            tags = MlflowClient(server.url).get_run(run.info.run_id).data.tags
+            got = json.loads(tags.get("atelier.debugger.LossNotDecreasing", "{}"))
+            if got.get("status") == "IssuesFound":
+                break
+            assert time.time() < deadline, tags
+            time.sleep(0.3)
+    assert got["trigger"]["step"] >= 10, got
+    # after the run ends, the rule that never fired is closed as NoIssuesFound
+    deadline = time.time() + 30
+    while True:
+        tags = MlflowClient(server.url).get_run(run.info.run_id).data.tags
+        if json.loads(tags.get("atelier.debugger.ExplodingTensor", "{}")).get("status") == "NoIssuesFound":
+            break
+        assert time.time() < deadline, tags
+        time.sleep(0.3)

@@ -1127,6 +1127,9 @@ fn serve(s: Settings) -> anyhow::Result<()> {
         let webhooks = monitoring::alerts::WebhookPolicy::parse(&s.webhook_allowed_hosts)
             .map_err(anyhow::Error::msg)?;
         monitoring::scheduler::spawn(state.store.clone(), queue.clone());
+        // Debugger rules attached to experiments watch their running runs
+        userjobs::experiments::spawn(state.store.clone())
+            .context("starting the Debugger's experiment watcher")?;
         monitoring::alerts::spawn_delivery(state.store.clone(), webhooks.clone())
             .context("starting the webhook delivery loop")?;
         let monitor_store = state.store.clone();

@@ -13,6 +13,7 @@
 //! [`jobs::Runner`] for both kinds.
 
 pub mod api;
+pub mod experiments;
 pub mod layout;
 pub mod runner;
 pub mod spec;
