@@ -347,6 +347,33 @@ impl ArtifactStore {
     }
 
     /// Read a whole (small) file.
+    /// Bytes `start..start + len` of a file (fewer at its end; none past it),
+    /// read without the rest of the file.
+    pub async fn read_range(&self, path: &ArtifactPath, start: u64, len: u64) -> Result<Bytes> {
+        self.check_links(path)?;
+        let loc = path.obj()?;
+        let size = self
+            .store
+            .head(&loc)
+            .await
+            .map_err(|e| match e {
+                object_store::Error::NotFound { .. } => {
+                    ArtifactError::NotFound(format!("No artifact at '{}'", path.as_str()))
+                }
+                other => storage(other),
+            })?
+            .size;
+        let start = start.min(size);
+        let end = start.saturating_add(len).min(size);
+        if start == end {
+            return Ok(Bytes::new());
+        }
+        self.store
+            .get_range(&loc, start..end)
+            .await
+            .map_err(storage)
+    }
+
     pub async fn read_all(&self, path: &ArtifactPath) -> Result<Bytes> {
         let d = self.get(path).await?;
         let chunks: Vec<Bytes> = d.stream.try_collect().await?;

@@ -418,3 +418,50 @@ fn a_training_jobs_model_registers_and_serves_from_an_endpoint() {
         .collect();
     assert_eq!(labels, ["1", "0"], "{body}");
 }
+
+/// After the job, its log is read from the run in ranged chunks, whole
+/// lines only, in order — also when the machine that ran it no longer has
+/// the executor's files.
+#[test]
+fn a_finished_jobs_log_is_read_from_its_run_in_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[]);
+    let a = agent();
+    let id = submit(
+        &a,
+        &s,
+        json!({"command": ["sh", "-c", "i=0; while [ $i -lt 3000 ]; do echo \"line $i\"; i=$((i+1)); done"]}),
+    );
+    let j = wait_all(&a, &s, std::slice::from_ref(&id), Duration::from_secs(60)).remove(0);
+    assert_eq!(j["status"], "succeeded", "{j}");
+    std::fs::remove_dir_all(dir.path().join("jobs").join(&id)).unwrap();
+    let mut from = 0u64;
+    let mut got = Vec::new();
+    let mut calls = 0;
+    loop {
+        let (c, v) = get(
+            &a,
+            &s.url(&format!(
+                "/api/atelier/jobs/{id}/logs?from={from}&max_bytes=4096"
+            )),
+        )
+        .unwrap();
+        assert_eq!(c, 200, "{v}");
+        calls += 1;
+        let next = v["next"].as_u64().unwrap();
+        for l in v["lines"].as_array().unwrap() {
+            got.push(l["text"].as_str().unwrap().to_string());
+        }
+        if next == from {
+            break;
+        }
+        from = next;
+    }
+    assert_eq!(got.len(), 3000);
+    assert!(
+        got.iter()
+            .enumerate()
+            .all(|(i, l)| *l == format!("line {i}"))
+    );
+    assert!(calls > 20, "read in chunks: {calls} calls");
+}

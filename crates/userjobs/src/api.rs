@@ -4,8 +4,9 @@
 //! |---|---|---|
 //! | GET | `/jobs/{id}/logs?from=<offset>&max_bytes=` | output lines from a byte offset: `{"lines": [{"at_ms", "stream", "text"}], "next", "done"}`; poll with `from=next` to follow |
 //!
-//! While the command runs (and afterwards on the machine that ran it) the
-//! lines come from the executor; otherwise from the log kept in the job's run.
+//! While the command runs the lines come from the executor; once the job
+//! ended, from the log kept in the job's run (read in ranges, so a large log
+//! never sits in memory whole).
 
 use std::sync::Arc;
 
@@ -62,8 +63,9 @@ async fn logs(
         )));
     }
     let done = job.status.is_terminal();
-    // from the executor, while its files are at hand
-    if let Some(h) = job
+    // from the executor while the command runs; afterwards from the run's copy
+    if !done
+        && let Some(h) = job
         .handle
         .as_deref()
         .and_then(|h| serde_json::from_str::<Handle>(h).ok())
@@ -97,7 +99,8 @@ async fn logs(
     })
     .await?;
     let path: ArtifactPath = root.join(LOG_ARTIFACT)?;
-    let bytes = match u.artifacts.read_all(&path).await {
+    // only the part asked for: a log may be far larger than memory wants
+    let bytes = match u.artifacts.read_range(&path, from, max as u64 + 1).await {
         Ok(b) => b,
         Err(artifacts::ArtifactError::NotFound(_)) => {
             return Ok(Json(answer(
@@ -110,7 +113,9 @@ async fn logs(
         }
         Err(e) => return Err(e.into()),
     };
-    Ok(Json(answer(chunk_of(&bytes, from, max), done)))
+    let mut chunk = chunk_of(&bytes, 0, max);
+    chunk.next += from;
+    Ok(Json(answer(chunk, done)))
 }
 
 fn answer(c: LogChunk, done: bool) -> Value {
