@@ -62,39 +62,23 @@ pub struct RunArgs {
 }
 
 /// Files bigger than this are not uploaded as code.
-const MAX_CODE_FILE: u64 = 50 << 20;
+pub(crate) const MAX_CODE_FILE: u64 = 50 << 20;
 
-fn pair(what: &str, s: &str) -> anyhow::Result<(String, String)> {
+pub(crate) fn pair(what: &str, s: &str) -> anyhow::Result<(String, String)> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
         _ => bail!("{what} '{s}': write NAME=VALUE"),
     }
 }
 
-fn random_hex() -> String {
-    let b: [u8; 16] = rand_bytes();
+pub(crate) fn random_hex() -> String {
+    let b: [u8; 16] = rand::random();
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn rand_bytes() -> [u8; 16] {
-    use std::hash::{BuildHasher, Hasher};
-    let mut out = [0u8; 16];
-    for chunk in out.chunks_mut(8) {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0),
-        );
-        chunk.copy_from_slice(&h.finish().to_le_bytes()[..chunk.len()]);
-    }
-    out
 }
 
 /// Upload every file below `dir` under the artifact folder `dest`; hidden
 /// folders, `__pycache__`, virtual environments and large files are left out.
-fn upload_dir(c: &Client, dir: &Path, dest: &str) -> anyhow::Result<usize> {
+pub(crate) fn upload_dir(c: &Client, dir: &Path, dest: &str) -> anyhow::Result<usize> {
     let mut n = 0;
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -125,7 +109,7 @@ fn upload_dir(c: &Client, dir: &Path, dest: &str) -> anyhow::Result<usize> {
 }
 
 /// A local input becomes something the server can read.
-fn input_source(c: &Client, name: &str, src: &str) -> anyhow::Result<String> {
+pub(crate) fn input_source(c: &Client, name: &str, src: &str) -> anyhow::Result<String> {
     let remote = [
         "datasets/",
         "dataset:",

@@ -8,6 +8,7 @@ mod jobs_cli;
 mod monitor_cli;
 mod remote;
 mod serving_cli;
+mod tune_cli;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -194,6 +195,19 @@ Examples:
         #[arg(long)]
         no_reports: bool,
     },
+    /// Tune a training command's hyperparameters on a server: many training jobs, the best kept.
+    #[command(
+        after_help = "Every trial is a training job (see `atelier jobs run`) with the sampled hyperparameters
+(SM_HP_<NAME>, hyperparameters.json); its run is a child of the tuning's parent run. The
+objective is the last value of the metric the script logs. The server needs --job-workers
+of at least --parallel + 1: the tuning job holds one worker while its trials run.
+
+Examples:
+  atelier tune --objective val_loss:minimize --param lr=log-uniform:1e-3:1 \\
+      --param depth=int:2:8 --param booster=choice:gbtree,dart --max-jobs 20 --parallel 2 \\
+      --early-stopping median --input train=data/train.csv --code . -- python train.py"
+    )]
+    Tune(Box<tune_cli::TuneArgs>),
     /// Background jobs on a server (Autopilot, batch transform, …).
     Jobs {
         #[command(subcommand)]
@@ -631,6 +645,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     )?;
                 }
             }
+        }
+        Command::Tune(args) => {
+            init_tracing("warn");
+            return tune_cli::run(*args);
         }
         Command::Jobs { action } => {
             init_tracing("warn");
@@ -1101,6 +1119,8 @@ fn serve(s: Settings) -> anyhow::Result<()> {
                 .with_job_tokens(auth == server::AuthMode::Required),
             ) as Arc<dyn jobs::Runner>
         };
+        // tuning jobs submit their trials through the queue (attached once it runs)
+        let tuner = Arc::new(tuning::TuningRunner::new());
         // Two workers by default: a long AutoML job does not hold up a batch transform.
         let runners: Vec<Arc<dyn jobs::Runner>> = vec![
             user_job(userjobs::JobKind::Processing),
@@ -1110,6 +1130,7 @@ fn serve(s: Settings) -> anyhow::Result<()> {
             Arc::new(serving::job::BatchTransformRunner::new(local_paths)),
             Arc::new(monitoring::ExecutionRunner),
             Arc::new(monitoring::BaselineRunner),
+            tuner.clone(),
         ];
         let queue = jobs::Queue::start(
             state.store.clone(),
@@ -1122,6 +1143,7 @@ fn serve(s: Settings) -> anyhow::Result<()> {
             },
         )?;
         state.jobs = Some(queue.clone());
+        tuner.attach(&queue, s.job_workers);
         // Model Monitor: schedules fire on their cron; their gauges join /metrics;
         // webhooks go out from the store's outbox, only to targets the policy allows
         let webhooks = monitoring::alerts::WebhookPolicy::parse(&s.webhook_allowed_hosts)

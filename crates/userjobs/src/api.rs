@@ -66,9 +66,9 @@ async fn logs(
     // from the executor while the command runs; afterwards from the run's copy
     if !done
         && let Some(h) = job
-        .handle
-        .as_deref()
-        .and_then(|h| serde_json::from_str::<Handle>(h).ok())
+            .handle
+            .as_deref()
+            .and_then(|h| serde_json::from_str::<Handle>(h).ok())
     {
         let ex = u.executor.clone();
         let got = blocking(move || {
