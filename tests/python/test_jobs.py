@@ -286,3 +286,17 @@ def test_rules_on_an_experiment_watch_runs_logged_from_outside(server):
             break
         assert time.time() < deadline, tags
         time.sleep(0.3)
+
+
+def test_outputs_over_the_size_limit_fail_naming_the_output_and_upload_nothing_of_it(server):
+    script = 'head -c 5000 /dev/zero > "$ATELIER_OUTPUT_BIG/blob.bin"; echo small > "$ATELIER_OUTPUT_SMALL/note.txt"'
+    r = submit(server, "processing", {"command": ["sh", "-c", script], "outputs": ["small", "big"], "max_output_bytes": 1000})
+    assert r.status_code == 202, r.text
+    j = wait(server, r.json()["job"]["id"])
+    assert j["status"] == "failed", j
+    assert "output 'big'" in j["error"] and "max_output_bytes" in j["error"], j["error"]
+    run_id = j["progress"]["run_id"]
+    client = MlflowClient(server.url)
+    assert client.list_artifacts(run_id, "output/big") == [], "nothing half-uploaded"
+    assert client.get_run(run_id).info.status == "FAILED"
+    assert [f.path for f in client.list_artifacts(run_id, "logs")] == ["logs/output.jsonl"], "the log is kept"
