@@ -2,6 +2,7 @@
 // data dir, drive the real MLflow Python client, and launch Debian's Chromium through playwright-core.
 import { spawn, execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -139,4 +140,75 @@ export async function call(baseUrl, method, path, body, headers) {
     body: body === undefined ? undefined : (raw ? body : JSON.stringify(body)),
   });
   return { status: res.status, body: await res.json().catch(() => null) };
+}
+
+/** The Python with mlflow installed (ATELIER_PYTHON, default .venv/bin/python), as an absolute path. */
+export function pythonBin() {
+  return resolve(ROOT, process.env.ATELIER_PYTHON || '.venv/bin/python');
+}
+
+/** Uploads `files` ({ name: text }) as a job's code folder through the artifact API; returns the folder. */
+export async function uploadCode(baseUrl, files) {
+  const folder = `jobs-code/${randomUUID().replace(/-/g, '')}`;
+  for (const [name, text] of Object.entries(files)) {
+    const res = await fetch(`${baseUrl}/api/2.0/mlflow-artifacts/artifacts/${folder}/${name}`, { method: 'PUT', body: text });
+    if (res.status !== 200) throw new Error(`upload of ${name}: HTTP ${res.status} ${await res.text()}`);
+  }
+  return folder;
+}
+
+/** Waits until the job has ended (succeeded, failed or cancelled); resolves with it. */
+export async function waitJob(baseUrl, id, timeoutMs = 120000) {
+  return until(async () => {
+    const j = (await call(baseUrl, 'GET', '/api/atelier/jobs/' + id)).body.job;
+    return j.status !== 'queued' && j.status !== 'running' ? j : null;
+  }, 'job ' + id + ' to end', timeoutMs, 200);
+}
+
+/**
+ * Layout problems of the page as it is now: the document wider than the viewport, an element inside
+ * <main> sticking out of it, an element that clips or scrolls sideways (scrollWidth > clientWidth;
+ * text cut with an ellipsis on purpose is fine), and visible children of `overlapParents` (CSS
+ * selectors) whose boxes overlap. An empty list means the layout holds.
+ */
+export async function layoutProblems(page, overlapParents = []) {
+  return page.evaluate((parents) => {
+    const out = [];
+    const de = document.documentElement;
+    if (de.scrollWidth > de.clientWidth + 1) out.push(`the document is ${de.scrollWidth}px wide in a ${de.clientWidth}px viewport`);
+    const main = document.querySelector('main');
+    const mr = main.getBoundingClientRect();
+    const name = (e) => e.tagName.toLowerCase() + (e.dataset && e.dataset.testid ? `[data-testid=${e.dataset.testid}]` : '') +
+      (typeof e.className === 'string' && e.className.trim() ? '.' + e.className.trim().split(/\s+/).join('.') : '');
+    const visible = (e) => {
+      const cs = getComputedStyle(e);
+      if (cs.display === 'none' || cs.visibility === 'hidden' || e.closest('[hidden]')) return false;
+      const r = e.getBoundingClientRect();
+      return r.width > 0 && r.height > 0;
+    };
+    for (const e of main.querySelectorAll('*')) {
+      if (e.closest('svg') || e.closest('.tooltip') || !visible(e)) continue;
+      const cs = getComputedStyle(e);
+      const r = e.getBoundingClientRect();
+      const scroller = e.parentElement && e.parentElement.closest('.table-wrap, [data-scroll-x]');
+      if (!scroller && (r.right > mr.right + 1 || r.left < mr.left - 1)) out.push(`${name(e)} sticks out of <main> (${Math.round(r.left)}–${Math.round(r.right)} vs ${Math.round(mr.left)}–${Math.round(mr.right)})`);
+      if (cs.overflowX !== 'visible' && cs.textOverflow !== 'ellipsis' && e.scrollWidth > e.clientWidth + 1) {
+        out.push(`${name(e)} overflows sideways (${e.scrollWidth} > ${e.clientWidth})`);
+      }
+    }
+    for (const sel of parents) {
+      for (const p of document.querySelectorAll(sel)) {
+        const kids = [...p.children].filter(visible).map((k) => [k, k.getBoundingClientRect()]);
+        for (let i = 0; i < kids.length; i++) {
+          for (let j = i + 1; j < kids.length; j++) {
+            const [a, ra] = kids[i], [b, rb] = kids[j];
+            const w = Math.min(ra.right, rb.right) - Math.max(ra.left, rb.left);
+            const h = Math.min(ra.bottom, rb.bottom) - Math.max(ra.top, rb.top);
+            if (w > 1 && h > 1) out.push(`${name(a)} and ${name(b)} overlap in ${sel}`);
+          }
+        }
+      }
+    }
+    return out;
+  }, overlapParents);
 }

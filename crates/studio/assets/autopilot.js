@@ -1,4 +1,4 @@
-// Atelier Studio: the Autopilot and Jobs pages (registered into window.AtelierStudio.pages).
+// Atelier Studio: the Autopilot pages (registered into window.AtelierStudio.pages).
 // Data comes from Atelier's API under /api/atelier (jobs, datasets); pages stay live through the
 // same change stream as the rest of the Studio (every job progress report is a store write).
 (function () {
@@ -287,53 +287,5 @@
     load().then(() => live(load));
   };
 
-  // ------------------------------------------------------------------ /jobs
-
-  pages.jobs = function () {
-    const box = h('div', { class: 'card flush' });
-    replace(main, h('header', { class: 'page-head' }, h('h1', null, 'Jobs'), h('span', { class: 'sub' }, 'Background work: Autopilot, batch transform, monitoring')), box);
-    async function load() {
-      let res;
-      try { res = await request('GET', API + 'jobs?limit=500'); } catch (e) { return replace(box, errorBox(e, 'jobs-error')); }
-      const list = res.jobs || [];
-      if (!list.length) return replace(box, h('div', { class: 'empty', 'data-testid': 'jobs-empty' }, 'No jobs yet. Start one from Autopilot, or with `atelier automl --server`.'));
-      replace(box, h('div', { class: 'table-wrap' }, h('table', { class: 'data', 'data-testid': 'jobs-table' },
-        h('thead', null, h('tr', null, ['Job', 'Kind', 'Status', 'Created', 'Duration', 'Error'].map((t) => h('th', null, t)))),
-        h('tbody', null, list.map((j) => h('tr', { 'data-testid': 'job-row', 'data-id': j.id },
-          h('td', null, h('a', { href: jobHref(j) }, j.name)), h('td', null, j.kind), h('td', null, jobBadge(j.status)),
-          h('td', { title: fmtDate(j.created_ms) }, fmtAgo(j.created_ms)), h('td', null, duration(j)),
-          h('td', { class: 'wrap muted' }, j.status === 'succeeded' ? '' : (j.error || ''))))))));
-    }
-    replace(box, h('div', { class: 'loading' }, 'Loading…'));
-    load().then(() => live(load));
-  };
-
-  pages['jobs-item'] = function () {
-    const id = main.dataset.id;
-    const box = h('div');
-    replace(main, h('div', { class: 'crumbs' }, h('a', { href: '/jobs' }, 'Jobs'), ' / '), box);
-    const pre = (v) => h('pre', { class: 'json' }, JSON.stringify(v, null, 2));
-    async function load() {
-      let res;
-      try { res = await request('GET', API + 'jobs/' + enc(id)); } catch (e) { return replace(box, errorBox(e, 'job-error')); }
-      const j = res.job;
-      const active = j.status === 'queued' || j.status === 'running';
-      const err = h('div');
-      replace(box,
-        h('header', { class: 'page-head' }, h('h1', null, j.name), jobBadge(j.status), h('span', { class: 'sub' }, j.kind), h('span', { style: 'flex:1' }),
-          active ? h('button', { class: 'btn', 'data-testid': 'cancel-job', disabled: j.cancel_requested, onclick: (ev) => cancelJob(id, ev.currentTarget, (e) => replace(err, errorBox(e))) }, 'Cancel') : null),
-        err,
-        j.error && j.status !== 'succeeded' ? errorBox(new Error(j.error), 'job-error') : null,
-        h('div', { class: 'card' }, h('div', { class: 'facts' },
-          h('div', null, h('span', null, 'Created'), h('b', null, fmtDate(j.created_ms))),
-          h('div', null, h('span', null, 'Started'), h('b', null, j.started_ms ? fmtDate(j.started_ms) : '—')),
-          h('div', null, h('span', null, 'Ended'), h('b', null, j.ended_ms ? fmtDate(j.ended_ms) : '—')),
-          h('div', null, h('span', null, 'Duration'), h('b', null, duration(j) || '—')))),
-        h('div', { class: 'grid2' },
-          h('div', { class: 'card' }, h('h2', null, 'Spec'), pre(j.spec)),
-          h('div', { class: 'card' }, h('h2', null, active ? 'Progress' : 'Result'), pre(active ? j.progress : j.result))));
-    }
-    replace(box, h('div', { class: 'loading' }, 'Loading…'));
-    load().then(() => live(load));
-  };
+  // /jobs and /jobs/<id> (every kind but Autopilot's) are jobs.js's pages.
 })();

@@ -47,6 +47,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../assets/monitor.js"),
     },
     Asset {
+        path: "jobs.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/jobs.js"),
+    },
+    Asset {
         path: "favicon.svg",
         content_type: "image/svg+xml",
         body: include_bytes!("../assets/favicon.svg"),
@@ -299,6 +304,7 @@ fn document(title: &str, active: &str, main_attrs: &str, body: &str) -> String {
 <script src="/static/autopilot.js" defer></script>
 <script src="/static/serving.js" defer></script>
 <script src="/static/monitor.js" defer></script>
+<script src="/static/jobs.js" defer></script>
 </head>
 <body>
 <div class="layout">
@@ -544,7 +550,12 @@ mod tests {
                 "/autopilot/abc",
                 "data-page=\"autopilot-item\" data-id=\"abc\"",
             ),
+            ("/jobs", "data-page=\"jobs\""),
             ("/jobs/j1", "data-page=\"jobs-item\" data-id=\"j1\""),
+            (
+                "/jobs/%22%3E%3Cscript%3E",
+                "data-page=\"jobs-item\" data-id=\"&quot;&gt;&lt;script&gt;\"",
+            ),
             ("/endpoints", "data-page=\"endpoints\""),
             (
                 "/models/churn%20model/versions/3",
@@ -571,6 +582,51 @@ mod tests {
             "/jobs/a/b/",
         ] {
             assert!(page(p, "").is_none(), "{p}");
+        }
+    }
+
+    /// Page scripts register into `window.AtelierStudio.pages` before `DOMContentLoaded`: each is
+    /// loaded with `defer` after `studio.js`, and each page script's pages are its own.
+    #[test]
+    fn page_scripts_load_after_studio_js() {
+        let html = page("/jobs", "").unwrap_or_default();
+        let pos = |name: &str| {
+            html.find(&format!("<script src=\"/static/{name}\" defer></script>"))
+                .unwrap_or_else(|| panic!("{name} is not loaded with defer"))
+        };
+        let studio = pos("studio.js");
+        assert!(pos("charts.js") < studio);
+        for script in ["autopilot.js", "serving.js", "monitor.js", "jobs.js"] {
+            assert!(pos(script) > studio, "{script} loads after studio.js");
+        }
+        let text = |p: &str| {
+            String::from_utf8_lossy(asset(p).map(|a| a.body).unwrap_or_default()).into_owned()
+        };
+        let jobs = text("jobs.js");
+        assert!(jobs.contains("pages.jobs = function"));
+        assert!(jobs.contains("pages['jobs-item'] = function"));
+        let autopilot = text("autopilot.js");
+        assert!(
+            !autopilot.contains("pages.jobs ="),
+            "the jobs list is jobs.js's"
+        );
+        assert!(
+            !autopilot.contains("pages['jobs-item']"),
+            "the job page is jobs.js's"
+        );
+        assert!(autopilot.contains("pages['autopilot-item']"));
+        // user text reaches the DOM as text nodes only
+        for a in assets().iter().filter(|a| a.path.ends_with(".js")) {
+            let body = String::from_utf8_lossy(a.body);
+            for sink in [
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+                "eval(",
+            ] {
+                assert!(!body.contains(sink), "{} uses {sink}", a.path);
+            }
         }
     }
 
