@@ -1,8 +1,9 @@
 //! Autopilot on a real server: a job started over HTTP answers 202 at once,
 //! its candidates appear as runs through the MLflow API while it runs, the
 //! best pipeline becomes a registered model version whose artifact predicts
-//! like `atelier predict`, reports and the notebook are stored; cancel, bad
-//! input, a restart mid-job, and `atelier automl --server`.
+//! like `atelier predict`, reports and the notebook are stored; candidates'
+//! loss curves become metric histories; cancel, bad input, a restart mid-job,
+//! and `atelier automl --server`.
 
 mod common;
 
@@ -276,6 +277,123 @@ fn a_job_logs_candidates_as_runs_registers_the_best_and_stores_reports() {
     )
     .unwrap();
     assert_eq!(parent["run"]["info"]["status"], "FINISHED");
+}
+
+/// A metric's full history on a run: (step, value) in step order.
+fn history(a: &ureq::Agent, s: &Server, run_id: &str, key: &str) -> Vec<(i64, f64)> {
+    let (code, body) = get(
+        a,
+        &s.url(&format!(
+            "/api/2.0/mlflow/metrics/get-history?run_id={run_id}&metric_key={key}"
+        )),
+    )
+    .expect("get-history");
+    assert_eq!(code, 200, "{body}");
+    assert!(body["next_page_token"].is_null(), "one page");
+    let mut pts: Vec<(i64, f64)> = body["metrics"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|m| {
+            assert_eq!(m["key"], key);
+            (m["step"].as_i64().unwrap(), m["value"].as_f64().unwrap())
+        })
+        .collect();
+    pts.sort_by_key(|p| p.0);
+    pts
+}
+
+fn tag<'a>(run: &'a Value, key: &str) -> Option<&'a str> {
+    run["data"]["tags"]
+        .as_array()?
+        .iter()
+        .find(|t| t["key"] == key)
+        .and_then(|t| t["value"].as_str())
+}
+
+#[test]
+fn candidate_runs_log_their_loss_curves_as_metric_histories() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[]);
+    let a = agent();
+    upload(&a, &s, "penguins.csv");
+    // the portfolio's first six: gbm-default, linear, gbm-small, random-forest, gbm-large, mlp
+    let (code, body) = post(
+        &a,
+        &s.url("/api/atelier/automl"),
+        &json!({"dataset": "penguins.csv", "target": "species", "time_budget": 60, "max_candidates": 6}),
+    )
+    .unwrap();
+    assert_eq!(code, 202, "{body}");
+    let id = body["job"]["id"].as_str().unwrap().to_string();
+    let done = wait_for(
+        &a,
+        &s,
+        &id,
+        |j| j["status"] == "succeeded" || j["status"] == "failed",
+        120,
+    );
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let exp = done["result"]["experiment_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let runs = runs_of_job(&a, &s, &exp, &id);
+    assert_eq!(runs.len(), 6);
+    let (mut gbm, mut mlp) = (0, 0);
+    for run in &runs {
+        let run_id = run["info"]["run_id"].as_str().unwrap();
+        let train = history(&a, &s, run_id, "train_loss");
+        let valid = history(&a, &s, run_id, "val_loss");
+        match tag(run, "atelier.algorithm").unwrap() {
+            "gbm" => {
+                gbm += 1;
+                // multiclass gbm trains a fixed 400 trees: one point per iteration, steps 1..=400
+                let param = |k: &str| {
+                    run["data"]["params"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|p| p["key"] == k)
+                        .and_then(|p| p["value"].as_str())
+                        .map(str::to_string)
+                };
+                // (the curves are fold 1's; the `iterations` metric is the mean over folds,
+                // where a fold whose trees stop splitting ends early)
+                let trees: usize = param("n_estimators").unwrap().parse().unwrap();
+                assert_eq!(trees, 400);
+                assert_eq!(train.len(), trees, "train_loss points");
+                assert_eq!(valid.len(), trees, "val_loss points");
+                for (i, ((st, _), (sv, _))) in train.iter().zip(&valid).enumerate() {
+                    assert_eq!((*st, *sv), (i as i64 + 1, i as i64 + 1));
+                }
+                // the training loss decreases overall
+                let first = train[0].1;
+                let last = train[trees - 1].1;
+                assert!(last < 0.1 * first, "train_loss {first} -> {last}");
+                assert!(valid[trees - 1].1 < valid[0].1);
+                assert_eq!(tag(run, "atelier.loss"), Some("multi_logloss"));
+            }
+            "mlp" => {
+                mlp += 1;
+                // one point per epoch trained (early stopping may end before max_epochs)
+                assert!(!train.is_empty() && train.len() <= 100, "{}", train.len());
+                assert_eq!(train.len(), valid.len());
+                assert_eq!(train.last().unwrap().0, train.len() as i64);
+                assert!(train.last().unwrap().1 < train[0].1);
+                assert_eq!(tag(run, "atelier.loss"), Some("cross_entropy"));
+            }
+            other => {
+                assert!(
+                    train.is_empty() && valid.is_empty(),
+                    "{other} logs no curves"
+                );
+                assert_eq!(tag(run, "atelier.loss"), None);
+            }
+        }
+    }
+    assert_eq!((gbm, mlp), (3, 1));
 }
 
 #[test]

@@ -78,6 +78,11 @@ pub struct Candidate {
     /// Size of the first fold's model as a pipeline stores it (JSON bytes).
     pub model_bytes: usize,
     pub status: CandidateStatus,
+    /// Training and validation loss curves of the first fold's fit (fold 1 of the
+    /// cross-validation, or the holdout): per boosting iteration for gbm (validation loss on
+    /// the fold's validation rows), per epoch for the mlp (validation loss on its own held-out
+    /// fraction); `None` for other learners or when the first fold failed.
+    pub curves: Option<learn::Curves>,
 }
 
 #[derive(Debug, Clone)]
@@ -451,6 +456,7 @@ fn evaluate(
     let mut status = CandidateStatus::Done;
     let mut model_bytes = 0;
     let mut first_fold = f64::NAN;
+    let mut curves = None;
     let result = (|| -> Result<(), learn::LearnError> {
         for (fi, (train, valid)) in plan.folds.iter().enumerate() {
             if fi > 0 && (Instant::now() > deadline || cancel()) {
@@ -467,10 +473,22 @@ fn evaluate(
                 .map_err(|e| learn::LearnError::Model(e.to_string()))?;
             let y: Vec<f64> = train.iter().map(|&i| p.target.values[i]).collect();
             let yv: Vec<f64> = valid.iter().map(|&i| p.target.values[i]).collect();
-            let f = learn::fit_learner(alg, &p.target, params, &x, &y, Some((&xv, &yv)))?;
+            // the first fold's fit also records its loss curves
+            let opts = learn::FitOptions { curves: fi == 0 };
+            let f = learn::fit_learner_with(
+                alg,
+                &p.target,
+                params,
+                &x,
+                &y,
+                Some((&xv, &yv)),
+                opts,
+                &mut |_| {},
+            )?;
             iterations.push(f.iterations);
             if fi == 0 {
                 model_bytes = serialized_size(&f.model);
+                curves = f.curves;
             }
             let pred = f.model.predict(&xv)?;
             for (j, &row) in valid.iter().enumerate() {
@@ -521,6 +539,7 @@ fn evaluate(
             iterations,
             model_bytes,
             status,
+            curves,
         },
         oof,
         first_fold,

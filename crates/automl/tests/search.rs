@@ -63,6 +63,30 @@ fn finds_a_model_reports_every_candidate_and_ranks_them() {
             .count();
     let acc = correct as f64 / v.y.len() as f64;
     assert!((acc - out.score).abs() < 1e-9, "{acc} vs {}", out.score);
+    // loss curves of the first fold: gbm per iteration (fixed tree counts for multiclass,
+    // the validation loss measured anyway), mlp per epoch, none for the others
+    for c in &out.leaderboard {
+        match c.algorithm {
+            learn::Algorithm::Gbm => {
+                let cv = c.curves.as_ref().expect("gbm curves");
+                assert_eq!(cv.loss, "multi_logloss");
+                assert_eq!(cv.train.len(), 400, "{}", c.name);
+                assert_eq!(cv.valid.len(), 400, "{}", c.name);
+                assert!(cv.train[399] < cv.train[0] && cv.valid[399] < cv.valid[0]);
+            }
+            learn::Algorithm::Mlp => {
+                let cv = c.curves.as_ref().expect("mlp curves");
+                assert_eq!(cv.loss, "cross_entropy");
+                assert!(!cv.train.is_empty() && cv.train.len() == cv.valid.len());
+            }
+            _ => assert!(c.curves.is_none(), "{}", c.name),
+        }
+    }
+    assert!(
+        out.leaderboard
+            .iter()
+            .any(|c| c.algorithm == learn::Algorithm::Mlp)
+    );
 }
 
 #[test]

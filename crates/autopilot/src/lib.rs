@@ -9,7 +9,11 @@
 //! 2. logs a parent run in an experiment (default `Autopilot`) and one child
 //!    run per candidate as it finishes (parameters, every validation metric,
 //!    training time, model size), so the MLflow API and the Studio see the
-//!    leaderboard fill in;
+//!    leaderboard fill in; gbm and mlp candidates also get their first fold's
+//!    loss curves as the metric histories `train_loss` and `val_loss` (step =
+//!    boosting iteration or epoch, from 1) with the loss's name in the tag
+//!    `atelier.loss`, which the Debugger's loss rules and the Studio's charts
+//!    read;
 //! 3. keeps the job's progress document current (phase, elapsed time, the
 //!    leaderboard) for the live Studio page;
 //! 4. stores the best pipeline as the parent run's `model/pipeline.atelier`,

@@ -21,6 +21,33 @@ use crate::spec::{Spec, check_against, dataset_path};
 /// itself reports any problem with them).
 const CHECK_MAX_BYTES: u64 = 64 << 20;
 
+/// Metric points per `log_batch` call (MLflow's limit for one batch request).
+const METRICS_PER_BATCH: usize = 1000;
+
+/// Logs a candidate's loss curves as metric histories through `log` (one call per batch of
+/// at most [`METRICS_PER_BATCH`] points): `train_loss` and `val_loss`, step = boosting
+/// iteration (gbm) or epoch (mlp), from 1; all at `timestamp` (they are logged when the
+/// candidate finishes).
+fn log_curves<E>(
+    c: &learn::Curves,
+    timestamp: i64,
+    mut log: impl FnMut(&[Metric]) -> Result<(), E>,
+) -> Result<(), E> {
+    let series = |key: &'static str, values: &[f64]| {
+        values
+            .iter()
+            .enumerate()
+            .map(move |(i, v)| Metric::new(key, *v, timestamp, i as i64 + 1))
+            .collect::<Vec<_>>()
+    };
+    let mut points = series("train_loss", &c.train);
+    points.extend(series("val_loss", &c.valid));
+    for batch in points.chunks(METRICS_PER_BATCH) {
+        log(batch)?;
+    }
+    Ok(())
+}
+
 /// Runs Autopilot jobs (kind `"automl"`).
 pub struct AutomlRunner;
 
@@ -351,15 +378,23 @@ impl<'a> Job<'a> {
         }
         let mut params = vec![Param::new("algorithm", c.algorithm.name())];
         params.extend(c.params.iter().map(|(k, v)| Param::new(k, v)));
-        let tags = match &c.status {
+        let mut tags = match &c.status {
             CandidateStatus::Failed(m) => vec![Tag::new(
                 "atelier.error",
                 m.chars().take(5000).collect::<String>(),
             )],
             _ => vec![],
         };
+        if let Some(curves) = &c.curves {
+            tags.push(Tag::new("atelier.loss", curves.loss));
+        }
         self.store()
             .log_batch(&run.run_id, &metrics, &params, &tags)?;
+        if let Some(curves) = &c.curves {
+            log_curves(curves, t, |batch| {
+                self.store().log_batch(&run.run_id, batch, &[], &[])
+            })?;
+        }
         let status = match c.status {
             CandidateStatus::Done => RunStatus::Finished,
             CandidateStatus::Stopped | CandidateStatus::Pruned => RunStatus::Killed,
@@ -650,4 +685,52 @@ fn candidate_json(c: &Candidate, run_id: Option<&str>) -> Value {
         "error": error,
         "run_id": run_id,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn curves_are_logged_in_batches_of_at_most_1000_with_steps_from_1() {
+        let curves = learn::Curves {
+            loss: "binary_logloss",
+            train: (0..1500).map(|i| 1.0 / (i + 1) as f64).collect(),
+            valid: (0..1500).map(|i| 2.0 / (i + 1) as f64).collect(),
+        };
+        let mut batches: Vec<Vec<Metric>> = Vec::new();
+        log_curves(&curves, 42, |b| {
+            batches.push(b.to_vec());
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        assert_eq!(
+            batches.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![1000, 1000, 1000]
+        );
+        let all: Vec<&Metric> = batches.iter().flatten().collect();
+        for (key, values) in [("train_loss", &curves.train), ("val_loss", &curves.valid)] {
+            let pts: Vec<&&Metric> = all.iter().filter(|m| m.key == key).collect();
+            assert_eq!(pts.len(), 1500);
+            for (i, m) in pts.iter().enumerate() {
+                assert_eq!(
+                    (m.step, m.value, m.timestamp),
+                    (i as i64 + 1, values[i], 42)
+                );
+            }
+        }
+        // an mlp without a validation split: a training curve only
+        let only_train = learn::Curves {
+            loss: "cross_entropy",
+            train: vec![0.7, 0.5],
+            valid: vec![],
+        };
+        let mut n = 0;
+        log_curves(&only_train, 0, |b| {
+            n += b.len();
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        assert_eq!(n, 2);
+    }
 }

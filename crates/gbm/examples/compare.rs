@@ -3,11 +3,13 @@
 //!
 //! `cargo run --release -p gbm --example compare -- PATH.csv [--threads N] [--trees N]
 //!  [--leaves N] [--lr X] [--bins N] [--repeat N] [--bagging F] [--feature-fraction F]
-//!  [--regression l2|l1|huber] [--bench]`
+//!  [--regression l2|l1|huber] [--training-metric] [--bench]`
 //!
 //! `--bench` (used by `cargo xtask bench learners`) prints `key=value` lines instead of
 //! the one-line summary, with batch prediction bounded to `--threads` threads and the
 //! single-row latency as the median of individually timed `predict_row` calls.
+//! `--training-metric` records the training loss per iteration (off by default), to measure
+//! what it costs.
 
 use gbm::{Dataset, GbmParams, Objective};
 use std::time::Instant;
@@ -34,6 +36,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     while i < args.len() {
         if args[i] == "--bench" {
             bench = true;
+            i += 1;
+            continue;
+        }
+        if args[i] == "--training-metric" {
+            params.training_metric = true;
             i += 1;
             continue;
         }

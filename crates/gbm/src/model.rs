@@ -32,6 +32,14 @@ pub struct GbmModel {
     /// Validation loss after each iteration (empty without a validation set).
     #[serde(with = "crate::serde_floats")]
     pub valid_history: Vec<f64>,
+    /// Training loss (the same measure as `valid_history`, over every training row) after each
+    /// iteration, with [`GbmParams::training_metric`]; otherwise empty and not serialised.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        with = "crate::serde_floats"
+    )]
+    pub train_history: Vec<f64>,
     /// Parameters used for training.
     pub params: GbmParams,
     /// The trees packed for prediction, built on first use.

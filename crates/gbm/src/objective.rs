@@ -269,38 +269,204 @@ impl Objective {
 
     /// Weighted mean loss of output-major raw `scores` (lower is better).
     pub(crate) fn eval(&self, y: &[f64], w: Option<&[f64]>, scores: &[f64]) -> f64 {
+        let (sum, sw) = self.loss_sums(y, w, scores, 0..y.len());
+        if sw > 0.0 { sum / sw } else { 0.0 }
+    }
+
+    /// Loss of one row for single-output objectives.
+    #[inline]
+    fn row_loss(&self, y: f64, score: f64) -> f64 {
+        match *self {
+            Objective::L2 => (score - y).powi(2),
+            Objective::L1 => (score - y).abs(),
+            Objective::Huber { delta } => {
+                let d = (score - y).abs();
+                if d <= delta {
+                    0.5 * d * d
+                } else {
+                    delta * (d - 0.5 * delta)
+                }
+            }
+            Objective::Binary => binary_loss(y, sigmoid(score)),
+            Objective::Multiclass { .. } => 0.0,
+        }
+    }
+
+    /// Weighted loss sum and weight sum of rows `rows` of output-major raw `scores`
+    /// (output `k` of row `i` at `k * y.len() + i`).
+    pub(crate) fn loss_sums(
+        &self,
+        y: &[f64],
+        w: Option<&[f64]>,
+        scores: &[f64],
+        rows: std::ops::Range<usize>,
+    ) -> (f64, f64) {
         let n = y.len();
         let mut sum = 0.0;
         let mut sw = 0.0;
-        let mut buf = vec![0.0; self.num_outputs()];
-        for i in 0..n {
+        let mut small = [0.0f64; 64];
+        let mut large = vec![];
+        let k = self.num_outputs();
+        let buf: &mut [f64] = if k <= 64 {
+            &mut small[..k]
+        } else {
+            large.resize(k, 0.0);
+            &mut large
+        };
+        for i in rows {
             let wt = w.map_or(1.0, |w| w[i]);
             let loss = match *self {
-                Objective::L2 => (scores[i] - y[i]).powi(2),
-                Objective::L1 => (scores[i] - y[i]).abs(),
-                Objective::Huber { delta } => {
-                    let d = (scores[i] - y[i]).abs();
-                    if d <= delta {
-                        0.5 * d * d
-                    } else {
-                        delta * (d - 0.5 * delta)
-                    }
-                }
-                Objective::Binary => {
-                    let p = sigmoid(scores[i]).clamp(1e-15, 1.0 - 1e-15);
-                    if y[i] > 0.5 { -p.ln() } else { -(1.0 - p).ln() }
-                }
                 Objective::Multiclass { .. } => {
                     for (k, b) in buf.iter_mut().enumerate() {
                         *b = scores[k * n + i];
                     }
-                    softmax(&mut buf);
-                    -buf[y[i] as usize].clamp(1e-15, 1.0).ln()
+                    softmax(buf);
+                    multi_loss(buf[y[i] as usize])
                 }
+                _ => self.row_loss(y[i], scores[i]),
             };
             sum += loss * wt;
             sw += wt;
         }
-        if sw > 0.0 { sum / sw } else { 0.0 }
+        (sum, sw)
     }
+
+    /// [`Objective::gradients`] of rows `rows`, also returning the weighted loss sum and
+    /// weight sum of `scores` there, from the probabilities the gradients need (the training
+    /// loss almost for free). `gh` holds the gradients from index `gh_base` on (output `k` of
+    /// row `i` at `k * n + i - gh_base`). Unweighted log losses are summed as the logarithm
+    /// of a running product (exponent kept apart): one logarithm per call, not per row; equal
+    /// to [`Objective::loss_sums`] to rounding (~1e-15 relative per row).
+    pub(crate) fn gradients_and_loss(
+        &self,
+        y: &[f64],
+        w: Option<&[f64]>,
+        scores: &[f64],
+        gh: &mut [[f32; 2]],
+        gh_base: usize,
+        rows: std::ops::Range<usize>,
+    ) -> (f64, f64) {
+        let n = y.len();
+        let mut sum = 0.0;
+        let mut sw = 0.0;
+        let mut log_product = LogProduct::default();
+        match *self {
+            Objective::Multiclass { num_class } => {
+                let factor = num_class as f64 / (num_class as f64 - 1.0);
+                let mut p = [0.0f64; 64];
+                let mut pv = vec![];
+                let probs: &mut [f64] = if num_class <= 64 {
+                    &mut p[..num_class]
+                } else {
+                    pv.resize(num_class, 0.0);
+                    &mut pv
+                };
+                for i in rows {
+                    let wt = w.map_or(1.0, |w| w[i]);
+                    for (k, pk) in probs.iter_mut().enumerate() {
+                        *pk = scores[k * n + i];
+                    }
+                    softmax(probs);
+                    let label = y[i] as usize;
+                    let q = probs[label].clamp(1e-15, 1.0);
+                    match w {
+                        None => log_product.push(q),
+                        Some(_) => sum -= q.ln() * wt,
+                    }
+                    sw += wt;
+                    for (k, &pk) in probs.iter().enumerate() {
+                        let t = if k == label { 1.0 } else { 0.0 };
+                        gh[k * n + i - gh_base] = [
+                            ((pk - t) * wt) as f32,
+                            (factor * pk * (1.0 - pk) * wt) as f32,
+                        ];
+                    }
+                }
+            }
+            Objective::Binary => {
+                for i in rows {
+                    let wt = w.map_or(1.0, |w| w[i]);
+                    let p = sigmoid(scores[i]);
+                    gh[i - gh_base] = [((p - y[i]) * wt) as f32, (p * (1.0 - p) * wt) as f32];
+                    let pc = p.clamp(1e-15, 1.0 - 1e-15);
+                    let q = if y[i] > 0.5 { pc } else { 1.0 - pc };
+                    match w {
+                        None => log_product.push(q),
+                        Some(_) => sum -= q.ln() * wt,
+                    }
+                    sw += wt;
+                }
+            }
+            _ => {
+                for i in rows {
+                    let wt = w.map_or(1.0, |w| w[i]);
+                    gh[i - gh_base] = self.grad_one(y[i], wt, scores[i]);
+                    sum += self.row_loss(y[i], scores[i]) * wt;
+                    sw += wt;
+                }
+            }
+        }
+        (sum + log_product.neg_ln(), sw)
+    }
+}
+
+/// `-Σ ln(q)` over pushed `q` in `[1e-15, 1]`, kept as a product `m · 2^e` (`m` renormalised
+/// to `[0.5, 1)` every 8 factors, long before it could leave the normal range).
+#[derive(Debug, Clone, Copy)]
+struct LogProduct {
+    m: f64,
+    e: i64,
+    pending: u32,
+}
+
+impl Default for LogProduct {
+    fn default() -> Self {
+        LogProduct {
+            m: 1.0,
+            e: 0,
+            pending: 0,
+        }
+    }
+}
+
+impl LogProduct {
+    const EXP_MASK: u64 = 0x7ff << 52;
+
+    #[inline]
+    fn push(&mut self, q: f64) {
+        self.m *= q;
+        self.pending += 1;
+        if self.pending == 8 {
+            self.renormalise();
+        }
+    }
+
+    #[inline]
+    fn renormalise(&mut self) {
+        let bits = self.m.to_bits();
+        self.e += ((bits & Self::EXP_MASK) >> 52) as i64 - 1022;
+        self.m = f64::from_bits((bits & !Self::EXP_MASK) | (1022 << 52));
+        self.pending = 0;
+    }
+
+    fn neg_ln(mut self) -> f64 {
+        if self.m == 1.0 && self.e == 0 {
+            return 0.0; // nothing pushed (or only ones)
+        }
+        self.renormalise();
+        -(self.m.ln() + self.e as f64 * std::f64::consts::LN_2)
+    }
+}
+
+/// Log loss of a 0/1 label given P(class 1).
+#[inline]
+fn binary_loss(y: f64, p: f64) -> f64 {
+    let p = p.clamp(1e-15, 1.0 - 1e-15);
+    if y > 0.5 { -p.ln() } else { -(1.0 - p).ln() }
+}
+
+/// Log loss given the probability of the true class.
+#[inline]
+fn multi_loss(p: f64) -> f64 {
+    -p.clamp(1e-15, 1.0).ln()
 }

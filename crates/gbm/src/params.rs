@@ -53,6 +53,20 @@ pub struct GbmParams {
     pub seed: u64,
     /// Number of worker threads; 0 = all cores. Results do not depend on it.
     pub num_threads: usize,
+    /// Record the training loss after every iteration in [`GbmModel::train_history`]
+    /// (LightGBM's `is_provide_training_metric`). Off by default. When on, each iteration's
+    /// gradient pass also sums the loss of the scores it reads (the loss after the previous
+    /// iteration; a logarithm per row, from the probabilities the gradients need), and one
+    /// pass over the scores after the last iteration adds its loss: no pass over the data.
+    /// Left out of the serialised parameters when off.
+    ///
+    /// [`GbmModel::train_history`]: crate::GbmModel::train_history
+    #[serde(skip_serializing_if = "is_false")]
+    pub training_metric: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Default for GbmParams {
@@ -81,6 +95,7 @@ impl Default for GbmParams {
             early_stopping_rounds: None,
             seed: 0,
             num_threads: 0,
+            training_metric: false,
         }
     }
 }

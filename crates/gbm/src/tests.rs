@@ -1149,3 +1149,233 @@ fn extreme_weights_stay_finite_and_additive() {
         );
     }
 }
+
+// ---------- training loss per iteration ----------
+
+/// Weighted mean loss of `obj` computed directly from a model's predictions.
+fn direct_loss(obj: Objective, m: &GbmModel, d: &Dataset, y: &[f64], w: Option<&[f64]>) -> f64 {
+    let p = m.predict(d).unwrap();
+    let k = obj.num_outputs();
+    let (mut sum, mut sw) = (0.0, 0.0);
+    for (i, &yi) in y.iter().enumerate() {
+        let wt = w.map_or(1.0, |w| w[i]);
+        let l = match obj {
+            Objective::L2 => (p[i] - yi).powi(2),
+            Objective::Binary => {
+                let pi = p[i].clamp(1e-15, 1.0 - 1e-15);
+                if yi > 0.5 { -pi.ln() } else { -(1.0 - pi).ln() }
+            }
+            Objective::Multiclass { .. } => -p[i * k + yi as usize].clamp(1e-15, 1.0).ln(),
+            _ => unreachable!(),
+        };
+        sum += l * wt;
+        sw += wt;
+    }
+    sum / sw
+}
+
+#[test]
+fn training_loss_decreases_and_matches_a_direct_computation() {
+    let (d, y) = classification(2000, 2, 51);
+    let w: Vec<f64> = (0..y.len()).map(|i| 0.5 + (i % 3) as f64).collect();
+    // weighted log losses are summed row by row, unweighted ones as a product's logarithm
+    for w in [Some(&w[..]), None] {
+        let base = GbmParams {
+            objective: Objective::Binary,
+            n_estimators: 40,
+            ..params()
+        };
+        let off = train(&base, &d, &y, w, None).unwrap();
+        let on_params = GbmParams {
+            training_metric: true,
+            ..base.clone()
+        };
+        let on = train(&on_params, &d, &y, w, None).unwrap();
+        // asking for the loss changes nothing else
+        assert_eq!(on.trees, off.trees);
+        let h = &on.train_history;
+        assert_eq!(h.len(), 40);
+        assert!(h.windows(2).all(|p| p[1] < p[0]), "{h:?}");
+        // iterations 1 and 7 come with the next gradients, 40 from a pass after the last
+        for t in [1, 7, 40] {
+            let m = train(
+                &GbmParams {
+                    n_estimators: t,
+                    ..base.clone()
+                },
+                &d,
+                &y,
+                w,
+                None,
+            )
+            .unwrap();
+            let direct = direct_loss(Objective::Binary, &m, &d, &y, w);
+            assert!(
+                close(h[t - 1], direct, 1e-9),
+                "{t}: {} vs {direct}",
+                h[t - 1]
+            );
+        }
+    }
+
+    // regression with bagging: out-of-bag rows count too; multiclass
+    let (d, y) = synthetic(1500, 52);
+    let p = GbmParams {
+        n_estimators: 25,
+        bagging_fraction: 0.7,
+        bagging_freq: 1,
+        training_metric: true,
+        seed: 5,
+        ..params()
+    };
+    let m = train(&p, &d, &y, None, None).unwrap();
+    assert_eq!(m.train_history.len(), 25);
+    assert!(m.train_history[24] < 0.5 * m.train_history[0]);
+    for t in [3, 25] {
+        let mt = train(
+            &GbmParams {
+                n_estimators: t,
+                ..p.clone()
+            },
+            &d,
+            &y,
+            None,
+            None,
+        )
+        .unwrap();
+        let direct = direct_loss(Objective::L2, &mt, &d, &y, None);
+        assert!(close(m.train_history[t - 1], direct, 1e-9));
+    }
+    let (d, y) = classification(1500, 3, 53);
+    let obj = Objective::Multiclass { num_class: 3 };
+    let p = GbmParams {
+        objective: obj,
+        n_estimators: 12,
+        training_metric: true,
+        ..params()
+    };
+    let m = train(&p, &d, &y, None, None).unwrap();
+    assert_eq!(m.train_history.len(), 12);
+    assert!(m.train_history.windows(2).all(|p| p[1] < p[0]));
+    for t in [4, 12] {
+        let mt = train(
+            &GbmParams {
+                n_estimators: t,
+                ..p.clone()
+            },
+            &d,
+            &y,
+            None,
+            None,
+        )
+        .unwrap();
+        let direct = direct_loss(obj, &mt, &d, &y, None);
+        assert!(close(m.train_history[t - 1], direct, 1e-9));
+    }
+}
+
+#[test]
+fn training_loss_is_off_by_default_and_not_serialised() {
+    let (d, y) = classification(800, 2, 54);
+    let (dv, yv) = classification(300, 2, 55);
+    let p = GbmParams {
+        objective: Objective::Binary,
+        n_estimators: 10,
+        ..params()
+    };
+    assert!(!p.training_metric);
+    let valid = Validation {
+        data: &dv,
+        target: &yv,
+        weights: None,
+    };
+    let m = train(&p, &d, &y, None, Some(valid)).unwrap();
+    assert!(m.train_history.is_empty());
+    assert_eq!(m.valid_history.len(), 10);
+    let s = serde_json::to_string(&m).unwrap();
+    assert!(
+        !s.contains("train_history") && !s.contains("training_metric"),
+        "{s}"
+    );
+    // with it on, both travel (and old files without them still load)
+    let on = train(
+        &GbmParams {
+            training_metric: true,
+            ..p
+        },
+        &d,
+        &y,
+        None,
+        Some(valid),
+    )
+    .unwrap();
+    assert_eq!(on.train_history.len(), on.valid_history.len());
+    let back: GbmModel = serde_json::from_str(&serde_json::to_string(&on).unwrap()).unwrap();
+    assert_eq!(back, on);
+    // with early stopping: one point per iteration run, beyond the kept ones
+    let es = train(
+        &GbmParams {
+            training_metric: true,
+            n_estimators: 500,
+            learning_rate: 0.5,
+            num_leaves: 63,
+            min_data_in_leaf: 1,
+            early_stopping_rounds: Some(5),
+            ..params()
+        },
+        &d,
+        &y,
+        None,
+        Some(valid),
+    )
+    .unwrap();
+    assert!(es.valid_history.len() < 500);
+    assert_eq!(es.train_history.len(), es.valid_history.len());
+    assert_eq!(es.valid_history.len(), es.best_iteration.unwrap() + 5);
+    let old: GbmModel = serde_json::from_str(&s).unwrap();
+    assert_eq!(old, m);
+}
+
+#[test]
+fn training_loss_does_not_depend_on_the_thread_count() {
+    // above the parallel threshold, partial sums are computed on several threads
+    let (d, y) = classification(20_000, 3, 56);
+    let p = GbmParams {
+        objective: Objective::Multiclass { num_class: 3 },
+        n_estimators: 3,
+        training_metric: true,
+        ..params()
+    };
+    let one = train(&p, &d, &y, None, None).unwrap();
+    let two = train(
+        &GbmParams {
+            num_threads: 2,
+            ..p
+        },
+        &d,
+        &y,
+        None,
+        None,
+    )
+    .unwrap();
+    assert_eq!(one.train_history, two.train_history);
+    let (d, y) = synthetic(40_000, 57);
+    let p = GbmParams {
+        n_estimators: 3,
+        training_metric: true,
+        ..params()
+    };
+    let one = train(&p, &d, &y, None, None).unwrap();
+    let two = train(
+        &GbmParams {
+            num_threads: 2,
+            ..p
+        },
+        &d,
+        &y,
+        None,
+        None,
+    )
+    .unwrap();
+    assert_eq!(one.train_history, two.train_history);
+}

@@ -9,6 +9,71 @@ use rayon::prelude::*;
 
 /// Rows below which gradients are computed on one thread.
 const PAR_MIN_GRAD: usize = 16 * 1024;
+/// Rows per partial sum of the training loss (fixed, so the sum does not depend on the
+/// thread count).
+const LOSS_CHUNK: usize = 8192;
+
+/// Sums partial `(loss, weight)` sums in order into a weighted mean.
+fn mean_of(parts: &[(f64, f64)]) -> f64 {
+    let (sum, sw) = parts
+        .iter()
+        .fold((0.0, 0.0), |(s, t), (a, b)| (s + a, t + b));
+    if sw > 0.0 { sum / sw } else { 0.0 }
+}
+
+/// Weighted mean loss over every training row of the raw scores the booster keeps for the
+/// gradients (no pass over the data). Partial sums of fixed chunks are added in order, so the
+/// value does not depend on the thread count.
+fn training_loss(
+    obj: Objective,
+    y: &[f64],
+    w: Option<&[f64]>,
+    scores: &[f64],
+    threads: usize,
+) -> f64 {
+    let n = y.len();
+    let part =
+        |c: usize| obj.loss_sums(y, w, scores, c * LOSS_CHUNK..((c + 1) * LOSS_CHUNK).min(n));
+    let chunks = n.div_ceil(LOSS_CHUNK);
+    let parts: Vec<(f64, f64)> = if threads > 1 && n >= PAR_MIN_GRAD {
+        (0..chunks).into_par_iter().map(part).collect()
+    } else {
+        (0..chunks).map(part).collect()
+    };
+    mean_of(&parts)
+}
+
+/// The gradients of `scores` into `gh`, returning the training loss of `scores` (the loss
+/// after the previous iteration), computed in the same pass from the probabilities the
+/// gradients need: [`training_loss`]'s value to rounding, the same whatever the thread count
+/// (fixed chunks, summed in order).
+fn gradients_with_loss(
+    obj: Objective,
+    y: &[f64],
+    w: Option<&[f64]>,
+    scores: &[f64],
+    gh: &mut [[f32; 2]],
+    threads: usize,
+) -> f64 {
+    let n = y.len();
+    let parts: Vec<(f64, f64)> = if obj.num_outputs() == 1 && threads > 1 && n >= PAR_MIN_GRAD {
+        gh.par_chunks_mut(LOSS_CHUNK)
+            .enumerate()
+            .map(|(ci, out)| {
+                let base = ci * LOSS_CHUNK;
+                obj.gradients_and_loss(y, w, scores, out, base, base..base + out.len())
+            })
+            .collect()
+    } else {
+        (0..n.div_ceil(LOSS_CHUNK))
+            .map(|c| {
+                let rows = c * LOSS_CHUNK..((c + 1) * LOSS_CHUNK).min(n);
+                obj.gradients_and_loss(y, w, scores, gh, 0, rows)
+            })
+            .collect()
+    };
+    mean_of(&parts)
+}
 
 /// A validation set for early stopping.
 #[derive(Debug, Clone, Copy)]
@@ -331,6 +396,7 @@ fn train_inner(
     let mut oob: Vec<u32> = Vec::new();
     let mut trees = Vec::with_capacity(params.n_estimators * k);
     let mut history = Vec::new();
+    let mut train_history = Vec::new();
     let mut best_loss = f64::INFINITY;
     let mut best_iter = 0usize;
 
@@ -351,7 +417,12 @@ fn train_inner(
                 oob.retain(|&r| r != 0);
             }
         }
-        if k == 1 && threads > 1 && n >= PAR_MIN_GRAD {
+        if params.training_metric {
+            let loss = gradients_with_loss(obj, y, w, &scores, &mut gh, threads);
+            if iter > 0 {
+                train_history.push(loss);
+            }
+        } else if k == 1 && threads > 1 && n >= PAR_MIN_GRAD {
             // elementwise, so identical to the sequential computation
             const CH: usize = 8192;
             gh.par_chunks_mut(CH).enumerate().for_each(|(ci, out)| {
@@ -453,6 +524,10 @@ fn train_inner(
             break;
         }
     }
+    if params.training_metric && !trees.is_empty() {
+        // the loss after the last iteration run (the others came with the gradients)
+        train_history.push(training_loss(obj, y, w, &scores, threads));
+    }
     let mut best_iteration = None;
     if params.early_stopping_rounds.is_some() && !history.is_empty() {
         trees.truncate((best_iter + 1) * k);
@@ -465,6 +540,7 @@ fn train_inner(
         trees,
         best_iteration,
         valid_history: history,
+        train_history,
         params: params.clone(),
         flat: Default::default(),
     })

@@ -12,6 +12,34 @@ pub struct Fitted {
     pub model: Model,
     /// Boosting iterations kept (early stopping), 0 for other learners.
     pub iterations: usize,
+    /// Loss curves, when [`FitOptions::curves`] asked for them and the learner has them
+    /// (gbm, mlp).
+    pub curves: Option<Curves>,
+}
+
+/// What a fit records besides the model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FitOptions {
+    /// Record the loss curves ([`Fitted::curves`]): gbm's training loss per iteration
+    /// (`training_metric`, off otherwise for speed) and its validation loss per iteration
+    /// (with a validation set, also when early stopping is off); the mlp's per-epoch history.
+    /// The model is the one a fit without curves gives: nothing is added to its file.
+    pub curves: bool,
+}
+
+/// Training and validation loss of one fit, point `i` after iteration (gbm) or epoch (mlp)
+/// `i + 1`. Kept beside the model, never in a pipeline file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Curves {
+    /// The loss's name: gbm's evaluation metric (`l2`, `l1`, `huber`, `binary_logloss`,
+    /// `multi_logloss`), the mlp's `cross_entropy` or `half_squared_error_standardised`.
+    pub loss: &'static str,
+    /// Training loss: gbm's over every training row after each iteration; the mlp's mean over
+    /// each epoch's minibatches (dropout active).
+    pub train: Vec<f64>,
+    /// Validation loss: gbm's on the validation set given to the fit; the mlp's on its own
+    /// held-out `validation_fraction` of the training rows. Empty without one.
+    pub valid: Vec<f64>,
 }
 
 pub fn task(t: &Target) -> linear::Task {
@@ -150,27 +178,69 @@ pub fn fit_learner_with_progress(
     valid: Option<(&gbm::Dataset, &[f64])>,
     on_iteration: &mut (dyn FnMut(gbm::Progress) + Send),
 ) -> Result<Fitted, LearnError> {
+    fit_learner_with(
+        alg,
+        target,
+        params,
+        x,
+        y,
+        valid,
+        FitOptions::default(),
+        on_iteration,
+    )
+}
+
+/// [`fit_learner_with_progress`] with [`FitOptions`] (e.g. loss curves).
+#[allow(clippy::too_many_arguments)]
+pub fn fit_learner_with(
+    alg: Algorithm,
+    target: &Target,
+    params: &[(String, String)],
+    x: &gbm::Dataset,
+    y: &[f64],
+    valid: Option<(&gbm::Dataset, &[f64])>,
+    opts: FitOptions,
+    on_iteration: &mut (dyn FnMut(gbm::Progress) + Send),
+) -> Result<Fitted, LearnError> {
     let err = |e: &dyn std::fmt::Display| LearnError::Model(e.to_string());
     match alg {
         Algorithm::Gbm => {
             let (mut p, early) = crate::pipeline::gbm_params(target, params)?;
+            // without early stopping, the validation set only serves the curves
             let v = match valid {
-                Some((xv, yv)) if early => Some(gbm::Validation {
+                Some((xv, yv)) if early || opts.curves => Some(gbm::Validation {
                     data: xv,
                     target: yv,
                     weights: None,
                 }),
-                _ => {
-                    p.early_stopping_rounds = None;
-                    None
-                }
+                _ => None,
             };
-            let m =
+            if !early || v.is_none() {
+                p.early_stopping_rounds = None;
+            }
+            p.training_metric = opts.curves;
+            let mut m =
                 gbm::train_with_progress(&p, x, y, None, v, on_iteration).map_err(|e| err(&e))?;
             let iterations = m.best_iteration.unwrap_or_else(|| m.n_iterations());
+            let curves = opts.curves.then(|| {
+                // the curves travel beside the model, which stays what a fit without them
+                // gives (early stopping keeps its validation history there, as before)
+                m.params.training_metric = false;
+                let valid = if p.early_stopping_rounds.is_some() {
+                    m.valid_history.clone()
+                } else {
+                    std::mem::take(&mut m.valid_history)
+                };
+                Curves {
+                    loss: m.objective.metric_name(),
+                    train: std::mem::take(&mut m.train_history),
+                    valid,
+                }
+            });
             Ok(Fitted {
                 model: Model::Gbm(Box::new(m)),
                 iterations,
+                curves,
             })
         }
         Algorithm::RandomForest | Algorithm::ExtraTrees => {
@@ -179,6 +249,7 @@ pub fn fit_learner_with_progress(
             Ok(Fitted {
                 model: Model::Forest(Box::new(m)),
                 iterations: 0,
+                curves: None,
             })
         }
         Algorithm::Linear => {
@@ -195,6 +266,7 @@ pub fn fit_learner_with_progress(
                     means,
                 },
                 iterations: 0,
+                curves: None,
             })
         }
         Algorithm::Mlp => {
@@ -203,12 +275,18 @@ pub fn fit_learner_with_progress(
             let dense = enc.encode(x);
             let m = mlp::fit(&mp, task(target), &dense, x.n_rows(), enc.width, y)
                 .map_err(|e| err(&e))?;
+            let curves = opts.curves.then(|| Curves {
+                loss: m.loss_name(),
+                train: m.train_losses(),
+                valid: m.valid_losses(),
+            });
             Ok(Fitted {
                 model: Model::Mlp {
                     encoder: enc,
                     model: Box::new(m),
                 },
                 iterations: 0,
+                curves,
             })
         }
     }

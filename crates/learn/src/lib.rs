@@ -19,7 +19,9 @@ pub mod preprocess;
 pub mod problem;
 
 pub use explain::{Background, ExplainOptions, Method, Space};
-pub use learners::{Fitted, fit_learner, fit_learner_with_progress, task};
+pub use learners::{
+    Curves, FitOptions, Fitted, fit_learner, fit_learner_with, fit_learner_with_progress, task,
+};
 pub use pipeline::{
     Algorithm, Contributions, Member, Metadata, Model, PIPELINE_FORMAT, PIPELINE_VERSION, Pipeline,
     Predictions, Prepared, RowScratch, TrainEvent, TrainOptions, evaluate, gbm_params, holdout,

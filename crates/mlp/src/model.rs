@@ -154,6 +154,28 @@ impl MlpModel {
         &self.history
     }
 
+    /// Training loss per epoch (one point per epoch trained): the mean over the epoch's
+    /// minibatches, with dropout active, as Keras reports it.
+    pub fn train_losses(&self) -> Vec<f64> {
+        self.history.iter().map(|e| e.train_loss).collect()
+    }
+
+    /// Validation loss after each epoch (one point per epoch trained), on the held-out
+    /// validation fraction; empty without one.
+    pub fn valid_losses(&self) -> Vec<f64> {
+        self.history.iter().filter_map(|e| e.valid_loss).collect()
+    }
+
+    /// Name of the loss in [`history`](Self::history): `cross_entropy` (log loss) for
+    /// classification, `half_squared_error_standardised` (half the squared error on the
+    /// standardised target) for regression.
+    pub fn loss_name(&self) -> &'static str {
+        match self.task {
+            Task::Regression => "half_squared_error_standardised",
+            Task::Binary | Task::Multiclass { .. } => "cross_entropy",
+        }
+    }
+
     /// Raw outputs (before sigmoid / softmax / target de-standardisation) of one row,
     /// `row` and `out` already checked.
     #[inline]

@@ -202,6 +202,46 @@ fn early_stopping_stops() {
 }
 
 #[test]
+fn loss_curves_have_one_point_per_epoch() {
+    let (x, y) = blobs(300);
+    let p = MlpParams {
+        max_epochs: 25,
+        patience: 100,
+        ..small()
+    };
+    let m = fit(&p, Task::Multiclass { num_class: 3 }, &x, 300, 2, &y).unwrap();
+    assert_eq!(m.epochs_trained(), 25);
+    let (train, valid) = (m.train_losses(), m.valid_losses());
+    assert_eq!(train.len(), 25);
+    assert_eq!(valid.len(), 25);
+    assert!(
+        train
+            .iter()
+            .chain(&valid)
+            .all(|v| v.is_finite() && *v >= 0.0)
+    );
+    assert!(train[24] < 0.5 * train[0], "{train:?}");
+    assert!(valid[24] < valid[0], "{valid:?}");
+    for (e, s) in m.history().iter().enumerate() {
+        assert_eq!((s.train_loss, s.valid_loss), (train[e], Some(valid[e])));
+    }
+    assert_eq!(m.loss_name(), "cross_entropy");
+    // early stopping ends both curves at the last epoch trained
+    let (x, y) = linear_data(400, 8);
+    let p = MlpParams {
+        patience: 3,
+        max_epochs: 500,
+        learning_rate: 0.02,
+        ..small()
+    };
+    let m = fit(&p, Task::Regression, &x, 400, 3, &y).unwrap();
+    assert!(m.epochs_trained() < 500);
+    assert_eq!(m.train_losses().len(), m.epochs_trained());
+    assert_eq!(m.valid_losses().len(), m.epochs_trained());
+    assert_eq!(m.loss_name(), "half_squared_error_standardised");
+}
+
+#[test]
 fn no_validation_runs_all_epochs() {
     let (x, y) = linear_data(100, 6);
     let p = MlpParams {
@@ -212,6 +252,7 @@ fn no_validation_runs_all_epochs() {
     let m = fit(&p, Task::Regression, &x, 100, 3, &y).unwrap();
     assert_eq!((m.epochs_trained(), m.best_epoch()), (7, 7));
     assert!(m.history().iter().all(|e| e.valid_loss.is_none()));
+    assert_eq!((m.train_losses().len(), m.valid_losses().len()), (7, 0));
 }
 
 #[test]
