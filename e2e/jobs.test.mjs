@@ -2,12 +2,16 @@
 // `sh -c`) on a real server. The list shows them running; a job's page follows its output while it
 // runs (search, streams, download), draws its loss curve and system metrics with the Debugger's rule
 // marks, stops it (Stopping / Stopped on the timeline), shows why a job failed, and starts a new job
-// from "Run again with changes". Tuning, monitoring-execution and Autopilot job pages are checked
+// from "Run again with changes". New job runs the repository's example scripts (examples/jobs) from
+// the form (code files and a folder uploaded, a CSV uploaded as a dataset, a rule), and a trained
+// model is registered in one click. Tuning, monitoring-execution and Autopilot job pages are checked
 // from mocked job documents (page.route), since those kinds do not run in this suite.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { startServer, launchBrowser, newPage, until, fullShot, call, pythonBin, uploadCode, waitJob, layoutProblems } from './harness.mjs';
+import { readFileSync, writeFileSync, mkdtempSync, mkdirSync, copyFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT, startServer, launchBrowser, newPage, until, fullShot, call, pythonBin, uploadCode, waitJob, layoutProblems } from './harness.mjs';
 
 let server, browser, page;
 const errors = [];
@@ -453,4 +457,242 @@ test('the list keeps its layout with every kind, long names and errors (mocked l
   await page.screenshot({ path: '/tmp/jobs-list-kinds-1024.png' });
   await page.setViewportSize({ width: 1360, height: 900 });
   await page.unroute('**/api/atelier/jobs?*');
+});
+
+// ---------------------------------------------------------------- New job, Register model
+
+// The repository's own example scripts, run through the New job form as a user would.
+const EXAMPLES = join(ROOT, 'examples', 'jobs');
+const newJob = {};
+
+/** A CSV with columns a, b, label: `n` rows, some cells empty (prep.py drops those rows). */
+function rawCsv(n) {
+  const rows = ['a,b,label'];
+  for (let i = 0; i < n; i++) {
+    const a = ((i * 37) % 101) / 100, b = ((i * 53) % 97) / 96;
+    const label = a + b > 1 ? 1 : 0;
+    rows.push(`${i % 17 === 3 ? '' : a.toFixed(3)},${i % 23 === 5 ? '' : b.toFixed(3)},${label}`);
+  }
+  return rows.join('\n') + '\n';
+}
+
+/** The files under a run's artifact folder `sub`, as paths relative to it. */
+async function runFiles(runId, sub) {
+  const run = (await api('GET', '/api/2.0/mlflow/runs/get?run_id=' + runId)).body.run;
+  const root = run.info.artifact_uri.replace(/^mlflow-artifacts:\/*/, '').replace(/\/+$/, '');
+  const res = await api('GET', '/api/2.0/mlflow-artifacts/artifacts?path=' + encodeURIComponent(root + '/' + sub));
+  return (res.body.files || []).map((f) => f.path.split('/').pop());
+}
+
+test('New job: a processing job from the form runs examples/jobs/prep.py on a CSV uploaded from the form', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'atelier-newjob-'));
+  const csvName = `raw-${Date.now().toString(36)}.csv`;
+  const csv = join(dir, csvName);
+  writeFileSync(csv, rawCsv(300));
+  const before = (await api('GET', '/api/atelier/jobs?limit=500')).body.jobs.length;
+
+  await page.goto(server.url + '/jobs');
+  await page.click('[data-testid=new-job]');
+  await page.waitForURL('**/jobs/new');
+  await page.locator('[data-testid=new-job-form]').waitFor();
+  assert.equal(await page.getAttribute('[data-testid=new-kind-processing]', 'aria-pressed'), 'true');
+  assert.equal(await page.locator('[data-testid=new-outputs-card]').isVisible(), true);
+  assert.equal(await page.locator('[data-testid=new-register-model]').isVisible(), false, 'registering is for training jobs');
+  await page.fill('[data-testid=new-name]', 'prep-form');
+  // the code: one file
+  await page.setInputFiles('[data-testid=code-files]', join(EXAMPLES, 'prep.py'));
+  await page.locator('[data-testid=code-file][data-path="prep.py"]').waitFor();
+  assert.equal(await page.getAttribute('[data-testid=new-command]', 'placeholder'), 'python\nprep.py', 'the command is suggested from the code');
+  await page.fill('[data-testid=new-command]', [pythonBin(), 'prep.py', '--target', 'label'].join('\n'));
+  // the input: a local CSV uploaded as a new dataset
+  const row = page.locator('[data-testid=input-row]').first();
+  await row.locator('[data-testid=input-name]').fill('raw');
+  await row.locator('[data-testid=input-mode]').selectOption('file');
+  await row.locator('[data-testid=input-file]').setInputFiles(csv);
+  assert.equal(await row.locator('[data-testid=input-dataset-name]').inputValue(), csvName);
+  assert.equal(await row.locator('[data-testid=input-name]').inputValue(), 'raw', 'a typed name is kept');
+  await page.fill('[data-testid=new-outputs]', 'clean');
+  // the command line that does the same
+  const line = `atelier jobs run --kind processing --name prep-form --input raw=${csvName} --output clean -- ${pythonBin()} prep.py --target label`;
+  await until(async () => (await page.textContent('[data-testid=cli-preview]')) === line, 'the CLI line');
+  await fullShot(page, '/tmp/jobs-new-processing.png');
+  for (const width of [1360, 1024]) {
+    await page.setViewportSize({ width, height: 900 });
+    assert.deepEqual(await layoutProblems(page, OVERLAP), [], `the form at ${width}px`);
+  }
+  await page.setViewportSize({ width: 1024, height: await page.evaluate(() => document.documentElement.scrollHeight) });
+  await page.screenshot({ path: '/tmp/jobs-new-processing-1024.png' });
+  await page.setViewportSize({ width: 1360, height: 900 });
+
+  // what is sent, and the progress shown while it is
+  const puts = [];
+  const onRequest = (r) => { if (r.method() === 'PUT') puts.push(new URL(r.url()).pathname); };
+  page.on('request', onRequest);
+  const progress = [];
+  await page.exposeFunction('__jobsNewProgress', (t) => progress.push(t));
+  await page.evaluate(() => {
+    const el = document.querySelector('[data-testid=upload-progress-text]');
+    new MutationObserver(() => window.__jobsNewProgress(el.textContent)).observe(el, { childList: true, characterData: true, subtree: true });
+  });
+  await page.click('[data-testid=new-submit]');
+  await page.waitForURL((u) => /\/jobs\/[0-9a-f]+$/.test(u.pathname), { timeout: 20000 });
+  page.off('request', onRequest);
+  const id = page.url().split('/').pop();
+  const job = await jobOf(id);
+  assert.equal(job.kind, 'processing');
+  assert.deepEqual(puts, [`/api/2.0/mlflow-artifacts/artifacts/${job.spec.code}/prep.py`, `/api/atelier/datasets/${csvName}`]);
+  assert.ok(progress.some((t) => /^Uploading 1 of 2: prep\.py/.test(t)), progress.join(' | '));
+  assert.ok(progress.some((t) => /^Uploading 2 of 2: dataset raw-/.test(t)), progress.join(' | '));
+  assert.equal(job.name, 'prep-form');
+  assert.deepEqual(job.spec.command, [pythonBin(), 'prep.py', '--target', 'label']);
+  assert.deepEqual(job.spec.inputs, { raw: 'datasets/' + csvName });
+  assert.deepEqual(job.spec.outputs, ['clean']);
+  assert.match(job.spec.code, /^jobs-code\/[0-9a-f]{32}$/);
+  assert.equal((await api('GET', '/api/atelier/jobs?limit=500')).body.jobs.length, before + 1, 'one job');
+  const datasets = (await api('GET', '/api/atelier/datasets')).body.datasets;
+  assert.ok(datasets.some((d) => d.name === csvName && d.size === readFileSync(csv).length), 'the CSV is a dataset');
+  await page.locator('[data-testid=job-name]').waitFor();
+  assert.equal(await page.textContent('[data-testid=job-name]'), 'prep-form');
+  const ended = await waitJob(server.url, id, 60000);
+  assert.equal(ended.status, 'succeeded', ended.error);
+  newJob.prepRun = ended.result.run_id;
+  newJob.csvName = csvName;
+  const files = await runFiles(newJob.prepRun, 'output/clean');
+  assert.ok(files.includes('train.csv') && files.includes('test.csv'), files.join(', '));
+  await until(async () => (await count('[data-testid=output-row][data-name=clean] [data-testid=output-file]')) === 2, 'the outputs on the page');
+  assert.match(await page.textContent('[data-testid=log-view]'), /read 300 rows from 1 file\(s\)/);
+  assert.equal(await count('[data-testid=model-card]:visible'), 0, 'no model for a processing job');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('New job: a training job from a picked folder runs examples/jobs/train.py with a rule; Register model in one click', async () => {
+  assert.ok(newJob.prepRun, 'the processing job ran');
+  // a folder as a user's project: the script, plus what is left out as the CLI does
+  const dir = mkdtempSync(join(tmpdir(), 'atelier-newjob-'));
+  const project = join(dir, 'sgd');
+  mkdirSync(join(project, '__pycache__'), { recursive: true });
+  mkdirSync(join(project, '.git'), { recursive: true });
+  copyFileSync(join(EXAMPLES, 'train.py'), join(project, 'train.py'));
+  writeFileSync(join(project, '__pycache__', 'train.cpython-311.pyc'), 'x');
+  writeFileSync(join(project, '.git', 'HEAD'), 'ref: refs/heads/main\n');
+
+  await page.goto(server.url + '/jobs/new');
+  await page.locator('[data-testid=new-job-form]').waitFor();
+  await page.click('[data-testid=new-kind-training]');
+  assert.equal(await page.locator('[data-testid=new-outputs-card]').isVisible(), false, 'outputs are for processing jobs');
+  assert.equal(await page.locator('[data-testid=new-register-model]').isVisible(), true);
+  await page.fill('[data-testid=new-name]', 'sgd-form');
+  await page.setInputFiles('[data-testid=code-folder]', project);
+  await page.locator('[data-testid=code-file][data-path="train.py"]').waitFor();
+  assert.equal(await count('[data-testid=code-file]'), 1, 'hidden folders and __pycache__ are left out');
+  assert.match(await page.textContent('[data-testid=code-skipped]'), /Left out 2/);
+  await page.fill('[data-testid=new-command]', [pythonBin(), 'train.py', '--target', 'label'].join('\n'));
+  const row = page.locator('[data-testid=input-row]').first();
+  await row.locator('[data-testid=input-name]').fill('train');
+  await row.locator('[data-testid=input-mode]').selectOption('uri');
+  const source = `runs:/${newJob.prepRun}/output/clean`;
+  // the outputs of earlier jobs are suggested
+  assert.ok(await page.locator(`#jn-uri-suggestions option[value="${source}"]`).count() === 1, 'the prep output is suggested');
+  await row.locator('[data-testid=input-uri]').fill(source);
+  await page.locator('[data-testid=hp-key]').first().fill('epochs');
+  await page.locator('[data-testid=hp-value]').first().fill('5');
+  await page.click('[data-testid=rule-add]');
+  await page.locator('[data-testid=rule-input]').first().fill('LossNotDecreasing');
+  assert.equal(await page.getAttribute('[data-testid=rule-input]', 'list'), 'jn-rule-names');
+  assert.equal(await count('#jn-rule-names option'), 15);
+  await page.fill('[data-testid=new-runtime]', '10');
+  await page.selectOption('[data-testid=new-runtime-unit]', 'minutes');
+  const line = `atelier jobs run --kind training --name sgd-form --input train=${source} --hyperparameter epochs=5 --rule LossNotDecreasing --max-runtime 600 --code sgd -- ${pythonBin()} train.py --target label`;
+  await until(async () => (await page.textContent('[data-testid=cli-preview]')) === line, 'the CLI line');
+  await fullShot(page, '/tmp/jobs-new-training.png');
+  assert.deepEqual(await layoutProblems(page, OVERLAP), []);
+
+  await page.click('[data-testid=new-submit]');
+  await page.waitForURL((u) => /\/jobs\/[0-9a-f]+$/.test(u.pathname), { timeout: 20000 });
+  const id = page.url().split('/').pop();
+  const job = await jobOf(id);
+  assert.equal(job.kind, 'training');
+  assert.deepEqual(job.spec.inputs, { train: source });
+  assert.deepEqual(job.spec.hyperparameters, { epochs: '5' });
+  assert.deepEqual(job.spec.rules, ['LossNotDecreasing']);
+  assert.equal(job.spec.max_runtime_seconds, 600);
+  assert.equal(job.spec.register_model, undefined);
+  const ended = await waitJob(server.url, id, 60000);
+  assert.equal(ended.status, 'succeeded', ended.error);
+  const runId = ended.result.run_id;
+  // the loss curve and the rule
+  await until(async () => Number(await page.getAttribute('[data-testid=metric-chart][data-key=loss] .chart', 'data-points')) === 5, 'the loss curve');
+  await page.locator('[data-testid=rule-row][data-rule=LossNotDecreasing]').waitFor();
+  // Register model: the name is the job's, one click registers a version of the run's model/
+  const modelName = `sgd-form-${Date.now().toString(36)}`;
+  await page.locator('[data-testid=register-model]').waitFor();
+  assert.equal(await page.inputValue('[data-testid=register-name]'), 'sgd-form');
+  await page.locator('[data-testid=model-card]').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: '/tmp/jobs-new-register.png' });
+  await page.fill('[data-testid=register-name]', modelName);
+  await page.click('[data-testid=register-model]');
+  await page.locator('[data-testid=registered-version]').waitFor();
+  assert.equal(await attr('[data-testid=registered-version]', 'data-version'), '1');
+  assert.equal(await attr('[data-testid=registered-model-link]', 'href'), '/models/' + modelName);
+  const res = await api('GET', `/api/2.0/mlflow/model-versions/search?filter=${encodeURIComponent(`name='${modelName}'`)}`);
+  assert.equal(res.body.model_versions.length, 1, JSON.stringify(res.body));
+  const mv = res.body.model_versions[0];
+  assert.equal(mv.run_id, runId);
+  assert.equal(mv.source, `runs:/${runId}/model`);
+  await shot('new-trained');
+  await page.screenshot({ path: '/tmp/jobs-new-trained-top.png' });
+  // registered already: the page says so instead of offering the button again
+  await page.reload();
+  await page.locator('[data-testid=model-registered]').waitFor();
+  assert.equal(await count('[data-testid=register-model]'), 0);
+  for (const width of [1360, 1024]) {
+    await page.setViewportSize({ width, height: 900 });
+    assert.deepEqual(await layoutProblems(page, OVERLAP), [], `the trained job at ${width}px`);
+  }
+  await page.setViewportSize({ width: 1360, height: 900 });
+  // the link opens the model
+  await page.click('[data-testid=registered-model-link]');
+  await page.waitForURL('**/models/' + modelName);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('New job: the server\'s 400 is shown beside the form (an unknown rule names the known ones) and no job is created', async () => {
+  const before = (await api('GET', '/api/atelier/jobs?limit=500')).body.jobs.length;
+  await page.goto(server.url + '/jobs/new');
+  await page.locator('[data-testid=new-job-form]').waitFor();
+  // mistakes the form catches itself, before anything is sent
+  await page.click('[data-testid=new-submit]');
+  await page.locator('[data-testid=new-job-error]').waitFor();
+  assert.match(await page.textContent('[data-testid=new-job-error]'), /Give the command to run/);
+  assert.match(await page.textContent('[data-testid=new-command-card] [data-testid=card-error]'), /Give the command/, 'the card to fix is marked');
+  await page.click('[data-testid=new-kind-training]');
+  await page.fill('[data-testid=new-command]', 'sh\n-c\nexit 0');
+  await page.click('[data-testid=rule-add]');
+  await page.locator('[data-testid=rule-input]').first().fill('Overfitting:patience=3');
+  await page.click('[data-testid=new-submit]');
+  await until(async () => /unknown rule/.test(await page.textContent('[data-testid=new-job-errors]')), 'the server\'s message');
+  const msg = await page.textContent('[data-testid=new-job-error]');
+  assert.match(msg, /Overfitting/);
+  assert.match(msg, /known rules: .*LossNotDecreasing.*Overfit/);
+  assert.match(await page.textContent('[data-testid=new-rules] [data-testid=card-error]'), /unknown rule/);
+  assert.equal(await count('[data-testid=card-error]'), 1, 'only the rules are marked now');
+  assert.match(page.url(), /\/jobs\/new$/, 'the form stays');
+  assert.equal(await page.isEnabled('[data-testid=new-submit]'), true);
+  assert.equal((await api('GET', '/api/atelier/jobs?limit=500')).body.jobs.length, before, 'no job');
+  await fullShot(page, '/tmp/jobs-new-error.png');
+  assert.equal(errors.filter((e) => /status of 400/.test(e)).length, 1, errors.join('\n'));
+  errors.splice(0, errors.length, ...errors.filter((e) => !/status of 400/.test(e)));
+  // fixed, the same form starts the job; its input is the dataset uploaded earlier, picked from the list
+  await page.locator('[data-testid=rule-input]').first().fill('Overfit:patience=3');
+  const row = page.locator('[data-testid=input-row]').first();
+  await row.locator('[data-testid=input-name]').fill('data');
+  await row.locator('[data-testid=input-dataset]').selectOption(newJob.csvName);
+  await page.click('[data-testid=new-submit]');
+  await page.waitForURL((u) => /\/jobs\/[0-9a-f]+$/.test(u.pathname));
+  assert.equal((await api('GET', '/api/atelier/jobs?limit=500')).body.jobs.length, before + 1);
+  const job = await jobOf(page.url().split('/').pop());
+  assert.deepEqual(job.spec.rules, ['Overfit:patience=3']);
+  assert.deepEqual(job.spec.inputs, { data: 'datasets/' + newJob.csvName });
+  assert.equal(job.spec.code, undefined, 'no code, no folder');
+  await waitJob(server.url, job.id, 30000);
 });

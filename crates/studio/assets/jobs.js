@@ -1,7 +1,8 @@
 // Atelier Studio: the Jobs pages (registered into window.AtelierStudio.pages).
 // /jobs lists every job on the server; /jobs/<id> shows one: for processing and training jobs the
 // status timeline, live logs, the run's training and system metrics (with Debugger rule marks),
-// the rules, inputs and outputs and a "Run again with changes" form; tuning jobs their trials;
+// the rules, inputs and outputs, "Register model" for a trained model and a "Run again with changes"
+// form; /jobs/new starts a processing or training job from the user's files; tuning jobs their trials;
 // monitoring executions link back to their schedule. Autopilot jobs keep their own page
 // (autopilot.js). Data: /api/atelier/jobs (crates `jobs`, `userjobs`) and the MLflow API for the
 // job's run; pages stay live through the Studio's change stream, logs are followed by polling.
@@ -49,6 +50,8 @@
     }, 1000);
   }
   const isNum = (v) => typeof v === 'number' && Number.isFinite(v);
+  /** An argument as a POSIX shell would need it written. */
+  function shellQuote(a) { return /^[\w@%+=:,./-]+$/.test(a) ? a : "'" + String(a).replace(/'/g, "'\\''") + "'"; }
 
   // SageMaker's primary status as a badge (the CSS classes are the run statuses' colours).
   const PRIMARY_CLASS = { InProgress: 'RUNNING', Completed: 'FINISHED', Failed: 'FAILED', Stopping: 'SCHEDULED', Stopped: 'KILLED' };
@@ -355,7 +358,8 @@
     replace(main,
       h('header', { class: 'page-head' }, h('h1', null, 'Jobs'),
         h('span', { class: 'sub' }, 'Every job on this server: processing, training, tuning, Autopilot, batch transform and monitoring')),
-      h('div', { class: 'toolbar', style: 'align-items:center' }, kindSel, search, count),
+      h('div', { class: 'toolbar', style: 'align-items:center' }, kindSel, search, count, h('span', { style: 'flex:1' }),
+        h('a', { class: 'btn primary', href: '/jobs/new', 'data-testid': 'new-job', title: 'Run your own processing or training script as a job' }, 'New job')),
       box);
     function detail(j) {
       if (j.status === 'failed' || j.status === 'cancelled') return h('span', { class: j.status === 'failed' ? 'jb-err' : 'muted', title: j.error || '' }, j.error || '');
@@ -378,7 +382,7 @@
       count.textContent = rows.length === state.list.length ? `${rows.length} job${rows.length === 1 ? '' : 's'}` : `${rows.length} of ${state.list.length} jobs`;
       if (!rows.length) {
         return replace(box, h('div', { class: 'empty', 'data-testid': 'jobs-empty' }, state.list.length ? 'No job matches.' :
-          state.kind ? `No ${kindLabel(state.kind).toLowerCase()} jobs yet.` : 'No jobs yet. Start one from Autopilot, submit one with POST /api/atelier/jobs, or with `atelier automl --server`.'));
+          state.kind ? `No ${kindLabel(state.kind).toLowerCase()} jobs yet.` : 'No jobs yet. Start one with New job, from Autopilot, with `atelier jobs run` or with POST /api/atelier/jobs.'));
       }
       replace(box, h('div', { class: 'table-wrap' }, h('table', { class: 'data jb-list', 'data-testid': 'jobs-table' },
         h('thead', null, h('tr', null, h('th', null, 'Status'), h('th', null, 'Job'), h('th', null, 'Kind'), h('th', null, 'Owner'),
@@ -631,6 +635,9 @@
     const specCard = h('section', { class: 'card', 'data-testid': 'job-spec' });
     const rerunCard = h('section', { class: 'card jb-rerun', 'data-testid': 'rerun' });
     append(body, logsCard, metricsErr, trainCard, rulesCard, sysCard, ioGrid, specCard, rerunCard);
+    // a succeeded training job's model: registered, or a button that registers it
+    const modelCard = h('section', { class: 'card jb-model', 'data-testid': 'model-card', hidden: true });
+    body.insertBefore(modelCard, body.querySelector('[data-testid=timeline]'));
 
     // ---------- logs
     const atBottom = () => logView.scrollHeight - logView.scrollTop - logView.clientHeight < 24;
@@ -1036,6 +1043,62 @@
       } catch (_) { /* the run's artifacts are still listed on the run page */ }
     }
 
+    // ---------- the model
+    function versionLinks(versions) {
+      return versions.map((v, i) => h('span', { class: 'jb-version', 'data-testid': 'registered-version', 'data-name': v.name, 'data-version': String(v.version) }, i ? ', ' : '',
+        h('a', { href: '/models/' + enc(v.name), 'data-testid': 'registered-model-link' }, v.name), ' ',
+        h('a', { href: '/models/' + enc(v.name) + '/versions/' + enc(v.version), 'data-testid': 'registered-version-link' }, 'version ' + v.version)));
+    }
+    function modelHead(rid, files) {
+      return h('div', { class: 'jb-card-head' }, h('h2', null, 'Model'),
+        h('span', { class: 'muted mono' }, `runs:/${rid}/model`), files === undefined ? null : h('span', { class: 'muted' }, `${files} file${files === 1 ? '' : 's'}`));
+    }
+    async function renderModel(j) {
+      const rid = runIdOf(j);
+      if (j.kind !== 'training' || j.status !== 'succeeded' || !rid) { modelCard.hidden = true; return; }
+      if (st.modelShown) return;
+      st.modelShown = true;
+      const files = (((j.result || {}).outputs || {}).model || {}).files;
+      let versions = [];
+      try { versions = (await api.get('model-versions/search', { filter: `run_id='${rid}'`, max_results: 100 })).model_versions || []; } catch (_) { /* shown as not registered */ }
+      const mv = (j.result || {}).model_version;
+      if (mv && mv.name && !versions.some((v) => v.name === mv.name && String(v.version) === String(mv.version))) versions.push(mv);
+      modelCard.hidden = false;
+      if (versions.length) {
+        replace(modelCard, modelHead(rid, files), h('div', { 'data-testid': 'model-registered' }, 'Registered as ', versionLinks(versions), '.'));
+        return;
+      }
+      const err = h('div');
+      const nameIn = h('input', { type: 'text', value: j.name || '', 'data-testid': 'register-name', 'aria-label': 'Model name', class: 'jb-register-name' });
+      const btn = h('button', { type: 'submit', class: 'btn primary', 'data-testid': 'register-model' }, 'Register model');
+      const empty = files === 0;
+      if (empty) btn.disabled = true;
+      const form = h('form', { class: 'form-row jb-register', 'data-testid': 'register-form', novalidate: true },
+        h('label', { class: 'field' }, h('span', null, 'Model name'), nameIn), btn,
+        h('span', { class: 'muted' }, empty ? 'The job wrote nothing to model/ (SM_MODEL_DIR): there is nothing to register.' : 'Not registered yet: a new version of this model, from the run\'s model/ folder.'));
+      form.addEventListener('submit', async (ev) => {
+        ev.preventDefault();
+        const name = nameIn.value.trim();
+        replace(err);
+        if (!name) return replace(err, errorBox(new Error('Give the model a name'), 'register-error'));
+        btn.disabled = true;
+        btn.textContent = 'Registering…';
+        try {
+          try { await api.post('registered-models/create', { name }); } catch (e) { if (e.code !== 'RESOURCE_ALREADY_EXISTS') throw e; }
+          const res = await api.post('model-versions/create', {
+            name, source: `runs:/${rid}/model`, run_id: rid, description: `trained by job ${j.name || j.id}`, tags: [{ key: 'atelier.job_id', value: j.id }],
+          });
+          const v = res.model_version || {};
+          replace(modelCard, modelHead(rid, files), h('div', { 'data-testid': 'model-registered' }, 'Registered as ', versionLinks([{ name: v.name || name, version: v.version }]), '.'));
+        } catch (e) {
+          btn.disabled = false;
+          btn.textContent = 'Register model';
+          replace(err, errorBox(e, 'register-error'));
+        }
+      });
+      replace(modelCard, modelHead(rid, files), err, form);
+    }
+
     // ---------- spec and run again
     function renderSpec(j) {
       const s = j.spec || {};
@@ -1051,7 +1114,6 @@
             ['max_runtime_seconds', s.max_runtime_seconds || 86400], ['stop_grace_seconds', s.stop_grace_seconds === undefined ? 120 : s.stop_grace_seconds],
             ['max_output_bytes', fmtBytes(s.max_output_bytes || 5 * 1024 ** 3)]].concat(s.register_model ? [['register_model', s.register_model]] : []), 'limits'))));
     }
-    function shellQuote(a) { return /^[\w@%+=:,./-]+$/.test(a) ? a : "'" + String(a).replace(/'/g, "'\\''") + "'"; }
     function buildRerun(j) {
       const s = j.spec || {};
       const err = h('div');
@@ -1129,6 +1191,7 @@
         st.lastStatus = j.status;
         renderFailure(j);
         renderRules(j);
+        renderModel(j);
         if (!st.rerunBuilt) {
           st.rerunBuilt = true;
           renderSpec(j);
@@ -1143,6 +1206,531 @@
       },
     };
   }
+
+  // ---------------------------------------------------------------- /jobs/new
+
+  // SageMaker Debugger's rules (crates/debugger): suggestions for the rule rows; the server checks
+  // them and names the known ones when a rule is unknown.
+  const RULE_NAMES = ['LossNotDecreasing', 'Overfit', 'Overtraining', 'ExplodingTensor', 'VanishingGradient', 'StalledTrainingRule',
+    'ClassImbalance', 'UnchangedTensor', 'CPUBottleneck', 'IOBottleneck', 'LowGPUUtilization', 'GPUMemoryIncrease', 'StepOutlier',
+    'MaxInitializationTime', 'ProfilerReport'];
+  /** As the CLI (`atelier jobs run`): larger files are not uploaded as code. */
+  const MAX_CODE_FILE = 50 * 1024 * 1024;
+  const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+  const UNITS = [['seconds', 1], ['minutes', 60], ['hours', 3600]];
+
+  function randomHex() {
+    const b = new Uint8Array(16);
+    crypto.getRandomValues(b);
+    return [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+  }
+  /** PUT a file as the raw body, reporting the bytes sent; rejects with the server's message. */
+  function putFile(url, file, onProgress) {
+    return new Promise((resolve, reject) => {
+      const x = new XMLHttpRequest();
+      x.open('PUT', url);
+      x.setRequestHeader('Accept', 'application/json');
+      x.upload.onprogress = (e) => onProgress(e.loaded);
+      x.onload = () => {
+        if (x.status >= 200 && x.status < 300) { onProgress(file.size); resolve(x.status); return; }
+        let msg = '';
+        try { msg = JSON.parse(x.responseText).message || ''; } catch (_) { msg = (x.responseText || '').slice(0, 300); }
+        reject(new Error(msg || 'HTTP ' + x.status));
+      };
+      x.onerror = () => reject(new Error('Cannot reach the server'));
+      x.send(file);
+    });
+  }
+  /** A picked file's path inside the code folder, or why it is left out (as the CLI's upload_dir). */
+  function codePath(file, fromFolder) {
+    const rel = fromFolder && file.webkitRelativePath ? file.webkitRelativePath.split('/').slice(1).join('/') : file.name;
+    const dirs = rel.split('/').slice(0, -1);
+    const hidden = dirs.find((d) => d.startsWith('.') || d === '__pycache__' || d === 'node_modules');
+    if (hidden) return { rel, skip: hidden + '/' };
+    if (file.size > MAX_CODE_FILE) return { rel, skip: 'over 50 MB' };
+    return { rel };
+  }
+
+  pages['jobs-new'] = function () {
+    document.title = 'New job · Jobs · Atelier Studio';
+    const st = {
+      kind: 'processing',
+      code: new Map(), // rel -> { file, rel, state: '', sent: 0 }
+      skipped: [],
+      venvs: new Set(),
+      folder: null, // the code folder name when a folder was picked (for the CLI line)
+      uploaded: null, // { sig, dest } of the code folder uploaded last
+      datasetUploads: new Map(), // dataset name -> file uploaded under it
+      datasets: [],
+      suggestions: [],
+      busy: false,
+    };
+
+    // --- the job
+    const kindBtns = ['processing', 'training'].map((k) => h('button', { type: 'button', 'data-kind': k, 'data-testid': 'new-kind-' + k, 'aria-pressed': String(k === st.kind), class: k === st.kind ? 'on' : '' }, kindLabel(k)));
+    const kindSeg = h('div', { class: 'seg jn-kind', role: 'group', 'aria-label': 'Kind', 'data-testid': 'new-kind' }, kindBtns);
+    const name = h('input', { type: 'text', placeholder: 'from the command', 'data-testid': 'new-name', 'aria-label': 'Job name', maxlength: '64' });
+    const experiment = h('input', { type: 'text', placeholder: 'jobs', 'data-testid': 'new-experiment', 'aria-label': 'Experiment' });
+    const runtime = h('input', { type: 'number', min: '1', step: '1', value: '24', 'data-testid': 'new-runtime', 'aria-label': 'Maximum runtime', class: 'jn-num' });
+    const unit = h('select', { 'data-testid': 'new-runtime-unit', 'aria-label': 'Unit of the maximum runtime' }, UNITS.map(([u]) => h('option', { value: u }, u)));
+    unit.value = 'hours';
+    const register = h('input', { type: 'text', placeholder: 'not registered', 'data-testid': 'new-register-model', 'aria-label': 'Register the model as' });
+    const registerField = h('label', { class: 'field' }, h('span', null, 'Register the model as'), register);
+    const kindNote = h('div', { class: 'muted jn-hint', 'data-testid': 'new-kind-note' });
+    const jobCard = h('section', { class: 'card', 'data-testid': 'new-job-card' },
+      h('div', { class: 'form-row jn-first' }, h('div', { class: 'field' }, h('span', null, 'Kind'), kindSeg),
+        h('label', { class: 'field' }, h('span', null, 'Name'), name),
+        h('label', { class: 'field' }, h('span', null, 'Experiment'), experiment),
+        h('div', { class: 'field' }, h('span', null, 'Max runtime'), h('div', { class: 'jn-inline' }, runtime, unit)),
+        registerField),
+      kindNote);
+
+    // --- the code
+    const pickFiles = h('input', { type: 'file', multiple: true, class: 'jn-file-input', 'data-testid': 'code-files', 'aria-label': 'Code files' });
+    const pickFolder = h('input', { type: 'file', multiple: true, webkitdirectory: true, class: 'jn-file-input', 'data-testid': 'code-folder', 'aria-label': 'Code folder' });
+    const codeList = h('div', { 'data-testid': 'code-list' });
+    const codeNote = h('div', { class: 'muted jn-hint', 'data-testid': 'code-note' });
+    const clearCode = h('button', { type: 'button', class: 'btn', 'data-testid': 'code-clear', onclick: () => { st.code.clear(); st.skipped = []; st.venvs.clear(); st.folder = null; renderCode(); } }, 'Clear');
+    const codeCard = h('section', { class: 'card', 'data-testid': 'new-code' },
+      h('div', { class: 'jb-card-head' }, h('h2', null, 'Code'), h('span', { class: 'muted' }, 'the folder the command runs in'), h('span', { class: 'spacer' }),
+        h('button', { type: 'button', class: 'btn', 'data-testid': 'code-files-button', onclick: () => pickFiles.click() }, 'Add files…'),
+        h('button', { type: 'button', class: 'btn', 'data-testid': 'code-folder-button', onclick: () => pickFolder.click() }, 'Add a folder…'),
+        clearCode, pickFiles, pickFolder),
+      codeList, codeNote);
+
+    // --- the command
+    const command = h('textarea', { class: 'jb-textarea', rows: '4', 'data-testid': 'new-command', 'aria-label': 'Command, one argument per line', spellcheck: 'false', placeholder: 'python\ntrain.py\n--epochs\n3' });
+    const commandCard = h('section', { class: 'card', 'data-testid': 'new-command-card' },
+      h('div', { class: 'jb-card-head' }, h('h2', null, 'Command'), h('span', { class: 'muted' }, 'one argument per line, no shell quoting (a JSON list works too); it runs in the code folder')),
+      command);
+
+    // --- inputs
+    const uriList = h('datalist', { id: 'jn-uri-suggestions' });
+    const inputRows = h('div', { class: 'jn-rows', 'data-testid': 'input-rows' });
+    const inputNote = h('div', { class: 'muted jn-hint' });
+    const inputsCard = h('section', { class: 'card', 'data-testid': 'new-inputs' },
+      h('div', { class: 'jb-card-head' }, h('h2', null, 'Inputs'), h('span', { class: 'muted' }, 'downloaded before the command starts')),
+      inputRows, h('div', null, h('button', { type: 'button', class: 'btn', 'data-testid': 'input-add', onclick: () => { const r = addInput(); r.querySelector('input').focus(); } }, '+ Add input')),
+      inputNote, uriList);
+
+    // --- outputs (processing)
+    const outputs = h('input', { type: 'text', placeholder: 'e.g. clean report', 'data-testid': 'new-outputs', 'aria-label': 'Output names', class: 'jn-wide-input' });
+    const outputsCard = h('section', { class: 'card', 'data-testid': 'new-outputs-card' },
+      h('div', { class: 'jb-card-head' }, h('h2', null, 'Outputs'), h('span', { class: 'muted' }, 'folder names, separated by spaces or commas')),
+      outputs,
+      h('div', { class: 'muted jn-hint' }, 'The command writes each to ', h('span', { class: 'mono' }, '$ATELIER_JOB_DIR/processing/output/<name>'),
+        '; it is uploaded to the run as ', h('span', { class: 'mono' }, 'output/<name>'), ' (an input of a next job: ', h('span', { class: 'mono' }, 'runs:/<run id>/output/<name>'), ').'));
+
+    // --- hyperparameters, environment
+    function kvTable(prefix, label) {
+      const rows = h('tbody', { 'data-testid': prefix + '-rows' });
+      const add = (k, v) => {
+        const tr = h('tr', { 'data-testid': prefix + '-row' },
+          h('td', null, h('input', { type: 'text', value: k || '', placeholder: 'name', 'data-testid': prefix + '-key', 'aria-label': label + ' name' })),
+          h('td', null, h('input', { type: 'text', value: v || '', placeholder: 'value', 'data-testid': prefix + '-value', 'aria-label': label + ' value' })),
+          h('td', null, h('button', { type: 'button', class: 'btn jb-icon', title: 'Remove', 'aria-label': 'Remove', 'data-testid': prefix + '-remove', onclick: () => { tr.remove(); refresh(); } }, '×')));
+        rows.appendChild(tr);
+        return tr;
+      };
+      const table = h('table', { class: 'jb-hp jn-kv' }, h('thead', null, h('tr', null, h('th', null, 'name'), h('th', null, 'value'), h('th'))), rows);
+      const button = h('button', { type: 'button', class: 'btn', 'data-testid': prefix + '-add', onclick: () => { add().querySelector('input').focus(); } }, '+ Add ' + label.toLowerCase());
+      return { rows, add, node: h('div', { class: 'jn-kv-box' }, table, h('div', null, button)) };
+    }
+    const hps = kvTable('hp', 'Hyperparameter');
+    const env = kvTable('env', 'Variable');
+    const paramsCard = h('section', { class: 'card', 'data-testid': 'new-parameters' },
+      h('div', { class: 'jn-two' },
+        h('div', null, h('h2', null, 'Hyperparameters'), h('div', { class: 'muted jn-hint jn-hint-top' }, h('span', { class: 'mono' }, 'SM_HP_<NAME>'), ', ', h('span', { class: 'mono' }, 'input/config/hyperparameters.json'), ' and the run\'s parameters'), hps.node),
+        h('div', null, h('h2', null, 'Environment'), h('div', { class: 'muted jn-hint jn-hint-top' }, 'variables set for the command'), env.node)));
+
+    // --- Debugger rules
+    const ruleList = h('datalist', { id: 'jn-rule-names' }, RULE_NAMES.map((r) => h('option', { value: r })));
+    const ruleRows = h('div', { class: 'jn-rows', 'data-testid': 'rule-rows' });
+    function addRule(text) {
+      const input = h('input', { type: 'text', value: text || '', list: 'jn-rule-names', placeholder: 'Overfit:patience=3,stop_training=true', 'data-testid': 'rule-input', 'aria-label': 'Debugger rule', class: 'jn-rule' });
+      const row = h('div', { class: 'jn-row', 'data-testid': 'rule-row' }, input,
+        h('button', { type: 'button', class: 'btn jb-icon', title: 'Remove', 'aria-label': 'Remove', 'data-testid': 'rule-remove', onclick: () => { row.remove(); refresh(); } }, '×'));
+      ruleRows.appendChild(row);
+      return input;
+    }
+    const rulesCard = h('section', { class: 'card', 'data-testid': 'new-rules' },
+      h('div', { class: 'jb-card-head' }, h('h2', null, 'Debugger rules'), h('span', { class: 'muted' }, 'watch the metrics the command logs while it runs')),
+      ruleRows, h('div', null, h('button', { type: 'button', class: 'btn', 'data-testid': 'rule-add', onclick: () => addRule().focus() }, '+ Add rule')),
+      h('div', { class: 'muted jn-hint' }, 'A rule name, then parameters: ', h('span', { class: 'mono' }, 'Overfit:patience=3,stop_training=true'),
+        '. Its status is on the job\'s page; ', h('span', { class: 'mono' }, 'stop_training=true'), ' stops the job when it finds issues.'),
+      ruleList);
+
+    // --- submit
+    const cli = h('pre', { class: 'jb-command jn-cli', 'data-testid': 'cli-preview' });
+    const err = h('div', { 'data-testid': 'new-job-errors' });
+    const progressBar = h('div', { class: 'progress-bar', style: 'width:0%' });
+    const progressText = h('span', { class: 'muted', 'data-testid': 'upload-progress-text' });
+    const progress = h('div', { class: 'jn-progress', 'data-testid': 'upload-progress', hidden: true }, h('div', { class: 'progress' }, progressBar), progressText);
+    const submit = h('button', { type: 'submit', class: 'btn primary', 'data-testid': 'new-submit' }, 'Start the job');
+    const submitCard = h('section', { class: 'card jn-submit', 'data-testid': 'new-submit-card' },
+      h('h3', null, 'The same from the command line'), cli,
+      err, progress,
+      h('div', { class: 'form-row jn-actions' }, submit, h('a', { href: '/jobs', class: 'btn' }, 'Cancel'),
+        h('span', { class: 'muted' }, 'Files are uploaded first; the job page opens when the job is queued.')));
+
+    const form = h('form', { class: 'jn-form', 'data-testid': 'new-job-form', novalidate: true },
+      jobCard, codeCard, commandCard, inputsCard, outputsCard, paramsCard, rulesCard, submitCard);
+    replace(main, h('div', { class: 'crumbs' }, h('a', { href: '/jobs' }, 'Jobs'), ' / '),
+      h('header', { class: 'page-head' }, h('h1', null, 'New job'),
+        h('span', { class: 'sub' }, 'Run your own script with SageMaker\'s container contract, as `atelier jobs run` does')),
+      form);
+
+    // ---------- kind
+    function setKind(k) {
+      st.kind = k;
+      kindBtns.forEach((b) => { const on = b.dataset.kind === k; b.classList.toggle('on', on); b.setAttribute('aria-pressed', String(on)); });
+      outputsCard.hidden = k !== 'processing';
+      registerField.hidden = k !== 'training';
+      kindNote.textContent = k === 'processing'
+        ? 'Processing: inputs under processing/input/<name>, outputs from processing/output/<name> (below $ATELIER_JOB_DIR, as /opt/ml in SageMaker).'
+        : 'Training: inputs as channels (SM_CHANNEL_<NAME>, input/data/<name>); SM_MODEL_DIR (model/) and SM_OUTPUT_DATA_DIR are uploaded to the run.';
+      inputNote.textContent = k === 'processing'
+        ? 'Each input is downloaded to $ATELIER_JOB_DIR/processing/input/<name>.'
+        : 'Each input is a channel: $SM_CHANNEL_<NAME> (input/data/<name>).';
+      refresh();
+    }
+    kindBtns.forEach((b) => b.addEventListener('click', () => setKind(b.dataset.kind)));
+
+    // ---------- code
+    function addFiles(list, fromFolder) {
+      const files = [...(list || [])];
+      if (fromFolder) {
+        // virtual environments (a folder holding pyvenv.cfg) are left out, as the CLI does
+        for (const f of files) {
+          const rel = codePath(f, true).rel;
+          if (rel.split('/').pop() === 'pyvenv.cfg') st.venvs.add(rel.split('/').slice(0, -1).join('/'));
+        }
+        const top = (files[0] && files[0].webkitRelativePath || '').split('/')[0];
+        if (top) st.folder = top;
+      }
+      for (const f of files) {
+        const { rel, skip } = codePath(f, fromFolder);
+        const venv = [...st.venvs].find((d) => d && (rel === d || rel.startsWith(d + '/')));
+        if (skip || venv) { st.skipped.push(rel + ' (' + (skip || 'virtual environment ' + venv + '/') + ')'); continue; }
+        st.code.set(rel, { file: f, rel, state: '', sent: 0 });
+      }
+      renderCode();
+    }
+    pickFiles.addEventListener('change', () => { addFiles(pickFiles.files, false); pickFiles.value = ''; });
+    pickFolder.addEventListener('change', () => { addFiles(pickFolder.files, true); pickFolder.value = ''; });
+    function codeSig() { return [...st.code.values()].map((c) => `${c.rel}\0${c.file.size}\0${c.file.lastModified}`).sort().join('\n'); }
+    function renderCode() {
+      const list = [...st.code.values()].sort((a, b) => a.rel.localeCompare(b.rel));
+      clearCode.disabled = !list.length && !st.skipped.length;
+      if (!list.length) replace(codeList, h('div', { class: 'empty jn-empty', 'data-testid': 'code-empty' }, 'No code: the command runs in an empty folder (fine for a program installed on the server). Add your script\'s files or its folder.'));
+      else {
+        replace(codeList, h('div', { class: 'table-wrap jn-code-wrap' }, h('table', { class: 'data', 'data-testid': 'code-table' },
+          h('thead', null, h('tr', null, h('th', null, 'File'), h('th', { class: 'num' }, 'Size'), h('th', null, 'Upload'), h('th'))),
+          h('tbody', null, list.map((c) => {
+            c.stateCell = h('td', { class: 'muted jn-state', 'data-testid': 'code-file-state' });
+            showFileState(c);
+            return h('tr', { 'data-testid': 'code-file', 'data-path': c.rel },
+              h('td', { class: 'mono wrap' }, c.rel), h('td', { class: 'num' }, fmtBytes(c.file.size)), c.stateCell,
+              h('td', { class: 'jn-x' }, h('button', { type: 'button', class: 'btn jb-icon', title: 'Remove', 'aria-label': 'Remove ' + c.rel, 'data-testid': 'code-remove', disabled: st.busy, onclick: () => { st.code.delete(c.rel); renderCode(); } }, '×')));
+          })))));
+      }
+      const total = list.reduce((n, c) => n + c.file.size, 0);
+      replace(codeNote, list.length ? `${list.length} file${list.length === 1 ? '' : 's'}, ${fmtBytes(total)}. ` : '',
+        st.skipped.length ? h('span', { title: st.skipped.join('\n'), 'data-testid': 'code-skipped' }, `Left out ${st.skipped.length} (hidden folders, __pycache__, node_modules, virtual environments, files over 50 MB). `) : null);
+      if (!command.value.trim()) {
+        const script = list.find((c) => !c.rel.includes('/') && /\.py$/.test(c.rel)) || list.find((c) => /\.(py|sh)$/.test(c.rel));
+        command.placeholder = script ? (/\.sh$/.test(script.rel) ? 'sh' : 'python') + '\n' + script.rel : 'python\ntrain.py\n--epochs\n3';
+      }
+      refresh();
+    }
+    function showFileState(c) {
+      if (!c.stateCell) return;
+      const text = c.state === 'done' ? 'uploaded' : c.state === 'failed' ? 'failed' : c.state === 'sending' ? `${Math.round((100 * c.sent) / Math.max(1, c.file.size))} %` : '';
+      c.stateCell.textContent = text;
+      c.stateCell.dataset.state = c.state || 'waiting';
+    }
+
+    // ---------- inputs
+    function datasetOptions(sel, keep) {
+      const cur = keep === undefined ? sel.value : keep;
+      replace(sel, h('option', { value: '' }, st.datasets.length ? '— pick a dataset —' : '— no datasets yet —'),
+        st.datasets.map((d) => h('option', { value: d.name }, `${d.name} (${fmtBytes(d.size || 0)})`)));
+      if (st.datasets.some((d) => d.name === cur)) sel.value = cur;
+    }
+    function addInput(init) {
+      init = init || {};
+      const nameIn = h('input', { type: 'text', value: init.name || '', placeholder: 'name', 'data-testid': 'input-name', 'aria-label': 'Input name', class: 'jn-name' });
+      const mode = h('select', { 'data-testid': 'input-mode', 'aria-label': 'Where the input comes from' },
+        h('option', { value: 'dataset' }, 'Dataset'), h('option', { value: 'file' }, 'Local file → new dataset'), h('option', { value: 'uri' }, 'runs:/ or models:/ URI'));
+      const dsSel = h('select', { 'data-testid': 'input-dataset', 'aria-label': 'Dataset', class: 'jn-source' });
+      datasetOptions(dsSel, init.dataset || '');
+      const fileIn = h('input', { type: 'file', accept: '.csv,.tsv,.txt,.parquet,.pq', 'data-testid': 'input-file', 'aria-label': 'Local file to upload as a dataset', class: 'jn-file' });
+      const dsName = h('input', { type: 'text', placeholder: 'dataset name, e.g. raw.csv', 'data-testid': 'input-dataset-name', 'aria-label': 'Upload as the dataset', class: 'jn-dsname' });
+      const dsNote = h('span', { class: 'muted jn-ds-note', 'data-testid': 'input-dataset-note' });
+      const uri = h('input', { type: 'text', value: init.uri || '', list: 'jn-uri-suggestions', placeholder: 'runs:/<run id>/output/clean or models:/<name>/<version>', 'data-testid': 'input-uri', 'aria-label': 'Source URI', class: 'jn-source jn-uri' });
+      const box = h('div', { class: 'jn-source-box' });
+      const row = h('div', { class: 'jn-row', 'data-testid': 'input-row' }, nameIn, mode, box,
+        h('button', { type: 'button', class: 'btn jb-icon', title: 'Remove', 'aria-label': 'Remove', 'data-testid': 'input-remove', onclick: () => { row.remove(); refresh(); } }, '×'));
+      const show = () => {
+        if (mode.value === 'dataset') replace(box, dsSel);
+        else if (mode.value === 'file') replace(box, fileIn, h('span', { class: 'jn-as' }, h('span', { class: 'muted' }, 'as dataset'), dsName), dsNote);
+        else replace(box, uri);
+        refresh();
+      };
+      const noteExisting = () => {
+        const n = dsName.value.trim();
+        dsNote.textContent = n && st.datasets.some((d) => d.name === n) && st.datasetUploads.get(n) !== (fileIn.files || [])[0] ? 'replaces the dataset ' + n : '';
+      };
+      fileIn.addEventListener('change', () => {
+        const f = fileIn.files && fileIn.files[0];
+        if (f) dsName.value = f.name.replace(/[/\\]/g, '_');
+        if (f && !nameIn.value.trim()) nameIn.value = f.name.replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9_-]+/g, '_').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64);
+        noteExisting();
+        refresh();
+      });
+      dsName.addEventListener('input', noteExisting);
+      mode.addEventListener('change', show);
+      row.inputParts = { nameIn, mode, dsSel, fileIn, dsName, uri, noteExisting };
+      mode.value = init.uri ? 'uri' : 'dataset';
+      show();
+      inputRows.appendChild(row);
+      return row;
+    }
+    async function loadDatasets() {
+      try { st.datasets = (await request('GET', '/api/atelier/datasets')).datasets || []; } catch (_) { st.datasets = []; }
+      for (const row of inputRows.children) if (row.inputParts) { datasetOptions(row.inputParts.dsSel); row.inputParts.noteExisting(); }
+    }
+    async function loadSuggestions() {
+      // the outputs and models of recent jobs: what a next job usually reads
+      try {
+        const jobs = (await request('GET', JOBS + '?limit=100')).jobs || [];
+        const out = [];
+        for (const j of jobs) {
+          if (j.status !== 'succeeded' || !isUserJob(j)) continue;
+          for (const [n, o] of Object.entries((j.result || {}).outputs || {})) if (o && o.uri && o.files) out.push([o.uri, `${j.name || j.id} · ${n}`]);
+        }
+        replace(uriList, out.slice(0, 60).map(([v, label]) => h('option', { value: v, label })));
+      } catch (_) { /* suggestions only */ }
+    }
+
+    // ---------- the spec
+    const nonEmptyRows = (tbody, prefix) => [...tbody.querySelectorAll('tr')].map((tr) => [tr.querySelector(`[data-testid=${prefix}-key]`).value.trim(), tr.querySelector(`[data-testid=${prefix}-value]`).value]);
+    function parseCommand() {
+      const text = command.value.trim();
+      if (text.startsWith('[')) {
+        let cmd;
+        try { cmd = JSON.parse(text); } catch (e) { throw new Error('The command is not a JSON list: ' + e.message); }
+        if (!Array.isArray(cmd) || cmd.some((a) => typeof a !== 'string')) throw new Error('The command must be a list of strings');
+        return cmd;
+      }
+      return command.value.split('\n').map((a) => a.replace(/\r$/, '')).filter((a) => a.trim() !== '');
+    }
+    /** The spec and what must be uploaded first; `problems` are mistakes to fix before sending. */
+    function collect() {
+      const problems = [];
+      const spec = {};
+      const nm = name.value.trim();
+      if (nm) {
+        spec.name = nm;
+        if (!NAME_RE.test(nm)) problems.push(`The job name '${nm}' must be 1–64 letters, digits, '_' or '-', starting with a letter or digit`);
+      }
+      let cmd = [];
+      try { cmd = parseCommand(); } catch (e) { problems.push(e.message); }
+      if (!cmd.length && !problems.length) problems.push('Give the command to run, one argument per line (e.g. python, then train.py)');
+      spec.command = cmd;
+      const codeFiles = [...st.code.values()];
+      const inputs = {}, uploads = [];
+      for (const row of inputRows.children) {
+        const p = row.inputParts;
+        if (!p) continue;
+        const n = p.nameIn.value.trim();
+        let src = '';
+        if (p.mode.value === 'dataset') src = p.dsSel.value ? 'datasets/' + p.dsSel.value : '';
+        else if (p.mode.value === 'uri') src = p.uri.value.trim();
+        else {
+          const f = p.fileIn.files && p.fileIn.files[0];
+          const dn = p.dsName.value.trim();
+          if (f && !dn) problems.push(`Input '${n || '?'}': give the dataset name to upload ${f.name} as`);
+          if (f && dn) { src = 'datasets/' + dn; uploads.push({ name: dn, file: f }); }
+        }
+        if (!n && !src) continue;
+        if (!n) { problems.push(`The input from '${src}' has no name`); continue; }
+        if (!NAME_RE.test(n)) problems.push(`Input name '${n}' must be 1–64 letters, digits, '_' or '-', starting with a letter or digit`);
+        if (n in inputs) problems.push(`The input '${n}' is given twice`);
+        if (!src) problems.push(p.mode.value === 'file' ? `Input '${n}': pick the local file to upload` : p.mode.value === 'uri' ? `Input '${n}': type its source (runs:/… or models:/…)` : `Input '${n}': pick a dataset`);
+        inputs[n] = src;
+      }
+      const dup = uploads.find((u) => uploads.some((v) => v.name === u.name && v.file !== u.file));
+      if (dup) problems.push(`Two inputs upload different files as the dataset '${dup.name}'`);
+      spec.inputs = inputs;
+      if (st.kind === 'processing') {
+        const outs = outputs.value.split(/[\s,]+/).filter(Boolean);
+        const seen = new Set();
+        for (const o of outs) {
+          if (!NAME_RE.test(o)) problems.push(`Output name '${o}' must be 1–64 letters, digits, '_' or '-', starting with a letter or digit`);
+          if (seen.has(o)) problems.push(`The output '${o}' is named twice`);
+          seen.add(o);
+        }
+        if (outs.length) spec.outputs = outs;
+      }
+      const kv = (pairs, what) => {
+        const out = {};
+        for (const [k, v] of pairs) {
+          if (!k) { if (v.trim()) problems.push(`The ${what} with the value '${v}' has no name`); continue; }
+          if (k in out) problems.push(`The ${what} '${k}' is given twice`);
+          out[k] = v;
+        }
+        return out;
+      };
+      spec.hyperparameters = kv(nonEmptyRows(hps.rows, 'hp'), 'hyperparameter');
+      const envs = kv(nonEmptyRows(env.rows, 'env'), 'environment variable');
+      if (Object.keys(envs).length) spec.environment = envs;
+      const rules = [...ruleRows.querySelectorAll('[data-testid=rule-input]')].map((i) => i.value.trim()).filter(Boolean);
+      if (rules.length) spec.rules = rules;
+      const exp = experiment.value.trim();
+      if (exp) spec.experiment = exp;
+      const mult = (UNITS.find(([u]) => u === unit.value) || UNITS[0])[1];
+      const rt = Math.round(Number(runtime.value) * mult);
+      if (!(rt >= 1) || String(runtime.value).trim() === '') problems.push('The maximum runtime must be a positive number');
+      else spec.max_runtime_seconds = rt;
+      const reg = register.value.trim();
+      if (st.kind === 'training' && reg) spec.register_model = reg;
+      return { spec, problems, codeFiles, uploads };
+    }
+
+    // ---------- the command line equivalent
+    function renderCli() {
+      const { spec, codeFiles, uploads } = collect();
+      const args = ['atelier', 'jobs', 'run', '--kind', st.kind];
+      if (spec.name) args.push('--name', spec.name);
+      for (const [n, src] of Object.entries(spec.inputs)) {
+        const up = uploads.find((u) => 'datasets/' + u.name === src);
+        args.push('--input', `${n}=${up ? up.file.name : src || '…'}`);
+      }
+      for (const o of spec.outputs || []) args.push('--output', o);
+      for (const [k, v] of Object.entries(spec.hyperparameters)) args.push('--hyperparameter', `${k}=${v}`);
+      for (const [k, v] of Object.entries(spec.environment || {})) args.push('--env', `${k}=${v}`);
+      for (const r of spec.rules || []) args.push('--rule', r);
+      if (spec.experiment) args.push('--experiment', spec.experiment);
+      if (spec.max_runtime_seconds && spec.max_runtime_seconds !== 86400) args.push('--max-runtime', String(spec.max_runtime_seconds));
+      if (spec.register_model) args.push('--register-model', spec.register_model);
+      // the CLI uploads a folder with --code, else the files the command names
+      const named = new Set(spec.command.slice(1));
+      if (st.folder || codeFiles.some((c) => !named.has(c.rel))) args.push('--code', st.folder || '.');
+      cli.textContent = args.map(shellQuote).join(' ') + ' -- ' + (spec.command.length ? spec.command.map(shellQuote).join(' ') : '<command>');
+    }
+    let refreshTimer = null;
+    function refresh() {
+      if (refreshTimer) return;
+      refreshTimer = setTimeout(() => { refreshTimer = null; renderCli(); }, 50);
+    }
+    form.addEventListener('input', refresh);
+    form.addEventListener('change', refresh);
+
+    // ---------- upload and submit
+    function showProgress(done, total, sentBytes, totalBytes, label) {
+      progress.hidden = false;
+      progress.dataset.done = String(done);
+      progress.dataset.total = String(total);
+      progressBar.style.width = (totalBytes ? (100 * sentBytes) / totalBytes : total ? (100 * done) / total : 100).toFixed(1) + '%';
+      progressText.textContent = label;
+    }
+    async function uploadAll(codeFiles, uploads) {
+      // the code folder: a new one whenever the files changed since the last upload
+      const sig = codeSig();
+      const codeDone = codeFiles.length && st.uploaded && st.uploaded.sig === sig;
+      const dest = codeDone ? st.uploaded.dest : 'jobs-code/' + randomHex();
+      const todo = [];
+      if (!codeDone) for (const c of codeFiles) { c.state = ''; c.sent = 0; showFileState(c); todo.push({ what: c.rel, file: c.file, url: ARTIFACTS + '/' + dest + '/' + encodePath(c.rel), code: c }); }
+      for (const u of uploads) {
+        if (st.datasetUploads.get(u.name) === u.file) continue;
+        todo.push({ what: 'dataset ' + u.name, file: u.file, url: '/api/atelier/datasets/' + enc(u.name), dataset: u.name });
+      }
+      if (!todo.length) return codeFiles.length ? dest : null;
+      const totalBytes = todo.reduce((n, t) => n + t.file.size, 0);
+      let doneBytes = 0;
+      for (let i = 0; i < todo.length; i++) {
+        const t = todo[i];
+        const label = (sent) => `Uploading ${i + 1} of ${todo.length}: ${t.what} (${fmtBytes(doneBytes + sent)} of ${fmtBytes(totalBytes)})`;
+        showProgress(i, todo.length, doneBytes, totalBytes, label(0));
+        if (t.code) { t.code.state = 'sending'; showFileState(t.code); }
+        try {
+          await putFile(t.url, t.file, (sent) => {
+            if (t.code) { t.code.sent = sent; showFileState(t.code); }
+            showProgress(i, todo.length, doneBytes + sent, totalBytes, label(sent));
+          });
+        } catch (e) {
+          if (t.code) { t.code.state = 'failed'; showFileState(t.code); }
+          throw new Error(`Uploading ${t.what} failed: ${e.message}`);
+        }
+        doneBytes += t.file.size;
+        if (t.code) { t.code.state = 'done'; showFileState(t.code); }
+        if (t.dataset) st.datasetUploads.set(t.dataset, t.file);
+      }
+      showProgress(todo.length, todo.length, totalBytes, totalBytes, `Uploaded ${todo.length} file${todo.length === 1 ? '' : 's'} (${fmtBytes(totalBytes)})`);
+      if (codeFiles.length) st.uploaded = { sig, dest };
+      if (uploads.length) loadDatasets();
+      return codeFiles.length ? dest : null;
+    }
+    // which card a message is about (the server's and ours name the field first)
+    const CARD_OF = [[/^rules:/i, rulesCard], [/^uploading /i, codeCard], [/^'code'/, codeCard], [/input/i, inputsCard], [/dataset/i, inputsCard],
+      [/output/i, outputsCard], [/hyperparameter|environment/i, paramsCard], [/command/i, commandCard],
+      [/job name|the job|max_runtime|maximum runtime|experiment|register_model/i, jobCard]];
+    const cards = [jobCard, codeCard, commandCard, inputsCard, outputsCard, paramsCard, rulesCard];
+    function showErrors(list) {
+      replace(err, list.length ? h('div', { class: 'error-box jn-error', role: 'alert', 'data-testid': 'new-job-error' },
+        list.length === 1 ? list[0] : h('ul', null, list.map((m) => h('li', null, m)))) : null);
+      for (const c of cards) {
+        c.classList.remove('jn-bad');
+        const old = c.querySelector(':scope > .jn-card-error');
+        if (old) old.remove();
+      }
+      for (const m of list) {
+        const hit = CARD_OF.find(([re]) => re.test(m));
+        if (!hit || hit[1].hidden) continue;
+        const card = hit[1];
+        card.classList.add('jn-bad');
+        let box = card.querySelector(':scope > .jn-card-error');
+        if (!box) { box = h('div', { class: 'jn-card-error', 'data-testid': 'card-error' }); card.appendChild(box); }
+        append(box, h('div', null, m));
+      }
+      if (list.length) err.scrollIntoView({ block: 'center', behavior: 'smooth' });
+    }
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      if (st.busy) return;
+      showErrors([]);
+      const { spec, problems, codeFiles, uploads } = collect();
+      if (problems.length) return showErrors(problems);
+      st.busy = true;
+      submit.disabled = true;
+      submit.textContent = 'Starting…';
+      // the files being sent stay as they are until the job is queued
+      for (const b of codeCard.querySelectorAll('button')) b.disabled = true;
+      try {
+        const code = await uploadAll(codeFiles, uploads);
+        if (code) spec.code = code;
+        const res = await request('POST', JOBS, { kind: st.kind, spec });
+        location.href = '/jobs/' + enc(res.job.id);
+        return;
+      } catch (e) {
+        showErrors([e.message || String(e)]);
+      }
+      st.busy = false;
+      submit.disabled = false;
+      submit.textContent = 'Start the job';
+      for (const b of codeCard.querySelectorAll('.jb-card-head button')) b.disabled = false;
+      renderCode();
+    });
+
+    setKind('processing');
+    renderCode();
+    addInput();
+    hps.add();
+    loadDatasets();
+    loadSuggestions();
+    renderCli();
+  };
 
   // ---------------------------------------------------------------- tuning
 

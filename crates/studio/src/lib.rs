@@ -207,7 +207,8 @@ enum Route {
     Models,
     Stage(&'static Stage),
     /// A page of a stage rendered by its script: `/<stage>` → `data-page="<stage>"`,
-    /// `/<stage>/<id>` → `"<stage>-item"` with `data-id`, `/<stage>/<id>/<sub>/<sub_id>` →
+    /// `/<stage>/<id>` → `"<stage>-item"` with `data-id` (`/jobs/new` → `"jobs-new"`, the new-job
+    /// form), `/<stage>/<id>/<sub>/<sub_id>` →
     /// `"<stage>-<sub>"` with `data-id` and `data-sub-id` (e.g. `/models/churn/versions/3`).
     Live {
         stage: &'static Stage,
@@ -253,6 +254,8 @@ fn route(path: &str, query: &str) -> Option<Route> {
             match rest {
                 [] if stage.live => Some(live(stage.key.to_string(), None, None)),
                 [] => Some(Route::Stage(stage)),
+                // the new-job form (job ids are hex, so no job is called "new")
+                ["new"] if stage.key == "jobs" => Some(live("jobs-new".to_string(), None, None)),
                 [id] if stage.live && !id.is_empty() => {
                     Some(live(format!("{}-item", stage.key), Some(id), None))
                 }
@@ -552,6 +555,8 @@ mod tests {
             ),
             ("/jobs", "data-page=\"jobs\""),
             ("/jobs/j1", "data-page=\"jobs-item\" data-id=\"j1\""),
+            ("/jobs/new", "data-page=\"jobs-new\""),
+            ("/jobs/new/", "data-page=\"jobs-new\""),
             (
                 "/jobs/%22%3E%3Cscript%3E",
                 "data-page=\"jobs-item\" data-id=\"&quot;&gt;&lt;script&gt;\"",
@@ -605,6 +610,7 @@ mod tests {
         let jobs = text("jobs.js");
         assert!(jobs.contains("pages.jobs = function"));
         assert!(jobs.contains("pages['jobs-item'] = function"));
+        assert!(jobs.contains("pages['jobs-new'] = function"));
         let autopilot = text("autopilot.js");
         assert!(
             !autopilot.contains("pages.jobs ="),
