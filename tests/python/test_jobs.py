@@ -300,3 +300,23 @@ def test_outputs_over_the_size_limit_fail_naming_the_output_and_upload_nothing_o
     assert client.list_artifacts(run_id, "output/big") == [], "nothing half-uploaded"
     assert client.get_run(run_id).info.status == "FAILED"
     assert [f.path for f in client.list_artifacts(run_id, "logs")] == ["logs/output.jsonl"], "the log is kept"
+
+
+def test_the_cli_runs_the_pandas_example_with_a_local_input(server, tmp_path):
+    import subprocess
+
+    from conftest import atelier_bin
+
+    data = tmp_path / "points-cli.csv"
+    data.write_text(synthetic_csv(200))
+    out = subprocess.run(
+        [str(atelier_bin()), "jobs", "run", "--server", server.url, "--kind", "processing", "--name", "prep-cli",
+         "--input", f"raw={data}", "--output", "clean", "--", sys.executable, "prep.py", "--target", "label"],
+        cwd=EXAMPLES, capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "wrote " in out.stdout and "training and" in out.stdout, out.stdout
+    assert "uploaded" in out.stderr and "Completed: run " in out.stderr, out.stderr
+    run_id = out.stderr.split("Completed: run ")[1].split()[0]
+    files = {f.path for f in MlflowClient(server.url).list_artifacts(run_id, "output/clean")}
+    assert files == {"output/clean/train.csv", "output/clean/test.csv"}

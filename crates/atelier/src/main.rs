@@ -1107,6 +1107,14 @@ fn serve(s: Settings) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("the local job executor: {e}"))?,
         );
         let jobs_dir = s.data_dir.join("jobs");
+        // webhook targets follow the server's policy (no loopback, private or
+        // metadata addresses unless allowed)
+        let webhooks = monitoring::alerts::WebhookPolicy::parse(&s.webhook_allowed_hosts)
+            .map_err(anyhow::Error::msg)?;
+        let webhook_check: userjobs::runner::WebhookCheck = {
+            let p = webhooks.clone();
+            Arc::new(move |url: &str| p.check_url(url))
+        };
         let tracking_uri = format!("http://{addr}");
         let user_job = |kind| {
             Arc::new(
@@ -1116,7 +1124,8 @@ fn serve(s: Settings) -> anyhow::Result<()> {
                     jobs_dir.clone(),
                     tracking_uri.clone(),
                 )
-                .with_job_tokens(auth == server::AuthMode::Required),
+                .with_job_tokens(auth == server::AuthMode::Required)
+                .with_webhook_check(webhook_check.clone()),
             ) as Arc<dyn jobs::Runner>
         };
         // tuning jobs submit their trials through the queue (attached once it runs)
@@ -1146,8 +1155,6 @@ fn serve(s: Settings) -> anyhow::Result<()> {
         tuner.attach(&queue, s.job_workers);
         // Model Monitor: schedules fire on their cron; their gauges join /metrics;
         // webhooks go out from the store's outbox, only to targets the policy allows
-        let webhooks = monitoring::alerts::WebhookPolicy::parse(&s.webhook_allowed_hosts)
-            .map_err(anyhow::Error::msg)?;
         monitoring::scheduler::spawn(state.store.clone(), queue.clone());
         // Debugger rules attached to experiments watch their running runs
         userjobs::experiments::spawn(state.store.clone())

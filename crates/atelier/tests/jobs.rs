@@ -465,3 +465,62 @@ fn a_finished_jobs_log_is_read_from_its_run_in_chunks() {
     );
     assert!(calls > 20, "read in chunks: {calls} calls");
 }
+
+/// A rule that finds issues tells the job's webhooks (through the outbox,
+/// off the job's worker); targets follow the server's webhook policy.
+#[test]
+fn a_firing_rule_tells_the_jobs_webhooks() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &["--webhook-allowed-hosts", "127.0.0.1"]);
+    let a = agent();
+    let (hook, got) = webhook_receiver(false);
+    let stall = r#"
+import json, os, time, urllib.request
+for step in range(30):
+    body = json.dumps({"run_id": os.environ["MLFLOW_RUN_ID"], "key": "loss", "value": 1.0, "timestamp": 0, "step": step}).encode()
+    urllib.request.urlopen(urllib.request.Request(os.environ["MLFLOW_TRACKING_URI"] + "/api/2.0/mlflow/runs/log-metric",
+        data=body, headers={"Content-Type": "application/json"}))
+time.sleep(3)
+"#;
+    let (c, r) = post(
+        &a,
+        &s.url("/api/atelier/jobs"),
+        &json!({"kind": "training", "spec": {"name": "stalls", "command": ["python3", "-c", stall],
+            "rules": ["LossNotDecreasing"], "webhooks": [hook]}}),
+    )
+    .unwrap();
+    assert_eq!(c, 202, "{r}");
+    let id = r["job"]["id"].as_str().unwrap().to_string();
+    let t = Instant::now();
+    loop {
+        if let Some(b) = got.lock().unwrap().first() {
+            assert_eq!(b["event"], "atelier.debugger.issues_found", "{b}");
+            assert_eq!(b["job_name"], "stalls");
+            assert_eq!(b["rule"]["label"], "LossNotDecreasing");
+            assert_eq!(b["rule"]["status"], "IssuesFound");
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "no webhook came: {}",
+            job(&a, &s, &id)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // a private target is refused at submit time, naming the setting
+    let (c, r) = post(
+        &a,
+        &s.url("/api/atelier/jobs"),
+        &json!({"kind": "training", "spec": {"command": ["true"], "rules": ["LossNotDecreasing"],
+            "webhooks": ["http://10.1.2.3/hook"]}}),
+    )
+    .unwrap();
+    assert_eq!(c, 400, "{r}");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("--webhook-allowed-hosts"),
+        "{r}"
+    );
+}

@@ -9,13 +9,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Server, agent, get, post};
+use common::{Server, agent, get, post, webhook_receiver};
 use serde_json::{Value, json};
 
 fn penguins() -> Vec<Vec<String>> {
@@ -81,45 +80,7 @@ fn send(a: &ureq::Agent, s: &Server, rows: &[Vec<String>], tag: &str) -> Vec<(St
 
 /// A webhook receiver: answers 500 to the first delivery, 200 after.
 fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", l.local_addr().unwrap());
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let g = got.clone();
-    std::thread::spawn(move || {
-        let mut n = 0;
-        for stream in l.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut len = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; len];
-            let _ = reader.read_exact(&mut body);
-            n += 1;
-            let status = if n == 1 {
-                "500 Internal Server Error"
-            } else {
-                "200 OK"
-            };
-            let _ = stream.write_all(
-                format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                    .as_bytes(),
-            );
-            if n > 1 {
-                g.lock()
-                    .unwrap()
-                    .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
-            }
-        }
-    });
-    (url, got)
+    webhook_receiver(true)
 }
 
 #[test]

@@ -39,7 +39,13 @@ pub struct UserJobRunner {
     poll: Duration,
     /// Whether the server wants tokens: each job then gets its own.
     auth_required: bool,
+    /// The server's webhook policy (no loopback, private or metadata
+    /// targets unless allowed), checked when a job is submitted.
+    webhook_check: Option<WebhookCheck>,
 }
+
+/// Checks a webhook URL against the server's policy.
+pub type WebhookCheck = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
 /// The name of a job's own API token (editor role, revoked when it ends).
 pub fn job_token_name(job_id: &str) -> String {
@@ -70,7 +76,15 @@ impl UserJobRunner {
             tracking_uri,
             poll: Duration::from_millis(100),
             auth_required: false,
+            webhook_check: None,
         }
+    }
+
+    /// Check jobs' webhook URLs with the server's policy at submit time (the
+    /// delivery loop checks again when it connects).
+    pub fn with_webhook_check(mut self, check: WebhookCheck) -> Self {
+        self.webhook_check = Some(check);
+        self
     }
 
     /// With authentication on, give each job a token of its own for its
@@ -110,6 +124,11 @@ impl Runner for UserJobRunner {
                     "input '{name}': nothing at '{source}' (artifact path '{}'); upload it first",
                     r.path.as_str()
                 ));
+            }
+        }
+        for w in &s.webhooks {
+            if let Some(check) = &self.webhook_check {
+                check(w)?;
             }
         }
         if let Some(code) = &s.code {
@@ -431,6 +450,25 @@ impl<'a> Watch<'a> {
         {
             self.ctx
                 .event("RuleIssuesFound", &format!("{}: {}", r.label, r.message));
+            if !self.spec.webhooks.is_empty() {
+                let body = json!({
+                    "event": "atelier.debugger.issues_found",
+                    "job_id": self.ctx.job.id,
+                    "job_name": self.ctx.job.name,
+                    "run_id": self.run_id,
+                    "rule": r,
+                    "studio_path": format!("/jobs/{}", self.ctx.job.id),
+                });
+                // the outbox's delivery loop sends it, off this worker
+                if let Err(e) = self.ctx.store.enqueue_webhook_deliveries(
+                    &self.ctx.job.id,
+                    &format!("job:{}", self.ctx.job.name),
+                    &self.spec.webhooks,
+                    &body.to_string(),
+                ) {
+                    tracing::warn!(job = %self.ctx.job.id, "could not queue the rule's webhooks: {e}");
+                }
+            }
             if r.stop_training() && !finished {
                 stop = true;
                 self.stopped_by_rule

@@ -82,6 +82,9 @@ pub struct UserJobSpec {
     /// `{"name": "Overfit", "parameters": {"patience": 3}}`.
     #[serde(default)]
     pub rules: Vec<Value>,
+    /// URLs told (a JSON POST, retried) when a Debugger rule finds issues.
+    #[serde(default)]
+    pub webhooks: Vec<String>,
 }
 
 fn default_runtime() -> u64 {
@@ -94,7 +97,7 @@ fn default_max_output() -> u64 {
     DEFAULT_MAX_OUTPUT_BYTES
 }
 
-const FIELDS: &str = "name, command, code, inputs, outputs, hyperparameters, environment, experiment, max_runtime_seconds, stop_grace_seconds, max_output_bytes, register_model, rules";
+const FIELDS: &str = "name, command, code, inputs, outputs, hyperparameters, environment, experiment, max_runtime_seconds, stop_grace_seconds, max_output_bytes, register_model, rules, webhooks";
 
 /// A channel, input or output name: what SageMaker allows in a channel name
 /// and what fits an environment variable's suffix.
@@ -182,6 +185,16 @@ impl UserJobSpec {
             return Err("'experiment' must not be empty".into());
         }
         s.rule_specs()?;
+        for w in &s.webhooks {
+            if !(w.starts_with("http://") || w.starts_with("https://")) {
+                return Err(format!("webhook '{w}' is not an http(s) URL"));
+            }
+        }
+        if !s.webhooks.is_empty() && s.rules.is_empty() {
+            return Err(
+                "'webhooks' are told when a Debugger rule finds issues: give 'rules' too".into(),
+            );
+        }
         Ok(s)
     }
 
