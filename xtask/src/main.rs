@@ -6,7 +6,10 @@
 //!   runs the Rust tests, the MLflow-client tests and the browser tests.
 //! - `cargo xtask bench tracking` — tracking-server benchmark against a real
 //!   MLflow server, printed as ratios.
+//! - `cargo xtask bench jobs` — job submit-to-first-line latency and
+//!   scheduling throughput against Ray's Jobs API on a local Ray head.
 
+mod bench_jobs;
 mod bench_learners;
 mod bench_monitor;
 mod bench_serving;
@@ -25,12 +28,14 @@ fn main() -> ExitCode {
             Some("learners") => bench_learners::run(&args[2..]),
             Some("monitor") => bench_monitor::run(&args[2..]),
             Some("serving") => bench_serving::run(&args[2..]),
-            _ => Err("usage: cargo xtask bench <tracking|learners|serving|monitor> [options]".into()),
+            Some("jobs") => bench_jobs::run(&args[2..]),
+            _ => Err("usage: cargo xtask bench <tracking|learners|serving|monitor|jobs> [options]".into()),
         },
         _ => Err("usage: cargo xtask <test|bench tracking> [options]\n\n  test [--skip-setup] [--only rust|python|browser]   run the whole suite\n  bench tracking [--help]                            tracking benchmark vs MLflow
   bench learners [--help]                            GBM learner benchmark vs LightGBM
   bench serving [--help]                             endpoint load benchmark vs mlflow models serve
-  bench monitor [--help]                             Model Monitor vs Evidently and whylogs".into()),
+  bench monitor [--help]                             Model Monitor vs Evidently and whylogs
+  bench jobs [--help]                                job latency and throughput vs Ray's Jobs API".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -364,6 +364,9 @@ struct Watch<'a> {
     stopped_by_rule: Option<String>,
 }
 
+/// How often a command is looked at during its first second.
+pub const FIRST_POLL: Duration = Duration::from_millis(10);
+
 /// How often the run's new metric points are read for the Debugger.
 pub const RULES_EVERY: Duration = Duration::from_secs(1);
 
@@ -511,6 +514,7 @@ impl<'a> Watch<'a> {
         let mut dirty = false;
         // system metrics of the command's process tree (the supervisor's),
         // as MLflow's system-metrics logging names them
+        let watching = Instant::now();
         let mut last_rules = Instant::now();
         let mut sampler = handle.data["pid"].as_u64().and_then(|pid| {
             sysmetrics::Sampler::new(pid as u32, sysmetrics::SamplerOptions::default()).ok()
@@ -597,7 +601,12 @@ impl<'a> Watch<'a> {
                     tracing::warn!(job = %self.ctx.job.id, "could not stop the command: {e}");
                 }
             }
-            std::thread::sleep(self.runner.poll);
+            // short commands are common: look closely at first, then at ease
+            std::thread::sleep(if watching.elapsed() < Duration::from_secs(1) {
+                FIRST_POLL
+            } else {
+                self.runner.poll
+            });
         };
         self.check_rules(true);
         self.ctx.progress(&self.progress);
