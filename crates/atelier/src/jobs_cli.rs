@@ -62,7 +62,7 @@ pub struct RunArgs {
 }
 
 /// Files bigger than this are not uploaded as code.
-pub(crate) const MAX_CODE_FILE: u64 = 50 << 20;
+const MAX_CODE_FILE: u64 = 50 << 20;
 
 pub(crate) fn pair(what: &str, s: &str) -> anyhow::Result<(String, String)> {
     match s.split_once('=') {
@@ -71,14 +71,14 @@ pub(crate) fn pair(what: &str, s: &str) -> anyhow::Result<(String, String)> {
     }
 }
 
-pub(crate) fn random_hex() -> String {
+fn random_hex() -> String {
     let b: [u8; 16] = rand::random();
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Upload every file below `dir` under the artifact folder `dest`; hidden
 /// folders, `__pycache__`, virtual environments and large files are left out.
-pub(crate) fn upload_dir(c: &Client, dir: &Path, dest: &str) -> anyhow::Result<usize> {
+fn upload_dir(c: &Client, dir: &Path, dest: &str) -> anyhow::Result<usize> {
     let mut n = 0;
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -106,6 +106,44 @@ pub(crate) fn upload_dir(c: &Client, dir: &Path, dest: &str) -> anyhow::Result<u
         }
     }
     Ok(n)
+}
+
+/// Upload a job's code: `code` (a folder), or else the files the command
+/// names that exist here. Returns the artifact folder, when anything went.
+pub(crate) fn upload_code(
+    c: &Client,
+    code: Option<&Path>,
+    command: &[String],
+) -> anyhow::Result<Option<String>> {
+    let dest = format!("jobs-code/{}", random_hex());
+    let uploaded = match code {
+        Some(dir) => {
+            if !dir.is_dir() {
+                bail!("--code {}: not a folder", dir.display());
+            }
+            upload_dir(c, dir, &dest)?
+        }
+        None => {
+            let mut n = 0;
+            for arg in command.iter().skip(1) {
+                let p = Path::new(arg);
+                if p.is_relative()
+                    && p.is_file()
+                    && !arg.contains("..")
+                    && p.metadata().map(|m| m.len()).unwrap_or(u64::MAX) <= MAX_CODE_FILE
+                {
+                    c.upload_artifact(p, &format!("{dest}/{}", arg.replace('\\', "/")))?;
+                    n += 1;
+                }
+            }
+            n
+        }
+    };
+    if uploaded == 0 {
+        return Ok(None);
+    }
+    eprintln!("uploaded {uploaded} code file(s) to {dest}");
+    Ok(Some(dest))
 }
 
 /// A local input becomes something the server can read.
@@ -187,32 +225,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<std::process::ExitCode> {
             spec.insert(k.into(), v);
         }
     }
-    // the code: a folder, or the files the command names that exist here
-    let dest = format!("jobs-code/{}", random_hex());
-    let uploaded = match &a.code {
-        Some(dir) => {
-            if !dir.is_dir() {
-                bail!("--code {}: not a folder", dir.display());
-            }
-            upload_dir(&c, dir, &dest)?
-        }
-        None => {
-            let mut n = 0;
-            for arg in a.command.iter().skip(1) {
-                let p = Path::new(arg);
-                if p.is_relative()
-                    && p.is_file()
-                    && !arg.contains("..")
-                    && p.metadata().map(|m| m.len()).unwrap_or(u64::MAX) <= MAX_CODE_FILE
-                {
-                    c.upload_artifact(p, &format!("{dest}/{}", arg.replace('\\', "/")))?;
-                    n += 1;
-                }
-            }
-            n
-        }
-    };
-    if uploaded > 0 {
+    if let Some(dest) = upload_code(&c, a.code.as_deref(), &a.command)? {
         spec.insert("code".into(), json!(dest));
     }
     let v = c.post(

@@ -4,14 +4,13 @@
 //! trials are shown as they run, with the best so far, until it ends.
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::bail;
 use serde_json::{Map, Value, json};
 
-use crate::jobs_cli::{MAX_CODE_FILE, input_source, pair, random_hex, upload_dir};
+use crate::jobs_cli::{input_source, pair, upload_code};
 use crate::remote::{self, Client, encode};
 
 /// What `atelier tune` was given.
@@ -147,33 +146,7 @@ pub fn run(a: TuneArgs) -> anyhow::Result<ExitCode> {
         inputs.insert(name, json!(source));
     }
     training.insert("inputs".into(), Value::Object(inputs));
-    let dest = format!("jobs-code/{}", random_hex());
-    let uploaded = match &a.code {
-        Some(dir) => {
-            if !dir.is_dir() {
-                bail!("--code {}: not a folder", dir.display());
-            }
-            upload_dir(&c, dir, &dest)?
-        }
-        None => {
-            // as `atelier jobs run`: the files the command names that exist here
-            let mut n = 0;
-            for arg in a.command.iter().skip(1) {
-                let p = Path::new(arg);
-                if p.is_relative()
-                    && p.is_file()
-                    && !arg.contains("..")
-                    && p.metadata().map(|m| m.len()).unwrap_or(u64::MAX) <= MAX_CODE_FILE
-                {
-                    c.upload_artifact(p, &format!("{dest}/{}", arg.replace('\\', "/")))?;
-                    n += 1;
-                }
-            }
-            n
-        }
-    };
-    if uploaded > 0 {
-        eprintln!("uploaded {uploaded} code file(s) to {dest}");
+    if let Some(dest) = upload_code(&c, a.code.as_deref(), &a.command)? {
         training.insert("code".into(), json!(dest));
     }
     let v = c.post(
