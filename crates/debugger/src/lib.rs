@@ -109,7 +109,7 @@
 //! | `cpu_metric` | `system/cpu_utilization_percentage` | MLflow's CPU utilisation |
 //! | `gpu_metric` | `system/gpu_*_utilization_percentage` | MLflow's per-GPU utilisation |
 //! | `memory_metric` | `system/gpu_*_memory_usage_percentage` | MLflow's per-GPU memory use in percent (the megabytes metric has no total to compare with) |
-//! | `io_metric` | `system/io_wait_percentage` | CPU time waiting on I/O, in percent: **MLflow's sampler does not log it**; the job system's sampler must, or IOBottleneck ends in `Error` |
+//! | `io_metric` | `system/io_wait_percentage` | CPU time waiting on I/O, in percent: MLflow's sampler does not log it; Atelier's jobs do (`crates/sysmetrics`), so for runs logged elsewhere IOBottleneck ends in `Error` |
 //! | `step_time_metric` | `step_time\|train/step_time` | duration of a step (any unit); when none is logged, StepOutlier uses Δtimestamp / Δstep between consecutive training-loss points (ms) |
 //!
 //! Class counts are running totals: the latest value (by step) per class is the count. Override

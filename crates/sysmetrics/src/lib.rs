@@ -38,6 +38,7 @@
 //! | name | unit | meaning | origin |
 //! |---|---|---|---|
 //! | `system/cpu_utilization_percentage` | % of all CPUs (0–100) | busy share of every CPU's time (`/proc/stat`: not idle, not iowait; guest time counted once), as psutil's `cpu_percent()` | MLflow `CPUMonitor` |
+//! | `system/io_wait_percentage` | % of all CPUs (0–100) | share of every CPU's time idle with I/O outstanding (`/proc/stat` iowait), read by the Debugger's IOBottleneck | Atelier |
 //! | `system/system_memory_usage_megabytes` | MB | memory in use as psutil's `used`: `MemTotal − MemFree − Buffers − Cached − SReclaimable` (or `MemTotal − MemFree` when that is negative) | MLflow `CPUMonitor` |
 //! | `system/system_memory_usage_percentage` | % | that over `MemTotal` | MLflow `CPUMonitor` |
 //! | `system/disk_usage_percentage` | % | used over used + available on [`SamplerOptions::disk_path`] (`/` by default), as psutil's `disk_usage().percent` | MLflow `DiskMonitor` |

@@ -6,6 +6,9 @@
 
 /// CPU busy across all CPUs, percent (0–100). MLflow: `cpu_utilization_percentage`.
 pub const CPU_UTILIZATION_PERCENTAGE: &str = "system/cpu_utilization_percentage";
+/// CPU time waiting on I/O across all CPUs, percent (0–100); Atelier's own
+/// (MLflow logs none), read by the Debugger's IOBottleneck rule.
+pub const IO_WAIT_PERCENTAGE: &str = "system/io_wait_percentage";
 /// Memory in use (psutil's `used`), MB (10⁶ bytes).
 pub const SYSTEM_MEMORY_USAGE_MEGABYTES: &str = "system/system_memory_usage_megabytes";
 /// Memory in use over total memory, percent.

@@ -42,6 +42,8 @@ pub struct CpuTimes {
     pub total: u64,
     /// `idle + iowait`: time no task ran on the CPU.
     pub idle: u64,
+    /// `iowait`: idle time with I/O outstanding.
+    pub iowait: u64,
 }
 
 impl CpuTimes {
@@ -55,6 +57,17 @@ impl CpuTimes {
         }
         let idle = self.idle.saturating_sub(earlier.idle).min(total);
         Some((total - idle) as f64 / total as f64 * 100.0)
+    }
+
+    /// The share of the ticks between `earlier` and `self` spent waiting on
+    /// I/O, in percent of all CPUs (0–100). `None` when no tick passed.
+    pub fn iowait_percent_since(&self, earlier: &CpuTimes) -> Option<f64> {
+        let total = self.total.checked_sub(earlier.total)?;
+        if total == 0 {
+            return None;
+        }
+        let wait = self.iowait.saturating_sub(earlier.iowait).min(total);
+        Some(wait as f64 / total as f64 * 100.0)
     }
 }
 
@@ -74,6 +87,7 @@ pub fn parse_stat(text: &[u8]) -> Option<CpuTimes> {
     Some(CpuTimes {
         total: user + nice + system + idle + iowait + irq + softirq + steal,
         idle: idle + iowait,
+        iowait,
     })
 }
 
@@ -268,6 +282,7 @@ intr 1 2 3\nctxt 42\n";
         let t = parse_stat(text).unwrap();
         assert_eq!(t.total, 193884 + 396 + 26685 + 105996 + 1510 + 538 + 342);
         assert_eq!(t.idle, 105996 + 1510);
+        assert_eq!(t.iowait, 1510);
         // An old kernel with four fields.
         let old = parse_stat(b"cpu 10 0 10 80\n").unwrap();
         assert_eq!((old.total, old.idle), (100, 80));
@@ -280,12 +295,16 @@ intr 1 2 3\nctxt 42\n";
         let a = CpuTimes {
             total: 1000,
             idle: 800,
+            iowait: 100,
         };
         let b = CpuTimes {
             total: 1200,
             idle: 850,
+            iowait: 130,
         };
         assert_eq!(b.busy_percent_since(&a), Some(75.0));
+        assert_eq!(b.iowait_percent_since(&a), Some(15.0));
+        assert_eq!(a.iowait_percent_since(&a), None);
         assert_eq!(a.busy_percent_since(&a), None);
         assert_eq!(a.busy_percent_since(&b), None);
     }

@@ -94,6 +94,7 @@ pub struct Sampler {
     last_at: Instant,
     cpu: CpuTimes,
     cpu_percent: f64,
+    iowait_percent: f64,
     net: Network,
     disk_warned: bool,
     gpu: Option<GpuMonitor>,
@@ -130,6 +131,7 @@ impl Sampler {
             last_at: Instant::now(),
             cpu,
             cpu_percent: 0.0,
+            iowait_percent: 0.0,
             net,
             disk_warned: false,
             gpu,
@@ -183,9 +185,11 @@ impl Sampler {
         // unknown: report the last one and keep the older baseline.
         if let Some(percent) = cpu.busy_percent_since(&self.cpu) {
             self.cpu_percent = percent;
+            self.iowait_percent = cpu.iowait_percent_since(&self.cpu).unwrap_or(0.0);
             self.cpu = cpu;
         }
         sample.push(names::CPU_UTILIZATION_PERCENTAGE, self.cpu_percent);
+        sample.push(names::IO_WAIT_PERCENTAGE, self.iowait_percent);
         let used = mem.used();
         sample.push(names::SYSTEM_MEMORY_USAGE_MEGABYTES, used as f64 / MB);
         sample.push(
