@@ -20,6 +20,8 @@ use std::time::Duration;
 use serde_json::Value;
 use store::{MetadataStore, RunStatus, SearchExperiments, SearchRuns, Tag};
 
+use crate::rules::RunRules;
+
 /// The experiment tag that holds the rules.
 pub const RULES_TAG: &str = "atelier.debugger.rules";
 /// The prefix of the run tags that hold the results.
@@ -29,8 +31,7 @@ pub const RESULT_TAG: &str = "atelier.debugger.";
 pub const EVERY: Duration = Duration::from_secs(2);
 
 struct Watched {
-    watch: debugger::Watch,
-    cursor: i64,
+    rules_watch: RunRules,
     /// The rules text it was built from (rebuilt when the tag changes).
     rules: String,
     /// The status recorded on the run, by label.
@@ -38,19 +39,13 @@ struct Watched {
 }
 
 /// Parse an experiment's rules tag.
-pub fn parse_rules(text: &str) -> Result<Vec<debugger::RuleSpec>, String> {
+pub fn parse_rules_tag(text: &str) -> Result<Vec<debugger::RuleSpec>, String> {
     let v: Value = serde_json::from_str(text)
         .map_err(|e| format!("{RULES_TAG} must be a JSON list of rules: {e}"))?;
     let list = v
         .as_array()
         .ok_or_else(|| format!("{RULES_TAG} must be a JSON list of rules"))?;
-    list.iter()
-        .map(|r| match r {
-            Value::String(t) => debugger::RuleSpec::parse(t),
-            other => debugger::RuleSpec::from_json(other),
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())
+    crate::rules::parse_rules(list).map_err(|e| e.to_string())
 }
 
 /// The watcher: one thread per server process.
@@ -91,7 +86,7 @@ fn pass(
         else {
             continue;
         };
-        let specs = match parse_rules(&text) {
+        let specs = match parse_rules_tag(&text) {
             Ok(s) if !s.is_empty() => s,
             Ok(_) => continue,
             Err(msg) => {
@@ -138,8 +133,7 @@ fn pass(
                 runs.insert(
                     id.clone(),
                     Watched {
-                        watch,
-                        cursor: 0,
+                        rules_watch: RunRules::new(watch),
                         rules: text.clone(),
                         recorded,
                     },
@@ -178,25 +172,15 @@ fn feed(
     now: i64,
     finished: bool,
 ) -> store::Result<()> {
-    loop {
-        let (points, next) = st.metric_points_after(run_id, w.cursor, 10_000)?;
-        if points.is_empty() {
-            break;
-        }
-        w.cursor = next;
-        let pts: Vec<debugger::Point> = points
-            .into_iter()
-            .map(|m| debugger::Point::new(m.key, m.value, m.step, m.timestamp))
-            .collect();
-        w.watch.observe(&pts, now);
-    }
+    let rr = &mut w.rules_watch;
+    rr.observe_new(st, run_id, now, &mut Vec::new())?;
     if finished {
-        w.watch.finish(now);
+        rr.watch.finish(now);
     } else {
-        w.watch.tick(now);
+        rr.watch.tick(now);
     }
     let mut tags = Vec::new();
-    for r in w.watch.results() {
+    for r in w.rules_watch.watch.results() {
         let status = serde_json::to_value(r.status)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
@@ -228,13 +212,20 @@ mod tests {
 
     #[test]
     fn rules_tags_must_be_json_lists_of_known_rules() {
-        assert_eq!(parse_rules(r#"["Overfit:patience=3"]"#).unwrap().len(), 1);
-        assert!(parse_rules("Overfit").unwrap_err().contains("JSON list"));
+        assert_eq!(
+            parse_rules_tag(r#"["Overfit:patience=3"]"#).unwrap().len(),
+            1
+        );
         assert!(
-            parse_rules(r#"{"a": 1}"#)
+            parse_rules_tag("Overfit")
                 .unwrap_err()
                 .contains("JSON list")
         );
-        assert!(parse_rules(r#"["Overfitt"]"#).is_err());
+        assert!(
+            parse_rules_tag(r#"{"a": 1}"#)
+                .unwrap_err()
+                .contains("JSON list")
+        );
+        assert!(parse_rules_tag(r#"["Overfitt"]"#).is_err());
     }
 }

@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use store::{CreateModelVersion, CreateRun, MetadataStore, Param, RunStatus, Tag, UpdateRun};
 
 use crate::layout::{JobEnv, Layout, failure_reason};
+use crate::rules::RunRules;
 use crate::spec::{JobKind, UserJobSpec, resolve_input};
 
 /// The run artifact that keeps the job's output lines (JSON Lines of
@@ -358,8 +359,8 @@ struct Watch<'a> {
     run_id: String,
     progress: Value,
     handle: Handle,
-    /// The Debugger's rules over the run's metrics, with the read cursor.
-    rules: Option<(debugger::Watch, i64)>,
+    /// The Debugger's rules over the run's metrics.
+    rules: Option<RunRules>,
     /// The rule that stopped the job, if one did.
     stopped_by_rule: Option<String>,
 }
@@ -399,7 +400,7 @@ impl<'a> Watch<'a> {
             .and_then(|r| {
                 debugger::Watch::new(r, ctx.job.started_ms.unwrap_or_else(store::now_ms)).ok()
             })
-            .map(|w| (w, 0));
+            .map(RunRules::new);
         Watch {
             runner,
             ctx,
@@ -416,29 +417,14 @@ impl<'a> Watch<'a> {
     /// Feed the run's new metric points to the rules; record what fired;
     /// true when a rule asks to stop the training.
     fn check_rules(&mut self, finished: bool) -> bool {
-        let Some((watch, cursor)) = self.rules.as_mut() else {
+        let Some(rr) = self.rules.as_mut() else {
             return false;
         };
         let now = store::now_ms();
         let mut fired = Vec::new();
-        loop {
-            let Ok((points, next)) =
-                self.ctx
-                    .store
-                    .metric_points_after(&self.run_id, *cursor, 10_000)
-            else {
-                break;
-            };
-            if points.is_empty() {
-                break;
-            }
-            *cursor = next;
-            let pts: Vec<debugger::Point> = points
-                .into_iter()
-                .map(|m| debugger::Point::new(m.key, m.value, m.step, m.timestamp))
-                .collect();
-            fired.extend(watch.observe(&pts, now));
-        }
+        // a store error leaves the rest for the next look
+        let _ = rr.observe_new(self.ctx.store.as_ref(), &self.run_id, now, &mut fired);
+        let watch = &mut rr.watch;
         fired.extend(if finished {
             watch.finish(now)
         } else {

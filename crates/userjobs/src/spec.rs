@@ -201,15 +201,7 @@ impl UserJobSpec {
     /// The Debugger rules, parsed; an unknown rule or parameter is an error
     /// listing the known ones.
     pub fn rule_specs(&self) -> Result<Vec<debugger::RuleSpec>, String> {
-        let specs = self
-            .rules
-            .iter()
-            .map(|r| match r {
-                Value::String(t) => debugger::RuleSpec::parse(t),
-                other => debugger::RuleSpec::from_json(other),
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("rules: {e}"))?;
+        let specs = crate::rules::parse_rules(&self.rules).map_err(|e| format!("rules: {e}"))?;
         debugger::Watch::new(specs.clone(), 0).map_err(|e| format!("rules: {e}"))?;
         Ok(specs)
     }
