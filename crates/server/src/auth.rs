@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorCode};
-use crate::routes::{Access, BodyKind, Declared, Lookup, Table};
+use crate::routes::{Access, BodyKind, Lookup, Table};
 use crate::site;
 
 pub const COOKIE: &str = "atelier_token";
@@ -188,15 +188,14 @@ pub async fn middleware(State(g): State<Guard>, mut req: Request, next: Next) ->
         }
     }
     // the declared route (none: the Studio's pages and 404s)
-    let matched = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string());
-    let declared: Option<Declared> = match &matched {
+    // (a shared string, not a copy: this runs on every request, invocations included)
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let declared: Option<(Access, BodyKind)> = match &matched {
         None => None,
-        Some(p) => match g.table.lookup(&method, p) {
-            Lookup::Found(d) => Some(d.clone()),
+        Some(m) => match g.table.lookup(&method, m.as_str()) {
+            Lookup::Found(d) => Some((d.access, d.body)),
             Lookup::WrongMethod(methods) => {
+                let p = m.as_str();
                 let allow: Vec<&str> = methods.iter().map(Method::as_str).collect();
                 let mut r = (
                     StatusCode::METHOD_NOT_ALLOWED,
@@ -212,6 +211,7 @@ pub async fn middleware(State(g): State<Guard>, mut req: Request, next: Next) ->
                 return r;
             }
             Lookup::Undeclared => {
+                let p = m.as_str();
                 tracing::error!(route = %p, "a route declares no permission; refusing it");
                 return refuse(
                     ErrorCode::InternalError,
@@ -220,7 +220,7 @@ pub async fn middleware(State(g): State<Guard>, mut req: Request, next: Next) ->
             }
         },
     };
-    let access = declared.as_ref().map_or(Access::Read, |d| d.access);
+    let access = declared.map_or(Access::Read, |(a, _)| a);
     let path = req.uri().path().to_string();
     // 3. who is asking
     let identity = match g.state.auth {
@@ -268,7 +268,7 @@ pub async fn middleware(State(g): State<Guard>, mut req: Request, next: Next) ->
             ),
         );
     }
-    if let Some(d) = &declared
+    if let Some((_, body)) = declared
         && site::is_unsafe(&method)
     {
         let ct = req
@@ -283,7 +283,7 @@ pub async fn middleware(State(g): State<Guard>, mut req: Request, next: Next) ->
         let has_body = length.is_some_and(|n| n > 0)
             || (length.is_none() && req.headers().contains_key(header::TRANSFER_ENCODING));
         let max = g.state.max_request_bytes as u64;
-        if d.body != BodyKind::Upload
+        if body != BodyKind::Upload
             && let Some(n) = length
             && n > max
         {
@@ -294,7 +294,7 @@ pub async fn middleware(State(g): State<Guard>, mut req: Request, next: Next) ->
                 ),
             );
         }
-        if d.body == BodyKind::Json
+        if body == BodyKind::Json
             && (ct.is_some_and(|c| !site::is_json(c)) || (ct.is_none() && has_body))
         {
             return refuse(
