@@ -28,14 +28,16 @@
 //! Plain std, like the other benchmarks: HTTP/1.1 over `TcpStream`, a small
 //! JSON reader, `/proc` for processes.
 
-use crate::common::{cpu_model, ensure_venv, loadavg, nproc, root, run_checked, say, tail_str};
+use crate::common::{
+    self, SIGKILL, SIGTERM, cpu_model, ensure_venv, forget_group, kill, kill_groups_on_signal,
+    lead_group, loadavg, nproc, root, run_checked, say, tail_str,
+};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const USAGE: &str = "usage: cargo xtask bench jobs [options]
@@ -125,37 +127,8 @@ fn parse_args(args: &[String]) -> Result<Option<Opts>, String> {
 
 // ---------------------------------------------------------------- signals
 
-/// Process groups we lead (Atelier's server, Ray's `ray start`), killed if
-/// the benchmark is interrupted.
-static LEADERS: [AtomicI32; 2] = [const { AtomicI32::new(0) }; 2];
-
-const SIGINT: i32 = 2;
-const SIGKILL: i32 = 9;
-const SIGTERM: i32 = 15;
-
 unsafe extern "C" {
-    fn kill(pid: i32, sig: i32) -> i32;
-    fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
     fn setsid() -> i32;
-    fn _exit(code: i32) -> !;
-}
-
-extern "C" fn on_signal(_sig: i32) {
-    // Only async-signal-safe calls: kill(2) and _exit(2).
-    for l in &LEADERS {
-        let g = l.load(Ordering::SeqCst);
-        if g > 0 {
-            unsafe { kill(-g, SIGKILL) };
-        }
-    }
-    unsafe { _exit(130) }
-}
-
-fn install_signal_handlers() {
-    unsafe {
-        signal(SIGINT, on_signal);
-        signal(SIGTERM, on_signal);
-    }
 }
 
 // ---------------------------------------------------------------- /proc
@@ -252,7 +225,7 @@ impl Owned {
         let child = cmd
             .spawn()
             .map_err(|e| format!("starting {name} ({:?}): {e}", cmd.get_program()))?;
-        LEADERS[slot].store(child.id() as i32, Ordering::SeqCst);
+        lead_group(slot, child.id() as i32);
         Ok(Owned {
             name,
             child,
@@ -356,7 +329,7 @@ impl Owned {
             signal_one(p, SIGKILL);
         }
         let _ = self.child.wait();
-        LEADERS[self.slot].store(0, Ordering::SeqCst);
+        forget_group(self.slot);
     }
 }
 
@@ -1237,7 +1210,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         println!("{USAGE}");
         return Ok(());
     };
-    install_signal_handlers();
+    kill_groups_on_signal();
     let root = root();
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -1880,26 +1853,10 @@ fn update_readme(path: &Path, md: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `YYYY-MM-DD HH:MM UTC` from the system clock (civil-from-days, no deps).
+/// `YYYY-MM-DD HH:MM UTC`.
 fn utc_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        rem / 3600,
-        rem / 60 % 60
-    )
+    let (y, m, d, h, mi, _) = common::utc_now();
+    format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02} UTC")
 }
 
 #[cfg(test)]

@@ -10,12 +10,14 @@
 //! that load from other processes on a shared machine hits both alike, and the
 //! report is ratios from this one run.
 
-use crate::common::{cpu_model, ensure_venv, loadavg, nproc, root, run_checked, say, tail_str};
+use crate::common::{
+    self, cpu_model, ensure_venv, loadavg, nproc, root, run_checked, say, tail_str,
+};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 const USAGE: &str = "usage: cargo xtask bench learners [options]
 
@@ -995,27 +997,10 @@ fn write_json(
 
 // ---------------------------------------------------------------- misc
 
-/// `YYYY-MM-DDTHH:MM:SSZ` from the system clock (civil-from-days, no deps).
+/// `YYYY-MM-DDTHH:MM:SSZ`.
 fn utc_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    let (y, m, d, h, mi, sec) = common::utc_now();
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{sec:02}Z")
 }
 
 // ---------------------------------------------------------------- the benchmark

@@ -10,7 +10,9 @@
 //! connections. Reported: requests/s, rows/s, p50/p99 latency, time from
 //! spawn to a served prediction, and resident memory, with ratios.
 
-use crate::common::{cpu_model, ensure_venv, loadavg, nproc, root, run_checked, say, tail_str};
+use crate::common::{
+    cpu_model, ensure_venv, kill, loadavg, nproc, root, run_checked, say, tail_str,
+};
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -80,10 +82,6 @@ fn parse_args(args: &[String]) -> Result<Option<Opts>, String> {
         }
     }
     Ok(Some(o))
-}
-
-unsafe extern "C" {
-    fn kill(pid: i32, sig: i32) -> i32;
 }
 
 /// A server in its own process group (MLflow forks workers).

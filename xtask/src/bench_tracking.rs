@@ -7,14 +7,17 @@
 //! for concurrency, `/proc` for memory. The Python helpers live in
 //! `bench/tracking/`.
 
-use crate::common::{cpu_model, ensure_venv, loadavg, nproc, root, run_checked, say, tail_str};
+use crate::common::{
+    SIGKILL, SIGTERM, cpu_model, ensure_venv, forget_group, kill, kill_groups_on_signal,
+    lead_group, loadavg, nproc, root, run_checked, say, tail_str,
+};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -167,37 +170,6 @@ impl Plan {
 
 // ---------------------------------------------------------------- cleanup on signals
 
-/// Process groups of the servers we started, killed by the signal handler.
-static PGIDS: [AtomicI32; 4] = [const { AtomicI32::new(0) }; 4];
-
-const SIGINT: i32 = 2;
-const SIGKILL: i32 = 9;
-const SIGTERM: i32 = 15;
-
-unsafe extern "C" {
-    fn kill(pid: i32, sig: i32) -> i32;
-    fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
-    fn _exit(code: i32) -> !;
-}
-
-extern "C" fn on_signal(_sig: i32) {
-    // Only async-signal-safe calls here: kill(2) and _exit(2).
-    for p in &PGIDS {
-        let g = p.load(Ordering::SeqCst);
-        if g > 0 {
-            unsafe { kill(-g, SIGKILL) };
-        }
-    }
-    unsafe { _exit(130) }
-}
-
-fn install_signal_handlers() {
-    unsafe {
-        signal(SIGINT, on_signal);
-        signal(SIGTERM, on_signal);
-    }
-}
-
 fn signal_group(pgid: u32, sig: i32) -> bool {
     unsafe { kill(-(pgid as i32), sig) == 0 }
 }
@@ -231,7 +203,7 @@ impl Server {
         let child = cmd
             .spawn()
             .map_err(|e| format!("starting {name} ({:?}): {e}", cmd.get_program()))?;
-        PGIDS[slot].store(child.id() as i32, Ordering::SeqCst);
+        lead_group(slot, child.id() as i32);
         Ok((
             Server {
                 name,
@@ -276,7 +248,7 @@ impl Server {
     }
 
     fn stop(&mut self) {
-        if PGIDS[self.slot].swap(0, Ordering::SeqCst) == 0 {
+        if forget_group(self.slot) == 0 {
             return;
         }
         let g = self.pgid();
@@ -1212,7 +1184,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let Some(opts) = parse_args(args)? else {
         return Ok(());
     };
-    install_signal_handlers();
+    kill_groups_on_signal();
     let root = root();
     let wall = Instant::now();
     let plan = Plan::new(opts.quick);

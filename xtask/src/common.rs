@@ -1,7 +1,72 @@
-//! Helpers both benchmarks use: paths, processes, the machine, venvs.
+//! Helpers the benchmarks share: paths, processes, the machine, venvs, the
+//! clock, and the process groups killed when a benchmark is interrupted.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub const SIGINT: i32 = 2;
+pub const SIGKILL: i32 = 9;
+pub const SIGTERM: i32 = 15;
+
+unsafe extern "C" {
+    pub fn kill(pid: i32, sig: i32) -> i32;
+    fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
+    fn _exit(code: i32) -> !;
+}
+
+/// Process groups a benchmark leads (the servers it started), by slot;
+/// SIGKILLed if the benchmark is interrupted.
+static GROUPS: [AtomicI32; 8] = [const { AtomicI32::new(0) }; 8];
+
+/// Remember the group `pgid` in `slot` (below 8).
+pub fn lead_group(slot: usize, pgid: i32) {
+    GROUPS[slot].store(pgid, Ordering::SeqCst);
+}
+
+/// Forget the group in `slot`; returns it (0 when there was none).
+pub fn forget_group(slot: usize) -> i32 {
+    GROUPS[slot].swap(0, Ordering::SeqCst)
+}
+
+extern "C" fn on_signal(_sig: i32) {
+    // Only async-signal-safe calls here: kill(2) and _exit(2).
+    for g in &GROUPS {
+        let g = g.load(Ordering::SeqCst);
+        if g > 0 {
+            unsafe { kill(-g, SIGKILL) };
+        }
+    }
+    unsafe { _exit(130) }
+}
+
+/// On SIGINT or SIGTERM, kill every group led, then exit 130.
+pub fn kill_groups_on_signal() {
+    unsafe {
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+    }
+}
+
+/// The UTC date and time now: (year, month, day, hour, minute, second),
+/// by civil-from-days (no dependencies).
+pub fn utc_now() -> (i64, i64, i64, i64, i64, i64) {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d, rem / 3600, rem / 60 % 60, rem % 60)
+}
 
 pub fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
