@@ -266,20 +266,9 @@ pub fn default_worker_id() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "localhost".into());
-    let salt = uuid_like();
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let salt = &id[..6];
     format!("{host}:{}:{salt}", std::process::id())
-}
-
-fn uuid_like() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    format!("{:06x}", h.finish() & 0xff_ffff)
 }
 
 struct Shared {

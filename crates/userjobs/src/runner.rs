@@ -100,10 +100,6 @@ impl UserJobRunner {
     }
 }
 
-fn fail(m: impl std::fmt::Display) -> JobFailure {
-    JobFailure::Failed(m.to_string())
-}
-
 /// Whether something exists at `path` (a file, or a folder with files).
 fn exists(ctx_rt: &tokio::runtime::Handle, arts: &ArtifactStore, path: &ArtifactPath) -> bool {
     ctx_rt.block_on(async {
@@ -142,26 +138,27 @@ impl Runner for UserJobRunner {
     }
 
     fn run(&self, ctx: &JobContext) -> Result<Value, JobFailure> {
-        let spec = UserJobSpec::parse(self.kind, &ctx.spec).map_err(fail)?;
+        let spec = UserJobSpec::parse(self.kind, &ctx.spec).map_err(JobFailure::msg)?;
         let layout = self.layout(&ctx.job.id);
         let progress: Value = serde_json::from_str(&ctx.job.progress).unwrap_or(json!({}));
         // adopted from a worker that stopped: re-attach to the running command
         if let Some(h) = &ctx.job.handle {
-            let handle: Handle = serde_json::from_str(h)
-                .map_err(|e| fail(format!("the job's stored handle is unreadable: {e}")))?;
+            let handle: Handle = serde_json::from_str(h).map_err(|e| {
+                JobFailure::msg(format!("the job's stored handle is unreadable: {e}"))
+            })?;
             let run_id = progress["run_id"].as_str().unwrap_or_default().to_string();
             ctx.event("Reattached", "a new worker follows the running command");
             let mut w = Watch::new(self, ctx, &spec, layout, run_id, progress, handle.clone());
             return w.follow(handle);
         }
-        let (run_id, experiment_id) = self.create_run(ctx, &spec).map_err(fail)?;
+        let (run_id, experiment_id) = self.create_run(ctx, &spec).map_err(JobFailure::msg)?;
         let mut progress = json!({"run_id": run_id, "experiment_id": experiment_id.to_string(), "log_offset": 0, "log_lines": 0});
         ctx.progress(&progress);
         ctx.event("Downloading", "downloading inputs");
         let started = Instant::now();
         if let Err(e) = self.download(ctx, &spec, &layout) {
             end_run(ctx.store.as_ref(), &run_id, RunStatus::Failed);
-            return Err(fail(e));
+            return Err(JobFailure::msg(e));
         }
         let token = if self.auth_required {
             let st = ctx.store.as_ref();
@@ -174,7 +171,7 @@ impl Runner for UserJobRunner {
             )
             .map_err(|e| {
                 end_run(st, &run_id, RunStatus::Failed);
-                fail(format!("could not make the job's token: {e}"))
+                JobFailure::msg(format!("could not make the job's token: {e}"))
             })?;
             Some(t)
         } else {
@@ -195,7 +192,7 @@ impl Runner for UserJobRunner {
         };
         let vars = layout.prepare(&spec, &env).map_err(|e| {
             end_run(ctx.store.as_ref(), &run_id, RunStatus::Failed);
-            fail(format!("could not lay out the job's folder: {e}"))
+            JobFailure::msg(format!("could not lay out the job's folder: {e}"))
         })?;
         let phase = match self.kind {
             JobKind::Training => "Training",
@@ -212,9 +209,9 @@ impl Runner for UserJobRunner {
         let handle = self.executor.submit(&launch).map_err(|e| {
             end_run(ctx.store.as_ref(), &run_id, RunStatus::Failed);
             revoke_job_token(ctx.store.as_ref(), &ctx.job.id);
-            fail(format!("could not start the command: {e}"))
+            JobFailure::msg(format!("could not start the command: {e}"))
         })?;
-        let h = serde_json::to_string(&handle).map_err(fail)?;
+        let h = serde_json::to_string(&handle).map_err(JobFailure::msg)?;
         ctx.set_handle(&h)?;
         progress["started_ms"] = json!(store::now_ms());
         ctx.progress(&progress);
@@ -636,8 +633,8 @@ impl<'a> Watch<'a> {
             "rules": self.progress["rules"],
         });
         let outcome: Result<(), JobFailure> = match (&uploaded, &exit, &lost) {
-            (_, _, Some(reason)) => Err(fail(reason)),
-            (_, Some(e), _) if timed_out => Err(fail(format!(
+            (_, _, Some(reason)) => Err(JobFailure::msg(reason)),
+            (_, Some(e), _) if timed_out => Err(JobFailure::msg(format!(
                 "MaxRuntimeExceeded: stopped after the maximum runtime of {} s{}",
                 self.spec.max_runtime_seconds,
                 e.code
@@ -651,12 +648,12 @@ impl<'a> Watch<'a> {
             (_, Some(e), _) if e.stopped => Err(JobFailure::Cancelled),
             (_, Some(e), _) if !e.success() => {
                 let base = e.reason().unwrap_or_else(|| "the command failed".into());
-                Err(fail(match &script_reason {
+                Err(JobFailure::msg(match &script_reason {
                     Some(r) => format!("{r} ({base})"),
                     None => base,
                 }))
             }
-            (Err(e), _, _) => Err(fail(e)),
+            (Err(e), _, _) => Err(JobFailure::msg(e)),
             _ => Ok(()),
         };
         if let Ok(outputs) = &uploaded {
@@ -671,7 +668,7 @@ impl<'a> Watch<'a> {
                             Ok(v) => result["model_version"] = json!({"name": name, "version": v}),
                             Err(e) => {
                                 end_run(ctx.store.as_ref(), &self.run_id, RunStatus::Failed);
-                                return Err(fail(format!(
+                                return Err(JobFailure::msg(format!(
                                     "the job ran, but registering its model as '{name}' failed: {e}"
                                 )));
                             }
