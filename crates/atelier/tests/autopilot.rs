@@ -14,11 +14,18 @@ use std::time::{Duration, Instant};
 use common::{Server, agent, get, post};
 use serde_json::{Value, json};
 
-fn shared() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets");
+/// A dataset: the repository's own copy (`tests/fixtures/datasets`), else
+/// the shared datasets beside the checkout.
+fn dataset(name: &str) -> PathBuf {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let own = here.join("../../tests/fixtures/datasets").join(name);
+    if own.exists() {
+        return own;
+    }
+    let p = here.join("../../../shared/datasets").join(name);
     assert!(
         p.exists(),
-        "expected ../shared beside the checkout at {}",
+        "{name}: not in tests/fixtures/datasets, nor in ../shared beside the checkout ({})",
         p.display()
     );
     p
@@ -32,7 +39,7 @@ fn put(a: &ureq::Agent, url: &str, body: &[u8]) -> (u16, Value) {
 }
 
 fn upload(a: &ureq::Agent, s: &Server, name: &str) {
-    let bytes = std::fs::read(shared().join(name)).expect("dataset");
+    let bytes = std::fs::read(dataset(name)).expect("dataset");
     let (code, body) = put(a, &s.url(&format!("/api/atelier/datasets/{name}")), &bytes);
     assert_eq!(code, 201, "{body}");
     assert_eq!(body["dataset"]["size"], bytes.len());
@@ -223,7 +230,7 @@ fn a_job_logs_candidates_as_runs_registers_the_best_and_stores_reports() {
     let st = Command::new(env!("CARGO_BIN_EXE_atelier"))
         .args(["predict"])
         .arg(&model)
-        .arg(shared().join("titanic.csv"))
+        .arg(dataset("titanic.csv"))
         .arg("-o")
         .arg(&out)
         .output()
@@ -598,7 +605,7 @@ fn the_cli_runs_automl_on_a_server_and_writes_the_pipeline() {
     let out = dir.path().join("penguins.atelier");
     let res = Command::new(env!("CARGO_BIN_EXE_atelier"))
         .args(["automl"])
-        .arg(shared().join("penguins.csv"))
+        .arg(dataset("penguins.csv"))
         .args([
             "--target",
             "species",
