@@ -38,7 +38,7 @@
 
 pub mod alerts;
 pub mod api;
-pub mod cron;
+pub use jobs::cron;
 pub mod execute;
 pub mod quality;
 pub mod rows;

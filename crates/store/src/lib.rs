@@ -255,6 +255,13 @@ pub trait MetadataStore: Send + Sync + 'static {
     fn get_schedule(&self, name: &str) -> Result<Endpoint>;
     fn list_schedules(&self) -> Result<Vec<Endpoint>>;
     fn delete_schedule(&self, name: &str) -> Result<()>;
+
+    // ---- notebook schedules (same shape; `replace` is the same compare-and-swap) ----
+    fn put_notebook_schedule(&self, name: &str, config: &str) -> Result<Endpoint>;
+    fn replace_notebook_schedule(&self, name: &str, expected: &str, config: &str) -> Result<bool>;
+    fn get_notebook_schedule(&self, name: &str) -> Result<Endpoint>;
+    fn list_notebook_schedules(&self) -> Result<Vec<Endpoint>>;
+    fn delete_notebook_schedule(&self, name: &str) -> Result<()>;
     /// Jobs of one kind and name (e.g. a schedule's executions), newest first.
     fn list_jobs_named(&self, kind: &str, name: &str, limit: usize) -> Result<Vec<Job>>;
 

@@ -254,3 +254,13 @@ ALTER TABLE jobs ADD COLUMN max_attempts INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE jobs ADD COLUMN handle TEXT;
 ALTER TABLE jobs ADD COLUMN events TEXT NOT NULL DEFAULT '[]';
 CREATE INDEX jobs_by_status ON jobs (status, created);
+
+-- migration 7: notebook schedules (JSON owned by the notebooks crate:
+-- notebook, cron, parameters, webhooks, the bookmark of the last firing).
+-- Each firing is a notebook job named after its schedule.
+CREATE TABLE notebook_schedules (
+    name TEXT PRIMARY KEY,
+    config TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    updated INTEGER NOT NULL
+);

@@ -2328,6 +2328,21 @@ impl MetadataStore for SqliteStore {
     fn delete_schedule(&self, name: &str) -> Result<()> {
         self.write(|tx| jobs::delete_doc(tx, jobs::SCHEDULES, name))
     }
+    fn put_notebook_schedule(&self, name: &str, config: &str) -> Result<Endpoint> {
+        self.write(|tx| jobs::put_doc(tx, jobs::NOTEBOOK_SCHEDULES, name, config))
+    }
+    fn replace_notebook_schedule(&self, name: &str, expected: &str, config: &str) -> Result<bool> {
+        self.write(|tx| jobs::replace_doc(tx, jobs::NOTEBOOK_SCHEDULES, name, expected, config))
+    }
+    fn get_notebook_schedule(&self, name: &str) -> Result<Endpoint> {
+        self.read(|c| jobs::get_doc(c, jobs::NOTEBOOK_SCHEDULES, name))
+    }
+    fn list_notebook_schedules(&self) -> Result<Vec<Endpoint>> {
+        self.read(|c| jobs::list_docs(c, jobs::NOTEBOOK_SCHEDULES))
+    }
+    fn delete_notebook_schedule(&self, name: &str) -> Result<()> {
+        self.write(|tx| jobs::delete_doc(tx, jobs::NOTEBOOK_SCHEDULES, name))
+    }
     fn list_jobs_named(&self, kind: &str, name: &str, limit: usize) -> Result<Vec<Job>> {
         self.read(|c| jobs::list_named(c, kind, name, limit))
     }

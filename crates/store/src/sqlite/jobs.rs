@@ -350,6 +350,7 @@ fn endpoint_row(r: &Row) -> rusqlite::Result<Endpoint> {
 pub(super) type Docs = (&'static str, &'static str);
 pub(super) const ENDPOINTS: Docs = ("endpoints", "endpoint");
 pub(super) const SCHEDULES: Docs = ("monitoring_schedules", "monitoring schedule");
+pub(super) const NOTEBOOK_SCHEDULES: Docs = ("notebook_schedules", "notebook schedule");
 
 pub(super) fn put_doc(
     tx: &Transaction,
