@@ -64,6 +64,8 @@ export async function startServer(extraArgs = []) {
   }
   return {
     url,
+    dataDir,
+    pid: proc.pid,
     log: () => output,
     async stop() {
       if (proc.exitCode === null) {

@@ -286,7 +286,9 @@ test('navigation, other stages and unknown pages', async () => {
   }
   await page.click('[data-testid=nav-notebooks]');
   await page.waitForURL('**/notebooks');
-  assert.match(await page.locator('[data-testid=not-available]').textContent(), /not available yet/);
+  // the notebooks page lists the (empty) workspace of this open server's space
+  await page.locator('[data-testid=nb-workspace]').waitFor();
+  assert.match(await page.locator('[data-testid=nb-empty]').textContent(), /No notebooks yet/);
   await page.click('[data-testid=nav-models]');
   await page.waitForURL('**/models');
   await page.locator('[data-testid=models-table], [data-testid=models-empty], [data-testid=models-error]').first().waitFor();

@@ -204,7 +204,8 @@ pub fn run(args: &[String]) -> R {
     let mut python = root.join(".venv/bin/python");
     let mut skinny = root.join(".venv-skinny/bin/python");
     if !skip_setup {
-        if want("python") || want("browser") {
+        // the Rust tests of notebooks (nbexec, spaces) run real kernels and JupyterLab too
+        if want("rust") || want("python") || want("browser") {
             python = setup_python(&root, ".venv", "tests/python/requirements.txt")?;
         }
         if want("python") {
@@ -243,7 +244,8 @@ pub fn run(args: &[String]) -> R {
             "Rust",
             Command::new("cargo")
                 .args(["test", "--workspace", "--quiet"])
-                .current_dir(&root),
+                .current_dir(&root)
+                .env("ATELIER_PYTHON", &python),
             parse_cargo,
         )?;
         record("rust", r);

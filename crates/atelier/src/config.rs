@@ -53,12 +53,21 @@ pub struct ServeArgs {
     /// database takes over a killed server's jobs after this long [default: 30].
     #[arg(long, env = "ATELIER_JOB_LEASE_SECONDS")]
     pub job_lease_seconds: Option<u64>,
+    /// The Python of JupyterLab and notebook kernels (e.g. a venv's bin/python with
+    /// jupyterlab and ipykernel) [default: <data-dir>/python/bin/python, made by
+    /// `atelier notebooks setup`, else the kernels found on this machine].
+    #[arg(long, env = "ATELIER_NOTEBOOK_PYTHON")]
+    pub notebook_python: Option<PathBuf>,
+    /// Seconds without use after which a JupyterLab is stopped [default: 3600].
+    #[arg(long, env = "ATELIER_NOTEBOOK_IDLE_SECONDS")]
+    pub notebook_idle_seconds: Option<u64>,
     /// Log filter (tracing syntax, e.g. "info" or "server=debug") [default: info].
     #[arg(long, env = "ATELIER_LOG")]
     pub log: Option<String>,
     /// A TOML file with any of: host, port, data_dir, require_auth, max_artifact_bytes,
     /// max_request_bytes, allowed_hosts, cors_allowed_origins, allow_local_paths,
-    /// webhook_allowed_hosts, job_workers, job_lease_seconds, log.
+    /// webhook_allowed_hosts, job_workers, job_lease_seconds, notebook_python,
+    /// notebook_idle_seconds, log.
     #[arg(long, env = "ATELIER_CONFIG")]
     pub config: Option<PathBuf>,
 }
@@ -78,6 +87,8 @@ struct FileSettings {
     webhook_allowed_hosts: Option<Vec<String>>,
     job_workers: Option<usize>,
     job_lease_seconds: Option<u64>,
+    notebook_python: Option<PathBuf>,
+    notebook_idle_seconds: Option<u64>,
     log: Option<String>,
 }
 
@@ -95,6 +106,9 @@ pub struct Settings {
     pub webhook_allowed_hosts: Vec<String>,
     pub job_workers: usize,
     pub job_lease_seconds: u64,
+    /// As configured; [`Settings::notebook_python`] applies the default.
+    pub notebook_python: Option<PathBuf>,
+    pub notebook_idle_seconds: u64,
     pub log: String,
 }
 
@@ -112,6 +126,15 @@ fn list(flag: Vec<String>, file: Option<Vec<String>>) -> Vec<String> {
 }
 
 impl Settings {
+    /// The Python of notebooks: the configured one, else the one `atelier
+    /// notebooks setup` made in the data folder, if any.
+    pub fn notebook_python(&self) -> Option<PathBuf> {
+        self.notebook_python.clone().or_else(|| {
+            let p = self.data_dir.join("python/bin/python");
+            p.exists().then_some(p)
+        })
+    }
+
     pub fn resolve(a: ServeArgs) -> anyhow::Result<Settings> {
         let file = match &a.config {
             Some(p) => {
@@ -144,8 +167,24 @@ impl Settings {
             webhook_allowed_hosts: list(a.webhook_allowed_hosts, file.webhook_allowed_hosts),
             job_workers: a.job_workers.or(file.job_workers).unwrap_or(2),
             job_lease_seconds: a.job_lease_seconds.or(file.job_lease_seconds).unwrap_or(30),
+            notebook_python: a.notebook_python.or(file.notebook_python),
+            notebook_idle_seconds: a
+                .notebook_idle_seconds
+                .or(file.notebook_idle_seconds)
+                .unwrap_or(3600),
             log: a.log.or(file.log).unwrap_or_else(|| "info".into()),
         };
+        if let Some(p) = &s.notebook_python
+            && !p.exists()
+        {
+            anyhow::bail!(
+                "--notebook-python {}: no such file (name a Python with jupyterlab and ipykernel, or run `atelier notebooks setup`)",
+                p.display()
+            );
+        }
+        if s.notebook_idle_seconds == 0 {
+            anyhow::bail!("--notebook-idle-seconds must be positive");
+        }
         if s.host.trim().is_empty() {
             anyhow::bail!("--host must not be empty");
         }

@@ -6,6 +6,7 @@ mod bench;
 mod config;
 mod jobs_cli;
 mod monitor_cli;
+mod notebooks_cli;
 mod remote;
 mod serving_cli;
 mod tune_cli;
@@ -45,6 +46,9 @@ enum Command {
         /// The launch file the executor wrote.
         launch_file: PathBuf,
     },
+    /// (internal) Execute a notebook inside a notebook job.
+    #[command(hide = true, name = "__notebook-run")]
+    NotebookRun(Box<notebooks_cli::ExecArgs>),
     /// Run the server: the Studio web UI and the MLflow-compatible tracking API.
     #[command(
         after_help = "Settings come from flags, then ATELIER_* environment variables, then the --config file, then defaults.
@@ -208,6 +212,11 @@ Examples:
       --early-stopping median --input train=data/train.csv --code . -- python train.py"
     )]
     Tune(Box<tune_cli::TuneArgs>),
+    /// Notebooks: run one as a job on a server, or make the Python environment notebooks use.
+    Notebooks {
+        #[command(subcommand)]
+        action: NotebooksCommand,
+    },
     /// Background jobs on a server (Autopilot, batch transform, …).
     Jobs {
         #[command(subcommand)]
@@ -292,6 +301,31 @@ Examples:
     Token {
         #[command(subcommand)]
         action: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum NotebooksCommand {
+    /// Run a notebook headless as a job (papermill's conventions) and follow its output.
+    #[command(
+        after_help = "The cell tagged `parameters` is followed by an injected cell tagged `injected-parameters`,
+as papermill does; the executed notebook (with papermill's metadata) is the job run's artifact
+output/notebook/<file>, saved after every cell. Metrics the notebook logs with mlflow land in
+the job's run. The exit code is 0 when every cell ran.
+
+Examples:
+  atelier notebooks run analysis.ipynb -p alpha=0.5 -p epochs=3 --output out.ipynb
+  atelier notebooks run workspace:reports/weekly.ipynb --cell-timeout 600 --detach"
+    )]
+    Run(Box<notebooks_cli::RunArgs>),
+    /// Make the Python environment of JupyterLab and notebook kernels in the data folder
+    /// (<data-dir>/python: jupyterlab, ipykernel, mlflow, pandas, matplotlib, scikit-learn).
+    Setup {
+        #[arg(long, env = "ATELIER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// The Python that makes the virtual environment.
+        #[arg(long, default_value = "python3")]
+        python: String,
     },
 }
 
@@ -649,6 +683,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tune(args) => {
             init_tracing("warn");
             return tune_cli::run(*args);
+        }
+        Command::NotebookRun(args) => {
+            init_tracing("warn");
+            return notebooks_cli::exec(*args);
+        }
+        Command::Notebooks { action } => {
+            init_tracing("warn");
+            return match action {
+                NotebooksCommand::Run(args) => notebooks_cli::run(*args),
+                NotebooksCommand::Setup { data_dir, python } => {
+                    notebooks_cli::setup(&data_dir, &python)
+                }
+            };
         }
         Command::Jobs { action } => {
             init_tracing("warn");
@@ -1116,6 +1163,7 @@ fn serve(s: Settings) -> anyhow::Result<()> {
             Arc::new(move |url: &str| p.check_url(url))
         };
         let tracking_uri = format!("http://{addr}");
+        let notebook_python = s.notebook_python();
         let user_job = |kind| {
             Arc::new(
                 userjobs::UserJobRunner::new(
@@ -1125,7 +1173,8 @@ fn serve(s: Settings) -> anyhow::Result<()> {
                     tracking_uri.clone(),
                 )
                 .with_job_tokens(auth == server::AuthMode::Required)
-                .with_webhook_check(webhook_check.clone()),
+                .with_webhook_check(webhook_check.clone())
+                .with_notebook_python(notebook_python.clone()),
             ) as Arc<dyn jobs::Runner>
         };
         // tuning jobs submit their trials through the queue (attached once it runs)
@@ -1134,6 +1183,7 @@ fn serve(s: Settings) -> anyhow::Result<()> {
         let runners: Vec<Arc<dyn jobs::Runner>> = vec![
             user_job(userjobs::JobKind::Processing),
             user_job(userjobs::JobKind::Training),
+            user_job(userjobs::JobKind::Notebook),
             Arc::new(autopilot::AutomlRunner),
             // this machine's files by path only when asked for, and never with auth
             Arc::new(serving::job::BatchTransformRunner::new(local_paths)),
@@ -1171,6 +1221,51 @@ fn serve(s: Settings) -> anyhow::Result<()> {
             queue: queue.clone(),
             webhooks,
         });
+        // notebooks: a JupyterLab per space (proxied, never exposed), previews,
+        // notebook jobs and their schedules
+        let workspaces_root = s.data_dir.join("workspaces");
+        let spaces = spaces::Spaces::new(spaces::SpacesConfig {
+            python: notebook_python
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("python3")),
+            workspaces_root: workspaces_root.clone(),
+            state_root: s.data_dir.join("spaces"),
+            idle_timeout: std::time::Duration::from_secs(s.notebook_idle_seconds),
+            start_timeout: std::time::Duration::from_secs(120),
+            env: [("MLFLOW_TRACKING_URI".to_string(), tracking_uri.clone())]
+                .into_iter()
+                .collect(),
+            // with authentication on, each start of a space gets a fresh token
+            // of its own (editor: its user could start it) for its kernels
+            space_env: (auth == server::AuthMode::Required).then(|| {
+                let st = state.store.clone();
+                spaces::SpaceEnv(Arc::new(move |space: &str| {
+                    let name = format!("space:{space}");
+                    let _ = st.revoke_token(&name);
+                    let t = server::new_token();
+                    match st.create_token(&name, "editor", &server::hash_token(&t)) {
+                        Ok(_) => [("MLFLOW_TRACKING_TOKEN".to_string(), t)]
+                            .into_iter()
+                            .collect(),
+                        Err(e) => {
+                            tracing::warn!(%space, "could not make the space's token: {e}");
+                            Default::default()
+                        }
+                    }
+                }))
+            }),
+        });
+        spaces.spawn_keeper();
+        let nb = notebooks::Notebooks {
+            store: state.store.clone(),
+            artifacts: state.artifacts.clone(),
+            queue: queue.clone(),
+            workspaces_root,
+            python: notebook_python.clone(),
+            webhook_check: Some(webhook_check.clone()),
+        };
+        notebooks::schedule::spawn(nb.clone());
+        let notebook_routes = notebooks::api::router(nb).merge(spaces::routes(spaces.clone()));
         let shown_host = if addr.ip().is_ipv6() {
             format!("[{}]", addr.ip())
         } else {
@@ -1195,6 +1290,7 @@ fn serve(s: Settings) -> anyhow::Result<()> {
             state,
             serving::api::router(endpoints.clone())
                 .merge(monitor_routes)
+                .merge(notebook_routes)
                 .merge(userjobs::api::router(userjobs::api::UserJobs {
                     store: state_store,
                     artifacts: state_artifacts,
@@ -1203,6 +1299,8 @@ fn serve(s: Settings) -> anyhow::Result<()> {
             shutdown_signal(),
         )
         .await?;
+        // no JupyterLab (nor its kernels) outlives the server
+        spaces.shutdown().await;
         // captured requests still queued reach the artifact store
         endpoints.flush_capture().await;
         // running jobs end as cancelled rather than being cut off mid-write

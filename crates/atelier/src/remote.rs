@@ -113,6 +113,20 @@ impl Client {
         Ok(())
     }
 
+    /// Upload bytes to a path under the artifact root.
+    pub fn put_bytes(&self, dest: &str, bytes: &[u8]) -> anyhow::Result<()> {
+        let url = self.url(&format!(
+            "/api/2.0/mlflow-artifacts/artifacts/{}",
+            dest.split('/').map(encode).collect::<Vec<_>>().join("/")
+        ));
+        let r = self
+            .auth(self.agent.put(&url))
+            .header("Content-Type", "application/octet-stream")
+            .send(bytes);
+        self.answer(&format!("uploading {dest}"), r)?;
+        Ok(())
+    }
+
     /// Download an artifact (a path under the artifact root) to a file.
     pub fn download_artifact(&self, path: &str, dest: &Path) -> anyhow::Result<u64> {
         let url = self.url(&format!(

@@ -136,12 +136,20 @@ impl Cells {
         }));
     }
     fn code(&mut self, src: &str) {
+        self.code_tagged(src, &[]);
+    }
+    fn code_tagged(&mut self, src: &str, tags: &[&str]) {
         let id = format!("code-{:02}", self.0.len());
+        let metadata = if tags.is_empty() {
+            json!({})
+        } else {
+            json!({ "tags": tags })
+        };
         self.0.push(json!({
             "cell_type": "code",
             "execution_count": null,
             "id": id,
-            "metadata": {},
+            "metadata": metadata,
             "outputs": [],
             "source": lines(src),
         }));
@@ -333,13 +341,20 @@ pub fn notebook(spec: &NotebookSpec) -> Value {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    // papermill's parameters cell: a notebook job (or papermill) can set these
+    c.code_tagged(
+        &format!(
+            "ATELIER = {}\nDATA = {}\nTEST = {}\nTARGET = {}\nMETRIC = {}",
+            py(&spec.atelier),
+            py(&spec.data_path),
+            py(test),
+            py(&spec.target),
+            py(&spec.metric),
+        ),
+        &["parameters"],
+    );
     c.code(&format!(
-        "import shlex\nimport subprocess\n\nimport pandas as pd\nfrom sklearn import metrics\n\nATELIER = {}\nDATA = {}\nTEST = {}\nTARGET = {}\nMETRIC = {}\nLABELS = {labels_py}\nMISSING = {missing_py}  # cells atelier reads as missing\nMODEL = \"model.atelier\"\nPREDICTIONS = \"predictions.csv\"\n\n\ndef run(cmd):\n    print(\"$\", shlex.join(cmd))\n    subprocess.run(cmd, check=True)\n\n\ndef read_table(path):\n    if str(path).lower().endswith((\".parquet\", \".pq\")):\n        return pd.read_parquet(path)\n    return pd.read_csv(path, dtype=str, keep_default_na=False)\n\n\ndef label(v):\n    \"\"\"A class label as `atelier predict` writes it (1.0 -> 1, True -> true).\"\"\"\n    s = str(v).strip()\n    try:\n        f = float(s)\n    except ValueError:\n        return s.lower() if s.lower() in (\"true\", \"false\") else s\n    return str(int(f)) if f.is_integer() else repr(f)",
-        py(&spec.atelier),
-        py(&spec.data_path),
-        py(test),
-        py(&spec.target),
-        py(&spec.metric),
+        "import os\nimport shlex\nimport subprocess\n\nimport pandas as pd\nfrom sklearn import metrics\n\n# run as an Atelier notebook job: this Atelier, and the dataset given as input `data`\nATELIER = os.environ.get(\"ATELIER_BIN\", ATELIER)\nif os.environ.get(\"ATELIER_INPUT_DATA\"):\n    local = os.path.join(os.environ[\"ATELIER_INPUT_DATA\"], os.path.basename(DATA))\n    TEST = local if TEST == DATA else TEST\n    DATA = local\nLABELS = {labels_py}\nMISSING = {missing_py}  # cells atelier reads as missing\nMODEL = \"model.atelier\"\nPREDICTIONS = \"predictions.csv\"\n\n\ndef run(cmd):\n    print(\"$\", shlex.join(cmd))\n    subprocess.run(cmd, check=True)\n\n\ndef read_table(path):\n    if str(path).lower().endswith((\".parquet\", \".pq\")):\n        return pd.read_parquet(path)\n    return pd.read_csv(path, dtype=str, keep_default_na=False)\n\n\ndef label(v):\n    \"\"\"A class label as `atelier predict` writes it (1.0 -> 1, True -> true).\"\"\"\n    s = str(v).strip()\n    try:\n        f = float(s)\n    except ValueError:\n        return s.lower() if s.lower() in (\"true\", \"false\") else s\n    return str(int(f)) if f.is_integer() else repr(f)",
     ));
 
     let targs = train_args(spec);

@@ -255,6 +255,25 @@
       if (job.status !== 'succeeded') { replace(resultBox); return; }
       const art = (path) => '/api/2.0/mlflow-artifacts/artifacts/' + String(path).split('/').map(enc).join('/');
       const reports = r.reports || {};
+      // the candidate notebook: copied into the user's JupyterLab workspace, or run as a notebook job
+      // (the dataset as its input `data`, which the notebook reads through ATELIER_INPUT_DATA)
+      const notebookNote = h('div', { 'data-testid': 'notebook-note' });
+      async function openInLab(btn, source) {
+        btn.disabled = true;
+        try {
+          const res = await request('POST', '/api/atelier/notebooks/import', { source, path: 'autopilot/' + (job.name || id).replace(/[^A-Za-z0-9_.-]+/g, '-') + '.ipynb' });
+          location.href = '/notebooks?lab=' + enc(res.path);
+        } catch (err) { replace(notebookNote, errorBox(err)); btn.disabled = false; }
+      }
+      async function runNotebook(btn, source, dataset) {
+        btn.disabled = true;
+        try {
+          const body = { source, experiment: 'Autopilot' };
+          if (dataset) body.inputs = { data: /^(datasets\/|runs:\/|models:\/)/.test(dataset) ? dataset : 'datasets/' + dataset };
+          const res = await request('POST', '/api/atelier/notebooks/runs', body);
+          location.href = '/notebooks?preview=' + enc('job:' + res.job.id);
+        } catch (err) { replace(notebookNote, errorBox(err)); btn.disabled = false; }
+      }
       const reportNames = Object.keys(reports).filter((n) => /\.html$/.test(reports[n]));
       const frame = h('iframe', { class: 'report-frame', 'data-testid': 'report-frame', sandbox: '', title: 'report' });
       const tabs = h('div', { class: 'seg' });
@@ -273,7 +292,10 @@
             h('div', null, h('span', null, 'Run'), h('b', null, h('a', { href: '/runs/' + enc(r.run_id) }, r.run_id)))),
           h('p', { style: 'margin:12px 0 0' },
             h('a', { class: 'btn', href: art((r.artifacts || {}).model), download: 'pipeline.atelier', 'data-testid': 'download-pipeline' }, 'Download pipeline'), ' ',
-            reports.notebook ? h('a', { class: 'btn', href: API + 'jobs/' + enc(id) + '/reports/notebook', download: 'autopilot-candidate.ipynb', 'data-testid': 'download-notebook' }, 'Download notebook') : null)),
+            reports.notebook ? h('a', { class: 'btn', href: API + 'jobs/' + enc(id) + '/reports/notebook', download: 'autopilot-candidate.ipynb', 'data-testid': 'download-notebook' }, 'Download notebook') : null, ' ',
+            reports.notebook ? h('button', { class: 'btn', 'data-testid': 'notebook-open-lab', onclick: (e) => openInLab(e.target, reports.notebook) }, 'Open in JupyterLab') : null, ' ',
+            reports.notebook ? h('button', { class: 'btn', 'data-testid': 'notebook-run-job', onclick: (e) => runNotebook(e.target, reports.notebook, (job.spec || {}).dataset) }, 'Reproduce as notebook job') : null),
+          notebookNote),
         reportNames.length ? h('div', { class: 'card' }, h('div', { class: 'page-head', style: 'margin-bottom:10px' }, h('h2', null, 'Reports'), tabs), frame) : null);
       if (reportNames.length) show(reportNames.includes('model_quality') ? 'model_quality' : reportNames[0]);
     }

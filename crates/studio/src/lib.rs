@@ -52,6 +52,16 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../assets/jobs.js"),
     },
     Asset {
+        path: "notebooks.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/notebooks.js"),
+    },
+    Asset {
+        path: "notebook.css",
+        content_type: "text/css; charset=utf-8",
+        body: nbrender::CSS.as_bytes(),
+    },
+    Asset {
         path: "favicon.svg",
         content_type: "image/svg+xml",
         body: include_bytes!("../assets/favicon.svg"),
@@ -137,7 +147,7 @@ const STAGES: &[Stage] = &[
         href: "/notebooks",
         blurb: "Open JupyterLab inside the Studio and run notebooks headless as parameterised jobs.",
         icon: "M3 1.5h9a1 1 0 011 1v11a1 1 0 01-1 1H3zM5.5 1.5v13M8 5h3M8 7.5h3",
-        live: false,
+        live: true,
     },
 ];
 
@@ -256,11 +266,13 @@ fn route(path: &str, query: &str) -> Option<Route> {
                 [] => Some(Route::Stage(stage)),
                 // the new-job form (job ids are hex, so no job is called "new")
                 ["new"] if stage.key == "jobs" => Some(live("jobs-new".to_string(), None, None)),
-                [id] if stage.live && !id.is_empty() => {
+                // under /notebooks/<space>/ is the space's JupyterLab, not a Studio page
+                [id] if stage.live && !id.is_empty() && stage.key != "notebooks" => {
                     Some(live(format!("{}-item", stage.key), Some(id), None))
                 }
                 [id, sub, sub_id]
                     if stage.live
+                        && stage.key != "notebooks"
                         && !id.is_empty()
                         && !sub_id.is_empty()
                         && sub.chars().all(|c| c.is_ascii_lowercase()) =>
@@ -302,12 +314,14 @@ fn document(title: &str, active: &str, main_attrs: &str, body: &str) -> String {
 <title>{title} · Atelier Studio</title>
 <link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/static/studio.css">
+<link rel="stylesheet" href="/static/notebook.css">
 <script src="/static/charts.js" defer></script>
 <script src="/static/studio.js" defer></script>
 <script src="/static/autopilot.js" defer></script>
 <script src="/static/serving.js" defer></script>
 <script src="/static/monitor.js" defer></script>
 <script src="/static/jobs.js" defer></script>
+<script src="/static/notebooks.js" defer></script>
 </head>
 <body>
 <div class="layout">
@@ -533,10 +547,10 @@ mod tests {
     }
 
     #[test]
-    fn stages_say_not_available_yet() {
+    fn every_stage_is_live_and_in_the_navigation() {
         let html = page("/notebooks", "").unwrap_or_default();
-        assert!(html.contains("not available yet"));
-        assert!(html.contains("data-testid=\"not-available\""));
+        assert!(html.contains("data-page=\"notebooks\""), "{html}");
+        assert!(!html.contains("not available yet"), "Notebooks are live");
         let html = page("/monitor", "").unwrap_or_default();
         assert!(!html.contains("not available yet"), "Monitor is live");
         let html = page("/experiments/7", "").unwrap_or_default();

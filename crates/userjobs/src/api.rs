@@ -56,7 +56,7 @@ async fn logs(
     let max = q.max_bytes.unwrap_or(1 << 20).clamp(1024, MAX_LOG_BYTES);
     let store = u.store.clone();
     let job = blocking(move || store.get_job(&id).map_err(ApiError::from)).await?;
-    if job.kind != "processing" && job.kind != "training" {
+    if !["processing", "training", "notebook"].contains(&job.kind.as_str()) {
         return Err(ApiError::invalid(format!(
             "job '{}' is a {} job; only processing and training jobs have command output",
             job.id, job.kind

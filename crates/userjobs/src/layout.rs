@@ -68,7 +68,9 @@ impl Layout {
     pub fn input(&self, name: &str) -> PathBuf {
         match self.kind {
             JobKind::Training => self.root.join("input/data").join(name),
-            JobKind::Processing => self.root.join("processing/input").join(name),
+            JobKind::Processing | JobKind::Notebook => {
+                self.root.join("processing/input").join(name)
+            }
         }
     }
     /// Where processing output `name` is read from.
@@ -85,13 +87,13 @@ impl Layout {
     pub fn failure_file(&self) -> PathBuf {
         match self.kind {
             JobKind::Training => self.root.join("output/failure"),
-            JobKind::Processing => self.root.join("output/message"),
+            JobKind::Processing | JobKind::Notebook => self.root.join("output/message"),
         }
     }
     pub fn config_dir(&self) -> PathBuf {
         match self.kind {
             JobKind::Training => self.root.join("input/config"),
-            JobKind::Processing => self.root.join("config"),
+            JobKind::Processing | JobKind::Notebook => self.root.join("config"),
         }
     }
     /// The executor's own files (logs, exit status) for one attempt: a
@@ -194,7 +196,7 @@ impl Layout {
                     Value::Object(training_env).to_string(),
                 );
             }
-            JobKind::Processing => {
+            JobKind::Processing | JobKind::Notebook => {
                 for name in &spec.outputs {
                     mk(&self.output(name))?;
                 }

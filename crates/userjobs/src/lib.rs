@@ -15,6 +15,7 @@
 pub mod api;
 pub mod experiments;
 pub mod layout;
+pub mod notebook;
 pub mod rules;
 pub mod runner;
 pub mod spec;

@@ -43,6 +43,9 @@ pub struct UserJobRunner {
     /// The server's webhook policy (no loopback, private or metadata
     /// targets unless allowed), checked when a job is submitted.
     webhook_check: Option<WebhookCheck>,
+    /// The Python whose kernels notebook jobs run on (None: the kernel
+    /// spec's own `python`, found on the PATH).
+    notebook_python: Option<PathBuf>,
 }
 
 /// Checks a webhook URL against the server's policy.
@@ -78,7 +81,29 @@ impl UserJobRunner {
             poll: Duration::from_millis(100),
             auth_required: false,
             webhook_check: None,
+            notebook_python: None,
         }
+    }
+
+    /// Notebook jobs run their kernels on this Python's kernel specs.
+    pub fn with_notebook_python(mut self, python: Option<PathBuf>) -> Self {
+        self.notebook_python = python;
+        self
+    }
+
+    /// The spec as it runs (notebook jobs become Atelier's runner command).
+    fn expand(&self, spec: UserJobSpec) -> UserJobSpec {
+        if self.kind != JobKind::Notebook {
+            return spec;
+        }
+        let bin = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "atelier".into());
+        let py = self
+            .notebook_python
+            .as_ref()
+            .map(|p| p.display().to_string());
+        spec.expanded(&bin, py.as_deref())
     }
 
     /// Check jobs' webhook URLs with the server's policy at submit time (the
@@ -113,7 +138,10 @@ impl Runner for UserJobRunner {
     }
 
     fn check(&self, spec: &Value, ctx: &CheckContext) -> Result<String, String> {
-        let s = UserJobSpec::parse(self.kind, spec)?;
+        let s = self.expand(UserJobSpec::parse(self.kind, spec)?);
+        if let Some(nb) = &s.notebook {
+            crate::notebook::check_kernel(nb, self.notebook_python.as_deref())?;
+        }
         for (name, source) in &s.inputs {
             let r = resolve_input(ctx.store.as_ref(), name, source)?;
             if !exists(&ctx.rt, &ctx.artifacts, &r.path) {
@@ -138,7 +166,7 @@ impl Runner for UserJobRunner {
     }
 
     fn run(&self, ctx: &JobContext) -> Result<Value, JobFailure> {
-        let spec = UserJobSpec::parse(self.kind, &ctx.spec).map_err(JobFailure::msg)?;
+        let spec = self.expand(UserJobSpec::parse(self.kind, &ctx.spec).map_err(JobFailure::msg)?);
         let layout = self.layout(&ctx.job.id);
         let progress: Value = serde_json::from_str(&ctx.job.progress).unwrap_or(json!({}));
         // adopted from a worker that stopped: re-attach to the running command
@@ -197,6 +225,7 @@ impl Runner for UserJobRunner {
         let phase = match self.kind {
             JobKind::Training => "Training",
             JobKind::Processing => "Processing",
+            JobKind::Notebook => "Executing",
         };
         ctx.event(phase, &format!("running {}", spec.command.join(" ")));
         let launch = Launch {
@@ -247,6 +276,16 @@ impl UserJobRunner {
         ];
         for (name, source) in &spec.inputs {
             tags.push(Tag::new(format!("atelier.input.{name}"), source));
+        }
+        if let Some(nb) = &spec.notebook {
+            let source = nb.source.clone().unwrap_or_else(|| nb.path.clone());
+            tags.retain(|t| t.key != "mlflow.source.name" && t.key != "mlflow.source.type");
+            tags.push(Tag::new("mlflow.source.type", "NOTEBOOK"));
+            tags.push(Tag::new("mlflow.source.name", &source));
+            tags.push(Tag::new("atelier.notebook.source", &source));
+            if let Some(s) = &nb.schedule {
+                tags.push(Tag::new("atelier.notebook.schedule", s));
+            }
         }
         let user = if job.owner.is_empty() {
             "atelier"
@@ -713,7 +752,7 @@ impl<'a> Watch<'a> {
             }
         }
         let dirs: Vec<(String, String, PathBuf)> = match self.runner.kind {
-            JobKind::Processing => self
+            JobKind::Processing | JobKind::Notebook => self
                 .spec
                 .outputs
                 .iter()

@@ -27,12 +27,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use store::MetadataStore;
 
-/// Processing or training.
+/// Processing, training, or a notebook run headless (a processing job whose
+/// command is Atelier's own notebook runner: [`UserJobSpec::expanded`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobKind {
     Processing,
     Training,
+    Notebook,
 }
 
 impl JobKind {
@@ -40,7 +42,43 @@ impl JobKind {
         match self {
             JobKind::Processing => "processing",
             JobKind::Training => "training",
+            JobKind::Notebook => "notebook",
         }
+    }
+}
+
+/// What a notebook job runs: the notebook (an artifact path, e.g. a snapshot
+/// the notebooks API took of a workspace file), its parameters (papermill's
+/// `-p`), the kernel and the per-cell timeout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotebookSpec {
+    /// The `.ipynb` in the artifact store.
+    pub path: String,
+    #[serde(default)]
+    pub parameters: BTreeMap<String, Value>,
+    /// A kernel spec name; default: the notebook's own.
+    #[serde(default)]
+    pub kernel: Option<String>,
+    #[serde(default)]
+    pub cell_timeout_seconds: Option<u64>,
+    /// Where the user's notebook came from (`workspace:<space>/<path>`, an
+    /// upload's file name, …): the notebooks page groups runs by it.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// The notebook schedule that fired this run.
+    #[serde(default)]
+    pub schedule: Option<String>,
+}
+
+/// The output channel of a notebook job: the executed notebook.
+pub const NOTEBOOK_CHANNEL: &str = "notebook";
+
+/// A parameter's value as a run parameter: strings as they are, the rest as JSON.
+pub fn param_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -57,7 +95,11 @@ pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 5 << 30;
 pub struct UserJobSpec {
     #[serde(default)]
     pub name: Option<String>,
+    #[serde(default)]
     pub command: Vec<String>,
+    /// Notebook jobs only: what to run (the command is Atelier's runner).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notebook: Option<NotebookSpec>,
     #[serde(default)]
     pub code: Option<String>,
     #[serde(default)]
@@ -97,7 +139,7 @@ fn default_max_output() -> u64 {
     DEFAULT_MAX_OUTPUT_BYTES
 }
 
-const FIELDS: &str = "name, command, code, inputs, outputs, hyperparameters, environment, experiment, max_runtime_seconds, stop_grace_seconds, max_output_bytes, register_model, rules, webhooks";
+const FIELDS: &str = "name, command, notebook, code, inputs, outputs, hyperparameters, environment, experiment, max_runtime_seconds, stop_grace_seconds, max_output_bytes, register_model, rules, webhooks";
 
 /// A channel, input or output name: what SageMaker allows in a channel name
 /// and what fits an environment variable's suffix.
@@ -127,7 +169,54 @@ impl UserJobSpec {
                 format!("the {} job's spec: {m}", kind.as_str())
             }
         })?;
-        if s.command.is_empty() || s.command[0].trim().is_empty() {
+        match (kind, &s.notebook) {
+            (JobKind::Notebook, None) => {
+                return Err("a notebook job needs 'notebook': {\"path\": \"<artifact path of the .ipynb>\", \"parameters\": {…}}".into());
+            }
+            (JobKind::Notebook, Some(nb)) => {
+                if !s.command.is_empty() {
+                    return Err("a notebook job runs its notebook: leave out 'command'".into());
+                }
+                if !s.outputs.is_empty() {
+                    return Err(format!(
+                        "a notebook job's output is the executed notebook (output '{NOTEBOOK_CHANNEL}'); leave out 'outputs'"
+                    ));
+                }
+                if s.inputs.contains_key(NOTEBOOK_CHANNEL) {
+                    return Err(format!(
+                        "input name '{NOTEBOOK_CHANNEL}' is the notebook itself; pick another"
+                    ));
+                }
+                let p =
+                    ArtifactPath::parse(&nb.path).map_err(|e| format!("'notebook.path': {e}"))?;
+                if !p.as_str().ends_with(".ipynb") {
+                    return Err(format!(
+                        "'notebook.path' must name a .ipynb file, not '{}'",
+                        nb.path
+                    ));
+                }
+                for k in nb.parameters.keys() {
+                    let ok = !k.is_empty()
+                        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                        && !k.starts_with(|c: char| c.is_ascii_digit());
+                    if !ok {
+                        return Err(format!(
+                            "parameter name '{k}' must be a Python identifier (letters, digits and '_', not starting with a digit)"
+                        ));
+                    }
+                }
+                if let Some(t) = nb.cell_timeout_seconds
+                    && (t == 0 || t > 7 * 24 * 3600)
+                {
+                    return Err("'notebook.cell_timeout_seconds' must be from 1 to 604800".into());
+                }
+            }
+            (_, Some(_)) => {
+                return Err("'notebook' is for notebook jobs".into());
+            }
+            (_, None) => {}
+        }
+        if kind != JobKind::Notebook && (s.command.is_empty() || s.command[0].trim().is_empty()) {
             return Err(
                 "give the command to run, e.g. \"command\": [\"python\", \"train.py\"]".into(),
             );
@@ -150,7 +239,7 @@ impl UserJobSpec {
         if kind == JobKind::Training && !s.outputs.is_empty() {
             return Err("a training job's outputs are model/ and output/data/ (SM_MODEL_DIR, SM_OUTPUT_DATA_DIR); 'outputs' is for processing jobs".into());
         }
-        if kind == JobKind::Processing && s.register_model.is_some() {
+        if kind != JobKind::Training && s.register_model.is_some() {
             return Err("'register_model' is for training jobs (they have a model/ folder)".into());
         }
         for k in s.hyperparameters.keys() {
@@ -206,8 +295,57 @@ impl UserJobSpec {
         Ok(specs)
     }
 
+    /// A notebook job's spec as the processing job it runs: the notebook as
+    /// input `notebook`, the executed one as output `notebook`, parameters
+    /// as the run's parameters, and `atelier __notebook-run` as the command
+    /// (`atelier_bin`: this Atelier; `python`: the kernels' Python).
+    /// Other kinds are returned unchanged.
+    pub fn expanded(&self, atelier_bin: &str, python: Option<&str>) -> UserJobSpec {
+        let Some(nb) = &self.notebook else {
+            return self.clone();
+        };
+        let mut s = self.clone();
+        let file = nb
+            .path
+            .rsplit('/')
+            .next()
+            .unwrap_or("notebook.ipynb")
+            .to_string();
+        s.inputs.insert(
+            NOTEBOOK_CHANNEL.into(),
+            format!("mlflow-artifacts:/{}", nb.path),
+        );
+        s.outputs = vec![NOTEBOOK_CHANNEL.into()];
+        for (k, v) in &nb.parameters {
+            s.hyperparameters.insert(k.clone(), param_text(v));
+        }
+        let mut argv = vec![
+            atelier_bin.to_string(),
+            "__notebook-run".to_string(),
+            "--file".to_string(),
+            file,
+            "--parameters-json".to_string(),
+            serde_json::to_string(&nb.parameters).unwrap_or_else(|_| "{}".into()),
+        ];
+        if let Some(k) = &nb.kernel {
+            argv.extend(["--kernel".to_string(), k.clone()]);
+        }
+        if let Some(t) = nb.cell_timeout_seconds {
+            argv.extend(["--cell-timeout".to_string(), t.to_string()]);
+        }
+        if let Some(p) = python {
+            argv.extend(["--python".to_string(), p.to_string()]);
+        }
+        s.command = argv;
+        s
+    }
+
     /// The job's display name: the given one, else the program's file name.
     pub fn display_name(&self, kind: JobKind) -> String {
+        if let (None, Some(nb)) = (&self.name, &self.notebook) {
+            let file = nb.source.as_deref().unwrap_or(&nb.path);
+            return format!("notebook {}", file.rsplit('/').next().unwrap_or(file));
+        }
         self.name.clone().unwrap_or_else(|| {
             let prog = self
                 .command
