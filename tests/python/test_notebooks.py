@@ -298,3 +298,28 @@ def test_a_workspace_notebook_previews_and_an_artifact_imports_into_the_workspac
     assert (ws / "shared.ipynb").exists()
     # importing again never overwrites the user's copy
     assert api_post(nb_server, "/api/atelier/notebooks/import", {"source": art}).json()["path"] == "shared-1.ipynb"
+
+
+def test_autopilots_candidate_notebook_reproduces_the_candidate_as_a_notebook_job(nb_server):
+    csv = Path(__file__).resolve().parents[1] / "fixtures" / "datasets" / "penguins.csv"
+    r = requests.put(f"{nb_server.url}/api/atelier/datasets/penguins.csv", data=csv.read_bytes(),
+                     headers={"Content-Type": "text/csv"}, timeout=20)
+    assert r.status_code == 200, r.text
+    r = api_post(nb_server, "/api/atelier/automl",
+                 {"dataset": "penguins.csv", "target": "species", "time_budget": 10, "max_candidates": 3})
+    assert r.status_code == 202, r.text
+    auto = wait_job(nb_server, r.json()["job"]["id"], timeout=180)
+    assert auto["status"] == "succeeded", auto
+    notebook_path = auto["result"]["reports"]["notebook"]
+    # as the Studio's "Reproduce as notebook job" does: the dataset as the job's input `data`
+    r = api_post(nb_server, RUNS, {"source": notebook_path, "inputs": {"data": "datasets/penguins.csv"},
+                                   "experiment": "Autopilot"})
+    assert r.status_code == 202, r.text
+    job = wait_job(nb_server, r.json()["job"]["id"], timeout=180)
+    assert job["status"] == "succeeded", job
+    pv = api_get(nb_server, "/api/atelier/notebooks/preview", params={"source": f"job:{job['id']}"}).json()
+    assert "accuracy = " in pv["html"] and pv["failed_cell"] is None
+    # and "Open in JupyterLab" copies it into the workspace
+    r = api_post(nb_server, "/api/atelier/notebooks/import", {"source": notebook_path, "path": "autopilot/penguins.ipynb"})
+    assert r.status_code == 200 and r.json()["path"] == "autopilot/penguins.ipynb", r.text
+    assert (nb_server.data_dir / "workspaces" / "default" / "autopilot" / "penguins.ipynb").exists()

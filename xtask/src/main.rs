@@ -12,6 +12,7 @@
 mod bench_jobs;
 mod bench_learners;
 mod bench_monitor;
+mod bench_notebooks;
 mod bench_serving;
 mod bench_tracking;
 mod common;
@@ -29,13 +30,15 @@ fn main() -> ExitCode {
             Some("monitor") => bench_monitor::run(&args[2..]),
             Some("serving") => bench_serving::run(&args[2..]),
             Some("jobs") => bench_jobs::run(&args[2..]),
-            _ => Err("usage: cargo xtask bench <tracking|learners|serving|monitor|jobs> [options]".into()),
+            Some("notebooks") => bench_notebooks::run(&args[2..]),
+            _ => Err("usage: cargo xtask bench <tracking|learners|serving|monitor|jobs|notebooks> [options]".into()),
         },
         _ => Err("usage: cargo xtask <test|bench tracking> [options]\n\n  test [--skip-setup] [--only rust|python|browser]   run the whole suite\n  bench tracking [--help]                            tracking benchmark vs MLflow
   bench learners [--help]                            GBM learner benchmark vs LightGBM
   bench serving [--help]                             endpoint load benchmark vs mlflow models serve
   bench monitor [--help]                             Model Monitor vs Evidently and whylogs
-  bench jobs [--help]                                job latency and throughput vs Ray's Jobs API".into()),
+  bench jobs [--help]                                job latency and throughput vs Ray's Jobs API
+  bench notebooks [--help]                           notebook job wall time vs papermill".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -17,12 +17,12 @@ pub enum SpaceError {
     NotFound(String),
     /// The configured Python interpreter does not exist.
     #[error(
-        "the Python interpreter '{python}' was not found: point the spaces' Python at an interpreter with JupyterLab installed (e.g. `python3 -m venv .venv && .venv/bin/python -m pip install jupyterlab ipykernel`)"
+        "the Python interpreter '{python}' was not found: run `atelier notebooks setup` (it makes one in the data folder), or start the server with --notebook-python naming a Python that has jupyterlab and ipykernel"
     )]
     PythonMissing { python: String },
     /// The interpreter runs but has no `jupyterlab` module.
     #[error(
-        "JupyterLab is not installed for the Python interpreter '{python}': install it with `{python} -m pip install jupyterlab ipykernel`"
+        "JupyterLab is not installed for the Python interpreter '{python}': run `atelier notebooks setup` (it makes an environment in the data folder), or install it with `{python} -m pip install jupyterlab ipykernel`"
     )]
     JupyterLabMissing { python: String },
     /// JupyterLab did not answer its status API within the start timeout.
