@@ -424,3 +424,22 @@ test('a schedule made from the page fires on its cron, shows its runs and is del
   assert.deepEqual(late.map((r) => r.job_id), [], 'no firing after the delete');
   await shot('schedule-deleted');
 });
+
+test('a failing notebook schedule marks the Notebooks link on every page until it is deleted', async () => {
+  writeFileSync(join(ws, 'fails.ipynb'), notebook([['code', "raise RuntimeError('no data today')"]]));
+  const r = await api('POST', '/api/atelier/notebook-schedules', { name: 'fails', source: 'workspace:fails.ipynb', cron: '*/2 * * * * *' });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  await until(async () => (await api('GET', '/api/atelier/notebook-schedules/fails')).body.status === 'failing', 'the schedule to be failing', 60000, 300);
+  await page.goto(server.url + '/experiments');
+  const mark = page.locator('[data-testid=nav-notebooks-alert]');
+  await mark.waitFor();
+  assert.equal(await mark.textContent(), '1');
+  await page.goto(server.url + '/notebooks');
+  const row = page.locator('[data-testid=nb-sched-row][data-name=fails]');
+  await row.locator('[data-testid=nb-sched-failing]').waitFor();
+  assert.equal((await api('DELETE', '/api/atelier/notebook-schedules/fails')).status, 200);
+  await page.goto(server.url + '/experiments');
+  await page.locator('[data-testid=nav-experiments]').waitFor();
+  await page.waitForLoadState('networkidle');
+  assert.equal(await page.locator('[data-testid=nav-notebooks-alert]').count(), 0);
+});

@@ -641,7 +641,11 @@ mod tests {
         for a in assets().iter().filter(|a| a.path.ends_with(".js")) {
             let mut text = String::from_utf8_lossy(a.body).to_string();
             if a.path == "notebooks.js" {
-                assert_eq!(text.matches("innerHTML").count(), 1, "notebooks.js: one preview sink");
+                assert_eq!(
+                    text.matches("innerHTML").count(),
+                    1,
+                    "notebooks.js: one preview sink"
+                );
                 text = text.replace("body.innerHTML = r.html;", "");
             }
             let body = text;
