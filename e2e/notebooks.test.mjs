@@ -331,6 +331,16 @@ test('a notebook runs as a job from its preview with parameters, followed live; 
   await shot('job-done');
   assert.deepEqual(await layoutProblems(page, ['.page-head']), []);
 
+  // the executed notebook is the job run's artifact: the run page's artifact browser previews it
+  await page.goto(server.url + '/runs/' + job1.progress.run_id);
+  for (const p of ['output', 'output/notebook', 'output/notebook/params.ipynb']) {
+    await page.click(`[data-testid=artifact-entry][data-path="${p}"]`);
+  }
+  await page.click('[data-testid=preview-notebook]');
+  await until(async () => /alpha is 0\.7/.test((await nbAt('[data-testid=nb-preview]').textContent()) || ''), 'the run artifact previewed');
+  await page.goto(server.url + '/notebooks?preview=' + encodeURIComponent('job:' + id1));
+  await nbAt('[data-testid=nb-preview-run]').waitFor();
+
   // again, with another alpha, from the job's "Run again"
   await page.click('[data-testid=nb-preview-run]');
   await form.waitFor();
@@ -438,8 +448,11 @@ test('a failing notebook schedule marks the Notebooks link on every page until i
   const row = page.locator('[data-testid=nb-sched-row][data-name=fails]');
   await row.locator('[data-testid=nb-sched-failing]').waitFor();
   assert.equal((await api('DELETE', '/api/atelier/notebook-schedules/fails')).status, 200);
+  // the mark is drawn from the schedules list every page asks for
+  const listed = page.waitForResponse((res) => new URL(res.url()).pathname === '/api/atelier/notebook-schedules');
   await page.goto(server.url + '/experiments');
+  await listed;
   await page.locator('[data-testid=nav-experiments]').waitFor();
-  await page.waitForLoadState('networkidle');
+  await page.evaluate(() => new Promise((r) => setTimeout(r, 100)));
   assert.equal(await page.locator('[data-testid=nav-notebooks-alert]').count(), 0);
 });

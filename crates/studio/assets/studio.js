@@ -736,6 +736,12 @@
       const head = h('div', { class: 'preview-head' }, h('b', null, f.rel), h('span', { class: 'muted' }, fmtBytes(f.size)),
         h('a', { class: 'btn', href: url, download: f.name, 'data-testid': 'artifact-download' }, 'Download'));
       replace(preview, head, h('div', { class: 'muted' }, 'Loading…'));
+      if (ext === 'ipynb') {
+        // rendered with its outputs by the notebooks page (no kernel), which also runs it as a job
+        return replace(preview, head, h('p', null,
+          h('a', { class: 'btn primary', href: '/notebooks?preview=' + encodeURIComponent(st.root + '/' + f.rel), 'data-testid': 'preview-notebook' }, 'Preview the notebook'),
+          ' ', h('span', { class: 'muted' }, 'with its outputs; run it as a job or open it in JupyterLab from there.')));
+      }
       if (['png', 'jpg', 'jpeg', 'gif', 'svg', 'webp', 'bmp'].includes(ext)) {
         return replace(preview, head, h('img', { src: url, alt: f.name, 'data-testid': 'preview-image' }));
       }
