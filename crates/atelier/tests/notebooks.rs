@@ -93,6 +93,19 @@ fn sigterm_stops_the_servers_jupyterlab_and_its_kernels() {
     let mut s = Server::start(dir.path(), &["--notebook-python", py.to_str().unwrap()]);
     let (lab, kernel) = start_space_with_kernel(&s);
     assert!(alive(lab) && alive(kernel));
+    // a save larger than --max-request-bytes (16 MiB) goes through to JupyterLab
+    let big = "x".repeat(20 << 20);
+    let nb = json!({"type": "notebook", "content": {"nbformat": 4, "nbformat_minor": 5,
+        "metadata": {}, "cells": [{"cell_type": "markdown", "id": "a", "metadata": {}, "source": big}]}});
+    let (code, v) = common::put(
+        &agent(),
+        &s.url("/notebooks/default/api/contents/big.ipynb"),
+        &nb,
+    )
+    .unwrap();
+    assert!(code == 200 || code == 201, "{code} {v}");
+    let saved = std::fs::metadata(dir.path().join("workspaces/default/big.ipynb")).unwrap();
+    assert!(saved.len() > 20 << 20, "{}", saved.len());
     let st = std::process::Command::new("kill")
         .args(["-TERM", &s.child.id().to_string()])
         .status()

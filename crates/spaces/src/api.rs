@@ -51,11 +51,13 @@ pub fn routes(spaces: Arc<Spaces>) -> Routes {
                 BodyKind::Raw,
                 proxy_bare,
             )
+            // streamed through to JupyterLab, whose own limits apply: a
+            // notebook with many plots may be larger than --max-request-bytes
             .add(
                 m,
                 "/notebooks/{space}/{*rest}",
                 Access::Write,
-                BodyKind::Raw,
+                BodyKind::Upload,
                 proxy,
             );
     }

@@ -375,7 +375,11 @@ impl Spaces {
                 Err(e) => return Err(SpaceError::io(format!("starting {python}"), e)),
             };
             let pid_file = self.pid_file(space);
-            if let Err(e) = std::fs::write(&pid_file, format!("{}\n", proc.pid)) {
+            // JupyterLab's pid, then this server's: another server on the same
+            // data folder leaves a live server's JupyterLab alone at start-up
+            if let Err(e) =
+                std::fs::write(&pid_file, format!("{} {}\n", proc.pid, std::process::id()))
+            {
                 tracing::warn!("could not write {}: {e}", pid_file.display());
             }
             let ready = self.wait_ready(space, port, &token, &proc).await;
@@ -718,7 +722,17 @@ fn kill_leftovers(state_root: &Path) {
         let Ok(text) = std::fs::read_to_string(&pid_file) else {
             continue;
         };
-        if let Ok(pid) = text.trim().parse::<i32>()
+        let mut fields = text.split_whitespace();
+        let pid = fields.next().and_then(|p| p.parse::<i32>().ok());
+        let owner = fields.next().and_then(|p| p.parse::<i32>().ok());
+        if let Some(o) = owner
+            && o != std::process::id() as i32
+            && process::alive(o)
+        {
+            // a live server (another process on this data folder) runs it
+            continue;
+        }
+        if let Some(pid) = pid
             && process::kill_stale(pid)
         {
             tracing::warn!(

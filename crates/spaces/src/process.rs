@@ -276,6 +276,20 @@ pub(crate) fn kernels_of(_server_pid: u32) -> Vec<i32> {
     Vec::new()
 }
 
+/// Whether a process with this pid exists (a zombie counts as gone).
+pub(crate) fn alive(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+        // SAFETY: kill(2) with signal 0 only checks that the process exists.
+        Err(_) => !cfg!(target_os = "linux") && unsafe { libc::kill(pid, 0) } == 0,
+    }
+}
+
 /// Kill the JupyterLab recorded in a pid file left by a server that died
 /// without stopping it (and its kernels), if the pid still looks like a
 /// Jupyter process. Returns whether something was killed.

@@ -112,7 +112,8 @@ async fn jupyterlab_behind_the_proxy() {
     let pid_file = dir.path().join("state/default/jupyterlab.pid");
     assert_eq!(
         std::fs::read_to_string(&pid_file).unwrap().trim(),
-        pid.to_string()
+        format!("{pid} {}", std::process::id()),
+        "JupyterLab's pid, then the owning server's"
     );
     let token = token_of(pid).expect("JupyterLab's token");
     // JupyterLab itself wants the token (only the proxy has it)

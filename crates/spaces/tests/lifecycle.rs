@@ -290,7 +290,37 @@ async fn a_previous_servers_jupyterlab_is_killed_at_start() {
     )
     .unwrap();
 
+    // a JupyterLab whose server is alive (another server on this data
+    // folder) is that server's: left alone, pid file and all
+    let mut owned = std::process::Command::new("sh")
+        .args(["-c", "sleep 300; true", "jupyter-lab-owned"])
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut server = std::process::Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .unwrap();
+    std::fs::create_dir_all(state.join("shared")).unwrap();
+    std::fs::write(
+        state.join("shared/jupyterlab.pid"),
+        format!("{} {}\n", owned.id(), server.id()),
+    )
+    .unwrap();
+
     let _sp = Spaces::new(config(dir.path(), "/nonexistent/python".into()));
+
+    assert!(
+        owned.try_wait().unwrap().is_none(),
+        "a live server's JupyterLab was killed"
+    );
+    assert!(state.join("shared/jupyterlab.pid").exists());
+    unsafe {
+        libc::kill(-(owned.id() as i32), libc::SIGKILL);
+    }
+    owned.wait().unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
 
     let status = stale.wait().unwrap();
     use std::os::unix::process::ExitStatusExt;

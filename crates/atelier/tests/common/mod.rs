@@ -98,6 +98,13 @@ pub fn post(a: &ureq::Agent, url: &str, body: &Value) -> Result<(u16, Value), St
     Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
 }
 
+pub fn put(a: &ureq::Agent, url: &str, body: &Value) -> Result<(u16, Value), String> {
+    let mut r = a.put(url).send_json(body).map_err(|e| e.to_string())?;
+    let status = r.status().as_u16();
+    let text = r.body_mut().read_to_string().unwrap_or_default();
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+}
+
 pub fn get(a: &ureq::Agent, url: &str) -> Result<(u16, Value), String> {
     let mut r = a.get(url).call().map_err(|e| e.to_string())?;
     let status = r.status().as_u16();
