@@ -1254,6 +1254,16 @@ fn serve(s: Settings) -> anyhow::Result<()> {
                     }
                 }))
             }),
+            // and the token goes when the space stops
+            on_stop: (auth == server::AuthMode::Required).then(|| {
+                let st = state.store.clone();
+                spaces::SpaceHook(Arc::new(move |space: &str| {
+                    match st.revoke_token(&format!("space:{space}")) {
+                        Ok(()) | Err(store::StoreError::NotFound(_)) => {}
+                        Err(e) => tracing::warn!(%space, "could not revoke the space's token: {e}"),
+                    }
+                }))
+            }),
         });
         spaces.spawn_keeper();
         let nb = notebooks::Notebooks {

@@ -194,6 +194,23 @@ fn with_auth_on_a_spaces_kernels_get_a_token_of_their_own_that_works() {
         .call()
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
+    // stopping the space revokes its token
+    let r = a
+        .post(s.url("/api/atelier/spaces/ann/stop"))
+        .header("Authorization", &auth)
+        .send_json(json!({}))
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r = a
+        .get(s.url("/api/2.0/mlflow/experiments/search?max_results=5"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        401,
+        "the stopped space's token still works"
+    );
     // another user's space answers 404 to this user
     let r = a
         .post(s.url("/api/atelier/spaces/bob/start"))

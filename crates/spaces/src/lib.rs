@@ -72,6 +72,19 @@ pub struct SpacesConfig {
     /// More environment for each start of a space (e.g. a fresh API token
     /// for its kernels' MLflow client when the server requires one).
     pub space_env: Option<SpaceEnv>,
+    /// Called when a space's JupyterLab has stopped or died (e.g. to revoke
+    /// what `space_env` handed out).
+    pub on_stop: Option<SpaceHook>,
+}
+
+/// Called with a space's name.
+#[derive(Clone)]
+pub struct SpaceHook(pub std::sync::Arc<dyn Fn(&str) + Send + Sync>);
+
+impl std::fmt::Debug for SpaceHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SpaceHook(..)")
+    }
 }
 
 /// Environment made for a space each time it starts.
@@ -98,6 +111,7 @@ impl SpacesConfig {
             start_timeout: Duration::from_secs(60),
             env: BTreeMap::new(),
             space_env: None,
+            on_stop: None,
         }
     }
 }

@@ -305,6 +305,7 @@ impl Spaces {
         drop(g);
         tracing::warn!(space = %slot.name, %status, "JupyterLab exited by itself");
         let _ = std::fs::remove_file(self.pid_file(&slot.name));
+        self.stopped_hook(&slot.name);
         Some(status)
     }
 
@@ -598,6 +599,14 @@ impl Spaces {
         .unwrap_or(false)
     }
 
+    /// Tell the configuration a space's JupyterLab is gone (e.g. to revoke
+    /// the token its kernels had).
+    fn stopped_hook(&self, space: &str) {
+        if let Some(f) = &self.cfg.on_stop {
+            (f.0)(space);
+        }
+    }
+
     /// Stop with the start lock held.
     async fn stop_locked(&self, slot: &Slot) -> bool {
         let run = slot.lock().run.take();
@@ -605,6 +614,7 @@ impl Spaces {
         if let Some(r) = run {
             stop_proc(&r.proc).await;
             let _ = std::fs::remove_file(self.pid_file(&slot.name));
+            self.stopped_hook(&slot.name);
             if was_running {
                 tracing::info!(space = %slot.name, pid = r.proc.pid, "JupyterLab stopped");
             }

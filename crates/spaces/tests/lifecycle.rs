@@ -47,12 +47,18 @@ async fn callers_use_only_their_own_space() {
     let dir = tempfile::tempdir().unwrap();
     let sp = Spaces::new(config(dir.path(), "/nonexistent/python".into()));
     let (router, table) = spaces::routes(sp.clone()).into_parts();
-    // every route declares itself: the proxy needs the editor role
+    // every route declares itself: the proxy needs the editor role, and what
+    // goes to JupyterLab streams through (its own limits apply)
+    let proxied: Vec<_> = table
+        .iter()
+        .filter(|d| d.path.starts_with("/notebooks/"))
+        .collect();
+    assert!(proxied.iter().all(|d| d.access == server::Access::Write));
     assert!(
-        table
+        proxied
             .iter()
-            .filter(|d| d.path.starts_with("/notebooks/"))
-            .all(|d| d.access == server::Access::Write && d.body == server::BodyKind::Raw)
+            .filter(|d| d.path.ends_with("{*rest}"))
+            .all(|d| d.body == server::BodyKind::Upload)
     );
     assert_eq!(table.len(), 5 * 3 + 4);
     let addr = serve(router.layer(axum::middleware::from_fn(as_user))).await;

@@ -52,6 +52,7 @@ pub fn config(root: &Path, python: PathBuf) -> SpacesConfig {
         start_timeout: Duration::from_secs(120),
         env,
         space_env: None,
+        on_stop: None,
     }
 }
 
