@@ -10,6 +10,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ws::{self, WebSocket, WebSocketUpgrade};
@@ -107,10 +108,9 @@ async fn http(
     space: &str,
     req: Request,
 ) -> Result<Response, SpaceError> {
-    let run = sp.ensure_running(&slot, Default::default()).await?;
     let pq = path_and_query(req.uri(), req.extensions().get::<OriginalUri>());
     let (parts, body) = req.into_parts();
-    let mut headers = copy_headers(
+    let headers = copy_headers(
         &parts.headers,
         &[
             header::HOST,
@@ -119,22 +119,40 @@ async fn http(
             header::ORIGIN,
         ],
     );
-    headers.insert(header::AUTHORIZATION, auth_value(&run)?);
-    let uri: Uri = format!("http://127.0.0.1:{}{pq}", run.port)
-        .parse()
-        .map_err(|e| SpaceError::Io(format!("bad upstream URI: {e}")))?;
-    let mut up = axum::http::Request::new(body);
-    *up.method_mut() = parts.method;
-    *up.uri_mut() = uri;
-    *up.headers_mut() = headers;
-    let resp = sp
-        .client
-        .request(up)
-        .await
-        .map_err(|e| SpaceError::Unreachable {
-            space: space.to_string(),
-            message: format!("{e} (it may have just stopped; try again)"),
-        })?;
+    // a request without a body can be sent again when JupyterLab turns out
+    // to have just died (before its waiter noticed): restarted, then retried
+    let retryable = parts.method == Method::GET || parts.method == Method::HEAD;
+    let mut body = Some(body);
+    let mut attempt = 0;
+    let resp = loop {
+        attempt += 1;
+        let run = sp.ensure_running(&slot, Default::default()).await?;
+        let mut h = headers.clone();
+        h.insert(header::AUTHORIZATION, auth_value(&run)?);
+        let uri: Uri = format!("http://127.0.0.1:{}{pq}", run.port)
+            .parse()
+            .map_err(|e| SpaceError::Io(format!("bad upstream URI: {e}")))?;
+        let mut up = axum::http::Request::new(body.take().unwrap_or_else(Body::empty));
+        *up.method_mut() = parts.method.clone();
+        *up.uri_mut() = uri;
+        *up.headers_mut() = h;
+        match sp.client.request(up).await {
+            Ok(r) => break r,
+            Err(e) => {
+                if retryable
+                    && attempt == 1
+                    && run.proc.wait_exit(Duration::from_secs(3)).await.is_some()
+                {
+                    tracing::info!(%space, "JupyterLab died under a request; starting it again");
+                    continue;
+                }
+                return Err(SpaceError::Unreachable {
+                    space: space.to_string(),
+                    message: format!("{e} (it may have just stopped; try again)"),
+                });
+            }
+        }
+    };
     let (mut parts, body) = resp.into_parts();
     parts.headers = copy_headers(&parts.headers, &[]);
     busy.touch();
