@@ -13,6 +13,7 @@
 use crate::common::{
     self, cpu_model, ensure_venv, loadavg, nproc, root, run_checked, say, tail_str,
 };
+use crate::json::json_str;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -874,23 +875,6 @@ fn verdict_line(checks: &[Check]) -> String {
 }
 
 // ---------------------------------------------------------------- JSON
-
-fn json_str(s: &str) -> String {
-    let mut o = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
-}
 
 fn json_num(x: f64) -> String {
     if x.is_finite() {

@@ -11,6 +11,7 @@ use crate::common::{
     SIGKILL, SIGTERM, cpu_model, ensure_venv, forget_group, kill, kill_groups_on_signal,
     lead_group, loadavg, nproc, root, run_checked, say, tail_str,
 };
+use crate::json::json_str;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -540,26 +541,6 @@ fn read_response(r: &mut BufReader<TcpStream>) -> io::Result<(Resp, bool)> {
 }
 
 // ---------------------------------------------------------------- JSON by hand
-
-fn json_str(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            '\r' => o.push_str("\\r"),
-            '\t' => o.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
-}
 
 /// The first `"key": "value"` string in a JSON text (ids, tokens: no escapes).
 fn field_str(body: &str, key: &str) -> Option<String> {

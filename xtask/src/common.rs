@@ -154,3 +154,62 @@ pub fn ensure_venv(venv: &Path, req_path: &Path) -> Result<PathBuf, String> {
     std::fs::write(&marker, req).map_err(|e| e.to_string())?;
     Ok(python)
 }
+
+/// `YYYY-MM-DD HH:MM UTC`, for a report's "measured on".
+pub fn utc_stamp() -> String {
+    let (y, m, d, h, mi, _) = utc_now();
+    format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02} UTC")
+}
+
+/// Replace what lies between the README's `<!-- bench:NAME -->` and
+/// `<!-- /bench:NAME -->` markers with `md` (a README without them is left
+/// as it is, with a word saying so).
+pub fn update_readme(path: &Path, name: &str, md: &str) -> Result<(), String> {
+    let (begin, end) = (
+        format!("<!-- bench:{name} -->"),
+        format!("<!-- /bench:{name} -->"),
+    );
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let (Some(a), Some(b)) = (text.find(&begin), text.find(&end)) else {
+        say(&format!(
+            "{} has no {begin} … {end} block; not updated",
+            path.display()
+        ));
+        return Ok(());
+    };
+    if b < a {
+        return Err(format!("{}: {end} comes before {begin}", path.display()));
+    }
+    let new = format!(
+        "{}{begin}\n{}{}",
+        &text[..a],
+        md.trim_end_matches('\n').to_string() + "\n",
+        &text[b..]
+    );
+    std::fs::write(path, new).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    say(&format!(
+        "updated {} between {begin} and {end}",
+        path.display()
+    ));
+    Ok(())
+}
+
+#[cfg(test)]
+mod readme_tests {
+    use super::*;
+
+    #[test]
+    fn only_the_named_block_is_replaced() {
+        let p = std::env::temp_dir().join(format!("xtask-readme-{}.md", std::process::id()));
+        let text = "a\n<!-- bench:jobs -->\nold jobs\n<!-- /bench:jobs -->\n<!-- bench:notebooks -->\nold nb\n<!-- /bench:notebooks -->\nz\n";
+        std::fs::write(&p, text).unwrap();
+        update_readme(&p, "notebooks", "new nb\n\n").unwrap();
+        let got = std::fs::read_to_string(&p).unwrap();
+        let _ = std::fs::remove_file(&p);
+        assert_eq!(
+            got,
+            "a\n<!-- bench:jobs -->\nold jobs\n<!-- /bench:jobs -->\n<!-- bench:notebooks -->\nnew nb\n<!-- /bench:notebooks -->\nz\n"
+        );
+    }
+}

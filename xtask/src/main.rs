@@ -16,6 +16,7 @@ mod bench_notebooks;
 mod bench_serving;
 mod bench_tracking;
 mod common;
+mod json;
 mod test;
 
 use std::process::ExitCode;
