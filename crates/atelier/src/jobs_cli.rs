@@ -246,7 +246,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<std::process::ExitCode> {
 }
 
 /// Print the outcome; the exit code says whether it succeeded.
-fn report(job: &Value) -> std::process::ExitCode {
+pub(crate) fn report(job: &Value) -> std::process::ExitCode {
     let status = job["primary_status"].as_str().unwrap_or("");
     match job["status"].as_str() {
         Some("succeeded") => {

@@ -151,21 +151,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<std::process::ExitCode> {
             Err(e) => eprintln!("could not write the executed notebook: {e}"),
         }
     }
-    let ok = job["status"] == "succeeded";
-    let status = job["primary_status"].as_str().unwrap_or("");
-    if ok {
-        eprintln!(
-            "{status}: run {}",
-            job["result"]["run_id"].as_str().unwrap_or("")
-        );
-        Ok(std::process::ExitCode::SUCCESS)
-    } else {
-        eprintln!(
-            "{status}: {}",
-            job["error"].as_str().unwrap_or("(no reason recorded)")
-        );
-        Ok(std::process::ExitCode::FAILURE)
-    }
+    Ok(crate::jobs_cli::report(&job))
 }
 
 /// What `atelier __notebook-run` was given (by the notebook job's spec).

@@ -98,13 +98,18 @@ impl Client {
         Ok(name)
     }
 
+    /// The artifact API's URL of a path under the artifact root.
+    fn artifact_url(&self, path: &str) -> String {
+        self.url(&format!(
+            "/api/2.0/mlflow-artifacts/artifacts/{}",
+            path.split('/').map(encode).collect::<Vec<_>>().join("/")
+        ))
+    }
+
     /// Upload a local file to a path under the artifact root.
     pub fn upload_artifact(&self, file: &Path, dest: &str) -> anyhow::Result<()> {
         let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
-        let url = self.url(&format!(
-            "/api/2.0/mlflow-artifacts/artifacts/{}",
-            dest.split('/').map(encode).collect::<Vec<_>>().join("/")
-        ));
+        let url = self.artifact_url(dest);
         let r = self
             .auth(self.agent.put(&url))
             .header("Content-Type", "application/octet-stream")
@@ -115,10 +120,7 @@ impl Client {
 
     /// Upload bytes to a path under the artifact root.
     pub fn put_bytes(&self, dest: &str, bytes: &[u8]) -> anyhow::Result<()> {
-        let url = self.url(&format!(
-            "/api/2.0/mlflow-artifacts/artifacts/{}",
-            dest.split('/').map(encode).collect::<Vec<_>>().join("/")
-        ));
+        let url = self.artifact_url(dest);
         let r = self
             .auth(self.agent.put(&url))
             .header("Content-Type", "application/octet-stream")
@@ -129,10 +131,7 @@ impl Client {
 
     /// Download an artifact (a path under the artifact root) to a file.
     pub fn download_artifact(&self, path: &str, dest: &Path) -> anyhow::Result<u64> {
-        let url = self.url(&format!(
-            "/api/2.0/mlflow-artifacts/artifacts/{}",
-            path.split('/').map(encode).collect::<Vec<_>>().join("/")
-        ));
+        let url = self.artifact_url(path);
         let mut r = self
             .auth(self.agent.get(&url))
             .call()

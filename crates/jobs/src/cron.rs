@@ -164,11 +164,18 @@ impl Cron {
     /// The last firing time at or before `at_ms`, searching back at most
     /// `horizon_ms` (the start of an execution's window).
     pub fn previous(&self, at_ms: i64, horizon_ms: i64) -> Option<i64> {
-        // walk forward from the horizon: firing times are sparse enough
-        let mut t = at_ms - horizon_ms;
+        self.last_in(at_ms - horizon_ms, at_ms)
+    }
+
+    /// The last firing time strictly after `after_ms` and at or before
+    /// `until_ms`: what a scheduler whose bookmark is `after_ms` fires at
+    /// `until_ms` (missed firings in between are one firing, not many).
+    pub fn last_in(&self, after_ms: i64, until_ms: i64) -> Option<i64> {
+        // walk forward: firing times are sparse enough
+        let mut t = after_ms;
         let mut last = None;
         while let Some(n) = self.next_after(t) {
-            if n > at_ms {
+            if n > until_ms {
                 break;
             }
             last = Some(n);

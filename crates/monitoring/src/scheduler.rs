@@ -33,21 +33,12 @@ pub fn tick(store: &dyn MetadataStore, queue: &jobs::Queue, now_ms: i64) -> Vec<
             continue;
         }
         let cron = s.cron();
-        // a new schedule starts counting from its creation
+        // a new schedule starts counting from its creation; the latest due
+        // firing, whose window starts at the previous firing
         let from = s.last_fired_ms.unwrap_or(row.created_ms);
-        let Some(mut due) = cron.next_after(from) else {
+        let Some(due) = cron.last_in(from, now_ms) else {
             continue;
         };
-        if due > now_ms {
-            continue;
-        }
-        // the latest due firing; the window starts at the previous firing
-        while let Some(n) = cron.next_after(due) {
-            if n > now_ms {
-                break;
-            }
-            due = n;
-        }
         let start = match s.last_fired_ms {
             Some(l) => l.max(due - MAX_CATCH_UP_MS),
             None => cron

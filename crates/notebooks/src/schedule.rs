@@ -56,20 +56,9 @@ fn yes() -> bool {
     true
 }
 
-/// A schedule or job name: letters, digits, `_` and `-`.
+/// A schedule's name: its runs are jobs of that name.
 pub fn check_name(n: &str) -> Result<(), String> {
-    let ok = !n.is_empty()
-        && n.len() <= 64
-        && n.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        && n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "schedule name '{n}' must be 1–64 letters, digits, '_' or '-', starting with a letter or digit"
-        ))
-    }
+    userjobs::spec::check_name("schedule", n)
 }
 
 impl NotebookSchedule {
@@ -163,21 +152,11 @@ pub fn tick(n: &Notebooks, now_ms: i64) -> Vec<String> {
         if !s.enabled {
             continue;
         }
-        let cron = s.cron();
+        // missed firings while the server was down are one run, not many
         let from = s.last_fired_ms.unwrap_or(row.created_ms);
-        let Some(mut due) = cron.next_after(from) else {
+        let Some(due) = s.cron().last_in(from, now_ms) else {
             continue;
         };
-        if due > now_ms {
-            continue;
-        }
-        // missed firings while the server was down are one run, not many
-        while let Some(next) = cron.next_after(due) {
-            if next > now_ms {
-                break;
-            }
-            due = next;
-        }
         s.last_fired_ms = Some(due);
         let Ok(text) = serde_json::to_string(&s) else {
             continue;

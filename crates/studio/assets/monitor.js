@@ -445,13 +445,7 @@
 
   /** A red count on the Monitor link while schedules alert (on every Studio page). */
   function markNav(count) {
-    const link = document.querySelector('[data-testid=nav-monitor]');
-    if (!link) return;
-    let dot = link.querySelector('.mon-nav-alert');
-    if (!count) { if (dot) dot.remove(); return; }
-    if (!dot) { dot = h('span', { class: 'mon-nav-alert', 'data-testid': 'nav-monitor-alert' }); link.appendChild(dot); }
-    dot.textContent = String(count);
-    dot.title = plural(count, 'schedule') + ' alerting';
+    S.markNav('monitor', count, plural(count, 'schedule') + ' alerting');
   }
   const kind = main && main.dataset.page;
   if (kind && kind !== 'monitor' && kind !== 'monitor-item' && document.querySelector('[data-testid=nav-monitor]')) {

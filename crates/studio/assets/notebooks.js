@@ -331,13 +331,7 @@
 
   /** A red count on the Notebooks link while schedules are failing (on every Studio page). */
   function markNav(count) {
-    const link = document.querySelector('[data-testid=nav-notebooks]');
-    if (!link) return;
-    let dot = link.querySelector('.mon-nav-alert');
-    if (!count) { if (dot) dot.remove(); return; }
-    if (!dot) { dot = h('span', { class: 'mon-nav-alert', 'data-testid': 'nav-notebooks-alert' }); link.appendChild(dot); }
-    dot.textContent = String(count);
-    dot.title = count + (count === 1 ? ' notebook schedule' : ' notebook schedules') + ' failing';
+    S.markNav('notebooks', count, count + (count === 1 ? ' notebook schedule' : ' notebook schedules') + ' failing');
   }
   if (main && document.querySelector('[data-testid=nav-notebooks]')) {
     request('GET', SCHED).then((res) => markNav((res.schedules || []).filter((s) => s.status === 'failing').length), () => { /* the mark is optional */ });

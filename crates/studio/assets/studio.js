@@ -118,6 +118,16 @@
     set(k, v) { try { localStorage.setItem('atelier.' + k, JSON.stringify(v)); } catch (_) { /* private mode */ } },
   };
 
+  /** A red count on a stage's navigation link (`nav-<stage>-alert`), gone at 0; `title` says what it counts. */
+  function markNav(stage, count, title) {
+    const link = document.querySelector('[data-testid=nav-' + stage + ']');
+    if (!link) return;
+    let dot = link.querySelector('.mon-nav-alert');
+    if (!count) { if (dot) dot.remove(); return; }
+    if (!dot) { dot = h('span', { class: 'mon-nav-alert', 'data-testid': 'nav-' + stage + '-alert' }); link.appendChild(dot); }
+    dot.textContent = String(count);
+    dot.title = title;
+  }
   function errorBox(err, testid) {
     return h('div', { class: 'error-box', role: 'alert', 'data-testid': testid || 'error' }, err && err.message ? err.message : String(err));
   }
@@ -965,7 +975,7 @@
   // this one with `defer`; they register into `pages` through this object before DOMContentLoaded.
   window.AtelierStudio = {
     C, API, ARTIFACTS, h, append, clear, replace, request, qs, api, num, fmtDate, fmtAgo, fmtDur, fmtBytes, fmtNum,
-    errorBox, statusBadge, runName, kvMap, tagsOf, paramsOf, metricsOf, runId, artifactRoot, encodePath, live,
+    errorBox, markNav, statusBadge, runName, kvMap, tagsOf, paramsOf, metricsOf, runId, artifactRoot, encodePath, live,
     chartControls, parseCsv, main, pages,
   };
   function dispatch() {

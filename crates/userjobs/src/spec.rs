@@ -141,9 +141,10 @@ fn default_max_output() -> u64 {
 
 const FIELDS: &str = "name, command, notebook, code, inputs, outputs, hyperparameters, environment, experiment, max_runtime_seconds, stop_grace_seconds, max_output_bytes, register_model, rules, webhooks";
 
-/// A channel, input or output name: what SageMaker allows in a channel name
-/// and what fits an environment variable's suffix.
-fn check_name(what: &str, n: &str) -> Result<(), String> {
+/// A job, channel, input or output name (and a notebook schedule's, whose
+/// runs are jobs of that name): what SageMaker allows in a channel name and
+/// what fits an environment variable's suffix.
+pub fn check_name(what: &str, n: &str) -> Result<(), String> {
     let ok = !n.is_empty()
         && n.len() <= 64
         && n.chars()
