@@ -184,9 +184,21 @@ async fn read_artifact(n: &Notebooks, path: &ArtifactPath) -> ApiResult<Vec<u8>>
 /// the run keeps the notebook as it was); an artifact is used as it is.
 /// Returns the artifact path and the canonical source.
 pub async fn snapshot(n: &Notebooks, space: &str, source: &str) -> ApiResult<(String, String)> {
+    let (path, canonical, _) = snapshot_read(n, space, source).await?;
+    Ok((path, canonical))
+}
+
+/// [`snapshot`], and the notebook's bytes as read for it (checked, with
+/// the parameters, without reading the notebook again).
+async fn snapshot_read(
+    n: &Notebooks,
+    space: &str,
+    source: &str,
+) -> ApiResult<(String, String, Bytes)> {
     let (bytes, file, artifact) = read_source(n, space, source).await?;
+    let bytes = Bytes::from(bytes);
     if let Some(p) = artifact {
-        return Ok((p.as_str().to_string(), source.to_string()));
+        return Ok((p.as_str().to_string(), source.to_string(), bytes));
     }
     // refuse what is not a notebook now, not when the job runs
     nbrender::render(&bytes).map_err(|e| ApiError::invalid(e.to_string()))?;
@@ -196,11 +208,15 @@ pub async fn snapshot(n: &Notebooks, space: &str, source: &str) -> ApiResult<(St
     ))
     .map_err(|e| ApiError::invalid(e.to_string()))?;
     n.artifacts
-        .put_bytes(&dest, Bytes::from(bytes))
+        .put_bytes(&dest, bytes.clone())
         .await
         .map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))?;
     let rel = workspace_rel(source).unwrap_or(source);
-    Ok((dest.as_str().to_string(), workspace_source(space, rel)))
+    Ok((
+        dest.as_str().to_string(),
+        workspace_source(space, rel),
+        bytes,
+    ))
 }
 
 fn notebook_of(j: &Job) -> Value {
@@ -402,9 +418,8 @@ async fn submit_run(n: &Notebooks, who: &Identity, body: &Value) -> ApiResult<(J
     let parameters = parameters_of(&body["parameters"])?;
     let kernel = body["kernel"].as_str().map(String::from);
     let space = space_of(who);
-    let (path, canonical) = snapshot(n, &space, &source).await?;
+    let (path, canonical, bytes) = snapshot_read(n, &space, &source).await?;
     // parameters the notebook does not declare, and the kernel, checked now
-    let (bytes, _, _) = read_source(n, &space, &source).await?;
     let opts = nbexec::ExecOptions {
         parameters: parameters.clone(),
         kernel_name: kernel.clone(),
