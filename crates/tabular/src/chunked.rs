@@ -15,8 +15,8 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use arrow_array::{Array, ArrayRef, StringArray};
-use arrow_schema::{DataType, TimeUnit};
+use arrow_array::{Array, ArrayRef};
+use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
 use crate::error::DataError;
@@ -379,17 +379,21 @@ fn convert_as(
     a: ArrayRef,
     kind: Kind,
 ) -> Result<(Kind, ArrayRef, usize), DataError> {
-    let cast = |to: &DataType| arrow_cast::cast(&a, to).map_err(|e| perr(path, e));
     let nulls_before = a.null_count();
+    let numbers = || {
+        crate::arrow_conv::to_f64(&a)
+            .ok_or_else(|| perr(path, format!("column '{name}' as numbers")))
+    };
     let out: ArrayRef = match (kind, a.data_type()) {
-        (Kind::Numeric | Kind::IdLike, d) if d.is_numeric() => cast(&DataType::Float64)?,
+        (Kind::Numeric | Kind::IdLike, d) if d.is_numeric() => numbers()?,
         (Kind::Boolean, DataType::Boolean) => a.clone(),
-        (Kind::Datetime, DataType::Date32 | DataType::Date64 | DataType::Timestamp(_, _)) => cast(
-            &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-        )?,
+        (Kind::Datetime, DataType::Date32 | DataType::Date64 | DataType::Timestamp(_, _)) => {
+            crate::arrow_conv::to_epoch_ms(&a)
+                .ok_or_else(|| perr(path, format!("column '{name}' as dates")))?
+        }
         (_, d) if d.is_numeric() => {
             // numbers as text are written as the CSV reader would see them
-            let f = cast(&DataType::Float64)?;
+            let f = numbers()?;
             let f = f
                 .as_any()
                 .downcast_ref::<arrow_array::Float64Array>()
@@ -413,11 +417,15 @@ fn convert_as(
         }
         _ => {
             // through text, with the CSV rules for the kind
-            let s = cast(&DataType::Utf8)?;
-            let s = s
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .ok_or_else(|| perr(path, format!("column '{name}' as text")))?;
+            let s = crate::arrow_conv::to_text(&a).ok_or_else(|| {
+                perr(
+                    path,
+                    format!(
+                        "column '{name}' has type {}, which tabular data cannot use",
+                        a.data_type()
+                    ),
+                )
+            })?;
             let cells: Vec<&str> = (0..s.len())
                 .map(|i| if s.is_null(i) { "" } else { s.value(i) })
                 .collect();

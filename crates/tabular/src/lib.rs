@@ -24,6 +24,7 @@
 //! println!("{}", serde_json::to_string_pretty(&profile).unwrap());
 //! ```
 
+mod arrow_conv;
 pub mod chunked;
 mod csv_reader;
 mod error;

@@ -6,11 +6,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
-use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+use crate::arrow_conv;
 use crate::error::DataError;
 use crate::infer;
 use crate::table::{Column, Kind, Table, Warning};
@@ -55,10 +56,6 @@ pub fn read_parquet(path: &Path) -> Result<Table, DataError> {
     Ok(table)
 }
 
-fn cast(path: &Path, a: &ArrayRef, to: &DataType) -> Result<ArrayRef, DataError> {
-    arrow_cast::cast(a, to).map_err(|e| perr(path, e))
-}
-
 pub(crate) fn convert(
     path: &Path,
     name: &str,
@@ -68,24 +65,21 @@ pub(crate) fn convert(
     Ok(match dt {
         DataType::Boolean => (Kind::Boolean, a, 0),
         d if d.is_numeric() => {
-            let f = cast(path, &a, &DataType::Float64)?;
+            let f = arrow_conv::to_f64(&a).ok_or_else(|| perr(path, "numeric column"))?;
             let kind = numeric_or_id(name, &f);
             (kind, f, 0)
         }
         DataType::Date32 | DataType::Date64 | DataType::Timestamp(_, _) => {
-            let t = cast(
-                path,
-                &a,
-                &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-            )?;
+            let t = arrow_conv::to_epoch_ms(&a).ok_or_else(|| perr(path, "date column"))?;
             (Kind::Datetime, t, 0)
         }
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(_, _) => {
-            let s = cast(path, &a, &DataType::Utf8)?;
-            let s = s
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .ok_or_else(|| perr(path, "string column"))?;
+            let s = arrow_conv::to_text(&a).ok_or_else(|| {
+                perr(
+                    path,
+                    format!("column '{name}' has type {dt}, which tabular data cannot use"),
+                )
+            })?;
             let cells: Vec<&str> = (0..s.len())
                 .map(|i| if s.is_null(i) { "" } else { s.value(i) })
                 .collect();
