@@ -96,8 +96,11 @@ def run_cli(args: list[str], timeout: float = 30) -> subprocess.CompletedProcess
     return subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=timeout)
 
 
-def start_server(data_dir: Path, extra_args: list[str] | None = None, ready_statuses=(200,)) -> Server:
-    """Start a server on a free loopback port and wait until GET /health answers."""
+def start_server(data_dir: Path, extra_args: list[str] | None = None, ready_statuses=(200,),
+                 binary: Path | None = None) -> Server:
+    """Start a server on a free loopback port and wait until GET /health answers.
+
+    `binary` replaces ATELIER_BIN (the wheel test serves with the binary pip installed)."""
     import requests
 
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -119,7 +122,7 @@ def start_server(data_dir: Path, extra_args: list[str] | None = None, ready_stat
         deadline_s = 60.0
         kind = "mlflow"
     else:
-        binary = atelier_bin()
+        binary = binary or atelier_bin()
         if not binary.exists():
             pytest.fail(f"atelier binary not found at {binary}; run `cargo build -p atelier` or set ATELIER_BIN")
         cmd = [str(binary), "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir),

@@ -4,6 +4,7 @@
 //!   what the tests need (a Python venv with the real `mlflow` client,
 //!   Debian's Chromium, playwright-core from npm), builds the binary, then
 //!   runs the Rust tests, the MLflow-client tests and the browser tests.
+//! - `cargo xtask wheel` — the binary as a Python wheel (maturin), see wheel.rs.
 //! - `cargo xtask bench tracking` — tracking-server benchmark against a real
 //!   MLflow server, printed as ratios.
 //! - `cargo xtask bench jobs` — job submit-to-first-line latency and
@@ -18,6 +19,7 @@ mod bench_tracking;
 mod common;
 mod json;
 mod test;
+mod wheel;
 
 use std::process::ExitCode;
 
@@ -25,6 +27,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test::run(&args[1..]),
+        Some("wheel") => wheel::run(&args[1..]),
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("tracking") => bench_tracking::run(&args[2..]),
             Some("learners") => bench_learners::run(&args[2..]),
@@ -34,7 +37,7 @@ fn main() -> ExitCode {
             Some("notebooks") => bench_notebooks::run(&args[2..]),
             _ => Err("usage: cargo xtask bench <tracking|learners|serving|monitor|jobs|notebooks> [options]".into()),
         },
-        _ => Err("usage: cargo xtask <test|bench tracking> [options]\n\n  test [--skip-setup] [--only rust|python|browser]   run the whole suite\n  bench tracking [--help]                            tracking benchmark vs MLflow
+        _ => Err("usage: cargo xtask <test|bench tracking> [options]\n\n  test [--skip-setup] [--only rust|python|browser]   run the whole suite\n  wheel [--release]                                  the binary as a pip-installable wheel (maturin)\n  bench tracking [--help]                            tracking benchmark vs MLflow
   bench learners [--help]                            GBM learner benchmark vs LightGBM
   bench serving [--help]                             endpoint load benchmark vs mlflow models serve
   bench monitor [--help]                             Model Monitor vs Evidently and whylogs

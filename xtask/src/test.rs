@@ -4,7 +4,8 @@
 //! Suites: Rust (`cargo test --workspace`, including the end-to-end tests
 //! that start the real binary), Python (`pytest tests/python`, the real
 //! `mlflow` client against the built binary) and browser (`node --test e2e`,
-//! playwright-core driving Debian's Chromium). The last line is the total
+//! playwright-core driving Debian's Chromium). The Python suite also gets
+//! the binary as a wheel (`ATELIER_WHEEL`, see wheel.rs). The last line is the total
 //! count, `tests: N passed, M failed`.
 
 use std::io::{BufRead, BufReader};
@@ -117,7 +118,7 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-fn setup_python(root: &Path, venv: &str, requirements: &str) -> R<PathBuf> {
+pub(crate) fn setup_python(root: &Path, venv: &str, requirements: &str) -> R<PathBuf> {
     let venv = root.join(venv);
     let py = venv.join("bin/python");
     let req = root.join(requirements);
@@ -251,6 +252,9 @@ pub fn run(args: &[String]) -> R {
         record("rust", r);
     }
     if want("python") {
+        // the pip path: test_wheel.py installs this into a fresh venv and serves
+        step("building the wheel (maturin, dev profile: the binary above)");
+        let wheel = crate::wheel::build(&root, &python, false, &root.join("target/wheels/test"))?;
         let r = run_suite(
             "MLflow client (pytest)",
             Command::new(&python)
@@ -265,6 +269,7 @@ pub fn run(args: &[String]) -> R {
                 .current_dir(&root)
                 .env("ATELIER_BIN", &bin)
                 .env("ATELIER_SKINNY_PYTHON", &skinny)
+                .env("ATELIER_WHEEL", &wheel)
                 .env("MLFLOW_DISABLE_TELEMETRY", "true"),
             parse_pytest,
         )?;
