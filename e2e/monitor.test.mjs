@@ -11,7 +11,7 @@ import { startServer, launchBrowser, newPage, ROOT, until, fullShot, call } from
 const shot = (name) => fullShot(page, `/tmp/studio-monitor-${name}.png`, 5000);
 const api = (method, path, body, headers) => call(server.url, method, path, body, headers);
 
-const DATASETS = join(ROOT, '..', 'shared', 'datasets');
+const DATASETS = join(ROOT, 'datasets');
 let server, browser, page, hook;
 const errors = [];
 const hookCalls = [];

@@ -1,6 +1,6 @@
 """LightGBM side of `cargo xtask bench learners`.
 
-Trains LightGBM on one shared dataset with the split of shared/datasets/README.md
+Trains LightGBM on one dataset of datasets/ with the split of datasets/README.md
 (splitmix64 keys, stratified by the target as written for classification, ceil(20 %)
 test) and prints `key=value` lines, the same keys as `crates/gbm/examples/compare.rs
 --bench`:

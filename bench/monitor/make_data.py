@@ -1,5 +1,5 @@
 """Reference and current data for `cargo xtask bench monitor`: 1M rows x 20
-columns (15 numeric, 5 categorical) resampled from shared datasets.
+columns (15 numeric, 5 categorical) resampled from the repository's datasets/.
 
 Rows are drawn with replacement, independently per source dataset
 (california_housing: 9 numeric + ocean_proximity; diamonds: 6 numeric +

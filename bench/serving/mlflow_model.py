@@ -1,4 +1,4 @@
-"""Prepares `cargo xtask bench serving`: the adult train/test split (shared/datasets/README.md's
+"""Prepares `cargo xtask bench serving`: the adult train/test split (datasets/README.md's
 rule), the payloads both servers receive, and MLflow's peer model — a 100-tree LightGBM
 classifier saved as an MLflow pyfunc that restores the training categories (MLflow's lightgbm
 flavour answers 400 to JSON rows whose categorical columns arrive as strings).

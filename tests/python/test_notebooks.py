@@ -301,7 +301,7 @@ def test_a_workspace_notebook_previews_and_an_artifact_imports_into_the_workspac
 
 
 def test_autopilots_candidate_notebook_reproduces_the_candidate_as_a_notebook_job(nb_server):
-    csv = Path(__file__).resolve().parents[1] / "fixtures" / "datasets" / "penguins.csv"
+    csv = Path(__file__).resolve().parents[2] / "datasets" / "penguins.csv"
     r = requests.put(f"{nb_server.url}/api/atelier/datasets/penguins.csv", data=csv.read_bytes(),
                      headers={"Content-Type": "text/csv"}, timeout=20)
     assert r.status_code in (200, 201), r.text

@@ -2,8 +2,8 @@
 
 `cargo run -p reports --example write_samples` writes, for penguins (multiclass), titanic (binary) and
 california_housing (regression), the data-exploration report, the model-quality report of real
-candidates trained on the shared split, and the candidate notebook (its data under a directory whose
-name needs shell quoting). Here:
+candidates trained on the README split of the repository's `datasets/`, and the candidate notebook
+(its data under a directory whose name needs shell quoting). Here:
 
 - every notebook passes `nbformat.validate` (the real nbformat package, schema 4.5);
 - every report parses with `html.parser` with balanced tags, no script, no event handler, no external
@@ -31,7 +31,7 @@ import pytest
 
 from conftest import REPO_ROOT, atelier_bin
 
-DATASETS = REPO_ROOT.parent / "shared" / "datasets"
+DATASETS = REPO_ROOT / "datasets"
 NAMES = ["penguins", "titanic", "california_housing"]
 VOID = {"meta", "br", "hr", "img", "input", "link", "col", "area", "base", "source", "wbr"}
 # SVG elements written self-closed (<rect .../>) are reported by html.parser as startendtag

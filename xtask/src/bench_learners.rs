@@ -24,7 +24,7 @@ const USAGE: &str = "usage: cargo xtask bench learners [options]
 
 Trains our GBM (crates/gbm, via `examples/compare.rs --bench`) and LightGBM
 (Python package, in target/bench-venv-lgbm from bench/learners/requirements.txt)
-on the shared datasets with the split of shared/datasets/README.md and the same
+on the repository's datasets with the split of datasets/README.md and the same
 settings (200 trees, 31 leaves, learning rate 0.1, 255 bins), at 1 thread and at
 all threads, and prints one table per thread setting: test metric, training
 time, batch prediction rows/s, single-row latency and model size, with ratios,
@@ -39,11 +39,11 @@ options:
   --repeat N           interleaved rounds per measurement, best of N [default 3]
   --python PATH        a Python with lightgbm, pandas, numpy and scikit-learn
                        (skips creating target/bench-venv-lgbm)
-  --data DIR           dataset directory [default: ../shared/datasets]
+  --data DIR           dataset directory [default: datasets]
   --skip-build         use the existing compare example binary
   -h, --help           this text";
 
-/// name, target column, task, expected test rows (shared/datasets/README.md).
+/// name, target column, task, expected test rows (datasets/README.md).
 const DATASETS: &[(&str, &str, &str, usize)] = &[
     ("penguins", "species", "multiclass", 70),
     ("titanic", "Survived", "binary", 179),
@@ -495,7 +495,7 @@ fn measure_pair(r: &Runners, dataset: &str, threads: usize, repeat: usize) -> Re
     }
     if ours.n_test != expected_test {
         return Err(format!(
-            "{dataset}: {} test rows, shared/datasets/README.md says {expected_test}",
+            "{dataset}: {} test rows, datasets/README.md says {expected_test}",
             ours.n_test
         ));
     }
@@ -995,10 +995,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     };
     let started = Instant::now();
     let root = root();
-    let data = opts
-        .data
-        .clone()
-        .unwrap_or_else(|| root.join("../shared/datasets"));
+    let data = opts.data.clone().unwrap_or_else(|| root.join("datasets"));
     let data = data.canonicalize().unwrap_or(data);
     let datasets = pick_datasets(&data, &opts.datasets)?;
 
@@ -1085,7 +1082,7 @@ others, so 2-thread LightGBM can be many times slower than at 1 thread."
     let _ = writeln!(
         md,
         "Measured by `cargo xtask bench learners` on {} ({machine}; load average {load_start} → {load_end}), {versions}. \
-Same split (shared/datasets/README.md) and settings: {settings}.\n",
+Same split (datasets/README.md) and settings: {settings}.\n",
         utc_now()
     );
     for &t in &opts.threads {

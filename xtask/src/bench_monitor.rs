@@ -1,8 +1,8 @@
 //! `cargo xtask bench monitor`: Model Monitor against Evidently and whylogs
 //! on the same data, in the same run.
 //!
-//! `bench/monitor/make_data.py` resamples shared datasets into 1M rows × 20
-//! columns of reference and current data (two columns drifted on purpose);
+//! `bench/monitor/make_data.py` resamples the repository's `datasets/` into
+//! 1M rows × 20 columns of reference and current data (two columns drifted on purpose);
 //! Atelier baselines the reference and checks the current data with the
 //! release binary; `bench/monitor/peers.py` runs Evidently's data drift
 //! report, whylogs' profile and scipy's `ks_2samp`, each in its own
@@ -18,7 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 const USAGE: &str = "usage: cargo xtask bench monitor [options]
 
 Generates 1M x 20 reference and current rows (bench/monitor/make_data.py,
-resampled from shared datasets, two columns drifted), then times Atelier's
+resampled from datasets/, two columns drifted), then times Atelier's
 `monitor baseline` + `monitor check` (release build) beside Evidently's data
 drift report, whylogs' profile and scipy's ks_2samp on the numeric columns
 (peers from bench/monitor/requirements.txt in <target>/bench-venv-monitor).
@@ -27,7 +27,7 @@ Prints a table with times, peak RSS and ratios; writes <target>/bench-monitor.md
 options:
   --rows N         rows per dataset [default 1000000]
   --python PATH    a Python with the packages of bench/monitor/requirements.txt
-  --data DIR       shared datasets [default: ../shared/datasets]
+  --data DIR       dataset directory [default: datasets]
   --skip-build     use the existing release binary
   --skip-peers     Atelier only
   -h, --help       this text";
@@ -232,13 +232,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
     };
     let root = root();
     let target = target_dir(&root);
-    let data_src = o
-        .data
-        .clone()
-        .unwrap_or_else(|| root.join("../shared/datasets"));
+    let data_src = o.data.clone().unwrap_or_else(|| root.join("datasets"));
     if !data_src.join("california_housing.csv").exists() {
         return Err(format!(
-            "{} has no california_housing.csv; pass --data DIR with the shared datasets",
+            "{} has no california_housing.csv; pass --data DIR with the repository's datasets",
             data_src.display()
         ));
     }

@@ -4,7 +4,7 @@
 //!
 //! - **The work**: `bench/notebooks/analysis.ipynb` (a markdown cell, a
 //!   `parameters` cell, pandas + numpy + matplotlib imports, reading
-//!   `tests/fixtures/datasets/penguins.csv`, per-species statistics, one
+//!   `datasets/penguins.csv`, per-species statistics, one
 //!   Agg figure displayed as a PNG, a displayed DataFrame), run with the
 //!   parameters `alpha = 0.5` and `data = <absolute path of the CSV>`.
 //! - **The runners**: papermill (`.venv/bin/python -m papermill IN OUT -p
@@ -53,7 +53,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 const USAGE: &str = "usage: cargo xtask bench notebooks [options]
 
 Runs bench/notebooks/analysis.ipynb (pandas, numpy, a matplotlib figure, on
-tests/fixtures/datasets/penguins.csv) with papermill and with Atelier's
+datasets/penguins.csv) with papermill and with Atelier's
 notebook runner (target/release/atelier __notebook-run, as a notebook job
 runs it), both on the python3 kernel of the repository's test venv (.venv,
 made by `cargo xtask test --only python`), parameters alpha=0.5 and data=<the
@@ -505,7 +505,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         libs: format!("numpy {}, pandas {}, matplotlib {}", f[4], f[5], f[6]),
     };
 
-    let data = root.join("tests/fixtures/datasets/penguins.csv");
+    let data = root.join("datasets/penguins.csv");
     if !data.is_file() {
         return Err(format!("{} is missing", data.display()));
     }
@@ -692,7 +692,7 @@ fn report(c: &Context, pm: &[Run], at: &[Run], target: &Path, root: &Path) -> Re
     let _ = writeln!(
         md,
         "`cargo xtask bench notebooks` runs `bench/notebooks/analysis.ipynb` (pandas, numpy, one matplotlib\n\
-         figure, on `tests/fixtures/datasets/penguins.csv`; parameters `alpha=0.5`, `data=<the CSV's path>`) with\n\
+         figure, on `datasets/penguins.csv`; parameters `alpha=0.5`, `data=<the CSV's path>`) with\n\
          papermill {} and with Atelier {}'s notebook runner (`atelier __notebook-run`, release build, as a\n\
          notebook job runs it), both on the `python3` kernel of the test venv (ipykernel {}, Python {}).\n\
          Measured on {} on this project's {}-core machine ({}; load average {} before, {} after),\n\

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage: cargo xtask bench serving [options]
 
-Serves a 100-tree GBM model of shared/datasets/adult.csv with Atelier
+Serves a 100-tree GBM model of datasets/adult.csv with Atelier
 (target/release/atelier, an endpoint made by `atelier deploy`) and the
 equivalent LightGBM model with `mlflow models serve` (MLflow 3.17.2 in
 target/bench-venv-serving from bench/serving/requirements.txt), then drives
@@ -37,7 +37,7 @@ options:
   --skip-mlflow        only Atelier (no ratios)
   --skip-build         use the existing release binaries
   --python PATH        a Python with mlflow, lightgbm and pandas
-  --data DIR           dataset directory [default: ../shared/datasets]
+  --data DIR           dataset directory [default: datasets]
   -h, --help           this text";
 
 struct Opts {
@@ -293,10 +293,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         return Ok(());
     };
     let root = root();
-    let data = o
-        .data
-        .clone()
-        .unwrap_or_else(|| root.join("../shared/datasets"));
+    let data = o.data.clone().unwrap_or_else(|| root.join("datasets"));
     let adult = data.join("adult.csv");
     if !adult.exists() {
         return Err(format!("{} not found (pass --data DIR)", adult.display()));

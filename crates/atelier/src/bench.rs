@@ -1,7 +1,7 @@
-//! `atelier bench automl`: AutoML at a fixed budget on every shared
-//! dataset (the split of `shared/datasets/README.md`), scored on the test
-//! part and printed beside the peers' figures in `shared/anchors/automl.json`
-//! (LightGBM defaults, FLAML 60 s, AutoGluon 60 s).
+//! `atelier bench automl`: AutoML at a fixed budget on every benchmark
+//! dataset (the repository's `datasets/`, with the split of its README),
+//! scored on the test part and printed beside the peers' figures in
+//! `datasets/anchors/automl.json` (LightGBM defaults, FLAML 60 s, AutoGluon 60 s).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 pub struct AutomlBench {
-    pub shared: PathBuf,
+    /// The repository's `datasets/` folder (or a copy): the CSVs and `anchors/automl.json`.
+    pub data: PathBuf,
     pub time_budget: f64,
     pub max_candidates: usize,
     pub datasets: Vec<String>,
@@ -26,10 +27,25 @@ const CASES: [(&str, &str, &str); 7] = [
     ("diamonds", "price", "regression"),
 ];
 
-fn anchors(shared: &Path) -> anyhow::Result<serde_json::Value> {
-    let p = shared.join("anchors/automl.json");
+/// What to pass when the data folder lacks a file: an installed binary has no
+/// repository beside it.
+const PASS_DATA: &str = "pass --data DIR, a folder with the benchmark CSVs and \
+    anchors/automl.json (the repository's datasets/ folder; the default `datasets` works from \
+    the repository's root)";
+
+/// `path` must be a readable file of the data folder.
+fn need(path: &Path) -> anyhow::Result<()> {
+    if !path.is_file() {
+        bail!("{}: no such file; {PASS_DATA}", path.display());
+    }
+    Ok(())
+}
+
+fn anchors(data: &Path) -> anyhow::Result<serde_json::Value> {
+    let p = data.join("anchors/automl.json");
+    need(&p)?;
     let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
-    Ok(serde_json::from_str(&text)?)
+    serde_json::from_str(&text).with_context(|| format!("reading {}", p.display()))
 }
 
 fn anchor(a: &serde_json::Value, dataset: &str, method: &str, metric: &str) -> Option<f64> {
@@ -86,7 +102,15 @@ fn score(
 }
 
 pub fn automl(b: &AutomlBench) -> anyhow::Result<()> {
-    let a = anchors(&b.shared)?;
+    let a = anchors(&b.data)?;
+    let cases: Vec<_> = CASES
+        .into_iter()
+        .filter(|(name, _, _)| b.datasets.is_empty() || b.datasets.iter().any(|d| d == name))
+        .collect();
+    // every file is checked before the first (long) AutoML run
+    for (name, _, _) in &cases {
+        need(&b.data.join(format!("{name}.csv")))?;
+    }
     let mut rows = Vec::new();
     println!(
         "AutoML at a {:.0} s budget on {} cores; test scores (AUC binary, accuracy multiclass, R² regression)\n",
@@ -97,11 +121,8 @@ pub fn automl(b: &AutomlBench) -> anyhow::Result<()> {
         "{:<20} {:>9} {:>9} {:>9} {:>9} {:>9}  {:>7} {:>6}  verdict",
         "dataset", "atelier", "lgbm", "flaml60", "autogl60", "best peer", "time s", "cands"
     );
-    for (name, target, task) in CASES {
-        if !b.datasets.is_empty() && !b.datasets.iter().any(|d| d == name) {
-            continue;
-        }
-        let path = b.shared.join("datasets").join(format!("{name}.csv"));
+    for (name, target, task) in cases {
+        let path = b.data.join(format!("{name}.csv"));
         let table = tabular::read_path(&path)?;
         let col = table.column(target).context("target missing")?;
         let labels: Vec<String> = (0..table.rows())

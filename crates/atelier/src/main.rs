@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use store::MetadataStore;
 
 use config::{ServeArgs, Settings};
@@ -76,8 +76,10 @@ Examples:
         /// The column to predict.
         #[arg(long)]
         target: String,
-        /// Learner: gbm (rf, extra-trees, linear and mlp are planned).
-        #[arg(long, default_value = "gbm")]
+        /// The learner: gbm (gradient-boosted trees), rf (random forest), extra-trees
+        /// (extremely randomised trees), linear (linear or logistic regression) or mlp (a
+        /// small neural network).
+        #[arg(long, default_value = "gbm", value_parser = algorithms(), hide_possible_values = true)]
         algorithm: String,
         /// A learner parameter, e.g. --param learning_rate=0.1 (repeatable).
         #[arg(long = "param", value_name = "KEY=VALUE")]
@@ -153,7 +155,7 @@ Examples:
         /// The column to predict.
         #[arg(long)]
         target: String,
-        /// Seconds to spend, refit included [default: 3600].
+        /// Seconds to spend, refit included.
         #[arg(long, default_value_t = 3600.0)]
         time_budget: f64,
         /// Stop after this many candidates.
@@ -384,14 +386,15 @@ Examples:
 
 #[derive(Subcommand)]
 enum BenchCommand {
-    /// AutoML on every shared dataset at a fixed budget, beside LightGBM, FLAML and AutoGluon.
+    /// AutoML on every benchmark dataset at a fixed budget, beside LightGBM, FLAML and AutoGluon.
     #[command(
-        after_help = "Example:\n  atelier bench automl --time-budget 60 --shared ../shared --json target/bench-automl.json"
+        after_help = "Example (from the repository's root):\n  atelier bench automl --time-budget 60 --json target/bench-automl.json"
     )]
     Automl {
-        /// The shared folder with datasets/ and anchors/automl.json.
-        #[arg(long, default_value = "../shared")]
-        shared: PathBuf,
+        /// The folder with the seven dataset CSVs and anchors/automl.json: the repository's
+        /// datasets/ (the default works from the repository's root).
+        #[arg(long, value_name = "DIR", default_value = "datasets")]
+        data: PathBuf,
         /// Seconds per dataset.
         #[arg(long, default_value_t = 60.0)]
         time_budget: f64,
@@ -435,8 +438,21 @@ enum TokenCommand {
     },
 }
 
+/// The learners `atelier train --algorithm` accepts: exactly those of
+/// `learn::Algorithm::parse` (a test trains each one listed in the help).
+fn algorithms() -> clap::builder::PossibleValuesParser {
+    use clap::builder::PossibleValue;
+    clap::builder::PossibleValuesParser::new([
+        PossibleValue::new("gbm"),
+        PossibleValue::new("rf").alias("random-forest"),
+        PossibleValue::new("extra-trees").alias("et"),
+        PossibleValue::new("linear"),
+        PossibleValue::new("mlp"),
+    ])
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_cli();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -446,13 +462,61 @@ fn main() -> ExitCode {
     }
 }
 
+/// The command line, parsed. After a missing required argument clap's usage
+/// line also lists every option that was given, as if those were required
+/// too; it is replaced by the command's own usage (what is required, the
+/// rest as `[OPTIONS]`).
+fn parse_cli() -> Cli {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    Cli::try_parse_from(&args).unwrap_or_else(|mut e| {
+        if e.kind() == clap::error::ErrorKind::MissingRequiredArgument
+            && let Some(usage) = usage_of(&args)
+        {
+            e.insert(
+                clap::error::ContextKind::Usage,
+                clap::error::ContextValue::StyledStr(usage),
+            );
+        }
+        e.exit()
+    })
+}
+
+/// The usage of the (sub)command `args` name, e.g. `atelier jobs run`.
+fn usage_of(args: &[std::ffi::OsString]) -> Option<clap::builder::StyledStr> {
+    let mut root = Cli::command();
+    root.build();
+    let mut at = &root;
+    for a in args.iter().skip(1) {
+        let a = a.to_str()?;
+        if a == "--" {
+            break;
+        }
+        if a.starts_with('-') {
+            continue;
+        }
+        match at.find_subcommand(a) {
+            Some(sub) => at = sub,
+            None => break,
+        }
+    }
+    Some(at.clone().render_usage())
+}
+
 fn init_tracing(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour_on_stderr())
         .try_init();
+}
+
+/// Colours only for a terminal (a log file gets plain text), and never with
+/// `NO_COLOR` set to anything but "" (<https://no-color.org>).
+fn colour_on_stderr() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 fn open_store(data_dir: &std::path::Path) -> anyhow::Result<store::SqliteStore> {
@@ -506,6 +570,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 params: kv,
                 problem,
             };
+            remote::readable_file(&train)?;
             eprintln!("reading {}", train.display());
             let table = tabular::read_path(&train)?;
             for w in &table.warnings {
@@ -769,7 +834,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench {
             which:
                 BenchCommand::Automl {
-                    shared,
+                    data,
                     time_budget,
                     max_candidates,
                     datasets,
@@ -778,7 +843,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             init_tracing("warn");
             bench::automl(&bench::AutomlBench {
-                shared,
+                data,
                 time_budget,
                 max_candidates,
                 datasets,

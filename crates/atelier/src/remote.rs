@@ -169,9 +169,23 @@ pub struct RemoteAutoml<'a> {
     pub detach: bool,
 }
 
+/// `file` can be read: checked before anything is said about uploading it.
+pub fn readable_file(file: &Path) -> anyhow::Result<()> {
+    let meta = std::fs::metadata(file).with_context(|| format!("{}", file.display()))?;
+    if !meta.is_file() {
+        bail!("{}: not a file", file.display());
+    }
+    std::fs::File::open(file).with_context(|| format!("{}", file.display()))?;
+    Ok(())
+}
+
 /// Upload the data, start an Autopilot job and follow it to the end.
 pub fn automl(a: RemoteAutoml) -> anyhow::Result<()> {
     let c = Client::new(a.server)?;
+    readable_file(a.train)?;
+    if let Some(v) = a.validation {
+        readable_file(v)?;
+    }
     let mut spec = a.spec;
     eprintln!("uploading {} to {} …", a.train.display(), a.server);
     spec["dataset"] = json!(c.upload_dataset(a.train)?);
@@ -195,14 +209,16 @@ pub fn automl(a: RemoteAutoml) -> anyhow::Result<()> {
 /// Poll a job, drawing a progress line, until it ends.
 pub fn follow(c: &Client, id: &str) -> anyhow::Result<Value> {
     let tty = std::io::stderr().is_terminal();
-    let mut shown = 0usize;
+    // the problem line, once: polls before the first candidate see it too
+    let mut problem_shown = false;
     let mut last_line = String::new();
     let started = Instant::now();
     loop {
         let job = c.get(&format!("/api/atelier/jobs/{}", encode(id)))?["job"].clone();
         let p = &job["progress"];
         let cands = p["candidates"].as_array().cloned().unwrap_or_default();
-        if shown == 0 && p["problem"].is_string() {
+        if !problem_shown && p["problem"].is_string() {
+            problem_shown = true;
             eprintln!(
                 "{} problem ({}); optimising {} over {}",
                 p["problem"].as_str().unwrap_or(""),
@@ -211,7 +227,6 @@ pub fn follow(c: &Client, id: &str) -> anyhow::Result<Value> {
                 p["validation"].as_str().unwrap_or("")
             );
         }
-        shown = shown.max(cands.len().min(1));
         let budget = p["budget_s"].as_f64().unwrap_or(0.0);
         let elapsed = p["elapsed_s"].as_f64().unwrap_or(0.0);
         let width = 30usize;
@@ -309,17 +324,33 @@ pub fn list_jobs(server: &str, kind: Option<&str>) -> anyhow::Result<()> {
         None => "/api/atelier/jobs".into(),
     };
     let v = c.get(&path)?;
-    println!("{:<32}  {:<16} {:<10} name", "id", "kind", "status");
-    for j in v["jobs"].as_array().into_iter().flatten() {
-        println!(
-            "{:<32}  {:<16} {:<10} {}",
-            j["id"].as_str().unwrap_or(""),
-            j["kind"].as_str().unwrap_or(""),
-            j["status"].as_str().unwrap_or(""),
-            j["name"].as_str().unwrap_or("")
-        );
-    }
+    print!(
+        "{}",
+        jobs_table(v["jobs"].as_array().map_or(&[][..], Vec::as_slice))
+    );
     Ok(())
+}
+
+/// `atelier jobs list`'s table: id, kind and status as wide as their
+/// longest cell (kinds run from "tuning" to "monitoring-execution"), then
+/// the name.
+fn jobs_table(jobs: &[Value]) -> String {
+    use std::fmt::Write as _;
+    let cell = |j: &Value, key: &str| j[key].as_str().unwrap_or("").to_string();
+    let rows: Vec<[String; 4]> =
+        std::iter::once(["id", "kind", "status", "name"].map(String::from))
+            .chain(
+                jobs.iter()
+                    .map(|j| ["id", "kind", "status", "name"].map(|k| cell(j, k))),
+            )
+            .collect();
+    let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
+    let (w0, w1, w2) = (width(0), width(1), width(2));
+    let mut out = String::new();
+    for [id, kind, status, name] in &rows {
+        let _ = writeln!(out, "{id:<w0$}  {kind:<w1$}  {status:<w2$}  {name}");
+    }
+    out
 }
 
 /// `atelier jobs show`: the job as JSON.
@@ -347,4 +378,25 @@ pub fn cancel_job(server: &str, id: &str) -> anyhow::Result<()> {
         }
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_table_columns_are_as_wide_as_their_longest_cell() {
+        let jobs = [
+            json!({"id": "a1", "kind": "automl", "status": "succeeded", "name": "x"}),
+            json!({"id": "b2", "kind": "monitoring-execution", "status": "running", "name": "y"}),
+        ];
+        let t = jobs_table(&jobs);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3, "{t}");
+        let at = |l: &str, s: &str| l.find(s).unwrap();
+        assert_eq!(at(lines[0], "kind"), at(lines[1], "automl"), "{t}");
+        assert_eq!(at(lines[0], "status"), at(lines[2], "running"), "{t}");
+        assert_eq!(at(lines[0], "name"), at(lines[2], "y"), "{t}");
+        assert!(lines.iter().all(|l| !l.ends_with(' ')), "{t}");
+    }
 }

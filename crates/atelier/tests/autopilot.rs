@@ -7,29 +7,11 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Server, agent, get, post};
+use common::{Server, agent, dataset, get, post};
 use serde_json::{Value, json};
-
-/// A dataset: the repository's own copy (`tests/fixtures/datasets`), else
-/// the shared datasets beside the checkout.
-fn dataset(name: &str) -> PathBuf {
-    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let own = here.join("../../tests/fixtures/datasets").join(name);
-    if own.exists() {
-        return own;
-    }
-    let p = here.join("../../../shared/datasets").join(name);
-    assert!(
-        p.exists(),
-        "{name}: not in tests/fixtures/datasets, nor in ../shared beside the checkout ({})",
-        p.display()
-    );
-    p
-}
 
 fn put(a: &ureq::Agent, url: &str, body: &[u8]) -> (u16, Value) {
     let mut r = a.put(url).send(body).expect("PUT");
@@ -623,6 +605,7 @@ fn the_cli_runs_automl_on_a_server_and_writes_the_pipeline() {
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(res.status.success(), "{err}");
     assert!(err.contains("leaderboard (accuracy)"), "{err}");
+    assert_eq!(err.matches("multiclass problem").count(), 1, "{err}");
     assert!(
         err.contains("registered as models:/penguins-species/1"),
         "{err}"

@@ -1,18 +1,12 @@
 //! `atelier train` and `atelier predict` from the command line, on every
-//! shared dataset and on bad inputs.
+//! dataset of the repository's `datasets/` and on bad inputs.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn shared() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
-    assert!(
-        p.join("datasets").exists(),
-        "expected ../shared beside the checkout at {}",
-        p.display()
-    );
-    p
-}
+use common::{dataset, datasets};
 
 fn atelier(args: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_atelier"))
@@ -34,7 +28,7 @@ fn split(
     classification: bool,
     dir: &Path,
 ) -> (PathBuf, PathBuf, Vec<String>) {
-    let src = shared().join("datasets").join(format!("{name}.csv"));
+    let src = dataset(&format!("{name}.csv"));
     let text = std::fs::read_to_string(&src).unwrap();
     let mut lines = text.lines();
     let header = lines.next().unwrap();
@@ -68,7 +62,7 @@ fn split(
 
 fn anchor(dataset: &str, metric: &str) -> f64 {
     let a: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(shared().join("anchors/automl.json")).unwrap(),
+        &std::fs::read_to_string(datasets().join("anchors/automl.json")).unwrap(),
     )
     .unwrap();
     a["results"]
@@ -80,7 +74,7 @@ fn anchor(dataset: &str, metric: &str) -> f64 {
         .unwrap_or_else(|| panic!("no lgbm {metric} anchor for {dataset}"))
 }
 
-/// With default settings, every shared dataset scores at least LightGBM's
+/// With default settings, every dataset scores at least LightGBM's
 /// default level on its test part (within 0.002: the anchors were measured
 /// once, on a busy machine).
 #[test]
@@ -208,7 +202,7 @@ fn bad_inputs_get_clear_errors() {
                 "--algorithm".into(),
                 "svm".into(),
             ],
-            "unknown algorithm",
+            "invalid value 'svm' for '--algorithm <ALGORITHM>'\n  [possible values: gbm, rf, extra-trees, linear, mlp]",
         ),
         (
             vec![
@@ -463,12 +457,12 @@ fn automl_cli_and_its_benchmark_run() {
         "{out}"
     );
     let json = dir.path().join("b.json");
-    let shared = shared();
+    let data = datasets();
     let (ok, out) = atelier(&[
         "bench",
         "automl",
-        "--shared",
-        shared.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
         "--time-budget",
         "2",
         "--datasets",
@@ -483,6 +477,16 @@ fn automl_cli_and_its_benchmark_run() {
     );
     let rows: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert!(rows[0]["atelier"].as_f64().unwrap() > 0.9);
+    // without the datasets folder (an installed binary has no repository), the
+    // error names the missing file and says what to pass
+    let empty = dir.path().join("no-datasets");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (ok, out) = atelier(&["bench", "automl", "--data", empty.to_str().unwrap()]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("anchors/automl.json: no such file") && out.contains("pass --data DIR"),
+        "{out}"
+    );
 }
 
 /// The `--contributions` columns of a predictions CSV add up, row by row, to the
@@ -592,7 +596,7 @@ fn every_algorithm_trains_and_predicts() {
 
 #[test]
 fn profile_prints_a_table_and_versioned_json() {
-    let adult = shared().join("datasets/adult.csv");
+    let adult = dataset("adult.csv");
     let (ok, out) = atelier(&["profile", adult.to_str().unwrap()]);
     assert!(ok, "{out}");
     assert!(out.starts_with("32561 rows, 15 columns"), "{out}");

@@ -1,21 +1,14 @@
 //! `atelier monitor baseline` and `atelier monitor check` end to end, on the
-//! shared datasets split as shared/datasets/README.md says, on shifted
+//! repository's datasets split as datasets/README.md says, on shifted
 //! copies, with user-edited constraints, and on broken baselines and data.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::dataset;
 use serde_json::Value;
-
-fn shared() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
-    assert!(
-        p.join("datasets").exists(),
-        "expected ../shared beside the checkout at {}",
-        p.display()
-    );
-    p
-}
 
 fn atelier(args: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_atelier"))
@@ -35,9 +28,9 @@ fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
-/// Train and test CSVs of a shared dataset, by the README's split.
+/// Train and test CSVs of a dataset, by the README's split.
 fn split(name: &str, target: Option<&str>, dir: &Path) -> (PathBuf, PathBuf) {
-    let src = shared().join("datasets").join(format!("{name}.csv"));
+    let src = dataset(&format!("{name}.csv"));
     let text = std::fs::read_to_string(&src).unwrap();
     let mut lines = text.lines();
     let header = lines.next().unwrap();

@@ -10,17 +10,15 @@
 mod common;
 
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Server, agent, get, post, webhook_receiver};
+use common::{Server, agent, dataset, get, post, webhook_receiver};
 use serde_json::{Value, json};
 
 fn penguins() -> Vec<Vec<String>> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/penguins.csv");
-    std::fs::read_to_string(p)
-        .expect("penguins.csv beside the checkout")
+    std::fs::read_to_string(dataset("penguins.csv"))
+        .expect("penguins.csv")
         .lines()
         .skip(1)
         .map(|l| l.split(',').map(str::to_string).collect())
@@ -89,10 +87,7 @@ fn a_schedule_on_a_live_endpoint_catches_drift_alerts_and_leads_to_retraining() 
     // the test's webhook receivers listen on loopback, which the server must allow
     let s = Server::start(dir.path(), &["--webhook-allowed-hosts", "127.0.0.1"]);
     let a = agent();
-    let csv = std::fs::read(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/penguins.csv"),
-    )
-    .unwrap();
+    let csv = std::fs::read(dataset("penguins.csv")).unwrap();
     assert_eq!(
         put(&a, &s.url("/api/atelier/datasets/penguins.csv"), &csv).0,
         201

@@ -11,12 +11,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{Server, agent};
+use common::{Server, agent, dataset};
 use serde_json::{Value, json};
-
-fn shared() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets")
-}
 
 fn atelier(args: &[&str], envs: &[(&str, &str)]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_atelier"))
@@ -47,7 +43,7 @@ fn models() -> &'static Models {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         // adult: 2,000 training rows, 200 rows to predict (target dropped)
-        let text = std::fs::read_to_string(shared().join("adult.csv")).unwrap();
+        let text = std::fs::read_to_string(dataset("adult.csv")).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         let train = d.join("adult_train.csv");
         std::fs::write(&train, lines[..2001].join("\n") + "\n").unwrap();
@@ -87,7 +83,7 @@ fn models() -> &'static Models {
         let (ok, _, err) = atelier(
             &[
                 "train",
-                shared().join("penguins.csv").to_str().unwrap(),
+                dataset("penguins.csv").to_str().unwrap(),
                 "--target",
                 "species",
                 "--param",
@@ -98,7 +94,7 @@ fn models() -> &'static Models {
             &[],
         );
         assert!(ok, "{err}");
-        let ptext = std::fs::read_to_string(shared().join("penguins.csv")).unwrap();
+        let ptext = std::fs::read_to_string(dataset("penguins.csv")).unwrap();
         let prow: Vec<String> = ptext
             .lines()
             .map(|l| l.split_once(',').unwrap().1.to_string())

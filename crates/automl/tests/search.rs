@@ -9,16 +9,11 @@ fn table(csv: &str) -> tabular::Table {
     tabular::read_path(&p).unwrap()
 }
 
-/// The repository's own copy (`tests/fixtures/datasets`), else the shared
-/// datasets beside the checkout.
+/// A dataset of the repository's `datasets/` folder.
 fn dataset(name: &str) -> tabular::Table {
-    let here = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let own = here.join("../../tests/fixtures/datasets").join(name);
-    let p = if own.exists() {
-        own
-    } else {
-        here.join("../../../shared/datasets").join(name)
-    };
+    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../datasets")
+        .join(name);
     assert!(p.exists(), "dataset missing: {}", p.display());
     tabular::read_path(&p).unwrap()
 }

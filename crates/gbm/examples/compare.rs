@@ -1,4 +1,4 @@
-//! Dev benchmark: train on one shared dataset with the README's split and print the test
+//! Dev benchmark: train on one dataset of `datasets/` with the README's split and print the test
 //! metric and training time.
 //!
 //! `cargo run --release -p gbm --example compare -- PATH.csv [--threads N] [--trees N]

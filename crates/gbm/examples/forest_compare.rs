@@ -1,4 +1,4 @@
-//! Dev benchmark for random forests / extra trees: train on one shared dataset with the
+//! Dev benchmark for random forests / extra trees: train on one dataset of `datasets/` with the
 //! README's split and print the test metric and training time.
 //!
 //! `cargo run --release -p gbm --example forest_compare -- PATH.csv [--threads N]

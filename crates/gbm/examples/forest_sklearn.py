@@ -2,7 +2,7 @@
 
 python3 -m venv /tmp/rfvenv && /tmp/rfvenv/bin/pip install scikit-learn pandas
 /tmp/rfvenv/bin/python forest_sklearn.py DATASET [rf|et] [N_TREES]   (DATASET: file stem)
-Same split as shared/datasets/README.md; non-numeric columns as ordinal codes, missing as NaN.
+Same split as datasets/README.md; non-numeric columns as ordinal codes, missing as NaN.
 """
 import os, sys, time, numpy as np, pandas as pd
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor, ExtraTreesClassifier, ExtraTreesRegressor
@@ -17,7 +17,7 @@ SPEC={"penguins":("species","multi"),"titanic":("Survived","bin"),"wine_quality"
 "california_housing":("median_house_value","reg"),"adult":("income","bin"),"bank_marketing":("y","bin"),"diamonds":("price","reg")}
 name=sys.argv[1]; algo=sys.argv[2] if len(sys.argv)>2 else "rf"; ntrees=int(sys.argv[3]) if len(sys.argv)>3 else 100
 tgt,task=SPEC[name]
-df=pd.read_csv(os.path.join(os.environ.get("DATASETS", os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../../shared/datasets")), f"{name}.csv"),dtype=str,keep_default_na=False)
+df=pd.read_csv(os.path.join(os.environ.get("DATASETS", os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../datasets")), f"{name}.csv"),dtype=str,keep_default_na=False)
 labels=df[tgt].tolist(); n=len(df)
 test=np.zeros(n,bool)
 groups={}

@@ -617,7 +617,9 @@ fn work(shared: &Shared, job: Job) {
             ..Default::default()
         },
     };
-    tracing::info!(job = %id, status = ?upd.status, "job ended");
+    // a word (status=succeeded), not the Option's Debug form
+    let status = upd.status.map_or("unknown", JobStatus::as_str);
+    tracing::info!(job = %id, status = %status, "job ended");
     set(upd);
 }
 

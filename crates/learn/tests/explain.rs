@@ -1,4 +1,4 @@
-//! Per-row explanations for every model kind, on the shared datasets: local accuracy
+//! Per-row explanations for every model kind, on the repository's datasets: local accuracy
 //! (contributions + base = the model's output in the reported space), linear SHAP's
 //! closed form, permutation SHAP against a known truth, determinism, and old pipeline
 //! files without the stored means / background.
@@ -12,9 +12,9 @@ use learn::{
 
 fn dataset(name: &str, rows: Option<usize>) -> tabular::Table {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/datasets")
+        .join("../../datasets")
         .join(format!("{name}.csv"));
-    assert!(p.exists(), "shared dataset missing: {}", p.display());
+    assert!(p.exists(), "dataset missing: {}", p.display());
     let t = tabular::read_path(&p).unwrap();
     match rows {
         Some(n) => t.take(&(0..n.min(t.rows())).collect::<Vec<_>>()),

@@ -57,7 +57,7 @@
 //! `tests/reference.rs` pins Ridge, Lasso, ElasticNet and LogisticRegression (binary L2,
 //! binary L1, multinomial L2) coefficients and probabilities to values produced by
 //! scikit-learn 1.9.1 (`tests/reference.py`) within 1e-4 (they agree to better than 1e-8).
-//! `tests/real_data.rs` compares with scikit-learn on the shared datasets (numeric columns
+//! `tests/real_data.rs` compares with scikit-learn on the repository's `datasets/` (numeric columns
 //! only, rows with a missing value dropped, standardised with train statistics, README split):
 //!
 //! | dataset (train / test rows) | metric | scikit-learn | this crate |

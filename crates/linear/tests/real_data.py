@@ -1,11 +1,12 @@
 """scikit-learn references for crates/linear/tests/real_data.rs (and crates/mlp).
 
-Same preparation as the Rust tests: the README split of ../shared/datasets (computed on the
+Same preparation as the Rust tests: the README split of the repository's datasets/ (computed on the
 full file), numeric feature columns only, rows with a missing value in a used column dropped
 from each part, columns standardised with the train part's mean and population std.
 
 Run from the repository root:  /tmp/linvenv/bin/python crates/linear/tests/real_data.py
 """
+import os
 import sys
 
 import numpy as np
@@ -15,7 +16,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.neural_network import MLPRegressor
 
-DATA = sys.argv[1] if len(sys.argv) > 1 else "../shared/datasets"
+DATA = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../datasets")
 M = (1 << 64) - 1
 
 

@@ -1,5 +1,5 @@
 //! The bar on real data: scikit-learn's scores on the same columns and split
-//! (`real_data.py`, scikit-learn 1.9.1). These tests fail when `../shared/datasets` is missing.
+//! (`real_data.py`, scikit-learn 1.9.1). These tests fail when the repository's `datasets/` is missing.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Full-size run on the shared datasets with default parameters (release build recommended):
+//! Full-size run on the repository's `datasets/` with default parameters (release build recommended):
 //!
 //! ```text
 //! CARGO_TARGET_DIR=target-dense cargo run --release -p mlp --example california

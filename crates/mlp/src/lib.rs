@@ -23,7 +23,7 @@
 //!
 //! ## Real data
 //!
-//! `tests/real_data.rs` and `examples/california.rs` use the shared datasets (README split,
+//! `tests/real_data.rs` and `examples/california.rs` use the repository's `datasets/` (README split,
 //! numeric columns only, rows with a missing value dropped, standardised with train
 //! statistics); see this crate's README for the numbers.
 //!

@@ -44,7 +44,7 @@ mod tests {
 
     #[test]
     fn splitmix_matches_reference_values() {
-        // The shared-datasets README: key(i) = splitmix64 output for state i.
+        // datasets/README.md: key(i) = splitmix64 output for state i.
         let mut r = SplitMix64::new(0);
         assert_eq!(r.next_u64(), 0xe220a8397b1dcdaf);
         let mut r = SplitMix64::new(1);

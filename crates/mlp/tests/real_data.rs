@@ -1,4 +1,4 @@
-//! The bar on real data (fails when `../shared/datasets` is missing). Sizes are kept small
+//! The bar on real data (fails when the repository's `datasets/` is missing). Sizes are kept small
 //! so the tests stay fast in an unoptimised build; `examples/california.rs` runs the
 //! defaults on the full training part.
 

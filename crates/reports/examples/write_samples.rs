@@ -1,7 +1,9 @@
-//! Write sample reports and notebooks from the shared datasets, for
+//! Write sample reports and notebooks from the repository's datasets, for
 //! looking at them and for `tests/python/test_reports.py`.
 //!
 //!     cargo run -p reports --example write_samples -- OUT_DIR [DATASETS_DIR]
+//!
+//! `DATASETS_DIR` defaults to the repository's `datasets/`.
 //!
 //! For penguins (multiclass), titanic (binary) and california_housing
 //! (regression): the data-exploration report of the whole file; the
@@ -56,9 +58,10 @@ fn main() -> Result<(), Error> {
         args.next()
             .ok_or("usage: write_samples OUT_DIR [DATASETS_DIR]")?,
     );
-    let datasets = args.next().map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets")
-    });
+    let datasets = args
+        .next()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../datasets"));
     std::fs::create_dir_all(&out)?;
     let data_dir = out.join("data dir 'quoted'");
     std::fs::create_dir_all(&data_dir)?;

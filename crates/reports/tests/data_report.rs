@@ -1,4 +1,4 @@
-//! The data-exploration report on the shared datasets and on crafted
+//! The data-exploration report on the repository's datasets and on crafted
 //! tables: sections, plots, numbers cross-checked against the raw files,
 //! escaping, insights, and a large table.
 
@@ -11,17 +11,13 @@ use tabular::{Column, Kind, Table};
 
 fn dataset(name: &str) -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/datasets")
+        .join("../../datasets")
         .join(format!("{name}.csv"));
-    assert!(
-        p.exists(),
-        "expected the shared datasets at {}",
-        p.display()
-    );
+    assert!(p.exists(), "expected the dataset at {}", p.display());
     p
 }
 
-/// Split one CSV line into fields (RFC 4180 quotes; the shared files have
+/// Split one CSV line into fields (RFC 4180 quotes; the dataset files have
 /// no line breaks inside quotes).
 fn fields(line: &str) -> Vec<String> {
     let mut out = Vec::new();

@@ -356,8 +356,8 @@ fn many_classes_keep_the_matrix_and_curves_readable() {
 
 #[test]
 fn shap_input_from_a_real_pipeline_follows_the_chosen_output() {
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/datasets/penguins.csv");
+    let path =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../datasets/penguins.csv");
     let table = tabular::read_path(&path).unwrap();
     let pipeline = learn::train(
         &table,

@@ -1,5 +1,5 @@
-//! The train/test split of the shared benchmark datasets
-//! (`shared/datasets/README.md`): a splitmix64 key per 0-based row; for
+//! The train/test split of the benchmark datasets
+//! (`datasets/README.md` at the repository's root): a splitmix64 key per 0-based row; for
 //! classification, per target value, the ceil(20 %) rows with the smallest
 //! keys are test; for regression the same over all rows. Both parts keep
 //! file order.

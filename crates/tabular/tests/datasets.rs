@@ -1,4 +1,4 @@
-//! Every shared dataset loads with the right kinds; Parquet round-trips;
+//! Every dataset of the repository's `datasets/` loads with the right kinds; Parquet round-trips;
 //! profiles merge.
 
 use std::path::PathBuf;
@@ -7,11 +7,11 @@ use tabular::{Kind, Profile, read_path};
 
 fn dataset(name: &str) -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/datasets")
+        .join("../../datasets")
         .join(name);
     assert!(
         p.exists(),
-        "shared dataset {} is missing (the project expects ../shared beside the checkout)",
+        "dataset {} is missing (the repository's datasets/ folder)",
         p.display()
     );
     p
@@ -34,7 +34,7 @@ fn kind_of(ks: &[(String, Kind, usize)], col: &str) -> (Kind, usize) {
 }
 
 #[test]
-fn every_shared_dataset_loads_with_the_right_kinds() {
+fn every_dataset_loads_with_the_right_kinds() {
     let t = kinds("titanic.csv");
     assert_eq!(kind_of(&t, "PassengerId").0, Kind::IdLike);
     assert_eq!(kind_of(&t, "Name").0, Kind::Text);
@@ -80,7 +80,7 @@ fn every_shared_dataset_loads_with_the_right_kinds() {
 }
 
 #[test]
-fn shared_split_matches_the_readme() {
+fn the_split_matches_the_readme() {
     for (name, target, classification, n_test) in [
         ("penguins.csv", "species", true, 70),
         ("titanic.csv", "Survived", true, 179),

@@ -639,7 +639,7 @@ impl<'a> Tuner<'a> {
                 "cancelled" if t.stopped_early => t.objective = last,
                 _ => t.objective = None,
             }
-            tracing::info!(job = %tuning_id, trial = i + 1, status = %t.status, objective = ?t.objective, "trial ended");
+            tracing::info!(job = %tuning_id, trial = i + 1, status = %t.status, objective = t.objective, "trial ended");
         }
     }
 

@@ -242,3 +242,21 @@ pub fn webhook_receiver(fail_first: bool) -> (String, Arc<Mutex<Vec<Value>>>) {
     });
     (url, got)
 }
+
+/// The repository's `datasets/` folder: the benchmark CSVs and `anchors/automl.json`.
+pub fn datasets() -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../datasets");
+    assert!(
+        p.join("anchors/automl.json").is_file(),
+        "expected the repository's datasets/ at {}",
+        p.display()
+    );
+    p
+}
+
+/// One file of the repository's `datasets/` (`"penguins.csv"`).
+pub fn dataset(file: &str) -> PathBuf {
+    let p = datasets().join(file);
+    assert!(p.is_file(), "dataset missing: {}", p.display());
+    p
+}

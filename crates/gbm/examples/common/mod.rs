@@ -1,4 +1,4 @@
-//! What the comparison examples share: the shared datasets' split and
+//! What the comparison examples share: the datasets' split and
 //! encoding (numeric columns as is, others as sorted category codes) and AUC.
 //! Included with `mod common;` by `compare.rs` and `forest_compare.rs`.
 
@@ -56,7 +56,7 @@ pub fn auc(y: &[f64], p: &[f64]) -> f64 {
     (sum_pos - npos * (npos + 1.0) / 2.0) / (npos * nneg)
 }
 
-/// A shared dataset, split as its README says.
+/// A dataset of `datasets/`, split as its README says.
 pub struct Split {
     pub name: String,
     pub task: Task,

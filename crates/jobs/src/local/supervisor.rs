@@ -71,12 +71,13 @@ pub fn supervise(launch_file: &Path) -> ExitCode {
     }
     match run(launch_file) {
         Ok(exit) => {
+            // an absent code, signal or peak is left out (code=0, not code=Some(0))
             tracing::info!(
-                code = ?exit.code,
-                signal = ?exit.signal,
+                code = exit.code,
+                signal = exit.signal,
                 stopped = exit.stopped,
                 oom_killed = exit.oom_killed,
-                peak_rss_kib = ?proc::peak_rss_kib("self"),
+                peak_rss_kib = proc::peak_rss_kib("self"),
                 "the command ended"
             );
             ExitCode::SUCCESS

@@ -1,4 +1,4 @@
-//! Loads the shared benchmark datasets the way `real_data.py` does: README split on the full
+//! Loads the repository's benchmark datasets (`datasets/`) the way `real_data.py` does: README split on the full
 //! file, chosen numeric columns only, rows with a missing value dropped from each part,
 //! columns standardised with the train part's mean and population standard deviation.
 //! A missing dataset is a test failure, never a skip.
@@ -27,7 +27,7 @@ impl Prepared {
 }
 
 pub fn datasets_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../datasets")
 }
 
 /// `classify`: stratified split and the target mapped to sorted class indices.
@@ -35,7 +35,7 @@ pub fn prepare(file: &str, target: &str, features: &[&str], classify: bool) -> P
     let path = datasets_dir().join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "shared dataset {} is required by this test and could not be read: {e}",
+            "dataset {} is required by this test and could not be read: {e}",
             path.display()
         )
     });

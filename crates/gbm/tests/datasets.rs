@@ -1,6 +1,6 @@
-//! End-to-end check on the project's shared datasets (a missing `../shared` fails the
+//! End-to-end check on the repository's datasets (`datasets/`; a missing file fails the
 //! tests): with default parameters the GBM's test metric must reach LightGBM-default level
-//! (`shared/anchors/automl.json`, method `lgbm`) minus 0.002, and a default random forest
+//! (`datasets/anchors/automl.json`, method `lgbm`) minus 0.002, and a default random forest
 //! (few trees, to keep the run short) scikit-learn `RandomForest` level.
 
 use gbm::{Column, Dataset, ForestParams, ForestTask, GbmParams, Objective, train, train_forest};
@@ -15,9 +15,9 @@ fn splitmix64(i: u64) -> u64 {
 }
 
 fn datasets_dir() -> Option<PathBuf> {
-    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets");
-    // a missing ../shared is a broken checkout, not a reason to pass
-    assert!(d.is_dir(), "shared datasets not found at {}", d.display());
+    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../datasets");
+    // a missing datasets/ is a broken checkout, not a reason to pass
+    assert!(d.is_dir(), "datasets not found at {}", d.display());
     Some(d)
 }
 

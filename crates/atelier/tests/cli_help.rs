@@ -1,0 +1,195 @@
+//! The command line's help and usage, as a newcomer first meets them: every
+//! learner `train --help` names trains; no default is shown twice; the usage
+//! line after a missing required argument lists only what is required.
+
+use std::process::{Command, Output};
+
+fn atelier(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_atelier"))
+        .args(args)
+        .env_remove("ATELIER_SERVER")
+        .output()
+        .expect("run atelier")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A small binary problem every learner can fit in a moment.
+fn tiny_csv(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut s = String::from("x,colour,y\n");
+    for i in 0..60 {
+        let colour = ["red", "green", "blue"][i % 3];
+        let y = if (i * 7) % 10 < 5 { "yes" } else { "no" };
+        s.push_str(&format!("{},{colour},{y}\n", (i * 13) % 17));
+    }
+    let p = dir.join("tiny.csv");
+    std::fs::write(&p, s).unwrap();
+    p
+}
+
+#[test]
+fn train_help_names_exactly_the_learners_train_accepts_and_each_one_trains() {
+    let help = text(&atelier(&["train", "--help"]));
+    assert!(!help.contains("planned"), "{help}");
+    let line = help
+        .lines()
+        .find(|l| l.contains("--algorithm"))
+        .unwrap_or_else(|| panic!("no --algorithm in\n{help}"));
+    // the values the parser accepts, as clap lists them for a wrong one
+    let bad = atelier(&[
+        "train",
+        "x.csv",
+        "--target",
+        "y",
+        "-o",
+        "m",
+        "--algorithm",
+        "nosuch",
+    ]);
+    assert!(!bad.status.success());
+    let err = text(&bad);
+    let listed = err
+        .split("[possible values: ")
+        .nth(1)
+        .and_then(|r| r.split(']').next())
+        .unwrap_or_else(|| panic!("no possible values in\n{err}"));
+    let names: Vec<&str> = listed.split(", ").collect();
+    assert_eq!(
+        names,
+        ["gbm", "rf", "extra-trees", "linear", "mlp"],
+        "{err}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_csv(dir.path());
+    for name in names {
+        assert!(
+            line.contains(&format!("{name} (")),
+            "{name} described: {line}"
+        );
+        let model = dir.path().join(format!("{name}.model"));
+        let o = atelier(&[
+            "train",
+            data.to_str().unwrap(),
+            "--target",
+            "y",
+            "--algorithm",
+            name,
+            "-o",
+            model.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{name}: {}", text(&o));
+        assert!(model.is_file(), "{name}");
+    }
+}
+
+/// The subcommands a `--help` text lists under "Commands:" (without `help`).
+fn subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| *n != "help")
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn no_help_shows_a_default_twice() {
+    let mut queue: Vec<Vec<String>> = vec![vec![]];
+    let mut seen = 0;
+    while let Some(path) = queue.pop() {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let o = atelier(&args);
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+        let help = text(&o);
+        seen += 1;
+        for line in help.lines() {
+            assert!(
+                line.matches("[default:").count() <= 1,
+                "atelier {}: a default shown twice: {line}",
+                path.join(" ")
+            );
+        }
+        for sub in subcommands(&help) {
+            let mut p = path.clone();
+            p.push(sub);
+            queue.push(p);
+        }
+    }
+    assert!(seen > 20, "only {seen} help texts found");
+    let automl = text(&atelier(&["automl", "--help"]));
+    assert_eq!(automl.matches("[default: 3600]").count(), 1, "{automl}");
+}
+
+/// The `Usage:` line of an output.
+fn usage(out: &str) -> &str {
+    out.lines()
+        .find(|l| l.starts_with("Usage:"))
+        .unwrap_or_else(|| panic!("no usage in\n{out}"))
+}
+
+#[test]
+fn the_usage_after_a_missing_required_argument_lists_only_required_ones() {
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &[
+                "automl",
+                "data.csv",
+                "--time-budget",
+                "10",
+                "--metric",
+                "auc",
+                "--server",
+                "http://127.0.0.1:9",
+                "-o",
+                "x.model",
+            ],
+            "Usage: atelier automl [OPTIONS] --target <TARGET> <TRAIN>",
+        ),
+        (
+            &[
+                "train",
+                "data.csv",
+                "--algorithm",
+                "rf",
+                "--param",
+                "a=b",
+                "-o",
+                "x.model",
+            ],
+            "Usage: atelier train [OPTIONS] --target <TARGET> --output <OUTPUT> <TRAIN>",
+        ),
+        (
+            &[
+                "deploy",
+                "m.model",
+                "--server",
+                "http://127.0.0.1:9",
+                "--weight",
+                "2",
+            ],
+            "Usage: atelier deploy [OPTIONS] --name <NAME> <MODEL>",
+        ),
+    ];
+    for (args, want) in cases {
+        let o = atelier(args);
+        assert!(!o.status.success());
+        let err = text(&o);
+        assert!(
+            err.contains("the following required arguments were not provided"),
+            "{err}"
+        );
+        assert_eq!(usage(&err), want, "{args:?}:\n{err}");
+        // the same line as the command's own help shows
+        let help = text(&atelier(&[args[0], "--help"]));
+        assert_eq!(usage(&help), want, "{args:?}");
+    }
+}
