@@ -54,6 +54,12 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        // colours for a terminal only, and not with NO_COLOR set
+        .with_ansi({
+            use std::io::IsTerminal;
+            std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        })
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut positional = Vec::new();

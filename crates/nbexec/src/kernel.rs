@@ -1,6 +1,8 @@
-//! A kernel process and a client for it over the Jupyter messaging protocol
-//! (ZeroMQ, via `jupyter-zmq-client`), reading messages as raw JSON so that
-//! outputs are copied into the notebook exactly as the kernel sent them.
+//! A kernel process and a client for it over the Jupyter messaging protocol:
+//! ZeroMQ sockets from the `zeromq` crate, the wire format (connection file,
+//! HMAC-SHA256-signed multipart messages, protocol 5.3 headers) from our own
+//! [`crate::wire`]. Messages are read as raw JSON, so that outputs are copied
+//! into the notebook exactly as the kernel sent them.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -8,13 +10,6 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use jupyter_protocol::Transport;
-use jupyter_protocol::{
-    ExecuteRequest, InterruptRequest, JupyterMessage, KernelInfoRequest, ShutdownRequest,
-};
-use jupyter_zmq_client::{
-    ClientControlConnection, ConnectionInfo, DealerSendConnection, RawMessage,
-};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::{mpsc, watch};
@@ -25,6 +20,7 @@ use zeromq::SocketRecv;
 use crate::bound::{DirWatch, Endpoints, wait_bound};
 use crate::error::ExecError;
 use crate::kernelspec::{InterruptMode, KernelSpec, python_prefix};
+use crate::wire::{self, ConnectionInfo, Sender, Signer, Transport};
 use crate::{ExecOptions, KernelTransport};
 
 /// How long a kernel gets to exit after `shutdown_request` before its
@@ -51,8 +47,8 @@ pub(crate) struct Kernel {
     pub name: String,
     process: ProcessGuard,
     interrupt_mode: InterruptMode,
-    shell: DealerSendConnection,
-    control: ClientControlConnection,
+    shell: Sender<zeromq::DealerSendHalf>,
+    control: Sender<zeromq::DealerSocket>,
     pub iopub_rx: mpsc::UnboundedReceiver<Incoming>,
     pub shell_rx: mpsc::UnboundedReceiver<Incoming>,
     pub exit_rx: watch::Receiver<Option<ExitStatus>>,
@@ -72,13 +68,10 @@ pub(crate) async fn wait_exit(rx: &mut watch::Receiver<Option<ExitStatus>>) -> O
     }
 }
 
-fn decode(raw: RawMessage) -> Result<Msg, String> {
-    if raw.jparts.len() < 4 {
-        return Err(format!("message with {} parts", raw.jparts.len()));
-    }
-    let header: Value = serde_json::from_slice(&raw.jparts[0]).map_err(|e| e.to_string())?;
-    let parent: Value = serde_json::from_slice(&raw.jparts[1]).unwrap_or(Value::Null);
-    let content: Value = serde_json::from_slice(&raw.jparts[3]).map_err(|e| e.to_string())?;
+fn decode(raw: wire::Received) -> Result<Msg, String> {
+    let header: Value = serde_json::from_slice(&raw.header).map_err(|e| e.to_string())?;
+    let parent: Value = serde_json::from_slice(&raw.parent_header).unwrap_or(Value::Null);
+    let content: Value = serde_json::from_slice(&raw.content).map_err(|e| e.to_string())?;
     let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
     Ok(Msg {
         msg_type: text(&header, "msg_type").ok_or("message header without msg_type")?,
@@ -89,10 +82,12 @@ fn decode(raw: RawMessage) -> Result<Msg, String> {
 }
 
 /// Forwards every message of one socket to a channel until the socket fails
-/// or the receiver is gone.
+/// or the receiver is gone; messages whose signature does not verify are
+/// dropped with a warning.
 fn spawn_reader<S>(
     channel: &'static str,
-    mut conn: jupyter_zmq_client::Connection<S>,
+    mut socket: S,
+    signer: Signer,
     tx: mpsc::UnboundedSender<Incoming>,
 ) -> JoinHandle<()>
 where
@@ -100,14 +95,14 @@ where
 {
     tokio::spawn(async move {
         loop {
-            let zmsg = match conn.socket.recv().await {
+            let zmsg = match socket.recv().await {
                 Ok(m) => m,
                 Err(e) => {
                     let _ = tx.send(Err(format!("{channel} socket failed: {e}")));
                     return;
                 }
             };
-            let msg = RawMessage::from_multipart(zmsg, &conn.mac)
+            let msg = wire::parse(zmsg.into_vec(), &signer)
                 .map_err(|e| e.to_string())
                 .and_then(decode);
             match msg {
@@ -328,17 +323,16 @@ impl Kernel {
         let mut listeners = Vec::new();
         let (transport, ip, ports) = match opts.transport {
             KernelTransport::Ipc => (
-                Transport::IPC,
+                Transport::Ipc,
                 dir.path().join("k").to_string_lossy().into_owned(),
                 vec![1, 2, 3, 4, 5],
             ),
             KernelTransport::Tcp => {
                 let ip = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
-                let (ports, held) = jupyter_zmq_client::peek_ports_with_listeners(ip, 5)
-                    .await
+                let (ports, held) = wire::reserve_ports(ip, 5)
                     .map_err(|e| fail(format!("no free loopback ports: {e}")))?;
                 listeners = held;
-                (Transport::TCP, ip.to_string(), ports)
+                (Transport::Tcp, ip.to_string(), ports)
             }
         };
         let info = ConnectionInfo {
@@ -350,7 +344,7 @@ impl Kernel {
             control_port: ports[3],
             hb_port: ports[4],
             key,
-            signature_scheme: "hmac-sha256".into(),
+            signature_scheme: wire::SIGNATURE_SCHEME.into(),
             kernel_name: Some(spec.name.clone()),
         };
         let connection_file = dir.path().join("kernel.json");
@@ -360,13 +354,13 @@ impl Kernel {
         )?;
 
         let endpoints = match info.transport {
-            Transport::IPC => Endpoints::Ipc(
+            Transport::Ipc => Endpoints::Ipc(
                 [info.shell_port, info.iopub_port, info.control_port]
                     .iter()
                     .map(|port| PathBuf::from(format!("{}-{port}", info.ip)))
                     .collect(),
             ),
-            Transport::TCP => Endpoints::Tcp(
+            Transport::Tcp => Endpoints::Tcp(
                 [info.shell_port, info.iopub_port, info.control_port]
                     .iter()
                     .map(|&port| (std::net::Ipv4Addr::LOCALHOST, port).into())
@@ -374,7 +368,7 @@ impl Kernel {
             ),
         };
         let watch = match info.transport {
-            Transport::IPC => match DirWatch::new(dir.path()) {
+            Transport::Ipc => match DirWatch::new(dir.path()) {
                 Ok(w) => Some(w),
                 Err(e) => {
                     tracing::debug!(
@@ -384,7 +378,7 @@ impl Kernel {
                     None
                 }
             },
-            Transport::TCP => None,
+            Transport::Tcp => None,
         };
 
         let argv = kernel_command(spec, opts.python.as_deref(), &connection_file);
@@ -449,16 +443,16 @@ impl Kernel {
 
         let mut kernel_exit = exit_rx.clone();
         let connect = async {
-            wait_bound(&endpoints, watch).await?;
+            wait_bound(&endpoints, watch)
+                .await
+                .map_err(|e| e.to_string())?;
             tracing::debug!(elapsed = ?started.elapsed(), "the kernel bound its sockets");
-            let identity = jupyter_zmq_client::peer_identity_for_session(&session)?;
             tokio::try_join!(
-                jupyter_zmq_client::create_client_shell_connection_with_identity(
-                    &info, &session, identity
-                ),
-                jupyter_zmq_client::create_client_iopub_connection(&info, "", &session),
-                jupyter_zmq_client::create_client_control_connection(&info, &session),
+                wire::connect_shell(&info, &session),
+                wire::connect_iopub(&info),
+                wire::connect_control(&info),
             )
+            .map_err(|e| e.to_string())
         };
         let (shell, iopub, control) = tokio::select! {
             r = connect => r.map_err(|e| fail(format!("cannot connect to it: {e}")))?,
@@ -479,20 +473,21 @@ impl Kernel {
             }
         };
         tracing::debug!(kernel = %spec.name, elapsed = ?started.elapsed(), "connected to the kernel's sockets");
+        let signer = Signer::new(&info.key);
         let (shell_send, shell_recv) = shell.split();
         let (iopub_tx, iopub_rx) = mpsc::unbounded_channel();
         let (shell_tx, shell_rx) = mpsc::unbounded_channel();
         let readers = vec![
-            spawn_reader("iopub", iopub, iopub_tx),
-            spawn_reader("shell", shell_recv, shell_tx),
+            spawn_reader("iopub", iopub, signer.clone(), iopub_tx),
+            spawn_reader("shell", shell_recv, signer.clone(), shell_tx),
         ];
 
         let mut kernel = Kernel {
             name: spec.name.clone(),
             process,
             interrupt_mode: spec.interrupt_mode,
-            shell: shell_send,
-            control,
+            shell: Sender::new(shell_send, signer.clone(), &session),
+            control: Sender::new(control, signer, &session),
             iopub_rx,
             shell_rx,
             exit_rx,
@@ -518,10 +513,9 @@ impl Kernel {
     }
 
     async fn handshake(&mut self, deadline: tokio::time::Instant) -> Result<(), String> {
-        let request: JupyterMessage = KernelInfoRequest {}.into();
-        let request_id = request.header.msg_id.clone();
-        self.shell
-            .send(request)
+        let request_id = self
+            .shell
+            .send("kernel_info_request", &wire::kernel_info_request())
             .await
             .map_err(|e| format!("cannot send kernel_info_request: {e}"))?;
         let mut reply: Option<Value> = None;
@@ -565,21 +559,13 @@ impl Kernel {
         code: &str,
         stop_on_error: bool,
     ) -> Result<String, String> {
-        let request = ExecuteRequest {
-            code: code.to_owned(),
-            silent: false,
-            store_history: true,
-            user_expressions: None,
-            allow_stdin: false,
-            stop_on_error,
-        };
-        let msg: JupyterMessage = request.into();
-        let id = msg.header.msg_id.clone();
         self.shell
-            .send(msg)
+            .send(
+                "execute_request",
+                &wire::execute_request(code, stop_on_error),
+            )
             .await
-            .map_err(|e| format!("cannot send execute_request: {e}"))?;
-        Ok(id)
+            .map_err(|e| format!("cannot send execute_request: {e}"))
     }
 
     /// Interrupt the running cell (`interrupt_mode` of the kernel spec).
@@ -587,8 +573,11 @@ impl Kernel {
         match self.interrupt_mode {
             InterruptMode::Signal => kill_group(self.process.pid, libc::SIGINT),
             InterruptMode::Message => {
-                let msg: JupyterMessage = InterruptRequest {}.into();
-                if let Err(e) = self.control.send(msg).await {
+                let sent = self
+                    .control
+                    .send("interrupt_request", &wire::interrupt_request())
+                    .await;
+                if let Err(e) = sent {
                     tracing::warn!("cannot send interrupt_request: {e}");
                 }
             }
@@ -632,9 +621,12 @@ impl Kernel {
         // (and log failing) to reconnect once the kernel is gone.
         self.stop_readers();
         if self.exit_status().is_none() {
-            let msg: JupyterMessage = ShutdownRequest { restart: false }.into();
-            match self.control.send(msg).await {
-                Ok(()) => {
+            let sent = self
+                .control
+                .send("shutdown_request", &wire::shutdown_request())
+                .await;
+            match sent {
+                Ok(_) => {
                     let exited = timeout(SHUTDOWN_GRACE, wait_exit(&mut self.exit_rx)).await;
                     if exited.is_err() {
                         tracing::debug!(kernel = %self.name, "kernel still running after shutdown_request; SIGTERM");

@@ -4,8 +4,9 @@
 //!
 //! The kernel (ipykernel, or any kernel spec, found as `jupyter kernelspec
 //! list` finds it: see [`kernel_dirs`]) is started as a child process in its
-//! own process group and driven over the Jupyter messaging protocol with the
-//! `jupyter-zmq-client` / `jupyter-protocol` crates (pure-Rust ZeroMQ). The
+//! own process group and driven over the Jupyter messaging protocol (5.3):
+//! pure-Rust ZeroMQ from the `zeromq` crate, the wire format (connection
+//! file, HMAC-SHA256-signed multipart messages) our own, in `wire.rs`. The
 //! cost of a run is kernel start-up plus the cells: there is no Python
 //! interpreter, papermill or nbclient import on our side.
 //!
@@ -110,6 +111,7 @@ mod kernelspec;
 mod notebook;
 mod pyfmt;
 mod run;
+mod wire;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -457,7 +459,11 @@ pub async fn execute(
     }
 
     if kernel_gone {
-        tracing::debug!(kernel = %kernel.name, status = ?kernel.exit_status(), "kernel gone");
+        tracing::debug!(
+            kernel = %kernel.name,
+            status = kernel.exit_status().map(tracing::field::display),
+            "kernel gone"
+        );
         drop(kernel);
     } else {
         kernel.shutdown().await;
@@ -496,7 +502,22 @@ pub async fn execute(
     };
     saver.save(&nb);
     let total = started.elapsed();
-    tracing::info!(?outcome, ?total, "notebook finished");
+    match &outcome {
+        Outcome::Completed => tracing::info!(outcome = %"completed", ?total, "notebook finished"),
+        Outcome::Failed {
+            cell,
+            execution_count,
+            ename,
+            ..
+        } => tracing::info!(
+            outcome = %"failed",
+            cell,
+            execution_count,
+            %ename,
+            ?total,
+            "notebook finished"
+        ),
+    }
     Ok(Report {
         outcome,
         warnings,
