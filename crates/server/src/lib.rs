@@ -15,6 +15,7 @@ pub mod atelier_api;
 pub mod auth;
 pub mod error;
 mod mlflow;
+pub mod openapi;
 pub mod req;
 pub mod routes;
 pub mod site;
@@ -97,6 +98,7 @@ pub fn own_routes() -> Routes<AppState> {
             env!("CARGO_PKG_VERSION")
         })
         .get("/api/atelier/routes", Access::Read, routes::listing)
+        .get("/api/atelier/openapi.json", Access::Read, openapi::serve)
         .merge(studio_routes::routes())
 }
 

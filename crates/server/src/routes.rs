@@ -65,6 +65,10 @@ pub struct Declared {
     pub path: String,
     pub access: Access,
     pub body: BodyKind,
+    /// The handler's Rust path (`std::any::type_name`), e.g.
+    /// `server::atelier_api::list_datasets`: the OpenAPI document names
+    /// operations after it.
+    pub handler: &'static str,
 }
 
 /// A router whose every route declares its [`Access`] and [`BodyKind`].
@@ -112,6 +116,7 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
             path: path.to_string(),
             access,
             body,
+            handler: std::any::type_name::<H>(),
         });
         self
     }
