@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, mkdirSync, copyFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, startServer, launchBrowser, until, fullShot, call, pythonBin, layoutProblems } from './harness.mjs';
+import { checkLayout } from './layout.mjs';
 
 let server, browser, page, ws;
 const errors = [];
@@ -288,6 +289,7 @@ test('a notebook previews without a kernel: markdown, images, sandboxed HTML who
 
   await page.evaluate(() => window.scrollTo(0, 0));
   assert.deepEqual(await layoutProblems(page, ['.page-head']), [], 'layout at 1400x900');
+  await checkLayout(page, { label: 'notebook preview' });
   await shotAt(1400, '/tmp/notebooks-preview.png');
   await page.setViewportSize({ width: 1024, height: 768 });
   assert.deepEqual(await layoutProblems(page, ['.page-head']), [], 'layout at 1024x768');
@@ -387,6 +389,7 @@ test('a notebook runs as a job from its preview with parameters, followed live; 
   assert.deepEqual(await diff.locator('[data-testid=nb-diff-status]').evaluateAll((b) => b.map((x) => x.dataset.status)), ['succeeded', 'succeeded']);
   await shot('list-diff');
   assert.deepEqual(await layoutProblems(page, ['.page-head', '.form-row']), []);
+  await checkLayout(page, { label: 'notebooks: runs and their diff' });
   assert.deepEqual(await misalignedCells('table.nb-table, table.nb-diff'), []);
   scene.runs = [id1, id2];
 });
@@ -417,6 +420,7 @@ test('a schedule made from the page fires on its cron, shows its runs and is del
   assert.equal(done.schedule, 'every-2s');
   await shot('schedule');
   assert.deepEqual(await layoutProblems(page, ['.page-head']), []);
+  await checkLayout(page, { label: 'notebooks: a schedule and its runs' });
   assert.deepEqual(await misalignedCells('[data-testid=nb-schedules] table, [data-testid=nb-workspace] table'), []);
 
   // Delete asks first

@@ -56,11 +56,11 @@ pub async fn page(uri: Uri) -> Response {
             page_headers(&mut r);
             r
         }
-        None => (
-            StatusCode::NOT_FOUND,
-            Html("<h1>404</h1><p>No such page. <a href=\"/\">Back to the Studio</a></p>"),
-        )
-            .into_response(),
+        None => {
+            let mut r = (StatusCode::NOT_FOUND, Html(studio::not_found_page(path))).into_response();
+            page_headers(&mut r);
+            r
+        }
     }
 }
 

@@ -199,15 +199,36 @@
 
       const budgetS = p.budget_s || (job.spec || {}).time_budget || 0;
       const elapsed = job.status === 'running' ? Math.max(p.elapsed_s || 0, (Date.now() - (job.started_ms || Date.now())) / 1000) : (p.elapsed_s || 0);
-      const frac = budgetS ? Math.min(1, elapsed / budgetS) : 0;
       const best = r.score !== undefined ? r.score : (p.best || {}).score;
-      const fact = (k, v, testid) => h('div', null, h('span', null, k), h('b', { 'data-testid': testid }, v === undefined || v === null || v === '' ? '—' : String(v)));
+      const fact = (k, v, testid) => {
+        const text = v === undefined || v === null || v === '' ? '—' : String(v);
+        return h('div', null, h('span', null, k), h('b', { 'data-testid': testid, title: text, class: /\s/.test(text) ? null : 'nowrap' }, text));
+      };
+      // a running job's bar is the share of its time budget used; an ended job's is full, and says
+      // why it ended (its candidates all trained, the budget ran out, cancelled, failed)
+      const nCand = (p.candidates || []).length, maxCand = (job.spec || {}).max_candidates;
+      const secs = (x) => (x < 10 ? x.toFixed(1) : x.toFixed(0)) + ' s';
+      let frac, barClass, barText;
+      if (active) {
+        frac = budgetS ? Math.min(1, elapsed / budgetS) : 0;
+        barClass = ' active';
+        barText = job.status === 'queued' ? 'queued' : `${secs(elapsed)} of the ${budgetS} s budget`;
+      } else {
+        frac = 1;
+        barClass = job.status === 'succeeded' ? ' done' : job.status === 'cancelled' ? ' stopped' : ' failed';
+        // why the search stopped: the job's own word when it gives one (stop_reason), else guessed
+        const why = job.status === 'cancelled' ? 'cancelled' : job.status === 'failed' ? 'failed'
+          : r.stop_reason || p.stop_reason ? 'stopped: ' + (r.stop_reason || p.stop_reason)
+            : maxCand && nCand >= maxCand ? `all ${nCand} candidates trained` : budgetS && elapsed >= budgetS * 0.95 ? 'time budget used' : 'search finished';
+        barText = `${why} · ${secs(elapsed)} of the ${budgetS} s budget`;
+      }
       replace(factsBox,
-        h('div', { class: 'progress', title: `${elapsed.toFixed(0)} of ${budgetS} s` }, h('div', { class: 'progress-bar' + (active ? ' active' : ''), style: `width:${(frac * 100).toFixed(1)}%` })),
+        h('div', { class: 'progress', 'data-testid': 'automl-progress', 'data-fraction': frac.toFixed(3), title: barText }, h('div', { class: 'progress-bar' + barClass, style: `width:${(frac * 100).toFixed(1)}%` })),
+        h('div', { class: 'progress-note muted', 'data-testid': 'automl-progress-text' }, barText),
         h('div', { class: 'facts', style: 'margin-top:12px' },
           fact('Dataset', (job.spec || {}).dataset), fact('Target', (job.spec || {}).target), fact('Problem', p.problem),
           fact('Metric', p.metric ? p.metric + (p.higher_is_better === false ? ' (lower is better)' : '') : ''),
-          fact('Validation', p.validation), fact('Budget', `${elapsed.toFixed(0)} / ${budgetS} s`),
+          fact('Validation', p.validation), fact(active ? 'Budget' : 'Time used', `${secs(elapsed)} of ${budgetS} s`, 'budget'),
           fact('Candidates', (p.candidates || []).length, 'candidate-count'), fact('Best score', score(best), 'best-score'),
           fact('Created', fmtDate(job.created_ms))));
 
@@ -287,9 +308,9 @@
         h('div', { class: 'card' }, h('h2', null, 'Result'),
           h('div', { class: 'facts' },
             h('div', null, h('span', null, 'Registered model'), h('b', null, h('a', { href: '/models/' + enc(r.model_name) + '/versions/' + enc(r.model_version), 'data-testid': 'best-model-link' }, `${r.model_name} v${r.model_version}`))),
-            h('div', null, h('span', null, 'Pipeline'), h('b', null, r.algorithm || '')),
+            h('div', { class: 'wide' }, h('span', null, 'Pipeline'), h('b', null, r.algorithm || '')),
             h('div', null, h('span', null, 'Validation ' + (r.metric || '')), h('b', null, score(r.score))),
-            h('div', null, h('span', null, 'Run'), h('b', null, h('a', { href: '/runs/' + enc(r.run_id) }, r.run_id)))),
+            h('div', { class: 'wide' }, h('span', null, 'Run'), h('b', null, h('a', { href: '/runs/' + enc(r.run_id), title: r.run_id }, r.run_id)))),
           h('p', { style: 'margin:12px 0 0' },
             h('a', { class: 'btn', href: art((r.artifacts || {}).model), download: 'pipeline.atelier', 'data-testid': 'download-pipeline' }, 'Download pipeline'), ' ',
             reports.notebook ? h('a', { class: 'btn', href: API + 'jobs/' + enc(id) + '/reports/notebook', download: 'autopilot-candidate.ipynb', 'data-testid': 'download-notebook' }, 'Download notebook') : null, ' ',
@@ -302,11 +323,23 @@
 
     async function load() {
       let res;
-      try { res = await request('GET', API + 'jobs/' + enc(id)); } catch (e) { return replace(head, errorBox(e, 'job-error')); }
+      try { res = await request('GET', API + 'jobs/' + enc(id)); } catch (e) {
+        if (S.isNotFound(e) && !shown) {
+          S.notFound({ crumbs: [['Autopilot', '/autopilot']], title: 'Autopilot job not found', error: e, testid: 'job-error', back: ['/autopilot', 'All Autopilot jobs'] });
+          return false;
+        }
+        replace(head, errorBox(e, 'job-error'));
+        return true;
+      }
+      // other kinds of job have their page under /jobs
+      if (res.job.kind !== 'automl') { location.replace('/jobs/' + enc(id)); return false; }
+      shown = true;
       render(res.job);
+      return true;
     }
+    let shown = false;
     replace(head, h('div', { class: 'loading' }, 'Loading…'));
-    load().then(() => live(load));
+    load().then((found) => { if (found) live(load); });
   };
 
   // /jobs and /jobs/<id> (every kind but Autopilot's) are jobs.js's pages.

@@ -1,6 +1,7 @@
 // Atelier Studio charts: small hand-written SVG line and scatter charts with hover tooltips.
-// Exposes window.AtelierCharts = { lineChart, scatterChart, ema, fmtNum, fmtDuration, PALETTE,
-// svgEl, niceStep } (the last two for other pages' own charts).
+// Exposes window.AtelierCharts = { lineChart, scatterChart, ema, fmtNum, fmtDuration, fmtTick,
+// timeTicks, spanTicks, linearTicks, PALETTE, svgEl, niceStep } (the axis helpers and svgEl for other pages'
+// own charts).
 (function () {
   'use strict';
   const SVG = 'http://www.w3.org/2000/svg';
@@ -34,13 +35,55 @@
     return (Math.round(s / 360) / 10) + 'h';
   }
 
-  function pad(n) { return String(n).padStart(2, '0'); }
-  function fmtTime(ms, span) {
+  function pad(n, w) { return String(n).padStart(w || 2, '0'); }
+
+  // Round time steps, from a millisecond to a week; the axis takes the first that fits.
+  const TIME_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 10e3, 15e3, 30e3, 60e3, 120e3, 300e3, 600e3,
+    900e3, 1800e3, 3600e3, 7200e3, 10800e3, 21600e3, 43200e3, 86400e3, 172800e3, 604800e3];
+  /** A time step of at least (b − a) / count, from TIME_STEPS (whole days beyond a week). */
+  function timeStep(a, b, count) {
+    const want = (b - a) / Math.max(1, count);
+    return TIME_STEPS.find((s) => s >= want) || Math.ceil(want / 86400e3) * 86400e3;
+  }
+  /** A wall-clock label precise to `step`: dates for days, minutes for hours, seconds, milliseconds. */
+  function fmtClock(ms, step, span) {
     const d = new Date(ms);
+    const day = (d.getMonth() + 1) + '/' + d.getDate();
     const hm = pad(d.getHours()) + ':' + pad(d.getMinutes());
-    if (span > 2 * 86400e3) return (d.getMonth() + 1) + '/' + d.getDate() + ' ' + hm;
-    if (span < 600e3) return hm + ':' + pad(d.getSeconds());
-    return hm;
+    if (step >= 86400e3) return span > 365 * 86400e3 ? d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) : day;
+    if (step >= 60e3) return span > 86400e3 ? day + ' ' + hm : hm;
+    if (step >= 1e3) return hm + ':' + pad(d.getSeconds());
+    return hm + ':' + pad(d.getSeconds()) + '.' + pad(d.getMilliseconds(), 3);
+  }
+  /**
+   * Ticks of a wall-time axis over [a, b] (epoch ms), about `count` of them: [[t, label]], at round
+   * local times (a step from TIME_STEPS) and labelled as precisely as the step needs, so that no two
+   * labels are the same ("07:47:51" four times for a range of two seconds was the bug).
+   */
+  function timeTicks(a, b, count) {
+    if (!(b > a)) return [[a, fmtClock(a, 1e3, 0)]];
+    const step = timeStep(a, b, count);
+    const off = new Date(a).getTimezoneOffset() * 60000; // round local hours and days
+    const out = [];
+    for (let t = Math.ceil((a - off) / step) * step + off; t <= b + 1e-6; t += step) out.push([t, fmtClock(t, step, b - a)]);
+    return out;
+  }
+  /** A duration label precise to `step` (relative time axes). */
+  function fmtSpan(ms, step) {
+    if (step < 1000) return (ms / 1000).toFixed(Math.max(0, Math.ceil(-Math.log10(step / 1000)))) + 's';
+    const s = Math.round(ms / 1000);
+    if (Math.abs(s) < 60) return s + 's';
+    if (Math.abs(s) < 3600) return Math.floor(s / 60) + 'm' + (s % 60 ? ' ' + (s % 60) + 's' : '');
+    const m = Math.round(s / 60);
+    return Math.floor(m / 60) + 'h' + (m % 60 ? ' ' + (m % 60) + 'm' : '');
+  }
+  /** Ticks of a relative-time axis (ms since the start): [[t, label]]. */
+  function spanTicks(a, b, count) {
+    if (!(b > a)) return [[a, fmtSpan(a, 1000)]];
+    const step = timeStep(a, b, count);
+    const out = [];
+    for (let t = Math.ceil(a / step) * step; t <= b + 1e-6; t += step) out.push([t, fmtSpan(t, step)]);
+    return out;
   }
 
   function niceStep(range, count) {
@@ -49,12 +92,25 @@
     const n = raw / mag;
     return (n < 1.5 ? 1 : n < 3 ? 2 : n < 7 ? 5 : 10) * mag;
   }
-  function linearTicks(min, max, count) {
+  /** About `count` round values in [min, max]; whole numbers only when `integer` (steps, counts). */
+  function linearTicks(min, max, count, integer) {
     if (!(max > min)) return [min];
-    const step = niceStep(max - min, count);
+    let step = niceStep(max - min, count);
+    if (integer) step = Math.max(1, Math.round(step));
     const out = [];
     for (let v = Math.ceil(min / step) * step; v <= max + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
     return out;
+  }
+  /**
+   * Numbers of one axis (e.g. a histogram's bin edges, `width` apart) rounded alike: to the
+   * decimals that tell neighbours `width` apart, no more (16.3334 → 16.3 for bins 8 wide).
+   */
+  function fmtTick(v, width) {
+    if (!Number.isFinite(v)) return fmtNum(v);
+    const a = Math.abs(v);
+    if (a >= 1e6 || (a > 0 && a < 1e-4)) return fmtNum(v, 3);
+    const d = Number.isFinite(width) && width > 0 ? Math.max(0, Math.min(8, 1 - Math.floor(Math.log10(width)))) : 3;
+    return String(parseFloat(v.toFixed(d)));
   }
   function logTicks(min, max) {
     const lo = Math.floor(Math.log10(min)), hi = Math.ceil(Math.log10(max));
@@ -195,16 +251,32 @@
         t.textContent = o.empty || 'No finite values to plot';
         return;
       }
-      if (xmax === xmin) {
-        const c = xmin;
-        xmin = (o.xKind || 'step') === 'step' && c >= 0 ? Math.max(0, c - 1) : c - 1;
-        xmax = c + 1;
+      const xKind = o.xKind || 'step';
+      const finite = prepared.reduce((a, p) => a + p.pts.length, 0);
+      container.setAttribute('data-single', String(finite === 1));
+      const oneX = xmax === xmin && !o.xDomain;
+      // one range for every chart of a page (o.xDomain), else the data's
+      if (o.xDomain && Number.isFinite(o.xDomain[0]) && Number.isFinite(o.xDomain[1]) && o.xDomain[1] > o.xDomain[0]) {
+        xmin = Math.min(xmin, o.xDomain[0]);
+        xmax = Math.max(xmax, o.xDomain[1]);
       }
+      if (xmax === xmin) {
+        // one x: the point in the middle of an axis around it, with one tick at it
+        const c = xmin, d = xKind === 'step' ? 1 : 30e3;
+        xmin = c - d;
+        xmax = c + d;
+      }
+      container.setAttribute('data-x-min', String(xmin));
+      container.setAttribute('data-x-max', String(xmax));
+      const dataMin = ymin;
+      const intY = !o.logY && prepared.every((p) => p.pts.every((q) => Number.isInteger(q.y)) && (p.raw || []).every((q) => Number.isInteger(q.y)));
       if (ymax === ymin) {
-        if (o.logY) { ymin /= 2; ymax *= 2; } else { const d = Math.abs(ymin) * 0.1 || 1; ymin -= d; ymax += d; }
+        if (o.logY) { ymin /= 2; ymax *= 2; } else { const d = intY ? Math.max(1, Math.abs(ymin) * 0.1) : Math.abs(ymin) * 0.1 || 1; ymin -= d; ymax += d; }
       } else if (!o.logY) {
         const pad = (ymax - ymin) * 0.05; ymin -= pad; ymax += pad;
       }
+      // counts, losses, latencies: no negative part on the axis
+      if (!o.logY && dataMin >= 0 && ymin < 0) ymin = 0;
       const fy = o.logY ? Math.log10 : (v) => v;
       const y0 = fy(ymin), y1 = fy(ymax);
       const sx = (x) => M.l + ((x - xmin) / (xmax - xmin)) * (W - M.l - M.r);
@@ -212,24 +284,29 @@
 
       const grid = el('g', { class: 'grid' }, svg);
       const axis = el('g', { class: 'axis' }, svg);
-      const yt = o.logY ? logTicks(ymin, ymax) : linearTicks(ymin, ymax, 5);
+      const yt = o.logY ? logTicks(ymin, ymax) : linearTicks(ymin, ymax, Math.max(2, Math.min(6, Math.floor((H - M.t - M.b) / 40))), intY);
       for (const v of yt) {
         const y = sy(v);
         el('line', { x1: M.l, x2: W - M.r, y1: y, y2: y }, grid);
         const t = el('text', { x: M.l - 6, y: y + 3.5, 'text-anchor': 'end' }, axis);
         t.textContent = fmtNum(v, 3);
       }
-      const xKind = o.xKind || 'step';
+      const xCount = Math.max(2, Math.floor((W - M.l) / (xKind === 'step' ? 80 : 95)));
       let xt;
-      if (xKind === 'step') {
-        xt = linearTicks(xmin, xmax, Math.max(2, Math.floor((W - M.l) / 80))).filter((v) => Number.isInteger(v) || xmax - xmin < 10);
+      if (oneX) {
+        const c = (xmin + xmax) / 2;
+        xt = [[c, xKind === 'time' ? fmtClock(c, 1e3, 0) : xKind === 'relative' ? fmtSpan(c, 1000) : fmtNum(c, 8)]];
+      } else if (xKind === 'time') {
+        xt = timeTicks(xmin, xmax, xCount);
+      } else if (xKind === 'relative') {
+        xt = spanTicks(xmin, xmax, xCount);
       } else {
-        xt = linearTicks(xmin, xmax, Math.max(2, Math.floor((W - M.l) / 95)));
+        // steps (and candidate numbers) are whole numbers: so are their ticks
+        xt = linearTicks(xmin, xmax, xCount, true).map((v) => [v, fmtNum(v, 8)]);
       }
-      for (const v of xt) {
-        const x = sx(v);
-        const t = el('text', { x, y: H - M.b + 16, 'text-anchor': 'middle' }, axis);
-        t.textContent = xKind === 'time' ? fmtTime(v, xmax - xmin) : xKind === 'relative' ? fmtDuration(v) : fmtNum(v, 4);
+      for (const [v, label] of xt) {
+        const t = el('text', { x: sx(v), y: H - M.b + 16, 'text-anchor': 'middle' }, axis);
+        t.textContent = label;
       }
       el('line', { x1: M.l, x2: W - M.r, y1: H - M.b, y2: H - M.b, class: 'axis-line' }, svg);
 
@@ -249,7 +326,14 @@
         }
         const path = el('path', { d: pathOf(p.pts), class: 'series', stroke: color, 'data-testid': 'series', 'data-points': String(p.s.points.length) }, svg);
         if (p.s.id) path.setAttribute('data-run-id', p.s.id);
-        if (p.pts.length === 1) el('circle', { cx: sx(p.pts[0].x), cy: sy(p.pts[0].y), r: 3, fill: color }, svg);
+        if (p.pts.length === 1) el('circle', { cx: sx(p.pts[0].x), cy: sy(p.pts[0].y), r: finite === 1 ? 4.5 : 3, fill: color, 'data-testid': 'single-point' }, svg);
+      }
+      // a single value: shown as a number beside its marker, not as a line
+      if (finite === 1) {
+        const p = prepared.find((q) => q.pts.length).pts[0];
+        const px = sx(p.x), right = px < W - M.r - 90;
+        const t = el('text', { x: px + (right ? 10 : -10), y: sy(p.y) - 8, 'text-anchor': right ? 'start' : 'end', class: 'point-value', 'data-testid': 'point-value' }, svg);
+        t.textContent = fmtNum(o.smoothing > 0 ? p.raw : p.y, 5);
       }
 
       // Hover: a vertical guide, a dot per series and a tooltip with every series' value.
@@ -314,16 +398,17 @@
     const state = { opts };
     let svg = null;
     const M = { l: 56, r: 16, t: 12, b: 40 };
-    function axisOf(values, isTime) {
+    function axisOf(values, isTime, count) {
       const nums = values.filter((v) => v !== null && v !== undefined && v !== '');
       const numeric = nums.every((v) => typeof v === 'number' || (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))));
       if (numeric) {
         const xs = nums.map(Number).filter(Number.isFinite);
         let min = Math.min(...xs), max = Math.max(...xs);
         if (!xs.length) { min = 0; max = 1; }
-        if (min === max) { const d = Math.abs(min) * 0.1 || 1; min -= d; max += d; } else { const p = (max - min) * 0.08; min -= p; max += p; }
-        const label = isTime ? (v) => fmtTime(v, max - min) : (v) => fmtNum(v, 3);
-        return { kind: 'num', min, max, label, pos: (v) => (v === null || v === undefined || v === '' || !Number.isFinite(Number(v)) ? null : (Number(v) - min) / (max - min)), ticks: linearTicks(min, max, isTime ? 3 : 5).map((v) => [(v - min) / (max - min), label(v)]) };
+        if (min === max) { const d = isTime ? 30e3 : Math.abs(min) * 0.1 || 1; min -= d; max += d; } else { const p = (max - min) * 0.08; min -= p; max += p; }
+        const pos = (v) => (v === null || v === undefined || v === '' || !Number.isFinite(Number(v)) ? null : (Number(v) - min) / (max - min));
+        const ticks = isTime ? timeTicks(min, max, count || 4).map(([t, l]) => [pos(t), l]) : linearTicks(min, max, 5, xs.every(Number.isInteger)).map((v) => [pos(v), fmtNum(v, 3)]);
+        return { kind: 'num', min, max, pos, ticks };
       }
       const cats = [...new Set(nums.map(String))].sort();
       const n = cats.length;
@@ -336,8 +421,8 @@
       if (svg) svg.remove();
       svg = el('svg', { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', role: 'img' });
       container.insertBefore(svg, container.firstChild);
-      const ax = axisOf(o.points.map((p) => p.x), o.xTime);
-      const ay = axisOf(o.points.map((p) => p.y), o.yTime);
+      const ax = axisOf(o.points.map((p) => p.x), o.xTime, Math.max(2, Math.floor((W - M.l - M.r) / 130)));
+      const ay = axisOf(o.points.map((p) => p.y), o.yTime, Math.max(2, Math.floor((H - M.t - M.b) / 40)));
       const sx = (f) => M.l + f * (W - M.l - M.r);
       const sy = (f) => H - M.b - f * (H - M.t - M.b);
       const grid = el('g', { class: 'grid' }, svg);
@@ -397,5 +482,5 @@
     };
   }
 
-  window.AtelierCharts = { lineChart, scatterChart, ema, fmtNum, fmtDuration, PALETTE, svgEl: el, niceStep };
+  window.AtelierCharts = { lineChart, scatterChart, ema, fmtNum, fmtDuration, fmtTick, timeTicks, spanTicks, linearTicks, PALETTE, svgEl: el, niceStep };
 })();

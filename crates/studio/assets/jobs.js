@@ -86,11 +86,12 @@
   function sourceLink(src) {
     src = String(src || '');
     let m;
-    if ((m = /^runs:\/([^/]+)(?:\/(.*))?$/.exec(src))) return h('a', { href: '/runs/' + enc(m[1]), 'data-testid': 'source-link' }, src);
-    if ((m = /^models:\/([^/@]+)@(.+)$/.exec(src))) return h('a', { href: '/models/' + enc(m[1]), 'data-testid': 'source-link' }, src);
-    if ((m = /^models:\/(.+)\/(\d+)$/.exec(src))) return h('a', { href: '/models/' + enc(m[1]) + '/versions/' + enc(m[2]), 'data-testid': 'source-link' }, src);
-    if ((m = /^(?:dataset:|datasets\/)(.+)$/.exec(src))) return h('a', { href: ARTIFACTS + '/datasets/' + enc(m[1]), download: m[1], 'data-testid': 'source-link', title: 'Download the dataset' }, src);
-    return h('span', { class: 'mono' }, src);
+    // a token: one line, cut with an ellipsis when its cell is narrower (the title has it whole)
+    if ((m = /^runs:\/([^/]+)(?:\/(.*))?$/.exec(src))) return h('a', { href: '/runs/' + enc(m[1]), class: 'tok', title: src, 'data-testid': 'source-link' }, src);
+    if ((m = /^models:\/([^/@]+)@(.+)$/.exec(src))) return h('a', { href: '/models/' + enc(m[1]), class: 'tok', title: src, 'data-testid': 'source-link' }, src);
+    if ((m = /^models:\/(.+)\/(\d+)$/.exec(src))) return h('a', { href: '/models/' + enc(m[1]) + '/versions/' + enc(m[2]), class: 'tok', title: src, 'data-testid': 'source-link' }, src);
+    if ((m = /^(?:dataset:|datasets\/)(.+)$/.exec(src))) return h('a', { href: ARTIFACTS + '/datasets/' + enc(m[1]), download: m[1], class: 'tok', 'data-testid': 'source-link', title: 'Download the dataset ' + src }, src);
+    return h('span', { class: 'mono tok', title: src }, src);
   }
 
   async function stopJob(id, btn, onError) {
@@ -116,19 +117,10 @@
     tip.style.left = Math.max(0, left) + 'px';
     tip.style.top = Math.max(0, Math.min(py - th / 2, container.clientHeight - th)) + 'px';
   }
-  const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400].map((s) => s * 1000);
+  /** Ticks of a step or relative-time axis: [[value, label]], labels distinct (charts.js's helpers). */
   function xTicks(kind, a, b, count) {
-    if (kind === 'relative') {
-      const want = (b - a) / Math.max(1, count);
-      const step = TIME_STEPS.find((s) => s >= want) || niceStep(b - a, count);
-      const out = [];
-      for (let t = Math.ceil(a / step) * step; t <= b + 1e-9; t += step) out.push([t, C.fmtDuration(t)]);
-      return out;
-    }
-    const step = Math.max(kind === 'step' ? 1 : 0, niceStep(b - a, count)) || 1;
-    const out = [];
-    for (let v = Math.ceil(a / step) * step; v <= b + step * 1e-9; v += step) out.push([v, fmtNum(Math.abs(v) < step * 1e-9 ? 0 : v)]);
-    return out;
+    if (kind === 'relative') return C.spanTicks(a, b, count);
+    return C.linearTicks(a, b, count, kind === 'step').map((v) => [v, fmtNum(v)]);
   }
   /** At most ~2 points per pixel column (the column's min and max, in x order). */
   function decimate(pts, sx, width) {
@@ -176,7 +168,10 @@
       let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
       for (const { pts } of series) for (const p of pts) { x0 = Math.min(x0, p.x); x1 = Math.max(x1, p.x); y0 = Math.min(y0, p.y); y1 = Math.max(y1, p.y); }
       for (const m of marks) { x0 = Math.min(x0, m.x); x1 = Math.max(x1, m.x); }
-      if (x1 === x0) { x0 -= o.xKind === 'relative' ? 1000 : 1; x1 += o.xKind === 'relative' ? 1000 : 1; if (o.xKind === 'step' && x0 < 0 && x1 - 1 >= 0) x0 = 0; }
+      // one x: the point in the middle of an axis around it, with one tick at it (not a 0–1 axis)
+      const oneX = x1 === x0;
+      if (oneX) { const d = o.xKind === 'relative' ? 1000 : 1; x0 -= d; x1 += d; }
+      container.dataset.single = String(total === 1);
       if (o.zero && y0 >= 0) y0 = 0;
       if (y1 === y0) { const d = Math.abs(y0) * 0.1 || 1; if (!(o.zero && y0 === 0)) y0 -= d; y1 += d; } else { const p = (y1 - y0) * 0.06; if (!(o.zero && y0 === 0)) y0 -= p; y1 += p; }
       const sx = (x) => M.l + ((x - x0) / (x1 - x0)) * (W - M.l - M.r);
@@ -188,7 +183,8 @@
         svgEl('line', { x1: M.l, x2: W - M.r, y1: sy(vv), y2: sy(vv) }, grid);
         svgEl('text', { x: M.l - 6, y: sy(vv) + 3.5, 'text-anchor': 'end' }, axis).textContent = fmtNum(vv);
       }
-      for (const [v, label] of xTicks(o.xKind, x0, x1, Math.max(2, Math.floor((W - M.l) / 85)))) {
+      const xt = oneX ? xTicks(o.xKind, (x0 + x1) / 2, (x0 + x1) / 2, 1) : xTicks(o.xKind, x0, x1, Math.max(2, Math.floor((W - M.l) / 85)));
+      for (const [v, label] of xt) {
         svgEl('text', { x: sx(v), y: H - M.b + 15, 'text-anchor': 'middle' }, axis).textContent = label;
       }
       svgEl('line', { x1: M.l, x2: W - M.r, y1: H - M.b, y2: H - M.b, class: 'axis-line' }, svg);
@@ -196,7 +192,13 @@
         let d = '';
         decimate(pts, sx, W).forEach((p, i) => { d += (i ? 'L' : 'M') + sx(p.x).toFixed(1) + ',' + sy(p.y).toFixed(1); });
         svgEl('path', { d, class: 'series', stroke: s.color, 'data-testid': 'series', 'data-label': s.label, 'data-points': String(pts.length) }, svg);
-        if (pts.length === 1) svgEl('circle', { cx: sx(pts[0].x), cy: sy(pts[0].y), r: 3, fill: s.color }, svg);
+        if (pts.length === 1) svgEl('circle', { cx: sx(pts[0].x), cy: sy(pts[0].y), r: total === 1 ? 4.5 : 3, fill: s.color }, svg);
+      }
+      // a single value: shown as a number beside its marker
+      if (total === 1) {
+        const p = series.find((s) => s.pts.length).pts[0];
+        const px = sx(p.x), right = px < W - M.r - 90;
+        svgEl('text', { x: px + (right ? 10 : -10), y: sy(p.y) - 8, 'text-anchor': right ? 'start' : 'end', class: 'point-value', 'data-testid': 'point-value' }, svg).textContent = fmtNum(p.y);
       }
       // rule marks: a dashed line at the trigger's x, a diamond on the curve and the rule's label
       // (labels that would collide go on the next row above the plot)
@@ -391,13 +393,14 @@
           const sec = lastSecondary(j);
           return h('tr', { 'data-testid': 'job-row', 'data-id': j.id, 'data-kind': j.kind, 'data-status': j.status },
             h('td', null, primaryBadge(j), isActive(j) && sec ? h('div', { class: 'jb-sec muted', 'data-testid': 'job-secondary' }, sec.status) : null),
-            h('td', { class: 'wrap jb-name' }, h('a', { href: jobHref(j), 'data-testid': 'job-link' }, j.name || j.id), h('div', { class: 'muted mono jb-id' }, String(j.id).slice(0, 12))),
+            h('td', { class: 'wrap jb-name' }, h('a', { href: jobHref(j), 'data-testid': 'job-link', title: j.name || j.id }, j.name || j.id), h('div', { class: 'muted mono jb-id' }, String(j.id).slice(0, 12))),
             h('td', { class: 'jb-kind-cell' }, h('span', { class: 'badge jb-kind', 'data-kind': j.kind }, kindLabel(j.kind))),
             h('td', null, h('span', { class: 'jb-owner', title: j.owner || '' }, j.owner || '—')),
             h('td', { title: fmtDate(j.created_ms) }, fmtAgo(j.created_ms)),
             h('td', null, durationNode(j, 'job-duration')),
             h('td', { class: 'num' }, j.attempt ? `${j.attempt}/${j.max_attempts}` : '—'),
-            h('td', { class: 'wrap jb-detail' }, detail(j)));
+            // raw text (the last line of output, the error), cut to two lines
+            h('td', { class: 'wrap jb-detail', 'data-raw': true }, detail(j)));
         })))));
     }
     async function load() {
@@ -435,17 +438,22 @@
     async function load() {
       let job;
       try { job = (await request('GET', JOBS + '/' + enc(id))).job; } catch (e) {
+        if (!page && S.isNotFound(e)) {
+          S.notFound({ crumbs: [['Jobs', '/jobs']], title: 'Job not found', error: e, testid: 'job-error', back: ['/jobs', 'All jobs'] });
+          return false;
+        }
         if (!page) replace(head, errorBox(e, 'job-error'));
-        return;
+        return true;
       }
       if (!page) {
-        if (job.kind === 'automl') { location.replace('/autopilot/' + enc(id)); return; }
+        if (job.kind === 'automl') { location.replace('/autopilot/' + enc(id)); return false; }
         page = jobPage(job, head, body);
       }
       await page.render(job);
+      return true;
     }
     startTicker();
-    load().then(() => live(load));
+    load().then((found) => { if (found) live(load); });
   };
 
   /** The parts every job page has (header, failure, facts, timeline) and the kind's own sections. */
@@ -459,7 +467,8 @@
     const kindPage = isUserJob(first) ? userJobSections(first, body, failureBox)
       : first.kind === 'tuning' ? tuningSections(first, body)
         : first.kind === 'monitoring-execution' ? monitoringSections(first, body)
-          : genericSections(first, body);
+          : first.kind === 'batch-transform' ? batchSections(first, body)
+            : genericSections(first, body);
     let stopBtn = null;
 
     function renderHead(j) {
@@ -479,7 +488,8 @@
         active ? stopBtn : null));
     }
     function fact(label, value, testid, wide) {
-      return h('div', { class: wide ? 'jb-wide' : null }, h('span', null, label), h('b', { 'data-testid': testid }, value === undefined || value === null || value === '' ? '—' : value));
+      const v = value === undefined || value === null || value === '' ? '—' : value;
+      return h('div', { class: wide ? 'jb-wide' : null }, h('span', null, label), h('b', { 'data-testid': testid, title: typeof v === 'string' ? v : null, class: typeof v === 'string' && !/\s/.test(v) ? 'nowrap' : null }, v));
     }
     function renderFacts(j) {
       replace(factsCard, h('div', { class: 'facts' },
@@ -492,7 +502,7 @@
         fact('Attempt', j.attempt ? `${j.attempt} of ${j.max_attempts}` : `— of ${j.max_attempts}`, 'job-attempt'),
         fact('Worker', j.worker ? h('span', { class: 'mono' }, j.worker) : null),
         kindPage.facts ? kindPage.facts(j, fact) : null,
-        fact('Job ID', h('span', { class: 'mono' }, j.id))));
+        fact('Job ID', h('span', { class: 'mono', title: j.id }, j.id), null, true)));
     }
     function renderTimeline(j) {
       const ev = (j.secondary_statuses || []).filter((e) => e && isNum(e.at_ms));
@@ -604,7 +614,7 @@
     };
 
     // --- logs
-    const logView = h('div', { class: 'jb-log', 'data-testid': 'log-view', tabindex: '0', role: 'log', 'aria-label': 'Job output' });
+    const logView = h('div', { class: 'jb-log', 'data-raw': true, 'data-testid': 'log-view', tabindex: '0', role: 'log', 'aria-label': 'Job output' });
     const logCount = h('span', { class: 'muted', 'data-testid': 'log-count' });
     const logSearch = h('input', { type: 'search', placeholder: 'Search the output', 'data-testid': 'log-search', 'aria-label': 'Search the output' });
     const streamSeg = h('div', { class: 'seg', role: 'group', 'aria-label': 'Stream' });
@@ -779,7 +789,7 @@
         const errs = st.logs.filter((l) => l.stream === 'stderr').slice(-6);
         replace(failureBox, h('div', { class: 'error-box jb-failure', role: 'alert', 'data-testid': 'failure-reason' },
           h('div', { class: 'jb-failure-head' }, 'Failure reason'),
-          h('div', { class: 'jb-failure-msg', 'data-testid': 'failure-message' }, j.error || 'The job failed.'),
+          h('div', { class: 'jb-failure-msg', 'data-raw': true, 'data-testid': 'failure-message' }, j.error || 'The job failed.'),
           errs.length ? h('div', { class: 'jb-failure-stderr' }, h('div', { class: 'muted' }, 'Last lines on stderr'),
             h('pre', { 'data-testid': 'failure-stderr' }, errs.map((l) => l.text).join('\n'))) : null));
       } else if (j.status === 'cancelled') {
@@ -1002,8 +1012,8 @@
       const inCard = h('section', { class: 'card flush', 'data-testid': 'inputs' },
         h('div', { class: 'card-head' }, h('h2', null, 'Inputs'), h('span', { class: 'muted' }, String(inputs.length + (spec.code ? 1 : 0)))),
         inputs.length || spec.code ? h('div', { class: 'table-wrap' }, h('table', { class: 'data' }, h('tbody', null,
-          spec.code ? h('tr', null, h('td', { class: 'mono' }, 'code'), h('td', { class: 'wrap' }, h('span', { class: 'mono' }, spec.code), h('div', { class: 'muted' }, 'the folder the command runs in'))) : null,
-          inputs.map(([name, src]) => h('tr', { 'data-testid': 'input-row', 'data-name': name }, h('td', { class: 'mono' }, name), h('td', { class: 'wrap' }, sourceLink(src)))))))
+          spec.code ? h('tr', null, h('td', { class: 'mono' }, 'code'), h('td', { class: 'wrap fill' }, h('span', { class: 'mono tok', title: spec.code }, spec.code), h('div', { class: 'muted' }, 'the folder the command runs in'))) : null,
+          inputs.map(([name, src]) => h('tr', { 'data-testid': 'input-row', 'data-name': name }, h('td', { class: 'mono' }, name), h('td', { class: 'wrap fill' }, sourceLink(src)))))))
           : h('div', { class: 'empty' }, 'No inputs.'));
       const outputs = Object.entries(r.outputs || {});
       const outBody = h('div');
@@ -1022,11 +1032,11 @@
           if (root && m && o.files) listFiles(files, root + '/' + m[1]);
           return h('tr', { 'data-testid': 'output-row', 'data-name': name },
             h('td', { class: 'mono' }, name),
-            h('td', { class: 'wrap' }, rid ? h('a', { href: '/runs/' + enc(rid), class: 'mono', 'data-testid': 'output-link' }, o.uri) : h('span', { class: 'mono' }, o.uri), files),
+            h('td', { class: 'wrap fill' }, rid ? h('a', { href: '/runs/' + enc(rid), class: 'mono tok', title: o.uri, 'data-testid': 'output-link' }, o.uri) : h('span', { class: 'mono tok', title: o.uri }, o.uri), files),
             h('td', { class: 'num' }, `${o.files || 0} file${o.files === 1 ? '' : 's'}`));
         });
         replace(outBody, h('div', { class: 'table-wrap' }, h('table', { class: 'data' }, h('tbody', null, rows,
-          r.model_uri && !(r.outputs || {}).model ? h('tr', null, h('td', { class: 'mono' }, 'model'), h('td', { class: 'wrap mono' }, r.model_uri), h('td')) : null))));
+          r.model_uri && !(r.outputs || {}).model ? h('tr', null, h('td', { class: 'mono' }, 'model'), h('td', { class: 'wrap mono fill' }, h('span', { class: 'tok', title: r.model_uri }, r.model_uri)), h('td')) : null))));
       }
       replace(ioGrid, inCard, outCard);
     }
@@ -1691,7 +1701,7 @@
         const card = hit[1];
         card.classList.add('jn-bad');
         let box = card.querySelector(':scope > .jn-card-error');
-        if (!box) { box = h('div', { class: 'jn-card-error', 'data-testid': 'card-error' }); card.appendChild(box); }
+        if (!box) { box = h('div', { class: 'jn-card-error', 'data-raw': true, 'data-testid': 'card-error' }); card.appendChild(box); }
         append(box, h('div', null, m));
       }
       if (list.length) err.scrollIntoView({ block: 'center', behavior: 'smooth' });
@@ -1874,6 +1884,43 @@
           h('div', { class: 'table-wrap' }, h('table', { class: 'data', 'data-testid': 'violations-table' },
             h('thead', null, h('tr', null, h('th', null, 'Feature'), h('th', null, 'Check'), h('th', null, 'Description'))),
             h('tbody', null, v.map((x) => h('tr', null, h('td', { class: 'mono' }, x.feature_name || ''), h('td', null, String(x.constraint_check_type || '').replace(/_/g, ' ')), h('td', { class: 'wrap' }, x.description || '')))))));
+      },
+    };
+  }
+
+  // ---------------------------------------------------------------- batch transform
+
+  /** What a batch transform read and wrote, as facts and links; the raw documents folded away. */
+  function batchSections(first, body) {
+    const card = h('section', { class: 'card', 'data-testid': 'batch-transform' });
+    const raw = h('details', { class: 'card jb-details' });
+    body.insertBefore(card, body.querySelector('[data-testid=job-facts]'));
+    append(body, raw);
+    let lastKey = '';
+    return {
+      async render(j) {
+        const s = j.spec || {}, r = j.result || {}, p = j.progress || {};
+        const key = JSON.stringify([s, r, p, j.status]);
+        if (key === lastKey) return;
+        lastKey = key;
+        const outputs = (r.outputs || []).map((o) => {
+          const path = S.artifactRoot(o);
+          return path ? h('a', { href: ARTIFACTS + '/' + encodePath(path), class: 'tok', title: o, 'data-testid': 'batch-output' }, path.split('/').pop()) : h('span', { class: 'tok mono', title: o }, o);
+        });
+        const rows = isActive(j) ? p.rows : r.rows, failed = isActive(j) ? p.failed : r.failed;
+        replace(card, h('div', { class: 'jb-card-head' }, h('h2', null, 'Batch transform')),
+          h('div', { class: 'facts' },
+            h('div', { class: 'jb-wide' }, h('span', null, 'Model'), h('b', null, s.model ? sourceLink(s.model) : '—')),
+            h('div', null, h('span', null, 'Dataset'), h('b', null, s.dataset ? sourceLink(/^[a-z]+:\//.test(s.dataset) ? s.dataset : 'datasets/' + s.dataset) : '—')),
+            h('div', null, h('span', null, 'Rows'), h('b', { 'data-testid': 'batch-rows' }, isNum(rows) ? String(rows) : '—')),
+            h('div', null, h('span', null, 'Failed rows'), h('b', null, isNum(failed) ? String(failed) : '—')),
+            h('div', { class: 'jb-wide' }, h('span', null, 'Output'), h('b', null, outputs.length ? outputs : '—'))),
+          (r.errors || []).length ? h('div', { class: 'table-wrap', style: 'margin-top:12px' }, h('table', { class: 'data' },
+            h('thead', null, h('tr', null, h('th', null, 'File'), h('th', { class: 'num' }, 'Line'), h('th', null, 'Error'))),
+            h('tbody', null, r.errors.slice(0, 20).map((e) => h('tr', null, h('td', { class: 'mono' }, e.file || ''), h('td', { class: 'num' }, String(e.line || '')), h('td', { class: 'wrap' }, e.message || '')))))) : null);
+        replace(raw, h('summary', null, 'Spec and result (JSON)'),
+          h('div', { class: 'grid2' }, h('pre', { class: 'json', 'data-testid': 'job-spec-json' }, JSON.stringify(s, null, 2)),
+            h('pre', { class: 'json', 'data-testid': 'job-result-json' }, JSON.stringify(isActive(j) ? p : r, null, 2))));
       },
     };
   }

@@ -120,29 +120,8 @@
     return svg;
   }
 
-  /** Time ticks for [a, b] at a round step (seconds to weeks). */
-  function timeTicks(a, b, count) {
-    const steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800].map((s) => s * 1000);
-    const want = (b - a) / Math.max(1, count);
-    const found = steps.find((s) => s >= want);
-    if (!found) { // months to years: round dates
-      const step = niceStep(b - a, count);
-      const out = [];
-      for (let t = Math.ceil(a / step) * step; t <= b; t += step) out.push([t, fmtDate(t).slice(0, 10)]);
-      return out;
-    }
-    const step = found;
-    const off = new Date(a).getTimezoneOffset() * 60000; // align to local midnight / hours
-    const out = [];
-    for (let t = Math.ceil((a - off) / step) * step + off; t <= b; t += step) out.push(t);
-    const label = (t) => {
-      const d = new Date(t);
-      if (b - a > 2 * 86400e3) return (d.getMonth() + 1) + '/' + d.getDate() + ' ' + pad(d.getHours()) + ':' + pad(d.getMinutes());
-      if (step < 60000) return hms(t);
-      return pad(d.getHours()) + ':' + pad(d.getMinutes());
-    };
-    return out.map((t) => [t, label(t)]);
-  }
+  /** Time ticks for [a, b]: [[t, label]], round local times labelled distinctly (charts.js). */
+  const timeTicks = (a, b, count) => C.timeTicks(a, b, count);
 
   /**
    * Executions over time: one mark per execution at its window's end, its height the number of
@@ -269,13 +248,14 @@
       // x axis: bin edges for numbers, centred (shortened) names for categories
       const charW = 6.2;
       if (o.ticks === 'edges' && o.edges) {
-        const widest = Math.max(...o.edges.map((v) => fmtNum(v).length)) * charW + 10;
+        const label = (v) => C.fmtTick(v, o.edgeWidth);
+        const widest = Math.max(...o.edges.map((v) => label(v).length)) * charW + 10;
         const every = Math.max(1, Math.ceil(widest / band));
         o.edges.forEach((v, i) => {
           if (i % every && i !== o.edges.length - 1) return;
           if (i === o.edges.length - 1 && i % every && (i % every) * band < widest) return;
           svgEl('line', { x1: M.l + i * band, x2: M.l + i * band, y1: H - M.b, y2: H - M.b + 4, class: 'axis-line' }, svg);
-          svgEl('text', { x: M.l + i * band, y: H - M.b + 16, 'text-anchor': 'middle' }, axis).textContent = fmtNum(v);
+          svgEl('text', { x: M.l + i * band, y: H - M.b + 16, 'text-anchor': 'middle' }, axis).textContent = label(v);
         });
       } else {
         const fit = Math.max(3, Math.floor((band - 4) / charW));
@@ -434,9 +414,13 @@
     if (hist.type === 'numeric') {
       const bins = hist.bins || [];
       const edges = bins.length ? bins.map((b) => b[0]).concat([bins[bins.length - 1][1]]) : [];
+      // edges rounded alike, to what tells neighbours apart (the median bin's width): 16.3, not 16.3334
+      const widths = bins.map((b) => b[1] - b[0]).filter((w) => Number.isFinite(w) && w > 0).sort((a, b) => a - b);
+      const edgeWidth = widths.length ? widths[Math.floor(widths.length / 2)] : NaN;
+      const f = (v) => C.fmtTick(v, edgeWidth / 10);
       // values beyond the baseline's range are counted in the first / last bin
-      const tipLabels = bins.map((b, i) => (i === 0 && bins.length > 1 ? '< ' + fmtNum(b[1]) : i === bins.length - 1 && bins.length > 1 ? '≥ ' + fmtNum(b[0]) : fmtNum(b[0]) + ' – ' + fmtNum(b[1])));
-      return { labels: tipLabels, tipLabels, ticks: 'edges', edges, series };
+      const tipLabels = bins.map((b, i) => (i === 0 && bins.length > 1 ? '< ' + f(b[1]) : i === bins.length - 1 && bins.length > 1 ? '≥ ' + f(b[0]) : f(b[0]) + ' – ' + f(b[1])));
+      return { labels: tipLabels, tipLabels, ticks: 'edges', edges, edgeWidth, series };
     }
     return { labels: hist.bins || [], ticks: 'centre', series };
   }
@@ -781,9 +765,12 @@
         h('span', { style: 'flex:1' }),
         windowSel, runBtn, s.alerting ? retrainBtn : null, delBtn), runMsg);
       const variants = (ep && ep.variants) || [];
-      const fact = (k, v, testid) => h('div', { 'data-testid': testid }, h('span', null, k), h('b', null, v === undefined || v === null || v === '' ? '—' : v));
+      const fact = (k, v, testid) => {
+        const x = v === undefined || v === null || v === '' ? '—' : v;
+        return h('div', { 'data-testid': testid }, h('span', null, k), h('b', { title: typeof x === 'string' ? x : null, class: typeof x === 'string' && !/\s/.test(x) ? 'nowrap' : null }, x));
+      };
       replace(factsBox, h('div', { class: 'facts' },
-        fact('Serving', variants.length ? variants.map((v, i) => [i ? ', ' : '', v.registered_model ? h('a', { href: '/models/' + enc(v.registered_model) + '/versions/' + enc(v.version) }, `${v.registered_model} v${v.version}`) : v.model]) : null, 'fact-serving'),
+        fact('Serving', variants.length ? variants.map((v, i) => [i ? ', ' : '', v.registered_model ? h('a', { class: 'nowrap', href: '/models/' + enc(v.registered_model) + '/versions/' + enc(v.version) }, `${v.registered_model} v${v.version}`) : v.model]) : null, 'fact-serving'),
         fact('Cron (UTC)', h('code', null, s.cron), 'fact-cron'),
         fact('Next run', s.enabled ? h('span', { title: fmtDate(s.next_run_ms) }, fmtIn(s.next_run_ms)) : 'paused', 'fact-next'),
         fact('Last execution', latest ? h('span', null, execBadge(latest, 'latest-status'), ' ', h('span', { class: 'muted' }, fmtAgo(latest.ended_ms || latest.created_ms))) : 'never', 'fact-latest'),
@@ -985,7 +972,7 @@
             const cells = dq ? [
               h('td', { class: 'num' }, isNum(r.rows) ? String(r.rows) : '—'),
               h('td', { class: 'num' }, hasData(e) ? String(violationsOf(e).length) : '—'),
-              h('td', { class: 'mono' }, (r.drifted || []).join(', ')),
+              h('td', { class: 'mono wrap mon-drifted' }, (r.drifted || []).join(', ')),
               h('td', null, Object.entries(r.files || {}).map(([n, p]) => h('a', { href: artifactHref(p), class: 'mon-file', target: '_blank', rel: 'noopener' }, n.replace(/\.json$/, '')))),
             ] : [
               h('td', { class: 'num' }, isNum(r.labelled) ? String(r.labelled) : '—'),
@@ -1023,10 +1010,14 @@
       if (leaving) return true;
       let res;
       try { res = await request('GET', API + '/' + enc(name)); } catch (e) {
-        replace(head, h('header', { class: 'page-head' }, h('h1', null, name)));
-        replace(err, errorBox(e.status === 404 ? new Error(`No monitoring schedule named '${name}'. ${e.message}`) : e, 'schedule-load-error'));
-        replace(body, h('p', null, h('a', { href: '/monitor' }, '← all schedules')));
-        return e.status !== 404;
+        if (S.isNotFound(e)) {
+          // the server's message says it once ("No monitoring schedule named '…'"); nothing else shows
+          S.notFound({ crumbs: [['Monitor', '/monitor']], title: 'Schedule not found', error: e, testid: 'schedule-load-error', back: ['/monitor', 'All schedules'] });
+          return false;
+        }
+        if (!st.sched) replace(head, h('header', { class: 'page-head' }, h('h1', null, name)));
+        replace(err, errorBox(e, 'schedule-load-error'));
+        return true;
       }
       replace(err);
       st.sched = res.schedule;

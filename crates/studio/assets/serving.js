@@ -9,7 +9,15 @@
   const enc = encodeURIComponent;
 
   function kv(list) { const m = {}; for (const t of list || []) m[t.key] = t.value; return m; }
-  function fact(label, value, testid) { return h('div', { 'data-testid': testid }, h('span', null, label), h('b', null, value === undefined || value === null || value === '' ? '—' : value)); }
+  function fact(label, value, testid, cls) {
+    const v = value === undefined || value === null || value === '' ? '—' : value;
+    return h('div', { 'data-testid': testid, class: cls }, h('span', null, label), h('b', { title: typeof v === 'string' || typeof v === 'number' ? String(v) : null, class: typeof v === 'string' && !/\s/.test(v) ? 'nowrap' : null }, v));
+  }
+  /** key=value tags, one per line, each a token (cut with an ellipsis when too long). */
+  function tagList(tags) {
+    const entries = Object.entries(tags);
+    return entries.length ? entries.map(([k, v]) => S.tok(k + '=' + v, { class: 'tok tag-line' })) : null;
+  }
   function modelLink(name) { return h('a', { href: '/models/' + enc(name) }, name); }
   function versionLink(name, v) { return h('a', { href: '/models/' + enc(name) + '/versions/' + enc(v), 'data-testid': 'version-link' }, 'v' + v); }
   function ms(v) { return v === null || v === undefined ? '—' : C.fmtNum(v, 3) + ' ms'; }
@@ -74,7 +82,14 @@
       try {
         m = (await api.get('registered-models/get', { name })).registered_model;
         vs = (await api.get('model-versions/search', { filter: "name='" + name.replace(/'/g, "\\'") + "'", max_results: 1000 })).model_versions || [];
-      } catch (e) { replace(head, errorBox(e, 'model-error')); replace(versions); return; }
+      } catch (e) {
+        if (S.isNotFound(e) && !shown) {
+          S.notFound({ crumbs: [['Models', '/models']], title: 'Model not found', error: e, testid: 'model-error', back: ['/models', 'All models'] });
+          return false;
+        }
+        replace(head, errorBox(e, 'model-error')); replace(versions); return true;
+      }
+      shown = true;
       const eps = await endpoints().catch(() => []);
       const aliasesOf = {};
       for (const a of m.aliases || []) (aliasesOf[a.version] = aliasesOf[a.version] || []).push(a.alias);
@@ -85,9 +100,9 @@
           fact('Created', fmtDate(m.creation_timestamp)),
           fact('Last modified', fmtDate(m.last_updated_timestamp)),
           fact('Aliases', (m.aliases || []).map((a) => '@' + a.alias + ' → v' + a.version).join(', '), 'model-aliases'),
-          fact('Tags', Object.entries(tags).map(([k, v]) => k + '=' + v).join(', '), 'model-tags'))));
+          fact('Tags', tagList(tags), 'model-tags', 'wide'))));
       vs.sort((a, b) => Number(b.version) - Number(a.version));
-      if (!vs.length) return replace(versions, h('div', { class: 'empty' }, 'No versions yet.'));
+      if (!vs.length) { replace(versions, h('div', { class: 'empty' }, 'No versions yet.')); return true; }
       replace(versions, h('div', { class: 'table-wrap' }, h('table', { class: 'data', 'data-testid': 'versions-table' },
         h('thead', null, h('tr', null, h('th', null, 'Version'), h('th', null, 'Stage'), h('th', null, 'Aliases'), h('th', null, 'Run'), h('th', null, 'Endpoints'), h('th', null, 'Created'), h('th', null, 'Description'))),
         h('tbody', null, vs.map((v) => h('tr', { 'data-testid': 'version-row', 'data-version': v.version },
@@ -98,9 +113,11 @@
           h('td', null, servingEndpoints(eps, name, v.version).map((e) => h('a', { href: '/endpoints/' + enc(e), style: 'margin-right:6px' }, e))),
           h('td', { title: fmtDate(v.creation_timestamp) }, fmtAgo(v.creation_timestamp)),
           h('td', { class: 'wrap muted' }, v.description || '')))))));
+      return true;
     }
+    let shown = false;
     replace(head, h('div', { class: 'loading' }, 'Loading…'));
-    load().then(() => live(load));
+    load().then((found) => { if (found) live(load); });
   };
 
   function servingEndpoints(eps, name, version) {
@@ -140,7 +157,10 @@
     const joinBox = h('input', { type: 'checkbox', 'data-testid': 'batch-join' });
     const batchMsg = h('div');
     const batchBtn = h('button', { class: 'btn', type: 'button', 'data-testid': 'batch-button', onclick: async () => {
-      if (!dsSelect.value) return replace(batchMsg, errorBox(new Error('Upload a dataset first (Autopilot page or PUT /api/atelier/datasets/<name>).'), 'batch-error'));
+      if (!dsSelect.value) {
+        const none = !dsSelect.querySelector('option[value]:not([value=""])');
+        return replace(batchMsg, errorBox(new Error(none ? 'Upload a dataset first (Autopilot page or PUT /api/atelier/datasets/<name>).' : 'Choose the dataset to predict.'), 'batch-error'));
+      }
       batchBtn.disabled = true;
       try {
         const res = await request('POST', '/api/atelier/jobs', { kind: 'batch-transform', spec: { model: uri, dataset: dsSelect.value, join_input: joinBox.checked } });
@@ -150,34 +170,57 @@
     } }, 'Run batch transform');
     replace(batchBox, h('div', { class: 'serving-form' }, h('label', null, 'Dataset ', dsSelect), h('label', null, joinBox, ' join input columns'), batchBtn),
       h('p', { class: 'muted' }, 'Predicts every row as a background job; the output CSV lands in the artifact store.'), batchMsg);
-    request('GET', '/api/atelier/datasets').then((r) => {
-      const list = r.datasets || [];
-      replace(dsSelect, list.map((d) => h('option', { value: d.name }, d.name)));
-      if (!list.length) replace(dsSelect, h('option', { value: '' }, 'no datasets uploaded'));
-    }).catch(() => replace(dsSelect, h('option', { value: '' }, 'datasets unavailable')));
+    // the dataset menu: the one the version was trained on (its lineage) when it is uploaded, else
+    // no choice made for the user
+    let datasets = null, trainedOn, picked = false;
+    function fillDatasets() {
+      if (datasets === null || trainedOn === undefined || picked) return;
+      picked = true;
+      if (!datasets.length) return replace(dsSelect, h('option', { value: '' }, 'no datasets uploaded'));
+      const known = datasets.some((d) => d.name === trainedOn);
+      replace(dsSelect, known ? null : h('option', { value: '' }, '— choose a dataset —'), datasets.map((d) => h('option', { value: d.name }, d.name + (d.name === trainedOn ? ' (trained on)' : ''))));
+      dsSelect.value = known ? trainedOn : '';
+      dsSelect.dataset.trainedOn = trainedOn || '';
+    }
+    replace(dsSelect, h('option', { value: '' }, 'loading…'));
+    request('GET', '/api/atelier/datasets').then((r) => { datasets = r.datasets || []; fillDatasets(); })
+      .catch(() => replace(dsSelect, h('option', { value: '' }, 'datasets unavailable')));
 
     async function load() {
       let v;
-      try { v = (await api.get('model-versions/get', { name, version })).model_version; } catch (e) { replace(head, errorBox(e, 'version-error')); return; }
+      try { v = (await api.get('model-versions/get', { name, version })).model_version; } catch (e) {
+        if (S.isNotFound(e) && !shown) {
+          S.notFound({ crumbs: [['Models', '/models'], [name, '/models/' + enc(name)]], title: 'Version not found', error: e, testid: 'version-error', back: ['/models/' + enc(name), 'All versions of ' + name] });
+          return false;
+        }
+        replace(head, errorBox(e, 'version-error'));
+        return true;
+      }
+      shown = true;
       const tags = kv(v.tags);
+      if (trainedOn === undefined) { trainedOn = tags['atelier.dataset'] || ''; fillDatasets(); }
       replace(head, h('header', { class: 'page-head' }, h('h1', { 'data-testid': 'version-title' }, name + ' v' + version),
         h('span', { class: 'badge' }, v.current_stage || 'None'), (v.aliases || []).map((a) => h('span', { class: 'badge', 'data-testid': 'version-alias' }, '@' + a))),
         h('div', { class: 'card' }, h('div', { class: 'facts' },
-          fact('Description', v.description, 'version-description'),
-          fact('Source', v.source, 'version-source'),
+          fact('Description', v.description, 'version-description', 'wide'),
+          fact('Source', v.source, 'version-source', 'wide'),
           fact('Status', v.status),
           fact('Created', fmtDate(v.creation_timestamp)),
-          fact('Tags', Object.entries(tags).map(([k, x]) => k + '=' + x).join(', '), 'version-tags'))));
+          fact('Tags', tagList(tags), 'version-tags', 'wide'))));
       const eps = await endpoints().catch(() => []);
       const serving = servingEndpoints(eps, name, version);
-      replace(lineage, h('div', { class: 'facts' },
-        h('div', { 'data-testid': 'lineage-run' }, h('span', null, 'Run'), v.run_id ? h('a', { href: '/runs/' + enc(v.run_id) }, v.run_id) : h('b', null, '—')),
-        h('div', { 'data-testid': 'lineage-dataset' }, h('span', null, 'Dataset'), h('b', null, tags['atelier.dataset'] || '—')),
-        h('div', { 'data-testid': 'lineage-job' }, h('span', null, 'Job'), tags['atelier.job_id'] ? h('a', { href: '/autopilot/' + enc(tags['atelier.job_id']) }, tags['atelier.job_id']) : h('b', null, '—')),
-        h('div', { 'data-testid': 'lineage-endpoints' }, h('span', null, 'Serving endpoints'), serving.length ? serving.map((e) => h('a', { href: '/endpoints/' + enc(e), style: 'margin-right:6px', 'data-testid': 'serving-endpoint' }, e)) : h('b', null, 'none'))));
+      // ids get columns wide enough for a 32-digit id (an ellipsis and a title when narrower)
+      const link = (href, text) => h('b', null, h('a', { href, title: text }, text));
+      replace(lineage, h('div', { class: 'facts lineage' },
+        h('div', { 'data-testid': 'lineage-run' }, h('span', null, 'Run'), v.run_id ? link('/runs/' + enc(v.run_id), v.run_id) : h('b', null, '—')),
+        h('div', { 'data-testid': 'lineage-dataset' }, h('span', null, 'Dataset'), h('b', { title: tags['atelier.dataset'] || null }, tags['atelier.dataset'] || '—')),
+        h('div', { 'data-testid': 'lineage-job' }, h('span', null, 'Job'), tags['atelier.job_id'] ? link('/autopilot/' + enc(tags['atelier.job_id']), tags['atelier.job_id']) : h('b', null, '—')),
+        h('div', { 'data-testid': 'lineage-endpoints' }, h('span', null, 'Serving endpoints'), h('b', null, serving.length ? serving.map((e, i) => [i ? ' ' : null, h('a', { href: '/endpoints/' + enc(e), style: 'margin-right:6px', 'data-testid': 'serving-endpoint' }, e)]) : 'none'))));
+      return true;
     }
+    let shown = false;
     replace(head, h('div', { class: 'loading' }, 'Loading…'));
-    load().then(() => live(load));
+    load().then((found) => { if (found) live(load); });
   }
 
   function followJob(id, box) {
@@ -298,7 +341,15 @@
 
     async function load() {
       let e;
-      try { e = (await request('GET', EP + '/' + enc(name))).endpoint; } catch (err) { replace(head, errorBox(err, 'endpoint-error')); return; }
+      try { e = (await request('GET', EP + '/' + enc(name))).endpoint; } catch (err) {
+        if (S.isNotFound(err) && !current) {
+          // nothing to show but that: no empty panels, no Invoke box for an endpoint that is not there
+          S.notFound({ crumbs: [['Endpoints', '/endpoints']], title: 'Endpoint not found', error: err, testid: 'endpoint-error', back: ['/endpoints', 'All endpoints'] });
+          return false;
+        }
+        replace(head, errorBox(err, 'endpoint-error'));
+        return true;
+      }
       current = e;
       if (e.status !== 'InService') {
         replace(head, h('header', { class: 'page-head' }, h('h1', { 'data-testid': 'endpoint-name' }, name), h('span', { class: 'badge FAILED', 'data-testid': 'endpoint-status' }, e.status)),
@@ -308,7 +359,7 @@
             try { await request('DELETE', EP + '/' + enc(name)); location.href = '/endpoints'; } catch (err) { replace(saveMsg, errorBox(err, 'delete-error')); }
           } }, 'Delete'));
         replace(variantsBox);
-        return;
+        return true;
       }
       const c = e.data_capture;
       replace(head, h('header', { class: 'page-head' }, h('h1', { 'data-testid': 'endpoint-name' }, name), h('span', { class: 'badge FINISHED', 'data-testid': 'endpoint-status' }, e.status),
@@ -318,7 +369,7 @@
           try { await request('DELETE', EP + '/' + enc(name)); location.href = '/endpoints'; } catch (err) { replace(saveMsg, errorBox(err, 'delete-error')); }
         } }, 'Delete')),
         h('div', { class: 'card' }, h('div', { class: 'facts' },
-          fact('Invocations', 'POST ' + location.origin + e.invocations_path, 'endpoint-url'),
+          fact('Invocations', h('code', { title: 'POST ' + location.origin + e.invocations_path }, 'POST ' + location.origin + e.invocations_path), 'endpoint-url', 'full'),
           fact('Data capture', c.enabled ? c.sampling_percentage + ' % of requests' : 'off', 'endpoint-capture'),
           fact('Captured / dropped', e.capture_written + ' / ' + e.capture_dropped, 'endpoint-captured'),
           fact('Concurrency limit', e.max_concurrency + ' (503 beyond; ' + e.overloaded + ' refused)'),
@@ -327,24 +378,27 @@
       const total = e.variants.reduce((a, v) => a + v.weight, 0) || 1;
       if (!payload.value && e.variants[0]) payload.value = e.variants[0].input_columns.join(',') + '\n';
       const focused = document.activeElement && document.activeElement.dataset && document.activeElement.dataset.variant;
-      if (focused) return; // do not replace a weight being typed
-      replace(variantsBox, h('div', { class: 'table-wrap' }, h('table', { class: 'data', 'data-testid': 'variants-table' },
-        h('thead', null, h('tr', null, h('th', null, 'Variant'), h('th', null, 'Model'), h('th', null, 'Problem'), h('th', null, 'Weight'), h('th', null, 'Share'), h('th', null, 'Requests'), h('th', null, 'Errors'), h('th', null, 'p50'), h('th', null, 'p99'))),
+      if (focused) return true; // do not replace a weight being typed
+      // the weights and the numbers first; the model's description (long for an ensemble) last,
+      // wrapping between words, so that no weight field is pushed out of view
+      replace(variantsBox, h('div', { class: 'table-wrap' }, h('table', { class: 'data serving-variants', 'data-testid': 'variants-table' },
+        h('thead', null, h('tr', null, h('th', null, 'Variant'), h('th', null, 'Model'), h('th', null, 'Weight'), h('th', { class: 'num' }, 'Share'), h('th', { class: 'num' }, 'Requests'), h('th', { class: 'num' }, 'Errors'), h('th', { class: 'num' }, 'p50'), h('th', { class: 'num' }, 'p99'), h('th', null, 'Problem'))),
         h('tbody', null, e.variants.map((v) => {
           const w = h('input', { type: 'number', min: '0', step: 'any', value: String(v.weight), style: 'width:6em', 'data-variant': v.name, 'data-testid': 'weight-input', 'aria-label': 'Weight of ' + v.name });
           weightInputs[v.name] = w;
           return h('tr', { 'data-testid': 'variant-row', 'data-name': v.name },
             h('td', null, h('b', null, v.name)),
-            h('td', null, v.registered_model ? h('span', null, modelLink(v.registered_model), ' ', versionLink(v.registered_model, v.version)) : h('code', null, v.model)),
-            h('td', null, v.problem + ' · ' + v.algorithm),
+            h('td', null, v.registered_model ? h('span', null, modelLink(v.registered_model), ' ', versionLink(v.registered_model, v.version)) : S.tok(v.model, { class: 'tok mono' })),
             h('td', null, w),
-            h('td', { 'data-testid': 'variant-share' }, Math.round((v.weight / total) * 100) + ' %'),
-            h('td', { 'data-testid': 'variant-requests' }, String(v.totals.requests)),
-            h('td', null, String(v.totals.client_errors + v.totals.server_errors)),
-            h('td', null, ms(v.totals.p50_ms)),
-            h('td', null, ms(v.totals.p99_ms)));
+            h('td', { class: 'num', 'data-testid': 'variant-share' }, Math.round((v.weight / total) * 100) + ' %'),
+            h('td', { class: 'num', 'data-testid': 'variant-requests' }, String(v.totals.requests)),
+            h('td', { class: 'num' }, String(v.totals.client_errors + v.totals.server_errors)),
+            h('td', { class: 'num' }, ms(v.totals.p50_ms)),
+            h('td', { class: 'num' }, ms(v.totals.p99_ms)),
+            h('td', { class: 'wrap serving-problem', 'data-testid': 'variant-problem' }, h('span', { class: 'badge' }, v.problem), ' ', h('span', { class: 'muted' }, v.algorithm)));
         })))),
       h('div', { class: 'serving-form', style: 'padding:10px 14px' }, h('button', { class: 'btn', type: 'button', 'data-testid': 'save-weights', onclick: saveWeights }, 'Save weights'), saveMsg));
+      return true;
     }
 
     async function loadStats() {
@@ -352,12 +406,18 @@
       try { st = await request('GET', EP + '/' + enc(name) + '/metrics'); } catch (_) { return; }
       replace(legend, st.variants.map((v, i) => h('span', null, h('i', { style: 'background:' + C.PALETTE[i % C.PALETTE.length] }), v.name)),
         h('span', { class: 'muted' }, 'points every ' + st.tick_seconds + ' s'));
+      // one time range for the four charts: every tick of every variant, whatever the metric
+      let t0 = Infinity, t1 = -Infinity;
+      for (const v of st.variants) for (const p of v.history) { if (p.t_ms < t0) t0 = p.t_ms; if (p.t_ms > t1) t1 = p.t_ms; }
+      const xDomain = t1 > t0 ? [t0, t1] : null;
+      charts.dataset.xMin = xDomain ? String(t0) : '';
+      charts.dataset.xMax = xDomain ? String(t1) : '';
       for (const [key, , f] of chartDefs) {
         const series = st.variants.map((v, i) => ({
           label: v.name, color: C.PALETTE[i % C.PALETTE.length], id: v.name,
           points: v.history.filter((p) => f(p) !== null && f(p) !== undefined).map((p) => ({ x: p.t_ms, y: f(p), ts: p.t_ms })),
         }));
-        chartObjs[key].update({ series, xKind: 'time', empty: 'No traffic yet' });
+        chartObjs[key].update({ series, xKind: 'time', xDomain, empty: 'No traffic yet' });
       }
     }
 
@@ -373,16 +433,19 @@
           return h('tr', { 'data-testid': 'capture-row' },
             h('td', null, r.eventMetadata.inferenceTime),
             h('td', null, r.variant),
-            h('td', null, r.eventMetadata.inferenceId || '—'),
-            h('td', { class: 'wrap' }, h('code', null, cut(cd.endpointInput))),
-            h('td', { class: 'wrap' }, h('code', null, cut(cd.endpointOutput))));
+            h('td', null, r.eventMetadata.inferenceId ? S.tok(r.eventMetadata.inferenceId, { class: 'tok serving-cap' }) : '—'),
+            h('td', null, S.tok(cut(cd.endpointInput), { class: 'tok mono serving-cap' })),
+            h('td', null, S.tok(cut(cd.endpointOutput), { class: 'tok mono serving-cap' })));
         })))));
     }
 
     replace(head, h('div', { class: 'loading' }, 'Loading…'));
-    Promise.all([load(), loadStats(), loadCapture()]).then(() => {
-      live(load);
-      poll(() => Promise.all([load(), loadStats(), loadCapture()]), 5000);
+    load().then((found) => {
+      if (!found) return;
+      Promise.all([loadStats(), loadCapture()]).then(() => {
+        live(load);
+        poll(() => Promise.all([load(), loadStats(), loadCapture()]), 5000);
+      });
     });
   };
 })();

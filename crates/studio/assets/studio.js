@@ -131,6 +131,28 @@
   function errorBox(err, testid) {
     return h('div', { class: 'error-box', role: 'alert', 'data-testid': testid || 'error' }, err && err.message ? err.message : String(err));
   }
+  /** A token (id, name, number) that never wraps: too long for its box, it ends in an ellipsis; its title has it whole. */
+  function tok(text, attrs) {
+    const t = text === undefined || text === null ? '' : String(text);
+    return h('span', Object.assign({ class: 'tok', title: t }, attrs || {}), t);
+  }
+  /**
+   * The whole page, when what it shows does not exist: breadcrumbs, a title, the one message and a
+   * link to the list, in place of every panel. opts: { crumbs: [[label, href]], title, error
+   * (its message is shown), testid (of the message), back: [href, label] }.
+   */
+  function notFound(opts) {
+    const crumbs = (opts.crumbs || []).map(([label, href]) => [h('a', { href }, label), ' / ']);
+    document.title = opts.title + ' · Atelier Studio';
+    replace(main,
+      h('div', { class: 'crumbs' }, crumbs),
+      h('header', { class: 'page-head' }, h('h1', { 'data-testid': 'not-found-title' }, opts.title)),
+      h('section', { class: 'card not-found', 'data-testid': 'not-found' },
+        errorBox(opts.error, opts.testid),
+        h('a', { class: 'btn', href: opts.back[0], 'data-testid': 'not-found-back' }, '← ' + opts.back[1])));
+  }
+  /** Whether an API error means the thing asked for does not exist. */
+  const isNotFound = (e) => !!e && (e.status === 404 || e.code === 'RESOURCE_DOES_NOT_EXIST');
   function statusBadge(status) {
     return h('span', { class: 'badge ' + (status || ''), 'data-testid': 'run-status' }, status || 'UNKNOWN');
   }
@@ -456,7 +478,7 @@
         if (!k[g].length) append(pop, h('div', { class: 'muted' }, 'none'));
         for (const key of k[g]) {
           const id = g + '.' + key;
-          append(pop, h('label', null, h('input', { type: 'checkbox', 'data-col': id, 'data-testid': 'column-option', checked: visible.has(id), onchange: (e) => toggle(id, e.target.checked) }), key));
+          append(pop, h('label', null, h('input', { type: 'checkbox', 'data-col': id, 'data-testid': 'column-option', checked: visible.has(id), onchange: (e) => toggle(id, e.target.checked) }), tok(key)));
         }
       }
       append(pop, h('div', { style: 'margin-top:8px' }, h('button', { type: 'button', class: 'btn', 'data-testid': 'columns-reset', onclick: () => {
@@ -548,7 +570,7 @@
       if (pageToken) body.page_token = pageToken;
       return body;
     }
-    let seq = 0;
+    let seq = 0, gone = false;
     async function load(userAction) {
       const my = ++seq;
       if (userAction) { state.loading = true; }
@@ -559,7 +581,13 @@
             state.exp = r.experiment;
             title.textContent = state.exp.name;
             document.title = state.exp.name + ' · Atelier Studio';
-          } catch (e) { if (e.status === 404) { state.error = e; state.loading = false; renderTable(); return; } }
+          } catch (e) {
+            if (isNotFound(e)) {
+              gone = true;
+              notFound({ crumbs: [['Experiments', '/experiments']], title: 'Experiment not found', error: e, testid: 'experiment-error', back: ['/experiments', 'All experiments'] });
+              return;
+            }
+          }
         }
         const max = Math.min(50000, Math.max(1000, userAction ? 0 : state.runs.length));
         const res = await api.post('runs/search', searchBody(null, max));
@@ -584,7 +612,7 @@
       renderTable();
     }
     renderTable();
-    load(true).then(() => live(() => load(false)));
+    load(true).then(() => { if (!gone) live(() => load(false)); });
   };
 
   // ----- one run
@@ -599,18 +627,23 @@
     const chartsGrid = h('div', { class: 'charts', 'data-testid': 'metric-charts' });
     const controls = chartControls(() => redrawAll());
     const artifactsCard = h('section', { class: 'card flush', 'data-testid': 'artifacts' });
-    replace(main, crumbs, h('header', { class: 'page-head' }, title, badge), h('div', { 'data-testid': 'run-body' }, info, tables,
+    const err = h('div');
+    // the panels show once the run is known (a missing run is one message, not empty panels)
+    const body = h('div', { 'data-testid': 'run-body', hidden: true }, info, tables,
       h('section', { class: 'card' }, h('div', { class: 'toolbar', style: 'justify-content:space-between;align-items:center' }, h('h2', { style: 'margin:0' }, 'Metrics'), controls.node), chartsGrid),
-      artifactsCard));
+      artifactsCard);
+    replace(main, crumbs, h('header', { class: 'page-head' }, title, badge), err, body);
     const artifacts = artifactBrowser(artifactsCard);
 
-    function fact(label, value, testid) { return h('div', null, h('span', null, label), h('b', { 'data-testid': testid }, value)); }
+    function fact(label, value, testid, wide) {
+      return h('div', { class: wide ? 'wide' : null }, h('span', null, label), h('b', { 'data-testid': testid, title: typeof value === 'string' ? value : null, class: typeof value === 'string' && !/\s/.test(value) ? 'nowrap' : null }, value));
+    }
     function kvTable(title, map, testid, opts) {
       const keys = Object.keys(map).sort((a, b) => (opts && opts.systemLast ? (a.startsWith('mlflow.') - b.startsWith('mlflow.')) : 0) || a.localeCompare(b));
       return h('section', { class: 'card flush' }, h('div', { class: 'card-head' }, h('h2', null, title), h('span', { class: 'muted' }, String(keys.length))),
         keys.length ? h('div', { class: 'table-wrap', style: 'max-height:360px' }, h('table', { class: 'data kv', 'data-testid': testid }, h('tbody', null, keys.map((k) => {
           const v = map[k];
-          return h('tr', { 'data-key': k, class: k.startsWith('mlflow.') ? 'system' : '' }, h('td', null, k), h('td', { class: opts && opts.numeric ? 'num' : '' }, v));
+          return h('tr', { 'data-key': k, class: k.startsWith('mlflow.') ? 'system' : '' }, h('td', null, tok(k)), h('td', { class: opts && opts.numeric ? 'num' : '', title: v }, v));
         })))) : h('div', { class: 'empty', 'data-testid': testid + '-empty' }, 'None'));
     }
     function renderInfo() {
@@ -623,14 +656,14 @@
       replace(crumbs, h('a', { href: '/experiments' }, 'Experiments'), ' / ',
         h('a', { href: '/experiments/' + encodeURIComponent(i.experiment_id), 'data-testid': 'experiment-crumb' }, state.exp ? state.exp.name : 'Experiment ' + i.experiment_id), ' / ');
       replace(info, h('div', { class: 'facts' },
-        fact('Run ID', i.run_id, 'run-id'),
+        fact('Run ID', i.run_id, 'run-id', true),
         fact('Status', i.status || '—', 'run-status-text'),
         fact('Started', fmtDate(i.start_time), 'run-start'),
         fact('Ended', i.end_time ? fmtDate(i.end_time) : '—', 'run-end'),
         fact('Duration', fmtDur(i.start_time, i.end_time), 'run-duration'),
         fact('User', i.user_id || '—'),
         fact('Source', t['mlflow.source.name'] || '—'),
-        fact('Artifact URI', i.artifact_uri || '—')));
+        fact('Artifact URI', i.artifact_uri || '—', null, true)));
       const metrics = {};
       for (const m of (r.data || {}).metrics || []) metrics[m.key] = fmtNum(num(m.value)) + '  (step ' + (m.step || 0) + ')';
       replace(tables,
@@ -689,13 +722,20 @@
         }
       } catch (e) {
         state.error = e;
-        if (!state.run) { replace(info, errorBox(e, 'run-error')); title.textContent = 'Run ' + rid; return; }
+        if (!state.run && isNotFound(e)) {
+          notFound({ crumbs: [['Experiments', '/experiments']], title: 'Run not found', error: e, testid: 'run-error', back: ['/experiments', 'All experiments'] });
+          return false;
+        }
+        if (!state.run) { replace(err, errorBox(e, 'run-error')); title.textContent = 'Run ' + rid; return true; }
       }
+      replace(err);
+      body.hidden = false;
       renderInfo();
       artifacts.setRoot(artifactRoot((state.run.info || {}).artifact_uri), (state.run.info || {}).artifact_uri);
       await renderCharts();
+      return true;
     }
-    load().then(() => live(() => Promise.all([load(), artifacts.refresh()])));
+    load().then((found) => { if (found) live(() => Promise.all([load(), artifacts.refresh()])); });
   };
 
   // ----- artifact browser
@@ -975,7 +1015,7 @@
   // this one with `defer`; they register into `pages` through this object before DOMContentLoaded.
   window.AtelierStudio = {
     C, API, ARTIFACTS, h, append, clear, replace, request, qs, api, num, fmtDate, fmtAgo, fmtDur, fmtBytes, fmtNum,
-    errorBox, markNav, statusBadge, runName, kvMap, tagsOf, paramsOf, metricsOf, runId, artifactRoot, encodePath, live,
+    errorBox, tok, notFound, isNotFound, markNav, statusBadge, runName, kvMap, tagsOf, paramsOf, metricsOf, runId, artifactRoot, encodePath, live,
     chartControls, parseCsv, main, pages,
   };
   function dispatch() {

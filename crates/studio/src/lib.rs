@@ -414,6 +414,27 @@ pub fn page(path: &str, query: &str) -> Option<String> {
     Some(html)
 }
 
+/// The Studio's "page not found" document for a path that is no Studio page: the same navigation,
+/// fonts and styles as every page, the path it did not find, and a link back (to the stage the path
+/// names, when it names one, else to the Studio's first page). Served with status 404.
+pub fn not_found_page(path: &str) -> String {
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    let stage = STAGES.iter().find(|s| s.key == first);
+    let (href, label) = match stage {
+        Some(s) => (s.href, s.label),
+        None => ("/", "Experiments"),
+    };
+    document(
+        "Page not found",
+        stage.map_or("", |s| s.key),
+        "data-page=\"not-found\"",
+        &format!(
+            "<header class=\"page-head\"><h1 data-testid=\"not-found-title\">Page not found</h1></header>\n<section class=\"card not-found\" data-testid=\"not-found\"><p>There is no Studio page at <code data-testid=\"not-found-path\">{path}</code>.</p><a class=\"btn\" href=\"{href}\" data-testid=\"not-found-back\">← {label}</a></section>",
+            path = escape_html(path),
+        ),
+    )
+}
+
 /// The login page (shown when the server requires authentication). The form POSTs
 /// `token=<api token>` (`application/x-www-form-urlencoded`) to `/login`.
 pub fn login_page(error: Option<&str>) -> String {
@@ -658,6 +679,33 @@ mod tests {
             ] {
                 assert!(!body.contains(sink), "{} uses {sink}", a.path);
             }
+        }
+    }
+
+    #[test]
+    fn the_not_found_page_is_a_studio_page() {
+        let html = not_found_page("/models/a/b/c/<x>");
+        assert!(
+            html.contains("href=\"/static/studio.css\""),
+            "styled like the Studio"
+        );
+        assert!(html.contains("data-testid=\"nav\""), "with the navigation");
+        assert!(html.contains("data-page=\"not-found\""));
+        assert!(
+            html.contains("/models/a/b/c/&lt;x&gt;"),
+            "the path, escaped"
+        );
+        assert!(!html.contains("<x>"));
+        assert!(html.contains("href=\"/models\" data-testid=\"not-found-back\""));
+        assert!(
+            html.contains("class=\"active\""),
+            "the stage the path names is marked"
+        );
+        let html = not_found_page("/nope");
+        assert!(html.contains("href=\"/\" data-testid=\"not-found-back\""));
+        assert!(!html.contains("class=\"active\""));
+        for r in static_refs(&html) {
+            assert!(asset(&r).is_some(), "missing asset {r}");
         }
     }
 
