@@ -57,6 +57,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../assets/notebooks.js"),
     },
     Asset {
+        path: "api.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/api.js"),
+    },
+    Asset {
         path: "notebook.css",
         content_type: "text/css; charset=utf-8",
         body: nbrender::CSS.as_bytes(),
@@ -147,6 +152,14 @@ const STAGES: &[Stage] = &[
         href: "/notebooks",
         blurb: "Open JupyterLab inside the Studio and run notebooks headless as parameterised jobs.",
         icon: "M3 1.5h9a1 1 0 011 1v11a1 1 0 01-1 1H3zM5.5 1.5v13M8 5h3M8 7.5h3",
+        live: true,
+    },
+    Stage {
+        key: "api",
+        label: "API",
+        href: "/api",
+        blurb: "Every HTTP operation of this server, from its generated OpenAPI 3.1 document.",
+        icon: "M5 4L1.5 8 5 12M11 4l3.5 4L11 12M9.5 2.5l-3 11",
         live: true,
     },
 ];
@@ -322,6 +335,7 @@ fn document(title: &str, active: &str, main_attrs: &str, body: &str) -> String {
 <script src="/static/monitor.js" defer></script>
 <script src="/static/jobs.js" defer></script>
 <script src="/static/notebooks.js" defer></script>
+<script src="/static/api.js" defer></script>
 </head>
 <body>
 <div class="layout">
