@@ -1,20 +1,47 @@
 //! `atelier bench automl`: AutoML at a fixed budget on every benchmark
 //! dataset (the repository's `datasets/`, with the split of its README),
-//! scored on the test part and printed beside the peers' figures in
-//! `datasets/anchors/automl.json` (LightGBM defaults, FLAML 60 s, AutoGluon 60 s).
+//! scored on the test part beside its peers measured in the same run: LightGBM
+//! with default settings, FLAML and AutoGluon at the same budget, each run
+//! after the other (never two at once) by `bench/automl/peers.py` in venvs the
+//! command creates under `target/bench-automl/` from the pinned requirement
+//! files beside it. `--peers anchors` prints the figures of
+//! `datasets/anchors/automl.json` instead, measured at another time.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+/// Where the peers' figures come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Peers {
+    /// Run LightGBM, FLAML and AutoGluon in this run, one after the other.
+    Live,
+    /// Figures from `datasets/anchors/automl.json`, measured at another time.
+    Anchors,
+    /// Atelier alone.
+    None,
+}
 
 pub struct AutomlBench {
-    /// The repository's `datasets/` folder (or a copy): the CSVs and `anchors/automl.json`.
+    /// The repository's `datasets/` folder (or a copy): the CSVs (and `anchors/automl.json`).
     pub data: PathBuf,
     pub time_budget: f64,
     pub max_candidates: usize,
     pub datasets: Vec<String>,
     pub json_out: Option<PathBuf>,
+    pub peers: Peers,
+    /// `bench/automl`: the requirement files and `peers.py`.
+    pub peers_dir: PathBuf,
+    /// Where the venvs and the peers' logs go (`target/bench-automl`).
+    pub work_dir: PathBuf,
+    /// The Python that creates the venvs.
+    pub python: PathBuf,
+    /// A README to write the table into, between `<!-- bench:automl -->` markers.
+    pub readme: Option<PathBuf>,
 }
 
 const CASES: [(&str, &str, &str); 7] = [
@@ -27,11 +54,14 @@ const CASES: [(&str, &str, &str); 7] = [
     ("diamonds", "price", "regression"),
 ];
 
+/// Scores closer than this count as equal in the verdict.
+const TIE: f64 = 0.002;
+
 /// What to pass when the data folder lacks a file: an installed binary has no
 /// repository beside it.
-const PASS_DATA: &str = "pass --data DIR, a folder with the benchmark CSVs and \
-    anchors/automl.json (the repository's datasets/ folder; the default `datasets` works from \
-    the repository's root)";
+const PASS_DATA: &str = "pass --data DIR, a folder with the benchmark CSVs (and \
+    anchors/automl.json for --peers anchors): the repository's datasets/ folder; the default \
+    `datasets` works from the repository's root";
 
 /// `path` must be a readable file of the data folder.
 fn need(path: &Path) -> anyhow::Result<()> {
@@ -41,14 +71,14 @@ fn need(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn anchors(data: &Path) -> anyhow::Result<serde_json::Value> {
+fn anchors(data: &Path) -> anyhow::Result<Value> {
     let p = data.join("anchors/automl.json");
     need(&p)?;
     let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
     serde_json::from_str(&text).with_context(|| format!("reading {}", p.display()))
 }
 
-fn anchor(a: &serde_json::Value, dataset: &str, method: &str, metric: &str) -> Option<f64> {
+fn anchor(a: &Value, dataset: &str, method: &str, metric: &str) -> Option<f64> {
     a["results"]
         .as_array()?
         .iter()
@@ -101,26 +131,284 @@ fn score(
     })
 }
 
+/// The venv's python, created and filled from `req` if its marker differs
+/// (the marker holds the requirement file it was made from).
+fn ensure_venv(base_python: &Path, venv: &Path, req: &Path) -> anyhow::Result<PathBuf> {
+    let python = venv.join("bin/python");
+    let want = std::fs::read_to_string(req)
+        .with_context(|| format!("reading {} (or pass --no-peers)", req.display()))?;
+    let marker = venv.join(".bench-requirements");
+    if python.exists() && std::fs::read_to_string(&marker).ok().as_deref() == Some(want.as_str()) {
+        return Ok(python);
+    }
+    if !python.exists() {
+        eprintln!("bench: creating {}", venv.display());
+        let st = Command::new(base_python)
+            .arg("-m")
+            .arg("venv")
+            .arg(venv)
+            .status()
+            .with_context(|| format!("starting {}", base_python.display()))?;
+        if !st.success() {
+            bail!(
+                "{} -m venv {} failed ({st}); install python3-venv or pass --python",
+                base_python.display(),
+                venv.display()
+            );
+        }
+    }
+    eprintln!(
+        "bench: pip install -r {} (into {})",
+        req.display(),
+        venv.display()
+    );
+    let st = Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(req)
+        .status()
+        .with_context(|| format!("starting {}", python.display()))?;
+    if !st.success() {
+        bail!("pip install -r {} failed ({st})", req.display());
+    }
+    std::fs::write(&marker, want)?;
+    Ok(python)
+}
+
+/// A peer's result on one dataset (its JSON carries `wall_seconds`, the whole
+/// process's, Python start-up included), or why there is none.
+struct PeerRun {
+    score: Option<f64>,
+    json: Value,
+}
+
+/// Run `peers.py` for one tool, at most `limit`; its stderr goes to `log`.
+#[allow(clippy::too_many_arguments)]
+fn run_peer(
+    python: &Path,
+    script: &Path,
+    csv: &Path,
+    target: &str,
+    task: &str,
+    tool: &str,
+    budget: f64,
+    log: &Path,
+    workdir: &Path,
+    limit: Duration,
+) -> anyhow::Result<PeerRun> {
+    let err = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    let started = Instant::now();
+    let mut child = Command::new(python)
+        .arg(script)
+        .arg(csv)
+        .args(["--target", target, "--task", task, "--tool", tool])
+        .arg("--budget")
+        .arg(format!("{budget}"))
+        .args(["--threads", "2"])
+        .arg("--workdir")
+        .arg(workdir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(err))
+        .spawn()
+        .with_context(|| format!("starting {} {}", python.display(), script.display()))?;
+    let mut stdout = child.stdout.take().context("no stdout")?;
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let status = loop {
+        if let Some(st) = child.try_wait()? {
+            break Some(st);
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let wall_s = started.elapsed().as_secs_f64();
+    let out = reader.join().unwrap_or_default();
+    let failed = |why: String| PeerRun {
+        score: None,
+        json: json!({"tool": tool, "error": why, "wall_seconds": wall_s, "log": log.display().to_string()}),
+    };
+    let Some(status) = status else {
+        return Ok(failed(format!("killed after {:.0} s", limit.as_secs_f64())));
+    };
+    if !status.success() {
+        return Ok(failed(format!("{status}; see {}", log.display())));
+    }
+    let Some(v) = out
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
+    else {
+        return Ok(failed(format!("no JSON on stdout; see {}", log.display())));
+    };
+    let mut v = v;
+    v["wall_seconds"] = json!(wall_s);
+    Ok(PeerRun {
+        score: v["score"].as_f64(),
+        json: v,
+    })
+}
+
+/// The UTC date and time now as `YYYY-MM-DD HH:MM UTC` (civil from days).
+fn utc_stamp() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem / 60 % 60
+    )
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// Replace what lies between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`
+/// in `text` with `md`; `None` when the markers are missing or out of order.
+pub fn replace_block(text: &str, name: &str, md: &str) -> Option<String> {
+    let (begin, end) = (
+        format!("<!-- bench:{name} -->"),
+        format!("<!-- /bench:{name} -->"),
+    );
+    let a = text.find(&begin)?;
+    let b = text.find(&end)?;
+    if b < a {
+        return None;
+    }
+    Some(format!(
+        "{}{begin}\n{}\n{}",
+        &text[..a],
+        md.trim_end_matches('\n'),
+        &text[b..]
+    ))
+}
+
+fn update_readme(path: &Path, md: &str) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let Some(new) = replace_block(&text, "automl", md) else {
+        bail!(
+            "{} has no <!-- bench:automl --> … <!-- /bench:automl --> block to replace",
+            path.display()
+        );
+    };
+    std::fs::write(path, new).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!(
+        "bench: updated {} between <!-- bench:automl --> and <!-- /bench:automl -->",
+        path.display()
+    );
+    Ok(())
+}
+
+fn f4(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.4}"))
+}
+
 pub fn automl(b: &AutomlBench) -> anyhow::Result<()> {
-    let a = anchors(&b.data)?;
+    if !(b.time_budget.is_finite() && b.time_budget > 0.0) {
+        bail!("--time-budget must be a positive number of seconds");
+    }
     let cases: Vec<_> = CASES
         .into_iter()
         .filter(|(name, _, _)| b.datasets.is_empty() || b.datasets.iter().any(|d| d == name))
         .collect();
-    // every file is checked before the first (long) AutoML run
+    if cases.is_empty() {
+        bail!("--datasets names none of {}", CASES.map(|c| c.0).join(", "));
+    }
+    // every file is checked before the first (long) run
+    let anchor_data = match b.peers {
+        Peers::Anchors => Some(anchors(&b.data)?),
+        _ => None,
+    };
     for (name, _, _) in &cases {
         need(&b.data.join(format!("{name}.csv")))?;
     }
-    let mut rows = Vec::new();
+    let script = b.peers_dir.join("peers.py");
+    let (flaml_py, ag_py) = if b.peers == Peers::Live {
+        if !script.is_file() {
+            bail!(
+                "{}: no such file; run from the repository's root, pass --peers-dir DIR (the repository's bench/automl), or --no-peers",
+                script.display()
+            );
+        }
+        std::fs::create_dir_all(&b.work_dir)
+            .with_context(|| format!("creating {}", b.work_dir.display()))?;
+        let f = ensure_venv(
+            &b.python,
+            &b.work_dir.join("venv-flaml"),
+            &b.peers_dir.join("requirements-flaml.txt"),
+        )?;
+        let a = ensure_venv(
+            &b.python,
+            &b.work_dir.join("venv-autogluon"),
+            &b.peers_dir.join("requirements-autogluon.txt"),
+        )?;
+        (Some(f), Some(a))
+    } else {
+        (None, None)
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let stamp = utc_stamp();
+    let load_before = loadavg();
+    let peers_word = match b.peers {
+        Peers::Live => "peers run in this run, one after the other",
+        Peers::Anchors => {
+            "peers' figures from datasets/anchors/automl.json, measured at another time"
+        }
+        Peers::None => "Atelier alone",
+    };
     println!(
-        "AutoML at a {:.0} s budget on {} cores; test scores (AUC binary, accuracy multiclass, R² regression)\n",
+        "AutoML at a {:.0} s budget on {cores} cores ({peers_word}); test scores (AUC binary, accuracy multiclass, R² regression)\n",
         b.time_budget,
-        std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    println!(
-        "{:<20} {:>9} {:>9} {:>9} {:>9} {:>9}  {:>7} {:>6}  verdict",
-        "dataset", "atelier", "lgbm", "flaml60", "autogl60", "best peer", "time s", "cands"
+    let header = format!(
+        "{:<20} {:>8} {:>8} {:>8} {:>8} {:>9}  {:>6} {:>5}  {:<14} verdict",
+        "dataset", "atelier", "lgbm", "flaml", "autogl", "best peer", "time s", "cands", "stopped"
     );
+    println!("{header}");
+    let mut rows = Vec::new();
+    let mut versions: serde_json::Map<String, Value> = serde_json::Map::new();
+    let limit = Duration::from_secs_f64(b.time_budget * 4.0 + 300.0);
     for (name, target, task) in cases {
         let path = b.data.join(format!("{name}.csv"));
         let table = tabular::read_path(&path)?;
@@ -140,28 +428,103 @@ pub fn automl(b: &AutomlBench) -> anyhow::Result<()> {
         let out = automl::run(&train, target, &opts, &mut |_| {})?;
         let took = started.elapsed().as_secs_f64();
         let (metric, s) = score(&out.pipeline, &test, target, task)?;
-        let lgbm = anchor(&a, name, "lgbm", metric);
-        let flaml = anchor(&a, name, "flaml_60s", metric);
-        let ag = anchor(&a, name, "autogluon_60s", metric);
-        let best = [flaml, ag].into_iter().flatten().fold(f64::NAN, f64::max);
-        let verdict = match (lgbm, best.is_nan()) {
-            (Some(l), _) if s < l - 0.002 => "below LightGBM default",
-            (_, false) if s >= best - 0.002 => "at or above the best peer",
-            _ => "above LightGBM default",
+        drop(train);
+        let mut peer_json = serde_json::Map::new();
+        let (lgbm, flaml, ag) = match b.peers {
+            Peers::Live => {
+                let logs = b.work_dir.join("logs");
+                std::fs::create_dir_all(&logs)?;
+                let mut get = |tool: &str, py: &Path| -> anyhow::Result<Option<f64>> {
+                    let wd = b.work_dir.join(format!("work/{name}-{tool}"));
+                    let _ = std::fs::remove_dir_all(&wd);
+                    let r = run_peer(
+                        py,
+                        &script,
+                        &path,
+                        target,
+                        task,
+                        tool,
+                        b.time_budget,
+                        &logs.join(format!("{name}-{tool}.log")),
+                        &wd,
+                        limit,
+                    )?;
+                    let _ = std::fs::remove_dir_all(&wd);
+                    if let Some(err) = r.json["error"].as_str() {
+                        eprintln!("bench: {tool} on {name} failed: {err}");
+                    } else {
+                        // the same split on both sides
+                        let n_test = r.json["n_test"].as_u64().unwrap_or(0) as usize;
+                        let first: Vec<usize> = r.json["first_test"]
+                            .as_array()
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(|v| v.as_u64().map(|v| v as usize))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        let ours: Vec<usize> = test_idx.iter().take(first.len()).copied().collect();
+                        if n_test != test_idx.len() || first != ours {
+                            bail!(
+                                "{tool} on {name}: peers.py's split ({n_test} test rows, first {first:?}) differs from Atelier's ({} rows, first {ours:?})",
+                                test_idx.len()
+                            );
+                        }
+                        if let Some(vs) = r.json["versions"].as_object() {
+                            let key = if tool == "autogluon" {
+                                "autogluon"
+                            } else {
+                                "flaml"
+                            };
+                            versions.insert(key.into(), Value::Object(vs.clone()));
+                        }
+                    }
+                    peer_json.insert(tool.into(), r.json);
+                    Ok(r.score)
+                };
+                let f_py = flaml_py.as_deref().context("flaml venv")?;
+                let a_py = ag_py.as_deref().context("autogluon venv")?;
+                let l = get("lgbm", f_py)?;
+                let f = get("flaml", f_py)?;
+                let a = get("autogluon", a_py)?;
+                (l, f, a)
+            }
+            Peers::Anchors => {
+                let a = anchor_data.as_ref().context("anchors")?;
+                (
+                    anchor(a, name, "lgbm", metric),
+                    anchor(a, name, "flaml_60s", metric),
+                    anchor(a, name, "autogluon_60s", metric),
+                )
+            }
+            Peers::None => (None, None, None),
         };
-        let f = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
+        let best = [flaml, ag].into_iter().flatten().reduce(f64::max);
+        let verdict = match (lgbm, best) {
+            (Some(l), _) if s < l - TIE => "below LightGBM default",
+            (_, Some(bp)) if s >= bp - TIE => "at or above the best peer",
+            (_, Some(_)) => "below the best peer",
+            (Some(_), None) => "at or above LightGBM default",
+            (None, None) => "-",
+        };
+        let stop = out.stop_reason.kind().replace('_', " ");
         println!(
-            "{name:<20} {s:>9.4} {:>9} {:>9} {:>9} {:>9}  {took:>7.1} {:>6}  {verdict}",
-            f(lgbm),
-            f(flaml),
-            f(ag),
-            f((!best.is_nan()).then_some(best)),
-            out.leaderboard.len()
+            "{name:<20} {s:>8.4} {:>8} {:>8} {:>8} {:>9}  {took:>6.1} {:>5}  {stop:<14} {verdict}",
+            f4(lgbm),
+            f4(flaml),
+            f4(ag),
+            f4(best),
+            out.leaderboard.len(),
         );
-        rows.push(serde_json::json!({
-            "dataset": name, "metric": metric, "atelier": s, "lgbm": lgbm, "flaml_60s": flaml,
-            "autogluon_60s": ag, "seconds": took, "candidates": out.leaderboard.len(),
+        rows.push(json!({
+            "dataset": name, "task": task, "metric": metric, "atelier": s, "lgbm": lgbm,
+            "flaml": flaml, "autogluon": ag, "best_peer": best, "seconds": took,
+            "candidates": out.leaderboard.len(),
+            "stop_reason": out.stop_reason.to_json(out.metric),
+            "search_seconds": out.search_seconds,
+            "validation_score": out.score,
             "solution": out.pipeline.metadata.algorithm, "verdict": verdict,
+            "peers": Value::Object(peer_json),
         }));
         if took > b.time_budget * 1.1 + 1.0 {
             bail!(
@@ -170,9 +533,176 @@ pub fn automl(b: &AutomlBench) -> anyhow::Result<()> {
             );
         }
     }
+    let load_after = loadavg();
+    let machine = format!("{cores} × {}", cpu_model());
+    let at_or_above = rows
+        .iter()
+        .filter(|r| r["verdict"] == "at or above the best peer")
+        .count();
+    let below_lgbm = rows
+        .iter()
+        .filter(|r| r["verdict"] == "below LightGBM default")
+        .count();
+    println!(
+        "\nat or above the best peer (within {TIE}) on {at_or_above} of {} datasets; below LightGBM default on {below_lgbm}",
+        rows.len()
+    );
+    let version_line = versions_line(&versions);
+    if !version_line.is_empty() {
+        println!("{version_line}");
+    }
+    let meta = json!({
+        "date": stamp, "machine": machine, "load_average_before": load_before,
+        "load_average_after": load_after, "time_budget": b.time_budget,
+        "max_candidates": b.max_candidates, "peers": format!("{:?}", b.peers).to_lowercase(),
+        "atelier_version": env!("CARGO_PKG_VERSION"), "versions": Value::Object(versions.clone()),
+        "tie": TIE,
+    });
     if let Some(p) = &b.json_out {
-        std::fs::write(p, serde_json::to_string_pretty(&rows)?)?;
-        println!("\nwrote {}", p.display());
+        std::fs::write(
+            p,
+            serde_json::to_string_pretty(&json!({"meta": meta, "rows": rows}))?,
+        )?;
+        println!("wrote {}", p.display());
+    }
+    if let Some(readme) = &b.readme {
+        update_readme(readme, &markdown(b, &rows, &meta, &version_line))?;
     }
     Ok(())
+}
+
+/// "FLAML 2.7.0 (…), AutoGluon tabular 1.6.3 (…)", from the peers' reports.
+fn versions_line(v: &serde_json::Map<String, Value>) -> String {
+    let list = |o: &Value, skip: &str| -> String {
+        o.as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| k.as_str() != skip)
+                    .map(|(k, v)| format!("{k} {}", v.as_str().unwrap_or("?")))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    let mut parts = Vec::new();
+    if let Some(f) = v.get("flaml") {
+        parts.push(format!(
+            "FLAML {} and LightGBM {} ({})",
+            f["flaml"].as_str().unwrap_or("?"),
+            f["lightgbm"].as_str().unwrap_or("?"),
+            list(f, "flaml")
+        ));
+    }
+    if let Some(a) = v.get("autogluon") {
+        parts.push(format!(
+            "AutoGluon tabular {} ({})",
+            a["autogluon.tabular"].as_str().unwrap_or("?"),
+            list(a, "autogluon.tabular")
+        ));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("versions: {}", parts.join("; "))
+    }
+}
+
+/// The README block: how it was measured, then the table.
+fn markdown(b: &AutomlBench, rows: &[Value], meta: &Value, versions: &str) -> String {
+    let mut md = String::new();
+    let peers = match b.peers {
+        Peers::Live => {
+            "every tool in the same run, one after the other on the same machine (never two at \
+             once): LightGBM with default settings, FLAML (`time_budget`) and AutoGluon tabular \
+             (`time_limit`, `medium_quality` without its torch models), each with 2 threads, run \
+             by `bench/automl/peers.py` in venvs the command made from the pinned \
+             `bench/automl/requirements-*.txt`"
+        }
+        Peers::Anchors => {
+            "peers' figures from `datasets/anchors/automl.json`, measured at another time"
+        }
+        Peers::None => "Atelier alone",
+    };
+    md.push_str(&format!(
+        "Measured by `atelier bench automl --time-budget {:.0}{}` on {} ({}; load average {} → {}), \
+         release build, {peers}. Test scores on the split of `datasets/README.md` (ROC AUC binary, \
+         accuracy multiclass, R² regression); \"time\" is Atelier's wall time for search and \
+         refit, \"stopped\" why its search ended. A verdict counts scores within {TIE} as equal.\n",
+        b.time_budget,
+        if b.max_candidates == automl::MAX_CANDIDATES {
+            String::new()
+        } else {
+            format!(" --max-candidates {}", b.max_candidates)
+        },
+        meta["date"].as_str().unwrap_or(""),
+        meta["machine"].as_str().unwrap_or(""),
+        meta["load_average_before"].as_str().unwrap_or(""),
+        meta["load_average_after"].as_str().unwrap_or(""),
+    ));
+    if !versions.is_empty() {
+        md.push_str(&format!(
+            "{}.\n",
+            versions.replacen("versions: ", "Versions: ", 1)
+        ));
+    }
+    md.push_str(
+        "\n| dataset | metric | Atelier | LightGBM | FLAML | AutoGluon | best peer | time s | candidates | stopped | verdict |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n",
+    );
+    let f = |v: &Value| v.as_f64().map_or("-".into(), |v| format!("{v:.4}"));
+    for r in rows {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {} | {} |\n",
+            r["dataset"].as_str().unwrap_or(""),
+            r["metric"].as_str().unwrap_or(""),
+            f(&r["atelier"]),
+            f(&r["lgbm"]),
+            f(&r["flaml"]),
+            f(&r["autogluon"]),
+            f(&r["best_peer"]),
+            r["seconds"].as_f64().unwrap_or(0.0),
+            r["candidates"],
+            r["stop_reason"]["kind"]
+                .as_str()
+                .unwrap_or("")
+                .replace('_', " "),
+            r["verdict"].as_str().unwrap_or(""),
+        ));
+    }
+    let at = rows
+        .iter()
+        .filter(|r| r["verdict"] == "at or above the best peer")
+        .count();
+    let below = rows
+        .iter()
+        .filter(|r| r["verdict"] == "below LightGBM default")
+        .count();
+    md.push_str(&format!(
+        "\nAt or above the best peer on {at} of {} datasets; below LightGBM default on {below}.\n",
+        rows.len()
+    ));
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_named_block_is_replaced() {
+        let text = "a\n<!-- bench:jobs -->\nold jobs\n<!-- /bench:jobs -->\n<!-- bench:automl -->\nold\n<!-- /bench:automl -->\nz\n";
+        assert_eq!(
+            replace_block(text, "automl", "new\n\n").unwrap(),
+            "a\n<!-- bench:jobs -->\nold jobs\n<!-- /bench:jobs -->\n<!-- bench:automl -->\nnew\n<!-- /bench:automl -->\nz\n"
+        );
+        assert!(replace_block("no markers", "automl", "x").is_none());
+        assert!(
+            replace_block(
+                "<!-- /bench:automl -->\n<!-- bench:automl -->",
+                "automl",
+                "x"
+            )
+            .is_none()
+        );
+    }
 }

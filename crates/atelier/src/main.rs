@@ -137,7 +137,13 @@ precision, recall, log_loss; multiclass accuracy (default), balanced_accuracy, f
 log_loss; regression mse (default), rmse, mae, r2. AUC is the binary default because it ranks
 models by how well they separate the classes, not by one cut-off.
 
-Validation: 5-fold cross-validation up to 10,000 rows, a 20 % holdout beyond, or --validation FILE.
+Validation: 5-fold cross-validation up to 10,000 rows (repeated twice up to 2,000 rows), a 20 %
+holdout beyond, or --validation FILE.
+
+Stopping: the search runs until the time budget is spent (the final refit included), unless it
+converges first (the last max(20, 40 %) candidates improved the best validation score by less than
+one standard error of the paired fold differences) or reaches --max-candidates; the reason is
+printed at the end (stopped: …).
 
 With --server URL the data is uploaded and the search runs as a job on that server: every
 candidate is logged as a run of the experiment (--experiment, default Autopilot), the best
@@ -158,8 +164,9 @@ Examples:
         /// Seconds to spend, refit included.
         #[arg(long, default_value_t = 3600.0)]
         time_budget: f64,
-        /// Stop after this many candidates.
-        #[arg(long, default_value_t = 50)]
+        /// Stop after this many candidates (a cap: the time budget, or convergence, usually
+        /// ends the search first).
+        #[arg(long, default_value_t = automl::MAX_CANDIDATES)]
         max_candidates: usize,
         /// The metric to optimise (see below).
         #[arg(long)]
@@ -386,27 +393,55 @@ Examples:
 
 #[derive(Subcommand)]
 enum BenchCommand {
-    /// AutoML on every benchmark dataset at a fixed budget, beside LightGBM, FLAML and AutoGluon.
+    /// AutoML on every benchmark dataset at a fixed budget, beside LightGBM, FLAML and AutoGluon
+    /// run in the same run.
     #[command(
-        after_help = "Example (from the repository's root):\n  atelier bench automl --time-budget 60 --json target/bench-automl.json"
+        after_help = "The peers (LightGBM defaults, FLAML, AutoGluon tabular) run one after the other, never
+beside Atelier, through bench/automl/peers.py in venvs created under target/bench-automl/ from the
+pinned bench/automl/requirements-*.txt (the first run installs them). --peers anchors prints the
+figures of datasets/anchors/automl.json instead (measured at another time); --no-peers runs
+Atelier alone.
+
+Example (from the repository's root):
+  atelier bench automl --time-budget 60 --json target/bench-automl.json --readme README.md"
     )]
     Automl {
-        /// The folder with the seven dataset CSVs and anchors/automl.json: the repository's
-        /// datasets/ (the default works from the repository's root).
+        /// The folder with the seven dataset CSVs (and anchors/automl.json for --peers anchors):
+        /// the repository's datasets/ (the default works from the repository's root).
         #[arg(long, value_name = "DIR", default_value = "datasets")]
         data: PathBuf,
-        /// Seconds per dataset.
+        /// Seconds per dataset, for Atelier and for each AutoML peer.
         #[arg(long, default_value_t = 60.0)]
         time_budget: f64,
         /// Candidates per dataset at most (as `atelier automl --max-candidates`).
-        #[arg(long, default_value_t = 50)]
+        #[arg(long, default_value_t = automl::MAX_CANDIDATES)]
         max_candidates: usize,
         /// Only these datasets (comma-separated names).
         #[arg(long, value_delimiter = ',')]
         datasets: Vec<String>,
-        /// Also write the results as JSON here.
+        /// Also write the results (and the machine, date and versions) as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Where the peers' figures come from: live (run them now) or anchors (figures
+        /// measured at another time, from datasets/anchors/automl.json).
+        #[arg(long, value_enum, default_value = "live", num_args = 0..=1, default_missing_value = "live")]
+        peers: bench::Peers,
+        /// Run Atelier alone.
+        #[arg(long, conflicts_with = "peers")]
+        no_peers: bool,
+        /// The folder with peers.py and the requirement files (the repository's bench/automl).
+        #[arg(long, value_name = "DIR", default_value = "bench/automl")]
+        peers_dir: PathBuf,
+        /// Where the peers' venvs and logs go.
+        #[arg(long, value_name = "DIR", default_value = "target/bench-automl")]
+        work_dir: PathBuf,
+        /// The Python that creates the venvs.
+        #[arg(long, default_value = "python3")]
+        python: PathBuf,
+        /// Write the table into this README between <!-- bench:automl --> and
+        /// <!-- /bench:automl --> (off by default).
+        #[arg(long, value_name = "PATH")]
+        readme: Option<PathBuf>,
     },
 }
 
@@ -839,6 +874,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     max_candidates,
                     datasets,
                     json,
+                    peers,
+                    no_peers,
+                    peers_dir,
+                    work_dir,
+                    python,
+                    readme,
                 },
         } => {
             init_tracing("warn");
@@ -848,6 +889,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 max_candidates,
                 datasets,
                 json_out: json,
+                peers: if no_peers { bench::Peers::None } else { peers },
+                peers_dir,
+                work_dir,
+                python,
+                readme,
             })?;
         }
         Command::Token { action } => {
@@ -990,10 +1036,20 @@ fn automl_cli(
             );
         }
         automl::Event::Refitting { members } => {
+            eprintln!("refitting {members} model(s) on all rows");
+        }
+        automl::Event::Stopped {
+            reason,
+            candidates,
+            elapsed_s,
+        } => {
             if tty {
                 eprintln!();
             }
-            eprintln!("refitting {members} model(s) on all rows");
+            eprintln!(
+                "search over after {candidates} candidates in {elapsed_s:.1} s ({})",
+                reason.kind().replace('_', " ")
+            );
         }
     })?;
     eprintln!("\nleaderboard ({}):", outcome.metric.name());
@@ -1031,6 +1087,7 @@ fn automl_cli(
         outcome.score,
         started.elapsed().as_secs_f64()
     );
+    eprintln!("stopped: {}", outcome.stop_reason.describe(outcome.metric));
     if let Some(dir) = reports {
         eprintln!("writing the reports (SHAP on up to 300 rows)…");
         let about = autopilot::outputs::About {

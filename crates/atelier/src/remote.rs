@@ -308,6 +308,9 @@ fn print_outcome(c: &Client, job: &Value, output: Option<&Path>) -> anyhow::Resu
         r["model_name"].as_str().unwrap_or(""),
         r["model_version"].as_str().unwrap_or("")
     );
+    if let Some(why) = r["stop_reason"].as_str() {
+        eprintln!("stopped: {why}");
+    }
     if let Some(out) = output {
         let path = r["artifacts"]["model"].as_str().unwrap_or_default();
         c.download_artifact(path, out)?;

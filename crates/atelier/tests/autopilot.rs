@@ -123,6 +123,15 @@ fn a_job_logs_candidates_as_runs_registers_the_best_and_stores_reports() {
         "titanic AUC {}",
         r["score"]
     );
+    // why the search stopped: in words and as a kind, in the result and the progress
+    assert_eq!(r["stop_kind"], "max_candidates", "{r}");
+    assert_eq!(
+        r["stop_reason"],
+        "the maximum number of candidates (8) was reached"
+    );
+    assert_eq!(r["stop"]["kind"], "max_candidates");
+    assert_eq!(r["stop"]["max"], 8);
+    assert_eq!(done["progress"]["stop_kind"], "max_candidates");
 
     let runs = runs_of_job(&a, &s, &exp, &id);
     assert_eq!(runs.len(), 8, "one run per candidate");

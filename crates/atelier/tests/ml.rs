@@ -315,6 +315,12 @@ fn automl_cli_and_its_benchmark_run() {
         out.contains("leaderboard (auc)") && out.contains("gbm-default"),
         "{out}"
     );
+    // why the search ended, in words, at the end
+    assert!(
+        out.contains("stopped: the maximum number of candidates (6) was reached")
+            || out.contains("stopped: the time budget (5 s) was spent"),
+        "{out}"
+    );
     // the reports and the notebook land beside the pipeline, as on a server
     let reports = dir.path().join("auto.model.reports");
     let data = std::fs::read_to_string(reports.join("reports/data_exploration.html")).unwrap();
@@ -467,24 +473,41 @@ fn automl_cli_and_its_benchmark_run() {
         "2",
         "--datasets",
         "penguins",
+        "--peers",
+        "anchors",
         "--json",
         json.to_str().unwrap(),
     ]);
     assert!(ok, "{out}");
     assert!(
-        out.contains("penguins") && out.contains("0.9714"),
-        "the LightGBM anchor is printed beside ours:\n{out}"
+        out.contains("penguins")
+            && out.contains("0.9714")
+            && out.contains("measured at another time"),
+        "the LightGBM anchor is printed beside ours, labelled as another time's:\n{out}"
     );
-    let rows: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    assert!(rows[0]["atelier"].as_f64().unwrap() > 0.9);
+    let res: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert!(res["rows"][0]["atelier"].as_f64().unwrap() > 0.9);
+    assert_eq!(res["rows"][0]["stop_reason"]["kind"], "budget_spent");
     // without the datasets folder (an installed binary has no repository), the
     // error names the missing file and says what to pass
     let empty = dir.path().join("no-datasets");
     std::fs::create_dir_all(&empty).unwrap();
-    let (ok, out) = atelier(&["bench", "automl", "--data", empty.to_str().unwrap()]);
+    let (ok, out) = atelier(&[
+        "bench",
+        "automl",
+        "--data",
+        empty.to_str().unwrap(),
+        "--peers",
+        "anchors",
+    ]);
     assert!(!ok, "{out}");
     assert!(
         out.contains("anchors/automl.json: no such file") && out.contains("pass --data DIR"),
+        "{out}"
+    );
+    let (ok, out) = atelier(&["bench", "automl", "--data", empty.to_str().unwrap()]);
+    assert!(
+        !ok && out.contains("penguins.csv: no such file") && out.contains("pass --data DIR"),
         "{out}"
     );
 }

@@ -13,10 +13,40 @@ use crate::{AutomlError, Metric};
 /// Up to this many rows, candidates are scored by 5-fold cross-validation;
 /// beyond, on a 20 % holdout.
 pub const CV_MAX_ROWS: usize = 10_000;
+/// Up to this many rows the cross-validation is repeated with a second fold
+/// assignment ([`CV_REPEATS`] in all) and each row's out-of-fold prediction is
+/// the mean of its repeats: on small data which fold a row lands in moves a
+/// score by more than most hyperparameter changes do, and a second assignment
+/// halves that part of the ranking's noise for twice the (small) cost.
+pub const REPEAT_MAX_ROWS: usize = 2_000;
+pub const CV_REPEATS: usize = 2;
+/// When a search on data that small converges with time left, the finalists
+/// (the ensemble's pool) are validated on further fold assignments, up to
+/// this many in all, before the ensemble is chosen: what the time buys there
+/// is a less noisy choice, not more candidates.
+pub const REFINE_MAX_REPEATS: usize = 10;
 const FOLDS: usize = 5;
-/// Candidates considered for the ensemble.
+/// Candidates considered for the ensemble: the best ones, plus the best of
+/// every other learner family (diversity is what an ensemble feeds on).
 const ENSEMBLE_POOL: usize = 10;
 const ENSEMBLE_ROUNDS: usize = 25;
+/// The default of [`Options::max_candidates`] (SageMaker Autopilot's maximum):
+/// a cap, not the usual way a search ends; the budget or convergence decides.
+pub const MAX_CANDIDATES: usize = 250;
+/// The convergence window: the last `max(CONVERGE_MIN_WINDOW,
+/// CONVERGE_PERCENT % of the candidates so far)` candidates, rounded up (see
+/// [`StopReason::Converged`]).
+pub const CONVERGE_MIN_WINDOW: usize = 20;
+pub const CONVERGE_PERCENT: usize = 40;
+/// The threshold's floor, relative to the best score: improvements below it
+/// are rounding, whatever the folds say.
+const CONVERGE_RELATIVE_FLOOR: f64 = 1e-4;
+/// Scores measured per part of the validation rows: a holdout is cut into this
+/// many interleaved parts (cross-validation has its folds).
+const HOLDOUT_PARTS: usize = 5;
+/// Proposals in a row that were all tried before: the search space is
+/// exhausted.
+const MAX_DUPLICATES: usize = 500;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -41,7 +71,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             time_budget: Duration::from_secs(3600),
-            max_candidates: 50,
+            max_candidates: MAX_CANDIDATES,
             metric: None,
             problem: None,
             seed: 0,
@@ -103,6 +133,113 @@ pub enum Event {
     Refitting {
         members: usize,
     },
+    /// The search is over (before the ensemble and the refit), and why.
+    Stopped {
+        reason: StopReason,
+        candidates: usize,
+        elapsed_s: f64,
+    },
+}
+
+/// Why the search stopped trying candidates.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StopReason {
+    /// Too little of the budget was left for another candidate and the refit.
+    BudgetSpent { budget_s: f64 },
+    /// The search converged: the last `window` candidates (from
+    /// `since_candidate` on) improved the best validation score by
+    /// `improvement`, less than `threshold`.
+    ///
+    /// The rule, checked after the portfolio, once the window holds local-search
+    /// candidates only: the window is the last `max(20, 40 %)` of the candidates
+    /// tried so far, so the search must have spent at least 40 % of its own
+    /// length without progress, and a longer search needs a longer drought. Its
+    /// improvement is the best score now minus the best score before the
+    /// window. The threshold is one standard error of the paired per-fold
+    /// differences between those two candidates (each fold of each repeat of the
+    /// cross-validation, or five interleaved parts of a holdout, scored on the
+    /// same rows for both): a gain smaller than the folds' own disagreement
+    /// about it is not distinguishable from the luck of which rows were
+    /// validated on (Breiman's one-standard-error rule), so more candidates of
+    /// the same kind are not expected to find a real one. Pairing removes the
+    /// fold-to-fold variation both candidates share, which makes it a much
+    /// tighter (less eager to stop) test than the standard error of one
+    /// candidate's score. A floor of 1e-4 relative to the best score covers the
+    /// case where the best did not change (the paired differences are then zero).
+    Converged {
+        since_candidate: usize,
+        window: usize,
+        threshold: f64,
+        improvement: f64,
+    },
+    /// [`Options::max_candidates`] were tried.
+    MaxCandidates { max: usize },
+    /// Every configuration the search could propose had been tried.
+    Exhausted { tried: usize },
+    /// [`Options::cancel`] was set.
+    Cancelled,
+}
+
+impl StopReason {
+    /// A machine-readable name: `budget_spent`, `converged`, `max_candidates`,
+    /// `exhausted` or `cancelled`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StopReason::BudgetSpent { .. } => "budget_spent",
+            StopReason::Converged { .. } => "converged",
+            StopReason::MaxCandidates { .. } => "max_candidates",
+            StopReason::Exhausted { .. } => "exhausted",
+            StopReason::Cancelled => "cancelled",
+        }
+    }
+
+    /// The reason in words, e.g. "the time budget (60 s) was spent".
+    pub fn describe(&self, metric: Metric) -> String {
+        match self {
+            StopReason::BudgetSpent { budget_s } => {
+                format!("the time budget ({budget_s:.0} s) was spent")
+            }
+            StopReason::Converged {
+                since_candidate,
+                window,
+                threshold,
+                improvement,
+            } => format!(
+                "converged: the last {window} candidates (#{since_candidate} on) improved the best validation {} by {improvement:.5}, less than the noise threshold {threshold:.5} (one standard error of the paired fold differences, at least 1e-4 of the score)",
+                metric.name()
+            ),
+            StopReason::MaxCandidates { max } => {
+                format!("the maximum number of candidates ({max}) was reached")
+            }
+            StopReason::Exhausted { tried } => {
+                format!("every configuration the search proposes was tried ({tried} candidates)")
+            }
+            StopReason::Cancelled => "cancelled".into(),
+        }
+    }
+
+    /// As JSON: `{"kind": …, "text": …}` plus the rule's figures when converged.
+    pub fn to_json(&self, metric: Metric) -> serde_json::Value {
+        let mut v = serde_json::json!({"kind": self.kind(), "text": self.describe(metric)});
+        match self {
+            StopReason::Converged {
+                since_candidate,
+                window,
+                threshold,
+                improvement,
+            } => {
+                v["since_candidate"] = serde_json::json!(since_candidate);
+                v["window"] = serde_json::json!(window);
+                v["threshold"] = serde_json::json!(threshold);
+                v["improvement"] = serde_json::json!(improvement);
+            }
+            StopReason::BudgetSpent { budget_s } => v["budget_s"] = serde_json::json!(budget_s),
+            StopReason::MaxCandidates { max } => v["max"] = serde_json::json!(max),
+            StopReason::Exhausted { tried } => v["tried"] = serde_json::json!(tried),
+            StopReason::Cancelled => {}
+        }
+        v
+    }
 }
 
 pub struct Outcome {
@@ -118,6 +255,11 @@ pub struct Outcome {
     /// The chosen solution's out-of-fold (or holdout) predictions, for
     /// reports.
     pub validation: Validation,
+    /// Why the search stopped.
+    pub stop_reason: StopReason,
+    /// Seconds from the start to the end of the search (before ensembling and
+    /// the refit).
+    pub search_seconds: f64,
 }
 
 /// Out-of-fold (or holdout) predictions of the chosen solution.
@@ -134,7 +276,11 @@ pub struct Validation {
 
 /// Row indices of the validation parts: k folds (CV) or one holdout.
 struct Plan {
+    /// (train rows, validation rows) per fit; repeated cross-validation lists
+    /// every repeat's folds.
     folds: Vec<(Vec<usize>, Vec<usize>)>,
+    /// How many times each scored row is predicted (the repeats).
+    repeats: usize,
     /// Rows that get an out-of-fold prediction, in order.
     scored: Vec<usize>,
     describe: String,
@@ -164,25 +310,44 @@ fn stratified_folds(p: &Prepared, k: usize, seed: u64) -> Vec<Vec<usize>> {
     folds
 }
 
+/// The (train, validation) rows of the `r`-th fold assignment of the
+/// cross-validation over all rows.
+fn cv_folds(p: &Prepared, seed: u64, r: usize) -> Vec<(Vec<usize>, Vec<usize>)> {
+    let parts = stratified_folds(
+        p,
+        FOLDS,
+        seed.wrapping_add((r as u64).wrapping_mul(0x632B_E59B_D9B4_E019)),
+    );
+    (0..FOLDS)
+        .map(|f| {
+            let mut train: Vec<usize> = (0..FOLDS)
+                .filter(|&g| g != f)
+                .flat_map(|g| parts[g].iter().copied())
+                .collect();
+            train.sort_unstable();
+            (train, parts[f].clone())
+        })
+        .collect()
+}
+
 fn plan(p: &Prepared, seed: u64) -> Plan {
     let n = p.target.values.len();
     if n <= CV_MAX_ROWS {
-        let parts = stratified_folds(p, FOLDS, seed);
-        let folds = (0..FOLDS)
-            .map(|f| {
-                let train: Vec<usize> = (0..FOLDS)
-                    .filter(|&g| g != f)
-                    .flat_map(|g| parts[g].iter().copied())
-                    .collect();
-                let mut train = train;
-                train.sort_unstable();
-                (train, parts[f].clone())
-            })
-            .collect();
+        let repeats = if n <= REPEAT_MAX_ROWS { CV_REPEATS } else { 1 };
+        let mut folds = Vec::new();
+        for r in 0..repeats {
+            folds.extend(cv_folds(p, seed, r));
+        }
+        let describe = if repeats > 1 {
+            format!("{FOLDS}-fold cross-validation repeated {repeats} times on {n} rows")
+        } else {
+            format!("{FOLDS}-fold cross-validation on {n} rows")
+        };
         Plan {
             folds,
+            repeats,
             scored: (0..n).collect(),
-            describe: format!("{FOLDS}-fold cross-validation on {n} rows"),
+            describe,
         }
     } else {
         let parts = stratified_folds(p, 5, seed);
@@ -193,6 +358,7 @@ fn plan(p: &Prepared, seed: u64) -> Plan {
         Plan {
             scored: valid.clone(),
             folds: vec![(train, valid)],
+            repeats: 1,
             describe: format!("a 20 % holdout of {n} rows"),
         }
     }
@@ -368,9 +534,13 @@ fn short(v: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-/// A neighbour of `params`: one or two values moved.
-fn perturb(params: &[(String, String)], rng: &mut Rng) -> Vec<(String, String)> {
-    let mut p: BTreeMap<String, String> = params.iter().cloned().collect();
+/// A number parameter of `p`, or `default`.
+fn get(p: &BTreeMap<String, String>, key: &str, default: f64) -> f64 {
+    p.get(key).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// A neighbour of gbm `params`: one or two values moved.
+fn perturb_gbm(p: &mut BTreeMap<String, String>, rng: &mut Rng) {
     for _ in 0..(1 + rng.next() % 2) {
         let key = *rng.pick(&[
             "learning_rate",
@@ -379,45 +549,321 @@ fn perturb(params: &[(String, String)], rng: &mut Rng) -> Vec<(String, String)> 
             "feature_fraction",
             "lambda_l2",
             "bagging_fraction",
+            "lambda_l1",
+            "min_split_gain",
         ]);
-        let cur: f64 = p
-            .get(key)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(match key {
-                "learning_rate" => 0.05,
-                "num_leaves" => 31.0,
-                "min_data_in_leaf" => 20.0,
-                "lambda_l2" => 0.0,
-                _ => 1.0,
-            });
         let v = match key {
-            "learning_rate" => short((cur * rng.pick(&[0.5, 0.7, 1.4, 2.0])).clamp(0.01, 0.3)),
-            "num_leaves" => format!(
-                "{}",
-                ((cur * rng.pick(&[0.5, 0.7, 1.5, 2.0])) as usize).clamp(4, 255)
-            ),
-            "min_data_in_leaf" => format!(
-                "{}",
-                ((cur * rng.pick(&[0.3, 0.6, 1.5, 3.0])) as usize).clamp(1, 200)
-            ),
-            "lambda_l2" => format!("{}", *rng.pick(&[0.0, 0.5, 1.0, 3.0, 10.0])),
+            "learning_rate" => {
+                let cur = get(p, key, 0.05);
+                short((cur * rng.pick(&[0.5, 0.7, 1.4, 2.0])).clamp(0.01, 0.3))
+            }
+            "num_leaves" => {
+                let cur = get(p, key, 31.0);
+                format!(
+                    "{}",
+                    ((cur * rng.pick(&[0.5, 0.7, 1.5, 2.0])) as usize).clamp(4, 255)
+                )
+            }
+            "min_data_in_leaf" => {
+                let cur = get(p, key, 20.0);
+                format!(
+                    "{}",
+                    ((cur * rng.pick(&[0.3, 0.6, 1.5, 3.0])) as usize).clamp(1, 200)
+                )
+            }
+            "lambda_l2" => format!("{}", *rng.pick(&[0.0, 0.5, 1.0, 3.0, 10.0, 30.0])),
+            "lambda_l1" => format!("{}", *rng.pick(&[0.0, 0.1, 1.0, 5.0])),
+            "min_split_gain" => format!("{}", *rng.pick(&[0.0, 0.01, 0.1, 0.5])),
             "bagging_fraction" => {
                 p.insert("bagging_freq".into(), "1".into());
+                let cur = get(p, key, 1.0);
                 short((cur * rng.pick(&[0.8, 0.9, 1.1])).clamp(0.5, 1.0))
             }
-            _ => short((cur * rng.pick(&[0.7, 0.85, 1.15])).clamp(0.3, 1.0)),
+            _ => {
+                let cur = get(p, key, 1.0);
+                short((cur * rng.pick(&[0.7, 0.85, 1.15])).clamp(0.3, 1.0))
+            }
         };
         p.insert(key.into(), v);
     }
-    p.into_iter().collect()
+}
+
+/// A neighbour of random-forest or extra-trees `params`.
+fn perturb_forest(p: &mut BTreeMap<String, String>, rng: &mut Rng) {
+    for _ in 0..(1 + rng.next() % 2) {
+        let key = *rng.pick(&[
+            "max_features",
+            "min_data_in_leaf",
+            "n_estimators",
+            "max_depth",
+        ]);
+        let v = match key {
+            "max_features" => format!("{}", *rng.pick(&[0.2, 0.33, 0.5, 0.7, 1.0])),
+            "min_data_in_leaf" => {
+                let cur = get(p, key, 3.0);
+                format!(
+                    "{}",
+                    ((cur * rng.pick(&[0.5, 0.7, 1.5, 2.0])).round() as usize).clamp(1, 60)
+                )
+            }
+            "n_estimators" => format!("{}", *rng.pick(&[100, 200, 300])),
+            _ => format!("{}", *rng.pick(&[0, 8, 12, 20])),
+        };
+        p.insert(key.into(), v);
+    }
+}
+
+/// A neighbour of mlp `params`.
+fn perturb_mlp(p: &mut BTreeMap<String, String>, rng: &mut Rng) {
+    for _ in 0..(1 + rng.next() % 2) {
+        let key = *rng.pick(&[
+            "hidden_layers",
+            "dropout",
+            "learning_rate",
+            "weight_decay",
+            "batch_size",
+        ]);
+        let v = match key {
+            "hidden_layers" => rng
+                .pick(&["32", "64,32", "128,64", "256,128", "128,64,32"])
+                .to_string(),
+            "dropout" => format!("{}", *rng.pick(&[0.0, 0.1, 0.2, 0.3])),
+            "learning_rate" => {
+                let cur = get(p, key, 1e-3);
+                format!(
+                    "{}",
+                    (cur * rng.pick(&[0.3, 0.5, 2.0, 3.0])).clamp(1e-4, 1e-2)
+                )
+            }
+            "weight_decay" => format!("{}", *rng.pick(&[0.0, 1e-5, 1e-4, 1e-3, 1e-2])),
+            _ => format!("{}", *rng.pick(&[32, 64, 128, 256])),
+        };
+        p.insert(key.into(), v);
+    }
+}
+
+/// A neighbour of linear `params`.
+fn perturb_linear(p: &mut BTreeMap<String, String>, rng: &mut Rng) {
+    if rng.next().is_multiple_of(3) {
+        p.insert(
+            "l1_ratio".into(),
+            format!("{}", *rng.pick(&[0.0, 0.15, 0.5])),
+        );
+    } else {
+        let cur = get(p, "alpha", 1.0);
+        p.insert(
+            "alpha".into(),
+            format!(
+                "{}",
+                (cur * rng.pick(&[0.1, 0.3, 3.0, 10.0])).clamp(1e-4, 1e3)
+            ),
+        );
+    }
+}
+
+/// A configuration drawn from `alg`'s whole search space (the portfolio's
+/// ranges and beyond).
+fn sample(alg: Algorithm, rng: &mut Rng) -> BTreeMap<String, String> {
+    let mut p = BTreeMap::new();
+    let mut set = |k: &str, v: String| {
+        p.insert(k.to_string(), v);
+    };
+    match alg {
+        Algorithm::Gbm => {
+            set(
+                "learning_rate",
+                format!("{}", rng.pick(&[0.01, 0.02, 0.03, 0.05, 0.1, 0.2])),
+            );
+            set(
+                "num_leaves",
+                format!("{}", rng.pick(&[4, 7, 15, 31, 63, 127])),
+            );
+            set(
+                "min_data_in_leaf",
+                format!("{}", rng.pick(&[1, 3, 5, 10, 20, 50, 100])),
+            );
+            set(
+                "feature_fraction",
+                format!("{}", rng.pick(&[0.5, 0.7, 0.8, 0.9, 1.0])),
+            );
+            let bagging = *rng.pick(&[0.6, 0.8, 1.0]);
+            if bagging < 1.0 {
+                set("bagging_fraction", format!("{bagging}"));
+                set("bagging_freq", "1".into());
+            }
+            set(
+                "lambda_l2",
+                format!("{}", rng.pick(&[0.0, 0.1, 1.0, 3.0, 10.0, 30.0])),
+            );
+            set("lambda_l1", format!("{}", rng.pick(&[0.0, 0.1, 1.0])));
+        }
+        Algorithm::RandomForest | Algorithm::ExtraTrees => {
+            set(
+                "max_features",
+                format!("{}", rng.pick(&[0.2, 0.33, 0.5, 0.7, 1.0])),
+            );
+            set(
+                "min_data_in_leaf",
+                format!("{}", rng.pick(&[1, 2, 3, 5, 10, 20])),
+            );
+            set("n_estimators", format!("{}", rng.pick(&[100, 200, 300])));
+        }
+        Algorithm::Mlp => {
+            set(
+                "hidden_layers",
+                rng.pick(&["32", "64,32", "128,64", "256,128", "128,64,32"])
+                    .to_string(),
+            );
+            set("dropout", format!("{}", rng.pick(&[0.0, 0.1, 0.2, 0.3])));
+            set(
+                "learning_rate",
+                format!("{}", rng.pick(&[3e-4, 1e-3, 3e-3])),
+            );
+            set(
+                "weight_decay",
+                format!("{}", rng.pick(&[0.0, 1e-5, 1e-4, 1e-3, 1e-2])),
+            );
+            set("batch_size", format!("{}", rng.pick(&[32, 64, 128, 256])));
+            set("max_epochs", "100".into());
+        }
+        Algorithm::Linear => {
+            set(
+                "alpha",
+                format!("{}", rng.pick(&[1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0])),
+            );
+        }
+    }
+    p
+}
+
+/// Configurations whose fit depends on a seed: another seed is another,
+/// equally good model, which averaging in the ensemble turns into a gain.
+fn stochastic(alg: Algorithm, p: &BTreeMap<String, String>) -> bool {
+    match alg {
+        Algorithm::Gbm => {
+            get(p, "feature_fraction", 1.0) < 1.0
+                || (get(p, "bagging_fraction", 1.0) < 1.0 && get(p, "bagging_freq", 0.0) > 0.0)
+        }
+        Algorithm::RandomForest | Algorithm::ExtraTrees | Algorithm::Mlp => true,
+        _ => false,
+    }
+}
+
+/// The short family name candidates are named by.
+fn family(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::Gbm => "gbm",
+        Algorithm::RandomForest => "rf",
+        Algorithm::ExtraTrees => "extra-trees",
+        Algorithm::Mlp => "mlp",
+        Algorithm::Linear => "linear",
+    }
+}
+
+/// The next local-search candidate around what `ranked` (finished
+/// candidates, best first) found: five times in ten a neighbour of one of
+/// the three best; twice a neighbour of the best of a family still in the
+/// running (within the pruning margin of the best), so every family's own
+/// optimum is approached and the ensemble gets strong, different members;
+/// once a new seed of the best stochastic configuration (bagged variants for
+/// the ensemble); twice a fresh sample from a family's whole space (random
+/// restarts: small steps alone settle in the first local optimum, and the
+/// convergence rule would then stop a search that had only stopped looking).
+fn propose(
+    ranked: &[&Evaluated],
+    metric: Metric,
+    problem: ProblemType,
+    rng: &mut Rng,
+    left_s: f64,
+) -> Option<(Proposal, f64)> {
+    let best = ranked.first()?;
+    let roll = rng.next() % 10;
+    let base: &Evaluated = if roll < 5 {
+        ranked[(rng.next() % ranked.len().min(3) as u64) as usize]
+    } else {
+        // families in the running: not hopeless, and not so slow that one
+        // candidate of theirs eats a tenth of what is left while the best's
+        // family is at least twice as fast
+        let bar = hopeless(metric, best.candidate.score);
+        let affordable = (2.0 * best.candidate.fit_seconds).max(left_s / 10.0);
+        let mut heads: Vec<&Evaluated> = Vec::new();
+        for e in ranked {
+            if !heads
+                .iter()
+                .any(|h| h.candidate.algorithm == e.candidate.algorithm)
+                && !metric.better(bar, e.candidate.score)
+                && e.candidate.fit_seconds <= affordable
+            {
+                heads.push(e);
+            }
+        }
+        if roll == 7 {
+            heads.retain(|e| {
+                stochastic(
+                    e.candidate.algorithm,
+                    &e.candidate.params.iter().cloned().collect(),
+                )
+            });
+            heads.truncate(1);
+        }
+        if roll >= 8 {
+            // a fresh sample: gradient boosting half of the time when it is in the running
+            heads.retain(|e| e.candidate.algorithm != Algorithm::Linear);
+            if rng.next().is_multiple_of(2)
+                && let Some(g) = heads
+                    .iter()
+                    .position(|e| e.candidate.algorithm == Algorithm::Gbm)
+            {
+                heads.swap(0, g);
+                heads.truncate(1);
+            }
+        }
+        heads.get((rng.next() % heads.len().max(1) as u64) as usize)?
+    };
+    let alg = base.candidate.algorithm;
+    let mut p: BTreeMap<String, String> = base.candidate.params.iter().cloned().collect();
+    let kind = if roll == 7 && stochastic(alg, &p) {
+        p.insert("seed".into(), format!("{}", rng.next() % 100_000));
+        "seed"
+    } else if roll >= 8 {
+        p = sample(alg, rng);
+        "random"
+    } else {
+        match alg {
+            Algorithm::Gbm => perturb_gbm(&mut p, rng),
+            Algorithm::RandomForest | Algorithm::ExtraTrees => perturb_forest(&mut p, rng),
+            Algorithm::Mlp => perturb_mlp(&mut p, rng),
+            Algorithm::Linear => perturb_linear(&mut p, rng),
+        }
+        "search"
+    };
+    if alg == Algorithm::Gbm && problem == ProblemType::Multiclass {
+        p.insert("early_stopping_rounds".into(), "0".into());
+        p.insert("n_estimators".into(), "400".into());
+    }
+    let name = format!("{}-{kind}", family(alg));
+    // what it is expected to cost: its base's time, scaled for a slower learning rate
+    let mut cost = base.candidate.fit_seconds;
+    if alg == Algorithm::Gbm {
+        let lr = |m: &BTreeMap<String, String>| get(m, "learning_rate", 0.05);
+        let base_map: BTreeMap<String, String> = base.candidate.params.iter().cloned().collect();
+        cost *= (lr(&base_map) / lr(&p)).max(1.0);
+    }
+    Some(((name, alg, p.into_iter().collect()), cost))
 }
 
 struct Evaluated {
     candidate: Candidate,
-    /// Predictions for `plan.scored` rows, row-major by outputs.
+    /// Predictions for `plan.scored` rows, row-major by outputs (the mean of
+    /// the repeats).
     oof: Vec<f64>,
     /// The search metric on the first fold alone (NaN when not measured).
     first_fold: f64,
+    /// The search metric per fold (every repeat's), or per interleaved part of
+    /// a holdout: what the convergence rule's noise threshold is made of.
+    parts: Vec<f64>,
+    /// Fold assignments `oof` averages over.
+    repeats: usize,
 }
 
 /// Candidates whose first fold scores worse than this need not finish: an
@@ -451,7 +897,8 @@ fn evaluate(
     let started = Instant::now();
     let k = p.n_outputs();
     let n = p.target.values.len();
-    let mut oof_full = vec![f64::NAN; n * k];
+    let mut oof_full = vec![0.0; n * k];
+    let mut parts = Vec::new();
     let mut iterations = Vec::new();
     let mut status = CandidateStatus::Done;
     let mut model_bytes = 0;
@@ -492,7 +939,26 @@ fn evaluate(
             }
             let pred = f.model.predict(&xv)?;
             for (j, &row) in valid.iter().enumerate() {
-                oof_full[row * k..(row + 1) * k].copy_from_slice(&pred[j * k..(j + 1) * k]);
+                for (o, v) in oof_full[row * k..(row + 1) * k]
+                    .iter_mut()
+                    .zip(&pred[j * k..(j + 1) * k])
+                {
+                    *o += v / plan.repeats as f64;
+                }
+            }
+            if plan.folds.len() > 1 {
+                parts.push(metric.score(p.target.problem, k, &yv, &pred));
+            } else {
+                // a holdout: its interleaved parts
+                for part in 0..HOLDOUT_PARTS {
+                    let idx: Vec<usize> = (part..valid.len()).step_by(HOLDOUT_PARTS).collect();
+                    let y: Vec<f64> = idx.iter().map(|&j| yv[j]).collect();
+                    let pr: Vec<f64> = idx
+                        .iter()
+                        .flat_map(|&j| pred[j * k..(j + 1) * k].iter().copied())
+                        .collect();
+                    parts.push(metric.score(p.target.problem, k, &y, &pr));
+                }
             }
             if fi == 0 && plan.folds.len() > 1 {
                 first_fold = metric.score(p.target.problem, k, &yv, &pred);
@@ -543,7 +1009,50 @@ fn evaluate(
         },
         oof,
         first_fold,
+        parts,
+        repeats: plan.repeats,
     }
+}
+
+/// `e`'s configuration fitted on the folds of one more fold assignment of a
+/// cross-validation over all rows: its prediction per row and its fold scores,
+/// or `None` when a fit failed, the deadline passed or the run was cancelled.
+fn revalidate(
+    e: &Evaluated,
+    folds: &[(Vec<usize>, Vec<usize>)],
+    p: &Prepared,
+    metric: Metric,
+    deadline: Instant,
+    cancel: &dyn Fn() -> bool,
+) -> Option<(Vec<f64>, Vec<f64>)> {
+    let k = p.n_outputs();
+    let n = p.target.values.len();
+    let mut oof = vec![0.0; n * k];
+    let mut parts = Vec::new();
+    for (train, valid) in folds {
+        if Instant::now() > deadline || cancel() {
+            return None;
+        }
+        let x = p.features.select_rows(train).ok()?;
+        let xv = p.features.select_rows(valid).ok()?;
+        let y: Vec<f64> = train.iter().map(|&i| p.target.values[i]).collect();
+        let yv: Vec<f64> = valid.iter().map(|&i| p.target.values[i]).collect();
+        let f = learn::fit_learner(
+            e.candidate.algorithm,
+            &p.target,
+            &e.candidate.params,
+            &x,
+            &y,
+            Some((&xv, &yv)),
+        )
+        .ok()?;
+        let pred = f.model.predict(&xv).ok()?;
+        for (j, &row) in valid.iter().enumerate() {
+            oof[row * k..(row + 1) * k].copy_from_slice(&pred[j * k..(j + 1) * k]);
+        }
+        parts.push(metric.score(p.target.problem, k, &yv, &pred));
+    }
+    Some((oof, parts))
 }
 
 /// Bytes of JSON `value` takes, without keeping them.
@@ -565,32 +1074,62 @@ fn serialized_size(value: &impl serde::Serialize) -> usize {
     }
 }
 
-/// Greedy ensemble selection with replacement over the pool's predictions.
-fn ensemble(
-    pool: &[&Evaluated],
-    p: &Prepared,
-    plan: &Plan,
-    metric: Metric,
-) -> Option<(Vec<(usize, f64)>, f64)> {
+/// The tie-breaker of equal scores (a coarse metric such as accuracy ties
+/// often on small data): the log loss for classification, the MSE for
+/// regression (lower is better), from a candidate's validation metrics.
+fn tiebreak_of(c: &Candidate, problem: ProblemType) -> f64 {
+    let key = if problem == ProblemType::Regression {
+        "mse"
+    } else {
+        "log_loss"
+    };
+    c.metrics.get(key).copied().unwrap_or(f64::NAN)
+}
+
+/// (score, tie-breaker) `a` is better than `b`.
+fn better_pair(metric: Metric, a: (f64, f64), b: (f64, f64)) -> bool {
+    metric.better(a.0, b.0) || (a.0 == b.0 && a.1 < b.1)
+}
+
+/// An ensemble's (candidate id, weight) pairs, score and tie-breaker.
+type Blend = (Vec<(usize, f64)>, f64, f64);
+
+/// Greedy ensemble selection with replacement over the pool's predictions:
+/// (candidate id, weight), the score and the tie-breaker of the blend.
+fn ensemble(pool: &[&Evaluated], p: &Prepared, plan: &Plan, metric: Metric) -> Option<Blend> {
     if pool.len() < 2 {
         return None;
     }
     let k = p.n_outputs();
+    let problem = p.target.problem;
     let y: Vec<f64> = plan.scored.iter().map(|&r| p.target.values[r]).collect();
+    let measure = |pred: &[f64]| -> (f64, f64) {
+        let m = learn::evaluate(problem, k, &y, pred);
+        let tb = if problem == ProblemType::Regression {
+            "mse"
+        } else {
+            "log_loss"
+        };
+        (
+            m.get(metric.name()).copied().unwrap_or(f64::NAN),
+            m.get(tb).copied().unwrap_or(f64::NAN),
+        )
+    };
     let len = pool[0].oof.len();
     let mut sum = vec![0.0; len];
     let mut counts = vec![0usize; pool.len()];
-    let mut best_score = f64::NAN;
+    // the best blend along the greedy path (Caruana et al.), not the last one
+    let mut best: Option<(Vec<usize>, (f64, f64))> = None;
     for round in 0..ENSEMBLE_ROUNDS {
-        let mut choice: Option<(usize, f64)> = None;
+        let mut choice: Option<(usize, (f64, f64))> = None;
         for (j, e) in pool.iter().enumerate() {
             let avg: Vec<f64> = sum
                 .iter()
                 .zip(&e.oof)
                 .map(|(s, v)| (s + v) / (round + 1) as f64)
                 .collect();
-            let sc = metric.score(p.target.problem, k, &y, &avg);
-            if choice.is_none_or(|(_, b)| metric.better(sc, b)) {
+            let sc = measure(&avg);
+            if choice.is_none_or(|(_, b)| better_pair(metric, sc, b)) {
                 choice = Some((j, sc));
             }
         }
@@ -599,10 +1138,14 @@ fn ensemble(
         for (s, v) in sum.iter_mut().zip(&pool[j].oof) {
             *s += v;
         }
-        if metric.better(sc, best_score) || best_score.is_nan() {
-            best_score = sc;
+        if best
+            .as_ref()
+            .is_none_or(|(_, b)| better_pair(metric, sc, *b))
+        {
+            best = Some((counts.clone(), sc));
         }
     }
+    let (counts, _) = best?;
     let total: usize = counts.iter().sum();
     let weights: Vec<(usize, f64)> = counts
         .iter()
@@ -621,7 +1164,8 @@ fn ensemble(
                 / total as f64
         })
         .collect();
-    Some((weights, metric.score(p.target.problem, k, &y, &avg)))
+    let (score, tb) = measure(&avg);
+    Some((weights, score, tb))
 }
 
 fn refit(p: &Prepared, c: &Candidate) -> Result<Model, AutomlError> {
@@ -635,6 +1179,108 @@ fn refit(p: &Prepared, c: &Candidate) -> Result<Model, AutomlError> {
         None,
     )?
     .model)
+}
+
+/// The ensemble's pool from ranked candidates: the best ones and the best of
+/// every other family.
+fn pool_of<'a>(ranked: &[&'a Evaluated]) -> Vec<&'a Evaluated> {
+    let mut pool: Vec<&Evaluated> = ranked.iter().take(ENSEMBLE_POOL).copied().collect();
+    for e in ranked {
+        if !pool
+            .iter()
+            .any(|q| q.candidate.algorithm == e.candidate.algorithm)
+        {
+            pool.push(e);
+        }
+    }
+    pool
+}
+
+/// Finished candidates, best first (equal scores: the lower log loss, or MSE
+/// for regression, then the earlier).
+fn rank(done: &[Evaluated], metric: Metric) -> Vec<&Evaluated> {
+    let mut ranked: Vec<&Evaluated> = done
+        .iter()
+        .filter(|e| e.candidate.status == CandidateStatus::Done && !e.candidate.score.is_nan())
+        .collect();
+    let problem = done
+        .first()
+        .map_or(ProblemType::Binary, |e| problem_of(&e.candidate));
+    ranked.sort_by(|a, b| {
+        let pa = (a.candidate.score, tiebreak_of(&a.candidate, problem));
+        let pb = (b.candidate.score, tiebreak_of(&b.candidate, problem));
+        if better_pair(metric, pa, pb) {
+            std::cmp::Ordering::Less
+        } else if better_pair(metric, pb, pa) {
+            std::cmp::Ordering::Greater
+        } else {
+            a.candidate.id.cmp(&b.candidate.id)
+        }
+    });
+    ranked
+}
+
+/// Regression candidates have an `mse`, classification ones a `log_loss`.
+fn problem_of(c: &Candidate) -> ProblemType {
+    if c.metrics.contains_key("mse") {
+        ProblemType::Regression
+    } else {
+        ProblemType::Binary
+    }
+}
+
+/// One standard error of the mean of the paired differences `a - b` (parts
+/// where either is not finite are left out; 0 with fewer than two).
+fn paired_standard_error(a: &[f64], b: &[f64]) -> f64 {
+    let d: Vec<f64> = a
+        .iter()
+        .zip(b)
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .map(|(x, y)| x - y)
+        .collect();
+    if d.len() < 2 {
+        return 0.0;
+    }
+    let n = d.len() as f64;
+    let mean = d.iter().sum::<f64>() / n;
+    let var = d.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (var / n).sqrt()
+}
+
+/// The convergence rule of [`StopReason::Converged`], on the candidates
+/// `done` (in the order tried) of which the first `portfolio` came from the
+/// portfolio; `ranked` is `done`'s finished candidates, best first.
+fn convergence(
+    done: &[Evaluated],
+    ranked: &[&Evaluated],
+    portfolio: usize,
+    metric: Metric,
+) -> Option<StopReason> {
+    let n = done.len();
+    let window = (n * CONVERGE_PERCENT)
+        .div_ceil(100)
+        .max(CONVERGE_MIN_WINDOW);
+    if n < portfolio + window {
+        return None;
+    }
+    let now = ranked.first()?;
+    let since = n - window + 1;
+    // the best before the window (ids count from 1)
+    let then = ranked.iter().find(|e| e.candidate.id < since)?;
+    let improvement = if metric.higher_is_better() {
+        now.candidate.score - then.candidate.score
+    } else {
+        then.candidate.score - now.candidate.score
+    }
+    .max(0.0);
+    let threshold = paired_standard_error(&now.parts, &then.parts)
+        .max(CONVERGE_RELATIVE_FLOOR * then.candidate.score.abs());
+    (improvement < threshold).then_some(StopReason::Converged {
+        since_candidate: since,
+        window,
+        threshold,
+        improvement,
+    })
 }
 
 pub fn run(
@@ -705,6 +1351,7 @@ pub fn run(
             let all = p.target.values.len();
             Plan {
                 folds: vec![((0..n_train).collect(), (n_train..all).collect())],
+                repeats: 1,
                 scored: (n_train..all).collect(),
                 describe: format!("the validation file ({} rows)", all - n_train),
             }
@@ -719,6 +1366,7 @@ pub fn run(
     });
     let mut done: Vec<Evaluated> = Vec::new();
     let mut queue: Vec<Proposal> = portfolio(problem);
+    let portfolio_len = queue.len();
     queue.reverse();
     let mut rng = Rng(opts.seed ^ 0xA70);
     let mut longest = 0.0f64;
@@ -729,61 +1377,104 @@ pub fn run(
             .as_ref()
             .is_some_and(|c| c.load(Ordering::Relaxed))
     };
-    while done.len() < opts.max_candidates {
+    let folds = plan.folds.len().max(1) as f64;
+    // Refitting costs about one fold's fit per member on 1/0.8 as many rows.
+    let refit_cost = |e: &Evaluated| e.candidate.fit_seconds / folds * 1.3;
+    let mut duplicates = 0usize;
+    let stop = loop {
         if cancelled() {
+            on(&Event::Stopped {
+                reason: StopReason::Cancelled,
+                candidates: done.len(),
+                elapsed_s: started.elapsed().as_secs_f64(),
+            });
             return Err(AutomlError::Cancelled);
         }
-        let now = Instant::now();
-        // keep room for the final refit (about one candidate's single fit)
-        let reserve = Duration::from_secs_f64(longest / plan.folds.len().max(1) as f64 * 1.5);
-        if now + reserve >= budget_end
-            || (!done.is_empty() && now + Duration::from_secs_f64(longest) + reserve > budget_end)
-        {
-            break;
+        if done.len() >= opts.max_candidates {
+            break StopReason::MaxCandidates {
+                max: opts.max_candidates,
+            };
         }
+        let ranked = rank(&done, metric);
+        if queue.is_empty()
+            && let Some(r) = convergence(&done, &ranked, portfolio_len, metric)
+        {
+            break r;
+        }
+        // Keep room for the final refit: the three best candidates' refits
+        // (the likely ensemble), at most a quarter of the budget, and never
+        // less than the best one's.
+        let reserve = {
+            let top: f64 = ranked.iter().take(3).map(|e| refit_cost(e)).sum();
+            let first = ranked.first().map_or(0.0, |e| refit_cost(e));
+            Duration::from_secs_f64(
+                top.min(opts.time_budget.as_secs_f64() / 4.0)
+                    .max(first)
+                    .max(longest / folds * 1.5),
+            )
+        };
+        let now = Instant::now();
+        if now + reserve >= budget_end {
+            break StopReason::BudgetSpent {
+                budget_s: opts.time_budget.as_secs_f64(),
+            };
+        }
+        let left = budget_end
+            .saturating_duration_since(now + reserve)
+            .as_secs_f64();
+        let fits = |cost: f64| done.is_empty() || cost <= left;
         let (name, alg, params) = match queue.pop() {
-            Some(c) => c,
-            None => {
-                // local search around one of the three best so far
-                let mut ranked: Vec<&Evaluated> = done
+            Some(c) => {
+                // what it is expected to cost: its family's slowest so far, or the slowest of all
+                let cost = done
                     .iter()
-                    .filter(|e| e.candidate.status == CandidateStatus::Done)
-                    .collect();
-                ranked.sort_by(|a, b| {
-                    if metric.better(a.candidate.score, b.candidate.score) {
-                        std::cmp::Ordering::Less
-                    } else {
-                        std::cmp::Ordering::Greater
-                    }
-                });
-                let Some(base) =
-                    ranked.get((rng.next() % ranked.len().clamp(1, 3) as u64) as usize)
-                else {
-                    break;
-                };
-                let mut params = perturb(&base.candidate.params, &mut rng);
-                if problem == ProblemType::Multiclass {
-                    params.retain(|(k, _)| k != "early_stopping_rounds" && k != "n_estimators");
-                    params.push(("early_stopping_rounds".into(), "0".into()));
-                    params.push(("n_estimators".into(), "400".into()));
+                    .filter(|e| e.candidate.algorithm == c.1)
+                    .map(|e| e.candidate.fit_seconds)
+                    .reduce(f64::max)
+                    .unwrap_or(longest);
+                if !fits(cost) {
+                    break StopReason::BudgetSpent {
+                        budget_s: opts.time_budget.as_secs_f64(),
+                    };
                 }
-                (
-                    format!("gbm-search-{}", done.len() + 1),
-                    Algorithm::Gbm,
-                    params,
-                )
+                c
+            }
+            None => {
+                // local search: a few tries for a proposal that fits in what is left
+                let mut pick = None;
+                for _ in 0..8 {
+                    match propose(&ranked, metric, problem, &mut rng, left) {
+                        Some((c, cost)) if fits(cost) => {
+                            pick = Some(c);
+                            break;
+                        }
+                        _ => {}
+                    }
+                }
+                let Some((name, alg, params)) = pick else {
+                    break if ranked.is_empty() {
+                        StopReason::Exhausted { tried: done.len() }
+                    } else {
+                        StopReason::BudgetSpent {
+                            budget_s: opts.time_budget.as_secs_f64(),
+                        }
+                    };
+                };
+                (format!("{name}-{}", done.len() + 1), alg, params)
             }
         };
-        if !seen.insert(
-            [
-                vec![("algorithm".to_string(), alg.name().to_string())],
-                params.clone(),
-            ]
-            .concat(),
-        ) {
+        let mut key = params.clone();
+        key.sort();
+        key.insert(0, ("algorithm".to_string(), alg.name().to_string()));
+        if !seen.insert(key) {
+            duplicates += 1;
+            if duplicates >= MAX_DUPLICATES {
+                break StopReason::Exhausted { tried: done.len() };
+            }
             continue;
         }
-        let deadline = budget_end - reserve.min(opts.time_budget / 4);
+        duplicates = 0;
+        let deadline = budget_end - reserve;
         let finished: Vec<f64> = done
             .iter()
             .filter(|e| e.candidate.status == CandidateStatus::Done && e.first_fold.is_finite())
@@ -810,44 +1501,135 @@ pub fn run(
             prune_below,
         );
         if cancelled() {
+            on(&Event::Stopped {
+                reason: StopReason::Cancelled,
+                candidates: done.len(),
+                elapsed_s: started.elapsed().as_secs_f64(),
+            });
             return Err(AutomlError::Cancelled);
         }
         longest = longest.max(e.candidate.fit_seconds);
         on(&Event::Candidate(e.candidate.clone()));
         done.push(e);
-    }
-    let mut ranked: Vec<&Evaluated> = done
-        .iter()
-        .filter(|e| e.candidate.status == CandidateStatus::Done)
-        .collect();
-    ranked.sort_by(|a, b| {
-        if metric.better(a.candidate.score, b.candidate.score) {
-            std::cmp::Ordering::Less
-        } else if metric.better(b.candidate.score, a.candidate.score) {
-            std::cmp::Ordering::Greater
-        } else {
-            a.candidate.id.cmp(&b.candidate.id)
-        }
+    };
+    let search_seconds = started.elapsed().as_secs_f64();
+    on(&Event::Stopped {
+        reason: stop.clone(),
+        candidates: done.len(),
+        elapsed_s: search_seconds,
     });
+    // Small data that converged with time left: validate the finalists on
+    // more fold assignments, a whole pass at a time (all of them on the same
+    // number, so their scores stay comparable), while a pass and the refit fit.
+    let mut describe = plan.describe.clone();
+    let mut finalists: Vec<usize> = Vec::new();
+    if matches!(stop, StopReason::Converged { .. })
+        && plan.repeats > 1
+        && plan.scored.len() == p.target.values.len()
+    {
+        let ids: Vec<usize> = pool_of(&rank(&done, metric))
+            .iter()
+            .map(|e| e.candidate.id)
+            .collect();
+        let idx: Vec<usize> = ids
+            .iter()
+            .filter_map(|id| done.iter().position(|e| e.candidate.id == *id))
+            .collect();
+        let pass: f64 = idx
+            .iter()
+            .map(|&i| done[i].candidate.fit_seconds / folds * FOLDS as f64)
+            .sum::<f64>()
+            * 1.2;
+        let reserve: f64 = idx.iter().take(3).map(|&i| refit_cost(&done[i])).sum();
+        let y: Vec<f64> = p.target.values.clone();
+        let k = p.n_outputs();
+        let mut r = plan.repeats;
+        while r < REFINE_MAX_REPEATS
+            && Instant::now() + Duration::from_secs_f64(pass + reserve) < budget_end
+        {
+            let extra = cv_folds(&p, opts.seed, r);
+            let deadline = budget_end - Duration::from_secs_f64(reserve);
+            let mut new = Vec::new();
+            for &i in &idx {
+                match revalidate(&done[i], &extra, &p, metric, deadline, &cancelled) {
+                    Some(v) => new.push((i, v)),
+                    None => break,
+                }
+            }
+            if cancelled() {
+                on(&Event::Stopped {
+                    reason: StopReason::Cancelled,
+                    candidates: done.len(),
+                    elapsed_s: started.elapsed().as_secs_f64(),
+                });
+                return Err(AutomlError::Cancelled);
+            }
+            if new.len() < idx.len() {
+                break;
+            }
+            for (i, (oof, parts)) in new {
+                let e = &mut done[i];
+                let w = e.repeats as f64;
+                for (a, b) in e.oof.iter_mut().zip(&oof) {
+                    *a = (*a * w + b) / (w + 1.0);
+                }
+                e.parts.extend(parts);
+                e.repeats += 1;
+                e.candidate.metrics = learn::evaluate(problem, k, &y, &e.oof);
+                e.candidate.score = metric.score(problem, k, &y, &e.oof);
+            }
+            r += 1;
+        }
+        if r > plan.repeats {
+            describe = format!(
+                "{describe}; the {} finalists on {r} fold assignments",
+                idx.len()
+            );
+            finalists = ids;
+        }
+    }
+    // the finalists (when validated further) first, ranked on their own
+    let mut ranked = rank(&done, metric);
+    if !finalists.is_empty() {
+        ranked.sort_by_key(|e| !finalists.contains(&e.candidate.id));
+    }
     let Some(best) = ranked.first() else {
         return Err(AutomlError::NoCandidate(longest));
     };
     let best_single = best.candidate.score;
-    let pool: Vec<&Evaluated> = ranked.iter().take(ENSEMBLE_POOL).copied().collect();
-    // Refitting costs about one fold's fit per member on 1/0.8 as many rows:
-    // an ensemble whose refit would overrun the budget gives way to the best
-    // single candidate.
-    let refit_cost = |id: usize| {
-        done.iter().find(|e| e.candidate.id == id).map_or(0.0, |e| {
-            e.candidate.fit_seconds / plan.folds.len().max(1) as f64 * 1.3
-        })
-    };
+    let mut pool = pool_of(&ranked);
     let remaining = budget_end
         .saturating_duration_since(Instant::now())
         .as_secs_f64();
-    let chosen_ensemble = ensemble(&pool, &p, &plan, metric)
-        .filter(|(w, s)| w.len() > 1 && metric.better(*s, best_single))
-        .filter(|(w, _)| w.iter().map(|(id, _)| refit_cost(*id)).sum::<f64>() <= remaining);
+    // An ensemble whose refit would overrun the budget gives up its costliest
+    // member (never the best single) and is selected again, down to the best
+    // single candidate.
+    let chosen_ensemble = loop {
+        let Some((w, s, tb)) = ensemble(&pool, &p, &plan, metric) else {
+            break None;
+        };
+        let single = (best_single, tiebreak_of(&best.candidate, problem));
+        if w.len() < 2 || !better_pair(metric, (s, tb), single) {
+            break None;
+        }
+        let cost = |id: usize| {
+            done.iter()
+                .find(|e| e.candidate.id == id)
+                .map_or(0.0, refit_cost)
+        };
+        if w.iter().map(|(id, _)| cost(*id)).sum::<f64>() <= remaining {
+            break Some((w, s));
+        }
+        let Some(drop) = w
+            .iter()
+            .map(|(id, _)| *id)
+            .filter(|id| *id != best.candidate.id)
+            .max_by(|a, b| cost(*a).total_cmp(&cost(*b)))
+        else {
+            break None;
+        };
+        pool.retain(|e| e.candidate.id != drop);
+    };
     if let Some((w, s)) = &chosen_ensemble {
         on(&Event::Ensemble {
             members: w.clone(),
@@ -871,7 +1653,7 @@ pub fn run(
     }
     let k = p.n_outputs();
     let validation = Validation {
-        describe: plan.describe.clone(),
+        describe,
         y: plan.scored.iter().map(|&r| p.target.values[r]).collect(),
         pred: {
             let mut avg = vec![0.0; best.oof.len()];
@@ -946,6 +1728,8 @@ pub fn run(
         score,
         ensemble: chosen_ensemble.map(|e| e.0),
         validation,
+        stop_reason: stop,
+        search_seconds,
     })
 }
 
@@ -971,4 +1755,96 @@ fn concat(a: &gbm::Dataset, b: &gbm::Dataset) -> Result<gbm::Dataset, AutomlErro
         })
         .collect::<Result<Vec<_>, _>>()?;
     gbm::Dataset::new(cols).map_err(|e| AutomlError::Learn(learn::LearnError::Model(e.to_string())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn evaluated(id: usize, score: f64, parts: Vec<f64>) -> Evaluated {
+        Evaluated {
+            candidate: Candidate {
+                id,
+                name: format!("c{id}"),
+                algorithm: Algorithm::Gbm,
+                params: vec![],
+                score,
+                metrics: BTreeMap::new(),
+                fit_seconds: 0.1,
+                iterations: 10,
+                model_bytes: 0,
+                status: CandidateStatus::Done,
+                curves: None,
+            },
+            oof: vec![],
+            first_fold: f64::NAN,
+            parts,
+            repeats: 1,
+        }
+    }
+
+    #[test]
+    fn the_paired_standard_error_is_that_of_the_mean_difference() {
+        // differences 0.01, 0.03: mean 0.02, sd 0.01414, se 0.01
+        let se = paired_standard_error(&[0.81, 0.83], &[0.8, 0.8]);
+        assert!((se - 0.01).abs() < 1e-12, "{se}");
+        // a constant shift has no noise; NaN parts are left out
+        assert!(paired_standard_error(&[0.9, 0.8, f64::NAN], &[0.8, 0.7, 0.1]) < 1e-12);
+        assert_eq!(paired_standard_error(&[0.9], &[0.8]), 0.0);
+    }
+
+    #[test]
+    fn convergence_needs_a_window_of_local_search_without_a_significant_gain() {
+        let metric = Metric::Auc;
+        let portfolio = 4;
+        // the best (#2) came from the portfolio; 20 more candidates did not beat it
+        let mut done: Vec<Evaluated> = (1..=24)
+            .map(|id| {
+                let s = if id == 2 { 0.9 } else { 0.8 };
+                evaluated(id, s, vec![s; 5])
+            })
+            .collect();
+        // 23 candidates: the window (20) would reach into the portfolio
+        let ranked = rank(&done[..23], metric);
+        assert!(convergence(&done[..23], &ranked, portfolio, metric).is_none());
+        let ranked = rank(&done, metric);
+        let Some(StopReason::Converged {
+            since_candidate,
+            window,
+            threshold,
+            improvement,
+        }) = convergence(&done, &ranked, portfolio, metric)
+        else {
+            panic!("converged")
+        };
+        assert_eq!((since_candidate, window), (5, 20));
+        assert_eq!(improvement, 0.0);
+        assert!((threshold - 0.9e-4).abs() < 1e-12, "the floor: {threshold}");
+        // a gain in the window that every fold agrees on is real: no convergence
+        done[23] = evaluated(24, 0.92, vec![0.915, 0.925, 0.918, 0.922, 0.92]);
+        let ranked = rank(&done, metric);
+        assert!(convergence(&done, &ranked, portfolio, metric).is_none());
+        // the same mean gain with folds that disagree about it is noise
+        done[23] = evaluated(24, 0.92, vec![0.99, 0.85, 0.97, 0.87, 0.92]);
+        let ranked = rank(&done, metric);
+        let r = convergence(&done, &ranked, portfolio, metric);
+        assert!(
+            matches!(r, Some(StopReason::Converged { improvement, threshold, .. })
+                if (improvement - 0.02).abs() < 1e-12 && threshold > 0.02),
+            "{r:?}"
+        );
+        // the window grows with the search: 40 % of 60 candidates is 24
+        let done: Vec<Evaluated> = (1..=60)
+            .map(|id| evaluated(id, if id == 2 { 0.9 } else { 0.8 }, vec![0.8; 5]))
+            .collect();
+        let ranked = rank(&done, metric);
+        assert!(matches!(
+            convergence(&done, &ranked, portfolio, metric),
+            Some(StopReason::Converged {
+                window: 24,
+                since_candidate: 37,
+                ..
+            })
+        ));
+    }
 }

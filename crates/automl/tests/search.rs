@@ -1,6 +1,6 @@
 use std::time::{Duration, Instant};
 
-use automl::{CandidateStatus, Event, Options, run};
+use automl::{CandidateStatus, Event, Options, StopReason, run};
 
 fn table(csv: &str) -> tabular::Table {
     let dir = tempfile::tempdir().unwrap();
@@ -35,6 +35,19 @@ fn finds_a_model_reports_every_candidate_and_ranks_them() {
     .unwrap();
     assert_eq!(seen.len(), 6, "every candidate is reported");
     assert_eq!(out.leaderboard.len(), 6);
+    assert_eq!(out.stop_reason, StopReason::MaxCandidates { max: 6 });
+    assert_eq!(out.stop_reason.kind(), "max_candidates");
+    assert!(
+        out.stop_reason
+            .describe(out.metric)
+            .contains("maximum number of candidates (6)")
+    );
+    // 274 rows: the cross-validation is repeated
+    assert!(
+        out.validation.describe.contains("repeated 2 times"),
+        "{}",
+        out.validation.describe
+    );
     let done: Vec<f64> = out
         .leaderboard
         .iter()
@@ -140,6 +153,9 @@ fn stays_within_the_time_budget() {
         "took {took:?} for a {budget:?} budget"
     );
     assert!(!out.leaderboard.is_empty());
+    // 26,000 rows do not converge in 8 s: the budget ended the search
+    assert_eq!(out.stop_reason, StopReason::BudgetSpent { budget_s: 8.0 });
+    assert!(out.search_seconds < took.as_secs_f64());
     assert!(out.score > 0.9, "adult AUC {}", out.score);
 }
 
@@ -238,5 +254,117 @@ fn hopeless_candidates_stop_after_their_first_fold() {
         out.leaderboard[first_unranked..]
             .iter()
             .all(|c| c.status != CandidateStatus::Done)
+    );
+}
+
+#[test]
+fn a_small_budget_stops_by_the_budget_and_says_so_once() {
+    let t = dataset("titanic.csv");
+    let budget = Duration::from_secs(3);
+    let mut stops = Vec::new();
+    let start = Instant::now();
+    let out = run(
+        &t,
+        "Survived",
+        &Options {
+            time_budget: budget,
+            ..Default::default()
+        },
+        &mut |e| {
+            if let Event::Stopped {
+                reason, candidates, ..
+            } = e
+            {
+                stops.push((reason.clone(), *candidates));
+            }
+        },
+    )
+    .unwrap();
+    let took = start.elapsed();
+    assert!(
+        took <= budget.mul_f64(1.1) + Duration::from_secs(1),
+        "took {took:?} for a {budget:?} budget"
+    );
+    assert_eq!(
+        stops,
+        vec![(out.stop_reason.clone(), out.leaderboard.len())],
+        "one Stopped event, before the refit, with the outcome's reason"
+    );
+    assert_eq!(out.stop_reason.kind(), "budget_spent");
+    assert_eq!(
+        out.stop_reason.describe(out.metric),
+        "the time budget (3 s) was spent"
+    );
+    let j = out.stop_reason.to_json(out.metric);
+    assert_eq!(j["kind"], "budget_spent");
+    assert_eq!(j["budget_s"], 3.0);
+}
+
+#[test]
+fn a_search_that_stops_improving_stops_early_as_converged() {
+    // one feature separates the classes perfectly: every reasonable candidate
+    // scores AUC 1, so nothing after the portfolio can improve the best
+    let mut csv = String::from("x,noise,y\n");
+    for i in 0..200u64 {
+        let x = (i * 7919 % 200) as f64 / 200.0;
+        let noise = (i * 104_729 % 97) as f64;
+        csv.push_str(&format!(
+            "{x},{noise},{}\n",
+            if x > 0.5 { "yes" } else { "no" }
+        ));
+    }
+    let t = table(&csv);
+    let budget = Duration::from_secs(300);
+    let start = Instant::now();
+    let out = run(
+        &t,
+        "y",
+        &Options {
+            time_budget: budget,
+            ..Default::default()
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    let took = start.elapsed();
+    let StopReason::Converged {
+        since_candidate,
+        window,
+        threshold,
+        improvement,
+    } = out.stop_reason.clone()
+    else {
+        panic!("expected convergence, got {:?}", out.stop_reason);
+    };
+    let n = out.leaderboard.len();
+    assert!(n < automl::MAX_CANDIDATES, "{n} candidates");
+    assert!(
+        took < budget / 2,
+        "converged well before the budget: {took:?}"
+    );
+    // the window: the last max(20, 40 %) candidates, all after the portfolio
+    assert_eq!(
+        window,
+        (n * automl::CONVERGE_PERCENT)
+            .div_ceil(100)
+            .max(automl::CONVERGE_MIN_WINDOW)
+    );
+    assert_eq!(since_candidate, n - window + 1);
+    assert!(improvement < threshold && threshold > 0.0);
+    assert!((out.score - 1.0).abs() < 1e-9, "AUC {}", out.score);
+    let words = out.stop_reason.describe(out.metric);
+    assert!(
+        words.starts_with(&format!("converged: the last {window} candidates")),
+        "{words}"
+    );
+    assert_eq!(out.stop_reason.to_json(out.metric)["kind"], "converged");
+    // small data with time left: the finalists were validated on more fold assignments
+    assert!(
+        out.validation.describe.contains(&format!(
+            "finalists on {} fold assignments",
+            automl::REFINE_MAX_REPEATS
+        )),
+        "{}",
+        out.validation.describe
     );
 }

@@ -118,6 +118,8 @@ struct Job<'a> {
     parent: Option<String>,
     /// Candidate id → run id.
     runs: BTreeMap<usize, String>,
+    /// The search metric, once the search has started.
+    metric: Option<automl::Metric>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -154,6 +156,7 @@ impl<'a> Job<'a> {
             experiment_id: 0,
             parent: None,
             runs: BTreeMap::new(),
+            metric: None,
             _tmp: None,
         }
     }
@@ -297,6 +300,7 @@ impl<'a> Job<'a> {
                 validation,
                 reason,
             } => {
+                self.metric = Some(*metric);
                 self.progress["problem"] = json!(problem.as_str());
                 self.progress["metric"] = json!(metric.name());
                 self.progress["higher_is_better"] = json!(metric.higher_is_better());
@@ -340,6 +344,19 @@ impl<'a> Job<'a> {
             Event::Refitting { members } => {
                 self.progress["phase"] = json!("refitting");
                 self.progress["refit_members"] = json!(members);
+                self.publish(true);
+            }
+            Event::Stopped {
+                reason,
+                candidates,
+                elapsed_s,
+            } => {
+                let metric = self.metric.unwrap_or(automl::Metric::Auc);
+                self.progress["stop_reason"] = json!(reason.describe(metric));
+                self.progress["stop_kind"] = json!(reason.kind());
+                self.progress["stop"] = reason.to_json(metric);
+                self.progress["search_candidates"] = json!(candidates);
+                self.progress["search_seconds"] = json!(elapsed_s);
                 self.publish(true);
             }
         }
@@ -463,6 +480,10 @@ impl<'a> Job<'a> {
             "score": out.score,
             "validation": out.validation.describe,
             "ensemble": out.ensemble.as_ref().map(|m| m.iter().map(|(id, w)| json!({"id": id, "weight": w})).collect::<Vec<_>>()),
+            "stop_reason": out.stop_reason.describe(out.metric),
+            "stop_kind": out.stop_reason.kind(),
+            "stop": out.stop_reason.to_json(out.metric),
+            "search_seconds": out.search_seconds,
             "leaderboard": leaderboard,
         });
         let lb_path = self.put(
@@ -497,7 +518,11 @@ impl<'a> Job<'a> {
             0,
         ));
         let best = out.leaderboard.first();
-        let mut tags = vec![Tag::new("atelier.metric", out.metric.name())];
+        let mut tags = vec![
+            Tag::new("atelier.metric", out.metric.name()),
+            Tag::new("atelier.stop_kind", out.stop_reason.kind()),
+            Tag::new("atelier.stop_reason", out.stop_reason.describe(out.metric)),
+        ];
         if let Some(b) = best {
             tags.push(Tag::new("atelier.best_candidate", &b.name));
         }
@@ -584,6 +609,10 @@ impl<'a> Job<'a> {
             "algorithm": out.pipeline.metadata.algorithm,
             "leaderboard": summary["leaderboard"],
             "ensemble": summary["ensemble"],
+            "stop_reason": summary["stop_reason"],
+            "stop_kind": summary["stop_kind"],
+            "stop": summary["stop"],
+            "search_seconds": out.search_seconds,
             "artifacts": {
                 "model": model_path,
                 "leaderboard": lb_path,

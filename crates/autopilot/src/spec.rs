@@ -8,7 +8,7 @@ fn default_budget() -> f64 {
     3600.0
 }
 fn default_candidates() -> usize {
-    50
+    automl::MAX_CANDIDATES
 }
 fn default_experiment() -> String {
     "Autopilot".into()
@@ -24,6 +24,8 @@ pub struct Spec {
     /// Seconds, including the final refit (default one hour).
     #[serde(default = "default_budget")]
     pub time_budget: f64,
+    /// A cap on the candidates tried (default 250): the budget, or the search's
+    /// convergence, usually ends it first.
     #[serde(default = "default_candidates")]
     pub max_candidates: usize,
     #[serde(default)]
@@ -169,7 +171,7 @@ mod tests {
     fn specs_are_checked_with_messages_that_say_what_to_fix() {
         let ok = Spec::parse(&json!({"dataset": "titanic.csv", "target": "Survived"})).unwrap();
         assert_eq!(ok.time_budget, 3600.0);
-        assert_eq!(ok.max_candidates, 50);
+        assert_eq!(ok.max_candidates, 250);
         assert_eq!(ok.model_name(), "titanic-Survived");
         let err = |v: serde_json::Value| Spec::parse(&v).unwrap_err();
         assert!(err(json!({"target": "y"})).contains("missing field `dataset`"));
