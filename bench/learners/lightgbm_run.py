@@ -19,6 +19,7 @@ numpy arrays with category codes, which skips the pandas conversion).
 """
 
 import argparse
+import os
 import sys
 import time
 
@@ -27,29 +28,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import log_loss, r2_score, roc_auc_score
 
-MASK = (1 << 64) - 1
-
-
-def splitmix64(i):
-    z = (i + 0x9E3779B97F4A7C15) & MASK
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
-    return z ^ (z >> 31)
-
-
-def test_mask(labels, task):
-    n = len(labels)
-    groups = {}
-    if task == "regression":
-        groups[""] = list(range(n))
-    else:
-        for i, label in enumerate(labels):
-            groups.setdefault(label, []).append(i)
-    test = np.zeros(n, dtype=bool)
-    for rows in groups.values():
-        rows = sorted(rows, key=splitmix64)
-        test[rows[: (len(rows) + 4) // 5]] = True
-    return test
+# the split every tool in a benchmark shares
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from split import test_mask  # noqa: E402  (bench/common/split.py)
 
 
 def main():
