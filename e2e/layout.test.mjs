@@ -150,9 +150,12 @@ test('registry: models, a model, its version with lineage and the batch-transfor
     await until(async () => (await page.inputValue('[data-testid=batch-dataset]')) !== '' || (await page.locator('[data-testid=batch-dataset] option').count()) > 1, 'the dataset menu');
   });
   // the run id and the job id stay in their columns
-  const box = async (sel) => page.locator(sel).boundingBox();
-  const run = await box('[data-testid=lineage-run] a'), ds = await box('[data-testid=lineage-dataset] b');
-  const job = await box('[data-testid=lineage-job] a'), eps = await box('[data-testid=lineage-endpoints] b');
+  // measured in one step in the page: the lineage row is re-rendered on every refresh, so four
+  // separate lookups could straddle a re-render and find a detached element
+  const [run, ds, job, eps] = await page.evaluate((sels) => sels.map((sel) => {
+    const r = document.querySelector(sel).getBoundingClientRect();
+    return { x: r.x, y: r.y, width: r.width, height: r.height };
+  }), ['[data-testid=lineage-run] a', '[data-testid=lineage-dataset] b', '[data-testid=lineage-job] a', '[data-testid=lineage-endpoints] b']);
   assert.ok(run.x + run.width <= ds.x || run.y + run.height <= ds.y, 'the run id ends before the dataset column');
   assert.ok(job.x + job.width <= eps.x || job.y + job.height <= eps.y, 'the job id ends before the endpoints column');
   // the batch menu offers the dataset the version was trained on, not the first in the list
