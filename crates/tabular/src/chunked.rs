@@ -16,11 +16,10 @@ use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use arrow_array::{Array, ArrayRef};
-use arrow_schema::DataType;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
 use crate::error::DataError;
 use crate::infer::{self, Inferred};
+use crate::parquet_reader::ParquetRows;
 use crate::table::{Column, Kind, Table, Warning};
 
 /// How to cut a file into chunks.
@@ -47,7 +46,7 @@ enum Source {
         delim: u8,
     },
     Parquet {
-        reader: ParquetRecordBatchReader,
+        reader: ParquetRows,
     },
 }
 
@@ -79,18 +78,8 @@ pub fn read_chunks(path: &Path, opts: &ChunkOptions) -> Result<Chunks, DataError
         .to_ascii_lowercase();
     let rows = opts.rows.max(1);
     let (source, names) = if (n == 4 && &head == b"PAR1") || ext == "parquet" || ext == "pq" {
-        let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| perr(path, e))?;
-        let names: Vec<String> = builder
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
-        let reader = builder
-            .with_batch_size(rows)
-            .build()
-            .map_err(|e| perr(path, e))?;
+        let reader = ParquetRows::open(path)?;
+        let names = reader.names().to_vec();
         (Source::Parquet { reader }, names)
     } else {
         let mut sample = Vec::with_capacity(64 * 1024);
@@ -340,17 +329,21 @@ impl Chunks {
         let Source::Parquet { reader } = &mut self.source else {
             return Ok(None);
         };
-        let batch = match reader.next() {
-            None => return Ok(None),
-            Some(b) => b.map_err(|e| perr(&self.path, e))?,
+        let Some(batch) = reader
+            .next_batch(self.rows)
+            .map_err(|e| perr(&self.path, e))?
+        else {
+            return Ok(None);
         };
         let mut table = Table::default();
         let mut kinds = Vec::with_capacity(self.names.len());
-        for (c, name) in self.names.iter().enumerate() {
-            let a = batch.column(c).clone();
+        for (c, (name, cells)) in self.names.iter().zip(batch).enumerate() {
             let (kind, data, bad) = match self.kind_for(c) {
-                None => crate::parquet_reader::convert(&self.path, name, a)?,
-                Some(kind) => convert_as(&self.path, name, a, kind)?,
+                None => crate::parquet_reader::convert(name, cells),
+                Some(kind) => {
+                    let (data, bad) = crate::parquet_reader::convert_as(cells, kind);
+                    (kind, data, bad)
+                }
             };
             if bad > 0 {
                 table.warnings.push(Warning {
@@ -369,76 +362,6 @@ impl Chunks {
         }
         Ok(Some(table))
     }
-}
-
-/// An Arrow column as the array for a given kind; values that do not fit
-/// become nulls and are counted.
-fn convert_as(
-    path: &Path,
-    name: &str,
-    a: ArrayRef,
-    kind: Kind,
-) -> Result<(Kind, ArrayRef, usize), DataError> {
-    let nulls_before = a.null_count();
-    let numbers = || {
-        crate::arrow_conv::to_f64(&a)
-            .ok_or_else(|| perr(path, format!("column '{name}' as numbers")))
-    };
-    let out: ArrayRef = match (kind, a.data_type()) {
-        (Kind::Numeric | Kind::IdLike, d) if d.is_numeric() => numbers()?,
-        (Kind::Boolean, DataType::Boolean) => a.clone(),
-        (Kind::Datetime, DataType::Date32 | DataType::Date64 | DataType::Timestamp(_, _)) => {
-            crate::arrow_conv::to_epoch_ms(&a)
-                .ok_or_else(|| perr(path, format!("column '{name}' as dates")))?
-        }
-        (_, d) if d.is_numeric() => {
-            // numbers as text are written as the CSV reader would see them
-            let f = numbers()?;
-            let f = f
-                .as_any()
-                .downcast_ref::<arrow_array::Float64Array>()
-                .ok_or_else(|| perr(path, format!("column '{name}' as numbers")))?;
-            let cells: Vec<String> = (0..f.len())
-                .map(|i| {
-                    if f.is_null(i) {
-                        String::new()
-                    } else {
-                        infer::format_number(f.value(i))
-                    }
-                })
-                .collect();
-            let refs: Vec<&str> = cells.iter().map(String::as_str).collect();
-            let inf = Inferred {
-                kind,
-                bad: 0,
-                first_bad: None,
-            };
-            crate::csv_reader::typed(&refs, &inf)
-        }
-        _ => {
-            // through text, with the CSV rules for the kind
-            let s = crate::arrow_conv::to_text(&a).ok_or_else(|| {
-                perr(
-                    path,
-                    format!(
-                        "column '{name}' has type {}, which tabular data cannot use",
-                        a.data_type()
-                    ),
-                )
-            })?;
-            let cells: Vec<&str> = (0..s.len())
-                .map(|i| if s.is_null(i) { "" } else { s.value(i) })
-                .collect();
-            let inf = Inferred {
-                kind,
-                bad: 0,
-                first_bad: None,
-            };
-            crate::csv_reader::typed(&cells, &inf)
-        }
-    };
-    let bad = out.null_count().saturating_sub(nulls_before);
-    Ok((kind, out, bad))
 }
 
 impl Iterator for Chunks {

@@ -24,7 +24,6 @@
 //! println!("{}", serde_json::to_string_pretty(&profile).unwrap());
 //! ```
 
-mod arrow_conv;
 pub mod chunked;
 mod csv_reader;
 mod error;
