@@ -488,12 +488,34 @@ fn algorithms() -> clap::builder::PossibleValuesParser {
 
 fn main() -> ExitCode {
     let cli = parse_cli();
+    quiet_on_closed_pipe(&cli.command);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Rust ignores SIGPIPE, so `atelier profile data.csv --json | head` would
+/// panic on its next print once `head` has gone. Commands that print and
+/// exit get the default back (they end quietly, as `cat` does); the server,
+/// the benchmark and the internal job supervisors keep ignoring it, since
+/// they write to sockets and children's pipes and must outlive a closed one.
+fn quiet_on_closed_pipe(command: &Command) {
+    if matches!(
+        command,
+        Command::Serve(_)
+            | Command::Supervise { .. }
+            | Command::NotebookRun(_)
+            | Command::Bench { .. }
+    ) {
+        return;
+    }
+    // SAFETY: called before any thread is started; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

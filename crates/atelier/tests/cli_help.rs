@@ -193,3 +193,41 @@ fn the_usage_after_a_missing_required_argument_lists_only_required_ones() {
         assert_eq!(usage(&help), want, "{args:?}");
     }
 }
+
+#[test]
+fn output_piped_into_a_reader_that_stops_early_ends_quietly() {
+    // `atelier profile data.csv --json | head -c 10`: head closes the pipe
+    // after ten bytes; atelier must end without a panic and backtrace
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    // forty columns: a profile far larger than a pipe's 64 KiB buffer
+    let csv = dir.path().join("wide.csv");
+    let header: Vec<String> = (0..40).map(|c| format!("c{c}")).collect();
+    let mut s = header.join(",") + "\n";
+    for r in 0..200 {
+        let row: Vec<String> = (0..40)
+            .map(|c| ((r * 31 + c * 7) % 97).to_string())
+            .collect();
+        s += &(row.join(",") + "\n");
+    }
+    std::fs::write(&csv, s).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_atelier"))
+        .args(["profile", csv.to_str().unwrap(), "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run atelier");
+    let mut first = [0u8; 10];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // the read end is dropped here, as head exits
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        out.status.success() || out.status.signal() == Some(libc::SIGPIPE),
+        "{:?} {err}",
+        out.status
+    );
+    assert_eq!(&first[..2], b"{\"");
+}
