@@ -778,11 +778,7 @@ impl Pipeline {
         let mut names = Vec::new();
         let mut map = Vec::new();
         for c in self.preprocessor.required() {
-            let parts = if matches!(c.encoding, crate::preprocess::Encoding::Datetime) {
-                6
-            } else {
-                1
-            };
+            let parts = c.encoding.parts();
             map.extend(std::iter::repeat_n(names.len(), parts));
             names.push(c.name.clone());
         }

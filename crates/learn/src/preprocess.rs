@@ -8,8 +8,12 @@
 //!   an unseen level or a missing value gets the "missing" code;
 //! - datetime → year, month, day of month, day of week, hour, days since
 //!   1970 (six numeric features);
-//! - text and id-like columns are dropped, with a note (they identify rows
-//!   rather than describe them).
+//! - free text → a missing flag, its word count, and one 0/1 feature per
+//!   word found in at least 1 % of training rows (at most 32 words, most
+//!   frequent first): a passenger's title in a name, a ticket's prefix. A
+//!   text column absent from the input is read as missing;
+//! - id-like columns are dropped, with a note (they identify rows rather
+//!   than describe them).
 //!
 //! The same plan transforms a table in bulk or one row at a time
 //! ([`Preprocessor::transform_row`], allocation-free given a buffer).
@@ -27,9 +31,29 @@ use crate::LearnError;
 pub enum Encoding {
     Numeric,
     Boolean,
-    Categorical { levels: Vec<String> },
+    Categorical {
+        levels: Vec<String>,
+    },
     Datetime,
-    Dropped { reason: String },
+    /// Free text: `missing`, `words`, then one presence flag per word.
+    Text {
+        words: Vec<String>,
+    },
+    Dropped {
+        reason: String,
+    },
+}
+
+impl Encoding {
+    /// How many features this column becomes.
+    pub fn parts(&self) -> usize {
+        match self {
+            Encoding::Dropped { .. } => 0,
+            Encoding::Datetime => DATETIME_PARTS.len(),
+            Encoding::Text { words } => 2 + words.len(),
+            _ => 1,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,6 +87,65 @@ pub enum Cell<'a> {
 const DATETIME_PARTS: [&str; 6] = ["year", "month", "day", "weekday", "hour", "days"];
 /// Categorical levels kept per column (the rest share the missing code).
 const MAX_LEVELS: usize = 4096;
+/// Words kept per text column, and the share (and least number) of
+/// training rows a word must appear in.
+const MAX_WORDS: usize = 32;
+const MIN_WORD_SHARE: f64 = 0.01;
+const MIN_WORD_ROWS: usize = 10;
+
+/// The words of a text cell: maximal runs of letters and digits.
+fn words(s: &str) -> impl Iterator<Item = &str> {
+    s.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+}
+
+/// The words a text column keeps, fitted on its training values.
+fn fit_words(c: &Column) -> Vec<String> {
+    let mut df: HashMap<String, usize> = HashMap::new();
+    let mut seen: Vec<String> = Vec::new();
+    for i in 0..c.len() {
+        let Some(s) = c.str_at(i) else { continue };
+        seen.clear();
+        for w in words(&s) {
+            let w = w.to_lowercase();
+            if !seen.contains(&w) {
+                seen.push(w);
+            }
+        }
+        for w in seen.drain(..) {
+            *df.entry(w).or_insert(0) += 1;
+        }
+    }
+    let least = MIN_WORD_ROWS.max((c.len() as f64 * MIN_WORD_SHARE).ceil() as usize);
+    let mut kept: Vec<(String, usize)> = df.into_iter().filter(|(_, n)| *n >= least).collect();
+    kept.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    kept.truncate(MAX_WORDS);
+    kept.into_iter().map(|(w, _)| w).collect()
+}
+
+/// A text cell's features into `out` (len = 2 + words): missing flag, word
+/// count, then each kept word's presence. Allocation-free for ASCII text.
+fn text_features(cell: Option<&str>, kept: &[String], out: &mut [f64]) {
+    out.iter_mut().for_each(|v| *v = 0.0);
+    let Some(s) = cell.filter(|s| !tabular::is_missing(s)) else {
+        out[0] = 1.0;
+        return;
+    };
+    let mut n = 0.0;
+    for w in words(s) {
+        n += 1.0;
+        let hit = if w.is_ascii() {
+            kept.iter().position(|k| k.eq_ignore_ascii_case(w))
+        } else {
+            let lower = w.to_lowercase();
+            kept.iter().position(|k| *k == lower)
+        };
+        if let Some(k) = hit {
+            out[2 + k] = 1.0;
+        }
+    }
+    out[1] = n;
+}
 
 fn datetime_parts(ms: i64) -> [f64; 6] {
     let days = ms.div_euclid(86_400_000);
@@ -95,8 +178,8 @@ impl Preprocessor {
                         levels: levels.into_iter().map(|l| l.0).collect(),
                     }
                 }
-                Kind::Text => Encoding::Dropped {
-                    reason: "free text (many distinct values): not used as a feature".into(),
+                Kind::Text => Encoding::Text {
+                    words: fit_words(c),
                 },
                 Kind::IdLike => Encoding::Dropped {
                     reason: "id-like (unique per row): not used as a feature".into(),
@@ -118,6 +201,11 @@ impl Preprocessor {
                 Encoding::Dropped { .. } => {}
                 Encoding::Datetime => {
                     features.extend(DATETIME_PARTS.iter().map(|p| format!("{}__{p}", c.name)))
+                }
+                Encoding::Text { words } => {
+                    features.push(format!("{}__missing", c.name));
+                    features.push(format!("{}__words", c.name));
+                    features.extend(words.iter().map(|w| format!("{}__has_{w}", c.name)));
                 }
                 _ => features.push(c.name.clone()),
             }
@@ -176,6 +264,20 @@ impl Preprocessor {
             if matches!(c.encoding, Encoding::Dropped { .. }) {
                 continue;
             }
+            if let Encoding::Text { words } = &c.encoding {
+                let col = table.column(&c.name);
+                let mut cols = vec![Vec::with_capacity(rows.len()); 2 + words.len()];
+                let mut buf = vec![0.0; 2 + words.len()];
+                for &i in rows {
+                    let cell = col.and_then(|col| col.str_at(i));
+                    text_features(cell.as_deref(), words, &mut buf);
+                    for (k, v) in buf.iter().enumerate() {
+                        cols[k].push(*v);
+                    }
+                }
+                out.extend(cols.into_iter().map(gbm::Column::Numeric));
+                continue;
+            }
             let col = table.column(&c.name).ok_or_else(|| {
                 LearnError::Input(format!(
                     "the input has no column '{}', which the model needs",
@@ -213,7 +315,7 @@ impl Preprocessor {
                         ));
                     }
                 }
-                Encoding::Dropped { .. } => {}
+                Encoding::Dropped { .. } | Encoding::Text { .. } => {}
             }
         }
         gbm::Dataset::new(out).map_err(|e| LearnError::Model(e.to_string()))
@@ -302,6 +404,21 @@ impl Preprocessor {
                         out[j + k] = p.map_or(f64::NAN, |p| p[k]);
                     }
                     j += 6;
+                }
+                Encoding::Text { words } => {
+                    let n = 2 + words.len();
+                    let number;
+                    let text = match cell {
+                        Cell::Text(s) => Some(*s),
+                        Cell::Number(v) => {
+                            number = tabular::format_number(*v);
+                            Some(number.as_str())
+                        }
+                        Cell::Bool(b) => Some(if *b { "true" } else { "false" }),
+                        Cell::Missing => None,
+                    };
+                    text_features(text, words, &mut out[j..j + n]);
+                    j += n;
                 }
             }
         }

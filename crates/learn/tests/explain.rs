@@ -278,15 +278,10 @@ fn linear_shap_is_the_closed_form_against_training_means() {
             .unwrap();
         let d = encoder.encode(&x);
         let cols = c.columns.len();
-        // a feature's input column: datetimes own six features
+        // a feature's input column: datetimes own six features, text 2 + its words
         let mut col_of_feature = Vec::new();
         for (ci, col) in p.preprocessor.required().enumerate() {
-            let parts = if matches!(col.encoding, learn::preprocess::Encoding::Datetime) {
-                6
-            } else {
-                1
-            };
-            col_of_feature.extend(std::iter::repeat_n(ci, parts));
+            col_of_feature.extend(std::iter::repeat_n(ci, col.encoding.parts()));
         }
         for i in 0..t.rows() {
             for o in 0..c.outputs {

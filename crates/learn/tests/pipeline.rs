@@ -143,3 +143,92 @@ fn explanations_add_up_and_rank_the_signal_first() {
         );
     }
 }
+
+/// Names whose title decides the label, as in the titanic data: only the
+/// words in the text carry the signal.
+fn titled(n: usize) -> String {
+    let mut s = String::from("x,name,note,label\n");
+    for i in 0..n {
+        let (title, label) = match i % 4 {
+            0 => ("Mr.", "no"),
+            1 => ("Mrs.", "yes"),
+            2 => ("Miss.", "yes"),
+            _ => ("Master.", "no"),
+        };
+        // a rare word (under 1 % of rows); a categorical note, missing now and then
+        let rare = if i == 7 { " Zebedee" } else { "" };
+        let note = if i % 5 == 0 { "" } else { "seen on deck" };
+        s.push_str(&format!(
+            "{},\"Surname{i}, {title} Given{i}{rare}\",{note},{label}\n",
+            i % 7
+        ));
+    }
+    s
+}
+
+#[test]
+fn free_text_becomes_word_features_that_carry_its_signal() {
+    let t = table(&titled(400));
+    assert_eq!(t.column("name").unwrap().kind, tabular::Kind::Text);
+    let p = train(&t, "label", &TrainOptions::default(), &mut |_| {}).unwrap();
+    let name = p
+        .preprocessor
+        .columns
+        .iter()
+        .find(|c| c.name == "name")
+        .unwrap();
+    let learn::preprocess::Encoding::Text { words } = &name.encoding else {
+        panic!("{:?}", name.encoding)
+    };
+    // each title is in a quarter of the rows; surnames, given names and the rare word are not kept
+    let mut sorted = words.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["master", "miss", "mr", "mrs"]);
+    assert!(
+        p.preprocessor
+            .features
+            .contains(&"name__has_mrs".to_string())
+    );
+    assert!(
+        p.preprocessor
+            .features
+            .contains(&"name__missing".to_string())
+    );
+    // the title alone separates the classes
+    let pr = p.predict(&t).unwrap();
+    let right = (0..t.rows())
+        .filter(|&i| {
+            let yes = pr.probabilities[2 * i + 1] > 0.5;
+            yes == matches!(i % 4, 1 | 2)
+        })
+        .count();
+    assert_eq!(right, t.rows());
+    // one row at a time agrees with the batch, upper case and a number included
+    let mut scratch = p.scratch();
+    let mut row = |name: Cell, note: Cell| {
+        let cells: Vec<Cell> = p
+            .preprocessor
+            .columns
+            .iter()
+            .map(|c| match c.name.as_str() {
+                "x" => Cell::Number(1.0),
+                "name" => name,
+                _ => note,
+            })
+            .collect();
+        p.predict_row(&cells, &mut scratch).unwrap();
+        scratch.out[0]
+    };
+    assert!(row(Cell::Text("DOE, MRS. JANE"), Cell::Missing) > 0.5);
+    assert!(row(Cell::Text("Doe, Mr. John"), Cell::Text("seen on deck")) < 0.5);
+    let numeric = row(Cell::Number(42.0), Cell::Missing);
+    let batch = p
+        .predict(&table("x,name,note\n1,42,\n"))
+        .unwrap()
+        .probabilities[1];
+    assert!((numeric - batch).abs() < 1e-12, "{numeric} {batch}");
+    // a text column left out is read as missing, not refused
+    let without = p.predict(&table("x,note\n1,seen on deck\n")).unwrap();
+    let missing = p.predict(&table("x,name,note\n1,,seen on deck\n")).unwrap();
+    assert_eq!(without.probabilities, missing.probabilities);
+}

@@ -549,7 +549,7 @@ fn insights(
             Kind::Text => push(
                 Level::Info,
                 format!(
-                    "Column {} is free text (~{} distinct values) — it is excluded from training; extract features from it if it matters.",
+                    "Column {} is free text (~{} distinct values) — training uses whether it is missing, its length in words, and its words found in at least 1 % of rows (a title in a name, a prefix in a code).",
                     code(&c.name),
                     int(distinct as u64)
                 ),

@@ -45,7 +45,14 @@ impl LoadedModel {
             .preprocessor
             .columns
             .iter()
-            .map(|c| !matches!(c.encoding, learn::preprocess::Encoding::Dropped { .. }))
+            // text columns may be left out (read as missing), as before they were features
+            .map(|c| {
+                !matches!(
+                    c.encoding,
+                    learn::preprocess::Encoding::Dropped { .. }
+                        | learn::preprocess::Encoding::Text { .. }
+                )
+            })
             .collect();
         let index = columns
             .iter()
