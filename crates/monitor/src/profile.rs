@@ -12,8 +12,8 @@
 
 use std::collections::HashMap;
 
-use arrow_array::{Array, BooleanArray, StringArray};
 use rayon::prelude::*;
+use tabular::array::ColumnData;
 use tabular::sketch::{Hll, HllBuilder, Kll, Moments, TopK, hash64, mix};
 use tabular::{Kind, Table};
 
@@ -354,11 +354,11 @@ impl Acc {
         } else if let Some(t) = &mut self.cats {
             let mut counts: HashMap<&str, u64> = HashMap::new();
             let owned: Vec<Option<String>>;
-            if let Some(s) = col.data.as_any().downcast_ref::<StringArray>() {
+            if let ColumnData::Utf8(s) = &*col.data {
                 for v in s.iter().flatten() {
                     *counts.entry(v).or_insert(0) += 1;
                 }
-            } else if let Some(b) = col.data.as_any().downcast_ref::<BooleanArray>() {
+            } else if let ColumnData::Boolean(b) = &*col.data {
                 for v in b.iter().flatten() {
                     *counts.entry(if v { "true" } else { "false" }).or_insert(0) += 1;
                 }

@@ -15,8 +15,6 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use arrow_array::{Array, ArrayRef};
-
 use crate::error::DataError;
 use crate::infer::{self, Inferred};
 use crate::parquet_reader::ParquetRows;
@@ -236,7 +234,7 @@ impl Chunks {
         // columns are typed independently: spread them over the cores
         let fixed: Vec<Option<Kind>> = (0..width).map(|c| self.kind_for(c)).collect();
         let names = &self.names;
-        let convert = |c: usize| -> (Kind, ArrayRef, Option<Warning>) {
+        let convert = |c: usize| -> (Kind, crate::array::ColumnData, Option<Warning>) {
             let name = &names[c];
             let refs: Vec<&str> = records.iter().map(|r| r.get(c).unwrap_or("")).collect();
             let inf = match fixed[c] {
@@ -277,7 +275,8 @@ impl Chunks {
             .map_or(1, |n| n.get())
             .min(width)
             .max(1);
-        let mut converted: Vec<Option<(Kind, ArrayRef, Option<Warning>)>> = vec![None; width];
+        let mut converted: Vec<Option<(Kind, crate::array::ColumnData, Option<Warning>)>> =
+            vec![None; width];
         if threads == 1 {
             for (c, slot) in converted.iter_mut().enumerate() {
                 *slot = Some(convert(c));

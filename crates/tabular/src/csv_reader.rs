@@ -3,9 +3,8 @@
 //! column by `infer`.
 
 use std::path::Path;
-use std::sync::Arc;
 
-use arrow_array::{ArrayRef, BooleanArray, Float64Array, StringArray, TimestampMillisecondArray};
+use crate::array::ColumnData;
 
 use crate::error::DataError;
 use crate::infer::{self, Inferred};
@@ -157,8 +156,8 @@ fn kind_noun(k: Kind) -> &'static str {
     }
 }
 
-/// Cells as the Arrow array for their kind (missing and unparsable → null).
-pub(crate) fn typed(cells: &[&str], inf: &Inferred) -> ArrayRef {
+/// Cells as the storage for their kind (missing and unparsable → null).
+pub(crate) fn typed(cells: &[&str], inf: &Inferred) -> ColumnData {
     /// Each present cell through `parse`; missing cells are None.
     fn each<'a, T>(cells: &[&'a str], parse: impl Fn(&'a str) -> Option<T>) -> Vec<Option<T>> {
         cells
@@ -172,17 +171,12 @@ pub(crate) fn typed(cells: &[&str], inf: &Inferred) -> ArrayRef {
             .filter(|c| !infer::is_missing(c))
             .all(|c| infer::parse_number(c).is_some());
     match inf.kind {
-        Kind::Numeric => Arc::new(Float64Array::from(each(cells, infer::parse_number))),
-        Kind::IdLike if numeric_ids => {
-            Arc::new(Float64Array::from(each(cells, infer::parse_number)))
-        }
-        Kind::Boolean => Arc::new(BooleanArray::from(each(cells, infer::parse_bool))),
-        Kind::Datetime => Arc::new(
-            TimestampMillisecondArray::from(each(cells, infer::parse_datetime))
-                .with_timezone("UTC"),
-        ),
+        Kind::Numeric => ColumnData::Float64(each(cells, infer::parse_number).into()),
+        Kind::IdLike if numeric_ids => ColumnData::Float64(each(cells, infer::parse_number).into()),
+        Kind::Boolean => ColumnData::Boolean(each(cells, infer::parse_bool).into()),
+        Kind::Datetime => ColumnData::Timestamp(each(cells, infer::parse_datetime).into()),
         Kind::Categorical | Kind::Text | Kind::IdLike => {
-            Arc::new(StringArray::from(each(cells, |c| Some(c.trim()))))
+            ColumnData::Utf8(each(cells, |c| Some(c.trim())).into())
         }
     }
 }

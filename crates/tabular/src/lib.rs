@@ -1,7 +1,7 @@
 //! # tabular — data in
 //!
 //! Brief overview: [`read_path`] loads a CSV or Parquet file into a
-//! [`Table`] of Arrow arrays, one [`Column`] per field, each with an
+//! [`Table`] of typed columns ([`array`]), one [`Column`] per field, each with an
 //! inferred [`Kind`] (numeric, boolean, categorical, datetime, free text,
 //! id-like). A malformed file is a [`DataError`] naming the file, line and
 //! column and what to fix; a bad cell in an otherwise good column becomes a
@@ -24,6 +24,7 @@
 //! println!("{}", serde_json::to_string_pretty(&profile).unwrap());
 //! ```
 
+pub mod array;
 pub mod chunked;
 mod csv_reader;
 mod error;

@@ -18,8 +18,7 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, BooleanArray, Float64Array, StringArray};
-use arrow_schema::{DataType, TimeUnit as ArrowUnit};
+use crate::array::ColumnData;
 use parquet::basic::{ConvertedType, LogicalType, Repetition, TimeUnit, Type as Physical};
 use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
 use parquet::column::writer::ColumnWriter;
@@ -86,10 +85,6 @@ impl Cells {
                 .collect(),
         }
     }
-}
-
-fn time_array(v: Vec<Option<i64>>) -> ArrayRef {
-    Arc::new(arrow_array::TimestampMillisecondArray::from(v).with_timezone("UTC"))
 }
 
 /// How one leaf column's values become [`Cells`].
@@ -524,14 +519,14 @@ pub fn read_parquet(path: &Path) -> Result<Table, DataError> {
 
 /// A column's kind from its values (text is inferred as for CSV), and
 /// its array; the count is of cells that did not fit the inferred kind.
-pub(crate) fn convert(name: &str, cells: Cells) -> (Kind, ArrayRef, usize) {
+pub(crate) fn convert(name: &str, cells: Cells) -> (Kind, ColumnData, usize) {
     match cells {
-        Cells::Bool(v) => (Kind::Boolean, Arc::new(BooleanArray::from(v)), 0),
+        Cells::Bool(v) => (Kind::Boolean, ColumnData::Boolean(v.into()), 0),
         Cells::Num(v) => {
             let kind = numeric_or_id(name, &v);
-            (kind, Arc::new(Float64Array::from(v)), 0)
+            (kind, ColumnData::Float64(v.into()), 0)
         }
-        Cells::Time(v) => (Kind::Datetime, time_array(v), 0),
+        Cells::Time(v) => (Kind::Datetime, ColumnData::Timestamp(v.into()), 0),
         Cells::Text(v) => {
             let cells: Vec<&str> = v.iter().map(|c| c.as_deref().unwrap_or("")).collect();
             let inf = infer::infer(name, &cells);
@@ -542,11 +537,11 @@ pub(crate) fn convert(name: &str, cells: Cells) -> (Kind, ArrayRef, usize) {
 
 /// Values as the array for a given kind (a monitor reads current data with
 /// the baseline's kinds); the count is of values that did not fit.
-pub(crate) fn convert_as(cells: Cells, kind: Kind) -> (ArrayRef, usize) {
-    let out: ArrayRef = match (kind, cells) {
-        (Kind::Numeric | Kind::IdLike, Cells::Num(v)) => Arc::new(Float64Array::from(v)),
-        (Kind::Boolean, Cells::Bool(v)) => Arc::new(BooleanArray::from(v)),
-        (Kind::Datetime, Cells::Time(v)) => time_array(v),
+pub(crate) fn convert_as(cells: Cells, kind: Kind) -> (ColumnData, usize) {
+    let out = match (kind, cells) {
+        (Kind::Numeric | Kind::IdLike, Cells::Num(v)) => ColumnData::Float64(v.into()),
+        (Kind::Boolean, Cells::Bool(v)) => ColumnData::Boolean(v.into()),
+        (Kind::Datetime, Cells::Time(v)) => ColumnData::Timestamp(v.into()),
         (_, other) => {
             // through text, with the CSV rules for the kind
             let before = other.nulls();
@@ -595,23 +590,14 @@ pub fn write_parquet(table: &Table, path: &Path) -> Result<(), DataError> {
     let wr = |e: ParquetError| perr(path, e);
     let mut fields = Vec::with_capacity(table.columns.len());
     for c in &table.columns {
-        let (physical, logical) = match c.data.data_type() {
-            DataType::Float64 => (Physical::DOUBLE, None),
-            DataType::Boolean => (Physical::BOOLEAN, None),
-            DataType::Utf8 => (Physical::BYTE_ARRAY, Some(LogicalType::String)),
-            DataType::Timestamp(ArrowUnit::Millisecond, _) => (
+        let (physical, logical) = match &*c.data {
+            ColumnData::Float64(_) => (Physical::DOUBLE, None),
+            ColumnData::Boolean(_) => (Physical::BOOLEAN, None),
+            ColumnData::Utf8(_) => (Physical::BYTE_ARRAY, Some(LogicalType::String)),
+            ColumnData::Timestamp(_) => (
                 Physical::INT64,
                 Some(LogicalType::timestamp(true, TimeUnit::MILLIS)),
             ),
-            other => {
-                return Err(DataError::Unsupported {
-                    path: path.into(),
-                    message: format!(
-                        "column '{}' is stored as {other}, which cannot be written",
-                        c.name
-                    ),
-                });
-            }
         };
         let t = SchemaType::primitive_type_builder(&c.name, physical)
             .with_repetition(Repetition::OPTIONAL)
@@ -635,35 +621,32 @@ pub fn write_parquet(table: &Table, path: &Path) -> Result<(), DataError> {
         let Some(c) = columns.next() else {
             return Err(perr(path, "more Parquet columns than table columns"));
         };
-        let a = c.data.as_ref();
+        let a = &*c.data;
         let defs: Vec<i16> = (0..a.len()).map(|i| i16::from(a.is_valid(i))).collect();
-        let present = (0..a.len()).filter(|&i| a.is_valid(i));
-        match cw.untyped() {
-            ColumnWriter::DoubleColumnWriter(t) => {
-                let a = a.as_any().downcast_ref::<Float64Array>();
-                let v: Vec<f64> = present.filter_map(|i| a.map(|a| a.value(i))).collect();
+        let mismatch = || {
+            perr(
+                path,
+                format!("column '{}' changed storage while written", c.name),
+            )
+        };
+        match (cw.untyped(), a) {
+            (ColumnWriter::DoubleColumnWriter(t), ColumnData::Float64(a)) => {
+                let v: Vec<f64> = a.iter().flatten().collect();
                 t.write_batch(&v, Some(&defs), None).map_err(wr)?;
             }
-            ColumnWriter::BoolColumnWriter(t) => {
-                let a = a.as_any().downcast_ref::<BooleanArray>();
-                let v: Vec<bool> = present.filter_map(|i| a.map(|a| a.value(i))).collect();
+            (ColumnWriter::BoolColumnWriter(t), ColumnData::Boolean(a)) => {
+                let v: Vec<bool> = a.iter().flatten().collect();
                 t.write_batch(&v, Some(&defs), None).map_err(wr)?;
             }
-            ColumnWriter::ByteArrayColumnWriter(t) => {
-                let a = a.as_any().downcast_ref::<StringArray>();
-                let v: Vec<ByteArray> = present
-                    .filter_map(|i| a.map(|a| ByteArray::from(a.value(i))))
-                    .collect();
+            (ColumnWriter::ByteArrayColumnWriter(t), ColumnData::Utf8(a)) => {
+                let v: Vec<ByteArray> = a.iter().flatten().map(ByteArray::from).collect();
                 t.write_batch(&v, Some(&defs), None).map_err(wr)?;
             }
-            ColumnWriter::Int64ColumnWriter(t) => {
-                let a = a
-                    .as_any()
-                    .downcast_ref::<arrow_array::TimestampMillisecondArray>();
-                let v: Vec<i64> = present.filter_map(|i| a.map(|a| a.value(i))).collect();
+            (ColumnWriter::Int64ColumnWriter(t), ColumnData::Timestamp(a)) => {
+                let v: Vec<i64> = a.iter().flatten().collect();
                 t.write_batch(&v, Some(&defs), None).map_err(wr)?;
             }
-            _ => return Err(perr(path, "an unexpected column writer")),
+            _ => return Err(mismatch()),
         }
         cw.close().map_err(wr)?;
     }

@@ -1,8 +1,6 @@
 use std::sync::Arc;
 
-use arrow_array::{
-    Array, ArrayRef, BooleanArray, Float64Array, StringArray, TimestampMillisecondArray,
-};
+use crate::array::{ColumnData, Float64Array, StringArray};
 
 /// What a column holds, as inferred from its values (see `infer.rs` for
 /// the rules).
@@ -28,7 +26,7 @@ pub enum Kind {
 pub struct Column {
     pub name: String,
     pub kind: Kind,
-    pub data: ArrayRef,
+    pub data: Arc<ColumnData>,
 }
 
 impl Column {
@@ -44,55 +42,46 @@ impl Column {
     /// Values as f64 (numeric, id-like numbers, booleans as 0/1, datetimes as
     /// epoch ms); None for missing or non-numeric storage.
     pub fn f64_at(&self, i: usize) -> Option<f64> {
-        if self.data.is_null(i) {
-            return None;
+        match &*self.data {
+            ColumnData::Float64(a) => a.get(i),
+            ColumnData::Boolean(a) => a.get(i).map(|b| if b { 1.0 } else { 0.0 }),
+            ColumnData::Timestamp(a) => a.get(i).map(|v| v as f64),
+            ColumnData::Utf8(_) => None,
         }
-        let any = self.data.as_any();
-        if let Some(a) = any.downcast_ref::<Float64Array>() {
-            return Some(a.value(i));
-        }
-        if let Some(a) = any.downcast_ref::<BooleanArray>() {
-            return Some(if a.value(i) { 1.0 } else { 0.0 });
-        }
-        if let Some(a) = any.downcast_ref::<TimestampMillisecondArray>() {
-            return Some(a.value(i) as f64);
-        }
-        None
     }
     /// The value as text (any kind), None when missing.
     pub fn str_at(&self, i: usize) -> Option<String> {
-        if self.data.is_null(i) {
-            return None;
+        match &*self.data {
+            ColumnData::Utf8(a) => a.get(i).map(str::to_string),
+            ColumnData::Boolean(a) => a.get(i).map(|b| b.to_string()),
+            ColumnData::Float64(a) => a.get(i).map(crate::infer::format_number),
+            ColumnData::Timestamp(a) => a.get(i).map(crate::infer::format_datetime_ms),
         }
-        let any = self.data.as_any();
-        if let Some(a) = any.downcast_ref::<StringArray>() {
-            return Some(a.value(i).to_string());
-        }
-        if let Some(a) = any.downcast_ref::<BooleanArray>() {
-            return Some(a.value(i).to_string());
-        }
-        if let Some(a) = any.downcast_ref::<Float64Array>() {
-            return Some(crate::infer::format_number(a.value(i)));
-        }
-        if let Some(a) = any.downcast_ref::<TimestampMillisecondArray>() {
-            return Some(crate::infer::format_datetime_ms(a.value(i)));
-        }
-        None
     }
     pub fn strings(&self) -> Option<&StringArray> {
-        self.data.as_any().downcast_ref::<StringArray>()
+        match &*self.data {
+            ColumnData::Utf8(a) => Some(a),
+            _ => None,
+        }
     }
     pub fn numbers(&self) -> Option<&Float64Array> {
-        self.data.as_any().downcast_ref::<Float64Array>()
+        match &*self.data {
+            ColumnData::Float64(a) => Some(a),
+            _ => None,
+        }
     }
-    pub(crate) fn new(name: String, kind: Kind, data: ArrayRef) -> Self {
-        Column { name, kind, data }
+    pub(crate) fn new(name: String, kind: Kind, data: ColumnData) -> Self {
+        Column {
+            name,
+            kind,
+            data: Arc::new(data),
+        }
     }
     pub fn from_f64(name: &str, kind: Kind, v: Vec<Option<f64>>) -> Self {
-        Column::new(name.into(), kind, Arc::new(Float64Array::from(v)))
+        Column::new(name.into(), kind, ColumnData::Float64(v.into()))
     }
     pub fn from_strings(name: &str, kind: Kind, v: Vec<Option<String>>) -> Self {
-        Column::new(name.into(), kind, Arc::new(StringArray::from(v)))
+        Column::new(name.into(), kind, ColumnData::Utf8(v.into()))
     }
 }
 
@@ -143,7 +132,11 @@ impl Table {
             .map(|c| Column {
                 name: c.name.clone(),
                 kind: c.kind,
-                data: take(c.data.as_ref(), idx),
+                data: Arc::new(if idx.iter().any(|&i| i >= c.len()) {
+                    c.data.empty_like()
+                } else {
+                    c.data.take(idx)
+                }),
             })
             .collect();
         Table {
@@ -151,44 +144,4 @@ impl Table {
             warnings: Vec::new(),
         }
     }
-}
-
-/// The values at `idx` of one array: typed for the four storages tabular
-/// keeps, through Arrow's generic copier for anything else.
-fn take(a: &dyn Array, idx: &[usize]) -> ArrayRef {
-    if idx.iter().any(|&i| i >= a.len()) {
-        return a.slice(0, 0);
-    }
-    let any = a.as_any();
-    if let Some(f) = any.downcast_ref::<Float64Array>() {
-        return Arc::new(Float64Array::from_iter(
-            idx.iter().map(|&i| f.is_valid(i).then(|| f.value(i))),
-        ));
-    }
-    if let Some(b) = any.downcast_ref::<BooleanArray>() {
-        return Arc::new(BooleanArray::from_iter(
-            idx.iter().map(|&i| b.is_valid(i).then(|| b.value(i))),
-        ));
-    }
-    if let Some(s) = any.downcast_ref::<StringArray>() {
-        return Arc::new(StringArray::from_iter(
-            idx.iter().map(|&i| s.is_valid(i).then(|| s.value(i))),
-        ));
-    }
-    if let Some(t) = any.downcast_ref::<TimestampMillisecondArray>() {
-        return Arc::new(
-            TimestampMillisecondArray::from_iter(
-                idx.iter().map(|&i| t.is_valid(i).then(|| t.value(i))),
-            )
-            .with_timezone_opt(t.timezone()),
-        );
-    }
-    let data = a.to_data();
-    let mut out = arrow_data::transform::MutableArrayData::new(vec![&data], false, idx.len());
-    for &i in idx {
-        if out.try_extend(0, i, i + 1).is_err() {
-            return a.slice(0, 0);
-        }
-    }
-    arrow_array::make_array(out.freeze())
 }
