@@ -72,6 +72,10 @@ impl AppState {
 }
 
 /// The whole application.
+/// The MLflow release whose REST protocol the tracking server implements
+/// (the `mlflow` client the compatibility suite pins); `GET /version` answers it.
+pub const MLFLOW_PROTOCOL_VERSION: &str = "3.17.2";
+
 pub fn router(state: AppState) -> Router {
     router_with(state, Routes::new())
 }
@@ -94,8 +98,13 @@ pub fn own_routes() -> Routes<AppState> {
         )
         .nest("/api/atelier", atelier_api::routes())
         .get("/health", Access::Public, || async { "OK" })
+        // MLflow's clients gate features on this (span logging needs >= 3.4): it names the
+        // MLflow release whose protocol Atelier speaks; Atelier's own version rides in a header
         .get("/version", Access::Public, || async {
-            env!("CARGO_PKG_VERSION")
+            (
+                [("x-atelier-version", env!("CARGO_PKG_VERSION"))],
+                MLFLOW_PROTOCOL_VERSION,
+            )
         })
         .get("/api/atelier/routes", Access::Read, routes::listing)
         .get("/api/atelier/openapi.json", Access::Read, openapi::serve)

@@ -109,7 +109,62 @@ async fn download(
             HeaderValue::from_static("script-src 'none'; sandbox"),
         );
     }
+    let name = path.as_str().rsplit('/').next().unwrap_or_default();
+    if let Ok(v) = HeaderValue::from_str(&content_disposition(name)) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
     Ok(resp)
+}
+
+/// `attachment; filename=…` as MLflow's server sends it (RFC 6266): the name
+/// as a token or quoted string, and for a non-ASCII name an ASCII fallback
+/// plus `filename*=UTF-8''` with the name percent-encoded (RFC 5987).
+fn content_disposition(name: &str) -> String {
+    let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    let header_value = |s: &str| {
+        if !s.is_empty() && s.chars().all(tchar) {
+            s.to_string()
+        } else {
+            let escaped: String = s
+                .chars()
+                .filter(|c| !c.is_ascii_control())
+                .flat_map(|c| match c {
+                    '"' | '\\' => vec!['\\', c],
+                    c => vec![c],
+                })
+                .collect();
+            format!("\"{escaped}\"")
+        }
+    };
+    if name.is_ascii() && !name.chars().any(|c| c.is_ascii_control()) {
+        return format!("attachment; filename={}", header_value(name));
+    }
+    // compatibility decomposition first, so "ï" falls back to "i", not to nothing
+    let fallback: String = icu_normalizer::DecomposingNormalizerBorrowed::new_nfkd()
+        .normalize(name)
+        .chars()
+        .filter(|c| c.is_ascii() && !c.is_ascii_control())
+        .collect();
+    let fallback = if fallback.is_empty() {
+        "download".to_string()
+    } else {
+        fallback
+    };
+    let attr_char = |b: u8| b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b);
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if attr_char(b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!(
+        "attachment; filename={}; filename*=UTF-8''{encoded}",
+        header_value(&fallback)
+    )
 }
 
 async fn upload(

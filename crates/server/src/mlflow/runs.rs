@@ -301,20 +301,48 @@ fn bulk_run_ids(req: &Req, key: &str) -> Result<Vec<String>, ApiError> {
     Ok(ids)
 }
 
-/// UI endpoint: full histories of several runs.
+/// UI endpoint: full histories of several runs, as MLflow's server answers:
+/// runs in id order, each run's points by (timestamp, step, value), at most
+/// `max_results` points in all.
 pub async fn history_bulk(State(s): State<AppState>, req: Req) -> JsonResult {
-    let ids = bulk_run_ids(&req, "run_id")?;
-    let key = req.str("metric_key")?;
-    let max = req.max_results("max_results", 25000, 25000)?;
+    let mut ids = req.str_list("run_id")?;
+    if ids.is_empty() {
+        return Err(ApiError::invalid(
+            "GetMetricHistoryBulk request must specify at least one run_id.",
+        ));
+    }
+    if ids.len() > 100 {
+        return Err(ApiError::invalid(format!(
+            "GetMetricHistoryBulk request cannot specify more than 100 run_ids. Received {} run_ids.",
+            ids.len()
+        )));
+    }
+    ids.sort();
+    let key = req.opt_str("metric_key")?.ok_or_else(|| {
+        ApiError::invalid("GetMetricHistoryBulk request must specify a metric_key.")
+    })?;
+    // MLflow clamps a larger max_results to 25,000 rather than refusing it
+    let max = match req.opt_i64("max_results")? {
+        Some(n) if n > 25000 => 25000,
+        _ => req.max_results("max_results", 25000, 25000)?,
+    };
     let pts = s
         .db(move |st| {
             let mut out = Vec::new();
             for id in &ids {
-                for m in st.metric_history(id, &key, max, None)?.items {
-                    out.push(store::RunMetric {
-                        run_id: id.clone(),
-                        metric: m,
-                    });
+                let mut run = st.metric_history(id, &key, max, None)?.items;
+                run.sort_by(|a, b| {
+                    (a.timestamp, a.step)
+                        .cmp(&(b.timestamp, b.step))
+                        .then(a.value.total_cmp(&b.value))
+                });
+                out.extend(run.into_iter().map(|m| store::RunMetric {
+                    run_id: id.clone(),
+                    metric: m,
+                }));
+                if out.len() >= max {
+                    out.truncate(max);
+                    break;
                 }
             }
             Ok(out)

@@ -1,0 +1,99 @@
+"""Behaviours where Atelier answers as MLflow's own server does, checked against the pinned
+`mlflow` package itself where it holds the rule (issue 14's conformance list):
+
+- `GET /version` names the MLflow release whose protocol Atelier speaks (the client gates span
+  logging on it), Atelier's own version in a header;
+- artifact downloads carry MLflow's `Content-Disposition`, built here by MLflow's own function;
+- `get-history-bulk` returns runs in id order, each run's points by (timestamp, step, value), at
+  most `max_results` points in all, with MLflow's error messages.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+
+import mlflow
+import pytest
+import requests
+from mlflow.entities import Metric
+from mlflow.server.handlers import _content_disposition_attachment
+from mlflow.store.tracking.rest_store import RestStore
+from mlflow.utils.rest_utils import MlflowHostCreds
+from packaging.version import Version
+
+from _helpers import unique
+
+AJAX = "/ajax-api/2.0/mlflow"
+
+
+def test_version_is_the_mlflow_protocol_and_the_client_accepts_it(server):
+    r = requests.get(f"{server.url}/version", timeout=10)
+    assert r.status_code == 200
+    assert r.text == mlflow.__version__, "the server speaks the pinned client's protocol"
+    assert r.headers["x-atelier-version"].count(".") == 2
+    RestStore._get_server_version.cache_clear()
+    got = RestStore._get_server_version(MlflowHostCreds(server.url))
+    assert got == Version(mlflow.__version__) and got >= Version("3.4")
+
+
+@pytest.mark.parametrize("name", ["plain.txt", "my report.csv", "naïve résumé.json", "日本語"])
+def test_artifact_downloads_name_the_file_as_mlflow_does(server, tmp_path, name):
+    c = mlflow.MlflowClient(server.url)
+    run = c.create_run(c.create_experiment(unique("cd")))
+    f = tmp_path / name
+    f.write_text("x")
+    c.log_artifact(run.info.run_id, str(f))
+    root = run.info.artifact_uri.split(":", 1)[1].lstrip("/")
+    url = f"{server.url}/api/2.0/mlflow-artifacts/artifacts/{root}/{urllib.parse.quote(name)}"
+    r = requests.get(url, timeout=10)
+    assert r.status_code == 200 and r.content == b"x"
+    assert r.headers["Content-Disposition"] == _content_disposition_attachment(name)
+
+
+@pytest.fixture(scope="module")
+def three_runs(server):
+    c = mlflow.MlflowClient(server.url)
+    exp = c.create_experiment(unique("bulk"))
+    ids = [c.create_run(exp).info.run_id for _ in range(3)]
+    for n, rid in enumerate(ids):
+        # logged out of order: a later timestamp first, two points sharing a timestamp
+        c.log_batch(rid, metrics=[
+            Metric("loss", 3.0 + n, 3000, 0),
+            Metric("loss", 2.0 + n, 1000, 5),
+            Metric("loss", 1.0 + n, 1000, 2),
+        ])
+    return ids
+
+
+def bulk(server, run_ids, **params):
+    q = [("run_id", r) for r in run_ids] + list(params.items())
+    return requests.get(f"{server.url}{AJAX}/metrics/get-history-bulk", params=q, timeout=30)
+
+
+def test_history_bulk_orders_runs_by_id_and_points_by_time(server, three_runs):
+    r = bulk(server, list(reversed(three_runs)), metric_key="loss")
+    assert r.status_code == 200, r.text
+    got = [(m["run_id"], m["timestamp"], m["step"]) for m in r.json()["metrics"]]
+    want = [(rid, ts, step) for rid in sorted(three_runs) for ts, step in [(1000, 2), (1000, 5), (3000, 0)]]
+    assert got == want
+    # max_results counts points over all runs, not per run
+    r = bulk(server, three_runs, metric_key="loss", max_results=4)
+    assert [(m["run_id"], m["step"]) for m in r.json()["metrics"]] == want_pairs(want[:4])
+    # a larger max_results is clamped, as MLflow does, not refused
+    assert bulk(server, three_runs, metric_key="loss", max_results=10**6).status_code == 200
+
+
+def want_pairs(rows):
+    return [(rid, step) for rid, _, step in rows]
+
+
+def test_history_bulk_errors_read_as_mlflow_s(server, three_runs):
+    r = bulk(server, [], metric_key="loss")
+    assert r.status_code == 400
+    assert r.json()["message"] == "GetMetricHistoryBulk request must specify at least one run_id."
+    r = bulk(server, three_runs)
+    assert r.json()["message"] == "GetMetricHistoryBulk request must specify a metric_key."
+    r = bulk(server, [f"r{i}" for i in range(101)], metric_key="loss")
+    assert r.json()["message"] == (
+        "GetMetricHistoryBulk request cannot specify more than 100 run_ids. Received 101 run_ids."
+    )
