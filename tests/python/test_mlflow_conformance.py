@@ -97,3 +97,28 @@ def test_history_bulk_errors_read_as_mlflow_s(server, three_runs):
     assert r.json()["message"] == (
         "GetMetricHistoryBulk request cannot specify more than 100 run_ids. Received 101 run_ids."
     )
+
+
+def test_logged_model_keeps_its_metrics_and_is_gone_once_deleted(server):
+    from mlflow.exceptions import MlflowException
+
+    mlflow.set_tracking_uri(server.url)
+    c = mlflow.MlflowClient(server.url)
+    exp = c.create_experiment(unique("lm"))
+    with mlflow.start_run(experiment_id=exp) as run:
+        m = mlflow.initialize_logged_model(name="clf", experiment_id=exp)
+        mlflow.log_metric("acc", 0.9, step=1, model_id=m.model_id)
+        mlflow.log_metric("acc", 0.95, step=2, model_id=m.model_id)
+        mlflow.log_metric("unrelated", 1.0)  # the run's, not the model's
+    got = mlflow.get_logged_model(m.model_id)
+    assert sorted((x.key, x.value, x.step, x.run_id) for x in got.metrics) == [
+        ("acc", 0.9, 1, run.info.run_id),
+        ("acc", 0.95, 2, run.info.run_id),
+    ]
+    assert all(x.model_id == m.model_id for x in got.metrics)
+    c.delete_logged_model(m.model_id)
+    with pytest.raises(MlflowException) as e:
+        mlflow.get_logged_model(m.model_id)
+    assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    assert f"Logged model with ID '{m.model_id}' not found." in str(e.value)
+    assert m.model_id not in [x.model_id for x in mlflow.search_logged_models(experiment_ids=[exp], output_format="list")]

@@ -238,6 +238,12 @@ pub fn logged_model(m: &LoggedModel) -> Value {
         .v("tags", tags(&m.tags))
         .s("lifecycle_stage", m.lifecycle_stage.as_str())
         .done();
-    let data = Obj::new().v("params", tags(&m.params)).done();
+    let data = Obj::new()
+        .v("params", tags(&m.params))
+        .v(
+            "metrics",
+            Value::Array(m.metrics.iter().map(run_metric).collect()),
+        )
+        .done();
     json!({"info": info, "data": data})
 }

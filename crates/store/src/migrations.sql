@@ -264,3 +264,7 @@ CREATE TABLE notebook_schedules (
     created INTEGER NOT NULL,
     updated INTEGER NOT NULL
 );
+
+-- migration 8: a logged model's metrics (points logged with its model_id, as
+-- MLflow's logged_model_metrics) are read by model; most points have none.
+CREATE INDEX metric_points_model ON metric_points(model_id) WHERE model_id IS NOT NULL;

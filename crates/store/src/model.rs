@@ -292,6 +292,8 @@ pub struct LoggedModel {
     pub lifecycle_stage: Lifecycle,
     pub tags: Vec<Tag>,
     pub params: Vec<Param>,
+    /// Every point logged with this model's id, by key, run, step, timestamp.
+    pub metrics: Vec<RunMetric>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -806,10 +806,33 @@ fn load_logged_model(conn: &Connection, id: &str) -> Result<LoggedModel> {
                 lifecycle_stage: lifecycle(r.get(9)?),
                 tags: Vec::new(),
                 params: Vec::new(),
+                metrics: Vec::new(),
             })
         })
         .optional()?
-        .ok_or_else(|| not_found(format!("Logged model with ID '{id}' not found")))?;
+        .ok_or_else(|| not_found(format!("Logged model with ID '{id}' not found.")))?;
+    m.metrics = conn
+        .prepare_cached(
+            "SELECT s.run_uuid, s.key, p.step, p.timestamp, p.value, p.is_nan, p.dataset_name, p.dataset_digest
+             FROM metric_points p JOIN metric_series s ON s.series_id = p.series_id
+             WHERE p.model_id = ?
+             ORDER BY s.key, s.run_uuid, p.step, p.timestamp, p.rowid",
+        )?
+        .query_map([id], |r| {
+            Ok(RunMetric {
+                run_id: r.get(0)?,
+                metric: Metric {
+                    key: r.get(1)?,
+                    step: r.get(2)?,
+                    timestamp: r.get(3)?,
+                    value: read_value(r.get(4)?, r.get(5)?),
+                    dataset_name: r.get(6)?,
+                    dataset_digest: r.get(7)?,
+                    model_id: Some(id.to_string()),
+                },
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
     for (table, dst) in [
         ("logged_model_tags", &mut m.tags),
         ("logged_model_params", &mut m.params),
@@ -2090,7 +2113,14 @@ impl MetadataStore for SqliteStore {
     }
 
     fn get_logged_model(&self, model_id: &str) -> Result<LoggedModel> {
-        self.read(|c| load_logged_model(c, model_id))
+        // a deleted model is gone for readers, as in MLflow (its tags can still be changed)
+        let m = self.read(|c| load_logged_model(c, model_id))?;
+        if m.lifecycle_stage == Lifecycle::Deleted {
+            return Err(not_found(format!(
+                "Logged model with ID '{model_id}' not found."
+            )));
+        }
+        Ok(m)
     }
 
     fn delete_logged_model(&self, model_id: &str) -> Result<()> {
