@@ -122,3 +122,19 @@ def test_logged_model_keeps_its_metrics_and_is_gone_once_deleted(server):
     assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
     assert f"Logged model with ID '{m.model_id}' not found." in str(e.value)
     assert m.model_id not in [x.model_id for x in mlflow.search_logged_models(experiment_ids=[exp], output_format="list")]
+
+
+def test_a_version_made_from_a_logged_model_is_listed_on_the_model(server):
+    import json
+
+    c = mlflow.MlflowClient(server.url)
+    exp = c.create_experiment(unique("mv"))
+    run = c.create_run(exp)
+    m = c.create_logged_model(experiment_id=exp, source_run_id=run.info.run_id, name="clf")
+    name = unique("réseau")  # non-ASCII: written as Python's json.dumps writes it
+    c.create_registered_model(name)
+    v1 = c.create_model_version(name, source=m.artifact_location, run_id=run.info.run_id, model_id=m.model_id)
+    v2 = c.create_model_version(name, source=m.artifact_location, run_id=run.info.run_id, model_id=m.model_id)
+    tag = c.get_logged_model(m.model_id).tags["mlflow.modelVersions"]
+    want = [{"name": name, "version": int(v1.version)}, {"name": name, "version": int(v2.version)}]
+    assert tag == json.dumps(want)

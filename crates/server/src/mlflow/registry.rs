@@ -218,8 +218,83 @@ pub async fn create_version(
         let rid = c.run_id.clone();
         s.db(move |st| st.get_run(&rid)).await?;
     }
+    let model_id = c.model_id.clone();
     let mv = s.db(move |st| st.create_model_version(c)).await?;
+    if !model_id.is_empty() {
+        // the logged model lists the versions made from it, as MLflow's server tags it
+        let (name, version) = (mv.name.clone(), mv.version);
+        s.db(move |st| {
+            let m = st.get_logged_model(&model_id)?;
+            let old = m
+                .tags
+                .iter()
+                .find(|t| t.key == MODEL_VERSIONS_TAG)
+                .map(|t| t.value.clone());
+            let value = model_versions_tag(old.as_deref(), &name, version);
+            st.set_logged_model_tags(&model_id, &[store::Tag::new(MODEL_VERSIONS_TAG, value)])
+        })
+        .await?;
+    }
     Ok(Json(json!({"model_version": wire::model_version(&mv)})))
+}
+
+/// MLflow's tag on a logged model listing the registered versions made from it.
+const MODEL_VERSIONS_TAG: &str = "mlflow.modelVersions";
+
+/// The tag's new value: the old list (if it parses) plus `{name, version}`
+/// unless already there, written as Python's `json.dumps` writes it (MLflow's
+/// server makes it so; clients compare the text).
+fn model_versions_tag(old: Option<&str>, name: &str, version: i64) -> String {
+    let entry = json!({"name": name, "version": version});
+    let mut list = old
+        .and_then(|o| serde_json::from_str::<Vec<Value>>(o).ok())
+        .unwrap_or_default();
+    if !list.contains(&entry) {
+        list.push(entry);
+    }
+    python_json(&Value::Array(list))
+}
+
+/// `json.dumps(v)` with Python's defaults: ", " and ": " separators, keys in
+/// insertion order, non-ASCII escaped as \uXXXX.
+fn python_json(v: &Value) -> String {
+    match v {
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(python_json).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(o) => format!(
+            "{{{}}}",
+            o.iter()
+                .map(|(k, v)| format!("{}: {}", python_str(k), python_json(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Value::String(s) => python_str(s),
+        other => other.to_string(),
+    }
+}
+
+fn python_str(s: &str) -> String {
+    // serde_json's escapes for quotes, backslashes and control characters are Python's too
+    let quoted = Value::String(s.to_string()).to_string();
+    let inner = quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or_default();
+    let mut out = String::from("\"");
+    for c in inner.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut buf = [0u16; 2];
+            for u in c.encode_utf16(&mut buf) {
+                out.push_str(&format!("\\u{u:04x}"));
+            }
+        }
+    }
+    out.push('"');
+    out
 }
 
 pub async fn get_version(State(s): State<AppState>, req: Req) -> JsonResult {
