@@ -138,3 +138,22 @@ def test_a_version_made_from_a_logged_model_is_listed_on_the_model(server):
     tag = c.get_logged_model(m.model_id).tags["mlflow.modelVersions"]
     want = [{"name": name, "version": int(v1.version)}, {"name": name, "version": int(v2.version)}]
     assert tag == json.dumps(want)
+
+
+def test_a_version_may_name_a_run_this_server_does_not_have_when_its_source_is_elsewhere(server):
+    from mlflow.exceptions import MlflowException
+
+    c = mlflow.MlflowClient(server.url)
+    name = unique("elsewhere")
+    c.create_registered_model(name)
+    ghost = "f" * 32
+    # outside storage, or the run's own runs:/ URI: registered, as MLflow's server does
+    v = c.create_model_version(name, source="s3://bucket/models/clf", run_id=ghost)
+    assert (v.source, v.run_id) == ("s3://bucket/models/clf", ghost)
+    v = c.create_model_version(name, source=f"runs:/{ghost}/model", run_id=ghost)
+    assert v.run_id == ghost
+    # a source inside the missing run's artifacts cannot be checked: refused with MLflow's words
+    with pytest.raises(MlflowException) as e:
+        c.create_model_version(name, source=f"mlflow-artifacts:/0/{ghost}/artifacts/model", run_id=ghost)
+    assert e.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert "The run_id request parameter must identify the resource that contains the source." in str(e.value)

@@ -216,7 +216,18 @@ pub async fn create_version(
     }
     if !c.run_id.is_empty() {
         let rid = c.run_id.clone();
-        s.db(move |st| st.get_run(&rid)).await?;
+        match s.db(move |st| st.get_run(&rid)).await {
+            Ok(_) => {}
+            Err(e) if e.code == crate::error::ErrorCode::ResourceDoesNotExist => {
+                if !source_may_name_a_missing_run(&c.source, &c.run_id) {
+                    return Err(ApiError::invalid(format!(
+                        "Invalid model version source: '{}'. The run_id request parameter must identify the resource that contains the source.",
+                        c.source
+                    )));
+                }
+            }
+            Err(e) => return Err(e),
+        }
     }
     let model_id = c.model_id.clone();
     let mv = s.db(move |st| st.create_model_version(c)).await?;
@@ -236,6 +247,27 @@ pub async fn create_version(
         .await?;
     }
     Ok(Json(json!({"model_version": wire::model_version(&mv)})))
+}
+
+/// MLflow's server only looks the run up when the source lives in the run's
+/// artifacts (an `mlflow-artifacts:` URI or a local path); a `runs:/` source
+/// naming the same run, or one in outside storage (`s3://`, `gs://`, …), is
+/// registered even when the run is not on this server (copied registries,
+/// runs tracked elsewhere).
+fn source_may_name_a_missing_run(source: &str, run_id: &str) -> bool {
+    let scheme = source
+        .split_once("://")
+        .or_else(|| source.split_once(":/"))
+        .map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("runs") => source
+            .strip_prefix("runs:/")
+            .map(|rest| rest.trim_start_matches('/'))
+            .and_then(|rest| rest.split('/').next())
+            .is_some_and(|id| id == run_id),
+        None | Some("file") | Some("mlflow-artifacts") => false,
+        Some(_) => true,
+    }
 }
 
 /// MLflow's tag on a logged model listing the registered versions made from it.
