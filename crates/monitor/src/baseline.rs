@@ -216,6 +216,16 @@ pub struct DistributionConstraints {
     pub numerical_method: String,
     #[serde(default = "default_categorical")]
     pub categorical_method: String,
+    /// Atelier's addition: how the p-values of one check's features are
+    /// corrected for testing many at once — `holm` (the default; also for
+    /// baselines written before it existed) or `none` (each feature at its
+    /// own threshold, as SageMaker and Evidently do).
+    #[serde(default = "default_multiple_testing")]
+    pub multiple_testing: String,
+}
+
+fn default_multiple_testing() -> String {
+    "holm".into()
 }
 
 fn default_numerical() -> String {
@@ -239,6 +249,7 @@ impl Default for MonitoringConfig {
                 comparison_method: Some("Robust".into()),
                 numerical_method: default_numerical(),
                 categorical_method: default_categorical(),
+                multiple_testing: default_multiple_testing(),
             },
         }
     }
@@ -603,6 +614,9 @@ impl Baseline {
         })?;
         crate::check::Method::parse(&dc.categorical_method).map_err(|e| {
             MonitorError::Baseline(format!("{CONSTRAINTS_FILE}: categorical_method: {e}"))
+        })?;
+        crate::check::Correction::parse(&dc.multiple_testing).map_err(|e| {
+            MonitorError::Baseline(format!("{CONSTRAINTS_FILE}: multiple_testing: {e}"))
         })?;
         for f in &self.constraints.features {
             if let Some(o) = &f.overrides {

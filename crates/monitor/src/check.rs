@@ -83,6 +83,46 @@ impl Method {
 /// (Evidently's cut-off between its small- and large-data defaults).
 pub const SMALL_SAMPLE: usize = 1000;
 
+/// How the p-values of one check's features are corrected for testing
+/// many features at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Correction {
+    /// Holm's step-down method: the family-wise error rate (any false
+    /// alarm among the p-value features of one check) stays at most the
+    /// threshold, uniformly more powerful than Bonferroni.
+    Holm,
+    /// Each feature at its own threshold.
+    None,
+}
+
+impl Correction {
+    pub fn parse(s: &str) -> Result<Correction, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "holm" | "holm_bonferroni" => Ok(Correction::Holm),
+            "none" | "disabled" => Ok(Correction::None),
+            other => Err(format!("unknown correction '{other}': use holm or none")),
+        }
+    }
+}
+
+/// Holm-adjusted p-values, in the input's order: with the p-values sorted
+/// ascending, p_(i) × (m − i + 1) (1-based), made non-decreasing along that
+/// order and capped at 1. A feature drifts when its adjusted p-value is
+/// below the threshold — the same verdicts as Holm's step-down procedure.
+pub fn holm(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let mut out = vec![1.0; m];
+    let mut running = 0.0f64;
+    for (rank, &i) in order.iter().enumerate() {
+        running = running.max((p[i] * (m - rank) as f64).min(1.0));
+        out[i] = running;
+    }
+    out
+}
+
 /// One line of `constraint_violations.json`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Violation {
@@ -150,6 +190,10 @@ pub struct FeatureDrift {
     pub method: Option<Method>,
     pub threshold: Option<f64>,
     pub value: Option<f64>,
+    /// For a p-value method under a correction: the adjusted p-value the
+    /// verdict was taken on (`value` stays the raw one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p_adjusted: Option<f64>,
     pub drift: bool,
     /// Why there is no verdict (disabled, no data on one side).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -170,6 +214,15 @@ pub struct DriftReport {
     pub features: Vec<FeatureDrift>,
     /// Names of the features whose drift crossed its threshold.
     pub drifted: Vec<String>,
+    /// The correction applied to the p-value features' verdicts, and how
+    /// many features it covered.
+    pub multiple_testing: MultipleTesting,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MultipleTesting {
+    pub method: Correction,
+    pub tests: usize,
 }
 
 /// What a check produces.
@@ -238,17 +291,44 @@ pub fn check(baseline: &Baseline, current: &DatasetStats) -> Result<Report, Moni
         }
         features.push(drift_for(baseline, f, fc, cur, compare)?);
     }
+    // p-value verdicts are corrected across the features of this check
+    let correction = Correction::parse(&mc.distribution_constraints.multiple_testing)
+        .map_err(MonitorError::Baseline)?;
+    let tested: Vec<usize> = features
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.method.is_some_and(Method::is_pvalue) && d.value.is_some())
+        .map(|(i, _)| i)
+        .collect();
+    if correction == Correction::Holm {
+        let raw: Vec<f64> = tested
+            .iter()
+            .map(|&i| features[i].value.unwrap_or(1.0))
+            .collect();
+        for (&i, adj) in tested.iter().zip(holm(&raw)) {
+            let d = &mut features[i];
+            d.p_adjusted = Some(adj);
+            d.drift = adj < d.threshold.unwrap_or(0.0);
+        }
+    }
     let drifted: Vec<String> = features
         .iter()
         .filter(|d| d.drift)
         .map(|d| d.name.clone())
         .collect();
     for d in features.iter().filter(|d| d.drift) {
+        let adjusted = d.p_adjusted.map_or(String::new(), |a| {
+            format!(
+                " (Holm-adjusted {} over {} p-value tests)",
+                fmt(a),
+                tested.len()
+            )
+        });
         v(
             &d.name,
             "baseline_drift_check",
             format!(
-                "{} {} {} the threshold {} (baseline vs current)",
+                "{} {}{adjusted} {} the threshold {} (baseline vs current)",
                 method_label(d.method),
                 fmt(d.value.unwrap_or(f64::NAN)),
                 if d.method.is_some_and(Method::is_pvalue) {
@@ -268,6 +348,10 @@ pub fn check(baseline: &Baseline, current: &DatasetStats) -> Result<Report, Moni
             current_rows: current.rows,
             features,
             drifted,
+            multiple_testing: MultipleTesting {
+                method: correction,
+                tests: tested.len(),
+            },
         },
     })
 }
@@ -599,6 +683,7 @@ fn drift_for(
         method: (!disabled).then_some(method),
         threshold: (!disabled).then_some(threshold),
         value,
+        p_adjusted: None,
         drift,
         note,
         bins,
@@ -640,8 +725,16 @@ pub fn summary_table(r: &Report) -> String {
         ));
     }
     let n = r.violations.violations.len();
+    let mt = &r.drift.multiple_testing;
+    let corrected = match mt.method {
+        Correction::Holm if mt.tests > 1 => format!(
+            " (p-value verdicts Holm-corrected over {} features)",
+            mt.tests
+        ),
+        _ => String::new(),
+    };
     out.push_str(&format!(
-        "\n{} of {} features drifted; {} constraint violation{}\n",
+        "\n{} of {} features drifted{corrected}; {} constraint violation{}\n",
         r.drift.drifted.len(),
         r.drift.features.len(),
         n,
