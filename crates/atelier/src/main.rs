@@ -1006,14 +1006,15 @@ fn automl_cli(
         automl::Event::Started {
             problem,
             metric,
-            rows,
             validation,
             reason,
+            ..
         } => {
             metric_name = metric.name().to_string();
             higher = metric.higher_is_better();
+            // the validation plan names the row count ("… on 344 rows")
             eprintln!(
-                "{} problem ({reason}); optimising {} over {validation}; {rows} rows",
+                "{} problem ({reason}); optimising {} over {validation}",
                 problem.as_str(),
                 metric.name()
             );

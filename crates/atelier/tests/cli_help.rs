@@ -231,3 +231,27 @@ fn output_piped_into_a_reader_that_stops_early_ends_quietly() {
     );
     assert_eq!(&first[..2], b"{\"");
 }
+
+#[test]
+fn automl_names_the_problem_and_the_row_count_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = tiny_csv(dir.path());
+    let model = dir.path().join("m.model");
+    let o = atelier(&[
+        "automl",
+        csv.to_str().unwrap(),
+        "--target",
+        "y",
+        "--time-budget",
+        "2",
+        "--no-reports",
+        "-o",
+        model.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let first = err.lines().next().unwrap_or_default();
+    assert!(first.starts_with("binary problem"), "{first}");
+    assert_eq!(first.matches("60 rows").count(), 1, "{first}");
+    assert_eq!(err.matches("binary problem").count(), 1, "{err}");
+}
