@@ -276,6 +276,13 @@ fn a_schedule_on_a_live_endpoint_catches_drift_alerts_and_leads_to_retraining() 
         .collect();
     cols.sort();
     assert_eq!(cols, ["bill_length_mm", "island"], "{r}");
+    // p-value verdicts are Holm-corrected across the check's features; the raw p-value stays
+    assert_eq!(r["multiple_testing"]["method"], "holm", "{r}");
+    for f in r["features"].as_array().unwrap() {
+        if let (Some(raw), Some(adj)) = (f["value"].as_f64(), f["p_adjusted"].as_f64()) {
+            assert!(adj >= raw && adj <= 1.0, "{f}");
+        }
+    }
     assert!(r["histograms"]["bill_length_mm"]["baseline"].is_array());
     // the execution queued the webhook and ended; the outbox delivers it
     assert_eq!(r["webhooks_queued"], 1, "{r}");

@@ -270,6 +270,7 @@ fn data_quality(
     result["violations"] =
         serde_json::to_value(&report.violations.violations).map_err(|e| e.to_string())?;
     result["drifted"] = json!(report.drift.drifted);
+    result["multiple_testing"] = json!(report.drift.multiple_testing);
     result["features"] = Value::Array(
         report
             .drift
@@ -280,6 +281,7 @@ fn data_quality(
                     "name": f.name,
                     "method": f.method,
                     "value": f.value,
+                    "p_adjusted": f.p_adjusted,
                     "threshold": f.threshold,
                     "drift": f.drift,
                     "note": f.note,
