@@ -157,3 +157,14 @@ def test_a_version_may_name_a_run_this_server_does_not_have_when_its_source_is_e
         c.create_model_version(name, source=f"mlflow-artifacts:/0/{ghost}/artifacts/model", run_id=ghost)
     assert e.value.error_code == "INVALID_PARAMETER_VALUE"
     assert "The run_id request parameter must identify the resource that contains the source." in str(e.value)
+
+
+def test_a_relative_artifact_location_is_made_absolute_against_the_server_s_directory(server):
+    c = mlflow.MlflowClient(server.url)
+    root = server.data_dir.resolve()  # the test server runs in its data folder
+    e = c.get_experiment(c.create_experiment(unique("rel"), artifact_location="runs/here"))
+    assert e.artifact_location == f"{root}/runs/here"
+    e = c.get_experiment(c.create_experiment(unique("relf"), artifact_location="file:runs/there"))
+    assert e.artifact_location == f"file://{root}/runs/there"
+    for kept in ["s3://bucket/x", "/abs/path", "file:///abs/path", "mlflow-artifacts:/x"]:
+        assert c.get_experiment(c.create_experiment(unique("kept"), artifact_location=kept)).artifact_location == kept

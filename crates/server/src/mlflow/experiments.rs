@@ -24,7 +24,9 @@ pub fn view_type(req: &Req, key: &str) -> Result<ViewType, ApiError> {
 pub async fn create(State(s): State<AppState>, req: Req) -> JsonResult {
     let name = req.str("name")?;
     validate::experiment_name(&name)?;
-    let loc = req.opt_str("artifact_location")?;
+    let loc = req
+        .opt_str("artifact_location")?
+        .map(|l| resolve_if_local(&l));
     let tags = req.tags("tags")?;
     for t in &tags {
         validate::key("tag", &t.key)?;
@@ -39,6 +41,34 @@ pub async fn create(State(s): State<AppState>, req: Req) -> JsonResult {
         .db(move |st| st.create_experiment(&name, loc.as_deref(), &tags))
         .await?;
     Ok(Json(json!({"experiment_id": id.to_string()})))
+}
+
+/// A relative local `artifact_location` ("runs/x", "file:runs/x") made
+/// absolute against the server's working directory, as MLflow's store does;
+/// any other location is kept as given.
+fn resolve_if_local(loc: &str) -> String {
+    let scheme = loc.split_once(':').map(|(s, _)| s).filter(|s| {
+        s.len() > 1
+            && s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
+    });
+    let path = match scheme {
+        None => loc,
+        Some(s) if s.eq_ignore_ascii_case("file") => &loc[s.len() + 1..],
+        Some(_) => return loc.to_string(),
+    };
+    if path.is_empty() || path.starts_with('/') {
+        return loc.to_string();
+    }
+    let Ok(cwd) = std::env::current_dir() else {
+        return loc.to_string();
+    };
+    let abs = cwd.join(path).to_string_lossy().into_owned();
+    match scheme {
+        None => abs,
+        Some(s) => format!("{s}://{abs}"),
+    }
 }
 
 pub async fn get_one(State(s): State<AppState>, req: Req) -> JsonResult {
