@@ -241,6 +241,55 @@ fn a_schedule_on_a_live_endpoint_catches_drift_alerts_and_leads_to_retraining() 
         drift_violations.is_empty(),
         "unshifted traffic drifts: {drift_violations:?}"
     );
+    // every baseline column here is one the model reads
+    let model_columns = r["model_columns"].as_array().unwrap();
+    assert!(model_columns.iter().any(|c| c == "island"), "{r}");
+    assert!(
+        r["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["used_by_model"] == true),
+        "{r}"
+    );
+
+    // a baseline that also holds the target (which requests never carry): what
+    // it finds there is reported apart and does not alert
+    let (code, b) = post(
+        &a,
+        &s.url("/api/atelier/baselines"),
+        &json!({"dataset": "penguins.csv", "name": "with-species"}),
+    )
+    .unwrap();
+    assert_eq!(code, 202, "{b}");
+    let made = wait_job(&a, &s, b["job"]["id"].as_str().unwrap(), 60);
+    assert_eq!(made["status"], "succeeded", "{made}");
+    let (code, b) = post(
+        &a,
+        &s.url("/api/atelier/monitoring-schedules"),
+        &json!({"name": "with-species", "endpoint": "penguins", "cron": "0 0 1 1 *", "baseline": "baselines/with-species"}),
+    )
+    .unwrap();
+    assert_eq!(code, 201, "{b}");
+    let (_, b) = post(
+        &a,
+        &s.url("/api/atelier/monitoring-schedules/with-species/run"),
+        &json!({"window_start_ms": t0, "window_end_ms": t1}),
+    )
+    .unwrap();
+    let apart = wait_job(&a, &s, b["job"]["id"].as_str().unwrap(), 60);
+    let r = &apart["result"];
+    assert_eq!(r["status"], "ok", "{r}");
+    assert_eq!(r["violation_count"], 0, "{r}");
+    let unused = r["unused_column_violations"].as_array().unwrap();
+    // (requests lack it, so it reads as an empty column: a completeness violation)
+    assert!(unused.iter().any(|v| v["feature_name"] == "species"), "{r}");
+    let species = r["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "species");
+    assert!(species.is_none_or(|f| f["used_by_model"] == false), "{r}");
 
     // shifted traffic: bill length +12 mm, every penguin on Dream
     let shifted: Vec<Vec<String>> = rows

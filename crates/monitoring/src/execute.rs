@@ -1,7 +1,7 @@
 //! The job kinds: `monitoring-execution` (one check of one schedule's
 //! window) and `monitor-baseline` (a baseline from a stored dataset).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use artifacts::{ArtifactPath, ArtifactStore};
@@ -262,14 +262,36 @@ fn data_quality(
     let dest = ArtifactPath::parse(&format!("monitoring/{}/{}", sched.name, ctx.job.id))
         .map_err(|e| e.to_string())?;
     result["files"] = Value::Object(upload_dir(ctx, &out, &dest)?);
-    result["status"] = json!(if report.violations.violations.is_empty() {
+    // Columns the served model does not read (the target, ids, extras) are
+    // still checked, but reported apart: a change there never alerts.
+    let used: Option<HashSet<String>> = endpoint_pipeline(ctx, ep)
+        .ok()
+        .map(|p| p.preprocessor.required().map(|c| c.name.clone()).collect());
+    let is_used = |name: &str| used.as_ref().is_none_or(|u| u.contains(name));
+    let (alerting, apart): (Vec<_>, Vec<_>) = report
+        .violations
+        .violations
+        .iter()
+        .partition(|v| is_used(&v.feature_name));
+    result["status"] = json!(if alerting.is_empty() {
         "ok"
     } else {
         "violations"
     });
-    result["violations"] =
-        serde_json::to_value(&report.violations.violations).map_err(|e| e.to_string())?;
-    result["drifted"] = json!(report.drift.drifted);
+    result["violations"] = serde_json::to_value(&alerting).map_err(|e| e.to_string())?;
+    result["unused_column_violations"] = serde_json::to_value(&apart).map_err(|e| e.to_string())?;
+    result["model_columns"] = match &used {
+        Some(u) => {
+            let mut v: Vec<&String> = u.iter().collect();
+            v.sort();
+            json!(v)
+        }
+        None => Value::Null,
+    };
+    let (drifted, drifted_unused): (Vec<&String>, Vec<&String>) =
+        report.drift.drifted.iter().partition(|n| is_used(n));
+    result["drifted"] = json!(drifted);
+    result["drifted_unused"] = json!(drifted_unused);
     result["multiple_testing"] = json!(report.drift.multiple_testing);
     result["features"] = Value::Array(
         report
@@ -279,6 +301,7 @@ fn data_quality(
             .map(|f| {
                 json!({
                     "name": f.name,
+                    "used_by_model": is_used(&f.name),
                     "method": f.method,
                     "value": f.value,
                     "p_adjusted": f.p_adjusted,

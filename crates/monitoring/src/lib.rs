@@ -15,7 +15,9 @@
 //!   `constraint_violations.json` and `drift_report.json` under
 //!   `monitoring/<schedule>/<execution id>/`, and keeps per-feature drift
 //!   values and baseline-vs-current histograms in the job's result for the
-//!   Studio;
+//!   Studio. Columns the served model does not read (the target, extras)
+//!   are checked too but reported apart (`unused_column_violations`,
+//!   `drifted_unused`, each feature's `used_by_model`): they never alert;
 //! - **model quality**: joins the captured predictions with uploaded ground
 //!   truth ([`quality`], by `inferenceId` or `eventId`), computes the
 //!   problem's metrics and compares the chosen one with the model's
