@@ -37,7 +37,7 @@ import pandas as pd
 
 # the split every tool in a benchmark shares
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from split import test_mask  # noqa: E402  (bench/common/split.py)
+from split import encode_target, test_mask  # noqa: E402  (bench/common/split.py)
 
 
 # datasets/README.md: test rows and the first five test row indices of each dataset
@@ -101,13 +101,7 @@ def main():
             sys.exit(f"{name}: the split gives {got}, datasets/README.md says {(n_test, first)}")
 
     X = df.drop(columns=[a.target])
-    if a.task == "regression":
-        y = labels.astype(float).to_numpy()
-        classes = []
-    else:
-        classes = sorted(labels.unique())
-        index = {c: i for i, c in enumerate(classes)}
-        y = labels.map(index).to_numpy(dtype=int)
+    y, classes = encode_target(labels, a.task)
     ytr, yte = y[~test], y[test]
     versions = {"python": sys.version.split()[0], "pandas": pd.__version__, "numpy": np.__version__}
 

@@ -1,4 +1,5 @@
-"""The train/test split of datasets/README.md, for the Python side of the benchmarks.
+"""The train/test split of datasets/README.md, and the target as every tool reads it, for the
+Python side of the benchmarks.
 
 A splitmix64 key per 0-based data row; classification is stratified by the target as written,
 regression is not; the first ceil(20 %) of each group by key is the test part. The same rule as
@@ -30,3 +31,13 @@ def test_mask(labels, task):
         rows = sorted(rows, key=splitmix64)
         test[rows[: (len(rows) + 4) // 5]] = True
     return test
+
+
+def encode_target(labels, task):
+    """(y, classes): regression targets as floats (no classes); class labels as their index in
+    the sorted classes, so every tool and every score agree on the order."""
+    if task == "regression":
+        return labels.astype(float).to_numpy(), []
+    classes = sorted(labels.unique())
+    index = {c: i for i, c in enumerate(classes)}
+    return labels.map(index).to_numpy(dtype=int), classes

@@ -30,7 +30,7 @@ from sklearn.metrics import log_loss, r2_score, roc_auc_score
 
 # the split every tool in a benchmark shares
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from split import test_mask  # noqa: E402  (bench/common/split.py)
+from split import encode_target, test_mask  # noqa: E402  (bench/common/split.py)
 
 
 def main():
@@ -60,13 +60,8 @@ def main():
             X[c] = num.astype("float64")
         else:
             X[c] = pd.Categorical(X[c], categories=sorted(X[c].dropna().unique()))
-    if a.task == "regression":
-        y = labels.astype(float).to_numpy()
-        classes = []
-    else:
-        classes = sorted(labels.unique())
-        index = {c: i for i, c in enumerate(classes)}
-        y = labels.map(index).to_numpy(dtype=float)
+    y, classes = encode_target(labels, a.task)
+    y = y.astype(float)
 
     objective = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}
     params = {
