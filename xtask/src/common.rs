@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 pub const SIGINT: i32 = 2;
 pub const SIGKILL: i32 = 9;
@@ -49,46 +48,8 @@ pub fn kill_groups_on_signal() {
     }
 }
 
-/// The UTC date and time now: (year, month, day, hour, minute, second),
-/// by civil-from-days (no dependencies).
-pub fn utc_now() -> (i64, i64, i64, i64, i64, i64) {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d, rem / 3600, rem / 60 % 60, rem % 60)
-}
-
-pub fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
-}
-
-pub fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| {
-            let f: Vec<&str> = s.split_whitespace().take(3).collect();
-            (f.len() == 3).then(|| f.join(" "))
-        })
-        .unwrap_or_else(|| "?".into())
-}
+// what every report states about its run: shared with `atelier bench automl`
+pub use benchreport::{cpu_model, loadavg, utc_now, utc_stamp};
 
 pub fn nproc() -> usize {
     std::thread::available_parallelism().map_or(0, |n| n.get())
@@ -155,41 +116,23 @@ pub fn ensure_venv(venv: &Path, req_path: &Path) -> Result<PathBuf, String> {
     Ok(python)
 }
 
-/// `YYYY-MM-DD HH:MM UTC`, for a report's "measured on".
-pub fn utc_stamp() -> String {
-    let (y, m, d, h, mi, _) = utc_now();
-    format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02} UTC")
-}
-
 /// Replace what lies between the README's `<!-- bench:NAME -->` and
 /// `<!-- /bench:NAME -->` markers with `md` (a README without them is left
 /// as it is, with a word saying so).
 pub fn update_readme(path: &Path, name: &str, md: &str) -> Result<(), String> {
-    let (begin, end) = (
-        format!("<!-- bench:{name} -->"),
-        format!("<!-- /bench:{name} -->"),
-    );
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    let (Some(a), Some(b)) = (text.find(&begin), text.find(&end)) else {
-        say(&format!(
-            "{} has no {begin} … {end} block; not updated",
-            path.display()
-        ));
-        return Ok(());
+    let new = match benchreport::replace_block(&text, name, md) {
+        Ok(new) => new,
+        Err(e @ benchreport::BlockError::Missing { .. }) => {
+            say(&format!("{} {e}; not updated", path.display()));
+            return Ok(());
+        }
+        Err(e) => return Err(format!("{}: {e}", path.display())),
     };
-    if b < a {
-        return Err(format!("{}: {end} comes before {begin}", path.display()));
-    }
-    let new = format!(
-        "{}{begin}\n{}{}",
-        &text[..a],
-        md.trim_end_matches('\n').to_string() + "\n",
-        &text[b..]
-    );
     std::fs::write(path, new).map_err(|e| format!("writing {}: {e}", path.display()))?;
     say(&format!(
-        "updated {} between {begin} and {end}",
+        "updated {} between <!-- bench:{name} --> and <!-- /bench:{name} -->",
         path.display()
     ));
     Ok(())

@@ -262,59 +262,11 @@ fn run_peer(
     })
 }
 
-/// The UTC date and time now as `YYYY-MM-DD HH:MM UTC`.
-fn utc_stamp() -> String {
-    chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string()
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|| "?".into())
-}
-
-/// Replace what lies between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`
-/// in `text` with `md`; `None` when the markers are missing or out of order.
-pub fn replace_block(text: &str, name: &str, md: &str) -> Option<String> {
-    let (begin, end) = (
-        format!("<!-- bench:{name} -->"),
-        format!("<!-- /bench:{name} -->"),
-    );
-    let a = text.find(&begin)?;
-    let b = text.find(&end)?;
-    if b < a {
-        return None;
-    }
-    Some(format!(
-        "{}{begin}\n{}\n{}",
-        &text[..a],
-        md.trim_end_matches('\n'),
-        &text[b..]
-    ))
-}
-
 fn update_readme(path: &Path, md: &str) -> anyhow::Result<()> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let Some(new) = replace_block(&text, "automl", md) else {
-        bail!(
-            "{} has no <!-- bench:automl --> … <!-- /bench:automl --> block to replace",
-            path.display()
-        );
-    };
+    let new = benchreport::replace_block(&text, "automl", md)
+        .map_err(|e| anyhow::anyhow!("{} {e}; nothing replaced", path.display()))?;
     std::fs::write(path, new).with_context(|| format!("writing {}", path.display()))?;
     eprintln!(
         "bench: updated {} between <!-- bench:automl --> and <!-- /bench:automl -->",
@@ -371,8 +323,8 @@ pub fn automl(b: &AutomlBench) -> anyhow::Result<()> {
         (None, None)
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let stamp = utc_stamp();
-    let load_before = loadavg();
+    let stamp = benchreport::utc_stamp();
+    let load_before = benchreport::loadavg();
     let peers_word = match b.peers {
         Peers::Live => "peers run in this run, one after the other",
         Peers::Anchors => {
@@ -516,20 +468,15 @@ pub fn automl(b: &AutomlBench) -> anyhow::Result<()> {
             );
         }
     }
-    let load_after = loadavg();
-    let machine = format!("{cores} × {}", cpu_model());
-    let at_or_above = rows
-        .iter()
-        .filter(|r| r["verdict"] == "at or above the best peer")
-        .count();
-    let below_lgbm = rows
-        .iter()
-        .filter(|r| r["verdict"] == "below LightGBM default")
-        .count();
+    let load_after = benchreport::loadavg();
+    let machine = format!("{cores} × {}", benchreport::cpu_model());
+    let t = tally(&rows);
     println!(
-        "\nat or above the best peer (within {TIE}) on {at_or_above} of {} datasets ({} with no tolerance); below LightGBM default on {below_lgbm}",
+        "\nat or above the best peer (within {TIE}) on {} of {} datasets ({} with no tolerance); below LightGBM default on {}",
+        t.at_or_above,
         rows.len(),
-        strictly_at_or_above(&rows)
+        t.strictly_at_or_above,
+        t.below_lgbm
     );
     let version_line = versions_line(&versions);
     if !version_line.is_empty() {
@@ -653,53 +600,39 @@ fn markdown(b: &AutomlBench, rows: &[Value], meta: &Value, versions: &str) -> St
             r["verdict"].as_str().unwrap_or(""),
         ));
     }
-    let at = rows
-        .iter()
-        .filter(|r| r["verdict"] == "at or above the best peer")
-        .count();
-    let below = rows
-        .iter()
-        .filter(|r| r["verdict"] == "below LightGBM default")
-        .count();
+    let t = tally(rows);
     md.push_str(&format!(
-        "\nAt or above the best peer on {at} of {} datasets ({} with no tolerance: Atelier's score ≥ the best peer's); below LightGBM default on {below}.\n",
+        "\nAt or above the best peer on {} of {} datasets ({} with no tolerance: Atelier's score ≥ the best peer's); below LightGBM default on {}.\n",
+        t.at_or_above,
         rows.len(),
-        strictly_at_or_above(rows)
+        t.strictly_at_or_above,
+        t.below_lgbm
     ));
     md
 }
 
-/// Datasets where Atelier's score is at least the best peer's, with no tie
-/// tolerance (scores as printed, to four places).
-fn strictly_at_or_above(rows: &[Value]) -> usize {
-    let r4 = |v: &Value| v.as_f64().map(|x| (x * 1e4).round());
-    rows.iter()
-        .filter(|r| match (r4(&r["atelier"]), r4(&r["best_peer"])) {
-            (Some(a), Some(b)) => a >= b,
-            _ => false,
-        })
-        .count()
+/// The run's summary, for the terminal and the README alike.
+struct Tally {
+    /// Verdict "at or above the best peer" (within [`TIE`]).
+    at_or_above: usize,
+    /// Atelier's score at least the best peer's, no tolerance (scores as
+    /// printed, to four places).
+    strictly_at_or_above: usize,
+    below_lgbm: usize,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_the_named_block_is_replaced() {
-        let text = "a\n<!-- bench:jobs -->\nold jobs\n<!-- /bench:jobs -->\n<!-- bench:automl -->\nold\n<!-- /bench:automl -->\nz\n";
-        assert_eq!(
-            replace_block(text, "automl", "new\n\n").unwrap(),
-            "a\n<!-- bench:jobs -->\nold jobs\n<!-- /bench:jobs -->\n<!-- bench:automl -->\nnew\n<!-- /bench:automl -->\nz\n"
-        );
-        assert!(replace_block("no markers", "automl", "x").is_none());
-        assert!(
-            replace_block(
-                "<!-- /bench:automl -->\n<!-- bench:automl -->",
-                "automl",
-                "x"
-            )
-            .is_none()
-        );
+fn tally(rows: &[Value]) -> Tally {
+    let verdicts = |v: &str| rows.iter().filter(|r| r["verdict"] == v).count();
+    let r4 = |v: &Value| v.as_f64().map(|x| (x * 1e4).round());
+    Tally {
+        at_or_above: verdicts("at or above the best peer"),
+        strictly_at_or_above: rows
+            .iter()
+            .filter(|r| match (r4(&r["atelier"]), r4(&r["best_peer"])) {
+                (Some(a), Some(b)) => a >= b,
+                _ => false,
+            })
+            .count(),
+        below_lgbm: verdicts("below LightGBM default"),
     }
 }
