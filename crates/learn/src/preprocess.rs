@@ -45,6 +45,13 @@ pub enum Encoding {
 }
 
 impl Encoding {
+    /// Whether an input may leave this column out (it then reads as
+    /// missing): free text, which earlier pipelines dropped, so clients never
+    /// had to send it.
+    pub fn may_be_absent(&self) -> bool {
+        matches!(self, Encoding::Text { .. })
+    }
+
     /// How many features this column becomes.
     pub fn parts(&self) -> usize {
         match self {

@@ -45,14 +45,7 @@ impl LoadedModel {
             .preprocessor
             .columns
             .iter()
-            // text columns may be left out (read as missing), as before they were features
-            .map(|c| {
-                !matches!(
-                    c.encoding,
-                    learn::preprocess::Encoding::Dropped { .. }
-                        | learn::preprocess::Encoding::Text { .. }
-                )
-            })
+            .map(|c| c.encoding.parts() > 0 && !c.encoding.may_be_absent())
             .collect();
         let index = columns
             .iter()

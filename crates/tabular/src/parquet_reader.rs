@@ -50,6 +50,15 @@ pub(crate) enum Cells {
 }
 
 impl Cells {
+    fn nulls(&self) -> usize {
+        match self {
+            Cells::Bool(v) => v.iter().filter(|x| x.is_none()).count(),
+            Cells::Num(v) => v.iter().filter(|x| x.is_none()).count(),
+            Cells::Time(v) => v.iter().filter(|x| x.is_none()).count(),
+            Cells::Text(v) => v.iter().filter(|x| x.is_none()).count(),
+        }
+    }
+
     fn len(&self) -> usize {
         match self {
             Cells::Bool(v) => v.len(),
@@ -558,17 +567,6 @@ pub(crate) fn convert_as(cells: Cells, kind: Kind) -> (ColumnData, usize) {
         }
     };
     (out, 0)
-}
-
-impl Cells {
-    fn nulls(&self) -> usize {
-        match self {
-            Cells::Bool(v) => v.iter().filter(|x| x.is_none()).count(),
-            Cells::Num(v) => v.iter().filter(|x| x.is_none()).count(),
-            Cells::Time(v) => v.iter().filter(|x| x.is_none()).count(),
-            Cells::Text(v) => v.iter().filter(|x| x.is_none()).count(),
-        }
-    }
 }
 
 fn numeric_or_id(name: &str, v: &[Option<f64>]) -> Kind {

@@ -125,15 +125,15 @@ fn content_disposition(name: &str) -> String {
         if !s.is_empty() && s.chars().all(tchar) {
             s.to_string()
         } else {
-            let escaped: String = s
-                .chars()
-                .filter(|c| !c.is_ascii_control())
-                .flat_map(|c| match c {
-                    '"' | '\\' => vec!['\\', c],
-                    c => vec![c],
-                })
-                .collect();
-            format!("\"{escaped}\"")
+            let mut quoted = String::from('"');
+            for c in s.chars().filter(|c| !c.is_ascii_control()) {
+                if c == '"' || c == '\\' {
+                    quoted.push('\\');
+                }
+                quoted.push(c);
+            }
+            quoted.push('"');
+            quoted
         }
     };
     if name.is_ascii() && !name.chars().any(|c| c.is_ascii_control()) {

@@ -322,10 +322,9 @@ pub async fn history_bulk(State(s): State<AppState>, req: Req) -> JsonResult {
         ApiError::invalid("GetMetricHistoryBulk request must specify a metric_key.")
     })?;
     // MLflow clamps a larger max_results to 25,000 rather than refusing it
-    let max = match req.opt_i64("max_results")? {
-        Some(n) if n > 25000 => 25000,
-        _ => req.max_results("max_results", 25000, 25000)?,
-    };
+    let max = req
+        .max_results("max_results", 25000, usize::MAX)?
+        .min(25000);
     let pts = s
         .db(move |st| {
             let mut out = Vec::new();
