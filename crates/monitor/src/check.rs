@@ -150,6 +150,9 @@ pub struct Chi2Report {
     pub statistic: f64,
     pub pvalue: f64,
     pub dof: usize,
+    /// Categories too rare for the χ² approximation (expected count under
+    /// 5), merged into one column before the test.
+    pub pooled_categories: usize,
 }
 
 /// Every statistic computed for one feature.
@@ -420,12 +423,23 @@ fn constraint_checks(
     };
     if let Some(min) = fc.completeness {
         let need = min * mc.completeness_threshold;
-        if cur.completeness() < need {
+        // below the bar, and by more than chance: a window drawn from the
+        // baseline's own data dips under 95 % of its completeness often
+        // when it is small (one 200-row titanic window in twelve for Age)
+        let p = more_missing_p(f, cur);
+        let level = mc.distribution_constraints.p_value_threshold;
+        if cur.completeness() < need && p.is_none_or(|p| p < level) {
+            let chance = p.map_or(String::new(), |p| {
+                format!(
+                    "; p = {} that the baseline's share of missing values gives this many",
+                    fmt(p)
+                )
+            });
             v(
                 name,
                 "completeness_check",
                 format!(
-                    "completeness {} is below {} (baseline completeness {} × completeness_threshold {})",
+                    "completeness {} is below {} (baseline completeness {} × completeness_threshold {}){chance}",
                     fmt(cur.completeness()),
                     fmt(need),
                     fmt(min),
@@ -478,6 +492,26 @@ fn constraint_checks(
             }
         }
     }
+}
+
+/// One-sided p-value that the current window has this many more missing
+/// values than the baseline's share by chance: half the two-sided χ² test
+/// (Yates-corrected) of the 2×2 table of present and missing counts when
+/// the window misses more, 1 otherwise. None without the baseline's counts
+/// (a SageMaker-written statistics file).
+fn more_missing_p(f: &FeatureStatistics, cur: &ColumnStats) -> Option<f64> {
+    let common = f
+        .numerical_statistics
+        .as_ref()
+        .map(|n| &n.common)
+        .or_else(|| f.string_statistics.as_ref().map(|s| &s.common))?;
+    let base = [common.num_present as f64, common.num_missing as f64];
+    let now = [cur.present() as f64, cur.missing as f64];
+    let share = |c: &[f64; 2]| c[1] / (c[0] + c[1]).max(1.0);
+    if share(&now) <= share(&base) {
+        return Some(1.0);
+    }
+    stats::chi2_contingency(&base, &now).map(|c| c.pvalue / 2.0)
 }
 
 fn drift_for(
@@ -626,10 +660,12 @@ fn drift_for(
         if a.iter().sum::<f64>() == 0.0 || b.iter().sum::<f64>() == 0.0 {
             note = Some("no values on one side".to_string());
         } else {
-            statistics.chi2 = stats::chi2_contingency(&a, &b).map(|c| Chi2Report {
+            let (pa, pb, pooled) = stats::pool_sparse(&a, &b);
+            statistics.chi2 = stats::chi2_contingency(&pa, &pb).map(|c| Chi2Report {
                 statistic: c.statistic,
                 pvalue: c.pvalue,
                 dof: c.dof,
+                pooled_categories: pooled,
             });
             let p = stats::proportions(&a);
             let q = stats::proportions(&b);
@@ -648,8 +684,8 @@ fn drift_for(
             n(&baseline_side).min(n(&current_side)) <= SMALL_SAMPLE as u64
         };
         (method, threshold) = match (small, numeric) {
-            (true, true) => (Method::Ks, Method::Ks.default_threshold()),
-            (true, false) => (Method::Chi2, Method::Chi2.default_threshold()),
+            (true, true) => (Method::Ks, dc.p_value_threshold),
+            (true, false) => (Method::Chi2, dc.p_value_threshold),
             (false, true) => (Method::Wasserstein, threshold),
             (false, false) => (Method::JensenShannon, threshold),
         };

@@ -506,6 +506,53 @@ pub fn chi2_contingency(a: &[f64], b: &[f64]) -> Option<Chi2> {
     })
 }
 
+/// Least expected count a category needs to keep its own column in the χ²
+/// table (Cochran's rule of thumb; below it the χ² approximation is too
+/// liberal and rare categories alone make p-values small).
+pub const CHI2_MIN_EXPECTED: f64 = 5.0;
+
+/// The 2×K table with the sparse categories merged: every category whose
+/// smaller expected count (`min(ra, rb) × its total / grand total`) is
+/// below [`CHI2_MIN_EXPECTED`] goes into one pooled column, kept last. The
+/// pooled column, when it is itself below the rule, is merged into the
+/// smallest remaining column. Returns the table and how many categories
+/// were pooled (0: the table as given, empty categories dropped).
+pub fn pool_sparse(a: &[f64], b: &[f64]) -> (Vec<f64>, Vec<f64>, usize) {
+    let (ra, rb): (f64, f64) = (a.iter().sum(), b.iter().sum());
+    let total = ra + rb;
+    let small = ra.min(rb);
+    let mut keep_a = Vec::new();
+    let mut keep_b = Vec::new();
+    let (mut pa, mut pb, mut pooled) = (0.0, 0.0, 0usize);
+    for (&x, &y) in a.iter().zip(b) {
+        if x + y <= 0.0 {
+            continue;
+        }
+        if total > 0.0 && small * (x + y) / total < CHI2_MIN_EXPECTED {
+            pa += x;
+            pb += y;
+            pooled += 1;
+        } else {
+            keep_a.push(x);
+            keep_b.push(y);
+        }
+    }
+    if pooled > 0 {
+        let sparse = total > 0.0 && small * (pa + pb) / total < CHI2_MIN_EXPECTED;
+        if sparse && !keep_a.is_empty() {
+            let i = (0..keep_a.len())
+                .min_by(|&i, &j| (keep_a[i] + keep_b[i]).total_cmp(&(keep_a[j] + keep_b[j])))
+                .unwrap_or(0);
+            keep_a[i] += pa;
+            keep_b[i] += pb;
+        } else {
+            keep_a.push(pa);
+            keep_b.push(pb);
+        }
+    }
+    (keep_a, keep_b, pooled)
+}
+
 /// Upper tail of the χ² distribution with `k` degrees of freedom.
 pub fn chi2_sf(x: f64, k: f64) -> f64 {
     if x <= 0.0 {
@@ -725,6 +772,37 @@ mod tests {
         let r = chi2_contingency(&[10.0, 10.0], &[10.0, 10.0]).unwrap();
         assert_eq!((r.statistic, r.pvalue, r.dof), (0.0, 1.0, 1));
         assert!(chi2_contingency(&[0.0, 0.0], &[1.0, 2.0]).is_none());
+    }
+
+    #[test]
+    fn rare_categories_are_pooled_before_the_chi2_test() {
+        // a 30,000-row reference and a 1,000-row window from the same
+        // shares, two common categories and forty with 3 per 1,000 rows:
+        // the window holds one of each rare category it happens to meet
+        let mut a = vec![15_000.0, 11_400.0];
+        let mut b = vec![500.0, 380.0];
+        for i in 0..40 {
+            a.push(90.0);
+            b.push(if i % 3 == 0 { 8.0 } else { 0.0 });
+        }
+        let raw = chi2_contingency(&a, &b).unwrap();
+        assert!(raw.pvalue < 1e-6, "the raw table alarms: {raw:?}");
+        let (pa, pb, pooled) = pool_sparse(&a, &b);
+        assert_eq!(pooled, 40);
+        assert_eq!((pa.len(), pb.len()), (3, 3));
+        assert_eq!(pa.iter().sum::<f64>(), a.iter().sum::<f64>());
+        assert_eq!(pb.iter().sum::<f64>(), b.iter().sum::<f64>());
+        let r = chi2_contingency(&pa, &pb).unwrap();
+        assert!(r.pvalue > 0.05, "the same shares pooled do not: {r:?}");
+        // nothing sparse: the table is kept (empty categories dropped)
+        let (pa, pb, pooled) = pool_sparse(&[50.0, 0.0, 60.0], &[40.0, 0.0, 30.0]);
+        assert_eq!((pa, pb, pooled), (vec![50.0, 60.0], vec![40.0, 30.0], 0));
+        // a pooled column that is itself sparse joins the smallest column
+        let (pa, pb, pooled) = pool_sparse(&[100.0, 200.0, 1.0], &[100.0, 200.0, 0.0]);
+        assert_eq!(
+            (pa, pb, pooled),
+            (vec![101.0, 200.0], vec![100.0, 200.0], 1)
+        );
     }
 
     #[test]

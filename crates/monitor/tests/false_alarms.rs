@@ -1,9 +1,11 @@
 //! One check tests every feature at once: without a correction, a clean
 //! window of the same data alarms whenever any one of a dozen p-values dips
-//! under 0.05. Titanic (datasets/titanic.csv), baselined on a random 80 % and
-//! checked on the other 20 % (179 rows, where the p-value tests decide) over
-//! 60 seeded splits: Holm's correction keeps clean checks quiet while a
-//! planted 0.5-standard-deviation shift of one feature is still found.
+//! under 0.05 (Evidently's and SageMaker's rule). Titanic
+//! (datasets/titanic.csv), baselined on a random 80 % and checked on the
+//! other 20 % (179 rows, where the p-value tests decide) over 60 seeded
+//! splits: the default (Holm's correction at a family-wise 0.01) keeps clean
+//! checks quiet while a planted 0.5-standard-deviation shift of one feature
+//! is still found.
 
 use std::path::PathBuf;
 
@@ -29,16 +31,17 @@ fn split(n: usize, seed: u64) -> (Vec<usize>, Vec<usize>) {
     (idx[..cut].to_vec(), idx[cut..].to_vec())
 }
 
-fn with_correction(b: &Baseline, correction: &str) -> Baseline {
+/// Each feature alone at 0.05: the rule without a correction.
+fn uncorrected(b: &Baseline) -> Baseline {
     let mut b = b.clone();
-    b.constraints
-        .monitoring_config
-        .distribution_constraints
-        .multiple_testing = correction.into();
+    let dc = &mut b.constraints.monitoring_config.distribution_constraints;
+    dc.multiple_testing = "none".into();
+    dc.p_value_threshold = 0.05;
     b
 }
 
-/// Checks with any drift violation among `seeds` splits, under each correction;
+/// Checks with any drift violation among `seeds` splits, uncorrected and with
+/// the defaults;
 /// `shift` moves the current window's Age by that many standard deviations.
 fn alarms(t: &Table, seeds: u64, shift: f64) -> (usize, usize) {
     let age = t.column("Age").unwrap();
@@ -66,8 +69,8 @@ fn alarms(t: &Table, seeds: u64, shift: f64) -> (usize, usize) {
         q.add(&cur).unwrap();
         let current = q.finish();
         let drifted = |b: &Baseline| !check(b, &current).unwrap().drift.drifted.is_empty();
-        none += usize::from(drifted(&with_correction(&baseline, "none")));
-        holm += usize::from(drifted(&with_correction(&baseline, "holm")));
+        none += usize::from(drifted(&uncorrected(&baseline)));
+        holm += usize::from(drifted(&baseline));
     }
     (none, holm)
 }
@@ -81,8 +84,8 @@ fn clean_windows_stay_quiet_and_a_planted_shift_is_found() {
         none >= 6,
         "the uncorrected rule alarms on clean data: {none}/60"
     );
-    // Holm bounds the family-wise rate at the 0.05 threshold: at most 3 of 60
-    assert!(holm <= 3, "Holm keeps clean checks quiet: {holm}/60");
+    // Holm bounds the family-wise rate at the 0.01 threshold: expect 0.6 of 60
+    assert!(holm <= 2, "Holm keeps clean checks quiet: {holm}/60");
     let (none, holm) = alarms(&t, 60, 0.5);
     eprintln!("shifted: {none} of 60 found uncorrected, {holm} with Holm");
     assert!(holm >= 54, "a 0.5 sd shift is still found: {holm}/60");
@@ -98,4 +101,57 @@ fn holm_adjusts_as_the_textbook_does() {
     }
     assert_eq!(monitor::check::holm(&[0.9, 0.8]), [1.0, 1.0]);
     assert!(monitor::check::holm(&[]).is_empty());
+}
+
+/// Clean 179-row windows whose Age (20 % missing in the data) happens to
+/// miss a few more values than 95 % of the baseline's completeness allows
+/// are not reported; a window that lost a third of its ages is.
+#[test]
+fn completeness_alarms_need_more_than_chance() {
+    let t = titanic();
+    let incomplete = |b: &Baseline, cur: &Table| {
+        let mut q = Profiler::for_table(cur, 100_000).without_quantile_sketch();
+        q.add(cur).unwrap();
+        check(b, &q.finish())
+            .unwrap()
+            .violations
+            .violations
+            .iter()
+            .any(|v| v.constraint_check_type == "completeness_check")
+    };
+    let (mut bar_only, mut default, mut lost) = (0, 0, 0);
+    for seed in 0..60 {
+        let (a, b) = split(t.rows(), seed);
+        let train = t.take(&a);
+        let cur = t.take(&b);
+        let mut p = Profiler::for_table(&train, 100_000);
+        p.add(&train).unwrap();
+        let baseline = Baseline::suggest(&p.finish()).unwrap();
+        // the bar alone: any p-value passes
+        let mut loose = baseline.clone();
+        loose
+            .constraints
+            .monitoring_config
+            .distribution_constraints
+            .p_value_threshold = 1.0;
+        bar_only += usize::from(incomplete(&loose, &cur));
+        default += usize::from(incomplete(&baseline, &cur));
+        // every third present age removed
+        let mut gone = cur.clone();
+        let c = gone.column_index("Age").unwrap();
+        let ages: Vec<Option<f64>> = (0..gone.rows())
+            .map(|i| gone.columns[c].f64_at(i).filter(|_| i % 3 != 0))
+            .collect();
+        gone.columns[c] = tabular::Column::from_f64("Age", tabular::Kind::Numeric, ages);
+        lost += usize::from(incomplete(&baseline, &gone));
+    }
+    eprintln!(
+        "completeness: bar alone {bar_only}/60, default {default}/60, a third lost {lost}/60"
+    );
+    assert!(
+        bar_only >= 3,
+        "the bar alone alarms on clean windows: {bar_only}/60"
+    );
+    assert!(default <= 1, "clean windows stay quiet: {default}/60");
+    assert_eq!(lost, 60, "a third of the ages lost is always reported");
 }
