@@ -473,7 +473,24 @@ fn constraint_checks(
         let out_n: u64 = outside.iter().map(|x| x.1).sum();
         if total > 0 {
             let share = 1.0 - out_n as f64 / total as f64;
-            if share < mc.domain_content_threshold {
+            // values the baseline never saw turn up by chance as often as
+            // values it saw once (Good–Turing): only more than that alarms
+            let (seen_once, seen) = f.string_statistics.as_ref().map_or((0, 0), |s| {
+                let b = &s.distribution.categorical.buckets;
+                (
+                    b.iter().filter(|c| c.count == 1).count() as u64,
+                    b.iter().map(|c| c.count).sum::<u64>(),
+                )
+            });
+            let expected = if seen > 0 {
+                total as f64 * seen_once as f64 / seen as f64
+            } else {
+                0.0
+            };
+            let p = stats::poisson_sf(out_n, expected);
+            if share < mc.domain_content_threshold
+                && p < mc.distribution_constraints.p_value_threshold
+            {
                 let examples: Vec<String> = outside
                     .iter()
                     .take(5)
@@ -483,10 +500,19 @@ fn constraint_checks(
                     name,
                     "categorical_values_check",
                     format!(
-                        "{out_n} of {total} values are outside the baseline domain (e.g. {}); in-domain share {} is below domain_content_threshold {}",
+                        "{out_n} of {total} values are outside the baseline domain (e.g. {}); in-domain share {} is below domain_content_threshold {}{}",
                         examples.join(", "),
                         fmt(share),
-                        mc.domain_content_threshold
+                        mc.domain_content_threshold,
+                        if seen_once > 0 {
+                            format!(
+                                "; {} new values were expected by chance ({seen_once} values were seen once in the baseline's {seen}), p = {}",
+                                fmt(expected),
+                                fmt(p)
+                            )
+                        } else {
+                            String::new()
+                        }
                     ),
                 );
             }

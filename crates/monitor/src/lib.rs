@@ -129,7 +129,11 @@
 //! `p_value_threshold` — the bar alone alarmed on 27 of 60 clean 179-row
 //! titanic windows, `tests/false_alarms.rs`), `categorical_values_check` (share of values inside
 //! `string_constraints.domains` below `domain_content_threshold`, default
-//! 1.0), `baseline_drift_check` (the verdicts above).
+//! 1.0, and more values outside it than chance gives: a value the baseline
+//! never saw is expected in as many rows as values it saw once
+//! (Good–Turing), and the Poisson tail of the count outside must be below
+//! `p_value_threshold` — a baseline without rare values reports any new
+//! value), `baseline_drift_check` (the verdicts above).
 
 pub mod baseline;
 pub mod calibration;

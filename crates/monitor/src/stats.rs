@@ -588,6 +588,18 @@ pub fn ln_gamma(x: f64) -> f64 {
     0.5 * LN_2PI + (x + 0.5) * t.ln() - t + a.ln()
 }
 
+/// P(X ≥ k) for X Poisson with mean `lambda`: 1 − Q(k, λ), the regularised
+/// lower incomplete gamma (P(X ≤ k − 1) = Q(k, λ)).
+pub fn poisson_sf(k: u64, lambda: f64) -> f64 {
+    if k == 0 {
+        return 1.0;
+    }
+    if lambda <= 0.0 {
+        return 0.0;
+    }
+    (1.0 - gamma_q(k as f64, lambda)).clamp(0.0, 1.0)
+}
+
 /// Regularised upper incomplete gamma Q(a, x): the series for P when
 /// x < a + 1, else Lentz's continued fraction.
 fn gamma_q(a: f64, x: f64) -> f64 {
@@ -772,6 +784,26 @@ mod tests {
         let r = chi2_contingency(&[10.0, 10.0], &[10.0, 10.0]).unwrap();
         assert_eq!((r.statistic, r.pvalue, r.dof), (0.0, 1.0, 1));
         assert!(chi2_contingency(&[0.0, 0.0], &[1.0, 2.0]).is_none());
+    }
+
+    #[test]
+    fn poisson_tail_matches_its_sum() {
+        for lambda in [0.3f64, 2.5, 40.0] {
+            let mut term = (-lambda).exp();
+            let mut below = 0.0;
+            for k in 0..60u64 {
+                let want = 1.0 - below;
+                let got = poisson_sf(k, lambda);
+                assert!(
+                    (got - want).abs() < 1e-9,
+                    "λ {lambda} k {k}: {got} vs {want}"
+                );
+                below += term;
+                term *= lambda / (k + 1) as f64;
+            }
+        }
+        assert_eq!(poisson_sf(1, 0.0), 0.0);
+        assert_eq!(poisson_sf(0, 0.0), 1.0);
     }
 
     #[test]

@@ -155,3 +155,78 @@ fn completeness_alarms_need_more_than_chance() {
     assert!(default <= 1, "clean windows stay quiet: {default}/60");
     assert_eq!(lost, 60, "a third of the ages lost is always reported");
 }
+
+/// A value the baseline never saw alarms only beyond what the baseline's
+/// own rare values make likely (Good–Turing: as often as values seen once).
+#[test]
+fn new_categories_alarm_beyond_what_rare_values_predict() {
+    let dir = std::env::temp_dir().join(format!("atelier-domain-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let table = |name: &str, values: &[String]| {
+        let p = dir.join(name);
+        let mut text = String::from("country,n\n");
+        for (i, v) in values.iter().enumerate() {
+            text.push_str(&format!("{v},{}\n", i % 7));
+        }
+        std::fs::write(&p, text).unwrap();
+        tabular::read_path(&p).unwrap()
+    };
+    let common = |n: usize| (0..n).map(|i| ["A", "B"][i % 2].to_string());
+    // 1,900 common rows and 100 countries seen once each
+    let rare: Vec<String> = common(1900)
+        .chain((0..100).map(|i| format!("r{i}")))
+        .collect();
+    // the same 1,900 common rows and nothing rare
+    let closed: Vec<String> = common(2000).collect();
+    let baseline_of = |t: &Table| {
+        let mut p = Profiler::for_table(t, 100_000);
+        p.add(t).unwrap();
+        Baseline::suggest(&p.finish()).unwrap()
+    };
+    let outside = |b: &Baseline, t: &Table| {
+        let mut q = Profiler::for_table(t, 100_000).without_quantile_sketch();
+        q.add(t).unwrap();
+        check(b, &q.finish())
+            .unwrap()
+            .violations
+            .violations
+            .iter()
+            .any(|v| v.constraint_check_type == "categorical_values_check")
+    };
+    let rare_b = baseline_of(&table("rare.csv", &rare));
+    let closed_b = baseline_of(&table("closed.csv", &closed));
+    // 500 rows, two of them countries never seen: 25 were expected
+    let two_new = table(
+        "two.csv",
+        &common(498)
+            .chain(["u1".into(), "u2".into()])
+            .collect::<Vec<_>>(),
+    );
+    // 500 rows, a fifth of them new
+    let many_new = table(
+        "many.csv",
+        &common(400)
+            .chain((0..100).map(|i| format!("u{i}")))
+            .collect::<Vec<_>>(),
+    );
+    let has_domain = |b: &Baseline| {
+        b.constraints
+            .features
+            .iter()
+            .any(|f| f.name == "country" && f.string_constraints.is_some())
+    };
+    assert!(has_domain(&rare_b) && has_domain(&closed_b));
+    assert!(
+        !outside(&rare_b, &two_new),
+        "two new values among many rare ones are chance"
+    );
+    assert!(
+        outside(&rare_b, &many_new),
+        "a fifth of the rows new is not"
+    );
+    assert!(
+        outside(&closed_b, &two_new),
+        "with no rare values, any new value is reported"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
