@@ -1271,6 +1271,7 @@ fn serve(s: Settings) -> anyhow::Result<()> {
         max_request_bytes: usize::try_from(s.max_request_bytes).unwrap_or(usize::MAX),
         site: Arc::new(site),
         jobs: None,
+        mlflow_webhooks: None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -1356,6 +1357,14 @@ fn serve(s: Settings) -> anyhow::Result<()> {
             .context("starting the Debugger's experiment watcher")?;
         monitoring::alerts::spawn_delivery(state.store.clone(), webhooks.clone())
             .context("starting the webhook delivery loop")?;
+        // MLflow's registry webhooks: the same client and policy, their own outbox
+        let mlflow_webhooks = server::mlflow_webhooks::Sender::new(
+            monitoring::alerts::client(webhooks.clone()),
+            webhook_check.clone(),
+        );
+        server::mlflow_webhooks::spawn_delivery(state.store.clone(), mlflow_webhooks.clone())
+            .context("starting the MLflow webhook delivery loop")?;
+        state.mlflow_webhooks = Some(mlflow_webhooks);
         let monitor_store = state.store.clone();
         endpoints.add_metrics(Arc::new(move || {
             monitoring::prometheus(monitor_store.as_ref())

@@ -376,6 +376,7 @@ mod guard_tests {
             max_request_bytes: 1 << 20,
             site: Arc::new(crate::SitePolicy::default()),
             jobs: None,
+            mlflow_webhooks: None,
         }
     }
 

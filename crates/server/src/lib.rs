@@ -15,6 +15,8 @@ pub mod atelier_api;
 pub mod auth;
 pub mod error;
 mod mlflow;
+/// MLflow's registry webhooks: the sender and the delivery loop the binary starts.
+pub use mlflow::webhooks as mlflow_webhooks;
 pub mod openapi;
 pub mod req;
 pub mod routes;
@@ -49,6 +51,8 @@ pub struct AppState {
     pub site: Arc<SitePolicy>,
     /// The background job queue (AutoML, batch transform, …), when running.
     pub jobs: Option<Arc<jobs::Queue>>,
+    /// How this process sends MLflow webhooks (tests, URL policy), when it does.
+    pub mlflow_webhooks: Option<mlflow::webhooks::Sender>,
 }
 
 impl AppState {

@@ -128,6 +128,16 @@ impl Req {
         }
     }
 
+    /// A field as it was sent (`None` when absent or null).
+    pub fn raw(&self, key: &str) -> Option<&Value> {
+        self.get(key)
+    }
+
+    /// The fields, moved out.
+    pub fn into_map(self) -> Map<String, Value> {
+        self.map
+    }
+
     pub fn opt_str(&self, key: &str) -> Result<Option<String>, ApiError> {
         match self.get(key) {
             None => Ok(None),

@@ -300,6 +300,40 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Every delivery of these jobs, in the order they were queued.
     fn list_webhook_deliveries(&self, job_ids: &[String]) -> Result<Vec<WebhookDelivery>>;
 
+    // ---- MLflow model-registry webhooks (registry writes queue their events) ----
+    fn create_mlflow_webhook(&self, w: &NewMlflowWebhook) -> Result<MlflowWebhook>;
+    /// `NotFound` ("Webhook with ID … not found.") for an unknown or deleted id.
+    fn get_mlflow_webhook(&self, id: &str) -> Result<MlflowWebhook>;
+    /// Live webhooks, newest first, `max_results` a page.
+    fn list_mlflow_webhooks(
+        &self,
+        max_results: usize,
+        page_token: Option<&str>,
+    ) -> Result<Page<MlflowWebhook>>;
+    fn update_mlflow_webhook(&self, id: &str, u: &MlflowWebhookUpdate) -> Result<MlflowWebhook>;
+    /// A soft delete: the webhook fires no more; queued deliveries fail.
+    fn delete_mlflow_webhook(&self, id: &str) -> Result<()>;
+    /// As [`MetadataStore::claim_webhook_deliveries`], for MLflow webhook deliveries.
+    fn claim_mlflow_webhook_deliveries(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<MlflowWebhookDelivery>>;
+    /// As [`MetadataStore::record_webhook_attempt`], for MLflow webhook deliveries.
+    fn record_mlflow_webhook_attempt(
+        &self,
+        id: i64,
+        claimed_until_ms: i64,
+        attempt: &WebhookAttempt,
+        outcome: DeliveryOutcome,
+    ) -> Result<bool>;
+    /// Every delivery queued for a webhook, oldest first.
+    fn list_mlflow_webhook_deliveries(
+        &self,
+        webhook_id: &str,
+    ) -> Result<Vec<MlflowWebhookDelivery>>;
+
     /// A counter that grows with every committed write (drives live pages).
     fn write_generation(&self) -> u64;
 }

@@ -268,3 +268,38 @@ CREATE TABLE notebook_schedules (
 -- migration 8: a logged model's metrics (points logged with its model_id, as
 -- MLflow's logged_model_metrics) are read by model; most points have none.
 CREATE INDEX metric_points_model ON metric_points(model_id) WHERE model_id IS NOT NULL;
+
+-- migration 9: MLflow's model-registry webhooks (MLflow 3.3+). `events` is a
+-- JSON array of `entity.action` strings in the order given; `secret` signs
+-- deliveries and is never returned by the API; a deleted webhook keeps its
+-- row with `deleted_timestamp`, as MLflow's store does. A registry change
+-- queues one `mlflow_webhook_deliveries` row per active subscribed webhook in
+-- its own transaction; `event` is JSON owned by the store (the event and its
+-- fields), the rest works as `webhook_deliveries` (claimed with a lease by
+-- any server process, one attempt per claim).
+CREATE TABLE mlflow_webhooks (
+    webhook_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    url TEXT NOT NULL,
+    events TEXT NOT NULL,
+    status TEXT NOT NULL,
+    secret TEXT NOT NULL DEFAULT '',
+    creation_timestamp INTEGER NOT NULL,
+    last_updated_timestamp INTEGER NOT NULL,
+    deleted_timestamp INTEGER
+);
+CREATE INDEX mlflow_webhooks_live ON mlflow_webhooks (deleted_timestamp, creation_timestamp);
+CREATE TABLE mlflow_webhook_deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_id TEXT NOT NULL UNIQUE,
+    webhook_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    event_ms INTEGER NOT NULL,
+    attempts TEXT NOT NULL DEFAULT '[]',
+    state TEXT NOT NULL DEFAULT 'pending',
+    next_attempt_ms INTEGER NOT NULL,
+    claimed_until_ms INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX mlflow_webhook_deliveries_due ON mlflow_webhook_deliveries (state, next_attempt_ms);
+CREATE INDEX mlflow_webhook_deliveries_by_webhook ON mlflow_webhook_deliveries (webhook_id, id);

@@ -508,3 +508,167 @@ pub enum DeliveryOutcome {
     /// Pending again, due at this time (epoch ms); the lease is released.
     RetryAt(i64),
 }
+
+// ---- MLflow model-registry webhooks ----
+
+/// Whether an MLflow webhook fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MlflowWebhookStatus {
+    Active,
+    Disabled,
+}
+
+impl MlflowWebhookStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MlflowWebhookStatus::Active => "ACTIVE",
+            MlflowWebhookStatus::Disabled => "DISABLED",
+        }
+    }
+    pub fn parse(s: &str) -> Option<MlflowWebhookStatus> {
+        Some(match s {
+            "ACTIVE" => MlflowWebhookStatus::Active,
+            "DISABLED" => MlflowWebhookStatus::Disabled,
+            _ => return None,
+        })
+    }
+}
+
+/// A registered MLflow webhook. `secret` is kept for signing deliveries;
+/// no API answer ever carries it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MlflowWebhook {
+    pub webhook_id: String,
+    pub name: String,
+    pub description: String,
+    pub url: String,
+    /// `entity.action` strings (`model_version.created`), in the order given.
+    pub events: Vec<String>,
+    pub status: MlflowWebhookStatus,
+    /// Empty: deliveries are not signed.
+    pub secret: String,
+    pub creation_timestamp: i64,
+    pub last_updated_timestamp: i64,
+}
+
+/// A webhook to create (checked by the caller: name, URL, events).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMlflowWebhook {
+    pub name: String,
+    pub description: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub secret: String,
+    pub status: MlflowWebhookStatus,
+}
+
+/// The fields an update changes (`None`: left as it is).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MlflowWebhookUpdate {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub secret: Option<String>,
+    pub status: Option<MlflowWebhookStatus>,
+}
+
+/// A model-registry change a webhook can subscribe to, with what MLflow's
+/// payload for it carries (`prompt`: the registered model is a prompt, so
+/// MLflow names the event `prompt…` instead). Versions are decimal strings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RegistryEvent {
+    ModelCreated {
+        prompt: bool,
+        name: String,
+        tags: Vec<Tag>,
+        description: String,
+    },
+    VersionCreated {
+        prompt: bool,
+        name: String,
+        version: String,
+        source: String,
+        run_id: String,
+        tags: Vec<Tag>,
+        description: String,
+    },
+    /// Only prompts' tags (MLflow sends nothing for a registered model's).
+    PromptTagSet {
+        name: String,
+        key: String,
+        value: String,
+    },
+    PromptTagDeleted {
+        name: String,
+        key: String,
+    },
+    VersionTagSet {
+        prompt: bool,
+        name: String,
+        version: String,
+        key: String,
+        value: String,
+    },
+    VersionTagDeleted {
+        prompt: bool,
+        name: String,
+        version: String,
+        key: String,
+    },
+    AliasCreated {
+        prompt: bool,
+        name: String,
+        alias: String,
+        version: String,
+    },
+    AliasDeleted {
+        prompt: bool,
+        name: String,
+        alias: String,
+    },
+}
+
+impl RegistryEvent {
+    /// MLflow's `entity.action` name of the event.
+    pub fn event(&self) -> &'static str {
+        use RegistryEvent as E;
+        match self {
+            E::ModelCreated { prompt: false, .. } => "registered_model.created",
+            E::ModelCreated { prompt: true, .. } => "prompt.created",
+            E::VersionCreated { prompt: false, .. } => "model_version.created",
+            E::VersionCreated { prompt: true, .. } => "prompt_version.created",
+            E::PromptTagSet { .. } => "prompt_tag.set",
+            E::PromptTagDeleted { .. } => "prompt_tag.deleted",
+            E::VersionTagSet { prompt: false, .. } => "model_version_tag.set",
+            E::VersionTagSet { prompt: true, .. } => "prompt_version_tag.set",
+            E::VersionTagDeleted { prompt: false, .. } => "model_version_tag.deleted",
+            E::VersionTagDeleted { prompt: true, .. } => "prompt_version_tag.deleted",
+            E::AliasCreated { prompt: false, .. } => "model_version_alias.created",
+            E::AliasCreated { prompt: true, .. } => "prompt_alias.created",
+            E::AliasDeleted { prompt: false, .. } => "model_version_alias.deleted",
+            E::AliasDeleted { prompt: true, .. } => "prompt_alias.deleted",
+        }
+    }
+}
+
+/// One event for one webhook in the MLflow webhook outbox, as claimed: the
+/// webhook's current URL and secret come with it (`None` once the webhook
+/// is deleted).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MlflowWebhookDelivery {
+    pub id: i64,
+    /// Sent as `X-MLflow-Delivery-Id`; the same for every attempt.
+    pub delivery_id: String,
+    pub webhook_id: String,
+    pub event: RegistryEvent,
+    /// When the registry change was committed (epoch ms).
+    pub event_ms: i64,
+    pub attempts: Vec<WebhookAttempt>,
+    pub state: DeliveryState,
+    pub next_attempt_ms: i64,
+    /// The claim's lease and token, as in [`WebhookDelivery`].
+    pub claimed_until_ms: i64,
+    pub url: Option<String>,
+    pub secret: Option<String>,
+}

@@ -20,6 +20,7 @@ use crate::filter::{self, Clause, Entity, Op, Value};
 use crate::*;
 
 mod jobs;
+mod mlflow_webhooks;
 mod webhooks;
 
 const MIGRATIONS: &str = include_str!("migrations.sql");
@@ -180,6 +181,22 @@ fn not_found(msg: impl Into<String>) -> StoreError {
 }
 fn invalid(msg: impl Into<String>) -> StoreError {
     StoreError::InvalidParameter(msg.into())
+}
+
+/// A prompt's tags as MLflow's webhook payloads carry them: without the
+/// tags that mark it a prompt (the last value of a repeated key wins).
+fn prompt_tags(tags: &[Tag]) -> Vec<Tag> {
+    let mut out: Vec<Tag> = Vec::new();
+    for t in tags {
+        if t.key == "mlflow.prompt.is_prompt" || t.key == "_mlflow_prompt_type" {
+            continue;
+        }
+        match out.iter_mut().find(|o| o.key == t.key) {
+            Some(o) => o.value = t.value.clone(),
+            None => out.push(t.clone()),
+        }
+    }
+    out
 }
 
 fn placeholders(n: usize) -> String {
@@ -1688,6 +1705,17 @@ impl MetadataStore for SqliteStore {
                     params![name, t.key, t.value],
                 )?;
             }
+            let prompt = mlflow_webhooks::tags_mark_prompt(tags);
+            let tags = if prompt { prompt_tags(tags) } else { tags.to_vec() };
+            mlflow_webhooks::emit(
+                tx,
+                &RegistryEvent::ModelCreated {
+                    prompt,
+                    name: name.into(),
+                    tags,
+                    description: description.into(),
+                },
+            )?;
             load_registered_model(tx, name)
         })
     }
@@ -1825,6 +1853,14 @@ impl MetadataStore for SqliteStore {
                  ON CONFLICT(name, key) DO UPDATE SET value = excluded.value",
                 [name, key, value],
             )?;
+            if mlflow_webhooks::is_prompt(tx, name)? {
+                let e = RegistryEvent::PromptTagSet {
+                    name: name.into(),
+                    key: key.into(),
+                    value: value.into(),
+                };
+                mlflow_webhooks::emit(tx, &e)?;
+            }
             Ok(())
         })
     }
@@ -1836,6 +1872,13 @@ impl MetadataStore for SqliteStore {
                 "DELETE FROM registered_model_tags WHERE name = ? AND key = ?",
                 [name, key],
             )?;
+            if mlflow_webhooks::is_prompt(tx, name)? {
+                let e = RegistryEvent::PromptTagDeleted {
+                    name: name.into(),
+                    key: key.into(),
+                };
+                mlflow_webhooks::emit(tx, &e)?;
+            }
             Ok(())
         })
     }
@@ -1848,7 +1891,15 @@ impl MetadataStore for SqliteStore {
                  ON CONFLICT(name, alias) DO UPDATE SET version = excluded.version",
                 params![name, alias, version],
             )?;
-            touch_model(tx, name)
+            touch_model(tx, name)?;
+            let e = RegistryEvent::AliasCreated {
+                prompt: mlflow_webhooks::is_prompt(tx, name)?,
+                name: name.into(),
+                alias: alias.into(),
+                version: version.to_string(),
+            };
+            mlflow_webhooks::emit(tx, &e)?;
+            Ok(())
         })
     }
 
@@ -1859,6 +1910,12 @@ impl MetadataStore for SqliteStore {
                 "DELETE FROM registered_model_aliases WHERE name = ? AND alias = ?",
                 [name, alias],
             )?;
+            let e = RegistryEvent::AliasDeleted {
+                prompt: mlflow_webhooks::is_prompt(tx, name)?,
+                name: name.into(),
+                alias: alias.into(),
+            };
+            mlflow_webhooks::emit(tx, &e)?;
             Ok(())
         })
     }
@@ -1903,6 +1960,25 @@ impl MetadataStore for SqliteStore {
                     params![req.name, version, t.key, t.value],
                 )?;
             }
+            // MLflow tells a prompt version by the version's own tags
+            let prompt = mlflow_webhooks::tags_mark_prompt(&req.tags);
+            let tags = if prompt {
+                prompt_tags(&req.tags)
+            } else {
+                req.tags.clone()
+            };
+            mlflow_webhooks::emit(
+                tx,
+                &RegistryEvent::VersionCreated {
+                    prompt,
+                    name: req.name.clone(),
+                    version: version.to_string(),
+                    source: req.source.clone(),
+                    run_id: req.run_id.clone(),
+                    tags,
+                    description: req.description.clone(),
+                },
+            )?;
             load_mv(tx, &req.name, version)
         })
     }
@@ -2068,6 +2144,14 @@ impl MetadataStore for SqliteStore {
                  ON CONFLICT(name, version, key) DO UPDATE SET value = excluded.value",
                 params![name, version, key, value],
             )?;
+            let e = RegistryEvent::VersionTagSet {
+                prompt: mlflow_webhooks::is_prompt(tx, name)?,
+                name: name.into(),
+                version: version.to_string(),
+                key: key.into(),
+                value: value.into(),
+            };
+            mlflow_webhooks::emit(tx, &e)?;
             Ok(())
         })
     }
@@ -2079,6 +2163,13 @@ impl MetadataStore for SqliteStore {
                 "DELETE FROM model_version_tags WHERE name = ? AND version = ? AND key = ?",
                 params![name, version, key],
             )?;
+            let e = RegistryEvent::VersionTagDeleted {
+                prompt: mlflow_webhooks::is_prompt(tx, name)?,
+                name: name.into(),
+                version: version.to_string(),
+                key: key.into(),
+            };
+            mlflow_webhooks::emit(tx, &e)?;
             Ok(())
         })
     }
@@ -2415,6 +2506,53 @@ impl MetadataStore for SqliteStore {
             return Ok(Vec::new());
         }
         self.read(|c| webhooks::list(c, job_ids))
+    }
+
+    fn create_mlflow_webhook(&self, w: &NewMlflowWebhook) -> Result<MlflowWebhook> {
+        self.write(|tx| mlflow_webhooks::create(tx, w))
+    }
+    fn get_mlflow_webhook(&self, id: &str) -> Result<MlflowWebhook> {
+        self.read(|c| mlflow_webhooks::get(c, id))
+    }
+    fn list_mlflow_webhooks(
+        &self,
+        max_results: usize,
+        page_token: Option<&str>,
+    ) -> Result<Page<MlflowWebhook>> {
+        self.read(|c| mlflow_webhooks::list(c, max_results, page_token))
+    }
+    fn update_mlflow_webhook(&self, id: &str, u: &MlflowWebhookUpdate) -> Result<MlflowWebhook> {
+        self.write(|tx| mlflow_webhooks::update(tx, id, u))
+    }
+    fn delete_mlflow_webhook(&self, id: &str) -> Result<()> {
+        self.write(|tx| mlflow_webhooks::delete(tx, id))
+    }
+    fn claim_mlflow_webhook_deliveries(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<MlflowWebhookDelivery>> {
+        // an idle poll is a read: no write, no new generation
+        if limit == 0 || !self.read(|c| mlflow_webhooks::any_due(c, now_ms))? {
+            return Ok(Vec::new());
+        }
+        self.write_quiet(|tx| mlflow_webhooks::claim(tx, now_ms, lease_ms, limit))
+    }
+    fn record_mlflow_webhook_attempt(
+        &self,
+        id: i64,
+        claimed_until_ms: i64,
+        attempt: &WebhookAttempt,
+        outcome: DeliveryOutcome,
+    ) -> Result<bool> {
+        self.write_quiet(|tx| mlflow_webhooks::record(tx, id, claimed_until_ms, attempt, outcome))
+    }
+    fn list_mlflow_webhook_deliveries(
+        &self,
+        webhook_id: &str,
+    ) -> Result<Vec<MlflowWebhookDelivery>> {
+        self.read(|c| mlflow_webhooks::deliveries(c, webhook_id))
     }
 
     fn write_generation(&self) -> u64 {

@@ -7,6 +7,7 @@ mod experiments;
 mod logged_models;
 mod registry;
 mod runs;
+pub mod webhooks;
 
 use axum::Json;
 use serde_json::Value;
@@ -142,4 +143,11 @@ pub fn routes() -> Routes<AppState> {
             Write,
             logged_models::log_params,
         )
+        // model-registry webhooks (MLflow 3.3+)
+        .post("/webhooks", Write, webhooks::create)
+        .get("/webhooks", Read, webhooks::list)
+        .get("/webhooks/{webhook_id}", Read, webhooks::get_one)
+        .patch("/webhooks/{webhook_id}", Write, webhooks::update)
+        .delete("/webhooks/{webhook_id}", Write, webhooks::delete)
+        .post("/webhooks/{webhook_id}/test", Write, webhooks::test)
 }

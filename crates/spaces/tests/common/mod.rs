@@ -77,6 +77,7 @@ pub fn guarded_app(sp: Arc<Spaces>, dir: &Path) -> Router {
         max_request_bytes: 16 << 20,
         site: Arc::new(server::SitePolicy::default()),
         jobs: None,
+        mlflow_webhooks: None,
     };
     server::router_with(state, spaces::routes(sp))
 }

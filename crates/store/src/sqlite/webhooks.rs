@@ -13,7 +13,7 @@ use crate::*;
 
 const COLS: &str = "id, job_id, schedule, url, body, attempts, state, next_attempt_ms, claimed_until_ms, created_ms";
 
-fn attempts_of(text: &str) -> Vec<WebhookAttempt> {
+pub(super) fn attempts_of(text: &str) -> Vec<WebhookAttempt> {
     let Ok(serde_json::Value::Array(items)) = serde_json::from_str(text) else {
         return Vec::new();
     };
