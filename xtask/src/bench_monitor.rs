@@ -77,7 +77,7 @@ fn parse_args(args: &[String]) -> Result<Option<Opts>, String> {
     Ok(Some(o))
 }
 
-fn target_dir(root: &Path) -> PathBuf {
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(d) if !d.is_empty() => {
             let d = PathBuf::from(d);
