@@ -431,7 +431,7 @@ fn constraint_checks(
         if cur.completeness() < need && p.is_none_or(|p| p < level) {
             let chance = p.map_or(String::new(), |p| {
                 format!(
-                    "; p = {} that the baseline's share of missing values gives this many",
+                    "; p = {} for this many missing values by chance at the baseline's rate",
                     fmt(p)
                 )
             });
