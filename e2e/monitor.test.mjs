@@ -129,6 +129,7 @@ test('a clean and a drifted window: alert, drift series, histograms, violations,
   await send(rows, header, 'same');
   await sleep(2500); // capture files are written about every second
   const t1 = Date.now();
+  scene.cleanWindow = [t0, t1];
   // the same penguins, bills 12 mm longer, all on Dream
   const shifted = rows.map((r) => {
     const x = r.slice();
@@ -287,6 +288,36 @@ test('a model-quality schedule plots its score against the limit and the CBPE es
   await page.waitForURL(/\/monitor$/);
   await page.locator('[data-testid=schedule-row][data-name=penguins-drift]').waitFor();
   assert.equal(await page.locator('[data-testid=schedule-row][data-name=penguins-quality]').count(), 0);
+});
+
+test('a column the model does not read is reported apart and never alerts; p-values show their Holm adjustment', async () => {
+  // a baseline that also profiles the target, which requests never carry
+  const b = await api('POST', '/api/atelier/baselines', { dataset: 'penguins.csv', name: 'with-species' });
+  assert.equal(b.status, 202, JSON.stringify(b.body));
+  assert.equal((await waitJob(b.body.job.id, 60000)).status, 'succeeded');
+  const c = await api('POST', '/api/atelier/monitoring-schedules', { name: 'with-species', endpoint: 'penguins', cron: '0 0 1 1 *', baseline: 'baselines/with-species' });
+  assert.equal(c.status, 201, JSON.stringify(c.body));
+  const [t0, t1] = scene.cleanWindow;
+  const e = await run('with-species', t0, t1);
+  assert.equal(e.result.status, 'ok', JSON.stringify(e.result));
+  await page.goto(server.url + '/monitor/with-species');
+  const species = '[data-testid=feature-row][data-name=species]';
+  await page.locator(species).waitFor();
+  assert.equal(await attr(species, 'data-used'), 'false');
+  assert.match(await page.textContent(`${species} [data-testid=unused-note]`), /not used by the model/);
+  // the finding on it sits in its own table; the window itself passed
+  assert.equal(await page.locator('[data-testid=violation-row]').count(), 0);
+  assert.match(await page.textContent('[data-testid=violations-empty]'), /No violations in this window/);
+  assert.match(await page.textContent('[data-testid=unused-violations-head]'), /does not use · not alerted/);
+  assert.ok(await page.locator('[data-testid=unused-violation-row][data-feature=species]').count() >= 1);
+  assert.equal(await attr('[data-testid=alert-state]', 'data-state') === 'alert', false, 'no alert');
+  // features the model reads come first, each p-value with its Holm-adjusted value under it
+  const names = await page.$$eval('[data-testid=feature-row]', (rs) => rs.map((r) => r.dataset.name));
+  assert.equal(names[names.length - 1], 'species', names.join(','));
+  const bill = '[data-testid=feature-row][data-name=bill_length_mm]';
+  assert.equal(await attr(bill, 'data-used'), 'true');
+  assert.match(await page.textContent(`${bill} [data-testid=p-adjusted]`), /^Holm \d/);
+  await shot('unused-columns');
 });
 
 test('an unknown schedule says so', async () => {

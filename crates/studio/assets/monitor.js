@@ -852,21 +852,26 @@
         return replace(featuresBox, h('div', { class: 'empty', 'data-testid': 'features-empty' },
           !e ? 'No executions yet. Press Run now to check the last window of captured traffic.' : r.status === 'no_data' ? 'No data in this window: ' + (r.message || 'no captured requests.') : outcome(e) === 'running' ? 'Running…' : (e.error || 'This execution has no per-feature results.')));
       }
-      const sorted = feats.slice().sort((a, b) => (b.drift - a.drift) || a.name.localeCompare(b.name));
+      // what the model reads first, drifted first; columns it does not read after (never alerting)
+      const unused = (f) => f.used_by_model === false;
+      const sorted = feats.slice().sort((a, b) => (unused(a) - unused(b)) || (b.drift - a.drift) || a.name.localeCompare(b.name));
       const st2 = (f) => f.statistics || {};
       const pval = (f) => (st2(f).ks ? st2(f).ks.pvalue : st2(f).chi2 ? st2(f).chi2.pvalue : null);
       replace(featuresBox, h('div', { class: 'card-head' }, h('h2', null, 'Window ' + fmtWindow(e.window_start_ms, e.window_end_ms)), execBadge(e, 'features-status'), h('span', { class: 'muted' }, `${r.rows} rows · click a row to plot it`)),
         h('div', { class: 'table-wrap' }, h('table', { class: 'data', 'data-testid': 'features-table' },
-          h('thead', null, h('tr', null, ['Feature', 'Drift', 'Method', 'Value', 'Threshold', 'KS statistic', 'p-value', 'PSI', 'Jensen–Shannon', 'Wasserstein (normed)'].map((t, i) => h('th', { class: i >= 3 ? 'num' : '' }, t)))),
-          h('tbody', null, sorted.map((f) => h('tr', { 'data-testid': 'feature-row', 'data-name': f.name, 'data-drift': String(!!f.drift), class: (f.drift ? 'mon-drift-row' : '') + (f.name === st.feature ? ' selected' : ''), style: 'cursor:pointer',
+          h('thead', null, h('tr', null, ['Feature', 'Drift', 'Method', 'Value', 'Threshold', 'KS statistic', 'p-value', 'PSI', 'Jensen–Shannon', 'Wasserstein (normed)'].map((t, i) => h('th', { class: i >= 3 ? 'num' : '', title: t === 'p-value' ? 'raw p-value; below it the Holm-adjusted one the verdict uses (corrected for testing every feature of the window at once)' : null }, t)))),
+          h('tbody', null, sorted.map((f) => h('tr', { 'data-testid': 'feature-row', 'data-name': f.name, 'data-drift': String(!!f.drift), 'data-used': String(!unused(f)), class: (f.drift && !unused(f) ? 'mon-drift-row' : '') + (unused(f) ? ' mon-unused-row' : '') + (f.name === st.feature ? ' selected' : ''), style: 'cursor:pointer',
             onclick: () => { st.feature = f.name; syncUrl(); renderFeatureSelect(); renderFeature(); } },
-            h('td', { title: f.note || '' }, h('b', { class: 'mono' }, f.name), f.note ? h('div', { class: 'muted mon-note' }, f.note) : null),
-            h('td', null, h('span', { class: 'badge ' + (f.drift ? 'ALERT' : 'FINISHED'), 'data-testid': 'drift-badge' }, f.drift ? 'drift' : 'ok')),
+            h('td', { title: f.note || '' }, h('b', { class: 'mono' }, f.name),
+              unused(f) ? h('div', { class: 'muted mon-note', 'data-testid': 'unused-note' }, 'not used by the model: reported, never alerts') : null,
+              f.note ? h('div', { class: 'muted mon-note' }, f.note) : null),
+            h('td', null, h('span', { class: 'badge ' + (f.drift ? (unused(f) ? 'SCHEDULED' : 'ALERT') : 'FINISHED'), 'data-testid': 'drift-badge' }, f.drift ? 'drift' : 'ok')),
             h('td', null, METHOD[f.method] || f.method || '—'),
             h('td', { class: 'num' }, fmt(f.value)),
             h('td', { class: 'num' }, fmt(f.threshold)),
             h('td', { class: 'num' }, st2(f).ks ? fmt(st2(f).ks.statistic) : '—'),
-            h('td', { class: 'num' }, fmt(pval(f))),
+            h('td', { class: 'num', 'data-testid': 'p-cell' }, fmt(pval(f)),
+              isNum(f.p_adjusted) ? h('div', { class: 'muted mon-note', 'data-testid': 'p-adjusted' }, 'Holm ' + fmt(f.p_adjusted)) : null),
             h('td', { class: 'num' }, fmt(st2(f).psi)),
             h('td', { class: 'num' }, fmt(st2(f).jensen_shannon)),
             h('td', { class: 'num' }, fmt(st2(f).wasserstein_normed))))))));
@@ -927,15 +932,19 @@
 
     function renderViolations(e) {
       const v = violationsOf(e);
-      if (!v.length) {
-        return replace(violBox, h('div', { class: 'empty', 'data-testid': 'violations-empty' }, !e ? 'No executions yet.' : hasData(e) ? 'No violations in this window.' : 'No checks in this window: ' + (((e.result || {}).message) || e.error || outcome(e))));
-      }
-      replace(violBox, h('div', { class: 'table-wrap' }, h('table', { class: 'data', 'data-testid': 'violations' },
+      // findings on columns the served model does not read: shown apart, never alerting
+      const apart = ((e || {}).result || {}).unused_column_violations || [];
+      const table = (rows, testid, rowid) => h('div', { class: 'table-wrap' }, h('table', { class: 'data', 'data-testid': testid },
         h('thead', null, h('tr', null, h('th', null, 'Feature'), h('th', null, 'Check'), h('th', null, 'Description'))),
-        h('tbody', null, v.map((x) => h('tr', { 'data-testid': 'violation-row', 'data-feature': x.feature_name },
+        h('tbody', null, rows.map((x) => h('tr', { 'data-testid': rowid, 'data-feature': x.feature_name },
           h('td', null, h('b', { class: 'mono' }, x.feature_name)),
           h('td', null, h('span', { class: 'badge' }, String(x.constraint_check_type || '').replace(/_/g, ' '))),
-          h('td', { class: 'wrap' }, x.description)))))));
+          h('td', { class: 'wrap' }, x.description))))));
+      const unusedPart = apart.length ? [h('h3', { class: 'mon-apart-head', 'data-testid': 'unused-violations-head' }, 'Columns the model does not use · not alerted'), table(apart, 'unused-violations', 'unused-violation-row')] : [];
+      if (!v.length) {
+        return replace(violBox, h('div', { class: 'empty', 'data-testid': 'violations-empty' }, !e ? 'No executions yet.' : hasData(e) ? 'No violations in this window.' : 'No checks in this window: ' + (((e.result || {}).message) || e.error || outcome(e))), ...unusedPart);
+      }
+      replace(violBox, table(v, 'violations', 'violation-row'), ...unusedPart);
     }
 
     function renderDeliveries(e) {
