@@ -22,9 +22,9 @@ mod search;
 
 pub use metric::Metric;
 pub use search::{
-    CONVERGE_MIN_WINDOW, CONVERGE_PERCENT, CV_MAX_ROWS, CV_REPEATS, Candidate, CandidateStatus,
-    Event, MAX_CANDIDATES, MIN_ROWS, Options, Outcome, REFINE_MAX_REPEATS, REPEAT_MAX_ROWS,
-    StopReason, Validation, run,
+    BAG_SEEDS, CONVERGE_MIN_WINDOW, CONVERGE_PERCENT, CV_MAX_ROWS, CV_REPEATS, Candidate,
+    CandidateStatus, Event, MAX_CANDIDATES, MIN_ROWS, Options, Outcome, REFINE_MAX_REPEATS,
+    REPEAT_MAX_ROWS, StopReason, Validation, is_stochastic, run,
 };
 
 #[derive(Debug, thiserror::Error)]

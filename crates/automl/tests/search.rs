@@ -59,6 +59,34 @@ fn finds_a_model_reports_every_candidate_and_ranks_them() {
         "ranked best first: {done:?}"
     );
     assert!(out.score >= 0.95, "penguins accuracy {}", out.score);
+    // six candidates take seconds of the minute: the final model fits each
+    // stochastic member with BAG_SEEDS seeds, averaged within its weight
+    let chosen: Vec<&automl::Candidate> = match &out.ensemble {
+        Some(w) => w
+            .iter()
+            .filter_map(|(id, _)| out.leaderboard.iter().find(|c| c.id == *id))
+            .collect(),
+        None => vec![&out.leaderboard[0]],
+    };
+    let bagged = chosen.iter().filter(|c| automl::is_stochastic(c)).count();
+    assert!(bagged > 0, "the ensemble has a forest or a network");
+    let fits = match &out.pipeline.model {
+        learn::Model::Ensemble { members } => {
+            let total: f64 = members.iter().map(|m| m.weight).sum();
+            assert!((total - 1.0).abs() < 1e-9, "weights add up to 1: {total}");
+            members.len()
+        }
+        _ => 1,
+    };
+    assert_eq!(fits, chosen.len() + bagged * (automl::BAG_SEEDS - 1));
+    assert!(
+        out.pipeline
+            .metadata
+            .algorithm
+            .contains(&format!("{} seeds", automl::BAG_SEEDS)),
+        "{}",
+        out.pipeline.metadata.algorithm
+    );
     let pred = out.pipeline.predict(&t).unwrap();
     assert_eq!(pred.classes, vec!["Adelie", "Chinstrap", "Gentoo"]);
     assert!(out.leaderboard.iter().all(|c| c.model_bytes > 100));
