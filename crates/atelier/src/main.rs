@@ -3,6 +3,7 @@
 //! once, here, and decide the exit code.
 
 mod bench;
+mod clarify_cli;
 mod config;
 mod jobs_cli;
 mod monitor_cli;
@@ -300,6 +301,11 @@ Examples:
     Monitor {
         #[command(subcommand)]
         action: monitor_cli::MonitorCommand,
+    },
+    /// Clarify: bias reports with SageMaker Clarify's metrics and analysis.json.
+    Clarify {
+        #[command(subcommand)]
+        action: clarify_cli::ClarifyCommand,
     },
     /// Benchmarks that print Atelier's figures beside its peers'.
     Bench {
@@ -887,6 +893,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Monitor { action } => {
             init_tracing("warn");
             monitor_cli::run(action)?;
+        }
+        Command::Clarify { action } => {
+            init_tracing("warn");
+            clarify_cli::run(action)?;
         }
         Command::Bench {
             which:
