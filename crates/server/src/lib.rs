@@ -112,6 +112,14 @@ pub fn own_routes() -> Routes<AppState> {
         })
         .get("/api/atelier/routes", Access::Read, routes::listing)
         .get("/api/atelier/openapi.json", Access::Read, openapi::serve)
+        // MLflow 3 span ingestion (OTLP/HTTP, protobuf or JSON; the handler checks the type)
+        .add(
+            axum::http::Method::POST,
+            "/v1/traces",
+            Access::Write,
+            BodyKind::Raw,
+            mlflow::traces::otlp_export,
+        )
         .merge(studio_routes::routes())
 }
 

@@ -357,6 +357,139 @@ impl Parser<'_> {
     }
 }
 
+/// What a clause of a trace search names (MLflow's `SearchTraceUtils`):
+/// `trace.`/`attribute.` fields, `tag.`, `metadata.`/`request_metadata.`, and
+/// the span and assessment prefixes (parsed so they can be refused by name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceEntity {
+    Attribute,
+    Tag,
+    Metadata,
+    Span,
+    Feedback,
+    Expectation,
+}
+
+fn trace_entity_of(word: &str) -> Option<TraceEntity> {
+    Some(match word.to_ascii_lowercase().as_str() {
+        "trace" | "attribute" | "attributes" => TraceEntity::Attribute,
+        "tag" | "tags" => TraceEntity::Tag,
+        "metadata" | "request_metadata" => TraceEntity::Metadata,
+        "span" => TraceEntity::Span,
+        "feedback" => TraceEntity::Feedback,
+        "expectation" => TraceEntity::Expectation,
+        _ => return None,
+    })
+}
+
+impl Parser<'_> {
+    /// `<prefix>.<key>` with a trace search's prefixes; a bare name is an attribute.
+    fn trace_identifier(&mut self) -> Result<(TraceEntity, String), StoreError> {
+        let first = match self.next() {
+            Some(Tok::Word(w)) => w,
+            Some(Tok::Backtick(w)) | Some(Tok::Quoted(w)) => {
+                return Ok((TraceEntity::Attribute, w));
+            }
+            _ => return Err(self.err("expected an identifier like trace.status or tag.`key`")),
+        };
+        if self.peek() != Some(&Tok::Dot) {
+            return Ok((TraceEntity::Attribute, first));
+        }
+        let Some(entity) = trace_entity_of(&first) else {
+            return Err(self.err(&format!(
+                "invalid identifier '{first}': expected a prefix trace., attribute., tag., metadata. or span."
+            )));
+        };
+        self.pos += 1;
+        let mut key = match self.next() {
+            Some(Tok::Word(w)) | Some(Tok::Backtick(w)) | Some(Tok::Quoted(w)) => w,
+            _ => return Err(self.err("expected a key after the prefix")),
+        };
+        while self.peek() == Some(&Tok::Dot) {
+            self.pos += 1;
+            match self.next() {
+                Some(Tok::Word(w)) | Some(Tok::Backtick(w)) => {
+                    key.push('.');
+                    key.push_str(&w)
+                }
+                _ => return Err(self.err("bad key after '.'")),
+            }
+        }
+        Ok((entity, key))
+    }
+}
+
+/// A trace search's filter: AND-ed `(entity, clause)` pairs; the clause's own
+/// `entity` is `Attribute` for attributes and `Tag` otherwise.
+pub fn parse_trace_filter(filter: &str) -> Result<Vec<(TraceEntity, Clause)>, StoreError> {
+    if filter.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut p = Parser {
+        toks: tokenize(filter)?,
+        pos: 0,
+        src: filter,
+        bare_is_attribute: true,
+    };
+    let mut out = Vec::new();
+    loop {
+        let (te, key) = p.trace_identifier()?;
+        let op = p.comparator()?;
+        let value = p.value(op)?;
+        let entity = if te == TraceEntity::Attribute {
+            Entity::Attribute
+        } else {
+            Entity::Tag
+        };
+        out.push((
+            te,
+            Clause {
+                entity,
+                key,
+                op,
+                value,
+            },
+        ));
+        match p.next() {
+            None => break,
+            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("and") => continue,
+            Some(_) => {
+                return Err(bad(format!(
+                    "Invalid clause(s) in filter string: '{filter}'. Search filters must be an AND-ed expression list (OR and parentheses are not supported)"
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One `order_by` item of a trace search: `[prefix.]key [ASC|DESC]`.
+pub fn parse_trace_order_by(item: &str) -> Result<(TraceEntity, String, bool), StoreError> {
+    let mut p = Parser {
+        toks: tokenize(item)?,
+        pos: 0,
+        src: item,
+        bare_is_attribute: true,
+    };
+    let (te, key) = p
+        .trace_identifier()
+        .map_err(|_| bad(format!("Invalid order_by clause '{item}'")))?;
+    let ascending = match p.next() {
+        None => true,
+        Some(Tok::Word(w)) if w.eq_ignore_ascii_case("asc") => true,
+        Some(Tok::Word(w)) if w.eq_ignore_ascii_case("desc") => false,
+        _ => {
+            return Err(bad(format!(
+                "Invalid order_by clause '{item}': expected ASC or DESC after the key"
+            )));
+        }
+    };
+    if p.next().is_some() {
+        return Err(bad(format!("Invalid order_by clause '{item}'")));
+    }
+    Ok((te, key, ascending))
+}
+
 /// Parse a filter string into AND-ed clauses. An empty filter is no clause.
 pub fn parse_filter(filter: &str, bare_is_attribute: bool) -> Result<Vec<Clause>, StoreError> {
     if filter.trim().is_empty() {
@@ -491,6 +624,33 @@ mod tests {
         assert_eq!(c[0].entity, Entity::Attribute);
         assert_eq!(c[0].key, "name");
         assert_eq!(c[1].entity, Entity::Tag);
+    }
+
+    #[test]
+    fn parses_trace_filters() {
+        let c = parse_trace_filter(
+            "trace.status = 'OK' AND tag.`mlflow.traceName` = 'f' AND metadata.`mlflow.sourceRun` = 'r' AND timestamp_ms > 5",
+        )
+        .unwrap();
+        let ents: Vec<TraceEntity> = c.iter().map(|(e, _)| *e).collect();
+        assert_eq!(
+            ents,
+            [
+                TraceEntity::Attribute,
+                TraceEntity::Tag,
+                TraceEntity::Metadata,
+                TraceEntity::Attribute
+            ]
+        );
+        assert_eq!(c[1].1.key, "mlflow.traceName");
+        assert_eq!(c[3].1.value, Value::Number(5.0));
+        assert!(parse_trace_filter("bogus.x = 'a'").is_err());
+        assert!(parse_trace_filter("trace.status = 'OK' OR trace.status = 'ERROR'").is_err());
+        let (e, k, asc) = parse_trace_order_by("timestamp_ms DESC").unwrap();
+        assert_eq!(
+            (e, k.as_str(), asc),
+            (TraceEntity::Attribute, "timestamp_ms", false)
+        );
     }
 
     #[test]

@@ -27,9 +27,11 @@
 pub mod filter;
 mod model;
 mod sqlite;
+mod traces;
 
 pub use model::*;
 pub use sqlite::SqliteStore;
+pub use traces::*;
 
 /// What went wrong, named by what the caller should do about it.
 #[derive(Debug, thiserror::Error)]
@@ -68,7 +70,7 @@ pub fn now_ms() -> i64 {
 /// async callers run them on a blocking thread pool. A method that returns
 /// `Ok` has committed its writes durably enough to survive a crash of the
 /// process.
-pub trait MetadataStore: Send + Sync + 'static {
+pub trait MetadataStore: TraceStore + Send + Sync + 'static {
     // ---- experiments ----
     fn create_experiment(
         &self,

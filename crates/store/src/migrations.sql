@@ -303,3 +303,56 @@ CREATE TABLE mlflow_webhook_deliveries (
 );
 CREATE INDEX mlflow_webhook_deliveries_due ON mlflow_webhook_deliveries (state, next_attempt_ms);
 CREATE INDEX mlflow_webhook_deliveries_by_webhook ON mlflow_webhook_deliveries (webhook_id, id);
+
+-- migration 10: MLflow 3 traces. `trace_info` is one row per trace (MLflow's
+-- TraceInfoV3: times in ms, `status` OK / ERROR / IN_PROGRESS /
+-- STATE_UNSPECIFIED); tags and request metadata are key/value side tables
+-- indexed by (key, value) for search; `trace_spans` holds each span as the
+-- OTLP JSON the server owns, with the columns search and ordering read;
+-- `trace_run_links` are the runs a trace was linked to after the fact
+-- (`mlflow.sourceRun` metadata links the run a trace was logged under).
+CREATE TABLE trace_info (
+    trace_id TEXT PRIMARY KEY,
+    experiment_id INTEGER NOT NULL,
+    client_request_id TEXT,
+    timestamp_ms INTEGER NOT NULL,
+    execution_time_ms INTEGER,
+    status TEXT NOT NULL,
+    request_preview TEXT,
+    response_preview TEXT
+);
+CREATE INDEX trace_info_by_time ON trace_info (experiment_id, timestamp_ms, trace_id);
+CREATE INDEX trace_info_by_status ON trace_info (experiment_id, status, timestamp_ms);
+CREATE INDEX trace_info_by_duration ON trace_info (experiment_id, execution_time_ms);
+CREATE TABLE trace_tags (
+    trace_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (trace_id, key)
+) WITHOUT ROWID;
+CREATE INDEX trace_tags_by_value ON trace_tags (key, value);
+CREATE TABLE trace_request_metadata (
+    trace_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (trace_id, key)
+) WITHOUT ROWID;
+CREATE INDEX trace_request_metadata_by_value ON trace_request_metadata (key, value);
+CREATE TABLE trace_spans (
+    trace_id TEXT NOT NULL,
+    span_id TEXT NOT NULL,
+    parent_span_id TEXT,
+    name TEXT NOT NULL,
+    span_type TEXT,
+    status TEXT NOT NULL,
+    start_time_ns INTEGER NOT NULL,
+    end_time_ns INTEGER,
+    content TEXT NOT NULL,
+    PRIMARY KEY (trace_id, span_id)
+) WITHOUT ROWID;
+CREATE TABLE trace_run_links (
+    trace_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    PRIMARY KEY (trace_id, run_id)
+) WITHOUT ROWID;
+CREATE INDEX trace_run_links_by_run ON trace_run_links (run_id, trace_id);

@@ -21,6 +21,7 @@ use crate::*;
 
 mod jobs;
 mod mlflow_webhooks;
+mod traces;
 mod webhooks;
 
 const MIGRATIONS: &str = include_str!("migrations.sql");

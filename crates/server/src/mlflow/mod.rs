@@ -7,6 +7,7 @@ mod experiments;
 mod logged_models;
 mod registry;
 mod runs;
+pub mod traces;
 pub mod webhooks;
 
 use axum::Json;
@@ -72,6 +73,17 @@ pub fn routes() -> Routes<AppState> {
         )
         .get("/artifacts/list", Read, artifacts::list_for_run)
         .get("/server-info", Read, artifacts::server_info)
+        // traces (MLflow 3): v3 paths, and the v2 tag paths the client uses
+        .post("/traces", Write, traces::start_trace)
+        .post("/traces/search", Read, traces::search)
+        .get("/traces/get", Read, traces::get_trace)
+        .get("/traces/batchGet", Read, traces::batch_get)
+        .post("/traces/batchGetInfos", Read, traces::batch_get_infos)
+        .post("/traces/delete-traces", Write, traces::delete_traces)
+        .post("/traces/link-to-run", Write, traces::link_to_run)
+        .get("/traces/{trace_id}", Read, traces::get_trace_info)
+        .patch("/traces/{trace_id}/tags", Write, traces::set_tag)
+        .delete("/traces/{trace_id}/tags", Write, traces::delete_tag)
         // registry
         .post("/registered-models/create", Write, registry::create_model)
         .get("/registered-models/get", Read, registry::get_model)

@@ -1,0 +1,739 @@
+//! MLflow 3 traces in SQLite (migration 10): `trace_info`, its tags and
+//! request metadata, spans and run links.
+//!
+//! Search translates MLflow's trace filter grammar (`filter::parse_trace_filter`)
+//! into `EXISTS` clauses on the side tables, whose `(key, value)` indexes keep
+//! tag and metadata lookups narrow; status, time and duration read indexed
+//! columns of `trace_info`. Nothing is cached in memory: every server process
+//! sharing the database sees the same traces.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
+
+use super::{
+    CHUNK, Where, decode_page_token, experiment_active, invalid, kv_clause, load_run_info,
+    not_found, numeric_cmp, page, placeholders, string_cmp, text,
+};
+use crate::filter::{self, Clause, Op, TraceEntity};
+use crate::*;
+
+fn trace_not_found(id: &str) -> StoreError {
+    not_found(format!("Trace with ID '{id}' not found."))
+}
+
+const INFO_COLS: &str = "trace_id, experiment_id, client_request_id, timestamp_ms, execution_time_ms, status, request_preview, response_preview";
+
+fn info_row(r: &rusqlite::Row) -> rusqlite::Result<TraceInfo> {
+    Ok(TraceInfo {
+        trace_id: r.get(0)?,
+        experiment_id: r.get(1)?,
+        client_request_id: r.get(2)?,
+        request_time_ms: r.get(3)?,
+        execution_time_ms: r.get(4)?,
+        state: r.get(5)?,
+        request_preview: r.get(6)?,
+        response_preview: r.get(7)?,
+        metadata: Vec::new(),
+        tags: Vec::new(),
+    })
+}
+
+/// The infos of those of `ids` that exist, in the order of `ids`.
+fn load_infos(c: &Connection, ids: &[String]) -> Result<Vec<TraceInfo>> {
+    let mut by_id: HashMap<String, TraceInfo> = HashMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        let ph = placeholders(chunk.len());
+        let mut st = c.prepare(&format!(
+            "SELECT {INFO_COLS} FROM trace_info WHERE trace_id IN ({ph})"
+        ))?;
+        for info in st.query_map(params_from_iter(chunk.iter()), info_row)? {
+            let info = info?;
+            by_id.insert(info.trace_id.clone(), info);
+        }
+        for (table, is_tag) in [("trace_tags", true), ("trace_request_metadata", false)] {
+            let mut st = c.prepare(&format!(
+                "SELECT trace_id, key, value FROM {table} WHERE trace_id IN ({ph}) ORDER BY trace_id, key"
+            ))?;
+            let rows = st.query_map(params_from_iter(chunk.iter()), |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?;
+            for row in rows {
+                let (id, k, v) = row?;
+                if let Some(info) = by_id.get_mut(&id) {
+                    let list = if is_tag {
+                        &mut info.tags
+                    } else {
+                        &mut info.metadata
+                    };
+                    list.push(Tag::new(k, v));
+                }
+            }
+        }
+    }
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+}
+
+pub(super) fn get(c: &Connection, id: &str) -> Result<TraceInfo> {
+    load_infos(c, &[id.to_string()])?
+        .pop()
+        .ok_or_else(|| trace_not_found(id))
+}
+
+fn exists(c: &Connection, id: &str) -> Result<Option<(i64, bool)>> {
+    Ok(c.prepare_cached(
+        "SELECT experiment_id, EXISTS (SELECT 1 FROM trace_request_metadata m
+                 WHERE m.trace_id = t.trace_id AND m.key = ?2)
+             FROM trace_info t WHERE trace_id = ?1",
+    )?
+    .query_row(params![id, INFO_FINALIZED_METADATA], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
+    .optional()?)
+}
+
+fn put_kv(tx: &Transaction, table: &str, id: &str, key: &str, value: &str) -> Result<()> {
+    tx.prepare_cached(&format!(
+        "INSERT INTO {table} (trace_id, key, value) VALUES (?1, ?2, ?3)
+         ON CONFLICT (trace_id, key) DO UPDATE SET value = excluded.value"
+    ))?
+    .execute(params![id, key, value])?;
+    Ok(())
+}
+
+fn artifact_location(tx: &Transaction, experiment_id: i64, id: &str) -> Result<String> {
+    let e = experiment_active(tx, experiment_id)?;
+    Ok(format!(
+        "{}/traces/{id}/artifacts",
+        e.artifact_location.trim_end_matches('/')
+    ))
+}
+
+pub(super) fn start(tx: &Transaction, info: &TraceInfo) -> Result<TraceInfo> {
+    let location = artifact_location(tx, info.experiment_id, &info.trace_id)?;
+    tx.execute(
+        "INSERT INTO trace_info (trace_id, experiment_id, client_request_id, timestamp_ms, execution_time_ms, status, request_preview, response_preview)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (trace_id) DO UPDATE SET
+             experiment_id = excluded.experiment_id,
+             client_request_id = excluded.client_request_id,
+             timestamp_ms = excluded.timestamp_ms,
+             execution_time_ms = excluded.execution_time_ms,
+             status = excluded.status,
+             request_preview = COALESCE(excluded.request_preview, request_preview),
+             response_preview = COALESCE(excluded.response_preview, response_preview)",
+        params![
+            info.trace_id,
+            info.experiment_id,
+            info.client_request_id,
+            info.request_time_ms,
+            info.execution_time_ms,
+            info.state,
+            info.request_preview,
+            info.response_preview
+        ],
+    )?;
+    for t in &info.tags {
+        put_kv(tx, "trace_tags", &info.trace_id, &t.key, &t.value)?;
+    }
+    put_kv(
+        tx,
+        "trace_tags",
+        &info.trace_id,
+        ARTIFACT_LOCATION_TAG,
+        &location,
+    )?;
+    for m in &info.metadata {
+        put_kv(
+            tx,
+            "trace_request_metadata",
+            &info.trace_id,
+            &m.key,
+            &m.value,
+        )?;
+    }
+    put_kv(
+        tx,
+        "trace_request_metadata",
+        &info.trace_id,
+        INFO_FINALIZED_METADATA,
+        "true",
+    )?;
+    get(tx, &info.trace_id)
+}
+
+/// What a trace's stored spans say about it.
+struct FromSpans {
+    start_ms: i64,
+    execution_ms: Option<i64>,
+    state: &'static str,
+    root_name: Option<String>,
+}
+
+fn summarize(tx: &Transaction, id: &str) -> Result<FromSpans> {
+    let (min_start, max_end): (i64, Option<i64>) = tx
+        .prepare_cached(
+            "SELECT MIN(start_time_ns), MAX(end_time_ns) FROM trace_spans WHERE trace_id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok((r.get::<_, Option<i64>>(0)?.unwrap_or(0), r.get(1)?))
+        })?;
+    let root: Option<(String, String, Option<i64>)> = tx
+        .prepare_cached(
+            "SELECT name, status, end_time_ns FROM trace_spans
+             WHERE trace_id = ?1 AND parent_span_id IS NULL ORDER BY start_time_ns LIMIT 1",
+        )?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let (state, end, root_name) = match root {
+        Some((name, status, end)) => (
+            if status == "ERROR" { "ERROR" } else { "OK" },
+            end,
+            Some(name),
+        ),
+        None => ("IN_PROGRESS", max_end, None),
+    };
+    Ok(FromSpans {
+        start_ms: min_start.div_euclid(1_000_000),
+        execution_ms: end.map(|e| (e - min_start).max(0) / 1_000_000),
+        state,
+        root_name,
+    })
+}
+
+pub(super) fn log_spans(tx: &Transaction, batch: &LogSpans) -> Result<usize> {
+    let mut by_trace: BTreeMap<&str, Vec<&TraceSpan>> = BTreeMap::new();
+    for s in &batch.spans {
+        by_trace.entry(s.trace_id.as_str()).or_default().push(s);
+    }
+    for (id, spans) in by_trace {
+        let location = artifact_location(tx, batch.experiment_id, id)?;
+        let existing = exists(tx, id)?;
+        if let Some((exp, _)) = existing
+            && exp != batch.experiment_id
+        {
+            return Err(invalid(format!(
+                "Trace with ID '{id}' belongs to experiment {exp}, not {}",
+                batch.experiment_id
+            )));
+        }
+        let mut st = tx.prepare_cached(
+            "INSERT INTO trace_spans (trace_id, span_id, parent_span_id, name, span_type, status, start_time_ns, end_time_ns, content)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (trace_id, span_id) DO UPDATE SET
+                 parent_span_id = excluded.parent_span_id, name = excluded.name,
+                 span_type = excluded.span_type, status = excluded.status,
+                 start_time_ns = excluded.start_time_ns, end_time_ns = excluded.end_time_ns,
+                 content = excluded.content",
+        )?;
+        for s in &spans {
+            st.execute(params![
+                s.trace_id,
+                s.span_id,
+                s.parent_span_id,
+                s.name,
+                s.span_type,
+                s.status,
+                s.start_time_ns,
+                s.end_time_ns,
+                s.content
+            ])?;
+        }
+        let root = spans.iter().find(|s| s.parent_span_id.is_none());
+        let finalized = existing.is_some_and(|(_, f)| f);
+        if !finalized {
+            let sum = summarize(tx, id)?;
+            tx.execute(
+                "INSERT INTO trace_info (trace_id, experiment_id, timestamp_ms, execution_time_ms, status, request_preview, response_preview)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (trace_id) DO UPDATE SET
+                     timestamp_ms = excluded.timestamp_ms,
+                     execution_time_ms = excluded.execution_time_ms,
+                     status = excluded.status,
+                     request_preview = COALESCE(excluded.request_preview, request_preview),
+                     response_preview = COALESCE(excluded.response_preview, response_preview)",
+                params![
+                    id,
+                    batch.experiment_id,
+                    sum.start_ms,
+                    sum.execution_ms,
+                    sum.state,
+                    root.and_then(|r| r.request_preview.clone()),
+                    root.and_then(|r| r.response_preview.clone())
+                ],
+            )?;
+            if let Some(name) = sum.root_name {
+                put_kv(tx, "trace_tags", id, TRACE_NAME_TAG, &name)?;
+            }
+        }
+        put_kv(tx, "trace_tags", id, SPANS_LOCATION_TAG, "TRACKING_STORE")?;
+        put_kv(tx, "trace_tags", id, ARTIFACT_LOCATION_TAG, &location)?;
+        for t in &batch.resource_tags {
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO trace_tags (trace_id, key, value) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![id, t.key, t.value])?;
+        }
+    }
+    Ok(batch.spans.len())
+}
+
+pub(super) fn spans(c: &Connection, ids: &[String]) -> Result<Vec<TraceSpan>> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(CHUNK) {
+        let mut st = c.prepare(&format!(
+            "SELECT trace_id, span_id, parent_span_id, name, span_type, status, start_time_ns, end_time_ns, content
+             FROM trace_spans WHERE trace_id IN ({}) ORDER BY trace_id, start_time_ns, span_id",
+            placeholders(chunk.len())
+        ))?;
+        let rows = st.query_map(params_from_iter(chunk.iter()), |r| {
+            Ok(TraceSpan {
+                trace_id: r.get(0)?,
+                span_id: r.get(1)?,
+                parent_span_id: r.get(2)?,
+                name: r.get(3)?,
+                span_type: r.get(4)?,
+                status: r.get(5)?,
+                start_time_ns: r.get(6)?,
+                end_time_ns: r.get(7)?,
+                content: r.get(8)?,
+                request_preview: None,
+                response_preview: None,
+            })
+        })?;
+        for s in rows {
+            out.push(s?);
+        }
+    }
+    // keep the order the ids were asked in
+    let rank: HashMap<&str, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    out.sort_by_key(|s| rank.get(s.trace_id.as_str()).copied().unwrap_or(usize::MAX));
+    Ok(out)
+}
+
+/// `clause` on a key/value side table, for key `key`.
+fn side_clause(table: &str, key: &str, c: &Clause, w: &mut Where) -> Result<()> {
+    let c = Clause {
+        key: key.to_string(),
+        ..c.clone()
+    };
+    kv_clause(table, "kv.trace_id = t.trace_id", &c, w, false)
+}
+
+fn unsupported(what: &str) -> StoreError {
+    invalid(format!(
+        "Searching traces by {what} is not supported by this server; use trace.status, trace.timestamp_ms, trace.execution_time_ms, trace.name, trace.run_id, tag.<key> or metadata.<key>"
+    ))
+}
+
+fn attribute_clause(c: &Clause, w: &mut Where) -> Result<()> {
+    match c.key.as_str() {
+        "timestamp_ms" | "timestamp" => numeric_cmp("t.timestamp_ms", c, w),
+        "execution_time_ms" | "execution_time" => numeric_cmp("t.execution_time_ms", c, w),
+        "end_time_ms" | "end_time" => numeric_cmp("(t.timestamp_ms + t.execution_time_ms)", c, w),
+        "status" | "state" => string_cmp("t.status", c, w),
+        "request_id" | "trace_id" => string_cmp("t.trace_id", c, w),
+        "client_request_id" => string_cmp("t.client_request_id", c, w),
+        "name" => side_clause("trace_tags", TRACE_NAME_TAG, c, w),
+        "run_id" => {
+            if matches!(c.op, Op::IsNull | Op::IsNotNull) {
+                return Err(invalid("run_id supports =, !=, LIKE, ILIKE, IN and NOT IN"));
+            }
+            let mut meta = Where::default();
+            string_cmp("kv.value", c, &mut meta)?;
+            let mut link = Where::default();
+            string_cmp("l.run_id", c, &mut link)?;
+            let sql = format!(
+                "(EXISTS (SELECT 1 FROM trace_request_metadata kv WHERE kv.trace_id = t.trace_id AND kv.key = ? AND {})
+                  OR EXISTS (SELECT 1 FROM trace_run_links l WHERE l.trace_id = t.trace_id AND {}))",
+                meta.sql(),
+                link.sql()
+            );
+            let mut args = vec![text(SOURCE_RUN_METADATA)];
+            args.extend(meta.args);
+            args.extend(link.args);
+            w.push(sql, args);
+            Ok(())
+        }
+        other => Err(invalid(format!(
+            "Invalid attribute key '{other}' in a trace search: use one of timestamp_ms, execution_time_ms, end_time_ms, status, request_id, client_request_id, name, run_id"
+        ))),
+    }
+}
+
+fn order_sql(item: &str, args: &mut Vec<SqlValue>) -> Result<String> {
+    let (te, key, asc) = filter::parse_trace_order_by(item)?;
+    let dir = if asc { "ASC" } else { "DESC" };
+    let expr = match (te, key.as_str()) {
+        (TraceEntity::Attribute, "timestamp_ms" | "timestamp") => "t.timestamp_ms".to_string(),
+        (TraceEntity::Attribute, "execution_time_ms" | "execution_time") => {
+            "t.execution_time_ms".to_string()
+        }
+        (TraceEntity::Attribute, "end_time_ms" | "end_time") => {
+            "(t.timestamp_ms + t.execution_time_ms)".to_string()
+        }
+        (TraceEntity::Attribute, "status" | "state") => "t.status".to_string(),
+        (TraceEntity::Attribute, "request_id" | "trace_id") => "t.trace_id".to_string(),
+        (TraceEntity::Attribute, "experiment_id") => "t.experiment_id".to_string(),
+        (TraceEntity::Attribute, "name") => {
+            args.push(text(TRACE_NAME_TAG));
+            "(SELECT value FROM trace_tags kv WHERE kv.trace_id = t.trace_id AND kv.key = ?)"
+                .to_string()
+        }
+        (TraceEntity::Attribute, "run_id") => {
+            args.push(text(SOURCE_RUN_METADATA));
+            "(SELECT value FROM trace_request_metadata kv WHERE kv.trace_id = t.trace_id AND kv.key = ?)"
+                .to_string()
+        }
+        (TraceEntity::Tag, k) => {
+            args.push(text(k));
+            "(SELECT value FROM trace_tags kv WHERE kv.trace_id = t.trace_id AND kv.key = ?)"
+                .to_string()
+        }
+        (TraceEntity::Metadata, k) => {
+            args.push(text(k));
+            "(SELECT value FROM trace_request_metadata kv WHERE kv.trace_id = t.trace_id AND kv.key = ?)"
+                .to_string()
+        }
+        _ => {
+            return Err(invalid(format!(
+                "Invalid order_by clause '{item}' for traces"
+            )));
+        }
+    };
+    Ok(format!("{expr} {dir}"))
+}
+
+pub(super) fn search(c: &Connection, q: &SearchTraces) -> Result<Page<TraceInfo>> {
+    let offset = decode_page_token(q.page_token.as_deref())?;
+    let max = q.max_results.max(1);
+    if q.experiment_ids.is_empty() {
+        return Ok(page(Vec::new(), offset, max));
+    }
+    let mut w = Where::default();
+    w.push(
+        format!(
+            "t.experiment_id IN ({})",
+            placeholders(q.experiment_ids.len())
+        ),
+        q.experiment_ids.iter().map(|e| SqlValue::Integer(*e)),
+    );
+    for (te, clause) in filter::parse_trace_filter(&q.filter)? {
+        match te {
+            TraceEntity::Attribute => attribute_clause(&clause, &mut w)?,
+            TraceEntity::Tag => side_clause("trace_tags", &clause.key, &clause, &mut w)?,
+            TraceEntity::Metadata => {
+                side_clause("trace_request_metadata", &clause.key, &clause, &mut w)?
+            }
+            TraceEntity::Span => return Err(unsupported("span")),
+            TraceEntity::Feedback => return Err(unsupported("feedback")),
+            TraceEntity::Expectation => return Err(unsupported("expectation")),
+        }
+    }
+    let mut order_args = Vec::new();
+    let mut order = Vec::new();
+    for item in &q.order_by {
+        order.push(order_sql(item, &mut order_args)?);
+    }
+    order.push("t.timestamp_ms DESC".into());
+    order.push("t.trace_id ASC".into());
+    let sql = format!(
+        "SELECT t.trace_id FROM trace_info t WHERE {} ORDER BY {} LIMIT ? OFFSET ?",
+        w.sql(),
+        order.join(", ")
+    );
+    let mut args = w.args;
+    args.extend(order_args);
+    args.push(SqlValue::Integer((max + 1) as i64));
+    args.push(SqlValue::Integer(offset as i64));
+    let ids = c
+        .prepare(&sql)?
+        .query_map(params_from_iter(args.iter()), |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(page(load_infos(c, &ids)?, offset, max))
+}
+
+fn delete_ids(tx: &Transaction, ids: &[String]) -> Result<usize> {
+    let mut n = 0;
+    for chunk in ids.chunks(CHUNK) {
+        let ph = placeholders(chunk.len());
+        for table in [
+            "trace_tags",
+            "trace_request_metadata",
+            "trace_spans",
+            "trace_run_links",
+        ] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE trace_id IN ({ph})"),
+                params_from_iter(chunk.iter()),
+            )?;
+        }
+        n += tx.execute(
+            &format!("DELETE FROM trace_info WHERE trace_id IN ({ph})"),
+            params_from_iter(chunk.iter()),
+        )?;
+    }
+    Ok(n)
+}
+
+pub(super) fn delete(tx: &Transaction, d: &DeleteTraces) -> Result<usize> {
+    let ids: Vec<String> = if let Some(max_ts) = d.max_timestamp_millis {
+        tx.prepare(
+            "SELECT trace_id FROM trace_info WHERE experiment_id = ?1 AND timestamp_ms <= ?2
+             ORDER BY timestamp_ms ASC, trace_id LIMIT ?3",
+        )?
+        .query_map(
+            params![d.experiment_id, max_ts, d.max_traces.unwrap_or(-1)],
+            |r| r.get(0),
+        )?
+        .collect::<rusqlite::Result<_>>()?
+    } else {
+        let mut found = Vec::new();
+        for chunk in d.trace_ids.chunks(CHUNK) {
+            let mut args: Vec<SqlValue> = vec![SqlValue::Integer(d.experiment_id)];
+            args.extend(chunk.iter().map(|s| text(s)));
+            let rows = tx
+                .prepare(&format!(
+                    "SELECT trace_id FROM trace_info WHERE experiment_id = ? AND trace_id IN ({})",
+                    placeholders(chunk.len())
+                ))?
+                .query_map(params_from_iter(args.iter()), |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            found.extend(rows);
+        }
+        found
+    };
+    delete_ids(tx, &ids)
+}
+
+pub(super) fn set_tag(tx: &Transaction, id: &str, key: &str, value: &str) -> Result<()> {
+    if exists(tx, id)?.is_none() {
+        return Err(trace_not_found(id));
+    }
+    put_kv(tx, "trace_tags", id, key, value)
+}
+
+pub(super) fn delete_tag(tx: &Transaction, id: &str, key: &str) -> Result<()> {
+    if exists(tx, id)?.is_none() {
+        return Err(trace_not_found(id));
+    }
+    let n = tx.execute(
+        "DELETE FROM trace_tags WHERE trace_id = ?1 AND key = ?2",
+        params![id, key],
+    )?;
+    if n == 0 {
+        return Err(not_found(format!(
+            "No trace tag with key '{key}' for trace with ID '{id}'"
+        )));
+    }
+    Ok(())
+}
+
+pub(super) fn link_to_run(tx: &Transaction, ids: &[String], run_id: &str) -> Result<()> {
+    load_run_info(tx, run_id)?;
+    for id in ids {
+        if exists(tx, id)?.is_none() {
+            return Err(trace_not_found(id));
+        }
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO trace_run_links (trace_id, run_id) VALUES (?1, ?2)",
+        )?
+        .execute(params![id, run_id])?;
+    }
+    Ok(())
+}
+
+impl TraceStore for super::SqliteStore {
+    fn start_trace(&self, info: &TraceInfo) -> Result<TraceInfo> {
+        self.write(|tx| start(tx, info))
+    }
+    fn log_spans(&self, batch: &LogSpans) -> Result<usize> {
+        self.write(|tx| log_spans(tx, batch))
+    }
+    fn get_trace_info(&self, trace_id: &str) -> Result<TraceInfo> {
+        self.read(|c| get(c, trace_id))
+    }
+    fn get_trace_infos(&self, trace_ids: &[String]) -> Result<Vec<TraceInfo>> {
+        self.read(|c| load_infos(c, trace_ids))
+    }
+    fn get_trace_spans(&self, trace_ids: &[String]) -> Result<Vec<TraceSpan>> {
+        self.read(|c| spans(c, trace_ids))
+    }
+    fn search_traces(&self, q: &SearchTraces) -> Result<Page<TraceInfo>> {
+        self.read(|c| search(c, q))
+    }
+    fn delete_traces(&self, d: &DeleteTraces) -> Result<usize> {
+        self.write(|tx| delete(tx, d))
+    }
+    fn set_trace_tag(&self, trace_id: &str, key: &str, value: &str) -> Result<()> {
+        self.write(|tx| set_tag(tx, trace_id, key, value))
+    }
+    fn delete_trace_tag(&self, trace_id: &str, key: &str) -> Result<()> {
+        self.write(|tx| delete_tag(tx, trace_id, key))
+    }
+    fn link_traces_to_run(&self, trace_ids: &[String], run_id: &str) -> Result<()> {
+        self.write(|tx| link_to_run(tx, trace_ids, run_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{
+        DeleteTraces, LogSpans, MetadataStore, SearchTraces, SqliteStore, Tag, TraceInfo,
+        TraceSpan, TraceStore,
+    };
+
+    fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path().join("m.db")).unwrap();
+        (dir, s)
+    }
+
+    fn info(id: &str, exp: i64, t: i64, state: &str, name: &str) -> TraceInfo {
+        TraceInfo {
+            trace_id: id.into(),
+            experiment_id: exp,
+            request_time_ms: t,
+            execution_time_ms: Some(10 * t),
+            state: state.into(),
+            tags: vec![Tag::new("mlflow.traceName", name)],
+            metadata: vec![Tag::new("mlflow.sourceRun", "r1")],
+            ..Default::default()
+        }
+    }
+
+    fn span(trace: &str, id: &str, parent: Option<&str>, start: i64, end: i64) -> TraceSpan {
+        TraceSpan {
+            trace_id: trace.into(),
+            span_id: id.into(),
+            parent_span_id: parent.map(Into::into),
+            name: format!("s{id}"),
+            status: "OK".into(),
+            start_time_ns: start,
+            end_time_ns: Some(end),
+            content: "{}".into(),
+            ..Default::default()
+        }
+    }
+
+    fn ids(s: &SqliteStore, exp: i64, filter: &str, order: &[&str]) -> Vec<String> {
+        s.search_traces(&SearchTraces {
+            experiment_ids: vec![exp],
+            filter: filter.into(),
+            max_results: 100,
+            order_by: order.iter().map(|o| o.to_string()).collect(),
+            page_token: None,
+        })
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|t| t.trace_id)
+        .collect()
+    }
+
+    #[test]
+    fn spans_first_then_info_merge_and_search_filters() {
+        let (_d, s) = store();
+        let exp = s.create_experiment("e", None, &[]).unwrap();
+        // a child span alone: the trace exists, in progress
+        s.log_spans(&LogSpans {
+            experiment_id: exp,
+            spans: vec![span("tr-a", "02", Some("01"), 2_000_000, 3_000_000)],
+            resource_tags: vec![Tag::new("service.name", "svc")],
+        })
+        .unwrap();
+        let t = s.get_trace_info("tr-a").unwrap();
+        assert_eq!((t.state.as_str(), t.request_time_ms), ("IN_PROGRESS", 2));
+        // the root: OK, named after it, spans in the tracking store
+        s.log_spans(&LogSpans {
+            experiment_id: exp,
+            spans: vec![span("tr-a", "01", None, 1_000_000, 9_000_000)],
+            resource_tags: vec![],
+        })
+        .unwrap();
+        let t = s.get_trace_info("tr-a").unwrap();
+        assert_eq!((t.state.as_str(), t.execution_time_ms), ("OK", Some(8)));
+        let tag =
+            |t: &TraceInfo, k: &str| t.tags.iter().find(|x| x.key == k).map(|x| x.value.clone());
+        assert_eq!(tag(&t, "mlflow.traceName").as_deref(), Some("s01"));
+        assert_eq!(
+            tag(&t, "mlflow.trace.spansLocation").as_deref(),
+            Some("TRACKING_STORE")
+        );
+        assert_eq!(tag(&t, "service.name").as_deref(), Some("svc"));
+        // the client's info wins over what the spans said
+        s.start_trace(&info("tr-a", exp, 5, "ERROR", "mine"))
+            .unwrap();
+        s.start_trace(&info("tr-b", exp, 7, "OK", "other")).unwrap();
+        let t = s.get_trace_info("tr-a").unwrap();
+        assert_eq!((t.state.as_str(), t.request_time_ms), ("ERROR", 5));
+        assert_eq!(tag(&t, "mlflow.traceName").as_deref(), Some("mine"));
+        assert!(
+            tag(&t, "mlflow.artifactLocation")
+                .unwrap()
+                .ends_with("/traces/tr-a/artifacts")
+        );
+        assert_eq!(s.get_trace_spans(&["tr-a".into()]).unwrap().len(), 2);
+
+        assert_eq!(ids(&s, exp, "", &[]), ["tr-b", "tr-a"]);
+        assert_eq!(ids(&s, exp, "trace.status = 'ERROR'", &[]), ["tr-a"]);
+        assert_eq!(ids(&s, exp, "trace.timestamp_ms > 6", &[]), ["tr-b"]);
+        assert_eq!(ids(&s, exp, "trace.execution_time_ms <= 50", &[]), ["tr-a"]);
+        assert_eq!(ids(&s, exp, "trace.name = 'other'", &[]), ["tr-b"]);
+        assert_eq!(ids(&s, exp, "tag.`service.name` = 'svc'", &[]), ["tr-a"]);
+        assert_eq!(
+            ids(
+                &s,
+                exp,
+                "metadata.`mlflow.sourceRun` = 'r1'",
+                &["timestamp_ms ASC"]
+            ),
+            ["tr-a", "tr-b"]
+        );
+        assert!(
+            s.search_traces(&SearchTraces {
+                experiment_ids: vec![exp],
+                filter: "span.name = 'x'".into(),
+                max_results: 1,
+                ..Default::default()
+            })
+            .is_err()
+        );
+        // pages
+        let p = s
+            .search_traces(&SearchTraces {
+                experiment_ids: vec![exp],
+                max_results: 1,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(p.items.len(), 1);
+        assert!(p.next_page_token.is_some());
+
+        // delete by time, oldest first
+        let n = s
+            .delete_traces(&DeleteTraces {
+                experiment_id: exp,
+                max_timestamp_millis: Some(100),
+                max_traces: Some(1),
+                trace_ids: vec![],
+            })
+            .unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(ids(&s, exp, "", &[]), ["tr-b"]);
+        assert!(s.get_trace_spans(&["tr-a".into()]).unwrap().is_empty());
+        assert!(matches!(
+            s.get_trace_info("tr-a"),
+            Err(crate::StoreError::NotFound(_))
+        ));
+    }
+}
