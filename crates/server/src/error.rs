@@ -9,6 +9,8 @@ use axum::response::{IntoResponse, Response};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidParameterValue,
+    /// MLflow's generic `BAD_REQUEST` (400), which a few of its UI endpoints use.
+    BadRequest,
     MalformedRequest,
     ResourceDoesNotExist,
     ResourceAlreadyExists,
@@ -25,6 +27,7 @@ impl ErrorCode {
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::InvalidParameterValue => "INVALID_PARAMETER_VALUE",
+            ErrorCode::BadRequest => "BAD_REQUEST",
             ErrorCode::MalformedRequest => "MALFORMED_REQUEST",
             ErrorCode::ResourceDoesNotExist => "RESOURCE_DOES_NOT_EXIST",
             ErrorCode::ResourceAlreadyExists => "RESOURCE_ALREADY_EXISTS",
@@ -41,6 +44,7 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
             ErrorCode::InvalidParameterValue => StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
             ErrorCode::MalformedRequest => StatusCode::BAD_REQUEST,
             ErrorCode::ResourceDoesNotExist => StatusCode::NOT_FOUND,
             // MLflow answers 400, not 409, and its client relies on it.

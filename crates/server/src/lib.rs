@@ -100,6 +100,7 @@ pub fn own_routes() -> Routes<AppState> {
             "/ajax-api/2.0/mlflow-artifacts",
             mlflow::artifacts::proxy_routes(),
         )
+        .merge(mlflow::ui_routes())
         .nest("/api/atelier", atelier_api::routes())
         .get("/health", Access::Public, || async { "OK" })
         // MLflow's clients gate features on this (span logging needs >= 3.4): it names the

@@ -247,3 +247,13 @@ pub fn logged_model(m: &LoggedModel) -> Value {
         .done();
     json!({"info": info, "data": data})
 }
+
+/// One entry of `search-datasets` (MLflow's `DatasetSummary`).
+pub fn dataset_summary(d: &DatasetSummary) -> Value {
+    Obj::new()
+        .s("experiment_id", &d.experiment_id.to_string())
+        .s("name", &d.name)
+        .s("digest", &d.digest)
+        .s("context", d.context.as_deref().unwrap_or_default())
+        .done()
+}

@@ -129,8 +129,9 @@ pub trait MetadataStore: TraceStore + Send + Sync + 'static {
         max_results: usize,
         page_token: Option<&str>,
     ) -> Result<Page<Metric>>;
-    /// Down-sampled history for several runs: at most `max_results` points per
-    /// run, always keeping the first and last step in the range.
+    /// Down-sampled history for several runs, as MLflow samples it: at most
+    /// `max_results` points per run, evenly spaced over the run's points in
+    /// the step range, always keeping the first and the last.
     fn metric_history_bulk_interval(
         &self,
         run_ids: &[String],
@@ -139,6 +140,10 @@ pub trait MetadataStore: TraceStore + Send + Sync + 'static {
         end_step: Option<i64>,
         max_results: usize,
     ) -> Result<Vec<RunMetric>>;
+    /// The datasets the runs of these experiments took as inputs, one entry
+    /// per (experiment, name, digest, context), at most 1000 (MLflow's
+    /// `search-datasets`).
+    fn search_datasets(&self, experiment_ids: &[i64]) -> Result<Vec<DatasetSummary>>;
     /// Distinct metric keys logged in the given experiments (Studio column chooser).
     fn metric_keys(&self, experiment_ids: &[i64]) -> Result<Vec<String>>;
 

@@ -148,6 +148,16 @@ pub struct Dataset {
     pub profile: Option<String>,
 }
 
+/// A dataset some run of an experiment took as input, with the context the
+/// input was tagged with (`mlflow.data.context`), if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetSummary {
+    pub experiment_id: i64,
+    pub name: String,
+    pub digest: String,
+    pub context: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatasetInput {
     pub tags: Vec<Tag>,

@@ -1614,52 +1614,96 @@ impl MetadataStore for SqliteStore {
         end_step: Option<i64>,
         max_results: usize,
     ) -> Result<Vec<RunMetric>> {
-        let max = max_results.max(1);
+        // MLflow's SqlAlchemyStore: the distinct points (its primary key makes
+        // them so) ordered by (step, timestamp, value, is_nan), a NaN counting
+        // as 0 as MLflow stores it; NTILE(max) buckets, the first point of each,
+        // and the last point, which replaces the last pick when already at max.
+        let max = i64::try_from(max_results.max(1)).unwrap_or(i64::MAX);
         let lo = start_step.unwrap_or(i64::MIN);
         let hi = end_step.unwrap_or(i64::MAX);
+        const POINTS: &str =
+            "SELECT DISTINCT p.step, p.timestamp, p.value, p.is_nan, COALESCE(p.value, 0) AS v
+             FROM metric_points p JOIN metric_series s ON s.series_id = p.series_id
+             WHERE s.run_uuid = ?1 AND s.key = ?2 AND p.step BETWEEN ?3 AND ?4";
+        let sampled = format!(
+            "WITH pts AS ({POINTS}),
+             b AS (SELECT step, timestamp, value, is_nan, v,
+                          NTILE(?5) OVER (ORDER BY step, timestamp, v, is_nan) AS bucket FROM pts),
+             r AS (SELECT step, timestamp, value, is_nan, v,
+                          ROW_NUMBER() OVER (PARTITION BY bucket ORDER BY step, timestamp, v, is_nan) AS rn FROM b)
+             SELECT step, timestamp, value, is_nan FROM r WHERE rn = 1
+             ORDER BY step, timestamp, v, is_nan"
+        );
+        let last = format!(
+            "SELECT step, timestamp, value, is_nan FROM ({POINTS})
+             ORDER BY step DESC, timestamp DESC, v DESC, is_nan DESC LIMIT 1"
+        );
+        // (an unknown run has no points: MLflow's store does not look runs up here)
         self.read(|c| {
+            let row = |r: &rusqlite::Row| -> rusqlite::Result<(i64, i64, Option<f64>, bool)> {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            };
             let mut out = Vec::new();
             for run_id in run_ids {
-                load_run_info(c, run_id)?;
-                let mut st = c.prepare_cached(
-                    "SELECT p.step, p.timestamp, p.value, p.is_nan
-                     FROM metric_points p JOIN metric_series s ON s.series_id = p.series_id
-                     WHERE s.run_uuid = ? AND s.key = ? AND p.step BETWEEN ? AND ?
-                     ORDER BY p.step, p.timestamp, p.rowid",
-                )?;
-                let points: Vec<Metric> = st
-                    .query_map(params![run_id, key, lo, hi], |r| {
-                        Ok(Metric::new(
-                            key,
-                            read_value(r.get(2)?, r.get(3)?),
-                            r.get(1)?,
-                            r.get(0)?,
-                        ))
-                    })?
+                let mut rows: Vec<(i64, i64, Option<f64>, bool)> = c
+                    .prepare_cached(&sampled)?
+                    .query_map(params![run_id, key, lo, hi, max], row)?
                     .collect::<rusqlite::Result<_>>()?;
-                let mut steps: Vec<i64> = points.iter().map(|m| m.step).collect();
-                steps.dedup();
-                let keep: std::collections::HashSet<i64> = if steps.len() <= max {
-                    steps.iter().copied().collect()
-                } else if max == 1 {
-                    steps.first().copied().into_iter().collect()
-                } else {
-                    // evenly spaced indices, always including first and last
-                    (0..max)
-                        .map(|i| steps[(i * (steps.len() - 1) + (max - 1) / 2) / (max - 1)])
-                        .collect()
-                };
+                let last_row = c
+                    .prepare_cached(&last)?
+                    .query_row(params![run_id, key, lo, hi], row)
+                    .optional()?;
+                if let Some(l) = last_row
+                    && rows.last() != Some(&l)
+                {
+                    if rows.len() as i64 >= max {
+                        rows.pop();
+                    }
+                    rows.push(l);
+                }
                 out.extend(
-                    points
-                        .into_iter()
-                        .filter(|m| keep.contains(&m.step))
-                        .map(|metric| RunMetric {
+                    rows.into_iter()
+                        .map(|(step, timestamp, value, is_nan)| RunMetric {
                             run_id: run_id.clone(),
-                            metric,
+                            metric: Metric::new(key, read_value(value, is_nan), timestamp, step),
                         }),
                 );
             }
             Ok(out)
+        })
+    }
+
+    fn search_datasets(&self, experiment_ids: &[i64]) -> Result<Vec<DatasetSummary>> {
+        if experiment_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // MLflow's `_search_datasets`: distinct (experiment, name, digest,
+        // context) over the runs' inputs, the context from the input's
+        // `mlflow.data.context` tag (absent when it has none), at most 1000
+        let sql = format!(
+            "SELECT DISTINCT d.experiment_id, d.name, d.digest, ctx.value
+             FROM datasets d
+             JOIN run_inputs i ON i.dataset_id = d.dataset_id
+             LEFT JOIN (SELECT i2.run_uuid, i2.dataset_id, json_extract(t.value, '$[1]') AS value
+                        FROM run_inputs i2, json_each(i2.tags) t
+                        WHERE json_extract(t.value, '$[0]') = 'mlflow.data.context') ctx
+               ON ctx.run_uuid = i.run_uuid AND ctx.dataset_id = i.dataset_id
+             WHERE d.experiment_id IN ({})
+             ORDER BY d.dataset_id, ctx.value
+             LIMIT 1000",
+            placeholders(experiment_ids.len())
+        );
+        self.read(|c| {
+            Ok(c.prepare(&sql)?
+                .query_map(params_from_iter(experiment_ids), |r| {
+                    Ok(DatasetSummary {
+                        experiment_id: r.get(0)?,
+                        name: r.get(1)?,
+                        digest: r.get(2)?,
+                        context: r.get(3)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?)
         })
     }
 

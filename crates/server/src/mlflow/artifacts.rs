@@ -69,20 +69,79 @@ async fn list(State(s): State<AppState>, req: Req) -> JsonResult {
     Ok(Json(json!({"files": file_infos(entries, "")})))
 }
 
+/// The Content-Type MLflow's server sends for an artifact
+/// (`mlflow.utils.mime_type_utils._guess_mime_type`): `text/plain` for its
+/// text extensions (and `MLmodel`/`MLproject`), else what Python's
+/// `mimetypes` guesses, else `application/octet-stream`. One deliberate
+/// difference: HTML is sent as `text/plain`, never rendered on our origin.
 fn content_type(path: &str) -> &'static str {
-    let ext = path.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
-    match ext.as_str() {
-        "txt" | "log" | "md" | "py" | "yaml" | "yml" | "toml" | "cfg" | "ini" | "sh" => {
-            "text/plain; charset=utf-8"
+    const TEXT: [&str; 26] = [
+        "txt",
+        "log",
+        "err",
+        "cfg",
+        "conf",
+        "cnf",
+        "cf",
+        "ini",
+        "properties",
+        "prop",
+        "hocon",
+        "toml",
+        "yaml",
+        "yml",
+        "xml",
+        "json",
+        "js",
+        "py",
+        "py3",
+        "csv",
+        "tsv",
+        "md",
+        "rst",
+        "ipynb",
+        "MLmodel",
+        "MLproject",
+    ];
+    let name = path.rsplit('/').next().unwrap_or_default();
+    // Python's os.path.splitext: a leading dot does not start an extension
+    let ext = match name.trim_start_matches('.').rsplit_once('.') {
+        Some((_, e)) => e,
+        None => name,
+    };
+    if TEXT.contains(&ext) {
+        return "text/plain";
+    }
+    // mimetypes.guess_type looks at the last suffix, case-insensitively
+    // (".tar.gz" is a tar whose encoding is gzip)
+    let lower = name.to_ascii_lowercase();
+    let last = match lower.rsplit_once('.') {
+        Some((stem, "gz" | "bz2" | "xz" | "br")) => {
+            stem.rsplit_once('.').map(|(_, e)| e).unwrap_or_default()
         }
-        "json" => "application/json",
-        "csv" => "text/csv; charset=utf-8",
-        "html" | "htm" => "text/plain; charset=utf-8", // never render user HTML on our origin
+        Some((_, e)) => e,
+        None => "",
+    };
+    match last {
+        "html" | "htm" | "xhtml" | "shtml" => "text/plain",
         "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
+        "jpg" | "jpeg" | "jpe" => "image/jpeg",
         "gif" => "image/gif",
         "svg" => "image/svg+xml",
+        "webp" => "image/webp",
+        "bmp" => "image/bmp",
+        "tif" | "tiff" => "image/tiff",
+        "ico" => "image/vnd.microsoft.icon",
         "pdf" => "application/pdf",
+        "zip" => "application/zip",
+        "tar" | "tgz" => "application/x-tar",
+        "h5" => "application/x-hdf5",
+        "css" => "text/css",
+        "mp4" => "video/mp4",
+        "webm" => "video/webm",
+        "mp3" => "audio/mpeg",
+        "wav" => "audio/x-wav",
+        "ogg" => "audio/ogg",
         _ => "application/octet-stream",
     }
 }
@@ -92,7 +151,26 @@ async fn download(
     p: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Response> {
     let path = path_of(p)?;
-    let d = s.artifacts.get(&path).await?;
+    send_file(&s, &path).await
+}
+
+/// Stream one file of the artifact store as an attachment, with MLflow's
+/// Content-Type, Content-Disposition and `X-Content-Type-Options: nosniff`.
+/// A directory is refused as MLflow refuses it (400).
+async fn send_file(s: &AppState, path: &ArtifactPath) -> ApiResult<Response> {
+    let d = match s.artifacts.get(path).await {
+        Ok(d) => d,
+        Err(artifacts::ArtifactError::NotFound(msg)) => {
+            if !path.is_root() && !s.artifacts.list(path).await?.is_empty() {
+                return Err(ApiError::invalid(format!(
+                    "Artifact path refers to a directory, not a file: '{}'",
+                    path.as_str()
+                )));
+            }
+            return Err(ApiError::not_found(msg));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let ct = content_type(path.as_str());
     let stream = d.stream.map(|r| r.map_err(std::io::Error::other));
     let mut resp = Body::from_stream(stream).into_response();
@@ -207,6 +285,36 @@ async fn remove(State(s): State<AppState>, p: Result<Path<String>, PathRejection
     Ok(Json(json!({})))
 }
 
+/// Where a `mlflow-artifacts:/` URI (a run's or a logged model's artifact
+/// root) points in the artifact store. Other locations are outside this
+/// server's store and are not read through it.
+fn proxied_root(uri: &str) -> ApiResult<ArtifactPath> {
+    let Some(root) = uri.strip_prefix(URI_SCHEME) else {
+        return Err(ApiError::invalid(format!(
+            "The artifacts live at '{uri}', outside this server's artifact store; read them with the client directly"
+        )));
+    };
+    Ok(ArtifactPath::parse(root)?)
+}
+
+/// A path from a client, checked as MLflow's `validate_path_is_safe` checks
+/// it (and then as every artifact path is): a refusal is a 400 whose message
+/// starts with MLflow's "Invalid path".
+fn safe_path(raw: &str) -> ApiResult<ArtifactPath> {
+    if raw.contains('#') {
+        return Err(ApiError::invalid(format!(
+            "Invalid path '{}': '#' is not allowed",
+            raw.escape_debug()
+        )));
+    }
+    ArtifactPath::parse(raw).map_err(|e| {
+        ApiError::invalid(
+            e.to_string()
+                .replacen("Invalid artifact path", "Invalid path", 1),
+        )
+    })
+}
+
 /// `runs/artifacts/list`: listing relative to a run's artifact root, which
 /// the requested path may not leave.
 pub async fn list_for_run(State(s): State<AppState>, req: Req) -> JsonResult {
@@ -214,13 +322,18 @@ pub async fn list_for_run(State(s): State<AppState>, req: Req) -> JsonResult {
     let sub = req.opt_str("path")?.unwrap_or_default();
     let run = s.db(move |st| st.get_run(&run_id)).await?;
     let root_uri = run.info.artifact_uri.clone();
-    let Some(root) = root_uri.strip_prefix(URI_SCHEME) else {
-        return Err(ApiError::invalid(format!(
-            "The run's artifacts live at '{root_uri}', outside this server's artifact store; list them with the client directly"
-        )));
-    };
-    let root = ArtifactPath::parse(root)?;
+    let root = proxied_root(&root_uri)?;
     let rel = ArtifactPath::parse(&sub)?;
+    list_under(&s, root_uri, &root, &rel).await
+}
+
+/// `{root_uri, files}` for the directory `rel` below `root`.
+async fn list_under(
+    s: &AppState,
+    root_uri: String,
+    root: &ArtifactPath,
+    rel: &ArtifactPath,
+) -> JsonResult {
     let dir = root.join(rel.as_str())?;
     let entries = s.artifacts.list(&dir).await?;
     let mut out = json!({"root_uri": root_uri});
@@ -228,6 +341,129 @@ pub async fn list_for_run(State(s): State<AppState>, req: Req) -> JsonResult {
         out["files"] = file_infos(entries, rel.as_str());
     }
     Ok(Json(out))
+}
+
+/// `GET /get-artifact?run_id=…&path=…` (or `run_uuid`): one file of a run's
+/// artifacts, as the MLflow UI downloads it.
+pub async fn get_run_artifact(State(s): State<AppState>, req: Req) -> ApiResult<Response> {
+    let raw = req.str("path")?;
+    let rel = safe_path(&raw)?;
+    let run_id = req.run_id()?;
+    let run = s.db(move |st| st.get_run(&run_id)).await?;
+    let root = proxied_root(&run.info.artifact_uri)?;
+    send_file(&s, &root.join(rel.as_str())?).await
+}
+
+/// MLflow's limit on `upload-artifact` bodies.
+const UI_UPLOAD_MAX: u64 = 10 * 1024 * 1024;
+
+/// `POST /ajax-api/2.0/mlflow/upload-artifact?run_uuid=…&path=…`: the raw
+/// body becomes the file `path` in the run's artifacts (at most 10 MB, as
+/// MLflow's UI upload). Answers an empty body, as MLflow does.
+pub async fn upload_run_artifact(State(s): State<AppState>, req: Request) -> ApiResult<Response> {
+    // Flask's `request.args.get`: the first value of a key
+    let query = req.uri().query().unwrap_or_default().to_string();
+    let first = |key: &str| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+    };
+    let Some(run_id) = first("run_uuid").filter(|r| !r.is_empty()) else {
+        return Err(ApiError::invalid("Request must specify run_uuid."));
+    };
+    let Some(raw) = first("path").filter(|p| !p.is_empty()) else {
+        return Err(ApiError::invalid("Request must specify path."));
+    };
+    let rel = safe_path(&raw)?;
+    if rel.is_root() {
+        return Err(ApiError::invalid("Request must specify path."));
+    }
+    let too_large = || ApiError::invalid("Artifact size is too large. Max size is 10MB.");
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > UI_UPLOAD_MAX) {
+        return Err(too_large());
+    }
+    let limit = usize::try_from(UI_UPLOAD_MAX + 1).unwrap_or(usize::MAX);
+    let data = axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|e| {
+            if e.to_string().contains("length limit") {
+                too_large()
+            } else {
+                ApiError::new(
+                    ErrorCode::MalformedRequest,
+                    format!("Could not read the request body: {e}"),
+                )
+            }
+        })?;
+    if data.is_empty() {
+        return Err(ApiError::invalid("Request must specify data."));
+    }
+    if data.len() as u64 > UI_UPLOAD_MAX {
+        return Err(too_large());
+    }
+    let max = s.max_artifact_bytes;
+    if data.len() as u64 > max {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "Artifact of {} bytes exceeds the upload limit of {max} bytes (--max-artifact-bytes)",
+                data.len()
+            ),
+        ));
+    }
+    let run = s.db(move |st| st.get_run(&run_id)).await?;
+    let root = proxied_root(&run.info.artifact_uri)?;
+    s.artifacts
+        .put_bytes(&root.join(rel.as_str())?, data)
+        .await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        "",
+    )
+        .into_response())
+}
+
+/// `GET …/logged-models/{model_id}/artifacts/files?artifact_file_path=…`:
+/// one file of a logged model's artifacts.
+pub async fn logged_model_file(
+    State(s): State<AppState>,
+    Path(model_id): Path<String>,
+    req: Req,
+) -> ApiResult<Response> {
+    let Some(raw) = req.opt_str("artifact_file_path")?.filter(|p| !p.is_empty()) else {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "Request must include the \"artifact_file_path\" query parameter.",
+        ));
+    };
+    let rel = safe_path(&raw)?;
+    let model = s.db(move |st| st.get_logged_model(&model_id)).await?;
+    let root = proxied_root(&model.artifact_uri)?;
+    send_file(&s, &root.join(rel.as_str())?).await
+}
+
+/// `GET …/logged-models/{model_id}/artifacts/directories?artifact_directory_path=…`:
+/// a logged model's artifacts, one directory at a time (`ListLoggedModelArtifacts`).
+pub async fn list_logged_model(
+    State(s): State<AppState>,
+    Path(model_id): Path<String>,
+    req: Req,
+) -> JsonResult {
+    let rel = match req.opt_str("artifact_directory_path")? {
+        Some(raw) => safe_path(&raw)?,
+        None => ArtifactPath::parse("")?,
+    };
+    let model = s.db(move |st| st.get_logged_model(&model_id)).await?;
+    let root = proxied_root(&model.artifact_uri)?;
+    list_under(&s, model.artifact_uri, &root, &rel).await
 }
 
 pub async fn server_info() -> JsonResult {

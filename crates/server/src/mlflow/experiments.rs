@@ -147,3 +147,42 @@ pub async fn delete_tag(State(s): State<AppState>, req: Req) -> JsonResult {
     s.db(move |st| st.delete_experiment_tag(id, &key)).await?;
     empty()
 }
+
+/// MLflow's limit on `search-datasets`.
+const MAX_EXPERIMENT_IDS_SEARCH_DATASETS: usize = 20;
+
+/// UI endpoint `experiments/search-datasets`: the datasets the runs of
+/// these experiments logged as inputs, one summary per (experiment, name,
+/// digest, context), as MLflow's server answers.
+pub async fn search_datasets(State(s): State<AppState>, req: Req) -> JsonResult {
+    let ids = req.str_list("experiment_ids")?;
+    if ids.is_empty() {
+        return Err(ApiError::invalid(
+            "SearchDatasets request must specify at least one experiment_id.",
+        ));
+    }
+    if ids.len() > MAX_EXPERIMENT_IDS_SEARCH_DATASETS {
+        return Err(ApiError::invalid(format!(
+            "SearchDatasets request cannot specify more than {MAX_EXPERIMENT_IDS_SEARCH_DATASETS} experiment_ids. Received {} experiment_ids.",
+            ids.len()
+        )));
+    }
+    let ids = ids
+        .iter()
+        .map(|id| {
+            id.trim().parse::<i64>().map_err(|_| {
+                ApiError::invalid(format!(
+                    "Invalid experiment ID '{id}'. Experiment ID must be a valid integer."
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let found = s.db(move |st| st.search_datasets(&ids)).await?;
+    if found.is_empty() {
+        return empty();
+    }
+    let summaries = found.iter().map(wire::dataset_summary).collect();
+    Ok(Json(
+        json!({"dataset_summaries": serde_json::Value::Array(summaries)}),
+    ))
+}

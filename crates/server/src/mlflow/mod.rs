@@ -155,6 +155,11 @@ pub fn routes() -> Routes<AppState> {
             Write,
             logged_models::log_params,
         )
+        .get(
+            "/logged-models/{model_id}/artifacts/directories",
+            Read,
+            artifacts::list_logged_model,
+        )
         // model-registry webhooks (MLflow 3.3+)
         .post("/webhooks", Write, webhooks::create)
         .get("/webhooks", Read, webhooks::list)
@@ -162,4 +167,31 @@ pub fn routes() -> Routes<AppState> {
         .patch("/webhooks/{webhook_id}", Write, webhooks::update)
         .delete("/webhooks/{webhook_id}", Write, webhooks::delete)
         .post("/webhooks/{webhook_id}/test", Write, webhooks::test)
+}
+
+/// The endpoints MLflow's server registers for its web UI outside the route
+/// table above, at the same full paths (`/get-artifact` at the root, the
+/// rest under `/ajax-api/2.0/mlflow` only).
+pub fn ui_routes() -> Routes<AppState> {
+    use Access::{Read, Write};
+    const AJAX: &str = "/ajax-api/2.0/mlflow";
+    Routes::new()
+        .get("/get-artifact", Read, artifacts::get_run_artifact)
+        .add(
+            axum::http::Method::POST,
+            &format!("{AJAX}/upload-artifact"),
+            Write,
+            crate::routes::BodyKind::Upload,
+            artifacts::upload_run_artifact,
+        )
+        .get(
+            &format!("{AJAX}/logged-models/{{model_id}}/artifacts/files"),
+            Read,
+            artifacts::logged_model_file,
+        )
+        .post(
+            &format!("{AJAX}/experiments/search-datasets"),
+            Read,
+            experiments::search_datasets,
+        )
 }

@@ -285,22 +285,6 @@ pub async fn history(State(s): State<AppState>, req: Req) -> JsonResult {
     Ok(Json(out.done()))
 }
 
-fn bulk_run_ids(req: &Req, key: &str) -> Result<Vec<String>, ApiError> {
-    let ids = req.str_list(key)?;
-    if ids.is_empty() {
-        return Err(ApiError::invalid(format!(
-            "Missing value for required parameter '{key}'"
-        )));
-    }
-    if ids.len() > 100 {
-        return Err(ApiError::invalid(format!(
-            "GetMetricHistoryBulk request supports at most 100 runs, got {}",
-            ids.len()
-        )));
-    }
-    Ok(ids)
-}
-
 /// UI endpoint: full histories of several runs, as MLflow's server answers:
 /// runs in id order, each run's points by (timestamp, step, value), at most
 /// `max_results` points in all.
@@ -357,24 +341,57 @@ pub async fn history_bulk(State(s): State<AppState>, req: Req) -> JsonResult {
     ))
 }
 
+/// MLflow's `MAX_RESULTS_PER_RUN` for the sampled history.
+const MAX_SAMPLED_POINTS_PER_RUN: i64 = 2500;
+
+/// UI endpoint `metrics/get-history-bulk-interval`: each run's history of
+/// one metric sampled to at most `max_results` points (default and maximum
+/// 2,500) in the step range, with MLflow's checks in MLflow's order.
 pub async fn history_bulk_interval(State(s): State<AppState>, req: Req) -> JsonResult {
-    let ids = bulk_run_ids(&req, "run_ids")?;
-    let key = req.str("metric_key")?;
-    let start = req.opt_i64("start_step")?;
-    let end = req.opt_i64("end_step")?;
-    if start.is_some() != end.is_some() {
-        return Err(ApiError::invalid(
-            "If either start step or end step are specified, both must be specified.",
-        ));
+    let missing = |key: &str| {
+        ApiError::invalid(format!(
+            "Missing value for required parameter '{key}'. See the API docs for more information about request parameters."
+        ))
+    };
+    let ids = req.str_list("run_ids")?;
+    if ids.is_empty() {
+        return Err(missing("run_ids"));
     }
-    if let (Some(a), Some(b)) = (start, end)
-        && a > b
-    {
+    if ids.len() > 100 {
         return Err(ApiError::invalid(format!(
-            "end_step ({b}) must be at least start_step ({a})"
+            "GetMetricHistoryBulkInterval request must specify at most 100 run_ids. Received {} run_ids.",
+            ids.len()
         )));
     }
-    let max = req.max_results("max_results", 2500, 2500)?;
+    let key = req
+        .opt_str("metric_key")?
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| missing("metric_key"))?;
+    let start = req.opt_i64("start_step")?;
+    let end = req.opt_i64("end_step")?;
+    let max = match req.opt_i64("max_results")? {
+        None => MAX_SAMPLED_POINTS_PER_RUN,
+        Some(n) if (1..=MAX_SAMPLED_POINTS_PER_RUN).contains(&n) => n,
+        Some(_) => {
+            return Err(ApiError::invalid(format!(
+                "max_results must be between 1 and {MAX_SAMPLED_POINTS_PER_RUN}."
+            )));
+        }
+    };
+    match (start, end) {
+        (Some(a), Some(b)) if a > b => {
+            return Err(ApiError::invalid(format!(
+                "end_step must be greater than start_step. Found start_step={a} and end_step={b}."
+            )));
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(ApiError::invalid(
+                "If either start step or end step are specified, both must be specified.",
+            ));
+        }
+        _ => {}
+    }
+    let max = usize::try_from(max).unwrap_or(1);
     let pts = s
         .db(move |st| st.metric_history_bulk_interval(&ids, &key, start, end, max))
         .await?;
