@@ -184,7 +184,8 @@ def test_links_and_tags_need_what_they_name_to_exist(experiment_id):
     assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
 
 
-@pytest.mark.mlflow_deviates("MLflow stores a trace whose request_time is not a time (as 1970)")
+@pytest.mark.mlflow_deviates("MLflow stores a trace whose request_time is not a time (as 1970) "
+                             "and answers some of these with a 5xx")
 def test_a_trace_info_with_a_bad_time_or_state_is_refused(server, experiment_id):
     def start(**fields):
         info = {"trace_id": "tr-" + uuid.uuid4().hex, "state": "OK", "request_time": "2024-01-01T00:00:00Z",
@@ -393,3 +394,52 @@ def test_start_trace_keeps_the_clients_info_over_what_spans_said(server, experim
     assert trace.info.tags["mlflow.traceName"] == "named-by-client"
     assert trace.info.request_metadata["who"] == "me"
     assert {s.name for s in trace.data.spans} == {"root", "late"}
+
+
+def test_feedback_and_expectations_are_logged_updated_overridden_and_deleted(experiment_id):
+    from mlflow.entities import AssessmentSource, Feedback
+
+    tid = _log_pipeline(4)
+    human = AssessmentSource(source_type="HUMAN", source_id="reviewer")
+    fb = mlflow.log_feedback(trace_id=tid, name="quality", value=0.5, rationale="meh", source=human,
+                             metadata={"round": "1"})
+    ex = mlflow.log_expectation(trace_id=tid, name="answer", value={"result": 10})
+    assert fb.assessment_id and fb.assessment_id != ex.assessment_id
+
+    got = mlflow.get_assessment(tid, fb.assessment_id)
+    assert (got.name, got.value, got.rationale, got.trace_id) == ("quality", 0.5, "meh", tid)
+    assert got.source.source_id == "reviewer" and got.metadata == {"round": "1"} and got.valid
+    assert mlflow.get_assessment(tid, ex.assessment_id).value == {"result": 10}
+
+    updated = mlflow.update_assessment(tid, fb.assessment_id, Feedback(name="quality", value=0.75,
+                                                                       rationale="better"))
+    assert (updated.value, updated.rationale) == (0.75, "better")
+    assert mlflow.get_assessment(tid, fb.assessment_id).value == 0.75
+
+    new = mlflow.override_feedback(trace_id=tid, assessment_id=fb.assessment_id, value=1.0,
+                                   rationale="fixed", source=human)
+    assert new.overrides == fb.assessment_id
+    assert mlflow.get_assessment(tid, fb.assessment_id).valid is False
+    by_id = {a.assessment_id: a for a in mlflow.get_trace(tid).info.assessments}
+    assert set(by_id) == {fb.assessment_id, ex.assessment_id, new.assessment_id}
+    assert by_id[new.assessment_id].value == 1.0 and by_id[new.assessment_id].valid
+
+    mlflow.delete_assessment(tid, new.assessment_id)
+    assert mlflow.get_assessment(tid, fb.assessment_id).valid is True, "the overridden one is back"
+    with pytest.raises(MlflowException) as e:
+        mlflow.get_assessment(tid, new.assessment_id)
+    assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_feedback_logged_inside_a_trace_arrives_with_it(experiment_id):
+    @mlflow.trace(name="judged")
+    def judged():
+        mlflow.log_feedback(trace_id=mlflow.get_active_trace_id(), name="inline", value=True)
+        return 1
+
+    judged()
+    _flush()
+    tid = mlflow.get_last_active_trace_id()
+    (a,) = mlflow.get_trace(tid).info.assessments
+    assert (a.name, a.value, a.trace_id) == ("inline", True, tid)
+    assert mlflow.get_assessment(tid, a.assessment_id).value is True

@@ -356,3 +356,15 @@ CREATE TABLE trace_run_links (
     PRIMARY KEY (trace_id, run_id)
 ) WITHOUT ROWID;
 CREATE INDEX trace_run_links_by_run ON trace_run_links (run_id, trace_id);
+
+-- migration 11: assessments of MLflow 3 traces (feedback and expectations).
+-- `content` is MLflow's Assessment as JSON, owned by the server; `name` and
+-- `create_time_ms` are kept beside it for listing in order.
+CREATE TABLE trace_assessments (
+    trace_id TEXT NOT NULL,
+    assessment_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    create_time_ms INTEGER NOT NULL,
+    content TEXT NOT NULL,
+    PRIMARY KEY (trace_id, assessment_id)
+) WITHOUT ROWID;

@@ -37,6 +37,19 @@ pub struct TraceInfo {
     pub metadata: Vec<Tag>,
     /// Tags, by key.
     pub tags: Vec<Tag>,
+    /// The trace's assessments, oldest first (filled when read).
+    pub assessments: Vec<TraceAssessment>,
+}
+
+/// One assessment (feedback or expectation) of a trace.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TraceAssessment {
+    pub trace_id: String,
+    pub assessment_id: String,
+    pub name: String,
+    pub create_time_ms: i64,
+    /// MLflow's Assessment as JSON (the server's format).
+    pub content: String,
 }
 
 /// One span of a trace.
@@ -113,4 +126,11 @@ pub trait TraceStore {
     fn delete_trace_tag(&self, trace_id: &str, key: &str) -> Result<()>;
     /// Link existing traces to an existing run (search by `run_id` finds them).
     fn link_traces_to_run(&self, trace_ids: &[String], run_id: &str) -> Result<()>;
+    /// Create or replace assessments of one existing trace, in one transaction
+    /// (an override writes the new assessment and the one it invalidates).
+    fn save_trace_assessments(&self, trace_id: &str, items: &[TraceAssessment]) -> Result<()>;
+    /// `NotFound` for an unknown trace or assessment.
+    fn get_trace_assessment(&self, trace_id: &str, assessment_id: &str) -> Result<TraceAssessment>;
+    /// `NotFound` for an unknown trace or assessment.
+    fn delete_trace_assessment(&self, trace_id: &str, assessment_id: &str) -> Result<()>;
 }

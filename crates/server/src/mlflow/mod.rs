@@ -84,6 +84,26 @@ pub fn routes() -> Routes<AppState> {
         .get("/traces/{trace_id}", Read, traces::get_trace_info)
         .patch("/traces/{trace_id}/tags", Write, traces::set_tag)
         .delete("/traces/{trace_id}/tags", Write, traces::delete_tag)
+        .post(
+            "/traces/{trace_id}/assessments",
+            Write,
+            traces::create_assessment,
+        )
+        .get(
+            "/traces/{trace_id}/assessments/{assessment_id}",
+            Read,
+            traces::get_assessment,
+        )
+        .patch(
+            "/traces/{trace_id}/assessments/{assessment_id}",
+            Write,
+            traces::update_assessment,
+        )
+        .delete(
+            "/traces/{trace_id}/assessments/{assessment_id}",
+            Write,
+            traces::delete_assessment,
+        )
         // registry
         .post("/registered-models/create", Write, registry::create_model)
         .get("/registered-models/get", Read, registry::get_model)

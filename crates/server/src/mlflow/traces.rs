@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{Map, Value, json};
-use store::{DeleteTraces, LogSpans, SearchTraces, Tag, TraceInfo, TraceSpan};
+use store::{DeleteTraces, LogSpans, SearchTraces, Tag, TraceAssessment, TraceInfo, TraceSpan};
 
 use super::{JsonResult, empty};
 use crate::AppState;
@@ -187,7 +187,18 @@ pub fn trace_info_json(t: &TraceInfo) -> Value {
     if let Some(p) = &t.response_preview {
         o.insert("response_preview".into(), json!(p));
     }
+    if !t.assessments.is_empty() {
+        o.insert(
+            "assessments".into(),
+            Value::Array(t.assessments.iter().map(assessment_json).collect()),
+        );
+    }
     Value::Object(o)
+}
+
+/// A stored assessment as MLflow's `Assessment` JSON (written by this module).
+fn assessment_json(a: &TraceAssessment) -> Value {
+    serde_json::from_str(&a.content).unwrap_or_else(|_| json!({}))
 }
 
 fn bad(field: &str, want: &str) -> ApiError {
@@ -279,7 +290,6 @@ fn parse_trace_info(v: &Value) -> Result<TraceInfo, ApiError> {
         )));
     }
     Ok(TraceInfo {
-        trace_id,
         experiment_id,
         client_request_id: opt_string(o, "client_request_id")?,
         request_time_ms,
@@ -289,7 +299,244 @@ fn parse_trace_info(v: &Value) -> Result<TraceInfo, ApiError> {
         response_preview: opt_string(o, "response_preview")?,
         metadata: kv_map(o, "trace_metadata")?,
         tags: kv_map(o, "tags")?,
+        assessments: match o.get("assessments") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|a| new_assessment(&trace_id, a, store::now_ms()))
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(bad("assessments", "a list of assessments")),
+        },
+        trace_id,
     })
+}
+
+// ----------------------------------------------------------- assessments
+
+fn now_json() -> Value {
+    json!(format_timestamp(store::now_ms()))
+}
+
+/// A new assessment of `trace_id` from the client's `Assessment` JSON: an
+/// id, the trace, times and `valid` filled in as MLflow's server does.
+fn new_assessment(trace_id: &str, v: &Value, now: i64) -> Result<TraceAssessment, ApiError> {
+    let Value::Object(o) = v else {
+        return Err(ApiError::invalid("An assessment must be an object"));
+    };
+    let mut o = o.clone();
+    if let Some(t) = o.get("trace_id").and_then(Value::as_str)
+        && !t.is_empty()
+        && t != trace_id
+    {
+        return Err(ApiError::invalid(format!(
+            "The assessment names trace '{t}' but is logged to trace '{trace_id}'"
+        )));
+    }
+    let name = match o.get("assessment_name") {
+        Some(Value::String(n)) if !n.trim().is_empty() => n.clone(),
+        _ => {
+            return Err(ApiError::invalid(
+                "Missing value for required parameter 'assessment.assessment_name'",
+            ));
+        }
+    };
+    let has = |k: &str| o.get(k).is_some_and(|v| !v.is_null());
+    if has("feedback") == has("expectation") {
+        return Err(ApiError::invalid(
+            "An assessment needs exactly one of 'feedback' and 'expectation'",
+        ));
+    }
+    let created = match o.get("create_time") {
+        None | Some(Value::Null) => now,
+        Some(Value::String(s)) => parse_timestamp(s).ok_or_else(|| {
+            ApiError::invalid(format!(
+                "Invalid 'create_time' '{s}': expected an RFC 3339 time"
+            ))
+        })?,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "Invalid 'create_time': expected an RFC 3339 time",
+            ));
+        }
+    };
+    let id = match o.get("assessment_id").and_then(Value::as_str) {
+        Some(id) if !id.is_empty() => id.to_string(),
+        _ => format!("a-{}", uuid::Uuid::new_v4().simple()),
+    };
+    o.insert("assessment_id".into(), json!(id));
+    o.insert("trace_id".into(), json!(trace_id));
+    o.insert("create_time".into(), json!(format_timestamp(created)));
+    o.entry("last_update_time")
+        .or_insert_with(|| json!(format_timestamp(created)));
+    o.entry("valid").or_insert(json!(true));
+    Ok(TraceAssessment {
+        trace_id: trace_id.to_string(),
+        assessment_id: id,
+        name,
+        create_time_ms: created,
+        content: Value::Object(o).to_string(),
+    })
+}
+
+fn with_content(a: &TraceAssessment, o: Map<String, Value>) -> TraceAssessment {
+    let name = o
+        .get("assessment_name")
+        .and_then(Value::as_str)
+        .unwrap_or(&a.name)
+        .to_string();
+    TraceAssessment {
+        name,
+        content: Value::Object(o).to_string(),
+        ..a.clone()
+    }
+}
+
+fn content_map(a: &TraceAssessment) -> Map<String, Value> {
+    match assessment_json(a) {
+        Value::Object(o) => o,
+        _ => Map::new(),
+    }
+}
+
+/// `CreateAssessment`: `POST /traces/{trace_id}/assessments` with `{assessment}`.
+/// An assessment that `overrides` another marks that one `valid: false`.
+pub async fn create_assessment(
+    State(s): State<AppState>,
+    Path(trace_id): Path<String>,
+    req: Req,
+) -> JsonResult {
+    let a = req
+        .raw("assessment")
+        .ok_or_else(|| ApiError::invalid("Missing value for required parameter 'assessment'"))?;
+    let new = new_assessment(&trace_id, a, store::now_ms())?;
+    let overrides = a
+        .get("overrides")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    let out = new.clone();
+    s.db(move |st| {
+        let mut items = vec![new];
+        if let Some(old_id) = overrides {
+            let old = st.get_trace_assessment(&trace_id, &old_id)?;
+            let mut o = content_map(&old);
+            o.insert("valid".into(), json!(false));
+            items.push(with_content(&old, o));
+        }
+        st.save_trace_assessments(&trace_id, &items)
+    })
+    .await?;
+    Ok(Json(json!({ "assessment": assessment_json(&out) })))
+}
+
+pub async fn get_assessment(
+    State(s): State<AppState>,
+    Path((trace_id, id)): Path<(String, String)>,
+) -> JsonResult {
+    let a = s
+        .db(move |st| st.get_trace_assessment(&trace_id, &id))
+        .await?;
+    Ok(Json(json!({ "assessment": assessment_json(&a) })))
+}
+
+/// `UpdateAssessment`: the fields `update_mask` names (a FieldMask: a
+/// comma-separated string, or `{paths}`) from `assessment`.
+pub async fn update_assessment(
+    State(s): State<AppState>,
+    Path((trace_id, id)): Path<(String, String)>,
+    req: Req,
+) -> JsonResult {
+    let Some(Value::Object(upd)) = req.raw("assessment").cloned() else {
+        return Err(ApiError::invalid(
+            "Missing value for required parameter 'assessment'",
+        ));
+    };
+    let paths: Vec<String> = match req.raw("update_mask") {
+        Some(Value::String(p)) => p.split(',').map(|p| snake(p.trim())).collect(),
+        Some(Value::Object(m)) => match m.get("paths") {
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(snake).collect(),
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    const FIELDS: [&str; 5] = [
+        "assessment_name",
+        "expectation",
+        "feedback",
+        "rationale",
+        "metadata",
+    ];
+    if paths.is_empty() {
+        return Err(ApiError::invalid(
+            "Missing value for required parameter 'update_mask'",
+        ));
+    }
+    if let Some(p) = paths.iter().find(|p| !FIELDS.contains(&p.as_str())) {
+        return Err(ApiError::invalid(format!(
+            "Invalid update_mask path '{p}': use one of {FIELDS:?}"
+        )));
+    }
+    if paths.iter().any(|p| p == "expectation") && paths.iter().any(|p| p == "feedback") {
+        return Err(ApiError::invalid(
+            "Exactly one of `expectation` or `feedback` should be specified.",
+        ));
+    }
+    let out = s
+        .db(move |st| {
+            let old = st.get_trace_assessment(&trace_id, &id)?;
+            let mut o = content_map(&old);
+            for p in &paths {
+                let v = upd.get(p.as_str()).cloned().unwrap_or(Value::Null);
+                match p.as_str() {
+                    "metadata" => {
+                        let mut merged = match o.remove("metadata") {
+                            Some(Value::Object(m)) => m,
+                            _ => Map::new(),
+                        };
+                        if let Value::Object(m) = v {
+                            merged.extend(m);
+                        }
+                        o.insert("metadata".into(), Value::Object(merged));
+                    }
+                    "expectation" | "feedback" => {
+                        o.remove("expectation");
+                        o.remove("feedback");
+                        o.insert(p.clone(), v);
+                    }
+                    _ => {
+                        o.insert(p.clone(), v);
+                    }
+                }
+            }
+            o.insert("last_update_time".into(), now_json());
+            let new = with_content(&old, o);
+            st.save_trace_assessments(&trace_id, std::slice::from_ref(&new))?;
+            Ok(new)
+        })
+        .await?;
+    Ok(Json(json!({ "assessment": assessment_json(&out) })))
+}
+
+/// `DeleteAssessment`; the assessment it overrode, if any, is valid again.
+pub async fn delete_assessment(
+    State(s): State<AppState>,
+    Path((trace_id, id)): Path<(String, String)>,
+) -> JsonResult {
+    s.db(move |st| {
+        let gone = st.get_trace_assessment(&trace_id, &id)?;
+        if let Some(old_id) = assessment_json(&gone)
+            .get("overrides")
+            .and_then(Value::as_str)
+            && let Ok(old) = st.get_trace_assessment(&trace_id, old_id)
+        {
+            let mut o = content_map(&old);
+            o.insert("valid".into(), json!(true));
+            st.save_trace_assessments(&trace_id, &[with_content(&old, o)])?;
+        }
+        st.delete_trace_assessment(&trace_id, &id)
+    })
+    .await?;
+    empty()
 }
 
 // -------------------------------------------------------------- handlers

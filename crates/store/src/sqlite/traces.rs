@@ -37,6 +37,7 @@ fn info_row(r: &rusqlite::Row) -> rusqlite::Result<TraceInfo> {
         response_preview: r.get(7)?,
         metadata: Vec::new(),
         tags: Vec::new(),
+        assessments: Vec::new(),
     })
 }
 
@@ -76,7 +77,97 @@ fn load_infos(c: &Connection, ids: &[String]) -> Result<Vec<TraceInfo>> {
             }
         }
     }
+    for a in assessments(c, ids)? {
+        if let Some(info) = by_id.get_mut(&a.trace_id) {
+            info.assessments.push(a);
+        }
+    }
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+}
+
+fn assessment_row(r: &rusqlite::Row) -> rusqlite::Result<TraceAssessment> {
+    Ok(TraceAssessment {
+        trace_id: r.get(0)?,
+        assessment_id: r.get(1)?,
+        name: r.get(2)?,
+        create_time_ms: r.get(3)?,
+        content: r.get(4)?,
+    })
+}
+
+const ASSESSMENT_COLS: &str = "trace_id, assessment_id, name, create_time_ms, content";
+
+fn assessments(c: &Connection, ids: &[String]) -> Result<Vec<TraceAssessment>> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(CHUNK) {
+        let mut st = c.prepare(&format!(
+            "SELECT {ASSESSMENT_COLS} FROM trace_assessments WHERE trace_id IN ({})
+             ORDER BY create_time_ms, assessment_id",
+            placeholders(chunk.len())
+        ))?;
+        for a in st.query_map(params_from_iter(chunk.iter()), assessment_row)? {
+            out.push(a?);
+        }
+    }
+    Ok(out)
+}
+
+fn assessment_not_found(trace_id: &str, id: &str) -> StoreError {
+    not_found(format!(
+        "Assessment with ID '{id}' not found for trace '{trace_id}'"
+    ))
+}
+
+pub(super) fn save_assessments(
+    tx: &Transaction,
+    trace_id: &str,
+    items: &[TraceAssessment],
+) -> Result<()> {
+    if exists(tx, trace_id)?.is_none() {
+        return Err(trace_not_found(trace_id));
+    }
+    for a in items {
+        tx.prepare_cached(
+            "INSERT INTO trace_assessments (trace_id, assessment_id, name, create_time_ms, content)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (trace_id, assessment_id) DO UPDATE SET
+                 name = excluded.name, content = excluded.content",
+        )?
+        .execute(params![
+            trace_id,
+            a.assessment_id,
+            a.name,
+            a.create_time_ms,
+            a.content
+        ])?;
+    }
+    Ok(())
+}
+
+pub(super) fn get_assessment(c: &Connection, trace_id: &str, id: &str) -> Result<TraceAssessment> {
+    if exists(c, trace_id)?.is_none() {
+        return Err(trace_not_found(trace_id));
+    }
+    c.prepare_cached(&format!(
+        "SELECT {ASSESSMENT_COLS} FROM trace_assessments WHERE trace_id = ?1 AND assessment_id = ?2"
+    ))?
+    .query_row(params![trace_id, id], assessment_row)
+    .optional()?
+    .ok_or_else(|| assessment_not_found(trace_id, id))
+}
+
+pub(super) fn delete_assessment(tx: &Transaction, trace_id: &str, id: &str) -> Result<()> {
+    if exists(tx, trace_id)?.is_none() {
+        return Err(trace_not_found(trace_id));
+    }
+    let n = tx.execute(
+        "DELETE FROM trace_assessments WHERE trace_id = ?1 AND assessment_id = ?2",
+        params![trace_id, id],
+    )?;
+    if n == 0 {
+        return Err(assessment_not_found(trace_id, id));
+    }
+    Ok(())
 }
 
 pub(super) fn get(c: &Connection, id: &str) -> Result<TraceInfo> {
@@ -164,6 +255,7 @@ pub(super) fn start(tx: &Transaction, info: &TraceInfo) -> Result<TraceInfo> {
         INFO_FINALIZED_METADATA,
         "true",
     )?;
+    save_assessments(tx, &info.trace_id, &info.assessments)?;
     get(tx, &info.trace_id)
 }
 
@@ -467,6 +559,7 @@ fn delete_ids(tx: &Transaction, ids: &[String]) -> Result<usize> {
     for chunk in ids.chunks(CHUNK) {
         let ph = placeholders(chunk.len());
         for table in [
+            "trace_assessments",
             "trace_tags",
             "trace_request_metadata",
             "trace_spans",
@@ -582,6 +675,15 @@ impl TraceStore for super::SqliteStore {
     }
     fn link_traces_to_run(&self, trace_ids: &[String], run_id: &str) -> Result<()> {
         self.write(|tx| link_to_run(tx, trace_ids, run_id))
+    }
+    fn save_trace_assessments(&self, trace_id: &str, items: &[TraceAssessment]) -> Result<()> {
+        self.write(|tx| save_assessments(tx, trace_id, items))
+    }
+    fn get_trace_assessment(&self, trace_id: &str, assessment_id: &str) -> Result<TraceAssessment> {
+        self.read(|c| get_assessment(c, trace_id, assessment_id))
+    }
+    fn delete_trace_assessment(&self, trace_id: &str, assessment_id: &str) -> Result<()> {
+        self.write(|tx| delete_assessment(tx, trace_id, assessment_id))
     }
 }
 
@@ -733,6 +835,50 @@ mod tests {
         assert!(s.get_trace_spans(&["tr-a".into()]).unwrap().is_empty());
         assert!(matches!(
             s.get_trace_info("tr-a"),
+            Err(crate::StoreError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn assessments_belong_to_an_existing_trace_and_go_with_it() {
+        let (_d, s) = store();
+        let exp = s.create_experiment("e", None, &[]).unwrap();
+        let a = |id: &str, t: i64| crate::TraceAssessment {
+            trace_id: "tr-a".into(),
+            assessment_id: id.into(),
+            name: "quality".into(),
+            create_time_ms: t,
+            content: format!("{{\"id\": \"{id}\"}}"),
+        };
+        assert!(matches!(
+            s.save_trace_assessments("tr-a", &[a("a-1", 1)]),
+            Err(crate::StoreError::NotFound(_))
+        ));
+        let mut i = info("tr-a", exp, 5, "OK", "n");
+        i.assessments = vec![a("a-2", 2)];
+        s.start_trace(&i).unwrap();
+        s.save_trace_assessments("tr-a", &[a("a-1", 1)]).unwrap();
+        let got = s.get_trace_info("tr-a").unwrap().assessments;
+        let ids: Vec<&str> = got.iter().map(|x| x.assessment_id.as_str()).collect();
+        assert_eq!(ids, ["a-1", "a-2"], "oldest first");
+        assert_eq!(
+            s.get_trace_assessment("tr-a", "a-2").unwrap().content,
+            "{\"id\": \"a-2\"}"
+        );
+        s.delete_trace_assessment("tr-a", "a-2").unwrap();
+        assert!(matches!(
+            s.get_trace_assessment("tr-a", "a-2"),
+            Err(crate::StoreError::NotFound(_))
+        ));
+        s.delete_traces(&DeleteTraces {
+            experiment_id: exp,
+            trace_ids: vec!["tr-a".into()],
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(s.get_trace_infos(&["tr-a".into()]).unwrap().is_empty());
+        assert!(matches!(
+            s.get_trace_assessment("tr-a", "a-1"),
             Err(crate::StoreError::NotFound(_))
         ));
     }
