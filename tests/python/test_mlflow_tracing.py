@@ -443,3 +443,28 @@ def test_feedback_logged_inside_a_trace_arrives_with_it(experiment_id):
     (a,) = mlflow.get_trace(tid).info.assessments
     assert (a.name, a.value, a.trace_id) == ("inline", True, tid)
     assert mlflow.get_assessment(tid, a.assessment_id).value is True
+
+
+def test_compressed_otlp_bodies_and_the_run_header(server, experiment_id):
+    import gzip
+    import json
+    import zlib
+
+    run = mlflow.MlflowClient().create_run(experiment_id)
+    hdr = {"x-mlflow-experiment-id": experiment_id, "Content-Type": "application/json"}
+    tids = []
+    for encoding, pack in [("gzip", gzip.compress), ("deflate", zlib.compress)]:
+        trace_hex = uuid.uuid4().hex
+        body = {"resourceSpans": [{"scopeSpans": [{"spans": [
+            {"traceId": trace_hex, "spanId": _hex(8), "name": f"packed-{encoding}",
+             "startTimeUnixNano": str(time.time_ns()), "endTimeUnixNano": str(time.time_ns() + 1000)}]}]}]}
+        r = requests.post(f"{server.url}/v1/traces", data=pack(json.dumps(body).encode()), timeout=10,
+                          headers={**hdr, "Content-Encoding": encoding, "x-mlflow-run-id": run.info.run_id})
+        assert r.status_code == 200, (encoding, r.text)
+        tids.append(f"tr-{trace_hex}")
+        assert mlflow.get_trace(tids[-1]).data.spans[0].name == f"packed-{encoding}"
+    assert set(_ids(_search(experiment_id, run_id=run.info.run_id))) == set(tids)
+
+    r = requests.post(f"{server.url}/v1/traces", data=b"not gzip", timeout=10,
+                      headers={**hdr, "Content-Encoding": "gzip"})
+    assert 400 <= r.status_code < 500, r.text

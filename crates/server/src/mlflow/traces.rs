@@ -25,6 +25,8 @@ use crate::req::{Req, parse_experiment_id};
 
 /// Header naming the experiment OTLP spans go to (MLflow's `MLFLOW_EXPERIMENT_ID_HEADER`).
 pub const EXPERIMENT_HEADER: &str = "x-mlflow-experiment-id";
+/// Header naming a run to link the traces of an OTLP request to (MLflow's `MLFLOW_RUN_ID_HEADER`).
+pub const RUN_HEADER: &str = "x-mlflow-run-id";
 /// Previews of a trace's request and response are cut to this many characters.
 const PREVIEW_CHARS: usize = 1000;
 /// Most traces one batch call may name.
@@ -1396,6 +1398,38 @@ fn otlp_bad(msg: impl std::fmt::Display) -> ApiError {
     ApiError::invalid(format!("Invalid OpenTelemetry format: {msg}"))
 }
 
+/// A `gzip` or `deflate` (zlib or raw) OTLP body, at most `limit` bytes once inflated.
+fn decompress(encoding: &str, body: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
+    use std::io::Read;
+    fn inflate(r: impl Read, limit: usize) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        r.take(limit as u64 + 1).read_to_end(&mut out)?;
+        Ok(out)
+    }
+    let out = match encoding.trim() {
+        "identity" => Ok(body.to_vec()),
+        "gzip" | "x-gzip" => inflate(flate2::read::GzDecoder::new(body), limit),
+        "deflate" => inflate(flate2::read::ZlibDecoder::new(body), limit)
+            .or_else(|_| inflate(flate2::read::DeflateDecoder::new(body), limit)),
+        other => {
+            return Err(ApiError::new(
+                crate::error::ErrorCode::UnsupportedMediaType,
+                format!("Unsupported Content-Encoding '{other}': use gzip, deflate or none"),
+            ));
+        }
+    }
+    .map_err(|e| ApiError::invalid(format!("Failed to decompress the {encoding} body: {e}")))?;
+    if out.len() > limit {
+        return Err(ApiError::new(
+            crate::error::ErrorCode::PayloadTooLarge,
+            format!(
+                "The decompressed body exceeds the server's limit of {limit} bytes (--max-request-bytes)"
+            ),
+        ));
+    }
+    Ok(out)
+}
+
 /// OTLP/HTTP trace export (`POST /v1/traces`), as MLflow's server: the
 /// experiment in `x-mlflow-experiment-id`, protobuf or JSON bodies.
 pub async fn otlp_export(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -1427,20 +1461,20 @@ async fn otlp(s: AppState, headers: HeaderMap, body: Bytes) -> Result<Response, 
             ));
         }
     };
-    if let Some(enc) = header(header::CONTENT_ENCODING.as_str())
-        && !enc.eq_ignore_ascii_case("identity")
-    {
-        return Err(ApiError::new(
-            crate::error::ErrorCode::UnsupportedMediaType,
-            format!("Unsupported Content-Encoding '{enc}': send the OTLP body uncompressed"),
-        ));
-    }
+    let body = match header(header::CONTENT_ENCODING.as_str()).map(str::to_ascii_lowercase) {
+        None => body.to_vec(),
+        Some(enc) => decompress(&enc, &body, s.max_request_bytes)?,
+    };
     let exp = header(EXPERIMENT_HEADER).ok_or_else(|| {
         ApiError::invalid(format!(
             "Missing header '{EXPERIMENT_HEADER}': name the experiment the spans belong to"
         ))
     })?;
     let experiment_id = parse_experiment_id(exp)?;
+    let run_id = header(RUN_HEADER)
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_string);
     let decoded = if is_json {
         decode_json(&body)
     } else {
@@ -1479,9 +1513,22 @@ async fn otlp(s: AppState, headers: HeaderMap, body: Bytes) -> Result<Response, 
             resource_tags,
         });
     }
+    let roots: Vec<String> = batches
+        .iter()
+        .flat_map(|b| &b.spans)
+        .filter(|s| s.parent_span_id.is_none())
+        .map(|s| s.trace_id.clone())
+        .collect();
     s.db(move |st| {
         for b in &batches {
             st.log_spans(b)?;
+        }
+        // as MLflow: traces whose root arrived are linked to the run named, best effort
+        if let Some(run) = run_id
+            && !roots.is_empty()
+            && let Err(e) = st.link_traces_to_run(&roots, &run)
+        {
+            tracing::warn!(run, error = %e, "could not link OTLP traces to the run");
         }
         Ok(())
     })
@@ -1564,5 +1611,20 @@ mod tests {
         );
         assert!(decode_protobuf(&req[..req.len() - 3]).is_err());
         assert!(decode_protobuf(&[0x0b]).is_err());
+    }
+
+    #[test]
+    fn inflates_compressed_bodies_only_within_the_limit() {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(&[b'a'; 10_000]).unwrap();
+        let z = e.finish().unwrap();
+        assert_eq!(decompress("gzip", &z, 10_000).unwrap().len(), 10_000);
+        assert!(
+            decompress("gzip", &z, 9_999).is_err(),
+            "a bomb stops at the limit"
+        );
+        assert!(decompress("gzip", b"plain", 100).is_err());
+        assert!(decompress("br", &z, 100).is_err());
     }
 }
