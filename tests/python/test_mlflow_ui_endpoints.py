@@ -356,3 +356,93 @@ def test_ajax_api_mirrors_the_rest_api(server, client):
     assert r.status_code == 200 and r.json()["run"]["info"]["experiment_id"] == exp
     r = requests.get(f"{server.url}/ajax-api/2.0/mlflow-artifacts/artifacts", timeout=20)
     assert r.status_code == 200, r.text
+
+
+# ---------------------------------------------------------------------------------------------
+# POST /ajax-api/2.0/mlflow/runs/create-promptlab-run
+
+
+def promptlab(server, body):
+    return requests.post(f"{server.url}{AJAX}/runs/create-promptlab-run", json=body, timeout=30)
+
+
+def test_create_promptlab_run_validates_as_mlflow(server, client):
+    exp = client.create_experiment(unique("promptlab"))
+    body = {}
+    for field, value in [
+        ("experiment_id", exp),
+        ("prompt_template", "my_prompt_template"),
+        ("prompt_parameters", [{"key": "my_key", "value": "my_value"}]),
+        ("model_route", "my_route"),
+        ("model_input", "my_input"),
+        ("mlflow_version", "1.0.0"),
+    ]:
+        got = assert_error(promptlab(server, body), 400, "INVALID_PARAMETER_VALUE")
+        assert got["message"] == f"CreatePromptlabRun request must specify {field}.", got
+        body[field] = value
+    assert_error(promptlab(server, {**body, "prompt_parameters": []}), 400, "INVALID_PARAMETER_VALUE")
+    assert promptlab(server, body).status_code == 200
+    # only the valid request made a run
+    assert len(client.search_runs([exp])) == 1
+
+
+def test_create_promptlab_run_logs_the_run_as_mlflow(server, client, tmp_path):
+    import json
+
+    exp = client.create_experiment(unique("promptlab"))
+    r = promptlab(server, {
+        "experiment_id": exp,
+        "run_name": "my_run_name",
+        "prompt_template": "Say {{ my_key }}: é",
+        "prompt_parameters": [{"key": "my_key", "value": "my_value"}, {"key": "n", "value": 3}],
+        "model_route": "my_route",
+        "model_parameters": [{"key": "temperature", "value": "0.1"}],
+        "model_input": "my_input",
+        "model_output": "my_output",
+        "model_output_parameters": [{"key": "latency", "value": "100"}],
+        "mlflow_version": "1.0.0",
+        "user_id": "username",
+        "start_time": 456,
+    })
+    assert r.status_code == 200, r.text
+    run = r.json()["run"]
+    info = run["info"]
+    assert (info["run_name"], info["experiment_id"], info["user_id"], info["status"], info["start_time"]) == (
+        "my_run_name", exp, "username", "FINISHED", 456
+    )
+    assert info["end_time"] >= 456
+    params = {p["key"]: p["value"] for p in run["data"]["params"]}
+    assert params == {"model_route": "my_route", "prompt_template": "Say {{ my_key }}: é", "temperature": "0.1"}
+    tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
+    assert tags["mlflow.loggedArtifacts"] == '[{"path": "eval_results_table.json", "type": "table"}]'
+    assert tags["mlflow.runSourceType"] == "PROMPT_ENGINEERING"
+    history = json.loads(tags["mlflow.log-model.history"])
+    assert [(h["run_id"], h["artifact_path"], h["flavors"]) for h in history] == [(info["run_id"], "model", {})]
+
+    run_id = info["run_id"]
+    assert sorted(f.path for f in client.list_artifacts(run_id)) == ["eval_results_table.json", "model"]
+    table = get_artifact(server, path="eval_results_table.json", run_id=run_id)
+    assert table.status_code == 200
+    assert table.text == ('{"columns": ["my_key", "n", "prompt", "output", "latency"], '
+                          '"data": [["my_value", "3", "my_input", "my_output", "100"]]}')
+    model_files = {f.path for f in client.list_artifacts(run_id, "model")}
+    assert {"model/MLmodel", "model/parameters.yaml", "model/requirements.txt",
+            "model/input_example.json", "model/serving_input_example.json"} <= model_files
+    # the model's metadata and parameters read back as MLflow writes them
+    import yaml
+    from mlflow.models import Model
+
+    local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model", dst_path=str(tmp_path),
+                                                tracking_uri=server.url)
+    m = Model.load(local)
+    assert m.flavors["python_function"]["loader_module"] == "mlflow.prompt.promptlab_model"
+    assert m.run_id == run_id and m.artifact_path == "model"
+    assert [c.name for c in m.signature.inputs.inputs] == ["my_key", "n"]
+    assert m.load_input_example(local) == {"inputs": ["my_value", "3"]}
+    with open(f"{local}/parameters.yaml") as f:
+        assert yaml.safe_load(f) == {
+            "prompt_template": "Say {{ my_key }}: é",
+            "prompt_parameters": {"my_key": "my_value", "n": "3"},
+            "model_parameters": {"temperature": "0.1"},
+            "model_route": "my_route",
+        }

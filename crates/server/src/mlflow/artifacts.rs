@@ -288,7 +288,7 @@ async fn remove(State(s): State<AppState>, p: Result<Path<String>, PathRejection
 /// Where a `mlflow-artifacts:/` URI (a run's or a logged model's artifact
 /// root) points in the artifact store. Other locations are outside this
 /// server's store and are not read through it.
-fn proxied_root(uri: &str) -> ApiResult<ArtifactPath> {
+pub(super) fn proxied_root(uri: &str) -> ApiResult<ArtifactPath> {
     let Some(root) = uri.strip_prefix(URI_SCHEME) else {
         return Err(ApiError::invalid(format!(
             "The artifacts live at '{uri}', outside this server's artifact store; read them with the client directly"

@@ -214,4 +214,9 @@ pub fn ui_routes() -> Routes<AppState> {
             Read,
             experiments::search_datasets,
         )
+        .post(
+            &format!("{AJAX}/runs/create-promptlab-run"),
+            Write,
+            runs::create_promptlab_run,
+        )
 }

@@ -289,7 +289,7 @@ fn model_versions_tag(old: Option<&str>, name: &str, version: i64) -> String {
 
 /// `json.dumps(v)` with Python's defaults: ", " and ": " separators, keys in
 /// insertion order, non-ASCII escaped as \uXXXX.
-fn python_json(v: &Value) -> String {
+pub(super) fn python_json(v: &Value) -> String {
     match v {
         Value::Array(a) => format!(
             "[{}]",

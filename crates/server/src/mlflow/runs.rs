@@ -404,3 +404,279 @@ pub async fn history_bulk_interval(State(s): State<AppState>, req: Req) -> JsonR
             .done(),
     ))
 }
+
+/// `[{key, value}]` of a promptlab request, each value as Python's `str()`
+/// writes it (MLflow logs `str(param.value)`).
+fn promptlab_params(req: &Req, key: &str) -> Result<Vec<Tag>, ApiError> {
+    req.objects(key)?
+        .iter()
+        .map(|p| {
+            let k = p.str("key")?;
+            validate::key("param", &k)?;
+            let v = match p.raw("value") {
+                None => "None".to_string(),
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Bool(true)) => "True".to_string(),
+                Some(Value::Bool(false)) => "False".to_string(),
+                Some(other) => other.to_string(),
+            };
+            Ok(Tag::new(k, v))
+        })
+        .collect()
+}
+
+/// UTC `%Y-%m-%d %H:%M:%S.%f` (MLflow's `utc_time_created`).
+fn utc_time_created(ms: i64) -> String {
+    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    // civil_from_days (Howard Hinnant)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (h, mi, s, us) = (
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000 * 1000,
+    );
+    format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}")
+}
+
+/// A YAML mapping of strings, each written as a JSON string (a YAML
+/// double-quoted scalar), so any text reads back as itself.
+fn yaml_map(entries: &[Tag], indent: &str) -> String {
+    if entries.is_empty() {
+        return " {}\n".to_string();
+    }
+    let mut out = String::from("\n");
+    for t in entries {
+        out.push_str(&format!(
+            "{indent}{}: {}\n",
+            Value::String(t.key.clone()),
+            Value::String(t.value.clone())
+        ));
+    }
+    out
+}
+
+/// The files MLflow's promptlab run logs: the model (`model/`, MLflow's
+/// `mlflow.prompt.promptlab_model` pyfunc flavor) and `eval_results_table.json`.
+struct PromptlabFiles {
+    template: String,
+    route: String,
+    prompt: Vec<Tag>,
+    model: Vec<Tag>,
+    input: Value,
+    output: Value,
+    output_params: Vec<Tag>,
+    run_id: String,
+    created: String,
+    model_uuid: String,
+}
+
+impl PromptlabFiles {
+    fn files(&self) -> Vec<(&'static str, String)> {
+        let strings = |v: &[Tag]| -> Vec<Value> {
+            v.iter().map(|t| Value::String(t.value.clone())).collect()
+        };
+        // create_eval_results_json: the prompt parameters, "prompt", "output", then the output parameters
+        let mut columns: Vec<Value> = self
+            .prompt
+            .iter()
+            .map(|t| Value::String(t.key.clone()))
+            .collect();
+        columns.extend([json!("prompt"), json!("output")]);
+        columns.extend(
+            self.output_params
+                .iter()
+                .map(|t| Value::String(t.key.clone())),
+        );
+        let mut row = strings(&self.prompt);
+        row.extend([self.input.clone(), self.output.clone()]);
+        row.extend(strings(&self.output_params));
+        let eval = format!(
+            "{{\"columns\": {}, \"data\": [{}]}}",
+            super::registry::python_json(&Value::Array(columns)),
+            super::registry::python_json(&Value::Array(row))
+        );
+        let signature_inputs: Vec<String> = self
+            .prompt
+            .iter()
+            .map(|t| {
+                format!(
+                    "{{\"type\": \"string\", \"name\": {}, \"required\": true}}",
+                    super::registry::python_json(&Value::String(t.key.clone()))
+                )
+            })
+            .collect();
+        let quoted = |s: &str| Value::String(s.to_string()).to_string();
+        let mlmodel = format!(
+            "artifact_path: model\nflavors:\n  python_function:\n    loader_module: mlflow.prompt.promptlab_model\n    parameters_path: parameters.yaml\nis_signature_from_type_hint: false\nmlflow_version: {ver}\nmodel_id: null\nmodel_uuid: {uuid}\nprompts: null\nrun_id: {run}\nsaved_input_example_info:\n  artifact_path: input_example.json\n  serving_input_path: serving_input_example.json\n  type: json_object\nsignature:\n  inputs: {inputs}\n  outputs: '[{{\"type\": \"string\", \"name\": \"output\", \"required\": true}}]'\n  params: null\ntype_hint_from_example: false\nutc_time_created: '{created}'\n",
+            ver = crate::MLFLOW_PROTOCOL_VERSION,
+            uuid = self.model_uuid,
+            run = self.run_id,
+            inputs = quoted(&format!("[{}]", signature_inputs.join(", "))),
+            created = self.created,
+        );
+        let parameters = format!(
+            "model_parameters:{}model_route: {}\nprompt_parameters:{}prompt_template: {}\n",
+            yaml_map(&self.model, "  "),
+            quoted(&self.route),
+            yaml_map(&self.prompt, "  "),
+            quoted(&self.template),
+        );
+        let example = Value::Array(strings(&self.prompt));
+        vec![
+            ("eval_results_table.json", eval),
+            ("model/MLmodel", mlmodel),
+            ("model/parameters.yaml", parameters),
+            (
+                "model/requirements.txt",
+                format!("mlflow[gateway]=={}", crate::MLFLOW_PROTOCOL_VERSION),
+            ),
+            (
+                "model/input_example.json",
+                format!("{{\"inputs\": {}}}", super::registry::python_json(&example)),
+            ),
+            (
+                "model/serving_input_example.json",
+                serde_json::to_string_pretty(&json!({"inputs": {"inputs": example}}))
+                    .unwrap_or_default(),
+            ),
+        ]
+    }
+}
+
+/// UI endpoint `runs/create-promptlab-run` (MLflow's prompt engineering UI):
+/// a run with the prompt's parameters, the model route and template as
+/// params, the promptlab model and its evaluation table as artifacts, ended
+/// FINISHED (FAILED if logging them failed), as MLflow's server makes it.
+pub async fn create_promptlab_run(
+    State(s): State<AppState>,
+    Extension(who): Extension<Identity>,
+    req: Req,
+) -> JsonResult {
+    let required = |key: &str| -> Result<(), ApiError> {
+        let given = match req.raw(key) {
+            None | Some(Value::Bool(false)) => false,
+            Some(Value::String(s)) => !s.is_empty(),
+            Some(Value::Array(a)) => !a.is_empty(),
+            Some(Value::Object(o)) => !o.is_empty(),
+            Some(Value::Number(n)) => n.as_f64() != Some(0.0),
+            Some(_) => true,
+        };
+        if given {
+            Ok(())
+        } else {
+            Err(ApiError::invalid(format!(
+                "CreatePromptlabRun request must specify {key}."
+            )))
+        }
+    };
+    required("experiment_id")?;
+    let experiment_id = crate::req::parse_experiment_id(&req.str("experiment_id")?)?;
+    required("prompt_template")?;
+    let template = req.str("prompt_template")?;
+    required("prompt_parameters")?;
+    let prompt = promptlab_params(&req, "prompt_parameters")?;
+    required("model_route")?;
+    let route = req.str("model_route")?;
+    let model = promptlab_params(&req, "model_parameters")?;
+    required("model_input")?;
+    let input = req.raw("model_input").cloned().unwrap_or(Value::Null);
+    let output = req.raw("model_output").cloned().unwrap_or(Value::Null);
+    let output_params = promptlab_params(&req, "model_output_parameters")?;
+    required("mlflow_version")?;
+    let tags = req
+        .objects("tags")?
+        .iter()
+        .map(tag_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    let user_id = req
+        .opt_str("user_id")?
+        .filter(|u| !u.is_empty())
+        .unwrap_or(who.name);
+    let run_name = req.opt_str("run_name")?;
+    let c = CreateRun {
+        experiment_id,
+        user_id,
+        run_name: run_name.clone(),
+        start_time: Some(req.opt_i64("start_time")?.unwrap_or_else(store::now_ms)),
+        tags,
+    };
+    let info = s.db(move |st| st.create_run(c)).await?;
+    let run_id = info.run_id.clone();
+    let files = PromptlabFiles {
+        template,
+        route,
+        prompt,
+        model,
+        input,
+        output,
+        output_params,
+        run_id: run_id.clone(),
+        created: utc_time_created(store::now_ms()),
+        model_uuid: uuid::Uuid::new_v4().simple().to_string(),
+    };
+    let logged = log_promptlab(&s, &info.artifact_uri, &files).await;
+    if let Err(e) = &logged {
+        tracing::warn!(run_id = %run_id, "promptlab run failed: {}", e.message);
+    }
+    let upd = UpdateRun {
+        status: Some(if logged.is_ok() {
+            RunStatus::Finished
+        } else {
+            RunStatus::Failed
+        }),
+        end_time: Some(store::now_ms()),
+        run_name,
+    };
+    let id = run_id.clone();
+    s.db(move |st| st.update_run(&id, upd)).await?;
+    let run = s.db(move |st| st.get_run(&run_id)).await?;
+    Ok(Json(json!({"run": wire::run(&run)})))
+}
+
+async fn log_promptlab(
+    s: &AppState,
+    artifact_uri: &str,
+    f: &PromptlabFiles,
+) -> Result<(), ApiError> {
+    let mut params = f.model.clone();
+    params.push(Tag::new("model_route", f.route.clone()));
+    params.push(Tag::new("prompt_template", f.template.clone()));
+    let params: Vec<Tag> = params
+        .into_iter()
+        .map(|p| {
+            let v = validate::truncate("param", &p.key, p.value, validate::MAX_PARAM_VAL_LENGTH);
+            Tag::new(p.key, v)
+        })
+        .collect();
+    let history = format!(
+        "[{{\"run_id\": \"{}\", \"artifact_path\": \"model\", \"utc_time_created\": \"{}\", \"model_uuid\": \"{}\", \"flavors\": {{}}}}]",
+        f.run_id, f.created, f.model_uuid
+    );
+    let tags = vec![
+        Tag::new(
+            "mlflow.loggedArtifacts",
+            "[{\"path\": \"eval_results_table.json\", \"type\": \"table\"}]",
+        ),
+        Tag::new("mlflow.runSourceType", "PROMPT_ENGINEERING"),
+        Tag::new("mlflow.log-model.history", history),
+    ];
+    let id = f.run_id.clone();
+    s.db(move |st| st.log_batch(&id, &[], &params, &tags))
+        .await?;
+    let root = super::artifacts::proxied_root(artifact_uri)?;
+    for (rel, text) in f.files() {
+        s.artifacts
+            .put_bytes(&root.join(rel)?, bytes::Bytes::from(text))
+            .await?;
+    }
+    Ok(())
+}
