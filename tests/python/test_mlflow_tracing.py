@@ -119,6 +119,11 @@ def test_search_filters_order_and_pages(experiment_id):
     assert _ids(_search(experiment_id, filter_string="tag.team = 'blue'")) == [last]
     assert _ids(_search(experiment_id, filter_string="tag.team = 'blue' AND trace.status = 'OK'")) == [last]
     assert _ids(_search(experiment_id, filter_string="trace.execution_time_ms >= 0 AND tag.team = 'red'")) == []
+    assert set(_ids(_search(experiment_id, filter_string="span.name = 'manual'"))) == {first, last}
+    assert set(_ids(_search(experiment_id, filter_string="span.type = 'TOOL'"))) == {first, last}
+    assert _ids(_search(experiment_id, filter_string="span.status = 'ERROR'")) == [failed]
+    assert _ids(_search(experiment_id, filter_string="trace.text LIKE '%explode%'")) == [failed]
+    assert set(_ids(_search(experiment_id, filter_string="span.content ILIKE '%MANUAL%'"))) == {first, last}
     assert _ids(_search(experiment_id, order_by=["timestamp_ms ASC"])) == [first, failed, last]
     assert _ids(_search(experiment_id, order_by=["timestamp_ms DESC"])) == [last, failed, first]
 

@@ -423,12 +423,46 @@ fn side_clause(table: &str, key: &str, c: &Clause, w: &mut Where) -> Result<()> 
 
 fn unsupported(what: &str) -> StoreError {
     invalid(format!(
-        "Searching traces by {what} is not supported by this server; use trace.status, trace.timestamp_ms, trace.execution_time_ms, trace.name, trace.run_id, tag.<key> or metadata.<key>"
+        "Searching traces by {what} is not supported by this server; use trace.<attribute>, tag.<key>, metadata.<key> or span.<name|type|status|content>"
     ))
+}
+
+/// Traces with a span where `col` matches the clause.
+fn span_clause(col: &str, c: &Clause, w: &mut Where, like_only: bool) -> Result<()> {
+    if like_only && !matches!(c.op, Op::Like | Op::ILike) {
+        return Err(invalid(format!(
+            "Invalid comparator '{}' for '{}': span content and trace text support LIKE and ILIKE",
+            c.op.name(),
+            c.key
+        )));
+    }
+    let mut inner = Where::default();
+    string_cmp(col, c, &mut inner)?;
+    w.push(
+        format!(
+            "EXISTS (SELECT 1 FROM trace_spans s WHERE s.trace_id = t.trace_id AND {})",
+            inner.sql()
+        ),
+        inner.args,
+    );
+    Ok(())
+}
+
+fn span_attribute_clause(c: &Clause, w: &mut Where) -> Result<()> {
+    match c.key.as_str() {
+        "name" => span_clause("s.name", c, w, false),
+        "type" => span_clause("s.span_type", c, w, false),
+        "status" => span_clause("s.status", c, w, false),
+        "content" => span_clause("s.content", c, w, true),
+        other => Err(invalid(format!(
+            "Invalid span key '{other}' in a trace search: use span.name, span.type, span.status or span.content"
+        ))),
+    }
 }
 
 fn attribute_clause(c: &Clause, w: &mut Where) -> Result<()> {
     match c.key.as_str() {
+        "text" => span_clause("s.content", c, w, true),
         "timestamp_ms" | "timestamp" => numeric_cmp("t.timestamp_ms", c, w),
         "execution_time_ms" | "execution_time" => numeric_cmp("t.execution_time_ms", c, w),
         "end_time_ms" | "end_time" => numeric_cmp("(t.timestamp_ms + t.execution_time_ms)", c, w),
@@ -457,7 +491,7 @@ fn attribute_clause(c: &Clause, w: &mut Where) -> Result<()> {
             Ok(())
         }
         other => Err(invalid(format!(
-            "Invalid attribute key '{other}' in a trace search: use one of timestamp_ms, execution_time_ms, end_time_ms, status, request_id, client_request_id, name, run_id"
+            "Invalid attribute key '{other}' in a trace search: use one of timestamp_ms, execution_time_ms, end_time_ms, status, request_id, client_request_id, name, run_id, text"
         ))),
     }
 }
@@ -526,7 +560,7 @@ pub(super) fn search(c: &Connection, q: &SearchTraces) -> Result<Page<TraceInfo>
             TraceEntity::Metadata => {
                 side_clause("trace_request_metadata", &clause.key, &clause, &mut w)?
             }
-            TraceEntity::Span => return Err(unsupported("span")),
+            TraceEntity::Span => span_attribute_clause(&clause, &mut w)?,
             TraceEntity::Feedback => return Err(unsupported("feedback")),
             TraceEntity::Expectation => return Err(unsupported("expectation")),
         }
@@ -801,10 +835,15 @@ mod tests {
             ),
             ["tr-a", "tr-b"]
         );
+        assert_eq!(ids(&s, exp, "span.name = 's02'", &[]), ["tr-a"]);
+        assert_eq!(
+            ids(&s, exp, "span.status = 'ERROR'", &[]),
+            Vec::<String>::new()
+        );
         assert!(
             s.search_traces(&SearchTraces {
                 experiment_ids: vec![exp],
-                filter: "span.name = 'x'".into(),
+                filter: "feedback.quality = 'x'".into(),
                 max_results: 1,
                 ..Default::default()
             })
