@@ -104,6 +104,34 @@ def test_get_artifact_of_a_missing_file_is_404(server, run_with_artifacts):
 
 
 # ---------------------------------------------------------------------------------------------
+# GET /model-versions/get-artifact
+
+
+@pytest.mark.mlflow_deviates("MLflow 3.17's server answers 500 for a version whose files are in mlflow-artifacts: "
+                            "it opens the proxied location as a client would")
+def test_model_version_artifact(server, client, run_with_artifacts):
+    _, run_id, files = run_with_artifacts
+    name = unique("mv-art")
+    client.create_registered_model(name)
+    # a runs:/ source and an mlflow-artifacts: source naming the same files
+    v1 = client.create_model_version(name, f"runs:/{run_id}/dir", run_id).version
+    v2 = client.create_model_version(name, client.get_run(run_id).info.artifact_uri + "/dir", run_id).version
+    for v in (v2, v1):
+        r = requests.get(f"{server.url}/model-versions/get-artifact",
+                         params={"name": name, "version": v, "path": "plot.png"}, timeout=20)
+        assert r.status_code == 200, r.text
+        assert r.content == files["dir/plot.png"]
+        assert r.headers["Content-Type"] == "image/png"
+        assert r.headers["Content-Disposition"] == "attachment; filename=plot.png"
+    r = requests.get(f"{server.url}/model-versions/get-artifact",
+                     params={"name": name, "version": v1, "path": "../hello.txt"}, timeout=20)
+    assert "Invalid path" in assert_error(r, 400, "INVALID_PARAMETER_VALUE")["message"]
+    r = requests.get(f"{server.url}/model-versions/get-artifact",
+                     params={"name": name, "version": 99, "path": "plot.png"}, timeout=20)
+    assert_error(r, 404, "RESOURCE_DOES_NOT_EXIST")
+
+
+# ---------------------------------------------------------------------------------------------
 # POST /ajax-api/2.0/mlflow/upload-artifact
 
 

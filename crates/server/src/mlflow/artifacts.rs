@@ -157,7 +157,7 @@ async fn download(
 /// Stream one file of the artifact store as an attachment, with MLflow's
 /// Content-Type, Content-Disposition and `X-Content-Type-Options: nosniff`.
 /// A directory is refused as MLflow refuses it (400).
-async fn send_file(s: &AppState, path: &ArtifactPath) -> ApiResult<Response> {
+pub(super) async fn send_file(s: &AppState, path: &ArtifactPath) -> ApiResult<Response> {
     let d = match s.artifacts.get(path).await {
         Ok(d) => d,
         Err(artifacts::ArtifactError::NotFound(msg)) => {
@@ -300,7 +300,7 @@ pub(super) fn proxied_root(uri: &str) -> ApiResult<ArtifactPath> {
 /// A path from a client, checked as MLflow's `validate_path_is_safe` checks
 /// it (and then as every artifact path is): a refusal is a 400 whose message
 /// starts with MLflow's "Invalid path".
-fn safe_path(raw: &str) -> ApiResult<ArtifactPath> {
+pub(super) fn safe_path(raw: &str) -> ApiResult<ArtifactPath> {
     if raw.contains('#') {
         return Err(ApiError::invalid(format!(
             "Invalid path '{}': '#' is not allowed",

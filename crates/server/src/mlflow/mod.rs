@@ -197,6 +197,11 @@ pub fn ui_routes() -> Routes<AppState> {
     const AJAX: &str = "/ajax-api/2.0/mlflow";
     Routes::new()
         .get("/get-artifact", Read, artifacts::get_run_artifact)
+        .get(
+            "/model-versions/get-artifact",
+            Read,
+            registry::get_version_artifact,
+        )
         .add(
             axum::http::Method::POST,
             &format!("{AJAX}/upload-artifact"),

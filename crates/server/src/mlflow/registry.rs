@@ -1,11 +1,12 @@
 use axum::Json;
 use axum::extract::{Extension, State};
+use axum::response::Response;
 use serde_json::{Value, json};
 use store::{CreateModelVersion, SearchRegistry};
 
 use super::{JsonResult, empty};
 use crate::auth::Identity;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use crate::req::Req;
 use crate::{AppState, validate, wire};
 
@@ -422,4 +423,41 @@ pub async fn delete_version_tag(State(s): State<AppState>, req: Req) -> JsonResu
     s.db(move |st| st.delete_model_version_tag(&n, v, &key))
         .await?;
     empty()
+}
+
+/// `GET /model-versions/get-artifact?name=…&version=…&path=…`: one file of a
+/// model version's artifacts, as the MLflow UI downloads it. The version's
+/// location is where `get-download-uri` points (a `runs:/` source resolved
+/// in its run's artifacts, as MLflow's stored location is).
+pub async fn get_version_artifact(State(s): State<AppState>, req: Req) -> ApiResult<Response> {
+    let raw = req.str("path")?;
+    let rel = super::artifacts::safe_path(&raw)?;
+    let n = name(&req)?;
+    let v = version(&req)?;
+    let Json(found) = download_uri(State(s.clone()), req).await?;
+    let uri = found["artifact_uri"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let uri = match uri.strip_prefix("runs:/") {
+        Some(rest) => {
+            let rest = rest.trim_start_matches('/');
+            let (run_id, sub) = rest.split_once('/').unwrap_or((rest, ""));
+            let run_id = run_id.to_string();
+            let run = s.db(move |st| st.get_run(&run_id)).await?;
+            let sub = sub.trim_end_matches('/');
+            if sub.is_empty() {
+                run.info.artifact_uri
+            } else {
+                format!("{}/{sub}", run.info.artifact_uri.trim_end_matches('/'))
+            }
+        }
+        None => uri,
+    };
+    let root = super::artifacts::proxied_root(&uri).map_err(|_| {
+        ApiError::invalid(format!(
+            "The artifacts of model '{n}' version {v} live at '{uri}', outside this server's artifact store; read them with the client directly"
+        ))
+    })?;
+    super::artifacts::send_file(&s, &root.join(rel.as_str())?).await
 }
