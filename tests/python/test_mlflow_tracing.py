@@ -473,3 +473,25 @@ def test_compressed_otlp_bodies_and_the_run_header(server, experiment_id):
     r = requests.post(f"{server.url}/v1/traces", data=b"not gzip", timeout=10,
                       headers={**hdr, "Content-Encoding": "gzip"})
     assert 400 <= r.status_code < 500, r.text
+
+
+def test_traces_are_found_by_their_feedback_and_expectations(experiment_id):
+    good, bad, none = _log_pipeline(1), _log_pipeline(2), _log_pipeline(3)
+    mlflow.log_feedback(trace_id=good, name="verdict", value="yes")
+    mlflow.log_feedback(trace_id=bad, name="verdict", value="no")
+    mlflow.log_feedback(trace_id=good, name="score", value=0.9)
+    old = mlflow.log_feedback(trace_id=bad, name="score", value=0.95)
+    mlflow.override_feedback(trace_id=bad, assessment_id=old.assessment_id, value=0.2)
+    mlflow.log_expectation(trace_id=good, name="answer", value="42")
+
+    def found(f):
+        return set(_ids(_search(experiment_id, filter_string=f)))
+
+    assert found("feedback.verdict = 'yes'") == {good}
+    assert found("feedback.verdict != 'yes'") == {bad}
+    assert found("feedback.score > 0.5") == {good}, "the overridden 0.95 no longer counts"
+    assert found("feedback.score <= 0.5") == {bad}
+    assert found("feedback.verdict IS NOT NULL") == {good, bad}
+    assert found("feedback.verdict IS NULL") == {none}
+    assert found("expectation.answer = '42'") == {good}
+    assert found("feedback.verdict = 'yes' AND trace.status = 'OK'") == {good}

@@ -16,7 +16,7 @@ use super::{
     CHUNK, Where, decode_page_token, experiment_active, invalid, kv_clause, load_run_info,
     not_found, numeric_cmp, page, placeholders, string_cmp, text,
 };
-use crate::filter::{self, Clause, Op, TraceEntity};
+use crate::filter::{self, Clause, Op, TraceEntity, Value};
 use crate::*;
 
 fn trace_not_found(id: &str) -> StoreError {
@@ -421,12 +421,6 @@ fn side_clause(table: &str, key: &str, c: &Clause, w: &mut Where) -> Result<()> 
     kv_clause(table, "kv.trace_id = t.trace_id", &c, w, false)
 }
 
-fn unsupported(what: &str) -> StoreError {
-    invalid(format!(
-        "Searching traces by {what} is not supported by this server; use trace.<attribute>, tag.<key>, metadata.<key> or span.<name|type|status|content>"
-    ))
-}
-
 /// Traces with a span where `col` matches the clause.
 fn span_clause(col: &str, c: &Clause, w: &mut Where, like_only: bool) -> Result<()> {
     if like_only && !matches!(c.op, Op::Like | Op::ILike) {
@@ -458,6 +452,76 @@ fn span_attribute_clause(c: &Clause, w: &mut Where) -> Result<()> {
             "Invalid span key '{other}' in a trace search: use span.name, span.type, span.status or span.content"
         ))),
     }
+}
+
+/// Traces with a valid assessment of `kind` (`feedback` or `expectation`)
+/// named `c.key` whose value matches, as MLflow compares them: `=`/`!=` on
+/// the value's JSON text or on the JSON of the string given, `<`…`>=` on
+/// numeric values, `IS [NOT] NULL` on whether such an assessment exists.
+fn assessment_clause(kind: &str, c: &Clause, w: &mut Where) -> Result<()> {
+    let base = format!(
+        "SELECT 1 FROM trace_assessments a WHERE a.trace_id = t.trace_id AND a.name = ?
+         AND json_type(a.content, '$.{kind}') IS NOT NULL
+         AND COALESCE(json_extract(a.content, '$.valid'), 1) = 1"
+    );
+    let value = if kind == "feedback" {
+        "(a.content -> '$.feedback.value')".to_string()
+    } else {
+        "COALESCE(a.content -> '$.expectation.value', json_extract(a.content, '$.expectation.serialized_value.value'))"
+            .to_string()
+    };
+    let key = text(&c.key);
+    let as_text = |v: &Value| match v {
+        Value::Str(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(super::format_number(*n)),
+        _ => Err(invalid(format!("Expected a value for '{kind}.{}'", c.key))),
+    };
+    match c.op {
+        Op::IsNull => w.push(format!("NOT EXISTS ({base})"), [key]),
+        Op::IsNotNull => w.push(format!("EXISTS ({base})"), [key]),
+        Op::Eq | Op::Ne => {
+            let v = as_text(&c.value)?;
+            let quoted = serde_json::Value::String(v.clone()).to_string();
+            let not = if c.op == Op::Ne { "NOT " } else { "" };
+            w.push(
+                format!("EXISTS ({base} AND {not}({value} = ? OR {value} = ?))"),
+                [key, text(&v), text(&quoted)],
+            )
+        }
+        Op::Lt | Op::Le | Op::Gt | Op::Ge => {
+            let n = match &c.value {
+                Value::Number(n) => *n,
+                Value::Str(s) => s.parse::<f64>().map_err(|_| {
+                    invalid(format!(
+                        "Expected a number for '{kind}.{}', got '{s}'",
+                        c.key
+                    ))
+                })?,
+                _ => return Err(invalid(format!("Expected a number for '{kind}.{}'", c.key))),
+            };
+            let path = if kind == "feedback" {
+                "'$.feedback.value'"
+            } else {
+                "'$.expectation.value'"
+            };
+            w.push(
+                format!(
+                    "EXISTS ({base} AND json_type(a.content, {path}) IN ('integer', 'real')
+                     AND json_extract(a.content, {path}) {} ?)",
+                    c.op.sql()
+                ),
+                [key, SqlValue::Real(n)],
+            )
+        }
+        _ => {
+            return Err(invalid(format!(
+                "Invalid comparator '{}' for '{kind}.{}': use =, !=, <, <=, >, >=, IS NULL or IS NOT NULL",
+                c.op.name(),
+                c.key
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn attribute_clause(c: &Clause, w: &mut Where) -> Result<()> {
@@ -561,8 +625,8 @@ pub(super) fn search(c: &Connection, q: &SearchTraces) -> Result<Page<TraceInfo>
                 side_clause("trace_request_metadata", &clause.key, &clause, &mut w)?
             }
             TraceEntity::Span => span_attribute_clause(&clause, &mut w)?,
-            TraceEntity::Feedback => return Err(unsupported("feedback")),
-            TraceEntity::Expectation => return Err(unsupported("expectation")),
+            TraceEntity::Feedback => assessment_clause("feedback", &clause, &mut w)?,
+            TraceEntity::Expectation => assessment_clause("expectation", &clause, &mut w)?,
         }
     }
     let mut order_args = Vec::new();
@@ -843,7 +907,7 @@ mod tests {
         assert!(
             s.search_traces(&SearchTraces {
                 experiment_ids: vec![exp],
-                filter: "feedback.quality = 'x'".into(),
+                filter: "span.bogus = 'x'".into(),
                 max_results: 1,
                 ..Default::default()
             })
