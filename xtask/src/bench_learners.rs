@@ -11,7 +11,7 @@
 //! report is ratios from this one run.
 
 use crate::common::{
-    self, cpu_model, ensure_venv, loadavg, nproc, root, run_checked, say, tail_str,
+    self, cpu_model, ensure_venv, loadavg, nproc, root, run_checked, say, tail_str, target_dir,
 };
 use crate::json::json_str;
 use std::collections::BTreeMap;
@@ -182,16 +182,6 @@ fn spec(name: &str) -> Option<(&'static str, &'static str, &'static str, usize)>
 }
 
 // ---------------------------------------------------------------- set-up
-
-fn target_dir(root: &Path) -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(d) if !d.is_empty() => {
-            let d = PathBuf::from(d);
-            if d.is_absolute() { d } else { root.join(d) }
-        }
-        _ => root.join("target"),
-    }
-}
 
 /// Build the compare example and return its path.
 fn build_ours(root: &Path, skip: bool) -> Result<PathBuf, String> {

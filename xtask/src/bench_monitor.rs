@@ -10,7 +10,10 @@
 //! is a table with times, memory and ratios, written to
 //! `<target>/bench-monitor.md`.
 
-use crate::common::{cpu_model, ensure_venv, loadavg, nproc, root, run_checked, say, tail_str};
+use crate::common::{
+    cpu_model, ensure_venv, loadavg, nproc, release_atelier, root, run_checked, say, tail_str,
+    target_dir,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -75,16 +78,6 @@ fn parse_args(args: &[String]) -> Result<Option<Opts>, String> {
         }
     }
     Ok(Some(o))
-}
-
-pub(crate) fn target_dir(root: &Path) -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(d) if !d.is_empty() => {
-            let d = PathBuf::from(d);
-            if d.is_absolute() { d } else { root.join(d) }
-        }
-        _ => root.join("target"),
-    }
 }
 
 /// One measured process: wall and CPU (user + system) seconds, peak RSS
@@ -265,20 +258,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         )?;
         std::fs::write(&marker, o.rows.to_string()).map_err(|e| e.to_string())?;
     }
-    let bin = target.join("release/atelier");
-    if !o.skip_build {
-        say("cargo build --release -p atelier");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        run_checked(
-            Command::new(cargo)
-                .current_dir(&root)
-                .args(["build", "--release", "-p", "atelier"]),
-            "cargo build --release",
-        )?;
-    }
-    if !bin.exists() {
-        return Err(format!("{} is missing (drop --skip-build)", bin.display()));
-    }
+    let bin = release_atelier(&root, &target, o.skip_build)?;
     let load_before = loadavg();
     let base_dir = dir.join("baseline");
     let check_dir = dir.join("check");

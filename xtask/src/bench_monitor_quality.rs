@@ -13,7 +13,7 @@
 //! window size, prints the table and rewrites the README's
 //! `bench:monitor-quality` block.
 
-use crate::common::{ensure_venv, nproc, root, run_checked, say, update_readme};
+use crate::common::{ensure_venv, nproc, release_atelier, root, say, target_dir, update_readme};
 use crate::json::Json;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -276,7 +276,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         return Ok(());
     };
     let root = root();
-    let target = crate::bench_monitor::target_dir(&root);
+    let target = target_dir(&root);
     let data = root.join("datasets");
     let python = match &o.python {
         Some(p) => p.clone(),
@@ -285,20 +285,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             &root.join("bench/monitor/requirements.txt"),
         )?,
     };
-    let bin = target.join("release/atelier");
-    if !o.skip_build {
-        say("cargo build --release -p atelier");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        run_checked(
-            Command::new(cargo)
-                .current_dir(&root)
-                .args(["build", "--release", "-p", "atelier"]),
-            "cargo build --release",
-        )?;
-    }
-    if !bin.exists() {
-        return Err(format!("{} is missing (drop --skip-build)", bin.display()));
-    }
+    let bin = release_atelier(&root, &target, o.skip_build)?;
     let atelier_version = Command::new(&bin)
         .arg("--version")
         .output()

@@ -43,7 +43,7 @@
 //! Plain std, like the other benchmarks: a small JSON reader for the output
 //! notebooks.
 
-use crate::common::{cpu_model, loadavg, nproc, root, run_checked, say, tail_str};
+use crate::common::{cpu_model, loadavg, nproc, root, say, tail_str};
 use crate::json::{Json, json_str};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -438,9 +438,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         return Ok(());
     };
     let root = root();
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
+    let target = crate::common::target_dir(&root);
     let python = root.join(".venv/bin/python");
     if !python.exists() {
         return Err(format!(
@@ -477,16 +475,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         ));
     }
 
-    if !o.skip_build {
-        say("cargo build --release -p atelier");
-        run_checked(
-            Command::new("cargo")
-                .current_dir(&root)
-                .args(["build", "--release", "-p", "atelier"]),
-            "cargo build --release -p atelier",
-        )?;
-    }
-    let bin = target.join("release/atelier");
+    let bin = crate::common::release_atelier(&root, &target, o.skip_build)?;
     let atelier = Command::new(&bin)
         .arg("--version")
         .output()

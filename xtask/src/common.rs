@@ -82,6 +82,38 @@ pub fn tail_str(s: &str) -> String {
     lines[lines.len().saturating_sub(15)..].join("\n")
 }
 
+/// The build's target folder: `CARGO_TARGET_DIR` (relative to the root)
+/// when set, else `<root>/target`.
+pub fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) if !d.is_empty() => {
+            let d = PathBuf::from(d);
+            if d.is_absolute() { d } else { root.join(d) }
+        }
+        _ => root.join("target"),
+    }
+}
+
+/// The release binary the benchmarks measure, built first unless
+/// `skip_build` (then it must already exist).
+pub fn release_atelier(root: &Path, target: &Path, skip_build: bool) -> Result<PathBuf, String> {
+    if !skip_build {
+        say("cargo build --release -p atelier");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        run_checked(
+            Command::new(cargo)
+                .current_dir(root)
+                .args(["build", "--release", "-p", "atelier"]),
+            "cargo build --release -p atelier",
+        )?;
+    }
+    let bin = target.join("release/atelier");
+    if !bin.exists() {
+        return Err(format!("{} is missing (drop --skip-build)", bin.display()));
+    }
+    Ok(bin)
+}
+
 /// The venv's python, created and filled from `req_path` if needed.
 pub fn ensure_venv(venv: &Path, req_path: &Path) -> Result<PathBuf, String> {
     let python = venv.join("bin/python");
