@@ -4,8 +4,8 @@
 //! A registry write calls [`emit`] inside its own transaction: one delivery
 //! row per active webhook subscribed to the event, so the change and its
 //! deliveries commit together (no event is lost to a crash, none is sent for
-//! a change that rolled back). Deliveries are claimed and recorded as the
-//! Model Monitor outbox's (`webhooks.rs`): one `UPDATE … RETURNING` on the
+//! a change that rolled back). Deliveries are claimed and recorded by the
+//! Model Monitor outbox's code (`webhooks.rs`): one `UPDATE … RETURNING` on the
 //! writer gives a lease, so several server processes on one database never
 //! hold the same delivery; an attempt is recorded only under the claim that
 //! made it. A claim reads the webhook's URL and secret as they are then.
@@ -289,6 +289,7 @@ pub(super) fn emit(tx: &Transaction, event: &RegistryEvent) -> Result<usize> {
 
 // ---------------------------------------------------------------- outbox
 
+const DELIVERIES: &str = "mlflow_webhook_deliveries";
 const DELIVERY_COLS: &str = "d.id, d.delivery_id, d.webhook_id, d.event, d.event_ms, d.attempts, d.state, d.next_attempt_ms, d.claimed_until_ms, w.url, w.secret";
 
 /// A delivery row with its event still as stored.
@@ -344,11 +345,7 @@ fn delivery(raw: Raw) -> Result<MlflowWebhookDelivery, i64> {
 }
 
 pub(super) fn any_due(c: &Connection, now_ms: i64) -> Result<bool> {
-    Ok(c.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM mlflow_webhook_deliveries
-             WHERE state = 'pending' AND next_attempt_ms <= ?1 AND claimed_until_ms <= ?1)",
-    )?
-    .query_row([now_ms], |r| r.get(0))?)
+    super::webhooks::any_due_in(c, DELIVERIES, now_ms)
 }
 
 pub(super) fn claim(
@@ -357,22 +354,11 @@ pub(super) fn claim(
     lease_ms: i64,
     limit: usize,
 ) -> Result<Vec<MlflowWebhookDelivery>> {
-    if limit == 0 {
+    let ids: Vec<i64> =
+        super::webhooks::claim_in(tx, DELIVERIES, "id", now_ms, lease_ms, limit, |r| r.get(0))?;
+    if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let until = now_ms.saturating_add(lease_ms.max(1));
-    let ids: Vec<i64> = tx
-        .prepare_cached(
-            "UPDATE mlflow_webhook_deliveries SET claimed_until_ms = ?2
-             WHERE id IN (SELECT id FROM mlflow_webhook_deliveries
-                          WHERE state = 'pending' AND next_attempt_ms <= ?1 AND claimed_until_ms <= ?1
-                          ORDER BY next_attempt_ms, id LIMIT ?3)
-             RETURNING id",
-        )?
-        .query_map(params![now_ms, until, limit.min(10_000) as i64], |r| {
-            r.get(0)
-        })?
-        .collect::<rusqlite::Result<_>>()?;
     let mut out = Vec::with_capacity(ids.len());
     let mut st = tx.prepare_cached(&format!(
         "SELECT {DELIVERY_COLS} FROM mlflow_webhook_deliveries d
@@ -406,28 +392,7 @@ pub(super) fn record(
     attempt: &WebhookAttempt,
     outcome: DeliveryOutcome,
 ) -> Result<bool> {
-    let mut a = json!({ "at_ms": attempt.at_ms });
-    if let Some(s) = attempt.status {
-        a["status"] = json!(s);
-    }
-    if let Some(e) = &attempt.error {
-        a["error"] = json!(e);
-    }
-    let (state, next) = match outcome {
-        DeliveryOutcome::Delivered => (DeliveryState::Delivered, None),
-        DeliveryOutcome::Failed => (DeliveryState::Failed, None),
-        DeliveryOutcome::RetryAt(at) => (DeliveryState::Pending, Some(at)),
-    };
-    let n = tx.execute(
-        "UPDATE mlflow_webhook_deliveries
-         SET attempts = json_insert(attempts, '$[#]', json(?3)),
-             state = ?4,
-             next_attempt_ms = COALESCE(?5, next_attempt_ms),
-             claimed_until_ms = 0
-         WHERE id = ?1 AND claimed_until_ms = ?2 AND state = 'pending'",
-        params![id, claimed_until_ms, a.to_string(), state.as_str(), next],
-    )?;
-    Ok(n == 1)
+    super::webhooks::record_in(tx, DELIVERIES, id, claimed_until_ms, attempt, outcome)
 }
 
 /// Every delivery queued for a webhook (deleted ones included), oldest first.

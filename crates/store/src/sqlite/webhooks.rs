@@ -11,6 +11,7 @@ use serde_json::json;
 use super::CHUNK;
 use crate::*;
 
+const TABLE: &str = "webhook_deliveries";
 const COLS: &str = "id, job_id, schedule, url, body, attempts, state, next_attempt_ms, claimed_until_ms, created_ms";
 
 pub(super) fn attempts_of(text: &str) -> Vec<WebhookAttempt> {
@@ -65,11 +66,7 @@ pub(super) fn enqueue(
 
 /// Whether anything is claimable at `now_ms` (a read, so an idle poll writes nothing).
 pub(super) fn any_due(c: &Connection, now_ms: i64) -> Result<bool> {
-    Ok(c.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM webhook_deliveries
-             WHERE state = 'pending' AND next_attempt_ms <= ?1 AND claimed_until_ms <= ?1)",
-    )?
-    .query_row([now_ms], |r| r.get(0))?)
+    any_due_in(c, TABLE, now_ms)
 }
 
 pub(super) fn claim(
@@ -78,27 +75,67 @@ pub(super) fn claim(
     lease_ms: i64,
     limit: usize,
 ) -> Result<Vec<WebhookDelivery>> {
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    let limit = limit.min(10_000) as i64;
-    let until = now_ms.saturating_add(lease_ms.max(1));
-    let mut out = tx
-        .prepare_cached(&format!(
-            "UPDATE webhook_deliveries SET claimed_until_ms = ?2
-             WHERE id IN (SELECT id FROM webhook_deliveries
-                          WHERE state = 'pending' AND next_attempt_ms <= ?1 AND claimed_until_ms <= ?1
-                          ORDER BY next_attempt_ms, id LIMIT ?3)
-             RETURNING {COLS}"
-        ))?
-        .query_map(params![now_ms, until, limit], row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out = claim_in(tx, TABLE, COLS, now_ms, lease_ms, limit, row)?;
     out.sort_by_key(|d| (d.next_attempt_ms, d.id));
     Ok(out)
 }
 
 pub(super) fn record(
     tx: &Transaction,
+    id: i64,
+    claimed_until_ms: i64,
+    attempt: &WebhookAttempt,
+    outcome: DeliveryOutcome,
+) -> Result<bool> {
+    record_in(tx, TABLE, id, claimed_until_ms, attempt, outcome)
+}
+
+// The lease protocol below is shared with MLflow's webhook outbox
+// (`mlflow_webhooks.rs`): `table` is `webhook_deliveries` or
+// `mlflow_webhook_deliveries`, whose state columns are the same.
+
+/// Whether `table` holds a delivery claimable at `now_ms`.
+pub(super) fn any_due_in(c: &Connection, table: &str, now_ms: i64) -> Result<bool> {
+    Ok(c.prepare_cached(&format!(
+        "SELECT EXISTS (SELECT 1 FROM {table}
+             WHERE state = 'pending' AND next_attempt_ms <= ?1 AND claimed_until_ms <= ?1)"
+    ))?
+    .query_row([now_ms], |r| r.get(0))?)
+}
+
+/// Claim up to `limit` due deliveries of `table` (oldest due first) for
+/// `lease_ms`: one `UPDATE … RETURNING {returning}`, each row read by `map`.
+pub(super) fn claim_in<T>(
+    tx: &Transaction,
+    table: &str,
+    returning: &str,
+    now_ms: i64,
+    lease_ms: i64,
+    limit: usize,
+    map: impl FnMut(&Row) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let limit = limit.min(10_000) as i64;
+    let until = now_ms.saturating_add(lease_ms.max(1));
+    Ok(tx
+        .prepare_cached(&format!(
+            "UPDATE {table} SET claimed_until_ms = ?2
+             WHERE id IN (SELECT id FROM {table}
+                          WHERE state = 'pending' AND next_attempt_ms <= ?1 AND claimed_until_ms <= ?1
+                          ORDER BY next_attempt_ms, id LIMIT ?3)
+             RETURNING {returning}"
+        ))?
+        .query_map(params![now_ms, until, limit], map)?
+        .collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// Record one attempt of delivery `id` of `table` and its outcome, only while
+/// the claim that made it (`claimed_until_ms`) still holds; whether it did.
+pub(super) fn record_in(
+    tx: &Transaction,
+    table: &str,
     id: i64,
     claimed_until_ms: i64,
     attempt: &WebhookAttempt,
@@ -117,12 +154,14 @@ pub(super) fn record(
         DeliveryOutcome::RetryAt(at) => (DeliveryState::Pending, Some(at)),
     };
     let n = tx.execute(
-        "UPDATE webhook_deliveries
+        &format!(
+            "UPDATE {table}
          SET attempts = json_insert(attempts, '$[#]', json(?3)),
              state = ?4,
              next_attempt_ms = COALESCE(?5, next_attempt_ms),
              claimed_until_ms = 0
-         WHERE id = ?1 AND claimed_until_ms = ?2 AND state = 'pending'",
+         WHERE id = ?1 AND claimed_until_ms = ?2 AND state = 'pending'"
+        ),
         params![id, claimed_until_ms, a.to_string(), state.as_str(), next],
     )?;
     Ok(n == 1)
