@@ -236,6 +236,28 @@ impl Parser<'_> {
         bad(format!("Invalid filter '{}': {what}", self.src))
     }
 
+    /// The whole filter as `one (AND one)*`: OR and parentheses are refused.
+    fn and_list<T>(
+        &mut self,
+        mut one: impl FnMut(&mut Self) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        loop {
+            out.push(one(self)?);
+            match self.next() {
+                None => break,
+                Some(Tok::Word(w)) if w.eq_ignore_ascii_case("and") => continue,
+                Some(_) => {
+                    return Err(bad(format!(
+                        "Invalid clause(s) in filter string: '{}'. Search filters must be an AND-ed expression list (OR and parentheses are not supported)",
+                        self.src
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     fn identifier(&mut self) -> Result<(Entity, String), StoreError> {
         let first = match self.next() {
             Some(Tok::Word(w)) => w,
@@ -431,8 +453,7 @@ pub fn parse_trace_filter(filter: &str) -> Result<Vec<(TraceEntity, Clause)>, St
         src: filter,
         bare_is_attribute: true,
     };
-    let mut out = Vec::new();
-    loop {
+    p.and_list(|p| {
         let (te, key) = p.trace_identifier()?;
         let op = p.comparator()?;
         let value = p.value(op)?;
@@ -441,7 +462,7 @@ pub fn parse_trace_filter(filter: &str) -> Result<Vec<(TraceEntity, Clause)>, St
         } else {
             Entity::Tag
         };
-        out.push((
+        Ok((
             te,
             Clause {
                 entity,
@@ -449,18 +470,8 @@ pub fn parse_trace_filter(filter: &str) -> Result<Vec<(TraceEntity, Clause)>, St
                 op,
                 value,
             },
-        ));
-        match p.next() {
-            None => break,
-            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("and") => continue,
-            Some(_) => {
-                return Err(bad(format!(
-                    "Invalid clause(s) in filter string: '{filter}'. Search filters must be an AND-ed expression list (OR and parentheses are not supported)"
-                )));
-            }
-        }
-    }
-    Ok(out)
+        ))
+    })
 }
 
 /// One `order_by` item of a trace search: `[prefix.]key [ASC|DESC]`.
@@ -502,28 +513,17 @@ pub fn parse_filter(filter: &str, bare_is_attribute: bool) -> Result<Vec<Clause>
         src: filter,
         bare_is_attribute,
     };
-    let mut clauses = Vec::new();
-    loop {
+    p.and_list(|p| {
         let (entity, key) = p.identifier()?;
         let op = p.comparator()?;
         let value = p.value(op)?;
-        clauses.push(Clause {
+        Ok(Clause {
             entity,
             key,
             op,
             value,
-        });
-        match p.next() {
-            None => break,
-            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("and") => continue,
-            Some(_) => {
-                return Err(bad(format!(
-                    "Invalid clause(s) in filter string: '{filter}'. Search filters must be an AND-ed expression list (OR and parentheses are not supported)"
-                )));
-            }
-        }
-    }
-    Ok(clauses)
+        })
+    })
 }
 
 /// Parse one `order_by` item: `<entity>.<key> [ASC|DESC]`.
