@@ -123,9 +123,7 @@ pub(super) fn save_assessments(
     trace_id: &str,
     items: &[TraceAssessment],
 ) -> Result<()> {
-    if exists(tx, trace_id)?.is_none() {
-        return Err(trace_not_found(trace_id));
-    }
+    require(tx, trace_id)?;
     for a in items {
         tx.prepare_cached(
             "INSERT INTO trace_assessments (trace_id, assessment_id, name, create_time_ms, content)
@@ -145,9 +143,7 @@ pub(super) fn save_assessments(
 }
 
 pub(super) fn get_assessment(c: &Connection, trace_id: &str, id: &str) -> Result<TraceAssessment> {
-    if exists(c, trace_id)?.is_none() {
-        return Err(trace_not_found(trace_id));
-    }
+    require(c, trace_id)?;
     c.prepare_cached(&format!(
         "SELECT {ASSESSMENT_COLS} FROM trace_assessments WHERE trace_id = ?1 AND assessment_id = ?2"
     ))?
@@ -157,9 +153,7 @@ pub(super) fn get_assessment(c: &Connection, trace_id: &str, id: &str) -> Result
 }
 
 pub(super) fn delete_assessment(tx: &Transaction, trace_id: &str, id: &str) -> Result<()> {
-    if exists(tx, trace_id)?.is_none() {
-        return Err(trace_not_found(trace_id));
-    }
+    require(tx, trace_id)?;
     let n = tx.execute(
         "DELETE FROM trace_assessments WHERE trace_id = ?1 AND assessment_id = ?2",
         params![trace_id, id],
@@ -174,6 +168,14 @@ pub(super) fn get(c: &Connection, id: &str) -> Result<TraceInfo> {
     load_infos(c, &[id.to_string()])?
         .pop()
         .ok_or_else(|| trace_not_found(id))
+}
+
+/// The trace must exist: [`trace_not_found`] otherwise.
+fn require(c: &Connection, id: &str) -> Result<()> {
+    if exists(c, id)?.is_none() {
+        return Err(trace_not_found(id));
+    }
+    Ok(())
 }
 
 fn exists(c: &Connection, id: &str) -> Result<Option<(i64, bool)>> {
@@ -707,16 +709,12 @@ pub(super) fn delete(tx: &Transaction, d: &DeleteTraces) -> Result<usize> {
 }
 
 pub(super) fn set_tag(tx: &Transaction, id: &str, key: &str, value: &str) -> Result<()> {
-    if exists(tx, id)?.is_none() {
-        return Err(trace_not_found(id));
-    }
+    require(tx, id)?;
     put_kv(tx, "trace_tags", id, key, value)
 }
 
 pub(super) fn delete_tag(tx: &Transaction, id: &str, key: &str) -> Result<()> {
-    if exists(tx, id)?.is_none() {
-        return Err(trace_not_found(id));
-    }
+    require(tx, id)?;
     let n = tx.execute(
         "DELETE FROM trace_tags WHERE trace_id = ?1 AND key = ?2",
         params![id, key],
@@ -732,9 +730,7 @@ pub(super) fn delete_tag(tx: &Transaction, id: &str, key: &str) -> Result<()> {
 pub(super) fn link_to_run(tx: &Transaction, ids: &[String], run_id: &str) -> Result<()> {
     load_run_info(tx, run_id)?;
     for id in ids {
-        if exists(tx, id)?.is_none() {
-            return Err(trace_not_found(id));
-        }
+        require(tx, id)?;
         tx.prepare_cached(
             "INSERT OR IGNORE INTO trace_run_links (trace_id, run_id) VALUES (?1, ?2)",
         )?
