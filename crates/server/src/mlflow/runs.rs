@@ -428,16 +428,7 @@ fn promptlab_params(req: &Req, key: &str) -> Result<Vec<Tag>, ApiError> {
 /// UTC `%Y-%m-%d %H:%M:%S.%f` (MLflow's `utc_time_created`).
 fn utc_time_created(ms: i64) -> String {
     let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    // civil_from_days (Howard Hinnant)
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = super::traces::civil_from_days(days);
     let (h, mi, s, us) = (
         rem / 3_600_000,
         rem / 60_000 % 60,
