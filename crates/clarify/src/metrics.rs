@@ -238,10 +238,7 @@ pub fn dcr(facet: &[bool], label: &[bool], pred: &[bool]) -> MetricValue {
     let (a, d) = confusion(facet, label, pred);
     let ra = divide(a.tn + a.fp, a.tn + a.fn_);
     let rd = divide(d.tn + d.fp, d.tn + d.fn_);
-    if ra == rd && ra == f64::INFINITY {
-        return Ok(0.0);
-    }
-    Ok(rd - ra)
+    Ok(diff_inf(rd, ra))
 }
 
 /// Difference in Acceptance Rates (precision): TP_a/n̂_a⁽¹⁾ − TP_d/n̂_d⁽¹⁾.
@@ -260,10 +257,7 @@ pub fn drr(facet: &[bool], label: &[bool], pred: &[bool]) -> MetricValue {
     let (a, d) = confusion(facet, label, pred);
     let ra = divide(a.tn, a.tn + a.fn_);
     let rd = divide(d.tn, d.tn + d.fn_);
-    if ra == rd && ra == f64::INFINITY {
-        return Ok(0.0);
-    }
-    Ok(rd - ra)
+    Ok(diff_inf(rd, ra))
 }
 
 /// Accuracy Difference: ACC_a − ACC_d.
@@ -292,10 +286,7 @@ pub fn sd(facet: &[bool], label: &[bool], pred: &[bool]) -> MetricValue {
     let (a, d) = confusion(facet, label, pred);
     let sa = divide(a.tn, a.tn + a.fp);
     let sdv = divide(d.tn, d.tn + d.fp);
-    if sa == sdv && sa == f64::INFINITY {
-        return Ok(0.0);
-    }
-    Ok(sdv - sa)
+    Ok(diff_inf(sdv, sa))
 }
 
 /// Treatment Equality: FN_d/FP_d − FN_a/FP_a.
@@ -304,10 +295,7 @@ pub fn te(facet: &[bool], label: &[bool], pred: &[bool]) -> MetricValue {
     let (a, d) = confusion(facet, label, pred);
     let ta = divide(a.fn_, a.fp);
     let td = divide(d.fn_, d.fp);
-    if ta == td && ta == f64::INFINITY {
-        return Ok(0.0);
-    }
-    Ok(td - ta)
+    Ok(diff_inf(td, ta))
 }
 
 /// Generalized Entropy with α = 2 over the whole dataset: benefit
