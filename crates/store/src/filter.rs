@@ -236,6 +236,26 @@ impl Parser<'_> {
         bad(format!("Invalid filter '{}': {what}", self.src))
     }
 
+    /// The end of an `order_by` item after its key: nothing or `ASC` (true),
+    /// `DESC` (false), and nothing after it.
+    fn direction(&mut self) -> Result<bool, StoreError> {
+        let item = self.src;
+        let ascending = match self.next() {
+            None => true,
+            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("asc") => true,
+            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("desc") => false,
+            _ => {
+                return Err(bad(format!(
+                    "Invalid order_by clause '{item}': expected ASC or DESC after the key"
+                )));
+            }
+        };
+        if self.next().is_some() {
+            return Err(bad(format!("Invalid order_by clause '{item}'")));
+        }
+        Ok(ascending)
+    }
+
     /// The whole filter as `one (AND one)*`: OR and parentheses are refused.
     fn and_list<T>(
         &mut self,
@@ -485,19 +505,7 @@ pub fn parse_trace_order_by(item: &str) -> Result<(TraceEntity, String, bool), S
     let (te, key) = p
         .trace_identifier()
         .map_err(|_| bad(format!("Invalid order_by clause '{item}'")))?;
-    let ascending = match p.next() {
-        None => true,
-        Some(Tok::Word(w)) if w.eq_ignore_ascii_case("asc") => true,
-        Some(Tok::Word(w)) if w.eq_ignore_ascii_case("desc") => false,
-        _ => {
-            return Err(bad(format!(
-                "Invalid order_by clause '{item}': expected ASC or DESC after the key"
-            )));
-        }
-    };
-    if p.next().is_some() {
-        return Err(bad(format!("Invalid order_by clause '{item}'")));
-    }
+    let ascending = p.direction()?;
     Ok((te, key, ascending))
 }
 
@@ -538,19 +546,7 @@ pub fn parse_order_by(item: &str, bare_is_attribute: bool) -> Result<OrderBy, St
     let (entity, key) = p
         .identifier()
         .map_err(|_| bad(format!("Invalid order_by clause '{item}'")))?;
-    let ascending = match p.next() {
-        None => true,
-        Some(Tok::Word(w)) if w.eq_ignore_ascii_case("asc") => true,
-        Some(Tok::Word(w)) if w.eq_ignore_ascii_case("desc") => false,
-        _ => {
-            return Err(bad(format!(
-                "Invalid order_by clause '{item}': expected ASC or DESC after the key"
-            )));
-        }
-    };
-    if p.next().is_some() {
-        return Err(bad(format!("Invalid order_by clause '{item}'")));
-    }
+    let ascending = p.direction()?;
     Ok(OrderBy {
         entity,
         key,
