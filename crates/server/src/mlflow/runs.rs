@@ -57,15 +57,8 @@ fn tag_from(t: &Req) -> Result<Tag, ApiError> {
     ))
 }
 
-pub async fn create(
-    State(s): State<AppState>,
-    Extension(who): Extension<Identity>,
-    req: Req,
-) -> JsonResult {
-    let experiment_id = match req.opt_str("experiment_id")? {
-        Some(id) if !id.is_empty() => crate::req::parse_experiment_id(&id)?,
-        _ => 0,
-    };
+/// A new run's `tags` and its `user_id`: the one given, else the caller.
+fn tags_and_user(req: &Req, who: Identity) -> Result<(Vec<Tag>, String), ApiError> {
     let tags = req
         .objects("tags")?
         .iter()
@@ -75,6 +68,19 @@ pub async fn create(
         .opt_str("user_id")?
         .filter(|u| !u.is_empty())
         .unwrap_or(who.name);
+    Ok((tags, user_id))
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    Extension(who): Extension<Identity>,
+    req: Req,
+) -> JsonResult {
+    let experiment_id = match req.opt_str("experiment_id")? {
+        Some(id) if !id.is_empty() => crate::req::parse_experiment_id(&id)?,
+        _ => 0,
+    };
+    let (tags, user_id) = tags_and_user(&req, who)?;
     let c = CreateRun {
         experiment_id,
         user_id,
@@ -583,15 +589,7 @@ pub async fn create_promptlab_run(
     let output = req.raw("model_output").cloned().unwrap_or(Value::Null);
     let output_params = promptlab_params(&req, "model_output_parameters")?;
     required("mlflow_version")?;
-    let tags = req
-        .objects("tags")?
-        .iter()
-        .map(tag_from)
-        .collect::<Result<Vec<_>, _>>()?;
-    let user_id = req
-        .opt_str("user_id")?
-        .filter(|u| !u.is_empty())
-        .unwrap_or(who.name);
+    let (tags, user_id) = tags_and_user(&req, who)?;
     let run_name = req.opt_str("run_name")?;
     let c = CreateRun {
         experiment_id,
