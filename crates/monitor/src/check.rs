@@ -474,7 +474,9 @@ fn constraint_checks(
         if total > 0 {
             let share = 1.0 - out_n as f64 / total as f64;
             // values the baseline never saw turn up by chance as often as
-            // values it saw once (Good–Turing): only more than that alarms
+            // values it saw once (Good–Turing), and a baseline of N rows
+            // without rare values cannot rule out a share of 3/N (the rule
+            // of three): only more than that alarms
             let (seen_once, seen) = f.string_statistics.as_ref().map_or((0, 0), |s| {
                 let b = &s.distribution.categorical.buckets;
                 (
@@ -483,7 +485,7 @@ fn constraint_checks(
                 )
             });
             let expected = if seen > 0 {
-                total as f64 * seen_once as f64 / seen as f64
+                total as f64 * seen_once.max(UNSEEN_FLOOR) as f64 / seen as f64
             } else {
                 0.0
             };
@@ -504,9 +506,9 @@ fn constraint_checks(
                         examples.join(", "),
                         fmt(share),
                         mc.domain_content_threshold,
-                        if seen_once > 0 {
+                        if seen > 0 {
                             format!(
-                                "; {} new values were expected by chance ({seen_once} values were seen once in the baseline's {seen}), p = {}",
+                                "; {} were expected by chance ({seen_once} values seen once in the baseline's {seen} rows), p = {}",
                                 fmt(expected),
                                 fmt(p)
                             )
@@ -539,6 +541,11 @@ fn more_missing_p(f: &FeatureStatistics, cur: &ColumnStats) -> Option<f64> {
     }
     stats::chi2_contingency(&base, &now).map(|c| c.pvalue / 2.0)
 }
+
+/// The least count of "values seen once" the expectation of new values
+/// assumes (the rule of three: a baseline of N rows bounds an unseen share
+/// at 3/N with 95 % confidence, not at 0).
+const UNSEEN_FLOOR: u64 = 3;
 
 fn drift_for(
     baseline: &Baseline,

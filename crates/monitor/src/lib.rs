@@ -131,9 +131,11 @@
 //! `string_constraints.domains` below `domain_content_threshold`, default
 //! 1.0, and more values outside it than chance gives: a value the baseline
 //! never saw is expected in as many rows as values it saw once
-//! (Good–Turing), and the Poisson tail of the count outside must be below
-//! `p_value_threshold` — a baseline without rare values reports any new
-//! value), `baseline_drift_check` (the verdicts above).
+//! (Good–Turing; at least 3 in the baseline's N rows, the rule of three),
+//! and the Poisson tail of the count outside must be below
+//! `p_value_threshold`: a country seen once in the data that lands in a
+//! clean window rather than the reference is chance), `baseline_drift_check`
+//! (the verdicts above).
 
 pub mod baseline;
 pub mod calibration;

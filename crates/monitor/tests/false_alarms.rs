@@ -157,7 +157,8 @@ fn completeness_alarms_need_more_than_chance() {
 }
 
 /// A value the baseline never saw alarms only beyond what the baseline's
-/// own rare values make likely (Good–Turing: as often as values seen once).
+/// own rare values make likely (Good–Turing: as often as values seen once;
+/// at least 3 in N, the rule of three, when it has none).
 #[test]
 fn new_categories_alarm_beyond_what_rare_values_predict() {
     let dir = std::env::temp_dir().join(format!("atelier-domain-{}", std::process::id()));
@@ -224,9 +225,21 @@ fn new_categories_alarm_beyond_what_rare_values_predict() {
         outside(&rare_b, &many_new),
         "a fifth of the rows new is not"
     );
+    // a closed domain of 2,000 rows: two new values in 500 rows are within
+    // the rule of three (0.75 expected), ten are not
     assert!(
-        outside(&closed_b, &two_new),
-        "with no rare values, any new value is reported"
+        !outside(&closed_b, &two_new),
+        "two new values are chance even here"
+    );
+    let ten_new = table(
+        "ten.csv",
+        &common(490)
+            .chain((0..10).map(|i| format!("u{i}")))
+            .collect::<Vec<_>>(),
+    );
+    assert!(
+        outside(&closed_b, &ten_new),
+        "ten new values in 500 rows are reported"
     );
     std::fs::remove_dir_all(&dir).ok();
 }
