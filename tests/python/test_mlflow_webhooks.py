@@ -318,7 +318,9 @@ def test_each_registry_event_is_delivered_once_signed(client, receiver):
                           status="DISABLED")
 
     name = unique("hooked")
-    with mlflow.start_run() as run:
+    # an experiment of this server (the active one may be another test's, on another server)
+    experiment_id = client.create_experiment(unique("hooks"))
+    with mlflow.start_run(experiment_id=experiment_id) as run:
         mlflow.log_text("weights", "model/weights.txt")
     run_id = run.info.run_id
     client.create_registered_model(name, tags={"team": "ml"}, description="a model")

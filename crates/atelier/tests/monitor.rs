@@ -109,13 +109,15 @@ fn check(base: &Path, data: &Path, out: &Path) -> String {
 #[test]
 fn a_test_split_does_not_drift_from_its_training_split() {
     let dir = tempfile::tempdir().unwrap();
-    for (name, target, clean) in [
-        ("bank_marketing", Some("y"), true),
-        ("diamonds", None, true),
-        ("california_housing", None, true),
-        // one native_country value occurs only in the test split
-        ("adult", Some("income"), false),
-        ("titanic", Some("Survived"), true),
+    // adult's one Holand-Netherlands row falls in the test split, a value the
+    // baseline never saw; its native_country has no value seen once either, so
+    // the rule of three's expectation (3 in the baseline's rows) says chance
+    for (name, target) in [
+        ("bank_marketing", Some("y")),
+        ("diamonds", None),
+        ("california_housing", None),
+        ("adult", Some("income")),
+        ("titanic", Some("Survived")),
     ] {
         let (train, test) = split(name, target, dir.path());
         let base = dir.path().join(format!("{name}_base"));
@@ -132,17 +134,7 @@ fn a_test_split_does_not_drift_from_its_training_split() {
             v.iter().all(|(kind, _)| kind != "baseline_drift_check"),
             "{name}: {v:?}"
         );
-        if clean {
-            assert_eq!(v, [], "{name}: {text}");
-        } else {
-            assert_eq!(
-                v,
-                [(
-                    "categorical_values_check".to_string(),
-                    "native_country".to_string()
-                )]
-            );
-        }
+        assert_eq!(v, [], "{name}: {text}");
     }
 }
 
