@@ -39,8 +39,8 @@ pub use chunked::{ChunkOptions, Chunks, read_chunks};
 pub use csv_reader::{CsvOptions, read_csv};
 pub use error::DataError;
 pub use infer::{
-    MISSING_MARKERS, civil_from_days, format_datetime_ms, format_number, is_missing, parse_bool,
-    parse_datetime, parse_number,
+    MISSING_MARKERS, civil_from_days, days_from_civil, format_datetime_ms, format_number,
+    is_missing, parse_bool, parse_datetime, parse_number,
 };
 pub use parquet_reader::{read_parquet, write_parquet};
 pub use profile::Profile;

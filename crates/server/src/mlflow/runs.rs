@@ -434,7 +434,7 @@ fn promptlab_params(req: &Req, key: &str) -> Result<Vec<Tag>, ApiError> {
 /// UTC `%Y-%m-%d %H:%M:%S.%f` (MLflow's `utc_time_created`).
 fn utc_time_created(ms: i64) -> String {
     let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    let (y, m, d) = super::traces::civil_from_days(days);
+    let (y, m, d) = tabular::civil_from_days(days);
     let (h, mi, s, us) = (
         rem / 3_600_000,
         rem / 60_000 % 60,

@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{Map, Value, json};
 use store::{DeleteTraces, LogSpans, SearchTraces, Tag, TraceAssessment, TraceInfo, TraceSpan};
+use tabular::{civil_from_days, days_from_civil};
 
 use super::{JsonResult, empty};
 use crate::AppState;
@@ -34,28 +35,6 @@ const MAX_BATCH: usize = 100;
 const STATES: [&str; 4] = ["OK", "ERROR", "IN_PROGRESS", "STATE_UNSPECIFIED"];
 
 // ------------------------------------------------------------------ time
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// `(year, month, day)` of day `z` since 1970-01-01 (Howard Hinnant's `civil_from_days`).
-pub(super) fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
 
 /// Epoch milliseconds as protobuf's JSON `Timestamp` (RFC 3339, UTC).
 pub fn format_timestamp(ms: i64) -> String {
