@@ -368,3 +368,66 @@ CREATE TABLE trace_assessments (
     content TEXT NOT NULL,
     PRIMARY KEY (trace_id, assessment_id)
 ) WITHOUT ROWID;
+
+-- migration 12: model cards (issue 15). One card per model version; its
+-- `content` is JSON owned by the modelcards crate, `status` one of Draft,
+-- PendingReview, Approved, Archived (the crate owns the transitions), and
+-- `revision` the compare-and-swap token of every change. Each change appends
+-- a `model_card_history` row (who, when, from which address, what) in the
+-- same transaction; history rows are never updated or deleted (triggers
+-- refuse it) and refer to the card by id, so a version deleted and made
+-- again never shows an old card's history. Cards follow a rename of their
+-- model and go with a deleted version. `model_card_requirements` is the
+-- per-model rule "an Approved card before deploy".
+CREATE TABLE model_cards (
+    card_id TEXT PRIMARY KEY,
+    model_name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    content TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    updated_by TEXT NOT NULL
+);
+CREATE UNIQUE INDEX model_cards_by_version ON model_cards (model_name, version);
+CREATE TABLE model_card_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    card_id TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL,
+    principal TEXT NOT NULL,
+    address TEXT NOT NULL,
+    action TEXT NOT NULL,
+    status TEXT NOT NULL,
+    changes TEXT NOT NULL
+);
+CREATE INDEX model_card_history_by_card ON model_card_history (card_id, id);
+CREATE TRIGGER model_card_history_no_update BEFORE UPDATE ON model_card_history
+BEGIN SELECT RAISE(ABORT, 'model card history is append-only'); END;
+CREATE TRIGGER model_card_history_no_delete BEFORE DELETE ON model_card_history
+BEGIN SELECT RAISE(ABORT, 'model card history is append-only'); END;
+CREATE TABLE model_card_requirements (
+    model_name TEXT PRIMARY KEY,
+    require_approved_card INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    updated_by TEXT NOT NULL
+);
+CREATE TRIGGER model_cards_follow_rename AFTER UPDATE OF name ON model_versions
+BEGIN
+    UPDATE model_cards SET model_name = NEW.name
+    WHERE model_name = OLD.name AND version = OLD.version;
+END;
+CREATE TRIGGER model_cards_go_with_version AFTER DELETE ON model_versions
+BEGIN
+    DELETE FROM model_cards WHERE model_name = OLD.name AND version = OLD.version;
+END;
+CREATE TRIGGER model_card_requirements_follow_rename AFTER UPDATE OF name ON registered_models
+BEGIN
+    UPDATE model_card_requirements SET model_name = NEW.name WHERE model_name = OLD.name;
+END;
+CREATE TRIGGER model_card_requirements_go_with_model AFTER DELETE ON registered_models
+BEGIN
+    DELETE FROM model_card_requirements WHERE model_name = OLD.name;
+END;

@@ -21,6 +21,7 @@ use crate::*;
 
 mod jobs;
 mod mlflow_webhooks;
+mod model_cards;
 mod traces;
 mod webhooks;
 
