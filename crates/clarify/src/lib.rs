@@ -37,12 +37,13 @@
 //! like smclarify, it is undefined when a feature column is not numeric or
 //! has missing values. GE uses α = 2 and the benefit ŷ − y + 1.
 
+pub mod drift;
 pub mod metrics;
 mod report;
 
 pub use report::{
-    BiasConfig, FacetReport, MetricResult, Predicted, Report, Selector, StageReport,
-    predicted_positive,
+    BiasConfig, FacetReport, MetricResult, Outputs, Predicted, Report, Selector, StageReport,
+    predicted_from_outputs, predicted_positive,
 };
 
 /// What stops a report from being made.
