@@ -275,6 +275,10 @@ async fn create(State(m): State<Monitoring>, body: Bytes) -> ApiResult<Response>
                 crate::execute::baseline_path(st.as_ref(), &sc, &ep).map_err(ApiError::invalid)?,
             ),
             CheckKind::ModelQuality => None,
+            CheckKind::ModelBias | CheckKind::ModelExplainability => {
+                crate::clarify_checks::check_capture(&sc, &ep).map_err(ApiError::invalid)?;
+                None
+            }
         })
     })
     .await?;
@@ -294,6 +298,12 @@ async fn create(State(m): State<Monitoring>, body: Bytes) -> ApiResult<Response>
                 monitor::baseline::STATISTICS_FILE
             ))
         })?;
+    }
+    if matches!(
+        s.kind,
+        CheckKind::ModelBias | CheckKind::ModelExplainability
+    ) {
+        s.baseline = Some(crate::clarify_checks::prepare(&m, &s).await?);
     }
     let out = blocking(move || {
         let name = s.name.clone();

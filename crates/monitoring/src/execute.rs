@@ -39,7 +39,7 @@ pub fn load_endpoint(store: &dyn MetadataStore, name: &str) -> Result<EndpointCo
 }
 
 /// The pipeline of the endpoint's first (or only) variant.
-fn endpoint_pipeline(ctx: &JobContext, ep: &EndpointConfig) -> Result<Pipeline, String> {
+pub(crate) fn endpoint_pipeline(ctx: &JobContext, ep: &EndpointConfig) -> Result<Pipeline, String> {
     let v = ep.variants.first().ok_or("the endpoint has no variant")?;
     let path = ArtifactPath::parse(&v.artifact_path).map_err(|e| e.to_string())?;
     let bytes = ctx
@@ -100,7 +100,7 @@ fn local_baseline(
 }
 
 /// Upload every file of a local folder under `to`.
-fn upload_dir(
+pub(crate) fn upload_dir(
     ctx: &JobContext,
     from: &Path,
     to: &ArtifactPath,
@@ -170,6 +170,12 @@ impl Runner for ExecutionRunner {
         let outcome = match sched.kind {
             CheckKind::DataQuality => data_quality(ctx, &sched, &ep, &records, &mut result),
             CheckKind::ModelQuality => model_quality(ctx, &sched, &ep, &records, &mut result),
+            CheckKind::ModelBias => {
+                crate::clarify_checks::model_bias(ctx, &sched, &ep, &records, &mut result)
+            }
+            CheckKind::ModelExplainability => {
+                crate::clarify_checks::model_explainability(ctx, &sched, &ep, &records, &mut result)
+            }
         };
         outcome.map_err(fail)?;
         if ctx.cancelled() {
@@ -593,7 +599,7 @@ fn calibration_of(
     serde_json::from_slice(&bytes).ok()
 }
 
-fn iso(ms: i64) -> String {
+pub(crate) fn iso(ms: i64) -> String {
     tabular::format_datetime_ms(ms)
 }
 

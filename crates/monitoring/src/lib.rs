@@ -40,6 +40,7 @@
 
 pub mod alerts;
 pub mod api;
+pub mod clarify_checks;
 pub use jobs::cron;
 pub mod execute;
 pub mod quality;
@@ -87,10 +88,7 @@ pub fn prometheus(store: &dyn MetadataStore) -> String {
                 "schedule=\"{}\",endpoint=\"{}\",kind=\"{}\"",
                 esc(&s.name),
                 esc(&s.endpoint),
-                match s.kind {
-                    schedule::CheckKind::DataQuality => "data_quality",
-                    schedule::CheckKind::ModelQuality => "model_quality",
-                }
+                s.kind.as_str()
             );
             out.push_str(&format!(
                 "atelier_monitoring_violations{{{labels}}} {}\n",

@@ -14,7 +14,85 @@ pub enum CheckKind {
     DataQuality,
     /// Captured predictions joined with uploaded ground truth.
     ModelQuality,
+    /// Clarify's post-training bias metrics on captured predictions joined
+    /// with ground truth, against bounds from a baseline on training data.
+    ModelBias,
+    /// Global SHAP values of the captured inputs, ranked against the
+    /// baseline's with nDCG (feature attribution drift).
+    ModelExplainability,
 }
+
+impl CheckKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckKind::DataQuality => "data_quality",
+            CheckKind::ModelQuality => "model_quality",
+            CheckKind::ModelBias => "model_bias",
+            CheckKind::ModelExplainability => "model_explainability",
+        }
+    }
+}
+
+/// A model-bias schedule's analysis (Clarify's `analysis_config` names in
+/// snake case): the sensitive group, the positive outcome, and how far the
+/// metrics may move from the baseline's values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BiasSettings {
+    /// The facet column (in the requests; a model input or an extra column).
+    pub facet: String,
+    /// The value(s) that make the sensitive group d …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facet_values: Option<Vec<String>>,
+    /// … or a numeric threshold (values above it are d).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facet_threshold: Option<f64>,
+    /// The positive outcome: class value(s) (default: a binary model's
+    /// second class, the one whose probability it answers) …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_values: Option<Vec<String>>,
+    /// … or a threshold (regression: values above it are positive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_threshold: Option<f64>,
+    /// Group column for CDDPL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Binary models: the probability above which a prediction is positive (0.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability_threshold: Option<f64>,
+    /// Post-training metrics to watch (default DPPL, DI, AD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<Vec<String>>,
+    /// Allowed distance beyond the baseline's for difference metrics (0.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<f64>,
+    /// Allowed ratio beyond the baseline's for DI (1.25, the four-fifths rule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub di_ratio: Option<f64>,
+    /// Labelled rows each side of the facet needs before a window can alert (30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_facet_rows: Option<usize>,
+}
+
+/// A model-explainability schedule's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainSettings {
+    /// nDCG below this is a violation (SageMaker's 0.9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    /// Rank only the top k features (default: all, as SageMaker).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<usize>,
+    /// Rows explained per baseline and per window (a seeded sample; 500).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rows: Option<usize>,
+}
+
+/// Clarify's post-training metrics, as named in `analysis.json`.
+pub const POST_TRAINING: [&str; 13] = [
+    "AD", "CDDPL", "DAR", "DCA", "DCR", "DI", "DPPL", "DRR", "FT", "GE", "RD", "SD", "TE",
+];
 
 fn hourly() -> String {
     "0 * * * *".into()
@@ -56,6 +134,17 @@ pub struct Schedule {
     /// validation score from its pipeline).
     #[serde(default)]
     pub baseline_score: Option<f64>,
+    /// Model bias / explainability: the stored dataset (training data) the
+    /// baseline is computed from when the schedule is saved (into
+    /// `monitoring/<name>/baseline/`, which `baseline` then names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+    /// Model bias: the analysis (required for that kind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias: Option<BiasSettings>,
+    /// Model explainability: the nDCG threshold and sample size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explainability: Option<ExplainSettings>,
     #[serde(default = "yes")]
     pub enabled: bool,
     /// End of the last window a cron execution covered (the scheduler's
@@ -103,6 +192,88 @@ impl Schedule {
             && !(t.is_finite() && t >= 0.0)
         {
             return Err(format!("threshold must be a non-negative number, not {t}"));
+        }
+        match self.kind {
+            CheckKind::ModelBias => {
+                let b = self.bias.as_ref().ok_or(
+                    "a model_bias schedule needs \"bias\": {\"facet\": \"<column>\", \"facet_values\": [\"<sensitive value>\"]} (or \"facet_threshold\")",
+                )?;
+                if b.facet.trim().is_empty() {
+                    return Err("bias.facet: name the facet column".into());
+                }
+                match (&b.facet_values, b.facet_threshold) {
+                    (Some(v), None) if !v.is_empty() => {}
+                    (None, Some(t)) if t.is_finite() => {}
+                    (Some(_), Some(_)) => {
+                        return Err("bias: give facet_values or facet_threshold, not both".into());
+                    }
+                    _ => {
+                        return Err("bias: name the sensitive group with facet_values (e.g. [\"female\"]) or facet_threshold (a number)".into());
+                    }
+                }
+                if b.label_values.is_some() && b.label_threshold.is_some() {
+                    return Err("bias: give label_values or label_threshold, not both".into());
+                }
+                if let Some(p) = b.probability_threshold
+                    && !(p > 0.0 && p < 1.0)
+                {
+                    return Err(format!(
+                        "bias.probability_threshold must lie between 0 and 1, not {p}"
+                    ));
+                }
+                if let Some(ms) = &b.metrics {
+                    if ms.is_empty() {
+                        return Err("bias.metrics: name at least one metric".into());
+                    }
+                    for m in ms {
+                        if !POST_TRAINING.contains(&m.as_str()) {
+                            return Err(format!(
+                                "bias.metrics: '{m}' is not a post-training bias metric; use some of {}",
+                                POST_TRAINING.join(", ")
+                            ));
+                        }
+                    }
+                }
+                if let Some(t) = b.tolerance
+                    && !(t.is_finite() && t >= 0.0)
+                {
+                    return Err(format!(
+                        "bias.tolerance must be a non-negative number, not {t}"
+                    ));
+                }
+                if let Some(r) = b.di_ratio
+                    && !(r.is_finite() && r >= 1.0)
+                {
+                    return Err(format!(
+                        "bias.di_ratio must be a number of at least 1, not {r}"
+                    ));
+                }
+            }
+            CheckKind::ModelExplainability => {
+                let e = self.explainability.clone().unwrap_or_default();
+                if let Some(t) = e.threshold
+                    && !(t > 0.0 && t <= 1.0)
+                {
+                    return Err(format!(
+                        "explainability.threshold is an nDCG between 0 and 1 (SageMaker's is 0.9), not {t}"
+                    ));
+                }
+                if e.top_k == Some(0) || e.max_rows == Some(0) {
+                    return Err("explainability: top_k and max_rows must be at least 1".into());
+                }
+            }
+            _ => {}
+        }
+        if matches!(
+            self.kind,
+            CheckKind::ModelBias | CheckKind::ModelExplainability
+        ) && self.dataset.is_none()
+            && self.baseline.is_none()
+        {
+            return Err(format!(
+                "a {} schedule needs the training data its baseline is computed from: give \"dataset\" (a stored dataset, e.g. the one the model was trained on)",
+                self.kind.as_str()
+            ));
         }
         Ok(())
     }
