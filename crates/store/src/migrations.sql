@@ -431,3 +431,10 @@ CREATE TRIGGER model_card_requirements_go_with_model AFTER DELETE ON registered_
 BEGIN
     DELETE FROM model_card_requirements WHERE model_name = OLD.name;
 END;
+
+-- migration 13: a span's token usage (MLflow's `mlflow.chat.tokenUsage` attribute), kept beside its
+-- content so that the trace's total (`mlflow.trace.tokenUsage` metadata) can be summed over spans
+-- that arrive in several OTLP requests without re-reading their JSON.
+ALTER TABLE trace_spans ADD COLUMN input_tokens INTEGER;
+ALTER TABLE trace_spans ADD COLUMN output_tokens INTEGER;
+ALTER TABLE trace_spans ADD COLUMN total_tokens INTEGER;

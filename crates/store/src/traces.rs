@@ -20,6 +20,18 @@ pub const SOURCE_RUN_METADATA: &str = "mlflow.sourceRun";
 /// Request metadata set once the client's own TraceInfo has been stored:
 /// spans arriving later no longer rewrite the trace's times and status.
 pub const INFO_FINALIZED_METADATA: &str = "mlflow.trace.infoFinalized";
+/// Request metadata with the trace's token usage (MLflow's `TraceMetadataKey.TOKEN_USAGE`):
+/// `{"input_tokens": …, "output_tokens": …, "total_tokens": …}`. The client writes it for its own
+/// traces; for spans that arrive alone (OTLP) the store sums it from the spans' usage.
+pub const TOKEN_USAGE_METADATA: &str = "mlflow.trace.tokenUsage";
+
+/// Token usage of one span (MLflow's `mlflow.chat.tokenUsage` span attribute).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TokenUsage {
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub total_tokens: i64,
+}
 
 /// One trace's info, as MLflow's TraceInfoV3 (in an experiment).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -73,6 +85,8 @@ pub struct TraceSpan {
     /// the trace is created from its spans.
     pub request_preview: Option<String>,
     pub response_preview: Option<String>,
+    /// The span's own token usage, if it reports one.
+    pub token_usage: Option<TokenUsage>,
 }
 
 /// A batch of spans for one experiment (one OTLP request).

@@ -16,7 +16,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{Map, Value, json};
-use store::{DeleteTraces, LogSpans, SearchTraces, Tag, TraceAssessment, TraceInfo, TraceSpan};
+use store::{
+    DeleteTraces, LogSpans, SearchTraces, Tag, TokenUsage, TraceAssessment, TraceInfo, TraceSpan,
+};
 use tabular::{civil_from_days, days_from_civil};
 
 use super::{JsonResult, empty};
@@ -1328,6 +1330,45 @@ fn unwrap_json_strings(span: &mut Value) {
     }
 }
 
+/// A count in a usage object: a number, or a string of one.
+fn count(v: Option<&Value>) -> Option<i64> {
+    match v? {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// The span's own token usage: MLflow's `mlflow.chat.tokenUsage` attribute, else OpenTelemetry's
+/// GenAI conventions (`gen_ai.usage.input_tokens` / `output_tokens`); `None` when it reports none.
+fn token_usage(span: &Value) -> Option<TokenUsage> {
+    if let Some(Value::Object(o)) = attribute(span, "mlflow.chat.tokenUsage").map(any_plain) {
+        let (i, out) = (count(o.get("input_tokens")), count(o.get("output_tokens")));
+        let total = count(o.get("total_tokens"));
+        if i.is_some() || out.is_some() || total.is_some() {
+            let (i, out) = (i.unwrap_or(0), out.unwrap_or(0));
+            return Some(TokenUsage {
+                input_tokens: i,
+                output_tokens: out,
+                total_tokens: total.unwrap_or(i.saturating_add(out)),
+            });
+        }
+    }
+    let genai = |k: &str| count(attribute(span, k).map(any_plain).as_ref());
+    let (i, out) = (
+        genai("gen_ai.usage.input_tokens"),
+        genai("gen_ai.usage.output_tokens"),
+    );
+    (i.is_some() || out.is_some()).then(|| {
+        let (i, out) = (i.unwrap_or(0), out.unwrap_or(0));
+        TokenUsage {
+            input_tokens: i,
+            output_tokens: out,
+            total_tokens: i.saturating_add(out),
+        }
+    })
+}
+
 /// A decoded OTLP span as a store span.
 pub fn to_store_span(mut span: Value) -> Result<TraceSpan, OtlpError> {
     unwrap_json_strings(&mut span);
@@ -1371,6 +1412,7 @@ pub fn to_store_span(mut span: Value) -> Result<TraceSpan, OtlpError> {
         response_preview: root
             .then(|| preview(attribute(span, "mlflow.spanOutputs")))
             .flatten(),
+        token_usage: token_usage(span),
     })
 }
 

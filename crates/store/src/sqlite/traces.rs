@@ -300,6 +300,54 @@ fn summarize(tx: &Transaction, id: &str) -> Result<FromSpans> {
     })
 }
 
+/// The trace's token usage as MLflow sums it: over the spans that report one and have no ancestor
+/// that does (an LLM call's usage is not counted again in the agent span that wraps it and reports
+/// the total). `None` when no span reports usage.
+fn token_usage(tx: &Transaction, id: &str) -> Result<Option<TokenUsage>> {
+    type Row = (String, Option<String>, Option<TokenUsage>);
+    let rows: Vec<Row> = tx
+        .prepare_cached(
+            "SELECT span_id, parent_span_id, input_tokens, output_tokens, total_tokens
+             FROM trace_spans WHERE trace_id = ?1",
+        )?
+        .query_map([id], |r| {
+            let (i, o, t): (Option<i64>, Option<i64>, Option<i64>) =
+                (r.get(2)?, r.get(3)?, r.get(4)?);
+            let usage = (i.is_some() || o.is_some() || t.is_some()).then(|| TokenUsage {
+                input_tokens: i.unwrap_or(0),
+                output_tokens: o.unwrap_or(0),
+                total_tokens: t.unwrap_or(0),
+            });
+            Ok((r.get(0)?, r.get(1)?, usage))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let by_id: HashMap<&str, &Row> = rows.iter().map(|r| (r.0.as_str(), r)).collect();
+    let mut total: Option<TokenUsage> = None;
+    for (_, parent, usage) in &rows {
+        let Some(u) = usage else { continue };
+        // walk up (at most as many steps as there are spans, so a cycle ends)
+        let mut covered = false;
+        let mut up = parent.as_deref();
+        for _ in 0..rows.len() {
+            let Some(p) = up.and_then(|p| by_id.get(p)) else {
+                break;
+            };
+            if p.2.is_some() {
+                covered = true;
+                break;
+            }
+            up = p.1.as_deref();
+        }
+        if !covered {
+            let t = total.get_or_insert_with(TokenUsage::default);
+            t.input_tokens = t.input_tokens.saturating_add(u.input_tokens);
+            t.output_tokens = t.output_tokens.saturating_add(u.output_tokens);
+            t.total_tokens = t.total_tokens.saturating_add(u.total_tokens);
+        }
+    }
+    Ok(total)
+}
+
 pub(super) fn log_spans(tx: &Transaction, batch: &LogSpans) -> Result<usize> {
     let mut by_trace: BTreeMap<&str, Vec<&TraceSpan>> = BTreeMap::new();
     for s in &batch.spans {
@@ -317,15 +365,18 @@ pub(super) fn log_spans(tx: &Transaction, batch: &LogSpans) -> Result<usize> {
             )));
         }
         let mut st = tx.prepare_cached(
-            "INSERT INTO trace_spans (trace_id, span_id, parent_span_id, name, span_type, status, start_time_ns, end_time_ns, content)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+            "INSERT INTO trace_spans (trace_id, span_id, parent_span_id, name, span_type, status, start_time_ns, end_time_ns, content,
+                                      input_tokens, output_tokens, total_tokens)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
              ON CONFLICT (trace_id, span_id) DO UPDATE SET
                  parent_span_id = excluded.parent_span_id, name = excluded.name,
                  span_type = excluded.span_type, status = excluded.status,
                  start_time_ns = excluded.start_time_ns, end_time_ns = excluded.end_time_ns,
-                 content = excluded.content",
+                 content = excluded.content, input_tokens = excluded.input_tokens,
+                 output_tokens = excluded.output_tokens, total_tokens = excluded.total_tokens",
         )?;
         for s in &spans {
+            let u = s.token_usage;
             st.execute(params![
                 s.trace_id,
                 s.span_id,
@@ -335,7 +386,10 @@ pub(super) fn log_spans(tx: &Transaction, batch: &LogSpans) -> Result<usize> {
                 s.status,
                 s.start_time_ns,
                 s.end_time_ns,
-                s.content
+                s.content,
+                u.map(|u| u.input_tokens),
+                u.map(|u| u.output_tokens),
+                u.map(|u| u.total_tokens)
             ])?;
         }
         let root = spans.iter().find(|s| s.parent_span_id.is_none());
@@ -363,6 +417,21 @@ pub(super) fn log_spans(tx: &Transaction, batch: &LogSpans) -> Result<usize> {
             )?;
             if let Some(name) = sum.root_name {
                 put_kv(tx, "trace_tags", id, TRACE_NAME_TAG, &name)?;
+            }
+            if spans.iter().any(|s| s.token_usage.is_some())
+                && let Some(u) = token_usage(tx, id)?
+            {
+                let json = format!(
+                    "{{\"input_tokens\": {}, \"output_tokens\": {}, \"total_tokens\": {}}}",
+                    u.input_tokens, u.output_tokens, u.total_tokens
+                );
+                put_kv(
+                    tx,
+                    "trace_request_metadata",
+                    id,
+                    TOKEN_USAGE_METADATA,
+                    &json,
+                )?;
             }
         }
         put_kv(tx, "trace_tags", id, SPANS_LOCATION_TAG, "TRACKING_STORE")?;
@@ -398,6 +467,7 @@ pub(super) fn spans(c: &Connection, ids: &[String]) -> Result<Vec<TraceSpan>> {
                 content: r.get(8)?,
                 request_preview: None,
                 response_preview: None,
+                token_usage: None,
             })
         })?;
         for s in rows {
@@ -784,8 +854,8 @@ impl TraceStore for super::SqliteStore {
 #[cfg(test)]
 mod tests {
     use crate::{
-        DeleteTraces, LogSpans, MetadataStore, SearchTraces, SqliteStore, Tag, TraceInfo,
-        TraceSpan, TraceStore,
+        DeleteTraces, LogSpans, MetadataStore, SearchTraces, SqliteStore, TOKEN_USAGE_METADATA,
+        Tag, TokenUsage, TraceInfo, TraceSpan, TraceStore,
     };
 
     fn store() -> (tempfile::TempDir, SqliteStore) {
@@ -834,6 +904,65 @@ mod tests {
         .into_iter()
         .map(|t| t.trace_id)
         .collect()
+    }
+
+    /// A trace's token usage is summed over spans that arrive in several requests, each counted
+    /// once: a span whose ancestor reports usage (its total) is not added again.
+    #[test]
+    fn token_usage_is_summed_over_the_spans_of_a_trace() {
+        let (_d, s) = store();
+        let exp = s.create_experiment("e", None, &[]).unwrap();
+        let with = |mut sp: TraceSpan, i: i64, o: i64| {
+            sp.token_usage = Some(TokenUsage {
+                input_tokens: i,
+                output_tokens: o,
+                total_tokens: i + o,
+            });
+            sp
+        };
+        let usage = |id: &str| {
+            s.get_trace_info(id)
+                .unwrap()
+                .metadata
+                .into_iter()
+                .find(|m| m.key == TOKEN_USAGE_METADATA)
+                .map(|m| m.value)
+        };
+        let log = |spans: Vec<TraceSpan>| {
+            s.log_spans(&LogSpans {
+                experiment_id: exp,
+                spans,
+                resource_tags: vec![],
+            })
+            .unwrap()
+        };
+        // two LLM calls under a tool span, one request each, then the root without usage
+        log(vec![with(span("tr-u", "03", Some("02"), 2, 3), 10, 5)]);
+        assert_eq!(
+            usage("tr-u").as_deref(),
+            Some(r#"{"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}"#)
+        );
+        log(vec![
+            with(span("tr-u", "04", Some("02"), 3, 4), 1, 2),
+            span("tr-u", "02", Some("01"), 2, 5),
+        ]);
+        log(vec![span("tr-u", "01", None, 1, 9)]);
+        assert_eq!(
+            usage("tr-u").as_deref(),
+            Some(r#"{"input_tokens": 11, "output_tokens": 7, "total_tokens": 18}"#)
+        );
+        // an agent span that reports its calls' total: counted once, not twice
+        log(vec![
+            with(span("tr-v", "01", None, 1, 9), 100, 20),
+            with(span("tr-v", "02", Some("01"), 2, 3), 100, 20),
+        ]);
+        assert_eq!(
+            usage("tr-v").as_deref(),
+            Some(r#"{"input_tokens": 100, "output_tokens": 20, "total_tokens": 120}"#)
+        );
+        // no usage, no metadata
+        log(vec![span("tr-w", "01", None, 1, 9)]);
+        assert_eq!(usage("tr-w"), None);
     }
 
     #[test]
