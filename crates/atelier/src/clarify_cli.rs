@@ -59,6 +59,62 @@ Examples:
     },
 }
 
+/// `atelier automl`'s bias flags: a Clarify report in the model-quality report.
+#[derive(clap::Args, Debug, Default)]
+pub struct AutomlBias {
+    /// Add a bias report (SageMaker Clarify's metrics on the out-of-fold predictions) for
+    /// this facet (sensitive attribute) column to the model-quality report.
+    #[arg(long, help_heading = "Bias report")]
+    pub facet: Option<String>,
+    /// The facet value(s) forming the sensitive group, comma-separated (default: each value).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        requires = "facet",
+        conflicts_with = "facet_threshold",
+        help_heading = "Bias report"
+    )]
+    pub facet_values: Vec<String>,
+    /// Numeric facet: values above this form the sensitive group.
+    #[arg(long, requires = "facet", help_heading = "Bias report")]
+    pub facet_threshold: Option<f64>,
+    /// Positive label value(s), comma-separated (default: true, or 1 for a 0/1 target).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        requires = "facet",
+        conflicts_with = "label_threshold",
+        help_heading = "Bias report"
+    )]
+    pub label_values: Vec<String>,
+    /// Numeric target: values above this are the positive outcome.
+    #[arg(long, requires = "facet", help_heading = "Bias report")]
+    pub label_threshold: Option<f64>,
+    /// Group column for the conditional demographic disparities (CDDL, CDDPL).
+    #[arg(
+        long = "bias-group",
+        value_name = "COL",
+        requires = "facet",
+        help_heading = "Bias report"
+    )]
+    pub group: Option<String>,
+}
+
+impl AutomlBias {
+    /// The bias part of an Autopilot spec, when a facet was named.
+    pub fn spec(self) -> Option<autopilot::BiasSpec> {
+        let facet = self.facet?;
+        Some(autopilot::BiasSpec {
+            facet,
+            facet_values: self.facet_values,
+            facet_threshold: self.facet_threshold,
+            label_values: self.label_values,
+            label_threshold: self.label_threshold,
+            group: self.group,
+        })
+    }
+}
+
 fn selector(values: Vec<String>, threshold: Option<f64>) -> Option<clarify::Selector> {
     match threshold {
         Some(t) => Some(clarify::Selector::Threshold(t)),

@@ -208,6 +208,8 @@ Examples:
         /// while for ensembles of non-tree models).
         #[arg(long)]
         no_reports: bool,
+        #[command(flatten)]
+        bias: clarify_cli::AutomlBias,
     },
     /// Tune a training command's hyperparameters on a server: many training jobs, the best kept.
     #[command(
@@ -749,8 +751,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             detach,
             reports,
             no_reports,
+            bias,
         } => {
             init_tracing("warn");
+            let bias = bias.spec();
+            if bias.is_some() && no_reports {
+                bail!("--facet adds a bias report to the reports: drop --no-reports");
+            }
             match server {
                 Some(server) => {
                     let mut spec = serde_json::json!({
@@ -769,6 +776,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                     if let Some(n) = model_name {
                         spec["model_name"] = n.into();
+                    }
+                    if let Some(b) = &bias {
+                        spec["bias"] = serde_json::to_value(b)?;
                     }
                     remote::automl(remote::RemoteAutoml {
                         server: &server,
@@ -804,6 +814,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         min_rows,
                         &output,
                         reports.as_deref(),
+                        bias,
                     )?;
                 }
             }
@@ -976,6 +987,7 @@ fn automl_cli(
     min_rows: usize,
     output: &std::path::Path,
     reports: Option<&std::path::Path>,
+    bias: Option<autopilot::BiasSpec>,
 ) -> anyhow::Result<()> {
     use std::io::{IsTerminal, Write};
     if !(time_budget.is_finite() && time_budget > 0.0) {
@@ -995,6 +1007,15 @@ fn automl_cli(
     let validation_path = validation.as_ref().map(|v| v.display().to_string());
     let validation = match validation {
         Some(v) => Some(tabular::read_path(&v)?),
+        None => None,
+    };
+    // the facet's mistakes (unknown column or value) before the search, not after
+    let bias = match bias {
+        Some(b) => {
+            let cfg = b.config(target).map_err(|e| anyhow::anyhow!(e))?;
+            clarify::Report::build(&table, &cfg, None)?;
+            Some(cfg)
+        }
         None => None,
     };
     let opts = automl::Options {
@@ -1134,8 +1155,11 @@ fn automl_cli(
                 validation_path,
             },
             http: None,
+            bias,
         };
-        for (name, rel, made) in autopilot::outputs::outcome_files(&outcome, &table, &about) {
+        for (name, rel, made) in
+            autopilot::outputs::outcome_files(&outcome, &table, opts.validation.as_ref(), &about)
+        {
             match made {
                 Ok(bytes) => {
                     let path = dir.join(rel);

@@ -503,6 +503,27 @@ fn bad_input_gets_a_4xx_that_says_what_to_fix() {
             json!({"dataset": "penguins.csv", "target": "species", "problem_type": "ranking"}),
             "not one of binary",
         ),
+        // a bias report's facet and label are checked against the data at once
+        (
+            json!({"dataset": "penguins.csv", "target": "species", "bias": {"facet": "nope", "label_values": ["Adelie"]}}),
+            "no column 'nope'",
+        ),
+        (
+            json!({"dataset": "penguins.csv", "target": "species", "bias": {"facet": "sex", "facet_values": ["other"], "label_values": ["Adelie"]}}),
+            "has no value 'other'",
+        ),
+        (
+            json!({"dataset": "penguins.csv", "target": "species", "bias": {"facet": "sex"}}),
+            "positive outcome",
+        ),
+        (
+            json!({"dataset": "penguins.csv", "target": "species", "bias": {"facet": "body_mass_g", "facet_values": ["4000"], "facet_threshold": 4000, "label_values": ["Adelie"]}}),
+            "not both",
+        ),
+        (
+            json!({"dataset": "penguins.csv", "target": "species", "bias": {"facet": "sex", "colour": 1}}),
+            "unknown field `colour`",
+        ),
     ];
     for (spec, want) in cases {
         let (code, body) = post(&a, &s.url("/api/atelier/automl"), &spec).unwrap();

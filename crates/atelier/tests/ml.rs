@@ -515,6 +515,115 @@ fn automl_cli_and_its_benchmark_run() {
 /// The `--contributions` columns of a predictions CSV add up, row by row, to the
 /// prediction in the space `atelier predict` reports on stderr (multiclass: the
 /// predicted class).
+/// `atelier automl --facet`: Clarify's bias metrics on the out-of-fold
+/// predictions, in the model-quality report and as analysis.json; the
+/// pre-training half is the data's, so it equals `atelier clarify bias` on
+/// the same file.
+#[test]
+fn automl_with_a_facet_adds_a_bias_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train, _, _) = split("titanic", "Survived", true, dir.path());
+    let model = dir.path().join("auto.model");
+    let (ok, out) = atelier(&[
+        "automl",
+        train.to_str().unwrap(),
+        "--target",
+        "Survived",
+        "--time-budget",
+        "10",
+        "--max-candidates",
+        "4",
+        "--facet",
+        "Sex",
+        "--facet-values",
+        "female",
+        "--output",
+        model.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    let reports = dir.path().join("auto.model.reports/reports");
+    let analysis: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reports.join("bias/analysis.json")).unwrap())
+            .unwrap();
+    let metrics = |stage: &str| -> std::collections::BTreeMap<String, serde_json::Value> {
+        analysis[stage]["facets"]["Sex"][0]["metrics"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{stage}: {analysis}"))
+            .iter()
+            .map(|m| (m["name"].as_str().unwrap().to_string(), m["value"].clone()))
+            .collect()
+    };
+    let post = metrics("post_training_bias_metrics");
+    let names: Vec<&str> = post.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "AD", "CDDPL", "DAR", "DCA", "DCR", "DI", "DPPL", "DRR", "FT", "GE", "RD", "SD", "TE"
+        ]
+    );
+    // women are predicted to survive far more often than men: DPPL = q̂a − q̂d < 0, DI > 1
+    let dppl = post["DPPL"].as_f64().unwrap();
+    let di = post["DI"].as_f64().unwrap();
+    assert!(dppl < -0.3 && di > 2.0, "DPPL {dppl}, DI {di}");
+    // the pre-training metrics are the data's own
+    let bias_dir = dir.path().join("clarify");
+    let (ok, out) = atelier(&[
+        "clarify",
+        "bias",
+        train.to_str().unwrap(),
+        "--target",
+        "Survived",
+        "--facet",
+        "Sex",
+        "--facet-values",
+        "female",
+        "-o",
+        bias_dir.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    let direct: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bias_dir.join("analysis.json")).unwrap()).unwrap();
+    assert_eq!(
+        analysis["pre_training_bias_metrics"], direct["pre_training_bias_metrics"],
+        "pre-training metrics differ from `atelier clarify bias`"
+    );
+    // and the model-quality page shows them, with a chart
+    let quality = std::fs::read_to_string(reports.join("model_quality.html")).unwrap();
+    let at = quality
+        .find("Bias (Clarify metrics)")
+        .expect("a bias section");
+    assert!(quality[at..].contains("<svg") && quality[at..].contains("DPPL"));
+
+    // a facet the data lacks stops before the search, with the columns named
+    let (ok, out) = atelier(&[
+        "automl",
+        train.to_str().unwrap(),
+        "--target",
+        "Survived",
+        "--facet",
+        "Gender",
+        "-o",
+        model.to_str().unwrap(),
+    ]);
+    assert!(!ok && out.contains("no column 'Gender'"), "{out}");
+    assert!(
+        !out.contains("candidates"),
+        "the search should not start: {out}"
+    );
+    // value flags need a facet
+    let (ok, out) = atelier(&[
+        "automl",
+        train.to_str().unwrap(),
+        "--target",
+        "Survived",
+        "--facet-values",
+        "female",
+        "-o",
+        model.to_str().unwrap(),
+    ]);
+    assert!(!ok && out.contains("--facet"), "{out}");
+}
+
 fn check_contributions(pred: &Path, stderr: &str, what: &str) {
     let text = std::fs::read_to_string(pred).unwrap();
     let mut lines = text.lines();

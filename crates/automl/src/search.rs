@@ -272,6 +272,11 @@ pub struct Validation {
     /// Row-major predictions, `outputs` per row (class probabilities or the value).
     pub pred: Vec<f64>,
     pub outputs: usize,
+    /// Each scored row's index in the table it came from: the training table,
+    /// or the validation file when `holdout_file`.
+    pub rows: Vec<usize>,
+    /// The scored rows are the validation file's, not the training table's.
+    pub holdout_file: bool,
 }
 
 /// Row indices of the validation parts: k folds (CV) or one holdout.
@@ -1313,6 +1318,9 @@ pub fn run(
     }
     let budget_end = started + opts.time_budget;
     let mut p = learn::prepare(table, target, opts.problem)?;
+    let train_rows = p.target.rows.clone();
+    // the validation file's rows with a target, when there is one
+    let mut holdout_rows: Option<Vec<usize>> = None;
     let problem = p.target.problem;
     let metric = match &opts.metric {
         Some(m) => Metric::parse(m, problem)?,
@@ -1330,6 +1338,7 @@ pub fn run(
         None => plan(&p, opts.seed),
         Some(v) => {
             let vp = learn::prepare(v, target, Some(problem))?;
+            holdout_rows = Some(vp.target.rows.clone());
             let n_train = p.target.values.len();
             let xv = p.preprocessor.transform(
                 &v.take(&vp.target.rows),
@@ -1678,6 +1687,26 @@ pub fn run(
             avg
         },
         outputs: k,
+        rows: match &holdout_rows {
+            Some(h) => {
+                let n_train = train_rows.len();
+                plan.scored
+                    .iter()
+                    .map(|&r| {
+                        r.checked_sub(n_train)
+                            .and_then(|i| h.get(i))
+                            .copied()
+                            .unwrap_or(r)
+                    })
+                    .collect()
+            }
+            None => plan
+                .scored
+                .iter()
+                .map(|&r| train_rows.get(r).copied().unwrap_or(r))
+                .collect(),
+        },
+        holdout_file: holdout_rows.is_some(),
     };
     on(&Event::Refitting {
         members: members.len(),

@@ -28,7 +28,7 @@ mod runner;
 mod spec;
 
 pub use runner::AutomlRunner;
-pub use spec::{DATASETS, Spec, dataset_path};
+pub use spec::{BiasSpec, DATASETS, Spec, dataset_path};
 
 /// Failures inside an Autopilot job, turned into the job's error message.
 #[derive(Debug, thiserror::Error)]

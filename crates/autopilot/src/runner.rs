@@ -288,7 +288,7 @@ impl<'a> Job<'a> {
         let outcome = outcome?;
         self.progress["phase"] = json!("saving");
         self.publish(true);
-        self.finish(&outcome, &table)
+        self.finish(&outcome, &table, opts.validation.as_ref())
     }
 
     fn on_event(&mut self, ev: &Event) -> Result<(), AutopilotError> {
@@ -456,6 +456,7 @@ impl<'a> Job<'a> {
         &mut self,
         out: &automl::Outcome,
         table: &tabular::Table,
+        holdout: Option<&tabular::Table>,
     ) -> Result<Value, AutopilotError> {
         let parent = self.parent.clone().unwrap_or_default();
         let run = self.store().get_run(&parent)?;
@@ -494,7 +495,7 @@ impl<'a> Job<'a> {
         self.progress["phase"] = json!("reports");
         self.publish(true);
         let mut reports_out = serde_json::Map::new();
-        for (name, rel, made) in self.reports(out, table) {
+        for (name, rel, made) in self.reports(out, table, holdout) {
             match made {
                 Ok(bytes) => {
                     let path = self.put(&base, rel, bytes)?;
@@ -665,13 +666,19 @@ impl<'a> Job<'a> {
 
     /// The data-exploration and model-quality reports and the candidate
     /// notebook: (name, artifact path below the run, bytes or what failed).
-    fn reports(&self, out: &automl::Outcome, table: &tabular::Table) -> Vec<Report> {
+    fn reports(
+        &self,
+        out: &automl::Outcome,
+        table: &tabular::Table,
+        holdout: Option<&tabular::Table>,
+    ) -> Vec<Report> {
         let spec = &self.spec;
         let mut body = self.ctx.spec.clone();
         body["dataset"] = json!(spec.dataset);
         crate::outputs::outcome_files(
             out,
             table,
+            holdout,
             &crate::outputs::About {
                 dataset: spec.dataset.clone(),
                 target: spec.target.clone(),
@@ -688,6 +695,7 @@ impl<'a> Job<'a> {
                     path: "/api/atelier/automl".into(),
                     body,
                 }),
+                bias: spec.bias.as_ref().and_then(|b| b.config(&spec.target).ok()),
             },
         )
     }

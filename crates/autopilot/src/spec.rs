@@ -46,6 +46,63 @@ pub struct Spec {
     /// Fewest rows with a target value accepted.
     #[serde(default = "default_min_rows")]
     pub min_rows: usize,
+    /// A bias report (SageMaker Clarify's metrics) in the model-quality
+    /// report, for this facet.
+    #[serde(default)]
+    pub bias: Option<BiasSpec>,
+}
+
+/// The facet and positive label of a bias report, as `atelier clarify bias`
+/// takes them.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BiasSpec {
+    /// The facet (sensitive attribute) column.
+    pub facet: String,
+    /// The facet value(s) forming the sensitive group; none and no threshold:
+    /// each value in turn against the rest.
+    #[serde(default)]
+    pub facet_values: Vec<String>,
+    /// Numeric facet: values above this form the sensitive group.
+    #[serde(default)]
+    pub facet_threshold: Option<f64>,
+    /// The positive label value(s) (default: true, or 1 for a 0/1 target).
+    #[serde(default)]
+    pub label_values: Vec<String>,
+    /// Numeric target: values above this are the positive outcome.
+    #[serde(default)]
+    pub label_threshold: Option<f64>,
+    /// Group column for CDDL and CDDPL.
+    #[serde(default)]
+    pub group: Option<String>,
+}
+
+impl BiasSpec {
+    /// The `clarify` configuration for `target`.
+    pub fn config(&self, target: &str) -> Result<clarify::BiasConfig, String> {
+        if self.facet.trim().is_empty() {
+            return Err("bias.facet: give the facet column".into());
+        }
+        if !self.facet_values.is_empty() && self.facet_threshold.is_some() {
+            return Err("bias: give facet_values or facet_threshold, not both".into());
+        }
+        if !self.label_values.is_empty() && self.label_threshold.is_some() {
+            return Err("bias: give label_values or label_threshold, not both".into());
+        }
+        let selector = |values: &[String], threshold: Option<f64>| match threshold {
+            Some(t) => Some(clarify::Selector::Threshold(t)),
+            None if values.is_empty() => None,
+            None => Some(clarify::Selector::Values(values.to_vec())),
+        };
+        Ok(clarify::BiasConfig {
+            label: target.to_string(),
+            label_selector: selector(&self.label_values, self.label_threshold),
+            facet: self.facet.clone(),
+            facet_selector: selector(&self.facet_values, self.facet_threshold),
+            group: self.group.clone(),
+            probability_threshold: 0.5,
+        })
+    }
 }
 
 fn default_min_rows() -> usize {
@@ -78,6 +135,9 @@ impl Spec {
             return Err("max_candidates must be at least 1".into());
         }
         s.problem()?;
+        if let Some(b) = &s.bias {
+            b.config(&s.target)?;
+        }
         if let Some(m) = &s.metric {
             // the name must exist for some problem; the fit is checked on the data
             let known = [
@@ -158,6 +218,11 @@ pub(crate) fn check_against(spec: &Spec, table: &tabular::Table) -> Result<(), S
     let target = learn::problem::encode_target(col, spec.problem()?).map_err(|e| e.to_string())?;
     if let Some(m) = &spec.metric {
         automl::Metric::parse(m, target.problem).map_err(|e| e.to_string())?;
+    }
+    if let Some(b) = &spec.bias {
+        // unknown columns and values are found before the search, not after
+        let cfg = b.config(&spec.target)?;
+        clarify::Report::build(table, &cfg, None).map_err(|e| format!("bias: {e}"))?;
     }
     Ok(())
 }

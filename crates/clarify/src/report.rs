@@ -384,20 +384,72 @@ pub fn predicted_positive(
     table: &Table,
     cfg: &BiasConfig,
 ) -> Result<Predicted, ClarifyError> {
-    let (sel, text, _) = label_index(table, cfg)?;
     let pred = pipeline.predict(table)?;
-    match pipeline.problem {
-        ProblemType::Regression => Ok(match &sel {
-            Selector::Threshold(t) => pred.values.iter().map(|v| v > t).collect(),
-            Selector::Values(vs) => pred
-                .values
-                .iter()
-                .map(|v| text_is(&tabular::format_number(*v), vs))
-                .collect(),
-        }),
-        ProblemType::Binary | ProblemType::Multiclass => {
-            let positive: Vec<bool> = pred
-                .classes
+    let outputs = match pipeline.problem {
+        ProblemType::Regression => Outputs::Values(&pred.values),
+        ProblemType::Binary | ProblemType::Multiclass => Outputs::Classes {
+            classes: &pred.classes,
+            probabilities: &pred.probabilities,
+            binary: pipeline.problem == ProblemType::Binary,
+        },
+    };
+    predicted_from_outputs(outputs, table, cfg)
+}
+
+/// A model's outputs for `table`'s rows, from wherever they came (a
+/// pipeline's predictions, or Autopilot's out-of-fold predictions).
+#[derive(Debug, Clone, Copy)]
+pub enum Outputs<'a> {
+    /// Class labels and row-major probabilities, one per class per row.
+    Classes {
+        classes: &'a [String],
+        probabilities: &'a [f64],
+        /// Binary: positive when the positive classes' summed probability
+        /// exceeds the threshold; else the most probable class decides.
+        binary: bool,
+    },
+    /// A regression's predicted values.
+    Values(&'a [f64]),
+}
+
+/// `outputs` collapsed to positive / negative as the label is (see the crate
+/// docs): one flag per row of `table`.
+pub fn predicted_from_outputs(
+    outputs: Outputs<'_>,
+    table: &Table,
+    cfg: &BiasConfig,
+) -> Result<Predicted, ClarifyError> {
+    let (sel, text, _) = label_index(table, cfg)?;
+    let n = table.rows();
+    match outputs {
+        Outputs::Values(values) => {
+            if values.len() != n {
+                return Err(ClarifyError::Config(format!(
+                    "{} predictions for {n} rows",
+                    values.len()
+                )));
+            }
+            Ok(match &sel {
+                Selector::Threshold(t) => values.iter().map(|v| v > t).collect(),
+                Selector::Values(vs) => values
+                    .iter()
+                    .map(|v| text_is(&tabular::format_number(*v), vs))
+                    .collect(),
+            })
+        }
+        Outputs::Classes {
+            classes,
+            probabilities,
+            binary,
+        } => {
+            let k = classes.len();
+            if k == 0 || probabilities.len() != n * k {
+                return Err(ClarifyError::Config(format!(
+                    "{} probabilities for {n} rows of {k} classes",
+                    probabilities.len()
+                )));
+            }
+            let positive: Vec<bool> = classes
                 .iter()
                 .map(|c| match &sel {
                     Selector::Values(vs) => text_is(c, vs),
@@ -407,15 +459,13 @@ pub fn predicted_positive(
             if !positive.iter().any(|&p| p) {
                 return Err(ClarifyError::Label(format!(
                     "the model's classes ({}) include no positive label ({text})",
-                    pred.classes.join(", ")
+                    classes.join(", ")
                 )));
             }
-            if pipeline.problem == ProblemType::Binary {
-                let k = pred.classes.len();
-                Ok(pred
-                    .probabilities
-                    .chunks(k)
-                    .map(|row| {
+            Ok(probabilities
+                .chunks(k)
+                .map(|row| {
+                    if binary {
                         let p: f64 = row
                             .iter()
                             .zip(&positive)
@@ -423,20 +473,16 @@ pub fn predicted_positive(
                             .map(|(p, _)| p)
                             .sum();
                         p > cfg.probability_threshold
-                    })
-                    .collect())
-            } else {
-                Ok(pred
-                    .labels
-                    .iter()
-                    .map(|l| {
-                        pred.classes
+                    } else {
+                        // the most probable class (the first of ties), as predict does
+                        let best = row
                             .iter()
-                            .zip(&positive)
-                            .any(|(c, p)| *p && c == l)
-                    })
-                    .collect())
-            }
+                            .enumerate()
+                            .fold(0, |b, (i, p)| if *p > row[b] { i } else { b });
+                        positive[best]
+                    }
+                })
+                .collect())
         }
     }
 }

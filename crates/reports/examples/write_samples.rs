@@ -251,6 +251,7 @@ fn sample(
         predictions: predictions.clone(),
         feature_importance: best.importance(),
         shap: Some(shap),
+        bias: None,
     };
     let t0 = Instant::now();
     let html = reports::quality_report(&input)?;

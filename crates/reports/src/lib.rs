@@ -24,7 +24,9 @@ mod svg;
 
 pub use data::{DataReportOptions, data_report};
 pub use notebook::{AutomlCall, HttpCall, NotebookSpec, notebook};
-pub use quality::{LeaderboardRow, QualityInput, ShapInput, quality_report};
+pub use quality::{
+    BiasGroup, BiasInput, BiasMetric, LeaderboardRow, QualityInput, ShapInput, quality_report,
+};
 
 /// Why a report could not be made.
 #[derive(Debug, thiserror::Error)]

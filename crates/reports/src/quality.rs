@@ -123,6 +123,40 @@ pub struct QualityInput {
     /// Global importance per input column (any scale; shown normalised).
     pub feature_importance: Vec<(String, f64)>,
     pub shap: Option<ShapInput>,
+    /// SageMaker Clarify's bias metrics, when the user named a facet.
+    #[serde(default)]
+    pub bias: Option<BiasInput>,
+}
+
+/// A bias report (SageMaker Clarify's metrics, from the `clarify` crate) as
+/// the model-quality report shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BiasInput {
+    /// The facet column.
+    pub facet: String,
+    /// The label column and its positive value(s) or threshold, as text.
+    pub label: String,
+    /// Which rows and predictions the metrics come from.
+    pub source: String,
+    /// One entry per sensitive group (facet value or threshold).
+    pub groups: Vec<BiasGroup>,
+}
+
+/// The metrics for one sensitive group (facet d) against the rest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BiasGroup {
+    pub value_or_threshold: String,
+    pub pre_training: Vec<BiasMetric>,
+    pub post_training: Vec<BiasMetric>,
+}
+
+/// One metric: its value, or why it is undefined for the data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BiasMetric {
+    pub name: String,
+    pub description: String,
+    pub value: Option<f64>,
+    pub error: Option<String>,
 }
 
 /// Most points drawn in a scatter plot; rows are subsampled beyond.
@@ -259,6 +293,9 @@ pub fn quality_report(input: &QualityInput) -> Result<String, ReportError> {
     sections.push(importance(input));
     if let Some(shap) = &input.shap {
         sections.push(shap_section(shap)?);
+    }
+    if let Some(bias) = &input.bias {
+        sections.push(bias_section(bias));
     }
     Ok(crate::html::page(
         &format!("Model quality: {}", input.title),
@@ -960,4 +997,86 @@ fn shap_section(shap: &ShapInput) -> Result<Section, ReportError> {
         title: "SHAP summary".into(),
         body: s,
     })
+}
+
+/// Most sensitive groups drawn (a facet with many values lists the rest in
+/// the table only).
+const MAX_BIAS_CHARTS: usize = 6;
+
+/// A bias metric's value as text: "∞", "undefined (why)", or the number.
+fn bias_value(m: &BiasMetric) -> String {
+    match (m.value, &m.error) {
+        (Some(v), _) if v.is_infinite() => if v > 0.0 { "∞" } else { "−∞" }.to_string(),
+        (Some(v), _) => num(v),
+        (None, Some(e)) => format!("undefined ({e})"),
+        (None, None) => "undefined".to_string(),
+    }
+}
+
+fn bias_section(bias: &BiasInput) -> Section {
+    let mut body = String::new();
+    body.push_str(&note(&format!(
+        "SageMaker Clarify's bias metrics for facet '{}' (each sensitive group d against all other rows), label {}; {}. \
+         Near 0 means no difference between the groups for the difference metrics; DI near 1. \
+         analysis.json in Clarify's shape is stored beside this report (bias/analysis.json).",
+        bias.facet, bias.label, bias.source
+    )));
+    for g in bias.groups.iter().take(MAX_BIAS_CHARTS) {
+        // the finite post-training metrics, drawn; DI is a ratio around 1
+        // and gets its own scale in the table only
+        let bars: Vec<Bar> = g
+            .post_training
+            .iter()
+            .chain(&g.pre_training)
+            .filter(|m| m.name != "DI" && m.value.is_some_and(f64::is_finite))
+            .map(|m| {
+                let v = m.value.unwrap_or(0.0);
+                let colour = if v.abs() > 0.1 {
+                    svg::colour(3)
+                } else {
+                    svg::colour(0)
+                };
+                Bar::new(m.name.clone(), v).text(num(v)).colour(colour)
+            })
+            .collect();
+        if !bars.is_empty() {
+            body.push_str(&figure(
+                &svg::hbars(
+                    &format!("{} = {}", bias.facet, g.value_or_threshold),
+                    &bars,
+                    "metric value (0 = no difference)",
+                    true,
+                ),
+                "Post-training metrics first, then pre-training; bars beyond ±0.1 are highlighted.",
+            ));
+        }
+    }
+    let _ = write!(
+        body,
+        "<div class=\"scroll\"><table><thead><tr><th>{}</th><th>Stage</th><th>Metric</th><th class=\"n\">Value</th><th>What it measures</th></tr></thead><tbody>",
+        esc(&bias.facet)
+    );
+    for g in &bias.groups {
+        for (stage, ms) in [
+            ("pre-training", &g.pre_training),
+            ("post-training", &g.post_training),
+        ] {
+            for m in ms {
+                let _ = write!(
+                    body,
+                    "<tr><td>{}</td><td style=\"white-space:nowrap\">{stage}</td><td><b>{}</b></td><td class=\"n\">{}</td><td>{}</td></tr>",
+                    esc(&g.value_or_threshold),
+                    esc(&m.name),
+                    esc(&bias_value(m)),
+                    esc(&m.description)
+                );
+            }
+        }
+    }
+    body.push_str("</tbody></table></div>");
+    Section {
+        id: "bias",
+        title: "Bias (Clarify metrics)".into(),
+        body,
+    }
 }

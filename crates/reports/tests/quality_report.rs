@@ -49,6 +49,7 @@ fn binary_input(n: usize) -> QualityInput {
         predictions: p,
         feature_importance: vec![("tenure".into(), 0.6), ("plan".into(), 0.4)],
         shap: None,
+        bias: None,
     }
 }
 
@@ -168,6 +169,7 @@ fn multiclass_report_draws_one_vs_rest_curves_per_class() {
         predictions: proba,
         feature_importance: vec![],
         shap: None,
+        bias: None,
     };
     let html = quality_report(&input).unwrap();
     balanced(&html);
@@ -216,6 +218,7 @@ fn regression_report_subsamples_scatter_plots_and_shows_residuals() {
         predictions: p.clone(),
         feature_importance: vec![("size".into(), 3.0), ("age".into(), 1.0)],
         shap: Some(shap),
+        bias: None,
     };
     let html = quality_report(&input).unwrap();
     balanced(&html);
@@ -340,6 +343,7 @@ fn many_classes_keep_the_matrix_and_curves_readable() {
         predictions: proba,
         feature_importance: vec![("x".into(), 1.0)],
         shap: None,
+        bias: None,
     };
     let html = quality_report(&input).unwrap();
     balanced(&html);

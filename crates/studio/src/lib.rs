@@ -57,6 +57,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../assets/notebooks.js"),
     },
     Asset {
+        path: "traces.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/traces.js"),
+    },
+    Asset {
         path: "api.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../assets/api.js"),
@@ -225,6 +230,10 @@ fn query_param(query: &str, key: &str) -> Option<String> {
 enum Route {
     Experiments,
     Experiment(String),
+    /// `/experiments/<id>/traces`: the experiment's traces (`traces.js`).
+    ExperimentTraces(String),
+    /// `/traces/<trace_id>`: one trace's span tree, timeline and assessments (`traces.js`).
+    Trace(String),
     Run(String),
     Compare(Vec<String>),
     Models,
@@ -252,6 +261,10 @@ fn route(path: &str, query: &str) -> Option<Route> {
     match segs.as_slice() {
         [] | ["experiments"] => Some(Route::Experiments),
         ["experiments", id] if !id.is_empty() => Some(Route::Experiment((*id).to_string())),
+        ["experiments", id, "traces"] if !id.is_empty() => {
+            Some(Route::ExperimentTraces((*id).to_string()))
+        }
+        ["traces", id] if !id.is_empty() => Some(Route::Trace((*id).to_string())),
         ["runs", id] if !id.is_empty() => Some(Route::Run((*id).to_string())),
         ["compare"] => {
             let runs = query_param(query, "runs").unwrap_or_default();
@@ -335,6 +348,7 @@ fn document(title: &str, active: &str, main_attrs: &str, body: &str) -> String {
 <script src="/static/monitor.js" defer></script>
 <script src="/static/jobs.js" defer></script>
 <script src="/static/notebooks.js" defer></script>
+<script src="/static/traces.js" defer></script>
 <script src="/static/api.js" defer></script>
 </head>
 <body>
@@ -377,6 +391,21 @@ pub fn page(path: &str, query: &str) -> Option<String> {
                 "data-page=\"experiment\" data-experiment-id=\"{}\"",
                 escape_html(&id)
             ),
+            loading(),
+        ),
+        Route::ExperimentTraces(id) => document(
+            &format!("Traces · experiment {id}"),
+            "experiments",
+            &format!(
+                "data-page=\"experiment-traces\" data-experiment-id=\"{}\"",
+                escape_html(&id)
+            ),
+            loading(),
+        ),
+        Route::Trace(id) => document(
+            &format!("Trace {id}"),
+            "experiments",
+            &format!("data-page=\"trace\" data-trace-id=\"{}\"", escape_html(&id)),
             loading(),
         ),
         Route::Run(id) => document(
@@ -517,6 +546,8 @@ mod tests {
         ("/endpoints", ""),
         ("/monitor", ""),
         ("/notebooks", ""),
+        ("/experiments/3/traces", ""),
+        ("/traces/tr-0123456789abcdef0123456789abcdef", ""),
     ];
 
     #[test]
@@ -550,6 +581,9 @@ mod tests {
         for p in [
             "/nope",
             "/experiments/1/extra",
+            "/experiments/1/traces/x",
+            "/traces",
+            "/traces/a/b",
             "/runs",
             "/runs/",
             "/api/2.0/mlflow/runs/get",
@@ -570,6 +604,11 @@ mod tests {
             page("/experiments/%22%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E", "").unwrap_or_default();
         assert!(!html.contains("<script>alert"));
         assert!(html.contains("&quot;&gt;&lt;script&gt;"));
+        let html = page("/traces/%3Cb%3Ex%3C%2Fb%3E", "").unwrap_or_default();
+        assert!(!html.contains("<b>x</b>"));
+        assert!(html.contains("data-page=\"trace\" data-trace-id=\"&lt;b&gt;x&lt;/b&gt;\""));
+        let html = page("/experiments/%3Ci%3E/traces", "").unwrap_or_default();
+        assert!(html.contains("data-page=\"experiment-traces\" data-experiment-id=\"&lt;i&gt;\""));
         let html = page("/runs/<b>x</b>", "").unwrap_or_default();
         assert!(!html.contains("<b>x</b>"));
         let html = page("/compare", "runs=a,%22%3E%3Cimg%20src%3Dx%3E").unwrap_or_default();
@@ -650,7 +689,13 @@ mod tests {
         };
         let studio = pos("studio.js");
         assert!(pos("charts.js") < studio);
-        for script in ["autopilot.js", "serving.js", "monitor.js", "jobs.js"] {
+        for script in [
+            "autopilot.js",
+            "serving.js",
+            "monitor.js",
+            "jobs.js",
+            "traces.js",
+        ] {
             assert!(pos(script) > studio, "{script} loads after studio.js");
         }
         let text = |p: &str| {
