@@ -43,7 +43,9 @@
   const fmt = (v) => (isNum(v) ? fmtNum(v) : '—');
   const pct = (v) => (isNum(v) ? (v * 100).toFixed(v > 0 && v < 0.1 ? 1 : 0) + ' %' : '—');
   const plural = (n, one, many) => n + ' ' + (n === 1 ? one : many || one + 's');
-  const kindLabel = (k) => (k === 'model_quality' ? 'Model quality' : 'Data quality');
+  const KIND = { data_quality: 'Data quality', model_quality: 'Model quality', model_bias: 'Model bias', model_explainability: 'Model explainability' };
+  const kindLabel = (k) => KIND[k] || 'Data quality';
+  const isClarify = (k) => k === 'model_bias' || k === 'model_explainability';
   const METHOD = { ks: 'KS p-value', chi2: 'χ² p-value', wasserstein: 'Wasserstein (normed)', jensen_shannon: 'Jensen–Shannon', psi: 'PSI', cdf_distance: 'CDF distance' };
   const isPvalue = (m) => m === 'ks' || m === 'chi2';
 
@@ -60,7 +62,7 @@
   const OUTCOME = {
     running: ['RUNNING', 'running'], failed: ['FAILED', 'failed'], cancelled: ['KILLED', 'cancelled'],
     violations: ['ALERT', 'violations'], ok: ['FINISHED', 'ok'], no_data: ['NODATA', 'no data'],
-    no_labels: ['NODATA', 'no labels'], none: ['', 'never run'],
+    no_labels: ['NODATA', 'no labels'], insufficient_data: ['NODATA', 'too few rows'], none: ['', 'never run'],
   };
   const violationsOf = (e) => ((e && e.result) || {}).violations || [];
   const hasData = (e) => { const o = outcome(e); return o === 'ok' || o === 'violations'; };
@@ -308,7 +310,9 @@
       const svg = freshSvg(container, W, H);
       const series = (o.series || []).map((s) => Object.assign({}, s, { points: s.points.filter((p) => isNum(p.x) && isNum(p.y) && (!o.logY || p.y > 0)).sort((a, b) => a.x - b.x) }));
       const thr = (o.threshold || []).filter((p) => isNum(p.x) && isNum(p.y) && (!o.logY || p.y > 0)).sort((a, b) => a.x - b.x);
+      const low = (o.lower || []).filter((p) => isNum(p.x) && isNum(p.y) && (!o.logY || p.y > 0)).sort((a, b) => a.x - b.x);
       const all = series.flatMap((s) => s.points);
+      container.dataset.lowerPoints = String(low.length);
       container.dataset.points = String(all.length);
       container.dataset.thresholdPoints = String(thr.length);
       for (const s of series) container.dataset['points' + s.key[0].toUpperCase() + s.key.slice(1)] = String(s.points.length);
@@ -321,7 +325,7 @@
       if (x1 - x0 < 60000) { const c = (x0 + x1) / 2; x0 = c - 30000; x1 = c + 30000; }
       const px = (x1 - x0) * 0.05;
       x0 -= px; x1 += px;
-      const ys = all.map((p) => p.y).concat(thr.map((p) => p.y));
+      const ys = all.map((p) => p.y).concat(thr.map((p) => p.y), low.map((p) => p.y));
       let y0 = Math.min(...ys), y1 = Math.max(...ys);
       let ticks;
       if (o.logY) {
@@ -348,20 +352,23 @@
       for (const [t, label] of timeTicks(x0, x1, Math.max(2, Math.floor((W - M.l) / 95)))) {
         svgEl('text', { x: sx(t), y: H - M.b + 16, 'text-anchor': 'middle' }, axis).textContent = label;
       }
-      // the threshold as a step line across the plot, the alarm side shaded
-      if (thr.length) {
-        const steps = [[M.l, sy(thr[0].y)]];
-        thr.forEach((p, i) => {
+      // the threshold as a step line across the plot, the alarm side shaded (a lower bound: below it)
+      const stepLine = (pts, zone, testid) => {
+        if (!pts.length) return;
+        const steps = [[M.l, sy(pts[0].y)]];
+        pts.forEach((p, i) => {
           const x = sx(p.x);
           if (i) steps.push([x, steps[steps.length - 1][1]]);
           steps.push([x, sy(p.y)]);
         });
-        steps.push([W - M.r, sy(thr[thr.length - 1].y)]);
-        const edge = o.zone === 'above' ? M.t : H - M.b;
+        steps.push([W - M.r, sy(pts[pts.length - 1].y)]);
+        const edge = zone === 'above' ? M.t : H - M.b;
         const d = steps.map(([x, y], i) => (i ? 'L' : 'M') + x.toFixed(1) + ',' + y.toFixed(1)).join('');
         svgEl('path', { d: d + `L${W - M.r},${edge}L${M.l},${edge}Z`, class: 'mon-zone' }, svg);
-        svgEl('path', { d, class: 'mon-threshold', 'data-testid': 'threshold-line' }, svg);
-      }
+        svgEl('path', { d, class: 'mon-threshold', 'data-testid': testid }, svg);
+      };
+      stepLine(thr, o.zone, 'threshold-line');
+      stepLine(low, 'below', 'lower-line');
       svgEl('line', { x1: M.l, x2: W - M.r, y1: H - M.b, y2: H - M.b, class: 'axis-line' }, svg);
       for (const s of series) {
         if (s.points.length > 1) svgEl('path', { d: s.points.map((p, i) => (i ? 'L' : 'M') + sx(p.x).toFixed(1) + ',' + sy(p.y).toFixed(1)).join(''), class: 'series', stroke: s.color, 'data-testid': 'series', 'data-series': s.key }, svg);
@@ -393,6 +400,9 @@
         let t = null;
         for (const q of thr) if (q.x <= x) t = q;
         if (t) rows.push([COL.threshold, o.thresholdLabel || 'threshold', fmtNum(t.y)]);
+        let lo = null;
+        for (const q of low) if (q.x <= x) lo = q;
+        if (lo) rows.push([COL.threshold, o.lowerLabel || 'lower bound', fmtNum(lo.y)]);
         showTip(container, tip, e ? fmtWindow(e.window_start_ms, e.window_end_ms) : new Date(x).toLocaleString(), rows, qx, py);
         overlay.style.cursor = o.onSelect && e ? 'pointer' : '';
       });
@@ -402,6 +412,54 @@
         const p = all.find((q) => q.x === x);
         if (p && p.e && o.onSelect) o.onSelect(p.e.id);
       });
+    }, opts);
+  }
+
+  /**
+   * Two feature rankings side by side: the baseline's bars on the left, the window's on the right,
+   * each sorted down, a line joining a feature's two ranks (red when it moved by more than one).
+   * opts: { baseline: [[feature, value]], current: [[feature, value]], empty }.
+   * The container gets data-features and data-moved (features whose rank changed).
+   */
+  function rankingChart(container, opts) {
+    return chartOf(container, (o) => {
+      const base = o.baseline || [], cur = o.current || [];
+      const n = Math.max(base.length, cur.length);
+      const W = Math.max(300, container.clientWidth || 480), rowH = 20, top = 22, H = Math.max(120, top + n * rowH + 8);
+      container.style.height = H + 'px';
+      const svg = freshSvg(container, W, H);
+      container.dataset.features = String(n);
+      if (!n) {
+        svgEl('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle', class: 'empty-note' }, svg).textContent = o.empty || 'Nothing to rank yet';
+        container.dataset.moved = '0';
+        return;
+      }
+      const gap = Math.min(120, W * 0.2), colW = (W - gap) / 2, labelW = Math.min(130, colW * 0.45);
+      const barMax = Math.max(10, colW - labelW - 56);
+      const maxB = Math.max(1e-12, ...base.map((x) => x[1])), maxC = Math.max(1e-12, ...cur.map((x) => x[1]));
+      const axis = svgEl('g', { class: 'axis' }, svg);
+      svgEl('text', { x: 0, y: 13 }, axis).textContent = 'baseline (training data)';
+      svgEl('text', { x: colW + gap, y: 13 }, axis).textContent = 'current window';
+      const y = (i) => top + i * rowH + rowH / 2;
+      const rankC = new Map(cur.map((x, i) => [x[0], i]));
+      let moved = 0;
+      base.forEach(([f], i) => {
+        const j = rankC.get(f);
+        if (j === undefined) return;
+        if (j !== i) moved++;
+        svgEl('line', { x1: colW - 4, y1: y(i), x2: colW + gap + 4, y2: y(j), stroke: Math.abs(j - i) > 1 ? COL.bad : COL.none, 'stroke-width': Math.abs(j - i) > 1 ? 1.8 : 1, 'data-testid': 'rank-link', 'data-feature': f, 'data-from': String(i + 1), 'data-to': String(j + 1) }, svg);
+      });
+      container.dataset.moved = String(moved);
+      const fit = (t, w) => { const k = Math.max(3, Math.floor(w / 6.2)); return t.length > k ? t.slice(0, k - 1) + '…' : t; };
+      const column = (rows, x0, max, color, key) => rows.forEach(([f, v], i) => {
+        svgEl('text', { x: x0, y: y(i) + 4, class: 'mono' }, axis).textContent = (i + 1) + '. ' + fit(f, labelW - 18);
+        const w = Math.max(1, (v / max) * barMax);
+        const r = svgEl('rect', { x: x0 + labelW, y: y(i) - 6, width: w.toFixed(1), height: 12, fill: color, rx: 1.5, 'data-testid': 'rank-bar', 'data-series': key, 'data-feature': f, 'data-rank': String(i + 1), 'data-value': String(v) }, svg);
+        svgEl('title', null, r).textContent = `${f}: mean |SHAP| ${fmtNum(v)} (rank ${i + 1})`;
+        svgEl('text', { x: x0 + labelW + w + 4, y: y(i) + 4 }, axis).textContent = v === 0 ? '0' : Math.abs(v) >= 0.001 ? v.toPrecision(3) : v.toExponential(1);
+      });
+      column(base, 0, maxB, COL.baseline, 'baseline');
+      column(cur, colW + gap, maxC, COL.current, 'current');
     }, opts);
   }
 
@@ -482,7 +540,8 @@
     const nameIn = h('input', { type: 'text', placeholder: 'e.g. churn-drift', 'data-testid': 'new-schedule-name', 'aria-label': 'Schedule name', size: 22 });
     const epSel = h('select', { 'data-testid': 'new-schedule-endpoint', 'aria-label': 'Endpoint' });
     const kindSel = h('select', { 'data-testid': 'new-schedule-kind', 'aria-label': 'Kind' },
-      h('option', { value: 'data_quality' }, 'Data quality (drift vs baseline)'), h('option', { value: 'model_quality' }, 'Model quality (vs ground truth)'));
+      h('option', { value: 'data_quality' }, 'Data quality (drift vs baseline)'), h('option', { value: 'model_quality' }, 'Model quality (vs ground truth)'),
+      h('option', { value: 'model_bias' }, 'Model bias (Clarify metrics vs ground truth)'), h('option', { value: 'model_explainability' }, 'Model explainability (SHAP ranking drift)'));
     const cronIn = h('input', { type: 'text', value: '0 * * * *', list: 'mon-cron-presets', 'data-testid': 'new-schedule-cron', 'aria-label': 'Cron (UTC)', size: 16, class: 'mono' });
     const presets = h('datalist', { id: 'mon-cron-presets' },
       [['*/5 * * * *', 'every 5 minutes'], ['0 * * * *', 'hourly'], ['0 */6 * * *', 'every 6 hours'], ['0 0 * * *', 'daily at midnight UTC'], ['0 0 * * 1', 'weekly, Monday']].map(([v, l]) => h('option', { value: v }, l)));
@@ -496,6 +555,34 @@
     const field = (label, input, hint) => h('label', { class: 'field' }, h('span', null, label), input, hint ? h('small', { class: 'muted' }, hint) : null);
     const mqRow = h('div', { class: 'form-row', style: 'display:none' },
       field('Metric', metricSel), field('Allowed drop', thresholdIn, 'absolute; relative for losses'), field('Baseline score', baseScoreIn, 'default: the model\'s own'));
+    // bias and explainability: the training data the baseline comes from, and the facet
+    const datasetSel = h('select', { 'data-testid': 'new-schedule-dataset', 'aria-label': 'Training data' }, h('option', { value: '' }, '— the model\'s training data —'));
+    const facetIn = h('input', { type: 'text', placeholder: 'e.g. sex', 'data-testid': 'new-schedule-facet', 'aria-label': 'Facet column', size: 14 });
+    const facetValuesIn = h('input', { type: 'text', placeholder: 'e.g. female', 'data-testid': 'new-schedule-facet-values', 'aria-label': 'Sensitive value(s)', size: 16 });
+    const facetThresholdIn = h('input', { type: 'number', step: 'any', placeholder: 'or a threshold', 'data-testid': 'new-schedule-facet-threshold', 'aria-label': 'Facet threshold', style: 'width:120px' });
+    const ndcgIn = h('input', { type: 'number', min: '0', max: '1', step: 'any', placeholder: '0.9', 'data-testid': 'new-schedule-ndcg', 'aria-label': 'nDCG threshold', style: 'width:90px' });
+    const clarifyRow = h('div', { class: 'form-row', style: 'display:none' }, field('Training data', datasetSel, 'the baseline is computed from it'));
+    const biasRow = h('div', { class: 'form-row', style: 'display:none' },
+      field('Facet column', facetIn, 'a column the requests carry'), field('Sensitive group', facetValuesIn, 'value(s), comma-separated'), field('… or above', facetThresholdIn, 'numeric facets'));
+    const explainRow = h('div', { class: 'form-row', style: 'display:none' }, field('nDCG threshold', ndcgIn, 'below it alerts (SageMaker: 0.9)'));
+    let datasetsLoaded = false;
+    async function loadDatasets() {
+      if (datasetsLoaded) return;
+      datasetsLoaded = true;
+      try {
+        const list = (await request('GET', '/api/atelier/datasets')).datasets || [];
+        append(datasetSel, list.map((d) => h('option', { value: d.name }, d.name)));
+      } catch (e) { replace(err, errorBox(e, 'schedule-error')); }
+    }
+    function onKind() {
+      const k = kindSel.value;
+      mqRow.style.display = k === 'model_quality' ? '' : 'none';
+      clarifyRow.style.display = isClarify(k) ? '' : 'none';
+      biasRow.style.display = k === 'model_bias' ? '' : 'none';
+      explainRow.style.display = k === 'model_explainability' ? '' : 'none';
+      if (isClarify(k)) loadDatasets();
+      onEndpoint();
+    }
     const nameNote = h('small', { class: 'mon-warn mon-ep-note', 'data-testid': 'name-note' });
     let eps = [];
     let autoName = '';
@@ -508,7 +595,7 @@
       if (!nameIn.value || nameIn.value === autoName) {
         autoName = '';
         if (ep) {
-          const stem = ep.name + (kindSel.value === 'model_quality' ? '-quality' : '-drift');
+          const stem = ep.name + ({ model_quality: '-quality', model_bias: '-bias', model_explainability: '-explainability' }[kindSel.value] || '-drift');
           autoName = stem;
           for (let i = 2; known.has(autoName); i++) autoName = stem + '-' + i;
         }
@@ -531,7 +618,7 @@
       onEndpoint();
     }
     epSel.addEventListener('change', onEndpoint);
-    kindSel.addEventListener('change', () => { mqRow.style.display = kindSel.value === 'model_quality' ? '' : 'none'; onEndpoint(); });
+    kindSel.addEventListener('change', onKind);
     nameIn.addEventListener('input', onName);
     create.addEventListener('click', async () => {
       const body = { name: nameIn.value.trim(), endpoint: epSel.value, kind: kindSel.value, cron: cronIn.value.trim() };
@@ -541,19 +628,29 @@
         if (thresholdIn.value !== '') body.threshold = Number(thresholdIn.value);
         if (baseScoreIn.value !== '') body.baseline_score = Number(baseScoreIn.value);
       }
+      if (isClarify(kindSel.value) && datasetSel.value) body.dataset = datasetSel.value;
+      if (kindSel.value === 'model_bias') {
+        body.bias = { facet: facetIn.value.trim() };
+        const values = facetValuesIn.value.split(',').map((v) => v.trim()).filter(Boolean);
+        if (values.length) body.bias.facet_values = values;
+        if (facetThresholdIn.value !== '') body.bias.facet_threshold = Number(facetThresholdIn.value);
+      }
+      if (kindSel.value === 'model_explainability' && ndcgIn.value !== '') body.explainability = { threshold: Number(ndcgIn.value) };
       if (!body.name) return replace(err, errorBox(new Error('Give the schedule a name (letters, digits, "-", "_" or ".").'), 'schedule-error'));
       if (!body.endpoint) return replace(err, errorBox(new Error('Pick the endpoint to monitor.'), 'schedule-error'));
       create.disabled = true;
+      // a bias or explainability baseline is computed from the training data before the answer
+      if (isClarify(body.kind)) create.textContent = 'Computing the baseline…';
       try {
         const res = await request('POST', API, body);
         location.href = '/monitor/' + enc(res.schedule.name);
-      } catch (e) { create.disabled = false; replace(err, errorBox(e, 'schedule-error')); }
+      } catch (e) { create.disabled = false; create.textContent = 'Create schedule'; replace(err, errorBox(e, 'schedule-error')); }
     });
     replace(formBox, h('h2', null, 'New schedule'), err,
       h('div', { class: 'form-row' }, field('Endpoint', epSel), field('Kind', kindSel), field('Name', nameIn)),
       epNote, nameNote,
       h('div', { class: 'form-row' }, field('Cron (UTC)', cronIn, 'minute hour day month weekday; 6 fields: seconds first'), presets, field('Webhook', hookIn, 'POSTed a JSON alert on violations')),
-      mqRow,
+      mqRow, clarifyRow, biasRow, explainRow,
       h('div', { class: 'form-row' }, create,
         h('span', { class: 'muted' }, 'Data quality uses the baseline Autopilot stored with the served model version.')));
     loadEndpoints();
@@ -695,6 +792,15 @@
     const scoreBox = h('div', { 'data-testid': 'score-chart' });
     const cbpeBox = h('div', { class: 'card', 'data-testid': 'cbpe' });
     const metricsBox = h('div', { class: 'card flush' });
+    // model bias and explainability
+    let biasChart = null, ndcgChart = null, rankChart = null;
+    const biasMetricSel = h('select', { 'data-testid': 'bias-metric-select', 'aria-label': 'Bias metric' });
+    const biasBox = h('div', { 'data-testid': 'bias-chart' });
+    const biasTableBox = h('div', { class: 'card flush' });
+    const ndcgBox = h('div', { 'data-testid': 'ndcg-chart' });
+    const rankBox = h('div', { 'data-testid': 'ranking-chart', class: 'mon-ranking' });
+    const rankTitle = h('span', { class: 'muted', 'data-testid': 'ranking-title' });
+    biasMetricSel.addEventListener('change', () => { st.metric = biasMetricSel.value; renderBias(selected()); });
     featureSel.addEventListener('change', () => { st.feature = featureSel.value; syncUrl(); renderFeature(); });
 
     function syncUrl() {
@@ -715,7 +821,26 @@
         h('div', { class: 'mon-chart-head' }, h('h3', null, 'Executions'), h('span', { class: 'muted' }, dq ? 'violations per window, at the window\'s end · click one to inspect it' : 'violations per window · click one to inspect it')),
         timelineBox,
         legend([['violations', 'violations'], ['ok', 'passed'], ['nodata', dq ? 'no data in window' : 'no labels in window'], ['failed', 'failed']]));
-      if (dq) {
+      const tail = [h('div', { class: 'grid2 mon-grid' }, h('div', null, h('h2', { class: 'mon-h2' }, 'Violations'), violBox), h('div', null, h('h2', { class: 'mon-h2' }, 'Webhook deliveries'), delivBox)),
+        h('h2', { class: 'mon-h2' }, 'Executions'), execBox];
+      if (s.kind === 'model_bias') {
+        biasChart = thresholdChart(biasBox, { series: [], empty: 'No window with labelled predictions yet' });
+        replace(body, factsBox, timelineCard,
+          h('div', { class: 'chart-card mon-card mon-drift' }, h('div', { class: 'mon-chart-head' }, h('h3', null, 'Bias over time'), biasMetricSel), biasBox,
+            legend([['value', 'window\'s value'], ['threshold', 'bounds from the baseline (outside: violation)']])),
+          h('h2', { class: 'mon-h2' }, 'Post-training metrics'), biasTableBox,
+          ...tail);
+      } else if (s.kind === 'model_explainability') {
+        ndcgChart = thresholdChart(ndcgBox, { series: [], empty: 'No window with captured requests yet' });
+        rankChart = rankingChart(rankBox, { baseline: [], current: [], empty: 'No window explained yet' });
+        replace(body, factsBox, timelineCard,
+          h('div', { class: 'grid2 mon-grid' },
+            h('div', { class: 'chart-card mon-card mon-drift' }, h('div', { class: 'mon-chart-head' }, h('h3', null, 'nDCG over time')), ndcgBox,
+              legend([['value', 'nDCG of the window\'s feature ranking'], ['threshold', 'threshold']])),
+            h('div', { class: 'chart-card mon-card' }, h('div', { class: 'mon-chart-head' }, h('h3', null, 'Feature ranking (mean |SHAP|)'), rankTitle), rankBox,
+              legend([['baseline', 'baseline (training data)'], ['current', 'selected window']]))),
+          ...tail);
+      } else if (dq) {
         driftChart = thresholdChart(driftBox, { series: [], empty: 'No window with data yet' });
         histChart = barChart(histBox, { labels: [], series: [], empty: 'No histogram yet: it comes with the first window that has data' });
         replace(body, factsBox, timelineCard,
@@ -777,6 +902,10 @@
         s.kind === 'model_quality'
           ? fact('Metric', (s.metric || 'default') + (isNum(s.threshold) ? ' · allowed drop ' + s.threshold : ''), 'fact-metric')
           : fact('Baseline', baselineView(s.baseline || ((selected() || {}).result || {}).baseline), 'fact-baseline'),
+        s.kind === 'model_bias' && s.bias
+          ? fact('Facet', s.bias.facet + ' = ' + (s.bias.facet_values ? s.bias.facet_values.join(', ') : '> ' + s.bias.facet_threshold) + (s.dataset ? ' · baseline from ' + s.dataset : ''), 'fact-facet') : null,
+        s.kind === 'model_explainability'
+          ? fact('nDCG threshold', String(((s.explainability || {}).threshold) || 0.9) + (s.dataset ? ' · baseline from ' + s.dataset : ''), 'fact-ndcg') : null,
         fact('Webhooks', s.webhooks && s.webhooks.length ? s.webhooks.join(', ') : 'none', 'fact-webhooks')));
       const hooks = factsBox.querySelector('[data-testid=fact-webhooks]');
       if (hooks) hooks.classList.add('mon-wide');
@@ -930,6 +1059,65 @@
           : h('div', { class: 'empty' }, sel ? (r.message || 'No metrics in this window.') : 'No executions yet. Upload ground truth (POST /api/atelier/ground-truth/' + st.sched.endpoint + ') and press Run now.'));
     }
 
+    // --- model bias
+    function renderBias(sel) {
+      const execs = st.execs.slice().reverse();
+      const names = [];
+      for (const e of execs) for (const m of ((e.result || {}).metrics || [])) if (m.name && !names.includes(m.name)) names.push(m.name);
+      if (!names.includes(st.metric)) st.metric = names.includes('DPPL') ? 'DPPL' : names[0] || '';
+      const key = names.join('\0');
+      if (biasMetricSel.dataset.key !== key) {
+        replace(biasMetricSel, names.map((n) => h('option', { value: n }, n)));
+        biasMetricSel.dataset.key = key;
+      }
+      biasMetricSel.value = st.metric;
+      const of = (e) => ((e.result || {}).metrics || []).find((m) => m.name === st.metric);
+      const withValue = execs.filter((e) => of(e) && isNum(of(e).value));
+      const violated = (e) => violationsOf(e).some((v) => v.metric_name === st.metric);
+      biasBox.dataset.metric = st.metric;
+      biasChart.update({
+        series: [{ key: 'value', label: st.metric, color: COL.value, points: withValue.map((e) => ({ x: xOf(e), y: of(e).value, e, alarm: violated(e) })) }],
+        threshold: execs.filter((e) => of(e) && isNum(of(e).upper)).map((e) => ({ x: xOf(e), y: of(e).upper })), thresholdLabel: 'upper bound',
+        lower: execs.filter((e) => of(e) && isNum(of(e).lower)).map((e) => ({ x: xOf(e), y: of(e).lower })), lowerLabel: 'lower bound',
+        zone: 'above', selected: sel ? sel.id : null, onSelect: selectExec,
+      });
+      const r = (sel || {}).result || {};
+      const ms = r.metrics || [];
+      const fr = r.facet_rows || {};
+      replace(biasTableBox, sel ? h('div', { class: 'card-head' }, h('h2', null, 'Window ' + fmtWindowShort(sel.window_start_ms, sel.window_end_ms)), execBadge(sel, 'selected-status'),
+        isNum(fr.d) ? h('span', { class: 'muted', 'data-testid': 'facet-rows' }, `${r.facet} = ${((ms[0] || {}).facet_value) || '?'}: ${fr.d} rows · rest: ${fr.a}`) : null) : null,
+        ms.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'data', 'data-testid': 'bias-metrics' },
+          h('thead', null, h('tr', null, h('th', null, 'Metric'), h('th', null, 'Description'), h('th', { class: 'num' }, 'Window'), h('th', { class: 'num' }, 'Baseline'), h('th', { class: 'num' }, 'Bounds'), h('th', null, ''))),
+          h('tbody', null, ms.map((m) => {
+            const bad = violationsOf(sel).some((v) => v.metric_name === m.name && v.facet_value === m.facet_value);
+            return h('tr', { 'data-testid': 'bias-metric-row', 'data-metric': m.name, 'data-violation': String(bad), class: bad ? 'mon-drift-row' : '', style: 'cursor:pointer',
+              onclick: () => { st.metric = m.name; renderBias(selected()); } },
+              h('td', null, h('b', { class: 'mono' }, m.name)),
+              h('td', { class: 'wrap muted' }, (m.description || '') + ' · ' + m.facet + ' = ' + m.facet_value),
+              h('td', { class: 'num', 'data-testid': 'bias-value', title: m.error || '' }, isNum(m.value) ? fmt(m.value) : (m.value || '—')),
+              h('td', { class: 'num' }, fmt(m.baseline)),
+              h('td', { class: 'num nowrap' }, '[' + (isNum(m.lower) ? fmtNum(m.lower, 3) : '−∞') + ', ' + (isNum(m.upper) ? fmtNum(m.upper, 3) : '∞') + ']'),
+              h('td', null, h('span', { class: 'badge ' + (bad ? 'ALERT' : 'FINISHED') }, bad ? 'violation' : 'ok')));
+          }))))
+          : h('div', { class: 'empty', 'data-testid': 'bias-empty' }, sel ? (r.message || 'No metrics in this window.') : 'No executions yet. Upload ground truth (POST /api/atelier/ground-truth/' + st.sched.endpoint + ') and press Run now.'));
+    }
+
+    // --- model explainability
+    function renderExplain(sel) {
+      const execs = st.execs.slice().reverse();
+      const withN = execs.filter((e) => isNum((e.result || {}).ndcg));
+      ndcgChart.update({
+        series: [{ key: 'value', label: 'nDCG', color: COL.value, points: withN.map((e) => ({ x: xOf(e), y: e.result.ndcg, e, alarm: outcome(e) === 'violations' })) }],
+        threshold: execs.filter((e) => isNum((e.result || {}).threshold) && isNum(e.result.ndcg)).map((e) => ({ x: xOf(e), y: e.result.threshold })), thresholdLabel: 'threshold',
+        zone: 'below', selected: sel ? sel.id : null, onSelect: selectExec,
+      });
+      const r = (sel || {}).result || {};
+      const l = (r.labels || [])[0];
+      rankBox.dataset.execution = sel ? sel.id : '';
+      replace(rankTitle, l ? `label ${l.label} · nDCG ${fmtNum(l.ndcg, 3)} · ${r.explained_rows || 0} rows` : '');
+      rankChart.update({ baseline: l ? l.baseline_ranking : [], current: l ? l.current_ranking : [], empty: sel ? (r.message || 'Nothing explained in this window') : 'No window explained yet' });
+    }
+
     function renderViolations(e) {
       const v = violationsOf(e);
       // findings on columns the served model does not read: shown apart, never alerting
@@ -966,19 +1154,34 @@
     }
 
     function renderExecutions(sel) {
-      const dq = st.sched.kind !== 'model_quality';
+      const kind = st.sched.kind;
+      const dq = kind === 'data_quality' || !kind;
       if (!st.execs.length) {
         return replace(execBox, h('div', { class: 'empty', 'data-testid': 'executions-empty' },
           'No executions yet. The first runs ' + (st.sched.enabled ? fmtIn(st.sched.next_run_ms) + ' (' + fmtDate(st.sched.next_run_ms) + ')' : 'when the schedule is enabled') + ', or press Run now to check a window of captured traffic.'));
       }
-      const cols = dq ? ['Window', 'Trigger', 'Outcome', 'Rows', 'Violations', 'Drifted', 'Reports', 'Took'] : ['Window', 'Trigger', 'Outcome', 'Labelled', 'Score', 'Limit', 'CBPE accuracy', 'Took'];
+      const cols = kind === 'model_bias' ? ['Window', 'Trigger', 'Outcome', 'Labelled', 'Group / rest', 'Violations', 'Reports', 'Took']
+        : kind === 'model_explainability' ? ['Window', 'Trigger', 'Outcome', 'Explained', 'nDCG', 'Threshold', 'Reports', 'Took']
+          : dq ? ['Window', 'Trigger', 'Outcome', 'Rows', 'Violations', 'Drifted', 'Reports', 'Took'] : ['Window', 'Trigger', 'Outcome', 'Labelled', 'Score', 'Limit', 'CBPE accuracy', 'Took'];
+      const numCols = isClarify(kind) ? [3, 4, 5, 7] : dq ? [3, 4, 7] : [3, 4, 5, 6, 7];
+      const files = (r) => h('td', null, Object.entries(r.files || {}).map(([n, p]) => h('a', { href: artifactHref(p), class: 'mon-file', target: '_blank', rel: 'noopener' }, n.replace(/\.json$/, ''))));
       replace(execBox, h('div', { class: 'card-head' }, h('h2', null, plural(st.execs.length, 'execution')), h('span', { class: 'muted' }, 'newest first · click one to inspect it')),
         h('div', { class: 'table-wrap mon-exec-wrap' }, h('table', { class: 'data', 'data-testid': 'executions-table' },
-          h('thead', null, h('tr', null, cols.map((t, i) => h('th', { class: (dq ? [3, 4, 7] : [3, 4, 5, 6, 7]).includes(i) ? 'num' : '' }, t)))),
+          h('thead', null, h('tr', null, cols.map((t, i) => h('th', { class: numCols.includes(i) ? 'num' : '' }, t)))),
           h('tbody', null, st.execs.map((e) => {
             const r = e.result || {};
             const took = e.ended_ms && e.created_ms ? C.fmtDuration(e.ended_ms - e.created_ms) : '';
-            const cells = dq ? [
+            const cells = kind === 'model_bias' ? [
+              h('td', { class: 'num' }, isNum(r.labelled) ? String(r.labelled) : '—'),
+              h('td', { class: 'num' }, r.facet_rows ? r.facet_rows.d + ' / ' + r.facet_rows.a : '—'),
+              h('td', { class: 'num' }, hasData(e) ? String(violationsOf(e).length) : '—'),
+              files(r),
+            ] : kind === 'model_explainability' ? [
+              h('td', { class: 'num' }, isNum(r.explained_rows) ? String(r.explained_rows) : '—'),
+              h('td', { class: 'num', 'data-testid': 'ndcg-cell' }, fmt(r.ndcg)),
+              h('td', { class: 'num' }, fmt(r.threshold)),
+              files(r),
+            ] : dq ? [
               h('td', { class: 'num' }, isNum(r.rows) ? String(r.rows) : '—'),
               h('td', { class: 'num' }, hasData(e) ? String(violationsOf(e).length) : '—'),
               h('td', { class: 'mono wrap mon-drifted' }, (r.drifted || []).join(', ')),
@@ -1002,7 +1205,11 @@
     function renderSelected() {
       const sel = selected();
       timeline.update({ execs: st.execs, selected: sel ? sel.id : null });
-      if (st.sched.kind !== 'model_quality') {
+      if (st.sched.kind === 'model_bias') {
+        renderBias(sel);
+      } else if (st.sched.kind === 'model_explainability') {
+        renderExplain(sel);
+      } else if (st.sched.kind !== 'model_quality') {
         renderFeatureSelect();
         renderFeatures(sel);
         renderFeature();
