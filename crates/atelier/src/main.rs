@@ -1489,6 +1489,10 @@ fn serve(s: Settings) -> anyhow::Result<()> {
             serving::api::router(endpoints.clone())
                 .merge(monitor_routes)
                 .merge(notebook_routes)
+                .merge(modelcards::router(modelcards::ModelCards {
+                    store: endpoints.store().clone(),
+                    serving: Some(endpoints.clone()),
+                }))
                 .merge(userjobs::api::router(userjobs::api::UserJobs {
                     store: state_store,
                     artifacts: state_artifacts,

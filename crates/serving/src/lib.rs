@@ -321,6 +321,35 @@ impl Serving {
     }
 
     async fn apply(&self, cfg: EndpointConfig, created: Option<i64>) -> Result<Arc<Live>> {
+        // Model cards (issue 15, crates/modelcards): a registered model may require an
+        // Approved card before any of its versions is deployed; the rule and the cards
+        // live in the store, so every server process applies the same one.
+        let served: Vec<(String, Option<String>, Option<i64>)> = cfg
+            .variants
+            .iter()
+            .map(|v| (v.model.clone(), v.registered_model.clone(), v.version))
+            .collect();
+        self.db(move |s| {
+            for (uri, model, version) in served {
+                let (model, version) = match (model, version) {
+                    (Some(m), Some(v)) => (m, v),
+                    // an unresolvable URI is reported by the build below
+                    _ => match resolve(s, &uri) {
+                        Ok(Resolved {
+                            registered_model: Some(m),
+                            version: Some(v),
+                            ..
+                        }) => (m, v),
+                        _ => continue,
+                    },
+                };
+                if let Some(why) = s.deploy_refusal(&model, version)? {
+                    return Err(ServingError::BadRequest(why));
+                }
+            }
+            Ok(())
+        })
+        .await?;
         let (cfg, variants) = self.build(cfg).await?;
         lock(&self.inner.failed).remove(&cfg.name);
         let json = serde_json::to_string(&cfg)

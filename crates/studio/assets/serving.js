@@ -214,6 +214,7 @@
       replace(lineage, h('div', { class: 'facts lineage' },
         h('div', { 'data-testid': 'lineage-run' }, h('span', null, 'Run'), v.run_id ? link('/runs/' + enc(v.run_id), v.run_id) : h('b', null, '—')),
         h('div', { 'data-testid': 'lineage-dataset' }, h('span', null, 'Dataset'), h('b', { title: tags['atelier.dataset'] || null }, tags['atelier.dataset'] || '—')),
+        h('div', { 'data-testid': 'lineage-card' }, h('span', null, 'Model card'), link('/models/' + enc(name) + '/card/' + enc(version), 'Model card of v' + version)),
         h('div', { 'data-testid': 'lineage-job' }, h('span', null, 'Job'), tags['atelier.job_id'] ? link('/autopilot/' + enc(tags['atelier.job_id']), tags['atelier.job_id']) : h('b', null, '—')),
         h('div', { 'data-testid': 'lineage-endpoints' }, h('span', null, 'Serving endpoints'), h('b', null, serving.length ? serving.map((e, i) => [i ? ' ' : null, h('a', { href: '/endpoints/' + enc(e), style: 'margin-right:6px', 'data-testid': 'serving-endpoint' }, e)]) : 'none'))));
       return true;

@@ -67,6 +67,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../assets/api.js"),
     },
     Asset {
+        path: "dashboard.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/dashboard.js"),
+    },
+    Asset {
         path: "notebook.css",
         content_type: "text/css; charset=utf-8",
         body: nbrender::CSS.as_bytes(),
@@ -149,6 +154,14 @@ const STAGES: &[Stage] = &[
         href: "/monitor",
         blurb: "Compare captured traffic with a baseline, detect drift and model-quality decay, and alert.",
         icon: "M1.5 8s2.5-5 6.5-5 6.5 5 6.5 5-2.5 5-6.5 5-6.5-5-6.5-5zM8 6a2 2 0 100 4 2 2 0 000-4z",
+        live: true,
+    },
+    Stage {
+        key: "dashboard",
+        label: "Dashboard",
+        href: "/dashboard",
+        blurb: "Every registered model in production: endpoints and traffic, monitors and alerts, batch transforms and model cards.",
+        icon: "M2 2h5v6H2zM9 2h5v3H9zM9 7h5v7H9zM2 10h5v4H2z",
         live: true,
     },
     Stage {
@@ -350,6 +363,7 @@ fn document(title: &str, active: &str, main_attrs: &str, body: &str) -> String {
 <script src="/static/notebooks.js" defer></script>
 <script src="/static/traces.js" defer></script>
 <script src="/static/api.js" defer></script>
+<script src="/static/dashboard.js" defer></script>
 </head>
 <body>
 <div class="layout">
