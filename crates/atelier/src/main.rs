@@ -272,6 +272,11 @@ Examples:
         #[arg(long)]
         max_concurrency: Option<usize>,
     },
+    /// Endpoint operations beyond deploy: shadow tests.
+    Endpoints {
+        #[command(subcommand)]
+        action: serving_cli::EndpointsCommand,
+    },
     /// Predict files or folders in bulk (CSV in, `<file>.out` CSV out; Parquet in, `<stem>.out.parquet` out).
     #[command(
         after_help = "With a pipeline file, runs here. With a registry model (models:/...) or --server,
@@ -871,6 +876,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 no_capture,
                 max_concurrency,
             })?;
+        }
+        Command::Endpoints { action } => {
+            init_tracing("warn");
+            serving_cli::endpoints(action)?;
         }
         Command::BatchTransform {
             model,

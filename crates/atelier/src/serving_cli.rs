@@ -489,3 +489,204 @@ fn run_job(
         }
     }
 }
+
+/// `atelier endpoints …`: endpoint operations beyond deploy.
+#[derive(clap::Subcommand)]
+pub enum EndpointsCommand {
+    /// Shadow tests: copy a share of live requests to another model, compare, promote.
+    #[command(subcommand)]
+    Shadow(ShadowCommand),
+}
+
+#[derive(clap::Subcommand)]
+pub enum ShadowCommand {
+    /// Start a shadow test: MODEL gets a copy of a share of the requests; its answers are
+    /// captured and compared, never returned.
+    #[command(
+        after_help = "MODEL is models:/<name>/<version>, models:/<name>@<alias>, or a pipeline
+file written by `atelier train` (uploaded to the server's artifact store).
+
+Examples:
+  atelier endpoints shadow start adult models:/adult/3 --share 10 --minutes 120
+  atelier endpoints shadow show adult
+  atelier endpoints shadow promote adult"
+    )]
+    Start {
+        /// The endpoint.
+        endpoint: String,
+        /// The shadow's model.
+        model: String,
+        /// Percentage of the production variant's requests copied to the shadow (above 0, at most 100).
+        #[arg(long, default_value_t = 100.0)]
+        share: f64,
+        /// How long the test runs; it ends by itself.
+        #[arg(long, default_value_t = 60.0)]
+        minutes: f64,
+        /// The production variant to shadow (needed when the endpoint has several).
+        #[arg(long)]
+        production_variant: Option<String>,
+        /// The shadow's name (its capture folder).
+        #[arg(long, default_value = "shadow")]
+        variant: String,
+        #[arg(long, default_value = "http://127.0.0.1:5000")]
+        server: String,
+    },
+    /// The test's status and comparison (agreement or differences, latency, errors, drops).
+    Show {
+        endpoint: String,
+        /// Print the server's JSON.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = "http://127.0.0.1:5000")]
+        server: String,
+    },
+    /// Serve the shadow's model on the production variant (no request is dropped).
+    Promote {
+        endpoint: String,
+        #[arg(long, default_value = "http://127.0.0.1:5000")]
+        server: String,
+    },
+    /// End the test now (its comparison stays).
+    Stop {
+        endpoint: String,
+        #[arg(long, default_value = "http://127.0.0.1:5000")]
+        server: String,
+    },
+}
+
+fn fmt_opt(v: &Value, digits: usize) -> String {
+    v.as_f64()
+        .map_or_else(|| "—".to_string(), |x| format!("{x:.digits$}"))
+}
+
+pub fn endpoints(cmd: EndpointsCommand) -> anyhow::Result<()> {
+    let EndpointsCommand::Shadow(cmd) = cmd;
+    let (server, endpoint) = match &cmd {
+        ShadowCommand::Start {
+            server, endpoint, ..
+        }
+        | ShadowCommand::Show {
+            server, endpoint, ..
+        }
+        | ShadowCommand::Promote { server, endpoint }
+        | ShadowCommand::Stop { server, endpoint } => (server.clone(), endpoint.clone()),
+    };
+    serving::endpoint::check_name("endpoint", &endpoint)?;
+    let c = Client::new(&server);
+    let path = format!("/api/atelier/endpoints/{endpoint}/shadow");
+    let done = |s: u16, v: &Value, what: &str| -> anyhow::Result<()> {
+        if s != 200 {
+            bail!("{what} failed ({s}): {}", message(v));
+        }
+        Ok(())
+    };
+    match cmd {
+        ShadowCommand::Start {
+            model,
+            share,
+            minutes,
+            production_variant,
+            variant,
+            ..
+        } => {
+            let model = if is_uri(&model) {
+                model
+            } else {
+                let dest = format!("endpoints/{endpoint}/{variant}/{}", store::now_ms());
+                upload_pipeline(&c, Path::new(&model), &dest)?
+            };
+            let mut body = json!({
+                "model": model,
+                "sampling_percentage": share,
+                "duration_seconds": minutes * 60.0,
+                "variant": variant,
+            });
+            if let Some(p) = production_variant {
+                body["production_variant"] = json!(p);
+            }
+            let (s, v) = c.json("POST", &path, &body)?;
+            done(s, &v, "starting the shadow test")?;
+            let t = &v["endpoint"]["shadow"];
+            println!(
+                "shadow test started: {} gets {} % of {}'s requests on {endpoint} for {minutes} min",
+                t["model"].as_str().unwrap_or(""),
+                share,
+                t["production_variant"].as_str().unwrap_or("")
+            );
+            println!("follow it with: atelier endpoints shadow show {endpoint} --server {server}");
+        }
+        ShadowCommand::Show { json, .. } => {
+            let (s, v) = c.call("GET", &path, None, "")?;
+            done(s, &v, "reading the shadow test")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(());
+            }
+            let (t, cmp) = (&v["test"], &v["comparison"]);
+            if t.is_null() {
+                println!(
+                    "endpoint {endpoint} has no shadow test; start one with `atelier endpoints shadow start {endpoint} MODEL`"
+                );
+                return Ok(());
+            }
+            println!(
+                "{}: {} shadows {} with {} ({} % of requests)",
+                t["status"].as_str().unwrap_or(""),
+                t["variant"].as_str().unwrap_or(""),
+                t["production_variant"].as_str().unwrap_or(""),
+                t["model"].as_str().unwrap_or(""),
+                t["sampling_percentage"]
+            );
+            println!(
+                "copied {}, compared {} requests ({} rows), dropped {}, waiting {}",
+                cmp["requests_copied"],
+                cmp["compared_requests"],
+                cmp["compared_rows"],
+                cmp["copies_dropped"],
+                cmp["pending"]
+            );
+            if cmp["problem"] == "regression" {
+                let d = &cmp["differences"];
+                println!(
+                    "shadow − production: mean {}, mean |d| {}, 95 % of |d| ≤ {}",
+                    fmt_opt(&d["summary"]["mean"], 4),
+                    fmt_opt(&d["abs"]["mean"], 4),
+                    fmt_opt(&d["abs"]["p95"], 4)
+                );
+            } else {
+                println!(
+                    "agreement: {}",
+                    cmp["agreement_rate"]
+                        .as_f64()
+                        .map_or("—".into(), |a| format!("{:.1} %", a * 100.0))
+                );
+            }
+            for side in ["production", "shadow"] {
+                let x = &cmp[side];
+                println!(
+                    "{side:<10} {:>7} requests {:>5} errors  p50 {} ms  p95 {} ms",
+                    x["requests"],
+                    x["errors"],
+                    fmt_opt(&x["latency_ms"]["p50"], 3),
+                    fmt_opt(&x["latency_ms"]["p95"], 3)
+                );
+            }
+        }
+        ShadowCommand::Promote { .. } => {
+            let (s, v) = c.json("POST", &format!("{path}/promote"), &json!({}))?;
+            done(s, &v, "promoting the shadow")?;
+            let p = &v["endpoint"]["shadow"];
+            println!(
+                "promoted: {} now serves {} on {endpoint}",
+                p["model"].as_str().unwrap_or(""),
+                p["production_variant"].as_str().unwrap_or("")
+            );
+        }
+        ShadowCommand::Stop { .. } => {
+            let (s, v) = c.call("DELETE", &path, None, "")?;
+            done(s, &v, "stopping the shadow test")?;
+            println!("shadow test on {endpoint} stopped");
+        }
+    }
+    Ok(())
+}

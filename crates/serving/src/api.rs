@@ -11,6 +11,8 @@
 //! | GET, PUT, DELETE | `/api/atelier/endpoints/<name>` | describe, update, delete |
 //! | GET | `/api/atelier/endpoints/<name>/metrics` | totals and 5-s history per variant |
 //! | GET | `/api/atelier/endpoints/<name>/capture?from_ms=&to_ms=&max_results=` | captured records |
+//! | GET, POST, DELETE | `/api/atelier/endpoints/<name>/shadow` | the shadow test and its comparison (`?bucket_seconds=`), start one (`{"model", "sampling_percentage", "duration_seconds", "production_variant", "variant"}`), stop it |
+//! | POST | `/api/atelier/endpoints/<name>/shadow/promote` | the shadow's model becomes the production variant's |
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -59,6 +61,14 @@ pub fn router(s: Serving) -> Routes {
         .delete("/api/atelier/endpoints/{name}", Write, delete)
         .get("/api/atelier/endpoints/{name}/metrics", Read, stats)
         .get("/api/atelier/endpoints/{name}/capture", Read, captured)
+        .get("/api/atelier/endpoints/{name}/shadow", Read, shadow_get)
+        .post("/api/atelier/endpoints/{name}/shadow", Write, shadow_start)
+        .delete("/api/atelier/endpoints/{name}/shadow", Write, shadow_stop)
+        .post(
+            "/api/atelier/endpoints/{name}/shadow/promote",
+            Write,
+            shadow_promote,
+        )
         .with_state(s)
 }
 
@@ -133,28 +143,68 @@ async fn invoke(
         None => return reject(too_large(None)),
     };
     let inference_id = header_str(&headers, INFERENCE_ID).map(str::to_string);
+    let predict_started = Instant::now();
     let result = answer(variant, &headers, body.clone(), inference_id.as_deref()).await;
+    let predict_ms = predict_started.elapsed().as_secs_f64() * 1000.0;
     let elapsed = started.elapsed().as_secs_f64();
+    let c = &live.config.data_capture;
+    // a shadow test copies a share of this variant's requests: queued, never awaited
+    let now_ms = store::now_ms();
+    let shadow = live.shadow.as_ref().filter(|sh| {
+        sh.production == variant.name
+            && sh.config.running(now_ms)
+            && rand::random::<f64>() * 100.0 < sh.config.sampling_percentage
+    });
+    let sampled = c.enabled
+        && (c.capture_input || c.capture_output)
+        && rand::random::<f64>() * 100.0 < c.sampling_percentage;
+    let ct = || header_str(&headers, header::CONTENT_TYPE.as_str()).map(str::to_string);
+    let shadow_meta = shadow.map(|sh| {
+        let event_id = uuid::Uuid::now_v7().to_string();
+        let queued = s.shadow_queue().offer(crate::shadow::Copy {
+            shadow: sh.clone(),
+            body: body.clone(),
+            content_type: ct(),
+            inference_id: inference_id.clone(),
+            event_id: event_id.clone(),
+            time_ms: now_ms,
+            metrics: slot.metrics.clone(),
+        });
+        let (status, error) = match &result {
+            Ok(_) => (200, None),
+            Err(e) => (e.status().as_u16(), Some(e.to_string())),
+        };
+        (
+            event_id,
+            capture::ShadowMeta {
+                id: sh.id.to_string(),
+                role: "production".into(),
+                latency_ms: predict_ms,
+                status,
+                error,
+                copy: Some(if queued { "queued" } else { "dropped" }.into()),
+                monitored: sampled && status == 200,
+            },
+        )
+    });
     match result {
         Ok((fmt, input_fmt, out, rows)) => {
             variant.metrics.observe(elapsed, rows, 200);
-            let c = &live.config.data_capture;
-            if c.enabled
-                && (c.capture_input || c.capture_output)
-                && rand::random::<f64>() * 100.0 < c.sampling_percentage
-            {
-                let ct = header_str(&headers, header::CONTENT_TYPE.as_str())
-                    .map_or_else(|| input_fmt.content_type().to_string(), str::to_string);
+            if sampled || shadow_meta.is_some() {
+                let ct = ct().unwrap_or_else(|| input_fmt.content_type().to_string());
+                // a shadow pair always keeps the production answer (for the comparison)
+                let keep_output = c.capture_output || shadow_meta.is_some();
+                let (event_id, meta) = shadow_meta.unzip();
                 s.capture().offer(capture::Pending {
                     endpoint: Arc::from(name.as_str()),
                     variant: variant.name.clone(),
-                    time_ms: store::now_ms(),
+                    time_ms: now_ms,
                     inference_id,
                     input: c.capture_input.then_some((ct, body)),
-                    output: c
-                        .capture_output
-                        .then(|| (fmt.content_type().to_string(), out.clone())),
+                    output: keep_output.then(|| (fmt.content_type().to_string(), out.clone())),
                     metrics: slot.metrics.clone(),
+                    event_id,
+                    shadow: meta,
                 });
             }
             let mut r = Response::new(Body::from(out));
@@ -170,6 +220,20 @@ async fn invoke(
         }
         Err(e) => {
             variant.metrics.observe(elapsed, 0, e.status().as_u16());
+            if let Some((event_id, meta)) = shadow_meta {
+                // the failed production side of a pair: the comparison counts it
+                s.capture().offer(capture::Pending {
+                    endpoint: Arc::from(name.as_str()),
+                    variant: variant.name.clone(),
+                    time_ms: now_ms,
+                    inference_id,
+                    input: None,
+                    output: None,
+                    metrics: slot.metrics.clone(),
+                    event_id: Some(event_id),
+                    shadow: Some(meta),
+                });
+            }
             let mut r = e.into_response();
             if let Ok(v) = HeaderValue::from_str(&variant.name) {
                 r.headers_mut().insert(INVOKED_VARIANT, v);
@@ -329,6 +393,11 @@ pub fn view(live: &Live, slot: &crate::Slot) -> Value {
         "rejected": slot.metrics.rejected.load(Relaxed),
         "capture_written": slot.metrics.capture_written.load(Relaxed),
         "capture_dropped": slot.metrics.capture_dropped.load(Relaxed),
+        "shadow": live.config.shadow.as_ref().map(|sh| crate::shadow::view(
+            sh,
+            store::now_ms(),
+            live.shadow.as_ref().map_or(0, |l| l.dropped.load(Relaxed)),
+        )),
     })
 }
 
@@ -470,6 +539,68 @@ async fn captured(
             })
             .collect();
         Ok::<_, ServingError>(axum::Json(json!({ "records": out })))
+    };
+    run.await.into_response()
+}
+
+#[derive(Deserialize)]
+struct ShadowQuery {
+    bucket_seconds: Option<i64>,
+}
+
+async fn shadow_get(
+    State(s): State<Serving>,
+    Path(name): Path<String>,
+    q: std::result::Result<Query<ShadowQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let run = async {
+        let Query(q) = q.map_err(|e| {
+            ServingError::BadRequest(format!("bad query ({e}): bucket_seconds is a whole number"))
+        })?;
+        let bucket = q.bucket_seconds.unwrap_or(60).clamp(1, 86_400) * 1000;
+        let v = s.shadow_comparison(&name, bucket).await?;
+        Ok::<_, ServingError>(axum::Json(match v {
+            Some(v) => v,
+            None => json!({"test": null, "comparison": null}),
+        }))
+    };
+    run.await.into_response()
+}
+
+async fn shadow_start(State(s): State<Serving>, Path(name): Path<String>, body: Bytes) -> Response {
+    let run = async {
+        let req: crate::shadow::ShadowRequest = serde_json::from_slice(&body).map_err(|e| {
+            ServingError::BadRequest(format!(
+                "the shadow test is not valid ({e}); send {{\"model\": \"models:/<name>/<version>\", \"sampling_percentage\": 0-100, \"duration_seconds\": …}}"
+            ))
+        })?;
+        s.start_shadow(&name, req).await?;
+        let slot = slot_or_404(&s, &name)?;
+        Ok::<_, ServingError>(axum::Json(
+            json!({"endpoint": view(&slot.current(), &slot)}),
+        ))
+    };
+    run.await.into_response()
+}
+
+async fn shadow_stop(State(s): State<Serving>, Path(name): Path<String>) -> Response {
+    let run = async {
+        s.stop_shadow(&name).await?;
+        let slot = slot_or_404(&s, &name)?;
+        Ok::<_, ServingError>(axum::Json(
+            json!({"endpoint": view(&slot.current(), &slot)}),
+        ))
+    };
+    run.await.into_response()
+}
+
+async fn shadow_promote(State(s): State<Serving>, Path(name): Path<String>) -> Response {
+    let run = async {
+        s.promote_shadow(&name).await?;
+        let slot = slot_or_404(&s, &name)?;
+        Ok::<_, ServingError>(axum::Json(
+            json!({"endpoint": view(&slot.current(), &slot)}),
+        ))
     };
     run.await.into_response()
 }

@@ -56,6 +56,46 @@ pub struct EventMetadata {
     pub inference_id: Option<String>,
     /// ISO 8601 UTC with milliseconds, e.g. `2026-11-27T02:15:18.123Z`.
     pub inference_time: String,
+    /// Atelier's extension: the record is one side of a shadow test's
+    /// pair (the production answer or the shadow's, same `eventId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow_test: Option<ShadowMeta>,
+}
+
+/// One side of a shadow test pair (in `eventMetadata.shadowTest`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShadowMeta {
+    /// The test's id ([`crate::endpoint::ShadowConfig::id`]).
+    pub id: String,
+    /// `production` or `shadow`.
+    pub role: String,
+    /// Time to parse, predict and write the answer, in milliseconds.
+    pub latency_ms: f64,
+    /// HTTP status of the answer (the shadow's as if it had answered).
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Production side: whether the copy was `queued` for the shadow or
+    /// `dropped` (the shadow queue was full).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy: Option<String>,
+    /// Production side: whether data capture sampled this request anyway
+    /// (only those are Model Monitor's; the rest exist for the test).
+    #[serde(default)]
+    pub monitored: bool,
+}
+
+impl CaptureRecord {
+    /// Whether Model Monitor (and [`read_capture`]) sees this record: not
+    /// a shadow's answer, not a failed production answer, and not a
+    /// production answer captured only for a shadow test.
+    pub fn monitored(&self) -> bool {
+        match &self.event_metadata.shadow_test {
+            None => true,
+            Some(m) => m.role == "production" && m.monitored && m.status == 200,
+        }
+    }
 }
 
 /// One line of a capture file.
@@ -79,6 +119,10 @@ pub struct Pending {
     pub input: Option<(String, Bytes)>,
     pub output: Option<(String, Bytes)>,
     pub metrics: Arc<EndpointMetrics>,
+    /// Set for a shadow test's pair (both sides share it); a new id
+    /// otherwise.
+    pub event_id: Option<String>,
+    pub shadow: Option<ShadowMeta>,
 }
 
 fn encoding_of(content_type: &str) -> &'static str {
@@ -135,9 +179,13 @@ impl Pending {
                 endpoint_output: self.output.as_ref().map(|o| side("OUTPUT", o)),
             },
             event_metadata: EventMetadata {
-                event_id: uuid::Uuid::new_v4().to_string(),
+                event_id: self
+                    .event_id
+                    .clone()
+                    .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
                 inference_id: self.inference_id.clone(),
                 inference_time: iso_time(self.time_ms),
+                shadow_test: self.shadow.clone(),
             },
             event_version: "0".into(),
             variant: self.variant.to_string(),
@@ -271,12 +319,27 @@ async fn flush(artifacts: &ArtifactStore, groups: &mut Groups) {
 
 /// Every capture record of `endpoint` whose inference time is in
 /// `[from_ms, to_ms)`, oldest first, across variants. Unreadable lines are
-/// skipped with a warning.
+/// skipped with a warning. Shadow tests' own records are left out (see
+/// [`CaptureRecord::monitored`]).
 pub async fn read_capture(
     artifacts: &ArtifactStore,
     endpoint: &str,
     from_ms: i64,
     to_ms: i64,
+) -> Result<Vec<CaptureRecord>> {
+    let mut all = read_records(artifacts, endpoint, from_ms, to_ms, None).await?;
+    all.retain(CaptureRecord::monitored);
+    Ok(all)
+}
+
+/// Every record of `endpoint` in `[from_ms, to_ms)`, shadow tests'
+/// included, from the given variant folders only (all when `None`).
+pub async fn read_records(
+    artifacts: &ArtifactStore,
+    endpoint: &str,
+    from_ms: i64,
+    to_ms: i64,
+    variants: Option<&[&str]>,
 ) -> Result<Vec<CaptureRecord>> {
     // beyond year 9999 the partition names stop being comparable
     let to_ms = to_ms.min(253_402_300_799_999);
@@ -294,6 +357,9 @@ pub async fn read_capture(
         // <variant>/YYYY/MM/DD/HH/<file>
         let parts: Vec<&str> = rest.split('/').collect();
         if parts.len() != 6 || !parts[5].ends_with(".jsonl") {
+            continue;
+        }
+        if variants.is_some_and(|v| !v.contains(&parts[0])) {
             continue;
         }
         let hour = parts[1..5].join("/");
@@ -332,6 +398,8 @@ mod tests {
             input: Some(("text/csv".into(), Bytes::from_static(b"1,2,3"))),
             output: Some(("application/json".into(), Bytes::from_static(b"{}"))),
             metrics: m.clone(),
+            event_id: None,
+            shadow: None,
         }
     }
 

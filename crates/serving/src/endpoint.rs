@@ -83,6 +83,66 @@ pub struct EndpointConfig {
     pub max_concurrency: usize,
     #[serde(default = "default_payload")]
     pub max_payload_bytes: usize,
+    /// The current or last shadow test (kept after it ends, for its
+    /// comparison); see [`crate::shadow`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<ShadowConfig>,
+}
+
+/// A shadow test: a copy of a sampled share of the requests one production
+/// variant answers goes to another model, whose answers are captured and
+/// never returned. Stored with the endpoint; whether it is running is
+/// decided when it is read (`ends_ms`), so no timer is needed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShadowConfig {
+    /// Tags the capture records of this test (a new id per start).
+    pub id: String,
+    /// The shadow's name: its capture folder
+    /// (`capture/<endpoint>/<variant>/…`).
+    pub variant: String,
+    /// The production variant whose requests are copied.
+    pub production_variant: String,
+    /// The model as the user named it.
+    pub model: String,
+    #[serde(default)]
+    pub artifact_path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registered_model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    /// Share of the production variant's requests copied, 0–100.
+    pub sampling_percentage: f64,
+    pub started_ms: i64,
+    /// The test ends by itself at this time.
+    pub ends_ms: i64,
+    /// Set when it was stopped or promoted before `ends_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_ms: Option<i64>,
+    /// `stopped`, `promoted` or why it ended early.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+}
+
+impl ShadowConfig {
+    /// Whether copies are taken at `now_ms`.
+    pub fn running(&self, now_ms: i64) -> bool {
+        self.stopped_ms.is_none() && now_ms < self.ends_ms
+    }
+
+    /// When the test stopped sampling (or will).
+    pub fn end_ms(&self) -> i64 {
+        self.stopped_ms.unwrap_or(self.ends_ms).min(self.ends_ms)
+    }
+
+    /// `Running`, `Ended` (its duration passed), `Stopped` or `Promoted`.
+    pub fn status(&self, now_ms: i64) -> &'static str {
+        match self.outcome.as_deref() {
+            _ if self.running(now_ms) => "Running",
+            Some("promoted") => "Promoted",
+            Some(_) if self.stopped_ms.is_some_and(|s| s < self.ends_ms) => "Stopped",
+            _ => "Ended",
+        }
+    }
 }
 
 /// What a client sends to create or update an endpoint: a full
@@ -274,6 +334,7 @@ impl EndpointConfig {
                 .max_payload_bytes
                 .or(existing.map(|e| e.max_payload_bytes))
                 .unwrap_or(DEFAULT_MAX_PAYLOAD_BYTES),
+            shadow: existing.and_then(|e| e.shadow.clone()),
         };
         cfg.validate()?;
         Ok(cfg)
@@ -288,11 +349,25 @@ pub struct LiveVariant {
     pub metrics: Arc<VariantMetrics>,
 }
 
+/// A shadow model ready to answer copies.
+pub struct LiveShadow {
+    pub config: ShadowConfig,
+    pub model: Arc<LoadedModel>,
+    pub endpoint: Arc<str>,
+    pub name: Arc<str>,
+    pub production: Arc<str>,
+    pub id: Arc<str>,
+    /// Copies dropped because the shadow queue was full (this process).
+    pub dropped: std::sync::atomic::AtomicU64,
+}
+
 /// An endpoint as requests see it; replaced whole (an `Arc` swap) when its
 /// configuration changes, so requests in flight finish on the old one.
 pub struct Live {
     pub config: EndpointConfig,
     pub variants: Vec<LiveVariant>,
+    /// The shadow test's model, while its configuration says it may run.
+    pub shadow: Option<Arc<LiveShadow>>,
     pub limiter: Arc<Semaphore>,
     pub created_ms: i64,
     pub updated_ms: i64,
@@ -311,6 +386,7 @@ impl Live {
             limiter: Arc::new(Semaphore::new(config.max_concurrency)),
             config,
             variants,
+            shadow: None,
             created_ms,
             updated_ms,
             total_weight,

@@ -42,7 +42,7 @@
 //!                       "data": "39,State-gov,…", "encoding": "CSV"},
 //!    "endpointOutput": {"observedContentType": "application/json", "mode": "OUTPUT",
 //!                       "data": "{\"predictions\":[…]}", "encoding": "JSON"}},
-//!  "eventMetadata": {"eventId": "<uuid>", "inferenceId": "<X-Atelier-Inference-Id>",
+//!  "eventMetadata": {"eventId": "<UUIDv7: time-ordered, carries the capture ms>", "inferenceId": "<X-Atelier-Inference-Id>",
 //!                    "inferenceTime": "2026-11-27T02:15:18.123Z"},
 //!  "eventVersion": "0"}
 //! ```
@@ -57,6 +57,20 @@
 //! ([`Serving::flush_capture`]); up to a second of records may be lost
 //! when the server is killed.
 //! [`read_capture`] reads the records of a time range back.
+//!
+//! A shadow test ([`shadow`]) adds records of its own: the production
+//! answer of every copied request (also when data capture would not have
+//! sampled it) and the shadow's answer in the shadow's variant folder, both
+//! with the same `eventId` and an `eventMetadata.shadowTest` block:
+//!
+//! ```json
+//! "shadowTest": {"id": "<test id>", "role": "production" | "shadow", "latencyMs": 0.41,
+//!                "status": 200, "error": "…", "copy": "queued" | "dropped", "monitored": false}
+//! ```
+//!
+//! Failed answers of a pair are captured too (`status`, `error`, no
+//! output). [`read_capture`] leaves out the shadow's records, failed ones,
+//! and production ones data capture did not sample (`monitored: false`).
 
 pub mod api;
 pub mod batch;
@@ -67,6 +81,7 @@ pub mod error;
 pub mod job;
 pub mod metrics;
 pub mod model;
+pub mod shadow;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock, Weak};
@@ -77,11 +92,12 @@ use store::MetadataStore;
 pub use batch::{BatchOptions, BatchProgress, BatchSummary, batch_transform};
 pub use capture::{CaptureRecord, read_capture};
 pub use codec::Format;
-pub use endpoint::{CaptureConfig, EndpointConfig, EndpointRequest, VariantConfig};
+pub use endpoint::{CaptureConfig, EndpointConfig, EndpointRequest, ShadowConfig, VariantConfig};
 pub use error::{Result, ServingError};
 pub use model::{LoadedModel, PIPELINE_FILE, Resolved, resolve};
+pub use shadow::ShadowRequest;
 
-use endpoint::{Live, LiveVariant};
+use endpoint::{Live, LiveShadow, LiveVariant};
 use metrics::{EndpointMetrics, VariantMetrics};
 
 /// One endpoint: the live configuration (swapped on update) and its
@@ -105,16 +121,23 @@ struct Inner {
     artifacts: ArtifactStore,
     endpoints: RwLock<HashMap<String, Arc<Slot>>>,
     capture: capture::CaptureSender,
+    /// Copies for shadow tests, to their worker.
+    shadow: shadow::ShadowSender,
     /// Loaded pipelines by artifact path, shared between variants.
     models: Mutex<HashMap<String, Weak<LoadedModel>>>,
     variant_metrics: Mutex<HashMap<(String, String), Arc<VariantMetrics>>>,
     /// Stored endpoints that could not come up at start-up, with why.
     failed: Mutex<HashMap<String, String>>,
+    /// The stored `updated_ms` last tried for each of `failed`.
+    failed_tried: Mutex<HashMap<String, i64>>,
     /// Serialises configuration changes.
     admin: tokio::sync::Mutex<()>,
     /// More Prometheus text for `/metrics` (e.g. Model Monitor's gauges).
     extra_metrics: RwLock<Vec<MetricsSource>>,
 }
+
+/// Seconds between looks at the store for other processes' changes.
+pub const FOLLOW_SECONDS: u64 = 3;
 
 /// A function that renders more Prometheus text for `/metrics`.
 pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
@@ -134,15 +157,18 @@ impl Serving {
     /// runtime.
     pub fn new(store: Arc<dyn MetadataStore>, artifacts: ArtifactStore) -> Serving {
         let capture = capture::start(artifacts.clone());
+        let shadow = shadow::start(capture.clone());
         let s = Serving {
             inner: Arc::new(Inner {
                 store,
                 artifacts,
                 endpoints: RwLock::new(HashMap::new()),
                 capture,
+                shadow,
                 models: Mutex::new(HashMap::new()),
                 variant_metrics: Mutex::new(HashMap::new()),
                 failed: Mutex::new(HashMap::new()),
+                failed_tried: Mutex::new(HashMap::new()),
                 admin: tokio::sync::Mutex::new(()),
                 extra_metrics: RwLock::new(Vec::new()),
             }),
@@ -225,8 +251,76 @@ impl Serving {
     }
 
     /// Resolve and load every variant of `cfg` (filling in the resolved
-    /// paths of variants that have none).
-    async fn build(&self, mut cfg: EndpointConfig) -> Result<(EndpointConfig, Vec<LiveVariant>)> {
+    /// paths of variants that have none), plus the shadow test's model while it runs. A
+    /// shadow that cannot load (its pipeline gone) is logged and left out:
+    /// it never keeps production from coming up.
+    async fn build_all(
+        &self,
+        cfg: EndpointConfig,
+    ) -> Result<(EndpointConfig, Vec<LiveVariant>, Option<Arc<LiveShadow>>)> {
+        let (mut cfg, live) = self.build_variants(cfg).await?;
+        let mut out = None;
+        let now = store::now_ms();
+        let names: Vec<String> = cfg.variants.iter().map(|v| v.name.clone()).collect();
+        if let Some(sh) = cfg.shadow.as_mut()
+            && sh.running(now)
+        {
+            if !names.contains(&sh.production_variant) {
+                sh.stopped_ms = Some(now);
+                sh.outcome = Some(format!(
+                    "ended: its production variant '{}' was removed",
+                    sh.production_variant
+                ));
+            } else {
+                match self.load_shadow(sh).await {
+                    Ok(model) => {
+                        out = Some(Arc::new(LiveShadow {
+                            model,
+                            endpoint: Arc::from(cfg.name.as_str()),
+                            name: Arc::from(sh.variant.as_str()),
+                            production: Arc::from(sh.production_variant.as_str()),
+                            id: Arc::from(sh.id.as_str()),
+                            config: sh.clone(),
+                            dropped: Default::default(),
+                        }))
+                    }
+                    Err(e) => tracing::error!(
+                        "endpoint '{}': the shadow test's model could not load, no copies are sent: {e}",
+                        cfg.name
+                    ),
+                }
+            }
+        }
+        Ok((cfg, live, out))
+    }
+
+    /// Resolve (when not yet) and load a shadow's model.
+    async fn load_shadow(&self, sh: &mut ShadowConfig) -> Result<Arc<LoadedModel>> {
+        let shadow_err = |e: ServingError| match e {
+            ServingError::NotFound(m) | ServingError::BadRequest(m) => {
+                ServingError::BadRequest(format!("shadow model '{}': {m}", sh.model))
+            }
+            other => other,
+        };
+        if sh.artifact_path.is_empty() {
+            let uri = sh.model.clone();
+            let r = self
+                .db(move |s| resolve(s, &uri))
+                .await
+                .map_err(shadow_err)?;
+            sh.artifact_path = r.artifact_path;
+            sh.registered_model = r.registered_model;
+            sh.version = r.version;
+        }
+        let (real, m) = self.model(&sh.artifact_path).await.map_err(shadow_err)?;
+        sh.artifact_path = real;
+        Ok(m)
+    }
+
+    async fn build_variants(
+        &self,
+        mut cfg: EndpointConfig,
+    ) -> Result<(EndpointConfig, Vec<LiveVariant>)> {
         let mut live = Vec::with_capacity(cfg.variants.len());
         for v in &mut cfg.variants {
             if v.artifact_path.is_empty() {
@@ -350,7 +444,7 @@ impl Serving {
             Ok(())
         })
         .await?;
-        let (cfg, variants) = self.build(cfg).await?;
+        let (cfg, variants, shadow) = self.build_all(cfg).await?;
         lock(&self.inner.failed).remove(&cfg.name);
         let json = serde_json::to_string(&cfg)
             .map_err(|e| ServingError::Internal(format!("encoding the configuration: {e}")))?;
@@ -358,12 +452,13 @@ impl Serving {
         let row = self
             .db(move |s| s.put_endpoint(&name, &json).map_err(Into::into))
             .await?;
-        let live = Live::new(
+        let mut live = Live::new(
             cfg,
             variants,
             created.unwrap_or(row.created_ms),
             row.updated_ms,
         );
+        live.shadow = shadow;
         let name = live.config.name.clone();
         self.install(live);
         self.slot(&name)
@@ -420,18 +515,103 @@ impl Serving {
                     continue;
                 }
             };
-            match self.build(cfg).await {
-                Ok((cfg, variants)) => {
-                    self.install(Live::new(cfg, variants, row.created_ms, row.updated_ms));
+            match self.build_all(cfg).await {
+                Ok((cfg, variants, shadow)) => {
+                    let mut live = Live::new(cfg, variants, row.created_ms, row.updated_ms);
+                    live.shadow = shadow;
+                    self.install(live);
                     up += 1;
                 }
                 Err(e) => {
                     tracing::error!("endpoint '{}' could not start: {e}", row.name);
                     lock(&self.inner.failed).insert(row.name.clone(), e.to_string());
+                    lock(&self.inner.failed_tried).insert(row.name.clone(), row.updated_ms);
                 }
             }
         }
+        self.follow_store(std::time::Duration::from_secs(FOLLOW_SECONDS));
         Ok(up)
+    }
+
+    /// Follow configuration changes other server processes on the same
+    /// database made (an endpoint created, updated, deleted; a shadow test
+    /// started, promoted or stopped): every `every`, endpoints whose stored
+    /// `updated_ms` differs from the live one are rebuilt and swapped in,
+    /// like a local update. Started by [`restore`](Self::restore).
+    pub fn follow_store(&self, every: std::time::Duration) {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut t = tokio::time::interval(every);
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            t.tick().await;
+            loop {
+                t.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                let s = Serving { inner };
+                if let Err(e) = s.sync_once().await {
+                    tracing::warn!("endpoints: could not follow the store: {e}");
+                }
+            }
+        });
+    }
+
+    /// One pass of [`follow_store`](Self::follow_store).
+    pub async fn sync_once(&self) -> Result<()> {
+        let _g = self.inner.admin.lock().await;
+        let rows = self.db(|s| s.list_endpoints().map_err(Into::into)).await?;
+        let stored: std::collections::HashSet<String> =
+            rows.iter().map(|r| r.name.clone()).collect();
+        for name in self.names() {
+            if !stored.contains(&name) {
+                self.inner
+                    .endpoints
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&name);
+                lock(&self.inner.variant_metrics).retain(|(e, _), _| *e != name);
+            }
+        }
+        lock(&self.inner.failed).retain(|n, _| stored.contains(n));
+        for row in rows {
+            let current = self.slot(&row.name).map(|s| s.current().updated_ms);
+            if current == Some(row.updated_ms) {
+                continue;
+            }
+            if current.is_none() && self.failure(&row.name).is_some() {
+                // not in service: tried again only when its configuration changes
+                let mut tried = lock(&self.inner.failed_tried);
+                if tried.get(&row.name) == Some(&row.updated_ms) {
+                    continue;
+                }
+                tried.insert(row.name.clone(), row.updated_ms);
+            }
+            let cfg: EndpointConfig = match serde_json::from_str(&row.config) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!("endpoint '{}': unreadable configuration: {e}", row.name);
+                    continue;
+                }
+            };
+            match self.build_all(cfg).await {
+                Ok((cfg, variants, shadow)) => {
+                    let mut live = Live::new(cfg, variants, row.created_ms, row.updated_ms);
+                    live.shadow = shadow;
+                    self.install(live);
+                    lock(&self.inner.failed).remove(&row.name);
+                }
+                Err(e) => {
+                    tracing::error!(
+                        "endpoint '{}' changed in the store but could not load: {e}",
+                        row.name
+                    );
+                    if current.is_none() {
+                        lock(&self.inner.failed).insert(row.name.clone(), e.to_string());
+                        lock(&self.inner.failed_tried).insert(row.name.clone(), row.updated_ms);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Prometheus text for every endpoint.
@@ -469,6 +649,14 @@ impl Serving {
                 "atelier_endpoint_capture_dropped_total{{{l}}} {}",
                 m.capture_dropped.load(Relaxed)
             );
+            if let Some(sh) = &live.shadow {
+                let _ = writeln!(
+                    out,
+                    "atelier_endpoint_shadow_dropped_total{{{l},variant=\"{}\"}} {}",
+                    sh.name,
+                    sh.dropped.load(Relaxed)
+                );
+            }
         }
         let extra = self
             .inner
@@ -499,5 +687,9 @@ impl Serving {
 
     pub(crate) fn capture(&self) -> &capture::CaptureSender {
         &self.inner.capture
+    }
+
+    pub(crate) fn shadow_queue(&self) -> &shadow::ShadowSender {
+        &self.inner.shadow
     }
 }

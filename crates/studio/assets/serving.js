@@ -288,6 +288,167 @@
     load().then(() => { live(load); poll(load, 5000); });
   };
 
+  // ---------------------------------------------------------------- shadow tests
+
+  /**
+   * Grouped bars, our own SVG: one group per bin, one bar per series; values are shares (0..1).
+   * opts: { labels, series: [{ key, label, color, values }], empty, mark (index of a bin to outline) }.
+   */
+  function bars(container, opts) {
+    const M = { l: 44, r: 10, t: 10, b: 30 };
+    const el = C.svgEl;
+    const W = Math.max(260, container.clientWidth || 480), H = 220;
+    container.textContent = '';
+    const svg = el('svg', { width: '100%', height: H, viewBox: '0 0 ' + W + ' ' + H, class: 'chart', preserveAspectRatio: 'none' }, container);
+    const labels = opts.labels || [];
+    container.dataset.bins = String(labels.length);
+    if (!labels.length) {
+      el('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle', class: 'empty-note' }, svg).textContent = opts.empty || 'Nothing to plot';
+      return;
+    }
+    const vals = opts.series.flatMap((s) => s.values);
+    const max = Math.max(0.01, ...vals);
+    const step = C.niceStep(max, 4);
+    const top = Math.ceil((max * 1.05) / step) * step;
+    const plotW = W - M.l - M.r, band = plotW / labels.length;
+    const sy = (v) => H - M.b - (v / top) * (H - M.t - M.b);
+    const grid = el('g', { class: 'grid' }, svg), axis = el('g', { class: 'axis' }, svg);
+    for (let v = 0; v <= top + step * 1e-9; v += step) {
+      el('line', { x1: M.l, x2: W - M.r, y1: sy(v), y2: sy(v) }, grid);
+      el('text', { x: M.l - 6, y: sy(v) + 3.5, 'text-anchor': 'end' }, axis).textContent = Math.round(v * 100) + '%';
+    }
+    const inner = band * 0.8, bw = inner / opts.series.length;
+    labels.forEach((l, i) => {
+      opts.series.forEach((s, j) => {
+        const v = s.values[i] || 0;
+        const x = M.l + i * band + (band - inner) / 2 + j * bw;
+        const r = el('rect', { x: x.toFixed(2), y: sy(v).toFixed(2), width: Math.max(1, bw - 1).toFixed(2), height: Math.max(0, sy(0) - sy(v)).toFixed(2), fill: s.color,
+          'data-testid': 'shadow-bar', 'data-series': s.key, 'data-bin': String(i), 'data-value': String(v) }, svg);
+        el('title', null, r).textContent = s.label + ' · ' + l + ': ' + (v * 100).toFixed(1) + '%';
+      });
+    });
+    const fit = Math.max(3, Math.floor((band * (labels.length > 12 ? 3 : 1) - 4) / 6.2));
+    const every = labels.length > 12 ? 3 : 1;
+    labels.forEach((l, i) => {
+      if (i % every) return;
+      const t = String(l);
+      el('text', { x: M.l + (i + 0.5) * band, y: H - M.b + 16, 'text-anchor': 'middle' }, axis).textContent = t.length > fit ? t.slice(0, fit - 1) + '…' : t;
+    });
+    el('line', { x1: M.l, x2: W - M.r, y1: H - M.b, y2: H - M.b, class: 'axis-line' }, svg);
+  }
+
+  function pct(v) { return v === null || v === undefined ? '—' : (v * 100).toFixed(1) + ' %'; }
+
+  /**
+   * The endpoint page's shadow test: start one (model, share, duration), follow the comparison
+   * computed by the server from the captured pairs, promote or stop it. Returns the loader.
+   */
+  function shadowPanel(name, box, endpoint, reloadEndpoint) {
+    const url = EP + '/' + enc(name) + '/shadow';
+    const msg = h('div');
+    const modelIn = h('input', { type: 'text', size: 34, placeholder: 'models:/<name>/<version>', 'data-testid': 'shadow-model', 'aria-label': 'Shadow model' });
+    const shareIn = h('input', { type: 'number', min: '0', max: '100', step: 'any', value: '100', style: 'width:6em', 'data-testid': 'shadow-share', 'aria-label': 'Share of requests copied (%)' });
+    const minutesIn = h('input', { type: 'number', min: '0.05', step: 'any', value: '60', style: 'width:6em', 'data-testid': 'shadow-minutes', 'aria-label': 'Duration in minutes' });
+    const variantSel = h('select', { 'data-testid': 'shadow-production', 'aria-label': 'Production variant' });
+    const startBtn = h('button', { class: 'btn primary', type: 'button', 'data-testid': 'shadow-start', onclick: async () => {
+      const body = { model: modelIn.value.trim(), sampling_percentage: Number(shareIn.value), duration_seconds: Math.round(Number(minutesIn.value) * 60) };
+      if (variantSel.value) body.production_variant = variantSel.value;
+      try { await request('POST', url, body); replace(msg); await reloadEndpoint(); await loadShadow(); } catch (e) { replace(msg, errorBox(e, 'shadow-error')); }
+    } }, 'Start shadow test');
+    const form = h('div', { class: 'card', 'data-testid': 'shadow-form' },
+      h('div', { class: 'serving-form' }, h('label', null, 'Model', modelIn), h('label', null, 'Copy', shareIn, '% of'), variantSel,
+        h('label', null, 'for', minutesIn, 'min'), startBtn),
+      h('p', { class: 'muted' }, 'The shadow gets a copy of the sampled requests; its answers are captured and compared, never returned to clients. ',
+        'CLI: atelier endpoints shadow start ' + name + ' <model> --share 10 --minutes 60'), msg);
+    const status = h('div');
+    const numbers = h('div');
+    const primaryChart = h('div'), latencyChart = h('div');
+    const primaryTitle = h('span');
+    const primaryCard = h('div', { class: 'chart-card', 'data-testid': 'shadow-chart' }, h('h3', null, primaryTitle), primaryChart);
+    const latencyCard = h('div', { class: 'chart-card', 'data-testid': 'shadow-latency-chart' }, h('h3', null, h('span', null, 'Latency (share of requests)'), h('span', { class: 'muted' }, 'ms')), latencyChart);
+    const timeline = C.lineChart(primaryChart, { series: [], xKind: 'time', empty: 'No compared requests yet' });
+    let kind = null;
+    const result = h('div', null, status, numbers, h('div', { class: 'charts' }, primaryCard, latencyCard));
+    replace(box, form, result);
+    result.hidden = true;
+
+    async function act(method, path) {
+      try { await request(method, url + path); replace(msg); await reloadEndpoint(); await loadShadow(); } catch (e) { replace(msg, errorBox(e, 'shadow-error')); }
+    }
+
+    async function loadShadow() {
+      const ep = endpoint();
+      if (ep && ep.variants) {
+        const names = ep.variants.map((v) => v.name);
+        if (variantSel.dataset.names !== names.join(',')) {
+          replace(variantSel, names.map((n) => h('option', { value: n }, n)));
+          variantSel.dataset.names = names.join(',');
+        }
+        variantSel.hidden = names.length < 2;
+      }
+      let v;
+      try { v = await request('GET', url); } catch (e) { replace(status, errorBox(e, 'shadow-load-error')); return; }
+      const t = v.test, c = v.comparison;
+      form.hidden = !!(t && t.running);
+      if (!t) { result.hidden = true; return; }
+      result.hidden = false;
+      const running = t.running;
+      const badge = { Running: 'RUNNING', Promoted: 'FINISHED', Ended: 'FINISHED', Stopped: 'KILLED' }[t.status] || '';
+      const ended = running ? 'ends ' + fmtDate(t.ends_ms) : (t.status === 'Ended' ? 'ended by itself ' : t.status.toLowerCase() + ' ') + fmtAgo(Math.min(t.stopped_ms || t.ends_ms, t.ends_ms));
+      replace(status, h('div', { class: 'card' },
+        h('div', { class: 'serving-form' }, h('span', { class: 'badge ' + badge, 'data-testid': 'shadow-status', 'data-status': t.status }, t.status),
+          h('span', null, h('b', null, t.variant), ' ← ', t.registered_model ? h('span', null, modelLink(t.registered_model), ' ', versionLink(t.registered_model, t.version)) : S.tok(t.model, { class: 'tok mono' }),
+            ' shadows ', h('b', null, t.production_variant), ' · ' + t.sampling_percentage + ' % of its requests · ', h('span', { 'data-testid': 'shadow-ends' }, ended)),
+          h('span', { class: 'spacer', style: 'flex:1' }),
+          t.status !== 'Promoted' ? h('button', { class: 'btn primary', type: 'button', 'data-testid': 'shadow-promote', title: 'Serve the shadow\'s model on ' + t.production_variant + ' (no request is dropped)', onclick: () => {
+            if (confirm('Promote ' + t.model + ' to serve ' + t.production_variant + '?')) act('POST', '/promote');
+          } }, 'Promote') : null,
+          running ? h('button', { class: 'btn', type: 'button', 'data-testid': 'shadow-stop', onclick: () => act('DELETE', '') }, 'Stop') : null)));
+      if (!c) return;
+      kind = c.problem;
+      const p = c.production, s = c.shadow;
+      const d = c.differences;
+      replace(numbers, h('div', { class: 'card' }, h('div', { class: 'facts' },
+        kind === 'regression'
+          ? fact('Mean |difference|', d && d.abs.mean !== null ? C.fmtNum(d.abs.mean, 4) : '—', 'shadow-mean-abs')
+          : fact('Agreement', pct(c.agreement_rate), 'shadow-agreement'),
+        kind === 'regression' ? fact('95 % of |differences| ≤', d && d.abs.p95 !== null ? C.fmtNum(d.abs.p95, 4) : '—', 'shadow-p95-abs') : fact('Rows compared', String(c.compared_rows), 'shadow-rows'),
+        fact('Requests compared', String(c.compared_requests), 'shadow-compared'),
+        fact('Copies dropped', String(c.copies_dropped), 'shadow-dropped'),
+        fact('Waiting for the shadow', String(c.pending), 'shadow-pending')),
+      h('div', { class: 'table-wrap' }, h('table', { class: 'data', 'data-testid': 'shadow-sides' },
+        h('thead', null, h('tr', null, h('th', null, 'Side'), h('th', null, 'Variant'), h('th', { class: 'num' }, 'Requests'), h('th', { class: 'num' }, 'Errors'), h('th', { class: 'num' }, 'Mean'), h('th', { class: 'num' }, 'p50'), h('th', { class: 'num' }, 'p95'))),
+        h('tbody', null, [['production', p], ['shadow', s]].map(([side, x]) => h('tr', { 'data-testid': 'shadow-side', 'data-side': side },
+          h('td', null, side), h('td', null, x.variant), h('td', { class: 'num' }, String(x.requests)), h('td', { class: 'num', 'data-testid': 'shadow-errors' }, String(x.errors)),
+          h('td', { class: 'num' }, ms(x.latency_ms.mean)), h('td', { class: 'num' }, ms(x.latency_ms.p50)), h('td', { class: 'num' }, ms(x.latency_ms.p95))))))),
+      c.errors && c.errors.length ? h('p', { class: 'muted', 'data-testid': 'shadow-error-sample' }, 'e.g. ' + c.errors[0].side + ' ' + c.errors[0].status + ': ' + (c.errors[0].error || '')) : null));
+      // the main chart: differences for regression, agreement over time for classification
+      if (kind === 'regression') {
+        primaryTitle.textContent = 'Shadow − production, share of rows';
+        primaryCard.dataset.kind = 'differences';
+        const bins = (d && d.histogram) || [];
+        bars(primaryChart, { labels: bins.map((b) => C.fmtNum((b.lo + b.hi) / 2, 3)), series: [{ key: 'difference', label: 'rows', color: C.PALETTE[1], values: bins.map((b) => b.count / Math.max(1, d.summary.count)) }], empty: 'No compared rows yet' });
+      } else {
+        primaryTitle.textContent = 'Agreement per ' + Math.round(c.bucket_ms / 1000) + ' s';
+        primaryCard.dataset.kind = 'agreement';
+        const pts = c.timeline.filter((b) => b.agreement !== null).map((b) => ({ x: b.t_ms, y: b.agreement, ts: b.t_ms }));
+        primaryChart.dataset.points = String(pts.length);
+        timeline.update({ series: [{ label: 'agreement', color: C.PALETTE[2], id: 'agreement', points: pts }], xKind: 'time', empty: 'No compared requests yet' });
+      }
+      const edges = c.latency_bins_ms;
+      const labels = edges.map((e) => '≤' + C.fmtNum(e, 2)).concat(['>' + C.fmtNum(edges[edges.length - 1], 2)]);
+      const share = (hst) => { const n = hst.reduce((a, b) => a + b, 0) || 1; return hst.map((x) => x / n); };
+      // only the bins either side used, so the bars stay readable
+      let lo = labels.length, hi = -1;
+      [p.latency_histogram, s.latency_histogram].forEach((hst) => hst.forEach((x, i) => { if (x) { lo = Math.min(lo, i); hi = Math.max(hi, i); } }));
+      const cut = (a) => (hi < 0 ? [] : a.slice(lo, hi + 1));
+      bars(latencyChart, { labels: cut(labels), empty: 'No answers yet', series: [
+        { key: 'production', label: 'production', color: C.PALETTE[0], values: cut(share(p.latency_histogram)) },
+        { key: 'shadow', label: 'shadow', color: C.PALETTE[1], values: cut(share(s.latency_histogram)) }] });
+    }
+    return loadShadow;
+  }
+
   pages['endpoints-item'] = function () {
     const name = main.dataset.id;
     const head = h('div');
@@ -296,8 +457,11 @@
     const legend = h('div', { class: 'serving-legend', 'data-testid': 'chart-legend' });
     const tryBox = h('div', { class: 'card' });
     const captureBox = h('div', { class: 'card flush' });
+    const shadowBox = h('div', { 'data-testid': 'shadow-section' });
     replace(main, h('div', { class: 'crumbs' }, h('a', { href: '/endpoints' }, 'Endpoints'), ' / ', name), head,
-      h('h2', null, 'Variants'), variantsBox, h('h2', null, 'Traffic'), legend, charts, h('h2', null, 'Invoke'), tryBox, h('h2', null, 'Captured data'), captureBox);
+      h('h2', null, 'Variants'), variantsBox, h('h2', null, 'Traffic'), legend, charts, h('h2', null, 'Shadow test'), shadowBox,
+      h('h2', null, 'Invoke'), tryBox, h('h2', null, 'Captured data'), captureBox);
+    const loadShadow = shadowPanel(name, shadowBox, () => current, () => load());
     const chartDefs = [
       ['requests', 'Requests / 5 s', (p) => p.requests],
       ['p99', 'p99 latency (ms)', (p) => p.p99_ms],
@@ -443,9 +607,9 @@
     replace(head, h('div', { class: 'loading' }, 'Loading…'));
     load().then((found) => {
       if (!found) return;
-      Promise.all([loadStats(), loadCapture()]).then(() => {
+      Promise.all([loadStats(), loadCapture(), loadShadow()]).then(() => {
         live(load);
-        poll(() => Promise.all([load(), loadStats(), loadCapture()]), 5000);
+        poll(() => Promise.all([load(), loadStats(), loadCapture(), loadShadow()]), 5000);
       });
     });
   };
