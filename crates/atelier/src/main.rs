@@ -5,6 +5,7 @@
 mod bench;
 mod clarify_cli;
 mod config;
+mod import_cli;
 mod jobs_cli;
 mod monitor_cli;
 mod notebooks_cli;
@@ -318,6 +319,11 @@ Examples:
     Bench {
         #[command(subcommand)]
         which: BenchCommand,
+    },
+    /// Import data from another tracking server (`atelier import mlflow --from sqlite:///mlflow.db`).
+    Import {
+        #[command(subcommand)]
+        source: import_cli::ImportCommand,
     },
     /// Manage API tokens (sent as `Authorization: Bearer <token>`, e.g. via MLFLOW_TRACKING_TOKEN).
     Token {
@@ -947,6 +953,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 python,
                 readme,
             })?;
+        }
+        Command::Import { source } => {
+            init_tracing("warn");
+            import_cli::run(source)?;
         }
         Command::Token { action } => {
             init_tracing("warn");

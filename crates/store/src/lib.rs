@@ -33,6 +33,7 @@ mod traces;
 pub use model::*;
 pub use model_cards::*;
 pub use sqlite::SqliteStore;
+pub use sqlite::import::{ImportDatasetInput, ImportEntity, ImportPoint, ImportTx, TableCounts};
 pub use traces::*;
 
 /// What went wrong, named by what the caller should do about it.
