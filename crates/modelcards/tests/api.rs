@@ -394,6 +394,12 @@ fn the_dashboard_joins_endpoints_monitors_batches_and_cards() {
     .unwrap();
     st.put_schedule("churn-mq", &json!({"name": "churn-mq", "endpoint": "churn-ep", "kind": "model_quality", "enabled": false}).to_string())
         .unwrap();
+    // Model Monitor's kind names for bias and explainability
+    st.put_schedule(
+        "churn-bias",
+        &json!({"name": "churn-bias", "endpoint": "churn-ep", "kind": "model_bias"}).to_string(),
+    )
+    .unwrap();
     st.put_schedule(
         "other-dq",
         &json!({"name": "other-dq", "endpoint": "elsewhere"}).to_string(),
@@ -486,9 +492,10 @@ fn the_dashboard_joins_endpoints_monitors_batches_and_cards() {
         (mq["status"].as_str(), mq["alert"].as_str()),
         (Some("Stopped"), Some("OK"))
     );
-    for k in ["bias", "explainability"] {
-        assert_eq!(m["monitoring"][k]["status"], "NotScheduled");
-    }
+    let bias = &m["monitoring"]["bias"];
+    assert_eq!(bias["status"], "Scheduled");
+    assert!(bias["last_execution"].is_null() && bias["alert"].is_null());
+    assert_eq!(m["monitoring"]["explainability"]["status"], "NotScheduled");
     assert_eq!(m["last_batch_transform"]["id"], bt.as_str());
     assert_eq!(
         (
