@@ -311,4 +311,54 @@ mod tests {
             err(json!({"name": "a", "endpoint": "e", "threshold": -1})).contains("non-negative")
         );
     }
+
+    #[test]
+    fn bias_and_explainability_schedules_say_what_they_lack() {
+        let ok = Schedule::parse(&json!({"name": "b", "endpoint": "e", "kind": "model_bias",
+            "dataset": "loans.csv", "bias": {"facet": "sex", "facet_values": ["female"]}}))
+        .unwrap();
+        assert_eq!(ok.kind.as_str(), "model_bias");
+        assert_eq!(ok.bias.unwrap().facet, "sex");
+        let e = Schedule::parse(&json!({"name": "x", "endpoint": "e", "kind": "model_explainability", "dataset": "d.csv"})).unwrap();
+        assert_eq!(e.explainability, None);
+        let err = |v: serde_json::Value| Schedule::parse(&v).unwrap_err();
+        let bias = |b: serde_json::Value| {
+            err(
+                json!({"name": "b", "endpoint": "e", "kind": "model_bias", "dataset": "d.csv", "bias": b}),
+            )
+        };
+        assert!(
+            err(json!({"name": "b", "endpoint": "e", "kind": "model_bias", "dataset": "d.csv"}))
+                .contains("needs \"bias\"")
+        );
+        assert!(bias(json!({"facet": "sex"})).contains("facet_values"));
+        assert!(
+            bias(json!({"facet": "age", "facet_values": ["1"], "facet_threshold": 40}))
+                .contains("not both")
+        );
+        assert!(
+            bias(json!({"facet": "sex", "facet_values": ["f"], "metrics": ["DPL"]}))
+                .contains("'DPL' is not a post-training")
+        );
+        assert!(
+            bias(json!({"facet": "sex", "facet_values": ["f"], "di_ratio": 0.5}))
+                .contains("at least 1")
+        );
+        assert!(
+            bias(json!({"facet": "sex", "facet_values": ["f"], "probability_threshold": 1}))
+                .contains("between 0 and 1")
+        );
+        assert!(
+            bias(json!({"facet": "sex", "facet_values": ["f"], "colour": 1}))
+                .contains("unknown field")
+        );
+        assert!(
+            err(json!({"name": "b", "endpoint": "e", "kind": "model_bias", "bias": {"facet": "sex", "facet_values": ["f"]}}))
+                .contains("give \"dataset\"")
+        );
+        assert!(
+            err(json!({"name": "x", "endpoint": "e", "kind": "model_explainability", "dataset": "d.csv", "explainability": {"threshold": 0}}))
+                .contains("nDCG between 0 and 1")
+        );
+    }
 }
