@@ -167,6 +167,8 @@ test("a model card's life: deploy refused until the card is approved, then allow
   assert.match(r.body.message, /card of v1 is Draft/);
   // fill it in
   await page.click('[data-testid=card-edit]');
+  await page.locator('[data-testid=card-field-purpose_of_model]').waitFor();
+  await layoutAt('the card form');
   await page.fill('[data-testid=card-field-purpose_of_model]', 'Tell penguin species apart from bill and flipper measurements.');
   await page.selectOption('[data-testid=card-field-risk_rating]', 'Low');
   await page.click('[data-testid=card-save]');
