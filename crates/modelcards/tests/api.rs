@@ -18,19 +18,27 @@ struct Server {
 impl Server {
     fn start() -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open(dir.path().join("m.db")).unwrap());
+        let s = Server::on(dir.path());
         for (name, role, token) in [
             ("ann", "editor", "atl_ann"),
             ("rev", "admin", "atl_rev"),
             ("vic", "viewer", "atl_vic"),
         ] {
-            store
+            s.store
                 .create_token(name, role, &server::hash_token(token))
                 .unwrap();
         }
+        Server { _dir: dir, ..s }
+    }
+
+    /// A server on the database and artifacts under `root`, with its own store connections (as a
+    /// second process on the same database would have).
+    fn on(root: &std::path::Path) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(root.join("m.db")).unwrap());
         let rt = tokio::runtime::Runtime::new().unwrap();
         let _g = rt.enter();
-        let artifacts = artifacts::ArtifactStore::local(dir.path().join("a")).unwrap();
+        let artifacts = artifacts::ArtifactStore::local(root.join("a")).unwrap();
         let dynstore: Arc<dyn MetadataStore> = store.clone();
         let serving = serving::Serving::new(dynstore.clone(), artifacts.clone());
         let state = server::AppState {
@@ -518,4 +526,75 @@ fn the_dashboard_joins_endpoints_monitors_batches_and_cards() {
         json!({"version": 1, "status": null, "updated_ms": null, "updated_by": null})
     );
     assert!(idle["last_batch_transform"].is_null());
+}
+
+#[test]
+fn two_servers_with_their_own_store_on_one_database_see_the_same_cards_and_rule() {
+    let a = Server::start();
+    let b = Server::on(a._dir.path());
+    let v = a.version("churn");
+    let card = format!("/api/atelier/model-cards/churn/{v}");
+    a.call(
+        "rev",
+        "PUT",
+        "/api/atelier/model-card-requirements/churn",
+        Some(json!({"require_approved_card": true})),
+    );
+    assert_eq!(a.call("ann", "POST", &card, None).0, 200);
+    // b refuses the deploy on a's rule, and sees a's card
+    let deploy = json!({"name": "ep", "model": format!("models:/churn/{v}")});
+    let (st, body) = b.call(
+        "ann",
+        "POST",
+        "/api/atelier/endpoints",
+        Some(deploy.clone()),
+    );
+    assert_eq!(st, 400);
+    assert!(
+        body["message"].as_str().unwrap().contains("is Draft"),
+        "{body}"
+    );
+    // a change through b on a's stale revision is refused, then made on the current one
+    assert_eq!(
+        b.call(
+            "ann",
+            "POST",
+            &format!("{card}/status"),
+            Some(json!({"status": "PendingReview"}))
+        )
+        .0,
+        200
+    );
+    let (st, body) = a.call(
+        "rev",
+        "POST",
+        &format!("{card}/status"),
+        Some(json!({"status": "Approved", "revision": 1})),
+    );
+    assert_eq!(st, 400);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("changed meanwhile"),
+        "{body}"
+    );
+    assert_eq!(
+        a.call(
+            "rev",
+            "POST",
+            &format!("{card}/status"),
+            Some(json!({"status": "Approved", "revision": 2}))
+        )
+        .0,
+        200
+    );
+    let (_, body) = b.call("ann", "POST", "/api/atelier/endpoints", Some(deploy));
+    assert!(
+        !body["message"].as_str().unwrap().contains("model card"),
+        "{body}"
+    );
+    let (_, d) = b.call("vic", "GET", "/api/atelier/dashboard", None);
+    assert_eq!(d["models"][0]["model_card"]["status"], "Approved");
+    assert_eq!(d["models"][0]["require_approved_card"], true);
 }
