@@ -493,6 +493,91 @@ fn a_schedule_on_a_live_endpoint_catches_drift_alerts_and_leads_to_retraining() 
     );
     assert!(est > 0.5 && est <= 1.0, "{r}");
 
+    // the upload reads only the hours its labels can concern, not the history
+    assert!(
+        up["searched_hours"].as_u64().is_some_and(|h| (1..=24).contains(&h)),
+        "{up}"
+    );
+    // our event ids are UUIDv7: a label by eventId reads its capture hour (and
+    // the one before) only, and matches
+    let mut event_ids = Vec::new();
+    let mut stack = vec![dir.path().join("artifacts/capture/penguins")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else if event_ids.len() < 5 {
+                let text = std::fs::read_to_string(e.path()).unwrap();
+                for line in text.lines().take(5 - event_ids.len()) {
+                    let r: Value = serde_json::from_str(line).unwrap();
+                    event_ids.push(r["eventMetadata"]["eventId"].as_str().unwrap().to_string());
+                }
+            }
+        }
+    }
+    assert_eq!(event_ids.len(), 5);
+    assert!(
+        event_ids.iter().all(|id| id.as_bytes().get(14) == Some(&b'7')),
+        "event ids are UUIDv7: {event_ids:?}"
+    );
+    let by_event: String = event_ids
+        .iter()
+        .map(|id| json!({"eventId": id, "label": "Adelie"}).to_string() + "\n")
+        .collect();
+    let mut resp = a
+        .post(&s.url("/api/atelier/ground-truth/penguins"))
+        .header("Content-Type", "application/jsonlines")
+        .send(by_event.as_bytes())
+        .unwrap();
+    let up: Value = serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(up["matched"], 5, "{up}");
+    assert!(up["searched_hours"].as_u64().unwrap() <= 2, "{up}");
+    let mut resp = a
+        .post(&s.url("/api/atelier/ground-truth/penguins?match_hours=0"))
+        .header("Content-Type", "application/jsonlines")
+        .send(by_event.as_bytes())
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let msg = resp.body_mut().read_to_string().unwrap();
+    assert!(msg.contains("match_hours must be a whole number of hours from 1"), "{msg}");
+
+    // the schedule's page data is light: one execution carries histograms, the
+    // others say they were left out and come in full from their own route
+    let (_, one) = get(
+        &a,
+        &s.url("/api/atelier/monitoring-schedules/penguins-drift"),
+    )
+    .unwrap();
+    let execs = one["executions"].as_array().unwrap();
+    let with: Vec<&Value> = execs
+        .iter()
+        .filter(|e| e["result"]["histograms"].is_object())
+        .collect();
+    assert_eq!(with.len(), 1, "{one}");
+    let omitted = execs
+        .iter()
+        .find(|e| e["result"]["histograms_omitted"] == true)
+        .expect("an older execution without its histograms");
+    let (code, full) = get(
+        &a,
+        &s.url(&format!(
+            "/api/atelier/monitoring-schedules/penguins-drift/executions/{}",
+            omitted["id"].as_str().unwrap()
+        )),
+    )
+    .unwrap();
+    assert_eq!(code, 200, "{full}");
+    assert!(full["execution"]["result"]["histograms"].is_object(), "{full}");
+    let (code, _) = get(
+        &a,
+        &s.url(&format!(
+            "/api/atelier/monitoring-schedules/penguins-quality/executions/{}",
+            omitted["id"].as_str().unwrap()
+        )),
+    )
+    .unwrap();
+    assert_eq!(code, 404, "an execution of another schedule");
+
     // /metrics carries the monitor's gauge
     let mut m = a.get(&s.url("/metrics")).call().unwrap();
     let text = m.body_mut().read_to_string().unwrap();

@@ -6,7 +6,7 @@
 //! | GET/DELETE | `/monitoring-schedules/{name}` | one, with its recent executions / remove |
 //! | POST | `/monitoring-schedules/{name}/run` | an execution now (window from the body or the last cron period) → 202 |
 //! | POST | `/monitoring-schedules/{name}/retrain` | an Autopilot job on captured inputs joined with their labels (or a given dataset) → 202 |
-//! | POST | `/ground-truth/{endpoint}` | upload labels (JSON Lines or CSV) → how many match captured predictions |
+//! | POST | `/ground-truth/{endpoint}` | upload labels (JSON Lines or CSV) → how many match captured predictions (each eventId's capture hour; other ids back `?match_hours=` hours, default 24) |
 //! | POST | `/baselines` | a baseline from a stored dataset, as a job → 202 |
 
 use std::collections::HashMap;
@@ -16,7 +16,7 @@ use artifacts::{ArtifactPath, ArtifactStore};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
@@ -48,6 +48,11 @@ pub fn router(m: Monitoring) -> Routes {
         .get(S, Read, list)
         .post(S, Write, create)
         .get(&format!("{S}/{{name}}"), Read, one)
+        .get(
+            &format!("{S}/{{name}}/executions/{{id}}"),
+            Read,
+            one_execution,
+        )
         .delete(&format!("{S}/{{name}}"), Write, remove)
         .post(&format!("{S}/{{name}}/run"), Write, run_now)
         .post(&format!("{S}/{{name}}/retrain"), Write, retrain)
@@ -337,13 +342,58 @@ async fn one(
         let s = parse_schedule(&row)?;
         let execs = m.store.list_jobs_named(EXECUTION_KIND, &name, 200)?;
         let deliveries = deliveries_of(m.store.as_ref(), &execs.iter().collect::<Vec<_>>())?;
+        // a light list: per-feature values for the charts, but the
+        // histograms of the newest execution that has them only (another's
+        // come from …/executions/{id} when the page selects it)
+        let mut kept_histograms = false;
+        let executions: Vec<Value> = execs
+            .iter()
+            .map(|j| {
+                let mut e = execution_json(j, &deliveries);
+                if let Some(r) = e["result"].as_object_mut()
+                    && r.contains_key("histograms")
+                {
+                    if kept_histograms {
+                        r.remove("histograms");
+                        r.insert("histograms_omitted".into(), json!(true));
+                    } else {
+                        kept_histograms = true;
+                    }
+                }
+                e
+            })
+            .collect();
         Ok(json!({
             "schedule": schedule_json(&s, row.created_ms, row.updated_ms, &execs, &deliveries),
-            "executions": execs
-                .iter()
-                .map(|j| execution_json(j, &deliveries))
-                .collect::<Vec<_>>(),
+            "executions": executions,
         }))
+    })
+    .await?;
+    Ok(Json(out))
+}
+
+/// One execution of a schedule in full (histograms included).
+async fn one_execution(
+    State(m): State<Monitoring>,
+    p: Result<Path<(String, String)>, PathRejection>,
+) -> ApiResult<Json<Value>> {
+    let (name, id) = p
+        .map(|Path(v)| v)
+        .map_err(|e| ApiError::invalid(e.body_text()))?;
+    let out = blocking(move || {
+        let missing = || {
+            ApiError::new(
+                ErrorCode::ResourceDoesNotExist,
+                format!("schedule '{name}' has no execution '{id}'"),
+            )
+        };
+        let j = m.store.get_job(&id).map_err(|_| missing())?;
+        let spec: Value = serde_json::from_str(&j.spec).unwrap_or(Value::Null);
+        if j.kind != EXECUTION_KIND || spec["schedule"].as_str() != Some(name.as_str()) {
+            return Err(missing());
+        }
+        let deliveries = deliveries_of(m.store.as_ref(), &[&j])?;
+        Ok(json!({ "execution": execution_json(&j, &deliveries) }))
     })
     .await?;
     Ok(Json(out))
@@ -397,9 +447,14 @@ fn hour_dir(ms: i64) -> String {
         .replace(['-', 'T'], "/")
 }
 
+/// Hours a ground-truth upload searches back for ids without a time.
+const DEFAULT_MATCH_HOURS: u32 = 24;
+const MAX_MATCH_HOURS: u32 = 24 * 90;
+
 async fn ground_truth(
     State(m): State<Monitoring>,
     p: Result<Path<String>, PathRejection>,
+    Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
@@ -415,28 +470,42 @@ async fn ground_truth(
         let e = endpoint.clone();
         blocking(move || Ok(st.get_endpoint(&e)?)).await?;
     }
-    // how many of them match a captured prediction (all time)
-    let records = serving::read_capture(&m.artifacts, &endpoint, 0, i64::MAX)
-        .await
-        .map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))?;
-    let mut events = std::collections::HashSet::new();
-    let mut inferences = std::collections::HashSet::new();
-    for r in &records {
-        events.insert(r.event_metadata.event_id.clone());
-        if let Some(i) = &r.event_metadata.inference_id {
-            inferences.insert(i.clone());
-        }
-    }
+    // how many of them match a captured prediction: our event ids carry
+    // their capture hour; other ids are looked for back from now, up to
+    // `match_hours` (the upload never reads the whole history)
+    let back_hours = match query.get("match_hours") {
+        None => DEFAULT_MATCH_HOURS,
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|h| (1..=MAX_MATCH_HOURS).contains(h))
+            .ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "match_hours must be a whole number of hours from 1 to {MAX_MATCH_HOURS}, not '{v}'"
+                ))
+            })?,
+    };
+    let wanted: Vec<crate::capture_ids::Wanted> = labels
+        .iter()
+        .map(|l| crate::capture_ids::Wanted {
+            id: &l.id,
+            by_inference_id: l.by_inference_id,
+        })
+        .collect();
+    let (found, searched_hours) = crate::capture_ids::match_ids(
+        &m.artifacts,
+        &endpoint,
+        &wanted,
+        store::now_ms(),
+        back_hours,
+    )
+    .await
+    .map_err(|e| ApiError::new(ErrorCode::InternalError, e))?;
     let unknown: Vec<&str> = labels
         .iter()
-        .filter(|l| {
-            if l.by_inference_id {
-                !inferences.contains(&l.id)
-            } else {
-                !events.contains(&l.id)
-            }
-        })
-        .map(|l| l.id.as_str())
+        .zip(&found)
+        .filter(|(_, f)| !**f)
+        .map(|(l, _)| l.id.as_str())
         .collect();
     let now = store::now_ms();
     let path = ArtifactPath::parse(&format!(
@@ -455,11 +524,12 @@ async fn ground_truth(
         "matched": labels.len() - unknown.len(),
         "unknown": unknown.len(),
         "path": path.as_str(),
+        "searched_hours": searched_hours,
     });
     if !unknown.is_empty() {
         out["unknown_ids"] = json!(unknown.iter().take(20).collect::<Vec<_>>());
         out["message"] = json!(format!(
-            "{} of {} labels match no captured prediction of '{endpoint}' (yet); they are kept and join if that traffic is captured, but check the ids (inferenceId is the X-Atelier-Inference-Id header, eventId the capture record's)",
+            "{} of {} labels match no captured prediction of '{endpoint}' in the hours searched ({searched_hours}: the capture hour of each eventId, and the last {back_hours} hours for other ids; ?match_hours= looks further back); they are kept and join if that traffic is captured, but check the ids (inferenceId is the X-Atelier-Inference-Id header, eventId the capture record's)",
             unknown.len(),
             labels.len()
         ));
@@ -519,58 +589,62 @@ async fn retrain(
         .artifacts
         .read_all(&ArtifactPath::parse(&variant.artifact_path)?)
         .await?;
-    let pipeline = learn::Pipeline::from_bytes(&bytes).map_err(ApiError::invalid)?;
+    // parsing a pipeline is CPU work: off the async runtime
+    let pipeline =
+        blocking(move || learn::Pipeline::from_bytes(&bytes).map_err(ApiError::invalid)).await?;
     let dataset = match v["dataset"].as_str() {
         Some(d) => d.to_string(),
         None => {
             // captured inputs joined with their labels, over the last `days` days
             let days = v["days"].as_f64().unwrap_or(7.0).clamp(0.01, 365.0);
             let now = store::now_ms();
-            let records = serving::read_capture(
-                &m.artifacts,
-                &s.endpoint,
-                now - (days * 86_400_000.0) as i64,
-                now,
-            )
-            .await
-            .map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))?;
-            let labels = read_labels(&m.artifacts, &s.endpoint)
+            let since = now - (days * 86_400_000.0) as i64;
+            let records = serving::read_capture(&m.artifacts, &s.endpoint, since, now)
+                .await
+                .map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))?;
+            let labels = read_labels(&m.artifacts, &s.endpoint, since)
                 .await
                 .map_err(|e| ApiError::new(ErrorCode::InternalError, e))?;
             let columns = serving::LoadedModel::new(pipeline.clone()).columns;
-            let mut csv = columns
-                .iter()
-                .map(|c| csv_field(c))
-                .collect::<Vec<_>>()
-                .join(",");
-            csv.push(',');
-            csv.push_str(&csv_field(&pipeline.target));
-            csv.push('\n');
-            let mut rows = 0usize;
-            for r in &records {
-                let Some(input) = &r.capture_data.endpoint_input else {
-                    continue;
-                };
-                let Some(truth) = labels.of(&r.event_metadata) else {
-                    continue;
-                };
-                let Ok(recs) = crate::rows::input_records(input, &columns) else {
-                    continue;
-                };
-                if recs.len() != truth.len() {
-                    continue;
+            let target = pipeline.target.clone();
+            // the join and the CSV are CPU work over the whole period
+            let (csv, rows) = blocking(move || {
+                let mut csv = columns
+                    .iter()
+                    .map(|c| csv_field(c))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                csv.push(',');
+                csv.push_str(&csv_field(&target));
+                csv.push('\n');
+                let mut rows = 0usize;
+                for r in &records {
+                    let Some(input) = &r.capture_data.endpoint_input else {
+                        continue;
+                    };
+                    let Some(truth) = labels.of(&r.event_metadata) else {
+                        continue;
+                    };
+                    let Ok(recs) = crate::rows::input_records(input, &columns) else {
+                        continue;
+                    };
+                    if recs.len() != truth.len() {
+                        continue;
+                    }
+                    for (rec, t) in recs.iter().zip(truth) {
+                        let mut line: Vec<String> = columns
+                            .iter()
+                            .map(|c| csv_field(&rec.get(c).map(cell_text).unwrap_or_default()))
+                            .collect();
+                        line.push(csv_field(t));
+                        csv.push_str(&line.join(","));
+                        csv.push('\n');
+                        rows += 1;
+                    }
                 }
-                for (rec, t) in recs.iter().zip(truth) {
-                    let mut line: Vec<String> = columns
-                        .iter()
-                        .map(|c| csv_field(&rec.get(c).map(cell_text).unwrap_or_default()))
-                        .collect();
-                    line.push(csv_field(t));
-                    csv.push_str(&line.join(","));
-                    csv.push('\n');
-                    rows += 1;
-                }
-            }
+                Ok((csv, rows))
+            })
+            .await?;
             if rows < 20 {
                 return Err(ApiError::invalid(format!(
                     "only {rows} captured rows of '{}' have labels in the last {days} days; upload more ground truth, or give a \"dataset\" to retrain on",

@@ -407,7 +407,8 @@ pub fn model_bias(
     }
     let cols = columns(&pipeline, &extra);
     let names: Vec<String> = cols.iter().map(|c| c.0.clone()).collect();
-    let labels = ctx.block_on(read_labels(&ctx.artifacts, &sched.endpoint))?;
+    let since = ctx.spec["window_start_ms"].as_i64().unwrap_or(0);
+    let labels = ctx.block_on(read_labels(&ctx.artifacts, &sched.endpoint, since))?;
     let positive = cfg
         .label_selector
         .clone()

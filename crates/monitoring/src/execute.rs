@@ -398,9 +398,22 @@ fn histograms(baseline: &monitor::Baseline, table: &tabular::Table) -> Value {
 }
 
 /// Every label uploaded for an endpoint (the newest upload of an id wins).
-pub async fn read_labels(arts: &ArtifactStore, endpoint: &str) -> Result<LabelIndex, String> {
+/// Ground truth uploaded for `endpoint` from the hour before `since_ms` on:
+/// labels arrive after the predictions they label, so a window's labels
+/// are never in an older upload, and the read does not grow with the
+/// endpoint's history (`ground-truth/<endpoint>/YYYY/MM/DD/HH/*.jsonl`,
+/// the upload's hour).
+pub async fn read_labels(
+    arts: &ArtifactStore,
+    endpoint: &str,
+    since_ms: i64,
+) -> Result<LabelIndex, String> {
     let dir =
         ArtifactPath::parse(&format!("ground-truth/{endpoint}")).map_err(|e| e.to_string())?;
+    let first_hour = serving::capture::hour_partition(
+        crate::capture_ids::hour_start(since_ms.max(0)) - 3_600_000,
+    );
+    let prefix = format!("ground-truth/{endpoint}/");
     let mut files: Vec<String> = arts
         .list_recursive(&dir)
         .await
@@ -408,6 +421,12 @@ pub async fn read_labels(arts: &ArtifactStore, endpoint: &str) -> Result<LabelIn
         .into_iter()
         .map(|(p, _)| p)
         .filter(|p| p.ends_with(".jsonl"))
+        .filter(|p| {
+            // YYYY/MM/DD/HH/<file>; anything else is read (never lose a label)
+            p.strip_prefix(&prefix)
+                .and_then(|rest| rest.get(..13))
+                .is_none_or(|hour| hour >= first_hour.as_str())
+        })
         .collect();
     files.sort();
     let mut idx = LabelIndex::default();
@@ -440,7 +459,8 @@ fn model_quality(
         }
     });
     let higher = !matches!(metric.as_str(), "rmse" | "mse" | "mae" | "log_loss");
-    let labels = ctx.block_on(read_labels(&ctx.artifacts, &sched.endpoint))?;
+    let since = ctx.spec["window_start_ms"].as_i64().unwrap_or(0);
+    let labels = ctx.block_on(read_labels(&ctx.artifacts, &sched.endpoint, since))?;
     let k = if problem == ProblemType::Multiclass {
         pipeline.labels.len()
     } else {

@@ -40,6 +40,7 @@
 
 pub mod alerts;
 pub mod api;
+pub mod capture_ids;
 pub mod clarify_checks;
 pub use jobs::cron;
 pub mod execute;

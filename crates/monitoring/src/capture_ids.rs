@@ -1,0 +1,219 @@
+//! Which captured predictions exist, read cheaply: the event and inference
+//! ids of chosen capture hours only, parsed without the captured payloads.
+//!
+//! A ground-truth upload answers how many of its labels match captured
+//! traffic. Reading every capture record ever written for that grew with
+//! the endpoint's history (30 days of hourly capture is millions of records);
+//! this reads the hours a label can concern:
+//! * an `eventId` label whose id is one of ours (a UUIDv7, which carries the
+//!   capture's millisecond) → that hour and the one before (the id is made
+//!   when the record is written, a moment after the request);
+//! * other ids (an `inferenceId` the client chose) → hours back from now, up
+//!   to a limit, stopping as soon as every id has been found.
+
+use std::collections::HashSet;
+
+use artifacts::{ArtifactPath, ArtifactStore};
+use serde::Deserialize;
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// The part of a capture line this module reads; `captureData` is skipped
+/// by the parser without building it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IdsOnly {
+    event_metadata: serving::capture::EventMetadata,
+}
+
+/// Ids of monitored capture records (see [`serving::CaptureRecord::monitored`]).
+#[derive(Debug, Default)]
+pub struct CapturedIds {
+    pub events: HashSet<String>,
+    pub inferences: HashSet<String>,
+    /// Distinct hours read.
+    pub hours_read: usize,
+}
+
+/// The capture millisecond in one of our event ids (UUIDv7: the first 48
+/// bits are Unix milliseconds), or `None` for any other id.
+pub fn event_id_time_ms(id: &str) -> Option<i64> {
+    let hex: String = id.chars().filter(|c| *c != '-').collect();
+    if hex.len() != 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    // version nibble (13th hex digit) and RFC 4122 variant
+    if &hex[12..13] != "7" || !matches!(&hex[16..17], "8" | "9" | "a" | "b" | "A" | "B") {
+        return None;
+    }
+    i64::from_str_radix(&hex[..12], 16).ok()
+}
+
+/// The start of the hour holding `ms`.
+pub fn hour_start(ms: i64) -> i64 {
+    ms - ms.rem_euclid(HOUR_MS)
+}
+
+impl CapturedIds {
+    /// Add the monitored records' ids of `endpoint` in the hour starting at
+    /// `hour_ms` (every variant folder).
+    pub async fn read_hour(
+        &mut self,
+        arts: &ArtifactStore,
+        endpoint: &str,
+        variants: &[String],
+        hour_ms: i64,
+    ) -> Result<(), String> {
+        let part = serving::capture::hour_partition(hour_ms);
+        self.hours_read += 1;
+        for v in variants {
+            let dir = ArtifactPath::parse(&format!("capture/{endpoint}/{v}/{part}"))
+                .map_err(|e| e.to_string())?;
+            let entries = arts.list(&dir).await.map_err(|e| e.to_string())?;
+            for e in entries {
+                if e.is_dir || !e.name.ends_with(".jsonl") {
+                    continue;
+                }
+                let path = ArtifactPath::parse(&format!("{}/{}", dir.as_str(), e.name))
+                    .map_err(|e| e.to_string())?;
+                let bytes = arts.read_all(&path).await.map_err(|e| e.to_string())?;
+                for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                    let Ok(r) = serde_json::from_slice::<IdsOnly>(line) else {
+                        continue;
+                    };
+                    let m = r.event_metadata;
+                    let monitored = match &m.shadow_test {
+                        None => true,
+                        Some(s) => s.role == "production" && s.monitored && s.status == 200,
+                    };
+                    if !monitored {
+                        continue;
+                    }
+                    if let Some(i) = m.inference_id {
+                        self.inferences.insert(i);
+                    }
+                    self.events.insert(m.event_id);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The variant folders of an endpoint's capture.
+pub async fn capture_variants(arts: &ArtifactStore, endpoint: &str) -> Result<Vec<String>, String> {
+    let dir = ArtifactPath::parse(&format!("capture/{endpoint}")).map_err(|e| e.to_string())?;
+    Ok(arts
+        .list(&dir)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|e| e.is_dir)
+        .map(|e| e.name)
+        .collect())
+}
+
+/// A label to look up: its id and whether it is an `inferenceId`.
+pub struct Wanted<'a> {
+    pub id: &'a str,
+    pub by_inference_id: bool,
+}
+
+/// Which of `wanted` match a monitored capture record, reading only the
+/// hours they can concern (see the module docs); `back_hours` bounds the
+/// search for ids that carry no time. Returns the matched flags (in order)
+/// and how many hours were read.
+pub async fn match_ids(
+    arts: &ArtifactStore,
+    endpoint: &str,
+    wanted: &[Wanted<'_>],
+    now_ms: i64,
+    back_hours: u32,
+) -> Result<(Vec<bool>, usize), String> {
+    let variants = capture_variants(arts, endpoint).await?;
+    let mut found = vec![false; wanted.len()];
+    if variants.is_empty() {
+        return Ok((found, 0));
+    }
+    let mut ids = CapturedIds::default();
+    let mut read: HashSet<i64> = HashSet::new();
+    // ids that say when they were captured
+    let mut timed: Vec<i64> = wanted
+        .iter()
+        .filter(|w| !w.by_inference_id)
+        .filter_map(|w| event_id_time_ms(w.id))
+        .flat_map(|t| [hour_start(t), hour_start(t) - HOUR_MS])
+        .collect();
+    timed.sort_unstable();
+    timed.dedup();
+    for h in timed {
+        if read.insert(h) {
+            ids.read_hour(arts, endpoint, &variants, h).await?;
+        }
+    }
+    let matches = |ids: &CapturedIds, w: &Wanted<'_>| {
+        if w.by_inference_id {
+            ids.inferences.contains(w.id)
+        } else {
+            ids.events.contains(w.id)
+        }
+    };
+    for (f, w) in found.iter_mut().zip(wanted) {
+        *f = matches(&ids, w);
+    }
+    // the rest: back from the current hour until all are found
+    let mut h = hour_start(now_ms);
+    for _ in 0..back_hours {
+        if found.iter().all(|f| *f) {
+            break;
+        }
+        if read.insert(h) {
+            ids.read_hour(arts, endpoint, &variants, h).await?;
+            for (f, w) in found.iter_mut().zip(wanted) {
+                if !*f {
+                    *f = matches(&ids, w);
+                }
+            }
+        }
+        h -= HOUR_MS;
+    }
+    Ok((found, read.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_uuid_v7_ids_give_a_time() {
+        // 0x0191_2d3f_8a00 ms = 2024-08-07T…; version 7, variant 10xx
+        assert_eq!(
+            event_id_time_ms("01912d3f-8a00-7abc-9def-0123456789ab"),
+            Some(0x0191_2d3f_8a00)
+        );
+        assert_eq!(
+            event_id_time_ms("01912d3f8a007abc9def0123456789ab"),
+            Some(0x0191_2d3f_8a00)
+        );
+        // v4, wrong variant, not hex, wrong length
+        assert_eq!(
+            event_id_time_ms("01912d3f-8a00-4abc-9def-0123456789ab"),
+            None
+        );
+        assert_eq!(
+            event_id_time_ms("01912d3f-8a00-7abc-cdef-0123456789ab"),
+            None
+        );
+        assert_eq!(
+            event_id_time_ms("0191zd3f-8a00-7abc-9def-0123456789ab"),
+            None
+        );
+        assert_eq!(event_id_time_ms("id-17"), None);
+    }
+
+    #[test]
+    fn hours_start_on_the_hour() {
+        assert_eq!(hour_start(3 * HOUR_MS + 59_999), 3 * HOUR_MS);
+        assert_eq!(hour_start(-1), -HOUR_MS);
+    }
+}
