@@ -495,7 +495,9 @@ fn a_schedule_on_a_live_endpoint_catches_drift_alerts_and_leads_to_retraining() 
 
     // the upload reads only the hours its labels can concern, not the history
     assert!(
-        up["searched_hours"].as_u64().is_some_and(|h| (1..=24).contains(&h)),
+        up["searched_hours"]
+            .as_u64()
+            .is_some_and(|h| (1..=24).contains(&h)),
         "{up}"
     );
     // our event ids are UUIDv7: a label by eventId reads its capture hour (and
@@ -517,7 +519,9 @@ fn a_schedule_on_a_live_endpoint_catches_drift_alerts_and_leads_to_retraining() 
     }
     assert_eq!(event_ids.len(), 5);
     assert!(
-        event_ids.iter().all(|id| id.as_bytes().get(14) == Some(&b'7')),
+        event_ids
+            .iter()
+            .all(|id| id.as_bytes().get(14) == Some(&b'7')),
         "event ids are UUIDv7: {event_ids:?}"
     );
     let by_event: String = event_ids
@@ -539,7 +543,10 @@ fn a_schedule_on_a_live_endpoint_catches_drift_alerts_and_leads_to_retraining() 
         .unwrap();
     assert_eq!(resp.status().as_u16(), 400);
     let msg = resp.body_mut().read_to_string().unwrap();
-    assert!(msg.contains("match_hours must be a whole number of hours from 1"), "{msg}");
+    assert!(
+        msg.contains("match_hours must be a whole number of hours from 1"),
+        "{msg}"
+    );
 
     // the schedule's page data is light: one execution carries histograms, the
     // others say they were left out and come in full from their own route
@@ -567,7 +574,10 @@ fn a_schedule_on_a_live_endpoint_catches_drift_alerts_and_leads_to_retraining() 
     )
     .unwrap();
     assert_eq!(code, 200, "{full}");
-    assert!(full["execution"]["result"]["histograms"].is_object(), "{full}");
+    assert!(
+        full["execution"]["result"]["histograms"].is_object(),
+        "{full}"
+    );
     let (code, _) = get(
         &a,
         &s.url(&format!(
