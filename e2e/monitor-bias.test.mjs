@@ -187,18 +187,21 @@ test('an explainability schedule ranks the training data\'s features by mean |SH
 });
 
 test('clean traffic passes both checks', async () => {
+  // fresh applicants from the same distribution: the metrics move by sampling noise only
   const t0 = Date.now();
-  await sendWindow(scene.train, 'clean');
+  await sendWindow(loans(800, 18), 'clean');
   const t1 = Date.now();
   scene.clean = [t0, t1];
   const bias = await run('loans-bias', t0, t1);
   assert.equal(bias.result.status, 'ok', JSON.stringify(bias.result));
   assert.equal(bias.result.labelled, 800);
-  assert.ok(Math.abs(metric(bias, 'DPPL').value - scene.baselineDppl.value) < 1e-9, 'the same rows give the baseline\'s DPPL');
+  assert.deepEqual(bias.result.violations, []);
+  assert.notEqual(metric(bias, 'DPPL').value, scene.baselineDppl.value, 'new rows, a new value');
+  assert.ok(metric(bias, 'DPPL').p_adjusted > 0.01, JSON.stringify(metric(bias, 'DPPL')));
   assert.match(bias.result.files['constraint_violations.json'], /^monitoring\/loans-bias\/[0-9a-f]+\/constraint_violations.json$/);
   const ex = await run('loans-explain', t0, t1);
   assert.equal(ex.result.status, 'ok', JSON.stringify(ex.result));
-  assert.ok(ex.result.ndcg > 0.99, `nDCG ${ex.result.ndcg}`);
+  assert.ok(ex.result.ndcg > 0.97, `nDCG ${ex.result.ndcg}`);
   assert.equal(ex.result.threshold, 0.9);
 });
 
@@ -217,6 +220,7 @@ test('planted bias: group B\'s x1 lowered → DPPL and DI past their bounds, an 
   assert.equal(v.facet_value, 'B');
   assert.ok(metric(job, 'DPPL').value > metric(job, 'DPPL').upper);
   assert.ok(metric(job, 'DI').value < metric(job, 'DI').lower);
+  assert.ok(metric(job, 'DPPL').p_adjusted < 1e-6, 'evidently past the bound with 400 rows a side');
   // the violations file in SageMaker's shape
   const file = JSON.parse(await (await fetch(server.url + '/api/2.0/mlflow-artifacts/artifacts/' + job.result.files['constraint_violations.json'])).text());
   assert.equal(file.version, '1.0');
@@ -291,11 +295,11 @@ test('planted attribution drift: x1 held at its median → nDCG below 0.9, an al
   assert.equal(await x1.getAttribute('data-from'), '1');
   assert.ok(Number(await x1.getAttribute('data-to')) > 1);
   assert.match(await page.textContent('[data-testid=violation-row]'), /nDCG 0\.\d+ .* below 0\.9/);
-  // the clean window: the same ranking on both sides
+  // the clean window: the same top features on both sides
   const clean = (await api('GET', '/api/atelier/monitoring-schedules/loans-explain')).body.executions.find((e) => e.result.status === 'ok');
   await page.click(`[data-testid=execution-row][data-id="${clean.id}"]`);
   await until(async () => (await attr(rc, 'data-execution')) === clean.id, 'the clean window');
-  assert.deepEqual(await ranks('current'), await ranks('baseline'));
+  assert.deepEqual((await ranks('current')).slice(0, 2), ['x1', 'x2']);
   for (const w of [1280, 1920]) {
     await page.setViewportSize({ width: w, height: 900 });
     await sleep(200);

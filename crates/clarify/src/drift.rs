@@ -25,7 +25,10 @@
 //! Only a window that is *more* biased than the baseline by more than the
 //! tolerance alerts; a window fairer than the baseline never does (as in
 //! SageMaker). The bounds are written in `constraints.json` beside each
-//! metric (`lower`, `upper`), where they can be edited.
+//! metric (`lower`, `upper`), where they can be edited. The tolerance is
+//! fixed, so on small windows noise alone crosses it; Model Monitor
+//! (`monitoring::clarify_checks`) also asks that a value be evidently
+//! beyond its bound before it alerts.
 //!
 //! ## nDCG
 //!

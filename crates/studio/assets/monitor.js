@@ -1090,14 +1090,16 @@
           h('thead', null, h('tr', null, h('th', null, 'Metric'), h('th', null, 'Description'), h('th', { class: 'num' }, 'Window'), h('th', { class: 'num' }, 'Baseline'), h('th', { class: 'num' }, 'Bounds'), h('th', null, ''))),
           h('tbody', null, ms.map((m) => {
             const bad = violationsOf(sel).some((v) => v.metric_name === m.name && v.facet_value === m.facet_value);
+            const weak = !bad && (r.not_evident || []).includes(m.name);
             return h('tr', { 'data-testid': 'bias-metric-row', 'data-metric': m.name, 'data-violation': String(bad), class: bad ? 'mon-drift-row' : '', style: 'cursor:pointer',
               onclick: () => { st.metric = m.name; renderBias(selected()); } },
               h('td', null, h('b', { class: 'mono' }, m.name)),
               h('td', { class: 'wrap muted' }, (m.description || '') + ' · ' + m.facet + ' = ' + m.facet_value),
-              h('td', { class: 'num', 'data-testid': 'bias-value', title: m.error || '' }, isNum(m.value) ? fmt(m.value) : (m.value || '—')),
+              h('td', { class: 'num', 'data-testid': 'bias-value', title: m.error || '' }, isNum(m.value) ? fmt(m.value) : (m.value || '—'),
+                isNum(m.p_adjusted) ? h('div', { class: 'muted mon-note', 'data-testid': 'bias-p', title: 'one-sided test that the true value lies within the bounds, Holm-adjusted across the watched metrics; a value outside its bounds alerts only below ' + (r.p_value_threshold || 0.01) }, 'Holm p ' + fmt(m.p_adjusted)) : null),
               h('td', { class: 'num' }, fmt(m.baseline)),
               h('td', { class: 'num nowrap' }, '[' + (isNum(m.lower) ? fmtNum(m.lower, 3) : '−∞') + ', ' + (isNum(m.upper) ? fmtNum(m.upper, 3) : '∞') + ']'),
-              h('td', null, h('span', { class: 'badge ' + (bad ? 'ALERT' : 'FINISHED') }, bad ? 'violation' : 'ok')));
+              h('td', null, h('span', { class: 'badge ' + (bad ? 'ALERT' : weak ? 'SCHEDULED' : 'FINISHED'), title: weak ? 'outside its bounds, but not evidently so with this many rows: not alerted' : null }, bad ? 'violation' : weak ? 'not evident' : 'ok')));
           }))))
           : h('div', { class: 'empty', 'data-testid': 'bias-empty' }, sel ? (r.message || 'No metrics in this window.') : 'No executions yet. Upload ground truth (POST /api/atelier/ground-truth/' + st.sched.endpoint + ') and press Run now.'));
     }
