@@ -402,3 +402,82 @@ def test_other_databases_and_unknown_schema_revisions_get_clear_errors(source, t
 
     r = run_cli(["import", "mlflow", "--from", f"sqlite:///{tmp_path}/missing.db", "--data-dir", str(tmp_path / "z")])
     assert r.returncode != 0 and "does not exist" in r.stderr, r.stderr
+
+
+def test_a_failed_import_leaves_no_rows_and_no_copied_artifacts(source, tmp_path):
+    folder, ids, _ = source
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    shutil.copy(folder / "mlflow.db", broken / "mlflow.db")
+    shutil.copytree(folder / "artifacts", broken / "artifacts")
+    with sqlite3.connect(broken / "mlflow.db") as con:
+        # the traces come last: runs, metrics and artifacts were copied when this fails
+        con.execute("UPDATE spans SET content = 'not json' WHERE trace_id = ?", (ids["traces"][1],))
+    data_dir = tmp_path / "atelier"
+    r = _import(broken, data_dir)
+    assert r.returncode != 0
+    assert ids["traces"][1] in r.stderr and "not a JSON object" in r.stderr, r.stderr
+    con = sqlite3.connect(data_dir / "metadata.db")
+    assert con.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
+    assert con.execute("SELECT COUNT(*) FROM experiments").fetchone()[0] == 1, "only Atelier's own Default"
+    leftovers = [p for p in (data_dir / "artifacts").rglob("*")] if (data_dir / "artifacts").exists() else []
+    assert leftovers == [], f"copied artifacts were left behind: {leftovers[:5]}"
+
+
+def test_a_server_without_artifact_proxying_has_its_local_artifacts_copied_and_served(tmp_path):
+    """`mlflow server --default-artifact-root DIR --no-serve-artifacts`: the client writes files
+    straight into DIR and runs hold local paths; imported, they are Atelier's own
+    `mlflow-artifacts:/` artifacts."""
+    folder = tmp_path / "mlflow-local"
+    root = folder / "store"
+    root.mkdir(parents=True)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server",
+         "--backend-store-uri", f"sqlite:///{folder}/mlflow.db",
+         "--default-artifact-root", str(root), "--no-serve-artifacts",
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        stdout=open(folder / "server.log", "wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        cwd=folder, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, (folder / "server.log").read_text(errors="replace")[-3000:]
+            try:
+                if requests.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, "mlflow server did not start"
+            time.sleep(0.3)
+        c = MlflowClient(url)
+        exp = c.create_experiment("local-artifacts")
+        run = c.create_run(exp, run_name="local")
+        mlflow.set_tracking_uri(url)
+        c.log_text(run.info.run_id, "kept on disk", "out/result.txt")
+        c.set_terminated(run.info.run_id)
+        before = c.get_run(run.info.run_id).info
+        assert not before.artifact_uri.startswith("mlflow-artifacts:"), before.artifact_uri
+    finally:
+        _stop_mlflow(proc)
+
+    data_dir = tmp_path / "atelier"
+    r = run_cli(["import", "mlflow", "--from", f"sqlite:///{folder}/mlflow.db", "--artifacts", str(root),
+                 "--data-dir", str(data_dir)], timeout=120)
+    assert r.returncode == 0, r.stderr + r.stdout
+    srv = start_server(data_dir)
+    try:
+        mlflow.set_tracking_uri(srv.url)
+        c = MlflowClient(srv.url)
+        info = c.get_run(run.info.run_id).info
+        assert info.artifact_uri == f"mlflow-artifacts:/{exp}/{run.info.run_id}/artifacts"
+        assert (info.start_time, info.end_time) == (before.start_time, before.end_time)
+        assert c.get_experiment(exp).artifact_location == f"mlflow-artifacts:/{exp}"
+        got = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="out/result.txt",
+                                                  dst_path=str(tmp_path / "dl"))
+        assert Path(got).read_text() == "kept on disk"
+    finally:
+        srv.stop()
+    assert (root / exp / run.info.run_id / "artifacts" / "out" / "result.txt").exists(), "the source stays"

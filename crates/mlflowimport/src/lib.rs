@@ -227,9 +227,9 @@ fn lifecycle(s: Option<String>) -> Lifecycle {
     }
 }
 
-/// Where an MLflow URI's files are, relative to the artifact root, when
-/// Atelier can serve them (`mlflow-artifacts:/x`, or a local path under the
-/// root); `None` otherwise.
+/// Where an MLflow URI's files are, relative to the artifact root (given
+/// canonical), when Atelier can serve them (`mlflow-artifacts:/x`, or a
+/// local path under the root); `None` otherwise.
 fn artifact_relative(uri: &str, root: Option<&Path>) -> Option<String> {
     if let Some(rest) = uri.strip_prefix("mlflow-artifacts:") {
         let rest = rest.trim_start_matches('/');
@@ -246,8 +246,7 @@ fn artifact_relative(uri: &str, root: Option<&Path>) -> Option<String> {
     if !path.starts_with('/') {
         return None;
     }
-    let root = root.canonicalize().ok()?;
-    let rel = Path::new(path).strip_prefix(&root).ok()?;
+    let rel = Path::new(path).strip_prefix(root).ok()?;
     let rel = rel.to_str()?.trim_end_matches('/').to_string();
     Some(rel)
 }
@@ -329,14 +328,18 @@ pub fn import(
 ) -> Result<Report> {
     let path = source_path(&opts.source)?;
     let (src, revision) = open_source(&path)?;
-    if let Some(root) = &opts.artifacts
-        && !root.is_dir()
-    {
-        return Err(ImportError::Artifacts(format!(
-            "the MLflow artifact root {} is not a folder",
-            root.display()
-        )));
-    }
+    let root =
+        match &opts.artifacts {
+            Some(root) => Some(root.canonicalize().ok().filter(|r| r.is_dir()).ok_or_else(
+                || {
+                    ImportError::Artifacts(format!(
+                        "the MLflow artifact root {} is not a folder",
+                        root.display()
+                    ))
+                },
+            )?),
+            None => None,
+        };
     // One read transaction: every query below sees the same snapshot.
     src.execute_batch("BEGIN")?;
     let mut failure: Option<ImportError> = None;
@@ -353,6 +356,7 @@ pub fn import(
                 ..Default::default()
             },
             copied: &mut copied,
+            root: root.clone(),
         };
         match importer.run() {
             Ok(r) => Ok(r),
@@ -385,13 +389,15 @@ struct Importer<'a, 'b> {
     tally: Tally,
     report: Report,
     copied: &'a mut Vec<PathBuf>,
+    /// MLflow's artifact root, canonical.
+    root: Option<PathBuf>,
 }
 
 const PROGRESS_EVERY: u64 = 50_000;
 
 impl Importer<'_, '_> {
     fn root(&self) -> Option<&Path> {
-        self.opts.artifacts.as_deref()
+        self.root.as_deref()
     }
 
     fn uri(&self, uri: &str) -> String {
@@ -1154,6 +1160,7 @@ impl Importer<'_, '_> {
                 continue;
             }
             v.tags = tags;
+            v.source = self.uri(&v.source);
             self.tx.model_version(&v)?;
         }
         let left: usize = mv_tags.values().map(Vec::len).sum();
@@ -1193,6 +1200,11 @@ impl Importer<'_, '_> {
         while let Some(r) = rows.next()? {
             let id: String = r.get(0)?;
             let mut t_tags = tags.remove(&id).unwrap_or_default();
+            for t in &mut t_tags {
+                if t.key == "mlflow.artifactLocation" {
+                    t.value = self.uri(&t.value);
+                }
+            }
             let before = t_tags.len() as i64;
             t_tags.retain(|t| t.key != TRACE_NAME);
             if let Some(name) = r.get::<_, Option<String>>(8)? {
@@ -1386,7 +1398,7 @@ impl Importer<'_, '_> {
 
     /// Copy each experiment's artifact folder that Atelier can serve.
     fn copy_artifacts(&mut self, exps: &[Experiment]) -> Result<()> {
-        let Some(root) = self.opts.artifacts.clone() else {
+        let Some(root) = self.root.clone() else {
             self.warn(
                 "no --artifacts given: metadata only; run, model and trace artifacts were not copied"
                     .into(),
