@@ -638,12 +638,13 @@ pub fn endpoints(cmd: EndpointsCommand) -> anyhow::Result<()> {
                 t["sampling_percentage"]
             );
             println!(
-                "copied {}, compared {} requests ({} rows), dropped {}, waiting {}",
+                "copied {}, compared {} requests ({} rows), dropped {}, waiting {}, lost {}",
                 cmp["requests_copied"],
                 cmp["compared_requests"],
                 cmp["compared_rows"],
                 cmp["copies_dropped"],
-                cmp["pending"]
+                cmp["pending"],
+                cmp["unanswered"]
             );
             if cmp["problem"] == "regression" {
                 let d = &cmp["differences"];

@@ -86,9 +86,12 @@ fn message(v: &Value) -> String {
     v["message"].as_str().unwrap_or_default().to_string()
 }
 
-/// Wait until the comparison has an answer (or a drop) for every copy.
-fn settled(s: &Server, name: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
+/// Wait until the comparison has at least `min` copies (answered or
+/// dropped), none waiting for the shadow, and no change for longer than
+/// the capture writer's 1-second flush.
+fn settled(s: &Server, name: &str, min: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(45);
+    let mut last = Value::Null;
     loop {
         let (st, v) = api(
             s,
@@ -98,11 +101,14 @@ fn settled(s: &Server, name: &str) -> Value {
         );
         assert_eq!(st, 200, "{v}");
         let c = &v["comparison"];
-        if c["pending"] == 0 && c["requests_copied"].as_u64() > Some(0) {
+        let n =
+            c["requests_copied"].as_u64().unwrap_or(0) + c["copies_dropped"].as_u64().unwrap_or(0);
+        if c["pending"] == 0 && n >= min && v == last {
             return v;
         }
         assert!(Instant::now() < deadline, "copies still pending: {v}");
-        std::thread::sleep(Duration::from_millis(300));
+        last = v;
+        std::thread::sleep(Duration::from_millis(1300));
     }
 }
 
@@ -211,7 +217,7 @@ fn shadow_test_compares_promotes_under_load_and_ends_by_itself() {
     // a bad payload fails on both sides, and is counted as such
     let (st, _, _) = invoke(&s, "churn", "age\nnot-a-number");
     assert_eq!(st, 400);
-    let v = settled(&s, "churn");
+    let v = settled(&s, "churn", 41);
     let c = &v["comparison"];
     assert_eq!(c["requests_copied"], 41, "{c}");
     assert_eq!(c["copies_dropped"], 0, "{c}");
@@ -239,7 +245,7 @@ fn shadow_test_compares_promotes_under_load_and_ends_by_itself() {
     // the comparison comes from the records: the same after a restart
     drop(s);
     s = Server::start(&data, &[]);
-    let v2 = settled(&s, "churn");
+    let v2 = settled(&s, "churn", 41);
     assert_eq!(v2["comparison"]["compared_rows"], rows_compared);
     assert_eq!(v2["comparison"]["agreement_rate"], agreement);
     assert_eq!(v2["test"]["status"], "Running");
@@ -328,14 +334,18 @@ fn shadow_test_compares_promotes_under_load_and_ends_by_itself() {
     assert_eq!(ep["shadow"]["status"], "Promoted");
     assert_eq!(ep["shadow"]["running"], false);
     // under load some copies may have been dropped: every copy is accounted for
-    let v = settled(&s, "churn");
+    let v = settled(&s, "churn", 42);
     let c = &v["comparison"];
     assert_eq!(
         c["requests_copied"].as_u64().unwrap(),
-        c["shadow_answers"].as_u64().unwrap(),
+        c["shadow_answers"].as_u64().unwrap() + c["unanswered"].as_u64().unwrap(),
         "{c}"
     );
     assert!(c["requests_copied"].as_u64().unwrap() > 41, "{c}");
+    eprintln!(
+        "{total} requests from 6 clients during the promotion, none failed; copies: {} answered, {} dropped",
+        c["shadow_answers"], c["copies_dropped"]
+    );
     // promoting twice is refused
     let (st, v) = api(
         &s,
@@ -360,23 +370,56 @@ fn shadow_test_compares_promotes_under_load_and_ends_by_itself() {
     for i in 0..10 {
         assert_eq!(invoke(&s, "churn", &batch(i, 1)).0, 200);
     }
-    let v = settled(&s, "churn");
+    let v = settled(&s, "churn", 5);
     assert_eq!(v["test"]["status"], "Ended", "{v}");
     assert_eq!(v["test"]["running"], false);
     assert_eq!(v["comparison"]["requests_copied"], 5, "{v}");
     // same model on both sides: full agreement
     assert_eq!(v["comparison"]["agreement_rate"], 1.0, "{v}");
-    // a stopped test: DELETE ends it at once
-    let (st, _) = api(
-        &s,
-        "POST",
-        "/api/atelier/endpoints/churn/shadow",
-        Some(json!({"model": weak_uri, "variant": "third"})),
+    // the CLI: start, show, stop, and a mistake reported with what to fix
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_atelier"))
+            .args(["endpoints", "shadow"])
+            .args(args)
+            .args(["--server", &s.url("")])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, out, err) = cli(&[
+        "start",
+        "churn",
+        &weak_uri,
+        "--share",
+        "50",
+        "--variant",
+        "third",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("50 %"), "{out}");
+    assert_eq!(invoke(&s, "churn", &batch(0, 2)).0, 200);
+    let (ok, out, err) = cli(&["show", "churn"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with("Running: third shadows AllTraffic"),
+        "{out}"
     );
-    assert_eq!(st, 200);
-    let (st, v) = api(&s, "DELETE", "/api/atelier/endpoints/churn/shadow", None);
-    assert_eq!(st, 200, "{v}");
+    assert!(out.contains("agreement:"), "{out}");
+    let (ok, out, err) = cli(&["stop", "churn"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("stopped"), "{out}");
+    let (_, v) = api(&s, "GET", "/api/atelier/endpoints/churn", None);
     assert_eq!(v["endpoint"]["shadow"]["status"], "Stopped");
+    let (ok, _, err) = cli(&["stop", "churn"]);
+    assert!(!ok);
+    assert!(err.contains("no shadow test is running"), "{err}");
+    let (ok, _, err) = cli(&["promote", "nope"]);
+    assert!(!ok);
+    assert!(err.contains("create it first"), "{err}");
 }
 
 /// Poll `f` until it holds (at most 15 s).
@@ -444,9 +487,9 @@ fn two_servers_on_one_database_share_the_test_its_comparison_and_the_promotion()
         let s = if i % 2 == 0 { &a } else { &b };
         assert_eq!(invoke(s, "shared", &probe).0, 200);
     }
-    let va = settled(&a, "shared");
+    let va = settled(&a, "shared", 10);
     assert_eq!(va["comparison"]["requests_copied"], 10, "{va}");
-    let vb = settled(&b, "shared");
+    let vb = settled(&b, "shared", 10);
     assert_eq!(vb["comparison"], va["comparison"]);
     // promoted on b, served by a
     let (st, v) = api(

@@ -40,6 +40,8 @@ use crate::endpoint::{LiveShadow, ShadowConfig, check_name};
 use crate::error::{Result, ServingError};
 use crate::metrics::EndpointMetrics;
 
+/// A copy not answered this long after its request is counted as lost.
+pub const LOST_AFTER_MS: i64 = 30_000;
 /// Copies waiting for the shadow, at most; more are dropped (counted).
 pub const QUEUE: usize = 256;
 /// Longest test (30 days) and the default one (one hour).
@@ -474,7 +476,19 @@ pub fn compare(
         }
     }
     let answered = shadow.len();
-    let pending = copied.saturating_sub(dropped).saturating_sub(answered);
+    // queued copies without an answer: waiting while recent, lost after that
+    // (the process stopped, or a full capture buffer dropped the answer)
+    let (mut pending, mut unanswered) = (0usize, 0usize);
+    for (id, p) in &prod {
+        if p.meta.copy.as_deref() == Some("queued") && !shadow.contains_key(id) {
+            let t = tabular::parse_datetime(&p.rec.event_metadata.inference_time).unwrap_or(0);
+            if now_ms - t < LOST_AFTER_MS {
+                pending += 1;
+            } else {
+                unanswered += 1;
+            }
+        }
+    }
     let mut labels: Vec<Value> = pairs_by_label
         .into_iter()
         .map(|((a, b), n)| json!({"production": a, "shadow": b, "rows": n}))
@@ -509,6 +523,7 @@ pub fn compare(
         "copies_dropped": dropped,
         "shadow_answers": answered,
         "pending": pending,
+        "unanswered": unanswered,
         "compared_requests": compared,
         "compared_rows": rows,
         "unreadable": unreadable,
@@ -774,6 +789,102 @@ mod tests {
         }
     }
 
+    /// A tiny regression pipeline (two trees on 60 rows).
+    fn tiny_model(dir: &std::path::Path) -> Arc<crate::LoadedModel> {
+        let csv = dir.join("t.csv");
+        let mut text = String::from("x,y\n");
+        for i in 0..60 {
+            let x = (i * 37 % 11) as f64 + 0.5;
+            text.push_str(&format!("{x},{}\n", x * 2.0));
+        }
+        std::fs::write(&csv, text).unwrap();
+        let table = tabular::read_path(&csv).unwrap();
+        let opts = learn::TrainOptions {
+            params: vec![("n_estimators".into(), "2".into())],
+            ..Default::default()
+        };
+        let p = learn::train(&table, "y", &opts, &mut |_| {}).unwrap();
+        Arc::new(crate::LoadedModel::new(p))
+    }
+
+    // one thread: the worker cannot take copies while they are offered, so exactly the queue is kept
+    #[tokio::test]
+    async fn a_full_shadow_queue_drops_copies_without_waiting_and_the_rest_are_answered() {
+        let dir = tempfile::tempdir().unwrap();
+        let arts = artifacts::ArtifactStore::local(dir.path().join("a")).unwrap();
+        let capture =
+            crate::capture::start_with(arts.clone(), 1000, std::time::Duration::from_secs(60));
+        let c = cfg();
+        let shadow = Arc::new(LiveShadow {
+            config: c.clone(),
+            model: tiny_model(dir.path()),
+            endpoint: Arc::from("ep"),
+            name: Arc::from("shadow"),
+            production: Arc::from("AllTraffic"),
+            id: Arc::from(c.id.as_str()),
+            dropped: Default::default(),
+        });
+        let metrics = Arc::new(EndpointMetrics::default());
+        let q = start_with(capture.clone(), 4);
+        let t = Instant::now();
+        let mut queued = 0;
+        for i in 0..200 {
+            let body = if i == 1 { "x\nnot-a-number" } else { "x\n3\n7" };
+            queued += usize::from(q.offer(Copy {
+                shadow: shadow.clone(),
+                body: Bytes::from(body),
+                content_type: Some("text/csv".into()),
+                inference_id: None,
+                event_id: format!("e{i}"),
+                time_ms: 1_795_400_118_000,
+                metrics: metrics.clone(),
+            }));
+        }
+        assert!(
+            t.elapsed() < std::time::Duration::from_millis(200),
+            "offering never waits"
+        );
+        assert_eq!(queued, 4);
+        assert_eq!(shadow.dropped.load(Relaxed), 196);
+        // the worker answers what was queued: three answers and one error, captured
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            capture.flush().await;
+            let recs = crate::capture::read_records(&arts, "ep", 0, i64::MAX, Some(&["shadow"]))
+                .await
+                .unwrap();
+            if recs.len() == 4 {
+                let errors: Vec<_> = recs
+                    .iter()
+                    .filter_map(|r| r.event_metadata.shadow_test.as_ref())
+                    .filter(|m| m.status != 200)
+                    .collect();
+                assert_eq!(errors.len(), 1);
+                assert!(
+                    errors[0].error.as_deref().unwrap().contains("number"),
+                    "{errors:?}"
+                );
+                assert!(recs.iter().all(|r| !r.monitored()));
+                let ok = recs
+                    .iter()
+                    .find(|r| r.event_metadata.event_id == "e0")
+                    .unwrap();
+                let preds = predictions(ok.capture_data.endpoint_output.as_ref().unwrap()).unwrap();
+                assert_eq!(preds.len(), 2);
+                // the Model Monitor reader never sees them
+                assert!(
+                    crate::capture::read_capture(&arts, "ep", 0, i64::MAX)
+                        .await
+                        .unwrap()
+                        .is_empty()
+                );
+                break;
+            }
+            assert!(Instant::now() < deadline, "{} shadow records", recs.len());
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     #[test]
     fn requests_are_checked_with_messages_that_say_what_to_fix() {
         let r = |p: f64, d: Option<f64>, v: Option<&str>| ShadowRequest {
@@ -881,6 +992,27 @@ mod tests {
         assert_eq!(v["production"]["errors"], 0);
         assert_eq!(v["pending"], 0);
         assert_eq!(v["label_pairs"][0]["rows"], 2);
+        // a queued copy without an answer waits, then counts as lost
+        let mut recs = recs;
+        recs.push(rec(
+            &c,
+            "AllTraffic",
+            "production",
+            "e5",
+            Some(("application/json", a)),
+            200,
+            Some("queued"),
+        ));
+        let v = compare(&c, "binary", &recs, 60_000, 2_000);
+        assert_eq!(
+            (v["pending"].as_u64(), v["unanswered"].as_u64()),
+            (Some(1), Some(0))
+        );
+        let v = compare(&c, "binary", &recs, 60_000, 2_000 + LOST_AFTER_MS);
+        assert_eq!(
+            (v["pending"].as_u64(), v["unanswered"].as_u64()),
+            (Some(0), Some(1))
+        );
     }
 
     #[test]

@@ -309,7 +309,8 @@
     const vals = opts.series.flatMap((s) => s.values);
     const max = Math.max(0.01, ...vals);
     const step = C.niceStep(max, 4);
-    const top = Math.ceil((max * 1.05) / step) * step;
+    // shares: never above 100 %
+    const top = Math.min(Math.ceil((max * 1.05) / step) * step, Math.max(1, max));
     const plotW = W - M.l - M.r, band = plotW / labels.length;
     const sy = (v) => H - M.b - (v / top) * (H - M.t - M.b);
     const grid = el('g', { class: 'grid' }, svg), axis = el('g', { class: 'axis' }, svg);
@@ -365,10 +366,14 @@
     const primaryChart = h('div'), latencyChart = h('div');
     const primaryTitle = h('span');
     const primaryCard = h('div', { class: 'chart-card', 'data-testid': 'shadow-chart' }, h('h3', null, primaryTitle), primaryChart);
-    const latencyCard = h('div', { class: 'chart-card', 'data-testid': 'shadow-latency-chart' }, h('h3', null, h('span', null, 'Latency (share of requests)'), h('span', { class: 'muted' }, 'ms')), latencyChart);
+    const key = (color, label) => h('span', null, h('i', { style: 'background:' + color }), label);
+    const latencyCard = h('div', { class: 'chart-card', 'data-testid': 'shadow-latency-chart' }, h('h3', null, h('span', null, 'Latency, ms (share of requests)'),
+      h('span', { class: 'serving-legend' }, key(C.PALETTE[0], 'production'), key(C.PALETTE[1], 'shadow'))), latencyChart);
     const timeline = C.lineChart(primaryChart, { series: [], xKind: 'time', empty: 'No compared requests yet' });
     let kind = null;
-    const result = h('div', null, status, numbers, h('div', { class: 'charts' }, primaryCard, latencyCard));
+    const sides = h('div');
+    const result = h('div', null, status, numbers, sides, h('div', { class: 'charts' }, primaryCard, latencyCard));
+    let bucketSeconds = 60;
     replace(box, form, result);
     result.hidden = true;
 
@@ -387,8 +392,10 @@
         variantSel.hidden = names.length < 2;
       }
       let v;
-      try { v = await request('GET', url); } catch (e) { replace(status, errorBox(e, 'shadow-load-error')); return; }
+      try { v = await request('GET', url + '?bucket_seconds=' + bucketSeconds); } catch (e) { replace(status, errorBox(e, 'shadow-load-error')); return; }
       const t = v.test, c = v.comparison;
+      // about 60 points over the test's span, 5 s at least
+      if (t) bucketSeconds = Math.max(5, Math.round((t.ends_ms - t.started_ms) / 60000));
       form.hidden = !!(t && t.running);
       if (!t) { result.hidden = true; return; }
       result.hidden = false;
@@ -415,19 +422,20 @@
         kind === 'regression' ? fact('95 % of |differences| ≤', d && d.abs.p95 !== null ? C.fmtNum(d.abs.p95, 4) : '—', 'shadow-p95-abs') : fact('Rows compared', String(c.compared_rows), 'shadow-rows'),
         fact('Requests compared', String(c.compared_requests), 'shadow-compared'),
         fact('Copies dropped', String(c.copies_dropped), 'shadow-dropped'),
-        fact('Waiting for the shadow', String(c.pending), 'shadow-pending')),
-      h('div', { class: 'table-wrap' }, h('table', { class: 'data', 'data-testid': 'shadow-sides' },
+        fact('Waiting for the shadow', String(c.pending), 'shadow-pending'),
+        c.unanswered ? fact('Answers lost', String(c.unanswered), 'shadow-lost') : null),
+      c.errors && c.errors.length ? h('p', { class: 'muted', 'data-testid': 'shadow-error-sample' }, 'e.g. ' + c.errors[0].side + ' ' + c.errors[0].status + ': ' + (c.errors[0].error || '')) : null));
+      replace(sides, h('div', { class: 'card flush' }, h('div', { class: 'table-wrap' }, h('table', { class: 'data', 'data-testid': 'shadow-sides' },
         h('thead', null, h('tr', null, h('th', null, 'Side'), h('th', null, 'Variant'), h('th', { class: 'num' }, 'Requests'), h('th', { class: 'num' }, 'Errors'), h('th', { class: 'num' }, 'Mean'), h('th', { class: 'num' }, 'p50'), h('th', { class: 'num' }, 'p95'))),
         h('tbody', null, [['production', p], ['shadow', s]].map(([side, x]) => h('tr', { 'data-testid': 'shadow-side', 'data-side': side },
           h('td', null, side), h('td', null, x.variant), h('td', { class: 'num' }, String(x.requests)), h('td', { class: 'num', 'data-testid': 'shadow-errors' }, String(x.errors)),
-          h('td', { class: 'num' }, ms(x.latency_ms.mean)), h('td', { class: 'num' }, ms(x.latency_ms.p50)), h('td', { class: 'num' }, ms(x.latency_ms.p95))))))),
-      c.errors && c.errors.length ? h('p', { class: 'muted', 'data-testid': 'shadow-error-sample' }, 'e.g. ' + c.errors[0].side + ' ' + c.errors[0].status + ': ' + (c.errors[0].error || '')) : null));
+          h('td', { class: 'num' }, ms(x.latency_ms.mean)), h('td', { class: 'num' }, ms(x.latency_ms.p50)), h('td', { class: 'num' }, ms(x.latency_ms.p95)))))))));
       // the main chart: differences for regression, agreement over time for classification
       if (kind === 'regression') {
         primaryTitle.textContent = 'Shadow − production, share of rows';
         primaryCard.dataset.kind = 'differences';
         const bins = (d && d.histogram) || [];
-        bars(primaryChart, { labels: bins.map((b) => C.fmtNum((b.lo + b.hi) / 2, 3)), series: [{ key: 'difference', label: 'rows', color: C.PALETTE[1], values: bins.map((b) => b.count / Math.max(1, d.summary.count)) }], empty: 'No compared rows yet' });
+        bars(primaryChart, { labels: bins.map((b) => Number(((b.lo + b.hi) / 2).toPrecision(2))), series: [{ key: 'difference', label: 'rows', color: C.PALETTE[1], values: bins.map((b) => b.count / Math.max(1, d.summary.count)) }], empty: 'No compared rows yet' });
       } else {
         primaryTitle.textContent = 'Agreement per ' + Math.round(c.bucket_ms / 1000) + ' s';
         primaryCard.dataset.kind = 'agreement';
