@@ -226,6 +226,9 @@ impl Schedule {
                         return Err("bias.metrics: name at least one metric".into());
                     }
                     for m in ms {
+                        if m == "FT" {
+                            return Err("bias.metrics: FT (the flip test) is not monitored: it is a k-nearest-neighbour search over every feature, quadratic in a window's rows; watch the other post-training metrics".into());
+                        }
                         if !POST_TRAINING.contains(&m.as_str()) {
                             return Err(format!(
                                 "bias.metrics: '{m}' is not a post-training bias metric; use some of {}",
@@ -343,6 +346,10 @@ mod tests {
         assert!(
             bias(json!({"facet": "sex", "facet_values": ["f"], "di_ratio": 0.5}))
                 .contains("at least 1")
+        );
+        assert!(
+            bias(json!({"facet": "sex", "facet_values": ["f"], "metrics": ["DPPL", "FT"]}))
+                .contains("FT (the flip test) is not monitored")
         );
         assert!(
             bias(json!({"facet": "sex", "facet_values": ["f"], "probability_threshold": 1}))
