@@ -1179,27 +1179,28 @@ impl Importer<'_, '_> {
             "mlflow.trace.tokenUsage",
             "mlflow.trace.cost",
         ];
-        let mut tags = self.kv_by(
-            "SELECT request_id, key AS k, value AS v FROM trace_tags ORDER BY request_id, key",
-            |r| r.get::<_, String>(0),
+        // tags and metadata are merged in trace id order, not held in memory
+        let mut tag_st = self
+            .src
+            .prepare("SELECT request_id, key, value FROM trace_tags ORDER BY request_id, key")?;
+        let mut tags = KvCursor::new(tag_st.query([])?)?;
+        let mut meta_st = self.src.prepare(
+            "SELECT request_id, key, value FROM trace_request_metadata ORDER BY request_id, key",
         )?;
-        let mut metadata = self.kv_by(
-            "SELECT request_id, key AS k, value AS v FROM trace_request_metadata ORDER BY request_id, key",
-            |r| r.get::<_, String>(0),
-        )?;
+        let mut metadata = KvCursor::new(meta_st.query([])?)?;
         let mut st = self.src.prepare(
             "SELECT request_id, experiment_id, timestamp_ms, execution_time_ms, status, client_request_id,
                     request_preview, response_preview, trace_name, session_id,
                     input_tokens, output_tokens, total_tokens, cache_read_input_tokens,
                     cache_creation_input_tokens, cache_creation_input_tokens_above_1hr,
                     input_cost, output_cost, total_cost
-             FROM trace_info ORDER BY timestamp_ms, request_id",
+             FROM trace_info ORDER BY request_id",
         )?;
         let mut rows = st.query([])?;
         let (mut tag_adj, mut meta_adj) = (0i64, 0i64);
         while let Some(r) = rows.next()? {
             let id: String = r.get(0)?;
-            let mut t_tags = tags.remove(&id).unwrap_or_default();
+            let mut t_tags = tags.take(&id)?;
             for t in &mut t_tags {
                 if t.key == "mlflow.artifactLocation" {
                     t.value = self.uri(&t.value);
@@ -1211,7 +1212,7 @@ impl Importer<'_, '_> {
                 t_tags.push(Tag::new(TRACE_NAME, name));
             }
             tag_adj += t_tags.len() as i64 - before;
-            let mut meta = metadata.remove(&id).unwrap_or_default();
+            let mut meta = metadata.take(&id)?;
             let before = meta.len() as i64;
             meta.retain(|m| !PROMOTED.contains(&m.key.as_str()));
             if let Some(s) = r.get::<_, Option<String>>(9)? {
@@ -1272,10 +1273,10 @@ impl Importer<'_, '_> {
             meta_adj,
             "session, token usage and cost kept by MLflow in trace_info columns, as metadata",
         );
-        let orphans = tags.values().map(Vec::len).sum::<usize>() as i64;
+        let orphans = tags.rest()?;
         self.tally
             .adjust("trace_tags", -orphans, "tags of traces that do not exist");
-        let orphans = metadata.values().map(Vec::len).sum::<usize>() as i64;
+        let orphans = metadata.rest()?;
         self.tally.adjust(
             "trace_request_metadata",
             -orphans,
@@ -1450,6 +1451,66 @@ impl Importer<'_, '_> {
     }
 }
 
+/// Key/value rows ordered by an owner id, read alongside the owners in the
+/// same order (a merge), so that nothing is held in memory per owner.
+struct KvCursor<'s> {
+    rows: rusqlite::Rows<'s>,
+    next: Option<(String, Tag)>,
+    /// Rows whose owner was never asked for (skipped over).
+    orphans: i64,
+}
+
+impl<'s> KvCursor<'s> {
+    fn new(mut rows: rusqlite::Rows<'s>) -> Result<Self> {
+        let next = Self::read(&mut rows)?;
+        Ok(KvCursor {
+            rows,
+            next,
+            orphans: 0,
+        })
+    }
+
+    fn read(rows: &mut rusqlite::Rows<'s>) -> Result<Option<(String, Tag)>> {
+        Ok(match rows.next()? {
+            Some(r) => Some((
+                r.get::<_, String>(0)?,
+                Tag::new(
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                ),
+            )),
+            None => None,
+        })
+    }
+
+    /// The rows of `owner`; owners must be asked for in ascending order.
+    fn take(&mut self, owner: &str) -> Result<Vec<Tag>> {
+        let mut out = Vec::new();
+        while let Some((id, _)) = &self.next {
+            match id.as_str().cmp(owner) {
+                std::cmp::Ordering::Less => self.orphans += 1,
+                std::cmp::Ordering::Equal => {
+                    if let Some((_, t)) = self.next.take() {
+                        out.push(t);
+                    }
+                }
+                std::cmp::Ordering::Greater => break,
+            }
+            self.next = Self::read(&mut self.rows)?;
+        }
+        Ok(out)
+    }
+
+    /// How many rows belonged to no owner that was asked for.
+    fn rest(mut self) -> Result<i64> {
+        while self.next.is_some() {
+            self.orphans += 1;
+            self.next = Self::read(&mut self.rows)?;
+        }
+        Ok(self.orphans)
+    }
+}
+
 fn copy_tree(
     from: &Path,
     to: &Path,
@@ -1487,6 +1548,24 @@ fn copy_tree(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_values_are_merged_with_their_owners_in_order() {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch(
+            "CREATE TABLE kv (id TEXT, k TEXT, v TEXT);
+             INSERT INTO kv VALUES ('a','x','1'), ('b','y','2'), ('b','z',NULL), ('c','w','3'), ('e','q','4');",
+        )
+        .unwrap();
+        let mut st = c.prepare("SELECT id, k, v FROM kv ORDER BY id, k").unwrap();
+        let mut cur = KvCursor::new(st.query([]).unwrap()).unwrap();
+        assert_eq!(
+            cur.take("b").unwrap(),
+            vec![Tag::new("y", "2"), Tag::new("z", "")]
+        );
+        assert!(cur.take("d").unwrap().is_empty());
+        assert_eq!(cur.rest().unwrap(), 3, "a, c and e had no owner asked for");
+    }
 
     #[test]
     fn sqlite_uris_name_files_and_other_databases_are_refused() {
