@@ -25,11 +25,13 @@
 //! ```
 
 pub mod filter;
+mod genai;
 mod model;
 mod model_cards;
 mod sqlite;
 mod traces;
 
+pub use genai::*;
 pub use model::*;
 pub use model_cards::*;
 pub use sqlite::SqliteStore;
@@ -73,7 +75,7 @@ pub fn now_ms() -> i64 {
 /// async callers run them on a blocking thread pool. A method that returns
 /// `Ok` has committed its writes durably enough to survive a crash of the
 /// process.
-pub trait MetadataStore: TraceStore + ModelCardStore + Send + Sync + 'static {
+pub trait MetadataStore: TraceStore + ModelCardStore + GenaiStore + Send + Sync + 'static {
     // ---- experiments ----
     fn create_experiment(
         &self,

@@ -438,3 +438,71 @@ END;
 ALTER TABLE trace_spans ADD COLUMN input_tokens INTEGER;
 ALTER TABLE trace_spans ADD COLUMN output_tokens INTEGER;
 ALTER TABLE trace_spans ADD COLUMN total_tokens INTEGER;
+
+-- migration 14: MLflow 3 GenAI evaluation datasets and registered scorers.
+-- A dataset ('d-' + 32 hex) has key/value tags, links to experiments and
+-- records; a record ('dr-' + 32 hex) is unique per (dataset, sha256 of its
+-- canonical inputs JSON), which is how MLflow merges records by inputs.
+-- `inputs`, `outputs`, `expectations`, `tags` and `source` are JSON text
+-- (NULL: none); `schema` and `profile` are the JSON MLflow computes on upsert.
+-- A scorer is one (experiment, name) with a UUID; its versions are numbered
+-- from 1 and keep the serialized scorer JSON as the client sent it.
+CREATE TABLE evaluation_datasets (
+    dataset_id       TEXT PRIMARY KEY,
+    name             TEXT NOT NULL,
+    schema           TEXT,
+    profile          TEXT,
+    digest           TEXT NOT NULL,
+    created_time     INTEGER NOT NULL,
+    last_update_time INTEGER NOT NULL,
+    created_by       TEXT,
+    last_updated_by  TEXT
+);
+CREATE INDEX evaluation_datasets_name ON evaluation_datasets (name);
+CREATE INDEX evaluation_datasets_created ON evaluation_datasets (created_time);
+CREATE TABLE evaluation_dataset_tags (
+    dataset_id TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    PRIMARY KEY (dataset_id, key)
+) WITHOUT ROWID;
+CREATE INDEX evaluation_dataset_tags_kv ON evaluation_dataset_tags (key, value);
+CREATE TABLE evaluation_dataset_experiments (
+    dataset_id    TEXT NOT NULL,
+    experiment_id INTEGER NOT NULL,
+    created_time  INTEGER NOT NULL,
+    PRIMARY KEY (dataset_id, experiment_id)
+) WITHOUT ROWID;
+CREATE INDEX evaluation_dataset_experiments_exp ON evaluation_dataset_experiments (experiment_id);
+CREATE TABLE evaluation_dataset_records (
+    dataset_record_id TEXT PRIMARY KEY,
+    dataset_id        TEXT NOT NULL,
+    input_hash        TEXT NOT NULL,
+    inputs            TEXT NOT NULL,
+    outputs           TEXT,
+    expectations      TEXT,
+    tags              TEXT,
+    source            TEXT,
+    source_id         TEXT,
+    source_type       TEXT,
+    created_time      INTEGER NOT NULL,
+    last_update_time  INTEGER NOT NULL,
+    created_by        TEXT,
+    last_updated_by   TEXT,
+    UNIQUE (dataset_id, input_hash)
+);
+CREATE INDEX evaluation_dataset_records_page
+    ON evaluation_dataset_records (dataset_id, created_time, dataset_record_id);
+CREATE TABLE scorers (
+    scorer_id     TEXT PRIMARY KEY,
+    experiment_id INTEGER NOT NULL,
+    scorer_name   TEXT NOT NULL,
+    UNIQUE (experiment_id, scorer_name)
+);
+CREATE TABLE scorer_versions (
+    scorer_id         TEXT NOT NULL,
+    scorer_version    INTEGER NOT NULL,
+    serialized_scorer TEXT NOT NULL,
+    creation_time     INTEGER NOT NULL,
+    PRIMARY KEY (scorer_id, scorer_version)
+) WITHOUT ROWID;

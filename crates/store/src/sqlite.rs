@@ -19,6 +19,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_i
 use crate::filter::{self, Clause, Entity, Op, Value};
 use crate::*;
 
+mod genai;
 pub mod import;
 mod jobs;
 mod mlflow_webhooks;
