@@ -355,6 +355,14 @@ def test_everything_reads_back_the_same_and_the_source_is_untouched(source, tmp_
     srv = start_server(data_dir)
     try:
         actual = _read(srv.url, ids, tmp_path / "dl")
+        # work goes on where MLflow left off: new ids follow the imported ones
+        c = MlflowClient(srv.url)
+        new_exp = c.create_experiment("after-import")
+        assert int(new_exp) > max(int(e[0]) for e in expected["experiments"])
+        mv = c.create_model_version("import-reg", f"runs:/{ids['run']}/docs", ids["run"])
+        assert mv.version == "3"
+        c.log_metric(ids["run"], "loss", 0.01, step=25)
+        assert len(c.get_metric_history(ids["run"], "loss")) == 26
     finally:
         srv.stop()
 
