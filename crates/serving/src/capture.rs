@@ -341,15 +341,55 @@ pub async fn read_records(
     to_ms: i64,
     variants: Option<&[&str]>,
 ) -> Result<Vec<CaptureRecord>> {
+    let mut out: Vec<(i64, CaptureRecord)> = Vec::new();
+    for f in capture_files(artifacts, endpoint, from_ms, to_ms, variants).await? {
+        for r in read_file(artifacts, &f).await? {
+            let t = tabular::parse_datetime(&r.event_metadata.inference_time).unwrap_or(i64::MIN);
+            if t >= from_ms && t < to_ms {
+                out.push((t, r));
+            }
+        }
+    }
+    out.sort_by_key(|(t, _)| *t);
+    Ok(out.into_iter().map(|(_, r)| r).collect())
+}
+
+/// A capture file: its path and the variant folder it is in. Files are
+/// written once under a new name and never changed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CaptureFile {
+    pub path: String,
+    pub variant: String,
+}
+
+/// The capture files of `endpoint` whose hour partition overlaps
+/// `[from_ms, to_ms)`, in the given variant folders (all when `None`).
+pub async fn capture_files(
+    artifacts: &ArtifactStore,
+    endpoint: &str,
+    from_ms: i64,
+    to_ms: i64,
+    variants: Option<&[&str]>,
+) -> Result<Vec<CaptureFile>> {
     // beyond year 9999 the partition names stop being comparable
     let to_ms = to_ms.min(253_402_300_799_999);
-    let dir = ArtifactPath::parse(&format!("capture/{endpoint}"))?;
-    let mut files = artifacts.list_recursive(&dir).await?;
+    // only the folders asked for (a long-lived endpoint has many files)
+    let dirs: Vec<String> = match variants {
+        Some(v) => v
+            .iter()
+            .map(|v| format!("capture/{endpoint}/{v}"))
+            .collect(),
+        None => vec![format!("capture/{endpoint}")],
+    };
+    let mut files = Vec::new();
+    for d in dirs {
+        files.extend(artifacts.list_recursive(&ArtifactPath::parse(&d)?).await?);
+    }
     files.sort();
     let first_hour = hour_partition(from_ms.max(0) - from_ms.max(0).rem_euclid(3_600_000));
     let last_hour = hour_partition(to_ms.max(0));
-    let mut out: Vec<(i64, CaptureRecord)> = Vec::new();
     let prefix = format!("capture/{endpoint}/");
+    let mut out = Vec::new();
     for (path, _) in files {
         let Some(rest) = path.strip_prefix(&prefix) else {
             continue;
@@ -366,23 +406,27 @@ pub async fn read_records(
         if hour < first_hour || hour > last_hour {
             continue;
         }
-        let bytes = artifacts.read_all(&ArtifactPath::parse(&path)?).await?;
-        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            match serde_json::from_slice::<CaptureRecord>(line) {
-                Ok(mut r) => {
-                    let t = tabular::parse_datetime(&r.event_metadata.inference_time)
-                        .unwrap_or(i64::MIN);
-                    if t >= from_ms && t < to_ms {
-                        r.variant = parts[0].to_string();
-                        out.push((t, r));
-                    }
-                }
-                Err(e) => tracing::warn!("skipping a bad capture line in {path}: {e}"),
+        let variant = parts[0].to_string();
+        out.push(CaptureFile { path, variant });
+    }
+    Ok(out)
+}
+
+/// Every record of one capture file (unreadable lines skipped with a
+/// warning).
+pub async fn read_file(artifacts: &ArtifactStore, f: &CaptureFile) -> Result<Vec<CaptureRecord>> {
+    let bytes = artifacts.read_all(&ArtifactPath::parse(&f.path)?).await?;
+    let mut out = Vec::new();
+    for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        match serde_json::from_slice::<CaptureRecord>(line) {
+            Ok(mut r) => {
+                r.variant = f.variant.clone();
+                out.push(r);
             }
+            Err(e) => tracing::warn!("skipping a bad capture line in {}: {e}", f.path),
         }
     }
-    out.sort_by_key(|(t, _)| *t);
-    Ok(out.into_iter().map(|(_, r)| r).collect())
+    Ok(out)
 }
 
 #[cfg(test)]

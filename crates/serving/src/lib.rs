@@ -128,6 +128,9 @@ struct Inner {
     variant_metrics: Mutex<HashMap<(String, String), Arc<VariantMetrics>>>,
     /// Stored endpoints that could not come up at start-up, with why.
     failed: Mutex<HashMap<String, String>>,
+    /// Shadow test records by capture file (files never change once
+    /// written): only a cache, so comparisons need not re-read every file.
+    shadow_files: Mutex<HashMap<String, Arc<Vec<shadow::PairSide>>>>,
     /// The stored `updated_ms` last tried for each of `failed`.
     failed_tried: Mutex<HashMap<String, i64>>,
     /// Serialises configuration changes.
@@ -169,6 +172,7 @@ impl Serving {
                 variant_metrics: Mutex::new(HashMap::new()),
                 failed: Mutex::new(HashMap::new()),
                 failed_tried: Mutex::new(HashMap::new()),
+                shadow_files: Mutex::new(HashMap::new()),
                 admin: tokio::sync::Mutex::new(()),
                 extra_metrics: RwLock::new(Vec::new()),
             }),

@@ -229,7 +229,7 @@ pub fn start_with(capture: CaptureSender, queue: usize) -> ShadowSender {
 
 /// One prediction read back from a captured answer.
 #[derive(Debug, Clone, PartialEq)]
-enum Pred {
+pub(crate) enum Pred {
     Num(f64),
     Label(String),
 }
@@ -364,6 +364,35 @@ fn latency_histogram(v: &[f64]) -> Vec<u64> {
     c
 }
 
+/// What the comparison needs of one capture record of a shadow test
+/// (kept per capture file by the server, since files never change).
+#[derive(Debug, Clone)]
+pub struct PairSide {
+    pub variant: String,
+    pub event_id: String,
+    pub time_ms: i64,
+    pub meta: ShadowMeta,
+    preds: Option<Vec<Pred>>,
+}
+
+impl PairSide {
+    /// `None` for a record that is not part of a shadow test.
+    pub fn of(r: &CaptureRecord) -> Option<PairSide> {
+        let meta = r.event_metadata.shadow_test.clone()?;
+        Some(PairSide {
+            variant: r.variant.clone(),
+            event_id: r.event_metadata.event_id.clone(),
+            time_ms: tabular::parse_datetime(&r.event_metadata.inference_time).unwrap_or(0),
+            meta,
+            preds: r
+                .capture_data
+                .endpoint_output
+                .as_ref()
+                .and_then(predictions),
+        })
+    }
+}
+
 /// The comparison of a test from its capture records (any process, after
 /// restarts). `now_ms` decides whether it is still running.
 pub fn compare(
@@ -373,26 +402,31 @@ pub fn compare(
     bucket_ms: i64,
     now_ms: i64,
 ) -> Value {
-    struct Side<'a> {
-        rec: &'a CaptureRecord,
-        meta: &'a ShadowMeta,
-    }
-    let mut prod: HashMap<&str, Side> = HashMap::new();
-    let mut shadow: HashMap<&str, Side> = HashMap::new();
-    for r in records {
-        let Some(m) = r.event_metadata.shadow_test.as_ref() else {
-            continue;
-        };
+    let sides: Vec<PairSide> = records.iter().filter_map(PairSide::of).collect();
+    compare_sides(cfg, problem, sides.iter(), bucket_ms, now_ms)
+}
+
+/// [`compare`] over records already reduced to [`PairSide`]s.
+pub fn compare_sides<'a>(
+    cfg: &ShadowConfig,
+    problem: &str,
+    sides: impl Iterator<Item = &'a PairSide>,
+    bucket_ms: i64,
+    now_ms: i64,
+) -> Value {
+    let mut prod: HashMap<&str, &PairSide> = HashMap::new();
+    let mut shadow: HashMap<&str, &PairSide> = HashMap::new();
+    for side in sides {
+        let m = &side.meta;
         if m.id != cfg.id {
             continue;
         }
-        let side = Side { rec: r, meta: m };
-        let key = r.event_metadata.event_id.as_str();
+        let key = side.event_id.as_str();
         match m.role.as_str() {
-            "production" if r.variant == cfg.production_variant => {
+            "production" if side.variant == cfg.production_variant => {
                 prod.insert(key, side);
             }
-            "shadow" if r.variant == cfg.variant => {
+            "shadow" if side.variant == cfg.variant => {
                 shadow.insert(key, side);
             }
             _ => {}
@@ -424,18 +458,7 @@ pub fn compare(
         if p.meta.status != 200 || s.meta.status != 200 {
             continue;
         }
-        let (Some(po), Some(so)) = (
-            p.rec
-                .capture_data
-                .endpoint_output
-                .as_ref()
-                .and_then(predictions),
-            s.rec
-                .capture_data
-                .endpoint_output
-                .as_ref()
-                .and_then(predictions),
-        ) else {
+        let (Some(po), Some(so)) = (&p.preds, &s.preds) else {
             unreadable += 1;
             continue;
         };
@@ -444,9 +467,9 @@ pub fn compare(
             continue;
         }
         compared += 1;
-        let t = tabular::parse_datetime(&p.rec.event_metadata.inference_time).unwrap_or(0);
+        let t = p.time_ms;
         let b = buckets.entry(t - t.rem_euclid(bucket_ms)).or_default();
-        for (a, z) in po.iter().zip(&so) {
+        for (a, z) in po.iter().zip(so) {
             rows += 1;
             b.0 += 1;
             if regression {
@@ -481,8 +504,7 @@ pub fn compare(
     let (mut pending, mut unanswered) = (0usize, 0usize);
     for (id, p) in &prod {
         if p.meta.copy.as_deref() == Some("queued") && !shadow.contains_key(id) {
-            let t = tabular::parse_datetime(&p.rec.event_metadata.inference_time).unwrap_or(0);
-            if now_ms - t < LOST_AFTER_MS {
+            if now_ms - p.time_ms < LOST_AFTER_MS {
                 pending += 1;
             } else {
                 unanswered += 1;
@@ -712,16 +734,44 @@ impl crate::Serving {
             },
         };
         let variants = [sh.production_variant.as_str(), sh.variant.as_str()];
-        let records = crate::capture::read_records(
-            self.artifacts(),
-            name,
-            sh.started_ms,
-            sh.end_ms().min(now) + 1,
-            Some(&variants),
-        )
-        .await?;
+        let (from, to) = (sh.started_ms, sh.end_ms().min(now) + 1);
+        let files =
+            crate::capture::capture_files(self.artifacts(), name, from, to, Some(&variants))
+                .await?;
+        // files are written once under new names: each is read (and reduced) once
+        let mut per_file: Vec<Arc<Vec<PairSide>>> = Vec::with_capacity(files.len());
+        for f in &files {
+            let cached = crate::lock(&self.inner.shadow_files).get(&f.path).cloned();
+            let sides = match cached {
+                Some(c) => c,
+                None => {
+                    let recs = crate::capture::read_file(self.artifacts(), f).await?;
+                    let sides = Arc::new(recs.iter().filter_map(PairSide::of).collect::<Vec<_>>());
+                    crate::lock(&self.inner.shadow_files).insert(f.path.clone(), sides.clone());
+                    sides
+                }
+            };
+            per_file.push(sides);
+        }
+        {
+            // keep only this endpoint's current files
+            let prefix = format!("capture/{name}/");
+            let keep: std::collections::HashSet<&str> =
+                files.iter().map(|f| f.path.as_str()).collect();
+            crate::lock(&self.inner.shadow_files)
+                .retain(|k, _| !k.starts_with(&prefix) || keep.contains(k.as_str()));
+        }
         let bucket_ms = bucket_ms.max(1_000);
-        let cmp = compare(&sh, problem, &records, bucket_ms, now);
+        let cmp = compare_sides(
+            &sh,
+            problem,
+            per_file
+                .iter()
+                .flat_map(|v| v.iter())
+                .filter(|s| s.time_ms >= from && s.time_ms < to),
+            bucket_ms,
+            now,
+        );
         let dropped_here = live
             .shadow
             .as_ref()
