@@ -922,6 +922,8 @@
       return { names, drifted };
     }
     let featureKey = '';
+    /** Executions fetched in full (id → execution; null while on the way). */
+    const fullExecs = new Map();
     function renderFeatureSelect() {
       const { names, drifted } = featureNames();
       if (!names.includes(st.feature)) st.feature = names[0] || '';
@@ -958,9 +960,18 @@
       replace(driftNote, legend([['value', (METHOD[method] || 'value') + ' per window'], ['threshold', 'threshold'], ['zone', 'drift']]),
         h('div', { class: 'muted' }, !method ? '' : logY ? `Drift when the p-value falls below the threshold (log scale; p-values under ${P_FLOOR} are drawn at ${P_FLOOR}).` : 'Drift when the distance rises above the threshold.',
           dropped ? ` ${plural(dropped, 'earlier window')} judged with another method not shown.` : ''));
-      // histogram: the selected execution's, else the newest that has one
+      // histogram: the selected execution's, else the newest that has one; the schedule's list
+      // carries only the newest's histograms, so a selected older one is fetched in full once
+      if (sel && sel.result && sel.result.histograms_omitted && !fullExecs.has(sel.id)) {
+        fullExecs.set(sel.id, null);
+        request('GET', API + '/' + enc(name) + '/executions/' + enc(sel.id)).then((res) => {
+          fullExecs.set(sel.id, res.execution);
+          if (selected() && selected().id === sel.id) renderFeature();
+        }, () => fullExecs.delete(sel.id));
+      }
+      const full = (e) => (e && fullExecs.get(e.id)) || e;
       const withHist = (e) => e && e.result && e.result.histograms && e.result.histograms[f];
-      const he = withHist(sel) ? sel : st.execs.find(withHist);
+      const he = withHist(full(sel)) ? full(sel) : st.execs.find(withHist);
       if (he) {
         histChart.update(Object.assign({ empty: '' }, histogramOpts(he.result.histograms[f])));
         const today = new Date(he.window_end_ms).toDateString() === new Date().toDateString();
