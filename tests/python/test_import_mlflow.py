@@ -94,6 +94,8 @@ def _pipeline(x):
         span.set_attribute("weight", 0.25)
         span.set_attribute("labels", ["a", "b"])
         span.add_event(mlflow.entities.SpanEvent("checkpoint", attributes={"n": 3}))
+        # MLflow keeps the trace's total in trace_info columns; the import turns them back into metadata
+        span.set_attribute("mlflow.chat.tokenUsage", {"input_tokens": 7, "output_tokens": 3, "total_tokens": 10})
         span.set_outputs({"r": x + 1})
     return (x + 1) * 2
 
@@ -377,6 +379,8 @@ def test_everything_reads_back_the_same_and_the_source_is_untouched(source, tmp_
     assert ids["deleted_run"] in actual["runs"] and actual["runs"][ids["deleted_run"]]["info"][-1] == "deleted"
     assert any(e[0] == ids["deleted_exp"] and e[3] == "deleted" for e in actual["experiments"])
     assert set(ids["traces"]) <= set(actual["traces"])
+    usage = actual["traces"][ids["traces"][0]]["metadata"].get("mlflow.trace.tokenUsage")
+    assert usage and '"total_tokens": 10' in usage, "token usage (MLflow's trace_info columns) is kept"
     assert _sha(db) == before
 
 

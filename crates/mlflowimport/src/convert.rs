@@ -160,6 +160,54 @@ pub fn span_content(mlflow: &str) -> Option<String> {
     Some(Value::Object(o).to_string())
 }
 
+fn token_count(v: Option<&Value>) -> Option<i64> {
+    match v? {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A span's own token usage from MLflow's span `content`: its
+/// `mlflow.chat.tokenUsage` attribute, else OpenTelemetry's GenAI
+/// `gen_ai.usage.input_tokens` / `output_tokens` (as the server reads them
+/// from OTLP); `None` when it reports none.
+pub fn span_token_usage(mlflow: &str) -> Option<store::TokenUsage> {
+    let parsed: Value = serde_json::from_str(mlflow).ok()?;
+    let attrs = parsed.get("attributes")?.as_object()?;
+    let attr = |k: &str| -> Option<Value> {
+        match attrs.get(k)? {
+            Value::String(s) => serde_json::from_str(s).ok().or_else(|| Some(json!(s))),
+            other => Some(other.clone()),
+        }
+    };
+    if let Some(Value::Object(o)) = attr("mlflow.chat.tokenUsage") {
+        let (i, out) = (
+            token_count(o.get("input_tokens")),
+            token_count(o.get("output_tokens")),
+        );
+        let total = token_count(o.get("total_tokens"));
+        if i.is_some() || out.is_some() || total.is_some() {
+            let (i, out) = (i.unwrap_or(0), out.unwrap_or(0));
+            return Some(store::TokenUsage {
+                input_tokens: i,
+                output_tokens: out,
+                total_tokens: total.unwrap_or(i.saturating_add(out)),
+            });
+        }
+    }
+    let i = token_count(attr("gen_ai.usage.input_tokens").as_ref());
+    let out = token_count(attr("gen_ai.usage.output_tokens").as_ref());
+    (i.is_some() || out.is_some()).then(|| {
+        let (i, out) = (i.unwrap_or(0), out.unwrap_or(0));
+        store::TokenUsage {
+            input_tokens: i,
+            output_tokens: out,
+            total_tokens: i.saturating_add(out),
+        }
+    })
+}
+
 /// Epoch milliseconds as protobuf's JSON `Timestamp` (RFC 3339, UTC, ms).
 pub fn timestamp(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
@@ -337,6 +385,22 @@ mod tests {
             v["events"][0]["attributes"][0]["value"],
             json!({"int_value": "1"})
         );
+    }
+
+    #[test]
+    fn a_span_reports_its_token_usage() {
+        let src = r#"{"attributes": {"mlflow.chat.tokenUsage": "{\"input_tokens\": 3, \"output_tokens\": 2}"}}"#;
+        assert_eq!(
+            span_token_usage(src),
+            Some(store::TokenUsage {
+                input_tokens: 3,
+                output_tokens: 2,
+                total_tokens: 5
+            })
+        );
+        let genai = r#"{"attributes": {"gen_ai.usage.input_tokens": "7"}}"#;
+        assert_eq!(span_token_usage(genai).map(|u| u.total_tokens), Some(7));
+        assert_eq!(span_token_usage(r#"{"attributes": {"x": "1"}}"#), None);
     }
 
     #[test]

@@ -1294,6 +1294,7 @@ impl Importer<'_, '_> {
             let trace_id: String = r.get(0)?;
             let span_id: String = r.get(1)?;
             let raw: String = r.get(8)?;
+            let token_usage = convert::span_token_usage(&raw);
             let content = span_content(&raw).ok_or_else(|| {
                 ImportError::Verify(format!(
                     "span {span_id} of trace {trace_id} has content that is not a JSON object"
@@ -1309,6 +1310,7 @@ impl Importer<'_, '_> {
                 start_time_ns: r.get(6)?,
                 end_time_ns: r.get(7)?,
                 content,
+                token_usage,
                 ..Default::default()
             };
             self.tx.span(&span)?;

@@ -628,8 +628,9 @@ impl ImportTx<'_> {
     pub fn span(&self, s: &TraceSpan) -> Result<()> {
         self.tx
             .prepare_cached(
-                "INSERT INTO trace_spans (trace_id, span_id, parent_span_id, name, span_type, status, start_time_ns, end_time_ns, content)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO trace_spans (trace_id, span_id, parent_span_id, name, span_type, status, start_time_ns, end_time_ns, content,
+                                          input_tokens, output_tokens, total_tokens)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )?
             .execute(params![
                 s.trace_id,
@@ -640,7 +641,10 @@ impl ImportTx<'_> {
                 s.status,
                 s.start_time_ns,
                 s.end_time_ns,
-                s.content
+                s.content,
+                s.token_usage.map(|u| u.input_tokens),
+                s.token_usage.map(|u| u.output_tokens),
+                s.token_usage.map(|u| u.total_tokens)
             ])
             .map_err(|e| on_conflict(e, "span", &format!("{} of trace {}", s.span_id, s.trace_id)))?;
         Ok(())
