@@ -151,6 +151,10 @@ test('classification: start from the page, compare live traffic, promote without
 });
 
 test('regression: the distribution of differences is plotted and a test ends by itself', async () => {
+  // a classifier cannot shadow a regressor
+  const wrong = await api('POST', '/api/atelier/endpoints/wine/shadow', { model: 'models:/penguins/1' });
+  assert.equal(wrong.status, 400);
+  assert.match(wrong.body.message, /does classification but variant 'AllTraffic' does regression/);
   const r = await api('POST', '/api/atelier/endpoints/wine/shadow', { model: 'models:/wine/2', sampling_percentage: 100, duration_seconds: 6 });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   await page.goto(server.url + '/endpoints/wine');
@@ -175,4 +179,13 @@ test('regression: the distribution of differences is plotted and a test ends by 
   const c = (await api('GET', '/api/atelier/endpoints/wine/shadow')).body.comparison;
   assert.equal(c.requests_copied, 12);
   assert.equal(c.status, 'Ended');
+  // a new test from the form, stopped from the page
+  await page.locator('[data-testid=shadow-model]').fill('models:/wine/2');
+  await page.locator('[data-testid=shadow-share]').fill('50');
+  await page.locator('[data-testid=shadow-start]').click();
+  await until(async () => (await page.locator('[data-testid=shadow-status]').getAttribute('data-status')) === 'Running', 'the second test running');
+  assert.match(await page.locator('[data-testid=shadow-status]').locator('..').textContent(), /50 % of its requests/);
+  await page.locator('[data-testid=shadow-stop]').click();
+  await until(async () => (await page.locator('[data-testid=shadow-status]').getAttribute('data-status')) === 'Stopped', 'stopped');
+  await page.locator('[data-testid=shadow-form]').waitFor();
 });
