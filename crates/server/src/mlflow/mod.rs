@@ -4,9 +4,11 @@
 
 pub mod artifacts;
 mod experiments;
+mod genai_datasets;
 mod logged_models;
 mod registry;
 mod runs;
+mod scorers;
 pub mod traces;
 pub mod webhooks;
 
@@ -179,6 +181,75 @@ pub fn routes() -> Routes<AppState> {
             "/logged-models/{model_id}/artifacts/directories",
             Read,
             artifacts::list_logged_model,
+        )
+        // GenAI evaluation datasets (MLflow 3)
+        .post("/datasets/create", Write, genai_datasets::create_dataset)
+        .post(
+            "/datasets/search",
+            Read,
+            genai_datasets::search_evaluation_datasets,
+        )
+        .get("/datasets/{dataset_id}", Read, genai_datasets::get_dataset)
+        .delete(
+            "/datasets/{dataset_id}",
+            Write,
+            genai_datasets::delete_dataset,
+        )
+        .patch(
+            "/datasets/{dataset_id}/tags",
+            Write,
+            genai_datasets::set_dataset_tags,
+        )
+        .delete(
+            "/datasets/{dataset_id}/tags/{key}",
+            Write,
+            genai_datasets::delete_dataset_tag,
+        )
+        .post(
+            "/datasets/{dataset_id}/records",
+            Write,
+            genai_datasets::upsert_dataset_records,
+        )
+        .get(
+            "/datasets/{dataset_id}/records",
+            Read,
+            genai_datasets::get_dataset_records,
+        )
+        .delete(
+            "/datasets/{dataset_id}/records",
+            Write,
+            genai_datasets::delete_dataset_records,
+        )
+        .get(
+            "/datasets/{dataset_id}/experiment-ids",
+            Read,
+            genai_datasets::get_dataset_experiment_ids,
+        )
+        .post(
+            "/datasets/{dataset_id}/add-experiments",
+            Write,
+            genai_datasets::add_dataset_to_experiments,
+        )
+        .post(
+            "/datasets/{dataset_id}/remove-experiments",
+            Write,
+            genai_datasets::remove_dataset_from_experiments,
+        )
+        // registered scorers (MLflow 3)
+        .post("/scorers/register", Write, scorers::register_scorer)
+        .get("/scorers/list", Read, scorers::list_scorers)
+        .get("/scorers/versions", Read, scorers::list_scorer_versions)
+        .get("/scorers/get", Read, scorers::get_scorer)
+        .delete("/scorers/delete", Write, scorers::delete_scorer)
+        .get(
+            "/scorers/online-configs",
+            Read,
+            scorers::get_online_scoring_configs,
+        )
+        .put(
+            "/scorers/online-config",
+            Write,
+            scorers::upsert_online_scoring_config,
         )
         // model-registry webhooks (MLflow 3.3+)
         .post("/webhooks", Write, webhooks::create)
