@@ -18,6 +18,10 @@
 //! - **Metrics**: [`metrics`] — counters and latency histograms per
 //!   endpoint and variant, `GET /metrics` in Prometheus text format, and a
 //!   5-second history for the Studio's charts.
+//! - **Shadow tests**: [`shadow`] — a copy of a sampled share of one
+//!   variant's requests goes to another model off the request path; its
+//!   answers are captured and compared, never returned; promote swaps the
+//!   model in like an update.
 //! - **Batch transform**: [`batch::batch_transform`] predicts files or
 //!   folders (CSV, Parquet) to `<file>.out` CSVs, row failures reported
 //!   with their line numbers; [`job::BatchTransformRunner`] runs it on the

@@ -241,6 +241,8 @@ pub const HELP: &str = "# HELP atelier_endpoint_requests_total Invocations answe
 # TYPE atelier_endpoint_capture_records_total counter
 # HELP atelier_endpoint_capture_dropped_total Data capture records dropped because the capture buffer was full.
 # TYPE atelier_endpoint_capture_dropped_total counter
+# HELP atelier_endpoint_shadow_dropped_total Copies for a running shadow test dropped because the shadow queue was full (this process).
+# TYPE atelier_endpoint_shadow_dropped_total counter
 ";
 
 #[cfg(test)]
