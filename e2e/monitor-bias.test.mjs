@@ -307,3 +307,39 @@ test('planted attribution drift: x1 held at its median → nDCG below 0.9, an al
   }
   await shot('explainability');
 });
+
+test('a multiclass model is explained per class; bias asks which classes are the positive outcome', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { ROOT } = await import('./harness.mjs');
+  const csv = readFileSync(join(ROOT, 'datasets', 'penguins.csv'));
+  assert.equal((await api('PUT', '/api/atelier/datasets/penguins.csv', new Uint8Array(csv), { 'Content-Type': 'text/csv' })).status, 201);
+  const r = await api('POST', '/api/atelier/automl', { dataset: 'penguins.csv', target: 'species', time_budget: 60, max_candidates: 3 });
+  const job = await waitJob(r.body.job.id, 150000);
+  assert.equal(job.status, 'succeeded', JSON.stringify(job));
+  const d = await api('POST', '/api/atelier/endpoints', { name: 'penguins', model: `models:/${job.result.model_name}/1`, data_capture: { sampling_percentage: 100 } });
+  assert.equal(d.status, 200, JSON.stringify(d.body));
+  const bias = await api('POST', '/api/atelier/monitoring-schedules', { name: 'pb', endpoint: 'penguins', kind: 'model_bias', dataset: 'penguins.csv', bias: { facet: 'island', facet_values: ['Dream'] } });
+  assert.equal(bias.status, 400);
+  assert.match(bias.body.message, /bias.label_values: which classes of 'species' are the positive outcome\? \(classes: Adelie, Chinstrap, Gentoo\)/);
+  const c = await api('POST', '/api/atelier/monitoring-schedules', { name: 'penguins-explain', endpoint: 'penguins', kind: 'model_explainability', dataset: 'penguins.csv', cron: '0 0 1 1 *', explainability: { max_rows: 120 } });
+  assert.equal(c.status, 201, JSON.stringify(c.body));
+  const lines = readFileSync(join(ROOT, 'datasets', 'penguins.csv'), 'utf8').trim().split('\n');
+  const t0 = Date.now();
+  const res = await fetch(server.url + '/endpoints/penguins/invocations', {
+    method: 'POST', headers: { 'Content-Type': 'text/csv', Accept: 'application/json' },
+    body: lines[0].split(',').slice(1).join(',') + '\n' + lines.slice(1).map((l) => l.split(',').slice(1).join(',')).join('\n') + '\n',
+  });
+  assert.equal(res.status, 200, await res.text());
+  await sleep(2500);
+  const ex = await run('penguins-explain', t0, Date.now());
+  assert.equal(ex.result.status, 'ok', JSON.stringify(ex.result));
+  assert.deepEqual(ex.result.labels.map((l) => l.label).sort(), ['Adelie', 'Chinstrap', 'Gentoo']);
+  await page.goto(server.url + '/monitor/penguins-explain');
+  const sel = '[data-testid=ranking-label]';
+  await until(async () => (await page.locator(`${sel} option`).count()) === 3, 'a ranking per class');
+  await page.selectOption(sel, 'Gentoo');
+  await until(async () => /label Gentoo/.test(await page.textContent('[data-testid=ranking-title]')), 'the Gentoo ranking');
+  assert.equal(await attr('[data-testid=ranking-chart]', 'data-features'), String(ex.result.labels.find((l) => l.label === 'Gentoo').baseline_ranking.length));
+  assert.deepEqual(await layoutProblems(page, OVERLAP), []);
+});

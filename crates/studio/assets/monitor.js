@@ -800,6 +800,9 @@
     const ndcgBox = h('div', { 'data-testid': 'ndcg-chart' });
     const rankBox = h('div', { 'data-testid': 'ranking-chart', class: 'mon-ranking' });
     const rankTitle = h('span', { class: 'muted', 'data-testid': 'ranking-title' });
+    // a multiclass model has a ranking (and an nDCG) per class
+    const rankLabelSel = h('select', { 'data-testid': 'ranking-label', 'aria-label': 'Label', style: 'display:none' });
+    rankLabelSel.addEventListener('change', () => { st.label = rankLabelSel.value; renderExplain(selected()); });
     biasMetricSel.addEventListener('change', () => { st.metric = biasMetricSel.value; renderBias(selected()); });
     featureSel.addEventListener('change', () => { st.feature = featureSel.value; syncUrl(); renderFeature(); });
 
@@ -837,7 +840,7 @@
           h('div', { class: 'grid2 mon-grid' },
             h('div', { class: 'chart-card mon-card mon-drift' }, h('div', { class: 'mon-chart-head' }, h('h3', null, 'nDCG over time')), ndcgBox,
               legend([['value', 'nDCG of the window\'s feature ranking'], ['threshold', 'threshold']])),
-            h('div', { class: 'chart-card mon-card' }, h('div', { class: 'mon-chart-head' }, h('h3', null, 'Feature ranking (mean |SHAP|)'), rankTitle), rankBox,
+            h('div', { class: 'chart-card mon-card' }, h('div', { class: 'mon-chart-head' }, h('h3', null, 'Feature ranking (mean |SHAP|)'), rankLabelSel, rankTitle), rankBox,
               legend([['baseline', 'baseline (training data)'], ['current', 'selected window']]))),
           ...tail);
       } else if (dq) {
@@ -1125,7 +1128,15 @@
         zone: 'below', selected: sel ? sel.id : null, onSelect: selectExec,
       });
       const r = (sel || {}).result || {};
-      const l = (r.labels || [])[0];
+      const labels = r.labels || [];
+      const key = labels.map((x) => x.label).join('\0');
+      if (rankLabelSel.dataset.key !== key) {
+        replace(rankLabelSel, labels.map((x) => h('option', { value: x.label }, x.label + (x.violation ? ' ⚠' : ''))));
+        rankLabelSel.dataset.key = key;
+      }
+      rankLabelSel.style.display = labels.length > 1 ? '' : 'none';
+      const l = labels.find((x) => x.label === st.label) || labels.find((x) => x.violation) || labels[0];
+      if (l) rankLabelSel.value = l.label;
       rankBox.dataset.execution = sel ? sel.id : '';
       replace(rankTitle, l ? `label ${l.label} · nDCG ${fmtNum(l.ndcg, 3)} · ${r.explained_rows || 0} rows` : '');
       rankChart.update({ baseline: l ? l.baseline_ranking : [], current: l ? l.current_ranking : [], empty: sel ? (r.message || 'Nothing explained in this window') : 'No window explained yet' });
