@@ -405,7 +405,7 @@ impl Importer<'_, '_> {
     }
 
     fn warn(&mut self, w: String) {
-        tracing::warn!("{w}");
+        tracing::debug!("{w}");
         if !self.report.warnings.contains(&w) {
             self.report.warnings.push(w);
         }
@@ -439,7 +439,7 @@ impl Importer<'_, '_> {
         let exps = self.experiments(skip_default)?;
         self.copy_artifacts(&exps)?;
         (self.progress)(Progress::Stage("runs"));
-        self.runs()?;
+        self.runs(&source_counts)?;
         (self.progress)(Progress::Stage("metrics"));
         self.metrics(source_counts["metrics"])?;
         (self.progress)(Progress::Stage("datasets and inputs"));
@@ -675,7 +675,7 @@ impl Importer<'_, '_> {
         Ok(out)
     }
 
-    fn runs(&mut self) -> Result<()> {
+    fn runs(&mut self, totals: &BTreeMap<&'static str, i64>) -> Result<()> {
         let mut st = self.src.prepare(
             "SELECT run_uuid, name, user_id, status, start_time, end_time, deleted_time, lifecycle_stage,
                     artifact_uri, experiment_id
@@ -732,12 +732,18 @@ impl Importer<'_, '_> {
                     ),
                 ))
             })?;
+            let total = totals.get(table).copied().unwrap_or(0) as u64;
+            let mut done: u64 = 0;
             for row in rows {
                 let (run, t) = row?;
                 if is_param {
                     self.tx.params(&run, std::slice::from_ref(&t))?;
                 } else {
                     self.tx.run_tags(&run, std::slice::from_ref(&t))?;
+                }
+                done += 1;
+                if done.is_multiple_of(PROGRESS_EVERY) {
+                    (self.progress)(Progress::Rows { table, done, total });
                 }
             }
         }
