@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import mlflow
 import pandas as pd
@@ -24,7 +25,7 @@ from mlflow.genai.scorers import RelevanceToQuery, delete_scorer, get_scorer, li
 from mlflow.genai.scorers.registry import list_scorer_versions
 
 from _helpers import assert_error, unique
-from conftest import start_server
+from conftest import REFERENCE, start_server
 
 V3 = "/api/3.0/mlflow"
 
@@ -444,3 +445,41 @@ def test_datasets_and_scorers_survive_a_restart(tmp_path):
         assert "kept" in get_scorer(name="kept", experiment_id=exp).instructions
     finally:
         srv.stop()
+
+
+@pytest.mark.skipif(REFERENCE, reason="several `atelier serve` processes on one database")
+def test_two_servers_on_one_database_share_datasets_and_scorer_versions(tmp_path):
+    data = tmp_path / "shared"
+    a = start_server(data)
+    try:
+        b = start_server(data)
+        try:
+            exp = mlflow.MlflowClient(a.url).create_experiment(unique("shared"))
+            body = json.dumps(_judge("both").model_dump())
+
+            def register(i):
+                url = (a if i % 2 else b).url
+                r = requests.post(f"{url}{V3}/scorers/register", timeout=20,
+                                  json={"experiment_id": exp, "name": "both", "serialized_scorer": body})
+                assert r.status_code == 200, r.text
+                return r.json()["version"]
+
+            with ThreadPoolExecutor(4) as pool:
+                versions = list(pool.map(register, range(12)))
+            # numbered in the writing transaction: no number is handed out twice across processes
+            assert sorted(versions) == list(range(1, 13))
+
+            made = requests.post(f"{a.url}{V3}/datasets/create", timeout=20,
+                                 json={"name": "shared", "experiment_ids": [exp]}).json()["dataset"]
+            r = requests.post(f"{b.url}{V3}/datasets/{made['dataset_id']}/records", timeout=20,
+                              json={"records": json.dumps([{"inputs": {"q": 1}}])})
+            assert r.json() == {"inserted_count": 1, "updated_count": 0}
+            r = requests.post(f"{a.url}{V3}/datasets/{made['dataset_id']}/records", timeout=20,
+                              json={"records": json.dumps([{"inputs": {"q": 1}, "expectations": {"a": 1}}])})
+            assert r.json() == {"inserted_count": 0, "updated_count": 1}
+            got = requests.get(f"{b.url}{V3}/datasets/{made['dataset_id']}", timeout=20).json()["dataset"]
+            assert json.loads(got["profile"]) == {"num_records": 1}
+        finally:
+            b.stop()
+    finally:
+        a.stop()
