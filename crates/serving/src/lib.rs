@@ -135,7 +135,8 @@ struct Inner {
     /// Shadow test records by capture file (files never change once
     /// written): only a cache, so comparisons need not re-read every file.
     shadow_files: Mutex<HashMap<String, Arc<Vec<shadow::PairSide>>>>,
-    /// The stored `updated_ms` last tried for each of `failed`.
+    /// The stored `updated_ms` of configurations that failed to load (at
+    /// start-up or when following the store), not tried again.
     failed_tried: Mutex<HashMap<String, i64>>,
     /// Serialises configuration changes.
     admin: tokio::sync::Mutex<()>,
@@ -520,6 +521,7 @@ impl Serving {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::error!("endpoint '{}': unreadable configuration: {e}", row.name);
+                    lock(&self.inner.failed_tried).insert(row.name.clone(), row.updated_ms);
                     continue;
                 }
             };
@@ -585,13 +587,9 @@ impl Serving {
             if current == Some(row.updated_ms) {
                 continue;
             }
-            if current.is_none() && self.failure(&row.name).is_some() {
-                // not in service: tried again only when its configuration changes
-                let mut tried = lock(&self.inner.failed_tried);
-                if tried.get(&row.name) == Some(&row.updated_ms) {
-                    continue;
-                }
-                tried.insert(row.name.clone(), row.updated_ms);
+            // a configuration that failed to load is tried again only when it changes
+            if lock(&self.inner.failed_tried).get(&row.name) == Some(&row.updated_ms) {
+                continue;
             }
             let cfg: EndpointConfig = match serde_json::from_str(&row.config) {
                 Ok(c) => c,
@@ -614,8 +612,8 @@ impl Serving {
                     );
                     if current.is_none() {
                         lock(&self.inner.failed).insert(row.name.clone(), e.to_string());
-                        lock(&self.inner.failed_tried).insert(row.name.clone(), row.updated_ms);
                     }
+                    lock(&self.inner.failed_tried).insert(row.name.clone(), row.updated_ms);
                 }
             }
         }
