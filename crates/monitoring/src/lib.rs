@@ -23,6 +23,12 @@
 //!   problem's metrics and compares the chosen one with the model's
 //!   validation score; before labels arrive it estimates accuracy (and AUC)
 //!   from the predicted probabilities (CBPE).
+//! - **model bias** and **model explainability** ([`clarify_checks`]):
+//!   Clarify's post-training bias metrics of the captured predictions joined
+//!   with ground truth, against bounds from a baseline on the training data;
+//!   and the nDCG of the window's global SHAP ranking against the
+//!   baseline's (SageMaker's `bias_drift_check` and
+//!   `feature_attribution_drift_check`).
 //!
 //! An execution that finds violations queues a POST to each of the
 //! schedule's webhooks in the store's outbox and ends; a delivery loop
