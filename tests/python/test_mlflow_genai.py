@@ -313,6 +313,28 @@ def test_malformed_records_and_tags_get_400(server, experiment_id):
                  400, "INVALID_PARAMETER_VALUE")
 
 
+def test_evaluate_against_a_managed_dataset(server, experiment_id):
+    """What the datasets are for: mlflow.genai.evaluate reads the records and logs the dataset as the run's input."""
+    from mlflow.genai.scorers import scorer
+
+    ds = gd.create_dataset(name=unique("eval"), experiment_id=experiment_id)
+    ds.merge_records([
+        {"inputs": {"q": "a"}, "expectations": {"expected": "A"}},
+        {"inputs": {"q": "b"}, "expectations": {"expected": "not B"}},
+    ])
+
+    @scorer
+    def exact(outputs, expectations):
+        return outputs == expectations["expected"]
+
+    res = mlflow.genai.evaluate(data=gd.get_dataset(dataset_id=ds.dataset_id),
+                                predict_fn=lambda q: q.upper(), scorers=[exact])
+    assert res.metrics["exact/mean"] == pytest.approx(0.5)
+    (inp,) = mlflow.get_run(res.run_id).inputs.dataset_inputs
+    assert inp.dataset.source_type == "mlflow_evaluation_dataset"
+    assert json.loads(inp.dataset.source)["dataset_id"] == ds.dataset_id
+
+
 # ------------------------------------------------------------------------------------- scorers
 
 
