@@ -1,8 +1,8 @@
 //! # artifacts — run artifacts on an object store
 //!
 //! Brief overview: [`ArtifactStore`] stores files under one root through the
-//! `object_store` crate (a local folder now; S3-compatible storage is a
-//! configuration change). Every path a client supplies goes through
+//! `object_store` crate: a local folder, or (cargo feature `s3`) a prefix of
+//! an S3-compatible bucket ([`ArtifactStore::s3`], see [`s3`]). Every path a client supplies goes through
 //! [`ArtifactPath::parse`] first, which rejects anything that could escape
 //! the root: `..` and `.` segments, absolute paths, backslashes, NUL and
 //! control characters, and percent-encoded separators or dots left over
@@ -13,6 +13,9 @@
 //! request may touch.
 
 pub mod datasets;
+pub mod s3;
+
+pub use s3::{S3Settings, Secret};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,6 +37,12 @@ pub enum ArtifactError {
     #[error("artifact storage error: {0}")]
     Storage(String),
 }
+
+/// The artifact store cannot be opened as configured (start-up only); the
+/// message names the setting to fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
 
 pub type Result<T, E = ArtifactError> = std::result::Result<T, E>;
 
@@ -177,6 +186,53 @@ impl ArtifactStore {
             description: format!("local folder {}", root.display()),
             local_root: Some(root),
         })
+    }
+
+    /// Artifacts under a prefix of an S3-compatible bucket, once a small
+    /// probe object was written, read back and deleted there (so wrong
+    /// credentials or a missing bucket stop start-up with
+    /// [`ConfigError`] naming the setting to fix). Needs the `s3`
+    /// cargo feature.
+    pub async fn s3(settings: &S3Settings) -> Result<Self, ConfigError> {
+        #[cfg(feature = "s3")]
+        {
+            let store = s3::backend::open(settings).await?;
+            let at = settings
+                .endpoint
+                .as_deref()
+                .map(|e| format!(" at {e}"))
+                .unwrap_or_default();
+            Ok(ArtifactStore {
+                store,
+                local_root: None,
+                description: format!("{}{at}", settings.url()),
+            })
+        }
+        #[cfg(not(feature = "s3"))]
+        {
+            Err(ConfigError(format!(
+                "--artifacts {}: this atelier was built without S3 support (build it with the cargo feature `s3`, on by default)",
+                settings.url()
+            )))
+        }
+    }
+
+    /// Whether the backend is a folder on this machine.
+    pub fn is_local(&self) -> bool {
+        self.local_root.is_some()
+    }
+
+    /// A file's size, `None` when there is no file at `path`.
+    pub async fn size(&self, path: &ArtifactPath) -> Result<Option<u64>> {
+        if path.is_root() {
+            return Ok(None);
+        }
+        self.check_links(path)?;
+        match self.store.head(&path.obj()?).await {
+            Ok(m) => Ok(Some(m.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(storage(e)),
+        }
     }
 
     pub fn describe(&self) -> &str {

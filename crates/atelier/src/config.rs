@@ -24,6 +24,19 @@ pub struct ServeArgs {
     /// Require an API token even on loopback.
     #[arg(long, env = "ATELIER_REQUIRE_AUTH")]
     pub require_auth: bool,
+    /// Where artifacts are kept: a folder, or a prefix of an S3-compatible
+    /// bucket as s3://BUCKET/PREFIX (credentials from AWS_ACCESS_KEY_ID and
+    /// AWS_SECRET_ACCESS_KEY, or s3_access_key_id and s3_secret_access_key in
+    /// the config file) [default: <data-dir>/artifacts].
+    #[arg(long, env = "ATELIER_ARTIFACTS")]
+    pub artifacts: Option<String>,
+    /// The endpoint of an S3-compatible server, e.g. https://minio:9000
+    /// (http:// is allowed, for a server on this machine) [default: AWS S3].
+    #[arg(long, env = "ATELIER_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// The S3 region [default: AWS_REGION, else us-east-1].
+    #[arg(long, env = "ATELIER_S3_REGION")]
+    pub s3_region: Option<String>,
     /// Largest artifact upload accepted, in bytes [default: 5 GiB].
     #[arg(long, env = "ATELIER_MAX_ARTIFACT_BYTES")]
     pub max_artifact_bytes: Option<u64>,
@@ -64,7 +77,8 @@ pub struct ServeArgs {
     /// Log filter (tracing syntax, e.g. "info" or "server=debug") [default: info].
     #[arg(long, env = "ATELIER_LOG")]
     pub log: Option<String>,
-    /// A TOML file with any of: host, port, data_dir, require_auth, max_artifact_bytes,
+    /// A TOML file with any of: host, port, data_dir, artifacts, s3_endpoint, s3_region,
+    /// s3_access_key_id, s3_secret_access_key, require_auth, max_artifact_bytes,
     /// max_request_bytes, allowed_hosts, cors_allowed_origins, allow_local_paths,
     /// webhook_allowed_hosts, job_workers, job_lease_seconds, notebook_python,
     /// notebook_idle_seconds, log.
@@ -78,6 +92,11 @@ struct FileSettings {
     host: Option<String>,
     port: Option<u16>,
     data_dir: Option<PathBuf>,
+    artifacts: Option<String>,
+    s3_endpoint: Option<String>,
+    s3_region: Option<String>,
+    s3_access_key_id: Option<String>,
+    s3_secret_access_key: Option<FileSecret>,
     require_auth: Option<bool>,
     max_artifact_bytes: Option<u64>,
     max_request_bytes: Option<u64>,
@@ -92,11 +111,31 @@ struct FileSettings {
     log: Option<String>,
 }
 
+/// A secret read from the config file: `Debug` never shows it.
+#[derive(Deserialize, Default)]
+#[serde(transparent)]
+struct FileSecret(String);
+
+impl std::fmt::Debug for FileSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Where artifacts are kept.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ArtifactsAt {
+    Local(PathBuf),
+    /// Credentials inside are redacted from `Debug`.
+    S3(artifacts::S3Settings),
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     pub host: String,
     pub port: u16,
     pub data_dir: PathBuf,
+    pub artifacts: ArtifactsAt,
     pub require_auth: bool,
     pub max_artifact_bytes: u64,
     pub max_request_bytes: u64,
@@ -125,6 +164,81 @@ fn list(flag: Vec<String>, file: Option<Vec<String>>) -> Vec<String> {
         .collect()
 }
 
+/// A config file's parse error with the value of any secret key masked
+/// (TOML errors quote the offending line).
+fn redact_secrets(msg: &str) -> String {
+    msg.lines()
+        .map(|l| match l.find("s3_secret_access_key") {
+            Some(i) => match l[i..].find('=') {
+                Some(j) => format!("{} <redacted>", &l[..i + j + 1]),
+                None => l.to_string(),
+            },
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `--artifacts` and the S3 settings, with credentials from `AWS_*`
+/// variables first, else the config file (both halves from one place).
+fn artifacts_at(
+    flag: Option<String>,
+    file: &mut FileSettings,
+    s3_endpoint: Option<String>,
+    s3_region: Option<String>,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<ArtifactsAt> {
+    let Some(at) = flag
+        .or(file.artifacts.take())
+        .filter(|a| !a.trim().is_empty())
+    else {
+        if s3_endpoint.is_some() {
+            anyhow::bail!(
+                "--s3-endpoint needs --artifacts s3://BUCKET/PREFIX (the artifacts are in a local folder otherwise)"
+            );
+        }
+        return Ok(ArtifactsAt::Local(data_dir.join("artifacts")));
+    };
+    let at = at.trim();
+    if !at.starts_with("s3://") {
+        if let Some((scheme, _)) = at.split_once("://") {
+            anyhow::bail!(
+                "--artifacts {at}: '{scheme}://' is not supported; give a folder or s3://BUCKET/PREFIX"
+            );
+        }
+        if s3_endpoint.is_some() {
+            anyhow::bail!("--s3-endpoint needs --artifacts s3://BUCKET/PREFIX, not a folder");
+        }
+        return Ok(ArtifactsAt::Local(PathBuf::from(at)));
+    }
+    let mut s3 = artifacts::S3Settings::from_url(at)?;
+    s3.endpoint = s3_endpoint.filter(|e| !e.trim().is_empty());
+    s3.region = s3_region.filter(|r| !r.trim().is_empty());
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let file_key = file.s3_access_key_id.take();
+    let file_secret = file.s3_secret_access_key.take().map(|s| s.0);
+    if env("AWS_ACCESS_KEY_ID").is_some() || env("AWS_SECRET_ACCESS_KEY").is_some() {
+        if env("AWS_ACCESS_KEY_ID").is_none() || env("AWS_SECRET_ACCESS_KEY").is_none() {
+            anyhow::bail!(
+                "set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for --artifacts {at}, or neither"
+            );
+        }
+        // object_store reads them (and AWS_SESSION_TOKEN) itself
+    } else {
+        match (file_key, file_secret) {
+            (Some(k), Some(sec)) => {
+                s3.access_key_id = Some(k);
+                s3.secret_access_key = Some(artifacts::Secret::new(sec));
+            }
+            (None, None) => {}
+            _ => anyhow::bail!(
+                "the config file needs both s3_access_key_id and s3_secret_access_key, or neither"
+            ),
+        }
+    }
+    Ok(ArtifactsAt::S3(s3))
+}
+
 impl Settings {
     /// The Python of notebooks: the configured one, else the one `atelier
     /// notebooks setup` made in the data folder, if any.
@@ -140,18 +254,29 @@ impl Settings {
             Some(p) => {
                 let text = std::fs::read_to_string(p)
                     .with_context(|| format!("reading the config file {}", p.display()))?;
-                toml::from_str::<FileSettings>(&text)
-                    .with_context(|| format!("in the config file {}", p.display()))?
+                toml::from_str::<FileSettings>(&text).map_err(|e| {
+                    anyhow::anyhow!(
+                        "in the config file {}: {}",
+                        p.display(),
+                        redact_secrets(&e.to_string())
+                    )
+                })?
             }
             None => FileSettings::default(),
         };
+        let mut file = file;
+        let data_dir = a
+            .data_dir
+            .or(file.data_dir.take())
+            .unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+        let s3_endpoint = a.s3_endpoint.or(file.s3_endpoint.take());
+        let s3_region = a.s3_region.or(file.s3_region.take());
+        let artifacts = artifacts_at(a.artifacts, &mut file, s3_endpoint, s3_region, &data_dir)?;
         let s = Settings {
             host: a.host.or(file.host).unwrap_or_else(|| "127.0.0.1".into()),
             port: a.port.or(file.port).unwrap_or(DEFAULT_PORT),
-            data_dir: a
-                .data_dir
-                .or(file.data_dir)
-                .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+            data_dir,
+            artifacts,
             require_auth: a.require_auth || file.require_auth.unwrap_or(false),
             max_artifact_bytes: a
                 .max_artifact_bytes
@@ -242,5 +367,94 @@ mod tests {
         })
         .unwrap_err();
         assert!(format!("{e:#}").contains("prot"), "{e:#}");
+    }
+
+    #[test]
+    fn artifacts_in_s3_from_flags_and_file_without_showing_the_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.toml");
+        std::fs::write(
+            &f,
+            "artifacts = \"s3://ml-artifacts/atelier\"\ns3_endpoint = \"https://minio:9000\"\n\
+             s3_access_key_id = \"AKID\"\ns3_secret_access_key = \"wJalrXUtnFEMI-secret\"\n",
+        )
+        .unwrap();
+        let s = Settings::resolve(ServeArgs {
+            config: Some(f.clone()),
+            s3_region: Some("eu-west-1".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let ArtifactsAt::S3(s3) = &s.artifacts else {
+            panic!("{:?}", s.artifacts)
+        };
+        assert_eq!(s3.url(), "s3://ml-artifacts/atelier");
+        assert_eq!(s3.endpoint.as_deref(), Some("https://minio:9000"));
+        assert_eq!(s3.region.as_deref(), Some("eu-west-1"));
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+            assert_eq!(s3.access_key_id.as_deref(), Some("AKID"));
+            assert_eq!(
+                s3.secret_access_key.as_ref().map(|x| x.expose()),
+                Some("wJalrXUtnFEMI-secret")
+            );
+        }
+        assert!(!format!("{s:?}").contains("wJalrXUtnFEMI"));
+        // a flag beats the file; a folder is a local store
+        let s = Settings::resolve(ServeArgs {
+            config: Some(f.clone()),
+            artifacts: Some("/srv/art".into()),
+            s3_endpoint: Some(String::new()),
+            ..Default::default()
+        });
+        assert!(s.is_err(), "an endpoint without s3:// artifacts is refused");
+        let d = Settings::resolve(ServeArgs {
+            data_dir: Some("/srv/d".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(d.artifacts, ArtifactsAt::Local("/srv/d/artifacts".into()));
+        for (bad, says) in [
+            ("gs://bkt/x", "'gs://' is not supported"),
+            ("s3://B", "--artifacts s3://B"),
+        ] {
+            let e = Settings::resolve(ServeArgs {
+                artifacts: Some(bad.into()),
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert!(format!("{e:#}").contains(says), "{e:#}");
+        }
+        // half a key pair in the file, and a broken secret line, are errors
+        // that never quote the secret
+        std::fs::write(
+            &f,
+            "artifacts = \"s3://bkt\"\ns3_secret_access_key = \"only-half\"\n",
+        )
+        .unwrap();
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
+            && std::env::var_os("AWS_SECRET_ACCESS_KEY").is_none()
+        {
+            let e = Settings::resolve(ServeArgs {
+                config: Some(f.clone()),
+                ..Default::default()
+            })
+            .unwrap_err();
+            let e = format!("{e:#}");
+            assert!(
+                e.contains("s3_access_key_id") && !e.contains("only-half"),
+                "{e}"
+            );
+        }
+        std::fs::write(&f, "s3_secret_access_key = \"unterminated-s3cret\n").unwrap();
+        let e = Settings::resolve(ServeArgs {
+            config: Some(f),
+            ..Default::default()
+        })
+        .unwrap_err();
+        let e = format!("{e:#}");
+        assert!(
+            !e.contains("unterminated-s3cret") && e.contains("<redacted>"),
+            "{e}"
+        );
     }
 }

@@ -1315,7 +1315,17 @@ fn serve(s: Settings) -> anyhow::Result<()> {
             "--allow-local-paths is ignored: with authentication on, jobs never read or write this machine's files by path"
         );
     }
-    let artifacts = artifacts::ArtifactStore::local(s.data_dir.join("artifacts"))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    // an S3 store is checked (probe object written, read, deleted) before
+    // anything else starts: wrong credentials stop here, not at the first upload
+    let artifacts = match &s.artifacts {
+        config::ArtifactsAt::Local(dir) => artifacts::ArtifactStore::local(dir)?,
+        config::ArtifactsAt::S3(s3) => rt.block_on(artifacts::ArtifactStore::s3(s3))?,
+    };
+    tracing::info!("artifacts: {}", artifacts.describe());
     let mut state = server::AppState {
         store: Arc::new(store),
         artifacts,
@@ -1326,10 +1336,6 @@ fn serve(s: Settings) -> anyhow::Result<()> {
         jobs: None,
         mlflow_webhooks: None,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
     rt.block_on(async move {
         // endpoints come back before the server reports ready
         let endpoints = serving::Serving::new(state.store.clone(), state.artifacts.clone());

@@ -72,13 +72,16 @@ impl Runner for AutomlRunner {
                     }
                 }
                 None => {
+                    // not a local folder (S3): ask the store whether the file is there
                     let exists = ctx
                         .rt
-                        .block_on(ctx.artifacts.list(&path))
-                        .map(|_| true)
-                        .unwrap_or(false);
+                        .block_on(ctx.artifacts.size(&path))
+                        .map_err(|e| format!("dataset '{name}': {e}"))?
+                        .is_some();
                     if !exists {
-                        return Err(format!("no dataset named '{name}'"));
+                        return Err(format!(
+                            "no dataset named '{name}'; upload it first (PUT /api/atelier/datasets/{name})"
+                        ));
                     }
                 }
             }

@@ -640,9 +640,12 @@ impl Runner for BaselineRunner {
             .as_str()
             .unwrap_or(dataset.rsplit_once('.').map_or(dataset, |x| x.0));
         ArtifactPath::parse(&format!("baselines/{name}")).map_err(|e| e.to_string())?;
-        if let Ok(Some(p)) = ctx.artifacts.local_file(&path)
-            && !p.exists()
-        {
+        let exists = match ctx.artifacts.local_file(&path) {
+            Ok(Some(p)) => p.exists(),
+            // not a local folder (S3): ask the store
+            _ => matches!(ctx.rt.block_on(ctx.artifacts.size(&path)), Ok(Some(_))),
+        };
+        if !exists {
             return Err(format!("no dataset named '{dataset}'"));
         }
         Ok(name.to_string())
