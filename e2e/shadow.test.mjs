@@ -189,3 +189,20 @@ test('regression: the distribution of differences is plotted and a test ends by 
   await until(async () => (await page.locator('[data-testid=shadow-status]').getAttribute('data-status')) === 'Stopped', 'stopped');
   await page.locator('[data-testid=shadow-form]').waitFor();
 });
+
+test('a model that requires an approved card: shadow tests run, promotion is refused with what to do', async () => {
+  let r = await api('PUT', '/api/atelier/model-card-requirements/wine', { require_approved_card: true });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  // the serving version has no card either: starting and stopping a test serve no other model
+  r = await api('POST', '/api/atelier/endpoints/wine/shadow', { model: 'models:/wine/2', variant: 'candidate' });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  r = await api('POST', '/api/atelier/endpoints/wine/shadow/promote');
+  assert.equal(r.status, 400);
+  assert.match(r.body.message, /requires an Approved model card/);
+  r = await api('DELETE', '/api/atelier/endpoints/wine/shadow');
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.endpoint.shadow.status, 'Stopped');
+  assert.equal(r.body.endpoint.variants[0].model, 'models:/wine/1');
+  r = await api('PUT', '/api/atelier/model-card-requirements/wine', { require_approved_card: false });
+  assert.equal(r.status, 200);
+});

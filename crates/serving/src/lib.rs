@@ -453,6 +453,16 @@ impl Serving {
             Ok(())
         })
         .await?;
+        self.apply_unchecked(cfg, created).await
+    }
+
+    /// [`apply`](Self::apply) without the deploy rule: for changes that
+    /// serve no other model (a shadow test started or stopped).
+    async fn apply_unchecked(
+        &self,
+        cfg: EndpointConfig,
+        created: Option<i64>,
+    ) -> Result<Arc<Live>> {
         let (cfg, variants, shadow) = self.build_all(cfg).await?;
         lock(&self.inner.failed).remove(&cfg.name);
         let json = serde_json::to_string(&cfg)

@@ -648,7 +648,8 @@ impl crate::Serving {
         }
         let mut cfg = old.config.clone();
         cfg.shadow = Some(sh);
-        self.apply(cfg, Some(old.created_ms)).await
+        // production serves what it served: no deploy rule to check (promote checks it)
+        self.apply_unchecked(cfg, Some(old.created_ms)).await
     }
 
     /// End a running shadow test now (its records and comparison stay).
@@ -669,7 +670,7 @@ impl crate::Serving {
                 )));
             }
         }
-        self.apply(cfg, Some(old.created_ms)).await
+        self.apply_unchecked(cfg, Some(old.created_ms)).await
     }
 
     /// Make the shadow's model the production variant's (same name and
