@@ -109,10 +109,12 @@ fn tag_text(v: &Value) -> String {
     }
 }
 
-/// `tags` as a JSON object string: the tags to set and the keys set to null.
-fn tags_field(req: &Req, required: bool) -> Result<(Vec<Tag>, Vec<String>), ApiError> {
+/// `tags` as a JSON object string. A null value is skipped, as MLflow's store
+/// does (its own tests pin this, although the fluent API's docstring says
+/// null removes the tag): `delete_dataset_tag` removes one.
+fn tags_field(req: &Req, required: bool) -> Result<Vec<Tag>, ApiError> {
     let Some(v) = json_field(req, "tags", required)? else {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok(Vec::new());
     };
     let Value::Object(m) = v else {
         return Err(ApiError::invalid(
@@ -120,18 +122,15 @@ fn tags_field(req: &Req, required: bool) -> Result<(Vec<Tag>, Vec<String>), ApiE
         ));
     };
     let mut set = Vec::new();
-    let mut remove = Vec::new();
     for (k, v) in m {
         if k.is_empty() {
             return Err(ApiError::invalid("A dataset tag key must not be empty"));
         }
-        if v.is_null() {
-            remove.push(k);
-        } else {
+        if !v.is_null() {
             set.push(Tag::new(k, tag_text(&v)));
         }
     }
-    Ok((set, remove))
+    Ok(set)
 }
 
 fn experiment_ids(req: &Req) -> Result<Vec<i64>, ApiError> {
@@ -143,7 +142,7 @@ fn experiment_ids(req: &Req) -> Result<Vec<i64>, ApiError> {
 
 pub async fn create_dataset(State(s): State<AppState>, req: Req) -> JsonResult {
     let name = req.nonempty("name")?;
-    let (tags, _) = tags_field(&req, false)?;
+    let tags = tags_field(&req, false)?;
     let created_by = tags
         .iter()
         .find(|t| t.key == "mlflow.user")
@@ -189,10 +188,10 @@ pub async fn set_dataset_tags(
     Path(id): Path<String>,
     req: Req,
 ) -> JsonResult {
-    let (set, remove) = tags_field(&req, true)?;
+    let set = tags_field(&req, true)?;
     let d = s
         .db(move |st| {
-            st.set_eval_dataset_tags(&id, &set, &remove)?;
+            st.set_eval_dataset_tags(&id, &set, &[])?;
             st.get_eval_dataset(&id)
         })
         .await?;
@@ -338,7 +337,13 @@ pub async fn get_dataset_experiment_ids(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> JsonResult {
-    let ids = s.db(move |st| st.eval_dataset_experiment_ids(&id)).await?;
+    // an unknown dataset has no experiments (MLflow answers an empty list, not 404)
+    let ids = s
+        .db(move |st| match st.eval_dataset_experiment_ids(&id) {
+            Err(store::StoreError::NotFound(_)) => Ok(Vec::new()),
+            other => other,
+        })
+        .await?;
     let ids: Vec<String> = ids.iter().map(|e| e.to_string()).collect();
     Ok(Json(Obj::new().v("experiment_ids", json!(ids)).done()))
 }
