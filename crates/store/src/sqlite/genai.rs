@@ -1024,6 +1024,91 @@ mod tests {
     }
 
     #[test]
+    fn search_filters_tags_attributes_and_pages() {
+        let (_d, s) = store();
+        let exp = s.create_experiment("e", None, &[]).unwrap();
+        let mut ids = Vec::new();
+        for (i, env) in ["prod", "dev", "prod"].iter().enumerate() {
+            let d = s
+                .create_eval_dataset(
+                    &format!("ds-{i}"),
+                    &[Tag::new("env", *env)],
+                    if i == 1 {
+                        &[]
+                    } else {
+                        std::slice::from_ref(&exp)
+                    },
+                    Some(if i == 0 { "ana" } else { "bo" }),
+                )
+                .unwrap();
+            ids.push(d.dataset_id);
+        }
+        let search = |filter: &str, order: &[&str], exps: Vec<i64>| {
+            s.search_eval_datasets(&SearchEvalDatasets {
+                experiment_ids: exps,
+                filter: filter.into(),
+                max_results: 10,
+                order_by: order.iter().map(|o| o.to_string()).collect(),
+                page_token: None,
+            })
+            .map(|p| p.items.into_iter().map(|d| d.name).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            search("tags.env = 'prod'", &["name"], vec![]).unwrap(),
+            ["ds-0", "ds-2"]
+        );
+        assert_eq!(search("tags.env != 'prod'", &[], vec![]).unwrap(), ["ds-1"]);
+        assert_eq!(
+            search("name IN ('ds-1', 'ds-2')", &["name DESC"], vec![]).unwrap(),
+            ["ds-2", "ds-1"]
+        );
+        assert_eq!(search("created_by = 'ana'", &[], vec![]).unwrap(), ["ds-0"]);
+        assert_eq!(
+            search("", &["name ASC"], vec![exp]).unwrap(),
+            ["ds-0", "ds-2"]
+        );
+        assert_eq!(
+            search("name ILIKE 'DS-%' AND created_time > 0", &["name"], vec![]).unwrap(),
+            ["ds-0", "ds-1", "ds-2"]
+        );
+        for bad in [
+            "digest = 'x'",
+            "metrics.a > 1",
+            "tags.env > 'a'",
+            "created_time > 1.5",
+        ] {
+            assert!(
+                matches!(
+                    search(bad, &[], vec![]),
+                    Err(StoreError::InvalidParameter(_))
+                ),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            search("", &["digest"], vec![]),
+            Err(StoreError::InvalidParameter(_))
+        ));
+        let first = s
+            .search_eval_datasets(&SearchEvalDatasets {
+                max_results: 2,
+                order_by: vec!["name".into()],
+                ..Default::default()
+            })
+            .unwrap();
+        let rest = s
+            .search_eval_datasets(&SearchEvalDatasets {
+                max_results: 2,
+                order_by: vec!["name".into()],
+                page_token: first.next_page_token.clone(),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(first.items.len() + rest.items.len(), 3);
+        assert!(rest.next_page_token.is_none());
+    }
+
+    #[test]
     fn scorer_versions_count_up_and_delete() {
         let (_d, s) = store();
         let exp = s.create_experiment("e", None, &[]).unwrap();
