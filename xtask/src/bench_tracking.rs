@@ -177,7 +177,7 @@ fn signal_group(pgid: u32, sig: i32) -> bool {
 
 // ---------------------------------------------------------------- servers
 
-struct Server {
+pub(crate) struct Server {
     name: &'static str,
     child: Child,
     port: u16,
@@ -186,7 +186,7 @@ struct Server {
 }
 
 impl Server {
-    fn spawn(
+    pub(crate) fn spawn(
         name: &'static str,
         slot: usize,
         mut cmd: Command,
@@ -218,7 +218,7 @@ impl Server {
     }
 
     /// Poll `GET /health` until it answers 200; the time since spawn.
-    fn wait_healthy(&mut self, t0: Instant, limit: Duration) -> Result<f64, String> {
+    pub(crate) fn wait_healthy(&mut self, t0: Instant, limit: Duration) -> Result<f64, String> {
         loop {
             if let Ok(r) = Http::new(self.port, Duration::from_secs(2)).get("/health")
                 && r.status == 200
@@ -244,11 +244,11 @@ impl Server {
         }
     }
 
-    fn pgid(&self) -> u32 {
+    pub(crate) fn pgid(&self) -> u32 {
         self.child.id()
     }
 
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if forget_group(self.slot) == 0 {
             return;
         }
@@ -280,21 +280,21 @@ fn tail(p: &Path) -> String {
     lines[lines.len().saturating_sub(25)..].join("\n")
 }
 
-fn free_port() -> Result<u16, String> {
+pub(crate) fn free_port() -> Result<u16, String> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("finding a free port: {e}"))?;
     l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
 /// What /proc says about one process group.
-struct GroupStats {
-    rss_mib: f64,
-    procs: usize,
+pub(crate) struct GroupStats {
+    pub(crate) rss_mib: f64,
+    pub(crate) procs: usize,
     /// utime + stime of the live processes, in clock ticks (1/100 s).
     cpu_ticks: u64,
 }
 
 /// Sum of VmRSS, process count and CPU time over a process group, from /proc.
-fn group_stats(pgid: u32) -> GroupStats {
+pub(crate) fn group_stats(pgid: u32) -> GroupStats {
     let mut g = GroupStats {
         rss_mib: 0.0,
         procs: 0,
@@ -358,14 +358,14 @@ fn settle(pgid: u32, max: Duration) -> (GroupStats, f64) {
 
 // ---------------------------------------------------------------- HTTP client
 
-struct Resp {
-    status: u16,
-    body: String,
+pub(crate) struct Resp {
+    pub(crate) status: u16,
+    pub(crate) body: String,
 }
 
 /// One HTTP/1.1 keep-alive connection to 127.0.0.1:port (reconnects when the
 /// server closed it; TCP_NODELAY so small requests do not wait for ACKs).
-struct Http {
+pub(crate) struct Http {
     port: u16,
     timeout: Duration,
     conn: Option<BufReader<TcpStream>>,
@@ -379,7 +379,7 @@ fn is_timeout(e: &io::Error) -> bool {
 }
 
 impl Http {
-    fn new(port: u16, timeout: Duration) -> Http {
+    pub(crate) fn new(port: u16, timeout: Duration) -> Http {
         Http {
             port,
             timeout,
@@ -395,11 +395,11 @@ impl Http {
         Ok(BufReader::with_capacity(256 * 1024, s))
     }
 
-    fn get(&mut self, path: &str) -> io::Result<Resp> {
+    pub(crate) fn get(&mut self, path: &str) -> io::Result<Resp> {
         self.request("GET", path, None)
     }
 
-    fn post(&mut self, path: &str, body: &str) -> io::Result<Resp> {
+    pub(crate) fn post(&mut self, path: &str, body: &str) -> io::Result<Resp> {
         self.request("POST", path, Some(body))
     }
 
@@ -419,16 +419,39 @@ impl Http {
         if let Some(b) = body {
             msg.push_str(b);
         }
+        self.roundtrip(msg.as_bytes())
+    }
+
+    /// A POST of raw bytes with these headers (besides Host and Content-Length), e.g. an OTLP
+    /// protobuf body with `Content-Type: application/x-protobuf`.
+    pub(crate) fn post_bytes(
+        &mut self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> io::Result<Resp> {
+        let mut msg = format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUser-Agent: atelier-bench\r\nAccept: */*\r\nContent-Length: {}\r\n",
+            self.port,
+            body.len()
+        );
+        for (k, v) in headers {
+            let _ = write!(msg, "{k}: {v}\r\n");
+        }
+        msg.push_str("\r\n");
+        let mut bytes = msg.into_bytes();
+        bytes.extend_from_slice(body);
+        self.roundtrip(&bytes)
+    }
+
+    fn roundtrip(&mut self, msg: &[u8]) -> io::Result<Resp> {
         for attempt in 0..2 {
             let reused = self.conn.is_some();
             if self.conn.is_none() {
                 self.conn = Some(self.open()?);
             }
             let c = self.conn.as_mut().expect("connection");
-            let r = c
-                .get_mut()
-                .write_all(msg.as_bytes())
-                .and_then(|()| read_response(c));
+            let r = c.get_mut().write_all(msg).and_then(|()| read_response(c));
             match r {
                 Ok((resp, keep)) => {
                     if !keep {
@@ -1121,7 +1144,7 @@ fn remove_stale_temp_dirs() {
     }
 }
 
-fn python_env(cmd: &mut Command) -> &mut Command {
+pub(crate) fn python_env(cmd: &mut Command) -> &mut Command {
     cmd.env("MLFLOW_DISABLE_TELEMETRY", "true")
         .env("NO_PROXY", "127.0.0.1,localhost")
         .env("no_proxy", "127.0.0.1,localhost")

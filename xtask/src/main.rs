@@ -17,6 +17,7 @@ mod bench_monitor_quality;
 mod bench_notebooks;
 mod bench_serving;
 mod bench_tracking;
+mod bench_traces;
 mod common;
 mod json;
 mod test;
@@ -31,15 +32,17 @@ fn main() -> ExitCode {
         Some("wheel") => wheel::run(&args[1..]),
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("tracking") => bench_tracking::run(&args[2..]),
+            Some("traces") => bench_traces::run(&args[2..]),
             Some("learners") => bench_learners::run(&args[2..]),
             Some("monitor") => bench_monitor::run(&args[2..]),
             Some("monitor-quality") => bench_monitor_quality::run(&args[2..]),
             Some("serving") => bench_serving::run(&args[2..]),
             Some("jobs") => bench_jobs::run(&args[2..]),
             Some("notebooks") => bench_notebooks::run(&args[2..]),
-            _ => Err("usage: cargo xtask bench <tracking|learners|serving|monitor|monitor-quality|jobs|notebooks> [options]".into()),
+            _ => Err("usage: cargo xtask bench <tracking|traces|learners|serving|monitor|monitor-quality|jobs|notebooks> [options]".into()),
         },
         _ => Err("usage: cargo xtask <test|bench tracking> [options]\n\n  test [--skip-setup] [--only rust|python|browser]   run the whole suite\n  wheel [--release]                                  the binary as a pip-installable wheel (maturin)\n  bench tracking [--help]                            tracking benchmark vs MLflow
+  bench traces [--help]                              OTLP span ingestion and trace search vs MLflow
   bench learners [--help]                            GBM learner benchmark vs LightGBM
   bench serving [--help]                             endpoint load benchmark vs mlflow models serve
   bench monitor [--help]                             Model Monitor vs Evidently and whylogs

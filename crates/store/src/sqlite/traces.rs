@@ -514,9 +514,24 @@ fn span_clause(col: &str, c: &Clause, w: &mut Where, like_only: bool) -> Result<
     Ok(())
 }
 
+/// Traces with a span whose name matches: `t.trace_id IN (…)` over the `(name, trace_id)` index,
+/// so that a rare name is found without reading every span of every newer trace.
+fn span_name_clause(c: &Clause, w: &mut Where) -> Result<()> {
+    let mut inner = Where::default();
+    string_cmp("s.name", c, &mut inner)?;
+    w.push(
+        format!(
+            "t.trace_id IN (SELECT s.trace_id FROM trace_spans s WHERE {})",
+            inner.sql()
+        ),
+        inner.args,
+    );
+    Ok(())
+}
+
 fn span_attribute_clause(c: &Clause, w: &mut Where) -> Result<()> {
     match c.key.as_str() {
-        "name" => span_clause("s.name", c, w, false),
+        "name" => span_name_clause(c, w),
         "type" => span_clause("s.span_type", c, w, false),
         "status" => span_clause("s.status", c, w, false),
         "content" => span_clause("s.content", c, w, true),
