@@ -226,6 +226,18 @@ pub fn run(args: &[String]) -> R {
         .args(["build", "--quiet", "-p", "atelier"])
         .current_dir(&root))?;
     let bin = root.join("target/debug/atelier");
+    // the in-process S3 server (s3s-fs, checks SigV4) tests/python/test_s3_artifacts.py starts
+    sh(Command::new("cargo")
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "artifacts",
+            "--example",
+            "s3_server",
+        ])
+        .current_dir(&root))?;
+    let s3_server = root.join("target/debug/examples/s3_server");
 
     let mut total = Counts::default();
     let mut failures: Vec<&str> = Vec::new();
@@ -270,6 +282,7 @@ pub fn run(args: &[String]) -> R {
                 .env("ATELIER_BIN", &bin)
                 .env("ATELIER_SKINNY_PYTHON", &skinny)
                 .env("ATELIER_WHEEL", &wheel)
+                .env("ATELIER_S3_SERVER", &s3_server)
                 .env("MLFLOW_DISABLE_TELEMETRY", "true"),
             parse_pytest,
         )?;
