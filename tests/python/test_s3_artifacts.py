@@ -183,3 +183,37 @@ def test_a_wrong_secret_stops_start_up_with_a_message_naming_the_setting(s3, tmp
         capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
     assert p.returncode != 0
     assert "'no-such-bucket' does not exist" in p.stderr, p.stderr
+
+
+def test_keys_from_the_config_file_work_and_never_reach_the_logs(s3, tmp_path, monkeypatch):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    cfg = tmp_path / "atelier.toml"
+    cfg.write_text(
+        f'artifacts = "s3://{BUCKET}/from-config"\n'
+        f's3_endpoint = "{s3["endpoint"]}"\n'
+        f's3_access_key_id = "{KEY}"\n'
+        f's3_secret_access_key = "{SECRET}"\n')
+    srv = start_server(tmp_path / "data", ["--config", str(cfg), "--log", "debug"])
+    try:
+        client = mlflow.MlflowClient(tracking_uri=srv.url)
+        run = client.create_run(client.create_experiment(f"cfg-{uuid.uuid4().hex[:8]}"))
+        client.log_text(run.info.run_id, "via config keys", "k.txt")
+        rel = run.info.artifact_uri[len("mlflow-artifacts:/"):].lstrip("/")
+        assert (s3["root"] / BUCKET / "from-config" / rel / "k.txt").read_text() == "via config keys"
+    finally:
+        srv.stop()
+    logs = srv.logs()
+    assert "s3://ml-artifacts/from-config" in logs, logs
+    assert SECRET not in logs
+
+    # the wrong secret in the file: refused at start-up, the file's keys named, the secret not shown
+    cfg.write_text(cfg.read_text().replace(SECRET, "wrong-in-file"))
+    p = subprocess.run(
+        [str(atelier_bin()), "serve", "--host", "127.0.0.1", "--port", str(free_port()),
+         "--data-dir", str(tmp_path / "d2"), "--config", str(cfg)],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("ATELIER_", "AWS_"))})
+    assert p.returncode != 0
+    assert "s3_secret_access_key" in p.stderr and "wrong-in-file" not in p.stderr + p.stdout, p.stderr
