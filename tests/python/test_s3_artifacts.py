@@ -9,7 +9,9 @@ ATELIER_S3_SERVER names the example binary; without it the test builds it with c
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import os
 import subprocess
 import time
@@ -217,3 +219,52 @@ def test_keys_from_the_config_file_work_and_never_reach_the_logs(s3, tmp_path, m
         env={k: v for k, v in os.environ.items() if not k.startswith(("ATELIER_", "AWS_"))})
     assert p.returncode != 0
     assert "s3_secret_access_key" in p.stderr and "wrong-in-file" not in p.stderr + p.stdout, p.stderr
+
+
+def test_a_deployed_model_and_a_batch_transform_work_from_the_bucket(s3, s3_server, tmp_path):
+    """Code that needs files on this machine (the batch transform's input) gets downloaded
+    copies; the model is read from S3 and the job's output goes back there."""
+    titanic = REPO_ROOT / "datasets" / "titanic.csv"
+    model = tmp_path / "t.model"
+    r = subprocess.run([str(atelier_bin()), "train", str(titanic), "--target", "Survived", "-o", str(model)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    name = f"t{uuid.uuid4().hex[:6]}"
+    r = subprocess.run([str(atelier_bin()), "deploy", str(model), "--name", name, "--server", s3_server.url],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    # the pipeline file went into the bucket, and the endpoint answers from it
+    stored = list((s3["root"] / BUCKET / "atelier" / "endpoints" / name).rglob("pipeline.atelier"))
+    assert len(stored) == 1 and stored[0].read_bytes() == model.read_bytes(), stored
+    with open(titanic, newline="") as f:
+        rows = list(csv.DictReader(f))
+    first = {k: v for k, v in rows[0].items() if k != "Survived"}
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(first))
+    w.writeheader()
+    w.writerow(first)
+    body = buf.getvalue()
+    inv = requests.post(f"{s3_server.url}/endpoints/{name}/invocations", data=body,
+                        headers={"Content-Type": "text/csv"}, timeout=30)
+    assert inv.status_code == 200, inv.text
+
+    # batch transform of a dataset kept in the bucket, output into the bucket
+    r = requests.put(f"{s3_server.url}/api/atelier/datasets/titanic.csv", data=titanic.read_bytes(), timeout=20)
+    assert r.status_code == 201, r.text
+    ep = requests.get(f"{s3_server.url}/api/atelier/endpoints/{name}", timeout=10).json()
+    r = requests.post(f"{s3_server.url}/api/atelier/jobs", json={"kind": "batch-transform", "spec": {
+        "model": ep["endpoint"]["variants"][0]["model"], "dataset": "titanic.csv"}}, timeout=30)
+    assert r.status_code == 202, r.text
+    job_id = r.json()["job"]["id"]
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        j = requests.get(f"{s3_server.url}/api/atelier/jobs/{job_id}", timeout=10).json()["job"]
+        if j["status"] in ("succeeded", "failed", "cancelled"):
+            break
+        time.sleep(0.2)
+    assert j["status"] == "succeeded", j
+    out = s3["root"] / BUCKET / "atelier" / "batch-transform" / job_id
+    files = [p for p in out.rglob("*") if p.is_file() and not p.name.endswith(".errors")]
+    assert len(files) == 1, files
+    with open(files[0], newline="") as f:
+        assert len(list(csv.DictReader(f))) == len(rows)  # one prediction per input row
