@@ -304,6 +304,20 @@ mod tests {
         }
     }
 
+    #[cfg(not(feature = "s3"))]
+    #[tokio::test]
+    async fn without_the_feature_s3_is_refused_with_the_reason() {
+        let e = crate::ArtifactStore::s3(&S3Settings::from_url("s3://bkt/p").unwrap())
+            .await
+            .err()
+            .expect("an S3 store without the s3 feature")
+            .to_string();
+        assert!(
+            e.contains("without S3 support") && e.contains("`s3`"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn secrets_never_show_in_debug() {
         let s = S3Settings {
