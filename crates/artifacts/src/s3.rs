@@ -180,7 +180,18 @@ pub(crate) mod backend {
                 .as_deref()
                 .map(|e| format!(" at {e}"))
                 .unwrap_or_default();
-            let text = e.to_string();
+            // object_store's message leaves out the causes (a TLS or DNS
+            // failure is only "error sending request" there)
+            let mut text = e.to_string();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                let m = c.to_string();
+                if !text.contains(&m) {
+                    text.push_str(": ");
+                    text.push_str(&m);
+                }
+                cause = c.source();
+            }
             // list errors come back as `Generic`: classify by the S3 reply too
             let refused = matches!(
                 e,
