@@ -14,6 +14,7 @@ mod bench_jobs;
 mod bench_learners;
 mod bench_monitor;
 mod bench_monitor_quality;
+mod bench_monitor_scale;
 mod bench_notebooks;
 mod bench_serving;
 mod bench_tracking;
@@ -36,10 +37,11 @@ fn main() -> ExitCode {
             Some("learners") => bench_learners::run(&args[2..]),
             Some("monitor") => bench_monitor::run(&args[2..]),
             Some("monitor-quality") => bench_monitor_quality::run(&args[2..]),
+            Some("monitor-scale") => bench_monitor_scale::run(&args[2..]),
             Some("serving") => bench_serving::run(&args[2..]),
             Some("jobs") => bench_jobs::run(&args[2..]),
             Some("notebooks") => bench_notebooks::run(&args[2..]),
-            _ => Err("usage: cargo xtask bench <tracking|traces|learners|serving|monitor|monitor-quality|jobs|notebooks> [options]".into()),
+            _ => Err("usage: cargo xtask bench <tracking|traces|learners|serving|monitor|monitor-quality|monitor-scale|jobs|notebooks> [options]".into()),
         },
         _ => Err("usage: cargo xtask <test|bench tracking> [options]\n\n  test [--skip-setup] [--only rust|python|browser]   run the whole suite\n  wheel [--release]                                  the binary as a pip-installable wheel (maturin)\n  bench tracking [--help]                            tracking benchmark vs MLflow
   bench traces [--help]                              OTLP span ingestion and trace search vs MLflow
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
   bench serving [--help]                             endpoint load benchmark vs mlflow models serve
   bench monitor [--help]                             Model Monitor vs Evidently and whylogs
   bench monitor-quality [--help]                     drift false alarms and detection vs Evidently
+  bench monitor-scale [--help]                       Model Monitor on a month of hourly capture
   bench jobs [--help]                                job latency and throughput vs Ray's Jobs API
   bench notebooks [--help]                           notebook job wall time vs papermill".into()),
     };
