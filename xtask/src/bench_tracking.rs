@@ -341,7 +341,7 @@ pub(crate) fn group_stats(pgid: u32) -> GroupStats {
 /// CPU for 2 s (MLflow spawns and warms up its job consumers for a while
 /// after it already answers /health) — then read its memory. Returns the
 /// stats and how long the wait took.
-fn settle(pgid: u32, max: Duration) -> (GroupStats, f64) {
+pub(crate) fn settle(pgid: u32, max: Duration) -> (GroupStats, f64) {
     let t0 = Instant::now();
     let mut prev = group_stats(pgid);
     while t0.elapsed() < max {
