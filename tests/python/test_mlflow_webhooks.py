@@ -13,6 +13,8 @@ import hmac
 import http.server
 import json
 import os
+import ssl
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -55,7 +57,8 @@ def verify_mlflow_signature(payload: str, signature: str, secret: str, delivery_
 class Receiver:
     """An HTTP server on 127.0.0.1 that records every POST; `answers[path]` scripts the statuses."""
 
-    def __init__(self):
+    def __init__(self, tls: tuple[Path, Path] | None = None):
+        """`tls`: (certificate chain, key) to answer over https instead of http."""
         self.lock = threading.Lock()
         self.got: list[dict] = []
         self.answers: dict[str, list[int]] = {}
@@ -79,12 +82,18 @@ class Receiver:
                 pass
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.scheme = "http"
+        if tls is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(str(tls[0]), str(tls[1]))
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def at(self, path: str) -> list[dict]:
         with self.lock:
@@ -255,14 +264,12 @@ def test_unknown_ids_are_resource_does_not_exist(client, server):
 
 # the reference run lets MLflow reach private addresses (for the loopback receiver) and https
 POLICY = pytest.mark.mlflow_deviates("the reference server is started allowing private IPs")
-NO_TLS = pytest.mark.mlflow_deviates("Atelier's HTTP client has no TLS, so it refuses https receivers")
 
 
 @pytest.mark.parametrize(("url", "message"), [
     ("   ", "Webhook URL cannot be empty or just whitespace"),
     ("ftp://example.com/hook", "Invalid webhook URL scheme: 'ftp'"),
     ("http://[invalid", "Invalid webhook URL"),
-    pytest.param("https://example.com/hook", "no TLS", marks=NO_TLS),
     pytest.param("http://10.1.2.3/hook", "--webhook-allowed-hosts", marks=POLICY),
     pytest.param("http://169.254.169.254/latest", "metadata", marks=POLICY),
 ])
@@ -478,3 +485,54 @@ def test_two_servers_on_one_database_deliver_each_event_once(tmp_path: Path, rec
             b.stop()
     finally:
         a.stop()
+
+
+def make_certificates(d: Path) -> dict[str, Path]:
+    """A test CA, a certificate it signs for 127.0.0.1, and a self-signed one nobody trusts (openssl)."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Atelier test CA",
+            "-keyout", "ca.key", "-out", "ca.pem")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "leaf.key", "-out", "leaf.csr")
+    (d / "leaf.ext").write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+    openssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+            "-extfile", "leaf.ext", "-out", "leaf.pem")
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", "stranger.key", "-out", "stranger.pem")
+    return {k: d / f"{k}" for k in ("ca.pem", "leaf.pem", "leaf.key", "stranger.pem", "stranger.key")}
+
+
+@pytest.mark.skipif(REFERENCE, reason="the reference server would need the test CA in its own trust bundle")
+def test_https_receivers_get_signed_deliveries_and_untrusted_ones_are_refused(tmp_path: Path, monkeypatch):
+    certs = make_certificates(tmp_path)
+    trusted = Receiver(tls=(certs["leaf.pem"], certs["leaf.key"]))
+    stranger = Receiver(tls=(certs["stranger.pem"], certs["stranger.key"]))
+    # the server trusts the platform's store, which SSL_CERT_FILE names here (a company CA, say)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certs["ca.pem"]))
+    srv = start_server(tmp_path / "data", ["--webhook-allowed-hosts", "127.0.0.1"])
+    try:
+        client = mlflow.MlflowClient(tracking_uri=srv.url)
+        hook = client.create_webhook(name="tls", url=trusted.url("/tls"), events=events("registered_model.created"),
+                                     secret="s3cret")
+        assert hook.url.startswith("https://")
+        result = client.test_webhook(hook.webhook_id)
+        assert (result.success, result.response_status) == (True, 200), result
+        checked(trusted.wait("/tls", 1)[0], "s3cret")
+        # a real event goes out over TLS, signed
+        client.create_registered_model(unique("tls-model"))
+        body = checked(trusted.wait("/tls", 2)[1], "s3cret")
+        assert (body["entity"], body["action"]) == ("registered_model", "created")
+
+        # a receiver whose certificate no trusted CA signed: no delivery, the reason named
+        other = client.create_webhook(name="stranger", url=stranger.url("/x"), events=events("model_version.created"),
+                                      status="DISABLED")
+        result = client.test_webhook(other.webhook_id)
+        assert result.success is False and result.response_status in (None, 0), result
+        assert "certificate" in (result.error_message or "").lower(), result.error_message
+        assert stranger.at("/x") == []
+    finally:
+        srv.stop()
+        trusted.close()
+        stranger.close()

@@ -390,9 +390,15 @@ impl Resolver for Guard {
 }
 
 /// The HTTP client of webhooks: [`TIMEOUT`] per attempt, no redirects, no
-/// proxy, every connection through the policy.
+/// proxy, every connection through the policy; `https` certificates checked
+/// against the platform's trust store (a company CA installed there, or
+/// named by `SSL_CERT_FILE`, is trusted).
 pub fn client(policy: WebhookPolicy) -> ureq::Agent {
+    let tls = ureq::tls::TlsConfig::builder()
+        .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+        .build();
     let config = ureq::Agent::config_builder()
+        .tls_config(tls)
         .http_status_as_error(false)
         .timeout_global(Some(TIMEOUT))
         .max_redirects(0)

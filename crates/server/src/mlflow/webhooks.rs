@@ -23,9 +23,9 @@
 //! **URLs** are checked as MLflow checks them (not blank, parseable, an
 //! allowed scheme, a host) and then against the server's webhook policy
 //! (`--webhook-allowed-hosts`): no loopback, private or metadata targets
-//! unless allowed, checked again at every connection. Only `http` is
-//! accepted: the server's HTTP client has no TLS, so an `https` URL is
-//! refused when the webhook is saved rather than failing every delivery.
+//! unless allowed, checked again at every connection. `http` and `https`
+//! (rustls, certificates checked against the platform's trust store, which
+//! `SSL_CERT_FILE` / `SSL_CERT_DIR` extend) are accepted, as MLflow does.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -61,7 +61,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(60);
 const TEST_BODY_LIMIT: u64 = 64 * 1024;
 
 /// The schemes a webhook URL may use here.
-const SCHEMES: &str = "http";
+const SCHEMES: &str = "http, https";
 
 /// Every event MLflow knows, `entity.action`, in MLflow's order.
 const EVENTS: [&str; 15] = [
@@ -718,13 +718,7 @@ fn check_url(state: &AppState, url: &str) -> Result<(), ApiError> {
     let parsed = url::Url::parse(url)
         .map_err(|e| ApiError::invalid(format!("Invalid webhook URL {}: {e}", repr(url))))?;
     match parsed.scheme() {
-        "http" => {}
-        "https" => {
-            return Err(ApiError::invalid(format!(
-                "Invalid webhook URL scheme: 'https'. Allowed schemes are: {SCHEMES}. This server's HTTP client has no TLS, so it cannot deliver to {}; use an http:// receiver (for example behind a TLS-terminating proxy you run)",
-                repr(url)
-            )));
-        }
+        "http" | "https" => {}
         other => {
             return Err(ApiError::invalid(format!(
                 "Invalid webhook URL scheme: {}. Allowed schemes are: {SCHEMES}.",
