@@ -38,6 +38,10 @@ test('upload, choose the target, run Autopilot and watch the leaderboard live', 
   await page.selectOption('[data-testid=target-select]', 'species');
   await page.fill('[data-testid=budget-input]', '40');
   await page.fill('[data-testid=max-candidates-input]', '6');
+  // a bias report for one facet: Clarify's metrics in the model-quality report
+  await page.selectOption('[data-testid=facet-select]', 'sex');
+  await page.fill('[data-testid=facet-values-input]', 'female');
+  await page.fill('[data-testid=label-values-input]', 'Adelie');
   await shot('autopilot-form');
   await page.click('[data-testid=start-automl]');
   await page.waitForURL(/\/autopilot\/[0-9a-f]{32}$/);
@@ -58,6 +62,13 @@ test('upload, choose the target, run Autopilot and watch the leaderboard live', 
   await frame.locator('svg').first().waitFor();
   assert.match(await frame.locator('body').textContent(), /Confusion matrix/i);
   assert.ok((await frame.locator('svg').count()) >= 4, 'model-quality plots');
+  // the bias section, and Clarify's analysis.json beside the reports
+  assert.match(await frame.locator('#bias').textContent(), /Bias \(Clarify metrics\)[\s\S]*DPPL/);
+  const biasHref = await page.getAttribute('[data-testid=download-bias]', 'href');
+  const analysis = await (await fetch(server.url + biasHref)).json();
+  const post = analysis.post_training_bias_metrics.facets.sex[0];
+  assert.equal(post.value_or_threshold, 'female');
+  assert.ok(post.metrics.some((m) => m.name === 'DPPL' && typeof m.value === 'number'), JSON.stringify(post.metrics));
   await page.click('[data-testid=report-tab][data-report=data_exploration]');
   await until(async () => /Insights/i.test(await frame.locator('body').textContent().catch(() => '')), 'the data report');
   assert.match(await frame.locator('body').textContent(), /344/);
@@ -93,9 +104,16 @@ test('bad input gets a clear message in the form', async () => {
   await page.selectOption('[data-testid=metric-select]', 'rmse');
   await page.click('[data-testid=start-automl]');
   await until(async () => /does not fit a multiclass problem/.test(await page.textContent('[data-testid=automl-error]')), 'the metric error');
-  // the two refusals above are 400s in the console, as they should be
+  // a facet value the data lacks is refused before any search, with the values it has
+  await page.selectOption('[data-testid=metric-select]', '');
+  await page.selectOption('[data-testid=facet-select]', 'island');
+  await page.fill('[data-testid=facet-values-input]', 'Atlantis');
+  await page.fill('[data-testid=label-values-input]', 'Adelie');
+  await page.click('[data-testid=start-automl]');
+  await until(async () => /has no value 'Atlantis'/.test(await page.textContent('[data-testid=automl-error]')), 'the facet error');
+  // the three refusals above are 400s in the console, as they should be
   const expected = errors.filter((e) => /status of 400/.test(e));
-  assert.equal(expected.length, 2);
+  assert.equal(expected.length, 3);
   errors.splice(0, errors.length, ...errors.filter((e) => !/status of 400/.test(e)));
   // an unsupported file is refused at upload
   const r = await api('PUT', '/api/atelier/datasets/report.xlsx', 'a,b\n1,2\n');

@@ -56,6 +56,11 @@
     const maxCand = h('input', { type: 'number', min: '1', step: '1', value: '50', 'data-testid': 'max-candidates-input', 'aria-label': 'Maximum candidates', style: 'width:90px' });
     const modelName = h('input', { type: 'text', placeholder: '<file>-<target>', 'data-testid': 'model-name-input', 'aria-label': 'Registered model name' });
     const start = h('button', { class: 'btn primary', 'data-testid': 'start-automl', disabled: true }, 'Start Autopilot');
+    // optional bias report (Clarify's metrics on the out-of-fold predictions) for one facet
+    const facetSel = h('select', { 'data-testid': 'facet-select', 'aria-label': 'Bias facet column' });
+    const facetValues = h('input', { type: 'text', placeholder: 'e.g. female (empty: each value)', 'data-testid': 'facet-values-input', 'aria-label': 'Sensitive group values' });
+    const labelValues = h('input', { type: 'text', placeholder: 'e.g. 1 or >50K', 'data-testid': 'label-values-input', 'aria-label': 'Positive label values' });
+    const csvList = (v) => v.split(',').map((x) => x.trim()).filter(Boolean);
     const previewBox = h('div', { 'data-testid': 'columns-preview' });
 
     function fillMetrics() {
@@ -74,6 +79,9 @@
       const prev = targetSel.value;
       replace(targetSel, h('option', { value: '' }, '— choose the column to predict —'), p.columns.map((c) => h('option', { value: c.name }, `${c.name} (${c.kind})`)));
       if (p.columns.some((c) => c.name === prev)) targetSel.value = prev;
+      const prevFacet = facetSel.value;
+      replace(facetSel, h('option', { value: '' }, '— none —'), p.columns.map((c) => h('option', { value: c.name }, c.name)));
+      if (p.columns.some((c) => c.name === prevFacet)) facetSel.value = prevFacet;
       const show = p.columns.slice(0, 60);
       replace(previewBox,
         h('p', { class: 'muted' }, `${p.name}: ${p.rows.toLocaleString()} rows, ${p.columns.length} columns`, p.warnings.length ? ` · ${p.warnings.length} warning(s)` : ''),
@@ -128,6 +136,11 @@
       if (metricSel.value) spec.metric = metricSel.value;
       if (problemSel.value) spec.problem_type = problemSel.value;
       if (modelName.value.trim()) spec.model_name = modelName.value.trim();
+      if (facetSel.value) {
+        spec.bias = { facet: facetSel.value };
+        if (csvList(facetValues.value).length) spec.bias.facet_values = csvList(facetValues.value);
+        if (csvList(labelValues.value).length) spec.bias.label_values = csvList(labelValues.value);
+      }
       start.disabled = true;
       try {
         const res = await request('POST', API + 'automl', spec);
@@ -142,6 +155,8 @@
       previewBox,
       h('div', { class: 'form-row' }, field('Target column', targetSel), field('Problem type', problemSel), field('Metric', metricSel),
         field('Time budget (s)', budget), field('Max candidates', maxCand), field('Registered model', modelName)),
+      h('div', { class: 'form-row' }, field('Bias facet (optional)', facetSel, 'Clarify bias metrics in the model-quality report'),
+        field('Sensitive group', facetValues), field('Positive label', labelValues)),
       h('div', { class: 'form-row' }, start));
     fillMetrics();
     loadDatasets();
@@ -314,6 +329,7 @@
           h('p', { style: 'margin:12px 0 0' },
             h('a', { class: 'btn', href: art((r.artifacts || {}).model), download: 'pipeline.atelier', 'data-testid': 'download-pipeline' }, 'Download pipeline'), ' ',
             reports.notebook ? h('a', { class: 'btn', href: API + 'jobs/' + enc(id) + '/reports/notebook', download: 'autopilot-candidate.ipynb', 'data-testid': 'download-notebook' }, 'Download notebook') : null, ' ',
+            reports.bias ? h('a', { class: 'btn', href: API + 'jobs/' + enc(id) + '/reports/bias', download: 'analysis.json', 'data-testid': 'download-bias' }, 'Bias analysis.json') : null, ' ',
             reports.notebook ? h('button', { class: 'btn', 'data-testid': 'notebook-open-lab', onclick: (e) => openInLab(e.target, reports.notebook) }, 'Open in JupyterLab') : null, ' ',
             reports.notebook ? h('button', { class: 'btn', 'data-testid': 'notebook-run-job', onclick: (e) => runNotebook(e.target, reports.notebook, (job.spec || {}).dataset) }, 'Reproduce as notebook job') : null),
           notebookNote),
