@@ -1230,7 +1230,7 @@ fn bench(
         fmt_s(max(&history_secs)),
     ));
     md.push_str(&format!(
-        "- An execution's figure is the job's own `created_ms` → `ended_ms` (queue wait included, the queue otherwise idle); the run-now call only queues it. Uploads and page reads are the HTTP call's wall time on a fresh connection.\n- The server's capture writer flushes about once a second, so at {} records an hour it would write ~3,600 files an hour, not {}. An execution's capture read (`serving::read_capture`) lists the endpoint's whole capture tree (a stat per file) and reads each file 8 KiB per blocking-pool hop, so its cost grows with the files ever written: not measured here at one file a second.\n",
+        "- An execution's figure is the job's own `created_ms` → `ended_ms` (queue wait included, the queue otherwise idle); the run-now call only queues it. Uploads and page reads are the HTTP call's wall time on a fresh connection.\n- The server's capture writer flushes about once a second, so at {} records an hour it would write ~3,600 files an hour, not {}. An execution's capture read (`serving::read_capture`) lists only its window's hour folders but reads each file 8 KiB per blocking-pool hop, so its cost grows with the files in its window: not measured here at one file a second.\n",
         o.per_hour, o.files_per_hour
     ));
     if missed.is_empty() {

@@ -373,41 +373,69 @@ pub async fn capture_files(
 ) -> Result<Vec<CaptureFile>> {
     // beyond year 9999 the partition names stop being comparable
     let to_ms = to_ms.min(253_402_300_799_999);
-    // only the folders asked for (a long-lived endpoint has many files)
-    let dirs: Vec<String> = match variants {
-        Some(v) => v
-            .iter()
-            .map(|v| format!("capture/{endpoint}/{v}"))
-            .collect(),
-        None => vec![format!("capture/{endpoint}")],
-    };
-    let mut files = Vec::new();
-    for d in dirs {
-        files.extend(artifacts.list_recursive(&ArtifactPath::parse(&d)?).await?);
-    }
-    files.sort();
     let first_hour = hour_partition(from_ms.max(0) - from_ms.max(0).rem_euclid(3_600_000));
     let last_hour = hour_partition(to_ms.max(0));
-    let prefix = format!("capture/{endpoint}/");
+    // only the folders asked for, and in them only the YYYY/MM/DD/HH folders
+    // the window overlaps: a long-lived endpoint has millions of files, and
+    // listing them all would make every read grow with the history
+    let variants: Vec<String> = match variants {
+        Some(v) => v.iter().map(|v| v.to_string()).collect(),
+        None => artifacts
+            .list(&ArtifactPath::parse(&format!("capture/{endpoint}"))?)
+            .await?
+            .into_iter()
+            .filter(|e| e.is_dir)
+            .map(|e| e.name)
+            .collect(),
+    };
     let mut out = Vec::new();
-    for (path, _) in files {
-        let Some(rest) = path.strip_prefix(&prefix) else {
-            continue;
-        };
-        // <variant>/YYYY/MM/DD/HH/<file>
-        let parts: Vec<&str> = rest.split('/').collect();
-        if parts.len() != 6 || !parts[5].ends_with(".jsonl") {
-            continue;
+    for variant in variants {
+        let base = format!("capture/{endpoint}/{variant}");
+        // partial partitions ("2026", "2026/11", …) still in the window
+        let mut level: Vec<String> = vec![String::new()];
+        for _ in 0..4 {
+            let mut next = Vec::new();
+            for part in &level {
+                let dir = if part.is_empty() {
+                    base.clone()
+                } else {
+                    format!("{base}/{part}")
+                };
+                for e in artifacts.list(&ArtifactPath::parse(&dir)?).await? {
+                    if !e.is_dir {
+                        continue;
+                    }
+                    let p = if part.is_empty() {
+                        e.name
+                    } else {
+                        format!("{part}/{}", e.name)
+                    };
+                    let n = p.len().min(first_hour.len());
+                    if p.as_str() >= &first_hour[..n] && p.as_str() <= &last_hour[..n] {
+                        next.push(p);
+                    }
+                }
+            }
+            level = next;
         }
-        if variants.is_some_and(|v| !v.contains(&parts[0])) {
-            continue;
+        level.sort();
+        for hour in level {
+            let dir = format!("{base}/{hour}");
+            let mut names: Vec<String> = artifacts
+                .list(&ArtifactPath::parse(&dir)?)
+                .await?
+                .into_iter()
+                .filter(|e| !e.is_dir && e.name.ends_with(".jsonl"))
+                .map(|e| e.name)
+                .collect();
+            names.sort();
+            for name in names {
+                out.push(CaptureFile {
+                    path: format!("{dir}/{name}"),
+                    variant: variant.clone(),
+                });
+            }
         }
-        let hour = parts[1..5].join("/");
-        if hour < first_hour || hour > last_hour {
-            continue;
-        }
-        let variant = parts[0].to_string();
-        out.push(CaptureFile { path, variant });
     }
     Ok(out)
 }
@@ -445,6 +473,67 @@ mod tests {
             event_id: None,
             shadow: None,
         }
+    }
+
+    /// Only the hour folders a window overlaps are listed and read, in every
+    /// variant folder (or the ones asked for); other hours, months and years
+    /// are pruned by name.
+    #[tokio::test]
+    async fn capture_files_come_from_the_window_hours_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let arts = ArtifactStore::local(dir.path()).unwrap();
+        const H: i64 = 3_600_000;
+        let t0 = 1_795_400_118_123; // 2026-11-22T…
+        for (variant, at) in [
+            ("v1", t0 - 400 * 24 * H), // a year before
+            ("v1", t0 - 2 * H),
+            ("v1", t0),
+            ("v1", t0 + H),
+            ("v2", t0),
+            ("v2", t0 + 40 * 24 * H), // a month after
+        ] {
+            let path = format!("capture/ep/{variant}/{}/x-{at}.jsonl", hour_partition(at));
+            arts.put_bytes(
+                &ArtifactPath::parse(&path).unwrap(),
+                Bytes::from_static(b"\n"),
+            )
+            .await
+            .unwrap();
+        }
+        let names = |fs: Vec<CaptureFile>| -> Vec<String> {
+            fs.into_iter()
+                .map(|f| format!("{}:{}", f.variant, f.path.rsplit('/').next().unwrap()))
+                .collect()
+        };
+        let got = capture_files(&arts, "ep", t0 - H, t0 + H, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            names(got),
+            [
+                format!("v1:x-{t0}.jsonl"),
+                format!("v1:x-{}.jsonl", t0 + H),
+                format!("v2:x-{t0}.jsonl")
+            ]
+        );
+        let got = capture_files(&arts, "ep", t0, t0 + 1, Some(&["v2"]))
+            .await
+            .unwrap();
+        assert_eq!(names(got), [format!("v2:x-{t0}.jsonl")]);
+        // a window over everything finds every file
+        assert_eq!(
+            capture_files(&arts, "ep", 0, i64::MAX, None)
+                .await
+                .unwrap()
+                .len(),
+            6
+        );
+        assert!(
+            capture_files(&arts, "nope", 0, i64::MAX, None)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     // one thread: the writer cannot drain while the offers run, so exactly the buffer is kept
