@@ -54,8 +54,6 @@ pub struct WantedIds {
 pub struct CapturedIds {
     pub events: HashSet<String>,
     pub inferences: HashSet<String>,
-    /// Distinct hours read.
-    pub hours_read: usize,
 }
 
 /// The capture millisecond in one of our event ids (UUIDv7: the first 48
@@ -73,7 +71,7 @@ pub fn event_id_time_ms(id: &str) -> Option<i64> {
 }
 
 /// The start of the hour holding `ms`.
-pub fn hour_start(ms: i64) -> i64 {
+fn hour_start(ms: i64) -> i64 {
     ms - ms.rem_euclid(HOUR_MS)
 }
 
@@ -87,11 +85,7 @@ fn scan(bytes: &[u8], wanted: &WantedIds) -> (Vec<String>, Vec<String>) {
     const KEY: &str = "\"eventMetadata\":";
     let (mut events, mut inferences) = (Vec::new(), Vec::new());
     let mut keep = |m: MetaIds| {
-        let monitored = match &m.shadow_test {
-            None => true,
-            Some(s) => s.role == "production" && s.monitored && s.status == 200,
-        };
-        if !monitored {
+        if !serving::capture::monitored(m.shadow_test.as_ref()) {
             return;
         }
         if let Some(i) = m.inference_id
@@ -141,19 +135,13 @@ impl CapturedIds {
         wanted: &Arc<WantedIds>,
     ) -> Result<(), String> {
         let part = serving::capture::hour_partition(hour_ms);
-        self.hours_read += 1;
         let mut files = Vec::new();
         for v in variants {
-            let dir = ArtifactPath::parse(&format!("capture/{endpoint}/{v}/{part}"))
-                .map_err(|e| e.to_string())?;
-            for e in arts.list(&dir).await.map_err(|e| e.to_string())? {
-                if e.is_dir || !e.name.ends_with(".jsonl") {
-                    continue;
-                }
-                files.push(
-                    ArtifactPath::parse(&format!("{}/{}", dir.as_str(), e.name))
-                        .map_err(|e| e.to_string())?,
-                );
+            for f in serving::capture::hour_files(arts, endpoint, v, &part)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                files.push(ArtifactPath::parse(&f.path).map_err(|e| e.to_string())?);
             }
         }
         let mut local = Vec::new();
@@ -192,19 +180,6 @@ impl CapturedIds {
     }
 }
 
-/// The variant folders of an endpoint's capture.
-pub async fn capture_variants(arts: &ArtifactStore, endpoint: &str) -> Result<Vec<String>, String> {
-    let dir = ArtifactPath::parse(&format!("capture/{endpoint}")).map_err(|e| e.to_string())?;
-    Ok(arts
-        .list(&dir)
-        .await
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .filter(|e| e.is_dir)
-        .map(|e| e.name)
-        .collect())
-}
-
 /// A label to look up: its id and whether it is an `inferenceId`.
 pub struct Wanted<'a> {
     pub id: &'a str,
@@ -222,7 +197,9 @@ pub async fn match_ids(
     now_ms: i64,
     back_hours: u32,
 ) -> Result<(Vec<bool>, usize), String> {
-    let variants = capture_variants(arts, endpoint).await?;
+    let variants = serving::capture::capture_variants(arts, endpoint)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut found = vec![false; wanted.len()];
     if variants.is_empty() {
         return Ok((found, 0));

@@ -410,9 +410,8 @@ pub async fn read_labels(
 ) -> Result<LabelIndex, String> {
     let dir =
         ArtifactPath::parse(&format!("ground-truth/{endpoint}")).map_err(|e| e.to_string())?;
-    let first_hour = serving::capture::hour_partition(
-        crate::capture_ids::hour_start(since_ms.max(0)) - 3_600_000,
-    );
+    // the partition names the hour: any time an hour earlier is in the one before
+    let first_hour = serving::capture::hour_partition(since_ms.max(0) - 3_600_000);
     let prefix = format!("ground-truth/{endpoint}/");
     let mut files: Vec<String> = arts
         .list_recursive(&dir)

@@ -91,10 +91,16 @@ impl CaptureRecord {
     /// a shadow's answer, not a failed production answer, and not a
     /// production answer captured only for a shadow test.
     pub fn monitored(&self) -> bool {
-        match &self.event_metadata.shadow_test {
-            None => true,
-            Some(m) => m.role == "production" && m.monitored && m.status == 200,
-        }
+        monitored(self.event_metadata.shadow_test.as_ref())
+    }
+}
+
+/// Whether Model Monitor sees a record with this `shadowTest` block (see
+/// [`CaptureRecord::monitored`]), for readers that parse no whole record.
+pub fn monitored(shadow_test: Option<&ShadowMeta>) -> bool {
+    match shadow_test {
+        None => true,
+        Some(m) => m.role == "production" && m.monitored && m.status == 200,
     }
 }
 
@@ -373,20 +379,15 @@ pub async fn capture_files(
 ) -> Result<Vec<CaptureFile>> {
     // beyond year 9999 the partition names stop being comparable
     let to_ms = to_ms.min(253_402_300_799_999);
-    let first_hour = hour_partition(from_ms.max(0) - from_ms.max(0).rem_euclid(3_600_000));
+    // a partition names its hour: no need to round the times first
+    let first_hour = hour_partition(from_ms.max(0));
     let last_hour = hour_partition(to_ms.max(0));
     // only the folders asked for, and in them only the YYYY/MM/DD/HH folders
     // the window overlaps: a long-lived endpoint has millions of files, and
     // listing them all would make every read grow with the history
     let variants: Vec<String> = match variants {
         Some(v) => v.iter().map(|v| v.to_string()).collect(),
-        None => artifacts
-            .list(&ArtifactPath::parse(&format!("capture/{endpoint}"))?)
-            .await?
-            .into_iter()
-            .filter(|e| e.is_dir)
-            .map(|e| e.name)
-            .collect(),
+        None => capture_variants(artifacts, endpoint).await?,
     };
     let mut out = Vec::new();
     for variant in variants {
@@ -420,24 +421,47 @@ pub async fn capture_files(
         }
         level.sort();
         for hour in level {
-            let dir = format!("{base}/{hour}");
-            let mut names: Vec<String> = artifacts
-                .list(&ArtifactPath::parse(&dir)?)
-                .await?
-                .into_iter()
-                .filter(|e| !e.is_dir && e.name.ends_with(".jsonl"))
-                .map(|e| e.name)
-                .collect();
-            names.sort();
-            for name in names {
-                out.push(CaptureFile {
-                    path: format!("{dir}/{name}"),
-                    variant: variant.clone(),
-                });
-            }
+            out.extend(hour_files(artifacts, endpoint, &variant, &hour).await?);
         }
     }
     Ok(out)
+}
+
+/// The variant folders of an endpoint's capture.
+pub async fn capture_variants(artifacts: &ArtifactStore, endpoint: &str) -> Result<Vec<String>> {
+    Ok(artifacts
+        .list(&ArtifactPath::parse(&format!("capture/{endpoint}"))?)
+        .await?
+        .into_iter()
+        .filter(|e| e.is_dir)
+        .map(|e| e.name)
+        .collect())
+}
+
+/// The capture files in one variant's hour folder (`hour` as
+/// [`hour_partition`] names it), by name.
+pub async fn hour_files(
+    artifacts: &ArtifactStore,
+    endpoint: &str,
+    variant: &str,
+    hour: &str,
+) -> Result<Vec<CaptureFile>> {
+    let dir = format!("capture/{endpoint}/{variant}/{hour}");
+    let mut names: Vec<String> = artifacts
+        .list(&ArtifactPath::parse(&dir)?)
+        .await?
+        .into_iter()
+        .filter(|e| !e.is_dir && e.name.ends_with(".jsonl"))
+        .map(|e| e.name)
+        .collect();
+    names.sort();
+    Ok(names
+        .into_iter()
+        .map(|name| CaptureFile {
+            path: format!("{dir}/{name}"),
+            variant: variant.to_string(),
+        })
+        .collect())
 }
 
 /// Every record of one capture file (unreadable lines skipped with a
