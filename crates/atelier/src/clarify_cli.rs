@@ -115,14 +115,6 @@ impl AutomlBias {
     }
 }
 
-fn selector(values: Vec<String>, threshold: Option<f64>) -> Option<clarify::Selector> {
-    match threshold {
-        Some(t) => Some(clarify::Selector::Threshold(t)),
-        None if values.is_empty() => None,
-        None => Some(clarify::Selector::Values(values)),
-    }
-}
-
 pub fn run(cmd: ClarifyCommand) -> anyhow::Result<()> {
     let ClarifyCommand::Bias {
         data,
@@ -142,9 +134,9 @@ pub fn run(cmd: ClarifyCommand) -> anyhow::Result<()> {
     }
     let cfg = clarify::BiasConfig {
         label: target,
-        label_selector: selector(label_values, label_threshold),
+        label_selector: clarify::Selector::from_parts(&label_values, label_threshold),
         facet,
-        facet_selector: selector(facet_values, facet_threshold),
+        facet_selector: clarify::Selector::from_parts(&facet_values, facet_threshold),
         group,
         probability_threshold,
     };

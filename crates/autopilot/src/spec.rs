@@ -89,11 +89,7 @@ impl BiasSpec {
         if !self.label_values.is_empty() && self.label_threshold.is_some() {
             return Err("bias: give label_values or label_threshold, not both".into());
         }
-        let selector = |values: &[String], threshold: Option<f64>| match threshold {
-            Some(t) => Some(clarify::Selector::Threshold(t)),
-            None if values.is_empty() => None,
-            None => Some(clarify::Selector::Values(values.to_vec())),
-        };
+        let selector = clarify::Selector::from_parts;
         Ok(clarify::BiasConfig {
             label: target.to_string(),
             label_selector: selector(&self.label_values, self.label_threshold),

@@ -19,6 +19,18 @@ pub enum Selector {
     Threshold(f64),
 }
 
+impl Selector {
+    /// From a flag pair as users give it: a threshold, else the listed
+    /// values, else `None` (the default: see [`BiasConfig`]).
+    pub fn from_parts(values: &[String], threshold: Option<f64>) -> Option<Selector> {
+        match threshold {
+            Some(t) => Some(Selector::Threshold(t)),
+            None if values.is_empty() => None,
+            None => Some(Selector::Values(values.to_vec())),
+        }
+    }
+}
+
 /// What to analyse.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BiasConfig {
