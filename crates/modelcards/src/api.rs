@@ -119,6 +119,13 @@ fn revision_of(v: &Value, card: &ModelCard) -> ApiResult<i64> {
     }
 }
 
+/// A card as the API answers it: [`card_json`] with its model's deploy rule.
+fn card_with_rule(s: &dyn MetadataStore, c: &ModelCard, model: &str) -> ApiResult<Value> {
+    let mut v = card_json(s, c)?;
+    v["requirement"] = rule_json(s, model)?;
+    Ok(v)
+}
+
 fn card_json(s: &dyn MetadataStore, c: &ModelCard) -> ApiResult<Value> {
     let history: Vec<Value> = s
         .model_card_history(&c.card_id)?
@@ -222,9 +229,7 @@ async fn create_card(
                 changes: json!({"status": card::DRAFT, "fields": changes}).to_string(),
             },
         )?;
-        let mut v = card_json(s, &c)?;
-        v["requirement"] = rule_json(s, &model)?;
-        Ok(json!({ "model_card": v }))
+        Ok(json!({ "model_card": card_with_rule(s, &c, &model)? }))
     })
     .await?;
     Ok(Json(out))
@@ -270,9 +275,7 @@ async fn edit_card(
         let mut content = card::parse_content(&c.content);
         let changes = card::apply_edit(&mut content, &req["content"]).map_err(ApiError::invalid)?;
         if changes.is_empty() {
-            let mut v = card_json(s, &c)?;
-            v["requirement"] = rule_json(s, &model)?;
-            return Ok(json!({ "model_card": v, "changed": false }));
+            return Ok(json!({ "model_card": card_with_rule(s, &c, &model)?, "changed": false }));
         }
         let c = s.update_model_card(
             &model,
@@ -287,9 +290,7 @@ async fn edit_card(
                 changes: json!({"fields": changes}).to_string(),
             },
         )?;
-        let mut v = card_json(s, &c)?;
-        v["requirement"] = rule_json(s, &model)?;
-        Ok(json!({ "model_card": v, "changed": true }))
+        Ok(json!({ "model_card": card_with_rule(s, &c, &model)?, "changed": true }))
     })
     .await?;
     Ok(Json(out))
@@ -355,9 +356,7 @@ async fn set_status(
                 changes: change.to_string(),
             },
         )?;
-        let mut v = card_json(s, &c)?;
-        v["requirement"] = rule_json(s, &model)?;
-        Ok(json!({ "model_card": v }))
+        Ok(json!({ "model_card": card_with_rule(s, &c, &model)? }))
     })
     .await?;
     Ok(Json(out))
