@@ -29,14 +29,14 @@
 //! JSON reader, `/proc` for processes.
 
 use crate::common::{
-    self, SIGKILL, SIGTERM, cpu_model, ensure_venv, forget_group, kill, kill_groups_on_signal,
-    lead_group, loadavg, nproc, root, run_checked, say, tail_str,
+    self, SIGKILL, SIGTERM, cpu_model, ensure_venv, forget_group, free_port, kill,
+    kill_groups_on_signal, lead_group, loadavg, nproc, root, run_checked, say, tail_str,
 };
 use crate::json::{Json, json_str};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -340,11 +340,6 @@ impl Drop for Owned {
     }
 }
 
-fn free_port() -> Result<u16, String> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("finding a free port: {e}"))?;
-    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
-}
-
 // ---------------------------------------------------------------- HTTP
 
 /// One HTTP/1.1 request on a fresh loopback connection: (status, body).
@@ -367,41 +362,8 @@ fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> Result<(u16,
     let mut buf = Vec::new();
     s.read_to_end(&mut buf)
         .map_err(|e| format!("{method} {path}: {e}"))?;
-    let split = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| format!("{method} {path}: no HTTP answer"))?;
-    let head = String::from_utf8_lossy(&buf[..split]).to_string();
-    let mut payload = buf[split + 4..].to_vec();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("{method} {path}: bad status line"))?;
-    let chunked = head.lines().any(|l| {
-        let l = l.to_ascii_lowercase();
-        l.starts_with("transfer-encoding:") && l.contains("chunked")
-    });
-    if chunked {
-        payload = dechunk(&payload);
-    }
+    let (status, payload) = crate::common::parse_http_answer(&buf, &format!("{method} {path}"))?;
     Ok((status, String::from_utf8_lossy(&payload).into_owned()))
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
-        let size_txt = String::from_utf8_lossy(&b[..eol]);
-        let size =
-            usize::from_str_radix(size_txt.split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
-        b = &b[eol + 2..];
-        if size == 0 || size > b.len() {
-            break;
-        }
-        out.extend_from_slice(&b[..size]);
-        b = &b[(size + 2).min(b.len())..];
-    }
-    out
 }
 
 /// A call that must answer 2xx with JSON.
@@ -1612,6 +1574,9 @@ mod tests {
         let v: Vec<f64> = (1..=10).map(f64::from).collect();
         assert_eq!(pct(&v, 50.0), 5.0);
         assert_eq!(pct(&v, 90.0), 9.0);
-        assert_eq!(dechunk(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), b"abcde");
+        assert_eq!(
+            crate::common::dechunk(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"),
+            b"abcde"
+        );
     }
 }

@@ -24,7 +24,7 @@ use crate::common::{
 };
 use crate::json::{Json, json_str};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -142,10 +142,7 @@ struct Server {
 impl Server {
     fn start(bin: &Path, data: &Path, log: PathBuf) -> Result<Server, String> {
         use std::os::unix::process::CommandExt;
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .map_err(|e| format!("finding a free port: {e}"))?;
+        let port = crate::common::free_port()?;
         let out = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
         let err = out.try_clone().map_err(|e| e.to_string())?;
         let child = Command::new(bin)
@@ -208,22 +205,7 @@ impl Server {
         let mut buf = Vec::new();
         s.read_to_end(&mut buf)
             .map_err(|e| format!("{method} {path}: {e}"))?;
-        let split = buf
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .ok_or_else(|| format!("{method} {path}: no HTTP answer"))?;
-        let head = String::from_utf8_lossy(&buf[..split]).to_string();
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .ok_or_else(|| format!("{method} {path}: no status"))?;
-        let raw = &buf[split + 4..];
-        let chunked = head.lines().any(|l| {
-            l.to_ascii_lowercase()
-                .starts_with("transfer-encoding: chunked")
-        });
-        let body = if chunked { dechunk(raw) } else { raw.to_vec() };
+        let (status, body) = crate::common::parse_http_answer(&buf, &format!("{method} {path}"))?;
         Ok((status, String::from_utf8_lossy(&body).to_string()))
     }
 
@@ -279,22 +261,6 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
-        let size_txt = String::from_utf8_lossy(&b[..eol]);
-        let size =
-            usize::from_str_radix(size_txt.split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
-        b = &b[eol + 2..];
-        if size == 0 || size > b.len() {
-            break;
-        }
-        out.extend_from_slice(&b[..size]);
-        b = &b[(size + 2).min(b.len())..];
-    }
-    out
 }
 
 // ------------------------------------------------------- time, ids, randomness

@@ -11,11 +11,11 @@
 //! spawn to a served prediction, and resident memory, with ratios.
 
 use crate::common::{
-    cpu_model, ensure_venv, kill, loadavg, nproc, root, run_checked, say, tail_str,
+    cpu_model, ensure_venv, free_port, kill, loadavg, nproc, root, run_checked, say, tail_str,
 };
 use std::fmt::Write as _;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -175,11 +175,6 @@ impl Drop for Proc {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-fn free_port() -> Result<u16, String> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("finding a free port: {e}"))?;
-    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
 /// One HTTP/1.1 request on a fresh connection: (status, body).

@@ -8,7 +8,8 @@
 //! (retrievers, LLM calls with `mlflow.chat.tokenUsage`, tools named `tool-0`…`tool-9`), every
 //! 20th trace failing. Ten traces (100 spans) per request, as a batch span processor sends them.
 
-use crate::bench_tracking::{Http, Server, free_port, group_stats, settle};
+use crate::bench_tracking::{Http, Server, group_stats, settle};
+use crate::common::free_port;
 use crate::common::{
     cpu_model, ensure_venv, kill_groups_on_signal, loadavg, nproc, release_atelier, root, say,
     target_dir, update_readme, utc_stamp,

@@ -8,14 +8,14 @@
 //! `bench/tracking/`.
 
 use crate::common::{
-    SIGKILL, SIGTERM, cpu_model, ensure_venv, forget_group, kill, kill_groups_on_signal,
+    SIGKILL, SIGTERM, cpu_model, ensure_venv, forget_group, free_port, kill, kill_groups_on_signal,
     lead_group, loadavg, nproc, root, run_checked, say, tail_str,
 };
 use crate::json::json_str;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -278,11 +278,6 @@ fn tail(p: &Path) -> String {
     let s = std::fs::read_to_string(p).unwrap_or_default();
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(25)..].join("\n")
-}
-
-pub(crate) fn free_port() -> Result<u16, String> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("finding a free port: {e}"))?;
-    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
 /// What /proc says about one process group.

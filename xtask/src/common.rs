@@ -170,6 +170,81 @@ pub fn update_readme(path: &Path, name: &str, md: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A free TCP port on loopback.
+pub fn free_port() -> Result<u16, String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| format!("finding a free port: {e}"))?;
+    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+/// An HTTP/1.1 answer read to its end (`Connection: close`): its status and
+/// body, a chunked body decoded. `what` names the request in errors.
+pub fn parse_http_answer(buf: &[u8], what: &str) -> Result<(u16, Vec<u8>), String> {
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| format!("{what}: no HTTP answer"))?;
+    let head = String::from_utf8_lossy(&buf[..split]);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("{what}: bad status line"))?;
+    let raw = &buf[split + 4..];
+    let chunked = head.lines().any(|l| {
+        let l = l.to_ascii_lowercase();
+        l.starts_with("transfer-encoding:") && l.contains("chunked")
+    });
+    Ok((status, if chunked { dechunk(raw) } else { raw.to_vec() }))
+}
+
+/// A chunked HTTP body, decoded (stops at the last chunk or a short one).
+pub fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
+        let size_txt = String::from_utf8_lossy(&b[..eol]);
+        let size =
+            usize::from_str_radix(size_txt.split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
+        b = &b[eol + 2..];
+        if size == 0 || size > b.len() {
+            break;
+        }
+        out.extend_from_slice(&b[..size]);
+        b = &b[(size + 2).min(b.len())..];
+    }
+    out
+}
+
+#[cfg(test)]
+mod http_tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_parsed_plain_and_chunked() {
+        let plain = b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok";
+        assert_eq!(
+            parse_http_answer(plain, "x").unwrap(),
+            (201, b"ok".to_vec())
+        );
+        let chunked =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=1\r\nde\r\n0\r\n\r\n";
+        assert_eq!(
+            parse_http_answer(chunked, "x").unwrap(),
+            (200, b"abcde".to_vec())
+        );
+        assert!(
+            parse_http_answer(b"HTTP/1.1 200", "x")
+                .unwrap_err()
+                .contains("no HTTP answer")
+        );
+        assert!(
+            parse_http_answer(b"garbage\r\n\r\n", "x")
+                .unwrap_err()
+                .contains("bad status line")
+        );
+    }
+}
+
 #[cfg(test)]
 mod readme_tests {
     use super::*;
