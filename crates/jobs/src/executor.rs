@@ -4,7 +4,7 @@
 //! returned (stored with the job as JSON). Nothing assumes the process is a
 //! child of the server: the local executor runs it under a small supervisor
 //! that records what a later process needs on disk, and a remote executor
-//! (Ray's Jobs API, later) keeps it on the cluster.
+//! (Ray's Jobs API, [`crate::ray`]) keeps it on the cluster.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -62,6 +62,10 @@ pub struct Exit {
     /// It could not start at all: the OS error, in words (e.g. "No such file
     /// or directory (os error 2)" for a missing program).
     pub start_error: Option<String>,
+    /// The executor's own words about the end, when it has some (the Ray
+    /// executor: Ray's message on a failed job), added to [`Exit::reason`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     pub ended_ms: i64,
 }
 
@@ -70,8 +74,17 @@ impl Exit {
         self.code == Some(0) && self.start_error.is_none()
     }
 
-    /// Why it failed, in words (`None` on success).
+    /// Why it failed, in words (`None` on success), with the executor's
+    /// [`Exit::detail`] after it.
     pub fn reason(&self) -> Option<String> {
+        let base = self.base_reason()?;
+        Some(match &self.detail {
+            Some(d) if !d.is_empty() => format!("{base} ({d})"),
+            _ => base,
+        })
+    }
+
+    fn base_reason(&self) -> Option<String> {
         if let Some(e) = &self.start_error {
             return Some(format!("the command could not start: {e}"));
         }

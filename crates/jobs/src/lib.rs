@@ -30,6 +30,7 @@
 pub mod cron;
 pub mod executor;
 pub mod local;
+pub mod ray;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};

@@ -93,6 +93,7 @@ pub fn supervise(launch_file: &Path) -> ExitCode {
                     oom_killed: false,
                     stopped: false,
                     start_error: Some(format!("the job's supervisor failed: {e}")),
+                    detail: None,
                     ended_ms: output::now_ms(),
                 };
                 if !dir.join(EXIT_FILE).exists()
@@ -189,6 +190,7 @@ fn run(launch_file: &Path) -> Result<Exit, SuperviseError> {
         oom_killed: false,
         stopped: false,
         start_error: None,
+        detail: None,
         ended_ms: 0,
     };
     // Stopped before it started: do not start it.
