@@ -21,6 +21,11 @@ pub struct ServeArgs {
     /// Folder for metadata (SQLite) and artifacts [default: ./atelier-data].
     #[arg(long, env = "ATELIER_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Where the metadata is kept: a PostgreSQL URL
+    /// (postgres://USER[:PASSWORD]@HOST:PORT/DATABASE) [default: SQLite in
+    /// <data-dir>/metadata.db].
+    #[arg(long, env = "ATELIER_DATABASE_URL")]
+    pub database_url: Option<String>,
     /// Require an API token even on loopback.
     #[arg(long, env = "ATELIER_REQUIRE_AUTH")]
     pub require_auth: bool,
@@ -77,7 +82,7 @@ pub struct ServeArgs {
     /// Log filter (tracing syntax, e.g. "info" or "server=debug") [default: info].
     #[arg(long, env = "ATELIER_LOG")]
     pub log: Option<String>,
-    /// A TOML file with any of: host, port, data_dir, artifacts, s3_endpoint, s3_region,
+    /// A TOML file with any of: host, port, data_dir, database_url, artifacts, s3_endpoint, s3_region,
     /// s3_access_key_id, s3_secret_access_key, require_auth, max_artifact_bytes,
     /// max_request_bytes, allowed_hosts, cors_allowed_origins, allow_local_paths,
     /// webhook_allowed_hosts, job_workers, job_lease_seconds, notebook_python,
@@ -92,6 +97,7 @@ struct FileSettings {
     host: Option<String>,
     port: Option<u16>,
     data_dir: Option<PathBuf>,
+    database_url: Option<FileSecret>,
     artifacts: Option<String>,
     s3_endpoint: Option<String>,
     s3_region: Option<String>,
@@ -135,6 +141,9 @@ pub struct Settings {
     pub host: String,
     pub port: u16,
     pub data_dir: PathBuf,
+    /// A PostgreSQL URL (it may hold a password: `Debug` hides it); `None`
+    /// is SQLite in the data folder.
+    pub database_url: Option<artifacts::Secret>,
     pub artifacts: ArtifactsAt,
     pub require_auth: bool,
     pub max_artifact_bytes: u64,
@@ -168,12 +177,17 @@ fn list(flag: Vec<String>, file: Option<Vec<String>>) -> Vec<String> {
 /// (TOML errors quote the offending line).
 fn redact_secrets(msg: &str) -> String {
     msg.lines()
-        .map(|l| match l.find("s3_secret_access_key") {
-            Some(i) => match l[i..].find('=') {
-                Some(j) => format!("{} <redacted>", &l[..i + j + 1]),
+        .map(|l| {
+            match l
+                .find("s3_secret_access_key")
+                .or_else(|| l.find("database_url"))
+            {
+                Some(i) => match l[i..].find('=') {
+                    Some(j) => format!("{} <redacted>", &l[..i + j + 1]),
+                    None => l.to_string(),
+                },
                 None => l.to_string(),
-            },
-            None => l.to_string(),
+            }
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -269,6 +283,19 @@ impl Settings {
             .data_dir
             .or(file.data_dir.take())
             .unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+        let database_url = a
+            .database_url
+            .or(file.database_url.take().map(|s| s.0))
+            .map(|u| u.trim().to_string())
+            .filter(|u| !u.is_empty())
+            .map(artifacts::Secret::new);
+        if let Some(u) = &database_url
+            && !(u.expose().starts_with("postgres://") || u.expose().starts_with("postgresql://"))
+        {
+            anyhow::bail!(
+                "--database-url must be a PostgreSQL URL (postgres://USER@HOST:PORT/DATABASE); leave it out for SQLite in the data folder"
+            );
+        }
         let s3_endpoint = a.s3_endpoint.or(file.s3_endpoint.take());
         let s3_region = a.s3_region.or(file.s3_region.take());
         let artifacts = artifacts_at(a.artifacts, &mut file, s3_endpoint, s3_region, &data_dir)?;
@@ -276,6 +303,7 @@ impl Settings {
             host: a.host.or(file.host).unwrap_or_else(|| "127.0.0.1".into()),
             port: a.port.or(file.port).unwrap_or(DEFAULT_PORT),
             data_dir,
+            database_url,
             artifacts,
             require_auth: a.require_auth || file.require_auth.unwrap_or(false),
             max_artifact_bytes: a

@@ -595,9 +595,31 @@ fn colour_on_stderr() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-fn open_store(data_dir: &std::path::Path) -> anyhow::Result<store::SqliteStore> {
-    store::SqliteStore::open(data_dir.join("metadata.db"))
-        .with_context(|| format!("opening the metadata store in {}", data_dir.display()))
+/// The metadata store: PostgreSQL when `ATELIER_DATABASE_URL` is set (the
+/// commands other than `serve` read it from there), else SQLite in the data folder.
+fn open_store(data_dir: &std::path::Path) -> anyhow::Result<store::SqlStore> {
+    let url = std::env::var("ATELIER_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .map(artifacts::Secret::new);
+    open_store_at(data_dir, url.as_ref())
+}
+
+fn open_store_at(
+    data_dir: &std::path::Path,
+    database_url: Option<&artifacts::Secret>,
+) -> anyhow::Result<store::SqlStore> {
+    match database_url {
+        Some(url) => {
+            let store = store::SqlStore::connect(url.expose().trim());
+            // the message names the database without its password
+            store.map_err(|e| {
+                anyhow::anyhow!("opening the metadata store in PostgreSQL (--database-url): {e}")
+            })
+        }
+        None => store::SqlStore::open(data_dir.join("metadata.db"))
+            .with_context(|| format!("opening the metadata store in {}", data_dir.display())),
+    }
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -1293,7 +1315,7 @@ fn serve(s: Settings) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     std::fs::create_dir_all(&s.data_dir)
         .with_context(|| format!("creating the data directory {}", s.data_dir.display()))?;
-    let store = open_store(&s.data_dir)?;
+    let store = open_store_at(&s.data_dir, s.database_url.as_ref())?;
     let has_tokens = !store.list_tokens()?.is_empty();
     let auth = if s.require_auth || !is_loopback(&s.host) {
         if !has_tokens {

@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use store::{JobStatus, MetadataStore, SqliteStore};
+use store::{JobStatus, MetadataStore, SqlStore};
 
 use crate::*;
 
@@ -40,7 +40,7 @@ impl Runner for Counter {
 fn setup() -> (tempfile::TempDir, Arc<dyn MetadataStore>, ArtifactStore) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store: Arc<dyn MetadataStore> =
-        Arc::new(SqliteStore::open(dir.path().join("m.db")).expect("store"));
+        Arc::new(SqlStore::open(dir.path().join("m.db")).expect("store"));
     let arts = ArtifactStore::local(dir.path().join("a")).expect("artifacts");
     (dir, store, arts)
 }
@@ -208,7 +208,7 @@ async fn work_left_by_a_dead_process_is_run_retried_or_failed() {
 async fn two_queues_on_one_database_run_each_job_once() {
     let (d, store, arts) = setup();
     let other: Arc<dyn MetadataStore> =
-        Arc::new(SqliteStore::open(d.path().join("m.db")).expect("second store"));
+        Arc::new(SqlStore::open(d.path().join("m.db")).expect("second store"));
     let ids: Vec<String> = (0..60)
         .map(|_| store.create_job("count", "c", r#"{"n": 1}"#).unwrap().id)
         .collect();

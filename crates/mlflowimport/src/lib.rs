@@ -39,7 +39,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use store::{
     Alias, Dataset, Experiment, ImportDatasetInput, ImportEntity, ImportPoint, ImportTx, Lifecycle,
-    LoggedModel, Metric, ModelVersion, RegisteredModel, RunInfo, RunStatus, SqliteStore, Tag,
+    LoggedModel, Metric, ModelVersion, RegisteredModel, RunInfo, RunStatus, SqlStore, Tag,
     TraceAssessment, TraceInfo, TraceSpan,
 };
 
@@ -322,7 +322,7 @@ fn open_source(path: &Path) -> Result<(Connection, String)> {
 
 /// Import the MLflow database `opts.source` (and its artifacts) into `store`.
 pub fn import(
-    store: &SqliteStore,
+    store: &SqlStore,
     opts: &Options,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Report> {
@@ -381,9 +381,9 @@ pub fn import(
     }
 }
 
-struct Importer<'a, 'b> {
+struct Importer<'a, 'b, 'c> {
     src: &'a Connection,
-    tx: &'a mut ImportTx<'b>,
+    tx: &'a mut ImportTx<'b, 'c>,
     opts: &'a Options,
     progress: &'a mut dyn FnMut(Progress),
     tally: Tally,
@@ -395,7 +395,7 @@ struct Importer<'a, 'b> {
 
 const PROGRESS_EVERY: u64 = 50_000;
 
-impl Importer<'_, '_> {
+impl Importer<'_, '_, '_> {
     fn root(&self) -> Option<&Path> {
         self.root.as_deref()
     }

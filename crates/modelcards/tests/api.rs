@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use store::{JobStatus, JobUpdate, MetadataStore, SqliteStore};
+use store::{JobStatus, JobUpdate, MetadataStore, SqlStore};
 
 struct Server {
     base: String,
-    store: Arc<SqliteStore>,
+    store: Arc<SqlStore>,
     agent: ureq::Agent,
     _rt: tokio::runtime::Runtime,
     _dir: tempfile::TempDir,
@@ -35,7 +35,7 @@ impl Server {
     /// second process on the same database would have).
     fn on(root: &std::path::Path) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open(root.join("m.db")).unwrap());
+        let store = Arc::new(SqlStore::open(root.join("m.db")).unwrap());
         let rt = tokio::runtime::Runtime::new().unwrap();
         let _g = rt.enter();
         let artifacts = artifacts::ArtifactStore::local(root.join("a")).unwrap();

@@ -832,7 +832,7 @@ mod tests {
     fn outbox(entries: &[&str]) -> (tempfile::TempDir, Arc<dyn MetadataStore>, Outbox) {
         let dir = tempfile::tempdir().unwrap();
         let st: Arc<dyn MetadataStore> =
-            Arc::new(store::SqliteStore::open(dir.path().join("m.db")).unwrap());
+            Arc::new(store::SqlStore::open(dir.path().join("m.db")).unwrap());
         let o = Outbox::new(st.clone(), policy(entries));
         (dir, st, o)
     }

@@ -369,7 +369,7 @@ mod guard_tests {
 
     fn state(dir: &std::path::Path) -> AppState {
         AppState {
-            store: Arc::new(store::SqliteStore::open(dir.join("m.db")).unwrap()),
+            store: Arc::new(store::SqlStore::open(dir.join("m.db")).unwrap()),
             artifacts: artifacts::ArtifactStore::local(dir.join("a")).unwrap(),
             auth: AuthMode::Open,
             max_artifact_bytes: 1 << 20,

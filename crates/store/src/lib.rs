@@ -2,7 +2,7 @@
 //!
 //! Brief overview: experiments, runs (params, tags, metric histories, inputs
 //! and outputs), the model registry and MLflow 3.x logged models live behind
-//! one trait, [`MetadataStore`]. [`SqliteStore`] is the embedded default
+//! one trait, [`MetadataStore`]. [`SqlStore`] is the embedded default
 //! (SQLite in WAL mode, versioned migrations, one writer connection and a
 //! pool of readers); a PostgreSQL implementation can sit behind the same
 //! trait without touching callers.
@@ -11,9 +11,9 @@
 //! wire shapes: the `server` crate converts these types to MLflow's JSON.
 //!
 //! ```
-//! use store::{MetadataStore, SqliteStore, CreateRun, Metric};
+//! use store::{MetadataStore, SqlStore, CreateRun, Metric};
 //! let dir = tempfile::tempdir().unwrap();
-//! let store = SqliteStore::open(dir.path().join("meta.db")).unwrap();
+//! let store = SqlStore::open(dir.path().join("meta.db")).unwrap();
 //! let exp = store.create_experiment("demo", None, &[]).unwrap();
 //! let run = store
 //!     .create_run(CreateRun { experiment_id: exp, user_id: "me".into(), ..Default::default() })
@@ -24,17 +24,19 @@
 //! assert_eq!(store.get_run(&run.run_id).unwrap().metrics[0].value, 0.5);
 //! ```
 
+pub mod db;
 pub mod filter;
 mod genai;
 mod model;
 mod model_cards;
+pub mod scratch;
 mod sqlite;
 mod traces;
 
 pub use genai::*;
 pub use model::*;
 pub use model_cards::*;
-pub use sqlite::SqliteStore;
+pub use sqlite::SqlStore;
 pub use sqlite::import::{ImportDatasetInput, ImportEntity, ImportPoint, ImportTx, TableCounts};
 pub use traces::*;
 
@@ -55,7 +57,7 @@ pub enum StoreError {
     InvalidState(String),
     /// A database failure: not the caller's fault.
     #[error("database error: {0}")]
-    Database(#[from] rusqlite::Error),
+    Database(#[from] db::DbError),
     /// Anything else that is not the caller's fault.
     #[error("{0}")]
     Internal(String),

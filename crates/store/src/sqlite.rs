@@ -13,8 +13,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine;
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
+use rusqlite::Connection;
+
+use crate::db::{Conn, OptionalExtension, PgPool, Val as SqlValue, params, params_from_iter};
 
 use crate::filter::{self, Clause, Entity, Op, Value};
 use crate::*;
@@ -28,14 +29,25 @@ mod traces;
 mod webhooks;
 
 const MIGRATIONS: &str = include_str!("migrations.sql");
+const MIGRATIONS_PG: &str = include_str!("migrations_pg.sql");
 /// IN-lists are sent in chunks of this many ids.
 const CHUNK: usize = 500;
 
-pub struct SqliteStore {
-    path: PathBuf,
-    writer: Mutex<Connection>,
-    readers: Mutex<Vec<Connection>>,
+pub struct SqlStore {
+    backend: Backend,
     generation: AtomicU64,
+}
+
+/// Where the metadata lives.
+enum Backend {
+    /// The embedded default: one file.
+    Sqlite {
+        path: PathBuf,
+        writer: Mutex<Connection>,
+        readers: Mutex<Vec<Connection>>,
+    },
+    /// A PostgreSQL database (`postgres://…`).
+    Postgres { url: String, pool: Box<PgPool> },
 }
 
 /// Page cache per connection, in KiB: the writer keeps the hot indexes,
@@ -58,8 +70,16 @@ fn configure(conn: &Connection, cache_kib: i64) -> rusqlite::Result<()> {
 }
 
 fn migrations() -> Vec<(i64, String)> {
+    split_migrations(MIGRATIONS)
+}
+
+fn pg_migrations() -> Vec<(i64, String)> {
+    split_migrations(MIGRATIONS_PG)
+}
+
+fn split_migrations(text: &str) -> Vec<(i64, String)> {
     let mut out: Vec<(i64, String)> = Vec::new();
-    for line in MIGRATIONS.lines() {
+    for line in text.lines() {
         if let Some(rest) = line.strip_prefix("-- migration ") {
             let n: i64 = rest
                 .split(|c: char| !c.is_ascii_digit())
@@ -80,7 +100,7 @@ pub fn schema_version() -> i64 {
     migrations().last().map(|m| m.0).unwrap_or(0)
 }
 
-impl SqliteStore {
+impl SqlStore {
     /// Open (creating if needed) the database file and bring its schema up
     /// to date. Refuses a database written by a newer Atelier.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
@@ -90,9 +110,11 @@ impl SqliteStore {
                 StoreError::Internal(format!("cannot create {}: {e}", parent.display()))
             })?;
         }
-        let mut conn = Connection::open(&path)?;
-        configure(&conn, WRITER_CACHE_KIB)?;
-        let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let mut conn = Connection::open(&path).map_err(sql_err)?;
+        configure(&conn, WRITER_CACHE_KIB).map_err(sql_err)?;
+        let current: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(sql_err)?;
         let known = schema_version();
         if current > known {
             return Err(StoreError::Internal(format!(
@@ -102,25 +124,99 @@ impl SqliteStore {
         }
         for (n, sql) in migrations() {
             if n > current {
-                let tx = conn.transaction()?;
-                tx.execute_batch(&sql)?;
-                tx.pragma_update(None, "user_version", n)?;
-                tx.commit()?;
+                let tx = conn.transaction().map_err(sql_err)?;
+                tx.execute_batch(&sql).map_err(sql_err)?;
+                tx.pragma_update(None, "user_version", n).map_err(sql_err)?;
+                tx.commit().map_err(sql_err)?;
                 tracing::info!(version = n, "applied metadata migration");
             }
         }
-        let store = SqliteStore {
-            path,
-            writer: Mutex::new(conn),
-            readers: Mutex::new(Vec::new()),
+        let store = SqlStore {
+            backend: Backend::Sqlite {
+                path,
+                writer: Mutex::new(conn),
+                readers: Mutex::new(Vec::new()),
+            },
             generation: AtomicU64::new(0),
         };
         store.ensure_default_experiment()?;
         Ok(store)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Open the store a location names: a `postgres://` (or
+    /// `postgresql://`) URL, else the path of a SQLite file.
+    pub fn open_url(location: &str) -> Result<Self> {
+        if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+            Self::connect(location)
+        } else {
+            Self::open(location)
+        }
+    }
+
+    /// Connect to a PostgreSQL database and bring its schema up to date.
+    /// Refuses a database written by a newer Atelier. Several processes
+    /// may start at once: migrations run under the writer lock.
+    pub fn connect(url: &str) -> Result<Self> {
+        let pool = PgPool::new(url)?;
+        let known = schema_version();
+        pool.transaction(true, |c: &Conn| -> Result<()> {
+            c.execute_batch(
+                "CREATE TABLE IF NOT EXISTS atelier_schema_version (version BIGINT NOT NULL)",
+            )?;
+            let current: i64 = c
+                .query_row("SELECT MAX(version) FROM atelier_schema_version", [], |r| {
+                    r.get::<_, Option<i64>>(0)
+                })?
+                .unwrap_or(0);
+            if current > known {
+                return Err(StoreError::Internal(format!(
+                    "the database has schema version {current}, newer than this Atelier understands ({known}); upgrade Atelier"
+                )));
+            }
+            for (n, sql) in pg_migrations() {
+                if n > current {
+                    c.execute_batch(&sql)?;
+                    c.execute("DELETE FROM atelier_schema_version", [])?;
+                    c.execute("INSERT INTO atelier_schema_version (version) VALUES (?1)", [n])?;
+                    tracing::info!(version = n, "applied metadata migration (PostgreSQL)");
+                }
+            }
+            Ok(())
+        })?;
+        let store = SqlStore {
+            backend: Backend::Postgres {
+                url: redact_url(url),
+                pool: Box::new(pool),
+            },
+            generation: AtomicU64::new(0),
+        };
+        store.ensure_default_experiment()?;
+        Ok(store)
+    }
+
+    /// The SQLite file, when the store is one.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::Sqlite { path, .. } => Some(path),
+            Backend::Postgres { .. } => None,
+        }
+    }
+
+    /// Where the store is, for people: the SQLite path, or the PostgreSQL
+    /// URL without its password.
+    pub fn location(&self) -> String {
+        match &self.backend {
+            Backend::Sqlite { path, .. } => path.display().to_string(),
+            Backend::Postgres { url, .. } => url.clone(),
+        }
+    }
+
+    /// Which SQL dialect the store speaks.
+    pub fn dialect(&self) -> crate::db::Dialect {
+        match &self.backend {
+            Backend::Sqlite { .. } => crate::db::Dialect::Sqlite,
+            Backend::Postgres { .. } => crate::db::Dialect::Postgres,
+        }
     }
 
     fn ensure_default_experiment(&self) -> Result<()> {
@@ -143,7 +239,7 @@ impl SqliteStore {
         })
     }
 
-    fn write<T>(&self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+    fn write<T>(&self, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
         let out = self.write_quiet(f)?;
         self.generation.fetch_add(1, Ordering::Release);
         Ok(out)
@@ -151,30 +247,61 @@ impl SqliteStore {
 
     /// A write that changes nothing a page shows (a lease renewal): no new
     /// write generation, so live pages do not reload for it.
-    fn write_quiet<T>(&self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
-        let mut conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
+    fn write_quiet<T>(&self, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
+        match &self.backend {
+            Backend::Sqlite { writer, .. } => {
+                let mut conn = writer.lock().unwrap_or_else(|e| e.into_inner());
+                let tx = conn
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .map_err(crate::db::DbError::from)?;
+                let out = f(&Conn::sqlite(&tx))?;
+                tx.commit().map_err(crate::db::DbError::from)?;
+                Ok(out)
+            }
+            Backend::Postgres { pool, .. } => pool.transaction(true, f),
+        }
     }
 
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let conn = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    fn read<T>(&self, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
+        let (path, readers) = match &self.backend {
+            Backend::Sqlite { path, readers, .. } => (path, readers),
+            Backend::Postgres { pool, .. } => return pool.transaction(false, f),
+        };
+        let conn = readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match conn {
             Some(c) => c,
             None => {
-                let c = Connection::open(&self.path)?;
-                configure(&c, READER_CACHE_KIB)?;
+                let c = Connection::open(path).map_err(crate::db::DbError::from)?;
+                configure(&c, READER_CACHE_KIB).map_err(crate::db::DbError::from)?;
                 c
             }
         };
-        let out = f(&conn);
-        let mut pool = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        let out = f(&Conn::sqlite(&conn));
+        let mut pool = readers.lock().unwrap_or_else(|e| e.into_inner());
         if pool.len() < MAX_READERS {
             pool.push(conn);
         }
         out
+    }
+}
+
+fn sql_err(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(crate::db::DbError::from(e))
+}
+
+/// A URL without its password (for logs and messages).
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let auth = &url[scheme + 3..at];
+            match auth.find(':') {
+                Some(colon) => {
+                    format!("{}{}:***{}", &url[..scheme + 3], &auth[..colon], &url[at..])
+                }
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
     }
 }
 
@@ -385,7 +512,7 @@ fn kv_clause(
 
 // ------------------------------------------------------------ experiments
 
-fn load_experiment(conn: &Connection, id: i64) -> Result<Experiment> {
+fn load_experiment(conn: &Conn, id: i64) -> Result<Experiment> {
     let mut e = conn
         .query_row(
             "SELECT experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time
@@ -412,11 +539,11 @@ fn load_experiment(conn: &Connection, id: i64) -> Result<Experiment> {
         .query_map([id], |r| {
             Ok(Tag::new(r.get::<_, String>(0)?, r.get::<_, String>(1)?))
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::db::Result<_>>()?;
     Ok(e)
 }
 
-fn experiment_active(conn: &Connection, id: i64) -> Result<Experiment> {
+fn experiment_active(conn: &Conn, id: i64) -> Result<Experiment> {
     let e = load_experiment(conn, id)?;
     if e.lifecycle_stage != Lifecycle::Active {
         return Err(invalid(format!(
@@ -426,7 +553,7 @@ fn experiment_active(conn: &Connection, id: i64) -> Result<Experiment> {
     Ok(e)
 }
 
-fn touch_experiment(tx: &Transaction, id: i64) -> Result<()> {
+fn touch_experiment(tx: &Conn, id: i64) -> Result<()> {
     let n = tx.execute(
         "UPDATE experiments SET last_update_time = ? WHERE experiment_id = ?",
         params![now_ms(), id],
@@ -439,7 +566,7 @@ fn touch_experiment(tx: &Transaction, id: i64) -> Result<()> {
 
 // ------------------------------------------------------------------- runs
 
-fn run_info_row(r: &rusqlite::Row) -> rusqlite::Result<RunInfo> {
+fn run_info_row(r: &crate::db::Row) -> crate::db::Result<RunInfo> {
     Ok(RunInfo {
         run_id: r.get(0)?,
         run_name: r.get(1)?,
@@ -455,14 +582,14 @@ fn run_info_row(r: &rusqlite::Row) -> rusqlite::Result<RunInfo> {
 
 const RUN_COLS: &str = "run_uuid, name, experiment_id, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage";
 
-fn load_run_info(conn: &Connection, run_id: &str) -> Result<RunInfo> {
+fn load_run_info(conn: &Conn, run_id: &str) -> Result<RunInfo> {
     conn.prepare_cached(&format!("SELECT {RUN_COLS} FROM runs WHERE run_uuid = ?"))?
         .query_row([run_id], run_info_row)
         .optional()?
         .ok_or_else(|| not_found(format!("Run with id={run_id} not found")))
 }
 
-fn active_run(conn: &Connection, run_id: &str) -> Result<RunInfo> {
+fn active_run(conn: &Conn, run_id: &str) -> Result<RunInfo> {
     let info = load_run_info(conn, run_id)?;
     if info.lifecycle_stage != Lifecycle::Active {
         return Err(invalid(format!(
@@ -473,7 +600,7 @@ fn active_run(conn: &Connection, run_id: &str) -> Result<RunInfo> {
 }
 
 /// Full runs for the given ids, in the given order (missing ids skipped).
-fn load_runs(conn: &Connection, ids: &[String]) -> Result<Vec<Run>> {
+fn load_runs(conn: &Conn, ids: &[String]) -> Result<Vec<Run>> {
     let mut runs: Vec<Option<Run>> = vec![None; ids.len()];
     let index: HashMap<&str, usize> = ids
         .iter()
@@ -606,12 +733,7 @@ fn generated_run_name(run_id: &str) -> String {
     )
 }
 
-fn series_id(
-    tx: &Transaction,
-    cache: &mut HashMap<String, i64>,
-    run_id: &str,
-    key: &str,
-) -> Result<i64> {
+fn series_id(tx: &Conn, cache: &mut HashMap<String, i64>, run_id: &str, key: &str) -> Result<i64> {
     if let Some(&id) = cache.get(key) {
         return Ok(id);
     }
@@ -621,17 +743,17 @@ fn series_id(
         .optional()?;
     let id = match existing {
         Some(id) => id,
-        None => {
-            tx.prepare_cached("INSERT INTO metric_series (run_uuid, key) VALUES (?, ?)")?
-                .execute([run_id, key])?;
-            tx.last_insert_rowid()
-        }
+        None => tx
+            .prepare_cached(
+                "INSERT INTO metric_series (run_uuid, key) VALUES (?, ?) RETURNING series_id",
+            )?
+            .query_row([run_id, key], |r| r.get(0))?,
     };
     cache.insert(key.to_string(), id);
     Ok(id)
 }
 
-fn set_run_tag(tx: &Transaction, run_id: &str, key: &str, value: &str) -> Result<()> {
+fn set_run_tag(tx: &Conn, run_id: &str, key: &str, value: &str) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO tags (run_uuid, key, value) VALUES (?, ?, ?)
          ON CONFLICT(run_uuid, key) DO UPDATE SET value = excluded.value",
@@ -663,7 +785,7 @@ fn metric_point_newer(a: &Metric, b: &Metric) -> bool {
 
 // --------------------------------------------------------------- registry
 
-fn mv_row(r: &rusqlite::Row) -> rusqlite::Result<ModelVersion> {
+fn mv_row(r: &crate::db::Row) -> crate::db::Result<ModelVersion> {
     Ok(ModelVersion {
         name: r.get(0)?,
         version: r.get(1)?,
@@ -685,7 +807,7 @@ fn mv_row(r: &rusqlite::Row) -> rusqlite::Result<ModelVersion> {
 
 const MV_COLS: &str = "name, version, creation_timestamp, last_updated_timestamp, user_id, current_stage, description, source, run_id, status, status_message, run_link, model_id";
 
-fn fill_mv(conn: &Connection, mv: &mut ModelVersion) -> Result<()> {
+fn fill_mv(conn: &Conn, mv: &mut ModelVersion) -> Result<()> {
     let mut st = conn.prepare_cached(
         "SELECT key, value FROM model_version_tags WHERE name = ? AND version = ? ORDER BY key",
     )?;
@@ -693,17 +815,17 @@ fn fill_mv(conn: &Connection, mv: &mut ModelVersion) -> Result<()> {
         .query_map(params![mv.name, mv.version], |r| {
             Ok(Tag::new(r.get::<_, String>(0)?, r.get::<_, String>(1)?))
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::db::Result<_>>()?;
     let mut st = conn.prepare_cached(
         "SELECT alias FROM registered_model_aliases WHERE name = ? AND version = ? ORDER BY alias",
     )?;
     mv.aliases = st
         .query_map(params![mv.name, mv.version], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::db::Result<_>>()?;
     Ok(())
 }
 
-fn load_mv(conn: &Connection, name: &str, version: i64) -> Result<ModelVersion> {
+fn load_mv(conn: &Conn, name: &str, version: i64) -> Result<ModelVersion> {
     let mut mv = conn
         .prepare_cached(&format!(
             "SELECT {MV_COLS} FROM model_versions WHERE name = ? AND version = ?"
@@ -719,13 +841,13 @@ fn load_mv(conn: &Connection, name: &str, version: i64) -> Result<ModelVersion> 
     Ok(mv)
 }
 
-fn latest_per_stage(conn: &Connection, name: &str, stages: &[String]) -> Result<Vec<ModelVersion>> {
+fn latest_per_stage(conn: &Conn, name: &str, stages: &[String]) -> Result<Vec<ModelVersion>> {
     let mut st = conn.prepare_cached(
         "SELECT current_stage, MAX(version) FROM model_versions WHERE name = ? GROUP BY current_stage",
     )?;
     let rows: Vec<(String, i64)> = st
         .query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::db::Result<_>>()?;
     let mut out = Vec::new();
     for (stage, version) in rows {
         if stages.is_empty() || stages.iter().any(|s| s.eq_ignore_ascii_case(&stage)) {
@@ -736,7 +858,7 @@ fn latest_per_stage(conn: &Connection, name: &str, stages: &[String]) -> Result<
     Ok(out)
 }
 
-fn load_registered_model(conn: &Connection, name: &str) -> Result<RegisteredModel> {
+fn load_registered_model(conn: &Conn, name: &str) -> Result<RegisteredModel> {
     let mut m = conn
         .prepare_cached(
             "SELECT name, creation_timestamp, last_updated_timestamp, user_id, description
@@ -763,7 +885,7 @@ fn load_registered_model(conn: &Connection, name: &str) -> Result<RegisteredMode
         .query_map([name], |r| {
             Ok(Tag::new(r.get::<_, String>(0)?, r.get::<_, String>(1)?))
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::db::Result<_>>()?;
     let mut st = conn.prepare_cached(
         "SELECT alias, version FROM registered_model_aliases WHERE name = ? ORDER BY alias",
     )?;
@@ -774,12 +896,12 @@ fn load_registered_model(conn: &Connection, name: &str) -> Result<RegisteredMode
                 version: r.get(1)?,
             })
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::db::Result<_>>()?;
     m.latest_versions = latest_per_stage(conn, name, &[])?;
     Ok(m)
 }
 
-fn touch_model(tx: &Transaction, name: &str) -> Result<()> {
+fn touch_model(tx: &Conn, name: &str) -> Result<()> {
     let n = tx.execute(
         "UPDATE registered_models SET last_updated_timestamp = ? WHERE name = ?",
         params![now_ms(), name],
@@ -806,7 +928,7 @@ fn normalise_stage(stage: &str) -> Result<&'static str> {
 
 // ---------------------------------------------------------- logged models
 
-fn load_logged_model(conn: &Connection, id: &str) -> Result<LoggedModel> {
+fn load_logged_model(conn: &Conn, id: &str) -> Result<LoggedModel> {
     let mut m = conn
         .prepare_cached(
             "SELECT model_id, experiment_id, name, artifact_uri, status, model_type, source_run_id,
@@ -853,7 +975,7 @@ fn load_logged_model(conn: &Connection, id: &str) -> Result<LoggedModel> {
                 },
             })
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::db::Result<_>>()?;
     for (table, dst) in [
         ("logged_model_tags", &mut m.tags),
         ("logged_model_params", &mut m.params),
@@ -865,14 +987,14 @@ fn load_logged_model(conn: &Connection, id: &str) -> Result<LoggedModel> {
             .query_map([id], |r| {
                 Ok(Tag::new(r.get::<_, String>(0)?, r.get::<_, String>(1)?))
             })?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<crate::db::Result<_>>()?;
     }
     Ok(m)
 }
 
 // ------------------------------------------------------------------ impl
 
-impl MetadataStore for SqliteStore {
+impl MetadataStore for SqlStore {
     fn create_experiment(
         &self,
         name: &str,
@@ -1005,7 +1127,7 @@ impl MetadataStore for SqliteStore {
             let ids: Vec<i64> = c
                 .prepare(&sql)?
                 .query_map(params_from_iter(&w.args), |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<crate::db::Result<_>>()?;
             let items = ids
                 .into_iter()
                 .map(|id| load_experiment(c, id))
@@ -1251,7 +1373,7 @@ impl MetadataStore for SqliteStore {
                     for i in 0..chunk.len() {
                         sql.push_str(if i == 0 { "(?,?,?,?,?,?,?,?)" } else { ",(?,?,?,?,?,?,?,?)" });
                     }
-                    let mut args: Vec<rusqlite::types::Value> = Vec::with_capacity(chunk.len() * 8);
+                    let mut args: Vec<SqlValue> = Vec::with_capacity(chunk.len() * 8);
                     for (m, sid) in chunk.iter().zip(sid_chunk) {
                         let (v, nan) = if m.value.is_nan() { (None, 1) } else { (Some(m.value), 0) };
                         args.push(SqlValue::Integer(*sid));
@@ -1525,7 +1647,7 @@ impl MetadataStore for SqliteStore {
             let ids: Vec<String> = c
                 .prepare(&sql)?
                 .query_map(params_from_iter(args), |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<crate::db::Result<_>>()?;
             let has_more = ids.len() > max;
             let ids = &ids[..ids.len().min(max)];
             let runs = load_runs(c, ids)?;
@@ -1565,7 +1687,7 @@ impl MetadataStore for SqliteStore {
                         model_id: r.get(6)?,
                     })
                 })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<crate::db::Result<Vec<_>>>()?;
             Ok(page(items, offset, max))
         })
     }
@@ -1597,7 +1719,7 @@ impl MetadataStore for SqliteStore {
                         ),
                     ))
                 })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<crate::db::Result<Vec<_>>>()?;
             let items = items
                 .into_iter()
                 .map(|(rowid, m)| {
@@ -1643,7 +1765,7 @@ impl MetadataStore for SqliteStore {
         );
         // (an unknown run has no points: MLflow's store does not look runs up here)
         self.read(|c| {
-            let row = |r: &rusqlite::Row| -> rusqlite::Result<(i64, i64, Option<f64>, bool)> {
+            let row = |r: &crate::db::Row| -> crate::db::Result<(i64, i64, Option<f64>, bool)> {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             };
             let mut out = Vec::new();
@@ -1651,7 +1773,7 @@ impl MetadataStore for SqliteStore {
                 let mut rows: Vec<(i64, i64, Option<f64>, bool)> = c
                     .prepare_cached(&sampled)?
                     .query_map(params![run_id, key, lo, hi, max], row)?
-                    .collect::<rusqlite::Result<_>>()?;
+                    .collect::<crate::db::Result<_>>()?;
                 let last_row = c
                     .prepare_cached(&last)?
                     .query_row(params![run_id, key, lo, hi], row)
@@ -1706,7 +1828,7 @@ impl MetadataStore for SqliteStore {
                         context: r.get(3)?,
                     })
                 })?
-                .collect::<rusqlite::Result<_>>()?)
+                .collect::<crate::db::Result<_>>()?)
         })
     }
 
@@ -1719,7 +1841,7 @@ impl MetadataStore for SqliteStore {
             );
             Ok(c.prepare(&sql)?
                 .query_map(params_from_iter(experiment_ids), |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?)
+                .collect::<crate::db::Result<_>>()?)
         })
     }
 
@@ -1884,7 +2006,7 @@ impl MetadataStore for SqliteStore {
             let names: Vec<String> = c
                 .prepare(&sql)?
                 .query_map(params_from_iter(&w.args), |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<crate::db::Result<_>>()?;
             let items = names
                 .iter()
                 .map(|n| load_registered_model(c, n))
@@ -2136,7 +2258,7 @@ impl MetadataStore for SqliteStore {
             let mut items: Vec<ModelVersion> = c
                 .prepare(&sql)?
                 .query_map(params_from_iter(&w.args), mv_row)?
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<crate::db::Result<_>>()?;
             for mv in &mut items {
                 fill_mv(c, mv)?;
             }
@@ -2377,7 +2499,7 @@ impl MetadataStore for SqliteStore {
             let ids: Vec<String> = c
                 .prepare(&sql)?
                 .query_map(params_from_iter(&w.args), |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<crate::db::Result<_>>()?;
             let items = ids
                 .iter()
                 .map(|id| load_logged_model(c, id))
@@ -2434,7 +2556,7 @@ impl MetadataStore for SqliteStore {
             Ok(
                 c.prepare("SELECT name, role, created FROM access_tokens ORDER BY name")?
                     .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                    .collect::<rusqlite::Result<_>>()?,
+                    .collect::<crate::db::Result<_>>()?,
             )
         })
     }

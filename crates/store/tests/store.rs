@@ -1,14 +1,15 @@
-//! Behaviour of the SQLite store that users of MLflow depend on.
+//! Behaviour of the metadata store that users of MLflow depend on, on the
+//! backend the run asks for (SQLite, or PostgreSQL when
+//! `ATELIER_TEST_DATABASE_URL` is set: see `store::scratch`).
 
+use store::scratch::Scratch;
 use store::*;
 
-fn fresh() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let s = SqliteStore::open(dir.path().join("m.db")).unwrap();
-    (dir, s)
+fn fresh() -> Scratch {
+    Scratch::new().expect("a scratch store")
 }
 
-fn run_in(s: &SqliteStore, exp: i64, name: &str) -> String {
+fn run_in(s: &SqlStore, exp: i64, name: &str) -> String {
     s.create_run(CreateRun {
         experiment_id: exp,
         user_id: "u".into(),
@@ -21,7 +22,7 @@ fn run_in(s: &SqliteStore, exp: i64, name: &str) -> String {
 
 #[test]
 fn latest_metric_is_the_highest_step_then_timestamp() {
-    let (_d, s) = fresh();
+    let s = fresh();
     let r = run_in(&s, 0, "a");
     s.log_batch(
         &r,
@@ -72,7 +73,7 @@ fn latest_metric_is_the_highest_step_then_timestamp() {
 
 #[test]
 fn params_are_immutable_but_relogging_the_same_value_is_fine() {
-    let (_d, s) = fresh();
+    let s = fresh();
     let r = run_in(&s, 0, "a");
     s.log_batch(&r, &[], &[Tag::new("lr", "0.1")], &[]).unwrap();
     s.log_batch(&r, &[], &[Tag::new("lr", "0.1")], &[]).unwrap();
@@ -93,7 +94,7 @@ fn params_are_immutable_but_relogging_the_same_value_is_fine() {
 
 #[test]
 fn bulk_interval_keeps_first_and_last_steps() {
-    let (_d, s) = fresh();
+    let s = fresh();
     let r = run_in(&s, 0, "a");
     let pts: Vec<Metric> = (0..1000)
         .map(|i| Metric::new("m", i as f64, i, i))
@@ -115,7 +116,7 @@ fn bulk_interval_keeps_first_and_last_steps() {
 
 #[test]
 fn search_filters_orders_with_missing_last_and_pages() {
-    let (_d, s) = fresh();
+    let s = fresh();
     let exp = s.create_experiment("e", None, &[]).unwrap();
     for i in 0..25 {
         let r = run_in(&s, exp, &format!("run-{i}"));
@@ -229,7 +230,7 @@ fn search_filters_orders_with_missing_last_and_pages() {
 
 #[test]
 fn registry_aliases_stages_and_rename() {
-    let (_d, s) = fresh();
+    let s = fresh();
     s.create_registered_model("m", &[], "", "u").unwrap();
     assert!(matches!(
         s.create_registered_model("m", &[], "", "u"),
@@ -279,25 +280,20 @@ fn registry_aliases_stages_and_rename() {
 
 #[test]
 fn refuses_a_database_from_a_newer_atelier() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("m.db");
-    drop(SqliteStore::open(&path).unwrap());
-    let c = rusqlite_version_bump(&path);
-    assert!(c.is_ok());
-    let e = SqliteStore::open(&path).err().expect("must refuse");
+    let s = fresh();
+    if s.is_postgres() {
+        s.raw_execute("UPDATE atelier_schema_version SET version = 999")
+            .unwrap();
+    } else {
+        s.raw_execute("PRAGMA user_version = 999").unwrap();
+    }
+    let e = s.reopen().err().expect("must refuse");
     assert!(e.to_string().contains("newer"), "{e}");
-}
-
-fn rusqlite_version_bump(path: &std::path::Path) -> Result<(), String> {
-    // bump PRAGMA user_version with the sqlite3 file format: bytes 60..64
-    let mut b = std::fs::read(path).map_err(|e| e.to_string())?;
-    b[60..64].copy_from_slice(&999u32.to_be_bytes());
-    std::fs::write(path, b).map_err(|e| e.to_string())
 }
 
 #[test]
 fn replacing_a_schedule_is_a_compare_and_swap_on_what_was_read() {
-    let (_d, s) = fresh();
+    let s = fresh();
     s.put_schedule("nightly", r#"{"v":1}"#).unwrap();
     let read = s.get_schedule("nightly").unwrap();
     // a user replaces the schedule after the scheduler read it…
@@ -333,7 +329,7 @@ fn replacing_a_schedule_is_a_compare_and_swap_on_what_was_read() {
 
 #[test]
 fn metric_points_after_a_cursor_come_in_write_order_for_one_run_only() {
-    let (_d, s) = fresh();
+    let s = fresh();
     let a = run_in(&s, 0, "a");
     let b = run_in(&s, 0, "b");
     let m = |k: &str, v: f64, step: i64| Metric::new(k, v, 1000 + step, step);

@@ -70,7 +70,7 @@ pub async fn serve(app: Router) -> SocketAddr {
 /// request is the local admin, whose space is `default`).
 pub fn guarded_app(sp: Arc<Spaces>, dir: &Path) -> Router {
     let state = server::AppState {
-        store: Arc::new(store::SqliteStore::open(dir.join("m.db")).unwrap()),
+        store: Arc::new(store::SqlStore::open(dir.join("m.db")).unwrap()),
         artifacts: artifacts::ArtifactStore::local(dir.join("a")).unwrap(),
         auth: server::AuthMode::Open,
         max_artifact_bytes: 1 << 20,

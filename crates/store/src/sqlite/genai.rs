@@ -10,9 +10,9 @@
 
 use std::collections::HashMap;
 
+use crate::db::Val as SqlValue;
+use crate::db::{Conn, OptionalExtension, Row, params, params_from_iter};
 use base64::Engine;
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
 use serde_json::{Map, Value as Json};
 use sha2::{Digest, Sha256};
 
@@ -43,7 +43,7 @@ fn dataset_not_found(id: &str) -> StoreError {
 
 const DATASET_COLS: &str = "dataset_id, name, schema, profile, digest, created_time, last_update_time, created_by, last_updated_by";
 
-fn dataset_row(r: &Row) -> rusqlite::Result<EvalDataset> {
+fn dataset_row(r: &Row) -> crate::db::Result<EvalDataset> {
     Ok(EvalDataset {
         dataset_id: r.get(0)?,
         name: r.get(1)?,
@@ -60,7 +60,7 @@ fn dataset_row(r: &Row) -> rusqlite::Result<EvalDataset> {
 }
 
 /// Fill in the tags and experiment links of `datasets`.
-fn attach(c: &Connection, datasets: &mut [EvalDataset]) -> Result<()> {
+fn attach(c: &Conn, datasets: &mut [EvalDataset]) -> Result<()> {
     let ids: Vec<String> = datasets.iter().map(|d| d.dataset_id.clone()).collect();
     let mut tags: HashMap<String, Vec<Tag>> = HashMap::new();
     let mut exps: HashMap<String, Vec<i64>> = HashMap::new();
@@ -97,7 +97,7 @@ fn attach(c: &Connection, datasets: &mut [EvalDataset]) -> Result<()> {
     Ok(())
 }
 
-fn find_dataset(c: &Connection, id: &str) -> Result<Option<EvalDataset>> {
+fn find_dataset(c: &Conn, id: &str) -> Result<Option<EvalDataset>> {
     let d = c
         .prepare_cached(&format!(
             "SELECT {DATASET_COLS} FROM evaluation_datasets WHERE dataset_id = ?"
@@ -111,11 +111,11 @@ fn find_dataset(c: &Connection, id: &str) -> Result<Option<EvalDataset>> {
     Ok(Some(d))
 }
 
-fn load_dataset(c: &Connection, id: &str) -> Result<EvalDataset> {
+fn load_dataset(c: &Conn, id: &str) -> Result<EvalDataset> {
     find_dataset(c, id)?.ok_or_else(|| dataset_not_found(id))
 }
 
-fn dataset_exists(c: &Connection, id: &str) -> Result<bool> {
+fn dataset_exists(c: &Conn, id: &str) -> Result<bool> {
     Ok(
         c.prepare_cached("SELECT 1 FROM evaluation_datasets WHERE dataset_id = ?")?
             .query_row([id], |_| Ok(()))
@@ -125,14 +125,14 @@ fn dataset_exists(c: &Connection, id: &str) -> Result<bool> {
 }
 
 /// Every id must name an experiment (active or deleted, as MLflow checks).
-fn check_experiments(c: &Connection, ids: &[i64]) -> Result<()> {
+fn check_experiments(c: &Conn, ids: &[i64]) -> Result<()> {
     for id in ids {
         load_experiment(c, *id)?;
     }
     Ok(())
 }
 
-fn link(tx: &Transaction, dataset_id: &str, experiment_ids: &[i64], at: i64) -> Result<()> {
+fn link(tx: &Conn, dataset_id: &str, experiment_ids: &[i64], at: i64) -> Result<()> {
     let mut st = tx.prepare_cached(
         "INSERT OR IGNORE INTO evaluation_dataset_experiments (dataset_id, experiment_id, created_time) VALUES (?1, ?2, ?3)",
     )?;
@@ -249,7 +249,7 @@ fn parse_json(s: Option<String>) -> Option<Json> {
 
 const RECORD_COLS: &str = "dataset_record_id, dataset_id, inputs, outputs, expectations, tags, source, source_id, source_type, created_time, last_update_time, created_by, last_updated_by";
 
-fn record_row(r: &Row) -> rusqlite::Result<EvalDatasetRecord> {
+fn record_row(r: &Row) -> crate::db::Result<EvalDatasetRecord> {
     Ok(EvalDatasetRecord {
         dataset_record_id: r.get(0)?,
         dataset_id: r.get(1)?,
@@ -287,7 +287,7 @@ fn parse_record_cursor(token: &str) -> Result<(i64, String)> {
 
 const SCORER_COLS: &str = "s.experiment_id, s.scorer_name, v.scorer_version, v.serialized_scorer, v.creation_time, s.scorer_id";
 
-fn scorer_row(r: &Row) -> rusqlite::Result<ScorerVersion> {
+fn scorer_row(r: &Row) -> crate::db::Result<ScorerVersion> {
     Ok(ScorerVersion {
         experiment_id: r.get(0)?,
         scorer_name: r.get(1)?,
@@ -309,7 +309,7 @@ fn scorer_not_found(name: &str, experiment_id: i64, version: Option<i64>) -> Sto
     }
 }
 
-fn scorer_id(c: &Connection, experiment_id: i64, name: &str) -> Result<Option<String>> {
+fn scorer_id(c: &Conn, experiment_id: i64, name: &str) -> Result<Option<String>> {
     Ok(c.prepare_cached(
         "SELECT scorer_id FROM scorers WHERE experiment_id = ?1 AND scorer_name = ?2",
     )?
@@ -318,7 +318,7 @@ fn scorer_id(c: &Connection, experiment_id: i64, name: &str) -> Result<Option<St
 }
 
 /// Latest versions of the scorers of `experiment_ids`, by experiment then name.
-fn latest_scorers(c: &Connection, experiment_ids: &[i64]) -> Result<Vec<ScorerVersion>> {
+fn latest_scorers(c: &Conn, experiment_ids: &[i64]) -> Result<Vec<ScorerVersion>> {
     let mut out = Vec::new();
     for chunk in experiment_ids.chunks(CHUNK) {
         let ph = placeholders(chunk.len());
@@ -338,7 +338,7 @@ fn latest_scorers(c: &Connection, experiment_ids: &[i64]) -> Result<Vec<ScorerVe
 const DATASET_ATTRS: &str =
     "'name', 'created_time', 'last_update_time', 'created_by', 'last_updated_by'";
 
-impl GenaiStore for super::SqliteStore {
+impl GenaiStore for super::SqlStore {
     fn create_eval_dataset(
         &self,
         name: &str,
@@ -497,7 +497,7 @@ impl GenaiStore for super::SqliteStore {
             let mut st = c.prepare(&sql)?;
             let mut items: Vec<EvalDataset> = st
                 .query_map(params_from_iter(w.args.iter()), dataset_row)?
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<crate::db::Result<_>>()?;
             let mut p = page(std::mem::take(&mut items), offset, max);
             attach(c, &mut p.items)?;
             Ok(p)
@@ -700,7 +700,7 @@ impl GenaiStore for super::SqliteStore {
             ))?;
             let mut items: Vec<EvalDatasetRecord> = st
                 .query_map(params_from_iter(args.iter()), record_row)?
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<crate::db::Result<_>>()?;
             let next = if items.len() > max {
                 items.truncate(max);
                 items
@@ -856,7 +856,7 @@ impl GenaiStore for super::SqliteStore {
                 None => c
                     .prepare("SELECT experiment_id FROM experiments WHERE lifecycle_stage = 'active'")?
                     .query_map([], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?,
+                    .collect::<crate::db::Result<_>>()?,
                 Some(ids) => {
                     let mut out = Vec::new();
                     for chunk in ids.chunks(CHUNK) {
@@ -886,7 +886,7 @@ impl GenaiStore for super::SqliteStore {
             ))?;
             let out = st
                 .query_map([id], scorer_row)?
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<crate::db::Result<_>>()?;
             Ok(out)
         })
     }
@@ -949,12 +949,12 @@ impl GenaiStore for super::SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{MetadataStore, SqliteStore};
+    use crate::{MetadataStore, SqlStore};
 
-    fn store() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStore::open(dir.path().join("m.db")).unwrap();
-        (dir, s)
+    fn store() -> (crate::scratch::Scratch, SqlStore) {
+        let mut sc = crate::scratch::Scratch::new().expect("a scratch store");
+        let s = sc.take();
+        (sc, s)
     }
 
     fn rec(inputs: Json, expectations: Option<Json>) -> RecordInput {

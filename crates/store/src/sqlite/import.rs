@@ -1,6 +1,6 @@
 //! Bulk import with the source's own ids and timestamps (`atelier import
 //! mlflow`). Everything an import writes happens inside one write
-//! transaction ([`SqliteStore::import`]): it commits whole or not at all.
+//! transaction ([`SqlStore::import`]): it commits whole or not at all.
 //!
 //! Rows are inserted as they are given: no id is generated, no timestamp is
 //! set to "now", no `last_update_time` is touched. An id that exists already
@@ -9,8 +9,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{OptionalExtension, Transaction, params, params_from_iter};
+use crate::db::Val as SqlValue;
+use crate::db::{Conn, OptionalExtension, params, params_from_iter};
 
 use super::{CHUNK, POINTS_PER_INSERT, not_found, placeholders};
 use crate::*;
@@ -58,8 +58,8 @@ pub struct ImportDatasetInput {
 }
 
 /// The write side of an import: one open write transaction.
-pub struct ImportTx<'a> {
-    tx: &'a Transaction<'a>,
+pub struct ImportTx<'a, 'c> {
+    tx: &'a Conn<'c>,
     /// (run, key) → series id, for the series this import created.
     series: HashMap<(String, String), i64>,
 }
@@ -76,14 +76,11 @@ fn clash(what: &str, id: &str) -> StoreError {
 }
 
 /// A UNIQUE/PRIMARY KEY violation as `AlreadyExists` naming the entity.
-fn on_conflict(e: rusqlite::Error, what: &str, id: &str) -> StoreError {
-    match e {
-        rusqlite::Error::SqliteFailure(f, _)
-            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
-            clash(what, id)
-        }
-        other => StoreError::Database(other),
+fn on_conflict(e: crate::db::DbError, what: &str, id: &str) -> StoreError {
+    if e.is_unique_violation() {
+        clash(what, id)
+    } else {
+        StoreError::Database(e)
     }
 }
 
@@ -91,7 +88,7 @@ fn split_nan(v: f64) -> (Option<f64>, i64) {
     if v.is_nan() { (None, 1) } else { (Some(v), 0) }
 }
 
-impl SqliteStore {
+impl SqlStore {
     /// Run `f` inside one write transaction: all it writes commits together
     /// when it returns `Ok`, nothing does when it returns `Err`.
     pub fn import<T>(&self, f: impl FnOnce(&mut ImportTx) -> Result<T>) -> Result<T> {
@@ -105,7 +102,7 @@ impl SqliteStore {
     }
 }
 
-impl ImportTx<'_> {
+impl ImportTx<'_, '_> {
     /// Which of `ids` exist already (experiment ids as decimal strings).
     pub fn existing(&self, entity: ImportEntity, ids: &[String]) -> Result<Vec<String>> {
         let (table, col) = entity.table_column();
@@ -326,12 +323,12 @@ impl ImportTx<'_> {
             .optional()?;
         let id = match existing {
             Some(id) => id,
-            None => {
-                self.tx
-                    .prepare_cached("INSERT INTO metric_series (run_uuid, key) VALUES (?, ?)")?
-                    .execute([run_id, key])?;
-                self.tx.last_insert_rowid()
-            }
+            None => self
+                .tx
+                .prepare_cached(
+                    "INSERT INTO metric_series (run_uuid, key) VALUES (?, ?) RETURNING series_id",
+                )?
+                .query_row([run_id, key], |r| r.get(0))?,
         };
         self.series
             .insert((run_id.to_string(), key.to_string()), id);
@@ -694,10 +691,10 @@ impl ImportTx<'_> {
 mod tests {
     use super::*;
 
-    fn store() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStore::open(dir.path().join("m.db")).unwrap();
-        (dir, s)
+    fn store() -> (crate::scratch::Scratch, SqlStore) {
+        let mut sc = crate::scratch::Scratch::new().expect("a scratch store");
+        let s = sc.take();
+        (sc, s)
     }
 
     fn exp(id: i64, name: &str) -> Experiment {

@@ -1,14 +1,14 @@
 //! Jobs and endpoints: small tables whose payloads are JSON owned by the
 //! crates that run them.
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use crate::db::{Conn, OptionalExtension, Row, params};
 
-use super::{SqliteStore, invalid, not_found};
+use super::{SqlStore, invalid, not_found};
 use crate::*;
 
 const JOB_COLS: &str = "id, kind, name, status, spec, progress, result, error, created, started, ended, cancel_requested, owner, worker, lease_until, attempt, max_attempts, handle, events";
 
-fn job_row(r: &Row) -> rusqlite::Result<Job> {
+fn job_row(r: &Row) -> crate::db::Result<Job> {
     let status: String = r.get(3)?;
     Ok(Job {
         id: r.get(0)?,
@@ -34,7 +34,7 @@ fn job_row(r: &Row) -> rusqlite::Result<Job> {
     })
 }
 
-pub(super) fn create(s: &SqliteStore, j: &NewJob) -> Result<Job> {
+pub(super) fn create(s: &SqlStore, j: &NewJob) -> Result<Job> {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let now = now_ms();
     let events =
@@ -70,18 +70,13 @@ fn marks(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
-pub(super) fn claim(
-    tx: &Transaction,
-    worker: &str,
-    kinds: &[&str],
-    lease_ms: i64,
-) -> Result<Option<Job>> {
+pub(super) fn claim(tx: &Conn, worker: &str, kinds: &[&str], lease_ms: i64) -> Result<Option<Job>> {
     if kinds.is_empty() {
         return Ok(None);
     }
     let now = now_ms();
     let k = marks(kinds.len());
-    let mut args: Vec<&dyn rusqlite::ToSql> = vec![&now];
+    let mut args: Vec<&dyn crate::db::ToVal> = vec![&now];
     for kind in kinds {
         args.push(kind);
     }
@@ -109,7 +104,7 @@ pub(super) fn claim(
         )?;
         return Ok(Some(get(tx, &id)?));
     }
-    let mut args: Vec<&dyn rusqlite::ToSql> = Vec::new();
+    let mut args: Vec<&dyn crate::db::ToVal> = Vec::new();
     for kind in kinds {
         args.push(kind);
     }
@@ -141,7 +136,7 @@ pub(super) fn claim(
     Ok(Some(get(tx, &id)?))
 }
 
-pub(super) fn renew(tx: &Transaction, id: &str, worker: &str, lease_ms: i64) -> Result<Lease> {
+pub(super) fn renew(tx: &Conn, id: &str, worker: &str, lease_ms: i64) -> Result<Lease> {
     let n = tx.execute(
         "UPDATE jobs SET lease_until = ? WHERE id = ? AND worker = ? AND status = 'running'",
         params![now_ms() + lease_ms, id, worker],
@@ -159,22 +154,22 @@ pub(super) fn renew(tx: &Transaction, id: &str, worker: &str, lease_ms: i64) -> 
     })
 }
 
-pub(super) fn cancel_requested(c: &Connection, ids: &[String]) -> Result<Vec<String>> {
+pub(super) fn cancel_requested(c: &Conn, ids: &[String]) -> Result<Vec<String>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let args: Vec<&dyn rusqlite::ToSql> = ids.iter().map(|i| i as &dyn rusqlite::ToSql).collect();
+    let args: Vec<&dyn crate::db::ToVal> = ids.iter().map(|i| i as &dyn crate::db::ToVal).collect();
     let rows = c
         .prepare(&format!(
             "SELECT id FROM jobs WHERE cancel_requested = 1 AND id IN ({})",
             marks(ids.len())
         ))?
         .query_map(args.as_slice(), |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?;
+        .collect::<crate::db::Result<Vec<String>>>()?;
     Ok(rows)
 }
 
-pub(super) fn release(tx: &Transaction, id: &str, worker: &str) -> Result<()> {
+pub(super) fn release(tx: &Conn, id: &str, worker: &str) -> Result<()> {
     tx.execute(
         "UPDATE jobs SET lease_until = 0 WHERE id = ? AND worker = ? AND status = 'running'",
         params![id, worker],
@@ -182,14 +177,14 @@ pub(super) fn release(tx: &Transaction, id: &str, worker: &str) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn reap_expired(tx: &Transaction, reason: &str) -> Result<Vec<Job>> {
+pub(super) fn reap_expired(tx: &Conn, reason: &str) -> Result<Vec<Job>> {
     let now = now_ms();
     let ids: Vec<String> = tx
         .prepare_cached(
             "SELECT id FROM jobs WHERE status = 'running' AND handle IS NULL AND COALESCE(lease_until, 0) < ? ORDER BY created, id",
         )?
         .query_map([now], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::db::Result<Vec<_>>>()?;
     let mut out = Vec::new();
     for id in ids {
         let job = get(tx, &id)?;
@@ -225,14 +220,14 @@ pub(super) fn reap_expired(tx: &Transaction, reason: &str) -> Result<Vec<Job>> {
     Ok(out)
 }
 
-pub(super) fn get(c: &Connection, id: &str) -> Result<Job> {
+pub(super) fn get(c: &Conn, id: &str) -> Result<Job> {
     c.prepare_cached(&format!("SELECT {JOB_COLS} FROM jobs WHERE id = ?"))?
         .query_row([id], job_row)
         .optional()?
         .ok_or_else(|| not_found(format!("No job with id '{id}'")))
 }
 
-pub(super) fn list(c: &Connection, kind: Option<&str>, limit: usize) -> Result<Vec<Job>> {
+pub(super) fn list(c: &Conn, kind: Option<&str>, limit: usize) -> Result<Vec<Job>> {
     let limit = limit.clamp(1, 10_000) as i64;
     let rows = match kind {
         Some(k) => c
@@ -240,18 +235,18 @@ pub(super) fn list(c: &Connection, kind: Option<&str>, limit: usize) -> Result<V
                 "SELECT {JOB_COLS} FROM jobs WHERE kind = ? ORDER BY created DESC, id LIMIT ?"
             ))?
             .query_map(params![k, limit], job_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?,
+            .collect::<crate::db::Result<Vec<_>>>()?,
         None => c
             .prepare_cached(&format!(
                 "SELECT {JOB_COLS} FROM jobs ORDER BY created DESC, id LIMIT ?"
             ))?
             .query_map([limit], job_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?,
+            .collect::<crate::db::Result<Vec<_>>>()?,
     };
     Ok(rows)
 }
 
-pub(super) fn update(tx: &Transaction, id: &str, upd: &JobUpdate) -> Result<Job> {
+pub(super) fn update(tx: &Conn, id: &str, upd: &JobUpdate) -> Result<Job> {
     let job = get(tx, id)?;
     if job.status.is_terminal() {
         return Err(StoreError::InvalidState(format!(
@@ -301,7 +296,7 @@ pub(super) fn update(tx: &Transaction, id: &str, upd: &JobUpdate) -> Result<Job>
     get(tx, id)
 }
 
-pub(super) fn request_cancel(tx: &Transaction, id: &str) -> Result<Job> {
+pub(super) fn request_cancel(tx: &Conn, id: &str) -> Result<Job> {
     let job = get(tx, id)?;
     match job.status {
         JobStatus::Queued => {
@@ -337,7 +332,7 @@ pub(super) fn request_cancel(tx: &Transaction, id: &str) -> Result<Job> {
     get(tx, id)
 }
 
-fn endpoint_row(r: &Row) -> rusqlite::Result<Endpoint> {
+fn endpoint_row(r: &Row) -> crate::db::Result<Endpoint> {
     Ok(Endpoint {
         name: r.get(0)?,
         config: r.get(1)?,
@@ -353,7 +348,7 @@ pub(super) const SCHEDULES: Docs = ("monitoring_schedules", "monitoring schedule
 pub(super) const NOTEBOOK_SCHEDULES: Docs = ("notebook_schedules", "notebook schedule");
 
 pub(super) fn put_doc(
-    tx: &Transaction,
+    tx: &Conn,
     (table, what): Docs,
     name: &str,
     config: &str,
@@ -375,7 +370,7 @@ pub(super) fn put_doc(
 /// Compare-and-swap on a document's configuration: written only while it is still
 /// `expected`; returns whether it was.
 pub(super) fn replace_doc(
-    tx: &Transaction,
+    tx: &Conn,
     (table, _): Docs,
     name: &str,
     expected: &str,
@@ -388,7 +383,7 @@ pub(super) fn replace_doc(
     Ok(n == 1)
 }
 
-pub(super) fn get_doc(c: &Connection, (table, what): Docs, name: &str) -> Result<Endpoint> {
+pub(super) fn get_doc(c: &Conn, (table, what): Docs, name: &str) -> Result<Endpoint> {
     c.prepare_cached(&format!(
         "SELECT name, config, created, updated FROM {table} WHERE name = ?"
     ))?
@@ -397,51 +392,51 @@ pub(super) fn get_doc(c: &Connection, (table, what): Docs, name: &str) -> Result
     .ok_or_else(|| not_found(format!("No {what} named '{name}'")))
 }
 
-pub(super) fn list_docs(c: &Connection, (table, _): Docs) -> Result<Vec<Endpoint>> {
+pub(super) fn list_docs(c: &Conn, (table, _): Docs) -> Result<Vec<Endpoint>> {
     Ok(c.prepare_cached(&format!(
         "SELECT name, config, created, updated FROM {table} ORDER BY name"
     ))?
     .query_map([], endpoint_row)?
-    .collect::<rusqlite::Result<Vec<_>>>()?)
+    .collect::<crate::db::Result<Vec<_>>>()?)
 }
 
-pub(super) fn delete_doc(tx: &Transaction, (table, what): Docs, name: &str) -> Result<()> {
+pub(super) fn delete_doc(tx: &Conn, (table, what): Docs, name: &str) -> Result<()> {
     if tx.execute(&format!("DELETE FROM {table} WHERE name = ?"), [name])? == 0 {
         return Err(not_found(format!("No {what} named '{name}'")));
     }
     Ok(())
 }
 
-pub(super) fn put_endpoint(tx: &Transaction, name: &str, config: &str) -> Result<Endpoint> {
+pub(super) fn put_endpoint(tx: &Conn, name: &str, config: &str) -> Result<Endpoint> {
     put_doc(tx, ENDPOINTS, name, config)
 }
-pub(super) fn get_endpoint(c: &Connection, name: &str) -> Result<Endpoint> {
+pub(super) fn get_endpoint(c: &Conn, name: &str) -> Result<Endpoint> {
     get_doc(c, ENDPOINTS, name)
 }
-pub(super) fn list_endpoints(c: &Connection) -> Result<Vec<Endpoint>> {
+pub(super) fn list_endpoints(c: &Conn) -> Result<Vec<Endpoint>> {
     list_docs(c, ENDPOINTS)
 }
-pub(super) fn delete_endpoint(tx: &Transaction, name: &str) -> Result<()> {
+pub(super) fn delete_endpoint(tx: &Conn, name: &str) -> Result<()> {
     delete_doc(tx, ENDPOINTS, name)
 }
 
-pub(super) fn list_named(c: &Connection, kind: &str, name: &str, limit: usize) -> Result<Vec<Job>> {
+pub(super) fn list_named(c: &Conn, kind: &str, name: &str, limit: usize) -> Result<Vec<Job>> {
     let limit = limit.clamp(1, 10_000) as i64;
     Ok(c.prepare_cached(&format!(
         "SELECT {JOB_COLS} FROM jobs WHERE kind = ? AND name = ? ORDER BY created DESC, id LIMIT ?"
     ))?
     .query_map(params![kind, name, limit], job_row)?
-    .collect::<rusqlite::Result<Vec<_>>>()?)
+    .collect::<crate::db::Result<Vec<_>>>()?)
 }
 
 #[cfg(test)]
 mod tests {
     use crate::*;
 
-    fn store() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let s = SqliteStore::open(dir.path().join("m.db")).expect("open");
-        (dir, s)
+    fn store() -> (crate::scratch::Scratch, SqlStore) {
+        let mut sc = crate::scratch::Scratch::new().expect("a scratch store");
+        let s = sc.take();
+        (sc, s)
     }
 
     #[test]
@@ -541,19 +536,18 @@ mod tests {
     /// exactly once, whoever asks.
     #[test]
     fn concurrent_claims_from_two_stores_never_share_a_job() {
-        let (dir, s) = store();
+        let (sc, s) = store();
         for i in 0..200 {
             s.create_job("k", &format!("j{i}"), "{}").unwrap();
         }
-        let path = dir.path().join("m.db");
+        let sc = &sc;
         let both_open = std::sync::Barrier::new(2);
-        let claimed: Vec<Vec<String>> = std::thread::scope(|sc| {
+        let claimed: Vec<Vec<String>> = std::thread::scope(|scope| {
             let hs: Vec<_> = (0..2)
                 .map(|w| {
-                    let path = path.clone();
                     let both_open = &both_open;
-                    sc.spawn(move || {
-                        let st = SqliteStore::open(&path).unwrap();
+                    scope.spawn(move || {
+                        let st = sc.reopen().unwrap();
                         both_open.wait();
                         let mut got = Vec::new();
                         while let Some(j) = st.claim_job(&format!("w{w}"), &["k"], 60_000).unwrap()

@@ -10,7 +10,7 @@
 //! hold the same delivery; an attempt is recorded only under the claim that
 //! made it. A claim reads the webhook's URL and secret as they are then.
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use crate::db::{Conn, OptionalExtension, Row, params};
 use serde_json::{Value, json};
 
 use super::{decode_page_token, page};
@@ -22,7 +22,7 @@ fn not_found(id: &str) -> StoreError {
     StoreError::NotFound(format!("Webhook with ID {id} not found."))
 }
 
-fn webhook_row(r: &Row) -> rusqlite::Result<MlflowWebhook> {
+fn webhook_row(r: &Row) -> crate::db::Result<MlflowWebhook> {
     let events: String = r.get(4)?;
     let status: String = r.get(5)?;
     Ok(MlflowWebhook {
@@ -43,7 +43,7 @@ fn events_json(events: &[String]) -> String {
     Value::Array(events.iter().map(|e| json!(e)).collect()).to_string()
 }
 
-pub(super) fn create(tx: &Transaction, w: &NewMlflowWebhook) -> Result<MlflowWebhook> {
+pub(super) fn create(tx: &Conn, w: &NewMlflowWebhook) -> Result<MlflowWebhook> {
     let id = uuid::Uuid::new_v4().to_string();
     let now = now_ms();
     tx.execute(
@@ -54,7 +54,7 @@ pub(super) fn create(tx: &Transaction, w: &NewMlflowWebhook) -> Result<MlflowWeb
     get(tx, &id)
 }
 
-pub(super) fn get(c: &Connection, id: &str) -> Result<MlflowWebhook> {
+pub(super) fn get(c: &Conn, id: &str) -> Result<MlflowWebhook> {
     c.prepare_cached(&format!(
         "SELECT {WEBHOOK_COLS} FROM mlflow_webhooks WHERE webhook_id = ?1 AND deleted_timestamp IS NULL"
     ))?
@@ -65,7 +65,7 @@ pub(super) fn get(c: &Connection, id: &str) -> Result<MlflowWebhook> {
 
 /// Newest first, as MLflow lists them.
 pub(super) fn list(
-    c: &Connection,
+    c: &Conn,
     max_results: usize,
     page_token: Option<&str>,
 ) -> Result<Page<MlflowWebhook>> {
@@ -77,11 +77,11 @@ pub(super) fn list(
              ORDER BY creation_timestamp DESC, rowid DESC LIMIT ?1 OFFSET ?2"
         ))?
         .query_map(params![(max + 1) as i64, offset as i64], webhook_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::db::Result<Vec<_>>>()?;
     Ok(page(items, offset, max))
 }
 
-pub(super) fn update(tx: &Transaction, id: &str, u: &MlflowWebhookUpdate) -> Result<MlflowWebhook> {
+pub(super) fn update(tx: &Conn, id: &str, u: &MlflowWebhookUpdate) -> Result<MlflowWebhook> {
     let old = get(tx, id)?;
     // strictly later than the last change, even within one millisecond
     let now = now_ms().max(old.last_updated_timestamp + 1);
@@ -111,7 +111,7 @@ pub(super) fn update(tx: &Transaction, id: &str, u: &MlflowWebhookUpdate) -> Res
 
 /// A soft delete, as MLflow's: the webhook is gone for the API and fires no
 /// more; its queued deliveries fail at their next claim.
-pub(super) fn delete(tx: &Transaction, id: &str) -> Result<()> {
+pub(super) fn delete(tx: &Conn, id: &str) -> Result<()> {
     let now = now_ms();
     let n = tx.execute(
         "UPDATE mlflow_webhooks SET deleted_timestamp = ?2, last_updated_timestamp = ?2
@@ -128,7 +128,7 @@ pub(super) fn delete(tx: &Transaction, id: &str) -> Result<()> {
 
 /// Whether the registered model `name` is a prompt (its
 /// `mlflow.prompt.is_prompt` tag reads `true`, in any case).
-pub(super) fn is_prompt(c: &Connection, name: &str) -> Result<bool> {
+pub(super) fn is_prompt(c: &Conn, name: &str) -> Result<bool> {
     let v: Option<String> = c
         .prepare_cached(
             "SELECT value FROM registered_model_tags WHERE name = ?1 AND key = 'mlflow.prompt.is_prompt'",
@@ -262,7 +262,7 @@ fn decode(text: &str) -> Option<RegistryEvent> {
 
 /// Queue `event` for every active webhook subscribed to it, inside the
 /// registry change's transaction; returns how many deliveries were queued.
-pub(super) fn emit(tx: &Transaction, event: &RegistryEvent) -> Result<usize> {
+pub(super) fn emit(tx: &Conn, event: &RegistryEvent) -> Result<usize> {
     let ids: Vec<String> = tx
         .prepare_cached(
             "SELECT webhook_id FROM mlflow_webhooks
@@ -271,7 +271,7 @@ pub(super) fn emit(tx: &Transaction, event: &RegistryEvent) -> Result<usize> {
              ORDER BY creation_timestamp, rowid",
         )?
         .query_map([event.event()], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::db::Result<_>>()?;
     if ids.is_empty() {
         return Ok(0);
     }
@@ -307,7 +307,7 @@ struct Raw {
     secret: Option<String>,
 }
 
-fn delivery_row(r: &Row) -> rusqlite::Result<Raw> {
+fn delivery_row(r: &Row) -> crate::db::Result<Raw> {
     Ok(Raw {
         id: r.get(0)?,
         delivery_id: r.get(1)?,
@@ -344,12 +344,12 @@ fn delivery(raw: Raw) -> Result<MlflowWebhookDelivery, i64> {
     })
 }
 
-pub(super) fn any_due(c: &Connection, now_ms: i64) -> Result<bool> {
+pub(super) fn any_due(c: &Conn, now_ms: i64) -> Result<bool> {
     super::webhooks::any_due_in(c, DELIVERIES, now_ms)
 }
 
 pub(super) fn claim(
-    tx: &Transaction,
+    tx: &Conn,
     now_ms: i64,
     lease_ms: i64,
     limit: usize,
@@ -386,7 +386,7 @@ pub(super) fn claim(
 }
 
 pub(super) fn record(
-    tx: &Transaction,
+    tx: &Conn,
     id: i64,
     claimed_until_ms: i64,
     attempt: &WebhookAttempt,
@@ -396,7 +396,7 @@ pub(super) fn record(
 }
 
 /// Every delivery queued for a webhook (deleted ones included), oldest first.
-pub(super) fn deliveries(c: &Connection, webhook_id: &str) -> Result<Vec<MlflowWebhookDelivery>> {
+pub(super) fn deliveries(c: &Conn, webhook_id: &str) -> Result<Vec<MlflowWebhookDelivery>> {
     let rows = c
         .prepare_cached(&format!(
             "SELECT {DELIVERY_COLS} FROM mlflow_webhook_deliveries d
@@ -404,7 +404,7 @@ pub(super) fn deliveries(c: &Connection, webhook_id: &str) -> Result<Vec<MlflowW
              WHERE d.webhook_id = ?1 ORDER BY d.id"
         ))?
         .query_map([webhook_id], delivery_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::db::Result<Vec<_>>>()?;
     Ok(rows.into_iter().filter_map(|r| delivery(r).ok()).collect())
 }
 
@@ -412,10 +412,10 @@ pub(super) fn deliveries(c: &Connection, webhook_id: &str) -> Result<Vec<MlflowW
 mod tests {
     use crate::*;
 
-    fn store() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let s = SqliteStore::open(dir.path().join("m.db")).expect("open");
-        (dir, s)
+    fn store() -> (crate::scratch::Scratch, SqlStore) {
+        let mut sc = crate::scratch::Scratch::new().expect("a scratch store");
+        let s = sc.take();
+        (sc, s)
     }
 
     fn hook(name: &str, events: &[&str]) -> NewMlflowWebhook {
@@ -649,11 +649,10 @@ mod tests {
 
     #[test]
     fn deliveries_are_claimed_once_under_a_lease_and_a_deleted_webhook_leaves_no_target() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("m.db");
-        // two stores on one file: two writer connections, as two server processes
-        let a = std::sync::Arc::new(SqliteStore::open(&path).unwrap());
-        let b = std::sync::Arc::new(SqliteStore::open(&path).unwrap());
+        let sc = crate::scratch::Scratch::new().expect("a scratch store");
+        // two stores on one database: two writer connections, as two server processes
+        let a = std::sync::Arc::new(sc.reopen().unwrap());
+        let b = std::sync::Arc::new(sc.reopen().unwrap());
         let w = a
             .create_mlflow_webhook(&hook("w", &["registered_model.created"]))
             .unwrap();
@@ -662,7 +661,7 @@ mod tests {
                 .unwrap();
         }
         let now = now_ms() + 10;
-        let take = |s: std::sync::Arc<SqliteStore>| {
+        let take = |s: std::sync::Arc<SqlStore>| {
             std::thread::spawn(move || {
                 let mut mine = Vec::new();
                 loop {

@@ -4,13 +4,13 @@
 //! with its history row, so two server processes on one database never
 //! lose each other's change and the history matches the card.
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use crate::db::{Conn, OptionalExtension, Row, params};
 
 use crate::*;
 
 const CARD_COLS: &str = "card_id, model_name, version, status, content, revision, created_ms, created_by, updated_ms, updated_by";
 
-fn card_row(r: &Row) -> rusqlite::Result<ModelCard> {
+fn card_row(r: &Row) -> crate::db::Result<ModelCard> {
     Ok(ModelCard {
         card_id: r.get(0)?,
         model_name: r.get(1)?,
@@ -25,7 +25,7 @@ fn card_row(r: &Row) -> rusqlite::Result<ModelCard> {
     })
 }
 
-fn find(c: &Connection, model_name: &str, version: i64) -> Result<Option<ModelCard>> {
+fn find(c: &Conn, model_name: &str, version: i64) -> Result<Option<ModelCard>> {
     Ok(c.prepare_cached(&format!(
         "SELECT {CARD_COLS} FROM model_cards WHERE model_name = ?1 AND version = ?2"
     ))?
@@ -33,7 +33,7 @@ fn find(c: &Connection, model_name: &str, version: i64) -> Result<Option<ModelCa
     .optional()?)
 }
 
-fn get(c: &Connection, model_name: &str, version: i64) -> Result<ModelCard> {
+fn get(c: &Conn, model_name: &str, version: i64) -> Result<ModelCard> {
     find(c, model_name, version)?.ok_or_else(|| {
         StoreError::NotFound(format!(
             "model version '{model_name}' v{version} has no model card yet; create one first"
@@ -41,7 +41,7 @@ fn get(c: &Connection, model_name: &str, version: i64) -> Result<ModelCard> {
     })
 }
 
-fn append(tx: &Transaction, card: &ModelCard, at_ms: i64, change: &CardChange) -> Result<()> {
+fn append(tx: &Conn, card: &ModelCard, at_ms: i64, change: &CardChange) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO model_card_history (card_id, revision, at_ms, principal, address, action, status, changes)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -59,7 +59,7 @@ fn append(tx: &Transaction, card: &ModelCard, at_ms: i64, change: &CardChange) -
     Ok(())
 }
 
-fn version_exists(c: &Connection, model_name: &str, version: i64) -> Result<bool> {
+fn version_exists(c: &Conn, model_name: &str, version: i64) -> Result<bool> {
     Ok(
         c.prepare_cached("SELECT 1 FROM model_versions WHERE name = ?1 AND version = ?2")?
             .query_row(params![model_name, version], |_| Ok(()))
@@ -69,7 +69,7 @@ fn version_exists(c: &Connection, model_name: &str, version: i64) -> Result<bool
 }
 
 fn create(
-    tx: &Transaction,
+    tx: &Conn,
     model_name: &str,
     version: i64,
     status: &str,
@@ -119,7 +119,7 @@ fn create(
 }
 
 fn update(
-    tx: &Transaction,
+    tx: &Conn,
     model_name: &str,
     version: i64,
     expected_revision: i64,
@@ -157,7 +157,7 @@ fn update(
     Ok(card)
 }
 
-fn history(c: &Connection, card_id: &str) -> Result<Vec<CardHistoryEntry>> {
+fn history(c: &Conn, card_id: &str) -> Result<Vec<CardHistoryEntry>> {
     let mut st = c.prepare_cached(
         "SELECT id, card_id, revision, at_ms, principal, address, action, status, changes
          FROM model_card_history WHERE card_id = ?1 ORDER BY id",
@@ -175,19 +175,19 @@ fn history(c: &Connection, card_id: &str) -> Result<Vec<CardHistoryEntry>> {
             changes: r.get(8)?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::db::Result<_>>()?)
 }
 
-fn list(c: &Connection) -> Result<Vec<ModelCard>> {
+fn list(c: &Conn) -> Result<Vec<ModelCard>> {
     let mut st = c.prepare_cached(
         "SELECT card_id, model_name, version, status, '', revision, created_ms, created_by, updated_ms, updated_by
          FROM model_cards ORDER BY model_name, version",
     )?;
     let rows = st.query_map([], card_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::db::Result<_>>()?)
 }
 
-fn requirement_row(r: &Row) -> rusqlite::Result<CardRequirement> {
+fn requirement_row(r: &Row) -> crate::db::Result<CardRequirement> {
     Ok(CardRequirement {
         model_name: r.get(0)?,
         require_approved_card: r.get::<_, i64>(1)? != 0,
@@ -197,7 +197,7 @@ fn requirement_row(r: &Row) -> rusqlite::Result<CardRequirement> {
 }
 
 fn set_requirement(
-    tx: &Transaction,
+    tx: &Conn,
     model_name: &str,
     required: bool,
     by: &str,
@@ -227,15 +227,15 @@ fn set_requirement(
     })
 }
 
-fn requirements(c: &Connection) -> Result<Vec<CardRequirement>> {
+fn requirements(c: &Conn) -> Result<Vec<CardRequirement>> {
     let mut st = c.prepare_cached(
         "SELECT model_name, require_approved_card, updated_ms, updated_by FROM model_card_requirements ORDER BY model_name",
     )?;
     let rows = st.query_map([], requirement_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::db::Result<_>>()?)
 }
 
-fn refusal(c: &Connection, model_name: &str, version: i64) -> Result<Option<String>> {
+fn refusal(c: &Conn, model_name: &str, version: i64) -> Result<Option<String>> {
     let required = c
         .prepare_cached(
             "SELECT require_approved_card FROM model_card_requirements WHERE model_name = ?1",
@@ -280,12 +280,7 @@ fn field_sql(f: &str) -> Result<String> {
     Ok(format!("json_quote(json_extract({col}, '$.{key}'))"))
 }
 
-fn recent_by_name(
-    c: &Connection,
-    kind: &str,
-    per_name: usize,
-    fields: &[&str],
-) -> Result<Vec<JobBrief>> {
+fn recent_by_name(c: &Conn, kind: &str, per_name: usize, fields: &[&str]) -> Result<Vec<JobBrief>> {
     let mut cols = String::new();
     for f in fields {
         cols.push_str(", ");
@@ -316,10 +311,10 @@ fn recent_by_name(
             fields: values,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::db::Result<_>>()?)
 }
 
-impl ModelCardStore for super::SqliteStore {
+impl ModelCardStore for super::SqlStore {
     fn create_model_card(
         &self,
         model_name: &str,
@@ -388,13 +383,13 @@ impl ModelCardStore for super::SqliteStore {
 mod tests {
     use crate::*;
 
-    fn store() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStore::open(dir.path().join("m.db")).unwrap();
-        (dir, s)
+    fn store() -> (crate::scratch::Scratch, SqlStore) {
+        let mut sc = crate::scratch::Scratch::new().expect("a scratch store");
+        let s = sc.take();
+        (sc, s)
     }
 
-    fn version(s: &SqliteStore, name: &str) -> i64 {
+    fn version(s: &SqlStore, name: &str) -> i64 {
         let _ = s.create_registered_model(name, &[], "", "me");
         s.create_model_version(CreateModelVersion {
             name: name.into(),
@@ -416,7 +411,7 @@ mod tests {
 
     #[test]
     fn cards_keep_an_append_only_history_and_refuse_lost_updates() {
-        let (_d, s) = store();
+        let (sc, s) = store();
         let v = version(&s, "churn");
         let err = s
             .create_model_card("churn", 9, "Draft", "{}", &who("ann", "create"))
@@ -453,15 +448,12 @@ mod tests {
             .collect();
         assert_eq!(seen, [("ann", "Draft", 1), ("bob", "PendingReview", 2)]);
         // the history cannot be rewritten, even with SQL
-        let conn = rusqlite::Connection::open(s.path()).unwrap();
+        let e = sc
+            .raw_execute("DELETE FROM model_card_history")
+            .unwrap_err();
+        assert!(e.to_string().contains("append-only"), "{e}");
         assert!(
-            conn.execute("DELETE FROM model_card_history", [])
-                .unwrap_err()
-                .to_string()
-                .contains("append-only")
-        );
-        assert!(
-            conn.execute("UPDATE model_card_history SET principal = 'x'", [])
+            sc.raw_execute("UPDATE model_card_history SET principal = 'x'")
                 .is_err()
         );
     }

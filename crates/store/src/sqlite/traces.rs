@@ -9,8 +9,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
+use crate::db::Val as SqlValue;
+use crate::db::{Conn, OptionalExtension, Row, params, params_from_iter};
 
 use super::{
     CHUNK, Where, decode_page_token, experiment_active, invalid, kv_clause, load_run_info,
@@ -25,7 +25,7 @@ fn trace_not_found(id: &str) -> StoreError {
 
 const INFO_COLS: &str = "trace_id, experiment_id, client_request_id, timestamp_ms, execution_time_ms, status, request_preview, response_preview";
 
-fn info_row(r: &rusqlite::Row) -> rusqlite::Result<TraceInfo> {
+fn info_row(r: &Row) -> crate::db::Result<TraceInfo> {
     Ok(TraceInfo {
         trace_id: r.get(0)?,
         experiment_id: r.get(1)?,
@@ -42,7 +42,7 @@ fn info_row(r: &rusqlite::Row) -> rusqlite::Result<TraceInfo> {
 }
 
 /// The infos of those of `ids` that exist, in the order of `ids`.
-fn load_infos(c: &Connection, ids: &[String]) -> Result<Vec<TraceInfo>> {
+fn load_infos(c: &Conn, ids: &[String]) -> Result<Vec<TraceInfo>> {
     let mut by_id: HashMap<String, TraceInfo> = HashMap::new();
     for chunk in ids.chunks(CHUNK) {
         let ph = placeholders(chunk.len());
@@ -85,7 +85,7 @@ fn load_infos(c: &Connection, ids: &[String]) -> Result<Vec<TraceInfo>> {
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
 }
 
-fn assessment_row(r: &rusqlite::Row) -> rusqlite::Result<TraceAssessment> {
+fn assessment_row(r: &Row) -> crate::db::Result<TraceAssessment> {
     Ok(TraceAssessment {
         trace_id: r.get(0)?,
         assessment_id: r.get(1)?,
@@ -97,7 +97,7 @@ fn assessment_row(r: &rusqlite::Row) -> rusqlite::Result<TraceAssessment> {
 
 const ASSESSMENT_COLS: &str = "trace_id, assessment_id, name, create_time_ms, content";
 
-fn assessments(c: &Connection, ids: &[String]) -> Result<Vec<TraceAssessment>> {
+fn assessments(c: &Conn, ids: &[String]) -> Result<Vec<TraceAssessment>> {
     let mut out = Vec::new();
     for chunk in ids.chunks(CHUNK) {
         let mut st = c.prepare(&format!(
@@ -118,11 +118,7 @@ fn assessment_not_found(trace_id: &str, id: &str) -> StoreError {
     ))
 }
 
-pub(super) fn save_assessments(
-    tx: &Transaction,
-    trace_id: &str,
-    items: &[TraceAssessment],
-) -> Result<()> {
+pub(super) fn save_assessments(tx: &Conn, trace_id: &str, items: &[TraceAssessment]) -> Result<()> {
     require(tx, trace_id)?;
     for a in items {
         tx.prepare_cached(
@@ -142,7 +138,7 @@ pub(super) fn save_assessments(
     Ok(())
 }
 
-pub(super) fn get_assessment(c: &Connection, trace_id: &str, id: &str) -> Result<TraceAssessment> {
+pub(super) fn get_assessment(c: &Conn, trace_id: &str, id: &str) -> Result<TraceAssessment> {
     require(c, trace_id)?;
     c.prepare_cached(&format!(
         "SELECT {ASSESSMENT_COLS} FROM trace_assessments WHERE trace_id = ?1 AND assessment_id = ?2"
@@ -152,7 +148,7 @@ pub(super) fn get_assessment(c: &Connection, trace_id: &str, id: &str) -> Result
     .ok_or_else(|| assessment_not_found(trace_id, id))
 }
 
-pub(super) fn delete_assessment(tx: &Transaction, trace_id: &str, id: &str) -> Result<()> {
+pub(super) fn delete_assessment(tx: &Conn, trace_id: &str, id: &str) -> Result<()> {
     require(tx, trace_id)?;
     let n = tx.execute(
         "DELETE FROM trace_assessments WHERE trace_id = ?1 AND assessment_id = ?2",
@@ -164,21 +160,21 @@ pub(super) fn delete_assessment(tx: &Transaction, trace_id: &str, id: &str) -> R
     Ok(())
 }
 
-pub(super) fn get(c: &Connection, id: &str) -> Result<TraceInfo> {
+pub(super) fn get(c: &Conn, id: &str) -> Result<TraceInfo> {
     load_infos(c, &[id.to_string()])?
         .pop()
         .ok_or_else(|| trace_not_found(id))
 }
 
 /// The trace must exist: [`trace_not_found`] otherwise.
-fn require(c: &Connection, id: &str) -> Result<()> {
+fn require(c: &Conn, id: &str) -> Result<()> {
     if exists(c, id)?.is_none() {
         return Err(trace_not_found(id));
     }
     Ok(())
 }
 
-fn exists(c: &Connection, id: &str) -> Result<Option<(i64, bool)>> {
+fn exists(c: &Conn, id: &str) -> Result<Option<(i64, bool)>> {
     Ok(c.prepare_cached(
         "SELECT experiment_id, EXISTS (SELECT 1 FROM trace_request_metadata m
                  WHERE m.trace_id = t.trace_id AND m.key = ?2)
@@ -190,7 +186,7 @@ fn exists(c: &Connection, id: &str) -> Result<Option<(i64, bool)>> {
     .optional()?)
 }
 
-fn put_kv(tx: &Transaction, table: &str, id: &str, key: &str, value: &str) -> Result<()> {
+fn put_kv(tx: &Conn, table: &str, id: &str, key: &str, value: &str) -> Result<()> {
     tx.prepare_cached(&format!(
         "INSERT INTO {table} (trace_id, key, value) VALUES (?1, ?2, ?3)
          ON CONFLICT (trace_id, key) DO UPDATE SET value = excluded.value"
@@ -199,7 +195,7 @@ fn put_kv(tx: &Transaction, table: &str, id: &str, key: &str, value: &str) -> Re
     Ok(())
 }
 
-fn artifact_location(tx: &Transaction, experiment_id: i64, id: &str) -> Result<String> {
+fn artifact_location(tx: &Conn, experiment_id: i64, id: &str) -> Result<String> {
     let e = experiment_active(tx, experiment_id)?;
     Ok(format!(
         "{}/traces/{id}/artifacts",
@@ -207,7 +203,7 @@ fn artifact_location(tx: &Transaction, experiment_id: i64, id: &str) -> Result<S
     ))
 }
 
-pub(super) fn start(tx: &Transaction, info: &TraceInfo) -> Result<TraceInfo> {
+pub(super) fn start(tx: &Conn, info: &TraceInfo) -> Result<TraceInfo> {
     let location = artifact_location(tx, info.experiment_id, &info.trace_id)?;
     tx.execute(
         "INSERT INTO trace_info (trace_id, experiment_id, client_request_id, timestamp_ms, execution_time_ms, status, request_preview, response_preview)
@@ -269,7 +265,7 @@ struct FromSpans {
     root_name: Option<String>,
 }
 
-fn summarize(tx: &Transaction, id: &str) -> Result<FromSpans> {
+fn summarize(tx: &Conn, id: &str) -> Result<FromSpans> {
     let (min_start, max_end): (i64, Option<i64>) = tx
         .prepare_cached(
             "SELECT MIN(start_time_ns), MAX(end_time_ns) FROM trace_spans WHERE trace_id = ?1",
@@ -303,7 +299,7 @@ fn summarize(tx: &Transaction, id: &str) -> Result<FromSpans> {
 /// The trace's token usage as MLflow sums it: over the spans that report one and have no ancestor
 /// that does (an LLM call's usage is not counted again in the agent span that wraps it and reports
 /// the total). `None` when no span reports usage.
-fn token_usage(tx: &Transaction, id: &str) -> Result<Option<TokenUsage>> {
+fn token_usage(tx: &Conn, id: &str) -> Result<Option<TokenUsage>> {
     type Row = (String, Option<String>, Option<TokenUsage>);
     let rows: Vec<Row> = tx
         .prepare_cached(
@@ -320,7 +316,7 @@ fn token_usage(tx: &Transaction, id: &str) -> Result<Option<TokenUsage>> {
             });
             Ok((r.get(0)?, r.get(1)?, usage))
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::db::Result<_>>()?;
     let by_id: HashMap<&str, &Row> = rows.iter().map(|r| (r.0.as_str(), r)).collect();
     let mut total: Option<TokenUsage> = None;
     for (_, parent, usage) in &rows {
@@ -348,7 +344,7 @@ fn token_usage(tx: &Transaction, id: &str) -> Result<Option<TokenUsage>> {
     Ok(total)
 }
 
-pub(super) fn log_spans(tx: &Transaction, batch: &LogSpans) -> Result<usize> {
+pub(super) fn log_spans(tx: &Conn, batch: &LogSpans) -> Result<usize> {
     let mut by_trace: BTreeMap<&str, Vec<&TraceSpan>> = BTreeMap::new();
     for s in &batch.spans {
         by_trace.entry(s.trace_id.as_str()).or_default().push(s);
@@ -446,7 +442,7 @@ pub(super) fn log_spans(tx: &Transaction, batch: &LogSpans) -> Result<usize> {
     Ok(batch.spans.len())
 }
 
-pub(super) fn spans(c: &Connection, ids: &[String]) -> Result<Vec<TraceSpan>> {
+pub(super) fn spans(c: &Conn, ids: &[String]) -> Result<Vec<TraceSpan>> {
     let mut out = Vec::new();
     for chunk in ids.chunks(CHUNK) {
         let mut st = c.prepare(&format!(
@@ -690,7 +686,7 @@ fn order_sql(item: &str, args: &mut Vec<SqlValue>) -> Result<String> {
     Ok(format!("{expr} {dir}"))
 }
 
-pub(super) fn search(c: &Connection, q: &SearchTraces) -> Result<Page<TraceInfo>> {
+pub(super) fn search(c: &Conn, q: &SearchTraces) -> Result<Page<TraceInfo>> {
     let offset = decode_page_token(q.page_token.as_deref())?;
     let max = q.max_results.max(1);
     if q.experiment_ids.is_empty() {
@@ -735,11 +731,11 @@ pub(super) fn search(c: &Connection, q: &SearchTraces) -> Result<Page<TraceInfo>
     let ids = c
         .prepare(&sql)?
         .query_map(params_from_iter(args.iter()), |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::db::Result<Vec<_>>>()?;
     Ok(page(load_infos(c, &ids)?, offset, max))
 }
 
-fn delete_ids(tx: &Transaction, ids: &[String]) -> Result<usize> {
+fn delete_ids(tx: &Conn, ids: &[String]) -> Result<usize> {
     let mut n = 0;
     for chunk in ids.chunks(CHUNK) {
         let ph = placeholders(chunk.len());
@@ -763,7 +759,7 @@ fn delete_ids(tx: &Transaction, ids: &[String]) -> Result<usize> {
     Ok(n)
 }
 
-pub(super) fn delete(tx: &Transaction, d: &DeleteTraces) -> Result<usize> {
+pub(super) fn delete(tx: &Conn, d: &DeleteTraces) -> Result<usize> {
     let ids: Vec<String> = if let Some(max_ts) = d.max_timestamp_millis {
         tx.prepare(
             "SELECT trace_id FROM trace_info WHERE experiment_id = ?1 AND timestamp_ms <= ?2
@@ -773,7 +769,7 @@ pub(super) fn delete(tx: &Transaction, d: &DeleteTraces) -> Result<usize> {
             params![d.experiment_id, max_ts, d.max_traces.unwrap_or(-1)],
             |r| r.get(0),
         )?
-        .collect::<rusqlite::Result<_>>()?
+        .collect::<crate::db::Result<_>>()?
     } else {
         let mut found = Vec::new();
         for chunk in d.trace_ids.chunks(CHUNK) {
@@ -785,7 +781,7 @@ pub(super) fn delete(tx: &Transaction, d: &DeleteTraces) -> Result<usize> {
                     placeholders(chunk.len())
                 ))?
                 .query_map(params_from_iter(args.iter()), |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<crate::db::Result<Vec<_>>>()?;
             found.extend(rows);
         }
         found
@@ -793,12 +789,12 @@ pub(super) fn delete(tx: &Transaction, d: &DeleteTraces) -> Result<usize> {
     delete_ids(tx, &ids)
 }
 
-pub(super) fn set_tag(tx: &Transaction, id: &str, key: &str, value: &str) -> Result<()> {
+pub(super) fn set_tag(tx: &Conn, id: &str, key: &str, value: &str) -> Result<()> {
     require(tx, id)?;
     put_kv(tx, "trace_tags", id, key, value)
 }
 
-pub(super) fn delete_tag(tx: &Transaction, id: &str, key: &str) -> Result<()> {
+pub(super) fn delete_tag(tx: &Conn, id: &str, key: &str) -> Result<()> {
     require(tx, id)?;
     let n = tx.execute(
         "DELETE FROM trace_tags WHERE trace_id = ?1 AND key = ?2",
@@ -812,7 +808,7 @@ pub(super) fn delete_tag(tx: &Transaction, id: &str, key: &str) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn link_to_run(tx: &Transaction, ids: &[String], run_id: &str) -> Result<()> {
+pub(super) fn link_to_run(tx: &Conn, ids: &[String], run_id: &str) -> Result<()> {
     load_run_info(tx, run_id)?;
     for id in ids {
         require(tx, id)?;
@@ -824,7 +820,7 @@ pub(super) fn link_to_run(tx: &Transaction, ids: &[String], run_id: &str) -> Res
     Ok(())
 }
 
-impl TraceStore for super::SqliteStore {
+impl TraceStore for super::SqlStore {
     fn start_trace(&self, info: &TraceInfo) -> Result<TraceInfo> {
         self.write(|tx| start(tx, info))
     }
@@ -869,14 +865,14 @@ impl TraceStore for super::SqliteStore {
 #[cfg(test)]
 mod tests {
     use crate::{
-        DeleteTraces, LogSpans, MetadataStore, SearchTraces, SqliteStore, TOKEN_USAGE_METADATA,
-        Tag, TokenUsage, TraceInfo, TraceSpan, TraceStore,
+        DeleteTraces, LogSpans, MetadataStore, SearchTraces, SqlStore, TOKEN_USAGE_METADATA, Tag,
+        TokenUsage, TraceInfo, TraceSpan, TraceStore,
     };
 
-    fn store() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStore::open(dir.path().join("m.db")).unwrap();
-        (dir, s)
+    fn store() -> (crate::scratch::Scratch, SqlStore) {
+        let mut sc = crate::scratch::Scratch::new().expect("a scratch store");
+        let s = sc.take();
+        (sc, s)
     }
 
     fn info(id: &str, exp: i64, t: i64, state: &str, name: &str) -> TraceInfo {
@@ -906,7 +902,7 @@ mod tests {
         }
     }
 
-    fn ids(s: &SqliteStore, exp: i64, filter: &str, order: &[&str]) -> Vec<String> {
+    fn ids(s: &SqlStore, exp: i64, filter: &str, order: &[&str]) -> Vec<String> {
         s.search_traces(&SearchTraces {
             experiment_ids: vec![exp],
             filter: filter.into(),

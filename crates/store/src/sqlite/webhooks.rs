@@ -5,7 +5,7 @@
 //! lease (`claimed_until_ms`) is also the claim's token: an attempt is
 //! recorded only while it still holds.
 
-use rusqlite::{Connection, Row, Transaction, params, params_from_iter};
+use crate::db::{Conn, Row, params, params_from_iter};
 use serde_json::json;
 
 use super::CHUNK;
@@ -28,7 +28,7 @@ pub(super) fn attempts_of(text: &str) -> Vec<WebhookAttempt> {
         .collect()
 }
 
-fn row(r: &Row) -> rusqlite::Result<WebhookDelivery> {
+fn row(r: &Row) -> crate::db::Result<WebhookDelivery> {
     let attempts: String = r.get(5)?;
     let state: String = r.get(6)?;
     Ok(WebhookDelivery {
@@ -47,7 +47,7 @@ fn row(r: &Row) -> rusqlite::Result<WebhookDelivery> {
 }
 
 pub(super) fn enqueue(
-    tx: &Transaction,
+    tx: &Conn,
     job_id: &str,
     schedule: &str,
     urls: &[String],
@@ -65,12 +65,12 @@ pub(super) fn enqueue(
 }
 
 /// Whether anything is claimable at `now_ms` (a read, so an idle poll writes nothing).
-pub(super) fn any_due(c: &Connection, now_ms: i64) -> Result<bool> {
+pub(super) fn any_due(c: &Conn, now_ms: i64) -> Result<bool> {
     any_due_in(c, TABLE, now_ms)
 }
 
 pub(super) fn claim(
-    tx: &Transaction,
+    tx: &Conn,
     now_ms: i64,
     lease_ms: i64,
     limit: usize,
@@ -81,7 +81,7 @@ pub(super) fn claim(
 }
 
 pub(super) fn record(
-    tx: &Transaction,
+    tx: &Conn,
     id: i64,
     claimed_until_ms: i64,
     attempt: &WebhookAttempt,
@@ -95,7 +95,7 @@ pub(super) fn record(
 // `mlflow_webhook_deliveries`, whose state columns are the same.
 
 /// Whether `table` holds a delivery claimable at `now_ms`.
-pub(super) fn any_due_in(c: &Connection, table: &str, now_ms: i64) -> Result<bool> {
+pub(super) fn any_due_in(c: &Conn, table: &str, now_ms: i64) -> Result<bool> {
     Ok(c.prepare_cached(&format!(
         "SELECT EXISTS (SELECT 1 FROM {table}
              WHERE state = 'pending' AND next_attempt_ms <= ?1 AND claimed_until_ms <= ?1)"
@@ -106,13 +106,13 @@ pub(super) fn any_due_in(c: &Connection, table: &str, now_ms: i64) -> Result<boo
 /// Claim up to `limit` due deliveries of `table` (oldest due first) for
 /// `lease_ms`: one `UPDATE … RETURNING {returning}`, each row read by `map`.
 pub(super) fn claim_in<T>(
-    tx: &Transaction,
+    tx: &Conn,
     table: &str,
     returning: &str,
     now_ms: i64,
     lease_ms: i64,
     limit: usize,
-    map: impl FnMut(&Row) -> rusqlite::Result<T>,
+    map: impl FnMut(&Row) -> crate::db::Result<T>,
 ) -> Result<Vec<T>> {
     if limit == 0 {
         return Ok(Vec::new());
@@ -128,13 +128,13 @@ pub(super) fn claim_in<T>(
              RETURNING {returning}"
         ))?
         .query_map(params![now_ms, until, limit], map)?
-        .collect::<rusqlite::Result<Vec<_>>>()?)
+        .collect::<crate::db::Result<Vec<_>>>()?)
 }
 
 /// Record one attempt of delivery `id` of `table` and its outcome, only while
 /// the claim that made it (`claimed_until_ms`) still holds; whether it did.
 pub(super) fn record_in(
-    tx: &Transaction,
+    tx: &Conn,
     table: &str,
     id: i64,
     claimed_until_ms: i64,
@@ -167,7 +167,7 @@ pub(super) fn record_in(
     Ok(n == 1)
 }
 
-pub(super) fn list(c: &Connection, job_ids: &[String]) -> Result<Vec<WebhookDelivery>> {
+pub(super) fn list(c: &Conn, job_ids: &[String]) -> Result<Vec<WebhookDelivery>> {
     let mut out = Vec::new();
     for chunk in job_ids.chunks(CHUNK) {
         let marks = vec!["?"; chunk.len()].join(", ");
@@ -176,7 +176,7 @@ pub(super) fn list(c: &Connection, job_ids: &[String]) -> Result<Vec<WebhookDeli
         ))?;
         let rows = st
             .query_map(params_from_iter(chunk.iter()), row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<crate::db::Result<Vec<_>>>()?;
         out.extend(rows);
     }
     out.sort_by_key(|d| d.id);
@@ -187,10 +187,10 @@ pub(super) fn list(c: &Connection, job_ids: &[String]) -> Result<Vec<WebhookDeli
 mod tests {
     use crate::*;
 
-    fn store() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let s = SqliteStore::open(dir.path().join("m.db")).expect("open");
-        (dir, s)
+    fn store() -> (crate::scratch::Scratch, SqlStore) {
+        let mut sc = crate::scratch::Scratch::new().expect("a scratch store");
+        let s = sc.take();
+        (sc, s)
     }
 
     fn attempt(at_ms: i64, status: Option<u16>, error: Option<&str>) -> WebhookAttempt {
@@ -336,16 +336,15 @@ mod tests {
 
     #[test]
     fn two_processes_never_claim_the_same_delivery() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("m.db");
-        // two stores on one file: two writer connections, as two server processes
-        let a = std::sync::Arc::new(SqliteStore::open(&path).unwrap());
-        let b = std::sync::Arc::new(SqliteStore::open(&path).unwrap());
+        let sc = crate::scratch::Scratch::new().expect("a scratch store");
+        // two stores on one database: two writer connections, as two server processes
+        let a = std::sync::Arc::new(sc.reopen().unwrap());
+        let b = std::sync::Arc::new(sc.reopen().unwrap());
         let urls: Vec<String> = (0..200).map(|i| format!("http://h{i}.example/")).collect();
         a.enqueue_webhook_deliveries("job1", "drift", &urls, "{}")
             .unwrap();
         let now = now_ms() + 10;
-        let take = |s: std::sync::Arc<SqliteStore>| {
+        let take = |s: std::sync::Arc<SqlStore>| {
             std::thread::spawn(move || {
                 let mut mine = Vec::new();
                 loop {

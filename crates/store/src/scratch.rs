@@ -1,0 +1,192 @@
+//! Throw-away stores for tests, on the backend the test run asks for: a
+//! SQLite file in a fresh temporary folder, or — when
+//! `ATELIER_TEST_DATABASE_URL` names a PostgreSQL server — a fresh database
+//! on that server, dropped again when the [`Scratch`] is. Every test that
+//! takes its store from here runs on both backends (`cargo xtask test`
+//! runs the suites once per backend).
+
+use std::path::PathBuf;
+
+use crate::db::PgPool;
+use crate::{Result, SqlStore, StoreError};
+
+/// The variable naming the PostgreSQL server tests use (any database on
+/// it; each scratch store gets its own).
+pub const TEST_DATABASE_URL: &str = "ATELIER_TEST_DATABASE_URL";
+
+/// The PostgreSQL server tests should use, if any.
+pub fn test_database_url() -> Option<String> {
+    std::env::var(TEST_DATABASE_URL)
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+}
+
+/// A fresh, empty store that cleans up after itself.
+pub struct Scratch {
+    store: Option<SqlStore>,
+    dir: Option<PathBuf>,
+    pg: Option<(PgPool, String)>,
+    url: Option<String>,
+}
+
+impl Scratch {
+    /// On PostgreSQL when [`TEST_DATABASE_URL`] is set, else SQLite.
+    pub fn new() -> Result<Scratch> {
+        match test_database_url() {
+            Some(url) => Self::postgres(&url),
+            None => Self::sqlite(),
+        }
+    }
+
+    /// A SQLite store in a fresh temporary folder.
+    pub fn sqlite() -> Result<Scratch> {
+        let dir =
+            std::env::temp_dir().join(format!("atelier-scratch-{}", uuid::Uuid::new_v4().simple()));
+        let store = SqlStore::open(dir.join("m.db"))?;
+        Ok(Scratch {
+            store: Some(store),
+            dir: Some(dir),
+            pg: None,
+            url: None,
+        })
+    }
+
+    /// A fresh database on the PostgreSQL server of `server_url`.
+    pub fn postgres(server_url: &str) -> Result<Scratch> {
+        let url = fresh_database(server_url)?;
+        let admin = PgPool::new(server_url)?;
+        let name = database_of(&url).to_string();
+        let store = SqlStore::connect(&url)?;
+        Ok(Scratch {
+            store: Some(store),
+            dir: None,
+            pg: Some((admin, name)),
+            url: Some(url),
+        })
+    }
+
+    pub fn store(&self) -> &SqlStore {
+        self.store
+            .as_ref()
+            .expect("the store lives as long as the scratch")
+    }
+
+    /// Take the store out (the database or folder is still removed when the
+    /// scratch is dropped).
+    pub fn take(&mut self) -> SqlStore {
+        self.store.take().expect("the store was taken already")
+    }
+
+    /// The PostgreSQL URL of the scratch database, when it is one.
+    pub fn url(&self) -> Option<&str> {
+        self.url.as_deref()
+    }
+
+    /// Run SQL on the database directly, outside the store (tests that
+    /// tamper with the database as an operator or a newer Atelier would).
+    pub fn raw_execute(&self, sql: &str) -> Result<()> {
+        match (&self.url, &self.dir) {
+            (Some(url), _) => Ok(PgPool::new(url)?.batch_outside_transaction(sql)?),
+            (None, Some(dir)) => {
+                let c = rusqlite::Connection::open(dir.join("m.db"))
+                    .map_err(crate::db::DbError::from)?;
+                c.execute_batch(sql).map_err(crate::db::DbError::from)?;
+                Ok(())
+            }
+            _ => Err(StoreError::Internal("no database".into())),
+        }
+    }
+
+    /// Whether this scratch store is on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.url.is_some()
+    }
+
+    /// Open the same store again (as another process would).
+    pub fn reopen(&self) -> Result<SqlStore> {
+        match (&self.url, &self.dir) {
+            (Some(url), _) => SqlStore::connect(url),
+            (None, Some(dir)) => SqlStore::open(dir.join("m.db")),
+            _ => Err(StoreError::Internal("nothing to reopen".into())),
+        }
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = SqlStore;
+    fn deref(&self) -> &SqlStore {
+        self.store()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        drop(self.store.take());
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        if let Some((admin, name)) = &self.pg {
+            let _ = admin.batch_outside_transaction(&format!(
+                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+            ));
+        }
+    }
+}
+
+/// Create an empty database on the server of `server_url`; its URL.
+pub fn fresh_database(server_url: &str) -> Result<String> {
+    let admin = PgPool::new(server_url)?;
+    let name = format!("atelier_t_{}", uuid::Uuid::new_v4().simple());
+    admin.batch_outside_transaction(&format!("CREATE DATABASE \"{name}\""))?;
+    Ok(with_database(server_url, &name))
+}
+
+/// Drop a database made by [`fresh_database`].
+pub fn drop_database(server_url: &str, url: &str) -> Result<()> {
+    let admin = PgPool::new(server_url)?;
+    admin.batch_outside_transaction(&format!(
+        "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+        database_of(url)
+    ))?;
+    Ok(())
+}
+
+fn path_span(url: &str) -> (usize, usize) {
+    let after_scheme = url.find("://").map(|i| i + 3).unwrap_or(0);
+    let start = url[after_scheme..]
+        .find('/')
+        .map(|i| after_scheme + i)
+        .unwrap_or(url.len());
+    let end = url[start..]
+        .find('?')
+        .map(|i| start + i)
+        .unwrap_or(url.len());
+    (start, end)
+}
+
+fn database_of(url: &str) -> &str {
+    let (a, b) = path_span(url);
+    url[a..b].trim_start_matches('/')
+}
+
+fn with_database(url: &str, name: &str) -> String {
+    let (a, b) = path_span(url);
+    format!("{}/{}{}", &url[..a], name, &url[b..])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_names_in_urls() {
+        let u = "postgres://u:p@127.0.0.1:5432/atelier?sslmode=disable";
+        assert_eq!(super::database_of(u), "atelier");
+        assert_eq!(
+            super::with_database(u, "x"),
+            "postgres://u:p@127.0.0.1:5432/x?sslmode=disable"
+        );
+        assert_eq!(
+            super::with_database("postgres://h:1", "x"),
+            "postgres://h:1/x"
+        );
+    }
+}
