@@ -9,13 +9,13 @@ rules are checked too: every text column is COLLATE "C"; an index on a nullable 
 SQLite's NULL placement (ASC NULLS FIRST, DESC NULLS LAST); INTEGER PRIMARY KEYs are identity
 columns; the `rowid` columns that stand in for SQLite's implicit rowid exist where listed below.
 A few rows go through the data-moving migration (2) and the model-card triggers (12) on both
-databases, which must answer alike.
+databases, which must answer alike, as must text ordering, LIKE and LOWER (migration 1's tags).
 
     python3 tests/schema/compare_schemas.py [--database-url postgres://…]
 
 Without --database-url (or ATELIER_TEST_POSTGRES_URL) it starts a private cluster with
 `cargo xtask postgres start` and stops it at the end. It creates (and drops) its own database
-next to the URL's. Standard library only; PostgreSQL is reached through `psql`.
+next to the URL's, with the "C" collation and character classes. Standard library only; PostgreSQL is reached through `psql`.
 """
 
 from __future__ import annotations
@@ -320,6 +320,23 @@ def before(n: int, both: Both) -> None:
 
 def after(n: int, both: Both) -> None:
     """What migration `n` must have done to the rows, and what its triggers do."""
+    if n == 1:
+        # text compares in byte order; LIKE is case-sensitive; LOWER folds ASCII only (so the
+        # ILIKE translation `LOWER(col) LIKE LOWER(?)` matches the same rows on both)
+        keys = ["b", "B", "\u00e9", "e", "Z", "a", "a_b", "a%b", "\u00c9t\u00e9"]
+        both.execute("INSERT INTO experiment_tags (experiment_id, key, value) VALUES "
+                     + ", ".join(f"(7, '{k}', 'v')" for k in keys) + ";")
+        both.same("SELECT key FROM experiment_tags WHERE experiment_id = 7 ORDER BY key",
+                  [(k,) for k in sorted(keys, key=lambda k: k.encode())])
+        both.same("SELECT key FROM experiment_tags WHERE key LIKE 'a%' ORDER BY key",
+                  [("a",), ("a%b",), ("a_b",)])
+        both.same("SELECT key FROM experiment_tags WHERE key LIKE 'A%'", [])
+        both.same("SELECT key FROM experiment_tags WHERE LOWER(key) LIKE LOWER('B%') ORDER BY key",
+                  [("B",), ("b",)])
+        both.same("SELECT key FROM experiment_tags WHERE LOWER(key) LIKE LOWER('\u00c9%')",
+                  [("\u00c9t\u00e9",)])
+        both.same("SELECT key FROM experiment_tags WHERE key > 'Z' AND key < 'b' ORDER BY key",
+                  [("a",), ("a%b",), ("a_b",)])
     if n == 2:
         both.same("SELECT name, last_version FROM registered_models ORDER BY name",
                   [("empty", 0), ("m", 3)])
@@ -386,7 +403,9 @@ def main() -> int:
     dbname = f"atelier_schema_check_{os.getpid()}"
     failed = False
     try:
-        admin.rows(f"CREATE DATABASE {dbname}")
+        # as `cargo xtask postgres start` makes its database, and as a production one should be
+        admin.rows(f"CREATE DATABASE {dbname} TEMPLATE template0 ENCODING 'UTF8' "
+                   "LC_COLLATE 'C' LC_CTYPE 'C'")
         pg = Psql(admin.psql, urlunsplit(urlsplit(url)._replace(path=f"/{dbname}")))
         lite = sqlite3.connect(":memory:", isolation_level=None)
         lite.execute("PRAGMA case_sensitive_like = ON")

@@ -11,6 +11,9 @@
 -- PRIMARY KEY (some inserts give the id, e.g. experiment 0).
 -- Every TEXT column is COLLATE "C": comparisons, ORDER BY and indexes are byte order, as SQLite's
 -- BINARY collation, whatever the database's locale (and LIKE 'prefix%' can use a btree index).
+-- Text that is no column (a parameter, a JSON field) follows the database's locale: create the
+-- database with LC_COLLATE 'C' LC_CTYPE 'C' (TEMPLATE template0), as `cargo xtask postgres start`
+-- does, so that it too sorts in byte order and LOWER folds ASCII letters only, as SQLite's.
 -- SQLite sorts NULL lowest and PostgreSQL highest: an index on a nullable column is declared with
 -- SQLite's NULL placement (ASC NULLS FIRST, DESC NULLS LAST), which queries shared by both
 -- dialects must spell out in ORDER BY.
