@@ -609,6 +609,22 @@ fn open_store_at(
     data_dir: &std::path::Path,
     database_url: Option<&artifacts::Secret>,
 ) -> anyhow::Result<store::SqlStore> {
+    let test_url;
+    let database_url = match (database_url, store::scratch::test_database_url()) {
+        (None, Some(server)) => {
+            // tests only: each data folder gets its own database on that server
+            std::fs::create_dir_all(data_dir).ok();
+            let url = store::scratch::database_for_folder(&server, data_dir).map_err(|e| {
+                anyhow::anyhow!(
+                    "the test database server ({}): {e}",
+                    store::scratch::TEST_DATABASE_URL
+                )
+            })?;
+            test_url = artifacts::Secret::new(url);
+            Some(&test_url)
+        }
+        (url, _) => url,
+    };
     match database_url {
         Some(url) => {
             let store = store::SqlStore::connect(url.expose().trim());

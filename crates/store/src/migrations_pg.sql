@@ -564,3 +564,11 @@ CREATE TABLE scorer_versions (
 -- migration 15: spans by name, for `span.name = …` in a trace search: a rare name among a million
 -- spans is found from this index instead of by reading every newer trace's spans.
 CREATE INDEX trace_spans_by_name ON trace_spans (name, trace_id);
+
+-- migration 16: the write generation, a counter every visible write moves in the same transaction, so
+-- live Studio pages served by any process on the database see writes made through any other.
+CREATE TABLE atelier_generation (
+    id BIGINT PRIMARY KEY CHECK (id = 1),
+    n  BIGINT NOT NULL
+);
+INSERT INTO atelier_generation (id, n) VALUES (1, 0);

@@ -141,6 +141,36 @@ pub fn fresh_database(server_url: &str) -> Result<String> {
     Ok(with_database(server_url, &name))
 }
 
+/// The database of a data folder on the test server of `server_url`
+/// (named from the folder's path, so a server restarted on the same folder
+/// finds its data again), created when missing. The binary uses this when
+/// [`TEST_DATABASE_URL`] is set, so every test that starts `atelier serve`
+/// on a fresh folder runs on PostgreSQL without knowing it.
+pub fn database_for_folder(server_url: &str, folder: &std::path::Path) -> Result<String> {
+    use sha2::Digest;
+    let canonical = std::fs::canonicalize(folder).unwrap_or_else(|_| folder.to_path_buf());
+    let digest = sha2::Sha256::digest(canonical.to_string_lossy().as_bytes());
+    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    let name = format!("atelier_f_{hex}");
+    let admin = PgPool::new(server_url)?;
+    let exists = admin.transaction(false, |c| {
+        c.query_row(
+            "SELECT COUNT(*) FROM pg_database WHERE datname = ?1",
+            [name.as_str()],
+            |r| r.get::<_, i64>(0),
+        )
+    })?;
+    if exists == 0 {
+        match admin.batch_outside_transaction(&format!("CREATE DATABASE \"{name}\"")) {
+            Ok(()) => {}
+            // another process made it in between
+            Err(e) if e.to_string().contains("42P04") => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(with_database(server_url, &name))
+}
+
 /// Drop a database made by [`fresh_database`].
 pub fn drop_database(server_url: &str, url: &str) -> Result<()> {
     let admin = PgPool::new(server_url)?;
@@ -176,6 +206,29 @@ fn with_database(url: &str, name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::MetadataStore;
+
+    /// Live pages: a write through one process moves the generation every
+    /// other process on the database reports (within its 200 ms cache).
+    #[test]
+    fn a_write_through_one_store_moves_the_generation_another_sees() {
+        let sc = super::Scratch::new().unwrap();
+        let other = sc.reopen().unwrap();
+        let before = other.write_generation();
+        sc.create_experiment("seen-elsewhere", None, &[]).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        assert!(other.write_generation() > before);
+        // a quiet write (a lease renewal) does not
+        let g = other.write_generation();
+        sc.create_job("k", "j", "{}").unwrap();
+        let j = sc.claim_job("w", &["k"], 60_000).unwrap().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        let g2 = other.write_generation();
+        assert!(g2 > g);
+        sc.renew_job_lease(&j.id, "w", 60_000).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        assert_eq!(other.write_generation(), g2);
+    }
     #[test]
     fn database_names_in_urls() {
         let u = "postgres://u:p@127.0.0.1:5432/atelier?sslmode=disable";

@@ -35,7 +35,10 @@ const CHUNK: usize = 500;
 
 pub struct SqlStore {
     backend: Backend,
+    /// This process's visible writes (a cheap "did I write?" for the cache below).
     generation: AtomicU64,
+    /// The database's write generation as last read: (when, `generation` then, value).
+    generation_read: Mutex<Option<(std::time::Instant, u64, u64)>>,
 }
 
 /// Where the metadata lives.
@@ -138,6 +141,7 @@ impl SqlStore {
                 readers: Mutex::new(Vec::new()),
             },
             generation: AtomicU64::new(0),
+            generation_read: Mutex::new(None),
         };
         store.ensure_default_experiment()?;
         Ok(store)
@@ -189,6 +193,7 @@ impl SqlStore {
                 pool: Box::new(pool),
             },
             generation: AtomicU64::new(0),
+            generation_read: Mutex::new(None),
         };
         store.ensure_default_experiment()?;
         Ok(store)
@@ -239,8 +244,15 @@ impl SqlStore {
         })
     }
 
+    /// A visible write: it moves the write generation in the same
+    /// transaction (live pages of every process on the database reload).
     fn write<T>(&self, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
-        let out = self.write_quiet(f)?;
+        let out = self.write_quiet(|c| {
+            let out = f(c)?;
+            c.prepare_cached("UPDATE atelier_generation SET n = n + 1 WHERE id = 1")?
+                .execute([])?;
+            Ok(out)
+        })?;
         self.generation.fetch_add(1, Ordering::Release);
         Ok(out)
     }
@@ -2726,6 +2738,28 @@ impl MetadataStore for SqlStore {
     }
 
     fn write_generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+        // the database's counter (moved by writes from any process), read at
+        // most every 200 ms however many pages ask
+        let mut cached = self
+            .generation_read
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let local = self.generation.load(Ordering::Acquire);
+        if let Some((at, local_then, n)) = *cached
+            && at.elapsed() < std::time::Duration::from_millis(200)
+            && local_then == local
+        {
+            return n;
+        }
+        let n = self
+            .read(|c| {
+                Ok(c.query_row("SELECT n FROM atelier_generation WHERE id = 1", [], |r| {
+                    r.get::<_, i64>(0)
+                })?)
+            })
+            .map(|n| n as u64)
+            .unwrap_or_else(|_| cached.map(|c| c.2).unwrap_or(local));
+        *cached = Some((std::time::Instant::now(), local, n));
+        n
     }
 }
