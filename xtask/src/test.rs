@@ -2,7 +2,8 @@
 //! machine. Set-up steps are idempotent and skipped when already done.
 //!
 //! Suites: Rust (`cargo test --workspace`, including the end-to-end tests
-//! that start the real binary), Python (`pytest tests/python`, the real
+//! that start the real binary, and the Ray executor's tests against a local
+//! Ray head started for them, see ray.rs), Python (`pytest tests/python`, the real
 //! `mlflow` client against the built binary) and browser (`node --test e2e`,
 //! playwright-core driving Debian's Chromium). The Python suite also gets
 //! the binary as a wheel (`ATELIER_WHEEL`, see wheel.rs). The last line is the total
@@ -239,6 +240,24 @@ pub fn run(args: &[String]) -> R {
         .current_dir(&root))?;
     let s3_server = root.join("target/debug/examples/s3_server");
 
+    // the Ray executor's tests run against a real local head (ray.rs)
+    let mut ray_head = None;
+    if want("rust") {
+        let t = std::time::Instant::now();
+        let ray = crate::ray::ray_program(&root, skip_setup)?;
+        let installed = t.elapsed();
+        step("a local Ray head for the Ray executor's tests");
+        let head = crate::ray::start(&ray, &root, &format!("test-{}", std::process::id()))?;
+        eprintln!(
+            "xtask: Ray: venv {} ready in {:.1} s, head answering at {} in {:.1} s",
+            crate::ray::VENV,
+            installed.as_secs_f64(),
+            head.address,
+            head.started_in.as_secs_f64()
+        );
+        ray_head = Some(head);
+    }
+
     let mut total = Counts::default();
     let mut failures: Vec<&str> = Vec::new();
     let mut record = |name: &'static str, (c, ok): (Counts, bool)| {
@@ -258,10 +277,16 @@ pub fn run(args: &[String]) -> R {
             Command::new("cargo")
                 .args(["test", "--workspace", "--quiet"])
                 .current_dir(&root)
-                .env("ATELIER_PYTHON", &python),
+                .env("ATELIER_PYTHON", &python)
+                .env(
+                    "ATELIER_RAY_ADDRESS",
+                    ray_head.as_ref().map_or("", |h| h.address.as_str()),
+                ),
             parse_cargo,
-        )?;
-        record("rust", r);
+        );
+        // stopped (by its guard) also when the suite could not run
+        drop(ray_head.take());
+        record("rust", r?);
     }
     if want("python") {
         // the pip path: test_wheel.py installs this into a fresh venv and serves
