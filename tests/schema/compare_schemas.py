@@ -4,7 +4,8 @@
 Both files are applied to fresh databases migration by migration (each migration in one
 transaction, as the store does), and after every migration the two schemas are compared:
 tables, columns (names, order, types, NOT NULL, defaults), primary keys, unique constraints,
-indexes (names, columns, ASC/DESC, uniqueness, partial predicates) and triggers. PostgreSQL-only
+CHECK constraints, indexes (names, columns, ASC/DESC, uniqueness, partial predicates) and
+triggers. PostgreSQL-only
 rules are checked too: every text column is COLLATE "C"; an index on a nullable column keeps
 SQLite's NULL placement (ASC NULLS FIRST, DESC NULLS LAST); INTEGER PRIMARY KEYs are identity
 columns; the `rowid` columns that stand in for SQLite's implicit rowid exist where listed below.
@@ -139,12 +140,19 @@ def pg_schema(db: Psql) -> dict:
             "table": t, "unique": unique == "t", "partial": norm_pred(pred), "cols": [],
         })
         ix["cols"].append((col, desc == "t", nulls_first == "t"))
+    checks: dict[str, list[str]] = {}
+    for t, definition in db.rows(
+        "SELECT c.relname, pg_get_constraintdef(k.oid) FROM pg_constraint k "
+        "JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND k.contype = 'c'"):
+        checks.setdefault(t, []).append(norm_pred(re.sub(r"^CHECK\s*", "", definition)))
     triggers = {(r[0], r[1]) for r in db.rows(
         "SELECT g.tgname, c.relname FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid "
         "JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = 'public' AND NOT g.tgisinternal")}
     return {"tables": tables, "columns": columns, "constraints": constraints,
-            "indexes": indexes, "triggers": triggers}
+            "indexes": indexes, "checks": {t: sorted(c) for t, c in checks.items()},
+            "triggers": triggers}
 
 
 # ---------------------------------------------------------------- SQLite
@@ -157,7 +165,12 @@ def sqlite_schema(db: sqlite3.Connection) -> dict:
     pks: dict[str, tuple] = {}
     uniques: set[tuple] = set()
     indexes: dict[str, dict] = {}
+    checks: dict[str, list[str]] = {}
     for t in tables:
+        table_sql = db.execute("SELECT sql FROM sqlite_master WHERE name = ?", (t,)).fetchone()[0]
+        found = sorted(norm_pred(c) for c in check_clauses(table_sql))
+        if found:
+            checks[t] = found
         info = db.execute(f"PRAGMA table_info({t})").fetchall()
         columns[t] = [{
             "name": c[1], "type": c[2].upper(), "notnull": bool(c[3]),
@@ -178,7 +191,20 @@ def sqlite_schema(db: sqlite3.Connection) -> dict:
     triggers = {(r[0], r[1]) for r in db.execute(
         "SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger'")}
     return {"tables": tables, "columns": columns, "pks": pks, "uniques": uniques,
-            "indexes": indexes, "triggers": triggers}
+            "indexes": indexes, "checks": checks, "triggers": triggers}
+
+
+def check_clauses(table_sql: str) -> list[str]:
+    """The expressions of a CREATE TABLE's CHECK constraints (SQLite has no pragma for them)."""
+    out = []
+    sql = re.sub(r"--[^\n]*", "", table_sql)
+    for m in re.finditer(r"\bCHECK\s*\(", sql, re.IGNORECASE):
+        depth, i = 1, m.end()
+        while depth and i < len(sql):
+            depth += {"(": 1, ")": -1}.get(sql[i], 0)
+            i += 1
+        out.append(sql[m.end():i - 1])
+    return out
 
 
 def norm_default(d: str) -> str:
@@ -264,6 +290,10 @@ def compare(lite: dict, pg: dict) -> list[str]:
             if col in nullable and nulls_first == desc and f"{col}isnotnull" not in pi["partial"]:
                 want = "DESC NULLS LAST" if desc else "NULLS FIRST"
                 bad(f"index {name}: nullable {col} must be {want} (SQLite sorts NULL lowest)")
+    for t in sorted(set(lite["checks"]) | set(pg["checks"])):
+        if lite["checks"].get(t, []) != pg["checks"].get(t, []):
+            bad(f"{t}: CHECK constraints {lite['checks'].get(t, [])} in SQLite, "
+                f"{pg['checks'].get(t, [])} in PostgreSQL")
     if lite["triggers"] != pg["triggers"] - PG_ONLY_TRIGGERS:
         bad(f"triggers differ: only in SQLite {sorted(lite['triggers'] - pg['triggers'])}, "
             f"only in PostgreSQL {sorted(pg['triggers'] - PG_ONLY_TRIGGERS - lite['triggers'])}")

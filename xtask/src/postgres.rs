@@ -6,9 +6,11 @@
 //! The cluster is Debian's PostgreSQL (`/usr/lib/postgresql/<v>/bin`,
 //! installed with apt-get when missing and we are root), initialised in a
 //! fresh folder under `<target>/postgres/` with trust authentication, UTF-8
-//! and the `C.UTF-8` locale (the database `atelier` itself is created with
-//! the `C` collation and character classes, as SQLite compares and folds
-//! case), and started with `pg_ctl -w` listening on
+//! and the `C` locale (so that every database made on it, also a test's
+//! own, compares text in byte order and folds case of ASCII letters only,
+//! as SQLite does; under `C.UTF-8`, `LOWER('É')` is `'é'` and the ILIKE
+//! translation `LOWER(col) LIKE LOWER(?)` matches rows SQLite does not),
+//! and started with `pg_ctl -w` listening on
 //! 127.0.0.1 only, at a free port, with its unix socket inside the data
 //! folder. initdb and pg_ctl refuse to run as root, so as root they run as
 //! the `postgres` user through `su`, which owns the folder.
@@ -125,7 +127,7 @@ pub(crate) fn start(target: &Path) -> R<PgCluster> {
             "--auth=trust",
             "-E",
             "UTF8",
-            "--locale=C.UTF-8",
+            "--locale=C",
             "--no-sync",
         ],
         &cluster.data_dir,
@@ -158,21 +160,10 @@ pub(crate) fn start(target: &Path) -> R<PgCluster> {
         return Err(last);
     }
     cluster.running = true;
-    // from here on, dropping the guard stops the server.
-    // The database's collation and character classes are "C", as SQLite's: text sorts in byte
-    // order, and LOWER/UPPER change ASCII letters only (C.UTF-8 would fold 'É' to 'é', so that
-    // `LOWER(col) LIKE LOWER(?)` would match where SQLite does not).
+    // from here on, dropping the guard stops the server
     checked(
         Command::new(cluster.bin.join("createdb"))
             .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
-            .args([
-                "-T",
-                "template0",
-                "-E",
-                "UTF8",
-                "--lc-collate=C",
-                "--lc-ctype=C",
-            ])
             .arg(DATABASE)
             .env_remove("PGPASSWORD")
             .output(),
@@ -456,6 +447,12 @@ mod tests {
         assert_eq!(psql("SHOW listen_addresses"), "127.0.0.1");
         assert_eq!(psql("SHOW server_encoding"), "UTF8");
         assert_eq!(psql("SHOW lc_collate"), "C");
+        // a database made without options (as each test makes its own) is "C" too
+        psql("CREATE DATABASE t");
+        assert_eq!(
+            psql("SELECT datcollate || datctype FROM pg_database WHERE datname = 't'"),
+            "CC"
+        );
         assert_eq!(psql("SHOW lc_ctype"), "C");
         assert_eq!(psql("SELECT LOWER('ÉA') || ('a' < 'B')::text"), "Éafalse");
         assert_eq!(
