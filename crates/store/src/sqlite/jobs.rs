@@ -706,6 +706,36 @@ mod tests {
         assert!(s.write_generation() > g);
     }
 
+    /// Jobs are claimed first come, first served: by creation time, and in
+    /// the order they were queued when created in the same millisecond
+    /// (SQLite's rowid; a real identity column on PostgreSQL).
+    #[test]
+    fn queued_jobs_are_claimed_in_the_order_they_were_queued() {
+        let (sc, s) = store();
+        let ids: Vec<String> = (0..12)
+            .map(|i| s.create_job("k", &format!("j{i}"), "{}").unwrap().id)
+            .collect();
+        // the same millisecond for all: only the queueing order is left to decide
+        sc.raw_execute("UPDATE jobs SET created = 1000").unwrap();
+        let mut got = Vec::new();
+        while let Some(j) = s.claim_job("w", &["k"], 60_000).unwrap() {
+            got.push(j.id);
+        }
+        assert_eq!(got, ids);
+        // an older job still goes first, whenever it was queued
+        let late = s.create_job("k", "late", "{}").unwrap();
+        let early = s.create_job("k", "early", "{}").unwrap();
+        sc.raw_execute(&format!(
+            "UPDATE jobs SET created = 5 WHERE id = '{}'",
+            early.id
+        ))
+        .unwrap();
+        let first = s.claim_job("w", &["k"], 60_000).unwrap().unwrap();
+        assert_eq!(first.id, early.id);
+        let second = s.claim_job("w", &["k"], 60_000).unwrap().unwrap();
+        assert_eq!(second.id, late.id);
+    }
+
     #[test]
     fn endpoints_upsert_list_and_delete() {
         let (_d, s) = store();

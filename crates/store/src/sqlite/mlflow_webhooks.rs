@@ -263,14 +263,24 @@ fn decode(text: &str) -> Option<RegistryEvent> {
 /// Queue `event` for every active webhook subscribed to it, inside the
 /// registry change's transaction; returns how many deliveries were queued.
 pub(super) fn emit(tx: &Conn, event: &RegistryEvent) -> Result<usize> {
+    // The subscription test runs here, not in SQL: `events` is a JSON array
+    // and the two dialects read JSON differently; active webhooks are few.
+    let name = event.event();
     let ids: Vec<String> = tx
         .prepare_cached(
-            "SELECT webhook_id FROM mlflow_webhooks
+            "SELECT webhook_id, events FROM mlflow_webhooks
              WHERE deleted_timestamp IS NULL AND status = 'ACTIVE'
-               AND EXISTS (SELECT 1 FROM json_each(mlflow_webhooks.events) WHERE value = ?1)
              ORDER BY creation_timestamp, rowid",
         )?
-        .query_map([event.event()], |r| r.get(0))?
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .filter_map(|row| match row {
+            Ok((id, events)) => serde_json::from_str::<Vec<Value>>(&events)
+                .ok()?
+                .iter()
+                .any(|e| e.as_str() == Some(name))
+                .then_some(Ok(id)),
+            Err(e) => Some(Err(e)),
+        })
         .collect::<crate::db::Result<_>>()?;
     if ids.is_empty() {
         return Ok(0);
@@ -589,6 +599,54 @@ mod tests {
             .map(|d| d.delivery_id)
             .collect();
         assert_eq!(ids.len(), 6, "delivery ids are unique");
+    }
+
+    /// A webhook receives exactly the events it lists (no near match), and
+    /// its subscription follows an update of its events and status.
+    #[test]
+    fn subscriptions_match_whole_event_names_and_follow_updates() {
+        let (_d, s) = store();
+        let w = s
+            .create_mlflow_webhook(&hook("w", &["prompt.created", "model_version"]))
+            .unwrap();
+        s.create_registered_model("m1", &[], "", "me").unwrap();
+        s.create_model_version(version("m1", &[])).unwrap();
+        assert!(
+            s.list_mlflow_webhook_deliveries(&w.webhook_id)
+                .unwrap()
+                .is_empty()
+        );
+        s.update_mlflow_webhook(
+            &w.webhook_id,
+            &MlflowWebhookUpdate {
+                events: Some(vec!["registered_model.created".into()]),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        s.create_registered_model("m2", &[], "", "me").unwrap();
+        s.update_mlflow_webhook(
+            &w.webhook_id,
+            &MlflowWebhookUpdate {
+                status: Some(MlflowWebhookStatus::Disabled),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        s.create_registered_model("m3", &[], "", "me").unwrap();
+        let got = s.list_mlflow_webhook_deliveries(&w.webhook_id).unwrap();
+        let names: Vec<(&str, &RegistryEvent)> =
+            got.iter().map(|d| (d.event.event(), &d.event)).collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        assert_eq!(
+            got[0].event,
+            RegistryEvent::ModelCreated {
+                prompt: false,
+                name: "m2".into(),
+                tags: vec![],
+                description: String::new(),
+            }
+        );
     }
 
     #[test]

@@ -263,7 +263,7 @@ fn refusal(c: &Conn, model_name: &str, version: i64) -> Result<Option<String>> {
     })
 }
 
-fn field_sql(f: &str) -> Result<String> {
+fn field_sql(c: &Conn, f: &str) -> Result<String> {
     let (col, key) = f
         .split_once('.')
         .filter(|(c, k)| {
@@ -276,20 +276,42 @@ fn field_sql(f: &str) -> Result<String> {
                 "job field '{f}': use spec.<key> or result.<key> (letters, digits, '_')"
             ))
         })?;
-    // a JSON value as JSON text: json_extract gives SQL values, json_quote brings strings back
-    Ok(format!("json_quote(json_extract({col}, '$.{key}'))"))
+    // The value as JSON text (a JSON string stays quoted, `true` stays
+    // `true`), NULL when the key is absent. SQLite's `->` and PostgreSQL's
+    // `json ->` both give exactly that; the column is TEXT, which PostgreSQL
+    // must be told to read as `json` (kept as written, so nothing is reordered).
+    Ok(if c.is_postgres() {
+        format!(
+            "CAST(CAST({} AS json) -> '{key}' AS TEXT)",
+            pg_without_nul(col)
+        )
+    } else {
+        format!("({col} -> '{key}')")
+    })
+}
+
+/// The JSON text of `col` with every `\u0000` escape (a NUL character in a
+/// string, as serde_json writes it) made `\ufffd`: PostgreSQL's JSON
+/// operators refuse a document holding one ("unsupported Unicode escape
+/// sequence"), where SQLite reads it. An escaped backslash followed by
+/// `u0000` is text, not the escape, and is left alone.
+fn pg_without_nul(col: &str) -> String {
+    format!(
+        r"CASE WHEN strpos({col}, '\u0000') = 0 THEN {col}
+          ELSE regexp_replace({col}, '(?<!\\)((?:\\\\)*)\\u0000', '\1\\ufffd', 'g') END"
+    )
 }
 
 fn recent_by_name(c: &Conn, kind: &str, per_name: usize, fields: &[&str]) -> Result<Vec<JobBrief>> {
     let mut cols = String::new();
     for f in fields {
         cols.push_str(", ");
-        cols.push_str(&field_sql(f)?);
+        cols.push_str(&field_sql(c, f)?);
     }
     let sql = format!(
         "SELECT id, name, status, error, created, ended{cols} FROM (
            SELECT *, ROW_NUMBER() OVER (PARTITION BY name ORDER BY created DESC, id DESC) AS rn
-           FROM jobs WHERE kind = ?1)
+           FROM jobs WHERE kind = ?1) AS ranked
          WHERE rn <= ?2 ORDER BY name, created DESC, id DESC"
     );
     let mut st = c.prepare(&sql)?;
@@ -520,5 +542,92 @@ mod tests {
             s.recent_jobs_by_name("k", 1, &["spec.x'); DROP TABLE jobs; --"]),
             Err(StoreError::InvalidParameter(_))
         ));
+    }
+
+    /// Each picked field is the JSON value as JSON text, whatever its type,
+    /// on either backend (SQLite's `json_extract` once made `true` a `1`).
+    #[test]
+    fn recent_job_fields_are_json_values_of_every_type() {
+        let (_d, s) = store();
+        let spec = r#"{"flag": true, "off": false, "n": 3, "x": 1.5, "big": 12345678901234567890,
+                       "s": "caf\u00e9 \"q\"", "obj": {"b": [1, {"c": null}], "a": "z"},
+                       "nul": null, "arr": [3, 2]}"#;
+        s.create_job("k", "a", spec).unwrap();
+        let keys = [
+            "flag", "off", "n", "x", "big", "s", "obj", "nul", "arr", "missing",
+        ];
+        let fields: Vec<String> = keys.iter().map(|k| format!("spec.{k}")).collect();
+        let refs: Vec<&str> = fields.iter().map(String::as_str).collect();
+        let got = s.recent_jobs_by_name("k", 5, &refs).unwrap();
+        assert_eq!(got.len(), 1);
+        let values: Vec<Option<serde_json::Value>> = got[0]
+            .fields
+            .iter()
+            .map(|f| f.as_deref().map(|t| serde_json::from_str(t).expect(t)))
+            .collect();
+        let whole: serde_json::Value = serde_json::from_str(spec).unwrap();
+        let want: Vec<Option<serde_json::Value>> = keys
+            .iter()
+            .map(|k| Some(whole[*k].clone()).filter(|v| !v.is_null()))
+            .collect();
+        assert_eq!(values, want);
+        // a string stays a JSON string, a number keeps its digits
+        assert_eq!(got[0].fields[0].as_deref(), Some("true"));
+        assert_eq!(got[0].fields[2].as_deref(), Some("3"));
+        assert_eq!(got[0].fields[3].as_deref(), Some("1.5"));
+        assert_eq!(got[0].fields[4].as_deref(), Some("12345678901234567890"));
+        // the result document is read the same way; a job of another kind is not
+        let j = s.create_job("k", "b", "{}").unwrap();
+        s.update_job(
+            &j.id,
+            &JobUpdate {
+                status: Some(JobStatus::Succeeded),
+                result: Some(r#"{"status": "ok", "rows": 0}"#.into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let got = s
+            .recent_jobs_by_name("k", 5, &["result.status", "result.rows"])
+            .unwrap();
+        let b: Vec<_> = got.iter().filter(|j| j.name == "b").collect();
+        assert_eq!(b.len(), 1);
+        assert_eq!(
+            b[0].fields,
+            [Some("\"ok\"".to_string()), Some("0".to_string())]
+        );
+        assert_eq!(b[0].status, JobStatus::Succeeded);
+        assert!(b[0].ended_ms.is_some());
+    }
+
+    /// A NUL character anywhere in a job's JSON (serde_json writes it as
+    /// `\u0000`) does not keep its fields from being read.
+    #[test]
+    fn recent_job_fields_read_documents_holding_a_nul_character() {
+        let (sc, s) = store();
+        let spec = serde_json::json!({
+            "model": "models:/m/1",
+            "input": "a\u{0}b\u{0}\u{0}",
+            // a backslash, `u0000` as text, a backslash, a NUL
+            "path": "C:\\u0000\\\u{0}",
+        })
+        .to_string();
+        s.create_job("k", "a", &spec).unwrap();
+        let got = s
+            .recent_jobs_by_name("k", 1, &["spec.model", "spec.input", "spec.path"])
+            .unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].fields[0].as_deref(), Some("\"models:/m/1\""));
+        let read = |i: usize| -> String {
+            serde_json::from_str(got[0].fields[i].as_deref().unwrap()).unwrap()
+        };
+        // PostgreSQL text cannot hold a NUL: it reads as U+FFFD, the rest as written
+        let nul = if sc.is_postgres() {
+            "\u{fffd}"
+        } else {
+            "\u{0}"
+        };
+        assert_eq!(read(1), format!("a{nul}b{nul}{nul}"));
+        assert_eq!(read(2), format!("C:\\u0000\\{nul}"));
     }
 }

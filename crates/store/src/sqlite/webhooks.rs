@@ -5,7 +5,7 @@
 //! lease (`claimed_until_ms`) is also the claim's token: an attempt is
 //! recorded only while it still holds.
 
-use crate::db::{Conn, Row, params, params_from_iter};
+use crate::db::{Conn, OptionalExtension, Row, params, params_from_iter};
 use serde_json::json;
 
 use super::CHUNK;
@@ -153,16 +153,44 @@ pub(super) fn record_in(
         DeliveryOutcome::Failed => (DeliveryState::Failed, None),
         DeliveryOutcome::RetryAt(at) => (DeliveryState::Pending, Some(at)),
     };
+    // Read, append, write back: both inside the writer's transaction (the
+    // store-wide writer lock on PostgreSQL), so nothing changes in between;
+    // one portable statement pair instead of SQLite's `json_insert`.
+    let held: Option<String> = tx
+        .prepare_cached(&format!(
+            "SELECT attempts FROM {table}
+             WHERE id = ?1 AND claimed_until_ms = ?2 AND state = 'pending'"
+        ))?
+        .query_row(params![id, claimed_until_ms], |r| r.get(0))
+        .optional()?;
+    let Some(held) = held else {
+        return Ok(false);
+    };
+    let mut attempts = match serde_json::from_str::<Vec<serde_json::Value>>(&held) {
+        Ok(v) => v,
+        Err(e) => {
+            // only this module writes the column; never let junk block a delivery
+            tracing::warn!(id, table, error = %e, "unreadable webhook attempts replaced");
+            Vec::new()
+        }
+    };
+    attempts.push(a);
     let n = tx.execute(
         &format!(
             "UPDATE {table}
-         SET attempts = json_insert(attempts, '$[#]', json(?3)),
+         SET attempts = ?3,
              state = ?4,
              next_attempt_ms = COALESCE(?5, next_attempt_ms),
              claimed_until_ms = 0
          WHERE id = ?1 AND claimed_until_ms = ?2 AND state = 'pending'"
         ),
-        params![id, claimed_until_ms, a.to_string(), state.as_str(), next],
+        params![
+            id,
+            claimed_until_ms,
+            serde_json::Value::Array(attempts).to_string(),
+            state.as_str(),
+            next
+        ],
     )?;
     Ok(n == 1)
 }
@@ -290,6 +318,44 @@ mod tests {
             [attempt(now + 1, None, Some("connection refused"))]
         );
         assert!(s.list_webhook_deliveries(&[]).unwrap().is_empty());
+    }
+
+    /// Each attempt is appended to the ones before, exactly as given (the
+    /// error text of a failed request may hold anything).
+    #[test]
+    fn attempts_accumulate_in_order_with_any_error_text() {
+        let (_d, s) = store();
+        s.enqueue_webhook_deliveries("job1", "drift", &["http://a.example/".into()], "{}")
+            .unwrap();
+        let now = now_ms() + 10;
+        let errors = [
+            "quote \" backslash \\ newline \n tab \t",
+            "naïve café — ✓ 😀",
+            "[\"not\", \"json\"]",
+        ];
+        let mut want = Vec::new();
+        for (i, e) in errors.iter().enumerate() {
+            let at = now + 1_000 * i as i64;
+            let got = s.claim_webhook_deliveries(at, 30_000, 1).unwrap();
+            assert_eq!(got.len(), 1, "attempt {i}");
+            assert_eq!(got[0].attempts, want);
+            let a = attempt(at, (i % 2 == 0).then_some(503), Some(e));
+            assert!(
+                s.record_webhook_attempt(
+                    got[0].id,
+                    got[0].claimed_until_ms,
+                    &a,
+                    DeliveryOutcome::RetryAt(at + 1)
+                )
+                .unwrap()
+            );
+            want.push(a);
+        }
+        let all = s.list_webhook_deliveries(&["job1".into()]).unwrap();
+        assert_eq!(all[0].attempts, want);
+        assert_eq!(all[0].state, DeliveryState::Pending);
+        assert_eq!(all[0].next_attempt_ms, now + 2_001);
+        assert_eq!(all[0].claimed_until_ms, 0);
     }
 
     #[test]
