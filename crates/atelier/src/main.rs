@@ -6,6 +6,7 @@ mod bench;
 mod clarify_cli;
 mod config;
 mod import_cli;
+mod migrate_cli;
 mod jobs_cli;
 mod monitor_cli;
 mod notebooks_cli;
@@ -325,6 +326,8 @@ Examples:
         #[command(subcommand)]
         source: import_cli::ImportCommand,
     },
+    /// Move this installation's metadata to PostgreSQL (and artifacts to S3), counts verified.
+    Migrate(migrate_cli::MigrateArgs),
     /// Manage API tokens (sent as `Authorization: Bearer <token>`, e.g. via MLFLOW_TRACKING_TOKEN).
     Token {
         #[command(subcommand)]
@@ -995,6 +998,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import { source } => {
             init_tracing("warn");
             import_cli::run(source)?;
+        }
+        Command::Migrate(args) => {
+            init_tracing("warn");
+            migrate_cli::run(args)?;
         }
         Command::Token { action } => {
             init_tracing("warn");

@@ -926,6 +926,10 @@ impl PgPool {
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| DbError::other(format!("the database URL is not valid: {e}")))?;
+        Self::with_config(config)
+    }
+
+    pub(crate) fn with_config(config: tokio_postgres::Config) -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("atelier-pg")
@@ -1021,6 +1025,37 @@ impl PgPool {
         };
         self.put(pc);
         out
+    }
+}
+
+/// Create the database a PostgreSQL URL names when it does not exist yet
+/// (through the server's `postgres` maintenance database); `true` when it
+/// was created. For commands whose target must be new (`atelier migrate`).
+pub fn ensure_database(url: &str) -> Result<bool> {
+    let config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| DbError::other(format!("the database URL is not valid: {e}")))?;
+    let Some(name) = config.get_dbname().map(str::to_string) else {
+        return Err(DbError::other("the database URL names no database"));
+    };
+    let mut admin = config.clone();
+    admin.dbname("postgres");
+    let pool = PgPool::with_config(admin)?;
+    let exists = pool.transaction(false, |c| {
+        c.query_row(
+            "SELECT COUNT(*) FROM pg_database WHERE datname = ?1",
+            [name.as_str()],
+            |r| r.get::<_, i64>(0),
+        )
+    })?;
+    if exists > 0 {
+        return Ok(false);
+    }
+    let quoted = name.replace('"', "\"\"");
+    match pool.batch_outside_transaction(&format!("CREATE DATABASE \"{quoted}\"")) {
+        Ok(()) => Ok(true),
+        Err(e) if e.to_string().contains("42P04") => Ok(false),
+        Err(e) => Err(e),
     }
 }
 

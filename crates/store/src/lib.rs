@@ -37,6 +37,7 @@ pub use genai::*;
 pub use model::*;
 pub use model_cards::*;
 pub use sqlite::SqlStore;
+pub use sqlite::CopyReport;
 pub use sqlite::import::{ImportDatasetInput, ImportEntity, ImportPoint, ImportTx, TableCounts};
 pub use traces::*;
 

@@ -23,6 +23,8 @@ use crate::*;
 mod genai;
 pub mod import;
 mod jobs;
+mod migrate;
+pub use migrate::CopyReport;
 mod mlflow_webhooks;
 mod model_cards;
 mod traces;
@@ -48,6 +50,9 @@ enum Backend {
         path: PathBuf,
         writer: Mutex<Connection>,
         readers: Mutex<Vec<Connection>>,
+        /// Opened only to be read (`atelier migrate`'s source): the file,
+        /// its WAL included, is never changed.
+        read_only: bool,
     },
     /// A PostgreSQL database (`postgres://…`).
     Postgres { url: String, pool: Box<PgPool> },
@@ -139,12 +144,50 @@ impl SqlStore {
                 path,
                 writer: Mutex::new(conn),
                 readers: Mutex::new(Vec::new()),
+                read_only: false,
             },
             generation: AtomicU64::new(0),
             generation_read: Mutex::new(None),
         };
         store.ensure_default_experiment()?;
         Ok(store)
+    }
+
+    /// Open an existing SQLite store only to read it: nothing is migrated
+    /// or written, and every write is refused. Its schema must be this
+    /// Atelier's (start this version's `atelier serve` on it once to upgrade).
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self> {
+        use rusqlite::OpenFlags;
+        let path = path.as_ref().to_path_buf();
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&path, flags).map_err(sql_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(sql_err)?;
+        let current: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(sql_err)?;
+        let known = schema_version();
+        if current != known {
+            return Err(StoreError::InvalidState(format!(
+                "{} has schema version {current} but this Atelier's is {known}: {}",
+                path.display(),
+                if current < known {
+                    "start this version's `atelier serve` on it once to upgrade it first"
+                } else {
+                    "use the newer Atelier that wrote it"
+                }
+            )));
+        }
+        Ok(SqlStore {
+            backend: Backend::Sqlite {
+                path,
+                writer: Mutex::new(conn),
+                readers: Mutex::new(Vec::new()),
+                read_only: true,
+            },
+            generation: AtomicU64::new(0),
+            generation_read: Mutex::new(None),
+        })
     }
 
     /// Open the store a location names: a `postgres://` (or
@@ -276,7 +319,18 @@ impl SqlStore {
 
     fn read<T>(&self, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
         let (path, readers) = match &self.backend {
-            Backend::Sqlite { path, readers, .. } => (path, readers),
+            Backend::Sqlite {
+                path,
+                readers,
+                read_only,
+                ..
+            } => {
+                if *read_only {
+                    // the one connection opened read-only
+                    return self.read_only_conn(f);
+                }
+                (path, readers)
+            }
             Backend::Postgres { pool, .. } => return pool.transaction(false, f),
         };
         let conn = readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
@@ -294,6 +348,18 @@ impl SqlStore {
             pool.push(conn);
         }
         out
+    }
+}
+
+impl SqlStore {
+    fn read_only_conn<T>(&self, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
+        match &self.backend {
+            Backend::Sqlite { writer, .. } => {
+                let conn = writer.lock().unwrap_or_else(|e| e.into_inner());
+                f(&Conn::sqlite(&conn))
+            }
+            Backend::Postgres { .. } => Err(StoreError::Internal("not a SQLite store".into())),
+        }
     }
 }
 
