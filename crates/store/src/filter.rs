@@ -65,6 +65,16 @@ impl Op {
     }
 }
 
+/// A LIKE pattern as SQL text and its argument, the same on both backends:
+/// `%` and `_` are the wildcards and a backslash is an ordinary character
+/// (SQLite's LIKE has no escape character; PostgreSQL's escapes with a
+/// backslash unless told otherwise, so the escape is named and doubled).
+pub(crate) const LIKE_ESCAPE: &str = "ESCAPE '\\'";
+
+pub(crate) fn like_pattern(pattern: &str) -> crate::db::Val {
+    crate::db::Val::Text(pattern.replace('\\', "\\\\"))
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Number(f64),

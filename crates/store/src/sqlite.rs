@@ -17,7 +17,7 @@ use rusqlite::Connection;
 
 use crate::db::{Conn, OptionalExtension, PgPool, Val as SqlValue, params, params_from_iter};
 
-use crate::filter::{self, Clause, Entity, Op, Value};
+use crate::filter::{self, Clause, Entity, LIKE_ESCAPE, Op, Value, like_pattern};
 use crate::*;
 
 mod genai;
@@ -501,7 +501,13 @@ fn text(s: &str) -> SqlValue {
 /// `column <op> value` for a string comparison; ILIKE lowers both sides.
 fn string_cmp(col: &str, c: &Clause, w: &mut Where) -> Result<()> {
     match (&c.op, &c.value) {
-        (Op::ILike, Value::Str(s)) => w.push(format!("LOWER({col}) LIKE LOWER(?)"), [text(s)]),
+        (Op::ILike, Value::Str(s)) => w.push(
+            format!("LOWER({col}) LIKE LOWER(?) {LIKE_ESCAPE}"),
+            [like_pattern(s)],
+        ),
+        (Op::Like, Value::Str(s)) => {
+            w.push(format!("{col} LIKE ? {LIKE_ESCAPE}"), [like_pattern(s)])
+        }
         (op, Value::Str(s)) if op.is_string() => w.push(format!("{col} {} ?", op.sql()), [text(s)]),
         (Op::In | Op::NotIn, Value::List(items)) => w.push(
             format!("{col} {} ({})", c.op.sql(), placeholders(items.len())),
@@ -530,15 +536,33 @@ fn format_number(n: f64) -> String {
     }
 }
 
+/// `column <op> number`. A whole number is bound as an integer (PostgreSQL
+/// compares it with a BIGINT column through the column's index); any other
+/// is cast to DOUBLE PRECISION, since PostgreSQL would otherwise take the
+/// parameter for the column's BIGINT and refuse `start_time > 1.5`.
+fn number_cmp(col: &str, op: Op, n: f64, w: &mut Where) {
+    if n.fract() == 0.0 && n.abs() < 9e15 {
+        w.push(
+            format!("{col} {} ?", op.sql()),
+            [SqlValue::Integer(n as i64)],
+        );
+    } else {
+        w.push(
+            format!("{col} {} CAST(? AS DOUBLE PRECISION)", op.sql()),
+            [SqlValue::Real(n)],
+        );
+    }
+}
+
 fn numeric_cmp(col: &str, c: &Clause, w: &mut Where) -> Result<()> {
     match (&c.op, &c.value) {
         (op, Value::Number(n)) if op.is_numeric() => {
-            w.push(format!("{col} {} ?", op.sql()), [SqlValue::Real(*n)]);
+            number_cmp(col, *op, *n, w);
             Ok(())
         }
         (op, Value::Str(s)) if op.is_numeric() => match s.parse::<f64>() {
             Ok(n) => {
-                w.push(format!("{col} {} ?", op.sql()), [SqlValue::Real(n)]);
+                number_cmp(col, *op, n, w);
                 Ok(())
             }
             Err(_) => Err(invalid(format!(
@@ -1106,7 +1130,8 @@ impl MetadataStore for SqlStore {
             )?;
             for t in tags {
                 tx.execute(
-                    "INSERT OR REPLACE INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?)",
+                    "INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?)
+                     ON CONFLICT(experiment_id, key) DO UPDATE SET value = excluded.value",
                     params![id, t.key, t.value],
                 )?;
             }
@@ -1535,7 +1560,8 @@ impl MetadataStore for SqlStore {
             }
             for m in model_inputs {
                 tx.execute(
-                    "INSERT OR IGNORE INTO run_models (run_uuid, model_id, direction, step) VALUES (?, ?, 'input', 0)",
+                    "INSERT INTO run_models (run_uuid, model_id, direction, step) VALUES (?, ?, 'input', 0)
+                     ON CONFLICT(run_uuid, direction, model_id) DO NOTHING",
                     params![run_id, m],
                 )?;
             }
@@ -1642,8 +1668,10 @@ impl MetadataStore for SqlStore {
                         // context is stored inside the input's tag list
                         match (&c.op, &c.value) {
                             (Op::Eq, Value::Str(s)) => inner.push(
-                                "i.tags LIKE ?",
-                                [text(&format!("%[\"mlflow.data.context\",\"{s}\"]%"))],
+                                format!("i.tags LIKE ? {LIKE_ESCAPE}"),
+                                [like_pattern(&format!(
+                                    "%[\"mlflow.data.context\",\"{s}\"]%"
+                                ))],
                             ),
                             _ => string_cmp(col, &c, &mut inner)?,
                         }
@@ -1821,7 +1849,8 @@ impl MetadataStore for SqlStore {
         // them so) ordered by (step, timestamp, value, is_nan), a NaN counting
         // as 0 as MLflow stores it; NTILE(max) buckets, the first point of each,
         // and the last point, which replaces the last pick when already at max.
-        let max = i64::try_from(max_results.max(1)).unwrap_or(i64::MAX);
+        // (NTILE's argument is a 32-bit INTEGER on PostgreSQL)
+        let max = i64::try_from(max_results.clamp(1, i32::MAX as usize)).unwrap_or(1);
         let lo = start_step.unwrap_or(i64::MIN);
         let hi = end_step.unwrap_or(i64::MAX);
         const POINTS: &str =
@@ -1838,7 +1867,7 @@ impl MetadataStore for SqlStore {
              ORDER BY step, timestamp, v, is_nan"
         );
         let last = format!(
-            "SELECT step, timestamp, value, is_nan FROM ({POINTS})
+            "SELECT step, timestamp, value, is_nan FROM ({POINTS}) AS pts
              ORDER BY step DESC, timestamp DESC, v DESC, is_nan DESC LIMIT 1"
         );
         // (an unknown run has no points: MLflow's store does not look runs up here)
@@ -1882,32 +1911,59 @@ impl MetadataStore for SqlStore {
         }
         // MLflow's `_search_datasets`: distinct (experiment, name, digest,
         // context) over the runs' inputs, the context from the input's
-        // `mlflow.data.context` tag (absent when it has none), at most 1000
+        // `mlflow.data.context` tag (absent when it has none), at most 1000,
+        // by dataset and then context (none first). The input's tags are a
+        // JSON list read here, not in SQL: SQLite's and PostgreSQL's JSON
+        // functions differ.
         let sql = format!(
-            "SELECT DISTINCT d.experiment_id, d.name, d.digest, ctx.value
+            "SELECT DISTINCT d.dataset_id, d.experiment_id, d.name, d.digest, i.tags
              FROM datasets d
              JOIN run_inputs i ON i.dataset_id = d.dataset_id
-             LEFT JOIN (SELECT i2.run_uuid, i2.dataset_id, json_extract(t.value, '$[1]') AS value
-                        FROM run_inputs i2, json_each(i2.tags) t
-                        WHERE json_extract(t.value, '$[0]') = 'mlflow.data.context') ctx
-               ON ctx.run_uuid = i.run_uuid AND ctx.dataset_id = i.dataset_id
              WHERE d.experiment_id IN ({})
-             ORDER BY d.dataset_id, ctx.value
-             LIMIT 1000",
+             ORDER BY d.dataset_id",
             placeholders(experiment_ids.len())
         );
-        self.read(|c| {
+        let rows: Vec<(i64, DatasetSummary, String)> = self.read(|c| {
             Ok(c.prepare(&sql)?
                 .query_map(params_from_iter(experiment_ids), |r| {
-                    Ok(DatasetSummary {
-                        experiment_id: r.get(0)?,
-                        name: r.get(1)?,
-                        digest: r.get(2)?,
-                        context: r.get(3)?,
-                    })
+                    Ok((
+                        r.get(0)?,
+                        DatasetSummary {
+                            experiment_id: r.get(1)?,
+                            name: r.get(2)?,
+                            digest: r.get(3)?,
+                            context: None,
+                        },
+                        r.get(4)?,
+                    ))
                 })?
                 .collect::<crate::db::Result<_>>()?)
-        })
+        })?;
+        let mut found: Vec<(i64, DatasetSummary)> = Vec::new();
+        for (dataset_id, summary, tags) in rows {
+            let tags: Vec<(String, String)> = serde_json::from_str(&tags).unwrap_or_default();
+            let contexts: Vec<String> = tags
+                .into_iter()
+                .filter(|(k, _)| k == "mlflow.data.context")
+                .map(|(_, v)| v)
+                .collect();
+            if contexts.is_empty() {
+                found.push((dataset_id, summary));
+            } else {
+                for ctx in contexts {
+                    found.push((
+                        dataset_id,
+                        DatasetSummary {
+                            context: Some(ctx),
+                            ..summary.clone()
+                        },
+                    ));
+                }
+            }
+        }
+        found.sort_by(|a, b| (a.0, &a.1.context).cmp(&(b.0, &b.1.context)));
+        found.dedup_by(|a, b| a.0 == b.0 && a.1.context == b.1.context);
+        Ok(found.into_iter().take(1000).map(|(_, d)| d).collect())
     }
 
     fn metric_keys(&self, experiment_ids: &[i64]) -> Result<Vec<String>> {
@@ -1949,7 +2005,8 @@ impl MetadataStore for SqlStore {
             )?;
             for t in tags {
                 tx.execute(
-                    "INSERT OR REPLACE INTO registered_model_tags (name, key, value) VALUES (?, ?, ?)",
+                    "INSERT INTO registered_model_tags (name, key, value) VALUES (?, ?, ?)
+                     ON CONFLICT(name, key) DO UPDATE SET value = excluded.value",
                     params![name, t.key, t.value],
                 )?;
             }
@@ -2190,10 +2247,17 @@ impl MetadataStore for SqlStore {
     fn create_model_version(&self, req: CreateModelVersion) -> Result<ModelVersion> {
         self.write(|tx| {
             touch_model(tx, &req.name)?;
-            let version: i64 = tx.query_row(
-                "UPDATE registered_models SET last_version = MAX(last_version, (SELECT COALESCE(MAX(version), 0) FROM model_versions WHERE name = ?1)) + 1
-                 WHERE name = ?1 RETURNING last_version",
+            // the next number after the highest ever given and the highest present
+            let highest: i64 = tx.query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM model_versions WHERE name = ?",
                 [&req.name],
+                |r| r.get(0),
+            )?;
+            let version: i64 = tx.query_row(
+                "UPDATE registered_models
+                 SET last_version = CASE WHEN last_version > ?2 THEN last_version ELSE ?2 END + 1
+                 WHERE name = ?1 RETURNING last_version",
+                params![req.name, highest],
                 |r| r.get(0),
             )?;
             let now = now_ms();
@@ -2204,7 +2268,8 @@ impl MetadataStore for SqlStore {
             )?;
             for t in &req.tags {
                 tx.execute(
-                    "INSERT OR REPLACE INTO model_version_tags (name, version, key, value) VALUES (?, ?, ?, ?)",
+                    "INSERT INTO model_version_tags (name, version, key, value) VALUES (?, ?, ?, ?)
+                     ON CONFLICT(name, version, key) DO UPDATE SET value = excluded.value",
                     params![req.name, version, t.key, t.value],
                 )?;
             }
@@ -2442,7 +2507,10 @@ impl MetadataStore for SqlStore {
             for (table, items) in [("logged_model_tags", &req.tags), ("logged_model_params", &req.params)] {
                 for t in items.iter() {
                     tx.execute(
-                        &format!("INSERT OR REPLACE INTO {table} (model_id, key, value) VALUES (?, ?, ?)"),
+                        &format!(
+                            "INSERT INTO {table} (model_id, key, value) VALUES (?, ?, ?)
+                             ON CONFLICT(model_id, key) DO UPDATE SET value = excluded.value"
+                        ),
                         params![id, t.key, t.value],
                     )?;
                 }
@@ -2489,7 +2557,8 @@ impl MetadataStore for SqlStore {
             load_logged_model(tx, model_id)?;
             for t in tags {
                 tx.execute(
-                    "INSERT OR REPLACE INTO logged_model_tags (model_id, key, value) VALUES (?, ?, ?)",
+                    "INSERT INTO logged_model_tags (model_id, key, value) VALUES (?, ?, ?)
+                     ON CONFLICT(model_id, key) DO UPDATE SET value = excluded.value",
                     params![model_id, t.key, t.value],
                 )?;
             }
@@ -2513,7 +2582,8 @@ impl MetadataStore for SqlStore {
             load_logged_model(tx, model_id)?;
             for p in params {
                 tx.execute(
-                    "INSERT OR REPLACE INTO logged_model_params (model_id, key, value) VALUES (?, ?, ?)",
+                    "INSERT INTO logged_model_params (model_id, key, value) VALUES (?, ?, ?)
+                     ON CONFLICT(model_id, key) DO UPDATE SET value = excluded.value",
                     params![model_id, p.key, p.value],
                 )?;
             }
@@ -2819,9 +2889,11 @@ impl MetadataStore for SqlStore {
         }
         let n = self
             .read(|c| {
-                Ok(c.query_row("SELECT n FROM atelier_generation WHERE id = 1", [], |r| {
-                    r.get::<_, i64>(0)
-                })?)
+                Ok(
+                    c.query_row("SELECT n FROM atelier_generation WHERE id = 1", [], |r| {
+                        r.get::<_, i64>(0)
+                    })?,
+                )
             })
             .map(|n| n as u64)
             .unwrap_or_else(|_| cached.map(|c| c.2).unwrap_or(local));

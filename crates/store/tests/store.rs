@@ -354,3 +354,231 @@ fn metric_points_after_a_cursor_come_in_write_order_for_one_run_only() {
     let (new, _) = s.metric_points_after(&a, cursor, 100).unwrap();
     assert_eq!((new.len(), new[0].step, new[0].value), (1, 1, 0.5));
 }
+
+fn input(name: &str, context: Option<&str>) -> DatasetInput {
+    DatasetInput {
+        tags: context
+            .map(|c| vec![Tag::new("mlflow.data.context", c)])
+            .unwrap_or_default(),
+        dataset: Dataset {
+            name: name.into(),
+            digest: format!("{name}-digest"),
+            source_type: "local".into(),
+            source: "{}".into(),
+            schema: None,
+            profile: None,
+        },
+    }
+}
+
+#[test]
+fn datasets_of_experiments_come_once_per_context_and_filter_runs_by_context() {
+    let s = fresh();
+    let exp = s.create_experiment("e", None, &[]).unwrap();
+    let other = s.create_experiment("other", None, &[]).unwrap();
+    let train = run_in(&s, exp, "train");
+    let eval = run_in(&s, exp, "eval");
+    let plain = run_in(&s, exp, "plain");
+    let elsewhere = run_in(&s, other, "elsewhere");
+    s.log_inputs(&train, &[input("d1", Some("training"))], &[])
+        .unwrap();
+    s.log_inputs(&eval, &[input("d1", Some("eval"))], &[])
+        .unwrap();
+    s.log_inputs(&plain, &[input("d2", None), input("d1", Some("eval"))], &[])
+        .unwrap();
+    s.log_inputs(&elsewhere, &[input("d3", Some("training"))], &[])
+        .unwrap();
+    let found: Vec<(String, Option<String>)> = s
+        .search_datasets(&[exp])
+        .unwrap()
+        .into_iter()
+        .map(|d| {
+            assert_eq!(d.experiment_id, exp);
+            assert_eq!(d.digest, format!("{}-digest", d.name));
+            (d.name, d.context)
+        })
+        .collect();
+    let want = |n: &str, c: Option<&str>| (n.to_string(), c.map(String::from));
+    assert_eq!(
+        found,
+        vec![
+            want("d1", Some("eval")),
+            want("d1", Some("training")),
+            want("d2", None)
+        ],
+        "by dataset (first logged first), then context; each once"
+    );
+    let by_context = |ctx: &str| -> Vec<String> {
+        let mut names: Vec<String> = s
+            .search_runs(&SearchRuns {
+                experiment_ids: vec![exp],
+                filter: format!("dataset.context = '{ctx}'"),
+                max_results: 10,
+                ..Default::default()
+            })
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|r| r.info.run_name)
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(by_context("eval"), vec!["eval", "plain"]);
+    assert_eq!(by_context("training"), vec!["train"]);
+}
+
+fn run_names(s: &SqlStore, exp: i64, filter: &str) -> Vec<String> {
+    let mut names: Vec<String> = s
+        .search_runs(&SearchRuns {
+            experiment_ids: vec![exp],
+            filter: filter.into(),
+            max_results: 100,
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("{filter}: {e}"))
+        .items
+        .into_iter()
+        .map(|r| r.info.run_name)
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn like_takes_a_backslash_literally_and_numbers_may_have_fractions() {
+    let s = fresh();
+    let exp = s.create_experiment("e", None, &[]).unwrap();
+    for (name, start) in [(r"C:\temp\a", 10), ("C:_temp", 20), ("C:xtemp", 30)] {
+        let id = s
+            .create_run(CreateRun {
+                experiment_id: exp,
+                user_id: "u".into(),
+                run_name: Some(name.into()),
+                start_time: Some(start),
+                ..Default::default()
+            })
+            .unwrap()
+            .run_id;
+        s.log_batch(
+            &id,
+            &[Metric::new("score", start as f64 / 100.0, 1, 0)],
+            &[],
+            &[Tag::new("path", name)],
+        )
+        .unwrap();
+    }
+    // in a filter, '\\' is one backslash; in LIKE it is an ordinary character
+    assert_eq!(
+        run_names(&s, exp, r"attributes.run_name LIKE 'C:\\temp%'"),
+        vec![r"C:\temp\a"]
+    );
+    assert_eq!(
+        run_names(&s, exp, r"attributes.run_name ILIKE 'c:\\TEMP\\_'"),
+        vec![r"C:\temp\a"],
+        "'_' stays a wildcard after a backslash"
+    );
+    assert_eq!(
+        run_names(&s, exp, r"tags.path LIKE '%\\%'"),
+        vec![r"C:\temp\a"]
+    );
+    assert_eq!(
+        run_names(&s, exp, "attributes.run_name LIKE 'C:_temp'"),
+        vec!["C:_temp", "C:xtemp"]
+    );
+    assert_eq!(
+        run_names(&s, exp, "attributes.start_time > 15.5"),
+        vec!["C:_temp", "C:xtemp"]
+    );
+    assert_eq!(
+        run_names(&s, exp, "attributes.start_time <= 20"),
+        vec![r"C:\temp\a", "C:_temp"]
+    );
+    assert_eq!(
+        run_names(&s, exp, "attributes.end_time < 0.5"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        run_names(&s, exp, "metrics.score > 0.15"),
+        vec!["C:_temp", "C:xtemp"]
+    );
+    assert_eq!(run_names(&s, exp, "metrics.score = 0.3"), vec!["C:xtemp"]);
+    let exps = s
+        .search_experiments(&SearchExperiments {
+            filter: "creation_time > 0.5 AND name LIKE 'e'".into(),
+            max_results: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(exps.items.len(), 1);
+}
+
+#[test]
+fn version_numbers_are_never_reused_and_repeated_tag_keys_keep_the_last_value() {
+    let s = fresh();
+    let twice = [Tag::new("k", "first"), Tag::new("k", "last")];
+    let exp = s.create_experiment("tagged", None, &twice).unwrap();
+    assert_eq!(
+        s.get_experiment(exp).unwrap().tags,
+        vec![Tag::new("k", "last")]
+    );
+    let m = s.create_registered_model("m", &twice, "", "u").unwrap();
+    assert_eq!(m.tags, vec![Tag::new("k", "last")]);
+    let version = |s: &SqlStore| {
+        s.create_model_version(CreateModelVersion {
+            name: "m".into(),
+            source: "runs:/r/model".into(),
+            tags: twice.to_vec(),
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    assert_eq!(version(&s).version, 1);
+    let v2 = version(&s);
+    assert_eq!((v2.version, v2.tags), (2, vec![Tag::new("k", "last")]));
+    s.delete_model_version("m", 2).unwrap();
+    assert_eq!(
+        version(&s).version,
+        3,
+        "a deleted version's number is not given again"
+    );
+    let found = s
+        .search_model_versions(&SearchRegistry {
+            filter: "name = 'm' AND version_number > 1.5".into(),
+            max_results: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        found.items.iter().map(|v| v.version).collect::<Vec<_>>(),
+        vec![3]
+    );
+    let lm = s
+        .create_logged_model(CreateLoggedModel {
+            experiment_id: exp,
+            name: "lm".into(),
+            tags: twice.to_vec(),
+            params: vec![Tag::new("p", "1"), Tag::new("p", "2")],
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(lm.tags, vec![Tag::new("k", "last")]);
+    assert_eq!(lm.params, vec![Tag::new("p", "2")]);
+    let run = run_in(&s, exp, "r");
+    let models = [lm.model_id.clone()];
+    s.log_inputs(&run, &[], &models).unwrap();
+    s.log_inputs(&run, &[], &models).unwrap();
+    assert_eq!(s.get_run(&run).unwrap().model_inputs, models.to_vec());
+}
+
+#[test]
+fn bulk_interval_accepts_any_maximum() {
+    let s = fresh();
+    let r = run_in(&s, 0, "a");
+    let pts: Vec<Metric> = (0..5).map(|i| Metric::new("m", i as f64, i, i)).collect();
+    s.log_batch(&r, &pts, &[], &[]).unwrap();
+    let got = s
+        .metric_history_bulk_interval(std::slice::from_ref(&r), "m", None, None, usize::MAX)
+        .unwrap();
+    assert_eq!(got.len(), 5);
+}

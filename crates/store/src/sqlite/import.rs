@@ -108,17 +108,23 @@ impl ImportTx<'_, '_> {
         let (table, col) = entity.table_column();
         let mut out = Vec::new();
         for chunk in ids.chunks(CHUNK) {
-            let sql = format!(
-                "SELECT CAST({col} AS TEXT) FROM {table} WHERE {col} IN ({})",
-                placeholders(chunk.len())
-            );
+            // experiment ids are integers: one that is not names none (and
+            // PostgreSQL refuses text where its BIGINT column is compared)
             let args: Vec<SqlValue> = chunk
                 .iter()
-                .map(|id| match (entity, id.parse::<i64>()) {
-                    (ImportEntity::Experiment, Ok(n)) => SqlValue::Integer(n),
-                    _ => SqlValue::Text(id.clone()),
+                .filter_map(|id| match (entity, id.parse::<i64>()) {
+                    (ImportEntity::Experiment, Ok(n)) => Some(SqlValue::Integer(n)),
+                    (ImportEntity::Experiment, Err(_)) => None,
+                    _ => Some(SqlValue::Text(id.clone())),
                 })
                 .collect();
+            if args.is_empty() {
+                continue;
+            }
+            let sql = format!(
+                "SELECT CAST({col} AS TEXT) FROM {table} WHERE {col} IN ({})",
+                placeholders(args.len())
+            );
             let mut st = self.tx.prepare(&sql)?;
             for r in st.query_map(params_from_iter(args), |r| r.get::<_, String>(0))? {
                 out.push(r?);
@@ -169,7 +175,7 @@ impl ImportTx<'_, '_> {
 
     /// Row counts of every table an import writes.
     pub fn counts(&self) -> Result<TableCounts> {
-        let q: [(&'static str, &str); 27] = [
+        let q: [(&'static str, &str); 26] = [
             ("experiments", "SELECT COUNT(*) FROM experiments"),
             ("experiment_tags", "SELECT COUNT(*) FROM experiment_tags"),
             ("runs", "SELECT COUNT(*) FROM runs"),
@@ -179,10 +185,6 @@ impl ImportTx<'_, '_> {
             ("latest_metrics", "SELECT COUNT(*) FROM latest_metrics"),
             ("datasets", "SELECT COUNT(*) FROM datasets"),
             ("run_inputs", "SELECT COUNT(*) FROM run_inputs"),
-            (
-                "input_tags",
-                "SELECT COALESCE(SUM(json_array_length(tags)), 0) FROM run_inputs",
-            ),
             (
                 "model_inputs",
                 "SELECT COUNT(*) FROM run_models WHERE direction = 'input'",
@@ -235,6 +237,17 @@ impl ImportTx<'_, '_> {
         for (name, sql) in q {
             out.insert(name, self.tx.query_row(sql, [], |r| r.get(0))?);
         }
+        // an input's tags are a JSON list, counted here: SQLite's and
+        // PostgreSQL's JSON functions differ
+        let mut input_tags = 0i64;
+        let mut st = self.tx.prepare("SELECT tags FROM run_inputs")?;
+        for tags in st.query_map([], |r| r.get::<_, String>(0))? {
+            let tags: Vec<serde_json::Value> = serde_json::from_str(&tags?).map_err(|e| {
+                StoreError::Internal(format!("a run input's tags are not a JSON list: {e}"))
+            })?;
+            input_tags += tags.len() as i64;
+        }
+        out.insert("input_tags", input_tags);
         Ok(out)
     }
 
@@ -260,7 +273,8 @@ impl ImportTx<'_, '_> {
         for t in &e.tags {
             self.tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?)",
+                    "INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?)
+                     ON CONFLICT(experiment_id, key) DO UPDATE SET value = excluded.value",
                 )?
                 .execute(params![e.experiment_id, t.key, t.value])?;
         }
@@ -293,7 +307,8 @@ impl ImportTx<'_, '_> {
     /// Params of a run (as they are: no immutability check).
     pub fn params(&self, run_id: &str, params: &[Param]) -> Result<()> {
         let mut st = self.tx.prepare_cached(
-            "INSERT OR REPLACE INTO params (run_uuid, key, value) VALUES (?, ?, ?)",
+            "INSERT INTO params (run_uuid, key, value) VALUES (?, ?, ?)
+             ON CONFLICT(run_uuid, key) DO UPDATE SET value = excluded.value",
         )?;
         for p in params {
             st.execute(params![run_id, p.key, p.value])?;
@@ -304,7 +319,8 @@ impl ImportTx<'_, '_> {
     /// Tags of a run. The run's name is its own column, given with the run.
     pub fn run_tags(&self, run_id: &str, tags: &[Tag]) -> Result<()> {
         let mut st = self.tx.prepare_cached(
-            "INSERT OR REPLACE INTO tags (run_uuid, key, value) VALUES (?, ?, ?)",
+            "INSERT INTO tags (run_uuid, key, value) VALUES (?, ?, ?)
+             ON CONFLICT(run_uuid, key) DO UPDATE SET value = excluded.value",
         )?;
         for t in tags {
             st.execute(params![run_id, t.key, t.value])?;
@@ -369,7 +385,9 @@ impl ImportTx<'_, '_> {
         let (v, nan) = split_nan(m.value);
         self.tx
             .prepare_cached(
-                "INSERT OR REPLACE INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT(run_uuid, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan,
+                    timestamp = excluded.timestamp, step = excluded.step",
             )?
             .execute(params![run_id, m.key, v, nan, m.timestamp, m.step])?;
         Ok(())
@@ -474,7 +492,8 @@ impl ImportTx<'_, '_> {
     pub fn run_model(&self, run_id: &str, model_id: &str, output: bool, step: i64) -> Result<()> {
         self.tx
             .prepare_cached(
-                "INSERT OR REPLACE INTO run_models (run_uuid, model_id, direction, step) VALUES (?, ?, ?, ?)",
+                "INSERT INTO run_models (run_uuid, model_id, direction, step) VALUES (?, ?, ?, ?)
+                 ON CONFLICT(run_uuid, direction, model_id) DO UPDATE SET step = excluded.step",
             )?
             .execute(params![
                 run_id,
@@ -511,7 +530,8 @@ impl ImportTx<'_, '_> {
             ("logged_model_params", &m.params),
         ] {
             let mut st = self.tx.prepare_cached(&format!(
-                "INSERT OR REPLACE INTO {table} (model_id, key, value) VALUES (?, ?, ?)"
+                "INSERT INTO {table} (model_id, key, value) VALUES (?, ?, ?)
+                 ON CONFLICT(model_id, key) DO UPDATE SET value = excluded.value"
             ))?;
             for t in items.iter() {
                 st.execute(params![m.model_id, t.key, t.value])?;
@@ -540,13 +560,15 @@ impl ImportTx<'_, '_> {
             ])
             .map_err(|e| on_conflict(e, "registered model", &m.name))?;
         let mut st = self.tx.prepare_cached(
-            "INSERT OR REPLACE INTO registered_model_tags (name, key, value) VALUES (?, ?, ?)",
+            "INSERT INTO registered_model_tags (name, key, value) VALUES (?, ?, ?)
+             ON CONFLICT(name, key) DO UPDATE SET value = excluded.value",
         )?;
         for t in &m.tags {
             st.execute(params![m.name, t.key, t.value])?;
         }
         let mut st = self.tx.prepare_cached(
-            "INSERT OR REPLACE INTO registered_model_aliases (name, alias, version) VALUES (?, ?, ?)",
+            "INSERT INTO registered_model_aliases (name, alias, version) VALUES (?, ?, ?)
+             ON CONFLICT(name, alias) DO UPDATE SET version = excluded.version",
         )?;
         for a in &m.aliases {
             st.execute(params![m.name, a.alias, a.version])?;
@@ -578,7 +600,8 @@ impl ImportTx<'_, '_> {
             ])
             .map_err(|e| on_conflict(e, "model version", &format!("{} {}", v.name, v.version)))?;
         let mut st = self.tx.prepare_cached(
-            "INSERT OR REPLACE INTO model_version_tags (name, version, key, value) VALUES (?, ?, ?, ?)",
+            "INSERT INTO model_version_tags (name, version, key, value) VALUES (?, ?, ?, ?)
+             ON CONFLICT(name, version, key) DO UPDATE SET value = excluded.value",
         )?;
         for t in &v.tags {
             st.execute(params![v.name, v.version, t.key, t.value])?;
@@ -612,7 +635,8 @@ impl ImportTx<'_, '_> {
             ("trace_request_metadata", &t.metadata),
         ] {
             let mut st = self.tx.prepare_cached(&format!(
-                "INSERT OR REPLACE INTO {table} (trace_id, key, value) VALUES (?, ?, ?)"
+                "INSERT INTO {table} (trace_id, key, value) VALUES (?, ?, ?)
+                 ON CONFLICT(trace_id, key) DO UPDATE SET value = excluded.value"
             ))?;
             for kv in items.iter() {
                 st.execute(params![t.trace_id, kv.key, kv.value])?;
@@ -680,7 +704,8 @@ impl ImportTx<'_, '_> {
     pub fn trace_run_link(&self, trace_id: &str, run_id: &str) -> Result<()> {
         self.tx
             .prepare_cached(
-                "INSERT OR IGNORE INTO trace_run_links (trace_id, run_id) VALUES (?, ?)",
+                "INSERT INTO trace_run_links (trace_id, run_id) VALUES (?, ?)
+                 ON CONFLICT(trace_id, run_id) DO NOTHING",
             )?
             .execute(params![trace_id, run_id])?;
         Ok(())
@@ -792,5 +817,52 @@ mod tests {
             s.import(|tx| tx.experiment_is_empty(id)).unwrap(),
             Some(true)
         );
+    }
+
+    #[test]
+    fn counts_input_tags_and_asks_about_any_id() {
+        let (_d, s) = store();
+        s.import(|tx| {
+            tx.experiment(&exp(7, "seven"))?;
+            tx.run(&run("abc", 7), None)?;
+            tx.dataset_input(&ImportDatasetInput {
+                run_id: "abc".into(),
+                experiment_id: 7,
+                dataset: Dataset {
+                    name: "d".into(),
+                    digest: "x".into(),
+                    source_type: "local".into(),
+                    source: "{}".into(),
+                    schema: None,
+                    profile: None,
+                },
+                tags: vec![
+                    Tag::new("mlflow.data.context", "training"),
+                    Tag::new("other", "y"),
+                ],
+            })?;
+            tx.params("abc", &[Tag::new("p", "1"), Tag::new("p", "2")])?;
+            tx.trace_run_link("t-1", "abc")?;
+            tx.trace_run_link("t-1", "abc")?;
+            let c = tx.counts()?;
+            assert_eq!((c["run_inputs"], c["input_tags"]), (1, 2));
+            assert_eq!((c["params"], c["trace_run_links"]), (1, 1));
+            // an experiment id that is not a number names no experiment
+            assert_eq!(
+                tx.existing(ImportEntity::Experiment, &["7".into(), "seven".into()])?,
+                vec!["7".to_string()]
+            );
+            assert!(
+                tx.existing(ImportEntity::Experiment, &["x".into()])?
+                    .is_empty()
+            );
+            assert_eq!(
+                tx.existing(ImportEntity::Run, &["abc".into(), "7".into()])?,
+                vec!["abc".to_string()]
+            );
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(s.get_run("abc").unwrap().params, vec![Tag::new("p", "2")]);
     }
 }
