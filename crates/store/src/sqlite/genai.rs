@@ -1,7 +1,7 @@
-//! MLflow 3 GenAI evaluation datasets and registered scorers in SQLite
-//! (migration 14). Everything is read from and written to the database in
-//! one transaction per call, so every server process on the database sees
-//! the same datasets and scorers.
+//! MLflow 3 GenAI evaluation datasets and registered scorers in the SQL
+//! store, SQLite or PostgreSQL (migration 14). Everything is read from and
+//! written to the database in one transaction per call, so every server
+//! process on the database sees the same datasets and scorers.
 //!
 //! Semantics follow MLflow's SQLAlchemy store: records are merged by the
 //! SHA-256 of their inputs as canonical JSON (sorted keys); an upsert
@@ -134,7 +134,8 @@ fn check_experiments(c: &Conn, ids: &[i64]) -> Result<()> {
 
 fn link(tx: &Conn, dataset_id: &str, experiment_ids: &[i64], at: i64) -> Result<()> {
     let mut st = tx.prepare_cached(
-        "INSERT OR IGNORE INTO evaluation_dataset_experiments (dataset_id, experiment_id, created_time) VALUES (?1, ?2, ?3)",
+        "INSERT INTO evaluation_dataset_experiments (dataset_id, experiment_id, created_time) VALUES (?1, ?2, ?3)
+         ON CONFLICT (dataset_id, experiment_id) DO NOTHING",
     )?;
     for e in experiment_ids {
         st.execute(params![dataset_id, e, at])?;
@@ -335,6 +336,11 @@ fn latest_scorers(c: &Conn, experiment_ids: &[i64]) -> Result<Vec<ScorerVersion>
     Ok(out)
 }
 
+/// Set one tag of a dataset (a new value replaces the old one).
+const PUT_TAG: &str =
+    "INSERT INTO evaluation_dataset_tags (dataset_id, key, value) VALUES (?1, ?2, ?3)
+     ON CONFLICT (dataset_id, key) DO UPDATE SET value = excluded.value";
+
 const DATASET_ATTRS: &str =
     "'name', 'created_time', 'last_update_time', 'created_by', 'last_updated_by'";
 
@@ -355,9 +361,7 @@ impl GenaiStore for super::SqlStore {
                  VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?5)",
                 params![id, name, digest(name, now), now, created_by],
             )?;
-            let mut st = tx.prepare_cached(
-                "INSERT OR REPLACE INTO evaluation_dataset_tags (dataset_id, key, value) VALUES (?1, ?2, ?3)",
-            )?;
+            let mut st = tx.prepare_cached(PUT_TAG)?;
             for t in tags {
                 st.execute(params![id, t.key, t.value])?;
             }
@@ -516,9 +520,7 @@ impl GenaiStore for super::SqlStore {
                     "Could not find evaluation dataset with ID {dataset_id}"
                 )));
             }
-            let mut st = tx.prepare_cached(
-                "INSERT OR REPLACE INTO evaluation_dataset_tags (dataset_id, key, value) VALUES (?1, ?2, ?3)",
-            )?;
+            let mut st = tx.prepare_cached(PUT_TAG)?;
             for t in set {
                 st.execute(params![dataset_id, t.key, t.value])?;
             }
@@ -1132,5 +1134,40 @@ mod tests {
             s.register_scorer(exp, "judge", "{}"),
             Err(StoreError::InvalidParameter(_))
         ));
+    }
+
+    /// Setting a tag again replaces its value; linking a dataset to an experiment it is already
+    /// linked to changes nothing.
+    #[test]
+    fn tags_replace_and_links_do_not_repeat() {
+        let (_d, s) = store();
+        let exp = s.create_experiment("e", None, &[]).unwrap();
+        let ds = s
+            .create_eval_dataset(
+                "t",
+                &[Tag::new("env", "dev"), Tag::new("env", "prod")],
+                &[exp],
+                None,
+            )
+            .unwrap();
+        assert_eq!(ds.tags, [Tag::new("env", "prod")]);
+        s.set_eval_dataset_tags(
+            &ds.dataset_id,
+            &[Tag::new("env", "staging"), Tag::new("team", "a")],
+            &[],
+        )
+        .unwrap();
+        let got = s
+            .add_eval_dataset_to_experiments(&ds.dataset_id, &[exp, exp])
+            .unwrap();
+        assert_eq!(
+            got.tags,
+            [Tag::new("env", "staging"), Tag::new("team", "a")]
+        );
+        assert_eq!(got.experiment_ids, [exp]);
+        assert_eq!(
+            s.eval_dataset_experiment_ids(&ds.dataset_id).unwrap(),
+            [exp]
+        );
     }
 }

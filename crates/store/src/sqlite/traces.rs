@@ -1,5 +1,5 @@
-//! MLflow 3 traces in SQLite (migration 10): `trace_info`, its tags and
-//! request metadata, spans and run links.
+//! MLflow 3 traces in the SQL store, SQLite or PostgreSQL (migration 10):
+//! `trace_info`, its tags and request metadata, spans and run links.
 //!
 //! Search translates MLflow's trace filter grammar (`filter::parse_trace_filter`)
 //! into `EXISTS` clauses on the side tables, whose `(key, value)` indexes keep
@@ -214,8 +214,8 @@ pub(super) fn start(tx: &Conn, info: &TraceInfo) -> Result<TraceInfo> {
              timestamp_ms = excluded.timestamp_ms,
              execution_time_ms = excluded.execution_time_ms,
              status = excluded.status,
-             request_preview = COALESCE(excluded.request_preview, request_preview),
-             response_preview = COALESCE(excluded.response_preview, response_preview)",
+             request_preview = COALESCE(excluded.request_preview, trace_info.request_preview),
+             response_preview = COALESCE(excluded.response_preview, trace_info.response_preview)",
         params![
             info.trace_id,
             info.experiment_id,
@@ -276,7 +276,7 @@ fn summarize(tx: &Conn, id: &str) -> Result<FromSpans> {
     let root: Option<(String, String, Option<i64>)> = tx
         .prepare_cached(
             "SELECT name, status, end_time_ns FROM trace_spans
-             WHERE trace_id = ?1 AND parent_span_id IS NULL ORDER BY start_time_ns LIMIT 1",
+             WHERE trace_id = ?1 AND parent_span_id IS NULL ORDER BY start_time_ns, span_id LIMIT 1",
         )?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
@@ -399,8 +399,8 @@ pub(super) fn log_spans(tx: &Conn, batch: &LogSpans) -> Result<usize> {
                      timestamp_ms = excluded.timestamp_ms,
                      execution_time_ms = excluded.execution_time_ms,
                      status = excluded.status,
-                     request_preview = COALESCE(excluded.request_preview, request_preview),
-                     response_preview = COALESCE(excluded.response_preview, response_preview)",
+                     request_preview = COALESCE(excluded.request_preview, trace_info.request_preview),
+                     response_preview = COALESCE(excluded.response_preview, trace_info.response_preview)",
                 params![
                     id,
                     batch.experiment_id,
@@ -434,7 +434,8 @@ pub(super) fn log_spans(tx: &Conn, batch: &LogSpans) -> Result<usize> {
         put_kv(tx, "trace_tags", id, ARTIFACT_LOCATION_TAG, &location)?;
         for t in &batch.resource_tags {
             tx.prepare_cached(
-                "INSERT OR IGNORE INTO trace_tags (trace_id, key, value) VALUES (?1, ?2, ?3)",
+                "INSERT INTO trace_tags (trace_id, key, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (trace_id, key) DO NOTHING",
             )?
             .execute(params![id, t.key, t.value])?;
         }
@@ -537,22 +538,72 @@ fn span_attribute_clause(c: &Clause, w: &mut Where) -> Result<()> {
     }
 }
 
+/// How an assessment's JSON (`a.content`, MLflow's Assessment) is read: SQLite's JSON functions,
+/// or PostgreSQL's `jsonb` operators on the same text. Each piece means the same on both.
+struct AssessmentJson {
+    pg: bool,
+}
+
+impl AssessmentJson {
+    /// The assessment is a `kind` (`feedback` or `expectation`): the key is there, even as null.
+    fn is(&self, kind: &str) -> String {
+        if self.pg {
+            format!("(a.content::jsonb -> '{kind}') IS NOT NULL")
+        } else {
+            format!("json_type(a.content, '$.{kind}') IS NOT NULL")
+        }
+    }
+
+    /// Not marked invalid: `valid` absent, null, true or 1.
+    fn valid(&self) -> &'static str {
+        if self.pg {
+            "COALESCE(a.content::jsonb -> 'valid', 'null'::jsonb) IN ('null'::jsonb, 'true'::jsonb, '1'::jsonb)"
+        } else {
+            "COALESCE(json_extract(a.content, '$.valid'), 1) = 1"
+        }
+    }
+
+    /// The value as JSON text (a string quoted, a number or `true` as written); an expectation's
+    /// serialized value (a string) unquoted.
+    fn value(&self, kind: &str) -> String {
+        match (self.pg, kind) {
+            (true, "feedback") => "(a.content::jsonb -> 'feedback' -> 'value')::text".into(),
+            (true, _) => "COALESCE((a.content::jsonb -> 'expectation' -> 'value')::text,
+                 a.content::jsonb -> 'expectation' -> 'serialized_value' ->> 'value')"
+                .into(),
+            (false, "feedback") => "(a.content -> '$.feedback.value')".into(),
+            (false, _) => "COALESCE(a.content -> '$.expectation.value', json_extract(a.content, '$.expectation.serialized_value.value'))"
+                .into(),
+        }
+    }
+
+    /// The value when it is a JSON number, else NULL.
+    fn number(&self, kind: &str) -> String {
+        if self.pg {
+            let v = format!("(a.content::jsonb -> '{kind}' -> 'value')");
+            format!("(CASE WHEN jsonb_typeof({v}) = 'number' THEN {v}::float8 END)")
+        } else {
+            let path = format!("'$.{kind}.value'");
+            format!(
+                "(CASE WHEN json_type(a.content, {path}) IN ('integer', 'real') THEN json_extract(a.content, {path}) END)"
+            )
+        }
+    }
+}
+
 /// Traces with a valid assessment of `kind` (`feedback` or `expectation`)
 /// named `c.key` whose value matches, as MLflow compares them: `=`/`!=` on
 /// the value's JSON text or on the JSON of the string given, `<`…`>=` on
 /// numeric values, `IS [NOT] NULL` on whether such an assessment exists.
-fn assessment_clause(kind: &str, c: &Clause, w: &mut Where) -> Result<()> {
+fn assessment_clause(kind: &str, c: &Clause, w: &mut Where, pg: bool) -> Result<()> {
+    let json = AssessmentJson { pg };
     let base = format!(
         "SELECT 1 FROM trace_assessments a WHERE a.trace_id = t.trace_id AND a.name = ?
-         AND json_type(a.content, '$.{kind}') IS NOT NULL
-         AND COALESCE(json_extract(a.content, '$.valid'), 1) = 1"
+         AND {} AND {}",
+        json.is(kind),
+        json.valid()
     );
-    let value = if kind == "feedback" {
-        "(a.content -> '$.feedback.value')".to_string()
-    } else {
-        "COALESCE(a.content -> '$.expectation.value', json_extract(a.content, '$.expectation.serialized_value.value'))"
-            .to_string()
-    };
+    let value = json.value(kind);
     let key = text(&c.key);
     let as_text = |v: &Value| match v {
         Value::Str(s) => Ok(s.clone()),
@@ -582,17 +633,8 @@ fn assessment_clause(kind: &str, c: &Clause, w: &mut Where) -> Result<()> {
                 })?,
                 _ => return Err(invalid(format!("Expected a number for '{kind}.{}'", c.key))),
             };
-            let path = if kind == "feedback" {
-                "'$.feedback.value'"
-            } else {
-                "'$.expectation.value'"
-            };
             w.push(
-                format!(
-                    "EXISTS ({base} AND json_type(a.content, {path}) IN ('integer', 'real')
-                     AND json_extract(a.content, {path}) {} ?)",
-                    c.op.sql()
-                ),
+                format!("EXISTS ({base} AND {} {} ?)", json.number(kind), c.op.sql()),
                 [key, SqlValue::Real(n)],
             )
         }
@@ -643,20 +685,26 @@ fn attribute_clause(c: &Clause, w: &mut Where) -> Result<()> {
     }
 }
 
+/// One `order_by` item as SQL. As in MLflow, a trace without the value (no duration yet, no such
+/// tag) comes last in either direction: `NULLS LAST` on every expression that can be NULL (SQLite
+/// would put NULLs first going up, PostgreSQL first going down).
 fn order_sql(item: &str, args: &mut Vec<SqlValue>) -> Result<String> {
     let (te, key, asc) = filter::parse_trace_order_by(item)?;
     let dir = if asc { "ASC" } else { "DESC" };
+    let not_null = |col: &str| Ok(format!("{col} {dir}"));
     let expr = match (te, key.as_str()) {
-        (TraceEntity::Attribute, "timestamp_ms" | "timestamp") => "t.timestamp_ms".to_string(),
+        (TraceEntity::Attribute, "timestamp_ms" | "timestamp") => {
+            return not_null("t.timestamp_ms");
+        }
+        (TraceEntity::Attribute, "status" | "state") => return not_null("t.status"),
+        (TraceEntity::Attribute, "request_id" | "trace_id") => return not_null("t.trace_id"),
+        (TraceEntity::Attribute, "experiment_id") => return not_null("t.experiment_id"),
         (TraceEntity::Attribute, "execution_time_ms" | "execution_time") => {
             "t.execution_time_ms".to_string()
         }
         (TraceEntity::Attribute, "end_time_ms" | "end_time") => {
             "(t.timestamp_ms + t.execution_time_ms)".to_string()
         }
-        (TraceEntity::Attribute, "status" | "state") => "t.status".to_string(),
-        (TraceEntity::Attribute, "request_id" | "trace_id") => "t.trace_id".to_string(),
-        (TraceEntity::Attribute, "experiment_id") => "t.experiment_id".to_string(),
         (TraceEntity::Attribute, "name") => {
             args.push(text(TRACE_NAME_TAG));
             "(SELECT value FROM trace_tags kv WHERE kv.trace_id = t.trace_id AND kv.key = ?)"
@@ -683,7 +731,7 @@ fn order_sql(item: &str, args: &mut Vec<SqlValue>) -> Result<String> {
             )));
         }
     };
-    Ok(format!("{expr} {dir}"))
+    Ok(format!("{expr} {dir} NULLS LAST"))
 }
 
 pub(super) fn search(c: &Conn, q: &SearchTraces) -> Result<Page<TraceInfo>> {
@@ -700,6 +748,7 @@ pub(super) fn search(c: &Conn, q: &SearchTraces) -> Result<Page<TraceInfo>> {
         ),
         q.experiment_ids.iter().map(|e| SqlValue::Integer(*e)),
     );
+    let pg = c.is_postgres();
     for (te, clause) in filter::parse_trace_filter(&q.filter)? {
         match te {
             TraceEntity::Attribute => attribute_clause(&clause, &mut w)?,
@@ -708,8 +757,8 @@ pub(super) fn search(c: &Conn, q: &SearchTraces) -> Result<Page<TraceInfo>> {
                 side_clause("trace_request_metadata", &clause.key, &clause, &mut w)?
             }
             TraceEntity::Span => span_attribute_clause(&clause, &mut w)?,
-            TraceEntity::Feedback => assessment_clause("feedback", &clause, &mut w)?,
-            TraceEntity::Expectation => assessment_clause("expectation", &clause, &mut w)?,
+            TraceEntity::Feedback => assessment_clause("feedback", &clause, &mut w, pg)?,
+            TraceEntity::Expectation => assessment_clause("expectation", &clause, &mut w, pg)?,
         }
     }
     let mut order_args = Vec::new();
@@ -761,14 +810,24 @@ fn delete_ids(tx: &Conn, ids: &[String]) -> Result<usize> {
 
 pub(super) fn delete(tx: &Conn, d: &DeleteTraces) -> Result<usize> {
     let ids: Vec<String> = if let Some(max_ts) = d.max_timestamp_millis {
-        tx.prepare(
+        let mut args = vec![
+            SqlValue::Integer(d.experiment_id),
+            SqlValue::Integer(max_ts),
+        ];
+        // no LIMIT at all when there is no maximum (a negative one is none, as in SQLite):
+        // PostgreSQL refuses `LIMIT -1`
+        let limit = match d.max_traces.filter(|n| *n >= 0) {
+            Some(n) => {
+                args.push(SqlValue::Integer(n));
+                " LIMIT ?3"
+            }
+            None => "",
+        };
+        tx.prepare(&format!(
             "SELECT trace_id FROM trace_info WHERE experiment_id = ?1 AND timestamp_ms <= ?2
-             ORDER BY timestamp_ms ASC, trace_id LIMIT ?3",
-        )?
-        .query_map(
-            params![d.experiment_id, max_ts, d.max_traces.unwrap_or(-1)],
-            |r| r.get(0),
-        )?
+             ORDER BY timestamp_ms ASC, trace_id{limit}"
+        ))?
+        .query_map(params_from_iter(args.iter()), |r| r.get(0))?
         .collect::<crate::db::Result<_>>()?
     } else {
         let mut found = Vec::new();
@@ -813,7 +872,8 @@ pub(super) fn link_to_run(tx: &Conn, ids: &[String], run_id: &str) -> Result<()>
     for id in ids {
         require(tx, id)?;
         tx.prepare_cached(
-            "INSERT OR IGNORE INTO trace_run_links (trace_id, run_id) VALUES (?1, ?2)",
+            "INSERT INTO trace_run_links (trace_id, run_id) VALUES (?1, ?2)
+             ON CONFLICT (trace_id, run_id) DO NOTHING",
         )?
         .execute(params![id, run_id])?;
     }
@@ -1120,5 +1180,236 @@ mod tests {
             s.get_trace_assessment("tr-a", "a-1"),
             Err(crate::StoreError::NotFound(_))
         ));
+    }
+
+    /// Feedback and expectation filters read the assessment JSON the same way on every backend:
+    /// a string value by its text, a number by value, an invalidated (overridden) assessment not
+    /// at all, an expectation's serialized value as its text.
+    #[test]
+    fn traces_are_found_by_their_assessments() {
+        let (_d, s) = store();
+        let exp = s.create_experiment("e", None, &[]).unwrap();
+        for (i, id) in ["tr-good", "tr-bad", "tr-none"].iter().enumerate() {
+            s.start_trace(&info(id, exp, i as i64 + 1, "OK", "n"))
+                .unwrap();
+        }
+        let a = |trace: &str, id: &str, name: &str, content: serde_json::Value| {
+            s.save_trace_assessments(
+                trace,
+                &[crate::TraceAssessment {
+                    trace_id: trace.into(),
+                    assessment_id: id.into(),
+                    name: name.into(),
+                    create_time_ms: 1,
+                    content: content.to_string(),
+                }],
+            )
+            .unwrap()
+        };
+        use serde_json::json;
+        a(
+            "tr-good",
+            "a1",
+            "verdict",
+            json!({"feedback": {"value": "yes"}, "valid": true}),
+        );
+        a(
+            "tr-bad",
+            "a2",
+            "verdict",
+            json!({"feedback": {"value": "no"}}),
+        );
+        a(
+            "tr-good",
+            "a3",
+            "score",
+            json!({"feedback": {"value": 0.9}, "valid": true}),
+        );
+        a(
+            "tr-bad",
+            "a4",
+            "score",
+            json!({"feedback": {"value": 0.95}, "valid": false}),
+        );
+        a(
+            "tr-bad",
+            "a5",
+            "score",
+            json!({"feedback": {"value": 0.2}, "valid": null}),
+        );
+        a(
+            "tr-good",
+            "a6",
+            "flag",
+            json!({"feedback": {"value": true}}),
+        );
+        a("tr-bad", "a7", "flag", json!({"feedback": {"value": "1"}}));
+        a(
+            "tr-good",
+            "a8",
+            "answer",
+            json!({"expectation": {"value": "42"}}),
+        );
+        a(
+            "tr-bad",
+            "a9",
+            "answer",
+            json!({"expectation": {"serialized_value": {
+                "serialization_format": "JSON_FORMAT", "value": "{\"x\": 1}"}}}),
+        );
+        a(
+            "tr-none",
+            "a10",
+            "verdict",
+            json!({"expectation": {"value": "yes"}}),
+        );
+        let found = |f: &str| {
+            let mut v = ids(&s, exp, f, &[]);
+            v.sort();
+            v
+        };
+        assert_eq!(found("feedback.verdict = 'yes'"), ["tr-good"]);
+        assert_eq!(found("feedback.verdict != 'yes'"), ["tr-bad"]);
+        assert_eq!(
+            found("feedback.score > 0.5"),
+            ["tr-good"],
+            "0.95 was invalidated"
+        );
+        assert_eq!(found("feedback.score <= 0.5"), ["tr-bad"]);
+        assert_eq!(found("feedback.score >= 0.9"), ["tr-good"]);
+        assert_eq!(found("feedback.score < 1"), ["tr-bad", "tr-good"]);
+        assert_eq!(
+            found("feedback.flag > 0"),
+            Vec::<String>::new(),
+            "not numbers"
+        );
+        assert_eq!(found("feedback.flag = 'true'"), ["tr-good"]);
+        assert_eq!(found("feedback.flag = '1'"), ["tr-bad"]);
+        assert_eq!(found("feedback.verdict IS NOT NULL"), ["tr-bad", "tr-good"]);
+        assert_eq!(found("feedback.verdict IS NULL"), ["tr-none"]);
+        assert_eq!(found("expectation.verdict IS NOT NULL"), ["tr-none"]);
+        assert_eq!(found("expectation.answer = '42'"), ["tr-good"]);
+        assert_eq!(found("expectation.answer = '{\"x\": 1}'"), ["tr-bad"]);
+        assert_eq!(
+            found("feedback.verdict = 'yes' AND trace.status = 'OK'"),
+            ["tr-good"]
+        );
+    }
+
+    /// As in MLflow, traces without the value ordered by (no duration yet, no such tag) come
+    /// last whichever the direction.
+    #[test]
+    fn order_by_puts_traces_without_the_value_last() {
+        let (_d, s) = store();
+        let exp = s.create_experiment("e", None, &[]).unwrap();
+        let mut open = info("tr-open", exp, 3, "IN_PROGRESS", "c");
+        open.execution_time_ms = None;
+        open.tags.clear();
+        s.start_trace(&open).unwrap();
+        s.start_trace(&info("tr-short", exp, 1, "OK", "a")).unwrap();
+        s.start_trace(&info("tr-long", exp, 2, "OK", "b")).unwrap();
+        s.set_trace_tag("tr-short", "rank", "2").unwrap();
+        s.set_trace_tag("tr-long", "rank", "1").unwrap();
+        for (order, want) in [
+            ("execution_time_ms ASC", ["tr-short", "tr-long", "tr-open"]),
+            ("execution_time_ms DESC", ["tr-long", "tr-short", "tr-open"]),
+            ("end_time_ms ASC", ["tr-short", "tr-long", "tr-open"]),
+            ("end_time_ms DESC", ["tr-long", "tr-short", "tr-open"]),
+            ("tag.rank ASC", ["tr-long", "tr-short", "tr-open"]),
+            ("tag.rank DESC", ["tr-short", "tr-long", "tr-open"]),
+            ("timestamp_ms ASC", ["tr-short", "tr-long", "tr-open"]),
+        ] {
+            assert_eq!(ids(&s, exp, "", &[order]), want, "{order}");
+        }
+        // a page boundary in the middle keeps the same order
+        let first = s
+            .search_traces(&SearchTraces {
+                experiment_ids: vec![exp],
+                max_results: 2,
+                order_by: vec!["execution_time_ms ASC".into()],
+                ..Default::default()
+            })
+            .unwrap();
+        let rest = s
+            .search_traces(&SearchTraces {
+                experiment_ids: vec![exp],
+                max_results: 2,
+                order_by: vec!["execution_time_ms ASC".into()],
+                page_token: first.next_page_token.clone(),
+                ..Default::default()
+            })
+            .unwrap();
+        let all: Vec<String> = first
+            .items
+            .into_iter()
+            .chain(rest.items)
+            .map(|t| t.trace_id)
+            .collect();
+        assert_eq!(all, ["tr-short", "tr-long", "tr-open"]);
+    }
+
+    /// Writes that only add what is missing keep what is there: a second start without previews,
+    /// resource tags over a client's tag, a second link to the same run.
+    #[test]
+    fn repeated_writes_keep_what_is_there() {
+        let (_d, s) = store();
+        let exp = s.create_experiment("e", None, &[]).unwrap();
+        let mut first = info("tr-a", exp, 5, "OK", "n");
+        first.request_preview = Some("question".into());
+        first.response_preview = Some("answer".into());
+        s.start_trace(&first).unwrap();
+        s.start_trace(&info("tr-a", exp, 6, "OK", "n")).unwrap();
+        let t = s.get_trace_info("tr-a").unwrap();
+        assert_eq!(t.request_time_ms, 6);
+        assert_eq!(t.request_preview.as_deref(), Some("question"));
+        assert_eq!(t.response_preview.as_deref(), Some("answer"));
+        s.set_trace_tag("tr-a", "service.name", "mine").unwrap();
+        s.log_spans(&LogSpans {
+            experiment_id: exp,
+            spans: vec![span("tr-a", "01", None, 1, 2)],
+            resource_tags: vec![Tag::new("service.name", "theirs"), Tag::new("host", "h1")],
+        })
+        .unwrap();
+        let t = s.get_trace_info("tr-a").unwrap();
+        let tag = |k: &str| t.tags.iter().find(|x| x.key == k).map(|x| x.value.as_str());
+        assert_eq!(
+            (tag("service.name"), tag("host")),
+            (Some("mine"), Some("h1"))
+        );
+
+        let run_id = s
+            .create_run(crate::CreateRun {
+                experiment_id: exp,
+                ..Default::default()
+            })
+            .unwrap()
+            .run_id;
+        s.link_traces_to_run(&["tr-a".into()], &run_id).unwrap();
+        s.link_traces_to_run(&["tr-a".into()], &run_id).unwrap();
+        s.start_trace(&info("tr-b", exp, 7, "OK", "m")).unwrap();
+        assert_eq!(
+            ids(&s, exp, &format!("trace.run_id = '{run_id}'"), &[]),
+            ["tr-a"]
+        );
+    }
+
+    /// Deleting by time without a maximum count deletes every older trace.
+    #[test]
+    fn delete_by_time_without_a_count_deletes_all_older() {
+        let (_d, s) = store();
+        let exp = s.create_experiment("e", None, &[]).unwrap();
+        for (id, t) in [("tr-1", 1), ("tr-2", 2), ("tr-3", 3)] {
+            s.start_trace(&info(id, exp, t, "OK", "n")).unwrap();
+        }
+        let n = s
+            .delete_traces(&DeleteTraces {
+                experiment_id: exp,
+                max_timestamp_millis: Some(2),
+                max_traces: None,
+                trace_ids: vec![],
+            })
+            .unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(ids(&s, exp, "", &[]), ["tr-3"]);
     }
 }
