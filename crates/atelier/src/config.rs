@@ -79,6 +79,16 @@ pub struct ServeArgs {
     /// Seconds without use after which a JupyterLab is stopped [default: 3600].
     #[arg(long, env = "ATELIER_NOTEBOOK_IDLE_SECONDS")]
     pub notebook_idle_seconds: Option<u64>,
+    /// Where users' job commands (processing, training, notebook jobs) run: `local`
+    /// (this machine, each under a supervisor process) or `ray` (a Ray cluster,
+    /// through its Jobs API at --ray-address; the job folders under --data-dir
+    /// must be on a filesystem the cluster shares) [default: local].
+    #[arg(long, env = "ATELIER_EXECUTOR", value_enum)]
+    pub executor: Option<ExecutorKind>,
+    /// The Ray head's dashboard, where its Jobs API answers, for --executor ray
+    /// (e.g. http://ray-head:8265); checked when the server starts.
+    #[arg(long, env = "ATELIER_RAY_ADDRESS")]
+    pub ray_address: Option<String>,
     /// Log filter (tracing syntax, e.g. "info" or "server=debug") [default: info].
     #[arg(long, env = "ATELIER_LOG")]
     pub log: Option<String>,
@@ -86,7 +96,7 @@ pub struct ServeArgs {
     /// s3_access_key_id, s3_secret_access_key, require_auth, max_artifact_bytes,
     /// max_request_bytes, allowed_hosts, cors_allowed_origins, allow_local_paths,
     /// webhook_allowed_hosts, job_workers, job_lease_seconds, notebook_python,
-    /// notebook_idle_seconds, log.
+    /// notebook_idle_seconds, executor, ray_address, log.
     #[arg(long, env = "ATELIER_CONFIG")]
     pub config: Option<PathBuf>,
 }
@@ -114,7 +124,29 @@ struct FileSettings {
     job_lease_seconds: Option<u64>,
     notebook_python: Option<PathBuf>,
     notebook_idle_seconds: Option<u64>,
+    executor: Option<ExecutorKind>,
+    ray_address: Option<String>,
     log: Option<String>,
+}
+
+/// `--executor`.
+#[derive(clap::ValueEnum, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutorKind {
+    /// This machine.
+    Local,
+    /// A Ray cluster's Jobs API.
+    Ray,
+}
+
+/// Where users' job commands run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecutorAt {
+    Local,
+    /// The head's dashboard address, normalised (no trailing slash).
+    Ray {
+        address: String,
+    },
 }
 
 /// A secret read from the config file: `Debug` never shows it.
@@ -157,6 +189,7 @@ pub struct Settings {
     /// As configured; [`Settings::notebook_python`] applies the default.
     pub notebook_python: Option<PathBuf>,
     pub notebook_idle_seconds: u64,
+    pub executor: ExecutorAt,
     pub log: String,
 }
 
@@ -299,6 +332,24 @@ impl Settings {
         let s3_endpoint = a.s3_endpoint.or(file.s3_endpoint.take());
         let s3_region = a.s3_region.or(file.s3_region.take());
         let artifacts = artifacts_at(a.artifacts, &mut file, s3_endpoint, s3_region, &data_dir)?;
+        // a Ray address alone is kept for when --executor ray is chosen
+        let ray_address = a
+            .ray_address
+            .or(file.ray_address.take())
+            .filter(|r| !r.trim().is_empty());
+        let executor = match a.executor.or(file.executor).unwrap_or(ExecutorKind::Local) {
+            ExecutorKind::Local => ExecutorAt::Local,
+            ExecutorKind::Ray => {
+                let Some(addr) = ray_address else {
+                    anyhow::bail!(
+                        "--executor ray needs the Ray head's address: --ray-address http://HEAD:8265 (or ATELIER_RAY_ADDRESS, or ray_address in the config file)"
+                    );
+                };
+                let address = jobs::ray::normalize_address(&addr)
+                    .map_err(|e| anyhow::anyhow!("--ray-address {e}"))?;
+                ExecutorAt::Ray { address }
+            }
+        };
         let s = Settings {
             host: a.host.or(file.host).unwrap_or_else(|| "127.0.0.1".into()),
             port: a.port.or(file.port).unwrap_or(DEFAULT_PORT),
@@ -325,6 +376,7 @@ impl Settings {
                 .notebook_idle_seconds
                 .or(file.notebook_idle_seconds)
                 .unwrap_or(3600),
+            executor,
             log: a.log.or(file.log).unwrap_or_else(|| "info".into()),
         };
         if let Some(p) = &s.notebook_python
@@ -382,6 +434,62 @@ mod tests {
         assert_eq!(s.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         let d = Settings::resolve(ServeArgs::default()).unwrap();
         assert_eq!((d.host.as_str(), d.port), ("127.0.0.1", DEFAULT_PORT));
+    }
+
+    #[test]
+    fn the_ray_executor_needs_an_address_from_a_flag_or_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.toml");
+        std::fs::write(
+            &f,
+            "executor = \"ray\"\nray_address = \"http://ray-head:8265/\"\n",
+        )
+        .unwrap();
+        let s = Settings::resolve(ServeArgs {
+            config: Some(f.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            s.executor,
+            ExecutorAt::Ray {
+                address: "http://ray-head:8265".into()
+            }
+        );
+        // the flag beats the file; an address alone changes nothing
+        let s = Settings::resolve(ServeArgs {
+            config: Some(f),
+            executor: Some(ExecutorKind::Local),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.executor, ExecutorAt::Local);
+        let s = Settings::resolve(ServeArgs {
+            ray_address: Some("http://h:8265".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.executor, ExecutorAt::Local);
+        for (args, says) in [
+            (
+                ServeArgs {
+                    executor: Some(ExecutorKind::Ray),
+                    ..Default::default()
+                },
+                "--ray-address",
+            ),
+            (
+                ServeArgs {
+                    executor: Some(ExecutorKind::Ray),
+                    ray_address: Some("ray-head:8265".into()),
+                    ..Default::default()
+                },
+                "--ray-address 'ray-head:8265' is not an http://",
+            ),
+        ] {
+            let e = Settings::resolve(args).unwrap_err();
+            assert!(format!("{e:#}").contains(says), "{e:#}");
+        }
     }
 
     #[test]

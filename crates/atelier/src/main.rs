@@ -1371,6 +1371,32 @@ fn serve(s: Settings) -> anyhow::Result<()> {
         config::ArtifactsAt::S3(s3) => rt.block_on(artifacts::ArtifactStore::s3(s3))?,
     };
     tracing::info!("artifacts: {}", artifacts.describe());
+    // users' own code runs under a supervisor process that outlives this
+    // one, so another server (or this one restarted) re-attaches to it
+    let local: Arc<dyn jobs::executor::Executor> = Arc::new(
+        jobs::local::LocalExecutor::for_current_exe()
+            .map_err(|e| anyhow::anyhow!("the local job executor: {e}"))?,
+    );
+    // or on a Ray cluster, checked now: a wrong address stops here, not at the
+    // first job (jobs started locally before a switch are still followed)
+    let executor: Arc<dyn jobs::executor::Executor> = match &s.executor {
+        config::ExecutorAt::Local => local,
+        config::ExecutorAt::Ray { address } => {
+            let ray = jobs::ray::RayExecutor::new(address)
+                .map_err(|e| anyhow::anyhow!("--ray-address: {e}"))?
+                .with_other(local);
+            let version = ray.probe().map_err(|e| {
+                anyhow::anyhow!(
+                    "--executor ray: {e}\n(set the Ray head's dashboard address with --ray-address, ATELIER_RAY_ADDRESS or ray_address in the config file)"
+                )
+            })?;
+            tracing::info!(
+                "jobs run on the Ray cluster at {address} (Ray {version}); its workers must see {} at the same path",
+                s.data_dir.join("jobs").display()
+            );
+            Arc::new(ray)
+        }
+    };
     let mut state = server::AppState {
         store: Arc::new(store),
         artifacts,
@@ -1397,13 +1423,12 @@ fn serve(s: Settings) -> anyhow::Result<()> {
                 )
             })?;
         let addr = listener.local_addr()?;
-        // users' own code runs under a supervisor process that outlives this
-        // one, so another server (or this one restarted) re-attaches to it
-        let executor: Arc<dyn jobs::executor::Executor> = Arc::new(
-            jobs::local::LocalExecutor::for_current_exe()
-                .map_err(|e| anyhow::anyhow!("the local job executor: {e}"))?,
-        );
-        let jobs_dir = s.data_dir.join("jobs");
+        let mut jobs_dir = s.data_dir.join("jobs");
+        if matches!(s.executor, config::ExecutorAt::Ray { .. }) {
+            // a Ray job starts in the head's own folder: its paths must be absolute
+            jobs_dir = std::path::absolute(&jobs_dir)
+                .with_context(|| format!("the job folder {}", jobs_dir.display()))?;
+        }
         // webhook targets follow the server's policy (no loopback, private or
         // metadata addresses unless allowed)
         let webhooks = monitoring::alerts::WebhookPolicy::parse(&s.webhook_allowed_hosts)

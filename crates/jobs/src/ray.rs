@@ -772,6 +772,14 @@ impl Executor for RayExecutor {
         if launch.argv.is_empty() {
             return Err(ExecError::Io("the command is empty".into()));
         }
+        // Ray starts the entrypoint in a folder of its own
+        let cwd = std::path::absolute(&launch.cwd).map_err(|e| {
+            ExecError::Io(format!("the job's folder {}: {e}", launch.cwd.display()))
+        })?;
+        let launch = &Launch {
+            cwd,
+            ..launch.clone()
+        };
         let submission_id = submission_id(launch);
         let entrypoint = entrypoint(launch);
         let env = env_vars(launch);

@@ -6,7 +6,9 @@
 //!
 //! While the command runs the lines come from the executor; once the job
 //! ended, from the log kept in the job's run (read in ranges, so a large log
-//! never sits in memory whole).
+//! never sits in memory whole). A job on an executor that keeps its logs
+//! itself (Ray) is read from there after its end too, while it can be: the
+//! run's copy is the fallback (its offsets differ from Ray's).
 
 use std::sync::Arc;
 
@@ -64,11 +66,14 @@ async fn logs(
     }
     let done = job.status.is_terminal();
     // from the executor while the command runs; afterwards from the run's copy
-    if !done
-        && let Some(h) = job
-            .handle
-            .as_deref()
-            .and_then(|h| serde_json::from_str::<Handle>(h).ok())
+    // — except that an executor which keeps logs itself (Ray) is asked first
+    // then too: its offsets are not the copy's, and a reader that followed
+    // the job while it ran goes on from where it was
+    if let Some(h) = job
+        .handle
+        .as_deref()
+        .and_then(|h| serde_json::from_str::<Handle>(h).ok())
+        && (!done || h.executor != jobs::local::NAME)
     {
         let ex = u.executor.clone();
         let got = blocking(move || {

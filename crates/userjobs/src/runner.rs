@@ -744,8 +744,19 @@ impl<'a> Watch<'a> {
     fn upload(&mut self) -> Result<serde_json::Map<String, Value>, String> {
         let root = self.run_root()?;
         let arts = self.ctx.artifacts.clone();
-        let log_file = handle_dir(&self.handle).join("output.jsonl");
-        if log_file.exists() {
+        let log_file = if self.handle.executor == jobs::local::NAME {
+            handle_dir(&self.handle).join("output.jsonl")
+        } else {
+            // another executor (Ray) keeps the log itself: a copy in the same form
+            match self.copy_log() {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(job = %self.ctx.job.id, "could not read the job's log from the executor: {e}");
+                    PathBuf::new()
+                }
+            }
+        };
+        if !log_file.as_os_str().is_empty() && log_file.exists() {
             let dest = root.join(LOG_ARTIFACT).map_err(|e| e.to_string())?;
             if let Err(e) = self.ctx.block_on(arts.put_file(&dest, &log_file)) {
                 tracing::warn!(job = %self.ctx.job.id, "could not keep the log: {e}");
@@ -801,6 +812,35 @@ impl<'a> Watch<'a> {
             );
         }
         Ok(out)
+    }
+
+    /// The executor's whole log as JSON Lines of [`jobs::executor::LogLine`]
+    /// (the local executor's `output.jsonl` form), in this attempt's folder.
+    fn copy_log(&self) -> Result<PathBuf, String> {
+        use std::io::Write;
+        let dir = self.layout.state_dir(self.ctx.job.attempt);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let path = dir.join("output.jsonl");
+        let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut out = std::io::BufWriter::new(file);
+        let mut from = 0;
+        loop {
+            let chunk = self
+                .runner
+                .executor
+                .logs(&self.handle, from, 4 << 20)
+                .map_err(|e| e.to_string())?;
+            if chunk.next == from {
+                break;
+            }
+            from = chunk.next;
+            for l in &chunk.lines {
+                serde_json::to_writer(&mut out, l).map_err(|e| e.to_string())?;
+                out.write_all(b"\n").map_err(|e| e.to_string())?;
+            }
+        }
+        out.flush().map_err(|e| e.to_string())?;
+        Ok(path)
     }
 
     fn register(&self, name: &str) -> Result<i64, String> {
