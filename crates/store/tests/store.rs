@@ -582,3 +582,33 @@ fn bulk_interval_accepts_any_maximum() {
         .unwrap();
     assert_eq!(got.len(), 5);
 }
+
+#[test]
+fn long_values_mlflow_allows_are_kept_and_found() {
+    let s = fresh();
+    let r = run_in(&s, 0, "a");
+    // MLflow's limits: params 6000 characters, tags 8000 (random letters:
+    // PostgreSQL cannot compress them under its 2704-byte index entry limit)
+    let noise = |n: usize, seed: u64| -> String {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                char::from(b'a' + ((x >> 33) % 26) as u8)
+            })
+            .collect()
+    };
+    let (p, t) = (noise(6000, 1), noise(8000, 2));
+    s.log_batch(&r, &[], &[Tag::new("p", &p)], &[Tag::new("t", &t)])
+        .unwrap();
+    let run = s.get_run(&r).unwrap();
+    assert_eq!(run.params, vec![Tag::new("p", &p)]);
+    assert!(run.tags.contains(&Tag::new("t", &t)));
+    let exp = 0;
+    assert_eq!(
+        run_names(&s, exp, &format!("params.p = '{p}'")),
+        vec!["a".to_string()]
+    );
+}
