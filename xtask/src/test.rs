@@ -258,6 +258,23 @@ pub fn run(args: &[String]) -> R {
         ray_head = Some(head);
     }
 
+    // the second backend: the store's suite, the replica tests and the
+    // MLflow client suite run again on a private PostgreSQL (postgres.rs);
+    // each test's server gets its own database there (store::scratch)
+    let mut pg = None;
+    if want("rust") || want("python") {
+        step("a private PostgreSQL for the suites' second backend");
+        let t = std::time::Instant::now();
+        let cluster = crate::postgres::start(&crate::common::target_dir(&root))?;
+        eprintln!(
+            "xtask: PostgreSQL at {} in {:.1} s",
+            cluster.url,
+            t.elapsed().as_secs_f64()
+        );
+        pg = Some(cluster);
+    }
+    let pg_url = pg.as_ref().map(|c| c.url.clone()).unwrap_or_default();
+
     let mut total = Counts::default();
     let mut failures: Vec<&str> = Vec::new();
     let mut record = |name: &'static str, (c, ok): (Counts, bool)| {
@@ -287,6 +304,27 @@ pub fn run(args: &[String]) -> R {
         // stopped (by its guard) also when the suite could not run
         drop(ray_head.take());
         record("rust", r?);
+        let r = run_suite(
+            "Rust on PostgreSQL: the store",
+            Command::new("cargo")
+                .args(["test", "--quiet", "-p", "store", "-p", "mlflowimport"])
+                .current_dir(&root)
+                .env("ATELIER_TEST_DATABASE_URL", &pg_url),
+            parse_cargo,
+        );
+        record("rust-postgres-store", r?);
+        let r = run_suite(
+            "Rust on PostgreSQL: several servers on one database",
+            Command::new("cargo")
+                .args([
+                    "test", "--quiet", "-p", "atelier", "--test", "jobs", "--test", "shadow",
+                ])
+                .current_dir(&root)
+                .env("ATELIER_PYTHON", &python)
+                .env("ATELIER_TEST_DATABASE_URL", &pg_url),
+            parse_cargo,
+        );
+        record("rust-postgres-replicas", r?);
     }
     if want("python") {
         // the pip path: test_wheel.py installs this into a fresh venv and serves
@@ -312,7 +350,29 @@ pub fn run(args: &[String]) -> R {
             parse_pytest,
         )?;
         record("python", r);
+        let r = run_suite(
+            "MLflow client (pytest) on PostgreSQL",
+            Command::new(&python)
+                .args([
+                    "-m",
+                    "pytest",
+                    "tests/python",
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                ])
+                .current_dir(&root)
+                .env("ATELIER_BIN", &bin)
+                .env("ATELIER_SKINNY_PYTHON", &skinny)
+                .env("ATELIER_WHEEL", &wheel)
+                .env("ATELIER_S3_SERVER", &s3_server)
+                .env("ATELIER_TEST_DATABASE_URL", &pg_url)
+                .env("MLFLOW_DISABLE_TELEMETRY", "true"),
+            parse_pytest,
+        )?;
+        record("python-postgres", r);
     }
+    drop(pg.take());
     if want("browser") {
         let r = run_suite(
             "Studio in Chromium (node --test)",
