@@ -265,6 +265,86 @@ fn a_cancelled_job_is_stopped_on_ray() {
     assert_eq!(ray_job(&a, &ray, &id)["status"], "STOPPED");
 }
 
+/// Two servers on one database, both on Ray: the one holding a job is
+/// killed with `kill -9` while the job runs on Ray; the other adopts it from
+/// the stored handle once the lease runs out and follows it to its end — it
+/// runs once, and its log has every line.
+#[test]
+fn a_killed_servers_ray_job_is_adopted_by_another_server() {
+    let Some(ray) = ray_address("a_killed_servers_ray_job_is_adopted_by_another_server") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--executor",
+        "ray",
+        "--ray-address",
+        &ray,
+        "--job-workers",
+        "1",
+        "--job-lease-seconds",
+        "3",
+    ];
+    let mut s1 = Server::start(dir.path(), &args);
+    let mut s2 = Server::start(dir.path(), &args);
+    let a = agent();
+    let ledger = dir.path().join("ledger.txt");
+    let cmd = format!(
+        "echo started; sleep 5; echo \"$ATELIER_JOB_ID\" >> '{}'; echo finished",
+        ledger.display()
+    );
+    let (c, r) = post(
+        &a,
+        &s1.url("/api/atelier/jobs"),
+        &json!({"kind": "processing", "spec": {"command": ["sh", "-c", cmd]}}),
+    )
+    .unwrap();
+    assert_eq!(c, 202, "{r}");
+    let id = r["job"]["id"].as_str().unwrap().to_string();
+    // wait until its first line came back from Ray, and find who holds it
+    let t = Instant::now();
+    while !log_lines(&a, &s1, &id).contains(&"started".to_string()) {
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "{}",
+            job(&a, &s1, &id)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let holder: u32 = job(&a, &s1, &id)["worker"]
+        .as_str()
+        .and_then(|w| w.split(':').nth(1))
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+    let (victim, survivor) = if s1.child.id() == holder {
+        (&mut s1, &s2)
+    } else {
+        assert_eq!(s2.child.id(), holder);
+        (&mut s2, &s1)
+    };
+    victim.kill9();
+    let j = wait_status(
+        &a,
+        survivor,
+        &id,
+        &["succeeded", "failed", "cancelled"],
+        Duration::from_secs(120),
+    );
+    assert_eq!(j["status"], "succeeded", "{j}");
+    assert_eq!(j["attempt"], 1, "adopted, not run again: {j}");
+    let steps: Vec<&str> = j["secondary_statuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert!(steps.contains(&"Reattached"), "{steps:?}");
+    let text = std::fs::read_to_string(&ledger).unwrap();
+    assert_eq!(text.lines().count(), 1, "the command ran once: {text}");
+    assert_eq!(log_lines(&a, survivor, &id), ["started", "finished"]);
+    assert_eq!(ray_job(&a, &ray, &id)["status"], "SUCCEEDED");
+}
+
 /// Needs no Ray: runs with or without `ATELIER_RAY_ADDRESS`.
 #[test]
 fn a_wrong_ray_address_stops_the_server_at_start_up() {
