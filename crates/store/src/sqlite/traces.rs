@@ -290,7 +290,7 @@ fn summarize(tx: &Conn, id: &str) -> Result<FromSpans> {
     };
     Ok(FromSpans {
         start_ms: min_start.div_euclid(1_000_000),
-        execution_ms: end.map(|e| (e - min_start).max(0) / 1_000_000),
+        execution_ms: end.map(|e| e.saturating_sub(min_start).max(0) / 1_000_000),
         state,
         root_name,
     })
@@ -649,12 +649,17 @@ fn assessment_clause(kind: &str, c: &Clause, w: &mut Where, pg: bool) -> Result<
     Ok(())
 }
 
+/// A trace's end time in ms (NULL while in progress). Summed as floating point: a client may send
+/// any duration, and the BIGINT sum would overflow on PostgreSQL (an error for the whole search)
+/// where SQLite turns it into a float.
+const END_TIME: &str = "(CAST(t.timestamp_ms AS DOUBLE PRECISION) + t.execution_time_ms)";
+
 fn attribute_clause(c: &Clause, w: &mut Where) -> Result<()> {
     match c.key.as_str() {
         "text" => span_clause("s.content", c, w, true),
         "timestamp_ms" | "timestamp" => numeric_cmp("t.timestamp_ms", c, w),
         "execution_time_ms" | "execution_time" => numeric_cmp("t.execution_time_ms", c, w),
-        "end_time_ms" | "end_time" => numeric_cmp("(t.timestamp_ms + t.execution_time_ms)", c, w),
+        "end_time_ms" | "end_time" => numeric_cmp(END_TIME, c, w),
         "status" | "state" => string_cmp("t.status", c, w),
         "request_id" | "trace_id" => string_cmp("t.trace_id", c, w),
         "client_request_id" => string_cmp("t.client_request_id", c, w),
@@ -702,9 +707,7 @@ fn order_sql(item: &str, args: &mut Vec<SqlValue>) -> Result<String> {
         (TraceEntity::Attribute, "execution_time_ms" | "execution_time") => {
             "t.execution_time_ms".to_string()
         }
-        (TraceEntity::Attribute, "end_time_ms" | "end_time") => {
-            "(t.timestamp_ms + t.execution_time_ms)".to_string()
-        }
+        (TraceEntity::Attribute, "end_time_ms" | "end_time") => END_TIME.to_string(),
         (TraceEntity::Attribute, "name") => {
             args.push(text(TRACE_NAME_TAG));
             "(SELECT value FROM trace_tags kv WHERE kv.trace_id = t.trace_id AND kv.key = ?)"
@@ -1411,5 +1414,34 @@ mod tests {
             .unwrap();
         assert_eq!(n, 2);
         assert_eq!(ids(&s, exp, "", &[]), ["tr-3"]);
+    }
+
+    /// Times at the ends of the range a client may send neither overflow the duration nor break a
+    /// search by end time.
+    #[test]
+    fn extreme_times_are_stored_and_searched() {
+        let (_d, s) = store();
+        let exp = s.create_experiment("e", None, &[]).unwrap();
+        s.log_spans(&LogSpans {
+            experiment_id: exp,
+            spans: vec![span("tr-x", "01", None, i64::MIN + 1, i64::MAX)],
+            resource_tags: vec![],
+        })
+        .unwrap();
+        let t = s.get_trace_info("tr-x").unwrap();
+        assert_eq!(t.execution_time_ms, Some(i64::MAX / 1_000_000));
+        let mut long = info("tr-long", exp, 1_700_000_000_000, "OK", "n");
+        long.execution_time_ms = Some(i64::MAX - 1);
+        s.start_trace(&long).unwrap();
+        s.start_trace(&info("tr-short", exp, 5, "OK", "n")).unwrap();
+        assert_eq!(
+            ids(&s, exp, "trace.end_time_ms > 1000", &["end_time_ms DESC"]),
+            ["tr-long"]
+        );
+        // tr-x ends at -1 ms (started at i64::MIN ns, lasted as long as an i64 holds)
+        assert_eq!(
+            ids(&s, exp, "", &["end_time_ms ASC"]),
+            ["tr-x", "tr-short", "tr-long"]
+        );
     }
 }
