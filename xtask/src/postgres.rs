@@ -12,7 +12,8 @@
 //! translation `LOWER(col) LIKE LOWER(?)` matches rows SQLite does not),
 //! and started with `pg_ctl -w` listening on
 //! 127.0.0.1 only, at a free port, with its unix socket inside the data
-//! folder. initdb and pg_ctl refuse to run as root, so as root they run as
+//! folder, without fsync (the data outlives a killed server, not a crashed
+//! machine). initdb and pg_ctl refuse to run as root, so as root they run as
 //! the `postgres` user through `su`, which owns the folder.
 
 use std::path::{Path, PathBuf};
@@ -183,7 +184,13 @@ fn start_server(bin: &Path, data_dir: &Path, port: u16) -> R {
     let d = path_str(data_dir)?;
     let log = data_dir.join("postgres.log");
     // pg_ctl hands -o to the server through sh -c: the socket folder is quoted for it
-    let opts = format!("-c listen_addresses=127.0.0.1 -p {port} -k {}", sh_quote(d));
+    // no fsync: a test cluster's data need not survive the machine's crash, only the
+    // server's (a killed postgres loses nothing it acknowledged; synchronous_commit stays on).
+    // The store's suite ran in 59 s instead of 85 s on 2 busy cores.
+    let opts = format!(
+        "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c full_page_writes=off",
+        sh_quote(d)
+    );
     let r = checked(
         as_postgres(
             &bin.join("pg_ctl"),
@@ -446,6 +453,8 @@ mod tests {
         };
         assert_eq!(psql("SHOW listen_addresses"), "127.0.0.1");
         assert_eq!(psql("SHOW server_encoding"), "UTF8");
+        assert_eq!(psql("SHOW fsync"), "off");
+        assert_eq!(psql("SHOW synchronous_commit"), "on");
         assert_eq!(psql("SHOW lc_collate"), "C");
         // a database made without options (as each test makes its own) is "C" too
         psql("CREATE DATABASE t");
