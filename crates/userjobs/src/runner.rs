@@ -534,6 +534,9 @@ impl<'a> Watch<'a> {
         let mut timed_out = false;
         let mut last_progress = Instant::now();
         let mut dirty = false;
+        // an executor that cannot be reached (a Ray head) is retried every
+        // poll: say so once in a while, not ten times a second
+        let mut status_warned: Option<Instant> = None;
         // system metrics of the command's process tree (the supervisor's),
         // as MLflow's system-metrics logging names them
         let watching = Instant::now();
@@ -571,7 +574,10 @@ impl<'a> Watch<'a> {
                 }
                 Ok(ExecStatus::Running) => {}
                 Err(e) => {
-                    tracing::warn!(job = %self.ctx.job.id, "could not read the command's status: {e}")
+                    if status_warned.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                        status_warned = Some(Instant::now());
+                        tracing::warn!(job = %self.ctx.job.id, "could not read the command's status: {e}");
+                    }
                 }
             }
             if last_rules.elapsed() >= RULES_EVERY {
