@@ -62,6 +62,18 @@ impl DbError {
             _ => false,
         }
     }
+    /// PostgreSQL refused a NUL character (U+0000) in a text value
+    /// (SQLSTATE 22021), which SQLite would have stored.
+    pub fn is_nul_in_text(&self) -> bool {
+        match &self.0 {
+            Kind::Pg(e) => {
+                e.code() == Some(&tokio_postgres::error::SqlState::CHARACTER_NOT_IN_REPERTOIRE)
+                    && e.as_db_error()
+                        .is_some_and(|d| d.message().contains("0x00"))
+            }
+            _ => false,
+        }
+    }
     fn is_no_rows(&self) -> bool {
         matches!(self.0, Kind::NoRows)
     }

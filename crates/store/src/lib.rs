@@ -36,8 +36,8 @@ mod traces;
 pub use genai::*;
 pub use model::*;
 pub use model_cards::*;
-pub use sqlite::SqlStore;
 pub use sqlite::CopyReport;
+pub use sqlite::SqlStore;
 pub use sqlite::import::{ImportDatasetInput, ImportEntity, ImportPoint, ImportTx, TableCounts};
 pub use traces::*;
 
@@ -58,10 +58,21 @@ pub enum StoreError {
     InvalidState(String),
     /// A database failure: not the caller's fault.
     #[error("database error: {0}")]
-    Database(#[from] db::DbError),
+    Database(db::DbError),
     /// Anything else that is not the caller's fault.
     #[error("{0}")]
     Internal(String),
+}
+
+impl From<db::DbError> for StoreError {
+    fn from(e: db::DbError) -> Self {
+        if e.is_nul_in_text() {
+            // PostgreSQL stores no U+0000 in text; say so instead of a 500
+            StoreError::InvalidParameter("text must not contain a NUL character (U+0000)".into())
+        } else {
+            StoreError::Database(e)
+        }
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -229,6 +229,21 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(250));
         assert_eq!(other.write_generation(), g2);
     }
+    /// A NUL character is bad input on PostgreSQL (which cannot store it
+    /// in text), never a database failure: the API turns it into a 400.
+    #[test]
+    fn a_nul_character_in_text_is_the_callers_mistake() {
+        let sc = super::Scratch::new().unwrap();
+        let r = sc.create_experiment("nul\0name", None, &[]);
+        if sc.is_postgres() {
+            let e = r.unwrap_err();
+            assert!(matches!(e, crate::StoreError::InvalidParameter(_)), "{e:?}");
+            assert!(e.to_string().contains("NUL"), "{e}");
+        } else {
+            assert!(r.is_ok());
+        }
+    }
+
     #[test]
     fn database_names_in_urls() {
         let u = "postgres://u:p@127.0.0.1:5432/atelier?sslmode=disable";
