@@ -384,17 +384,33 @@ def test_everything_reads_back_the_same_and_the_source_is_untouched(source, tmp_
     assert _sha(db) == before
 
 
+def _count(data_dir, table: str) -> int:
+    """Rows of one of Atelier's tables, on whichever backend the data folder's server uses: its
+    metadata.db, or — with ATELIER_TEST_DATABASE_URL set — the folder's own PostgreSQL database
+    (named, as the binary names it, from the folder's canonical path)."""
+    server = os.environ.get("ATELIER_TEST_DATABASE_URL", "")
+    if not server:
+        return sqlite3.connect(data_dir / "metadata.db").execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+    name = "atelier_f_" + hashlib.sha256(str(Path(data_dir).resolve()).encode()).hexdigest()[:24]
+    head, _, rest = server.partition("://")
+    hostpart, _, tail = rest.partition("/")
+    url = f"{head}://{hostpart}/{name}"
+    out = subprocess.run(["psql", url, "-tAc", f"SELECT COUNT(*) FROM {table}"],
+                         capture_output=True, text=True, check=True)
+    return int(out.stdout.strip())
+
+
 def test_a_second_import_into_the_same_folder_is_refused_whole(source, tmp_path):
     folder, _, _ = source
     data_dir = tmp_path / "atelier"
     first = _import(folder, data_dir)
     assert first.returncode == 0, first.stderr
-    meta = data_dir / "metadata.db"
-    runs_before = sqlite3.connect(meta).execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    runs_before = _count(data_dir, "runs")
+    assert runs_before > 0
     second = _import(folder, data_dir)
     assert second.returncode != 0
     assert "already holds" in second.stderr and "nothing was imported" in second.stderr, second.stderr
-    assert sqlite3.connect(meta).execute("SELECT COUNT(*) FROM runs").fetchone()[0] == runs_before
+    assert _count(data_dir, "runs") == runs_before
 
 
 def test_other_databases_and_unknown_schema_revisions_get_clear_errors(source, tmp_path):
@@ -429,9 +445,8 @@ def test_a_failed_import_leaves_no_rows_and_no_copied_artifacts(source, tmp_path
     r = _import(broken, data_dir)
     assert r.returncode != 0
     assert ids["traces"][1] in r.stderr and "not a JSON object" in r.stderr, r.stderr
-    con = sqlite3.connect(data_dir / "metadata.db")
-    assert con.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
-    assert con.execute("SELECT COUNT(*) FROM experiments").fetchone()[0] == 1, "only Atelier's own Default"
+    assert _count(data_dir, "runs") == 0
+    assert _count(data_dir, "experiments") == 1, "only Atelier's own Default"
     leftovers = [p for p in (data_dir / "artifacts").rglob("*")] if (data_dir / "artifacts").exists() else []
     assert leftovers == [], f"copied artifacts were left behind: {leftovers[:5]}"
 
