@@ -1967,6 +1967,10 @@ impl MetadataStore for SqlStore {
     }
 
     fn metric_keys(&self, experiment_ids: &[i64]) -> Result<Vec<String>> {
+        // (`IN ()` is an empty list to SQLite, a syntax error to PostgreSQL)
+        if experiment_ids.is_empty() {
+            return Ok(Vec::new());
+        }
         self.read(|c| {
             let sql = format!(
                 "SELECT DISTINCT m.key FROM latest_metrics m JOIN runs r ON r.run_uuid = m.run_uuid

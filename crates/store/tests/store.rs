@@ -424,6 +424,11 @@ fn datasets_of_experiments_come_once_per_context_and_filter_runs_by_context() {
         names.sort();
         names
     };
+    assert!(s.search_datasets(&[]).unwrap().is_empty());
+    assert!(
+        s.metric_keys(&[]).unwrap().is_empty(),
+        "no experiments, no keys"
+    );
     assert_eq!(by_context("eval"), vec!["eval", "plain"]);
     assert_eq!(by_context("training"), vec!["train"]);
 }
