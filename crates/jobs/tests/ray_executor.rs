@@ -206,6 +206,18 @@ fn a_failing_command_ends_with_its_status_and_rays_reason() {
         lines.iter().any(|l| l.contains("no-such-program-atelier")),
         "{lines:?}"
     );
+
+    // killed by a signal: Ray's negative exit code is the signal
+    let h = ex
+        .submit(&launch(dir.path(), sh("kill -9 $$")))
+        .expect("submit");
+    let exit = wait_exit(&ex, &h, Duration::from_secs(120));
+    assert_eq!((exit.code, exit.signal), (None, Some(9)), "{exit:?}");
+    let reason = exit.reason().expect("a reason");
+    assert!(
+        reason.starts_with("the command was killed by signal 9 (SIGKILL)"),
+        "{reason}"
+    );
 }
 
 #[test]
