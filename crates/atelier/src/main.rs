@@ -582,8 +582,15 @@ fn usage_of(args: &[std::ffi::OsString]) -> Option<clap::builder::StyledStr> {
 }
 
 fn init_tracing(filter: &str) {
+    // the PostgreSQL driver logs every statement at debug level: quiet
+    // unless the filter names it
+    let filter = if filter.contains("tokio_postgres") {
+        filter.to_string()
+    } else {
+        format!("{filter},tokio_postgres=warn")
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&filter));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -1378,13 +1385,12 @@ fn serve(s: Settings) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("the local job executor: {e}"))?,
     );
     // or on a Ray cluster, checked now: a wrong address stops here, not at the
-    // first job (jobs started locally before a switch are still followed)
-    let executor: Arc<dyn jobs::executor::Executor> = match &s.executor {
-        config::ExecutorAt::Local => local,
+    // first job
+    let primary: Arc<dyn jobs::executor::Executor> = match &s.executor {
+        config::ExecutorAt::Local => local.clone(),
         config::ExecutorAt::Ray { address } => {
             let ray = jobs::ray::RayExecutor::new(address)
-                .map_err(|e| anyhow::anyhow!("--ray-address: {e}"))?
-                .with_other(local);
+                .map_err(|e| anyhow::anyhow!("--ray-address: {e}"))?;
             let version = ray.probe().map_err(|e| {
                 anyhow::anyhow!(
                     "--executor ray: {e}\n(set the Ray head's dashboard address with --ray-address, ATELIER_RAY_ADDRESS or ray_address in the config file)"
@@ -1397,6 +1403,12 @@ fn serve(s: Settings) -> anyhow::Result<()> {
             Arc::new(ray)
         }
     };
+    // a job is followed by the executor that started it, so jobs started
+    // before a switch of --executor go on (a Ray handle names its own head)
+    let executor: Arc<dyn jobs::executor::Executor> = Arc::new(jobs::executor::Routed::new(
+        primary,
+        vec![local, Arc::new(jobs::ray::RayExecutor::follower())],
+    ));
     let mut state = server::AppState {
         store: Arc::new(store),
         artifacts,
