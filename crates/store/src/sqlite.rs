@@ -300,6 +300,31 @@ impl SqlStore {
         Ok(out)
     }
 
+    /// A write that is visible only when `changed` says its outcome changed
+    /// something: a poll that finds nothing to do (an idle worker's claim, a
+    /// reap with no expired lease) commits without moving the generation, so
+    /// an idle server's pages stay put.
+    fn write_if<T>(
+        &self,
+        f: impl FnOnce(&Conn) -> Result<T>,
+        changed: impl FnOnce(&T) -> bool,
+    ) -> Result<T> {
+        let mut moved = false;
+        let out = self.write_quiet(|c| {
+            let out = f(c)?;
+            if changed(&out) {
+                c.prepare_cached("UPDATE atelier_generation SET n = n + 1 WHERE id = 1")?
+                    .execute([])?;
+                moved = true;
+            }
+            Ok(out)
+        })?;
+        if moved {
+            self.generation.fetch_add(1, Ordering::Release);
+        }
+        Ok(out)
+    }
+
     /// A write that changes nothing a page shows (a lease renewal): no new
     /// write generation, so live pages do not reload for it.
     fn write_quiet<T>(&self, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
@@ -2729,7 +2754,11 @@ impl MetadataStore for SqlStore {
         self.write(|tx| jobs::request_cancel(tx, id))
     }
     fn claim_job(&self, worker: &str, kinds: &[&str], lease_ms: i64) -> Result<Option<Job>> {
-        self.write(|tx| jobs::claim(tx, worker, kinds, lease_ms))
+        // an idle worker's poll (nothing claimed) is no visible write
+        self.write_if(
+            |tx| jobs::claim(tx, worker, kinds, lease_ms),
+            Option::is_some,
+        )
     }
     fn renew_job_lease(&self, id: &str, worker: &str, lease_ms: i64) -> Result<Lease> {
         // invisible to live updates: nothing a page shows changed
@@ -2742,7 +2771,10 @@ impl MetadataStore for SqlStore {
         self.write(|tx| jobs::release(tx, id, worker))
     }
     fn reap_expired_jobs(&self, reason: &str) -> Result<Vec<Job>> {
-        self.write(|tx| jobs::reap_expired(tx, reason))
+        self.write_if(
+            |tx| jobs::reap_expired(tx, reason),
+            |reaped| !reaped.is_empty(),
+        )
     }
     fn put_endpoint(&self, name: &str, config: &str) -> Result<Endpoint> {
         self.write(|tx| jobs::put_endpoint(tx, name, config))

@@ -706,6 +706,28 @@ mod tests {
         assert!(s.write_generation() > g);
     }
 
+    /// Idle workers poll for work several times a second in every server
+    /// process: a claim that finds nothing and a reap with nothing expired
+    /// must not wake every live page; a claim that takes a job does.
+    #[test]
+    fn idle_polls_are_not_visible_writes() {
+        let (_dir, s) = store();
+        let g = s.write_generation();
+        assert_eq!(s.claim_job("w", &["k"], 60_000).unwrap(), None);
+        assert!(s.reap_expired_jobs("gone").unwrap().is_empty());
+        assert_eq!(s.write_generation(), g);
+        s.create_job("k", "n", "{}").unwrap();
+        let g = s.write_generation();
+        assert!(s.claim_job("w", &["k"], 60_000).unwrap().is_some());
+        assert!(s.write_generation() > g);
+        // an expired lease reaped is a change pages show
+        s.create_job("k", "n2", "{}").unwrap();
+        s.claim_job("w2", &["k"], -1).unwrap();
+        let g = s.write_generation();
+        assert_eq!(s.reap_expired_jobs("gone").unwrap().len(), 1);
+        assert!(s.write_generation() > g);
+    }
+
     /// Jobs are claimed first come, first served: by creation time, and in
     /// the order they were queued when created in the same millisecond
     /// (SQLite's rowid; a real identity column on PostgreSQL).
