@@ -244,6 +244,22 @@ mod tests {
         }
     }
 
+    /// A made-up page token with a huge offset is a 400 on both backends,
+    /// not an overflow or a database error.
+    #[test]
+    fn a_page_token_past_any_result_is_refused() {
+        use base64::Engine;
+        let sc = super::Scratch::new().unwrap();
+        let token = base64::engine::general_purpose::STANDARD
+            .encode(format!("{{\"offset\": {}}}", u64::MAX));
+        let q = crate::SearchExperiments {
+            page_token: Some(token),
+            ..Default::default()
+        };
+        let e = sc.search_experiments(&q).unwrap_err();
+        assert!(matches!(e, crate::StoreError::InvalidParameter(_)), "{e:?}");
+    }
+
     #[test]
     fn database_names_in_urls() {
         let u = "postgres://u:p@127.0.0.1:5432/atelier?sslmode=disable";

@@ -458,10 +458,16 @@ pub(crate) fn decode_page_token(token: Option<&str>) -> Result<usize> {
         .map_err(|_| invalid("Invalid page token, could not base64-decode"))?;
     let v: serde_json::Value = serde_json::from_slice(&raw)
         .map_err(|_| invalid("Invalid page token, decoded value is not JSON"))?;
-    v.get("offset")
+    let offset = v
+        .get("offset")
         .and_then(|o| o.as_u64())
-        .map(|o| o as usize)
-        .ok_or_else(|| invalid("Invalid page token, missing 'offset'"))
+        .ok_or_else(|| invalid("Invalid page token, missing 'offset'"))?;
+    // a token is ours (an offset into a result); a made-up huge one must not
+    // overflow the arithmetic or the database's LIMIT/OFFSET
+    if offset > i32::MAX as u64 {
+        return Err(invalid("Invalid page token, the offset is out of range"));
+    }
+    Ok(offset as usize)
 }
 
 fn page<T>(mut items: Vec<T>, offset: usize, max: usize) -> Page<T> {
