@@ -1768,7 +1768,8 @@ impl MetadataStore for SqlStore {
                 order_args.push(last);
             }
         }
-        order.push("r.start_time DESC".into());
+        // (SQLite puts NULL last in descending order, PostgreSQL first: say it)
+        order.push("r.start_time DESC NULLS LAST".into());
         order.push("r.run_uuid ASC".into());
         let offset = decode_page_token(q.page_token.as_deref())?;
         let max = q.max_results.max(1);

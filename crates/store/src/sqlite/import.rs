@@ -865,4 +865,33 @@ mod tests {
         .unwrap();
         assert_eq!(s.get_run("abc").unwrap().params, vec![Tag::new("p", "2")]);
     }
+
+    #[test]
+    fn runs_without_a_start_time_come_last_in_a_search() {
+        let (_d, s) = store();
+        s.import(|tx| {
+            tx.experiment(&exp(7, "seven"))?;
+            let mut unstarted = run("none", 7);
+            unstarted.start_time = None;
+            tx.run(&unstarted, None)?;
+            tx.run(&run("early", 7), None)?;
+            let mut late = run("late", 7);
+            late.start_time = Some(50);
+            tx.run(&late, None)
+        })
+        .unwrap();
+        let found = s
+            .search_runs(&SearchRuns {
+                experiment_ids: vec![7],
+                max_results: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        let ids: Vec<&str> = found.items.iter().map(|r| r.info.run_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["late", "early", "none"],
+            "newest first, never started last"
+        );
+    }
 }
