@@ -1346,6 +1346,11 @@ fn serve(s: Settings) -> anyhow::Result<()> {
     std::fs::create_dir_all(&s.data_dir)
         .with_context(|| format!("creating the data directory {}", s.data_dir.display()))?;
     let store = open_store_at(&s.data_dir, s.database_url.as_ref())?;
+    // where the metadata is, for the start-up line (no password)
+    let metadata_at = match store.path() {
+        Some(_) => String::new(),
+        None => format!(", metadata in {}", store.location()),
+    };
     let has_tokens = !store.list_tokens()?.is_empty();
     let auth = if s.require_auth || !is_loopback(&s.host) {
         if !has_tokens {
@@ -1577,7 +1582,7 @@ fn serve(s: Settings) -> anyhow::Result<()> {
             addr.ip().to_string()
         };
         println!(
-            "Atelier {} — Studio at http://{shown_host}:{}/  (data in {}, auth {}, ready in {} ms)",
+            "Atelier {} — Studio at http://{shown_host}:{}/  (data in {}{metadata_at}, auth {}, ready in {} ms)",
             env!("CARGO_PKG_VERSION"),
             addr.port(),
             s.data_dir.display(),
