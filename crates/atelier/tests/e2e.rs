@@ -525,3 +525,28 @@ fn health_version_and_studio_shell() {
     .unwrap();
     assert_eq!(e["experiment"]["name"], "Default");
 }
+
+/// A PostgreSQL that cannot be reached (or a URL that is not PostgreSQL's)
+/// stops the server at start-up with the setting and the reason, and the
+/// password in the URL is never printed.
+#[test]
+fn a_database_that_cannot_be_used_stops_the_server_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    // a port nothing listens on: bind one, note it, let it go
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://atelier:hunter2@127.0.0.1:{port}/atelier");
+    let err = Server::try_start(dir.path(), &["--database-url", &url], 0)
+        .err()
+        .expect("must refuse");
+    assert!(err.contains("--database-url"), "{err}");
+    assert!(err.contains("refused"), "{err}");
+    assert!(!err.contains("hunter2"), "the password leaked: {err}");
+    let err = Server::try_start(dir.path(), &["--database-url", "mysql://db/atelier"], 0)
+        .err()
+        .expect("must refuse");
+    assert!(err.contains("must be a PostgreSQL URL"), "{err}");
+}

@@ -43,8 +43,31 @@ enum Kind {
 
 fn pg_message(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
-        Some(d) => format!("{}: {}", d.code().code(), d.message()),
-        None => e.to_string(),
+        Some(d) => {
+            let hint = match d.code().code() {
+                "3D000" => {
+                    " (create it first: CREATE DATABASE … TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C')"
+                }
+                "28P01" | "28000" => " (check the user and password in the database URL)",
+                _ => "",
+            };
+            format!("{}: {}{hint}", d.code().code(), d.message())
+        }
+        None => {
+            // the driver's own text stops at "error connecting to server":
+            // the cause (refused, timed out, unknown host) is what helps
+            let mut msg = e.to_string();
+            let mut cause = std::error::Error::source(e);
+            while let Some(c) = cause {
+                let text = c.to_string();
+                if !msg.contains(&text) {
+                    msg.push_str(": ");
+                    msg.push_str(&text);
+                }
+                cause = c.source();
+            }
+            msg
+        }
     }
 }
 
