@@ -345,6 +345,59 @@ fn a_killed_servers_ray_job_is_adopted_by_another_server() {
     assert_eq!(ray_job(&a, &ray, &id)["status"], "SUCCEEDED");
 }
 
+/// A job started on Ray is still followed after the server comes back
+/// with the local executor: the stored handle names the Ray head.
+#[test]
+fn a_server_switched_back_to_local_follows_the_ray_job_it_adopts() {
+    let Some(ray) = ray_address("a_server_switched_back_to_local_follows_the_ray_job_it_adopts")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let lease = ["--job-workers", "1", "--job-lease-seconds", "3"];
+    let mut on_ray = Server::start(
+        dir.path(),
+        &[
+            &["--executor", "ray", "--ray-address", &ray][..],
+            &lease[..],
+        ]
+        .concat(),
+    );
+    let a = agent();
+    let (c, r) = post(
+        &a,
+        &on_ray.url("/api/atelier/jobs"),
+        &json!({"kind": "processing", "spec": {"command": ["sh", "-c", "echo started; sleep 4; echo finished"]}}),
+    )
+    .unwrap();
+    assert_eq!(c, 202, "{r}");
+    let id = r["job"]["id"].as_str().unwrap().to_string();
+    let t = Instant::now();
+    while !log_lines(&a, &on_ray, &id).contains(&"started".to_string()) {
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "{}",
+            job(&a, &on_ray, &id)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    on_ray.kill9();
+    let local = Server::start(
+        dir.path(),
+        &[&["--executor", "local"][..], &lease[..]].concat(),
+    );
+    let j = wait_status(
+        &a,
+        &local,
+        &id,
+        &["succeeded", "failed", "cancelled"],
+        Duration::from_secs(120),
+    );
+    assert_eq!(j["status"], "succeeded", "{j}");
+    assert_eq!(log_lines(&a, &local, &id), ["started", "finished"]);
+    assert_eq!(ray_job(&a, &ray, &id)["status"], "SUCCEEDED");
+}
+
 /// Needs no Ray: runs with or without `ATELIER_RAY_ADDRESS`.
 #[test]
 fn a_wrong_ray_address_stops_the_server_at_start_up() {

@@ -174,3 +174,121 @@ pub trait Executor: Send + Sync + 'static {
     /// Returns at once.
     fn stop(&self, h: &Handle, grace: Duration) -> Result<(), ExecError>;
 }
+
+/// Submits to one executor and follows every handle with the executor that
+/// made it (by [`Executor::name`]): jobs started before a server switched
+/// executors (`--executor local|ray`) go on being followed, stopped and
+/// adopted.
+pub struct Routed {
+    primary: std::sync::Arc<dyn Executor>,
+    others: Vec<std::sync::Arc<dyn Executor>>,
+}
+
+impl Routed {
+    /// New launches go to `primary`; handles to it or to the first of
+    /// `others` with the handle's executor name.
+    pub fn new(
+        primary: std::sync::Arc<dyn Executor>,
+        others: Vec<std::sync::Arc<dyn Executor>>,
+    ) -> Routed {
+        Routed { primary, others }
+    }
+
+    fn by_handle(&self, h: &Handle) -> Result<&dyn Executor, ExecError> {
+        std::iter::once(&self.primary)
+            .chain(&self.others)
+            .find(|e| e.name() == h.executor)
+            .map(|e| e.as_ref())
+            .ok_or_else(|| {
+                ExecError::BadHandle(format!(
+                    "it was made by the '{}' executor, which this server does not have",
+                    h.executor
+                ))
+            })
+    }
+}
+
+impl Executor for Routed {
+    fn name(&self) -> &'static str {
+        self.primary.name()
+    }
+    fn submit(&self, launch: &Launch) -> Result<Handle, ExecError> {
+        self.primary.submit(launch)
+    }
+    fn status(&self, h: &Handle) -> Result<ExecStatus, ExecError> {
+        self.by_handle(h)?.status(h)
+    }
+    fn logs(&self, h: &Handle, from: u64, max_bytes: usize) -> Result<LogChunk, ExecError> {
+        self.by_handle(h)?.logs(h, from, max_bytes)
+    }
+    fn stop(&self, h: &Handle, grace: Duration) -> Result<(), ExecError> {
+        self.by_handle(h)?.stop(h, grace)
+    }
+}
+
+#[cfg(test)]
+mod routed_tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// Answers with its own name (as the exit's detail) and refuses others' handles.
+    struct Named(&'static str);
+
+    impl Executor for Named {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+        fn submit(&self, _: &Launch) -> Result<Handle, ExecError> {
+            Ok(Handle {
+                executor: self.0.into(),
+                data: serde_json::Value::Null,
+            })
+        }
+        fn status(&self, h: &Handle) -> Result<ExecStatus, ExecError> {
+            assert_eq!(h.executor, self.0, "a handle reached another executor");
+            Ok(ExecStatus::Lost {
+                reason: self.0.into(),
+            })
+        }
+        fn logs(&self, _: &Handle, from: u64, _: usize) -> Result<LogChunk, ExecError> {
+            Ok(LogChunk {
+                lines: vec![],
+                next: from,
+            })
+        }
+        fn stop(&self, _: &Handle, _: Duration) -> Result<(), ExecError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn launches_go_to_the_primary_and_handles_to_their_maker() {
+        let r = Routed::new(Arc::new(Named("ray")), vec![Arc::new(Named("local"))]);
+        assert_eq!(r.name(), "ray");
+        let launch = Launch {
+            job_id: "j".into(),
+            argv: vec!["true".into()],
+            env: vec![],
+            cwd: PathBuf::from("/"),
+            state_dir: PathBuf::from("/s"),
+        };
+        assert_eq!(r.submit(&launch).expect("submit").executor, "ray");
+        for name in ["ray", "local"] {
+            let h = Handle {
+                executor: name.into(),
+                data: serde_json::Value::Null,
+            };
+            assert_eq!(
+                r.status(&h).expect("status"),
+                ExecStatus::Lost {
+                    reason: name.into()
+                }
+            );
+        }
+        let k8s = Handle {
+            executor: "k8s".into(),
+            data: serde_json::Value::Null,
+        };
+        assert!(matches!(r.status(&k8s), Err(ExecError::BadHandle(m)) if m.contains("'k8s'")));
+    }
+}

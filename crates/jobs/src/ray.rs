@@ -89,8 +89,6 @@ pub struct RayExecutor {
     address: String,
     agent: ureq::Agent,
     lost_after: Duration,
-    /// Handles of other executors go here (jobs started before a switch).
-    other: Option<Arc<dyn Executor>>,
     /// Per address: when this process first failed to reach it, in the
     /// current run of failures, and why.
     unreachable: Mutex<HashMap<String, (Instant, String)>>,
@@ -446,6 +444,10 @@ impl RayExecutor {
     /// (`http://HOST:8265`). Nothing is contacted yet: see [`RayExecutor::probe`].
     pub fn new(address: &str) -> Result<RayExecutor, ExecError> {
         let address = normalize_address(address).map_err(ExecError::Io)?;
+        Ok(RayExecutor::build(address))
+    }
+
+    fn build(address: String) -> RayExecutor {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(5)))
@@ -456,16 +458,15 @@ impl RayExecutor {
             .max_redirects(0)
             .build()
             .into();
-        Ok(RayExecutor {
+        RayExecutor {
             address,
             agent,
             lost_after: DEFAULT_LOST_AFTER,
-            other: None,
             unreachable: Mutex::new(HashMap::new()),
             entrypoints: Mutex::new(HashMap::new()),
             logs: Mutex::new(HashMap::new()),
             ended: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
     /// How long a head may stay unreachable before `status` calls its jobs
@@ -475,11 +476,11 @@ impl RayExecutor {
         self
     }
 
-    /// Handles made by `other` (e.g. the local executor, for jobs started
-    /// before the server switched to Ray) are followed by it.
-    pub fn with_other(mut self, other: Arc<dyn Executor>) -> Self {
-        self.other = Some(other);
-        self
+    /// An executor that follows Ray jobs from their handles (each names its
+    /// head) but submits none: for a server on another executor, whose
+    /// jobs started on Ray before a switch go on being followed.
+    pub fn follower() -> RayExecutor {
+        RayExecutor::build(String::new())
     }
 
     /// The head's address, as normalised.
@@ -689,12 +690,6 @@ impl RayExecutor {
         ended.insert(submission_id.to_string(), Instant::now());
     }
 
-    fn other_for(&self, h: &Handle) -> Option<&Arc<dyn Executor>> {
-        self.other
-            .as_ref()
-            .filter(|o| h.executor != NAME && h.executor == o.name())
-    }
-
     /// The job's status as Ray reports it.
     fn status_of(&self, rh: &RayHandle) -> Result<ExecStatus, ExecError> {
         let v = match self.call_json("GET", &job_url(rh, ""), None) {
@@ -769,6 +764,11 @@ impl Executor for RayExecutor {
     }
 
     fn submit(&self, launch: &Launch) -> Result<Handle, ExecError> {
+        if self.address.is_empty() {
+            return Err(ExecError::Io(
+                "this server does not run jobs on Ray (--executor ray): it only follows the Ray jobs started before".into(),
+            ));
+        }
         if launch.argv.is_empty() {
             return Err(ExecError::Io("the command is empty".into()));
         }
@@ -824,17 +824,11 @@ impl Executor for RayExecutor {
     }
 
     fn status(&self, h: &Handle) -> Result<ExecStatus, ExecError> {
-        if let Some(o) = self.other_for(h) {
-            return o.status(h);
-        }
         let rh = parse_handle(h)?;
         self.status_of(&rh)
     }
 
     fn logs(&self, h: &Handle, from: u64, max_bytes: usize) -> Result<LogChunk, ExecError> {
-        if let Some(o) = self.other_for(h) {
-            return o.logs(h, from, max_bytes);
-        }
         let rh = parse_handle(h)?;
         let err = |e: CallError| e.into_exec(&rh.address);
         let (mut text, mut complete) = self.log_text(&rh, false).map_err(err)?;
@@ -856,10 +850,8 @@ impl Executor for RayExecutor {
         Ok(chunk_of(&text, skip, from, max_bytes, complete))
     }
 
-    fn stop(&self, h: &Handle, grace: Duration) -> Result<(), ExecError> {
-        if let Some(o) = self.other_for(h) {
-            return o.stop(h, grace);
-        }
+    /// Ray's own stop: `grace` is not passed on (see the module docs).
+    fn stop(&self, h: &Handle, _grace: Duration) -> Result<(), ExecError> {
         let rh = parse_handle(h)?;
         match self.call_json("POST", &job_url(&rh, "/stop"), Some(&json!({}))) {
             // {"stopped": false}: it had ended already
