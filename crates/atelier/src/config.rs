@@ -85,6 +85,12 @@ pub struct ServeArgs {
     /// must be on a filesystem the cluster shares) [default: local].
     #[arg(long, env = "ATELIER_EXECUTOR", value_enum)]
     pub executor: Option<ExecutorKind>,
+    /// The address users' jobs and notebooks reach this server at for MLflow
+    /// tracking (their MLFLOW_TRACKING_URI), e.g. http://atelier.ml.svc when they
+    /// run on other machines (a Ray cluster) [default: the address the server
+    /// listens on].
+    #[arg(long, env = "ATELIER_JOBS_TRACKING_URI")]
+    pub jobs_tracking_uri: Option<String>,
     /// The Ray head's dashboard, where its Jobs API answers, for --executor ray
     /// (e.g. http://ray-head:8265); checked when the server starts.
     #[arg(long, env = "ATELIER_RAY_ADDRESS")]
@@ -96,7 +102,7 @@ pub struct ServeArgs {
     /// s3_access_key_id, s3_secret_access_key, require_auth, max_artifact_bytes,
     /// max_request_bytes, allowed_hosts, cors_allowed_origins, allow_local_paths,
     /// webhook_allowed_hosts, job_workers, job_lease_seconds, notebook_python,
-    /// notebook_idle_seconds, executor, ray_address, log.
+    /// notebook_idle_seconds, executor, ray_address, jobs_tracking_uri, log.
     #[arg(long, env = "ATELIER_CONFIG")]
     pub config: Option<PathBuf>,
 }
@@ -125,6 +131,7 @@ struct FileSettings {
     notebook_python: Option<PathBuf>,
     notebook_idle_seconds: Option<u64>,
     executor: Option<ExecutorKind>,
+    jobs_tracking_uri: Option<String>,
     ray_address: Option<String>,
     log: Option<String>,
 }
@@ -190,6 +197,8 @@ pub struct Settings {
     pub notebook_python: Option<PathBuf>,
     pub notebook_idle_seconds: u64,
     pub executor: ExecutorAt,
+    /// What jobs' MLflow clients are told to reach (`None`: the bound address).
+    pub jobs_tracking_uri: Option<String>,
     pub log: String,
 }
 
@@ -377,8 +386,20 @@ impl Settings {
                 .or(file.notebook_idle_seconds)
                 .unwrap_or(3600),
             executor,
+            jobs_tracking_uri: a
+                .jobs_tracking_uri
+                .or(file.jobs_tracking_uri)
+                .map(|u| u.trim().trim_end_matches('/').to_string())
+                .filter(|u| !u.is_empty()),
             log: a.log.or(file.log).unwrap_or_else(|| "info".into()),
         };
+        if let Some(u) = &s.jobs_tracking_uri
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            anyhow::bail!(
+                "--jobs-tracking-uri {u}: give the http:// or https:// address jobs reach this server at"
+            );
+        }
         if let Some(p) = &s.notebook_python
             && !p.exists()
         {
@@ -434,6 +455,67 @@ mod tests {
         assert_eq!(s.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         let d = Settings::resolve(ServeArgs::default()).unwrap();
         assert_eq!((d.host.as_str(), d.port), ("127.0.0.1", DEFAULT_PORT));
+    }
+
+    #[test]
+    fn the_database_url_and_the_jobs_tracking_uri_from_flags_or_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.toml");
+        std::fs::write(
+            &f,
+            "database_url = \"postgres://a:pw@db:5432/atelier\"\njobs_tracking_uri = \"http://atelier.ml.svc/\"\n",
+        )
+        .unwrap();
+        let s = Settings::resolve(ServeArgs {
+            config: Some(f),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            s.database_url.as_ref().map(|u| u.expose()),
+            Some("postgres://a:pw@db:5432/atelier")
+        );
+        assert!(
+            !format!("{s:?}").contains("pw@"),
+            "Debug shows the password"
+        );
+        assert_eq!(
+            s.jobs_tracking_uri.as_deref(),
+            Some("http://atelier.ml.svc")
+        );
+        for (args, says) in [
+            (
+                ServeArgs {
+                    database_url: Some("mysql://db/x".into()),
+                    ..Default::default()
+                },
+                "must be a PostgreSQL URL",
+            ),
+            (
+                ServeArgs {
+                    jobs_tracking_uri: Some("atelier.ml.svc".into()),
+                    ..Default::default()
+                },
+                "--jobs-tracking-uri",
+            ),
+        ] {
+            let e = Settings::resolve(args).unwrap_err().to_string();
+            assert!(e.contains(says), "{e}");
+        }
+        // a password in a bad config file never reaches the error
+        let bad = dir.path().join("b.toml");
+        std::fs::write(
+            &bad,
+            "database_url = \"postgres://a:pw@db/x\"\nport = \"x\"\n",
+        )
+        .unwrap();
+        let e = Settings::resolve(ServeArgs {
+            config: Some(bad),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(!e.contains("pw@"), "{e}");
     }
 
     #[test]

@@ -6,8 +6,8 @@ mod bench;
 mod clarify_cli;
 mod config;
 mod import_cli;
-mod migrate_cli;
 mod jobs_cli;
+mod migrate_cli;
 mod monitor_cli;
 mod notebooks_cli;
 mod remote;
@@ -1454,7 +1454,12 @@ fn serve(s: Settings) -> anyhow::Result<()> {
             let p = webhooks.clone();
             Arc::new(move |url: &str| p.check_url(url))
         };
-        let tracking_uri = format!("http://{addr}");
+        // what jobs and notebooks are told to log to: the bound address, unless
+        // they run elsewhere (a Ray cluster) and reach this server by another name
+        let tracking_uri = s
+            .jobs_tracking_uri
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
         let notebook_python = s.notebook_python();
         let user_job = |kind| {
             Arc::new(
