@@ -318,6 +318,7 @@ pub fn run(args: &[String]) -> R {
             Command::new("cargo")
                 .args([
                     "test", "--quiet", "-p", "atelier", "--test", "jobs", "--test", "shadow",
+                    "--test", "replicas",
                 ])
                 .current_dir(&root)
                 .env("ATELIER_PYTHON", &python)
