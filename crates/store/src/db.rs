@@ -949,8 +949,20 @@ pub(crate) struct PgConn {
 /// Connections to one PostgreSQL database, driven by a runtime of their own.
 pub(crate) struct PgPool {
     config: tokio_postgres::Config,
-    runtime: tokio::runtime::Runtime,
+    /// Always `Some` until dropped (taken out to be shut down without blocking).
+    runtime: Option<tokio::runtime::Runtime>,
     idle: std::sync::Mutex<Vec<PgConn>>,
+}
+
+impl Drop for PgPool {
+    fn drop(&mut self) {
+        // a store may be dropped inside a caller's runtime (a server shutting
+        // down), where dropping a runtime would block and tokio panics
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 /// Idle connections kept open.
@@ -973,7 +985,7 @@ impl PgPool {
             .map_err(|e| DbError::other(format!("cannot start the PostgreSQL driver: {e}")))?;
         let pool = PgPool {
             config,
-            runtime,
+            runtime: Some(runtime),
             idle: std::sync::Mutex::new(Vec::new()),
         };
         let first = pool.connect()?;
@@ -991,7 +1003,11 @@ impl PgPool {
 
     fn connect(&self) -> Result<PgConn> {
         let config = self.config.clone();
-        let task = self.runtime.spawn(async move {
+        let runtime = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| DbError::other("the PostgreSQL driver has stopped"))?;
+        let task = runtime.spawn(async move {
             let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
             tokio::spawn(async move {
                 if let Err(e) = connection.await {

@@ -260,6 +260,21 @@ mod tests {
         assert!(matches!(e, crate::StoreError::InvalidParameter(_)), "{e:?}");
     }
 
+    /// A server drops its store inside its runtime when it shuts down (or
+    /// fails to start): that must not panic on either backend.
+    #[test]
+    fn a_store_dropped_inside_an_async_runtime_goes_quietly() {
+        let sc = super::Scratch::new().unwrap();
+        let store = sc.reopen().unwrap();
+        store.create_experiment("before-drop", None, &[]).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move { drop(store) });
+        assert!(sc.get_experiment_by_name("before-drop").is_ok());
+    }
+
     #[test]
     fn database_names_in_urls() {
         let u = "postgres://u:p@127.0.0.1:5432/atelier?sslmode=disable";
