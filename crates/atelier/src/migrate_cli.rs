@@ -80,12 +80,15 @@ pub fn run(args: MigrateArgs) -> anyhow::Result<()> {
     let source = store::SqlStore::open_read_only(&db_file)
         .with_context(|| format!("opening {}", db_file.display()))?;
     if store::db::ensure_database(to)
-        .map_err(|e| anyhow::anyhow!("reaching --to {}: {e}", redact(to)))?
+        .map_err(|e| anyhow::anyhow!("reaching --to {}: {e}", store::db::redact_url(to)))?
     {
-        say(format!("created the database {}", redact(to)));
+        say(format!(
+            "created the database {}",
+            store::db::redact_url(to)
+        ));
     }
     let target = store::SqlStore::connect(to)
-        .map_err(|e| anyhow::anyhow!("connecting to --to {}: {e}", redact(to)))?;
+        .map_err(|e| anyhow::anyhow!("connecting to --to {}: {e}", store::db::redact_url(to)))?;
     say(format!(
         "copying the metadata from {} to {} …",
         db_file.display(),
@@ -135,21 +138,10 @@ pub fn run(args: MigrateArgs) -> anyhow::Result<()> {
     };
     say(format!(
         "done. Start the server on the new backends with:\n  atelier serve --database-url {}{artifacts_flag}\nThe data folder {} was not changed.",
-        redact(to),
+        store::db::redact_url(to),
         args.data_dir.display()
     ));
     Ok(())
-}
-
-/// A URL with its password hidden.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => match url[s + 3..at].find(':') {
-            Some(c) => format!("{}:***{}", &url[..s + 3 + c], &url[at..]),
-            None => url.to_string(),
-        },
-        _ => url.to_string(),
-    }
 }
 
 /// Every file under `local` into the bucket (same relative paths), then the

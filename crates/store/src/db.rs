@@ -1079,6 +1079,18 @@ impl PgPool {
     }
 }
 
+/// A database URL with its password hidden (`postgres://user:***@host/db`),
+/// for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => match url[scheme + 3..at].find(':') {
+            Some(colon) => format!("{}:***{}", &url[..scheme + 3 + colon], &url[at..]),
+            None => url.to_string(),
+        },
+        _ => url.to_string(),
+    }
+}
+
 /// Create the database a PostgreSQL URL names when it does not exist yet
 /// (through the server's `postgres` maintenance database); `true` when it
 /// was created. For commands whose target must be new (`atelier migrate`).
@@ -1116,6 +1128,16 @@ pub(crate) const WRITER_LOCK_SQL: &str = "SELECT pg_advisory_xact_lock(687995529
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_are_hidden_from_urls() {
+        assert_eq!(
+            redact_url("postgres://ann:s3cr:et@db:5432/x"),
+            "postgres://ann:***@db:5432/x"
+        );
+        assert_eq!(redact_url("postgres://ann@db/x"), "postgres://ann@db/x");
+        assert_eq!(redact_url("postgres://db/x"), "postgres://db/x");
+    }
 
     #[test]
     fn placeholders_numbered_bare_and_quoted() {

@@ -232,7 +232,7 @@ impl SqlStore {
         })?;
         let store = SqlStore {
             backend: Backend::Postgres {
-                url: redact_url(url),
+                url: crate::db::redact_url(url),
                 pool: Box::new(pool),
             },
             generation: AtomicU64::new(0),
@@ -392,21 +392,6 @@ fn sql_err(e: rusqlite::Error) -> StoreError {
     StoreError::Database(crate::db::DbError::from(e))
 }
 
-/// A URL without its password (for logs and messages).
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let auth = &url[scheme + 3..at];
-            match auth.find(':') {
-                Some(colon) => {
-                    format!("{}{}:***{}", &url[..scheme + 3], &auth[..colon], &url[at..])
-                }
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
-}
 
 // ---------------------------------------------------------------- helpers
 
