@@ -75,6 +75,19 @@ pub(crate) fn like_pattern(pattern: &str) -> crate::db::Val {
     crate::db::Val::Text(pattern.replace('\\', "\\\\"))
 }
 
+/// Text a LIKE (with [`LIKE_ESCAPE`]) matches only literally: its backslashes, `%`
+/// and `_` escaped, to be put inside a pattern.
+pub(crate) fn like_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Number(f64),

@@ -17,7 +17,7 @@ use rusqlite::Connection;
 
 use crate::db::{Conn, OptionalExtension, PgPool, Val as SqlValue, params, params_from_iter};
 
-use crate::filter::{self, Clause, Entity, LIKE_ESCAPE, Op, Value, like_pattern};
+use crate::filter::{self, Clause, Entity, LIKE_ESCAPE, Op, Value, like_literal, like_pattern};
 use crate::*;
 
 mod genai;
@@ -1683,12 +1683,16 @@ impl MetadataStore for SqlStore {
                     if c.key == "context" {
                         // context is stored inside the input's tag list
                         match (&c.op, &c.value) {
-                            (Op::Eq, Value::Str(s)) => inner.push(
-                                format!("i.tags LIKE ? {LIKE_ESCAPE}"),
-                                [like_pattern(&format!(
-                                    "%[\"mlflow.data.context\",\"{s}\"]%"
-                                ))],
-                            ),
+                            (Op::Eq, Value::Str(s)) => {
+                                // the pair as the tag list's JSON holds it, matched
+                                // literally (a '_' or '%' in the context is no wildcard)
+                                let pair = serde_json::to_string(&("mlflow.data.context", s))
+                                    .map_err(|e| StoreError::Internal(e.to_string()))?;
+                                inner.push(
+                                    format!("i.tags LIKE ? {LIKE_ESCAPE}"),
+                                    [SqlValue::Text(format!("%{}%", like_literal(&pair)))],
+                                )
+                            }
                             _ => string_cmp(col, &c, &mut inner)?,
                         }
                     } else {

@@ -431,6 +431,21 @@ fn datasets_of_experiments_come_once_per_context_and_filter_runs_by_context() {
     );
     assert_eq!(by_context("eval"), vec!["eval", "plain"]);
     assert_eq!(by_context("training"), vec!["train"]);
+    // the context is matched exactly: '_' is no wildcard, quotes are kept
+    let odd = s.create_experiment("odd", None, &[]).unwrap();
+    for (name, ctx) in [
+        ("under", "x_y"),
+        ("letter", "xzy"),
+        ("quoted", r#"say "hi"\"#),
+    ] {
+        let r = run_in(&s, odd, name);
+        s.log_inputs(&r, &[input("d9", Some(ctx))], &[]).unwrap();
+    }
+    assert_eq!(run_names(&s, odd, "dataset.context = 'x_y'"), vec!["under"]);
+    assert_eq!(
+        run_names(&s, odd, r#"dataset.context = 'say "hi"\\'"#),
+        vec!["quoted"]
+    );
 }
 
 fn run_names(s: &SqlStore, exp: i64, filter: &str) -> Vec<String> {
