@@ -1,4 +1,4 @@
-"""Bulk-load runs straight into a real MLflow server's SQLite database.
+"""Bulk-load runs straight into a real MLflow server's SQLite or PostgreSQL database.
 
 MLflow creates about 3 runs/s through its REST API, so 100k runs would take
 hours; `cargo xtask bench tracking` therefore creates the first few runs
@@ -13,6 +13,9 @@ run name run-<i>, start_time = base + i, all from splitmix64 (see
 xtask/src/bench_tracking.rs, `RunData`).
 
     python populate_mlflow.py --db /tmp/x/mlflow.db --experiment-id 1 --from 50 --to 1000 --base-time 1700000000000
+
+With `--pg-url postgresql://user@host:port/db` instead of `--db` it writes the same rows into MLflow's
+schema on PostgreSQL (psycopg2, multi-row INSERTs).
 """
 
 import argparse
@@ -45,7 +48,9 @@ def run_uuid(i: int) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--db", required=True)
+    where = ap.add_mutually_exclusive_group(required=True)
+    where.add_argument("--db", help="MLflow's SQLite file")
+    where.add_argument("--pg-url", help="MLflow's PostgreSQL database (postgresql://...)")
     ap.add_argument("--experiment-id", type=int, required=True)
     ap.add_argument("--from", dest="start", type=int, required=True)
     ap.add_argument("--to", dest="end", type=int, required=True)
@@ -53,7 +58,21 @@ def main() -> None:
     a = ap.parse_args()
 
     t0 = time.perf_counter()
-    con = sqlite3.connect(a.db, timeout=60)
+    if a.pg_url:
+        import psycopg2
+        from psycopg2.extras import execute_values
+
+        # SQLAlchemy's "postgresql+psycopg2://" is libpq's "postgresql://"
+        con = psycopg2.connect(a.pg_url.replace("+psycopg2://", "://", 1))
+
+        def insert_many(cur, sql, rows):
+            # "... VALUES (?,?,?)" -> one multi-row "VALUES %s" per 1000 rows
+            execute_values(cur, sql[: sql.index(" VALUES")] + " VALUES %s", rows, page_size=1000)
+    else:
+        con = sqlite3.connect(a.db, timeout=60)
+
+        def insert_many(cur, sql, rows):
+            cur.executemany(sql, rows)
     chunk = 10_000
     for lo in range(a.start, a.end, chunk):
         hi = min(lo + chunk, a.end)
@@ -70,20 +89,25 @@ def main() -> None:
             tags.append(("grp", f"g{i % 7}", rid))
             for k in range(N_METRICS):
                 v = metric(i, k)
-                metrics.append((f"m{k}", v, ts, rid, 0, 0))
-                latest.append((f"m{k}", v, ts, 0, 0, rid))
+                # is_nan: a BOOLEAN column on PostgreSQL (sqlite3 binds False as 0)
+                metrics.append((f"m{k}", v, ts, rid, 0, False))
+                latest.append((f"m{k}", v, ts, 0, False, rid))
         with con:
-            con.executemany(
+            cur = con.cursor()
+            insert_many(
+                cur,
                 "INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name,"
                 " user_id, status, start_time, end_time, source_version, lifecycle_stage,"
                 " artifact_uri, experiment_id, deleted_time) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 runs)
-            con.executemany('INSERT INTO params ("key", value, run_uuid) VALUES (?,?,?)', params)
-            con.executemany('INSERT INTO tags ("key", value, run_uuid) VALUES (?,?,?)', tags)
-            con.executemany(
+            insert_many(cur, 'INSERT INTO params ("key", value, run_uuid) VALUES (?,?,?)', params)
+            insert_many(cur, 'INSERT INTO tags ("key", value, run_uuid) VALUES (?,?,?)', tags)
+            insert_many(
+                cur,
                 'INSERT INTO metrics ("key", value, timestamp, run_uuid, step, is_nan)'
                 " VALUES (?,?,?,?,?,?)", metrics)
-            con.executemany(
+            insert_many(
+                cur,
                 'INSERT INTO latest_metrics ("key", value, timestamp, step, is_nan, run_uuid)'
                 " VALUES (?,?,?,?,?,?)", latest)
     con.close()

@@ -5,8 +5,9 @@
 //!   Debian's Chromium, playwright-core from npm), builds the binary, then
 //!   runs the Rust tests, the MLflow-client tests and the browser tests.
 //! - `cargo xtask wheel` — the binary as a Python wheel (maturin), see wheel.rs.
-//! - `cargo xtask bench tracking` — tracking-server benchmark against a real
-//!   MLflow server, printed as ratios.
+//! - `cargo xtask bench tracking [--database postgres]` — tracking-server
+//!   benchmark against a real MLflow server (both on SQLite, or both on one
+//!   private PostgreSQL), printed as ratios.
 //! - `cargo xtask bench jobs` — job submit-to-first-line latency and
 //!   scheduling throughput against Ray's Jobs API on a local Ray head.
 //! - `cargo xtask postgres start|stop <datadir>` — a private PostgreSQL on
@@ -51,7 +52,7 @@ fn main() -> ExitCode {
             Some("notebooks") => bench_notebooks::run(&args[2..]),
             _ => Err("usage: cargo xtask bench <tracking|traces|learners|serving|monitor|monitor-quality|monitor-scale|jobs|notebooks> [options]".into()),
         },
-        _ => Err("usage: cargo xtask <test|bench tracking> [options]\n\n  test [--skip-setup] [--only rust|python|browser]   run the whole suite\n  wheel [--release]                                  the binary as a pip-installable wheel (maturin)\n  postgres start | stop <datadir>                    a private PostgreSQL on 127.0.0.1 for tests\n  ray start | stop                                   a local Ray head on 127.0.0.1 for tests (prints ATELIER_RAY_ADDRESS)\n  bench tracking [--help]                            tracking benchmark vs MLflow
+        _ => Err("usage: cargo xtask <test|bench tracking> [options]\n\n  test [--skip-setup] [--only rust|python|browser]   run the whole suite\n  wheel [--release]                                  the binary as a pip-installable wheel (maturin)\n  postgres start | stop <datadir>                    a private PostgreSQL on 127.0.0.1 for tests\n  ray start | stop                                   a local Ray head on 127.0.0.1 for tests (prints ATELIER_RAY_ADDRESS)\n  bench tracking [--database postgres] [--help]      tracking benchmark vs MLflow (SQLite, or both on PostgreSQL)
   bench traces [--help]                              OTLP span ingestion and trace search vs MLflow
   bench learners [--help]                            GBM learner benchmark vs LightGBM
   bench serving [--help]                             endpoint load benchmark vs mlflow models serve

@@ -50,10 +50,74 @@ pub(crate) struct PgCluster {
     /// The data folder (also holds the server's log and unix socket).
     pub(crate) data_dir: PathBuf,
     bin: PathBuf,
+    port: u16,
     running: bool,
 }
 
 impl PgCluster {
+    /// The port the server listens on (127.0.0.1).
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Create another (empty) database on this cluster; its URL.
+    pub(crate) fn create_database(&self, name: &str) -> R<String> {
+        checked(
+            Command::new(self.bin.join("createdb"))
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-U",
+                    "postgres",
+                ])
+                .arg(name)
+                .env_remove("PGPASSWORD")
+                .output(),
+            "createdb",
+        )?;
+        Ok(format!(
+            "postgres://postgres@127.0.0.1:{}/{name}",
+            self.port
+        ))
+    }
+
+    /// Run `sql` with psql in database `db`; its output (unaligned, tuples only).
+    pub(crate) fn psql(&self, db: &str, sql: &str) -> R<String> {
+        let out = Command::new(self.bin.join("psql"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+            ])
+            .args([
+                "-d",
+                db,
+                "-X",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ])
+            .env_remove("PGPASSWORD")
+            .output()
+            .map_err(|e| format!("psql: could not start: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "psql `{sql}` failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
     /// Leave the server running after this guard is gone: returns its URL
     /// and data folder (stop it later with [`stop`]).
     pub(crate) fn leave_running(mut self) -> (String, PathBuf) {
@@ -85,6 +149,16 @@ impl Drop for PgCluster {
 /// Start a fresh cluster under `<target>/postgres/` with an empty database
 /// `atelier`, installing PostgreSQL first when it is missing (root only).
 pub(crate) fn start(target: &Path) -> R<PgCluster> {
+    start_with(target, false)
+}
+
+/// [`start`] with PostgreSQL's default durability (fsync and full-page
+/// writes on), for benchmarks that should measure what a deployment pays.
+pub(crate) fn start_durable(target: &Path) -> R<PgCluster> {
+    start_with(target, true)
+}
+
+fn start_with(target: &Path, durable: bool) -> R<PgCluster> {
     let bin = find_or_install_bin()?;
     let parent = target.join("postgres");
     std::fs::create_dir_all(&parent).map_err(|e| format!("creating {}: {e}", parent.display()))?;
@@ -114,6 +188,7 @@ pub(crate) fn start(target: &Path) -> R<PgCluster> {
         url: String::new(),
         data_dir,
         bin,
+        port: 0,
         running: false,
     };
     let initdb = cluster.bin.join("initdb");
@@ -148,7 +223,7 @@ pub(crate) fn start(target: &Path) -> R<PgCluster> {
     let mut port = 0;
     for _ in 0..3 {
         port = free_port()?;
-        match start_server(&cluster.bin, &cluster.data_dir, port) {
+        match start_server(&cluster.bin, &cluster.data_dir, port, durable) {
             Ok(()) => {
                 last.clear();
                 break;
@@ -161,6 +236,7 @@ pub(crate) fn start(target: &Path) -> R<PgCluster> {
         return Err(last);
     }
     cluster.running = true;
+    cluster.port = port;
     // from here on, dropping the guard stops the server
     checked(
         Command::new(cluster.bin.join("createdb"))
@@ -180,17 +256,17 @@ pub(crate) fn stop(data_dir: &Path) -> R {
     stop_with(&bin, data_dir)
 }
 
-fn start_server(bin: &Path, data_dir: &Path, port: u16) -> R {
+fn start_server(bin: &Path, data_dir: &Path, port: u16, durable: bool) -> R {
     let d = path_str(data_dir)?;
     let log = data_dir.join("postgres.log");
     // pg_ctl hands -o to the server through sh -c: the socket folder is quoted for it
     // no fsync: a test cluster's data need not survive the machine's crash, only the
     // server's (a killed postgres loses nothing it acknowledged; synchronous_commit stays on).
     // The store's suite ran in 59 s instead of 85 s on 2 busy cores.
-    let opts = format!(
-        "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c full_page_writes=off",
-        sh_quote(d)
-    );
+    let mut opts = format!("-c listen_addresses=127.0.0.1 -p {port} -k {}", sh_quote(d));
+    if !durable {
+        opts.push_str(" -c fsync=off -c full_page_writes=off");
+    }
     let r = checked(
         as_postgres(
             &bin.join("pg_ctl"),
