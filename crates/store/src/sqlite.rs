@@ -392,7 +392,6 @@ fn sql_err(e: rusqlite::Error) -> StoreError {
     StoreError::Database(crate::db::DbError::from(e))
 }
 
-
 // ---------------------------------------------------------------- helpers
 
 fn not_found(msg: impl Into<String>) -> StoreError {
