@@ -12,6 +12,8 @@
 //!   scheduling throughput against Ray's Jobs API on a local Ray head.
 //! - `cargo xtask postgres start|stop <datadir>` — a private PostgreSQL on
 //!   loopback for tests, see postgres.rs.
+//! - `cargo xtask load-replicas` — two replicas on PostgreSQL and S3 under
+//!   load, one killed with `kill -9` and restarted; see load_replicas.rs.
 //! - `cargo xtask ray start|stop` — a local Ray head on loopback for the Ray
 //!   executor's tests, see ray.rs.
 
@@ -26,6 +28,7 @@ mod bench_traces;
 mod bench_tracking;
 mod common;
 mod json;
+mod load_replicas;
 mod postgres;
 mod ray;
 mod test;
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         Some("wheel") => wheel::run(&args[1..]),
         Some("postgres") => postgres::run(&args[1..]),
         Some("ray") => ray::run(&args[1..]),
+        Some("load-replicas") => load_replicas::run(&args[1..]),
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("tracking") => bench_tracking::run(&args[2..]),
             Some("traces") => bench_traces::run(&args[2..]),
@@ -52,7 +56,7 @@ fn main() -> ExitCode {
             Some("notebooks") => bench_notebooks::run(&args[2..]),
             _ => Err("usage: cargo xtask bench <tracking|traces|learners|serving|monitor|monitor-quality|monitor-scale|jobs|notebooks> [options]".into()),
         },
-        _ => Err("usage: cargo xtask <test|bench tracking> [options]\n\n  test [--skip-setup] [--only rust|python|browser]   run the whole suite\n  wheel [--release]                                  the binary as a pip-installable wheel (maturin)\n  postgres start | stop <datadir>                    a private PostgreSQL on 127.0.0.1 for tests\n  ray start | stop                                   a local Ray head on 127.0.0.1 for tests (prints ATELIER_RAY_ADDRESS)\n  bench tracking [--database postgres] [--help]      tracking benchmark vs MLflow (SQLite, or both on PostgreSQL)
+        _ => Err("usage: cargo xtask <test|bench tracking> [options]\n\n  test [--skip-setup] [--only rust|python|browser]   run the whole suite\n  wheel [--release]                                  the binary as a pip-installable wheel (maturin)\n  postgres start | stop <datadir>                    a private PostgreSQL on 127.0.0.1 for tests\n  ray start | stop                                   a local Ray head on 127.0.0.1 for tests (prints ATELIER_RAY_ADDRESS)\n  load-replicas [--help]                             two replicas on PostgreSQL + S3 under load, one killed and restarted\n  bench tracking [--database postgres] [--help]      tracking benchmark vs MLflow (SQLite, or both on PostgreSQL)
   bench traces [--help]                              OTLP span ingestion and trace search vs MLflow
   bench learners [--help]                            GBM learner benchmark vs LightGBM
   bench serving [--help]                             endpoint load benchmark vs mlflow models serve

@@ -6,7 +6,8 @@
 //! Ray head started for them, see ray.rs), Python (`pytest tests/python`, the real
 //! `mlflow` client against the built binary) and browser (`node --test e2e`,
 //! playwright-core driving Debian's Chromium). The Python suite also gets
-//! the binary as a wheel (`ATELIER_WHEEL`, see wheel.rs). The last line is the total
+//! the binary as a wheel (`ATELIER_WHEEL`, see wheel.rs). After the PostgreSQL suites,
+//! `load-replicas --quick` (load_replicas.rs) counts as one test. The last line is the total
 //! count, `tests: N passed, M failed`.
 
 use std::io::{BufRead, BufReader};
@@ -101,6 +102,15 @@ fn parse_node(line: &str, c: &mut Counts) {
         c.passed += n.trim().parse().unwrap_or(0);
     } else if let Some(n) = l.strip_prefix("fail ") {
         c.failed += n.trim().parse().unwrap_or(0);
+    }
+}
+
+fn parse_load(line: &str, c: &mut Counts) {
+    // load_replicas.rs ends with "load-replicas: PASS" or "load-replicas: FAIL"
+    match line.trim() {
+        "load-replicas: PASS" => c.passed += 1,
+        "load-replicas: FAIL" => c.failed += 1,
+        _ => {}
     }
 }
 
@@ -374,6 +384,19 @@ pub fn run(args: &[String]) -> R {
         record("python-postgres", r);
     }
     drop(pg.take());
+    if want("rust") {
+        // two replicas on PostgreSQL and S3 under load, one killed with kill -9
+        // and restarted (load_replicas.rs; its own PostgreSQL, after the one above
+        // is gone); one test: passed when it finds no violation
+        let r = run_suite(
+            "replicas under load, one killed and restarted (load-replicas --quick)",
+            Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
+                .args(["load-replicas", "--quick", "--skip-build"])
+                .current_dir(&root),
+            parse_load,
+        )?;
+        record("load-replicas", r);
+    }
     if want("browser") {
         let r = run_suite(
             "Studio in Chromium (node --test)",
@@ -420,6 +443,10 @@ mod tests {
         parse_pytest("1 error in 0.5s", &mut c);
         parse_node("# pass 5", &mut c);
         parse_node("# fail 0", &mut c);
-        assert_eq!((c.passed, c.failed), (57, 4));
+        parse_load("load-replicas: PASS", &mut c);
+        parse_load("load-replicas: 8 clients, 25.4 s of load", &mut c);
+        assert_eq!((c.passed, c.failed), (58, 4));
+        parse_load("load-replicas: FAIL", &mut c);
+        assert_eq!((c.passed, c.failed), (58, 5));
     }
 }
