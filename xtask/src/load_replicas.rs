@@ -751,6 +751,9 @@ struct JobOutcomes {
     /// ran once, to its end, under its supervisor): the killed replica died
     /// between starting the command and recording its handle.
     failed_after_start: Vec<String>,
+    /// Re-attached by another worker although the one running it was not
+    /// killed (its lease ran out while it lived).
+    reattached_while_alive: Vec<String>,
     problems: Vec<String>,
 }
 
@@ -842,6 +845,20 @@ fn check_jobs(
                     out.retried += 1;
                 } else if steps.contains(&"Reattaching") {
                     out.reattached += 1;
+                    // the first worker ("Starting" names it, host:pid:salt)
+                    let first = job
+                        .get("secondary_statuses")
+                        .map(Json::arr)
+                        .unwrap_or(&[])
+                        .iter()
+                        .find(|e| e.field_str("status") == Some("Starting"))
+                        .and_then(|e| e.field_str("message"))
+                        .unwrap_or("");
+                    if !first.contains(&format!(":{killed_pid}:")) {
+                        out.reattached_while_alive.push(format!(
+                            "job {id} was re-attached although its first worker was not the killed one ({first:?}; steps {steps:?})"
+                        ));
+                    }
                 } else {
                     out.once += 1;
                 }
@@ -1183,6 +1200,15 @@ fn run_in(o: &Opts, bin: &Path, s3_bin: &Path, work: &Path) -> R {
             jobs_out.failed_after_start.len()
         );
         for n in &jobs_out.failed_after_start {
+            println!("  - {n}");
+        }
+    }
+    if !jobs_out.reattached_while_alive.is_empty() {
+        println!(
+            "note: {} job(s) were taken over from a replica that was not killed (its lease ran out while it lived; each still ran once):",
+            jobs_out.reattached_while_alive.len()
+        );
+        for n in &jobs_out.reattached_while_alive {
             println!("  - {n}");
         }
     }
