@@ -1,0 +1,291 @@
+//! Experiments and their tags.
+
+use super::*;
+
+pub(super) fn load_experiment(conn: &Conn, id: i64) -> Result<Experiment> {
+    let mut e = conn
+        .query_row(
+            "SELECT experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time
+             FROM experiments WHERE experiment_id = ?",
+            [id],
+            |r| {
+                Ok(Experiment {
+                    experiment_id: r.get(0)?,
+                    name: r.get(1)?,
+                    artifact_location: r.get(2)?,
+                    lifecycle_stage: lifecycle(r.get(3)?),
+                    creation_time: r.get(4)?,
+                    last_update_time: r.get(5)?,
+                    tags: Vec::new(),
+                })
+            },
+        )
+        .optional()?
+        .ok_or_else(|| not_found(format!("No Experiment with id={id} exists")))?;
+    let mut st = conn.prepare_cached(
+        "SELECT key, value FROM experiment_tags WHERE experiment_id = ? ORDER BY key",
+    )?;
+    e.tags = st
+        .query_map([id], |r| {
+            Ok(Tag::new(r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?
+        .collect::<crate::db::Result<_>>()?;
+    Ok(e)
+}
+
+pub(super) fn experiment_active(conn: &Conn, id: i64) -> Result<Experiment> {
+    let e = load_experiment(conn, id)?;
+    if e.lifecycle_stage != Lifecycle::Active {
+        return Err(invalid(format!(
+            "The experiment {id} must be in the 'active' state. Current state is deleted."
+        )));
+    }
+    Ok(e)
+}
+
+pub(super) fn touch_experiment(tx: &Conn, id: i64) -> Result<()> {
+    let n = tx.execute(
+        "UPDATE experiments SET last_update_time = ? WHERE experiment_id = ?",
+        params![now_ms(), id],
+    )?;
+    if n == 0 {
+        return Err(not_found(format!("No Experiment with id={id} exists")));
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------- runs
+
+pub(super) fn create_experiment(
+    tx: &Conn,
+    name: &str,
+    artifact_location: Option<&str>,
+    tags: &[Tag],
+) -> Result<i64> {
+    let exists: Option<String> = tx
+        .query_row(
+            "SELECT lifecycle_stage FROM experiments WHERE name = ?",
+            [name],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(stage) = exists {
+        let extra = if stage == "deleted" {
+            " (it is deleted: restore it, or delete it permanently, to reuse the name)"
+        } else {
+            ""
+        };
+        return Err(StoreError::AlreadyExists(format!(
+            "Experiment(name={name}) already exists{extra}"
+        )));
+    }
+    let id: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(experiment_id), 0) + 1 FROM experiments",
+        [],
+        |r| r.get(0),
+    )?;
+    let loc = match artifact_location.filter(|l| !l.is_empty()) {
+        Some(l) => l.to_string(),
+        None => format!("mlflow-artifacts:/{id}"),
+    };
+    let now = now_ms();
+    tx.execute(
+        "INSERT INTO experiments (experiment_id, name, artifact_location, creation_time, last_update_time)
+         VALUES (?, ?, ?, ?, ?)",
+        params![id, name, loc, now, now],
+    )?;
+    for t in tags {
+        tx.execute(
+            "INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?)
+             ON CONFLICT(experiment_id, key) DO UPDATE SET value = excluded.value",
+            params![id, t.key, t.value],
+        )?;
+    }
+    Ok(id)
+}
+
+pub(super) fn get_experiment(c: &Conn, id: i64) -> Result<Experiment> {
+    load_experiment(c, id)
+}
+
+pub(super) fn get_experiment_by_name(c: &Conn, name: &str) -> Result<Experiment> {
+    let id: Option<i64> = c
+        .query_row(
+            "SELECT experiment_id FROM experiments WHERE name = ? ORDER BY lifecycle_stage = 'active' DESC LIMIT 1",
+            [name],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match id {
+        Some(id) => load_experiment(c, id),
+        None => Err(not_found(format!(
+            "Could not find experiment with name '{name}'"
+        ))),
+    }
+}
+
+pub(super) fn search_experiments(s: &SqlStore, q: &SearchExperiments) -> Result<Page<Experiment>> {
+    let mut w = Where::default();
+    w.push(view_clause("e.lifecycle_stage", q.view_type), []);
+    for c in filter::parse_filter(&q.filter, true)? {
+        match c.entity {
+            Entity::Attribute => match c.key.as_str() {
+                "name" => string_cmp("e.name", &c, &mut w)?,
+                "experiment_id" => match &c.value {
+                    Value::List(_) | Value::Str(_) => {
+                        string_cmp("CAST(e.experiment_id AS TEXT)", &c, &mut w)?
+                    }
+                    _ => numeric_cmp("e.experiment_id", &c, &mut w)?,
+                },
+                "creation_time" | "last_update_time" => {
+                    numeric_cmp(&format!("e.{}", c.key), &c, &mut w)?
+                }
+                other => {
+                    return Err(invalid(format!(
+                        "Invalid attribute key '{other}' specified. Valid keys are 'name', 'experiment_id', 'creation_time', 'last_update_time'"
+                    )));
+                }
+            },
+            Entity::Tag => kv_clause(
+                "experiment_tags",
+                "kv.experiment_id = e.experiment_id",
+                &c,
+                &mut w,
+                false,
+            )?,
+            _ => {
+                return Err(invalid(format!(
+                    "Invalid entity type in experiment search filter: '{}'. Use attributes (name, creation_time, last_update_time) or tags",
+                    c.key
+                )));
+            }
+        }
+    }
+    let mut order = Vec::new();
+    for item in &q.order_by {
+        let o = filter::parse_order_by(item, true)?;
+        let col = match (o.entity, o.key.as_str()) {
+            (Entity::Attribute, "name") => "e.name",
+            (Entity::Attribute, "experiment_id") => "e.experiment_id",
+            (Entity::Attribute, "creation_time") => "e.creation_time",
+            (Entity::Attribute, "last_update_time") => "e.last_update_time",
+            _ => {
+                return Err(invalid(format!(
+                    "Invalid order_by key '{item}'; experiments order by name, experiment_id, creation_time or last_update_time"
+                )));
+            }
+        };
+        order.push(format!(
+            "{col} {}",
+            if o.ascending { "ASC" } else { "DESC" }
+        ));
+    }
+    order.push("e.creation_time DESC".into());
+    order.push("e.experiment_id ASC".into());
+    let offset = decode_page_token(q.page_token.as_deref())?;
+    let max = q.max_results.max(1);
+    s.read(|c| {
+        let sql = format!(
+            "SELECT e.experiment_id FROM experiments e WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
+            w.sql(),
+            order.join(", "),
+            max + 1,
+            offset
+        );
+        let ids: Vec<i64> = c
+            .prepare(&sql)?
+            .query_map(params_from_iter(&w.args), |r| r.get(0))?
+            .collect::<crate::db::Result<_>>()?;
+        let items = ids
+            .into_iter()
+            .map(|id| load_experiment(c, id))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(page(items, offset, max))
+    })
+}
+
+pub(super) fn rename_experiment(tx: &Conn, id: i64, new_name: &str) -> Result<()> {
+    let e = load_experiment(tx, id)?;
+    if e.lifecycle_stage != Lifecycle::Active {
+        return Err(invalid(format!(
+            "Cannot rename a non-active experiment ({id})"
+        )));
+    }
+    let taken: Option<i64> = tx
+        .query_row(
+            "SELECT experiment_id FROM experiments WHERE name = ?",
+            [new_name],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(other) = taken.filter(|o| *o != id) {
+        return Err(StoreError::AlreadyExists(format!(
+            "Experiment(name={new_name}) already exists (id {other})"
+        )));
+    }
+    tx.execute(
+        "UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?",
+        params![new_name, now_ms(), id],
+    )?;
+    Ok(())
+}
+
+pub(super) fn delete_experiment(s: &SqlStore, id: i64) -> Result<()> {
+    if id == 0 {
+        return Err(invalid("Cannot delete the default experiment '0'"));
+    }
+    s.write(|tx| {
+        load_experiment(tx, id)?;
+        tx.execute(
+            "UPDATE experiments SET lifecycle_stage = 'deleted', last_update_time = ? WHERE experiment_id = ?",
+            params![now_ms(), id],
+        )?;
+        tx.execute(
+            "UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = ? WHERE experiment_id = ? AND lifecycle_stage = 'active'",
+            params![now_ms(), id],
+        )?;
+        Ok(())
+    })
+}
+
+pub(super) fn restore_experiment(tx: &Conn, id: i64) -> Result<()> {
+    let e = load_experiment(tx, id)?;
+    if e.lifecycle_stage == Lifecycle::Active {
+        return Err(invalid(format!(
+            "Cannot restore an active experiment ({id})"
+        )));
+    }
+    tx.execute(
+        "UPDATE experiments SET lifecycle_stage = 'active', last_update_time = ? WHERE experiment_id = ?",
+        params![now_ms(), id],
+    )?;
+    tx.execute(
+        "UPDATE runs SET lifecycle_stage = 'active', deleted_time = NULL WHERE experiment_id = ?",
+        [id],
+    )?;
+    Ok(())
+}
+
+pub(super) fn set_experiment_tag(tx: &Conn, id: i64, key: &str, value: &str) -> Result<()> {
+    experiment_active(tx, id)?;
+    tx.execute(
+        "INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?)
+         ON CONFLICT(experiment_id, key) DO UPDATE SET value = excluded.value",
+        params![id, key, value],
+    )?;
+    touch_experiment(tx, id)
+}
+
+pub(super) fn delete_experiment_tag(tx: &Conn, id: i64, key: &str) -> Result<()> {
+    experiment_active(tx, id)?;
+    let n = tx.execute(
+        "DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?",
+        params![id, key],
+    )?;
+    if n == 0 {
+        return Err(not_found(format!(
+            "No tag with name: {key} in experiment with id {id}"
+        )));
+    }
+    touch_experiment(tx, id)
+}

@@ -1,0 +1,881 @@
+//! Runs: their params, tags, metric points (and the latest-value table),
+//! inputs/outputs and datasets.
+
+use super::*;
+
+pub(super) fn run_info_row(r: &crate::db::Row) -> crate::db::Result<RunInfo> {
+    Ok(RunInfo {
+        run_id: r.get(0)?,
+        run_name: r.get(1)?,
+        experiment_id: r.get(2)?,
+        user_id: r.get(3)?,
+        status: RunStatus::parse(&r.get::<_, String>(4)?).unwrap_or(RunStatus::Running),
+        start_time: r.get(5)?,
+        end_time: r.get(6)?,
+        artifact_uri: r.get(7)?,
+        lifecycle_stage: lifecycle(r.get(8)?),
+    })
+}
+
+pub(super) const RUN_COLS: &str = "run_uuid, name, experiment_id, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage";
+
+pub(super) fn load_run_info(conn: &Conn, run_id: &str) -> Result<RunInfo> {
+    conn.prepare_cached(&format!("SELECT {RUN_COLS} FROM runs WHERE run_uuid = ?"))?
+        .query_row([run_id], run_info_row)
+        .optional()?
+        .ok_or_else(|| not_found(format!("Run with id={run_id} not found")))
+}
+
+pub(super) fn active_run(conn: &Conn, run_id: &str) -> Result<RunInfo> {
+    let info = load_run_info(conn, run_id)?;
+    if info.lifecycle_stage != Lifecycle::Active {
+        return Err(invalid(format!(
+            "The run {run_id} must be in the 'active' state. Current state is deleted."
+        )));
+    }
+    Ok(info)
+}
+
+/// Full runs for the given ids, in the given order (missing ids skipped).
+pub(super) fn load_runs(conn: &Conn, ids: &[String]) -> Result<Vec<Run>> {
+    let mut runs: Vec<Option<Run>> = vec![None; ids.len()];
+    let index: HashMap<&str, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.as_str(), i))
+        .collect();
+    for chunk in ids.chunks(CHUNK) {
+        let ph = placeholders(chunk.len());
+        let mut st = conn.prepare(&format!(
+            "SELECT {RUN_COLS} FROM runs WHERE run_uuid IN ({ph})"
+        ))?;
+        for info in st.query_map(params_from_iter(chunk), run_info_row)? {
+            let info = info?;
+            if let Some(&i) = index.get(info.run_id.as_str()) {
+                runs[i] = Some(Run {
+                    info,
+                    metrics: Vec::new(),
+                    params: Vec::new(),
+                    tags: Vec::new(),
+                    dataset_inputs: Vec::new(),
+                    model_inputs: Vec::new(),
+                    model_outputs: Vec::new(),
+                });
+            }
+        }
+        let mut st = conn.prepare(&format!(
+            "SELECT run_uuid, key, value FROM params WHERE run_uuid IN ({ph}) ORDER BY key"
+        ))?;
+        let mut rows = st.query(params_from_iter(chunk))?;
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            if let Some(Some(run)) = index.get(id.as_str()).map(|&i| runs[i].as_mut()) {
+                run.params
+                    .push(Tag::new(r.get::<_, String>(1)?, r.get::<_, String>(2)?));
+            }
+        }
+        let mut st = conn.prepare(&format!(
+            "SELECT run_uuid, key, value FROM tags WHERE run_uuid IN ({ph}) ORDER BY key"
+        ))?;
+        let mut rows = st.query(params_from_iter(chunk))?;
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            if let Some(Some(run)) = index.get(id.as_str()).map(|&i| runs[i].as_mut()) {
+                run.tags
+                    .push(Tag::new(r.get::<_, String>(1)?, r.get::<_, String>(2)?));
+            }
+        }
+        let mut st = conn.prepare(&format!(
+            "SELECT run_uuid, key, value, is_nan, timestamp, step FROM latest_metrics WHERE run_uuid IN ({ph}) ORDER BY key"
+        ))?;
+        let mut rows = st.query(params_from_iter(chunk))?;
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            if let Some(Some(run)) = index.get(id.as_str()).map(|&i| runs[i].as_mut()) {
+                run.metrics.push(Metric::new(
+                    r.get::<_, String>(1)?,
+                    read_value(r.get(2)?, r.get(3)?),
+                    r.get(4)?,
+                    r.get(5)?,
+                ));
+            }
+        }
+        let mut st = conn.prepare(&format!(
+            "SELECT i.run_uuid, i.tags, d.name, d.digest, d.source_type, d.source, d.schema, d.profile
+             FROM run_inputs i JOIN datasets d ON d.dataset_id = i.dataset_id
+             WHERE i.run_uuid IN ({ph}) ORDER BY d.dataset_id"
+        ))?;
+        let mut rows = st.query(params_from_iter(chunk))?;
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            if let Some(Some(run)) = index.get(id.as_str()).map(|&i| runs[i].as_mut()) {
+                let tags_json: String = r.get(1)?;
+                let tags: Vec<(String, String)> =
+                    serde_json::from_str::<Vec<(String, String)>>(&tags_json).unwrap_or_default();
+                run.dataset_inputs.push(DatasetInput {
+                    tags: tags.into_iter().map(|(k, v)| Tag::new(k, v)).collect(),
+                    dataset: Dataset {
+                        name: r.get(2)?,
+                        digest: r.get(3)?,
+                        source_type: r.get(4)?,
+                        source: r.get(5)?,
+                        schema: r.get(6)?,
+                        profile: r.get(7)?,
+                    },
+                });
+            }
+        }
+        let mut st = conn.prepare(&format!(
+            "SELECT run_uuid, model_id, direction, step FROM run_models WHERE run_uuid IN ({ph}) ORDER BY model_id"
+        ))?;
+        let mut rows = st.query(params_from_iter(chunk))?;
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            if let Some(Some(run)) = index.get(id.as_str()).map(|&i| runs[i].as_mut()) {
+                let model_id: String = r.get(1)?;
+                if r.get::<_, String>(2)? == "input" {
+                    run.model_inputs.push(model_id);
+                } else {
+                    run.model_outputs.push(ModelOutput {
+                        model_id,
+                        step: r.get(3)?,
+                    });
+                }
+            }
+        }
+    }
+    Ok(runs.into_iter().flatten().collect())
+}
+
+pub(super) const ADJECTIVES: &[&str] = &[
+    "amber", "bold", "brisk", "calm", "clever", "crisp", "daring", "eager", "fancy", "gentle",
+    "golden", "honest", "jolly", "keen", "lively", "lucid", "merry", "nimble", "polite", "proud",
+    "quiet", "rapid", "silent", "sleek", "steady", "sunny", "swift", "tidy", "vivid", "witty",
+];
+pub(super) const NOUNS: &[&str] = &[
+    "badger", "bear", "crane", "deer", "eagle", "falcon", "finch", "fox", "gull", "hare", "heron",
+    "ibis", "koala", "lark", "lynx", "mole", "newt", "otter", "owl", "panda", "quail", "raven",
+    "seal", "shrew", "stoat", "swan", "tern", "toad", "vole", "wren",
+];
+
+pub(super) fn generated_run_name(run_id: &str) -> String {
+    let b = run_id.as_bytes();
+    let h = |i: usize| b.get(i).copied().unwrap_or(0) as usize;
+    let n = u32::from_str_radix(run_id.get(0..4).unwrap_or("0"), 16).unwrap_or(0) % 1000;
+    format!(
+        "{}-{}-{}",
+        ADJECTIVES[(h(4) * 7 + h(5)) % ADJECTIVES.len()],
+        NOUNS[(h(6) * 7 + h(7)) % NOUNS.len()],
+        n
+    )
+}
+
+pub(super) fn series_id(
+    tx: &Conn,
+    cache: &mut HashMap<String, i64>,
+    run_id: &str,
+    key: &str,
+) -> Result<i64> {
+    if let Some(&id) = cache.get(key) {
+        return Ok(id);
+    }
+    let existing: Option<i64> = tx
+        .prepare_cached("SELECT series_id FROM metric_series WHERE run_uuid = ? AND key = ?")?
+        .query_row([run_id, key], |r| r.get(0))
+        .optional()?;
+    let id = match existing {
+        Some(id) => id,
+        None => tx
+            .prepare_cached(
+                "INSERT INTO metric_series (run_uuid, key) VALUES (?, ?) RETURNING series_id",
+            )?
+            .query_row([run_id, key], |r| r.get(0))?,
+    };
+    cache.insert(key.to_string(), id);
+    Ok(id)
+}
+
+pub(super) fn set_run_tag(tx: &Conn, run_id: &str, key: &str, value: &str) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO tags (run_uuid, key, value) VALUES (?, ?, ?)
+         ON CONFLICT(run_uuid, key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute([run_id, key, value])?;
+    if key == "mlflow.runName" {
+        tx.prepare_cached("UPDATE runs SET name = ? WHERE run_uuid = ?")?
+            .execute([value, run_id])?;
+    }
+    Ok(())
+}
+
+pub(super) fn metric_point_newer(a: &Metric, b: &Metric) -> bool {
+    let va = if a.value.is_nan() {
+        f64::NEG_INFINITY
+    } else {
+        a.value
+    };
+    let vb = if b.value.is_nan() {
+        f64::NEG_INFINITY
+    } else {
+        b.value
+    };
+    (a.step, a.timestamp)
+        .cmp(&(b.step, b.timestamp))
+        .then(va.partial_cmp(&vb).unwrap_or(std::cmp::Ordering::Equal))
+        == std::cmp::Ordering::Greater
+}
+
+// --------------------------------------------------------------- registry
+
+pub(super) fn create_run(tx: &Conn, req: CreateRun) -> Result<RunInfo> {
+    let exp = experiment_active(tx, req.experiment_id)?;
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let tag_name = req
+        .tags
+        .iter()
+        .find(|t| t.key == "mlflow.runName")
+        .map(|t| t.value.clone());
+    let name = req
+        .run_name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .or(tag_name)
+        .unwrap_or_else(|| generated_run_name(&run_id));
+    let artifact_uri = format!(
+        "{}/{}/artifacts",
+        exp.artifact_location.trim_end_matches('/'),
+        run_id
+    );
+    let start = req.start_time.unwrap_or_else(now_ms);
+    tx.execute(
+        &format!(
+            "INSERT INTO runs ({RUN_COLS}) VALUES (?, ?, ?, ?, 'RUNNING', ?, NULL, ?, 'active')"
+        ),
+        params![
+            run_id,
+            name,
+            req.experiment_id,
+            req.user_id,
+            start,
+            artifact_uri
+        ],
+    )?;
+    for t in &req.tags {
+        if t.key != "mlflow.runName" {
+            set_run_tag(tx, &run_id, &t.key, &t.value)?;
+        }
+    }
+    set_run_tag(tx, &run_id, "mlflow.runName", &name)?;
+    load_run_info(tx, &run_id)
+}
+
+pub(super) fn get_run(c: &Conn, run_id: &str) -> Result<Run> {
+    load_runs(c, &[run_id.to_string()])?
+        .pop()
+        .ok_or_else(|| not_found(format!("Run with id={run_id} not found")))
+}
+
+pub(super) fn update_run(tx: &Conn, run_id: &str, upd: UpdateRun) -> Result<RunInfo> {
+    load_run_info(tx, run_id)?;
+    if let Some(st) = upd.status {
+        tx.execute(
+            "UPDATE runs SET status = ? WHERE run_uuid = ?",
+            params![st.as_str(), run_id],
+        )?;
+    }
+    if let Some(end) = upd.end_time {
+        tx.execute(
+            "UPDATE runs SET end_time = ? WHERE run_uuid = ?",
+            params![end, run_id],
+        )?;
+    }
+    if let Some(name) = upd.run_name.filter(|n| !n.is_empty()) {
+        set_run_tag(tx, run_id, "mlflow.runName", &name)?;
+    }
+    load_run_info(tx, run_id)
+}
+
+pub(super) fn delete_run(tx: &Conn, run_id: &str) -> Result<()> {
+    load_run_info(tx, run_id)?;
+    tx.execute(
+        "UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = ? WHERE run_uuid = ?",
+        params![now_ms(), run_id],
+    )?;
+    Ok(())
+}
+
+pub(super) fn restore_run(tx: &Conn, run_id: &str) -> Result<()> {
+    load_run_info(tx, run_id)?;
+    tx.execute(
+        "UPDATE runs SET lifecycle_stage = 'active', deleted_time = NULL WHERE run_uuid = ?",
+        [run_id],
+    )?;
+    Ok(())
+}
+
+pub(super) fn log_batch(
+    s: &SqlStore,
+    run_id: &str,
+    metrics: &[Metric],
+    params: &[Param],
+    tags: &[Tag],
+) -> Result<()> {
+    // Conflicting values for one param key inside the batch are refused
+    // before anything is written.
+    let mut seen: HashMap<&str, &str> = HashMap::new();
+    for p in params {
+        if let Some(prev) = seen.insert(&p.key, &p.value)
+            && prev != p.value
+        {
+            return Err(invalid(format!(
+                "Duplicate parameter keys with different values in the batch: '{}' ('{prev}' and '{}')",
+                p.key, p.value
+            )));
+        }
+    }
+    s.write(|tx| {
+        active_run(tx, run_id)?;
+        for p in params {
+            let existing: Option<String> = tx
+                .prepare_cached("SELECT value FROM params WHERE run_uuid = ? AND key = ?")?
+                .query_row([run_id, &p.key], |r| r.get(0))
+                .optional()?;
+            match existing {
+                Some(v) if v == p.value => {}
+                Some(v) => {
+                    return Err(invalid(format!(
+                        "Changing param values is not allowed. Param with key='{}' was already logged with value='{v}' for run ID='{run_id}'. Attempted logging new value '{}'.",
+                        p.key, p.value
+                    )));
+                }
+                None => {
+                    tx.prepare_cached("INSERT INTO params (run_uuid, key, value) VALUES (?, ?, ?)")?
+                        .execute([run_id, &p.key, &p.value])?;
+                }
+            }
+        }
+        for t in tags {
+            set_run_tag(tx, run_id, &t.key, &t.value)?;
+        }
+        if !metrics.is_empty() {
+            let mut cache = HashMap::new();
+            let mut latest: HashMap<&str, &Metric> = HashMap::new();
+            let sids = metrics
+                .iter()
+                .map(|m| series_id(tx, &mut cache, run_id, &m.key))
+                .collect::<Result<Vec<i64>>>()?;
+            for (chunk, sid_chunk) in metrics.chunks(POINTS_PER_INSERT).zip(sids.chunks(POINTS_PER_INSERT)) {
+                let mut sql = String::from(
+                    "INSERT INTO metric_points (series_id, step, timestamp, value, is_nan, dataset_name, dataset_digest, model_id) VALUES ",
+                );
+                for i in 0..chunk.len() {
+                    sql.push_str(if i == 0 { "(?,?,?,?,?,?,?,?)" } else { ",(?,?,?,?,?,?,?,?)" });
+                }
+                let mut args: Vec<SqlValue> = Vec::with_capacity(chunk.len() * 8);
+                for (m, sid) in chunk.iter().zip(sid_chunk) {
+                    let (v, nan) = if m.value.is_nan() { (None, 1) } else { (Some(m.value), 0) };
+                    args.push(SqlValue::Integer(*sid));
+                    args.push(SqlValue::Integer(m.step));
+                    args.push(SqlValue::Integer(m.timestamp));
+                    args.push(v.map_or(SqlValue::Null, SqlValue::Real));
+                    args.push(SqlValue::Integer(nan));
+                    for t in [&m.dataset_name, &m.dataset_digest, &m.model_id] {
+                        args.push(t.as_ref().map_or(SqlValue::Null, |s| SqlValue::Text(s.clone())));
+                    }
+                }
+                tx.prepare_cached(&sql)?.execute(params_from_iter(args))?;
+            }
+            for m in metrics {
+                let e = latest.entry(m.key.as_str()).or_insert(m);
+                if metric_point_newer(m, e) {
+                    *e = m;
+                }
+            }
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT(run_uuid, key) DO UPDATE SET
+                    value = excluded.value, is_nan = excluded.is_nan,
+                    timestamp = excluded.timestamp, step = excluded.step
+                 WHERE (excluded.step, excluded.timestamp, COALESCE(excluded.value, -1e308))
+                     >= (latest_metrics.step, latest_metrics.timestamp, COALESCE(latest_metrics.value, -1e308))",
+            )?;
+            for m in latest.values() {
+                let (v, nan) = if m.value.is_nan() { (None, 1) } else { (Some(m.value), 0) };
+                upsert.execute(params![run_id, m.key, v, nan, m.timestamp, m.step])?;
+            }
+        }
+        Ok(())
+    })
+}
+
+pub(super) fn delete_tag(tx: &Conn, run_id: &str, key: &str) -> Result<()> {
+    active_run(tx, run_id)?;
+    let n = tx.execute(
+        "DELETE FROM tags WHERE run_uuid = ? AND key = ?",
+        [run_id, key],
+    )?;
+    if n == 0 {
+        return Err(not_found(format!(
+            "No tag with name: {key} in run with id {run_id}"
+        )));
+    }
+    Ok(())
+}
+
+pub(super) fn log_inputs(
+    tx: &Conn,
+    run_id: &str,
+    datasets: &[DatasetInput],
+    model_inputs: &[String],
+) -> Result<()> {
+    let info = active_run(tx, run_id)?;
+    for d in datasets {
+        let ds = &d.dataset;
+        tx.execute(
+            "INSERT INTO datasets (experiment_id, name, digest, source_type, source, schema, profile)
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(experiment_id, name, digest) DO NOTHING",
+            params![info.experiment_id, ds.name, ds.digest, ds.source_type, ds.source, ds.schema, ds.profile],
+        )?;
+        let dataset_id: i64 = tx.query_row(
+            "SELECT dataset_id FROM datasets WHERE experiment_id = ? AND name = ? AND digest = ?",
+            params![info.experiment_id, ds.name, ds.digest],
+            |r| r.get(0),
+        )?;
+        let tags: Vec<(&str, &str)> = d
+            .tags
+            .iter()
+            .map(|t| (t.key.as_str(), t.value.as_str()))
+            .collect();
+        let tags_json =
+            serde_json::to_string(&tags).map_err(|e| StoreError::Internal(e.to_string()))?;
+        tx.execute(
+            "INSERT INTO run_inputs (run_uuid, dataset_id, tags) VALUES (?, ?, ?)
+             ON CONFLICT(run_uuid, dataset_id) DO UPDATE SET tags = excluded.tags",
+            params![run_id, dataset_id, tags_json],
+        )?;
+    }
+    for m in model_inputs {
+        tx.execute(
+            "INSERT INTO run_models (run_uuid, model_id, direction, step) VALUES (?, ?, 'input', 0)
+             ON CONFLICT(run_uuid, direction, model_id) DO NOTHING",
+            params![run_id, m],
+        )?;
+    }
+    Ok(())
+}
+
+pub(super) fn log_outputs(tx: &Conn, run_id: &str, outputs: &[ModelOutput]) -> Result<()> {
+    active_run(tx, run_id)?;
+    for o in outputs {
+        tx.execute(
+            "INSERT INTO run_models (run_uuid, model_id, direction, step) VALUES (?, ?, 'output', ?)
+             ON CONFLICT(run_uuid, direction, model_id) DO UPDATE SET step = excluded.step",
+            params![run_id, o.model_id, o.step],
+        )?;
+    }
+    Ok(())
+}
+
+pub(super) fn search_runs(s: &SqlStore, q: &SearchRuns) -> Result<Page<Run>> {
+    let mut w = Where::default();
+    if q.experiment_ids.is_empty() {
+        return Ok(Page {
+            items: Vec::new(),
+            next_page_token: None,
+        });
+    }
+    w.push(
+        format!(
+            "r.experiment_id IN ({})",
+            placeholders(q.experiment_ids.len())
+        ),
+        q.experiment_ids.iter().map(|i| SqlValue::Integer(*i)),
+    );
+    w.push(view_clause("r.lifecycle_stage", q.view_type), []);
+    for c in filter::parse_filter(&q.filter, true)? {
+        match c.entity {
+            Entity::Metric => {
+                if !matches!(c.value, Value::Number(_)) {
+                    return Err(invalid(format!(
+                        "Expected a numeric value for metric '{}' (write it without quotes)",
+                        c.key
+                    )));
+                }
+                let mut inner = Where::default();
+                numeric_cmp("m.value", &c, &mut inner)?;
+                let cond = inner.sql();
+                let mut args = vec![text(&c.key)];
+                args.extend(inner.args);
+                w.push(
+                    format!(
+                        "EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_uuid = r.run_uuid AND m.key = ? AND m.is_nan = 0 AND {cond})"
+                    ),
+                    args,
+                );
+            }
+            Entity::Param | Entity::Tag if matches!(c.op, Op::In | Op::NotIn) => {
+                return Err(invalid(format!(
+                    "Invalid comparator '{}' for '{}': params and tags support =, !=, LIKE, ILIKE, IS NULL and IS NOT NULL",
+                    c.op.name(),
+                    c.key
+                )));
+            }
+            Entity::Param => kv_clause("params", "kv.run_uuid = r.run_uuid", &c, &mut w, false)?,
+            Entity::Tag => kv_clause("tags", "kv.run_uuid = r.run_uuid", &c, &mut w, false)?,
+            Entity::Attribute => match c.key.as_str() {
+                "start_time" | "end_time" | "created" | "Created" => {
+                    let col = if c.key == "end_time" {
+                        "r.end_time"
+                    } else {
+                        "r.start_time"
+                    };
+                    numeric_cmp(col, &c, &mut w)?
+                }
+                "run_id" | "run_uuid" => string_cmp("r.run_uuid", &c, &mut w)?,
+                "run_name" | "run name" | "Run name" => string_cmp("r.name", &c, &mut w)?,
+                "status" => string_cmp("r.status", &c, &mut w)?,
+                "user_id" => string_cmp("r.user_id", &c, &mut w)?,
+                "artifact_uri" => string_cmp("r.artifact_uri", &c, &mut w)?,
+                "lifecycle_stage" => string_cmp("r.lifecycle_stage", &c, &mut w)?,
+                other => {
+                    return Err(invalid(format!(
+                        "Invalid attribute key '{other}' specified. Valid keys are 'run_id', 'run_name', 'status', 'user_id', 'artifact_uri', 'start_time', 'end_time', 'created'"
+                    )));
+                }
+            },
+            Entity::Dataset => {
+                let col = match c.key.as_str() {
+                    "name" => "d.name",
+                    "digest" => "d.digest",
+                    "context" => "i.tags",
+                    other => {
+                        return Err(invalid(format!(
+                            "Invalid dataset key '{other}'; valid keys are name, digest, context"
+                        )));
+                    }
+                };
+                let mut inner = Where::default();
+                if c.key == "context" {
+                    // context is stored inside the input's tag list
+                    match (&c.op, &c.value) {
+                        (Op::Eq, Value::Str(s)) => {
+                            // the pair as the tag list's JSON holds it, matched
+                            // literally (a '_' or '%' in the context is no wildcard)
+                            let pair = serde_json::to_string(&("mlflow.data.context", s))
+                                .map_err(|e| StoreError::Internal(e.to_string()))?;
+                            inner.push(
+                                format!("i.tags LIKE ? {LIKE_ESCAPE}"),
+                                [SqlValue::Text(format!("%{}%", like_literal(&pair)))],
+                            )
+                        }
+                        _ => string_cmp(col, &c, &mut inner)?,
+                    }
+                } else {
+                    string_cmp(col, &c, &mut inner)?;
+                }
+                w.push(
+                    format!(
+                        "EXISTS (SELECT 1 FROM run_inputs i JOIN datasets d ON d.dataset_id = i.dataset_id WHERE i.run_uuid = r.run_uuid AND {})",
+                        inner.sql()
+                    ),
+                    inner.args,
+                );
+            }
+        }
+    }
+    let mut order = Vec::new();
+    let mut order_args: Vec<SqlValue> = Vec::new();
+    for item in &q.order_by {
+        let o = filter::parse_order_by(item, true)?;
+        let dir = if o.ascending { "ASC" } else { "DESC" };
+        let expr = match o.entity {
+            Entity::Metric => {
+                order_args.push(text(&o.key));
+                "(SELECT m.value FROM latest_metrics m WHERE m.run_uuid = r.run_uuid AND m.key = ?)"
+                    .to_string()
+            }
+            Entity::Param => {
+                order_args.push(text(&o.key));
+                "(SELECT p.value FROM params p WHERE p.run_uuid = r.run_uuid AND p.key = ?)"
+                    .to_string()
+            }
+            Entity::Tag => {
+                order_args.push(text(&o.key));
+                "(SELECT t.value FROM tags t WHERE t.run_uuid = r.run_uuid AND t.key = ?)"
+                    .to_string()
+            }
+            Entity::Attribute => match o.key.as_str() {
+                "start_time" | "created" | "Created" => "r.start_time".into(),
+                "end_time" => "r.end_time".into(),
+                "run_id" => "r.run_uuid".into(),
+                "run_name" | "run name" | "Run name" => "r.name".into(),
+                "status" => "r.status".into(),
+                "user_id" => "r.user_id".into(),
+                "artifact_uri" => "r.artifact_uri".into(),
+                other => {
+                    return Err(invalid(format!(
+                        "Invalid order_by attribute '{other}'; valid: artifact_uri, end_time, run_id, run_name, start_time, status, user_id"
+                    )));
+                }
+            },
+            Entity::Dataset => {
+                return Err(invalid(format!(
+                    "Cannot order runs by dataset field '{item}'"
+                )));
+            }
+        };
+        // NULLs (runs without the key) sort last in both directions.
+        order.push(format!("({expr}) IS NULL, ({expr}) {dir}"));
+        // each expr appears twice, so its argument is bound twice
+        if let Some(last) = order_args.last().cloned()
+            && matches!(o.entity, Entity::Metric | Entity::Param | Entity::Tag)
+        {
+            order_args.push(last);
+        }
+    }
+    // (SQLite puts NULL last in descending order, PostgreSQL first: say it)
+    order.push("r.start_time DESC NULLS LAST".into());
+    order.push("r.run_uuid ASC".into());
+    let offset = decode_page_token(q.page_token.as_deref())?;
+    let max = q.max_results.max(1);
+    s.read(|c| {
+        let sql = format!(
+            "SELECT r.run_uuid FROM runs r WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
+            w.sql(),
+            order.join(", "),
+            max + 1,
+            offset
+        );
+        let args: Vec<&SqlValue> = w.args.iter().chain(order_args.iter()).collect();
+        let ids: Vec<String> = c
+            .prepare(&sql)?
+            .query_map(params_from_iter(args), |r| r.get(0))?
+            .collect::<crate::db::Result<_>>()?;
+        let has_more = ids.len() > max;
+        let ids = &ids[..ids.len().min(max)];
+        let runs = load_runs(c, ids)?;
+        Ok(Page {
+            items: runs,
+            next_page_token: has_more.then(|| encode_page_token(offset + max)),
+        })
+    })
+}
+
+pub(super) fn metric_history(
+    s: &SqlStore,
+    run_id: &str,
+    key: &str,
+    max_results: usize,
+    page_token: Option<&str>,
+) -> Result<Page<Metric>> {
+    let offset = decode_page_token(page_token)?;
+    let max = max_results.max(1);
+    s.read(|c| {
+        load_run_info(c, run_id)?;
+        let mut st = c.prepare_cached(
+            "SELECT p.step, p.timestamp, p.value, p.is_nan, p.dataset_name, p.dataset_digest, p.model_id
+             FROM metric_points p JOIN metric_series s ON s.series_id = p.series_id
+             WHERE s.run_uuid = ? AND s.key = ?
+             ORDER BY p.step, p.timestamp, p.rowid LIMIT ? OFFSET ?",
+        )?;
+        let items = st
+            .query_map(params![run_id, key, (max + 1) as i64, offset as i64], |r| {
+                Ok(Metric {
+                    key: key.to_string(),
+                    step: r.get(0)?,
+                    timestamp: r.get(1)?,
+                    value: read_value(r.get(2)?, r.get(3)?),
+                    dataset_name: r.get(4)?,
+                    dataset_digest: r.get(5)?,
+                    model_id: r.get(6)?,
+                })
+            })?
+            .collect::<crate::db::Result<Vec<_>>>()?;
+        Ok(page(items, offset, max))
+    })
+}
+
+pub(super) fn metric_points_after(
+    s: &SqlStore,
+    run_id: &str,
+    cursor: i64,
+    limit: usize,
+) -> Result<(Vec<Metric>, i64)> {
+    let limit = limit.clamp(1, 100_000) as i64;
+    s.read(|c| {
+        let mut st = c.prepare_cached(
+            "SELECT p.rowid, s.key, p.step, p.timestamp, p.value, p.is_nan
+             FROM metric_points p JOIN metric_series s ON s.series_id = p.series_id
+             WHERE s.run_uuid = ? AND p.rowid > ?
+             ORDER BY p.rowid LIMIT ?",
+        )?;
+        let mut next = cursor;
+        let items = st
+            .query_map(params![run_id, cursor, limit], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    Metric::new(
+                        r.get::<_, String>(1)?,
+                        read_value(r.get(4)?, r.get(5)?),
+                        r.get(3)?,
+                        r.get(2)?,
+                    ),
+                ))
+            })?
+            .collect::<crate::db::Result<Vec<_>>>()?;
+        let items = items
+            .into_iter()
+            .map(|(rowid, m)| {
+                next = next.max(rowid);
+                m
+            })
+            .collect();
+        Ok((items, next))
+    })
+}
+
+pub(super) fn metric_history_bulk_interval(
+    s: &SqlStore,
+    run_ids: &[String],
+    key: &str,
+    start_step: Option<i64>,
+    end_step: Option<i64>,
+    max_results: usize,
+) -> Result<Vec<RunMetric>> {
+    // MLflow's SqlAlchemyStore: the distinct points (its primary key makes
+    // them so) ordered by (step, timestamp, value, is_nan), a NaN counting
+    // as 0 as MLflow stores it; NTILE(max) buckets, the first point of each,
+    // and the last point, which replaces the last pick when already at max.
+    // (NTILE's argument is a 32-bit INTEGER on PostgreSQL)
+    let max = i64::try_from(max_results.clamp(1, i32::MAX as usize)).unwrap_or(1);
+    let lo = start_step.unwrap_or(i64::MIN);
+    let hi = end_step.unwrap_or(i64::MAX);
+    const POINTS: &str =
+        "SELECT DISTINCT p.step, p.timestamp, p.value, p.is_nan, COALESCE(p.value, 0) AS v
+         FROM metric_points p JOIN metric_series s ON s.series_id = p.series_id
+         WHERE s.run_uuid = ?1 AND s.key = ?2 AND p.step BETWEEN ?3 AND ?4";
+    let sampled = format!(
+        "WITH pts AS ({POINTS}),
+         b AS (SELECT step, timestamp, value, is_nan, v,
+                      NTILE(?5) OVER (ORDER BY step, timestamp, v, is_nan) AS bucket FROM pts),
+         r AS (SELECT step, timestamp, value, is_nan, v,
+                      ROW_NUMBER() OVER (PARTITION BY bucket ORDER BY step, timestamp, v, is_nan) AS rn FROM b)
+         SELECT step, timestamp, value, is_nan FROM r WHERE rn = 1
+         ORDER BY step, timestamp, v, is_nan"
+    );
+    let last = format!(
+        "SELECT step, timestamp, value, is_nan FROM ({POINTS}) AS pts
+         ORDER BY step DESC, timestamp DESC, v DESC, is_nan DESC LIMIT 1"
+    );
+    // (an unknown run has no points: MLflow's store does not look runs up here)
+    s.read(|c| {
+        let row = |r: &crate::db::Row| -> crate::db::Result<(i64, i64, Option<f64>, bool)> {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        };
+        let mut out = Vec::new();
+        for run_id in run_ids {
+            let mut rows: Vec<(i64, i64, Option<f64>, bool)> = c
+                .prepare_cached(&sampled)?
+                .query_map(params![run_id, key, lo, hi, max], row)?
+                .collect::<crate::db::Result<_>>()?;
+            let last_row = c
+                .prepare_cached(&last)?
+                .query_row(params![run_id, key, lo, hi], row)
+                .optional()?;
+            if let Some(l) = last_row
+                && rows.last() != Some(&l)
+            {
+                if rows.len() as i64 >= max {
+                    rows.pop();
+                }
+                rows.push(l);
+            }
+            out.extend(
+                rows.into_iter()
+                    .map(|(step, timestamp, value, is_nan)| RunMetric {
+                        run_id: run_id.clone(),
+                        metric: Metric::new(key, read_value(value, is_nan), timestamp, step),
+                    }),
+            );
+        }
+        Ok(out)
+    })
+}
+
+pub(super) fn search_datasets(s: &SqlStore, experiment_ids: &[i64]) -> Result<Vec<DatasetSummary>> {
+    if experiment_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    // MLflow's `_search_datasets`: distinct (experiment, name, digest,
+    // context) over the runs' inputs, the context from the input's
+    // `mlflow.data.context` tag (absent when it has none), at most 1000,
+    // by dataset and then context (none first). The input's tags are a
+    // JSON list read here, not in SQL: SQLite's and PostgreSQL's JSON
+    // functions differ.
+    let sql = format!(
+        "SELECT DISTINCT d.dataset_id, d.experiment_id, d.name, d.digest, i.tags
+         FROM datasets d
+         JOIN run_inputs i ON i.dataset_id = d.dataset_id
+         WHERE d.experiment_id IN ({})
+         ORDER BY d.dataset_id",
+        placeholders(experiment_ids.len())
+    );
+    let rows: Vec<(i64, DatasetSummary, String)> = s.read(|c| {
+        Ok(c.prepare(&sql)?
+            .query_map(params_from_iter(experiment_ids), |r| {
+                Ok((
+                    r.get(0)?,
+                    DatasetSummary {
+                        experiment_id: r.get(1)?,
+                        name: r.get(2)?,
+                        digest: r.get(3)?,
+                        context: None,
+                    },
+                    r.get(4)?,
+                ))
+            })?
+            .collect::<crate::db::Result<_>>()?)
+    })?;
+    let mut found: Vec<(i64, DatasetSummary)> = Vec::new();
+    for (dataset_id, summary, tags) in rows {
+        let tags: Vec<(String, String)> = serde_json::from_str(&tags).unwrap_or_default();
+        let contexts: Vec<String> = tags
+            .into_iter()
+            .filter(|(k, _)| k == "mlflow.data.context")
+            .map(|(_, v)| v)
+            .collect();
+        if contexts.is_empty() {
+            found.push((dataset_id, summary));
+        } else {
+            for ctx in contexts {
+                found.push((
+                    dataset_id,
+                    DatasetSummary {
+                        context: Some(ctx),
+                        ..summary.clone()
+                    },
+                ));
+            }
+        }
+    }
+    found.sort_by(|a, b| (a.0, &a.1.context).cmp(&(b.0, &b.1.context)));
+    found.dedup_by(|a, b| a.0 == b.0 && a.1.context == b.1.context);
+    Ok(found.into_iter().take(1000).map(|(_, d)| d).collect())
+}
+
+pub(super) fn metric_keys(s: &SqlStore, experiment_ids: &[i64]) -> Result<Vec<String>> {
+    // (`IN ()` is an empty list to SQLite, a syntax error to PostgreSQL)
+    if experiment_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    s.read(|c| {
+        let sql = format!(
+            "SELECT DISTINCT m.key FROM latest_metrics m JOIN runs r ON r.run_uuid = m.run_uuid
+             WHERE r.experiment_id IN ({}) ORDER BY m.key",
+            placeholders(experiment_ids.len())
+        );
+        Ok(c.prepare(&sql)?
+            .query_map(params_from_iter(experiment_ids), |r| r.get(0))?
+            .collect::<crate::db::Result<_>>()?)
+    })
+}
