@@ -52,6 +52,7 @@ const RETRYABLE: [u16; 4] = [429, 502, 503, 504];
 /// Group slots (common::GROUPS) of the processes started here.
 const SLOT_S3: usize = 4;
 const SLOT_REPLICA: [usize; 2] = [5, 6];
+const SLOT_PG: usize = 7;
 
 struct Opts {
     clients: usize,
@@ -174,6 +175,15 @@ impl Drop for S3Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
         crate::common::forget_group(SLOT_S3);
+    }
+}
+
+/// The cluster, its group slot forgotten before its guard stops it.
+struct PgGuard(crate::postgres::PgCluster);
+
+impl Drop for PgGuard {
+    fn drop(&mut self) {
+        crate::common::forget_group(SLOT_PG);
     }
 }
 
@@ -729,6 +739,13 @@ fn check_points(port: u16, run: &str, points: &[(String, i64, f64)]) -> Vec<Stri
     problems
 }
 
+/// The process group of `pid`, from /proc.
+fn proc_pgrp(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(2)?.parse().ok()
+}
+
 fn url_encode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
@@ -936,7 +953,17 @@ pub fn run(args: &[String]) -> R {
 
 fn run_in(o: &Opts, bin: &Path, s3_bin: &Path, work: &Path) -> R {
     let t_setup = Instant::now();
-    let pg = crate::postgres::start(&target_dir(&root()))?;
+    let pg = PgGuard(crate::postgres::start(&target_dir(&root()))?);
+    // an interrupt SIGKILLs the postmaster's group too (pg_ctl made it a
+    // session of its own; only then is the group not ours)
+    let postmaster = std::fs::read_to_string(pg.0.data_dir.join("postmaster.pid"))
+        .ok()
+        .and_then(|s| s.lines().next().and_then(|l| l.trim().parse::<u32>().ok()));
+    if let Some(pid) = postmaster
+        && proc_pgrp(pid) == Some(pid)
+    {
+        crate::common::lead_group(SLOT_PG, pid as i32);
+    }
     let s3_root = work.join("s3");
     std::fs::create_dir_all(&s3_root).map_err(|e| e.to_string())?;
     let s3 = S3Server::start(s3_bin, &s3_root, &work.join("s3_server.log"))?;
@@ -945,7 +972,7 @@ fn run_in(o: &Opts, bin: &Path, s3_bin: &Path, work: &Path) -> R {
     let setup = Setup {
         bin: bin.to_path_buf(),
         data_dir,
-        db_url: pg.url.clone(),
+        db_url: pg.0.url.clone(),
         s3_endpoint: s3.endpoint.clone(),
         logs: work.to_path_buf(),
     };
