@@ -471,8 +471,19 @@ fn keeper(shared: &Shared) {
                         }
                     }
                     Ok(Lease::Lost) => {
-                        tracing::warn!(job = %id, "lost the job's lease; stopping work on it");
-                        s.set(StopReason::LeaseLost);
+                        // A job that ended since `running` was read is no longer
+                        // 'running' in the store either: not a lost lease. (A worker
+                        // leaves `running` before it records the job's end, so one
+                        // still there is 'running' unless another worker took it.)
+                        let ours = shared
+                            .running
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .contains_key(id);
+                        if ours {
+                            tracing::warn!(job = %id, "lost the job's lease; stopping work on it");
+                            s.set(StopReason::LeaseLost);
+                        }
                     }
                     Err(e) => tracing::warn!(job = %id, "could not renew the lease: {e}"),
                 }
