@@ -17,10 +17,10 @@ use rusqlite::Connection;
 
 use crate::db::{Conn, OptionalExtension, PgPool, Val as SqlValue, params, params_from_iter};
 
-use crate::filter::{self, Clause, Entity, LIKE_ESCAPE, Op, Value, like_literal, like_pattern};
 use crate::*;
 
 mod experiments;
+mod filter_sql;
 mod genai;
 pub mod import;
 mod jobs;
@@ -36,6 +36,7 @@ mod traces;
 mod webhooks;
 
 use experiments::{experiment_active, load_experiment};
+use filter_sql::{Where, format_number, kv_clause, numeric_cmp, string_cmp, text, view_clause};
 use runs::load_run_info;
 
 const MIGRATIONS: &str = include_str!("migrations.sql");
@@ -476,14 +477,6 @@ fn page<T>(mut items: Vec<T>, offset: usize, max: usize) -> Page<T> {
     }
 }
 
-fn view_clause(col: &str, v: ViewType) -> String {
-    match v {
-        ViewType::ActiveOnly => format!("{col} = 'active'"),
-        ViewType::DeletedOnly => format!("{col} = 'deleted'"),
-        ViewType::All => "1=1".into(),
-    }
-}
-
 fn read_value(value: Option<f64>, is_nan: bool) -> f64 {
     if is_nan {
         f64::NAN
@@ -494,145 +487,6 @@ fn read_value(value: Option<f64>, is_nan: bool) -> f64 {
 
 fn lifecycle(s: String) -> Lifecycle {
     Lifecycle::parse(&s).unwrap_or(Lifecycle::Active)
-}
-
-/// SQL pieces of a WHERE clause with their bound arguments.
-#[derive(Default)]
-struct Where {
-    parts: Vec<String>,
-    args: Vec<SqlValue>,
-}
-
-impl Where {
-    fn push(&mut self, sql: impl Into<String>, args: impl IntoIterator<Item = SqlValue>) {
-        self.parts.push(sql.into());
-        self.args.extend(args);
-    }
-    fn sql(&self) -> String {
-        if self.parts.is_empty() {
-            "1=1".into()
-        } else {
-            self.parts.join(" AND ")
-        }
-    }
-}
-
-fn text(s: &str) -> SqlValue {
-    SqlValue::Text(s.to_string())
-}
-
-/// `column <op> value` for a string comparison; ILIKE lowers both sides.
-fn string_cmp(col: &str, c: &Clause, w: &mut Where) -> Result<()> {
-    match (&c.op, &c.value) {
-        (Op::ILike, Value::Str(s)) => w.push(
-            format!("LOWER({col}) LIKE LOWER(?) {LIKE_ESCAPE}"),
-            [like_pattern(s)],
-        ),
-        (Op::Like, Value::Str(s)) => {
-            w.push(format!("{col} LIKE ? {LIKE_ESCAPE}"), [like_pattern(s)])
-        }
-        (op, Value::Str(s)) if op.is_string() => w.push(format!("{col} {} ?", op.sql()), [text(s)]),
-        (Op::In | Op::NotIn, Value::List(items)) => w.push(
-            format!("{col} {} ({})", c.op.sql(), placeholders(items.len())),
-            items.iter().map(|s| text(s)),
-        ),
-        (op, Value::Number(n)) if matches!(op, Op::Eq | Op::Ne) => {
-            // a number where a string is expected: compare its text
-            w.push(format!("{col} {} ?", op.sql()), [text(&format_number(*n))])
-        }
-        _ => {
-            return Err(invalid(format!(
-                "Invalid comparator '{}' or value for '{}'; string attributes support =, !=, LIKE, ILIKE, IN and NOT IN with quoted values",
-                c.op.name(),
-                c.key
-            )));
-        }
-    }
-    Ok(())
-}
-
-fn format_number(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() < 1e15 {
-        format!("{}", n as i64)
-    } else {
-        format!("{n}")
-    }
-}
-
-/// `column <op> number`. A whole number is bound as an integer (PostgreSQL
-/// compares it with a BIGINT column through the column's index); any other
-/// is cast to DOUBLE PRECISION, since PostgreSQL would otherwise take the
-/// parameter for the column's BIGINT and refuse `start_time > 1.5`.
-fn number_cmp(col: &str, op: Op, n: f64, w: &mut Where) {
-    if n.fract() == 0.0 && n.abs() < 9e15 {
-        w.push(
-            format!("{col} {} ?", op.sql()),
-            [SqlValue::Integer(n as i64)],
-        );
-    } else {
-        w.push(
-            format!("{col} {} CAST(? AS DOUBLE PRECISION)", op.sql()),
-            [SqlValue::Real(n)],
-        );
-    }
-}
-
-fn numeric_cmp(col: &str, c: &Clause, w: &mut Where) -> Result<()> {
-    match (&c.op, &c.value) {
-        (op, Value::Number(n)) if op.is_numeric() => {
-            number_cmp(col, *op, *n, w);
-            Ok(())
-        }
-        (op, Value::Str(s)) if op.is_numeric() => match s.parse::<f64>() {
-            Ok(n) => {
-                number_cmp(col, *op, n, w);
-                Ok(())
-            }
-            Err(_) => Err(invalid(format!(
-                "Expected a numeric value for '{}', got '{s}'",
-                c.key
-            ))),
-        },
-        _ => Err(invalid(format!(
-            "Invalid comparator '{}' for numeric key '{}'; use one of =, !=, <, <=, >, >=",
-            c.op.name(),
-            c.key
-        ))),
-    }
-}
-
-/// `EXISTS`-style clause for a key/value side table (params, tags).
-/// `null_inclusive_ne`: whether `!=` also matches entities without the key.
-fn kv_clause(
-    table: &str,
-    id_cond: &str,
-    c: &Clause,
-    w: &mut Where,
-    null_inclusive_ne: bool,
-) -> Result<()> {
-    let base = format!("SELECT 1 FROM {table} kv WHERE {id_cond} AND kv.key = ?");
-    match c.op {
-        Op::IsNull => w.push(format!("NOT EXISTS ({base})"), [text(&c.key)]),
-        Op::IsNotNull => w.push(format!("EXISTS ({base})"), [text(&c.key)]),
-        Op::Ne if null_inclusive_ne => {
-            let Value::Str(s) = &c.value else {
-                return Err(invalid(format!("Expected a quoted value for '{}'", c.key)));
-            };
-            w.push(
-                format!("NOT EXISTS ({base} AND kv.value = ?)"),
-                [text(&c.key), text(s)],
-            )
-        }
-        _ => {
-            let mut inner = Where::default();
-            string_cmp("kv.value", c, &mut inner)?;
-            let cond = inner.sql();
-            let mut args = vec![text(&c.key)];
-            args.extend(inner.args);
-            w.push(format!("EXISTS ({base} AND {cond})"), args)
-        }
-    }
-    Ok(())
 }
 
 // ------------------------------------------------------------ experiments

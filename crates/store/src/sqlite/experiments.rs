@@ -1,5 +1,6 @@
 //! Experiments and their tags.
 
+use super::filter_sql::{Attr, Filterable, Kind, KvTable, Sortable, filter_sql, order_sql};
 use super::*;
 
 pub(super) fn load_experiment(conn: &Conn, id: i64) -> Result<Experiment> {
@@ -124,62 +125,74 @@ pub(super) fn get_experiment_by_name(c: &Conn, name: &str) -> Result<Experiment>
     }
 }
 
+const FILTER: Filterable = Filterable {
+    attrs: &[
+        Attr {
+            names: &["name"],
+            col: "e.name",
+            kind: Kind::Text,
+        },
+        Attr {
+            names: &["experiment_id"],
+            col: "e.experiment_id",
+            kind: Kind::IntKey {
+                quoted_as_text: true,
+            },
+        },
+        Attr {
+            names: &["creation_time"],
+            col: "e.creation_time",
+            kind: Kind::Number,
+        },
+        Attr {
+            names: &["last_update_time"],
+            col: "e.last_update_time",
+            kind: Kind::Number,
+        },
+    ],
+    tags: Some(KvTable {
+        table: "experiment_tags",
+        id_cond: "kv.experiment_id = e.experiment_id",
+        null_inclusive_ne: false,
+    }),
+    params: None,
+    hook: None,
+    unknown_attribute: |key| {
+        format!(
+            "Invalid attribute key '{key}' specified. Valid keys are 'name', 'experiment_id', 'creation_time', 'last_update_time'"
+        )
+    },
+    unknown_entity: |c| {
+        format!(
+            "Invalid entity type in experiment search filter: '{}'. Use attributes (name, creation_time, last_update_time) or tags",
+            c.key
+        )
+    },
+};
+
+const ORDER: Sortable = Sortable {
+    attrs: &[
+        (&["name"], "e.name"),
+        (&["experiment_id"], "e.experiment_id"),
+        (&["creation_time"], "e.creation_time"),
+        (&["last_update_time"], "e.last_update_time"),
+    ],
+    any_entity: false,
+    nulls_last: false,
+    hook: None,
+    unknown: |item, _| {
+        format!(
+            "Invalid order_by key '{item}'; experiments order by name, experiment_id, creation_time or last_update_time"
+        )
+    },
+};
+
 pub(super) fn search_experiments(s: &SqlStore, q: &SearchExperiments) -> Result<Page<Experiment>> {
     let mut w = Where::default();
     w.push(view_clause("e.lifecycle_stage", q.view_type), []);
-    for c in filter::parse_filter(&q.filter, true)? {
-        match c.entity {
-            Entity::Attribute => match c.key.as_str() {
-                "name" => string_cmp("e.name", &c, &mut w)?,
-                "experiment_id" => match &c.value {
-                    Value::List(_) | Value::Str(_) => {
-                        string_cmp("CAST(e.experiment_id AS TEXT)", &c, &mut w)?
-                    }
-                    _ => numeric_cmp("e.experiment_id", &c, &mut w)?,
-                },
-                "creation_time" | "last_update_time" => {
-                    numeric_cmp(&format!("e.{}", c.key), &c, &mut w)?
-                }
-                other => {
-                    return Err(invalid(format!(
-                        "Invalid attribute key '{other}' specified. Valid keys are 'name', 'experiment_id', 'creation_time', 'last_update_time'"
-                    )));
-                }
-            },
-            Entity::Tag => kv_clause(
-                "experiment_tags",
-                "kv.experiment_id = e.experiment_id",
-                &c,
-                &mut w,
-                false,
-            )?,
-            _ => {
-                return Err(invalid(format!(
-                    "Invalid entity type in experiment search filter: '{}'. Use attributes (name, creation_time, last_update_time) or tags",
-                    c.key
-                )));
-            }
-        }
-    }
+    filter_sql(&FILTER, &q.filter, &mut w)?;
     let mut order = Vec::new();
-    for item in &q.order_by {
-        let o = filter::parse_order_by(item, true)?;
-        let col = match (o.entity, o.key.as_str()) {
-            (Entity::Attribute, "name") => "e.name",
-            (Entity::Attribute, "experiment_id") => "e.experiment_id",
-            (Entity::Attribute, "creation_time") => "e.creation_time",
-            (Entity::Attribute, "last_update_time") => "e.last_update_time",
-            _ => {
-                return Err(invalid(format!(
-                    "Invalid order_by key '{item}'; experiments order by name, experiment_id, creation_time or last_update_time"
-                )));
-            }
-        };
-        order.push(format!(
-            "{col} {}",
-            if o.ascending { "ASC" } else { "DESC" }
-        ));
-    }
+    order_sql(&ORDER, &q.order_by, &mut order, &mut Vec::new())?;
     order.push("e.creation_time DESC".into());
     order.push("e.experiment_id ASC".into());
     let offset = decode_page_token(q.page_token.as_deref())?;

@@ -1,5 +1,6 @@
 //! Logged models (MLflow 3): their tags and params.
 
+use super::filter_sql::{Attr, Filterable, Kind, KvTable, filter_sql};
 use super::*;
 
 pub(super) fn load_logged_model(conn: &Conn, id: &str) -> Result<LoggedModel> {
@@ -167,6 +168,60 @@ pub(super) fn log_logged_model_params(tx: &Conn, model_id: &str, params: &[Param
     Ok(())
 }
 
+const FILTER: Filterable = Filterable {
+    attrs: &[
+        Attr {
+            names: &["name"],
+            col: "m.name",
+            kind: Kind::Text,
+        },
+        Attr {
+            names: &["model_id"],
+            col: "m.model_id",
+            kind: Kind::Text,
+        },
+        Attr {
+            names: &["status"],
+            col: "m.status",
+            kind: Kind::Text,
+        },
+        Attr {
+            names: &["source_run_id"],
+            col: "m.source_run_id",
+            kind: Kind::Text,
+        },
+        Attr {
+            names: &["model_type"],
+            col: "m.model_type",
+            kind: Kind::Text,
+        },
+        Attr {
+            names: &["creation_timestamp", "creation_time"],
+            col: "m.creation_timestamp_ms",
+            kind: Kind::Number,
+        },
+    ],
+    tags: Some(KvTable {
+        table: "logged_model_tags",
+        id_cond: "kv.model_id = m.model_id",
+        null_inclusive_ne: false,
+    }),
+    params: Some(KvTable {
+        table: "logged_model_params",
+        id_cond: "kv.model_id = m.model_id",
+        null_inclusive_ne: false,
+    }),
+    hook: None,
+    unknown_attribute: filter_key,
+    unknown_entity: |c| filter_key(&c.key),
+};
+
+fn filter_key(key: &str) -> String {
+    format!(
+        "Invalid filter key '{key}' for logged model search; use name, model_id, status, source_run_id, model_type, creation_timestamp, tags.<key> or params.<key>"
+    )
+}
+
 pub(super) fn search_logged_models(
     s: &SqlStore,
     q: &SearchLoggedModels,
@@ -182,38 +237,7 @@ pub(super) fn search_logged_models(
             q.experiment_ids.iter().map(|i| SqlValue::Integer(*i)),
         );
     }
-    for c in filter::parse_filter(&q.filter, true)? {
-        match (c.entity, c.key.as_str()) {
-            (Entity::Attribute, "name") => string_cmp("m.name", &c, &mut w)?,
-            (Entity::Attribute, "model_id") => string_cmp("m.model_id", &c, &mut w)?,
-            (Entity::Attribute, "status") => string_cmp("m.status", &c, &mut w)?,
-            (Entity::Attribute, "source_run_id") => string_cmp("m.source_run_id", &c, &mut w)?,
-            (Entity::Attribute, "model_type") => string_cmp("m.model_type", &c, &mut w)?,
-            (Entity::Attribute, "creation_timestamp" | "creation_time") => {
-                numeric_cmp("m.creation_timestamp_ms", &c, &mut w)?
-            }
-            (Entity::Tag, _) => kv_clause(
-                "logged_model_tags",
-                "kv.model_id = m.model_id",
-                &c,
-                &mut w,
-                false,
-            )?,
-            (Entity::Param, _) => kv_clause(
-                "logged_model_params",
-                "kv.model_id = m.model_id",
-                &c,
-                &mut w,
-                false,
-            )?,
-            _ => {
-                return Err(invalid(format!(
-                    "Invalid filter key '{}' for logged model search; use name, model_id, status, source_run_id, model_type, creation_timestamp, tags.<key> or params.<key>",
-                    c.key
-                )));
-            }
-        }
-    }
+    filter_sql(&FILTER, &q.filter, &mut w)?;
     let offset = decode_page_token(q.page_token.as_deref())?;
     let max = q.max_results.max(1);
     s.read(|c| {

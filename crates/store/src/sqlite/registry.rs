@@ -1,6 +1,7 @@
 //! The model registry: registered models, versions, their tags, aliases and
 //! stages.
 
+use super::filter_sql::{Attr, Filterable, Kind, KvTable, Sortable, filter_sql, order_sql};
 use super::*;
 
 pub(super) fn mv_row(r: &crate::db::Row) -> crate::db::Result<ModelVersion> {
@@ -266,47 +267,52 @@ pub(super) fn delete_registered_model(tx: &Conn, name: &str) -> Result<()> {
     Ok(())
 }
 
+const MODEL_FILTER: Filterable = Filterable {
+    attrs: &[Attr {
+        names: &["name"],
+        col: "m.name",
+        kind: Kind::Text,
+    }],
+    tags: Some(KvTable {
+        table: "registered_model_tags",
+        id_cond: "kv.name = m.name",
+        null_inclusive_ne: true,
+    }),
+    params: None,
+    hook: None,
+    unknown_attribute: model_filter_key,
+    unknown_entity: |c| model_filter_key(&c.key),
+};
+
+fn model_filter_key(key: &str) -> String {
+    format!("Invalid filter key '{key}' for registered model search; use name or tags.<key>")
+}
+
+// (the registry orders by the key whatever its prefix)
+const MODEL_ORDER: Sortable = Sortable {
+    attrs: &[
+        (&["name"], "m.name"),
+        (&["creation_timestamp", "timestamp"], "m.creation_timestamp"),
+        (&["last_updated_timestamp"], "m.last_updated_timestamp"),
+    ],
+    any_entity: true,
+    nulls_last: false,
+    hook: None,
+    unknown: |item, _| {
+        format!(
+            "Invalid order_by key '{item}'; order registered models by name, creation_timestamp or last_updated_timestamp"
+        )
+    },
+};
+
 pub(super) fn search_registered_models(
     s: &SqlStore,
     q: &SearchRegistry,
 ) -> Result<Page<RegisteredModel>> {
     let mut w = Where::default();
-    for c in filter::parse_filter(&q.filter, true)? {
-        match (c.entity, c.key.as_str()) {
-            (Entity::Attribute, "name") => string_cmp("m.name", &c, &mut w)?,
-            (Entity::Tag, _) => kv_clause(
-                "registered_model_tags",
-                "kv.name = m.name",
-                &c,
-                &mut w,
-                true,
-            )?,
-            _ => {
-                return Err(invalid(format!(
-                    "Invalid filter key '{}' for registered model search; use name or tags.<key>",
-                    c.key
-                )));
-            }
-        }
-    }
+    filter_sql(&MODEL_FILTER, &q.filter, &mut w)?;
     let mut order = Vec::new();
-    for item in &q.order_by {
-        let o = filter::parse_order_by(item, true)?;
-        let col = match o.key.as_str() {
-            "name" => "m.name",
-            "creation_timestamp" | "timestamp" => "m.creation_timestamp",
-            "last_updated_timestamp" => "m.last_updated_timestamp",
-            _ => {
-                return Err(invalid(format!(
-                    "Invalid order_by key '{item}'; order registered models by name, creation_timestamp or last_updated_timestamp"
-                )));
-            }
-        };
-        order.push(format!(
-            "{col} {}",
-            if o.ascending { "ASC" } else { "DESC" }
-        ));
-    }
+    order_sql(&MODEL_ORDER, &q.order_by, &mut order, &mut Vec::new())?;
     order.push("m.name ASC".into());
     let offset = decode_page_token(q.page_token.as_deref())?;
     let max = q.max_results.max(1);
@@ -502,55 +508,78 @@ pub(super) fn delete_model_version(tx: &Conn, name: &str, version: i64) -> Resul
     touch_model(tx, name)
 }
 
+const VERSION_FILTER: Filterable = Filterable {
+    attrs: &[
+        Attr {
+            names: &["name"],
+            col: "v.name",
+            kind: Kind::Text,
+        },
+        Attr {
+            names: &["run_id"],
+            col: "v.run_id",
+            kind: Kind::Text,
+        },
+        Attr {
+            names: &["source_path", "source"],
+            col: "v.source",
+            kind: Kind::Text,
+        },
+        Attr {
+            names: &["current_stage"],
+            col: "v.current_stage",
+            kind: Kind::Text,
+        },
+        Attr {
+            names: &["version_number", "version"],
+            col: "v.version",
+            kind: Kind::IntKey {
+                quoted_as_text: false,
+            },
+        },
+    ],
+    tags: Some(KvTable {
+        table: "model_version_tags",
+        id_cond: "kv.name = v.name AND kv.version = v.version",
+        null_inclusive_ne: true,
+    }),
+    params: None,
+    hook: None,
+    unknown_attribute: version_filter_key,
+    unknown_entity: |c| version_filter_key(&c.key),
+};
+
+fn version_filter_key(key: &str) -> String {
+    format!(
+        "Invalid filter key '{key}' for model version search; use name, run_id, source_path, version_number or tags.<key>"
+    )
+}
+
+const VERSION_ORDER: Sortable = Sortable {
+    attrs: &[
+        (&["name"], "v.name"),
+        (&["version_number", "version"], "v.version"),
+        (&["creation_timestamp", "timestamp"], "v.creation_timestamp"),
+        (&["last_updated_timestamp"], "v.last_updated_timestamp"),
+    ],
+    any_entity: true,
+    nulls_last: false,
+    hook: None,
+    unknown: |item, _| {
+        format!(
+            "Invalid order_by key '{item}'; order model versions by name, version_number, creation_timestamp or last_updated_timestamp"
+        )
+    },
+};
+
 pub(super) fn search_model_versions(
     s: &SqlStore,
     q: &SearchRegistry,
 ) -> Result<Page<ModelVersion>> {
     let mut w = Where::default();
-    for c in filter::parse_filter(&q.filter, true)? {
-        match (c.entity, c.key.as_str()) {
-            (Entity::Attribute, "name") => string_cmp("v.name", &c, &mut w)?,
-            (Entity::Attribute, "run_id") => string_cmp("v.run_id", &c, &mut w)?,
-            (Entity::Attribute, "source_path" | "source") => string_cmp("v.source", &c, &mut w)?,
-            (Entity::Attribute, "current_stage") => string_cmp("v.current_stage", &c, &mut w)?,
-            (Entity::Attribute, "version_number" | "version") => match c.value {
-                Value::List(_) => string_cmp("CAST(v.version AS TEXT)", &c, &mut w)?,
-                _ => numeric_cmp("v.version", &c, &mut w)?,
-            },
-            (Entity::Tag, _) => kv_clause(
-                "model_version_tags",
-                "kv.name = v.name AND kv.version = v.version",
-                &c,
-                &mut w,
-                true,
-            )?,
-            _ => {
-                return Err(invalid(format!(
-                    "Invalid filter key '{}' for model version search; use name, run_id, source_path, version_number or tags.<key>",
-                    c.key
-                )));
-            }
-        }
-    }
+    filter_sql(&VERSION_FILTER, &q.filter, &mut w)?;
     let mut order = Vec::new();
-    for item in &q.order_by {
-        let o = filter::parse_order_by(item, true)?;
-        let col = match o.key.as_str() {
-            "name" => "v.name",
-            "version_number" | "version" => "v.version",
-            "creation_timestamp" | "timestamp" => "v.creation_timestamp",
-            "last_updated_timestamp" => "v.last_updated_timestamp",
-            _ => {
-                return Err(invalid(format!(
-                    "Invalid order_by key '{item}'; order model versions by name, version_number, creation_timestamp or last_updated_timestamp"
-                )));
-            }
-        };
-        order.push(format!(
-            "{col} {}",
-            if o.ascending { "ASC" } else { "DESC" }
-        ));
-    }
+    order_sql(&VERSION_ORDER, &q.order_by, &mut order, &mut Vec::new())?;
     order.push("v.name ASC".into());
     order.push("v.version DESC".into());
     let offset = decode_page_token(q.page_token.as_deref())?;

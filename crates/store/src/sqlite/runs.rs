@@ -1,7 +1,12 @@
 //! Runs: their params, tags, metric points (and the latest-value table),
 //! inputs/outputs and datasets.
 
+use super::filter_sql::{
+    Attr, Filterable, Kind, KvTable, Sortable, Where, filter_sql, numeric_cmp, order_sql,
+    string_cmp, text,
+};
 use super::*;
+use crate::filter::{Clause, Entity, LIKE_ESCAPE, Op, OrderBy, Value, like_literal};
 
 pub(super) fn run_info_row(r: &crate::db::Row) -> crate::db::Result<RunInfo> {
     Ok(RunInfo {
@@ -476,6 +481,184 @@ pub(super) fn log_outputs(tx: &Conn, run_id: &str, outputs: &[ModelOutput]) -> R
     Ok(())
 }
 
+const FILTER: Filterable = Filterable {
+    attrs: &[
+        Attr {
+            names: &["start_time", "created", "Created"],
+            col: "r.start_time",
+            kind: Kind::Number,
+        },
+        Attr {
+            names: &["end_time"],
+            col: "r.end_time",
+            kind: Kind::Number,
+        },
+        Attr {
+            names: &["run_id", "run_uuid"],
+            col: "r.run_uuid",
+            kind: Kind::Text,
+        },
+        Attr {
+            names: &["run_name", "run name", "Run name"],
+            col: "r.name",
+            kind: Kind::Text,
+        },
+        Attr {
+            names: &["status"],
+            col: "r.status",
+            kind: Kind::Text,
+        },
+        Attr {
+            names: &["user_id"],
+            col: "r.user_id",
+            kind: Kind::Text,
+        },
+        Attr {
+            names: &["artifact_uri"],
+            col: "r.artifact_uri",
+            kind: Kind::Text,
+        },
+        Attr {
+            names: &["lifecycle_stage"],
+            col: "r.lifecycle_stage",
+            kind: Kind::Text,
+        },
+    ],
+    tags: Some(KvTable {
+        table: "tags",
+        id_cond: "kv.run_uuid = r.run_uuid",
+        null_inclusive_ne: false,
+    }),
+    params: Some(KvTable {
+        table: "params",
+        id_cond: "kv.run_uuid = r.run_uuid",
+        null_inclusive_ne: false,
+    }),
+    hook: Some(run_clause),
+    unknown_attribute: |key| {
+        format!(
+            "Invalid attribute key '{key}' specified. Valid keys are 'run_id', 'run_name', 'status', 'user_id', 'artifact_uri', 'start_time', 'end_time', 'created'"
+        )
+    },
+    // (metrics and datasets are `run_clause`'s)
+    unknown_entity: |c| format!("Invalid entity in run search filter: '{}'", c.key),
+};
+
+/// Runs' own filter rules: metrics (a number against the latest value),
+/// datasets (through the run's inputs) and no IN/NOT IN on params and tags.
+fn run_clause(c: &Clause, w: &mut Where) -> Result<bool> {
+    match c.entity {
+        Entity::Metric => {
+            if !matches!(c.value, Value::Number(_)) {
+                return Err(invalid(format!(
+                    "Expected a numeric value for metric '{}' (write it without quotes)",
+                    c.key
+                )));
+            }
+            let mut inner = Where::default();
+            numeric_cmp("m.value", c, &mut inner)?;
+            let cond = inner.sql();
+            let mut args = vec![text(&c.key)];
+            args.extend(inner.args);
+            w.push(
+                format!(
+                    "EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_uuid = r.run_uuid AND m.key = ? AND m.is_nan = 0 AND {cond})"
+                ),
+                args,
+            );
+        }
+        Entity::Param | Entity::Tag if matches!(c.op, Op::In | Op::NotIn) => {
+            return Err(invalid(format!(
+                "Invalid comparator '{}' for '{}': params and tags support =, !=, LIKE, ILIKE, IS NULL and IS NOT NULL",
+                c.op.name(),
+                c.key
+            )));
+        }
+        Entity::Dataset => {
+            let col = match c.key.as_str() {
+                "name" => "d.name",
+                "digest" => "d.digest",
+                "context" => "i.tags",
+                other => {
+                    return Err(invalid(format!(
+                        "Invalid dataset key '{other}'; valid keys are name, digest, context"
+                    )));
+                }
+            };
+            let mut inner = Where::default();
+            if c.key == "context" {
+                // context is stored inside the input's tag list
+                match (&c.op, &c.value) {
+                    (Op::Eq, Value::Str(s)) => {
+                        // the pair as the tag list's JSON holds it, matched
+                        // literally (a '_' or '%' in the context is no wildcard)
+                        let pair = serde_json::to_string(&("mlflow.data.context", s))
+                            .map_err(|e| StoreError::Internal(e.to_string()))?;
+                        inner.push(
+                            format!("i.tags LIKE ? {LIKE_ESCAPE}"),
+                            [SqlValue::Text(format!("%{}%", like_literal(&pair)))],
+                        )
+                    }
+                    _ => string_cmp(col, c, &mut inner)?,
+                }
+            } else {
+                string_cmp(col, c, &mut inner)?;
+            }
+            w.push(
+                format!(
+                    "EXISTS (SELECT 1 FROM run_inputs i JOIN datasets d ON d.dataset_id = i.dataset_id WHERE i.run_uuid = r.run_uuid AND {})",
+                    inner.sql()
+                ),
+                inner.args,
+            );
+        }
+        Entity::Param | Entity::Tag | Entity::Attribute => return Ok(false),
+    }
+    Ok(true)
+}
+
+const ORDER: Sortable = Sortable {
+    attrs: &[
+        (&["start_time", "created", "Created"], "r.start_time"),
+        (&["end_time"], "r.end_time"),
+        (&["run_id"], "r.run_uuid"),
+        (&["run_name", "run name", "Run name"], "r.name"),
+        (&["status"], "r.status"),
+        (&["user_id"], "r.user_id"),
+        (&["artifact_uri"], "r.artifact_uri"),
+    ],
+    any_entity: false,
+    // NULLs (runs without the key) sort last in both directions.
+    nulls_last: true,
+    hook: Some(run_order),
+    unknown: |_, key| {
+        format!(
+            "Invalid order_by attribute '{key}'; valid: artifact_uri, end_time, run_id, run_name, start_time, status, user_id"
+        )
+    },
+};
+
+/// Runs order by a metric's latest value, a param or a tag too (a subquery
+/// per key); not by a dataset field.
+fn run_order(o: &OrderBy, item: &str) -> Result<Option<(String, Vec<SqlValue>)>> {
+    let sql = match o.entity {
+        Entity::Metric => {
+            "(SELECT m.value FROM latest_metrics m WHERE m.run_uuid = r.run_uuid AND m.key = ?)"
+        }
+        Entity::Param => {
+            "(SELECT p.value FROM params p WHERE p.run_uuid = r.run_uuid AND p.key = ?)"
+        }
+        Entity::Tag => "(SELECT t.value FROM tags t WHERE t.run_uuid = r.run_uuid AND t.key = ?)",
+        Entity::Dataset => {
+            return Err(invalid(format!(
+                "Cannot order runs by dataset field '{item}'"
+            )));
+        }
+        Entity::Attribute => return Ok(None),
+    };
+    Ok(Some((sql.to_string(), vec![text(&o.key)])))
+}
+
 pub(super) fn search_runs(s: &SqlStore, q: &SearchRuns) -> Result<Page<Run>> {
     let mut w = Where::default();
     if q.experiment_ids.is_empty() {
@@ -492,147 +675,10 @@ pub(super) fn search_runs(s: &SqlStore, q: &SearchRuns) -> Result<Page<Run>> {
         q.experiment_ids.iter().map(|i| SqlValue::Integer(*i)),
     );
     w.push(view_clause("r.lifecycle_stage", q.view_type), []);
-    for c in filter::parse_filter(&q.filter, true)? {
-        match c.entity {
-            Entity::Metric => {
-                if !matches!(c.value, Value::Number(_)) {
-                    return Err(invalid(format!(
-                        "Expected a numeric value for metric '{}' (write it without quotes)",
-                        c.key
-                    )));
-                }
-                let mut inner = Where::default();
-                numeric_cmp("m.value", &c, &mut inner)?;
-                let cond = inner.sql();
-                let mut args = vec![text(&c.key)];
-                args.extend(inner.args);
-                w.push(
-                    format!(
-                        "EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_uuid = r.run_uuid AND m.key = ? AND m.is_nan = 0 AND {cond})"
-                    ),
-                    args,
-                );
-            }
-            Entity::Param | Entity::Tag if matches!(c.op, Op::In | Op::NotIn) => {
-                return Err(invalid(format!(
-                    "Invalid comparator '{}' for '{}': params and tags support =, !=, LIKE, ILIKE, IS NULL and IS NOT NULL",
-                    c.op.name(),
-                    c.key
-                )));
-            }
-            Entity::Param => kv_clause("params", "kv.run_uuid = r.run_uuid", &c, &mut w, false)?,
-            Entity::Tag => kv_clause("tags", "kv.run_uuid = r.run_uuid", &c, &mut w, false)?,
-            Entity::Attribute => match c.key.as_str() {
-                "start_time" | "end_time" | "created" | "Created" => {
-                    let col = if c.key == "end_time" {
-                        "r.end_time"
-                    } else {
-                        "r.start_time"
-                    };
-                    numeric_cmp(col, &c, &mut w)?
-                }
-                "run_id" | "run_uuid" => string_cmp("r.run_uuid", &c, &mut w)?,
-                "run_name" | "run name" | "Run name" => string_cmp("r.name", &c, &mut w)?,
-                "status" => string_cmp("r.status", &c, &mut w)?,
-                "user_id" => string_cmp("r.user_id", &c, &mut w)?,
-                "artifact_uri" => string_cmp("r.artifact_uri", &c, &mut w)?,
-                "lifecycle_stage" => string_cmp("r.lifecycle_stage", &c, &mut w)?,
-                other => {
-                    return Err(invalid(format!(
-                        "Invalid attribute key '{other}' specified. Valid keys are 'run_id', 'run_name', 'status', 'user_id', 'artifact_uri', 'start_time', 'end_time', 'created'"
-                    )));
-                }
-            },
-            Entity::Dataset => {
-                let col = match c.key.as_str() {
-                    "name" => "d.name",
-                    "digest" => "d.digest",
-                    "context" => "i.tags",
-                    other => {
-                        return Err(invalid(format!(
-                            "Invalid dataset key '{other}'; valid keys are name, digest, context"
-                        )));
-                    }
-                };
-                let mut inner = Where::default();
-                if c.key == "context" {
-                    // context is stored inside the input's tag list
-                    match (&c.op, &c.value) {
-                        (Op::Eq, Value::Str(s)) => {
-                            // the pair as the tag list's JSON holds it, matched
-                            // literally (a '_' or '%' in the context is no wildcard)
-                            let pair = serde_json::to_string(&("mlflow.data.context", s))
-                                .map_err(|e| StoreError::Internal(e.to_string()))?;
-                            inner.push(
-                                format!("i.tags LIKE ? {LIKE_ESCAPE}"),
-                                [SqlValue::Text(format!("%{}%", like_literal(&pair)))],
-                            )
-                        }
-                        _ => string_cmp(col, &c, &mut inner)?,
-                    }
-                } else {
-                    string_cmp(col, &c, &mut inner)?;
-                }
-                w.push(
-                    format!(
-                        "EXISTS (SELECT 1 FROM run_inputs i JOIN datasets d ON d.dataset_id = i.dataset_id WHERE i.run_uuid = r.run_uuid AND {})",
-                        inner.sql()
-                    ),
-                    inner.args,
-                );
-            }
-        }
-    }
+    filter_sql(&FILTER, &q.filter, &mut w)?;
     let mut order = Vec::new();
     let mut order_args: Vec<SqlValue> = Vec::new();
-    for item in &q.order_by {
-        let o = filter::parse_order_by(item, true)?;
-        let dir = if o.ascending { "ASC" } else { "DESC" };
-        let expr = match o.entity {
-            Entity::Metric => {
-                order_args.push(text(&o.key));
-                "(SELECT m.value FROM latest_metrics m WHERE m.run_uuid = r.run_uuid AND m.key = ?)"
-                    .to_string()
-            }
-            Entity::Param => {
-                order_args.push(text(&o.key));
-                "(SELECT p.value FROM params p WHERE p.run_uuid = r.run_uuid AND p.key = ?)"
-                    .to_string()
-            }
-            Entity::Tag => {
-                order_args.push(text(&o.key));
-                "(SELECT t.value FROM tags t WHERE t.run_uuid = r.run_uuid AND t.key = ?)"
-                    .to_string()
-            }
-            Entity::Attribute => match o.key.as_str() {
-                "start_time" | "created" | "Created" => "r.start_time".into(),
-                "end_time" => "r.end_time".into(),
-                "run_id" => "r.run_uuid".into(),
-                "run_name" | "run name" | "Run name" => "r.name".into(),
-                "status" => "r.status".into(),
-                "user_id" => "r.user_id".into(),
-                "artifact_uri" => "r.artifact_uri".into(),
-                other => {
-                    return Err(invalid(format!(
-                        "Invalid order_by attribute '{other}'; valid: artifact_uri, end_time, run_id, run_name, start_time, status, user_id"
-                    )));
-                }
-            },
-            Entity::Dataset => {
-                return Err(invalid(format!(
-                    "Cannot order runs by dataset field '{item}'"
-                )));
-            }
-        };
-        // NULLs (runs without the key) sort last in both directions.
-        order.push(format!("({expr}) IS NULL, ({expr}) {dir}"));
-        // each expr appears twice, so its argument is bound twice
-        if let Some(last) = order_args.last().cloned()
-            && matches!(o.entity, Entity::Metric | Entity::Param | Entity::Tag)
-        {
-            order_args.push(last);
-        }
-    }
+    order_sql(&ORDER, &q.order_by, &mut order, &mut order_args)?;
     // (SQLite puts NULL last in descending order, PostgreSQL first: say it)
     order.push("r.start_time DESC NULLS LAST".into());
     order.push("r.run_uuid ASC".into());
