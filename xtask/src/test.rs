@@ -341,44 +341,36 @@ pub fn run(args: &[String]) -> R {
         // the pip path: test_wheel.py installs this into a fresh venv and serves
         step("building the wheel (maturin, dev profile: the binary above)");
         let wheel = crate::wheel::build(&root, &python, false, &root.join("target/wheels/test"))?;
-        let r = run_suite(
-            "MLflow client (pytest)",
-            Command::new(&python)
-                .args([
-                    "-m",
-                    "pytest",
-                    "tests/python",
-                    "-q",
-                    "-p",
-                    "no:cacheprovider",
-                ])
-                .current_dir(&root)
-                .env("ATELIER_BIN", &bin)
-                .env("ATELIER_SKINNY_PYTHON", &skinny)
-                .env("ATELIER_WHEEL", &wheel)
-                .env("ATELIER_S3_SERVER", &s3_server)
-                .env("MLFLOW_DISABLE_TELEMETRY", "true"),
-            parse_pytest,
-        )?;
+        // once on the embedded defaults, once with every server's metadata in
+        // its own PostgreSQL database (the pip install path is the same twice:
+        // not repeated)
+        let pytest = |postgres: Option<&str>| {
+            let mut c = Command::new(&python);
+            c.args([
+                "-m",
+                "pytest",
+                "tests/python",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+            ])
+            .current_dir(&root)
+            .env("ATELIER_BIN", &bin)
+            .env("ATELIER_SKINNY_PYTHON", &skinny)
+            .env("ATELIER_WHEEL", &wheel)
+            .env("ATELIER_S3_SERVER", &s3_server)
+            .env("MLFLOW_DISABLE_TELEMETRY", "true");
+            if let Some(url) = postgres {
+                c.args(["--ignore", "tests/python/test_wheel.py"])
+                    .env("ATELIER_TEST_DATABASE_URL", url);
+            }
+            c
+        };
+        let r = run_suite("MLflow client (pytest)", &mut pytest(None), parse_pytest)?;
         record("python", r);
         let r = run_suite(
             "MLflow client (pytest) on PostgreSQL",
-            Command::new(&python)
-                .args([
-                    "-m",
-                    "pytest",
-                    "tests/python",
-                    "-q",
-                    "-p",
-                    "no:cacheprovider",
-                ])
-                .current_dir(&root)
-                .env("ATELIER_BIN", &bin)
-                .env("ATELIER_SKINNY_PYTHON", &skinny)
-                .env("ATELIER_WHEEL", &wheel)
-                .env("ATELIER_S3_SERVER", &s3_server)
-                .env("ATELIER_TEST_DATABASE_URL", &pg_url)
-                .env("MLFLOW_DISABLE_TELEMETRY", "true"),
+            &mut pytest(Some(&pg_url)),
             parse_pytest,
         )?;
         record("python-postgres", r);
