@@ -512,7 +512,7 @@ impl MetadataStore for SqlStore {
     }
 
     fn search_experiments(&self, q: &SearchExperiments) -> Result<Page<Experiment>> {
-        experiments::search_experiments(self, q)
+        self.read(|c| experiments::search_experiments(c, q))
     }
 
     fn rename_experiment(&self, id: i64, new_name: &str) -> Result<()> {
@@ -520,7 +520,7 @@ impl MetadataStore for SqlStore {
     }
 
     fn delete_experiment(&self, id: i64) -> Result<()> {
-        experiments::delete_experiment(self, id)
+        self.write(|tx| experiments::delete_experiment(tx, id))
     }
 
     fn restore_experiment(&self, id: i64) -> Result<()> {
@@ -562,7 +562,7 @@ impl MetadataStore for SqlStore {
         params: &[Param],
         tags: &[Tag],
     ) -> Result<()> {
-        runs::log_batch(self, run_id, metrics, params, tags)
+        self.write(|tx| runs::log_batch(tx, run_id, metrics, params, tags))
     }
 
     fn delete_tag(&self, run_id: &str, key: &str) -> Result<()> {
@@ -583,7 +583,7 @@ impl MetadataStore for SqlStore {
     }
 
     fn search_runs(&self, q: &SearchRuns) -> Result<Page<Run>> {
-        runs::search_runs(self, q)
+        self.read(|c| runs::search_runs(c, q))
     }
 
     fn metric_history(
@@ -593,7 +593,7 @@ impl MetadataStore for SqlStore {
         max_results: usize,
         page_token: Option<&str>,
     ) -> Result<Page<Metric>> {
-        runs::metric_history(self, run_id, key, max_results, page_token)
+        self.read(|c| runs::metric_history(c, run_id, key, max_results, page_token))
     }
 
     fn metric_points_after(
@@ -602,7 +602,7 @@ impl MetadataStore for SqlStore {
         cursor: i64,
         limit: usize,
     ) -> Result<(Vec<Metric>, i64)> {
-        runs::metric_points_after(self, run_id, cursor, limit)
+        self.read(|c| runs::metric_points_after(c, run_id, cursor, limit))
     }
 
     fn metric_history_bulk_interval(
@@ -613,15 +613,17 @@ impl MetadataStore for SqlStore {
         end_step: Option<i64>,
         max_results: usize,
     ) -> Result<Vec<RunMetric>> {
-        runs::metric_history_bulk_interval(self, run_ids, key, start_step, end_step, max_results)
+        self.read(|c| {
+            runs::metric_history_bulk_interval(c, run_ids, key, start_step, end_step, max_results)
+        })
     }
 
     fn search_datasets(&self, experiment_ids: &[i64]) -> Result<Vec<DatasetSummary>> {
-        runs::search_datasets(self, experiment_ids)
+        self.read(|c| runs::search_datasets(c, experiment_ids))
     }
 
     fn metric_keys(&self, experiment_ids: &[i64]) -> Result<Vec<String>> {
-        runs::metric_keys(self, experiment_ids)
+        self.read(|c| runs::metric_keys(c, experiment_ids))
     }
 
     // ---------------------------------------------------------- registry
@@ -653,7 +655,7 @@ impl MetadataStore for SqlStore {
     }
 
     fn search_registered_models(&self, q: &SearchRegistry) -> Result<Page<RegisteredModel>> {
-        registry::search_registered_models(self, q)
+        self.read(|c| registry::search_registered_models(c, q))
     }
 
     fn set_registered_model_tag(&self, name: &str, key: &str, value: &str) -> Result<()> {
@@ -698,7 +700,7 @@ impl MetadataStore for SqlStore {
     }
 
     fn search_model_versions(&self, q: &SearchRegistry) -> Result<Page<ModelVersion>> {
-        registry::search_model_versions(self, q)
+        self.read(|c| registry::search_model_versions(c, q))
     }
 
     fn latest_versions(&self, name: &str, stages: &[String]) -> Result<Vec<ModelVersion>> {
@@ -712,7 +714,7 @@ impl MetadataStore for SqlStore {
         stage: &str,
         archive_existing: bool,
     ) -> Result<ModelVersion> {
-        registry::transition_stage(self, name, version, stage, archive_existing)
+        self.write(|tx| registry::transition_stage(tx, name, version, stage, archive_existing))
     }
 
     fn set_model_version_tag(
@@ -736,7 +738,7 @@ impl MetadataStore for SqlStore {
     }
 
     fn get_logged_model(&self, model_id: &str) -> Result<LoggedModel> {
-        logged_models::get_logged_model(self, model_id)
+        self.read(|c| logged_models::get_logged_model(c, model_id))
     }
 
     fn delete_logged_model(&self, model_id: &str) -> Result<()> {
@@ -760,7 +762,7 @@ impl MetadataStore for SqlStore {
     }
 
     fn search_logged_models(&self, q: &SearchLoggedModels) -> Result<Page<LoggedModel>> {
-        logged_models::search_logged_models(self, q)
+        self.read(|c| logged_models::search_logged_models(c, q))
     }
 
     // ------------------------------------------------------------ tokens

@@ -187,7 +187,7 @@ const ORDER: Sortable = Sortable {
     },
 };
 
-pub(super) fn search_experiments(s: &SqlStore, q: &SearchExperiments) -> Result<Page<Experiment>> {
+pub(super) fn search_experiments(c: &Conn, q: &SearchExperiments) -> Result<Page<Experiment>> {
     let mut w = Where::default();
     w.push(view_clause("e.lifecycle_stage", q.view_type), []);
     filter_sql(&FILTER, &q.filter, &mut w)?;
@@ -197,24 +197,22 @@ pub(super) fn search_experiments(s: &SqlStore, q: &SearchExperiments) -> Result<
     order.push("e.experiment_id ASC".into());
     let offset = decode_page_token(q.page_token.as_deref())?;
     let max = q.max_results.max(1);
-    s.read(|c| {
-        let sql = format!(
-            "SELECT e.experiment_id FROM experiments e WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
-            w.sql(),
-            order.join(", "),
-            max + 1,
-            offset
-        );
-        let ids: Vec<i64> = c
-            .prepare(&sql)?
-            .query_map(params_from_iter(&w.args), |r| r.get(0))?
-            .collect::<crate::db::Result<_>>()?;
-        let items = ids
-            .into_iter()
-            .map(|id| load_experiment(c, id))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(page(items, offset, max))
-    })
+    let sql = format!(
+        "SELECT e.experiment_id FROM experiments e WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
+        w.sql(),
+        order.join(", "),
+        max + 1,
+        offset
+    );
+    let ids: Vec<i64> = c
+        .prepare(&sql)?
+        .query_map(params_from_iter(&w.args), |r| r.get(0))?
+        .collect::<crate::db::Result<_>>()?;
+    let items = ids
+        .into_iter()
+        .map(|id| load_experiment(c, id))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(page(items, offset, max))
 }
 
 pub(super) fn rename_experiment(tx: &Conn, id: i64, new_name: &str) -> Result<()> {
@@ -243,22 +241,20 @@ pub(super) fn rename_experiment(tx: &Conn, id: i64, new_name: &str) -> Result<()
     Ok(())
 }
 
-pub(super) fn delete_experiment(s: &SqlStore, id: i64) -> Result<()> {
+pub(super) fn delete_experiment(tx: &Conn, id: i64) -> Result<()> {
     if id == 0 {
         return Err(invalid("Cannot delete the default experiment '0'"));
     }
-    s.write(|tx| {
-        load_experiment(tx, id)?;
-        tx.execute(
-            "UPDATE experiments SET lifecycle_stage = 'deleted', last_update_time = ? WHERE experiment_id = ?",
-            params![now_ms(), id],
-        )?;
-        tx.execute(
-            "UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = ? WHERE experiment_id = ? AND lifecycle_stage = 'active'",
-            params![now_ms(), id],
-        )?;
-        Ok(())
-    })
+    load_experiment(tx, id)?;
+    tx.execute(
+        "UPDATE experiments SET lifecycle_stage = 'deleted', last_update_time = ? WHERE experiment_id = ?",
+        params![now_ms(), id],
+    )?;
+    tx.execute(
+        "UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = ? WHERE experiment_id = ? AND lifecycle_stage = 'active'",
+        params![now_ms(), id],
+    )?;
+    Ok(())
 }
 
 pub(super) fn restore_experiment(tx: &Conn, id: i64) -> Result<()> {

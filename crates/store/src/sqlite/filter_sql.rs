@@ -311,3 +311,205 @@ pub(super) fn order_sql(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    //! Each entity's declared tables through the one translation, on the
+    //! backend the run asks for (`ATELIER_TEST_DATABASE_URL`: PostgreSQL).
+
+    use crate::scratch::Scratch;
+    use crate::*;
+
+    fn refused<T: std::fmt::Debug>(r: Result<T>) -> String {
+        match r {
+            Err(StoreError::InvalidParameter(m)) => m,
+            other => panic!("expected an invalid-parameter error, got {other:?}"),
+        }
+    }
+
+    fn experiment_names(s: &SqlStore, filter: &str, order_by: &[&str]) -> Result<Vec<String>> {
+        Ok(s.search_experiments(&SearchExperiments {
+            filter: filter.into(),
+            max_results: 100,
+            order_by: order_by.iter().map(|o| o.to_string()).collect(),
+            ..Default::default()
+        })?
+        .items
+        .into_iter()
+        .map(|e| e.name)
+        .collect())
+    }
+
+    #[test]
+    fn experiments_compare_ids_as_text_or_number_and_name_their_keys() {
+        let s = Scratch::new().unwrap();
+        let a = s
+            .create_experiment("alpha", None, &[Tag::new("team", "x")])
+            .unwrap();
+        s.create_experiment("beta", None, &[]).unwrap();
+        let q = |f: &str| experiment_names(&s, f, &["name DESC"]).unwrap();
+        assert_eq!(q(&format!("experiment_id = '{a}'")), ["alpha"]);
+        assert_eq!(
+            q(&format!("experiment_id IN ('{a}', '0')")),
+            ["alpha", "Default"]
+        );
+        assert_eq!(q(&format!("experiment_id > {a}")), ["beta"]);
+        assert_eq!(q("tags.team = 'x'"), ["alpha"]);
+        // `!=` on an experiment tag does not match experiments without it
+        assert_eq!(q("tags.team != 'y'"), ["alpha"]);
+        assert_eq!(q("creation_time > 0 AND name LIKE '%a'"), ["beta", "alpha"]);
+        assert_eq!(
+            refused(experiment_names(&s, "owner = 'me'", &[])),
+            "Invalid attribute key 'owner' specified. Valid keys are 'name', 'experiment_id', 'creation_time', 'last_update_time'"
+        );
+        assert_eq!(
+            refused(experiment_names(&s, "params.lr = '1'", &[])),
+            "Invalid entity type in experiment search filter: 'lr'. Use attributes (name, creation_time, last_update_time) or tags"
+        );
+        // only attributes order experiments
+        assert_eq!(
+            refused(experiment_names(&s, "", &["tags.name"])),
+            "Invalid order_by key 'tags.name'; experiments order by name, experiment_id, creation_time or last_update_time"
+        );
+    }
+
+    #[test]
+    fn model_versions_compare_version_lists_as_text_and_tag_ne_includes_untagged() {
+        let s = Scratch::new().unwrap();
+        s.create_registered_model("m", &[], "", "u").unwrap();
+        s.create_registered_model("n", &[Tag::new("k", "v")], "", "u")
+            .unwrap();
+        for _ in 0..3 {
+            s.create_model_version(CreateModelVersion {
+                name: "m".into(),
+                source: "s3://b/m".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        }
+        s.set_model_version_tag("m", 2, "k", "v").unwrap();
+        let versions = |f: &str, order: &str| -> Result<Vec<i64>> {
+            Ok(s.search_model_versions(&SearchRegistry {
+                filter: f.into(),
+                max_results: 100,
+                order_by: vec![order.into()],
+                ..Default::default()
+            })?
+            .items
+            .into_iter()
+            .map(|v| v.version)
+            .collect())
+        };
+        assert_eq!(
+            versions("version_number IN ('1', '3')", "version").unwrap(),
+            [1, 3]
+        );
+        assert_eq!(
+            versions("version_number >= 2", "version DESC").unwrap(),
+            [3, 2]
+        );
+        assert_eq!(versions("version = '2'", "version").unwrap(), [2]);
+        // the registry's `!=` on a tag also matches versions without the tag
+        assert_eq!(versions("tags.k != 'v'", "version").unwrap(), [1, 3]);
+        // the registry orders by the key whatever its prefix
+        assert_eq!(versions("", "tags.version_number DESC").unwrap(), [3, 2, 1]);
+        assert_eq!(
+            refused(versions("stage = 'x'", "version")),
+            "Invalid filter key 'stage' for model version search; use name, run_id, source_path, version_number or tags.<key>"
+        );
+        assert_eq!(
+            refused(versions("", "status")),
+            "Invalid order_by key 'status'; order model versions by name, version_number, creation_timestamp or last_updated_timestamp"
+        );
+        let models = |f: &str| -> Result<Vec<String>> {
+            Ok(s.search_registered_models(&SearchRegistry {
+                filter: f.into(),
+                max_results: 100,
+                ..Default::default()
+            })?
+            .items
+            .into_iter()
+            .map(|m| m.name)
+            .collect())
+        };
+        assert_eq!(models("tags.k != 'v'").unwrap(), ["m"]);
+        assert_eq!(models("tags.k = 'v'").unwrap(), ["n"]);
+        assert_eq!(
+            refused(models("params.k = 'v'")),
+            "Invalid filter key 'k' for registered model search; use name or tags.<key>"
+        );
+    }
+
+    #[test]
+    fn logged_models_filter_by_params_tags_and_time() {
+        let s = Scratch::new().unwrap();
+        let lm = |name: &str, lr: &str| {
+            s.create_logged_model(CreateLoggedModel {
+                experiment_id: 0,
+                name: name.into(),
+                params: vec![Param::new("lr", lr)],
+                tags: vec![Tag::new("kind", name)],
+                ..Default::default()
+            })
+            .unwrap()
+        };
+        lm("small", "0.1");
+        lm("large", "0.01");
+        let names = |f: &str| -> Result<Vec<String>> {
+            let mut n: Vec<String> = s
+                .search_logged_models(&SearchLoggedModels {
+                    experiment_ids: vec![0],
+                    filter: f.into(),
+                    max_results: 100,
+                    ..Default::default()
+                })?
+                .items
+                .into_iter()
+                .map(|m| m.name)
+                .collect();
+            n.sort();
+            Ok(n)
+        };
+        assert_eq!(names("params.lr = '0.1'").unwrap(), ["small"]);
+        assert_eq!(names("tags.kind LIKE 'l%'").unwrap(), ["large"]);
+        assert_eq!(names("creation_timestamp > 0").unwrap(), ["large", "small"]);
+        assert_eq!(
+            refused(names("metrics.acc > 1")),
+            "Invalid filter key 'acc' for logged model search; use name, model_id, status, source_run_id, model_type, creation_timestamp, tags.<key> or params.<key>"
+        );
+    }
+
+    #[test]
+    fn runs_keep_their_own_rules_for_metrics_datasets_and_lists() {
+        let s = Scratch::new().unwrap();
+        let search = |f: &str, order: &[&str]| {
+            s.search_runs(&SearchRuns {
+                experiment_ids: vec![0],
+                filter: f.into(),
+                max_results: 10,
+                order_by: order.iter().map(|o| o.to_string()).collect(),
+                ..Default::default()
+            })
+        };
+        assert_eq!(
+            refused(search("params.lr IN ('1')", &[])),
+            "Invalid comparator 'IN' for 'lr': params and tags support =, !=, LIKE, ILIKE, IS NULL and IS NOT NULL"
+        );
+        assert_eq!(
+            refused(search("metrics.acc > '1'", &[])),
+            "Expected a numeric value for metric 'acc' (write it without quotes)"
+        );
+        assert_eq!(
+            refused(search("datasets.size = '1'", &[])),
+            "Invalid dataset key 'size'; valid keys are name, digest, context"
+        );
+        assert_eq!(
+            refused(search("", &["datasets.name"])),
+            "Cannot order runs by dataset field 'datasets.name'"
+        );
+        assert_eq!(
+            refused(search("", &["lifecycle_stage"])),
+            "Invalid order_by attribute 'lifecycle_stage'; valid: artifact_uri, end_time, run_id, run_name, start_time, status, user_id"
+        );
+    }
+}

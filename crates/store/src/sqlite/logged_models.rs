@@ -102,9 +102,9 @@ pub(super) fn create_logged_model(tx: &Conn, req: CreateLoggedModel) -> Result<L
     load_logged_model(tx, &id)
 }
 
-pub(super) fn get_logged_model(s: &SqlStore, model_id: &str) -> Result<LoggedModel> {
+pub(super) fn get_logged_model(c: &Conn, model_id: &str) -> Result<LoggedModel> {
     // a deleted model is gone for readers, as in MLflow (its tags can still be changed)
-    let m = s.read(|c| load_logged_model(c, model_id))?;
+    let m = load_logged_model(c, model_id)?;
     if m.lifecycle_stage == Lifecycle::Deleted {
         return Err(not_found(format!(
             "Logged model with ID '{model_id}' not found."
@@ -222,10 +222,7 @@ fn filter_key(key: &str) -> String {
     )
 }
 
-pub(super) fn search_logged_models(
-    s: &SqlStore,
-    q: &SearchLoggedModels,
-) -> Result<Page<LoggedModel>> {
+pub(super) fn search_logged_models(c: &Conn, q: &SearchLoggedModels) -> Result<Page<LoggedModel>> {
     let mut w = Where::default();
     w.push("m.lifecycle_stage = 'active'", []);
     if !q.experiment_ids.is_empty() {
@@ -240,21 +237,19 @@ pub(super) fn search_logged_models(
     filter_sql(&FILTER, &q.filter, &mut w)?;
     let offset = decode_page_token(q.page_token.as_deref())?;
     let max = q.max_results.max(1);
-    s.read(|c| {
-        let sql = format!(
-            "SELECT m.model_id FROM logged_models m WHERE {} ORDER BY m.creation_timestamp_ms DESC, m.model_id LIMIT {} OFFSET {}",
-            w.sql(),
-            max + 1,
-            offset
-        );
-        let ids: Vec<String> = c
-            .prepare(&sql)?
-            .query_map(params_from_iter(&w.args), |r| r.get(0))?
-            .collect::<crate::db::Result<_>>()?;
-        let items = ids
-            .iter()
-            .map(|id| load_logged_model(c, id))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(page(items, offset, max))
-    })
+    let sql = format!(
+        "SELECT m.model_id FROM logged_models m WHERE {} ORDER BY m.creation_timestamp_ms DESC, m.model_id LIMIT {} OFFSET {}",
+        w.sql(),
+        max + 1,
+        offset
+    );
+    let ids: Vec<String> = c
+        .prepare(&sql)?
+        .query_map(params_from_iter(&w.args), |r| r.get(0))?
+        .collect::<crate::db::Result<_>>()?;
+    let items = ids
+        .iter()
+        .map(|id| load_logged_model(c, id))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(page(items, offset, max))
 }

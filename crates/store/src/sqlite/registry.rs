@@ -306,7 +306,7 @@ const MODEL_ORDER: Sortable = Sortable {
 };
 
 pub(super) fn search_registered_models(
-    s: &SqlStore,
+    c: &Conn,
     q: &SearchRegistry,
 ) -> Result<Page<RegisteredModel>> {
     let mut w = Where::default();
@@ -316,24 +316,22 @@ pub(super) fn search_registered_models(
     order.push("m.name ASC".into());
     let offset = decode_page_token(q.page_token.as_deref())?;
     let max = q.max_results.max(1);
-    s.read(|c| {
-        let sql = format!(
-            "SELECT m.name FROM registered_models m WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
-            w.sql(),
-            order.join(", "),
-            max + 1,
-            offset
-        );
-        let names: Vec<String> = c
-            .prepare(&sql)?
-            .query_map(params_from_iter(&w.args), |r| r.get(0))?
-            .collect::<crate::db::Result<_>>()?;
-        let items = names
-            .iter()
-            .map(|n| load_registered_model(c, n))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(page(items, offset, max))
-    })
+    let sql = format!(
+        "SELECT m.name FROM registered_models m WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
+        w.sql(),
+        order.join(", "),
+        max + 1,
+        offset
+    );
+    let names: Vec<String> = c
+        .prepare(&sql)?
+        .query_map(params_from_iter(&w.args), |r| r.get(0))?
+        .collect::<crate::db::Result<_>>()?;
+    let items = names
+        .iter()
+        .map(|n| load_registered_model(c, n))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(page(items, offset, max))
 }
 
 pub(super) fn set_registered_model_tag(
@@ -572,10 +570,7 @@ const VERSION_ORDER: Sortable = Sortable {
     },
 };
 
-pub(super) fn search_model_versions(
-    s: &SqlStore,
-    q: &SearchRegistry,
-) -> Result<Page<ModelVersion>> {
+pub(super) fn search_model_versions(c: &Conn, q: &SearchRegistry) -> Result<Page<ModelVersion>> {
     let mut w = Where::default();
     filter_sql(&VERSION_FILTER, &q.filter, &mut w)?;
     let mut order = Vec::new();
@@ -584,28 +579,26 @@ pub(super) fn search_model_versions(
     order.push("v.version DESC".into());
     let offset = decode_page_token(q.page_token.as_deref())?;
     let max = q.max_results.max(1);
-    s.read(|c| {
-        let sql = format!(
-            "SELECT {} FROM model_versions v WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
-            MV_COLS
-                .split(", ")
-                .map(|c| format!("v.{c}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            w.sql(),
-            order.join(", "),
-            max + 1,
-            offset
-        );
-        let mut items: Vec<ModelVersion> = c
-            .prepare(&sql)?
-            .query_map(params_from_iter(&w.args), mv_row)?
-            .collect::<crate::db::Result<_>>()?;
-        for mv in &mut items {
-            fill_mv(c, mv)?;
-        }
-        Ok(page(items, offset, max))
-    })
+    let sql = format!(
+        "SELECT {} FROM model_versions v WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
+        MV_COLS
+            .split(", ")
+            .map(|c| format!("v.{c}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        w.sql(),
+        order.join(", "),
+        max + 1,
+        offset
+    );
+    let mut items: Vec<ModelVersion> = c
+        .prepare(&sql)?
+        .query_map(params_from_iter(&w.args), mv_row)?
+        .collect::<crate::db::Result<_>>()?;
+    for mv in &mut items {
+        fill_mv(c, mv)?;
+    }
+    Ok(page(items, offset, max))
 }
 
 pub(super) fn latest_versions(
@@ -618,30 +611,28 @@ pub(super) fn latest_versions(
 }
 
 pub(super) fn transition_stage(
-    s: &SqlStore,
+    tx: &Conn,
     name: &str,
     version: i64,
     stage: &str,
     archive_existing: bool,
 ) -> Result<ModelVersion> {
     let stage = normalise_stage(stage)?;
-    s.write(|tx| {
-        load_mv(tx, name, version)?;
-        let now = now_ms();
-        if archive_existing && (stage == "Staging" || stage == "Production") {
-            tx.execute(
-                "UPDATE model_versions SET current_stage = 'Archived', last_updated_timestamp = ?
-                 WHERE name = ? AND current_stage = ? AND version != ?",
-                params![now, name, stage, version],
-            )?;
-        }
+    load_mv(tx, name, version)?;
+    let now = now_ms();
+    if archive_existing && (stage == "Staging" || stage == "Production") {
         tx.execute(
-            "UPDATE model_versions SET current_stage = ?, last_updated_timestamp = ? WHERE name = ? AND version = ?",
-            params![stage, now, name, version],
+            "UPDATE model_versions SET current_stage = 'Archived', last_updated_timestamp = ?
+             WHERE name = ? AND current_stage = ? AND version != ?",
+            params![now, name, stage, version],
         )?;
-        touch_model(tx, name)?;
-        load_mv(tx, name, version)
-    })
+    }
+    tx.execute(
+        "UPDATE model_versions SET current_stage = ?, last_updated_timestamp = ? WHERE name = ? AND version = ?",
+        params![stage, now, name, version],
+    )?;
+    touch_model(tx, name)?;
+    load_mv(tx, name, version)
 }
 
 pub(super) fn set_model_version_tag(

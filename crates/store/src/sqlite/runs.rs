@@ -319,7 +319,7 @@ pub(super) fn restore_run(tx: &Conn, run_id: &str) -> Result<()> {
 }
 
 pub(super) fn log_batch(
-    s: &SqlStore,
+    tx: &Conn,
     run_id: &str,
     metrics: &[Metric],
     params: &[Param],
@@ -338,79 +338,95 @@ pub(super) fn log_batch(
             )));
         }
     }
-    s.write(|tx| {
-        active_run(tx, run_id)?;
-        for p in params {
-            let existing: Option<String> = tx
-                .prepare_cached("SELECT value FROM params WHERE run_uuid = ? AND key = ?")?
-                .query_row([run_id, &p.key], |r| r.get(0))
-                .optional()?;
-            match existing {
-                Some(v) if v == p.value => {}
-                Some(v) => {
-                    return Err(invalid(format!(
-                        "Changing param values is not allowed. Param with key='{}' was already logged with value='{v}' for run ID='{run_id}'. Attempted logging new value '{}'.",
-                        p.key, p.value
-                    )));
-                }
-                None => {
-                    tx.prepare_cached("INSERT INTO params (run_uuid, key, value) VALUES (?, ?, ?)")?
-                        .execute([run_id, &p.key, &p.value])?;
-                }
+    active_run(tx, run_id)?;
+    for p in params {
+        let existing: Option<String> = tx
+            .prepare_cached("SELECT value FROM params WHERE run_uuid = ? AND key = ?")?
+            .query_row([run_id, &p.key], |r| r.get(0))
+            .optional()?;
+        match existing {
+            Some(v) if v == p.value => {}
+            Some(v) => {
+                return Err(invalid(format!(
+                    "Changing param values is not allowed. Param with key='{}' was already logged with value='{v}' for run ID='{run_id}'. Attempted logging new value '{}'.",
+                    p.key, p.value
+                )));
+            }
+            None => {
+                tx.prepare_cached("INSERT INTO params (run_uuid, key, value) VALUES (?, ?, ?)")?
+                    .execute([run_id, &p.key, &p.value])?;
             }
         }
-        for t in tags {
-            set_run_tag(tx, run_id, &t.key, &t.value)?;
+    }
+    for t in tags {
+        set_run_tag(tx, run_id, &t.key, &t.value)?;
+    }
+    if !metrics.is_empty() {
+        let mut cache = HashMap::new();
+        let mut latest: HashMap<&str, &Metric> = HashMap::new();
+        let sids = metrics
+            .iter()
+            .map(|m| series_id(tx, &mut cache, run_id, &m.key))
+            .collect::<Result<Vec<i64>>>()?;
+        for (chunk, sid_chunk) in metrics
+            .chunks(POINTS_PER_INSERT)
+            .zip(sids.chunks(POINTS_PER_INSERT))
+        {
+            let mut sql = String::from(
+                "INSERT INTO metric_points (series_id, step, timestamp, value, is_nan, dataset_name, dataset_digest, model_id) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                sql.push_str(if i == 0 {
+                    "(?,?,?,?,?,?,?,?)"
+                } else {
+                    ",(?,?,?,?,?,?,?,?)"
+                });
+            }
+            let mut args: Vec<SqlValue> = Vec::with_capacity(chunk.len() * 8);
+            for (m, sid) in chunk.iter().zip(sid_chunk) {
+                let (v, nan) = if m.value.is_nan() {
+                    (None, 1)
+                } else {
+                    (Some(m.value), 0)
+                };
+                args.push(SqlValue::Integer(*sid));
+                args.push(SqlValue::Integer(m.step));
+                args.push(SqlValue::Integer(m.timestamp));
+                args.push(v.map_or(SqlValue::Null, SqlValue::Real));
+                args.push(SqlValue::Integer(nan));
+                for t in [&m.dataset_name, &m.dataset_digest, &m.model_id] {
+                    args.push(
+                        t.as_ref()
+                            .map_or(SqlValue::Null, |s| SqlValue::Text(s.clone())),
+                    );
+                }
+            }
+            tx.prepare_cached(&sql)?.execute(params_from_iter(args))?;
         }
-        if !metrics.is_empty() {
-            let mut cache = HashMap::new();
-            let mut latest: HashMap<&str, &Metric> = HashMap::new();
-            let sids = metrics
-                .iter()
-                .map(|m| series_id(tx, &mut cache, run_id, &m.key))
-                .collect::<Result<Vec<i64>>>()?;
-            for (chunk, sid_chunk) in metrics.chunks(POINTS_PER_INSERT).zip(sids.chunks(POINTS_PER_INSERT)) {
-                let mut sql = String::from(
-                    "INSERT INTO metric_points (series_id, step, timestamp, value, is_nan, dataset_name, dataset_digest, model_id) VALUES ",
-                );
-                for i in 0..chunk.len() {
-                    sql.push_str(if i == 0 { "(?,?,?,?,?,?,?,?)" } else { ",(?,?,?,?,?,?,?,?)" });
-                }
-                let mut args: Vec<SqlValue> = Vec::with_capacity(chunk.len() * 8);
-                for (m, sid) in chunk.iter().zip(sid_chunk) {
-                    let (v, nan) = if m.value.is_nan() { (None, 1) } else { (Some(m.value), 0) };
-                    args.push(SqlValue::Integer(*sid));
-                    args.push(SqlValue::Integer(m.step));
-                    args.push(SqlValue::Integer(m.timestamp));
-                    args.push(v.map_or(SqlValue::Null, SqlValue::Real));
-                    args.push(SqlValue::Integer(nan));
-                    for t in [&m.dataset_name, &m.dataset_digest, &m.model_id] {
-                        args.push(t.as_ref().map_or(SqlValue::Null, |s| SqlValue::Text(s.clone())));
-                    }
-                }
-                tx.prepare_cached(&sql)?.execute(params_from_iter(args))?;
-            }
-            for m in metrics {
-                let e = latest.entry(m.key.as_str()).or_insert(m);
-                if metric_point_newer(m, e) {
-                    *e = m;
-                }
-            }
-            let mut upsert = tx.prepare_cached(
-                "INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) VALUES (?, ?, ?, ?, ?, ?)
-                 ON CONFLICT(run_uuid, key) DO UPDATE SET
-                    value = excluded.value, is_nan = excluded.is_nan,
-                    timestamp = excluded.timestamp, step = excluded.step
-                 WHERE (excluded.step, excluded.timestamp, COALESCE(excluded.value, -1e308))
-                     >= (latest_metrics.step, latest_metrics.timestamp, COALESCE(latest_metrics.value, -1e308))",
-            )?;
-            for m in latest.values() {
-                let (v, nan) = if m.value.is_nan() { (None, 1) } else { (Some(m.value), 0) };
-                upsert.execute(params![run_id, m.key, v, nan, m.timestamp, m.step])?;
+        for m in metrics {
+            let e = latest.entry(m.key.as_str()).or_insert(m);
+            if metric_point_newer(m, e) {
+                *e = m;
             }
         }
-        Ok(())
-    })
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT(run_uuid, key) DO UPDATE SET
+                value = excluded.value, is_nan = excluded.is_nan,
+                timestamp = excluded.timestamp, step = excluded.step
+             WHERE (excluded.step, excluded.timestamp, COALESCE(excluded.value, -1e308))
+                 >= (latest_metrics.step, latest_metrics.timestamp, COALESCE(latest_metrics.value, -1e308))",
+        )?;
+        for m in latest.values() {
+            let (v, nan) = if m.value.is_nan() {
+                (None, 1)
+            } else {
+                (Some(m.value), 0)
+            };
+            upsert.execute(params![run_id, m.key, v, nan, m.timestamp, m.step])?;
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn delete_tag(tx: &Conn, run_id: &str, key: &str) -> Result<()> {
@@ -659,7 +675,7 @@ fn run_order(o: &OrderBy, item: &str) -> Result<Option<(String, Vec<SqlValue>)>>
     Ok(Some((sql.to_string(), vec![text(&o.key)])))
 }
 
-pub(super) fn search_runs(s: &SqlStore, q: &SearchRuns) -> Result<Page<Run>> {
+pub(super) fn search_runs(c: &Conn, q: &SearchRuns) -> Result<Page<Run>> {
     let mut w = Where::default();
     if q.experiment_ids.is_empty() {
         return Ok(Page {
@@ -684,31 +700,29 @@ pub(super) fn search_runs(s: &SqlStore, q: &SearchRuns) -> Result<Page<Run>> {
     order.push("r.run_uuid ASC".into());
     let offset = decode_page_token(q.page_token.as_deref())?;
     let max = q.max_results.max(1);
-    s.read(|c| {
-        let sql = format!(
-            "SELECT r.run_uuid FROM runs r WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
-            w.sql(),
-            order.join(", "),
-            max + 1,
-            offset
-        );
-        let args: Vec<&SqlValue> = w.args.iter().chain(order_args.iter()).collect();
-        let ids: Vec<String> = c
-            .prepare(&sql)?
-            .query_map(params_from_iter(args), |r| r.get(0))?
-            .collect::<crate::db::Result<_>>()?;
-        let has_more = ids.len() > max;
-        let ids = &ids[..ids.len().min(max)];
-        let runs = load_runs(c, ids)?;
-        Ok(Page {
-            items: runs,
-            next_page_token: has_more.then(|| encode_page_token(offset + max)),
-        })
+    let sql = format!(
+        "SELECT r.run_uuid FROM runs r WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
+        w.sql(),
+        order.join(", "),
+        max + 1,
+        offset
+    );
+    let args: Vec<&SqlValue> = w.args.iter().chain(order_args.iter()).collect();
+    let ids: Vec<String> = c
+        .prepare(&sql)?
+        .query_map(params_from_iter(args), |r| r.get(0))?
+        .collect::<crate::db::Result<_>>()?;
+    let has_more = ids.len() > max;
+    let ids = &ids[..ids.len().min(max)];
+    let runs = load_runs(c, ids)?;
+    Ok(Page {
+        items: runs,
+        next_page_token: has_more.then(|| encode_page_token(offset + max)),
     })
 }
 
 pub(super) fn metric_history(
-    s: &SqlStore,
+    c: &Conn,
     run_id: &str,
     key: &str,
     max_results: usize,
@@ -716,72 +730,68 @@ pub(super) fn metric_history(
 ) -> Result<Page<Metric>> {
     let offset = decode_page_token(page_token)?;
     let max = max_results.max(1);
-    s.read(|c| {
-        load_run_info(c, run_id)?;
-        let mut st = c.prepare_cached(
-            "SELECT p.step, p.timestamp, p.value, p.is_nan, p.dataset_name, p.dataset_digest, p.model_id
-             FROM metric_points p JOIN metric_series s ON s.series_id = p.series_id
-             WHERE s.run_uuid = ? AND s.key = ?
-             ORDER BY p.step, p.timestamp, p.rowid LIMIT ? OFFSET ?",
-        )?;
-        let items = st
-            .query_map(params![run_id, key, (max + 1) as i64, offset as i64], |r| {
-                Ok(Metric {
-                    key: key.to_string(),
-                    step: r.get(0)?,
-                    timestamp: r.get(1)?,
-                    value: read_value(r.get(2)?, r.get(3)?),
-                    dataset_name: r.get(4)?,
-                    dataset_digest: r.get(5)?,
-                    model_id: r.get(6)?,
-                })
-            })?
-            .collect::<crate::db::Result<Vec<_>>>()?;
-        Ok(page(items, offset, max))
-    })
+    load_run_info(c, run_id)?;
+    let mut st = c.prepare_cached(
+        "SELECT p.step, p.timestamp, p.value, p.is_nan, p.dataset_name, p.dataset_digest, p.model_id
+         FROM metric_points p JOIN metric_series s ON s.series_id = p.series_id
+         WHERE s.run_uuid = ? AND s.key = ?
+         ORDER BY p.step, p.timestamp, p.rowid LIMIT ? OFFSET ?",
+    )?;
+    let items = st
+        .query_map(params![run_id, key, (max + 1) as i64, offset as i64], |r| {
+            Ok(Metric {
+                key: key.to_string(),
+                step: r.get(0)?,
+                timestamp: r.get(1)?,
+                value: read_value(r.get(2)?, r.get(3)?),
+                dataset_name: r.get(4)?,
+                dataset_digest: r.get(5)?,
+                model_id: r.get(6)?,
+            })
+        })?
+        .collect::<crate::db::Result<Vec<_>>>()?;
+    Ok(page(items, offset, max))
 }
 
 pub(super) fn metric_points_after(
-    s: &SqlStore,
+    c: &Conn,
     run_id: &str,
     cursor: i64,
     limit: usize,
 ) -> Result<(Vec<Metric>, i64)> {
     let limit = limit.clamp(1, 100_000) as i64;
-    s.read(|c| {
-        let mut st = c.prepare_cached(
-            "SELECT p.rowid, s.key, p.step, p.timestamp, p.value, p.is_nan
-             FROM metric_points p JOIN metric_series s ON s.series_id = p.series_id
-             WHERE s.run_uuid = ? AND p.rowid > ?
-             ORDER BY p.rowid LIMIT ?",
-        )?;
-        let mut next = cursor;
-        let items = st
-            .query_map(params![run_id, cursor, limit], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    Metric::new(
-                        r.get::<_, String>(1)?,
-                        read_value(r.get(4)?, r.get(5)?),
-                        r.get(3)?,
-                        r.get(2)?,
-                    ),
-                ))
-            })?
-            .collect::<crate::db::Result<Vec<_>>>()?;
-        let items = items
-            .into_iter()
-            .map(|(rowid, m)| {
-                next = next.max(rowid);
-                m
-            })
-            .collect();
-        Ok((items, next))
-    })
+    let mut st = c.prepare_cached(
+        "SELECT p.rowid, s.key, p.step, p.timestamp, p.value, p.is_nan
+         FROM metric_points p JOIN metric_series s ON s.series_id = p.series_id
+         WHERE s.run_uuid = ? AND p.rowid > ?
+         ORDER BY p.rowid LIMIT ?",
+    )?;
+    let mut next = cursor;
+    let items = st
+        .query_map(params![run_id, cursor, limit], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                Metric::new(
+                    r.get::<_, String>(1)?,
+                    read_value(r.get(4)?, r.get(5)?),
+                    r.get(3)?,
+                    r.get(2)?,
+                ),
+            ))
+        })?
+        .collect::<crate::db::Result<Vec<_>>>()?;
+    let items = items
+        .into_iter()
+        .map(|(rowid, m)| {
+            next = next.max(rowid);
+            m
+        })
+        .collect();
+    Ok((items, next))
 }
 
 pub(super) fn metric_history_bulk_interval(
-    s: &SqlStore,
+    c: &Conn,
     run_ids: &[String],
     key: &str,
     start_step: Option<i64>,
@@ -814,41 +824,39 @@ pub(super) fn metric_history_bulk_interval(
          ORDER BY step DESC, timestamp DESC, v DESC, is_nan DESC LIMIT 1"
     );
     // (an unknown run has no points: MLflow's store does not look runs up here)
-    s.read(|c| {
-        let row = |r: &crate::db::Row| -> crate::db::Result<(i64, i64, Option<f64>, bool)> {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        };
-        let mut out = Vec::new();
-        for run_id in run_ids {
-            let mut rows: Vec<(i64, i64, Option<f64>, bool)> = c
-                .prepare_cached(&sampled)?
-                .query_map(params![run_id, key, lo, hi, max], row)?
-                .collect::<crate::db::Result<_>>()?;
-            let last_row = c
-                .prepare_cached(&last)?
-                .query_row(params![run_id, key, lo, hi], row)
-                .optional()?;
-            if let Some(l) = last_row
-                && rows.last() != Some(&l)
-            {
-                if rows.len() as i64 >= max {
-                    rows.pop();
-                }
-                rows.push(l);
+    let row = |r: &crate::db::Row| -> crate::db::Result<(i64, i64, Option<f64>, bool)> {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    };
+    let mut out = Vec::new();
+    for run_id in run_ids {
+        let mut rows: Vec<(i64, i64, Option<f64>, bool)> = c
+            .prepare_cached(&sampled)?
+            .query_map(params![run_id, key, lo, hi, max], row)?
+            .collect::<crate::db::Result<_>>()?;
+        let last_row = c
+            .prepare_cached(&last)?
+            .query_row(params![run_id, key, lo, hi], row)
+            .optional()?;
+        if let Some(l) = last_row
+            && rows.last() != Some(&l)
+        {
+            if rows.len() as i64 >= max {
+                rows.pop();
             }
-            out.extend(
-                rows.into_iter()
-                    .map(|(step, timestamp, value, is_nan)| RunMetric {
-                        run_id: run_id.clone(),
-                        metric: Metric::new(key, read_value(value, is_nan), timestamp, step),
-                    }),
-            );
+            rows.push(l);
         }
-        Ok(out)
-    })
+        out.extend(
+            rows.into_iter()
+                .map(|(step, timestamp, value, is_nan)| RunMetric {
+                    run_id: run_id.clone(),
+                    metric: Metric::new(key, read_value(value, is_nan), timestamp, step),
+                }),
+        );
+    }
+    Ok(out)
 }
 
-pub(super) fn search_datasets(s: &SqlStore, experiment_ids: &[i64]) -> Result<Vec<DatasetSummary>> {
+pub(super) fn search_datasets(c: &Conn, experiment_ids: &[i64]) -> Result<Vec<DatasetSummary>> {
     if experiment_ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -866,22 +874,21 @@ pub(super) fn search_datasets(s: &SqlStore, experiment_ids: &[i64]) -> Result<Ve
          ORDER BY d.dataset_id",
         placeholders(experiment_ids.len())
     );
-    let rows: Vec<(i64, DatasetSummary, String)> = s.read(|c| {
-        Ok(c.prepare(&sql)?
-            .query_map(params_from_iter(experiment_ids), |r| {
-                Ok((
-                    r.get(0)?,
-                    DatasetSummary {
-                        experiment_id: r.get(1)?,
-                        name: r.get(2)?,
-                        digest: r.get(3)?,
-                        context: None,
-                    },
-                    r.get(4)?,
-                ))
-            })?
-            .collect::<crate::db::Result<_>>()?)
-    })?;
+    let rows: Vec<(i64, DatasetSummary, String)> = c
+        .prepare(&sql)?
+        .query_map(params_from_iter(experiment_ids), |r| {
+            Ok((
+                r.get(0)?,
+                DatasetSummary {
+                    experiment_id: r.get(1)?,
+                    name: r.get(2)?,
+                    digest: r.get(3)?,
+                    context: None,
+                },
+                r.get(4)?,
+            ))
+        })?
+        .collect::<crate::db::Result<_>>()?;
     let mut found: Vec<(i64, DatasetSummary)> = Vec::new();
     for (dataset_id, summary, tags) in rows {
         let tags: Vec<(String, String)> = serde_json::from_str(&tags).unwrap_or_default();
@@ -909,19 +916,17 @@ pub(super) fn search_datasets(s: &SqlStore, experiment_ids: &[i64]) -> Result<Ve
     Ok(found.into_iter().take(1000).map(|(_, d)| d).collect())
 }
 
-pub(super) fn metric_keys(s: &SqlStore, experiment_ids: &[i64]) -> Result<Vec<String>> {
+pub(super) fn metric_keys(c: &Conn, experiment_ids: &[i64]) -> Result<Vec<String>> {
     // (`IN ()` is an empty list to SQLite, a syntax error to PostgreSQL)
     if experiment_ids.is_empty() {
         return Ok(Vec::new());
     }
-    s.read(|c| {
-        let sql = format!(
-            "SELECT DISTINCT m.key FROM latest_metrics m JOIN runs r ON r.run_uuid = m.run_uuid
-             WHERE r.experiment_id IN ({}) ORDER BY m.key",
-            placeholders(experiment_ids.len())
-        );
-        Ok(c.prepare(&sql)?
-            .query_map(params_from_iter(experiment_ids), |r| r.get(0))?
-            .collect::<crate::db::Result<_>>()?)
-    })
+    let sql = format!(
+        "SELECT DISTINCT m.key FROM latest_metrics m JOIN runs r ON r.run_uuid = m.run_uuid
+         WHERE r.experiment_id IN ({}) ORDER BY m.key",
+        placeholders(experiment_ids.len())
+    );
+    Ok(c.prepare(&sql)?
+        .query_map(params_from_iter(experiment_ids), |r| r.get(0))?
+        .collect::<crate::db::Result<_>>()?)
 }
