@@ -6,8 +6,12 @@
 //! writer thanks to WAL. `synchronous=NORMAL` in WAL mode makes every
 //! committed transaction survive a crash of the process (`kill -9`); only a
 //! power loss can lose the last transactions, never corrupt the file.
+//!
+//! The SQL of each entity lives in a submodule (`experiments`, `runs`,
+//! `registry`, `logged_models`, `tokens`, `jobs`, …) as functions over a
+//! `&Conn`; the trait impls here run them inside `write`/`read`.
+//! `filter_sql` translates MLflow's search grammar for all of them.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use base64::Engine;
 use rusqlite::Connection;
 
-use crate::db::{Conn, OptionalExtension, PgPool, Val as SqlValue, params, params_from_iter};
+use crate::db::{Conn, OptionalExtension, PgPool};
 
 use crate::*;
 
@@ -35,8 +39,9 @@ mod model_cards;
 mod traces;
 mod webhooks;
 
+// (for the modules outside the split: genai, traces, import)
 use experiments::{experiment_active, load_experiment};
-use filter_sql::{Where, format_number, kv_clause, numeric_cmp, string_cmp, text, view_clause};
+use filter_sql::{Where, format_number, kv_clause, numeric_cmp, string_cmp, text};
 use runs::load_run_info;
 
 const MIGRATIONS: &str = include_str!("migrations.sql");

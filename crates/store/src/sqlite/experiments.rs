@@ -1,7 +1,12 @@
 //! Experiments and their tags.
 
-use super::filter_sql::{Attr, Filterable, Kind, KvTable, Sortable, filter_sql, order_sql};
-use super::*;
+use crate::db::{Conn, OptionalExtension, params, params_from_iter};
+use crate::*;
+
+use super::filter_sql::{
+    Attr, Filterable, Kind, KvTable, Sortable, Where, filter_sql, order_sql, view_clause,
+};
+use super::{decode_page_token, invalid, lifecycle, not_found, page};
 
 pub(super) fn load_experiment(conn: &Conn, id: i64) -> Result<Experiment> {
     let mut e = conn
@@ -44,7 +49,7 @@ pub(super) fn experiment_active(conn: &Conn, id: i64) -> Result<Experiment> {
     Ok(e)
 }
 
-pub(super) fn touch_experiment(tx: &Conn, id: i64) -> Result<()> {
+fn touch_experiment(tx: &Conn, id: i64) -> Result<()> {
     let n = tx.execute(
         "UPDATE experiments SET last_update_time = ? WHERE experiment_id = ?",
         params![now_ms(), id],

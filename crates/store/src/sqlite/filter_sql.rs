@@ -93,7 +93,7 @@ pub(super) fn format_number(n: f64) -> String {
 /// compares it with a BIGINT column through the column's index); any other
 /// is cast to DOUBLE PRECISION, since PostgreSQL would otherwise take the
 /// parameter for the column's BIGINT and refuse `start_time > 1.5`.
-pub(super) fn number_cmp(col: &str, op: Op, n: f64, w: &mut Where) {
+fn number_cmp(col: &str, op: Op, n: f64, w: &mut Where) {
     if n.fract() == 0.0 && n.abs() < 9e15 {
         w.push(
             format!("{col} {} ?", op.sql()),

@@ -1,9 +1,13 @@
 //! Logged models (MLflow 3): their tags and params.
 
-use super::filter_sql::{Attr, Filterable, Kind, KvTable, filter_sql};
-use super::*;
+use crate::db::{Conn, OptionalExtension, Val as SqlValue, params, params_from_iter};
+use crate::*;
 
-pub(super) fn load_logged_model(conn: &Conn, id: &str) -> Result<LoggedModel> {
+use super::experiments::experiment_active;
+use super::filter_sql::{Attr, Filterable, Kind, KvTable, Where, filter_sql};
+use super::{decode_page_token, lifecycle, not_found, page, placeholders, read_value};
+
+fn load_logged_model(conn: &Conn, id: &str) -> Result<LoggedModel> {
     let mut m = conn
         .prepare_cached(
             "SELECT model_id, experiment_id, name, artifact_uri, status, model_type, source_run_id,

@@ -1,10 +1,13 @@
 //! The model registry: registered models, versions, their tags, aliases and
 //! stages.
 
-use super::filter_sql::{Attr, Filterable, Kind, KvTable, Sortable, filter_sql, order_sql};
-use super::*;
+use crate::db::{Conn, OptionalExtension, params, params_from_iter};
+use crate::*;
 
-pub(super) fn mv_row(r: &crate::db::Row) -> crate::db::Result<ModelVersion> {
+use super::filter_sql::{Attr, Filterable, Kind, KvTable, Sortable, Where, filter_sql, order_sql};
+use super::{decode_page_token, invalid, mlflow_webhooks, not_found, page, prompt_tags};
+
+fn mv_row(r: &crate::db::Row) -> crate::db::Result<ModelVersion> {
     Ok(ModelVersion {
         name: r.get(0)?,
         version: r.get(1)?,
@@ -24,9 +27,9 @@ pub(super) fn mv_row(r: &crate::db::Row) -> crate::db::Result<ModelVersion> {
     })
 }
 
-pub(super) const MV_COLS: &str = "name, version, creation_timestamp, last_updated_timestamp, user_id, current_stage, description, source, run_id, status, status_message, run_link, model_id";
+const MV_COLS: &str = "name, version, creation_timestamp, last_updated_timestamp, user_id, current_stage, description, source, run_id, status, status_message, run_link, model_id";
 
-pub(super) fn fill_mv(conn: &Conn, mv: &mut ModelVersion) -> Result<()> {
+fn fill_mv(conn: &Conn, mv: &mut ModelVersion) -> Result<()> {
     let mut st = conn.prepare_cached(
         "SELECT key, value FROM model_version_tags WHERE name = ? AND version = ? ORDER BY key",
     )?;
@@ -44,7 +47,7 @@ pub(super) fn fill_mv(conn: &Conn, mv: &mut ModelVersion) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn load_mv(conn: &Conn, name: &str, version: i64) -> Result<ModelVersion> {
+fn load_mv(conn: &Conn, name: &str, version: i64) -> Result<ModelVersion> {
     let mut mv = conn
         .prepare_cached(&format!(
             "SELECT {MV_COLS} FROM model_versions WHERE name = ? AND version = ?"
@@ -60,11 +63,7 @@ pub(super) fn load_mv(conn: &Conn, name: &str, version: i64) -> Result<ModelVers
     Ok(mv)
 }
 
-pub(super) fn latest_per_stage(
-    conn: &Conn,
-    name: &str,
-    stages: &[String],
-) -> Result<Vec<ModelVersion>> {
+fn latest_per_stage(conn: &Conn, name: &str, stages: &[String]) -> Result<Vec<ModelVersion>> {
     let mut st = conn.prepare_cached(
         "SELECT current_stage, MAX(version) FROM model_versions WHERE name = ? GROUP BY current_stage",
     )?;
@@ -81,7 +80,7 @@ pub(super) fn latest_per_stage(
     Ok(out)
 }
 
-pub(super) fn load_registered_model(conn: &Conn, name: &str) -> Result<RegisteredModel> {
+fn load_registered_model(conn: &Conn, name: &str) -> Result<RegisteredModel> {
     let mut m = conn
         .prepare_cached(
             "SELECT name, creation_timestamp, last_updated_timestamp, user_id, description
@@ -124,7 +123,7 @@ pub(super) fn load_registered_model(conn: &Conn, name: &str) -> Result<Registere
     Ok(m)
 }
 
-pub(super) fn touch_model(tx: &Conn, name: &str) -> Result<()> {
+fn touch_model(tx: &Conn, name: &str) -> Result<()> {
     let n = tx.execute(
         "UPDATE registered_models SET last_updated_timestamp = ? WHERE name = ?",
         params![now_ms(), name],
@@ -137,7 +136,7 @@ pub(super) fn touch_model(tx: &Conn, name: &str) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn normalise_stage(stage: &str) -> Result<&'static str> {
+fn normalise_stage(stage: &str) -> Result<&'static str> {
     STAGES
         .iter()
         .copied()

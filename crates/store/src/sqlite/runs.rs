@@ -1,14 +1,23 @@
 //! Runs: their params, tags, metric points (and the latest-value table),
 //! inputs/outputs and datasets.
 
+use std::collections::HashMap;
+
+use crate::db::{Conn, OptionalExtension, Val as SqlValue, params, params_from_iter};
+use crate::filter::{Clause, Entity, LIKE_ESCAPE, Op, OrderBy, Value, like_literal};
+use crate::*;
+
+use super::experiments::experiment_active;
 use super::filter_sql::{
     Attr, Filterable, Kind, KvTable, Sortable, Where, filter_sql, numeric_cmp, order_sql,
-    string_cmp, text,
+    string_cmp, text, view_clause,
 };
-use super::*;
-use crate::filter::{Clause, Entity, LIKE_ESCAPE, Op, OrderBy, Value, like_literal};
+use super::{
+    CHUNK, POINTS_PER_INSERT, decode_page_token, encode_page_token, invalid, lifecycle, not_found,
+    page, placeholders, read_value,
+};
 
-pub(super) fn run_info_row(r: &crate::db::Row) -> crate::db::Result<RunInfo> {
+fn run_info_row(r: &crate::db::Row) -> crate::db::Result<RunInfo> {
     Ok(RunInfo {
         run_id: r.get(0)?,
         run_name: r.get(1)?,
@@ -22,7 +31,7 @@ pub(super) fn run_info_row(r: &crate::db::Row) -> crate::db::Result<RunInfo> {
     })
 }
 
-pub(super) const RUN_COLS: &str = "run_uuid, name, experiment_id, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage";
+const RUN_COLS: &str = "run_uuid, name, experiment_id, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage";
 
 pub(super) fn load_run_info(conn: &Conn, run_id: &str) -> Result<RunInfo> {
     conn.prepare_cached(&format!("SELECT {RUN_COLS} FROM runs WHERE run_uuid = ?"))?
@@ -31,7 +40,7 @@ pub(super) fn load_run_info(conn: &Conn, run_id: &str) -> Result<RunInfo> {
         .ok_or_else(|| not_found(format!("Run with id={run_id} not found")))
 }
 
-pub(super) fn active_run(conn: &Conn, run_id: &str) -> Result<RunInfo> {
+fn active_run(conn: &Conn, run_id: &str) -> Result<RunInfo> {
     let info = load_run_info(conn, run_id)?;
     if info.lifecycle_stage != Lifecycle::Active {
         return Err(invalid(format!(
@@ -42,7 +51,7 @@ pub(super) fn active_run(conn: &Conn, run_id: &str) -> Result<RunInfo> {
 }
 
 /// Full runs for the given ids, in the given order (missing ids skipped).
-pub(super) fn load_runs(conn: &Conn, ids: &[String]) -> Result<Vec<Run>> {
+fn load_runs(conn: &Conn, ids: &[String]) -> Result<Vec<Run>> {
     let mut runs: Vec<Option<Run>> = vec![None; ids.len()];
     let index: HashMap<&str, usize> = ids
         .iter()
@@ -152,18 +161,18 @@ pub(super) fn load_runs(conn: &Conn, ids: &[String]) -> Result<Vec<Run>> {
     Ok(runs.into_iter().flatten().collect())
 }
 
-pub(super) const ADJECTIVES: &[&str] = &[
+const ADJECTIVES: &[&str] = &[
     "amber", "bold", "brisk", "calm", "clever", "crisp", "daring", "eager", "fancy", "gentle",
     "golden", "honest", "jolly", "keen", "lively", "lucid", "merry", "nimble", "polite", "proud",
     "quiet", "rapid", "silent", "sleek", "steady", "sunny", "swift", "tidy", "vivid", "witty",
 ];
-pub(super) const NOUNS: &[&str] = &[
+const NOUNS: &[&str] = &[
     "badger", "bear", "crane", "deer", "eagle", "falcon", "finch", "fox", "gull", "hare", "heron",
     "ibis", "koala", "lark", "lynx", "mole", "newt", "otter", "owl", "panda", "quail", "raven",
     "seal", "shrew", "stoat", "swan", "tern", "toad", "vole", "wren",
 ];
 
-pub(super) fn generated_run_name(run_id: &str) -> String {
+fn generated_run_name(run_id: &str) -> String {
     let b = run_id.as_bytes();
     let h = |i: usize| b.get(i).copied().unwrap_or(0) as usize;
     let n = u32::from_str_radix(run_id.get(0..4).unwrap_or("0"), 16).unwrap_or(0) % 1000;
@@ -200,7 +209,7 @@ pub(super) fn series_id(
     Ok(id)
 }
 
-pub(super) fn set_run_tag(tx: &Conn, run_id: &str, key: &str, value: &str) -> Result<()> {
+fn set_run_tag(tx: &Conn, run_id: &str, key: &str, value: &str) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO tags (run_uuid, key, value) VALUES (?, ?, ?)
          ON CONFLICT(run_uuid, key) DO UPDATE SET value = excluded.value",
@@ -213,7 +222,7 @@ pub(super) fn set_run_tag(tx: &Conn, run_id: &str, key: &str, value: &str) -> Re
     Ok(())
 }
 
-pub(super) fn metric_point_newer(a: &Metric, b: &Metric) -> bool {
+fn metric_point_newer(a: &Metric, b: &Metric) -> bool {
     let va = if a.value.is_nan() {
         f64::NEG_INFINITY
     } else {

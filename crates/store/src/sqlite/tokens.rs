@@ -1,6 +1,9 @@
 //! Access tokens (only their hashes are stored).
 
-use super::*;
+use crate::db::{Conn, OptionalExtension, params};
+use crate::*;
+
+use super::not_found;
 
 pub(super) fn create_token(tx: &Conn, name: &str, role: &str, token_hash: &str) -> Result<()> {
     let exists: bool = tx
