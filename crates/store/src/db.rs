@@ -949,6 +949,7 @@ pub(crate) struct PgConn {
 /// Connections to one PostgreSQL database, driven by a runtime of their own.
 pub(crate) struct PgPool {
     config: tokio_postgres::Config,
+    tls: PgTls,
     /// Always `Some` until dropped (taken out to be shut down without blocking).
     runtime: Option<tokio::runtime::Runtime>,
     idle: std::sync::Mutex<Vec<PgConn>>,
@@ -970,13 +971,12 @@ const PG_IDLE: usize = 8;
 
 impl PgPool {
     pub(crate) fn new(url: &str) -> Result<Self> {
-        let config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| DbError::other(format!("the database URL is not valid: {e}")))?;
-        Self::with_config(config)
+        let (config, tls) = parse_pg_url(url)?;
+        Self::with_config(config, tls)
     }
 
-    pub(crate) fn with_config(config: tokio_postgres::Config) -> Result<Self> {
+    pub(crate) fn with_config(config: tokio_postgres::Config, tls: PgTlsPolicy) -> Result<Self> {
+        let tls = PgTls::new(tls)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("atelier-pg")
@@ -985,6 +985,7 @@ impl PgPool {
             .map_err(|e| DbError::other(format!("cannot start the PostgreSQL driver: {e}")))?;
         let pool = PgPool {
             config,
+            tls,
             runtime: Some(runtime),
             idle: std::sync::Mutex::new(Vec::new()),
         };
@@ -1003,12 +1004,13 @@ impl PgPool {
 
     fn connect(&self) -> Result<PgConn> {
         let config = self.config.clone();
+        let tls = self.tls.clone();
         let runtime = self
             .runtime
             .as_ref()
             .ok_or_else(|| DbError::other("the PostgreSQL driver has stopped"))?;
         let task = runtime.spawn(async move {
-            let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+            let (client, connection) = config.connect(tls).await?;
             tokio::spawn(async move {
                 if let Err(e) = connection.await {
                     tracing::warn!(error = %e, "PostgreSQL connection ended");
@@ -1095,15 +1097,13 @@ pub fn redact_url(url: &str) -> String {
 /// (through the server's `postgres` maintenance database); `true` when it
 /// was created. For commands whose target must be new (`atelier migrate`).
 pub fn ensure_database(url: &str) -> Result<bool> {
-    let config: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e| DbError::other(format!("the database URL is not valid: {e}")))?;
+    let (config, tls) = parse_pg_url(url)?;
     let Some(name) = config.get_dbname().map(str::to_string) else {
         return Err(DbError::other("the database URL names no database"));
     };
     let mut admin = config.clone();
     admin.dbname("postgres");
-    let pool = PgPool::with_config(admin)?;
+    let pool = PgPool::with_config(admin, tls)?;
     let exists = pool.transaction(false, |c| {
         c.query_row(
             "SELECT COUNT(*) FROM pg_database WHERE datname = ?1",
@@ -1122,6 +1122,349 @@ pub fn ensure_database(url: &str) -> Result<bool> {
     }
 }
 
+/// How a PostgreSQL URL asks for TLS (`sslmode`, as libpq reads it) and what
+/// the certificate is checked against (`sslrootcert`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PgTlsPolicy {
+    /// The `sslmode` as written (`prefer` when absent), for messages.
+    mode: String,
+    /// Whether the server's certificate is checked (chain and host name).
+    verify: bool,
+    /// PEM file of the only CAs to trust; `None`: the platform's store.
+    root_cert: Option<String>,
+}
+
+/// Parses a PostgreSQL URL (`postgres://…` or `key=value …`): the driver's
+/// settings, with `sslmode` and `sslrootcert` taken out and interpreted here
+/// (the driver knows neither `verify-ca`/`verify-full` nor `sslrootcert`).
+pub(crate) fn parse_pg_url(url: &str) -> Result<(tokio_postgres::Config, PgTlsPolicy)> {
+    let mut mode = None;
+    let mut root_cert = None;
+    let mut take = |key: &str, value: &str| -> bool {
+        match key {
+            "sslmode" => mode = Some(percent_decode(value)),
+            "sslrootcert" => root_cert = Some(percent_decode(value)),
+            _ => return false,
+        }
+        true
+    };
+    let rest = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        match url.split_once('?') {
+            Some((base, query)) => {
+                let kept: Vec<&str> = query
+                    .split('&')
+                    .filter(|kv| {
+                        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                        !take(k, v)
+                    })
+                    .collect();
+                if kept.is_empty() {
+                    base.to_string()
+                } else {
+                    format!("{base}?{}", kept.join("&"))
+                }
+            }
+            None => url.to_string(),
+        }
+    } else {
+        url.split_whitespace()
+            .filter(|kv| {
+                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                !take(k.trim(), v.trim())
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut config: tokio_postgres::Config = rest
+        .parse()
+        .map_err(|e| DbError::other(format!("the database URL is not valid: {e}")))?;
+    let mode = mode.unwrap_or_else(|| "prefer".to_string());
+    let (ssl, verify) = match mode.as_str() {
+        "disable" => (tokio_postgres::config::SslMode::Disable, false),
+        "allow" | "prefer" => (tokio_postgres::config::SslMode::Prefer, false),
+        "require" | "verify-ca" | "verify-full" => (tokio_postgres::config::SslMode::Require, true),
+        other => {
+            return Err(DbError::other(format!(
+                "the database URL's sslmode={other} is not one of disable, allow, prefer, \
+                 require, verify-ca, verify-full"
+            )));
+        }
+    };
+    config.ssl_mode(ssl);
+    Ok((
+        config,
+        PgTlsPolicy {
+            mode,
+            verify,
+            root_cert,
+        },
+    ))
+}
+
+/// `%XX` escapes of a URL query value (a path in `sslrootcert`).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The driver's TLS connector over rustls (ring), built once per pool.
+#[derive(Clone)]
+pub(crate) struct PgTls {
+    connector: tokio_rustls::TlsConnector,
+    policy: Arc<PgTlsPolicy>,
+}
+
+impl PgTls {
+    pub(crate) fn new(policy: PgTlsPolicy) -> Result<Self> {
+        use rustls::client::danger::ServerCertVerifier;
+        // ring, as for S3: rustls deprecates its provider only for the
+        // missing post-quantum key exchange; aws-lc-rs is a large C build
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier: Arc<dyn ServerCertVerifier> = if !policy.verify {
+            Arc::new(NoCheck(provider.clone()))
+        } else if let Some(path) = &policy.root_cert {
+            use rustls::pki_types::pem::PemObject;
+            let bad = |e: &dyn std::fmt::Display| {
+                DbError::other(format!(
+                    "cannot read the database URL's sslrootcert={path}: {e}"
+                ))
+            };
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in
+                rustls::pki_types::CertificateDer::pem_file_iter(path).map_err(|e| bad(&e))?
+            {
+                roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
+            }
+            if roots.is_empty() {
+                return Err(bad(&"no PEM certificate in it"));
+            }
+            rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider.clone(),
+            )
+            .build()
+            .map_err(|e| bad(&e))?
+        } else {
+            Arc::new(
+                rustls_platform_verifier::Verifier::new(provider.clone()).map_err(|e| {
+                    DbError::other(format!(
+                        "cannot read the system's trusted certificates: {e}"
+                    ))
+                })?,
+            )
+        };
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| DbError::other(format!("cannot set up TLS: {e}")))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth();
+        Ok(PgTls {
+            connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            policy: Arc::new(policy),
+        })
+    }
+}
+
+/// `sslmode=prefer`/`allow`: encryption when the server offers it, as libpq,
+/// without checking who holds the certificate (the handshake's signatures are
+/// still checked).
+#[derive(Debug)]
+struct NoCheck(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for NoCheck {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+impl<S> tokio_postgres::tls::MakeTlsConnect<S> for PgTls
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    type Stream = PgTlsStream<S>;
+    type TlsConnect = PgTlsConnect;
+    type Error = DbError;
+
+    fn make_tls_connect(&mut self, domain: &str) -> Result<PgTlsConnect> {
+        let name = match rustls::pki_types::ServerName::try_from(domain.to_string()) {
+            Ok(name) => name,
+            // a Unix socket has no host name; PostgreSQL offers no TLS there,
+            // and an unchecked certificate needs none
+            Err(_) if !self.policy.verify => {
+                rustls::pki_types::ServerName::try_from("localhost")
+                    .map_err(|e| DbError::other(format!("cannot set up TLS: {e}")))?
+            }
+            Err(e) => {
+                return Err(DbError::other(format!(
+                    "sslmode={} needs a host name to check the certificate against, \
+                     and {domain:?} is none: {e}",
+                    self.policy.mode
+                )));
+            }
+        };
+        Ok(PgTlsConnect {
+            tls: self.clone(),
+            name,
+        })
+    }
+}
+
+pub(crate) struct PgTlsConnect {
+    tls: PgTls,
+    name: rustls::pki_types::ServerName<'static>,
+}
+
+impl<S> tokio_postgres::tls::TlsConnect<S> for PgTlsConnect
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    type Stream = PgTlsStream<S>;
+    type Error = std::io::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = std::io::Result<PgTlsStream<S>>> + Send>,
+    >;
+
+    fn connect(self, stream: S) -> Self::Future {
+        Box::pin(async move {
+            let policy = self.tls.policy.clone();
+            match self.tls.connector.connect(self.name, stream).await {
+                Ok(s) => Ok(PgTlsStream(s)),
+                Err(e) => Err(explain_tls_error(e, &policy)),
+            }
+        })
+    }
+}
+
+/// A certificate the checks refuse says which setting asked for the check,
+/// why it failed and how to make it trusted.
+fn explain_tls_error(e: std::io::Error, policy: &PgTlsPolicy) -> std::io::Error {
+    let invalid = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|r| matches!(r, rustls::Error::InvalidCertificate(_)));
+    if !invalid {
+        return e;
+    }
+    let trusted = match &policy.root_cert {
+        Some(path) => format!("the CAs in sslrootcert={path}"),
+        None => "the system's trusted CAs (or the file SSL_CERT_FILE names)".to_string(),
+    };
+    std::io::Error::new(
+        e.kind(),
+        format!(
+            "the database server's TLS certificate is not trusted (sslmode={}, checked \
+             against {trusted}): {e}; give its CA with sslrootcert=/path/to/ca.pem in the \
+             database URL or SSL_CERT_FILE, or connect by the host name the certificate names",
+            policy.mode
+        ),
+    )
+}
+
+/// The TLS stream the driver reads and writes.
+pub(crate) struct PgTlsStream<S>(tokio_rustls::client::TlsStream<S>);
+
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> tokio::io::AsyncRead
+    for PgTlsStream<S>
+{
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite
+    for PgTlsStream<S>
+{
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> tokio_postgres::tls::TlsStream
+    for PgTlsStream<S>
+{
+    fn channel_binding(&self) -> tokio_postgres::tls::ChannelBinding {
+        // no SCRAM-SHA-256-PLUS: the password exchange is SCRAM-SHA-256
+        tokio_postgres::tls::ChannelBinding::none()
+    }
+}
+
 /// The advisory-lock key of the store's single writer ("atelier" in ASCII).
 pub(crate) const WRITER_LOCK_SQL: &str = "SELECT pg_advisory_xact_lock(6879955296060786)";
 
@@ -1137,6 +1480,35 @@ mod tests {
         );
         assert_eq!(redact_url("postgres://ann@db/x"), "postgres://ann@db/x");
         assert_eq!(redact_url("postgres://db/x"), "postgres://db/x");
+    }
+
+    #[test]
+    fn sslmode_and_sslrootcert_are_read_as_libpq_reads_them() {
+        use tokio_postgres::config::SslMode;
+        let (c, t) = parse_pg_url("postgres://u@db:5432/x").unwrap();
+        assert_eq!(c.get_ssl_mode(), SslMode::Prefer);
+        assert!(!t.verify && t.root_cert.is_none());
+        let (c, t) = parse_pg_url(
+            "postgres://u@db/x?application_name=a&sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem",
+        )
+        .unwrap();
+        assert_eq!(c.get_ssl_mode(), SslMode::Require);
+        assert_eq!(c.get_application_name(), Some("a"));
+        assert!(t.verify);
+        assert_eq!(t.mode, "verify-full");
+        assert_eq!(t.root_cert.as_deref(), Some("/etc/ca.pem"));
+        let (c, t) = parse_pg_url("host=db dbname=x sslmode=require").unwrap();
+        assert_eq!(c.get_ssl_mode(), SslMode::Require);
+        assert_eq!(c.get_dbname(), Some("x"));
+        assert!(t.verify);
+        let (c, t) = parse_pg_url("postgresql://db/x?sslmode=disable").unwrap();
+        assert_eq!(c.get_ssl_mode(), SslMode::Disable);
+        assert!(!t.verify);
+        let err = parse_pg_url("postgres://db/x?sslmode=on").err().unwrap();
+        assert!(
+            err.to_string().contains("sslmode=on is not one of"),
+            "{err}"
+        );
     }
 
     #[test]
