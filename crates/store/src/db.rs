@@ -1395,23 +1395,35 @@ where
 /// A certificate the checks refuse says which setting asked for the check,
 /// why it failed and how to make it trusted.
 fn explain_tls_error(e: std::io::Error, policy: &PgTlsPolicy) -> std::io::Error {
-    let invalid = e
+    use rustls::CertificateError as C;
+    let cause = match e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        .is_some_and(|r| matches!(r, rustls::Error::InvalidCertificate(_)));
-    if !invalid {
-        return e;
-    }
+    {
+        Some(rustls::Error::InvalidCertificate(c)) => c,
+        _ => return e,
+    };
     let trusted = match &policy.root_cert {
         Some(path) => format!("the CAs in sslrootcert={path}"),
         None => "the system's trusted CAs (or the file SSL_CERT_FILE names)".to_string(),
+    };
+    let fix = match cause {
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            "connect by a host name (or IP address) the certificate names"
+        }
+        C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. } => {
+            "renew the server's certificate (or check this machine's clock)"
+        }
+        _ => {
+            "give the CA that signed it with sslrootcert=/path/to/ca.pem in the database URL \
+             (or SSL_CERT_FILE)"
+        }
     };
     std::io::Error::new(
         e.kind(),
         format!(
             "the database server's TLS certificate is not trusted (sslmode={}, checked \
-             against {trusted}): {e}; give its CA with sslrootcert=/path/to/ca.pem in the \
-             database URL or SSL_CERT_FILE, or connect by the host name the certificate names",
+             against {trusted}): {e}; {fix}",
             policy.mode
         ),
     )
