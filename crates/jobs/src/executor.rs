@@ -48,6 +48,18 @@ pub enum ExecStatus {
     Lost { reason: String },
 }
 
+/// Words every [`ExecStatus::Lost`] reason of a command that never started
+/// begins with (see [`ExecStatus::never_started`]).
+pub const NEVER_STARTED: &str = "the command never started";
+
+impl ExecStatus {
+    /// A `Lost` status whose command never started: nothing ran, so starting
+    /// it again does not run it twice.
+    pub fn never_started(&self) -> bool {
+        matches!(self, ExecStatus::Lost { reason } if reason.starts_with(NEVER_STARTED))
+    }
+}
+
 /// How a command ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Exit {
@@ -166,6 +178,16 @@ pub trait Executor: Send + Sync + 'static {
     /// missing program) is not an error here: its status is an [`Exit`] with
     /// `start_error`.
     fn submit(&self, launch: &Launch) -> Result<Handle, ExecError>;
+    /// The handle [`Executor::submit`] will know `launch` by, when it can be
+    /// told before anything starts: the runner records it first, so that a
+    /// server killed between the start and the record leaves a job another
+    /// worker adopts rather than one it fails while the command runs on.
+    /// Given to `status`, `logs` and `stop`, it names the same work as the
+    /// handle `submit` returns; before anything started, `status` is `Running`
+    /// for a moment, then a `Lost` whose reason begins with [`NEVER_STARTED`].
+    fn planned_handle(&self, _launch: &Launch) -> Option<Handle> {
+        None
+    }
     fn status(&self, h: &Handle) -> Result<ExecStatus, ExecError>;
     /// Output lines from byte offset `from`, at most `max_bytes` of them.
     fn logs(&self, h: &Handle, from: u64, max_bytes: usize) -> Result<LogChunk, ExecError>;
@@ -214,6 +236,9 @@ impl Executor for Routed {
     }
     fn submit(&self, launch: &Launch) -> Result<Handle, ExecError> {
         self.primary.submit(launch)
+    }
+    fn planned_handle(&self, launch: &Launch) -> Option<Handle> {
+        self.primary.planned_handle(launch)
     }
     fn status(&self, h: &Handle) -> Result<ExecStatus, ExecError> {
         self.by_handle(h)?.status(h)

@@ -21,7 +21,7 @@
 //! |---|---|---|
 //! | `launch.json` | `submit` | the [`Launch`]; its path is the supervisor's argument |
 //! | `supervisor.log` | the supervisor's stdout and stderr | its own log lines |
-//! | `supervisor.json` | the supervisor, at start and once the command runs | its pid, start ticks and boot id; the command's process group; the OOM counter it reads |
+//! | `supervisor.json` | the supervisor, as its first act (atomically) and once the command runs | its pid, start ticks and boot id; the command's process group; the OOM counter it reads |
 //! | `output.jsonl` | the supervisor, one `write` per line | the command's output, one `{"at_ms", "stream", "text"}` object per line |
 //! | `stop` | `stop` | the grace in milliseconds, as decimal text |
 //! | `exit.json` | the supervisor, last, by write-then-rename | the [`Exit`] |
@@ -97,6 +97,25 @@
 //! * `Lost` otherwise (looked at again for `exit.json` first, which the
 //!   supervisor writes just before it ends).
 //!
+//! # The planned handle
+//!
+//! [`LocalExecutor::planned_handle`] is `{"state_dir"}` alone, known before
+//! `submit`: the runner records it first, so a server killed between the
+//! start and the record leaves a handle another worker adopts. `status`,
+//! `logs` and `stop` find the supervisor through `supervisor.json`, which it
+//! writes before anything else; until then:
+//!
+//! * no `launch.json`: `Lost`, the command never started (the server
+//!   stopped before `submit`);
+//! * a `launch.json` written less than 10 s ago: `Running` (the supervisor
+//!   is starting); `stop` writes the `stop` file, so it ends without
+//!   starting the command;
+//! * an older one: `Lost`, the supervisor never started.
+//!
+//! Those `Lost` reasons begin with [`crate::executor::NEVER_STARTED`]. Full
+//! handles (`{"pid", "start_ticks", …}`, what `submit` returns) work as
+//! before.
+//!
 //! # The lost case
 //!
 //! `Lost` means the supervisor is gone without an `exit.json`: it was killed
@@ -124,7 +143,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::executor::{ExecError, ExecStatus, Executor, Exit, Handle, Launch, LogChunk};
+use crate::executor::{
+    ExecError, ExecStatus, Executor, Exit, Handle, Launch, LogChunk, NEVER_STARTED,
+};
 
 pub use supervisor::supervise;
 
@@ -210,28 +231,146 @@ impl LocalExecutor {
     }
 }
 
-fn parse_handle(h: &Handle) -> Result<LocalHandle, ExecError> {
+/// [`Handle::data`] as stored: a full handle, or a planned one that names
+/// only the state folder ([`Executor::planned_handle`]).
+#[derive(Debug, Deserialize)]
+struct StoredHandle {
+    #[serde(default)]
+    pid: Option<i32>,
+    #[serde(default)]
+    start_ticks: Option<u64>,
+    state_dir: PathBuf,
+    #[serde(default)]
+    boot_id: Option<String>,
+}
+
+/// A parsed handle: the supervisor it names, or only its state folder.
+#[derive(Debug)]
+enum Parsed {
+    Full(LocalHandle),
+    Planned(PathBuf),
+}
+
+impl Parsed {
+    fn state_dir(&self) -> &Path {
+        match self {
+            Parsed::Full(lh) => &lh.state_dir,
+            Parsed::Planned(dir) => dir,
+        }
+    }
+}
+
+/// How long a launch file may wait for its supervisor's record before the
+/// supervisor counts as never started.
+const SUPERVISOR_START_WAIT: Duration = Duration::from_secs(10);
+
+fn parse_handle(h: &Handle) -> Result<Parsed, ExecError> {
     if h.executor != NAME {
         return Err(ExecError::BadHandle(format!(
             "it was made by the '{}' executor, not '{NAME}'",
             h.executor
         )));
     }
-    let lh: LocalHandle = serde_json::from_value(h.data.clone())
+    let sh: StoredHandle = serde_json::from_value(h.data.clone())
         .map_err(|e| ExecError::BadHandle(format!("{e}: {}", h.data)))?;
-    if lh.pid <= 1 {
-        return Err(ExecError::BadHandle(format!(
-            "pid {} cannot be a supervisor",
-            lh.pid
-        )));
-    }
-    if !lh.state_dir.is_absolute() {
+    if !sh.state_dir.is_absolute() {
         return Err(ExecError::BadHandle(format!(
             "the state folder {} is not an absolute path",
-            lh.state_dir.display()
+            sh.state_dir.display()
         )));
     }
-    Ok(lh)
+    let (pid, start_ticks) = match (sh.pid, sh.start_ticks) {
+        (Some(p), Some(t)) => (p, t),
+        (None, None) => return Ok(Parsed::Planned(sh.state_dir)),
+        _ => {
+            return Err(ExecError::BadHandle(format!(
+                "it names a pid without its start ticks, or start ticks without a pid: {}",
+                h.data
+            )));
+        }
+    };
+    if pid <= 1 {
+        return Err(ExecError::BadHandle(format!(
+            "pid {pid} cannot be a supervisor"
+        )));
+    }
+    Ok(Parsed::Full(LocalHandle {
+        pid,
+        start_ticks,
+        state_dir: sh.state_dir,
+        boot_id: sh.boot_id,
+    }))
+}
+
+/// What a planned handle names now: the supervisor, once it recorded itself;
+/// otherwise the status of work that has not started (`Running` while its
+/// supervisor may still be starting, a never-started `Lost` after that).
+fn resolve_planned(dir: &Path) -> Result<Result<LocalHandle, ExecStatus>, ExecError> {
+    let record_path = dir.join(SUPERVISOR_FILE);
+    match std::fs::read(&record_path) {
+        Ok(bytes) => {
+            let record: SupervisorRecord = serde_json::from_slice(&bytes).map_err(|e| {
+                ExecError::Io(format!(
+                    "{} is not a valid supervisor record: {e}",
+                    record_path.display()
+                ))
+            })?;
+            return Ok(Ok(LocalHandle {
+                pid: record.pid,
+                start_ticks: record.start_ticks,
+                state_dir: dir.to_path_buf(),
+                boot_id: record.boot_id,
+            }));
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(io_error(
+                format_args!("reading {}", record_path.display()),
+                e,
+            ));
+        }
+    }
+    let launch_path = dir.join(LAUNCH_FILE);
+    let written = match std::fs::metadata(&launch_path) {
+        Ok(m) => m.modified().ok(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok(Err(ExecStatus::Lost {
+                reason: format!(
+                    "{NEVER_STARTED} (nothing was launched in {}: the server stopped before starting it)",
+                    dir.display()
+                ),
+            }));
+        }
+        Err(e) => {
+            return Err(io_error(
+                format_args!("reading {}", launch_path.display()),
+                e,
+            ));
+        }
+    };
+    let age = written
+        .and_then(|t| t.elapsed().ok())
+        .unwrap_or(Duration::ZERO);
+    if age < SUPERVISOR_START_WAIT {
+        return Ok(Err(ExecStatus::Running));
+    }
+    Ok(Err(ExecStatus::Lost {
+        reason: format!(
+            "{NEVER_STARTED}: the supervisor never started ({} was written {} s ago and no supervisor recorded itself; see {})",
+            launch_path.display(),
+            age.as_secs(),
+            dir.join(SUPERVISOR_LOG).display()
+        ),
+    }))
+}
+
+fn full_handle(lh: &LocalHandle) -> Result<Handle, ExecError> {
+    let data =
+        serde_json::to_value(lh).map_err(|e| ExecError::Io(format!("encoding the handle: {e}")))?;
+    Ok(Handle {
+        executor: NAME.into(),
+        data,
+    })
 }
 
 fn io_error(what: impl std::fmt::Display, e: io::Error) -> ExecError {
@@ -482,25 +621,43 @@ impl Executor for LocalExecutor {
             tracing::warn!(pid, error = %e, "could not start the thread that reaps a job supervisor");
         }
         tracing::info!(job_id = launch.job_id, pid, state_dir = %state_dir.display(), "job supervisor started");
-        let data = LocalHandle {
+        full_handle(&LocalHandle {
             pid,
             start_ticks: stat.start_ticks,
             state_dir,
             boot_id: proc::boot_id(),
-        };
-        let data = serde_json::to_value(&data)
-            .map_err(|e| ExecError::Io(format!("encoding the handle: {e}")))?;
-        Ok(Handle {
+        })
+    }
+
+    /// A handle that names only the state folder (`{"state_dir": …}`): the
+    /// supervisor records its pid there as its first act, and `status`,
+    /// `logs` and `stop` find it through that record.
+    fn planned_handle(&self, launch: &Launch) -> Option<Handle> {
+        let state_dir = std::path::absolute(&launch.state_dir).ok()?;
+        Some(Handle {
             executor: NAME.into(),
-            data,
+            data: serde_json::json!({ "state_dir": state_dir }),
         })
     }
 
     fn status(&self, h: &Handle) -> Result<ExecStatus, ExecError> {
-        let lh = parse_handle(h)?;
-        if let Some(exit) = read_exit(&lh.state_dir)? {
+        let parsed = parse_handle(h)?;
+        if let Some(exit) = read_exit(parsed.state_dir())? {
             return Ok(ExecStatus::Exited(exit));
         }
+        let lh = match parsed {
+            Parsed::Full(lh) => lh,
+            Parsed::Planned(dir) => match resolve_planned(&dir)? {
+                Ok(lh) => lh,
+                Err(status) => {
+                    // the supervisor may have recorded itself and ended since
+                    if let Some(exit) = read_exit(&dir)? {
+                        return Ok(ExecStatus::Exited(exit));
+                    }
+                    return Ok(status);
+                }
+            },
+        };
         if same_boot(&lh) && proc::alive(lh.pid, lh.start_ticks) {
             return Ok(ExecStatus::Running);
         }
@@ -514,17 +671,39 @@ impl Executor for LocalExecutor {
     }
 
     fn logs(&self, h: &Handle, from: u64, max_bytes: usize) -> Result<LogChunk, ExecError> {
-        let lh = parse_handle(h)?;
-        let path = lh.state_dir.join(OUTPUT_FILE);
+        let parsed = parse_handle(h)?;
+        let path = parsed.state_dir().join(OUTPUT_FILE);
         output::read_chunk(&path, from, max_bytes)
             .map_err(|e| io_error(format_args!("reading {}", path.display()), e))
     }
 
     fn stop(&self, h: &Handle, grace: Duration) -> Result<(), ExecError> {
-        let lh = parse_handle(h)?;
-        if read_exit(&lh.state_dir)?.is_some() {
+        let parsed = parse_handle(h)?;
+        if read_exit(parsed.state_dir())?.is_some() {
             return Ok(());
         }
+        let lh = match parsed {
+            Parsed::Full(lh) => lh,
+            Parsed::Planned(dir) => match resolve_planned(&dir)? {
+                Ok(lh) => lh,
+                Err(_) => {
+                    // No supervisor yet: a stop file makes one that still
+                    // starts end at once without starting the command.
+                    if dir.join(LAUNCH_FILE).exists() {
+                        let ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+                        let stop_path = dir.join(STOP_FILE);
+                        write_atomically(&stop_path, ms.to_string().as_bytes()).map_err(|e| {
+                            io_error(format_args!("writing {}", stop_path.display()), e)
+                        })?;
+                        // it may have recorded itself meanwhile: signal it too
+                        if let Ok(lh) = resolve_planned(&dir)? {
+                            return self.stop(&full_handle(&lh)?, grace);
+                        }
+                    }
+                    return Ok(());
+                }
+            },
+        };
         if !same_boot(&lh) {
             return Ok(());
         }
@@ -574,7 +753,11 @@ mod tests {
     #[test]
     fn handles_are_checked() {
         let ok = handle(serde_json::json!({"pid": 1234, "start_ticks": 5, "state_dir": "/tmp/x"}));
-        assert_eq!(parse_handle(&ok).ok().map(|h| h.pid), Some(1234));
+        assert!(matches!(parse_handle(&ok), Ok(Parsed::Full(h)) if h.pid == 1234));
+        let planned = handle(serde_json::json!({"state_dir": "/tmp/x"}));
+        assert!(
+            matches!(parse_handle(&planned), Ok(Parsed::Planned(d)) if d == Path::new("/tmp/x"))
+        );
         let other = Handle {
             executor: "ray".into(),
             data: ok.data.clone(),
@@ -585,6 +768,8 @@ mod tests {
             handle(serde_json::json!({"pid": 0, "start_ticks": 5, "state_dir": "/tmp/x"})),
             handle(serde_json::json!({"pid": 1234, "state_dir": "/tmp/x"})),
             handle(serde_json::json!({"pid": 1234, "start_ticks": 5, "state_dir": "rel"})),
+            handle(serde_json::json!({"state_dir": "rel"})),
+            handle(serde_json::json!({"start_ticks": 5, "state_dir": "/tmp/x"})),
             handle(serde_json::json!("nonsense")),
         ] {
             assert!(

@@ -13,7 +13,12 @@
 //! The handle is `{"executor": "ray", "data": {"address", "submission_id"}}`:
 //! a handle is followed at the address it names, whatever address the
 //! following executor was made with, so jobs submitted before a change of
-//! `--ray-address` are still followed where they run.
+//! `--ray-address` are still followed where they run. The submission id
+//! comes from the launch, so [`RayExecutor`]'s `planned_handle` (recorded
+//! by the runner before `submit`) is the same with `"planned": true`: a head
+//! that does not know a planned handle's job never received it, and the
+//! status is a `Lost` that begins with [`crate::executor::NEVER_STARTED`]
+//! (a real handle's unknown job stays "no job any more").
 //!
 //! # Assumptions and limits
 //!
@@ -74,6 +79,11 @@ struct RayHandle {
     /// The head's dashboard, e.g. `http://127.0.0.1:8265`.
     address: String,
     submission_id: String,
+    /// Made by [`Executor::planned_handle`], before the submission: a head
+    /// that does not know the job never received it (the command never
+    /// started), rather than lost it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    planned: bool,
 }
 
 /// One job's log as last fetched.
@@ -244,6 +254,7 @@ fn parse_handle(h: &Handle) -> Result<RayHandle, ExecError> {
     Ok(RayHandle {
         address,
         submission_id: rh.submission_id,
+        planned: rh.planned,
     })
 }
 
@@ -696,6 +707,16 @@ impl RayExecutor {
             Ok(v) => v,
             Err(CallError::NotFound) => {
                 self.reached(&rh.address);
+                if rh.planned {
+                    return Ok(ExecStatus::Lost {
+                        reason: format!(
+                            "{} (the Ray cluster at {} never received the job '{}': the server stopped before submitting it)",
+                            crate::executor::NEVER_STARTED,
+                            rh.address,
+                            rh.submission_id
+                        ),
+                    });
+                }
                 return Ok(ExecStatus::Lost {
                     reason: format!(
                         "the Ray cluster at {} has no job '{}' any more (the cluster was restarted without its job records, or the job was deleted there)",
@@ -815,9 +836,29 @@ impl Executor for RayExecutor {
         let data = serde_json::to_value(RayHandle {
             address: self.address.clone(),
             submission_id,
+            planned: false,
         })
         .map_err(|e| ExecError::Io(format!("encoding the handle: {e}")))?;
         Ok(Handle {
+            executor: NAME.into(),
+            data,
+        })
+    }
+
+    /// The submission id comes from the launch (job id and attempt): known
+    /// before the submission. The planned handle differs from the one
+    /// `submit` returns only in its `planned` mark.
+    fn planned_handle(&self, launch: &Launch) -> Option<Handle> {
+        if self.address.is_empty() {
+            return None;
+        }
+        let data = serde_json::to_value(RayHandle {
+            address: self.address.clone(),
+            submission_id: submission_id(launch),
+            planned: true,
+        })
+        .ok()?;
+        Some(Handle {
             executor: NAME.into(),
             data,
         })

@@ -696,3 +696,113 @@ fn an_out_of_memory_kill_is_recognised() {
     let record = std::fs::read_to_string(job.state().join("supervisor.json")).expect("record");
     assert!(record.contains(&cg.0.display().to_string()), "{record}");
 }
+
+fn launch_in(dir: &Path, argv: Vec<String>) -> Launch {
+    Launch {
+        job_id: "job-planned".into(),
+        argv,
+        env: vec![],
+        cwd: dir.to_path_buf(),
+        state_dir: dir.join("state"),
+    }
+}
+
+fn wait_planned_exit(ex: &LocalExecutor, h: &Handle, timeout: Duration) -> Exit {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match ex.status(h).expect("status") {
+            ExecStatus::Exited(exit) => return exit,
+            ExecStatus::Running => {}
+            ExecStatus::Lost { reason } => panic!("lost: {reason}"),
+        }
+        assert!(Instant::now() < deadline, "still running after {timeout:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The handle the runner records before the start names the same work as the
+/// one `submit` returns, once the supervisor recorded itself: status, logs
+/// and stop all reach it. Before anything was launched it is never-started.
+#[test]
+fn a_planned_handle_follows_the_supervisor_once_it_records_itself() {
+    let ex = executor();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let launch = launch_in(dir.path(), sh("echo one; sleep 0.5; echo two; exit 3"));
+    let planned = ex
+        .planned_handle(&launch)
+        .expect("the local executor plans handles");
+    assert_eq!(
+        planned.data["state_dir"],
+        serde_json::json!(dir.path().join("state"))
+    );
+    assert!(planned.data.get("pid").is_none(), "{planned:?}");
+    // nothing launched yet: a worker adopting it now learns it never started
+    let before = ex.status(&planned).expect("status");
+    assert!(before.never_started(), "{before:?}");
+    match &before {
+        ExecStatus::Lost { reason } => assert!(reason.contains("nothing was launched"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+
+    let real = ex.submit(&launch).expect("submit");
+    assert_ne!(real, planned, "the real handle names the supervisor's pid");
+    let exit = wait_planned_exit(&ex, &planned, Duration::from_secs(20));
+    assert_eq!(exit.code, Some(3));
+    assert_eq!(ex.status(&real).expect("status"), ExecStatus::Exited(exit));
+    let texts: Vec<String> = all_lines(&ex, &planned)
+        .into_iter()
+        .map(|l| l.text)
+        .collect();
+    assert_eq!(texts, vec!["one".to_string(), "two".to_string()]);
+
+    // a stop through the planned handle reaches the running command
+    let dir2 = tempfile::tempdir().expect("tempdir");
+    let long = launch_in(dir2.path(), sh("echo started; sleep 60"));
+    let planned = ex.planned_handle(&long).expect("planned");
+    let real = ex.submit(&long).expect("submit");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !all_lines(&ex, &planned).iter().any(|l| l.text == "started") {
+        assert!(Instant::now() < deadline, "the command did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(ex.status(&planned).expect("status"), ExecStatus::Running);
+    ex.stop(&planned, Duration::from_secs(5)).expect("stop");
+    let exit = wait_planned_exit(&ex, &planned, Duration::from_secs(20));
+    assert!(exit.stopped, "{exit:?}");
+    let _ = ex.stop(&real, Duration::ZERO);
+}
+
+/// A launch file whose supervisor never recorded itself (the server died
+/// between writing it and starting the supervisor) is `Running` for a few
+/// seconds, then never-started; a stop meanwhile keeps the command from
+/// starting.
+#[test]
+fn a_planned_handle_whose_supervisor_never_started_is_never_started() {
+    let ex = executor();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let launch = launch_in(dir.path(), sh("echo should not run"));
+    let planned = ex.planned_handle(&launch).expect("planned");
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).expect("mkdir");
+    let launch_file = state.join("launch.json");
+    std::fs::write(&launch_file, serde_json::to_vec(&launch).expect("json")).expect("write");
+    assert_eq!(ex.status(&planned).expect("status"), ExecStatus::Running);
+    let f = std::fs::File::options()
+        .write(true)
+        .open(&launch_file)
+        .expect("open");
+    f.set_modified(std::time::SystemTime::now() - Duration::from_secs(60))
+        .expect("set mtime");
+    let status = ex.status(&planned).expect("status");
+    assert!(status.never_started(), "{status:?}");
+    match status {
+        ExecStatus::Lost { reason } => {
+            assert!(reason.contains("the supervisor never started"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // stopping it leaves a stop file, so a late supervisor would not start it
+    ex.stop(&planned, Duration::from_secs(1)).expect("stop");
+    assert!(state.join("stop").exists());
+    assert!(ex.logs(&planned, 0, 1024).expect("logs").lines.is_empty());
+}

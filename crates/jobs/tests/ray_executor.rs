@@ -350,3 +350,45 @@ fn a_wrong_address_is_a_clear_error() {
     let e = RayExecutor::new("ray-head:8265").expect_err("no scheme");
     assert!(e.to_string().contains("http://"), "{e}");
 }
+
+/// A handle recorded before the submission, of a job the head never
+/// received (the server stopped in between): never-started at once, not
+/// running for ever; once submitted, the same planned handle follows it.
+#[test]
+fn a_planned_handle_of_a_submission_ray_never_received_is_never_started() {
+    let Some(addr) =
+        address("a_planned_handle_of_a_submission_ray_never_received_is_never_started")
+    else {
+        return;
+    };
+    let ex = executor(&addr);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let l = launch(dir.path(), sh("echo planned; exit 4"));
+    let planned = ex
+        .planned_handle(&l)
+        .expect("the Ray executor plans handles");
+    let status = ex.status(&planned).expect("status");
+    assert!(status.never_started(), "{status:?}");
+    match &status {
+        ExecStatus::Lost { reason } => {
+            assert!(reason.contains("never received"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // a stop of what never started is no error
+    ex.stop(&planned, Duration::ZERO).expect("stop");
+
+    let real = ex.submit(&l).expect("submit");
+    let _guard = Guard(&ex, real.clone());
+    assert_eq!(real.data["submission_id"], planned.data["submission_id"]);
+    let exit = wait_exit(&ex, &planned, Duration::from_secs(120));
+    assert_eq!(exit.code, Some(4), "{exit:?}");
+    // a real handle the head does not know is lost, not never-started
+    let mut gone = real.clone();
+    gone.data["submission_id"] = serde_json::json!(format!("atelier-{}-9", l.job_id));
+    let status = ex.status(&gone).expect("status");
+    assert!(
+        matches!(&status, ExecStatus::Lost { .. }) && !status.never_started(),
+        "{status:?}"
+    );
+}

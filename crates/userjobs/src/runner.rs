@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use artifacts::{ArtifactPath, ArtifactStore};
-use jobs::executor::{ExecStatus, Executor, Exit, Handle, Launch};
+use jobs::executor::{ExecStatus, Executor, Exit, Handle, Launch, NEVER_STARTED};
 use jobs::{CheckContext, JobContext, JobFailure, Runner, StopReason};
 use serde_json::{Value, json};
 use store::{CreateModelVersion, CreateRun, MetadataStore, Param, RunStatus, Tag, UpdateRun};
@@ -175,10 +175,53 @@ impl Runner for UserJobRunner {
                 JobFailure::msg(format!("the job's stored handle is unreadable: {e}"))
             })?;
             let run_id = progress["run_id"].as_str().unwrap_or_default().to_string();
-            ctx.event("Reattached", "a new worker follows the running command");
-            let mut w = Watch::new(self, ctx, &spec, layout, run_id, progress, handle.clone());
-            return w.follow(handle);
+            // a handle recorded before the start whose command never started
+            // (the worker stopped in between): nothing ran, so nothing runs
+            // twice if it starts now, while attempts are left
+            match self.executor.status(&handle) {
+                Ok(ExecStatus::Lost { reason }) if reason.starts_with(NEVER_STARTED) => {
+                    if !run_id.is_empty() {
+                        end_run(ctx.store.as_ref(), &run_id, RunStatus::Failed);
+                    }
+                    revoke_job_token(ctx.store.as_ref(), &ctx.job.id);
+                    let (attempt, max) = (ctx.job.attempt, ctx.job.max_attempts);
+                    if attempt >= max {
+                        return Err(JobFailure::msg(format!(
+                            "{reason} (attempt {attempt} of {max}; no attempts left)"
+                        )));
+                    }
+                    ctx.event(
+                        "Retrying",
+                        &format!(
+                            "{reason}; starting it again (attempt {attempt} of {max} was not used)"
+                        ),
+                    );
+                    return self.launch(ctx, spec, layout, true);
+                }
+                _ => {
+                    ctx.event("Reattached", "a new worker follows the running command");
+                    let mut w =
+                        Watch::new(self, ctx, &spec, layout, run_id, progress, handle.clone());
+                    return w.follow(handle);
+                }
+            }
         }
+        self.launch(ctx, spec, layout, false)
+    }
+}
+
+impl UserJobRunner {
+    /// Create the job's run, lay out its folder and start the command on
+    /// the executor, then follow it. `again`: the command of an earlier
+    /// worker's launch never started (its state folder may hold that
+    /// launch's files: a new one is used).
+    fn launch(
+        &self,
+        ctx: &JobContext,
+        spec: UserJobSpec,
+        layout: Layout,
+        again: bool,
+    ) -> Result<Value, JobFailure> {
         let (run_id, experiment_id) = self.create_run(ctx, &spec).map_err(JobFailure::msg)?;
         let mut progress = json!({"run_id": run_id, "experiment_id": experiment_id.to_string(), "log_offset": 0, "log_lines": 0});
         ctx.progress(&progress);
@@ -233,15 +276,30 @@ impl Runner for UserJobRunner {
             argv: spec.command.clone(),
             env: vars,
             cwd: layout.code(),
-            state_dir: layout.state_dir(ctx.job.attempt),
+            state_dir: launch_dir(&layout, ctx.job.attempt, again),
         };
-        let handle = self.executor.submit(&launch).map_err(|e| {
+        let fail = |e: JobFailure| {
             end_run(ctx.store.as_ref(), &run_id, RunStatus::Failed);
             revoke_job_token(ctx.store.as_ref(), &ctx.job.id);
-            JobFailure::msg(format!("could not start the command: {e}"))
-        })?;
-        let h = serde_json::to_string(&handle).map_err(JobFailure::msg)?;
-        ctx.set_handle(&h)?;
+            e
+        };
+        // Recorded before anything starts: a worker killed between the start
+        // and the record would otherwise leave a job that looks like work
+        // which died with its worker (failed or run twice) while its command
+        // runs on. With the handle, another worker adopts it.
+        let planned = self.executor.planned_handle(&launch);
+        if let Some(p) = &planned {
+            let h = serde_json::to_string(p).map_err(|e| fail(JobFailure::msg(e)))?;
+            ctx.set_handle(&h).map_err(fail)?;
+        }
+        let handle = self
+            .executor
+            .submit(&launch)
+            .map_err(|e| fail(JobFailure::msg(format!("could not start the command: {e}"))))?;
+        if planned.as_ref() != Some(&handle) {
+            let h = serde_json::to_string(&handle).map_err(JobFailure::msg)?;
+            ctx.set_handle(&h)?;
+        }
         progress["started_ms"] = json!(store::now_ms());
         ctx.progress(&progress);
         let mut w = Watch::new(self, ctx, &spec, layout, run_id, progress, handle.clone());
@@ -407,6 +465,32 @@ pub const FIRST_POLL: Duration = Duration::from_millis(10);
 /// How often the run's new metric points are read for the Debugger.
 pub const RULES_EVERY: Duration = Duration::from_secs(1);
 
+/// The executor's folder of this attempt's launch; `again`: a fresh one
+/// beside the folder an earlier launch that never started may have used.
+fn launch_dir(layout: &Layout, attempt: i64, again: bool) -> PathBuf {
+    let dir = layout.state_dir(attempt);
+    if !again || !dir.join("launch.json").exists() {
+        return dir;
+    }
+    (2..)
+        .map(|n| dir.with_file_name(format!("{attempt}-{n}")))
+        .find(|d| !d.exists())
+        .unwrap_or(dir)
+}
+
+/// The supervisor's pid of a local handle: in the handle, or (a handle
+/// recorded before the start) in the record the supervisor wrote.
+fn supervisor_pid(h: &Handle) -> Option<u64> {
+    if let Some(pid) = h.data["pid"].as_u64() {
+        return Some(pid);
+    }
+    if h.executor != jobs::local::NAME {
+        return None;
+    }
+    let bytes = std::fs::read(handle_dir(h).join("supervisor.json")).ok()?;
+    serde_json::from_slice::<Value>(&bytes).ok()?["pid"].as_u64()
+}
+
 /// The executor's folder of a local handle (where its log file is).
 fn handle_dir(h: &Handle) -> PathBuf {
     PathBuf::from(h.data["state_dir"].as_str().unwrap_or_default())
@@ -541,16 +625,24 @@ impl<'a> Watch<'a> {
         // as MLflow's system-metrics logging names them
         let watching = Instant::now();
         let mut last_rules = Instant::now();
-        let mut sampler = handle.data["pid"].as_u64().and_then(|pid| {
-            sysmetrics::Sampler::new(pid as u32, sysmetrics::SamplerOptions::default()).ok()
-        });
+        let new_sampler = |h: &Handle| {
+            supervisor_pid(h).and_then(|pid| {
+                sysmetrics::Sampler::new(pid as u32, sysmetrics::SamplerOptions::default()).ok()
+            })
+        };
+        let mut sampler = new_sampler(&handle);
         let mut last_sample = Instant::now();
         let ending = loop {
-            if last_sample.elapsed() >= SAMPLE_EVERY
-                && let Some(s) = sampler.as_mut()
-            {
+            if last_sample.elapsed() >= SAMPLE_EVERY {
                 last_sample = Instant::now();
-                self.log_system_metrics(s);
+                // a handle recorded before the start names its supervisor
+                // once that recorded itself
+                if sampler.is_none() {
+                    sampler = new_sampler(&handle);
+                }
+                if let Some(s) = sampler.as_mut() {
+                    self.log_system_metrics(s);
+                }
             }
             // new lines reach the job's progress at most twice a second
             dirty |= self.pump_logs(&handle);

@@ -168,6 +168,8 @@ fn run(launch_file: &Path) -> Result<Exit, SuperviseError> {
         command_start_ticks: None,
         oom_counter: None,
     };
+    // First: a planned handle (only the state folder) finds us through this.
+    write_record(dir, &record)?;
     // Orphaned descendants of the command come to us, not to init, so we
     // reap them and can wait for the whole group to be gone.
     // SAFETY: prctl with integer arguments.
