@@ -524,3 +524,82 @@ time.sleep(3)
         "{r}"
     );
 }
+
+/// A server killed after recording a job's handle but before starting its
+/// command (the handle is recorded first) leaves a job whose command never
+/// started. The next server adopts it once the lease ran out and, with an
+/// attempt left, starts the command (once); with none left, it fails the
+/// job saying that the command never started.
+#[test]
+fn an_adopted_job_whose_command_never_started_is_started_or_failed_by_its_attempts() {
+    use store::MetadataStore;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger.txt");
+    let cmd = format!("echo \"$ATELIER_JOB_ID\" >> '{}'", ledger.display());
+    let spec = json!({"command": ["sh", "-c", cmd]}).to_string();
+    // what the killed server left: a claimed job with an expired lease and
+    // the handle it recorded before starting anything
+    let db = store::SqlStore::open(dir.path().join("metadata.db")).unwrap();
+    let mut ids = HashMap::new();
+    for (name, max_attempts) in [("retried", 2), ("failed", 1)] {
+        let j = db
+            .queue_job(&store::NewJob {
+                kind: "processing",
+                name,
+                spec: &spec,
+                owner: "",
+                max_attempts,
+            })
+            .unwrap();
+        let claimed = db.claim_job("dead:1", &["processing"], 1).unwrap().unwrap();
+        assert_eq!(claimed.id, j.id);
+        let planned = json!({
+            "executor": "local",
+            "data": {"state_dir": dir.path().join("jobs").join(&j.id).join("executor").join("1")},
+        });
+        db.update_job(
+            &j.id,
+            &store::JobUpdate {
+                handle: Some(planned.to_string()),
+                worker: Some("dead:1".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        ids.insert(name, j.id);
+    }
+    drop(db);
+    std::thread::sleep(Duration::from_millis(50));
+    let s = Server::start(
+        dir.path(),
+        &["--job-workers", "2", "--job-lease-seconds", "3"],
+    );
+    let a = agent();
+    let ends = wait_all(
+        &a,
+        &s,
+        &[ids["retried"].clone(), ids["failed"].clone()],
+        Duration::from_secs(60),
+    );
+    let (retried, failed) = (&ends[0], &ends[1]);
+    assert_eq!(retried["status"], "succeeded", "{retried}");
+    let steps: Vec<&str> = retried["secondary_statuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert!(steps.contains(&"Retrying"), "{steps:?}");
+    let text = std::fs::read_to_string(&ledger).unwrap_or_default();
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        vec![ids["retried"].as_str()],
+        "only the job with an attempt left ran, once"
+    );
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let error = failed["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("the command never started") && error.contains("no attempts left"),
+        "{error}"
+    );
+}
