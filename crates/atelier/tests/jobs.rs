@@ -539,7 +539,15 @@ fn an_adopted_job_whose_command_never_started_is_started_or_failed_by_its_attemp
     let spec = json!({"command": ["sh", "-c", cmd]}).to_string();
     // what the killed server left: a claimed job with an expired lease and
     // the handle it recorded before starting anything
-    let db = store::SqlStore::open(dir.path().join("metadata.db")).unwrap();
+    // the database the server will use: the folder's SQLite file, or its own
+    // PostgreSQL database when the suite runs on PostgreSQL
+    let db = match store::scratch::test_database_url() {
+        Some(server) => store::SqlStore::connect(
+            &store::scratch::database_for_folder(&server, dir.path()).unwrap(),
+        )
+        .unwrap(),
+        None => store::SqlStore::open(dir.path().join("metadata.db")).unwrap(),
+    };
     let mut ids = HashMap::new();
     for (name, max_attempts) in [("retried", 2), ("failed", 1)] {
         let j = db
@@ -551,7 +559,12 @@ fn an_adopted_job_whose_command_never_started_is_started_or_failed_by_its_attemp
                 max_attempts,
             })
             .unwrap();
-        let claimed = db.claim_job("dead:1", &["processing"], 1).unwrap().unwrap();
+        // a lease that outlives this setup (a 1 ms one could expire before the
+        // next claim, which would then adopt this job instead of taking the next)
+        let claimed = db
+            .claim_job("dead:1", &["processing"], 2_000)
+            .unwrap()
+            .unwrap();
         assert_eq!(claimed.id, j.id);
         let planned = json!({
             "executor": "local",
@@ -569,7 +582,8 @@ fn an_adopted_job_whose_command_never_started_is_started_or_failed_by_its_attemp
         ids.insert(name, j.id);
     }
     drop(db);
-    std::thread::sleep(Duration::from_millis(50));
+    // both leases expire: the dead server's claims are up for adoption
+    std::thread::sleep(Duration::from_millis(2_100));
     let s = Server::start(
         dir.path(),
         &["--job-workers", "2", "--job-lease-seconds", "3"],
