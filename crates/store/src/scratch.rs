@@ -152,23 +152,10 @@ pub fn database_for_folder(server_url: &str, folder: &std::path::Path) -> Result
     let digest = sha2::Sha256::digest(canonical.to_string_lossy().as_bytes());
     let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
     let name = format!("atelier_f_{hex}");
-    let admin = PgPool::new(server_url)?;
-    let exists = admin.transaction(false, |c| {
-        c.query_row(
-            "SELECT COUNT(*) FROM pg_database WHERE datname = ?1",
-            [name.as_str()],
-            |r| r.get::<_, i64>(0),
-        )
-    })?;
-    if exists == 0 {
-        match admin.batch_outside_transaction(&format!("CREATE DATABASE \"{name}\"")) {
-            Ok(()) => {}
-            // another process made it in between
-            Err(e) if e.to_string().contains("42P04") => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(with_database(server_url, &name))
+    let url = with_database(server_url, &name);
+    // created when missing (another process may make it at the same moment)
+    crate::db::ensure_database(&url)?;
+    Ok(url)
 }
 
 /// Drop a database made by [`fresh_database`].
