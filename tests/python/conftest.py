@@ -258,3 +258,11 @@ def pytest_collection_modifyitems(config, items):
         if m is not None:
             reason = m.args[0] if m.args else "MLflow deviates"
             item.add_marker(pytest.mark.xfail(reason=f"real MLflow: {reason}", strict=False))
+
+
+def with_database(server_url: str, name: str) -> str:
+    """A PostgreSQL URL naming another database on the same server (query string kept)."""
+    head, _, rest = server_url.partition("://")
+    hostpart, _, tail = rest.partition("/")
+    query = ("?" + tail.split("?", 1)[1]) if "?" in tail else ""
+    return f"{head}://{hostpart}/{name}{query}"

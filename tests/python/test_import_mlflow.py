@@ -31,7 +31,7 @@ import requests
 from mlflow import MlflowClient
 from mlflow.entities import ViewType
 
-from conftest import REFERENCE, free_port, run_cli, start_server
+from conftest import REFERENCE, free_port, run_cli, start_server, with_database
 
 pytestmark = pytest.mark.skipif(REFERENCE, reason="imports into Atelier; nothing to check against MLflow itself")
 
@@ -392,9 +392,7 @@ def _count(data_dir, table: str) -> int:
     if not server:
         return sqlite3.connect(data_dir / "metadata.db").execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
     name = "atelier_f_" + hashlib.sha256(str(Path(data_dir).resolve()).encode()).hexdigest()[:24]
-    head, _, rest = server.partition("://")
-    hostpart, _, tail = rest.partition("/")
-    url = f"{head}://{hostpart}/{name}"
+    url = with_database(server, name)
     out = subprocess.run(["psql", url, "-tAc", f"SELECT COUNT(*) FROM {table}"],
                          capture_output=True, text=True, check=True)
     return int(out.stdout.strip())

@@ -20,19 +20,12 @@ import uuid
 import mlflow
 import pytest
 
-from conftest import REFERENCE, atelier_bin, start_server
+from conftest import REFERENCE, atelier_bin, start_server, with_database
 from test_s3_artifacts import BUCKET, KEY, SECRET, s3, serve_args  # noqa: F401  (s3 is a fixture)
 
 pytestmark = pytest.mark.skipif(REFERENCE, reason="Atelier's own command")
 
 PG = os.environ.get("ATELIER_TEST_DATABASE_URL", "")
-
-
-def with_database(server_url: str, name: str) -> str:
-    head, _, rest = server_url.partition("://")
-    hostpart, _, tail = rest.partition("/")
-    query = ("?" + tail.split("?", 1)[1]) if "?" in tail else ""
-    return f"{head}://{hostpart}/{name}{query}"
 
 
 def digest(path) -> str:
