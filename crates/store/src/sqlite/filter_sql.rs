@@ -512,4 +512,273 @@ mod tests {
             "Invalid order_by attribute 'lifecycle_stage'; valid: artifact_uri, end_time, run_id, run_name, start_time, status, user_id"
         );
     }
+
+    /// Traces `ids` of experiment `exp` matching `filter`, in `order` then newest first.
+    fn trace_ids(s: &SqlStore, exp: i64, filter: &str, order: &[&str]) -> Result<Vec<String>> {
+        Ok(s.search_traces(&SearchTraces {
+            experiment_ids: vec![exp],
+            filter: filter.into(),
+            max_results: 100,
+            order_by: order.iter().map(|o| o.to_string()).collect(),
+            page_token: None,
+        })?
+        .items
+        .into_iter()
+        .map(|t| t.trace_id)
+        .collect())
+    }
+
+    /// Three traces: `tr-1` (OK, named "alpha", client request "c-1", spans of type LLM with
+    /// "hello world" in their content, source run metadata), `tr-2` (ERROR, named "beta",
+    /// linked to a run), `tr-3` (in progress, unnamed).
+    fn three_traces(s: &SqlStore) -> (i64, String) {
+        let exp = s.create_experiment("traces", None, &[]).unwrap();
+        let run = s
+            .create_run(CreateRun {
+                experiment_id: exp,
+                ..Default::default()
+            })
+            .unwrap()
+            .run_id;
+        let trace = |id: &str, t: i64, state: &str, name: Option<&str>| TraceInfo {
+            trace_id: id.into(),
+            experiment_id: exp,
+            request_time_ms: t,
+            execution_time_ms: (state != "IN_PROGRESS").then_some(10),
+            state: state.into(),
+            tags: name
+                .map(|n| vec![Tag::new(TRACE_NAME_TAG, n)])
+                .unwrap_or_default(),
+            ..Default::default()
+        };
+        let mut one = trace("tr-1", 100, "OK", Some("alpha"));
+        one.client_request_id = Some("c-1".into());
+        one.metadata = vec![Tag::new(SOURCE_RUN_METADATA, "run-in-metadata")];
+        s.start_trace(&one).unwrap();
+        s.start_trace(&trace("tr-2", 200, "ERROR", Some("beta")))
+            .unwrap();
+        s.start_trace(&trace("tr-3", 300, "IN_PROGRESS", None))
+            .unwrap();
+        s.link_traces_to_run(&["tr-2".into()], &run).unwrap();
+        s.log_spans(&LogSpans {
+            experiment_id: exp,
+            spans: vec![TraceSpan {
+                trace_id: "tr-1".into(),
+                span_id: "01".into(),
+                name: "root".into(),
+                span_type: Some("LLM".into()),
+                status: "OK".into(),
+                start_time_ns: 100_000_000,
+                end_time_ns: Some(110_000_000),
+                content: r#"{"inputs": "hello world"}"#.into(),
+                ..Default::default()
+            }],
+            resource_tags: vec![],
+        })
+        .unwrap();
+        (exp, run)
+    }
+
+    #[test]
+    fn trace_attributes_compare_as_text_or_number_and_name_their_keys() {
+        let s = Scratch::new().unwrap();
+        let (exp, _) = three_traces(&s);
+        let q = |f: &str| trace_ids(&s, exp, f, &["timestamp_ms ASC"]).unwrap();
+        assert_eq!(q("trace.status IN ('OK', 'ERROR')"), ["tr-1", "tr-2"]);
+        assert_eq!(q("state NOT IN ('OK', 'ERROR')"), ["tr-3"]);
+        assert_eq!(q("status ILIKE 'err%'"), ["tr-2"]);
+        assert_eq!(q("request_id = 'tr-2'"), ["tr-2"]);
+        assert_eq!(q("trace.trace_id LIKE 'tr-%'"), ["tr-1", "tr-2", "tr-3"]);
+        assert_eq!(q("client_request_id = 'c-1'"), ["tr-1"]);
+        assert_eq!(q("timestamp >= 200 AND timestamp_ms < 300"), ["tr-2"]);
+        // a quoted number compares as a number
+        assert_eq!(q("timestamp_ms > '150'"), ["tr-2", "tr-3"]);
+        // a trace in progress has no duration and no end
+        assert_eq!(q("execution_time_ms = 10"), ["tr-1", "tr-2"]);
+        assert_eq!(q("end_time_ms > 150.5"), ["tr-2"]);
+        assert_eq!(q("end_time <= 110"), ["tr-1"]);
+        // the name is the trace's name tag; IS NULL finds the unnamed
+        assert_eq!(q("name = 'beta'"), ["tr-2"]);
+        assert_eq!(q("trace.name IN ('alpha', 'gamma')"), ["tr-1"]);
+        assert_eq!(q("name IS NULL"), ["tr-3"]);
+        // `!=` on a tag does not match traces without it
+        assert_eq!(q("name != 'alpha'"), ["tr-2"]);
+        assert_eq!(q("tag.`mlflow.traceName` ILIKE 'AL%'"), ["tr-1"]);
+        assert_eq!(q("tag.missing IS NULL"), ["tr-1", "tr-2", "tr-3"]);
+        assert_eq!(q("metadata.`mlflow.sourceRun` IS NOT NULL"), ["tr-1"]);
+        assert_eq!(
+            refused(trace_ids(&s, exp, "owner = 'me'", &[])),
+            "Invalid attribute key 'owner' in a trace search: use one of timestamp_ms, execution_time_ms, end_time_ms, status, request_id, client_request_id, name, run_id, text"
+        );
+        assert_eq!(
+            refused(trace_ids(&s, exp, "status > 'A'", &[])),
+            "Invalid comparator '>' or value for 'status'; string attributes support =, !=, LIKE, ILIKE, IN and NOT IN with quoted values"
+        );
+        assert_eq!(
+            refused(trace_ids(&s, exp, "timestamp_ms LIKE '1%'", &[])),
+            "Invalid comparator 'LIKE' for numeric key 'timestamp_ms'; use one of =, !=, <, <=, >, >="
+        );
+        assert_eq!(
+            refused(trace_ids(&s, exp, "timestamp_ms > 'soon'", &[])),
+            "Expected a numeric value for 'timestamp_ms', got 'soon'"
+        );
+    }
+
+    /// A trace's run is its source-run metadata or a link to the run, either.
+    #[test]
+    fn traces_are_found_by_run_in_metadata_or_links() {
+        let s = Scratch::new().unwrap();
+        let (exp, run) = three_traces(&s);
+        let q = |f: &str| trace_ids(&s, exp, f, &["timestamp_ms ASC"]);
+        assert_eq!(q(&format!("run_id = '{run}'")).unwrap(), ["tr-2"]);
+        assert_eq!(q("run_id = 'run-in-metadata'").unwrap(), ["tr-1"]);
+        assert_eq!(
+            q(&format!("run_id IN ('run-in-metadata', '{run}')")).unwrap(),
+            ["tr-1", "tr-2"]
+        );
+        assert_eq!(q("run_id LIKE 'run-%'").unwrap(), ["tr-1"]);
+        // `!=` needs a run that is not this one
+        assert_eq!(q(&format!("run_id != '{run}'")).unwrap(), ["tr-1"]);
+        assert_eq!(
+            refused(q("run_id IS NULL")),
+            "run_id supports =, !=, LIKE, ILIKE, IN and NOT IN"
+        );
+    }
+
+    /// Span fields find the traces with such a span; a span's content and the trace's text
+    /// are searched by pattern only.
+    #[test]
+    fn traces_are_found_by_their_spans() {
+        let s = Scratch::new().unwrap();
+        let (exp, _) = three_traces(&s);
+        let q = |f: &str| trace_ids(&s, exp, f, &[]);
+        assert_eq!(q("span.name = 'root'").unwrap(), ["tr-1"]);
+        assert_eq!(q("span.name IN ('x', 'root')").unwrap(), ["tr-1"]);
+        assert_eq!(q("span.type = 'LLM'").unwrap(), ["tr-1"]);
+        assert_eq!(q("span.status != 'OK'").unwrap(), Vec::<String>::new());
+        assert_eq!(q("span.content ILIKE '%HELLO%'").unwrap(), ["tr-1"]);
+        assert_eq!(q("text LIKE '%world%'").unwrap(), ["tr-1"]);
+        assert_eq!(q("text LIKE '%World%'").unwrap(), Vec::<String>::new());
+        assert_eq!(
+            refused(q("text = 'hello world'")),
+            "Invalid comparator '=' for 'text': span content and trace text support LIKE and ILIKE"
+        );
+        assert_eq!(
+            refused(q("span.content != 'x'")),
+            "Invalid comparator '!=' for 'content': span content and trace text support LIKE and ILIKE"
+        );
+        assert_eq!(
+            refused(q("span.bogus = 'x'")),
+            "Invalid span key 'bogus' in a trace search: use span.name, span.type, span.status or span.content"
+        );
+    }
+
+    #[test]
+    fn assessment_filters_refuse_patterns_and_non_numbers() {
+        let s = Scratch::new().unwrap();
+        let (exp, _) = three_traces(&s);
+        let q = |f: &str| trace_ids(&s, exp, f, &[]);
+        assert_eq!(
+            refused(q("feedback.score LIKE '1%'")),
+            "Invalid comparator 'LIKE' for 'feedback.score': use =, !=, <, <=, >, >=, IS NULL or IS NOT NULL"
+        );
+        assert_eq!(
+            refused(q("expectation.score > 'high'")),
+            "Expected a number for 'expectation.score', got 'high'"
+        );
+        assert_eq!(
+            refused(q("feedback.score IN ('1')")),
+            "Invalid comparator 'IN' for 'feedback.score': use =, !=, <, <=, >, >=, IS NULL or IS NOT NULL"
+        );
+    }
+
+    /// Name, run, tags and metadata order traces with those without the value last, both ways;
+    /// the experiment orders too, and ties fall back to newest first.
+    #[test]
+    fn traces_order_by_name_run_and_metadata() {
+        let s = Scratch::new().unwrap();
+        let (exp, _) = three_traces(&s);
+        let q = |order: &[&str]| trace_ids(&s, exp, "", order);
+        assert_eq!(q(&["name ASC"]).unwrap(), ["tr-1", "tr-2", "tr-3"]);
+        assert_eq!(q(&["name DESC"]).unwrap(), ["tr-2", "tr-1", "tr-3"]);
+        assert_eq!(q(&["run_id DESC"]).unwrap(), ["tr-1", "tr-3", "tr-2"]);
+        assert_eq!(
+            q(&["metadata.`mlflow.sourceRun`"]).unwrap(),
+            ["tr-1", "tr-3", "tr-2"]
+        );
+        assert_eq!(
+            q(&["experiment_id", "status DESC"]).unwrap(),
+            ["tr-1", "tr-3", "tr-2"]
+        );
+        assert_eq!(q(&["trace_id DESC"]).unwrap(), ["tr-3", "tr-2", "tr-1"]);
+        assert_eq!(
+            refused(q(&["span.name"])),
+            "Invalid order_by clause 'span.name' for traces"
+        );
+        assert_eq!(
+            refused(q(&["client_request_id"])),
+            "Invalid order_by clause 'client_request_id' for traces"
+        );
+    }
+
+    #[test]
+    fn eval_datasets_take_lists_on_name_only_and_tags_by_value() {
+        let s = Scratch::new().unwrap();
+        s.create_eval_dataset("a", &[Tag::new("env", "prod")], &[], Some("ana"))
+            .unwrap();
+        s.create_eval_dataset("b", &[], &[], Some("bo")).unwrap();
+        let names = |f: &str, order: &[&str]| -> Result<Vec<String>> {
+            Ok(s.search_eval_datasets(&SearchEvalDatasets {
+                filter: f.into(),
+                max_results: 10,
+                order_by: order.iter().map(|o| o.to_string()).collect(),
+                ..Default::default()
+            })?
+            .items
+            .into_iter()
+            .map(|d| d.name)
+            .collect())
+        };
+        assert_eq!(names("last_updated_by LIKE 'b%'", &[]).unwrap(), ["b"]);
+        assert_eq!(names("created_time > '0'", &["name"]).unwrap(), ["a", "b"]);
+        assert_eq!(names("tags.env ILIKE 'PROD'", &[]).unwrap(), ["a"]);
+        assert_eq!(
+            names("", &["last_update_time ASC", "name DESC"])
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            refused(names("created_by IN ('ana')", &[])),
+            "Invalid comparator 'IN' for 'created_by': lists are only supported for 'name'"
+        );
+        assert_eq!(
+            refused(names("last_updated_by NOT IN ('ana')", &[])),
+            "Invalid comparator 'NOT IN' for 'last_updated_by': lists are only supported for 'name'"
+        );
+        assert_eq!(
+            refused(names("name NOT IN ('a')", &[])),
+            "Invalid comparator 'NOT IN' for 'name': use IN"
+        );
+        assert_eq!(
+            refused(names("created_time > 1.5", &[])),
+            "Invalid value for numeric attribute 'created_time': '1.5'"
+        );
+        assert_eq!(
+            refused(names("tags.env IS NULL", &[])),
+            "Invalid comparator for tag: IS NULL"
+        );
+        assert_eq!(
+            refused(names("digest = 'x'", &[])),
+            "Invalid attribute key 'digest' specified. Valid keys are: {'name', 'created_time', 'last_update_time', 'created_by', 'last_updated_by'}"
+        );
+        assert_eq!(
+            refused(names("params.k = 'x'", &[])),
+            "Invalid identifier token 'params' specified: dataset search supports the attributes 'name', 'created_time', 'last_update_time', 'created_by', 'last_updated_by' and tags.<key>"
+        );
+        assert_eq!(
+            refused(names("", &["tags.env"])),
+            "Invalid order_by clause 'tags.env': order by 'name', 'created_time' or 'last_update_time', ASC or DESC"
+        );
+    }
 }
