@@ -195,6 +195,19 @@ pub trait Executor: Send + Sync + 'static {
     /// whole process group now, SIGKILL after `grace` if it is still running.
     /// Returns at once.
     fn stop(&self, h: &Handle, grace: Duration) -> Result<(), ExecError>;
+    /// Whether the command sees this server's files at their paths: its
+    /// [`Launch::cwd`] and the paths in [`Launch::env`] (true for the local
+    /// executor; a Ray cluster only with a shared volume). When it does not,
+    /// the caller stages the job on the worker itself (userjobs: `atelier
+    /// job-worker` fetches inputs from and uploads outputs to the server).
+    fn shares_filesystem(&self) -> bool {
+        true
+    }
+    /// The Atelier program on the machines commands run on, when it is not
+    /// this server's own executable (`--ray-atelier-bin`).
+    fn worker_atelier_bin(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Submits to one executor and follows every handle with the executor that
@@ -248,6 +261,13 @@ impl Executor for Routed {
     }
     fn stop(&self, h: &Handle, grace: Duration) -> Result<(), ExecError> {
         self.by_handle(h)?.stop(h, grace)
+    }
+    /// New launches go to the primary: its filesystem is the one that counts.
+    fn shares_filesystem(&self) -> bool {
+        self.primary.shares_filesystem()
+    }
+    fn worker_atelier_bin(&self) -> Option<String> {
+        self.primary.worker_atelier_bin()
     }
 }
 

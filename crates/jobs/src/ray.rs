@@ -5,7 +5,7 @@
 //!
 //! | [`Executor`] call | Ray |
 //! |---|---|
-//! | `submit` | `POST /api/jobs/` with a `submission_id` of `atelier-<job id>-<attempt>`, the argv shell-quoted into the `entrypoint` (`cd <cwd> && exec <argv>`), [`Launch::env`] as `runtime_env.env_vars` (a value with a `$` is exported in the entrypoint instead: Ray would expand it) and the job id in `metadata` |
+//! | `submit` | `POST /api/jobs/` with a `submission_id` of `atelier-<job id>-<attempt>`, the argv shell-quoted into the `entrypoint` (`exec <argv>`, after `cd <cwd>` on a shared filesystem), [`Launch::env`] as `runtime_env.env_vars` (a value with a `$` is exported in the entrypoint instead: Ray would expand it) and the job id in `metadata` |
 //! | `status` | `GET /api/jobs/<submission_id>`: `PENDING`/`RUNNING` → running, `SUCCEEDED` → exit 0, `FAILED` → the driver's exit code (a negative one is the signal that killed it) with the first line of Ray's message, `STOPPED` → stopped |
 //! | `logs` | `GET /api/jobs/<submission_id>/logs`, cut into lines at byte offsets of Ray's log text |
 //! | `stop` | `POST /api/jobs/<submission_id>/stop` |
@@ -22,12 +22,22 @@
 //!
 //! # Assumptions and limits
 //!
-//! - **A shared filesystem.** The entrypoint `cd`s into [`Launch::cwd`] and
-//!   the job's inputs, code and outputs are plain paths there: the Ray head
-//!   and its workers must see the server's job folders at the same paths
-//!   (true for a head on the server's machine; on a cluster, a shared
-//!   volume). [`Launch::state_dir`] is not used: Ray keeps the log and the
-//!   status.
+//! - **No shared filesystem needed.** By default the executor says it does
+//!   not share the server's files ([`Executor::shares_filesystem`] is
+//!   false): the command starts in Ray's own working folder (no `cd`), and
+//!   the caller stages the job on the worker — users' jobs run as
+//!   `atelier job-worker -- <argv…>` (the program at
+//!   [`RayExecutor::with_worker_atelier_bin`], by default this server's own
+//!   path, so the workers need Atelier installed there), which fetches the
+//!   inputs and code from the server's artifact API into a private folder,
+//!   runs the command there and uploads the outputs to the job's run; the
+//!   workers need only reach the server's HTTP address (the job's
+//!   `MLFLOW_TRACKING_URI`). With [`RayExecutor::with_shared_filesystem`]
+//!   (`--ray-shared-filesystem`) the entrypoint `cd`s into [`Launch::cwd`]
+//!   and the job's inputs, code and outputs are plain paths of the server's
+//!   job folder, which the workers must then see at the same paths (a
+//!   shared volume). [`Launch::state_dir`] is not used: Ray keeps the log
+//!   and the status.
 //! - **Output.** Ray merges stdout and stderr into one log, so every line's
 //!   stream is `"stdout"`, and its lines carry no time: `at_ms` is when they
 //!   were read. Ray's own lines in that log (its `job_manager.py` log lines
@@ -97,6 +107,10 @@ struct CachedLog {
 /// Runs commands as jobs of a Ray cluster (see the module docs).
 pub struct RayExecutor {
     address: String,
+    /// The workers see the server's job folders at the same paths.
+    shared_filesystem: bool,
+    /// The Atelier program on the workers (`None`: this executable's path).
+    worker_bin: Option<String>,
     agent: ureq::Agent,
     lost_after: Duration,
     /// Per address: when this process first failed to reach it, in the
@@ -115,6 +129,7 @@ impl std::fmt::Debug for RayExecutor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RayExecutor")
             .field("address", &self.address)
+            .field("shared_filesystem", &self.shared_filesystem)
             .field("lost_after", &self.lost_after)
             .finish_non_exhaustive()
     }
@@ -177,16 +192,25 @@ fn is_shell_name(k: &str) -> bool {
 /// expand exported as they are, then the command itself (`exec`: Ray's stop
 /// signals reach it, and its exit status is the job's).
 pub fn entrypoint(launch: &Launch) -> String {
+    entrypoint_in(launch, true)
+}
+
+/// [`entrypoint`], with the `cd` into [`Launch::cwd`] only when `enter`
+/// (without a shared filesystem the folder is not on the worker: the
+/// command starts in Ray's own working folder and stages itself).
+fn entrypoint_in(launch: &Launch, enter: bool) -> String {
     let argv: Vec<String> = launch.argv.iter().map(|a| shell_quote(a)).collect();
-    let mut e = format!("cd {}", shell_quote(&launch.cwd.to_string_lossy()));
+    let mut parts = Vec::new();
+    if enter {
+        parts.push(format!("cd {}", shell_quote(&launch.cwd.to_string_lossy())));
+    }
     for (k, v) in &launch.env {
         if ray_would_expand(v) && is_shell_name(k) {
-            e.push_str(&format!(" && export {k}={}", shell_quote(v)));
+            parts.push(format!("export {k}={}", shell_quote(v)));
         }
     }
-    e.push_str(" && exec ");
-    e.push_str(&argv.join(" "));
-    e
+    parts.push(format!("exec {}", argv.join(" ")));
+    parts.join(" && ")
 }
 
 /// The variables that go to Ray's `runtime_env.env_vars` (the others are
@@ -471,6 +495,8 @@ impl RayExecutor {
             .into();
         RayExecutor {
             address,
+            shared_filesystem: false,
+            worker_bin: None,
             agent,
             lost_after: DEFAULT_LOST_AFTER,
             unreachable: Mutex::new(HashMap::new()),
@@ -484,6 +510,21 @@ impl RayExecutor {
     /// `Lost` [default: [`DEFAULT_LOST_AFTER`]].
     pub fn with_lost_after(mut self, d: Duration) -> Self {
         self.lost_after = d;
+        self
+    }
+
+    /// Whether the cluster's workers see this server's job folders at the
+    /// same paths (a shared volume) [default: false: jobs are staged on the
+    /// worker through the server, see the module docs].
+    pub fn with_shared_filesystem(mut self, shared: bool) -> Self {
+        self.shared_filesystem = shared;
+        self
+    }
+
+    /// The Atelier program on the cluster's workers, which stages jobs there
+    /// (`atelier job-worker`) [default: this server's own executable path].
+    pub fn with_worker_atelier_bin(mut self, bin: Option<String>) -> Self {
+        self.worker_bin = bin.filter(|b| !b.trim().is_empty());
         self
     }
 
@@ -802,7 +843,7 @@ impl Executor for RayExecutor {
             ..launch.clone()
         };
         let submission_id = submission_id(launch);
-        let entrypoint = entrypoint(launch);
+        let entrypoint = entrypoint_in(launch, self.shared_filesystem);
         let env = env_vars(launch);
         let body = json!({
             "entrypoint": entrypoint,
@@ -867,6 +908,14 @@ impl Executor for RayExecutor {
     fn status(&self, h: &Handle) -> Result<ExecStatus, ExecError> {
         let rh = parse_handle(h)?;
         self.status_of(&rh)
+    }
+
+    fn shares_filesystem(&self) -> bool {
+        self.shared_filesystem
+    }
+
+    fn worker_atelier_bin(&self) -> Option<String> {
+        self.worker_bin.clone()
     }
 
     fn logs(&self, h: &Handle, from: u64, max_bytes: usize) -> Result<LogChunk, ExecError> {
@@ -951,6 +1000,26 @@ mod tests {
         let vars = env_vars(&l);
         assert_eq!(vars.len(), 1);
         assert_eq!(vars["PLAIN"], "a b");
+        // staged on the worker: no folder of the server's to enter
+        assert_eq!(
+            entrypoint_in(&l, false),
+            r"export PRICE='$5 or ${X}' && exec env"
+        );
+    }
+
+    #[test]
+    fn staging_is_the_default_and_a_shared_filesystem_is_asked_for() {
+        let ex = RayExecutor::new("http://127.0.0.1:8265").expect("address");
+        assert!(!ex.shares_filesystem());
+        assert_eq!(ex.worker_atelier_bin(), None);
+        let ex = ex
+            .with_shared_filesystem(true)
+            .with_worker_atelier_bin(Some("/opt/atelier/bin/atelier".into()));
+        assert!(ex.shares_filesystem());
+        assert_eq!(
+            ex.worker_atelier_bin().as_deref(),
+            Some("/opt/atelier/bin/atelier")
+        );
     }
 
     #[test]
