@@ -41,7 +41,6 @@ mod webhooks;
 
 // (for the modules outside the split: genai, traces, import)
 use experiments::{experiment_active, load_experiment};
-use filter_sql::{Where, format_number, kv_clause, numeric_cmp, string_cmp, text};
 use runs::load_run_info;
 
 const MIGRATIONS: &str = include_str!("migrations.sql");

@@ -7,9 +7,18 @@
 //! [`order_sql`] turn a filter string and `order_by` items into SQL with its
 //! bound arguments. A rule that fits no table (runs' metrics and datasets)
 //! is a hook the entity names, tried before the tables.
+//!
+//! Traces speak a grammar of their own prefixes (`filter::parse_trace_filter`:
+//! `trace.`, `tag.`, `metadata.`, `span.`, `feedback.`, `expectation.`); a
+//! [`TraceFilterable`] and a [`TraceSortable`] declare what each names, and
+//! [`trace_filter_sql`] / [`trace_order_sql`] translate them with the same
+//! comparisons. Only the assessment JSON reads differently on each dialect
+//! ([`JsonDocs`]).
 
 use crate::db::Val as SqlValue;
-use crate::filter::{self, Clause, Entity, LIKE_ESCAPE, Op, OrderBy, Value, like_pattern};
+use crate::filter::{
+    self, Clause, Entity, LIKE_ESCAPE, Op, OrderBy, TraceEntity, Value, like_pattern,
+};
 use crate::*;
 
 use super::{invalid, placeholders};
@@ -175,6 +184,25 @@ pub(super) enum Kind {
     /// An integer key compared as a number, except that an `IN`/`NOT IN`
     /// list — and, with `quoted_as_text`, a quoted value — compares its text.
     IntKey { quoted_as_text: bool },
+    /// A whole-number column ([`numeric_cmp`]): a number with a fraction is refused.
+    WholeNumber,
+    /// One key of a key/value side table, compared as its tags are ([`kv_clause`]; `IS NULL`:
+    /// the entity has no such key). The attribute's `col` is unused.
+    KeyOf {
+        table: &'static KvTable,
+        key: &'static str,
+    },
+    /// Rows of a related table: `sql` with its `{}` replaced by the text comparison of the
+    /// attribute's `col` ([`string_cmp`]), e.g. `EXISTS (SELECT 1 FROM … WHERE … AND {})`.
+    /// With `like_only` (what the refusal calls the field) only LIKE and ILIKE are taken.
+    Related {
+        sql: &'static str,
+        like_only: Option<&'static str>,
+    },
+    /// Any of several attributes (their names unused): the clause holds when it holds for
+    /// one, `(a OR b)`. `IS NULL`/`IS NOT NULL` are refused (none or all of them is not a
+    /// question the grammar can ask). The attribute's `col` is unused.
+    AnyOf(&'static [Attr]),
 }
 
 /// A searchable attribute: the names a filter may call it by.
@@ -248,7 +276,307 @@ fn attr_cmp(a: &Attr, c: &Clause, w: &mut Where) -> Result<()> {
             }
             _ => numeric_cmp(a.col, c, w),
         },
+        Kind::WholeNumber => {
+            if let Value::Number(n) = c.value
+                && n.fract() != 0.0
+            {
+                return Err(invalid(format!(
+                    "Invalid value for numeric attribute '{}': '{n}'",
+                    c.key
+                )));
+            }
+            numeric_cmp(a.col, c, w)
+        }
+        Kind::KeyOf { table, key } => {
+            let c = Clause {
+                key: key.to_string(),
+                ..c.clone()
+            };
+            kv_clause(table.table, table.id_cond, &c, w, table.null_inclusive_ne)
+        }
+        Kind::Related { sql, like_only } => {
+            if let Some(what) = like_only
+                && !matches!(c.op, Op::Like | Op::ILike)
+            {
+                return Err(invalid(format!(
+                    "Invalid comparator '{}' for '{}': {what} support LIKE and ILIKE",
+                    c.op.name(),
+                    c.key
+                )));
+            }
+            let mut inner = Where::default();
+            string_cmp(a.col, c, &mut inner)?;
+            w.push(sql.replacen("{}", &inner.sql(), 1), inner.args);
+            Ok(())
+        }
+        Kind::AnyOf(alternatives) => {
+            if matches!(c.op, Op::IsNull | Op::IsNotNull) {
+                return Err(invalid(format!(
+                    "{} supports =, !=, LIKE, ILIKE, IN and NOT IN",
+                    c.key
+                )));
+            }
+            let mut inner = Where::default();
+            for alt in alternatives {
+                attr_cmp(alt, c, &mut inner)?;
+            }
+            w.push(format!("({})", inner.parts.join(" OR ")), inner.args);
+            Ok(())
+        }
     }
+}
+
+/// JSON documents attached to an entity by name (a trace's assessments, MLflow's
+/// Assessment), read the same way on both dialects: SQLite's JSON functions or PostgreSQL's
+/// `jsonb` operators on the same text. A document is a `kind` (`feedback`, `expectation`)
+/// when it has that key, even as null; `valid` absent, null, true or 1 means not overridden.
+pub(super) struct JsonDocs {
+    /// `table alias` of the documents
+    pub(super) from: &'static str,
+    /// how a document joins the entity
+    pub(super) join: &'static str,
+    /// the column holding its name, and the one holding its JSON text
+    pub(super) name_col: &'static str,
+    pub(super) json_col: &'static str,
+}
+
+impl JsonDocs {
+    /// The document is a `kind`.
+    fn is(&self, kind: &str, pg: bool) -> String {
+        let j = self.json_col;
+        if pg {
+            format!("({j}::jsonb -> '{kind}') IS NOT NULL")
+        } else {
+            format!("json_type({j}, '$.{kind}') IS NOT NULL")
+        }
+    }
+
+    /// Not marked invalid.
+    fn valid(&self, pg: bool) -> String {
+        let j = self.json_col;
+        if pg {
+            format!(
+                "COALESCE({j}::jsonb -> 'valid', 'null'::jsonb) IN ('null'::jsonb, 'true'::jsonb, '1'::jsonb)"
+            )
+        } else {
+            format!("COALESCE(json_extract({j}, '$.valid'), 1) = 1")
+        }
+    }
+
+    /// The value as JSON text (a string quoted, a number or `true` as written); an
+    /// expectation's serialized value (a string) unquoted.
+    fn value(&self, kind: &str, pg: bool) -> String {
+        let j = self.json_col;
+        match (pg, kind) {
+            (true, "expectation") => format!(
+                "COALESCE(({j}::jsonb -> 'expectation' -> 'value')::text,
+                 {j}::jsonb -> 'expectation' -> 'serialized_value' ->> 'value')"
+            ),
+            (true, _) => format!("({j}::jsonb -> '{kind}' -> 'value')::text"),
+            (false, "expectation") => format!(
+                "COALESCE({j} -> '$.expectation.value', json_extract({j}, '$.expectation.serialized_value.value'))"
+            ),
+            (false, _) => format!("({j} -> '$.{kind}.value')"),
+        }
+    }
+
+    /// The value when it is a JSON number, else NULL.
+    fn number(&self, kind: &str, pg: bool) -> String {
+        let j = self.json_col;
+        if pg {
+            let v = format!("({j}::jsonb -> '{kind}' -> 'value')");
+            format!("(CASE WHEN jsonb_typeof({v}) = 'number' THEN {v}::float8 END)")
+        } else {
+            let path = format!("'$.{kind}.value'");
+            format!(
+                "(CASE WHEN json_type({j}, {path}) IN ('integer', 'real') THEN json_extract({j}, {path}) END)"
+            )
+        }
+    }
+
+    /// Entities with a valid document of `kind` named `c.key` whose value matches, as MLflow
+    /// compares them: `=`/`!=` on the value's JSON text or on the JSON of the string given,
+    /// `<`…`>=` on numeric values, `IS [NOT] NULL` on whether such a document exists.
+    fn clause(&self, kind: &str, c: &Clause, w: &mut Where, pg: bool) -> Result<()> {
+        let base = format!(
+            "SELECT 1 FROM {} WHERE {} AND {} = ? AND {} AND {}",
+            self.from,
+            self.join,
+            self.name_col,
+            self.is(kind, pg),
+            self.valid(pg)
+        );
+        let value = self.value(kind, pg);
+        let key = text(&c.key);
+        let as_text = |v: &Value| match v {
+            Value::Str(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(format_number(*n)),
+            _ => Err(invalid(format!("Expected a value for '{kind}.{}'", c.key))),
+        };
+        match c.op {
+            Op::IsNull => w.push(format!("NOT EXISTS ({base})"), [key]),
+            Op::IsNotNull => w.push(format!("EXISTS ({base})"), [key]),
+            Op::Eq | Op::Ne => {
+                let v = as_text(&c.value)?;
+                let quoted = serde_json::Value::String(v.clone()).to_string();
+                let not = if c.op == Op::Ne { "NOT " } else { "" };
+                w.push(
+                    format!("EXISTS ({base} AND {not}({value} = ? OR {value} = ?))"),
+                    [key, text(&v), text(&quoted)],
+                )
+            }
+            Op::Lt | Op::Le | Op::Gt | Op::Ge => {
+                let n = match &c.value {
+                    Value::Number(n) => *n,
+                    Value::Str(s) => s.parse::<f64>().map_err(|_| {
+                        invalid(format!(
+                            "Expected a number for '{kind}.{}', got '{s}'",
+                            c.key
+                        ))
+                    })?,
+                    _ => return Err(invalid(format!("Expected a number for '{kind}.{}'", c.key))),
+                };
+                w.push(
+                    format!(
+                        "EXISTS ({base} AND {} {} ?)",
+                        self.number(kind, pg),
+                        c.op.sql()
+                    ),
+                    [key, SqlValue::Real(n)],
+                )
+            }
+            _ => {
+                return Err(invalid(format!(
+                    "Invalid comparator '{}' for '{kind}.{}': use =, !=, <, <=, >, >=, IS NULL or IS NOT NULL",
+                    c.op.name(),
+                    c.key
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a trace search's filter can name, prefix by prefix.
+pub(super) struct TraceFilterable {
+    /// `trace.`, `attribute.` or no prefix
+    pub(super) attrs: &'static [Attr],
+    pub(super) unknown_attribute: fn(&str) -> String,
+    /// `tag.<key>`
+    pub(super) tags: KvTable,
+    /// `metadata.<key>`
+    pub(super) metadata: KvTable,
+    /// `span.`: fields of the entity's related rows
+    pub(super) spans: &'static [Attr],
+    pub(super) unknown_span: fn(&str) -> String,
+    /// `feedback.<name>` and `expectation.<name>`
+    pub(super) assessments: JsonDocs,
+}
+
+/// Parses a trace-grammar `filter` and adds its clauses to `w`; `pg` picks how
+/// assessment JSON is read.
+pub(super) fn trace_filter_sql(
+    f: &TraceFilterable,
+    filter: &str,
+    pg: bool,
+    w: &mut Where,
+) -> Result<()> {
+    let find = |attrs: &'static [Attr], key: &str| attrs.iter().find(|a| a.names.contains(&key));
+    for (te, c) in filter::parse_trace_filter(filter)? {
+        match te {
+            TraceEntity::Attribute => match find(f.attrs, &c.key) {
+                Some(a) => attr_cmp(a, &c, w)?,
+                None => return Err(invalid((f.unknown_attribute)(&c.key))),
+            },
+            TraceEntity::Span => match find(f.spans, &c.key) {
+                Some(a) => attr_cmp(a, &c, w)?,
+                None => return Err(invalid((f.unknown_span)(&c.key))),
+            },
+            TraceEntity::Tag => kv_clause(
+                f.tags.table,
+                f.tags.id_cond,
+                &c,
+                w,
+                f.tags.null_inclusive_ne,
+            )?,
+            TraceEntity::Metadata => kv_clause(
+                f.metadata.table,
+                f.metadata.id_cond,
+                &c,
+                w,
+                f.metadata.null_inclusive_ne,
+            )?,
+            TraceEntity::Feedback => f.assessments.clause("feedback", &c, w, pg)?,
+            TraceEntity::Expectation => f.assessments.clause("expectation", &c, w, pg)?,
+        }
+    }
+    Ok(())
+}
+
+/// How a trace search orders by one attribute.
+pub(super) enum SortBy {
+    /// an expression never NULL
+    Column(&'static str),
+    /// an expression that can be NULL: rows without a value last both ways
+    Nullable(&'static str),
+    /// one key of a side table: rows without it last both ways
+    KeyOf {
+        table: &'static KvTable,
+        key: &'static str,
+    },
+}
+
+/// What a trace search's `order_by` can name: attributes, `tag.<key>`, `metadata.<key>`.
+pub(super) struct TraceSortable {
+    pub(super) attrs: &'static [(&'static [&'static str], SortBy)],
+    pub(super) tags: KvTable,
+    pub(super) metadata: KvTable,
+    /// the message for an item naming nothing here
+    pub(super) unknown: fn(&str) -> String,
+}
+
+/// Parses trace-grammar `items` and adds their ORDER BY terms to `order`, their bound
+/// arguments to `args`. A term that can be NULL is written `NULLS LAST` (SQLite would put
+/// NULLs first going up, PostgreSQL first going down).
+pub(super) fn trace_order_sql(
+    s: &TraceSortable,
+    items: &[String],
+    order: &mut Vec<String>,
+    args: &mut Vec<SqlValue>,
+) -> Result<()> {
+    let value_of = |table: &KvTable, key: &str, args: &mut Vec<SqlValue>| {
+        args.push(text(key));
+        format!(
+            "(SELECT kv.value FROM {} kv WHERE {} AND kv.key = ?)",
+            table.table, table.id_cond
+        )
+    };
+    for item in items {
+        let (te, key, ascending) = filter::parse_trace_order_by(item)?;
+        let dir = if ascending { "ASC" } else { "DESC" };
+        let expr = match te {
+            TraceEntity::Attribute => {
+                match s
+                    .attrs
+                    .iter()
+                    .find(|(names, _)| names.contains(&key.as_str()))
+                {
+                    Some((_, SortBy::Column(col))) => {
+                        order.push(format!("{col} {dir}"));
+                        continue;
+                    }
+                    Some((_, SortBy::Nullable(col))) => col.to_string(),
+                    Some((_, SortBy::KeyOf { table, key })) => value_of(table, key, args),
+                    None => return Err(invalid((s.unknown)(item))),
+                }
+            }
+            TraceEntity::Tag => value_of(&s.tags, &key, args),
+            TraceEntity::Metadata => value_of(&s.metadata, &key, args),
+            _ => return Err(invalid((s.unknown)(item))),
+        };
+        order.push(format!("{expr} {dir} NULLS LAST"));
+    }
+    Ok(())
 }
 
 /// An entity's own ordering rule: `Ok(Some((expression, arguments)))` when it

@@ -16,11 +16,14 @@ use base64::Engine;
 use serde_json::{Map, Value as Json};
 use sha2::{Digest, Sha256};
 
-use super::{
-    CHUNK, Where, decode_page_token, experiment_active, invalid, kv_clause, load_experiment,
-    not_found, numeric_cmp, page, placeholders, string_cmp, text,
+use super::filter_sql::{
+    Attr, Filterable, Kind, KvTable, Sortable, Where, filter_sql, order_sql, text,
 };
-use crate::filter::{self, Entity, Op};
+use super::{
+    CHUNK, decode_page_token, experiment_active, invalid, load_experiment, not_found, page,
+    placeholders,
+};
+use crate::filter::{Clause, Entity, Op};
 use crate::*;
 
 const MLFLOW_USER: &str = "mlflow.user";
@@ -344,6 +347,93 @@ const PUT_TAG: &str =
 const DATASET_ATTRS: &str =
     "'name', 'created_time', 'last_update_time', 'created_by', 'last_updated_by'";
 
+const DATASET_FILTER: Filterable = Filterable {
+    attrs: &[
+        Attr {
+            names: &["name"],
+            col: "d.name",
+            kind: Kind::Text,
+        },
+        Attr {
+            names: &["created_by"],
+            col: "d.created_by",
+            kind: Kind::Text,
+        },
+        Attr {
+            names: &["last_updated_by"],
+            col: "d.last_updated_by",
+            kind: Kind::Text,
+        },
+        Attr {
+            names: &["created_time"],
+            col: "d.created_time",
+            kind: Kind::WholeNumber,
+        },
+        Attr {
+            names: &["last_update_time"],
+            col: "d.last_update_time",
+            kind: Kind::WholeNumber,
+        },
+    ],
+    tags: Some(KvTable {
+        table: "evaluation_dataset_tags",
+        id_cond: "kv.dataset_id = d.dataset_id",
+        null_inclusive_ne: false,
+    }),
+    params: None,
+    hook: Some(dataset_clause),
+    unknown_attribute: |k| {
+        format!("Invalid attribute key '{k}' specified. Valid keys are: {{{DATASET_ATTRS}}}")
+    },
+    unknown_entity: |c| {
+        let prefix = match c.entity {
+            Entity::Metric => "metrics",
+            Entity::Param => "params",
+            Entity::Dataset => "datasets",
+            Entity::Tag | Entity::Attribute => "attributes",
+        };
+        format!(
+            "Invalid identifier token '{prefix}' specified: dataset search supports the attributes {DATASET_ATTRS} and tags.<key>"
+        )
+    },
+};
+
+/// The dataset search's comparator rules (MLflow's): lists only on `name`, and only `IN`;
+/// tags by `=`, `!=`, `LIKE` and `ILIKE`.
+fn dataset_clause(c: &Clause, _: &mut Where) -> Result<bool> {
+    let list = matches!(c.op, Op::In | Op::NotIn);
+    match (c.entity, c.key.as_str()) {
+        (Entity::Attribute, "created_by" | "last_updated_by") if list => Err(invalid(format!(
+            "Invalid comparator '{}' for '{}': lists are only supported for 'name'",
+            c.op.name(),
+            c.key
+        ))),
+        (Entity::Attribute, "name") if c.op == Op::NotIn => {
+            Err(invalid("Invalid comparator 'NOT IN' for 'name': use IN"))
+        }
+        (Entity::Tag, _) if !matches!(c.op, Op::Eq | Op::Ne | Op::Like | Op::ILike) => Err(
+            invalid(format!("Invalid comparator for tag: {}", c.op.name())),
+        ),
+        _ => Ok(false),
+    }
+}
+
+const DATASET_ORDER: Sortable = Sortable {
+    attrs: &[
+        (&["name"], "d.name"),
+        (&["created_time"], "d.created_time"),
+        (&["last_update_time"], "d.last_update_time"),
+    ],
+    any_entity: false,
+    nulls_last: false,
+    hook: None,
+    unknown: |item, _| {
+        format!(
+            "Invalid order_by clause '{item}': order by 'name', 'created_time' or 'last_update_time', ASC or DESC"
+        )
+    },
+};
+
 impl GenaiStore for super::SqlStore {
     fn create_eval_dataset(
         &self,
@@ -402,86 +492,16 @@ impl GenaiStore for super::SqlStore {
                 q.experiment_ids.iter().map(|e| SqlValue::Integer(*e)),
             );
         }
-        for c in filter::parse_filter(&q.filter, true)? {
-            match c.entity {
-                Entity::Attribute => match c.key.as_str() {
-                    "name" | "created_by" | "last_updated_by" => {
-                        if matches!(c.op, Op::In | Op::NotIn) && c.key != "name" {
-                            return Err(invalid(format!(
-                                "Invalid comparator '{}' for '{}': lists are only supported for 'name'",
-                                c.op.name(),
-                                c.key
-                            )));
-                        }
-                        if c.op == Op::NotIn {
-                            return Err(invalid("Invalid comparator 'NOT IN' for 'name': use IN"));
-                        }
-                        string_cmp(&format!("d.{}", c.key), &c, &mut w)?
-                    }
-                    "created_time" | "last_update_time" => {
-                        if let filter::Value::Number(n) = c.value
-                            && n.fract() != 0.0
-                        {
-                            return Err(invalid(format!(
-                                "Invalid value for numeric attribute '{}': '{n}'",
-                                c.key
-                            )));
-                        }
-                        numeric_cmp(&format!("d.{}", c.key), &c, &mut w)?
-                    }
-                    other => {
-                        return Err(invalid(format!(
-                            "Invalid attribute key '{other}' specified. Valid keys are: {{{DATASET_ATTRS}}}"
-                        )));
-                    }
-                },
-                Entity::Tag => {
-                    if !matches!(c.op, Op::Eq | Op::Ne | Op::Like | Op::ILike) {
-                        return Err(invalid(format!(
-                            "Invalid comparator for tag: {}",
-                            c.op.name()
-                        )));
-                    }
-                    kv_clause(
-                        "evaluation_dataset_tags",
-                        "kv.dataset_id = d.dataset_id",
-                        &c,
-                        &mut w,
-                        false,
-                    )?
-                }
-                other => {
-                    let prefix = match other {
-                        Entity::Metric => "metrics",
-                        Entity::Param => "params",
-                        Entity::Dataset => "datasets",
-                        _ => "attributes",
-                    };
-                    return Err(invalid(format!(
-                        "Invalid identifier token '{prefix}' specified: dataset search supports the attributes {DATASET_ATTRS} and tags.<key>"
-                    )));
-                }
-            }
-        }
+        filter_sql(&DATASET_FILTER, &q.filter, &mut w)?;
         let mut order = Vec::new();
-        let items: Vec<String> = if q.order_by.is_empty() {
-            vec!["created_time DESC".into()]
+        let mut order_args = Vec::new();
+        let default_order = ["created_time DESC".to_string()];
+        let items = if q.order_by.is_empty() {
+            &default_order[..]
         } else {
-            q.order_by.clone()
+            &q.order_by[..]
         };
-        for item in &items {
-            let o = filter::parse_order_by(item, true)?;
-            match (o.entity, o.key.as_str()) {
-                (Entity::Attribute, "name" | "created_time" | "last_update_time") => order.push(
-                    format!("d.{} {}", o.key, if o.ascending { "ASC" } else { "DESC" }),
-                ),
-                _ => {
-                    return Err(invalid(format!(
-                        "Invalid order_by clause '{item}': order by 'name', 'created_time' or 'last_update_time', ASC or DESC"
-                    )));
-                }
-            }
-        }
+        order_sql(&DATASET_ORDER, items, &mut order, &mut order_args)?;
         order.push("d.dataset_id DESC".into());
         let offset = decode_page_token(q.page_token.as_deref())?;
         let max = q.max_results.max(1);
@@ -500,7 +520,10 @@ impl GenaiStore for super::SqlStore {
             );
             let mut st = c.prepare(&sql)?;
             let mut items: Vec<EvalDataset> = st
-                .query_map(params_from_iter(w.args.iter()), dataset_row)?
+                .query_map(
+                    params_from_iter(w.args.iter().chain(order_args.iter())),
+                    dataset_row,
+                )?
                 .collect::<crate::db::Result<_>>()?;
             let mut p = page(std::mem::take(&mut items), offset, max);
             attach(c, &mut p.items)?;

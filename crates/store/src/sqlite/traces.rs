@@ -1,22 +1,25 @@
 //! MLflow 3 traces in the SQL store, SQLite or PostgreSQL (migration 10):
 //! `trace_info`, its tags and request metadata, spans and run links.
 //!
-//! Search translates MLflow's trace filter grammar (`filter::parse_trace_filter`)
-//! into `EXISTS` clauses on the side tables, whose `(key, value)` indexes keep
-//! tag and metadata lookups narrow; status, time and duration read indexed
-//! columns of `trace_info`. Nothing is cached in memory: every server process
-//! sharing the database sees the same traces.
+//! Search declares what MLflow's trace filter grammar names (`FILTER`, `ORDER`)
+//! and `filter_sql` translates it: `EXISTS` clauses on the side tables, whose
+//! `(key, value)` indexes keep tag and metadata lookups narrow; status, time and
+//! duration read indexed columns of `trace_info`. Nothing is cached in memory:
+//! every server process sharing the database sees the same traces.
 
 use std::collections::{BTreeMap, HashMap};
 
 use crate::db::Val as SqlValue;
 use crate::db::{Conn, OptionalExtension, Row, params, params_from_iter};
 
-use super::{
-    CHUNK, Where, decode_page_token, experiment_active, invalid, kv_clause, load_run_info,
-    not_found, numeric_cmp, page, placeholders, string_cmp, text,
+use super::filter_sql::{
+    Attr, JsonDocs, Kind, KvTable, SortBy, TraceFilterable, TraceSortable, Where, text,
+    trace_filter_sql, trace_order_sql,
 };
-use crate::filter::{self, Clause, Op, TraceEntity, Value};
+use super::{
+    CHUNK, decode_page_token, experiment_active, invalid, load_run_info, not_found, page,
+    placeholders,
+};
 use crate::*;
 
 fn trace_not_found(id: &str) -> StoreError {
@@ -481,261 +484,192 @@ pub(super) fn spans(c: &Conn, ids: &[String]) -> Result<Vec<TraceSpan>> {
     Ok(out)
 }
 
-/// `clause` on a key/value side table, for key `key`.
-fn side_clause(table: &str, key: &str, c: &Clause, w: &mut Where) -> Result<()> {
-    let c = Clause {
-        key: key.to_string(),
-        ..c.clone()
-    };
-    kv_clause(table, "kv.trace_id = t.trace_id", &c, w, false)
-}
+const TAGS: KvTable = KvTable {
+    table: "trace_tags",
+    id_cond: "kv.trace_id = t.trace_id",
+    null_inclusive_ne: false,
+};
 
-/// Traces with a span where `col` matches the clause.
-fn span_clause(col: &str, c: &Clause, w: &mut Where, like_only: bool) -> Result<()> {
-    if like_only && !matches!(c.op, Op::Like | Op::ILike) {
-        return Err(invalid(format!(
-            "Invalid comparator '{}' for '{}': span content and trace text support LIKE and ILIKE",
-            c.op.name(),
-            c.key
-        )));
-    }
-    let mut inner = Where::default();
-    string_cmp(col, c, &mut inner)?;
-    w.push(
-        format!(
-            "EXISTS (SELECT 1 FROM trace_spans s WHERE s.trace_id = t.trace_id AND {})",
-            inner.sql()
-        ),
-        inner.args,
-    );
-    Ok(())
-}
+const METADATA: KvTable = KvTable {
+    table: "trace_request_metadata",
+    id_cond: "kv.trace_id = t.trace_id",
+    null_inclusive_ne: false,
+};
 
-/// Traces with a span whose name matches: `t.trace_id IN (…)` over the `(name, trace_id)` index,
-/// so that a rare name is found without reading every span of every newer trace.
-fn span_name_clause(c: &Clause, w: &mut Where) -> Result<()> {
-    let mut inner = Where::default();
-    string_cmp("s.name", c, &mut inner)?;
-    w.push(
-        format!(
-            "t.trace_id IN (SELECT s.trace_id FROM trace_spans s WHERE {})",
-            inner.sql()
-        ),
-        inner.args,
-    );
-    Ok(())
-}
+/// Traces with a span where the attribute's column matches.
+const WITH_SPAN: &str = "EXISTS (SELECT 1 FROM trace_spans s WHERE s.trace_id = t.trace_id AND {})";
 
-fn span_attribute_clause(c: &Clause, w: &mut Where) -> Result<()> {
-    match c.key.as_str() {
-        "name" => span_name_clause(c, w),
-        "type" => span_clause("s.span_type", c, w, false),
-        "status" => span_clause("s.status", c, w, false),
-        "content" => span_clause("s.content", c, w, true),
-        other => Err(invalid(format!(
-            "Invalid span key '{other}' in a trace search: use span.name, span.type, span.status or span.content"
-        ))),
-    }
-}
-
-/// How an assessment's JSON (`a.content`, MLflow's Assessment) is read: SQLite's JSON functions,
-/// or PostgreSQL's `jsonb` operators on the same text. Each piece means the same on both.
-struct AssessmentJson {
-    pg: bool,
-}
-
-impl AssessmentJson {
-    /// The assessment is a `kind` (`feedback` or `expectation`): the key is there, even as null.
-    fn is(&self, kind: &str) -> String {
-        if self.pg {
-            format!("(a.content::jsonb -> '{kind}') IS NOT NULL")
-        } else {
-            format!("json_type(a.content, '$.{kind}') IS NOT NULL")
-        }
-    }
-
-    /// Not marked invalid: `valid` absent, null, true or 1.
-    fn valid(&self) -> &'static str {
-        if self.pg {
-            "COALESCE(a.content::jsonb -> 'valid', 'null'::jsonb) IN ('null'::jsonb, 'true'::jsonb, '1'::jsonb)"
-        } else {
-            "COALESCE(json_extract(a.content, '$.valid'), 1) = 1"
-        }
-    }
-
-    /// The value as JSON text (a string quoted, a number or `true` as written); an expectation's
-    /// serialized value (a string) unquoted.
-    fn value(&self, kind: &str) -> String {
-        match (self.pg, kind) {
-            (true, "feedback") => "(a.content::jsonb -> 'feedback' -> 'value')::text".into(),
-            (true, _) => "COALESCE((a.content::jsonb -> 'expectation' -> 'value')::text,
-                 a.content::jsonb -> 'expectation' -> 'serialized_value' ->> 'value')"
-                .into(),
-            (false, "feedback") => "(a.content -> '$.feedback.value')".into(),
-            (false, _) => "COALESCE(a.content -> '$.expectation.value', json_extract(a.content, '$.expectation.serialized_value.value'))"
-                .into(),
-        }
-    }
-
-    /// The value when it is a JSON number, else NULL.
-    fn number(&self, kind: &str) -> String {
-        if self.pg {
-            let v = format!("(a.content::jsonb -> '{kind}' -> 'value')");
-            format!("(CASE WHEN jsonb_typeof({v}) = 'number' THEN {v}::float8 END)")
-        } else {
-            let path = format!("'$.{kind}.value'");
-            format!(
-                "(CASE WHEN json_type(a.content, {path}) IN ('integer', 'real') THEN json_extract(a.content, {path}) END)"
-            )
-        }
-    }
-}
-
-/// Traces with a valid assessment of `kind` (`feedback` or `expectation`)
-/// named `c.key` whose value matches, as MLflow compares them: `=`/`!=` on
-/// the value's JSON text or on the JSON of the string given, `<`…`>=` on
-/// numeric values, `IS [NOT] NULL` on whether such an assessment exists.
-fn assessment_clause(kind: &str, c: &Clause, w: &mut Where, pg: bool) -> Result<()> {
-    let json = AssessmentJson { pg };
-    let base = format!(
-        "SELECT 1 FROM trace_assessments a WHERE a.trace_id = t.trace_id AND a.name = ?
-         AND {} AND {}",
-        json.is(kind),
-        json.valid()
-    );
-    let value = json.value(kind);
-    let key = text(&c.key);
-    let as_text = |v: &Value| match v {
-        Value::Str(s) => Ok(s.clone()),
-        Value::Number(n) => Ok(super::format_number(*n)),
-        _ => Err(invalid(format!("Expected a value for '{kind}.{}'", c.key))),
-    };
-    match c.op {
-        Op::IsNull => w.push(format!("NOT EXISTS ({base})"), [key]),
-        Op::IsNotNull => w.push(format!("EXISTS ({base})"), [key]),
-        Op::Eq | Op::Ne => {
-            let v = as_text(&c.value)?;
-            let quoted = serde_json::Value::String(v.clone()).to_string();
-            let not = if c.op == Op::Ne { "NOT " } else { "" };
-            w.push(
-                format!("EXISTS ({base} AND {not}({value} = ? OR {value} = ?))"),
-                [key, text(&v), text(&quoted)],
-            )
-        }
-        Op::Lt | Op::Le | Op::Gt | Op::Ge => {
-            let n = match &c.value {
-                Value::Number(n) => *n,
-                Value::Str(s) => s.parse::<f64>().map_err(|_| {
-                    invalid(format!(
-                        "Expected a number for '{kind}.{}', got '{s}'",
-                        c.key
-                    ))
-                })?,
-                _ => return Err(invalid(format!("Expected a number for '{kind}.{}'", c.key))),
-            };
-            w.push(
-                format!("EXISTS ({base} AND {} {} ?)", json.number(kind), c.op.sql()),
-                [key, SqlValue::Real(n)],
-            )
-        }
-        _ => {
-            return Err(invalid(format!(
-                "Invalid comparator '{}' for '{kind}.{}': use =, !=, <, <=, >, >=, IS NULL or IS NOT NULL",
-                c.op.name(),
-                c.key
-            )));
-        }
-    }
-    Ok(())
-}
+/// What `LIKE`-only span content is called when another comparator is refused.
+const CONTENT: Option<&str> = Some("span content and trace text");
 
 /// A trace's end time in ms (NULL while in progress). Summed as floating point: a client may send
 /// any duration, and the BIGINT sum would overflow on PostgreSQL (an error for the whole search)
 /// where SQLite turns it into a float.
 const END_TIME: &str = "(CAST(t.timestamp_ms AS DOUBLE PRECISION) + t.execution_time_ms)";
 
-fn attribute_clause(c: &Clause, w: &mut Where) -> Result<()> {
-    match c.key.as_str() {
-        "text" => span_clause("s.content", c, w, true),
-        "timestamp_ms" | "timestamp" => numeric_cmp("t.timestamp_ms", c, w),
-        "execution_time_ms" | "execution_time" => numeric_cmp("t.execution_time_ms", c, w),
-        "end_time_ms" | "end_time" => numeric_cmp(END_TIME, c, w),
-        "status" | "state" => string_cmp("t.status", c, w),
-        "request_id" | "trace_id" => string_cmp("t.trace_id", c, w),
-        "client_request_id" => string_cmp("t.client_request_id", c, w),
-        "name" => side_clause("trace_tags", TRACE_NAME_TAG, c, w),
-        "run_id" => {
-            if matches!(c.op, Op::IsNull | Op::IsNotNull) {
-                return Err(invalid("run_id supports =, !=, LIKE, ILIKE, IN and NOT IN"));
-            }
-            let mut meta = Where::default();
-            string_cmp("kv.value", c, &mut meta)?;
-            let mut link = Where::default();
-            string_cmp("l.run_id", c, &mut link)?;
-            let sql = format!(
-                "(EXISTS (SELECT 1 FROM trace_request_metadata kv WHERE kv.trace_id = t.trace_id AND kv.key = ? AND {})
-                  OR EXISTS (SELECT 1 FROM trace_run_links l WHERE l.trace_id = t.trace_id AND {}))",
-                meta.sql(),
-                link.sql()
-            );
-            let mut args = vec![text(SOURCE_RUN_METADATA)];
-            args.extend(meta.args);
-            args.extend(link.args);
-            w.push(sql, args);
-            Ok(())
-        }
-        other => Err(invalid(format!(
-            "Invalid attribute key '{other}' in a trace search: use one of timestamp_ms, execution_time_ms, end_time_ms, status, request_id, client_request_id, name, run_id, text"
-        ))),
-    }
-}
+const FILTER: TraceFilterable = TraceFilterable {
+    attrs: &[
+        Attr {
+            names: &["text"],
+            col: "s.content",
+            kind: Kind::Related {
+                sql: WITH_SPAN,
+                like_only: CONTENT,
+            },
+        },
+        Attr {
+            names: &["timestamp_ms", "timestamp"],
+            col: "t.timestamp_ms",
+            kind: Kind::Number,
+        },
+        Attr {
+            names: &["execution_time_ms", "execution_time"],
+            col: "t.execution_time_ms",
+            kind: Kind::Number,
+        },
+        Attr {
+            names: &["end_time_ms", "end_time"],
+            col: END_TIME,
+            kind: Kind::Number,
+        },
+        Attr {
+            names: &["status", "state"],
+            col: "t.status",
+            kind: Kind::Text,
+        },
+        Attr {
+            names: &["request_id", "trace_id"],
+            col: "t.trace_id",
+            kind: Kind::Text,
+        },
+        Attr {
+            names: &["client_request_id"],
+            col: "t.client_request_id",
+            kind: Kind::Text,
+        },
+        Attr {
+            names: &["name"],
+            col: "",
+            kind: Kind::KeyOf {
+                table: &TAGS,
+                key: TRACE_NAME_TAG,
+            },
+        },
+        // the run that made the trace (its metadata) or one it was linked to
+        Attr {
+            names: &["run_id"],
+            col: "",
+            kind: Kind::AnyOf(&[
+                Attr {
+                    names: &[],
+                    col: "",
+                    kind: Kind::KeyOf {
+                        table: &METADATA,
+                        key: SOURCE_RUN_METADATA,
+                    },
+                },
+                Attr {
+                    names: &[],
+                    col: "l.run_id",
+                    kind: Kind::Related {
+                        sql: "EXISTS (SELECT 1 FROM trace_run_links l WHERE l.trace_id = t.trace_id AND {})",
+                        like_only: None,
+                    },
+                },
+            ]),
+        },
+    ],
+    unknown_attribute: |k| {
+        format!(
+            "Invalid attribute key '{k}' in a trace search: use one of timestamp_ms, execution_time_ms, end_time_ms, status, request_id, client_request_id, name, run_id, text"
+        )
+    },
+    tags: TAGS,
+    metadata: METADATA,
+    spans: &[
+        // `t.trace_id IN (…)` over the `(name, trace_id)` index, so that a rare name is found
+        // without reading every span of every newer trace
+        Attr {
+            names: &["name"],
+            col: "s.name",
+            kind: Kind::Related {
+                sql: "t.trace_id IN (SELECT s.trace_id FROM trace_spans s WHERE {})",
+                like_only: None,
+            },
+        },
+        Attr {
+            names: &["type"],
+            col: "s.span_type",
+            kind: Kind::Related {
+                sql: WITH_SPAN,
+                like_only: None,
+            },
+        },
+        Attr {
+            names: &["status"],
+            col: "s.status",
+            kind: Kind::Related {
+                sql: WITH_SPAN,
+                like_only: None,
+            },
+        },
+        Attr {
+            names: &["content"],
+            col: "s.content",
+            kind: Kind::Related {
+                sql: WITH_SPAN,
+                like_only: CONTENT,
+            },
+        },
+    ],
+    unknown_span: |k| {
+        format!(
+            "Invalid span key '{k}' in a trace search: use span.name, span.type, span.status or span.content"
+        )
+    },
+    assessments: JsonDocs {
+        from: "trace_assessments a",
+        join: "a.trace_id = t.trace_id",
+        name_col: "a.name",
+        json_col: "a.content",
+    },
+};
 
-/// One `order_by` item as SQL. As in MLflow, a trace without the value (no duration yet, no such
-/// tag) comes last in either direction: `NULLS LAST` on every expression that can be NULL (SQLite
-/// would put NULLs first going up, PostgreSQL first going down).
-fn order_sql(item: &str, args: &mut Vec<SqlValue>) -> Result<String> {
-    let (te, key, asc) = filter::parse_trace_order_by(item)?;
-    let dir = if asc { "ASC" } else { "DESC" };
-    let not_null = |col: &str| Ok(format!("{col} {dir}"));
-    let expr = match (te, key.as_str()) {
-        (TraceEntity::Attribute, "timestamp_ms" | "timestamp") => {
-            return not_null("t.timestamp_ms");
-        }
-        (TraceEntity::Attribute, "status" | "state") => return not_null("t.status"),
-        (TraceEntity::Attribute, "request_id" | "trace_id") => return not_null("t.trace_id"),
-        (TraceEntity::Attribute, "experiment_id") => return not_null("t.experiment_id"),
-        (TraceEntity::Attribute, "execution_time_ms" | "execution_time") => {
-            "t.execution_time_ms".to_string()
-        }
-        (TraceEntity::Attribute, "end_time_ms" | "end_time") => END_TIME.to_string(),
-        (TraceEntity::Attribute, "name") => {
-            args.push(text(TRACE_NAME_TAG));
-            "(SELECT value FROM trace_tags kv WHERE kv.trace_id = t.trace_id AND kv.key = ?)"
-                .to_string()
-        }
-        (TraceEntity::Attribute, "run_id") => {
-            args.push(text(SOURCE_RUN_METADATA));
-            "(SELECT value FROM trace_request_metadata kv WHERE kv.trace_id = t.trace_id AND kv.key = ?)"
-                .to_string()
-        }
-        (TraceEntity::Tag, k) => {
-            args.push(text(k));
-            "(SELECT value FROM trace_tags kv WHERE kv.trace_id = t.trace_id AND kv.key = ?)"
-                .to_string()
-        }
-        (TraceEntity::Metadata, k) => {
-            args.push(text(k));
-            "(SELECT value FROM trace_request_metadata kv WHERE kv.trace_id = t.trace_id AND kv.key = ?)"
-                .to_string()
-        }
-        _ => {
-            return Err(invalid(format!(
-                "Invalid order_by clause '{item}' for traces"
-            )));
-        }
-    };
-    Ok(format!("{expr} {dir} NULLS LAST"))
-}
+/// As in MLflow, a trace without the value (no duration yet, no such tag) comes last in
+/// either direction.
+const ORDER: TraceSortable = TraceSortable {
+    attrs: &[
+        (
+            &["timestamp_ms", "timestamp"],
+            SortBy::Column("t.timestamp_ms"),
+        ),
+        (&["status", "state"], SortBy::Column("t.status")),
+        (&["request_id", "trace_id"], SortBy::Column("t.trace_id")),
+        (&["experiment_id"], SortBy::Column("t.experiment_id")),
+        (
+            &["execution_time_ms", "execution_time"],
+            SortBy::Nullable("t.execution_time_ms"),
+        ),
+        (&["end_time_ms", "end_time"], SortBy::Nullable(END_TIME)),
+        (
+            &["name"],
+            SortBy::KeyOf {
+                table: &TAGS,
+                key: TRACE_NAME_TAG,
+            },
+        ),
+        (
+            &["run_id"],
+            SortBy::KeyOf {
+                table: &METADATA,
+                key: SOURCE_RUN_METADATA,
+            },
+        ),
+    ],
+    tags: TAGS,
+    metadata: METADATA,
+    unknown: |item| format!("Invalid order_by clause '{item}' for traces"),
+};
 
 pub(super) fn search(c: &Conn, q: &SearchTraces) -> Result<Page<TraceInfo>> {
     let offset = decode_page_token(q.page_token.as_deref())?;
@@ -751,24 +685,10 @@ pub(super) fn search(c: &Conn, q: &SearchTraces) -> Result<Page<TraceInfo>> {
         ),
         q.experiment_ids.iter().map(|e| SqlValue::Integer(*e)),
     );
-    let pg = c.is_postgres();
-    for (te, clause) in filter::parse_trace_filter(&q.filter)? {
-        match te {
-            TraceEntity::Attribute => attribute_clause(&clause, &mut w)?,
-            TraceEntity::Tag => side_clause("trace_tags", &clause.key, &clause, &mut w)?,
-            TraceEntity::Metadata => {
-                side_clause("trace_request_metadata", &clause.key, &clause, &mut w)?
-            }
-            TraceEntity::Span => span_attribute_clause(&clause, &mut w)?,
-            TraceEntity::Feedback => assessment_clause("feedback", &clause, &mut w, pg)?,
-            TraceEntity::Expectation => assessment_clause("expectation", &clause, &mut w, pg)?,
-        }
-    }
+    trace_filter_sql(&FILTER, &q.filter, c.is_postgres(), &mut w)?;
     let mut order_args = Vec::new();
     let mut order = Vec::new();
-    for item in &q.order_by {
-        order.push(order_sql(item, &mut order_args)?);
-    }
+    trace_order_sql(&ORDER, &q.order_by, &mut order, &mut order_args)?;
     order.push("t.timestamp_ms DESC".into());
     order.push("t.trace_id ASC".into());
     let sql = format!(
