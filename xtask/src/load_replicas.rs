@@ -16,9 +16,12 @@
 //! Afterwards: every acknowledged metric point is read back through the API;
 //! every acknowledged job reached a terminal state, ran its command exactly
 //! once (one `start` line) — a killed replica's job is re-attached to by the
-//! survivor (its command runs under its own supervisor) or, when no command
-//! had started, retried (attempt 2) or failed naming the lost worker, by the
-//! job's rule; every failed request was a connection error to the killed
+//! survivor (its command runs under its own supervisor), or, when no command
+//! had started, retried (attempt 2), started again by the adopter or failed
+//! (naming the lost worker, or saying the command never started), by the
+//! job's rule. A job that failed although its command had started is a
+//! violation: its handle is recorded before the command starts, so the
+//! survivor must follow it, not fail it; every failed request was a connection error to the killed
 //! replica while it was down or a retryable status (429, 502, 503, 504) —
 //! never a 500, another 4xx or a request without an answer within the
 //! timeout. Prints a summary table and fails on any violation.
@@ -67,7 +70,8 @@ const USAGE: &str =
 
   two replicas on one PostgreSQL and one S3 server, N concurrent clients (default 32) for S
   seconds (default 60), one replica killed with kill -9 and restarted mid-load; fails on a lost
-  acknowledged write, a job lost or run twice, a non-retryable error or a hang
+  acknowledged write, a job lost, run twice or failed after its command started, a non-retryable
+  error or a hang
   --quick        8 clients for 25 s (what `cargo xtask test` runs)
   --skip-build   use target/debug/atelier and the s3_server example as they are
   --keep         keep the data folder and logs (under target/load-replicas/) even on success";
@@ -763,11 +767,12 @@ struct JobOutcomes {
     once: usize,
     reattached: usize,
     retried: usize,
+    /// Adopted from the killed replica, whose command had not started, and
+    /// started by the adopter (same attempt), then ran once.
+    restarted: usize,
+    /// Failed with nothing run: reaped naming the killed worker (no handle
+    /// recorded), or adopted and found never started with no attempt left.
     failed_lost_worker: usize,
-    /// Failed naming the lost worker although its command had started (and
-    /// ran once, to its end, under its supervisor): the killed replica died
-    /// between starting the command and recording its handle.
-    failed_after_start: Vec<String>,
     /// Re-attached by another worker although the one running it was not
     /// killed (its lease ran out while it lived).
     reattached_while_alive: Vec<String>,
@@ -840,62 +845,94 @@ fn check_jobs(
             ));
             continue;
         };
-        let status = job.field_str("status").unwrap_or("");
-        let attempt = job.get("attempt").and_then(Json::num).unwrap_or(0.0) as i64;
-        let steps: Vec<&str> = job
-            .get("secondary_statuses")
-            .map(Json::arr)
-            .unwrap_or(&[])
-            .iter()
-            .filter_map(|e| e.field_str("status"))
-            .collect();
-        let error = job.field_str("error").unwrap_or("");
-        if s > 1 || e > 1 {
-            out.problems.push(format!(
-                "job {id} ran its command more than once (ledger: {s} start, {e} end; status {status}, attempt {attempt}, steps {steps:?})"
-            ));
-            continue;
-        }
-        match status {
-            "succeeded" if s == 1 && e == 1 => {
-                if attempt > 1 {
-                    out.retried += 1;
-                } else if steps.contains(&"Reattaching") {
-                    out.reattached += 1;
-                    // the first worker ("Starting" names it, host:pid:salt)
-                    let first = job
-                        .get("secondary_statuses")
-                        .map(Json::arr)
-                        .unwrap_or(&[])
-                        .iter()
-                        .find(|e| e.field_str("status") == Some("Starting"))
-                        .and_then(|e| e.field_str("message"))
-                        .unwrap_or("");
-                    if !first.contains(&format!(":{killed_pid}:")) {
-                        out.reattached_while_alive.push(format!(
-                            "job {id} was re-attached although its first worker was not the killed one ({first:?}; steps {steps:?})"
-                        ));
-                    }
-                } else {
-                    out.once += 1;
-                }
-            }
-            // the reaper's words: "… stopped … (worker host:pid:salt, attempt n of n)"
-            "failed" if error.contains(&format!(":{killed_pid}:")) => {
-                if s == 0 {
-                    out.failed_lost_worker += 1;
-                } else {
-                    out.failed_after_start.push(format!(
-                        "job {id} failed naming the killed worker ({error:?}) although its command had started (ledger: {s} start, {e} end; steps {steps:?})"
-                    ));
-                }
-            }
-            _ => out.problems.push(format!(
-                "job {id} ended {status} (attempt {attempt}, error {error:?}, steps {steps:?}; ledger: {s} start, {e} end)"
-            )),
-        }
+        classify(&mut out, id, job, (s, e), killed_pid);
     }
     out
+}
+
+/// Holds one ended job to the rules: `ledger` is its command's `start` and
+/// `end` lines, `killed_pid` the killed replica's.
+fn classify(out: &mut JobOutcomes, id: &str, job: &Json, ledger: (usize, usize), killed_pid: u32) {
+    let (s, e) = ledger;
+    let status = job.field_str("status").unwrap_or("");
+    let attempt = job.get("attempt").and_then(Json::num).unwrap_or(0.0) as i64;
+    let steps: Vec<&str> = job
+        .get("secondary_statuses")
+        .map(Json::arr)
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(|e| e.field_str("status"))
+        .collect();
+    let error = job.field_str("error").unwrap_or("");
+    // the adopter's words: "worker … took over from host:pid:salt"
+    let adopted_from_killed = events_of(job, "Reattaching")
+        .iter()
+        .any(|m| m.contains(&format!(":{killed_pid}:")));
+    if s > 1 || e > 1 {
+        out.problems.push(format!(
+            "job {id} ran its command more than once (ledger: {s} start, {e} end; status {status}, attempt {attempt}, steps {steps:?})"
+        ));
+        return;
+    }
+    match status {
+        "succeeded" if s == 1 && e == 1 => {
+            if attempt > 1 {
+                out.retried += 1;
+            } else if adopted_from_killed && steps.contains(&"Retrying") {
+                // adopted, found never started, started again within its attempt
+                out.restarted += 1;
+            } else if steps.contains(&"Reattaching") {
+                out.reattached += 1;
+                // the first worker ("Starting" names it, host:pid:salt)
+                let first = job
+                    .get("secondary_statuses")
+                    .map(Json::arr)
+                    .unwrap_or(&[])
+                    .iter()
+                    .find(|e| e.field_str("status") == Some("Starting"))
+                    .and_then(|e| e.field_str("message"))
+                    .unwrap_or("");
+                if !first.contains(&format!(":{killed_pid}:")) {
+                    out.reattached_while_alive.push(format!(
+                        "job {id} was re-attached although its first worker was not the killed one ({first:?}; steps {steps:?})"
+                    ));
+                }
+            } else {
+                out.once += 1;
+            }
+        }
+        // a command that started has a recorded handle, which the survivor follows: failing
+        // such a job (whatever the words) discards work that ran
+        "failed" if s > 0 => out.problems.push(format!(
+            "job {id} failed although its command had started (error {error:?}, attempt {attempt}, steps {steps:?}; ledger: {s} start, {e} end)"
+        )),
+        // nothing ran: the reaper's words "… stopped … (worker host:pid:salt, attempt n of
+        // n)", or an adopter's that found the command never started and no attempt left
+        "failed"
+            if error.contains(&format!(":{killed_pid}:"))
+                || (adopted_from_killed && error.starts_with(NEVER_STARTED)) =>
+        {
+            out.failed_lost_worker += 1;
+        }
+        _ => out.problems.push(format!(
+            "job {id} ended {status} (attempt {attempt}, error {error:?}, steps {steps:?}; ledger: {s} start, {e} end)"
+        )),
+    }
+}
+
+/// How `jobs::executor::NEVER_STARTED` begins an adopter's failure of a
+/// command that never started (xtask does not link the jobs crate).
+const NEVER_STARTED: &str = "the command never started";
+
+/// The messages of a job's secondary statuses named `status`.
+fn events_of<'a>(job: &'a Json, status: &str) -> Vec<&'a str> {
+    job.get("secondary_statuses")
+        .map(Json::arr)
+        .unwrap_or(&[])
+        .iter()
+        .filter(|e| e.field_str("status") == Some(status))
+        .filter_map(|e| e.field_str("message"))
+        .collect()
 }
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
@@ -1211,25 +1248,14 @@ fn run_in(o: &Opts, bin: &Path, s3_bin: &Path, work: &Path) -> R {
         println!("errors: {n} {label}");
     }
     println!(
-        "jobs: {} ran once, {} re-attached after the kill (ran once), {} retried (attempt 2), {} failed naming the lost worker ({} of them after their command had started), {} violating",
+        "jobs: {} ran once, {} re-attached after the kill (ran once), {} retried (attempt 2), {} started by the adopter (never started before the kill), {} failed before their command started, {} violating",
         jobs_out.once,
         jobs_out.reattached,
         jobs_out.retried,
-        jobs_out.failed_lost_worker + jobs_out.failed_after_start.len(),
-        jobs_out.failed_after_start.len(),
+        jobs_out.restarted,
+        jobs_out.failed_lost_worker,
         jobs_out.problems.len()
     );
-    if !jobs_out.failed_after_start.is_empty() {
-        // allowed by the job's rule (failed, ran at most once) but worth knowing:
-        // the command's work is done and its result discarded
-        println!(
-            "note: {} job(s) failed although their command had started on the killed replica (it died before recording the command's handle):",
-            jobs_out.failed_after_start.len()
-        );
-        for n in &jobs_out.failed_after_start {
-            println!("  - {n}");
-        }
-    }
     if !jobs_out.reattached_while_alive.is_empty() {
         println!(
             "note: {} job(s) were taken over from a replica that was not killed (its lease ran out while it lived; each still ran once):",
@@ -1272,5 +1298,122 @@ fn run_in(o: &Opts, bin: &Path, s3_bin: &Path, work: &Path) -> R {
     } else {
         println!("load-replicas: FAIL");
         Err(format!("{} violation(s)", violations.len()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! How an ended job is held to the rules, on jobs as the API returns them.
+
+    use super::*;
+
+    const KILLED: u32 = 4242;
+
+    /// A job as `GET /api/atelier/jobs/{id}` has it: status, attempt, error and
+    /// its secondary statuses as `(status, message)`.
+    fn job(status: &str, attempt: i64, error: &str, steps: &[(&str, &str)]) -> Json {
+        let steps: Vec<String> = steps
+            .iter()
+            .map(|(s, m)| {
+                format!(
+                    "{{\"status\": {}, \"message\": {}}}",
+                    json_str(s),
+                    json_str(m)
+                )
+            })
+            .collect();
+        Json::parse(&format!(
+            "{{\"status\": {}, \"attempt\": {attempt}, \"error\": {}, \"secondary_statuses\": [{}]}}",
+            json_str(status),
+            json_str(error),
+            steps.join(", ")
+        ))
+        .unwrap()
+    }
+
+    fn outcome(j: &Json, ledger: (usize, usize)) -> JobOutcomes {
+        let mut out = JobOutcomes::default();
+        classify(&mut out, "j-1", j, ledger, KILLED);
+        out
+    }
+
+    const STARTED_ON_KILLED: (&str, &str) = ("Starting", "worker h:4242:ab");
+    const ADOPTED: (&str, &str) = ("Reattaching", "worker h:77:cd took over from h:4242:ab");
+
+    #[test]
+    fn a_job_that_failed_after_its_command_started_is_a_violation() {
+        // the reaper's words, naming the killed worker: allowed only when nothing ran
+        let reaped = job(
+            "failed",
+            1,
+            "the worker stopped (worker h:4242:ab, attempt 1 of 1)",
+            &[STARTED_ON_KILLED],
+        );
+        let out = outcome(&reaped, (1, 1));
+        assert_eq!(out.problems.len(), 1, "{:?}", out.problems);
+        assert!(out.problems[0].contains("failed although its command had started"));
+        let out = outcome(&reaped, (0, 0));
+        assert!(out.problems.is_empty(), "{:?}", out.problems);
+        assert_eq!(out.failed_lost_worker, 1);
+        // any other failure of a started command too
+        let out = outcome(
+            &job("failed", 1, "exit 1", &[STARTED_ON_KILLED, ADOPTED]),
+            (1, 0),
+        );
+        assert_eq!(out.problems.len(), 1);
+    }
+
+    #[test]
+    fn an_adopted_job_that_never_started_may_start_again_or_fail_saying_so() {
+        let restarted = job(
+            "succeeded",
+            1,
+            "",
+            &[
+                STARTED_ON_KILLED,
+                ADOPTED,
+                ("Retrying", "the command never started; starting it again"),
+            ],
+        );
+        let out = outcome(&restarted, (1, 1));
+        assert_eq!((out.restarted, out.problems.len()), (1, 0));
+        let gave_up = job(
+            "failed",
+            1,
+            "the command never started (attempt 1 of 1; no attempts left)",
+            &[STARTED_ON_KILLED, ADOPTED],
+        );
+        let out = outcome(&gave_up, (0, 0));
+        assert_eq!((out.failed_lost_worker, out.problems.len()), (1, 0));
+        // the same words from a job no one adopted from the killed replica are not explained
+        let out = outcome(
+            &job(
+                "failed",
+                1,
+                "the command never started (attempt 1 of 1; no attempts left)",
+                &[("Starting", "worker h:77:cd")],
+            ),
+            (0, 0),
+        );
+        assert_eq!(out.problems.len(), 1);
+    }
+
+    #[test]
+    fn reattached_retried_and_once_are_counted_and_twice_is_a_violation() {
+        let out = outcome(
+            &job("succeeded", 1, "", &[STARTED_ON_KILLED, ADOPTED]),
+            (1, 1),
+        );
+        assert_eq!((out.reattached, out.reattached_while_alive.len()), (1, 0));
+        let out = outcome(&job("succeeded", 2, "", &[STARTED_ON_KILLED]), (1, 1));
+        assert_eq!(out.retried, 1);
+        let out = outcome(
+            &job("succeeded", 1, "", &[("Starting", "worker h:77:cd")]),
+            (1, 1),
+        );
+        assert_eq!(out.once, 1);
+        let out = outcome(&job("succeeded", 2, "", &[STARTED_ON_KILLED]), (2, 1));
+        assert_eq!(out.problems.len(), 1);
+        assert!(out.problems[0].contains("more than once"));
     }
 }
