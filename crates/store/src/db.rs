@@ -565,6 +565,19 @@ impl<'a> Conn<'a> {
         }
     }
 
+    /// PostgreSQL only: one statement whose arguments are bound as the driver
+    /// sends them (arrays for `unnest($1::text[], …)`: a whole batch in one
+    /// round trip); its rows, read as [`Conn::prepare_cached`]'s are.
+    pub(crate) fn pg_query(&self, sql: &str, args: &[&(dyn PgToSql + Sync)]) -> Result<Rows<'_>> {
+        match &self.0 {
+            Inner::Pg(t) => Ok(Rows::Owned(
+                t.borrow_mut().query_raw(sql, args)?.into_iter(),
+                None,
+            )),
+            Inner::Sqlite(_) => Err(DbError::other("pg_query on a SQLite connection")),
+        }
+    }
+
     /// As [`Conn::prepare_cached`], for SQL built at run time (not cached by SQLite).
     pub fn prepare(&self, sql: &str) -> Result<Stmt<'_>> {
         match &self.0 {
@@ -691,11 +704,15 @@ impl PgTx<'_> {
     }
 
     fn query(&mut self, sql: &str, refs: &[&dyn ToVal]) -> Result<Vec<OwnedRow>> {
-        let st = self.statement(sql)?;
         let vals: Vec<PgVal> = refs.iter().map(|r| PgVal(r.to_val())).collect();
         let args: Vec<&(dyn PgToSql + Sync)> =
             vals.iter().map(|v| v as &(dyn PgToSql + Sync)).collect();
-        let rows = block_on(self.tx.query(&st, &args))?;
+        self.query_raw(sql, &args)
+    }
+
+    fn query_raw(&mut self, sql: &str, args: &[&(dyn PgToSql + Sync)]) -> Result<Vec<OwnedRow>> {
+        let st = self.statement(sql)?;
+        let rows = block_on(self.tx.query(&st, args))?;
         let names: Arc<[String]> = st.columns().iter().map(|c| c.name().to_string()).collect();
         rows.iter()
             .map(|r| {

@@ -355,6 +355,29 @@ impl SqlStore {
         }
     }
 
+    /// A visible write of metric points only: `pg` on PostgreSQL runs WITHOUT
+    /// the store-wide writer lock (it keeps its own consistency row by row,
+    /// see `runs::log_metrics_pg`), so loggers on several connections and
+    /// processes append side by side; SQLite's one writer runs `sqlite`.
+    fn write_points<T>(
+        &self,
+        pg: impl FnOnce(&Conn) -> Result<T>,
+        sqlite: impl FnOnce(&Conn) -> Result<T>,
+    ) -> Result<T> {
+        let Backend::Postgres { pool, .. } = &self.backend else {
+            return self.write(sqlite);
+        };
+        let out = pool.transaction(false, |c| -> Result<T> {
+            let out = pg(c)?;
+            // last, so the counter's row is held only while committing
+            c.prepare_cached("UPDATE atelier_generation SET n = n + 1 WHERE id = 1")?
+                .execute([])?;
+            Ok(out)
+        })?;
+        self.generation.fetch_add(1, Ordering::Release);
+        Ok(out)
+    }
+
     fn read<T>(&self, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
         let (path, readers) = match &self.backend {
             Backend::Sqlite {
@@ -566,6 +589,12 @@ impl MetadataStore for SqlStore {
         params: &[Param],
         tags: &[Tag],
     ) -> Result<()> {
+        if params.is_empty() && tags.is_empty() {
+            return self.write_points(
+                |tx| runs::log_metrics_pg(tx, run_id, metrics),
+                |tx| runs::log_batch(tx, run_id, metrics, params, tags),
+            );
+        }
         self.write(|tx| runs::log_batch(tx, run_id, metrics, params, tags))
     }
 

@@ -632,3 +632,97 @@ fn long_values_mlflow_allows_are_kept_and_found() {
         vec!["a".to_string()]
     );
 }
+
+/// Metric-only batches take no store-wide lock on PostgreSQL: two "processes"
+/// (two stores on one database), two threads each, log to one run at once,
+/// racing to create the same new series and to move the same latest values.
+/// Every point is kept once, each key has one series, and each latest value
+/// is the newest point by (step, timestamp, value) whatever the interleaving.
+#[test]
+fn concurrent_metric_batches_keep_every_point_and_the_newest_latest_value() {
+    let s = fresh();
+    let other = s.reopen().unwrap();
+    let r = run_in(&s, 0, "concurrent");
+    let batch = |t: u64, b: u64| -> Vec<Metric> {
+        let mut ms = Vec::new();
+        for k in 0..4u64 {
+            // steps and values interleave across threads: later batches are
+            // not always newer
+            let step = ((b * 7 + t * 3 + k) % 23) as i64;
+            let v = ((b * 31 + t * 17 + k * 5) % 101) as f64 / 10.0;
+            ms.push(Metric::new(format!("k{k}"), v, (b % 5) as i64, step));
+        }
+        // a key every thread creates at about the same time
+        ms.push(Metric::new(format!("new{b}"), t as f64, 1, t as i64));
+        ms
+    };
+    let batches = 30u64;
+    std::thread::scope(|sc| {
+        for t in 0..4u64 {
+            let st: &SqlStore = if t % 2 == 0 { &s } else { &other };
+            let r = r.clone();
+            sc.spawn(move || {
+                for b in 0..batches {
+                    st.log_batch(&r, &batch(t, b), &[], &[])
+                        .unwrap_or_else(|e| panic!("thread {t} batch {b}: {e}"));
+                }
+            });
+        }
+    });
+    let all: Vec<Metric> = (0..4)
+        .flat_map(|t| (0..batches).flat_map(move |b| batch(t, b)))
+        .collect();
+    let run = s.get_run(&r).unwrap();
+    let keys: std::collections::BTreeSet<&str> = all.iter().map(|m| m.key.as_str()).collect();
+    assert_eq!(run.metrics.len(), keys.len(), "one latest value per key");
+    for key in keys {
+        let pts: Vec<&Metric> = all.iter().filter(|m| m.key == key).collect();
+        let newest = pts
+            .iter()
+            .max_by(|a, b| {
+                (a.step, a.timestamp)
+                    .cmp(&(b.step, b.timestamp))
+                    .then(a.value.total_cmp(&b.value))
+            })
+            .unwrap();
+        let got = run.metrics.iter().find(|m| m.key == key).unwrap();
+        assert_eq!(
+            (got.step, got.timestamp, got.value),
+            (newest.step, newest.timestamp, newest.value),
+            "latest value of {key}"
+        );
+        let h = s.metric_history(&r, key, 10_000, None).unwrap();
+        assert_eq!(h.items.len(), pts.len(), "every point of {key} kept once");
+    }
+}
+
+/// A metric-only batch checks the run as any batch does: an unknown run is
+/// not found, a deleted one refused, and nothing of the batch is written.
+#[test]
+fn metric_batches_refuse_unknown_and_deleted_runs() {
+    let s = fresh();
+    let r = run_in(&s, 0, "gone");
+    let err = s
+        .log_batch(
+            "0123456789abcdef0123456789abcdef",
+            &[Metric::new("m", 1.0, 1, 0)],
+            &[],
+            &[],
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    s.delete_run(&r).unwrap();
+    let err = s
+        .log_batch(&r, &[Metric::new("m", 1.0, 1, 0)], &[], &[])
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidParameter(_)), "{err:?}");
+    s.restore_run(&r).unwrap();
+    let run = s.get_run(&r).unwrap();
+    assert!(run.metrics.is_empty(), "{:?}", run.metrics);
+    assert!(
+        s.metric_history(&r, "m", 10, None)
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}

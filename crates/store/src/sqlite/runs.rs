@@ -50,6 +50,33 @@ fn active_run(conn: &Conn, run_id: &str) -> Result<RunInfo> {
     Ok(info)
 }
 
+/// Runs `sql` once for all `ids` — its `IN ({ids})` is bound as one array
+/// on PostgreSQL (`= ANY($1)`: one statement, prepared once, whatever the
+/// count) and as chunks of placeholders on SQLite — passing each row to `f`.
+fn for_each_row_of(
+    conn: &Conn,
+    sql: &str,
+    ids: &[String],
+    mut f: impl FnMut(&crate::db::Row<'_, '_>) -> Result<()>,
+) -> Result<()> {
+    if conn.is_postgres() {
+        let sql = sql.replace("IN ({ids})", "= ANY($1::text[])");
+        let mut rows = conn.pg_query(&sql, &[&ids])?;
+        while let Some(r) = rows.next()? {
+            f(&r)?;
+        }
+        return Ok(());
+    }
+    for chunk in ids.chunks(CHUNK) {
+        let mut st = conn.prepare(&sql.replace("{ids}", &placeholders(chunk.len())))?;
+        let mut rows = st.query(params_from_iter(chunk))?;
+        while let Some(r) = rows.next()? {
+            f(&r)?;
+        }
+    }
+    Ok(())
+}
+
 /// Full runs for the given ids, in the given order (missing ids skipped).
 fn load_runs(conn: &Conn, ids: &[String]) -> Result<Vec<Run>> {
     let mut runs: Vec<Option<Run>> = vec![None; ids.len()];
@@ -58,13 +85,12 @@ fn load_runs(conn: &Conn, ids: &[String]) -> Result<Vec<Run>> {
         .enumerate()
         .map(|(i, s)| (s.as_str(), i))
         .collect();
-    for chunk in ids.chunks(CHUNK) {
-        let ph = placeholders(chunk.len());
-        let mut st = conn.prepare(&format!(
-            "SELECT {RUN_COLS} FROM runs WHERE run_uuid IN ({ph})"
-        ))?;
-        for info in st.query_map(params_from_iter(chunk), run_info_row)? {
-            let info = info?;
+    for_each_row_of(
+        conn,
+        &format!("SELECT {RUN_COLS} FROM runs WHERE run_uuid IN ({{ids}})"),
+        ids,
+        |r| {
+            let info = run_info_row(r)?;
             if let Some(&i) = index.get(info.run_id.as_str()) {
                 runs[i] = Some(Run {
                     info,
@@ -76,36 +102,51 @@ fn load_runs(conn: &Conn, ids: &[String]) -> Result<Vec<Run>> {
                     model_outputs: Vec::new(),
                 });
             }
-        }
-        let mut st = conn.prepare(&format!(
-            "SELECT run_uuid, key, value FROM params WHERE run_uuid IN ({ph}) ORDER BY key"
-        ))?;
-        let mut rows = st.query(params_from_iter(chunk))?;
-        while let Some(r) = rows.next()? {
-            let id: String = r.get(0)?;
-            if let Some(Some(run)) = index.get(id.as_str()).map(|&i| runs[i].as_mut()) {
+            Ok(())
+        },
+    )?;
+    // the run a row belongs to (its first column)
+    fn run_of<'a>(
+        runs: &'a mut [Option<Run>],
+        index: &HashMap<&str, usize>,
+        r: &crate::db::Row<'_, '_>,
+    ) -> Result<Option<&'a mut Run>> {
+        let id: String = r.get(0)?;
+        Ok(index
+            .get(id.as_str())
+            .and_then(|&i| runs.get_mut(i))
+            .and_then(|r| r.as_mut()))
+    }
+    for_each_row_of(
+        conn,
+        "SELECT run_uuid, key, value FROM params WHERE run_uuid IN ({ids}) ORDER BY key",
+        ids,
+        |r| {
+            if let Some(run) = run_of(&mut runs, &index, r)? {
                 run.params
                     .push(Tag::new(r.get::<_, String>(1)?, r.get::<_, String>(2)?));
             }
-        }
-        let mut st = conn.prepare(&format!(
-            "SELECT run_uuid, key, value FROM tags WHERE run_uuid IN ({ph}) ORDER BY key"
-        ))?;
-        let mut rows = st.query(params_from_iter(chunk))?;
-        while let Some(r) = rows.next()? {
-            let id: String = r.get(0)?;
-            if let Some(Some(run)) = index.get(id.as_str()).map(|&i| runs[i].as_mut()) {
+            Ok(())
+        },
+    )?;
+    for_each_row_of(
+        conn,
+        "SELECT run_uuid, key, value FROM tags WHERE run_uuid IN ({ids}) ORDER BY key",
+        ids,
+        |r| {
+            if let Some(run) = run_of(&mut runs, &index, r)? {
                 run.tags
                     .push(Tag::new(r.get::<_, String>(1)?, r.get::<_, String>(2)?));
             }
-        }
-        let mut st = conn.prepare(&format!(
-            "SELECT run_uuid, key, value, is_nan, timestamp, step FROM latest_metrics WHERE run_uuid IN ({ph}) ORDER BY key"
-        ))?;
-        let mut rows = st.query(params_from_iter(chunk))?;
-        while let Some(r) = rows.next()? {
-            let id: String = r.get(0)?;
-            if let Some(Some(run)) = index.get(id.as_str()).map(|&i| runs[i].as_mut()) {
+            Ok(())
+        },
+    )?;
+    for_each_row_of(
+        conn,
+        "SELECT run_uuid, key, value, is_nan, timestamp, step FROM latest_metrics WHERE run_uuid IN ({ids}) ORDER BY key",
+        ids,
+        |r| {
+            if let Some(run) = run_of(&mut runs, &index, r)? {
                 run.metrics.push(Metric::new(
                     r.get::<_, String>(1)?,
                     read_value(r.get(2)?, r.get(3)?),
@@ -113,16 +154,17 @@ fn load_runs(conn: &Conn, ids: &[String]) -> Result<Vec<Run>> {
                     r.get(5)?,
                 ));
             }
-        }
-        let mut st = conn.prepare(&format!(
-            "SELECT i.run_uuid, i.tags, d.name, d.digest, d.source_type, d.source, d.schema, d.profile
-             FROM run_inputs i JOIN datasets d ON d.dataset_id = i.dataset_id
-             WHERE i.run_uuid IN ({ph}) ORDER BY d.dataset_id"
-        ))?;
-        let mut rows = st.query(params_from_iter(chunk))?;
-        while let Some(r) = rows.next()? {
-            let id: String = r.get(0)?;
-            if let Some(Some(run)) = index.get(id.as_str()).map(|&i| runs[i].as_mut()) {
+            Ok(())
+        },
+    )?;
+    for_each_row_of(
+        conn,
+        "SELECT i.run_uuid, i.tags, d.name, d.digest, d.source_type, d.source, d.schema, d.profile
+         FROM run_inputs i JOIN datasets d ON d.dataset_id = i.dataset_id
+         WHERE i.run_uuid IN ({ids}) ORDER BY d.dataset_id",
+        ids,
+        |r| {
+            if let Some(run) = run_of(&mut runs, &index, r)? {
                 let tags_json: String = r.get(1)?;
                 let tags: Vec<(String, String)> =
                     serde_json::from_str::<Vec<(String, String)>>(&tags_json).unwrap_or_default();
@@ -138,14 +180,15 @@ fn load_runs(conn: &Conn, ids: &[String]) -> Result<Vec<Run>> {
                     },
                 });
             }
-        }
-        let mut st = conn.prepare(&format!(
-            "SELECT run_uuid, model_id, direction, step FROM run_models WHERE run_uuid IN ({ph}) ORDER BY model_id"
-        ))?;
-        let mut rows = st.query(params_from_iter(chunk))?;
-        while let Some(r) = rows.next()? {
-            let id: String = r.get(0)?;
-            if let Some(Some(run)) = index.get(id.as_str()).map(|&i| runs[i].as_mut()) {
+            Ok(())
+        },
+    )?;
+    for_each_row_of(
+        conn,
+        "SELECT run_uuid, model_id, direction, step FROM run_models WHERE run_uuid IN ({ids}) ORDER BY model_id",
+        ids,
+        |r| {
+            if let Some(run) = run_of(&mut runs, &index, r)? {
                 let model_id: String = r.get(1)?;
                 if r.get::<_, String>(2)? == "input" {
                     run.model_inputs.push(model_id);
@@ -156,8 +199,9 @@ fn load_runs(conn: &Conn, ids: &[String]) -> Result<Vec<Run>> {
                     });
                 }
             }
-        }
-    }
+            Ok(())
+        },
+    )?;
     Ok(runs.into_iter().flatten().collect())
 }
 
@@ -370,6 +414,12 @@ pub(super) fn log_batch(
     for t in tags {
         set_run_tag(tx, run_id, &t.key, &t.value)?;
     }
+    if tx.is_postgres() {
+        return match metrics.is_empty() {
+            true => Ok(()),
+            false => log_metrics_pg(tx, run_id, metrics),
+        };
+    }
     if !metrics.is_empty() {
         let mut cache = HashMap::new();
         let mut latest: HashMap<&str, &Metric> = HashMap::new();
@@ -436,6 +486,122 @@ pub(super) fn log_batch(
         }
     }
     Ok(())
+}
+
+/// PostgreSQL: a batch's metric points, any new series and the latest
+/// values in ONE statement (columns bound whole as arrays), which also checks
+/// that the run exists and is active. It needs no store-wide writer lock:
+/// the run's row is share-locked (a concurrent delete or update of the run
+/// waits for the batch), a series another connection adds at the same time
+/// is taken from the conflict (`DO UPDATE … RETURNING` returns the row that
+/// won), and a key's latest value only moves forward — `ON CONFLICT … WHERE`
+/// is re-checked against the row a concurrent batch committed, with the
+/// order [`metric_point_newer`] defines (step, timestamp, value; NaN
+/// lowest). Keys are upserted in key order, so two batches never deadlock.
+pub(super) fn log_metrics_pg(tx: &Conn, run_id: &str, metrics: &[Metric]) -> Result<()> {
+    const SQL: &str = "WITH run AS (
+            SELECT run_uuid, lifecycle_stage FROM runs WHERE run_uuid = $1 FOR NO KEY UPDATE
+        ), live AS (
+            SELECT run_uuid FROM run WHERE lifecycle_stage = 'active'
+        ), p AS (
+            SELECT * FROM unnest($2::text[], $3::int8[], $4::int8[], $5::float8[], $6::int8[],
+                                 $7::text[], $8::text[], $9::text[])
+                WITH ORDINALITY AS p(key, step, ts, value, is_nan, dataset_name, dataset_digest, model_id, ord)
+        ), keys AS (
+            SELECT DISTINCT key FROM p
+        ), old AS (
+            SELECT s.key, s.series_id FROM metric_series s
+            WHERE s.run_uuid = $1 AND s.key IN (SELECT key FROM keys)
+        ), new AS (
+            INSERT INTO metric_series (run_uuid, key)
+            SELECT live.run_uuid, k.key FROM live, keys k
+            WHERE k.key NOT IN (SELECT key FROM old)
+            ORDER BY k.key
+            ON CONFLICT (run_uuid, key) DO UPDATE SET key = excluded.key
+            RETURNING key, series_id
+        ), ser AS (
+            SELECT key, series_id FROM old UNION ALL SELECT key, series_id FROM new
+        ), pts AS (
+            INSERT INTO metric_points (series_id, step, timestamp, value, is_nan, dataset_name, dataset_digest, model_id)
+            SELECT ser.series_id, p.step, p.ts, p.value, p.is_nan, p.dataset_name, p.dataset_digest, p.model_id
+            FROM p JOIN ser ON ser.key = p.key
+            WHERE EXISTS (SELECT 1 FROM live)
+            ORDER BY p.ord
+            RETURNING 1
+        ), latest AS (
+            INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step)
+            SELECT live.run_uuid, l.key, l.value, l.is_nan, l.ts, l.step
+            FROM live, unnest($10::text[], $11::float8[], $12::int8[], $13::int8[], $14::int8[])
+                AS l(key, value, is_nan, ts, step)
+            ORDER BY l.key
+            ON CONFLICT (run_uuid, key) DO UPDATE SET
+                value = excluded.value, is_nan = excluded.is_nan,
+                timestamp = excluded.timestamp, step = excluded.step
+            WHERE (excluded.step, excluded.timestamp, COALESCE(excluded.value, -1e308))
+                >= (latest_metrics.step, latest_metrics.timestamp, COALESCE(latest_metrics.value, -1e308))
+            RETURNING 1
+        )
+        SELECT (SELECT lifecycle_stage FROM run), (SELECT count(*) FROM pts), (SELECT count(*) FROM latest)";
+    if metrics.is_empty() {
+        active_run(tx, run_id)?;
+        return Ok(());
+    }
+    let value = |m: &Metric| (!m.value.is_nan()).then_some(m.value);
+    let nan = |m: &Metric| i64::from(m.value.is_nan());
+    let keys: Vec<&str> = metrics.iter().map(|m| m.key.as_str()).collect();
+    let steps: Vec<i64> = metrics.iter().map(|m| m.step).collect();
+    let times: Vec<i64> = metrics.iter().map(|m| m.timestamp).collect();
+    let values: Vec<Option<f64>> = metrics.iter().map(value).collect();
+    let nans: Vec<i64> = metrics.iter().map(nan).collect();
+    let ds_names: Vec<Option<&str>> = metrics.iter().map(|m| m.dataset_name.as_deref()).collect();
+    let ds_digests: Vec<Option<&str>> = metrics
+        .iter()
+        .map(|m| m.dataset_digest.as_deref())
+        .collect();
+    let models: Vec<Option<&str>> = metrics.iter().map(|m| m.model_id.as_deref()).collect();
+    // the newest point of each key, in key order
+    let mut latest: std::collections::BTreeMap<&str, &Metric> = std::collections::BTreeMap::new();
+    for m in metrics {
+        let e = latest.entry(m.key.as_str()).or_insert(m);
+        if metric_point_newer(m, e) {
+            *e = m;
+        }
+    }
+    let l_keys: Vec<&str> = latest.keys().copied().collect();
+    let l_values: Vec<Option<f64>> = latest.values().map(|m| value(m)).collect();
+    let l_nans: Vec<i64> = latest.values().map(|m| nan(m)).collect();
+    let l_times: Vec<i64> = latest.values().map(|m| m.timestamp).collect();
+    let l_steps: Vec<i64> = latest.values().map(|m| m.step).collect();
+    let mut rows = tx.pg_query(
+        SQL,
+        &[
+            &run_id,
+            &keys,
+            &steps,
+            &times,
+            &values,
+            &nans,
+            &ds_names,
+            &ds_digests,
+            &models,
+            &l_keys,
+            &l_values,
+            &l_nans,
+            &l_times,
+            &l_steps,
+        ],
+    )?;
+    let stage: Option<String> = match rows.next()? {
+        Some(r) => r.get(0)?,
+        None => None,
+    };
+    match stage.as_deref() {
+        None => Err(not_found(format!("Run with id={run_id} not found"))),
+        Some("active") => Ok(()),
+        Some(_) => Err(invalid(format!(
+            "The run {run_id} must be in the 'active' state. Current state is deleted."
+        ))),
+    }
 }
 
 pub(super) fn delete_tag(tx: &Conn, run_id: &str, key: &str) -> Result<()> {
