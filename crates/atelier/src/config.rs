@@ -81,8 +81,8 @@ pub struct ServeArgs {
     pub notebook_idle_seconds: Option<u64>,
     /// Where users' job commands (processing, training, notebook jobs) run: `local`
     /// (this machine, each under a supervisor process) or `ray` (a Ray cluster,
-    /// through its Jobs API at --ray-address; the job folders under --data-dir
-    /// must be on a filesystem the cluster shares) [default: local].
+    /// through its Jobs API at --ray-address; each job is staged on its worker
+    /// through this server, see --ray-atelier-bin) [default: local].
     #[arg(long, env = "ATELIER_EXECUTOR", value_enum)]
     pub executor: Option<ExecutorKind>,
     /// The address users' jobs and notebooks reach this server at for MLflow
@@ -95,6 +95,15 @@ pub struct ServeArgs {
     /// (e.g. http://ray-head:8265); checked when the server starts.
     #[arg(long, env = "ATELIER_RAY_ADDRESS")]
     pub ray_address: Option<String>,
+    /// The atelier program on the Ray workers, which stages each job there
+    /// (fetches its inputs and code from this server, uploads its outputs)
+    /// [default: this server's own executable path].
+    #[arg(long, env = "ATELIER_RAY_ATELIER_BIN")]
+    pub ray_atelier_bin: Option<String>,
+    /// The Ray workers see --data-dir at the same path (a shared volume): jobs
+    /// run in the server's job folders instead of being staged.
+    #[arg(long, env = "ATELIER_RAY_SHARED_FILESYSTEM")]
+    pub ray_shared_filesystem: bool,
     /// Log filter (tracing syntax, e.g. "info" or "server=debug") [default: info].
     #[arg(long, env = "ATELIER_LOG")]
     pub log: Option<String>,
@@ -102,7 +111,8 @@ pub struct ServeArgs {
     /// s3_access_key_id, s3_secret_access_key, require_auth, max_artifact_bytes,
     /// max_request_bytes, allowed_hosts, cors_allowed_origins, allow_local_paths,
     /// webhook_allowed_hosts, job_workers, job_lease_seconds, notebook_python,
-    /// notebook_idle_seconds, executor, ray_address, jobs_tracking_uri, log.
+    /// notebook_idle_seconds, executor, ray_address, ray_atelier_bin,
+    /// ray_shared_filesystem, jobs_tracking_uri, log.
     #[arg(long, env = "ATELIER_CONFIG")]
     pub config: Option<PathBuf>,
 }
@@ -133,6 +143,8 @@ struct FileSettings {
     executor: Option<ExecutorKind>,
     jobs_tracking_uri: Option<String>,
     ray_address: Option<String>,
+    ray_atelier_bin: Option<String>,
+    ray_shared_filesystem: Option<bool>,
     log: Option<String>,
 }
 
@@ -197,6 +209,10 @@ pub struct Settings {
     pub notebook_python: Option<PathBuf>,
     pub notebook_idle_seconds: u64,
     pub executor: ExecutorAt,
+    /// The atelier program on Ray's workers (`None`: this executable's path).
+    pub ray_atelier_bin: Option<String>,
+    /// Ray's workers see the data folder: jobs are not staged.
+    pub ray_shared_filesystem: bool,
     /// What jobs' MLflow clients are told to reach (`None`: the bound address).
     pub jobs_tracking_uri: Option<String>,
     pub log: String,
@@ -386,6 +402,13 @@ impl Settings {
                 .or(file.notebook_idle_seconds)
                 .unwrap_or(3600),
             executor,
+            ray_atelier_bin: a
+                .ray_atelier_bin
+                .or(file.ray_atelier_bin)
+                .map(|b| b.trim().to_string())
+                .filter(|b| !b.is_empty()),
+            ray_shared_filesystem: a.ray_shared_filesystem
+                || file.ray_shared_filesystem.unwrap_or(false),
             jobs_tracking_uri: a
                 .jobs_tracking_uri
                 .or(file.jobs_tracking_uri)
@@ -537,6 +560,25 @@ mod tests {
             ExecutorAt::Ray {
                 address: "http://ray-head:8265".into()
             }
+        );
+        // staged through the server unless the workers share the data folder
+        assert!(!s.ray_shared_filesystem);
+        assert_eq!(s.ray_atelier_bin, None);
+        let g = dir.path().join("shared.toml");
+        std::fs::write(
+            &g,
+            "executor = \"ray\"\nray_address = \"http://h:8265\"\nray_shared_filesystem = true\nray_atelier_bin = \"/opt/atelier/bin/atelier\"\n",
+        )
+        .unwrap();
+        let s = Settings::resolve(ServeArgs {
+            config: Some(g),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(s.ray_shared_filesystem);
+        assert_eq!(
+            s.ray_atelier_bin.as_deref(),
+            Some("/opt/atelier/bin/atelier")
         );
         // the flag beats the file; an address alone changes nothing
         let s = Settings::resolve(ServeArgs {

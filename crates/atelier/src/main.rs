@@ -6,6 +6,7 @@ mod bench;
 mod clarify_cli;
 mod config;
 mod import_cli;
+mod job_worker;
 mod jobs_cli;
 mod migrate_cli;
 mod monitor_cli;
@@ -52,6 +53,14 @@ enum Command {
     /// (internal) Execute a notebook inside a notebook job.
     #[command(hide = true, name = "__notebook-run")]
     NotebookRun(Box<notebooks_cli::ExecArgs>),
+    /// (internal) Stage a job on a Ray worker through the server, run its
+    /// command there and upload its outputs (manifest in ATELIER_STAGE_MANIFEST).
+    #[command(hide = true, name = "job-worker")]
+    JobWorker {
+        /// The job's command, after `--`.
+        #[arg(last = true)]
+        argv: Vec<std::ffi::OsString>,
+    },
     /// Run the server: the Studio web UI and the MLflow-compatible tracking API.
     #[command(
         after_help = "Settings come from flags, then ATELIER_* environment variables, then the --config file, then defaults.
@@ -531,6 +540,7 @@ fn quiet_on_closed_pipe(command: &Command) {
         Command::Serve(_)
             | Command::Supervise { .. }
             | Command::NotebookRun(_)
+            | Command::JobWorker { .. }
             | Command::Bench { .. }
     ) {
         return;
@@ -659,6 +669,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .try_init();
             return Ok(jobs::local::supervise(&launch_file));
         }
+        Command::JobWorker { argv } => return Ok(job_worker::run(argv)),
         Command::Serve(args) => {
             let settings = Settings::resolve(args)?;
             init_tracing(&settings.log);
@@ -1395,16 +1406,29 @@ fn serve(s: Settings) -> anyhow::Result<()> {
         config::ExecutorAt::Local => local.clone(),
         config::ExecutorAt::Ray { address } => {
             let ray = jobs::ray::RayExecutor::new(address)
-                .map_err(|e| anyhow::anyhow!("--ray-address: {e}"))?;
+                .map_err(|e| anyhow::anyhow!("--ray-address: {e}"))?
+                .with_shared_filesystem(s.ray_shared_filesystem)
+                .with_worker_atelier_bin(s.ray_atelier_bin.clone());
             let version = ray.probe().map_err(|e| {
                 anyhow::anyhow!(
                     "--executor ray: {e}\n(set the Ray head's dashboard address with --ray-address, ATELIER_RAY_ADDRESS or ray_address in the config file)"
                 )
             })?;
-            tracing::info!(
-                "jobs run on the Ray cluster at {address} (Ray {version}); its workers must see {} at the same path",
-                s.data_dir.join("jobs").display()
-            );
+            if s.ray_shared_filesystem {
+                tracing::info!(
+                    "jobs run on the Ray cluster at {address} (Ray {version}); its workers must see {} at the same path (--ray-shared-filesystem)",
+                    s.data_dir.join("jobs").display()
+                );
+            } else {
+                let bin = s.ray_atelier_bin.clone().unwrap_or_else(|| {
+                    std::env::current_exe()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                });
+                tracing::info!(
+                    "jobs run on the Ray cluster at {address} (Ray {version}), staged on the workers through this server by `{bin} job-worker`"
+                );
+            }
             Arc::new(ray)
         }
     };

@@ -2,8 +2,13 @@
 //! (the one `cargo xtask test` starts, named by `ATELIER_RAY_ADDRESS`; the
 //! tests that need it say on stderr that they were skipped without it), its
 //! output lines come back through the jobs API, its outputs and log land in
-//! its run, and a cancel stops it through Ray. A wrong address stops the
-//! server at start-up with a message naming the setting.
+//! its run, and a cancel stops it through Ray. By default a job is staged on
+//! its worker by `atelier job-worker` (inputs and code fetched from the
+//! server, outputs uploaded to the run, in a folder of the worker's that is
+//! not the server's job folder); `--ray-shared-filesystem` runs it in the
+//! server's folder. A wrong address stops the server at start-up with a
+//! message naming the setting, and the worker refuses a missing, garbled or
+//! path-tricking manifest with one clear line.
 
 mod common;
 
@@ -73,6 +78,49 @@ fn ray_job(a: &ureq::Agent, ray: &str, id: &str) -> Value {
     v
 }
 
+/// PUT `body` at `path` of the artifact store, with `token` when given.
+fn upload(a: &ureq::Agent, s: &Server, token: Option<&str>, path: &str, body: &str) {
+    let mut req = a.put(s.url(&format!("/api/2.0/mlflow-artifacts/artifacts/{path}")));
+    if let Some(t) = token {
+        req = req.header("Authorization", &format!("Bearer {t}"));
+    }
+    let mut r = req.send(body).unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        200,
+        "{path}: {}",
+        r.body_mut().read_to_string().unwrap_or_default()
+    );
+}
+
+/// The text of a file of the artifact store, with `token` when given.
+fn download(a: &ureq::Agent, s: &Server, token: Option<&str>, path: &str) -> String {
+    let mut req = a.get(s.url(&format!("/api/2.0/mlflow-artifacts/artifacts/{path}")));
+    if let Some(t) = token {
+        req = req.header("Authorization", &format!("Bearer {t}"));
+    }
+    let mut r = req.call().unwrap();
+    let text = r.body_mut().read_to_string().unwrap_or_default();
+    assert_eq!(r.status().as_u16(), 200, "{path}: {text}");
+    text
+}
+
+/// A run's artifact folder, as a path of the artifact store.
+fn run_root(a: &ureq::Agent, s: &Server, run_id: &str) -> String {
+    let (c, run) = get(
+        a,
+        &s.url(&format!("/api/2.0/mlflow/runs/get?run_id={run_id}")),
+    )
+    .unwrap();
+    assert_eq!(c, 200, "{run}");
+    let art = run["run"]["info"]["artifact_uri"].as_str().unwrap();
+    art.split("mlflow-artifacts:/")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{art}"))
+        .trim_start_matches('/')
+        .to_string()
+}
+
 #[test]
 fn a_processing_job_runs_on_ray_and_its_log_and_outputs_come_back() {
     let Some(ray) = ray_address("a_processing_job_runs_on_ray_and_its_log_and_outputs_come_back")
@@ -99,14 +147,24 @@ fn a_processing_job_runs_on_ray_and_its_log_and_outputs_come_back() {
     let script = "set -e\n\
         echo \"rows: $(wc -l < \"$ATELIER_INPUT_RAW/raw.csv\" | tr -d ' ')\"\n\
         grep -v '^a,' \"$ATELIER_INPUT_RAW/raw.csv\" > \"$ATELIER_OUTPUT_CLEAN/clean.csv\"\n\
+        sh where.sh\n\
         echo \"tracking at $MLFLOW_TRACKING_URI\"\n\
         echo 'to stderr' >&2\n\
         echo done";
+    // its code, uploaded as the CLI does: it notes where it ran
+    upload(
+        &a,
+        &s,
+        None,
+        "jobs-code/p1/where.sh",
+        "pwd > \"$ATELIER_OUTPUT_CLEAN/cwd.txt\"\n",
+    );
     let (c, r) = post(
         &a,
         &s.url("/api/atelier/jobs"),
         &json!({"kind": "processing", "spec": {
             "command": ["sh", "-c", script],
+            "code": "jobs-code/p1",
             "inputs": {"raw": "datasets/raw.csv"},
             "outputs": ["clean"],
             "experiment": "on-ray",
@@ -140,7 +198,7 @@ fn a_processing_job_runs_on_ray_and_its_log_and_outputs_come_back() {
     );
     // the output and the log are in the job's run
     let run_id = j["result"]["run_id"].as_str().unwrap().to_string();
-    assert_eq!(j["result"]["outputs"]["clean"]["files"], 1, "{j}");
+    assert_eq!(j["result"]["outputs"]["clean"]["files"], 2, "{j}");
     let (c, listed) = get(
         &a,
         &s.url(&format!(
@@ -155,7 +213,7 @@ fn a_processing_job_runs_on_ray_and_its_log_and_outputs_come_back() {
         .iter()
         .map(|f| f["path"].as_str().unwrap())
         .collect();
-    assert_eq!(files, ["output/clean/clean.csv"]);
+    assert_eq!(files, ["output/clean/clean.csv", "output/clean/cwd.txt"]);
     let (c, logs) = get(
         &a,
         &s.url(&format!(
@@ -194,6 +252,25 @@ fn a_processing_job_runs_on_ray_and_its_log_and_outputs_come_back() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.body_mut().read_to_string().unwrap(), "1,2\n3,4\n");
+    // staged: it ran in the code folder of a folder of the worker's own, not
+    // in the server's job folder, and that folder is gone
+    let cwd = download(&a, &s, None, &format!("{rel}/output/clean/cwd.txt"));
+    let cwd = std::path::Path::new(cwd.trim());
+    assert!(cwd.ends_with("code"), "{}", cwd.display());
+    assert!(
+        !cwd.starts_with(dir.path()),
+        "it ran in the server's folder: {}",
+        cwd.display()
+    );
+    assert!(!cwd.exists(), "the worker left {} behind", cwd.display());
+    assert!(
+        !s.data_dir
+            .join("jobs")
+            .join(&id)
+            .join("processing/input/raw/raw.csv")
+            .exists(),
+        "the server downloaded the input itself"
+    );
     // the run's copy of the log has the same lines
     let mut r = a
         .get(s.url(&format!(
@@ -434,5 +511,321 @@ fn a_wrong_ray_address_stops_the_server_at_start_up() {
     assert!(
         err.contains("--executor ray needs the Ray head's address: --ray-address"),
         "{err}"
+    );
+}
+
+/// POST JSON with a bearer token: (status, body).
+fn post_as(a: &ureq::Agent, url: &str, token: &str, body: &Value) -> (u16, Value) {
+    let mut r = a
+        .post(url)
+        .header("Authorization", &format!("Bearer {token}"))
+        .send_json(body)
+        .unwrap();
+    let status = r.status().as_u16();
+    let text = r.body_mut().read_to_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn get_as(a: &ureq::Agent, url: &str, token: &str) -> Value {
+    let mut r = a
+        .get(url)
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    let text = r.body_mut().read_to_string().unwrap_or_default();
+    assert_eq!(r.status().as_u16(), 200, "{url}: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A training job on a server that wants tokens: staged on its worker, it
+/// fetches its code, an uploaded dataset and another run's artifact folder
+/// with the job's own token, sees its hyperparameters and SageMaker's
+/// variables pointing into the worker's folder, and its `model/` and
+/// `output/data/` land in its run.
+#[test]
+fn a_training_job_is_staged_on_its_ray_worker_with_the_jobs_token() {
+    let Some(ray) = ray_address("a_training_job_is_staged_on_its_ray_worker_with_the_jobs_token")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let admin = token(&data, "admin", "admin");
+    let s = Server::start(
+        &data,
+        &["--executor", "ray", "--ray-address", &ray, "--require-auth"],
+    );
+    let a = agent();
+    let t = Some(admin.as_str());
+    upload(&a, &s, t, "datasets/train.csv", "x,y\n1,2\n");
+    // another run's artifact folder as a second channel
+    let (c, e) = post_as(
+        &a,
+        &s.url("/api/2.0/mlflow/experiments/create"),
+        &admin,
+        &json!({"name": "earlier"}),
+    );
+    assert_eq!(c, 200, "{e}");
+    let (c, r) = post_as(
+        &a,
+        &s.url("/api/2.0/mlflow/runs/create"),
+        &admin,
+        &json!({"experiment_id": e["experiment_id"]}),
+    );
+    assert_eq!(c, 200, "{r}");
+    let earlier = r["run"]["info"]["run_id"].as_str().unwrap().to_string();
+    let earlier_root = {
+        let run = get_as(
+            &a,
+            &s.url(&format!("/api/2.0/mlflow/runs/get?run_id={earlier}")),
+            &admin,
+        );
+        let art = run["run"]["info"]["artifact_uri"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        art.split("mlflow-artifacts:/")
+            .nth(1)
+            .unwrap()
+            .trim_start_matches('/')
+            .to_string()
+    };
+    upload(
+        &a,
+        &s,
+        t,
+        &format!("{earlier_root}/notes/sub/notes.txt"),
+        "seen\n",
+    );
+    upload(
+        &a,
+        &s,
+        t,
+        "jobs-code/t1/train.sh",
+        "set -e\n\
+         cat \"$SM_CHANNEL_TRAIN/train.csv\" \"$SM_CHANNEL_PREV/sub/notes.txt\" > \"$SM_MODEL_DIR/model.txt\"\n\
+         echo \"lr=$SM_HP_LR\" > \"$SM_OUTPUT_DATA_DIR/metrics.txt\"\n\
+         cp \"$SM_INPUT_CONFIG_DIR/hyperparameters.json\" \"$SM_OUTPUT_DATA_DIR/hps.json\"\n\
+         pwd > \"$SM_OUTPUT_DATA_DIR/cwd.txt\"\n\
+         echo \"$SM_MODEL_DIR\" > \"$SM_OUTPUT_DATA_DIR/model_dir.txt\"\n\
+         echo trained\n",
+    );
+    let (c, r) = post_as(
+        &a,
+        &s.url("/api/atelier/jobs"),
+        &admin,
+        &json!({"kind": "training", "spec": {
+            "command": ["sh", "train.sh"],
+            "code": "jobs-code/t1",
+            "inputs": {"train": "datasets/train.csv", "prev": format!("runs:/{earlier}/notes")},
+            "hyperparameters": {"lr": "0.1"},
+        }}),
+    );
+    assert_eq!(c, 202, "{r}");
+    let id = r["job"]["id"].as_str().unwrap().to_string();
+    let t0 = Instant::now();
+    let j = loop {
+        let j = get_as(&a, &s.url(&format!("/api/atelier/jobs/{id}")), &admin)["job"].clone();
+        if ["succeeded", "failed", "cancelled"].contains(&j["status"].as_str().unwrap_or("")) {
+            break j;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(180), "{j}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(j["status"], "succeeded", "{j}");
+    assert_eq!(ray_job(&a, &ray, &id)["status"], "SUCCEEDED");
+    let run_id = j["result"]["run_id"].as_str().unwrap();
+    assert_eq!(j["result"]["model_uri"], format!("runs:/{run_id}/model"));
+    assert_eq!(j["result"]["outputs"]["model"]["files"], 1, "{j}");
+    assert_eq!(j["result"]["outputs"]["data"]["files"], 4, "{j}");
+    let root = {
+        let run = get_as(
+            &a,
+            &s.url(&format!("/api/2.0/mlflow/runs/get?run_id={run_id}")),
+            &admin,
+        );
+        let art = run["run"]["info"]["artifact_uri"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        art.split("mlflow-artifacts:/")
+            .nth(1)
+            .unwrap()
+            .trim_start_matches('/')
+            .to_string()
+    };
+    let file = |p: &str| download(&a, &s, t, &format!("{root}/{p}"));
+    assert_eq!(file("model/model.txt"), "x,y\n1,2\nseen\n");
+    assert_eq!(file("output/data/metrics.txt"), "lr=0.1\n");
+    let hps: Value = serde_json::from_str(&file("output/data/hps.json")).unwrap();
+    assert_eq!(hps, json!({"lr": "0.1"}));
+    let cwd = file("output/data/cwd.txt");
+    let cwd = std::path::Path::new(cwd.trim());
+    assert!(cwd.ends_with("code"), "{}", cwd.display());
+    assert!(!cwd.starts_with(dir.path()), "{}", cwd.display());
+    // SageMaker's variables were moved to the worker's folder
+    let model_dir = file("output/data/model_dir.txt");
+    assert_eq!(
+        std::path::Path::new(model_dir.trim()),
+        cwd.parent().unwrap().join("model")
+    );
+    // the log came back from Ray into the run
+    assert!(file("logs/output.jsonl").contains("trained"));
+}
+
+/// A staged job's failure reason (SageMaker's `output/message`, written by
+/// the script) comes back through the run and names why it failed.
+#[test]
+fn a_staged_jobs_failure_reason_comes_back() {
+    let Some(ray) = ray_address("a_staged_jobs_failure_reason_comes_back") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        &dir.path().join("data"),
+        &["--executor", "ray", "--ray-address", &ray],
+    );
+    let a = agent();
+    let (c, r) = post(
+        &a,
+        &s.url("/api/atelier/jobs"),
+        &json!({"kind": "processing", "spec": {
+            "command": ["sh", "-c", "echo 'no rows in the input' > \"$ATELIER_JOB_DIR/output/message\"; exit 3"],
+        }}),
+    )
+    .unwrap();
+    assert_eq!(c, 202, "{r}");
+    let id = r["job"]["id"].as_str().unwrap().to_string();
+    let j = wait_status(
+        &a,
+        &s,
+        &id,
+        &["succeeded", "failed", "cancelled"],
+        Duration::from_secs(180),
+    );
+    assert_eq!(j["status"], "failed", "{j}");
+    let err = j["error"].as_str().unwrap_or_default();
+    assert!(
+        err.starts_with("no rows in the input") && err.contains("status 3"),
+        "{j}"
+    );
+}
+
+/// `--ray-shared-filesystem`: the workers see the data folder, so the job
+/// runs in the server's own job folder, as before staging existed.
+#[test]
+fn with_a_shared_filesystem_a_ray_job_runs_in_the_servers_folder() {
+    let Some(ray) = ray_address("with_a_shared_filesystem_a_ray_job_runs_in_the_servers_folder")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        &dir.path().join("data"),
+        &[
+            "--executor",
+            "ray",
+            "--ray-address",
+            &ray,
+            "--ray-shared-filesystem",
+        ],
+    );
+    let a = agent();
+    upload(&a, &s, None, "datasets/in.csv", "a\n1\n");
+    upload(
+        &a,
+        &s,
+        None,
+        "jobs-code/s1/where.sh",
+        "pwd > \"$ATELIER_OUTPUT_OUT/cwd.txt\"\ncp \"$ATELIER_INPUT_IN/in.csv\" \"$ATELIER_OUTPUT_OUT/\"\n",
+    );
+    let (c, r) = post(
+        &a,
+        &s.url("/api/atelier/jobs"),
+        &json!({"kind": "processing", "spec": {
+            "command": ["sh", "where.sh"],
+            "code": "jobs-code/s1",
+            "inputs": {"in": "datasets/in.csv"},
+            "outputs": ["out"],
+        }}),
+    )
+    .unwrap();
+    assert_eq!(c, 202, "{r}");
+    let id = r["job"]["id"].as_str().unwrap().to_string();
+    let j = wait_status(
+        &a,
+        &s,
+        &id,
+        &["succeeded", "failed", "cancelled"],
+        Duration::from_secs(180),
+    );
+    assert_eq!(j["status"], "succeeded", "{j}");
+    assert_eq!(j["result"]["outputs"]["out"]["files"], 2, "{j}");
+    let root = run_root(&a, &s, j["result"]["run_id"].as_str().unwrap());
+    let cwd = download(&a, &s, None, &format!("{root}/output/out/cwd.txt"));
+    assert_eq!(
+        std::path::Path::new(cwd.trim()),
+        s.data_dir.join("jobs").join(&id).join("code")
+    );
+    assert_eq!(
+        download(&a, &s, None, &format!("{root}/output/out/in.csv")),
+        "a\n1\n"
+    );
+}
+
+/// Needs no Ray: the worker with no manifest, a garbled one, or one whose
+/// destination leaves its folder says so in one line and exits non-zero
+/// without running the command or writing anything.
+#[test]
+fn the_job_worker_refuses_a_missing_garbled_or_path_tricking_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let run = |manifest: Option<&str>| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_atelier"));
+        c.args(["job-worker", "--", "touch"])
+            .arg(&marker)
+            .env("TMPDIR", dir.path());
+        match manifest {
+            Some(m) => c.env("ATELIER_STAGE_MANIFEST", m),
+            None => c.env_remove("ATELIER_STAGE_MANIFEST"),
+        };
+        let out = c.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(!out.status.success(), "{err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(err.starts_with("atelier job-worker: "), "{err}");
+        err
+    };
+    let e = run(None);
+    assert!(
+        e.contains("no job manifest: ATELIER_STAGE_MANIFEST is not set"),
+        "{e}"
+    );
+    let e = run(Some("{\"version\": 1, \"server\": "));
+    assert!(
+        e.contains("the job manifest in ATELIER_STAGE_MANIFEST is not valid"),
+        "{e}"
+    );
+    let tricky = json!({
+        "version": 1,
+        "server": "http://127.0.0.1:9",
+        "job_dir": "/srv/atelier/jobs/j1",
+        "cwd": "code",
+        "dirs": ["code"],
+        "files": [],
+        "fetch": [{"name": "input 'raw'", "from": "datasets/raw.csv", "to": "../x"}],
+        "upload": [],
+        "failure_file": "output/message",
+        "failure_to": "1/r/artifacts/logs/failure",
+        "max_output_bytes": 1000,
+    });
+    let e = run(Some(&tricky.to_string()));
+    assert!(e.contains("input 'raw' destination '../x'"), "{e}");
+    assert!(!marker.exists(), "the command ran");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "it wrote into {}",
+        dir.path().display()
     );
 }

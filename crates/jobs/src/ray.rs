@@ -5,7 +5,8 @@
 //!
 //! | [`Executor`] call | Ray |
 //! |---|---|
-//! | `submit` | `POST /api/jobs/` with a `submission_id` of `atelier-<job id>-<attempt>`, the argv shell-quoted into the `entrypoint` (`exec <argv>`, after `cd <cwd>` on a shared filesystem), [`Launch::env`] as `runtime_env.env_vars` (a value with a `$` is exported in the entrypoint instead: Ray would expand it) and the job id in `metadata` |
+//! | `submit` | `POST /api/jobs/` with a `submission_id` of `atelier-<job id>-<attempt>`, the argv shell-quoted into the `entrypoint` (`exec <argv>`, after `cd <cwd>` on a shared filesystem), [`Launch::env`] as `runtime_env.env_vars` (a value with a `$` is exported in the entrypoint instead: Ray would expand it), the job id in `metadata`, and `entrypoint_num_cpus: 1` so that Ray places it on any node with a free CPU (by default every entrypoint runs on the head) |
+//! | `placement` | `GET /api/jobs/<submission_id>`: its `driver_node_id` |
 //! | `status` | `GET /api/jobs/<submission_id>`: `PENDING`/`RUNNING` → running, `SUCCEEDED` → exit 0, `FAILED` → the driver's exit code (a negative one is the signal that killed it) with the first line of Ray's message, `STOPPED` → stopped |
 //! | `logs` | `GET /api/jobs/<submission_id>/logs`, cut into lines at byte offsets of Ray's log text |
 //! | `stop` | `POST /api/jobs/<submission_id>/stop` |
@@ -48,7 +49,10 @@
 //!   up to [`MAX_LOG_BYTES`].
 //! - **Stop.** Ray sends SIGTERM to the command and its children and SIGKILL
 //!   after `RAY_JOB_STOP_WAIT_TIME_S` (3 s unless the cluster sets it): the
-//!   `grace` of [`Executor::stop`] is not passed on.
+//!   `grace` of [`Executor::stop`] is not passed on. A staged job's
+//!   `atelier job-worker` passes SIGTERM on to the command and uploads its
+//!   outputs when it ends, within that window (a larger
+//!   `RAY_JOB_STOP_WAIT_TIME_S` leaves more time).
 //! - **A head that cannot be reached** makes `status` an error, which the
 //!   caller retries; only once it has failed for [`RayExecutor::lost_after`]
 //!   in this process is the job `Lost`, with the reason "the Ray cluster at …
@@ -850,6 +854,10 @@ impl Executor for RayExecutor {
             "submission_id": submission_id,
             "runtime_env": {"env_vars": env},
             "metadata": {"atelier_job_id": launch.job_id},
+            // a CPU of its own: Ray places the command on any node with one
+            // free (without it every command runs on the head) and queues it
+            // while none is
+            "entrypoint_num_cpus": 1,
         });
         let url = format!("{}/api/jobs/", self.address);
         match self.call_json("POST", &url, Some(&body)) {
@@ -916,6 +924,16 @@ impl Executor for RayExecutor {
 
     fn worker_atelier_bin(&self) -> Option<String> {
         self.worker_bin.clone()
+    }
+
+    /// The node the job's driver runs on (Ray's `driver_node_id`).
+    fn placement(&self, h: &Handle) -> Option<String> {
+        let rh = parse_handle(h).ok()?;
+        let v = self.call_json("GET", &job_url(&rh, ""), None).ok()?;
+        v["driver_node_id"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
     }
 
     fn logs(&self, h: &Handle, from: u64, max_bytes: usize) -> Result<LogChunk, ExecError> {

@@ -19,6 +19,7 @@ pub mod notebook;
 pub mod rules;
 pub mod runner;
 pub mod spec;
+pub mod stage;
 
 pub use runner::UserJobRunner;
 pub use spec::{JobKind, UserJobSpec};

@@ -7,7 +7,11 @@
 //! whole process group, and when it ends its outputs (training: `model/`
 //! and `output/data/`) and its log are uploaded to the run (`Uploading`),
 //! also on failure. A shutting-down server leaves the command running and
-//! another worker re-attaches to it through the stored handle.
+//! another worker re-attaches to it through the stored handle. On an
+//! executor that does not share the server's filesystem (Ray, by default)
+//! the job is staged on its worker instead ([`crate::stage`]): nothing is
+//! downloaded here, the command runs as `atelier job-worker -- <argv…>`, which
+//! fetches and uploads itself, and at the end only the log is stored here.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,6 +26,7 @@ use store::{CreateModelVersion, CreateRun, MetadataStore, Param, RunStatus, Tag,
 use crate::layout::{JobEnv, Layout, failure_reason};
 use crate::rules::RunRules;
 use crate::spec::{JobKind, UserJobSpec, resolve_input};
+use crate::stage;
 
 /// The run artifact that keeps the job's output lines (JSON Lines of
 /// `{at_ms, stream, text}`), also read by the logs API after the job ended.
@@ -96,9 +101,7 @@ impl UserJobRunner {
         if self.kind != JobKind::Notebook {
             return spec;
         }
-        let bin = std::env::current_exe()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| "atelier".into());
+        let bin = self.atelier_bin();
         let py = self
             .notebook_python
             .as_ref()
@@ -122,6 +125,106 @@ impl UserJobRunner {
 
     fn layout(&self, job_id: &str) -> Layout {
         Layout::new(self.kind, self.jobs_dir.join(job_id))
+    }
+
+    /// Whether new jobs are staged on the worker (`atelier job-worker`)
+    /// rather than run in the server's own job folder.
+    fn staged(&self) -> bool {
+        !self.executor.shares_filesystem()
+    }
+
+    /// Atelier's program where commands run: the executor's, else this one.
+    fn atelier_bin(&self) -> String {
+        self.executor.worker_atelier_bin().unwrap_or_else(|| {
+            std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| "atelier".into())
+        })
+    }
+
+    /// The output folders of a job: its name, its place in the run and its
+    /// folder in the layout.
+    fn output_dirs(&self, spec: &UserJobSpec, layout: &Layout) -> Vec<(String, String, PathBuf)> {
+        match self.kind {
+            JobKind::Processing | JobKind::Notebook => spec
+                .outputs
+                .iter()
+                .map(|n| (n.clone(), format!("output/{n}"), layout.output(n)))
+                .collect(),
+            JobKind::Training => vec![
+                ("model".into(), "model".into(), layout.model()),
+                ("data".into(), "output/data".into(), layout.output_data()),
+            ],
+        }
+    }
+
+    /// The manifest `atelier job-worker` stages the job with (see
+    /// [`crate::stage`]): the prepared layout's folders and config files,
+    /// the inputs and code to fetch, the outputs to upload.
+    fn manifest(
+        &self,
+        ctx: &JobContext,
+        spec: &UserJobSpec,
+        layout: &Layout,
+        run_id: &str,
+        token: Option<&str>,
+    ) -> Result<stage::Manifest, String> {
+        let rel = |p: &Path| -> Result<String, String> {
+            p.strip_prefix(&layout.root)
+                .map(|r| r.to_string_lossy().replace('\\', "/"))
+                .map_err(|e| format!("{}: {e}", p.display()))
+        };
+        let (dirs, files) = stage::contents(&layout.root, &["executor"])
+            .map_err(|e| format!("reading the job's folder {}: {e}", layout.root.display()))?;
+        let mut fetch = Vec::new();
+        for (name, source) in &spec.inputs {
+            let r = resolve_input(ctx.store.as_ref(), name, source)?;
+            fetch.push(stage::Fetch {
+                name: format!("input '{name}'"),
+                from: r.path.as_str().to_string(),
+                to: rel(&layout.input(name))?,
+            });
+        }
+        if let Some(code) = &spec.code {
+            let p = ArtifactPath::parse(code).map_err(|e| e.to_string())?;
+            fetch.push(stage::Fetch {
+                name: "code".into(),
+                from: p.as_str().to_string(),
+                to: rel(&layout.code())?,
+            });
+        }
+        let st = ctx.store.as_ref();
+        let run = st.get_run(run_id).map_err(|e| e.to_string())?;
+        let root = crate::spec::artifact_of_uri(st, &run.info.artifact_uri, 0)?;
+        let in_run = |p: &str| {
+            root.join(p)
+                .map(|a| a.as_str().to_string())
+                .map_err(|e| e.to_string())
+        };
+        let mut upload = Vec::new();
+        for (name, run_rel, dir) in self.output_dirs(spec, layout) {
+            upload.push(stage::Upload {
+                name,
+                from: rel(&dir)?,
+                to: in_run(&run_rel)?,
+            });
+        }
+        let m = stage::Manifest {
+            version: stage::MANIFEST_VERSION,
+            server: self.tracking_uri.clone(),
+            token: token.map(str::to_string),
+            job_dir: layout.root.display().to_string(),
+            cwd: rel(&layout.code())?,
+            dirs,
+            files,
+            fetch,
+            upload,
+            failure_file: rel(&layout.failure_file())?,
+            failure_to: in_run(stage::FAILURE_ARTIFACT)?,
+            max_output_bytes: spec.max_output_bytes,
+        };
+        m.check().map_err(|e| e.to_string())?;
+        Ok(m)
     }
 }
 
@@ -224,12 +327,19 @@ impl UserJobRunner {
     ) -> Result<Value, JobFailure> {
         let (run_id, experiment_id) = self.create_run(ctx, &spec).map_err(JobFailure::msg)?;
         let mut progress = json!({"run_id": run_id, "experiment_id": experiment_id.to_string(), "log_offset": 0, "log_lines": 0});
+        let staged = self.staged();
+        if staged {
+            // the worker fetches the inputs itself: nothing lands here
+            progress["staged"] = json!(true);
+        }
         ctx.progress(&progress);
-        ctx.event("Downloading", "downloading inputs");
         let started = Instant::now();
-        if let Err(e) = self.download(ctx, &spec, &layout) {
-            end_run(ctx.store.as_ref(), &run_id, RunStatus::Failed);
-            return Err(JobFailure::msg(e));
+        if !staged {
+            ctx.event("Downloading", "downloading inputs");
+            if let Err(e) = self.download(ctx, &spec, &layout) {
+                end_run(ctx.store.as_ref(), &run_id, RunStatus::Failed);
+                return Err(JobFailure::msg(e));
+            }
         }
         let token = if self.auth_required {
             let st = ctx.store.as_ref();
@@ -257,14 +367,30 @@ impl UserJobRunner {
             experiment_id: experiment_id.to_string(),
             token,
             gpus: 0,
-            atelier_bin: std::env::current_exe()
-                .ok()
-                .map(|p| p.display().to_string()),
+            atelier_bin: Some(self.atelier_bin()),
         };
-        let vars = layout.prepare(&spec, &env).map_err(|e| {
+        let mut vars = layout.prepare(&spec, &env).map_err(|e| {
             end_run(ctx.store.as_ref(), &run_id, RunStatus::Failed);
             JobFailure::msg(format!("could not lay out the job's folder: {e}"))
         })?;
+        let mut argv = spec.command.clone();
+        if staged {
+            // the command runs as `atelier job-worker -- <argv…>` on the
+            // worker, which lays the folder out again there
+            let manifest = self
+                .manifest(ctx, &spec, &layout, &run_id, env.token.as_deref())
+                .and_then(|m| m.to_env_value().map_err(|e| e.to_string()))
+                .map_err(|e| {
+                    end_run(ctx.store.as_ref(), &run_id, RunStatus::Failed);
+                    revoke_job_token(ctx.store.as_ref(), &ctx.job.id);
+                    JobFailure::msg(format!("could not stage the job for the worker: {e}"))
+                })?;
+            vars.push((stage::MANIFEST_ENV.into(), manifest));
+            argv = [self.atelier_bin(), "job-worker".into(), "--".into()]
+                .into_iter()
+                .chain(argv)
+                .collect();
+        }
         let phase = match self.kind {
             JobKind::Training => "Training",
             JobKind::Processing => "Processing",
@@ -273,7 +399,7 @@ impl UserJobRunner {
         ctx.event(phase, &format!("running {}", spec.command.join(" ")));
         let launch = Launch {
             job_id: ctx.job.id.clone(),
-            argv: spec.command.clone(),
+            argv,
             env: vars,
             cwd: layout.code(),
             state_dir: launch_dir(&layout, ctx.job.attempt, again),
@@ -761,7 +887,11 @@ impl<'a> Watch<'a> {
             Ending::Exited(e) => (Some(e.clone()), None),
             Ending::Lost(r) => (None, Some(r.clone())),
         };
-        let script_reason = failure_reason(&self.layout);
+        let script_reason = if self.staged() {
+            self.staged_failure_reason()
+        } else {
+            failure_reason(&self.layout)
+        };
         let mut result = json!({
             "run_id": self.run_id,
             "experiment_id": self.progress["experiment_id"],
@@ -860,22 +990,23 @@ impl<'a> Watch<'a> {
                 tracing::warn!(job = %self.ctx.job.id, "could not keep the log: {e}");
             }
         }
-        let dirs: Vec<(String, String, PathBuf)> = match self.runner.kind {
-            JobKind::Processing | JobKind::Notebook => self
-                .spec
-                .outputs
-                .iter()
-                .map(|n| (n.clone(), format!("output/{n}"), self.layout.output(n)))
-                .collect(),
-            JobKind::Training => vec![
-                ("model".into(), "model".into(), self.layout.model()),
-                (
-                    "data".into(),
-                    "output/data".into(),
-                    self.layout.output_data(),
-                ),
-            ],
-        };
+        let dirs = self.runner.output_dirs(self.spec, &self.layout);
+        if self.staged() {
+            // the worker uploaded them: count what arrived
+            let mut out = serde_json::Map::new();
+            for (name, rel, _) in &dirs {
+                let base = root.join(rel).map_err(|e| e.to_string())?;
+                let files = self
+                    .ctx
+                    .block_on(arts.list_recursive(&base))
+                    .map_err(|e| format!("output '{name}': {e}"))?;
+                out.insert(
+                    name.clone(),
+                    json!({"uri": format!("runs:/{}/{rel}", self.run_id), "files": files.len()}),
+                );
+            }
+            return Ok(out);
+        }
         let mut sizes = Vec::new();
         let mut total = 0u64;
         for (name, _, dir) in &dirs {
@@ -910,6 +1041,21 @@ impl<'a> Watch<'a> {
             );
         }
         Ok(out)
+    }
+
+    /// Whether the job was staged on its worker (`atelier job-worker`), which
+    /// uploaded its outputs and failure reason itself.
+    fn staged(&self) -> bool {
+        self.progress["staged"].as_bool().unwrap_or(false)
+    }
+
+    /// The failure reason a staged job's worker uploaded, first 1,024 characters.
+    fn staged_failure_reason(&self) -> Option<String> {
+        let path = self.run_root().ok()?.join(stage::FAILURE_ARTIFACT).ok()?;
+        let bytes = self.ctx.block_on(self.ctx.artifacts.read_all(&path)).ok()?;
+        let text = String::from_utf8_lossy(&bytes);
+        let t: String = text.trim().chars().take(1024).collect();
+        (!t.is_empty()).then_some(t)
     }
 
     /// The executor's whole log as JSON Lines of [`jobs::executor::LogLine`]
