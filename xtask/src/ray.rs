@@ -1,22 +1,24 @@
-//! A local Ray head for the Ray executor's tests: `cargo xtask ray start`
+//! A local Ray cluster (a head and worker nodes) for the Ray executor's tests: `cargo xtask ray start`
 //! (prints its address, leaves it running) and `cargo xtask ray stop`; from
 //! Rust, [`start`] returns a [`RayHead`] guard that stops the head (and
 //! deletes its folder) when dropped — `cargo xtask test` runs the Rust suite
 //! with one, passing its address as `ATELIER_RAY_ADDRESS`.
 //!
 //! Ray (`tests/ray/requirements.txt`) is installed into the venv `.venv-ray`
-//! by [`crate::test::setup_python`]. The head is `ray start --head --block`
-//! with `--num-cpus=2`, on 127.0.0.1 only (`--node-ip-address`,
-//! `--dashboard-host`, and `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`, without
-//! which Ray advertises and binds the host's routable address), at free
+//! by [`crate::test::setup_python`]. The cluster is a head with 2 CPUs and
+//! [`WORKER_NODES`] worker node(s) with 2 CPUs each, started by
+//! `tests/ray/cluster.py` with Ray's `ray.cluster_utils.Cluster` (`ray start`
+//! cannot add a worker node while keeping Ray on 127.0.0.1, see the script),
+//! on 127.0.0.1 only (`RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`, without which
+//! Ray advertises and binds the host's routable address), at free
 //! ports picked here (GCS, dashboard, client server, dashboard agent; all
 //! from the kernel's ephemeral range, outside Ray's worker ports
 //! 10002-19999), usage stats off, with its temporary folder under
 //! `<target>/ray/` (Ray's unix sockets live there: the path must stay short).
-//! It runs in a session of its own; its pid and start time are kept in
-//! `<folder>/head` so that `stop` — from another process too — signals that
-//! very process: SIGTERM to the `ray start`, which stops every process of
-//! its head, then SIGKILL to whatever of its session, its descendants or the
+//! It is ready when the Jobs API answers and every node is alive. It runs in
+//! a session of its own; its pid and start time are kept in `<folder>/head`
+//! so that `stop` — from another process too — signals that very process:
+//! SIGTERM to the script, which shuts every node down, then SIGKILL to whatever of its session, its descendants or the
 //! processes naming its folder is left. Never `ray stop`: that kills every
 //! Ray on the machine (a benchmark's, another checkout's).
 
@@ -38,12 +40,12 @@ type R<T = ()> = Result<T, String>;
 pub(crate) const VENV: &str = ".venv-ray";
 /// Its requirements, relative to the repository root.
 pub(crate) const REQUIREMENTS: &str = "tests/ray/requirements.txt";
-/// The file in a head's folder that names its `ray start` process.
+/// The file in a head's folder that names its cluster process.
 const HEAD_FILE: &str = "head";
 /// How long the head may take to answer (`ray start` took 10-11 s in the
 /// shared note's measurements, under load).
 const START_TIMEOUT: Duration = Duration::from_secs(180);
-/// How long the `ray start` has to stop its processes after SIGTERM.
+/// How long the cluster process has to stop its nodes after SIGTERM.
 const STOP_GRACE: Duration = Duration::from_secs(30);
 /// The slot of [`lead_group`] the head's process group takes.
 const SIGNAL_SLOT: usize = 7;
@@ -140,26 +142,24 @@ pub(crate) fn start(ray: &Path, root: &Path, name: &str) -> R<RayHead> {
     }
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let tmp = dir.join("tmp");
-    let ports: Vec<u16> = (0..4).map(|_| free_port()).collect::<R<_>>()?;
-    let (gcs, dashboard, client, agent) = (ports[0], ports[1], ports[2], ports[3]);
+    let ports: Vec<u16> = (0..4 + WORKER_NODES)
+        .map(|_| free_port())
+        .collect::<R<_>>()?;
+    let (gcs, dashboard, client) = (ports[0], ports[1], ports[2]);
+    let agents: Vec<String> = ports[3..].iter().map(u16::to_string).collect();
     let log_path = dir.join("ray-start.log");
     let log = std::fs::File::create(&log_path)
         .map_err(|e| format!("creating {}: {e}", log_path.display()))?;
     let log2 = log.try_clone().map_err(|e| e.to_string())?;
-    let mut cmd = Command::new(ray);
-    cmd.args(["start", "--head", "--block", "--disable-usage-stats"])
-        .args(["--node-ip-address", "127.0.0.1"])
-        .args([
-            "--dashboard-host",
-            "127.0.0.1",
-            "--include-dashboard",
-            "true",
-        ])
-        .args(["--port", &gcs.to_string()])
+    let python = ray.with_file_name("python");
+    let mut cmd = Command::new(&python);
+    cmd.arg(root.join(CLUSTER_SCRIPT))
+        .args(["--gcs-port", &gcs.to_string()])
         .args(["--dashboard-port", &dashboard.to_string()])
-        .args(["--ray-client-server-port", &client.to_string()])
-        .args(["--dashboard-agent-listen-port", &agent.to_string()])
-        .args(["--num-cpus", "2", "--temp-dir"])
+        .args(["--client-port", &client.to_string()])
+        .args(["--agent-ports", &agents.join(",")])
+        .args(["--head-cpus", "2", "--workers", &WORKER_NODES.to_string()])
+        .args(["--worker-cpus", "2", "--temp-dir"])
         .arg(&tmp)
         .env("RAY_USAGE_STATS_ENABLED", "0")
         // keeps every Ray port on 127.0.0.1 instead of the host's routable address
@@ -177,7 +177,7 @@ pub(crate) fn start(ray: &Path, root: &Path, name: &str) -> R<RayHead> {
     let t0 = Instant::now();
     let mut child = cmd
         .spawn()
-        .map_err(|e| format!("starting {}: {e}", ray.display()))?;
+        .map_err(|e| format!("starting {}: {e}", python.display()))?;
     let pid = child.id() as i32;
     // an interrupted `cargo xtask test` SIGKILLs the head's process group
     lead_group(SIGNAL_SLOT, pid);
@@ -196,11 +196,14 @@ pub(crate) fn start(ray: &Path, root: &Path, name: &str) -> R<RayHead> {
     loop {
         if let Ok(Some(st)) = child.try_wait() {
             return Err(format!(
-                "ray start exited ({st}) before its Jobs API answered:\n{}",
+                "the Ray cluster exited ({st}) before its Jobs API answered:\n{}",
                 tail(&log_path)
             ));
         }
-        if answers(dashboard, "/api/version") && answers(dashboard, "/api/jobs/") {
+        if answers(dashboard, "/api/version")
+            && answers(dashboard, "/api/jobs/")
+            && alive_nodes(dashboard) > WORKER_NODES
+        {
             break;
         }
         if t0.elapsed() > START_TIMEOUT {
@@ -218,6 +221,48 @@ pub(crate) fn start(ray: &Path, root: &Path, name: &str) -> R<RayHead> {
     let mut head = head;
     head.started_in = t0.elapsed();
     Ok(head)
+}
+
+/// Worker nodes started beside the head (by [`CLUSTER_SCRIPT`]): a cluster
+/// of more than one node, so that work spread "across the cluster's
+/// workers" can be seen to be.
+pub(crate) const WORKER_NODES: usize = 1;
+/// Starts the cluster, relative to the repository root.
+const CLUSTER_SCRIPT: &str = "tests/ray/cluster.py";
+
+/// How many nodes the dashboard lists as alive.
+fn alive_nodes(port: u16) -> usize {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return 0;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let path = "/nodes?view=summary";
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
+        return 0;
+    }
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let Ok((200, body)) = crate::common::parse_http_answer(&buf, path) else {
+        return 0;
+    };
+    let Ok(v) = crate::json::Json::parse(&String::from_utf8_lossy(&body)) else {
+        return 0;
+    };
+    v.get("data")
+        .and_then(|d| d.get("summary"))
+        .map_or(0, |nodes| {
+            nodes
+                .arr()
+                .iter()
+                .filter(|n| {
+                    n.get("raylet")
+                        .and_then(|r| r.get("state"))
+                        .and_then(|s| s.str())
+                        == Some("ALIVE")
+                })
+                .count()
+        })
 }
 
 /// Whether `GET path` on the dashboard answers 200.
@@ -348,7 +393,7 @@ pub(crate) fn stop(dir: &Path) -> R {
     let snapshot = if is_ours {
         members(leader, dir)
     } else {
-        // the `ray start` is gone; what names the folder may be left
+        // the cluster process is gone; what names the folder may be left
         members(-1, dir)
     };
     if is_ours {
