@@ -2,6 +2,7 @@
 //! wiring of the store, artifact store and HTTP server. Errors are printed
 //! once, here, and decide the exit code.
 
+mod autopilot_worker;
 mod bench;
 mod clarify_cli;
 mod config;
@@ -61,6 +62,9 @@ enum Command {
         #[arg(last = true)]
         argv: Vec<std::ffi::OsString>,
     },
+    /// (internal) Evaluate one Autopilot candidate on a cluster worker.
+    #[command(hide = true, name = "__autopilot-trial")]
+    AutopilotTrial,
     /// Run the server: the Studio web UI and the MLflow-compatible tracking API.
     #[command(
         after_help = "Settings come from flags, then ATELIER_* environment variables, then the --config file, then defaults.
@@ -897,6 +901,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_tracing("warn");
             return notebooks_cli::exec(*args);
         }
+        Command::AutopilotTrial => {
+            init_tracing("warn");
+            return autopilot_worker::run();
+        }
         Command::Notebooks { action } => {
             init_tracing("warn");
             return match action {
@@ -1109,6 +1117,7 @@ fn automl_cli(
         validation,
         cancel: None,
         min_rows,
+        trials: None,
     };
     let tty = std::io::stderr().is_terminal();
     let mut best: Option<(f64, String)> = None;
@@ -1498,6 +1507,37 @@ fn serve(s: Settings) -> anyhow::Result<()> {
                 .with_notebook_python(notebook_python.clone()),
             ) as Arc<dyn jobs::Runner>
         };
+        // on a cluster, Autopilot's candidates run there in parallel
+        let autopilot_runner = match &s.executor {
+            config::ExecutorAt::Local => autopilot::AutomlRunner::local(),
+            config::ExecutorAt::Ray { .. } => {
+                let mint_token: Option<autopilot::cluster::MintToken> =
+                    (auth == server::AuthMode::Required).then(|| {
+                        Arc::new(|st: &dyn store::MetadataStore, name: &str| {
+                            let t = server::new_token();
+                            match st.revoke_token(name) {
+                                Ok(()) | Err(store::StoreError::NotFound(_)) => {}
+                                Err(e) => return Err(e.to_string()),
+                            }
+                            st.create_token(name, "editor", &server::hash_token(&t))
+                                .map_err(|e| e.to_string())?;
+                            Ok(t)
+                        }) as autopilot::cluster::MintToken
+                    });
+                autopilot::AutomlRunner::on_cluster(autopilot::Cluster {
+                    executor: executor.clone(),
+                    tracking_uri: tracking_uri.clone(),
+                    // the program on the workers (--ray-atelier-bin), else this one
+                    atelier_bin: executor.worker_atelier_bin().unwrap_or_else(|| {
+                        std::env::current_exe()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_else(|_| "atelier".into())
+                    }),
+                    slots: autopilot::cluster::DEFAULT_SLOTS,
+                    mint_token,
+                })
+            }
+        };
         // tuning jobs submit their trials through the queue (attached once it runs)
         let tuner = Arc::new(tuning::TuningRunner::new());
         // Two workers by default: a long AutoML job does not hold up a batch transform.
@@ -1505,7 +1545,7 @@ fn serve(s: Settings) -> anyhow::Result<()> {
             user_job(userjobs::JobKind::Processing),
             user_job(userjobs::JobKind::Training),
             user_job(userjobs::JobKind::Notebook),
-            Arc::new(autopilot::AutomlRunner),
+            Arc::new(autopilot_runner),
             // this machine's files by path only when asked for, and never with auth
             Arc::new(serving::job::BatchTransformRunner::new(local_paths)),
             Arc::new(monitoring::ExecutionRunner),

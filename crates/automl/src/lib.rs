@@ -19,6 +19,7 @@
 
 mod metric;
 mod search;
+mod trials;
 
 pub use metric::Metric;
 pub use search::{
@@ -26,6 +27,7 @@ pub use search::{
     CandidateStatus, Event, MAX_CANDIDATES, MIN_ROWS, Options, Outcome, REFINE_MAX_REPEATS,
     REPEAT_MAX_ROWS, StopReason, Validation, is_stochastic, run,
 };
+pub use trials::{Trial, TrialCurves, TrialData, TrialResult, TrialRunner};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AutomlError {
@@ -37,6 +39,8 @@ pub enum AutomlError {
         "the time budget ran out before any candidate finished; give a larger --time-budget (the first candidate needs about {0:.0} s)"
     )]
     NoCandidate(f64),
+    #[error("all {tried} candidates failed; the first: {first}")]
+    AllFailed { tried: usize, first: String },
     #[error("the AutoML run was cancelled")]
     Cancelled,
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use learn::{Algorithm, Member, Metadata, Model, Pipeline, Prepared, ProblemType};
 use tabular::Table;
 
+use crate::trials::Trial;
 use crate::{AutomlError, Metric};
 
 /// Up to this many rows, candidates are scored by 5-fold cross-validation;
@@ -62,6 +63,9 @@ pub struct Options {
     pub cancel: Option<Arc<AtomicBool>>,
     /// Fewest rows with a target value AutoML accepts (default 20).
     pub min_rows: usize,
+    /// Where candidates are evaluated: `None` here, one at a time; a runner
+    /// (e.g. a cluster's workers) evaluates [`TrialRunner::slots`] at once.
+    pub trials: Option<Arc<dyn crate::TrialRunner>>,
 }
 
 /// The default of [`Options::min_rows`].
@@ -78,6 +82,7 @@ impl Default for Options {
             validation: None,
             cancel: None,
             min_rows: MIN_ROWS,
+            trials: None,
         }
     }
 }
@@ -280,15 +285,15 @@ pub struct Validation {
 }
 
 /// Row indices of the validation parts: k folds (CV) or one holdout.
-struct Plan {
+pub(crate) struct Plan {
     /// (train rows, validation rows) per fit; repeated cross-validation lists
     /// every repeat's folds.
-    folds: Vec<(Vec<usize>, Vec<usize>)>,
+    pub(crate) folds: Vec<(Vec<usize>, Vec<usize>)>,
     /// How many times each scored row is predicted (the repeats).
-    repeats: usize,
+    pub(crate) repeats: usize,
     /// Rows that get an out-of-fold prediction, in order.
-    scored: Vec<usize>,
-    describe: String,
+    pub(crate) scored: Vec<usize>,
+    pub(crate) describe: String,
 }
 
 fn stratified_folds(p: &Prepared, k: usize, seed: u64) -> Vec<Vec<usize>> {
@@ -868,18 +873,18 @@ fn propose(
     Some(((name, alg, p.into_iter().collect()), cost))
 }
 
-struct Evaluated {
-    candidate: Candidate,
+pub(crate) struct Evaluated {
+    pub(crate) candidate: Candidate,
     /// Predictions for `plan.scored` rows, row-major by outputs (the mean of
     /// the repeats).
-    oof: Vec<f64>,
+    pub(crate) oof: Vec<f64>,
     /// The search metric on the first fold alone (NaN when not measured).
-    first_fold: f64,
+    pub(crate) first_fold: f64,
     /// The search metric per fold (every repeat's), or per interleaved part of
     /// a holdout: what the convergence rule's noise threshold is made of.
-    parts: Vec<f64>,
+    pub(crate) parts: Vec<f64>,
     /// Fold assignments `oof` averages over.
-    repeats: usize,
+    pub(crate) repeats: usize,
 }
 
 /// Candidates whose first fold scores worse than this need not finish: an
@@ -898,7 +903,7 @@ const PRUNE_RELATIVE: f64 = 0.3;
 const PRUNE_AFTER: usize = 4;
 
 #[allow(clippy::too_many_arguments)]
-fn evaluate(
+pub(crate) fn evaluate(
     id: usize,
     name: &str,
     alg: Algorithm,
@@ -1299,24 +1304,20 @@ fn convergence(
     })
 }
 
-pub fn run(
-    table: &Table,
-    target: &str,
-    opts: &Options,
-    on: &mut dyn FnMut(&Event),
-) -> Result<Outcome, AutomlError> {
-    let started = Instant::now();
-    if opts.time_budget.is_zero() {
-        return Err(AutomlError::Options(
-            "the time budget must be positive".into(),
-        ));
-    }
-    if opts.max_candidates == 0 {
-        return Err(AutomlError::Options(
-            "--max-candidates must be at least 1".into(),
-        ));
-    }
-    let budget_end = started + opts.time_budget;
+/// What every candidate's evaluation needs, made the same way wherever it
+/// runs (the search, or a worker given the same table and options).
+pub(crate) struct Setup {
+    pub(crate) p: Prepared,
+    pub(crate) plan: Plan,
+    pub(crate) metric: Metric,
+    pub(crate) problem: ProblemType,
+    pub(crate) train_rows: Vec<usize>,
+    /// The validation file's rows with a target, when there is one.
+    pub(crate) holdout_rows: Option<Vec<usize>>,
+}
+
+/// Prepare the data, choose the metric and the validation plan.
+pub(crate) fn setup(table: &Table, target: &str, opts: &Options) -> Result<Setup, AutomlError> {
     let mut p = learn::prepare(table, target, opts.problem)?;
     let train_rows = p.target.rows.clone();
     // the validation file's rows with a target, when there is one
@@ -1377,6 +1378,42 @@ pub fn run(
             }
         }
     };
+    Ok(Setup {
+        p,
+        plan,
+        metric,
+        problem,
+        train_rows,
+        holdout_rows,
+    })
+}
+
+pub fn run(
+    table: &Table,
+    target: &str,
+    opts: &Options,
+    on: &mut dyn FnMut(&Event),
+) -> Result<Outcome, AutomlError> {
+    let started = Instant::now();
+    if opts.time_budget.is_zero() {
+        return Err(AutomlError::Options(
+            "the time budget must be positive".into(),
+        ));
+    }
+    if opts.max_candidates == 0 {
+        return Err(AutomlError::Options(
+            "--max-candidates must be at least 1".into(),
+        ));
+    }
+    let budget_end = started + opts.time_budget;
+    let Setup {
+        p,
+        plan,
+        metric,
+        problem,
+        train_rows,
+        holdout_rows,
+    } = setup(table, target, opts)?;
     on(&Event::Started {
         problem,
         metric,
@@ -1401,7 +1438,12 @@ pub fn run(
     // Refitting costs about one fold's fit per member on 1/0.8 as many rows.
     let refit_cost = |e: &Evaluated| e.candidate.fit_seconds / folds * 1.3;
     let mut duplicates = 0usize;
-    let stop = loop {
+    // Candidates evaluated at once: one here, or as many as the trial runner
+    // (a cluster's workers) takes; each round's are chosen before any of
+    // them is scored.
+    let slots = opts.trials.as_ref().map_or(1, |t| t.slots().max(1));
+    let k = p.n_outputs();
+    let stop = 'search: loop {
         if cancelled() {
             on(&Event::Stopped {
                 reason: StopReason::Cancelled,
@@ -1421,9 +1463,6 @@ pub fn run(
         {
             break r;
         }
-        // Keep room for the final refit: the three best candidates' refits
-        // (the likely ensemble), at most a quarter of the budget, and never
-        // less than the best one's.
         let reserve = {
             let top: f64 = ranked.iter().take(3).map(|e| refit_cost(e)).sum();
             let first = ranked.first().map_or(0.0, |e| refit_cost(e));
@@ -1443,57 +1482,78 @@ pub fn run(
             .saturating_duration_since(now + reserve)
             .as_secs_f64();
         let fits = |cost: f64| done.is_empty() || cost <= left;
-        let (name, alg, params) = match queue.pop() {
-            Some(c) => {
-                // what it is expected to cost: its family's slowest so far, or the slowest of all
-                let cost = done
-                    .iter()
-                    .filter(|e| e.candidate.algorithm == c.1)
-                    .map(|e| e.candidate.fit_seconds)
-                    .reduce(f64::max)
-                    .unwrap_or(longest);
-                if !fits(cost) {
-                    break StopReason::BudgetSpent {
-                        budget_s: opts.time_budget.as_secs_f64(),
-                    };
-                }
-                c
-            }
-            None => {
-                // local search: a few tries for a proposal that fits in what is left
-                let mut pick = None;
-                for _ in 0..8 {
-                    match propose(&ranked, metric, problem, &mut rng, left) {
-                        Some((c, cost)) if fits(cost) => {
-                            pick = Some(c);
-                            break;
-                        }
-                        _ => {}
-                    }
-                }
-                let Some((name, alg, params)) = pick else {
-                    break if ranked.is_empty() {
-                        StopReason::Exhausted { tried: done.len() }
-                    } else {
-                        StopReason::BudgetSpent {
+        let mut batch: Vec<Proposal> = Vec::new();
+        // a reason to stop found while filling the round: after its candidates
+        let mut stop_after: Option<StopReason> = None;
+        while batch.len() < slots && done.len() + batch.len() < opts.max_candidates {
+            let (name, alg, params) = match queue.pop() {
+                Some(c) => {
+                    // what it is expected to cost: its family's slowest so far, or the slowest of all
+                    let cost = done
+                        .iter()
+                        .filter(|e| e.candidate.algorithm == c.1)
+                        .map(|e| e.candidate.fit_seconds)
+                        .reduce(f64::max)
+                        .unwrap_or(longest);
+                    if !fits(cost) {
+                        stop_after = Some(StopReason::BudgetSpent {
                             budget_s: opts.time_budget.as_secs_f64(),
+                        });
+                        break;
+                    }
+                    c
+                }
+                None => {
+                    // local search: a few tries for a proposal that fits in what is left
+                    let mut pick = None;
+                    for _ in 0..8 {
+                        match propose(&ranked, metric, problem, &mut rng, left) {
+                            Some((c, cost)) if fits(cost) => {
+                                pick = Some(c);
+                                break;
+                            }
+                            _ => {}
                         }
+                    }
+                    let Some((name, alg, params)) = pick else {
+                        stop_after = Some(if ranked.is_empty() {
+                            StopReason::Exhausted { tried: done.len() }
+                        } else {
+                            StopReason::BudgetSpent {
+                                budget_s: opts.time_budget.as_secs_f64(),
+                            }
+                        });
+                        break;
                     };
-                };
-                (format!("{name}-{}", done.len() + 1), alg, params)
+                    (
+                        format!("{name}-{}", done.len() + batch.len() + 1),
+                        alg,
+                        params,
+                    )
+                }
+            };
+            let mut key = params.clone();
+            key.sort();
+            key.insert(0, ("algorithm".to_string(), alg.name().to_string()));
+            if !seen.insert(key) {
+                duplicates += 1;
+                if duplicates >= MAX_DUPLICATES {
+                    stop_after = Some(StopReason::Exhausted { tried: done.len() });
+                    break;
+                }
+                if batch.is_empty() {
+                    continue 'search;
+                }
+                continue;
             }
-        };
-        let mut key = params.clone();
-        key.sort();
-        key.insert(0, ("algorithm".to_string(), alg.name().to_string()));
-        if !seen.insert(key) {
-            duplicates += 1;
-            if duplicates >= MAX_DUPLICATES {
-                break StopReason::Exhausted { tried: done.len() };
-            }
-            continue;
+            duplicates = 0;
+            batch.push((name, alg, params));
         }
-        duplicates = 0;
+        if batch.is_empty() {
+            break stop_after.unwrap_or(StopReason::MaxCandidates {
+                max: opts.max_candidates,
+            });
+        }
         let deadline = budget_end - reserve;
         let finished: Vec<f64> = done
             .iter()
@@ -1508,18 +1568,54 @@ pub fn run(
                 .unwrap_or(f64::NAN);
             hopeless(metric, best)
         });
-        let e = evaluate(
-            done.len() + 1,
-            &name,
-            alg,
-            &params,
-            &p,
-            &plan,
-            metric,
-            deadline,
-            &cancelled,
-            prune_below,
-        );
+        let first_id = done.len() + 1;
+        let evaluated: Vec<Evaluated> = match &opts.trials {
+            Some(runner) => {
+                let seconds = deadline
+                    .saturating_duration_since(Instant::now())
+                    .as_secs_f64();
+                let trials: Vec<Trial> = batch
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (name, algorithm, params))| Trial {
+                        id: first_id + i,
+                        name,
+                        algorithm,
+                        params,
+                        seconds,
+                        prune_below,
+                    })
+                    .collect();
+                let mut results = runner.run(&trials, &cancelled).into_iter();
+                trials
+                    .iter()
+                    .map(|t| {
+                        let r = results
+                            .next()
+                            .unwrap_or_else(|| Err("the trial runner gave no result".into()));
+                        crate::trials::evaluated_of(t, r, plan.scored.len() * k, plan.repeats)
+                    })
+                    .collect()
+            }
+            None => batch
+                .iter()
+                .enumerate()
+                .map(|(i, (name, alg, params))| {
+                    evaluate(
+                        first_id + i,
+                        name,
+                        *alg,
+                        params,
+                        &p,
+                        &plan,
+                        metric,
+                        deadline,
+                        &cancelled,
+                        prune_below,
+                    )
+                })
+                .collect(),
+        };
         if cancelled() {
             on(&Event::Stopped {
                 reason: StopReason::Cancelled,
@@ -1528,9 +1624,14 @@ pub fn run(
             });
             return Err(AutomlError::Cancelled);
         }
-        longest = longest.max(e.candidate.fit_seconds);
-        on(&Event::Candidate(e.candidate.clone()));
-        done.push(e);
+        for e in evaluated {
+            longest = longest.max(e.candidate.fit_seconds);
+            on(&Event::Candidate(e.candidate.clone()));
+            done.push(e);
+        }
+        if let Some(r) = stop_after {
+            break r;
+        }
     };
     let search_seconds = started.elapsed().as_secs_f64();
     on(&Event::Stopped {
@@ -1614,6 +1715,19 @@ pub fn run(
         ranked.sort_by_key(|e| !finalists.contains(&e.candidate.id));
     }
     let Some(best) = ranked.first() else {
+        let failures: Vec<&str> = done
+            .iter()
+            .filter_map(|e| match &e.candidate.status {
+                CandidateStatus::Failed(m) => Some(m.as_str()),
+                _ => None,
+            })
+            .collect();
+        if !done.is_empty() && failures.len() == done.len() {
+            return Err(AutomlError::AllFailed {
+                tried: done.len(),
+                first: failures[0].to_string(),
+            });
+        }
         return Err(AutomlError::NoCandidate(longest));
     };
     let best_single = best.candidate.score;

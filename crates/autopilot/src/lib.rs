@@ -23,10 +23,12 @@
 //!
 //! A cancelled job ends its runs as `KILLED` and registers nothing.
 
+pub mod cluster;
 pub mod outputs;
 mod runner;
 mod spec;
 
+pub use cluster::{Cluster, WorkerTask};
 pub use runner::AutomlRunner;
 pub use spec::{BiasSpec, DATASETS, Spec, dataset_path};
 

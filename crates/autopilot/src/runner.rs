@@ -13,7 +13,10 @@ use store::{
     CreateModelVersion, CreateRun, MetadataStore, Metric, Param, RunStatus, Tag, UpdateRun,
 };
 
+use std::sync::Arc;
+
 use crate::AutopilotError;
+use crate::cluster::{Cluster, ClusterTrials};
 use crate::outputs::Report;
 use crate::spec::{Spec, check_against, dataset_path};
 
@@ -48,8 +51,26 @@ fn log_curves<E>(
     Ok(())
 }
 
-/// Runs Autopilot jobs (kind `"automl"`).
-pub struct AutomlRunner;
+/// Runs Autopilot jobs (kind `"automl"`): on the server, or with their
+/// candidates on a cluster (see [`crate::cluster`]).
+#[derive(Debug, Default)]
+pub struct AutomlRunner {
+    cluster: Option<Cluster>,
+}
+
+impl AutomlRunner {
+    /// Every candidate evaluated here, one at a time.
+    pub fn local() -> AutomlRunner {
+        AutomlRunner { cluster: None }
+    }
+
+    /// Candidates evaluated in parallel as jobs of the cluster's executor.
+    pub fn on_cluster(cluster: Cluster) -> AutomlRunner {
+        AutomlRunner {
+            cluster: Some(cluster),
+        }
+    }
+}
 
 impl Runner for AutomlRunner {
     fn kind(&self) -> &'static str {
@@ -91,8 +112,10 @@ impl Runner for AutomlRunner {
 
     fn run(&self, ctx: &JobContext) -> Result<Value, JobFailure> {
         let spec = Spec::parse(&ctx.spec).map_err(JobFailure::Failed)?;
-        let mut job = Job::new(ctx, spec);
-        match job.run() {
+        let mut job = Job::new(ctx, spec, self.cluster.clone());
+        let outcome = job.run();
+        job.revoke_token();
+        match outcome {
             Ok(v) => Ok(v),
             Err(e) => {
                 let cancelled = matches!(e, AutopilotError::Automl(automl::AutomlError::Cancelled));
@@ -124,6 +147,11 @@ struct Job<'a> {
     /// The search metric, once the search has started.
     metric: Option<automl::Metric>,
     _tmp: Option<tempfile::TempDir>,
+    cluster: Option<Cluster>,
+    /// The name of the token the cluster's workers use, while it exists.
+    token_name: Option<String>,
+    /// The trial runner, when candidates run on the cluster.
+    on_cluster: Option<Arc<ClusterTrials>>,
 }
 
 fn now() -> i64 {
@@ -141,7 +169,7 @@ fn artifact_path_of(uri: &str) -> Result<ArtifactPath, AutopilotError> {
 }
 
 impl<'a> Job<'a> {
-    fn new(ctx: &'a JobContext, spec: Spec) -> Self {
+    fn new(ctx: &'a JobContext, spec: Spec, cluster: Option<Cluster>) -> Self {
         Job {
             ctx,
             progress: json!({
@@ -161,7 +189,65 @@ impl<'a> Job<'a> {
             runs: BTreeMap::new(),
             metric: None,
             _tmp: None,
+            cluster,
+            token_name: None,
+            on_cluster: None,
         }
+    }
+
+    /// Revoke the workers' token, when one was made.
+    fn revoke_token(&mut self) {
+        if let Some(name) = self.token_name.take() {
+            match self.store().revoke_token(&name) {
+                Ok(()) | Err(store::StoreError::NotFound(_)) => {}
+                Err(e) => {
+                    tracing::warn!(job = %self.ctx.job.id, "could not revoke the Autopilot workers' token: {e}")
+                }
+            }
+        }
+    }
+
+    /// The trial runner of a cluster, when the server has one: the workers
+    /// get a token of their own (with authentication on) and put their
+    /// results beside the parent run's artifacts.
+    fn trials(
+        &mut self,
+        parent: &store::RunInfo,
+    ) -> Result<Option<Arc<dyn automl::TrialRunner>>, AutopilotError> {
+        let Some(cluster) = self.cluster.clone() else {
+            return Ok(None);
+        };
+        let token = match &cluster.mint_token {
+            Some(mint) => {
+                let name = format!("autopilot:{}", self.ctx.job.id);
+                let t = mint(self.store(), &name).map_err(|e| {
+                    AutopilotError::Spec(format!("could not make the workers' token: {e}"))
+                })?;
+                self.token_name = Some(name);
+                Some(t)
+            }
+            None => None,
+        };
+        let slots = self
+            .spec
+            .parallel_candidates
+            .unwrap_or(cluster.slots)
+            .max(1);
+        self.progress["cluster"] = json!({"parallel_candidates": slots});
+        let runner = Arc::new(ClusterTrials {
+            cluster,
+            slots,
+            job_id: self.ctx.job.id.clone(),
+            attempt: self.ctx.job.attempt,
+            spec: self.spec.clone(),
+            run_artifacts: artifact_path_of(&parent.artifact_uri)?,
+            token,
+            artifacts: self.ctx.artifacts.clone(),
+            rt: self.ctx.runtime(),
+            nodes: Default::default(),
+        });
+        self.on_cluster = Some(runner.clone());
+        Ok(Some(runner))
     }
 
     fn store(&self) -> &dyn MetadataStore {
@@ -258,6 +344,10 @@ impl<'a> Job<'a> {
         if let Some(p) = &s.problem_type {
             params.push(Param::new("problem_type", p));
         }
+        let trials = self.trials(&parent)?;
+        if let Some(t) = &trials {
+            params.push(Param::new("parallel_candidates", t.slots().to_string()));
+        }
         self.store().log_batch(&parent.run_id, &[], &params, &[])?;
         self.parent = Some(parent.run_id.clone());
         self.progress["experiment_id"] = json!(self.experiment_id.to_string());
@@ -274,6 +364,7 @@ impl<'a> Job<'a> {
             validation,
             cancel: Some(self.ctx.cancel_flag()),
             min_rows: self.spec.min_rows,
+            trials,
         };
         let target = self.spec.target.clone();
         let mut failure: Option<AutopilotError> = None;
@@ -313,9 +404,13 @@ impl<'a> Job<'a> {
                 self.publish(true);
             }
             Event::Candidate(c) => {
-                let run_id = self.log_candidate(c)?;
+                let node = self.on_cluster.as_ref().and_then(|t| t.node_of(c.id));
+                let run_id = self.log_candidate(c, node.as_deref())?;
                 self.runs.insert(c.id, run_id.clone());
-                let entry = candidate_json(c, Some(&run_id));
+                let mut entry = candidate_json(c, Some(&run_id));
+                if let Some(n) = &node {
+                    entry["node"] = json!(n);
+                }
                 if let Some(list) = self.progress["candidates"].as_array_mut() {
                     list.push(entry);
                 }
@@ -366,7 +461,8 @@ impl<'a> Job<'a> {
         Ok(())
     }
 
-    fn log_candidate(&self, c: &Candidate) -> Result<String, AutopilotError> {
+    /// `node`: where the candidate was evaluated, on a cluster.
+    fn log_candidate(&self, c: &Candidate, node: Option<&str>) -> Result<String, AutopilotError> {
         let parent = self.parent.clone().unwrap_or_default();
         let run = self.store().create_run(CreateRun {
             experiment_id: self.experiment_id,
@@ -379,7 +475,10 @@ impl<'a> Job<'a> {
                 Tag::new("atelier.autopilot", "candidate"),
                 Tag::new("atelier.candidate_id", c.id.to_string()),
                 Tag::new("atelier.algorithm", c.algorithm.name()),
-            ],
+            ]
+            .into_iter()
+            .chain(node.map(|n| Tag::new("atelier.autopilot.node", n)))
+            .collect(),
         })?;
         let t = now();
         let mut metrics = vec![

@@ -50,6 +50,11 @@ pub struct Spec {
     /// report, for this facet.
     #[serde(default)]
     pub bias: Option<BiasSpec>,
+    /// Candidates evaluated at once on the server's cluster (`--executor
+    /// ray`; default [`crate::cluster::DEFAULT_SLOTS`]); without a cluster
+    /// they are evaluated one at a time on the server.
+    #[serde(default)]
+    pub parallel_candidates: Option<usize>,
 }
 
 /// The facet and positive label of a bias report, as `atelier clarify bias`
@@ -101,6 +106,9 @@ impl BiasSpec {
     }
 }
 
+/// The most candidates evaluated at once on a cluster.
+pub const MAX_PARALLEL: usize = 256;
+
 fn default_min_rows() -> usize {
     automl::MIN_ROWS
 }
@@ -117,6 +125,13 @@ impl Spec {
         }
         if s.target.trim().is_empty() {
             return Err("give the target column to predict ('target')".into());
+        }
+        if let Some(n) = s.parallel_candidates
+            && !(1..=MAX_PARALLEL).contains(&n)
+        {
+            return Err(format!(
+                "parallel_candidates must be between 1 and {MAX_PARALLEL}: got {n}"
+            ));
         }
         if !(s.time_budget.is_finite() && s.time_budget > 0.0) {
             return Err(format!(

@@ -208,6 +208,12 @@ pub trait Executor: Send + Sync + 'static {
     fn worker_atelier_bin(&self) -> Option<String> {
         None
     }
+    /// Where the command runs, in the executor's words, once it is placed
+    /// (the Ray executor: the id of the node its driver runs on); `None`
+    /// when the executor cannot tell or it has not been placed yet.
+    fn placement(&self, _h: &Handle) -> Option<String> {
+        None
+    }
 }
 
 /// Submits to one executor and follows every handle with the executor that
@@ -268,6 +274,9 @@ impl Executor for Routed {
     }
     fn worker_atelier_bin(&self) -> Option<String> {
         self.primary.worker_atelier_bin()
+    }
+    fn placement(&self, h: &Handle) -> Option<String> {
+        self.by_handle(h).ok()?.placement(h)
     }
 }
 

@@ -235,6 +235,11 @@ impl JobContext {
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.rt.block_on(f)
     }
+    /// The runtime [`JobContext::block_on`] uses, for work the job hands to
+    /// helpers of its own.
+    pub fn runtime(&self) -> tokio::runtime::Handle {
+        self.rt.clone()
+    }
 }
 
 /// How the queue shares work with other processes.

@@ -1,0 +1,259 @@
+//! Autopilot on a Ray cluster (`atelier serve --executor ray`): the
+//! candidates run as Ray jobs, several at once, spread over the cluster's
+//! nodes (the head and the worker node `cargo xtask test` starts beside it,
+//! named by `ATELIER_RAY_ADDRESS`; without it the tests say so on stderr
+//! and pass). Each worker fetches the dataset from the server with a token
+//! of the Autopilot job's own — the server here wants tokens — which is
+//! revoked when the job ends, and the best pipeline is registered as on
+//! one machine. A worker that cannot start fails its candidates with the
+//! reason, and the job says so.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+fn ray_address(test: &str) -> Option<String> {
+    match std::env::var("ATELIER_RAY_ADDRESS") {
+        Ok(a) if !a.trim().is_empty() => Some(a.trim().trim_end_matches('/').to_string()),
+        _ => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED ray_autopilot::{test}: ATELIER_RAY_ADDRESS is not set (start a Ray cluster with `cargo xtask ray start` and export the address it prints; `cargo xtask test` does both)"
+            );
+            None
+        }
+    }
+}
+
+fn call(
+    a: &ureq::Agent,
+    method: &str,
+    url: &str,
+    token: &str,
+    body: Option<&[u8]>,
+) -> (u16, Value) {
+    let auth = format!("Bearer {token}");
+    let r = match (method, body) {
+        ("GET", _) => a.get(url).header("Authorization", &auth).call(),
+        ("PUT", Some(b)) => a.put(url).header("Authorization", &auth).send(b),
+        (_, Some(b)) => a
+            .post(url)
+            .header("Authorization", &auth)
+            .header("Content-Type", "application/json")
+            .send(b),
+        _ => unreachable!(),
+    };
+    let mut r = r.unwrap();
+    let status = r.status().as_u16();
+    let text = r.body_mut().read_to_string().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn wait_done(a: &ureq::Agent, s: &Server, token: &str, id: &str, limit: Duration) -> Value {
+    let t = Instant::now();
+    loop {
+        let (c, v) = call(
+            a,
+            "GET",
+            &s.url(&format!("/api/atelier/jobs/{id}")),
+            token,
+            None,
+        );
+        assert_eq!(c, 200, "{v}");
+        let j = v["job"].clone();
+        if ["succeeded", "failed", "cancelled"].contains(&j["status"].as_str().unwrap_or("")) {
+            return j;
+        }
+        assert!(t.elapsed() < limit, "job {id} did not end in time: {j}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Token names of the server's data folder.
+fn token_names(data: &std::path::Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_atelier"))
+        .args(["token", "list", "--data-dir"])
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// The Ray jobs of an Autopilot job's candidates.
+fn trial_jobs(a: &ureq::Agent, ray: &str, id: &str) -> Vec<Value> {
+    let (c, v) = get(a, &format!("{ray}/api/jobs/")).unwrap();
+    assert_eq!(c, 200, "{v}");
+    let prefix = format!("atelier-{id}-t");
+    v.as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| {
+            j["submission_id"]
+                .as_str()
+                .is_some_and(|s| s.starts_with(&prefix))
+        })
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn autopilot_evaluates_its_candidates_in_parallel_across_the_clusters_nodes() {
+    let Some(ray) =
+        ray_address("autopilot_evaluates_its_candidates_in_parallel_across_the_clusters_nodes")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let admin = token(&data, "admin", "admin");
+    let s = Server::start(
+        &data,
+        &["--executor", "ray", "--ray-address", &ray, "--require-auth"],
+    );
+    let a = agent();
+    let bytes = std::fs::read(dataset("penguins.csv")).unwrap();
+    let (c, v) = call(
+        &a,
+        "PUT",
+        &s.url("/api/atelier/datasets/penguins.csv"),
+        &admin,
+        Some(&bytes),
+    );
+    assert_eq!(c, 201, "{v}");
+    let spec = json!({"dataset": "penguins.csv", "target": "species", "time_budget": 600,
+        "max_candidates": 8, "parallel_candidates": 4, "model_name": "penguins-on-ray"});
+    let (c, v) = call(
+        &a,
+        "POST",
+        &s.url("/api/atelier/automl"),
+        &admin,
+        Some(spec.to_string().as_bytes()),
+    );
+    assert_eq!(c, 202, "{v}");
+    let id = v["job"]["id"].as_str().unwrap().to_string();
+    let j = wait_done(&a, &s, &admin, &id, Duration::from_secs(900));
+    assert_eq!(j["status"], "succeeded", "{j}");
+    let p = &j["progress"];
+    assert_eq!(p["cluster"]["parallel_candidates"], 4, "{p}");
+
+    // every candidate ran as a Ray job of its own, and each succeeded
+    let jobs = trial_jobs(&a, &ray, &id);
+    assert_eq!(jobs.len(), 8, "one Ray job per candidate: {jobs:?}");
+    for rj in &jobs {
+        assert_eq!(rj["status"], "SUCCEEDED", "{rj}");
+    }
+    // in parallel: some of them ran at the same time
+    let spans: Vec<(i64, i64)> = jobs
+        .iter()
+        .map(|j| {
+            (
+                j["start_time"].as_i64().unwrap(),
+                j["end_time"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let overlapping = spans
+        .iter()
+        .enumerate()
+        .any(|(i, a)| spans[i + 1..].iter().any(|b| a.0 < b.1 && b.0 < a.1));
+    assert!(overlapping, "no two candidates ran at once: {spans:?}");
+    // across the nodes: the head and the worker node both evaluated some
+    let nodes: BTreeSet<&str> = jobs
+        .iter()
+        .filter_map(|j| j["driver_node_id"].as_str())
+        .collect();
+    assert!(
+        nodes.len() >= 2,
+        "all candidates ran on one node: {nodes:?}"
+    );
+    // the leaderboard says where each ran, as Ray does
+    let cands = p["candidates"].as_array().unwrap();
+    assert_eq!(cands.len(), 8, "{p}");
+    let said: BTreeSet<&str> = cands.iter().filter_map(|c| c["node"].as_str()).collect();
+    assert_eq!(said, nodes, "{cands:?}");
+    assert!(
+        cands.iter().filter(|c| c["status"] == "done").count() >= 6,
+        "{cands:?}"
+    );
+    // the best pipeline is registered, as on one machine
+    let r = &j["result"];
+    assert!(r["score"].as_f64().is_some_and(|s| s > 0.9), "{r}");
+    let (c, mv) = call(
+        &a,
+        "GET",
+        &s.url("/api/2.0/mlflow/registered-models/get?name=penguins-on-ray"),
+        &admin,
+        None,
+    );
+    assert_eq!(c, 200, "{mv}");
+    // the workers' token is gone with the job
+    let names = token_names(&data);
+    assert!(names.contains("admin"), "{names}");
+    assert!(!names.contains(&format!("autopilot:{id}")), "{names}");
+}
+
+#[test]
+fn workers_that_cannot_start_fail_the_job_with_the_reason() {
+    let Some(ray) = ray_address("workers_that_cannot_start_fail_the_job_with_the_reason") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let admin = token(&data, "admin", "admin");
+    let s = Server::start(
+        &data,
+        &[
+            "--executor",
+            "ray",
+            "--ray-address",
+            &ray,
+            "--require-auth",
+            "--ray-atelier-bin",
+            "/nonexistent/atelier",
+        ],
+    );
+    let a = agent();
+    let bytes = std::fs::read(dataset("penguins.csv")).unwrap();
+    let (c, v) = call(
+        &a,
+        "PUT",
+        &s.url("/api/atelier/datasets/penguins.csv"),
+        &admin,
+        Some(&bytes),
+    );
+    assert_eq!(c, 201, "{v}");
+    let spec = json!({"dataset": "penguins.csv", "target": "species", "time_budget": 300,
+        "max_candidates": 2, "parallel_candidates": 2});
+    let (c, v) = call(
+        &a,
+        "POST",
+        &s.url("/api/atelier/automl"),
+        &admin,
+        Some(spec.to_string().as_bytes()),
+    );
+    assert_eq!(c, 202, "{v}");
+    let id = v["job"]["id"].as_str().unwrap().to_string();
+    let j = wait_done(&a, &s, &admin, &id, Duration::from_secs(300));
+    assert_eq!(j["status"], "failed", "{j}");
+    let err = j["error"].as_str().unwrap_or_default();
+    assert!(
+        err.contains("all 2 candidates failed") && err.contains("/nonexistent/atelier"),
+        "{err}"
+    );
+    let names = token_names(&data);
+    assert!(!names.contains(&format!("autopilot:{id}")), "{names}");
+}
