@@ -2,7 +2,8 @@
 //! starts (or `cargo xtask ray start`), named by `ATELIER_RAY_ADDRESS`
 //! (e.g. `http://127.0.0.1:8265`). Without that variable each test says on
 //! stderr that it was skipped and why, and does nothing. The head shares this
-//! machine's filesystem, as the executor assumes. Every wait is bounded.
+//! machine's filesystem, so the executor is told so (`with_shared_filesystem`);
+//! without that the command starts in Ray's own folder. Every wait is bounded.
 
 use std::io::Write;
 use std::path::Path;
@@ -27,7 +28,9 @@ fn address(test: &str) -> Option<String> {
 }
 
 fn executor(address: &str) -> RayExecutor {
-    RayExecutor::new(address).expect("a valid address")
+    RayExecutor::new(address)
+        .expect("a valid address")
+        .with_shared_filesystem(true)
 }
 
 fn sh(script: &str) -> Vec<String> {
@@ -170,6 +173,33 @@ fn a_command_runs_in_its_folder_with_its_environment_and_its_output_is_read() {
     // submitting the same attempt again is refused with the reason
     let again = ex.submit(&l).expect_err("the same submission id");
     assert!(again.to_string().contains("already"), "{again}");
+}
+
+/// By default the executor does not assume the workers see the launch's
+/// folder: the command starts in Ray's own working folder, not there.
+#[test]
+fn without_a_shared_filesystem_the_command_does_not_enter_the_servers_folder() {
+    let Some(addr) =
+        address("without_a_shared_filesystem_the_command_does_not_enter_the_servers_folder")
+    else {
+        return;
+    };
+    let ex = RayExecutor::new(&addr).expect("a valid address");
+    assert!(!ex.shares_filesystem());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let h = ex
+        .submit(&launch(dir.path(), sh("pwd")))
+        .expect("submitted");
+    let _g = Guard(&ex, h.clone());
+    let exit = wait_exit(&ex, &h, Duration::from_secs(120));
+    assert!(exit.success(), "{exit:?}");
+    let lines = texts(&all_lines(&ex, &h));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_ne!(
+        Path::new(&lines[0]),
+        dir.path(),
+        "it entered the launch's folder"
+    );
 }
 
 #[test]
