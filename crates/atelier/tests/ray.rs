@@ -829,3 +829,95 @@ fn the_job_worker_refuses_a_missing_garbled_or_path_tricking_manifest() {
         dir.path().display()
     );
 }
+
+/// A manifest that fetches and uploads nothing (so no server is needed).
+fn quiet_manifest(job_dir: &str) -> String {
+    json!({
+        "version": 1,
+        "server": "http://127.0.0.1:9",
+        "job_dir": job_dir,
+        "cwd": "code",
+        "dirs": ["code", "config", "output"],
+        "files": [{"path": "config/where.json", "content": format!("{{\"dir\": \"{job_dir}/code\"}}")}],
+        "fetch": [],
+        "upload": [],
+        "failure_file": "output/message",
+        "failure_to": "1/r/artifacts/logs/failure",
+        "max_output_bytes": 1000,
+    })
+    .to_string()
+}
+
+/// Needs no Ray: the worker runs the command in its own folder with the
+/// server's paths moved there (environment and files), passes SIGTERM on to
+/// it, exits 128 + the signal that ended it, and leaves no folder behind.
+#[test]
+fn the_job_worker_moves_paths_passes_sigterm_on_and_cleans_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let job_dir = "/srv/atelier/jobs/j1";
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_atelier"))
+        .args(["job-worker", "--", "sh", "-c"])
+        .arg("pwd; echo \"$MODEL\"; echo \"$OTHER\"; cat ../config/where.json; echo; exit 4")
+        .env("ATELIER_STAGE_MANIFEST", quiet_manifest(job_dir))
+        .env("MODEL", format!("{job_dir}/model"))
+        .env("OTHER", format!("{job_dir}0/model"))
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    let cwd = std::path::Path::new(lines[0]);
+    assert!(
+        cwd.starts_with(tmp.path()) && cwd.ends_with("code"),
+        "{text}"
+    );
+    let root = cwd.parent().unwrap().display().to_string();
+    assert_eq!(lines[1], format!("{root}/model"));
+    assert_eq!(
+        lines[2],
+        format!("{job_dir}0/model"),
+        "another folder is left alone"
+    );
+    assert_eq!(lines[3], format!("{{\"dir\": \"{root}/code\"}}"));
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "left behind"
+    );
+    // SIGTERM to the worker alone reaches the command, whose death is 128 + 15
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_atelier"))
+        .args(["job-worker", "--", "sh", "-c", "echo up; exec sleep 60"])
+        .env("ATELIER_STAGE_MANIFEST", quiet_manifest(job_dir))
+        .env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    assert_eq!(first, "up\n");
+    let t = Instant::now();
+    let pid = child.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + 15), "{status:?}");
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "left behind"
+    );
+}
