@@ -30,10 +30,14 @@
 //! | `TRAINING_JOB_NAME`, `TRAINING_JOB_ARN` | the job's name, `atelier:training-job/<id>` |
 //!
 //! Both kinds also get `ATELIER_JOB_ID`, `ATELIER_JOB_DIR` (the `/opt/ml`
-//! stand-in), `ATELIER_BIN` (this Atelier, for `"$ATELIER_BIN" train …`), processing jobs `ATELIER_INPUT_<NAME>` / `ATELIER_OUTPUT_<NAME>`
+//! stand-in), `ATELIER_BIN` (Atelier's program where the command runs: this one, or on Ray `--ray-atelier-bin`; for `"$ATELIER_BIN" train …`), processing jobs `ATELIER_INPUT_<NAME>` / `ATELIER_OUTPUT_<NAME>`
 //! and `PROCESSING_JOB_NAME`, and MLflow's `MLFLOW_TRACKING_URI`,
 //! `MLFLOW_RUN_ID`, `MLFLOW_EXPERIMENT_ID` (and `MLFLOW_TRACKING_TOKEN` when
 //! the server gives one), so `mlflow.start_run()` logs into the job's run.
+//!
+//! A job staged on a worker that does not see the server's files (Ray, by
+//! default; see [`crate::stage`]) gets the same layout in a private folder of
+//! the worker's, and every path above (and in the config files) points there.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
