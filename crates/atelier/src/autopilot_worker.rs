@@ -9,28 +9,7 @@
 
 use anyhow::{Context, bail};
 
-use crate::remote::Client;
-
-/// A private folder of this process, deleted when dropped.
-struct Scratch(std::path::PathBuf);
-
-impl Scratch {
-    fn new(id: usize) -> anyhow::Result<Scratch> {
-        let dir = std::env::temp_dir().join(format!(
-            "atelier-trial-{}-{id}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        std::fs::create_dir(&dir).with_context(|| format!("making {}", dir.display()))?;
-        Ok(Scratch(dir))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use crate::remote::{Client, Scratch};
 
 pub fn run() -> anyhow::Result<std::process::ExitCode> {
     let var = autopilot::cluster::TASK_VAR;
@@ -57,10 +36,10 @@ pub fn run() -> anyhow::Result<std::process::ExitCode> {
     }
     let client = Client::new(&base)?;
     let (main, validation) = task.dataset_paths().map_err(anyhow::Error::msg)?;
-    let dir = Scratch::new(task.trial.id)?;
+    let dir = Scratch::new(&format!("trial-{}", task.trial.id))?;
     let fetch = |p: &artifacts::ArtifactPath| -> anyhow::Result<std::path::PathBuf> {
         let name = p.as_str().rsplit('/').next().unwrap_or("data");
-        let local = dir.0.join(name);
+        let local = dir.path().join(name);
         client.download_artifact(p.as_str(), &local)?;
         Ok(local)
     };

@@ -3,6 +3,7 @@
 //! once, here, and decide the exit code.
 
 mod autopilot_worker;
+mod batch_worker;
 mod bench;
 mod clarify_cli;
 mod config;
@@ -65,6 +66,9 @@ enum Command {
     /// (internal) Evaluate one Autopilot candidate on a cluster worker.
     #[command(hide = true, name = "__autopilot-trial")]
     AutopilotTrial,
+    /// (internal) Run a batch transform on a cluster worker.
+    #[command(hide = true, name = "__batch-transform")]
+    BatchTransformWorker,
     /// Run the server: the Studio web UI and the MLflow-compatible tracking API.
     #[command(
         after_help = "Settings come from flags, then ATELIER_* environment variables, then the --config file, then defaults.
@@ -905,6 +909,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_tracing("warn");
             return autopilot_worker::run();
         }
+        Command::BatchTransformWorker => {
+            init_tracing("warn");
+            return batch_worker::run();
+        }
         Command::Notebooks { action } => {
             init_tracing("warn");
             return match action {
@@ -1507,11 +1515,11 @@ fn serve(s: Settings) -> anyhow::Result<()> {
                 .with_notebook_python(notebook_python.clone()),
             ) as Arc<dyn jobs::Runner>
         };
-        // on a cluster, Autopilot's candidates run there in parallel
-        let autopilot_runner = match &s.executor {
-            config::ExecutorAt::Local => autopilot::AutomlRunner::local(),
+        // on a cluster, Autopilot's candidates and batch transforms run there
+        let cluster = match &s.executor {
+            config::ExecutorAt::Local => None,
             config::ExecutorAt::Ray { .. } => {
-                let mint_token: Option<autopilot::cluster::MintToken> =
+                let mint_token: Option<jobs::cluster::MintToken> =
                     (auth == server::AuthMode::Required).then(|| {
                         Arc::new(|st: &dyn store::MetadataStore, name: &str| {
                             let t = server::new_token();
@@ -1522,9 +1530,9 @@ fn serve(s: Settings) -> anyhow::Result<()> {
                             st.create_token(name, "editor", &server::hash_token(&t))
                                 .map_err(|e| e.to_string())?;
                             Ok(t)
-                        }) as autopilot::cluster::MintToken
+                        }) as jobs::cluster::MintToken
                     });
-                autopilot::AutomlRunner::on_cluster(autopilot::Cluster {
+                Some(jobs::cluster::Cluster {
                     executor: executor.clone(),
                     tracking_uri: tracking_uri.clone(),
                     // the program on the workers (--ray-atelier-bin), else this one
@@ -1538,6 +1546,14 @@ fn serve(s: Settings) -> anyhow::Result<()> {
                 })
             }
         };
+        let autopilot_runner = match &cluster {
+            None => autopilot::AutomlRunner::local(),
+            Some(c) => autopilot::AutomlRunner::on_cluster(c.clone()),
+        };
+        let batch_runner = match &cluster {
+            None => serving::job::BatchTransformRunner::new(local_paths),
+            Some(c) => serving::job::BatchTransformRunner::new(local_paths).with_cluster(c.clone()),
+        };
         // tuning jobs submit their trials through the queue (attached once it runs)
         let tuner = Arc::new(tuning::TuningRunner::new());
         // Two workers by default: a long AutoML job does not hold up a batch transform.
@@ -1547,7 +1563,7 @@ fn serve(s: Settings) -> anyhow::Result<()> {
             user_job(userjobs::JobKind::Notebook),
             Arc::new(autopilot_runner),
             // this machine's files by path only when asked for, and never with auth
-            Arc::new(serving::job::BatchTransformRunner::new(local_paths)),
+            Arc::new(batch_runner),
             Arc::new(monitoring::ExecutionRunner),
             Arc::new(monitoring::BaselineRunner),
             tuner.clone(),

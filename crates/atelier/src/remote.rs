@@ -383,6 +383,33 @@ pub fn cancel_job(server: &str, id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A private folder of this process (under the system's temporary folder),
+/// deleted with everything in it when dropped: where cluster workers keep
+/// what they download.
+pub struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    pub fn new(what: &str) -> anyhow::Result<Scratch> {
+        let dir = std::env::temp_dir().join(format!(
+            "atelier-{what}-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir(&dir).with_context(|| format!("making {}", dir.display()))?;
+        Ok(Scratch(dir))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

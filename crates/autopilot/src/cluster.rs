@@ -17,14 +17,13 @@
 //! them over its nodes.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use artifacts::{ArtifactPath, ArtifactStore};
 use automl::{Trial, TrialResult, TrialRunner};
-use jobs::executor::{ExecStatus, Executor, Handle, Launch};
+use jobs::cluster::{Cluster, POLL};
+use jobs::executor::{ExecStatus, Handle, Launch};
 use serde::{Deserialize, Serialize};
-use store::MetadataStore;
 
 use crate::spec::Spec;
 
@@ -37,37 +36,6 @@ pub const DEFAULT_SLOTS: usize = 4;
 /// How long after its own deadline a trial's job may run before it is
 /// stopped and counted as failed (a worker's start-up and data download).
 const TRIAL_GRACE: Duration = Duration::from_secs(180);
-
-/// How often running trials are looked at.
-const POLL: Duration = Duration::from_millis(250);
-
-/// Makes a token for the workers (with authentication on): the store, the
-/// token's name; the token's secret back.
-pub type MintToken = Arc<dyn Fn(&dyn MetadataStore, &str) -> Result<String, String> + Send + Sync>;
-
-/// Where Autopilot's candidates run when the server has a cluster.
-#[derive(Clone)]
-pub struct Cluster {
-    pub executor: Arc<dyn Executor>,
-    /// This server's address as the workers reach it.
-    pub tracking_uri: String,
-    /// The `atelier` program on the workers.
-    pub atelier_bin: String,
-    /// Candidates at once, unless the spec says otherwise.
-    pub slots: usize,
-    /// `Some` when the server wants tokens.
-    pub mint_token: Option<MintToken>,
-}
-
-impl std::fmt::Debug for Cluster {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cluster")
-            .field("tracking_uri", &self.tracking_uri)
-            .field("atelier_bin", &self.atelier_bin)
-            .field("slots", &self.slots)
-            .finish_non_exhaustive()
-    }
-}
 
 /// What one worker is asked to do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,7 +108,7 @@ pub(crate) struct ClusterTrials {
     pub(crate) spec: Spec,
     /// The Autopilot run's artifact folder (results go under `trials/`).
     pub(crate) run_artifacts: ArtifactPath,
-    pub(crate) token: Option<String>,
+    pub(crate) token: Option<jobs::cluster::WorkerToken>,
     pub(crate) artifacts: ArtifactStore,
     pub(crate) rt: tokio::runtime::Handle,
     /// Candidate id → where its job ran (the executor's placement, e.g. a
@@ -195,16 +163,8 @@ impl ClusterTrials {
             result_path: result.as_str().to_string(),
         };
         let task = serde_json::to_string(&task).map_err(|e| e.to_string())?;
-        let mut env = vec![
-            (TASK_VAR.to_string(), task),
-            (
-                "MLFLOW_TRACKING_URI".to_string(),
-                self.cluster.tracking_uri.clone(),
-            ),
-        ];
-        if let Some(t) = &self.token {
-            env.push(("MLFLOW_TRACKING_TOKEN".to_string(), t.clone()));
-        }
+        let mut env = self.cluster.worker_env(self.token.as_ref());
+        env.push((TASK_VAR.to_string(), task));
         // the worker's folder: one that exists on any worker (it writes
         // nothing there; the dataset goes to a private temporary folder)
         let tmp = std::env::temp_dir();
@@ -230,25 +190,6 @@ impl ClusterTrials {
         })
     }
 
-    /// The last lines of a trial job's output, for its failure message.
-    fn tail(&self, handle: &Handle) -> String {
-        let Ok(chunk) = self.cluster.executor.logs(handle, 0, 1 << 20) else {
-            return String::new();
-        };
-        let lines: Vec<&str> = chunk
-            .lines
-            .iter()
-            .map(|l| l.text.trim_end())
-            .filter(|l| !l.is_empty())
-            .collect();
-        let tail = lines[lines.len().saturating_sub(3)..].join(" | ");
-        if tail.is_empty() {
-            tail
-        } else {
-            format!(": {tail}")
-        }
-    }
-
     fn read_result(&self, path: &ArtifactPath) -> Result<TrialResult, String> {
         let bytes = self
             .rt
@@ -261,13 +202,10 @@ impl ClusterTrials {
     fn finish(&self, r: &Running, status: ExecStatus) -> Option<Result<TrialResult, String>> {
         match status {
             ExecStatus::Running => None,
-            ExecStatus::Exited(e) if e.success() => Some(self.read_result(&r.result)),
-            ExecStatus::Exited(e) => Some(Err(format!(
-                "the worker failed: {}{}",
-                e.reason().unwrap_or_else(|| "it ended".into()),
-                self.tail(&r.handle)
-            ))),
-            ExecStatus::Lost { reason } => Some(Err(format!("the worker was lost: {reason}"))),
+            st => Some(match self.cluster.failure(&r.handle, &st) {
+                None => self.read_result(&r.result),
+                Some(why) => Err(why),
+            }),
         }
     }
 }

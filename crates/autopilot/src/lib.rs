@@ -28,7 +28,8 @@ pub mod outputs;
 mod runner;
 mod spec;
 
-pub use cluster::{Cluster, WorkerTask};
+pub use cluster::WorkerTask;
+pub use jobs::cluster::Cluster;
 pub use runner::AutomlRunner;
 pub use spec::{BiasSpec, DATASETS, Spec, dataset_path};
 

@@ -16,9 +16,10 @@ use store::{
 use std::sync::Arc;
 
 use crate::AutopilotError;
-use crate::cluster::{Cluster, ClusterTrials};
+use crate::cluster::ClusterTrials;
 use crate::outputs::Report;
 use crate::spec::{Spec, check_against, dataset_path};
+use jobs::cluster::Cluster;
 
 /// Files above this size are not read when a job is submitted (the job
 /// itself reports any problem with them).
@@ -114,7 +115,8 @@ impl Runner for AutomlRunner {
         let spec = Spec::parse(&ctx.spec).map_err(JobFailure::Failed)?;
         let mut job = Job::new(ctx, spec, self.cluster.clone());
         let outcome = job.run();
-        job.revoke_token();
+        // the workers' token goes with the trial runner
+        job.on_cluster = None;
         match outcome {
             Ok(v) => Ok(v),
             Err(e) => {
@@ -148,8 +150,6 @@ struct Job<'a> {
     metric: Option<automl::Metric>,
     _tmp: Option<tempfile::TempDir>,
     cluster: Option<Cluster>,
-    /// The name of the token the cluster's workers use, while it exists.
-    token_name: Option<String>,
     /// The trial runner, when candidates run on the cluster.
     on_cluster: Option<Arc<ClusterTrials>>,
 }
@@ -190,20 +190,7 @@ impl<'a> Job<'a> {
             metric: None,
             _tmp: None,
             cluster,
-            token_name: None,
             on_cluster: None,
-        }
-    }
-
-    /// Revoke the workers' token, when one was made.
-    fn revoke_token(&mut self) {
-        if let Some(name) = self.token_name.take() {
-            match self.store().revoke_token(&name) {
-                Ok(()) | Err(store::StoreError::NotFound(_)) => {}
-                Err(e) => {
-                    tracing::warn!(job = %self.ctx.job.id, "could not revoke the Autopilot workers' token: {e}")
-                }
-            }
         }
     }
 
@@ -217,17 +204,10 @@ impl<'a> Job<'a> {
         let Some(cluster) = self.cluster.clone() else {
             return Ok(None);
         };
-        let token = match &cluster.mint_token {
-            Some(mint) => {
-                let name = format!("autopilot:{}", self.ctx.job.id);
-                let t = mint(self.store(), &name).map_err(|e| {
-                    AutopilotError::Spec(format!("could not make the workers' token: {e}"))
-                })?;
-                self.token_name = Some(name);
-                Some(t)
-            }
-            None => None,
-        };
+        // revoked when the job's runner (which holds it) is dropped
+        let token = cluster
+            .token(&self.ctx.store, &format!("autopilot:{}", self.ctx.job.id))
+            .map_err(AutopilotError::Spec)?;
         let slots = self
             .spec
             .parallel_candidates

@@ -27,6 +27,7 @@
 //! minutes; it must not sit on the async runtime); they reach the async
 //! artifact store through [`JobContext::block_on`].
 
+pub mod cluster;
 pub mod cron;
 pub mod executor;
 pub mod local;

@@ -14,6 +14,16 @@
 //!   when rows failed);
 //! - `join_input` (optional, default false).
 //!
+//! On a server with a cluster executor (`--executor ray`), a transform of
+//! an uploaded `dataset` into the artifact store runs on the cluster: one
+//! job of the executor running `atelier __batch-transform` with a
+//! [`WorkerTask`] in [`TASK_VAR`], which downloads the pipeline file and the
+//! dataset from the server's artifact API, transforms there, prints its
+//! progress as `progress {json}` lines (followed here through the
+//! executor's log), uploads the outputs and `summary.json` under
+//! `batch-transform/<job id>/`, and this job reads the summary back.
+//! Transforms of paths on the server's machine stay on the server.
+//!
 //! Progress: `{"fraction", "rows", "failed", "files_done", "files_total",
 //! "current"}`; result: `{"outputs": [...], "rows", "failed", "errors":
 //! [{"file", "line", "message"}] (first 100), "model", "artifact_path"}`.
@@ -29,18 +39,91 @@ use crate::batch::{BatchOptions, batch_transform};
 
 pub const KIND: &str = "batch-transform";
 
+/// The environment variable that carries a cluster worker's [`WorkerTask`].
+pub const TASK_VAR: &str = "ATELIER_BATCH_TRANSFORM";
+
+/// The file, beside the outputs, in which a cluster worker leaves its
+/// [`WorkerSummary`].
+pub const SUMMARY_FILE: &str = "summary.json";
+
+/// How long a batch transform may run on the cluster.
+const CLUSTER_LIMIT: Duration = Duration::from_secs(24 * 3600);
+
+/// What a cluster worker is asked to do.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WorkerTask {
+    /// The pipeline file, as a path of the artifact store.
+    pub pipeline: String,
+    /// The uploaded dataset to transform.
+    pub dataset: String,
+    pub join_input: bool,
+    /// Where the outputs and [`SUMMARY_FILE`] go, as a path of the artifact
+    /// store (`batch-transform/<job id>`).
+    pub output_prefix: String,
+}
+
+/// What a cluster worker reports in [`SUMMARY_FILE`].
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WorkerSummary {
+    /// The outputs, relative to the task's `output_prefix`.
+    pub outputs: Vec<String>,
+    pub rows: u64,
+    pub failed: u64,
+    /// The first 100 failures: `{"file", "line", "message"}`.
+    pub errors: Vec<Value>,
+}
+
 /// Runs batch transform jobs.
 pub struct BatchTransformRunner {
     /// Whether specs may name paths on the server's own machine (`input`,
     /// `output`). Only for a server open on loopback: with authentication
     /// on, an editor's token must not read or write the server's files.
     pub allow_local_paths: bool,
+    /// Where transforms of uploaded datasets run, when the server has a
+    /// cluster.
+    cluster: Option<jobs::cluster::Cluster>,
 }
 
 impl BatchTransformRunner {
     pub fn new(allow_local_paths: bool) -> Self {
-        BatchTransformRunner { allow_local_paths }
+        BatchTransformRunner {
+            allow_local_paths,
+            cluster: None,
+        }
     }
+
+    /// Transforms of uploaded datasets run on `cluster`.
+    pub fn with_cluster(mut self, cluster: jobs::cluster::Cluster) -> Self {
+        self.cluster = Some(cluster);
+        self
+    }
+}
+
+/// The first 100 row errors, as the job's result lists them.
+pub fn errors_json(errors: &[crate::batch::RowError]) -> Vec<Value> {
+    errors
+        .iter()
+        .take(100)
+        .map(|e| {
+            json!({
+                "file": e.file.file_name().map_or_else(String::new, |f| f.to_string_lossy().to_string()),
+                "line": e.line,
+                "message": e.message,
+            })
+        })
+        .collect()
+}
+
+/// The job's progress document for a progress report.
+pub fn progress_json(p: &crate::batch::BatchProgress) -> Value {
+    json!({
+        "fraction": p.fraction(),
+        "rows": p.rows,
+        "failed": p.failed,
+        "files_done": p.files_done,
+        "files_total": p.files_total,
+        "current": p.current,
+    })
 }
 
 struct Spec {
@@ -136,6 +219,9 @@ impl Runner for BatchTransformRunner {
         let (real_path, model) = ctx
             .block_on(crate::model::load(&ctx.artifacts, &resolved.artifact_path))
             .map_err(JobFailure::msg)?;
+        if let (Some(cluster), Some(dataset), None) = (&self.cluster, &s.dataset, &s.output) {
+            return on_cluster(ctx, cluster, &s, dataset, &real_path);
+        }
         let tmp = tempfile::tempdir().map_err(JobFailure::msg)?;
         let input = match (&s.dataset, &s.input) {
             (Some(d), _) => {
@@ -167,14 +253,7 @@ impl Runner for BatchTransformRunner {
             &mut |p| {
                 if last.elapsed() >= Duration::from_millis(500) {
                     last = Instant::now();
-                    ctx.progress(&json!({
-                        "fraction": p.fraction(),
-                        "rows": p.rows,
-                        "failed": p.failed,
-                        "files_done": p.files_done,
-                        "files_total": p.files_total,
-                        "current": p.current,
-                    }));
+                    ctx.progress(&progress_json(p));
                 }
             },
             &cancel,
@@ -207,18 +286,7 @@ impl Runner for BatchTransformRunner {
                 }
             }
         }
-        let errors: Vec<Value> = summary
-            .errors
-            .iter()
-            .take(100)
-            .map(|e| {
-                json!({
-                    "file": e.file.file_name().map_or_else(String::new, |f| f.to_string_lossy().to_string()),
-                    "line": e.line,
-                    "message": e.message,
-                })
-            })
-            .collect();
+        let errors = errors_json(&summary.errors);
         ctx.progress(&json!({"fraction": 1.0, "rows": summary.rows, "failed": summary.failed}));
         Ok(json!({
             "outputs": outputs,
@@ -229,6 +297,82 @@ impl Runner for BatchTransformRunner {
             "artifact_path": real_path,
         }))
     }
+}
+
+/// The transform of an uploaded dataset as a job of the cluster's executor
+/// (see the module docs).
+fn on_cluster(
+    ctx: &JobContext,
+    cluster: &jobs::cluster::Cluster,
+    s: &Spec,
+    dataset: &str,
+    pipeline: &str,
+) -> Result<Value, JobFailure> {
+    let token = cluster
+        .token(&ctx.store, &format!("batch-transform:{}", ctx.job.id))
+        .map_err(JobFailure::msg)?;
+    let prefix = format!("batch-transform/{}", ctx.job.id);
+    let task = WorkerTask {
+        pipeline: pipeline.to_string(),
+        dataset: dataset.to_string(),
+        join_input: s.join_input,
+        output_prefix: prefix.clone(),
+    };
+    let mut env = cluster.worker_env(token.as_ref());
+    env.push((
+        TASK_VAR.to_string(),
+        serde_json::to_string(&task).map_err(JobFailure::msg)?,
+    ));
+    let tmp = std::env::temp_dir();
+    let launch = jobs::executor::Launch {
+        job_id: ctx.job.id.clone(),
+        argv: vec![cluster.atelier_bin.clone(), "__batch-transform".into()],
+        env,
+        cwd: tmp.clone(),
+        state_dir: tmp.join(format!("atelier-batch-{}-{}", ctx.job.id, ctx.job.attempt)),
+    };
+    ctx.event("Transforming", "on the cluster");
+    let cancel = ctx.cancel_flag();
+    let mut last = Instant::now() - Duration::from_secs(1);
+    let ran = cluster.run_one(
+        &launch,
+        CLUSTER_LIMIT,
+        &|| cancel.load(std::sync::atomic::Ordering::Relaxed),
+        &mut |line| {
+            if let Some(p) = line.strip_prefix("progress ")
+                && let Ok(v) = serde_json::from_str::<Value>(p)
+                && last.elapsed() >= Duration::from_millis(500)
+            {
+                last = Instant::now();
+                ctx.progress(&v);
+            }
+        },
+    );
+    match ran {
+        Ok(()) => {}
+        Err(e) if e == "cancelled" => return Err(JobFailure::Cancelled),
+        Err(e) => return Err(JobFailure::msg(e)),
+    }
+    let path = ArtifactPath::parse(&format!("{prefix}/{SUMMARY_FILE}")).map_err(JobFailure::msg)?;
+    let bytes = ctx
+        .block_on(ctx.artifacts.read_all(&path))
+        .map_err(|e| JobFailure::msg(format!("the worker ended without its summary ({e})")))?;
+    let summary: WorkerSummary = serde_json::from_slice(&bytes)
+        .map_err(|e| JobFailure::msg(format!("the worker's summary is not readable: {e}")))?;
+    ctx.progress(&json!({"fraction": 1.0, "rows": summary.rows, "failed": summary.failed}));
+    Ok(json!({
+        "outputs": summary
+            .outputs
+            .iter()
+            .map(|o| format!("mlflow-artifacts:/{prefix}/{o}"))
+            .collect::<Vec<_>>(),
+        "rows": summary.rows,
+        "failed": summary.failed,
+        "errors": summary.errors,
+        "model": s.model,
+        "artifact_path": pipeline,
+        "on_cluster": true,
+    }))
 }
 
 fn upload(

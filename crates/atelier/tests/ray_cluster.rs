@@ -1,12 +1,16 @@
-//! Autopilot on a Ray cluster (`atelier serve --executor ray`): the
-//! candidates run as Ray jobs, several at once, spread over the cluster's
-//! nodes (the head and the worker node `cargo xtask test` starts beside it,
-//! named by `ATELIER_RAY_ADDRESS`; without it the tests say so on stderr
-//! and pass). Each worker fetches the dataset from the server with a token
-//! of the Autopilot job's own — the server here wants tokens — which is
-//! revoked when the job ends, and the best pipeline is registered as on
-//! one machine. A worker that cannot start fails its candidates with the
-//! reason, and the job says so.
+//! Server jobs whose heavy part runs on a Ray cluster (`atelier serve
+//! --executor ray`), on the head and the worker node `cargo xtask test`
+//! starts beside it (named by `ATELIER_RAY_ADDRESS`; without it the tests say
+//! so on stderr and pass). The server here wants tokens: the workers reach it
+//! with a token of their job's own, revoked when the job ends.
+//!
+//! - Autopilot: the candidates run as Ray jobs, several at once, spread over
+//!   the cluster's nodes, and the best pipeline is registered as on one
+//!   machine; a worker that cannot start fails its candidates with the
+//!   reason, and the job says so.
+//! - Batch transform of an uploaded dataset: one Ray job fetches the model
+//!   and the data from the server, transforms them and uploads the outputs,
+//!   which predict as `atelier predict` does, bad rows reported by line.
 
 mod common;
 
@@ -24,7 +28,7 @@ fn ray_address(test: &str) -> Option<String> {
         _ => {
             let _ = writeln!(
                 std::io::stderr(),
-                "SKIPPED ray_autopilot::{test}: ATELIER_RAY_ADDRESS is not set (start a Ray cluster with `cargo xtask ray start` and export the address it prints; `cargo xtask test` does both)"
+                "SKIPPED ray_cluster::{test}: ATELIER_RAY_ADDRESS is not set (start a Ray cluster with `cargo xtask ray start` and export the address it prints; `cargo xtask test` does both)"
             );
             None
         }
@@ -256,4 +260,146 @@ fn workers_that_cannot_start_fail_the_job_with_the_reason() {
     );
     let names = token_names(&data);
     assert!(!names.contains(&format!("autopilot:{id}")), "{names}");
+}
+
+#[test]
+fn a_batch_transform_runs_on_the_cluster_and_predicts_as_atelier_predict() {
+    let Some(ray) =
+        ray_address("a_batch_transform_runs_on_the_cluster_and_predicts_as_atelier_predict")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let atelier = |args: &[&str], envs: &[(&str, &str)]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_atelier"))
+            .args(args)
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "atelier {args:?}: {err}");
+        err
+    };
+    // a model, and rows to score: one with a bad number
+    let model = dir.path().join("penguins.model");
+    atelier(
+        &[
+            "train",
+            dataset("penguins.csv").to_str().unwrap(),
+            "--target",
+            "species",
+            "--param",
+            "n_estimators=30",
+            "-o",
+            model.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let text = std::fs::read_to_string(dataset("penguins.csv")).unwrap();
+    let mut rows: Vec<String> = text
+        .lines()
+        .take(41)
+        .map(|l| l.split_once(',').unwrap().1.to_string())
+        .collect();
+    let header: Vec<&str> = rows[0].split(',').collect();
+    let numeric = header
+        .iter()
+        .position(|c| c.contains("length") || c.contains("mass"))
+        .unwrap();
+    let mut bad: Vec<String> = rows[7].split(',').map(str::to_string).collect();
+    bad[numeric] = "heavy".into();
+    rows[7] = bad.join(",");
+    let input = dir.path().join("rows.csv");
+    std::fs::write(&input, rows.join("\n") + "\n").unwrap();
+
+    let data = dir.path().join("data");
+    let admin = token(&data, "admin", "admin");
+    let s = Server::start(
+        &data,
+        &["--executor", "ray", "--ray-address", &ray, "--require-auth"],
+    );
+    let out = dir.path().join("out");
+    let url = s.url("");
+    let err = atelier(
+        &[
+            "batch-transform",
+            model.to_str().unwrap(),
+            input.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--server",
+            &url,
+        ],
+        &[("ATELIER_TOKEN", &admin)],
+    );
+    assert!(err.contains("100%"), "{err}");
+    // the job ran on the cluster, as one Ray job
+    let a = agent();
+    let (c, v) = call(&a, "GET", &s.url("/api/atelier/jobs"), &admin, None);
+    assert_eq!(c, 200, "{v}");
+    let job = v["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["kind"] == "batch-transform")
+        .cloned()
+        .unwrap_or_else(|| panic!("{v}"));
+    let id = job["id"].as_str().unwrap().to_string();
+    let (c, j) = call(
+        &a,
+        "GET",
+        &s.url(&format!("/api/atelier/jobs/{id}")),
+        &admin,
+        None,
+    );
+    assert_eq!(c, 200, "{j}");
+    let r = &j["job"]["result"];
+    assert_eq!(r["on_cluster"], true, "{j}");
+    assert_eq!(r["rows"], 40, "{r}");
+    assert_eq!(r["failed"], 1, "{r}");
+    assert_eq!(r["errors"][0]["line"], 8, "{r}");
+    let (c, v) = get(&a, &format!("{ray}/api/jobs/")).unwrap();
+    assert_eq!(c, 200, "{v}");
+    let ray_jobs: Vec<&Value> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|rj| rj["metadata"]["atelier_job_id"] == id.as_str())
+        .collect();
+    assert_eq!(ray_jobs.len(), 1, "{v}");
+    assert_eq!(ray_jobs[0]["status"], "SUCCEEDED", "{v}");
+    // its outputs predict as `atelier predict` does
+    let want = dir.path().join("want.csv");
+    let mut good = rows.clone();
+    good.remove(7);
+    let good_input = dir.path().join("good.csv");
+    std::fs::write(&good_input, good.join("\n") + "\n").unwrap();
+    atelier(
+        &[
+            "predict",
+            model.to_str().unwrap(),
+            good_input.to_str().unwrap(),
+            "-o",
+            want.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let got = std::fs::read_to_string(out.join("rows.csv.out")).unwrap();
+    let want = std::fs::read_to_string(&want).unwrap();
+    // one line per input row: the bad row's fields left empty (its error is in the .errors file)
+    let lines: Vec<&str> = got.lines().collect();
+    assert_eq!(lines.len(), 41, "{got}");
+    assert_eq!(lines[7], ",,,", "{got}");
+    let kept: Vec<&str> = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 7)
+        .map(|(_, l)| *l)
+        .collect();
+    assert_eq!(kept.join("\n") + "\n", want);
+    let errors = std::fs::read_to_string(out.join("rows.csv.out.errors")).unwrap_or_default();
+    assert!(errors.contains("heavy"), "{errors}");
+    // the workers' token is gone with the job
+    let names = token_names(&data);
+    assert!(!names.contains(&format!("batch-transform:{id}")), "{names}");
 }
