@@ -256,7 +256,7 @@ pub fn run(args: &[String]) -> R {
         let t = std::time::Instant::now();
         let ray = crate::ray::ray_program(&root, skip_setup)?;
         let installed = t.elapsed();
-        step("a local Ray head for the Ray executor's tests");
+        step("a local Ray cluster (a head and a worker node) for the Ray tests");
         let head = crate::ray::start(&ray, &root, &format!("test-{}", std::process::id()))?;
         eprintln!(
             "xtask: Ray: venv {} ready in {:.1} s, head answering at {} in {:.1} s",

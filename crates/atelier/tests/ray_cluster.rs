@@ -8,6 +8,9 @@
 //!   the cluster's nodes, and the best pipeline is registered as on one
 //!   machine; a worker that cannot start fails its candidates with the
 //!   reason, and the job says so.
+//! - A notebook job: staged on its worker (`atelier job-worker`), it runs on
+//!   a real ipykernel there, logs to its run with the mlflow client and
+//!   comes back as the executed notebook.
 //! - Batch transform of an uploaded dataset: one Ray job fetches the model
 //!   and the data from the server, transforms them and uploads the outputs,
 //!   which predict as `atelier predict` does, bad rows reported by line.
@@ -402,4 +405,124 @@ fn a_batch_transform_runs_on_the_cluster_and_predicts_as_atelier_predict() {
     // the workers' token is gone with the job
     let names = token_names(&data);
     assert!(!names.contains(&format!("batch-transform:{id}")), "{names}");
+}
+
+#[test]
+fn a_notebook_job_runs_on_the_cluster_and_logs_to_its_run() {
+    let Some(ray) = ray_address("a_notebook_job_runs_on_the_cluster_and_logs_to_its_run") else {
+        return;
+    };
+    let python = std::env::var_os("ATELIER_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python")
+        });
+    assert!(
+        python.exists(),
+        "no Python with ipykernel at {}: run `cargo xtask test` once or set ATELIER_PYTHON",
+        python.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let admin = token(&data, "admin", "admin");
+    let s = Server::start(
+        &data,
+        &[
+            "--executor",
+            "ray",
+            "--ray-address",
+            &ray,
+            "--require-auth",
+            "--notebook-python",
+            python.to_str().unwrap(),
+        ],
+    );
+    let cell = |src: &str, tags: &[&str]| {
+        json!({"cell_type": "code", "execution_count": null, "metadata": {"tags": tags},
+               "outputs": [], "source": src})
+    };
+    let nb = json!({"nbformat": 4, "nbformat_minor": 5,
+    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                 "language_info": {"name": "python"}},
+    "cells": [
+        cell("alpha = 0.1", &["parameters"]),
+        cell("import os, mlflow\nmlflow.log_metric('score', alpha * 10)\nprint('where', os.getcwd())", &[]),
+    ]});
+    let src = dir.path().join("scored.ipynb");
+    std::fs::write(&src, nb.to_string()).unwrap();
+    let out_nb = dir.path().join("out.ipynb");
+    let url = s.url("");
+    let out = Command::new(env!("CARGO_BIN_EXE_atelier"))
+        .args(["notebooks", "run", src.to_str().unwrap(), "-p", "alpha=0.5"])
+        .args(["--output", out_nb.to_str().unwrap(), "--server", &url])
+        .env("ATELIER_TOKEN", &admin)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // it ran in the worker's own folder, not the server's
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("where "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        !line.contains(data.to_str().unwrap()),
+        "ran in the server's folder: {line}"
+    );
+    let executed = std::fs::read_to_string(&out_nb).unwrap();
+    assert!(executed.contains("injected-parameters"), "{executed}");
+    // on the cluster, as the notebook job's Ray job
+    let a = agent();
+    let (c, v) = call(&a, "GET", &s.url("/api/atelier/jobs"), &admin, None);
+    assert_eq!(c, 200, "{v}");
+    let job = v["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["kind"] == "notebook")
+        .cloned()
+        .unwrap_or_else(|| panic!("{v}"));
+    let id = job["id"].as_str().unwrap().to_string();
+    let (c, v) = get(&a, &format!("{ray}/api/jobs/")).unwrap();
+    assert_eq!(c, 200, "{v}");
+    assert!(
+        v.as_array().unwrap().iter().any(
+            |rj| rj["metadata"]["atelier_job_id"] == id.as_str() && rj["status"] == "SUCCEEDED"
+        ),
+        "{v}"
+    );
+    // the metric the kernel logged is in the job's run
+    let (c, j) = call(
+        &a,
+        "GET",
+        &s.url(&format!("/api/atelier/jobs/{id}")),
+        &admin,
+        None,
+    );
+    assert_eq!(c, 200, "{j}");
+    let run_id = j["job"]["result"]["run_id"]
+        .as_str()
+        .or_else(|| j["job"]["progress"]["run_id"].as_str())
+        .unwrap_or_else(|| panic!("{j}"))
+        .to_string();
+    let (c, r) = call(
+        &a,
+        "GET",
+        &s.url(&format!("/api/2.0/mlflow/runs/get?run_id={run_id}")),
+        &admin,
+        None,
+    );
+    assert_eq!(c, 200, "{r}");
+    let score = r["run"]["data"]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["key"] == "score")
+        .unwrap_or_else(|| panic!("{r}"))["value"]
+        .as_f64();
+    assert_eq!(score, Some(5.0), "{r}");
 }
