@@ -12,25 +12,10 @@
 
 mod common;
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{Value, json};
-
-fn ray_address(test: &str) -> Option<String> {
-    match std::env::var("ATELIER_RAY_ADDRESS") {
-        Ok(a) if !a.trim().is_empty() => Some(a.trim().trim_end_matches('/').to_string()),
-        _ => {
-            // straight to stderr: the harness does not capture this
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED ray::{test}: ATELIER_RAY_ADDRESS is not set (start a Ray head with `cargo xtask ray start` and export the address it prints; `cargo xtask test` does both)"
-            );
-            None
-        }
-    }
-}
 
 fn job(a: &ureq::Agent, s: &Server, id: &str) -> Value {
     let (c, r) = get(a, &s.url(&format!("/api/atelier/jobs/{id}"))).unwrap();
@@ -123,7 +108,8 @@ fn run_root(a: &ureq::Agent, s: &Server, run_id: &str) -> String {
 
 #[test]
 fn a_processing_job_runs_on_ray_and_its_log_and_outputs_come_back() {
-    let Some(ray) = ray_address("a_processing_job_runs_on_ray_and_its_log_and_outputs_come_back")
+    let Some(ray) =
+        ray_address("ray::a_processing_job_runs_on_ray_and_its_log_and_outputs_come_back")
     else {
         return;
     };
@@ -295,7 +281,7 @@ fn a_processing_job_runs_on_ray_and_its_log_and_outputs_come_back() {
 
 #[test]
 fn a_cancelled_job_is_stopped_on_ray() {
-    let Some(ray) = ray_address("a_cancelled_job_is_stopped_on_ray") else {
+    let Some(ray) = ray_address("ray::a_cancelled_job_is_stopped_on_ray") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -348,7 +334,8 @@ fn a_cancelled_job_is_stopped_on_ray() {
 /// runs once, and its log has every line.
 #[test]
 fn a_killed_servers_ray_job_is_adopted_by_another_server() {
-    let Some(ray) = ray_address("a_killed_servers_ray_job_is_adopted_by_another_server") else {
+    let Some(ray) = ray_address("ray::a_killed_servers_ray_job_is_adopted_by_another_server")
+    else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -426,7 +413,8 @@ fn a_killed_servers_ray_job_is_adopted_by_another_server() {
 /// with the local executor: the stored handle names the Ray head.
 #[test]
 fn a_server_switched_back_to_local_follows_the_ray_job_it_adopts() {
-    let Some(ray) = ray_address("a_server_switched_back_to_local_follows_the_ray_job_it_adopts")
+    let Some(ray) =
+        ray_address("ray::a_server_switched_back_to_local_follows_the_ray_job_it_adopts")
     else {
         return;
     };
@@ -544,7 +532,8 @@ fn get_as(a: &ureq::Agent, url: &str, token: &str) -> Value {
 /// `output/data/` land in its run.
 #[test]
 fn a_training_job_is_staged_on_its_ray_worker_with_the_jobs_token() {
-    let Some(ray) = ray_address("a_training_job_is_staged_on_its_ray_worker_with_the_jobs_token")
+    let Some(ray) =
+        ray_address("ray::a_training_job_is_staged_on_its_ray_worker_with_the_jobs_token")
     else {
         return;
     };
@@ -677,7 +666,7 @@ fn a_training_job_is_staged_on_its_ray_worker_with_the_jobs_token() {
 /// the script) comes back through the run and names why it failed.
 #[test]
 fn a_staged_jobs_failure_reason_comes_back() {
-    let Some(ray) = ray_address("a_staged_jobs_failure_reason_comes_back") else {
+    let Some(ray) = ray_address("ray::a_staged_jobs_failure_reason_comes_back") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -715,7 +704,8 @@ fn a_staged_jobs_failure_reason_comes_back() {
 /// runs in the server's own job folder, as before staging existed.
 #[test]
 fn with_a_shared_filesystem_a_ray_job_runs_in_the_servers_folder() {
-    let Some(ray) = ray_address("with_a_shared_filesystem_a_ray_job_runs_in_the_servers_folder")
+    let Some(ray) =
+        ray_address("ray::with_a_shared_filesystem_a_ray_job_runs_in_the_servers_folder")
     else {
         return;
     };

@@ -18,24 +18,38 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{Value, json};
 
-fn ray_address(test: &str) -> Option<String> {
-    match std::env::var("ATELIER_RAY_ADDRESS") {
-        Ok(a) if !a.trim().is_empty() => Some(a.trim().trim_end_matches('/').to_string()),
-        _ => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED ray_cluster::{test}: ATELIER_RAY_ADDRESS is not set (start a Ray cluster with `cargo xtask ray start` and export the address it prints; `cargo xtask test` does both)"
-            );
-            None
-        }
-    }
+/// A server that runs its jobs on the cluster at `ray` and wants tokens:
+/// its folder, its data folder, an admin token, the server.
+fn ray_server(
+    ray: &str,
+    extra: &[&str],
+) -> (tempfile::TempDir, std::path::PathBuf, String, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let admin = token(&data, "admin", "admin");
+    let mut args = vec!["--executor", "ray", "--ray-address", ray, "--require-auth"];
+    args.extend_from_slice(extra);
+    let s = Server::start(&data, &args);
+    (dir, data, admin, s)
+}
+
+/// Upload the repository's penguins dataset to `s`.
+fn upload_penguins(a: &ureq::Agent, s: &Server, admin: &str) {
+    let bytes = std::fs::read(dataset("penguins.csv")).unwrap();
+    let (c, v) = call(
+        a,
+        "PUT",
+        &s.url("/api/atelier/datasets/penguins.csv"),
+        admin,
+        Some(&bytes),
+    );
+    assert_eq!(c, 201, "{v}");
 }
 
 fn call(
@@ -119,28 +133,14 @@ fn trial_jobs(a: &ureq::Agent, ray: &str, id: &str) -> Vec<Value> {
 
 #[test]
 fn autopilot_evaluates_its_candidates_in_parallel_across_the_clusters_nodes() {
-    let Some(ray) =
-        ray_address("autopilot_evaluates_its_candidates_in_parallel_across_the_clusters_nodes")
-    else {
+    let Some(ray) = ray_address(
+        "ray_cluster::autopilot_evaluates_its_candidates_in_parallel_across_the_clusters_nodes",
+    ) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let admin = token(&data, "admin", "admin");
-    let s = Server::start(
-        &data,
-        &["--executor", "ray", "--ray-address", &ray, "--require-auth"],
-    );
+    let (_dir, data, admin, s) = ray_server(&ray, &[]);
     let a = agent();
-    let bytes = std::fs::read(dataset("penguins.csv")).unwrap();
-    let (c, v) = call(
-        &a,
-        "PUT",
-        &s.url("/api/atelier/datasets/penguins.csv"),
-        &admin,
-        Some(&bytes),
-    );
-    assert_eq!(c, 201, "{v}");
+    upload_penguins(&a, &s, &admin);
     let spec = json!({"dataset": "penguins.csv", "target": "species", "time_budget": 600,
         "max_candidates": 8, "parallel_candidates": 4, "model_name": "penguins-on-ray"});
     let (c, v) = call(
@@ -215,34 +215,14 @@ fn autopilot_evaluates_its_candidates_in_parallel_across_the_clusters_nodes() {
 
 #[test]
 fn workers_that_cannot_start_fail_the_job_with_the_reason() {
-    let Some(ray) = ray_address("workers_that_cannot_start_fail_the_job_with_the_reason") else {
+    let Some(ray) =
+        ray_address("ray_cluster::workers_that_cannot_start_fail_the_job_with_the_reason")
+    else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let admin = token(&data, "admin", "admin");
-    let s = Server::start(
-        &data,
-        &[
-            "--executor",
-            "ray",
-            "--ray-address",
-            &ray,
-            "--require-auth",
-            "--ray-atelier-bin",
-            "/nonexistent/atelier",
-        ],
-    );
+    let (_dir, data, admin, s) = ray_server(&ray, &["--ray-atelier-bin", "/nonexistent/atelier"]);
     let a = agent();
-    let bytes = std::fs::read(dataset("penguins.csv")).unwrap();
-    let (c, v) = call(
-        &a,
-        "PUT",
-        &s.url("/api/atelier/datasets/penguins.csv"),
-        &admin,
-        Some(&bytes),
-    );
-    assert_eq!(c, 201, "{v}");
+    upload_penguins(&a, &s, &admin);
     let spec = json!({"dataset": "penguins.csv", "target": "species", "time_budget": 300,
         "max_candidates": 2, "parallel_candidates": 2});
     let (c, v) = call(
@@ -267,9 +247,9 @@ fn workers_that_cannot_start_fail_the_job_with_the_reason() {
 
 #[test]
 fn a_batch_transform_runs_on_the_cluster_and_predicts_as_atelier_predict() {
-    let Some(ray) =
-        ray_address("a_batch_transform_runs_on_the_cluster_and_predicts_as_atelier_predict")
-    else {
+    let Some(ray) = ray_address(
+        "ray_cluster::a_batch_transform_runs_on_the_cluster_and_predicts_as_atelier_predict",
+    ) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -315,12 +295,7 @@ fn a_batch_transform_runs_on_the_cluster_and_predicts_as_atelier_predict() {
     let input = dir.path().join("rows.csv");
     std::fs::write(&input, rows.join("\n") + "\n").unwrap();
 
-    let data = dir.path().join("data");
-    let admin = token(&data, "admin", "admin");
-    let s = Server::start(
-        &data,
-        &["--executor", "ray", "--ray-address", &ray, "--require-auth"],
-    );
+    let (_server_dir, data, admin, s) = ray_server(&ray, &[]);
     let out = dir.path().join("out");
     let url = s.url("");
     let err = atelier(
@@ -409,7 +384,9 @@ fn a_batch_transform_runs_on_the_cluster_and_predicts_as_atelier_predict() {
 
 #[test]
 fn a_notebook_job_runs_on_the_cluster_and_logs_to_its_run() {
-    let Some(ray) = ray_address("a_notebook_job_runs_on_the_cluster_and_logs_to_its_run") else {
+    let Some(ray) =
+        ray_address("ray_cluster::a_notebook_job_runs_on_the_cluster_and_logs_to_its_run")
+    else {
         return;
     };
     let python = std::env::var_os("ATELIER_PYTHON")
@@ -422,21 +399,7 @@ fn a_notebook_job_runs_on_the_cluster_and_logs_to_its_run() {
         "no Python with ipykernel at {}: run `cargo xtask test` once or set ATELIER_PYTHON",
         python.display()
     );
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let admin = token(&data, "admin", "admin");
-    let s = Server::start(
-        &data,
-        &[
-            "--executor",
-            "ray",
-            "--ray-address",
-            &ray,
-            "--require-auth",
-            "--notebook-python",
-            python.to_str().unwrap(),
-        ],
-    );
+    let (dir, data, admin, s) = ray_server(&ray, &["--notebook-python", python.to_str().unwrap()]);
     let cell = |src: &str, tags: &[&str]| {
         json!({"cell_type": "code", "execution_count": null, "metadata": {"tags": tags},
                "outputs": [], "source": src})

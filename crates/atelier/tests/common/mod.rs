@@ -260,3 +260,20 @@ pub fn dataset(file: &str) -> PathBuf {
     assert!(p.is_file(), "dataset missing: {}", p.display());
     p
 }
+
+/// The Ray cluster the Ray tests run on (`ATELIER_RAY_ADDRESS`, which
+/// `cargo xtask test` sets); without it, `None` and a line on stderr saying
+/// that `test` was skipped.
+pub fn ray_address(test: &str) -> Option<String> {
+    match std::env::var("ATELIER_RAY_ADDRESS") {
+        Ok(a) if !a.trim().is_empty() => Some(a.trim().trim_end_matches('/').to_string()),
+        _ => {
+            // straight to stderr: the harness does not capture this
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: ATELIER_RAY_ADDRESS is not set (start a Ray cluster with `cargo xtask ray start` and export the address it prints; `cargo xtask test` does both)"
+            );
+            None
+        }
+    }
+}
