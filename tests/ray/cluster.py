@@ -36,10 +36,11 @@ def main() -> int:
     if len(agents) != 1 + a.workers:
         print(f"--agent-ports needs {1 + a.workers} ports", file=sys.stderr)
         return 2
-    # Ray writes the cluster's address under $RAY_TMPDIR/ray (default /tmp/ray)
+    # the nodes' sessions (and their unix sockets, whose paths must stay under
+    # 107 bytes) go straight under --temp-dir, as with `ray start --temp-dir`;
+    # Ray also writes the cluster's address under $RAY_TMPDIR/ray
     os.environ["RAY_TMPDIR"] = a.temp_dir
-    ray_dir = os.path.join(a.temp_dir, "ray")
-    os.makedirs(ray_dir, exist_ok=True)
+    os.makedirs(os.path.join(a.temp_dir, "ray"), exist_ok=True)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
@@ -55,7 +56,7 @@ def main() -> int:
             gcs_server_port=a.gcs_port,
             ray_client_server_port=a.client_port,
             dashboard_agent_listen_port=agents[0],
-            temp_dir=ray_dir,
+            temp_dir=a.temp_dir,
         ),
     )
 
