@@ -453,35 +453,14 @@ fn install_signal_handlers() {
     }
 }
 
-/// Regular files below `dir` (symlinks not followed), with sizes.
-fn files_under(dir: &Path) -> std::io::Result<Vec<(PathBuf, u64)>> {
-    let mut out = Vec::new();
-    if !dir.exists() {
-        return Ok(out);
-    }
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d)? {
-            let e = e?;
-            let t = e.file_type()?;
-            if t.is_dir() {
-                stack.push(e.path());
-            } else if t.is_file() {
-                out.push((e.path(), e.metadata()?.len()));
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
 /// Every output folder to the run, all or nothing per the size limit.
 fn upload_outputs(http: &Http, m: &Manifest, root: &Path) -> Result<(), String> {
     let mut all = Vec::new();
     let mut total = 0u64;
     for u in &m.upload {
         let dir = under(root, "output", &u.from)?;
-        let files = files_under(&dir).map_err(|e| format!("output '{}': {e}", u.name))?;
+        let files =
+            userjobs::runner::files_under(&dir).map_err(|e| format!("output '{}': {e}", u.name))?;
         total += files.iter().map(|(_, s)| s).sum::<u64>();
         if total > m.max_output_bytes {
             return Err(format!(

@@ -1112,8 +1112,9 @@ impl<'a> Watch<'a> {
 }
 
 /// Regular files below `dir` (symlinks are not followed, as SageMaker does
-/// not upload them), with sizes.
-fn files_under(dir: &Path) -> std::io::Result<Vec<(PathBuf, u64)>> {
+/// not upload them), with sizes, sorted: what is uploaded of an output
+/// folder, here and by `atelier job-worker` on a staged job's worker.
+pub fn files_under(dir: &Path) -> std::io::Result<Vec<(PathBuf, u64)>> {
     let mut out = Vec::new();
     if !dir.exists() {
         return Ok(out);
