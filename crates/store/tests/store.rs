@@ -726,3 +726,125 @@ fn metric_batches_refuse_unknown_and_deleted_runs() {
             .is_empty()
     );
 }
+
+#[test]
+fn searched_runs_carry_their_lists_sorted_by_key_as_get_run_gives_them() {
+    let s = fresh();
+    let (a, b) = (run_in(&s, 0, "a"), run_in(&s, 0, "b"));
+    // logged out of key order ("Z" < "a" in byte order)
+    s.log_batch(
+        &a,
+        &[
+            Metric::new("zeta", 1.0, 1, 0),
+            Metric::new("alpha", f64::NAN, 2, 3),
+            Metric::new("Z", 3.0, 3, 0),
+        ],
+        &[
+            Tag::new("p_z", "1"),
+            Tag::new("p_a", "2"),
+            Tag::new("P", "3"),
+        ],
+        &[Tag::new("t_b", "x"), Tag::new("t_a", "y")],
+    )
+    .unwrap();
+    s.log_batch(
+        &b,
+        &[Metric::new("m", 5.0, 1, 0)],
+        &[Tag::new("q", "1")],
+        &[],
+    )
+    .unwrap();
+    let model = |name: &str| {
+        s.create_logged_model(CreateLoggedModel {
+            experiment_id: 0,
+            name: name.into(),
+            ..Default::default()
+        })
+        .unwrap()
+        .model_id
+    };
+    let (m1, m2, m3) = (model("m1"), model("m2"), model("m3"));
+    let dataset = DatasetInput {
+        tags: vec![Tag::new("mlflow.data.context", "train")],
+        dataset: Dataset {
+            name: "d".into(),
+            digest: "abc".into(),
+            source_type: "local".into(),
+            source: "{}".into(),
+            schema: None,
+            profile: Some("{\"rows\": 1}".into()),
+        },
+    };
+    s.log_inputs(
+        &a,
+        std::slice::from_ref(&dataset),
+        &[m2.clone(), m1.clone()],
+    )
+    .unwrap();
+    s.log_outputs(
+        &a,
+        &[
+            ModelOutput {
+                model_id: m3.clone(),
+                step: 7,
+            },
+            ModelOutput {
+                model_id: m1.clone(),
+                step: 2,
+            },
+        ],
+    )
+    .unwrap();
+    let got = s.get_run(&a).unwrap();
+    let keys = |v: &[Tag]| v.iter().map(|t| t.key.clone()).collect::<Vec<_>>();
+    assert_eq!(keys(&got.params), ["P", "p_a", "p_z"]);
+    assert_eq!(keys(&got.tags)[..], ["mlflow.runName", "t_a", "t_b"]);
+    let metric_keys: Vec<&str> = got.metrics.iter().map(|m| m.key.as_str()).collect();
+    assert_eq!(metric_keys, ["Z", "alpha", "zeta"]);
+    assert!(got.metrics[1].value.is_nan() && got.metrics[1].step == 3);
+    let mut inputs = vec![m1.clone(), m2];
+    inputs.sort();
+    assert_eq!(got.model_inputs, inputs);
+    let mut outputs = vec![(m1, 2), (m3, 7)];
+    outputs.sort();
+    let got_outputs: Vec<(String, i64)> = got
+        .model_outputs
+        .iter()
+        .map(|o| (o.model_id.clone(), o.step))
+        .collect();
+    assert_eq!(got_outputs, outputs);
+    assert_eq!(got.dataset_inputs, vec![dataset]);
+    // a search finds both, each with its own lists only
+    let page = s
+        .search_runs(&SearchRuns {
+            experiment_ids: vec![0],
+            order_by: vec!["attributes.run_name ASC".into()],
+            max_results: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(page.items.len(), 2);
+    let found_a = &page.items[0];
+    assert_eq!(found_a.info, got.info);
+    assert_eq!(found_a.params, got.params);
+    assert_eq!(found_a.tags, got.tags);
+    assert_eq!(
+        found_a
+            .metrics
+            .iter()
+            .map(|m| (&m.key, m.step))
+            .collect::<Vec<_>>(),
+        got.metrics
+            .iter()
+            .map(|m| (&m.key, m.step))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(found_a.model_inputs, got.model_inputs);
+    assert_eq!(found_a.model_outputs, got.model_outputs);
+    assert_eq!(found_a.dataset_inputs, got.dataset_inputs);
+    let found_b = &page.items[1];
+    assert_eq!(found_b.info.run_name, "b");
+    assert_eq!(found_b.params, vec![Tag::new("q", "1")]);
+    assert_eq!(found_b.metrics.len(), 1);
+    assert!(found_b.model_inputs.is_empty() && found_b.dataset_inputs.is_empty());
+}

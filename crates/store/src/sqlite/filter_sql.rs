@@ -590,7 +590,7 @@ pub(super) struct Sortable {
     /// whether the key alone picks the column, whatever the entity prefix
     /// (the registry's rule: `tags.name` orders like `name`)
     pub(super) any_entity: bool,
-    /// `(x) IS NULL, (x) dir`: rows without a value sort last both ways
+    /// `x dir NULLS LAST`: rows without a value sort last both ways
     pub(super) nulls_last: bool,
     pub(super) hook: Option<OrderHook>,
     /// the message for an unknown key, given the item and its key
@@ -628,9 +628,9 @@ pub(super) fn order_sql(
             }
         };
         if s.nulls_last {
-            order.push(format!("({expr}) IS NULL, ({expr}) {dir}"));
-            // the expression appears twice, so its arguments are bound twice
-            args.extend(expr_args.iter().cloned());
+            // (both dialects spell it so; the expression — often a subquery — is
+            // evaluated once per row, where `(x) IS NULL, (x) dir` evaluated it twice)
+            order.push(format!("{expr} {dir} NULLS LAST"));
             args.extend(expr_args);
         } else {
             order.push(format!("{expr} {dir}"));
