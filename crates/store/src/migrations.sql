@@ -518,3 +518,6 @@ CREATE TABLE atelier_generation (
     n  INTEGER NOT NULL
 );
 INSERT INTO atelier_generation (id, n) VALUES (1, 0);
+
+-- migration 17: on PostgreSQL a batch's points of one series become one row (metric_point_chunks,
+-- read through a `metric_points` view); SQLite keeps a row per point, which it writes fast enough.

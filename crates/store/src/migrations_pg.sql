@@ -576,3 +576,42 @@ CREATE TABLE atelier_generation (
     n  BIGINT NOT NULL
 );
 INSERT INTO atelier_generation (id, n) VALUES (1, 0);
+
+-- migration 17 (PostgreSQL; a comment only on SQLite): a batch's points of one series are one row.
+-- Stored a row per point, a 1,000-point log-batch wrote 1,000 heap tuples and 2,000 index entries
+-- (~3,000 WAL records), which bounded ingest on PostgreSQL. Batches now go to metric_point_chunks,
+-- one row per (series, dataset, model) and batch with the points as arrays in logging order;
+-- points written one by one (imports, the SQLite → PostgreSQL copy) stay rows in
+-- metric_point_rows. `metric_points` is a view over both with the columns the table had, so every
+-- query reads both. Point ids (`rowid`) come from one sequence in steps of 2^20: a row takes
+-- id·2^20, a chunk's points id·2^20 + 0, 1, … — one increasing order of logging across both, and
+-- above every id the table gave out before (a chunk holds fewer than 2^20 points).
+ALTER TABLE metric_points RENAME TO metric_point_rows;
+ALTER TABLE metric_point_rows RENAME CONSTRAINT metric_points_rowid TO metric_point_rows_rowid;
+ALTER INDEX metric_points_series_step RENAME TO metric_point_rows_series_step;
+ALTER INDEX metric_points_model RENAME TO metric_point_rows_model;
+ALTER TABLE metric_point_rows ALTER COLUMN rowid DROP IDENTITY;
+CREATE SEQUENCE metric_point_ids;
+SELECT setval('metric_point_ids', COALESCE((SELECT MAX(rowid) FROM metric_point_rows), 0) / 1048576 + 1, false);
+ALTER TABLE metric_point_rows ALTER COLUMN rowid SET DEFAULT nextval('metric_point_ids') * 1048576;
+CREATE TABLE metric_point_chunks (
+    base BIGINT NOT NULL DEFAULT nextval('metric_point_ids') * 1048576,
+    series_id BIGINT NOT NULL,
+    dataset_name TEXT COLLATE "C",
+    dataset_digest TEXT COLLATE "C",
+    model_id TEXT COLLATE "C",
+    steps BIGINT[] NOT NULL,
+    timestamps BIGINT[] NOT NULL,
+    vals DOUBLE PRECISION[] NOT NULL  -- NULL for NaN, as metric_point_rows.value
+) WITH (toast_tuple_target = 8160);  -- a batch's chunk (~100 points, ~2.5 kB) stays in line, uncompressed
+CREATE INDEX metric_point_chunks_series ON metric_point_chunks (series_id, base);
+CREATE INDEX metric_point_chunks_model ON metric_point_chunks (model_id) WHERE model_id IS NOT NULL;
+CREATE VIEW metric_points AS
+    SELECT series_id, step, timestamp, value, is_nan, dataset_name, dataset_digest, model_id, rowid
+    FROM metric_point_rows
+    UNION ALL
+    SELECT c.series_id, u.step, u.timestamp, u.value,
+           CASE WHEN u.value IS NULL THEN 1 ELSE 0 END::BIGINT,
+           c.dataset_name, c.dataset_digest, c.model_id, c.base + u.ord - 1
+    FROM metric_point_chunks c
+    CROSS JOIN LATERAL unnest(c.steps, c.timestamps, c.vals) WITH ORDINALITY AS u(step, timestamp, value, ord);

@@ -48,6 +48,18 @@ const MIGRATIONS_PG: &str = include_str!("migrations_pg.sql");
 /// IN-lists are sent in chunks of this many ids.
 const CHUNK: usize = 500;
 
+/// The table metric points written one at a time go to: `metric_points` on
+/// SQLite; on PostgreSQL `metric_points` is a view over these rows and the
+/// batches' chunks (migration 17), and single points are rows of
+/// `metric_point_rows`.
+fn point_rows(c: &crate::db::Conn) -> &'static str {
+    if c.is_postgres() {
+        "metric_point_rows"
+    } else {
+        "metric_points"
+    }
+}
+
 pub struct SqlStore {
     backend: Backend,
     /// This process's visible writes (a cheap "did I write?" for the cache below).

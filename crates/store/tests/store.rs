@@ -355,6 +355,140 @@ fn metric_points_after_a_cursor_come_in_write_order_for_one_run_only() {
     assert_eq!((new.len(), new[0].step, new[0].value), (1, 1, 0.5));
 }
 
+#[test]
+fn batches_of_interleaved_keys_read_back_in_logging_order_by_cursor_and_by_history() {
+    // (on PostgreSQL each batch's points of one key are one row of arrays)
+    let s = fresh();
+    let a = run_in(&s, 0, "a");
+    let mut logged = Vec::new();
+    for batch in 0..3i64 {
+        let mut ms = Vec::new();
+        for step in 0..40 {
+            for k in ["k0", "k1", "k2"] {
+                let step = batch * 40 + step;
+                ms.push(Metric::new(k, (step * 10) as f64, 5_000 + step, step));
+            }
+        }
+        // one more point at an existing step: a history's tie goes to logging order
+        ms.push(Metric::new("k1", -1.0, 5_000 + batch * 40, batch * 40));
+        s.log_batch(&a, &ms, &[], &[]).unwrap();
+        logged.extend(ms);
+    }
+    // the cursor hands out every point exactly once, in pages
+    let mut cursor = 0;
+    let mut seen = Vec::new();
+    loop {
+        let (page, next) = s.metric_points_after(&a, cursor, 7).unwrap();
+        if page.is_empty() {
+            assert_eq!(next, cursor);
+            break;
+        }
+        assert!(next > cursor, "the cursor moves forward");
+        cursor = next;
+        seen.extend(page);
+    }
+    assert_eq!(seen.len(), logged.len());
+    let key = |m: &Metric| (m.key.clone(), m.step, m.value.to_bits());
+    let mut want: Vec<_> = logged.iter().map(key).collect();
+    let mut got: Vec<_> = seen.iter().map(key).collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want, "no point lost or repeated");
+    // a batch comes after the one logged before it
+    let first_of_third = seen.iter().position(|m| m.step >= 80).unwrap();
+    assert!(seen[..first_of_third].iter().all(|m| m.step < 80));
+    // one key's history: by step, ties in logging order, paged
+    let mut hist = Vec::new();
+    let mut token = None;
+    loop {
+        let page = s.metric_history(&a, "k1", 25, token.as_deref()).unwrap();
+        hist.extend(page.items);
+        token = page.next_page_token;
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(hist.len(), 123);
+    let steps: Vec<i64> = hist.iter().map(|m| m.step).collect();
+    assert!(steps.windows(2).all(|w| w[0] <= w[1]), "ordered by step");
+    for tie in [0usize, 40, 80] {
+        let at: Vec<f64> = hist
+            .iter()
+            .filter(|m| m.step == tie as i64)
+            .map(|m| m.value)
+            .collect();
+        assert_eq!(
+            at,
+            vec![(tie * 10) as f64, -1.0],
+            "step {tie}: logged order"
+        );
+    }
+}
+
+#[test]
+fn a_batch_mixing_model_and_dataset_points_with_plain_ones_keeps_each_points_own() {
+    let s = fresh();
+    let a = run_in(&s, 0, "a");
+    let model = s
+        .create_logged_model(CreateLoggedModel {
+            experiment_id: 0,
+            name: "m".into(),
+            source_run_id: a.clone(),
+            ..Default::default()
+        })
+        .unwrap()
+        .model_id;
+    let tagged = |v: f64, step: i64| Metric {
+        dataset_name: Some("eval".into()),
+        dataset_digest: Some("d1".into()),
+        model_id: Some(model.clone()),
+        ..Metric::new("acc", v, 10 + step, step)
+    };
+    // plain and tagged points of one key interleaved in one batch
+    let batch = vec![
+        Metric::new("acc", 0.1, 10, 0),
+        tagged(0.5, 0),
+        Metric::new("acc", 0.2, 11, 1),
+        tagged(0.6, 1),
+        Metric::new("loss", f64::NAN, 12, 2),
+    ];
+    s.log_batch(&a, &batch, &[], &[]).unwrap();
+    let hist = s.metric_history(&a, "acc", 100, None).unwrap().items;
+    let got: Vec<(i64, f64, Option<&str>, Option<&str>)> = hist
+        .iter()
+        .map(|m| {
+            (
+                m.step,
+                m.value,
+                m.dataset_name.as_deref(),
+                m.model_id.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (0, 0.1, None, None),
+            (0, 0.5, Some("eval"), Some(model.as_str())),
+            (1, 0.2, None, None),
+            (1, 0.6, Some("eval"), Some(model.as_str())),
+        ]
+    );
+    let lm = s.get_logged_model(&model).unwrap();
+    let on_model: Vec<(i64, f64)> = lm
+        .metrics
+        .iter()
+        .map(|m| (m.metric.step, m.metric.value))
+        .collect();
+    assert_eq!(
+        on_model,
+        vec![(0, 0.5), (1, 0.6)],
+        "only the model's points"
+    );
+    let loss = s.metric_history(&a, "loss", 10, None).unwrap().items;
+    assert!(loss.len() == 1 && loss[0].value.is_nan());
+}
+
 fn input(name: &str, context: Option<&str>) -> DatasetInput {
     DatasetInput {
         tags: context

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::db::Val as SqlValue;
 use crate::db::{Conn, OptionalExtension, params, params_from_iter};
 
-use super::{CHUNK, POINTS_PER_INSERT, not_found, placeholders};
+use super::{CHUNK, POINTS_PER_INSERT, not_found, placeholders, point_rows};
 use crate::*;
 
 /// What an import can ask about before it writes: which of some ids exist.
@@ -356,8 +356,9 @@ impl ImportTx<'_, '_> {
     pub fn metric_points(&mut self, run_id: &str, key: &str, points: &[ImportPoint]) -> Result<()> {
         let sid = self.series(run_id, key)?;
         for chunk in points.chunks(POINTS_PER_INSERT) {
-            let mut sql = String::from(
-                "INSERT INTO metric_points (series_id, step, timestamp, value, is_nan) VALUES ",
+            let mut sql = format!(
+                "INSERT INTO {} (series_id, step, timestamp, value, is_nan) VALUES ",
+                point_rows(self.tx)
             );
             let mut args: Vec<SqlValue> = Vec::with_capacity(chunk.len() * 5);
             for (i, p) in chunk.iter().enumerate() {
@@ -403,29 +404,32 @@ impl ImportTx<'_, '_> {
         let (v, nan) = split_nan(m.value);
         let rowid: Option<i64> = self
             .tx
-            .prepare_cached(
-                "SELECT rowid FROM metric_points
+            .prepare_cached(&format!(
+                "SELECT rowid FROM {}
                  WHERE series_id = ?1 AND step = ?2 AND timestamp = ?3 AND model_id IS NULL
                    AND ((?5 = 1 AND is_nan = 1) OR (?5 = 0 AND value = ?4))
                  ORDER BY rowid LIMIT 1",
-            )?
+                point_rows(self.tx)
+            ))?
             .query_row(params![sid, m.step, m.timestamp, v, nan], |r| r.get(0))
             .optional()?;
         match rowid {
             Some(rowid) => {
                 self.tx
-                    .prepare_cached(
-                        "UPDATE metric_points SET model_id = ?, dataset_name = ?, dataset_digest = ? WHERE rowid = ?",
-                    )?
+                    .prepare_cached(&format!(
+                        "UPDATE {} SET model_id = ?, dataset_name = ?, dataset_digest = ? WHERE rowid = ?",
+                        point_rows(self.tx)
+                    ))?
                     .execute(params![m.model_id, m.dataset_name, m.dataset_digest, rowid])?;
                 Ok(false)
             }
             None => {
                 self.tx
-                    .prepare_cached(
-                        "INSERT INTO metric_points (series_id, step, timestamp, value, is_nan, dataset_name, dataset_digest, model_id)
+                    .prepare_cached(&format!(
+                        "INSERT INTO {} (series_id, step, timestamp, value, is_nan, dataset_name, dataset_digest, model_id)
                          VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    )?
+                        point_rows(self.tx)
+                    ))?
                     .execute(params![
                         sid,
                         m.step,

@@ -36,6 +36,17 @@ fn skipped(table: &str) -> bool {
     table.starts_with("sqlite_") || table == "atelier_schema_version"
 }
 
+/// The PostgreSQL table a SQLite table's rows go to: its namesake, except
+/// `metric_points`, a view on PostgreSQL whose single points are rows of
+/// `metric_point_rows` (migration 17).
+fn pg_table(table: &str) -> &str {
+    if table == "metric_points" {
+        "metric_point_rows"
+    } else {
+        table
+    }
+}
+
 fn q(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
@@ -162,7 +173,8 @@ impl SqlStore {
         let mut report = CopyReport::default();
         {
             for (table, cols) in plan {
-                let pg = pg_columns(dst, table)?;
+                let into = pg_table(table);
+                let pg = pg_columns(dst, into)?;
                 // a real `rowid` column on PostgreSQL takes SQLite's implicit rowid
                 let with_rowid = !cols.iter().any(|c| c == "rowid")
                     && pg.iter().any(|p| p.name == "rowid" && !p.generated);
@@ -208,7 +220,7 @@ impl SqlStore {
                         let one = format!("({})", vec!["?"; insert_cols.len()].join(","));
                         let sql = format!(
                             "INSERT INTO {} ({}) VALUES {}",
-                            q(table),
+                            q(into),
                             insert.join(", "),
                             vec![one.as_str(); batch.len()].join(",")
                         );
@@ -225,11 +237,20 @@ impl SqlStore {
                              GREATEST(COALESCE((SELECT MAX({}) FROM {}), 0), 1), \
                              COALESCE((SELECT MAX({}) FROM {}), 0) > 0)",
                             q(&p.name),
-                            q(table),
+                            q(into),
                             q(&p.name),
-                            q(table)
+                            q(into)
                         ),
-                        [table.as_str(), p.name.as_str()],
+                        [into, p.name.as_str()],
+                        |r| r.get::<_, i64>(0),
+                    )?;
+                }
+                if into == "metric_point_rows" {
+                    // point ids continue after the copied ones (steps of 2^20)
+                    dst.query_row(
+                        "SELECT setval('metric_point_ids', \
+                         COALESCE((SELECT MAX(rowid) FROM metric_point_rows), 0) / 1048576 + 1, false)",
+                        [],
                         |r| r.get::<_, i64>(0),
                     )?;
                 }
