@@ -966,6 +966,30 @@ pub(super) fn search_runs(c: &Conn, q: &SearchRuns) -> Result<Page<Run>> {
     })
 }
 
+/// `FROM` text joining a run's series `s` to its points `p` (the columns of
+/// `metric_points`). On PostgreSQL the points of each series are read in a
+/// LATERAL subquery by `series_id`: through the `metric_points` view (a
+/// UNION ALL with an unnest, which the planner cannot push a join into) a
+/// history would unnest every chunk of the database.
+fn series_points(c: &Conn) -> &'static str {
+    if c.is_postgres() {
+        "metric_series s CROSS JOIN LATERAL (
+            SELECT r.step, r.timestamp, r.value, r.is_nan, r.dataset_name, r.dataset_digest,
+                   r.model_id, r.rowid
+            FROM metric_point_rows r WHERE r.series_id = s.series_id
+            UNION ALL
+            SELECT u.step, u.timestamp, u.value, CASE WHEN u.value IS NULL THEN 1 ELSE 0 END::BIGINT,
+                   ch.dataset_name, ch.dataset_digest, ch.model_id, ch.base + u.ord - 1
+            FROM metric_point_chunks ch
+            CROSS JOIN LATERAL unnest(ch.steps, ch.timestamps, ch.vals)
+                WITH ORDINALITY AS u(step, timestamp, value, ord)
+            WHERE ch.series_id = s.series_id
+         ) AS p"
+    } else {
+        "metric_points p JOIN metric_series s ON s.series_id = p.series_id"
+    }
+}
+
 pub(super) fn metric_history(
     c: &Conn,
     run_id: &str,
@@ -976,12 +1000,13 @@ pub(super) fn metric_history(
     let offset = decode_page_token(page_token)?;
     let max = max_results.max(1);
     load_run_info(c, run_id)?;
-    let mut st = c.prepare_cached(
+    let mut st = c.prepare_cached(&format!(
         "SELECT p.step, p.timestamp, p.value, p.is_nan, p.dataset_name, p.dataset_digest, p.model_id
-         FROM metric_points p JOIN metric_series s ON s.series_id = p.series_id
+         FROM {}
          WHERE s.run_uuid = ? AND s.key = ?
          ORDER BY p.step, p.timestamp, p.rowid LIMIT ? OFFSET ?",
-    )?;
+        series_points(c)
+    ))?;
     let items = st
         .query_map(params![run_id, key, (max + 1) as i64, offset as i64], |r| {
             Ok(Metric {
@@ -1066,12 +1091,14 @@ pub(super) fn metric_history_bulk_interval(
     let max = i64::try_from(max_results.clamp(1, i32::MAX as usize)).unwrap_or(1);
     let lo = start_step.unwrap_or(i64::MIN);
     let hi = end_step.unwrap_or(i64::MAX);
-    const POINTS: &str =
+    let points = format!(
         "SELECT DISTINCT p.step, p.timestamp, p.value, p.is_nan, COALESCE(p.value, 0) AS v
-         FROM metric_points p JOIN metric_series s ON s.series_id = p.series_id
-         WHERE s.run_uuid = ?1 AND s.key = ?2 AND p.step BETWEEN ?3 AND ?4";
+         FROM {}
+         WHERE s.run_uuid = ?1 AND s.key = ?2 AND p.step BETWEEN ?3 AND ?4",
+        series_points(c)
+    );
     let sampled = format!(
-        "WITH pts AS ({POINTS}),
+        "WITH pts AS ({points}),
          b AS (SELECT step, timestamp, value, is_nan, v,
                       NTILE(?5) OVER (ORDER BY step, timestamp, v, is_nan) AS bucket FROM pts),
          r AS (SELECT step, timestamp, value, is_nan, v,
@@ -1080,7 +1107,7 @@ pub(super) fn metric_history_bulk_interval(
          ORDER BY step, timestamp, v, is_nan"
     );
     let last = format!(
-        "SELECT step, timestamp, value, is_nan FROM ({POINTS}) AS pts
+        "SELECT step, timestamp, value, is_nan FROM ({points}) AS pts
          ORDER BY step DESC, timestamp DESC, v DESC, is_nan DESC LIMIT 1"
     );
     // (an unknown run has no points: MLflow's store does not look runs up here)
