@@ -248,7 +248,11 @@ pub async fn log_model(State(s): State<AppState>, req: Req) -> JsonResult {
     empty()
 }
 
-pub async fn search(State(s): State<AppState>, req: Req) -> JsonResult {
+pub async fn search(
+    State(s): State<AppState>,
+    req: Req,
+) -> crate::error::ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
     let experiment_ids = req
         .str_list("experiment_ids")?
         .iter()
@@ -263,14 +267,20 @@ pub async fn search(State(s): State<AppState>, req: Req) -> JsonResult {
         page_token: req.opt_str("page_token")?,
     };
     let page = s.db(move |st| st.search_runs(&q)).await?;
-    let mut out = wire::Obj::new().v(
-        "runs",
-        Value::Array(page.items.iter().map(wire::run).collect()),
-    );
-    if let Some(t) = page.next_page_token {
-        out = out.s("next_page_token", &t);
+    // written straight out (wire::RunOut), keys in the order the Value
+    // form sorts them, empty ones left out as it does
+    #[derive(serde::Serialize)]
+    struct Out<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next_page_token: Option<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        runs: Vec<wire::RunOut<'a>>,
     }
-    Ok(Json(out.done()))
+    Ok(Json(Out {
+        next_page_token: page.next_page_token.clone().filter(|t| !t.is_empty()),
+        runs: page.items.iter().map(wire::RunOut).collect(),
+    })
+    .into_response())
 }
 
 pub async fn history(State(s): State<AppState>, req: Req) -> JsonResult {
