@@ -268,16 +268,7 @@ impl serde::Serialize for MetricOut<'_> {
             e.s("model_id", m.model_id.as_deref().unwrap_or(""))?;
             e.i("step", m.step)?;
             e.i("timestamp", m.timestamp)?;
-            let v = m.value;
-            if v.is_nan() {
-                e.0.serialize_entry("value", "NaN")
-            } else if v == f64::INFINITY {
-                e.0.serialize_entry("value", "Infinity")
-            } else if v == f64::NEG_INFINITY {
-                e.0.serialize_entry("value", "-Infinity")
-            } else {
-                e.0.serialize_entry("value", &v)
-            }
+            e.0.serialize_entry("value", &float(m.value))
         })
     }
 }

@@ -48,13 +48,16 @@ const MIGRATIONS_PG: &str = include_str!("migrations_pg.sql");
 /// IN-lists are sent in chunks of this many ids.
 const CHUNK: usize = 500;
 
+/// PostgreSQL's table of metric points written one at a time (migration 17).
+const PG_POINT_ROWS: &str = "metric_point_rows";
+
 /// The table metric points written one at a time go to: `metric_points` on
 /// SQLite; on PostgreSQL `metric_points` is a view over these rows and the
 /// batches' chunks (migration 17), and single points are rows of
 /// `metric_point_rows`.
 fn point_rows(c: &crate::db::Conn) -> &'static str {
     if c.is_postgres() {
-        "metric_point_rows"
+        PG_POINT_ROWS
     } else {
         "metric_points"
     }

@@ -276,9 +276,13 @@ pub async fn search(
         #[serde(skip_serializing_if = "Vec::is_empty")]
         runs: Vec<wire::RunOut<'a>>,
     }
+    let store::Page {
+        items,
+        next_page_token,
+    } = page;
     Ok(Json(Out {
-        next_page_token: page.next_page_token.clone().filter(|t| !t.is_empty()),
-        runs: page.items.iter().map(wire::RunOut).collect(),
+        next_page_token: next_page_token.filter(|t| !t.is_empty()),
+        runs: items.iter().map(wire::RunOut).collect(),
     })
     .into_response())
 }

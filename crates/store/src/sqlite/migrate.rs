@@ -8,7 +8,7 @@
 use crate::db::{Conn, Val};
 use crate::*;
 
-use super::SqlStore;
+use super::{PG_POINT_ROWS, SqlStore};
 
 /// Rows per INSERT statement (PostgreSQL allows 65,535 parameters).
 const ROWS_PER_INSERT: usize = 200;
@@ -41,7 +41,7 @@ fn skipped(table: &str) -> bool {
 /// `metric_point_rows` (migration 17).
 fn pg_table(table: &str) -> &str {
     if table == "metric_points" {
-        "metric_point_rows"
+        PG_POINT_ROWS
     } else {
         table
     }
@@ -245,7 +245,7 @@ impl SqlStore {
                         |r| r.get::<_, i64>(0),
                     )?;
                 }
-                if into == "metric_point_rows" {
+                if into == PG_POINT_ROWS {
                     // point ids continue after the copied ones (steps of 2^20)
                     dst.query_row(
                         "SELECT setval('metric_point_ids', \

@@ -580,6 +580,8 @@ pub(super) fn log_metrics_pg(tx: &Conn, run_id: &str, metrics: &[Metric]) -> Res
         active_run(tx, run_id)?;
         return Ok(());
     }
+    let value = |m: &Metric| (!m.value.is_nan()).then_some(m.value);
+    let nan = |m: &Metric| i64::from(m.value.is_nan());
     // The chunks, grouped here rather than in SQL (a GROUP BY with ordered
     // array_agg cost PostgreSQL more than the writes): the points reordered
     // so that each chunk's are contiguous and in logging order, and per
@@ -621,12 +623,10 @@ pub(super) fn log_metrics_pg(tx: &Conn, run_id: &str, metrics: &[Metric]) -> Res
         for m in points {
             steps.push(m.step);
             times.push(m.timestamp);
-            values.push((!m.value.is_nan()).then_some(m.value));
+            values.push(value(m));
         }
         his.push(steps.len() as i32);
     }
-    let value = |m: &Metric| (!m.value.is_nan()).then_some(m.value);
-    let nan = |m: &Metric| i64::from(m.value.is_nan());
     // the newest point of each key, in key order
     let mut latest: std::collections::BTreeMap<&str, &Metric> = std::collections::BTreeMap::new();
     for m in metrics {
