@@ -521,3 +521,7 @@ INSERT INTO atelier_generation (id, n) VALUES (1, 0);
 
 -- migration 17: on PostgreSQL a batch's points of one series become one row (metric_point_chunks,
 -- read through a `metric_points` view); SQLite keeps a row per point, which it writes fast enough.
+
+-- migration 18: on PostgreSQL each run's params, tags, latest metrics and models are also kept as
+-- one row beside the run (run_lists, rebuilt by triggers) for searches; SQLite reads its indexes
+-- fast enough.

@@ -830,6 +830,125 @@ fn concurrent_metric_batches_keep_every_point_and_the_newest_latest_value() {
     }
 }
 
+/// A run's lists (params, tags, latest metrics) written at once by two
+/// "processes" (two stores on one database), two threads each, into one run:
+/// every param and tag and every key's newest value is in `get_run` and in
+/// `search_runs` alike (on PostgreSQL both read the lists `run_lists` keeps
+/// beside the run, rebuilt by a trigger at each commit: a rebuild that missed
+/// a concurrent writer would lose its keys here).
+#[test]
+fn concurrent_writers_of_params_tags_and_metrics_all_show_in_the_run() {
+    let s = fresh();
+    let other = s.reopen().unwrap();
+    let r = run_in(&s, 0, "lists");
+    let rounds = 25u64;
+    std::thread::scope(|sc| {
+        for t in 0..4u64 {
+            let st: &SqlStore = if t % 2 == 0 { &s } else { &other };
+            let r = r.clone();
+            sc.spawn(move || {
+                for b in 0..rounds {
+                    let metrics = [
+                        Metric::new(format!("m{t}"), b as f64, 1, b as i64),
+                        Metric::new("shared", (t * 100 + b) as f64, 1, (t * 100 + b) as i64),
+                    ];
+                    let params = [Tag::new(format!("p{t}_{b}"), format!("{b}"))];
+                    st.log_batch(&r, &metrics, &params, &[])
+                        .unwrap_or_else(|e| panic!("thread {t} round {b}: {e}"));
+                    st.log_batch(&r, &[], &[], &[Tag::new(format!("t{t}"), format!("{b}"))])
+                        .unwrap_or_else(|e| panic!("thread {t} tag {b}: {e}"));
+                }
+            });
+        }
+    });
+    let run = s.get_run(&r).unwrap();
+    assert_eq!(run.params.len(), 4 * rounds as usize, "{:?}", run.params);
+    for t in 0..4u64 {
+        for b in 0..rounds {
+            assert!(
+                run.params
+                    .contains(&Tag::new(format!("p{t}_{b}"), format!("{b}")))
+            );
+        }
+        assert!(
+            run.tags
+                .contains(&Tag::new(format!("t{t}"), format!("{}", rounds - 1))),
+            "tag t{t} holds its last value: {:?}",
+            run.tags
+        );
+        let m = run
+            .metrics
+            .iter()
+            .find(|m| m.key == format!("m{t}"))
+            .unwrap();
+        assert_eq!(m.value, (rounds - 1) as f64);
+    }
+    let shared = run.metrics.iter().find(|m| m.key == "shared").unwrap();
+    assert_eq!(
+        shared.value,
+        (300 + rounds - 1) as f64,
+        "the highest step wins"
+    );
+    s.delete_tag(&r, "t0").unwrap();
+    let run = s.get_run(&r).unwrap();
+    assert!(
+        !run.tags.iter().any(|t| t.key == "t0"),
+        "a deleted tag is gone"
+    );
+    let found = s
+        .search_runs(&SearchRuns {
+            experiment_ids: vec![0],
+            max_results: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(found.items.len(), 1);
+    let hit = &found.items[0];
+    assert_eq!(hit.params, run.params);
+    assert_eq!(hit.tags, run.tags);
+    assert_eq!(hit.metrics.len(), run.metrics.len());
+}
+
+/// Metric values come back bit for bit, whichever way the store keeps a
+/// run's lists (on PostgreSQL: as text in `run_lists`, and from the tables
+/// for a run whose row is missing).
+#[test]
+fn latest_metric_values_round_trip_exactly() {
+    let s = fresh();
+    let r = run_in(&s, 0, "exact");
+    let values = [
+        0.1 + 0.2,
+        1.0 / 3.0,
+        // (not -0.0: SQLite keeps a REAL of integral value as an integer, so it reads back 0.0)
+        5e-324,
+        f64::MIN_POSITIVE,
+        f64::MAX,
+        -f64::MAX,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        123_456_789.123_456_79,
+        1e22,
+    ];
+    let metrics: Vec<Metric> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Metric::new(format!("v{i:02}"), *v, 1, 0))
+        .collect();
+    s.log_batch(&r, &metrics, &[], &[]).unwrap();
+    let check = |run: &Run, how: &str| {
+        assert_eq!(run.metrics.len(), values.len(), "{how}");
+        for (m, v) in run.metrics.iter().zip(values) {
+            assert_eq!(m.value.to_bits(), v.to_bits(), "{how}: {} = {v:e}", m.key);
+        }
+    };
+    check(&s.get_run(&r).unwrap(), "get_run");
+    if s.is_postgres() {
+        s.raw_execute(&format!("DELETE FROM run_lists WHERE run_uuid = '{r}'"))
+            .unwrap();
+        check(&s.get_run(&r).unwrap(), "without its run_lists row");
+    }
+}
+
 /// A metric-only batch checks the run as any batch does: an unknown run is
 /// not found, a deleted one refused, and nothing of the batch is written.
 #[test]

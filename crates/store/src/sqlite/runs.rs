@@ -65,6 +65,9 @@ fn for_each_row_of(
     ids: &[String],
     mut f: impl FnMut(&crate::db::Row<'_, '_>) -> Result<()>,
 ) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
     if conn.is_postgres() {
         let sql = sql.replace("IN ({ids})", "= ANY((SELECT $1::text[])::text[])");
         let mut rows = conn.pg_query(&sql, &[&ids])?;
@@ -125,12 +128,59 @@ fn bare_run(info: RunInfo) -> Run {
     }
 }
 
+/// A run's lists as `run_lists` keeps them on PostgreSQL (migration 18):
+/// `[params, tags, metrics, models]`, a metric's value as PostgreSQL's
+/// shortest exact text (`Infinity`, `-Infinity`; null with `is_nan` for NaN).
+type ListsRow = (
+    Vec<(String, String)>,
+    Vec<(String, String)>,
+    Vec<(String, Option<String>, i64, i64, i64)>,
+    Vec<(String, String, i64)>,
+);
+
+fn fill_lists(run: &mut Run, json: &str) -> Result<()> {
+    let bad = |e: String| {
+        StoreError::Internal(format!(
+            "run_lists of run {} cannot be read: {e}",
+            run.info.run_id
+        ))
+    };
+    let (params, tags, metrics, models): ListsRow =
+        serde_json::from_str(json).map_err(|e| bad(e.to_string()))?;
+    run.params = params.into_iter().map(|(k, v)| Tag::new(k, v)).collect();
+    run.tags = tags.into_iter().map(|(k, v)| Tag::new(k, v)).collect();
+    run.metrics = Vec::with_capacity(metrics.len());
+    for (key, value, is_nan, ts, step) in metrics {
+        let value = match value {
+            Some(t) => Some(
+                t.parse::<f64>()
+                    .map_err(|e| bad(format!("{key}: {t:?}: {e}")))?,
+            ),
+            None => None,
+        };
+        run.metrics
+            .push(Metric::new(key, read_value(value, is_nan != 0), ts, step));
+    }
+    for (model_id, direction, step) in models {
+        if direction == "input" {
+            run.model_inputs.push(model_id);
+        } else {
+            run.model_outputs.push(ModelOutput { model_id, step });
+        }
+    }
+    Ok(())
+}
+
 /// Fills in the params, tags, latest metrics, dataset inputs and models of
 /// `runs` (whose lists are empty): two statements for any number of runs —
 /// the key/value rows of the four tables in one, as rows of one shape tagged
 /// by their table, and the dataset inputs. Lists come sorted by key (model
 /// id), in byte order as the tables' "C"/BINARY collation sorts them; rows
 /// are sorted here rather than by the database, which would sort them all.
+///
+/// On PostgreSQL the four lists come from `run_lists` (one row per run,
+/// kept by triggers; migration 18); a run without a row there is read from
+/// the tables.
 fn load_run_details(conn: &Conn, runs: &mut [Run]) -> Result<()> {
     if runs.is_empty() {
         return Ok(());
@@ -141,6 +191,33 @@ fn load_run_details(conn: &Conn, runs: &mut [Run]) -> Result<()> {
         .enumerate()
         .map(|(i, s)| (s.as_str(), i))
         .collect();
+    let mut from_tables: Vec<String> = Vec::new();
+    if conn.is_postgres() {
+        let mut found = vec![false; runs.len()];
+        for_each_row_of(
+            conn,
+            "SELECT run_uuid, lists FROM run_lists WHERE run_uuid IN ({ids})",
+            &ids,
+            |r| {
+                let id: String = r.get(0)?;
+                if let Some(&i) = index.get(id.as_str())
+                    && let Some(run) = runs.get_mut(i)
+                {
+                    fill_lists(run, &r.get::<_, String>(1)?)?;
+                    found[i] = true;
+                }
+                Ok(())
+            },
+        )?;
+        from_tables.extend(
+            ids.iter()
+                .zip(&found)
+                .filter(|(_, f)| !**f)
+                .map(|(id, _)| id.clone()),
+        );
+    } else {
+        from_tables.clone_from(&ids);
+    }
     // the run a row belongs to (its column `col`)
     fn run_of<'a>(
         runs: &'a mut [Run],
@@ -162,7 +239,7 @@ fn load_run_details(conn: &Conn, runs: &mut [Run]) -> Result<()> {
          FROM latest_metrics WHERE run_uuid IN ({ids})
          UNION ALL SELECT 3, run_uuid, model_id, direction, NULL, NULL, NULL, step
          FROM run_models WHERE run_uuid IN ({ids})";
-    for_each_row_of(conn, ROWS, &ids, |r| {
+    for_each_row_of(conn, ROWS, &from_tables, |r| {
         let Some(run) = run_of(runs, &index, r, 1)? else {
             return Ok(());
         };
