@@ -625,39 +625,42 @@ CREATE VIEW metric_points AS
 -- writers of one run, and PostgreSQL's READ COMMITTED gives the rebuild a snapshot taken after
 -- the lock, so it sees every writer that committed before. The JSON is
 -- [params, tags, metrics, models]: [[key, value]…], [[key, value]…],
--- [[key, value as text or null, is_nan, timestamp, step]…], [[model_id, direction, step]…], each
--- sorted by key. A run without a row is read from the four tables (nothing relies on the row).
+-- [[key, value, is_nan, timestamp, step]…], [[model_id, direction, step]…], each sorted by key; a
+-- metric's value is the 16 hex digits of its IEEE 754 bits (float8send: exact whatever
+-- extra_float_digits says), null for NaN. A run without a row is read from the four tables.
+-- (PL/pgSQL, not SQL functions: PostgreSQL plans a SQL function's statements on every call.)
 CREATE TABLE run_lists (
     run_uuid TEXT COLLATE "C" PRIMARY KEY,
     lists TEXT NOT NULL
 );
-CREATE FUNCTION run_lists_of(id TEXT) RETURNS TEXT LANGUAGE sql STABLE AS $f$
-    SELECT json_build_array(
-        COALESCE((SELECT json_agg(json_build_array(key, value) ORDER BY key)
-                  FROM params WHERE run_uuid = id), '[]'),
-        COALESCE((SELECT json_agg(json_build_array(key, value) ORDER BY key)
-                  FROM tags WHERE run_uuid = id), '[]'),
-        COALESCE((SELECT json_agg(json_build_array(key, value::text, is_nan, timestamp, step) ORDER BY key)
-                  FROM latest_metrics WHERE run_uuid = id), '[]'),
-        COALESCE((SELECT json_agg(json_build_array(model_id, direction, step) ORDER BY model_id)
-                  FROM run_models WHERE run_uuid = id), '[]')
-    )::text
+CREATE FUNCTION rebuild_run_lists(id TEXT) RETURNS void LANGUAGE plpgsql AS $f$
+BEGIN
+    IF EXISTS (SELECT 1 FROM runs WHERE run_uuid = id) THEN
+        INSERT INTO run_lists (run_uuid, lists)
+        SELECT id, json_build_array(
+            COALESCE((SELECT json_agg(json_build_array(key, value) ORDER BY key)
+                      FROM params WHERE run_uuid = id), '[]'),
+            COALESCE((SELECT json_agg(json_build_array(key, value) ORDER BY key)
+                      FROM tags WHERE run_uuid = id), '[]'),
+            COALESCE((SELECT json_agg(json_build_array(key, encode(float8send(value), 'hex'), is_nan,
+                                                       timestamp, step) ORDER BY key)
+                      FROM latest_metrics WHERE run_uuid = id), '[]'),
+            COALESCE((SELECT json_agg(json_build_array(model_id, direction, step) ORDER BY model_id)
+                      FROM run_models WHERE run_uuid = id), '[]'))::text
+        ON CONFLICT (run_uuid) DO UPDATE SET lists = EXCLUDED.lists;
+    ELSE
+        DELETE FROM run_lists WHERE run_uuid = id;
+    END IF;
+END
 $f$;
--- (extra_float_digits 1: a value's text is its shortest exact form, whatever the session says)
-CREATE FUNCTION refresh_run_lists() RETURNS trigger LANGUAGE plpgsql SET extra_float_digits = 1 AS $f$
+CREATE FUNCTION refresh_run_lists() RETURNS trigger LANGUAGE plpgsql AS $f$
 DECLARE
     id TEXT := CASE WHEN TG_OP = 'DELETE' THEN OLD.run_uuid ELSE NEW.run_uuid END;
     built XID;
 BEGIN
     SELECT xmin INTO built FROM run_lists WHERE run_uuid = id FOR UPDATE;
-    IF FOUND AND built = pg_current_xact_id()::xid THEN
-        RETURN NULL;
-    END IF;
-    IF EXISTS (SELECT 1 FROM runs WHERE run_uuid = id) THEN
-        INSERT INTO run_lists (run_uuid, lists) VALUES (id, run_lists_of(id))
-        ON CONFLICT (run_uuid) DO UPDATE SET lists = EXCLUDED.lists;
-    ELSE
-        DELETE FROM run_lists WHERE run_uuid = id;
+    IF NOT FOUND OR built <> pg_current_xact_id()::xid THEN
+        PERFORM rebuild_run_lists(id);
     END IF;
     RETURN NULL;
 END
@@ -672,5 +675,4 @@ CREATE CONSTRAINT TRIGGER run_lists_metrics AFTER INSERT OR UPDATE OR DELETE ON 
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refresh_run_lists();
 CREATE CONSTRAINT TRIGGER run_lists_models AFTER INSERT OR UPDATE OR DELETE ON run_models
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refresh_run_lists();
-SET LOCAL extra_float_digits = 1;
-INSERT INTO run_lists (run_uuid, lists) SELECT run_uuid, run_lists_of(run_uuid) FROM runs;
+SELECT rebuild_run_lists(run_uuid) FROM runs;

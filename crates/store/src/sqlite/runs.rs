@@ -129,8 +129,8 @@ fn bare_run(info: RunInfo) -> Run {
 }
 
 /// A run's lists as `run_lists` keeps them on PostgreSQL (migration 18):
-/// `[params, tags, metrics, models]`, a metric's value as PostgreSQL's
-/// shortest exact text (`Infinity`, `-Infinity`; null with `is_nan` for NaN).
+/// `[params, tags, metrics, models]`, a metric's value as the 16 hex digits
+/// of its IEEE 754 bits (null with `is_nan` for NaN).
 type ListsRow = (
     Vec<(String, String)>,
     Vec<(String, String)>,
@@ -152,10 +152,9 @@ fn fill_lists(run: &mut Run, json: &str) -> Result<()> {
     run.metrics = Vec::with_capacity(metrics.len());
     for (key, value, is_nan, ts, step) in metrics {
         let value = match value {
-            Some(t) => Some(
-                t.parse::<f64>()
-                    .map_err(|e| bad(format!("{key}: {t:?}: {e}")))?,
-            ),
+            Some(hex) => Some(f64::from_bits(
+                u64::from_str_radix(&hex, 16).map_err(|e| bad(format!("{key}: {hex:?}: {e}")))?,
+            )),
             None => None,
         };
         run.metrics
