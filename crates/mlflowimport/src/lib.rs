@@ -664,6 +664,7 @@ impl Importer<'_, '_, '_> {
                 creation_time: created.unwrap_or(0),
                 last_update_time: updated.or(created).unwrap_or(0),
                 tags: tags.remove(&id).unwrap_or_default(),
+                workspace: store::DEFAULT_WORKSPACE.to_string(),
             };
             self.tx.experiment(&e)?;
             // the copy needs MLflow's own location

@@ -90,16 +90,50 @@ pub fn now_ms() -> i64 {
 /// `Ok` has committed its writes durably enough to survive a crash of the
 /// process.
 pub trait MetadataStore: TraceStore + ModelCardStore + GenaiStore + Send + Sync + 'static {
+    // ---- workspaces (projects) ----
+    /// Every workspace, by name (`default` among them).
+    fn list_workspaces(&self) -> Result<Vec<Workspace>>;
+    /// A new workspace; its name must be free (and not `default`).
+    fn create_workspace(&self, w: &Workspace) -> Result<Workspace>;
+    fn get_workspace(&self, name: &str) -> Result<Workspace>;
+    /// Change what is given: `Some("")` clears the artifact root.
+    fn update_workspace(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        default_artifact_root: Option<&str>,
+    ) -> Result<Workspace>;
+    fn delete_workspace(&self, name: &str, mode: WorkspaceDeletion) -> Result<()>;
+    /// The workspace of an experiment.
+    fn experiment_workspace(&self, id: i64) -> Result<String>;
+    /// The workspace of a run (its experiment's).
+    fn run_workspace(&self, run_id: &str) -> Result<String>;
+
     // ---- experiments ----
+    /// A new experiment in `workspace` (its name free there).
+    fn create_experiment_in(
+        &self,
+        workspace: &str,
+        name: &str,
+        artifact_location: Option<&str>,
+        tags: &[Tag],
+    ) -> Result<i64>;
+    /// A new experiment in the default workspace.
     fn create_experiment(
         &self,
         name: &str,
         artifact_location: Option<&str>,
         tags: &[Tag],
-    ) -> Result<i64>;
+    ) -> Result<i64> {
+        self.create_experiment_in(DEFAULT_WORKSPACE, name, artifact_location, tags)
+    }
     fn get_experiment(&self, id: i64) -> Result<Experiment>;
-    /// The active experiment with that name, else a deleted one.
-    fn get_experiment_by_name(&self, name: &str) -> Result<Experiment>;
+    /// The active experiment with that name in `workspace`, else a deleted one.
+    fn get_experiment_by_name_in(&self, workspace: &str, name: &str) -> Result<Experiment>;
+    /// The active experiment with that name in the default workspace, else a deleted one.
+    fn get_experiment_by_name(&self, name: &str) -> Result<Experiment> {
+        self.get_experiment_by_name_in(DEFAULT_WORKSPACE, name)
+    }
     fn search_experiments(&self, q: &SearchExperiments) -> Result<Page<Experiment>>;
     fn rename_experiment(&self, id: i64, new_name: &str) -> Result<()>;
     fn delete_experiment(&self, id: i64) -> Result<()>;

@@ -525,3 +525,19 @@ INSERT INTO atelier_generation (id, n) VALUES (1, 0);
 -- migration 18: on PostgreSQL each run's params, tags, latest metrics and models are also kept as
 -- one row beside the run (run_lists, rebuilt by triggers) for searches; SQLite reads its indexes
 -- fast enough.
+
+-- migration 19: projects, which are MLflow workspaces (MLflow 3.10+): a workspace groups
+-- experiments (and through them runs, models logged in them, traces); the `mlflow` client names
+-- one in the X-MLFLOW-WORKSPACE header. Existing experiments belong to `default`, which always
+-- exists. Experiment names are unique within a workspace; experiment ids stay global.
+CREATE TABLE workspaces (
+    name TEXT PRIMARY KEY,
+    description TEXT,
+    default_artifact_root TEXT,
+    creation_time INTEGER NOT NULL
+);
+INSERT INTO workspaces (name, description, creation_time)
+    VALUES ('default', 'Default workspace for legacy resources', 0);
+ALTER TABLE experiments ADD COLUMN workspace TEXT NOT NULL DEFAULT 'default';
+DROP INDEX experiments_name;
+CREATE UNIQUE INDEX experiments_workspace_name ON experiments (workspace, name);

@@ -676,3 +676,19 @@ CREATE CONSTRAINT TRIGGER run_lists_metrics AFTER INSERT OR UPDATE OR DELETE ON 
 CREATE CONSTRAINT TRIGGER run_lists_models AFTER INSERT OR UPDATE OR DELETE ON run_models
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refresh_run_lists();
 SELECT rebuild_run_lists(run_uuid) FROM runs;
+
+-- migration 19: projects, which are MLflow workspaces (MLflow 3.10+): a workspace groups
+-- experiments (and through them runs, models logged in them, traces); the `mlflow` client names
+-- one in the X-MLFLOW-WORKSPACE header. Existing experiments belong to `default`, which always
+-- exists. Experiment names are unique within a workspace; experiment ids stay global.
+CREATE TABLE workspaces (
+    name TEXT COLLATE "C" PRIMARY KEY,
+    description TEXT COLLATE "C",
+    default_artifact_root TEXT COLLATE "C",
+    creation_time BIGINT NOT NULL
+);
+INSERT INTO workspaces (name, description, creation_time)
+    VALUES ('default', 'Default workspace for legacy resources', 0);
+ALTER TABLE experiments ADD COLUMN workspace TEXT COLLATE "C" NOT NULL DEFAULT 'default';
+DROP INDEX experiments_name;
+CREATE UNIQUE INDEX experiments_workspace_name ON experiments (workspace, name);

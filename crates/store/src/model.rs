@@ -90,6 +90,36 @@ pub struct Experiment {
     pub creation_time: i64,
     pub last_update_time: i64,
     pub tags: Vec<Tag>,
+    /// The workspace (project) the experiment belongs to.
+    pub workspace: String,
+}
+
+/// The workspace every installation has, which holds what existed before
+/// workspaces (and what a request naming none works in). It cannot be
+/// created or deleted.
+pub const DEFAULT_WORKSPACE: &str = "default";
+
+/// A project: an MLflow workspace, which groups experiments (and through
+/// them runs, logged models and traces).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workspace {
+    pub name: String,
+    pub description: Option<String>,
+    /// Where new experiments of the workspace keep artifacts (none: the
+    /// server's artifact root).
+    pub default_artifact_root: Option<String>,
+    pub creation_time: i64,
+}
+
+/// What deleting a workspace does with the experiments it holds (MLflow's
+/// modes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkspaceDeletion {
+    /// Refuse while it holds any experiment (deleted ones included).
+    Restrict,
+    /// Move its experiments to the default workspace (refused when a name
+    /// is taken there).
+    SetDefault,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -210,6 +240,8 @@ pub struct SearchRuns {
 
 #[derive(Debug, Clone, Default)]
 pub struct SearchExperiments {
+    /// Only this workspace's experiments (None: every workspace's).
+    pub workspace: Option<String>,
     pub filter: String,
     pub view_type: ViewType,
     pub max_results: usize,

@@ -38,6 +38,7 @@ mod mlflow_webhooks;
 mod model_cards;
 mod traces;
 mod webhooks;
+mod workspaces;
 
 // (for the modules outside the split: genai, traces, import)
 use experiments::{experiment_active, load_experiment};
@@ -536,21 +537,57 @@ fn lifecycle(s: String) -> Lifecycle {
 // ------------------------------------------------------------------ impl
 
 impl MetadataStore for SqlStore {
-    fn create_experiment(
+    fn list_workspaces(&self) -> Result<Vec<Workspace>> {
+        self.read(workspaces::list_workspaces)
+    }
+
+    fn create_workspace(&self, w: &Workspace) -> Result<Workspace> {
+        self.write(|tx| workspaces::create_workspace(tx, w))
+    }
+
+    fn get_workspace(&self, name: &str) -> Result<Workspace> {
+        self.read(|c| workspaces::load_workspace(c, name))
+    }
+
+    fn update_workspace(
         &self,
+        name: &str,
+        description: Option<&str>,
+        default_artifact_root: Option<&str>,
+    ) -> Result<Workspace> {
+        self.write(|tx| workspaces::update_workspace(tx, name, description, default_artifact_root))
+    }
+
+    fn delete_workspace(&self, name: &str, mode: WorkspaceDeletion) -> Result<()> {
+        self.write(|tx| workspaces::delete_workspace(tx, name, mode))
+    }
+
+    fn experiment_workspace(&self, id: i64) -> Result<String> {
+        self.read(|c| workspaces::experiment_workspace(c, id))
+    }
+
+    fn run_workspace(&self, run_id: &str) -> Result<String> {
+        self.read(|c| workspaces::run_workspace(c, run_id))
+    }
+
+    fn create_experiment_in(
+        &self,
+        workspace: &str,
         name: &str,
         artifact_location: Option<&str>,
         tags: &[Tag],
     ) -> Result<i64> {
-        self.write(|tx| experiments::create_experiment(tx, name, artifact_location, tags))
+        self.write(|tx| {
+            experiments::create_experiment(tx, workspace, name, artifact_location, tags)
+        })
     }
 
     fn get_experiment(&self, id: i64) -> Result<Experiment> {
         self.read(|c| experiments::get_experiment(c, id))
     }
 
-    fn get_experiment_by_name(&self, name: &str) -> Result<Experiment> {
-        self.read(|c| experiments::get_experiment_by_name(c, name))
+    fn get_experiment_by_name_in(&self, workspace: &str, name: &str) -> Result<Experiment> {
+        self.read(|c| experiments::get_experiment_by_name(c, workspace, name))
     }
 
     fn search_experiments(&self, q: &SearchExperiments) -> Result<Page<Experiment>> {

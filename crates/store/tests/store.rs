@@ -1101,3 +1101,125 @@ fn searched_runs_carry_their_lists_sorted_by_key_as_get_run_gives_them() {
     assert_eq!(found_b.metrics.len(), 1);
     assert!(found_b.model_inputs.is_empty() && found_b.dataset_inputs.is_empty());
 }
+
+/// Projects are workspaces: `default` always exists and holds what existed
+/// before; names are unique per workspace, ids global; a workspace holding
+/// experiments is only deleted by moving them to `default` (refused when a
+/// name is taken there).
+#[test]
+fn workspaces_group_experiments_and_keep_their_names_apart() {
+    let s = fresh();
+    assert_eq!(
+        s.list_workspaces()
+            .unwrap()
+            .iter()
+            .map(|w| w.name.as_str())
+            .collect::<Vec<_>>(),
+        vec![DEFAULT_WORKSPACE]
+    );
+    assert_eq!(s.get_experiment(0).unwrap().workspace, DEFAULT_WORKSPACE);
+    let ws = |name: &str| Workspace {
+        name: name.into(),
+        description: Some(format!("{name} team")),
+        default_artifact_root: None,
+        creation_time: 0,
+    };
+    let a = s.create_workspace(&ws("team-a")).unwrap();
+    assert_eq!(a.description.as_deref(), Some("team-a team"));
+    assert!(a.creation_time > 0);
+    assert!(matches!(
+        s.create_workspace(&ws("team-a")),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert!(s.create_workspace(&ws(DEFAULT_WORKSPACE)).is_err());
+    s.create_workspace(&ws("team-b")).unwrap();
+
+    // the same name in two workspaces; ids are global
+    let ea = s
+        .create_experiment_in("team-a", "shared", None, &[])
+        .unwrap();
+    let eb = s
+        .create_experiment_in("team-b", "shared", None, &[])
+        .unwrap();
+    assert_ne!(ea, eb);
+    assert!(matches!(
+        s.create_experiment_in("team-a", "shared", None, &[]),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        s.create_experiment_in("no-such", "x", None, &[]),
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        s.get_experiment_by_name_in("team-b", "shared")
+            .unwrap()
+            .experiment_id,
+        eb
+    );
+    assert!(
+        s.get_experiment_by_name("shared").is_err(),
+        "not in default"
+    );
+    let found = s
+        .search_experiments(&SearchExperiments {
+            workspace: Some("team-a".into()),
+            max_results: 100,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        found
+            .items
+            .iter()
+            .map(|e| e.experiment_id)
+            .collect::<Vec<_>>(),
+        vec![ea]
+    );
+    let r = run_in(&s, eb, "in-b");
+    assert_eq!(s.run_workspace(&r).unwrap(), "team-b");
+    assert_eq!(s.experiment_workspace(ea).unwrap(), "team-a");
+    assert!(s.run_workspace("0123456789abcdef0123456789abcdef").is_err());
+
+    // a workspace's artifact root places its new experiments
+    let w = s
+        .update_workspace("team-a", None, Some("s3://bucket/team-a/"))
+        .unwrap();
+    assert_eq!(w.description.as_deref(), Some("team-a team"), "kept");
+    let e2 = s
+        .create_experiment_in("team-a", "rooted", None, &[])
+        .unwrap();
+    assert_eq!(
+        s.get_experiment(e2).unwrap().artifact_location,
+        format!("s3://bucket/team-a/{e2}")
+    );
+    let w = s.update_workspace("team-a", Some("A"), Some("")).unwrap();
+    assert_eq!(
+        (w.description.as_deref(), w.default_artifact_root),
+        (Some("A"), None)
+    );
+
+    // deleting: refused while it holds experiments; moved to default unless a name clashes
+    assert!(matches!(
+        s.delete_workspace("team-a", WorkspaceDeletion::Restrict),
+        Err(StoreError::InvalidState(_))
+    ));
+    s.create_experiment("shared", None, &[]).unwrap();
+    assert!(matches!(
+        s.delete_workspace("team-a", WorkspaceDeletion::SetDefault),
+        Err(StoreError::InvalidState(_))
+    ));
+    assert_eq!(
+        s.experiment_workspace(ea).unwrap(),
+        "team-a",
+        "nothing moved"
+    );
+    s.rename_experiment(ea, "shared-a").unwrap();
+    s.delete_workspace("team-a", WorkspaceDeletion::SetDefault)
+        .unwrap();
+    assert_eq!(s.experiment_workspace(ea).unwrap(), DEFAULT_WORKSPACE);
+    assert!(s.get_workspace("team-a").is_err());
+    assert!(
+        s.delete_workspace(DEFAULT_WORKSPACE, WorkspaceDeletion::SetDefault)
+            .is_err()
+    );
+}

@@ -11,7 +11,8 @@ use super::{decode_page_token, invalid, lifecycle, not_found, page};
 pub(super) fn load_experiment(conn: &Conn, id: i64) -> Result<Experiment> {
     let mut e = conn
         .query_row(
-            "SELECT experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time
+            "SELECT experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time,
+                    workspace
              FROM experiments WHERE experiment_id = ?",
             [id],
             |r| {
@@ -23,6 +24,7 @@ pub(super) fn load_experiment(conn: &Conn, id: i64) -> Result<Experiment> {
                     creation_time: r.get(4)?,
                     last_update_time: r.get(5)?,
                     tags: Vec::new(),
+                    workspace: r.get(6)?,
                 })
             },
         )
@@ -64,14 +66,16 @@ fn touch_experiment(tx: &Conn, id: i64) -> Result<()> {
 
 pub(super) fn create_experiment(
     tx: &Conn,
+    workspace: &str,
     name: &str,
     artifact_location: Option<&str>,
     tags: &[Tag],
 ) -> Result<i64> {
+    let root = super::workspaces::load_workspace(tx, workspace)?.default_artifact_root;
     let exists: Option<String> = tx
         .query_row(
-            "SELECT lifecycle_stage FROM experiments WHERE name = ?",
-            [name],
+            "SELECT lifecycle_stage FROM experiments WHERE workspace = ? AND name = ?",
+            [workspace, name],
             |r| r.get(0),
         )
         .optional()?;
@@ -90,15 +94,17 @@ pub(super) fn create_experiment(
         [],
         |r| r.get(0),
     )?;
-    let loc = match artifact_location.filter(|l| !l.is_empty()) {
-        Some(l) => l.to_string(),
-        None => format!("mlflow-artifacts:/{id}"),
+    let loc = match (artifact_location.filter(|l| !l.is_empty()), root) {
+        (Some(l), _) => l.to_string(),
+        (None, Some(root)) => format!("{}/{id}", root.trim_end_matches('/')),
+        (None, None) => format!("mlflow-artifacts:/{id}"),
     };
     let now = now_ms();
     tx.execute(
-        "INSERT INTO experiments (experiment_id, name, artifact_location, creation_time, last_update_time)
-         VALUES (?, ?, ?, ?, ?)",
-        params![id, name, loc, now, now],
+        "INSERT INTO experiments (experiment_id, name, artifact_location, creation_time, last_update_time,
+                                  workspace)
+         VALUES (?, ?, ?, ?, ?, ?)",
+        params![id, name, loc, now, now, workspace],
     )?;
     for t in tags {
         tx.execute(
@@ -114,11 +120,12 @@ pub(super) fn get_experiment(c: &Conn, id: i64) -> Result<Experiment> {
     load_experiment(c, id)
 }
 
-pub(super) fn get_experiment_by_name(c: &Conn, name: &str) -> Result<Experiment> {
+pub(super) fn get_experiment_by_name(c: &Conn, workspace: &str, name: &str) -> Result<Experiment> {
     let id: Option<i64> = c
         .query_row(
-            "SELECT experiment_id FROM experiments WHERE name = ? ORDER BY lifecycle_stage = 'active' DESC LIMIT 1",
-            [name],
+            "SELECT experiment_id FROM experiments WHERE workspace = ? AND name = ?
+             ORDER BY lifecycle_stage = 'active' DESC LIMIT 1",
+            [workspace, name],
             |r| r.get(0),
         )
         .optional()?;
@@ -195,6 +202,9 @@ const ORDER: Sortable = Sortable {
 pub(super) fn search_experiments(c: &Conn, q: &SearchExperiments) -> Result<Page<Experiment>> {
     let mut w = Where::default();
     w.push(view_clause("e.lifecycle_stage", q.view_type), []);
+    if let Some(ws) = &q.workspace {
+        w.push("e.workspace = ?", [super::filter_sql::text(ws)]);
+    }
     filter_sql(&FILTER, &q.filter, &mut w)?;
     let mut order = Vec::new();
     order_sql(&ORDER, &q.order_by, &mut order, &mut Vec::new())?;
@@ -229,8 +239,8 @@ pub(super) fn rename_experiment(tx: &Conn, id: i64, new_name: &str) -> Result<()
     }
     let taken: Option<i64> = tx
         .query_row(
-            "SELECT experiment_id FROM experiments WHERE name = ?",
-            [new_name],
+            "SELECT experiment_id FROM experiments WHERE workspace = ? AND name = ?",
+            [e.workspace.as_str(), new_name],
             |r| r.get(0),
         )
         .optional()?;

@@ -735,6 +735,7 @@ mod tests {
             creation_time: 1000,
             last_update_time: 2000,
             tags: vec![Tag::new("team", "x")],
+            workspace: DEFAULT_WORKSPACE.into(),
         }
     }
 

@@ -28,8 +28,8 @@ impl CopyReport {
 }
 
 /// Tables a fresh store fills by itself (the Default experiment, the write
-/// generation): emptied on the target before the copy.
-const SEEDED: &[&str] = &["experiments", "atelier_generation"];
+/// generation, the default workspace): emptied on the target before the copy.
+const SEEDED: &[&str] = &["experiments", "atelier_generation", "workspaces"];
 
 /// Bookkeeping that is not data.
 fn skipped(table: &str) -> bool {

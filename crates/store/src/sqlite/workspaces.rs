@@ -1,0 +1,149 @@
+//! Workspaces (projects): MLflow 3's grouping of experiments (migration 19).
+
+use crate::db::{Conn, OptionalExtension, params};
+use crate::*;
+
+use super::{invalid, not_found};
+
+fn workspace_row(r: &crate::db::Row) -> crate::db::Result<Workspace> {
+    Ok(Workspace {
+        name: r.get(0)?,
+        description: r.get(1)?,
+        default_artifact_root: r.get(2)?,
+        creation_time: r.get(3)?,
+    })
+}
+
+const COLS: &str = "name, description, default_artifact_root, creation_time";
+
+pub(super) fn load_workspace(c: &Conn, name: &str) -> Result<Workspace> {
+    c.prepare_cached(&format!("SELECT {COLS} FROM workspaces WHERE name = ?"))?
+        .query_row([name], workspace_row)
+        .optional()?
+        .ok_or_else(|| not_found(format!("Workspace '{name}' not found")))
+}
+
+pub(super) fn list_workspaces(c: &Conn) -> Result<Vec<Workspace>> {
+    Ok(
+        c.prepare(&format!("SELECT {COLS} FROM workspaces ORDER BY name"))?
+            .query_map([], workspace_row)?
+            .collect::<crate::db::Result<_>>()?,
+    )
+}
+
+pub(super) fn create_workspace(tx: &Conn, w: &Workspace) -> Result<Workspace> {
+    if w.name == DEFAULT_WORKSPACE {
+        return Err(invalid(format!(
+            "The '{DEFAULT_WORKSPACE}' workspace is reserved and cannot be created"
+        )));
+    }
+    let taken: Option<String> = tx
+        .query_row(
+            "SELECT name FROM workspaces WHERE name = ?",
+            [&w.name],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if taken.is_some() {
+        return Err(StoreError::AlreadyExists(format!(
+            "Workspace '{}' already exists.",
+            w.name
+        )));
+    }
+    let root = w.default_artifact_root.as_deref().filter(|r| !r.is_empty());
+    tx.execute(
+        "INSERT INTO workspaces (name, description, default_artifact_root, creation_time)
+         VALUES (?, ?, ?, ?)",
+        params![w.name, w.description, root, now_ms()],
+    )?;
+    load_workspace(tx, &w.name)
+}
+
+pub(super) fn update_workspace(
+    tx: &Conn,
+    name: &str,
+    description: Option<&str>,
+    default_artifact_root: Option<&str>,
+) -> Result<Workspace> {
+    load_workspace(tx, name)?;
+    if let Some(d) = description {
+        tx.execute(
+            "UPDATE workspaces SET description = ? WHERE name = ?",
+            params![d, name],
+        )?;
+    }
+    if let Some(root) = default_artifact_root {
+        let root = Some(root).filter(|r| !r.is_empty());
+        tx.execute(
+            "UPDATE workspaces SET default_artifact_root = ? WHERE name = ?",
+            params![root, name],
+        )?;
+    }
+    load_workspace(tx, name)
+}
+
+pub(super) fn delete_workspace(tx: &Conn, name: &str, mode: WorkspaceDeletion) -> Result<()> {
+    if name == DEFAULT_WORKSPACE {
+        return Err(invalid(format!(
+            "The '{DEFAULT_WORKSPACE}' workspace is reserved and cannot be deleted"
+        )));
+    }
+    load_workspace(tx, name)?;
+    let held: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM experiments WHERE workspace = ?",
+        [name],
+        |r| r.get(0),
+    )?;
+    match mode {
+        WorkspaceDeletion::Restrict if held > 0 => {
+            return Err(StoreError::InvalidState(format!(
+                "Cannot delete workspace '{name}': it still holds {held} experiment(s) \
+                 (deleted ones included). Move them to the default workspace with mode \
+                 SET_DEFAULT, or delete them permanently first."
+            )));
+        }
+        WorkspaceDeletion::Restrict => {}
+        WorkspaceDeletion::SetDefault => {
+            let clash: Option<String> = tx
+                .query_row(
+                    "SELECT e.name FROM experiments e
+                     WHERE e.workspace = ? AND EXISTS (
+                         SELECT 1 FROM experiments d
+                         WHERE d.workspace = ? AND d.name = e.name)
+                     ORDER BY e.name LIMIT 1",
+                    params![name, DEFAULT_WORKSPACE],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(n) = clash {
+                return Err(StoreError::InvalidState(format!(
+                    "Cannot move the experiments of workspace '{name}' to the default workspace: \
+                     it already has an experiment named '{n}'. Rename one of them first."
+                )));
+            }
+            tx.execute(
+                "UPDATE experiments SET workspace = ? WHERE workspace = ?",
+                params![DEFAULT_WORKSPACE, name],
+            )?;
+        }
+    }
+    tx.execute("DELETE FROM workspaces WHERE name = ?", [name])?;
+    Ok(())
+}
+
+pub(super) fn experiment_workspace(c: &Conn, id: i64) -> Result<String> {
+    c.prepare_cached("SELECT workspace FROM experiments WHERE experiment_id = ?")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| not_found(format!("No Experiment with id={id} exists")))
+}
+
+pub(super) fn run_workspace(c: &Conn, run_id: &str) -> Result<String> {
+    c.prepare_cached(
+        "SELECT e.workspace FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id
+         WHERE r.run_uuid = ?",
+    )?
+    .query_row([run_id], |r| r.get(0))
+    .optional()?
+    .ok_or_else(|| not_found(format!("Run with id={run_id} not found")))
+}
