@@ -24,6 +24,7 @@ pub mod site;
 mod studio_routes;
 pub mod validate;
 pub mod wire;
+pub mod workspace;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -141,6 +142,11 @@ pub fn router_with(state: AppState, extra: Routes) -> Router {
         .merge(extra.with_state::<AppState>(()))
         .merge(own)
         .fallback(studio_routes::page)
+        // (inside the guard: a request is authenticated before its workspace is looked up)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            workspace::middleware,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             guard,
             auth::middleware,

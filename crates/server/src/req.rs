@@ -16,6 +16,8 @@ pub struct Req {
     /// Keys that came from the query string (where every value is text and
     /// a repeated key makes a list), not from a JSON body.
     query: HashSet<String>,
+    /// The workspace the request works in (see [`crate::workspace`]).
+    workspace: String,
 }
 
 fn parse_query(q: &str, out: &mut Map<String, Value>) {
@@ -38,13 +40,22 @@ impl<S: Send + Sync> FromRequest<S> for Req {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let workspace = req
+            .extensions()
+            .get::<crate::workspace::Ws>()
+            .map(|w| w.0.clone())
+            .unwrap_or_else(|| store::DEFAULT_WORKSPACE.to_string());
         let mut map = Map::new();
         if let Some(q) = req.uri().query() {
             parse_query(q, &mut map);
         }
         let mut query: HashSet<String> = map.keys().cloned().collect();
         if req.method() == Method::GET {
-            return Ok(Req { map, query });
+            return Ok(Req {
+                map,
+                query,
+                workspace,
+            });
         }
         // the server's body limit (--max-request-bytes) applies here
         let body = axum::body::Bytes::from_request(req, state)
@@ -63,7 +74,11 @@ impl<S: Send + Sync> FromRequest<S> for Req {
                 }
             })?;
         if body.iter().all(|b| b.is_ascii_whitespace()) {
-            return Ok(Req { map, query });
+            return Ok(Req {
+                map,
+                query,
+                workspace,
+            });
         }
         match serde_json::from_slice::<Value>(&body) {
             Ok(Value::Object(obj)) => {
@@ -72,7 +87,11 @@ impl<S: Send + Sync> FromRequest<S> for Req {
                     query.remove(k);
                 }
                 map.extend(obj);
-                Ok(Req { map, query })
+                Ok(Req {
+                    map,
+                    query,
+                    workspace,
+                })
             }
             Ok(_) => Err(ApiError::new(
                 ErrorCode::MalformedRequest,
@@ -114,6 +133,7 @@ impl Req {
         Req {
             map,
             query: HashSet::new(),
+            workspace: store::DEFAULT_WORKSPACE.to_string(),
         }
     }
 
@@ -126,6 +146,11 @@ impl Req {
             None | Some(Value::Null) => None,
             Some(v) => Some(v),
         }
+    }
+
+    /// The workspace (project) the request works in.
+    pub fn workspace(&self) -> &str {
+        &self.workspace
     }
 
     /// A field as it was sent (`None` when absent or null).

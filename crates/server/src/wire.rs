@@ -82,6 +82,7 @@ pub fn experiment(e: &Experiment) -> Value {
         .i("last_update_time", e.last_update_time)
         .i("creation_time", e.creation_time)
         .v("tags", tags(&e.tags))
+        .s("workspace", &e.workspace)
         .done()
 }
 

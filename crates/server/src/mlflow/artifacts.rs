@@ -469,7 +469,10 @@ pub async fn list_logged_model(
 pub async fn server_info() -> JsonResult {
     Ok(Json(json!({
         "store_type": "SqlStore",
-        "workspaces_enabled": false,
+        // projects are workspaces (crate::workspace); the client refuses to name
+        // one unless this says so
+        "workspaces_enabled": true,
+        "trace_archival_enabled": false,
         "multipart_uploads_enabled": false,
         "multipart_downloads_enabled": false,
         "server": "atelier",

@@ -6,7 +6,7 @@ use store::{SearchExperiments, ViewType};
 use super::{JsonResult, empty};
 use crate::error::ApiError;
 use crate::req::Req;
-use crate::{AppState, validate, wire};
+use crate::{AppState, validate, wire, workspace};
 
 pub fn view_type(req: &Req, key: &str) -> Result<ViewType, ApiError> {
     Ok(match req.opt_str(key)?.as_deref() {
@@ -37,8 +37,9 @@ pub async fn create(State(s): State<AppState>, req: Req) -> JsonResult {
             validate::MAX_EXPERIMENT_TAG_VAL_LENGTH,
         )?;
     }
+    let ws = workspace::of(&req);
     let id = s
-        .db(move |st| st.create_experiment(&name, loc.as_deref(), &tags))
+        .db(move |st| st.create_experiment_in(&ws, &name, loc.as_deref(), &tags))
         .await?;
     Ok(Json(json!({"experiment_id": id.to_string()})))
 }
@@ -73,18 +74,28 @@ fn resolve_if_local(loc: &str) -> String {
 
 pub async fn get_one(State(s): State<AppState>, req: Req) -> JsonResult {
     let id = req.experiment_id("experiment_id")?;
-    let e = s.db(move |st| st.get_experiment(id)).await?;
+    let ws = workspace::of(&req);
+    let e = s
+        .db(move |st| {
+            workspace::experiment_in(st, &ws, id)?;
+            st.get_experiment(id)
+        })
+        .await?;
     Ok(Json(json!({"experiment": wire::experiment(&e)})))
 }
 
 pub async fn get_by_name(State(s): State<AppState>, req: Req) -> JsonResult {
     let name = req.str("experiment_name")?;
-    let e = s.db(move |st| st.get_experiment_by_name(&name)).await?;
+    let ws = workspace::of(&req);
+    let e = s
+        .db(move |st| st.get_experiment_by_name_in(&ws, &name))
+        .await?;
     Ok(Json(json!({"experiment": wire::experiment(&e)})))
 }
 
 pub async fn search(State(s): State<AppState>, req: Req) -> JsonResult {
     let q = SearchExperiments {
+        workspace: Some(workspace::of(&req)),
         filter: req.opt_str("filter")?.unwrap_or_default(),
         view_type: view_type(&req, "view_type")?,
         max_results: req.max_results("max_results", 1000, 50000)?,
@@ -104,24 +115,40 @@ pub async fn search(State(s): State<AppState>, req: Req) -> JsonResult {
 
 pub async fn update(State(s): State<AppState>, req: Req) -> JsonResult {
     let id = req.experiment_id("experiment_id")?;
+    let ws = workspace::of(&req);
     if let Some(name) = req.opt_str("new_name")? {
         validate::experiment_name(&name)?;
-        s.db(move |st| st.rename_experiment(id, &name)).await?;
+        s.db(move |st| {
+            workspace::experiment_in(st, &ws, id)?;
+            st.rename_experiment(id, &name)
+        })
+        .await?;
     } else {
-        s.db(move |st| st.get_experiment(id)).await?;
+        s.db(move |st| workspace::experiment_in(st, &ws, id))
+            .await?;
     }
     empty()
 }
 
 pub async fn delete(State(s): State<AppState>, req: Req) -> JsonResult {
     let id = req.experiment_id("experiment_id")?;
-    s.db(move |st| st.delete_experiment(id)).await?;
+    let ws = workspace::of(&req);
+    s.db(move |st| {
+        workspace::experiment_in(st, &ws, id)?;
+        st.delete_experiment(id)
+    })
+    .await?;
     empty()
 }
 
 pub async fn restore(State(s): State<AppState>, req: Req) -> JsonResult {
     let id = req.experiment_id("experiment_id")?;
-    s.db(move |st| st.restore_experiment(id)).await?;
+    let ws = workspace::of(&req);
+    s.db(move |st| {
+        workspace::experiment_in(st, &ws, id)?;
+        st.restore_experiment(id)
+    })
+    .await?;
     empty()
 }
 
@@ -136,15 +163,24 @@ pub async fn set_tag(State(s): State<AppState>, req: Req) -> JsonResult {
         &value,
         validate::MAX_EXPERIMENT_TAG_VAL_LENGTH,
     )?;
-    s.db(move |st| st.set_experiment_tag(id, &key, &value))
-        .await?;
+    let ws = workspace::of(&req);
+    s.db(move |st| {
+        workspace::experiment_in(st, &ws, id)?;
+        st.set_experiment_tag(id, &key, &value)
+    })
+    .await?;
     empty()
 }
 
 pub async fn delete_tag(State(s): State<AppState>, req: Req) -> JsonResult {
     let id = req.experiment_id("experiment_id")?;
     let key = req.str("key")?;
-    s.db(move |st| st.delete_experiment_tag(id, &key)).await?;
+    let ws = workspace::of(&req);
+    s.db(move |st| {
+        workspace::experiment_in(st, &ws, id)?;
+        st.delete_experiment_tag(id, &key)
+    })
+    .await?;
     empty()
 }
 

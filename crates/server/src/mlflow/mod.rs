@@ -28,8 +28,15 @@ pub fn empty() -> JsonResult {
 /// MLflow's routes. Reads (GETs, and the POSTs that only search) need a
 /// signed-in identity; everything else needs the editor role.
 pub fn routes() -> Routes<AppState> {
-    use Access::{Read, Write};
+    use crate::workspace;
+    use Access::{Admin, Public, Read, Write};
     Routes::new()
+        // workspaces (projects)
+        .get("/workspaces", Read, workspace::list)
+        .post("/workspaces", Admin, workspace::create)
+        .get("/workspaces/{name}", Read, workspace::get_one)
+        .patch("/workspaces/{name}", Admin, workspace::update)
+        .delete("/workspaces/{name}", Admin, workspace::delete)
         // experiments
         .post("/experiments/create", Write, experiments::create)
         .get("/experiments/get", Read, experiments::get_one)
@@ -74,7 +81,8 @@ pub fn routes() -> Routes<AppState> {
             runs::history_bulk_interval,
         )
         .get("/artifacts/list", Read, artifacts::list_for_run)
-        .get("/server-info", Read, artifacts::server_info)
+        // public, as MLflow's: the client asks it before it signs in or names a workspace
+        .get("/server-info", Public, artifacts::server_info)
         // traces (MLflow 3): v3 paths, and the v2 tag paths the client uses
         .post("/traces", Write, traces::start_trace)
         .post("/traces/search", Read, traces::search)

@@ -10,7 +10,7 @@ use super::{JsonResult, empty};
 use crate::auth::Identity;
 use crate::error::ApiError;
 use crate::req::Req;
-use crate::{AppState, validate, wire};
+use crate::{AppState, validate, wire, workspace};
 
 fn status(req: &Req) -> Result<Option<RunStatus>, ApiError> {
     match req.opt_str("status")? {
@@ -88,14 +88,26 @@ pub async fn create(
         start_time: req.opt_i64("start_time")?,
         tags,
     };
-    let info = s.db(move |st| st.create_run(c)).await?;
+    let ws = workspace::of(&req);
+    let info = s
+        .db(move |st| {
+            workspace::experiment_in(st, &ws, experiment_id)?;
+            st.create_run(c)
+        })
+        .await?;
     let run = s.db(move |st| st.get_run(&info.run_id)).await?;
     Ok(Json(json!({"run": wire::run(&run)})))
 }
 
 pub async fn get_one(State(s): State<AppState>, req: Req) -> JsonResult {
     let id = req.run_id()?;
-    let run = s.db(move |st| st.get_run(&id)).await?;
+    let ws = workspace::of(&req);
+    let run = s
+        .db(move |st| {
+            workspace::run_in(st, &ws, &id)?;
+            st.get_run(&id)
+        })
+        .await?;
     Ok(Json(json!({"run": wire::run(&run)})))
 }
 
@@ -106,52 +118,89 @@ pub async fn update(State(s): State<AppState>, req: Req) -> JsonResult {
         end_time: req.opt_i64("end_time")?,
         run_name: req.opt_str("run_name")?,
     };
-    let info = s.db(move |st| st.update_run(&id, upd)).await?;
+    let ws = workspace::of(&req);
+    let info = s
+        .db(move |st| {
+            workspace::run_in(st, &ws, &id)?;
+            st.update_run(&id, upd)
+        })
+        .await?;
     Ok(Json(json!({"run_info": wire::run_info(&info)})))
 }
 
 pub async fn delete(State(s): State<AppState>, req: Req) -> JsonResult {
     let id = req.run_id()?;
-    s.db(move |st| st.delete_run(&id)).await?;
+    let ws = workspace::of(&req);
+    s.db(move |st| {
+        workspace::run_in(st, &ws, &id)?;
+        st.delete_run(&id)
+    })
+    .await?;
     empty()
 }
 
 pub async fn restore(State(s): State<AppState>, req: Req) -> JsonResult {
     let id = req.run_id()?;
-    s.db(move |st| st.restore_run(&id)).await?;
+    let ws = workspace::of(&req);
+    s.db(move |st| {
+        workspace::run_in(st, &ws, &id)?;
+        st.restore_run(&id)
+    })
+    .await?;
     empty()
 }
 
 pub async fn log_metric(State(s): State<AppState>, req: Req) -> JsonResult {
     let id = req.run_id()?;
     let m = metric_from(&req)?;
-    s.db(move |st| st.log_batch(&id, &[m], &[], &[])).await?;
+    let ws = workspace::of(&req);
+    s.db(move |st| {
+        workspace::run_in(st, &ws, &id)?;
+        st.log_batch(&id, &[m], &[], &[])
+    })
+    .await?;
     empty()
 }
 
 pub async fn log_param(State(s): State<AppState>, req: Req) -> JsonResult {
     let id = req.run_id()?;
     let p = param_from(&req)?;
-    s.db(move |st| st.log_batch(&id, &[], &[p], &[])).await?;
+    let ws = workspace::of(&req);
+    s.db(move |st| {
+        workspace::run_in(st, &ws, &id)?;
+        st.log_batch(&id, &[], &[p], &[])
+    })
+    .await?;
     empty()
 }
 
 pub async fn set_tag(State(s): State<AppState>, req: Req) -> JsonResult {
     let id = req.run_id()?;
     let t = tag_from(&req)?;
-    s.db(move |st| st.log_batch(&id, &[], &[], &[t])).await?;
+    let ws = workspace::of(&req);
+    s.db(move |st| {
+        workspace::run_in(st, &ws, &id)?;
+        st.log_batch(&id, &[], &[], &[t])
+    })
+    .await?;
     empty()
 }
 
 pub async fn delete_tag(State(s): State<AppState>, req: Req) -> JsonResult {
     let id = req.run_id()?;
     let key = req.str("key")?;
-    s.db(move |st| st.delete_tag(&id, &key)).await?;
+    let ws = workspace::of(&req);
+    s.db(move |st| {
+        workspace::run_in(st, &ws, &id)?;
+        st.delete_tag(&id, &key)
+    })
+    .await?;
     empty()
 }
 
 pub async fn log_batch(State(s): State<AppState>, mut req: Req) -> JsonResult {
     let id = req.run_id()?;
+    let ws = workspace::of(&req);
     let metrics = req.take_objects("metrics")?;
     let params = req.take_objects("params")?;
     let tags = req.take_objects("tags")?;
@@ -165,8 +214,11 @@ pub async fn log_batch(State(s): State<AppState>, mut req: Req) -> JsonResult {
         .map(param_from)
         .collect::<Result<Vec<_>, _>>()?;
     let tags = tags.iter().map(tag_from).collect::<Result<Vec<_>, _>>()?;
-    s.db(move |st| st.log_batch(&id, &metrics, &params, &tags))
-        .await?;
+    s.db(move |st| {
+        workspace::run_in(st, &ws, &id)?;
+        st.log_batch(&id, &metrics, &params, &tags)
+    })
+    .await?;
     empty()
 }
 
@@ -202,8 +254,12 @@ pub async fn log_inputs(State(s): State<AppState>, req: Req) -> JsonResult {
         .iter()
         .map(|m| m.nonempty("model_id"))
         .collect::<Result<Vec<_>, _>>()?;
-    s.db(move |st| st.log_inputs(&id, &datasets, &models))
-        .await?;
+    let ws = workspace::of(&req);
+    s.db(move |st| {
+        workspace::run_in(st, &ws, &id)?;
+        st.log_inputs(&id, &datasets, &models)
+    })
+    .await?;
     empty()
 }
 
@@ -219,7 +275,12 @@ pub async fn log_outputs(State(s): State<AppState>, req: Req) -> JsonResult {
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
-    s.db(move |st| st.log_outputs(&id, &outputs)).await?;
+    let ws = workspace::of(&req);
+    s.db(move |st| {
+        workspace::run_in(st, &ws, &id)?;
+        st.log_outputs(&id, &outputs)
+    })
+    .await?;
     empty()
 }
 
@@ -230,7 +291,11 @@ pub async fn log_model(State(s): State<AppState>, req: Req) -> JsonResult {
     let run = s
         .db({
             let id = id.clone();
-            move |st| st.get_run(&id)
+            let ws = workspace::of(&req);
+            move |st| {
+                workspace::run_in(st, &ws, &id)?;
+                st.get_run(&id)
+            }
         })
         .await?;
     let key = "mlflow.log-model.history";
@@ -258,6 +323,7 @@ pub async fn search(
         .iter()
         .map(|e| crate::req::parse_experiment_id(e))
         .collect::<Result<Vec<_>, _>>()?;
+    let ws = workspace::of(&req);
     let q = SearchRuns {
         experiment_ids,
         filter: req.opt_str("filter")?.unwrap_or_default(),
@@ -266,7 +332,22 @@ pub async fn search(
         order_by: req.str_list("order_by")?,
         page_token: req.opt_str("page_token")?,
     };
-    let page = s.db(move |st| st.search_runs(&q)).await?;
+    let page = s
+        .db(move |st| {
+            // (runs of another workspace's experiments are not there, as MLflow's server does)
+            let mut q = q;
+            let mut kept = Vec::with_capacity(q.experiment_ids.len());
+            for id in std::mem::take(&mut q.experiment_ids) {
+                match workspace::experiment_in(st, &ws, id) {
+                    Ok(()) => kept.push(id),
+                    Err(store::StoreError::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            q.experiment_ids = kept;
+            st.search_runs(&q)
+        })
+        .await?;
     // written straight out (wire::RunOut), keys in the order the Value
     // form sorts them, empty ones left out as it does
     #[derive(serde::Serialize)]
@@ -292,8 +373,12 @@ pub async fn history(State(s): State<AppState>, req: Req) -> JsonResult {
     let key = req.str("metric_key")?;
     let max = req.max_results("max_results", 25000, 25000)?;
     let token = req.opt_str("page_token")?;
+    let ws = workspace::of(&req);
     let page = s
-        .db(move |st| st.metric_history(&id, &key, max, token.as_deref()))
+        .db(move |st| {
+            workspace::run_in(st, &ws, &id)?;
+            st.metric_history(&id, &key, max, token.as_deref())
+        })
         .await?;
     let mut out = wire::Obj::new().v(
         "metrics",
@@ -329,8 +414,12 @@ pub async fn history_bulk(State(s): State<AppState>, req: Req) -> JsonResult {
     let max = req
         .max_results("max_results", 25000, usize::MAX)?
         .min(25000);
+    let ws = workspace::of(&req);
     let pts = s
         .db(move |st| {
+            for id in &ids {
+                workspace::run_in(st, &ws, id)?;
+            }
             let mut out = Vec::new();
             for id in &ids {
                 let mut run = st.metric_history(id, &key, max, None)?.items;
@@ -412,8 +501,21 @@ pub async fn history_bulk_interval(State(s): State<AppState>, req: Req) -> JsonR
         _ => {}
     }
     let max = usize::try_from(max).unwrap_or(1);
+    let ws = workspace::of(&req);
     let pts = s
-        .db(move |st| st.metric_history_bulk_interval(&ids, &key, start, end, max))
+        .db(move |st| {
+            // MLflow does not look the runs up: an unknown run has no points,
+            // and so has a run of another workspace
+            let mut mine = Vec::with_capacity(ids.len());
+            for id in ids {
+                match workspace::run_in(st, &ws, &id) {
+                    Ok(()) => mine.push(id),
+                    Err(store::StoreError::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            st.metric_history_bulk_interval(&mine, &key, start, end, max)
+        })
         .await?;
     Ok(Json(
         wire::Obj::new()
@@ -612,7 +714,13 @@ pub async fn create_promptlab_run(
         start_time: Some(req.opt_i64("start_time")?.unwrap_or_else(store::now_ms)),
         tags,
     };
-    let info = s.db(move |st| st.create_run(c)).await?;
+    let ws = workspace::of(&req);
+    let info = s
+        .db(move |st| {
+            workspace::experiment_in(st, &ws, experiment_id)?;
+            st.create_run(c)
+        })
+        .await?;
     let run_id = info.run_id.clone();
     let files = PromptlabFiles {
         template,

@@ -1,0 +1,280 @@
+//! Projects, which are MLflow workspaces (MLflow 3.10+). The `mlflow`
+//! client names the active workspace in the `X-MLFLOW-WORKSPACE` header of
+//! every request (none: the `default` workspace); [`middleware`] resolves it
+//! once per request — refusing a malformed name (400) and a workspace that
+//! does not exist (404) before any handler runs — and hands it on as a
+//! [`Ws`] extension, which [`crate::req::Req`] carries. A handler that
+//! touches an experiment or a run checks it belongs to that workspace
+//! ([`experiment_in`], [`run_in`]): one of another workspace answers 404
+//! exactly as one that does not exist (no existence leak).
+//!
+//! The workspace routes (`/api/3.0/mlflow/workspaces…`) and
+//! `/api/3.0/mlflow/server-info` (where the client learns workspaces are
+//! supported) ignore the header, as MLflow's server does.
+
+use axum::Json;
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use store::{DEFAULT_WORKSPACE, MetadataStore, StoreError, Workspace, WorkspaceDeletion};
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::req::Req;
+
+/// The header the `mlflow` client sends (`mlflow.set_workspace`, `MLFLOW_WORKSPACE`).
+pub const HEADER: &str = "x-mlflow-workspace";
+
+/// The workspace a request works in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ws(pub String);
+
+/// Names MLflow refuses for a workspace (they would clash with its URLs).
+const RESERVED: &[&str] = &["workspaces", "api", "ajax-api", "static-files"];
+
+/// MLflow's rule for a workspace name: 2–63 characters, lowercase letters,
+/// digits and inner hyphens, not a reserved word.
+pub fn validate_name(name: &str) -> Result<(), ApiError> {
+    if !(2..=63).contains(&name.len()) {
+        return Err(ApiError::invalid(format!(
+            "Workspace name '{name}' must be between 2 and 63 characters."
+        )));
+    }
+    let ok_char = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let b = name.as_bytes();
+    let good = b.iter().all(|&c| ok_char(c) || c == b'-')
+        && b.first().is_some_and(|&c| ok_char(c))
+        && b.last().is_some_and(|&c| ok_char(c));
+    if !good {
+        return Err(ApiError::invalid(format!(
+            "Workspace name '{name}' must match the pattern ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ \
+             (lowercase alphanumeric with optional internal hyphens)."
+        )));
+    }
+    if RESERVED.contains(&name) {
+        return Err(ApiError::invalid(format!(
+            "Workspace name '{name}' is reserved and cannot be used."
+        )));
+    }
+    Ok(())
+}
+
+fn exempt(path: &str) -> bool {
+    path.ends_with("/mlflow/server-info") || path.contains("/mlflow/workspaces")
+}
+
+/// Resolve the request's workspace (see the module's documentation).
+pub async fn middleware(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
+    let named = match req.headers().get(HEADER) {
+        None => None,
+        Some(v) => match v.to_str() {
+            Ok(t) => Some(t.trim().to_string()).filter(|t| !t.is_empty()),
+            Err(_) => {
+                return ApiError::invalid(format!("The {HEADER} header must be text"))
+                    .into_response();
+            }
+        },
+    };
+    let ws = match named {
+        Some(n) if !exempt(req.uri().path()) && n != DEFAULT_WORKSPACE => {
+            if let Err(e) = validate_name(&n) {
+                return e.into_response();
+            }
+            let probe = n.clone();
+            if let Err(e) = s.db(move |st| st.get_workspace(&probe)).await {
+                return e.into_response();
+            }
+            n
+        }
+        _ => DEFAULT_WORKSPACE.to_string(),
+    };
+    req.extensions_mut().insert(Ws(ws));
+    next.run(req).await
+}
+
+/// Refuse experiment `id` unless it belongs to `ws` (as if it did not exist).
+pub fn experiment_in(st: &dyn MetadataStore, ws: &str, id: i64) -> store::Result<()> {
+    if st.experiment_workspace(id)? == ws {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound(format!(
+            "No Experiment with id={id} exists"
+        )))
+    }
+}
+
+/// Refuse run `run_id` unless its experiment belongs to `ws` (as if it did not exist).
+pub fn run_in(st: &dyn MetadataStore, ws: &str, run_id: &str) -> store::Result<()> {
+    if st.run_workspace(run_id)? == ws {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound(format!(
+            "Run with id={run_id} not found"
+        )))
+    }
+}
+
+fn wire(w: &Workspace) -> Value {
+    let mut o = serde_json::Map::new();
+    o.insert("name".into(), json!(w.name));
+    if let Some(d) = &w.description {
+        o.insert("description".into(), json!(d));
+    }
+    if let Some(r) = &w.default_artifact_root {
+        o.insert("default_artifact_root".into(), json!(r));
+    }
+    Value::Object(o)
+}
+
+/// `GET /workspaces`: every workspace, by name.
+pub async fn list(State(s): State<AppState>) -> ApiResult<Json<Value>> {
+    let all = s.db(|st| st.list_workspaces()).await?;
+    Ok(Json(
+        json!({"workspaces": all.iter().map(wire).collect::<Vec<_>>()}),
+    ))
+}
+
+/// A workspace's artifact root must say where: a URI or an absolute path.
+fn check_root(root: Option<&str>) -> Result<(), ApiError> {
+    if let Some(r) = root.filter(|r| !r.is_empty())
+        && !r.starts_with('/')
+        && !r.contains(":/")
+    {
+        return Err(ApiError::invalid(format!(
+            "default_artifact_root '{r}' must be a URI (s3://…, file:///…) or an absolute path"
+        )));
+    }
+    Ok(())
+}
+
+/// `POST /workspaces` → 201 with the new workspace.
+pub async fn create(State(s): State<AppState>, req: Req) -> ApiResult<Response> {
+    let name = req.str("name")?;
+    if name == DEFAULT_WORKSPACE {
+        return Err(ApiError::invalid(format!(
+            "The '{DEFAULT_WORKSPACE}' workspace is reserved and cannot be created"
+        )));
+    }
+    validate_name(&name)?;
+    let root = req.opt_str("default_artifact_root")?;
+    check_root(root.as_deref())?;
+    let w = Workspace {
+        name,
+        description: req.opt_str("description")?,
+        default_artifact_root: root,
+        creation_time: 0,
+    };
+    let made = s.db(move |st| st.create_workspace(&w)).await?;
+    Ok((StatusCode::CREATED, Json(json!({"workspace": wire(&made)}))).into_response())
+}
+
+fn path_name(name: &str) -> Result<(), ApiError> {
+    if name == DEFAULT_WORKSPACE {
+        Ok(())
+    } else {
+        validate_name(name)
+    }
+}
+
+/// `GET /workspaces/{name}`.
+pub async fn get_one(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    path_name(&name)?;
+    let w = s.db(move |st| st.get_workspace(&name)).await?;
+    Ok(Json(json!({"workspace": wire(&w)})))
+}
+
+/// `PATCH /workspaces/{name}`: change the description and artifact root
+/// (at least one of them; an empty root clears it).
+pub async fn update(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    req: Req,
+) -> ApiResult<Json<Value>> {
+    path_name(&name)?;
+    let description = req.opt_str("description")?;
+    let root = req.opt_str("default_artifact_root")?;
+    if description.is_none() && root.is_none() && req.raw("trace_archival_config").is_none() {
+        return Err(ApiError::invalid(
+            "Workspace update must have at least one key",
+        ));
+    }
+    check_root(root.as_deref())?;
+    let w = s
+        .db(move |st| st.update_workspace(&name, description.as_deref(), root.as_deref()))
+        .await?;
+    Ok(Json(json!({"workspace": wire(&w)})))
+}
+
+/// `DELETE /workspaces/{name}[?mode=RESTRICT|SET_DEFAULT]` → 204.
+///
+/// A workspace that still holds experiments is refused (RESTRICT, the
+/// default) with 400 INVALID_STATE; MLflow answers 500 there, which its own
+/// client retries for minutes. CASCADE (deleting the experiments with the
+/// workspace) is refused: Atelier does not delete experiments permanently
+/// yet.
+pub async fn delete(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    req: Req,
+) -> ApiResult<Response> {
+    path_name(&name)?;
+    let mode = match req.opt_str("mode")?.as_deref() {
+        None | Some("") | Some("RESTRICT") => WorkspaceDeletion::Restrict,
+        Some("SET_DEFAULT") => WorkspaceDeletion::SetDefault,
+        Some("CASCADE") => {
+            return Err(ApiError::invalid(
+                "Deletion mode CASCADE is not supported: move the workspace's experiments to the \
+                 default workspace with SET_DEFAULT, or delete them first",
+            ));
+        }
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "Invalid deletion mode '{other}'. Must be one of: SET_DEFAULT, CASCADE, RESTRICT"
+            )));
+        }
+    };
+    s.db(move |st| st.delete_workspace(&name, mode)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A request's workspace as a `String` the store closures can own.
+pub fn of(req: &Req) -> String {
+    req.workspace().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_mlflows_rule() {
+        for good in ["ab", "team-a", "a1", "x-y-z", &"a".repeat(63)] {
+            assert!(validate_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "a",
+            "Team",
+            "-a",
+            "a-",
+            "a_b",
+            "a b",
+            "api",
+            "workspaces",
+            &"a".repeat(64),
+        ] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_workspace_routes_and_server_info_ignore_the_header() {
+        assert!(exempt("/api/3.0/mlflow/server-info"));
+        assert!(exempt("/api/3.0/mlflow/workspaces/team-a"));
+        assert!(!exempt("/api/2.0/mlflow/experiments/search"));
+    }
+}

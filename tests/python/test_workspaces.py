@@ -1,0 +1,180 @@
+"""Projects are MLflow workspaces: the real mlflow client (3.10+) selects one with
+mlflow.set_workspace, manages them with MlflowClient().create_workspace & co., and sees only the
+experiments and runs of the workspace it names (another workspace's answer 404, as missing ones).
+
+Each test runs the client in this process; set_workspace also sets MLFLOW_WORKSPACE in os.environ,
+so every test clears it at the end (the fixture below)."""
+
+import os
+
+import mlflow
+import pytest
+import requests
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from _helpers import api_get, api_post, assert_error, unique
+
+
+@pytest.fixture(autouse=True)
+def _no_workspace_afterwards():
+    yield
+    mlflow.set_workspace(None)
+    os.environ.pop("MLFLOW_WORKSPACE", None)
+
+
+def ws_name() -> str:
+    return unique("ws").lower()
+
+
+def test_server_info_says_workspaces_are_enabled(server):
+    r = requests.get(f"{server.url}/api/3.0/mlflow/server-info", timeout=10,
+                     headers={"X-MLFLOW-WORKSPACE": "no-such-ws"})
+    assert r.status_code == 200, r.text  # the header is not looked at here
+    assert r.json()["workspaces_enabled"] is True
+
+
+def test_workspaces_are_created_listed_read_updated_and_deleted(server):
+    c = MlflowClient(server.url)
+    names = [w.name for w in c.list_workspaces()]
+    assert "default" in names
+    assert c.get_workspace("default").name == "default"
+
+    name = ws_name()
+    w = c.create_workspace(name, description="team a")
+    assert (w.name, w.description) == (name, "team a")
+    assert name in [x.name for x in c.list_workspaces()]
+    assert c.get_workspace(name).description == "team a"
+
+    with pytest.raises(MlflowException) as e:
+        c.create_workspace(name)
+    assert e.value.error_code == "RESOURCE_ALREADY_EXISTS"
+
+    w = c.update_workspace(name, description="team a, renamed", default_artifact_root="s3://bucket/a")
+    assert (w.description, w.default_artifact_root) == ("team a, renamed", "s3://bucket/a")
+
+    c.delete_workspace(name)
+    with pytest.raises(MlflowException) as e:
+        c.get_workspace(name)
+    assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_workspace_rules_match_mlflows(server):
+    # refused by the server (the client checks names too: these go as raw calls)
+    base = f"{server.url}/api/3.0/mlflow/workspaces"
+    for bad in ["A", "Team-A", "-ab", "ab-", "api", "x" * 64]:
+        assert_error(requests.post(base, json={"name": bad}, timeout=10), 400, "INVALID_PARAMETER_VALUE")
+    assert_error(requests.post(base, json={"name": "default"}, timeout=10), 400, "INVALID_PARAMETER_VALUE")
+    assert_error(requests.delete(f"{base}/default", timeout=10), 400, "INVALID_PARAMETER_VALUE")
+    assert_error(requests.get(f"{base}/nope-{unique('x').lower()}", timeout=10), 404, "RESOURCE_DOES_NOT_EXIST")
+    name = ws_name()
+    assert requests.post(base, json={"name": name}, timeout=10).status_code == 201
+    assert_error(requests.patch(f"{base}/{name}", json={}, timeout=10), 400, "INVALID_PARAMETER_VALUE")
+    assert_error(requests.patch(f"{base}/{name}", json={"default_artifact_root": "relative/dir"}, timeout=10),
+                 400, "INVALID_PARAMETER_VALUE")
+    assert_error(requests.delete(f"{base}/{name}?mode=BOGUS", timeout=10), 400, "INVALID_PARAMETER_VALUE")
+    assert requests.delete(f"{base}/{name}", timeout=10).status_code == 204
+
+
+def test_an_unknown_or_malformed_workspace_header_is_refused_before_anything_runs(server):
+    r = api_post(server, "experiments/search", {"max_results": 10},
+                 headers={"X-MLFLOW-WORKSPACE": "nope-" + unique("x").lower()})
+    assert_error(r, 404, "RESOURCE_DOES_NOT_EXIST")
+    r = api_post(server, "experiments/create", {"name": unique("e")}, headers={"X-MLFLOW-WORKSPACE": "Bad_Name"})
+    assert_error(r, 400, "INVALID_PARAMETER_VALUE")
+    mlflow.set_workspace("nope-" + unique("x").lower())
+    with pytest.raises(MlflowException) as e:
+        MlflowClient(server.url).search_experiments()
+    assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_the_client_works_inside_a_workspace_and_sees_only_its_own(server):
+    admin = MlflowClient(server.url)
+    alpha, beta = ws_name(), ws_name()
+    for w in (alpha, beta):
+        admin.create_workspace(w)
+
+    made = {}
+    for w in (alpha, beta):
+        mlflow.set_workspace(w)  # every tracking call now carries X-MLFLOW-WORKSPACE
+        exp_id = mlflow.set_experiment("shared-name").experiment_id  # the same name in each
+        with mlflow.start_run() as run:
+            mlflow.log_param("ws", w)
+            mlflow.log_metric("m", 1.0)
+        made[w] = (exp_id, run.info.run_id)
+    assert made[alpha][0] != made[beta][0], "experiment ids stay global"
+
+    mlflow.set_workspace(alpha)
+    c = MlflowClient(server.url)
+    assert [e.name for e in c.search_experiments()] == ["shared-name"]
+    exp = c.get_experiment(made[alpha][0])
+    assert exp.workspace == alpha
+    assert c.get_run(made[alpha][1]).data.params == {"ws": alpha}
+    assert [r.info.run_id for r in c.search_runs([made[alpha][0]])] == [made[alpha][1]]
+    assert c.get_metric_history(made[alpha][1], "m")[0].value == 1.0
+
+    # beta's experiment and run are not there for alpha: 404, as if they did not exist
+    for call in (lambda: c.get_run(made[beta][1]),
+                 lambda: c.get_experiment(made[beta][0]),
+                 lambda: c.log_param(made[beta][1], "x", "1"),
+                 lambda: c.set_tag(made[beta][1], "x", "1"),
+                 lambda: c.log_batch(made[beta][1], params=[mlflow.entities.Param("y", "2")]),
+                 lambda: c.get_metric_history(made[beta][1], "m"),
+                 lambda: c.delete_run(made[beta][1]),
+                 lambda: c.rename_experiment(made[beta][0], "taken-over"),
+                 lambda: c.delete_experiment(made[beta][0]),
+                 lambda: c.create_run(made[beta][0])):
+        with pytest.raises(MlflowException) as e:
+            call()
+        assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST", e.value
+    # searching beta's experiment from alpha finds nothing
+    assert c.search_runs([made[beta][0]]) == []
+    # the default experiment (id 0) lives in the default workspace only
+    with pytest.raises(MlflowException) as e:
+        c.create_run("0")
+    assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+    # nothing of beta changed through alpha
+    mlflow.set_workspace(beta)
+    b = MlflowClient(server.url)
+    run = b.get_run(made[beta][1])
+    assert run.data.params == {"ws": beta}
+    assert run.info.lifecycle_stage == "active"
+    assert b.get_experiment(made[beta][0]).name == "shared-name"
+
+    # the default workspace (no header) sees neither
+    mlflow.set_workspace(None)
+    d = MlflowClient(server.url)
+    assert d.get_experiment_by_name("shared-name") is None
+    with pytest.raises(MlflowException):
+        d.get_run(made[alpha][1])
+
+
+def test_a_workspace_with_experiments_is_kept_unless_they_move_to_default(server):
+    admin = MlflowClient(server.url)
+    w = ws_name()
+    admin.create_workspace(w)
+    mlflow.set_workspace(w)
+    name = unique("moving")
+    exp_id = mlflow.set_experiment(name).experiment_id
+    mlflow.set_workspace(None)
+    base = f"{server.url}/api/3.0/mlflow/workspaces/{w}"
+    # RESTRICT (the default): refused with a reason, and nothing moved
+    body = assert_error(requests.delete(base, timeout=10), 400, "INVALID_STATE")
+    assert "1 experiment" in body["message"], body
+    assert admin.get_workspace(w).name == w
+    # SET_DEFAULT: the experiment lands in the default workspace
+    admin.delete_workspace(w, mode="SET_DEFAULT")
+    assert admin.get_experiment(exp_id).workspace == "default"
+    assert admin.get_experiment_by_name(name).experiment_id == exp_id
+
+
+def test_experiments_without_a_workspace_behave_as_before(server):
+    # no header: the default workspace, the experiment JSON names it
+    r = api_get(server, "experiments/get", {"experiment_id": "0"})
+    assert r.status_code == 200, r.text
+    assert r.json()["experiment"]["workspace"] == "default"
+    name = unique("plain")
+    r = api_post(server, "experiments/create", {"name": name})
+    assert r.status_code == 200, r.text
+    assert api_get(server, "experiments/get-by-name", {"experiment_name": name}).status_code == 200
