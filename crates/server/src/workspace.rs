@@ -116,6 +116,20 @@ pub fn run_in(st: &dyn MetadataStore, ws: &str, run_id: &str) -> store::Result<(
     }
 }
 
+/// The items `check` finds in the workspace; those it does not find (of
+/// another workspace, or none) are left out, as MLflow's searches do.
+pub fn only_in<T>(items: Vec<T>, check: impl Fn(&T) -> store::Result<()>) -> store::Result<Vec<T>> {
+    let mut kept = Vec::with_capacity(items.len());
+    for it in items {
+        match check(&it) {
+            Ok(()) => kept.push(it),
+            Err(StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(kept)
+}
+
 fn wire(w: &Workspace) -> Value {
     let mut o = serde_json::Map::new();
     o.insert("name".into(), json!(w.name));

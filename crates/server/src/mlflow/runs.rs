@@ -2,13 +2,14 @@ use axum::Json;
 use axum::extract::{Extension, State};
 use serde_json::{Value, json};
 use store::{
-    CreateRun, Dataset, DatasetInput, Metric, ModelOutput, RunStatus, SearchRuns, Tag, UpdateRun,
+    CreateRun, Dataset, DatasetInput, Metric, ModelOutput, RunInfo, RunStatus, SearchRuns, Tag,
+    UpdateRun,
 };
 
 use super::experiments::view_type;
 use super::{JsonResult, empty};
 use crate::auth::Identity;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use crate::req::Req;
 use crate::{AppState, validate, wire, workspace};
 
@@ -71,6 +72,16 @@ fn tags_and_user(req: &Req, who: Identity) -> Result<(Vec<Tag>, String), ApiErro
     Ok((tags, user_id))
 }
 
+/// Create a run in the request's workspace (its experiment must be there).
+async fn create_in(s: &AppState, req: &Req, c: CreateRun) -> ApiResult<RunInfo> {
+    let ws = workspace::of(req);
+    s.db(move |st| {
+        workspace::experiment_in(st, &ws, c.experiment_id)?;
+        st.create_run(c)
+    })
+    .await
+}
+
 pub async fn create(
     State(s): State<AppState>,
     Extension(who): Extension<Identity>,
@@ -88,13 +99,7 @@ pub async fn create(
         start_time: req.opt_i64("start_time")?,
         tags,
     };
-    let ws = workspace::of(&req);
-    let info = s
-        .db(move |st| {
-            workspace::experiment_in(st, &ws, experiment_id)?;
-            st.create_run(c)
-        })
-        .await?;
+    let info = create_in(&s, &req, c).await?;
     let run = s.db(move |st| st.get_run(&info.run_id)).await?;
     Ok(Json(json!({"run": wire::run(&run)})))
 }
@@ -336,15 +341,9 @@ pub async fn search(
         .db(move |st| {
             // (runs of another workspace's experiments are not there, as MLflow's server does)
             let mut q = q;
-            let mut kept = Vec::with_capacity(q.experiment_ids.len());
-            for id in std::mem::take(&mut q.experiment_ids) {
-                match workspace::experiment_in(st, &ws, id) {
-                    Ok(()) => kept.push(id),
-                    Err(store::StoreError::NotFound(_)) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            q.experiment_ids = kept;
+            q.experiment_ids = workspace::only_in(std::mem::take(&mut q.experiment_ids), |id| {
+                workspace::experiment_in(st, &ws, *id)
+            })?;
             st.search_runs(&q)
         })
         .await?;
@@ -506,14 +505,7 @@ pub async fn history_bulk_interval(State(s): State<AppState>, req: Req) -> JsonR
         .db(move |st| {
             // MLflow does not look the runs up: an unknown run has no points,
             // and so has a run of another workspace
-            let mut mine = Vec::with_capacity(ids.len());
-            for id in ids {
-                match workspace::run_in(st, &ws, &id) {
-                    Ok(()) => mine.push(id),
-                    Err(store::StoreError::NotFound(_)) => {}
-                    Err(e) => return Err(e),
-                }
-            }
+            let mine = workspace::only_in(ids, |id| workspace::run_in(st, &ws, id))?;
             st.metric_history_bulk_interval(&mine, &key, start, end, max)
         })
         .await?;
@@ -714,13 +706,7 @@ pub async fn create_promptlab_run(
         start_time: Some(req.opt_i64("start_time")?.unwrap_or_else(store::now_ms)),
         tags,
     };
-    let ws = workspace::of(&req);
-    let info = s
-        .db(move |st| {
-            workspace::experiment_in(st, &ws, experiment_id)?;
-            st.create_run(c)
-        })
-        .await?;
+    let info = create_in(&s, &req, c).await?;
     let run_id = info.run_id.clone();
     let files = PromptlabFiles {
         template,
