@@ -78,3 +78,36 @@ def test_empty_batch_is_ok(server, run_id):
 def test_batch_to_unknown_run_is_404(server):
     r = api_post(server, "runs/log-batch", {"run_id": "0" * 32, "params": _params(1)})
     assert_error(r, 404, "RESOURCE_DOES_NOT_EXIST")
+
+
+def test_the_clients_shape_and_mlflows_other_spellings_log_the_same(server, client, experiment_id):
+    """A body as the client sends it (numbers as numbers) is read straight into typed fields; one
+    with MLflow's other spellings (numbers as strings, "NaN", a query-string run id) goes through
+    the general reader. Both must store the same points and refuse the same mistakes alike."""
+    ts = now_ms()
+    plain = {"metrics": [{"key": "m", "value": 1.5, "timestamp": ts, "step": 3},
+                         {"key": "n", "value": 2, "timestamp": ts}],
+             "params": [{"key": "p", "value": "v"}], "tags": [{"key": "t", "value": "w"}]}
+    spelled = {"metrics": [{"key": "m", "value": "1.5", "timestamp": str(ts), "step": "3"},
+                           {"key": "n", "value": 2.0, "timestamp": ts, "step": None}],
+               "params": [{"key": "p", "value": "v"}], "tags": [{"key": "t", "value": "w"}]}
+    got = []
+    for body in (plain, spelled):
+        rid = create_run_raw(server, experiment_id)
+        r = api_post(server, "runs/log-batch", {"run_id": rid, **body})
+        assert r.status_code == 200, r.text
+        run = client.get_run(rid)
+        hist = [(m.key, m.value, m.timestamp, m.step) for k in ("m", "n") for m in client.get_metric_history(rid, k)]
+        got.append((run.data.metrics, run.data.params, {k: v for k, v in run.data.tags.items() if k == "t"}, hist))
+    assert got[0] == got[1]
+    assert got[0][0] == {"m": 1.5, "n": 2.0}
+    # the same mistake gets the same answer whichever reader sees it
+    rid = create_run_raw(server, experiment_id)
+    bad_plain = {"run_id": rid, "metrics": [{"key": "../up", "value": 1.0, "timestamp": ts}]}
+    bad_spelled = {"run_id": rid, "metrics": [{"key": "../up", "value": "1.0", "timestamp": str(ts)}]}
+    a = assert_error(api_post(server, "runs/log-batch", bad_plain), 400, "INVALID_PARAMETER_VALUE")
+    b = assert_error(api_post(server, "runs/log-batch", bad_spelled), 400, "INVALID_PARAMETER_VALUE")
+    assert a["message"] == b["message"]
+    _assert_nothing_logged(client, rid)
+    # no run id: the general reader's message
+    assert_error(api_post(server, "runs/log-batch", {"metrics": []}), 400, "INVALID_PARAMETER_VALUE")

@@ -36,7 +36,18 @@ fn parse_query(q: &str, out: &mut Map<String, Value>) {
     }
 }
 
-impl<S: Send + Sync> FromRequest<S> for Req {
+/// A request's query string, body and workspace, not parsed yet: for a
+/// handler with a typed fast path for well-formed bodies (`runs/log-batch`),
+/// which hands anything else to [`Req`] through [`RawReq::into_req`] so that
+/// every mistake gets the same message either way.
+pub struct RawReq {
+    get: bool,
+    query: Option<String>,
+    body: axum::body::Bytes,
+    workspace: String,
+}
+
+impl<S: Send + Sync> FromRequest<S> for RawReq {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
@@ -45,15 +56,12 @@ impl<S: Send + Sync> FromRequest<S> for Req {
             .get::<crate::workspace::Ws>()
             .map(|w| w.0.clone())
             .unwrap_or_else(|| store::DEFAULT_WORKSPACE.to_string());
-        let mut map = Map::new();
-        if let Some(q) = req.uri().query() {
-            parse_query(q, &mut map);
-        }
-        let mut query: HashSet<String> = map.keys().cloned().collect();
+        let query = req.uri().query().map(str::to_string);
         if req.method() == Method::GET {
-            return Ok(Req {
-                map,
+            return Ok(RawReq {
+                get: true,
                 query,
+                body: axum::body::Bytes::new(),
                 workspace,
             });
         }
@@ -73,7 +81,40 @@ impl<S: Send + Sync> FromRequest<S> for Req {
                     )
                 }
             })?;
-        if body.iter().all(|b| b.is_ascii_whitespace()) {
+        Ok(RawReq {
+            get: false,
+            query,
+            body,
+            workspace,
+        })
+    }
+}
+
+impl RawReq {
+    /// The body, when the request has no query string (a body alone says
+    /// everything; otherwise [`RawReq::into_req`] merges the two).
+    pub fn body_alone(&self) -> Option<&[u8]> {
+        (!self.get && self.query.is_none()).then_some(&self.body[..])
+    }
+
+    pub fn workspace(&self) -> &str {
+        &self.workspace
+    }
+
+    /// Parse as [`Req`] does: query parameters, then the JSON object body.
+    pub fn into_req(self) -> Result<Req, ApiError> {
+        let RawReq {
+            get,
+            query: q,
+            body,
+            workspace,
+        } = self;
+        let mut map = Map::new();
+        if let Some(q) = &q {
+            parse_query(q, &mut map);
+        }
+        let mut query: HashSet<String> = map.keys().cloned().collect();
+        if get || body.iter().all(|b| b.is_ascii_whitespace()) {
             return Ok(Req {
                 map,
                 query,
@@ -102,6 +143,14 @@ impl<S: Send + Sync> FromRequest<S> for Req {
                 format!("Malformed JSON in the request body: {e}"),
             )),
         }
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for Req {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        RawReq::from_request(req, state).await?.into_req()
     }
 }
 

@@ -10,7 +10,7 @@ use super::experiments::view_type;
 use super::{JsonResult, empty};
 use crate::auth::Identity;
 use crate::error::{ApiError, ApiResult};
-use crate::req::Req;
+use crate::req::{RawReq, Req};
 use crate::{AppState, validate, wire, workspace};
 
 fn status(req: &Req) -> Result<Option<RunStatus>, ApiError> {
@@ -39,9 +39,12 @@ fn metric_from(m: &Req) -> Result<Metric, ApiError> {
 }
 
 fn param_from(p: &Req) -> Result<Tag, ApiError> {
-    let key = p.str("key")?;
+    param(p.str("key")?, p.opt_str("value")?)
+}
+
+fn param(key: String, value: Option<String>) -> Result<Tag, ApiError> {
     validate::key("param", &key)?;
-    let value = p.opt_str("value")?.unwrap_or_default();
+    let value = value.unwrap_or_default();
     Ok(Tag::new(
         key.clone(),
         validate::truncate("param", &key, value, validate::MAX_PARAM_VAL_LENGTH),
@@ -49,13 +52,90 @@ fn param_from(p: &Req) -> Result<Tag, ApiError> {
 }
 
 fn tag_from(t: &Req) -> Result<Tag, ApiError> {
-    let key = t.str("key")?;
+    tag(t.str("key")?, t.opt_str("value")?)
+}
+
+fn tag(key: String, value: Option<String>) -> Result<Tag, ApiError> {
     validate::key("tag", &key)?;
-    let value = t.opt_str("value")?.unwrap_or_default();
+    let value = value.unwrap_or_default();
     Ok(Tag::new(
         key.clone(),
         validate::truncate("tag", &key, value, validate::MAX_TAG_VAL_LENGTH),
     ))
+}
+
+/// A `log-batch` body in the shape the `mlflow` client sends (numbers as
+/// JSON numbers, every required field present, no field twice), read
+/// straight into typed fields: a 1,000-metric batch read as a
+/// `serde_json::Value` tree spent more server time allocating its maps than
+/// PostgreSQL spent storing it. Any other body goes through [`Req`], which
+/// accepts MLflow's other spellings and words every mistake.
+#[derive(serde::Deserialize)]
+struct FastBatch {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+    #[serde(default)]
+    metrics: Vec<FastMetric>,
+    #[serde(default)]
+    params: Vec<FastKv>,
+    #[serde(default)]
+    tags: Vec<FastKv>,
+}
+
+#[derive(serde::Deserialize)]
+struct FastMetric {
+    key: String,
+    value: f64,
+    timestamp: i64,
+    step: Option<i64>,
+    dataset_name: Option<String>,
+    dataset_digest: Option<String>,
+    model_id: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct FastKv {
+    key: String,
+    value: Option<String>,
+}
+
+/// The run id and the checked batch of a well-formed body (`None`: read it
+/// through [`Req`]).
+#[allow(clippy::type_complexity)]
+fn fast_batch(body: &[u8]) -> Option<Result<(String, Vec<Metric>, Vec<Tag>, Vec<Tag>), ApiError>> {
+    let b: FastBatch = serde_json::from_slice(body).ok()?;
+    let id = b
+        .run_id
+        .filter(|s| !s.is_empty())
+        .or(b.run_uuid.filter(|s| !s.is_empty()))?;
+    let checked = (|| {
+        validate::batch(b.metrics.len(), b.params.len(), b.tags.len())?;
+        let mut metrics = Vec::with_capacity(b.metrics.len());
+        for m in b.metrics {
+            validate::key("metric", &m.key)?;
+            metrics.push(Metric {
+                key: m.key,
+                value: m.value,
+                timestamp: m.timestamp,
+                step: m.step.unwrap_or(0),
+                dataset_name: m.dataset_name.filter(|s| !s.is_empty()),
+                dataset_digest: m.dataset_digest.filter(|s| !s.is_empty()),
+                model_id: m.model_id.filter(|s| !s.is_empty()),
+            });
+        }
+        let params = b
+            .params
+            .into_iter()
+            .map(|p| param(p.key, p.value))
+            .collect::<Result<Vec<_>, _>>()?;
+        let tags = b
+            .tags
+            .into_iter()
+            .map(|t| tag(t.key, t.value))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((metrics, params, tags))
+    })();
+    Some(checked.map(|(m, p, t)| (id, m, p, t)))
 }
 
 /// A new run's `tags` and its `user_id`: the one given, else the caller.
@@ -203,22 +283,29 @@ pub async fn delete_tag(State(s): State<AppState>, req: Req) -> JsonResult {
     empty()
 }
 
-pub async fn log_batch(State(s): State<AppState>, mut req: Req) -> JsonResult {
-    let id = req.run_id()?;
-    let ws = workspace::of(&req);
-    let metrics = req.take_objects("metrics")?;
-    let params = req.take_objects("params")?;
-    let tags = req.take_objects("tags")?;
-    validate::batch(metrics.len(), params.len(), tags.len())?;
-    let metrics = metrics
-        .iter()
-        .map(metric_from)
-        .collect::<Result<Vec<_>, _>>()?;
-    let params = params
-        .iter()
-        .map(param_from)
-        .collect::<Result<Vec<_>, _>>()?;
-    let tags = tags.iter().map(tag_from).collect::<Result<Vec<_>, _>>()?;
+pub async fn log_batch(State(s): State<AppState>, raw: RawReq) -> JsonResult {
+    let ws = raw.workspace().to_string();
+    let (id, metrics, params, tags) = match raw.body_alone().and_then(fast_batch) {
+        Some(batch) => batch?,
+        None => {
+            let mut req = raw.into_req()?;
+            let id = req.run_id()?;
+            let metrics = req.take_objects("metrics")?;
+            let params = req.take_objects("params")?;
+            let tags = req.take_objects("tags")?;
+            validate::batch(metrics.len(), params.len(), tags.len())?;
+            let metrics = metrics
+                .iter()
+                .map(metric_from)
+                .collect::<Result<Vec<_>, _>>()?;
+            let params = params
+                .iter()
+                .map(param_from)
+                .collect::<Result<Vec<_>, _>>()?;
+            let tags = tags.iter().map(tag_from).collect::<Result<Vec<_>, _>>()?;
+            (id, metrics, params, tags)
+        }
+    };
     s.db(move |st| {
         workspace::run_in(st, &ws, &id)?;
         st.log_batch(&id, &metrics, &params, &tags)
