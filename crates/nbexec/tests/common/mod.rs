@@ -134,7 +134,10 @@ pub fn tags(cell: &Value) -> Vec<String> {
 }
 
 /// The notebook with everything that differs between two runs blanked out:
-/// timestamps, durations, cell ids, papermill version and paths.
+/// timestamps, durations, cell ids, papermill version and paths — and
+/// consecutive stream outputs of one name joined: the kernel flushes
+/// `print("warn", file=sys.stderr)` as one message or as "warn" and "\n"
+/// depending on its flush timer, so neither side's split is the document's.
 pub fn normalised(nb: &Value) -> Value {
     fn walk(v: &mut Value, key: Option<&str>) {
         match v {
@@ -158,7 +161,35 @@ pub fn normalised(nb: &Value) -> Value {
             }
         }
     }
+    fn join_streams(nb: &mut Value) {
+        let Some(cells) = nb.get_mut("cells").and_then(Value::as_array_mut) else {
+            return;
+        };
+        for cell in cells {
+            let Some(outs) = cell.get_mut("outputs").and_then(Value::as_array_mut) else {
+                continue;
+            };
+            let mut joined: Vec<Value> = Vec::new();
+            for mut o in outs.drain(..) {
+                let name = (o["output_type"] == "stream").then(|| o["name"].clone());
+                if name.is_some() {
+                    o["text"] = Value::String(text(&o["text"]));
+                }
+                if let (Some(name), Some(last)) = (&name, joined.last_mut())
+                    && last["output_type"] == "stream"
+                    && last["name"] == *name
+                {
+                    let text = format!("{}{}", text(&last["text"]), text(&o["text"]));
+                    last["text"] = Value::String(text);
+                    continue;
+                }
+                joined.push(o);
+            }
+            *outs = joined;
+        }
+    }
     let mut nb = reparse(nb);
+    join_streams(&mut nb);
     walk(&mut nb, None);
     nb
 }
