@@ -161,13 +161,18 @@ fn fill_lists(run: &mut Run, json: &str) -> Result<()> {
             .push(Metric::new(key, read_value(value, is_nan != 0), ts, step));
     }
     for (model_id, direction, step) in models {
-        if direction == "input" {
-            run.model_inputs.push(model_id);
-        } else {
-            run.model_outputs.push(ModelOutput { model_id, step });
-        }
+        push_model(run, model_id, &direction, step);
     }
     Ok(())
+}
+
+/// A `run_models` row into the run's inputs or outputs by its direction.
+fn push_model(run: &mut Run, model_id: String, direction: &str, step: i64) {
+    if direction == "input" {
+        run.model_inputs.push(model_id);
+    } else {
+        run.model_outputs.push(ModelOutput { model_id, step });
+    }
 }
 
 /// Fills in the params, tags, latest metrics, dataset inputs and models of
@@ -252,16 +257,7 @@ fn load_run_details(conn: &Conn, runs: &mut [Run]) -> Result<()> {
                 r.get(6)?,
                 r.get(7)?,
             )),
-            _ => {
-                if r.get::<_, String>(3)? == "input" {
-                    run.model_inputs.push(key);
-                } else {
-                    run.model_outputs.push(ModelOutput {
-                        model_id: key,
-                        step: r.get(7)?,
-                    });
-                }
-            }
+            _ => push_model(run, key, &r.get::<_, String>(3)?, r.get(7)?),
         }
         Ok(())
     })?;
