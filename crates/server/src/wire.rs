@@ -86,6 +86,15 @@ pub fn experiment(e: &Experiment) -> Value {
         .done()
 }
 
+/// A workspace as MLflow's `Workspace` message (unset fields left out).
+pub fn workspace(w: &store::Workspace) -> Value {
+    Obj::new()
+        .s("name", &w.name)
+        .v("description", json!(w.description))
+        .v("default_artifact_root", json!(w.default_artifact_root))
+        .done()
+}
+
 pub fn metric(m: &Metric) -> Value {
     Obj::new()
         .s("key", &m.key)

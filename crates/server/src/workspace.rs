@@ -116,6 +116,36 @@ pub fn run_in(st: &dyn MetadataStore, ws: &str, run_id: &str) -> store::Result<(
     }
 }
 
+/// Run `f` on the store for run `id`, refused as missing unless the run is
+/// in workspace `ws`: the check and the work share one trip to the blocking
+/// pool.
+pub async fn on_run<T, F>(s: &AppState, ws: &str, id: String, f: F) -> ApiResult<T>
+where
+    F: FnOnce(&dyn MetadataStore, &str) -> store::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let ws = ws.to_string();
+    s.db(move |st| {
+        run_in(st, &ws, &id)?;
+        f(st, &id)
+    })
+    .await
+}
+
+/// [`on_run`] for experiment `id`.
+pub async fn on_experiment<T, F>(s: &AppState, ws: &str, id: i64, f: F) -> ApiResult<T>
+where
+    F: FnOnce(&dyn MetadataStore, i64) -> store::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let ws = ws.to_string();
+    s.db(move |st| {
+        experiment_in(st, &ws, id)?;
+        f(st, id)
+    })
+    .await
+}
+
 /// The items `check` finds in the workspace; those it does not find (of
 /// another workspace, or none) are left out, as MLflow's searches do.
 pub fn only_in<T>(items: Vec<T>, check: impl Fn(&T) -> store::Result<()>) -> store::Result<Vec<T>> {
@@ -130,23 +160,11 @@ pub fn only_in<T>(items: Vec<T>, check: impl Fn(&T) -> store::Result<()>) -> sto
     Ok(kept)
 }
 
-fn wire(w: &Workspace) -> Value {
-    let mut o = serde_json::Map::new();
-    o.insert("name".into(), json!(w.name));
-    if let Some(d) = &w.description {
-        o.insert("description".into(), json!(d));
-    }
-    if let Some(r) = &w.default_artifact_root {
-        o.insert("default_artifact_root".into(), json!(r));
-    }
-    Value::Object(o)
-}
-
 /// `GET /workspaces`: every workspace, by name.
 pub async fn list(State(s): State<AppState>) -> ApiResult<Json<Value>> {
     let all = s.db(|st| st.list_workspaces()).await?;
     Ok(Json(
-        json!({"workspaces": all.iter().map(wire).collect::<Vec<_>>()}),
+        json!({"workspaces": all.iter().map(crate::wire::workspace).collect::<Vec<_>>()}),
     ))
 }
 
@@ -181,7 +199,11 @@ pub async fn create(State(s): State<AppState>, req: Req) -> ApiResult<Response> 
         creation_time: 0,
     };
     let made = s.db(move |st| st.create_workspace(&w)).await?;
-    Ok((StatusCode::CREATED, Json(json!({"workspace": wire(&made)}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"workspace": crate::wire::workspace(&made)})),
+    )
+        .into_response())
 }
 
 fn path_name(name: &str) -> Result<(), ApiError> {
@@ -199,7 +221,7 @@ pub async fn get_one(
 ) -> ApiResult<Json<Value>> {
     path_name(&name)?;
     let w = s.db(move |st| st.get_workspace(&name)).await?;
-    Ok(Json(json!({"workspace": wire(&w)})))
+    Ok(Json(json!({"workspace": crate::wire::workspace(&w)})))
 }
 
 /// `PATCH /workspaces/{name}`: change the description and artifact root
@@ -221,7 +243,7 @@ pub async fn update(
     let w = s
         .db(move |st| st.update_workspace(&name, description.as_deref(), root.as_deref()))
         .await?;
-    Ok(Json(json!({"workspace": wire(&w)})))
+    Ok(Json(json!({"workspace": crate::wire::workspace(&w)})))
 }
 
 /// `DELETE /workspaces/{name}[?mode=RESTRICT|SET_DEFAULT]` → 204.

@@ -74,12 +74,7 @@ fn resolve_if_local(loc: &str) -> String {
 
 pub async fn get_one(State(s): State<AppState>, req: Req) -> JsonResult {
     let id = req.experiment_id("experiment_id")?;
-    let ws = workspace::of(&req);
-    let e = s
-        .db(move |st| {
-            workspace::experiment_in(st, &ws, id)?;
-            st.get_experiment(id)
-        })
+    let e = workspace::on_experiment(&s, req.workspace(), id, move |st, id| st.get_experiment(id))
         .await?;
     Ok(Json(json!({"experiment": wire::experiment(&e)})))
 }
@@ -115,26 +110,21 @@ pub async fn search(State(s): State<AppState>, req: Req) -> JsonResult {
 
 pub async fn update(State(s): State<AppState>, req: Req) -> JsonResult {
     let id = req.experiment_id("experiment_id")?;
-    let ws = workspace::of(&req);
     if let Some(name) = req.opt_str("new_name")? {
         validate::experiment_name(&name)?;
-        s.db(move |st| {
-            workspace::experiment_in(st, &ws, id)?;
+        workspace::on_experiment(&s, req.workspace(), id, move |st, id| {
             st.rename_experiment(id, &name)
         })
         .await?;
     } else {
-        s.db(move |st| workspace::experiment_in(st, &ws, id))
-            .await?;
+        workspace::on_experiment(&s, req.workspace(), id, |_, _| Ok(())).await?;
     }
     empty()
 }
 
 pub async fn delete(State(s): State<AppState>, req: Req) -> JsonResult {
     let id = req.experiment_id("experiment_id")?;
-    let ws = workspace::of(&req);
-    s.db(move |st| {
-        workspace::experiment_in(st, &ws, id)?;
+    workspace::on_experiment(&s, req.workspace(), id, move |st, id| {
         st.delete_experiment(id)
     })
     .await?;
@@ -143,9 +133,7 @@ pub async fn delete(State(s): State<AppState>, req: Req) -> JsonResult {
 
 pub async fn restore(State(s): State<AppState>, req: Req) -> JsonResult {
     let id = req.experiment_id("experiment_id")?;
-    let ws = workspace::of(&req);
-    s.db(move |st| {
-        workspace::experiment_in(st, &ws, id)?;
+    workspace::on_experiment(&s, req.workspace(), id, move |st, id| {
         st.restore_experiment(id)
     })
     .await?;
@@ -163,9 +151,7 @@ pub async fn set_tag(State(s): State<AppState>, req: Req) -> JsonResult {
         &value,
         validate::MAX_EXPERIMENT_TAG_VAL_LENGTH,
     )?;
-    let ws = workspace::of(&req);
-    s.db(move |st| {
-        workspace::experiment_in(st, &ws, id)?;
+    workspace::on_experiment(&s, req.workspace(), id, move |st, id| {
         st.set_experiment_tag(id, &key, &value)
     })
     .await?;
@@ -175,9 +161,7 @@ pub async fn set_tag(State(s): State<AppState>, req: Req) -> JsonResult {
 pub async fn delete_tag(State(s): State<AppState>, req: Req) -> JsonResult {
     let id = req.experiment_id("experiment_id")?;
     let key = req.str("key")?;
-    let ws = workspace::of(&req);
-    s.db(move |st| {
-        workspace::experiment_in(st, &ws, id)?;
+    workspace::on_experiment(&s, req.workspace(), id, move |st, id| {
         st.delete_experiment_tag(id, &key)
     })
     .await?;

@@ -2,14 +2,13 @@ use axum::Json;
 use axum::extract::{Extension, State};
 use serde_json::{Value, json};
 use store::{
-    CreateRun, Dataset, DatasetInput, Metric, ModelOutput, RunInfo, RunStatus, SearchRuns, Tag,
-    UpdateRun,
+    CreateRun, Dataset, DatasetInput, Metric, ModelOutput, RunStatus, SearchRuns, Tag, UpdateRun,
 };
 
 use super::experiments::view_type;
 use super::{JsonResult, empty};
 use crate::auth::Identity;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiError;
 use crate::req::{RawReq, Req};
 use crate::{AppState, validate, wire, workspace};
 
@@ -27,15 +26,16 @@ fn status(req: &Req) -> Result<Option<RunStatus>, ApiError> {
 fn metric_from(m: &Req) -> Result<Metric, ApiError> {
     let key = m.str("key")?;
     validate::key("metric", &key)?;
-    Ok(Metric {
+    Ok(MetricIn {
+        key,
         value: m.f64("value")?,
         timestamp: m.i64("timestamp")?,
-        step: m.opt_i64("step")?.unwrap_or(0),
-        dataset_name: m.opt_str("dataset_name")?.filter(|s| !s.is_empty()),
-        dataset_digest: m.opt_str("dataset_digest")?.filter(|s| !s.is_empty()),
-        model_id: m.opt_str("model_id")?.filter(|s| !s.is_empty()),
-        key,
-    })
+        step: m.opt_i64("step")?,
+        dataset_name: m.opt_str("dataset_name")?,
+        dataset_digest: m.opt_str("dataset_digest")?,
+        model_id: m.opt_str("model_id")?,
+    }
+    .into())
 }
 
 fn param_from(p: &Req) -> Result<Tag, ApiError> {
@@ -75,15 +75,16 @@ struct FastBatch {
     run_id: Option<String>,
     run_uuid: Option<String>,
     #[serde(default)]
-    metrics: Vec<FastMetric>,
+    metrics: Vec<MetricIn>,
     #[serde(default)]
     params: Vec<FastKv>,
     #[serde(default)]
     tags: Vec<FastKv>,
 }
 
+/// A metric as a request gives it (read by either reader).
 #[derive(serde::Deserialize)]
-struct FastMetric {
+struct MetricIn {
     key: String,
     value: f64,
     timestamp: i64,
@@ -93,16 +94,32 @@ struct FastMetric {
     model_id: Option<String>,
 }
 
+impl From<MetricIn> for Metric {
+    /// No step is step 0; an empty dataset or model field is none.
+    fn from(m: MetricIn) -> Metric {
+        Metric {
+            key: m.key,
+            value: m.value,
+            timestamp: m.timestamp,
+            step: m.step.unwrap_or(0),
+            dataset_name: m.dataset_name.filter(|s| !s.is_empty()),
+            dataset_digest: m.dataset_digest.filter(|s| !s.is_empty()),
+            model_id: m.model_id.filter(|s| !s.is_empty()),
+        }
+    }
+}
+
 #[derive(serde::Deserialize)]
 struct FastKv {
     key: String,
     value: Option<String>,
 }
 
-/// The run id and the checked batch of a well-formed body (`None`: read it
-/// through [`Req`]).
-#[allow(clippy::type_complexity)]
-fn fast_batch(body: &[u8]) -> Option<Result<(String, Vec<Metric>, Vec<Tag>, Vec<Tag>), ApiError>> {
+/// A batch's run id, metrics, params and tags, checked.
+type Batch = (String, Vec<Metric>, Vec<Tag>, Vec<Tag>);
+
+/// The checked batch of a well-formed body (`None`: read it through [`Req`]).
+fn fast_batch(body: &[u8]) -> Option<Result<Batch, ApiError>> {
     let b: FastBatch = serde_json::from_slice(body).ok()?;
     let id = b
         .run_id
@@ -113,15 +130,7 @@ fn fast_batch(body: &[u8]) -> Option<Result<(String, Vec<Metric>, Vec<Tag>, Vec<
         let mut metrics = Vec::with_capacity(b.metrics.len());
         for m in b.metrics {
             validate::key("metric", &m.key)?;
-            metrics.push(Metric {
-                key: m.key,
-                value: m.value,
-                timestamp: m.timestamp,
-                step: m.step.unwrap_or(0),
-                dataset_name: m.dataset_name.filter(|s| !s.is_empty()),
-                dataset_digest: m.dataset_digest.filter(|s| !s.is_empty()),
-                model_id: m.model_id.filter(|s| !s.is_empty()),
-            });
+            metrics.push(m.into());
         }
         let params = b
             .params
@@ -152,16 +161,6 @@ fn tags_and_user(req: &Req, who: Identity) -> Result<(Vec<Tag>, String), ApiErro
     Ok((tags, user_id))
 }
 
-/// Create a run in the request's workspace (its experiment must be there).
-async fn create_in(s: &AppState, req: &Req, c: CreateRun) -> ApiResult<RunInfo> {
-    let ws = workspace::of(req);
-    s.db(move |st| {
-        workspace::experiment_in(st, &ws, c.experiment_id)?;
-        st.create_run(c)
-    })
-    .await
-}
-
 pub async fn create(
     State(s): State<AppState>,
     Extension(who): Extension<Identity>,
@@ -179,20 +178,17 @@ pub async fn create(
         start_time: req.opt_i64("start_time")?,
         tags,
     };
-    let info = create_in(&s, &req, c).await?;
+    let info = workspace::on_experiment(&s, req.workspace(), c.experiment_id, move |st, _| {
+        st.create_run(c)
+    })
+    .await?;
     let run = s.db(move |st| st.get_run(&info.run_id)).await?;
     Ok(Json(json!({"run": wire::run(&run)})))
 }
 
 pub async fn get_one(State(s): State<AppState>, req: Req) -> JsonResult {
     let id = req.run_id()?;
-    let ws = workspace::of(&req);
-    let run = s
-        .db(move |st| {
-            workspace::run_in(st, &ws, &id)?;
-            st.get_run(&id)
-        })
-        .await?;
+    let run = workspace::on_run(&s, req.workspace(), id, move |st, id| st.get_run(id)).await?;
     Ok(Json(json!({"run": wire::run(&run)})))
 }
 
@@ -203,45 +199,30 @@ pub async fn update(State(s): State<AppState>, req: Req) -> JsonResult {
         end_time: req.opt_i64("end_time")?,
         run_name: req.opt_str("run_name")?,
     };
-    let ws = workspace::of(&req);
-    let info = s
-        .db(move |st| {
-            workspace::run_in(st, &ws, &id)?;
-            st.update_run(&id, upd)
-        })
-        .await?;
+    let info = workspace::on_run(&s, req.workspace(), id, move |st, id| {
+        st.update_run(id, upd)
+    })
+    .await?;
     Ok(Json(json!({"run_info": wire::run_info(&info)})))
 }
 
 pub async fn delete(State(s): State<AppState>, req: Req) -> JsonResult {
     let id = req.run_id()?;
-    let ws = workspace::of(&req);
-    s.db(move |st| {
-        workspace::run_in(st, &ws, &id)?;
-        st.delete_run(&id)
-    })
-    .await?;
+    workspace::on_run(&s, req.workspace(), id, move |st, id| st.delete_run(id)).await?;
     empty()
 }
 
 pub async fn restore(State(s): State<AppState>, req: Req) -> JsonResult {
     let id = req.run_id()?;
-    let ws = workspace::of(&req);
-    s.db(move |st| {
-        workspace::run_in(st, &ws, &id)?;
-        st.restore_run(&id)
-    })
-    .await?;
+    workspace::on_run(&s, req.workspace(), id, move |st, id| st.restore_run(id)).await?;
     empty()
 }
 
 pub async fn log_metric(State(s): State<AppState>, req: Req) -> JsonResult {
     let id = req.run_id()?;
     let m = metric_from(&req)?;
-    let ws = workspace::of(&req);
-    s.db(move |st| {
-        workspace::run_in(st, &ws, &id)?;
-        st.log_batch(&id, &[m], &[], &[])
+    workspace::on_run(&s, req.workspace(), id, move |st, id| {
+        st.log_batch(id, &[m], &[], &[])
     })
     .await?;
     empty()
@@ -250,10 +231,8 @@ pub async fn log_metric(State(s): State<AppState>, req: Req) -> JsonResult {
 pub async fn log_param(State(s): State<AppState>, req: Req) -> JsonResult {
     let id = req.run_id()?;
     let p = param_from(&req)?;
-    let ws = workspace::of(&req);
-    s.db(move |st| {
-        workspace::run_in(st, &ws, &id)?;
-        st.log_batch(&id, &[], &[p], &[])
+    workspace::on_run(&s, req.workspace(), id, move |st, id| {
+        st.log_batch(id, &[], &[p], &[])
     })
     .await?;
     empty()
@@ -262,10 +241,8 @@ pub async fn log_param(State(s): State<AppState>, req: Req) -> JsonResult {
 pub async fn set_tag(State(s): State<AppState>, req: Req) -> JsonResult {
     let id = req.run_id()?;
     let t = tag_from(&req)?;
-    let ws = workspace::of(&req);
-    s.db(move |st| {
-        workspace::run_in(st, &ws, &id)?;
-        st.log_batch(&id, &[], &[], &[t])
+    workspace::on_run(&s, req.workspace(), id, move |st, id| {
+        st.log_batch(id, &[], &[], &[t])
     })
     .await?;
     empty()
@@ -274,10 +251,8 @@ pub async fn set_tag(State(s): State<AppState>, req: Req) -> JsonResult {
 pub async fn delete_tag(State(s): State<AppState>, req: Req) -> JsonResult {
     let id = req.run_id()?;
     let key = req.str("key")?;
-    let ws = workspace::of(&req);
-    s.db(move |st| {
-        workspace::run_in(st, &ws, &id)?;
-        st.delete_tag(&id, &key)
+    workspace::on_run(&s, req.workspace(), id, move |st, id| {
+        st.delete_tag(id, &key)
     })
     .await?;
     empty()
@@ -306,9 +281,8 @@ pub async fn log_batch(State(s): State<AppState>, raw: RawReq) -> JsonResult {
             (id, metrics, params, tags)
         }
     };
-    s.db(move |st| {
-        workspace::run_in(st, &ws, &id)?;
-        st.log_batch(&id, &metrics, &params, &tags)
+    workspace::on_run(&s, &ws, id, move |st, id| {
+        st.log_batch(id, &metrics, &params, &tags)
     })
     .await?;
     empty()
@@ -346,10 +320,8 @@ pub async fn log_inputs(State(s): State<AppState>, req: Req) -> JsonResult {
         .iter()
         .map(|m| m.nonempty("model_id"))
         .collect::<Result<Vec<_>, _>>()?;
-    let ws = workspace::of(&req);
-    s.db(move |st| {
-        workspace::run_in(st, &ws, &id)?;
-        st.log_inputs(&id, &datasets, &models)
+    workspace::on_run(&s, req.workspace(), id, move |st, id| {
+        st.log_inputs(id, &datasets, &models)
     })
     .await?;
     empty()
@@ -367,10 +339,8 @@ pub async fn log_outputs(State(s): State<AppState>, req: Req) -> JsonResult {
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
-    let ws = workspace::of(&req);
-    s.db(move |st| {
-        workspace::run_in(st, &ws, &id)?;
-        st.log_outputs(&id, &outputs)
+    workspace::on_run(&s, req.workspace(), id, move |st, id| {
+        st.log_outputs(id, &outputs)
     })
     .await?;
     empty()
@@ -380,16 +350,7 @@ pub async fn log_outputs(State(s): State<AppState>, req: Req) -> JsonResult {
 pub async fn log_model(State(s): State<AppState>, req: Req) -> JsonResult {
     let id = req.run_id()?;
     let model_json = req.str("model_json")?;
-    let run = s
-        .db({
-            let id = id.clone();
-            let ws = workspace::of(&req);
-            move |st| {
-                workspace::run_in(st, &ws, &id)?;
-                st.get_run(&id)
-            }
-        })
-        .await?;
+    let run = workspace::on_run(&s, req.workspace(), id.clone(), |st, id| st.get_run(id)).await?;
     let key = "mlflow.log-model.history";
     let mut history: Vec<Value> = run
         .tags
@@ -459,13 +420,10 @@ pub async fn history(State(s): State<AppState>, req: Req) -> JsonResult {
     let key = req.str("metric_key")?;
     let max = req.max_results("max_results", 25000, 25000)?;
     let token = req.opt_str("page_token")?;
-    let ws = workspace::of(&req);
-    let page = s
-        .db(move |st| {
-            workspace::run_in(st, &ws, &id)?;
-            st.metric_history(&id, &key, max, token.as_deref())
-        })
-        .await?;
+    let page = workspace::on_run(&s, req.workspace(), id, move |st, id| {
+        st.metric_history(id, &key, max, token.as_deref())
+    })
+    .await?;
     let mut out = wire::Obj::new().v(
         "metrics",
         Value::Array(page.items.iter().map(wire::metric).collect()),
@@ -793,7 +751,10 @@ pub async fn create_promptlab_run(
         start_time: Some(req.opt_i64("start_time")?.unwrap_or_else(store::now_ms)),
         tags,
     };
-    let info = create_in(&s, &req, c).await?;
+    let info = workspace::on_experiment(&s, req.workspace(), c.experiment_id, move |st, _| {
+        st.create_run(c)
+    })
+    .await?;
     let run_id = info.run_id.clone();
     let files = PromptlabFiles {
         template,
