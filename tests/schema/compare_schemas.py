@@ -46,6 +46,7 @@ ROWID_TABLES = {"metric_points", "jobs", "mlflow_webhooks"}
 # Triggers only PostgreSQL has: it has TRUNCATE (SQLite does not), and it keeps run_lists
 # (migration 18) from the four tables of a run's lists.
 PG_ONLY_TRIGGERS = {("model_card_history_no_truncate", "model_card_history"),
+                    ("audit_log_no_truncate", "audit_log"),
                     ("run_lists_runs", "runs"), ("run_lists_params", "params"),
                     ("run_lists_tags", "tags"), ("run_lists_metrics", "latest_metrics"),
                     ("run_lists_models", "run_models")}

@@ -13,6 +13,7 @@ mod jobs_cli;
 mod migrate_cli;
 mod monitor_cli;
 mod notebooks_cli;
+mod people_cli;
 mod remote;
 mod serving_cli;
 mod tune_cli;
@@ -350,6 +351,18 @@ Examples:
         #[command(subcommand)]
         action: TokenCommand,
     },
+    /// Manage people: Studio sign-in, server admins, sessions.
+    Users {
+        #[command(subcommand)]
+        action: people_cli::UsersCommand,
+    },
+    /// Manage projects (MLflow workspaces) and who has which role in them.
+    Projects {
+        #[command(subcommand)]
+        action: people_cli::ProjectsCommand,
+    },
+    /// Read the audit log (every change, sign-in and failed sign-in) as JSON Lines.
+    Audit(people_cli::AuditArgs),
 }
 
 #[derive(Subcommand)]
@@ -493,9 +506,16 @@ enum TokenCommand {
     Create {
         /// A unique name for the token (who or what uses it).
         name: String,
-        /// viewer (read only), editor (read and write) or admin.
+        /// The most the token may do: viewer (read only), editor (read and write) or admin.
         #[arg(long, default_value = "admin")]
         role: String,
+        /// The user the token belongs to: it acts with their roles, capped by --role.
+        /// Without it, a service token: --role in every project (admin: a server admin).
+        #[arg(long)]
+        user: Option<String>,
+        /// Refuse the token after this many days [default: never].
+        #[arg(long, value_name = "DAYS")]
+        expires_in_days: Option<u32>,
         #[arg(long, env = "ATELIER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
         data_dir: std::path::PathBuf,
     },
@@ -1037,12 +1057,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_tracing("warn");
             migrate_cli::run(args)?;
         }
+        Command::Users { action } => {
+            init_tracing("warn");
+            people_cli::users(action)?;
+        }
+        Command::Projects { action } => {
+            init_tracing("warn");
+            people_cli::projects(action)?;
+        }
+        Command::Audit(args) => {
+            init_tracing("warn");
+            people_cli::audit(args)?;
+        }
         Command::Token { action } => {
             init_tracing("warn");
             match action {
                 TokenCommand::Create {
                     name,
                     role,
+                    user,
+                    expires_in_days,
                     data_dir,
                 } => {
                     if server::Role::parse(&role).is_none() {
@@ -1050,7 +1084,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                     let store = open_store(&data_dir)?;
                     let token = server::new_token();
-                    store.create_token(&name, &role, &server::hash_token(&token))?;
+                    let h = server::hash_token(&token);
+                    let expires =
+                        expires_in_days.map(|d| store::now_ms() + i64::from(d) * 24 * 3600 * 1000);
+                    match &user {
+                        None => store.create_token(&name, &role, &h, expires)?,
+                        Some(u) => store.create_user_token(u, &name, &role, &h, expires)?,
+                    }
+                    people_cli::record(
+                        &store,
+                        "token create",
+                        &name,
+                        serde_json::json!({"user": user, "role": role, "expires": expires}),
+                    );
                     println!("{token}");
                     eprintln!(
                         "Token '{name}' ({role}) created. Keep it safe: it is not shown again."
@@ -1058,12 +1104,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 TokenCommand::List { data_dir } => {
                     let store = open_store(&data_dir)?;
-                    for (name, role, created) in store.list_tokens()? {
-                        println!("{name}\t{role}\tcreated {created}");
+                    for t in store.list_tokens()? {
+                        println!(
+                            "{}\t{}\t{}\tcreated {}\t{}",
+                            t.name,
+                            t.user.as_deref().unwrap_or("(service)"),
+                            t.role,
+                            t.created,
+                            t.expires
+                                .map_or("never expires".to_string(), |e| format!("expires {e}"))
+                        );
                     }
                 }
                 TokenCommand::Revoke { name, data_dir } => {
-                    open_store(&data_dir)?.revoke_token(&name)?;
+                    let store = open_store(&data_dir)?;
+                    store.revoke_token(&name)?;
+                    people_cli::record(&store, "token revoke", &name, serde_json::json!({}));
                     eprintln!("Token '{name}' revoked.");
                 }
             }
@@ -1527,7 +1583,7 @@ fn serve(s: Settings) -> anyhow::Result<()> {
                                 Ok(()) | Err(store::StoreError::NotFound(_)) => {}
                                 Err(e) => return Err(e.to_string()),
                             }
-                            st.create_token(name, "editor", &server::hash_token(&t))
+                            st.create_token(name, "editor", &server::hash_token(&t), None)
                                 .map_err(|e| e.to_string())?;
                             Ok(t)
                         }) as jobs::cluster::MintToken
@@ -1628,7 +1684,7 @@ fn serve(s: Settings) -> anyhow::Result<()> {
                     let name = format!("space:{space}");
                     let _ = st.revoke_token(&name);
                     let t = server::new_token();
-                    match st.create_token(&name, "editor", &server::hash_token(&t)) {
+                    match st.create_token(&name, "editor", &server::hash_token(&t), None) {
                         Ok(_) => [("MLFLOW_TRACKING_TOKEN".to_string(), t)]
                             .into_iter()
                             .collect(),

@@ -25,7 +25,7 @@ impl Server {
             ("vic", "viewer", "atl_vic"),
         ] {
             s.store
-                .create_token(name, role, &server::hash_token(token))
+                .create_token(name, role, &server::hash_token(token), None)
                 .unwrap();
         }
         Server { _dir: dir, ..s }

@@ -50,6 +50,7 @@ pub fn routes() -> Routes<AppState> {
         )
         .delete("/datasets/{name}", Write, delete_dataset)
         .get("/datasets/{name}/preview", Read, preview)
+        .merge(crate::people::routes())
 }
 
 /// SageMaker's primary status for a job: InProgress, Completed, Failed,

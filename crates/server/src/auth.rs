@@ -56,11 +56,90 @@ impl Role {
     }
 }
 
-/// Who is making the request.
+/// Who is making the request, and what they may do in its project.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub name: String,
+    /// Their role in the request's project (for a server admin, their
+    /// credential's role; capped by it for anyone).
     pub role: Role,
+    /// A server admin: manages projects and people.
+    pub admin: bool,
+}
+
+/// A Studio session's secret starts with this (an API token's with `atl_`).
+pub const SESSION_PREFIX: &str = "ats_";
+
+/// Why a credential was not enough, decided in the store's trip.
+enum Refused {
+    /// Unknown, expired or revoked.
+    Credential,
+    /// No role in the `default` project (which exists for everyone).
+    NoRoleInDefault(String),
+}
+
+/// The caller's identity in the project they name: one trip to the store for
+/// the credential (`None`: open mode, the local admin) and their role there.
+/// A project that does not exist, or where they have no role, is the same
+/// NotFound (no existence leak).
+fn identify(
+    st: &dyn store::MetadataStore,
+    secret: Option<&str>,
+    named: Option<&str>,
+) -> store::Result<Result<(Identity, String), Refused>> {
+    let cred = match secret {
+        None => store::Credential {
+            user: "local".into(),
+            is_admin: true,
+            cap: "admin".into(),
+            service: true,
+        },
+        Some(t) => {
+            let h = hash_token(t);
+            let found = if t.starts_with(SESSION_PREFIX) {
+                st.lookup_session(&h)?
+            } else {
+                st.lookup_token(&h)?
+            };
+            match found {
+                Some(c) => c,
+                None => return Ok(Err(Refused::Credential)),
+            }
+        }
+    };
+    let cap = Role::parse(&cred.cap).unwrap_or(Role::Viewer);
+    let ws = named.unwrap_or(store::DEFAULT_WORKSPACE);
+    let role = match named {
+        // the workspace routes: a server admin manages them; anyone reads their own
+        None if cred.is_admin => cap,
+        None => Role::Viewer,
+        // a server admin, or a service token (its role in every project)
+        Some(ws) if cred.is_admin || cred.service => {
+            if ws != store::DEFAULT_WORKSPACE {
+                st.get_workspace(ws)?;
+            }
+            cap
+        }
+        Some(ws) => match st.member_role(ws, &cred.user)? {
+            Some(r) => Role::parse(&r).unwrap_or(Role::Viewer).min(cap),
+            None if ws == store::DEFAULT_WORKSPACE => {
+                return Ok(Err(Refused::NoRoleInDefault(cred.user)));
+            }
+            None => {
+                return Err(store::StoreError::NotFound(format!(
+                    "Workspace '{ws}' not found"
+                )));
+            }
+        },
+    };
+    Ok(Ok((
+        Identity {
+            name: cred.user,
+            role,
+            admin: cred.is_admin,
+        },
+        ws.to_string(),
+    )))
 }
 
 pub fn hash_token(token: &str) -> String {
@@ -222,51 +301,86 @@ pub async fn middleware(State(g): State<Guard>, mut req: Request, next: Next) ->
     };
     let access = declared.map_or(Access::Read, |(a, _)| a);
     let path = req.uri().path().to_string();
-    // 3. who is asking
-    let identity = match g.state.auth {
-        AuthMode::Open => Identity {
-            name: "local".into(),
-            role: Role::Admin,
-        },
-        AuthMode::Required if access == Access::Public => Identity {
-            name: "anonymous".into(),
-            role: Role::Viewer,
-        },
-        AuthMode::Required => {
-            let Some(token) = token_from(&req) else {
+    // the project the request works in (none: the workspace routes)
+    let named = match crate::workspace::requested(&req) {
+        Ok(_) if access == Access::Account => None,
+        Ok(n) => n,
+        Err(e) => return e.into_response(),
+    };
+    // 3. who is asking, and their role in that project
+    let secret = match g.state.auth {
+        AuthMode::Open => None,
+        AuthMode::Required if access == Access::Public => Some(None),
+        AuthMode::Required => match token_from(&req) {
+            Some(t) => Some(Some(t)),
+            None => {
                 return unauthenticated(
                     &path,
                     matched.is_some(),
                     "Authentication required: send an API token as 'Authorization: Bearer <token>' (MLFLOW_TRACKING_TOKEN for the mlflow client)",
                 );
-            };
-            let h = hash_token(&token);
-            match g.state.db(move |s| s.lookup_token(&h)).await {
-                Ok(Some((name, role))) => Identity {
-                    name,
-                    role: Role::parse(&role).unwrap_or(Role::Viewer),
-                },
-                Ok(None) => return unauthenticated(&path, matched.is_some(), "Invalid API token"),
+            }
+        },
+    };
+    let (identity, ws) = match secret {
+        // a public route in required mode: nobody in particular, no lookups
+        Some(None) => (
+            Identity {
+                name: "anonymous".into(),
+                role: Role::Viewer,
+                admin: false,
+            },
+            store::DEFAULT_WORKSPACE.to_string(),
+        ),
+        secret => {
+            let secret = secret.flatten();
+            let named2 = named.clone();
+            match g
+                .state
+                .db(move |st| identify(st, secret.as_deref(), named2.as_deref()))
+                .await
+            {
+                Ok(Ok(found)) => found,
+                Ok(Err(Refused::Credential)) => {
+                    return unauthenticated(
+                        &path,
+                        matched.is_some(),
+                        "Invalid API token (unknown, expired or revoked)",
+                    );
+                }
+                Ok(Err(Refused::NoRoleInDefault(who))) => {
+                    return refuse(
+                        ErrorCode::PermissionDenied,
+                        format!(
+                            "'{who}' has no role in the default project: name one of your projects with the X-MLFLOW-WORKSPACE header (mlflow.set_workspace, MLFLOW_WORKSPACE)"
+                        ),
+                    );
+                }
                 Err(e) => return e.into_response(),
             }
         }
     };
     // 4. the route's declared permission and body
     let needed = match access {
-        Access::Public | Access::Read => Role::Viewer,
+        Access::Public | Access::Read | Access::Account => Role::Viewer,
         Access::Write => Role::Editor,
         Access::Admin => Role::Admin,
     };
     if identity.role < needed {
-        return refuse(
-            ErrorCode::PermissionDenied,
+        let msg = if named.is_none() && !identity.admin {
+            format!(
+                "'{}' is not a server admin; {method} {path} needs one",
+                identity.name
+            )
+        } else {
             format!(
                 "'{}' has the {} role; {method} {path} needs the {} role",
                 identity.name,
                 identity.role.as_str(),
                 needed.as_str()
-            ),
-        );
+            )
+        };
+        return refuse(ErrorCode::PermissionDenied, msg);
     }
     if let Some((_, body)) = declared
         && site::is_unsafe(&method)
@@ -309,8 +423,63 @@ pub async fn middleware(State(g): State<Guard>, mut req: Request, next: Next) ->
             );
         }
     }
+    // 5. a change is recorded in the audit log with the answer it got
+    let audit = match (&matched, declared) {
+        (Some(m), Some(_)) if crate::audit::audited(&method, m.as_str(), access) => {
+            Some(m.as_str().to_string())
+        }
+        _ => None,
+    };
+    let mut audit_body = None;
+    let body_len = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if audit.is_some()
+        && matches!(declared, Some((_, BodyKind::Json)))
+        && body_len.is_some_and(|n| n <= crate::audit::MAX_RECORDED_BODY)
+    {
+        let (parts, body) = req.into_parts();
+        match axum::body::to_bytes(body, crate::audit::MAX_RECORDED_BODY as usize).await {
+            Ok(b) => {
+                audit_body = Some(b.clone());
+                req = Request::from_parts(parts, axum::body::Body::from(b));
+            }
+            Err(e) => {
+                return refuse(
+                    ErrorCode::MalformedRequest,
+                    format!("could not read the request body: {e}"),
+                );
+            }
+        }
+    }
+    let audit = audit.map(|template| store::AuditEntry {
+        at_ms: store::now_ms(),
+        actor: identity.name.clone(),
+        address: req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.to_string())
+            .unwrap_or_default(),
+        workspace: if named.is_some() {
+            ws.clone()
+        } else {
+            String::new()
+        },
+        action: format!("{method} {template}"),
+        target: path.clone(),
+        status: 0,
+        detail: crate::audit::detail(req.uri().query(), audit_body.as_ref(), body_len),
+        ..Default::default()
+    });
     req.extensions_mut().insert(identity);
+    req.extensions_mut().insert(crate::workspace::Ws(ws));
     let mut resp = next.run(req).await;
+    if let Some(mut e) = audit {
+        e.status = i64::from(resp.status().as_u16());
+        crate::audit::record(&g.state, e).await;
+    }
     if let Some(o) = &allowed_origin {
         let h = resp.headers().clone();
         site::add_cors(resp.headers_mut(), o, &h, false);

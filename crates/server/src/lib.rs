@@ -12,12 +12,14 @@
 //! pool through [`AppState::db`].
 
 pub mod atelier_api;
+pub mod audit;
 pub mod auth;
 pub mod error;
 mod mlflow;
 /// MLflow's registry webhooks: the sender and the delivery loop the binary starts.
 pub use mlflow::webhooks as mlflow_webhooks;
 pub mod openapi;
+pub mod people;
 pub mod req;
 pub mod routes;
 pub mod site;
@@ -142,11 +144,6 @@ pub fn router_with(state: AppState, extra: Routes) -> Router {
         .merge(extra.with_state::<AppState>(()))
         .merge(own)
         .fallback(studio_routes::page)
-        // (inside the guard: a request is authenticated before its workspace is looked up)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            workspace::middleware,
-        ))
         .layer(axum::middleware::from_fn_with_state(
             guard,
             auth::middleware,

@@ -29,6 +29,10 @@ pub enum Access {
     Write,
     /// Admins only.
     Admin,
+    /// Any signed-in identity, outside any project: their own account (who
+    /// they are, their tokens, their password). The handler lets a server
+    /// admin, or a project's admin for its members, act for others.
+    Account,
 }
 
 impl Access {
@@ -38,6 +42,7 @@ impl Access {
             Access::Read => "read",
             Access::Write => "write",
             Access::Admin => "admin",
+            Access::Account => "account",
         }
     }
 }

@@ -111,10 +111,25 @@ async fn login_form(State(s): State<AppState>) -> Response {
     r
 }
 
-/// The login form's body: `token=` and a 68-character token fit many times over.
+/// The login form's body: a name, a password (at most
+/// [`crate::people::MAX_PASSWORD`] bytes) or a 68-character token fit many times over.
 const MAX_LOGIN_BODY: usize = 8 << 10;
 
-async fn login(State(s): State<AppState>, body: axum::body::Body) -> Response {
+fn login_refused(status: StatusCode, msg: &str) -> Response {
+    let mut r = (status, Html(studio::login_page(Some(msg)))).into_response();
+    page_headers(&mut r);
+    r
+}
+
+/// `POST /login`: a name and password open a session (failures are
+/// throttled per name); an API token is checked and kept in the cookie as
+/// before.
+async fn login(
+    State(s): State<AppState>,
+    connect: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    body: axum::body::Body,
+) -> Response {
+    let address = connect.map(|c| c.0.0.to_string()).unwrap_or_default();
     // read no more than a login form can be, signed in or not
     let Ok(body) = axum::body::to_bytes(body, MAX_LOGIN_BODY).await else {
         return (
@@ -123,31 +138,87 @@ async fn login(State(s): State<AppState>, body: axum::body::Body) -> Response {
         )
             .into_response();
     };
-    let token = url::form_urlencoded::parse(&body)
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v.trim().to_string())
-        .unwrap_or_default();
-    let h = hash_token(&token);
-    let ok = !token.is_empty() && matches!(s.db(move |st| st.lookup_token(&h)).await, Ok(Some(_)));
-    if !ok {
-        let mut r = (
-            StatusCode::UNAUTHORIZED,
-            Html(studio::login_page(Some("That token is not valid."))),
-        )
-            .into_response();
-        page_headers(&mut r);
-        return r;
-    }
+    let field = |name: &str| {
+        url::form_urlencoded::parse(&body)
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_default()
+    };
+    let (user, password, token) = (
+        field("user").trim().to_string(),
+        field("password"),
+        field("token").trim().to_string(),
+    );
+    let event = |actor: String, action: &'static str, status: StatusCode| {
+        let (s, address) = (s.clone(), address.clone());
+        async move {
+            crate::audit::sign_in_event(&s, &actor, &address, action, status.as_u16()).await;
+        }
+    };
+    let secret = if !user.is_empty() {
+        match crate::people::sign_in(&s, user.clone(), password).await {
+            Ok(secret) => {
+                event(user, "sign-in", StatusCode::FOUND).await;
+                secret
+            }
+            Err(crate::people::SignInError::Wrong) => {
+                event(user, "sign-in-failed", StatusCode::UNAUTHORIZED).await;
+                return login_refused(
+                    StatusCode::UNAUTHORIZED,
+                    "That name and password do not match.",
+                );
+            }
+            Err(crate::people::SignInError::Throttled(minutes)) => {
+                event(user, "sign-in-throttled", StatusCode::TOO_MANY_REQUESTS).await;
+                let mut r = login_refused(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &format!(
+                        "Too many failed sign-ins for this name: try again in {minutes} minutes."
+                    ),
+                );
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(minutes as u64 * 60));
+                return r;
+            }
+            Err(crate::people::SignInError::Other(e)) => return e.into_response(),
+        }
+    } else {
+        let h = hash_token(&token);
+        let found = if token.is_empty() || token.starts_with(crate::auth::SESSION_PREFIX) {
+            None
+        } else {
+            s.db(move |st| st.lookup_token(&h)).await.ok().flatten()
+        };
+        let Some(cred) = found else {
+            event("(token)".into(), "sign-in-failed", StatusCode::UNAUTHORIZED).await;
+            return login_refused(StatusCode::UNAUTHORIZED, "That token is not valid.");
+        };
+        event(cred.user, "sign-in", StatusCode::FOUND).await;
+        token
+    };
     let mut r = Redirect::to("/").into_response();
     if let Ok(v) = HeaderValue::from_str(&format!(
-        "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"
+        "{COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict"
     )) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
     r
 }
 
-async fn logout() -> Response {
+/// `GET /logout`: end the session (server-side, so a copied cookie dies
+/// with it) and clear the cookie.
+async fn logout(State(s): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    let secret = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string());
+    if let Some(secret) = secret {
+        crate::people::sign_out(&s, &secret).await;
+    }
     let mut r = Redirect::to("/login").into_response();
     r.headers_mut().insert(
         header::SET_COOKIE,

@@ -1,9 +1,11 @@
 //! Projects, which are MLflow workspaces (MLflow 3.10+). The `mlflow`
 //! client names the active workspace in the `X-MLFLOW-WORKSPACE` header of
-//! every request (none: the `default` workspace); [`middleware`] resolves it
-//! once per request — refusing a malformed name (400) and a workspace that
-//! does not exist (404) before any handler runs — and hands it on as a
-//! [`Ws`] extension, which [`crate::req::Req`] carries. A handler that
+//! every request (none: the `default` workspace); the request guard
+//! ([`crate::auth::middleware`]) resolves it once per request with the
+//! caller's role there — refusing a malformed name (400), and a workspace
+//! that does not exist or where the caller has no role (404) before any
+//! handler runs — and hands it on as a [`Ws`] extension, which
+//! [`crate::req::Req`] carries. A handler that
 //! touches an experiment or a run checks it belongs to that workspace
 //! ([`experiment_in`], [`run_in`]): one of another workspace answers 404
 //! exactly as one that does not exist (no existence leak).
@@ -12,15 +14,16 @@
 //! `/api/3.0/mlflow/server-info` (where the client learns workspaces are
 //! supported) ignore the header, as MLflow's server does.
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use store::{DEFAULT_WORKSPACE, MetadataStore, StoreError, Workspace, WorkspaceDeletion};
 
 use crate::AppState;
+use crate::auth::Identity;
 use crate::error::{ApiError, ApiResult};
 use crate::req::Req;
 
@@ -65,33 +68,32 @@ fn exempt(path: &str) -> bool {
     path.ends_with("/mlflow/server-info") || path.contains("/mlflow/workspaces")
 }
 
-/// Resolve the request's workspace (see the module's documentation).
-pub async fn middleware(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
+/// The workspace a request names (none named: `default`), or `None` for the
+/// routes that ignore the header; a malformed name is refused (400). Whether
+/// it exists, and the caller's role there, the guard asks the store
+/// ([`crate::auth::middleware`]), in the same trip as the caller's credential.
+pub fn requested(req: &Request) -> Result<Option<String>, ApiError> {
+    if exempt(req.uri().path()) {
+        return Ok(None);
+    }
     let named = match req.headers().get(HEADER) {
         None => None,
         Some(v) => match v.to_str() {
             Ok(t) => Some(t.trim().to_string()).filter(|t| !t.is_empty()),
             Err(_) => {
-                return ApiError::invalid(format!("The {HEADER} header must be text"))
-                    .into_response();
+                return Err(ApiError::invalid(format!(
+                    "The {HEADER} header must be text"
+                )));
             }
         },
     };
-    let ws = match named {
-        Some(n) if !exempt(req.uri().path()) && n != DEFAULT_WORKSPACE => {
-            if let Err(e) = validate_name(&n) {
-                return e.into_response();
-            }
-            let probe = n.clone();
-            if let Err(e) = s.db(move |st| st.get_workspace(&probe)).await {
-                return e.into_response();
-            }
-            n
+    match named {
+        Some(n) if n != DEFAULT_WORKSPACE => {
+            validate_name(&n)?;
+            Ok(Some(n))
         }
-        _ => DEFAULT_WORKSPACE.to_string(),
-    };
-    req.extensions_mut().insert(Ws(ws));
-    next.run(req).await
+        _ => Ok(Some(DEFAULT_WORKSPACE.to_string())),
+    }
 }
 
 /// Refuse experiment `id` unless it belongs to `ws` (as if it did not exist).
@@ -161,8 +163,25 @@ pub fn only_in<T>(items: Vec<T>, check: impl Fn(&T) -> store::Result<()>) -> sto
 }
 
 /// `GET /workspaces`: every workspace, by name.
-pub async fn list(State(s): State<AppState>) -> ApiResult<Json<Value>> {
-    let all = s.db(|st| st.list_workspaces()).await?;
+///
+/// Someone who is not a server admin sees the workspaces they have a role in.
+pub async fn list(
+    State(s): State<AppState>,
+    Extension(who): Extension<Identity>,
+) -> ApiResult<Json<Value>> {
+    let all = s
+        .db(move |st| {
+            let all = st.list_workspaces()?;
+            if who.admin {
+                return Ok(all);
+            }
+            let mine = st.member_roles(&who.name)?;
+            Ok(all
+                .into_iter()
+                .filter(|w| mine.iter().any(|(m, _)| *m == w.name))
+                .collect())
+        })
+        .await?;
     Ok(Json(
         json!({"workspaces": all.iter().map(crate::wire::workspace).collect::<Vec<_>>()}),
     ))
@@ -215,12 +234,25 @@ fn path_name(name: &str) -> Result<(), ApiError> {
 }
 
 /// `GET /workspaces/{name}`.
+///
+/// A workspace where someone who is not a server admin has no role answers
+/// 404, as one that does not exist.
 pub async fn get_one(
     State(s): State<AppState>,
+    Extension(who): Extension<Identity>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
     path_name(&name)?;
-    let w = s.db(move |st| st.get_workspace(&name)).await?;
+    let w = s
+        .db(move |st| {
+            if !who.admin && st.member_role(&name, &who.name)?.is_none() {
+                return Err(StoreError::NotFound(format!(
+                    "Workspace '{name}' not found"
+                )));
+            }
+            st.get_workspace(&name)
+        })
+        .await?;
     Ok(Json(json!({"workspace": crate::wire::workspace(&w)})))
 }
 

@@ -27,6 +27,7 @@ async fn as_user(mut req: Request, next: Next) -> Response {
             role: header("x-role")
                 .and_then(|r| Role::parse(&r))
                 .unwrap_or(Role::Editor),
+            admin: false,
         })
     };
     if let Some(who) = who {

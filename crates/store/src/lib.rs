@@ -250,12 +250,68 @@ pub trait MetadataStore: TraceStore + ModelCardStore + GenaiStore + Send + Sync 
     fn log_logged_model_params(&self, model_id: &str, params: &[Param]) -> Result<()>;
     fn search_logged_models(&self, q: &SearchLoggedModels) -> Result<Page<LoggedModel>>;
 
-    // ---- access tokens (hashes only; the secret is never stored) ----
-    fn create_token(&self, name: &str, role: &str, token_hash: &str) -> Result<()>;
-    /// The (name, role) a token hash belongs to, if any.
-    fn lookup_token(&self, token_hash: &str) -> Result<Option<(String, String)>>;
+    // ---- people: users, their roles per project, tokens, sessions ----
+    /// A new user (`password_hash`: an Argon2id PHC string, none: tokens only).
+    fn create_user(&self, name: &str, password_hash: Option<&str>, is_admin: bool) -> Result<User>;
+    fn get_user(&self, name: &str) -> Result<User>;
+    fn list_users(&self) -> Result<Vec<User>>;
+    /// Set or clear a user's password; ends every session of theirs.
+    fn set_user_password(&self, name: &str, password_hash: Option<&str>) -> Result<()>;
+    fn set_user_admin(&self, name: &str, is_admin: bool) -> Result<()>;
+    /// Delete a user with their tokens, sessions and project roles.
+    fn delete_user(&self, name: &str) -> Result<()>;
+    /// A user's password hash (none: they sign in with tokens only).
+    fn password_hash(&self, name: &str) -> Result<Option<String>>;
+    /// Give `user` `role` in `workspace` (replacing the role they had there).
+    fn set_member(&self, workspace: &str, user: &str, role: &str) -> Result<()>;
+    fn remove_member(&self, workspace: &str, user: &str) -> Result<()>;
+    /// (user, role) of a project's members, by name.
+    fn list_members(&self, workspace: &str) -> Result<Vec<(String, String)>>;
+    /// (workspace, role) of a user's projects, by name.
+    fn member_roles(&self, user: &str) -> Result<Vec<(String, String)>>;
+    /// A user's role in a project, if they have one.
+    fn member_role(&self, workspace: &str, user: &str) -> Result<Option<String>>;
+
+    /// A service token: of no user, it acts in every project with `role`
+    /// (an `admin` one as a server admin) — for jobs, spaces and scripts.
+    fn create_token(
+        &self,
+        name: &str,
+        role: &str,
+        token_hash: &str,
+        expires: Option<i64>,
+    ) -> Result<()>;
+    /// A token of an existing user, which may do at most `role`.
+    fn create_user_token(
+        &self,
+        user: &str,
+        name: &str,
+        role: &str,
+        token_hash: &str,
+        expires: Option<i64>,
+    ) -> Result<()>;
+    /// What a token hash stands for, unless unknown or expired.
+    fn lookup_token(&self, token_hash: &str) -> Result<Option<Credential>>;
     fn revoke_token(&self, name: &str) -> Result<()>;
-    fn list_tokens(&self) -> Result<Vec<(String, String, i64)>>;
+    fn list_tokens(&self) -> Result<Vec<TokenInfo>>;
+    /// A Studio session, known by the hash of its secret, until `expires`.
+    fn create_session(&self, user: &str, id_hash: &str, expires: i64) -> Result<()>;
+    /// What a session stands for, unless unknown, ended or expired.
+    fn lookup_session(&self, id_hash: &str) -> Result<Option<Credential>>;
+    fn end_session(&self, id_hash: &str) -> Result<()>;
+    /// End every session of a user; how many there were.
+    fn end_sessions(&self, user: &str) -> Result<usize>;
+    /// Note a failed sign-in as `user` (whether or not they exist).
+    fn record_login_failure(&self, user: &str, at: i64) -> Result<()>;
+    /// Failed sign-ins as `user` at or after `since` (epoch ms).
+    fn login_failures_since(&self, user: &str, since: i64) -> Result<i64>;
+    fn clear_login_failures(&self, user: &str) -> Result<()>;
+
+    // ---- the audit log (append-only) ----
+    /// Append a record; its id.
+    fn append_audit(&self, e: &AuditEntry) -> Result<i64>;
+    /// Records matching `q`, newest first.
+    fn search_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>>;
 
     // ---- jobs ----
     /// Queue a job (no owner, one attempt); its id is a fresh 32-hex-digit string.

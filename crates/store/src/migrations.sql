@@ -541,3 +541,60 @@ INSERT INTO workspaces (name, description, creation_time)
 ALTER TABLE experiments ADD COLUMN workspace TEXT NOT NULL DEFAULT 'default';
 DROP INDEX experiments_name;
 CREATE UNIQUE INDEX experiments_workspace_name ON experiments (workspace, name);
+
+-- migration 20: people. A user signs in to the Studio with a password (an Argon2id PHC string;
+-- none: API tokens only) and owns API tokens; a server admin manages projects and people, anyone
+-- else acts in a project through their role there (workspace_members). A user's token may do at
+-- most its role. A token of no user (user_name NULL: every token made before, and the service
+-- tokens of jobs and spaces) keeps its role in every project, so nobody gains or loses access.
+-- Studio sign-ins are sessions (revocable, expiring); failed sign-ins are counted per name, in
+-- the database, so every server process throttles alike.
+CREATE TABLE users (
+    name TEXT PRIMARY KEY,
+    password_hash TEXT,
+    is_admin INTEGER NOT NULL DEFAULT 0,
+    created INTEGER NOT NULL
+);
+CREATE TABLE workspace_members (
+    workspace TEXT NOT NULL,
+    user_name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    PRIMARY KEY (workspace, user_name)
+);
+CREATE INDEX workspace_members_user ON workspace_members (user_name);
+ALTER TABLE access_tokens ADD COLUMN user_name TEXT;
+ALTER TABLE access_tokens ADD COLUMN expires INTEGER;
+CREATE INDEX access_tokens_user ON access_tokens (user_name);
+CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,
+    user_name TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    expires INTEGER NOT NULL
+);
+CREATE INDEX sessions_user ON sessions (user_name);
+CREATE TABLE login_failures (
+    user_name TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX login_failures_user_at ON login_failures (user_name, at);
+
+-- migration 21: the audit log: every change made through the server (and `atelier users` /
+-- `atelier projects`), sign-ins and failed sign-ins — who, when, from where, what, in which
+-- project, with what answer. Append-only, as model_card_history.
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    address TEXT NOT NULL,
+    workspace TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX audit_log_at ON audit_log (at_ms);
+CREATE INDEX audit_log_actor ON audit_log (actor, at_ms);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;

@@ -122,6 +122,80 @@ pub enum WorkspaceDeletion {
     SetDefault,
 }
 
+/// Someone who uses the server: a person who signs in to the Studio, or a
+/// service that only holds API tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    /// Manages projects and people, and acts as admin in every project.
+    pub is_admin: bool,
+    /// Whether they can sign in with a password (else only with tokens).
+    pub has_password: bool,
+    pub created: i64,
+}
+
+/// What a presented credential (an API token or a Studio session) stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub user: String,
+    pub is_admin: bool,
+    /// The most the credential may do (`viewer`, `editor` or `admin`),
+    /// whatever its user may: a token's role; a session's is `admin`.
+    pub cap: String,
+    /// A token of no user (a service token, or one made before users):
+    /// `user` is its name, and it acts in every project with its role.
+    pub service: bool,
+}
+
+/// An API token as listed (its secret is never stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub name: String,
+    /// Its user (none: a service token).
+    pub user: Option<String>,
+    pub role: String,
+    pub created: i64,
+    /// Epoch milliseconds after which it is refused (none: never).
+    pub expires: Option<i64>,
+}
+
+/// One record of the audit log: who did what, when, from where, in which
+/// project, and what the server answered.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditEntry {
+    /// Assigned when appended (increasing).
+    pub id: i64,
+    pub at_ms: i64,
+    /// A user or service token's name; `local` on an open server; `cli` for
+    /// the command line; for a sign-in, the name tried.
+    pub actor: String,
+    /// The client's address (`ip:port`), or empty.
+    pub address: String,
+    pub workspace: String,
+    /// What was done: `METHOD /route/{template}`, or `sign-in`, `sign-in-failed`, …
+    pub action: String,
+    /// The concrete path or the name acted on.
+    pub target: String,
+    /// The HTTP status answered (0 from the command line).
+    pub status: i64,
+    /// A JSON object: the request's fields (secrets left out).
+    pub detail: String,
+}
+
+/// Which audit records to read: newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub actor: Option<String>,
+    pub workspace: Option<String>,
+    /// Text found in the action or the target.
+    pub action: Option<String>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    /// Older than this record (paging).
+    pub before_id: Option<i64>,
+    pub limit: usize,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metric {
     pub key: String,

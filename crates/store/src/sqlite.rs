@@ -8,7 +8,7 @@
 //! power loss can lose the last transactions, never corrupt the file.
 //!
 //! The SQL of each entity lives in a submodule (`experiments`, `runs`,
-//! `registry`, `logged_models`, `tokens`, `jobs`, …) as functions over a
+//! `registry`, `logged_models`, `people`, `jobs`, …) as functions over a
 //! `&Conn`; the trait impls here run them inside `write`/`read`.
 //! `filter_sql` translates MLflow's search grammar for all of them.
 
@@ -23,6 +23,7 @@ use crate::db::{Conn, OptionalExtension, PgPool};
 
 use crate::*;
 
+mod audit;
 mod experiments;
 mod filter_sql;
 mod genai;
@@ -30,9 +31,9 @@ pub mod import;
 mod jobs;
 mod logged_models;
 mod migrate;
+mod people;
 mod registry;
 mod runs;
-mod tokens;
 pub use migrate::CopyReport;
 mod mlflow_webhooks;
 mod model_cards;
@@ -850,22 +851,98 @@ impl MetadataStore for SqlStore {
         self.read(|c| logged_models::search_logged_models(c, q))
     }
 
-    // ------------------------------------------------------------ tokens
+    // ------------------------------------------------------------ people
 
-    fn create_token(&self, name: &str, role: &str, token_hash: &str) -> Result<()> {
-        self.write(|tx| tokens::create_token(tx, name, role, token_hash))
+    fn create_user(&self, name: &str, password_hash: Option<&str>, is_admin: bool) -> Result<User> {
+        self.write(|tx| people::create_user(tx, name, password_hash, is_admin))
     }
-
-    fn lookup_token(&self, token_hash: &str) -> Result<Option<(String, String)>> {
-        self.read(|c| tokens::lookup_token(c, token_hash))
+    fn get_user(&self, name: &str) -> Result<User> {
+        self.read(|c| people::get_user(c, name))
     }
-
+    fn list_users(&self) -> Result<Vec<User>> {
+        self.read(people::list_users)
+    }
+    fn set_user_password(&self, name: &str, password_hash: Option<&str>) -> Result<()> {
+        self.write(|tx| people::set_user_password(tx, name, password_hash))
+    }
+    fn set_user_admin(&self, name: &str, is_admin: bool) -> Result<()> {
+        self.write(|tx| people::set_user_admin(tx, name, is_admin))
+    }
+    fn delete_user(&self, name: &str) -> Result<()> {
+        self.write(|tx| people::delete_user(tx, name))
+    }
+    fn password_hash(&self, name: &str) -> Result<Option<String>> {
+        self.read(|c| people::password_hash(c, name))
+    }
+    fn set_member(&self, workspace: &str, user: &str, role: &str) -> Result<()> {
+        self.write(|tx| people::set_member(tx, workspace, user, role))
+    }
+    fn remove_member(&self, workspace: &str, user: &str) -> Result<()> {
+        self.write(|tx| people::remove_member(tx, workspace, user))
+    }
+    fn list_members(&self, workspace: &str) -> Result<Vec<(String, String)>> {
+        self.read(|c| people::list_members(c, workspace))
+    }
+    fn member_roles(&self, user: &str) -> Result<Vec<(String, String)>> {
+        self.read(|c| people::member_roles(c, user))
+    }
+    fn member_role(&self, workspace: &str, user: &str) -> Result<Option<String>> {
+        self.read(|c| people::member_role(c, workspace, user))
+    }
+    fn create_token(
+        &self,
+        name: &str,
+        role: &str,
+        token_hash: &str,
+        expires: Option<i64>,
+    ) -> Result<()> {
+        self.write(|tx| people::create_token(tx, name, role, token_hash, expires))
+    }
+    fn create_user_token(
+        &self,
+        user: &str,
+        name: &str,
+        role: &str,
+        token_hash: &str,
+        expires: Option<i64>,
+    ) -> Result<()> {
+        self.write(|tx| people::create_user_token(tx, user, name, role, token_hash, expires))
+    }
+    fn lookup_token(&self, token_hash: &str) -> Result<Option<Credential>> {
+        self.read(|c| people::lookup_token(c, token_hash))
+    }
     fn revoke_token(&self, name: &str) -> Result<()> {
-        self.write(|tx| tokens::revoke_token(tx, name))
+        self.write(|tx| people::revoke_token(tx, name))
     }
-
-    fn list_tokens(&self) -> Result<Vec<(String, String, i64)>> {
-        self.read(tokens::list_tokens)
+    fn list_tokens(&self) -> Result<Vec<TokenInfo>> {
+        self.read(people::list_tokens)
+    }
+    fn create_session(&self, user: &str, id_hash: &str, expires: i64) -> Result<()> {
+        self.write(|tx| people::create_session(tx, user, id_hash, expires))
+    }
+    fn lookup_session(&self, id_hash: &str) -> Result<Option<Credential>> {
+        self.read(|c| people::lookup_session(c, id_hash))
+    }
+    fn end_session(&self, id_hash: &str) -> Result<()> {
+        self.write(|tx| people::end_session(tx, id_hash))
+    }
+    fn end_sessions(&self, user: &str) -> Result<usize> {
+        self.write(|tx| people::end_sessions(tx, user))
+    }
+    fn record_login_failure(&self, user: &str, at: i64) -> Result<()> {
+        self.write(|tx| people::record_login_failure(tx, user, at))
+    }
+    fn login_failures_since(&self, user: &str, since: i64) -> Result<i64> {
+        self.read(|c| people::login_failures_since(c, user, since))
+    }
+    fn clear_login_failures(&self, user: &str) -> Result<()> {
+        self.write(|tx| people::clear_login_failures(tx, user))
+    }
+    fn append_audit(&self, e: &AuditEntry) -> Result<i64> {
+        self.write(|tx| audit::append(tx, e))
+    }
+    fn search_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        self.read(|c| audit::search(c, q))
     }
 
     fn queue_job(&self, job: &NewJob) -> Result<Job> {

@@ -1223,3 +1223,229 @@ fn workspaces_group_experiments_and_keep_their_names_apart() {
             .is_err()
     );
 }
+
+/// People: a user's token stands for the user (capped by its role) until it
+/// expires or the user goes; a service token stands for itself; roles are
+/// per project and go with the project or the user; sessions end on a new
+/// password; failed sign-ins are counted per name.
+#[test]
+fn people_have_roles_per_project_and_their_credentials_end_with_them() {
+    let s = fresh();
+    let alice = s.create_user("alice", Some("$argon2id$x"), false).unwrap();
+    assert!(alice.has_password && !alice.is_admin);
+    assert!(matches!(
+        s.create_user("alice", None, true),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        s.create_user("no spaces", None, false),
+        Err(StoreError::InvalidParameter(_))
+    ));
+    s.create_user("root", None, true).unwrap();
+    assert_eq!(
+        s.password_hash("alice").unwrap().as_deref(),
+        Some("$argon2id$x")
+    );
+    assert_eq!(s.password_hash("root").unwrap(), None);
+    assert!(matches!(
+        s.password_hash("nobody"),
+        Err(StoreError::NotFound(_))
+    ));
+
+    s.create_workspace(&Workspace {
+        name: "team-a".into(),
+        description: None,
+        default_artifact_root: None,
+        creation_time: 0,
+    })
+    .unwrap();
+    s.set_member("team-a", "alice", "viewer").unwrap();
+    s.set_member("team-a", "alice", "editor").unwrap(); // replaces
+    assert!(matches!(
+        s.set_member("team-a", "alice", "owner"),
+        Err(StoreError::InvalidParameter(_))
+    ));
+    assert!(matches!(
+        s.set_member("team-b", "alice", "viewer"),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.set_member("team-a", "bob", "viewer"),
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        s.member_role("team-a", "alice").unwrap().as_deref(),
+        Some("editor")
+    );
+    assert_eq!(s.member_role(DEFAULT_WORKSPACE, "alice").unwrap(), None);
+    assert_eq!(
+        s.list_members("team-a").unwrap(),
+        vec![("alice".to_string(), "editor".to_string())]
+    );
+
+    // a user's token, capped at viewer; an expired one is refused
+    s.create_user_token("alice", "alice-laptop", "viewer", "h1", None)
+        .unwrap();
+    s.create_user_token("alice", "alice-old", "editor", "h2", Some(now_ms() - 1))
+        .unwrap();
+    let c = s.lookup_token("h1").unwrap().unwrap();
+    assert_eq!(
+        (c.user.as_str(), c.is_admin, c.cap.as_str(), c.service),
+        ("alice", false, "viewer", false)
+    );
+    assert_eq!(s.lookup_token("h2").unwrap(), None);
+    assert!(matches!(
+        s.create_user_token("bob", "b", "viewer", "h3", None),
+        Err(StoreError::NotFound(_))
+    ));
+    // a service token
+    s.create_token("ci", "editor", "h4", None).unwrap();
+    let c = s.lookup_token("h4").unwrap().unwrap();
+    assert_eq!(
+        (c.user.as_str(), c.is_admin, c.cap.as_str(), c.service),
+        ("ci", false, "editor", true)
+    );
+    assert!(s.lookup_token("h5").unwrap().is_none());
+    let tokens = s.list_tokens().unwrap();
+    assert_eq!(
+        tokens
+            .iter()
+            .map(|t| (t.name.as_str(), t.user.as_deref()))
+            .collect::<Vec<_>>(),
+        vec![
+            ("alice-laptop", Some("alice")),
+            ("alice-old", Some("alice")),
+            ("ci", None)
+        ]
+    );
+
+    // sessions end with a new password, or on request
+    s.create_session("alice", "s1", now_ms() + 60_000).unwrap();
+    s.create_session("alice", "s2", now_ms() - 1).unwrap();
+    assert_eq!(s.lookup_session("s1").unwrap().unwrap().user, "alice");
+    assert_eq!(s.lookup_session("s2").unwrap(), None);
+    s.set_user_password("alice", Some("$argon2id$y")).unwrap();
+    assert_eq!(s.lookup_session("s1").unwrap(), None);
+    s.create_session("alice", "s3", now_ms() + 60_000).unwrap();
+    assert_eq!(s.end_sessions("alice").unwrap(), 1);
+
+    // failed sign-ins, per name
+    let t = now_ms();
+    for i in 0..3 {
+        s.record_login_failure("alice", t - i * 1000).unwrap();
+    }
+    s.record_login_failure("nobody", t).unwrap();
+    assert_eq!(s.login_failures_since("alice", t - 1500).unwrap(), 2);
+    s.clear_login_failures("alice").unwrap();
+    assert_eq!(s.login_failures_since("alice", 0).unwrap(), 0);
+    assert_eq!(s.login_failures_since("nobody", 0).unwrap(), 1);
+
+    // a project's roles go with it; a user's tokens, sessions and roles go with them
+    s.delete_workspace("team-a", WorkspaceDeletion::Restrict)
+        .unwrap();
+    assert_eq!(s.member_roles("alice").unwrap(), vec![]);
+    s.set_member(DEFAULT_WORKSPACE, "alice", "viewer").unwrap();
+    s.create_session("alice", "s4", now_ms() + 60_000).unwrap();
+    s.delete_user("alice").unwrap();
+    assert_eq!(s.lookup_token("h1").unwrap(), None);
+    assert_eq!(s.lookup_session("s4").unwrap(), None);
+    assert_eq!(s.list_members(DEFAULT_WORKSPACE).unwrap(), vec![]);
+    assert_eq!(s.list_tokens().unwrap().len(), 1);
+    assert_eq!(
+        s.list_users()
+            .unwrap()
+            .iter()
+            .map(|u| u.name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["root"]
+    );
+}
+
+/// The audit log: records come back newest first, filtered by actor,
+/// project, text of the action or target, and time; nothing rewrites them.
+#[test]
+fn the_audit_log_is_searchable_and_append_only() {
+    let s = fresh();
+    let rec = |actor: &str, ws: &str, action: &str, target: &str, at: i64| AuditEntry {
+        at_ms: at,
+        actor: actor.into(),
+        address: "127.0.0.1:5000".into(),
+        workspace: ws.into(),
+        action: action.into(),
+        target: target.into(),
+        status: 200,
+        detail: r#"{"name":"x"}"#.into(),
+        ..Default::default()
+    };
+    let a = s
+        .append_audit(&rec(
+            "alice",
+            "team-a",
+            "POST /experiments/create",
+            "/api/x",
+            1000,
+        ))
+        .unwrap();
+    let b = s
+        .append_audit(&rec(
+            "bob",
+            "team-b",
+            "DELETE /endpoints/{name}",
+            "/api/atelier/endpoints/churn",
+            2000,
+        ))
+        .unwrap();
+    let c = s
+        .append_audit(&rec("alice", "", "sign-in", "/login", 3000))
+        .unwrap();
+    assert!(a < b && b < c);
+    let q = |f: &dyn Fn(&mut AuditQuery)| {
+        let mut q = AuditQuery {
+            limit: 100,
+            ..Default::default()
+        };
+        f(&mut q);
+        s.search_audit(&q)
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(q(&|_| {}), vec![c, b, a]);
+    assert_eq!(q(&|q| q.actor = Some("alice".into())), vec![c, a]);
+    assert_eq!(q(&|q| q.workspace = Some("team-b".into())), vec![b]);
+    assert_eq!(q(&|q| q.action = Some("churn".into())), vec![b]);
+    assert_eq!(q(&|q| q.action = Some("sign-in".into())), vec![c]);
+    assert_eq!(
+        q(&|q| {
+            q.since_ms = Some(1500);
+            q.until_ms = Some(3000);
+        }),
+        vec![b]
+    );
+    assert_eq!(q(&|q| q.before_id = Some(c)), vec![b, a]);
+    assert_eq!(q(&|q| q.limit = 1), vec![c]);
+    let first = &s
+        .search_audit(&AuditQuery {
+            limit: 1,
+            ..Default::default()
+        })
+        .unwrap()[0];
+    assert_eq!(
+        (
+            first.actor.as_str(),
+            first.address.as_str(),
+            first.status,
+            first.detail.as_str()
+        ),
+        ("alice", "127.0.0.1:5000", 200, r#"{"name":"x"}"#)
+    );
+    for sql in [
+        "UPDATE audit_log SET actor = 'nobody'",
+        "DELETE FROM audit_log",
+    ] {
+        let e = s.raw_execute(sql).expect_err(sql);
+        assert!(e.to_string().contains("append-only"), "{sql}: {e}");
+    }
+    assert_eq!(q(&|_| {}).len(), 3);
+}

@@ -493,7 +493,8 @@ pub fn not_found_page(path: &str) -> String {
 }
 
 /// The login page (shown when the server requires authentication). The form POSTs
-/// `token=<api token>` (`application/x-www-form-urlencoded`) to `/login`.
+/// `user=…&password=…`, or `token=<api token>` for someone without a password
+/// (`application/x-www-form-urlencoded`), to `/login`.
 pub fn login_page(error: Option<&str>) -> String {
     let error_html = error
         .map(|e| {
@@ -517,10 +518,15 @@ pub fn login_page(error: Option<&str>) -> String {
 <form class="card login" method="post" action="/login" data-testid="login-form">
 <div class="brand"><img src="/static/favicon.svg" alt="" width="28" height="28"><span>Atelier <b>Studio</b></span></div>
 <h1>Sign in</h1>
-<p class="muted">This server requires an API token.</p>
 {error_html}
+<label for="user">Name</label>
+<input id="user" name="user" autocomplete="username" autofocus data-testid="login-user">
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" data-testid="login-password">
+<details class="login-token"><summary class="muted">Sign in with an API token instead</summary>
 <label for="token">API token</label>
-<input id="token" name="token" type="password" autocomplete="current-password" required autofocus data-testid="login-token">
+<input id="token" name="token" type="password" autocomplete="off" data-testid="login-token">
+</details>
 <button type="submit" class="btn primary" data-testid="login-submit">Sign in</button>
 </form>
 </body>

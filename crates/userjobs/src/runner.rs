@@ -349,6 +349,7 @@ impl UserJobRunner {
                 &job_token_name(&ctx.job.id),
                 "editor",
                 &server::hash_token(&t),
+                None,
             )
             .map_err(|e| {
                 end_run(st, &run_id, RunStatus::Failed);

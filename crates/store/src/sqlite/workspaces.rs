@@ -127,6 +127,7 @@ pub(super) fn delete_workspace(tx: &Conn, name: &str, mode: WorkspaceDeletion) -
             )?;
         }
     }
+    super::people::forget_workspace(tx, name)?;
     tx.execute("DELETE FROM workspaces WHERE name = ?", [name])?;
     Ok(())
 }

@@ -1,0 +1,362 @@
+//! People (migration 20): users, their roles per project, API tokens and
+//! Studio sessions (only hashes of secrets are stored), and failed sign-ins.
+
+use crate::db::{Conn, OptionalExtension, params};
+use crate::*;
+
+use super::{invalid, not_found};
+
+const ROLES: &[&str] = &["viewer", "editor", "admin"];
+
+fn check_role(role: &str) -> Result<()> {
+    if ROLES.contains(&role) {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "unknown role '{role}': use viewer, editor or admin"
+        )))
+    }
+}
+
+fn user_row(r: &crate::db::Row) -> crate::db::Result<User> {
+    Ok(User {
+        name: r.get(0)?,
+        is_admin: r.get::<_, i64>(1)? != 0,
+        has_password: r.get::<_, i64>(2)? != 0,
+        created: r.get(3)?,
+    })
+}
+
+const USER_COLS: &str =
+    "name, is_admin, CASE WHEN password_hash IS NULL THEN 0 ELSE 1 END, created";
+
+pub(super) fn get_user(c: &Conn, name: &str) -> Result<User> {
+    c.prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE name = ?"))?
+        .query_row([name], user_row)
+        .optional()?
+        .ok_or_else(|| not_found(format!("No user named '{name}'")))
+}
+
+pub(super) fn list_users(c: &Conn) -> Result<Vec<User>> {
+    Ok(
+        c.prepare(&format!("SELECT {USER_COLS} FROM users ORDER BY name"))?
+            .query_map([], user_row)?
+            .collect::<crate::db::Result<_>>()?,
+    )
+}
+
+fn user_exists(c: &Conn, name: &str) -> Result<bool> {
+    Ok(
+        c.query_row("SELECT 1 FROM users WHERE name = ?", [name], |_| Ok(()))
+            .optional()?
+            .is_some(),
+    )
+}
+
+/// A user name: 1–64 characters, letters, digits and `.-_@`, so that it
+/// reads unambiguously in lists, audit records and URLs.
+fn check_user_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "user name '{}' must be 1 to 64 letters, digits or . - _ @",
+            name.chars().take(80).collect::<String>()
+        )))
+    }
+}
+
+pub(super) fn create_user(
+    tx: &Conn,
+    name: &str,
+    password_hash: Option<&str>,
+    is_admin: bool,
+) -> Result<User> {
+    check_user_name(name)?;
+    if user_exists(tx, name)? {
+        return Err(StoreError::AlreadyExists(format!(
+            "A user named '{name}' exists already"
+        )));
+    }
+    tx.execute(
+        "INSERT INTO users (name, password_hash, is_admin, created) VALUES (?, ?, ?, ?)",
+        params![name, password_hash, is_admin as i64, now_ms()],
+    )?;
+    get_user(tx, name)
+}
+
+pub(super) fn set_user_password(tx: &Conn, name: &str, password_hash: Option<&str>) -> Result<()> {
+    get_user(tx, name)?;
+    tx.execute(
+        "UPDATE users SET password_hash = ? WHERE name = ?",
+        params![password_hash, name],
+    )?;
+    end_sessions(tx, name)?;
+    Ok(())
+}
+
+pub(super) fn set_user_admin(tx: &Conn, name: &str, is_admin: bool) -> Result<()> {
+    get_user(tx, name)?;
+    tx.execute(
+        "UPDATE users SET is_admin = ? WHERE name = ?",
+        params![is_admin as i64, name],
+    )?;
+    Ok(())
+}
+
+pub(super) fn delete_user(tx: &Conn, name: &str) -> Result<()> {
+    get_user(tx, name)?;
+    for sql in [
+        "DELETE FROM access_tokens WHERE user_name = ?",
+        "DELETE FROM sessions WHERE user_name = ?",
+        "DELETE FROM workspace_members WHERE user_name = ?",
+        "DELETE FROM login_failures WHERE user_name = ?",
+        "DELETE FROM users WHERE name = ?",
+    ] {
+        tx.execute(sql, [name])?;
+    }
+    Ok(())
+}
+
+pub(super) fn password_hash(c: &Conn, name: &str) -> Result<Option<String>> {
+    c.prepare_cached("SELECT password_hash FROM users WHERE name = ?")?
+        .query_row([name], |r| r.get::<_, Option<String>>(0))
+        .optional()?
+        .ok_or_else(|| not_found(format!("No user named '{name}'")))
+}
+
+pub(super) fn set_member(tx: &Conn, workspace: &str, user: &str, role: &str) -> Result<()> {
+    check_role(role)?;
+    super::workspaces::load_workspace(tx, workspace)?;
+    get_user(tx, user)?;
+    tx.execute(
+        "DELETE FROM workspace_members WHERE workspace = ? AND user_name = ?",
+        params![workspace, user],
+    )?;
+    tx.execute(
+        "INSERT INTO workspace_members (workspace, user_name, role) VALUES (?, ?, ?)",
+        params![workspace, user, role],
+    )?;
+    Ok(())
+}
+
+pub(super) fn remove_member(tx: &Conn, workspace: &str, user: &str) -> Result<()> {
+    let n = tx.execute(
+        "DELETE FROM workspace_members WHERE workspace = ? AND user_name = ?",
+        params![workspace, user],
+    )?;
+    if n == 0 {
+        return Err(not_found(format!(
+            "'{user}' has no role in project '{workspace}'"
+        )));
+    }
+    Ok(())
+}
+
+pub(super) fn list_members(c: &Conn, workspace: &str) -> Result<Vec<(String, String)>> {
+    super::workspaces::load_workspace(c, workspace)?;
+    Ok(c.prepare(
+        "SELECT user_name, role FROM workspace_members WHERE workspace = ? ORDER BY user_name",
+    )?
+    .query_map([workspace], |r| Ok((r.get(0)?, r.get(1)?)))?
+    .collect::<crate::db::Result<_>>()?)
+}
+
+pub(super) fn member_roles(c: &Conn, user: &str) -> Result<Vec<(String, String)>> {
+    get_user(c, user)?;
+    Ok(c.prepare(
+        "SELECT workspace, role FROM workspace_members WHERE user_name = ? ORDER BY workspace",
+    )?
+    .query_map([user], |r| Ok((r.get(0)?, r.get(1)?)))?
+    .collect::<crate::db::Result<_>>()?)
+}
+
+pub(super) fn member_role(c: &Conn, workspace: &str, user: &str) -> Result<Option<String>> {
+    Ok(c.prepare_cached(
+        "SELECT role FROM workspace_members WHERE workspace = ? AND user_name = ?",
+    )?
+    .query_row(params![workspace, user], |r| r.get(0))
+    .optional()?)
+}
+
+/// Called when a workspace is deleted.
+pub(super) fn forget_workspace(tx: &Conn, workspace: &str) -> Result<()> {
+    tx.execute(
+        "DELETE FROM workspace_members WHERE workspace = ?",
+        [workspace],
+    )?;
+    Ok(())
+}
+
+// ------------------------------------------------------------ tokens
+
+fn token_name_free(tx: &Conn, name: &str) -> Result<()> {
+    let taken = tx
+        .query_row("SELECT 1 FROM access_tokens WHERE name = ?", [name], |_| {
+            Ok(())
+        })
+        .optional()?
+        .is_some();
+    if taken {
+        return Err(StoreError::AlreadyExists(format!(
+            "A token named '{name}' exists already; revoke it first or pick another name"
+        )));
+    }
+    Ok(())
+}
+
+pub(super) fn create_token(
+    tx: &Conn,
+    name: &str,
+    role: &str,
+    token_hash: &str,
+    expires: Option<i64>,
+) -> Result<()> {
+    insert_token(tx, None, name, role, token_hash, expires)
+}
+
+fn insert_token(
+    tx: &Conn,
+    user: Option<&str>,
+    name: &str,
+    role: &str,
+    token_hash: &str,
+    expires: Option<i64>,
+) -> Result<()> {
+    check_role(role)?;
+    if name.is_empty() || name.len() > 100 {
+        return Err(invalid("a token name must be 1 to 100 characters"));
+    }
+    token_name_free(tx, name)?;
+    tx.execute(
+        "INSERT INTO access_tokens (name, role, token_hash, created, user_name, expires)
+         VALUES (?, ?, ?, ?, ?, ?)",
+        params![name, role, token_hash, now_ms(), user, expires],
+    )?;
+    Ok(())
+}
+
+pub(super) fn create_user_token(
+    tx: &Conn,
+    user: &str,
+    name: &str,
+    role: &str,
+    token_hash: &str,
+    expires: Option<i64>,
+) -> Result<()> {
+    get_user(tx, user)?;
+    insert_token(tx, Some(user), name, role, token_hash, expires)
+}
+
+fn credential_row(r: &crate::db::Row) -> crate::db::Result<Credential> {
+    Ok(Credential {
+        user: r.get(0)?,
+        is_admin: r.get::<_, i64>(1)? != 0,
+        cap: r.get(2)?,
+        service: r.get::<_, i64>(3)? != 0,
+    })
+}
+
+pub(super) fn lookup_token(c: &Conn, token_hash: &str) -> Result<Option<Credential>> {
+    // a service token (no user) stands for itself: admin if its role is
+    Ok(c
+        .prepare_cached(
+            "SELECT COALESCE(u.name, t.name),
+                    CASE WHEN t.user_name IS NULL THEN (CASE WHEN t.role = 'admin' THEN 1 ELSE 0 END)
+                         ELSE u.is_admin END,
+                    t.role,
+                    CASE WHEN t.user_name IS NULL THEN 1 ELSE 0 END
+             FROM access_tokens t LEFT JOIN users u ON u.name = t.user_name
+             WHERE t.token_hash = ? AND (t.expires IS NULL OR t.expires > ?)
+               AND (t.user_name IS NULL OR u.name IS NOT NULL)",
+        )?
+        .query_row(params![token_hash, now_ms()], credential_row)
+        .optional()?)
+}
+
+pub(super) fn revoke_token(tx: &Conn, name: &str) -> Result<()> {
+    let n = tx.execute("DELETE FROM access_tokens WHERE name = ?", [name])?;
+    if n == 0 {
+        return Err(not_found(format!("No token named '{name}'")));
+    }
+    Ok(())
+}
+
+pub(super) fn list_tokens(c: &Conn) -> Result<Vec<TokenInfo>> {
+    Ok(c.prepare(
+        "SELECT name, user_name, role, created, expires FROM access_tokens ORDER BY name",
+    )?
+    .query_map([], |r| {
+        Ok(TokenInfo {
+            name: r.get(0)?,
+            user: r.get(1)?,
+            role: r.get(2)?,
+            created: r.get(3)?,
+            expires: r.get(4)?,
+        })
+    })?
+    .collect::<crate::db::Result<_>>()?)
+}
+
+// ------------------------------------------------------------ sessions
+
+pub(super) fn create_session(tx: &Conn, user: &str, id_hash: &str, expires: i64) -> Result<()> {
+    get_user(tx, user)?;
+    tx.execute(
+        "INSERT INTO sessions (id_hash, user_name, created, expires) VALUES (?, ?, ?, ?)",
+        params![id_hash, user, now_ms(), expires],
+    )?;
+    Ok(())
+}
+
+pub(super) fn lookup_session(c: &Conn, id_hash: &str) -> Result<Option<Credential>> {
+    Ok(c.prepare_cached(
+        "SELECT u.name, u.is_admin, 'admin', 0 FROM sessions s
+             JOIN users u ON u.name = s.user_name
+             WHERE s.id_hash = ? AND s.expires > ?",
+    )?
+    .query_row(params![id_hash, now_ms()], credential_row)
+    .optional()?)
+}
+
+pub(super) fn end_session(tx: &Conn, id_hash: &str) -> Result<()> {
+    tx.execute("DELETE FROM sessions WHERE id_hash = ?", [id_hash])?;
+    Ok(())
+}
+
+pub(super) fn end_sessions(tx: &Conn, user: &str) -> Result<usize> {
+    Ok(tx.execute("DELETE FROM sessions WHERE user_name = ?", [user])?)
+}
+
+// ------------------------------------------------------------ sign-in throttling
+
+pub(super) fn record_login_failure(tx: &Conn, user: &str, at: i64) -> Result<()> {
+    // (old failures are dropped on the way: the table stays small)
+    tx.execute(
+        "DELETE FROM login_failures WHERE at < ?",
+        [at - 24 * 3600 * 1000],
+    )?;
+    tx.execute(
+        "INSERT INTO login_failures (user_name, at) VALUES (?, ?)",
+        params![user, at],
+    )?;
+    Ok(())
+}
+
+pub(super) fn login_failures_since(c: &Conn, user: &str, since: i64) -> Result<i64> {
+    Ok(c.query_row(
+        "SELECT COUNT(*) FROM login_failures WHERE user_name = ? AND at >= ?",
+        params![user, since],
+        |r| r.get(0),
+    )?)
+}
+
+pub(super) fn clear_login_failures(tx: &Conn, user: &str) -> Result<()> {
+    tx.execute("DELETE FROM login_failures WHERE user_name = ?", [user])?;
+    Ok(())
+}
