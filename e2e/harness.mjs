@@ -38,10 +38,11 @@ async function waitHealthy(url, proc, timeoutMs) {
 
 /**
  * Starts `atelier serve` (ATELIER_BIN, default target/debug/atelier) on a free port with a fresh
- * data dir, with `extraArgs` after the others (e.g. ['--webhook-allowed-hosts', '127.0.0.1']).
+ * data dir, with `extraArgs` after the others (e.g. ['--webhook-allowed-hosts', '127.0.0.1']);
+ * `prepare(dataDir, bin)` runs first.
  * ATELIER_URL points the tests at an already running server instead (for development).
  */
-export async function startServer(extraArgs = []) {
+export async function startServer(extraArgs = [], { prepare } = {}) {
   if (process.env.ATELIER_URL) {
     const url = process.env.ATELIER_URL.replace(/\/$/, '');
     await waitHealthy(url, null, 10000);
@@ -51,6 +52,8 @@ export async function startServer(extraArgs = []) {
   if (!existsSync(bin)) throw new Error(`no server binary at ${bin}: run cargo build -p atelier (or set ATELIER_BIN)`);
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'atelier-e2e-'));
+  // (e.g. `atelier users create …` on the data dir before a --require-auth server starts)
+  if (prepare) await prepare(dataDir, bin);
   const proc = spawn(bin, ['serve', '--port', String(port), '--data-dir', dataDir, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   proc.stdout.on('data', (d) => { output += d; });

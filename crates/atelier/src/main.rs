@@ -1435,12 +1435,15 @@ fn serve(s: Settings) -> anyhow::Result<()> {
         Some(_) => String::new(),
         None => format!(", metadata in {}", store.location()),
     };
-    let has_tokens = !store.list_tokens()?.is_empty();
+    // someone must be able to get in: a token, or a user with a password
+    let has_tokens =
+        !store.list_tokens()?.is_empty() || store.list_users()?.iter().any(|u| u.has_password);
     let auth = if s.require_auth || !is_loopback(&s.host) {
         if !has_tokens {
             bail!(
-                "refusing to serve on {} without authentication: create an API token first with\n  atelier token create admin --data-dir {}\n(on a loopback address the server may run open, as MLflow does)",
+                "refusing to serve on {} without authentication: create an API token first with\n  atelier token create admin --data-dir {}\nor a server admin who signs in to the Studio with\n  atelier users create NAME --admin --password-stdin --data-dir {}\n(on a loopback address the server may run open, as MLflow does)",
                 s.host,
+                s.data_dir.display(),
                 s.data_dir.display()
             );
         }

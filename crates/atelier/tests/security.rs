@@ -580,3 +580,143 @@ fn every_declared_route_enforces_its_permission() {
     );
     assert_eq!(c, 403, "{body}");
 }
+
+fn cli(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_atelier"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .expect("run atelier");
+    assert!(
+        out.status.success(),
+        "atelier {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Built from the routers' own declarations: every route, called in
+/// project `team-a` as anonymous, as its viewer, editor and admin, and as
+/// the admin of another project. Each role of the project gets past the
+/// guard exactly where the route's declared permission allows it; someone
+/// of another project learns nothing (the 404 of a project that does not
+/// exist), except on the public routes and their own account's.
+#[test]
+fn every_declared_route_answers_each_role_of_its_project_and_nothing_to_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    cli(d, &["projects", "create", "team-a"]);
+    cli(d, &["projects", "create", "team-b"]);
+    let mut tokens = std::collections::HashMap::new();
+    for (user, ws, role) in [
+        ("vic", "team-a", "viewer"),
+        ("eddie", "team-a", "editor"),
+        ("ada", "team-a", "admin"),
+        ("olga", "team-b", "admin"),
+    ] {
+        cli(d, &["users", "create", user]);
+        cli(d, &["projects", "grant", ws, user, role]);
+        // (the token may do everything its user may: the role decides)
+        let t = cli(
+            d,
+            &[
+                "token",
+                "create",
+                &format!("{user}-t"),
+                "--user",
+                user,
+                "--role",
+                "admin",
+            ],
+        );
+        tokens.insert(user, t);
+    }
+    let s = Server::start(d, &["--require-auth"]);
+    let call = |who: Option<&str>, method: &str, path: &str| {
+        let bearer = who.map(|w| format!("Bearer {}", tokens[w]));
+        let mut h = vec![
+            ("Content-Type", "application/json"),
+            ("X-MLFLOW-WORKSPACE", "team-a"),
+        ];
+        if let Some(b) = &bearer {
+            h.push(("Authorization", b.as_str()));
+        }
+        let (c, _, body) = send(s.port, method, path, &h, b"{}");
+        (c, body)
+    };
+    let (c, list) = call(Some("ada"), "GET", "/api/atelier/routes");
+    assert_eq!(c, 200, "{list}");
+    let list: Value = serde_json::from_str(&list).unwrap();
+    let routes = list["routes"].as_array().unwrap();
+    let rank = |r: &str| match r {
+        "viewer" => 0,
+        "editor" => 1,
+        _ => 2,
+    };
+    // refused by the guard (as opposed to a handler's own 4xx about the request)
+    let guard_refused = |c: u16, body: &str| {
+        c == 401
+            || c == 405
+            || (c == 403 && (body.contains(" role; ") || body.contains(" needs one")))
+            || (c == 404 && body.contains("Workspace 'team-a' not found"))
+    };
+    let mut checked = 0;
+    for r in routes {
+        let method = r["method"].as_str().unwrap();
+        let template = r["path"].as_str().unwrap();
+        let path = concrete(template);
+        if path == "/studio/api/events" {
+            continue; // an endless stream
+        }
+        let access = r["access"].as_str().unwrap();
+        // the workspace routes and server-info ignore the header: a non-admin reads there
+        let exempt = template.contains("/mlflow/workspaces") || template.ends_with("/server-info");
+        // (POST /login answers 401 to a form without a valid password or token)
+        let guard_refused =
+            |c: u16, body: &str| guard_refused(c, body) && !(path == "/login" && c == 401);
+        let (c, body) = call(None, method, &path);
+        if access == "public" {
+            assert!(
+                !guard_refused(c, &body),
+                "anonymous: {c} from {method} {path}: {body}"
+            );
+        } else {
+            assert_eq!(c, 401, "anonymous: {method} {path}: {body}");
+        }
+        for (user, role) in [("vic", "viewer"), ("eddie", "editor"), ("ada", "admin")] {
+            let needed = match access {
+                "write" => "editor",
+                "admin" => "admin",
+                _ => "viewer",
+            };
+            let has = if exempt { "viewer" } else { role };
+            let (c, body) = call(Some(user), method, &path);
+            if rank(has) >= rank(needed) {
+                assert!(
+                    !guard_refused(c, &body),
+                    "the {role} of team-a got {c} from {method} {path}: {body}"
+                );
+            } else {
+                assert_eq!(c, 403, "the {role} of team-a: {method} {path}: {body}");
+            }
+        }
+        let (c, body) = call(Some("olga"), method, &path);
+        if access == "public" || access == "account" || (exempt && access == "read") {
+            assert!(
+                !guard_refused(c, &body),
+                "another project's admin got {c} from {method} {path}: {body}"
+            );
+        } else if exempt {
+            assert_eq!(c, 403, "another project's admin: {method} {path}: {body}");
+        } else {
+            assert_eq!(
+                (c, body.contains("Workspace 'team-a' not found")),
+                (404, true),
+                "another project's admin: {method} {path}: {body}"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked > 300, "{checked}");
+}

@@ -938,6 +938,92 @@ fn registry_models_deploy_by_version_and_alias_and_viewers_may_invoke() {
     assert_eq!(st, 200, "{body}");
     let (st, _, _, _) = invoke(&s, "p1", "text/csv", None, row.as_bytes(), &[]);
     assert_eq!(st, 401);
+    // an invocation key: that endpoint's invocations and nothing else, until revoked
+    let key_call = |method: &str, path: &str, bearer: &str, body: Option<Value>| {
+        let mut r = match (method, body) {
+            ("POST", Some(b)) => a
+                .post(&s.url(path))
+                .header("Authorization", bearer)
+                .send_json(&b),
+            ("DELETE", _) => a
+                .delete(&s.url(path))
+                .header("Authorization", bearer)
+                .call(),
+            _ => a.get(&s.url(path)).header("Authorization", bearer).call(),
+        }
+        .unwrap();
+        let st = r.status().as_u16();
+        (st, r.body_mut().read_to_string().unwrap_or_default())
+    };
+    let vb = format!("Bearer {viewer}");
+    let (st, body) = key_call(
+        "POST",
+        "/api/atelier/endpoints/p1/keys",
+        &vb,
+        Some(json!({"name": "shop"})),
+    );
+    assert_eq!(st, 403, "a viewer makes no keys: {body}");
+    let (st, body) = key_call(
+        "POST",
+        "/api/atelier/endpoints/p1/keys",
+        &auth,
+        Some(json!({"name": "checkout"})),
+    );
+    assert_eq!(st, 201, "{body}");
+    let key = serde_json::from_str::<Value>(&body).unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let kb = format!("Bearer {key}");
+    let (st, _, _, body) = invoke(
+        &s,
+        "p1",
+        "text/csv",
+        None,
+        row.as_bytes(),
+        &[("Authorization", &kb)],
+    );
+    assert_eq!(st, 200, "{body}");
+    let (st, _, _, body) = invoke(
+        &s,
+        "pc",
+        "text/csv",
+        None,
+        row.as_bytes(),
+        &[("Authorization", &kb)],
+    );
+    assert_eq!(st, 403, "{body}");
+    assert!(body.contains("invocation key of endpoint 'p1'"), "{body}");
+    for path in [
+        "/api/atelier/endpoints/p1",
+        "/api/2.0/mlflow/experiments/search?max_results=1",
+        "/endpoints/p1/ping",
+    ] {
+        let (st, body) = key_call("GET", path, &kb, None);
+        assert_eq!(st, 403, "{path}: {body}");
+    }
+    let (st, body) = key_call("GET", "/api/atelier/endpoints/p1/keys", &vb, None);
+    assert_eq!(st, 200, "{body}");
+    assert!(
+        body.contains("\"checkout\"") && !body.contains(&key),
+        "{body}"
+    );
+    let (st, body) = key_call(
+        "DELETE",
+        "/api/atelier/endpoints/p1/keys/checkout",
+        &auth,
+        None,
+    );
+    assert_eq!(st, 204, "{body}");
+    let (st, _, _, _) = invoke(
+        &s,
+        "p1",
+        "text/csv",
+        None,
+        row.as_bytes(),
+        &[("Authorization", &kb)],
+    );
+    assert_eq!(st, 401, "a revoked key opens nothing");
     // batch transform of a registry model runs as a job on the server
     let out = dir.path().join("batch-out");
     let (ok, _, err) = atelier(

@@ -76,7 +76,12 @@ enum Refused {
     Credential,
     /// No role in the `default` project (which exists for everyone).
     NoRoleInDefault(String),
+    /// An endpoint invocation key used for anything but invoking its endpoint.
+    KeyScope(String),
 }
+
+/// The route endpoint invocation keys may call.
+pub const INVOCATIONS: &str = "/endpoints/{name}/invocations";
 
 /// The caller's identity in the project they name: one trip to the store for
 /// the credential (`None`: open mode, the local admin) and their role there.
@@ -86,6 +91,7 @@ fn identify(
     st: &dyn store::MetadataStore,
     secret: Option<&str>,
     named: Option<&str>,
+    invoking: Option<&str>,
 ) -> store::Result<Result<(Identity, String), Refused>> {
     let cred = match secret {
         None => store::Credential {
@@ -93,6 +99,7 @@ fn identify(
             is_admin: true,
             cap: "admin".into(),
             service: true,
+            endpoint: None,
         },
         Some(t) => {
             let h = hash_token(t);
@@ -107,6 +114,20 @@ fn identify(
             }
         }
     };
+    if let Some(ep) = &cred.endpoint {
+        // an endpoint invocation key: that endpoint's invocations, nothing else
+        if invoking != Some(ep.as_str()) {
+            return Ok(Err(Refused::KeyScope(ep.clone())));
+        }
+        return Ok(Ok((
+            Identity {
+                name: cred.user,
+                role: Role::Viewer,
+                admin: false,
+            },
+            named.unwrap_or(store::DEFAULT_WORKSPACE).to_string(),
+        )));
+    }
     let cap = Role::parse(&cred.cap).unwrap_or(Role::Viewer);
     let ws = named.unwrap_or(store::DEFAULT_WORKSPACE);
     let role = match named {
@@ -299,7 +320,9 @@ pub async fn middleware(State(g): State<Guard>, mut req: Request, next: Next) ->
             }
         },
     };
-    let access = declared.map_or(Access::Read, |(a, _)| a);
+    // (no declared route: a Studio page, whose data comes through declared routes, or a 404 —
+    // open to anyone signed in, in no project in particular)
+    let access = declared.map_or(Access::Account, |(a, _)| a);
     let path = req.uri().path().to_string();
     // the project the request works in (none: the workspace routes)
     let named = match crate::workspace::requested(&req) {
@@ -335,9 +358,23 @@ pub async fn middleware(State(g): State<Guard>, mut req: Request, next: Next) ->
         secret => {
             let secret = secret.flatten();
             let named2 = named.clone();
+            // the endpoint a request invokes, if it does (what an invocation key may do)
+            let invoking = matched
+                .as_ref()
+                .filter(|m| m.as_str() == INVOCATIONS)
+                .and_then(|_| path.strip_prefix("/endpoints/"))
+                .and_then(|p| p.strip_suffix("/invocations"))
+                .map(str::to_string);
             match g
                 .state
-                .db(move |st| identify(st, secret.as_deref(), named2.as_deref()))
+                .db(move |st| {
+                    identify(
+                        st,
+                        secret.as_deref(),
+                        named2.as_deref(),
+                        invoking.as_deref(),
+                    )
+                })
                 .await
             {
                 Ok(Ok(found)) => found,
@@ -353,6 +390,14 @@ pub async fn middleware(State(g): State<Guard>, mut req: Request, next: Next) ->
                         ErrorCode::PermissionDenied,
                         format!(
                             "'{who}' has no role in the default project: name one of your projects with the X-MLFLOW-WORKSPACE header (mlflow.set_workspace, MLFLOW_WORKSPACE)"
+                        ),
+                    );
+                }
+                Ok(Err(Refused::KeyScope(ep))) => {
+                    return refuse(
+                        ErrorCode::PermissionDenied,
+                        format!(
+                            "this is an invocation key of endpoint '{ep}': it may only POST /endpoints/{ep}/invocations"
                         ),
                     );
                 }

@@ -19,7 +19,8 @@ use crate::routes::{Access, BodyKind, Routes};
 pub fn routes() -> Routes<AppState> {
     Routes::new()
         .get("/static/{*path}", Access::Public, asset)
-        .get("/studio/api/events", Access::Read, events)
+        // (a counter of changes, no data: anyone signed in, whatever their projects)
+        .get("/studio/api/events", Access::Account, events)
         .get("/login", Access::Public, login_form)
         .add(Method::POST, "/login", Access::Public, BodyKind::Raw, login)
         .get("/logout", Access::Public, logout)

@@ -13,6 +13,8 @@
 //! | GET | `/api/atelier/endpoints/<name>/capture?from_ms=&to_ms=&max_results=` | captured records |
 //! | GET, POST, DELETE | `/api/atelier/endpoints/<name>/shadow` | the shadow test and its comparison (`?bucket_seconds=`), start one (`{"model", "sampling_percentage", "duration_seconds", "production_variant", "variant"}`), stop it |
 //! | POST | `/api/atelier/endpoints/<name>/shadow/promote` | the shadow's model becomes the production variant's |
+//! | GET, POST | `/api/atelier/endpoints/<name>/keys` | invocation keys: list, create (`{"name"}` → the secret, once) |
+//! | DELETE | `/api/atelier/endpoints/<name>/keys/<key>` | revoke a key |
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -68,6 +70,13 @@ pub fn router(s: Serving) -> Routes {
             "/api/atelier/endpoints/{name}/shadow/promote",
             Write,
             shadow_promote,
+        )
+        .get("/api/atelier/endpoints/{name}/keys", Read, list_keys)
+        .post("/api/atelier/endpoints/{name}/keys", Write, create_key)
+        .delete(
+            "/api/atelier/endpoints/{name}/keys/{key}",
+            Write,
+            revoke_key,
         )
         .with_state(s)
 }
@@ -603,4 +612,99 @@ async fn shadow_promote(State(s): State<Serving>, Path(name): Path<String>) -> R
         ))
     };
     run.await.into_response()
+}
+
+// ------------------------------------------------------------ invocation keys
+
+fn key_json(t: &store::TokenInfo) -> Value {
+    json!({"name": t.name, "created": t.created, "created_by": t.user})
+}
+
+async fn keys_of(s: &Serving, name: String) -> Result<Vec<store::TokenInfo>> {
+    let st = s.store().clone();
+    let all = tokio::task::spawn_blocking(move || st.list_tokens())
+        .await
+        .map_err(|e| ServingError::Internal(e.to_string()))??;
+    Ok(all
+        .into_iter()
+        .filter(|t| t.endpoint.as_deref() == Some(name.as_str()))
+        .collect())
+}
+
+/// `GET /api/atelier/endpoints/{name}/keys`: the endpoint's invocation keys (never their secrets).
+async fn list_keys(State(s): State<Serving>, Path(name): Path<String>) -> Response {
+    if let Err(e) = slot_or_404(&s, &name) {
+        return e.into_response();
+    }
+    match keys_of(&s, name).await {
+        Ok(keys) => axum::Json(json!({"keys": keys.iter().map(key_json).collect::<Vec<_>>()}))
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /api/atelier/endpoints/{name}/keys {"name"}` → 201 with the key,
+/// shown once: it may only invoke this endpoint (`Authorization: Bearer <key>`).
+async fn create_key(
+    State(s): State<Serving>,
+    Path(name): Path<String>,
+    who: Option<axum::Extension<server::Identity>>,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = slot_or_404(&s, &name) {
+        return e.into_response();
+    }
+    let key_name = match serde_json::from_slice::<Value>(&body) {
+        Ok(v) => v
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .map(str::to_string),
+        Err(e) => {
+            return ServingError::BadRequest(format!("the body is not JSON: {e}")).into_response();
+        }
+    };
+    let Some(key_name) = key_name.filter(|k| !k.is_empty()) else {
+        return ServingError::BadRequest(
+            "give the key a name: {\"name\": \"checkout-service\"}".into(),
+        )
+        .into_response();
+    };
+    let by = who.map_or_else(|| "local".to_string(), |w| w.0.name);
+    let secret = server::new_token();
+    let h = server::hash_token(&secret);
+    let st = s.store().clone();
+    let (n, k) = (name.clone(), key_name.clone());
+    let made = tokio::task::spawn_blocking(move || st.create_endpoint_key(&n, &k, &h, &by)).await;
+    match made {
+        Ok(Ok(())) => (
+            StatusCode::CREATED,
+            axum::Json(json!({"key": secret, "name": key_name, "endpoint": name,
+                "use": format!("POST /endpoints/{name}/invocations with 'Authorization: Bearer <key>'")})),
+        )
+            .into_response(),
+        Ok(Err(e)) => ServingError::from(e).into_response(),
+        Err(e) => ServingError::Internal(e.to_string()).into_response(),
+    }
+}
+
+/// `DELETE /api/atelier/endpoints/{name}/keys/{key}`: revoke it (at once, on every replica).
+async fn revoke_key(
+    State(s): State<Serving>,
+    Path((name, key)): Path<(String, String)>,
+) -> Response {
+    match keys_of(&s, name.clone()).await {
+        Ok(keys) if keys.iter().any(|t| t.name == key) => {}
+        Ok(_) => {
+            return ServingError::NotFound(format!("endpoint '{name}' has no key named '{key}'"))
+                .into_response();
+        }
+        Err(e) => return e.into_response(),
+    }
+    let st = s.store().clone();
+    match tokio::task::spawn_blocking(move || st.revoke_token(&key)).await {
+        Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Err(e)) => ServingError::from(e).into_response(),
+        Err(e) => ServingError::Internal(e.to_string()).into_response(),
+    }
 }

@@ -290,6 +290,15 @@ pub trait MetadataStore: TraceStore + ModelCardStore + GenaiStore + Send + Sync 
         token_hash: &str,
         expires: Option<i64>,
     ) -> Result<()>;
+    /// An invocation key of endpoint `endpoint` (role `invoke`): it may
+    /// only invoke that endpoint. `created_by` is recorded as its user.
+    fn create_endpoint_key(
+        &self,
+        endpoint: &str,
+        name: &str,
+        token_hash: &str,
+        created_by: &str,
+    ) -> Result<()>;
     /// What a token hash stands for, unless unknown or expired.
     fn lookup_token(&self, token_hash: &str) -> Result<Option<Credential>>;
     fn revoke_token(&self, name: &str) -> Result<()>;

@@ -598,3 +598,7 @@ CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+
+-- migration 22: endpoint invocation keys: an access token with `endpoint` set may only invoke that
+-- endpoint (role 'invoke'), for applications, apart from people's tokens; revoked like any token.
+ALTER TABLE access_tokens ADD COLUMN endpoint TEXT;

@@ -756,3 +756,7 @@ CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
     FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
+
+-- migration 22: endpoint invocation keys: an access token with `endpoint` set may only invoke that
+-- endpoint (role 'invoke'), for applications, apart from people's tokens; revoked like any token.
+ALTER TABLE access_tokens ADD COLUMN endpoint TEXT COLLATE "C";

@@ -145,6 +145,8 @@ pub struct Credential {
     /// A token of no user (a service token, or one made before users):
     /// `user` is its name, and it acts in every project with its role.
     pub service: bool,
+    /// An endpoint invocation key: it may only invoke this endpoint.
+    pub endpoint: Option<String>,
 }
 
 /// An API token as listed (its secret is never stored).
@@ -157,6 +159,8 @@ pub struct TokenInfo {
     pub created: i64,
     /// Epoch milliseconds after which it is refused (none: never).
     pub expires: Option<i64>,
+    /// For an endpoint invocation key, its endpoint.
+    pub endpoint: Option<String>,
 }
 
 /// One record of the audit log: who did what, when, from where, in which

@@ -908,6 +908,15 @@ impl MetadataStore for SqlStore {
     ) -> Result<()> {
         self.write(|tx| people::create_user_token(tx, user, name, role, token_hash, expires))
     }
+    fn create_endpoint_key(
+        &self,
+        endpoint: &str,
+        name: &str,
+        token_hash: &str,
+        created_by: &str,
+    ) -> Result<()> {
+        self.write(|tx| people::create_endpoint_key(tx, endpoint, name, token_hash, created_by))
+    }
     fn lookup_token(&self, token_hash: &str) -> Result<Option<Credential>> {
         self.read(|c| people::lookup_token(c, token_hash))
     }

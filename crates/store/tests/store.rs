@@ -1319,6 +1319,19 @@ fn people_have_roles_per_project_and_their_credentials_end_with_them() {
         ]
     );
 
+    // an endpoint's invocation key acts as no one, and outlives who made it
+    s.create_endpoint_key("churn", "checkout", "hk", "alice")
+        .unwrap();
+    let k = s.lookup_token("hk").unwrap().unwrap();
+    assert_eq!(
+        (k.user.as_str(), k.is_admin, k.endpoint.as_deref()),
+        ("checkout", false, Some("churn"))
+    );
+    assert!(matches!(
+        s.create_endpoint_key("churn", "checkout", "hk2", "alice"),
+        Err(StoreError::AlreadyExists(_))
+    ));
+
     // sessions end with a new password, or on request
     s.create_session("alice", "s1", now_ms() + 60_000).unwrap();
     s.create_session("alice", "s2", now_ms() - 1).unwrap();
@@ -1350,7 +1363,15 @@ fn people_have_roles_per_project_and_their_credentials_end_with_them() {
     assert_eq!(s.lookup_token("h1").unwrap(), None);
     assert_eq!(s.lookup_session("s4").unwrap(), None);
     assert_eq!(s.list_members(DEFAULT_WORKSPACE).unwrap(), vec![]);
-    assert_eq!(s.list_tokens().unwrap().len(), 1);
+    assert_eq!(
+        s.list_tokens()
+            .unwrap()
+            .iter()
+            .map(|t| (t.name.as_str(), t.endpoint.as_deref()))
+            .collect::<Vec<_>>(),
+        vec![("checkout", Some("churn")), ("ci", None)]
+    );
+    assert_eq!(s.lookup_token("hk").unwrap().unwrap().user, "checkout");
     assert_eq!(
         s.list_users()
             .unwrap()

@@ -37,8 +37,15 @@
     constructor(status, code, message) { super(message); this.status = status; this.code = code; }
   }
 
+  /**
+   * The project (MLflow workspace) the Studio works in: every API call names it in the
+   * X-MLFLOW-WORKSPACE header, as the mlflow client does after mlflow.set_workspace. Chosen in the
+   * sidebar's switcher, kept per browser; `null` until the list of the user's projects is known.
+   */
+  const project = { current: null };
   async function request(method, url, body) {
     const init = { method, headers: { Accept: 'application/json' }, credentials: 'same-origin' };
+    if (project.current && project.current !== 'default') init.headers['X-MLFLOW-WORKSPACE'] = project.current;
     if (body !== undefined) { init.body = JSON.stringify(body); init.headers['Content-Type'] = 'application/json'; }
     let res;
     try { res = await fetch(url, init); } catch (e) { throw new ApiError(0, 'NETWORK', 'Cannot reach the server: ' + e.message); }
@@ -1019,9 +1026,44 @@
   window.AtelierStudio = {
     C, API, ARTIFACTS, h, append, clear, replace, request, qs, api, num, fmtDate, fmtAgo, fmtDur, fmtBytes, fmtNum,
     errorBox, tok, notFound, isNotFound, markNav, statusBadge, runName, kvMap, tagsOf, paramsOf, metricsOf, runId, artifactRoot, encodePath, live,
-    chartControls, parseCsv, main, pages,
+    chartControls, parseCsv, main, pages, project, store,
   };
-  function dispatch() {
+  /**
+   * Before any page loads: the projects this user may see (a server admin: all) and who they are.
+   * The remembered project is kept if still theirs, else `default` if they have a role there, else
+   * their first. The sidebar gets a switcher (changing it reloads the Studio on that project) and,
+   * when signed in, the name with a sign-out link.
+   */
+  async function chooseProject() {
+    const side = document.querySelector('.sidebar-inner');
+    let names = [];
+    let me = null;
+    try {
+      const [ws, who] = await Promise.all([request('GET', '/api/3.0/mlflow/workspaces'), request('GET', '/api/atelier/me').catch(() => null)]);
+      names = (ws.workspaces || []).map((w) => w.name);
+      me = who;
+    } catch (e) {
+      console.warn('could not list projects', e);
+    }
+    const kept = store.get('project', null);
+    project.current = names.includes(kept) ? kept : names.includes('default') ? 'default' : names[0] || null;
+    if (project.current) store.set('project', project.current);
+    if (!side) return;
+    const brand = side.querySelector('.brand');
+    if (names.length) {
+      const sel = h('select', { 'data-testid': 'project-switcher', 'aria-label': 'Project', onchange: () => { store.set('project', sel.value); location.assign('/'); } },
+        names.map((n) => h('option', { value: n, selected: n === project.current }, n)));
+      const box = h('label', { class: 'project-switch', 'data-testid': 'project-switch' }, h('span', {}, 'Project'), sel);
+      if (brand) brand.after(box); else side.prepend(box);
+    }
+    if (me && me.name && me.name !== 'local') {
+      side.append(h('div', { class: 'who', 'data-testid': 'signed-in' },
+        h('a', { href: '/settings', class: 'who-name', title: 'Your account' }, tok(me.name)),
+        h('a', { href: '/logout', class: 'who-out', 'data-testid': 'sign-out' }, 'Sign out')));
+    }
+  }
+  async function dispatch() {
+    await chooseProject();
     const kind = main && main.dataset.page;
     if (kind && pages[kind]) pages[kind]();
   }

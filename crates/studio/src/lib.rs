@@ -67,6 +67,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../assets/api.js"),
     },
     Asset {
+        path: "settings.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/settings.js"),
+    },
+    Asset {
         path: "dashboard.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../assets/dashboard.js"),
@@ -170,6 +175,14 @@ const STAGES: &[Stage] = &[
         href: "/notebooks",
         blurb: "Open JupyterLab inside the Studio and run notebooks headless as parameterised jobs.",
         icon: "M3 1.5h9a1 1 0 011 1v11a1 1 0 01-1 1H3zM5.5 1.5v13M8 5h3M8 7.5h3",
+        live: true,
+    },
+    Stage {
+        key: "settings",
+        label: "Settings",
+        href: "/settings",
+        blurb: "Your account and API tokens; projects and their members; people and the audit log for admins.",
+        icon: "M8 5.5a2.5 2.5 0 100 5 2.5 2.5 0 000-5zM8 1v2M8 13v2M1 8h2M13 8h2M3 3l1.5 1.5M11.5 11.5L13 13M3 13l1.5-1.5M11.5 4.5L13 3",
         live: true,
     },
     Stage {
@@ -364,6 +377,7 @@ fn document(title: &str, active: &str, main_attrs: &str, body: &str) -> String {
 <script src="/static/traces.js" defer></script>
 <script src="/static/api.js" defer></script>
 <script src="/static/dashboard.js" defer></script>
+<script src="/static/settings.js" defer></script>
 </head>
 <body>
 <div class="layout">

@@ -112,7 +112,8 @@ pub(super) fn set_user_admin(tx: &Conn, name: &str, is_admin: bool) -> Result<()
 pub(super) fn delete_user(tx: &Conn, name: &str) -> Result<()> {
     get_user(tx, name)?;
     for sql in [
-        "DELETE FROM access_tokens WHERE user_name = ?",
+        // (not the endpoint keys they made: applications keep working)
+        "DELETE FROM access_tokens WHERE user_name = ? AND endpoint IS NULL",
         "DELETE FROM sessions WHERE user_name = ?",
         "DELETE FROM workspace_members WHERE user_name = ?",
         "DELETE FROM login_failures WHERE user_name = ?",
@@ -220,6 +221,26 @@ pub(super) fn create_token(
     insert_token(tx, None, name, role, token_hash, expires)
 }
 
+pub(super) fn create_endpoint_key(
+    tx: &Conn,
+    endpoint: &str,
+    name: &str,
+    token_hash: &str,
+    created_by: &str,
+) -> Result<()> {
+    if name.is_empty() || name.len() > 100 {
+        return Err(invalid("a key name must be 1 to 100 characters"));
+    }
+    token_name_free(tx, name)?;
+    // (its user column names who made it; the key itself acts as no one)
+    tx.execute(
+        "INSERT INTO access_tokens (name, role, token_hash, created, user_name, expires, endpoint)
+         VALUES (?, 'invoke', ?, ?, ?, NULL, ?)",
+        params![name, token_hash, now_ms(), created_by, endpoint],
+    )?;
+    Ok(())
+}
+
 fn insert_token(
     tx: &Conn,
     user: Option<&str>,
@@ -259,6 +280,7 @@ fn credential_row(r: &crate::db::Row) -> crate::db::Result<Credential> {
         is_admin: r.get::<_, i64>(1)? != 0,
         cap: r.get(2)?,
         service: r.get::<_, i64>(3)? != 0,
+        endpoint: r.get(4)?,
     })
 }
 
@@ -266,14 +288,16 @@ pub(super) fn lookup_token(c: &Conn, token_hash: &str) -> Result<Option<Credenti
     // a service token (no user) stands for itself: admin if its role is
     Ok(c
         .prepare_cached(
-            "SELECT COALESCE(u.name, t.name),
-                    CASE WHEN t.user_name IS NULL THEN (CASE WHEN t.role = 'admin' THEN 1 ELSE 0 END)
+            "SELECT CASE WHEN t.endpoint IS NOT NULL THEN t.name ELSE COALESCE(u.name, t.name) END,
+                    CASE WHEN t.endpoint IS NOT NULL THEN 0
+                         WHEN t.user_name IS NULL THEN (CASE WHEN t.role = 'admin' THEN 1 ELSE 0 END)
                          ELSE u.is_admin END,
                     t.role,
-                    CASE WHEN t.user_name IS NULL THEN 1 ELSE 0 END
+                    CASE WHEN t.user_name IS NULL OR t.endpoint IS NOT NULL THEN 1 ELSE 0 END,
+                    t.endpoint
              FROM access_tokens t LEFT JOIN users u ON u.name = t.user_name
              WHERE t.token_hash = ? AND (t.expires IS NULL OR t.expires > ?)
-               AND (t.user_name IS NULL OR u.name IS NOT NULL)",
+               AND (t.user_name IS NULL OR t.endpoint IS NOT NULL OR u.name IS NOT NULL)",
         )?
         .query_row(params![token_hash, now_ms()], credential_row)
         .optional()?)
@@ -289,7 +313,7 @@ pub(super) fn revoke_token(tx: &Conn, name: &str) -> Result<()> {
 
 pub(super) fn list_tokens(c: &Conn) -> Result<Vec<TokenInfo>> {
     Ok(c.prepare(
-        "SELECT name, user_name, role, created, expires FROM access_tokens ORDER BY name",
+        "SELECT name, user_name, role, created, expires, endpoint FROM access_tokens ORDER BY name",
     )?
     .query_map([], |r| {
         Ok(TokenInfo {
@@ -298,6 +322,7 @@ pub(super) fn list_tokens(c: &Conn) -> Result<Vec<TokenInfo>> {
             role: r.get(2)?,
             created: r.get(3)?,
             expires: r.get(4)?,
+            endpoint: r.get(5)?,
         })
     })?
     .collect::<crate::db::Result<_>>()?)
@@ -316,7 +341,7 @@ pub(super) fn create_session(tx: &Conn, user: &str, id_hash: &str, expires: i64)
 
 pub(super) fn lookup_session(c: &Conn, id_hash: &str) -> Result<Option<Credential>> {
     Ok(c.prepare_cached(
-        "SELECT u.name, u.is_admin, 'admin', 0 FROM sessions s
+        "SELECT u.name, u.is_admin, 'admin', 0, NULL FROM sessions s
              JOIN users u ON u.name = s.user_name
              WHERE s.id_hash = ? AND s.expires > ?",
     )?
