@@ -17,6 +17,7 @@
 //! - `cargo xtask ray start|stop` — a local Ray head on loopback for the Ray
 //!   executor's tests, see ray.rs.
 
+mod bench_auth;
 mod bench_jobs;
 mod bench_learners;
 mod bench_monitor;
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
         Some("load-replicas") => load_replicas::run(&args[1..]),
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("tracking") => bench_tracking::run(&args[2..]),
+            Some("auth") => bench_auth::run(&args[2..]),
             Some("traces") => bench_traces::run(&args[2..]),
             Some("learners") => bench_learners::run(&args[2..]),
             Some("monitor") => bench_monitor::run(&args[2..]),
@@ -54,9 +56,10 @@ fn main() -> ExitCode {
             Some("serving") => bench_serving::run(&args[2..]),
             Some("jobs") => bench_jobs::run(&args[2..]),
             Some("notebooks") => bench_notebooks::run(&args[2..]),
-            _ => Err("usage: cargo xtask bench <tracking|traces|learners|serving|monitor|monitor-quality|monitor-scale|jobs|notebooks> [options]".into()),
+            _ => Err("usage: cargo xtask bench <tracking|auth|traces|learners|serving|monitor|monitor-quality|monitor-scale|jobs|notebooks> [options]".into()),
         },
         _ => Err("usage: cargo xtask <test|bench tracking> [options]\n\n  test [--skip-setup] [--only rust|python|browser]   run the whole suite\n  wheel [--release]                                  the binary as a pip-installable wheel (maturin)\n  postgres start | stop <datadir>                    a private PostgreSQL on 127.0.0.1 for tests\n  ray start | stop                                   a local Ray head on 127.0.0.1 for tests (prints ATELIER_RAY_ADDRESS)\n  load-replicas [--help]                             two replicas on PostgreSQL + S3 under load, one killed and restarted\n  bench tracking [--database postgres] [--help]      tracking benchmark vs MLflow (SQLite, or both on PostgreSQL)
+  bench auth [--help]                                what per-request authorisation costs (open vs signed-in)
   bench traces [--help]                              OTLP span ingestion and trace search vs MLflow
   bench learners [--help]                            GBM learner benchmark vs LightGBM
   bench serving [--help]                             endpoint load benchmark vs mlflow models serve

@@ -299,6 +299,23 @@ pub trait MetadataStore: TraceStore + ModelCardStore + GenaiStore + Send + Sync 
         token_hash: &str,
         created_by: &str,
     ) -> Result<()>;
+    /// Whether a small read answers in microseconds without waiting on a
+    /// network (the embedded SQLite, whose readers never wait for writers):
+    /// an async caller may then make it in place instead of on a blocking
+    /// pool. PostgreSQL's reads are network round trips: never in place.
+    fn reads_in_place(&self) -> bool {
+        false
+    }
+    /// One request's credential in one trip: the token (or, with `session`,
+    /// the Studio session) whose secret hashes to `secret_hash` (none: no
+    /// credential is looked up), and for `workspace` the user's role there
+    /// and whether it exists.
+    fn authenticate(
+        &self,
+        secret_hash: Option<&str>,
+        session: bool,
+        workspace: Option<&str>,
+    ) -> Result<Authenticated>;
     /// What a token hash stands for, unless unknown or expired.
     fn lookup_token(&self, token_hash: &str) -> Result<Option<Credential>>;
     fn revoke_token(&self, name: &str) -> Result<()>;

@@ -149,6 +149,20 @@ pub struct Credential {
     pub endpoint: Option<String>,
 }
 
+/// What one request's credential stands for in the workspace it names: all
+/// the guard needs, read in one trip ([`crate::MetadataStore::authenticate`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Authenticated {
+    /// None: the secret is unknown, expired or revoked (or none was given).
+    pub credential: Option<Credential>,
+    /// The credential's user's role in the workspace, if any (looked up for
+    /// a member, not for a server admin or a service token).
+    pub member_role: Option<String>,
+    /// Whether the workspace exists (always for `default`; looked up only
+    /// for a credential that acts everywhere, or none in open mode).
+    pub workspace_exists: bool,
+}
+
 /// An API token as listed (its secret is never stored).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenInfo {

@@ -917,6 +917,17 @@ impl MetadataStore for SqlStore {
     ) -> Result<()> {
         self.write(|tx| people::create_endpoint_key(tx, endpoint, name, token_hash, created_by))
     }
+    fn reads_in_place(&self) -> bool {
+        matches!(self.backend, Backend::Sqlite { .. })
+    }
+    fn authenticate(
+        &self,
+        secret_hash: Option<&str>,
+        session: bool,
+        workspace: Option<&str>,
+    ) -> Result<Authenticated> {
+        self.read(|c| people::authenticate(c, secret_hash, session, workspace))
+    }
     fn lookup_token(&self, token_hash: &str) -> Result<Option<Credential>> {
         self.read(|c| people::lookup_token(c, token_hash))
     }

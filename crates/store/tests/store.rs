@@ -1319,6 +1319,31 @@ fn people_have_roles_per_project_and_their_credentials_end_with_them() {
         ]
     );
 
+    // one trip for the guard: the credential and its user's role in the workspace
+    let a = s.authenticate(Some("h1"), false, Some("team-a")).unwrap();
+    assert_eq!(
+        (a.credential.map(|c| c.user), a.member_role.as_deref()),
+        (Some("alice".to_string()), Some("editor"))
+    );
+    assert!(
+        !s.authenticate(Some("h4"), false, Some("no-such"))
+            .unwrap()
+            .workspace_exists
+    );
+    assert!(
+        s.authenticate(Some("h4"), false, Some("team-a"))
+            .unwrap()
+            .workspace_exists
+    );
+    let open = s.authenticate(None, false, Some("team-a")).unwrap();
+    assert!(open.workspace_exists && open.credential.is_none());
+    assert!(
+        s.authenticate(Some("nope"), false, Some("team-a"))
+            .unwrap()
+            .credential
+            .is_none()
+    );
+
     // an endpoint's invocation key acts as no one, and outlives who made it
     s.create_endpoint_key("churn", "checkout", "hk", "alice")
         .unwrap();

@@ -385,3 +385,47 @@ pub(super) fn clear_login_failures(tx: &Conn, user: &str) -> Result<()> {
     tx.execute("DELETE FROM login_failures WHERE user_name = ?", [user])?;
     Ok(())
 }
+
+/// See [`crate::MetadataStore::authenticate`]: everything on one connection
+/// (one transaction on PostgreSQL).
+pub(super) fn authenticate(
+    c: &Conn,
+    secret_hash: Option<&str>,
+    session: bool,
+    workspace: Option<&str>,
+) -> Result<Authenticated> {
+    let credential = match secret_hash {
+        None => None,
+        Some(h) if session => lookup_session(c, h)?,
+        Some(h) => lookup_token(c, h)?,
+    };
+    let mut out = Authenticated {
+        workspace_exists: true,
+        ..Default::default()
+    };
+    if let Some(ws) = workspace {
+        match &credential {
+            // a member: their role is all that counts (none: as if the workspace did not exist)
+            Some(cred) if !cred.is_admin && !cred.service => {
+                out.member_role = member_role(c, ws, &cred.user)?;
+            }
+            // a server admin, a service token, or open mode (no secret): any workspace that exists
+            Some(_) => out.workspace_exists = workspace_exists(c, ws)?,
+            None if secret_hash.is_none() => out.workspace_exists = workspace_exists(c, ws)?,
+            // an unknown secret is refused whatever the workspace
+            None => {}
+        }
+    }
+    out.credential = credential;
+    Ok(out)
+}
+
+fn workspace_exists(c: &Conn, ws: &str) -> Result<bool> {
+    if ws == DEFAULT_WORKSPACE {
+        return Ok(true);
+    }
+    Ok(c.prepare_cached("SELECT 1 FROM workspaces WHERE name = ?")?
+        .query_row([ws], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
