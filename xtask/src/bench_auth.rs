@@ -267,23 +267,7 @@ fn bench(o: &Opts, bin: &Path, tmp: &Path) -> Result<String, String> {
     .enumerate()
     {
         let port = free_port()?;
-        let mut cmd = Command::new(bin);
-        cmd.args(["serve", "--host", "127.0.0.1", "--port"])
-            .arg(port.to_string())
-            .arg("--data-dir")
-            .arg(&dir)
-            .env("ATELIER_LOG", "warn");
-        for v in [
-            "ATELIER_HOST",
-            "ATELIER_PORT",
-            "ATELIER_DATA_DIR",
-            "ATELIER_REQUIRE_AUTH",
-            "ATELIER_CONFIG",
-            "ATELIER_DATABASE_URL",
-            "ATELIER_TEST_DATABASE_URL",
-        ] {
-            cmd.env_remove(v);
-        }
+        let mut cmd = crate::bench_tracking::serve_cmd(bin, port, &dir);
         if auth {
             cmd.arg("--require-auth");
         }

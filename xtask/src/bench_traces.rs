@@ -738,21 +738,7 @@ struct Outcome {
 
 fn start_atelier(bin: &Path, tmp: &Path) -> Result<(Server, u16), String> {
     let port = free_port()?;
-    let mut cmd = Command::new(bin);
-    cmd.args(["serve", "--host", "127.0.0.1", "--port"])
-        .arg(port.to_string())
-        .arg("--data-dir")
-        .arg(tmp.join("atelier-data"))
-        .env("ATELIER_LOG", "warn");
-    for v in [
-        "ATELIER_HOST",
-        "ATELIER_PORT",
-        "ATELIER_DATA_DIR",
-        "ATELIER_REQUIRE_AUTH",
-        "ATELIER_CONFIG",
-    ] {
-        cmd.env_remove(v);
-    }
+    let cmd = crate::bench_tracking::serve_cmd(bin, port, &tmp.join("atelier-data"));
     say(&format!("starting Atelier on 127.0.0.1:{port}"));
     let (mut s, t0) = Server::spawn("Atelier", 0, cmd, port, tmp.join("atelier.log"))?;
     s.wait_healthy(t0, Duration::from_secs(60))?;

@@ -204,6 +204,29 @@ fn signal_group(pgid: u32, sig: i32) -> bool {
 
 // ---------------------------------------------------------------- servers
 
+/// `atelier serve` on 127.0.0.1:`port` with data in `dir`, quiet, deaf to the `ATELIER_*`
+/// settings of whoever runs the benchmark (host, port, folder, auth, config, database).
+pub(crate) fn serve_cmd(bin: &Path, port: u16, dir: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.args(["serve", "--host", "127.0.0.1", "--port"])
+        .arg(port.to_string())
+        .arg("--data-dir")
+        .arg(dir)
+        .env("ATELIER_LOG", "warn");
+    for v in [
+        "ATELIER_HOST",
+        "ATELIER_PORT",
+        "ATELIER_DATA_DIR",
+        "ATELIER_REQUIRE_AUTH",
+        "ATELIER_CONFIG",
+        "ATELIER_DATABASE_URL",
+        "ATELIER_TEST_DATABASE_URL",
+    ] {
+        cmd.env_remove(v);
+    }
+    cmd
+}
+
 pub(crate) struct Server {
     name: &'static str,
     child: Child,
@@ -1617,25 +1640,9 @@ fn bench(
     // ---- start both (one after the other, so neither start competes with the other)
     let a_port = free_port()?;
     let a_dir = tmp.join("atelier-data");
-    let mut cmd = Command::new(atelier_bin);
-    cmd.args(["serve", "--host", "127.0.0.1", "--port"])
-        .arg(a_port.to_string())
-        .arg("--data-dir")
-        .arg(&a_dir)
-        .env("ATELIER_LOG", "warn");
+    let mut cmd = serve_cmd(atelier_bin, a_port, &a_dir);
     if let Some(pg) = pg {
         cmd.arg("--database-url").arg(&pg.atelier_url);
-    }
-    for v in [
-        "ATELIER_HOST",
-        "ATELIER_PORT",
-        "ATELIER_DATA_DIR",
-        "ATELIER_REQUIRE_AUTH",
-        "ATELIER_CONFIG",
-        "ATELIER_DATABASE_URL",
-        "ATELIER_TEST_DATABASE_URL",
-    ] {
-        cmd.env_remove(v);
     }
     say(&format!("starting Atelier on 127.0.0.1:{a_port}"));
     let (mut atelier, t0) = Server::spawn("Atelier", 0, cmd, a_port, tmp.join("atelier.log"))?;

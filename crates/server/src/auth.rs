@@ -181,7 +181,12 @@ fn token_from(req: &Request) -> Option<String> {
             return Some(t.trim().to_string());
         }
     }
-    req.headers()
+    cookie_secret(req.headers())
+}
+
+/// The Studio's sign-in cookie (a session's secret, or an API token).
+pub fn cookie_secret(headers: &header::HeaderMap) -> Option<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())

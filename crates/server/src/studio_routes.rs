@@ -209,15 +209,7 @@ async fn login(
 /// `GET /logout`: end the session (server-side, so a copied cookie dies
 /// with it) and clear the cookie.
 async fn logout(State(s): State<AppState>, headers: axum::http::HeaderMap) -> Response {
-    let secret = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v.to_string());
-    if let Some(secret) = secret {
+    if let Some(secret) = crate::auth::cookie_secret(&headers) {
         crate::people::sign_out(&s, &secret).await;
     }
     let mut r = Redirect::to("/login").into_response();
