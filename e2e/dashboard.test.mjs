@@ -182,6 +182,10 @@ test("a model card's life: deploy refused until the card is approved, then allow
   await page.locator('[data-testid=card-error]').waitFor();
   assert.match(await page.textContent('[data-testid=card-error]'), /say which in 'comment'/);
   await page.fill('[data-testid=card-comment]', 'name the factors that affect it');
+  // a change elsewhere refreshes the page live: what is being typed survives it
+  await api('POST', '/api/2.0/mlflow/experiments/create', { name: 'unrelated-' + Date.now() });
+  await page.waitForTimeout(1500);
+  assert.equal(await page.inputValue('[data-testid=card-comment]'), 'name the factors that affect it');
   await page.click('[data-testid=card-request-changes]');
   await page.locator('[data-testid=card-status]').filter({ hasText: 'Draft' }).waitFor();
   await page.click('[data-testid=card-edit]');

@@ -178,12 +178,13 @@
     replace(main, h('div', { class: 'crumbs' }, h('a', { href: '/models' }, 'Models'), ' / ', h('a', { href: '/models/' + enc(name) }, name), ' / ',
       h('a', { href: versionHref(name, version) }, 'v' + version), ' / model card'), head, msg, actions, body);
     const url = API + 'model-cards/' + enc(name) + '/' + enc(version);
-    let card = null, editing = false;
+    // (the comment being typed survives a live refresh, which rebuilds the actions)
+    let card = null, editing = false, commentText = '';
     const show = (e) => replace(msg, e ? errorBox(e, 'card-error') : null);
 
     async function act(fn) {
       show(null);
-      try { const r = await fn(); if (r && r.model_card) { card = r.model_card; editing = false; render(); } } catch (e) { show(e); }
+      try { const r = await fn(); if (r && r.model_card) { card = r.model_card; editing = false; commentText = ''; render(); } } catch (e) { show(e); }
     }
     function ruleBox(rule) {
       const box = h('input', { type: 'checkbox', checked: !!rule.require_approved_card, 'data-testid': 'card-rule' });
@@ -199,7 +200,8 @@
       const st = card.status;
       replace(head, h('header', { class: 'page-head' }, h('h1', { 'data-testid': 'card-title' }, 'Model card · ' + name + ' v' + version),
         cardBadge(st), h('span', { class: 'sub', 'data-testid': 'card-revision' }, 'revision ' + card.revision + ' · updated by ' + card.updated_by + ' ' + fmtAgo(card.updated_ms))));
-      const comment = h('input', { type: 'text', placeholder: 'comment (required to request changes)', 'data-testid': 'card-comment', 'aria-label': 'Comment', size: 36 });
+      const comment = h('input', { type: 'text', value: commentText, placeholder: 'comment (required to request changes)', 'data-testid': 'card-comment', 'aria-label': 'Comment', size: 36,
+        oninput: () => { commentText = comment.value; } });
       const to = (status, label, testid, primary) => h('button', { class: 'btn' + (primary ? ' primary' : ''), type: 'button', 'data-testid': testid,
         onclick: () => act(() => request('POST', url + '/status', { status, revision: card.revision, comment: comment.value.trim() || undefined })) }, label);
       const buttons = st === 'Draft' ? [to('PendingReview', 'Submit for review', 'card-submit', true)]
@@ -266,7 +268,8 @@
     }
     async function load() {
       if (editing) return;
-      try { card = (await request('GET', url)).model_card; } catch (e) {
+      let fresh;
+      try { fresh = (await request('GET', url)).model_card; } catch (e) {
         if (S.isNotFound(e)) {
           if (/no model card/.test(e.message)) {
             let rule = {};
@@ -284,7 +287,11 @@
         show(e);
         return;
       }
-      render();
+      // a refresh that changes nothing leaves the page (and what is being typed) alone
+      const same = card && fresh && fresh.revision === card.revision && fresh.status === card.status
+        && JSON.stringify(fresh.requirement) === JSON.stringify(card.requirement) && fresh.history.length === card.history.length;
+      card = fresh;
+      if (!same) render();
     }
     replace(body, h('div', { class: 'loading' }, 'Loading…'));
     load().then(() => live(load));
