@@ -200,7 +200,15 @@ def test_studio_sign_in_opens_a_session_that_sign_out_ends(team):
     r = s.get(f"{srv.url}{API}/experiments/search", params={"max_results": 1},
               headers={"X-MLFLOW-WORKSPACE": "team-a"}, timeout=10)
     assert r.status_code == 200, r.text
-    s.get(f"{srv.url}/logout", allow_redirects=False, timeout=10)
+    # a GET only asks (no other site can sign anyone out with a link); the form POSTs
+    r = s.get(f"{srv.url}/logout", allow_redirects=False, timeout=10)
+    assert r.status_code == 200 and 'method="post"' in r.text
+    assert s.get(f"{srv.url}/api/atelier/me", timeout=10).json()["name"] == "alice"
+    # another site's form cannot do it either
+    r = s.post(f"{srv.url}/logout", headers={"Origin": "http://evil.example"}, allow_redirects=False, timeout=10)
+    assert r.status_code == 403
+    r = s.post(f"{srv.url}/logout", allow_redirects=False, timeout=10)
+    assert r.status_code in (302, 303)
     # the session is over on the server, not only in this browser
     r = requests.get(f"{srv.url}/api/atelier/me", cookies={"atelier_token": cookie}, timeout=10)
     assert r.status_code == 401

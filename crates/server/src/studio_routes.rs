@@ -23,7 +23,20 @@ pub fn routes() -> Routes<AppState> {
         .get("/studio/api/events", Access::Account, events)
         .get("/login", Access::Public, login_form)
         .add(Method::POST, "/login", Access::Public, BodyKind::Raw, login)
-        .get("/logout", Access::Public, logout)
+        .get("/logout", Access::Public, logout_form)
+        .add(
+            Method::POST,
+            "/logout",
+            Access::Public,
+            BodyKind::Raw,
+            logout,
+        )
+}
+
+async fn logout_form() -> Response {
+    let mut r = Html(studio::logout_page()).into_response();
+    page_headers(&mut r);
+    r
 }
 
 async fn asset(Path(path): Path<String>) -> Response {
@@ -206,8 +219,9 @@ async fn login(
     r
 }
 
-/// `GET /logout`: end the session (server-side, so a copied cookie dies
-/// with it) and clear the cookie.
+/// `POST /logout`: end the session (server-side, so a copied cookie dies
+/// with it) and clear the cookie. A POST, so that another site cannot sign
+/// anyone out (the guard refuses cross-site POSTs); `GET /logout` asks.
 async fn logout(State(s): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     if let Some(secret) = crate::auth::cookie_secret(&headers) {
         crate::people::sign_out(&s, &secret).await;

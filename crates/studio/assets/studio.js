@@ -1059,7 +1059,8 @@
     if (me && me.name && me.name !== 'local') {
       side.append(h('div', { class: 'who', 'data-testid': 'signed-in' },
         h('a', { href: '/settings', class: 'who-name', title: 'Your account' }, tok(me.name)),
-        h('a', { href: '/logout', class: 'who-out', 'data-testid': 'sign-out' }, 'Sign out')));
+        h('form', { method: 'post', action: '/logout', class: 'who-out-form' },
+          h('button', { type: 'submit', class: 'who-out', 'data-testid': 'sign-out' }, 'Sign out'))));
     }
   }
   async function dispatch() {

@@ -549,6 +549,32 @@ pub fn login_page(error: Option<&str>) -> String {
     )
 }
 
+/// The page `GET /logout` shows: signing out is a POST (the Studio's
+/// sidebar button, or this form), so no other site can sign anyone out with a
+/// link or an image.
+pub fn logout_page() -> String {
+    r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign out · Atelier Studio</title>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/static/studio.css">
+</head>
+<body class="login-body">
+<form class="card login" method="post" action="/logout" data-testid="logout-form">
+<div class="brand"><img src="/static/favicon.svg" alt="" width="28" height="28"><span>Atelier <b>Studio</b></span></div>
+<h1>Sign out?</h1>
+<p class="muted">This ends your session on the server.</p>
+<button type="submit" class="btn primary" data-testid="logout-submit">Sign out</button>
+</form>
+</body>
+</html>
+"#
+    .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -595,6 +621,7 @@ mod tests {
         }
         docs.push(login_page(None));
         docs.push(login_page(Some("bad token")));
+        docs.push(logout_page());
         for html in &docs {
             let refs = static_refs(html);
             assert!(refs.len() >= 2, "a page references its CSS and JS");
