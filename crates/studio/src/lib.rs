@@ -518,20 +518,12 @@ pub fn login_page(error: Option<&str>) -> String {
             )
         })
         .unwrap_or_default();
-    format!(
-        r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign in · Atelier Studio</title>
-<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
-<link rel="stylesheet" href="/static/studio.css">
-</head>
-<body class="login-body">
-<form class="card login" method="post" action="/login" data-testid="login-form">
-<div class="brand"><img src="/static/favicon.svg" alt="" width="28" height="28"><span>Atelier <b>Studio</b></span></div>
-<h1>Sign in</h1>
+    form_page(
+        "Sign in",
+        "/login",
+        "login-form",
+        &format!(
+            r#"<h1>Sign in</h1>
 {error_html}
 <label for="user">Name</label>
 <input id="user" name="user" autocomplete="username" autofocus data-testid="login-user">
@@ -541,7 +533,27 @@ pub fn login_page(error: Option<&str>) -> String {
 <label for="token">API token</label>
 <input id="token" name="token" type="password" autocomplete="off" data-testid="login-token">
 </details>
-<button type="submit" class="btn primary" data-testid="login-submit">Sign in</button>
+<button type="submit" class="btn primary" data-testid="login-submit">Sign in</button>"#
+        ),
+    )
+}
+
+/// A page that is one small form POSTing to `action` (sign-in, sign-out).
+fn form_page(title: &str, action: &str, testid: &str, inner: &str) -> String {
+    format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · Atelier Studio</title>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/static/studio.css">
+</head>
+<body class="login-body">
+<form class="card login" method="post" action="{action}" data-testid="{testid}">
+<div class="brand"><img src="/static/favicon.svg" alt="" width="28" height="28"><span>Atelier <b>Studio</b></span></div>
+{inner}
 </form>
 </body>
 </html>
@@ -553,26 +565,14 @@ pub fn login_page(error: Option<&str>) -> String {
 /// sidebar button, or this form), so no other site can sign anyone out with a
 /// link or an image.
 pub fn logout_page() -> String {
-    r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign out · Atelier Studio</title>
-<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
-<link rel="stylesheet" href="/static/studio.css">
-</head>
-<body class="login-body">
-<form class="card login" method="post" action="/logout" data-testid="logout-form">
-<div class="brand"><img src="/static/favicon.svg" alt="" width="28" height="28"><span>Atelier <b>Studio</b></span></div>
-<h1>Sign out?</h1>
+    form_page(
+        "Sign out",
+        "/logout",
+        "logout-form",
+        r#"<h1>Sign out?</h1>
 <p class="muted">This ends your session on the server.</p>
-<button type="submit" class="btn primary" data-testid="logout-submit">Sign out</button>
-</form>
-</body>
-</html>
-"#
-    .to_string()
+<button type="submit" class="btn primary" data-testid="logout-submit">Sign out</button>"#,
+    )
 }
 
 #[cfg(test)]
