@@ -445,6 +445,12 @@ pub async fn middleware(State(g): State<Guard>, mut req: Request, next: Next) ->
         };
         return refuse(ErrorCode::PermissionDenied, msg);
     }
+    // the declared body length (the body checks and the audit record read it)
+    let length = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
     if let Some((_, body)) = declared
         && site::is_unsafe(&method)
     {
@@ -452,11 +458,6 @@ pub async fn middleware(State(g): State<Guard>, mut req: Request, next: Next) ->
             .headers()
             .get(header::CONTENT_TYPE)
             .map(|v| v.to_str().unwrap_or("?"));
-        let length = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
         let has_body = length.is_some_and(|n| n > 0)
             || (length.is_none() && req.headers().contains_key(header::TRANSFER_ENCODING));
         let max = g.state.max_request_bytes as u64;
@@ -494,14 +495,9 @@ pub async fn middleware(State(g): State<Guard>, mut req: Request, next: Next) ->
         _ => None,
     };
     let mut audit_body = None;
-    let body_len = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
     if audit.is_some()
         && matches!(declared, Some((_, BodyKind::Json)))
-        && body_len.is_some_and(|n| n <= crate::audit::MAX_RECORDED_BODY)
+        && length.is_some_and(|n| n <= crate::audit::MAX_RECORDED_BODY)
     {
         let (parts, body) = req.into_parts();
         match axum::body::to_bytes(body, crate::audit::MAX_RECORDED_BODY as usize).await {
@@ -533,7 +529,7 @@ pub async fn middleware(State(g): State<Guard>, mut req: Request, next: Next) ->
         action: format!("{method} {template}"),
         target: path.clone(),
         status: 0,
-        detail: crate::audit::detail(req.uri().query(), audit_body.as_ref(), body_len),
+        detail: crate::audit::detail(req.uri().query(), audit_body.as_ref(), length),
         ..Default::default()
     });
     req.extensions_mut().insert(identity);

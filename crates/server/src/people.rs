@@ -414,9 +414,7 @@ async fn list_members(
 ) -> ApiResult<Json<Value>> {
     let members = s
         .db(move |st| {
-            if !who.admin && st.member_role(&ws, &who.name)?.is_none() {
-                return Err(StoreError::NotFound(format!("Workspace '{ws}' not found")));
-            }
+            crate::workspace::visible_to(st, &who, &ws)?;
             st.list_members(&ws)
         })
         .await?;

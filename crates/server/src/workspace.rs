@@ -96,6 +96,15 @@ pub fn requested(req: &Request) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// Refuse workspace `ws` as if it did not exist unless `who` may see it: a
+/// server admin, or someone with a role there.
+pub fn visible_to(st: &dyn MetadataStore, who: &Identity, ws: &str) -> store::Result<()> {
+    if !who.admin && st.member_role(ws, &who.name)?.is_none() {
+        return Err(StoreError::NotFound(format!("Workspace '{ws}' not found")));
+    }
+    Ok(())
+}
+
 /// Refuse experiment `id` unless it belongs to `ws` (as if it did not exist).
 pub fn experiment_in(st: &dyn MetadataStore, ws: &str, id: i64) -> store::Result<()> {
     if st.experiment_workspace(id)? == ws {
@@ -245,11 +254,7 @@ pub async fn get_one(
     path_name(&name)?;
     let w = s
         .db(move |st| {
-            if !who.admin && st.member_role(&name, &who.name)?.is_none() {
-                return Err(StoreError::NotFound(format!(
-                    "Workspace '{name}' not found"
-                )));
-            }
+            visible_to(st, &who, &name)?;
             st.get_workspace(&name)
         })
         .await?;

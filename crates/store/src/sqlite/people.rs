@@ -218,7 +218,19 @@ pub(super) fn create_token(
     token_hash: &str,
     expires: Option<i64>,
 ) -> Result<()> {
-    insert_token(tx, None, name, role, token_hash, expires)
+    check_role(role)?;
+    insert_token(
+        tx,
+        &NewToken {
+            user: None,
+            name,
+            role,
+            token_hash,
+            expires,
+            endpoint: None,
+        },
+        "token",
+    )
 }
 
 pub(super) fn create_endpoint_key(
@@ -228,36 +240,51 @@ pub(super) fn create_endpoint_key(
     token_hash: &str,
     created_by: &str,
 ) -> Result<()> {
-    if name.is_empty() || name.len() > 100 {
-        return Err(invalid("a key name must be 1 to 100 characters"));
-    }
-    token_name_free(tx, name)?;
     // (its user column names who made it; the key itself acts as no one)
-    tx.execute(
-        "INSERT INTO access_tokens (name, role, token_hash, created, user_name, expires, endpoint)
-         VALUES (?, 'invoke', ?, ?, ?, NULL, ?)",
-        params![name, token_hash, now_ms(), created_by, endpoint],
-    )?;
-    Ok(())
+    insert_token(
+        tx,
+        &NewToken {
+            user: Some(created_by),
+            name,
+            role: "invoke",
+            token_hash,
+            expires: None,
+            endpoint: Some(endpoint),
+        },
+        "key",
+    )
 }
 
-fn insert_token(
-    tx: &Conn,
-    user: Option<&str>,
-    name: &str,
-    role: &str,
-    token_hash: &str,
+/// A row of `access_tokens`, its role already checked.
+struct NewToken<'a> {
+    user: Option<&'a str>,
+    name: &'a str,
+    role: &'a str,
+    token_hash: &'a str,
     expires: Option<i64>,
-) -> Result<()> {
-    check_role(role)?;
-    if name.is_empty() || name.len() > 100 {
-        return Err(invalid("a token name must be 1 to 100 characters"));
+    endpoint: Option<&'a str>,
+}
+
+/// Insert `t` under a free name (`what` names it in the message: token, key).
+fn insert_token(tx: &Conn, t: &NewToken, what: &str) -> Result<()> {
+    if t.name.is_empty() || t.name.len() > 100 {
+        return Err(invalid(format!(
+            "a {what} name must be 1 to 100 characters"
+        )));
     }
-    token_name_free(tx, name)?;
+    token_name_free(tx, t.name)?;
     tx.execute(
-        "INSERT INTO access_tokens (name, role, token_hash, created, user_name, expires)
-         VALUES (?, ?, ?, ?, ?, ?)",
-        params![name, role, token_hash, now_ms(), user, expires],
+        "INSERT INTO access_tokens (name, role, token_hash, created, user_name, expires, endpoint)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+        params![
+            t.name,
+            t.role,
+            t.token_hash,
+            now_ms(),
+            t.user,
+            t.expires,
+            t.endpoint
+        ],
     )?;
     Ok(())
 }
@@ -271,7 +298,19 @@ pub(super) fn create_user_token(
     expires: Option<i64>,
 ) -> Result<()> {
     get_user(tx, user)?;
-    insert_token(tx, Some(user), name, role, token_hash, expires)
+    check_role(role)?;
+    insert_token(
+        tx,
+        &NewToken {
+            user: Some(user),
+            name,
+            role,
+            token_hash,
+            expires,
+            endpoint: None,
+        },
+        "token",
+    )
 }
 
 fn credential_row(r: &crate::db::Row) -> crate::db::Result<Credential> {
