@@ -178,3 +178,78 @@ def test_experiments_without_a_workspace_behave_as_before(server):
     r = api_post(server, "experiments/create", {"name": name})
     assert r.status_code == 200, r.text
     assert api_get(server, "experiments/get-by-name", {"experiment_name": name}).status_code == 200
+
+
+@mlflow.trace(name="answer")
+def _answer(q):
+    return q + 1
+
+
+def test_traces_logged_models_and_scorers_belong_to_their_experiments_workspace(server):
+    admin = MlflowClient(server.url)
+    alpha, beta = ws_name(), ws_name()
+    for w in (alpha, beta):
+        admin.create_workspace(w)
+
+    mlflow.set_tracking_uri(server.url)
+    mlflow.set_workspace(alpha)
+    a = MlflowClient(server.url)
+    exp = mlflow.set_experiment(unique("traced")).experiment_id
+    _answer(1)
+    mlflow.flush_trace_async_logging()
+    traces = mlflow.search_traces(locations=[exp], return_type="list")
+    assert len(traces) == 1
+    trace_id = traces[0].info.trace_id
+    model = a.create_logged_model(exp, name="m")
+    a.set_logged_model_tags(model.model_id, {"k": "v"})
+    with mlflow.start_run(experiment_id=exp) as run:
+        pass
+    # (the UI endpoints the client does not wrap, with the header it would send)
+    h = {"X-MLFLOW-WORKSPACE": alpha}
+    assert requests.get(f"{server.url}/api/3.0/mlflow/traces/{trace_id}", headers=h, timeout=10).status_code == 200
+
+    # from beta, every one of them is missing
+    mlflow.set_workspace(beta)
+    b = MlflowClient(server.url)
+    for call in (lambda: b.get_trace(trace_id),
+                 lambda: b.set_trace_tag(trace_id, "x", "1"),
+                 lambda: b.delete_trace_tag(trace_id, "mlflow.traceName"),
+                 lambda: b.get_logged_model(model.model_id),
+                 lambda: b.set_logged_model_tags(model.model_id, {"x": "1"}),
+                 lambda: b.delete_logged_model(model.model_id),
+                 lambda: b.finalize_logged_model(model.model_id, "READY"),
+                 lambda: b.create_logged_model(exp, name="intruder"),
+                 lambda: b.delete_traces(exp, trace_ids=[trace_id])):
+        with pytest.raises(MlflowException) as e:
+            call()
+        # (the client rewords a missing model's 404 on set_logged_model_tags)
+        assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST" or "may not have access" in str(e.value), e.value
+    assert mlflow.search_traces(locations=[exp], return_type="list") == []
+    assert b.search_logged_models(experiment_ids=[exp]) == []
+    hb = {"X-MLFLOW-WORKSPACE": beta}
+    r = requests.get(f"{server.url}/api/3.0/mlflow/traces/{trace_id}", headers=hb, timeout=10)
+    assert r.status_code == 404, r.text
+    r = requests.post(f"{server.url}/api/3.0/mlflow/traces/batchGetInfos", headers=hb,
+                      json={"trace_ids": [trace_id]}, timeout=10)
+    assert (r.status_code, r.json().get("trace_infos", [])) == (200, []), r.text
+    r = requests.post(f"{server.url}/api/3.0/mlflow/logged-models/search", headers=hb, json={}, timeout=10)
+    assert [m["info"]["model_id"] for m in r.json().get("models", [])] == [], r.text
+    r = requests.post(f"{server.url}/api/2.0/mlflow/traces/link-to-run", headers=hb,
+                      json={"trace_ids": [trace_id], "run_id": run.info.run_id}, timeout=10)
+    assert r.status_code == 404, r.text
+    # spans sent to alpha's experiment from beta are refused
+    span = {"resourceSpans": [{"scopeSpans": [{"spans": [
+        {"traceId": "ab" * 16, "spanId": "cd" * 8, "name": "x", "startTimeUnixNano": "1"}]}]}]}
+    r = requests.post(f"{server.url}/v1/traces", json=span, timeout=10,
+                      headers={**hb, "x-mlflow-experiment-id": exp})
+    assert r.status_code == 404, r.text
+
+    # alpha's are untouched
+    mlflow.set_workspace(alpha)
+    a = MlflowClient(server.url)
+    assert a.get_logged_model(model.model_id).tags == {"k": "v"}
+    assert _ids_of(mlflow.search_traces(locations=[exp], return_type="list")) == [trace_id]
+
+
+def _ids_of(traces):
+    return [t.info.trace_id for t in traces]

@@ -12,11 +12,23 @@ use serde_json::{Value, json};
 /// The default server when `--server` is not given.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:5000";
 
+/// The project a command works in on a server: `MLFLOW_WORKSPACE`, as the
+/// `mlflow` client reads it (none: the default project).
+pub fn workspace_from_env() -> Option<String> {
+    std::env::var("MLFLOW_WORKSPACE")
+        .ok()
+        .map(|w| w.trim().to_string())
+        .filter(|w| !w.is_empty())
+}
+
 /// An Atelier server, with the token from `ATELIER_TOKEN` or
 /// `MLFLOW_TRACKING_TOKEN` when set.
 pub struct Client {
     base: String,
     token: Option<String>,
+    /// The project every request works in (`MLFLOW_WORKSPACE`, as the
+    /// `mlflow` client reads it; none: the default project).
+    workspace: Option<String>,
     agent: ureq::Agent,
 }
 
@@ -35,7 +47,13 @@ impl Client {
             .timeout_global(Some(Duration::from_secs(600)))
             .build()
             .new_agent();
-        Ok(Client { base, token, agent })
+        let workspace = workspace_from_env();
+        Ok(Client {
+            base,
+            token,
+            workspace,
+            agent,
+        })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -43,6 +61,10 @@ impl Client {
     }
 
     fn auth<B>(&self, r: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        let r = match &self.workspace {
+            Some(w) => r.header("X-MLFLOW-WORKSPACE", w),
+            None => r,
+        };
         match &self.token {
             Some(t) => r.header("Authorization", &format!("Bearer {t}")),
             None => r,

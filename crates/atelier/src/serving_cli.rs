@@ -32,6 +32,7 @@ struct Client {
     base: String,
     agent: ureq::Agent,
     token: Option<String>,
+    workspace: Option<String>,
 }
 
 impl Client {
@@ -48,6 +49,7 @@ impl Client {
                 .build()
                 .into(),
             token,
+            workspace: crate::remote::workspace_from_env(),
         }
     }
 
@@ -66,12 +68,18 @@ impl Client {
                 if let Some(a) = &auth {
                     r = r.header("Authorization", a);
                 }
+                if let Some(w) = &self.workspace {
+                    r = r.header("X-MLFLOW-WORKSPACE", w);
+                }
                 r.call()
             }
             ("DELETE", _) => {
                 let mut r = self.agent.delete(&url);
                 if let Some(a) = &auth {
                     r = r.header("Authorization", a);
+                }
+                if let Some(w) = &self.workspace {
+                    r = r.header("X-MLFLOW-WORKSPACE", w);
                 }
                 r.call()
             }
@@ -84,6 +92,9 @@ impl Client {
                 r = r.header("Content-Type", ct);
                 if let Some(a) = &auth {
                     r = r.header("Authorization", a);
+                }
+                if let Some(w) = &self.workspace {
+                    r = r.header("X-MLFLOW-WORKSPACE", w);
                 }
                 r.send(b.unwrap_or_default())
             }

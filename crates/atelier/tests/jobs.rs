@@ -556,6 +556,7 @@ fn an_adopted_job_whose_command_never_started_is_started_or_failed_by_its_attemp
                 name,
                 spec: &spec,
                 owner: "",
+                workspace: "default",
                 max_attempts,
             })
             .unwrap();

@@ -720,3 +720,288 @@ fn every_declared_route_answers_each_role_of_its_project_and_nothing_to_another(
     }
     assert!(checked > 300, "{checked}");
 }
+
+/// Jobs, endpoints and monitoring schedules belong to the project they were
+/// made in: another project's members do not see them in lists, and reading,
+/// changing, invoking or cancelling one answers exactly as for one that does
+/// not exist. Endpoint names stay unique on the server (the invocation URL
+/// names no project), so taking another project's name is refused without
+/// touching it; an endpoint's invocation key needs no project.
+#[test]
+fn jobs_endpoints_and_schedules_of_one_project_are_invisible_to_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    cli(d, &["projects", "create", "team-a"]);
+    cli(d, &["projects", "create", "team-b"]);
+    let mut tokens = std::collections::HashMap::new();
+    for (user, ws) in [("alice", "team-a"), ("olga", "team-b")] {
+        cli(d, &["users", "create", user]);
+        cli(d, &["projects", "grant", ws, user, "admin"]);
+        let t = cli(
+            d,
+            &["token", "create", &format!("{user}-t"), "--user", user],
+        );
+        tokens.insert(user, t);
+    }
+    let model = d.join("penguins.model");
+    let train = std::process::Command::new(env!("CARGO_BIN_EXE_atelier"))
+        .args(["train", dataset("penguins.csv").to_str().unwrap()])
+        .args(["--target", "species", "--param", "n_estimators=10", "-o"])
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(
+        train.status.success(),
+        "{}",
+        String::from_utf8_lossy(&train.stderr)
+    );
+    let s = Server::start(d, &["--require-auth"]);
+    let call = |who: &str, ws: Option<&str>, method: &str, path: &str, body: &str| {
+        let bearer = format!("Bearer {}", tokens[who]);
+        let mut h = vec![
+            ("Content-Type", "application/json"),
+            ("Authorization", bearer.as_str()),
+        ];
+        if let Some(w) = ws {
+            h.push(("X-MLFLOW-WORKSPACE", w));
+        }
+        let (c, _, b) = send(s.port, method, path, &h, body.as_bytes());
+        (c, b)
+    };
+    let a = |m: &str, p: &str, b: &str| call("alice", Some("team-a"), m, p, b);
+    let o = |m: &str, p: &str, b: &str| call("olga", Some("team-b"), m, p, b);
+
+    // alice deploys with the CLI in her project (MLFLOW_WORKSPACE, as the mlflow client)
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_atelier"))
+        .args([
+            "deploy",
+            model.to_str().unwrap(),
+            "--name",
+            "a-ep",
+            "--server",
+        ])
+        .arg(s.url(""))
+        .env("ATELIER_TOKEN", &tokens["alice"])
+        .env("MLFLOW_WORKSPACE", "team-a")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (c, b) = a("GET", "/api/atelier/endpoints", "");
+    assert_eq!(c, 200, "{b}");
+    let v: Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(v["endpoints"][0]["name"], "a-ep", "{b}");
+    let row = "island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex,year\nBiscoe,45.1,14.5,215,5000,female,2008\n";
+    let invoke = |who: &str, ws: Option<&str>| {
+        let bearer = format!("Bearer {}", tokens[who]);
+        let mut h = vec![
+            ("Content-Type", "text/csv"),
+            ("Authorization", bearer.as_str()),
+        ];
+        if let Some(w) = ws {
+            h.push(("X-MLFLOW-WORKSPACE", w));
+        }
+        let (c, _, b) = send(
+            s.port,
+            "POST",
+            "/endpoints/a-ep/invocations",
+            &h,
+            row.as_bytes(),
+        );
+        (c, b)
+    };
+    let (c, b) = invoke("alice", Some("team-a"));
+    assert_eq!(c, 200, "{b}");
+
+    // a monitoring schedule on it, and a job
+    let (c, b) = a(
+        "POST",
+        "/api/atelier/monitoring-schedules",
+        r#"{"name": "a-mq", "endpoint": "a-ep", "kind": "model_quality", "enabled": false}"#,
+    );
+    assert_eq!(c, 201, "{b}");
+    let (c, b) = a(
+        "POST",
+        "/api/atelier/jobs",
+        r#"{"kind": "processing", "spec": {"command": ["sleep", "30"]}}"#,
+    );
+    assert_eq!(c, 202, "{b}");
+    let job: Value = serde_json::from_str(&b).unwrap();
+    let job_id = job["job"]["id"].as_str().unwrap().to_string();
+    assert_eq!(job["job"]["workspace"], "team-a", "{b}");
+
+    // olga, admin of team-b, sees none of it ...
+    for (path, field) in [
+        ("/api/atelier/endpoints", "endpoints"),
+        ("/api/atelier/monitoring-schedules", "schedules"),
+        ("/api/atelier/jobs", "jobs"),
+    ] {
+        let (c, b) = o("GET", path, "");
+        assert_eq!(c, 200, "{path}: {b}");
+        let v: Value = serde_json::from_str(&b).unwrap();
+        assert_eq!(v[field], json!([]), "{path}: {b}");
+    }
+    // ... and each of them answers as one that does not exist
+    let missing = [
+        (
+            "GET",
+            "/api/atelier/endpoints/a-ep".to_string(),
+            "no endpoint named 'a-ep'",
+        ),
+        (
+            "PUT",
+            "/api/atelier/endpoints/a-ep".to_string(),
+            "no endpoint named 'a-ep'",
+        ),
+        (
+            "DELETE",
+            "/api/atelier/endpoints/a-ep".to_string(),
+            "no endpoint named 'a-ep'",
+        ),
+        (
+            "GET",
+            "/api/atelier/endpoints/a-ep/metrics".to_string(),
+            "no endpoint named 'a-ep'",
+        ),
+        (
+            "GET",
+            "/api/atelier/endpoints/a-ep/capture".to_string(),
+            "no endpoint named 'a-ep'",
+        ),
+        (
+            "GET",
+            "/api/atelier/endpoints/a-ep/keys".to_string(),
+            "no endpoint named 'a-ep'",
+        ),
+        (
+            "POST",
+            "/api/atelier/endpoints/a-ep/keys".to_string(),
+            "no endpoint named 'a-ep'",
+        ),
+        (
+            "GET",
+            "/endpoints/a-ep/ping".to_string(),
+            "no endpoint named 'a-ep'",
+        ),
+        (
+            "GET",
+            "/api/atelier/monitoring-schedules/a-mq".to_string(),
+            "No monitoring schedule named 'a-mq'",
+        ),
+        (
+            "DELETE",
+            "/api/atelier/monitoring-schedules/a-mq".to_string(),
+            "No monitoring schedule named 'a-mq'",
+        ),
+        (
+            "POST",
+            "/api/atelier/monitoring-schedules/a-mq/run".to_string(),
+            "No monitoring schedule named 'a-mq'",
+        ),
+        (
+            "POST",
+            "/api/atelier/ground-truth/a-ep".to_string(),
+            "No endpoint named 'a-ep'",
+        ),
+        (
+            "GET",
+            format!("/api/atelier/jobs/{job_id}"),
+            "No job with id",
+        ),
+        (
+            "POST",
+            format!("/api/atelier/jobs/{job_id}/cancel"),
+            "No job with id",
+        ),
+        (
+            "GET",
+            format!("/api/atelier/jobs/{job_id}/logs"),
+            "No job with id",
+        ),
+    ];
+    for (m, p, says) in &missing {
+        let body = if p.contains("ground-truth") {
+            "[]"
+        } else {
+            "{}"
+        };
+        let (c, b) = o(m, p, body);
+        assert_eq!((c, b.contains(says)), (404, true), "{m} {p}: {c} {b}");
+        // the same answer as a name that does not exist at all
+        let (c2, _) = o(
+            m,
+            &p.replace("a-ep", "nope")
+                .replace("a-mq", "nope")
+                .replace(&job_id, "0123"),
+            body,
+        );
+        assert_eq!(c2, 404, "{m} {p} (missing)");
+    }
+    let (c, b) = invoke("olga", Some("team-b"));
+    assert_eq!(
+        (c, b.contains("no endpoint named 'a-ep'")),
+        (404, true),
+        "{b}"
+    );
+    // a schedule in team-b cannot watch team-a's endpoint
+    let (c, b) = o(
+        "POST",
+        "/api/atelier/monitoring-schedules",
+        r#"{"name": "b-mq", "endpoint": "a-ep", "kind": "model_quality"}"#,
+    );
+    assert_eq!(
+        (c, b.contains("No endpoint named 'a-ep'")),
+        (404, true),
+        "{b}"
+    );
+    // names are the server's: taking one another project holds is refused, and changes nothing
+    let (c, b) = o(
+        "POST",
+        "/api/atelier/endpoints",
+        &json!({"name": "a-ep", "model": "runs:/x/model"}).to_string(),
+    );
+    assert!(c == 400 || c == 409, "{c} {b}");
+    assert!(b.contains("taken by another project"), "{b}");
+    let (c, b) = o(
+        "POST",
+        "/api/atelier/monitoring-schedules",
+        r#"{"name": "a-mq", "endpoint": "nope", "kind": "model_quality"}"#,
+    );
+    assert_eq!(c, 404, "{b}");
+    let (c, b) = a("GET", "/api/atelier/endpoints/a-ep", "");
+    assert_eq!(c, 200, "{b}");
+    let (c, b) = a("GET", "/api/atelier/monitoring-schedules/a-mq", "");
+    assert_eq!(c, 200, "{b}");
+
+    // an invocation key of a-ep works without naming the project
+    let (c, b) = a(
+        "POST",
+        "/api/atelier/endpoints/a-ep/keys",
+        r#"{"name": "app"}"#,
+    );
+    assert_eq!(c, 201, "{b}");
+    let key: Value = serde_json::from_str(&b).unwrap();
+    let key = format!("Bearer {}", key["key"].as_str().unwrap());
+    let (c, _, b) = send(
+        s.port,
+        "POST",
+        "/endpoints/a-ep/invocations",
+        &[
+            ("Content-Type", "text/csv"),
+            ("Authorization", key.as_str()),
+        ],
+        row.as_bytes(),
+    );
+    assert_eq!(c, 200, "{b}");
+
+    // alice still owns and manages all of it
+    let (c, b) = a("POST", &format!("/api/atelier/jobs/{job_id}/cancel"), "");
+    assert_eq!(c, 202, "{b}");
+    let (c, b) = a("DELETE", "/api/atelier/monitoring-schedules/a-mq", "");
+    assert_eq!(c, 200, "{b}");
+    let (c, b) = a("DELETE", "/api/atelier/endpoints/a-ep", "");
+    assert!(c == 200 || c == 204, "{c} {b}");
+}

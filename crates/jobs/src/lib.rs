@@ -292,6 +292,38 @@ struct Shared {
     wake: (Mutex<u64>, Condvar),
 }
 
+/// Who submits a job, and in which project (workspace) it belongs. A job's
+/// child jobs (tuning trials) and a schedule's firings carry their parent's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// An identity's name (empty when unknown).
+    pub owner: String,
+    pub workspace: String,
+}
+
+impl Default for Origin {
+    fn default() -> Self {
+        Origin {
+            owner: String::new(),
+            workspace: store::DEFAULT_WORKSPACE.to_string(),
+        }
+    }
+}
+
+impl Origin {
+    pub fn new(owner: &str, workspace: &str) -> Origin {
+        Origin {
+            owner: owner.to_string(),
+            workspace: workspace.to_string(),
+        }
+    }
+
+    /// The origin of `job`'s own children.
+    pub fn of(job: &Job) -> Origin {
+        Origin::new(&job.owner, &job.workspace)
+    }
+}
+
 /// The queue. Cheap to share behind an `Arc`.
 pub struct Queue {
     shared: Arc<Shared>,
@@ -353,19 +385,19 @@ impl Queue {
         k
     }
 
-    /// Check and queue a job (no owner, one attempt). Blocking (store write,
-    /// the runner's check): call from a blocking context.
+    /// Check and queue a job in the default project (no owner, one attempt).
+    /// Blocking (store write, the runner's check): call from a blocking context.
     pub fn submit(&self, kind: &str, spec: Value) -> Result<Job, JobsError> {
-        self.submit_as(kind, spec, "", 1)
+        self.submit_as(kind, spec, &Origin::default(), 1)
     }
 
-    /// [`Queue::submit`] for `owner`, allowing `max_attempts` claims when a
-    /// worker dies under the job.
+    /// [`Queue::submit`] for `origin` (who, in which project), allowing
+    /// `max_attempts` claims when a worker dies under the job.
     pub fn submit_as(
         &self,
         kind: &str,
         spec: Value,
-        owner: &str,
+        origin: &Origin,
         max_attempts: i64,
     ) -> Result<Job, JobsError> {
         if self.shared.stopping.load(Ordering::Acquire) {
@@ -386,7 +418,8 @@ impl Queue {
             kind,
             name: &name,
             spec: &spec.to_string(),
-            owner,
+            owner: &origin.owner,
+            workspace: &origin.workspace,
             max_attempts: max_attempts.max(1),
         })?;
         let (m, cv) = &self.shared.wake;

@@ -106,7 +106,7 @@ async fn bad_specs_and_kinds_are_refused_before_queueing() {
             }
             other => panic!("{other:?}"),
         }
-        assert!(s.list_jobs(None, 10).unwrap().is_empty());
+        assert!(s.list_jobs(None, None, 10).unwrap().is_empty());
         q.shutdown();
     })
     .await
@@ -167,6 +167,7 @@ async fn work_left_by_a_dead_process_is_run_retried_or_failed() {
             name: "retry me",
             spec: r#"{"n": 2}"#,
             owner: "ada",
+            workspace: "default",
             max_attempts: 2,
         })
         .unwrap();

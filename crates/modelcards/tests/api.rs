@@ -387,6 +387,7 @@ fn the_dashboard_joins_endpoints_monitors_batches_and_cards() {
     s.version("idle");
     let st = &s.store;
     st.put_endpoint(
+        "default",
         "churn-ep",
         &json!({"name": "churn-ep", "variants": [
             {"name": "a", "model": format!("models:/churn/{v}"), "weight": 3.0, "artifact_path": "x", "registered_model": "churn", "version": v},
@@ -396,19 +397,22 @@ fn the_dashboard_joins_endpoints_monitors_batches_and_cards() {
     )
     .unwrap();
     st.put_schedule(
+        "default",
         "churn-dq",
         &json!({"name": "churn-dq", "endpoint": "churn-ep", "kind": "data_quality"}).to_string(),
     )
     .unwrap();
-    st.put_schedule("churn-mq", &json!({"name": "churn-mq", "endpoint": "churn-ep", "kind": "model_quality", "enabled": false}).to_string())
+    st.put_schedule("default", "churn-mq", &json!({"name": "churn-mq", "endpoint": "churn-ep", "kind": "model_quality", "enabled": false}).to_string())
         .unwrap();
     // Model Monitor's kind names for bias and explainability
     st.put_schedule(
+        "default",
         "churn-bias",
         &json!({"name": "churn-bias", "endpoint": "churn-ep", "kind": "model_bias"}).to_string(),
     )
     .unwrap();
     st.put_schedule(
+        "default",
         "other-dq",
         &json!({"name": "other-dq", "endpoint": "elsewhere"}).to_string(),
     )

@@ -13,16 +13,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use artifacts::{ArtifactPath, ArtifactStore};
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde_json::{Map, Value, json};
 use server::atelier_api::{blocking, jobs_error};
+use server::auth::Identity;
 use server::error::{ApiError, ApiResult, ErrorCode};
 use server::routes::{Access, BodyKind, Routes};
+use server::workspace::{Ws, doc_in};
 use store::{Job, JobStatus, MetadataStore};
 
 use crate::alerts::WebhookPolicy;
@@ -187,11 +189,21 @@ fn schedule_json(
     v
 }
 
-async fn list(State(m): State<Monitoring>) -> ApiResult<Json<Value>> {
+/// Schedule `name` of project `ws` (one of another project answers as missing).
+fn schedule_in(st: &dyn MetadataStore, ws: &str, name: &str) -> ApiResult<store::Endpoint> {
+    Ok(doc_in(ws, st.get_schedule(name), "monitoring schedule")?)
+}
+
+/// Endpoint `name` of project `ws` (one of another project answers as missing).
+fn endpoint_in(st: &dyn MetadataStore, ws: &str, name: &str) -> ApiResult<store::Endpoint> {
+    Ok(doc_in(ws, st.get_endpoint(name), "endpoint")?)
+}
+
+async fn list(State(m): State<Monitoring>, Extension(ws): Extension<Ws>) -> ApiResult<Json<Value>> {
     let out = blocking(move || {
         let rows = m.store.list_schedules()?;
         let mut found = Vec::new();
-        for r in rows {
+        for r in rows.into_iter().filter(|r| r.workspace == ws.0) {
             let Ok(s) = serde_json::from_str::<Schedule>(&r.config) else {
                 continue;
             };
@@ -227,12 +239,21 @@ fn parse_schedule(row: &store::Endpoint) -> ApiResult<Schedule> {
 /// otherwise the schedule is read again and `edit` runs again.
 fn write_schedule(
     st: &dyn MetadataStore,
+    ws: &str,
     name: &str,
     mut edit: impl FnMut(Option<Schedule>) -> ApiResult<Schedule>,
 ) -> ApiResult<store::Endpoint> {
     let internal = |e: String| ApiError::new(ErrorCode::InternalError, e);
     for _ in 0..20 {
         let old = match st.get_schedule(name) {
+            Ok(row) if row.workspace != ws => {
+                return Err(ApiError::new(
+                    ErrorCode::ResourceAlreadyExists,
+                    format!(
+                        "The monitoring schedule name '{name}' is taken by another project: schedule names are unique on this server, choose another"
+                    ),
+                ));
+            }
             Ok(row) => Some(row),
             Err(store::StoreError::NotFound(_)) => None,
             Err(e) => return Err(e.into()),
@@ -240,7 +261,7 @@ fn write_schedule(
         let parsed = old.as_ref().map(parse_schedule).transpose()?;
         let text = serde_json::to_string(&edit(parsed)?).map_err(|e| internal(e.to_string()))?;
         match old {
-            None => return Ok(st.put_schedule(name, &text)?),
+            None => return Ok(st.put_schedule(ws, name, &text)?),
             Some(row) => {
                 if st.replace_schedule(name, &row.config, &text)? {
                     return st.get_schedule(name).map_err(Into::into);
@@ -254,7 +275,11 @@ fn write_schedule(
     ))
 }
 
-async fn create(State(m): State<Monitoring>, body: Bytes) -> ApiResult<Response> {
+async fn create(
+    State(m): State<Monitoring>,
+    Extension(ws): Extension<Ws>,
+    body: Bytes,
+) -> ApiResult<Response> {
     let v = body_json(&body)?;
     let mut s = Schedule::parse(&v).map_err(ApiError::invalid)?;
     // webhooks only to targets the server allows (names are looked up: blocking)
@@ -267,8 +292,14 @@ async fn create(State(m): State<Monitoring>, body: Bytes) -> ApiResult<Response>
     })
     .await?;
     // the endpoint must exist, and a data-quality check needs a readable baseline
-    let (st, sc) = (m.store.clone(), s.clone());
+    let (st, sc, w) = (m.store.clone(), s.clone(), ws.clone());
     let baseline = blocking(move || {
+        endpoint_in(st.as_ref(), &w.0, &sc.endpoint).map_err(|e| {
+            ApiError::new(
+                ErrorCode::ResourceDoesNotExist,
+                format!("{}; deploy it first (atelier deploy)", e.message),
+            )
+        })?;
         let ep = load_endpoint(st.as_ref(), &sc.endpoint).map_err(|e| {
             ApiError::new(
                 ErrorCode::ResourceDoesNotExist,
@@ -313,7 +344,7 @@ async fn create(State(m): State<Monitoring>, body: Bytes) -> ApiResult<Response>
     let out = blocking(move || {
         let name = s.name.clone();
         // replacing a schedule keeps its bookmark and its last retraining
-        let row = write_schedule(m.store.as_ref(), &name, |old| {
+        let row = write_schedule(m.store.as_ref(), &ws.0, &name, |old| {
             if let Some(old) = old {
                 s.last_fired_ms = old.last_fired_ms;
                 s.retrain = old.retrain.clone();
@@ -334,11 +365,12 @@ async fn create(State(m): State<Monitoring>, body: Bytes) -> ApiResult<Response>
 
 async fn one(
     State(m): State<Monitoring>,
+    Extension(ws): Extension<Ws>,
     p: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<Value>> {
     let name = name_of(p)?;
     let out = blocking(move || {
-        let row = m.store.get_schedule(&name)?;
+        let row = schedule_in(m.store.as_ref(), &ws.0, &name)?;
         let s = parse_schedule(&row)?;
         let execs = m.store.list_jobs_named(EXECUTION_KIND, &name, 200)?;
         let deliveries = deliveries_of(m.store.as_ref(), &execs.iter().collect::<Vec<_>>())?;
@@ -375,6 +407,7 @@ async fn one(
 /// One execution of a schedule in full (histograms included).
 async fn one_execution(
     State(m): State<Monitoring>,
+    Extension(ws): Extension<Ws>,
     p: Result<Path<(String, String)>, PathRejection>,
 ) -> ApiResult<Json<Value>> {
     let (name, id) = p
@@ -387,9 +420,13 @@ async fn one_execution(
                 format!("schedule '{name}' has no execution '{id}'"),
             )
         };
+        schedule_in(m.store.as_ref(), &ws.0, &name)?;
         let j = m.store.get_job(&id).map_err(|_| missing())?;
         let spec: Value = serde_json::from_str(&j.spec).unwrap_or(Value::Null);
-        if j.kind != EXECUTION_KIND || spec["schedule"].as_str() != Some(name.as_str()) {
+        if j.workspace != ws.0
+            || j.kind != EXECUTION_KIND
+            || spec["schedule"].as_str() != Some(name.as_str())
+        {
             return Err(missing());
         }
         let deliveries = deliveries_of(m.store.as_ref(), &[&j])?;
@@ -401,22 +438,29 @@ async fn one_execution(
 
 async fn remove(
     State(m): State<Monitoring>,
+    Extension(ws): Extension<Ws>,
     p: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<Value>> {
     let name = name_of(p)?;
-    blocking(move || Ok(m.store.delete_schedule(&name)?)).await?;
+    blocking(move || {
+        schedule_in(m.store.as_ref(), &ws.0, &name)?;
+        Ok(m.store.delete_schedule(&name)?)
+    })
+    .await?;
     Ok(Json(json!({})))
 }
 
 async fn run_now(
     State(m): State<Monitoring>,
+    Extension(who): Extension<Identity>,
+    Extension(ws): Extension<Ws>,
     p: Result<Path<String>, PathRejection>,
     body: Bytes,
 ) -> ApiResult<Response> {
     let name = name_of(p)?;
     let v = body_json(&body)?;
     let job = blocking(move || {
-        let s = parse_schedule(&m.store.get_schedule(&name)?)?;
+        let s = parse_schedule(&schedule_in(m.store.as_ref(), &ws.0, &name)?)?;
         let now = store::now_ms();
         let end = v["window_end_ms"].as_i64().unwrap_or(now);
         let start = match v["window_start_ms"].as_i64() {
@@ -430,7 +474,9 @@ async fn run_now(
             }
         };
         let spec = json!({"schedule": name, "window_start_ms": start, "window_end_ms": end, "trigger": "manual"});
-        m.queue.submit(EXECUTION_KIND, spec).map_err(jobs_error)
+        m.queue
+            .submit_as(EXECUTION_KIND, spec, &jobs::Origin::new(&who.name, &ws.0), 1)
+            .map_err(jobs_error)
     })
     .await?;
     Ok((
@@ -453,6 +499,7 @@ const MAX_MATCH_HOURS: u32 = 24 * 90;
 
 async fn ground_truth(
     State(m): State<Monitoring>,
+    Extension(ws): Extension<Ws>,
     p: Result<Path<String>, PathRejection>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
@@ -464,12 +511,12 @@ async fn ground_truth(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    let labels = parse_labels(&body, &ct).map_err(ApiError::invalid)?;
     {
         let st = m.store.clone();
         let e = endpoint.clone();
-        blocking(move || Ok(st.get_endpoint(&e)?)).await?;
+        blocking(move || endpoint_in(st.as_ref(), &ws.0, &e)).await?;
     }
+    let labels = parse_labels(&body, &ct).map_err(ApiError::invalid)?;
     // how many of them match a captured prediction: our event ids carry
     // their capture hour; other ids are looked for back from now, up to
     // `match_hours` (the upload never reads the whole history)
@@ -537,9 +584,20 @@ async fn ground_truth(
     Ok((StatusCode::CREATED, Json(out)).into_response())
 }
 
-async fn baseline(State(m): State<Monitoring>, body: Bytes) -> ApiResult<Response> {
+async fn baseline(
+    State(m): State<Monitoring>,
+    Extension(who): Extension<Identity>,
+    Extension(ws): Extension<Ws>,
+    body: Bytes,
+) -> ApiResult<Response> {
     let v = body_json(&body)?;
-    let job = blocking(move || m.queue.submit(BASELINE_KIND, v).map_err(jobs_error)).await?;
+    let origin = jobs::Origin::new(&who.name, &ws.0);
+    let job = blocking(move || {
+        m.queue
+            .submit_as(BASELINE_KIND, v, &origin, 1)
+            .map_err(jobs_error)
+    })
+    .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "job": server::atelier_api::job_json(&job) })),
@@ -566,16 +624,20 @@ fn cell_text(v: &Value) -> String {
 
 async fn retrain(
     State(m): State<Monitoring>,
+    Extension(who): Extension<Identity>,
+    Extension(ws): Extension<Ws>,
     p: Result<Path<String>, PathRejection>,
     body: Bytes,
 ) -> ApiResult<Response> {
     let name = name_of(p)?;
     let v = body_json(&body)?;
+    let origin = jobs::Origin::new(&who.name, &ws.0);
     let (s, ep) = {
         let st = m.store.clone();
         let n = name.clone();
+        let w = ws.0.clone();
         blocking(move || {
-            let s = parse_schedule(&st.get_schedule(&n)?)?;
+            let s = parse_schedule(&schedule_in(st.as_ref(), &w, &n)?)?;
             let ep = load_endpoint(st.as_ref(), &s.endpoint).map_err(ApiError::not_found)?;
             Ok((s, ep))
         })
@@ -679,7 +741,7 @@ async fn retrain(
     );
     let spec = Value::Object(spec);
     let q = m.queue.clone();
-    let job = blocking(move || q.submit("automl", spec).map_err(jobs_error)).await?;
+    let job = blocking(move || q.submit_as("automl", spec, &origin, 1).map_err(jobs_error)).await?;
     let record = json!({
         "job_id": job.id,
         "dataset": dataset,
@@ -700,7 +762,7 @@ async fn retrain(
     // remembered on the schedule, so every Studio shows the comparison
     let (st, n) = (m.store.clone(), name.clone());
     blocking(move || {
-        write_schedule(st.as_ref(), &n, |old| {
+        write_schedule(st.as_ref(), &ws.0, &n, |old| {
             let mut s = old.ok_or_else(|| {
                 ApiError::new(
                     ErrorCode::ResourceDoesNotExist,

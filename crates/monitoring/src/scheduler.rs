@@ -66,7 +66,8 @@ pub fn tick(store: &dyn MetadataStore, queue: &jobs::Queue, now_ms: i64) -> Vec<
             "window_end_ms": due,
             "trigger": "cron",
         });
-        match queue.submit(EXECUTION_KIND, spec) {
+        let origin = jobs::Origin::new("", &row.workspace);
+        match queue.submit_as(EXECUTION_KIND, spec, &origin, 1) {
             Ok(j) => fired.push(j.id),
             Err(e) => tracing::warn!(schedule = %s.name, "could not start an execution: {e}"),
         }

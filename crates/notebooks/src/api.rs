@@ -24,6 +24,7 @@ use server::Identity;
 use server::atelier_api::{blocking, body_json, job_json, jobs_error};
 use server::error::{ApiError, ApiResult, ErrorCode};
 use server::routes::{Access, Routes};
+use server::workspace::{Ws, doc_in};
 use store::Job;
 use userjobs::spec::{NOTEBOOK_CHANNEL, resolve_input};
 
@@ -267,13 +268,14 @@ fn kernels_json(n: &Notebooks) -> Value {
 async fn list(
     State(n): State<Notebooks>,
     Extension(who): Extension<Identity>,
+    Extension(ws): Extension<Ws>,
 ) -> ApiResult<Json<Value>> {
     let space = space_of(&who);
     let n2 = n.clone();
     let sp = space.clone();
     let out = blocking(move || {
         let files = workspace::list(&n2.workspaces_root, &sp).map_err(ws_error)?;
-        let jobs = n2.store.list_jobs(Some(KIND), 1000)?;
+        let jobs = n2.store.list_jobs(Some(&ws.0), Some(KIND), 1000)?;
         let mut by_source: BTreeMap<String, Vec<Value>> = BTreeMap::new();
         for j in &jobs {
             if let Some(s) = notebook_of(j)["source"].as_str() {
@@ -294,7 +296,7 @@ async fn list(
             })
             .collect();
         let recent: Vec<Value> = jobs.iter().take(50).map(run_json).collect();
-        let schedules = schedules_json(&n2)?;
+        let schedules = schedules_json(&n2, &ws.0)?;
         Ok(json!({
             "space": sp,
             "workspace": n2.workspaces_root.join(&sp).display().to_string(),
@@ -389,7 +391,12 @@ fn parameters_of(v: &Value) -> ApiResult<BTreeMap<String, Value>> {
     }
 }
 
-async fn submit_run(n: &Notebooks, who: &Identity, body: &Value) -> ApiResult<(Job, Vec<String>)> {
+async fn submit_run(
+    n: &Notebooks,
+    who: &Identity,
+    ws: &Ws,
+    body: &Value,
+) -> ApiResult<(Job, Vec<String>)> {
     let allowed = [
         "source",
         "parameters",
@@ -448,18 +455,19 @@ async fn submit_run(n: &Notebooks, who: &Identity, body: &Value) -> ApiResult<(J
         }
     }
     let q = n.queue.clone();
-    let owner = who.name.clone();
-    let job = blocking(move || q.submit_as(KIND, spec, &owner, 1).map_err(jobs_error)).await?;
+    let origin = jobs::Origin::new(&who.name, &ws.0);
+    let job = blocking(move || q.submit_as(KIND, spec, &origin, 1).map_err(jobs_error)).await?;
     Ok((job, warnings))
 }
 
 async fn run(
     State(n): State<Notebooks>,
     Extension(who): Extension<Identity>,
+    Extension(ws): Extension<Ws>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let body = body_json(&body)?;
-    let (job, warnings) = submit_run(&n, &who, &body).await?;
+    let (job, warnings) = submit_run(&n, &who, &ws, &body).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"job": job_json(&job), "warnings": warnings})),
@@ -476,6 +484,7 @@ struct RunsQuery {
 async fn runs(
     State(n): State<Notebooks>,
     Extension(who): Extension<Identity>,
+    Extension(ws): Extension<Ws>,
     q: Result<Query<RunsQuery>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let Query(q) = q.map_err(|e| ApiError::invalid(format!("bad query: {e}")))?;
@@ -493,10 +502,11 @@ async fn runs(
     let out = blocking(move || {
         let jobs = match &q.schedule {
             Some(s) => store.list_jobs_named(KIND, s, limit)?,
-            None => store.list_jobs(Some(KIND), 1000)?,
+            None => store.list_jobs(Some(&ws.0), Some(KIND), 1000)?,
         };
         Ok(jobs
             .iter()
+            .filter(|j| j.workspace == ws.0)
             .filter(|j| {
                 source
                     .as_deref()
@@ -574,9 +584,12 @@ fn schedule_json(s: &NotebookSchedule, runs: &[Job]) -> Value {
     })
 }
 
-fn schedules_json(n: &Notebooks) -> ApiResult<Vec<Value>> {
+fn schedules_json(n: &Notebooks, ws: &str) -> ApiResult<Vec<Value>> {
     let mut out = Vec::new();
     for row in n.store.list_notebook_schedules()? {
+        if row.workspace != ws {
+            continue;
+        }
         let Ok(s) = serde_json::from_str::<NotebookSchedule>(&row.config) else {
             continue;
         };
@@ -586,14 +599,18 @@ fn schedules_json(n: &Notebooks) -> ApiResult<Vec<Value>> {
     Ok(out)
 }
 
-async fn list_schedules(State(n): State<Notebooks>) -> ApiResult<Json<Value>> {
-    let out = blocking(move || schedules_json(&n)).await?;
+async fn list_schedules(
+    State(n): State<Notebooks>,
+    Extension(ws): Extension<Ws>,
+) -> ApiResult<Json<Value>> {
+    let out = blocking(move || schedules_json(&n, &ws.0)).await?;
     Ok(Json(json!({"schedules": out})))
 }
 
 async fn put_schedule(
     State(n): State<Notebooks>,
     Extension(who): Extension<Identity>,
+    Extension(ws): Extension<Ws>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let v = body_json(&body)?;
@@ -618,6 +635,7 @@ async fn put_schedule(
     let out = blocking(move || {
         // keep the firing bookmark of the schedule it replaces
         if let Ok(old) = n2.store.get_notebook_schedule(&s.name)
+            && old.workspace == ws.0
             && let Ok(old) = serde_json::from_str::<NotebookSchedule>(&old.config)
         {
             s.last_fired_ms = old.last_fired_ms;
@@ -625,7 +643,7 @@ async fn put_schedule(
         }
         let text = serde_json::to_string(&s)
             .map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))?;
-        n2.store.put_notebook_schedule(&s.name, &text)?;
+        n2.store.put_notebook_schedule(&ws.0, &s.name, &text)?;
         let runs = n2.store.list_jobs_named(KIND, &s.name, 10)?;
         Ok(schedule_json(&s, &runs))
     })
@@ -639,8 +657,9 @@ fn schedule_name(p: Result<Path<String>, PathRejection>) -> ApiResult<String> {
     Ok(name)
 }
 
-fn load_schedule(n: &Notebooks, name: &str) -> ApiResult<NotebookSchedule> {
-    let row = n.store.get_notebook_schedule(name)?;
+/// Schedule `name` of project `ws` (one of another project answers as missing).
+fn load_schedule(n: &Notebooks, ws: &str, name: &str) -> ApiResult<NotebookSchedule> {
+    let row = doc_in(ws, n.store.get_notebook_schedule(name), "notebook schedule")?;
     serde_json::from_str(&row.config).map_err(|e| {
         ApiError::new(
             ErrorCode::InternalError,
@@ -651,11 +670,12 @@ fn load_schedule(n: &Notebooks, name: &str) -> ApiResult<NotebookSchedule> {
 
 async fn get_schedule(
     State(n): State<Notebooks>,
+    Extension(ws): Extension<Ws>,
     p: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<Value>> {
     let name = schedule_name(p)?;
     let out = blocking(move || {
-        let s = load_schedule(&n, &name)?;
+        let s = load_schedule(&n, &ws.0, &name)?;
         let runs = n.store.list_jobs_named(KIND, &name, 50)?;
         Ok(schedule_json(&s, &runs))
     })
@@ -665,10 +685,12 @@ async fn get_schedule(
 
 async fn delete_schedule(
     State(n): State<Notebooks>,
+    Extension(ws): Extension<Ws>,
     p: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<Value>> {
     let name = schedule_name(p)?;
     blocking(move || {
+        load_schedule(&n, &ws.0, &name)?;
         n.store.delete_notebook_schedule(&name)?;
         Ok(())
     })
@@ -678,12 +700,13 @@ async fn delete_schedule(
 
 async fn run_schedule(
     State(n): State<Notebooks>,
+    Extension(ws): Extension<Ws>,
     p: Result<Path<String>, PathRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let name = schedule_name(p)?;
     let job = blocking(move || {
-        let s = load_schedule(&n, &name)?;
-        let id = crate::schedule::fire(&n, &s, "manual").map_err(ApiError::invalid)?;
+        let s = load_schedule(&n, &ws.0, &name)?;
+        let id = crate::schedule::fire(&n, &s, &ws.0, "manual").map_err(ApiError::invalid)?;
         Ok(n.store.get_job(&id)?)
     })
     .await?;

@@ -90,8 +90,14 @@ impl NotebookSchedule {
     }
 }
 
-/// Queue one run of `s` now (a firing or "run now"); returns the job id.
-pub fn fire(n: &Notebooks, s: &NotebookSchedule, trigger: &str) -> Result<String, String> {
+/// Queue one run of `s` now (a firing or "run now"), in the schedule's
+/// project `workspace`; returns the job id.
+pub fn fire(
+    n: &Notebooks,
+    s: &NotebookSchedule,
+    workspace: &str,
+    trigger: &str,
+) -> Result<String, String> {
     let rt = tokio::runtime::Handle::current();
     let (path, source) = rt
         .block_on(crate::api::snapshot(n, &s.space, &s.source))
@@ -110,7 +116,7 @@ pub fn fire(n: &Notebooks, s: &NotebookSchedule, trigger: &str) -> Result<String
         "environment": {"ATELIER_NOTEBOOK_TRIGGER": trigger},
     });
     n.queue
-        .submit_as(KIND, spec, &s.owner, 1)
+        .submit_as(KIND, spec, &jobs::Origin::new(&s.owner, workspace), 1)
         .map(|j| j.id)
         .map_err(|e| e.to_string())
 }
@@ -169,7 +175,7 @@ pub fn tick(n: &Notebooks, now_ms: i64) -> Vec<String> {
                 continue;
             }
         }
-        match fire(n, &s, "cron") {
+        match fire(n, &s, &row.workspace, "cron") {
             Ok(id) => fired.push(id),
             Err(e) => {
                 tracing::warn!(schedule = %s.name, "could not start the notebook: {e}");

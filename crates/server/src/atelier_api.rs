@@ -30,6 +30,7 @@ use crate::AppState;
 use crate::auth::Identity;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::routes::{Access, BodyKind, Routes};
+use crate::workspace::{Ws, job_in};
 
 pub fn routes() -> Routes<AppState> {
     use Access::{Read, Write};
@@ -73,6 +74,7 @@ pub fn job_json(j: &Job) -> Value {
         "primary_status": primary_status(j),
         "secondary_statuses": parse(&j.events),
         "owner": j.owner,
+        "workspace": j.workspace,
         "attempt": j.attempt,
         "max_attempts": j.max_attempts,
         "worker": j.worker,
@@ -143,13 +145,15 @@ pub fn body_json(bytes: &[u8]) -> ApiResult<Value> {
 async fn submit_kind(
     s: AppState,
     who: Identity,
+    ws: Ws,
     kind: String,
     spec: Value,
     max_attempts: i64,
 ) -> ApiResult<Response> {
     let q = queue(&s)?;
+    let origin = jobs::Origin::new(&who.name, &ws.0);
     let job = blocking(move || {
-        q.submit_as(&kind, spec, &who.name, max_attempts)
+        q.submit_as(&kind, spec, &origin, max_attempts)
             .map_err(jobs_error)
     })
     .await?;
@@ -162,6 +166,7 @@ const MAX_ATTEMPTS: i64 = 30;
 async fn submit(
     State(s): State<AppState>,
     Extension(who): Extension<Identity>,
+    Extension(ws): Extension<Ws>,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
     let v = body_json(&body)?;
@@ -182,16 +187,17 @@ async fn submit(
                 ))
             })?,
     };
-    submit_kind(s, who, kind, spec, max_attempts).await
+    submit_kind(s, who, ws, kind, spec, max_attempts).await
 }
 
 async fn submit_automl(
     State(s): State<AppState>,
     Extension(who): Extension<Identity>,
+    Extension(ws): Extension<Ws>,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
     let spec = body_json(&body)?;
-    submit_kind(s, who, "automl".into(), spec, 1).await
+    submit_kind(s, who, ws, "automl".into(), spec, 1).await
 }
 
 #[derive(serde::Deserialize)]
@@ -202,12 +208,13 @@ struct ListQuery {
 
 async fn list_jobs(
     State(s): State<AppState>,
+    Extension(ws): Extension<Ws>,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let Query(q) = q.map_err(|e| ApiError::invalid(format!("bad query: {e}")))?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let list = s
-        .db(move |st| st.list_jobs(q.kind.as_deref(), limit))
+        .db(move |st| st.list_jobs(Some(&ws.0), q.kind.as_deref(), limit))
         .await?;
     Ok(Json(json!({
         "jobs": list.iter().map(job_json).collect::<Vec<_>>(),
@@ -221,19 +228,23 @@ fn id_of(p: Result<Path<String>, PathRejection>) -> ApiResult<String> {
 
 async fn get_job(
     State(s): State<AppState>,
+    Extension(ws): Extension<Ws>,
     p: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<Value>> {
     let id = id_of(p)?;
-    let job = s.db(move |st| st.get_job(&id)).await?;
+    let job = s.db(move |st| job_in(st, &ws.0, &id)).await?;
     Ok(Json(json!({ "job": job_json(&job) })))
 }
 
 async fn cancel(
     State(s): State<AppState>,
+    Extension(ws): Extension<Ws>,
     p: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Response> {
     let id = id_of(p)?;
     let q = queue(&s)?;
+    let id2 = id.clone();
+    s.db(move |st| job_in(st, &ws.0, &id2)).await?;
     let job = blocking(move || q.cancel(&id).map_err(jobs_error)).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "job": job_json(&job) }))).into_response())
 }
@@ -242,10 +253,11 @@ async fn cancel(
 /// script or network access, so a report can never act on the Studio's origin.
 async fn report(
     State(s): State<AppState>,
+    Extension(ws): Extension<Ws>,
     p: Result<Path<(String, String)>, PathRejection>,
 ) -> ApiResult<Response> {
     let Path((id, name)) = p.map_err(|e| ApiError::invalid(format!("bad path: {e}")))?;
-    let job = s.db(move |st| st.get_job(&id)).await?;
+    let job = s.db(move |st| job_in(st, &ws.0, &id)).await?;
     let result: Value = serde_json::from_str(&job.result).unwrap_or(Value::Null);
     let Some(path) = result["reports"][&name].as_str() else {
         let known: Vec<String> = result["reports"]

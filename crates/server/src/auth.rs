@@ -65,6 +65,9 @@ pub struct Identity {
     pub role: Role,
     /// A server admin: manages projects and people.
     pub admin: bool,
+    /// For an endpoint invocation key, the endpoint it may invoke (and
+    /// nothing else; it belongs to no project).
+    pub key_for: Option<String>,
 }
 
 /// A Studio session's secret starts with this (an API token's with `atl_`).
@@ -117,6 +120,7 @@ fn identify(
                 name: cred.user,
                 role: Role::Viewer,
                 admin: false,
+                key_for: Some(ep.clone()),
             },
             named.unwrap_or(store::DEFAULT_WORKSPACE).to_string(),
         )));
@@ -148,6 +152,7 @@ fn identify(
             name: cred.user,
             role,
             admin: cred.is_admin,
+            key_for: None,
         },
         ws.to_string(),
     )))
@@ -351,6 +356,7 @@ pub async fn middleware(State(g): State<Guard>, mut req: Request, next: Next) ->
                 name: "local".into(),
                 role: Role::Admin,
                 admin: true,
+                key_for: None,
             },
             store::DEFAULT_WORKSPACE.to_string(),
         ),
@@ -360,6 +366,7 @@ pub async fn middleware(State(g): State<Guard>, mut req: Request, next: Next) ->
                 name: "anonymous".into(),
                 role: Role::Viewer,
                 admin: false,
+                key_for: None,
             },
             store::DEFAULT_WORKSPACE.to_string(),
         ),

@@ -127,6 +127,55 @@ pub fn run_in(st: &dyn MetadataStore, ws: &str, run_id: &str) -> store::Result<(
     }
 }
 
+/// Refuse logged model `id` unless its experiment belongs to `ws` (as if it did not exist).
+pub fn logged_model_in(st: &dyn MetadataStore, ws: &str, id: &str) -> store::Result<()> {
+    if st.logged_model_workspace(id)? == ws {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound(format!(
+            "Logged model with ID '{id}' not found."
+        )))
+    }
+}
+
+/// Refuse trace `id` unless its experiment belongs to `ws` (as if it did not exist).
+pub fn trace_in(st: &dyn MetadataStore, ws: &str, id: &str) -> store::Result<()> {
+    if st.trace_workspace(id)? == ws {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound(format!(
+            "Trace with ID '{id}' not found."
+        )))
+    }
+}
+
+/// Job `id`, refused unless it belongs to `ws` (as if it did not exist).
+pub fn job_in(st: &dyn MetadataStore, ws: &str, id: &str) -> store::Result<store::Job> {
+    let job = st.get_job(id)?;
+    if job.workspace == ws {
+        Ok(job)
+    } else {
+        Err(StoreError::NotFound(format!("No job with id '{id}'")))
+    }
+}
+
+/// `found` (an endpoint or a schedule) unless it belongs to another
+/// workspace than `ws`: then the error one that does not exist gets.
+pub fn doc_in(
+    ws: &str,
+    found: store::Result<store::Endpoint>,
+    what: &str,
+) -> store::Result<store::Endpoint> {
+    match found {
+        Ok(d) if d.workspace == ws => Ok(d),
+        Ok(d) => Err(StoreError::NotFound(format!(
+            "No {what} named '{}'",
+            d.name
+        ))),
+        Err(e) => Err(e),
+    }
+}
+
 /// Run `f` on the store for run `id`, refused as missing unless the run is
 /// in workspace `ws`: the check and the work share one trip to the blocking
 /// pool.

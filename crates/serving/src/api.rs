@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -27,7 +28,9 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use server::auth::Identity;
 use server::routes::{Access, BodyKind, Routes};
+use server::workspace::Ws;
 
 use crate::codec::{self, Format};
 use crate::endpoint::{EndpointRequest, Live};
@@ -81,13 +84,54 @@ pub fn router(s: Serving) -> Routes {
         .with_state(s)
 }
 
+/// The endpoint a request names in its path (`{name}`), refused as missing
+/// (404, no existence leak) when it belongs to another project than the
+/// request's. An endpoint invocation key is bound to its endpoint instead
+/// (the guard allows it that endpoint's invocations only).
+struct Named(String);
+
+impl axum::extract::FromRequestParts<Serving> for Named {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        s: &Serving,
+    ) -> std::result::Result<Self, Self::Rejection> {
+        let params = axum::extract::RawPathParams::from_request_parts(parts, s)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Some((_, name)) = params.iter().find(|(k, _)| *k == "name") else {
+            return Err(
+                ServingError::Internal("the route names no endpoint".into()).into_response()
+            );
+        };
+        let name = name.to_string();
+        let keyed = parts
+            .extensions
+            .get::<Identity>()
+            .is_some_and(|who| who.key_for.is_some());
+        if !keyed {
+            let ws = parts
+                .extensions
+                .get::<Ws>()
+                .map_or(store::DEFAULT_WORKSPACE, |w| w.0.as_str());
+            if s.workspace_of(&name).is_some_and(|home| home != ws) {
+                return Err(
+                    ServingError::NotFound(format!("no endpoint named '{name}'")).into_response(),
+                );
+            }
+        }
+        Ok(Named(name))
+    }
+}
+
 fn header_str<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
 async fn invoke(
     State(s): State<Serving>,
-    Path(name): Path<String>,
+    Named(name): Named,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -337,7 +381,7 @@ async fn answer(
     Ok((output, input, Bytes::from(a.body), a.rows))
 }
 
-async fn ping(State(s): State<Serving>, Path(name): Path<String>) -> Response {
+async fn ping(State(s): State<Serving>, Named(name): Named) -> Response {
     match s.slot(&name) {
         Some(_) => (StatusCode::OK, "").into_response(),
         None => ServingError::NotFound(format!("no endpoint named '{name}'")).into_response(),
@@ -426,14 +470,22 @@ fn slot_or_404(s: &Serving, name: &str) -> Result<Arc<crate::Slot>> {
         .ok_or_else(|| ServingError::NotFound(format!("no endpoint named '{name}'")))
 }
 
-async fn list(State(s): State<Serving>) -> Response {
+/// `GET /api/atelier/endpoints`: the endpoints of the request's project.
+async fn list(State(s): State<Serving>, Extension(ws): Extension<Ws>) -> Response {
+    let mine = |n: &str| s.workspace_of(n).is_some_and(|w| w == ws.0);
     let mut all: Vec<Value> = s
         .names()
         .iter()
+        .filter(|n| mine(n))
         .filter_map(|n| s.slot(n))
         .map(|slot| view(&slot.current(), &slot))
         .collect();
-    all.extend(s.failures().iter().map(|(n, why)| failed_view(n, why)));
+    all.extend(
+        s.failures()
+            .iter()
+            .filter(|(n, _)| mine(n))
+            .map(|(n, why)| failed_view(n, why)),
+    );
     axum::Json(json!({ "endpoints": all })).into_response()
 }
 
@@ -445,14 +497,14 @@ fn parse_request(body: &Bytes) -> Result<EndpointRequest> {
     })
 }
 
-async fn create(State(s): State<Serving>, body: Bytes) -> Response {
+async fn create(State(s): State<Serving>, Extension(ws): Extension<Ws>, body: Bytes) -> Response {
     let run = async {
         let req = parse_request(&body)?;
         let name = req
             .name
             .clone()
             .ok_or_else(|| ServingError::BadRequest("give the endpoint a \"name\"".into()))?;
-        s.create(&name, req).await?;
+        s.create(&ws.0, &name, req).await?;
         let slot = slot_or_404(&s, &name)?;
         Ok::<_, ServingError>(axum::Json(
             json!({"endpoint": view(&slot.current(), &slot)}),
@@ -461,7 +513,7 @@ async fn create(State(s): State<Serving>, body: Bytes) -> Response {
     run.await.into_response()
 }
 
-async fn update(State(s): State<Serving>, Path(name): Path<String>, body: Bytes) -> Response {
+async fn update(State(s): State<Serving>, Named(name): Named, body: Bytes) -> Response {
     let run = async {
         let req = parse_request(&body)?;
         s.update(&name, req).await?;
@@ -473,7 +525,7 @@ async fn update(State(s): State<Serving>, Path(name): Path<String>, body: Bytes)
     run.await.into_response()
 }
 
-async fn describe(State(s): State<Serving>, Path(name): Path<String>) -> Response {
+async fn describe(State(s): State<Serving>, Named(name): Named) -> Response {
     match slot_or_404(&s, &name) {
         Ok(slot) => axum::Json(json!({"endpoint": view(&slot.current(), &slot)})).into_response(),
         Err(e) => match s.failure(&name) {
@@ -483,14 +535,14 @@ async fn describe(State(s): State<Serving>, Path(name): Path<String>) -> Respons
     }
 }
 
-async fn delete(State(s): State<Serving>, Path(name): Path<String>) -> Response {
+async fn delete(State(s): State<Serving>, Named(name): Named) -> Response {
     match s.delete(&name).await {
         Ok(()) => axum::Json(json!({})).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-async fn stats(State(s): State<Serving>, Path(name): Path<String>) -> Response {
+async fn stats(State(s): State<Serving>, Named(name): Named) -> Response {
     let slot = match slot_or_404(&s, &name) {
         Ok(s) => s,
         Err(e) => return e.into_response(),
@@ -527,12 +579,19 @@ struct CaptureQuery {
 
 async fn captured(
     State(s): State<Serving>,
-    Path(name): Path<String>,
+    Named(name): Named,
     q: std::result::Result<Query<CaptureQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let run = async {
         let Query(q) = q.map_err(|e| ServingError::BadRequest(format!("bad query: {e}")))?;
         crate::endpoint::check_name("endpoint", &name)?;
+        // (a deleted endpoint's captures stay in the artifact store, but are not
+        // served: its name may be taken again, by another project)
+        if s.workspace_of(&name).is_none() {
+            return Err(ServingError::NotFound(format!(
+                "no endpoint named '{name}'"
+            )));
+        }
         let to = q.to_ms.unwrap_or(store::now_ms() + 3_600_000);
         let from = q.from_ms.unwrap_or(store::now_ms() - 3_600_000);
         let max = q.max_results.unwrap_or(50).clamp(1, 1000);
@@ -559,7 +618,7 @@ struct ShadowQuery {
 
 async fn shadow_get(
     State(s): State<Serving>,
-    Path(name): Path<String>,
+    Named(name): Named,
     q: std::result::Result<Query<ShadowQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let run = async {
@@ -576,7 +635,7 @@ async fn shadow_get(
     run.await.into_response()
 }
 
-async fn shadow_start(State(s): State<Serving>, Path(name): Path<String>, body: Bytes) -> Response {
+async fn shadow_start(State(s): State<Serving>, Named(name): Named, body: Bytes) -> Response {
     let run = async {
         let req: crate::shadow::ShadowRequest = serde_json::from_slice(&body).map_err(|e| {
             ServingError::BadRequest(format!(
@@ -592,7 +651,7 @@ async fn shadow_start(State(s): State<Serving>, Path(name): Path<String>, body: 
     run.await.into_response()
 }
 
-async fn shadow_stop(State(s): State<Serving>, Path(name): Path<String>) -> Response {
+async fn shadow_stop(State(s): State<Serving>, Named(name): Named) -> Response {
     let run = async {
         s.stop_shadow(&name).await?;
         let slot = slot_or_404(&s, &name)?;
@@ -603,7 +662,7 @@ async fn shadow_stop(State(s): State<Serving>, Path(name): Path<String>) -> Resp
     run.await.into_response()
 }
 
-async fn shadow_promote(State(s): State<Serving>, Path(name): Path<String>) -> Response {
+async fn shadow_promote(State(s): State<Serving>, Named(name): Named) -> Response {
     let run = async {
         s.promote_shadow(&name).await?;
         let slot = slot_or_404(&s, &name)?;
@@ -632,7 +691,7 @@ async fn keys_of(s: &Serving, name: String) -> Result<Vec<store::TokenInfo>> {
 }
 
 /// `GET /api/atelier/endpoints/{name}/keys`: the endpoint's invocation keys (never their secrets).
-async fn list_keys(State(s): State<Serving>, Path(name): Path<String>) -> Response {
+async fn list_keys(State(s): State<Serving>, Named(name): Named) -> Response {
     if let Err(e) = slot_or_404(&s, &name) {
         return e.into_response();
     }
@@ -647,7 +706,7 @@ async fn list_keys(State(s): State<Serving>, Path(name): Path<String>) -> Respon
 /// shown once: it may only invoke this endpoint (`Authorization: Bearer <key>`).
 async fn create_key(
     State(s): State<Serving>,
-    Path(name): Path<String>,
+    Named(name): Named,
     who: Option<axum::Extension<server::Identity>>,
     body: Bytes,
 ) -> Response {
@@ -691,7 +750,8 @@ async fn create_key(
 /// `DELETE /api/atelier/endpoints/{name}/keys/{key}`: revoke it (at once, on every replica).
 async fn revoke_key(
     State(s): State<Serving>,
-    Path((name, key)): Path<(String, String)>,
+    Named(name): Named,
+    Path((_, key)): Path<(String, String)>,
 ) -> Response {
     match keys_of(&s, name.clone()).await {
         Ok(keys) if keys.iter().any(|t| t.name == key) => {}

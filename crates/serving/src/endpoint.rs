@@ -87,6 +87,14 @@ pub struct EndpointConfig {
     /// comparison); see [`crate::shadow`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shadow: Option<ShadowConfig>,
+    /// The project (workspace) it belongs to: kept in the store's column,
+    /// never read from a request body or the stored JSON.
+    #[serde(skip, default = "default_workspace")]
+    pub workspace: String,
+}
+
+fn default_workspace() -> String {
+    store::DEFAULT_WORKSPACE.to_string()
 }
 
 /// A shadow test: a copy of a sampled share of the requests one production
@@ -335,6 +343,7 @@ impl EndpointConfig {
                 .or(existing.map(|e| e.max_payload_bytes))
                 .unwrap_or(DEFAULT_MAX_PAYLOAD_BYTES),
             shadow: existing.and_then(|e| e.shadow.clone()),
+            workspace: existing.map_or_else(default_workspace, |e| e.workspace.clone()),
         };
         cfg.validate()?;
         Ok(cfg)

@@ -138,6 +138,9 @@ struct Inner {
     /// The stored `updated_ms` of configurations that failed to load (at
     /// start-up or when following the store), not tried again.
     failed_tried: Mutex<HashMap<String, i64>>,
+    /// Each stored endpoint's project, as last read from the store (an
+    /// endpoint that failed to load has no live configuration to say it).
+    homes: Mutex<HashMap<String, String>>,
     /// Serialises configuration changes.
     admin: tokio::sync::Mutex<()>,
     /// More Prometheus text for `/metrics` (e.g. Model Monitor's gauges).
@@ -177,6 +180,7 @@ impl Serving {
                 variant_metrics: Mutex::new(HashMap::new()),
                 failed: Mutex::new(HashMap::new()),
                 failed_tried: Mutex::new(HashMap::new()),
+                homes: Mutex::new(HashMap::new()),
                 shadow_files: Mutex::new(HashMap::new()),
                 admin: tokio::sync::Mutex::new(()),
                 extra_metrics: RwLock::new(Vec::new()),
@@ -391,17 +395,42 @@ impl Serving {
         }
     }
 
-    /// Create an endpoint (`AlreadyExists` if the name is taken).
-    pub async fn create(&self, name: &str, req: EndpointRequest) -> Result<Arc<Live>> {
+    /// Create an endpoint in project `workspace` (`AlreadyExists` if the
+    /// name is taken: endpoint names are unique on the server, as the
+    /// invocation URL names no project).
+    pub async fn create(
+        &self,
+        workspace: &str,
+        name: &str,
+        req: EndpointRequest,
+    ) -> Result<Arc<Live>> {
         endpoint::check_name("endpoint", name)?;
         let _g = self.inner.admin.lock().await;
-        if self.slot(name).is_some() {
-            return Err(ServingError::AlreadyExists(format!(
-                "an endpoint named '{name}' exists already; update it (PUT) or pick another name"
-            )));
+        match self.workspace_of(name) {
+            Some(w) if w == workspace => {
+                return Err(ServingError::AlreadyExists(format!(
+                    "an endpoint named '{name}' exists already; update it (PUT) or pick another name"
+                )));
+            }
+            Some(_) => {
+                return Err(ServingError::AlreadyExists(format!(
+                    "the endpoint name '{name}' is taken by another project: endpoint names are unique on this server, pick another"
+                )));
+            }
+            None => {}
         }
-        let cfg = EndpointConfig::from_request(name, req, None)?;
+        let mut cfg = EndpointConfig::from_request(name, req, None)?;
+        cfg.workspace = workspace.to_string();
         self.apply(cfg, None).await
+    }
+
+    /// The project endpoint `name` belongs to, whether it is in service or
+    /// failed to load; `None` when there is no such endpoint.
+    pub fn workspace_of(&self, name: &str) -> Option<String> {
+        if let Some(slot) = self.slot(name) {
+            return Some(slot.current().config.workspace.clone());
+        }
+        lock(&self.inner.homes).get(name).cloned()
     }
 
     /// Replace an endpoint's configuration; in-flight requests finish on
@@ -410,8 +439,11 @@ impl Serving {
         let _g = self.inner.admin.lock().await;
         let Some(slot) = self.slot(name) else {
             if self.failure(name).is_some() {
-                // not in service: a full new definition brings it back
-                let cfg = EndpointConfig::from_request(name, req, None)?;
+                // not in service: a full new definition brings it back, in its project
+                let mut cfg = EndpointConfig::from_request(name, req, None)?;
+                if let Some(w) = lock(&self.inner.homes).get(name) {
+                    cfg.workspace = w.clone();
+                }
                 return self.apply(cfg, None).await;
             }
             return Err(ServingError::NotFound(format!(
@@ -468,9 +500,11 @@ impl Serving {
         let json = serde_json::to_string(&cfg)
             .map_err(|e| ServingError::Internal(format!("encoding the configuration: {e}")))?;
         let name = cfg.name.clone();
+        let ws = cfg.workspace.clone();
         let row = self
-            .db(move |s| s.put_endpoint(&name, &json).map_err(Into::into))
+            .db(move |s| s.put_endpoint(&ws, &name, &json).map_err(Into::into))
             .await?;
+        lock(&self.inner.homes).insert(row.name.clone(), row.workspace.clone());
         let mut live = Live::new(
             cfg,
             variants,
@@ -502,6 +536,7 @@ impl Serving {
             .remove(name);
         lock(&self.inner.variant_metrics).retain(|(e, _), _| e != name);
         lock(&self.inner.failed).remove(name);
+        lock(&self.inner.homes).remove(name);
         Ok(())
     }
 
@@ -521,13 +556,22 @@ impl Serving {
         v
     }
 
+    /// Remember each stored endpoint's project (those that fail to load too).
+    fn note_homes(&self, rows: &[store::Endpoint]) {
+        *lock(&self.inner.homes) = rows
+            .iter()
+            .map(|r| (r.name.clone(), r.workspace.clone()))
+            .collect();
+    }
+
     /// Bring up every stored endpoint (at start-up). An endpoint that
     /// cannot load is logged and skipped; returns how many came up.
     pub async fn restore(&self) -> Result<usize> {
         let rows = self.db(|s| s.list_endpoints().map_err(Into::into)).await?;
+        self.note_homes(&rows);
         let mut up = 0;
         for row in rows {
-            let cfg: EndpointConfig = match serde_json::from_str(&row.config) {
+            let mut cfg: EndpointConfig = match serde_json::from_str(&row.config) {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::error!("endpoint '{}': unreadable configuration: {e}", row.name);
@@ -535,6 +579,7 @@ impl Serving {
                     continue;
                 }
             };
+            cfg.workspace = row.workspace.clone();
             match self.build_all(cfg).await {
                 Ok((cfg, variants, shadow)) => {
                     let mut live = Live::new(cfg, variants, row.created_ms, row.updated_ms);
@@ -579,6 +624,7 @@ impl Serving {
     pub async fn sync_once(&self) -> Result<()> {
         let _g = self.inner.admin.lock().await;
         let rows = self.db(|s| s.list_endpoints().map_err(Into::into)).await?;
+        self.note_homes(&rows);
         let stored: std::collections::HashSet<String> =
             rows.iter().map(|r| r.name.clone()).collect();
         for name in self.names() {
@@ -601,13 +647,14 @@ impl Serving {
             if lock(&self.inner.failed_tried).get(&row.name) == Some(&row.updated_ms) {
                 continue;
             }
-            let cfg: EndpointConfig = match serde_json::from_str(&row.config) {
+            let mut cfg: EndpointConfig = match serde_json::from_str(&row.config) {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::error!("endpoint '{}': unreadable configuration: {e}", row.name);
                     continue;
                 }
             };
+            cfg.workspace = row.workspace.clone();
             match self.build_all(cfg).await {
                 Ok((cfg, variants, shadow)) => {
                     let mut live = Live::new(cfg, variants, row.created_ms, row.updated_ms);

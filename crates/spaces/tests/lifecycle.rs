@@ -28,6 +28,7 @@ async fn as_user(mut req: Request, next: Next) -> Response {
                 .and_then(|r| Role::parse(&r))
                 .unwrap_or(Role::Editor),
             admin: false,
+            key_for: None,
         })
     };
     if let Some(who) = who {

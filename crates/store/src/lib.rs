@@ -108,6 +108,10 @@ pub trait MetadataStore: TraceStore + ModelCardStore + GenaiStore + Send + Sync 
     fn experiment_workspace(&self, id: i64) -> Result<String>;
     /// The workspace of a run (its experiment's).
     fn run_workspace(&self, run_id: &str) -> Result<String>;
+    /// The workspace of a logged model (its experiment's; deleted ones too).
+    fn logged_model_workspace(&self, model_id: &str) -> Result<String>;
+    /// The workspace of a trace (its experiment's).
+    fn trace_workspace(&self, trace_id: &str) -> Result<String>;
 
     // ---- experiments ----
     /// A new experiment in `workspace` (its name free there).
@@ -340,21 +344,28 @@ pub trait MetadataStore: TraceStore + ModelCardStore + GenaiStore + Send + Sync 
     fn search_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>>;
 
     // ---- jobs ----
-    /// Queue a job (no owner, one attempt); its id is a fresh 32-hex-digit string.
+    /// Queue a job in the default project (no owner, one attempt); its id is a
+    /// fresh 32-hex-digit string.
     fn create_job(&self, kind: &str, name: &str, spec: &str) -> Result<Job> {
         self.queue_job(&NewJob {
             kind,
             name,
             spec,
             owner: "",
+            workspace: DEFAULT_WORKSPACE,
             max_attempts: 1,
         })
     }
     /// Queue a job.
     fn queue_job(&self, job: &NewJob) -> Result<Job>;
     fn get_job(&self, id: &str) -> Result<Job>;
-    /// Newest first; `kind` narrows to one kind of job.
-    fn list_jobs(&self, kind: Option<&str>, limit: usize) -> Result<Vec<Job>>;
+    /// Newest first; `workspace` narrows to one project's jobs, `kind` to one kind.
+    fn list_jobs(
+        &self,
+        workspace: Option<&str>,
+        kind: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Job>>;
     /// A terminal job is never changed again (`InvalidState`).
     fn update_job(&self, id: &str, upd: &JobUpdate) -> Result<Job>;
     /// Ask a job to stop. A queued job is cancelled at once; a running one
@@ -381,14 +392,16 @@ pub trait MetadataStore: TraceStore + ModelCardStore + GenaiStore + Send + Sync 
     fn reap_expired_jobs(&self, reason: &str) -> Result<Vec<Job>>;
 
     // ---- endpoints ----
-    /// Create or replace an endpoint's configuration.
-    fn put_endpoint(&self, name: &str, config: &str) -> Result<Endpoint>;
+    /// Create an endpoint in project `workspace`, or replace its configuration.
+    /// Endpoint names are unique on the server: a name another project holds
+    /// is refused (`AlreadyExists`). The same holds for both kinds of schedule.
+    fn put_endpoint(&self, workspace: &str, name: &str, config: &str) -> Result<Endpoint>;
     fn get_endpoint(&self, name: &str) -> Result<Endpoint>;
     fn list_endpoints(&self) -> Result<Vec<Endpoint>>;
     fn delete_endpoint(&self, name: &str) -> Result<()>;
 
     // ---- monitoring schedules (same shape as endpoints) ----
-    fn put_schedule(&self, name: &str, config: &str) -> Result<Endpoint>;
+    fn put_schedule(&self, workspace: &str, name: &str, config: &str) -> Result<Endpoint>;
     /// Replaces a schedule's configuration only while it still reads `expected` (what
     /// the caller read before editing it). `false`, and nothing written, when another
     /// writer changed or deleted it in between: the scheduler bookmarking a firing and
@@ -399,7 +412,7 @@ pub trait MetadataStore: TraceStore + ModelCardStore + GenaiStore + Send + Sync 
     fn delete_schedule(&self, name: &str) -> Result<()>;
 
     // ---- notebook schedules (same shape; `replace` is the same compare-and-swap) ----
-    fn put_notebook_schedule(&self, name: &str, config: &str) -> Result<Endpoint>;
+    fn put_notebook_schedule(&self, workspace: &str, name: &str, config: &str) -> Result<Endpoint>;
     fn replace_notebook_schedule(&self, name: &str, expected: &str, config: &str) -> Result<bool>;
     fn get_notebook_schedule(&self, name: &str) -> Result<Endpoint>;
     fn list_notebook_schedules(&self) -> Result<Vec<Endpoint>>;

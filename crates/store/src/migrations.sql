@@ -602,3 +602,12 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 -- migration 22: endpoint invocation keys: an access token with `endpoint` set may only invoke that
 -- endpoint (role 'invoke'), for applications, apart from people's tokens; revoked like any token.
 ALTER TABLE access_tokens ADD COLUMN endpoint TEXT;
+
+-- migration 23: jobs, endpoints and schedules belong to a project (workspace) as experiments do.
+-- Existing ones stay in `default`. A schedule's executions and a job's child jobs inherit its
+-- project. Endpoint names stay unique server-wide: the invocation URL names no project.
+ALTER TABLE jobs ADD COLUMN workspace TEXT NOT NULL DEFAULT 'default';
+CREATE INDEX jobs_by_workspace ON jobs (workspace, created DESC);
+ALTER TABLE endpoints ADD COLUMN workspace TEXT NOT NULL DEFAULT 'default';
+ALTER TABLE monitoring_schedules ADD COLUMN workspace TEXT NOT NULL DEFAULT 'default';
+ALTER TABLE notebook_schedules ADD COLUMN workspace TEXT NOT NULL DEFAULT 'default';

@@ -442,7 +442,10 @@ pub struct CreateLoggedModel {
 
 #[derive(Debug, Clone, Default)]
 pub struct SearchLoggedModels {
+    /// None: every experiment (of `workspace`, when given).
     pub experiment_ids: Vec<i64>,
+    /// Only models of this workspace's experiments.
+    pub workspace: Option<String>,
     pub filter: String,
     pub max_results: usize,
     pub page_token: Option<String>,
@@ -521,6 +524,8 @@ pub struct Job {
     pub handle: Option<String>,
     /// Secondary statuses, a JSON array of `{at_ms, status, message}`.
     pub events: String,
+    /// The project (workspace) it belongs to.
+    pub workspace: String,
 }
 
 /// A job to queue.
@@ -530,6 +535,8 @@ pub struct NewJob<'a> {
     pub name: &'a str,
     pub spec: &'a str,
     pub owner: &'a str,
+    /// The project (workspace) it belongs to (empty: the default one).
+    pub workspace: &'a str,
     /// At least 1.
     pub max_attempts: i64,
 }
@@ -571,6 +578,8 @@ pub struct Endpoint {
     pub config: String,
     pub created_ms: i64,
     pub updated_ms: i64,
+    /// The project (workspace) it belongs to.
+    pub workspace: String,
 }
 
 // ---- webhook outbox ----

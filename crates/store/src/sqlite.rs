@@ -571,6 +571,14 @@ impl MetadataStore for SqlStore {
         self.read(|c| workspaces::run_workspace(c, run_id))
     }
 
+    fn logged_model_workspace(&self, model_id: &str) -> Result<String> {
+        self.read(|c| workspaces::logged_model_workspace(c, model_id))
+    }
+
+    fn trace_workspace(&self, trace_id: &str) -> Result<String> {
+        self.read(|c| workspaces::trace_workspace(c, trace_id))
+    }
+
     fn create_experiment_in(
         &self,
         workspace: &str,
@@ -971,8 +979,13 @@ impl MetadataStore for SqlStore {
     fn get_job(&self, id: &str) -> Result<Job> {
         self.read(|c| jobs::get(c, id))
     }
-    fn list_jobs(&self, kind: Option<&str>, limit: usize) -> Result<Vec<Job>> {
-        self.read(|c| jobs::list(c, kind, limit))
+    fn list_jobs(
+        &self,
+        workspace: Option<&str>,
+        kind: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Job>> {
+        self.read(|c| jobs::list(c, workspace, kind, limit))
     }
     fn update_job(&self, id: &str, upd: &JobUpdate) -> Result<Job> {
         self.write(|tx| jobs::update(tx, id, upd))
@@ -1003,8 +1016,8 @@ impl MetadataStore for SqlStore {
             |reaped| !reaped.is_empty(),
         )
     }
-    fn put_endpoint(&self, name: &str, config: &str) -> Result<Endpoint> {
-        self.write(|tx| jobs::put_endpoint(tx, name, config))
+    fn put_endpoint(&self, workspace: &str, name: &str, config: &str) -> Result<Endpoint> {
+        self.write(|tx| jobs::put_endpoint(tx, workspace, name, config))
     }
     fn get_endpoint(&self, name: &str) -> Result<Endpoint> {
         self.read(|c| jobs::get_endpoint(c, name))
@@ -1015,8 +1028,8 @@ impl MetadataStore for SqlStore {
     fn delete_endpoint(&self, name: &str) -> Result<()> {
         self.write(|tx| jobs::delete_endpoint(tx, name))
     }
-    fn put_schedule(&self, name: &str, config: &str) -> Result<Endpoint> {
-        self.write(|tx| jobs::put_doc(tx, jobs::SCHEDULES, name, config))
+    fn put_schedule(&self, workspace: &str, name: &str, config: &str) -> Result<Endpoint> {
+        self.write(|tx| jobs::put_doc(tx, jobs::SCHEDULES, workspace, name, config))
     }
     fn replace_schedule(&self, name: &str, expected: &str, config: &str) -> Result<bool> {
         self.write(|tx| jobs::replace_doc(tx, jobs::SCHEDULES, name, expected, config))
@@ -1030,8 +1043,8 @@ impl MetadataStore for SqlStore {
     fn delete_schedule(&self, name: &str) -> Result<()> {
         self.write(|tx| jobs::delete_doc(tx, jobs::SCHEDULES, name))
     }
-    fn put_notebook_schedule(&self, name: &str, config: &str) -> Result<Endpoint> {
-        self.write(|tx| jobs::put_doc(tx, jobs::NOTEBOOK_SCHEDULES, name, config))
+    fn put_notebook_schedule(&self, workspace: &str, name: &str, config: &str) -> Result<Endpoint> {
+        self.write(|tx| jobs::put_doc(tx, jobs::NOTEBOOK_SCHEDULES, workspace, name, config))
     }
     fn replace_notebook_schedule(&self, name: &str, expected: &str, config: &str) -> Result<bool> {
         self.write(|tx| jobs::replace_doc(tx, jobs::NOTEBOOK_SCHEDULES, name, expected, config))

@@ -294,10 +294,10 @@ fn refuses_a_database_from_a_newer_atelier() {
 #[test]
 fn replacing_a_schedule_is_a_compare_and_swap_on_what_was_read() {
     let s = fresh();
-    s.put_schedule("nightly", r#"{"v":1}"#).unwrap();
+    s.put_schedule("default", "nightly", r#"{"v":1}"#).unwrap();
     let read = s.get_schedule("nightly").unwrap();
     // a user replaces the schedule after the scheduler read it…
-    s.put_schedule("nightly", r#"{"v":2,"enabled":false}"#)
+    s.put_schedule("default", "nightly", r#"{"v":2,"enabled":false}"#)
         .unwrap();
     // …so the scheduler's bookmark over the old version is refused, and the user's change stays
     assert!(

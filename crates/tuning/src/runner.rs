@@ -720,7 +720,7 @@ impl<'a> Tuner<'a> {
         let spec = s.trial_spec(index, &s.space.hyperparameters(&point));
         let job = self
             .queue
-            .submit_as(TRIAL_KIND, spec, &self.ctx.job.owner, 1)?;
+            .submit_as(TRIAL_KIND, spec, &jobs::Origin::of(&self.ctx.job), 1)?;
         tracing::info!(job = %self.ctx.job.id, trial = index + 1, trial_job = %job.id, "trial queued");
         self.trials.push(Trial {
             job_id: job.id,

@@ -13,9 +13,9 @@
 use std::sync::Arc;
 
 use artifacts::{ArtifactPath, ArtifactStore};
-use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
 use jobs::executor::{Executor, Handle, LogChunk, LogLine};
 use serde_json::{Value, json};
 use server::atelier_api::blocking;
@@ -49,6 +49,7 @@ const MAX_LOG_BYTES: usize = 4 << 20;
 
 async fn logs(
     State(u): State<UserJobs>,
+    Extension(ws): Extension<server::workspace::Ws>,
     p: Result<Path<String>, PathRejection>,
     q: Result<Query<LogQuery>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
@@ -57,7 +58,10 @@ async fn logs(
     let from = q.from.unwrap_or(0);
     let max = q.max_bytes.unwrap_or(1 << 20).clamp(1024, MAX_LOG_BYTES);
     let store = u.store.clone();
-    let job = blocking(move || store.get_job(&id).map_err(ApiError::from)).await?;
+    let job = blocking(move || {
+        server::workspace::job_in(store.as_ref(), &ws.0, &id).map_err(ApiError::from)
+    })
+    .await?;
     if !["processing", "training", "notebook"].contains(&job.kind.as_str()) {
         return Err(ApiError::invalid(format!(
             "job '{}' is a {} job; only processing and training jobs have command output",

@@ -445,7 +445,13 @@ pub async fn logged_model_file(
         ));
     };
     let rel = safe_path(&raw)?;
-    let model = s.db(move |st| st.get_logged_model(&model_id)).await?;
+    let ws = crate::workspace::of(&req);
+    let model = s
+        .db(move |st| {
+            crate::workspace::logged_model_in(st, &ws, &model_id)?;
+            st.get_logged_model(&model_id)
+        })
+        .await?;
     let root = proxied_root(&model.artifact_uri)?;
     send_file(&s, &root.join(rel.as_str())?).await
 }
@@ -461,7 +467,13 @@ pub async fn list_logged_model(
         Some(raw) => safe_path(&raw)?,
         None => ArtifactPath::parse("")?,
     };
-    let model = s.db(move |st| st.get_logged_model(&model_id)).await?;
+    let ws = crate::workspace::of(&req);
+    let model = s
+        .db(move |st| {
+            crate::workspace::logged_model_in(st, &ws, &model_id)?;
+            st.get_logged_model(&model_id)
+        })
+        .await?;
     let root = proxied_root(&model.artifact_uri)?;
     list_under(&s, model.artifact_uri, &root, &rel).await
 }

@@ -1,11 +1,12 @@
-use axum::Json;
 use axum::extract::{Path, State};
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 use store::{CreateLoggedModel, SearchLoggedModels};
 
 use super::{JsonResult, empty};
 use crate::error::ApiError;
 use crate::req::Req;
+use crate::workspace::{self, Ws, logged_model_in};
 use crate::{AppState, validate, wire};
 
 pub async fn create(State(s): State<AppState>, req: Req) -> JsonResult {
@@ -21,21 +22,42 @@ pub async fn create(State(s): State<AppState>, req: Req) -> JsonResult {
     for t in c.tags.iter().chain(&c.params) {
         validate::key("tag", &t.key)?;
     }
-    let m = s.db(move |st| st.create_logged_model(c)).await?;
+    let m = workspace::on_experiment(&s, req.workspace(), experiment_id, move |st, _| {
+        st.create_logged_model(c)
+    })
+    .await?;
     Ok(Json(json!({"model": wire::logged_model(&m)})))
 }
 
-pub async fn get_one(State(s): State<AppState>, Path(id): Path<String>) -> JsonResult {
-    let m = s.db(move |st| st.get_logged_model(&id)).await?;
+pub async fn get_one(
+    State(s): State<AppState>,
+    Extension(ws): Extension<Ws>,
+    Path(id): Path<String>,
+) -> JsonResult {
+    let m = s
+        .db(move |st| {
+            logged_model_in(st, &ws.0, &id)?;
+            st.get_logged_model(&id)
+        })
+        .await?;
     Ok(Json(json!({"model": wire::logged_model(&m)})))
 }
 
-pub async fn delete(State(s): State<AppState>, Path(id): Path<String>) -> JsonResult {
-    s.db(move |st| st.delete_logged_model(&id)).await?;
+pub async fn delete(
+    State(s): State<AppState>,
+    Extension(ws): Extension<Ws>,
+    Path(id): Path<String>,
+) -> JsonResult {
+    s.db(move |st| {
+        logged_model_in(st, &ws.0, &id)?;
+        st.delete_logged_model(&id)
+    })
+    .await?;
     empty()
 }
 
 pub async fn finalize(State(s): State<AppState>, Path(id): Path<String>, req: Req) -> JsonResult {
+    let ws = workspace::of(&req);
     let status = req.nonempty("status")?;
     const OK: [&str; 3] = [
         "LOGGED_MODEL_PENDING",
@@ -48,7 +70,10 @@ pub async fn finalize(State(s): State<AppState>, Path(id): Path<String>, req: Re
         )));
     }
     let m = s
-        .db(move |st| st.finalize_logged_model(&id, &status))
+        .db(move |st| {
+            logged_model_in(st, &ws, &id)?;
+            st.finalize_logged_model(&id, &status)
+        })
         .await?;
     Ok(Json(json!({"model": wire::logged_model(&m)})))
 }
@@ -58,16 +83,25 @@ pub async fn set_tags(State(s): State<AppState>, Path(id): Path<String>, req: Re
     for t in &tags {
         validate::key("tag", &t.key)?;
     }
-    s.db(move |st| st.set_logged_model_tags(&id, &tags)).await?;
+    let ws = workspace::of(&req);
+    s.db(move |st| {
+        logged_model_in(st, &ws, &id)?;
+        st.set_logged_model_tags(&id, &tags)
+    })
+    .await?;
     empty()
 }
 
 pub async fn delete_tag(
     State(s): State<AppState>,
+    Extension(ws): Extension<Ws>,
     Path((id, key)): Path<(String, String)>,
 ) -> JsonResult {
-    s.db(move |st| st.delete_logged_model_tag(&id, &key))
-        .await?;
+    s.db(move |st| {
+        logged_model_in(st, &ws.0, &id)?;
+        st.delete_logged_model_tag(&id, &key)
+    })
+    .await?;
     empty()
 }
 
@@ -76,8 +110,12 @@ pub async fn log_params(State(s): State<AppState>, Path(id): Path<String>, req: 
     for p in &params {
         validate::key("param", &p.key)?;
     }
-    s.db(move |st| st.log_logged_model_params(&id, &params))
-        .await?;
+    let ws = workspace::of(&req);
+    s.db(move |st| {
+        logged_model_in(st, &ws, &id)?;
+        st.log_logged_model_params(&id, &params)
+    })
+    .await?;
     empty()
 }
 
@@ -92,8 +130,27 @@ pub async fn search(State(s): State<AppState>, req: Req) -> JsonResult {
         filter: req.opt_str("filter")?.unwrap_or_default(),
         max_results: req.max_results("max_results", 50, 10_000)?,
         page_token: req.opt_str("page_token")?,
+        workspace: None,
     };
-    let page = s.db(move |st| st.search_logged_models(&q)).await?;
+    let ws = workspace::of(&req);
+    let page = s
+        .db(move |st| {
+            // (models of another workspace's experiments are not there)
+            let mut q = q;
+            let asked = !q.experiment_ids.is_empty();
+            q.experiment_ids = workspace::only_in(std::mem::take(&mut q.experiment_ids), |id| {
+                workspace::experiment_in(st, &ws, *id)
+            })?;
+            if asked && q.experiment_ids.is_empty() {
+                return Ok(store::Page {
+                    items: Vec::new(),
+                    next_page_token: None,
+                });
+            }
+            q.workspace = Some(ws);
+            st.search_logged_models(&q)
+        })
+        .await?;
     let mut out = wire::Obj::new().v(
         "models",
         Value::Array(page.items.iter().map(wire::logged_model).collect()),

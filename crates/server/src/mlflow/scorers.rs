@@ -21,6 +21,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::req::{Req, parse_experiment_id};
 use crate::wire::Obj;
+use crate::workspace;
 
 /// MLflow's message for a `@scorer` function the server will not take.
 const DECORATOR_SCORER_REFUSED: &str = "Custom scorer registration (using @scorer decorator) is disabled by default outside of Databricks tracking environments due to security concerns. Custom scorers require arbitrary code execution during deserialization.\n\nTo use custom scorers:\n1. Configure MLflow to use a Databricks tracking URI, or\n2. Manage your custom scorer code in a source code repository (e.g., GitHub) and import it directly, or\n3. On a self-managed MLflow server (or local environment) that you trust to run the scorer's code, set the MLFLOW_SERVER_ENABLE_CUSTOM_SCORERS environment variable to true, or\n4. Use built-in scorers or make_judge() scorers instead.";
@@ -201,9 +202,10 @@ pub async fn register_scorer(State(s): State<AppState>, req: Req) -> JsonResult 
     let name = name(&req)?;
     let serialized = req.nonempty("serialized_scorer")?;
     check_serialized_scorer(&serialized)?;
-    let v = s
-        .db(move |st| st.register_scorer(exp, &name, &serialized))
-        .await?;
+    let v = workspace::on_experiment(&s, req.workspace(), exp, move |st, exp| {
+        st.register_scorer(exp, &name, &serialized)
+    })
+    .await?;
     Ok(Json(json!({
         "version": v.scorer_version,
         "scorer_id": v.scorer_id,
@@ -225,7 +227,7 @@ pub async fn list_scorers(State(s): State<AppState>, req: Req) -> JsonResult {
         }
         (Some(e), false) => {
             let id = parse_experiment_id(&e)?;
-            s.db(move |st| st.list_scorers(id)).await?
+            workspace::on_experiment(&s, req.workspace(), id, |st, id| st.list_scorers(id)).await?
         }
         (None, true) => {
             let ids = req
@@ -239,9 +241,22 @@ pub async fn list_scorers(State(s): State<AppState>, req: Req) -> JsonResult {
                         .ok_or_else(|| ApiError::invalid(format!("Invalid experiment ID: '{e}'")))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            s.db(move |st| st.list_scorers_across(Some(&ids))).await?
+            let ws = workspace::of(&req);
+            s.db(move |st| {
+                let ids = workspace::only_in(ids, |id| workspace::experiment_in(st, &ws, *id))?;
+                st.list_scorers_across(Some(&ids))
+            })
+            .await?
         }
-        (None, false) => s.db(move |st| st.list_scorers_across(None)).await?,
+        (None, false) => {
+            // (every experiment of the workspace)
+            let ws = workspace::of(&req);
+            s.db(move |st| {
+                let all = st.list_scorers_across(None)?;
+                workspace::only_in(all, |v| workspace::experiment_in(st, &ws, v.experiment_id))
+            })
+            .await?
+        }
     };
     Ok(Json(scorers_json(&list)))
 }
@@ -249,7 +264,10 @@ pub async fn list_scorers(State(s): State<AppState>, req: Req) -> JsonResult {
 pub async fn list_scorer_versions(State(s): State<AppState>, req: Req) -> JsonResult {
     let exp = experiment(&req)?;
     let name = name(&req)?;
-    let list = s.db(move |st| st.list_scorer_versions(exp, &name)).await?;
+    let list = workspace::on_experiment(&s, req.workspace(), exp, move |st, exp| {
+        st.list_scorer_versions(exp, &name)
+    })
+    .await?;
     Ok(Json(scorers_json(&list)))
 }
 
@@ -257,7 +275,10 @@ pub async fn get_scorer(State(s): State<AppState>, req: Req) -> JsonResult {
     let exp = experiment(&req)?;
     let name = name(&req)?;
     let version = req.opt_i64("version")?;
-    let v = s.db(move |st| st.get_scorer(exp, &name, version)).await?;
+    let v = workspace::on_experiment(&s, req.workspace(), exp, move |st, exp| {
+        st.get_scorer(exp, &name, version)
+    })
+    .await?;
     Ok(Json(json!({"scorer": scorer_json(&v)})))
 }
 
@@ -265,8 +286,10 @@ pub async fn delete_scorer(State(s): State<AppState>, req: Req) -> JsonResult {
     let exp = experiment(&req)?;
     let name = name(&req)?;
     let version = req.opt_i64("version")?;
-    s.db(move |st| st.delete_scorer(exp, &name, version))
-        .await?;
+    workspace::on_experiment(&s, req.workspace(), exp, move |st, exp| {
+        st.delete_scorer(exp, &name, version)
+    })
+    .await?;
     super::empty()
 }
 

@@ -9,11 +9,11 @@
 //! `Span.from_otel_proto`. The protobuf body is read by a small decoder for
 //! the few OTLP trace messages (no code generation, no build script).
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use base64::Engine;
 use serde_json::{Map, Value, json};
 use store::{
@@ -25,6 +25,7 @@ use super::{JsonResult, empty};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::req::{Req, parse_experiment_id};
+use crate::workspace::{self, Ws, trace_in};
 
 /// Header naming the experiment OTLP spans go to (MLflow's `MLFLOW_EXPERIMENT_ID_HEADER`).
 pub const EXPERIMENT_HEADER: &str = "x-mlflow-experiment-id";
@@ -399,7 +400,9 @@ pub async fn create_assessment(
         .filter(|s| !s.is_empty())
         .map(str::to_string);
     let out = new.clone();
+    let ws = workspace::of(&req);
     s.db(move |st| {
+        trace_in(st, &ws, &trace_id)?;
         let mut items = vec![new];
         if let Some(old_id) = overrides {
             let old = st.get_trace_assessment(&trace_id, &old_id)?;
@@ -415,10 +418,14 @@ pub async fn create_assessment(
 
 pub async fn get_assessment(
     State(s): State<AppState>,
+    Extension(ws): Extension<Ws>,
     Path((trace_id, id)): Path<(String, String)>,
 ) -> JsonResult {
     let a = s
-        .db(move |st| st.get_trace_assessment(&trace_id, &id))
+        .db(move |st| {
+            trace_in(st, &ws.0, &trace_id)?;
+            st.get_trace_assessment(&trace_id, &id)
+        })
         .await?;
     Ok(Json(json!({ "assessment": assessment_json(&a) })))
 }
@@ -465,8 +472,10 @@ pub async fn update_assessment(
             "Exactly one of `expectation` or `feedback` should be specified.",
         ));
     }
+    let ws = workspace::of(&req);
     let out = s
         .db(move |st| {
+            trace_in(st, &ws, &trace_id)?;
             let old = st.get_trace_assessment(&trace_id, &id)?;
             let mut o = content_map(&old);
             for p in &paths {
@@ -504,9 +513,11 @@ pub async fn update_assessment(
 /// `DeleteAssessment`; the assessment it overrode, if any, is valid again.
 pub async fn delete_assessment(
     State(s): State<AppState>,
+    Extension(ws): Extension<Ws>,
     Path((trace_id, id)): Path<(String, String)>,
 ) -> JsonResult {
     s.db(move |st| {
+        trace_in(st, &ws.0, &trace_id)?;
         let gone = st.get_trace_assessment(&trace_id, &id)?;
         if let Some(old_id) = assessment_json(&gone)
             .get("overrides")
@@ -534,14 +545,26 @@ pub async fn start_trace(State(s): State<AppState>, req: Req) -> JsonResult {
         ApiError::invalid("Missing value for required parameter 'trace.trace_info'")
     })?;
     let info = parse_trace_info(ti)?;
-    let stored = s.db(move |st| st.start_trace(&info)).await?;
+    let stored = workspace::on_experiment(&s, req.workspace(), info.experiment_id, move |st, _| {
+        st.start_trace(&info)
+    })
+    .await?;
     Ok(Json(
         json!({"trace": {"trace_info": trace_info_json(&stored)}}),
     ))
 }
 
-pub async fn get_trace_info(State(s): State<AppState>, Path(id): Path<String>) -> JsonResult {
-    let t = s.db(move |st| st.get_trace_info(&id)).await?;
+pub async fn get_trace_info(
+    State(s): State<AppState>,
+    Extension(ws): Extension<Ws>,
+    Path(id): Path<String>,
+) -> JsonResult {
+    let t = s
+        .db(move |st| {
+            trace_in(st, &ws.0, &id)?;
+            st.get_trace_info(&id)
+        })
+        .await?;
     Ok(Json(json!({"trace": {"trace_info": trace_info_json(&t)}})))
 }
 
@@ -554,10 +577,14 @@ fn span_values(spans: &[TraceSpan], trace_id: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Full traces (info and spans) for these ids; unknown ids are left out.
-async fn load_traces(s: &AppState, ids: Vec<String>) -> Result<Vec<Value>, ApiError> {
+/// Full traces (info and spans) for these ids; unknown ids, and those of
+/// another workspace than `ws`, are left out.
+async fn load_traces(s: &AppState, ws: String, ids: Vec<String>) -> Result<Vec<Value>, ApiError> {
     let (infos, spans) = s
-        .db(move |st| Ok((st.get_trace_infos(&ids)?, st.get_trace_spans(&ids)?)))
+        .db(move |st| {
+            let ids = workspace::only_in(ids, |id| trace_in(st, &ws, id))?;
+            Ok((st.get_trace_infos(&ids)?, st.get_trace_spans(&ids)?))
+        })
         .await?;
     Ok(infos
         .iter()
@@ -570,7 +597,7 @@ async fn load_traces(s: &AppState, ids: Vec<String>) -> Result<Vec<Value>, ApiEr
 /// `GetTrace`: `GET /traces/get?trace_id=…`.
 pub async fn get_trace(State(s): State<AppState>, req: Req) -> JsonResult {
     let id = req.nonempty("trace_id")?;
-    let mut traces = load_traces(&s, vec![id.clone()]).await?;
+    let mut traces = load_traces(&s, workspace::of(&req), vec![id.clone()]).await?;
     match traces.pop() {
         Some(t) => Ok(Json(json!({ "trace": t }))),
         None => Err(ApiError::not_found(format!(
@@ -593,14 +620,20 @@ fn batch_ids(req: &Req) -> Result<Vec<String>, ApiError> {
 /// `BatchGetTraces`: `GET /traces/batchGet?trace_ids=…` (repeated).
 pub async fn batch_get(State(s): State<AppState>, req: Req) -> JsonResult {
     let ids = batch_ids(&req)?;
-    let traces = load_traces(&s, ids).await?;
+    let traces = load_traces(&s, workspace::of(&req), ids).await?;
     Ok(Json(json!({ "traces": traces })))
 }
 
 /// `BatchGetTraceInfos`: `POST /traces/batchGetInfos`.
 pub async fn batch_get_infos(State(s): State<AppState>, req: Req) -> JsonResult {
     let ids = batch_ids(&req)?;
-    let infos = s.db(move |st| st.get_trace_infos(&ids)).await?;
+    let ws = workspace::of(&req);
+    let infos = s
+        .db(move |st| {
+            let ids = workspace::only_in(ids, |id| trace_in(st, &ws, id))?;
+            st.get_trace_infos(&ids)
+        })
+        .await?;
     let infos: Vec<Value> = infos.iter().map(trace_info_json).collect();
     Ok(Json(json!({ "trace_infos": infos })))
 }
@@ -633,7 +666,23 @@ pub async fn search(State(s): State<AppState>, req: Req) -> JsonResult {
         order_by: req.str_list("order_by")?,
         page_token: req.opt_str("page_token")?,
     };
-    let page = s.db(move |st| st.search_traces(&q)).await?;
+    let ws = workspace::of(&req);
+    let page = s
+        .db(move |st| {
+            // (traces of another workspace's experiments are not there)
+            let mut q = q;
+            q.experiment_ids = workspace::only_in(std::mem::take(&mut q.experiment_ids), |id| {
+                workspace::experiment_in(st, &ws, *id)
+            })?;
+            if q.experiment_ids.is_empty() {
+                return Ok(store::Page {
+                    items: Vec::new(),
+                    next_page_token: None,
+                });
+            }
+            st.search_traces(&q)
+        })
+        .await?;
     let mut out = Map::new();
     out.insert(
         "traces".into(),
@@ -679,7 +728,10 @@ pub async fn delete_traces(State(s): State<AppState>, req: Req) -> JsonResult {
         max_traces,
         trace_ids,
     };
-    let n = s.db(move |st| st.delete_traces(&d)).await?;
+    let n = workspace::on_experiment(&s, req.workspace(), experiment_id, move |st, _| {
+        st.delete_traces(&d)
+    })
+    .await?;
     Ok(Json(json!({ "traces_deleted": n })))
 }
 
@@ -698,14 +750,24 @@ fn tag_key(req: &Req) -> Result<String, ApiError> {
 pub async fn set_tag(State(s): State<AppState>, Path(id): Path<String>, req: Req) -> JsonResult {
     let key = tag_key(&req)?;
     let value = req.opt_str("value")?.unwrap_or_default();
-    s.db(move |st| st.set_trace_tag(&id, &key, &value)).await?;
+    let ws = workspace::of(&req);
+    s.db(move |st| {
+        trace_in(st, &ws, &id)?;
+        st.set_trace_tag(&id, &key, &value)
+    })
+    .await?;
     empty()
 }
 
 /// `DeleteTraceTag`: `DELETE /traces/{id}/tags` with `{key}`.
 pub async fn delete_tag(State(s): State<AppState>, Path(id): Path<String>, req: Req) -> JsonResult {
     let key = tag_key(&req)?;
-    s.db(move |st| st.delete_trace_tag(&id, &key)).await?;
+    let ws = workspace::of(&req);
+    s.db(move |st| {
+        trace_in(st, &ws, &id)?;
+        st.delete_trace_tag(&id, &key)
+    })
+    .await?;
     empty()
 }
 
@@ -724,7 +786,15 @@ pub async fn link_to_run(State(s): State<AppState>, req: Req) -> JsonResult {
         )));
     }
     let run_id = req.nonempty("run_id")?;
-    s.db(move |st| st.link_traces_to_run(&ids, &run_id)).await?;
+    let ws = workspace::of(&req);
+    s.db(move |st| {
+        workspace::run_in(st, &ws, &run_id)?;
+        for id in &ids {
+            trace_in(st, &ws, id)?;
+        }
+        st.link_traces_to_run(&ids, &run_id)
+    })
+    .await?;
     empty()
 }
 
@@ -1454,14 +1524,19 @@ fn decompress(encoding: &str, body: &[u8], limit: usize) -> Result<Vec<u8>, ApiE
 
 /// OTLP/HTTP trace export (`POST /v1/traces`), as MLflow's server: the
 /// experiment in `x-mlflow-experiment-id`, protobuf or JSON bodies.
-pub async fn otlp_export(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    match otlp(s, headers, body).await {
+pub async fn otlp_export(
+    State(s): State<AppState>,
+    Extension(ws): Extension<Ws>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match otlp(s, ws, headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
-async fn otlp(s: AppState, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn otlp(s: AppState, ws: Ws, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let ct = header(header::CONTENT_TYPE.as_str()).map(|c| {
         c.split(';')
@@ -1542,6 +1617,7 @@ async fn otlp(s: AppState, headers: HeaderMap, body: Bytes) -> Result<Response, 
         .map(|s| s.trace_id.clone())
         .collect();
     s.db(move |st| {
+        workspace::experiment_in(st, &ws.0, experiment_id)?;
         for b in &batches {
             st.log_spans(b)?;
         }

@@ -6,7 +6,7 @@ use crate::db::{Conn, OptionalExtension, Row, params};
 use super::{SqlStore, invalid, not_found};
 use crate::*;
 
-const JOB_COLS: &str = "id, kind, name, status, spec, progress, result, error, created, started, ended, cancel_requested, owner, worker, lease_until, attempt, max_attempts, handle, events";
+const JOB_COLS: &str = "id, kind, name, status, spec, progress, result, error, created, started, ended, cancel_requested, owner, worker, lease_until, attempt, max_attempts, handle, events, workspace";
 
 fn job_row(r: &Row) -> crate::db::Result<Job> {
     let status: String = r.get(3)?;
@@ -31,6 +31,7 @@ fn job_row(r: &Row) -> crate::db::Result<Job> {
         max_attempts: r.get(16)?,
         handle: r.get(17)?,
         events: r.get(18)?,
+        workspace: r.get(19)?,
     })
 }
 
@@ -41,7 +42,7 @@ pub(super) fn create(s: &SqlStore, j: &NewJob) -> Result<Job> {
         serde_json::json!([{"at_ms": now, "status": "Queued", "message": "queued"}]).to_string();
     s.write(|tx| {
         tx.execute(
-            "INSERT INTO jobs (id, kind, name, status, spec, created, owner, max_attempts, events) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO jobs (id, kind, name, status, spec, created, owner, max_attempts, events, workspace) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             params![
                 id,
                 j.kind,
@@ -51,7 +52,12 @@ pub(super) fn create(s: &SqlStore, j: &NewJob) -> Result<Job> {
                 now,
                 j.owner,
                 j.max_attempts.max(1),
-                events
+                events,
+                if j.workspace.is_empty() {
+                    DEFAULT_WORKSPACE
+                } else {
+                    j.workspace
+                }
             ],
         )?;
         get(tx, &id)
@@ -227,22 +233,21 @@ pub(super) fn get(c: &Conn, id: &str) -> Result<Job> {
         .ok_or_else(|| not_found(format!("No job with id '{id}'")))
 }
 
-pub(super) fn list(c: &Conn, kind: Option<&str>, limit: usize) -> Result<Vec<Job>> {
+pub(super) fn list(
+    c: &Conn,
+    workspace: Option<&str>,
+    kind: Option<&str>,
+    limit: usize,
+) -> Result<Vec<Job>> {
     let limit = limit.clamp(1, 10_000) as i64;
-    let rows = match kind {
-        Some(k) => c
-            .prepare_cached(&format!(
-                "SELECT {JOB_COLS} FROM jobs WHERE kind = ? ORDER BY created DESC, id LIMIT ?"
-            ))?
-            .query_map(params![k, limit], job_row)?
-            .collect::<crate::db::Result<Vec<_>>>()?,
-        None => c
-            .prepare_cached(&format!(
-                "SELECT {JOB_COLS} FROM jobs ORDER BY created DESC, id LIMIT ?"
-            ))?
-            .query_map([limit], job_row)?
-            .collect::<crate::db::Result<Vec<_>>>()?,
-    };
+    // (`?1 IS NULL`: one statement per shape, cached, whichever filters are given)
+    let rows = c
+        .prepare_cached(&format!(
+            "SELECT {JOB_COLS} FROM jobs WHERE (?1 IS NULL OR workspace = ?1) AND (?2 IS NULL OR kind = ?2) \
+             ORDER BY created DESC, id LIMIT ?3"
+        ))?
+        .query_map(params![workspace, kind, limit], job_row)?
+        .collect::<crate::db::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
@@ -338,6 +343,7 @@ fn endpoint_row(r: &Row) -> crate::db::Result<Endpoint> {
         config: r.get(1)?,
         created_ms: r.get(2)?,
         updated_ms: r.get(3)?,
+        workspace: r.get(4)?,
     })
 }
 
@@ -347,9 +353,13 @@ pub(super) const ENDPOINTS: Docs = ("endpoints", "endpoint");
 pub(super) const SCHEDULES: Docs = ("monitoring_schedules", "monitoring schedule");
 pub(super) const NOTEBOOK_SCHEDULES: Docs = ("notebook_schedules", "notebook schedule");
 
+/// Create document `name` in project `workspace`, or replace its configuration
+/// when it is already there. Names are unique on the server: one that another
+/// project holds is refused (`AlreadyExists`), its document left alone.
 pub(super) fn put_doc(
     tx: &Conn,
     (table, what): Docs,
+    workspace: &str,
     name: &str,
     config: &str,
 ) -> Result<Endpoint> {
@@ -357,13 +367,19 @@ pub(super) fn put_doc(
         return Err(invalid(format!("A {what} needs a name")));
     }
     let now = now_ms();
-    tx.execute(
+    let n = tx.execute(
         &format!(
-            "INSERT INTO {table} (name, config, created, updated) VALUES (?1, ?2, ?3, ?3)
-             ON CONFLICT (name) DO UPDATE SET config = excluded.config, updated = excluded.updated"
+            "INSERT INTO {table} (name, config, created, updated, workspace) VALUES (?1, ?2, ?3, ?3, ?4)
+             ON CONFLICT (name) DO UPDATE SET config = excluded.config, updated = excluded.updated
+             WHERE {table}.workspace = excluded.workspace"
         ),
-        params![name, config, now],
+        params![name, config, now, workspace],
     )?;
+    if n == 0 {
+        return Err(StoreError::AlreadyExists(format!(
+            "The {what} name '{name}' is taken by another project: {what} names are unique on this server, choose another"
+        )));
+    }
     get_doc(tx, (table, what), name)
 }
 
@@ -385,7 +401,7 @@ pub(super) fn replace_doc(
 
 pub(super) fn get_doc(c: &Conn, (table, what): Docs, name: &str) -> Result<Endpoint> {
     c.prepare_cached(&format!(
-        "SELECT name, config, created, updated FROM {table} WHERE name = ?"
+        "SELECT name, config, created, updated, workspace FROM {table} WHERE name = ?"
     ))?
     .query_row([name], endpoint_row)
     .optional()?
@@ -394,7 +410,7 @@ pub(super) fn get_doc(c: &Conn, (table, what): Docs, name: &str) -> Result<Endpo
 
 pub(super) fn list_docs(c: &Conn, (table, _): Docs) -> Result<Vec<Endpoint>> {
     Ok(c.prepare_cached(&format!(
-        "SELECT name, config, created, updated FROM {table} ORDER BY name"
+        "SELECT name, config, created, updated, workspace FROM {table} ORDER BY name"
     ))?
     .query_map([], endpoint_row)?
     .collect::<crate::db::Result<Vec<_>>>()?)
@@ -407,8 +423,13 @@ pub(super) fn delete_doc(tx: &Conn, (table, what): Docs, name: &str) -> Result<(
     Ok(())
 }
 
-pub(super) fn put_endpoint(tx: &Conn, name: &str, config: &str) -> Result<Endpoint> {
-    put_doc(tx, ENDPOINTS, name, config)
+pub(super) fn put_endpoint(
+    tx: &Conn,
+    workspace: &str,
+    name: &str,
+    config: &str,
+) -> Result<Endpoint> {
+    put_doc(tx, ENDPOINTS, workspace, name, config)
 }
 pub(super) fn get_endpoint(c: &Conn, name: &str) -> Result<Endpoint> {
     get_doc(c, ENDPOINTS, name)
@@ -520,8 +541,8 @@ mod tests {
         let (_dir, s) = store();
         let a = s.create_job("automl", "a", "{}").unwrap();
         s.create_job("batch-transform", "b", "{}").unwrap();
-        assert_eq!(s.list_jobs(Some("automl"), 10).unwrap().len(), 1);
-        assert_eq!(s.list_jobs(None, 10).unwrap().len(), 2);
+        assert_eq!(s.list_jobs(None, Some("automl"), 10).unwrap().len(), 1);
+        assert_eq!(s.list_jobs(None, None, 10).unwrap().len(), 2);
         assert!(s.claim_job("w1", &["nope"], 1000).unwrap().is_none());
         assert!(s.claim_job("w1", &[], 1000).unwrap().is_none());
         let c = s.claim_job("w1", &["automl"], 1000).unwrap().unwrap();
@@ -582,6 +603,7 @@ mod tests {
                 name: "n",
                 spec: "{}",
                 owner: "ada",
+                workspace: "default",
                 max_attempts: 2,
             })
             .unwrap();
@@ -761,11 +783,11 @@ mod tests {
     #[test]
     fn endpoints_upsert_list_and_delete() {
         let (_d, s) = store();
-        let e = s.put_endpoint("churn", r#"{"v":1}"#).unwrap();
-        let e2 = s.put_endpoint("churn", r#"{"v":2}"#).unwrap();
+        let e = s.put_endpoint("default", "churn", r#"{"v":1}"#).unwrap();
+        let e2 = s.put_endpoint("default", "churn", r#"{"v":2}"#).unwrap();
         assert_eq!(e.created_ms, e2.created_ms);
         assert_eq!(s.get_endpoint("churn").unwrap().config, r#"{"v":2}"#);
-        s.put_endpoint("alpha", "{}").unwrap();
+        s.put_endpoint("default", "alpha", "{}").unwrap();
         let names: Vec<_> = s
             .list_endpoints()
             .unwrap()

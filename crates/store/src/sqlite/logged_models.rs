@@ -238,6 +238,12 @@ pub(super) fn search_logged_models(c: &Conn, q: &SearchLoggedModels) -> Result<P
             q.experiment_ids.iter().map(|i| SqlValue::Integer(*i)),
         );
     }
+    if let Some(ws) = &q.workspace {
+        w.push(
+            "m.experiment_id IN (SELECT experiment_id FROM experiments WHERE workspace = ?)",
+            [SqlValue::Text(ws.clone())],
+        );
+    }
     filter_sql(&FILTER, &q.filter, &mut w)?;
     let offset = decode_page_token(q.page_token.as_deref())?;
     let max = q.max_results.max(1);

@@ -364,7 +364,7 @@ mod tests {
         // new ids continue after the copied ones
         let next = dst.create_experiment("after", None, &[]).unwrap();
         assert!(next > exp, "{next} after {exp}");
-        assert_eq!(dst.list_jobs(None, 10).unwrap().len(), 1);
+        assert_eq!(dst.list_jobs(None, None, 10).unwrap().len(), 1);
         // the target is not empty any more: a second copy is refused, nothing written
         let again = src.copy_into(&dst, |_, _| {}).unwrap_err();
         assert!(again.to_string().contains("not empty"), "{again}");

@@ -139,6 +139,27 @@ pub(super) fn experiment_workspace(c: &Conn, id: i64) -> Result<String> {
         .ok_or_else(|| not_found(format!("No Experiment with id={id} exists")))
 }
 
+/// The workspace of a logged model (deleted ones too: their tags can still change).
+pub(super) fn logged_model_workspace(c: &Conn, model_id: &str) -> Result<String> {
+    c.prepare_cached(
+        "SELECT e.workspace FROM logged_models m JOIN experiments e ON e.experiment_id = m.experiment_id
+         WHERE m.model_id = ?",
+    )?
+    .query_row([model_id], |r| r.get(0))
+    .optional()?
+    .ok_or_else(|| not_found(format!("Logged model with ID '{model_id}' not found.")))
+}
+
+pub(super) fn trace_workspace(c: &Conn, trace_id: &str) -> Result<String> {
+    c.prepare_cached(
+        "SELECT e.workspace FROM trace_info t JOIN experiments e ON e.experiment_id = t.experiment_id
+         WHERE t.trace_id = ?",
+    )?
+    .query_row([trace_id], |r| r.get(0))
+    .optional()?
+    .ok_or_else(|| not_found(format!("Trace with ID '{trace_id}' not found.")))
+}
+
 pub(super) fn run_workspace(c: &Conn, run_id: &str) -> Result<String> {
     c.prepare_cached(
         "SELECT e.workspace FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id
