@@ -23,6 +23,7 @@ import mlflow
 import pytest
 import requests
 from mlflow.entities.webhook import WebhookAction, WebhookEntity, WebhookEvent, WebhookStatus
+from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from _helpers import API, assert_error, unique
@@ -536,3 +537,63 @@ def test_https_receivers_get_signed_deliveries_and_untrusted_ones_are_refused(tm
         srv.stop()
         trusted.close()
         stranger.close()
+
+
+def test_webhooks_and_registered_models_belong_to_their_project(server, receiver):
+    """A webhook hears the registry events of its own project only, and is not there for another
+    project; a registered model of one project answers 404 in another, whose searches leave it
+    out. Names are unique on the server: taking one another project holds is refused, untouched."""
+    admin = MlflowClient(server.url)
+    alpha, beta = unique("wa").lower(), unique("wb").lower()
+    for w in (alpha, beta):
+        admin.create_workspace(w)
+    hooks = {}
+    try:
+        for w in (alpha, beta):
+            mlflow.set_workspace(w)
+            c = MlflowClient(server.url)
+            hooks[w] = c.create_webhook(name=f"hook-{w}", url=receiver.url(f"/ws/{w}"),
+                                        events=events("registered_model.created", "model_version.created"))
+        mlflow.set_workspace(alpha)
+        a = MlflowClient(server.url)
+        name = unique("scoped")
+        a.create_registered_model(name, tags={"team": "alpha"})
+        a.create_model_version(name, "s3://bucket/model", run_id=None)
+        a.set_registered_model_alias(name, "champion", 1)
+        got = receiver.wait(f"/ws/{alpha}", 2)
+        assert {json.loads(g["raw"])["data"]["name"] for g in got} == {name}
+        time.sleep(1.0)  # beta's webhook heard nothing of it
+        assert receiver.at(f"/ws/{beta}") == []
+
+        mlflow.set_workspace(beta)
+        b = MlflowClient(server.url)
+        for call in (lambda: b.get_registered_model(name),
+                     lambda: b.get_model_version(name, "1"),
+                     lambda: b.get_model_version_by_alias(name, "champion"),
+                     lambda: b.set_registered_model_tag(name, "team", "beta"),
+                     lambda: b.set_registered_model_alias(name, "mine", 1),
+                     lambda: b.update_registered_model(name, description="taken"),
+                     lambda: b.rename_registered_model(name, name + "-x"),
+                     lambda: b.create_model_version(name, "s3://bucket/other", run_id=None),
+                     lambda: b.delete_model_version(name, "1"),
+                     lambda: b.delete_registered_model(name),
+                     lambda: b.get_webhook(hooks[alpha].webhook_id),
+                     lambda: b.delete_webhook(hooks[alpha].webhook_id)):
+            with pytest.raises(MlflowException) as e:
+                call()
+            assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST", e.value
+        assert name not in [m.name for m in b.search_registered_models()]
+        assert b.search_model_versions(f"name = '{name}'") == []
+        assert [h.webhook_id for h in b.list_webhooks()] == [hooks[beta].webhook_id]
+        with pytest.raises(MlflowException) as e:
+            b.create_registered_model(name)
+        assert "taken by another project" in str(e.value)
+
+        mlflow.set_workspace(alpha)
+        a = MlflowClient(server.url)
+        m = a.get_registered_model(name)
+        assert (m.tags, m.description, m.aliases) == ({"team": "alpha"}, "", {"champion": "1"})
+        assert [h.webhook_id for h in a.list_webhooks()] == [hooks[alpha].webhook_id]
+    finally:
+        mlflow.set_workspace(None)
+        os.environ.pop("MLFLOW_WORKSPACE", None)

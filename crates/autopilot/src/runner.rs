@@ -270,21 +270,10 @@ impl<'a> Job<'a> {
     }
 
     fn experiment(&self) -> Result<i64, AutopilotError> {
-        let name = &self.spec.experiment_name;
-        match self.store().get_experiment_by_name(name) {
-            Ok(e) => Ok(e.experiment_id),
-            Err(store::StoreError::NotFound(_)) => {
-                match self.store().create_experiment(name, None, &[]) {
-                    Ok(id) => Ok(id),
-                    // created meanwhile by another job
-                    Err(store::StoreError::AlreadyExists(_)) => {
-                        Ok(self.store().get_experiment_by_name(name)?.experiment_id)
-                    }
-                    Err(e) => Err(e.into()),
-                }
-            }
-            Err(e) => Err(e.into()),
-        }
+        let ws = &self.ctx.job.workspace;
+        Ok(self
+            .store()
+            .experiment_for(ws, &self.spec.experiment_name)?)
     }
 
     fn run(&mut self) -> Result<Value, AutopilotError> {
@@ -613,18 +602,15 @@ impl<'a> Job<'a> {
 
         // register the pipeline
         let model_name = self.spec.model_name();
-        match self.store().create_registered_model(
+        self.store().registered_model_for(
+            &self.ctx.job.workspace,
             &model_name,
-            &[],
             &format!(
                 "Autopilot models for '{}' from {}",
                 self.spec.target, self.spec.dataset
             ),
             "autopilot",
-        ) {
-            Ok(_) | Err(store::StoreError::AlreadyExists(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
+        )?;
         // Model Monitor's baseline: the training data's inputs, profiled
         let baseline = match self.baseline(table, out) {
             Ok(files) => {

@@ -102,6 +102,8 @@ pub struct CheckContext {
     pub store: Arc<dyn MetadataStore>,
     pub artifacts: ArtifactStore,
     pub rt: tokio::runtime::Handle,
+    /// The project the job is submitted in (what its inputs may name).
+    pub workspace: String,
 }
 
 /// Why a running job is asked to stop.
@@ -412,6 +414,7 @@ impl Queue {
             store: self.shared.store.clone(),
             artifacts: self.shared.artifacts.clone(),
             rt: self.shared.rt.clone(),
+            workspace: origin.workspace.clone(),
         };
         let name = runner.check(&spec, &ctx).map_err(JobsError::InvalidSpec)?;
         let job = self.shared.store.queue_job(&store::NewJob {

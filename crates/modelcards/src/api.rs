@@ -15,10 +15,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::Extensions;
+use axum::{Extension, Json};
 use bytes::Bytes;
 use serde_json::{Value, json};
 use server::Identity;
@@ -26,6 +26,7 @@ use server::Role;
 use server::atelier_api::blocking;
 use server::error::{ApiError, ApiResult, ErrorCode};
 use server::routes::{Access, Routes};
+use server::workspace::{Ws, model_in};
 use store::{CardChange, MetadataStore, ModelCard};
 
 use crate::card;
@@ -70,6 +71,12 @@ fn caller(ext: &Extensions) -> (String, String) {
         .get::<ConnectInfo<SocketAddr>>()
         .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
     (who, addr)
+}
+
+/// The project the request works in.
+fn ws_of(ext: &Extensions) -> String {
+    ext.get::<Ws>()
+        .map_or_else(|| store::DEFAULT_WORKSPACE.to_string(), |w| w.0.clone())
 }
 
 fn role(ext: &Extensions) -> Role {
@@ -172,10 +179,13 @@ fn rule_json(s: &dyn MetadataStore, model: &str) -> ApiResult<Value> {
     })
 }
 
-async fn dashboard(State(m): State<ModelCards>) -> ApiResult<Json<Value>> {
+async fn dashboard(
+    State(m): State<ModelCards>,
+    Extension(ws): Extension<Ws>,
+) -> ApiResult<Json<Value>> {
     let serving = m.serving.clone();
     let out = blocking(move || {
-        crate::dashboard::build(m.store.as_ref(), serving.as_ref()).map_err(ApiError::from)
+        crate::dashboard::build(m.store.as_ref(), serving.as_ref(), &ws.0).map_err(ApiError::from)
     })
     .await?;
     Ok(Json(out))
@@ -183,11 +193,13 @@ async fn dashboard(State(m): State<ModelCards>) -> ApiResult<Json<Value>> {
 
 async fn get_card(
     State(m): State<ModelCards>,
+    Extension(ws): Extension<Ws>,
     p: Result<Path<(String, String)>, PathRejection>,
 ) -> ApiResult<Json<Value>> {
     let (model, version) = card_path(p)?;
     let out = blocking(move || {
         let s = m.store.as_ref();
+        model_in(s, &ws.0, &model)?;
         // an unknown version is a different 404 from a version without a card
         s.get_model_version(&model, version)?;
         let rule = rule_json(s, &model)?;
@@ -207,11 +219,13 @@ async fn create_card(
     b: Bytes,
 ) -> ApiResult<Json<Value>> {
     let (model, version) = card_path(p)?;
+    let ws = ws_of(&ext);
     let req = body(&b)?;
     only_keys(&req, &["content"])?;
     let (who, addr) = caller(&ext);
     let out = blocking(move || {
         let s = m.store.as_ref();
+        model_in(s, &ws, &model)?;
         let mut content = card::from_lineage(s, &model, version)?;
         let mut changes = Vec::new();
         if !req["content"].is_null() {
@@ -242,6 +256,7 @@ async fn edit_card(
     b: Bytes,
 ) -> ApiResult<Json<Value>> {
     let (model, version) = card_path(p)?;
+    let ws = ws_of(&ext);
     let req = body(&b)?;
     only_keys(&req, &["content", "revision"])?;
     if req["content"].is_null() {
@@ -252,6 +267,7 @@ async fn edit_card(
     let (who, addr) = caller(&ext);
     let out = blocking(move || {
         let s = m.store.as_ref();
+        model_in(s, &ws, &model)?;
         let c = s.get_model_card(&model, version)?;
         let revision = revision_of(&req, &c)?;
         if c.status != card::DRAFT {
@@ -303,6 +319,7 @@ async fn set_status(
     b: Bytes,
 ) -> ApiResult<Json<Value>> {
     let (model, version) = card_path(p)?;
+    let ws = ws_of(&ext);
     let req = body(&b)?;
     only_keys(&req, &["status", "comment", "revision"])?;
     let Some(to) = req["status"].as_str().map(str::to_string) else {
@@ -326,6 +343,7 @@ async fn set_status(
     let role = role(&ext);
     let out = blocking(move || {
         let s = m.store.as_ref();
+        model_in(s, &ws, &model)?;
         let c = s.get_model_card(&model, version)?;
         let revision = revision_of(&req, &c)?;
         let needs_admin = card::transition(&c.status, &to, &comment)
@@ -369,11 +387,12 @@ fn model_of(p: Result<Path<String>, PathRejection>) -> ApiResult<String> {
 
 async fn get_rule(
     State(m): State<ModelCards>,
+    Extension(ws): Extension<Ws>,
     p: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<Value>> {
     let model = model_of(p)?;
     let out = blocking(move || {
-        m.store.get_registered_model(&model)?;
+        model_in(m.store.as_ref(), &ws.0, &model)?;
         rule_json(m.store.as_ref(), &model)
     })
     .await?;
@@ -387,6 +406,7 @@ async fn put_rule(
     b: Bytes,
 ) -> ApiResult<Json<Value>> {
     let model = model_of(p)?;
+    let ws = ws_of(&ext);
     let req = body(&b)?;
     only_keys(&req, &["require_approved_card"])?;
     let Some(on) = req["require_approved_card"].as_bool() else {
@@ -396,6 +416,7 @@ async fn put_rule(
     };
     let (who, _) = caller(&ext);
     let out = blocking(move || {
+        model_in(m.store.as_ref(), &ws, &model)?;
         m.store.set_card_requirement(&model, on, &who)?;
         rule_json(m.store.as_ref(), &model)
     })

@@ -127,13 +127,15 @@ fn monitor_status(
 pub fn build(
     s: &dyn MetadataStore,
     serving: Option<&serving::Serving>,
+    workspace: &str,
 ) -> Result<Value, StoreError> {
     let now = store::now_ms();
-    // 1. every registered model
+    // 1. every registered model of the project
     let mut models = Vec::new();
     let mut token = None;
     for _ in 0..50 {
         let page = s.search_registered_models(&SearchRegistry {
+            workspace: Some(workspace.to_string()),
             filter: String::new(),
             max_results: 1000,
             order_by: vec!["name ASC".into()],
@@ -154,7 +156,11 @@ pub fn build(
         version: Option<i64>,
     }
     let mut endpoints: Vec<(String, i64, Vec<Variant>)> = Vec::new();
-    for e in s.list_endpoints()? {
+    for e in s
+        .list_endpoints()?
+        .into_iter()
+        .filter(|e| e.workspace == workspace)
+    {
         let cfg: Value = serde_json::from_str(&e.config).unwrap_or(Value::Null);
         let variants = cfg["variants"]
             .as_array()
@@ -183,6 +189,7 @@ pub fn build(
     let schedules: Vec<Schedule> = s
         .list_schedules()?
         .into_iter()
+        .filter(|r| r.workspace == workspace)
         .filter_map(|r| {
             let v: Value = serde_json::from_str(&r.config).ok()?;
             Some(Schedule {

@@ -95,6 +95,7 @@ pub fn workspace_source(space: &str, rel: &str) -> String {
 /// of `space`, or an artifact (`runs:/…`, `models:/…`, a path).
 async fn read_source(
     n: &Notebooks,
+    ws: &str,
     space: &str,
     source: &str,
 ) -> ApiResult<(Vec<u8>, String, Option<ArtifactPath>)> {
@@ -128,8 +129,9 @@ async fn read_source(
         })?;
         format!("mlflow-artifacts:/{}", p.as_str())
     };
+    let ws = ws.to_string();
     let resolved = blocking(move || {
-        resolve_input(store.as_ref(), NOTEBOOK_CHANNEL, &src).map_err(ApiError::invalid)
+        resolve_input(store.as_ref(), &ws, NOTEBOOK_CHANNEL, &src).map_err(ApiError::invalid)
     })
     .await?;
     let path = resolved.path;
@@ -184,8 +186,13 @@ async fn read_artifact(n: &Notebooks, path: &ArtifactPath) -> ApiResult<Vec<u8>>
 /// file is copied into the artifact store (`notebook-sources/<id>/<file>`:
 /// the run keeps the notebook as it was); an artifact is used as it is.
 /// Returns the artifact path and the canonical source.
-pub async fn snapshot(n: &Notebooks, space: &str, source: &str) -> ApiResult<(String, String)> {
-    let (path, canonical, _) = snapshot_read(n, space, source).await?;
+pub async fn snapshot(
+    n: &Notebooks,
+    ws: &str,
+    space: &str,
+    source: &str,
+) -> ApiResult<(String, String)> {
+    let (path, canonical, _) = snapshot_read(n, ws, space, source).await?;
     Ok((path, canonical))
 }
 
@@ -193,10 +200,11 @@ pub async fn snapshot(n: &Notebooks, space: &str, source: &str) -> ApiResult<(St
 /// the parameters, without reading the notebook again).
 async fn snapshot_read(
     n: &Notebooks,
+    ws: &str,
     space: &str,
     source: &str,
 ) -> ApiResult<(String, String, Bytes)> {
-    let (bytes, file, artifact) = read_source(n, space, source).await?;
+    let (bytes, file, artifact) = read_source(n, ws, space, source).await?;
     let bytes = Bytes::from(bytes);
     if let Some(p) = artifact {
         return Ok((p.as_str().to_string(), source.to_string(), bytes));
@@ -317,10 +325,14 @@ struct PreviewQuery {
 }
 
 /// The output notebook of a notebook job (the input one until the first save).
-async fn job_notebook(n: &Notebooks, id: &str) -> ApiResult<(Vec<u8>, Value)> {
+async fn job_notebook(n: &Notebooks, ws: &str, id: &str) -> ApiResult<(Vec<u8>, Value)> {
     let store = n.store.clone();
     let id2 = id.to_string();
-    let job = blocking(move || store.get_job(&id2).map_err(ApiError::from)).await?;
+    let ws2 = ws.to_string();
+    let job = blocking(move || {
+        server::workspace::job_in(store.as_ref(), &ws2, &id2).map_err(ApiError::from)
+    })
+    .await?;
     if job.kind != KIND {
         return Err(ApiError::invalid(format!(
             "job '{id}' is a {} job, not a notebook run",
@@ -334,8 +346,9 @@ async fn job_notebook(n: &Notebooks, id: &str) -> ApiResult<(Vec<u8>, Value)> {
     if let Some(run_id) = progress["run_id"].as_str() {
         let uri = format!("runs:/{run_id}/output/{NOTEBOOK_CHANNEL}/{file}");
         let store = n.store.clone();
+        let ws = job.workspace.clone();
         if let Ok(r) = blocking(move || {
-            resolve_input(store.as_ref(), NOTEBOOK_CHANNEL, &uri).map_err(ApiError::invalid)
+            resolve_input(store.as_ref(), &ws, NOTEBOOK_CHANNEL, &uri).map_err(ApiError::invalid)
         })
         .await
             && let Ok(b) = read_artifact(n, &r.path).await
@@ -351,6 +364,7 @@ async fn job_notebook(n: &Notebooks, id: &str) -> ApiResult<(Vec<u8>, Value)> {
 async fn preview(
     State(n): State<Notebooks>,
     Extension(who): Extension<Identity>,
+    Extension(ws): Extension<Ws>,
     q: Result<Query<PreviewQuery>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let Query(q) = q.map_err(|e| ApiError::invalid(format!("bad query: {e}")))?;
@@ -360,10 +374,13 @@ async fn preview(
         )
     })?;
     let (bytes, job) = if let Some(id) = source.strip_prefix("job:") {
-        let (b, j) = job_notebook(&n, id).await?;
+        let (b, j) = job_notebook(&n, &ws.0, id).await?;
         (b, Some(j))
     } else {
-        (read_source(&n, &space_of(&who), &source).await?.0, None)
+        (
+            read_source(&n, &ws.0, &space_of(&who), &source).await?.0,
+            None,
+        )
     };
     let r =
         blocking(move || nbrender::render(&bytes).map_err(|e| ApiError::invalid(e.to_string())))
@@ -425,7 +442,7 @@ async fn submit_run(
     let parameters = parameters_of(&body["parameters"])?;
     let kernel = body["kernel"].as_str().map(String::from);
     let space = space_of(who);
-    let (path, canonical, bytes) = snapshot_read(n, &space, &source).await?;
+    let (path, canonical, bytes) = snapshot_read(n, &ws.0, &space, &source).await?;
     // parameters the notebook does not declare, and the kernel, checked now
     let opts = nbexec::ExecOptions {
         parameters: parameters.clone(),
@@ -523,6 +540,7 @@ async fn runs(
 async fn import(
     State(n): State<Notebooks>,
     Extension(who): Extension<Identity>,
+    Extension(ws): Extension<Ws>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let body = body_json(&body)?;
@@ -537,7 +555,7 @@ async fn import(
         ));
     }
     let space = space_of(&who);
-    let (bytes, file, _) = read_source(&n, &space, &source).await?;
+    let (bytes, file, _) = read_source(&n, &ws.0, &space, &source).await?;
     nbrender::render(&bytes).map_err(|e| ApiError::invalid(e.to_string()))?;
     let dest = body["path"].as_str().map(String::from).unwrap_or(file);
     let root = n.workspaces_root.clone();
@@ -623,7 +641,7 @@ async fn put_schedule(
     s.space = space_of(&who);
     s.owner = who.name.clone();
     // the notebook must be readable now (it is read again at each firing)
-    let (bytes, _, _) = read_source(&n, &s.space, &s.source).await?;
+    let (bytes, _, _) = read_source(&n, &ws.0, &s.space, &s.source).await?;
     let opts = nbexec::ExecOptions {
         parameters: s.parameters.clone(),
         kernel_name: s.kernel.clone(),

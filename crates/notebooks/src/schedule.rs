@@ -100,7 +100,7 @@ pub fn fire(
 ) -> Result<String, String> {
     let rt = tokio::runtime::Handle::current();
     let (path, source) = rt
-        .block_on(crate::api::snapshot(n, &s.space, &s.source))
+        .block_on(crate::api::snapshot(n, workspace, &s.space, &s.source))
         .map_err(|e| e.message)?;
     let spec = json!({
         "name": s.name,

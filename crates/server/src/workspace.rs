@@ -149,6 +149,17 @@ pub fn trace_in(st: &dyn MetadataStore, ws: &str, id: &str) -> store::Result<()>
     }
 }
 
+/// Refuse registered model `name` unless it belongs to `ws` (as if it did not exist).
+pub fn model_in(st: &dyn MetadataStore, ws: &str, name: &str) -> store::Result<()> {
+    if st.registered_model_workspace(name)? == ws {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound(format!(
+            "Registered Model with name={name} not found"
+        )))
+    }
+}
+
 /// Job `id`, refused unless it belongs to `ws` (as if it did not exist).
 pub fn job_in(st: &dyn MetadataStore, ws: &str, id: &str) -> store::Result<store::Job> {
     let job = st.get_job(id)?;

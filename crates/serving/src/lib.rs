@@ -464,6 +464,7 @@ impl Serving {
             .iter()
             .map(|v| (v.model.clone(), v.registered_model.clone(), v.version))
             .collect();
+        let ws = cfg.workspace.clone();
         self.db(move |s| {
             for (uri, model, version) in served {
                 let (model, version) = match (model, version) {
@@ -478,6 +479,15 @@ impl Serving {
                         _ => continue,
                     },
                 };
+                // a registered model of another project is not there for this one
+                match s.registered_model_workspace(&model) {
+                    Ok(home) if home != ws => {
+                        return Err(ServingError::NotFound(format!(
+                            "Registered Model with name={model} not found"
+                        )));
+                    }
+                    _ => {}
+                }
                 if let Some(why) = s.deploy_refusal(&model, version)? {
                     return Err(ServingError::BadRequest(why));
                 }

@@ -138,6 +138,46 @@ pub trait MetadataStore: TraceStore + ModelCardStore + GenaiStore + Send + Sync 
     fn get_experiment_by_name(&self, name: &str) -> Result<Experiment> {
         self.get_experiment_by_name_in(DEFAULT_WORKSPACE, name)
     }
+    /// The id of the experiment named `name` in `workspace`, created when
+    /// there is none (one created meanwhile by another writer is used): where
+    /// jobs log their runs.
+    fn experiment_for(&self, workspace: &str, name: &str) -> Result<i64> {
+        match self.get_experiment_by_name_in(workspace, name) {
+            Ok(e) => Ok(e.experiment_id),
+            Err(StoreError::NotFound(_)) => {
+                match self.create_experiment_in(workspace, name, None, &[]) {
+                    Ok(id) => Ok(id),
+                    Err(StoreError::AlreadyExists(_)) => Ok(self
+                        .get_experiment_by_name_in(workspace, name)?
+                        .experiment_id),
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+    /// A registered model named `name` in `workspace`, created when there is
+    /// none (one created meanwhile is used); a name another workspace holds is
+    /// refused (`AlreadyExists`, saying so): where jobs register their models.
+    fn registered_model_for(
+        &self,
+        workspace: &str,
+        name: &str,
+        description: &str,
+        user_id: &str,
+    ) -> Result<()> {
+        match self.create_registered_model_in(workspace, name, &[], description, user_id) {
+            Ok(_) => Ok(()),
+            Err(StoreError::AlreadyExists(m)) => {
+                if self.registered_model_workspace(name)? == workspace {
+                    Ok(())
+                } else {
+                    Err(StoreError::AlreadyExists(m))
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
     fn search_experiments(&self, q: &SearchExperiments) -> Result<Page<Experiment>>;
     fn rename_experiment(&self, id: i64, new_name: &str) -> Result<()>;
     fn delete_experiment(&self, id: i64) -> Result<()>;
@@ -205,13 +245,28 @@ pub trait MetadataStore: TraceStore + ModelCardStore + GenaiStore + Send + Sync 
     fn metric_keys(&self, experiment_ids: &[i64]) -> Result<Vec<String>>;
 
     // ---- model registry ----
+    /// A new registered model in `workspace`. Names are unique on the server:
+    /// one another workspace holds is refused as taken (`AlreadyExists`).
+    fn create_registered_model_in(
+        &self,
+        workspace: &str,
+        name: &str,
+        tags: &[Tag],
+        description: &str,
+        user_id: &str,
+    ) -> Result<RegisteredModel>;
+    /// [`create_registered_model_in`](Self::create_registered_model_in) the default workspace.
     fn create_registered_model(
         &self,
         name: &str,
         tags: &[Tag],
         description: &str,
         user_id: &str,
-    ) -> Result<RegisteredModel>;
+    ) -> Result<RegisteredModel> {
+        self.create_registered_model_in(DEFAULT_WORKSPACE, name, tags, description, user_id)
+    }
+    /// The workspace of a registered model.
+    fn registered_model_workspace(&self, name: &str) -> Result<String>;
     fn get_registered_model(&self, name: &str) -> Result<RegisteredModel>;
     fn rename_registered_model(&self, name: &str, new_name: &str) -> Result<RegisteredModel>;
     fn update_registered_model(&self, name: &str, description: &str) -> Result<RegisteredModel>;
@@ -462,6 +517,7 @@ pub trait MetadataStore: TraceStore + ModelCardStore + GenaiStore + Send + Sync 
     /// Live webhooks, newest first, `max_results` a page.
     fn list_mlflow_webhooks(
         &self,
+        workspace: Option<&str>,
         max_results: usize,
         page_token: Option<&str>,
     ) -> Result<Page<MlflowWebhook>>;

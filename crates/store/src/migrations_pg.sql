@@ -769,3 +769,10 @@ CREATE INDEX jobs_by_workspace ON jobs (workspace, created DESC);
 ALTER TABLE endpoints ADD COLUMN workspace TEXT COLLATE "C" NOT NULL DEFAULT 'default';
 ALTER TABLE monitoring_schedules ADD COLUMN workspace TEXT COLLATE "C" NOT NULL DEFAULT 'default';
 ALTER TABLE notebook_schedules ADD COLUMN workspace TEXT COLLATE "C" NOT NULL DEFAULT 'default';
+
+-- migration 24: registered models (with their versions, tags, aliases and cards) belong to a
+-- project as experiments do; existing ones stay in `default`. Names stay unique on the server.
+-- MLflow's registry webhooks belong to the project they were made in and hear only its models.
+ALTER TABLE registered_models ADD COLUMN workspace TEXT COLLATE "C" NOT NULL DEFAULT 'default';
+CREATE INDEX registered_models_by_workspace ON registered_models (workspace, name);
+ALTER TABLE mlflow_webhooks ADD COLUMN workspace TEXT COLLATE "C" NOT NULL DEFAULT 'default';

@@ -401,6 +401,8 @@ pub struct CreateModelVersion {
 
 #[derive(Debug, Clone, Default)]
 pub struct SearchRegistry {
+    /// Only this workspace's models (and their versions).
+    pub workspace: Option<String>,
     pub filter: String,
     pub max_results: usize,
     pub order_by: Vec<String>,
@@ -692,11 +694,15 @@ pub struct MlflowWebhook {
     pub secret: String,
     pub creation_timestamp: i64,
     pub last_updated_timestamp: i64,
+    /// The project it belongs to: it hears only that project's models.
+    pub workspace: String,
 }
 
 /// A webhook to create (checked by the caller: name, URL, events).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewMlflowWebhook {
+    /// The project it belongs to.
+    pub workspace: String,
     pub name: String,
     pub description: String,
     pub url: String,

@@ -722,14 +722,21 @@ impl MetadataStore for SqlStore {
 
     // ---------------------------------------------------------- registry
 
-    fn create_registered_model(
+    fn create_registered_model_in(
         &self,
+        workspace: &str,
         name: &str,
         tags: &[Tag],
         description: &str,
         user_id: &str,
     ) -> Result<RegisteredModel> {
-        self.write(|tx| registry::create_registered_model(tx, name, tags, description, user_id))
+        self.write(|tx| {
+            registry::create_registered_model(tx, workspace, name, tags, description, user_id)
+        })
+    }
+
+    fn registered_model_workspace(&self, name: &str) -> Result<String> {
+        self.read(|c| registry::registered_model_workspace(c, name))
     }
 
     fn get_registered_model(&self, name: &str) -> Result<RegisteredModel> {
@@ -1110,10 +1117,11 @@ impl MetadataStore for SqlStore {
     }
     fn list_mlflow_webhooks(
         &self,
+        workspace: Option<&str>,
         max_results: usize,
         page_token: Option<&str>,
     ) -> Result<Page<MlflowWebhook>> {
-        self.read(|c| mlflow_webhooks::list(c, max_results, page_token))
+        self.read(|c| mlflow_webhooks::list(c, workspace, max_results, page_token))
     }
     fn update_mlflow_webhook(&self, id: &str, u: &MlflowWebhookUpdate) -> Result<MlflowWebhook> {
         self.write(|tx| mlflow_webhooks::update(tx, id, u))

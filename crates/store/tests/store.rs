@@ -1495,3 +1495,117 @@ fn the_audit_log_is_searchable_and_append_only() {
     }
     assert_eq!(q(&|_| {}).len(), 3);
 }
+
+/// Jobs, endpoints, schedules and registered models belong to the project
+/// they were made in; names of endpoints, schedules and models are the
+/// server's, so another project taking one is refused and changes nothing;
+/// a registry webhook hears only its own project's models.
+#[test]
+fn resources_belong_to_their_project_and_names_are_the_servers() {
+    let s = fresh();
+    s.create_workspace(&Workspace {
+        name: "team-a".into(),
+        description: None,
+        default_artifact_root: None,
+        creation_time: 0,
+    })
+    .unwrap();
+    // jobs
+    let j = s
+        .queue_job(&NewJob {
+            kind: "k",
+            name: "a",
+            spec: "{}",
+            owner: "ada",
+            workspace: "team-a",
+            max_attempts: 1,
+        })
+        .unwrap();
+    assert_eq!(j.workspace, "team-a");
+    s.create_job("k", "d", "{}").unwrap();
+    let names = |ws: Option<&str>| -> Vec<String> {
+        let mut v: Vec<String> = s
+            .list_jobs(ws, None, 10)
+            .unwrap()
+            .into_iter()
+            .map(|j| j.name)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(Some("team-a")), ["a"]);
+    assert_eq!(names(Some("default")), ["d"]);
+    assert_eq!(names(None), ["a", "d"]);
+    // endpoints (and schedules, the same documents)
+    s.put_endpoint("team-a", "ep", r#"{"v":1}"#).unwrap();
+    let e = s.put_endpoint("team-a", "ep", r#"{"v":2}"#).unwrap();
+    assert_eq!(
+        (e.workspace.as_str(), e.config.as_str()),
+        ("team-a", r#"{"v":2}"#)
+    );
+    match s.put_endpoint("default", "ep", r#"{"v":3}"#) {
+        Err(StoreError::AlreadyExists(m)) => assert!(m.contains("another project"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.get_endpoint("ep").unwrap().config, r#"{"v":2}"#);
+    assert!(s.put_notebook_schedule("default", "nb", "{}").is_ok());
+    assert!(matches!(
+        s.put_notebook_schedule("team-a", "nb", "{}"),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    // registered models, and the webhooks that hear them
+    let hook = |ws: &str| {
+        s.create_mlflow_webhook(&NewMlflowWebhook {
+            workspace: ws.into(),
+            name: format!("h-{ws}"),
+            description: String::new(),
+            url: "http://127.0.0.1:9/x".into(),
+            events: vec!["registered_model.created".into()],
+            secret: String::new(),
+            status: MlflowWebhookStatus::Active,
+        })
+        .unwrap()
+        .webhook_id
+    };
+    let (ha, hd) = (hook("team-a"), hook("default"));
+    s.create_registered_model_in("team-a", "churn", &[], "", "ada")
+        .unwrap();
+    assert_eq!(s.registered_model_workspace("churn").unwrap(), "team-a");
+    match s.create_registered_model("churn", &[], "", "bob") {
+        Err(StoreError::AlreadyExists(m)) => assert!(m.contains("another project"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        s.registered_model_for("default", "churn", "", "bob"),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    s.registered_model_for("team-a", "churn", "", "ada")
+        .unwrap();
+    assert_eq!(s.list_mlflow_webhook_deliveries(&ha).unwrap().len(), 1);
+    assert_eq!(s.list_mlflow_webhook_deliveries(&hd).unwrap().len(), 0);
+    let found = |ws: &str| {
+        s.search_registered_models(&SearchRegistry {
+            workspace: Some(ws.into()),
+            max_results: 10,
+            ..Default::default()
+        })
+        .unwrap()
+        .items
+        .len()
+    };
+    assert_eq!((found("team-a"), found("default")), (1, 0));
+    let listed = |ws: &str| {
+        s.list_mlflow_webhooks(Some(ws), 10, None)
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|w| w.webhook_id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(listed("team-a"), [ha]);
+    // a job's experiment is its project's
+    let a = s.experiment_for("team-a", "jobs").unwrap();
+    assert_eq!(s.experiment_for("team-a", "jobs").unwrap(), a);
+    assert_eq!(s.experiment_workspace(a).unwrap(), "team-a");
+    assert_ne!(s.experiment_for("default", "jobs").unwrap(), a);
+}

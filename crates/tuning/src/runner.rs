@@ -160,7 +160,7 @@ impl Runner for TuningRunner {
     fn check(&self, spec: &Value, ctx: &CheckContext) -> Result<String, String> {
         let s = TuningSpec::parse(spec).map_err(|e| e.to_string())?;
         for (name, source) in &s.training.inputs {
-            let r = resolve_input(ctx.store.as_ref(), name, source)
+            let r = resolve_input(ctx.store.as_ref(), &ctx.workspace, name, source)
                 .map_err(|e| format!("'training.inputs.{name}': {e}"))?;
             if !exists(ctx, &r.path) {
                 return Err(format!(
@@ -310,17 +310,7 @@ impl<'a> Tuner<'a> {
     fn start(&mut self) -> Result<(), TuneError> {
         let st = self.st();
         let exp_name = self.spec.experiment();
-        let experiment_id = match st.get_experiment_by_name(&exp_name) {
-            Ok(e) => e.experiment_id,
-            Err(StoreError::NotFound(_)) => match st.create_experiment(&exp_name, None, &[]) {
-                Ok(id) => id,
-                Err(StoreError::AlreadyExists(_)) => {
-                    st.get_experiment_by_name(&exp_name)?.experiment_id
-                }
-                Err(e) => return Err(e.into()),
-            },
-            Err(e) => return Err(e.into()),
-        };
+        let experiment_id = st.experiment_for(&self.ctx.job.workspace, &exp_name)?;
         let job = &self.ctx.job;
         let s = self.spec;
         let tags = vec![

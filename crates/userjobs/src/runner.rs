@@ -178,7 +178,7 @@ impl UserJobRunner {
             .map_err(|e| format!("reading the job's folder {}: {e}", layout.root.display()))?;
         let mut fetch = Vec::new();
         for (name, source) in &spec.inputs {
-            let r = resolve_input(ctx.store.as_ref(), name, source)?;
+            let r = resolve_input(ctx.store.as_ref(), &ctx.job.workspace, name, source)?;
             fetch.push(stage::Fetch {
                 name: format!("input '{name}'"),
                 from: r.path.as_str().to_string(),
@@ -246,7 +246,7 @@ impl Runner for UserJobRunner {
             crate::notebook::check_kernel(nb, self.notebook_python.as_deref())?;
         }
         for (name, source) in &s.inputs {
-            let r = resolve_input(ctx.store.as_ref(), name, source)?;
+            let r = resolve_input(ctx.store.as_ref(), &ctx.workspace, name, source)?;
             if !exists(&ctx.rt, &ctx.artifacts, &r.path) {
                 return Err(format!(
                     "input '{name}': nothing at '{source}' (artifact path '{}'); upload it first",
@@ -438,20 +438,9 @@ impl UserJobRunner {
     fn create_run(&self, ctx: &JobContext, spec: &UserJobSpec) -> Result<(String, i64), String> {
         let st = ctx.store.as_ref();
         let exp_name = spec.experiment.clone().unwrap_or_else(|| "jobs".into());
-        let experiment_id = match st.get_experiment_by_name(&exp_name) {
-            Ok(e) => e.experiment_id,
-            Err(store::StoreError::NotFound(_)) => match st.create_experiment(&exp_name, None, &[])
-            {
-                Ok(id) => id,
-                Err(store::StoreError::AlreadyExists(_)) => {
-                    st.get_experiment_by_name(&exp_name)
-                        .map_err(|e| e.to_string())?
-                        .experiment_id
-                }
-                Err(e) => return Err(e.to_string()),
-            },
-            Err(e) => return Err(e.to_string()),
-        };
+        let experiment_id = st
+            .experiment_for(&ctx.job.workspace, &exp_name)
+            .map_err(|e| e.to_string())?;
         let job = &ctx.job;
         let mut tags = vec![
             Tag::new("atelier.job_id", &job.id),
@@ -508,7 +497,7 @@ impl UserJobRunner {
         let arts = &ctx.artifacts;
         let mut wanted: Vec<(ArtifactPath, PathBuf)> = Vec::new();
         for (name, source) in &spec.inputs {
-            let r = resolve_input(ctx.store.as_ref(), name, source)?;
+            let r = resolve_input(ctx.store.as_ref(), &ctx.job.workspace, name, source)?;
             wanted.push((r.path, layout.input(name)));
         }
         if let Some(code) = &spec.code {
@@ -1090,12 +1079,8 @@ impl<'a> Watch<'a> {
 
     fn register(&self, name: &str) -> Result<i64, String> {
         let st = self.ctx.store.as_ref();
-        if let Err(store::StoreError::NotFound(_)) = st.get_registered_model(name) {
-            match st.create_registered_model(name, &[], "", "atelier") {
-                Ok(_) | Err(store::StoreError::AlreadyExists(_)) => {}
-                Err(e) => return Err(e.to_string()),
-            }
-        }
+        st.registered_model_for(&self.ctx.job.workspace, name, "", "atelier")
+            .map_err(|e| e.to_string())?;
         let mv = st
             .create_model_version(CreateModelVersion {
                 name: name.to_string(),

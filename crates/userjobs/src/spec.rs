@@ -381,14 +381,34 @@ pub struct ResolvedInput {
 /// Resolve an input's source: an uploaded dataset (`datasets/<file>` or
 /// `dataset:<file>`), a run's artifact (`runs:/<run id>/<path>`), a
 /// registered model (`models:/<name>/<version>` or `models:/<name>@<alias>`)
-/// or a path in the artifact store (`mlflow-artifacts:/<path>`). Blocking
-/// (store reads); does not check that the artifact exists.
+/// or a path in the artifact store (`mlflow-artifacts:/<path>`). A run or a
+/// registered model of another project than `workspace` is not there for
+/// it. Blocking (store reads); does not check that the artifact exists.
 pub fn resolve_input(
     store: &dyn MetadataStore,
+    workspace: &str,
     name: &str,
     source: &str,
 ) -> Result<ResolvedInput, String> {
     let bad = |m: String| format!("input '{name}': {m}");
+    if let Some(rest) = source.strip_prefix("models:/") {
+        let n = rest.split(['@', '/']).next().unwrap_or(rest);
+        if store
+            .registered_model_workspace(n)
+            .is_ok_and(|home| home != workspace)
+        {
+            return Err(bad(format!("Registered Model with name={n} not found")));
+        }
+    }
+    if let Some(rest) = source.strip_prefix("runs:/") {
+        let run_id = rest.split('/').next().unwrap_or(rest);
+        if store
+            .run_workspace(run_id)
+            .is_ok_and(|home| home != workspace)
+        {
+            return Err(bad(format!("no run with id '{run_id}'")));
+        }
+    }
     let (path, model) = if let Some(file) = source
         .strip_prefix("dataset:")
         .or_else(|| source.strip_prefix("datasets/"))

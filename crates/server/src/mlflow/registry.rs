@@ -2,13 +2,29 @@ use axum::Json;
 use axum::extract::{Extension, State};
 use axum::response::Response;
 use serde_json::{Value, json};
-use store::{CreateModelVersion, SearchRegistry};
+use store::{CreateModelVersion, MetadataStore, SearchRegistry};
 
 use super::{JsonResult, empty};
 use crate::auth::Identity;
 use crate::error::{ApiError, ApiResult};
 use crate::req::Req;
+use crate::workspace;
 use crate::{AppState, validate, wire};
+
+/// Run `f` on registered model `name` of the request's workspace (one of
+/// another workspace answers as missing), the check and the work in one trip.
+async fn on_model<T, F>(s: &AppState, req: &Req, name: String, f: F) -> ApiResult<T>
+where
+    F: FnOnce(&dyn MetadataStore, &str) -> store::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let ws = workspace::of(req);
+    s.db(move |st| {
+        workspace::model_in(st, &ws, &name)?;
+        f(st, &name)
+    })
+    .await
+}
 
 fn version(req: &Req) -> Result<i64, ApiError> {
     let v = req.str("version")?;
@@ -55,8 +71,9 @@ pub async fn create_model(
     let n = name(&req)?;
     let tags = registry_tags(&req)?;
     let desc = req.opt_str("description")?.unwrap_or_default();
+    let ws = workspace::of(&req);
     let m = s
-        .db(move |st| st.create_registered_model(&n, &tags, &desc, &who.name))
+        .db(move |st| st.create_registered_model_in(&ws, &n, &tags, &desc, &who.name))
         .await?;
     Ok(Json(
         json!({"registered_model": wire::registered_model(&m)}),
@@ -65,7 +82,7 @@ pub async fn create_model(
 
 pub async fn get_model(State(s): State<AppState>, req: Req) -> JsonResult {
     let n = name(&req)?;
-    let m = s.db(move |st| st.get_registered_model(&n)).await?;
+    let m = on_model(&s, &req, n, move |st, n| st.get_registered_model(n)).await?;
     Ok(Json(
         json!({"registered_model": wire::registered_model(&m)}),
     ))
@@ -74,7 +91,10 @@ pub async fn get_model(State(s): State<AppState>, req: Req) -> JsonResult {
 pub async fn rename_model(State(s): State<AppState>, req: Req) -> JsonResult {
     let n = name(&req)?;
     let new = req.nonempty("new_name")?;
-    let m = s.db(move |st| st.rename_registered_model(&n, &new)).await?;
+    let m = on_model(&s, &req, n, move |st, n| {
+        st.rename_registered_model(n, &new)
+    })
+    .await?;
     Ok(Json(
         json!({"registered_model": wire::registered_model(&m)}),
     ))
@@ -83,9 +103,10 @@ pub async fn rename_model(State(s): State<AppState>, req: Req) -> JsonResult {
 pub async fn update_model(State(s): State<AppState>, req: Req) -> JsonResult {
     let n = name(&req)?;
     let desc = req.opt_str("description")?.unwrap_or_default();
-    let m = s
-        .db(move |st| st.update_registered_model(&n, &desc))
-        .await?;
+    let m = on_model(&s, &req, n, move |st, n| {
+        st.update_registered_model(n, &desc)
+    })
+    .await?;
     Ok(Json(
         json!({"registered_model": wire::registered_model(&m)}),
     ))
@@ -93,12 +114,13 @@ pub async fn update_model(State(s): State<AppState>, req: Req) -> JsonResult {
 
 pub async fn delete_model(State(s): State<AppState>, req: Req) -> JsonResult {
     let n = name(&req)?;
-    s.db(move |st| st.delete_registered_model(&n)).await?;
+    on_model(&s, &req, n, move |st, n| st.delete_registered_model(n)).await?;
     empty()
 }
 
 fn search_query(req: &Req, default_max: usize) -> Result<SearchRegistry, ApiError> {
     Ok(SearchRegistry {
+        workspace: Some(workspace::of(req)),
         filter: req.opt_str("filter")?.unwrap_or_default(),
         max_results: req.max_results("max_results", default_max, 200_000)?,
         order_by: req.str_list("order_by")?,
@@ -122,7 +144,7 @@ pub async fn search_models(State(s): State<AppState>, req: Req) -> JsonResult {
 pub async fn latest_versions(State(s): State<AppState>, req: Req) -> JsonResult {
     let n = name(&req)?;
     let stages = req.str_list("stages")?;
-    let vs = s.db(move |st| st.latest_versions(&n, &stages)).await?;
+    let vs = on_model(&s, &req, n, move |st, n| st.latest_versions(n, &stages)).await?;
     Ok(Json(
         wire::Obj::new()
             .v(
@@ -144,16 +166,20 @@ pub async fn set_model_tag(State(s): State<AppState>, req: Req) -> JsonResult {
         &value,
         validate::MAX_REGISTRY_TAG_VAL_LENGTH,
     )?;
-    s.db(move |st| st.set_registered_model_tag(&n, &key, &value))
-        .await?;
+    on_model(&s, &req, n, move |st, n| {
+        st.set_registered_model_tag(n, &key, &value)
+    })
+    .await?;
     empty()
 }
 
 pub async fn delete_model_tag(State(s): State<AppState>, req: Req) -> JsonResult {
     let n = name(&req)?;
     let key = req.str("key")?;
-    s.db(move |st| st.delete_registered_model_tag(&n, &key))
-        .await?;
+    on_model(&s, &req, n, move |st, n| {
+        st.delete_registered_model_tag(n, &key)
+    })
+    .await?;
     empty()
 }
 
@@ -174,21 +200,21 @@ pub async fn set_alias(State(s): State<AppState>, req: Req) -> JsonResult {
     let n = name(&req)?;
     let a = alias(&req)?;
     let v = version(&req)?;
-    s.db(move |st| st.set_alias(&n, &a, v)).await?;
+    on_model(&s, &req, n, move |st, n| st.set_alias(n, &a, v)).await?;
     empty()
 }
 
 pub async fn delete_alias(State(s): State<AppState>, req: Req) -> JsonResult {
     let n = name(&req)?;
     let a = req.nonempty("alias")?;
-    s.db(move |st| st.delete_alias(&n, &a)).await?;
+    on_model(&s, &req, n, move |st, n| st.delete_alias(n, &a)).await?;
     empty()
 }
 
 pub async fn get_by_alias(State(s): State<AppState>, req: Req) -> JsonResult {
     let n = name(&req)?;
     let a = req.nonempty("alias")?;
-    let mv = s.db(move |st| st.get_version_by_alias(&n, &a)).await?;
+    let mv = on_model(&s, &req, n, move |st, n| st.get_version_by_alias(n, &a)).await?;
     Ok(Json(json!({"model_version": wire::model_version(&mv)})))
 }
 
@@ -211,13 +237,20 @@ pub async fn create_version(
     if c.run_id.is_empty() && !c.model_id.is_empty() {
         // log_model registers with only the logged model: link its run, as MLflow does
         let id = c.model_id.clone();
-        if let Ok(m) = s.db(move |st| st.get_logged_model(&id)).await {
+        let ws = workspace::of(&req);
+        if let Ok(m) = s
+            .db(move |st| {
+                workspace::logged_model_in(st, &ws, &id)?;
+                st.get_logged_model(&id)
+            })
+            .await
+        {
             c.run_id = m.source_run_id;
         }
     }
     if !c.run_id.is_empty() {
         let rid = c.run_id.clone();
-        match s.db(move |st| st.get_run(&rid)).await {
+        match workspace::on_run(&s, req.workspace(), rid, |st, id| st.get_run(id)).await {
             Ok(_) => {}
             Err(e) if e.code == crate::error::ErrorCode::ResourceDoesNotExist => {
                 if !source_may_name_a_missing_run(&c.source, &c.run_id) {
@@ -231,7 +264,8 @@ pub async fn create_version(
         }
     }
     let model_id = c.model_id.clone();
-    let mv = s.db(move |st| st.create_model_version(c)).await?;
+    let n = c.name.clone();
+    let mv = on_model(&s, &req, n, move |st, _| st.create_model_version(c)).await?;
     if !model_id.is_empty() {
         // the logged model lists the versions made from it, as MLflow's server tags it
         let (name, version) = (mv.name.clone(), mv.version);
@@ -333,7 +367,7 @@ fn python_str(s: &str) -> String {
 pub async fn get_version(State(s): State<AppState>, req: Req) -> JsonResult {
     let n = name(&req)?;
     let v = version(&req)?;
-    let mv = s.db(move |st| st.get_model_version(&n, v)).await?;
+    let mv = on_model(&s, &req, n, move |st, n| st.get_model_version(n, v)).await?;
     Ok(Json(json!({"model_version": wire::model_version(&mv)})))
 }
 
@@ -341,16 +375,17 @@ pub async fn update_version(State(s): State<AppState>, req: Req) -> JsonResult {
     let n = name(&req)?;
     let v = version(&req)?;
     let desc = req.opt_str("description")?.unwrap_or_default();
-    let mv = s
-        .db(move |st| st.update_model_version(&n, v, &desc))
-        .await?;
+    let mv = on_model(&s, &req, n, move |st, n| {
+        st.update_model_version(n, v, &desc)
+    })
+    .await?;
     Ok(Json(json!({"model_version": wire::model_version(&mv)})))
 }
 
 pub async fn delete_version(State(s): State<AppState>, req: Req) -> JsonResult {
     let n = name(&req)?;
     let v = version(&req)?;
-    s.db(move |st| st.delete_model_version(&n, v)).await?;
+    on_model(&s, &req, n, move |st, n| st.delete_model_version(n, v)).await?;
     empty()
 }
 
@@ -370,7 +405,7 @@ pub async fn search_versions(State(s): State<AppState>, req: Req) -> JsonResult 
 pub async fn download_uri(State(s): State<AppState>, req: Req) -> JsonResult {
     let n = name(&req)?;
     let v = version(&req)?;
-    let mv = s.db(move |st| st.get_model_version(&n, v)).await?;
+    let mv = on_model(&s, &req, n, move |st, n| st.get_model_version(n, v)).await?;
     // A version registered from a logged model points at its artifacts.
     let uri = if let Some(id) = mv
         .source
@@ -393,9 +428,10 @@ pub async fn transition_stage(State(s): State<AppState>, req: Req) -> JsonResult
     let v = version(&req)?;
     let stage = req.nonempty("stage")?;
     let archive = req.opt_bool("archive_existing_versions")?.unwrap_or(false);
-    let mv = s
-        .db(move |st| st.transition_stage(&n, v, &stage, archive))
-        .await?;
+    let mv = on_model(&s, &req, n, move |st, n| {
+        st.transition_stage(n, v, &stage, archive)
+    })
+    .await?;
     Ok(Json(json!({"model_version": wire::model_version(&mv)})))
 }
 
@@ -411,8 +447,10 @@ pub async fn set_version_tag(State(s): State<AppState>, req: Req) -> JsonResult 
         &value,
         validate::MAX_REGISTRY_TAG_VAL_LENGTH,
     )?;
-    s.db(move |st| st.set_model_version_tag(&n, v, &key, &value))
-        .await?;
+    on_model(&s, &req, n, move |st, n| {
+        st.set_model_version_tag(n, v, &key, &value)
+    })
+    .await?;
     empty()
 }
 
@@ -420,8 +458,10 @@ pub async fn delete_version_tag(State(s): State<AppState>, req: Req) -> JsonResu
     let n = name(&req)?;
     let v = version(&req)?;
     let key = req.str("key")?;
-    s.db(move |st| st.delete_model_version_tag(&n, v, &key))
-        .await?;
+    on_model(&s, &req, n, move |st, n| {
+        st.delete_model_version_tag(n, v, &key)
+    })
+    .await?;
     empty()
 }
 
@@ -434,6 +474,7 @@ pub async fn get_version_artifact(State(s): State<AppState>, req: Req) -> ApiRes
     let rel = super::artifacts::safe_path(&raw)?;
     let n = name(&req)?;
     let v = version(&req)?;
+    let ws = workspace::of(&req);
     let Json(found) = download_uri(State(s.clone()), req).await?;
     let uri = found["artifact_uri"]
         .as_str()
@@ -444,7 +485,7 @@ pub async fn get_version_artifact(State(s): State<AppState>, req: Req) -> ApiRes
             let rest = rest.trim_start_matches('/');
             let (run_id, sub) = rest.split_once('/').unwrap_or((rest, ""));
             let run_id = run_id.to_string();
-            let run = s.db(move |st| st.get_run(&run_id)).await?;
+            let run = workspace::on_run(&s, &ws, run_id, |st, id| st.get_run(id)).await?;
             let sub = sub.trim_end_matches('/');
             if sub.is_empty() {
                 run.info.artifact_uri

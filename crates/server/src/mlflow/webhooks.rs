@@ -31,8 +31,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axum::Json;
 use axum::extract::{Path, State};
+use axum::{Extension, Json};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
@@ -46,6 +46,7 @@ use super::{JsonResult, empty};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::req::Req;
+use crate::workspace::Ws;
 
 /// Retries after the first attempt (MLflow's `MLFLOW_WEBHOOK_REQUEST_MAX_RETRIES`).
 pub const RETRIES: usize = 3;
@@ -852,6 +853,7 @@ pub async fn create(State(s): State<AppState>, req: Req) -> JsonResult {
         ApiError::invalid("Webhook events must be a non-empty list of WebhookEvent objects: [].")
     })?;
     let w = NewMlflowWebhook {
+        workspace: crate::workspace::of(&req),
         name,
         description: req.opt_str("description")?.unwrap_or_default(),
         url,
@@ -870,8 +872,9 @@ pub async fn list(State(s): State<AppState>, req: Req) -> JsonResult {
         Some(_) => return Err(ApiError::invalid("max_results must be between 1 and 1000.")),
     };
     let token = req.opt_str("page_token")?.filter(|t| !t.is_empty());
+    let ws = crate::workspace::of(&req);
     let page = s
-        .db(move |st| st.list_mlflow_webhooks(max, token.as_deref()))
+        .db(move |st| st.list_mlflow_webhooks(Some(&ws), max, token.as_deref()))
         .await?;
     let mut out = crate::wire::Obj::new().v(
         "webhooks",
@@ -883,8 +886,24 @@ pub async fn list(State(s): State<AppState>, req: Req) -> JsonResult {
     Ok(Json(out.done()))
 }
 
-pub async fn get_one(State(s): State<AppState>, Path(id): Path<String>) -> JsonResult {
-    let w = s.db(move |st| st.get_mlflow_webhook(&id)).await?;
+/// Webhook `id` of workspace `ws` (another workspace's answers as missing).
+fn webhook_in(st: &dyn MetadataStore, ws: &str, id: &str) -> store::Result<MlflowWebhook> {
+    let w = st.get_mlflow_webhook(id)?;
+    if w.workspace == ws {
+        Ok(w)
+    } else {
+        Err(store::StoreError::NotFound(format!(
+            "Webhook with ID {id} not found."
+        )))
+    }
+}
+
+pub async fn get_one(
+    State(s): State<AppState>,
+    Extension(ws): Extension<Ws>,
+    Path(id): Path<String>,
+) -> JsonResult {
+    let w = s.db(move |st| webhook_in(st, &ws.0, &id)).await?;
     Ok(Json(json!({"webhook": wire(&w)})))
 }
 
@@ -903,7 +922,8 @@ pub async fn update(State(s): State<AppState>, Path(id): Path<String>, req: Req)
     };
     // an unknown id is named before the fields are judged, as MLflow's store does
     let known = id.clone();
-    s.db(move |st| st.get_mlflow_webhook(&known)).await?;
+    let ws = crate::workspace::of(&req);
+    s.db(move |st| webhook_in(st, &ws, &known)).await?;
     if let Some(n) = &u.name {
         check_name(n)?;
     }
@@ -914,8 +934,16 @@ pub async fn update(State(s): State<AppState>, Path(id): Path<String>, req: Req)
     Ok(Json(json!({"webhook": wire(&w)})))
 }
 
-pub async fn delete(State(s): State<AppState>, Path(id): Path<String>) -> JsonResult {
-    s.db(move |st| st.delete_mlflow_webhook(&id)).await?;
+pub async fn delete(
+    State(s): State<AppState>,
+    Extension(ws): Extension<Ws>,
+    Path(id): Path<String>,
+) -> JsonResult {
+    s.db(move |st| {
+        webhook_in(st, &ws.0, &id)?;
+        st.delete_mlflow_webhook(&id)
+    })
+    .await?;
     empty()
 }
 
@@ -927,7 +955,8 @@ pub async fn test(State(s): State<AppState>, Path(id): Path<String>, req: Req) -
         None => None,
         Some(v) => Some(event_of(v)?),
     };
-    let w = s.db(move |st| st.get_mlflow_webhook(&id)).await?;
+    let ws = crate::workspace::of(&req);
+    let w = s.db(move |st| webhook_in(st, &ws, &id)).await?;
     let event = match asked.or_else(|| w.events.first().cloned()) {
         Some(e) => e,
         None => return Err(ApiError::invalid("The webhook has no events to test")),

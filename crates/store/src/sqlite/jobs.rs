@@ -240,13 +240,28 @@ pub(super) fn list(
     limit: usize,
 ) -> Result<Vec<Job>> {
     let limit = limit.clamp(1, 10_000) as i64;
-    // (`?1 IS NULL`: one statement per shape, cached, whichever filters are given)
+    // (one statement per combination of filters, so each can use its index)
+    let mut conds = Vec::new();
+    let mut args: Vec<crate::db::Val> = Vec::new();
+    if let Some(w) = workspace {
+        conds.push("workspace = ?");
+        args.push(crate::db::Val::Text(w.to_string()));
+    }
+    if let Some(k) = kind {
+        conds.push("kind = ?");
+        args.push(crate::db::Val::Text(k.to_string()));
+    }
+    args.push(crate::db::Val::Integer(limit));
+    let filter = if conds.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conds.join(" AND "))
+    };
     let rows = c
         .prepare_cached(&format!(
-            "SELECT {JOB_COLS} FROM jobs WHERE (?1 IS NULL OR workspace = ?1) AND (?2 IS NULL OR kind = ?2) \
-             ORDER BY created DESC, id LIMIT ?3"
+            "SELECT {JOB_COLS} FROM jobs {filter} ORDER BY created DESC, id LIMIT ?"
         ))?
-        .query_map(params![workspace, kind, limit], job_row)?
+        .query_map(crate::db::params_from_iter(&args), job_row)?
         .collect::<crate::db::Result<Vec<_>>>()?;
     Ok(rows)
 }

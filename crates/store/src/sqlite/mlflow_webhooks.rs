@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::{decode_page_token, page};
 use crate::*;
 
-const WEBHOOK_COLS: &str = "webhook_id, name, description, url, events, status, secret, creation_timestamp, last_updated_timestamp";
+const WEBHOOK_COLS: &str = "webhook_id, name, description, url, events, status, secret, creation_timestamp, last_updated_timestamp, workspace";
 
 fn not_found(id: &str) -> StoreError {
     StoreError::NotFound(format!("Webhook with ID {id} not found."))
@@ -36,6 +36,7 @@ fn webhook_row(r: &Row) -> crate::db::Result<MlflowWebhook> {
         secret: r.get(6)?,
         creation_timestamp: r.get(7)?,
         last_updated_timestamp: r.get(8)?,
+        workspace: r.get(9)?,
     })
 }
 
@@ -47,9 +48,9 @@ pub(super) fn create(tx: &Conn, w: &NewMlflowWebhook) -> Result<MlflowWebhook> {
     let id = uuid::Uuid::new_v4().to_string();
     let now = now_ms();
     tx.execute(
-        "INSERT INTO mlflow_webhooks (webhook_id, name, description, url, events, status, secret, creation_timestamp, last_updated_timestamp)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
-        params![id, w.name, w.description, w.url, events_json(&w.events), w.status.as_str(), w.secret, now],
+        "INSERT INTO mlflow_webhooks (webhook_id, name, description, url, events, status, secret, creation_timestamp, last_updated_timestamp, workspace)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
+        params![id, w.name, w.description, w.url, events_json(&w.events), w.status.as_str(), w.secret, now, w.workspace],
     )?;
     get(tx, &id)
 }
@@ -63,9 +64,10 @@ pub(super) fn get(c: &Conn, id: &str) -> Result<MlflowWebhook> {
     .ok_or_else(|| not_found(id))
 }
 
-/// Newest first, as MLflow lists them.
+/// Newest first, as MLflow lists them; `workspace` narrows to one project's.
 pub(super) fn list(
     c: &Conn,
+    workspace: Option<&str>,
     max_results: usize,
     page_token: Option<&str>,
 ) -> Result<Page<MlflowWebhook>> {
@@ -74,9 +76,13 @@ pub(super) fn list(
     let items = c
         .prepare_cached(&format!(
             "SELECT {WEBHOOK_COLS} FROM mlflow_webhooks WHERE deleted_timestamp IS NULL
+             AND (CAST(?3 AS TEXT) IS NULL OR workspace = ?3)
              ORDER BY creation_timestamp DESC, rowid DESC LIMIT ?1 OFFSET ?2"
         ))?
-        .query_map(params![(max + 1) as i64, offset as i64], webhook_row)?
+        .query_map(
+            params![(max + 1) as i64, offset as i64, workspace],
+            webhook_row,
+        )?
         .collect::<crate::db::Result<Vec<_>>>()?;
     Ok(page(items, offset, max))
 }
@@ -260,8 +266,24 @@ fn decode(text: &str) -> Option<RegistryEvent> {
     })
 }
 
-/// Queue `event` for every active webhook subscribed to it, inside the
-/// registry change's transaction; returns how many deliveries were queued.
+/// The registered model (or prompt) an event is about.
+fn model_of(e: &RegistryEvent) -> &str {
+    use RegistryEvent as E;
+    match e {
+        E::ModelCreated { name, .. }
+        | E::VersionCreated { name, .. }
+        | E::PromptTagSet { name, .. }
+        | E::PromptTagDeleted { name, .. }
+        | E::VersionTagSet { name, .. }
+        | E::VersionTagDeleted { name, .. }
+        | E::AliasCreated { name, .. }
+        | E::AliasDeleted { name, .. } => name,
+    }
+}
+
+/// Queue `event` for every active webhook of the model's project subscribed
+/// to it, inside the registry change's transaction; returns how many
+/// deliveries were queued.
 pub(super) fn emit(tx: &Conn, event: &RegistryEvent) -> Result<usize> {
     // The subscription test runs here, not in SQL: `events` is a JSON array
     // and the two dialects read JSON differently; active webhooks are few.
@@ -270,9 +292,12 @@ pub(super) fn emit(tx: &Conn, event: &RegistryEvent) -> Result<usize> {
         .prepare_cached(
             "SELECT webhook_id, events FROM mlflow_webhooks
              WHERE deleted_timestamp IS NULL AND status = 'ACTIVE'
+             AND workspace = COALESCE((SELECT workspace FROM registered_models WHERE name = ?1), 'default')
              ORDER BY creation_timestamp, rowid",
         )?
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .query_map([model_of(event)], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?
         .filter_map(|row| match row {
             Ok((id, events)) => serde_json::from_str::<Vec<Value>>(&events)
                 .ok()?
@@ -430,6 +455,7 @@ mod tests {
 
     fn hook(name: &str, events: &[&str]) -> NewMlflowWebhook {
         NewMlflowWebhook {
+            workspace: DEFAULT_WORKSPACE.into(),
             name: name.into(),
             description: String::new(),
             url: format!("http://{name}.example/hook"),
@@ -458,16 +484,16 @@ mod tests {
                     .webhook_id
             })
             .collect();
-        let p1 = s.list_mlflow_webhooks(2, None).unwrap();
+        let p1 = s.list_mlflow_webhooks(None, 2, None).unwrap();
         assert_eq!(
             p1.items.iter().map(|w| &w.webhook_id).collect::<Vec<_>>(),
             [&ids[4], &ids[3]]
         );
         let p2 = s
-            .list_mlflow_webhooks(2, p1.next_page_token.as_deref())
+            .list_mlflow_webhooks(None, 2, p1.next_page_token.as_deref())
             .unwrap();
         let p3 = s
-            .list_mlflow_webhooks(2, p2.next_page_token.as_deref())
+            .list_mlflow_webhooks(None, 2, p2.next_page_token.as_deref())
             .unwrap();
         assert_eq!(p2.items.len(), 2);
         assert_eq!(p3.items.len(), 1);
@@ -514,7 +540,10 @@ mod tests {
             s.update_mlflow_webhook("nope", &MlflowWebhookUpdate::default()),
             Err(StoreError::NotFound(_))
         ));
-        assert_eq!(s.list_mlflow_webhooks(100, None).unwrap().items.len(), 4);
+        assert_eq!(
+            s.list_mlflow_webhooks(None, 100, None).unwrap().items.len(),
+            4
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The model registry: registered models, versions, their tags, aliases and
 //! stages.
 
-use crate::db::{Conn, OptionalExtension, params, params_from_iter};
+use crate::db::{Conn, OptionalExtension, Val as SqlValue, params, params_from_iter};
 use crate::*;
 
 use super::filter_sql::{Attr, Filterable, Kind, KvTable, Sortable, Where, filter_sql, order_sql};
@@ -152,28 +152,36 @@ fn normalise_stage(stage: &str) -> Result<&'static str> {
 
 pub(super) fn create_registered_model(
     tx: &Conn,
+    workspace: &str,
     name: &str,
     tags: &[Tag],
     description: &str,
     user_id: &str,
 ) -> Result<RegisteredModel> {
-    let exists: bool = tx
+    let holder: Option<String> = tx
         .query_row(
-            "SELECT 1 FROM registered_models WHERE name = ?",
+            "SELECT workspace FROM registered_models WHERE name = ?",
             [name],
-            |_| Ok(true),
+            |r| r.get(0),
         )
-        .optional()?
-        .unwrap_or(false);
-    if exists {
-        return Err(StoreError::AlreadyExists(format!(
-            "Registered Model (name={name}) already exists."
-        )));
+        .optional()?;
+    match holder {
+        Some(w) if w == workspace => {
+            return Err(StoreError::AlreadyExists(format!(
+                "Registered Model (name={name}) already exists."
+            )));
+        }
+        Some(_) => {
+            return Err(StoreError::AlreadyExists(format!(
+                "The registered model name '{name}' is taken by another project: registered model names are unique on this server, choose another"
+            )));
+        }
+        None => {}
     }
     let now = now_ms();
     tx.execute(
-        "INSERT INTO registered_models (name, creation_timestamp, last_updated_timestamp, user_id, description) VALUES (?, ?, ?, ?, ?)",
-        params![name, now, now, user_id, description],
+        "INSERT INTO registered_models (name, creation_timestamp, last_updated_timestamp, user_id, description, workspace) VALUES (?, ?, ?, ?, ?, ?)",
+        params![name, now, now, user_id, description, workspace],
     )?;
     for t in tags {
         tx.execute(
@@ -309,6 +317,9 @@ pub(super) fn search_registered_models(
     q: &SearchRegistry,
 ) -> Result<Page<RegisteredModel>> {
     let mut w = Where::default();
+    if let Some(ws) = &q.workspace {
+        w.push("m.workspace = ?", [SqlValue::Text(ws.clone())]);
+    }
     filter_sql(&MODEL_FILTER, &q.filter, &mut w)?;
     let mut order = Vec::new();
     order_sql(&MODEL_ORDER, &q.order_by, &mut order, &mut Vec::new())?;
@@ -571,6 +582,12 @@ const VERSION_ORDER: Sortable = Sortable {
 
 pub(super) fn search_model_versions(c: &Conn, q: &SearchRegistry) -> Result<Page<ModelVersion>> {
     let mut w = Where::default();
+    if let Some(ws) = &q.workspace {
+        w.push(
+            "v.name IN (SELECT name FROM registered_models WHERE workspace = ?)",
+            [SqlValue::Text(ws.clone())],
+        );
+    }
     filter_sql(&VERSION_FILTER, &q.filter, &mut w)?;
     let mut order = Vec::new();
     order_sql(&VERSION_ORDER, &q.order_by, &mut order, &mut Vec::new())?;
@@ -677,4 +694,12 @@ pub(super) fn delete_model_version_tag(
     };
     mlflow_webhooks::emit(tx, &e)?;
     Ok(())
+}
+
+/// The workspace of a registered model.
+pub(super) fn registered_model_workspace(c: &Conn, name: &str) -> Result<String> {
+    c.prepare_cached("SELECT workspace FROM registered_models WHERE name = ?")?
+        .query_row([name], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| not_found(format!("Registered Model with name={name} not found")))
 }
