@@ -253,3 +253,41 @@ def test_traces_logged_models_and_scorers_belong_to_their_experiments_workspace(
 
 def _ids_of(traces):
     return [t.info.trace_id for t in traces]
+
+
+def test_a_projects_artifacts_are_not_readable_from_another(server, tmp_path):
+    admin = MlflowClient(server.url)
+    alpha, beta = ws_name(), ws_name()
+    for w in (alpha, beta):
+        admin.create_workspace(w)
+    mlflow.set_tracking_uri(server.url)
+    mlflow.set_workspace(alpha)
+    exp = mlflow.set_experiment(unique("arts")).experiment_id
+    f = tmp_path / "secret.txt"
+    f.write_text("alpha only")
+    with mlflow.start_run(experiment_id=exp) as run:
+        mlflow.log_artifact(str(f))
+    rid = run.info.run_id
+    raw = f"{server.url}/api/2.0/mlflow-artifacts/artifacts/{exp}/{rid}/artifacts/secret.txt"
+    r = requests.get(raw, headers={"X-MLFLOW-WORKSPACE": alpha}, timeout=10)
+    assert (r.status_code, r.text) == (200, "alpha only")
+
+    hb = {"X-MLFLOW-WORKSPACE": beta}
+    for method, url, kw in [
+        ("GET", raw, {}),
+        ("PUT", raw, {"data": b"overwritten"}),
+        ("DELETE", raw, {}),
+        ("GET", f"{server.url}/api/2.0/mlflow-artifacts/artifacts?path={exp}/{rid}", {}),
+        ("GET", f"{server.url}/api/2.0/mlflow/artifacts/list?run_id={rid}", {}),
+        ("GET", f"{server.url}/get-artifact?run_id={rid}&path=secret.txt", {}),
+        ("POST", f"{server.url}/ajax-api/2.0/mlflow/upload-artifact?run_uuid={rid}&path=x.txt", {"data": b"x"}),
+    ]:
+        r = requests.request(method, url, headers=hb, timeout=10, **kw)
+        assert r.status_code == 404, (method, url, r.status_code, r.text)
+    mlflow.set_workspace(beta)
+    with pytest.raises(MlflowException):
+        MlflowClient(server.url).list_artifacts(rid)
+
+    mlflow.set_workspace(alpha)
+    r = requests.get(raw, headers={"X-MLFLOW-WORKSPACE": alpha}, timeout=10)
+    assert (r.status_code, r.text) == (200, "alpha only")

@@ -3,12 +3,12 @@
 //! artifact root and validated by `artifacts::ArtifactPath` before any IO.
 
 use artifacts::ArtifactPath;
-use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
@@ -17,6 +17,7 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::req::Req;
 use crate::routes::{Access, BodyKind, Routes};
+use crate::workspace::Ws;
 
 pub const URI_SCHEME: &str = "mlflow-artifacts:/";
 
@@ -38,6 +39,41 @@ pub fn proxy_routes() -> Routes<AppState> {
 fn path_of(p: Result<Path<String>, PathRejection>) -> ApiResult<ArtifactPath> {
     let Path(raw) = p.map_err(|e| ApiError::invalid(format!("Invalid artifact path: {e}")))?;
     Ok(ArtifactPath::parse(&raw)?)
+}
+
+/// Refuse, as missing, a path in the artifact store that belongs to another
+/// workspace than `ws`: an experiment's artifacts (`<experiment id>/…`,
+/// where its runs and logged models keep theirs), an endpoint's captures
+/// and ground truth (`capture/<endpoint>/…`, `ground-truth/<endpoint>/…`)
+/// and a job's files (`jobs/<id>/…`). A path whose owner no longer exists
+/// is left to the store's own answer.
+fn owned_path(st: &dyn store::MetadataStore, ws: &str, path: &ArtifactPath) -> store::Result<()> {
+    let mut parts = path.as_str().split('/');
+    let first = parts.next().unwrap_or_default();
+    let second = parts.next().unwrap_or_default();
+    let missing =
+        || store::StoreError::NotFound(format!("No such file or directory: '{}'", path.as_str()));
+    let home = if let Ok(id) = first.parse::<i64>() {
+        st.experiment_workspace(id).ok()
+    } else {
+        match first {
+            "capture" | "ground-truth" if !second.is_empty() => {
+                st.get_endpoint(second).ok().map(|e| e.workspace)
+            }
+            "jobs" if !second.is_empty() => st.get_job(second).ok().map(|j| j.workspace),
+            _ => None,
+        }
+    };
+    match home {
+        Some(h) if h != ws => Err(missing()),
+        _ => Ok(()),
+    }
+}
+
+/// [`owned_path`] on the blocking pool.
+async fn check_path(s: &AppState, req_ws: &str, path: &ArtifactPath) -> ApiResult<()> {
+    let (ws, path) = (req_ws.to_string(), path.clone());
+    s.db(move |st| owned_path(st, &ws, &path)).await
 }
 
 fn file_infos(entries: Vec<artifacts::Entry>, prefix: &str) -> Value {
@@ -62,6 +98,7 @@ fn file_infos(entries: Vec<artifacts::Entry>, prefix: &str) -> Value {
 
 async fn list(State(s): State<AppState>, req: Req) -> JsonResult {
     let dir = ArtifactPath::parse(&req.opt_str("path")?.unwrap_or_default())?;
+    check_path(&s, req.workspace(), &dir).await?;
     let entries = s.artifacts.list(&dir).await?;
     if entries.is_empty() {
         return Ok(Json(json!({})));
@@ -148,9 +185,11 @@ fn content_type(path: &str) -> &'static str {
 
 async fn download(
     State(s): State<AppState>,
+    Extension(ws): Extension<Ws>,
     p: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Response> {
     let path = path_of(p)?;
+    check_path(&s, &ws.0, &path).await?;
     send_file(&s, &path).await
 }
 
@@ -247,10 +286,12 @@ fn content_disposition(name: &str) -> String {
 
 async fn upload(
     State(s): State<AppState>,
+    Extension(ws): Extension<Ws>,
     p: Result<Path<String>, PathRejection>,
     req: Request,
 ) -> JsonResult {
     let path = path_of(p)?;
+    check_path(&s, &ws.0, &path).await?;
     let max = s.max_artifact_bytes;
     if let Some(len) = req
         .headers()
@@ -279,8 +320,13 @@ async fn upload(
     Ok(Json(json!({})))
 }
 
-async fn remove(State(s): State<AppState>, p: Result<Path<String>, PathRejection>) -> JsonResult {
+async fn remove(
+    State(s): State<AppState>,
+    Extension(ws): Extension<Ws>,
+    p: Result<Path<String>, PathRejection>,
+) -> JsonResult {
     let path = path_of(p)?;
+    check_path(&s, &ws.0, &path).await?;
     s.artifacts.delete(&path).await?;
     Ok(Json(json!({})))
 }
@@ -320,7 +366,8 @@ pub(super) fn safe_path(raw: &str) -> ApiResult<ArtifactPath> {
 pub async fn list_for_run(State(s): State<AppState>, req: Req) -> JsonResult {
     let run_id = req.run_id()?;
     let sub = req.opt_str("path")?.unwrap_or_default();
-    let run = s.db(move |st| st.get_run(&run_id)).await?;
+    let run =
+        crate::workspace::on_run(&s, req.workspace(), run_id, |st, id| st.get_run(id)).await?;
     let root_uri = run.info.artifact_uri.clone();
     let root = proxied_root(&root_uri)?;
     let rel = ArtifactPath::parse(&sub)?;
@@ -349,7 +396,8 @@ pub async fn get_run_artifact(State(s): State<AppState>, req: Req) -> ApiResult<
     let raw = req.str("path")?;
     let rel = safe_path(&raw)?;
     let run_id = req.run_id()?;
-    let run = s.db(move |st| st.get_run(&run_id)).await?;
+    let run =
+        crate::workspace::on_run(&s, req.workspace(), run_id, |st, id| st.get_run(id)).await?;
     let root = proxied_root(&run.info.artifact_uri)?;
     send_file(&s, &root.join(rel.as_str())?).await
 }
@@ -360,7 +408,11 @@ const UI_UPLOAD_MAX: u64 = 10 * 1024 * 1024;
 /// `POST /ajax-api/2.0/mlflow/upload-artifact?run_uuid=…&path=…`: the raw
 /// body becomes the file `path` in the run's artifacts (at most 10 MB, as
 /// MLflow's UI upload). Answers an empty body, as MLflow does.
-pub async fn upload_run_artifact(State(s): State<AppState>, req: Request) -> ApiResult<Response> {
+pub async fn upload_run_artifact(
+    State(s): State<AppState>,
+    Extension(ws): Extension<Ws>,
+    req: Request,
+) -> ApiResult<Response> {
     // Flask's `request.args.get`: the first value of a key
     let query = req.uri().query().unwrap_or_default().to_string();
     let first = |key: &str| {
@@ -416,7 +468,7 @@ pub async fn upload_run_artifact(State(s): State<AppState>, req: Request) -> Api
             ),
         ));
     }
-    let run = s.db(move |st| st.get_run(&run_id)).await?;
+    let run = crate::workspace::on_run(&s, &ws.0, run_id, |st, id| st.get_run(id)).await?;
     let root = proxied_root(&run.info.artifact_uri)?;
     s.artifacts
         .put_bytes(&root.join(rel.as_str())?, data)
