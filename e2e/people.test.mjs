@@ -11,6 +11,7 @@ import { checkLayout } from './layout.mjs';
 const PASSWORD = 'correct horse battery';
 let server, browser, seedToken;
 const errors = [];
+const jobIds = {};
 
 function cli(bin, dataDir, args, input) {
   return execFileSync(bin, [...args, '--data-dir', dataDir], { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
@@ -37,6 +38,17 @@ before(async () => {
   }
   delete process.env.MLFLOW_WORKSPACE;
   delete process.env.MLFLOW_TRACKING_TOKEN;
+  // and its own job
+  for (const ws of ['team-a', 'team-b']) {
+    const r = await fetch(server.url + '/api/atelier/jobs', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${seedToken}`, 'X-MLFLOW-WORKSPACE': ws },
+      body: JSON.stringify({ kind: 'processing', spec: { command: ['true'] } }),
+    });
+    const body = await r.text();
+    assert.equal(r.status, 202, body);
+    jobIds[ws] = JSON.parse(body).job.id;
+  }
   browser = await launchBrowser();
 });
 
@@ -70,6 +82,11 @@ test('each person sees only the work of their own projects', async () => {
     assert.deepEqual(options, [name === 'alice' ? 'team-a' : 'team-b']);
     assert.equal(await page.textContent('[data-testid=signed-in] .who-name'), name);
     ids[name] = await page.getAttribute(`[data-testid=experiment-row]:has-text("${mine}")`, 'data-experiment-id');
+    // the jobs page lists their project's job only
+    const [own, other] = name === 'alice' ? [jobIds['team-a'], jobIds['team-b']] : [jobIds['team-b'], jobIds['team-a']];
+    await page.goto(server.url + '/jobs');
+    await until(() => page.$(`[data-testid=job-row][data-id="${own}"]`), `${name} to see their job`);
+    assert.equal(await page.$(`[data-testid=job-row][data-id="${other}"]`), null, `${name} must not see the other project's job`);
     await ctx.close();
   }
   // the other project's experiment, by its URL: not found, as one that does not exist

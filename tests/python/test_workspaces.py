@@ -291,3 +291,42 @@ def test_a_projects_artifacts_are_not_readable_from_another(server, tmp_path):
     mlflow.set_workspace(alpha)
     r = requests.get(raw, headers={"X-MLFLOW-WORKSPACE": alpha}, timeout=10)
     assert (r.status_code, r.text) == (200, "alpha only")
+
+
+def test_each_project_has_its_own_datasets(server):
+    admin = MlflowClient(server.url)
+    alpha, beta = ws_name(), ws_name()
+    for w in (alpha, beta):
+        admin.create_workspace(w)
+    ha, hb = {"X-MLFLOW-WORKSPACE": alpha}, {"X-MLFLOW-WORKSPACE": beta}
+    csv = b"x,y\n1,a\n2,b\n3,a\n4,b\n"
+    name = unique("d") + ".csv"
+    r = requests.put(f"{server.url}/api/atelier/datasets/{name}", data=csv, headers=ha, timeout=10)
+    assert r.status_code in (200, 201), r.text
+
+    def listed(h):
+        r = requests.get(f"{server.url}/api/atelier/datasets", headers=h, timeout=10)
+        assert r.status_code == 200, r.text
+        return [d["name"] for d in r.json()["datasets"]]
+
+    assert name in listed(ha)
+    assert name not in listed(hb)
+    assert name not in listed({})
+    r = requests.get(f"{server.url}/api/atelier/datasets/{name}/preview", headers=ha, timeout=10)
+    assert r.status_code == 200, r.text
+    r = requests.get(f"{server.url}/api/atelier/datasets/{name}/preview", headers=hb, timeout=10)
+    assert r.status_code == 404, r.text
+    raw = f"{server.url}/api/2.0/mlflow-artifacts/artifacts/projects/{alpha}/datasets/{name}"
+    assert requests.get(raw, headers=ha, timeout=10).content == csv
+    assert requests.get(raw, headers=hb, timeout=10).status_code == 404
+    # a job of another project cannot name it
+    r = requests.post(f"{server.url}/api/atelier/automl", headers=hb, timeout=10,
+                      json={"dataset": name, "target": "y", "time_budget": 5})
+    assert r.status_code == 400 and "no dataset named" in r.text, r.text
+    r = requests.post(f"{server.url}/api/atelier/jobs", headers=hb, timeout=10,
+                      json={"kind": "processing", "spec": {"command": ["true"], "inputs": {"raw": f"datasets/{name}"}}})
+    assert r.status_code == 400 and "nothing at" in r.text, r.text
+    # deleting from another project changes nothing
+    r = requests.delete(f"{server.url}/api/atelier/datasets/{name}", headers=hb, timeout=10)
+    assert r.status_code == 404, r.text
+    assert name in listed(ha)

@@ -9,8 +9,28 @@ pub const DATASETS: &str = "datasets";
 /// File name endings Autopilot reads.
 const EXTENSIONS: &[&str] = &["csv", "tsv", "txt", "parquet", "pq"];
 
-/// The artifact path of a dataset named `name` (one file name, with a
-/// `.csv`, `.tsv`, `.txt`, `.parquet` or `.pq` ending).
+/// The folder of project `workspace`'s datasets: [`DATASETS`] for the
+/// default project (where every dataset lived before projects), else
+/// `projects/<workspace>/datasets`.
+pub fn datasets_dir(workspace: &str) -> String {
+    if workspace.is_empty() || workspace == "default" {
+        DATASETS.to_string()
+    } else {
+        format!("projects/{workspace}/{DATASETS}")
+    }
+}
+
+/// The artifact path of project `workspace`'s dataset named `name`.
+pub fn dataset_path_in(workspace: &str, name: &str) -> Result<ArtifactPath, String> {
+    let p = dataset_path(name)?;
+    if datasets_dir(workspace) == DATASETS {
+        return Ok(p);
+    }
+    ArtifactPath::parse(&format!("{}/{name}", datasets_dir(workspace))).map_err(|e| e.to_string())
+}
+
+/// The artifact path of a dataset named `name` in the default project (one
+/// file name, with a `.csv`, `.tsv`, `.txt`, `.parquet` or `.pq` ending).
 pub fn dataset_path(name: &str) -> Result<ArtifactPath, String> {
     if name.is_empty() || name.len() > 200 {
         return Err("a dataset name is 1 to 200 characters".into());
@@ -35,6 +55,19 @@ pub fn dataset_path(name: &str) -> Result<ArtifactPath, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_project_keeps_its_datasets_apart() {
+        assert_eq!(
+            dataset_path_in("default", "a.csv").unwrap().as_str(),
+            "datasets/a.csv"
+        );
+        assert_eq!(
+            dataset_path_in("team-a", "a.csv").unwrap().as_str(),
+            "projects/team-a/datasets/a.csv"
+        );
+        assert!(dataset_path_in("team-a", "../a.csv").is_err());
+    }
 
     #[test]
     fn dataset_names_are_single_supported_files() {

@@ -32,7 +32,8 @@ pub fn run() -> anyhow::Result<std::process::ExitCode> {
             bail!("'{p}' is not a plain artifact path");
         }
     }
-    let dataset = artifacts::datasets::dataset_path(&task.dataset).map_err(anyhow::Error::msg)?;
+    let dataset = artifacts::datasets::dataset_path_in(&task.workspace, &task.dataset)
+        .map_err(anyhow::Error::msg)?;
     let client = Client::new(&base)?;
     let dir = Scratch::new("batch")?;
     let model_file = dir.path().join("pipeline");

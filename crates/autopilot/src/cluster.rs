@@ -19,6 +19,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use artifacts::datasets::dataset_path_in;
 use artifacts::{ArtifactPath, ArtifactStore};
 use automl::{Trial, TrialResult, TrialRunner};
 use jobs::cluster::{Cluster, POLL};
@@ -54,14 +55,17 @@ pub struct WorkerTask {
     pub trial: Trial,
     /// Where the result goes, relative to the artifact root.
     pub result_path: String,
+    /// The project whose datasets the task reads (none: the default one).
+    #[serde(default)]
+    pub workspace: String,
 }
 
 impl WorkerTask {
     /// The artifact paths of the dataset and the validation dataset.
     pub fn dataset_paths(&self) -> Result<(ArtifactPath, Option<ArtifactPath>), String> {
-        let main = crate::spec::dataset_path(&self.dataset)?;
+        let main = dataset_path_in(&self.workspace, &self.dataset)?;
         let val = match &self.validation_dataset {
-            Some(v) => Some(crate::spec::dataset_path(v)?),
+            Some(v) => Some(dataset_path_in(&self.workspace, v)?),
             None => None,
         };
         Ok((main, val))
@@ -104,6 +108,8 @@ pub(crate) struct ClusterTrials {
     pub(crate) cluster: Cluster,
     pub(crate) slots: usize,
     pub(crate) job_id: String,
+    /// The job's project (whose datasets the trials read).
+    pub(crate) workspace: String,
     pub(crate) attempt: i64,
     pub(crate) spec: Spec,
     /// The Autopilot run's artifact folder (results go under `trials/`).
@@ -161,10 +167,13 @@ impl ClusterTrials {
             min_rows: s.min_rows,
             trial: trial.clone(),
             result_path: result.as_str().to_string(),
+            workspace: self.workspace.clone(),
         };
         let task = serde_json::to_string(&task).map_err(|e| e.to_string())?;
         let mut env = self.cluster.worker_env(self.token.as_ref());
         env.push((TASK_VAR.to_string(), task));
+        // (the worker reads and writes through the server, in the job's project)
+        env.push(("MLFLOW_WORKSPACE".to_string(), self.workspace.clone()));
         // the worker's folder: one that exists on any worker (it writes
         // nothing there; the dataset goes to a private temporary folder)
         let tmp = std::env::temp_dir();

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use crate::AutopilotError;
 use crate::cluster::ClusterTrials;
 use crate::outputs::Report;
-use crate::spec::{Spec, check_against, dataset_path};
+use crate::spec::{Spec, check_against};
 use jobs::cluster::Cluster;
 
 /// Files above this size are not read when a job is submitted (the job
@@ -81,7 +81,7 @@ impl Runner for AutomlRunner {
     fn check(&self, spec: &Value, ctx: &CheckContext) -> Result<String, String> {
         let s = Spec::parse(spec)?;
         for name in std::iter::once(&s.dataset).chain(s.validation_dataset.as_ref()) {
-            let path = dataset_path(name)?;
+            let path = artifacts::datasets::dataset_path_in(&ctx.workspace, name)?;
             let local = ctx.artifacts.local_file(&path).map_err(|e| e.to_string())?;
             match local {
                 Some(p) => {
@@ -218,6 +218,7 @@ impl<'a> Job<'a> {
             cluster,
             slots,
             job_id: self.ctx.job.id.clone(),
+            workspace: self.ctx.job.workspace.clone(),
             attempt: self.ctx.job.attempt,
             spec: self.spec.clone(),
             run_artifacts: artifact_path_of(&parent.artifact_uri)?,
@@ -250,7 +251,8 @@ impl<'a> Job<'a> {
     }
 
     fn local_dataset(&mut self, name: &str) -> Result<PathBuf, AutopilotError> {
-        let path = dataset_path(name).map_err(AutopilotError::Spec)?;
+        let path = artifacts::datasets::dataset_path_in(&self.ctx.job.workspace, name)
+            .map_err(AutopilotError::Spec)?;
         if self._tmp.is_none() {
             self._tmp = Some(tempfile::tempdir()?);
         }

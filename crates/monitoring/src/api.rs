@@ -339,7 +339,7 @@ async fn create(
         s.kind,
         CheckKind::ModelBias | CheckKind::ModelExplainability
     ) {
-        s.baseline = Some(crate::clarify_checks::prepare(&m, &s).await?);
+        s.baseline = Some(crate::clarify_checks::prepare(&m, &ws.0, &s).await?);
     }
     let out = blocking(move || {
         let name = s.name.clone();
@@ -718,7 +718,8 @@ async fn retrain(
                 s.endpoint,
                 tabular::format_datetime_ms(now).replace([':', '.'], "-")
             );
-            let path = artifacts::datasets::dataset_path(&name).map_err(ApiError::invalid)?;
+            let path =
+                artifacts::datasets::dataset_path_in(&ws.0, &name).map_err(ApiError::invalid)?;
             m.artifacts.put_bytes(&path, Bytes::from(csv)).await?;
             name
         }

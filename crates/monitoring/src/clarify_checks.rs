@@ -263,7 +263,7 @@ fn explained_labels(p: &Pipeline) -> Vec<String> {
 /// and training data, compute its baseline and store it; the folder's path.
 /// A schedule that names its own `baseline` (and no `dataset`) keeps it
 /// after its constraints are read.
-pub async fn prepare(m: &Monitoring, s: &Schedule) -> ApiResult<String> {
+pub async fn prepare(m: &Monitoring, ws: &str, s: &Schedule) -> ApiResult<String> {
     let st = m.store.clone();
     let ep_name = s.endpoint.clone();
     let ep = server::atelier_api::blocking(move || {
@@ -305,7 +305,8 @@ pub async fn prepare(m: &Monitoring, s: &Schedule) -> ApiResult<String> {
         }
         return Ok(dir);
     };
-    let data_path = artifacts::datasets::dataset_path(&dataset).map_err(ApiError::invalid)?;
+    let data_path =
+        artifacts::datasets::dataset_path_in(ws, &dataset).map_err(ApiError::invalid)?;
     let tmp =
         tempfile::tempdir().map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))?;
     let file = m

@@ -634,7 +634,7 @@ impl Runner for BaselineRunner {
         let dataset = spec["dataset"]
             .as_str()
             .ok_or("give the \"dataset\" to baseline")?;
-        let path = artifacts::datasets::dataset_path(dataset)?;
+        let path = artifacts::datasets::dataset_path_in(&ctx.workspace, dataset)?;
         let name = spec["name"]
             .as_str()
             .unwrap_or(dataset.rsplit_once('.').map_or(dataset, |x| x.0));
@@ -659,7 +659,8 @@ impl Runner for BaselineRunner {
                     .collect()
             })
             .unwrap_or_default();
-        let path = artifacts::datasets::dataset_path(dataset).map_err(fail)?;
+        let path =
+            artifacts::datasets::dataset_path_in(&ctx.job.workspace, dataset).map_err(fail)?;
         let tmp = tempfile::tempdir().map_err(fail)?;
         let file = ctx
             .block_on(ctx.artifacts.fetch_local(&path, tmp.path()))

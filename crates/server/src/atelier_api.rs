@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use artifacts::datasets::{DATASETS, dataset_path};
+use artifacts::datasets::{dataset_path, dataset_path_in, datasets_dir};
 use artifacts::{ArtifactPath, ArtifactStore};
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
@@ -299,14 +299,19 @@ async fn report(
 
 // ---------------------------------------------------------------- datasets
 
-fn dataset(p: Result<Path<String>, PathRejection>) -> ApiResult<(String, ArtifactPath)> {
+/// The dataset a path names, in the request's project.
+fn dataset(ws: &Ws, p: Result<Path<String>, PathRejection>) -> ApiResult<(String, ArtifactPath)> {
     let name = id_of(p)?;
-    let path = dataset_path(&name).map_err(ApiError::invalid)?;
+    let path = dataset_path_in(&ws.0, &name).map_err(ApiError::invalid)?;
     Ok((name, path))
 }
 
-async fn list_datasets(State(s): State<AppState>) -> ApiResult<Json<Value>> {
-    let dir = ArtifactPath::parse(DATASETS)?;
+/// `GET /datasets`: the request's project's datasets.
+async fn list_datasets(
+    State(s): State<AppState>,
+    Extension(ws): Extension<Ws>,
+) -> ApiResult<Json<Value>> {
+    let dir = ArtifactPath::parse(&datasets_dir(&ws.0))?;
     let entries = s.artifacts.list(&dir).await?;
     let list: Vec<Value> = entries
         .into_iter()
@@ -318,10 +323,11 @@ async fn list_datasets(State(s): State<AppState>) -> ApiResult<Json<Value>> {
 
 async fn upload_dataset(
     State(s): State<AppState>,
+    Extension(ws): Extension<Ws>,
     p: Result<Path<String>, PathRejection>,
     req: Request,
 ) -> ApiResult<Response> {
-    let (name, path) = dataset(p)?;
+    let (name, path) = dataset(&ws, p)?;
     let max = s.max_artifact_bytes;
     if let Some(len) = req
         .headers()
@@ -362,9 +368,10 @@ async fn upload_dataset(
 
 async fn delete_dataset(
     State(s): State<AppState>,
+    Extension(ws): Extension<Ws>,
     p: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<Value>> {
-    let (_, path) = dataset(p)?;
+    let (_, path) = dataset(&ws, p)?;
     s.artifacts.get(&path).await?;
     s.artifacts.delete(&path).await?;
     Ok(Json(json!({})))
@@ -404,9 +411,10 @@ async fn local_copy(
 
 async fn preview(
     State(s): State<AppState>,
+    Extension(ws): Extension<Ws>,
     p: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<Value>> {
-    let (name, path) = dataset(p)?;
+    let (name, path) = dataset(&ws, p)?;
     let (file, tmp) = local_copy(&s.artifacts, &path).await?;
     let out = blocking(move || {
         let _keep = tmp;

@@ -60,6 +60,9 @@ pub struct WorkerTask {
     /// Where the outputs and [`SUMMARY_FILE`] go, as a path of the artifact
     /// store (`batch-transform/<job id>`).
     pub output_prefix: String,
+    /// The job's project, whose dataset it is (none: the default one).
+    #[serde(default)]
+    pub workspace: String,
 }
 
 /// What a cluster worker reports in [`SUMMARY_FILE`].
@@ -165,8 +168,8 @@ fn parse(spec: &Value) -> Result<Spec, String> {
     })
 }
 
-fn dataset_path(name: &str) -> Result<ArtifactPath, String> {
-    artifacts::datasets::dataset_path(name)
+fn dataset_path(workspace: &str, name: &str) -> Result<ArtifactPath, String> {
+    artifacts::datasets::dataset_path_in(workspace, name)
 }
 
 impl Runner for BatchTransformRunner {
@@ -179,10 +182,11 @@ impl Runner for BatchTransformRunner {
         if !self.allow_local_paths && (s.input.is_some() || s.output.is_some()) {
             return Err("this server does not read or write its own files by path ('input'/'output'): give an uploaded 'dataset' instead — `atelier batch-transform --server` uploads for you — or, on a server open on loopback, start it with --allow-local-paths".into());
         }
-        crate::model::resolve(ctx.store.as_ref(), &s.model).map_err(|e| e.to_string())?;
+        crate::model::resolve_in(ctx.store.as_ref(), &ctx.workspace, &s.model)
+            .map_err(|e| e.to_string())?;
         let what = match (&s.dataset, &s.input) {
             (Some(d), _) => {
-                let p = dataset_path(d)?;
+                let p = dataset_path(&ctx.workspace, d)?;
                 let exists = ctx
                     .rt
                     .block_on(ctx.artifacts.get(&p))
@@ -214,8 +218,8 @@ impl Runner for BatchTransformRunner {
                 "local paths are not allowed on this server",
             ));
         }
-        let resolved =
-            crate::model::resolve(ctx.store.as_ref(), &s.model).map_err(JobFailure::msg)?;
+        let resolved = crate::model::resolve_in(ctx.store.as_ref(), &ctx.job.workspace, &s.model)
+            .map_err(JobFailure::msg)?;
         let (real_path, model) = ctx
             .block_on(crate::model::load(&ctx.artifacts, &resolved.artifact_path))
             .map_err(JobFailure::msg)?;
@@ -225,7 +229,7 @@ impl Runner for BatchTransformRunner {
         let tmp = tempfile::tempdir().map_err(JobFailure::msg)?;
         let input = match (&s.dataset, &s.input) {
             (Some(d), _) => {
-                let p = dataset_path(d).map_err(JobFailure::Failed)?;
+                let p = dataset_path(&ctx.job.workspace, d).map_err(JobFailure::Failed)?;
                 match ctx.artifacts.local_file(&p).map_err(JobFailure::msg)? {
                     Some(local) => local,
                     None => {
@@ -317,8 +321,11 @@ fn on_cluster(
         dataset: dataset.to_string(),
         join_input: s.join_input,
         output_prefix: prefix.clone(),
+        workspace: ctx.job.workspace.clone(),
     };
     let mut env = cluster.worker_env(token.as_ref());
+    // (the worker reads and writes through the server, in the job's project)
+    env.push(("MLFLOW_WORKSPACE".to_string(), ctx.job.workspace.clone()));
     env.push((
         TASK_VAR.to_string(),
         serde_json::to_string(&task).map_err(JobFailure::msg)?,

@@ -467,6 +467,19 @@ impl Serving {
         let ws = cfg.workspace.clone();
         self.db(move |s| {
             for (uri, model, version) in served {
+                // nor is a run of another project
+                if let Some(rest) = uri.strip_prefix("runs:/") {
+                    let run = rest
+                        .trim_start_matches('/')
+                        .split('/')
+                        .next()
+                        .unwrap_or(rest);
+                    if s.run_workspace(run).is_ok_and(|home| home != ws) {
+                        return Err(ServingError::NotFound(format!(
+                            "Run with id={run} not found"
+                        )));
+                    }
+                }
                 let (model, version) = match (model, version) {
                     (Some(m), Some(v)) => (m, v),
                     // an unresolvable URI is reported by the build below
@@ -480,13 +493,12 @@ impl Serving {
                     },
                 };
                 // a registered model of another project is not there for this one
-                match s.registered_model_workspace(&model) {
-                    Ok(home) if home != ws => {
-                        return Err(ServingError::NotFound(format!(
-                            "Registered Model with name={model} not found"
-                        )));
-                    }
-                    _ => {}
+                if s.registered_model_workspace(&model)
+                    .is_ok_and(|home| home != ws)
+                {
+                    return Err(ServingError::NotFound(format!(
+                        "Registered Model with name={model} not found"
+                    )));
                 }
                 if let Some(why) = s.deploy_refusal(&model, version)? {
                     return Err(ServingError::BadRequest(why));

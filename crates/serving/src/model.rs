@@ -149,6 +149,33 @@ fn artifact_path_of_uri(store: &dyn MetadataStore, uri: &str, depth: usize) -> R
     )))
 }
 
+/// [`resolve`] for project `workspace`: a registered model or a run of
+/// another project is not there for it.
+pub fn resolve_in(store: &dyn MetadataStore, workspace: &str, model: &str) -> Result<Resolved> {
+    let other = |home: store::Result<String>| home.is_ok_and(|h| h != workspace);
+    if let Some(rest) = model.strip_prefix("models:/") {
+        let name = rest.split(['@', '/']).next().unwrap_or(rest);
+        if other(store.registered_model_workspace(name)) {
+            return Err(ServingError::NotFound(format!(
+                "Registered Model with name={name} not found"
+            )));
+        }
+    }
+    if let Some(rest) = model.strip_prefix("runs:/") {
+        let run = rest
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .unwrap_or(rest);
+        if other(store.run_workspace(run)) {
+            return Err(ServingError::NotFound(format!(
+                "Run with id={run} not found"
+            )));
+        }
+    }
+    resolve(store, model)
+}
+
 /// Resolve a model URI through the registry (blocking: call it off the
 /// async runtime). A local file path is not accepted here: upload it first.
 pub fn resolve(store: &dyn MetadataStore, model: &str) -> Result<Resolved> {

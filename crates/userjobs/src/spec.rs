@@ -413,7 +413,10 @@ pub fn resolve_input(
         .strip_prefix("dataset:")
         .or_else(|| source.strip_prefix("datasets/"))
     {
-        (artifacts::datasets::dataset_path(file).map_err(bad)?, None)
+        (
+            artifacts::datasets::dataset_path_in(workspace, file).map_err(bad)?,
+            None,
+        )
     } else if let Some(rest) = source.strip_prefix("models:/") {
         let (mname, mv) = if let Some((n, alias)) = rest.split_once('@') {
             let mv = store.get_version_by_alias(n, alias).map_err(|e| {

@@ -44,8 +44,9 @@ fn path_of(p: Result<Path<String>, PathRejection>) -> ApiResult<ArtifactPath> {
 /// Refuse, as missing, a path in the artifact store that belongs to another
 /// workspace than `ws`: an experiment's artifacts (`<experiment id>/…`,
 /// where its runs and logged models keep theirs), an endpoint's captures
-/// and ground truth (`capture/<endpoint>/…`, `ground-truth/<endpoint>/…`)
-/// and a job's files (`jobs/<id>/…`). A path whose owner no longer exists
+/// and ground truth (`capture/<endpoint>/…`, `ground-truth/<endpoint>/…`),
+/// a job's files (`jobs/<id>/…`) and uploaded datasets (`datasets/…`, the
+/// default project's; `projects/<workspace>/…`). A path whose owner no longer exists
 /// is left to the store's own answer.
 fn owned_path(st: &dyn store::MetadataStore, ws: &str, path: &ArtifactPath) -> store::Result<()> {
     let mut parts = path.as_str().split('/');
@@ -61,6 +62,9 @@ fn owned_path(st: &dyn store::MetadataStore, ws: &str, path: &ArtifactPath) -> s
                 st.get_endpoint(second).ok().map(|e| e.workspace)
             }
             "jobs" if !second.is_empty() => st.get_job(second).ok().map(|j| j.workspace),
+            // uploaded datasets: the default project's, and each other project's folder
+            "datasets" => Some(store::DEFAULT_WORKSPACE.to_string()),
+            "projects" if !second.is_empty() => Some(second.to_string()),
             _ => None,
         }
     };
