@@ -330,3 +330,44 @@ def test_each_project_has_its_own_datasets(server):
     r = requests.delete(f"{server.url}/api/atelier/datasets/{name}", headers=hb, timeout=10)
     assert r.status_code == 404, r.text
     assert name in listed(ha)
+
+
+def test_evaluation_datasets_belong_to_their_project(server):
+    import mlflow.genai.datasets as gd
+
+    admin = MlflowClient(server.url)
+    alpha, beta = ws_name(), ws_name()
+    for w in (alpha, beta):
+        admin.create_workspace(w)
+    mlflow.set_tracking_uri(server.url)
+    mlflow.set_workspace(alpha)
+    exp = mlflow.set_experiment(unique("eval")).experiment_id
+    name = unique("qa")
+    ds = gd.create_dataset(name=name, experiment_id=exp, tags={"team": "alpha"})
+    ds.merge_records([{"inputs": {"q": "1+1"}, "expectations": {"a": "2"}}])
+    assert gd.get_dataset(dataset_id=ds.dataset_id).name == name
+
+    mlflow.set_workspace(beta)
+    other = mlflow.set_experiment(unique("eval-b")).experiment_id
+    with pytest.raises(MlflowException):
+        gd.get_dataset(dataset_id=ds.dataset_id)
+    with pytest.raises(MlflowException):
+        gd.get_dataset(name=name)
+    with pytest.raises(MlflowException):
+        gd.set_dataset_tags(ds.dataset_id, {"team": "beta"})
+    assert [d.dataset_id for d in gd.search_datasets()] == []
+    # linking it to beta's experiment, or alpha's experiment to a beta dataset, is refused
+    hb = {"X-MLFLOW-WORKSPACE": beta}
+    r = requests.post(f"{server.url}/api/3.0/mlflow/datasets/{ds.dataset_id}/add-experiments", headers=hb,
+                      json={"experiment_ids": [other]}, timeout=10)
+    assert r.status_code == 404, r.text
+    r = requests.post(f"{server.url}/api/3.0/mlflow/datasets/create", headers=hb,
+                      json={"name": unique("x"), "experiment_ids": [exp]}, timeout=10)
+    assert r.status_code == 404, r.text
+    # deleting it from beta leaves it (deletes are idempotent, as MLflow's)
+    gd.delete_dataset(dataset_id=ds.dataset_id)
+
+    mlflow.set_workspace(alpha)
+    back = gd.get_dataset(dataset_id=ds.dataset_id)
+    assert back.tags.get("team") == "alpha"
+    assert len(back.to_df()) == 1

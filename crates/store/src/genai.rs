@@ -86,6 +86,8 @@ pub struct UpsertCounts {
 pub struct SearchEvalDatasets {
     /// Only datasets linked to one of these experiments (all when empty).
     pub experiment_ids: Vec<i64>,
+    /// Only this workspace's datasets.
+    pub workspace: Option<String>,
     /// `name`, `created_time`, `last_update_time`, `created_by`,
     /// `last_updated_by` and `tags.<key>` clauses, AND-ed.
     pub filter: String,
@@ -110,9 +112,10 @@ pub struct ScorerVersion {
 
 /// Evaluation datasets and scorers (a supertrait of [`crate::MetadataStore`]).
 pub trait GenaiStore {
-    /// A new dataset linked to `experiment_ids` (each must exist).
+    /// A new dataset of `workspace` linked to `experiment_ids` (each must exist).
     fn create_eval_dataset(
         &self,
+        workspace: &str,
         name: &str,
         tags: &[Tag],
         experiment_ids: &[i64],
@@ -120,6 +123,8 @@ pub trait GenaiStore {
     ) -> Result<EvalDataset>;
     /// `NotFound` ("Evaluation dataset with id '…' not found").
     fn get_eval_dataset(&self, dataset_id: &str) -> Result<EvalDataset>;
+    /// The workspace of a dataset (`NotFound` as [`get_eval_dataset`](Self::get_eval_dataset)).
+    fn eval_dataset_workspace(&self, dataset_id: &str) -> Result<String>;
     /// Deletes the dataset, its tags, records and links; an unknown id is no error.
     fn delete_eval_dataset(&self, dataset_id: &str) -> Result<()>;
     fn search_eval_datasets(&self, q: &SearchEvalDatasets) -> Result<Page<EvalDataset>>;

@@ -618,3 +618,8 @@ ALTER TABLE notebook_schedules ADD COLUMN workspace TEXT NOT NULL DEFAULT 'defau
 ALTER TABLE registered_models ADD COLUMN workspace TEXT NOT NULL DEFAULT 'default';
 CREATE INDEX registered_models_by_workspace ON registered_models (workspace, name);
 ALTER TABLE mlflow_webhooks ADD COLUMN workspace TEXT NOT NULL DEFAULT 'default';
+
+-- migration 25: GenAI evaluation datasets belong to a project as experiments do (existing ones
+-- stay in `default`); they link only to experiments of their own project.
+ALTER TABLE evaluation_datasets ADD COLUMN workspace TEXT NOT NULL DEFAULT 'default';
+CREATE INDEX evaluation_datasets_by_workspace ON evaluation_datasets (workspace, created_time);

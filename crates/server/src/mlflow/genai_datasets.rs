@@ -6,16 +6,20 @@
 //! *strings*; so are the `tags` and `records` fields of requests and the
 //! `records` of a records page (a JSON list of record dicts).
 
-use axum::Json;
 use axum::extract::{Path, State};
+use axum::{Extension, Json};
 use serde_json::{Map, Value, json};
-use store::{EvalDataset, EvalDatasetRecord, RecordInput, RecordSource, SearchEvalDatasets, Tag};
+use store::{
+    EvalDataset, EvalDatasetRecord, MetadataStore, RecordInput, RecordSource, SearchEvalDatasets,
+    Tag,
+};
 
 use super::JsonResult;
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use crate::req::{Req, parse_experiment_id};
 use crate::wire::Obj;
+use crate::workspace::{self, Ws};
 
 const SOURCE_TYPES: [&str; 5] = ["UNSPECIFIED", "TRACE", "HUMAN", "DOCUMENT", "CODE"];
 
@@ -140,6 +144,46 @@ fn experiment_ids(req: &Req) -> Result<Vec<i64>, ApiError> {
         .collect()
 }
 
+/// Whether dataset `id` belongs to workspace `ws`; `Ok(false)` for one of
+/// another workspace, `NotFound` for none at all.
+fn dataset_here(st: &dyn MetadataStore, ws: &str, id: &str) -> store::Result<bool> {
+    Ok(st.eval_dataset_workspace(id)? == ws)
+}
+
+/// Refuse dataset `id` unless it belongs to `ws` (as if it did not exist).
+fn dataset_in(st: &dyn MetadataStore, ws: &str, id: &str) -> store::Result<()> {
+    if dataset_here(st, ws, id)? {
+        Ok(())
+    } else {
+        Err(store::StoreError::NotFound(format!(
+            "Evaluation dataset with id '{id}' not found"
+        )))
+    }
+}
+
+/// Refuse experiments of another workspace than `ws` (as if they did not exist).
+fn experiments_in(st: &dyn MetadataStore, ws: &str, ids: &[i64]) -> store::Result<()> {
+    for id in ids {
+        workspace::experiment_in(st, ws, *id)?;
+    }
+    Ok(())
+}
+
+/// Run `f` on dataset `id` of workspace `ws` (one of another answers as
+/// missing), the check and the work in one trip.
+async fn on_dataset<T, F>(s: &AppState, ws: &str, id: String, f: F) -> ApiResult<T>
+where
+    F: FnOnce(&dyn MetadataStore, &str) -> store::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let ws = ws.to_string();
+    s.db(move |st| {
+        dataset_in(st, &ws, &id)?;
+        f(st, &id)
+    })
+    .await
+}
+
 pub async fn create_dataset(State(s): State<AppState>, req: Req) -> JsonResult {
     let name = req.nonempty("name")?;
     let tags = tags_field(&req, false)?;
@@ -148,19 +192,37 @@ pub async fn create_dataset(State(s): State<AppState>, req: Req) -> JsonResult {
         .find(|t| t.key == "mlflow.user")
         .map(|t| t.value.clone());
     let exps = experiment_ids(&req)?;
+    let ws = workspace::of(&req);
     let d = s
-        .db(move |st| st.create_eval_dataset(&name, &tags, &exps, created_by.as_deref()))
+        .db(move |st| {
+            experiments_in(st, &ws, &exps)?;
+            st.create_eval_dataset(&ws, &name, &tags, &exps, created_by.as_deref())
+        })
         .await?;
     Ok(Json(json!({"dataset": dataset_json(&d)})))
 }
 
-pub async fn get_dataset(State(s): State<AppState>, Path(id): Path<String>) -> JsonResult {
-    let d = s.db(move |st| st.get_eval_dataset(&id)).await?;
+pub async fn get_dataset(
+    State(s): State<AppState>,
+    Extension(ws): Extension<Ws>,
+    Path(id): Path<String>,
+) -> JsonResult {
+    let d = on_dataset(&s, &ws.0, id, |st, id| st.get_eval_dataset(id)).await?;
     Ok(Json(json!({"dataset": dataset_json(&d)})))
 }
 
-pub async fn delete_dataset(State(s): State<AppState>, Path(id): Path<String>) -> JsonResult {
-    s.db(move |st| st.delete_eval_dataset(&id)).await?;
+pub async fn delete_dataset(
+    State(s): State<AppState>,
+    Extension(ws): Extension<Ws>,
+    Path(id): Path<String>,
+) -> JsonResult {
+    // (idempotent, as MLflow's: an unknown dataset, or another workspace's, is left as it is)
+    s.db(move |st| match dataset_here(st, &ws.0, &id) {
+        Ok(true) => st.delete_eval_dataset(&id),
+        Ok(false) | Err(store::StoreError::NotFound(_)) => Ok(()),
+        Err(e) => Err(e),
+    })
+    .await?;
     super::empty()
 }
 
@@ -171,6 +233,7 @@ pub async fn search_evaluation_datasets(State(s): State<AppState>, req: Req) -> 
         max_results: req.max_results("max_results", 1000, 50_000)?,
         order_by: req.str_list("order_by")?,
         page_token: req.opt_str("page_token")?,
+        workspace: Some(workspace::of(&req)),
     };
     let page = s.db(move |st| st.search_eval_datasets(&q)).await?;
     let mut out = Obj::new().v(
@@ -189,8 +252,16 @@ pub async fn set_dataset_tags(
     req: Req,
 ) -> JsonResult {
     let set = tags_field(&req, true)?;
+    let ws = workspace::of(&req);
     let d = s
         .db(move |st| {
+            // (MLflow's wording for this call; the same for another workspace's dataset)
+            dataset_in(st, &ws, &id).map_err(|e| match e {
+                store::StoreError::NotFound(_) => store::StoreError::NotFound(format!(
+                    "Could not find evaluation dataset with ID {id}"
+                )),
+                other => other,
+            })?;
             st.set_eval_dataset_tags(&id, &set, &[])?;
             st.get_eval_dataset(&id)
         })
@@ -200,10 +271,15 @@ pub async fn set_dataset_tags(
 
 pub async fn delete_dataset_tag(
     State(s): State<AppState>,
+    Extension(ws): Extension<Ws>,
     Path((id, key)): Path<(String, String)>,
 ) -> JsonResult {
-    s.db(move |st| st.delete_eval_dataset_tag(&id, &key))
-        .await?;
+    // (idempotent: another workspace's dataset is left as it is)
+    s.db(move |st| match dataset_here(st, &ws.0, &id) {
+        Ok(false) => Ok(()),
+        _ => st.delete_eval_dataset_tag(&id, &key),
+    })
+    .await?;
     super::empty()
 }
 
@@ -294,9 +370,10 @@ pub async fn upsert_dataset_records(
         .enumerate()
         .map(|(i, v)| record_input(i, v))
         .collect::<Result<Vec<_>, _>>()?;
-    let c = s
-        .db(move |st| st.upsert_eval_dataset_records(&id, &records))
-        .await?;
+    let c = on_dataset(&s, req.workspace(), id, move |st, id| {
+        st.upsert_eval_dataset_records(id, &records)
+    })
+    .await?;
     Ok(Json(json!({
         "inserted_count": c.inserted,
         "updated_count": c.updated,
@@ -310,9 +387,10 @@ pub async fn get_dataset_records(
 ) -> JsonResult {
     let max = req.max_results("max_results", 1000, 50_000)?;
     let token = req.opt_str("page_token")?;
-    let page = s
-        .db(move |st| st.eval_dataset_records(&id, max, token.as_deref()))
-        .await?;
+    let page = on_dataset(&s, req.workspace(), id, move |st, id| {
+        st.eval_dataset_records(id, max, token.as_deref())
+    })
+    .await?;
     let records = Value::Array(page.items.iter().map(record_json).collect());
     let mut out = Obj::new().always("records", Value::String(records.to_string()));
     if let Some(t) = page.next_page_token {
@@ -327,21 +405,25 @@ pub async fn delete_dataset_records(
     req: Req,
 ) -> JsonResult {
     let ids = req.str_list("dataset_record_ids")?;
-    let n = s
-        .db(move |st| st.delete_eval_dataset_records(&id, &ids))
-        .await?;
+    let n = on_dataset(&s, req.workspace(), id, move |st, id| {
+        st.delete_eval_dataset_records(id, &ids)
+    })
+    .await?;
     Ok(Json(json!({"deleted_count": n})))
 }
 
 pub async fn get_dataset_experiment_ids(
     State(s): State<AppState>,
+    Extension(ws): Extension<Ws>,
     Path(id): Path<String>,
 ) -> JsonResult {
-    // an unknown dataset has no experiments (MLflow answers an empty list, not 404)
+    // an unknown dataset (or another workspace's) has no experiments (MLflow answers an
+    // empty list, not 404)
     let ids = s
-        .db(move |st| match st.eval_dataset_experiment_ids(&id) {
-            Err(store::StoreError::NotFound(_)) => Ok(Vec::new()),
-            other => other,
+        .db(move |st| match dataset_here(st, &ws.0, &id) {
+            Ok(true) => st.eval_dataset_experiment_ids(&id),
+            Ok(false) | Err(store::StoreError::NotFound(_)) => Ok(Vec::new()),
+            Err(e) => Err(e),
         })
         .await?;
     let ids: Vec<String> = ids.iter().map(|e| e.to_string()).collect();
@@ -354,9 +436,12 @@ pub async fn add_dataset_to_experiments(
     req: Req,
 ) -> JsonResult {
     let exps = experiment_ids(&req)?;
-    let d = s
-        .db(move |st| st.add_eval_dataset_to_experiments(&id, &exps))
-        .await?;
+    let ws = workspace::of(&req);
+    let d = on_dataset(&s, &ws.clone(), id, move |st, id| {
+        experiments_in(st, &ws, &exps)?;
+        st.add_eval_dataset_to_experiments(id, &exps)
+    })
+    .await?;
     Ok(Json(json!({"dataset": dataset_json(&d)})))
 }
 
@@ -366,8 +451,9 @@ pub async fn remove_dataset_from_experiments(
     req: Req,
 ) -> JsonResult {
     let exps = experiment_ids(&req)?;
-    let d = s
-        .db(move |st| st.remove_eval_dataset_from_experiments(&id, &exps))
-        .await?;
+    let d = on_dataset(&s, req.workspace(), id, move |st, id| {
+        st.remove_eval_dataset_from_experiments(id, &exps)
+    })
+    .await?;
     Ok(Json(json!({"dataset": dataset_json(&d)})))
 }

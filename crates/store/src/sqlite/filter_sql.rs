@@ -1052,9 +1052,10 @@ mod tests {
     #[test]
     fn eval_datasets_take_lists_on_name_only_and_tags_by_value() {
         let s = Scratch::new().unwrap();
-        s.create_eval_dataset("a", &[Tag::new("env", "prod")], &[], Some("ana"))
+        s.create_eval_dataset("default", "a", &[Tag::new("env", "prod")], &[], Some("ana"))
             .unwrap();
-        s.create_eval_dataset("b", &[], &[], Some("bo")).unwrap();
+        s.create_eval_dataset("default", "b", &[], &[], Some("bo"))
+            .unwrap();
         let names = |f: &str, order: &[&str]| -> Result<Vec<String>> {
             Ok(s.search_eval_datasets(&SearchEvalDatasets {
                 filter: f.into(),

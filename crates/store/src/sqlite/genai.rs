@@ -437,6 +437,7 @@ const DATASET_ORDER: Sortable = Sortable {
 impl GenaiStore for super::SqlStore {
     fn create_eval_dataset(
         &self,
+        workspace: &str,
         name: &str,
         tags: &[Tag],
         experiment_ids: &[i64],
@@ -447,9 +448,9 @@ impl GenaiStore for super::SqlStore {
             let id = format!("d-{}", uuid::Uuid::new_v4().simple());
             let now = now_ms();
             tx.execute(
-                "INSERT INTO evaluation_datasets (dataset_id, name, digest, created_time, last_update_time, created_by, last_updated_by)
-                 VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?5)",
-                params![id, name, digest(name, now), now, created_by],
+                "INSERT INTO evaluation_datasets (dataset_id, name, digest, created_time, last_update_time, created_by, last_updated_by, workspace)
+                 VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?5, ?6)",
+                params![id, name, digest(name, now), now, created_by, workspace],
             )?;
             let mut st = tx.prepare_cached(PUT_TAG)?;
             for t in tags {
@@ -462,6 +463,19 @@ impl GenaiStore for super::SqlStore {
 
     fn get_eval_dataset(&self, dataset_id: &str) -> Result<EvalDataset> {
         self.read(|c| load_dataset(c, dataset_id))
+    }
+
+    fn eval_dataset_workspace(&self, dataset_id: &str) -> Result<String> {
+        self.read(|c| {
+            c.prepare_cached("SELECT workspace FROM evaluation_datasets WHERE dataset_id = ?")?
+                .query_row([dataset_id], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| {
+                    not_found(format!(
+                        "Evaluation dataset with id '{dataset_id}' not found"
+                    ))
+                })
+        })
     }
 
     fn delete_eval_dataset(&self, dataset_id: &str) -> Result<()> {
@@ -483,6 +497,9 @@ impl GenaiStore for super::SqlStore {
 
     fn search_eval_datasets(&self, q: &SearchEvalDatasets) -> Result<Page<EvalDataset>> {
         let mut w = Where::default();
+        if let Some(ws) = &q.workspace {
+            w.push("d.workspace = ?", [SqlValue::Text(ws.clone())]);
+        }
         if !q.experiment_ids.is_empty() {
             w.push(
                 format!(
@@ -993,7 +1010,9 @@ mod tests {
     #[test]
     fn records_merge_by_inputs_whatever_the_key_order() {
         let (_d, s) = store();
-        let ds = s.create_eval_dataset("qa", &[], &[0], None).unwrap();
+        let ds = s
+            .create_eval_dataset("default", "qa", &[], &[0], None)
+            .unwrap();
         // the digest hashes the update time in ms
         std::thread::sleep(std::time::Duration::from_millis(3));
         let a = serde_json::json!({"q": "x", "ctx": 1});
@@ -1025,7 +1044,9 @@ mod tests {
     #[test]
     fn record_pages_follow_the_cursor() {
         let (_d, s) = store();
-        let ds = s.create_eval_dataset("p", &[], &[], None).unwrap();
+        let ds = s
+            .create_eval_dataset("default", "p", &[], &[], None)
+            .unwrap();
         let recs: Vec<RecordInput> = (0..5)
             .map(|i| rec(serde_json::json!({"i": i}), None))
             .collect();
@@ -1056,6 +1077,7 @@ mod tests {
         for (i, env) in ["prod", "dev", "prod"].iter().enumerate() {
             let d = s
                 .create_eval_dataset(
+                    "default",
                     &format!("ds-{i}"),
                     &[Tag::new("env", *env)],
                     if i == 1 {
@@ -1075,6 +1097,7 @@ mod tests {
                 max_results: 10,
                 order_by: order.iter().map(|o| o.to_string()).collect(),
                 page_token: None,
+                workspace: None,
             })
             .map(|p| p.items.into_iter().map(|d| d.name).collect::<Vec<_>>())
         };
@@ -1167,6 +1190,7 @@ mod tests {
         let exp = s.create_experiment("e", None, &[]).unwrap();
         let ds = s
             .create_eval_dataset(
+                "default",
                 "t",
                 &[Tag::new("env", "dev"), Tag::new("env", "prod")],
                 &[exp],
