@@ -1656,8 +1656,8 @@ fn serve(s: Settings) -> anyhow::Result<()> {
             .context("starting the MLflow webhook delivery loop")?;
         state.mlflow_webhooks = Some(mlflow_webhooks);
         let monitor_store = state.store.clone();
-        endpoints.add_metrics(Arc::new(move || {
-            monitoring::prometheus(monitor_store.as_ref())
+        endpoints.add_metrics(Arc::new(move |ws: &str| {
+            monitoring::prometheus(monitor_store.as_ref(), ws)
         }));
         let monitor_routes = monitoring::router(monitoring::Monitoring {
             store: state.store.clone(),

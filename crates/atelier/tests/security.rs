@@ -946,6 +946,13 @@ fn jobs_endpoints_and_schedules_of_one_project_are_invisible_to_another() {
         (404, true),
         "{b}"
     );
+    // Prometheus text is per project too
+    let (c, b) = o("GET", "/metrics", "");
+    assert_eq!(c, 200, "{b}");
+    assert!(!b.contains("a-ep") && !b.contains("a-mq"), "{b}");
+    let (c, b) = a("GET", "/metrics", "");
+    assert_eq!(c, 200, "{b}");
+    assert!(b.contains("endpoint=\"a-ep\""), "{b}");
     // a schedule in team-b cannot watch team-a's endpoint
     let (c, b) = o(
         "POST",

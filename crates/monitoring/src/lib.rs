@@ -62,7 +62,7 @@ use store::MetadataStore;
 
 /// Prometheus text for every schedule: the violations found by its latest
 /// execution that saw data, and when that execution ended.
-pub fn prometheus(store: &dyn MetadataStore) -> String {
+pub fn prometheus(store: &dyn MetadataStore, workspace: &str) -> String {
     let mut out = String::from(
         "# HELP atelier_monitoring_violations Violations found by the latest execution of a monitoring schedule.\n# TYPE atelier_monitoring_violations gauge\n",
     );
@@ -75,7 +75,7 @@ pub fn prometheus(store: &dyn MetadataStore) -> String {
             .replace('\n', "\\n")
     };
     if let Ok(rows) = store.list_schedules() {
-        for r in rows {
+        for r in rows.into_iter().filter(|r| r.workspace == workspace) {
             let Ok(s) = serde_json::from_str::<schedule::Schedule>(&r.config) else {
                 continue;
             };

@@ -388,9 +388,11 @@ async fn ping(State(s): State<Serving>, Named(name): Named) -> Response {
     }
 }
 
-async fn prometheus(State(s): State<Serving>) -> Response {
+/// `GET /metrics`: Prometheus text for the request's project's endpoints
+/// (and Model Monitor's schedules).
+async fn prometheus(State(s): State<Serving>, Extension(ws): Extension<Ws>) -> Response {
     // other sources added with `add_metrics` may read the store: off the runtime
-    let text = match tokio::task::spawn_blocking(move || s.prometheus()).await {
+    let text = match tokio::task::spawn_blocking(move || s.prometheus(&ws.0)).await {
         Ok(t) => t,
         Err(e) => {
             return ServingError::Internal(format!("metrics task failed: {e}")).into_response();

@@ -151,7 +151,7 @@ struct Inner {
 pub const FOLLOW_SECONDS: u64 = 3;
 
 /// A function that renders more Prometheus text for `/metrics`.
-pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
+pub type MetricsSource = Arc<dyn Fn(&str) -> String + Send + Sync>;
 
 /// The endpoints of one server. Cheap to clone.
 #[derive(Clone)]
@@ -699,8 +699,9 @@ impl Serving {
         Ok(())
     }
 
-    /// Prometheus text for every endpoint.
-    pub fn prometheus(&self) -> String {
+    /// Prometheus text for the endpoints of project `workspace` (and what
+    /// [`add_metrics`](Self::add_metrics) sources say of it).
+    pub fn prometheus(&self, workspace: &str) -> String {
         use std::fmt::Write;
         use std::sync::atomic::Ordering::Relaxed;
         let mut out = String::from(metrics::HELP);
@@ -709,6 +710,9 @@ impl Serving {
                 continue;
             };
             let live = slot.current();
+            if live.config.workspace != workspace {
+                continue;
+            }
             for v in &live.variants {
                 v.metrics.expose(&mut out, &name, &v.name);
             }
@@ -750,7 +754,7 @@ impl Serving {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         for f in extra {
-            out.push_str(&f());
+            out.push_str(&f(workspace));
         }
         out
     }
