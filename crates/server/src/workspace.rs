@@ -105,59 +105,53 @@ pub fn visible_to(st: &dyn MetadataStore, who: &Identity, ws: &str) -> store::Re
     Ok(())
 }
 
-/// Refuse experiment `id` unless it belongs to `ws` (as if it did not exist).
-pub fn experiment_in(st: &dyn MetadataStore, ws: &str, id: i64) -> store::Result<()> {
-    if st.experiment_workspace(id)? == ws {
+/// Refuse something whose workspace is `home` unless that is `ws`: one of
+/// another workspace gets the error (`missing`) of one that does not exist.
+fn owned_by(
+    ws: &str,
+    home: store::Result<String>,
+    missing: impl FnOnce() -> String,
+) -> store::Result<()> {
+    if home? == ws {
         Ok(())
     } else {
-        Err(StoreError::NotFound(format!(
-            "No Experiment with id={id} exists"
-        )))
+        Err(StoreError::NotFound(missing()))
     }
+}
+
+/// Refuse experiment `id` unless it belongs to `ws` (as if it did not exist).
+pub fn experiment_in(st: &dyn MetadataStore, ws: &str, id: i64) -> store::Result<()> {
+    owned_by(ws, st.experiment_workspace(id), || {
+        format!("No Experiment with id={id} exists")
+    })
 }
 
 /// Refuse run `run_id` unless its experiment belongs to `ws` (as if it did not exist).
 pub fn run_in(st: &dyn MetadataStore, ws: &str, run_id: &str) -> store::Result<()> {
-    if st.run_workspace(run_id)? == ws {
-        Ok(())
-    } else {
-        Err(StoreError::NotFound(format!(
-            "Run with id={run_id} not found"
-        )))
-    }
+    owned_by(ws, st.run_workspace(run_id), || {
+        format!("Run with id={run_id} not found")
+    })
 }
 
 /// Refuse logged model `id` unless its experiment belongs to `ws` (as if it did not exist).
 pub fn logged_model_in(st: &dyn MetadataStore, ws: &str, id: &str) -> store::Result<()> {
-    if st.logged_model_workspace(id)? == ws {
-        Ok(())
-    } else {
-        Err(StoreError::NotFound(format!(
-            "Logged model with ID '{id}' not found."
-        )))
-    }
+    owned_by(ws, st.logged_model_workspace(id), || {
+        format!("Logged model with ID '{id}' not found.")
+    })
 }
 
 /// Refuse trace `id` unless its experiment belongs to `ws` (as if it did not exist).
 pub fn trace_in(st: &dyn MetadataStore, ws: &str, id: &str) -> store::Result<()> {
-    if st.trace_workspace(id)? == ws {
-        Ok(())
-    } else {
-        Err(StoreError::NotFound(format!(
-            "Trace with ID '{id}' not found."
-        )))
-    }
+    owned_by(ws, st.trace_workspace(id), || {
+        format!("Trace with ID '{id}' not found.")
+    })
 }
 
 /// Refuse registered model `name` unless it belongs to `ws` (as if it did not exist).
 pub fn model_in(st: &dyn MetadataStore, ws: &str, name: &str) -> store::Result<()> {
-    if st.registered_model_workspace(name)? == ws {
-        Ok(())
-    } else {
-        Err(StoreError::NotFound(format!(
-            "Registered Model with name={name} not found"
-        )))
-    }
+    owned_by(ws, st.registered_model_workspace(name), || {
+        format!("Registered Model with name={name} not found")
+    })
 }
 
 /// Job `id`, refused unless it belongs to `ws` (as if it did not exist).

@@ -487,6 +487,16 @@ pub async fn upload_run_artifact(
         .into_response())
 }
 
+/// Logged model `id` of the request's workspace (another's answers as missing).
+async fn logged_model(s: &AppState, req: &Req, id: String) -> ApiResult<store::LoggedModel> {
+    let ws = crate::workspace::of(req);
+    s.db(move |st| {
+        crate::workspace::logged_model_in(st, &ws, &id)?;
+        st.get_logged_model(&id)
+    })
+    .await
+}
+
 /// `GET …/logged-models/{model_id}/artifacts/files?artifact_file_path=…`:
 /// one file of a logged model's artifacts.
 pub async fn logged_model_file(
@@ -501,13 +511,7 @@ pub async fn logged_model_file(
         ));
     };
     let rel = safe_path(&raw)?;
-    let ws = crate::workspace::of(&req);
-    let model = s
-        .db(move |st| {
-            crate::workspace::logged_model_in(st, &ws, &model_id)?;
-            st.get_logged_model(&model_id)
-        })
-        .await?;
+    let model = logged_model(&s, &req, model_id).await?;
     let root = proxied_root(&model.artifact_uri)?;
     send_file(&s, &root.join(rel.as_str())?).await
 }
@@ -523,13 +527,7 @@ pub async fn list_logged_model(
         Some(raw) => safe_path(&raw)?,
         None => ArtifactPath::parse("")?,
     };
-    let ws = crate::workspace::of(&req);
-    let model = s
-        .db(move |st| {
-            crate::workspace::logged_model_in(st, &ws, &model_id)?;
-            st.get_logged_model(&model_id)
-        })
-        .await?;
+    let model = logged_model(&s, &req, model_id).await?;
     let root = proxied_root(&model.artifact_uri)?;
     list_under(&s, model.artifact_uri, &root, &rel).await
 }

@@ -139,33 +139,39 @@ pub(super) fn experiment_workspace(c: &Conn, id: i64) -> Result<String> {
         .ok_or_else(|| not_found(format!("No Experiment with id={id} exists")))
 }
 
+/// The workspace of the experiment that `table`'s row keyed `key` in
+/// `column` belongs to; `missing` names it when there is none.
+fn owner_workspace(
+    c: &Conn,
+    table: &str,
+    column: &str,
+    key: &str,
+    missing: impl FnOnce() -> String,
+) -> Result<String> {
+    c.prepare_cached(&format!(
+        "SELECT e.workspace FROM {table} o JOIN experiments e ON e.experiment_id = o.experiment_id
+         WHERE o.{column} = ?"
+    ))?
+    .query_row([key], |r| r.get(0))
+    .optional()?
+    .ok_or_else(|| not_found(missing()))
+}
+
 /// The workspace of a logged model (deleted ones too: their tags can still change).
 pub(super) fn logged_model_workspace(c: &Conn, model_id: &str) -> Result<String> {
-    c.prepare_cached(
-        "SELECT e.workspace FROM logged_models m JOIN experiments e ON e.experiment_id = m.experiment_id
-         WHERE m.model_id = ?",
-    )?
-    .query_row([model_id], |r| r.get(0))
-    .optional()?
-    .ok_or_else(|| not_found(format!("Logged model with ID '{model_id}' not found.")))
+    owner_workspace(c, "logged_models", "model_id", model_id, || {
+        format!("Logged model with ID '{model_id}' not found.")
+    })
 }
 
 pub(super) fn trace_workspace(c: &Conn, trace_id: &str) -> Result<String> {
-    c.prepare_cached(
-        "SELECT e.workspace FROM trace_info t JOIN experiments e ON e.experiment_id = t.experiment_id
-         WHERE t.trace_id = ?",
-    )?
-    .query_row([trace_id], |r| r.get(0))
-    .optional()?
-    .ok_or_else(|| not_found(format!("Trace with ID '{trace_id}' not found.")))
+    owner_workspace(c, "trace_info", "trace_id", trace_id, || {
+        format!("Trace with ID '{trace_id}' not found.")
+    })
 }
 
 pub(super) fn run_workspace(c: &Conn, run_id: &str) -> Result<String> {
-    c.prepare_cached(
-        "SELECT e.workspace FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id
-         WHERE r.run_uuid = ?",
-    )?
-    .query_row([run_id], |r| r.get(0))
-    .optional()?
-    .ok_or_else(|| not_found(format!("Run with id={run_id} not found")))
+    owner_workspace(c, "runs", "run_uuid", run_id, || {
+        format!("Run with id={run_id} not found")
+    })
 }
