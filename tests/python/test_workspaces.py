@@ -244,10 +244,31 @@ def test_traces_logged_models_and_scorers_belong_to_their_experiments_workspace(
                       headers={**hb, "x-mlflow-experiment-id": exp})
     assert r.status_code == 404, r.text
 
+    # nor may beta's experiment take alpha's trace over, by spans or by trace info
+    other = requests.post(f"{server.url}/api/2.0/mlflow/experiments/create", headers=hb,
+                          json={"name": unique("b-exp")}, timeout=10).json()["experiment_id"]
+    hex_id = trace_id.removeprefix("tr-")
+    span = {"resourceSpans": [{"scopeSpans": [{"spans": [
+        {"traceId": hex_id, "spanId": "ef" * 8, "name": "x", "startTimeUnixNano": "1"}]}]}]}
+    r = requests.post(f"{server.url}/v1/traces", json=span, timeout=10,
+                      headers={**hb, "x-mlflow-experiment-id": other})
+    assert r.status_code == 404 and "belongs to experiment" not in r.text, r.text
+    info = requests.get(f"{server.url}/api/3.0/mlflow/traces/{trace_id}", headers=h, timeout=10).json()
+    ti = info["trace"]["trace_info"]
+    ti["trace_location"] = {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": other}}
+    r = requests.post(f"{server.url}/api/3.0/mlflow/traces", headers=hb, json={"trace": {"trace_info": ti}}, timeout=10)
+    assert r.status_code == 404, r.text
+    # the datasets of alpha's runs are not listed for beta
+    r = requests.post(f"{server.url}/ajax-api/2.0/mlflow/experiments/search-datasets", headers=hb,
+                      json={"experiment_ids": [exp]}, timeout=10)
+    assert r.status_code == 200 and r.json().get("dataset_summaries", []) == [], r.text
+
     # alpha's are untouched
     mlflow.set_workspace(alpha)
     a = MlflowClient(server.url)
     assert a.get_logged_model(model.model_id).tags == {"k": "v"}
+    assert requests.get(f"{server.url}/api/3.0/mlflow/traces/{trace_id}", headers=h,
+                        timeout=10).json()["trace"]["trace_info"]["trace_location"]["mlflow_experiment"]["experiment_id"] == exp
     assert _ids_of(mlflow.search_traces(locations=[exp], return_type="list")) == [trace_id]
 
 

@@ -953,6 +953,17 @@ fn jobs_endpoints_and_schedules_of_one_project_are_invisible_to_another() {
     let (c, b) = a("GET", "/metrics", "");
     assert_eq!(c, 200, "{b}");
     assert!(b.contains("endpoint=\"a-ep\""), "{b}");
+    // nor run team-a's schedule as a job of its own
+    let (c, b) = o(
+        "POST",
+        "/api/atelier/jobs",
+        r#"{"kind": "monitoring-execution", "spec": {"schedule": "a-mq", "window_start_ms": 0, "window_end_ms": 1}}"#,
+    );
+    assert_eq!(
+        (c, b.contains("No monitoring schedule named 'a-mq'")),
+        (400, true),
+        "{b}"
+    );
     // a schedule in team-b cannot watch team-a's endpoint
     let (c, b) = o(
         "POST",
@@ -1011,4 +1022,16 @@ fn jobs_endpoints_and_schedules_of_one_project_are_invisible_to_another() {
     assert_eq!(c, 200, "{b}");
     let (c, b) = a("DELETE", "/api/atelier/endpoints/a-ep", "");
     assert!(c == 200 || c == 204, "{c} {b}");
+    // its keys went with it: the name may be taken again, by another project
+    let (c, _, b) = send(
+        s.port,
+        "POST",
+        "/endpoints/a-ep/invocations",
+        &[
+            ("Content-Type", "text/csv"),
+            ("Authorization", key.as_str()),
+        ],
+        row.as_bytes(),
+    );
+    assert_eq!(c, 401, "{b}");
 }

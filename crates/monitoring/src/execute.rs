@@ -28,8 +28,15 @@ fn fail(e: impl std::fmt::Display) -> JobFailure {
     JobFailure::Failed(e.to_string())
 }
 
-pub fn load_schedule(store: &dyn MetadataStore, name: &str) -> Result<Schedule, String> {
-    let row = store.get_schedule(name).map_err(|e| e.to_string())?;
+/// Schedule `name` of project `workspace` (one of another project is not
+/// there for it).
+pub fn load_schedule(
+    store: &dyn MetadataStore,
+    workspace: &str,
+    name: &str,
+) -> Result<Schedule, String> {
+    let row = server::workspace::doc_in(workspace, store.get_schedule(name), "monitoring schedule")
+        .map_err(|e| e.to_string())?;
     serde_json::from_str(&row.config).map_err(|e| format!("schedule '{name}' is unreadable: {e}"))
 }
 
@@ -138,7 +145,7 @@ impl Runner for ExecutionRunner {
         if a >= b {
             return Err("the window must end after it starts".into());
         }
-        load_schedule(ctx.store.as_ref(), name)?;
+        load_schedule(ctx.store.as_ref(), &ctx.workspace, name)?;
         Ok(name.to_string())
     }
     fn run(&self, ctx: &JobContext) -> Result<Value, JobFailure> {
@@ -148,7 +155,7 @@ impl Runner for ExecutionRunner {
             .to_string();
         let start = ctx.spec["window_start_ms"].as_i64().unwrap_or(0);
         let end = ctx.spec["window_end_ms"].as_i64().unwrap_or(0);
-        let sched = load_schedule(ctx.store.as_ref(), &name).map_err(fail)?;
+        let sched = load_schedule(ctx.store.as_ref(), &ctx.job.workspace, &name).map_err(fail)?;
         let ep = load_endpoint(ctx.store.as_ref(), &sched.endpoint).map_err(fail)?;
         ctx.progress(&json!({"phase": "reading capture"}));
         let records = ctx

@@ -64,8 +64,28 @@ pub fn validate_name(name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The workspace routes (`…/mlflow/workspaces[/<name>]`) and `…/mlflow/server-info`,
+/// matched whole: an artifact path that merely contains the words is not one.
 fn exempt(path: &str) -> bool {
-    path.ends_with("/mlflow/server-info") || path.contains("/mlflow/workspaces")
+    let Some(rest) = path
+        .strip_prefix("/api/")
+        .or_else(|| path.strip_prefix("/ajax-api/"))
+    else {
+        return false;
+    };
+    let Some(rest) = rest
+        .strip_prefix("2.0/mlflow/")
+        .or_else(|| rest.strip_prefix("3.0/mlflow/"))
+    else {
+        return false;
+    };
+    match rest.strip_prefix("workspaces") {
+        Some("") => true,
+        Some(name) => name
+            .strip_prefix('/')
+            .is_some_and(|n| !n.is_empty() && !n.contains('/')),
+        None => rest == "server-info",
+    }
 }
 
 /// The workspace a request names (none named: `default`), or `None` for the
@@ -403,5 +423,11 @@ mod tests {
         assert!(exempt("/api/3.0/mlflow/server-info"));
         assert!(exempt("/api/3.0/mlflow/workspaces/team-a"));
         assert!(!exempt("/api/2.0/mlflow/experiments/search"));
+        assert!(exempt("/api/3.0/mlflow/workspaces"));
+        assert!(exempt("/ajax-api/3.0/mlflow/server-info"));
+        assert!(!exempt(
+            "/api/2.0/mlflow-artifacts/artifacts/1/x/mlflow/workspaces/a"
+        ));
+        assert!(!exempt("/api/3.0/mlflow/workspaces/a/b"));
     }
 }

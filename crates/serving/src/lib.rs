@@ -285,7 +285,7 @@ impl Serving {
                     sh.production_variant
                 ));
             } else {
-                match self.load_shadow(sh).await {
+                match self.load_shadow(&cfg.workspace, sh).await {
                     Ok(model) => {
                         out = Some(Arc::new(LiveShadow {
                             model,
@@ -307,8 +307,13 @@ impl Serving {
         Ok((cfg, live, out))
     }
 
-    /// Resolve (when not yet) and load a shadow's model.
-    async fn load_shadow(&self, sh: &mut ShadowConfig) -> Result<Arc<LoadedModel>> {
+    /// Resolve (when not yet) and load a shadow's model, as project
+    /// `workspace` sees models.
+    async fn load_shadow(
+        &self,
+        workspace: &str,
+        sh: &mut ShadowConfig,
+    ) -> Result<Arc<LoadedModel>> {
         let shadow_err = |e: ServingError| match e {
             ServingError::NotFound(m) | ServingError::BadRequest(m) => {
                 ServingError::BadRequest(format!("shadow model '{}': {m}", sh.model))
@@ -317,8 +322,9 @@ impl Serving {
         };
         if sh.artifact_path.is_empty() {
             let uri = sh.model.clone();
+            let ws = workspace.to_string();
             let r = self
-                .db(move |s| resolve(s, &uri))
+                .db(move |s| crate::model::resolve_in(s, &ws, &uri))
                 .await
                 .map_err(shadow_err)?;
             sh.artifact_path = r.artifact_path;
@@ -549,8 +555,17 @@ impl Serving {
             )));
         }
         let n = name.to_string();
-        self.db(move |s| s.delete_endpoint(&n).map_err(Into::into))
-            .await?;
+        self.db(move |s| {
+            s.delete_endpoint(&n)?;
+            // its invocation keys go with it: the name may be taken again, by another project
+            for t in s.list_tokens()? {
+                if t.endpoint.as_deref() == Some(n.as_str()) {
+                    s.revoke_token(&t.name)?;
+                }
+            }
+            Ok(())
+        })
+        .await?;
         self.inner
             .endpoints
             .write()

@@ -632,7 +632,7 @@ impl crate::Serving {
         }
         let names: Vec<&str> = old.variants.iter().map(|v| &*v.name).collect();
         let mut sh = req.validate(name, &names, now)?;
-        let model = self.load_shadow(&mut sh).await?;
+        let model = self.load_shadow(&old.config.workspace, &mut sh).await?;
         let production = old
             .variant(&sh.production_variant)
             .ok_or_else(|| ServingError::Internal("variant vanished".into()))?;
@@ -694,7 +694,7 @@ impl crate::Serving {
             )));
         }
         if sh.artifact_path.is_empty() {
-            self.load_shadow(sh).await?;
+            self.load_shadow(&old.config.workspace, sh).await?;
         }
         if sh.running(now) {
             sh.stopped_ms = Some(now);

@@ -20,8 +20,8 @@ use axum::extract::{Path, Request, State};
 use axum::http::Method;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Json};
+use server::Identity;
 use server::routes::{Access, BodyKind, Routes};
-use server::{Identity, Role};
 
 use crate::{SpaceError, Spaces, space_name_for, valid_space_name};
 
@@ -74,8 +74,10 @@ pub fn space_of(who: Option<&Identity>) -> String {
     space_name_for(who.map(|w| w.name.as_str()))
 }
 
+/// A server admin (not a project's admin: a space is a person's, in no
+/// project, so a project role says nothing about it).
 fn is_admin(who: Option<&Identity>) -> bool {
-    who.is_some_and(|w| w.role == Role::Admin)
+    who.is_some_and(|w| w.admin)
 }
 
 /// `space` if the caller may use it: a valid name (400) that is the

@@ -197,7 +197,17 @@ pub async fn search_datasets(State(s): State<AppState>, req: Req) -> JsonResult 
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let found = s.db(move |st| st.search_datasets(&ids)).await?;
+    let ws = workspace::of(&req);
+    let found = s
+        .db(move |st| {
+            // (another workspace's experiments are not there)
+            let ids = workspace::only_in(ids, |id| workspace::experiment_in(st, &ws, *id))?;
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            st.search_datasets(&ids)
+        })
+        .await?;
     if found.is_empty() {
         return empty();
     }

@@ -545,7 +545,12 @@ pub async fn start_trace(State(s): State<AppState>, req: Req) -> JsonResult {
         ApiError::invalid("Missing value for required parameter 'trace.trace_info'")
     })?;
     let info = parse_trace_info(ti)?;
+    let ws = workspace::of(&req);
     let stored = workspace::on_experiment(&s, req.workspace(), info.experiment_id, move |st, _| {
+        // a trace id another workspace holds is not this one's to take over
+        if st.trace_workspace(&info.trace_id).is_ok() {
+            trace_in(st, &ws, &info.trace_id)?;
+        }
         st.start_trace(&info)
     })
     .await?;
@@ -1618,11 +1623,20 @@ async fn otlp(s: AppState, ws: Ws, headers: HeaderMap, body: Bytes) -> Result<Re
         .collect();
     s.db(move |st| {
         workspace::experiment_in(st, &ws.0, experiment_id)?;
+        // spans of a trace another workspace holds answer as a missing trace
+        let mut seen = std::collections::HashSet::new();
+        for sp in batches.iter().flat_map(|b| &b.spans) {
+            if seen.insert(sp.trace_id.as_str()) && st.trace_workspace(&sp.trace_id).is_ok() {
+                trace_in(st, &ws.0, &sp.trace_id)?;
+            }
+        }
         for b in &batches {
             st.log_spans(b)?;
         }
         // as MLflow: traces whose root arrived are linked to the run named, best effort
+        // (a run of another workspace is not there)
         if let Some(run) = run_id
+            && workspace::run_in(st, &ws.0, &run).is_ok()
             && !roots.is_empty()
             && let Err(e) = st.link_traces_to_run(&roots, &run)
         {
