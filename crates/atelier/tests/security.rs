@@ -1015,6 +1015,42 @@ fn jobs_endpoints_and_schedules_of_one_project_are_invisible_to_another() {
     );
     assert_eq!(c, 200, "{b}");
 
+    // a job's code acts in the job's project only: its token reads team-a, and team-b is not there
+    let probe = r#"
+import os, urllib.request, urllib.error
+def status(ws):
+    req = urllib.request.Request(os.environ["MLFLOW_TRACKING_URI"] + "/api/2.0/mlflow/experiments/search?max_results=1",
+        headers={"Authorization": "Bearer " + os.environ["MLFLOW_TRACKING_TOKEN"], "X-MLFLOW-WORKSPACE": ws})
+    try:
+        return urllib.request.urlopen(req).status
+    except urllib.error.HTTPError as e:
+        return e.code
+print("team-a", status("team-a"), "team-b", status("team-b"))
+"#;
+    let (c, b) = a(
+        "POST",
+        "/api/atelier/jobs",
+        &json!({"kind": "processing", "spec": {"command": ["python3", "-c", probe]}}).to_string(),
+    );
+    assert_eq!(c, 202, "{b}");
+    let probe_id = serde_json::from_str::<Value>(&b).unwrap()["job"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t = std::time::Instant::now();
+    let logs = loop {
+        let (_, j) = a("GET", &format!("/api/atelier/jobs/{probe_id}"), "");
+        let j: Value = serde_json::from_str(&j).unwrap();
+        if ["succeeded", "failed", "cancelled"].contains(&j["job"]["status"].as_str().unwrap_or(""))
+        {
+            let (_, l) = a("GET", &format!("/api/atelier/jobs/{probe_id}/logs"), "");
+            break format!("{j} {l}");
+        }
+        assert!(t.elapsed() < std::time::Duration::from_secs(120), "{j}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(logs.contains("team-a 200 team-b 404"), "{logs}");
+
     // alice still owns and manages all of it
     let (c, b) = a("POST", &format!("/api/atelier/jobs/{job_id}/cancel"), "");
     assert_eq!(c, 202, "{b}");

@@ -106,6 +106,7 @@ fn identify(
             cap: "admin".into(),
             service: true,
             endpoint: None,
+            workspace: None,
         },
         (Some(_), Some(c)) => c,
         (Some(_), None) => return Ok(Err(Refused::Credential)),
@@ -128,6 +129,12 @@ fn identify(
     let cap = Role::parse(&cred.cap).unwrap_or(Role::Viewer);
     let ws = named.unwrap_or(store::DEFAULT_WORKSPACE);
     let missing = || store::StoreError::NotFound(format!("Workspace '{ws}' not found"));
+    // a token bound to one project (a job's) acts there only
+    if let (Some(home), Some(asked)) = (&cred.workspace, named)
+        && home != asked
+    {
+        return Err(missing());
+    }
     let role = match named {
         // the workspace routes: a server admin manages them; anyone reads their own
         None if cred.is_admin => cap,

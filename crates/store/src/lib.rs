@@ -340,6 +340,15 @@ pub trait MetadataStore: TraceStore + ModelCardStore + GenaiStore + Send + Sync 
         token_hash: &str,
         expires: Option<i64>,
     ) -> Result<()>;
+    /// A token of no user that acts in project `workspace` only, with
+    /// `role` (never as a server admin): a job's, for the user code it runs.
+    fn create_project_token(
+        &self,
+        name: &str,
+        role: &str,
+        token_hash: &str,
+        workspace: &str,
+    ) -> Result<()>;
     /// A token of an existing user, which may do at most `role`.
     fn create_user_token(
         &self,

@@ -781,3 +781,7 @@ ALTER TABLE mlflow_webhooks ADD COLUMN workspace TEXT COLLATE "C" NOT NULL DEFAU
 -- stay in `default`); they link only to experiments of their own project.
 ALTER TABLE evaluation_datasets ADD COLUMN workspace TEXT COLLATE "C" NOT NULL DEFAULT 'default';
 CREATE INDEX evaluation_datasets_by_workspace ON evaluation_datasets (workspace, created_time);
+
+-- migration 26: a token may be bound to one project (`workspace`): a job's token acts there only,
+-- with its role, never as a server admin; none (every other token) as before.
+ALTER TABLE access_tokens ADD COLUMN workspace TEXT COLLATE "C";

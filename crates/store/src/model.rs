@@ -147,6 +147,8 @@ pub struct Credential {
     pub service: bool,
     /// An endpoint invocation key: it may only invoke this endpoint.
     pub endpoint: Option<String>,
+    /// A token bound to one project (a job's): it acts there only.
+    pub workspace: Option<String>,
 }
 
 /// What one request's credential stands for in the workspace it names: all

@@ -911,7 +911,16 @@ impl MetadataStore for SqlStore {
         token_hash: &str,
         expires: Option<i64>,
     ) -> Result<()> {
-        self.write(|tx| people::create_token(tx, name, role, token_hash, expires))
+        self.write(|tx| people::create_token(tx, name, role, token_hash, expires, None))
+    }
+    fn create_project_token(
+        &self,
+        name: &str,
+        role: &str,
+        token_hash: &str,
+        workspace: &str,
+    ) -> Result<()> {
+        self.write(|tx| people::create_token(tx, name, role, token_hash, None, Some(workspace)))
     }
     fn create_user_token(
         &self,

@@ -345,11 +345,12 @@ impl UserJobRunner {
             let st = ctx.store.as_ref();
             revoke_job_token(st, &ctx.job.id);
             let t = server::new_token();
-            st.create_token(
+            // (the job's code acts in the job's project only)
+            st.create_project_token(
                 &job_token_name(&ctx.job.id),
                 "editor",
                 &server::hash_token(&t),
-                None,
+                &ctx.job.workspace,
             )
             .map_err(|e| {
                 end_run(st, &run_id, RunStatus::Failed);

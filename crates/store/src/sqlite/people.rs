@@ -217,6 +217,7 @@ pub(super) fn create_token(
     role: &str,
     token_hash: &str,
     expires: Option<i64>,
+    workspace: Option<&str>,
 ) -> Result<()> {
     check_role(role)?;
     insert_token(
@@ -228,6 +229,7 @@ pub(super) fn create_token(
             token_hash,
             expires,
             endpoint: None,
+            workspace,
         },
         "token",
     )
@@ -250,6 +252,7 @@ pub(super) fn create_endpoint_key(
             token_hash,
             expires: None,
             endpoint: Some(endpoint),
+            workspace: None,
         },
         "key",
     )
@@ -263,6 +266,8 @@ struct NewToken<'a> {
     token_hash: &'a str,
     expires: Option<i64>,
     endpoint: Option<&'a str>,
+    /// The one project it acts in (none: as its kind says).
+    workspace: Option<&'a str>,
 }
 
 /// Insert `t` under a free name (`what` names it in the message: token, key).
@@ -274,8 +279,8 @@ fn insert_token(tx: &Conn, t: &NewToken, what: &str) -> Result<()> {
     }
     token_name_free(tx, t.name)?;
     tx.execute(
-        "INSERT INTO access_tokens (name, role, token_hash, created, user_name, expires, endpoint)
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO access_tokens (name, role, token_hash, created, user_name, expires, endpoint, workspace)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         params![
             t.name,
             t.role,
@@ -283,7 +288,8 @@ fn insert_token(tx: &Conn, t: &NewToken, what: &str) -> Result<()> {
             now_ms(),
             t.user,
             t.expires,
-            t.endpoint
+            t.endpoint,
+            t.workspace
         ],
     )?;
     Ok(())
@@ -308,6 +314,7 @@ pub(super) fn create_user_token(
             token_hash,
             expires,
             endpoint: None,
+            workspace: None,
         },
         "token",
     )
@@ -320,6 +327,7 @@ fn credential_row(r: &crate::db::Row) -> crate::db::Result<Credential> {
         cap: r.get(2)?,
         service: r.get::<_, i64>(3)? != 0,
         endpoint: r.get(4)?,
+        workspace: r.get(5)?,
     })
 }
 
@@ -328,12 +336,13 @@ pub(super) fn lookup_token(c: &Conn, token_hash: &str) -> Result<Option<Credenti
     Ok(c
         .prepare_cached(
             "SELECT CASE WHEN t.endpoint IS NOT NULL THEN t.name ELSE COALESCE(u.name, t.name) END,
-                    CASE WHEN t.endpoint IS NOT NULL THEN 0
+                    CASE WHEN t.endpoint IS NOT NULL OR t.workspace IS NOT NULL THEN 0
                          WHEN t.user_name IS NULL THEN (CASE WHEN t.role = 'admin' THEN 1 ELSE 0 END)
                          ELSE u.is_admin END,
                     t.role,
                     CASE WHEN t.user_name IS NULL OR t.endpoint IS NOT NULL THEN 1 ELSE 0 END,
-                    t.endpoint
+                    t.endpoint,
+                    t.workspace
              FROM access_tokens t LEFT JOIN users u ON u.name = t.user_name
              WHERE t.token_hash = ? AND (t.expires IS NULL OR t.expires > ?)
                AND (t.user_name IS NULL OR t.endpoint IS NOT NULL OR u.name IS NOT NULL)",
@@ -380,7 +389,7 @@ pub(super) fn create_session(tx: &Conn, user: &str, id_hash: &str, expires: i64)
 
 pub(super) fn lookup_session(c: &Conn, id_hash: &str) -> Result<Option<Credential>> {
     Ok(c.prepare_cached(
-        "SELECT u.name, u.is_admin, 'admin', 0, NULL FROM sessions s
+        "SELECT u.name, u.is_admin, 'admin', 0, NULL, NULL FROM sessions s
              JOIN users u ON u.name = s.user_name
              WHERE s.id_hash = ? AND s.expires > ?",
     )?
