@@ -308,6 +308,10 @@ def test_a_projects_artifacts_are_not_readable_from_another(server, tmp_path):
     mlflow.set_workspace(beta)
     with pytest.raises(MlflowException):
         MlflowClient(server.url).list_artifacts(rid)
+    # the lists of every project's folders are a server admin's (open mode's local user is one;
+    # a project's member is not: see test_people)
+    r = requests.get(f"{server.url}/api/2.0/mlflow-artifacts/artifacts?path=projects", headers=hb, timeout=10)
+    assert r.status_code == 200, r.text
 
     mlflow.set_workspace(alpha)
     r = requests.get(raw, headers={"X-MLFLOW-WORKSPACE": alpha}, timeout=10)

@@ -183,6 +183,8 @@ struct Http {
     agent: ureq::Agent,
     base: String,
     auth: Option<String>,
+    /// The job's project, named on every call (the job's token acts there only).
+    workspace: Option<String>,
 }
 
 impl Http {
@@ -197,6 +199,7 @@ impl Http {
             agent,
             base: format!("{}{ARTIFACTS_API}", m.server.trim_end_matches('/')),
             auth: m.token.as_ref().map(|t| format!("Bearer {t}")),
+            workspace: m.workspace.clone(),
         }
     }
 
@@ -227,6 +230,9 @@ impl Http {
         let mut r = self.agent.get(url);
         if let Some(a) = &self.auth {
             r = r.header("Authorization", a);
+        }
+        if let Some(w) = &self.workspace {
+            r = r.header("X-MLFLOW-WORKSPACE", w);
         }
         r.call()
     }
@@ -294,6 +300,9 @@ impl Http {
                 if let Some(a) = &self.auth {
                     r = r.header("Authorization", a);
                 }
+                if let Some(w) = &self.workspace {
+                    r = r.header("X-MLFLOW-WORKSPACE", w);
+                }
                 r.send(f)
             },
             |r| ok_or(&what, r),
@@ -309,6 +318,9 @@ impl Http {
                 let mut r = self.agent.put(&url);
                 if let Some(a) = &self.auth {
                     r = r.header("Authorization", a);
+                }
+                if let Some(w) = &self.workspace {
+                    r = r.header("X-MLFLOW-WORKSPACE", w);
                 }
                 r.send(bytes)
             },

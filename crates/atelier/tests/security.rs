@@ -1025,7 +1025,7 @@ def status(ws):
         return urllib.request.urlopen(req).status
     except urllib.error.HTTPError as e:
         return e.code
-print("team-a", status("team-a"), "team-b", status("team-b"))
+print("team-a", status("team-a"), "team-b", status("team-b"), "env", os.environ["MLFLOW_WORKSPACE"])
 "#;
     let (c, b) = a(
         "POST",
@@ -1049,7 +1049,8 @@ print("team-a", status("team-a"), "team-b", status("team-b"))
         assert!(t.elapsed() < std::time::Duration::from_secs(120), "{j}");
         std::thread::sleep(std::time::Duration::from_millis(200));
     };
-    assert!(logs.contains("team-a 200 team-b 404"), "{logs}");
+    // (its MLFLOW_WORKSPACE names the project, so the mlflow client works there unchanged)
+    assert!(logs.contains("team-a 200 team-b 404 env team-a"), "{logs}");
 
     // alice still owns and manages all of it
     let (c, b) = a("POST", &format!("/api/atelier/jobs/{job_id}/cancel"), "");

@@ -251,6 +251,7 @@ impl Layout {
         if let Some(t) = &env.token {
             out.insert("MLFLOW_TRACKING_TOKEN".into(), t.clone());
         }
+        out.insert("MLFLOW_WORKSPACE".into(), env.workspace.clone());
         if let Some(b) = &env.atelier_bin {
             out.insert("ATELIER_BIN".into(), b.clone());
         }
@@ -272,6 +273,8 @@ pub struct JobEnv {
     pub run_id: String,
     pub experiment_id: String,
     pub token: Option<String>,
+    /// The job's project (its `MLFLOW_WORKSPACE`: the job's token acts there only).
+    pub workspace: String,
     pub gpus: usize,
     /// This Atelier's own program, for scripts that call `atelier train`.
     pub atelier_bin: Option<String>,
@@ -298,6 +301,7 @@ mod tests {
             run_id: "r1".into(),
             experiment_id: "3".into(),
             token: None,
+            workspace: "default".into(),
             gpus: 0,
             atelier_bin: None,
         }

@@ -213,6 +213,7 @@ impl UserJobRunner {
             version: stage::MANIFEST_VERSION,
             server: self.tracking_uri.clone(),
             token: token.map(str::to_string),
+            workspace: Some(ctx.job.workspace.clone()),
             job_dir: layout.root.display().to_string(),
             cwd: rel(&layout.code())?,
             dirs,
@@ -368,6 +369,7 @@ impl UserJobRunner {
             run_id: run_id.clone(),
             experiment_id: experiment_id.to_string(),
             token,
+            workspace: ctx.job.workspace.clone(),
             gpus: 0,
             atelier_bin: Some(self.atelier_bin()),
         };

@@ -45,6 +45,9 @@ pub struct Manifest {
     /// The job's own token (its `MLFLOW_TRACKING_TOKEN`), when the server wants one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// The job's project (sent as `X-MLFLOW-WORKSPACE`: the token acts there only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
     /// The job's folder on the server: every path under it, in the
     /// environment and the files, is moved to the worker's folder.
     pub job_dir: String,
@@ -310,6 +313,7 @@ mod tests {
             version: MANIFEST_VERSION,
             server: "http://127.0.0.1:5000".into(),
             token: Some("secret".into()),
+            workspace: None,
             job_dir: "/srv/atelier/jobs/j1".into(),
             cwd: "code".into(),
             dirs: vec!["code".into(), "input/data/train".into()],

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::JsonResult;
 use crate::AppState;
+use crate::auth::Identity;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::req::Req;
 use crate::routes::{Access, BodyKind, Routes};
@@ -48,7 +49,12 @@ fn path_of(p: Result<Path<String>, PathRejection>) -> ApiResult<ArtifactPath> {
 /// a job's files (`jobs/<id>/…`) and uploaded datasets (`datasets/…`, the
 /// default project's; `projects/<workspace>/…`). A path whose owner no longer exists
 /// is left to the store's own answer.
-fn owned_path(st: &dyn store::MetadataStore, ws: &str, path: &ArtifactPath) -> store::Result<()> {
+fn owned_path(
+    st: &dyn store::MetadataStore,
+    ws: &str,
+    admin: bool,
+    path: &ArtifactPath,
+) -> store::Result<()> {
     let mut parts = path.as_str().split('/');
     let first = parts.next().unwrap_or_default();
     let second = parts.next().unwrap_or_default();
@@ -61,7 +67,19 @@ fn owned_path(st: &dyn store::MetadataStore, ws: &str, path: &ArtifactPath) -> s
             "capture" | "ground-truth" if !second.is_empty() => {
                 st.get_endpoint(second).ok().map(|e| e.workspace)
             }
-            "jobs" if !second.is_empty() => st.get_job(second).ok().map(|j| j.workspace),
+            "jobs" | "batch-transform" if !second.is_empty() => {
+                st.get_job(second).ok().map(|j| j.workspace)
+            }
+            "endpoints" if !second.is_empty() => st.get_endpoint(second).ok().map(|e| e.workspace),
+            "monitoring" if !second.is_empty() => st.get_schedule(second).ok().map(|e| e.workspace),
+            // the lists of every endpoint's, job's, schedule's or project's folder
+            // (and the store's root) name other projects' work: a server admin's
+            "" | "capture" | "ground-truth" | "jobs" | "batch-transform" | "endpoints"
+            | "monitoring" | "projects"
+                if second.is_empty() =>
+            {
+                Some(String::new())
+            }
             // uploaded datasets: the default project's, and each other project's folder
             "datasets" => Some(store::DEFAULT_WORKSPACE.to_string()),
             "projects" if !second.is_empty() => Some(second.to_string()),
@@ -69,15 +87,21 @@ fn owned_path(st: &dyn store::MetadataStore, ws: &str, path: &ArtifactPath) -> s
         }
     };
     match home {
-        Some(h) if h != ws => Err(missing()),
+        Some(h) if h != ws && !(h.is_empty() && admin) => Err(missing()),
         _ => Ok(()),
     }
 }
 
 /// [`owned_path`] on the blocking pool.
-async fn check_path(s: &AppState, req_ws: &str, path: &ArtifactPath) -> ApiResult<()> {
+async fn check_path(
+    s: &AppState,
+    req_ws: &str,
+    who: Option<&Identity>,
+    path: &ArtifactPath,
+) -> ApiResult<()> {
     let (ws, path) = (req_ws.to_string(), path.clone());
-    s.db(move |st| owned_path(st, &ws, &path)).await
+    let admin = who.is_some_and(|w| w.admin);
+    s.db(move |st| owned_path(st, &ws, admin, &path)).await
 }
 
 fn file_infos(entries: Vec<artifacts::Entry>, prefix: &str) -> Value {
@@ -100,9 +124,13 @@ fn file_infos(entries: Vec<artifacts::Entry>, prefix: &str) -> Value {
     )
 }
 
-async fn list(State(s): State<AppState>, req: Req) -> JsonResult {
+async fn list(
+    State(s): State<AppState>,
+    Extension(who): Extension<Identity>,
+    req: Req,
+) -> JsonResult {
     let dir = ArtifactPath::parse(&req.opt_str("path")?.unwrap_or_default())?;
-    check_path(&s, req.workspace(), &dir).await?;
+    check_path(&s, req.workspace(), Some(&who), &dir).await?;
     let entries = s.artifacts.list(&dir).await?;
     if entries.is_empty() {
         return Ok(Json(json!({})));
@@ -190,10 +218,11 @@ fn content_type(path: &str) -> &'static str {
 async fn download(
     State(s): State<AppState>,
     Extension(ws): Extension<Ws>,
+    Extension(who): Extension<Identity>,
     p: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Response> {
     let path = path_of(p)?;
-    check_path(&s, &ws.0, &path).await?;
+    check_path(&s, &ws.0, Some(&who), &path).await?;
     send_file(&s, &path).await
 }
 
@@ -291,11 +320,12 @@ fn content_disposition(name: &str) -> String {
 async fn upload(
     State(s): State<AppState>,
     Extension(ws): Extension<Ws>,
+    Extension(who): Extension<Identity>,
     p: Result<Path<String>, PathRejection>,
     req: Request,
 ) -> JsonResult {
     let path = path_of(p)?;
-    check_path(&s, &ws.0, &path).await?;
+    check_path(&s, &ws.0, Some(&who), &path).await?;
     let max = s.max_artifact_bytes;
     if let Some(len) = req
         .headers()
@@ -327,10 +357,11 @@ async fn upload(
 async fn remove(
     State(s): State<AppState>,
     Extension(ws): Extension<Ws>,
+    Extension(who): Extension<Identity>,
     p: Result<Path<String>, PathRejection>,
 ) -> JsonResult {
     let path = path_of(p)?;
-    check_path(&s, &ws.0, &path).await?;
+    check_path(&s, &ws.0, Some(&who), &path).await?;
     s.artifacts.delete(&path).await?;
     Ok(Json(json!({})))
 }
