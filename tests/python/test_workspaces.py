@@ -308,6 +308,14 @@ def test_a_projects_artifacts_are_not_readable_from_another(server, tmp_path):
     mlflow.set_workspace(beta)
     with pytest.raises(MlflowException):
         MlflowClient(server.url).list_artifacts(rid)
+    # a model version of beta may not point at alpha's run or artifacts (they would be served as its own)
+    b = MlflowClient(server.url)
+    m = unique("b-model")
+    b.create_registered_model(m)
+    for src in (f"runs:/{rid}/model", f"mlflow-artifacts:/{exp}/{rid}/artifacts"):
+        with pytest.raises(MlflowException) as e:
+            b.create_model_version(m, src, run_id=None)
+        assert "does not have" in str(e.value), e.value
     # the lists of every project's folders are a server admin's (open mode's local user is one;
     # a project's member is not: see test_people)
     r = requests.get(f"{server.url}/api/2.0/mlflow-artifacts/artifacts?path=projects", headers=hb, timeout=10)

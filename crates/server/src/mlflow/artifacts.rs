@@ -49,7 +49,7 @@ fn path_of(p: Result<Path<String>, PathRejection>) -> ApiResult<ArtifactPath> {
 /// a job's files (`jobs/<id>/…`) and uploaded datasets (`datasets/…`, the
 /// default project's; `projects/<workspace>/…`). A path whose owner no longer exists
 /// is left to the store's own answer.
-fn owned_path(
+pub(super) fn owned_path(
     st: &dyn store::MetadataStore,
     ws: &str,
     admin: bool,

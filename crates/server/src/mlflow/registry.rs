@@ -265,11 +265,18 @@ pub async fn create_version(
     }
     let model_id = c.model_id.clone();
     let n = c.name.clone();
-    let mv = on_model(&s, &req, n, move |st, _| st.create_model_version(c)).await?;
+    let ws = workspace::of(&req);
+    let mv = on_model(&s, &req, n, move |st, _| {
+        source_in(st, &ws, &c.source)?;
+        st.create_model_version(c)
+    })
+    .await?;
     if !model_id.is_empty() {
         // the logged model lists the versions made from it, as MLflow's server tags it
         let (name, version) = (mv.name.clone(), mv.version);
+        let ws = workspace::of(&req);
         s.db(move |st| {
+            workspace::logged_model_in(st, &ws, &model_id)?;
             let m = st.get_logged_model(&model_id)?;
             let old = m
                 .tags
@@ -282,6 +289,33 @@ pub async fn create_version(
         .await?;
     }
     Ok(Json(json!({"model_version": wire::model_version(&mv)})))
+}
+
+/// Refuse a version source that names another workspace's run, logged
+/// model or artifacts (its files would be served as this model's).
+fn source_in(st: &dyn MetadataStore, ws: &str, source: &str) -> store::Result<()> {
+    let other = |home: store::Result<String>| home.is_ok_and(|h| h != ws);
+    let refused = other(match source.strip_prefix("runs:/") {
+        Some(rest) => {
+            st.run_workspace(rest.trim_start_matches('/').split('/').next().unwrap_or(""))
+        }
+        None => match source
+            .strip_prefix("models:/")
+            .filter(|r| r.starts_with("m-"))
+        {
+            Some(id) => st.logged_model_workspace(id.split('/').next().unwrap_or(id)),
+            None => Err(store::StoreError::NotFound(String::new())),
+        },
+    }) || source
+        .strip_prefix(super::artifacts::URI_SCHEME)
+        .and_then(|p| artifacts::ArtifactPath::parse(p).ok())
+        .is_some_and(|p| super::artifacts::owned_path(st, ws, false, &p).is_err());
+    if refused {
+        return Err(store::StoreError::InvalidParameter(format!(
+            "Invalid model version source: '{source}'. It names artifacts this project does not have."
+        )));
+    }
+    Ok(())
 }
 
 /// MLflow's server only looks the run up when the source lives in the run's
