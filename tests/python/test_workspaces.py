@@ -258,6 +258,17 @@ def test_traces_logged_models_and_scorers_belong_to_their_experiments_workspace(
     ti["trace_location"] = {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": other}}
     r = requests.post(f"{server.url}/api/3.0/mlflow/traces", headers=hb, json={"trace": {"trace_info": ti}}, timeout=10)
     assert r.status_code == 404, r.text
+    # beta's runs may not log against alpha's logged model
+    brun = requests.post(f"{server.url}/api/2.0/mlflow/runs/create", headers=hb,
+                         json={"experiment_id": other}, timeout=10).json()["run"]["info"]["run_id"]
+    for path, body in [
+        ("runs/log-metric", {"run_id": brun, "key": "m", "value": 1, "timestamp": 1, "model_id": model.model_id}),
+        ("runs/log-batch", {"run_id": brun, "metrics": [{"key": "m", "value": 1, "timestamp": 1,
+                                                          "model_id": model.model_id}]}),
+        ("runs/outputs", {"run_id": brun, "models": [{"model_id": model.model_id, "step": 0}]}),
+    ]:
+        r = requests.post(f"{server.url}/api/2.0/mlflow/{path}", headers=hb, json=body, timeout=10)
+        assert r.status_code == 404, (path, r.text)
     # the datasets of alpha's runs are not listed for beta
     r = requests.post(f"{server.url}/ajax-api/2.0/mlflow/experiments/search-datasets", headers=hb,
                       json={"experiment_ids": [exp]}, timeout=10)

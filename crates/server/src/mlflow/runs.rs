@@ -218,10 +218,33 @@ pub async fn restore(State(s): State<AppState>, req: Req) -> JsonResult {
     empty()
 }
 
+/// Refuse logged model ids of another workspace than `ws` (as if they did
+/// not exist): a run's metrics, inputs and outputs may name its own
+/// workspace's models only. No lookup when there are none.
+fn models_in<'a>(
+    st: &dyn store::MetadataStore,
+    ws: &str,
+    ids: impl Iterator<Item = &'a str>,
+) -> store::Result<()> {
+    let mut seen: Vec<&str> = Vec::new();
+    for id in ids {
+        if !seen.contains(&id) {
+            seen.push(id);
+            // (a missing one is the store's own answer to give)
+            if st.logged_model_workspace(id).is_ok() {
+                workspace::logged_model_in(st, ws, id)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 pub async fn log_metric(State(s): State<AppState>, req: Req) -> JsonResult {
     let id = req.run_id()?;
     let m = metric_from(&req)?;
+    let ws = workspace::of(&req);
     workspace::on_run(&s, req.workspace(), id, move |st, id| {
+        models_in(st, &ws, m.model_id.as_deref().into_iter())?;
         st.log_batch(id, &[m], &[], &[])
     })
     .await?;
@@ -281,7 +304,13 @@ pub async fn log_batch(State(s): State<AppState>, raw: RawReq) -> JsonResult {
             (id, metrics, params, tags)
         }
     };
+    let ws2 = ws.clone();
     workspace::on_run(&s, &ws, id, move |st, id| {
+        models_in(
+            st,
+            &ws2,
+            metrics.iter().filter_map(|m| m.model_id.as_deref()),
+        )?;
         st.log_batch(id, &metrics, &params, &tags)
     })
     .await?;
@@ -320,7 +349,9 @@ pub async fn log_inputs(State(s): State<AppState>, req: Req) -> JsonResult {
         .iter()
         .map(|m| m.nonempty("model_id"))
         .collect::<Result<Vec<_>, _>>()?;
+    let ws = workspace::of(&req);
     workspace::on_run(&s, req.workspace(), id, move |st, id| {
+        models_in(st, &ws, models.iter().map(String::as_str))?;
         st.log_inputs(id, &datasets, &models)
     })
     .await?;
@@ -339,7 +370,9 @@ pub async fn log_outputs(State(s): State<AppState>, req: Req) -> JsonResult {
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
+    let ws = workspace::of(&req);
     workspace::on_run(&s, req.workspace(), id, move |st, id| {
+        models_in(st, &ws, outputs.iter().map(|o| o.model_id.as_str()))?;
         st.log_outputs(id, &outputs)
     })
     .await?;
