@@ -207,7 +207,9 @@ async fn list(State(m): State<Monitoring>, Extension(ws): Extension<Ws>) -> ApiR
             let Ok(s) = serde_json::from_str::<Schedule>(&r.config) else {
                 continue;
             };
-            let recent = m.store.list_jobs_named(EXECUTION_KIND, &s.name, 50)?;
+            let mut recent = m.store.list_jobs_named(EXECUTION_KIND, &s.name, 50)?;
+            // (a schedule of that name may have been another project's before)
+            recent.retain(|j| j.workspace == ws.0);
             found.push((r, s, recent));
         }
         // the latest executions' deliveries, in one query
@@ -372,7 +374,8 @@ async fn one(
     let out = blocking(move || {
         let row = schedule_in(m.store.as_ref(), &ws.0, &name)?;
         let s = parse_schedule(&row)?;
-        let execs = m.store.list_jobs_named(EXECUTION_KIND, &name, 200)?;
+        let mut execs = m.store.list_jobs_named(EXECUTION_KIND, &name, 200)?;
+        execs.retain(|j| j.workspace == ws.0);
         let deliveries = deliveries_of(m.store.as_ref(), &execs.iter().collect::<Vec<_>>())?;
         // a light list: per-feature values for the charts, but the
         // histograms of the newest execution that has them only (another's

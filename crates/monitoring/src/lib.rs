@@ -79,9 +79,10 @@ pub fn prometheus(store: &dyn MetadataStore, workspace: &str) -> String {
             let Ok(s) = serde_json::from_str::<schedule::Schedule>(&r.config) else {
                 continue;
             };
-            let Ok(recent) = store.list_jobs_named(execute::EXECUTION_KIND, &s.name, 50) else {
+            let Ok(mut recent) = store.list_jobs_named(execute::EXECUTION_KIND, &s.name, 50) else {
                 continue;
             };
+            recent.retain(|j| j.workspace == workspace);
             // the latest execution that saw data (an empty window keeps the last verdict)
             let Some((j, result)) = recent.iter().find_map(|j| {
                 let r: serde_json::Value = serde_json::from_str(&j.result).ok()?;

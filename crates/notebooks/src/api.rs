@@ -611,7 +611,9 @@ fn schedules_json(n: &Notebooks, ws: &str) -> ApiResult<Vec<Value>> {
         let Ok(s) = serde_json::from_str::<NotebookSchedule>(&row.config) else {
             continue;
         };
-        let runs = n.store.list_jobs_named(KIND, &s.name, 10)?;
+        let mut runs = n.store.list_jobs_named(KIND, &s.name, 10)?;
+        // (a schedule of that name may have been another project's before)
+        runs.retain(|j| j.workspace == ws);
         out.push(schedule_json(&s, &runs));
     }
     Ok(out)
@@ -662,7 +664,8 @@ async fn put_schedule(
         let text = serde_json::to_string(&s)
             .map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))?;
         n2.store.put_notebook_schedule(&ws.0, &s.name, &text)?;
-        let runs = n2.store.list_jobs_named(KIND, &s.name, 10)?;
+        let mut runs = n2.store.list_jobs_named(KIND, &s.name, 10)?;
+        runs.retain(|j| j.workspace == ws.0);
         Ok(schedule_json(&s, &runs))
     })
     .await?;
@@ -694,7 +697,8 @@ async fn get_schedule(
     let name = schedule_name(p)?;
     let out = blocking(move || {
         let s = load_schedule(&n, &ws.0, &name)?;
-        let runs = n.store.list_jobs_named(KIND, &name, 50)?;
+        let mut runs = n.store.list_jobs_named(KIND, &name, 50)?;
+        runs.retain(|j| j.workspace == ws.0);
         Ok(schedule_json(&s, &runs))
     })
     .await?;
