@@ -1072,3 +1072,30 @@ print("team-a", status("team-a"), "team-b", status("team-b"), "env", os.environ[
     );
     assert_eq!(c, 401, "{b}");
 }
+
+/// A request the guard refuses leaves its body unread, so its connection
+/// cannot serve another request: the answer says `Connection: close`, and a
+/// keep-alive client does not send its next request on a closing connection.
+/// A request that reaches its handler keeps its connection.
+#[test]
+fn a_refused_request_with_a_body_closes_its_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = token(dir.path(), "admin", "admin");
+    let s = Server::start(dir.path(), &["--require-auth"]);
+    let ask = |bearer: &str| {
+        format!(
+            "POST /api/2.0/mlflow/experiments/search HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\nAuthorization: Bearer {bearer}\r\nContent-Length: 2\r\n\r\n{{}}",
+            s.port
+        )
+    };
+    let (c, head, _) = exchange(s.port, ask("atl_wrong").as_bytes());
+    assert_eq!(c, 401, "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    // (two requests on one connection: the first, answered, keeps it open for the second)
+    let last = ask(&admin).replacen("\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1);
+    let two = format!("{}{last}", ask(&admin));
+    let (c, head, body) = exchange(s.port, two.as_bytes());
+    assert_eq!(c, 200, "{head}");
+    assert!(!head.contains("connection: close"), "{head}");
+    assert_eq!(body.matches("HTTP/1.1 200").count(), 1, "{body}");
+}

@@ -229,7 +229,35 @@ fn refuse(code: ErrorCode, msg: String) -> Response {
 /// 4. the route's declared [`Access`] is checked against the role, and a
 ///    JSON route's body must be declared JSON (a page can post `text/plain`
 ///    cross-site without asking, never `application/json`).
-pub async fn middleware(State(g): State<Guard>, mut req: Request, next: Next) -> Response {
+pub async fn middleware(State(g): State<Guard>, req: Request, next: Next) -> Response {
+    // A request refused here leaves its body unread, so the connection cannot
+    // serve another request: say so, or a keep-alive client sends its next
+    // request on a connection the server is closing (and gets no answer).
+    let sent_body = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|n| n > 0)
+        || req.headers().contains_key(header::TRANSFER_ENCODING);
+    let passed = std::sync::atomic::AtomicBool::new(false);
+    let mut resp = check(g, req, next, &passed).await;
+    if sent_body && !passed.load(std::sync::atomic::Ordering::Relaxed) {
+        resp.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+    }
+    resp
+}
+
+/// [`middleware`]'s checks; `passed` is set when the request goes on to its handler.
+async fn check(
+    g: Guard,
+    mut req: Request,
+    next: Next,
+    passed: &std::sync::atomic::AtomicBool,
+) -> Response {
     let site = &g.state.site;
     let method = req.method().clone();
     // 1. Host (an absolute-form request line carries it in the URI instead)
@@ -548,6 +576,7 @@ pub async fn middleware(State(g): State<Guard>, mut req: Request, next: Next) ->
     });
     req.extensions_mut().insert(identity);
     req.extensions_mut().insert(crate::workspace::Ws(ws));
+    passed.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut resp = next.run(req).await;
     if let Some(mut e) = audit {
         e.status = i64::from(resp.status().as_u16());
