@@ -337,6 +337,36 @@ def test_a_projects_artifacts_are_not_readable_from_another(server, tmp_path):
     assert (r.status_code, r.text) == (200, "alpha only")
 
 
+def test_a_projects_experiments_keep_their_artifacts_in_the_project(server, tmp_path):
+    admin = MlflowClient(server.url)
+    alpha = ws_name()
+    admin.create_workspace(alpha)
+    mlflow.set_tracking_uri(server.url)
+    # as MLflow with workspaces: no caller-chosen location, which could be another project's
+    mlflow.set_workspace(alpha)
+    with pytest.raises(MlflowException) as e:
+        MlflowClient(server.url).create_experiment(unique("loc"), artifact_location="mlflow-artifacts:/capture")
+    assert "cannot set artifact_location" in str(e.value), e.value
+    exp = MlflowClient(server.url).create_experiment(unique("loc"))
+    f = tmp_path / "a.txt"
+    f.write_text("alpha's")
+    with mlflow.start_run(experiment_id=exp) as run:
+        mlflow.log_artifact(str(f))
+    raw = f"{server.url}/api/2.0/mlflow-artifacts/artifacts/{exp}/{run.info.run_id}/artifacts/a.txt"
+    # a link or an image cannot send the header: a GET may name the project as ?workspace=
+    r = requests.get(f"{raw}?workspace={alpha}", timeout=10)
+    assert (r.status_code, r.text) == (200, "alpha's")
+    assert requests.get(raw, timeout=10).status_code == 404
+    # (only to read: a change names its project in the header)
+    r = requests.put(f"{raw}?workspace={alpha}", data=b"x", timeout=10)
+    assert r.status_code == 404, r.text
+    assert requests.get(raw, headers={"X-MLFLOW-WORKSPACE": alpha}, timeout=10).text == "alpha's"
+    # the default project keeps MLflow's behaviour
+    mlflow.set_workspace(None)
+    loc = MlflowClient(server.url).create_experiment(unique("loc"), artifact_location="mlflow-artifacts:/elsewhere")
+    assert MlflowClient(server.url).get_experiment(loc).artifact_location == "mlflow-artifacts:/elsewhere"
+
+
 def test_each_project_has_its_own_datasets(server):
     admin = MlflowClient(server.url)
     alpha, beta = ws_name(), ws_name()

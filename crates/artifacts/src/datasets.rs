@@ -13,11 +13,7 @@ const EXTENSIONS: &[&str] = &["csv", "tsv", "txt", "parquet", "pq"];
 /// default project (where every dataset lived before projects), else
 /// `projects/<workspace>/datasets`.
 pub fn datasets_dir(workspace: &str) -> String {
-    if workspace.is_empty() || workspace == "default" {
-        DATASETS.to_string()
-    } else {
-        format!("projects/{workspace}/{DATASETS}")
-    }
+    crate::projects::in_project(workspace, DATASETS)
 }
 
 /// The artifact path of project `workspace`'s dataset named `name`.

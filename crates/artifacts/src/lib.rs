@@ -13,6 +13,7 @@
 //! request may touch.
 
 pub mod datasets;
+pub mod projects;
 pub mod s3;
 
 pub use s3::{S3Settings, Secret};

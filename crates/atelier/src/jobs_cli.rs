@@ -115,7 +115,7 @@ pub(crate) fn upload_code(
     code: Option<&Path>,
     command: &[String],
 ) -> anyhow::Result<Option<String>> {
-    let dest = format!("jobs-code/{}", random_hex());
+    let dest = crate::remote::project_folder(&format!("jobs-code/{}", random_hex()));
     let uploaded = match code {
         Some(dir) => {
             if !dir.is_dir() {
@@ -164,7 +164,7 @@ pub(crate) fn input_source(c: &Client, name: &str, src: &str) -> anyhow::Result<
         eprintln!("uploaded {src} as the dataset {uploaded}");
         Ok(format!("datasets/{uploaded}"))
     } else if p.is_dir() {
-        let dest = format!("jobs-inputs/{}", random_hex());
+        let dest = crate::remote::project_folder(&format!("jobs-inputs/{}", random_hex()));
         let n = upload_dir(c, p, &dest)?;
         eprintln!("uploaded {n} file(s) of {src}");
         Ok(format!("mlflow-artifacts:/{dest}"))

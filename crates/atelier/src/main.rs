@@ -1580,13 +1580,14 @@ fn serve(s: Settings) -> anyhow::Result<()> {
             config::ExecutorAt::Ray { .. } => {
                 let mint_token: Option<jobs::cluster::MintToken> =
                     (auth == server::AuthMode::Required).then(|| {
-                        Arc::new(|st: &dyn store::MetadataStore, name: &str| {
+                        Arc::new(|st: &dyn store::MetadataStore, name: &str, ws: &str| {
                             let t = server::new_token();
                             match st.revoke_token(name) {
                                 Ok(()) | Err(store::StoreError::NotFound(_)) => {}
                                 Err(e) => return Err(e.to_string()),
                             }
-                            st.create_token(name, "editor", &server::hash_token(&t), None)
+                            // the workers act in the job's project only
+                            st.create_project_token(name, "editor", &server::hash_token(&t), ws)
                                 .map_err(|e| e.to_string())?;
                             Ok(t)
                         }) as jobs::cluster::MintToken
@@ -1680,14 +1681,26 @@ fn serve(s: Settings) -> anyhow::Result<()> {
                 .into_iter()
                 .collect(),
             // with authentication on, each start of a space gets a fresh token
-            // of its own (editor: its user could start it) for its kernels
+            // of its own for its kernels: its person's (at most editor, and only
+            // in the projects where they have a role); a space of no person (a
+            // service token's) gets a service token as before
             space_env: (auth == server::AuthMode::Required).then(|| {
                 let st = state.store.clone();
                 spaces::SpaceEnv(Arc::new(move |space: &str| {
                     let name = format!("space:{space}");
                     let _ = st.revoke_token(&name);
                     let t = server::new_token();
-                    match st.create_token(&name, "editor", &server::hash_token(&t), None) {
+                    let hash = server::hash_token(&t);
+                    let owner = st.list_users().ok().and_then(|users| {
+                        users
+                            .into_iter()
+                            .find(|u| spaces::space_name_for(Some(&u.name)) == space)
+                    });
+                    let made = match owner {
+                        Some(u) => st.create_user_token(&u.name, &name, "editor", &hash, None),
+                        None => st.create_token(&name, "editor", &hash, None),
+                    };
+                    match made {
                         Ok(_) => [("MLFLOW_TRACKING_TOKEN".to_string(), t)]
                             .into_iter()
                             .collect(),

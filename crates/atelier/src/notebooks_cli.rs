@@ -106,7 +106,8 @@ pub fn run(a: RunArgs) -> anyhow::Result<std::process::ExitCode> {
             .and_then(|n| n.to_str())
             .filter(|n| n.ends_with(".ipynb"))
             .ok_or_else(|| anyhow::anyhow!("{}: not a .ipynb file", local.display()))?;
-        let dest = format!("notebook-uploads/{}/{file}", random_hex());
+        let dest =
+            crate::remote::project_folder(&format!("notebook-uploads/{}/{file}", random_hex()));
         c.upload_artifact(local, &dest)?;
         dest
     } else {

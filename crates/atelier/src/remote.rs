@@ -21,6 +21,13 @@ pub fn workspace_from_env() -> Option<String> {
         .filter(|w| !w.is_empty())
 }
 
+/// Where an upload to folder `rel` (`jobs-code/…`, `endpoints/…`) goes in
+/// the artifact store for the project of [`workspace_from_env`]: each
+/// project's uploads are its own (see `artifacts::projects`).
+pub fn project_folder(rel: &str) -> String {
+    artifacts::projects::in_project(workspace_from_env().as_deref().unwrap_or_default(), rel)
+}
+
 /// An Atelier server, with the token from `ATELIER_TOKEN` or
 /// `MLFLOW_TRACKING_TOKEN` when set.
 pub struct Client {

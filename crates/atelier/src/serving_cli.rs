@@ -184,7 +184,12 @@ pub fn deploy(a: DeployArgs) -> anyhow::Result<()> {
         a.model.clone()
     } else {
         // a local pipeline file: uploaded so the endpoint survives restarts
-        let dest = format!("endpoints/{}/{}/{}", a.name, a.variant, store::now_ms());
+        let dest = crate::remote::project_folder(&format!(
+            "endpoints/{}/{}/{}",
+            a.name,
+            a.variant,
+            store::now_ms()
+        ));
         upload_pipeline(&c, Path::new(&a.model), &dest)?
     };
     let (s, existing) = c.call(
@@ -351,7 +356,7 @@ fn batch_on_server(a: BatchArgs) -> anyhow::Result<()> {
         upload_pipeline(
             &c,
             Path::new(&a.model),
-            &format!("batch-transform/models/{}", store::now_ms()),
+            &crate::remote::project_folder(&format!("batch-transform/models/{}", store::now_ms())),
         )?
     };
     let files = serving::batch::input_files(&a.input)?;
@@ -603,7 +608,10 @@ pub fn endpoints(cmd: EndpointsCommand) -> anyhow::Result<()> {
             let model = if is_uri(&model) {
                 model
             } else {
-                let dest = format!("endpoints/{endpoint}/{variant}/{}", store::now_ms());
+                let dest = crate::remote::project_folder(&format!(
+                    "endpoints/{endpoint}/{variant}/{}",
+                    store::now_ms()
+                ));
                 upload_pipeline(&c, Path::new(&model), &dest)?
             };
             let mut body = json!({

@@ -567,7 +567,7 @@ fn captured(data: &Path, endpoint: &str, since_ms: i64) -> Vec<serving::CaptureR
     let arts = artifacts::ArtifactStore::local(data.join("artifacts")).unwrap();
     rt.block_on(serving::read_capture(
         &arts,
-        endpoint,
+        &serving::capture::folder("default", endpoint),
         since_ms - 1000,
         store::now_ms() + 1000,
     ))

@@ -1052,6 +1052,73 @@ print("team-a", status("team-a"), "team-b", status("team-b"), "env", os.environ[
     // (its MLFLOW_WORKSPACE names the project, so the mlflow client works there unchanged)
     assert!(logs.contains("team-a 200 team-b 404 env team-a"), "{logs}");
 
+    // what a project uploads is its own: the CLI put the model in team-a's part of the store ...
+    let (c, b) = a("GET", "/api/atelier/endpoints/a-ep", "");
+    assert_eq!(c, 200, "{b}");
+    let v: Value = serde_json::from_str(&b).unwrap();
+    let model_path = v["endpoint"]["variants"][0]["artifact_path"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        model_path.starts_with("projects/team-a/endpoints/a-ep/"),
+        "{b}"
+    );
+    let url = format!("/api/2.0/mlflow-artifacts/artifacts/{model_path}");
+    assert_eq!(a("GET", &url, "").0, 200);
+    // ... where team-b reaches it neither directly nor by pointing at it
+    let (c, b) = o("GET", &url, "");
+    assert_eq!(c, 404, "{b}");
+    let (c, b) = o(
+        "GET",
+        "/api/2.0/mlflow-artifacts/artifacts?path=projects/team-a",
+        "",
+    );
+    assert_eq!(c, 404, "{b}");
+    let (c, b) = o(
+        "POST",
+        "/api/atelier/endpoints",
+        &json!({"name": "b-ep", "model": format!("mlflow-artifacts:/{model_path}")}).to_string(),
+    );
+    assert_eq!((c, b.contains("no model at")), (400, true), "{c} {b}");
+    let (c, b) = o(
+        "POST",
+        "/api/atelier/jobs",
+        &json!({"kind": "processing", "spec": {"command": ["true"],
+            "inputs": {"m": format!("mlflow-artifacts:/{model_path}")}}})
+        .to_string(),
+    );
+    assert_eq!((c, b.contains("No such artifact")), (400, true), "{c} {b}");
+    let code = model_path.rsplit_once('/').unwrap().0.to_string();
+    let (c, b) = o(
+        "POST",
+        "/api/atelier/jobs",
+        &json!({"kind": "processing", "spec": {"command": ["true"], "code": code}}).to_string(),
+    );
+    assert_eq!((c, b.contains("No such artifact")), (400, true), "{c} {b}");
+    // nor the default project's folders, which are not team-b's either
+    let (c, b) = o(
+        "GET",
+        "/api/2.0/mlflow-artifacts/artifacts?path=capture",
+        "",
+    );
+    assert_eq!(c, 404, "{b}");
+    // alice's requests are captured (a share of them), in her project's part of the store
+    for _ in 0..40 {
+        assert_eq!(invoke("alice", Some("team-a")).0, 200);
+    }
+    let t = std::time::Instant::now();
+    loop {
+        let (c, b) = a("GET", "/api/atelier/endpoints/a-ep/capture", "");
+        assert_eq!(c, 200, "{b}");
+        let v: Value = serde_json::from_str(&b).unwrap();
+        if v["records"].as_array().is_some_and(|r| !r.is_empty()) {
+            break;
+        }
+        assert!(t.elapsed() < std::time::Duration::from_secs(20), "{b}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
     // alice still owns and manages all of it
     let (c, b) = a("POST", &format!("/api/atelier/jobs/{job_id}/cancel"), "");
     assert_eq!(c, 202, "{b}");
@@ -1071,6 +1138,43 @@ print("team-a", status("team-a"), "team-b", status("team-b"), "env", os.environ[
         row.as_bytes(),
     );
     assert_eq!(c, 401, "{b}");
+    // and when team-b takes the name, the endpoint starts with nothing of a-ep's past
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_atelier"))
+        .args([
+            "deploy",
+            model.to_str().unwrap(),
+            "--name",
+            "a-ep",
+            "--server",
+        ])
+        .arg(s.url(""))
+        .env("ATELIER_TOKEN", &tokens["olga"])
+        .env("MLFLOW_WORKSPACE", "team-b")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (c, b) = o("GET", "/api/atelier/endpoints/a-ep/capture", "");
+    assert_eq!(c, 200, "{b}");
+    let v: Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(v["records"], json!([]), "{b}");
+    // (alice's captures stay in her project's folder)
+    let (c, b) = a(
+        "GET",
+        "/api/2.0/mlflow-artifacts/artifacts?path=projects/team-a/capture/a-ep",
+        "",
+    );
+    assert_eq!(c, 200, "{b}");
+    assert!(b.contains("\"is_dir\":true"), "{b}");
+    let (c, b) = o(
+        "GET",
+        "/api/2.0/mlflow-artifacts/artifacts?path=projects/team-a/capture/a-ep",
+        "",
+    );
+    assert_eq!(c, 404, "{b}");
 }
 
 /// A request the guard refuses leaves its body unread, so its connection

@@ -523,7 +523,7 @@ fn capture_files_metrics_and_restart() {
     let recs = rt
         .block_on(serving::read_capture(
             &arts,
-            "cap",
+            "capture/cap",
             start - 1000,
             store::now_ms() + 1000,
         ))
@@ -569,7 +569,7 @@ fn capture_files_metrics_and_restart() {
     let sampled = rt
         .block_on(serving::read_capture(
             &arts,
-            "sampled",
+            "capture/sampled",
             start - 1000,
             store::now_ms() + 1000,
         ))
@@ -622,7 +622,7 @@ fn capture_files_metrics_and_restart() {
     let recs = rt
         .block_on(serving::read_capture(
             &arts,
-            "cap",
+            "capture/cap",
             start - 1000,
             store::now_ms() + 1000,
         ))

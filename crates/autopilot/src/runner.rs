@@ -206,7 +206,11 @@ impl<'a> Job<'a> {
         };
         // revoked when the job's runner (which holds it) is dropped
         let token = cluster
-            .token(&self.ctx.store, &format!("autopilot:{}", self.ctx.job.id))
+            .token(
+                &self.ctx.store,
+                &format!("autopilot:{}", self.ctx.job.id),
+                &self.ctx.job.workspace,
+            )
             .map_err(AutopilotError::Spec)?;
         let slots = self
             .spec

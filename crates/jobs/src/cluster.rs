@@ -12,9 +12,10 @@ use store::MetadataStore;
 
 use crate::executor::{ExecStatus, Executor, Handle, Launch};
 
-/// Makes a token for a job's workers: the store, the token's name; the
-/// token's secret back.
-pub type MintToken = Arc<dyn Fn(&dyn MetadataStore, &str) -> Result<String, String> + Send + Sync>;
+/// Makes a token for a job's workers: the store, the token's name, the
+/// job's project (the only one the token acts in); the token's secret back.
+pub type MintToken =
+    Arc<dyn Fn(&dyn MetadataStore, &str, &str) -> Result<String, String> + Send + Sync>;
 
 /// How often a command on the cluster is looked at.
 pub const POLL: Duration = Duration::from_millis(250);
@@ -67,11 +68,12 @@ impl Cluster {
         &self,
         store: &Arc<dyn MetadataStore>,
         name: &str,
+        workspace: &str,
     ) -> Result<Option<WorkerToken>, String> {
         let Some(mint) = &self.mint_token else {
             return Ok(None);
         };
-        let secret = mint(store.as_ref(), name)
+        let secret = mint(store.as_ref(), name, workspace)
             .map_err(|e| format!("could not make the workers' token: {e}"))?;
         Ok(Some(WorkerToken {
             store: store.clone(),

@@ -310,7 +310,8 @@ async fn create(
         })?;
         Ok(match sc.kind {
             CheckKind::DataQuality => Some(
-                crate::execute::baseline_path(st.as_ref(), &sc, &ep).map_err(ApiError::invalid)?,
+                crate::execute::baseline_path(st.as_ref(), &w.0, &sc, &ep)
+                    .map_err(ApiError::invalid)?,
             ),
             CheckKind::ModelQuality => None,
             CheckKind::ModelBias | CheckKind::ModelExplainability => {
@@ -516,8 +517,8 @@ async fn ground_truth(
         .to_string();
     {
         let st = m.store.clone();
-        let e = endpoint.clone();
-        blocking(move || endpoint_in(st.as_ref(), &ws.0, &e)).await?;
+        let (e, w) = (endpoint.clone(), ws.0.clone());
+        blocking(move || endpoint_in(st.as_ref(), &w, &e)).await?;
     }
     let labels = parse_labels(&body, &ct).map_err(ApiError::invalid)?;
     // how many of them match a captured prediction: our event ids carry
@@ -544,7 +545,7 @@ async fn ground_truth(
         .collect();
     let (found, searched_hours) = crate::capture_ids::match_ids(
         &m.artifacts,
-        &endpoint,
+        &serving::capture::folder(&ws.0, &endpoint),
         &wanted,
         store::now_ms(),
         back_hours,
@@ -559,7 +560,8 @@ async fn ground_truth(
         .collect();
     let now = store::now_ms();
     let path = ArtifactPath::parse(&format!(
-        "ground-truth/{endpoint}/{}/{now}-{:08x}.jsonl",
+        "{}/{}/{now}-{:08x}.jsonl",
+        crate::execute::ground_truth_folder(&ws.0, &endpoint),
         hour_dir(now),
         (now as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32
     ))?;
@@ -664,10 +666,11 @@ async fn retrain(
             let days = v["days"].as_f64().unwrap_or(7.0).clamp(0.01, 365.0);
             let now = store::now_ms();
             let since = now - (days * 86_400_000.0) as i64;
-            let records = serving::read_capture(&m.artifacts, &s.endpoint, since, now)
+            let folder = serving::capture::folder(&ws.0, &s.endpoint);
+            let records = serving::read_capture(&m.artifacts, &folder, since, now)
                 .await
                 .map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))?;
-            let labels = read_labels(&m.artifacts, &s.endpoint, since)
+            let labels = read_labels(&m.artifacts, &ws.0, &s.endpoint, since)
                 .await
                 .map_err(|e| ApiError::new(ErrorCode::InternalError, e))?;
             let columns = serving::LoadedModel::new(pipeline.clone()).columns;

@@ -121,15 +121,15 @@ fn scan(bytes: &[u8], wanted: &WantedIds) -> (Vec<String>, Vec<String>) {
 }
 
 impl CapturedIds {
-    /// Add the `wanted` ids found among the monitored records of
-    /// `endpoint` in the hour starting at `hour_ms` (every variant folder).
+    /// Add the `wanted` ids found among the monitored records in an
+    /// endpoint's capture `folder` (`serving::capture::folder`) in the hour starting at `hour_ms` (every variant folder).
     /// The files are read and parsed on the blocking pool: from a local
     /// folder in one read each (the object store's stream would take a
     /// blocking-pool hop per 8 KiB), from a remote store through it.
     pub async fn read_hour(
         &mut self,
         arts: &ArtifactStore,
-        endpoint: &str,
+        folder: &str,
         variants: &[String],
         hour_ms: i64,
         wanted: &Arc<WantedIds>,
@@ -137,7 +137,7 @@ impl CapturedIds {
         let part = serving::capture::hour_partition(hour_ms);
         let mut files = Vec::new();
         for v in variants {
-            for f in serving::capture::hour_files(arts, endpoint, v, &part)
+            for f in serving::capture::hour_files(arts, folder, v, &part)
                 .await
                 .map_err(|e| e.to_string())?
             {
@@ -192,12 +192,12 @@ pub struct Wanted<'a> {
 /// and how many hours were read.
 pub async fn match_ids(
     arts: &ArtifactStore,
-    endpoint: &str,
+    folder: &str,
     wanted: &[Wanted<'_>],
     now_ms: i64,
     back_hours: u32,
 ) -> Result<(Vec<bool>, usize), String> {
-    let variants = serving::capture::capture_variants(arts, endpoint)
+    let variants = serving::capture::capture_variants(arts, folder)
         .await
         .map_err(|e| e.to_string())?;
     let mut found = vec![false; wanted.len()];
@@ -226,7 +226,7 @@ pub async fn match_ids(
     timed.dedup();
     for h in timed {
         if read.insert(h) {
-            ids.read_hour(arts, endpoint, &variants, h, &sets).await?;
+            ids.read_hour(arts, folder, &variants, h, &sets).await?;
         }
     }
     let matches = |ids: &CapturedIds, w: &Wanted<'_>| {
@@ -246,7 +246,7 @@ pub async fn match_ids(
             break;
         }
         if read.insert(h) {
-            ids.read_hour(arts, endpoint, &variants, h, &sets).await?;
+            ids.read_hour(arts, folder, &variants, h, &sets).await?;
             for (f, w) in found.iter_mut().zip(wanted) {
                 if !*f {
                     *f = matches(&ids, w);

@@ -282,9 +282,19 @@ pub async fn prepare(m: &Monitoring, ws: &str, s: &Schedule) -> ApiResult<String
     let Some(dataset) = s.dataset.clone() else {
         // a baseline folder made elsewhere: it must hold readable constraints
         let dir = s.baseline.clone().unwrap_or_default();
-        let path = ArtifactPath::parse(&dir)
-            .and_then(|p| p.join(CONSTRAINTS_FILE))
-            .map_err(|e| ApiError::invalid(format!("baseline '{dir}': {e}")))?;
+        let (st, w, d) = (m.store.clone(), ws.to_string(), dir.clone());
+        let path = server::atelier_api::blocking(move || {
+            server::workspace::artifact_in(st.as_ref(), &w, &d).map_err(ApiError::from)
+        })
+        .await
+        .map_err(|e| {
+            ApiError::invalid(format!(
+                "no baseline at '{dir}' in project '{ws}': {}",
+                e.message
+            ))
+        })?
+        .join(CONSTRAINTS_FILE)
+        .map_err(|e| ApiError::invalid(format!("baseline '{dir}': {e}")))?;
         let bytes = m.artifacts.read_all(&path).await.map_err(|_| {
             ApiError::invalid(format!(
                 "no {CONSTRAINTS_FILE} in baseline '{dir}'; give \"dataset\" instead to compute one from training data"
@@ -322,7 +332,10 @@ pub async fn prepare(m: &Monitoring, ws: &str, s: &Schedule) -> ApiResult<String
     let files: Vec<(String, String)> =
         server::atelier_api::blocking(move || baseline_files(&sc, &pipeline, &file, &dataset))
             .await?;
-    let dir = ArtifactPath::parse(&format!("monitoring/{}/baseline", s.name))?;
+    let dir = ArtifactPath::parse(&artifacts::projects::in_project(
+        ws,
+        &format!("monitoring/{}/baseline", s.name),
+    ))?;
     for (name, text) in files {
         m.artifacts
             .put_bytes(&dir.join(&name)?, Bytes::from(text))
@@ -471,8 +484,11 @@ fn write_report(
     for (name, text) in files {
         std::fs::write(tmp.path().join(name), text).map_err(|e| e.to_string())?;
     }
-    let dest = ArtifactPath::parse(&format!("monitoring/{}/{}", sched.name, ctx.job.id))
-        .map_err(|e| e.to_string())?;
+    let dest = ArtifactPath::parse(&artifacts::projects::in_project(
+        &ctx.job.workspace,
+        &format!("monitoring/{}/{}", sched.name, ctx.job.id),
+    ))
+    .map_err(|e| e.to_string())?;
     upload_dir(ctx, tmp.path(), &dest)
 }
 
@@ -511,7 +527,12 @@ pub fn model_bias(
     let cols = columns(&pipeline, &extra);
     let names: Vec<String> = cols.iter().map(|c| c.0.clone()).collect();
     let since = ctx.spec["window_start_ms"].as_i64().unwrap_or(0);
-    let labels = ctx.block_on(read_labels(&ctx.artifacts, &sched.endpoint, since))?;
+    let labels = ctx.block_on(read_labels(
+        &ctx.artifacts,
+        &ctx.job.workspace,
+        &sched.endpoint,
+        since,
+    ))?;
     let positive = cfg
         .label_selector
         .clone()

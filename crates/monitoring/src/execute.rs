@@ -55,22 +55,40 @@ pub(crate) fn endpoint_pipeline(ctx: &JobContext, ep: &EndpointConfig) -> Result
     Pipeline::from_bytes(&bytes)
 }
 
-/// The baseline folder: the schedule's, else the served version's
-/// `atelier.baseline` tag.
+/// Where a baseline job of project `workspace` named `name` writes its
+/// baseline (`baselines/<name>`, under `projects/<workspace>/` outside the
+/// default project: see [`artifacts::projects`]).
+pub fn baseline_folder(workspace: &str, name: &str) -> String {
+    artifacts::projects::in_project(workspace, &format!("baselines/{name}"))
+}
+
+/// The baseline folder of a schedule of project `workspace`: the
+/// schedule's, else the served version's `atelier.baseline` tag; refused
+/// unless it is in that project's part of the artifact store.
 pub fn baseline_path(
     store: &dyn MetadataStore,
+    workspace: &str,
     s: &Schedule,
     ep: &EndpointConfig,
 ) -> Result<String, String> {
+    let owned = |b: &str| {
+        server::workspace::artifact_in(store, workspace, b)
+            .map(|_| b.to_string())
+            .map_err(|_| {
+                format!(
+                    "no baseline at '{b}' in project '{workspace}'; make one with POST /api/atelier/baselines or `atelier monitor baseline`"
+                )
+            })
+    };
     if let Some(b) = &s.baseline {
-        return Ok(b.clone());
+        return owned(b);
     }
     for v in &ep.variants {
         if let (Some(name), Some(version)) = (&v.registered_model, v.version)
             && let Ok(mv) = store.get_model_version(name, version)
             && let Some(t) = mv.tags.iter().find(|t| t.key == "atelier.baseline")
         {
-            return Ok(t.value.clone());
+            return owned(&t.value);
         }
     }
     Err(format!(
@@ -158,13 +176,9 @@ impl Runner for ExecutionRunner {
         let sched = load_schedule(ctx.store.as_ref(), &ctx.job.workspace, &name).map_err(fail)?;
         let ep = load_endpoint(ctx.store.as_ref(), &sched.endpoint).map_err(fail)?;
         ctx.progress(&json!({"phase": "reading capture"}));
+        let folder = serving::capture::folder(&ctx.job.workspace, &sched.endpoint);
         let records = ctx
-            .block_on(serving::read_capture(
-                &ctx.artifacts,
-                &sched.endpoint,
-                start,
-                end,
-            ))
+            .block_on(serving::read_capture(&ctx.artifacts, &folder, start, end))
             .map_err(fail)?;
         let mut result = json!({
             "schedule": name,
@@ -230,7 +244,7 @@ fn data_quality(
     records: &[serving::CaptureRecord],
     result: &mut Value,
 ) -> Result<(), String> {
-    let bpath = baseline_path(ctx.store.as_ref(), sched, ep)?;
+    let bpath = baseline_path(ctx.store.as_ref(), &ctx.job.workspace, sched, ep)?;
     result["baseline"] = json!(bpath);
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
     let dir = local_baseline(&ctx.artifacts, ctx, &bpath, tmp.path())?;
@@ -272,8 +286,11 @@ fn data_quality(
     let report = monitor::check(&baseline, &prof.finish()).map_err(|e| e.to_string())?;
     let out = tmp.path().join("report");
     report.write(&out).map_err(|e| e.to_string())?;
-    let dest = ArtifactPath::parse(&format!("monitoring/{}/{}", sched.name, ctx.job.id))
-        .map_err(|e| e.to_string())?;
+    let dest = ArtifactPath::parse(&artifacts::projects::in_project(
+        &ctx.job.workspace,
+        &format!("monitoring/{}/{}", sched.name, ctx.job.id),
+    ))
+    .map_err(|e| e.to_string())?;
     result["files"] = Value::Object(upload_dir(ctx, &out, &dest)?);
     // Columns the served model does not read (the target, ids, extras) are
     // still checked, but reported apart: a change there never alerts.
@@ -404,22 +421,30 @@ fn histograms(baseline: &monitor::Baseline, table: &tabular::Table) -> Value {
     Value::Object(out)
 }
 
+/// The folder of the ground truth uploaded for `endpoint` of project
+/// `workspace` (`ground-truth/<endpoint>`, under `projects/<workspace>/`
+/// outside the default project: see [`artifacts::projects`]).
+pub fn ground_truth_folder(workspace: &str, endpoint: &str) -> String {
+    artifacts::projects::in_project(workspace, &format!("ground-truth/{endpoint}"))
+}
+
 /// Every label uploaded for an endpoint (the newest upload of an id wins).
-/// Ground truth uploaded for `endpoint` from the hour before `since_ms` on:
-/// labels arrive after the predictions they label, so a window's labels
-/// are never in an older upload, and the read does not grow with the
-/// endpoint's history (`ground-truth/<endpoint>/YYYY/MM/DD/HH/*.jsonl`,
-/// the upload's hour).
+/// Ground truth uploaded for `endpoint` of project `workspace` from the
+/// hour before `since_ms` on: labels arrive after the predictions they
+/// label, so a window's labels are never in an older upload, and the read
+/// does not grow with the endpoint's history
+/// (`ground-truth/<endpoint>/YYYY/MM/DD/HH/*.jsonl`, the upload's hour).
 pub async fn read_labels(
     arts: &ArtifactStore,
+    workspace: &str,
     endpoint: &str,
     since_ms: i64,
 ) -> Result<LabelIndex, String> {
-    let dir =
-        ArtifactPath::parse(&format!("ground-truth/{endpoint}")).map_err(|e| e.to_string())?;
+    let folder = ground_truth_folder(workspace, endpoint);
+    let dir = ArtifactPath::parse(&folder).map_err(|e| e.to_string())?;
     // the partition names the hour: any time an hour earlier is in the one before
     let first_hour = serving::capture::hour_partition(since_ms.max(0) - 3_600_000);
-    let prefix = format!("ground-truth/{endpoint}/");
+    let prefix = format!("{folder}/");
     let mut files: Vec<String> = arts
         .list_recursive(&dir)
         .await
@@ -466,7 +491,12 @@ fn model_quality(
     });
     let higher = !matches!(metric.as_str(), "rmse" | "mse" | "mae" | "log_loss");
     let since = ctx.spec["window_start_ms"].as_i64().unwrap_or(0);
-    let labels = ctx.block_on(read_labels(&ctx.artifacts, &sched.endpoint, since))?;
+    let labels = ctx.block_on(read_labels(
+        &ctx.artifacts,
+        &ctx.job.workspace,
+        &sched.endpoint,
+        since,
+    ))?;
     let k = if problem == ProblemType::Multiclass {
         pipeline.labels.len()
     } else {
@@ -616,7 +646,7 @@ fn calibration_of(
     sched: &Schedule,
     ep: &EndpointConfig,
 ) -> Option<monitor::calibration::Calibration> {
-    let b = baseline_path(ctx.store.as_ref(), sched, ep).ok()?;
+    let b = baseline_path(ctx.store.as_ref(), &ctx.job.workspace, sched, ep).ok()?;
     let path = ArtifactPath::parse(&b)
         .ok()?
         .join(monitor::calibration::CALIBRATION_FILE)
@@ -645,7 +675,7 @@ impl Runner for BaselineRunner {
         let name = spec["name"]
             .as_str()
             .unwrap_or(dataset.rsplit_once('.').map_or(dataset, |x| x.0));
-        ArtifactPath::parse(&format!("baselines/{name}")).map_err(|e| e.to_string())?;
+        ArtifactPath::parse(&baseline_folder(&ctx.workspace, name)).map_err(|e| e.to_string())?;
         let exists = match ctx.artifacts.local_file(&path) {
             Ok(Some(p)) => p.exists(),
             // not a local folder (S3): ask the store
@@ -672,7 +702,8 @@ impl Runner for BaselineRunner {
         let file = ctx
             .block_on(ctx.artifacts.fetch_local(&path, tmp.path()))
             .map_err(fail)?;
-        let dir = ArtifactPath::parse(&format!("baselines/{}", ctx.job.name)).map_err(fail)?;
+        let dir = ArtifactPath::parse(&baseline_folder(&ctx.job.workspace, &ctx.job.name))
+            .map_err(fail)?;
         let files = make_baseline(ctx, &file, &exclude, &dir, tmp.path())?;
         Ok(json!({"baseline": dir.as_str(), "files": files}))
     }

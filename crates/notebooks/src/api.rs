@@ -183,8 +183,9 @@ async fn read_artifact(n: &Notebooks, path: &ArtifactPath) -> ApiResult<Vec<u8>>
 }
 
 /// Put the notebook named by `source` where a job reads it: a workspace
-/// file is copied into the artifact store (`notebook-sources/<id>/<file>`:
-/// the run keeps the notebook as it was); an artifact is used as it is.
+/// file is copied into the artifact store (`notebook-sources/<id>/<file>`
+/// in the project's part: the run keeps the notebook as it was); an
+/// artifact (the project's own) is used as it is.
 /// Returns the artifact path and the canonical source.
 pub async fn snapshot(
     n: &Notebooks,
@@ -211,9 +212,9 @@ async fn snapshot_read(
     }
     // refuse what is not a notebook now, not when the job runs
     nbrender::render(&bytes).map_err(|e| ApiError::invalid(e.to_string()))?;
-    let dest = ArtifactPath::parse(&format!(
-        "notebook-sources/{}/{file}",
-        uuid::Uuid::new_v4().simple()
+    let dest = ArtifactPath::parse(&artifacts::projects::in_project(
+        ws,
+        &format!("notebook-sources/{}/{file}", uuid::Uuid::new_v4().simple()),
     ))
     .map_err(|e| ApiError::invalid(e.to_string()))?;
     n.artifacts

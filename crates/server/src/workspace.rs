@@ -89,7 +89,10 @@ fn exempt(path: &str) -> bool {
 }
 
 /// The workspace a request names (none named: `default`), or `None` for the
-/// routes that ignore the header; a malformed name is refused (400). Whether
+/// routes that ignore the header; a malformed name is refused (400). A
+/// `GET` or `HEAD` without the header may name it in a `workspace` query
+/// parameter instead: a link or an image in the Studio (a download, a
+/// preview) cannot send headers. Whether
 /// it exists, and the caller's role there, the guard asks the store
 /// ([`crate::auth::middleware`]), in the same trip as the caller's credential.
 pub fn requested(req: &Request) -> Result<Option<String>, ApiError> {
@@ -97,6 +100,13 @@ pub fn requested(req: &Request) -> Result<Option<String>, ApiError> {
         return Ok(None);
     }
     let named = match req.headers().get(HEADER) {
+        None if matches!(
+            *req.method(),
+            axum::http::Method::GET | axum::http::Method::HEAD
+        ) =>
+        {
+            query_workspace(req.uri().query().unwrap_or_default())
+        }
         None => None,
         Some(v) => match v.to_str() {
             Ok(t) => Some(t.trim().to_string()).filter(|t| !t.is_empty()),
@@ -114,6 +124,14 @@ pub fn requested(req: &Request) -> Result<Option<String>, ApiError> {
         }
         _ => Ok(Some(DEFAULT_WORKSPACE.to_string())),
     }
+}
+
+/// The `workspace` parameter of a query string, decoded.
+fn query_workspace(query: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "workspace")
+        .map(|(_, v)| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 /// Refuse workspace `ws` as if it did not exist unless `who` may see it: a
@@ -181,6 +199,37 @@ pub fn job_in(st: &dyn MetadataStore, ws: &str, id: &str) -> store::Result<store
         Ok(job)
     } else {
         Err(StoreError::NotFound(format!("No job with id '{id}'")))
+    }
+}
+
+/// Whether a caller in project `ws` (`admin`: a server administrator) may
+/// use artifact `path` (the layout rule is [`artifacts::projects`]'s).
+pub fn artifact_allowed(
+    st: &dyn MetadataStore,
+    ws: &str,
+    admin: bool,
+    path: &artifacts::ArtifactPath,
+) -> bool {
+    artifacts::projects::may_use(path, ws, admin, |id| st.experiment_workspace(id).ok())
+}
+
+/// Artifact `path` named by a resource of project `ws` (a job's input or
+/// code, a notebook, a schedule's baseline, an endpoint's model), refused
+/// as missing unless it is in that project's part of the artifact store:
+/// what one project points at, another cannot read through it.
+pub fn artifact_in(
+    st: &dyn MetadataStore,
+    ws: &str,
+    path: &str,
+) -> store::Result<artifacts::ArtifactPath> {
+    let p = artifacts::ArtifactPath::parse(path)
+        .map_err(|e| StoreError::InvalidParameter(e.to_string()))?;
+    if artifact_allowed(st, ws, false, &p) {
+        Ok(p)
+    } else {
+        Err(StoreError::NotFound(format!(
+            "No such artifact '{path}' in project '{ws}'"
+        )))
     }
 }
 

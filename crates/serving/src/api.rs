@@ -249,7 +249,7 @@ async fn invoke(
                 let keep_output = c.capture_output || shadow_meta.is_some();
                 let (event_id, meta) = shadow_meta.unzip();
                 s.capture().offer(capture::Pending {
-                    endpoint: Arc::from(name.as_str()),
+                    folder: Arc::from(capture::folder(&live.config.workspace, &name).as_str()),
                     variant: variant.name.clone(),
                     time_ms: now_ms,
                     inference_id,
@@ -276,7 +276,7 @@ async fn invoke(
             if let Some((event_id, meta)) = shadow_meta {
                 // the failed production side of a pair: the comparison counts it
                 s.capture().offer(capture::Pending {
-                    endpoint: Arc::from(name.as_str()),
+                    folder: Arc::from(capture::folder(&live.config.workspace, &name).as_str()),
                     variant: variant.name.clone(),
                     time_ms: now_ms,
                     inference_id,
@@ -588,16 +588,17 @@ async fn captured(
         let Query(q) = q.map_err(|e| ServingError::BadRequest(format!("bad query: {e}")))?;
         crate::endpoint::check_name("endpoint", &name)?;
         // (a deleted endpoint's captures stay in the artifact store, but are not
-        // served: its name may be taken again, by another project)
-        if s.workspace_of(&name).is_none() {
+        // served here; its name may be taken again)
+        let Some(ws) = s.workspace_of(&name) else {
             return Err(ServingError::NotFound(format!(
                 "no endpoint named '{name}'"
             )));
-        }
+        };
         let to = q.to_ms.unwrap_or(store::now_ms() + 3_600_000);
         let from = q.from_ms.unwrap_or(store::now_ms() - 3_600_000);
         let max = q.max_results.unwrap_or(50).clamp(1, 1000);
-        let recs = capture::read_capture(s.artifacts(), &name, from, to).await?;
+        let folder = capture::folder(&ws, &name);
+        let recs = capture::read_capture(s.artifacts(), &folder, from, to).await?;
         let skip = recs.len().saturating_sub(max);
         let out: Vec<Value> = recs
             .into_iter()

@@ -8,7 +8,9 @@
 //! hour and writes one new file per group about every second.
 //!
 //! Layout under the artifact store (see the crate docs):
-//! `capture/<endpoint>/<variant>/YYYY/MM/DD/HH/<epoch-ms>-<random>.jsonl`.
+//! `capture/<endpoint>/<variant>/YYYY/MM/DD/HH/<epoch-ms>-<random>.jsonl`,
+//! under `projects/<project>/` for an endpoint of another project than the
+//! default one (see [`folder`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -116,9 +118,19 @@ pub struct CaptureRecord {
     pub variant: String,
 }
 
+/// An endpoint's capture folder in project `workspace`'s part of the
+/// artifact store (see [`artifacts::projects`]): `capture/<endpoint>` in
+/// the default project, `projects/<workspace>/capture/<endpoint>` in
+/// another, so an endpoint name one project frees and another takes starts
+/// with no captures.
+pub fn folder(workspace: &str, endpoint: &str) -> String {
+    artifacts::projects::in_project(workspace, &format!("capture/{endpoint}"))
+}
+
 /// What the request path hands to the writer.
 pub struct Pending {
-    pub endpoint: Arc<str>,
+    /// The endpoint's capture [`folder`].
+    pub folder: Arc<str>,
     pub variant: Arc<str>,
     pub time_ms: i64,
     pub inference_id: Option<String>,
@@ -244,7 +256,7 @@ type Groups = HashMap<Group, (Vec<u8>, u64, Arc<EndpointMetrics>)>;
 /// Add a record to its group; returns the group's buffered size.
 fn add(groups: &mut Groups, p: Pending) -> usize {
     let key = (
-        p.endpoint.clone(),
+        p.folder.clone(),
         p.variant.clone(),
         hour_partition(p.time_ms),
     );
@@ -296,12 +308,12 @@ async fn writer(
 }
 
 async fn flush(artifacts: &ArtifactStore, groups: &mut Groups) {
-    for ((endpoint, variant, hour), (buf, n, metrics)) in groups.drain() {
+    for ((folder, variant, hour), (buf, n, metrics)) in groups.drain() {
         if buf.is_empty() {
             continue;
         }
         let file = format!(
-            "capture/{endpoint}/{variant}/{hour}/{}-{}.jsonl",
+            "{folder}/{variant}/{hour}/{}-{}.jsonl",
             store::now_ms(),
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
@@ -315,40 +327,38 @@ async fn flush(artifacts: &ArtifactStore, groups: &mut Groups) {
             }
             Err(e) => {
                 metrics.capture_dropped.fetch_add(n, Relaxed);
-                tracing::warn!(
-                    "data capture for {endpoint}/{variant}: could not write {file}: {e}"
-                );
+                tracing::warn!("data capture in {folder}/{variant}: could not write {file}: {e}");
             }
         }
     }
 }
 
-/// Every capture record of `endpoint` whose inference time is in
+/// Every capture record in an endpoint's capture `folder` whose inference time is in
 /// `[from_ms, to_ms)`, oldest first, across variants. Unreadable lines are
 /// skipped with a warning. Shadow tests' own records are left out (see
 /// [`CaptureRecord::monitored`]).
 pub async fn read_capture(
     artifacts: &ArtifactStore,
-    endpoint: &str,
+    folder: &str,
     from_ms: i64,
     to_ms: i64,
 ) -> Result<Vec<CaptureRecord>> {
-    let mut all = read_records(artifacts, endpoint, from_ms, to_ms, None).await?;
+    let mut all = read_records(artifacts, folder, from_ms, to_ms, None).await?;
     all.retain(CaptureRecord::monitored);
     Ok(all)
 }
 
-/// Every record of `endpoint` in `[from_ms, to_ms)`, shadow tests'
+/// Every record in an endpoint's capture `folder` in `[from_ms, to_ms)`, shadow tests'
 /// included, from the given variant folders only (all when `None`).
 pub async fn read_records(
     artifacts: &ArtifactStore,
-    endpoint: &str,
+    folder: &str,
     from_ms: i64,
     to_ms: i64,
     variants: Option<&[&str]>,
 ) -> Result<Vec<CaptureRecord>> {
     let mut out: Vec<(i64, CaptureRecord)> = Vec::new();
-    for f in capture_files(artifacts, endpoint, from_ms, to_ms, variants).await? {
+    for f in capture_files(artifacts, folder, from_ms, to_ms, variants).await? {
         for r in read_file(artifacts, &f).await? {
             let t = tabular::parse_datetime(&r.event_metadata.inference_time).unwrap_or(i64::MIN);
             if t >= from_ms && t < to_ms {
@@ -368,11 +378,11 @@ pub struct CaptureFile {
     pub variant: String,
 }
 
-/// The capture files of `endpoint` whose hour partition overlaps
+/// The capture files in `folder` whose hour partition overlaps
 /// `[from_ms, to_ms)`, in the given variant folders (all when `None`).
 pub async fn capture_files(
     artifacts: &ArtifactStore,
-    endpoint: &str,
+    folder: &str,
     from_ms: i64,
     to_ms: i64,
     variants: Option<&[&str]>,
@@ -387,11 +397,11 @@ pub async fn capture_files(
     // listing them all would make every read grow with the history
     let variants: Vec<String> = match variants {
         Some(v) => v.iter().map(|v| v.to_string()).collect(),
-        None => capture_variants(artifacts, endpoint).await?,
+        None => capture_variants(artifacts, folder).await?,
     };
     let mut out = Vec::new();
     for variant in variants {
-        let base = format!("capture/{endpoint}/{variant}");
+        let base = format!("{folder}/{variant}");
         // partial partitions ("2026", "2026/11", …) still in the window
         let mut level: Vec<String> = vec![String::new()];
         for _ in 0..4 {
@@ -421,16 +431,16 @@ pub async fn capture_files(
         }
         level.sort();
         for hour in level {
-            out.extend(hour_files(artifacts, endpoint, &variant, &hour).await?);
+            out.extend(hour_files(artifacts, folder, &variant, &hour).await?);
         }
     }
     Ok(out)
 }
 
 /// The variant folders of an endpoint's capture.
-pub async fn capture_variants(artifacts: &ArtifactStore, endpoint: &str) -> Result<Vec<String>> {
+pub async fn capture_variants(artifacts: &ArtifactStore, folder: &str) -> Result<Vec<String>> {
     Ok(artifacts
-        .list(&ArtifactPath::parse(&format!("capture/{endpoint}"))?)
+        .list(&ArtifactPath::parse(folder)?)
         .await?
         .into_iter()
         .filter(|e| e.is_dir)
@@ -442,11 +452,11 @@ pub async fn capture_variants(artifacts: &ArtifactStore, endpoint: &str) -> Resu
 /// [`hour_partition`] names it), by name.
 pub async fn hour_files(
     artifacts: &ArtifactStore,
-    endpoint: &str,
+    folder: &str,
     variant: &str,
     hour: &str,
 ) -> Result<Vec<CaptureFile>> {
-    let dir = format!("capture/{endpoint}/{variant}/{hour}");
+    let dir = format!("{folder}/{variant}/{hour}");
     let mut names: Vec<String> = artifacts
         .list(&ArtifactPath::parse(&dir)?)
         .await?
@@ -487,7 +497,7 @@ mod tests {
 
     fn pending(m: &Arc<EndpointMetrics>, i: usize) -> Pending {
         Pending {
-            endpoint: Arc::from("ep"),
+            folder: Arc::from("capture/ep"),
             variant: Arc::from("v1"),
             time_ms: 1_795_400_118_123 + i as i64,
             inference_id: Some(format!("id-{i}")),
@@ -529,7 +539,7 @@ mod tests {
                 .map(|f| format!("{}:{}", f.variant, f.path.rsplit('/').next().unwrap()))
                 .collect()
         };
-        let got = capture_files(&arts, "ep", t0 - H, t0 + H, None)
+        let got = capture_files(&arts, "capture/ep", t0 - H, t0 + H, None)
             .await
             .unwrap();
         assert_eq!(
@@ -540,13 +550,13 @@ mod tests {
                 format!("v2:x-{t0}.jsonl")
             ]
         );
-        let got = capture_files(&arts, "ep", t0, t0 + 1, Some(&["v2"]))
+        let got = capture_files(&arts, "capture/ep", t0, t0 + 1, Some(&["v2"]))
             .await
             .unwrap();
         assert_eq!(names(got), [format!("v2:x-{t0}.jsonl")]);
         // a window over everything finds every file
         assert_eq!(
-            capture_files(&arts, "ep", 0, i64::MAX, None)
+            capture_files(&arts, "capture/ep", 0, i64::MAX, None)
                 .await
                 .unwrap()
                 .len(),
@@ -590,7 +600,7 @@ mod tests {
         }
         let written = m.capture_written.load(Relaxed);
         assert_eq!(written + dropped, 1000);
-        let recs = read_capture(&arts, "ep", 1_795_400_118_000, 1_795_400_120_000)
+        let recs = read_capture(&arts, "capture/ep", 1_795_400_118_000, 1_795_400_120_000)
             .await
             .unwrap();
         assert_eq!(recs.len() as u64, written);
@@ -612,7 +622,12 @@ mod tests {
                 .starts_with("id-")
         );
         // outside the time range: nothing
-        assert!(read_capture(&arts, "ep", 0, 1000).await.unwrap().is_empty());
+        assert!(
+            read_capture(&arts, "capture/ep", 0, 1000)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

@@ -362,7 +362,8 @@ pub struct LiveVariant {
 pub struct LiveShadow {
     pub config: ShadowConfig,
     pub model: Arc<LoadedModel>,
-    pub endpoint: Arc<str>,
+    /// The endpoint's capture folder ([`crate::capture::folder`]).
+    pub capture: Arc<str>,
     pub name: Arc<str>,
     pub production: Arc<str>,
     pub id: Arc<str>,

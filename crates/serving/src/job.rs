@@ -281,7 +281,10 @@ impl Runner for BatchTransformRunner {
                         files.push((errs, format!("{}.errors", rel.display())));
                     }
                     for (local, rel) in files {
-                        let dest = format!("batch-transform/{}/{rel}", ctx.job.id);
+                        let dest = artifacts::projects::in_project(
+                            &ctx.job.workspace,
+                            &format!("batch-transform/{}/{rel}", ctx.job.id),
+                        );
                         upload(ctx, &ctx.artifacts, &local, &dest)?;
                         if !rel.ends_with(".errors") {
                             outputs.push(format!("mlflow-artifacts:/{dest}"));
@@ -313,9 +316,16 @@ fn on_cluster(
     pipeline: &str,
 ) -> Result<Value, JobFailure> {
     let token = cluster
-        .token(&ctx.store, &format!("batch-transform:{}", ctx.job.id))
+        .token(
+            &ctx.store,
+            &format!("batch-transform:{}", ctx.job.id),
+            &ctx.job.workspace,
+        )
         .map_err(JobFailure::msg)?;
-    let prefix = format!("batch-transform/{}", ctx.job.id);
+    let prefix = artifacts::projects::in_project(
+        &ctx.job.workspace,
+        &format!("batch-transform/{}", ctx.job.id),
+    );
     let task = WorkerTask {
         pipeline: pipeline.to_string(),
         dataset: dataset.to_string(),

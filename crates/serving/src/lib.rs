@@ -289,7 +289,7 @@ impl Serving {
                     Ok(model) => {
                         out = Some(Arc::new(LiveShadow {
                             model,
-                            endpoint: Arc::from(cfg.name.as_str()),
+                            capture: Arc::from(capture::folder(&cfg.workspace, &cfg.name).as_str()),
                             name: Arc::from(sh.variant.as_str()),
                             production: Arc::from(sh.production_variant.as_str()),
                             id: Arc::from(sh.id.as_str()),
@@ -343,9 +343,10 @@ impl Serving {
         let mut live = Vec::with_capacity(cfg.variants.len());
         for v in &mut cfg.variants {
             if v.artifact_path.is_empty() {
-                let uri = v.model.clone();
+                // as the endpoint's project sees models (its own files only)
+                let (uri, ws) = (v.model.clone(), cfg.workspace.clone());
                 let r = self
-                    .db(move |s| resolve(s, &uri))
+                    .db(move |s| crate::model::resolve_in(s, &ws, &uri))
                     .await
                     .map_err(|e| match e {
                         ServingError::NotFound(m) => {

@@ -173,7 +173,16 @@ pub fn resolve_in(store: &dyn MetadataStore, workspace: &str, model: &str) -> Re
             )));
         }
     }
-    resolve(store, model)
+    let r = resolve(store, model)?;
+    // whatever it names, the model's file must be the project's own (an
+    // uploaded path, or a version whose source points elsewhere)
+    let path = ArtifactPath::parse(&r.artifact_path)?;
+    if !server::workspace::artifact_allowed(store, workspace, false, &path) {
+        return Err(ServingError::NotFound(format!(
+            "no model at '{model}' in project '{workspace}'"
+        )));
+    }
+    Ok(r)
 }
 
 /// Resolve a model URI through the registry (blocking: call it off the

@@ -204,7 +204,7 @@ pub fn start_with(capture: CaptureSender, queue: usize) -> ShadowSender {
                 ),
             };
             capture.offer(Pending {
-                endpoint: c.shadow.endpoint.clone(),
+                folder: c.shadow.capture.clone(),
                 variant: c.shadow.name.clone(),
                 time_ms: c.time_ms,
                 inference_id: c.inference_id,
@@ -736,8 +736,9 @@ impl crate::Serving {
         };
         let variants = [sh.production_variant.as_str(), sh.variant.as_str()];
         let (from, to) = (sh.started_ms, sh.end_ms().min(now) + 1);
+        let folder = crate::capture::folder(&live.config.workspace, name);
         let files =
-            crate::capture::capture_files(self.artifacts(), name, from, to, Some(&variants))
+            crate::capture::capture_files(self.artifacts(), &folder, from, to, Some(&variants))
                 .await?;
         // files are written once under new names: each is read (and reduced) once
         let mut per_file: Vec<Arc<Vec<PairSide>>> = Vec::with_capacity(files.len());
@@ -756,7 +757,7 @@ impl crate::Serving {
         }
         {
             // keep only this endpoint's current files
-            let prefix = format!("capture/{name}/");
+            let prefix = format!("{folder}/");
             let keep: std::collections::HashSet<&str> =
                 files.iter().map(|f| f.path.as_str()).collect();
             crate::lock(&self.inner.shadow_files)
@@ -869,7 +870,7 @@ mod tests {
         let shadow = Arc::new(LiveShadow {
             config: c.clone(),
             model: tiny_model(dir.path()),
-            endpoint: Arc::from("ep"),
+            capture: Arc::from("capture/ep"),
             name: Arc::from("shadow"),
             production: Arc::from("AllTraffic"),
             id: Arc::from(c.id.as_str()),
@@ -901,9 +902,10 @@ mod tests {
         let deadline = Instant::now() + std::time::Duration::from_secs(10);
         loop {
             capture.flush().await;
-            let recs = crate::capture::read_records(&arts, "ep", 0, i64::MAX, Some(&["shadow"]))
-                .await
-                .unwrap();
+            let recs =
+                crate::capture::read_records(&arts, "capture/ep", 0, i64::MAX, Some(&["shadow"]))
+                    .await
+                    .unwrap();
             if recs.len() == 4 {
                 let errors: Vec<_> = recs
                     .iter()
@@ -924,7 +926,7 @@ mod tests {
                 assert_eq!(preds.len(), 2);
                 // the Model Monitor reader never sees them
                 assert!(
-                    crate::capture::read_capture(&arts, "ep", 0, i64::MAX)
+                    crate::capture::read_capture(&arts, "capture/ep", 0, i64::MAX)
                         .await
                         .unwrap()
                         .is_empty()

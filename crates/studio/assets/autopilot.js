@@ -120,7 +120,7 @@
       if (!f) return;
       uploadNote.textContent = `Uploading ${f.name} (${fmtBytes(f.size)})…`;
       try {
-        const res = await fetch(API + 'datasets/' + enc(f.name), { method: 'PUT', body: f, credentials: 'same-origin' });
+        const res = await fetch(API + 'datasets/' + enc(f.name), { method: 'PUT', body: f, headers: S.projectHeaders(), credentials: 'same-origin' });
         const body = await res.json().catch(() => ({}));
         if (!res.ok) throw new Error(body.message || 'upload failed: HTTP ' + res.status);
         uploadNote.textContent = `Uploaded ${f.name}.`;
@@ -289,7 +289,7 @@
       if (key === lastResultKey) return;
       lastResultKey = key;
       if (job.status !== 'succeeded') { replace(resultBox); return; }
-      const art = (path) => '/api/2.0/mlflow-artifacts/artifacts/' + String(path).split('/').map(enc).join('/');
+      const art = (path) => S.inProject('/api/2.0/mlflow-artifacts/artifacts/' + String(path).split('/').map(enc).join('/'));
       const reports = r.reports || {};
       // the candidate notebook: copied into the user's JupyterLab workspace, or run as a notebook job
       // (the dataset as its input `data`, which the notebook reads through ATELIER_INPUT_DATA)

@@ -90,7 +90,7 @@
     if ((m = /^runs:\/([^/]+)(?:\/(.*))?$/.exec(src))) return h('a', { href: '/runs/' + enc(m[1]), class: 'tok', title: src, 'data-testid': 'source-link' }, src);
     if ((m = /^models:\/([^/@]+)@(.+)$/.exec(src))) return h('a', { href: '/models/' + enc(m[1]), class: 'tok', title: src, 'data-testid': 'source-link' }, src);
     if ((m = /^models:\/(.+)\/(\d+)$/.exec(src))) return h('a', { href: '/models/' + enc(m[1]) + '/versions/' + enc(m[2]), class: 'tok', title: src, 'data-testid': 'source-link' }, src);
-    if ((m = /^(?:dataset:|datasets\/)(.+)$/.exec(src))) return h('a', { href: ARTIFACTS + '/datasets/' + enc(m[1]), download: m[1], class: 'tok', 'data-testid': 'source-link', title: 'Download the dataset ' + src }, src);
+    if ((m = /^(?:dataset:|datasets\/)(.+)$/.exec(src))) return h('a', { href: S.inProject(ARTIFACTS + '/' + projectFolder('datasets/' + enc(m[1]))), download: m[1], class: 'tok', 'data-testid': 'source-link', title: 'Download the dataset ' + src }, src);
     return h('span', { class: 'mono tok', title: src }, src);
   }
 
@@ -1048,7 +1048,7 @@
           const name = String(f.path || '').split('/').filter(Boolean).pop() || f.path;
           const full = String(f.path || '').startsWith(path + '/') ? f.path : path + '/' + name;
           return f.is_dir ? h('div', { class: 'mono muted' }, name + '/')
-            : h('div', null, h('a', { href: ARTIFACTS + '/' + encodePath(full), download: name, class: 'mono', 'data-testid': 'output-file' }, name), ' ', h('span', { class: 'muted' }, fmtBytes(f.file_size || 0)));
+            : h('div', null, h('a', { href: S.inProject(ARTIFACTS + '/' + encodePath(full)), download: name, class: 'mono', 'data-testid': 'output-file' }, name), ' ', h('span', { class: 'muted' }, fmtBytes(f.file_size || 0)));
         }), (res.files || []).length > 20 ? h('div', { class: 'muted' }, '…') : null);
       } catch (_) { /* the run's artifacts are still listed on the run page */ }
     }
@@ -1234,12 +1234,18 @@
     crypto.getRandomValues(b);
     return [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
   }
+  /** Whether the Studio works in a project other than the default one. */
+  function inProject() { return !!(S.project.current && S.project.current !== 'default'); }
+  /** Where an upload folder goes in the artifact store: each project's uploads are under projects/<name>/. */
+  function projectFolder(rel) { return inProject() ? 'projects/' + S.project.current + '/' + rel : rel; }
   /** PUT a file as the raw body, reporting the bytes sent; rejects with the server's message. */
   function putFile(url, file, onProgress) {
     return new Promise((resolve, reject) => {
       const x = new XMLHttpRequest();
       x.open('PUT', url);
       x.setRequestHeader('Accept', 'application/json');
+      // in the project the Studio works in, as every other call (S.request)
+      if (inProject()) x.setRequestHeader('X-MLFLOW-WORKSPACE', S.project.current);
       x.upload.onprogress = (e) => onProgress(e.loaded);
       x.onload = () => {
         if (x.status >= 200 && x.status < 300) { onProgress(file.size); resolve(x.status); return; }
@@ -1649,7 +1655,7 @@
       // the code folder: a new one whenever the files changed since the last upload
       const sig = codeSig();
       const codeDone = codeFiles.length && st.uploaded && st.uploaded.sig === sig;
-      const dest = codeDone ? st.uploaded.dest : 'jobs-code/' + randomHex();
+      const dest = codeDone ? st.uploaded.dest : projectFolder('jobs-code/' + randomHex());
       const todo = [];
       if (!codeDone) for (const c of codeFiles) { c.state = ''; c.sent = 0; showFileState(c); todo.push({ what: c.rel, file: c.file, url: ARTIFACTS + '/' + dest + '/' + encodePath(c.rel), code: c }); }
       for (const u of uploads) {
@@ -1905,7 +1911,7 @@
         lastKey = key;
         const outputs = (r.outputs || []).map((o) => {
           const path = S.artifactRoot(o);
-          return path ? h('a', { href: ARTIFACTS + '/' + encodePath(path), class: 'tok', title: o, 'data-testid': 'batch-output' }, path.split('/').pop()) : h('span', { class: 'tok mono', title: o }, o);
+          return path ? h('a', { href: S.inProject(ARTIFACTS + '/' + encodePath(path)), class: 'tok', title: o, 'data-testid': 'batch-output' }, path.split('/').pop()) : h('span', { class: 'tok mono', title: o }, o);
         });
         const rows = isActive(j) ? p.rows : r.rows, failed = isActive(j) ? p.failed : r.failed;
         replace(card, h('div', { class: 'jb-card-head' }, h('h2', null, 'Batch transform')),

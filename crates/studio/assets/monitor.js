@@ -82,7 +82,7 @@
     const cls = { succeeded: 'FINISHED', running: 'RUNNING', queued: 'SCHEDULED', failed: 'FAILED', cancelled: 'KILLED' }[status] || '';
     return h('span', { class: 'badge ' + cls, 'data-testid': 'retrain-status', 'data-status': status }, status || 'unknown');
   }
-  const artifactHref = (path) => S.ARTIFACTS + '/' + S.encodePath(String(path));
+  const artifactHref = (path) => S.inProject(S.ARTIFACTS + '/' + S.encodePath(String(path)));
 
   // ---------------------------------------------------------------- SVG charts
 

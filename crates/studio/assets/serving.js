@@ -239,7 +239,7 @@
         const r = j.result || {};
         replace(text, `succeeded: ${r.rows} rows, ${r.failed} failed `, (r.outputs || []).map((o) => {
           const path = S.artifactRoot(o);
-          return path ? h('a', { href: S.ARTIFACTS + '/' + S.encodePath(path), 'data-testid': 'batch-output', style: 'margin-left:6px' }, path.split('/').pop()) : o;
+          return path ? h('a', { href: S.inProject(S.ARTIFACTS + '/' + S.encodePath(path)), 'data-testid': 'batch-output', style: 'margin-left:6px' }, path.split('/').pop()) : o;
         }), (r.errors || []).slice(0, 5).map((e) => h('div', { class: 'muted' }, `${e.file} line ${e.line}: ${e.message}`)));
         return;
       }
@@ -492,7 +492,7 @@
     const answer = h('pre', { class: 'serving-answer', 'data-testid': 'try-answer' });
     const tryBtn = h('button', { class: 'btn primary', type: 'button', 'data-testid': 'try-button', onclick: async () => {
       try {
-        const res = await fetch('/endpoints/' + enc(name) + '/invocations', { method: 'POST', headers: { 'Content-Type': ctSel.value, Accept: 'application/json' }, body: payload.value, credentials: 'same-origin' });
+        const res = await fetch('/endpoints/' + enc(name) + '/invocations', { method: 'POST', headers: { 'Content-Type': ctSel.value, Accept: 'application/json', ...S.projectHeaders() }, body: payload.value, credentials: 'same-origin' });
         const text = await res.text();
         answer.dataset.status = res.status;
         let shown = text;

@@ -43,6 +43,15 @@
    * sidebar's switcher, kept per browser; `null` until the list of the user's projects is known.
    */
   const project = { current: null };
+  /** Headers naming the project, for calls made without `request` (uploads with progress, invocations). */
+  function projectHeaders() {
+    return project.current && project.current !== 'default' ? { 'X-MLFLOW-WORKSPACE': project.current } : {};
+  }
+  /** A link or image address in the project: links cannot send headers, so a GET names it as ?workspace=. */
+  function inProject(url) {
+    if (!project.current || project.current === 'default') return url;
+    return url + (url.includes('?') ? '&' : '?') + 'workspace=' + encodeURIComponent(project.current);
+  }
   async function request(method, url, body) {
     const init = { method, headers: { Accept: 'application/json' }, credentials: 'same-origin' };
     if (project.current && project.current !== 'default') init.headers['X-MLFLOW-WORKSPACE'] = project.current;
@@ -755,7 +764,7 @@
     const preview = h('div', { class: 'artifact-preview', 'data-testid': 'artifact-preview' }, h('div', { class: 'muted' }, 'Select a file to preview it.'));
     replace(card, h('div', { class: 'card-head' }, h('h2', null, 'Artifacts')), h('div', { class: 'artifacts' }, list, preview));
 
-    const urlOf = (rel) => ARTIFACTS + '/' + encodePath(st.root + '/' + rel);
+    const urlOf = (rel) => inProject(ARTIFACTS + '/' + encodePath(st.root + '/' + rel));
     async function fetchList() {
       if (st.root === null) return;
       try {
@@ -1026,7 +1035,7 @@
   window.AtelierStudio = {
     C, API, ARTIFACTS, h, append, clear, replace, request, qs, api, num, fmtDate, fmtAgo, fmtDur, fmtBytes, fmtNum,
     errorBox, tok, notFound, isNotFound, markNav, statusBadge, runName, kvMap, tagsOf, paramsOf, metricsOf, runId, artifactRoot, encodePath, live,
-    chartControls, parseCsv, main, pages, project, store,
+    chartControls, parseCsv, main, pages, project, projectHeaders, inProject, store,
   };
   /**
    * Before any page loads: the projects this user may see (a server admin: all) and who they are.

@@ -449,12 +449,27 @@ pub fn resolve_input(
             "'{source}' is not a source this server can read: use datasets/<file> (an uploaded dataset), runs:/<run id>/<path>, models:/<name>/<version> or models:/<name>@<alias>; the CLI uploads local files for you"
         )));
     };
+    // whatever the source names, its files must be the project's own
+    server::workspace::artifact_in(store, workspace, path.as_str())
+        .map_err(|e| bad(e.to_string()))?;
     Ok(ResolvedInput {
         name: name.to_string(),
         source: source.to_string(),
         path,
         model,
     })
+}
+
+/// A job's `code` folder, refused unless it is in project `workspace`'s
+/// part of the artifact store.
+pub fn code_path(
+    store: &dyn MetadataStore,
+    workspace: &str,
+    code: &str,
+) -> Result<ArtifactPath, String> {
+    let code = code.strip_prefix("mlflow-artifacts:").unwrap_or(code);
+    server::workspace::artifact_in(store, workspace, code.trim_start_matches('/'))
+        .map_err(|e| format!("'code': {e}"))
 }
 
 /// `runs:/` and `mlflow-artifacts:/` URIs as paths in the artifact store.

@@ -43,52 +43,23 @@ fn path_of(p: Result<Path<String>, PathRejection>) -> ApiResult<ArtifactPath> {
 }
 
 /// Refuse, as missing, a path in the artifact store that belongs to another
-/// workspace than `ws`: an experiment's artifacts (`<experiment id>/…`,
-/// where its runs and logged models keep theirs), an endpoint's captures
-/// and ground truth (`capture/<endpoint>/…`, `ground-truth/<endpoint>/…`),
-/// a job's files (`jobs/<id>/…`) and uploaded datasets (`datasets/…`, the
-/// default project's; `projects/<workspace>/…`). A path whose owner no longer exists
-/// is left to the store's own answer.
+/// project than `ws` (the rule is [`artifacts::projects`]'s: an
+/// experiment's artifacts by its id, `projects/<name>/…` that project's,
+/// everything else the default project's; the root and the list of
+/// projects a server administrator's).
 pub(super) fn owned_path(
     st: &dyn store::MetadataStore,
     ws: &str,
     admin: bool,
     path: &ArtifactPath,
 ) -> store::Result<()> {
-    let mut parts = path.as_str().split('/');
-    let first = parts.next().unwrap_or_default();
-    let second = parts.next().unwrap_or_default();
-    let missing =
-        || store::StoreError::NotFound(format!("No such file or directory: '{}'", path.as_str()));
-    let home = if let Ok(id) = first.parse::<i64>() {
-        st.experiment_workspace(id).ok()
+    if crate::workspace::artifact_allowed(st, ws, admin, path) {
+        Ok(())
     } else {
-        match first {
-            "capture" | "ground-truth" if !second.is_empty() => {
-                st.get_endpoint(second).ok().map(|e| e.workspace)
-            }
-            "jobs" | "batch-transform" if !second.is_empty() => {
-                st.get_job(second).ok().map(|j| j.workspace)
-            }
-            "endpoints" if !second.is_empty() => st.get_endpoint(second).ok().map(|e| e.workspace),
-            "monitoring" if !second.is_empty() => st.get_schedule(second).ok().map(|e| e.workspace),
-            // the lists of every endpoint's, job's, schedule's or project's folder
-            // (and the store's root) name other projects' work: a server admin's
-            "" | "capture" | "ground-truth" | "jobs" | "batch-transform" | "endpoints"
-            | "monitoring" | "projects"
-                if second.is_empty() =>
-            {
-                Some(String::new())
-            }
-            // uploaded datasets: the default project's, and each other project's folder
-            "datasets" => Some(store::DEFAULT_WORKSPACE.to_string()),
-            "projects" if !second.is_empty() => Some(second.to_string()),
-            _ => None,
-        }
-    };
-    match home {
-        Some(h) if h != ws && !(h.is_empty() && admin) => Err(missing()),
-        _ => Ok(()),
+        Err(store::StoreError::NotFound(format!(
+            "No such file or directory: '{}'",
+            path.as_str()
+        )))
     }
 }
 

@@ -38,6 +38,15 @@ pub async fn create(State(s): State<AppState>, req: Req) -> JsonResult {
         )?;
     }
     let ws = workspace::of(&req);
+    // as MLflow with workspaces: a project's experiments keep their
+    // artifacts where the server puts them (in the project's part of the
+    // store), never at a location a caller picks, which could be another
+    // project's (the default project keeps MLflow's behaviour)
+    if loc.as_deref().is_some_and(|l| !l.is_empty()) && ws != store::DEFAULT_WORKSPACE {
+        return Err(ApiError::invalid(format!(
+            "an experiment in project '{ws}' cannot set artifact_location: its artifacts are kept in the project's part of the artifact store; leave artifact_location out"
+        )));
+    }
     let id = s
         .db(move |st| st.create_experiment_in(&ws, &name, loc.as_deref(), &tags))
         .await?;
