@@ -367,6 +367,29 @@ def test_a_projects_experiments_keep_their_artifacts_in_the_project(server, tmp_
     assert MlflowClient(server.url).get_experiment(loc).artifact_location == "mlflow-artifacts:/elsewhere"
 
 
+def test_a_model_card_reads_its_lineage_from_its_own_project_only(server):
+    admin = MlflowClient(server.url)
+    alpha, beta = ws_name(), ws_name()
+    for w in (alpha, beta):
+        admin.create_workspace(w)
+    mlflow.set_tracking_uri(server.url)
+    mlflow.set_workspace(alpha)
+    with mlflow.start_run(experiment_id=mlflow.set_experiment(unique("lin")).experiment_id) as run:
+        mlflow.log_param("alpha_secret", "s3cr3t")
+        mlflow.log_metric("alpha_auc", 0.91)
+    # beta registers a version naming alpha's run, with a source outside the store (as MLflow
+    # accepts for a run it does not have): the run stays alpha's
+    mlflow.set_workspace(beta)
+    b = MlflowClient(server.url)
+    m = unique("b-lin")
+    b.create_registered_model(m)
+    b.create_model_version(m, "s3://bucket/model", run_id=run.info.run_id)
+    r = requests.post(f"{server.url}/api/atelier/model-cards/{m}/1", json={}, timeout=10,
+                      headers={"X-MLFLOW-WORKSPACE": beta})
+    assert r.status_code in (200, 201), r.text
+    assert "alpha_secret" not in r.text and "s3cr3t" not in r.text and "alpha_auc" not in r.text, r.text
+
+
 def test_each_project_has_its_own_datasets(server):
     admin = MlflowClient(server.url)
     alpha, beta = ws_name(), ws_name()

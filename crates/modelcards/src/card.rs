@@ -149,7 +149,11 @@ pub fn apply_edit(content: &mut Value, edit: &Value) -> Result<Vec<Value>, Strin
 pub fn from_lineage(s: &dyn MetadataStore, name: &str, version: i64) -> Result<Value, StoreError> {
     let mv = s.get_model_version(name, version)?;
     let tag = |k: &str| mv.tags.iter().find(|t| t.key == k).map(|t| t.value.clone());
-    let run = if mv.run_id.is_empty() {
+    // the lineage is read only from the model's own project: a version's
+    // run id and tags are the caller's to set, and may name another's
+    let home = s.registered_model_workspace(name).ok();
+    let ours = |ws: Option<String>| ws.is_some() && ws == home;
+    let run = if mv.run_id.is_empty() || !ours(s.run_workspace(&mv.run_id).ok()) {
         None
     } else {
         s.get_run(&mv.run_id).ok()
@@ -159,7 +163,10 @@ pub fn from_lineage(s: &dyn MetadataStore, name: &str, version: i64) -> Result<V
             .and_then(|r| r.tags.iter().find(|t| t.key == k).map(|t| t.value.clone()))
     };
     let job_id = tag("atelier.job_id").or_else(|| run_tag("atelier.job_id"));
-    let job = job_id.as_deref().and_then(|id| s.get_job(id).ok());
+    let job = job_id
+        .as_deref()
+        .and_then(|id| s.get_job(id).ok())
+        .filter(|j| ours(Some(j.workspace.clone())));
     let result: Value = job
         .as_ref()
         .and_then(|j| serde_json::from_str(&j.result).ok())
