@@ -293,10 +293,18 @@ def test_the_audit_log_records_changes_and_sign_ins_and_cannot_be_rewritten(team
 
 def test_the_lists_of_every_projects_folders_are_a_server_admins(team):
     srv, tokens = team
-    for path in ("", "projects", "capture", "jobs", "endpoints", "monitoring"):
+    for path in ("", "projects"):
         r = call(srv, tokens["alice"], "GET", f"/api/2.0/mlflow-artifacts/artifacts?path={path}", workspace="team-a")
         assert r.status_code == 404, (path, r.text)
         r = call(srv, tokens["root"], "GET", f"/api/2.0/mlflow-artifacts/artifacts?path={path}", workspace="team-a")
+        assert r.status_code == 200, (path, r.text)
+    # the folders at the top are the default project's (another project's are under projects/<name>/):
+    # not team-a's, whoever asks from there
+    for path in ("capture", "jobs-code", "endpoints", "monitoring", "baselines"):
+        for who in ("alice", "root"):
+            r = call(srv, tokens[who], "GET", f"/api/2.0/mlflow-artifacts/artifacts?path={path}", workspace="team-a")
+            assert r.status_code == 404, (who, path, r.text)
+        r = call(srv, tokens["root"], "GET", f"/api/2.0/mlflow-artifacts/artifacts?path={path}")
         assert r.status_code == 200, (path, r.text)
     # her own project's dataset folder is hers
     r = call(srv, tokens["alice"], "GET", "/api/2.0/mlflow-artifacts/artifacts?path=projects/team-a/datasets",
