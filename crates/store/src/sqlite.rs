@@ -104,6 +104,14 @@ fn configure(conn: &Connection, cache_kib: i64) -> rusqlite::Result<()> {
     conn.pragma_update(None, "case_sensitive_like", "ON")?;
     conn.pragma_update(None, "cache_size", -cache_kib)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // One plan per statement, whatever values are bound: without it SQLite
+    // re-prepares (re-parses and re-plans) a cached statement whenever a
+    // parameter its plan looked at is bound again, which made every
+    // token lookup and run lookup parse its SQL anew on the hot paths.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     Ok(())
 }
 

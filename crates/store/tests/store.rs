@@ -1325,6 +1325,17 @@ fn people_have_roles_per_project_and_their_credentials_end_with_them() {
         (a.credential.map(|c| c.user), a.member_role.as_deref()),
         (Some("alice".to_string()), Some("editor"))
     );
+    // no role in a project: none (the guard answers as if it did not exist)
+    let a = s
+        .authenticate(Some("h1"), false, Some(DEFAULT_WORKSPACE))
+        .unwrap();
+    assert!(a.credential.is_some() && a.member_role.is_none());
+    assert!(
+        s.authenticate(Some("h2"), false, Some("team-a"))
+            .unwrap()
+            .credential
+            .is_none()
+    );
     assert!(
         !s.authenticate(Some("h4"), false, Some("no-such"))
             .unwrap()
@@ -1362,6 +1373,22 @@ fn people_have_roles_per_project_and_their_credentials_end_with_them() {
     s.create_session("alice", "s2", now_ms() - 1).unwrap();
     assert_eq!(s.lookup_session("s1").unwrap().unwrap().user, "alice");
     assert_eq!(s.lookup_session("s2").unwrap(), None);
+    // the guard's one trip works for sessions too, and an expired one is refused there
+    let a = s.authenticate(Some("s1"), true, Some("team-a")).unwrap();
+    assert_eq!(
+        (a.credential.map(|c| c.user), a.member_role.as_deref()),
+        (Some("alice".to_string()), Some("editor"))
+    );
+    let a = s
+        .authenticate(Some("s1"), true, Some(DEFAULT_WORKSPACE))
+        .unwrap();
+    assert!(a.credential.is_some() && a.member_role.is_none());
+    assert!(
+        s.authenticate(Some("s2"), true, Some("team-a"))
+            .unwrap()
+            .credential
+            .is_none()
+    );
     s.set_user_password("alice", Some("$argon2id$y")).unwrap();
     assert_eq!(s.lookup_session("s1").unwrap(), None);
     s.create_session("alice", "s3", now_ms() + 60_000).unwrap();

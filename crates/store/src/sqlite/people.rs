@@ -331,10 +331,12 @@ fn credential_row(r: &crate::db::Row) -> crate::db::Result<Credential> {
     })
 }
 
-pub(super) fn lookup_token(c: &Conn, token_hash: &str) -> Result<Option<Credential>> {
-    // a service token (no user) stands for itself: admin if its role is
-    Ok(c
-        .prepare_cached(
+/// The SQL of a token's credential (see [`credential_row`]), with `$cols`
+/// added to its columns and `$join` to its joins; `?1` is the token's
+/// hash, `?2` now.
+macro_rules! token_sql {
+    ($cols:literal, $join:literal) => {
+        concat!(
             "SELECT CASE WHEN t.endpoint IS NOT NULL THEN t.name ELSE COALESCE(u.name, t.name) END,
                     CASE WHEN t.endpoint IS NOT NULL OR t.workspace IS NOT NULL THEN 0
                          WHEN t.user_name IS NULL THEN (CASE WHEN t.role = 'admin' THEN 1 ELSE 0 END)
@@ -342,13 +344,38 @@ pub(super) fn lookup_token(c: &Conn, token_hash: &str) -> Result<Option<Credenti
                     t.role,
                     CASE WHEN t.user_name IS NULL OR t.endpoint IS NOT NULL THEN 1 ELSE 0 END,
                     t.endpoint,
-                    t.workspace
-             FROM access_tokens t LEFT JOIN users u ON u.name = t.user_name
-             WHERE t.token_hash = ? AND (t.expires IS NULL OR t.expires > ?)
-               AND (t.user_name IS NULL OR t.endpoint IS NOT NULL OR u.name IS NOT NULL)",
-        )?
+                    t.workspace",
+            $cols,
+            " FROM access_tokens t LEFT JOIN users u ON u.name = t.user_name",
+            $join,
+            " WHERE t.token_hash = ?1 AND (t.expires IS NULL OR t.expires > ?2)
+               AND (t.user_name IS NULL OR t.endpoint IS NOT NULL OR u.name IS NOT NULL)"
+        )
+    };
+}
+
+pub(super) fn lookup_token(c: &Conn, token_hash: &str) -> Result<Option<Credential>> {
+    // a service token (no user) stands for itself: admin if its role is
+    Ok(c.prepare_cached(token_sql!("", ""))?
         .query_row(params![token_hash, now_ms()], credential_row)
         .optional()?)
+}
+
+/// A token's credential and its user's role in `workspace`, in one
+/// statement (every request in a project asks both).
+fn lookup_token_in(
+    c: &Conn,
+    token_hash: &str,
+    workspace: &str,
+) -> Result<Option<(Credential, Option<String>)>> {
+    Ok(c.prepare_cached(token_sql!(
+        ", m.role",
+        " LEFT JOIN workspace_members m ON m.user_name = t.user_name AND m.workspace = ?3"
+    ))?
+    .query_row(params![token_hash, now_ms(), workspace], |r| {
+        Ok((credential_row(r)?, r.get(6)?))
+    })
+    .optional()?)
 }
 
 pub(super) fn revoke_token(tx: &Conn, name: &str) -> Result<()> {
@@ -385,6 +412,24 @@ pub(super) fn create_session(tx: &Conn, user: &str, id_hash: &str, expires: i64)
         params![id_hash, user, now_ms(), expires],
     )?;
     Ok(())
+}
+
+/// A session's credential and its user's role in `workspace`, in one statement.
+fn lookup_session_in(
+    c: &Conn,
+    id_hash: &str,
+    workspace: &str,
+) -> Result<Option<(Credential, Option<String>)>> {
+    Ok(c.prepare_cached(
+        "SELECT u.name, u.is_admin, 'admin', 0, NULL, NULL, m.role FROM sessions s
+             JOIN users u ON u.name = s.user_name
+             LEFT JOIN workspace_members m ON m.user_name = u.name AND m.workspace = ?3
+             WHERE s.id_hash = ?1 AND s.expires > ?2",
+    )?
+    .query_row(params![id_hash, now_ms(), workspace], |r| {
+        Ok((credential_row(r)?, r.get(6)?))
+    })
+    .optional()?)
 }
 
 pub(super) fn lookup_session(c: &Conn, id_hash: &str) -> Result<Option<Credential>> {
@@ -442,10 +487,19 @@ pub(super) fn authenticate(
     session: bool,
     workspace: Option<&str>,
 ) -> Result<Authenticated> {
-    let credential = match secret_hash {
-        None => None,
-        Some(h) if session => lookup_session(c, h)?,
-        Some(h) => lookup_token(c, h)?,
+    // the credential and, in a project, its user's role there: one statement
+    let (credential, role) = match (secret_hash, workspace) {
+        (None, _) => (None, None),
+        (Some(h), Some(ws)) => {
+            let found = if session {
+                lookup_session_in(c, h, ws)?
+            } else {
+                lookup_token_in(c, h, ws)?
+            };
+            found.map_or((None, None), |(cred, role)| (Some(cred), role))
+        }
+        (Some(h), None) if session => (lookup_session(c, h)?, None),
+        (Some(h), None) => (lookup_token(c, h)?, None),
     };
     let mut out = Authenticated {
         workspace_exists: true,
@@ -454,9 +508,7 @@ pub(super) fn authenticate(
     if let Some(ws) = workspace {
         match &credential {
             // a member: their role is all that counts (none: as if the workspace did not exist)
-            Some(cred) if !cred.is_admin && !cred.service => {
-                out.member_role = member_role(c, ws, &cred.user)?;
-            }
+            Some(cred) if !cred.is_admin && !cred.service => out.member_role = role,
             // a server admin, a service token, or open mode (no secret): any workspace that exists
             Some(_) => out.workspace_exists = workspace_exists(c, ws)?,
             None if secret_hash.is_none() => out.workspace_exists = workspace_exists(c, ws)?,
