@@ -27,6 +27,15 @@ def ws_name() -> str:
     return unique("ws").lower()
 
 
+def two_projects(server):
+    """Two new projects (workspaces), made by the server's admin."""
+    admin = MlflowClient(server.url)
+    names = ws_name(), ws_name()
+    for w in names:
+        admin.create_workspace(w)
+    return names
+
+
 def test_server_info_says_workspaces_are_enabled(server):
     r = requests.get(f"{server.url}/api/3.0/mlflow/server-info", timeout=10,
                      headers={"X-MLFLOW-WORKSPACE": "no-such-ws"})
@@ -89,10 +98,7 @@ def test_an_unknown_or_malformed_workspace_header_is_refused_before_anything_run
 
 
 def test_the_client_works_inside_a_workspace_and_sees_only_its_own(server):
-    admin = MlflowClient(server.url)
-    alpha, beta = ws_name(), ws_name()
-    for w in (alpha, beta):
-        admin.create_workspace(w)
+    alpha, beta = two_projects(server)
 
     made = {}
     for w in (alpha, beta):
@@ -186,10 +192,7 @@ def _answer(q):
 
 
 def test_traces_logged_models_and_scorers_belong_to_their_experiments_workspace(server):
-    admin = MlflowClient(server.url)
-    alpha, beta = ws_name(), ws_name()
-    for w in (alpha, beta):
-        admin.create_workspace(w)
+    alpha, beta = two_projects(server)
 
     mlflow.set_tracking_uri(server.url)
     mlflow.set_workspace(alpha)
@@ -288,10 +291,7 @@ def _ids_of(traces):
 
 
 def test_a_projects_artifacts_are_not_readable_from_another(server, tmp_path):
-    admin = MlflowClient(server.url)
-    alpha, beta = ws_name(), ws_name()
-    for w in (alpha, beta):
-        admin.create_workspace(w)
+    alpha, beta = two_projects(server)
     mlflow.set_tracking_uri(server.url)
     mlflow.set_workspace(alpha)
     exp = mlflow.set_experiment(unique("arts")).experiment_id
@@ -368,10 +368,7 @@ def test_a_projects_experiments_keep_their_artifacts_in_the_project(server, tmp_
 
 
 def test_a_model_card_reads_its_lineage_from_its_own_project_only(server):
-    admin = MlflowClient(server.url)
-    alpha, beta = ws_name(), ws_name()
-    for w in (alpha, beta):
-        admin.create_workspace(w)
+    alpha, beta = two_projects(server)
     mlflow.set_tracking_uri(server.url)
     mlflow.set_workspace(alpha)
     with mlflow.start_run(experiment_id=mlflow.set_experiment(unique("lin")).experiment_id) as run:
@@ -391,10 +388,7 @@ def test_a_model_card_reads_its_lineage_from_its_own_project_only(server):
 
 
 def test_each_project_has_its_own_datasets(server):
-    admin = MlflowClient(server.url)
-    alpha, beta = ws_name(), ws_name()
-    for w in (alpha, beta):
-        admin.create_workspace(w)
+    alpha, beta = two_projects(server)
     ha, hb = {"X-MLFLOW-WORKSPACE": alpha}, {"X-MLFLOW-WORKSPACE": beta}
     csv = b"x,y\n1,a\n2,b\n3,a\n4,b\n"
     name = unique("d") + ".csv"
@@ -432,10 +426,7 @@ def test_each_project_has_its_own_datasets(server):
 def test_evaluation_datasets_belong_to_their_project(server):
     import mlflow.genai.datasets as gd
 
-    admin = MlflowClient(server.url)
-    alpha, beta = ws_name(), ws_name()
-    for w in (alpha, beta):
-        admin.create_workspace(w)
+    alpha, beta = two_projects(server)
     mlflow.set_tracking_uri(server.url)
     mlflow.set_workspace(alpha)
     exp = mlflow.set_experiment(unique("eval")).experiment_id

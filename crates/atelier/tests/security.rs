@@ -771,25 +771,28 @@ fn jobs_endpoints_and_schedules_of_one_project_are_invisible_to_another() {
     let a = |m: &str, p: &str, b: &str| call("alice", Some("team-a"), m, p, b);
     let o = |m: &str, p: &str, b: &str| call("olga", Some("team-b"), m, p, b);
 
-    // alice deploys with the CLI in her project (MLFLOW_WORKSPACE, as the mlflow client)
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_atelier"))
-        .args([
-            "deploy",
-            model.to_str().unwrap(),
-            "--name",
-            "a-ep",
-            "--server",
-        ])
-        .arg(s.url(""))
-        .env("ATELIER_TOKEN", &tokens["alice"])
-        .env("MLFLOW_WORKSPACE", "team-a")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // the CLI deploys in its user's project (MLFLOW_WORKSPACE, as the mlflow client)
+    let deploy = |who: &str, ws: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_atelier"))
+            .args([
+                "deploy",
+                model.to_str().unwrap(),
+                "--name",
+                "a-ep",
+                "--server",
+            ])
+            .arg(s.url(""))
+            .env("ATELIER_TOKEN", &tokens[who])
+            .env("MLFLOW_WORKSPACE", ws)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    deploy("alice", "team-a");
     let (c, b) = a("GET", "/api/atelier/endpoints", "");
     assert_eq!(c, 200, "{b}");
     let v: Value = serde_json::from_str(&b).unwrap();
@@ -1139,24 +1142,7 @@ print("team-a", status("team-a"), "team-b", status("team-b"), "env", os.environ[
     );
     assert_eq!(c, 401, "{b}");
     // and when team-b takes the name, the endpoint starts with nothing of a-ep's past
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_atelier"))
-        .args([
-            "deploy",
-            model.to_str().unwrap(),
-            "--name",
-            "a-ep",
-            "--server",
-        ])
-        .arg(s.url(""))
-        .env("ATELIER_TOKEN", &tokens["olga"])
-        .env("MLFLOW_WORKSPACE", "team-b")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    deploy("olga", "team-b");
     let (c, b) = o("GET", "/api/atelier/endpoints/a-ep/capture", "");
     assert_eq!(c, 200, "{b}");
     let v: Value = serde_json::from_str(&b).unwrap();
