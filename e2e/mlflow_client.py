@@ -3,7 +3,7 @@
 Usage: python mlflow_client.py <tracking_uri> <command> [args...]
   seed <experiment>                 -> prints {"experiment_id", "runs": {name: run_id}}
   log-metric <run_id> <key> <value> <step>
-  new-run <experiment> <run_name>   -> prints {"run_id"}
+  new-run <experiment> <run_name>   -> prints {"run_id"} (the run has a notes.txt artifact)
 """
 
 import json
@@ -80,6 +80,7 @@ def main():
         with mlflow.start_run(run_name=name) as run:
             mlflow.log_param("lr", "0.05")
             mlflow.log_metric("rmse", 0.05, step=0)
+            mlflow.log_text(f"notes of {name}\n", "notes.txt")
         out = {"run_id": run.info.run_id}
     else:
         raise SystemExit(f"unknown command {cmd}")

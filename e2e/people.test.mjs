@@ -12,6 +12,7 @@ const PASSWORD = 'correct horse battery';
 let server, browser, seedToken;
 const errors = [];
 const jobIds = {};
+const runIds = {};
 
 function cli(bin, dataDir, args, input) {
   return execFileSync(bin, [...args, '--data-dir', dataDir], { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
@@ -34,7 +35,7 @@ before(async () => {
   process.env.MLFLOW_TRACKING_TOKEN = seedToken;
   for (const [ws, exp] of [['team-a', 'alpha-churn'], ['team-b', 'beta-fraud']]) {
     process.env.MLFLOW_WORKSPACE = ws;
-    await mlflow(server.url, 'new-run', exp, 'r1');
+    runIds[ws] = (await mlflow(server.url, 'new-run', exp, 'r1')).run_id;
   }
   delete process.env.MLFLOW_WORKSPACE;
   delete process.env.MLFLOW_TRACKING_TOKEN;
@@ -95,6 +96,15 @@ test('each person sees only the work of their own projects', async () => {
   await until(() => page.$('[data-testid=not-found], [data-testid=error]'), 'the not-found message');
   const text = await page.textContent('main');
   assert.ok(!text.includes('beta-fraud'), text.slice(0, 300));
+  // her run's artifacts preview and download inside her project (a link cannot send the
+  // project header: it names the project as ?workspace=)
+  await page.goto(server.url + '/runs/' + runIds['team-a']);
+  await page.click('[data-testid=artifact-entry][data-path="notes.txt"]');
+  await until(async () => /notes of r1/.test((await page.textContent('[data-testid=artifact-preview]')) || ''), 'the preview of notes.txt');
+  const download = await page.getAttribute('[data-testid=artifact-download]', 'href');
+  assert.match(download, /[?&]workspace=team-a/);
+  const got = await page.evaluate((u) => fetch(u).then((r) => r.text()), download);
+  assert.equal(got, 'notes of r1\n');
   // her account: her project and role; no People or Audit tabs
   await page.goto(server.url + '/settings');
   await page.waitForSelector('[data-testid=my-projects]');
