@@ -44,7 +44,7 @@ pub async fn create(State(s): State<AppState>, req: Req) -> JsonResult {
     // project's (the default project keeps MLflow's behaviour)
     if loc.as_deref().is_some_and(|l| !l.is_empty()) && ws != store::DEFAULT_WORKSPACE {
         return Err(ApiError::invalid(format!(
-            "an experiment in project '{ws}' cannot set artifact_location: its artifacts are kept in the project's part of the artifact store; leave artifact_location out"
+            "artifact_location cannot be specified when workspaces are enabled: experiments of project '{ws}' keep their artifacts in the project's part of the artifact store; leave artifact_location out"
         )));
     }
     let id = s
