@@ -362,10 +362,15 @@ def test_a_projects_experiments_keep_their_artifacts_in_the_project(server, tmp_
     r = requests.put(f"{raw}?workspace={alpha}", data=b"x", timeout=10)
     assert r.status_code == 404, r.text
     assert requests.get(raw, headers={"X-MLFLOW-WORKSPACE": alpha}, timeout=10).text == "alpha's"
-    # the default project keeps MLflow's behaviour
+    # the default project keeps MLflow's behaviour ...
     mlflow.set_workspace(None)
     loc = MlflowClient(server.url).create_experiment(unique("loc"), artifact_location="mlflow-artifacts:/elsewhere")
     assert MlflowClient(server.url).get_experiment(loc).artifact_location == "mlflow-artifacts:/elsewhere"
+    # ... within its own part of the store: not another project's folder or experiment
+    for other in (f"mlflow-artifacts:/projects/{alpha}/x", f"mlflow-artifacts:/{exp}"):
+        with pytest.raises(MlflowException) as e:
+            MlflowClient(server.url).create_experiment(unique("loc"), artifact_location=other)
+        assert "is not in project 'default'" in str(e.value), (other, e.value)
 
 
 def test_a_model_card_reads_its_lineage_from_its_own_project_only(server):

@@ -48,10 +48,16 @@ pub fn home(path: &ArtifactPath) -> Home<'_> {
         "" => Home::ServerAdmin,
         "projects" if second.is_empty() => Home::ServerAdmin,
         "projects" => Home::Project(second),
-        _ => match first.parse::<i64>() {
-            Ok(id) => Home::Experiment(id),
-            Err(_) => Home::Project(DEFAULT_PROJECT),
-        },
+        // an experiment id as the server writes it: digits, no sign, no leading zero
+        _ if first.bytes().all(|b| b.is_ascii_digit())
+            && (first == "0" || !first.starts_with('0')) =>
+        {
+            match first.parse::<i64>() {
+                Ok(id) => Home::Experiment(id),
+                Err(_) => Home::Project(DEFAULT_PROJECT),
+            }
+        }
+        _ => Home::Project(DEFAULT_PROJECT),
     }
 }
 
@@ -99,6 +105,10 @@ mod tests {
         assert_eq!(home(&p("capture/ep/v1")), Home::Project("default"));
         assert_eq!(home(&p("jobs-code/5b2c")), Home::Project("default"));
         assert_eq!(home(&p("12/abc/artifacts")), Home::Experiment(12));
+        // only the ids the server writes: "012" or "+12" is a folder of the default project
+        assert_eq!(home(&p("012/x")), Home::Project("default"));
+        assert_eq!(home(&p("+12/x")), Home::Project("default"));
+        assert_eq!(home(&p("0/x")), Home::Experiment(0));
     }
 
     #[test]

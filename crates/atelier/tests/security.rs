@@ -1122,6 +1122,14 @@ print("team-a", status("team-a"), "team-b", status("team-b"), "env", os.environ[
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 
+    // a schedule outlives its endpoint (this one is kept past a-ep's deletion below)
+    let (c, b) = a(
+        "POST",
+        "/api/atelier/monitoring-schedules",
+        r#"{"name": "a-kept", "endpoint": "a-ep", "kind": "model_quality", "enabled": false}"#,
+    );
+    assert_eq!(c, 201, "{b}");
+
     // alice still owns and manages all of it
     let (c, b) = a("POST", &format!("/api/atelier/jobs/{job_id}/cancel"), "");
     assert_eq!(c, 202, "{b}");
@@ -1147,6 +1155,17 @@ print("team-a", status("team-a"), "team-b", status("team-b"), "env", os.environ[
     assert_eq!(c, 200, "{b}");
     let v: Value = serde_json::from_str(&b).unwrap();
     assert_eq!(v["records"], json!([]), "{b}");
+    // alice's schedule left on the name reaches nothing of team-b's endpoint
+    let (c, b) = a(
+        "POST",
+        "/api/atelier/monitoring-schedules/a-kept/retrain",
+        r#"{"dataset": "x.csv"}"#,
+    );
+    assert_eq!(
+        (c, b.contains("No endpoint named 'a-ep'")),
+        (404, true),
+        "{c} {b}"
+    );
     // (alice's captures stay in her project's folder)
     let (c, b) = a(
         "GET",

@@ -302,7 +302,7 @@ async fn create(
                 format!("{}; deploy it first (atelier deploy)", e.message),
             )
         })?;
-        let ep = load_endpoint(st.as_ref(), &sc.endpoint).map_err(|e| {
+        let ep = load_endpoint(st.as_ref(), &w.0, &sc.endpoint).map_err(|e| {
             ApiError::new(
                 ErrorCode::ResourceDoesNotExist,
                 format!("{e}; deploy it first (atelier deploy)"),
@@ -643,7 +643,7 @@ async fn retrain(
         let w = ws.0.clone();
         blocking(move || {
             let s = parse_schedule(&schedule_in(st.as_ref(), &w, &n)?)?;
-            let ep = load_endpoint(st.as_ref(), &s.endpoint).map_err(ApiError::not_found)?;
+            let ep = load_endpoint(st.as_ref(), &w, &s.endpoint).map_err(ApiError::not_found)?;
             Ok((s, ep))
         })
         .await?

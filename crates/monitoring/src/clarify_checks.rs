@@ -265,9 +265,9 @@ fn explained_labels(p: &Pipeline) -> Vec<String> {
 /// after its constraints are read.
 pub async fn prepare(m: &Monitoring, ws: &str, s: &Schedule) -> ApiResult<String> {
     let st = m.store.clone();
-    let ep_name = s.endpoint.clone();
+    let (ep_name, w) = (s.endpoint.clone(), ws.to_string());
     let ep = server::atelier_api::blocking(move || {
-        load_endpoint(st.as_ref(), &ep_name).map_err(ApiError::not_found)
+        load_endpoint(st.as_ref(), &w, &ep_name).map_err(ApiError::not_found)
     })
     .await?;
     let variant = ep

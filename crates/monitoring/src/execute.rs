@@ -40,8 +40,16 @@ pub fn load_schedule(
     serde_json::from_str(&row.config).map_err(|e| format!("schedule '{name}' is unreadable: {e}"))
 }
 
-pub fn load_endpoint(store: &dyn MetadataStore, name: &str) -> Result<EndpointConfig, String> {
-    let row = store.get_endpoint(name).map_err(|e| e.to_string())?;
+/// Endpoint `name` of project `workspace` (one of another project answers
+/// as missing: a schedule outlives its endpoint, and the name may since
+/// belong to another project).
+pub fn load_endpoint(
+    store: &dyn MetadataStore,
+    workspace: &str,
+    name: &str,
+) -> Result<EndpointConfig, String> {
+    let row = server::workspace::doc_in(workspace, store.get_endpoint(name), "endpoint")
+        .map_err(|e| e.to_string())?;
     serde_json::from_str(&row.config).map_err(|e| format!("endpoint '{name}' is unreadable: {e}"))
 }
 
@@ -174,7 +182,8 @@ impl Runner for ExecutionRunner {
         let start = ctx.spec["window_start_ms"].as_i64().unwrap_or(0);
         let end = ctx.spec["window_end_ms"].as_i64().unwrap_or(0);
         let sched = load_schedule(ctx.store.as_ref(), &ctx.job.workspace, &name).map_err(fail)?;
-        let ep = load_endpoint(ctx.store.as_ref(), &sched.endpoint).map_err(fail)?;
+        let ep =
+            load_endpoint(ctx.store.as_ref(), &ctx.job.workspace, &sched.endpoint).map_err(fail)?;
         ctx.progress(&json!({"phase": "reading capture"}));
         let folder = serving::capture::folder(&ctx.job.workspace, &sched.endpoint);
         let records = ctx

@@ -314,7 +314,7 @@
       const frame = h('iframe', { class: 'report-frame', 'data-testid': 'report-frame', sandbox: '', title: 'report' });
       const tabs = h('div', { class: 'seg' });
       const show = (n) => {
-        frame.src = API + 'jobs/' + enc(id) + '/reports/' + enc(n);
+        frame.src = S.inProject(API + 'jobs/' + enc(id) + '/reports/' + enc(n));
         frame.dataset.report = n;
         for (const b of tabs.children) b.classList.toggle('on', b.dataset.report === n);
       };
@@ -328,8 +328,8 @@
             h('div', { class: 'wide' }, h('span', null, 'Run'), h('b', null, h('a', { href: '/runs/' + enc(r.run_id), title: r.run_id }, r.run_id)))),
           h('p', { style: 'margin:12px 0 0' },
             h('a', { class: 'btn', href: art((r.artifacts || {}).model), download: 'pipeline.atelier', 'data-testid': 'download-pipeline' }, 'Download pipeline'), ' ',
-            reports.notebook ? h('a', { class: 'btn', href: API + 'jobs/' + enc(id) + '/reports/notebook', download: 'autopilot-candidate.ipynb', 'data-testid': 'download-notebook' }, 'Download notebook') : null, ' ',
-            reports.bias ? h('a', { class: 'btn', href: API + 'jobs/' + enc(id) + '/reports/bias', download: 'analysis.json', 'data-testid': 'download-bias' }, 'Bias analysis.json') : null, ' ',
+            reports.notebook ? h('a', { class: 'btn', href: S.inProject(API + 'jobs/' + enc(id) + '/reports/notebook'), download: 'autopilot-candidate.ipynb', 'data-testid': 'download-notebook' }, 'Download notebook') : null, ' ',
+            reports.bias ? h('a', { class: 'btn', href: S.inProject(API + 'jobs/' + enc(id) + '/reports/bias'), download: 'analysis.json', 'data-testid': 'download-bias' }, 'Bias analysis.json') : null, ' ',
             reports.notebook ? h('button', { class: 'btn', 'data-testid': 'notebook-open-lab', onclick: (e) => openInLab(e.target, reports.notebook) }, 'Open in JupyterLab') : null, ' ',
             reports.notebook ? h('button', { class: 'btn', 'data-testid': 'notebook-run-job', onclick: (e) => runNotebook(e.target, reports.notebook, (job.spec || {}).dataset) }, 'Reproduce as notebook job') : null),
           notebookNote),

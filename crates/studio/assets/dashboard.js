@@ -255,7 +255,7 @@
       const evaluation = h('section', { class: 'card', 'data-testid': 'card-evaluation' }, h('h2', null, 'Evaluation'),
         evals.length ? evals.map((e) => h('div', { class: 'md-eval' },
           h('div', { class: 'facts' }, fact('Evaluation', e.name, 'card-eval-name', 'wide'), fact('Observation', e.evaluation_observation, null, 'wide'),
-            fact('Report', e.evaluation_job ? h('a', { href: API + 'jobs/' + enc(e.evaluation_job) + '/reports/model_quality', target: '_blank', rel: 'noopener', 'data-testid': 'card-report' }, 'model-quality report') : null)),
+            fact('Report', e.evaluation_job ? h('a', { href: S.inProject(API + 'jobs/' + enc(e.evaluation_job) + '/reports/model_quality'), target: '_blank', rel: 'noopener', 'data-testid': 'card-report' }, 'model-quality report') : null)),
           (e.metric_groups || []).map((g) => h('div', null, h('h3', null, g.name), metricBars(g.metric_data || [])))))
           : h('div', { class: 'muted', 'data-testid': 'card-no-evaluation' }, 'No evaluation: the version does not come from an Autopilot job with a model-quality report.'));
       const history = h('section', { class: 'card flush', 'data-testid': 'card-history' }, h('div', { class: 'card-head' }, h('h2', null, 'History')),

@@ -170,8 +170,9 @@ impl Runner for TuningRunner {
             }
         }
         if let Some(code) = &s.training.code {
-            let p = artifacts::ArtifactPath::parse(code)
-                .map_err(|e| format!("'training.code': {e}"))?;
+            // (the project's own upload only)
+            let p = userjobs::spec::code_path(ctx.store.as_ref(), &ctx.workspace, code)
+                .map_err(|e| format!("'training.code': {}", e.trim_start_matches("'code': ")))?;
             if !exists(ctx, &p) {
                 return Err(format!("'training.code': nothing uploaded at '{code}'"));
             }
