@@ -331,47 +331,33 @@ fn credential_row(r: &crate::db::Row) -> crate::db::Result<Credential> {
     })
 }
 
-/// The SQL of a token's credential (see [`credential_row`]), with `$cols`
-/// added to its columns and `$join` to its joins; `?1` is the token's
-/// hash, `?2` now.
-macro_rules! token_sql {
-    ($cols:literal, $join:literal) => {
-        concat!(
-            "SELECT CASE WHEN t.endpoint IS NOT NULL THEN t.name ELSE COALESCE(u.name, t.name) END,
-                    CASE WHEN t.endpoint IS NOT NULL OR t.workspace IS NOT NULL THEN 0
-                         WHEN t.user_name IS NULL THEN (CASE WHEN t.role = 'admin' THEN 1 ELSE 0 END)
-                         ELSE u.is_admin END,
-                    t.role,
-                    CASE WHEN t.user_name IS NULL OR t.endpoint IS NOT NULL THEN 1 ELSE 0 END,
-                    t.endpoint,
-                    t.workspace",
-            $cols,
-            " FROM access_tokens t LEFT JOIN users u ON u.name = t.user_name",
-            $join,
-            " WHERE t.token_hash = ?1 AND (t.expires IS NULL OR t.expires > ?2)
-               AND (t.user_name IS NULL OR t.endpoint IS NOT NULL OR u.name IS NOT NULL)"
-        )
-    };
-}
-
 pub(super) fn lookup_token(c: &Conn, token_hash: &str) -> Result<Option<Credential>> {
-    // a service token (no user) stands for itself: admin if its role is
-    Ok(c.prepare_cached(token_sql!("", ""))?
-        .query_row(params![token_hash, now_ms()], credential_row)
-        .optional()?)
+    Ok(lookup_token_in(c, token_hash, "")?.map(|(cred, _)| cred))
 }
 
-/// A token's credential and its user's role in `workspace`, in one
-/// statement (every request in a project asks both).
+/// A token's credential and its user's role in `workspace` (none for
+/// `""`), in one statement: every request in a project asks both.
 fn lookup_token_in(
     c: &Conn,
     token_hash: &str,
     workspace: &str,
 ) -> Result<Option<(Credential, Option<String>)>> {
-    Ok(c.prepare_cached(token_sql!(
-        ", m.role",
-        " LEFT JOIN workspace_members m ON m.user_name = t.user_name AND m.workspace = ?3"
-    ))?
+    // a service token (no user) stands for itself: admin if its role is
+    Ok(c.prepare_cached(
+        "SELECT CASE WHEN t.endpoint IS NOT NULL THEN t.name ELSE COALESCE(u.name, t.name) END,
+                CASE WHEN t.endpoint IS NOT NULL OR t.workspace IS NOT NULL THEN 0
+                     WHEN t.user_name IS NULL THEN (CASE WHEN t.role = 'admin' THEN 1 ELSE 0 END)
+                     ELSE u.is_admin END,
+                t.role,
+                CASE WHEN t.user_name IS NULL OR t.endpoint IS NOT NULL THEN 1 ELSE 0 END,
+                t.endpoint,
+                t.workspace,
+                m.role
+         FROM access_tokens t LEFT JOIN users u ON u.name = t.user_name
+              LEFT JOIN workspace_members m ON m.user_name = t.user_name AND m.workspace = ?3
+         WHERE t.token_hash = ?1 AND (t.expires IS NULL OR t.expires > ?2)
+           AND (t.user_name IS NULL OR t.endpoint IS NOT NULL OR u.name IS NOT NULL)",
+    )?
     .query_row(params![token_hash, now_ms(), workspace], |r| {
         Ok((credential_row(r)?, r.get(6)?))
     })
@@ -414,7 +400,8 @@ pub(super) fn create_session(tx: &Conn, user: &str, id_hash: &str, expires: i64)
     Ok(())
 }
 
-/// A session's credential and its user's role in `workspace`, in one statement.
+/// A session's credential and its user's role in `workspace` (none for
+/// `""`), in one statement.
 fn lookup_session_in(
     c: &Conn,
     id_hash: &str,
@@ -433,13 +420,7 @@ fn lookup_session_in(
 }
 
 pub(super) fn lookup_session(c: &Conn, id_hash: &str) -> Result<Option<Credential>> {
-    Ok(c.prepare_cached(
-        "SELECT u.name, u.is_admin, 'admin', 0, NULL, NULL FROM sessions s
-             JOIN users u ON u.name = s.user_name
-             WHERE s.id_hash = ? AND s.expires > ?",
-    )?
-    .query_row(params![id_hash, now_ms()], credential_row)
-    .optional()?)
+    Ok(lookup_session_in(c, id_hash, "")?.map(|(cred, _)| cred))
 }
 
 pub(super) fn end_session(tx: &Conn, id_hash: &str) -> Result<()> {
@@ -488,19 +469,12 @@ pub(super) fn authenticate(
     workspace: Option<&str>,
 ) -> Result<Authenticated> {
     // the credential and, in a project, its user's role there: one statement
-    let (credential, role) = match (secret_hash, workspace) {
-        (None, _) => (None, None),
-        (Some(h), Some(ws)) => {
-            let found = if session {
-                lookup_session_in(c, h, ws)?
-            } else {
-                lookup_token_in(c, h, ws)?
-            };
-            found.map_or((None, None), |(cred, role)| (Some(cred), role))
-        }
-        (Some(h), None) if session => (lookup_session(c, h)?, None),
-        (Some(h), None) => (lookup_token(c, h)?, None),
+    let found = match secret_hash {
+        None => None,
+        Some(h) if session => lookup_session_in(c, h, workspace.unwrap_or_default())?,
+        Some(h) => lookup_token_in(c, h, workspace.unwrap_or_default())?,
     };
+    let (credential, role) = found.map_or((None, None), |(cred, role)| (Some(cred), role));
     let mut out = Authenticated {
         workspace_exists: true,
         ..Default::default()
