@@ -14,6 +14,13 @@
 
 pub mod datasets;
 pub mod projects;
+
+/// The path in this store that an `mlflow-artifacts:` URI names
+/// (`mlflow-artifacts:/a/b` → `a/b`); `None` for any other location.
+pub fn proxied_path(uri: &str) -> Option<&str> {
+    uri.strip_prefix("mlflow-artifacts:")
+        .map(|rest| rest.trim_start_matches('/'))
+}
 pub mod s3;
 
 pub use s3::{S3Settings, Secret};

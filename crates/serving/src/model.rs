@@ -130,8 +130,8 @@ fn artifact_path_of_uri(store: &dyn MetadataStore, uri: &str, depth: usize) -> R
             "model source '{uri}' refers to itself in a loop"
         )));
     }
-    if let Some(rest) = uri.strip_prefix("mlflow-artifacts:") {
-        return Ok(rest.trim_start_matches('/').to_string());
+    if let Some(rest) = artifacts::proxied_path(uri) {
+        return Ok(rest.to_string());
     }
     if let Some(rest) = uri.strip_prefix("runs:/") {
         let (run_id, path) = rest.split_once('/').unwrap_or((rest, ""));

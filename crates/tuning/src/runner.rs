@@ -171,8 +171,12 @@ impl Runner for TuningRunner {
         }
         if let Some(code) = &s.training.code {
             // (the project's own upload only)
-            let p = userjobs::spec::code_path(ctx.store.as_ref(), &ctx.workspace, code)
-                .map_err(|e| format!("'training.code': {}", e.trim_start_matches("'code': ")))?;
+            let p = userjobs::spec::code_path(
+                ctx.store.as_ref(),
+                &ctx.workspace,
+                "training.code",
+                code,
+            )?;
             if !exists(ctx, &p) {
                 return Err(format!("'training.code': nothing uploaded at '{code}'"));
             }

@@ -186,7 +186,7 @@ impl UserJobRunner {
             });
         }
         if let Some(code) = &spec.code {
-            let p = crate::spec::code_path(ctx.store.as_ref(), &ctx.job.workspace, code)?;
+            let p = crate::spec::code_path(ctx.store.as_ref(), &ctx.job.workspace, "code", code)?;
             fetch.push(stage::Fetch {
                 name: "code".into(),
                 from: p.as_str().to_string(),
@@ -261,7 +261,7 @@ impl Runner for UserJobRunner {
             }
         }
         if let Some(code) = &s.code {
-            let p = crate::spec::code_path(ctx.store.as_ref(), &ctx.workspace, code)?;
+            let p = crate::spec::code_path(ctx.store.as_ref(), &ctx.workspace, "code", code)?;
             if !exists(&ctx.rt, &ctx.artifacts, &p) {
                 return Err(format!("'code': nothing uploaded at '{code}'"));
             }
@@ -504,7 +504,7 @@ impl UserJobRunner {
             wanted.push((r.path, layout.input(name)));
         }
         if let Some(code) = &spec.code {
-            let p = crate::spec::code_path(ctx.store.as_ref(), &ctx.job.workspace, code)?;
+            let p = crate::spec::code_path(ctx.store.as_ref(), &ctx.job.workspace, "code", code)?;
             wanted.push((p, layout.code()));
         }
         for (path, dest) in wanted {

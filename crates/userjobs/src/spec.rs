@@ -460,16 +460,16 @@ pub fn resolve_input(
     })
 }
 
-/// A job's `code` folder, refused unless it is in project `workspace`'s
-/// part of the artifact store.
+/// A job's code folder (the spec's `field`), refused unless it is in
+/// project `workspace`'s part of the artifact store.
 pub fn code_path(
     store: &dyn MetadataStore,
     workspace: &str,
+    field: &str,
     code: &str,
 ) -> Result<ArtifactPath, String> {
-    let code = code.strip_prefix("mlflow-artifacts:").unwrap_or(code);
-    server::workspace::artifact_in(store, workspace, code.trim_start_matches('/'))
-        .map_err(|e| format!("'code': {e}"))
+    let code = artifacts::proxied_path(code).unwrap_or(code);
+    server::workspace::artifact_in(store, workspace, code).map_err(|e| format!("'{field}': {e}"))
 }
 
 /// `runs:/` and `mlflow-artifacts:/` URIs as paths in the artifact store.
@@ -481,8 +481,8 @@ pub fn artifact_of_uri(
     if depth > 4 {
         return Err(format!("'{uri}' refers to itself in a loop"));
     }
-    if let Some(rest) = uri.strip_prefix("mlflow-artifacts:") {
-        return ArtifactPath::parse(rest.trim_start_matches('/')).map_err(|e| e.to_string());
+    if let Some(rest) = artifacts::proxied_path(uri) {
+        return ArtifactPath::parse(rest).map_err(|e| e.to_string());
     }
     if let Some(rest) = uri.strip_prefix("runs:/") {
         let (run_id, path) = rest.split_once('/').unwrap_or((rest, ""));

@@ -51,13 +51,12 @@ pub async fn create(State(s): State<AppState>, req: Req) -> JsonResult {
         .db(move |st| {
             // a location in the server's store must be the project's own part of it
             // (never another project's folder or experiment)
-            if let Some(p) = loc.as_deref().and_then(|l| l.strip_prefix("mlflow-artifacts:")) {
-                let p = p.trim_start_matches('/');
-                if workspace::artifact_in(st, &ws, p).is_err() {
-                    return Err(store::StoreError::InvalidParameter(format!(
-                        "artifact_location 'mlflow-artifacts:/{p}' is not in project '{ws}''s part of the artifact store; leave artifact_location out, or name a folder of your own"
-                    )));
-                }
+            if let Some(p) = loc.as_deref().and_then(artifacts::proxied_path)
+                && workspace::artifact_in(st, &ws, p).is_err()
+            {
+                return Err(store::StoreError::InvalidParameter(format!(
+                    "artifact_location 'mlflow-artifacts:/{p}' is not in project '{ws}''s part of the artifact store; leave artifact_location out, or name a folder of your own"
+                )));
             }
             st.create_experiment_in(&ws, &name, loc.as_deref(), &tags)
         })
