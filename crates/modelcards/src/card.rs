@@ -152,8 +152,8 @@ pub fn from_lineage(s: &dyn MetadataStore, name: &str, version: i64) -> Result<V
     // the lineage is read only from the model's own project: a version's
     // run id and tags are the caller's to set, and may name another's
     let home = s.registered_model_workspace(name).ok();
-    let ours = |ws: Option<String>| ws.is_some() && ws == home;
-    let run = if mv.run_id.is_empty() || !ours(s.run_workspace(&mv.run_id).ok()) {
+    let ours = |ws: Option<&str>| ws.is_some() && ws == home.as_deref();
+    let run = if mv.run_id.is_empty() || !ours(s.run_workspace(&mv.run_id).ok().as_deref()) {
         None
     } else {
         s.get_run(&mv.run_id).ok()
@@ -166,7 +166,7 @@ pub fn from_lineage(s: &dyn MetadataStore, name: &str, version: i64) -> Result<V
     let job = job_id
         .as_deref()
         .and_then(|id| s.get_job(id).ok())
-        .filter(|j| ours(Some(j.workspace.clone())));
+        .filter(|j| ours(Some(&j.workspace)));
     let result: Value = job
         .as_ref()
         .and_then(|j| serde_json::from_str(&j.result).ok())

@@ -249,7 +249,7 @@ async fn invoke(
                 let keep_output = c.capture_output || shadow_meta.is_some();
                 let (event_id, meta) = shadow_meta.unzip();
                 s.capture().offer(capture::Pending {
-                    folder: Arc::from(capture::folder(&live.config.workspace, &name).as_str()),
+                    folder: live.capture.clone(),
                     variant: variant.name.clone(),
                     time_ms: now_ms,
                     inference_id,
@@ -276,7 +276,7 @@ async fn invoke(
             if let Some((event_id, meta)) = shadow_meta {
                 // the failed production side of a pair: the comparison counts it
                 s.capture().offer(capture::Pending {
-                    folder: Arc::from(capture::folder(&live.config.workspace, &name).as_str()),
+                    folder: live.capture.clone(),
                     variant: variant.name.clone(),
                     time_ms: now_ms,
                     inference_id,

@@ -379,6 +379,8 @@ pub struct Live {
     /// The shadow test's model, while its configuration says it may run.
     pub shadow: Option<Arc<LiveShadow>>,
     pub limiter: Arc<Semaphore>,
+    /// Its capture folder ([`crate::capture::folder`]), made once.
+    pub capture: Arc<str>,
     pub created_ms: i64,
     pub updated_ms: i64,
     total_weight: f64,
@@ -394,6 +396,7 @@ impl Live {
         let total_weight = variants.iter().map(|v| v.weight).sum();
         Live {
             limiter: Arc::new(Semaphore::new(config.max_concurrency)),
+            capture: Arc::from(crate::capture::folder(&config.workspace, &config.name).as_str()),
             config,
             variants,
             shadow: None,
