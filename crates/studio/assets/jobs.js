@@ -90,7 +90,7 @@
     if ((m = /^runs:\/([^/]+)(?:\/(.*))?$/.exec(src))) return h('a', { href: '/runs/' + enc(m[1]), class: 'tok', title: src, 'data-testid': 'source-link' }, src);
     if ((m = /^models:\/([^/@]+)@(.+)$/.exec(src))) return h('a', { href: '/models/' + enc(m[1]), class: 'tok', title: src, 'data-testid': 'source-link' }, src);
     if ((m = /^models:\/(.+)\/(\d+)$/.exec(src))) return h('a', { href: '/models/' + enc(m[1]) + '/versions/' + enc(m[2]), class: 'tok', title: src, 'data-testid': 'source-link' }, src);
-    if ((m = /^(?:dataset:|datasets\/)(.+)$/.exec(src))) return h('a', { href: S.inProject(ARTIFACTS + '/' + projectFolder('datasets/' + enc(m[1]))), download: m[1], class: 'tok', 'data-testid': 'source-link', title: 'Download the dataset ' + src }, src);
+    if ((m = /^(?:dataset:|datasets\/)(.+)$/.exec(src))) return h('a', { href: S.inProject(ARTIFACTS + '/' + S.projectFolder('datasets/' + enc(m[1]))), download: m[1], class: 'tok', 'data-testid': 'source-link', title: 'Download the dataset ' + src }, src);
     return h('span', { class: 'mono tok', title: src }, src);
   }
 
@@ -1234,10 +1234,6 @@
     crypto.getRandomValues(b);
     return [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
   }
-  /** Whether the Studio works in a project other than the default one. */
-  function inProject() { return !!(S.project.current && S.project.current !== 'default'); }
-  /** Where an upload folder goes in the artifact store: each project's uploads are under projects/<name>/. */
-  function projectFolder(rel) { return inProject() ? 'projects/' + S.project.current + '/' + rel : rel; }
   /** PUT a file as the raw body, reporting the bytes sent; rejects with the server's message. */
   function putFile(url, file, onProgress) {
     return new Promise((resolve, reject) => {
@@ -1245,7 +1241,7 @@
       x.open('PUT', url);
       x.setRequestHeader('Accept', 'application/json');
       // in the project the Studio works in, as every other call (S.request)
-      if (inProject()) x.setRequestHeader('X-MLFLOW-WORKSPACE', S.project.current);
+      for (const [k, v] of Object.entries(S.projectHeaders())) x.setRequestHeader(k, v);
       x.upload.onprogress = (e) => onProgress(e.loaded);
       x.onload = () => {
         if (x.status >= 200 && x.status < 300) { onProgress(file.size); resolve(x.status); return; }
@@ -1655,7 +1651,7 @@
       // the code folder: a new one whenever the files changed since the last upload
       const sig = codeSig();
       const codeDone = codeFiles.length && st.uploaded && st.uploaded.sig === sig;
-      const dest = codeDone ? st.uploaded.dest : projectFolder('jobs-code/' + randomHex());
+      const dest = codeDone ? st.uploaded.dest : S.projectFolder('jobs-code/' + randomHex());
       const todo = [];
       if (!codeDone) for (const c of codeFiles) { c.state = ''; c.sent = 0; showFileState(c); todo.push({ what: c.rel, file: c.file, url: ARTIFACTS + '/' + dest + '/' + encodePath(c.rel), code: c }); }
       for (const u of uploads) {

@@ -43,18 +43,25 @@
    * sidebar's switcher, kept per browser; `null` until the list of the user's projects is known.
    */
   const project = { current: null };
+  /** The project the Studio works in when it is not the default one (which requests need not name). */
+  function namedProject() { return project.current && project.current !== 'default' ? project.current : null; }
   /** Headers naming the project, for calls made without `request` (uploads with progress, invocations). */
   function projectHeaders() {
-    return project.current && project.current !== 'default' ? { 'X-MLFLOW-WORKSPACE': project.current } : {};
+    const p = namedProject();
+    return p ? { 'X-MLFLOW-WORKSPACE': p } : {};
   }
   /** A link or image address in the project: links cannot send headers, so a GET names it as ?workspace=. */
   function inProject(url) {
-    if (!project.current || project.current === 'default') return url;
-    return url + (url.includes('?') ? '&' : '?') + 'workspace=' + encodeURIComponent(project.current);
+    const p = namedProject();
+    return p ? url + (url.includes('?') ? '&' : '?') + 'workspace=' + encodeURIComponent(p) : url;
+  }
+  /** Where an upload folder goes in the artifact store: another project's are under projects/<name>/. */
+  function projectFolder(rel) {
+    const p = namedProject();
+    return p ? 'projects/' + p + '/' + rel : rel;
   }
   async function request(method, url, body) {
-    const init = { method, headers: { Accept: 'application/json' }, credentials: 'same-origin' };
-    if (project.current && project.current !== 'default') init.headers['X-MLFLOW-WORKSPACE'] = project.current;
+    const init = { method, headers: { Accept: 'application/json', ...projectHeaders() }, credentials: 'same-origin' };
     if (body !== undefined) { init.body = JSON.stringify(body); init.headers['Content-Type'] = 'application/json'; }
     let res;
     try { res = await fetch(url, init); } catch (e) { throw new ApiError(0, 'NETWORK', 'Cannot reach the server: ' + e.message); }
@@ -1035,7 +1042,7 @@
   window.AtelierStudio = {
     C, API, ARTIFACTS, h, append, clear, replace, request, qs, api, num, fmtDate, fmtAgo, fmtDur, fmtBytes, fmtNum,
     errorBox, tok, notFound, isNotFound, markNav, statusBadge, runName, kvMap, tagsOf, paramsOf, metricsOf, runId, artifactRoot, encodePath, live,
-    chartControls, parseCsv, main, pages, project, projectHeaders, inProject, store,
+    chartControls, parseCsv, main, pages, project, projectHeaders, inProject, projectFolder, store,
   };
   /**
    * Before any page loads: the projects this user may see (a server admin: all) and who they are.
