@@ -38,7 +38,7 @@ pytestmark = pytest.mark.skipif(REFERENCE, reason="imports into Atelier; nothing
 
 # ------------------------------------------------------------------ the MLflow side
 
-def _start_mlflow(folder: Path) -> tuple[subprocess.Popen, str]:
+def _start_mlflow(folder: Path, *extra: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     (folder / "artifacts").mkdir(parents=True, exist_ok=True)
     log = open(folder / "mlflow-server.log", "wb")
@@ -46,7 +46,7 @@ def _start_mlflow(folder: Path) -> tuple[subprocess.Popen, str]:
         [sys.executable, "-m", "mlflow", "server",
          "--backend-store-uri", f"sqlite:///{folder}/mlflow.db",
          "--artifacts-destination", str(folder / "artifacts"),
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1", *extra],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=folder,
         start_new_session=True,  # its uvicorn workers and job consumers go with it
     )
@@ -506,3 +506,97 @@ def test_a_server_without_artifact_proxying_has_its_local_artifacts_copied_and_s
     finally:
         srv.stop()
     assert (root / exp / run.info.run_id / "artifacts" / "out" / "result.txt").exists(), "the source stays"
+
+
+def _fill_workspaces(url: str) -> dict:
+    """Two workspaces beside default, each with an experiment of the same name, a run with a
+    metric, a param and an artifact, and a registered model version; returns what was made."""
+    c = MlflowClient(url)
+    mlflow.set_tracking_uri(url)
+    c.create_workspace("team-a", description="team a's work")
+    c.create_workspace("team-b")
+    made = {}
+    try:
+        for ws in ("default", "team-a", "team-b"):
+            mlflow.set_workspace(ws)
+            exp = mlflow.set_experiment("shared-name")
+            with mlflow.start_run() as run:
+                mlflow.log_param("team", ws)
+                mlflow.log_metric("score", len(ws))
+                mlflow.log_text(f"notes of {ws}", "notes.txt")
+            c.create_registered_model(f"model-{ws}")
+            c.create_model_version(f"model-{ws}", f"runs:/{run.info.run_id}/notes.txt", run.info.run_id)
+            made[ws] = {"exp": exp.experiment_id, "location": exp.artifact_location,
+                        "run": run.info.run_id, "uri": c.get_run(run.info.run_id).info.artifact_uri}
+    finally:
+        mlflow.set_workspace(None)
+    return made
+
+
+def test_workspaces_become_projects_with_their_experiments_models_and_artifacts(tmp_path):
+    """`mlflow server --enable-workspaces`: each workspace becomes the Atelier project of that name,
+    its experiments and models stay in it (the same experiment name in several), and artifacts
+    MLflow kept under workspaces/<ws>/<id> are served from the experiment's own folder."""
+    folder = tmp_path / "mlflow-ws"
+    proc, url = _start_mlflow(folder, "--enable-workspaces")
+    try:
+        made = _fill_workspaces(url)
+    finally:
+        _stop_mlflow(proc)
+    assert made["team-a"]["location"] == f"mlflow-artifacts:/workspaces/team-a/{made['team-a']['exp']}"
+    db = folder / "mlflow.db"
+    before = _sha(db)
+
+    # MLflow keeps registered model names per workspace; Atelier across projects (for now):
+    # a name in two workspaces is refused whole, naming both
+    twice = tmp_path / "twice.db"
+    shutil.copy(db, twice)
+    with sqlite3.connect(twice) as con:
+        con.execute("INSERT INTO registered_models (name, workspace, creation_time, last_updated_time) "
+                    "VALUES ('model-team-a', 'team-b', 1, 1)")
+    refused_dir = tmp_path / "refused"
+    r = run_cli(["import", "mlflow", "--from", f"sqlite:///{twice}", "--data-dir", str(refused_dir)])
+    assert r.returncode != 0
+    assert "'model-team-a' (in team-a, team-b)" in r.stderr and "rename" in r.stderr, r.stderr
+    assert _count(refused_dir, "workspaces") == 1, "no project was made"
+
+    data_dir = tmp_path / "atelier"
+    done = _import(folder, data_dir)
+    assert done.returncode == 0, done.stderr + done.stdout
+    lines = {ln.split()[0]: ln.split()[1:3] for ln in done.stdout.splitlines()[2:] if ln[:1].isalpha()}
+    assert lines["workspaces"] == ["3", "2"] and "'default' workspace" in done.stdout, done.stdout
+    assert _sha(db) == before, "the MLflow database changed"
+
+    srv = start_server(data_dir)
+    try:
+        mlflow.set_tracking_uri(srv.url)
+        c = MlflowClient(srv.url)
+        projects = {w.name: w for w in c.list_workspaces()}
+        assert set(projects) == {"default", "team-a", "team-b"}
+        assert projects["team-a"].description == "team a's work"
+        for ws, m in made.items():
+            mlflow.set_workspace(ws)
+            exp = c.get_experiment_by_name("shared-name")
+            assert exp.experiment_id == m["exp"], ws
+            assert exp.artifact_location == f"mlflow-artifacts:/{m['exp']}"
+            runs = c.search_runs([m["exp"]])
+            assert [r.info.run_id for r in runs] == [m["run"]]
+            assert runs[0].data.params == {"team": ws} and runs[0].data.metrics == {"score": len(ws)}
+            assert runs[0].info.artifact_uri == f"mlflow-artifacts:/{m['exp']}/{m['run']}/artifacts"
+            got = mlflow.artifacts.download_artifacts(run_id=m["run"], artifact_path="notes.txt",
+                                                      dst_path=str(tmp_path / "dl" / ws))
+            assert Path(got).read_text() == f"notes of {ws}"
+            assert [rm.name for rm in c.search_registered_models()] == [f"model-{ws}"]
+            assert c.get_model_version(f"model-{ws}", "1").run_id == m["run"]
+        # another project's experiment, run and model answer as missing ones do
+        mlflow.set_workspace("team-b")
+        with pytest.raises(mlflow.exceptions.MlflowException) as e:
+            c.get_run(made["team-a"]["run"])
+        assert e.value.get_http_status_code() == 404
+        with pytest.raises(mlflow.exceptions.MlflowException):
+            c.get_registered_model("model-team-a")
+    finally:
+        mlflow.set_workspace(None)
+        srv.stop()
+    assert (folder / "artifacts" / "workspaces" / "team-a").is_dir(), "the source stays"
+    assert _sha(db) == before

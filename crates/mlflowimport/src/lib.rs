@@ -53,7 +53,7 @@ pub const CHECKED_REVISIONS: &[(&str, &str)] = &[("dc11669786a5", "3.17.2")];
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     /// The source cannot be imported by this version (URI scheme, schema
-    /// revision, workspaces).
+    /// revision, a registered model name in two workspaces).
     #[error("{0}")]
     Unsupported(String),
     /// The source database could not be read.
@@ -158,6 +158,7 @@ pub struct Report {
 /// The MLflow tables imported, each with the store count(s) that must grow
 /// by its rows.
 const TABLES: &[(&str, &[&str])] = &[
+    ("workspaces", &["workspaces"]),
     ("experiments", &["experiments"]),
     ("experiment_tags", &["experiment_tags"]),
     ("runs", &["runs"]),
@@ -357,6 +358,7 @@ pub fn import(
             },
             copied: &mut copied,
             root: root.clone(),
+            moves: Vec::new(),
         };
         match importer.run() {
             Ok(r) => Ok(r),
@@ -391,6 +393,9 @@ struct Importer<'a, 'b, 'c> {
     copied: &'a mut Vec<PathBuf>,
     /// MLflow's artifact root, canonical.
     root: Option<PathBuf>,
+    /// Experiment folders that move (MLflow's, Atelier's), relative to the
+    /// artifact roots: MLflow's `workspaces/<ws>/<id>` becomes `<id>`.
+    moves: Vec<(String, String)>,
 }
 
 const PROGRESS_EVERY: u64 = 50_000;
@@ -400,8 +405,51 @@ impl Importer<'_, '_, '_> {
         self.root.as_deref()
     }
 
+    /// The URI Atelier serves for an MLflow URI: under the experiment's
+    /// own folder when the experiment was moved (see [`Importer::moves`]).
     fn uri(&self, uri: &str) -> String {
+        if let Some(rel) = artifact_relative(uri, self.root())
+            && let Some(moved) = self.moved(&rel)
+        {
+            return format!("mlflow-artifacts:/{moved}");
+        }
         rewrite_uri(uri, self.root())
+    }
+
+    /// Where Atelier keeps what MLflow kept at `rel` (relative to the
+    /// artifact root), when that is inside a moved experiment folder.
+    fn moved(&self, rel: &str) -> Option<String> {
+        self.moves
+            .iter()
+            .filter_map(|(old, new)| {
+                let rest = rel.strip_prefix(old.as_str())?;
+                if rest.is_empty() {
+                    Some((old.len(), new.clone()))
+                } else {
+                    rest.strip_prefix('/')
+                        .map(|r| (old.len(), format!("{new}/{r}")))
+                }
+            })
+            .max_by_key(|(len, _)| *len)
+            .map(|(_, to)| to)
+    }
+
+    /// Whether MLflow's `table` has the column `col`.
+    fn has_column(&self, table: &str, col: &str) -> Result<bool> {
+        Ok(self
+            .src
+            .prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")?
+            .exists([table, col])?)
+    }
+
+    /// The SQL for a row's workspace in `table`: the column, or 'default'
+    /// for a database from before workspaces.
+    fn workspace_sql(&self, table: &str) -> Result<&'static str> {
+        Ok(if self.has_column(table, "workspace")? {
+            "workspace"
+        } else {
+            "'default'"
+        })
     }
 
     fn warn(&mut self, w: String) {
@@ -418,10 +466,15 @@ impl Importer<'_, '_, '_> {
     }
 
     fn run(mut self) -> Result<Report> {
-        self.check_workspaces()?;
+        self.check_model_names()?;
         let mut source_counts: BTreeMap<&'static str, i64> = BTreeMap::new();
         for (t, _) in TABLES {
-            source_counts.insert(t, count(self.src, t)?);
+            let n = if table_exists(self.src, t)? {
+                count(self.src, t)?
+            } else {
+                0
+            };
+            source_counts.insert(t, n);
         }
         for t in NOT_IMPORTED {
             if table_exists(self.src, t)? {
@@ -435,6 +488,8 @@ impl Importer<'_, '_, '_> {
         }
         let skip_default = self.check_clashes()?;
         let before = self.tx.counts()?;
+        (self.progress)(Progress::Stage("projects"));
+        self.projects()?;
         (self.progress)(Progress::Stage("experiments"));
         let exps = self.experiments(skip_default)?;
         self.copy_artifacts(&exps)?;
@@ -480,30 +535,118 @@ impl Importer<'_, '_, '_> {
         Ok(self.report)
     }
 
-    fn check_workspaces(&self) -> Result<()> {
-        let mut found = HashSet::new();
-        for t in ["experiments", "registered_models"] {
-            let has = self
-                .src
-                .prepare(&format!(
-                    "SELECT 1 FROM pragma_table_info('{t}') WHERE name = 'workspace'"
-                ))?
-                .exists([])?;
-            if has {
-                for w in self.ids(&format!("SELECT DISTINCT workspace FROM {t}"))? {
-                    found.insert(w);
-                }
-            }
+    /// MLflow keeps registered model names per workspace; Atelier keeps
+    /// them unique across projects, so a name in two workspaces is refused
+    /// before anything is written.
+    fn check_model_names(&self) -> Result<()> {
+        if !self.has_column("registered_models", "workspace")? {
+            return Ok(());
         }
-        found.remove("default");
-        if !found.is_empty() {
-            let mut ws: Vec<_> = found.into_iter().collect();
-            ws.sort();
+        let mut st = self.src.prepare(
+            "SELECT name, GROUP_CONCAT(workspace, ', ') FROM registered_models
+             GROUP BY name HAVING COUNT(*) > 1 ORDER BY name",
+        )?;
+        let twice: Vec<String> = st
+            .query_map([], |r| {
+                Ok(format!(
+                    "'{}' (in {})",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        if !twice.is_empty() {
             return Err(ImportError::Unsupported(format!(
-                "the MLflow database uses workspaces other than 'default' ({}); Atelier has no workspaces, so it cannot be imported",
-                ws.join(", ")
+                "registered model names are unique across projects in Atelier, but the MLflow database \
+                 has {} in more than one workspace: {}; rename one of each in MLflow \
+                 (MlflowClient().rename_registered_model) and import again",
+                if twice.len() == 1 { "a name" } else { "names" },
+                twice.join(", ")
             )));
         }
+        Ok(())
+    }
+
+    /// Each MLflow workspace becomes the Atelier project of the same name,
+    /// with its description and artifact root. `default` is Atelier's own
+    /// default project; a project that exists already takes the
+    /// workspace's experiments and models (their ids and names are checked
+    /// for clashes one by one).
+    fn projects(&mut self) -> Result<()> {
+        let mut wanted: Vec<store::Workspace> = Vec::new();
+        if table_exists(self.src, "workspaces")? {
+            let mut st = self.src.prepare(
+                "SELECT name, description, default_artifact_root FROM workspaces ORDER BY name",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok(store::Workspace {
+                    name: r.get(0)?,
+                    description: r.get::<_, Option<String>>(1)?.filter(|d| !d.is_empty()),
+                    default_artifact_root: r.get::<_, Option<String>>(2)?.filter(|d| !d.is_empty()),
+                    creation_time: 0,
+                })
+            })?;
+            for w in rows {
+                wanted.push(w?);
+            }
+        }
+        // a workspace a row names that the catalogue lacks (an externally
+        // managed workspace provider keeps no catalogue)
+        let mut named: Vec<String> = Vec::new();
+        for t in ["experiments", "registered_models"] {
+            let col = self.workspace_sql(t)?;
+            named.extend(self.ids(&format!("SELECT DISTINCT {col} FROM {t}"))?);
+        }
+        let in_catalogue = wanted.len() as i64;
+        for n in named {
+            if !wanted.iter().any(|w| w.name == n) {
+                wanted.push(store::Workspace {
+                    name: n,
+                    description: None,
+                    default_artifact_root: None,
+                    creation_time: 0,
+                });
+            }
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let (mut existed, mut default) = (0i64, 0i64);
+        for mut w in wanted.iter().cloned() {
+            if w.name == store::DEFAULT_WORKSPACE {
+                default += 1;
+                continue;
+            }
+            // MLflow keeps no creation time for a workspace
+            w.creation_time = now;
+            let made = self.tx.project(&w).map_err(|e| match e {
+                store::StoreError::InvalidParameter(m) => ImportError::Unsupported(format!(
+                    "the MLflow workspace '{}' cannot become an Atelier project: {m}",
+                    w.name
+                )),
+                other => ImportError::Store(other),
+            })?;
+            if !made {
+                existed += 1;
+                self.warn(format!(
+                    "project '{}' existed already: MLflow's workspace '{}' was imported into it",
+                    w.name, w.name
+                ));
+            }
+        }
+        let t = &mut self.tally;
+        t.adjust(
+            "workspaces",
+            -default,
+            "MLflow's 'default' workspace is Atelier's default project",
+        );
+        t.adjust("workspaces", -existed, "projects that existed already");
+        t.adjust(
+            "workspaces",
+            wanted.len() as i64 - in_catalogue,
+            "workspaces named by experiments or models but not in MLflow's catalogue",
+        );
         Ok(())
     }
 
@@ -545,7 +688,7 @@ impl Importer<'_, '_, '_> {
                 None => {}
             }
         }
-        let checks: [(ImportEntity, &str, &str); 6] = [
+        let checks: [(ImportEntity, &str, &str); 5] = [
             (
                 ImportEntity::Experiment,
                 "experiment id",
@@ -553,15 +696,6 @@ impl Importer<'_, '_, '_> {
                     "SELECT CAST(experiment_id AS TEXT) FROM experiments WHERE experiment_id != 0"
                 } else {
                     "SELECT CAST(experiment_id AS TEXT) FROM experiments"
-                },
-            ),
-            (
-                ImportEntity::ExperimentName,
-                "experiment name",
-                if skip_default {
-                    "SELECT name FROM experiments WHERE experiment_id != 0"
-                } else {
-                    "SELECT name FROM experiments"
                 },
             ),
             (ImportEntity::Run, "run", "SELECT run_uuid FROM runs"),
@@ -595,6 +729,29 @@ impl Importer<'_, '_, '_> {
                     if found.len() > 5 { ", …" } else { "" }
                 ));
             }
+        }
+        // experiment names are unique within a project
+        let ws = self.workspace_sql("experiments")?;
+        let mut st = self.src.prepare(&format!(
+            "SELECT {ws}, name FROM experiments WHERE experiment_id != 0 OR ?1 = 0"
+        ))?;
+        let names: Vec<(String, String)> = st
+            .query_map([skip_default], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let found = self.tx.existing_experiment_names(&names)?;
+        if !found.is_empty() {
+            let shown: Vec<String> = found
+                .iter()
+                .take(5)
+                .map(|(w, n)| format!("'{n}' in project '{w}'"))
+                .collect();
+            clashes.push(format!(
+                "{} experiment name{} ({}{})",
+                found.len(),
+                if found.len() == 1 { "" } else { "s" },
+                shown.join(", "),
+                if found.len() > 5 { ", …" } else { "" }
+            ));
         }
         if !clashes.is_empty() {
             return Err(ImportError::Store(store::StoreError::AlreadyExists(
@@ -635,10 +792,11 @@ impl Importer<'_, '_, '_> {
                 tags.entry(id).or_default().push(t);
             }
         }
-        let mut st = self.src.prepare(
-            "SELECT experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time
-             FROM experiments ORDER BY experiment_id",
-        )?;
+        let ws = self.workspace_sql("experiments")?;
+        let mut st = self.src.prepare(&format!(
+            "SELECT experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time, {ws}
+             FROM experiments ORDER BY experiment_id"
+        ))?;
         let rows = st.query_map([], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
@@ -647,15 +805,25 @@ impl Importer<'_, '_, '_> {
                 r.get::<_, Option<String>>(3)?,
                 r.get::<_, Option<i64>>(4)?,
                 r.get::<_, Option<i64>>(5)?,
+                r.get::<_, String>(6)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, name, location, stage, created, updated) = row?;
+            let (id, name, location, stage, created, updated, workspace) = row?;
             if id == 0 && skip_default {
                 continue;
             }
             let location = location.unwrap_or_else(|| format!("mlflow-artifacts:/{id}"));
+            // Atelier keeps an experiment's artifacts under its id. MLflow
+            // with workspaces keeps them under workspaces/<ws>/<id>; an
+            // experiment outside the default project has no other place.
+            if let Some(rel) = artifact_relative(&location, self.root())
+                && (workspace != store::DEFAULT_WORKSPACE || rel.starts_with("workspaces/"))
+                && rel != id.to_string()
+            {
+                self.moves.push((rel, id.to_string()));
+            }
             let e = Experiment {
                 experiment_id: id,
                 name,
@@ -664,7 +832,7 @@ impl Importer<'_, '_, '_> {
                 creation_time: created.unwrap_or(0),
                 last_update_time: updated.or(created).unwrap_or(0),
                 tags: tags.remove(&id).unwrap_or_default(),
-                workspace: store::DEFAULT_WORKSPACE.to_string(),
+                workspace,
             };
             self.tx.experiment(&e)?;
             // the copy needs MLflow's own location
@@ -1093,19 +1261,21 @@ impl Importer<'_, '_, '_> {
                 last.insert(n, v);
             }
         }
-        let mut st = self.src.prepare(
-            "SELECT name, creation_time, last_updated_time, description FROM registered_models ORDER BY name",
-        )?;
+        let ws = self.workspace_sql("registered_models")?;
+        let mut st = self.src.prepare(&format!(
+            "SELECT name, creation_time, last_updated_time, description, {ws} FROM registered_models ORDER BY name"
+        ))?;
         let rows = st.query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, Option<i64>>(1)?,
                 r.get::<_, Option<i64>>(2)?,
                 r.get::<_, Option<String>>(3)?,
+                r.get::<_, String>(4)?,
             ))
         })?;
         for row in rows {
-            let (name, created, updated, description) = row?;
+            let (name, created, updated, description, workspace) = row?;
             let m = RegisteredModel {
                 tags: rm_tags.remove(&name).unwrap_or_default(),
                 aliases: aliases.remove(&name).unwrap_or_default(),
@@ -1117,7 +1287,7 @@ impl Importer<'_, '_, '_> {
                 name: name.clone(),
             };
             self.tx
-                .registered_model(&m, last.get(&name).copied().unwrap_or(0))?;
+                .registered_model(&workspace, &m, last.get(&name).copied().unwrap_or(0))?;
         }
         let mut st = self.src.prepare(
             "SELECT name, version, creation_time, last_updated_time, description, user_id, current_stage,
@@ -1435,7 +1605,10 @@ impl Importer<'_, '_, '_> {
             if !from.exists() {
                 continue;
             }
-            let to = self.opts.dest_artifacts.join(&rel);
+            let to = self
+                .opts
+                .dest_artifacts
+                .join(self.moved(&rel).unwrap_or(rel));
             if to.exists()
                 && std::fs::read_dir(&to)
                     .map(|mut d| d.next().is_some())

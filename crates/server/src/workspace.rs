@@ -34,34 +34,9 @@ pub const HEADER: &str = "x-mlflow-workspace";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ws(pub String);
 
-/// Names MLflow refuses for a workspace (they would clash with its URLs).
-const RESERVED: &[&str] = &["workspaces", "api", "ajax-api", "static-files"];
-
-/// MLflow's rule for a workspace name: 2–63 characters, lowercase letters,
-/// digits and inner hyphens, not a reserved word.
+/// MLflow's rule for a workspace name ([`store::check_workspace_name`]).
 pub fn validate_name(name: &str) -> Result<(), ApiError> {
-    if !(2..=63).contains(&name.len()) {
-        return Err(ApiError::invalid(format!(
-            "Workspace name '{name}' must be between 2 and 63 characters."
-        )));
-    }
-    let ok_char = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-    let b = name.as_bytes();
-    let good = b.iter().all(|&c| ok_char(c) || c == b'-')
-        && b.first().is_some_and(|&c| ok_char(c))
-        && b.last().is_some_and(|&c| ok_char(c));
-    if !good {
-        return Err(ApiError::invalid(format!(
-            "Workspace name '{name}' must match the pattern ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ \
-             (lowercase alphanumeric with optional internal hyphens)."
-        )));
-    }
-    if RESERVED.contains(&name) {
-        return Err(ApiError::invalid(format!(
-            "Workspace name '{name}' is reserved and cannot be used."
-        )));
-    }
-    Ok(())
+    store::check_workspace_name(name).map_err(ApiError::invalid)
 }
 
 /// The workspace routes (`…/mlflow/workspaces[/<name>]`) and `…/mlflow/server-info`,

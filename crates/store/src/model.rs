@@ -111,6 +111,38 @@ pub struct Workspace {
     pub creation_time: i64,
 }
 
+/// Names MLflow refuses for a workspace (they would clash with its URLs).
+const RESERVED_WORKSPACE_NAMES: &[&str] = &["workspaces", "api", "ajax-api", "static-files"];
+
+/// MLflow's rule for a workspace name: 2–63 characters, lowercase letters,
+/// digits and inner hyphens, not a reserved word. A name that passes is
+/// also one folder name (`projects/<name>/` in the artifact store). The
+/// error says what to fix, in MLflow's words.
+pub fn check_workspace_name(name: &str) -> std::result::Result<(), String> {
+    if !(2..=63).contains(&name.len()) {
+        return Err(format!(
+            "Workspace name '{name}' must be between 2 and 63 characters."
+        ));
+    }
+    let ok_char = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let b = name.as_bytes();
+    let good = b.iter().all(|&c| ok_char(c) || c == b'-')
+        && b.first().is_some_and(|&c| ok_char(c))
+        && b.last().is_some_and(|&c| ok_char(c));
+    if !good {
+        return Err(format!(
+            "Workspace name '{name}' must match the pattern ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ \
+             (lowercase alphanumeric with optional internal hyphens)."
+        ));
+    }
+    if RESERVED_WORKSPACE_NAMES.contains(&name) {
+        return Err(format!(
+            "Workspace name '{name}' is reserved and cannot be used."
+        ));
+    }
+    Ok(())
+}
+
 /// What deleting a workspace does with the experiments it holds (MLflow's
 /// modes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

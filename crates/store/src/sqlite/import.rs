@@ -19,7 +19,6 @@ use crate::*;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImportEntity {
     Experiment,
-    ExperimentName,
     Run,
     LoggedModel,
     RegisteredModel,
@@ -30,7 +29,6 @@ impl ImportEntity {
     fn table_column(self) -> (&'static str, &'static str) {
         match self {
             ImportEntity::Experiment => ("experiments", "experiment_id"),
-            ImportEntity::ExperimentName => ("experiments", "name"),
             ImportEntity::Run => ("runs", "run_uuid"),
             ImportEntity::LoggedModel => ("logged_models", "model_id"),
             ImportEntity::RegisteredModel => ("registered_models", "name"),
@@ -133,6 +131,44 @@ impl ImportTx<'_, '_> {
         Ok(out)
     }
 
+    /// Which of `names` (project, experiment name) are taken already:
+    /// experiment names are unique within a project.
+    pub fn existing_experiment_names(
+        &self,
+        names: &[(String, String)],
+    ) -> Result<Vec<(String, String)>> {
+        let mut st = self
+            .tx
+            .prepare_cached("SELECT 1 FROM experiments WHERE workspace = ? AND name = ?")?;
+        let mut out = Vec::new();
+        for (ws, name) in names {
+            if st.exists(params![ws, name])? {
+                out.push((ws.clone(), name.clone()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Make project `w` unless it exists; whether it was made. An import
+    /// may bring an MLflow workspace into a project made beforehand (the
+    /// ids and names it brings are checked for clashes one by one).
+    pub fn project(&self, w: &Workspace) -> Result<bool> {
+        check_workspace_name(&w.name).map_err(StoreError::InvalidParameter)?;
+        let made = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO workspaces (name, description, default_artifact_root, creation_time)
+                 VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+            )?
+            .execute(params![
+                w.name,
+                w.description,
+                w.default_artifact_root,
+                w.creation_time
+            ])?;
+        Ok(made == 1)
+    }
+
     /// Whether experiment `id` exists and holds nothing: no tags, runs,
     /// datasets, logged models or traces (a fresh store's Default experiment).
     pub fn experiment_is_empty(&self, id: i64) -> Result<Option<bool>> {
@@ -175,7 +211,8 @@ impl ImportTx<'_, '_> {
 
     /// Row counts of every table an import writes.
     pub fn counts(&self) -> Result<TableCounts> {
-        let q: [(&'static str, &str); 26] = [
+        let q: [(&'static str, &str); 27] = [
+            ("workspaces", "SELECT COUNT(*) FROM workspaces"),
             ("experiments", "SELECT COUNT(*) FROM experiments"),
             ("experiment_tags", "SELECT COUNT(*) FROM experiment_tags"),
             ("runs", "SELECT COUNT(*) FROM runs"),
@@ -258,8 +295,8 @@ impl ImportTx<'_, '_> {
         let id = e.experiment_id.to_string();
         self.tx
             .prepare_cached(
-                "INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
-                 VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time, workspace)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
             )?
             .execute(params![
                 e.experiment_id,
@@ -267,7 +304,8 @@ impl ImportTx<'_, '_> {
                 e.artifact_location,
                 e.lifecycle_stage.as_str(),
                 e.creation_time,
-                e.last_update_time
+                e.last_update_time,
+                e.workspace
             ])
             .map_err(|err| on_conflict(err, "experiment (id or name)", &format!("{id} {}", e.name)))?;
         for t in &e.tags {
@@ -546,13 +584,19 @@ impl ImportTx<'_, '_> {
 
     // ------------------------------------------------------------ registry
 
-    /// A registered model with its tags and aliases (`last_version`: the
-    /// highest version number it ever had, so numbers are not reused).
-    pub fn registered_model(&self, m: &RegisteredModel, last_version: i64) -> Result<()> {
+    /// A registered model of project `workspace` with its tags and aliases
+    /// (`last_version`: the highest version number it ever had, so numbers
+    /// are not reused). Names are unique across projects.
+    pub fn registered_model(
+        &self,
+        workspace: &str,
+        m: &RegisteredModel,
+        last_version: i64,
+    ) -> Result<()> {
         self.tx
             .prepare_cached(
-                "INSERT INTO registered_models (name, creation_timestamp, last_updated_timestamp, user_id, description, last_version)
-                 VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO registered_models (name, creation_timestamp, last_updated_timestamp, user_id, description, last_version, workspace)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
             )?
             .execute(params![
                 m.name,
@@ -560,7 +604,8 @@ impl ImportTx<'_, '_> {
                 m.last_updated_timestamp,
                 m.user_id,
                 m.description,
-                last_version
+                last_version,
+                workspace
             ])
             .map_err(|e| on_conflict(e, "registered model", &m.name))?;
         let mut st = self.tx.prepare_cached(
@@ -821,6 +866,70 @@ mod tests {
         assert_eq!(
             s.import(|tx| tx.experiment_is_empty(id)).unwrap(),
             Some(true)
+        );
+    }
+
+    #[test]
+    fn projects_keep_their_experiments_names_and_models() {
+        let (_d, s) = store();
+        s.create_experiment("shared", None, &[]).unwrap();
+        let team = |name: &str| Workspace {
+            name: name.into(),
+            description: Some("from MLflow".into()),
+            default_artifact_root: None,
+            creation_time: 5,
+        };
+        s.import(|tx| {
+            assert!(tx.project(&team("team-a"))?, "made");
+            assert!(!tx.project(&team("team-a"))?, "made once");
+            assert!(!tx.project(&team(DEFAULT_WORKSPACE))?, "always there");
+            assert!(matches!(
+                tx.project(&team("../x")),
+                Err(StoreError::InvalidParameter(_))
+            ));
+            // a name is taken within its project only
+            let asked = [
+                (DEFAULT_WORKSPACE.to_string(), "shared".to_string()),
+                ("team-a".to_string(), "shared".to_string()),
+            ];
+            assert_eq!(
+                tx.existing_experiment_names(&asked)?,
+                vec![asked[0].clone()]
+            );
+            tx.experiment(&Experiment {
+                workspace: "team-a".into(),
+                ..exp(8, "shared")
+            })?;
+            tx.registered_model(
+                "team-a",
+                &RegisteredModel {
+                    name: "m".into(),
+                    creation_timestamp: 1,
+                    last_updated_timestamp: 2,
+                    user_id: String::new(),
+                    description: String::new(),
+                    tags: vec![],
+                    aliases: vec![],
+                    latest_versions: vec![],
+                },
+                0,
+            )?;
+            assert_eq!(tx.counts()?["workspaces"], 2);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(s.get_experiment(8).unwrap().workspace, "team-a");
+        assert_eq!(
+            s.get_experiment_by_name_in("team-a", "shared")
+                .unwrap()
+                .experiment_id,
+            8
+        );
+        assert_eq!(s.registered_model_workspace("m").unwrap(), "team-a");
+        let made = s.get_workspace("team-a").unwrap();
+        assert_eq!(
+            (made.description.as_deref(), made.creation_time),
+            (Some("from MLflow"), 5)
         );
     }
 
