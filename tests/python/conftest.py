@@ -105,7 +105,8 @@ def start_server(data_dir: Path, extra_args: list[str] | None = None, ready_stat
 
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    log_dir = Path(tempfile.mkdtemp(prefix="atelier-log-"))
+    # beside the data folder, so pytest's own clean-up of its temporary folders takes the logs too
+    log_dir = Path(tempfile.mkdtemp(prefix="atelier-log-", dir=data_dir.parent))
     stdout_path, stderr_path = log_dir / "stdout", log_dir / "stderr"
     env = dict(os.environ)
     env.pop("MLFLOW_TRACKING_TOKEN", None)
