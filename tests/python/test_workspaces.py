@@ -175,6 +175,44 @@ def test_a_workspace_with_experiments_is_kept_unless_they_move_to_default(server
     assert admin.get_experiment_by_name(name).experiment_id == exp_id
 
 
+def test_a_deleted_projects_name_brings_nothing_of_it_to_a_new_project(server):
+    """Deleting counts everything a project holds, SET_DEFAULT moves all of it (files too) to
+    the default project, and a new project of the same name starts empty: its name is retired
+    until the old project's folder is empty."""
+    admin = MlflowClient(server.url)
+    w = ws_name()
+    admin.create_workspace(w)
+    h = {"X-MLFLOW-WORKSPACE": w}
+    model = unique("kept-model")
+    mlflow.set_workspace(w)
+    MlflowClient(server.url).create_registered_model(model)
+    mlflow.set_workspace(None)
+    csv = b"x,y\n1,a\n2,b\n"
+    r = requests.put(f"{server.url}/api/atelier/datasets/left.csv", data=csv, headers=h, timeout=10)
+    assert r.status_code in (200, 201), r.text
+    raw = f"{server.url}/api/2.0/mlflow-artifacts/artifacts/projects/{w}/datasets/left.csv"
+    assert requests.get(raw, timeout=10).status_code == 404, "not the default project's yet"
+
+    base = f"{server.url}/api/3.0/mlflow/workspaces/{w}"
+    body = assert_error(requests.delete(base, timeout=10), 400, "INVALID_STATE")
+    assert "1 registered model(s)" in body["message"], body
+    admin.delete_workspace(w, mode="SET_DEFAULT")
+    assert admin.get_registered_model(model).name == model
+    assert requests.get(raw, timeout=10).content == csv, "its files passed to the default project"
+
+    # the name is retired while the old folder holds files
+    r = requests.post(f"{server.url}/api/3.0/mlflow/workspaces", json={"name": w}, timeout=10)
+    body = assert_error(r, 400, "INVALID_STATE")
+    assert "retired" in body["message"] and f"projects/{w}/" in body["message"], body
+    assert requests.delete(raw, timeout=10).status_code in (200, 204)
+    admin.create_workspace(w)
+    mlflow.set_workspace(w)
+    assert MlflowClient(server.url).search_registered_models() == []
+    r = requests.get(f"{server.url}/api/atelier/datasets", headers=h, timeout=10)
+    assert r.status_code == 200 and r.json()["datasets"] == [], r.text
+    assert requests.get(raw, headers=h, timeout=10).status_code == 404
+
+
 def test_experiments_without_a_workspace_behave_as_before(server):
     # no header: the default workspace, the experiment JSON names it
     r = api_get(server, "experiments/get", {"experiment_id": "0"})

@@ -64,12 +64,15 @@ pub fn home(path: &ArtifactPath) -> Home<'_> {
 /// Whether a caller in project `workspace` (`admin`: a server
 /// administrator) may read or write `path`. `experiment_project` names an
 /// experiment's project (`None` when there is no such experiment: then its
-/// leftovers are a server administrator's).
+/// leftovers are a server administrator's). `retired` says whether a
+/// project name belonged to a deleted project whose folder passed to the
+/// default project (asked only when the default project wants another's).
 pub fn may_use(
     path: &ArtifactPath,
     workspace: &str,
     admin: bool,
     experiment_project: impl FnOnce(i64) -> Option<String>,
+    retired: impl FnOnce(&str) -> bool,
 ) -> bool {
     let workspace = if workspace.is_empty() {
         DEFAULT_PROJECT
@@ -78,7 +81,7 @@ pub fn may_use(
     };
     match home(path) {
         Home::ServerAdmin => admin,
-        Home::Project(p) => p == workspace,
+        Home::Project(p) => p == workspace || (workspace == DEFAULT_PROJECT && retired(p)),
         Home::Experiment(id) => match experiment_project(id) {
             Some(p) => p == workspace,
             None => admin,
@@ -114,17 +117,48 @@ mod tests {
     #[test]
     fn a_project_reaches_its_own_folders_only() {
         let exp = |id: i64| (id == 1).then(|| "team-b".to_string());
-        assert!(may_use(&p("projects/team-b/x"), "team-b", false, exp));
-        assert!(!may_use(&p("projects/team-b/x"), "team-a", false, exp));
-        assert!(!may_use(&p("capture/ep"), "team-b", false, exp));
-        assert!(may_use(&p("capture/ep"), "", false, exp));
-        assert!(may_use(&p("1/r/artifacts"), "team-b", false, exp));
-        assert!(!may_use(&p("1/r/artifacts"), "default", false, exp));
+        let none = |_: &str| false;
+        assert!(may_use(&p("projects/team-b/x"), "team-b", false, exp, none));
+        assert!(!may_use(
+            &p("projects/team-b/x"),
+            "team-a",
+            false,
+            exp,
+            none
+        ));
+        assert!(!may_use(&p("capture/ep"), "team-b", false, exp, none));
+        assert!(may_use(&p("capture/ep"), "", false, exp, none));
+        assert!(may_use(&p("1/r/artifacts"), "team-b", false, exp, none));
+        assert!(!may_use(&p("1/r/artifacts"), "default", false, exp, none));
         // a deleted experiment's leftovers and the root: administrators only
-        assert!(!may_use(&p("2/r"), "default", false, exp));
-        assert!(may_use(&p("2/r"), "default", true, exp));
-        assert!(!may_use(&p(""), "default", false, exp));
-        assert!(may_use(&p("projects"), "team-b", true, exp));
+        assert!(!may_use(&p("2/r"), "default", false, exp, none));
+        assert!(may_use(&p("2/r"), "default", true, exp, none));
+        assert!(!may_use(&p(""), "default", false, exp, none));
+        assert!(may_use(&p("projects"), "team-b", true, exp, none));
+        // a deleted project's folder passed to the default project, and only to it
+        let gone = |p: &str| p == "team-c";
+        assert!(may_use(
+            &p("projects/team-c/x"),
+            "default",
+            false,
+            exp,
+            gone
+        ));
+        assert!(may_use(&p("projects/team-c/x"), "", false, exp, gone));
+        assert!(!may_use(
+            &p("projects/team-c/x"),
+            "team-b",
+            false,
+            exp,
+            gone
+        ));
+        assert!(!may_use(
+            &p("projects/team-b/x"),
+            "default",
+            false,
+            exp,
+            gone
+        ));
     }
 
     #[test]

@@ -85,7 +85,7 @@ pub enum ProjectsCommand {
         #[command(flatten)]
         at: Where,
     },
-    /// Delete an empty project (`--move-to-default` moves its experiments to `default` first).
+    /// Delete an empty project (`--move-to-default` moves all it holds to `default` first; its name stays retired while its artifact folder holds files).
     Delete {
         name: String,
         #[arg(long)]

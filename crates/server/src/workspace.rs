@@ -185,7 +185,14 @@ pub fn artifact_allowed(
     admin: bool,
     path: &artifacts::ArtifactPath,
 ) -> bool {
-    artifacts::projects::may_use(path, ws, admin, |id| st.experiment_workspace(id).ok())
+    artifacts::projects::may_use(
+        path,
+        ws,
+        admin,
+        |id| st.experiment_workspace(id).ok(),
+        // a failed lookup keeps the folder from the default project
+        |p| st.workspace_retired(p).unwrap_or(false),
+    )
 }
 
 /// Artifact `path` named by a resource of project `ws` (a job's input or
@@ -324,6 +331,19 @@ pub async fn create(State(s): State<AppState>, req: Req) -> ApiResult<Response> 
         default_artifact_root: root,
         creation_time: 0,
     };
+    // a deleted project's name is free again once nothing is left in its folder
+    let retired = {
+        let name = w.name.clone();
+        s.db(move |st| st.workspace_retired(&name)).await?
+    };
+    if retired {
+        let folder = artifacts::ArtifactPath::parse(&artifacts::projects::in_project(&w.name, ""))
+            .map_err(|e| ApiError::invalid(e.to_string()))?;
+        if s.artifacts.list(&folder).await?.is_empty() {
+            let name = w.name.clone();
+            s.db(move |st| st.free_workspace_name(&name)).await?;
+        }
+    }
     let made = s.db(move |st| st.create_workspace(&w)).await?;
     Ok((
         StatusCode::CREATED,

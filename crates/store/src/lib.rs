@@ -103,7 +103,15 @@ pub trait MetadataStore: TraceStore + ModelCardStore + GenaiStore + Send + Sync 
         description: Option<&str>,
         default_artifact_root: Option<&str>,
     ) -> Result<Workspace>;
+    /// Delete a workspace: refused while it holds anything (`Restrict`), or
+    /// everything it holds moves to `default` (`SetDefault`). Its members'
+    /// roles and the tokens bound to it go; its name is retired.
     fn delete_workspace(&self, name: &str, mode: WorkspaceDeletion) -> Result<()>;
+    /// Whether `name` belonged to a deleted workspace and is not free yet:
+    /// its folder in the artifact store belongs to the default workspace.
+    fn workspace_retired(&self, name: &str) -> Result<bool>;
+    /// Free a retired name (once nothing is left under its folder).
+    fn free_workspace_name(&self, name: &str) -> Result<()>;
     /// The workspace of an experiment.
     fn experiment_workspace(&self, id: i64) -> Result<String>;
     /// The workspace of a run (its experiment's).

@@ -785,3 +785,11 @@ CREATE INDEX evaluation_datasets_by_workspace ON evaluation_datasets (workspace,
 -- migration 26: a token may be bound to one project (`workspace`): a job's token acts there only,
 -- with its role, never as a server admin; none (every other token) as before.
 ALTER TABLE access_tokens ADD COLUMN workspace TEXT COLLATE "C";
+
+-- migration 27: a deleted project's name is retired. What it held moved to the default project (or
+-- there was nothing), and so do files it left under projects/<name>/ in the artifact store: a new
+-- project of that name must not inherit them. The server frees the name once that folder is empty.
+CREATE TABLE retired_workspaces (
+    name TEXT COLLATE "C" PRIMARY KEY,
+    deleted_time BIGINT NOT NULL
+);

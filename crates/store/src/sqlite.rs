@@ -571,6 +571,17 @@ impl MetadataStore for SqlStore {
         self.write(|tx| workspaces::delete_workspace(tx, name, mode))
     }
 
+    fn workspace_retired(&self, name: &str) -> Result<bool> {
+        self.read(|c| workspaces::retired(c, name))
+    }
+
+    fn free_workspace_name(&self, name: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM retired_workspaces WHERE name = ?", [name])?;
+            Ok(())
+        })
+    }
+
     fn experiment_workspace(&self, id: i64) -> Result<String> {
         self.read(|c| workspaces::experiment_workspace(c, id))
     }

@@ -1214,10 +1214,40 @@ fn workspaces_group_experiments_and_keep_their_names_apart() {
         "nothing moved"
     );
     s.rename_experiment(ea, "shared-a").unwrap();
+    // everything a project holds counts, not only experiments, and moves with them
+    s.put_endpoint("team-a", "ep-a", "{}").unwrap();
+    s.create_project_token("job-a", "editor", "hash-a", "team-a")
+        .unwrap();
+    let refused = s
+        .delete_workspace("team-a", WorkspaceDeletion::Restrict)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("2 experiment(s)") && refused.contains("1 endpoint(s)"),
+        "{refused}"
+    );
     s.delete_workspace("team-a", WorkspaceDeletion::SetDefault)
         .unwrap();
     assert_eq!(s.experiment_workspace(ea).unwrap(), DEFAULT_WORKSPACE);
+    assert_eq!(s.get_endpoint("ep-a").unwrap().workspace, DEFAULT_WORKSPACE);
     assert!(s.get_workspace("team-a").is_err());
+    // its tokens go, and its name is retired until freed: a new team-a inherits nothing
+    assert_eq!(s.lookup_token("hash-a").unwrap(), None);
+    assert!(s.workspace_retired("team-a").unwrap());
+    assert!(!s.workspace_retired("team-b").unwrap());
+    let again = Workspace {
+        name: "team-a".into(),
+        description: None,
+        default_artifact_root: None,
+        creation_time: 0,
+    };
+    match s.create_workspace(&again) {
+        Err(StoreError::InvalidState(m)) => assert!(m.contains("retired"), "{m}"),
+        other => panic!("a retired name was taken: {other:?}"),
+    }
+    s.free_workspace_name("team-a").unwrap();
+    s.create_workspace(&again).unwrap();
+    assert!(!s.workspace_retired("team-a").unwrap());
     assert!(
         s.delete_workspace(DEFAULT_WORKSPACE, WorkspaceDeletion::SetDefault)
             .is_err()

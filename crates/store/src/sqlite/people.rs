@@ -186,11 +186,14 @@ pub(super) fn member_role(c: &Conn, workspace: &str, user: &str) -> Result<Optio
 }
 
 /// Called when a workspace is deleted.
+/// A deleted workspace's roles, and the tokens bound to it (a job's, a
+/// Ray worker's): none may act in a later workspace of the same name.
 pub(super) fn forget_workspace(tx: &Conn, workspace: &str) -> Result<()> {
     tx.execute(
         "DELETE FROM workspace_members WHERE workspace = ?",
         [workspace],
     )?;
+    tx.execute("DELETE FROM access_tokens WHERE workspace = ?", [workspace])?;
     Ok(())
 }
 

@@ -50,6 +50,14 @@ pub(super) fn create_workspace(tx: &Conn, w: &Workspace) -> Result<Workspace> {
             w.name
         )));
     }
+    if retired(tx, &w.name)? {
+        return Err(StoreError::InvalidState(format!(
+            "Workspace '{n}' was deleted, and its name stays retired while files it left \
+             (projects/{n}/ in the artifact store) belong to the default workspace; \
+             remove them, or pick another name.",
+            n = w.name
+        )));
+    }
     let root = w.default_artifact_root.as_deref().filter(|r| !r.is_empty());
     tx.execute(
         "INSERT INTO workspaces (name, description, default_artifact_root, creation_time)
@@ -82,6 +90,27 @@ pub(super) fn update_workspace(
     load_workspace(tx, name)
 }
 
+/// The tables whose rows belong to a workspace, with what a row is called
+/// when a deletion is refused. Names are unique per workspace only for
+/// experiments; the others' are the server's.
+const HELD: &[(&str, &str)] = &[
+    ("experiments", "experiment(s) (deleted ones included)"),
+    ("registered_models", "registered model(s)"),
+    ("endpoints", "endpoint(s)"),
+    ("jobs", "job(s)"),
+    ("monitoring_schedules", "monitoring schedule(s)"),
+    ("notebook_schedules", "notebook schedule(s)"),
+    ("mlflow_webhooks", "webhook(s)"),
+    ("evaluation_datasets", "evaluation dataset(s)"),
+];
+
+pub(super) fn retired(c: &Conn, name: &str) -> Result<bool> {
+    Ok(
+        c.prepare_cached("SELECT 1 FROM retired_workspaces WHERE name = ?")?
+            .exists([name])?,
+    )
+}
+
 pub(super) fn delete_workspace(tx: &Conn, name: &str, mode: WorkspaceDeletion) -> Result<()> {
     if name == DEFAULT_WORKSPACE {
         return Err(invalid(format!(
@@ -89,17 +118,23 @@ pub(super) fn delete_workspace(tx: &Conn, name: &str, mode: WorkspaceDeletion) -
         )));
     }
     load_workspace(tx, name)?;
-    let held: i64 = tx.query_row(
-        "SELECT COUNT(*) FROM experiments WHERE workspace = ?",
-        [name],
-        |r| r.get(0),
-    )?;
+    let mut held = Vec::new();
+    for (table, what) in HELD {
+        let n: i64 = tx.query_row(
+            &format!("SELECT COUNT(*) FROM {table} WHERE workspace = ?"),
+            [name],
+            |r| r.get(0),
+        )?;
+        if n > 0 {
+            held.push(format!("{n} {what}"));
+        }
+    }
     match mode {
-        WorkspaceDeletion::Restrict if held > 0 => {
+        WorkspaceDeletion::Restrict if !held.is_empty() => {
             return Err(StoreError::InvalidState(format!(
-                "Cannot delete workspace '{name}': it still holds {held} experiment(s) \
-                 (deleted ones included). Move them to the default workspace with mode \
-                 SET_DEFAULT, or delete them permanently first."
+                "Cannot delete workspace '{name}': it still holds {}. Move them to the default \
+                 workspace with mode SET_DEFAULT, or delete them first.",
+                held.join(", ")
             )));
         }
         WorkspaceDeletion::Restrict => {}
@@ -121,14 +156,21 @@ pub(super) fn delete_workspace(tx: &Conn, name: &str, mode: WorkspaceDeletion) -
                      it already has an experiment named '{n}'. Rename one of them first."
                 )));
             }
-            tx.execute(
-                "UPDATE experiments SET workspace = ? WHERE workspace = ?",
-                params![DEFAULT_WORKSPACE, name],
-            )?;
+            for (table, _) in HELD {
+                tx.execute(
+                    &format!("UPDATE {table} SET workspace = ? WHERE workspace = ?"),
+                    params![DEFAULT_WORKSPACE, name],
+                )?;
+            }
         }
     }
     super::people::forget_workspace(tx, name)?;
     tx.execute("DELETE FROM workspaces WHERE name = ?", [name])?;
+    tx.execute(
+        "INSERT INTO retired_workspaces (name, deleted_time) VALUES (?, ?)
+         ON CONFLICT (name) DO UPDATE SET deleted_time = excluded.deleted_time",
+        params![name, now_ms()],
+    )?;
     Ok(())
 }
 
