@@ -167,14 +167,31 @@ pub fn model_in(st: &dyn MetadataStore, ws: &str, name: &str) -> store::Result<(
     })
 }
 
+/// `found` (a row that names its workspace: a job, an endpoint, a
+/// webhook) unless its workspace, `workspace_of(&found)`, is not `ws`: then
+/// `missing()`, the error one that does not exist gets.
+pub fn kept_in<T>(
+    ws: &str,
+    found: store::Result<T>,
+    workspace_of: impl FnOnce(&T) -> &str,
+    missing: impl FnOnce() -> String,
+) -> store::Result<T> {
+    let found = found?;
+    if workspace_of(&found) == ws {
+        Ok(found)
+    } else {
+        Err(StoreError::NotFound(missing()))
+    }
+}
+
 /// Job `id`, refused unless it belongs to `ws` (as if it did not exist).
 pub fn job_in(st: &dyn MetadataStore, ws: &str, id: &str) -> store::Result<store::Job> {
-    let job = st.get_job(id)?;
-    if job.workspace == ws {
-        Ok(job)
-    } else {
-        Err(StoreError::NotFound(format!("No job with id '{id}'")))
-    }
+    kept_in(
+        ws,
+        st.get_job(id),
+        |j| &j.workspace,
+        || format!("No job with id '{id}'"),
+    )
 }
 
 /// Whether a caller in project `ws` (`admin`: a server administrator) may
@@ -222,14 +239,13 @@ pub fn doc_in(
     found: store::Result<store::Endpoint>,
     what: &str,
 ) -> store::Result<store::Endpoint> {
-    match found {
-        Ok(d) if d.workspace == ws => Ok(d),
-        Ok(d) => Err(StoreError::NotFound(format!(
-            "No {what} named '{}'",
-            d.name
-        ))),
-        Err(e) => Err(e),
-    }
+    let name = found.as_ref().map(|d| d.name.clone()).unwrap_or_default();
+    kept_in(
+        ws,
+        found,
+        |d| &d.workspace,
+        || format!("No {what} named '{name}'"),
+    )
 }
 
 /// Run `f` on the store for run `id`, refused as missing unless the run is
@@ -274,6 +290,12 @@ pub fn only_in<T>(items: Vec<T>, check: impl Fn(&T) -> store::Result<()>) -> sto
         }
     }
     Ok(kept)
+}
+
+/// The experiment ids of `ids` that are in workspace `ws` (a search's
+/// experiments: another workspace's are left out, as missing ones are).
+pub fn experiments_of(st: &dyn MetadataStore, ws: &str, ids: Vec<i64>) -> store::Result<Vec<i64>> {
+    only_in(ids, |id| experiment_in(st, ws, *id))
 }
 
 /// `GET /workspaces`: every workspace, by name.

@@ -221,7 +221,7 @@ pub async fn search_datasets(State(s): State<AppState>, req: Req) -> JsonResult 
     let found = s
         .db(move |st| {
             // (another workspace's experiments are not there)
-            let ids = workspace::only_in(ids, |id| workspace::experiment_in(st, &ws, *id))?;
+            let ids = workspace::experiments_of(st, &ws, ids)?;
             if ids.is_empty() {
                 return Ok(Vec::new());
             }

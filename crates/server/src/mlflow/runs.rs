@@ -422,9 +422,8 @@ pub async fn search(
         .db(move |st| {
             // (runs of another workspace's experiments are not there, as MLflow's server does)
             let mut q = q;
-            q.experiment_ids = workspace::only_in(std::mem::take(&mut q.experiment_ids), |id| {
-                workspace::experiment_in(st, &ws, *id)
-            })?;
+            q.experiment_ids =
+                workspace::experiments_of(st, &ws, std::mem::take(&mut q.experiment_ids))?;
             st.search_runs(&q)
         })
         .await?;

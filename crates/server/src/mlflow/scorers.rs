@@ -243,7 +243,7 @@ pub async fn list_scorers(State(s): State<AppState>, req: Req) -> JsonResult {
                 .collect::<Result<Vec<_>, _>>()?;
             let ws = workspace::of(&req);
             s.db(move |st| {
-                let ids = workspace::only_in(ids, |id| workspace::experiment_in(st, &ws, *id))?;
+                let ids = workspace::experiments_of(st, &ws, ids)?;
                 st.list_scorers_across(Some(&ids))
             })
             .await?

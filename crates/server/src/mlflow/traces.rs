@@ -676,9 +676,8 @@ pub async fn search(State(s): State<AppState>, req: Req) -> JsonResult {
         .db(move |st| {
             // (traces of another workspace's experiments are not there)
             let mut q = q;
-            q.experiment_ids = workspace::only_in(std::mem::take(&mut q.experiment_ids), |id| {
-                workspace::experiment_in(st, &ws, *id)
-            })?;
+            q.experiment_ids =
+                workspace::experiments_of(st, &ws, std::mem::take(&mut q.experiment_ids))?;
             if q.experiment_ids.is_empty() {
                 return Ok(store::Page {
                     items: Vec::new(),

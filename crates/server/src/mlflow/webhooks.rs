@@ -888,14 +888,12 @@ pub async fn list(State(s): State<AppState>, req: Req) -> JsonResult {
 
 /// Webhook `id` of workspace `ws` (another workspace's answers as missing).
 fn webhook_in(st: &dyn MetadataStore, ws: &str, id: &str) -> store::Result<MlflowWebhook> {
-    let w = st.get_mlflow_webhook(id)?;
-    if w.workspace == ws {
-        Ok(w)
-    } else {
-        Err(store::StoreError::NotFound(format!(
-            "Webhook with ID {id} not found."
-        )))
-    }
+    crate::workspace::kept_in(
+        ws,
+        st.get_mlflow_webhook(id),
+        |w| &w.workspace,
+        || format!("Webhook with ID {id} not found."),
+    )
 }
 
 pub async fn get_one(
