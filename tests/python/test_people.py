@@ -310,3 +310,14 @@ def test_the_lists_of_every_projects_folders_are_a_server_admins(team):
     r = call(srv, tokens["alice"], "GET", "/api/2.0/mlflow-artifacts/artifacts?path=projects/team-a/datasets",
              workspace="team-a")
     assert r.status_code == 200, r.text
+
+
+def test_the_cli_does_not_hand_a_deleted_projects_name_to_a_new_project(tmp_path):
+    at = ["--data-dir", str(tmp_path)]
+    cli("projects", "create", "gone", *at)
+    cli("projects", "delete", "gone", *at)
+    r = subprocess.run([str(atelier_bin()), "projects", "create", "gone", *at],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert "retired" in r.stderr and "through the server" in r.stderr, r.stderr
+    assert "gone" not in cli("projects", "list", *at).split()

@@ -305,12 +305,22 @@ pub fn projects(cmd: ProjectsCommand) -> anyhow::Result<()> {
             }
             server::workspace::validate_name(&name).map_err(|e| anyhow::anyhow!(e.message))?;
             let st = crate::open_store(&at.data_dir)?;
-            st.create_workspace(&Workspace {
+            match st.create_workspace(&Workspace {
                 name: name.clone(),
                 description,
                 default_artifact_root: None,
                 creation_time: 0,
-            })?;
+            }) {
+                // a deleted project's name: only the server sees the artifact store
+                Err(store::StoreError::InvalidState(m)) => bail!(
+                    "{m} Once projects/{name}/ is empty, create it through the server \
+                     (`mlflow` client: MlflowClient().create_workspace(\"{name}\")), which checks \
+                     the folder and frees the name."
+                ),
+                other => {
+                    other?;
+                }
+            }
             record(&st, "projects create", &name, serde_json::json!({}));
             eprintln!(
                 "Project '{name}' created. Give people roles: atelier projects grant {name} USER editor"
