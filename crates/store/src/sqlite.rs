@@ -73,6 +73,39 @@ pub struct SqlStore {
     generation_read: Mutex<Option<(std::time::Instant, u64, u64)>>,
 }
 
+impl Drop for SqlStore {
+    /// The checkpoint thread ends before the connections close, so the
+    /// writer's close is the last: SQLite copies the WAL into the database
+    /// file and removes it, and the file alone is complete once a CLI
+    /// command returns.
+    fn drop(&mut self) {
+        if let Backend::Sqlite {
+            writer,
+            checkpointer,
+            ..
+        } = &self.backend
+        {
+            let handle = checkpointer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            if let Some(handle) = handle {
+                let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
+                // drops the hook and with it the thread's only sender
+                let none: Option<
+                    fn(&mut rusqlite::hooks::Wal, std::ffi::c_int) -> rusqlite::Result<()>,
+                > = None;
+                if let Err(e) = w.wal_hook(none) {
+                    tracing::warn!(error = %e, "could not remove the WAL hook");
+                    return;
+                }
+                drop(w);
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
 /// Where the metadata lives.
 enum Backend {
     /// The embedded default: one file.
@@ -83,6 +116,8 @@ enum Backend {
         /// Opened only to be read (`atelier migrate`'s source): the file,
         /// its WAL included, is never changed.
         read_only: bool,
+        /// The thread that checkpoints the WAL ([`checkpoint_in_background`]).
+        checkpointer: Mutex<Option<std::thread::JoinHandle<()>>>,
     },
     /// A PostgreSQL database (`postgres://…`).
     Postgres { url: String, pool: Box<PgPool> },
@@ -136,7 +171,10 @@ fn configure(conn: &Connection, cache_kib: i64) -> rusqlite::Result<()> {
 /// steady stream of commits the WAL stays small. Durability is unchanged: a
 /// commit is in the WAL either way. The thread ends with the writer
 /// connection (its hook holds the only sender).
-fn checkpoint_in_background(path: &Path, writer: &mut Connection) -> rusqlite::Result<()> {
+fn checkpoint_in_background(
+    path: &Path,
+    writer: &mut Connection,
+) -> rusqlite::Result<Option<std::thread::JoinHandle<()>>> {
     use rusqlite::wal::CheckpointMode::PASSIVE;
     use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
@@ -150,19 +188,35 @@ fn checkpoint_in_background(path: &Path, writer: &mut Connection) -> rusqlite::R
         .name("sqlite-checkpoint".into())
         .spawn(move || {
             while woken.recv().is_ok() {
-                if let Err(e) = conn.wal_checkpoint_v2(None::<&str>, PASSIVE) {
-                    tracing::warn!(error = %e, "background WAL checkpoint failed");
+                match conn.wal_checkpoint_v2(None::<&str>, PASSIVE) {
+                    Ok(_) => {}
+                    // another process's checkpoint, or the writer's own catch-up
+                    Err(rusqlite::Error::SqliteFailure(e, _))
+                        if e.code == rusqlite::ErrorCode::DatabaseBusy =>
+                    {
+                        tracing::debug!("a checkpoint is running already");
+                    }
+                    Err(e) => tracing::warn!(error = %e, "background WAL checkpoint failed"),
                 }
                 done.store(true, Ordering::Release);
             }
         });
-    if let Err(e) = spawned {
-        // no thread: SQLite's own auto-checkpoint stays in place
-        tracing::warn!(error = %e, "no checkpoint thread; the writer checkpoints itself");
-        return Ok(());
-    }
+    let handle = match spawned {
+        Ok(h) => h,
+        Err(e) => {
+            // no thread: SQLite's own auto-checkpoint stays in place
+            tracing::warn!(error = %e, "no checkpoint thread; the writer checkpoints itself");
+            return Ok(None);
+        }
+    };
+    let mut last: std::ffi::c_int = 0;
     writer.wal_hook(Some(
         move |wal: &mut rusqlite::hooks::Wal, pages: std::ffi::c_int| {
+            if pages < last {
+                // the WAL started over: a pass over the old one is no reason to copy here
+                passed.store(false, Ordering::Release);
+            }
+            last = pages;
             if pages >= WRITER_CHECKPOINT_PAGES
                 || (pages >= CHECKPOINT_PAGES && passed.swap(false, Ordering::AcqRel))
             {
@@ -174,7 +228,8 @@ fn checkpoint_in_background(path: &Path, writer: &mut Connection) -> rusqlite::R
             }
             Ok(())
         },
-    ))
+    ))?;
+    Ok(Some(handle))
 }
 
 fn migrations() -> Vec<(i64, String)> {
@@ -239,13 +294,14 @@ impl SqlStore {
                 tracing::info!(version = n, "applied metadata migration");
             }
         }
-        checkpoint_in_background(&path, &mut conn).map_err(sql_err)?;
+        let checkpointer = checkpoint_in_background(&path, &mut conn).map_err(sql_err)?;
         let store = SqlStore {
             backend: Backend::Sqlite {
                 path,
                 writer: Mutex::new(conn),
                 readers: Mutex::new(Vec::new()),
                 read_only: false,
+                checkpointer: Mutex::new(checkpointer),
             },
             generation: AtomicU64::new(0),
             generation_read: Mutex::new(None),
@@ -285,6 +341,7 @@ impl SqlStore {
                 writer: Mutex::new(conn),
                 readers: Mutex::new(Vec::new()),
                 read_only: true,
+                checkpointer: Mutex::new(None),
             },
             generation: AtomicU64::new(0),
             generation_read: Mutex::new(None),

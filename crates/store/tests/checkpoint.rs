@@ -50,6 +50,11 @@ fn commits_reach_the_database_file_while_the_store_is_open() {
     let wal = size(&dir.path().join("metadata.db-wal"));
     assert!(wal < 60_000_000, "the WAL holds {wal} bytes");
     drop(s);
+    // closed, the database file alone holds everything (the WAL is gone)
+    assert!(
+        !dir.path().join("metadata.db-wal").exists(),
+        "the WAL outlived the store"
+    );
     let again = SqlStore::open(&db).expect("reopened");
     assert_eq!(again.get_run(&run).expect("the run").params.len(), 6_000);
 }

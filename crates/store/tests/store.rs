@@ -1226,13 +1226,23 @@ fn workspaces_group_experiments_and_keep_their_names_apart() {
         refused.contains("2 experiment(s)") && refused.contains("1 endpoint(s)"),
         "{refused}"
     );
+    let before = s.get_endpoint("ep-a").unwrap().updated_ms;
     s.delete_workspace("team-a", WorkspaceDeletion::SetDefault)
         .unwrap();
     assert_eq!(s.experiment_workspace(ea).unwrap(), DEFAULT_WORKSPACE);
-    assert_eq!(s.get_endpoint("ep-a").unwrap().workspace, DEFAULT_WORKSPACE);
+    let moved = s.get_endpoint("ep-a").unwrap();
+    assert_eq!(moved.workspace, DEFAULT_WORKSPACE);
+    assert!(
+        moved.updated_ms > before,
+        "servers see the move as a change"
+    );
     assert!(s.get_workspace("team-a").is_err());
-    // its tokens go, and its name is retired until freed: a new team-a inherits nothing
-    assert_eq!(s.lookup_token("hash-a").unwrap(), None);
+    // a moved job's token goes on where the job now is; the name is retired
+    // until freed: a new team-a inherits nothing
+    assert_eq!(
+        s.lookup_token("hash-a").unwrap().and_then(|c| c.workspace),
+        Some(DEFAULT_WORKSPACE.to_string())
+    );
     assert!(s.workspace_retired("team-a").unwrap());
     assert!(!s.workspace_retired("team-b").unwrap());
     let again = Workspace {
@@ -1435,9 +1445,13 @@ fn people_have_roles_per_project_and_their_credentials_end_with_them() {
     assert_eq!(s.login_failures_since("alice", 0).unwrap(), 0);
     assert_eq!(s.login_failures_since("nobody", 0).unwrap(), 1);
 
-    // a project's roles go with it; a user's tokens, sessions and roles go with them
+    // a project's roles and the tokens bound to it go with it; a user's
+    // tokens, sessions and roles go with them
+    s.create_project_token("job-t", "editor", "hash-job", "team-a")
+        .unwrap();
     s.delete_workspace("team-a", WorkspaceDeletion::Restrict)
         .unwrap();
+    assert_eq!(s.lookup_token("hash-job").unwrap(), None);
     assert_eq!(s.member_roles("alice").unwrap(), vec![]);
     s.set_member(DEFAULT_WORKSPACE, "alice", "viewer").unwrap();
     s.create_session("alice", "s4", now_ms() + 60_000).unwrap();

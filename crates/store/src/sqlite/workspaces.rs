@@ -156,12 +156,28 @@ pub(super) fn delete_workspace(tx: &Conn, name: &str, mode: WorkspaceDeletion) -
                      it already has an experiment named '{n}'. Rename one of them first."
                 )));
             }
+            // a moved endpoint or schedule counts as changed, so every server
+            // process rebuilds what it runs for it in its new workspace
+            for table in ["endpoints", "monitoring_schedules", "notebook_schedules"] {
+                tx.execute(
+                    &format!(
+                        "UPDATE {table} SET updated = CASE WHEN updated >= ?1 THEN updated + 1 ELSE ?1 END
+                         WHERE workspace = ?2"
+                    ),
+                    params![now_ms(), name],
+                )?;
+            }
             for (table, _) in HELD {
                 tx.execute(
                     &format!("UPDATE {table} SET workspace = ? WHERE workspace = ?"),
                     params![DEFAULT_WORKSPACE, name],
                 )?;
             }
+            // the moved jobs go on in the default workspace, and so do their tokens
+            tx.execute(
+                "UPDATE access_tokens SET workspace = ? WHERE workspace = ?",
+                params![DEFAULT_WORKSPACE, name],
+            )?;
         }
     }
     super::people::forget_workspace(tx, name)?;
