@@ -559,6 +559,17 @@ def test_workspaces_become_projects_with_their_experiments_models_and_artifacts(
     assert r.returncode != 0
     assert "'model-team-a' (in team-a, team-b)" in r.stderr and "rename" in r.stderr, r.stderr
     assert _count(refused_dir, "workspaces") == 1, "no project was made"
+    # an experiment of team-a pointed at the default workspace's experiment folder would
+    # take that folder (and its runs' files) into team-a: refused, nothing written
+    shared = tmp_path / "shared.db"
+    shutil.copy(db, shared)
+    with sqlite3.connect(shared) as con:
+        con.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?",
+                    (made["default"]["location"], int(made["team-a"]["exp"])))
+    r = run_cli(["import", "mlflow", "--from", f"sqlite:///{shared}", "--artifacts", str(folder / "artifacts"),
+                 "--data-dir", str(tmp_path / "shared")])
+    assert r.returncode != 0 and "same folder" in r.stderr, r.stderr
+    assert _count(tmp_path / "shared", "runs") == 0
 
     data_dir = tmp_path / "atelier"
     done = _import(folder, data_dir)

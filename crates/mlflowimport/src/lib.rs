@@ -264,6 +264,30 @@ fn rewrite_uri(uri: &str, root: Option<&Path>) -> String {
     }
 }
 
+/// Whether experiment `id` of `workspace`, whose artifacts MLflow kept at
+/// `rel`, moves to `<id>`: always outside the default project (Atelier
+/// gives such an experiment no other place), and in it when `rel` is a
+/// place Atelier's layout gives to someone else — MLflow's `workspaces/…`,
+/// a project's `projects/…`, another experiment's id.
+fn must_move(id: i64, workspace: &str, rel: &str) -> bool {
+    let own = id.to_string();
+    if rel == own {
+        return false;
+    }
+    if workspace != store::DEFAULT_WORKSPACE {
+        return true;
+    }
+    let first = rel.split('/').next().unwrap_or_default();
+    let numeric = first.parse::<u64>().is_ok_and(|n| n.to_string() == first);
+    first.is_empty() || first == "workspaces" || first == "projects" || (numeric && first != own)
+}
+
+/// Whether one of two relative folders holds the other (or they are one).
+fn nested(a: &str, b: &str) -> bool {
+    let under = |x: &str, y: &str| x == y || x.strip_prefix(y).is_some_and(|r| r.starts_with('/'));
+    under(a, b) || under(b, a)
+}
+
 fn count(src: &Connection, table: &str) -> Result<i64> {
     Ok(
         src.query_row(&format!("SELECT COUNT(*) FROM \"{table}\""), [], |r| {
@@ -358,7 +382,7 @@ pub fn import(
             },
             copied: &mut copied,
             root: root.clone(),
-            moves: Vec::new(),
+            moves: HashMap::new(),
         };
         match importer.run() {
             Ok(r) => Ok(r),
@@ -393,9 +417,10 @@ struct Importer<'a, 'b, 'c> {
     copied: &'a mut Vec<PathBuf>,
     /// MLflow's artifact root, canonical.
     root: Option<PathBuf>,
-    /// Experiment folders that move (MLflow's, Atelier's), relative to the
-    /// artifact roots: MLflow's `workspaces/<ws>/<id>` becomes `<id>`.
-    moves: Vec<(String, String)>,
+    /// Experiment folders that move, by experiment: (MLflow's, Atelier's),
+    /// relative to the artifact roots; MLflow's `workspaces/<ws>/<id>`
+    /// becomes `<id>`.
+    moves: HashMap<i64, (String, String)>,
 }
 
 const PROGRESS_EVERY: u64 = 50_000;
@@ -405,11 +430,13 @@ impl Importer<'_, '_, '_> {
         self.root.as_deref()
     }
 
-    /// The URI Atelier serves for an MLflow URI: under the experiment's
-    /// own folder when the experiment was moved (see [`Importer::moves`]).
-    fn uri(&self, uri: &str) -> String {
+    /// The URI Atelier serves for an MLflow URI of experiment `exp`'s (a
+    /// run's, a logged model's, a trace's): under the experiment's own
+    /// folder when it was moved (see [`Importer::moves`]). `None` (a model
+    /// version's source, which names no experiment) looks through them all.
+    fn uri_of(&self, exp: Option<i64>, uri: &str) -> String {
         if let Some(rel) = artifact_relative(uri, self.root())
-            && let Some(moved) = self.moved(&rel)
+            && let Some(moved) = self.moved(exp, &rel)
         {
             return format!("mlflow-artifacts:/{moved}");
         }
@@ -417,21 +444,22 @@ impl Importer<'_, '_, '_> {
     }
 
     /// Where Atelier keeps what MLflow kept at `rel` (relative to the
-    /// artifact root), when that is inside a moved experiment folder.
-    fn moved(&self, rel: &str) -> Option<String> {
-        self.moves
-            .iter()
-            .filter_map(|(old, new)| {
-                let rest = rel.strip_prefix(old.as_str())?;
-                if rest.is_empty() {
-                    Some((old.len(), new.clone()))
-                } else {
-                    rest.strip_prefix('/')
-                        .map(|r| (old.len(), format!("{new}/{r}")))
-                }
-            })
-            .max_by_key(|(len, _)| *len)
-            .map(|(_, to)| to)
+    /// artifact root), when that is inside experiment `exp`'s moved folder
+    /// (any experiment's, for `None`: the folders of moved experiments
+    /// neither hold nor sit inside one another, so one matches at most).
+    fn moved(&self, exp: Option<i64>, rel: &str) -> Option<String> {
+        let inside = |(old, new): &(String, String)| {
+            let rest = rel.strip_prefix(old.as_str())?;
+            if rest.is_empty() {
+                Some(new.clone())
+            } else {
+                rest.strip_prefix('/').map(|r| format!("{new}/{r}"))
+            }
+        };
+        match exp {
+            Some(id) => self.moves.get(&id).and_then(inside),
+            None => self.moves.values().find_map(inside),
+        }
     }
 
     /// Whether MLflow's `table` has the column `col`.
@@ -620,11 +648,30 @@ impl Importer<'_, '_, '_> {
             }
             // MLflow keeps no creation time for a workspace
             w.creation_time = now;
+            // a root elsewhere (s3://…) places the project's new experiments
+            // there; one inside MLflow's own artifact store would place them
+            // in folders Atelier gives to others
+            if let Some(root) = w.default_artifact_root.take() {
+                let external = root.contains("://")
+                    && !root.starts_with("mlflow-artifacts:")
+                    && !root.starts_with("file:");
+                if external {
+                    w.default_artifact_root = Some(root);
+                } else {
+                    self.warn(format!(
+                        "workspace '{}': its default artifact root {root} was left out \
+                         (its new experiments keep artifacts in Atelier's own store)",
+                        w.name
+                    ));
+                }
+            }
             let made = self.tx.project(&w).map_err(|e| match e {
-                store::StoreError::InvalidParameter(m) => ImportError::Unsupported(format!(
-                    "the MLflow workspace '{}' cannot become an Atelier project: {m}",
-                    w.name
-                )),
+                store::StoreError::InvalidParameter(m) | store::StoreError::InvalidState(m) => {
+                    ImportError::Unsupported(format!(
+                        "the MLflow workspace '{}' cannot become an Atelier project: {m}",
+                        w.name
+                    ))
+                }
                 other => ImportError::Store(other),
             })?;
             if !made {
@@ -808,26 +855,50 @@ impl Importer<'_, '_, '_> {
                 r.get::<_, String>(6)?,
             ))
         })?;
-        let mut out = Vec::new();
+        let mut all = Vec::new();
         for row in rows {
             let (id, name, location, stage, created, updated, workspace) = row?;
             if id == 0 && skip_default {
                 continue;
             }
             let location = location.unwrap_or_else(|| format!("mlflow-artifacts:/{id}"));
-            // Atelier keeps an experiment's artifacts under its id. MLflow
-            // with workspaces keeps them under workspaces/<ws>/<id>; an
-            // experiment outside the default project has no other place.
-            if let Some(rel) = artifact_relative(&location, self.root())
-                && (workspace != store::DEFAULT_WORKSPACE || rel.starts_with("workspaces/"))
-                && rel != id.to_string()
-            {
-                self.moves.push((rel, id.to_string()));
+            all.push((id, name, location, stage, created, updated, workspace));
+        }
+        drop(st);
+        // where each experiment's artifacts are, relative to the root
+        let rels: Vec<(i64, String)> = all
+            .iter()
+            .filter_map(|e| Some((e.0, artifact_relative(&e.2, self.root())?)))
+            .collect();
+        for (id, rel) in &rels {
+            let workspace = all
+                .iter()
+                .find(|e| e.0 == *id)
+                .map(|e| e.6.as_str())
+                .unwrap_or_default();
+            if must_move(*id, workspace, rel) {
+                self.moves.insert(*id, (rel.clone(), id.to_string()));
             }
+        }
+        // a moved folder is this experiment's alone
+        for (id, (old, _)) in &self.moves {
+            let clash = rels.iter().find(|(other, rel)| {
+                other != id && (old.is_empty() || rel.is_empty() || nested(old, rel))
+            });
+            if let Some((other, rel)) = clash {
+                return Err(ImportError::Unsupported(format!(
+                    "experiments {id} and {other} keep artifacts in the same folder or one inside \
+                     the other ('{old}', '{rel}'); Atelier keeps each experiment's artifacts in a \
+                     folder of its own, so this database cannot be imported as it is"
+                )));
+            }
+        }
+        let mut out = Vec::new();
+        for (id, name, location, stage, created, updated, workspace) in all {
             let e = Experiment {
                 experiment_id: id,
                 name,
-                artifact_location: self.uri(&location),
+                artifact_location: self.uri_of(Some(id), &location),
                 lifecycle_stage: lifecycle(stage),
                 creation_time: created.unwrap_or(0),
                 last_update_time: updated.or(created).unwrap_or(0),
@@ -883,7 +954,7 @@ impl Importer<'_, '_, '_> {
                 status,
                 start_time: start,
                 end_time: end,
-                artifact_uri: self.uri(&uri),
+                artifact_uri: self.uri_of(Some(exp), &uri),
                 lifecycle_stage: lifecycle(stage),
             };
             self.tx.run(&info, deleted)?;
@@ -1173,7 +1244,7 @@ impl Importer<'_, '_, '_> {
                 model_id: id.clone(),
                 experiment_id: exp,
                 name,
-                artifact_uri: self.uri(&location),
+                artifact_uri: self.uri_of(Some(exp), &location),
                 status: status.into(),
                 model_type: model_type.unwrap_or_default(),
                 source_run_id: run.unwrap_or_default(),
@@ -1337,7 +1408,7 @@ impl Importer<'_, '_, '_> {
                 continue;
             }
             v.tags = tags;
-            v.source = self.uri(&v.source);
+            v.source = self.uri_of(None, &v.source);
             self.tx.model_version(&v)?;
         }
         let left: usize = mv_tags.values().map(Vec::len).sum();
@@ -1377,10 +1448,11 @@ impl Importer<'_, '_, '_> {
         let (mut tag_adj, mut meta_adj) = (0i64, 0i64);
         while let Some(r) = rows.next()? {
             let id: String = r.get(0)?;
+            let exp: i64 = r.get(1)?;
             let mut t_tags = tags.take(&id)?;
             for t in &mut t_tags {
                 if t.key == "mlflow.artifactLocation" {
-                    t.value = self.uri(&t.value);
+                    t.value = self.uri_of(Some(exp), &t.value);
                 }
             }
             let before = t_tags.len() as i64;
@@ -1608,7 +1680,7 @@ impl Importer<'_, '_, '_> {
             let to = self
                 .opts
                 .dest_artifacts
-                .join(self.moved(&rel).unwrap_or(rel));
+                .join(self.moved(Some(e.experiment_id), &rel).unwrap_or(rel));
             if to.exists()
                 && std::fs::read_dir(&to)
                     .map(|mut d| d.next().is_some())
@@ -1730,6 +1802,28 @@ fn copy_tree(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn experiment_folders_move_where_atelier_gives_the_place_to_someone_else() {
+        // MLflow without workspaces: in place
+        assert!(!must_move(5, "default", "5"));
+        assert!(!must_move(5, "default", "custom/place"));
+        // MLflow's workspace layout, another project, another experiment, the root
+        assert!(must_move(5, "default", "workspaces/default/5"));
+        assert!(must_move(5, "default", "projects/team-a/x"));
+        assert!(must_move(5, "default", "7"));
+        assert!(must_move(5, "default", ""));
+        assert!(
+            !must_move(5, "default", "007"),
+            "not an id the server writes"
+        );
+        // outside the default project there is no other place
+        assert!(must_move(5, "team-a", "workspaces/team-a/5"));
+        assert!(must_move(5, "team-a", "custom"));
+        assert!(!must_move(5, "team-a", "5"));
+        assert!(nested("a/b", "a") && nested("a", "a/b") && nested("a", "a"));
+        assert!(!nested("a/bc", "a/b") && !nested("5", "50"));
+    }
 
     #[test]
     fn key_values_are_merged_with_their_owners_in_order() {

@@ -154,6 +154,16 @@ impl ImportTx<'_, '_> {
     /// ids and names it brings are checked for clashes one by one).
     pub fn project(&self, w: &Workspace) -> Result<bool> {
         check_workspace_name(&w.name).map_err(StoreError::InvalidParameter)?;
+        // a deleted project's name: its old folder is the default project's
+        if super::workspaces::retired(self.tx, &w.name)?
+            && super::workspaces::load_workspace(self.tx, &w.name).is_err()
+        {
+            return Err(StoreError::InvalidState(format!(
+                "the name belonged to a deleted project; create '{}' through the server first \
+                 (it frees the name once projects/{}/ is empty), then import",
+                w.name, w.name
+            )));
+        }
         let made = self
             .tx
             .prepare_cached(
@@ -887,6 +897,18 @@ mod tests {
                 tx.project(&team("../x")),
                 Err(StoreError::InvalidParameter(_))
             ));
+            // a deleted project's name is not handed out
+            tx.project(&team("team-c"))?;
+            Ok(())
+        })
+        .unwrap();
+        s.delete_workspace("team-c", WorkspaceDeletion::Restrict)
+            .unwrap();
+        s.import(|tx| {
+            assert!(matches!(
+                tx.project(&team("team-c")),
+                Err(StoreError::InvalidState(_))
+            ));
             // a name is taken within its project only
             let asked = [
                 (DEFAULT_WORKSPACE.to_string(), "shared".to_string()),
@@ -914,7 +936,7 @@ mod tests {
                 },
                 0,
             )?;
-            assert_eq!(tx.counts()?["workspaces"], 2);
+            assert_eq!(tx.counts()?["workspaces"], 2, "default and team-a");
             Ok(())
         })
         .unwrap();
