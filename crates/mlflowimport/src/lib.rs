@@ -266,20 +266,40 @@ fn rewrite_uri(uri: &str, root: Option<&Path>) -> String {
 
 /// Whether experiment `id` of `workspace`, whose artifacts MLflow kept at
 /// `rel`, moves to `<id>`: always outside the default project (Atelier
-/// gives such an experiment no other place), and in it when `rel` is a
-/// place Atelier's layout gives to someone else — MLflow's `workspaces/…`,
-/// a project's `projects/…`, another experiment's id.
+/// gives such an experiment no other place), and in it when `rel` is
+/// MLflow's `workspaces/…` or a place Atelier's layout
+/// ([`artifacts::projects::home`]) gives to someone else — a project's
+/// `projects/…`, another experiment's id, the root.
 fn must_move(id: i64, workspace: &str, rel: &str) -> bool {
-    let own = id.to_string();
-    if rel == own {
+    use artifacts::projects::{DEFAULT_PROJECT, Home, home};
+    if rel == id.to_string() {
         return false;
     }
-    if workspace != store::DEFAULT_WORKSPACE {
+    if workspace != store::DEFAULT_WORKSPACE || rel.split('/').next() == Some("workspaces") {
         return true;
     }
-    let first = rel.split('/').next().unwrap_or_default();
-    let numeric = first.parse::<u64>().is_ok_and(|n| n.to_string() == first);
-    first.is_empty() || first == "workspaces" || first == "projects" || (numeric && first != own)
+    match artifacts::ArtifactPath::parse(rel) {
+        Ok(path) => match home(&path) {
+            Home::Project(p) => p != DEFAULT_PROJECT,
+            Home::Experiment(other) => other != id,
+            Home::ServerAdmin => true,
+        },
+        // not a store path ('..', '.'): left as it is, and copy_artifacts refuses it
+        Err(_) => false,
+    }
+}
+
+/// One kind of clash, as an import's refusal lists it: how many, and the
+/// first five.
+fn clash_list(what: &str, found: &[String]) -> String {
+    let shown: Vec<&str> = found.iter().take(5).map(String::as_str).collect();
+    format!(
+        "{} {what}{} ({}{})",
+        found.len(),
+        if found.len() == 1 { "" } else { "s" },
+        shown.join(", "),
+        if found.len() > 5 { ", …" } else { "" }
+    )
 }
 
 /// Whether one of two relative folders holds the other (or they are one).
@@ -636,10 +656,7 @@ impl Importer<'_, '_, '_> {
                 });
             }
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let now = store::now_ms();
         let (mut existed, mut default) = (0i64, 0i64);
         for mut w in wanted.iter().cloned() {
             if w.name == store::DEFAULT_WORKSPACE {
@@ -767,14 +784,8 @@ impl Importer<'_, '_, '_> {
             let ids = self.ids(sql)?;
             let found = self.tx.existing(entity, &ids)?;
             if !found.is_empty() {
-                let shown: Vec<String> = found.iter().take(5).map(|s| format!("'{s}'")).collect();
-                clashes.push(format!(
-                    "{} {what}{} ({}{})",
-                    found.len(),
-                    if found.len() == 1 { "" } else { "s" },
-                    shown.join(", "),
-                    if found.len() > 5 { ", …" } else { "" }
-                ));
+                let quoted: Vec<String> = found.iter().map(|s| format!("'{s}'")).collect();
+                clashes.push(clash_list(what, &quoted));
             }
         }
         // experiment names are unique within a project
@@ -787,18 +798,11 @@ impl Importer<'_, '_, '_> {
             .collect::<rusqlite::Result<_>>()?;
         let found = self.tx.existing_experiment_names(&names)?;
         if !found.is_empty() {
-            let shown: Vec<String> = found
+            let named: Vec<String> = found
                 .iter()
-                .take(5)
                 .map(|(w, n)| format!("'{n}' in project '{w}'"))
                 .collect();
-            clashes.push(format!(
-                "{} experiment name{} ({}{})",
-                found.len(),
-                if found.len() == 1 { "" } else { "s" },
-                shown.join(", "),
-                if found.len() > 5 { ", …" } else { "" }
-            ));
+            clashes.push(clash_list("experiment name", &named));
         }
         if !clashes.is_empty() {
             return Err(ImportError::Store(store::StoreError::AlreadyExists(
@@ -866,18 +870,13 @@ impl Importer<'_, '_, '_> {
         }
         drop(st);
         // where each experiment's artifacts are, relative to the root
-        let rels: Vec<(i64, String)> = all
-            .iter()
-            .filter_map(|e| Some((e.0, artifact_relative(&e.2, self.root())?)))
-            .collect();
-        for (id, rel) in &rels {
-            let workspace = all
-                .iter()
-                .find(|e| e.0 == *id)
-                .map(|e| e.6.as_str())
-                .unwrap_or_default();
-            if must_move(*id, workspace, rel) {
-                self.moves.insert(*id, (rel.clone(), id.to_string()));
+        let mut rels: Vec<(i64, String)> = Vec::new();
+        for (id, _, location, _, _, _, workspace) in &all {
+            if let Some(rel) = artifact_relative(location, self.root()) {
+                if must_move(*id, workspace, &rel) {
+                    self.moves.insert(*id, (rel.clone(), id.to_string()));
+                }
+                rels.push((*id, rel));
             }
         }
         // a moved folder is this experiment's alone

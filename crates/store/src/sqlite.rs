@@ -696,10 +696,7 @@ impl MetadataStore for SqlStore {
     }
 
     fn free_workspace_name(&self, name: &str) -> Result<()> {
-        self.write(|tx| {
-            tx.execute("DELETE FROM retired_workspaces WHERE name = ?", [name])?;
-            Ok(())
-        })
+        self.write(|tx| workspaces::free_name(tx, name))
     }
 
     fn experiment_workspace(&self, id: i64) -> Result<String> {

@@ -154,10 +154,9 @@ impl ImportTx<'_, '_> {
     /// ids and names it brings are checked for clashes one by one).
     pub fn project(&self, w: &Workspace) -> Result<bool> {
         check_workspace_name(&w.name).map_err(StoreError::InvalidParameter)?;
-        // a deleted project's name: its old folder is the default project's
-        if super::workspaces::retired(self.tx, &w.name)?
-            && super::workspaces::load_workspace(self.tx, &w.name).is_err()
-        {
+        // a deleted project's name (never a project's too: a name is freed
+        // before it is made again): its old folder is the default project's
+        if super::workspaces::retired(self.tx, &w.name)? {
             return Err(StoreError::InvalidState(format!(
                 "the name belonged to a deleted project; create '{}' through the server first \
                  (it frees the name once projects/{}/ is empty), then import",

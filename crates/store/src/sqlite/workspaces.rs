@@ -111,6 +111,11 @@ pub(super) fn retired(c: &Conn, name: &str) -> Result<bool> {
     )
 }
 
+pub(super) fn free_name(tx: &Conn, name: &str) -> Result<()> {
+    tx.execute("DELETE FROM retired_workspaces WHERE name = ?", [name])?;
+    Ok(())
+}
+
 pub(super) fn delete_workspace(tx: &Conn, name: &str, mode: WorkspaceDeletion) -> Result<()> {
     if name == DEFAULT_WORKSPACE {
         return Err(invalid(format!(
